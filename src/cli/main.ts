@@ -1,0 +1,46 @@
+/**
+ * `symbolon` command line: `serve` runs the server; more commands register here.
+ */
+import { parseArgs } from 'node:util';
+import { serve } from './serve.js';
+
+const USAGE = `Usage: symbolon <command> [options]
+
+Commands:
+  serve [--role all|kms] [--host 127.0.0.1] [--port 8080] [--data DIR]
+        Run Symbolon. With no DATABASE_URL it uses an embedded SQLite store in DIR (./data).
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { role: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' } },
+        strict: true,
+      });
+      return serve(values);
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 1 : 0;
+    default:
+      process.stderr.write(`symbolon: unknown command '${command.slice(0, 40)}'\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0 || process.argv[2] !== 'serve') process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as Error;
+    process.stderr.write(`symbolon: ${e?.message ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,68 @@
+/**
+ * What every KMS operation receives: the custodian's dependencies, who is
+ * calling, and the audit fields the handler fills in as it learns them.
+ */
+import type { Store } from '../storage/database.js';
+import type { RootOfTrust } from './root/root-of-trust.js';
+import type { KeyRecord } from './model.js';
+import type { KeyCache } from './key-cache.js';
+
+/** An authenticated caller. */
+export interface Caller {
+  accountId: string;
+  /** arn:aws:iam::ACCOUNT:user/NAME, arn:aws:iam::ACCOUNT:root, or an assumed-role session ARN. */
+  arn: string;
+  userName: string;
+  accessKeyId: string;
+  /** Principal tags (IAM user tags, or session tags), visible to policies as aws:PrincipalTag/<key>. */
+  tags: Readonly<Record<string, string>>;
+}
+
+/** Where and how the request arrived. */
+export interface RequestInfo {
+  requestId: string;
+  sourceIp: string;
+  userAgent: string;
+  /** Milliseconds since the epoch, read once per request. */
+  now: number;
+}
+
+/** Fields an operation records for the audit trail; never payloads. */
+export interface AuditFields {
+  keyArn?: string;
+  encryptionContext?: Record<string, string>;
+  signingAlgorithm?: string;
+  messageType?: string;
+}
+
+/**
+ * Decides whether `caller` may perform `action` on `key` (undefined for
+ * account-level actions such as CreateKey and ListKeys).
+ * @throws {AwsError} AccessDeniedException when not allowed.
+ */
+export interface Authorizer {
+  authorize(request: { caller: Caller; info: RequestInfo; action: string; key: KeyRecord | undefined; conditions: Record<string, string | string[]> }): Promise<void>;
+}
+
+export interface KmsConfig {
+  accountId: string;
+  region: string;
+}
+
+/** The custodian's dependencies. */
+export interface KmsDeps {
+  store: Store;
+  root: RootOfTrust;
+  config: KmsConfig;
+  authorizer: Authorizer;
+  keyCache: KeyCache;
+  /** Clock, injectable for deletion-window and rotation tests. */
+  clock: () => number;
+}
+
+export interface OperationContext {
+  deps: KmsDeps;
+  caller: Caller;
+  info: RequestInfo;
+  audit: AuditFields;
+}

@@ -1,0 +1,63 @@
+/**
+ * The catalogue of AWS-shaped errors. Every error a client sees from the KMS,
+ * IAM or STS API is one of these: `{"__type": name, "message": text}` with AWS's
+ * exception name, status and, where AWS has one, AWS's message text. Messages
+ * carry ids and lengths, never payloads or key material.
+ */
+
+export class AwsError extends Error {
+  override name = 'AwsError';
+  constructor(
+    /** AWS's exception name, sent as `__type`. */
+    readonly type: string,
+    message: string,
+    /** HTTP status. */
+    readonly status: number = 400,
+  ) {
+    super(message);
+  }
+}
+
+const make =
+  (type: string, status = 400) =>
+  (message = ''): AwsError =>
+    new AwsError(type, message, status);
+
+// Authentication (shared by every service on the endpoint).
+export const missingAuthenticationToken = make('MissingAuthenticationTokenException', 403);
+export const incompleteSignature = make('IncompleteSignatureException');
+export const invalidSignature = make('InvalidSignatureException');
+export const unrecognizedClient = make('UnrecognizedClientException');
+export const expiredToken = make('ExpiredTokenException');
+export const accessDenied = make('AccessDeniedException');
+
+// Protocol.
+export const serialization = make('SerializationException');
+export const validation = make('ValidationException');
+export const unknownOperation = make('UnknownOperationException');
+export const internal = make('KMSInternalException', 500);
+export const throttling = make('ThrottlingException');
+
+// KMS.
+export const notFound = make('NotFoundException');
+export const alreadyExists = make('AlreadyExistsException');
+export const disabled = make('DisabledException');
+export const invalidState = make('KMSInvalidStateException');
+export const invalidKeyUsage = make('InvalidKeyUsageException');
+export const invalidCiphertext = make('InvalidCiphertextException');
+export const incorrectKey = make('IncorrectKeyException');
+export const invalidAliasName = make('InvalidAliasNameException');
+export const invalidMarker = make('InvalidMarkerException');
+export const tagError = make('TagException');
+export const limitExceeded = make('LimitExceededException');
+export const invalidSignatureKms = make('KMSInvalidSignatureException');
+export const invalidMac = make('KMSInvalidMacException');
+export const unsupportedOperation = make('UnsupportedOperationException');
+export const malformedPolicyDocument = make('MalformedPolicyDocumentException');
+export const invalidArn = make('InvalidArnException');
+
+/** AWS's phrasing for one failed constraint: "1 validation error detected: Value … at 'field' failed to satisfy constraint: …". */
+export function constraintViolation(field: string, shownValue: string | null, constraint: string): AwsError {
+  const value = shownValue === null ? 'null' : `'${shownValue}'`;
+  return validation(`1 validation error detected: Value ${value} at '${field}' failed to satisfy constraint: ${constraint}`);
+}

@@ -1,0 +1,103 @@
+/**
+ * Shared steps of every key operation: resolve a KeyId in any of AWS's four
+ * forms, check the key's state and usage with AWS's errors, authorize, and load
+ * the sealed material of a version.
+ */
+import * as repo from '../storage/keys.repository.js';
+import type { MaterialRow } from '../storage/keys.repository.js';
+import { disabled, internal, invalidKeyUsage, invalidState, notFound } from './errors.js';
+import { aliasArn, keyArn, UUID_RE, type KeyRecord, type KeyUsage } from './model.js';
+import type { OperationContext } from './context.js';
+
+/** Splits an ARN of this service into region, account and resource, or undefined. */
+function parseKmsArn(arn: string): { region: string; account: string; resource: string } | undefined {
+  const m = /^arn:aws:kms:([a-z0-9-]+):(\d{12}):(.+)$/.exec(arn);
+  return m ? { region: m[1]!, account: m[2]!, resource: m[3]! } : undefined;
+}
+
+/**
+ * Resolves a key id, key ARN, alias name or alias ARN to the key record.
+ * @throws {AwsError} NotFoundException with AWS's wording.
+ */
+export async function resolveKey(ctx: OperationContext, keyIdInput: string): Promise<KeyRecord> {
+  const { config, store, keyCache } = ctx.deps;
+  let id = keyIdInput;
+  let alias: string | undefined;
+  if (id.startsWith('arn:')) {
+    const arn = parseKmsArn(id);
+    if (!arn || arn.region !== config.region || arn.account !== config.accountId) throw notFound(`Invalid arn ${arn?.region ?? ''}`.trim());
+    if (arn.resource.startsWith('key/')) id = arn.resource.slice(4);
+    else if (arn.resource.startsWith('alias/')) alias = arn.resource;
+    else throw notFound(`Invalid arn ${arn.region}`);
+  } else if (id.startsWith('alias/')) {
+    alias = id;
+  }
+  if (alias !== undefined) {
+    const row = await repo.findAlias(store.db, alias);
+    if (!row) throw notFound(`Alias ${aliasArn(config.region, config.accountId, alias)} is not found.`);
+    id = row.keyId;
+  } else if (!UUID_RE.test(id)) {
+    throw notFound(`Invalid keyId '${id.length > 64 ? id.slice(0, 64) + '…' : id}'`);
+  }
+  const now = ctx.info.now;
+  const cached = keyCache.getKey(id, now);
+  if (cached) return cached;
+  const key = await repo.findKey(store.db, id);
+  if (!key || key.accountId !== config.accountId) {
+    throw notFound(`Key '${keyArn({ region: config.region, accountId: config.accountId, keyId: id })}' does not exist`);
+  }
+  keyCache.putKey(key, now);
+  return key;
+}
+
+/**
+ * Authorizes `action` on `key` for the caller.
+ * @throws {AwsError} AccessDeniedException.
+ */
+export async function authorize(
+  ctx: OperationContext,
+  action: string,
+  key: KeyRecord | undefined,
+  conditions: Record<string, string | string[]> = {},
+): Promise<void> {
+  if (key) ctx.audit.keyArn = keyArn(key);
+  await ctx.deps.authorizer.authorize({ caller: ctx.caller, info: ctx.info, action, key, conditions });
+}
+
+/**
+ * Requires the key to be Enabled and of `usage` for cryptographic operation `operation`.
+ * @throws {AwsError} DisabledException, KMSInvalidStateException or InvalidKeyUsageException.
+ */
+export function requireUsable(key: KeyRecord, usage: KeyUsage, operation: string): void {
+  const arn = keyArn(key);
+  if (key.keyState === 'Disabled') throw disabled(`${arn} is disabled.`);
+  if (key.keyState === 'PendingDeletion') throw invalidState(`${arn} is pending deletion.`);
+  if (key.keyUsage !== usage) throw invalidKeyUsage(`${arn} key usage is ${key.keyUsage} which is not valid for ${operation}.`);
+}
+
+/**
+ * Requires the key not to be pending deletion (for management operations).
+ * @throws {AwsError} KMSInvalidStateException.
+ */
+export function requireNotPendingDeletion(key: KeyRecord): void {
+  if (key.keyState === 'PendingDeletion') throw invalidState(`${keyArn(key)} is pending deletion.`);
+}
+
+/**
+ * Loads the sealed material of one version (the current one by default).
+ * @throws {AwsError} KMSInternalException if the version is missing (a corrupt store).
+ */
+export async function loadMaterial(ctx: OperationContext, key: KeyRecord, version = key.currentVersion): Promise<MaterialRow> {
+  const { keyCache, store } = ctx.deps;
+  const cached = keyCache.getMaterial(key.keyId, version, ctx.info.now);
+  if (cached) return cached;
+  const m = await repo.findMaterial(store.db, key.keyId, version);
+  if (!m) throw internal('The key material for this request is unavailable.');
+  keyCache.putMaterial(m);
+  return m;
+}
+
+/** Records a change made to `key` in this process: the cache forgets it. */
+export function keyChanged(ctx: OperationContext, keyId: string): void {
+  ctx.deps.keyCache.invalidate(keyId);
+}

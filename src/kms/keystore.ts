@@ -1,0 +1,211 @@
+/**
+ * The custodian's key-material core: the one module where a KMS key's plaintext
+ * material exists. It generates material, seals it under the root of trust,
+ * and opens it only inside a single operation (sign, encrypt, decrypt, MAC),
+ * wiping it in `finally`. Nothing here returns private or secret key material.
+ *
+ * - secp256k1: libsecp256k1 (src/crypto/secp256k1.ts), RFC 6979, low-s.
+ * - P-256: @noble/curves (constant-time, audited), RFC 6979.
+ * - Symmetric: AES-256-GCM under a per-ciphertext key, HKDF-SHA256(material, salt),
+ *   so random-nonce limits never bind however many ciphertexts a key makes.
+ * - HMAC_256: HMAC-SHA-256 (RFC 2104) through node:crypto.
+ */
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { p256 } from '@noble/curves/nist.js';
+import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
+import { concatBytes, utf8Bytes, wipe } from '../crypto/bytes.js';
+import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer, encodeEcSpki, DerError } from '../crypto/der.js';
+import * as k1 from '../crypto/secp256k1.js';
+import { sealingContext, type RootOfTrust } from './root/root-of-trust.js';
+import type { KeySpec } from './model.js';
+
+const MATERIAL_PURPOSE = 'kms/key-material/v1';
+
+/** Sealed material and, for asymmetric keys, the public key as DER SPKI. */
+export interface NewMaterial {
+  sealed: Uint8Array;
+  publicKey: Uint8Array | null;
+}
+
+function materialAad(keyId: string, version: number): Uint8Array {
+  return sealingContext(MATERIAL_PURPOSE, keyId, version);
+}
+
+/** Generates fresh material for `spec`, seals it to (keyId, version), and wipes the plaintext. */
+export function createMaterial(root: RootOfTrust, spec: KeySpec, keyId: string, version: number): NewMaterial {
+  let secret: Uint8Array | undefined;
+  try {
+    let publicKey: Uint8Array | null = null;
+    switch (spec) {
+      case 'ECC_SECG_P256K1':
+        secret = k1.generatePrivateKey();
+        publicKey = encodeEcSpki('secp256k1', k1.getPublicKey(secret, false));
+        break;
+      case 'ECC_NIST_P256':
+        secret = p256.utils.randomSecretKey();
+        publicKey = encodeEcSpki('P-256', p256.getPublicKey(secret, false));
+        break;
+      case 'SYMMETRIC_DEFAULT':
+      case 'HMAC_256':
+        secret = new Uint8Array(randomBytes(32));
+        break;
+    }
+    return { sealed: root.seal(secret, materialAad(keyId, version)), publicKey };
+  } finally {
+    wipe(secret);
+  }
+}
+
+function withMaterial<T>(root: RootOfTrust, keyId: string, version: number, sealed: Uint8Array, use: (secret: Uint8Array) => T): T {
+  const secret = root.open(sealed, materialAad(keyId, version));
+  try {
+    return use(secret);
+  } finally {
+    wipe(secret);
+  }
+}
+
+/**
+ * Signs a 32-byte digest with an asymmetric key; returns a DER ECDSA signature.
+ * @throws {SealedBoxError} if the material does not open.
+ */
+export function signDigest(root: RootOfTrust, spec: KeySpec, keyId: string, version: number, sealed: Uint8Array, digest: Uint8Array): Uint8Array {
+  return withMaterial(root, keyId, version, sealed, (secret) => {
+    if (spec === 'ECC_SECG_P256K1') return encodeEcdsaSignatureDer(k1.signDigest(digest, secret).signature);
+    if (spec === 'ECC_NIST_P256') return p256.sign(digest, secret, { prehash: false, lowS: false, format: 'der' });
+    throw new TypeError(`key spec ${spec} cannot sign`);
+  });
+}
+
+/**
+ * Verifies a DER signature over a digest with the key's public key (no secret
+ * involved). Returns false, never throws, for a malformed or wrong signature.
+ */
+export function verifyDigest(spec: KeySpec, publicKeyPoint: Uint8Array, digest: Uint8Array, der: Uint8Array): boolean {
+  let compact: Uint8Array;
+  try {
+    compact = decodeEcdsaSignatureDer(der);
+  } catch (e) {
+    if (e instanceof DerError) return false;
+    throw e;
+  }
+  if (spec === 'ECC_SECG_P256K1') return k1.verifyDigest(compact, digest, publicKeyPoint);
+  if (spec === 'ECC_NIST_P256') {
+    try {
+      return p256.verify(compact, digest, publicKeyPoint, { prehash: false, lowS: false, format: 'compact' });
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
+// Symmetric ciphertexts.
+
+const CIPHERTEXT_FORMAT = 0x01;
+const SALT_BYTES = 32;
+/** Fixed part of a ciphertext blob: format(1) || key id(16) || version(4) || salt(32). */
+export const CIPHERTEXT_HEADER_BYTES = 1 + 16 + 4 + SALT_BYTES;
+
+function uuidBytes(uuid: string): Uint8Array {
+  return new Uint8Array(Buffer.from(uuid.replace(/-/g, ''), 'hex'));
+}
+
+function bytesUuid(b: Uint8Array): string {
+  const h = Buffer.from(b).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * The encryption context as associated data: entries sorted by key (UTF-8
+ * byte order), each key and value length-prefixed, so distinct contexts never
+ * encode alike.
+ */
+export function encodeEncryptionContext(context: Record<string, string> | undefined): Uint8Array {
+  const entries = Object.entries(context ?? {}).map(([k, v]) => [utf8Bytes(k), utf8Bytes(v)] as const);
+  entries.sort((a, b) => Buffer.compare(a[0], b[0]));
+  const parts: Uint8Array[] = [];
+  const len = (n: number) => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, n);
+    return b;
+  };
+  parts.push(len(entries.length));
+  for (const [k, v] of entries) parts.push(len(k.length), k, len(v.length), v);
+  return concatBytes(...parts);
+}
+
+/** Reads which key and version a ciphertext blob names, or null if it is not one of ours. */
+export function parseCiphertextHeader(blob: Uint8Array): { keyId: string; version: number } | null {
+  if (blob.length < CIPHERTEXT_HEADER_BYTES + 28 || blob[0] !== CIPHERTEXT_FORMAT) return null;
+  const keyId = bytesUuid(blob.subarray(1, 17));
+  const version = new DataView(blob.buffer, blob.byteOffset + 17, 4).getUint32(0);
+  return { keyId, version };
+}
+
+function ciphertextKey(secret: Uint8Array, salt: Uint8Array, header: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', secret, salt, concatBytes(utf8Bytes('symbolon/kms/ciphertext/v1'), header), 32));
+}
+
+/**
+ * Encrypts `plaintext` under a symmetric key version, binding the encryption
+ * context; returns the ciphertext blob (which names its key and version).
+ */
+export function encrypt(
+  root: RootOfTrust,
+  keyId: string,
+  version: number,
+  sealed: Uint8Array,
+  plaintext: Uint8Array,
+  context: Record<string, string> | undefined,
+): Uint8Array {
+  const header = new Uint8Array(CIPHERTEXT_HEADER_BYTES);
+  header[0] = CIPHERTEXT_FORMAT;
+  header.set(uuidBytes(keyId), 1);
+  new DataView(header.buffer).setUint32(17, version);
+  header.set(randomBytes(SALT_BYTES), 21);
+  return withMaterial(root, keyId, version, sealed, (secret) => {
+    const k = ciphertextKey(secret, header.subarray(21), header.subarray(0, 21));
+    try {
+      return concatBytes(header, aeadSeal(k, plaintext, concatBytes(header, encodeEncryptionContext(context))));
+    } finally {
+      wipe(k);
+    }
+  });
+}
+
+/** Raised when a ciphertext does not decrypt (wrong context, altered, or not ours). */
+export class CiphertextError extends Error {
+  override name = 'CiphertextError';
+}
+
+/**
+ * Decrypts a blob made by {@link encrypt}. The caller wipes the result.
+ * @throws {CiphertextError} on a wrong context or altered blob.
+ */
+export function decrypt(
+  root: RootOfTrust,
+  keyId: string,
+  version: number,
+  sealed: Uint8Array,
+  blob: Uint8Array,
+  context: Record<string, string> | undefined,
+): Uint8Array {
+  const header = blob.subarray(0, CIPHERTEXT_HEADER_BYTES);
+  return withMaterial(root, keyId, version, sealed, (secret) => {
+    const k = ciphertextKey(secret, header.subarray(21), header.subarray(0, 21));
+    try {
+      return aeadOpen(k, blob.subarray(CIPHERTEXT_HEADER_BYTES), concatBytes(header, encodeEncryptionContext(context)));
+    } catch (e) {
+      if (e instanceof AeadOpenError) throw new CiphertextError('ciphertext did not decrypt');
+      throw e;
+    } finally {
+      wipe(k);
+    }
+  });
+}
+
+/** HMAC-SHA-256 of `message` under an HMAC key. */
+export function generateMac(root: RootOfTrust, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array): Uint8Array {
+  return withMaterial(root, keyId, version, sealed, (secret) => new Uint8Array(createHmac('sha256', secret).update(message).digest()));
+}

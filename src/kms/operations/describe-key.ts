@@ -1,0 +1,14 @@
+/**
+ * DescribeKey: the key's metadata. Never its material.
+ */
+import { authorize, resolveKey } from '../keys.js';
+import { keyMetadata } from '../model.js';
+import { operation } from '../operation.js';
+
+export const describeKey = operation('DescribeKey', async (input, ctx) => {
+  const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
+  input.stringList('GrantTokens', { max: 10 });
+  const key = await resolveKey(ctx, keyId);
+  await authorize(ctx, 'kms:DescribeKey', key);
+  return { KeyMetadata: keyMetadata(key) };
+});

@@ -1,0 +1,41 @@
+/**
+ * Sign: an ECDSA signature (DER) over a message or a digest with an asymmetric
+ * key. RAW messages (at most 4096 bytes) are hashed with SHA-256 here; DIGEST
+ * messages must be exactly 32 bytes for ECDSA_SHA_256. The message never
+ * appears in an error, a log line or the audit trail.
+ */
+import { createHash } from 'node:crypto';
+import { signDigest } from '../keystore.js';
+import { authorize, loadMaterial, requireUsable, resolveKey } from '../keys.js';
+import { invalidKeyUsage, validation } from '../errors.js';
+import { AWS_SIGNING_ALGORITHMS, keyArn, MESSAGE_TYPES } from '../model.js';
+import { blobOut } from '../input.js';
+import { operation } from '../operation.js';
+
+export const sign = operation('Sign', async (input, ctx) => {
+  const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
+  const message = input.blob('Message', { required: true, min: 1, max: 4096 });
+  const messageType = input.enum('MessageType', MESSAGE_TYPES) ?? 'RAW';
+  const algorithm = input.enum('SigningAlgorithm', AWS_SIGNING_ALGORITHMS, { required: true });
+  input.stringList('GrantTokens', { max: 10 });
+  input.boolean('DryRun');
+  ctx.audit.signingAlgorithm = algorithm;
+  ctx.audit.messageType = messageType;
+
+  const key = await resolveKey(ctx, keyId);
+  await authorize(ctx, 'kms:Sign', key, { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType });
+  requireUsable(key, 'SIGN_VERIFY', 'Sign');
+  if (algorithm !== 'ECDSA_SHA_256') {
+    throw invalidKeyUsage(`Algorithm ${algorithm} is incompatible with key spec ${key.keySpec}.`);
+  }
+  let digest: Uint8Array;
+  if (messageType === 'DIGEST') {
+    if (message.length !== 32) throw validation(`Digest is invalid length for algorithm ${algorithm}.`);
+    digest = message;
+  } else {
+    digest = new Uint8Array(createHash('sha256').update(message).digest());
+  }
+  const material = await loadMaterial(ctx, key);
+  const signature = signDigest(ctx.deps.root, key.keySpec, key.keyId, material.version, material.sealed, digest);
+  return { KeyId: keyArn(key), Signature: blobOut(signature), SigningAlgorithm: algorithm };
+});

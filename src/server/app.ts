@@ -1,0 +1,43 @@
+/**
+ * Builds the HTTP application from already-constructed dependencies. Never
+ * calls listen(): tests use inject() or listen themselves.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { AwsError, serialization, validation } from '../kms/errors.js';
+import { registerAwsEndpoint, sendAwsError, type AwsEndpointOptions } from './aws-endpoint.js';
+
+export interface AppDeps extends AwsEndpointOptions {
+  logger: Logger;
+}
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger as unknown as FastifyBaseLogger,
+    // One log line per request would cost more than a Sign; failures are logged where they happen.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: false,
+    return503OnClosing: true,
+  });
+
+  // Framework-level failures (body too large, bad content type) in AWS's shape, never a stack trace.
+  app.setErrorHandler((err: { code?: string; statusCode?: number; message?: string }, req, reply) => {
+    if (req.url === '/' || req.url.startsWith('/?')) {
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendAwsError(reply, validation('Request body is too large.'));
+      if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+        return sendAwsError(reply, serialization('Unsupported content type; use application/x-amz-json-1.1.'));
+      }
+      if (err.statusCode && err.statusCode < 500) return sendAwsError(reply, serialization('The request could not be parsed.'));
+      req.log.error({ code: err.code, message: err.message }, 'request failed');
+      return sendAwsError(reply, new AwsError('KMSInternalException', 'An internal error occurred.', 500));
+    }
+    const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ code: err.code, message: err.message }, 'request failed');
+    return reply.code(status).send({ error: { code: status >= 500 ? 'internal_error' : 'bad_request', message: status >= 500 ? 'An internal error occurred.' : 'The request could not be processed.' } });
+  });
+
+  app.get('/health', async () => ({ status: 'ok' }));
+
+  registerAwsEndpoint(app, deps);
+  return app;
+}

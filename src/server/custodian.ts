@@ -1,0 +1,193 @@
+/**
+ * Assembles a running custodian from configuration: opens the store, loads the
+ * root of trust and proves it matches the store, fixes the account id, makes
+ * sure an administrator credential exists, and builds the app. Used by
+ * `symbolon serve`, the tests and the benchmarks alike.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { openStore, type Store } from '../storage/database.js';
+import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
+import { countAccessKeys, insertAccessKey } from '../storage/access-keys.repository.js';
+import { loadFileRoot, RootKeyError } from '../kms/root/file-root.js';
+import { KeyRootOfTrust, sealingContext, SealedBoxError, type RootOfTrust } from '../kms/root/root-of-trust.js';
+import { Authenticator } from '../kms/auth/authenticator.js';
+import { AccessKeySource, accessKeySecretAad } from '../kms/auth/access-key-source.js';
+import { KeyCache } from '../kms/key-cache.js';
+import { operations } from '../kms/operations/registry.js';
+import { utf8Bytes, wipe } from '../crypto/bytes.js';
+import { SECP256K1_IMPLEMENTATION } from '../crypto/secp256k1.js';
+import { nullAuditSink, type AuditSink } from '../audit/event.js';
+import type { Authorizer, KmsDeps } from '../kms/context.js';
+import type { ServerConfig } from '../config.js';
+import { buildApp } from './app.js';
+
+export interface Custodian {
+  app: FastifyInstance;
+  deps: KmsDeps;
+  authenticator: Authenticator;
+  config: ServerConfig;
+  accountId: string;
+  /** Where the generated admin credential was written, if it was generated now. */
+  adminCredentialsFile: string | undefined;
+  close(): Promise<void>;
+}
+
+export interface CustodianOptions {
+  config: ServerConfig;
+  logger?: Logger;
+  /** Overrides (tests): a PostgreSQL schema, a clock, a root of trust. */
+  pgSchema?: string;
+  clock?: () => number;
+  root?: RootOfTrust;
+  audit?: AuditSink;
+  authorizer?: Authorizer;
+}
+
+const ROOT_CHECK = 'root_check';
+const ROOT_CHECK_PLAINTEXT = 'symbolon root key check v1';
+
+/** Until key policies are enforced, every authenticated principal of the account may act. */
+const accountPrincipalsAuthorizer: Authorizer = { async authorize() {} };
+
+function generateAccessKeyId(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let s = 'AKIA';
+  for (let i = 0; i < 16; i++) s += alphabet[randomInt(alphabet.length)];
+  return s;
+}
+
+function generateSecret(): string {
+  return randomBytes(30).toString('base64').replace(/\+/g, 'A').replace(/\//g, 'B');
+}
+
+async function verifyRoot(store: Store, root: RootOfTrust, source: string): Promise<void> {
+  const aad = sealingContext('root-check/v1');
+  const existing = await getMeta(store.db, ROOT_CHECK);
+  const box = existing ?? (await putMetaIfAbsent(store.db, ROOT_CHECK, root.seal(utf8Bytes(ROOT_CHECK_PLAINTEXT), aad)));
+  try {
+    const opened = root.open(box, aad);
+    wipe(opened);
+  } catch (e) {
+    if (e instanceof SealedBoxError) {
+      throw new RootKeyError(`The root key from ${source} does not match this store: its data was sealed under a different root key. Refusing to start; restore the original root key.`);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Starts a custodian (not listening).
+ * @throws {RootKeyError} when the root key is missing, malformed or not this store's.
+ */
+export async function createCustodian(options: CustodianOptions): Promise<Custodian> {
+  const { config } = options;
+  const logger =
+    options.logger ??
+    pino({
+      level: config.logLevel,
+      redact: { paths: ['req.headers.authorization', '*.secretAccessKey', '*.SecretAccessKey', '*.sessionToken'], censor: '[redacted]' },
+    });
+  const embedded = !config.databaseUrl;
+  if (embedded || !options.root) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+
+  let root: RootOfTrust;
+  let rootSource: string;
+  let rootCreated = false;
+  if (options.root) {
+    root = options.root;
+    rootSource = root.description;
+  } else {
+    const loaded = loadFileRoot({ dataDir: config.dataDir, envKey: config.rootKey });
+    root = loaded.root;
+    rootSource = loaded.source;
+    rootCreated = loaded.created;
+  }
+
+  const store = await openStore({
+    databaseUrl: config.databaseUrl,
+    sqliteFile: join(config.dataDir, 'symbolon.db'),
+    pgSchema: options.pgSchema,
+  });
+  try {
+    await verifyRoot(store, root, rootSource);
+    const accountBytes = await putMetaIfAbsent(
+      store.db,
+      'account_id',
+      utf8Bytes(config.accountId ?? String(randomInt(100000, 999999)) + String(randomInt(100000, 999999))),
+    );
+    const accountId = Buffer.from(accountBytes).toString('utf8');
+    if (config.accountId && config.accountId !== accountId) {
+      throw new Error(`SYMBOLON_ACCOUNT_ID ${config.accountId} differs from this store's account ${accountId}`);
+    }
+
+    let adminCredentialsFile: string | undefined;
+    if ((await countAccessKeys(store.db)) === 0) {
+      const accessKeyId = config.adminAccessKeyId ?? generateAccessKeyId();
+      const secret = config.adminSecretAccessKey ?? generateSecret();
+      if (!/^[A-Z0-9]{16,128}$/.test(accessKeyId)) throw new RangeError('SYMBOLON_ADMIN_ACCESS_KEY_ID must be 16-128 upper-case letters and digits');
+      if (secret.length < 16) throw new RangeError('SYMBOLON_ADMIN_SECRET_ACCESS_KEY must be at least 16 characters');
+      const secretBytes = utf8Bytes(secret);
+      try {
+        await insertAccessKey(store.db, {
+          accessKeyId,
+          userName: 'root',
+          principalArn: `arn:aws:iam::${accountId}:root`,
+          sealedSecret: root.seal(secretBytes, accessKeySecretAad(accessKeyId)),
+          status: 'Active',
+          createdAt: Date.now(),
+        });
+      } finally {
+        wipe(secretBytes);
+      }
+      if (!config.adminAccessKeyId) {
+        adminCredentialsFile = join(config.dataDir, 'admin-credentials.json');
+        writeFileSync(
+          adminCredentialsFile,
+          JSON.stringify({ accessKeyId, secretAccessKey: secret, region: config.region, accountId }, null, 2) + '\n',
+          { mode: 0o600 },
+        );
+      }
+    }
+
+    const clock = options.clock ?? Date.now;
+    const deps: KmsDeps = {
+      store,
+      root,
+      config: { accountId, region: config.region },
+      authorizer: options.authorizer ?? accountPrincipalsAuthorizer,
+      keyCache: new KeyCache({ ttlMs: config.keyCacheTtlMs }),
+      clock,
+    };
+    const authenticator = new Authenticator({
+      sources: [new AccessKeySource(store, root, accountId)],
+      regions: [config.region],
+    });
+    const audit = options.audit ?? nullAuditSink;
+    const app = buildApp({ logger, deps, authenticator, operations, audit });
+    logger.info(
+      { root: rootSource, rootCreated, store: store.dialect, secp256k1: SECP256K1_IMPLEMENTATION },
+      'custodian ready',
+    );
+    return {
+      app,
+      deps,
+      authenticator,
+      config,
+      accountId,
+      adminCredentialsFile,
+      async close() {
+        await app.close();
+        await audit.flush();
+        await store.close();
+        if (root instanceof KeyRootOfTrust && !options.root) root.destroy();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}

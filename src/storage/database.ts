@@ -1,0 +1,102 @@
+/**
+ * Opens the store: embedded SQLite (better-sqlite3, WAL) by default, PostgreSQL
+ * (pg) when a postgres:// URL is given, both behind one Kysely instance and one
+ * set of migrations.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
+import type { Tables } from './tables.js';
+import { migrations } from './migrations/index.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export interface Store {
+  db: Kysely<Tables>;
+  dialect: DialectName;
+  /** Closes every connection. */
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** `postgres://…` for PostgreSQL; otherwise ignored. */
+  databaseUrl?: string | undefined;
+  /** SQLite file path (ignored for PostgreSQL); `:memory:` for a throwaway store. */
+  sqliteFile?: string | undefined;
+  /** PostgreSQL schema to use (created if missing); lets tests and tenants share a database. */
+  pgSchema?: string | undefined;
+  /** Maximum pooled PostgreSQL connections. */
+  pgPoolSize?: number | undefined;
+}
+
+const INT8_OID = 20;
+
+/**
+ * Opens the store and applies pending migrations.
+ * @throws {Error} when the database cannot be reached or a migration fails.
+ */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const url = options.databaseUrl;
+  let db: Kysely<Tables>;
+  let dialect: DialectName;
+  if (url && /^postgres(ql)?:\/\//.test(url)) {
+    dialect = 'postgres';
+    const schema = options.pgSchema;
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new RangeError('pgSchema must be a lower-case SQL identifier');
+    if (schema) {
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } finally {
+        await admin.end();
+      }
+    }
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.pgPoolSize ?? 10,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      // BIGINT columns hold epoch milliseconds, well inside Number's exact range.
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      },
+    });
+    db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    dialect = 'sqlite';
+    const file = options.sqliteFile ?? ':memory:';
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const database = new SQLite(file);
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = NORMAL');
+    database.pragma('foreign_keys = ON');
+    database.pragma('busy_timeout = 5000');
+    db = new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
+  }
+  const provider: MigrationProvider = { getMigrations: async () => migrations };
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    await db.destroy();
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed`, { cause: error });
+  }
+  return { db, dialect, close: () => db.destroy() };
+}
+
+/** Drops a PostgreSQL schema made for a test run. */
+export async function dropPgSchema(databaseUrl: string, schema: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new RangeError('schema must be a lower-case SQL identifier');
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+export { sql };

@@ -1,0 +1,233 @@
+/**
+ * SQL for kms_keys, kms_key_material, kms_aliases and kms_key_tags. Plain
+ * functions taking the db handle first; one mapper between rows and records.
+ * Sealed material passes through as opaque bytes: nothing here can open it.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { KmsKeyTable, Tables } from './tables.js';
+import type { KeyRecord, KeySpec, KeyState, KeyUsage } from '../kms/model.js';
+
+type Db = Kysely<Tables> | Transaction<Tables>;
+
+function toRecord(r: KmsKeyTable): KeyRecord {
+  return {
+    keyId: r.key_id,
+    accountId: r.account_id,
+    region: r.region,
+    keySpec: r.key_spec as KeySpec,
+    keyUsage: r.key_usage as KeyUsage,
+    keyState: r.key_state as KeyState,
+    origin: 'AWS_KMS',
+    description: r.description,
+    policy: r.policy,
+    createdAt: Number(r.created_at),
+    deletionAt: r.deletion_at === null ? null : Number(r.deletion_at),
+    pendingWindowDays: r.pending_window_days,
+    rotationEnabled: r.rotation_enabled === 1,
+    rotationPeriodDays: r.rotation_period_days,
+    nextRotationAt: r.next_rotation_at === null ? null : Number(r.next_rotation_at),
+    currentVersion: r.current_version,
+    revision: r.revision,
+  };
+}
+
+function toRow(k: KeyRecord): KmsKeyTable {
+  return {
+    key_id: k.keyId,
+    account_id: k.accountId,
+    region: k.region,
+    key_spec: k.keySpec,
+    key_usage: k.keyUsage,
+    key_state: k.keyState,
+    origin: k.origin,
+    description: k.description,
+    policy: k.policy,
+    created_at: k.createdAt,
+    deletion_at: k.deletionAt,
+    pending_window_days: k.pendingWindowDays,
+    rotation_enabled: k.rotationEnabled ? 1 : 0,
+    rotation_period_days: k.rotationPeriodDays,
+    next_rotation_at: k.nextRotationAt,
+    current_version: k.currentVersion,
+    revision: k.revision,
+  };
+}
+
+export interface MaterialRow {
+  keyId: string;
+  version: number;
+  sealed: Uint8Array;
+  publicKey: Uint8Array | null;
+  createdAt: number;
+  rotationType: string | null;
+}
+
+export async function insertKey(db: Db, key: KeyRecord, material: MaterialRow, tags: Array<[string, string]>): Promise<void> {
+  await db.insertInto('kms_keys').values(toRow(key)).execute();
+  await insertMaterial(db, material);
+  if (tags.length) {
+    await db
+      .insertInto('kms_key_tags')
+      .values(tags.map(([k, v]) => ({ key_id: key.keyId, tag_key: k, tag_value: v })))
+      .execute();
+  }
+}
+
+export async function insertMaterial(db: Db, m: MaterialRow): Promise<void> {
+  await db
+    .insertInto('kms_key_material')
+    .values({
+      key_id: m.keyId,
+      version: m.version,
+      sealed: m.sealed,
+      public_key: m.publicKey,
+      created_at: m.createdAt,
+      rotation_type: m.rotationType,
+    })
+    .execute();
+}
+
+export async function findKey(db: Db, keyId: string): Promise<KeyRecord | undefined> {
+  const row = await db.selectFrom('kms_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
+  return row ? toRecord(row) : undefined;
+}
+
+/** Writes every mutable field of `key` and bumps its revision. */
+export async function updateKey(db: Db, key: KeyRecord): Promise<KeyRecord> {
+  const next = { ...key, revision: key.revision + 1 };
+  const { key_id: _id, ...fields } = toRow(next);
+  await db.updateTable('kms_keys').set(fields).where('key_id', '=', key.keyId).execute();
+  return next;
+}
+
+export async function deleteKey(db: Db, keyId: string): Promise<void> {
+  await db.deleteFrom('kms_key_tags').where('key_id', '=', keyId).execute();
+  await db.deleteFrom('kms_aliases').where('key_id', '=', keyId).execute();
+  await db.deleteFrom('kms_key_material').where('key_id', '=', keyId).execute();
+  await db.deleteFrom('kms_keys').where('key_id', '=', keyId).execute();
+}
+
+/** Keys in creation order, starting after the (createdAt, keyId) cursor. */
+export async function listKeys(db: Db, after: { createdAt: number; keyId: string } | undefined, limit: number): Promise<KeyRecord[]> {
+  let q = db.selectFrom('kms_keys').selectAll().orderBy('created_at').orderBy('key_id').limit(limit);
+  if (after) {
+    q = q.where((eb) =>
+      eb.or([
+        eb('created_at', '>', after.createdAt),
+        eb.and([eb('created_at', '=', after.createdAt), eb('key_id', '>', after.keyId)]),
+      ]),
+    );
+  }
+  return (await q.execute()).map(toRecord);
+}
+
+/** Keys whose deletion window has ended. */
+export async function keysDueForDeletion(db: Db, now: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('kms_keys')
+    .select('key_id')
+    .where('key_state', '=', 'PendingDeletion')
+    .where('deletion_at', '<=', now)
+    .execute();
+  return rows.map((r) => r.key_id);
+}
+
+/** Keys whose automatic rotation is due. */
+export async function keysDueForRotation(db: Db, now: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('kms_keys')
+    .select('key_id')
+    .where('rotation_enabled', '=', 1)
+    .where('key_state', '=', 'Enabled')
+    .where('next_rotation_at', '<=', now)
+    .execute();
+  return rows.map((r) => r.key_id);
+}
+
+export async function findMaterial(db: Db, keyId: string, version: number): Promise<MaterialRow | undefined> {
+  const r = await db
+    .selectFrom('kms_key_material')
+    .selectAll()
+    .where('key_id', '=', keyId)
+    .where('version', '=', version)
+    .executeTakeFirst();
+  return r
+    ? {
+        keyId: r.key_id,
+        version: r.version,
+        sealed: new Uint8Array(r.sealed),
+        publicKey: r.public_key ? new Uint8Array(r.public_key) : null,
+        createdAt: Number(r.created_at),
+        rotationType: r.rotation_type,
+      }
+    : undefined;
+}
+
+export async function listMaterialVersions(db: Db, keyId: string): Promise<Array<{ version: number; createdAt: number; rotationType: string | null }>> {
+  const rows = await db
+    .selectFrom('kms_key_material')
+    .select(['version', 'created_at', 'rotation_type'])
+    .where('key_id', '=', keyId)
+    .orderBy('version')
+    .execute();
+  return rows.map((r) => ({ version: r.version, createdAt: Number(r.created_at), rotationType: r.rotation_type }));
+}
+
+// Aliases.
+
+export interface AliasRow {
+  aliasName: string;
+  keyId: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export async function findAlias(db: Db, aliasName: string): Promise<AliasRow | undefined> {
+  const r = await db.selectFrom('kms_aliases').selectAll().where('alias_name', '=', aliasName).executeTakeFirst();
+  return r ? { aliasName: r.alias_name, keyId: r.key_id, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) } : undefined;
+}
+
+export async function insertAlias(db: Db, a: AliasRow): Promise<void> {
+  await db
+    .insertInto('kms_aliases')
+    .values({ alias_name: a.aliasName, key_id: a.keyId, created_at: a.createdAt, updated_at: a.updatedAt })
+    .execute();
+}
+
+export async function updateAlias(db: Db, aliasName: string, keyId: string, now: number): Promise<void> {
+  await db.updateTable('kms_aliases').set({ key_id: keyId, updated_at: now }).where('alias_name', '=', aliasName).execute();
+}
+
+export async function deleteAlias(db: Db, aliasName: string): Promise<void> {
+  await db.deleteFrom('kms_aliases').where('alias_name', '=', aliasName).execute();
+}
+
+export async function listAliases(db: Db, keyId: string | undefined, afterName: string | undefined, limit: number): Promise<AliasRow[]> {
+  let q = db.selectFrom('kms_aliases').selectAll().orderBy('alias_name').limit(limit);
+  if (keyId) q = q.where('key_id', '=', keyId);
+  if (afterName !== undefined) q = q.where('alias_name', '>', afterName);
+  const rows = await q.execute();
+  return rows.map((r) => ({ aliasName: r.alias_name, keyId: r.key_id, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) }));
+}
+
+// Tags.
+
+export async function listTags(db: Db, keyId: string): Promise<Array<[string, string]>> {
+  const rows = await db.selectFrom('kms_key_tags').select(['tag_key', 'tag_value']).where('key_id', '=', keyId).orderBy('tag_key').execute();
+  return rows.map((r) => [r.tag_key, r.tag_value]);
+}
+
+/** Inserts or replaces tags. */
+export async function putTags(db: Db, keyId: string, tags: Array<[string, string]>): Promise<void> {
+  for (const [k, v] of tags) {
+    await db
+      .insertInto('kms_key_tags')
+      .values({ key_id: keyId, tag_key: k, tag_value: v })
+      .onConflict((oc) => oc.columns(['key_id', 'tag_key']).doUpdateSet({ tag_value: v }))
+      .execute();
+  }
+}
+
+export async function removeTags(db: Db, keyId: string, tagKeys: string[]): Promise<void> {
+  if (tagKeys.length) await db.deleteFrom('kms_key_tags').where('key_id', '=', keyId).where('tag_key', 'in', tagKeys).execute();
+}

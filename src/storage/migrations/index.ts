@@ -1,0 +1,10 @@
+/**
+ * The ordered list of migrations. Each entry is frozen once shipped; add new
+ * files with a later timestamp and list them here.
+ */
+import type { Migration } from 'kysely';
+import * as custodian from './2026-11-22T0000-custodian.js';
+
+export const migrations: Record<string, Migration> = {
+  '2026-11-22T0000-custodian': custodian,
+};
