@@ -1,34 +1,99 @@
 /**
  * `symbolon serve`: start the server and log where it listens, the region, the
  * account id, and where a generated admin credential was written.
+ *
+ * `--workers N` (or SYMBOLON_WORKERS; `auto` = one per core) runs N server
+ * processes on one port through node:cluster. The primary process prepares the
+ * store first (migrations, root-key check, admin credential) so workers never
+ * race to create them; every worker is a full, stateless custodian over the
+ * same store (SQLite in WAL mode, or PostgreSQL), which is how the roles scale.
  */
-import { configFromEnv } from '../config.js';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { configFromEnv, type ServerConfig } from '../config.js';
 import { createCustodian } from '../server/custodian.js';
 
+function workerCount(flag: string | undefined): number {
+  const raw = flag ?? process.env.SYMBOLON_WORKERS ?? '1';
+  const n = raw === 'auto' ? availableParallelism() : Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new RangeError('--workers must be an integer from 1 to 64, or auto');
+  return n;
+}
+
 export async function serve(flags: Record<string, string | undefined>): Promise<number> {
-  const config = configFromEnv(process.env, Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Record<string, string>);
+  const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Record<string, string>;
+  const config = configFromEnv(process.env, defined);
+  const workers = workerCount(defined.workers);
+  if (workers > 1 && cluster.isPrimary) return primary(config, workers);
+  return runServer(config, cluster.isWorker);
+}
+
+async function primary(config: ServerConfig, workers: number): Promise<number> {
+  // Prepare the store once, then hand the port to the workers.
+  const prepared = await createCustodian({ config });
+  const { accountId, adminCredentialsFile } = prepared;
+  const log = prepared.app.log;
+  await prepared.close();
+  for (let i = 0; i < workers; i++) cluster.fork();
+  let listening = 0;
+  cluster.on('listening', (_worker, address) => {
+    if (++listening === workers) {
+      const endpoint = `http://${address.address ?? config.host}:${address.port}`;
+      log.info(
+        { endpoint, region: config.region, accountId, role: config.role, workers, store: config.databaseUrl ? 'postgresql' : `sqlite (${config.dataDir})` },
+        `Symbolon listening on ${endpoint} (region ${config.region}, account ${accountId}, ${workers} workers)`,
+      );
+      if (adminCredentialsFile) log.info({ file: adminCredentialsFile }, `Generated administrator credentials written to ${adminCredentialsFile} (mode 0600)`);
+    }
+  });
+  let stopping = false;
+  cluster.on('exit', (worker, code) => {
+    if (!stopping) {
+      log.error({ worker: worker.id, code }, 'worker exited; stopping');
+      void stop('worker-exit');
+    }
+  });
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    await new Promise<void>((resolve) => {
+      const check = () => (Object.keys(cluster.workers ?? {}).length === 0 ? resolve() : setTimeout(check, 50));
+      check();
+    });
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  return 0;
+}
+
+async function runServer(config: ServerConfig, quiet: boolean): Promise<number> {
   const custodian = await createCustodian({ config });
   const { app } = custodian;
   const address = await app.listen({ host: config.host, port: config.port });
   const log = app.log;
-  log.info(
-    {
-      endpoint: address,
-      region: config.region,
-      accountId: custodian.accountId,
-      role: config.role,
-      store: config.databaseUrl ? 'postgresql' : `sqlite (${config.dataDir})`,
-    },
-    `Symbolon listening on ${address} (region ${config.region}, account ${custodian.accountId})`,
-  );
-  if (custodian.adminCredentialsFile) {
-    log.info({ file: custodian.adminCredentialsFile }, `Generated administrator credentials written to ${custodian.adminCredentialsFile} (mode 0600)`);
+  if (!quiet) {
+    log.info(
+      {
+        endpoint: address,
+        region: config.region,
+        accountId: custodian.accountId,
+        role: config.role,
+        store: config.databaseUrl ? 'postgresql' : `sqlite (${config.dataDir})`,
+      },
+      `Symbolon listening on ${address} (region ${config.region}, account ${custodian.accountId})`,
+    );
+    if (custodian.adminCredentialsFile) {
+      log.info({ file: custodian.adminCredentialsFile }, `Generated administrator credentials written to ${custodian.adminCredentialsFile} (mode 0600)`);
+    }
   }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down');
+    if (!quiet) log.info({ signal }, 'shutting down');
     await custodian.close();
     process.exit(0);
   };

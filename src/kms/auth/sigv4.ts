@@ -1,16 +1,16 @@
 /**
  * Verification of AWS Signature Version 4 (header form) on incoming requests.
- * The expected signature is computed by @smithy/signature-v4 — the signer the
- * AWS SDKs themselves use — over exactly the headers the client says it signed,
- * and compared in constant time. Parsing and every refusal use AWS's exception
+ * The canonical request is built by @smithy/signature-v4 — the signer the AWS
+ * SDKs themselves use — over exactly the headers the client says it signed; the
+ * signature is compared in constant time. Parsing and every refusal use AWS's exception
  * names and messages. See AWS's "Create a signed AWS API request" (SigV4).
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { equalConstantTime, utf8Bytes } from '../../crypto/bytes.js';
-import { incompleteSignature, invalidSignature, missingAuthenticationToken, serialization } from '../errors.js';
+import { getCanonicalHeaders, SignatureV4 } from '@smithy/signature-v4';
+import { equalConstantTime } from '../../crypto/bytes.js';
+import { AwsError, incompleteSignature, invalidSignature, missingAuthenticationToken, serialization } from '../errors.js';
 
 /** The parts of an HTTP request that SigV4 covers. */
 export interface SignedRequest {
@@ -42,10 +42,25 @@ export interface SigV4Claim {
 /** Allowed clock skew between client and server (AWS: 5 minutes). */
 export const MAX_SKEW_MS = 5 * 60 * 1000;
 
+const headerIndexes = new WeakMap<SignedRequest, Map<string, string>>();
+
+/** The request's headers by lower-case name, duplicates joined with ',' (SigV4's rule), built once per request. */
+function headerIndex(req: SignedRequest): Map<string, string> {
+  let index = headerIndexes.get(req);
+  if (!index) {
+    index = new Map();
+    for (const [k, v] of req.rawHeaders) {
+      const name = k.toLowerCase();
+      const prior = index.get(name);
+      index.set(name, prior === undefined ? v.trim() : `${prior},${v.trim()}`);
+    }
+    headerIndexes.set(req, index);
+  }
+  return index;
+}
+
 function header(req: SignedRequest, name: string): string | undefined {
-  const values: string[] = [];
-  for (const [k, v] of req.rawHeaders) if (k.toLowerCase() === name) values.push(v.trim());
-  return values.length ? values.join(',') : undefined;
+  return headerIndex(req).get(name);
 }
 
 function parseAmzDate(s: string): number | undefined {
@@ -120,7 +135,8 @@ export function parseSigV4(req: SignedRequest): SigV4Claim {
  * @throws {AwsError} InvalidSignatureException with AWS's wording.
  */
 export function checkScope(claim: SigV4Claim, expected: { regions: readonly string[]; service: string; now: number }): void {
-  if (!expected.regions.includes(claim.region)) throw invalidSignature(`Credential should be scoped to a valid region.`);
+  // AWS's wording names the region the client scoped to (capped: it is caller input).
+  if (!expected.regions.includes(claim.region)) throw invalidSignature(`Credential should be scoped to a valid region, not '${claim.region.slice(0, 64)}'.`);
   if (claim.service !== expected.service) throw invalidSignature(`Credential should be scoped to correct service: '${expected.service}'.`);
   const { now } = expected;
   if (claim.signingTime < now - MAX_SKEW_MS) {
@@ -134,73 +150,80 @@ export function checkScope(claim: SigV4Claim, expected: { regions: readonly stri
 const SIGNATURE_MISMATCH =
   'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
 
-/** A verifier bound to one credential (cache it per access key: smithy caches derived signing keys). */
+/** Exposes smithy's canonical-request builder (protected in its base class). */
+class Canonicalizer extends SignatureV4 {
+  canonicalRequest(request: HttpRequest, canonicalHeaders: Record<string, string>, payloadHash: string): string {
+    return this.createCanonicalRequest(request, canonicalHeaders, payloadHash);
+  }
+}
+
+/**
+ * A verifier bound to one credential. The canonical request (path, query and
+ * header canonicalisation, the error-prone part of SigV4) is built by
+ * @smithy/signature-v4's own code; the string to sign and the HMAC chain are
+ * the spec's few fixed lines, done here with node:crypto and a signing key
+ * cached per (date, region, service) so a request costs two hashes and one HMAC.
+ */
 export class SigV4Verifier {
-  readonly #signer: SignatureV4;
+  readonly #canonicalizer: Canonicalizer;
+  readonly #secretAccessKey: string;
   readonly #sessionToken: string | undefined;
+  #signingKey: { scope: string; key: Buffer } | undefined;
 
   constructor(credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined }, region: string, service: string) {
+    this.#secretAccessKey = credentials.secretAccessKey;
     this.#sessionToken = credentials.sessionToken;
-    this.#signer = new SignatureV4({
-      credentials: {
-        accessKeyId: credentials.accessKeyId,
-        secretAccessKey: credentials.secretAccessKey,
-        ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}),
-      },
+    this.#canonicalizer = new Canonicalizer({
+      credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
       region,
       service,
       sha256: Hash.bind(null, 'sha256'),
-      // The client decides which headers it signed; add none of our own.
       applyChecksum: false,
       uriEscapePath: true,
     });
   }
 
+  #keyFor(scope: string, shortDate: string, region: string, service: string): Buffer {
+    if (this.#signingKey?.scope === scope) return this.#signingKey.key;
+    // SigV4 key derivation: kDate = HMAC("AWS4" + secret, date); kRegion; kService; kSigning = HMAC(kService, "aws4_request").
+    let key: Buffer = createHmac('sha256', `AWS4${this.#secretAccessKey}`).update(shortDate).digest();
+    for (const part of [region, service, 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+    this.#signingKey = { scope, key };
+    return key;
+  }
+
   /**
-   * Recomputes the signature over the headers the client signed and compares.
+   * Recomputes the signature over the headers the client signed and compares in constant time.
    * @throws {AwsError} InvalidSignatureException on any mismatch.
    */
-  async verify(req: SignedRequest, claim: SigV4Claim, host: { hostname: string }): Promise<void> {
+  async verify(req: SignedRequest, claim: SigV4Claim, _host?: { hostname: string }): Promise<void> {
     const headers: Record<string, string> = {};
     for (const name of claim.signedHeaders) {
       const v = header(req, name);
       if (v === undefined) throw invalidSignature(SIGNATURE_MISMATCH);
       headers[name] = v;
     }
+    if (claim.sessionToken !== undefined && claim.sessionToken !== this.#sessionToken) throw invalidSignature(SIGNATURE_MISMATCH);
+    if (this.#sessionToken !== undefined && claim.sessionToken === undefined) throw invalidSignature(SIGNATURE_MISMATCH);
+    const bodyHash = createHash('sha256').update(req.body).digest('hex');
     // A signed payload hash must be the hash of the body actually received.
     const contentSha = headers['x-amz-content-sha256'];
-    if (contentSha !== undefined) {
-      const actual = createHash('sha256').update(req.body).digest('hex');
-      if (contentSha !== actual) throw invalidSignature('The provided x-amz-content-sha256 header does not match what was computed.');
+    if (contentSha !== undefined && contentSha !== bodyHash) {
+      throw invalidSignature('The provided x-amz-content-sha256 header does not match what was computed.');
     }
-    const tokenSigned = claim.signedHeaders.includes('x-amz-security-token');
-    if (claim.sessionToken !== undefined && claim.sessionToken !== this.#sessionToken) throw invalidSignature(SIGNATURE_MISMATCH);
-    const request = new HttpRequest({
-      method: req.method,
-      protocol: 'http:',
-      hostname: host.hostname,
-      path: req.path,
-      query: req.query,
-      headers,
-      body: req.body,
-    });
-    let signed: HttpRequest;
+    let canonicalRequest: string;
     try {
-      signed = (await this.#signer.sign(request, {
-        signingDate: new Date(claim.signingTime),
-        signingRegion: claim.region,
-        signingService: claim.service,
-        signableHeaders: new Set(claim.signedHeaders),
-        ...(tokenSigned ? {} : { unsignableHeaders: new Set(['x-amz-security-token']) }),
-      })) as HttpRequest;
-    } catch {
+      const request = new HttpRequest({ method: req.method, protocol: 'http:', hostname: '', path: req.path, query: req.query, headers });
+      const canonicalHeaders = getCanonicalHeaders(request, undefined, new Set(claim.signedHeaders));
+      if (Object.keys(canonicalHeaders).length !== claim.signedHeaders.length) throw invalidSignature(SIGNATURE_MISMATCH);
+      canonicalRequest = this.#canonicalizer.canonicalRequest(request, canonicalHeaders, bodyHash);
+    } catch (e) {
+      if (e instanceof AwsError) throw e;
       throw serialization('The request could not be canonicalized for signature verification.');
     }
-    const computed = String(signed.headers['authorization'] ?? '');
-    const sigAt = computed.lastIndexOf('Signature=');
-    const expected = computed.slice(sigAt + 'Signature='.length);
-    const computedHeaders = /SignedHeaders=([^,]+)/.exec(computed)?.[1];
-    if (computedHeaders !== claim.signedHeaders.slice().sort().join(';')) throw invalidSignature(SIGNATURE_MISMATCH);
-    if (!equalConstantTime(utf8Bytes(expected), utf8Bytes(claim.signature))) throw invalidSignature(SIGNATURE_MISMATCH);
+    const scope = `${claim.shortDate}/${claim.region}/${claim.service}/aws4_request`;
+    const stringToSign = `AWS4-HMAC-SHA256\n${claim.amzDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
+    const expected = createHmac('sha256', this.#keyFor(scope, claim.shortDate, claim.region, claim.service)).update(stringToSign).digest();
+    if (!equalConstantTime(new Uint8Array(expected), new Uint8Array(Buffer.from(claim.signature, 'hex')))) throw invalidSignature(SIGNATURE_MISMATCH);
   }
 }

@@ -1,0 +1,307 @@
+/**
+ * Load-generation helpers for the benchmarks: start a Symbolon server in its
+ * own process, pre-sign real SigV4 requests, drive them over keep-alive HTTP
+ * at a given concurrency or rate, and summarise throughput and latency.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { connect, createServer, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Hash } from '@smithy/hash-node';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+
+export const BENCH_ADMIN = { accessKeyId: 'AKIASYMBOLONBENCH001', secretAccessKey: 'bench-secret-access-key-0123456789abcd' };
+export const BENCH_REGION = 'us-east-1';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export interface ServerProcess {
+  endpoint: string;
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `symbolon serve` in a child process on the embedded store (or DATABASE_URL if set). */
+export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-bench-'));
+  const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--port', String(port), '--data', dataDir, '--workers', process.env.BENCH_WORKERS ?? '2'], {
+    env: {
+      ...process.env,
+      SYMBOLON_ADMIN_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
+      SYMBOLON_ADMIN_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey,
+      SYMBOLON_REGION: BENCH_REGION,
+      SYMBOLON_LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const r = await fetch(`${endpoint}/health`);
+      if (r.ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('benchmark server did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    endpoint,
+    port,
+    child,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface PreparedRequest {
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** Signs one KMS JSON 1.1 request with SigV4, as the AWS SDK would. */
+export async function signKmsRequest(port: number, target: string, payload: unknown, signer: SignatureV4): Promise<PreparedRequest> {
+  const body = Buffer.from(JSON.stringify(payload));
+  const req = new HttpRequest({
+    method: 'POST',
+    protocol: 'http:',
+    hostname: '127.0.0.1',
+    port,
+    path: '/',
+    headers: {
+      host: `127.0.0.1:${port}`,
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amz-target': `TrentService.${target}`,
+      'content-length': String(body.length),
+    },
+    body,
+  });
+  const signed = (await signer.sign(req)) as HttpRequest;
+  return { headers: signed.headers as Record<string, string>, body };
+}
+
+export function makeSigner(credentials = BENCH_ADMIN): SignatureV4 {
+  return new SignatureV4({ credentials, region: BENCH_REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
+}
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  p50ms: number;
+  p99ms: number;
+  firstError?: string;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function summarise(lat: number[], errors: number, seconds: number, firstError: string | undefined): LoadResult {
+  const sorted = Float64Array.from(lat).sort();
+  return {
+    requests: lat.length,
+    errors,
+    seconds,
+    perSecond: lat.length / seconds,
+    p50ms: percentile(sorted, 50),
+    p99ms: percentile(sorted, 99),
+    ...(firstError ? { firstError } : {}),
+  };
+}
+
+function sendOne(agent: http.Agent, port: number, r: PreparedRequest): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: r.headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(r.body);
+  });
+}
+
+/** Serialises a prepared request to HTTP/1.1 bytes once, so sending it costs the load generator nothing. */
+function wire(r: PreparedRequest): Buffer {
+  let head = 'POST / HTTP/1.1\r\n';
+  for (const [k, v] of Object.entries(r.headers)) head += `${k}: ${v}\r\n`;
+  head += 'connection: keep-alive\r\n\r\n';
+  return Buffer.concat([Buffer.from(head), r.body]);
+}
+
+/**
+ * Reads pipelined HTTP/1.1 responses off one socket and reports each one's
+ * status in order. Minimal: Content-Length framed responses only (what the server sends).
+ */
+class ResponseReader {
+  #buf = Buffer.alloc(0);
+  constructor(private readonly onResponse: (status: number, body: Buffer) => void) {}
+  push(chunk: Buffer): void {
+    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    for (;;) {
+      const end = this.#buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = this.#buf.subarray(0, end).toString('latin1');
+      const m = /content-length:\s*(\d+)/i.exec(head);
+      const len = m ? Number(m[1]) : 0;
+      if (this.#buf.length < end + 4 + len) return;
+      const status = Number(head.slice(9, 12));
+      const body = this.#buf.subarray(end + 4, end + 4 + len);
+      this.#buf = this.#buf.subarray(end + 4 + len);
+      this.onResponse(status, body);
+    }
+  }
+}
+
+/**
+ * Closed-loop load over raw keep-alive sockets with HTTP/1.1 pipelining:
+ * `connections` sockets each keep `depth` requests in flight, for `seconds`.
+ * The generator only writes pre-serialised bytes and counts responses, so
+ * nearly all CPU goes to the server (like wrk, but with no extra install).
+ */
+export async function runPipelined(port: number, requests: PreparedRequest[], connections: number, depth: number, seconds: number): Promise<LoadResult> {
+  const wires = requests.map(wire);
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: connections }, () =>
+      new Promise<void>((resolve, reject) => {
+        const sent: number[] = [];
+        let done = false;
+        const socket: Socket = connect(port, '127.0.0.1');
+        socket.setNoDelay(true);
+        const sendOne = () => {
+          sent.push(performance.now());
+          socket.write(wires[next++ % wires.length]!);
+        };
+        const reader = new ResponseReader((status, body) => {
+          const t0 = sent.shift()!;
+          const now = performance.now();
+          if (status === 200) lat.push(now - t0);
+          else {
+            errors++;
+            firstError ??= `${status} ${body.toString('utf8').slice(0, 200)}`;
+          }
+          if (now < end) sendOne();
+          else if (sent.length === 0 && !done) {
+            done = true;
+            socket.end();
+            resolve();
+          }
+        });
+        socket.on('data', (c: Buffer) => reader.push(c));
+        socket.on('error', reject);
+        socket.on('connect', () => {
+          for (let i = 0; i < depth; i++) sendOne();
+        });
+      }),
+    ),
+  );
+  return summarise(lat, errors, (performance.now() - start) / 1000, firstError);
+}
+
+/** Closed-loop load: `concurrency` requests in flight for `seconds`, cycling through `requests`. */
+export async function runClosedLoop(port: number, requests: PreparedRequest[], concurrency: number, seconds: number): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  async function worker() {
+    while (performance.now() < end) {
+      const r = requests[next++ % requests.length]!;
+      const t0 = performance.now();
+      const res = await sendOne(agent, port, r);
+      if (res.status === 200) lat.push(performance.now() - t0);
+      else {
+        errors++;
+        firstError ??= `${res.status} ${res.body.slice(0, 200)}`;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsed = (performance.now() - start) / 1000;
+  agent.destroy();
+  return summarise(lat, errors, elapsed, firstError);
+}
+
+/** Open-loop load at a fixed arrival rate, for latency at a given throughput. */
+export async function runFixedRate(port: number, requests: PreparedRequest[], ratePerSecond: number, seconds: number): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const total = Math.floor(ratePerSecond * seconds);
+  const start = performance.now();
+  const inflight: Promise<void>[] = [];
+  const tickMs = 5;
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * ratePerSecond));
+    while (sent < due) {
+      const r = requests[sent++ % requests.length]!;
+      const t0 = performance.now();
+      inflight.push(
+        sendOne(agent, port, r).then(
+          (res) => {
+            if (res.status === 200) lat.push(performance.now() - t0);
+            else {
+              errors++;
+              firstError ??= `${res.status} ${res.body.slice(0, 200)}`;
+            }
+          },
+          () => {
+            errors++;
+          },
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, tickMs));
+  }
+  await Promise.all(inflight);
+  const elapsed = (performance.now() - start) / 1000;
+  agent.destroy();
+  return summarise(lat, errors, elapsed, firstError);
+}
+
+/** Runs `fn` in a loop for `seconds` and returns calls per second (the in-process ceiling). */
+export function ceiling(fn: (i: number) => void, seconds = 1.5): number {
+  for (let i = 0; i < 200; i++) fn(i);
+  let n = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  while (performance.now() < end) {
+    for (let i = 0; i < 50; i++) fn(n++);
+  }
+  return n / ((performance.now() - start) / 1000);
+}
