@@ -7,8 +7,9 @@ import { serve } from './serve.js';
 const USAGE = `Usage: symbolon <command> [options]
 
 Commands:
-  serve [--role all|kms] [--host 127.0.0.1] [--port 8080] [--data DIR]
+  serve [--role all|kms] [--host 127.0.0.1] [--port 8080] [--data DIR] [--workers N|auto]
         Run Symbolon. With no DATABASE_URL it uses an embedded SQLite store in DIR (./data).
+        --workers runs N server processes on one port (default 1).
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -17,7 +18,7 @@ async function main(argv: string[]): Promise<number> {
     case 'serve': {
       const { values } = parseArgs({
         args: rest,
-        options: { role: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' } },
+        options: { role: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, workers: { type: 'string' } },
         strict: true,
       });
       return serve(values);
