@@ -2,6 +2,7 @@
  * Builds the HTTP application from already-constructed dependencies. Never
  * calls listen(): tests use inject() or listen themselves.
  */
+import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AwsError, serialization, validation } from '../kms/errors.js';
@@ -16,6 +17,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     // One log line per request would cost more than a Sign; failures are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
+    // No per-request child logger: handlers log the request id explicitly.
+    childLoggerFactory: (logger) => logger,
     trustProxy: false,
     return503OnClosing: true,
   });
@@ -23,6 +26,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Framework-level failures (body too large, bad content type) in AWS's shape, never a stack trace.
   app.setErrorHandler((err: { code?: string; statusCode?: number; message?: string }, req, reply) => {
     if (req.url === '/' || req.url.startsWith('/?')) {
+      // Refused before the route ran (body too large, bad media type): AWS still names every request.
+      if (!reply.hasHeader('x-amzn-requestid')) reply.header('x-amzn-requestid', randomUUID());
       if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendAwsError(reply, validation('Request body is too large.'));
       if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
         return sendAwsError(reply, serialization('Unsupported content type; use application/x-amz-json-1.1.'));

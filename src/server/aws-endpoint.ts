@@ -89,6 +89,10 @@ export function registerAwsEndpoint(app: FastifyInstance, options: AwsEndpointOp
       userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
       now: deps.clock(),
     };
+    // Only this endpoint's parsers yield a Buffer; a body fastify parsed another way (text/plain) is not an AWS request.
+    if (req.body !== undefined && !Buffer.isBuffer(req.body)) {
+      return sendAwsError(reply, serialization('Unsupported content type; use application/x-amz-json-1.1.'));
+    }
     const body = Buffer.isBuffer(req.body) ? new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength) : new Uint8Array(0);
     const target = req.headers['x-amz-target'];
     const hostname = String(req.headers.host ?? '').replace(/:\d+$/, '');
