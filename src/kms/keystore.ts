@@ -10,10 +10,10 @@
  *   so random-nonce limits never bind however many ciphertexts a key makes.
  * - HMAC_256: HMAC-SHA-256 (RFC 2104) through node:crypto.
  */
-import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, randomFillSync } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
 import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
-import { concatBytes, utf8Bytes, wipe } from '../crypto/bytes.js';
+import { concatBytes, equalConstantTime, utf8Bytes, wipe } from '../crypto/bytes.js';
 import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer, encodeEcSpki, DerError } from '../crypto/der.js';
 import * as k1 from '../crypto/secp256k1.js';
 import { sealingContext, type RootOfTrust } from './root/root-of-trust.js';
@@ -208,4 +208,56 @@ export function decrypt(
 /** HMAC-SHA-256 of `message` under an HMAC key. */
 export function generateMac(root: RootOfTrust, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array): Uint8Array {
   return withMaterial(root, keyId, version, sealed, (secret) => new Uint8Array(createHmac('sha256', secret).update(message).digest()));
+}
+
+/**
+ * Verifies an HMAC-SHA-256 tag in constant time. The computed tag is wiped.
+ * Returns false, never throws, for a tag of the wrong length.
+ */
+export function verifyMac(root: RootOfTrust, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array, mac: Uint8Array): boolean {
+  return withMaterial(root, keyId, version, sealed, (secret) => {
+    const expected = createHmac('sha256', secret).update(message).digest();
+    try {
+      return equalConstantTime(expected, mac);
+    } finally {
+      wipe(expected);
+    }
+  });
+}
+
+/**
+ * A fresh data key of `length` bytes from the platform CSPRNG, and the same key
+ * encrypted under a symmetric key version (as {@link encrypt}). The caller
+ * wipes `plaintext`.
+ */
+export function generateDataKey(
+  root: RootOfTrust,
+  keyId: string,
+  version: number,
+  sealed: Uint8Array,
+  length: number,
+  context: Record<string, string> | undefined,
+): { plaintext: Uint8Array; ciphertext: Uint8Array } {
+  // randomFillSync writes into our own buffer, so no unwiped copy is left behind.
+  const plaintext = randomFillSync(new Uint8Array(length));
+  try {
+    return { plaintext, ciphertext: encrypt(root, keyId, version, sealed, plaintext, context) };
+  } catch (e) {
+    wipe(plaintext);
+    throw e;
+  }
+}
+
+/** As {@link generateDataKey}, but the plaintext key is wiped here and never returned. */
+export function generateWrappedDataKey(
+  root: RootOfTrust,
+  keyId: string,
+  version: number,
+  sealed: Uint8Array,
+  length: number,
+  context: Record<string, string> | undefined,
+): Uint8Array {
+  const { plaintext, ciphertext } = generateDataKey(root, keyId, version, sealed, length, context);
+  wipe(plaintext);
+  return ciphertext;
 }

@@ -1,0 +1,90 @@
+/**
+ * Request fields and checks shared by the cryptographic KMS operations (AWS
+ * KMS API Reference: Encrypt, Decrypt, ReEncrypt, GenerateDataKey*,
+ * GenerateMac, VerifyMac, Verify):
+ *  - sensitive blobs (`Plaintext`, `Message`), whose constraint messages AWS
+ *    words without a value ("Value at 'plaintext' failed to satisfy …");
+ *  - the encryption algorithm, which on a symmetric key can only be
+ *    SYMMETRIC_DEFAULT, and the MAC algorithm, HMAC_SHA_256 on HMAC_256 keys;
+ *  - `DryRun`, and `Recipient` (Nitro Enclaves attestation), which this
+ *    custodian refuses rather than silently returning plaintext to a caller
+ *    that asked for it to be encrypted to an enclave.
+ */
+import { AwsError, invalidKeyUsage, unsupportedOperation, validation } from './errors.js';
+import type { Input } from './input.js';
+import { AWS_ENCRYPTION_ALGORITHMS, AWS_MAC_ALGORITHMS, type KeyRecord } from './model.js';
+
+/** `Plaintext` -> `plaintext`, as AWS names fields in validation messages. */
+function wireName(name: string): string {
+  return name.charAt(0).toLowerCase() + name.slice(1);
+}
+
+/**
+ * Reads a base64 blob that AWS models as sensitive: a length outside
+ * [min, max] is a ValidationException that never shows the value.
+ * @throws {AwsError} SerializationException (not base64) or ValidationException (null or length).
+ */
+export function sensitiveBlob(input: Input, name: string, opts: { min: number; max: number }): Uint8Array {
+  const bytes = input.blob(name, { required: true, min: 0 });
+  if (bytes.length < opts.min) {
+    throw validation(`1 validation error detected: Value at '${wireName(name)}' failed to satisfy constraint: Member must have length greater than or equal to ${opts.min}`);
+  }
+  if (bytes.length > opts.max) {
+    throw validation(`1 validation error detected: Value at '${wireName(name)}' failed to satisfy constraint: Member must have length less than or equal to ${opts.max}`);
+  }
+  return bytes;
+}
+
+export type AwsEncryptionAlgorithm = (typeof AWS_ENCRYPTION_ALGORITHMS)[number];
+
+/**
+ * Reads an encryption-algorithm field (SYMMETRIC_DEFAULT when absent).
+ * @throws {AwsError} ValidationException for a value outside AWS's enum.
+ */
+export function readEncryptionAlgorithm(input: Input, field: string): AwsEncryptionAlgorithm {
+  return input.enum(field, AWS_ENCRYPTION_ALGORITHMS) ?? 'SYMMETRIC_DEFAULT';
+}
+
+/**
+ * Requires `algorithm` to be one the (symmetric) key supports.
+ * @throws {AwsError} InvalidKeyUsageException in AWS's wording.
+ */
+export function requireEncryptionAlgorithm(key: KeyRecord, algorithm: AwsEncryptionAlgorithm): void {
+  if (algorithm !== 'SYMMETRIC_DEFAULT' || key.keySpec !== 'SYMMETRIC_DEFAULT') {
+    throw invalidKeyUsage(`Algorithm ${algorithm} is incompatible with key spec ${key.keySpec}.`);
+  }
+}
+
+/**
+ * Requires the MAC algorithm to match the key's spec (only HMAC_256 keys exist here).
+ * @throws {AwsError} InvalidKeyUsageException in AWS's wording.
+ */
+export function requireMacAlgorithm(key: KeyRecord, algorithm: (typeof AWS_MAC_ALGORITHMS)[number]): void {
+  if (algorithm !== 'HMAC_SHA_256' || key.keySpec !== 'HMAC_256') {
+    throw invalidKeyUsage(`Algorithm ${algorithm} is incompatible with key spec ${key.keySpec}.`);
+  }
+}
+
+/** Reads `DryRun` (and `GrantTokens`, which this custodian accepts but has no grants to apply). */
+export function readDryRun(input: Input): boolean {
+  input.stringList('GrantTokens', { max: 10 });
+  return input.boolean('DryRun') ?? false;
+}
+
+/**
+ * Ends a dry run that passed every check, as AWS does.
+ * @throws {AwsError} DryRunOperationException, always.
+ */
+export function dryRunSucceeded(): never {
+  throw new AwsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');
+}
+
+/**
+ * Refuses `Recipient` (encryption of the result to an attested enclave's key).
+ * @throws {AwsError} UnsupportedOperationException when the field is present.
+ */
+export function refuseRecipient(input: Input): void {
+  if (input.has('Recipient')) {
+    throw unsupportedOperation('Recipient (an attested enclave public key) is not supported by this custodian.');
+  }
+}
