@@ -24,6 +24,7 @@ import { nullAuditSink, type AuditSink } from '../audit/event.js';
 import type { Authorizer, KmsDeps } from '../kms/context.js';
 import type { ServerConfig } from '../config.js';
 import { buildApp } from './app.js';
+import { startMaintenance, MAINTENANCE_INTERVAL_MS } from '../kms/maintenance.js';
 
 export interface Custodian {
   app: FastifyInstance;
@@ -45,6 +46,8 @@ export interface CustodianOptions {
   root?: RootOfTrust;
   audit?: AuditSink;
   authorizer?: Authorizer;
+  /** How often to delete keys past their deletion window and rotate keys that are due (default one minute). */
+  maintenanceIntervalMs?: number;
 }
 
 const ROOT_CHECK = 'root_check';
@@ -168,6 +171,8 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     });
     const audit = options.audit ?? nullAuditSink;
     const app = buildApp({ logger, deps, authenticator, operations, audit });
+    // Deletes keys whose window ended while no process ran, then keeps watching.
+    const maintenance = await startMaintenance(deps, logger, options.maintenanceIntervalMs ?? MAINTENANCE_INTERVAL_MS);
     logger.info(
       { root: rootSource, rootCreated, store: store.dialect, secp256k1: SECP256K1_IMPLEMENTATION },
       'custodian ready',
@@ -180,6 +185,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       accountId,
       adminCredentialsFile,
       async close() {
+        await maintenance.stop();
         await app.close();
         await audit.flush();
         await store.close();

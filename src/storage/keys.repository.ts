@@ -100,6 +100,57 @@ export async function updateKey(db: Db, key: KeyRecord): Promise<KeyRecord> {
   return next;
 }
 
+/**
+ * Writes `change(current)` over the key's row only if nobody changed the row
+ * since it was read (compare-and-set on `revision`), re-reading and retrying
+ * when another request or process got there first. `change` sees the freshest
+ * row; it may throw to refuse, or return null to leave the row as it is.
+ * Returns the record as stored, or undefined when the key does not exist.
+ * @throws {Error} after repeated conflicting writes (a pathological hot key).
+ */
+export async function updateKeyAtomically(
+  db: Db,
+  keyId: string,
+  change: (current: KeyRecord) => KeyRecord | null,
+): Promise<KeyRecord | undefined> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const current = await findKey(db, keyId);
+    if (!current) return undefined;
+    const wanted = change(current);
+    if (wanted === null) return current;
+    const next = { ...wanted, keyId, revision: current.revision + 1 };
+    const { key_id: _id, ...fields } = toRow(next);
+    const r = await db
+      .updateTable('kms_keys')
+      .set(fields)
+      .where('key_id', '=', keyId)
+      .where('revision', '=', current.revision)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 1) return next;
+  }
+  throw new Error(`key ${keyId} changed concurrently too often`);
+}
+
+/**
+ * Deletes a key whose deletion window has ended, with its material, aliases
+ * and tags; a no-op returning false when the key is gone, was cancelled, or is
+ * not yet due (another process may have acted first). Run it in a transaction:
+ * the first statement claims the row, so a concurrent CancelKeyDeletion or a
+ * second deleter waits and then finds nothing to do.
+ */
+export async function deleteKeyIfDue(db: Db, keyId: string, now: number): Promise<boolean> {
+  const claimed = await db
+    .updateTable('kms_keys')
+    .set((eb) => ({ revision: eb('revision', '+', 1) }))
+    .where('key_id', '=', keyId)
+    .where('key_state', '=', 'PendingDeletion')
+    .where('deletion_at', '<=', now)
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== 1) return false;
+  await deleteKey(db, keyId);
+  return true;
+}
+
 export async function deleteKey(db: Db, keyId: string): Promise<void> {
   await db.deleteFrom('kms_key_tags').where('key_id', '=', keyId).execute();
   await db.deleteFrom('kms_aliases').where('key_id', '=', keyId).execute();
@@ -192,6 +243,16 @@ export async function insertAlias(db: Db, a: AliasRow): Promise<void> {
     .insertInto('kms_aliases')
     .values({ alias_name: a.aliasName, key_id: a.keyId, created_at: a.createdAt, updated_at: a.updatedAt })
     .execute();
+}
+
+/** Inserts the alias unless the name is taken; returns false when it was. */
+export async function insertAliasIfAbsent(db: Db, a: AliasRow): Promise<boolean> {
+  const r = await db
+    .insertInto('kms_aliases')
+    .values({ alias_name: a.aliasName, key_id: a.keyId, created_at: a.createdAt, updated_at: a.updatedAt })
+    .onConflict((oc) => oc.column('alias_name').doNothing())
+    .executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
 }
 
 export async function updateAlias(db: Db, aliasName: string, keyId: string, now: number): Promise<void> {

@@ -16,6 +16,23 @@ import { generateDataKeyWithoutPlaintext } from './generate-data-key-without-pla
 import { generateRandom } from './generate-random.js';
 import { generateMac } from './generate-mac.js';
 import { verifyMac } from './verify-mac.js';
+import { listKeys } from './list-keys.js';
+import { enableKey } from './enable-key.js';
+import { disableKey } from './disable-key.js';
+import { scheduleKeyDeletion } from './schedule-key-deletion.js';
+import { cancelKeyDeletion } from './cancel-key-deletion.js';
+import { tagResource } from './tag-resource.js';
+import { untagResource } from './untag-resource.js';
+import { listResourceTags } from './list-resource-tags.js';
+import { createAlias } from './create-alias.js';
+import { updateAlias } from './update-alias.js';
+import { deleteAlias } from './delete-alias.js';
+import { listAliases } from './list-aliases.js';
+import { enableKeyRotation } from './enable-key-rotation.js';
+import { disableKeyRotation } from './disable-key-rotation.js';
+import { getKeyRotationStatus } from './get-key-rotation-status.js';
+import { rotateKeyOnDemand } from './rotate-key-on-demand.js';
+import { listKeyRotations } from './list-key-rotations.js';
 
 const all: KmsOperation[] = [
   createKey,
@@ -31,6 +48,23 @@ const all: KmsOperation[] = [
   generateRandom,
   generateMac,
   verifyMac,
+  listKeys,
+  enableKey,
+  disableKey,
+  scheduleKeyDeletion,
+  cancelKeyDeletion,
+  tagResource,
+  untagResource,
+  listResourceTags,
+  createAlias,
+  updateAlias,
+  deleteAlias,
+  listAliases,
+  enableKeyRotation,
+  disableKeyRotation,
+  getKeyRotationStatus,
+  rotateKeyOnDemand,
+  listKeyRotations,
 ];
 
 export const operations: ReadonlyMap<string, KmsOperation> = new Map(all.map((op) => [op.name, op]));

@@ -1,0 +1,25 @@
+/**
+ * DisableKey (AWS KMS API Reference): sets a key's state to Disabled; every
+ * cryptographic operation then refuses it with DisabledException until
+ * EnableKey. Disabling a disabled key succeeds and changes nothing; a key
+ * pending deletion is refused with KMSInvalidStateException.
+ */
+import * as repo from '../../storage/keys.repository.js';
+import { resolveKeyIdOrArn } from '../aliases.js';
+import { notFound } from '../errors.js';
+import { authorize, keyChanged, requireNotPendingDeletion } from '../keys.js';
+import { keyArn } from '../model.js';
+import { operation } from '../operation.js';
+
+export const disableKey = operation('DisableKey', async (input, ctx) => {
+  const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
+  const key = await resolveKeyIdOrArn(ctx, keyId);
+  await authorize(ctx, 'kms:DisableKey', key);
+  const stored = await repo.updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
+    requireNotPendingDeletion(k);
+    return k.keyState === 'Disabled' ? null : { ...k, keyState: 'Disabled' };
+  });
+  if (!stored) throw notFound(`Key '${keyArn(key)}' does not exist`);
+  keyChanged(ctx, key.keyId);
+  return {};
+});
