@@ -8,6 +8,7 @@ import type { MaterialRow } from '../storage/keys.repository.js';
 import { disabled, internal, invalidKeyUsage, invalidState, notFound } from './errors.js';
 import { aliasArn, keyArn, UUID_RE, type KeyRecord, type KeyUsage } from './model.js';
 import type { OperationContext } from './context.js';
+import { encryptionContextConditions } from './policy/context-keys.js';
 
 /** Splits an ARN of this service into region, account and resource, or undefined. */
 function parseKmsArn(arn: string): { region: string; account: string; resource: string } | undefined {
@@ -51,7 +52,9 @@ export async function resolveKey(ctx: OperationContext, keyIdInput: string): Pro
 }
 
 /**
- * Authorizes `action` on `key` for the caller.
+ * Authorizes `action` on `key` for the caller. Operations that take an
+ * encryption context set `ctx.audit.encryptionContext` first, so key and
+ * identity policies can test it.
  * @throws {AwsError} AccessDeniedException.
  */
 export async function authorize(
@@ -61,7 +64,10 @@ export async function authorize(
   conditions: Record<string, string | string[]> = {},
 ): Promise<void> {
   if (key) ctx.audit.keyArn = keyArn(key);
-  await ctx.deps.authorizer.authorize({ caller: ctx.caller, info: ctx.info, action, key, conditions });
+  // The request's encryption context is visible to policies as kms:EncryptionContext:<key> and kms:EncryptionContextKeys.
+  const ec = ctx.audit.encryptionContext;
+  const all = ec && Object.keys(ec).length ? { ...encryptionContextConditions(ec), ...conditions } : conditions;
+  await ctx.deps.authorizer.authorize({ caller: ctx.caller, info: ctx.info, action, key, conditions: all });
 }
 
 /**

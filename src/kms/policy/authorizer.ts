@@ -1,0 +1,92 @@
+/**
+ * The custodian's Authorizer: builds the policy engine's request from the
+ * authenticated caller, the key and the operation's condition keys, fetches
+ * the caller's identity policies, and lets the pure engine (evaluate.ts)
+ * decide. A denial is AWS's AccessDeniedException with AWS's message.
+ * Parsed policies are cached by text, so the Sign hot path parses nothing.
+ */
+import { accessDenied, internal } from '../errors.js';
+import { keyArn, type KeyRecord } from '../model.js';
+import type { Authorizer, Caller, RequestInfo } from '../context.js';
+import { parsePolicyDocument, PolicyDocumentError, type PolicyDocument, type PolicyKind } from './document.js';
+import { accessDeniedMessage, decide, type Decision } from './evaluate.js';
+import { globalConditionKeys, principalFromArn, type EvalRequest } from './request.js';
+
+/** The identity policies (JSON texts) attached to a caller; empty for principals that have none. */
+export type IdentityPolicySource = (caller: Caller, now: number) => Promise<readonly string[]>;
+
+const PARSE_CACHE_MAX = 2_000;
+
+export interface AuthorizationRequest {
+  caller: Caller;
+  info: RequestInfo;
+  action: string;
+  key: KeyRecord | undefined;
+  conditions: Record<string, string | string[]>;
+}
+
+export class PolicyAuthorizer implements Authorizer {
+  readonly #identityPolicies: IdentityPolicySource;
+  readonly #parsed = new Map<string, PolicyDocument>();
+
+  constructor(options: { identityPolicies: IdentityPolicySource }) {
+    this.#identityPolicies = options.identityPolicies;
+  }
+
+  /**
+   * Parses a stored policy (cached by kind and text).
+   * @throws {AwsError} KMSInternalException when a stored policy no longer parses (fail closed).
+   */
+  parse(text: string, kind: PolicyKind): PolicyDocument {
+    const cacheKey = `${kind}\u0000${text}`;
+    let doc = this.#parsed.get(cacheKey);
+    if (!doc) {
+      try {
+        doc = parsePolicyDocument(text, kind);
+      } catch (e) {
+        if (e instanceof PolicyDocumentError) throw internal(`A stored ${kind === 'key' ? 'key' : 'identity'} policy could not be read; access is refused.`);
+        throw e;
+      }
+      if (this.#parsed.size >= PARSE_CACHE_MAX) this.#parsed.clear();
+      this.#parsed.set(cacheKey, doc);
+    }
+    return doc;
+  }
+
+  /** Builds the engine's view of a request. */
+  request(r: AuthorizationRequest, resource: string): EvalRequest {
+    const { caller, info, key } = r;
+    const principal = principalFromArn(caller.arn, caller.accountId);
+    const context = globalConditionKeys({ principal, userName: caller.userName, tags: caller.tags, sourceIp: info.sourceIp, now: info.now });
+    context.set('kms:CallerAccount', caller.accountId);
+    if (key) {
+      context.set('kms:KeySpec', key.keySpec);
+      context.set('kms:KeyUsage', key.keyUsage);
+      context.set('kms:KeyOrigin', key.origin);
+    }
+    for (const [k, v] of Object.entries(r.conditions)) context.set(k, v);
+    return { principal, action: r.action, resource, context };
+  }
+
+  /**
+   * Decides a request without throwing. `resource` defaults to the key's ARN,
+   * or `*` when there is no key.
+   * @throws {AwsError} KMSInternalException when a stored policy does not parse.
+   */
+  async evaluate(r: AuthorizationRequest, resource?: string): Promise<{ decision: Decision; request: EvalRequest }> {
+    const request = this.request(r, resource ?? (r.key ? keyArn(r.key) : '*'));
+    const isRoot = request.principal.kind === 'root';
+    const texts = isRoot ? [] : await this.#identityPolicies(r.caller, r.info.now);
+    const identityPolicies = texts.map((t) => this.parse(t, 'identity'));
+    const resourcePolicy = r.key ? this.parse(r.key.policy, 'key') : undefined;
+    return { decision: decide({ request, resourcePolicy, identityPolicies }), request };
+  }
+
+  /**
+   * @throws {AwsError} AccessDeniedException with AWS's message when not allowed.
+   */
+  async authorize(r: AuthorizationRequest): Promise<void> {
+    const { decision, request } = await this.evaluate(r);
+    if (!decision.allowed) throw accessDenied(accessDeniedMessage(request, decision.reason));
+  }
+}
