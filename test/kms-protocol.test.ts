@@ -12,7 +12,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CreateKeyCommand, DescribeKeyCommand, KMSClient, KMSServiceException } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, DescribeKeyCommand, KMSClient, KMSServiceException, paginateListKeys } from '@aws-sdk/client-kms';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { HttpRequest } from '@smithy/protocol-http';
 import { Hash } from '@smithy/hash-node';
@@ -97,11 +97,20 @@ async function keyCount(): Promise<number> {
   return rows.length;
 }
 
-/** Runs a refused CreateKey and asserts no key appeared. */
+/** The key ids ListKeys returns, every page: what a user sees. */
+async function listedKeyIds(): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const page of paginateListKeys({ client: server.kms() }, { Limit: 100 })) ids.push(...(page.Keys ?? []).map((k) => k.KeyId!));
+  return ids.sort();
+}
+
+/** Runs a refused CreateKey and asserts no key appeared, through ListKeys and in the store. */
 async function refusedCreateKey(o: CallOptions, type: string, message?: string | RegExp): Promise<string> {
-  const before = await keyCount();
+  const listed = await listedKeyIds();
+  const stored = await keyCount();
   const msg = assertAwsError(await call({ target: 'TrentService.CreateKey', ...o }), type, message);
-  assert.equal(await keyCount(), before, 'a refused CreateKey changed the store');
+  assert.deepEqual(await listedKeyIds(), listed, 'a refused CreateKey changed ListKeys');
+  assert.equal(await keyCount(), stored, 'a refused CreateKey changed the store');
   return msg;
 }
 
@@ -116,12 +125,14 @@ async function sdkError(p: Promise<unknown>): Promise<KMSServiceException> {
 }
 
 test('the endpoint accepts a well-formed request (the baseline every refusal below differs from)', async () => {
-  const before = await keyCount();
+  const before = await listedKeyIds();
   const reply = await call({ target: 'TrentService.CreateKey', body: JSON.stringify({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }) });
   assert.equal(reply.status, 200, reply.text);
   assert.ok(reply.headers.get('x-amzn-requestid'));
-  assert.equal((JSON.parse(reply.text) as { KeyMetadata: { KeySpec: string } }).KeyMetadata.KeySpec, 'ECC_SECG_P256K1');
-  assert.equal(await keyCount(), before + 1);
+  const created = (JSON.parse(reply.text) as { KeyMetadata: { KeyId: string; KeySpec: string } }).KeyMetadata;
+  assert.equal(created.KeySpec, 'ECC_SECG_P256K1');
+  // The counting the refusals below rely on sees a change when there is one.
+  assert.deepEqual(await listedKeyIds(), [...before, created.KeyId].sort());
 });
 
 test('no Authorization header: 403 MissingAuthenticationTokenException, nothing created', async () => {
@@ -247,6 +258,7 @@ test('a failed request changes nothing: the key a refused request named is uncha
   const keyId = created.KeyMetadata!.KeyId!;
   const before = (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata;
   const count = await keyCount();
+  const listed = await listedKeyIds();
   // Refusals at each layer: authentication, parsing, the operation's own validation.
   assertAwsError(await call({ target: 'TrentService.Sign', credentials: { ...ADMIN, secretAccessKey: 'wrong-secret-0123456789' }, body: JSON.stringify({ KeyId: keyId }) }), 'InvalidSignatureException');
   assertAwsError(await call({ target: 'TrentService.Sign', body: `{"KeyId": "${keyId}", ` }), 'SerializationException');
@@ -258,4 +270,5 @@ test('a failed request changes nothing: the key a refused request named is uncha
   const after = (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata;
   assert.deepEqual(after, before);
   assert.equal(await keyCount(), count);
+  assert.deepEqual(await listedKeyIds(), listed);
 });
