@@ -158,7 +158,7 @@ function wire(r: PreparedRequest): Buffer {
  * status in order. Minimal: Content-Length framed responses only (what the server sends).
  */
 class ResponseReader {
-  #buf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
   constructor(private readonly onResponse: (status: number, body: Buffer) => void) {}
   push(chunk: Buffer): void {
     this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;

@@ -9,7 +9,7 @@
  * Private keys are taken and returned as Uint8Arrays the caller wipes.
  */
 import { createRequire } from 'node:module';
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { abytes, wipe } from './bytes.js';
 
 interface NativeSecp256k1 {
@@ -54,7 +54,7 @@ export const SECP256K1_HALF_N = SECP256K1_N >> 1n;
 /** Generates a private key from the platform CSPRNG (rejection-sampled into [1, n-1]). The caller wipes it. */
 export function generatePrivateKey(): Uint8Array {
   for (;;) {
-    const sk = new Uint8Array(randomBytes(32));
+    const sk = randomFillSync(new Uint8Array(32));
     if (native.privateKeyVerify(sk)) return sk;
     wipe(sk);
   }

@@ -55,9 +55,15 @@ export const invalidMac = make('KMSInvalidMacException');
 export const unsupportedOperation = make('UnsupportedOperationException');
 export const malformedPolicyDocument = make('MalformedPolicyDocumentException');
 export const invalidArn = make('InvalidArnException');
+export const dryRunOperation = make('DryRunOperationException');
+export const customKeyStoreNotFound = make('CustomKeyStoreNotFoundException');
 
-/** AWS's phrasing for one failed constraint: "1 validation error detected: Value … at 'field' failed to satisfy constraint: …". */
-export function constraintViolation(field: string, shownValue: string | null, constraint: string): AwsError {
-  const value = shownValue === null ? 'null' : `'${shownValue}'`;
-  return validation(`1 validation error detected: Value ${value} at '${field}' failed to satisfy constraint: ${constraint}`);
+/**
+ * AWS's phrasing for one failed constraint: "1 validation error detected: Value … at 'field' failed to satisfy constraint: …".
+ * `shownValue` null prints `Value null` (a missing member); undefined prints no value at all, as AWS does for
+ * sensitive blobs ("Value at 'plaintext' …").
+ */
+export function constraintViolation(field: string, shownValue: string | null | undefined, constraint: string): AwsError {
+  const value = shownValue === undefined ? 'Value' : shownValue === null ? 'Value null' : `Value '${shownValue}'`;
+  return validation(`1 validation error detected: ${value} at '${field}' failed to satisfy constraint: ${constraint}`);
 }

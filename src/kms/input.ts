@@ -104,10 +104,10 @@ export class Input {
     const bytes = new Uint8Array(Buffer.from(v, 'base64'));
     const min = opts.min ?? 1;
     if (bytes.length < min) {
-      throw constraintViolation(wireName(name), null, `Member must have length greater than or equal to ${min}`);
+      throw constraintViolation(wireName(name), undefined, `Member must have length greater than or equal to ${min}`);
     }
     if (opts.max !== undefined && bytes.length > opts.max) {
-      throw constraintViolation(wireName(name), null, `Member must have length less than or equal to ${opts.max}`);
+      throw constraintViolation(wireName(name), undefined, `Member must have length less than or equal to ${opts.max}`);
     }
     return bytes;
   }

@@ -41,11 +41,13 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const url = options.databaseUrl;
   let db: Kysely<Tables>;
   let dialect: DialectName;
+  let migrationTableSchema: string | undefined;
   if (url && /^postgres(ql)?:\/\//.test(url)) {
     dialect = 'postgres';
     const schema = options.pgSchema;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new RangeError('pgSchema must be a lower-case SQL identifier');
     if (schema) {
+      migrationTableSchema = schema;
       const admin = new pg.Client({ connectionString: url });
       await admin.connect();
       try {
@@ -77,7 +79,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
   }
   const provider: MigrationProvider = { getMigrations: async () => migrations };
-  const migrator = new Migrator({ db, provider });
+  // Kysely looks for its own tables across every schema unless told which one is ours.
+  const migrator = new Migrator({ db, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     await db.destroy();

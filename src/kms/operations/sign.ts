@@ -11,14 +11,14 @@ import { invalidKeyUsage, validation } from '../errors.js';
 import { AWS_SIGNING_ALGORITHMS, keyArn, MESSAGE_TYPES } from '../model.js';
 import { blobOut } from '../input.js';
 import { operation } from '../operation.js';
+import { dryRunSucceeded, readDryRun } from '../crypto-fields.js';
 
 export const sign = operation('Sign', async (input, ctx) => {
   const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
   const message = input.blob('Message', { required: true, min: 1, max: 4096 });
   const messageType = input.enum('MessageType', MESSAGE_TYPES) ?? 'RAW';
   const algorithm = input.enum('SigningAlgorithm', AWS_SIGNING_ALGORITHMS, { required: true });
-  input.stringList('GrantTokens', { max: 10 });
-  input.boolean('DryRun');
+  const dryRun = readDryRun(input);
   ctx.audit.signingAlgorithm = algorithm;
   ctx.audit.messageType = messageType;
 
@@ -35,6 +35,7 @@ export const sign = operation('Sign', async (input, ctx) => {
   } else {
     digest = new Uint8Array(createHash('sha256').update(message).digest());
   }
+  if (dryRun) dryRunSucceeded();
   const material = await loadMaterial(ctx, key);
   const signature = signDigest(ctx.deps.root, key.keySpec, key.keyId, material.version, material.sealed, digest);
   return { KeyId: keyArn(key), Signature: blobOut(signature), SigningAlgorithm: algorithm };
