@@ -27,8 +27,18 @@ export interface NewMaterial {
   publicKey: Uint8Array | null;
 }
 
+const aadCache = new Map<string, Uint8Array>();
+
+/** Associated data binding sealed material to (keyId, version); memoised, as the hot paths ask for it per request. */
 function materialAad(keyId: string, version: number): Uint8Array {
-  return sealingContext(MATERIAL_PURPOSE, keyId, version);
+  const id = `${keyId}/${version}`;
+  let aad = aadCache.get(id);
+  if (!aad) {
+    if (aadCache.size >= 10_000) aadCache.clear();
+    aad = sealingContext(MATERIAL_PURPOSE, keyId, version);
+    aadCache.set(id, aad);
+  }
+  return aad;
 }
 
 /** Generates fresh material for `spec`, seals it to (keyId, version), and wipes the plaintext. */
@@ -47,7 +57,8 @@ export function createMaterial(root: RootOfTrust, spec: KeySpec, keyId: string, 
         break;
       case 'SYMMETRIC_DEFAULT':
       case 'HMAC_256':
-        secret = new Uint8Array(randomBytes(32));
+        // randomFillSync writes straight into our buffer: no unwiped copy of the key is left behind.
+        secret = randomFillSync(new Uint8Array(32));
         break;
     }
     return { sealed: root.seal(secret, materialAad(keyId, version)), publicKey };
