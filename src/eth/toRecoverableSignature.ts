@@ -1,0 +1,70 @@
+/**
+ * Turns what a digest signer returned (a DER ECDSA-Sig-Value as KMS `Sign`
+ * returns it, or a 64-byte r || s) into a canonical Ethereum signature:
+ *  - DER decoded strictly (src/crypto/der.ts: minimal lengths and integers, no trailing bytes);
+ *  - 0 < r, s < n (SEC 1 §4.1.4 step 1);
+ *  - s normalised to low-s (EIP-2: s > n/2 becomes n - s);
+ *  - yParity found by public-key recovery (libsecp256k1) against the known
+ *    address: the parity whose recovered key hashes to `address`. If neither
+ *    does, the signer used another key or signed another digest, and nothing
+ *    is returned.
+ */
+import { bytesToHex, keccak256, numberToBytes, type Address } from 'viem';
+import { abytes } from '../crypto/bytes.js';
+import { decodeEcdsaSignatureDer, DerError } from '../crypto/der.js';
+import { recoverPublicKey, SECP256K1_HALF_N, SECP256K1_N } from '../crypto/secp256k1.js';
+import { InvalidSignatureError, SignerMismatchError } from './errors.js';
+import type { RecoverableSignature } from './types.js';
+
+function toCompact(signature: Uint8Array): Uint8Array {
+  if (signature[0] === 0x30) {
+    try {
+      return decodeEcdsaSignatureDer(signature);
+    } catch (e) {
+      if (!(e instanceof DerError)) throw e;
+      // A 64-byte r || s may begin with 0x30 too; only such a one falls through.
+      if (signature.length !== 64) throw new InvalidSignatureError('INVALID_DER', `Signature (${signature.length} bytes) is not strict DER.`, { cause: e });
+    }
+  }
+  if (signature.length !== 64) throw new InvalidSignatureError('INVALID_SIGNATURE_LENGTH', `Signature must be DER or 64 bytes (r || s), got ${signature.length} bytes.`);
+  return signature;
+}
+
+function toBigInt(bytes: Uint8Array): bigint {
+  return bytes.length === 0 ? 0n : BigInt(bytesToHex(bytes));
+}
+
+function recoveredAddressMatches(compact: Uint8Array, recovery: number, digest: Uint8Array, address: string): boolean {
+  const publicKey = recoverPublicKey(compact, recovery, digest);
+  if (!publicKey) return false;
+  const hash = keccak256(publicKey.subarray(1), 'hex');
+  return hash.slice(26) === address.slice(2).toLowerCase();
+}
+
+/**
+ * Makes a canonical `{ r, s, yParity }` from a signer's output over `digest`.
+ * @throws {TypeError | RangeError} when `digest` is not 32 bytes or `signature` not a Uint8Array.
+ * @throws {InvalidSignatureError} on non-strict DER, a wrong length, or r or s out of range.
+ * @throws {SignerMismatchError} when neither parity recovers to `address`.
+ */
+export function toRecoverableSignature({ digest, signature, address }: { digest: Uint8Array; signature: Uint8Array; address: Address }): RecoverableSignature {
+  abytes(digest, 32, 'digest');
+  abytes(signature, undefined, 'signature');
+  const compact = toCompact(signature);
+  const r = toBigInt(compact.subarray(0, 32));
+  let s = toBigInt(compact.subarray(32, 64));
+  if (r === 0n || r >= SECP256K1_N || s === 0n || s >= SECP256K1_N) {
+    throw new InvalidSignatureError('SIGNATURE_OUT_OF_RANGE', 'Signature r and s must be in [1, n-1].');
+  }
+  // EIP-2: a node refuses s > n/2; (r, n - s) is the same signature's other form.
+  if (s > SECP256K1_HALF_N) s = SECP256K1_N - s;
+  const normalised = new Uint8Array(64);
+  normalised.set(compact.subarray(0, 32), 0);
+  normalised.set(numberToBytes(s, { size: 32 }), 32);
+  for (const yParity of [0, 1] as const) {
+    if (recoveredAddressMatches(normalised, yParity, digest, address)) {
+      return { r: bytesToHex(normalised.subarray(0, 32)), s: bytesToHex(normalised.subarray(32, 64)), yParity };
+    }
+  }
+  throw new SignerMismatchError();
+}
