@@ -5,6 +5,7 @@
  * Decoding is strict: minimal lengths, minimal non-negative integers, no trailing
  * bytes. Anything else is rejected (BER leniency is a signature-malleability source).
  */
+import { concatBytes as cat } from './bytes.js';
 
 /** Raised on bytes that are not the strict DER this module accepts. */
 export class DerError extends Error {
@@ -30,17 +31,6 @@ function tlv(tag: number, body: Uint8Array): Uint8Array {
   out[0] = tag;
   out.set(len, 1);
   out.set(body, 1 + len.length);
-  return out;
-}
-
-function cat(...parts: Uint8Array[]): Uint8Array {
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
   return out;
 }
 
