@@ -17,6 +17,64 @@ export interface ServerConfig {
   adminSecretAccessKey: string | undefined;
   logLevel: string;
   keyCacheTtlMs: number;
+  /** SYMBOLON_PUBLIC_URL, or http://<host>:<port>; undefined with port 0 until the server listens. */
+  publicUrl: string | undefined;
+  identity: IdentitySettings;
+}
+
+/** Identity settings (docs/identity.md). */
+export interface IdentitySettings {
+  /** SYMBOLON_OIDC_ISSUERS: a JSON array of trusted issuers. */
+  issuersJson: string | undefined;
+  /** SYMBOLON_OIDC_ISSUERS_FILE: path of a JSON file with the same array. */
+  issuersFile: string | undefined;
+  /** SYMBOLON_BUILTIN_ISSUER: 1 on, 0 off; by default on in the embedded (SQLite) mode. */
+  builtinIssuer: boolean;
+  /** SYMBOLON_OIDC_AUDIENCE: the built-in issuer's `aud` (default symbolon). */
+  audience: string;
+  /** SYMBOLON_SMTP_URL: smtp(s)://[user:pass@]host[:port]; unset means development delivery. */
+  smtpUrl: string | undefined;
+  /** SYMBOLON_SMTP_FROM: sender address of login codes. */
+  smtpFrom: string | undefined;
+  /** SYMBOLON_DEV_MAILBOX=1, or the embedded default without SMTP: serve GET /oidc/dev/mailbox. */
+  devMailbox: boolean;
+}
+
+function publicUrlFrom(value: string | undefined, host: string, port: number): string | undefined {
+  if (value) {
+    let u: URL;
+    try {
+      u = new URL(value);
+    } catch {
+      throw new RangeError('SYMBOLON_PUBLIC_URL must be an absolute http(s) URL');
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash) throw new RangeError('SYMBOLON_PUBLIC_URL must be an http(s) URL without query or fragment');
+    return u.href.replace(/\/+$/, '');
+  }
+  if (port === 0) return undefined;
+  const h = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
+function identityFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string): IdentitySettings {
+  const flag = env.SYMBOLON_BUILTIN_ISSUER;
+  if (flag !== undefined && flag !== '' && flag !== '0' && flag !== '1') throw new RangeError('SYMBOLON_BUILTIN_ISSUER must be 0 or 1');
+  const builtinIssuer = flag === '1' || (flag !== '0' && embedded);
+  const smtpUrl = env.SYMBOLON_SMTP_URL || undefined;
+  const audience = env.SYMBOLON_OIDC_AUDIENCE || 'symbolon';
+  if (audience.length > 256) throw new RangeError('SYMBOLON_OIDC_AUDIENCE must be at most 256 characters');
+  return {
+    issuersJson: env.SYMBOLON_OIDC_ISSUERS || undefined,
+    issuersFile: env.SYMBOLON_OIDC_ISSUERS_FILE || undefined,
+    builtinIssuer,
+    audience,
+    smtpUrl,
+    smtpFrom: env.SYMBOLON_SMTP_FROM || undefined,
+    // By default only where nobody else can reach it: anyone who can read the mailbox can log in as anyone.
+    devMailbox:
+      builtinIssuer &&
+      (env.SYMBOLON_DEV_MAILBOX === '1' || (env.SYMBOLON_DEV_MAILBOX !== '0' && embedded && !smtpUrl && /^(127\.0\.0\.1|localhost|::1)$/.test(host))),
+  };
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<string, string>>): ServerConfig {
@@ -28,9 +86,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new RangeError('SYMBOLON_REGION must look like an AWS region, e.g. us-east-1');
   const accountId = env.SYMBOLON_ACCOUNT_ID;
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) throw new RangeError('SYMBOLON_ACCOUNT_ID must be 12 digits');
+  const host = flags.host ?? env.SYMBOLON_HOST ?? '127.0.0.1';
+  const databaseUrl = env.DATABASE_URL || undefined;
   return {
     role,
-    host: flags.host ?? env.SYMBOLON_HOST ?? '127.0.0.1',
+    host,
     port,
     dataDir: resolve(flags.data ?? env.SYMBOLON_DATA_DIR ?? './data'),
     databaseUrl: env.DATABASE_URL || undefined,
@@ -41,5 +101,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     adminSecretAccessKey: env.SYMBOLON_ADMIN_SECRET_ACCESS_KEY || undefined,
     logLevel: env.SYMBOLON_LOG_LEVEL ?? 'info',
     keyCacheTtlMs: Number(env.SYMBOLON_KEY_CACHE_TTL_MS ?? 1000),
+    publicUrl: publicUrlFrom(env.SYMBOLON_PUBLIC_URL, host, port),
+    identity: identityFromEnv(env, !databaseUrl, host),
   };
 }

@@ -10,6 +10,8 @@ import { registerAwsEndpoint, sendAwsError, type AwsEndpointOptions } from './aw
 
 export interface AppDeps extends AwsEndpointOptions {
   logger: Logger;
+  /** Mounts the identity routes (the built-in issuer under /oidc) when given. */
+  identity?: { register(app: FastifyInstance): void };
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -44,5 +46,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/health', async () => ({ status: 'ok' }));
 
   registerAwsEndpoint(app, deps);
+  deps.identity?.register(app);
   return app;
 }

@@ -24,6 +24,7 @@ import { nullAuditSink, type AuditSink } from '../audit/event.js';
 import type { Authorizer, KmsDeps } from '../kms/context.js';
 import type { ServerConfig } from '../config.js';
 import { buildApp } from './app.js';
+import { createIdentity, resolvePublicUrl, type Identity, type IdentityOptions } from '../identity/identity.js';
 import { startMaintenance, MAINTENANCE_INTERVAL_MS } from '../kms/maintenance.js';
 
 export interface Custodian {
@@ -34,6 +35,8 @@ export interface Custodian {
   accountId: string;
   /** Where the generated admin credential was written, if it was generated now. */
   adminCredentialsFile: string | undefined;
+  /** Token verification over the trusted issuers, and the built-in issuer when enabled. */
+  identity: Identity;
   close(): Promise<void>;
 }
 
@@ -48,6 +51,8 @@ export interface CustodianOptions {
   authorizer?: Authorizer;
   /** How often to delete keys past their deletion window and rotate keys that are due (default one minute). */
   maintenanceIntervalMs?: number;
+  /** Identity overrides (tests): the built-in issuer's limits, verifier options. */
+  identity?: Pick<IdentityOptions, 'limits' | 'verifierOptions'>;
 }
 
 const ROOT_CHECK = 'root_check';
@@ -170,7 +175,19 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       regions: [config.region],
     });
     const audit = options.audit ?? nullAuditSink;
-    const app = buildApp({ logger, deps, authenticator, operations, audit });
+    let listening: FastifyInstance | undefined;
+    const identity = await createIdentity({
+      settings: config.identity,
+      store,
+      root,
+      logger,
+      clock,
+      // With --port 0 the URL is known once listening; it is first needed by a request, so after that.
+      publicUrl: () => resolvePublicUrl(config.publicUrl, listening!),
+      ...options.identity,
+    });
+    const app = buildApp({ logger, deps, authenticator, operations, audit, identity });
+    listening = app;
     // Deletes keys whose window ended while no process ran, then keeps watching.
     const maintenance = await startMaintenance(deps, logger, options.maintenanceIntervalMs ?? MAINTENANCE_INTERVAL_MS);
     logger.info(
@@ -184,6 +201,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       config,
       accountId,
       adminCredentialsFile,
+      identity,
       async close() {
         await maintenance.stop();
         await app.close();

@@ -66,6 +66,37 @@ export interface IamAccessKeyTable {
   created_at: number;
 }
 
+/** The built-in issuer's subjects: a random, stable `sub` per normalised email. */
+export interface IdentitySubjectTable {
+  sub: string;
+  email: string;
+  created_at: number;
+}
+
+/** One-time login codes, stored as HMACs only (see src/identity/issuer/secrets.ts). */
+export interface IdentityLoginCodeTable {
+  code_id: string;
+  email_key: string;
+  ip_key: string;
+  code_hash: Uint8Array;
+  /** pending | used | superseded | locked | failed */
+  state: string;
+  attempts: number;
+  created_at: number;
+  expires_at: number;
+}
+
+/** Rotating refresh tokens, stored as HMACs only; a family is one login's chain of rotations. */
+export interface IdentityRefreshTokenTable {
+  token_hash: string;
+  family_id: string;
+  sub: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  revoked_at: number | null;
+}
+
 export interface Tables {
   symbolon_meta: MetaTable;
   kms_keys: KmsKeyTable;
@@ -73,6 +104,9 @@ export interface Tables {
   kms_aliases: KmsAliasTable;
   kms_key_tags: KmsKeyTagTable;
   iam_access_keys: IamAccessKeyTable;
+  identity_subjects: IdentitySubjectTable;
+  identity_login_codes: IdentityLoginCodeTable;
+  identity_refresh_tokens: IdentityRefreshTokenTable;
 }
 
 export type { Generated };

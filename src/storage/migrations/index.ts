@@ -4,7 +4,9 @@
  */
 import type { Migration } from 'kysely';
 import * as custodian from './2026-11-22T0000-custodian.js';
+import * as identity from './2026-11-22T0300-identity.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
+  '2026-11-22T0300-identity': identity,
 };

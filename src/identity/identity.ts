@@ -1,0 +1,128 @@
+/**
+ * Assembles the identity domain for a server process: the trusted issuers
+ * (from SYMBOLON_OIDC_ISSUERS / SYMBOLON_OIDC_ISSUERS_FILE), the built-in issuer
+ * when enabled (mounted at /oidc, and then trusted like any configured issuer:
+ * one more entry in the verifier's list, with its public JWKS passed inline),
+ * and the token verifier the other components use.
+ */
+import type { Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { Store } from '../storage/database.js';
+import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import type { IdentitySettings } from '../config.js';
+import { loadTrustedIssuers } from './issuers-config.js';
+import { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from './token-verifier.js';
+import type { TrustedIssuer } from './trusted-issuer.js';
+import { BuiltinIssuer, type IssuerLimits } from './issuer/builtin-issuer.js';
+import { createCodeDelivery } from './issuer/code-delivery.js';
+import { DevMailbox } from './issuer/dev-mailbox.js';
+import { issuerRoutes } from './issuer/routes.js';
+
+/** Where the built-in issuer is mounted. */
+export const ISSUER_PREFIX = '/oidc';
+
+export interface IdentityOptions {
+  settings: IdentitySettings;
+  store: Store;
+  root: RootOfTrust;
+  logger: Logger;
+  clock: () => number;
+  /** The public base URL (no trailing slash); called lazily, after listen when the port was 0. */
+  publicUrl: () => string;
+  /** Test overrides of the built-in issuer's limits. */
+  limits?: Partial<IssuerLimits>;
+  /** Test overrides of the verifier (clock tolerance, cache, JWKS cooldown). */
+  verifierOptions?: Omit<TokenVerifierOptions, 'issuers'>;
+}
+
+export interface Identity {
+  /** The built-in issuer, when enabled. */
+  readonly issuer: BuiltinIssuer | undefined;
+  /** The built-in issuer's dev mailbox, when enabled. */
+  readonly devMailbox: DevMailbox | undefined;
+  /** Every trusted issuer, the built-in one included (resolved on first call). */
+  trustedIssuers(): readonly TrustedIssuer[];
+  /**
+   * The verifier over every trusted issuer; built on first call, which must come
+   * after the server listens when the public URL depends on the port.
+   */
+  verifier(): TokenVerifier;
+  /** Mounts the built-in issuer's routes (when enabled) on the app. */
+  register(app: FastifyInstance): void;
+}
+
+/**
+ * @throws {IssuerConfigError} when the trusted-issuer configuration is invalid.
+ * @throws {SealedBoxError} when the issuer's stored secrets do not open under this root.
+ */
+export async function createIdentity(options: IdentityOptions): Promise<Identity> {
+  const { settings, logger } = options;
+  const external = loadTrustedIssuers({ json: settings.issuersJson, file: settings.issuersFile });
+  let issuer: BuiltinIssuer | undefined;
+  let devMailbox: DevMailbox | undefined;
+  if (settings.builtinIssuer) {
+    devMailbox = settings.devMailbox ? new DevMailbox() : undefined;
+    issuer = await BuiltinIssuer.create({
+      store: options.store,
+      root: options.root,
+      logger,
+      clock: options.clock,
+      issuerUrl: () => options.publicUrl() + ISSUER_PREFIX,
+      audience: settings.audience,
+      delivery: createCodeDelivery({
+        smtpUrl: settings.smtpUrl,
+        from: settings.smtpFrom ?? 'no-reply@symbolon.invalid',
+        devMailbox,
+        logger,
+      }),
+      ...(options.limits ? { limits: options.limits } : {}),
+    });
+  }
+
+  let trusted: readonly TrustedIssuer[] | undefined;
+  let verifier: TokenVerifier | undefined;
+  const trustedIssuers = (): readonly TrustedIssuer[] => {
+    if (!trusted) {
+      const list: TrustedIssuer[] = [...external];
+      // In-process the built-in issuer's JWKS is passed directly: the same path as an inline JWKS from configuration.
+      if (issuer && !list.some((i) => i.issuer === issuer!.issuer)) {
+        list.push({ issuer: issuer.issuer, audiences: [issuer.audience], jwks: issuer.jwks(), algorithms: ['EdDSA'] });
+      }
+      trusted = Object.freeze(list);
+    }
+    return trusted;
+  };
+
+  return {
+    issuer,
+    devMailbox,
+    trustedIssuers,
+    verifier() {
+      verifier ??= createTokenVerifier({ ...options.verifierOptions, now: options.verifierOptions?.now ?? options.clock, issuers: trustedIssuers() });
+      return verifier;
+    },
+    register(app) {
+      if (!issuer) return;
+      app.register(issuerRoutes(issuer, devMailbox), { prefix: ISSUER_PREFIX });
+      app.addHook('onReady', async () => {
+        logger.info(
+          { delivery: issuer!.deliveryMode, devMailbox: !!devMailbox, trusted: external.length + 1 },
+          issuer!.deliveryMode === 'smtp' ? 'built-in OIDC issuer enabled (codes sent by SMTP)' : 'built-in OIDC issuer enabled in development mode: login codes are written to this log' + (devMailbox ? ` and to GET ${ISSUER_PREFIX}/dev/mailbox` : ''),
+        );
+      });
+    },
+  };
+}
+
+/**
+ * The public base URL: the configured one, else http://<listening address>:<port>.
+ * @throws {Error} when neither is known yet (port 0 and not listening).
+ */
+export function resolvePublicUrl(configured: string | undefined, app: FastifyInstance): string {
+  if (configured) return configured;
+  const a = app.server.address();
+  if (!a || typeof a === 'string') throw new Error('The public URL is not known yet: set SYMBOLON_PUBLIC_URL or start listening first');
+  const wildcard = a.address === '0.0.0.0' || a.address === '::';
+  const host = wildcard ? 'localhost' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}`;
+}
