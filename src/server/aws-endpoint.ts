@@ -28,6 +28,8 @@ export interface QueryService {
   /** Actions that need no SigV4 (STS AssumeRoleWithWebIdentity). */
   isAnonymous(action: string): boolean;
   handle(params: URLSearchParams, caller: Caller | undefined, info: RequestInfo, reply: FastifyReply): Promise<void>;
+  /** Sends an authentication failure in this service's own error shape (IAM's XML); JSON otherwise. */
+  renderError?(reply: FastifyReply, err: AwsError, info: RequestInfo): FastifyReply;
 }
 
 export interface AwsEndpointOptions {
@@ -36,6 +38,8 @@ export interface AwsEndpointOptions {
   operations: ReadonlyMap<string, KmsOperation>;
   audit: AuditSink;
   queryServices?: QueryService[];
+  /** Symbolon's quorum approvals API, JSON targets `SymbolonApprovals.<Operation>` (see src/kms/policy/approvals.ts). */
+  approvalOperations?: ReadonlyMap<string, KmsOperation>;
   /** Metrics hook: called once per KMS request. */
   observe?: (operation: string, outcome: string, seconds: number, caller: Caller | undefined, keyArn: string | undefined) => void;
 }
@@ -109,7 +113,8 @@ export function registerAwsEndpoint(app: FastifyInstance, options: AwsEndpointOp
           try {
             caller = await authenticator.authenticate(signedRequest(req, body), svc.service, info.now, hostname);
           } catch (e) {
-            return sendAwsError(reply, e instanceof AwsError ? e : internal('An internal error occurred.'));
+            const err = e instanceof AwsError ? e : internal('An internal error occurred.');
+            return svc.renderError ? svc.renderError(reply, err, info) : sendAwsError(reply, err);
           }
         }
         return svc.handle(params, caller, info, reply);
@@ -127,7 +132,8 @@ export function registerAwsEndpoint(app: FastifyInstance, options: AwsEndpointOp
       const dot = target.indexOf('.');
       const prefix = target.slice(0, dot);
       operationName = target.slice(dot + 1);
-      const op = prefix === 'TrentService' ? operations.get(operationName) : undefined;
+      const op =
+        prefix === 'TrentService' ? operations.get(operationName) : prefix === 'SymbolonApprovals' ? options.approvalOperations?.get(operationName) : undefined;
       if (!op) throw unknownOperation('');
       let parsed: unknown;
       try {

@@ -24,7 +24,11 @@ import { nullAuditSink, type AuditSink } from '../audit/event.js';
 import type { Authorizer, KmsDeps } from '../kms/context.js';
 import type { ServerConfig } from '../config.js';
 import { buildApp } from './app.js';
-import { createIdentity, resolvePublicUrl, type Identity, type IdentityOptions } from '../identity/identity.js';
+import { PolicyAuthorizer } from '../kms/policy/authorizer.js';
+import { approvalOperations } from '../kms/policy/approvals.js';
+import { setQuorumAudit } from '../kms/policy/quorum.js';
+import { Principals } from '../iam/principals.js';
+import { IamService } from '../iam/service.js';
 import { startMaintenance, MAINTENANCE_INTERVAL_MS } from '../kms/maintenance.js';
 
 export interface Custodian {
@@ -35,8 +39,6 @@ export interface Custodian {
   accountId: string;
   /** Where the generated admin credential was written, if it was generated now. */
   adminCredentialsFile: string | undefined;
-  /** Token verification over the trusted issuers, and the built-in issuer when enabled. */
-  identity: Identity;
   close(): Promise<void>;
 }
 
@@ -51,15 +53,10 @@ export interface CustodianOptions {
   authorizer?: Authorizer;
   /** How often to delete keys past their deletion window and rotate keys that are due (default one minute). */
   maintenanceIntervalMs?: number;
-  /** Identity overrides (tests): the built-in issuer's limits, verifier options. */
-  identity?: Pick<IdentityOptions, 'limits' | 'verifierOptions'>;
 }
 
 const ROOT_CHECK = 'root_check';
 const ROOT_CHECK_PLAINTEXT = 'symbolon root key check v1';
-
-/** Until key policies are enforced, every authenticated principal of the account may act. */
-const accountPrincipalsAuthorizer: Authorizer = { async authorize() {} };
 
 function generateAccessKeyId(): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -162,32 +159,25 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     }
 
     const clock = options.clock ?? Date.now;
+    // Key policies and IAM identity policies, evaluated as AWS does (src/kms/policy/evaluate.ts).
+    const principals = new Principals({ store, ttlMs: config.keyCacheTtlMs });
+    const policyAuthorizer = new PolicyAuthorizer({ identityPolicies: principals.identityPolicies });
     const deps: KmsDeps = {
       store,
       root,
       config: { accountId, region: config.region },
-      authorizer: options.authorizer ?? accountPrincipalsAuthorizer,
+      authorizer: options.authorizer ?? policyAuthorizer,
       keyCache: new KeyCache({ ttlMs: config.keyCacheTtlMs }),
       clock,
     };
     const authenticator = new Authenticator({
-      sources: [new AccessKeySource(store, root, accountId)],
+      sources: [new AccessKeySource(store, root, accountId, principals.tagsFor)],
       regions: [config.region],
     });
     const audit = options.audit ?? nullAuditSink;
-    let listening: FastifyInstance | undefined;
-    const identity = await createIdentity({
-      settings: config.identity,
-      store,
-      root,
-      logger,
-      clock,
-      // With --port 0 the URL is known once listening; it is first needed by a request, so after that.
-      publicUrl: () => resolvePublicUrl(config.publicUrl, listening!),
-      ...options.identity,
-    });
-    const app = buildApp({ logger, deps, authenticator, operations, audit, identity });
-    listening = app;
+    setQuorumAudit(deps, audit);
+    const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer });
+    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam], approvalOperations, audit });
     // Deletes keys whose window ended while no process ran, then keeps watching.
     const maintenance = await startMaintenance(deps, logger, options.maintenanceIntervalMs ?? MAINTENANCE_INTERVAL_MS);
     logger.info(
@@ -201,7 +191,6 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       config,
       accountId,
       adminCredentialsFile,
-      identity,
       async close() {
         await maintenance.stop();
         await app.close();

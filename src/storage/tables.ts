@@ -97,6 +97,139 @@ export interface IdentityRefreshTokenTable {
   revoked_at: number | null;
 }
 
+/** IAM users; `user_name_lower` keeps names unique regardless of case, as IAM does. */
+export interface IamUserTable {
+  user_name: string;
+  user_name_lower: string;
+  user_id: string;
+  path: string;
+  arn: string;
+  created_at: number;
+}
+
+/** Tags on IAM users: the principal tags policies see as aws:PrincipalTag/<key>. */
+export interface IamUserTagTable {
+  user_name: string;
+  tag_key: string;
+  tag_value: string;
+}
+
+/** Inline identity policies (PutUserPolicy). */
+export interface IamUserPolicyTable {
+  user_name: string;
+  policy_name: string;
+  document: string;
+  updated_at: number;
+}
+
+/** A key's quorum rule: `approvers` is a JSON array of principal ARNs; `threshold` approvals (M of N) apply a change. */
+export interface KmsQuorumRuleTable {
+  key_id: string;
+  approvers: string;
+  threshold: number;
+  ttl_seconds: number;
+  updated_at: number;
+  updated_by: string;
+}
+
+/** A proposed permission change on a quorum-guarded key (a key policy, or a new quorum rule). */
+export interface KmsPolicyChangeTable {
+  change_id: string;
+  key_id: string;
+  kind: string;
+  payload: string;
+  payload_sha256: string;
+  /** SHA-256 of what the change replaces; a change whose base moved on is superseded. */
+  base_sha256: string;
+  proposer_arn: string;
+  status: string;
+  /** The rule in force when proposed (JSON approvers, threshold). */
+  threshold: number;
+  approvers: string;
+  created_at: number;
+  expires_at: number;
+  decided_at: number | null;
+}
+
+export interface KmsPolicyChangeVoteTable {
+  change_id: string;
+  approver_arn: string;
+  vote: string;
+  voted_at: number;
+}
+
+/** Wallet-store users: one per (issuer, sub); `master_key_id` is their key in the custodian. */
+export interface WalletUserTable {
+  id: string;
+  issuer: string;
+  sub: string;
+  email: string | null;
+  created_at: number;
+  master_key_id: string | null;
+}
+
+/** One wallet per user; which columns are set depends on `custody_mode` (see the wallet migration). */
+export interface WalletTable {
+  id: string;
+  user_id: string;
+  address: string;
+  /** envelope | split | kms */
+  custody_mode: string;
+  encrypted_private_key: Uint8Array | null;
+  encrypted_data_key: Uint8Array | null;
+  kms_key_id: string | null;
+  share_b_sealed: Uint8Array | null;
+  created_at: number;
+  idempotency_key: string | null;
+}
+
+/** IAM roles (CreateRole): `trust_policy` is the AssumeRolePolicyDocument as given. */
+export interface IamRoleTable {
+  role_name: string;
+  role_name_lower: string;
+  role_id: string;
+  path: string;
+  arn: string;
+  trust_policy: string;
+  description: string | null;
+  max_session_duration: number;
+  created_at: number;
+}
+
+export interface IamRoleTagTable {
+  role_name: string;
+  tag_key: string;
+  tag_value: string;
+}
+
+/** Inline permission policies of roles (PutRolePolicy). */
+export interface IamRolePolicyTable {
+  role_name: string;
+  policy_name: string;
+  document: string;
+  updated_at: number;
+}
+
+/** STS sessions: the token only as its SHA-256 (hex), the secret sealed under the root bound to `session_id`. */
+export interface StsSessionTable {
+  session_id: string;
+  access_key_id: string;
+  token_sha256: string;
+  sealed_secret: Uint8Array;
+  role_name: string;
+  role_id: string;
+  session_name: string;
+  principal_arn: string;
+  /** JSON object of session tags. */
+  tags: string;
+  issuer: string;
+  subject: string;
+  audience: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
 export interface Tables {
   symbolon_meta: MetaTable;
   kms_keys: KmsKeyTable;
@@ -104,6 +237,12 @@ export interface Tables {
   kms_aliases: KmsAliasTable;
   kms_key_tags: KmsKeyTagTable;
   iam_access_keys: IamAccessKeyTable;
+  iam_users: IamUserTable;
+  iam_user_tags: IamUserTagTable;
+  iam_user_policies: IamUserPolicyTable;
+  kms_quorum_rules: KmsQuorumRuleTable;
+  kms_policy_changes: KmsPolicyChangeTable;
+  kms_policy_change_votes: KmsPolicyChangeVoteTable;
   identity_subjects: IdentitySubjectTable;
   identity_login_codes: IdentityLoginCodeTable;
   identity_refresh_tokens: IdentityRefreshTokenTable;

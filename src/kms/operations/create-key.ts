@@ -13,6 +13,7 @@ import { operation } from '../operation.js';
 import { defaultKeyPolicy } from '../policy-default.js';
 import { readTags } from '../tags.js';
 import { validatePolicyDocument } from '../policy-check.js';
+import { checkLockout } from '../policy/key-policy.js';
 
 export const createKey = operation('CreateKey', async (input, ctx) => {
   const specField = input.has('KeySpec') ? 'KeySpec' : 'CustomerMasterKeySpec';
@@ -51,7 +52,6 @@ export const createKey = operation('CreateKey', async (input, ctx) => {
 
   const now = ctx.info.now;
   const keyId = randomUUID();
-  const material = createMaterial(ctx.deps.root, spec, keyId, 1);
   const key: KeyRecord = {
     keyId,
     accountId: config.accountId,
@@ -71,6 +71,9 @@ export const createKey = operation('CreateKey', async (input, ctx) => {
     currentVersion: 1,
     revision: 0,
   };
+  // AWS's policy lockout safety check: the caller must be able to PutKeyPolicy on the new key.
+  if (policyText !== undefined && !bypassLockout) await checkLockout(ctx, key, policy);
+  const material = createMaterial(ctx.deps.root, spec, keyId, 1);
   await ctx.deps.store.db.transaction().execute((trx) =>
     repo.insertKey(
       trx,

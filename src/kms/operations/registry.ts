@@ -33,6 +33,9 @@ import { disableKeyRotation } from './disable-key-rotation.js';
 import { getKeyRotationStatus } from './get-key-rotation-status.js';
 import { rotateKeyOnDemand } from './rotate-key-on-demand.js';
 import { listKeyRotations } from './list-key-rotations.js';
+import { putKeyPolicy } from './put-key-policy.js';
+import { getKeyPolicy } from './get-key-policy.js';
+import { listKeyPolicies } from './list-key-policies.js';
 
 const all: KmsOperation[] = [
   createKey,
@@ -65,6 +68,9 @@ const all: KmsOperation[] = [
   getKeyRotationStatus,
   rotateKeyOnDemand,
   listKeyRotations,
+  putKeyPolicy,
+  getKeyPolicy,
+  listKeyPolicies,
 ];
 
 export const operations: ReadonlyMap<string, KmsOperation> = new Map(all.map((op) => [op.name, op]));

@@ -1,0 +1,114 @@
+/**
+ * The IAM-compatible API on the custodian's endpoint: AWS's query protocol
+ * (form-encoded `Action=…&Version=2010-05-08`, SigV4 service `iam`), XML
+ * responses and AWS's error XML, so @aws-sdk/client-iam and
+ * `aws iam … --endpoint-url` work unchanged. Every action is authorized by the
+ * caller's identity policies (`iam:<Action>` on the user's ARN); the account
+ * root is always allowed. Dispatch goes through a Map only.
+ */
+import type { FastifyReply } from 'fastify';
+import { AwsError } from '../kms/errors.js';
+import type { Authenticator } from '../kms/auth/authenticator.js';
+import type { Caller, RequestInfo } from '../kms/context.js';
+import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import type { Store } from '../storage/database.js';
+import type { PolicyAuthorizer } from '../kms/policy/authorizer.js';
+import { accessDeniedMessage } from '../kms/policy/evaluate.js';
+import type { QueryService } from '../server/aws-endpoint.js';
+import { accessDenied, iamCodeFor, invalidAction, serviceFailure } from './errors.js';
+import type { IamAction, IamContext } from './context.js';
+import { QueryParams } from './params.js';
+import type { Principals } from './principals.js';
+import { errorDocument, responseDocument } from './xml.js';
+import { createUser, deleteUser, getUser, listUsers } from './users.js';
+import { listUserTags, tagUser, untagUser } from './user-tags.js';
+import { createAccessKey, deleteAccessKey, listAccessKeys, updateAccessKey } from './access-keys.js';
+import { deleteUserPolicy, getUserPolicy, listUserPolicies, putUserPolicy } from './user-policies.js';
+
+export const IAM_VERSION = '2010-05-08';
+
+const ACTIONS: ReadonlyMap<string, IamAction> = new Map(
+  [
+    createUser, getUser, listUsers, deleteUser,
+    tagUser, untagUser, listUserTags,
+    createAccessKey, listAccessKeys, updateAccessKey, deleteAccessKey,
+    putUserPolicy, getUserPolicy, deleteUserPolicy, listUserPolicies,
+  ].map((a) => [a.name, a]),
+);
+
+export interface IamServiceDeps {
+  store: Store;
+  root: RootOfTrust;
+  accountId: string;
+  authenticator: Authenticator;
+  principals: Principals;
+  authorizer: PolicyAuthorizer;
+}
+
+/** Sends an IAM error document. */
+export function sendIamError(reply: FastifyReply, err: AwsError, requestId: string): FastifyReply {
+  const { code, status } = iamCodeFor(err);
+  return reply
+    .code(status)
+    .header('content-type', 'text/xml')
+    .send(errorDocument(code, err.message, requestId, status >= 500 ? 'Receiver' : 'Sender'));
+}
+
+export class IamService implements QueryService {
+  readonly service = 'iam';
+  readonly #deps: IamServiceDeps;
+
+  constructor(deps: IamServiceDeps) {
+    this.#deps = deps;
+  }
+
+  handles(action: string): boolean {
+    return ACTIONS.has(action);
+  }
+
+  isAnonymous(): boolean {
+    return false;
+  }
+
+  /** Authentication failures in IAM's XML shape (InvalidClientTokenId, SignatureDoesNotMatch, …). */
+  renderError(reply: FastifyReply, err: AwsError, info: RequestInfo): FastifyReply {
+    return sendIamError(reply, err, info.requestId);
+  }
+
+  async handle(params: URLSearchParams, caller: Caller | undefined, info: RequestInfo, reply: FastifyReply): Promise<void> {
+    const p = new QueryParams(params);
+    try {
+      const action = ACTIONS.get(p.action);
+      if (!action || !caller) throw invalidAction(`Could not find operation ${p.action.slice(0, 64)}`);
+      const version = params.get('Version');
+      if (version !== null && version !== IAM_VERSION) throw invalidAction(`Could not find operation ${action.name} for version ${version.slice(0, 32)}`);
+      const ctx = this.#context(caller, info);
+      const result = await action.handle(p, ctx);
+      reply.code(200).header('content-type', 'text/xml').send(responseDocument(action.name, result, info.requestId));
+    } catch (e) {
+      if (e instanceof AwsError && e.status < 500) {
+        sendIamError(reply, e, info.requestId);
+        return;
+      }
+      reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM action failed unexpectedly');
+      sendIamError(reply, serviceFailure('An internal error occurred.'), info.requestId);
+    }
+  }
+
+  #context(caller: Caller, info: RequestInfo): IamContext {
+    const { store, root, accountId, authenticator, principals, authorizer } = this.#deps;
+    return {
+      caller,
+      info,
+      store,
+      root,
+      accountId,
+      authenticator,
+      principals,
+      async authorize(action: string, resourceArn: string): Promise<void> {
+        const { decision, request } = await authorizer.evaluate({ caller, info, action, key: undefined, conditions: {} }, resourceArn);
+        if (!decision.allowed) throw accessDenied(accessDeniedMessage(request, decision.reason));
+      },
+    };
+  }
+}

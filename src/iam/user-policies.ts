@@ -1,0 +1,73 @@
+/**
+ * Inline identity policies of IAM users: PutUserPolicy, GetUserPolicy,
+ * DeleteUserPolicy, ListUserPolicies (IAM API Reference). Documents are
+ * checked by the policy engine's parser (MalformedPolicyDocument) and IAM's
+ * aggregate size limit for a user's inline policies (2,048 characters, not
+ * counting white space). GetUserPolicy returns the document URL-encoded
+ * (RFC 3986), as IAM does.
+ */
+import { deleteUserPolicy as deletePolicyRow, getUserPolicy as getPolicyRow, listUserPolicyNames, putUserPolicy as putPolicyRow, userPolicyDocuments } from '../storage/iam.repository.js';
+import { parsePolicyDocument, PolicyDocumentError } from '../kms/policy/document.js';
+import { limitExceeded, malformedPolicyDocument, noSuchEntity } from './errors.js';
+import { iamAction } from './context.js';
+import { POLICY_NAME, type QueryParams } from './params.js';
+import { el, escapeXml, members } from './xml.js';
+import { readUserName, requireUserAuthorized } from './users.js';
+
+export const MAX_INLINE_POLICY_CHARS = 2048;
+
+function readPolicyName(p: QueryParams): string {
+  return p.string('PolicyName', { required: true, min: 1, max: 128, pattern: POLICY_NAME });
+}
+
+function significantLength(doc: string): number {
+  return doc.replace(/\s/g, '').length;
+}
+
+export const putUserPolicy = iamAction('PutUserPolicy', async (p, ctx) => {
+  const name = readUserName(p, true);
+  const policyName = readPolicyName(p);
+  const document = p.string('PolicyDocument', { required: true, min: 1, max: 131072, secretish: true, pattern: { re: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/, text: '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+' } });
+  const user = await requireUserAuthorized(ctx, 'iam:PutUserPolicy', name);
+  try {
+    parsePolicyDocument(document, 'identity');
+  } catch (e) {
+    if (e instanceof PolicyDocumentError) throw malformedPolicyDocument(e.message);
+    throw e;
+  }
+  const names = await listUserPolicyNames(ctx.store.db, user.userName);
+  const docs = await userPolicyDocuments(ctx.store.db, user.userName);
+  const others = docs.filter((_, i) => names[i] !== policyName).reduce((n, d) => n + significantLength(d), 0);
+  if (others + significantLength(document) > MAX_INLINE_POLICY_CHARS) {
+    throw limitExceeded(`Maximum policy size of ${MAX_INLINE_POLICY_CHARS} bytes exceeded for user ${user.userName}`);
+  }
+  await putPolicyRow(ctx.store.db, user.userName, policyName, document, ctx.info.now);
+  ctx.principals.invalidate(user.userName);
+  return undefined;
+});
+
+export const getUserPolicy = iamAction('GetUserPolicy', async (p, ctx) => {
+  const name = readUserName(p, true);
+  const policyName = readPolicyName(p);
+  const user = await requireUserAuthorized(ctx, 'iam:GetUserPolicy', name);
+  const doc = await getPolicyRow(ctx.store.db, user.userName, policyName);
+  if (doc === undefined) throw noSuchEntity(`The user policy with name ${policyName} cannot be found.`);
+  return el('UserName', user.userName) + el('PolicyName', policyName) + el('PolicyDocument', encodeURIComponent(doc));
+});
+
+export const deleteUserPolicy = iamAction('DeleteUserPolicy', async (p, ctx) => {
+  const name = readUserName(p, true);
+  const policyName = readPolicyName(p);
+  const user = await requireUserAuthorized(ctx, 'iam:DeleteUserPolicy', name);
+  if (!(await deletePolicyRow(ctx.store.db, user.userName, policyName))) throw noSuchEntity(`The user policy with name ${policyName} cannot be found.`);
+  ctx.principals.invalidate(user.userName);
+  return undefined;
+});
+
+export const listUserPolicies = iamAction('ListUserPolicies', async (p, ctx) => {
+  const name = readUserName(p, true);
+  p.string('Marker', { min: 1, max: 320 });
+  p.integer('MaxItems', 1, 1000);
+  const user = await requireUserAuthorized(ctx, 'iam:ListUserPolicies', name);
+  return members('PolicyNames', (await listUserPolicyNames(ctx.store.db, user.userName)).map(escapeXml)) + el('IsTruncated', false);
+});

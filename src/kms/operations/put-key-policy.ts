@@ -1,0 +1,47 @@
+/**
+ * PutKeyPolicy (KMS API Reference): replaces a key's policy. The policy must
+ * parse (MalformedPolicyDocumentException) and, unless
+ * BypassPolicyLockoutSafetyCheck is true, must let the caller call
+ * PutKeyPolicy again. The only policy name is `default`. On a key with a
+ * quorum rule the change is recorded as pending and the call fails with
+ * KMSInvalidStateException naming the change (docs/access-control.md).
+ */
+import { authorize, resolveKey } from '../keys.js';
+import { constraintViolation, notFound, type AwsError } from '../errors.js';
+import type { Input } from '../input.js';
+import { operation } from '../operation.js';
+import { checkLockout, validateKeyPolicy } from '../policy/key-policy.js';
+import { putKeyPolicyGuarded } from '../policy/quorum.js';
+
+/**
+ * Reads PolicyName (pattern [\w]+, 1-128), defaulting to `default`.
+ * @throws {AwsError} ValidationException.
+ */
+export function readPolicyName(input: Input): string {
+  const name = input.string('PolicyName', { min: 1, max: 128 }) ?? 'default';
+  if (!/^[\w]+$/.test(name)) throw nameViolation(name);
+  return name;
+}
+
+function nameViolation(name: string): AwsError {
+  return constraintViolation('policyName', name.length <= 64 ? name : `${name.slice(0, 64)}…`, 'Member must satisfy regular expression pattern: [\\w]+');
+}
+
+/** AWS keys have exactly one policy, named `default`. */
+export function requireDefaultPolicyName(name: string): void {
+  if (name !== 'default') throw notFound('No such policy exists');
+}
+
+export const putKeyPolicy = operation('PutKeyPolicy', async (input, ctx) => {
+  const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
+  const policyName = readPolicyName(input);
+  const policy = input.string('Policy', { required: true, min: 1, max: 32768 });
+  const bypass = input.boolean('BypassPolicyLockoutSafetyCheck') ?? false;
+  const key = await resolveKey(ctx, keyId);
+  await authorize(ctx, 'kms:PutKeyPolicy', key);
+  requireDefaultPolicyName(policyName);
+  validateKeyPolicy(policy);
+  if (!bypass) await checkLockout(ctx, key, policy);
+  await putKeyPolicyGuarded(ctx, key, policy);
+  return {};
+});
