@@ -1,0 +1,136 @@
+/**
+ * KmsSigner: an ethers v6 Signer whose key lives in a KMS (Symbolon's
+ * custodian or AWS KMS). It behaves like ethers' own Wallet — same request
+ * normalisation, same encodings (ethers' Transaction, hashMessage,
+ * TypedDataEncoder, hashAuthorization), so its bytes are what a Wallet with
+ * the same key would produce — except that each digest is signed by KMS and
+ * made canonical here (strict DER, low-s, yParity by recovery against the
+ * key's address). `v` follows the payload: EIP-155 for legacy transactions
+ * with a chain id, yParity for typed transactions, 27/28 for messages.
+ */
+import {
+  AbstractSigner,
+  Signature,
+  Transaction,
+  TypedDataEncoder,
+  copyRequest,
+  getAddress,
+  getBigInt,
+  getBytes,
+  hashAuthorization,
+  hashMessage,
+  resolveAddress,
+  type Authorization,
+  type AuthorizationRequest,
+  type Provider,
+  type TransactionRequest,
+  type TypedDataDomain,
+  type TypedDataField,
+} from 'ethers';
+import type { Address } from 'viem';
+import { UnsignableError } from './errors.js';
+import { KmsKey, type KmsClientInput } from './kmsKey.js';
+import type { CanonicalSignature } from './canonicalSignature.js';
+import type { RetryOptions } from './retry.js';
+
+export interface KmsSignerOptions {
+  /** A KMSClient, or its configuration. */
+  client: KmsClientInput;
+  /** Key id, key ARN, alias name or alias ARN of an ECC_SECG_P256K1 / SIGN_VERIFY key. */
+  keyId: string;
+  /** The provider for sendTransaction, nonces, fees and ENS (optional). */
+  provider?: Provider | null;
+  /** Backoff for ThrottlingException. */
+  retry?: RetryOptions;
+}
+
+function toEthersSignature(sig: CanonicalSignature): Signature {
+  // ethers derives the EIP-155 v from the transaction's chain id itself; 27/28 here.
+  return Signature.from({ r: sig.r, s: sig.s, v: 27 + sig.yParity });
+}
+
+/** An ethers v6 Signer over one KMS key. */
+export class KmsSigner extends AbstractSigner {
+  readonly #key: KmsKey;
+
+  /** @throws {TypeError} when keyId is empty. */
+  constructor(options: KmsSignerOptions | { key: KmsKey; provider?: Provider | null }) {
+    super(options.provider ?? null);
+    this.#key = 'key' in options ? options.key : new KmsKey({ client: options.client, keyId: options.keyId, ...(options.retry ? { retry: options.retry } : {}) });
+  }
+
+  /** The KMS key id this signer signs with. */
+  get keyId(): string {
+    return this.#key.keyId;
+  }
+
+  /** The underlying KMS key (address cache, digest signing). */
+  get kmsKey(): KmsKey {
+    return this.#key;
+  }
+
+  /** A signer for the same key (sharing its cached public key) on another provider. */
+  override connect(provider: Provider | null): KmsSigner {
+    return new KmsSigner({ key: this.#key, provider });
+  }
+
+  /** The key's EIP-55 address (GetPublicKey once, then cached). */
+  override async getAddress(): Promise<Address> {
+    return this.#key.getAddress();
+  }
+
+  /**
+   * Signs a transaction of any type ethers serializes (legacy with or without
+   * EIP-155, EIP-2930, EIP-1559, EIP-4844, EIP-7702) and returns the signed bytes.
+   * @throws {UnsignableError} when `from` is another address.
+   * @throws {KmsSignatureError} when KMS returns a signature that is not by this key.
+   */
+  override async signTransaction(request: TransactionRequest): Promise<string> {
+    const tx = copyRequest(request);
+    const [to, from] = await Promise.all([tx.to ? resolveAddress(tx.to, this) : undefined, tx.from ? resolveAddress(tx.from, this) : undefined]);
+    if (to != null) tx.to = to;
+    if (from != null) tx.from = from;
+    const address = await this.getAddress();
+    if (tx.from != null) {
+      if (getAddress(tx.from as string) !== address) throw new UnsignableError('FROM_MISMATCH', 'Transaction "from" is not this signer\'s address.');
+      delete tx.from;
+    }
+    const btx = Transaction.from(tx as never);
+    btx.signature = toEthersSignature(await this.#key.signDigest(getBytes(btx.unsignedHash)));
+    return btx.serialized;
+  }
+
+  /**
+   * Signs an EIP-191 personal message; returns r || s || v with v = 27 + yParity.
+   * @throws {KmsSignatureError} when KMS returns a signature that is not by this key.
+   */
+  override async signMessage(message: string | Uint8Array): Promise<string> {
+    return toEthersSignature(await this.#key.signDigest(getBytes(hashMessage(message)))).serialized;
+  }
+
+  /**
+   * Signs EIP-712 typed data (v4); ENS names in it are resolved through the provider.
+   * Returns r || s || v with v = 27 + yParity (no EIP-155: the chain id is in the domain).
+   * @throws {KmsSignatureError} when KMS returns a signature that is not by this key.
+   */
+  override async signTypedData(domain: TypedDataDomain, types: Record<string, TypedDataField[]>, value: Record<string, unknown>): Promise<string> {
+    const populated = await TypedDataEncoder.resolveNames(domain, types, value, async (name) => {
+      if (!this.provider) throw new UnsignableError('NO_PROVIDER', 'Resolving an ENS name in typed data needs a provider.');
+      const resolved = await this.provider.resolveName(name);
+      if (resolved == null) throw new UnsignableError('UNCONFIGURED_NAME', 'An ENS name in the typed data does not resolve.');
+      return resolved;
+    });
+    const digest = TypedDataEncoder.hash(populated.domain, types, populated.value);
+    return toEthersSignature(await this.#key.signDigest(getBytes(digest))).serialized;
+  }
+
+  /**
+   * Signs an EIP-7702 authorization (nonce and chain id filled from the provider when absent).
+   * @throws {KmsSignatureError} when KMS returns a signature that is not by this key.
+   */
+  override async authorize(request: AuthorizationRequest): Promise<Authorization> {
+    const auth = await this.populateAuthorization({ ...request, address: await resolveAddress(request.address, this) });
+    const signature = toEthersSignature(await this.#key.signDigest(getBytes(hashAuthorization(auth))));
+    return { address: getAddress(auth.address as string), nonce: getBigInt(auth.nonce ?? 0), chainId: getBigInt(auth.chainId ?? 0), signature };
+  }
+}

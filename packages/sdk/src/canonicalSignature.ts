@@ -1,0 +1,40 @@
+/**
+ * Turns a KMS ECDSA signature (DER ECDSA-Sig-Value, RFC 3279) into a
+ * canonical Ethereum signature: strict DER (noble's decoder refuses long-form
+ * padding, non-minimal integers and trailing bytes), 0 < r, s < n, low-s
+ * (EIP-2: s > n/2 becomes n - s, as AWS KMS returns either), and the yParity
+ * that recovers the key's own public key.
+ */
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { numberToHex, type Hex } from 'viem';
+import { KmsSignatureError } from './errors.js';
+import type { RecoveryParity } from './recoveryParity.js';
+
+const N = secp256k1.Point.Fn.ORDER;
+const HALF_N = N >> 1n;
+
+/** A canonical Ethereum signature. */
+export interface CanonicalSignature {
+  r: Hex;
+  s: Hex;
+  yParity: 0 | 1;
+}
+
+/**
+ * @throws {KmsSignatureError} on malformed DER, r or s out of range, or a signature that is not by the key over `digest`.
+ */
+export function canonicalSignature(der: Uint8Array, digest: Uint8Array, key: RecoveryParity): CanonicalSignature {
+  let r: bigint;
+  let s: bigint;
+  try {
+    ({ r, s } = secp256k1.Signature.fromBytes(der, 'der'));
+  } catch (cause) {
+    throw new KmsSignatureError('INVALID_DER', `KMS signature (${der.length} bytes) is not a strict DER secp256k1 signature.`, { cause });
+  }
+  if (r <= 0n || r >= N || s <= 0n || s >= N) throw new KmsSignatureError('SIGNATURE_OUT_OF_RANGE', 'KMS signature r and s must be in [1, n-1].');
+  // EIP-2: (r, n - s) is the same ECDSA signature; nodes accept only s <= n/2.
+  if (s > HALF_N) s = N - s;
+  const yParity = key.parity(digest, r, s);
+  if (yParity === undefined) throw new KmsSignatureError('SIGNER_MISMATCH', 'KMS signature does not recover to the key\'s address over this digest.');
+  return { r: numberToHex(r, { size: 32 }), s: numberToHex(s, { size: 32 }), yParity };
+}

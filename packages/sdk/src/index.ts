@@ -1,0 +1,17 @@
+/**
+ * @symbolon/sdk — Ethereum signing with keys held in a KMS (Symbolon's
+ * custodian or AWS KMS): an ethers v6 Signer, a viem account, a wallet manager,
+ * and the pieces they share. Browser-safe: no Node-only APIs.
+ *
+ * The export list is snapshot-tested (test/exports.test.ts): a change here is
+ * a change to the public API.
+ */
+export { KmsSigner, type KmsSignerOptions } from './KmsSigner.js';
+export { toKmsAccount, type KmsAccount, type ToKmsAccountOptions } from './toKmsAccount.js';
+export { KmsWalletManager, type CreateWalletOptions, type KmsWallet, type KmsWalletListing, type KmsWalletManagerOptions } from './KmsWalletManager.js';
+export { KmsKey, toKmsClient, type KmsClientInput, type KmsKeyOptions, type KmsPublicKey } from './kmsKey.js';
+export { canonicalSignature, type CanonicalSignature } from './canonicalSignature.js';
+export { RecoveryParity } from './recoveryParity.js';
+export { pointFromSpki } from './spki.js';
+export { withThrottlingRetry, isThrottlingError, type RetryOptions } from './retry.js';
+export { SymbolonSdkError, KmsKeyError, KmsSignatureError, UnsignableError } from './errors.js';

@@ -1,0 +1,122 @@
+/**
+ * One secp256k1 KMS key as an Ethereum key: its address (from GetPublicKey,
+ * fetched once and cached) and canonical signatures of 32-byte digests (from
+ * Sign, ECDSA_SHA_256 over a DIGEST message). Shared by KmsSigner and
+ * toKmsAccount; works against Symbolon's custodian and AWS KMS alike.
+ */
+import { GetPublicKeyCommand, KMSClient, SignCommand, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { bytesToHex, type Address, type Hex } from 'viem';
+import { publicKeyToAddress } from 'viem/utils';
+import { canonicalSignature, type CanonicalSignature } from './canonicalSignature.js';
+import { KmsKeyError, KmsSignatureError } from './errors.js';
+import { RecoveryParity } from './recoveryParity.js';
+import { withThrottlingRetry, type RetryOptions } from './retry.js';
+import { pointFromSpki } from './spki.js';
+
+/** A KMSClient, or the configuration to make one (region, endpoint, credentials, ...). */
+export type KmsClientInput = KMSClient | KMSClientConfig;
+
+/** Uses `client` if it is a client (anything with `send`), or builds a KMSClient from a configuration. */
+export function toKmsClient(client: KmsClientInput): KMSClient {
+  if (client instanceof KMSClient || typeof (client as { send?: unknown }).send === 'function') return client as KMSClient;
+  return new KMSClient(client as KMSClientConfig);
+}
+
+/** What GetPublicKey says about the key, decoded once. */
+export interface KmsPublicKey {
+  /** The key's Ethereum address (EIP-55). */
+  address: Address;
+  /** The uncompressed SEC 1 point, 0x04 || x || y, as hex. */
+  publicKey: Hex;
+  /** The DER SubjectPublicKeyInfo KMS returned. */
+  spki: Uint8Array;
+  /** The key's ARN as KMS reports it. */
+  keyArn: string | undefined;
+}
+
+export interface KmsKeyOptions {
+  client: KmsClientInput;
+  /** Key id, key ARN, alias name (alias/...) or alias ARN. */
+  keyId: string;
+  retry?: RetryOptions;
+}
+
+/** A KMS signing key seen as an Ethereum key. */
+export class KmsKey {
+  readonly client: KMSClient;
+  readonly keyId: string;
+  readonly #retry: RetryOptions;
+  #publicKey: Promise<{ info: KmsPublicKey; parity: RecoveryParity }> | undefined;
+
+  /** @throws {TypeError} when keyId is empty. */
+  constructor({ client, keyId, retry = {} }: KmsKeyOptions) {
+    if (typeof keyId !== 'string' || keyId.length === 0) throw new TypeError('keyId must be a non-empty string');
+    this.client = toKmsClient(client);
+    this.keyId = keyId;
+    this.#retry = retry;
+  }
+
+  async #load(): Promise<{ info: KmsPublicKey; parity: RecoveryParity }> {
+    const out = await withThrottlingRetry(() => this.client.send(new GetPublicKeyCommand({ KeyId: this.keyId })), this.#retry);
+    if (out.KeySpec !== undefined && out.KeySpec !== 'ECC_SECG_P256K1') {
+      throw new KmsKeyError('NOT_SECP256K1', `KMS key ${this.keyId} has key spec ${out.KeySpec}, not ECC_SECG_P256K1.`);
+    }
+    if (out.KeyUsage !== undefined && out.KeyUsage !== 'SIGN_VERIFY') {
+      throw new KmsKeyError('NOT_SIGN_VERIFY', `KMS key ${this.keyId} has key usage ${out.KeyUsage}, not SIGN_VERIFY.`);
+    }
+    if (!out.PublicKey) throw new KmsKeyError('NO_PUBLIC_KEY', `GetPublicKey returned no public key for ${this.keyId}.`);
+    const spki = out.PublicKey;
+    const point = pointFromSpki(spki);
+    let parity: RecoveryParity;
+    try {
+      parity = new RecoveryParity(point);
+    } catch (cause) {
+      throw new KmsKeyError('INVALID_PUBLIC_KEY', `Public key of ${this.keyId} is not a point on secp256k1.`, { cause });
+    }
+    const publicKey = bytesToHex(parity.uncompressed());
+    return { info: { address: publicKeyToAddress(publicKey), publicKey, spki, keyArn: out.KeyId }, parity };
+  }
+
+  #cached(): Promise<{ info: KmsPublicKey; parity: RecoveryParity }> {
+    if (!this.#publicKey) {
+      const pending = this.#load();
+      this.#publicKey = pending;
+      // A failed fetch is not cached: the next call asks again.
+      pending.catch(() => {
+        if (this.#publicKey === pending) this.#publicKey = undefined;
+      });
+    }
+    return this.#publicKey;
+  }
+
+  /**
+   * The key's address and public key (GetPublicKey once, then cached).
+   * @throws {KmsKeyError} when the key is not a secp256k1 signing key; KMS errors as the AWS SDK raises them.
+   */
+  async getPublicKey(): Promise<KmsPublicKey> {
+    return (await this.#cached()).info;
+  }
+
+  /** The key's EIP-55 address. @throws as {@link getPublicKey}. */
+  async getAddress(): Promise<Address> {
+    return (await this.#cached()).info.address;
+  }
+
+  /**
+   * Signs a 32-byte digest with KMS and returns the canonical Ethereum signature.
+   * @throws {RangeError} when `digest` is not 32 bytes.
+   * @throws {KmsSignatureError} when KMS returns a malformed signature or one not by this key.
+   */
+  async signDigest(digest: Uint8Array): Promise<CanonicalSignature> {
+    if (!(digest instanceof Uint8Array) || digest.length !== 32) throw new RangeError('digest must be 32 bytes');
+    const [{ parity }, out] = await Promise.all([
+      this.#cached(),
+      withThrottlingRetry(
+        () => this.client.send(new SignCommand({ KeyId: this.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })),
+        this.#retry,
+      ),
+    ]);
+    if (!out.Signature) throw new KmsSignatureError('NO_SIGNATURE', `Sign returned no signature for ${this.keyId}.`);
+    return canonicalSignature(out.Signature, digest, parity);
+  }
+}

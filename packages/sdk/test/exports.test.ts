@@ -1,0 +1,46 @@
+/**
+ * The public API of @symbolon/sdk: the entry module's export list is compared
+ * with the committed snapshot (exports.snapshot.json), so any change to it
+ * shows in review. And the package stays browser-safe: no `node:` imports, no
+ * Node globals, nothing from the server's tree.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const here = import.meta.dirname;
+
+test('the entry module exports exactly the snapshot list', async () => {
+  const entry = await import('../src/index.js');
+  const snapshot = JSON.parse(readFileSync(join(here, 'exports.snapshot.json'), 'utf8')) as string[];
+  assert.deepEqual(Object.keys(entry).sort(), snapshot);
+});
+
+test('package.json points at the entry module, with ethers, viem and the AWS SDK as peers', () => {
+  const pkg = JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8'));
+  assert.equal(pkg.name, '@symbolon/sdk');
+  assert.equal(pkg.exports['.'], './src/index.ts');
+  assert.equal(pkg.sideEffects, false);
+  assert.ok(pkg.peerDependencies['@aws-sdk/client-kms'] && pkg.peerDependencies.ethers && pkg.peerDependencies.viem);
+});
+
+test('no source file imports node: modules, Node globals or the server tree', () => {
+  const dir = join(here, '..', 'src');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+  assert.ok(files.length >= 8);
+  for (const f of files) {
+    const code = readFileSync(join(dir, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+    const specifiers = [
+      ...code.matchAll(/^(?:import|export)\b[^'";]*?from\s*['"]([^'"]+)['"]/gm),
+      ...code.matchAll(/^import\s*['"]([^'"]+)['"]/gm),
+      ...code.matchAll(/\bimport\(\s*['"]([^'"]+)['"]/g),
+    ].map((m) => m[1]!);
+    if (f !== 'errors.ts' && f !== 'retry.ts') assert.ok(specifiers.length > 0, `${f}: no imports found`);
+    for (const s of specifiers) {
+      assert.ok(!s.startsWith('node:'), `${f} imports ${s}`);
+      assert.ok(s.startsWith('./') || ['ethers', 'viem', 'viem/accounts', 'viem/utils', '@aws-sdk/client-kms', '@noble/curves/secp256k1.js', '@noble/hashes/sha3.js'].includes(s), `${f} imports ${s}`);
+    }
+    assert.doesNotMatch(code, /\bBuffer\.|\bprocess\.|\brequire\(/, `${f} uses a Node-only global`);
+  }
+});
