@@ -64,9 +64,12 @@ export async function authorize(
   conditions: Record<string, string | string[]> = {},
 ): Promise<void> {
   if (key) ctx.audit.keyArn = keyArn(key);
-  // The request's encryption context is visible to policies as kms:EncryptionContext:<key> and kms:EncryptionContextKeys.
+  // The request's encryption context is visible to policies as kms:EncryptionContext:<key> and
+  // kms:EncryptionContextKeys, unless the operation names the context itself (ReEncrypt checks
+  // the source context against the source key and the destination context against the destination).
   const ec = ctx.audit.encryptionContext;
-  const all = ec && Object.keys(ec).length ? { ...encryptionContextConditions(ec), ...conditions } : conditions;
+  const explicit = Object.keys(conditions).some((k) => k.toLowerCase() === 'kms:encryptioncontextkeys');
+  const all = ec && !explicit && Object.keys(ec).length ? { ...encryptionContextConditions(ec), ...conditions } : conditions;
   await ctx.deps.authorizer.authorize({ caller: ctx.caller, info: ctx.info, action, key, conditions: all });
 }
 
