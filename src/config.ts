@@ -20,7 +20,20 @@ export interface ServerConfig {
   /** SYMBOLON_PUBLIC_URL, or http://<host>:<port>; undefined with port 0 until the server listens. */
   publicUrl: string | undefined;
   identity: IdentitySettings;
+  wallet: WalletSettings;
 }
+
+/** How the wallet service reaches the custodian (docs/wallet-api.md). */
+export interface WalletSettings {
+  /** SYMBOLON_WALLET_KMS_ENDPOINT: the custodian's KMS endpoint; unset: this server. */
+  kmsEndpoint: string | undefined;
+  /** SYMBOLON_WALLET_KMS_ACCESS_KEY_ID / _SECRET_ACCESS_KEY: the wallet service's credentials; unset: the admin credential. */
+  kmsAccessKeyId: string | undefined;
+  kmsSecretAccessKey: string | undefined;
+  /** SYMBOLON_WALLET_KMS_PRINCIPAL_ARN: who those credentials are; unset: looked up in this server's store. */
+  kmsPrincipalArn: string | undefined;
+}
+
 
 /** Identity settings (docs/identity.md). */
 export interface IdentitySettings {
@@ -77,6 +90,21 @@ function identityFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string
   };
 }
 
+function walletFromEnv(env: NodeJS.ProcessEnv): WalletSettings {
+  const kmsEndpoint = env.SYMBOLON_WALLET_KMS_ENDPOINT || undefined;
+  if (kmsEndpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(kmsEndpoint)) throw new RangeError('SYMBOLON_WALLET_KMS_ENDPOINT must be an http(s) origin, e.g. https://kms.example.com');
+  const kmsAccessKeyId = env.SYMBOLON_WALLET_KMS_ACCESS_KEY_ID || undefined;
+  const kmsSecretAccessKey = env.SYMBOLON_WALLET_KMS_SECRET_ACCESS_KEY || undefined;
+  if ((kmsAccessKeyId === undefined) !== (kmsSecretAccessKey === undefined)) {
+    throw new RangeError('SYMBOLON_WALLET_KMS_ACCESS_KEY_ID and SYMBOLON_WALLET_KMS_SECRET_ACCESS_KEY must be set together');
+  }
+  const kmsPrincipalArn = env.SYMBOLON_WALLET_KMS_PRINCIPAL_ARN || undefined;
+  if (kmsPrincipalArn !== undefined && !/^arn:aws:iam::\d{12}:(root|user\/.+|role\/.+)$/.test(kmsPrincipalArn)) {
+    throw new RangeError('SYMBOLON_WALLET_KMS_PRINCIPAL_ARN must be an IAM root, user or role ARN');
+  }
+  return { kmsEndpoint, kmsAccessKeyId, kmsSecretAccessKey, kmsPrincipalArn };
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<string, string>>): ServerConfig {
   const role = flags.role ?? env.SYMBOLON_ROLE ?? 'all';
   if (role !== 'all' && role !== 'kms') throw new RangeError(`--role must be all or kms (got ${role.slice(0, 20)})`);
@@ -103,5 +131,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     keyCacheTtlMs: Number(env.SYMBOLON_KEY_CACHE_TTL_MS ?? 1000),
     publicUrl: publicUrlFrom(env.SYMBOLON_PUBLIC_URL, host, port),
     identity: identityFromEnv(env, !databaseUrl, host),
+    wallet: walletFromEnv(env),
   };
 }

@@ -7,11 +7,14 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import { AwsError, serialization, validation } from '../kms/errors.js';
 import { registerAwsEndpoint, sendAwsError, type AwsEndpointOptions } from './aws-endpoint.js';
+import { walletApi, type WalletApiOptions } from '../wallet/routes.js';
 
 export interface AppDeps extends AwsEndpointOptions {
   logger: Logger;
   /** Mounts the identity routes (the built-in issuer under /oidc) when given. */
   identity?: { register(app: FastifyInstance): void };
+  /** Mounts the wallet API under /v1 when given. */
+  wallet?: WalletApiOptions;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -47,5 +50,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerAwsEndpoint(app, deps);
   deps.identity?.register(app);
+  if (deps.wallet) void app.register(walletApi, { prefix: '/v1', ...deps.wallet });
   return app;
 }

@@ -230,6 +230,31 @@ export interface StsSessionTable {
   revoked_at: number | null;
 }
 
+/** Wallet-store users: one per (issuer, sub); `master_key_id` is their key in the custodian. */
+export interface WalletUserTable {
+  id: string;
+  issuer: string;
+  sub: string;
+  email: string | null;
+  created_at: number;
+  master_key_id: string | null;
+}
+
+/** One wallet per user; which columns are set depends on `custody_mode` (see the wallet migration). */
+export interface WalletTable {
+  id: string;
+  user_id: string;
+  address: string;
+  /** envelope | split | kms */
+  custody_mode: string;
+  encrypted_private_key: Uint8Array | null;
+  encrypted_data_key: Uint8Array | null;
+  kms_key_id: string | null;
+  share_b_sealed: Uint8Array | null;
+  created_at: number;
+  idempotency_key: string | null;
+}
+
 export interface Tables {
   symbolon_meta: MetaTable;
   kms_keys: KmsKeyTable;
@@ -246,6 +271,8 @@ export interface Tables {
   identity_subjects: IdentitySubjectTable;
   identity_login_codes: IdentityLoginCodeTable;
   identity_refresh_tokens: IdentityRefreshTokenTable;
+  wallet_users: WalletUserTable;
+  wallets: WalletTable;
 }
 
 export type { Generated };

@@ -1,0 +1,98 @@
+/**
+ * SQL for wallets. One wallet per user is the table's UNIQUE(user_id), so two
+ * racing creates cannot both store a key: the insert is ON CONFLICT DO NOTHING
+ * and the caller reads back whichever wallet won. Ciphertexts and sealed
+ * shares pass through as bytes; nothing here can open them.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Tables, WalletTable } from './tables.js';
+
+type Db = Kysely<Tables> | Transaction<Tables>;
+
+export type CustodyMode = 'envelope' | 'split' | 'kms';
+
+export interface WalletRow {
+  id: string;
+  userId: string;
+  /** EIP-55 checksummed. */
+  address: string;
+  custodyMode: CustodyMode;
+  /** envelope: the device's AES-256-GCM box of the private key. */
+  encryptedPrivateKey: Uint8Array | null;
+  /** envelope: the custodian's CiphertextBlob of the data key. */
+  encryptedDataKey: Uint8Array | null;
+  /** envelope: the master key of the data key; kms: the signing key. */
+  kmsKeyId: string | null;
+  /** split: share B sealed under the provider's key. */
+  shareBSealed: Uint8Array | null;
+  createdAt: number;
+  idempotencyKey: string | null;
+}
+
+const MODES: ReadonlyMap<string, CustodyMode> = new Map([
+  ['envelope', 'envelope'],
+  ['split', 'split'],
+  ['kms', 'kms'],
+]);
+
+function bytesOrNull(b: Uint8Array | null): Uint8Array | null {
+  return b === null ? null : new Uint8Array(b);
+}
+
+function toRow(r: WalletTable): WalletRow {
+  const custodyMode = MODES.get(r.custody_mode);
+  // The CHECK constraint makes this unreachable; a row that breaks it is not served.
+  if (!custodyMode) throw new Error(`wallet ${r.id} has an unknown custody mode`);
+  return {
+    id: r.id,
+    userId: r.user_id,
+    address: r.address,
+    custodyMode,
+    encryptedPrivateKey: bytesOrNull(r.encrypted_private_key),
+    encryptedDataKey: bytesOrNull(r.encrypted_data_key),
+    kmsKeyId: r.kms_key_id,
+    shareBSealed: bytesOrNull(r.share_b_sealed),
+    createdAt: Number(r.created_at),
+    idempotencyKey: r.idempotency_key,
+  };
+}
+
+export async function findWalletByUser(db: Db, userId: string): Promise<WalletRow | undefined> {
+  const r = await db.selectFrom('wallets').selectAll().where('user_id', '=', userId).executeTakeFirst();
+  return r ? toRow(r) : undefined;
+}
+
+/**
+ * Stores the wallet unless its user already has one.
+ * @returns the user's wallet (this one, or the one stored first) and whether this one was stored.
+ * @throws {Error} when the row breaks a constraint other than one-wallet-per-user (e.g. an incomplete envelope).
+ */
+export async function insertWalletIfAbsent(db: Db, w: WalletRow): Promise<{ wallet: WalletRow; inserted: boolean }> {
+  const result = await db
+    .insertInto('wallets')
+    .values({
+      id: w.id,
+      user_id: w.userId,
+      address: w.address,
+      custody_mode: w.custodyMode,
+      encrypted_private_key: w.encryptedPrivateKey,
+      encrypted_data_key: w.encryptedDataKey,
+      kms_key_id: w.kmsKeyId,
+      share_b_sealed: w.shareBSealed,
+      created_at: w.createdAt,
+      idempotency_key: w.idempotencyKey,
+    })
+    .onConflict((oc) => oc.column('user_id').doNothing())
+    .executeTakeFirst();
+  const wallet = (await findWalletByUser(db, w.userId))!;
+  return { wallet, inserted: Number(result.numInsertedOrUpdatedRows ?? 0n) > 0 && wallet.id === w.id };
+}
+
+export async function countWalletsOfUser(db: Db, userId: string): Promise<number> {
+  const r = await db
+    .selectFrom('wallets')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('user_id', '=', userId)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}

@@ -1,0 +1,160 @@
+/**
+ * The key policy of a user's master key (AWS KMS Developer Guide, "Key
+ * policies"; IAM User Guide, "Policy evaluation logic" and "Policy variables").
+ * Pure: text in, text out.
+ *
+ * What it says:
+ * - the user's web-identity role sessions — any role of the account, but only
+ *   a session tagged `aws:PrincipalTag/sub` = the user's sub — may Encrypt,
+ *   Decrypt and GenerateDataKey, and only with the encryption context
+ *   `{ sub: <sub> }` (further context pairs are allowed; they bind the
+ *   ciphertext further);
+ * - the wallet service's principal may manage the key (describe, tag,
+ *   enable/disable, rotate, schedule or cancel deletion) but never use it:
+ *   an explicit Deny on every cryptographic use, which beats any Allow;
+ * - nobody may use it without the user's tag and context (explicit Denies),
+ *   so a statement added later, or an identity policy granting `kms:*`,
+ *   cannot open it to someone else.
+ *
+ * Deliberately NOT granted to the wallet service, and explicitly denied:
+ * `kms:PutKeyPolicy` and `kms:CreateGrant`. Either would let it give itself
+ * Decrypt, and then the wallet store's database plus its credentials would
+ * rebuild a user's key (DESIGN.md, invariant 1). The key is therefore created
+ * with BypassPolicyLockoutSafetyCheck, as AWS requires for a policy its creator
+ * cannot change.
+ */
+
+/** Cryptographic uses the user's sessions are allowed. */
+export const USER_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'] as const;
+
+/** Every action that uses the key's material; denied to all but the user's sessions. */
+export const USE_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'] as const;
+
+/** What the wallet service may do with a master key: manage it, never use it or change who may. */
+export const MANAGEMENT_ACTIONS = [
+  'kms:DescribeKey',
+  'kms:GetKeyPolicy',
+  'kms:ListResourceTags',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:EnableKey',
+  'kms:DisableKey',
+  'kms:GetKeyRotationStatus',
+  'kms:EnableKeyRotation',
+  'kms:DisableKeyRotation',
+  'kms:RotateKeyOnDemand',
+  'kms:ListKeyRotations',
+  'kms:ScheduleKeyDeletion',
+  'kms:CancelKeyDeletion',
+] as const;
+
+/** Actions that would change who may use the key. */
+export const ACCESS_CHANGING_ACTIONS = ['kms:PutKeyPolicy', 'kms:CreateGrant'] as const;
+
+/** The encryption-context key that names the owner. */
+export const CONTEXT_KEY = 'sub';
+
+export interface MasterKeyPolicyInput {
+  /** The custodian's 12-digit account id. */
+  accountId: string;
+  /** The user's subject as their identity provider states it (and as STS tags their sessions). */
+  sub: string;
+  /** The wallet service's principal: `arn:aws:iam::A:root`, `…:user/NAME` or `…:role/NAME`. */
+  walletServicePrincipalArn: string;
+}
+
+const WALLET_PRINCIPAL = /^arn:aws:iam::\d{12}:(root|user\/[\w+=,.@\-/]+|role\/[\w+=,.@\-/]+)$/;
+/** OIDC Core §2: sub is at most 255 ASCII characters; AWS session tag values at most 256. */
+const MAX_SUB_LENGTH = 255;
+
+/**
+ * A literal for a policy of Version 2012-10-17, where `${…}` is a variable:
+ * every `$` becomes the escape `${$}`, so a subject such as
+ * `${aws:PrincipalTag/sub}` cannot turn the condition into "any tagged session".
+ */
+export function policyLiteral(text: string): string {
+  return text.replaceAll('$', '${$}');
+}
+
+/**
+ * Builds the key policy of one user's master key.
+ * @throws {RangeError} when the account id, sub or wallet-service ARN is malformed.
+ * @throws {TypeError} when a field is not a string.
+ */
+export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
+  const { accountId, sub, walletServicePrincipalArn: walletArn } = input;
+  if (typeof accountId !== 'string' || typeof sub !== 'string' || typeof walletArn !== 'string') {
+    throw new TypeError('accountId, sub and walletServicePrincipalArn must be strings');
+  }
+  if (!/^\d{12}$/.test(accountId)) throw new RangeError('accountId must be 12 digits');
+  if (sub.length === 0 || sub.length > MAX_SUB_LENGTH) throw new RangeError(`sub must be 1-${MAX_SUB_LENGTH} characters (got ${sub.length})`);
+  if (!WALLET_PRINCIPAL.test(walletArn)) throw new RangeError('walletServicePrincipalArn must be an IAM root, user or role ARN');
+
+  const accountRoot = `arn:aws:iam::${accountId}:root`;
+  const subValue = policyLiteral(sub);
+  const isWalletService = { ArnEquals: { 'aws:PrincipalArn': walletArn } };
+
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Id: 'symbolon-wallet-master-key-1',
+    Statement: [
+      {
+        Sid: 'AllowUseByTheUsersRoleSessions',
+        Effect: 'Allow',
+        // The account: any role session of it is considered; the conditions pick the user's.
+        Principal: { AWS: accountRoot },
+        Action: [...USER_ACTIONS],
+        Resource: '*',
+        Condition: {
+          StringEquals: {
+            'aws:PrincipalType': 'AssumedRole',
+            'aws:PrincipalTag/sub': subValue,
+            [`kms:EncryptionContext:${CONTEXT_KEY}`]: subValue,
+          },
+        },
+      },
+      {
+        Sid: 'AllowManagementByTheWalletService',
+        Effect: 'Allow',
+        Principal: { AWS: walletArn },
+        Action: [...MANAGEMENT_ACTIONS],
+        Resource: '*',
+        // When the wallet service runs as the account root, the Principal alone would name the whole account.
+        Condition: isWalletService,
+      },
+      {
+        Sid: 'DenyUseByTheWalletService',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: [...USE_ACTIONS],
+        Resource: '*',
+        Condition: isWalletService,
+      },
+      {
+        Sid: 'DenyAccessChangesByTheWalletService',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: [...ACCESS_CHANGING_ACTIONS],
+        Resource: '*',
+        Condition: isWalletService,
+      },
+      {
+        Sid: 'DenyUseByAnyoneButTheUser',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: [...USE_ACTIONS],
+        Resource: '*',
+        // A negated operator also matches a session with no sub tag at all.
+        Condition: { StringNotEquals: { 'aws:PrincipalTag/sub': subValue } },
+      },
+      {
+        Sid: 'DenyUseWithoutTheUsersContext',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: [...USE_ACTIONS],
+        Resource: '*',
+        Condition: { StringNotEquals: { [`kms:EncryptionContext:${CONTEXT_KEY}`]: subValue } },
+      },
+    ],
+  });
+}

@@ -1,0 +1,119 @@
+/**
+ * Creates each user's master key in the custodian, over the KMS API with the
+ * AWS SDK and the wallet service's own credentials — the same wire as any other
+ * client, so the custodian can be this process tree or a remote deployment
+ * (or AWS KMS itself). The key is SYMMETRIC_DEFAULT / ENCRYPT_DECRYPT with the
+ * policy of master-key-policy.ts, created with BypassPolicyLockoutSafetyCheck
+ * because, on purpose, that policy does not let its creator change it.
+ */
+import { CreateKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
+import { masterKeyPolicy } from './master-key-policy.js';
+import { WalletError } from './errors.js';
+
+/** The custodian as the wallet service uses it. */
+export interface MasterKeyCustodian {
+  /**
+   * Creates a user's master key.
+   * @returns the key id.
+   * @throws {WalletError} custodian_unavailable when the custodian does not answer or refuses.
+   */
+  create(user: { userId: string; sub: string }): Promise<string>;
+  /**
+   * Schedules deletion of a key that lost a creation race (best effort: the key was never used).
+   * @throws {WalletError} custodian_unavailable when the custodian does not answer or refuses.
+   */
+  discard(keyId: string): Promise<void>;
+  /** Releases the HTTP client. */
+  close(): void;
+}
+
+export interface KmsMasterKeysOptions {
+  /** The custodian's KMS endpoint, resolved at each call (it may be known only once the server listens). */
+  endpoint: () => string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The custodian's account id (the account root is the policy's principal for user sessions). */
+  accountId: string;
+  /** The principal the credentials authenticate as; resolved when a key is created. */
+  walletServicePrincipalArn: () => Promise<string>;
+  /** Per-request timeout (default 5 s). */
+  timeoutMs?: number;
+}
+
+/** The tag that names the wallet user a master key belongs to (ids only: no sub, no email). */
+export const USER_TAG = 'symbolon:wallet-user';
+
+function unavailable(what: string, e: unknown): WalletError {
+  const name = e instanceof Error ? e.name : 'Error';
+  return new WalletError('custodian_unavailable', `The key custodian could not ${what} (${name.slice(0, 64)}); try again later.`, { cause: e });
+}
+
+/**
+ * A MasterKeyCustodian speaking the KMS API.
+ * @throws {RangeError} when the account id is malformed.
+ */
+export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian {
+  if (!/^\d{12}$/.test(options.accountId)) throw new RangeError('accountId must be 12 digits');
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  let client: KMSClient | undefined;
+  let clientEndpoint: string | undefined;
+
+  function kms(): KMSClient {
+    const endpoint = options.endpoint();
+    if (!client || clientEndpoint !== endpoint) {
+      client?.destroy();
+      client = new KMSClient({
+        endpoint,
+        region: options.region,
+        credentials: options.credentials,
+        maxAttempts: 2,
+        requestHandler: { requestTimeout: timeoutMs, connectionTimeout: timeoutMs },
+      });
+      clientEndpoint = endpoint;
+    }
+    return client;
+  }
+
+  return {
+    async create({ userId, sub }) {
+      let policy: string;
+      let client: KMSClient;
+      try {
+        const walletServicePrincipalArn = await options.walletServicePrincipalArn();
+        policy = masterKeyPolicy({ accountId: options.accountId, sub, walletServicePrincipalArn });
+        client = kms();
+      } catch (e) {
+        if (e instanceof WalletError) throw e;
+        throw unavailable('be reached', e);
+      }
+      try {
+        const out = await client.send(
+          new CreateKeyCommand({
+            KeySpec: 'SYMMETRIC_DEFAULT',
+            KeyUsage: 'ENCRYPT_DECRYPT',
+            Description: `Symbolon wallet master key of user ${userId}`,
+            Policy: policy,
+            BypassPolicyLockoutSafetyCheck: true,
+            Tags: [{ TagKey: USER_TAG, TagValue: userId }],
+          }),
+        );
+        const keyId = out.KeyMetadata?.KeyId;
+        if (!keyId) throw new Error('CreateKey returned no KeyId');
+        return keyId;
+      } catch (e) {
+        throw unavailable('create the master key', e);
+      }
+    },
+    async discard(keyId) {
+      try {
+        await kms().send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }));
+      } catch (e) {
+        throw unavailable('schedule deletion of an unused master key', e);
+      }
+    },
+    close() {
+      client?.destroy();
+      client = undefined;
+    },
+  };
+}

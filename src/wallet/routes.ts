@@ -1,0 +1,215 @@
+/**
+ * The wallet API: JSON over HTTP under /v1, authenticated by the user's OIDC
+ * access token (RFC 6750 bearer). Schema first (fastify): bodies are validated
+ * against schemas.ts before a handler runs — strictly, no coercion, unknown
+ * fields refused — and responses are serialized through their schemas, so
+ * only named fields leave. Every error is `{ "error": { "code", "message" } }`
+ * from errors.ts. The OpenAPI document at /v1/openapi.json is generated from
+ * the same schemas.
+ *
+ * Order of checks on an authenticated route: token (onRequest, before the body
+ * is read) → body schema → handler (first sight creates the user, then the
+ * field checks schemas cannot express) → store. A refused request changes
+ * nothing.
+ */
+import { Ajv } from 'ajv';
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+import type { Logger } from 'pino';
+import type { Store } from '../storage/database.js';
+import { findWalletByUser } from '../storage/wallets.repository.js';
+import { authenticate, type AccessTokenVerifier, type VerifiedIdentity } from './auth.js';
+import { invalidRequest, WalletError } from './errors.js';
+import { base64Bytes, checksumAddress } from './fields.js';
+import type { MasterKeyCustodian } from './master-keys.js';
+import { openApiDocument, RouteRecorder, type RouteSchema } from './openapi.js';
+import {
+  createWalletBody,
+  ENCRYPTED_DATA_KEY_BYTES,
+  ENCRYPTED_PRIVATE_KEY_BYTES,
+  errorResponses,
+  meResponse,
+  walletResponse,
+} from './schemas.js';
+import { createUserDirectory } from './users.js';
+import { meView, walletView } from './views.js';
+import { createEnvelopeWallet, getWalletOfUser } from './wallets.js';
+
+export interface WalletApiOptions {
+  store: Store;
+  verifier: AccessTokenVerifier;
+  masterKeys: MasterKeyCustodian;
+  logger: Logger;
+  clock?: () => number;
+}
+
+/** Largest request body accepted (an envelope create is under 10 KiB). */
+export const WALLET_BODY_LIMIT = 64 * 1024;
+
+interface CreateWalletRequestBody {
+  custodyMode: 'envelope' | 'split' | 'kms';
+  address: string;
+  encryptedPrivateKey?: string;
+  encryptedDataKey?: string;
+  idempotencyKey?: string;
+}
+
+/** A route schema with the OpenAPI fields fastify ignores and openapi.ts reads. */
+function routeSchema(s: RouteSchema): FastifySchema {
+  return s as FastifySchema;
+}
+
+/** RFC 6750 §3: the challenge a 401 carries. */
+function challenge(code: string): string {
+  return code === 'unauthorized' ? 'Bearer realm="symbolon"' : 'Bearer realm="symbolon", error="invalid_token"';
+}
+
+function sendError(reply: FastifyReply, err: WalletError): FastifyReply {
+  if (err.status === 401) reply.header('www-authenticate', challenge(err.code));
+  return reply.code(err.status).send(err.toBody());
+}
+
+/** Ajv's first complaint as a sentence naming the field (never its value). */
+function validationMessage(err: FastifyError): string {
+  const first = err.validation?.[0];
+  if (!first) return 'The request body is not valid.';
+  const where = `${err.validationContext ?? 'body'}${first.instancePath.replace(/\//g, '.')}`;
+  const params = first.params as Record<string, unknown>;
+  if (first.keyword === 'additionalProperties') return `${where} has an unknown field ${JSON.stringify(String(params.additionalProperty).slice(0, 64))}.`;
+  if (first.keyword === 'required') return `${where} is missing the field ${JSON.stringify(String(params.missingProperty).slice(0, 64))}.`;
+  if (first.keyword === 'pattern') return `${where} has the wrong format.`;
+  return `${where} ${first.message ?? 'is not valid'}.`;
+}
+
+/** Registers the wallet API; use with `app.register(walletApi, { prefix: '/v1', ... })`. */
+export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, options) => {
+  const { store, verifier, masterKeys, logger } = options;
+  const clock = options.clock ?? Date.now;
+  const users = createUserDirectory({ store, masterKeys, logger, clock });
+  const identities = new WeakMap<FastifyRequest, VerifiedIdentity>();
+  const recorder = new RouteRecorder();
+  app.addHook('onRoute', recorder.onRoute);
+
+  // Strict validation: no type coercion, unknown fields refused rather than dropped, no defaults filled in.
+  const ajv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: false, strict: true, strictTypes: false, strictRequired: false });
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+
+  // The custodian's endpoint parses every body as raw bytes; this API reads JSON only.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: WALLET_BODY_LIMIT }, app.getDefaultJsonParser('error', 'error'));
+
+  app.addHook('onSend', async (_req, reply) => {
+    // Responses carry identities and ciphertexts: no shared cache may keep them.
+    reply.header('cache-control', 'no-store');
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof WalletError) {
+      if (err.status >= 500) req.log.warn({ code: err.code, cause: (err.cause as Error | undefined)?.name }, 'wallet api unavailable');
+      return sendError(reply, err);
+    }
+    if (err.validation) return sendError(reply, invalidRequest(validationMessage(err)));
+    switch (err.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendError(reply, new WalletError('payload_too_large', `The request body is larger than ${WALLET_BODY_LIMIT} bytes.`));
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendError(reply, new WalletError('unsupported_media_type', 'Send the request body as application/json.'));
+    }
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+      // Unparseable JSON, an empty JSON body, a bad Content-Length.
+      return sendError(reply, invalidRequest('The request body is not valid JSON.'));
+    }
+    req.log.error({ name: err.name, code: err.code, message: String(err.message).slice(0, 200), url: req.routeOptions.url }, 'wallet api failed');
+    return sendError(reply, new WalletError('internal_error', 'An internal error occurred.'));
+  });
+
+  app.setNotFoundHandler((_req, reply) => sendError(reply, new WalletError('not_found', 'No such endpoint of the wallet API.')));
+
+  app.get(
+    '/openapi.json',
+    { schema: routeSchema({ summary: 'This API described in OpenAPI 3.1', response: { 200: { type: 'object', additionalProperties: true, description: 'The OpenAPI document.' } } }) },
+    async () => document,
+  );
+
+  // Authenticated routes: the token is checked before the body is even read.
+  await app.register(async (authed: FastifyInstance) => {
+    authed.addHook('onRequest', async (req) => {
+      identities.set(req, await authenticate(verifier, req.headers.authorization));
+    });
+    const identityOf = (req: FastifyRequest): VerifiedIdentity => {
+      const identity = identities.get(req);
+      if (!identity) throw new Error('authenticated route without an identity');
+      return identity;
+    };
+
+    authed.get(
+      '/me',
+      {
+        schema: routeSchema({
+          summary: 'The caller: created, with a master key in the custodian, on the first request of a new (issuer, sub)',
+          security: ['bearer'],
+          response: { 200: meResponse, ...errorResponses },
+        }),
+      },
+      async (req) => {
+        const user = await users.resolve(identityOf(req));
+        return meView(user, await findWalletByUser(store.db, user.id));
+      },
+    );
+
+    authed.post<{ Body: CreateWalletRequestBody }>(
+      '/wallets',
+      {
+        bodyLimit: WALLET_BODY_LIMIT,
+        schema: routeSchema({
+          summary: "Create the caller's wallet (one per user)",
+          description:
+            '201 with the new wallet; 200 with the stored wallet when the same idempotencyKey and content were stored before; 409 wallet_exists otherwise.',
+          security: ['bearer'],
+          body: createWalletBody,
+          response: { 200: walletResponse, 201: walletResponse, ...errorResponses },
+        }),
+      },
+      async (req, reply) => {
+        const body = req.body;
+        if (body.custodyMode !== 'envelope') {
+          throw new WalletError('unsupported_custody_mode', `Custody mode ${body.custodyMode} is not offered by this server; use envelope.`);
+        }
+        // The schema requires both for envelope; the checks below are what it cannot say.
+        const input = {
+          custodyMode: 'envelope' as const,
+          address: checksumAddress(body.address, 'address'),
+          encryptedPrivateKey: base64Bytes(body.encryptedPrivateKey ?? '', 'encryptedPrivateKey', ENCRYPTED_PRIVATE_KEY_BYTES),
+          encryptedDataKey: base64Bytes(body.encryptedDataKey ?? '', 'encryptedDataKey', ENCRYPTED_DATA_KEY_BYTES),
+          idempotencyKey: body.idempotencyKey,
+        };
+        const user = await users.resolve(identityOf(req));
+        const { wallet, created } = await createEnvelopeWallet({ store, clock }, user, input);
+        if (created) logger.info({ userId: user.id, walletId: wallet.id, custodyMode: wallet.custodyMode }, 'wallet created');
+        return reply.code(created ? 201 : 200).send(walletView(wallet, user, { secrets: false }));
+      },
+    );
+
+    authed.get(
+      '/wallets/me',
+      {
+        schema: routeSchema({
+          summary: "The caller's wallet; for envelope mode, its two ciphertexts (to the owner only)",
+          security: ['bearer'],
+          response: { 200: walletResponse, ...errorResponses },
+        }),
+      },
+      async (req) => {
+        const user = await users.resolve(identityOf(req));
+        return walletView(await getWalletOfUser({ store }, user), user, { secrets: true });
+      },
+    );
+  });
+
+  // Every route of this plugin is registered by now (the child above was awaited).
+  const document = openApiDocument({
+    title: 'Symbolon wallet API',
+    version: '1',
+    description: 'Users, and one wallet per user, of the Symbolon wallet store. See docs/wallet-api.md.',
+    routes: recorder.routes,
+  });
+};

@@ -1,0 +1,126 @@
+/**
+ * The wallet API's JSON schemas (JSON Schema 2020-12 subset, as OpenAPI 3.1
+ * uses it): request bodies, validated before a handler runs, and responses,
+ * which fastify's serializer follows field by field — a field not named here
+ * (a share, a ciphertext of another mode, a column added later) never leaves
+ * the server. The OpenAPI document is generated from these (openapi.ts).
+ */
+import { WALLET_ERROR_CODES } from './errors.js';
+
+/** Decoded sizes accepted for envelope ciphertexts, in bytes. */
+export const ENCRYPTED_PRIVATE_KEY_BYTES = { min: 60, max: 1024 } as const;
+export const ENCRYPTED_DATA_KEY_BYTES = { min: 48, max: 6144 } as const;
+export const IDEMPOTENCY_KEY_MAX = 128;
+
+const base64Chars = (bytes: { min: number; max: number }) => ({ minLength: 4 * Math.ceil(bytes.min / 3), maxLength: 4 * Math.ceil(bytes.max / 3) });
+
+const address = {
+  type: 'string',
+  pattern: '^0x[0-9a-fA-F]{40}$',
+  description: 'Ethereum address; mixed case must be a valid EIP-55 checksum. Returned checksummed.',
+} as const;
+
+const custodyMode = { type: 'string', enum: ['envelope', 'split', 'kms'], description: 'How the key is held; this server offers envelope.' } as const;
+
+const timestamp = { type: 'string', description: 'ISO 8601 time (UTC).' } as const;
+
+export const errorResponse = {
+  type: 'object',
+  description: 'An error with a stable code.',
+  required: ['error'],
+  additionalProperties: false,
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      additionalProperties: false,
+      properties: {
+        code: { type: 'string', enum: WALLET_ERROR_CODES },
+        message: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+export const createWalletBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['custodyMode', 'address'],
+  properties: {
+    custodyMode,
+    address,
+    encryptedPrivateKey: {
+      type: 'string',
+      ...base64Chars(ENCRYPTED_PRIVATE_KEY_BYTES),
+      description: `envelope: the private key sealed on the device with AES-256-GCM under a fresh data key (base64, ${ENCRYPTED_PRIVATE_KEY_BYTES.min}-${ENCRYPTED_PRIVATE_KEY_BYTES.max} bytes).`,
+    },
+    encryptedDataKey: {
+      type: 'string',
+      ...base64Chars(ENCRYPTED_DATA_KEY_BYTES),
+      description: `envelope: the custodian's CiphertextBlob of the data key, encrypted under the user's master key with encryption context {"sub": <sub>} (base64, ${ENCRYPTED_DATA_KEY_BYTES.min}-${ENCRYPTED_DATA_KEY_BYTES.max} bytes).`,
+    },
+    idempotencyKey: {
+      type: 'string',
+      pattern: `^[\\x21-\\x7e]{1,${IDEMPOTENCY_KEY_MAX}}$`,
+      description: 'Repeating a create with the same key and content returns the stored wallet (200) instead of 409.',
+    },
+  },
+  if: { properties: { custodyMode: { const: 'envelope' } } },
+  then: { required: ['encryptedPrivateKey', 'encryptedDataKey'] },
+} as const;
+
+const envelope = {
+  type: 'object',
+  description: 'envelope mode, to the owner only: what the device needs to decrypt its key.',
+  required: ['encryptedPrivateKey', 'encryptedDataKey', 'kmsKeyId', 'encryptionContext'],
+  additionalProperties: false,
+  properties: {
+    encryptedPrivateKey: { type: 'string', description: 'base64' },
+    encryptedDataKey: { type: 'string', description: 'base64 CiphertextBlob for the custodian’s Decrypt.' },
+    kmsKeyId: { type: 'string', description: "The user's master key." },
+    encryptionContext: {
+      type: 'object',
+      required: ['sub'],
+      additionalProperties: false,
+      properties: { sub: { type: 'string' } },
+    },
+  },
+} as const;
+
+export const walletResponse = {
+  type: 'object',
+  description: 'A wallet.',
+  required: ['id', 'address', 'custodyMode', 'createdAt'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string' },
+    address,
+    custodyMode,
+    createdAt: timestamp,
+    envelope,
+  },
+} as const;
+
+export const meResponse = {
+  type: 'object',
+  description: 'The caller, as the wallet store knows them.',
+  required: ['id', 'issuer', 'sub', 'email', 'masterKeyId', 'createdAt', 'wallet'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string' },
+    issuer: { type: 'string' },
+    sub: { type: 'string' },
+    email: { type: ['string', 'null'] },
+    masterKeyId: { type: 'string', description: "The user's master key in the custodian (encrypt the data key under it)." },
+    createdAt: timestamp,
+    wallet: {
+      type: ['object', 'null'],
+      required: ['id', 'address', 'custodyMode'],
+      additionalProperties: false,
+      properties: { id: { type: 'string' }, address, custodyMode },
+    },
+  },
+} as const;
+
+/** Error responses every authenticated route declares. */
+export const errorResponses = { '4xx': errorResponse, '5xx': errorResponse } as const;

@@ -1,0 +1,51 @@
+/**
+ * Maps stored rows to response bodies. Each view names its fields one by one
+ * (the response schemas then drop anything else): ciphertexts appear only in
+ * the owner's view of an envelope wallet, and nothing of the split or kms
+ * modes' columns appears at all until their issues add it on purpose.
+ */
+import type { WalletRow } from '../storage/wallets.repository.js';
+import type { WalletUser } from './users.js';
+import { CONTEXT_KEY } from './master-key-policy.js';
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function base64(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+
+export function meView(user: WalletUser, wallet: WalletRow | undefined) {
+  return {
+    id: user.id,
+    issuer: user.issuer,
+    sub: user.sub,
+    email: user.email,
+    masterKeyId: user.masterKeyId,
+    createdAt: iso(user.createdAt),
+    wallet: wallet ? { id: wallet.id, address: wallet.address, custodyMode: wallet.custodyMode } : null,
+  };
+}
+
+/**
+ * A wallet; with `secrets` (the owner reading their own wallet) an envelope
+ * wallet carries its two ciphertexts and the context to decrypt the data key with.
+ * @throws {Error} when `owner` does not own the wallet, or an envelope row lacks a ciphertext (the store's CHECK forbids it).
+ */
+export function walletView(wallet: WalletRow, owner: WalletUser, options: { secrets: boolean }) {
+  const view = { id: wallet.id, address: wallet.address, custodyMode: wallet.custodyMode, createdAt: iso(wallet.createdAt) };
+  if (!options.secrets || wallet.custodyMode !== 'envelope') return view;
+  if (wallet.userId !== owner.id) throw new Error(`wallet ${wallet.id} is not user ${owner.id}'s`);
+  const { encryptedPrivateKey, encryptedDataKey, kmsKeyId } = wallet;
+  if (!encryptedPrivateKey || !encryptedDataKey || !kmsKeyId) throw new Error(`envelope wallet ${wallet.id} is incomplete`);
+  return {
+    ...view,
+    envelope: {
+      encryptedPrivateKey: base64(encryptedPrivateKey),
+      encryptedDataKey: base64(encryptedDataKey),
+      kmsKeyId,
+      encryptionContext: { [CONTEXT_KEY]: owner.sub },
+    },
+  };
+}

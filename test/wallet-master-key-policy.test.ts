@@ -1,0 +1,161 @@
+/**
+ * The master-key policy (src/wallet/master-key-policy.ts): its text is what we
+ * intend (parsed back), and the custodian's own policy engine
+ * (src/kms/policy/evaluate.ts) decides with it as the issue requires — the
+ * user's role sessions may Encrypt/Decrypt/GenerateDataKey with context
+ * {sub}, nobody else may, and the wallet service may manage but never use
+ * the key nor change who may.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parsePolicyDocument } from '../src/kms/policy/document.js';
+import { decide, type Decision } from '../src/kms/policy/evaluate.js';
+import { globalConditionKeys, principalFromArn } from '../src/kms/policy/request.js';
+import { validatePolicyDocument } from '../src/kms/policy-check.js';
+import {
+  ACCESS_CHANGING_ACTIONS,
+  MANAGEMENT_ACTIONS,
+  masterKeyPolicy,
+  policyLiteral,
+  USER_ACTIONS,
+} from '../src/wallet/master-key-policy.js';
+
+const A = '111122223333';
+const ROOT = `arn:aws:iam::${A}:root`;
+const WALLET_USER = `arn:aws:iam::${A}:user/wallet-service`;
+const SUB = 'auth0|5f7c8ec7c33c6c004bbafe82';
+const KEY = `arn:aws:kms:us-east-1:${A}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+const NOW = Date.parse('2026-11-22T12:00:00Z');
+/** The web-identity role's permissions policy: AWS needs one when the key policy delegates to the account. */
+const ROLE_POLICY = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }] });
+
+function session(name: string): string {
+  return `arn:aws:sts::${A}:assumed-role/symbolon-wallet-user/${name}`;
+}
+
+interface Ask {
+  policy: string;
+  caller: string;
+  action: string;
+  tags?: Record<string, string>;
+  context?: Record<string, string>;
+  identityPolicies?: string[];
+}
+
+function ask(a: Ask): Decision {
+  const principal = principalFromArn(a.caller, A);
+  const context = globalConditionKeys({ principal, userName: a.caller.split('/').pop()!, tags: a.tags ?? {}, sourceIp: '127.0.0.1', now: NOW });
+  context.set('kms:CallerAccount', A);
+  // As src/kms/encryption-context.ts exposes a request's context to policies.
+  const ctx = a.context ?? {};
+  if (Object.keys(ctx).length) context.set('kms:EncryptionContextKeys', Object.keys(ctx));
+  for (const [k, v] of Object.entries(ctx)) context.set(`kms:EncryptionContext:${k}`, v);
+  return decide({
+    request: { principal, action: a.action, resource: KEY, context },
+    resourcePolicy: parsePolicyDocument(a.policy, 'key'),
+    identityPolicies: (a.identityPolicies ?? []).map((t) => parsePolicyDocument(t, 'identity')),
+  });
+}
+
+const policyFor = (walletArn: string, sub = SUB) => masterKeyPolicy({ accountId: A, sub, walletServicePrincipalArn: walletArn });
+
+test('the stored text is the intended policy: user use with tag and context, wallet management, explicit denies', () => {
+  const text = policyFor(ROOT);
+  assert.equal(validatePolicyDocument(text), undefined);
+  parsePolicyDocument(text, 'key');
+  const doc = JSON.parse(text);
+  assert.equal(doc.Version, '2012-10-17');
+  const bySid = new Map<string, any>(doc.Statement.map((s: any) => [s.Sid, s]));
+  assert.deepEqual([...bySid.keys()], [
+    'AllowUseByTheUsersRoleSessions',
+    'AllowManagementByTheWalletService',
+    'DenyUseByTheWalletService',
+    'DenyAccessChangesByTheWalletService',
+    'DenyUseByAnyoneButTheUser',
+    'DenyUseWithoutTheUsersContext',
+  ]);
+  const use = bySid.get('AllowUseByTheUsersRoleSessions');
+  assert.deepEqual(use.Principal, { AWS: ROOT });
+  assert.deepEqual(use.Action, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
+  assert.deepEqual(use.Condition, {
+    StringEquals: { 'aws:PrincipalType': 'AssumedRole', 'aws:PrincipalTag/sub': SUB, 'kms:EncryptionContext:sub': SUB },
+  });
+  const manage = bySid.get('AllowManagementByTheWalletService');
+  assert.equal(manage.Effect, 'Allow');
+  assert.deepEqual(manage.Condition, { ArnEquals: { 'aws:PrincipalArn': ROOT } });
+  for (const a of ['kms:DescribeKey', 'kms:TagResource', 'kms:DisableKey', 'kms:ScheduleKeyDeletion']) assert.ok(manage.Action.includes(a), a);
+  // No Allow anywhere names a use or an access change for anyone but the user's sessions.
+  for (const s of doc.Statement.filter((s: any) => s.Effect === 'Allow' && s !== use)) {
+    for (const a of [...USER_ACTIONS, ...ACCESS_CHANGING_ACTIONS, 'kms:ReEncryptFrom', 'kms:GenerateDataKeyWithoutPlaintext']) assert.ok(!s.Action.includes(a), `${s.Sid} allows ${a}`);
+  }
+  const deny = bySid.get('DenyUseByTheWalletService');
+  assert.equal(deny.Effect, 'Deny');
+  assert.deepEqual(deny.Action, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']);
+  assert.deepEqual(deny.Condition, { ArnEquals: { 'aws:PrincipalArn': ROOT } });
+  assert.deepEqual(bySid.get('DenyAccessChangesByTheWalletService').Action, ['kms:PutKeyPolicy', 'kms:CreateGrant']);
+});
+
+test("the user's role session may use the key with {sub} as context, through the role's permissions policy", () => {
+  const policy = policyFor(ROOT);
+  for (const action of USER_ACTIONS) {
+    assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: { sub: SUB }, context: { sub: SUB }, identityPolicies: [ROLE_POLICY] }), { allowed: true }, action);
+    // Further context pairs bind the ciphertext further; they do not lift the requirement.
+    assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: { sub: SUB }, context: { sub: SUB, address: '0xabc' }, identityPolicies: [ROLE_POLICY] }), { allowed: true });
+  }
+  // The key policy names the account, so (as in AWS) the role's own policy must allow too.
+  assert.deepEqual(ask({ policy, caller: session('s1'), action: 'kms:Decrypt', tags: { sub: SUB }, context: { sub: SUB } }), { allowed: false, reason: 'no-allow-identity' });
+});
+
+test('refused: another sub, a missing tag, a wrong or missing context, an IAM user carrying the tag, other uses', () => {
+  const policy = policyFor(ROOT);
+  const base = { policy, action: 'kms:Decrypt', identityPolicies: [ROLE_POLICY] };
+  const denied = { allowed: false, reason: 'explicit-deny-resource' };
+  assert.deepEqual(ask({ ...base, caller: session('s2'), tags: { sub: 'someone-else' }, context: { sub: SUB } }), denied);
+  assert.deepEqual(ask({ ...base, caller: session('s2'), tags: { sub: 'someone-else' }, context: { sub: 'someone-else' } }), denied);
+  assert.deepEqual(ask({ ...base, caller: session('s3'), context: { sub: SUB } }), denied);
+  assert.deepEqual(ask({ ...base, caller: session('s1'), tags: { sub: SUB }, context: { sub: 'someone-else' } }), denied);
+  assert.deepEqual(ask({ ...base, caller: session('s1'), tags: { sub: SUB } }), denied);
+  assert.deepEqual(ask({ ...base, caller: `arn:aws:iam::${A}:user/mallory`, tags: { sub: SUB }, context: { sub: SUB } }).allowed, false);
+  for (const action of ['kms:ReEncryptFrom', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion']) {
+    assert.equal(ask({ ...base, action, caller: session('s1'), tags: { sub: SUB }, context: { sub: SUB } }).allowed, false, action);
+  }
+});
+
+test('the wallet service (as the account root) manages the key but cannot use it or change who may', () => {
+  const policy = policyFor(ROOT);
+  for (const action of MANAGEMENT_ACTIONS) assert.deepEqual(ask({ policy, caller: ROOT, action }), { allowed: true }, action);
+  for (const action of ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:PutKeyPolicy', 'kms:CreateGrant']) {
+    // Even with the user's context: the root carries no session tags, and the Deny names it.
+    assert.deepEqual(ask({ policy, caller: ROOT, action, context: { sub: SUB } }), { allowed: false, reason: 'explicit-deny-resource' }, action);
+  }
+});
+
+test('the wallet service as a dedicated IAM user: an identity policy granting kms:* does not open the key', () => {
+  const policy = policyFor(WALLET_USER);
+  const everything = [ROLE_POLICY];
+  assert.deepEqual(ask({ policy, caller: WALLET_USER, action: 'kms:DescribeKey' }), { allowed: true });
+  assert.deepEqual(ask({ policy, caller: WALLET_USER, action: 'kms:Decrypt', context: { sub: SUB }, identityPolicies: everything }), { allowed: false, reason: 'explicit-deny-resource' });
+  assert.deepEqual(ask({ policy, caller: WALLET_USER, action: 'kms:PutKeyPolicy', identityPolicies: everything }), { allowed: false, reason: 'explicit-deny-resource' });
+  // Another IAM user of the account is not the wallet service: no management either.
+  assert.equal(ask({ policy, caller: `arn:aws:iam::${A}:user/ops`, action: 'kms:DisableKey', identityPolicies: everything }).allowed, false);
+});
+
+test('a sub that looks like a policy variable stays a literal', () => {
+  const sneaky = '${aws:PrincipalTag/sub}';
+  const policy = policyFor(ROOT, sneaky);
+  assert.ok(policy.includes(JSON.stringify(policyLiteral(sneaky))));
+  const other = { caller: session('x'), action: 'kms:Decrypt', identityPolicies: [ROLE_POLICY] };
+  // Unescaped, this condition would read "the caller's own tag" and let every tagged session in.
+  assert.equal(ask({ policy, ...other, tags: { sub: 'victim-or-attacker' }, context: { sub: 'victim-or-attacker' } }).allowed, false);
+  assert.deepEqual(ask({ policy, ...other, tags: { sub: sneaky }, context: { sub: sneaky } }), { allowed: true });
+  assert.equal(policyLiteral('a$b'), 'a${$}b');
+});
+
+test('inputs are checked', () => {
+  assert.throws(() => masterKeyPolicy({ accountId: '123', sub: SUB, walletServicePrincipalArn: ROOT }), RangeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: '', walletServicePrincipalArn: ROOT }), RangeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: 'x'.repeat(256), walletServicePrincipalArn: ROOT }), RangeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, walletServicePrincipalArn: session('s') }), RangeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: 42 as unknown as string, walletServicePrincipalArn: ROOT }), TypeError);
+  assert.ok(masterKeyPolicy({ accountId: A, sub: 'x'.repeat(255), walletServicePrincipalArn: ROOT }).length < 32768);
+});
