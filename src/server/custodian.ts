@@ -29,6 +29,9 @@ import { approvalOperations } from '../kms/policy/approvals.js';
 import { setQuorumAudit } from '../kms/policy/quorum.js';
 import { Principals } from '../iam/principals.js';
 import { IamService } from '../iam/service.js';
+import { RolePolicies, roleNameOfSession } from '../sts/role-policies.js';
+import { SessionCredentialSource } from '../sts/session-credential-source.js';
+import { RolesService } from '../sts/roles-service.js';
 import { startMaintenance, MAINTENANCE_INTERVAL_MS } from '../kms/maintenance.js';
 
 export interface Custodian {
@@ -161,7 +164,11 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     const clock = options.clock ?? Date.now;
     // Key policies and IAM identity policies, evaluated as AWS does (src/kms/policy/evaluate.ts).
     const principals = new Principals({ store, ttlMs: config.keyCacheTtlMs });
-    const policyAuthorizer = new PolicyAuthorizer({ identityPolicies: principals.identityPolicies });
+    // A role session's identity policies are its role's (PutRolePolicy); a user's are its own.
+    const rolePolicies = new RolePolicies({ store, ttlMs: config.keyCacheTtlMs });
+    const policyAuthorizer = new PolicyAuthorizer({
+      identityPolicies: (caller, now) => (roleNameOfSession(caller) !== undefined ? rolePolicies.identityPolicies(caller, now) : principals.identityPolicies(caller, now)),
+    });
     const deps: KmsDeps = {
       store,
       root,
@@ -171,13 +178,14 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       clock,
     };
     const authenticator = new Authenticator({
-      sources: [new AccessKeySource(store, root, accountId, principals.tagsFor)],
+      sources: [new AccessKeySource(store, root, accountId, principals.tagsFor), new SessionCredentialSource(store, root, accountId)],
       regions: [config.region],
     });
     const audit = options.audit ?? nullAuditSink;
     setQuorumAudit(deps, audit);
     const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer });
-    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam], approvalOperations, audit });
+    const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies });
+    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles], approvalOperations, audit });
     // Deletes keys whose window ended while no process ran, then keeps watching.
     const maintenance = await startMaintenance(deps, logger, options.maintenanceIntervalMs ?? MAINTENANCE_INTERVAL_MS);
     logger.info(

@@ -255,6 +255,53 @@ export interface WalletTable {
   idempotency_key: string | null;
 }
 
+/** IAM roles (CreateRole): `trust_policy` is the AssumeRolePolicyDocument as given. */
+export interface IamRoleTable {
+  role_name: string;
+  role_name_lower: string;
+  role_id: string;
+  path: string;
+  arn: string;
+  trust_policy: string;
+  description: string | null;
+  max_session_duration: number;
+  created_at: number;
+}
+
+export interface IamRoleTagTable {
+  role_name: string;
+  tag_key: string;
+  tag_value: string;
+}
+
+/** Inline permission policies of roles (PutRolePolicy). */
+export interface IamRolePolicyTable {
+  role_name: string;
+  policy_name: string;
+  document: string;
+  updated_at: number;
+}
+
+/** STS sessions: the token only as its SHA-256 (hex), the secret sealed under the root bound to `session_id`. */
+export interface StsSessionTable {
+  session_id: string;
+  access_key_id: string;
+  token_sha256: string;
+  sealed_secret: Uint8Array;
+  role_name: string;
+  role_id: string;
+  session_name: string;
+  principal_arn: string;
+  /** JSON object of session tags. */
+  tags: string;
+  issuer: string;
+  subject: string;
+  audience: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
 export interface Tables {
   symbolon_meta: MetaTable;
   kms_keys: KmsKeyTable;
@@ -273,6 +320,10 @@ export interface Tables {
   identity_refresh_tokens: IdentityRefreshTokenTable;
   wallet_users: WalletUserTable;
   wallets: WalletTable;
+  iam_roles: IamRoleTable;
+  iam_role_tags: IamRoleTagTable;
+  iam_role_policies: IamRolePolicyTable;
+  sts_sessions: StsSessionTable;
 }
 
 export type { Generated };

@@ -7,10 +7,12 @@ import * as custodian from './2026-11-22T0000-custodian.js';
 import * as iam from './2026-11-22T0100-iam.js';
 import * as identity from './2026-11-22T0300-identity.js';
 import * as wallet from './2026-11-22T0400-wallet.js';
+import * as sts from './2026-11-22T0500-sts.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
   '2026-11-22T0100-iam': iam,
   '2026-11-22T0300-identity': identity,
   '2026-11-22T0400-wallet': wallet,
+  '2026-11-22T0500-sts': sts,
 };

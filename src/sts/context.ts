@@ -1,0 +1,31 @@
+/**
+ * What every STS action receives: the request and, for signed actions, the
+ * caller; the store and root of trust (to seal session secrets); the token
+ * verifier over the trusted issuers; the audit sink.
+ */
+import type { Store } from '../storage/database.js';
+import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import type { Caller, RequestInfo } from '../kms/context.js';
+import type { AuditSink } from '../audit/event.js';
+import type { TokenVerifier } from '../identity/token-verifier.js';
+import type { QueryParams } from '../iam/params.js';
+
+export interface StsContext {
+  /** Undefined for the anonymous action (AssumeRoleWithWebIdentity). */
+  caller: Caller | undefined;
+  info: RequestInfo;
+  store: Store;
+  root: RootOfTrust;
+  accountId: string;
+  /** The verifier over every trusted issuer (built on first use). */
+  verifier(): TokenVerifier;
+  audit: AuditSink;
+}
+
+/** One STS action: returns the inner XML of `<ActionResult>`. */
+export interface StsAction {
+  readonly name: string;
+  /** True when the action is called without SigV4 (the token is the credential). */
+  readonly anonymous: boolean;
+  handle(params: QueryParams, ctx: StsContext): Promise<string>;
+}

@@ -1,0 +1,42 @@
+/**
+ * STS's error codes for AssumeRoleWithWebIdentity and GetCallerIdentity (STS
+ * API Reference, "AssumeRoleWithWebIdentity: Errors" and "Common Errors"), as
+ * AwsErrors whose `type` is the STS code. Rendered as XML by the STS service.
+ * Messages carry issuer URLs, role ARNs and times at most, never a token.
+ */
+import { AwsError } from '../kms/errors.js';
+
+const make =
+  (code: string, status: number) =>
+  (message: string): AwsError =>
+    new AwsError(code, message, status);
+
+export const invalidIdentityToken = make('InvalidIdentityToken', 400);
+export const expiredTokenException = make('ExpiredTokenException', 400);
+export const idpRejectedClaim = make('IDPRejectedClaim', 403);
+export const idpCommunicationError = make('IDPCommunicationError', 400);
+export const accessDenied = make('AccessDenied', 403);
+export const malformedPolicyDocument = make('MalformedPolicyDocument', 400);
+export const validationError = make('ValidationError', 400);
+export const invalidAction = make('InvalidAction', 400);
+
+/** AWS's refusal when the role does not exist, is in another account, or its trust policy does not allow the caller. */
+export const NOT_AUTHORIZED_MESSAGE = 'Not authorized to perform sts:AssumeRoleWithWebIdentity';
+
+/** Maps authentication errors from the shared endpoint to STS's codes (STS says InvalidClientTokenId, not UnrecognizedClient). */
+export function stsCodeFor(err: AwsError): { code: string; status: number } {
+  switch (err.type) {
+    case 'UnrecognizedClientException':
+      return { code: 'InvalidClientTokenId', status: 403 };
+    case 'InvalidSignatureException':
+      return { code: 'SignatureDoesNotMatch', status: 403 };
+    case 'IncompleteSignatureException':
+      return { code: 'IncompleteSignature', status: 400 };
+    case 'MissingAuthenticationTokenException':
+      return { code: 'MissingAuthenticationToken', status: 403 };
+    case 'ExpiredTokenException':
+      return { code: 'ExpiredToken', status: 403 };
+    default:
+      return { code: err.type, status: err.status };
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * IAM roles on the custodian's endpoint, as a second query-protocol service
+ * for SigV4 service `iam` beside the users service (src/iam/service.ts):
+ * CreateRole, GetRole, ListRoles, DeleteRole and the role's inline policies,
+ * form-encoded `Action=…&Version=2010-05-08`, XML responses and IAM's error
+ * XML, so @aws-sdk/client-iam works unchanged. Every action is authorized by
+ * the caller's identity policies (`iam:<Action>` on the role's ARN); the
+ * account root is always allowed. Dispatch goes through a Map only.
+ */
+import type { FastifyReply } from 'fastify';
+import { AwsError } from '../kms/errors.js';
+import type { Authenticator } from '../kms/auth/authenticator.js';
+import type { Caller, RequestInfo } from '../kms/context.js';
+import type { Store } from '../storage/database.js';
+import type { PolicyAuthorizer } from '../kms/policy/authorizer.js';
+import { accessDeniedMessage } from '../kms/policy/evaluate.js';
+import type { QueryService } from '../server/aws-endpoint.js';
+import { accessDenied, invalidAction, serviceFailure } from '../iam/errors.js';
+import { QueryParams } from '../iam/params.js';
+import { sendIamError } from '../iam/service.js';
+import { responseDocument } from '../iam/xml.js';
+import type { RolePolicies } from './role-policies.js';
+import type { RoleAction, RoleContext } from './roles/context.js';
+import { createRole, deleteRole, getRole, listRoles } from './roles/roles.js';
+import { deleteRolePolicy, getRolePolicy, listRolePolicies, putRolePolicy } from './roles/role-policies.js';
+
+export const IAM_VERSION = '2010-05-08';
+
+const ACTIONS: ReadonlyMap<string, RoleAction> = new Map(
+  [createRole, getRole, listRoles, deleteRole, putRolePolicy, getRolePolicy, deleteRolePolicy, listRolePolicies].map((a) => [a.name, a]),
+);
+
+export interface RolesServiceDeps {
+  store: Store;
+  accountId: string;
+  authenticator: Authenticator;
+  authorizer: PolicyAuthorizer;
+  rolePolicies: RolePolicies;
+}
+
+export class RolesService implements QueryService {
+  readonly service = 'iam';
+  readonly #deps: RolesServiceDeps;
+
+  constructor(deps: RolesServiceDeps) {
+    this.#deps = deps;
+  }
+
+  handles(action: string): boolean {
+    return ACTIONS.has(action);
+  }
+
+  isAnonymous(): boolean {
+    return false;
+  }
+
+  /** Authentication failures in IAM's XML shape (InvalidClientTokenId, SignatureDoesNotMatch, …). */
+  renderError(reply: FastifyReply, err: AwsError, info: RequestInfo): FastifyReply {
+    return sendIamError(reply, err, info.requestId);
+  }
+
+  async handle(params: URLSearchParams, caller: Caller | undefined, info: RequestInfo, reply: FastifyReply): Promise<void> {
+    const p = new QueryParams(params);
+    try {
+      const action = ACTIONS.get(p.action);
+      if (!action || !caller) throw invalidAction(`Could not find operation ${p.action.slice(0, 64)}`);
+      const version = params.get('Version');
+      if (version !== null && version !== IAM_VERSION) throw invalidAction(`Could not find operation ${action.name} for version ${version.slice(0, 32)}`);
+      const result = await action.handle(p, this.#context(caller, info));
+      reply.code(200).header('content-type', 'text/xml').send(responseDocument(action.name, result, info.requestId));
+    } catch (e) {
+      if (e instanceof AwsError && e.status < 500) {
+        sendIamError(reply, e, info.requestId);
+        return;
+      }
+      reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM role action failed unexpectedly');
+      sendIamError(reply, serviceFailure('An internal error occurred.'), info.requestId);
+    }
+  }
+
+  #context(caller: Caller, info: RequestInfo): RoleContext {
+    const { store, accountId, authenticator, authorizer, rolePolicies } = this.#deps;
+    return {
+      caller,
+      info,
+      store,
+      accountId,
+      authenticator,
+      rolePolicies,
+      async authorize(action: string, resourceArn: string): Promise<void> {
+        const { decision, request } = await authorizer.evaluate({ caller, info, action, key: undefined, conditions: {} }, resourceArn);
+        if (!decision.allowed) throw accessDenied(accessDeniedMessage(request, decision.reason));
+      },
+    };
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Inline permission policies of IAM roles: PutRolePolicy, GetRolePolicy,
+ * DeleteRolePolicy, ListRolePolicies (IAM API Reference). Documents are
+ * checked by the policy engine's parser as identity policies
+ * (MalformedPolicyDocument) against IAM's aggregate limit for a role's inline
+ * policies (10,240 characters, not counting white space). GetRolePolicy
+ * returns the document URL-encoded (RFC 3986), as IAM does. These are what a
+ * role's sessions may do (src/sts/role-policies.ts feeds them to the
+ * authorizer).
+ */
+import { deleteRolePolicy as deleteRow, getRolePolicy as getRow, putRolePolicy as putRow, rolePolicies } from '../../storage/sts-roles.repository.js';
+import { parsePolicyDocument, PolicyDocumentError } from '../../kms/policy/document.js';
+import { limitExceeded, malformedPolicyDocument, noSuchEntity } from '../../iam/errors.js';
+import { POLICY_NAME, type QueryParams } from '../../iam/params.js';
+import { el, escapeXml, members } from '../../iam/xml.js';
+import { readRoleName, requireRoleAuthorized } from './roles.js';
+import { roleAction } from './context.js';
+
+export const MAX_ROLE_INLINE_POLICY_CHARS = 10240;
+
+function readPolicyName(p: QueryParams): string {
+  return p.string('PolicyName', { required: true, min: 1, max: 128, pattern: POLICY_NAME });
+}
+
+function significantLength(doc: string): number {
+  return doc.replace(/\s/g, '').length;
+}
+
+export const putRolePolicy = roleAction('PutRolePolicy', async (p, ctx) => {
+  const name = readRoleName(p);
+  const policyName = readPolicyName(p);
+  const document = p.string('PolicyDocument', { required: true, min: 1, max: 131072, secretish: true, pattern: { re: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/, text: '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+' } });
+  const role = await requireRoleAuthorized(ctx, 'iam:PutRolePolicy', name);
+  try {
+    parsePolicyDocument(document, 'identity');
+  } catch (e) {
+    if (e instanceof PolicyDocumentError) throw malformedPolicyDocument(e.message);
+    throw e;
+  }
+  const others = (await rolePolicies(ctx.store.db, role.roleName)).filter((x) => x.policyName !== policyName).reduce((n, x) => n + significantLength(x.document), 0);
+  if (others + significantLength(document) > MAX_ROLE_INLINE_POLICY_CHARS) {
+    throw limitExceeded(`Maximum policy size of ${MAX_ROLE_INLINE_POLICY_CHARS} bytes exceeded for role ${role.roleName}`);
+  }
+  await putRow(ctx.store.db, role.roleName, policyName, document, ctx.info.now);
+  ctx.rolePolicies.invalidate(role.roleName);
+  return undefined;
+});
+
+export const getRolePolicy = roleAction('GetRolePolicy', async (p, ctx) => {
+  const name = readRoleName(p);
+  const policyName = readPolicyName(p);
+  const role = await requireRoleAuthorized(ctx, 'iam:GetRolePolicy', name);
+  const doc = await getRow(ctx.store.db, role.roleName, policyName);
+  if (doc === undefined) throw noSuchEntity(`The role policy with name ${policyName} cannot be found.`);
+  return el('RoleName', role.roleName) + el('PolicyName', policyName) + el('PolicyDocument', encodeURIComponent(doc));
+});
+
+export const deleteRolePolicy = roleAction('DeleteRolePolicy', async (p, ctx) => {
+  const name = readRoleName(p);
+  const policyName = readPolicyName(p);
+  const role = await requireRoleAuthorized(ctx, 'iam:DeleteRolePolicy', name);
+  if (!(await deleteRow(ctx.store.db, role.roleName, policyName))) throw noSuchEntity(`The role policy with name ${policyName} cannot be found.`);
+  ctx.rolePolicies.invalidate(role.roleName);
+  return undefined;
+});
+
+export const listRolePolicies = roleAction('ListRolePolicies', async (p, ctx) => {
+  const name = readRoleName(p);
+  p.string('Marker', { min: 1, max: 320 });
+  p.integer('MaxItems', 1, 1000);
+  const role = await requireRoleAuthorized(ctx, 'iam:ListRolePolicies', name);
+  const names = (await rolePolicies(ctx.store.db, role.roleName)).map((x) => escapeXml(x.policyName));
+  return members('PolicyNames', names) + el('IsTruncated', false);
+});
