@@ -74,11 +74,20 @@ export function sendAwsError(reply: FastifyReply, err: AwsError): FastifyReply {
     .send(JSON.stringify({ __type: err.type, message: err.message }));
 }
 
-/** Registers `POST /` on `app`. */
-export function registerAwsEndpoint(app: FastifyInstance, options: AwsEndpointOptions): void {
+/**
+ * Registers `POST /` on `root`, in its own encapsulated scope so that its raw
+ * body parsers (SigV4 needs the exact bytes) do not replace the JSON and form
+ * parsers of the other routes (wallet API, identity).
+ */
+export function registerAwsEndpoint(root: FastifyInstance, options: AwsEndpointOptions): void {
+  void root.register(async (app) => awsEndpointScope(app, options));
+}
+
+function awsEndpointScope(app: FastifyInstance, options: AwsEndpointOptions): void {
   const { deps, authenticator, operations, audit } = options;
   const queryServices = options.queryServices ?? [];
 
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser([JSON_11, FORM, 'application/json'], { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) =>
     done(null, body),
   );
