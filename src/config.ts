@@ -21,6 +21,20 @@ export interface ServerConfig {
   publicUrl: string | undefined;
   identity: IdentitySettings;
   wallet: WalletSettings;
+  frame: FrameSettings;
+}
+
+/** The wallet frame and the example DApp (docs/frame.md). */
+export interface FrameSettings {
+  /** SYMBOLON_FRAME_ALLOWED_ORIGINS: comma-separated DApp origins that may embed and message the frame; default: the example DApp's. */
+  allowedOrigins: string[];
+  /** SYMBOLON_FRAME_CUSTODY: custody mode of wallets created in the frame (default envelope). */
+  custodyMode: 'envelope' | 'split';
+  /** SYMBOLON_DAPP_PORT: the example DApp's port; default port + 1 in the embedded mode (not with port 0); `off`: none. */
+  exampleDappPort: number | undefined;
+  exampleDappHost: string;
+  /** SYMBOLON_CHAIN_ID, _RPC_URL, _NAME: the example DApp's chain (default a local Hardhat node, 31337 at :8545). */
+  chain: { chainId: number; rpcUrl: string; name: string };
 }
 
 /** How the wallet service reaches the custodian (docs/wallet-api.md). */
@@ -33,7 +47,6 @@ export interface WalletSettings {
   /** SYMBOLON_WALLET_KMS_PRINCIPAL_ARN: who those credentials are; unset: looked up in this server's store. */
   kmsPrincipalArn: string | undefined;
 }
-
 
 /** Identity settings (docs/identity.md). */
 export interface IdentitySettings {
@@ -90,6 +103,41 @@ function identityFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string
   };
 }
 
+function frameFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string, port: number): FrameSettings {
+  const dapp = env.SYMBOLON_DAPP_PORT;
+  let exampleDappPort: number | undefined;
+  if (dapp === 'off') exampleDappPort = undefined;
+  else if (dapp !== undefined && dapp !== '') {
+    exampleDappPort = Number(dapp);
+    if (!Number.isInteger(exampleDappPort) || exampleDappPort < 0 || exampleDappPort > 65535) throw new RangeError('SYMBOLON_DAPP_PORT must be a port number or off');
+  } else if (embedded && port !== 0 && port < 65535) exampleDappPort = port + 1;
+  const exampleDappHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const allowedOrigins = (env.SYMBOLON_FRAME_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const o of allowedOrigins) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      origin = undefined;
+    }
+    // Exact origins only: a wildcard or a path would let pages the operator never named use the wallet.
+    if (origin !== o || !/^https?:$/.test(new URL(o).protocol)) throw new RangeError('SYMBOLON_FRAME_ALLOWED_ORIGINS must list exact http(s) origins (scheme://host[:port]), comma-separated');
+  }
+  if (env.SYMBOLON_FRAME_ALLOWED_ORIGINS === undefined && exampleDappPort !== undefined && exampleDappPort !== 0) {
+    const h = exampleDappHost.includes(':') ? `[${exampleDappHost}]` : exampleDappHost;
+    allowedOrigins.push(`http://${h}:${exampleDappPort}`);
+    if (h === '127.0.0.1') allowedOrigins.push(`http://localhost:${exampleDappPort}`);
+  }
+  const custodyMode = env.SYMBOLON_FRAME_CUSTODY || 'envelope';
+  if (custodyMode !== 'envelope' && custodyMode !== 'split') throw new RangeError('SYMBOLON_FRAME_CUSTODY must be envelope or split');
+  const chainId = Number(env.SYMBOLON_CHAIN_ID || 31337);
+  if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new RangeError('SYMBOLON_CHAIN_ID must be a positive integer');
+  const rpcUrl = env.SYMBOLON_CHAIN_RPC_URL || 'http://127.0.0.1:8545';
+  if (!/^https?:\/\/[^\s]+$/.test(rpcUrl)) throw new RangeError('SYMBOLON_CHAIN_RPC_URL must be an http(s) URL');
+  const name = (env.SYMBOLON_CHAIN_NAME || (chainId === 31337 ? 'Local chain (Hardhat)' : `Chain ${chainId}`)).slice(0, 64);
+  return { allowedOrigins, custodyMode, exampleDappPort, exampleDappHost, chain: { chainId, rpcUrl, name } };
+}
+
 function walletFromEnv(env: NodeJS.ProcessEnv): WalletSettings {
   const kmsEndpoint = env.SYMBOLON_WALLET_KMS_ENDPOINT || undefined;
   if (kmsEndpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(kmsEndpoint)) throw new RangeError('SYMBOLON_WALLET_KMS_ENDPOINT must be an http(s) origin, e.g. https://kms.example.com');
@@ -132,5 +180,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     publicUrl: publicUrlFrom(env.SYMBOLON_PUBLIC_URL, host, port),
     identity: identityFromEnv(env, !databaseUrl, host),
     wallet: walletFromEnv(env),
+    frame: frameFromEnv(env, !databaseUrl, host, port),
   };
 }

@@ -15,6 +15,8 @@ export interface AppDeps extends AwsEndpointOptions {
   identity?: { register(app: FastifyInstance): void };
   /** Mounts the wallet API under /v1 when given. */
   wallet?: WalletApiOptions;
+  /** Mounts the wallet frame under /frame (src/server/frame.ts) when given. */
+  frame?: { register(app: FastifyInstance): void };
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -51,5 +53,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerAwsEndpoint(app, deps);
   deps.identity?.register(app);
   if (deps.wallet) void app.register(walletApi, { prefix: '/v1', ...deps.wallet });
+  deps.frame?.register(app);
   return app;
 }

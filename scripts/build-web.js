@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Bundles the browser code with esbuild's JS API: the wallet frame (web/frame)
+// and the example DApp (web/dapp), each into web/dist/<name>/ with its
+// index.html and stylesheet. Run by `npm run build:web`, `npm start` and the
+// frame tests before serving. ESM, ES2022, minified, with linked source maps.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const apps = [
+  { name: 'frame', entry: 'web/frame/main.ts', bundle: 'frame.js', assets: ['index.html', 'frame.css'] },
+  { name: 'dapp', entry: 'web/dapp/main.ts', bundle: 'dapp.js', assets: ['index.html', 'dapp.css'] },
+];
+
+/** Builds every app; returns the bundle sizes in bytes. */
+export async function buildWeb({ quiet = false } = {}) {
+  const sizes = {};
+  for (const app of apps) {
+    const out = join(root, 'web/dist', app.name);
+    mkdirSync(out, { recursive: true });
+    await build({
+      absWorkingDir: root,
+      entryPoints: [app.entry],
+      outfile: join(out, app.bundle),
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      minify: true,
+      sourcemap: 'linked',
+      legalComments: 'linked',
+      define: { 'process.env.NODE_ENV': '"production"' },
+      logLevel: quiet ? 'error' : 'warning',
+    });
+    for (const asset of app.assets) copyFileSync(join(root, 'web', app.name, asset), join(out, asset));
+    sizes[app.name] = statSync(join(out, app.bundle)).size;
+  }
+  if (!quiet) for (const [name, size] of Object.entries(sizes)) console.log(`web/dist/${name}: ${(size / 1024).toFixed(1)} KiB`);
+  return sizes;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  buildWeb().catch((e) => {
+    console.error(e.message);
+    process.exit(1);
+  });
+}

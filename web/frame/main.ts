@@ -1,0 +1,250 @@
+/**
+ * The wallet frame's entry point. It runs on the wallet's own origin, inside a
+ * DApp page's iframe, and answers the DApp's provider (packages/sdk/src/browser)
+ * over postMessage.
+ *
+ * Origin checks (this direction), all required for a message to be read:
+ *  - the frame is embedded (window.parent is another window) and the message
+ *    comes from that parent window itself (`event.source === window.parent`);
+ *  - `event.origin` is one of the configured DApp origins
+ *    (SYMBOLON_FRAME_ALLOWED_ORIGINS) — and, where the browser reports it, the
+ *    embedding page's origin (`location.ancestorOrigins[0]`);
+ *  - after the first hello, only that same origin.
+ * Answers go to `window.parent` with that exact origin as targetOrigin.
+ *
+ * Requests are handled one at a time; anything that signs waits for the user's
+ * Approve on a decoded view of exactly what is signed.
+ */
+import type { Address } from 'viem';
+import { PROTOCOL, parseDappMessage, type DappMessage, type FrameMessage } from '../../packages/sdk/src/browser/protocol.js';
+import { ProviderRpcError, ProviderErrorCode, unauthorized, userRejected } from '../../packages/sdk/src/browser/ProviderRpcError.js';
+import { loadConfig, type FrameConfig } from './config.js';
+import { Session, SessionEndedError } from './session.js';
+import { openWallet } from './backends.js';
+import type { WalletBackend } from './wallet-backend.js';
+import { chainLabel, describeConnect, describeMessage, describeTransaction, describeTypedData } from './decode.js';
+import { personalSignParams, transactionParams, typedDataParams } from './requests.js';
+import * as ui from './ui.js';
+
+type Request = Extract<DappMessage, { kind: 'request' }>;
+
+const CONNECTED_KEY = 'symbolon.connected';
+
+let config: FrameConfig;
+let session: Session;
+let wallet: WalletBackend | undefined;
+let dappOrigin: string | undefined;
+const queue: Request[] = [];
+let working = false;
+let shown = false;
+let opening: Promise<void> | undefined;
+
+function post(message: FrameMessage): void {
+  if (dappOrigin) window.parent.postMessage(message, dappOrigin);
+}
+
+function setShown(on: boolean): void {
+  if (shown === on) return;
+  shown = on;
+  post({ protocol: PROTOCOL, kind: on ? 'show' : 'hide' });
+}
+
+function connectedOrigins(): string[] {
+  try {
+    const v: unknown = JSON.parse(sessionStorage.getItem(CONNECTED_KEY) ?? '[]');
+    return Array.isArray(v) ? v.filter((o): o is string => typeof o === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function isConnected(): boolean {
+  return !!dappOrigin && !!wallet && session.loggedIn && connectedOrigins().includes(dappOrigin);
+}
+
+function accounts(): Address[] {
+  return isConnected() ? [wallet!.address()] : [];
+}
+
+/** Logs in (showing the login screen) and opens the user's wallet, once per session. */
+async function ensureWallet(): Promise<WalletBackend> {
+  for (;;) {
+    if (!session.loggedIn) {
+      setShown(true);
+      await ui.login({
+        sendCode: (email) => session.startEmail(email),
+        verify: (email, code) => session.verifyEmail(email, code),
+      });
+    }
+    if (wallet) return wallet;
+    ui.showStatus('Opening your wallet…');
+    try {
+      wallet = await openWallet(config, session);
+      return wallet;
+    } catch (e) {
+      if (!(e instanceof SessionEndedError)) throw e;
+      // Refresh refused: log in again.
+    }
+  }
+}
+
+async function requestAccounts(): Promise<Address[]> {
+  const w = await ensureWallet();
+  if (!isConnected()) {
+    setShown(true);
+    const ok = await ui.ask(describeConnect(dappOrigin!, w.address()));
+    if (!ok) throw userRejected('The user rejected the connection.');
+    sessionStorage.setItem(CONNECTED_KEY, JSON.stringify([...connectedOrigins(), dappOrigin!]));
+    post({ protocol: PROTOCOL, kind: 'accountsChanged', accounts: accounts() });
+  }
+  return accounts();
+}
+
+function requireConnected(): WalletBackend {
+  if (!isConnected()) throw unauthorized('This site is not connected: call eth_requestAccounts first.');
+  return wallet!;
+}
+
+async function approve(prompt: Parameters<typeof ui.ask>[0]): Promise<void> {
+  setShown(true);
+  if (!(await ui.ask(prompt))) throw userRejected();
+  ui.showStatus('Signing…');
+}
+
+async function handle(req: Request): Promise<unknown> {
+  const chains = config.chains;
+  switch (req.method) {
+    case 'eth_accounts':
+      return accounts();
+    case 'eth_requestAccounts':
+      return requestAccounts();
+    case 'personal_sign': {
+      const w = requireConnected();
+      const message = personalSignParams(req.params, w.address());
+      await approve(describeMessage(dappOrigin!, message, w.address(), chainLabel(req.chainId, chains)));
+      return w.signMessage({ raw: message });
+    }
+    case 'eth_signTypedData_v4': {
+      const w = requireConnected();
+      const typed = typedDataParams(req.params, w.address());
+      await approve(describeTypedData(dappOrigin!, typed, w.address(), req.chainId, chains));
+      return w.signTypedData(typed as never);
+    }
+    case 'eth_signTransaction': {
+      const w = requireConnected();
+      const { view, serializable } = transactionParams(req.params, w.address());
+      await approve(describeTransaction(dappOrigin!, view, w.address(), req.chainId, chains));
+      return w.signTransaction(serializable);
+    }
+  }
+}
+
+function toRpcError(e: unknown): ProviderRpcError {
+  if (e instanceof ProviderRpcError) return e;
+  if (e instanceof ui.Dismissed) return userRejected(e.message);
+  if (e instanceof SessionEndedError) return unauthorized(e.message);
+  // The backend's errors carry names and codes, never key material; keep only those.
+  const name = (e as { name?: unknown })?.name;
+  const code = (e as { code?: unknown })?.code;
+  return new ProviderRpcError(ProviderErrorCode.internal, `The wallet could not complete the request (${typeof name === 'string' ? name : 'Error'}${typeof code === 'string' ? `: ${code}` : ''}).`);
+}
+
+async function work(): Promise<void> {
+  if (working) return;
+  working = true;
+  try {
+    for (let req = queue.shift(); req; req = queue.shift()) {
+      try {
+        const result = await handle(req);
+        post({ protocol: PROTOCOL, kind: 'response', id: req.id, result });
+      } catch (e) {
+        post({ protocol: PROTOCOL, kind: 'response', id: req.id, error: toRpcError(e).toJSON() });
+      }
+    }
+  } finally {
+    working = false;
+    showIdle();
+    setShown(false);
+  }
+}
+
+function showIdle(): void {
+  if (wallet && session.loggedIn) {
+    ui.showAccount({
+      address: wallet.address(),
+      email: session.email ?? '',
+      custodyMode: wallet.custodyMode,
+      onLogout: () => {
+        session.logout();
+        wallet = undefined;
+        sessionStorage.removeItem(CONNECTED_KEY);
+        post({ protocol: PROTOCOL, kind: 'accountsChanged', accounts: [] });
+        ui.showStatus('Logged out.');
+      },
+    });
+  } else {
+    ui.showStatus(dappOrigin ? `Connected to ${dappOrigin}.` : 'Waiting for the site…');
+  }
+}
+
+function accept(event: MessageEvent): DappMessage | undefined {
+  if (window.parent === window || event.source !== window.parent) return undefined;
+  if (!config.allowedOrigins.includes(event.origin)) return undefined;
+  const ancestors = location.ancestorOrigins as DOMStringList | undefined;
+  if (ancestors && ancestors.length > 0 && ancestors[0] !== event.origin) return undefined;
+  if (dappOrigin !== undefined && event.origin !== dappOrigin) return undefined;
+  return parseDappMessage(event.data);
+}
+
+/** A session kept in this tab reopens the wallet for a connected site without asking the user anything. */
+async function reopen(): Promise<void> {
+  if (session.loggedIn && connectedOrigins().includes(dappOrigin!)) {
+    try {
+      wallet ??= await openWallet(config, session);
+    } catch {
+      wallet = undefined;
+    }
+  }
+  showIdle();
+}
+
+async function onMessage(event: MessageEvent): Promise<void> {
+  const message = accept(event);
+  if (!message) return;
+  switch (message.kind) {
+    case 'hello':
+      if (dappOrigin === undefined) {
+        dappOrigin = event.origin;
+        ui.setSite(dappOrigin);
+        opening = reopen();
+      }
+      await opening;
+      post({ protocol: PROTOCOL, kind: 'ready', accounts: accounts() });
+      return;
+    case 'cancel':
+      ui.dismiss();
+      return;
+    case 'request':
+      queue.push(message);
+      void work();
+      return;
+  }
+}
+
+async function main(): Promise<void> {
+  try {
+    config = await loadConfig();
+  } catch (e) {
+    ui.showStatus((e as Error).message);
+    return;
+  }
+  session = new Session(config.issuer);
+  if (window.parent === window) {
+    ui.showStatus('This is the Symbolon wallet frame. Sites open it for you; it does nothing on its own.');
+    return;
+  }
+  ui.showStatus('Waiting for the site…');
+  window.addEventListener('message', (event) => void onMessage(event));
+}
+
+void main();

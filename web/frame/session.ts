@@ -1,0 +1,141 @@
+/**
+ * The user's login inside the frame, with the built-in issuer's email
+ * one-time code (POST {issuer}/email/start, /email/verify) and rotating refresh
+ * tokens (RFC 6749 §6 at {issuer}/token). Tokens live only in this origin's
+ * memory and sessionStorage — never a cookie (cookies are shared by every
+ * port of a host, so a DApp on the same host would see them) and never
+ * localStorage (it outlives the tab). The DApp's origin cannot read either.
+ */
+import type { WalletSession } from './wallet-backend.js';
+
+const STORAGE_KEY = 'symbolon.session';
+/** Refresh when less than this is left of the access token. */
+const REFRESH_MARGIN_MS = 60_000;
+
+interface Stored {
+  email: string;
+  accessToken: string;
+  refreshToken: string;
+  /** ms since the epoch */
+  expiresAt: number;
+}
+
+/** The session ended (no login, or the refresh token was refused): log in again. */
+export class SessionEndedError extends Error {
+  override name = 'SessionEndedError';
+}
+
+/** An error the issuer answered with `{ error: { code, message } }`. */
+export class IssuerRequestError extends Error {
+  override name = 'IssuerRequestError';
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+function isStored(v: unknown): v is Stored {
+  const s = v as Partial<Stored> | null;
+  return typeof s?.email === 'string' && typeof s.accessToken === 'string' && typeof s.refreshToken === 'string' && typeof s.expiresAt === 'number';
+}
+
+export class Session implements WalletSession {
+  readonly #issuer: string;
+  #stored: Stored | undefined;
+  #refreshing: Promise<string> | undefined;
+
+  /** @param issuer the built-in issuer's base URL (e.g. https://wallet.example/oidc). */
+  constructor(issuer: string) {
+    this.#issuer = issuer.replace(/\/+$/, '');
+    try {
+      const raw = sessionStorage.getItem(STORAGE_KEY);
+      const parsed: unknown = raw ? JSON.parse(raw) : undefined;
+      if (isStored(parsed)) this.#stored = parsed;
+    } catch {
+      this.#stored = undefined;
+    }
+  }
+
+  get loggedIn(): boolean {
+    return this.#stored !== undefined;
+  }
+
+  get email(): string | undefined {
+    return this.#stored?.email;
+  }
+
+  /**
+   * Asks the issuer to send a login code to `email`.
+   * @throws {IssuerRequestError} refused (bad address, rate limited).
+   */
+  async startEmail(email: string): Promise<void> {
+    await this.#post('/email/start', { email });
+  }
+
+  /**
+   * Exchanges the code for tokens and keeps them.
+   * @throws {IssuerRequestError} wrong or expired code, too many attempts.
+   */
+  async verifyEmail(email: string, code: string): Promise<void> {
+    const tokens = await this.#post('/email/verify', { email, code });
+    this.#keep(email, tokens);
+  }
+
+  /**
+   * A valid access token, refreshed first when it is about to expire.
+   * @throws {SessionEndedError} when there is no session or the refresh is refused.
+   */
+  async accessToken(): Promise<string> {
+    const s = this.#stored;
+    if (!s) throw new SessionEndedError('Not logged in.');
+    if (s.expiresAt - Date.now() > REFRESH_MARGIN_MS) return s.accessToken;
+    // One refresh at a time: a rotating refresh token is good for one use.
+    this.#refreshing ??= this.#refresh(s).finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
+  }
+
+  logout(): void {
+    this.#stored = undefined;
+    sessionStorage.removeItem(STORAGE_KEY);
+  }
+
+  async #refresh(s: Stored): Promise<string> {
+    try {
+      const tokens = await this.#post('/token', { grant_type: 'refresh_token', refresh_token: s.refreshToken });
+      return this.#keep(s.email, tokens);
+    } catch (e) {
+      if (e instanceof IssuerRequestError) {
+        this.logout();
+        throw new SessionEndedError('The session expired; log in again.');
+      }
+      throw e;
+    }
+  }
+
+  #keep(email: string, tokens: unknown): string {
+    const t = tokens as { access_token?: unknown; refresh_token?: unknown; expires_in?: unknown };
+    if (typeof t.access_token !== 'string' || typeof t.refresh_token !== 'string' || typeof t.expires_in !== 'number') {
+      throw new IssuerRequestError('invalid_response', 'The identity service answered without tokens.');
+    }
+    this.#stored = { email, accessToken: t.access_token, refreshToken: t.refresh_token, expiresAt: Date.now() + t.expires_in * 1000 };
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
+    return t.access_token;
+  }
+
+  async #post(path: string, body: Record<string, string>): Promise<unknown> {
+    const response = await fetch(this.#issuer + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      credentials: 'omit',
+      cache: 'no-store',
+    });
+    const json: unknown = await response.json().catch(() => undefined);
+    if (!response.ok) {
+      const e = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      throw new IssuerRequestError(typeof e?.code === 'string' ? e.code : `http_${response.status}`, typeof e?.message === 'string' ? e.message : `The identity service answered ${response.status}.`);
+    }
+    return json;
+  }
+}

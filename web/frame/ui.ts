@@ -1,0 +1,185 @@
+/**
+ * The frame's screens: status, login, prompt (a request decoded for the user,
+ * with Approve/Reject) and account. Everything from a DApp or a server is put
+ * on the page with textContent — never as HTML — so a crafted message or
+ * typed-data field cannot inject script into the wallet's origin.
+ */
+import { guardVisibility, tracksVisibility, type VisibilityGuard } from './visibility.js';
+import type { Prompt } from './decode.js';
+
+function el<T extends HTMLElement = HTMLElement>(id: string): T {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`The frame page lacks #${id}`);
+  return e as T;
+}
+
+const SECTIONS = ['status', 'login', 'prompt', 'account'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function showSection(name: Section): void {
+  for (const s of SECTIONS) el(s).hidden = s !== name;
+}
+
+export function showStatus(text: string): void {
+  el('status-text').textContent = text;
+  showSection('status');
+}
+
+export function setSite(origin: string): void {
+  el('site').textContent = origin;
+  el('login-site').textContent = origin;
+}
+
+/** The user closed the prompt or the login (Reject, Cancel, or the DApp's close button). */
+export class Dismissed extends Error {
+  override name = 'Dismissed';
+}
+
+let dismissCurrent: (() => void) | undefined;
+
+/** Dismisses whatever the frame is asking the user (the DApp's overlay was closed). */
+export function dismiss(): void {
+  dismissCurrent?.();
+}
+
+export interface LoginHandlers {
+  sendCode(email: string): Promise<void>;
+  verify(email: string, code: string): Promise<void>;
+}
+
+/**
+ * Shows the login screen until the user has logged in.
+ * @throws {Dismissed} when the user cancels.
+ */
+export function login(handlers: LoginHandlers): Promise<void> {
+  const emailForm = el<HTMLFormElement>('email-form');
+  const codeForm = el<HTMLFormElement>('code-form');
+  const email = el<HTMLInputElement>('email');
+  const code = el<HTMLInputElement>('code');
+  const error = el('login-error');
+  emailForm.hidden = false;
+  codeForm.hidden = true;
+  code.value = '';
+  error.textContent = '';
+  showSection('login');
+  email.focus();
+  return new Promise<void>((resolve, reject) => {
+    let sentTo = '';
+    const busy = (form: HTMLFormElement, on: boolean) => form.querySelectorAll('button, input').forEach((e) => ((e as HTMLButtonElement).disabled = on));
+    const finish = () => {
+      emailForm.onsubmit = null;
+      codeForm.onsubmit = null;
+      el('login-cancel').onclick = null;
+      dismissCurrent = undefined;
+    };
+    emailForm.onsubmit = async (ev) => {
+      ev.preventDefault();
+      error.textContent = '';
+      busy(emailForm, true);
+      try {
+        sentTo = email.value.trim();
+        await handlers.sendCode(sentTo);
+        el('code-email').textContent = sentTo;
+        emailForm.hidden = true;
+        codeForm.hidden = false;
+        code.focus();
+      } catch (e) {
+        error.textContent = (e as Error).message;
+      } finally {
+        busy(emailForm, false);
+      }
+    };
+    codeForm.onsubmit = async (ev) => {
+      ev.preventDefault();
+      error.textContent = '';
+      busy(codeForm, true);
+      try {
+        await handlers.verify(sentTo, code.value.trim());
+        finish();
+        resolve();
+      } catch (e) {
+        error.textContent = (e as Error).message;
+      } finally {
+        busy(codeForm, false);
+      }
+    };
+    dismissCurrent = () => {
+      finish();
+      reject(new Dismissed('The user cancelled the login.'));
+    };
+    el('login-cancel').onclick = () => dismissCurrent?.();
+  });
+}
+
+/**
+ * Shows a request and waits for the user's answer. Approve is enabled only
+ * while the prompt is fully visible (see ./visibility.ts).
+ * @returns true on Approve, false on Reject or dismissal.
+ */
+export function ask(prompt: Prompt): Promise<boolean> {
+  el('prompt-title').textContent = prompt.title;
+  el('prompt-summary').textContent = prompt.summary;
+  const warnings = el('prompt-warnings');
+  warnings.replaceChildren(
+    ...prompt.warnings.map((w) => {
+      const li = document.createElement('li');
+      li.textContent = w;
+      return li;
+    }),
+  );
+  const fields = el('prompt-fields');
+  fields.replaceChildren(
+    ...prompt.fields.flatMap((f) => {
+      const dt = document.createElement('dt');
+      dt.textContent = f.label;
+      const dd = document.createElement('dd');
+      dd.textContent = f.value;
+      if (f.mono) dd.classList.add('mono');
+      if (f.warn) dd.classList.add('warn');
+      return [dt, dd];
+    }),
+  );
+  const block = el('prompt-block');
+  block.hidden = !prompt.block;
+  el('prompt-block-label').textContent = prompt.block?.label ?? '';
+  el('prompt-block-text').textContent = prompt.block?.text ?? '';
+  const approve = el<HTMLButtonElement>('approve');
+  const reject = el<HTMLButtonElement>('reject');
+  const guardText = el('prompt-guard');
+  showSection('prompt');
+  return new Promise<boolean>((resolve) => {
+    let guard: VisibilityGuard | undefined;
+    const done = (answer: boolean) => {
+      guard?.stop();
+      approve.onclick = null;
+      reject.onclick = null;
+      approve.disabled = true;
+      dismissCurrent = undefined;
+      resolve(answer);
+    };
+    guard = guardVisibility(document.body, (armed) => {
+      approve.disabled = !armed;
+      guardText.textContent = armed ? '' : tracksVisibility ? 'Approve is enabled once this window is fully visible.' : 'Approve is enabled in a moment.';
+    });
+    approve.onclick = () => {
+      if (!approve.disabled) done(true);
+    };
+    reject.onclick = () => done(false);
+    dismissCurrent = () => done(false);
+  });
+}
+
+export interface AccountView {
+  address: string;
+  email: string;
+  custodyMode: string;
+  onLogout(): void;
+}
+
+export function showAccount(view: AccountView): void {
+  el('account-address').textContent = view.address;
+  el('account-email').textContent = view.email;
+  el('account-mode').textContent = view.custodyMode;
+  el('logout').onclick = view.onLogout;
+  showSection('account');
+}
