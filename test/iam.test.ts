@@ -6,6 +6,10 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CreateAccessKeyCommand,
   CreateUserCommand,
@@ -283,5 +287,85 @@ describe('revocation reaches another process within the credential cache TTL', (
       await new Promise((r) => setTimeout(r, 250));
     }
     assert.ok(refusedAfter !== undefined && refusedAfter <= 5_500, `refused after ${refusedAfter} ms`);
+  });
+});
+
+/** Runs `symbolon admin …` in its own process (as an operator would), never blocking this one's server. */
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))) as Record<string, string>;
+  return new Promise((resolveRun) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'admin', ...args], { env: { ...base, NODE_NO_WARNINGS: '1', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolveRun({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('symbolon admin (users, keys, policies) against a running server', () => {
+  let dir: string;
+  const asAdmin = () => ({ AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey });
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'symbolon-admin-cli-'));
+    // The file a server writes when it generates the administrator credential.
+    writeFileSync(join(dir, 'admin-credentials.json'), JSON.stringify({ ...ADMIN, region: REGION }), { mode: 0o600 });
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('create-user prints a working key once; put/get-user-policy; list-users --json', async () => {
+    const created = await cli(['create-user', '--name', 'cli-user', '--tag', 'Environment=production', '--endpoint', server.endpoint, '--data', dir]);
+    assert.equal(created.code, 0, created.stderr);
+    const id = /^AWS_ACCESS_KEY_ID=(AKIA[A-Z2-7]{16})$/m.exec(created.stdout)?.[1];
+    const secret = /^AWS_SECRET_ACCESS_KEY=(\S{40})$/m.exec(created.stdout)?.[1];
+    assert.ok(id && secret, created.stdout);
+    assert.match(created.stdout, /created user arn:aws:iam::\d{12}:user\/cli-user/);
+
+    const policyFile = join(dir, 'policy.json');
+    const doc = policy({ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*', Condition: { StringEquals: { 'aws:PrincipalTag/Environment': 'production' } } });
+    writeFileSync(policyFile, doc);
+    const put = await cli(['put-user-policy', '--name', 'cli-user', '--policy-file', policyFile, '--endpoint', server.endpoint], asAdmin());
+    assert.equal(put.code, 0, put.stderr);
+    // The printed secret works, and the tag reached the policy.
+    const me = await iam({ accessKeyId: id, secretAccessKey: secret }).send(new GetUserCommand({}));
+    assert.equal(me.User!.UserName, 'cli-user');
+
+    const got = await cli(['get-user-policy', '--name', 'cli-user', '--json', '--endpoint', server.endpoint], asAdmin());
+    assert.equal(got.code, 0, got.stderr);
+    assert.deepEqual(JSON.parse(got.stdout).PolicyDocument, JSON.parse(doc));
+    const listed = await cli(['list-users', '--json', '--endpoint', server.endpoint, '--data', dir]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const users = JSON.parse(listed.stdout).Users as Array<{ UserName: string; Tags?: unknown }>;
+    assert.ok(users.some((u) => u.UserName === 'cli-user'));
+  });
+
+  test('create-access-key and delete-access-key; delete-user removes keys and policies first', async () => {
+    const made = await cli(['create-access-key', '--name', 'cli-user', '--json', '--endpoint', server.endpoint], asAdmin());
+    assert.equal(made.code, 0, made.stderr);
+    const key = JSON.parse(made.stdout).AccessKey as { AccessKeyId: string; SecretAccessKey: string };
+    assert.equal(key.SecretAccessKey.length, 40);
+    await iam({ accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey }).send(new GetUserCommand({}));
+    const del = await cli(['delete-access-key', '--name', 'cli-user', '--access-key-id', key.AccessKeyId, '--endpoint', server.endpoint], asAdmin());
+    assert.equal(del.code, 0, del.stderr);
+    await rejects(iam({ accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey }).send(new GetUserCommand({})), 'InvalidClientTokenId');
+
+    const gone = await cli(['delete-user', '--name', 'cli-user', '--json', '--endpoint', server.endpoint], asAdmin());
+    assert.equal(gone.code, 0, gone.stderr);
+    assert.deepEqual(JSON.parse(gone.stdout).DeletedPolicies, ['default']);
+    await rejects(iam().send(new GetUserCommand({ UserName: 'cli-user' })), 'NoSuchEntity');
+  });
+
+  test('errors: AWS code and message on stderr, exit 1; usage errors exit 2; no credentials', async () => {
+    const missing = await cli(['get-user-policy', '--name', 'nobody', '--endpoint', server.endpoint], asAdmin());
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr, 'symbolon admin: NoSuchEntity: The user with name nobody cannot be found.\n');
+    const usage = await cli(['create-user', '--endpoint', server.endpoint], asAdmin());
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--name is required/);
+    const empty = mkdtempSync(join(tmpdir(), 'symbolon-admin-empty-'));
+    try {
+      const none = await cli(['list-users', '--endpoint', server.endpoint, '--data', empty]);
+      assert.equal(none.code, 1);
+      assert.match(none.stderr, /no credentials: set AWS_ACCESS_KEY_ID/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 });

@@ -7,6 +7,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { CreateKeyCommand, GetKeyPolicyCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { Hash } from '@smithy/hash-node';
@@ -254,5 +255,62 @@ describe(`quorum approvals on ${STORE}`, () => {
     assert.equal(events.filter((e) => e.operation === `PolicyChangeApplied/${id}`).length, 1);
     assert.equal(await currentPolicy(key), next);
     assert.equal((await approvals('GetPolicyChange', { ChangeId: id })).Change.Status, 'APPLIED');
+  });
+});
+
+/** Runs `symbolon admin …` in its own process with the given credentials. */
+function cli(args: string[], creds: { accessKeyId: string; secretAccessKey: string }): Promise<{ code: number; stdout: string; stderr: string }> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))) as Record<string, string>;
+  const env = { ...base, NODE_NO_WARNINGS: '1', AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey };
+  return new Promise((done) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'admin', 'approvals', ...args, '--endpoint', server.endpoint], { env, timeout: 60_000 }, (err, stdout, stderr) =>
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('symbolon admin approvals against a running server', () => {
+  test('set-rule, list, show, approve (wrong hash refused), applied', async () => {
+    const key = await newKey();
+    const set = await cli(['set-rule', '--key', key, '--approver', alice.arn, '--approver', bob.arn, '--threshold', '2'], ADMIN);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(set.stdout, `quorum rule set on ${key}\n`);
+    const rule = await cli(['get-rule', '--key', key], bob);
+    assert.equal(rule.code, 1, 'an approver without kms:GetKeyPolicy cannot read the rule');
+    assert.match(rule.stderr, /^symbolon admin: AccessDeniedException: User: .* kms:GetKeyPolicy/);
+
+    const next = keyPolicy('ViaCli');
+    const id = await propose(key, next);
+    const listed = await cli(['list', '--key', key, '--status', 'PENDING', '--json'], bob);
+    assert.equal(listed.code, 0, listed.stderr);
+    const changes = JSON.parse(listed.stdout).Changes as Array<{ ChangeId: string; PayloadSha256: string }>;
+    assert.deepEqual(changes.map((c) => [c.ChangeId, c.PayloadSha256]), [[id, sha(next)]]);
+    const shown = await cli(['show', '--id', id], alice);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.ok(shown.stdout.includes(next), 'show prints the exact policy text');
+    assert.match(shown.stdout, new RegExp(`sha256    ${sha(next)}`));
+
+    const wrong = await cli(['approve', '--id', id, '--sha256', sha('something else')], alice);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /^symbolon admin: ValidationException: PayloadSha256 does not match/);
+    const a = await cli(['approve', '--id', id, '--sha256', sha(next)], alice);
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stdout, new RegExp(`^approved: change ${id}  PENDING  KeyPolicy  1 of 2 approvals`));
+    const b = await cli(['approve', '--id', id, '--sha256', sha(next), '--json'], bob);
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal(JSON.parse(b.stdout).Change.Status, 'APPLIED');
+    assert.equal(await currentPolicy(key), next);
+  });
+
+  test('reject through the CLI', async () => {
+    const key = await newKey();
+    await approvals('PutQuorumRule', { KeyId: key, Approvers: [alice.arn, bob.arn], Threshold: 2 });
+    const next = keyPolicy('Rejected');
+    const id = await propose(key, next);
+    const r = await cli(['reject', '--id', id, '--sha256', sha(next), '--json'], carol);
+    assert.equal(r.code, 1, 'carol is not an approver of this key');
+    const ok = await cli(['reject', '--id', id, '--sha256', sha(next), '--json'], bob);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).Change.Status, 'REJECTED');
   });
 });

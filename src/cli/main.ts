@@ -3,6 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { serve } from './serve.js';
+import { adminCommand } from './admin.js';
 
 const USAGE = `Usage: symbolon <command> [options]
 
@@ -10,6 +11,9 @@ Commands:
   serve [--role all|kms] [--host 127.0.0.1] [--port 8080] [--data DIR] [--workers N|auto]
         Run Symbolon. With no DATABASE_URL it uses an embedded SQLite store in DIR (./data).
         --workers runs N server processes on one port (default 1).
+  admin <command> [--endpoint URL] [--json] …
+        Manage users, access keys, identity policies and quorum approvals on a
+        running custodian (symbolon admin help).
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -23,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       });
       return serve(values);
     }
+    case 'admin':
+      return adminCommand(rest);
     case undefined:
     case 'help':
     case '--help':

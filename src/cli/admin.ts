@@ -1,0 +1,416 @@
+/**
+ * `symbolon admin …`: a thin client of a running custodian's IAM-compatible
+ * API (@aws-sdk/client-iam) and its quorum approvals API (SigV4-signed JSON,
+ * `X-Amz-Target: SymbolonApprovals.*`). Credentials come from the environment
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or from the
+ * administrator credential a server wrote to its data directory
+ * (admin-credentials.json). `--json` prints machine-readable output.
+ * Secrets are printed once, by the commands that create them, and never logged.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  CreateAccessKeyCommand,
+  CreateUserCommand,
+  DeleteAccessKeyCommand,
+  DeleteUserCommand,
+  DeleteUserPolicyCommand,
+  GetUserPolicyCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+  ListUserPoliciesCommand,
+  ListUsersCommand,
+  PutUserPolicyCommand,
+  type User,
+} from '@aws-sdk/client-iam';
+import { Hash } from '@smithy/hash-node';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+
+export const ADMIN_USAGE = `Usage: symbolon admin <command> [options]
+
+Users and access keys (IAM API):
+  create-user --name NAME [--path /p/] [--tag KEY=VALUE]... [--no-access-key]
+        Create a user and (unless --no-access-key) an access key; prints the secret once.
+  list-users
+  delete-user --name NAME           Deletes the user's access keys and inline policies, then the user.
+  create-access-key --name NAME     Prints the secret once.
+  list-access-keys --name NAME
+  delete-access-key --name NAME --access-key-id ID
+  put-user-policy --name NAME --policy-file FILE [--policy-name default]
+  get-user-policy --name NAME [--policy-name default]
+  delete-user-policy --name NAME [--policy-name default]
+  list-user-policies --name NAME
+
+Quorum approvals (docs/access-control.md):
+  approvals list [--key KEY] [--status PENDING|APPLIED|REJECTED|EXPIRED|SUPERSEDED]
+  approvals show --id CHANGE_ID     The change, with the exact policy text to review.
+  approvals approve --id CHANGE_ID --sha256 HASH
+  approvals reject --id CHANGE_ID --sha256 HASH
+  approvals set-rule --key KEY --approver ARN --approver ARN... --threshold M [--expires-in SECONDS]
+  approvals get-rule --key KEY
+  approvals delete-rule --key KEY
+
+Options:
+  --endpoint URL   The custodian (default http://127.0.0.1:8080, or SYMBOLON_ENDPOINT).
+  --data DIR       Where to find admin-credentials.json when AWS_ACCESS_KEY_ID is not set (default ./data).
+  --region REGION  Signing region (default AWS_REGION, the credential file's, or us-east-1).
+  --json           JSON output.
+`;
+
+/** A failure the CLI reports as `symbolon admin: <message>` (exit 1), or a usage error (exit 2). */
+export class AdminCliError extends Error {
+  override name = 'AdminCliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+interface Connection {
+  endpoint: string;
+  region: string;
+  credentials: Credentials;
+}
+
+function connection(values: { endpoint?: string | undefined; data?: string | undefined; region?: string | undefined }, env: NodeJS.ProcessEnv): Connection {
+  const endpoint = values.endpoint ?? env.SYMBOLON_ENDPOINT ?? 'http://127.0.0.1:8080';
+  if (!/^https?:\/\/[^\s]+$/.test(endpoint)) throw new AdminCliError('--endpoint must be an http:// or https:// URL', 2);
+  let credentials: Credentials;
+  let fileRegion: string | undefined;
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+    credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) };
+  } else {
+    const file = join(resolve(values.data ?? env.SYMBOLON_DATA_DIR ?? './data'), 'admin-credentials.json');
+    let parsed: { accessKeyId?: unknown; secretAccessKey?: unknown; region?: unknown };
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      throw new AdminCliError(`no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --data DIR holding admin-credentials.json (tried ${file})`);
+    }
+    if (typeof parsed.accessKeyId !== 'string' || typeof parsed.secretAccessKey !== 'string') throw new AdminCliError(`${file} does not hold an access key`);
+    credentials = { accessKeyId: parsed.accessKeyId, secretAccessKey: parsed.secretAccessKey };
+    if (typeof parsed.region === 'string') fileRegion = parsed.region;
+  }
+  const region = values.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? fileRegion ?? 'us-east-1';
+  return { endpoint, region, credentials };
+}
+
+/** Calls one `SymbolonApprovals.<operation>` with SigV4 (service kms). */
+async function approvalsCall(conn: Connection, operation: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const url = new URL(conn.endpoint);
+  const payload = JSON.stringify(body);
+  const signer = new SignatureV4({ credentials: conn.credentials, region: conn.region, service: 'kms', sha256: Hash.bind(null, 'sha256') });
+  const signed = await signer.sign(
+    new HttpRequest({
+      method: 'POST',
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname || '/',
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `SymbolonApprovals.${operation}` },
+      body: payload,
+    }),
+  );
+  const res = await fetch(conn.endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body: payload });
+  const text = await res.text();
+  let json: Record<string, unknown>;
+  try {
+    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    throw new AdminCliError(`unexpected response from ${conn.endpoint} (HTTP ${res.status})`);
+  }
+  if (!res.ok) throw new AdminCliError(`${String(json.__type ?? `HTTP ${res.status}`)}: ${String(json.message ?? '')}`);
+  return json;
+}
+
+function parseTag(t: string): { Key: string; Value: string } {
+  const eq = t.indexOf('=');
+  if (eq <= 0) throw new AdminCliError(`--tag must be KEY=VALUE (got ${t.slice(0, 40)})`, 2);
+  return { Key: t.slice(0, eq), Value: t.slice(eq + 1) };
+}
+
+function need(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') throw new AdminCliError(`${flag} is required`, 2);
+  return value;
+}
+
+function iso(d: Date | number | undefined): string {
+  if (d === undefined) return '';
+  return (typeof d === 'number' ? new Date(d * 1000) : d).toISOString();
+}
+
+function userLine(u: User): string {
+  return `${u.UserName}\t${u.Arn}\t${iso(u.CreateDate)}`;
+}
+
+interface ChangeView {
+  ChangeId: string;
+  KeyId: string;
+  Kind: string;
+  Status: string;
+  PayloadSha256: string;
+  ProposerArn: string;
+  Threshold: number;
+  Approvers: string[];
+  Approvals: string[];
+  Rejections: string[];
+  CreationDate: number;
+  ExpirationDate: number;
+  DecisionDate?: number;
+  Payload?: string;
+}
+
+function changeLines(c: ChangeView): string {
+  return [
+    `change ${c.ChangeId}  ${c.Status}  ${c.Kind}  ${c.Approvals.length} of ${c.Threshold} approvals${c.Rejections.length ? `, ${c.Rejections.length} rejections` : ''}`,
+    `  key       ${c.KeyId}`,
+    `  sha256    ${c.PayloadSha256}`,
+    `  proposer  ${c.ProposerArn}`,
+    `  approvers ${c.Approvers.join(', ')}`,
+    `  approved  ${c.Approvals.join(', ') || '-'}`,
+    `  expires   ${iso(c.ExpirationDate)}`,
+  ].join('\n');
+}
+
+/**
+ * Runs `symbolon admin <args>`; writes to `out`/`err` and returns the exit code.
+ * @throws never: failures become an exit code and a message on `err`.
+ */
+export async function adminCommand(
+  args: string[],
+  io: { out: (s: string) => void; err: (s: string) => void; env: NodeJS.ProcessEnv } = {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    env: process.env,
+  },
+): Promise<number> {
+  const [command, ...rest] = args;
+  const sub = command === 'approvals' ? rest[0] : undefined;
+  const flagArgs = command === 'approvals' ? rest.slice(1) : rest;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    io.out(ADMIN_USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: flagArgs,
+      strict: true,
+      options: {
+        endpoint: { type: 'string' },
+        data: { type: 'string' },
+        region: { type: 'string' },
+        json: { type: 'boolean' },
+        name: { type: 'string' },
+        path: { type: 'string' },
+        tag: { type: 'string', multiple: true },
+        'no-access-key': { type: 'boolean' },
+        'access-key-id': { type: 'string' },
+        'policy-file': { type: 'string' },
+        'policy-name': { type: 'string' },
+        key: { type: 'string' },
+        status: { type: 'string' },
+        id: { type: 'string' },
+        sha256: { type: 'string' },
+        approver: { type: 'string', multiple: true },
+        threshold: { type: 'string' },
+        'expires-in': { type: 'string' },
+      },
+    }));
+  } catch (e) {
+    io.err(`symbolon admin: ${(e as Error).message}\n${ADMIN_USAGE}`);
+    return 2;
+  }
+  const json = values.json === true;
+  const print = (human: string, data: unknown) => io.out(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
+  const str = (k: string) => values[k] as string | undefined;
+  let client: IAMClient | undefined;
+  try {
+    const conn = connection({ endpoint: str('endpoint'), data: str('data'), region: str('region') }, io.env);
+    const iam = () => (client ??= new IAMClient({ endpoint: conn.endpoint, region: conn.region, credentials: conn.credentials, maxAttempts: 1 }));
+    const policyName = str('policy-name') ?? 'default';
+    switch (command) {
+      case 'create-user': {
+        const name = need(str('name'), '--name');
+        const tags = ((values.tag as string[] | undefined) ?? []).map(parseTag);
+        const u = await iam().send(new CreateUserCommand({ UserName: name, ...(str('path') ? { Path: str('path') } : {}), ...(tags.length ? { Tags: tags } : {}) }));
+        if (values['no-access-key'] === true) {
+          print(`created user ${u.User!.Arn}`, { User: u.User });
+          return 0;
+        }
+        const k = await iam().send(new CreateAccessKeyCommand({ UserName: name }));
+        print(
+          [
+            `created user ${u.User!.Arn}`,
+            `AWS_ACCESS_KEY_ID=${k.AccessKey!.AccessKeyId}`,
+            `AWS_SECRET_ACCESS_KEY=${k.AccessKey!.SecretAccessKey}`,
+            'The secret is shown only now; store it safely.',
+          ].join('\n'),
+          { User: u.User, AccessKey: k.AccessKey },
+        );
+        return 0;
+      }
+      case 'list-users': {
+        const users: User[] = [];
+        let marker: string | undefined;
+        do {
+          const r = await iam().send(new ListUsersCommand(marker ? { Marker: marker } : {}));
+          users.push(...(r.Users ?? []));
+          marker = r.IsTruncated ? r.Marker : undefined;
+        } while (marker);
+        print(users.map(userLine).join('\n') || '(no users)', { Users: users });
+        return 0;
+      }
+      case 'delete-user': {
+        const name = need(str('name'), '--name');
+        const keys = await iam().send(new ListAccessKeysCommand({ UserName: name }));
+        for (const k of keys.AccessKeyMetadata ?? []) await iam().send(new DeleteAccessKeyCommand({ UserName: name, AccessKeyId: k.AccessKeyId! }));
+        const policies = await iam().send(new ListUserPoliciesCommand({ UserName: name }));
+        for (const p of policies.PolicyNames ?? []) await iam().send(new DeleteUserPolicyCommand({ UserName: name, PolicyName: p }));
+        await iam().send(new DeleteUserCommand({ UserName: name }));
+        print(`deleted user ${name}`, { UserName: name, DeletedAccessKeys: (keys.AccessKeyMetadata ?? []).map((k) => k.AccessKeyId), DeletedPolicies: policies.PolicyNames ?? [] });
+        return 0;
+      }
+      case 'create-access-key': {
+        const name = need(str('name'), '--name');
+        const k = await iam().send(new CreateAccessKeyCommand({ UserName: name }));
+        print(`AWS_ACCESS_KEY_ID=${k.AccessKey!.AccessKeyId}\nAWS_SECRET_ACCESS_KEY=${k.AccessKey!.SecretAccessKey}\nThe secret is shown only now; store it safely.`, { AccessKey: k.AccessKey });
+        return 0;
+      }
+      case 'list-access-keys': {
+        const name = need(str('name'), '--name');
+        const r = await iam().send(new ListAccessKeysCommand({ UserName: name }));
+        const keys = r.AccessKeyMetadata ?? [];
+        print(keys.map((k) => `${k.AccessKeyId}\t${k.Status}\t${iso(k.CreateDate)}`).join('\n') || '(no access keys)', { AccessKeyMetadata: keys });
+        return 0;
+      }
+      case 'delete-access-key': {
+        const name = need(str('name'), '--name');
+        const id = need(str('access-key-id'), '--access-key-id');
+        await iam().send(new DeleteAccessKeyCommand({ UserName: name, AccessKeyId: id }));
+        print(`deleted access key ${id}`, { AccessKeyId: id });
+        return 0;
+      }
+      case 'put-user-policy': {
+        const name = need(str('name'), '--name');
+        const file = need(str('policy-file'), '--policy-file');
+        let doc: string;
+        try {
+          doc = readFileSync(file, 'utf8');
+        } catch {
+          throw new AdminCliError(`cannot read --policy-file ${file}`);
+        }
+        await iam().send(new PutUserPolicyCommand({ UserName: name, PolicyName: policyName, PolicyDocument: doc }));
+        print(`put policy ${policyName} on user ${name}`, { UserName: name, PolicyName: policyName });
+        return 0;
+      }
+      case 'get-user-policy': {
+        const name = need(str('name'), '--name');
+        const r = await iam().send(new GetUserPolicyCommand({ UserName: name, PolicyName: policyName }));
+        const doc = decodeURIComponent(r.PolicyDocument ?? '');
+        print(doc, { UserName: r.UserName, PolicyName: r.PolicyName, PolicyDocument: JSON.parse(doc) });
+        return 0;
+      }
+      case 'delete-user-policy': {
+        const name = need(str('name'), '--name');
+        await iam().send(new DeleteUserPolicyCommand({ UserName: name, PolicyName: policyName }));
+        print(`deleted policy ${policyName} from user ${name}`, { UserName: name, PolicyName: policyName });
+        return 0;
+      }
+      case 'list-user-policies': {
+        const name = need(str('name'), '--name');
+        const r = await iam().send(new ListUserPoliciesCommand({ UserName: name }));
+        print((r.PolicyNames ?? []).join('\n') || '(no policies)', { PolicyNames: r.PolicyNames ?? [] });
+        return 0;
+      }
+      case 'approvals':
+        return await approvals(sub, conn, values, print);
+      default:
+        throw new AdminCliError(`unknown admin command '${command.slice(0, 40)}'\n${ADMIN_USAGE}`, 2);
+    }
+  } catch (e) {
+    if (e instanceof AdminCliError) {
+      io.err(`symbolon admin: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as { name?: string; message?: string; Error?: { Code?: string } };
+    io.err(`symbolon admin: ${err.Error?.Code ?? err.name ?? 'Error'}: ${err.message ?? String(e)}\n`);
+    return 1;
+  } finally {
+    client?.destroy();
+  }
+}
+
+async function approvals(
+  sub: string | undefined,
+  conn: Connection,
+  values: Record<string, string | boolean | string[] | undefined>,
+  print: (human: string, data: unknown) => void,
+): Promise<number> {
+  const str = (k: string) => values[k] as string | undefined;
+  switch (sub) {
+    case 'list': {
+      const changes: ChangeView[] = [];
+      let marker: string | undefined;
+      do {
+        const r = await approvalsCall(conn, 'ListPolicyChanges', { ...(str('key') ? { KeyId: str('key') } : {}), ...(str('status') ? { Status: str('status') } : {}), ...(marker ? { Marker: marker } : {}) });
+        changes.push(...(r.Changes as ChangeView[]));
+        marker = r.Truncated ? (r.NextMarker as string) : undefined;
+      } while (marker);
+      print(changes.map(changeLines).join('\n') || '(no policy changes)', { Changes: changes });
+      return 0;
+    }
+    case 'show': {
+      const r = await approvalsCall(conn, 'GetPolicyChange', { ChangeId: need(str('id'), '--id') });
+      const c = r.Change as ChangeView;
+      print(`${changeLines(c)}\n--- proposed ${c.Kind === 'KeyPolicy' ? 'key policy' : 'quorum rule'} (SHA-256 ${c.PayloadSha256}) ---\n${c.Payload ?? ''}`, r);
+      return 0;
+    }
+    case 'approve':
+    case 'reject': {
+      const r = await approvalsCall(conn, sub === 'approve' ? 'ApprovePolicyChange' : 'RejectPolicyChange', { ChangeId: need(str('id'), '--id'), PayloadSha256: need(str('sha256'), '--sha256') });
+      const c = r.Change as ChangeView;
+      print(`${sub === 'approve' ? 'approved' : 'rejected'}: ${changeLines(c)}`, r);
+      return 0;
+    }
+    case 'set-rule': {
+      const threshold = Number(need(str('threshold'), '--threshold'));
+      const expires = str('expires-in');
+      if (!Number.isInteger(threshold)) throw new AdminCliError('--threshold must be an integer', 2);
+      if (expires !== undefined && !/^\d+$/.test(expires)) throw new AdminCliError('--expires-in must be a number of seconds', 2);
+      const r = await approvalsCall(conn, 'PutQuorumRule', {
+        KeyId: need(str('key'), '--key'),
+        Approvers: (values.approver as string[] | undefined) ?? [],
+        Threshold: threshold,
+        ...(expires !== undefined ? { ExpirationSeconds: Number(expires) } : {}),
+      });
+      print(r.Status === 'APPLIED' ? `quorum rule set on ${String(r.KeyId)}` : `quorum rule change ${String(r.ChangeId)} pending approval (${String(r.Approvals)} of ${String(r.Threshold)}), sha256 ${String(r.PayloadSha256)}`, r);
+      return 0;
+    }
+    case 'get-rule': {
+      const r = await approvalsCall(conn, 'GetQuorumRule', { KeyId: need(str('key'), '--key') });
+      print(
+        r.Threshold === undefined ? `${String(r.KeyId)}: no quorum rule` : `${String(r.KeyId)}: ${String(r.Threshold)} of ${(r.Approvers as string[]).join(', ')}; changes expire after ${String(r.ExpirationSeconds)} s`,
+        r,
+      );
+      return 0;
+    }
+    case 'delete-rule': {
+      const r = await approvalsCall(conn, 'DeleteQuorumRule', { KeyId: need(str('key'), '--key') });
+      print(`quorum rule removal ${String(r.ChangeId)} pending approval (${String(r.Approvals)} of ${String(r.Threshold)}), sha256 ${String(r.PayloadSha256)}`, r);
+      return 0;
+    }
+    default:
+      throw new AdminCliError(`approvals needs list|show|approve|reject|set-rule|get-rule|delete-rule\n${ADMIN_USAGE}`, 2);
+  }
+}
