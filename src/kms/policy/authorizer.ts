@@ -27,7 +27,8 @@ export interface AuthorizationRequest {
 
 export class PolicyAuthorizer implements Authorizer {
   readonly #identityPolicies: IdentityPolicySource;
-  readonly #parsed = new Map<string, PolicyDocument>();
+  // Keyed by the text itself (per kind), so a cached key record's policy string hashes once.
+  readonly #parsed = { key: new Map<string, PolicyDocument>(), identity: new Map<string, PolicyDocument>() };
 
   constructor(options: { identityPolicies: IdentityPolicySource }) {
     this.#identityPolicies = options.identityPolicies;
@@ -38,8 +39,8 @@ export class PolicyAuthorizer implements Authorizer {
    * @throws {AwsError} KMSInternalException when a stored policy no longer parses (fail closed).
    */
   parse(text: string, kind: PolicyKind): PolicyDocument {
-    const cacheKey = `${kind}\u0000${text}`;
-    let doc = this.#parsed.get(cacheKey);
+    const cache = this.#parsed[kind];
+    let doc = cache.get(text);
     if (!doc) {
       try {
         doc = parsePolicyDocument(text, kind);
@@ -47,8 +48,8 @@ export class PolicyAuthorizer implements Authorizer {
         if (e instanceof PolicyDocumentError) throw internal(`A stored ${kind === 'key' ? 'key' : 'identity'} policy could not be read; access is refused.`);
         throw e;
       }
-      if (this.#parsed.size >= PARSE_CACHE_MAX) this.#parsed.clear();
-      this.#parsed.set(cacheKey, doc);
+      if (cache.size >= PARSE_CACHE_MAX) cache.clear();
+      cache.set(text, doc);
     }
     return doc;
   }

@@ -26,7 +26,7 @@ export class ConditionContext {
 
   /** Sets a key (replacing any value). An empty list counts as absent. */
   set(key: string, value: string | readonly string[]): this {
-    this.#values.set(key.toLowerCase(), typeof value === 'string' ? [value] : [...value]);
+    this.#values.set(key.toLowerCase(), typeof value === 'string' ? [value] : value);
     return this;
   }
 
@@ -75,7 +75,18 @@ export function globalConditionKeys(options: {
   for (const [k, v] of Object.entries(tags)) ctx.set(`aws:PrincipalTag/${k}`, v);
   // Node reports IPv4 peers on a dual-stack socket as IPv4-mapped IPv6 addresses.
   ctx.set('aws:SourceIp', options.sourceIp.startsWith('::ffff:') && options.sourceIp.includes('.') ? options.sourceIp.slice(7) : options.sourceIp);
-  ctx.set('aws:CurrentTime', new Date(options.now).toISOString().replace(/\.\d{3}Z$/, 'Z'));
-  ctx.set('aws:EpochTime', String(Math.floor(options.now / 1000)));
+  const second = Math.floor(options.now / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastIso = new Date(second * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    lastEpoch = String(second);
+  }
+  ctx.set('aws:CurrentTime', lastIso);
+  ctx.set('aws:EpochTime', lastEpoch);
   return ctx;
 }
+
+// aws:CurrentTime has one-second resolution; formatting it once per second keeps it off the Sign hot path.
+let lastSecond = -1;
+let lastIso = '';
+let lastEpoch = '';

@@ -36,11 +36,22 @@ export function compileWildcard(pattern: string | readonly PatternPart[], caseIn
   return new RegExp(`^${source}$`, caseInsensitive ? 'iu' : 'u');
 }
 
+// Compiled plain patterns, reused across requests (the Sign hot path evaluates the same few).
+const compiled = new Map<string, RegExp>();
+const COMPILED_MAX = 4_096;
+
 /** True when `value` matches `pattern` (a plain string pattern). */
 export function wildcardMatch(pattern: string, value: string, caseInsensitive: boolean): boolean {
   if (pattern === '*') return true;
   if (!pattern.includes('*') && !pattern.includes('?')) {
     return caseInsensitive ? pattern.toLowerCase() === value.toLowerCase() : pattern === value;
   }
-  return compileWildcard(pattern, caseInsensitive).test(value);
+  const cacheKey = caseInsensitive ? `i${pattern}` : `s${pattern}`;
+  let re = compiled.get(cacheKey);
+  if (!re) {
+    re = compileWildcard(pattern, caseInsensitive);
+    if (compiled.size >= COMPILED_MAX) compiled.clear();
+    compiled.set(cacheKey, re);
+  }
+  return re.test(value);
 }
