@@ -93,7 +93,7 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
   const ajv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: false, strict: true, strictTypes: false, strictRequired: false });
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
 
-  // The custodian's endpoint parses every body as raw bytes; this API reads JSON only.
+  // JSON only: any other content type is 415, whatever parsers the parent scope has.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: WALLET_BODY_LIMIT }, app.getDefaultJsonParser('error', 'error'));
 

@@ -1,14 +1,13 @@
 /**
  * Assembles the wallet service from configuration: which custodian it talks
  * to (SYMBOLON_WALLET_KMS_ENDPOINT, or this server), with which credentials
- * (SYMBOLON_WALLET_KMS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY, else the admin
- * credential from the environment, else the generated admin-credentials.json),
- * and who those credentials are (SYMBOLON_WALLET_KMS_PRINCIPAL_ARN, else looked
- * up in this server's store) — the principal the master-key policy lets
- * manage, and forbids to use, each user's key. See docs/wallet-api.md.
+ * (SYMBOLON_WALLET_KMS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY, or — when the
+ * custodian is this server — the dedicated `symbolon-wallet-service` IAM user,
+ * see wallet-principal.ts), and who those credentials are
+ * (SYMBOLON_WALLET_KMS_PRINCIPAL_ARN, else known from this server's store):
+ * the principal each user's master-key policy lets manage, and forbids to use,
+ * the key. Never the account root. See docs/wallet-api.md.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -18,11 +17,15 @@ import { findAccessKey } from '../storage/access-keys.repository.js';
 import type { AccessTokenVerifier } from './auth.js';
 import { WalletError } from './errors.js';
 import { kmsMasterKeys, type MasterKeyCustodian } from './master-keys.js';
+import { provisionWalletServicePrincipal } from './wallet-principal.js';
+import type { RootOfTrust } from '../kms/root/root-of-trust.js';
 import type { WalletApiOptions } from './routes.js';
 
 export interface WalletServiceOptions {
   config: ServerConfig;
   store: Store;
+  /** This server's root of trust: opens the embedded wallet-service principal's secret. */
+  root: RootOfTrust;
   accountId: string;
   logger: Logger;
   clock: () => number;
@@ -52,47 +55,45 @@ export function localEndpoint(app: FastifyInstance | undefined): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 }
 
-function credentialsFrom(config: ServerConfig): Credentials | undefined {
-  const w = config.wallet;
-  if (w.kmsAccessKeyId && w.kmsSecretAccessKey) return { accessKeyId: w.kmsAccessKeyId, secretAccessKey: w.kmsSecretAccessKey };
-  if (config.adminAccessKeyId && config.adminSecretAccessKey) return { accessKeyId: config.adminAccessKeyId, secretAccessKey: config.adminSecretAccessKey };
-  // The embedded default writes a generated admin credential here at first start.
-  try {
-    const file = JSON.parse(readFileSync(join(config.dataDir, 'admin-credentials.json'), 'utf8')) as Partial<Credentials>;
-    if (typeof file.accessKeyId === 'string' && typeof file.secretAccessKey === 'string') {
-      return { accessKeyId: file.accessKeyId, secretAccessKey: file.secretAccessKey };
-    }
-  } catch {
-    // No file: no credential; reported when a key is needed.
-  }
-  return undefined;
-}
-
 const NO_CREDENTIALS =
-  'The wallet service has no credentials for the key custodian: set SYMBOLON_WALLET_KMS_ACCESS_KEY_ID and SYMBOLON_WALLET_KMS_SECRET_ACCESS_KEY.';
+  'The wallet service has no credentials for the key custodian: set SYMBOLON_WALLET_KMS_ACCESS_KEY_ID and SYMBOLON_WALLET_KMS_SECRET_ACCESS_KEY, or reactivate the access key of IAM user symbolon-wallet-service.';
 /** What a client is told; the reason is the operator's business (logged). */
 const UNAVAILABLE = 'The key custodian is unavailable; try again later.';
 
 /**
- * Builds the wallet service.
+ * Builds the wallet service; with no credentials configured and the custodian
+ * in this process tree, provisions the wallet service's IAM user first.
  * @throws {RangeError} when the account id is malformed.
+ * @throws {Error} when the store fails while provisioning.
  */
-export function createWalletService(options: WalletServiceOptions): WalletService {
+export async function createWalletService(options: WalletServiceOptions): Promise<WalletService> {
   const { config, store, accountId, logger } = options;
-  const credentials = credentialsFrom(config);
-  if (!credentials) logger.warn(NO_CREDENTIALS);
+  const local = config.wallet.kmsEndpoint === undefined;
+  let credentials: Credentials | undefined;
+  let principalArn = config.wallet.kmsPrincipalArn;
+  if (config.wallet.kmsAccessKeyId && config.wallet.kmsSecretAccessKey) {
+    credentials = { accessKeyId: config.wallet.kmsAccessKeyId, secretAccessKey: config.wallet.kmsSecretAccessKey };
+  } else if (local && !options.masterKeys) {
+    const own = await provisionWalletServicePrincipal({ store, root: options.root, accountId, now: options.clock() });
+    if (own) {
+      credentials = { accessKeyId: own.accessKeyId, secretAccessKey: own.secretAccessKey };
+      principalArn ??= own.principalArn;
+    }
+  }
+  if (!credentials && !options.masterKeys) logger.warn(NO_CREDENTIALS);
+  const creds = credentials;
 
   const masterKeys: MasterKeyCustodian =
     options.masterKeys ??
-    (credentials
+    (creds
       ? kmsMasterKeys({
           endpoint: () => config.wallet.kmsEndpoint ?? localEndpoint(options.localApp()),
           region: config.region,
-          credentials,
+          credentials: creds,
           accountId,
           walletServicePrincipalArn: async () => {
-            if (config.wallet.kmsPrincipalArn) return config.wallet.kmsPrincipalArn;
-            const row = config.wallet.kmsEndpoint ? undefined : await findAccessKey(store.db, credentials.accessKeyId);
+            if (principalArn) return principalArn;
+            const row = local ? await findAccessKey(store.db, creds.accessKeyId) : undefined;
             if (!row) {
               logger.error('The wallet service cannot tell its own principal: set SYMBOLON_WALLET_KMS_PRINCIPAL_ARN.');
               throw new WalletError('custodian_unavailable', UNAVAILABLE);

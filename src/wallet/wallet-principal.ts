@@ -1,0 +1,117 @@
+/**
+ * The wallet service's own principal in the embedded default: an IAM user
+ * `symbolon-wallet-service` of the custodian's account, with one inline
+ * policy that lets it create symmetric keys (and tag them) and nothing else.
+ * Everything else it may do to a user's master key, the key's policy grants
+ * (master-key-policy.ts) — manage, never use. Least privilege instead of the
+ * account root: leaked wallet-service credentials open no key.
+ *
+ * Provisioned in the store at start-up when the wallet service and the
+ * custodian share a process tree (the same SQL the IAM API writes), because
+ * the embedded default must work with nothing configured; a deployment that
+ * runs the roles apart creates the user through the IAM API and passes its
+ * credentials in SYMBOLON_WALLET_KMS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY.
+ * The user and its policy are created once: an operator who edits the policy,
+ * or deactivates the key, is not overridden at the next start.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Store } from '../storage/database.js';
+import { findAccessKey, insertAccessKey } from '../storage/access-keys.repository.js';
+import { deleteUserAccessKey, findUser, insertUser, listUserAccessKeys, putUserPolicy } from '../storage/iam.repository.js';
+import { accessKeySecretAad } from '../kms/auth/access-key-source.js';
+import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import { utf8Bytes, wipe } from '../crypto/bytes.js';
+
+export const WALLET_SERVICE_USER = 'symbolon-wallet-service';
+export const WALLET_SERVICE_POLICY = 'symbolon-wallet-service';
+
+/** The inline identity policy of the wallet service's IAM user. */
+export function walletServiceIdentityPolicy(): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'CreateUserMasterKeys',
+        Effect: 'Allow',
+        Action: 'kms:CreateKey',
+        Resource: '*',
+        Condition: { StringEquals: { 'kms:KeySpec': 'SYMMETRIC_DEFAULT', 'kms:KeyUsage': 'ENCRYPT_DECRYPT' } },
+      },
+      { Sid: 'TagNewKeys', Effect: 'Allow', Action: 'kms:TagResource', Resource: '*' },
+    ],
+  });
+}
+
+export interface WalletServiceCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  principalArn: string;
+}
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+function iamId(prefix: string, length: number): string {
+  let s = prefix;
+  for (let i = 0; i < length; i++) s += BASE32[randomInt(BASE32.length)];
+  return s;
+}
+
+/**
+ * Makes sure the wallet service's IAM user and one access key exist, and
+ * returns that key. Safe when several processes start at once: the oldest key
+ * wins and a process whose key lost deletes it.
+ * @returns undefined when the user exists but has no active key (an operator deactivated it).
+ * @throws {Error} when the store fails, or the stored secret does not open under this root.
+ */
+export async function provisionWalletServicePrincipal(options: {
+  store: Store;
+  root: RootOfTrust;
+  accountId: string;
+  now: number;
+}): Promise<WalletServiceCredentials | undefined> {
+  const { store, root, accountId, now } = options;
+  const db = store.db;
+  let user = await findUser(db, WALLET_SERVICE_USER);
+  if (!user) {
+    const arn = `arn:aws:iam::${accountId}:user/${WALLET_SERVICE_USER}`;
+    const created = await insertUser(db, { userName: WALLET_SERVICE_USER, userId: iamId('AIDA', 17), path: '/', arn, createdAt: now }, [
+      ['symbolon:role', 'wallet-service'],
+    ]);
+    if (created) await putUserPolicy(db, WALLET_SERVICE_USER, WALLET_SERVICE_POLICY, walletServiceIdentityPolicy(), now);
+    user = (await findUser(db, WALLET_SERVICE_USER))!;
+  }
+
+  let keys = await listUserAccessKeys(db, user.userName);
+  if (keys.length === 0) {
+    const accessKeyId = iamId('AKIA', 16);
+    const secret = utf8Bytes(randomBytes(30).toString('base64'));
+    try {
+      await insertAccessKey(db, {
+        accessKeyId,
+        userName: user.userName,
+        principalArn: user.arn,
+        sealedSecret: root.seal(secret, accessKeySecretAad(accessKeyId)),
+        status: 'Active',
+        createdAt: now,
+      });
+    } finally {
+      wipe(secret);
+    }
+    keys = await listUserAccessKeys(db, user.userName);
+    // Another process created one at the same time: keep the first (by time, then id), drop ours.
+    if (keys[0]!.accessKeyId !== accessKeyId) {
+      await deleteUserAccessKey(db, user.userName, accessKeyId);
+      keys = keys.filter((k) => k.accessKeyId !== accessKeyId);
+    }
+  }
+  const active = keys.find((k) => k.status === 'Active');
+  if (!active) return undefined;
+  const row = (await findAccessKey(db, active.accessKeyId))!;
+  const opened = root.open(row.sealedSecret, accessKeySecretAad(row.accessKeyId));
+  try {
+    // SigV4 signs with the secret as a string (as AccessKeySource does).
+    return { accessKeyId: row.accessKeyId, secretAccessKey: Buffer.from(opened).toString('utf8'), principalArn: row.principalArn };
+  } finally {
+    wipe(opened);
+  }
+}
