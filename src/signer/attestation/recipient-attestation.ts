@@ -1,0 +1,128 @@
+/**
+ * The custodian's side of an attested release (AWS KMS `Recipient`, KMS
+ * Developer Guide "Cryptographic attestation support in AWS KMS"): verify the
+ * attestation document against the trusted platform keys and for freshness,
+ * refuse a document seen before or a nonce seen before (each document is good
+ * for one release), check the recipient public key, and produce the condition
+ * keys key policies test:
+ *
+ *   kms:RecipientAttestation:ImageSha384  lower-case hex of PCR0 (Nitro's "image" measurement)
+ *   kms:RecipientAttestation:PCR<n>       lower-case hex of every PCR the document carries
+ *
+ * Replay memory is per process and lasts as long as a document stays fresh
+ * (its timestamp plus the accepted age): a document replayed to another
+ * custodian process within that window is caught only if the processes share
+ * nothing — see docs/signer.md.
+ */
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { AttestationError } from './errors.js';
+import { MAX_CLOCK_SKEW_MS, MAX_DOCUMENT_AGE_MS } from './document.js';
+import { TrustedPlatformKeys, verifyAttestationDocument } from './verifyAttestationDocument.js';
+
+/** RSA moduli a recipient key may have (AWS requires an RSA key; 2048 is what Nitro clients use). */
+const RSA_MODULUS_BITS = new Set([2048, 3072, 4096]);
+/** Documents remembered at most; beyond this new documents are refused until old ones expire. */
+const DEFAULT_MAX_REMEMBERED = 1_000_000;
+
+export interface AttestedRecipient {
+  /** The RSA public key the release is encrypted to. */
+  key: KeyObject;
+  /** Its DER SubjectPublicKeyInfo, as the document carried it. */
+  spki: Uint8Array;
+  /** Condition keys for authorize(). */
+  conditions: Record<string, string>;
+}
+
+export interface RecipientAttestationOptions {
+  /** Trusted platform keys (DER SubjectPublicKeyInfo of P-384 keys). */
+  trustedKeys: Iterable<Uint8Array>;
+  maxAgeMs?: number;
+  maxSkewMs?: number;
+  maxRemembered?: number;
+}
+
+/** Condition key names (KMS Developer Guide, "kms:RecipientAttestation:ImageSha384", "…:PCR"). */
+export const IMAGE_SHA384_KEY = 'kms:RecipientAttestation:ImageSha384';
+export function pcrConditionKey(index: number): string {
+  return `kms:RecipientAttestation:PCR${index}`;
+}
+
+export class RecipientAttestation {
+  readonly #trusted: TrustedPlatformKeys;
+  readonly #maxAgeMs: number;
+  readonly #maxSkewMs: number;
+  readonly #maxRemembered: number;
+  /** Document hash -> when it can be forgotten; insertion order is roughly expiry order. */
+  readonly #seenDocuments = new Map<string, number>();
+  readonly #seenNonces = new Map<string, number>();
+
+  constructor(options: RecipientAttestationOptions) {
+    this.#trusted = new TrustedPlatformKeys(options.trustedKeys);
+    this.#maxAgeMs = options.maxAgeMs ?? MAX_DOCUMENT_AGE_MS;
+    this.#maxSkewMs = options.maxSkewMs ?? MAX_CLOCK_SKEW_MS;
+    this.#maxRemembered = options.maxRemembered ?? DEFAULT_MAX_REMEMBERED;
+  }
+
+  /** How many platform keys are trusted. */
+  get trustedKeyCount(): number {
+    return this.#trusted.size;
+  }
+
+  /**
+   * Verifies a `Recipient` attestation document and consumes it: the same
+   * document, or another with the same nonce, is refused from now on.
+   * @throws {AttestationError} with the reason.
+   */
+  accept(document: Uint8Array, now: number): AttestedRecipient {
+    this.#forgetExpired(now);
+    // A replay is refused before any signature work is spent on it.
+    const docHash = createHash('sha256').update(document).digest('base64');
+    if (this.#seenDocuments.has(docHash)) throw new AttestationError('replayed', 'This attestation document was already used.');
+    const doc = verifyAttestationDocument(document, { trusted: this.#trusted, now, maxAgeMs: this.#maxAgeMs, maxSkewMs: this.#maxSkewMs });
+    if (!doc.publicKey || doc.publicKey.length === 0) throw new AttestationError('bad_public_key', 'The attestation document carries no public key to encrypt the result to.');
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: Buffer.from(doc.publicKey), format: 'der', type: 'spki' });
+    } catch {
+      throw new AttestationError('bad_public_key', 'The attestation document public_key is not a DER SubjectPublicKeyInfo.');
+    }
+    const bits = key.asymmetricKeyDetails?.modulusLength;
+    if (key.asymmetricKeyType !== 'rsa' || bits === undefined || !RSA_MODULUS_BITS.has(bits)) {
+      throw new AttestationError('bad_public_key', 'The attestation document public_key must be an RSA key of 2048, 3072 or 4096 bits.');
+    }
+
+    const nonce = doc.nonce && doc.nonce.length > 0 ? Buffer.from(doc.nonce).toString('base64') : undefined;
+    if (nonce !== undefined && this.#seenNonces.has(nonce)) throw new AttestationError('replayed', 'The nonce of this attestation document was already used.');
+    if (this.#seenDocuments.size >= this.#maxRemembered) throw new AttestationError('replayed', 'Too many attestation documents are in use; retry shortly.');
+    const forgetAt = doc.timestamp + this.#maxAgeMs + this.#maxSkewMs;
+    this.#seenDocuments.set(docHash, forgetAt);
+    if (nonce !== undefined) this.#seenNonces.set(nonce, forgetAt);
+
+    const conditions: Record<string, string> = {};
+    const pcr0 = doc.pcrs.get(0);
+    if (pcr0) conditions[IMAGE_SHA384_KEY] = Buffer.from(pcr0).toString('hex');
+    for (const [i, v] of doc.pcrs) conditions[pcrConditionKey(i)] = Buffer.from(v).toString('hex');
+    return { key, spki: doc.publicKey, conditions };
+  }
+
+  #forgetExpired(now: number): void {
+    for (const map of [this.#seenDocuments, this.#seenNonces]) {
+      for (const [k, until] of map) {
+        if (until > now) break;
+        map.delete(k);
+      }
+    }
+  }
+}
+
+const registry = new WeakMap<object, RecipientAttestation>();
+
+/** Attaches the verifier a custodian uses for `Recipient` to its dependencies object. */
+export function attachRecipientAttestation(deps: object, verifier: RecipientAttestation): void {
+  registry.set(deps, verifier);
+}
+
+/** The verifier attached to a custodian's dependencies, if any. */
+export function recipientAttestationOf(deps: object): RecipientAttestation | undefined {
+  return registry.get(deps);
+}
