@@ -225,14 +225,16 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     assert.deepEqual(role.Tags, [{ Key: 'purpose', Value: 'web' }]);
     assert.equal(JSON.parse(decodeURIComponent(role.AssumeRolePolicyDocument!)).Statement[0].Action, 'sts:AssumeRoleWithWebIdentity');
     const list = await iam.send(new ListRolesCommand({}));
-    assert.deepEqual(list.Roles!.map((r) => r.RoleName).sort(), ['alice-only', 'web-users']);
+    // symbolon-wallet-users is the role the custodian provisions for devices (src/sts/wallet-users-role.ts).
+    assert.deepEqual(list.Roles!.map((r) => r.RoleName).sort(), ['alice-only', 'symbolon-wallet-users', 'web-users']);
     assert.equal(list.IsTruncated, false);
     const page = await iam.send(new ListRolesCommand({ MaxItems: 1 }));
     assert.equal(page.Roles!.length, 1);
     assert.equal(page.IsTruncated, true);
     const rest = await iam.send(new ListRolesCommand({ Marker: page.Marker! }));
-    assert.equal(rest.Roles!.length, 1);
-    assert.notEqual(rest.Roles![0]!.RoleName, page.Roles![0]!.RoleName);
+    assert.equal(rest.Roles!.length, 2);
+    assert.equal(rest.IsTruncated, false);
+    assert.deepEqual([...page.Roles!, ...rest.Roles!].map((r) => r.RoleName), ['alice-only', 'symbolon-wallet-users', 'web-users']);
     assert.deepEqual((await iam.send(new ListRolePoliciesCommand({ RoleName: 'web-users' }))).PolicyNames, ['use-keys']);
     const doc = (await iam.send(new GetRolePolicyCommand({ RoleName: 'web-users', PolicyName: 'use-keys' }))).PolicyDocument!;
     assert.deepEqual(JSON.parse(decodeURIComponent(doc)), JSON.parse(USE_POLICY));
@@ -250,7 +252,7 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     await rejectsWith(iam.send(new PutRolePolicyCommand({ RoleName: 'web-users', PolicyName: 'p2', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*' }] }) })), 'MalformedPolicyDocumentException');
     await rejectsWith(iam.send(new GetRolePolicyCommand({ RoleName: 'web-users', PolicyName: 'none' })), 'NoSuchEntityException', /The role policy with name none cannot be found/);
     await rejectsWith(iam.send(new DeleteRoleCommand({ RoleName: 'web-users' })), 'DeleteConflictException', /must delete policies first/);
-    assert.deepEqual((await iam.send(new ListRolesCommand({}))).Roles!.map((r) => r.RoleName).sort(), ['alice-only', 'web-users']);
+    assert.deepEqual((await iam.send(new ListRolesCommand({}))).Roles!.map((r) => r.RoleName).sort(), ['alice-only', 'symbolon-wallet-users', 'web-users']);
     assert.deepEqual((await iam.send(new ListRolePoliciesCommand({ RoleName: 'web-users' }))).PolicyNames, ['use-keys']);
   });
 
@@ -406,6 +408,20 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     assert.deepEqual([...dec.Plaintext!], new Array(32).fill(9));
     const resolved = await provider();
     assert.match(resolved.accessKeyId, /^ASIA/);
+  });
+
+  test('the provisioned symbolon-wallet-users role: any trusted token, keys only under its own sub', async () => {
+    const arn = `arn:aws:iam::${accountId}:role/symbolon-wallet-users`;
+    await rejectsWith(assume(await stranger.mint({ sub: 'alice' }), arn), 'InvalidIdentityTokenException');
+    const session = kmsAs(credsOf(await assume(await issuer.mint({ sub: 'alice' }), arn, 'alice')));
+    const enc = await session.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32).fill(3), EncryptionContext: { sub: 'alice' } }));
+    const dec = await session.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob!, EncryptionContext: { sub: 'alice' } }));
+    assert.deepEqual([...dec.Plaintext!], new Array(32).fill(3));
+    // An admin key with the default policy delegates to IAM: the role policy still demands the session's own sub.
+    const open = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    await session.send(new EncryptCommand({ KeyId: open, Plaintext: new Uint8Array(8), EncryptionContext: { sub: 'alice' } }));
+    await rejectsWith(session.send(new EncryptCommand({ KeyId: open, Plaintext: new Uint8Array(8) })), 'AccessDeniedException');
+    await rejectsWith(session.send(new EncryptCommand({ KeyId: open, Plaintext: new Uint8Array(8), EncryptionContext: { sub: 'bob' } })), 'AccessDeniedException');
   });
 
   test('session credentials cannot call IAM', async () => {

@@ -1,0 +1,86 @@
+/**
+ * The role end users' devices assume in the embedded default:
+ * `symbolon-wallet-users`. Its trust policy accepts any token the identity
+ * module trusts (the verifier has already refused every other issuer and
+ * audience before a trust policy is read), for `sts:AssumeRoleWithWebIdentity`
+ * only. Its one inline policy lets a session Encrypt, Decrypt and
+ * GenerateDataKey only with the encryption context `{ sub: <its own sub tag> }`
+ * (`${aws:PrincipalTag/sub}`): the identity-policy half of what a user's
+ * master key needs, whose key policy (src/wallet/master-key-policy.ts) adds
+ * "only the key's own user".
+ *
+ * Created once per store, at start-up, with the same SQL CreateRole and
+ * PutRolePolicy write: an operator who edits or deletes the role is not
+ * overridden at the next start. A deployment can make its own role through the
+ * IAM API instead and give devices its ARN.
+ */
+import type { Store } from '../storage/database.js';
+import { findRole, insertRole, putRolePolicy } from '../storage/sts-roles.repository.js';
+import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
+import { utf8Bytes } from '../crypto/bytes.js';
+import { newRoleId } from './ids.js';
+
+export const WALLET_USERS_ROLE = 'symbolon-wallet-users';
+export const WALLET_USERS_POLICY = 'use-own-master-key';
+const PROVISIONED = 'sts_wallet_users_role_v1';
+
+/** The ARN devices pass to AssumeRoleWithWebIdentity. */
+export function walletUsersRoleArn(accountId: string): string {
+  return `arn:aws:iam::${accountId}:role/${WALLET_USERS_ROLE}`;
+}
+
+/** Any web identity the custodian trusts, for this one action. */
+export function walletUsersTrustPolicy(): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Sid: 'AnyTrustedIssuer', Effect: 'Allow', Principal: '*', Action: 'sts:AssumeRoleWithWebIdentity' }],
+  });
+}
+
+/** What a session may do: use keys only under its own `sub` as encryption context. */
+export function walletUsersRolePolicy(accountId: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'UseKeysUnderOwnSub',
+        Effect: 'Allow',
+        Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: `arn:aws:kms:*:${accountId}:key/*`,
+        Condition: { StringEquals: { 'kms:EncryptionContext:sub': '${aws:PrincipalTag/sub}' } },
+      },
+    ],
+  });
+}
+
+/**
+ * Creates the role and its policy unless this store made them before.
+ * @returns true when they were created now.
+ * @throws {Error} when the store fails.
+ */
+export async function provisionWalletUsersRole(options: { store: Store; accountId: string; now: number }): Promise<boolean> {
+  const { store, accountId, now } = options;
+  if ((await getMeta(store.db, PROVISIONED)) !== undefined) return false;
+  if (await findRole(store.db, WALLET_USERS_ROLE)) {
+    await putMetaIfAbsent(store.db, PROVISIONED, utf8Bytes(String(now)));
+    return false;
+  }
+  const created = await insertRole(
+    store.db,
+    {
+      roleName: WALLET_USERS_ROLE,
+      roleId: newRoleId(),
+      path: '/',
+      arn: walletUsersRoleArn(accountId),
+      trustPolicy: walletUsersTrustPolicy(),
+      description: "End users' devices: envelope-wallet data keys under the user's own master key",
+      maxSessionDuration: 3600,
+      createdAt: now,
+    },
+    [['symbolon:role', 'wallet-users']],
+  );
+  // Another process may have won the race; its policy is the same.
+  if (created) await putRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY, walletUsersRolePolicy(accountId), now);
+  await putMetaIfAbsent(store.db, PROVISIONED, utf8Bytes(String(now)));
+  return created;
+}
