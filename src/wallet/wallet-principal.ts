@@ -18,12 +18,15 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { Store } from '../storage/database.js';
 import { findAccessKey, insertAccessKey } from '../storage/access-keys.repository.js';
 import { deleteUserAccessKey, findUser, insertUser, listUserAccessKeys, putUserPolicy } from '../storage/iam.repository.js';
+import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
 import { accessKeySecretAad } from '../kms/auth/access-key-source.js';
 import type { RootOfTrust } from '../kms/root/root-of-trust.js';
 import { utf8Bytes, wipe } from '../crypto/bytes.js';
 
 export const WALLET_SERVICE_USER = 'symbolon-wallet-service';
 export const WALLET_SERVICE_POLICY = 'symbolon-wallet-service';
+/** symbolon_meta entry naming the access key the wallet service uses. */
+const CHOSEN_KEY = 'wallet_service_access_key_id';
 
 /** The inline identity policy of the wallet service's IAM user. */
 export function walletServiceIdentityPolicy(): string {
@@ -58,9 +61,9 @@ function iamId(prefix: string, length: number): string {
 
 /**
  * Makes sure the wallet service's IAM user and one access key exist, and
- * returns that key. Safe when several processes start at once: the oldest key
- * wins and a process whose key lost deletes it.
- * @returns undefined when the user exists but has no active key (an operator deactivated it).
+ * returns that key. Safe when several processes start at once: the key
+ * recorded first in symbolon_meta wins and a process whose key lost deletes it.
+ * @returns undefined when that key was deactivated or deleted (by an operator).
  * @throws {Error} when the store fails, or the stored secret does not open under this root.
  */
 export async function provisionWalletServicePrincipal(options: {
@@ -81,32 +84,35 @@ export async function provisionWalletServicePrincipal(options: {
     user = (await findUser(db, WALLET_SERVICE_USER))!;
   }
 
-  let keys = await listUserAccessKeys(db, user.userName);
-  if (keys.length === 0) {
-    const accessKeyId = iamId('AKIA', 16);
-    const secret = utf8Bytes(randomBytes(30).toString('base64'));
-    try {
-      await insertAccessKey(db, {
-        accessKeyId,
-        userName: user.userName,
-        principalArn: user.arn,
-        sealedSecret: root.seal(secret, accessKeySecretAad(accessKeyId)),
-        status: 'Active',
-        createdAt: now,
-      });
-    } finally {
-      wipe(secret);
+  // Which access key is the wallet service's is decided once, in symbolon_meta (first writer wins across processes).
+  let chosen = await getMeta(db, CHOSEN_KEY);
+  if (!chosen) {
+    let candidate = (await listUserAccessKeys(db, user.userName))[0]?.accessKeyId;
+    let ours: string | undefined;
+    if (!candidate) {
+      ours = iamId('AKIA', 16);
+      const secret = utf8Bytes(randomBytes(30).toString('base64'));
+      try {
+        await insertAccessKey(db, {
+          accessKeyId: ours,
+          userName: user.userName,
+          principalArn: user.arn,
+          sealedSecret: root.seal(secret, accessKeySecretAad(ours)),
+          status: 'Active',
+          createdAt: now,
+        });
+      } finally {
+        wipe(secret);
+      }
+      candidate = ours;
     }
-    keys = await listUserAccessKeys(db, user.userName);
-    // Another process created one at the same time: keep the first (by time, then id), drop ours.
-    if (keys[0]!.accessKeyId !== accessKeyId) {
-      await deleteUserAccessKey(db, user.userName, accessKeyId);
-      keys = keys.filter((k) => k.accessKeyId !== accessKeyId);
-    }
+    chosen = await putMetaIfAbsent(db, CHOSEN_KEY, utf8Bytes(candidate));
+    // Another process chose first: ours was never handed out.
+    if (ours !== undefined && Buffer.from(chosen).toString('utf8') !== ours) await deleteUserAccessKey(db, user.userName, ours);
   }
-  const active = keys.find((k) => k.status === 'Active');
-  if (!active) return undefined;
-  const row = (await findAccessKey(db, active.accessKeyId))!;
+  const row = await findAccessKey(db, Buffer.from(chosen).toString('utf8'));
+  // Deleted or deactivated by an operator: their decision stands.
+  if (!row || row.status !== 'Active' || row.userName !== user.userName) return undefined;
   const opened = root.open(row.sealedSecret, accessKeySecretAad(row.accessKeyId));
   try {
     // SigV4 signs with the secret as a string (as AccessKeySource does).
