@@ -3,6 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { serve } from './serve.js';
+import { auditCommand } from './audit.js';
 import { adminCommand } from './admin.js';
 
 const USAGE = `Usage: symbolon <command> [options]
@@ -14,6 +15,9 @@ Commands:
   admin <command> [--endpoint URL] [--json] …
         Manage users, access keys, identity policies and quorum approvals on a
         running custodian (symbolon admin help).
+  audit verify|tail|query [--data DIR] [--json] …
+        Verify the hash-chained audit log and its signed checkpoints, or read it
+        (symbolon audit help).
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -27,6 +31,8 @@ async function main(argv: string[]): Promise<number> {
       });
       return serve(values);
     }
+    case 'audit':
+      return auditCommand(rest);
     case 'admin':
       return adminCommand(rest);
     case undefined:

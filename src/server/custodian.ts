@@ -20,7 +20,11 @@ import { KeyCache } from '../kms/key-cache.js';
 import { operations } from '../kms/operations/registry.js';
 import { utf8Bytes, wipe } from '../crypto/bytes.js';
 import { SECP256K1_IMPLEMENTATION } from '../crypto/secp256k1.js';
-import { nullAuditSink, type AuditSink } from '../audit/event.js';
+import type { AuditSink } from '../audit/event.js';
+import { openAuditLog, type AuditLog } from '../audit/audit-log.js';
+import { DeniedAlerts } from '../audit/denied-alerts.js';
+import { alertSettingsFromEnv, auditSettingsFromEnv, type AuditLogSettings, type DeniedAlertSettings } from '../audit/settings.js';
+import { createMetrics, registerMetricsRoute, type Metrics } from './metrics.js';
 import type { Authorizer, KmsDeps } from '../kms/context.js';
 import type { ServerConfig } from '../config.js';
 import { buildApp } from './app.js';
@@ -42,6 +46,9 @@ export interface Custodian {
   accountId: string;
   /** Where the generated admin credential was written, if it was generated now. */
   adminCredentialsFile: string | undefined;
+  /** The audit sink: the hash-chained log unless one was injected. */
+  audit: AuditSink;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -52,7 +59,14 @@ export interface CustodianOptions {
   pgSchema?: string;
   clock?: () => number;
   root?: RootOfTrust;
+  /** An audit sink to use instead of the hash-chained log (tests, measurements). */
   audit?: AuditSink;
+  /** Audit log settings over those from the environment (SYMBOLON_AUDIT_*). */
+  auditSettings?: Partial<AuditLogSettings>;
+  /** Denied-burst alert settings over those from the environment (SYMBOLON_DENIED_ALERT_*). */
+  alertSettings?: Partial<DeniedAlertSettings>;
+  /** Bearer token for GET /metrics (default SYMBOLON_METRICS_TOKEN; none: open). */
+  metricsToken?: string;
   authorizer?: Authorizer;
   /** How often to delete keys past their deletion window and rotate keys that are due (default one minute). */
   maintenanceIntervalMs?: number;
@@ -120,6 +134,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     sqliteFile: join(config.dataDir, 'symbolon.db'),
     pgSchema: options.pgSchema,
   });
+  let ownAudit: AuditLog | undefined;
   try {
     await verifyRoot(store, root, rootSource);
     const accountBytes = await putMetaIfAbsent(
@@ -181,11 +196,18 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       sources: [new AccessKeySource(store, root, accountId, principals.tagsFor), new SessionCredentialSource(store, root, accountId)],
       regions: [config.region],
     });
-    const audit = options.audit ?? nullAuditSink;
+    const auditLog: AuditLog | undefined = options.audit
+      ? undefined
+      : await openAuditLog({ store, root, logger, settings: { ...auditSettingsFromEnv(process.env), ...options.auditSettings } });
+    ownAudit = auditLog;
+    const audit: AuditSink = options.audit ?? auditLog!;
+    const alerts = new DeniedAlerts({ logger, settings: { ...alertSettingsFromEnv(process.env), ...options.alertSettings } });
+    const metrics = createMetrics({ store, logger, operations: operations.keys(), alerts, audit: auditLog, clock });
     setQuorumAudit(deps, audit);
     const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer });
     const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies });
-    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles], approvalOperations, audit });
+    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles], approvalOperations, audit, observe: metrics.observe });
+    registerMetricsRoute(app, metrics, { token: options.metricsToken ?? (process.env.SYMBOLON_METRICS_TOKEN || undefined) });
     // Deletes keys whose window ended while no process ran, then keeps watching.
     const maintenance = await startMaintenance(deps, logger, options.maintenanceIntervalMs ?? MAINTENANCE_INTERVAL_MS);
     logger.info(
@@ -199,15 +221,22 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       config,
       accountId,
       adminCredentialsFile,
+      audit,
+      metrics,
       async close() {
-        await maintenance.stop();
-        await app.close();
-        await audit.flush();
-        await store.close();
-        if (root instanceof KeyRootOfTrust && !options.root) root.destroy();
+        try {
+          await maintenance.stop();
+          await app.close();
+          // The log writes what is buffered and signs a final checkpoint.
+          await (audit.close ? audit.close() : audit.flush());
+        } finally {
+          await store.close();
+          if (root instanceof KeyRootOfTrust && !options.root) root.destroy();
+        }
       },
     };
   } catch (e) {
+    await ownAudit?.close().catch(() => undefined);
     await store.close();
     throw e;
   }

@@ -66,6 +66,55 @@ export interface IamAccessKeyTable {
   created_at: number;
 }
 
+/** One audit event; `hash` = SHA-256(previous hash || canonical JSON of the fields), see docs/audit.md. */
+export interface AuditEventTable {
+  seq: number;
+  time: number;
+  request_id: string;
+  service: string;
+  operation: string;
+  principal_arn: string | null;
+  /** Canonical JSON object. */
+  principal_tags: string;
+  access_key_id: string | null;
+  source_ip: string;
+  user_agent: string;
+  key_arn: string | null;
+  /** Canonical JSON object, or null. */
+  encryption_context: string | null;
+  signing_algorithm: string | null;
+  outcome: string;
+  error_code: string | null;
+  /** Lower-case hex. */
+  hash: string;
+}
+
+/** The single row (id 1) every append locks: the last sequence number and hash, and the last checkpoint. */
+export interface AuditChainHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+  checkpoint_seq: number;
+  checkpoint_time: number;
+}
+
+export interface AuditCheckpointKeyTable {
+  key_id: string;
+  algorithm: string;
+  /** Lower-case hex of the raw public key. */
+  public_key: string;
+  created_at: number;
+}
+
+export interface AuditCheckpointTable {
+  seq: number;
+  hash: string;
+  time: number;
+  key_id: string;
+  /** Lower-case hex. */
+  signature: string;
+}
+
 /** The built-in issuer's subjects: a random, stable `sub` per normalised email. */
 export interface IdentitySubjectTable {
   sub: string;
@@ -315,6 +364,10 @@ export interface Tables {
   kms_quorum_rules: KmsQuorumRuleTable;
   kms_policy_changes: KmsPolicyChangeTable;
   kms_policy_change_votes: KmsPolicyChangeVoteTable;
+  audit_events: AuditEventTable;
+  audit_chain_head: AuditChainHeadTable;
+  audit_checkpoint_keys: AuditCheckpointKeyTable;
+  audit_checkpoints: AuditCheckpointTable;
   identity_subjects: IdentitySubjectTable;
   identity_login_codes: IdentityLoginCodeTable;
   identity_refresh_tokens: IdentityRefreshTokenTable;

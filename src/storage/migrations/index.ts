@@ -5,6 +5,7 @@
 import type { Migration } from 'kysely';
 import * as custodian from './2026-11-22T0000-custodian.js';
 import * as iam from './2026-11-22T0100-iam.js';
+import * as audit from './2026-11-22T0200-audit.js';
 import * as identity from './2026-11-22T0300-identity.js';
 import * as wallet from './2026-11-22T0400-wallet.js';
 import * as sts from './2026-11-22T0500-sts.js';
@@ -12,6 +13,7 @@ import * as sts from './2026-11-22T0500-sts.js';
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
   '2026-11-22T0100-iam': iam,
+  '2026-11-22T0200-audit': audit,
   '2026-11-22T0300-identity': identity,
   '2026-11-22T0400-wallet': wallet,
   '2026-11-22T0500-sts': sts,

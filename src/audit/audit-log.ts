@@ -1,0 +1,287 @@
+/**
+ * The hash-chained audit log: an AuditSink that buffers events in memory and
+ * appends them to the store in batches, so a request never waits on it.
+ *
+ * - record() only pushes to an array. A batch is written every
+ *   `flushIntervalMs`, or at once (on the next turn of the event loop) when
+ *   `batchSize` events are waiting; one batch is one transaction.
+ * - Each transaction locks the chain head, numbers and hashes its events from
+ *   the head (see chain.ts), inserts them, and moves the head, so several
+ *   processes on one PostgreSQL database append to one chain.
+ * - In the same transaction, when `checkpointEvents` events or
+ *   `checkpointSeconds` have passed since the last checkpoint, the new head is
+ *   signed (checkpoint-key.ts) and stored as a checkpoint.
+ * - A failed write puts the batch back at the front of the buffer, logs a
+ *   warning (error code only, never event fields) and retries with backoff. If
+ *   the buffer reaches `maxBuffered`, new events are counted and the count is
+ *   appended to the chain as an `EventsDropped` event once writes succeed, so a
+ *   loss is itself on the record.
+ */
+import type { Logger } from 'pino';
+import type { Store } from '../storage/database.js';
+import {
+  insertCheckpoint,
+  insertEvents,
+  lockChainHead,
+  readChainHead,
+  updateChainHead,
+  type StoredEvent,
+} from '../storage/audit.repository.js';
+import type { AuditEvent, AuditSink } from './event.js';
+import { chainHash, toChained } from './chain.js';
+import { loadCheckpointSigner, type CheckpointSigner } from './checkpoint-key.js';
+import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import type { AuditLogSettings } from './settings.js';
+
+export interface AuditLogOptions {
+  store: Store;
+  signer: CheckpointSigner;
+  logger: Logger;
+  settings: AuditLogSettings;
+  /** Wall clock for checkpoints (tests). */
+  clock?: () => number;
+}
+
+/** Counters for /metrics. */
+export interface AuditLogStats {
+  written: number;
+  dropped: number;
+  flushFailures: number;
+  checkpoints: number;
+}
+
+type Mode = 'append' | 'checkpoint-if-due' | 'checkpoint-now';
+
+// On SQLite every statement runs synchronously on the event loop: yield between
+// chunks so a large batch does not hold up requests in flight.
+const SQLITE_CHUNK = 100;
+
+export class AuditLog implements AuditSink {
+  readonly #store: Store;
+  readonly #signer: CheckpointSigner;
+  readonly #logger: Logger;
+  readonly #settings: AuditLogSettings;
+  readonly #clock: () => number;
+  #buffer: AuditEvent[] = [];
+  /** Events taken from the buffer by the write in progress. */
+  #inFlight = 0;
+  /** Events refused while the buffer was full, not yet recorded in the chain. */
+  #dropped = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #checkpointTimer: NodeJS.Timeout | undefined;
+  #failures = 0;
+  #lock: Promise<void> = Promise.resolve();
+  #closed = false;
+  readonly stats: AuditLogStats = { written: 0, dropped: 0, flushFailures: 0, checkpoints: 0 };
+
+  constructor(options: AuditLogOptions) {
+    this.#store = options.store;
+    this.#signer = options.signer;
+    this.#logger = options.logger;
+    this.#settings = options.settings;
+    this.#clock = options.clock ?? Date.now;
+    this.#checkpointTimer = setInterval(() => void this.#timedCheckpoint(), this.#settings.checkpointSeconds * 1000);
+    this.#checkpointTimer.unref();
+  }
+
+  /** Events in memory not yet written (waiting, or in the write in progress). */
+  get buffered(): number {
+    return this.#buffer.length + this.#inFlight;
+  }
+
+  /** The public key (hex) that verifies this log's checkpoints. */
+  get checkpointPublicKey(): string {
+    return this.#signer.publicKey;
+  }
+
+  record(event: AuditEvent): void {
+    try {
+      if (this.#buffer.length + this.#inFlight >= this.#settings.maxBuffered) {
+        this.#dropped++;
+        this.stats.dropped++;
+        return;
+      }
+      this.#buffer.push(event);
+      this.#schedule();
+    } catch {
+      // record() must never throw into the request path.
+    }
+  }
+
+  /**
+   * Writes everything buffered.
+   * @throws {Error} when the store refuses a batch; the events stay buffered.
+   */
+  flush(): Promise<void> {
+    return this.#exclusive(async () => {
+      while (this.#buffer.length > 0 || this.#dropped > 0) await this.#write('append');
+    });
+  }
+
+  /**
+   * Stops the timers, writes everything buffered and signs a final checkpoint.
+   * @throws {Error} when the store refuses a batch.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#retry);
+    clearInterval(this.#checkpointTimer);
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#timer = this.#retry = this.#checkpointTimer = this.#immediate = undefined;
+    await this.#exclusive(async () => {
+      while (this.#buffer.length > 0 || this.#dropped > 0) await this.#write('append');
+      await this.#write('checkpoint-now');
+    });
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#retry) return;
+    if (this.#buffer.length >= this.#settings.batchSize) {
+      if (!this.#immediate) this.#immediate = setImmediate(() => void this.#tick());
+    } else if (!this.#timer) {
+      this.#timer = setTimeout(() => void this.#tick(), this.#settings.flushIntervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  async #tick(): Promise<void> {
+    clearTimeout(this.#timer);
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#timer = this.#immediate = this.#retry = undefined;
+    try {
+      await this.#exclusive(() => this.#write('append'));
+    } catch (e) {
+      this.#failed(e);
+      return;
+    }
+    if (this.#failures > 0) {
+      this.#logger.info({ attempts: this.#failures }, 'audit log writes recovered');
+      this.#failures = 0;
+    }
+    if (this.#buffer.length > 0 || this.#dropped > 0) this.#schedule();
+  }
+
+  #failed(e: unknown): void {
+    this.#failures++;
+    this.stats.flushFailures++;
+    const err = e as { code?: unknown; name?: unknown };
+    const delay = Math.min(this.#settings.retryMaxMs, this.#settings.flushIntervalMs * 2 ** Math.min(this.#failures, 16));
+    // The error's code and class only: a driver message may quote row values.
+    this.#logger.warn(
+      { code: typeof err?.code === 'string' ? err.code : undefined, error: typeof err?.name === 'string' ? err.name : 'Error', buffered: this.#buffer.length, retryInMs: delay },
+      'audit log write failed; events stay buffered and will be retried',
+    );
+    if (this.#closed) return;
+    this.#retry = setTimeout(() => void this.#tick(), delay);
+    this.#retry.unref();
+  }
+
+  async #timedCheckpoint(): Promise<void> {
+    try {
+      await this.#exclusive(() => this.#write('checkpoint-if-due'));
+    } catch (e) {
+      this.#failed(e);
+    }
+  }
+
+  /** Runs `fn` after every write already queued, so batches never overlap. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn);
+    this.#lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Appends one batch (and a checkpoint when due) in one transaction. */
+  async #write(mode: Mode): Promise<void> {
+    const { batchSize, checkpointEvents, checkpointSeconds } = this.#settings;
+    const now = this.#clock();
+    const isDue = (seq: number, cpSeq: number, cpTime: number): boolean =>
+      seq > cpSeq && (mode === 'checkpoint-now' || seq - cpSeq >= checkpointEvents || now - cpTime >= checkpointSeconds * 1000);
+    if (this.#buffer.length === 0 && this.#dropped === 0) {
+      if (mode === 'append') return;
+      // Idle: look before taking the lock.
+      const head = await readChainHead(this.#store.db);
+      if (!isDue(head.seq, head.checkpointSeq, head.checkpointTime)) return;
+    }
+    const batch = this.#buffer.splice(0, batchSize);
+    const dropped = this.#dropped;
+    const events = dropped > 0 ? [droppedEvent(dropped, now), ...batch] : batch;
+    const store = this.#store;
+    let checkpointed = false;
+    this.#inFlight = batch.length;
+    try {
+      await store.db.transaction().execute(async (trx) => {
+        const head = await lockChainHead(trx, store.dialect);
+        let { seq, hash } = head;
+        const rows: StoredEvent[] = new Array(events.length);
+        for (let i = 0; i < events.length; i++) {
+          const chained = toChained(++seq, events[i]!);
+          hash = chainHash(hash, chained);
+          rows[i] = { ...chained, hash };
+        }
+        if (store.dialect === 'sqlite') {
+          for (let i = 0; i < rows.length; i += SQLITE_CHUNK) {
+            if (i > 0) await new Promise<void>((r) => setImmediate(r));
+            await insertEvents(trx, rows.slice(i, i + SQLITE_CHUNK));
+          }
+        } else if (rows.length > 0) {
+          await insertEvents(trx, rows);
+        }
+        const next = { seq, hash, checkpointSeq: head.checkpointSeq, checkpointTime: head.checkpointTime };
+        if (isDue(seq, head.checkpointSeq, head.checkpointTime)) {
+          const signature = this.#signer.sign({ seq, hash, time: now });
+          await insertCheckpoint(trx, { seq, hash, time: now, keyId: this.#signer.keyId, signature });
+          next.checkpointSeq = seq;
+          next.checkpointTime = now;
+          checkpointed = true;
+        }
+        if (rows.length > 0 || checkpointed) await updateChainHead(trx, next);
+      });
+    } catch (e) {
+      this.#buffer = batch.concat(this.#buffer);
+      throw e;
+    } finally {
+      this.#inFlight = 0;
+    }
+    this.#dropped -= dropped;
+    this.stats.written += events.length;
+    if (checkpointed) this.stats.checkpoints++;
+  }
+}
+
+/**
+ * Opens the store's audit log: loads (or on first start creates) the checkpoint
+ * key, then starts the batching sink.
+ * @throws {SealedBoxError} when the checkpoint key was sealed under another root.
+ */
+export async function openAuditLog(options: Omit<AuditLogOptions, 'signer'> & { root: RootOfTrust }): Promise<AuditLog> {
+  const { root, ...rest } = options;
+  const signer = await loadCheckpointSigner(options.store, root, (options.clock ?? Date.now)());
+  return new AuditLog({ ...rest, signer });
+}
+
+/** The chain's record of events refused while the buffer was full. */
+function droppedEvent(count: number, now: number): AuditEvent {
+  return {
+    time: now,
+    requestId: `dropped-${count}`,
+    service: 'audit',
+    operation: 'EventsDropped',
+    principalArn: null,
+    principalTags: {},
+    accessKeyId: null,
+    sourceIp: '',
+    userAgent: '',
+    keyArn: null,
+    encryptionContext: null,
+    signingAlgorithm: null,
+    outcome: 'error',
+    errorCode: 'AuditBufferFull',
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The hash chain of audit events (format v1, see docs/audit.md).
+ *
+ *   hash(n) = SHA-256( hash(n-1) || UTF-8(canonicalJson(record(n))) )
+ *   hash(0) = 32 zero bytes
+ *
+ * where record(n) holds the event's fields and its sequence number, so an
+ * event that is edited, removed, inserted or moved breaks the chain at that
+ * point. Strings are made well-formed (lone surrogates and NUL become U+FFFD)
+ * before hashing, so what is hashed is exactly what both SQL dialects store.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson, type CanonicalValue } from './canonical-json.js';
+import type { AuditEvent } from './event.js';
+
+/** hash(0): the chain starts from 32 zero bytes. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** An event as stored and hashed: sequence number, well-formed strings, canonical JSON for the maps. */
+export interface ChainedEvent {
+  seq: number;
+  time: number;
+  requestId: string;
+  service: string;
+  operation: string;
+  principalArn: string | null;
+  principalTags: Record<string, string>;
+  accessKeyId: string | null;
+  sourceIp: string;
+  userAgent: string;
+  keyArn: string | null;
+  encryptionContext: Record<string, string> | null;
+  signingAlgorithm: string | null;
+  outcome: string;
+  errorCode: string | null;
+}
+
+// PostgreSQL text cannot hold NUL, and neither dialect stores a lone surrogate
+// as given; both would make the stored event differ from the hashed one.
+// String.prototype.toWellFormed is in Node 20; TypeScript's ES2023 lib does not declare it.
+const toWellFormed = (s: string): string => (s as unknown as { toWellFormed(): string }).toWellFormed();
+
+function clean(s: string): string {
+  const w = toWellFormed(s);
+  return w.includes('\u0000') ? w.replace(/\u0000/g, '\uFFFD') : w;
+}
+
+function cleanOrNull(s: string | null): string | null {
+  return s === null ? null : clean(s);
+}
+
+function cleanMap(m: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m)) out[clean(k)] = clean(String(v));
+  return out;
+}
+
+/** Prepares an event for the chain at `seq`: the exact values that are stored and hashed. */
+export function toChained(seq: number, e: AuditEvent): ChainedEvent {
+  return {
+    seq,
+    time: Math.trunc(e.time),
+    requestId: clean(e.requestId),
+    service: clean(e.service),
+    operation: clean(e.operation),
+    principalArn: cleanOrNull(e.principalArn),
+    principalTags: cleanMap(e.principalTags),
+    accessKeyId: cleanOrNull(e.accessKeyId),
+    sourceIp: clean(e.sourceIp),
+    userAgent: clean(e.userAgent),
+    keyArn: cleanOrNull(e.keyArn),
+    encryptionContext: e.encryptionContext === null ? null : cleanMap(e.encryptionContext),
+    signingAlgorithm: cleanOrNull(e.signingAlgorithm),
+    outcome: clean(e.outcome),
+    errorCode: cleanOrNull(e.errorCode),
+  };
+}
+
+/** The canonical JSON of one chained event: exactly its fields, `seq` included (a stored `hash` is not). */
+export function canonicalEvent(e: ChainedEvent): string {
+  const fields: { [K in keyof ChainedEvent]: CanonicalValue } = {
+    seq: e.seq,
+    time: e.time,
+    requestId: e.requestId,
+    service: e.service,
+    operation: e.operation,
+    principalArn: e.principalArn,
+    principalTags: e.principalTags,
+    accessKeyId: e.accessKeyId,
+    sourceIp: e.sourceIp,
+    userAgent: e.userAgent,
+    keyArn: e.keyArn,
+    encryptionContext: e.encryptionContext,
+    signingAlgorithm: e.signingAlgorithm,
+    outcome: e.outcome,
+    errorCode: e.errorCode,
+  };
+  return canonicalJson(fields);
+}
+
+/**
+ * hash(n) from hash(n-1) (hex) and event n.
+ * @throws {RangeError} when `prevHash` is not 64 hex characters.
+ */
+export function chainHash(prevHash: string, e: ChainedEvent): string {
+  if (!/^[0-9a-f]{64}$/.test(prevHash)) throw new RangeError('prevHash must be 64 lower-case hex characters');
+  return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(canonicalEvent(e), 'utf8').digest('hex');
+}

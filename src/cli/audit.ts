@@ -1,0 +1,246 @@
+/**
+ * `symbolon audit verify|tail|query`: reads the audit trail straight from the
+ * store (`--data DIR` for the embedded SQLite store, or DATABASE_URL with
+ * `--schema`), without the root key: checkpoints verify with the public key
+ * stored beside them, or with one pinned by `--public-key`.
+ *
+ * Exit codes: 0 ok; 1 the log failed verification; 2 bad usage or no store.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { openStore, type Store } from '../storage/database.js';
+import { lastEvents, queryEvents, readEventsAfter, type StoredEvent } from '../storage/audit.repository.js';
+import { verifyAuditLog, type VerifyReport } from '../audit/verify.js';
+
+export const AUDIT_USAGE = `Usage: symbolon audit <verify|tail|query> [options]
+
+  verify [--public-key HEX] [--json]
+        Check every event's hash and every signed checkpoint; name the first event
+        that was edited, removed, inserted or reordered. Exit code 1 if any was.
+  tail [-n N] [--follow] [--json]
+        Print the last N events (20); with --follow keep printing new ones.
+  query [--key ARN|ID] [--principal ARN] [--operation NAME] [--since ISO-TIME]
+        [--until ISO-TIME] [--limit N] [--json]
+        Print matching events, oldest first (the newest --limit, default 1000).
+
+  Store: --data DIR (embedded SQLite, default ./data or SYMBOLON_DATA_DIR), or
+  DATABASE_URL=postgres://… with --schema NAME for a non-default schema.
+  --json prints one JSON object per line.
+`;
+
+export interface CliIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  env: Readonly<Record<string, string | undefined>>;
+  /** Ends `tail --follow` (tests); SIGINT ends it otherwise. */
+  signal?: AbortSignal;
+}
+
+class UsageError extends Error {}
+
+const STORE_OPTIONS = { data: { type: 'string' }, schema: { type: 'string' }, json: { type: 'boolean' } } as const;
+
+/**
+ * Runs `symbolon audit …` and returns the exit code.
+ * @throws {Error} when the store cannot be read.
+ */
+export async function auditCommand(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  const [sub, ...rest] = argv;
+  try {
+    switch (sub) {
+      case 'verify':
+        return await verifyCommand(rest, io);
+      case 'tail':
+        return await tailCommand(rest, io);
+      case 'query':
+        return await queryCommand(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+        io.stdout.write(AUDIT_USAGE);
+        return sub === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown audit command '${sub.slice(0, 40)}'`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`symbolon audit: ${(e as Error).message}\n${AUDIT_USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function openAuditStore(values: { data?: string | undefined; schema?: string | undefined }, env: CliIo['env']): Promise<Store> {
+  const url = env.DATABASE_URL || undefined;
+  if (url) {
+    const schema = values.schema;
+    if (schema !== undefined) {
+      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new UsageError('--schema must be a lower-case SQL identifier');
+      // openStore would create a missing schema; a typo must not verify as an empty log.
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const r = await client.query('select 1 from information_schema.schemata where schema_name = $1', [schema]);
+        if (r.rowCount === 0) throw new UsageError(`schema ${schema} does not exist`);
+      } finally {
+        await client.end();
+      }
+    }
+    return openStore({ databaseUrl: url, pgSchema: schema });
+  }
+  const dir = resolve(values.data ?? env.SYMBOLON_DATA_DIR ?? './data');
+  const file = join(dir, 'symbolon.db');
+  if (!existsSync(file)) throw new UsageError(`no store at ${file} (use --data DIR, or set DATABASE_URL)`);
+  return openStore({ sqliteFile: file });
+}
+
+async function withStore<T>(values: { data?: string | undefined; schema?: string | undefined }, env: CliIo['env'], fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openAuditStore(values, env);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function positive(raw: string | undefined, name: string, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer`);
+  return n;
+}
+
+function isoTime(raw: string | undefined, name: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const t = Date.parse(raw);
+  if (!Number.isFinite(t)) throw new UsageError(`${name} must be an ISO 8601 time, e.g. 2026-11-22T10:00:00Z`);
+  return t;
+}
+
+async function verifyCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args, options: { ...STORE_OPTIONS, 'public-key': { type: 'string' } }, strict: true, allowPositionals: false });
+  const pinned = values['public-key'];
+  if (pinned !== undefined && !/^[0-9a-fA-F]{64}$/.test(pinned)) throw new UsageError('--public-key must be 64 hex characters (an Ed25519 public key)');
+  const report = await withStore(values, io.env, (store) => verifyAuditLog(store.db, pinned === undefined ? {} : { publicKey: pinned }));
+  if (values.json) io.stdout.write(JSON.stringify(report) + '\n');
+  else io.stdout.write(describeReport(report));
+  return report.ok ? 0 : 1;
+}
+
+function describeReport(r: VerifyReport): string {
+  const lines: string[] = [];
+  lines.push(`Audit log: chain head at event ${r.head.seq}; ${r.eventsVerified} events verified.`);
+  const cp = r.checkpoints;
+  lines.push(
+    cp.last
+      ? `Checkpoints: ${cp.verified} of ${cp.total} verified; the last covers event ${cp.last.seq} (signed ${new Date(cp.last.time).toISOString()}).`
+      : `Checkpoints: ${cp.verified} of ${cp.total} verified.`,
+  );
+  for (const k of r.keys) lines.push(`Checkpoint public key (${k.algorithm}, key id ${k.keyId}): ${k.publicKey}`);
+  if (r.ok) {
+    if (r.unsignedEvents > 0) lines.push(`Not yet covered by a signed checkpoint: the last ${r.unsignedEvents} event(s).`);
+    lines.push('OK: every event hash and every checkpoint signature verifies.');
+  } else {
+    lines.push(`TAMPERED at event ${r.problem!.seq} (${r.problem!.kind}): ${r.problem!.message}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function eventLine(e: StoredEvent): string {
+  const outcome = e.errorCode ? `${e.outcome} ${e.errorCode}` : e.outcome;
+  const parts = [
+    String(e.seq).padStart(6),
+    new Date(e.time).toISOString(),
+    e.operation,
+    outcome,
+    `principal=${e.principalArn ?? '-'}`,
+    `key=${e.keyArn ?? '-'}`,
+  ];
+  if (e.signingAlgorithm) parts.push(`alg=${e.signingAlgorithm}`);
+  if (e.encryptionContext) parts.push(`context=${JSON.stringify(e.encryptionContext)}`);
+  parts.push(`ip=${e.sourceIp}`, `request=${e.requestId}`);
+  return parts.join('  ') + '\n';
+}
+
+function print(io: CliIo, events: StoredEvent[], json: boolean | undefined): void {
+  for (const e of events) io.stdout.write(json ? JSON.stringify({ ...e, time: new Date(e.time).toISOString() }) + '\n' : eventLine(e));
+}
+
+async function tailCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { ...STORE_OPTIONS, n: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, interval: { type: 'string' } },
+    strict: true,
+  });
+  const n = positive(values.n, '-n', 20);
+  const intervalMs = positive(values.interval, '--interval', 1000);
+  return withStore(values, io.env, async (store) => {
+    const events = await lastEvents(store.db, n);
+    print(io, events, values.json);
+    if (!values.follow) return 0;
+    let after = events.at(-1)?.seq ?? 0;
+    const signal = io.signal ?? sigint();
+    while (!signal.aborted) {
+      await sleep(intervalMs, signal);
+      for (;;) {
+        const more = await readEventsAfter(store.db, after, 1000);
+        print(io, more, values.json);
+        if (more.length > 0) after = more.at(-1)!.seq;
+        if (more.length < 1000) break;
+      }
+    }
+    return 0;
+  });
+}
+
+async function queryCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...STORE_OPTIONS,
+      key: { type: 'string' },
+      principal: { type: 'string' },
+      operation: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      limit: { type: 'string' },
+    },
+    strict: true,
+  });
+  const since = isoTime(values.since, '--since');
+  const until = isoTime(values.until, '--until');
+  const limit = positive(values.limit, '--limit', 1000);
+  const events = await withStore(values, io.env, (store) =>
+    queryEvents(store.db, {
+      limit,
+      ...(values.key !== undefined ? { key: values.key } : {}),
+      ...(values.principal !== undefined ? { principalArn: values.principal } : {}),
+      ...(values.operation !== undefined ? { operation: values.operation } : {}),
+      ...(since !== undefined ? { since } : {}),
+      ...(until !== undefined ? { until } : {}),
+    }),
+  );
+  print(io, events, values.json);
+  return 0;
+}
+
+function sigint(): AbortSignal {
+  const c = new AbortController();
+  process.once('SIGINT', () => c.abort());
+  return c.signal;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((res) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      res();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
