@@ -3,8 +3,9 @@
  */
 import { parseArgs } from 'node:util';
 import { serve } from './serve.js';
-import { auditCommand } from './audit.js';
 import { adminCommand } from './admin.js';
+import { auditCommand } from './audit.js';
+import { walletCommand } from './wallet.js';
 
 const USAGE = `Usage: symbolon <command> [options]
 
@@ -18,6 +19,9 @@ Commands:
   audit verify|tail|query [--data DIR] [--json] …
         Verify the hash-chained audit log and its signed checkpoints, or read it
         (symbolon audit help).
+  wallet create|list|address|sign-tx|sign-message|send [--endpoint URL] [--json] …
+        KMS-backed Ethereum wallets on Symbolon's custodian or AWS KMS
+        (symbolon wallet help).
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -33,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'audit':
       return auditCommand(rest);
+    case 'wallet':
+      return walletCommand(rest);
     case 'admin':
       return adminCommand(rest);
     case undefined:
