@@ -15,3 +15,9 @@ export { RecoveryParity } from './recoveryParity.js';
 export { pointFromSpki } from './spki.js';
 export { withThrottlingRetry, isThrottlingError, type RetryOptions } from './retry.js';
 export { SymbolonSdkError, KmsKeyError, KmsSignatureError, UnsignableError } from './errors.js';
+// The envelope custody mode on the device (docs/sts.md, docs/wallet-api.md).
+export { EnvelopeWalletClient, EnvelopeWallet, type EnvelopeWalletClientOptions, type EnvelopeAccount, type TokenSource } from './envelope/EnvelopeWalletClient.js';
+export { EnvelopeKey, type EnvelopeCiphertexts } from './envelope/EnvelopeKey.js';
+export { OidcSession, startEmailLogin, verifyEmailCode, type TokenResponse } from './envelope/emailLogin.js';
+export { assumeRoleWithWebIdentity, type AssumeRoleWithWebIdentityOptions, type StsCredentials } from './envelope/assumeRoleWithWebIdentity.js';
+export { EnvelopeError, StsError, WalletApiError } from './envelope/errors.js';
