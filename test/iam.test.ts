@@ -234,6 +234,29 @@ describe(`IAM API on ${STORE}`, () => {
     await rejects(iam(creds).send(new GetUserCommand({})), 'InvalidClientTokenId');
   });
 
+  test('every authenticated IAM request is on the audit trail', async () => {
+    await iam().send(new CreateUserCommand({ UserName: 'audited' }));
+    const creds = await (async () => {
+      const k = await iam().send(new CreateAccessKeyCommand({ UserName: 'audited' }));
+      return { accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey! };
+    })();
+    await rejects(iam(creds).send(new DeleteUserCommand({ UserName: 'withdrawals' })), 'AccessDenied');
+    await server.custodian.audit.flush();
+    const rows = await server.custodian.deps.store.db
+      .selectFrom('audit_events')
+      .select(['operation', 'principal_arn', 'outcome', 'error_code'])
+      .where('service', '=', 'iam')
+      .orderBy('seq')
+      .execute();
+    const root = `arn:aws:iam::${server.custodian.accountId}:root`;
+    assert.ok(rows.some((r) => r.operation === 'CreateUser' && r.principal_arn === root && r.outcome === 'allowed' && r.error_code === null));
+    assert.ok(rows.some((r) => r.operation === 'CreateAccessKey' && r.outcome === 'allowed'));
+    assert.ok(rows.some((r) => r.operation === 'DeleteUser' && r.principal_arn === `arn:aws:iam::${server.custodian.accountId}:user/audited` && r.outcome === 'denied' && r.error_code === 'AccessDenied'));
+    // The secret never reaches the trail.
+    const all = JSON.stringify(await server.custodian.deps.store.db.selectFrom('audit_events').selectAll().execute());
+    assert.equal(all.includes(creds.secretAccessKey), false);
+  });
+
   test('errors are AWS query-protocol XML; a wrong secret is SignatureDoesNotMatch', async () => {
     const signer = new SignatureV4({ credentials: ADMIN, region: REGION, service: 'iam', sha256: Hash.bind(null, 'sha256') });
     const url = new URL(server.endpoint);

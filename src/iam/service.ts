@@ -13,6 +13,7 @@ import type { Caller, RequestInfo } from '../kms/context.js';
 import type { RootOfTrust } from '../kms/root/root-of-trust.js';
 import type { Store } from '../storage/database.js';
 import type { PolicyAuthorizer } from '../kms/policy/authorizer.js';
+import type { AuditSink } from '../audit/event.js';
 import { accessDeniedMessage } from '../kms/policy/evaluate.js';
 import type { QueryService } from '../server/aws-endpoint.js';
 import { accessDenied, iamCodeFor, invalidAction, serviceFailure } from './errors.js';
@@ -43,6 +44,8 @@ export interface IamServiceDeps {
   authenticator: Authenticator;
   principals: Principals;
   authorizer: PolicyAuthorizer;
+  /** Where each authenticated IAM request is recorded (service `iam`), like every KMS request. */
+  audit?: AuditSink | undefined;
 }
 
 /** Sends an IAM error document. */
@@ -77,6 +80,7 @@ export class IamService implements QueryService {
 
   async handle(params: URLSearchParams, caller: Caller | undefined, info: RequestInfo, reply: FastifyReply): Promise<void> {
     const p = new QueryParams(params);
+    let errorCode: string | null = null;
     try {
       const action = ACTIONS.get(p.action);
       if (!action || !caller) throw invalidAction(`Could not find operation ${p.action.slice(0, 64)}`);
@@ -87,11 +91,33 @@ export class IamService implements QueryService {
       reply.code(200).header('content-type', 'text/xml').send(responseDocument(action.name, result, info.requestId));
     } catch (e) {
       if (e instanceof AwsError && e.status < 500) {
+        errorCode = iamCodeFor(e).code;
         sendIamError(reply, e, info.requestId);
         return;
       }
+      errorCode = 'ServiceFailure';
       reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM action failed unexpectedly');
       sendIamError(reply, serviceFailure('An internal error occurred.'), info.requestId);
+    } finally {
+      // User, key and policy changes are permission changes: each request leaves an audit event.
+      if (caller && this.#deps.audit) {
+        this.#deps.audit.record({
+          time: info.now,
+          requestId: info.requestId,
+          service: 'iam',
+          operation: (ACTIONS.has(p.action) ? p.action : 'Unknown').slice(0, 64),
+          principalArn: caller.arn,
+          principalTags: { ...caller.tags },
+          accessKeyId: caller.accessKeyId,
+          sourceIp: info.sourceIp,
+          userAgent: info.userAgent,
+          keyArn: null,
+          encryptionContext: null,
+          signingAlgorithm: null,
+          outcome: errorCode === null ? 'allowed' : errorCode === 'AccessDenied' ? 'denied' : 'error',
+          errorCode,
+        });
+      }
     }
   }
 

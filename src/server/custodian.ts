@@ -204,7 +204,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     const alerts = new DeniedAlerts({ logger, settings: { ...alertSettingsFromEnv(process.env), ...options.alertSettings } });
     const metrics = createMetrics({ store, logger, operations: operations.keys(), alerts, audit: auditLog, clock });
     setQuorumAudit(deps, audit);
-    const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer });
+    const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer, audit });
     const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies });
     const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles], approvalOperations, audit, observe: metrics.observe });
     registerMetricsRoute(app, metrics, { token: options.metricsToken ?? (process.env.SYMBOLON_METRICS_TOKEN || undefined) });
