@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { FrameSettings } from '../config.js';
+import { walletUsersRoleArn } from '../sts/wallet-users-role.js';
 
 /** Where the frame is mounted. */
 export const FRAME_PREFIX = '/frame';
@@ -76,6 +77,8 @@ export interface FrameOptions {
   publicUrl: () => string;
   /** The custodian's region (STS/KMS signing scope). */
   region: string;
+  /** The custodian's account: devices assume its symbolon-wallet-users role. */
+  accountId: string;
   logger: Logger;
   /** Built pages (default web/dist). */
   distDir?: string;
@@ -103,6 +106,7 @@ export function createFrame(options: FrameOptions): Frame {
       walletApi: base,
       kmsEndpoint: base,
       region: options.region,
+      roleArn: walletUsersRoleArn(options.accountId),
       custodyMode: settings.custodyMode,
       chains: { [String(settings.chain.chainId)]: settings.chain.name },
     };
@@ -184,6 +188,8 @@ export interface ExampleDappOptions {
   /** The wallet frame's URL (called per request: it may be known only after the wallet service listens). */
   frameUrl: () => string;
   chains: readonly { chainId: number; name: string; rpcUrl: string }[];
+  /** How long the page's provider waits for the frame (default the provider's, 15 s). */
+  readyTimeoutMs?: number;
   distDir?: string;
 }
 
@@ -211,7 +217,7 @@ export async function startExampleDapp(options: ExampleDappOptions): Promise<Exa
     ].join('; ');
   app.get('/config.json', async (_req, reply) => {
     reply.header('cache-control', 'no-store');
-    return { frameUrl: options.frameUrl(), chains: options.chains };
+    return { frameUrl: options.frameUrl(), chains: options.chains, ...(options.readyTimeoutMs ? { readyTimeoutMs: options.readyTimeoutMs } : {}) };
   });
   app.get<{ Params: { file?: string } }>('/:file', async (req, reply) => {
     const name = req.params.file || 'index.html';

@@ -12,6 +12,7 @@ import { createPublicClient, createWalletClient, custom, defineChain, formatEthe
 interface DappConfig {
   frameUrl: string;
   chains: { chainId: number; name: string; rpcUrl: string }[];
+  readyTimeoutMs?: number;
 }
 
 function $(id: string): HTMLElement {
@@ -27,6 +28,7 @@ function fail(e: unknown): void {
   // viem wraps provider errors; the EIP-1193 code is on the error or its cause.
   const code = typeof err.code === 'number' ? err.code : typeof err.cause?.code === 'number' ? err.cause.code : undefined;
   const message = String(err.cause?.message ?? err.shortMessage ?? err.message ?? e);
+  console.error('request failed', code, message);
   $('error').dataset.code = code === undefined ? '' : String(code);
   show('error', code === undefined ? message : `Error ${code}: ${message}`);
 }
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
   const chain = defineChain({ id: first.chainId, name: first.name, nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [first.rpcUrl] } } });
 
   // The site's own setup: one line to create the provider, one to announce it.
-  announceProvider({ provider: new SymbolonProvider({ frameUrl: config.frameUrl, chains: config.chains }) });
+  announceProvider({ provider: new SymbolonProvider({ frameUrl: config.frameUrl, chains: config.chains, ...(config.readyTimeoutMs ? { readyTimeoutMs: config.readyTimeoutMs } : {}) }) });
 
   const wallets = await discoverWallets();
   const symbolon = wallets.find((w) => w.info.rdns === 'org.symbolon.wallet');

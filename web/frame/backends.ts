@@ -6,6 +6,7 @@
 import type { FrameConfig } from './config.js';
 import type { Session } from './session.js';
 import type { CustodyMode, WalletBackend } from './wallet-backend.js';
+import { EnvelopeBackend } from './envelope-backend.js';
 
 async function walletMode(config: FrameConfig, session: Session): Promise<CustodyMode | undefined> {
   const response = await fetch(`${config.walletApi}/v1/me`, { headers: { authorization: `Bearer ${await session.accessToken()}` }, credentials: 'omit', cache: 'no-store' });
@@ -14,8 +15,9 @@ async function walletMode(config: FrameConfig, session: Session): Promise<Custod
   return body?.wallet?.custodyMode ?? undefined;
 }
 
-function backendFor(mode: CustodyMode, _config: FrameConfig): WalletBackend {
-  throw new Error(`Custody mode ${mode} is not available in this frame yet.`);
+function backendFor(mode: CustodyMode, config: FrameConfig): WalletBackend {
+  if (mode === 'envelope') return new EnvelopeBackend({ walletApi: config.walletApi, custodianUrl: config.kmsEndpoint, region: config.region, roleArn: config.roleArn });
+  throw new Error(`Custody mode ${mode} is not available in this frame.`);
 }
 
 /**

@@ -17,6 +17,8 @@ export interface FrameConfig {
   /** The custodian's KMS/STS endpoint, and its region. */
   kmsEndpoint: string;
   region: string;
+  /** The role devices assume with the user's token (STS AssumeRoleWithWebIdentity). */
+  roleArn: string;
   /** Custody mode of wallets created from this frame. */
   custodyMode: CustodyMode;
   /** Chain names by decimal chain id. */
@@ -42,6 +44,7 @@ export async function loadConfig(): Promise<FrameConfig> {
     walletApi: absolute(c.walletApi, 'walletApi'),
     kmsEndpoint: absolute(c.kmsEndpoint, 'kmsEndpoint'),
     region: typeof c.region === 'string' ? c.region : 'us-east-1',
+    roleArn: typeof c.roleArn === 'string' ? c.roleArn : '',
     custodyMode: mode,
     chains: typeof c.chains === 'object' && c.chains !== null ? (c.chains as Record<string, string>) : {},
   };

@@ -7,7 +7,7 @@
  * a chain other than the current one, unlimited approvals, messages that are
  * really hashes (blind signing). Pure functions: no DOM, no I/O.
  */
-import { decodeAbiParameters, formatEther, formatGwei, hexToBytes, parseAbiParameters, type Hex } from 'viem';
+import { decodeAbiParameters, formatEther, formatGwei, getAddress, hexToBytes, parseAbiParameters, type Hex } from 'viem';
 
 export interface Field {
   label: string;
@@ -117,8 +117,15 @@ export interface TypedDataInput {
   message: Record<string, unknown>;
 }
 
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+
+/** Addresses in their EIP-55 checksummed form, the way wallets and explorers show them. */
+function checksummed(v: string): string {
+  return ADDRESS.test(v) ? getAddress(v) : v;
+}
+
 function stringify(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : typeof v === 'string' ? checksummed(v) : v), 2);
 }
 
 /** eth_signTypedData_v4 (EIP-712): domain fields, primary type, message. */
@@ -143,7 +150,7 @@ export function describeTypedData(origin: string, typedData: TypedDataInput, add
     fields.push({ label: 'Domain chain', value: id === undefined ? String(domain.chainId) : chainLabel(id, chainNames), warn: other });
     if (other) warnings.push(`The data is for a different chain than the current one (${chainLabel(currentChainId, chainNames)}).`);
   }
-  if (typeof domain.verifyingContract === 'string') fields.push({ label: 'Verifying contract', value: domain.verifyingContract, mono: true });
+  if (typeof domain.verifyingContract === 'string') fields.push({ label: 'Verifying contract', value: checksummed(domain.verifyingContract), mono: true });
   if (typeof domain.salt === 'string') fields.push({ label: 'Domain salt', value: domain.salt, mono: true });
   if (/permit/i.test(typedData.primaryType)) warnings.push('This is a permit: signing it can let the spender move your tokens without another approval.');
   return {

@@ -29,6 +29,10 @@ import * as ui from './ui.js';
 type Request = Extract<DappMessage, { kind: 'request' }>;
 
 const CONNECTED_KEY = 'symbolon.connected';
+/** Requests waiting for the user at most; more are refused (a page cannot bury the user in prompts). */
+const MAX_QUEUED = 16;
+/** EIP-1474: limit exceeded. */
+const LIMIT_EXCEEDED = -32005;
 
 let config: FrameConfig;
 let session: Session;
@@ -222,9 +226,15 @@ async function onMessage(event: MessageEvent): Promise<void> {
       post({ protocol: PROTOCOL, kind: 'ready', accounts: accounts() });
       return;
     case 'cancel':
-      ui.dismiss();
+      if (dappOrigin !== undefined) ui.dismiss();
       return;
     case 'request':
+      // Nothing is answered before hello has fixed the one origin this frame serves.
+      if (dappOrigin === undefined) return;
+      if (queue.length >= MAX_QUEUED) {
+        post({ protocol: PROTOCOL, kind: 'response', id: message.id, error: { code: LIMIT_EXCEEDED, message: 'Too many requests are waiting for the user.' } });
+        return;
+      }
       queue.push(message);
       void work();
       return;

@@ -128,9 +128,9 @@ export class FrameChannel {
 
     return new Promise<string[]>((resolve, reject) => {
       const timeoutMs = this.#options.readyTimeoutMs ?? 15_000;
-      let hellos: ReturnType<typeof setInterval> | undefined;
+      let hellos: ReturnType<typeof setTimeout> | undefined;
       const timer = setTimeout(() => {
-        clearInterval(hellos);
+        clearTimeout(hellos);
         const e = disconnected(`The wallet frame at ${this.origin} did not answer within ${timeoutMs} ms (not running, or this origin is not allowed).`);
         this.#ready = undefined;
         this.#onReady = undefined;
@@ -142,15 +142,20 @@ export class FrameChannel {
       }, timeoutMs);
       this.#onReady = (accounts) => {
         clearTimeout(timer);
-        clearInterval(hellos);
+        clearTimeout(hellos);
         this.#onReady = undefined;
         resolve(accounts);
       };
       iframe.addEventListener('load', () => {
-        // The frame's script may still be starting when load fires: say hello until it answers.
-        this.#post({ protocol: PROTOCOL, kind: 'hello' });
-        clearInterval(hellos);
-        hellos = setInterval(() => this.#post({ protocol: PROTOCOL, kind: 'hello' }), 250);
+        // The frame's script may still be starting when load fires: say hello until it answers, backing off.
+        clearTimeout(hellos);
+        let delay = 100;
+        const hello = () => {
+          this.#post({ protocol: PROTOCOL, kind: 'hello' });
+          hellos = setTimeout(hello, delay);
+          delay = Math.min(delay * 2, 2_000);
+        };
+        hello();
       });
       (this.#options.container ?? doc.body).append(overlay);
     });

@@ -1,0 +1,407 @@
+/**
+ * The wallet frame in a real browser (Debian's chromium through
+ * playwright-core): a real wallet service (built-in issuer, wallet API,
+ * custodian) serving /frame/, the example DApp on two other origins (two
+ * ports) and one origin the frame does not allow, and Hardhat's EDR node as
+ * the chain. The test plays the user: it types the email and the code from
+ * the dev mailbox, and clicks Approve or Reject inside the frame; everything
+ * the DApp gets, it gets through the EIP-1193 provider.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import { createPublicClient, getAddress, http, keccak256, parseEther, parseTransaction, recoverTransactionAddress, verifyMessage, type Address, type Hex } from 'viem';
+import { Wallet, JsonRpcProvider, verifyTypedData } from 'ethers';
+import { startTestServer, type TestServer } from './helpers/server.js';
+import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
+
+const require = createRequire(import.meta.url);
+const CHAIN_ID = 31337;
+const FUNDER_KEY = `0x${'ac'.repeat(32)}`;
+const CHROMIUM = process.env.SYMBOLON_CHROMIUM ?? '/usr/bin/chromium';
+const SCREENSHOTS = process.env.SYMBOLON_SCREENSHOTS_DIR;
+
+interface Node {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Hardhat's EDR node in this process on a random loopback port (as test/eth-chain.test.ts starts it). */
+async function startHardhatNode(): Promise<Node> {
+  const { createHardhatNetworkProvider } = require('hardhat/internal/hardhat-network/provider/provider');
+  const { JsonRpcServer } = require('hardhat/internal/hardhat-network/jsonrpc/server');
+  const { defaultHardhatNetworkParams } = require('hardhat/internal/core/config/default-config');
+  const provider = await createHardhatNetworkProvider(
+    {
+      hardfork: 'prague',
+      chainId: CHAIN_ID,
+      networkId: CHAIN_ID,
+      blockGasLimit: 30_000_000,
+      minGasPrice: 0n,
+      automine: true,
+      intervalMining: 0,
+      mempoolOrder: 'priority',
+      chains: defaultHardhatNetworkParams.chains,
+      genesisAccounts: [{ privateKey: FUNDER_KEY, balance: (10n ** 24n).toString() }],
+      allowUnlimitedContractSize: false,
+      throwOnTransactionFailures: true,
+      throwOnCallFailures: true,
+      allowBlocksWithSameTimestamp: false,
+      enableTransientStorage: false,
+      enableRip7212: false,
+    },
+    { enabled: false },
+  );
+  const server = new JsonRpcServer({ hostname: '127.0.0.1', port: 0, provider });
+  const { port } = await server.listen();
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+let server: TestServer;
+let node: Node;
+let dappA: ExampleDapp;
+let dappB: ExampleDapp;
+let unlisted: ExampleDapp;
+let context: BrowserContext;
+let userDataDir: string;
+let frameUrl = '';
+const EMAIL = `frame-user-${Date.now()}@example.com`;
+
+before(async () => {
+  const build = spawnSync(process.execPath, ['scripts/build-web.js'], { encoding: 'utf8' });
+  assert.equal(build.status, 0, `npm run build:web failed: ${build.stderr}`);
+  node = await startHardhatNode();
+  const chains = [{ chainId: CHAIN_ID, name: 'Local chain (Hardhat)', rpcUrl: node.url }];
+  const dapp = (readyTimeoutMs?: number) => startExampleDapp({ host: '127.0.0.1', port: 0, frameUrl: () => frameUrl, chains, ...(readyTimeoutMs ? { readyTimeoutMs } : {}) });
+  [dappA, dappB, unlisted] = await Promise.all([dapp(), dapp(), dapp(3000)]);
+  server = await startTestServer({
+    env: {
+      SYMBOLON_BUILTIN_ISSUER: '1',
+      SYMBOLON_DEV_MAILBOX: '1',
+      SYMBOLON_FRAME_ALLOWED_ORIGINS: `${dappA.origin},${dappB.origin}`,
+      SYMBOLON_DAPP_PORT: 'off',
+      SYMBOLON_CHAIN_RPC_URL: node.url,
+    },
+  });
+  frameUrl = `${server.endpoint}/frame/`;
+  userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+    viewport: { width: 1000, height: 760 },
+  });
+});
+
+after(async () => {
+  await context?.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await Promise.all([dappA?.close(), dappB?.close(), unlisted?.close()]);
+  await server?.close();
+  await node?.close();
+});
+
+/** The wallet frame inside a DApp page. */
+function walletFrame(page: Page): Frame {
+  const frame = page.frames().find((f) => f.url().startsWith(frameUrl));
+  assert.ok(frame, 'the DApp page has the wallet frame');
+  return frame;
+}
+
+async function latestCode(email: string): Promise<string> {
+  const r = await fetch(`${server.endpoint}/oidc/dev/mailbox?email=${encodeURIComponent(email)}`);
+  const { messages } = (await r.json()) as { messages: { code: string }[] };
+  assert.ok(messages[0], `a code was sent to ${email}`);
+  return messages[0].code;
+}
+
+/** Logs in inside the frame the way a user does: email, then the code from the (dev) mailbox. */
+async function logInInFrame(page: Page, email: string): Promise<void> {
+  const frame = walletFrame(page);
+  await frame.locator('#email').fill(email);
+  await frame.locator('#send-code').click();
+  await frame.locator('#code').waitFor({ state: 'visible' });
+  await frame.locator('#code').fill(await latestCode(email));
+  await frame.locator('#verify').click();
+}
+
+async function openDapp(origin: string): Promise<Page> {
+  const page = await context.newPage();
+  if (process.env.SYMBOLON_FRAME_DEBUG) {
+    page.on('console', (m) => console.log(`[${origin} console] ${m.text()}`));
+    page.on('pageerror', (e) => console.log(`[${origin} error] ${e.message}`));
+  }
+  await page.goto(`${origin}/`);
+  await page.locator('#connect:not([disabled])').waitFor();
+  return page;
+}
+
+/** Connects the DApp page: Connect, log in in the frame, approve the connection. Returns the address the DApp shows. */
+async function connect(page: Page, email: string): Promise<Address> {
+  await page.locator('#connect').click();
+  await logInInFrame(page, email);
+  const frame = walletFrame(page);
+  await frame.locator('#prompt-title', { hasText: 'Connect to this site?' }).waitFor();
+  await frame.locator('#approve').click();
+  await page.locator('#address', { hasText: /^0x[0-9a-fA-F]{40}$/ }).waitFor();
+  return getAddress((await page.locator('#address').textContent())!);
+}
+
+/** The user's wallet as the wallet service reports it, through the API with the user's own token. */
+async function walletOfUser(email: string): Promise<{ address: Address; custodyMode: string }> {
+  await fetch(`${server.endpoint}/oidc/email/start`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
+  const code = await latestCode(email);
+  const tokens = (await (await fetch(`${server.endpoint}/oidc/email/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, code }) })).json()) as { access_token: string };
+  const r = await fetch(`${server.endpoint}/v1/wallets/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+  assert.equal(r.status, 200);
+  const w = (await r.json()) as { address: string; custodyMode: string };
+  return { address: getAddress(w.address), custodyMode: w.custodyMode };
+}
+
+let pageA: Page;
+let address: Address;
+
+test('a DApp on another origin connects and gets the address the wallet service reports for the user', async () => {
+  pageA = await openDapp(dappA.origin);
+  address = await connect(pageA, EMAIL);
+  const reported = await walletOfUser(EMAIL);
+  assert.equal(address, reported.address);
+  assert.equal(reported.custodyMode, 'envelope');
+  // The provider answers eth_accounts from the connection, without asking again.
+  const accounts = (await pageA.evaluate(() => (window as any).symbolon.request({ method: 'eth_accounts' }))) as string[];
+  assert.deepEqual(accounts.map((a) => getAddress(a)), [address]);
+});
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  if (!SCREENSHOTS) return;
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, name) });
+}
+
+/** Waits for the frame's prompt, checks what it shows, and answers it. */
+async function answerPrompt(page: Page, expect: { title: string; shows: (string | RegExp)[] }, answer: 'approve' | 'reject', shot?: string): Promise<void> {
+  const frame = walletFrame(page);
+  await frame.locator('#prompt-title', { hasText: expect.title }).waitFor();
+  const text = (await frame.locator('#prompt').innerText()).replace(/\s+/g, ' ');
+  try {
+    for (const s of expect.shows) {
+      if (typeof s === 'string') assert.ok(text.includes(s), `the prompt shows ${s}: ${text}`);
+      else assert.match(text, s);
+    }
+  } catch (e) {
+    // Leave no prompt open behind a failure: the next request would queue behind it.
+    await frame.locator('#reject').click();
+    throw e;
+  }
+  if (shot) {
+    await frame.locator('#approve:not([disabled])').waitFor();
+    await screenshot(page, shot);
+  }
+  await frame.locator(answer === 'approve' ? '#approve' : '#reject').click();
+}
+
+test('personal_sign: the frame shows the message and the site; after Approve the signature verifies for the address', async () => {
+  const message = `Sign in to the example DApp at ${Date.now()}`;
+  await pageA.locator('#message').fill(message);
+  await pageA.locator('#sign').click();
+  await answerPrompt(pageA, { title: 'Sign a message', shows: [message, dappA.origin, address, `chain ${CHAIN_ID}`] }, 'approve', 'frame-approval.png');
+  await pageA.locator('#signature', { hasText: /^0x[0-9a-f]{130}$/ }).waitFor();
+  const signature = (await pageA.locator('#signature').textContent()) as Hex;
+  assert.equal(await verifyMessage({ address, message, signature }), true);
+  assert.equal(getAddress((await pageA.locator('#recovered').textContent())!), address);
+});
+
+test('eth_signTypedData_v4: the frame shows the domain and the message; the signature verifies with ethers', async () => {
+  await pageA.locator('#sign-typed').click();
+  await answerPrompt(pageA, { title: 'Sign typed data', shows: ['Example Exchange', 'Order', `chain ${CHAIN_ID}`, '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC', '"sell": "ETH"'] }, 'approve');
+  await pageA.locator('#typed-signature', { hasText: /^0x[0-9a-f]{130}$/ }).waitFor();
+  const signature = (await pageA.locator('#typed-signature').textContent())!;
+  const recovered = verifyTypedData(
+    { name: 'Example Exchange', version: '1', chainId: CHAIN_ID, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' },
+    { Order: [{ name: 'maker', type: 'address' }, { name: 'sell', type: 'string' }, { name: 'amount', type: 'uint256' }, { name: 'expiry', type: 'uint64' }] },
+    { maker: address, sell: 'ETH', amount: 10n ** 15n, expiry: 1_900_000_000n },
+    signature,
+  );
+  assert.equal(recovered, address);
+});
+
+test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; after Approve it is mined on the local chain, signed by the wallet', async () => {
+  const provider = new JsonRpcProvider(node.url, CHAIN_ID, { staticNetwork: true });
+  const funder = new Wallet(FUNDER_KEY, provider);
+  await (await funder.sendTransaction({ to: address, value: parseEther('1') })).wait();
+  provider.destroy();
+  const to = getAddress('0x70997970C51812dc3A010C7d01b50e0d17dc79C8');
+  const chain = createPublicClient({ transport: http(node.url) });
+  const before = await chain.getBalance({ address: to });
+  await pageA.locator('#to').fill(to);
+  await pageA.locator('#value').fill('0.01');
+  // The raw transaction as the provider broadcasts it from the DApp page to the chain's RPC.
+  const broadcast = pageA.waitForRequest((r) => r.url().startsWith(node.url) && (r.postData() ?? '').includes('eth_sendRawTransaction'));
+  await pageA.locator('#send').click();
+  await answerPrompt(pageA, { title: 'Send ETH', shows: [to, '0.01 ETH', `Local chain (Hardhat) (chain ${CHAIN_ID})`, dappA.origin, /Nonce\s*0/] }, 'approve', 'frame-transaction.png');
+  const raw = (JSON.parse((await broadcast).postData()!) as { params: [Hex] }).params[0];
+  await pageA.locator('#tx-status', { hasText: /^success in block \d+$/ }).waitFor({ timeout: 20_000 });
+  const hash = (await pageA.locator('#tx-hash').textContent()) as Hex;
+  const tx = await chain.getTransaction({ hash });
+  assert.equal(getAddress(tx.from), address);
+  assert.equal(tx.to && getAddress(tx.to), to);
+  assert.equal(tx.value, parseEther('0.01'));
+  assert.equal(tx.chainId, CHAIN_ID);
+  assert.equal(tx.type, 'eip1559');
+  // The signature itself recovers to the wallet (not just the node's say-so).
+  assert.equal(await recoverTransactionAddress({ serializedTransaction: raw as never }), address);
+  assert.equal(parseTransaction(raw).type, 'eip1559');
+  assert.equal(keccak256(raw), hash);
+  assert.equal((await chain.getBalance({ address: to })) - before, parseEther('0.01'));
+  await screenshot(pageA, 'example-dapp.png');
+});
+
+test('Reject in the frame gives the DApp a 4001 user-rejected error, and nothing is signed', async () => {
+  await pageA.locator('#signature').evaluate((e) => (e.textContent = '–'));
+  await pageA.locator('#sign').click();
+  await answerPrompt(pageA, { title: 'Sign a message', shows: [dappA.origin] }, 'reject');
+  await pageA.locator('#error[data-code="4001"]').waitFor();
+  assert.equal(await pageA.locator('#signature').textContent(), '–');
+  // The same through the provider directly: a ProviderRpcError shape with code 4001.
+  const pending = pageA.evaluate(async (account) => {
+    try {
+      await (window as any).symbolon.request({ method: 'personal_sign', params: ['0x68656c6c6f', account] });
+      return { code: 0, message: 'signed' };
+    } catch (e) {
+      return { code: (e as { code: number }).code, message: (e as Error).message, isError: e instanceof Error };
+    }
+  }, address);
+  await answerPrompt(pageA, { title: 'Sign a message', shows: ['hello'] }, 'reject');
+  assert.deepEqual(await pending, { code: 4001, message: 'The user rejected the request.', isError: true });
+});
+
+test("the DApp's script cannot read the session: not in its cookies or storage, not through the frame's window", async () => {
+  const frame = walletFrame(pageA);
+  // What the frame holds (read by the test, which is privileged; the DApp is not).
+  const session = JSON.parse((await frame.evaluate(() => sessionStorage.getItem('symbolon.session')))!) as { accessToken: string; refreshToken: string };
+  assert.match(session.accessToken, /^eyJ/);
+  const secrets = [session.accessToken, session.refreshToken, session.accessToken.split('.')[2]!];
+  const seen = await pageA.evaluate(async () => {
+    const dump: string[] = [document.cookie];
+    for (let i = 0; i < localStorage.length; i++) dump.push(localStorage.key(i)!, localStorage.getItem(localStorage.key(i)!)!);
+    for (let i = 0; i < sessionStorage.length; i++) dump.push(sessionStorage.key(i)!, sessionStorage.getItem(sessionStorage.key(i)!)!);
+    const dbs = await indexedDB.databases();
+    dump.push(JSON.stringify(dbs));
+    const iframe = document.querySelector<HTMLIFrameElement>('iframe[data-symbolon-frame]')!;
+    // No named functions in here: tsx would wrap them in a helper the page does not have.
+    const reach: Record<string, string> = {};
+    const win = iframe.contentWindow as Window;
+    try {
+      reach.document = `read: ${win.document.body.innerHTML}`;
+    } catch (e) {
+      reach.document = (e as Error).name;
+    }
+    try {
+      reach.sessionStorage = `read: ${win.sessionStorage.getItem('symbolon.session')}`;
+    } catch (e) {
+      reach.sessionStorage = (e as Error).name;
+    }
+    try {
+      reach.localStorage = `read: ${win.localStorage.length}`;
+    } catch (e) {
+      reach.localStorage = (e as Error).name;
+    }
+    try {
+      reach.location = `read: ${win.location.href}`;
+    } catch (e) {
+      reach.location = (e as Error).name;
+    }
+    return { dump: dump.join('\n'), reach, cookie: document.cookie, dbs: dbs.length };
+  });
+  for (const s of secrets) assert.ok(!seen.dump.includes(s), 'no token in the DApp origin');
+  assert.equal(seen.cookie, '');
+  assert.equal(seen.dbs, 0);
+  assert.deepEqual(seen.reach, { document: 'SecurityError', sessionStorage: 'SecurityError', localStorage: 'SecurityError', location: 'SecurityError' });
+  // And the wallet service never set a cookie for the frame's origin either (cookies are shared by every port of a host).
+  assert.deepEqual(await context.cookies(), []);
+});
+
+test('an origin that is not allowed gets nothing: the frame does not load in its page (4900), and its messages to the frame are ignored', async () => {
+  const pageC = await openDapp(unlisted.origin);
+  await pageC.locator('#connect').click();
+  await pageC.locator('#error[data-code="4900"]').waitFor({ timeout: 10_000 });
+  // frame-ancestors: the browser refused to render the frame inside the unlisted origin.
+  assert.equal(pageC.frames().some((f) => f.url().startsWith(frameUrl)), false);
+
+  // The unlisted page opens an allowed DApp and posts to the wallet frame inside it (a window it can reach).
+  const popupOpened = context.waitForEvent('page');
+  await pageC.evaluate((url) => void ((window as any).victim = window.open(url)), `${dappA.origin}/`);
+  const victim = await popupOpened;
+  await victim.locator('#connect:not([disabled])').waitFor();
+  assert.deepEqual(await victim.evaluate(() => (window as any).symbolon.request({ method: 'eth_accounts' })), []);
+  const request = (id: string) => ({ protocol: 'symbolon-frame/1', kind: 'request', id, method: 'personal_sign', params: ['0x6869', '0x0000000000000000000000000000000000000001'], chainId: CHAIN_ID });
+  const answersToUnlisted = await pageC.evaluate(async (messages) => {
+    const seen: unknown[] = [];
+    window.addEventListener('message', (e) => seen.push(e.data));
+    const frame = (window as any).victim.frames[0] as Window;
+    for (const m of messages) frame.postMessage(m, '*');
+    await new Promise((r) => setTimeout(r, 1500));
+    return seen;
+  }, [{ protocol: 'symbolon-frame/1', kind: 'hello' }, request('from-unlisted-1'), { protocol: 'symbolon-frame/1', kind: 'request', id: 'from-unlisted-2', method: 'eth_requestAccounts', params: [], chainId: CHAIN_ID }]);
+  assert.deepEqual(answersToUnlisted, []);
+  const victimFrame = walletFrame(victim);
+  assert.equal(await victimFrame.locator('#prompt').isVisible(), false);
+  assert.equal(await victimFrame.locator('#login').isVisible(), false);
+  // Control: the very same request from the allowed page that embeds the frame is answered (4100: not connected yet).
+  const answerToAllowed = await victim.evaluate(async ({ message, origin }) => {
+    const iframe = document.querySelector<HTMLIFrameElement>('iframe[data-symbolon-frame]')!;
+    return new Promise((resolve) => {
+      window.addEventListener('message', (e) => {
+        if (e.source === iframe.contentWindow && (e.data as { id?: string }).id === message.id) resolve(e.data);
+      });
+      iframe.contentWindow!.postMessage(message, origin);
+    });
+  }, { message: request('from-allowed'), origin: new URL(frameUrl).origin });
+  assert.deepEqual((answerToAllowed as { error: { code: number } }).error.code, 4100);
+  await victim.close();
+  await pageC.close();
+});
+
+test('a second DApp on another origin sees the same wallet address for the same user; provider errors carry EIP-1193 codes', async () => {
+  const pageB = await openDapp(dappB.origin);
+  const call = (method: string, params?: unknown[]) =>
+    pageB.evaluate(
+      async ({ method, params }) => {
+        try {
+          return { result: await (window as any).symbolon.request(params ? { method, params } : { method }) };
+        } catch (e) {
+          return { code: (e as { code: number }).code };
+        }
+      },
+      { method, params },
+    );
+  assert.deepEqual(await call('eth_chainId'), { result: '0x7a69' });
+  assert.deepEqual(await call('eth_accounts'), { result: [] });
+  assert.deepEqual(await call('personal_sign', ['0x6869', address]), { code: 4100 });
+  assert.deepEqual(await call('eth_sign', [address, `0x${'11'.repeat(32)}`]), { code: 4200 });
+  assert.deepEqual(await call('wallet_switchEthereumChain', [{ chainId: '0x1' }]), { code: 4902 });
+  assert.deepEqual(await call('wallet_switchEthereumChain', [{ chainId: '0x7a69' }]), { result: null });
+  assert.match(String((await call('eth_blockNumber')).result), /^0x[0-9a-f]+$/);
+
+  assert.equal(await connect(pageB, EMAIL), address);
+  await pageB.close();
+});
+
+test('Approve stays disabled while the DApp makes the frame translucent (clickjacking guard)', async () => {
+  const frameEl = pageA.locator('iframe[data-symbolon-frame]');
+  await frameEl.evaluate((e) => ((e as HTMLElement).style.opacity = '0.3'));
+  const pending = pageA.evaluate((account) => (window as any).symbolon.request({ method: 'personal_sign', params: ['0x636c69636b', account] }).catch((e: { code: number }) => e.code), address);
+  const frame = walletFrame(pageA);
+  await frame.locator('#prompt-title', { hasText: 'Sign a message' }).waitFor();
+  await pageA.waitForTimeout(1500);
+  assert.equal(await frame.locator('#approve').isDisabled(), true);
+  await frameEl.evaluate((e) => ((e as HTMLElement).style.opacity = '1'));
+  await frame.locator('#approve:not([disabled])').waitFor({ timeout: 5000 });
+  await frame.locator('#reject').click();
+  assert.equal(await pending, 4001);
+});
