@@ -127,6 +127,24 @@ function aliceKeyPolicy(accountId: string): string {
   });
 }
 
+/** A key only sessions from `issuer` whose token had a verified email may use. */
+function issuerAndEmailKeyPolicy(accountId: string, issuer: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'Admin', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: ['kms:DescribeKey', 'kms:PutKeyPolicy'], Resource: '*' },
+      {
+        Sid: 'Sessions',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${accountId}:role/web-users` },
+        Action: 'kms:Encrypt',
+        Resource: '*',
+        Condition: { StringEquals: { 'aws:PrincipalTag/iss': issuer, 'aws:PrincipalTag/email': 'alice@example.com' } },
+      },
+    ],
+  });
+}
+
 type Creds = { accessKeyId: string; secretAccessKey: string; sessionToken: string };
 
 function credsOf(out: AssumeRoleWithWebIdentityCommandOutput): Creds {
@@ -321,6 +339,16 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     assert.equal(me.Arn, `arn:aws:sts::${accountId}:assumed-role/web-users/alice`);
     assert.equal(me.Account, accountId);
     assert.match(me.UserId!, /^AROA[A-Z2-7]{17}:alice$/);
+  });
+
+  test('the iss and email session tags reach key policies too; a key policy may name the role directly', async () => {
+    const keyId2 = (await kms.send(new CreateKeyCommand({ Policy: issuerAndEmailKeyPolicy(accountId, issuer.url), BypassPolicyLockoutSafetyCheck: true }))).KeyMetadata!.KeyId!;
+    const withEmail = kmsAs(credsOf(await assume(await issuer.mint({ sub: 'alice', email: 'alice@example.com' }), webRoleArn, 'alice')));
+    await withEmail.send(new EncryptCommand({ KeyId: keyId2, Plaintext: new Uint8Array(8) }));
+    const unverified = kmsAs(credsOf(await assume(await issuer.mint({ sub: 'alice', email: 'alice@example.com', email_verified: false }), webRoleArn, 'alice')));
+    await rejectsWith(unverified.send(new EncryptCommand({ KeyId: keyId2, Plaintext: new Uint8Array(8) })), 'AccessDeniedException');
+    const noEmail = kmsAs(credsOf(await assume(await issuer.mint({ sub: 'alice' }), webRoleArn, 'alice')));
+    await rejectsWith(noEmail.send(new EncryptCommand({ KeyId: keyId2, Plaintext: new Uint8Array(8) })), 'AccessDeniedException');
   });
 
   test("another user's session is denied alice's key, whatever context it names", async () => {

@@ -140,7 +140,8 @@ export const assumeRoleWithWebIdentity: StsAction = {
     const { now } = ctx.info;
     const params = readParams(p);
     const verified = await verify(ctx, params.token);
-    const tags: Record<string, string> = { sub: tagValue('sub', verified.sub) };
+    // `iss` too: a `sub` is unique only within its issuer, so a policy trusting several issuers can tell users apart.
+    const tags: Record<string, string> = { sub: tagValue('sub', verified.sub), iss: tagValue('iss', verified.issuer) };
     if (verified.email !== undefined) tags.email = tagValue('email', verified.email);
     const audit = (outcome: 'allowed' | 'denied', errorCode: string | null, principalArn: string | null, accessKeyId: string | null) =>
       ctx.audit.record({
