@@ -177,10 +177,11 @@ test('a DApp on another origin connects and gets the address the wallet service 
   assert.deepEqual(accounts.map((a) => getAddress(a)), [address]);
 });
 
-async function screenshot(page: Page, name: string): Promise<void> {
+/** With SYMBOLON_SCREENSHOTS_DIR set (docs/images), saves what the user sees for the docs. */
+async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
   if (!SCREENSHOTS) return;
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, name) });
+  await page.screenshot({ path: join(SCREENSHOTS, name), fullPage });
 }
 
 /** Waits for the frame's prompt, checks what it shows, and answers it. */
@@ -258,7 +259,8 @@ test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; af
   assert.equal(parseTransaction(raw).type, 'eip1559');
   assert.equal(keccak256(raw), hash);
   assert.equal((await chain.getBalance({ address: to })) - before, parseEther('0.01'));
-  await screenshot(pageA, 'example-dapp.png');
+  await pageA.evaluate(() => window.scrollTo(0, 0));
+  await screenshot(pageA, 'example-dapp.png', true);
 });
 
 test('Reject in the frame gives the DApp a 4001 user-rejected error, and nothing is signed', async () => {
