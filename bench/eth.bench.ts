@@ -93,7 +93,8 @@ function inMemory(name: string, sign: (i: number) => Promise<string> | string, s
 
 async function main() {
   const server = await startServerProcess();
-  const client = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
+  // cacheMiddleware: the AWS SDK resolves each command's middleware once (what toKmsClient sets for a configuration).
+  const client = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, cacheMiddleware: true });
   try {
     const keyId = (await client.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
     const signer = new KmsSigner({ client, keyId });

@@ -16,10 +16,15 @@ import { pointFromSpki } from './spki.js';
 /** A KMSClient, or the configuration to make one (region, endpoint, credentials, ...). */
 export type KmsClientInput = KMSClient | KMSClientConfig;
 
-/** Uses `client` if it is a client (anything with `send`), or builds a KMSClient from a configuration. */
+/**
+ * Uses `client` if it is a client (anything with `send`), or builds a KMSClient
+ * from a configuration — with `cacheMiddleware: true` unless the configuration
+ * says otherwise: the AWS SDK then resolves each command's middleware stack
+ * once instead of on every call (about a fifth of its CPU per Sign here).
+ */
 export function toKmsClient(client: KmsClientInput): KMSClient {
   if (client instanceof KMSClient || typeof (client as { send?: unknown }).send === 'function') return client as KMSClient;
-  return new KMSClient(client as KMSClientConfig);
+  return new KMSClient({ cacheMiddleware: true, ...(client as KMSClientConfig) });
 }
 
 /** What GetPublicKey says about the key, decoded once. */
