@@ -3,9 +3,10 @@
  * embedded mode needs. Every setting is documented in the README.
  */
 import { resolve } from 'node:path';
+import { attestationSettingsFromEnv, signerSettingsFromEnv, type AttestationSettings, type SignerSettings } from './signer/settings.js';
 
 export interface ServerConfig {
-  role: 'all' | 'kms';
+  role: 'all' | 'kms' | 'signer';
   host: string;
   port: number;
   dataDir: string;
@@ -22,6 +23,10 @@ export interface ServerConfig {
   identity: IdentitySettings;
   wallet: WalletSettings;
   frame: FrameSettings;
+  /** `Recipient` attestation on the custodian (docs/signer.md). */
+  attestation: AttestationSettings;
+  /** The signer role (docs/signer.md). */
+  signer: SignerSettings;
 }
 
 /** The wallet frame and the example DApp (docs/frame.md). */
@@ -155,7 +160,7 @@ function walletFromEnv(env: NodeJS.ProcessEnv): WalletSettings {
 
 export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<string, string>>): ServerConfig {
   const role = flags.role ?? env.SYMBOLON_ROLE ?? 'all';
-  if (role !== 'all' && role !== 'kms') throw new RangeError(`--role must be all or kms (got ${role.slice(0, 20)})`);
+  if (role !== 'all' && role !== 'kms' && role !== 'signer') throw new RangeError(`--role must be all, kms or signer (got ${role.slice(0, 20)})`);
   const port = Number(flags.port ?? env.SYMBOLON_PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('--port must be an integer from 0 to 65535');
   const region = env.SYMBOLON_REGION ?? 'us-east-1';
@@ -181,5 +186,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     identity: identityFromEnv(env, !databaseUrl, host),
     wallet: walletFromEnv(env),
     frame: frameFromEnv(env, !databaseUrl, host, port),
+    attestation: attestationSettingsFromEnv(env),
+    signer: signerSettingsFromEnv(env),
   };
 }

@@ -125,7 +125,7 @@ describe('attestation document: hostile inputs', () => {
     for (const alg of [-7, -8, -36, 0]) refused(() => verify(rawDoc({ protectedHeader: encode(new Map([[1, alg]])) })), 'unsupported_algorithm');
     refused(() => verify(rawDoc({ protectedHeader: encode(new Map([[1, 'ES384']])) })), 'unsupported_algorithm');
     refused(() => verify(rawDoc({ protectedHeader: encode(new Map()) })), 'malformed');
-    refused(() => verify(rawDoc({ protectedHeader: encode(new Map([[1, -35], [4, new Uint8Array(4)]])) })), 'malformed');
+    refused(() => verify(rawDoc({ protectedHeader: encode(new Map<number, unknown>([[1, -35], [4, new Uint8Array(4)]])) })), 'malformed');
     refused(() => verify(rawDoc({ protectedHeader: new Uint8Array([0xff]) })), 'malformed');
   });
 

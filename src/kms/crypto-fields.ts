@@ -6,13 +6,20 @@
  *    words without a value ("Value at 'plaintext' failed to satisfy …");
  *  - the encryption algorithm, which on a symmetric key can only be
  *    SYMMETRIC_DEFAULT, and the MAC algorithm, HMAC_SHA_256 on HMAC_256 keys;
- *  - `DryRun`, and `Recipient` (Nitro Enclaves attestation), which this
- *    custodian refuses rather than silently returning plaintext to a caller
- *    that asked for it to be encrypted to an enclave.
+ *  - `DryRun`;
+ *  - `Recipient` (AWS Nitro Enclaves attestation, KMS Developer Guide
+ *    "Cryptographic attestation support in AWS KMS"): Decrypt verifies the
+ *    attestation document (src/signer/attestation) and returns the result
+ *    encrypted to the attested key; the operations that do not support it
+ *    refuse it rather than silently return plaintext to a caller that asked
+ *    for it to be encrypted to an enclave.
  */
 import { AwsError, invalidKeyUsage, unsupportedOperation, validation } from './errors.js';
 import type { Input } from './input.js';
 import { AWS_ENCRYPTION_ALGORITHMS, AWS_MAC_ALGORITHMS, type KeyRecord } from './model.js';
+import type { OperationContext } from './context.js';
+import { AttestationError } from '../signer/attestation/errors.js';
+import { recipientAttestationOf, type AttestedRecipient } from '../signer/attestation/recipient-attestation.js';
 
 /** `Plaintext` -> `plaintext`, as AWS names fields in validation messages. */
 function wireName(name: string): string {
@@ -86,5 +93,44 @@ export function dryRunSucceeded(): never {
 export function refuseRecipient(input: Input): void {
   if (input.has('Recipient')) {
     throw unsupportedOperation('Recipient (an attested enclave public key) is not supported by this custodian.');
+  }
+}
+
+/** The key-encryption algorithms AWS defines for `Recipient` (RecipientInfo.KeyEncryptionAlgorithm). */
+export const RECIPIENT_KEY_ENCRYPTION_ALGORITHMS = ['RSAES_OAEP_SHA_256'] as const;
+
+export interface RecipientField {
+  keyEncryptionAlgorithm: (typeof RECIPIENT_KEY_ENCRYPTION_ALGORITHMS)[number];
+  attestationDocument: Uint8Array;
+}
+
+/**
+ * Reads `Recipient` ({ KeyEncryptionAlgorithm, AttestationDocument }, AWS's
+ * RecipientInfo; the document is 1 to 262,144 bytes as in AWS's model).
+ * @throws {AwsError} SerializationException or ValidationException.
+ */
+export function readRecipient(input: Input): RecipientField | undefined {
+  const recipient = input.object('Recipient');
+  if (!recipient) return undefined;
+  const keyEncryptionAlgorithm = recipient.enum('KeyEncryptionAlgorithm', RECIPIENT_KEY_ENCRYPTION_ALGORITHMS, { required: true });
+  const attestationDocument = recipient.blob('AttestationDocument', { required: true, min: 1, max: 262144 });
+  return { keyEncryptionAlgorithm, attestationDocument };
+}
+
+/**
+ * Verifies and consumes a `Recipient` attestation document (trusted platform
+ * key, ES384 signature, at most 5 minutes old, never seen before) and returns
+ * the attested key with the `kms:RecipientAttestation:*` condition keys.
+ * @throws {AwsError} UnsupportedOperationException when this custodian has no
+ *   attestation verifier; ValidationException naming the reason a document is refused.
+ */
+export function attestRecipient(ctx: OperationContext, recipient: RecipientField): AttestedRecipient {
+  const verifier = recipientAttestationOf(ctx.deps);
+  if (!verifier) throw unsupportedOperation('Recipient (an attested enclave public key) is not supported by this custodian.');
+  try {
+    return verifier.accept(recipient.attestationDocument, ctx.info.now);
+  } catch (e) {
+    if (e instanceof AttestationError) throw validation(`The attestation document in Recipient is not valid (${e.code}): ${e.message}`);
+    throw e;
   }
 }

@@ -136,6 +136,14 @@ export class Input {
     return v as string[];
   }
 
+  /** A nested structure (e.g. Decrypt's `Recipient`), read with its own Input. */
+  object(name: string): Input | undefined {
+    const v = this.#get(name, false);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v)) throw serialization(`Value for '${wireName(name)}' must be a structure`);
+    return new Input(v);
+  }
+
   /** A list of objects, each read with its own Input. */
   objectList(name: string): Input[] | undefined {
     const v = this.#get(name, false);

@@ -37,6 +37,8 @@ import { RolePolicies, roleNameOfSession } from '../sts/role-policies.js';
 import { SessionCredentialSource } from '../sts/session-credential-source.js';
 import { RolesService } from '../sts/roles-service.js';
 import { startMaintenance, MAINTENANCE_INTERVAL_MS } from '../kms/maintenance.js';
+import { setUpRecipientAttestation } from '../signer/role.js';
+import type { PlatformKey } from '../signer/attestation/platform-key.js';
 
 export interface Custodian {
   app: FastifyInstance;
@@ -49,6 +51,8 @@ export interface Custodian {
   /** The audit sink: the hash-chained log unless one was injected. */
   audit: AuditSink;
   metrics: Metrics;
+  /** The embedded platform attestation key: with --role all, the signer's launcher signs its documents with it. */
+  platformKey: PlatformKey;
   close(): Promise<void>;
 }
 
@@ -192,6 +196,8 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       keyCache: new KeyCache({ ttlMs: config.keyCacheTtlMs }),
       clock,
     };
+    // Decrypt's `Recipient`: the embedded platform key (made alongside the root key) and the trusted platform keys (docs/signer.md).
+    const { platformKey } = await setUpRecipientAttestation({ db: store.db, root, deps, settings: config.attestation });
     const authenticator = new Authenticator({
       sources: [new AccessKeySource(store, root, accountId, principals.tagsFor), new SessionCredentialSource(store, root, accountId)],
       regions: [config.region],
@@ -223,6 +229,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       adminCredentialsFile,
       audit,
       metrics,
+      platformKey,
       async close() {
         try {
           await maintenance.stop();

@@ -6,17 +6,26 @@
  * IncorrectKeyException; a wrong or missing encryption context, an altered or
  * foreign blob is InvalidCiphertextException with an empty message. The
  * plaintext is wiped once encoded into the response.
+ *
+ * With `Recipient` (an attestation document from an enclave, or from the
+ * simulated platform that launches the signer), the document is verified
+ * first, its measurements become the `kms:RecipientAttestation:ImageSha384`
+ * and `kms:RecipientAttestation:PCR<n>` condition keys, and the plaintext is
+ * returned only as `CiphertextForRecipient`: CMS EnvelopedData encrypted to the
+ * document's public key, as AWS KMS does. `Plaintext` is then absent.
  */
 import { requireUsable } from '../keys.js';
 import { wipe } from '../../crypto/bytes.js';
 import { openCiphertext, resolveCiphertextKey } from '../ciphertext.js';
 import {
+  attestRecipient,
   dryRunSucceeded,
   readDryRun,
   readEncryptionAlgorithm,
-  refuseRecipient,
+  readRecipient,
   requireEncryptionAlgorithm,
 } from '../crypto-fields.js';
+import { sealForRecipient } from '../../signer/attestation/cms-enveloped-data.js';
 import { encryptionContextConditions, readEncryptionContext } from '../encryption-context.js';
 import { blobOut } from '../input.js';
 import { keyArn } from '../model.js';
@@ -28,12 +37,14 @@ export const decrypt = operation('Decrypt', async (input, ctx) => {
   const context = readEncryptionContext(input);
   const algorithm = readEncryptionAlgorithm(input, 'EncryptionAlgorithm');
   const dryRun = readDryRun(input);
-  refuseRecipient(input);
+  const recipientField = readRecipient(input);
   if (context) ctx.audit.encryptionContext = context;
+  const recipient = recipientField ? attestRecipient(ctx, recipientField) : undefined;
 
   const { key, version } = await resolveCiphertextKey(ctx, blob, keyId, 'kms:Decrypt', {
     'kms:EncryptionAlgorithm': algorithm,
     ...encryptionContextConditions(context),
+    ...recipient?.conditions,
   });
   requireUsable(key, 'ENCRYPT_DECRYPT', 'Decrypt');
   requireEncryptionAlgorithm(key, algorithm);
@@ -41,6 +52,9 @@ export const decrypt = operation('Decrypt', async (input, ctx) => {
 
   const plaintext = await openCiphertext(ctx, key, version, blob, context);
   try {
+    if (recipient) {
+      return { KeyId: keyArn(key), CiphertextForRecipient: blobOut(sealForRecipient(plaintext, recipient)), EncryptionAlgorithm: algorithm };
+    }
     return { KeyId: keyArn(key), Plaintext: blobOut(plaintext), EncryptionAlgorithm: algorithm };
   } finally {
     wipe(plaintext);

@@ -1,0 +1,46 @@
+/**
+ * The signer's API errors: one catalogue of stable codes with their HTTP
+ * statuses, sent as `{ "error": { "code", "message" } }`. Messages name fields,
+ * lengths, key ids and reason codes only — never a share, a key, a token, a
+ * payload or a ciphertext.
+ */
+
+export const SIGNER_ERRORS = {
+  /** The request body is not what /v1/sign takes. */
+  bad_request: 400,
+  /** The payload cannot be signed as given (bad transaction, typed data, …). */
+  invalid_payload: 400,
+  /** The token was refused (expired, wrong issuer or audience, bad signature, …). */
+  invalid_token: 401,
+  /** Share A XOR share B does not derive the wallet's address: share B (or the release) was altered. */
+  share_mismatch: 422,
+  /** The custodian refused to open share A's ciphertext: not this owner's or this address's, or altered. */
+  share_ciphertext_invalid: 422,
+  /** The custodian's key policy refused the release (another user's token, a measurement it does not allow, …). */
+  release_refused: 403,
+  /** The custodian refused this signer's attestation (untrusted platform, stale or replayed document). */
+  attestation_refused: 502,
+  /** No credentials for the custodian could be obtained with this token (STS refused it or is unreachable). */
+  credentials_unavailable: 502,
+  /** The custodian could not be reached or failed. */
+  custodian_unavailable: 502,
+  /** The signer is shutting down or not configured to release shares. */
+  unavailable: 503,
+  internal_error: 500,
+} as const;
+
+export type SignerErrorCode = keyof typeof SIGNER_ERRORS;
+
+/** A refused or failed sign request; `code` is stable and maps to an HTTP status. */
+export class SignerError extends Error {
+  override name = 'SignerError';
+  readonly status: number;
+  constructor(
+    readonly code: SignerErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.status = SIGNER_ERRORS[code];
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The signer's HTTP API (fastify; never listens by itself):
+ *
+ *   POST /v1/sign   { payload, address, shareB, shareACiphertext, token, keyId? }
+ *                   -> 200 { type, signedTransaction, hash } | { type, signature } | { type, authorization }
+ *                   -> 4xx/5xx { error: { code, message } }  (codes: errors.ts)
+ *   GET  /health    -> { status: "ok" }
+ *
+ * The token may come in the body or as `Authorization: Bearer`. Request and
+ * response schemas are closed (no additional properties), so nothing but the
+ * signed result can leave; request bodies are never logged, and the logger
+ * redacts the secret-bearing fields should one ever be passed to it.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { SignerError } from './errors.js';
+import { parsePayload } from './payload.js';
+import { signWithSplitKey, type SignerDeps } from './signWithSplitKey.js';
+
+/** pino redact paths for the signer's logger. */
+export const SIGNER_LOG_REDACT = ['req.headers.authorization', '*.token', '*.shareB', '*.shareACiphertext', '*.authorization'];
+
+const BASE64 = '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$';
+
+const signBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['payload', 'address', 'shareB', 'shareACiphertext'],
+  properties: {
+    payload: { type: 'object' },
+    address: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' },
+    shareB: { type: 'string', pattern: BASE64, minLength: 4, maxLength: 64 },
+    shareACiphertext: { type: 'string', pattern: BASE64, minLength: 4, maxLength: 8192 },
+    token: { type: 'string', minLength: 1, maxLength: 16384 },
+    keyId: { type: 'string', minLength: 1, maxLength: 2048 },
+  },
+} as const;
+
+const hex = { type: 'string', pattern: '^0x[0-9a-fA-F]*$' } as const;
+const signResponse = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { type: 'string', enum: ['transaction', 'message', 'typedData', 'authorization'] },
+    signedTransaction: hex,
+    hash: hex,
+    signature: hex,
+    authorization: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['address', 'chainId', 'nonce', 'r', 's', 'yParity'],
+      properties: { address: hex, chainId: { type: 'integer' }, nonce: { type: 'integer' }, r: hex, s: hex, yParity: { type: 'integer' } },
+    },
+  },
+} as const;
+
+const errorResponse = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['error'],
+  properties: { error: { type: 'object', additionalProperties: false, required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+} as const;
+
+interface SignBody {
+  payload: unknown;
+  address: string;
+  shareB: string;
+  shareACiphertext: string;
+  token?: string;
+  keyId?: string;
+}
+
+/** Builds the signer's app. */
+export function buildSignerApp(deps: SignerDeps & { logger: Logger }): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (logger) => logger,
+    trustProxy: false,
+    return503OnClosing: true,
+    bodyLimit: 512 * 1024,
+    // Refuse, never silently drop or coerce: an unknown field or a number for a string is a bad request.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+  });
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, req, reply) => {
+    if (err instanceof SignerError) {
+      if (err.status >= 500) req.log.warn({ reqId: req.id, code: err.code }, 'sign request failed');
+      return reply.code(err.status).send({ error: { code: err.code, message: err.message } });
+    }
+    if (err.validation) {
+      // ajv's message names the field and the rule broken, never the value.
+      return reply.code(400).send({ error: { code: 'bad_request', message: `Invalid request: ${err.message.slice(0, 200)}` } });
+    }
+    if (err.statusCode && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: { code: 'bad_request', message: 'The request could not be parsed (JSON body expected).' } });
+    }
+    req.log.error({ reqId: req.id, errorName: err.name, code: err.code }, 'sign request failed unexpectedly');
+    return reply.code(500).send({ error: { code: 'internal_error', message: 'An internal error occurred.' } });
+  });
+
+  app.get('/health', async () => ({ status: 'ok' }));
+
+  app.post<{ Body: SignBody }>(
+    '/v1/sign',
+    { schema: { body: signBody, response: { 200: signResponse, '4xx': errorResponse, '5xx': errorResponse } } },
+    async (req) => {
+      const body = req.body;
+      const header = req.headers.authorization;
+      const bearer = typeof header === 'string' && /^Bearer [^\s]+$/.test(header) ? header.slice(7) : undefined;
+      if (header !== undefined && bearer === undefined) throw new SignerError('bad_request', 'Authorization must be "Bearer <token>".');
+      if (bearer !== undefined && body.token !== undefined && bearer !== body.token) throw new SignerError('bad_request', 'The token in the body and in Authorization differ.');
+      const token = bearer ?? body.token;
+      if (token === undefined) throw new SignerError('invalid_token', 'A token is required (body "token" or Authorization: Bearer).');
+      const payload = parsePayload(body.payload);
+      return signWithSplitKey(deps, {
+        payload,
+        address: body.address,
+        shareB: new Uint8Array(Buffer.from(body.shareB, 'base64')),
+        shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
+        token,
+        keyId: body.keyId,
+      });
+    },
+  );
+  return app;
+}

@@ -1,0 +1,69 @@
+/**
+ * Configuration of attestation (custodian side) and of the signer role, from
+ * the environment (docs/signer.md):
+ *
+ *   SYMBOLON_ATTESTATION_TRUSTED_KEYS   platform keys the custodian trusts for `Recipient`:
+ *                                       base64 DER SubjectPublicKeyInfo (P-384), comma or space separated
+ *   SYMBOLON_ATTESTATION_TRUST_EMBEDDED 1 (default) / 0: trust the embedded platform key (symbolon_meta)
+ *   SYMBOLON_SIGNER_HOST / _PORT        where the signer listens with --role all
+ *                                       (default: the server's host, port + 2; 0 when the server's port is 0)
+ *   SYMBOLON_SIGNER_KMS_ENDPOINT        the custodian's URL (required with --role signer; the server itself with --role all)
+ *   SYMBOLON_SIGNER_ROLE_ARN            role the signer assumes with each owner's token (STS AssumeRoleWithWebIdentity)
+ *   SYMBOLON_SIGNER_ACCESS_KEY_ID / _SECRET_ACCESS_KEY
+ *                                       fixed credentials instead (deployments without STS)
+ *   SYMBOLON_PLATFORM_KEY_FILE          --role signer: the platform key file (default DIR/platform-attestation.key)
+ */
+import { parseTrustedKeys } from './attestation/platform-key.js';
+
+export interface AttestationSettings {
+  trustedKeys: string | undefined;
+  trustEmbedded: boolean;
+}
+
+export interface SignerSettings {
+  host: string | undefined;
+  port: number | undefined;
+  kmsEndpoint: string | undefined;
+  roleArn: string | undefined;
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  platformKeyFile: string | undefined;
+}
+
+/**
+ * @throws {RangeError|PlatformKeyError} naming the variable that is wrong.
+ */
+export function attestationSettingsFromEnv(env: NodeJS.ProcessEnv): AttestationSettings {
+  const trustedKeys = env.SYMBOLON_ATTESTATION_TRUSTED_KEYS || undefined;
+  parseTrustedKeys(trustedKeys);
+  const flag = env.SYMBOLON_ATTESTATION_TRUST_EMBEDDED;
+  if (flag !== undefined && flag !== '' && flag !== '0' && flag !== '1') throw new RangeError('SYMBOLON_ATTESTATION_TRUST_EMBEDDED must be 0 or 1');
+  return { trustedKeys, trustEmbedded: flag !== '0' };
+}
+
+/**
+ * @throws {RangeError} naming the variable that is wrong.
+ */
+export function signerSettingsFromEnv(env: NodeJS.ProcessEnv): SignerSettings {
+  const portText = env.SYMBOLON_SIGNER_PORT;
+  const port = portText ? Number(portText) : undefined;
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new RangeError('SYMBOLON_SIGNER_PORT must be a port number');
+  const kmsEndpoint = env.SYMBOLON_SIGNER_KMS_ENDPOINT || undefined;
+  if (kmsEndpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(kmsEndpoint)) throw new RangeError('SYMBOLON_SIGNER_KMS_ENDPOINT must be an http(s) origin');
+  const roleArn = env.SYMBOLON_SIGNER_ROLE_ARN || undefined;
+  if (roleArn !== undefined && !/^arn:aws:iam::\d{12}:role\/[\w+=,.@\-/]+$/.test(roleArn)) throw new RangeError('SYMBOLON_SIGNER_ROLE_ARN must be an IAM role ARN');
+  const accessKeyId = env.SYMBOLON_SIGNER_ACCESS_KEY_ID || undefined;
+  const secretAccessKey = env.SYMBOLON_SIGNER_SECRET_ACCESS_KEY || undefined;
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw new RangeError('SYMBOLON_SIGNER_ACCESS_KEY_ID and SYMBOLON_SIGNER_SECRET_ACCESS_KEY must be set together');
+  }
+  return {
+    host: env.SYMBOLON_SIGNER_HOST || undefined,
+    port,
+    kmsEndpoint: kmsEndpoint?.replace(/\/$/, ''),
+    roleArn,
+    accessKeyId,
+    secretAccessKey,
+    platformKeyFile: env.SYMBOLON_PLATFORM_KEY_FILE || undefined,
+  };
+}

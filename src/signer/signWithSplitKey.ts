@@ -1,0 +1,148 @@
+/**
+ * One split-key signature (DESIGN.md, custody mode "split"): verify the
+ * owner's token; obtain credentials for the custodian on the owner's behalf;
+ * get a fresh attestation document for this signer's session key; have the
+ * custodian Decrypt share A with `Recipient`, so it arrives as
+ * CiphertextForRecipient that only this process can open; rebuild the key as
+ * share A XOR share B; check that it derives the wallet's address; sign with
+ * src/eth on libsecp256k1; wipe share A, share B and the key in `finally`.
+ *
+ * Share A's ciphertext is bound by the custodian to the encryption context
+ * `{ sub, address }`, with `sub` taken from the verified token and `address`
+ * in its EIP-55 checksummed form: another owner's token, or another address,
+ * does not open it.
+ */
+import { getAddress, keccak256, type Address, type Hex, type SignedAuthorization } from 'viem';
+import type { Logger } from 'pino';
+import { wipe } from '../crypto/bytes.js';
+import { getPublicKey, isValidPrivateKey, signDigest } from '../crypto/secp256k1.js';
+import { EthError } from '../eth/errors.js';
+import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
+import { signAuthorization } from '../eth/signAuthorization.js';
+import { signMessage } from '../eth/signMessage.js';
+import { signTransaction } from '../eth/signTransaction.js';
+import { signTypedData } from '../eth/signTypedData.js';
+import type { DigestSigner } from '../eth/types.js';
+import { TokenError } from '../identity/errors.js';
+import type { TokenVerifier } from '../identity/token-verifier.js';
+import { openForRecipient, RecipientOpenError } from './attestation/cms-enveloped-data.js';
+import type { CredentialSource } from './credentials.js';
+import { SignerError } from './errors.js';
+import type { KmsRecipientClient } from './kms-client.js';
+import type { SignPayload } from './payload.js';
+import type { AttestedSession } from './session.js';
+
+export const SHARE_BYTES = 32;
+
+export interface SignerDeps {
+  verifier: TokenVerifier;
+  credentials: CredentialSource;
+  kms: KmsRecipientClient;
+  session: AttestedSession;
+  logger: Logger;
+}
+
+export interface SplitSignRequest {
+  payload: SignPayload;
+  address: string;
+  /** Share B as the device got it; wiped by this function. */
+  shareB: Uint8Array;
+  /** Share A's KMS ciphertext blob. */
+  shareACiphertext: Uint8Array;
+  token: string;
+  /** Optional KeyId (the owner's master key) to pin the Decrypt to. */
+  keyId?: string | undefined;
+}
+
+export type SplitSignResult =
+  | { type: 'transaction'; signedTransaction: Hex; hash: Hex }
+  | { type: 'message'; signature: Hex }
+  | { type: 'typedData'; signature: Hex }
+  | { type: 'authorization'; authorization: { address: Address; chainId: number; nonce: number; r: Hex; s: Hex; yParity: number } };
+
+function shareMismatch(): SignerError {
+  return new SignerError(
+    'share_mismatch',
+    'Share A and share B do not rebuild the key of this address: share B was altered (or does not belong to this wallet), or the release was altered in transit.',
+  );
+}
+
+async function signPayload(payload: SignPayload, signer: DigestSigner, address: Address): Promise<SplitSignResult> {
+  switch (payload.type) {
+    case 'transaction': {
+      const signedTransaction = await signTransaction({ transaction: payload.transaction, signer, address });
+      return { type: 'transaction', signedTransaction, hash: keccak256(signedTransaction) };
+    }
+    case 'message':
+      return { type: 'message', signature: await signMessage({ message: payload.message, signer, address }) };
+    case 'typedData':
+      return { type: 'typedData', signature: await signTypedData({ typedData: payload.typedData, signer, address }) };
+    case 'authorization': {
+      const a: SignedAuthorization = await signAuthorization({ authorization: payload.authorization, signer, address });
+      return { type: 'authorization', authorization: { address: a.address, chainId: a.chainId, nonce: a.nonce, r: a.r, s: a.s, yParity: a.yParity ?? 0 } };
+    }
+  }
+}
+
+/**
+ * @throws {SignerError} with a stable code; never with a share, key or token in its message.
+ */
+export async function signWithSplitKey(deps: SignerDeps, request: SplitSignRequest): Promise<SplitSignResult> {
+  let shareA: Uint8Array | undefined;
+  let key: Uint8Array | undefined;
+  const shareB = request.shareB;
+  try {
+    if (shareB.length !== SHARE_BYTES) throw new SignerError('bad_request', `shareB must be ${SHARE_BYTES} bytes, got ${shareB.length}.`);
+    let address: Address;
+    try {
+      address = getAddress(request.address);
+    } catch {
+      throw new SignerError('bad_request', 'address must be a 20-byte 0x address.');
+    }
+
+    let verified;
+    try {
+      verified = await deps.verifier.verify(request.token);
+    } catch (e) {
+      if (e instanceof TokenError) throw new SignerError('invalid_token', `The token was refused (${e.code}).`);
+      throw e;
+    }
+
+    const [credentials, recipient] = await Promise.all([deps.credentials.forToken(request.token, verified.exp), deps.session.recipient()]);
+    const released = await deps.kms.decryptForRecipient({
+      credentials,
+      ciphertextBlob: request.shareACiphertext,
+      encryptionContext: { sub: verified.sub, address },
+      attestationDocument: recipient.document,
+      keyId: request.keyId,
+    });
+    try {
+      shareA = openForRecipient(released, recipient.privateKey, SHARE_BYTES);
+    } catch (e) {
+      // One answer for every way the release fails to open (see cms-enveloped-data.ts).
+      if (e instanceof RecipientOpenError) throw shareMismatch();
+      throw e;
+    }
+
+    key = new Uint8Array(SHARE_BYTES);
+    for (let i = 0; i < SHARE_BYTES; i++) key[i] = shareA[i]! ^ shareB[i]!;
+    if (!isValidPrivateKey(key) || publicKeyToAddress(getPublicKey(key)) !== address) throw shareMismatch();
+
+    const k = key;
+    const signer: DigestSigner = async (digest) => signDigest(digest, k).signature;
+    try {
+      return await signPayload(request.payload, signer, address);
+    } catch (e) {
+      if (e instanceof SignerError) throw e;
+      if (e instanceof EthError) throw new SignerError('invalid_payload', e.shortMessage);
+      // viem's encoding errors (invalid chain id, fee cap, typed data that does not match its types)
+      // are BaseErrors with a shortMessage; their text can quote payload values, so only the name is kept.
+      if (e instanceof Error && typeof (e as { shortMessage?: unknown }).shortMessage === 'string') {
+        throw new SignerError('invalid_payload', `The payload cannot be signed (${e.name.slice(0, 64)}).`);
+      }
+      throw e;
+    }
+  } finally {
+    wipe(shareA, key, shareB);
+  }
+}
