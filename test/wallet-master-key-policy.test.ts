@@ -24,6 +24,9 @@ const A = '111122223333';
 const ROOT = `arn:aws:iam::${A}:root`;
 const WALLET_USER = `arn:aws:iam::${A}:user/wallet-service`;
 const SUB = 'auth0|5f7c8ec7c33c6c004bbafe82';
+const ISS = 'https://login.example.com/';
+/** The session tags STS gives the user's sessions. */
+const USER = { sub: SUB, iss: ISS };
 const KEY = `arn:aws:kms:us-east-1:${A}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 /** The web-identity role's permissions policy: AWS needs one when the key policy delegates to the account. */
@@ -57,7 +60,7 @@ function ask(a: Ask): Decision {
   });
 }
 
-const policyFor = (walletArn: string, sub = SUB) => masterKeyPolicy({ accountId: A, sub, walletServicePrincipalArn: walletArn });
+const policyFor = (walletArn: string, sub = SUB) => masterKeyPolicy({ accountId: A, sub, issuer: ISS, walletServicePrincipalArn: walletArn });
 
 test('the stored text is the intended policy: user use with tag and context, wallet management, explicit denies', () => {
   const text = policyFor(ROOT);
@@ -72,13 +75,14 @@ test('the stored text is the intended policy: user use with tag and context, wal
     'DenyUseByTheWalletService',
     'DenyAccessChangesByTheWalletService',
     'DenyUseByAnyoneButTheUser',
+    'DenyUseBySessionsOfAnotherIssuer',
     'DenyUseWithoutTheUsersContext',
   ]);
   const use = bySid.get('AllowUseByTheUsersRoleSessions');
   assert.deepEqual(use.Principal, { AWS: ROOT });
   assert.deepEqual(use.Action, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
   assert.deepEqual(use.Condition, {
-    StringEquals: { 'aws:PrincipalType': 'AssumedRole', 'aws:PrincipalTag/sub': SUB, 'kms:EncryptionContext:sub': SUB },
+    StringEquals: { 'aws:PrincipalType': 'AssumedRole', 'aws:PrincipalTag/sub': SUB, 'aws:PrincipalTag/iss': ISS, 'kms:EncryptionContext:sub': SUB },
   });
   const manage = bySid.get('AllowManagementByTheWalletService');
   assert.equal(manage.Effect, 'Allow');
@@ -93,31 +97,35 @@ test('the stored text is the intended policy: user use with tag and context, wal
   assert.deepEqual(deny.Action, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']);
   assert.deepEqual(deny.Condition, { ArnEquals: { 'aws:PrincipalArn': ROOT } });
   assert.deepEqual(bySid.get('DenyAccessChangesByTheWalletService').Action, ['kms:PutKeyPolicy', 'kms:CreateGrant']);
+  assert.deepEqual(bySid.get('DenyUseBySessionsOfAnotherIssuer').Condition, { StringNotEquals: { 'aws:PrincipalTag/iss': ISS } });
 });
 
 test("the user's role session may use the key with {sub} as context, through the role's permissions policy", () => {
   const policy = policyFor(ROOT);
   for (const action of USER_ACTIONS) {
-    assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: { sub: SUB }, context: { sub: SUB }, identityPolicies: [ROLE_POLICY] }), { allowed: true }, action);
+    assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: USER, context: { sub: SUB }, identityPolicies: [ROLE_POLICY] }), { allowed: true }, action);
     // Further context pairs bind the ciphertext further; they do not lift the requirement.
-    assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: { sub: SUB }, context: { sub: SUB, address: '0xabc' }, identityPolicies: [ROLE_POLICY] }), { allowed: true });
+    assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: USER, context: { sub: SUB, address: '0xabc' }, identityPolicies: [ROLE_POLICY] }), { allowed: true });
   }
   // The key policy names the account, so (as in AWS) the role's own policy must allow too.
-  assert.deepEqual(ask({ policy, caller: session('s1'), action: 'kms:Decrypt', tags: { sub: SUB }, context: { sub: SUB } }), { allowed: false, reason: 'no-allow-identity' });
+  assert.deepEqual(ask({ policy, caller: session('s1'), action: 'kms:Decrypt', tags: USER, context: { sub: SUB } }), { allowed: false, reason: 'no-allow-identity' });
 });
 
 test('refused: another sub, a missing tag, a wrong or missing context, an IAM user carrying the tag, other uses', () => {
   const policy = policyFor(ROOT);
   const base = { policy, action: 'kms:Decrypt', identityPolicies: [ROLE_POLICY] };
   const denied = { allowed: false, reason: 'explicit-deny-resource' };
-  assert.deepEqual(ask({ ...base, caller: session('s2'), tags: { sub: 'someone-else' }, context: { sub: SUB } }), denied);
-  assert.deepEqual(ask({ ...base, caller: session('s2'), tags: { sub: 'someone-else' }, context: { sub: 'someone-else' } }), denied);
+  assert.deepEqual(ask({ ...base, caller: session('s2'), tags: { sub: 'someone-else', iss: ISS }, context: { sub: SUB } }), denied);
+  assert.deepEqual(ask({ ...base, caller: session('s2'), tags: { sub: 'someone-else', iss: ISS }, context: { sub: 'someone-else' } }), denied);
   assert.deepEqual(ask({ ...base, caller: session('s3'), context: { sub: SUB } }), denied);
-  assert.deepEqual(ask({ ...base, caller: session('s1'), tags: { sub: SUB }, context: { sub: 'someone-else' } }), denied);
-  assert.deepEqual(ask({ ...base, caller: session('s1'), tags: { sub: SUB } }), denied);
-  assert.deepEqual(ask({ ...base, caller: `arn:aws:iam::${A}:user/mallory`, tags: { sub: SUB }, context: { sub: SUB } }).allowed, false);
+  // The same sub from another issuer is another person (OIDC Core §2: sub is unique per issuer).
+  assert.deepEqual(ask({ ...base, caller: session('s4'), tags: { sub: SUB, iss: 'https://other-issuer.example/' }, context: { sub: SUB } }), denied);
+  assert.deepEqual(ask({ ...base, caller: session('s5'), tags: { sub: SUB }, context: { sub: SUB } }), denied);
+  assert.deepEqual(ask({ ...base, caller: session('s1'), tags: USER, context: { sub: 'someone-else' } }), denied);
+  assert.deepEqual(ask({ ...base, caller: session('s1'), tags: USER }), denied);
+  assert.deepEqual(ask({ ...base, caller: `arn:aws:iam::${A}:user/mallory`, tags: USER, context: { sub: SUB } }).allowed, false);
   for (const action of ['kms:ReEncryptFrom', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion']) {
-    assert.equal(ask({ ...base, action, caller: session('s1'), tags: { sub: SUB }, context: { sub: SUB } }).allowed, false, action);
+    assert.equal(ask({ ...base, action, caller: session('s1'), tags: USER, context: { sub: SUB } }).allowed, false, action);
   }
 });
 
@@ -146,16 +154,22 @@ test('a sub that looks like a policy variable stays a literal', () => {
   assert.ok(policy.includes(JSON.stringify(policyLiteral(sneaky))));
   const other = { caller: session('x'), action: 'kms:Decrypt', identityPolicies: [ROLE_POLICY] };
   // Unescaped, this condition would read "the caller's own tag" and let every tagged session in.
-  assert.equal(ask({ policy, ...other, tags: { sub: 'victim-or-attacker' }, context: { sub: 'victim-or-attacker' } }).allowed, false);
-  assert.deepEqual(ask({ policy, ...other, tags: { sub: sneaky }, context: { sub: sneaky } }), { allowed: true });
+  assert.equal(ask({ policy, ...other, tags: { sub: 'victim-or-attacker', iss: ISS }, context: { sub: 'victim-or-attacker' } }).allowed, false);
+  assert.deepEqual(ask({ policy, ...other, tags: { sub: sneaky, iss: ISS }, context: { sub: sneaky } }), { allowed: true });
+  // The issuer is escaped the same way.
+  const sneakyIssuer = masterKeyPolicy({ accountId: A, sub: SUB, issuer: '${aws:PrincipalTag/iss}', walletServicePrincipalArn: ROOT });
+  assert.equal(ask({ policy: sneakyIssuer, ...other, tags: { sub: SUB, iss: 'https://anyone.example/' }, context: { sub: SUB } }).allowed, false);
   assert.equal(policyLiteral('a$b'), 'a${$}b');
 });
 
 test('inputs are checked', () => {
-  assert.throws(() => masterKeyPolicy({ accountId: '123', sub: SUB, walletServicePrincipalArn: ROOT }), RangeError);
-  assert.throws(() => masterKeyPolicy({ accountId: A, sub: '', walletServicePrincipalArn: ROOT }), RangeError);
-  assert.throws(() => masterKeyPolicy({ accountId: A, sub: 'x'.repeat(256), walletServicePrincipalArn: ROOT }), RangeError);
-  assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, walletServicePrincipalArn: session('s') }), RangeError);
-  assert.throws(() => masterKeyPolicy({ accountId: A, sub: 42 as unknown as string, walletServicePrincipalArn: ROOT }), TypeError);
-  assert.ok(masterKeyPolicy({ accountId: A, sub: 'x'.repeat(255), walletServicePrincipalArn: ROOT }).length < 32768);
+  assert.throws(() => masterKeyPolicy({ accountId: '123', sub: SUB, issuer: ISS, walletServicePrincipalArn: ROOT }), RangeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: '', issuer: ISS, walletServicePrincipalArn: ROOT }), RangeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: 'x'.repeat(256), issuer: ISS, walletServicePrincipalArn: ROOT }), RangeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, issuer: ISS, walletServicePrincipalArn: session('s') }), RangeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: 42 as unknown as string, issuer: ISS, walletServicePrincipalArn: ROOT }), TypeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, issuer: '', walletServicePrincipalArn: ROOT }), RangeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, issuer: 'x'.repeat(257), walletServicePrincipalArn: ROOT }), RangeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, walletServicePrincipalArn: ROOT } as unknown as Parameters<typeof masterKeyPolicy>[0]), TypeError);
+  assert.ok(masterKeyPolicy({ accountId: A, sub: 'x'.repeat(255), issuer: 'i'.repeat(256), walletServicePrincipalArn: ROOT }).length < 32768);
 });

@@ -5,14 +5,15 @@
  *
  * What it says:
  * - the user's web-identity role sessions — any role of the account, but only
- *   a session tagged `aws:PrincipalTag/sub` = the user's sub — may Encrypt,
- *   Decrypt and GenerateDataKey, and only with the encryption context
- *   `{ sub: <sub> }` (further context pairs are allowed; they bind the
- *   ciphertext further);
+ *   a session tagged `aws:PrincipalTag/sub` = the user's sub and
+ *   `aws:PrincipalTag/iss` = the user's issuer (a sub is unique only per
+ *   issuer, OIDC Core §2) — may Encrypt, Decrypt and GenerateDataKey, and only
+ *   with the encryption context `{ sub: <sub> }` (further context pairs are
+ *   allowed; they bind the ciphertext further);
  * - the wallet service's principal may manage the key (describe, tag,
  *   enable/disable, rotate, schedule or cancel deletion) but never use it:
  *   an explicit Deny on every cryptographic use, which beats any Allow;
- * - nobody may use it without the user's tag and context (explicit Denies),
+ * - nobody may use it without the user's tags and context (explicit Denies),
  *   so a statement added later, or an identity policy granting `kms:*`,
  *   cannot open it to someone else.
  *
@@ -59,6 +60,8 @@ export interface MasterKeyPolicyInput {
   accountId: string;
   /** The user's subject as their identity provider states it (and as STS tags their sessions). */
   sub: string;
+  /** The user's issuer, exactly the token's `iss` (STS tags sessions with it as `iss`). */
+  issuer: string;
   /** The wallet service's principal: `arn:aws:iam::A:root`, `…:user/NAME` or `…:role/NAME`. */
   walletServicePrincipalArn: string;
 }
@@ -66,6 +69,7 @@ export interface MasterKeyPolicyInput {
 const WALLET_PRINCIPAL = /^arn:aws:iam::\d{12}:(root|user\/[\w+=,.@\-/]+|role\/[\w+=,.@\-/]+)$/;
 /** OIDC Core §2: sub is at most 255 ASCII characters; AWS session tag values at most 256. */
 const MAX_SUB_LENGTH = 255;
+const MAX_ISSUER_LENGTH = 256;
 
 /**
  * A literal for a policy of Version 2012-10-17, where `${…}` is a variable:
@@ -78,20 +82,22 @@ export function policyLiteral(text: string): string {
 
 /**
  * Builds the key policy of one user's master key.
- * @throws {RangeError} when the account id, sub or wallet-service ARN is malformed.
+ * @throws {RangeError} when the account id, sub, issuer or wallet-service ARN is malformed.
  * @throws {TypeError} when a field is not a string.
  */
 export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
-  const { accountId, sub, walletServicePrincipalArn: walletArn } = input;
-  if (typeof accountId !== 'string' || typeof sub !== 'string' || typeof walletArn !== 'string') {
-    throw new TypeError('accountId, sub and walletServicePrincipalArn must be strings');
+  const { accountId, sub, issuer, walletServicePrincipalArn: walletArn } = input;
+  if (typeof accountId !== 'string' || typeof sub !== 'string' || typeof issuer !== 'string' || typeof walletArn !== 'string') {
+    throw new TypeError('accountId, sub, issuer and walletServicePrincipalArn must be strings');
   }
   if (!/^\d{12}$/.test(accountId)) throw new RangeError('accountId must be 12 digits');
   if (sub.length === 0 || sub.length > MAX_SUB_LENGTH) throw new RangeError(`sub must be 1-${MAX_SUB_LENGTH} characters (got ${sub.length})`);
+  if (issuer.length === 0 || issuer.length > MAX_ISSUER_LENGTH) throw new RangeError(`issuer must be 1-${MAX_ISSUER_LENGTH} characters (got ${issuer.length})`);
   if (!WALLET_PRINCIPAL.test(walletArn)) throw new RangeError('walletServicePrincipalArn must be an IAM root, user or role ARN');
 
   const accountRoot = `arn:aws:iam::${accountId}:root`;
   const subValue = policyLiteral(sub);
+  const issuerValue = policyLiteral(issuer);
   const isWalletService = { ArnEquals: { 'aws:PrincipalArn': walletArn } };
 
   return JSON.stringify({
@@ -109,6 +115,7 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
           StringEquals: {
             'aws:PrincipalType': 'AssumedRole',
             'aws:PrincipalTag/sub': subValue,
+            'aws:PrincipalTag/iss': issuerValue,
             [`kms:EncryptionContext:${CONTEXT_KEY}`]: subValue,
           },
         },
@@ -146,6 +153,15 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
         Resource: '*',
         // A negated operator also matches a session with no sub tag at all.
         Condition: { StringNotEquals: { 'aws:PrincipalTag/sub': subValue } },
+      },
+      {
+        Sid: 'DenyUseBySessionsOfAnotherIssuer',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: [...USE_ACTIONS],
+        Resource: '*',
+        // Another issuer's user with the same sub is another person.
+        Condition: { StringNotEquals: { 'aws:PrincipalTag/iss': issuerValue } },
       },
       {
         Sid: 'DenyUseWithoutTheUsersContext',

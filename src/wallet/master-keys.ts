@@ -17,7 +17,7 @@ export interface MasterKeyCustodian {
    * @returns the key id.
    * @throws {WalletError} custodian_unavailable when the custodian does not answer or refuses.
    */
-  create(user: { userId: string; sub: string }): Promise<string>;
+  create(user: { userId: string; issuer: string; sub: string }): Promise<string>;
   /**
    * Schedules deletion of a key that lost a creation race (best effort: the key was never used).
    * @throws {WalletError} custodian_unavailable when the custodian does not answer or refuses.
@@ -75,12 +75,12 @@ export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian
   }
 
   return {
-    async create({ userId, sub }) {
+    async create({ userId, issuer, sub }) {
       let policy: string;
       let client: KMSClient;
       try {
         const walletServicePrincipalArn = await options.walletServicePrincipalArn();
-        policy = masterKeyPolicy({ accountId: options.accountId, sub, walletServicePrincipalArn });
+        policy = masterKeyPolicy({ accountId: options.accountId, sub, issuer, walletServicePrincipalArn });
         client = kms();
       } catch (e) {
         if (e instanceof WalletError) throw e;

@@ -54,7 +54,7 @@ export function createUserDirectory(deps: UserDirectoryDeps): UserDirectory {
   const inFlight = new Map<string, Promise<WalletUser>>();
 
   async function ensureMasterKey(user: WalletUserRow): Promise<WalletUser> {
-    const keyId = await masterKeys.create({ userId: user.id, sub: user.sub });
+    const keyId = await masterKeys.create({ userId: user.id, issuer: user.issuer, sub: user.sub });
     const recorded = await setWalletUserMasterKeyIfUnset(store.db, user.id, keyId);
     if (!recorded) {
       // Another process recorded its key first: this one was never handed out.
