@@ -169,37 +169,9 @@ export async function startSplitFixture(options: { env?: Record<string, string> 
   }
 
   const iam = new IAMClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
-  const sts = new STSClient({ endpoint: server.endpoint, region: REGION, maxAttempts: 1 });
   const admin = server.kms();
-  clients.push(iam, sts);
-  const provider = issuer.url.replace(/^https?:\/\//, '');
-  const role = await iam.send(
-    new CreateRoleCommand({
-      RoleName: ROLE_NAME,
-      AssumeRolePolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Federated: `arn:aws:iam::${accountId}:oidc-provider/${provider}` },
-            Action: 'sts:AssumeRoleWithWebIdentity',
-            Condition: { StringEquals: { [`${provider}:aud`]: AUDIENCE } },
-          },
-        ],
-      }),
-    }),
-  );
-  await iam.send(
-    new PutRolePolicyCommand({
-      RoleName: ROLE_NAME,
-      PolicyName: 'own-keys',
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt'], Resource: '*', Condition: { StringEquals: { 'kms:EncryptionContext:sub': '${aws:PrincipalTag/sub}' } } }],
-      }),
-    }),
-  );
-  const roleArn = role.Role!.Arn!;
+  clients.push(iam);
+  const roleArn = await createOwnersRole(iam, accountId, issuer.url);
   const imageSha384 = measureSignerImage().imageSha384;
 
   async function token(sub: string, o: { exp?: number } = {}): Promise<string> {
@@ -219,33 +191,9 @@ export async function startSplitFixture(options: { env?: Record<string, string> 
     secrets,
     token,
     async createWallet(sub, o = {}) {
-      // The owner's master key: the wallet's key policy, plus Decrypt only to the attested signer image.
-      const policy = JSON.parse(masterKeyPolicy({ accountId, sub, walletServicePrincipalArn: `arn:aws:iam::${accountId}:root` })) as { Statement: unknown[] };
-      policy.Statement.push(
-        { Sid: 'AdminManages', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:PutKeyPolicy'], Resource: '*' },
-        {
-          Sid: 'DecryptOnlyToTheSigner',
-          Effect: 'Deny',
-          Principal: { AWS: '*' },
-          Action: 'kms:Decrypt',
-          Resource: '*',
-          Condition: { StringNotEqualsIgnoreCase: { 'kms:RecipientAttestation:ImageSha384': o.requireImageSha384 ?? imageSha384 } },
-        },
-      );
-      const key = await admin.send(new CreateKeyCommand({ Policy: JSON.stringify(policy), BypassPolicyLockoutSafetyCheck: true, Description: `master key of ${sub}` }));
-      const keyId = key.KeyMetadata!.KeyId!;
-      // The device: make the key, split it, send share A straight to the custodian under the owner's own session.
-      const privateKey = generatePrivateKey();
-      const address = publicKeyToAddress(getPublicKey(privateKey));
-      const shareA = new Uint8Array(randomBytes(32));
-      const shareB = privateKey.map((b, i) => b ^ shareA[i]!);
-      const session = await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: 'device', WebIdentityToken: await token(sub) }));
-      const c = session.Credentials!;
-      const owner = new KMSClient({ endpoint: server.endpoint, region: REGION, credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! }, maxAttempts: 1 });
-      clients.push(owner);
-      const enc = await owner.send(new EncryptCommand({ KeyId: keyId, Plaintext: shareA, EncryptionContext: { sub, address } }));
-      for (const s of [privateKey, shareA, shareB]) remember(secrets, s);
-      return { sub, address, keyId, privateKey, shareA, shareB, shareACiphertext: enc.CiphertextBlob! };
+      const wallet = await createSplitWallet({ endpoint: server.endpoint, admin, accountId, issuer: issuer.url, roleArn, sub, token: await token(sub), imageSha384: o.requireImageSha384 ?? imageSha384 });
+      for (const s of [wallet.privateKey, wallet.shareA, wallet.shareB]) remember(secrets, s);
+      return wallet;
     },
     async launch(o = {}) {
       const lines: string[] = [];
@@ -278,6 +226,85 @@ export async function startSplitFixture(options: { env?: Record<string, string> 
       await issuer.close();
     },
   };
+}
+
+/** An owner's master key policy: the wallet's (src/wallet/master-key-policy.ts), plus Decrypt only to a signer with this ImageSha384. */
+export function ownerKeyPolicy(accountId: string, issuer: string, sub: string, imageSha384: string): string {
+  const root = `arn:aws:iam::${accountId}:root`;
+  // A variable, not a literal: the builder's input gained `issuer` (sessions are tagged with iss as well as sub).
+  const input = { accountId, issuer, sub, walletServicePrincipalArn: root };
+  const policy = JSON.parse(masterKeyPolicy(input)) as { Statement: unknown[] };
+  policy.Statement.push(
+    { Sid: 'AdminManages', Effect: 'Allow', Principal: { AWS: root }, Action: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:PutKeyPolicy'], Resource: '*' },
+    {
+      Sid: 'DecryptOnlyToTheSigner',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 'kms:Decrypt',
+      Resource: '*',
+      // A negated operator also matches a request with no attestation at all: a plain Decrypt is refused.
+      Condition: { StringNotEqualsIgnoreCase: { 'kms:RecipientAttestation:ImageSha384': imageSha384 } },
+    },
+  );
+  return JSON.stringify(policy);
+}
+
+/**
+ * Creates the owner's master key (as the administrator) and does what the
+ * device does: make a key, split it, and send share A straight to the
+ * custodian, encrypted under the owner's own STS session with `{ sub, address }`.
+ */
+export async function createSplitWallet(o: { endpoint: string; admin: KMSClient; accountId: string; issuer: string; roleArn: string; sub: string; token: string; imageSha384: string }): Promise<SplitWallet> {
+  const key = await o.admin.send(new CreateKeyCommand({ Policy: ownerKeyPolicy(o.accountId, o.issuer, o.sub, o.imageSha384), BypassPolicyLockoutSafetyCheck: true, Description: 'owner master key' }));
+  const keyId = key.KeyMetadata!.KeyId!;
+  const privateKey = generatePrivateKey();
+  const address = publicKeyToAddress(getPublicKey(privateKey));
+  const shareA = new Uint8Array(randomBytes(32));
+  const shareB = privateKey.map((b, i) => b ^ shareA[i]!);
+  const sts = new STSClient({ endpoint: o.endpoint, region: REGION, maxAttempts: 1 });
+  let owner: KMSClient | undefined;
+  try {
+    const session = await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: o.roleArn, RoleSessionName: 'device', WebIdentityToken: o.token }));
+    const c = session.Credentials!;
+    owner = new KMSClient({ endpoint: o.endpoint, region: REGION, credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! }, maxAttempts: 1 });
+    const enc = await owner.send(new EncryptCommand({ KeyId: keyId, Plaintext: shareA, EncryptionContext: { sub: o.sub, address } }));
+    return { sub: o.sub, address, keyId, privateKey, shareA, shareB, shareACiphertext: enc.CiphertextBlob! };
+  } finally {
+    sts.destroy();
+    owner?.destroy();
+  }
+}
+
+/** Creates the role owners' tokens assume: trusts `issuerUrl` for `AUDIENCE`; may Encrypt/Decrypt under its own `sub`. */
+export async function createOwnersRole(iam: IAMClient, accountId: string, issuerUrl: string, roleName = ROLE_NAME): Promise<string> {
+  const provider = issuerUrl.replace(/^https?:\/\//, '');
+  const role = await iam.send(
+    new CreateRoleCommand({
+      RoleName: roleName,
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Federated: `arn:aws:iam::${accountId}:oidc-provider/${provider}` },
+            Action: 'sts:AssumeRoleWithWebIdentity',
+            Condition: { StringEquals: { [`${provider}:aud`]: AUDIENCE } },
+          },
+        ],
+      }),
+    }),
+  );
+  await iam.send(
+    new PutRolePolicyCommand({
+      RoleName: roleName,
+      PolicyName: 'own-keys',
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt'], Resource: '*', Condition: { StringEquals: { 'kms:EncryptionContext:sub': '${aws:PrincipalTag/sub}' } } }],
+      }),
+    }),
+  );
+  return role.Role!.Arn!;
 }
 
 /** POST /v1/sign and the decoded answer. */
