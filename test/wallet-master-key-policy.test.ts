@@ -162,6 +162,16 @@ test('a sub that looks like a policy variable stays a literal', () => {
   assert.equal(policyLiteral('a$b'), 'a${$}b');
 });
 
+test('without an issuer (one trusted issuer only) the policy tells users apart by sub alone', () => {
+  const policy = masterKeyPolicy({ accountId: A, sub: SUB, walletServicePrincipalArn: ROOT });
+  const doc = JSON.parse(policy);
+  assert.ok(!policy.includes('aws:PrincipalTag/iss'));
+  assert.ok(!doc.Statement.some((s: any) => s.Sid === 'DenyUseBySessionsOfAnotherIssuer'));
+  const base = { policy, action: 'kms:Decrypt', identityPolicies: [ROLE_POLICY], context: { sub: SUB } };
+  assert.deepEqual(ask({ ...base, caller: session('s1'), tags: { sub: SUB } }), { allowed: true });
+  assert.deepEqual(ask({ ...base, caller: session('s2'), tags: { sub: 'someone-else' } }), { allowed: false, reason: 'explicit-deny-resource' });
+});
+
 test('inputs are checked', () => {
   assert.throws(() => masterKeyPolicy({ accountId: '123', sub: SUB, issuer: ISS, walletServicePrincipalArn: ROOT }), RangeError);
   assert.throws(() => masterKeyPolicy({ accountId: A, sub: '', issuer: ISS, walletServicePrincipalArn: ROOT }), RangeError);
@@ -170,6 +180,6 @@ test('inputs are checked', () => {
   assert.throws(() => masterKeyPolicy({ accountId: A, sub: 42 as unknown as string, issuer: ISS, walletServicePrincipalArn: ROOT }), TypeError);
   assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, issuer: '', walletServicePrincipalArn: ROOT }), RangeError);
   assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, issuer: 'x'.repeat(257), walletServicePrincipalArn: ROOT }), RangeError);
-  assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, walletServicePrincipalArn: ROOT } as unknown as Parameters<typeof masterKeyPolicy>[0]), TypeError);
+  assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, issuer: 7 as unknown as string, walletServicePrincipalArn: ROOT }), TypeError);
   assert.ok(masterKeyPolicy({ accountId: A, sub: 'x'.repeat(255), issuer: 'i'.repeat(256), walletServicePrincipalArn: ROOT }).length < 32768);
 });

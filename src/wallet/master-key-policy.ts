@@ -60,8 +60,13 @@ export interface MasterKeyPolicyInput {
   accountId: string;
   /** The user's subject as their identity provider states it (and as STS tags their sessions). */
   sub: string;
-  /** The user's issuer, exactly the token's `iss` (STS tags sessions with it as `iss`). */
-  issuer: string;
+  /**
+   * The user's issuer, exactly the token's `iss` (STS tags sessions with it as
+   * `iss`). Omit it only where a single issuer is trusted: without it, a user
+   * of another trusted issuer who has the same `sub` is not told apart. The
+   * wallet service always gives it.
+   */
+  issuer?: string;
   /** The wallet service's principal: `arn:aws:iam::A:root`, `…:user/NAME` or `…:role/NAME`. */
   walletServicePrincipalArn: string;
 }
@@ -87,17 +92,18 @@ export function policyLiteral(text: string): string {
  */
 export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
   const { accountId, sub, issuer, walletServicePrincipalArn: walletArn } = input;
-  if (typeof accountId !== 'string' || typeof sub !== 'string' || typeof issuer !== 'string' || typeof walletArn !== 'string') {
-    throw new TypeError('accountId, sub, issuer and walletServicePrincipalArn must be strings');
+  if (typeof accountId !== 'string' || typeof sub !== 'string' || typeof walletArn !== 'string') {
+    throw new TypeError('accountId, sub and walletServicePrincipalArn must be strings');
   }
+  if (issuer !== undefined && typeof issuer !== 'string') throw new TypeError('issuer must be a string');
   if (!/^\d{12}$/.test(accountId)) throw new RangeError('accountId must be 12 digits');
   if (sub.length === 0 || sub.length > MAX_SUB_LENGTH) throw new RangeError(`sub must be 1-${MAX_SUB_LENGTH} characters (got ${sub.length})`);
-  if (issuer.length === 0 || issuer.length > MAX_ISSUER_LENGTH) throw new RangeError(`issuer must be 1-${MAX_ISSUER_LENGTH} characters (got ${issuer.length})`);
+  if (issuer !== undefined && (issuer.length === 0 || issuer.length > MAX_ISSUER_LENGTH)) throw new RangeError(`issuer must be 1-${MAX_ISSUER_LENGTH} characters (got ${issuer.length})`);
   if (!WALLET_PRINCIPAL.test(walletArn)) throw new RangeError('walletServicePrincipalArn must be an IAM root, user or role ARN');
 
   const accountRoot = `arn:aws:iam::${accountId}:root`;
   const subValue = policyLiteral(sub);
-  const issuerValue = policyLiteral(issuer);
+  const issuerValue = issuer === undefined ? undefined : policyLiteral(issuer);
   const isWalletService = { ArnEquals: { 'aws:PrincipalArn': walletArn } };
 
   return JSON.stringify({
@@ -115,7 +121,7 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
           StringEquals: {
             'aws:PrincipalType': 'AssumedRole',
             'aws:PrincipalTag/sub': subValue,
-            'aws:PrincipalTag/iss': issuerValue,
+            ...(issuerValue !== undefined ? { 'aws:PrincipalTag/iss': issuerValue } : {}),
             [`kms:EncryptionContext:${CONTEXT_KEY}`]: subValue,
           },
         },
@@ -154,15 +160,19 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
         // A negated operator also matches a session with no sub tag at all.
         Condition: { StringNotEquals: { 'aws:PrincipalTag/sub': subValue } },
       },
-      {
-        Sid: 'DenyUseBySessionsOfAnotherIssuer',
-        Effect: 'Deny',
-        Principal: { AWS: '*' },
-        Action: [...USE_ACTIONS],
-        Resource: '*',
-        // Another issuer's user with the same sub is another person.
-        Condition: { StringNotEquals: { 'aws:PrincipalTag/iss': issuerValue } },
-      },
+      ...(issuerValue !== undefined
+        ? [
+            {
+              Sid: 'DenyUseBySessionsOfAnotherIssuer',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: [...USE_ACTIONS],
+              Resource: '*',
+              // Another issuer's user with the same sub is another person.
+              Condition: { StringNotEquals: { 'aws:PrincipalTag/iss': issuerValue } },
+            },
+          ]
+        : []),
       {
         Sid: 'DenyUseWithoutTheUsersContext',
         Effect: 'Deny',
