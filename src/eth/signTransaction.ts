@@ -20,8 +20,8 @@ export async function signTransaction({ transaction, signer, address }: { transa
   const digest = keccak256(serializeTransaction(unsigned), 'bytes');
   const { r, s, yParity } = await signHash({ digest, signer, address });
   if (unsigned.type === 'legacy') {
-    // chainId 0 means "none" to viem's serializer too: no EIP-155.
-    const v = signatureV({ kind: 'legacy-transaction', yParity, chainId: unsigned.chainId || undefined });
+    // viem's serializer has already refused chain id 0 above: a chain id here means EIP-155.
+    const v = signatureV({ kind: 'legacy-transaction', yParity, chainId: unsigned.chainId });
     return serializeTransaction(unsigned, { r, s, v });
   }
   return serializeTransaction(unsigned, { r, s, yParity });
