@@ -36,6 +36,9 @@ import { IamService } from '../iam/service.js';
 import { RolePolicies, roleNameOfSession } from '../sts/role-policies.js';
 import { SessionCredentialSource } from '../sts/session-credential-source.js';
 import { RolesService } from '../sts/roles-service.js';
+import { StsService } from '../sts/sts-service.js';
+import { provisionWalletUsersRole } from '../sts/wallet-users-role.js';
+import { createIdentity, resolvePublicUrl, type Identity, type IdentityOptions } from '../identity/identity.js';
 import { startMaintenance, MAINTENANCE_INTERVAL_MS } from '../kms/maintenance.js';
 import { setUpRecipientAttestation } from '../signer/role.js';
 import type { PlatformKey } from '../signer/attestation/platform-key.js';
@@ -51,6 +54,8 @@ export interface Custodian {
   /** The audit sink: the hash-chained log unless one was injected. */
   audit: AuditSink;
   metrics: Metrics;
+  /** Token verification over the trusted issuers, and the built-in issuer when enabled. */
+  identity: Identity;
   /** The embedded platform attestation key: with --role all, the signer's launcher signs its documents with it. */
   platformKey: PlatformKey;
   close(): Promise<void>;
@@ -74,6 +79,8 @@ export interface CustodianOptions {
   authorizer?: Authorizer;
   /** How often to delete keys past their deletion window and rotate keys that are due (default one minute). */
   maintenanceIntervalMs?: number;
+  /** Identity overrides (tests): the built-in issuer's limits, verifier options. */
+  identity?: Pick<IdentityOptions, 'limits' | 'verifierOptions'>;
 }
 
 const ROOT_CHECK = 'root_check';
@@ -209,10 +216,25 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     const audit: AuditSink = options.audit ?? auditLog!;
     const alerts = new DeniedAlerts({ logger, settings: { ...alertSettingsFromEnv(process.env), ...options.alertSettings } });
     const metrics = createMetrics({ store, logger, operations: operations.keys(), alerts, audit: auditLog, clock });
+    let listening: FastifyInstance | undefined;
+    const identity = await createIdentity({
+      settings: config.identity,
+      store,
+      root,
+      logger,
+      clock,
+      // With --port 0 the URL is known once listening; it is first needed by a request, so after that.
+      publicUrl: () => resolvePublicUrl(config.publicUrl, listening!),
+      ...options.identity,
+    });
     setQuorumAudit(deps, audit);
     const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer, audit });
     const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies });
-    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles], approvalOperations, audit, observe: metrics.observe });
+    const sts = new StsService({ store, root, accountId, verifier: () => identity.verifier(), audit });
+    // The role devices assume for their users' master keys (docs/sts.md); created once per store.
+    await provisionWalletUsersRole({ store, accountId, now: clock() });
+    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles, sts], approvalOperations, audit, observe: metrics.observe, identity });
+    listening = app;
     registerMetricsRoute(app, metrics, { token: options.metricsToken ?? (process.env.SYMBOLON_METRICS_TOKEN || undefined) });
     // Deletes keys whose window ended while no process ran, then keeps watching.
     const maintenance = await startMaintenance(deps, logger, options.maintenanceIntervalMs ?? MAINTENANCE_INTERVAL_MS);
@@ -229,6 +251,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       adminCredentialsFile,
       audit,
       metrics,
+      identity,
       platformKey,
       async close() {
         try {
