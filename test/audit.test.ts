@@ -24,7 +24,11 @@ import { accessDenied } from '../src/kms/errors.js';
 import type { Authorizer } from '../src/kms/context.js';
 import { auditCommand } from '../src/cli/audit.js';
 import { canonicalJson } from '../src/audit/canonical-json.js';
-import { chainHash, type ChainedEvent } from '../src/audit/chain.js';
+import { canonicalEvent, canonicalEventGeneric, chainHash, toChained as prepare, type ChainedEvent } from '../src/audit/chain.js';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { ADMIN, REGION } from './helpers/server.js';
+import fc from 'fast-check';
 import { checkpointKeyId, checkpointMessage } from '../src/audit/checkpoint-key.js';
 import { openAuditLog } from '../src/audit/audit-log.js';
 import { DEFAULT_AUDIT_SETTINGS } from '../src/audit/settings.js';
@@ -418,9 +422,10 @@ describe('audit trail of a real server', () => {
       assert.equal(code, 1);
       const report = JSON.parse(out);
       assert.equal(report.problem.kind, 'rewritten');
-      const m = /events (\d+)–(\d+) were rewritten/.exec(report.problem.message);
+      const m = /events? (\d+)(?:–(\d+))? (?:was|were) rewritten/.exec(report.problem.message);
       assert.ok(m, report.problem.message);
-      assert.ok(Number(m[1]) <= edit && edit <= Number(m[2]), `the named range ${m[1]}–${m[2]} holds event ${edit}`);
+      const [from, to] = [Number(m[1]), Number(m[2] ?? m[1])];
+      assert.ok(from <= edit && edit <= to, `the named range ${from}–${to} holds event ${edit}`);
       assert.equal(report.problem.seq, Number(m[1]));
 
       // The same rewrite with every checkpoint re-signed by the attacker's own key
@@ -467,6 +472,17 @@ describe('audit trail of a real server', () => {
     }
   });
 
+  test('the symbolon binary runs audit verify with its exit codes', () => {
+    const args = ['bin/symbolon.js', 'audit', 'verify', ...(PG_URL ? ['--schema', place.schema!] : ['--data', place.dataDir])];
+    const env = { ...process.env, NODE_NO_WARNINGS: '1', ...(PG_URL ? {} : { DATABASE_URL: '' }) };
+    const ok = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /OK: every event hash/);
+    const missing = spawnSync(process.execPath, ['bin/symbolon.js', 'audit', 'verify', '--data', join(place.dataDir, 'nowhere')], { env: { ...env, DATABASE_URL: '' }, encoding: 'utf8' });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /no store at .*nowhere/);
+  });
+
   test('events cut from the end are named, even when the head is moved back too', async () => {
     const n = original.rows.length;
     await store.db.deleteFrom('audit_events').where('seq', '>', n - 2).execute();
@@ -485,44 +501,101 @@ describe('audit trail of a real server', () => {
   });
 });
 
+/**
+ * A second custodian on the same store in its own process: `symbolon serve --role kms`.
+ * (Two SQLite connections in one process would block each other's thread while
+ * waiting for the write lock, which is not how SQLite deployments run.)
+ */
+async function startServeProcess(place: Place, env: Record<string, string>): Promise<{ endpoint: string; child: ChildProcess; stop(): Promise<number | null> }> {
+  const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--role', 'kms', '--port', '0', '--data', place.dataDir], {
+    env: {
+      ...process.env,
+      NODE_NO_WARNINGS: '1',
+      SYMBOLON_ADMIN_ACCESS_KEY_ID: ADMIN.accessKeyId,
+      SYMBOLON_ADMIN_SECRET_ACCESS_KEY: ADMIN.secretAccessKey,
+      SYMBOLON_REGION: REGION,
+      SYMBOLON_LOG_LEVEL: 'info',
+      DATABASE_URL: '',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`symbolon serve did not start: ${out.slice(0, 500)}`)), 30_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`symbolon serve exited (${code}): ${out.slice(0, 500)}`)));
+  });
+  return {
+    endpoint,
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
 describe('two custodians on one store append to one chain', () => {
-  test('concurrent Sign requests through two servers verify as one chain with every request once', async () => {
+  test(`concurrent Sign requests through two servers (${PG_URL ? 'two in-process custodians on one PostgreSQL schema' : 'this process and a symbolon serve process on one SQLite file'}) verify as one chain with every request once`, async () => {
     const place = newPlace();
-    const common = {
-      dataDir: place.dataDir,
-      keepSchema: true,
-      ...(place.schema ? { pgSchema: place.schema } : {}),
-      auditSettings: { flushIntervalMs: 1, batchSize: 7, checkpointEvents: 10 },
-    };
-    const servers: TestServer[] = [];
+    const settings = { flushIntervalMs: 1, batchSize: 7, checkpointEvents: 10 };
+    const common = { dataDir: place.dataDir, keepSchema: true, ...(place.schema ? { pgSchema: place.schema } : {}), auditSettings: settings };
+    const closers: Array<() => Promise<unknown>> = [];
     let closed = false;
     try {
       const s1 = await startTestServer(common);
-      servers.push(s1);
-      const s2 = await startTestServer(common);
-      servers.push(s2);
+      closers.push(() => s1.close());
+      let k2: KMSClient;
+      if (PG_URL) {
+        const s2 = await startTestServer(common);
+        closers.push(() => s2.close());
+        k2 = s2.kms();
+      } else {
+        const p2 = await startServeProcess(place, {
+          SYMBOLON_AUDIT_FLUSH_MS: String(settings.flushIntervalMs),
+          SYMBOLON_AUDIT_BATCH_SIZE: String(settings.batchSize),
+          SYMBOLON_AUDIT_CHECKPOINT_EVENTS: String(settings.checkpointEvents),
+        });
+        k2 = new KMSClient({ endpoint: p2.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
+        closers.push(async () => {
+          k2.destroy();
+          assert.equal(await p2.stop(), 0, 'symbolon serve shuts down cleanly (flushing its log)');
+        });
+      }
       const k1 = s1.kms();
-      const k2 = s2.kms();
       const created = await k1.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }));
       const ids: string[] = [created.$metadata.requestId!];
       const digest = createHash('sha256').update('two writers').digest();
-      const sign = (k: typeof k1) => k.send(new SignCommand({ KeyId: created.KeyMetadata!.KeyId!, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+      const sign = (k: KMSClient) => k.send(new SignCommand({ KeyId: created.KeyMetadata!.KeyId!, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
       for (let round = 0; round < 4; round++) {
         const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => sign(i % 2 ? k1 : k2)));
         ids.push(...replies.map((r) => r.$metadata.requestId!));
       }
-      await Promise.all([s1.close(), s2.close()]);
+      await Promise.all(closers.map((c) => c()));
       closed = true;
       const { code, out } = await cli(place, ['verify', '--json']);
       const report = JSON.parse(out);
       assert.equal(code, 0, out);
       assert.equal(report.eventsVerified, ids.length);
       assert.equal(report.keys.length, 1, 'both processes sign with the one checkpoint key');
-      assert.ok(report.checkpoints.verified >= 8);
+      // Every 10 events or so (a batch may carry it past 10), and a final one on shutdown.
+      assert.ok(report.checkpoints.total >= 5, `checkpoints: ${report.checkpoints.total}`);
+      assert.equal(report.checkpoints.verified, report.checkpoints.total);
+      assert.equal(report.checkpoints.last.seq, ids.length);
       const logged = (await cli(place, ['query', '--json', '--limit', '1000'])).out.trim().split('\n').map((l) => JSON.parse(l).requestId);
       assert.deepEqual([...logged].sort(), [...ids].sort());
     } finally {
-      if (!closed) await Promise.allSettled(servers.map((s) => s.close()));
+      if (!closed) await Promise.allSettled(closers.map((c) => c()));
       await dropPlace(place);
     }
   });
@@ -589,5 +662,51 @@ describe('audit log writes that fail', () => {
       await store.close();
       await dropPlace(place);
     }
+  });
+});
+
+describe('the chain format', () => {
+  test('the hashed form is the canonical JSON of the fields (sorted keys), and stored strings are well-formed', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 20 });
+    const nullable = fc.option(text, { nil: null });
+    const map = fc.dictionary(text, text, { maxKeys: 4 });
+    fc.assert(
+      fc.property(
+        fc.record({ seq: fc.integer({ min: 1, max: 2 ** 40 }), time: fc.integer({ min: 0, max: 2 ** 45 }), requestId: text, operation: text, principalArn: nullable, principalTags: map, ec: fc.option(map, { nil: null }), userAgent: text, errorCode: nullable }),
+        (r) => {
+          const e = prepare(r.seq, {
+            time: r.time,
+            requestId: r.requestId,
+            service: 'kms',
+            operation: r.operation,
+            principalArn: r.principalArn,
+            principalTags: r.principalTags,
+            accessKeyId: null,
+            sourceIp: '127.0.0.1',
+            userAgent: r.userAgent,
+            keyArn: null,
+            encryptionContext: r.ec,
+            signingAlgorithm: null,
+            outcome: 'allowed',
+            errorCode: r.errorCode,
+          });
+          assert.equal(canonicalEvent(e), canonicalEventGeneric(e));
+          // What is stored reads back equal: no lone surrogates, no NUL.
+          for (const v of [e.requestId, e.operation, e.userAgent, ...Object.keys(e.principalTags), ...Object.values(e.principalTags)]) {
+            assert.ok(!/[\uD800-\uDFFF]/u.test(v.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')) && !v.includes('\u0000'));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test('hash(n) = SHA-256(hash(n-1) || canonical JSON), from 32 zero bytes', () => {
+    const e = prepare(1, { time: 1700000000000, requestId: 'r', service: 'kms', operation: 'Sign', principalArn: 'arn:aws:iam::111122223333:root', principalTags: { b: '2', a: '1' }, accessKeyId: 'AKIA', sourceIp: '127.0.0.1', userAgent: 'ua', keyArn: null, encryptionContext: null, signingAlgorithm: 'ECDSA_SHA_256', outcome: 'allowed', errorCode: null });
+    const json = '{"accessKeyId":"AKIA","encryptionContext":null,"errorCode":null,"keyArn":null,"operation":"Sign","outcome":"allowed","principalArn":"arn:aws:iam::111122223333:root","principalTags":{"a":"1","b":"2"},"requestId":"r","seq":1,"service":"kms","signingAlgorithm":"ECDSA_SHA_256","sourceIp":"127.0.0.1","time":1700000000000,"userAgent":"ua"}';
+    assert.equal(canonicalEvent(e), json);
+    const expected = createHash('sha256').update(Buffer.alloc(32)).update(json).digest('hex');
+    assert.equal(chainHash('0'.repeat(64), e), expected);
+    assert.throws(() => chainHash('00', e), RangeError);
   });
 });

@@ -52,10 +52,6 @@ export interface AuditLogStats {
 
 type Mode = 'append' | 'checkpoint-if-due' | 'checkpoint-now';
 
-// On SQLite every statement runs synchronously on the event loop: yield between
-// chunks so a large batch does not hold up requests in flight.
-const SQLITE_CHUNK = 100;
-
 export class AuditLog implements AuditSink {
   readonly #store: Store;
   readonly #signer: CheckpointSigner;
@@ -221,18 +217,16 @@ export class AuditLog implements AuditSink {
         let { seq, hash } = head;
         const rows: StoredEvent[] = new Array(events.length);
         for (let i = 0; i < events.length; i++) {
-          const chained = toChained(++seq, events[i]!);
-          hash = chainHash(hash, chained);
-          rows[i] = { ...chained, hash };
+          const row = toChained(++seq, events[i]!) as StoredEvent;
+          hash = chainHash(hash, row);
+          row.hash = hash;
+          rows[i] = row;
         }
-        if (store.dialect === 'sqlite') {
-          for (let i = 0; i < rows.length; i += SQLITE_CHUNK) {
-            if (i > 0) await new Promise<void>((r) => setImmediate(r));
-            await insertEvents(trx, rows.slice(i, i + SQLITE_CHUNK));
-          }
-        } else if (rows.length > 0) {
-          await insertEvents(trx, rows);
-        }
+        // No yielding inside the transaction: on SQLite another process waiting
+        // for the write lock blocks its whole thread, so the lock is held only
+        // for the work itself (about 10 µs an event; a full batch of 500 is a
+        // few milliseconds of this thread's time).
+        if (rows.length > 0) await insertEvents(trx, store.dialect, rows);
         const next = { seq, hash, checkpointSeq: head.checkpointSeq, checkpointTime: head.checkpointTime };
         if (isDue(seq, head.checkpointSeq, head.checkpointTime)) {
           const signature = this.#signer.sign({ seq, hash, time: now });

@@ -76,8 +76,26 @@ export function toChained(seq: number, e: AuditEvent): ChainedEvent {
   };
 }
 
-/** The canonical JSON of one chained event: exactly its fields, `seq` included (a stored `hash` is not). */
+const str = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
+const map = (m: Record<string, string> | null): string => (m === null ? 'null' : canonicalJson(m));
+
+/**
+ * The canonical JSON of one chained event: exactly its fields, `seq` included
+ * (a stored `hash` is not). Written out in sorted key order because it runs
+ * once per request; equal to `canonicalJson` of the same fields (tested).
+ */
 export function canonicalEvent(e: ChainedEvent): string {
+  if (!Number.isSafeInteger(e.seq) || !Number.isSafeInteger(e.time)) throw new TypeError('seq and time must be integers');
+  return (
+    `{"accessKeyId":${str(e.accessKeyId)},"encryptionContext":${map(e.encryptionContext)},"errorCode":${str(e.errorCode)}` +
+    `,"keyArn":${str(e.keyArn)},"operation":${str(e.operation)},"outcome":${str(e.outcome)},"principalArn":${str(e.principalArn)}` +
+    `,"principalTags":${map(e.principalTags)},"requestId":${str(e.requestId)},"seq":${e.seq},"service":${str(e.service)}` +
+    `,"signingAlgorithm":${str(e.signingAlgorithm)},"sourceIp":${str(e.sourceIp)},"time":${e.time},"userAgent":${str(e.userAgent)}}`
+  );
+}
+
+/** The same fields through the generic canonical JSON (the definition canonicalEvent must match). */
+export function canonicalEventGeneric(e: ChainedEvent): string {
   const fields: { [K in keyof ChainedEvent]: CanonicalValue } = {
     seq: e.seq,
     time: e.time,
@@ -98,11 +116,13 @@ export function canonicalEvent(e: ChainedEvent): string {
   return canonicalJson(fields);
 }
 
+const HEX64 = /^[0-9a-f]{64}$/;
+
 /**
  * hash(n) from hash(n-1) (hex) and event n.
- * @throws {RangeError} when `prevHash` is not 64 hex characters.
+ * @throws {RangeError} when `prevHash` is not 64 lower-case hex characters.
  */
 export function chainHash(prevHash: string, e: ChainedEvent): string {
-  if (!/^[0-9a-f]{64}$/.test(prevHash)) throw new RangeError('prevHash must be 64 lower-case hex characters');
-  return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(canonicalEvent(e), 'utf8').digest('hex');
+  if (prevHash.length !== 64 || !HEX64.test(prevHash)) throw new RangeError('prevHash must be 64 lower-case hex characters');
+  return createHash('sha256').update(prevHash, 'hex').update(canonicalEvent(e), 'utf8').digest('hex');
 }

@@ -69,6 +69,7 @@ export interface VerifyOptions {
 }
 
 const span = (a: number, b: number): string => (a === b ? `event ${a}` : `events ${a}–${b}`);
+const were = (a: number, b: number): string => `${span(a, b)} ${a === b ? 'was' : 'were'}`;
 
 /**
  * Verifies the audit log.
@@ -121,7 +122,7 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
         return report({ seq: r.seq, kind: 'inserted', message: `event ${r.seq} was inserted: sequence numbers start at 1` });
       }
       if (r.seq > expected) {
-        return report({ seq: expected, kind: 'removed', message: `${span(expected, r.seq - 1)} ${r.seq - expected === 1 ? 'was' : 'were'} removed (the sequence jumps from ${expected - 1} to ${r.seq})` });
+        return report({ seq: expected, kind: 'removed', message: `${were(expected, r.seq - 1)} removed (the sequence jumps from ${expected - 1} to ${r.seq})` });
       }
       if (chainHash(prev, r) !== r.hash) return report(await diagnose(db, r, prev, prev2, head, checkpoints));
       prev2 = prev;
@@ -145,7 +146,7 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
           return report({
             seq: first,
             kind: 'rewritten',
-            message: `${span(first, cp.seq)} were rewritten with recomputed hashes: the checkpoint signed at ${new Date(cp.time).toISOString()} commits event ${cp.seq} to hash ${cp.hash}, the chain now has ${r.hash}`,
+            message: `${were(first, cp.seq)} rewritten with recomputed hashes: the checkpoint signed at ${new Date(cp.time).toISOString()} commits event ${cp.seq} to hash ${cp.hash}, the chain now has ${r.hash}`,
           });
         }
         lastCp = cp;
@@ -158,15 +159,18 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
   }
 
   const last = expected - 1;
-  // A signed checkpoint beyond the last event: the end of the log was cut off.
-  for (; cpIndex < checkpoints.length; cpIndex++) {
-    const cp = checkpoints[cpIndex]!;
-    const bad = signatureProblem(cp);
-    if (bad) return report(bad);
-    return report({ seq: last + 1, kind: 'truncated', message: `${span(last + 1, cp.seq)} were removed from the end of the log (a signed checkpoint covers event ${cp.seq})` });
+  // Signed checkpoints beyond the last event: the end of the log was cut off.
+  if (cpIndex < checkpoints.length) {
+    for (const cp of checkpoints.slice(cpIndex)) {
+      const bad = signatureProblem(cp);
+      if (bad) return report(bad);
+    }
+    const covered = checkpoints[checkpoints.length - 1]!.seq;
+    const end = Math.max(covered, head.seq);
+    return report({ seq: last + 1, kind: 'truncated', message: `${were(last + 1, end)} removed from the end of the log (a signed checkpoint covers event ${covered})` });
   }
   if (head.seq > last) {
-    return report({ seq: last + 1, kind: 'truncated', message: `${span(last + 1, head.seq)} were removed from the end of the log (the chain head is at event ${head.seq})` });
+    return report({ seq: last + 1, kind: 'truncated', message: `${were(last + 1, head.seq)} removed from the end of the log (the chain head is at event ${head.seq})` });
   }
   if (head.hash !== prev) {
     return report({ seq: last, kind: 'head-mismatch', message: `the chain head records hash ${head.hash} for event ${last}, the chain has ${prev} (the head or the last event was rewritten)` });
