@@ -12,6 +12,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { configFromEnv, type ServerConfig } from '../config.js';
 import { createCustodian } from '../server/custodian.js';
+import { runSignerRole, startSignerChild } from '../signer/role.js';
 
 function workerCount(flag: string | undefined): number {
   const raw = flag ?? process.env.SYMBOLON_WORKERS ?? '1';
@@ -23,6 +24,8 @@ function workerCount(flag: string | undefined): number {
 export async function serve(flags: Record<string, string | undefined>): Promise<number> {
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Record<string, string>;
   const config = configFromEnv(process.env, defined);
+  // The signer role is only its platform and the forked signer (src/signer/role.ts).
+  if (config.role === 'signer') return runSignerRole(config);
   const workers = workerCount(defined.workers);
   if (workers > 1 && cluster.isPrimary) return primary(config, workers);
   return runServer(config, cluster.isWorker);
@@ -89,11 +92,25 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
       log.info({ file: custodian.adminCredentialsFile }, `Generated administrator credentials written to ${custodian.adminCredentialsFile} (mode 0600)`);
     }
   }
+  // --role all: this process is the signer's platform and forks it (not in the cluster's workers).
+  let signer: Awaited<ReturnType<typeof startSignerChild>> | undefined;
+  if (config.role === 'all' && !quiet) {
+    try {
+      signer = await startSignerChild({ config, platformKey: custodian.platformKey, custodianUrl: address, issuers: custodian.identity.trustedIssuers(), logger: log });
+    } catch (e) {
+      await custodian.close();
+      throw e;
+    }
+  }
   let stopping = false;
+  signer?.child.once('exit', (code) => {
+    if (!stopping) log.error({ code }, 'the signer process exited; split-key signing is unavailable');
+  });
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     if (!quiet) log.info({ signal }, 'shutting down');
+    await signer?.stop();
     await custodian.close();
     process.exit(0);
   };
