@@ -42,6 +42,9 @@ import { createIdentity, resolvePublicUrl, type Identity, type IdentityOptions }
 import { startMaintenance, MAINTENANCE_INTERVAL_MS } from '../kms/maintenance.js';
 import { setUpRecipientAttestation } from '../signer/role.js';
 import type { PlatformKey } from '../signer/attestation/platform-key.js';
+import { createWalletService } from '../wallet/wallet-service.js';
+import type { AccessTokenVerifier } from '../wallet/auth.js';
+import type { MasterKeyCustodian } from '../wallet/master-keys.js';
 
 export interface Custodian {
   app: FastifyInstance;
@@ -81,6 +84,8 @@ export interface CustodianOptions {
   maintenanceIntervalMs?: number;
   /** Identity overrides (tests): the built-in issuer's limits, verifier options. */
   identity?: Pick<IdentityOptions, 'limits' | 'verifierOptions'>;
+  /** Wallet API overrides (tests): the token verifier (default: the identity module's), the custodian client. */
+  wallet?: { verifier?: AccessTokenVerifier; masterKeys?: MasterKeyCustodian };
 }
 
 const ROOT_CHECK = 'root_check';
@@ -233,7 +238,22 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     const sts = new StsService({ store, root, accountId, verifier: () => identity.verifier(), audit });
     // The role devices assume for their users' master keys (docs/sts.md); created once per store.
     await provisionWalletUsersRole({ store, accountId, now: clock() });
-    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles, sts], approvalOperations, audit, observe: metrics.observe, identity });
+    // The wallet store role; it reaches the custodian over the KMS API like any client (src/wallet/wallet-service.ts).
+    const wallet =
+      config.role !== 'all'
+        ? undefined
+        : await createWalletService({
+            config,
+            store,
+            root,
+            accountId,
+            logger,
+            clock,
+            verifier: options.wallet?.verifier ?? { verify: (token) => identity.verifier().verify(token) },
+            localApp: () => listening,
+            ...(options.wallet?.masterKeys ? { masterKeys: options.wallet.masterKeys } : {}),
+          });
+    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles, sts], approvalOperations, audit, observe: metrics.observe, identity, ...(wallet ? { wallet: wallet.api } : {}) });
     listening = app;
     registerMetricsRoute(app, metrics, { token: options.metricsToken ?? (process.env.SYMBOLON_METRICS_TOKEN || undefined) });
     // Deletes keys whose window ended while no process ran, then keeps watching.
@@ -257,6 +277,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
         try {
           await maintenance.stop();
           await app.close();
+          wallet?.close();
           // The log writes what is buffered and signs a final checkpoint.
           await (audit.close ? audit.close() : audit.flush());
         } finally {
