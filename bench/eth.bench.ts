@@ -5,7 +5,8 @@
  * DER-decoded, low-s normalised and given its yParity here — beside ethers'
  * Wallet.signTransaction and viem's signTransaction with an in-memory key, in
  * the same run on the same machine. Prints each rate, the ratio to ethers,
- * this process's CPU per signed transaction and where it goes; writes
+ * this process's CPU per signed transaction, the client-side ceiling that
+ * implies, and where the CPU goes; writes
  * bench/results/eth.json. Target: >= 3,000/s through the custodian, faster
  * than ethers' in-memory Wallet.
  *
@@ -14,6 +15,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { Readable } from 'node:stream';
+import { HttpResponse } from '@smithy/protocol-http';
 import { CreateKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Transaction, Wallet } from 'ethers';
@@ -130,10 +133,35 @@ async function main() {
     const sig = secp256k1.Signature.fromBytes(der, 'der');
     const recoverPerSecond = ceiling(() => sig.addRecoveryBit(0).recoverPublicKey(digest), 1);
     const serializePerSecond = ceiling((n) => keccak256(serializeTransaction(viemTx(n)), 'bytes'));
+    // The AWS SDK's own cost per Sign (middleware, SigV4, JSON), with a stub handler in place of HTTP.
+    const stubBody = JSON.stringify({ KeyId: keyId, Signature: Buffer.from(der).toString('base64'), SigningAlgorithm: 'ECDSA_SHA_256' });
+    const stub = new KMSClient({
+      region: BENCH_REGION,
+      endpoint: server.endpoint,
+      credentials: BENCH_ADMIN,
+      cacheMiddleware: true,
+      requestHandler: {
+        handle: async () => ({ response: new HttpResponse({ statusCode: 200, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: Readable.from([Buffer.from(stubBody)]) }) }),
+        destroy() {},
+        updateHttpClientConfig() {},
+        httpHandlerConfigs: () => ({}),
+      } as never,
+    });
+    const signCommand = () => stub.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+    for (let i = 0; i < 200; i++) await signCommand();
+    const sdkCpu0 = process.cpuUsage();
+    for (let i = 0; i < 2000; i++) await signCommand();
+    const sdkCpu = process.cpuUsage(sdkCpu0);
+    const awsSdkUs = (sdkCpu.user + sdkCpu.system) / 2000;
+    stub.destroy();
     process.stdout.write(
-      `  SDK per tx: yParity+verify ${(1e6 / parityPerSecond).toFixed(0)} µs (noble full recovery would be ${(1e6 / recoverPerSecond).toFixed(0)} µs), serialize+keccak ${(1e6 / serializePerSecond).toFixed(0)} µs\n`,
+      `  SDK per tx: AWS SDK Sign call without network ${awsSdkUs.toFixed(0)} µs; yParity+verify ${(1e6 / parityPerSecond).toFixed(0)} µs (noble full recovery would be ${(1e6 / recoverPerSecond).toFixed(0)} µs), serialize+keccak ${(1e6 / serializePerSecond).toFixed(0)} µs\n`,
     );
 
+    // Client-side ceiling: this process's CPU per signed transaction (AWS SDK, SigV4, HTTP, DER,
+    // yParity, encoding) bounds it at 1e6 / that many per second on one core, however fast the server.
+    const clientCeiling = 1e6 / kmsEthers.clientCpuUsPerTx!;
+    process.stdout.write(`  client-side ceiling (1 core, free server): ${clientCeiling.toFixed(0)}/s; achieved ${(kmsEthers.perSecond / clientCeiling).toFixed(2)} of it\n`);
     const ratio = kmsEthers.perSecond / ethersRate.perSecond;
     const met = kmsEthers.perSecond >= TARGET && ratio > 1;
     process.stdout.write(`  ratio KmsSigner / ethers in-memory: ${ratio.toFixed(2)}x; viem account / viem in-memory: ${(kmsViem.perSecond / viemRate.perSecond).toFixed(2)}x\n`);
@@ -155,7 +183,8 @@ async function main() {
           kmsAccountViem: strip(kmsViem),
           ethersInMemory: ethersRate,
           viemInMemory: viemRate,
-          sdkMicrosecondsPerTx: { yParityAndVerify: 1e6 / parityPerSecond, nobleFullRecovery: 1e6 / recoverPerSecond, serializeAndKeccak: 1e6 / serializePerSecond },
+          sdkMicrosecondsPerTx: { awsSdkSignWithoutNetwork: awsSdkUs, yParityAndVerify: 1e6 / parityPerSecond, nobleFullRecovery: 1e6 / recoverPerSecond, serializeAndKeccak: 1e6 / serializePerSecond },
+          clientCeilingPerSecond: clientCeiling,
           ratioToEthers: ratio,
           target: `>= ${TARGET}/s and > ethers in memory`,
           met,
