@@ -233,7 +233,11 @@ async function diagnose(db: Db, r: StoredEvent, prev: string, prev2: string | un
     ? chainHash(r.hash, next) === next.hash
     : (head.seq === m && head.hash === r.hash) || checkpoints.some((c) => c.seq === m && c.hash === r.hash);
   if (linkHolds) {
-    return { seq: m, kind: 'edited', message: `event ${m} was edited: its fields no longer match the hash it was written with` };
+    return {
+      seq: m,
+      kind: 'edited',
+      message: `event ${m} was edited: its fields no longer match the hash it was written with${m > 1 ? ` (unless event ${m - 1} was rewritten together with its hash, which only a checkpoint can tell)` : ''}`,
+    };
   }
   return { seq: m, kind: 'edited', message: `event ${m} was edited: its fields and its hash no longer follow from event ${m - 1} (its hash was rewritten too)` };
 }
