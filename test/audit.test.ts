@@ -65,14 +65,20 @@ function openPlace(p: Place): Promise<Store> {
   return PG_URL ? openStore({ databaseUrl: PG_URL, pgSchema: p.schema }) : openStore({ sqliteFile: join(p.dataDir, 'symbolon.db') });
 }
 
-async function cli(p: Place, args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(p: Place, args: string[], follow?: { signal: AbortSignal; onOutput: (out: string) => void }): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const [sub, ...rest] = args;
   const code = await auditCommand([sub!, ...(PG_URL ? ['--schema', p.schema!] : ['--data', p.dataDir]), ...rest], {
-    stdout: { write: (s: string) => (out += s) },
+    stdout: {
+      write: (s: string) => {
+        out += s;
+        follow?.onOutput(out);
+      },
+    },
     stderr: { write: (s: string) => (err += s) },
     env: PG_URL ? { DATABASE_URL: PG_URL } : {},
+    ...(follow ? { signal: follow.signal } : {}),
   });
   return { code, out, err };
 }
@@ -280,6 +286,35 @@ describe('audit trail of a real server', () => {
     const bad = await cli(place, ['query', '--since', 'yesterday']);
     assert.equal(bad.code, 2);
     assert.match(bad.err, /--since must be an ISO 8601 time/);
+  });
+
+  test('tail --follow prints events as they are appended', async () => {
+    const last = original.rows.at(-1)!;
+    const stop = new AbortController();
+    let appended = false;
+    const following = cli(place, ['tail', '-n', '1', '--follow', '--interval', '20'], {
+      signal: stop.signal,
+      onOutput: (out) => {
+        if (out.includes('followed-request')) stop.abort();
+      },
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      await store.db.insertInto('audit_events').values({ ...last, seq: last.seq + 1, request_id: 'followed-request' }).execute();
+      appended = true;
+      const timeout = setTimeout(() => stop.abort(), 10_000);
+      const { code, out } = await following;
+      clearTimeout(timeout);
+      assert.equal(code, 0);
+      const lines = out.trim().split('\n');
+      assert.equal(lines.length, 2);
+      assert.match(lines[0]!, new RegExp(`request=${last.request_id}$`));
+      assert.match(lines[1]!, /^\s*\d+\s.*request=followed-request$/);
+    } finally {
+      stop.abort();
+      await following;
+      if (appended) await undo();
+    }
   });
 
   test('an edited field is named: the denied Sign rewritten as allowed', async () => {
