@@ -105,9 +105,10 @@ async function main() {
     const account = await toKmsAccount({ client, keyId });
     process.stdout.write(`bench:eth — ${cpus().length} cores, server: symbolon serve (${process.env.BENCH_WORKERS ?? 2} workers, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'SQLite'}), ${CONCURRENCY} in flight, ${SECONDS}s per run\n`);
 
-    // Warm-up: past the signer's table threshold, JIT, keep-alive sockets.
-    await Promise.all(Array.from({ length: 64 }, (_, i) => signer.signTransaction(ethersTx(i))));
-    await Promise.all(Array.from({ length: 64 }, (_, i) => account.signTransaction(viemTx(i))));
+    // Warm-up, unmeasured: the key's and G's tables, the JIT (bigint-heavy code takes a while), keep-alive sockets.
+    // 64 signatures were not enough: the first measured seconds ran at half speed.
+    await closedLoop((n) => signer.signTransaction(ethersTx(n)), 3, CONCURRENCY);
+    await closedLoop((n) => account.signTransaction(viemTx(n)), 2, CONCURRENCY);
 
     const kmsEthers = await closedLoop((n) => signer.signTransaction(ethersTx(n)), SECONDS, CONCURRENCY);
     process.stdout.write(`  ${'KmsSigner (ethers) via custodian, HTTP+SigV4'.padEnd(44)} ${kmsEthers.perSecond.toFixed(0).padStart(7)}/s  p50 ${kmsEthers.p50ms!.toFixed(1)} ms  p99 ${kmsEthers.p99ms!.toFixed(1)} ms  client CPU ${kmsEthers.clientCpuUsPerTx!.toFixed(0)} µs/tx\n`);
