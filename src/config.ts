@@ -126,7 +126,7 @@ function frameFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string, p
       origin = undefined;
     }
     // Exact origins only: a wildcard or a path would let pages the operator never named use the wallet.
-    if (origin !== o || !/^https?:$/.test(new URL(o).protocol)) throw new RangeError('SYMBOLON_FRAME_ALLOWED_ORIGINS must list exact http(s) origins (scheme://host[:port]), comma-separated');
+    if (origin !== o || !/^https?:$/.test(new URL(o).protocol) || o.includes('*')) throw new RangeError('SYMBOLON_FRAME_ALLOWED_ORIGINS must list exact http(s) origins (scheme://host[:port]), comma-separated');
   }
   if (env.SYMBOLON_FRAME_ALLOWED_ORIGINS === undefined && exampleDappPort !== undefined && exampleDappPort !== 0) {
     const h = exampleDappHost.includes(':') ? `[${exampleDappHost}]` : exampleDappHost;

@@ -14,11 +14,16 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
 import { createPublicClient, getAddress, http, keccak256, parseEther, parseTransaction, recoverTransactionAddress, verifyMessage, type Address, type Hex } from 'viem';
 import { Wallet, JsonRpcProvider, verifyTypedData } from 'ethers';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { configFromEnv } from '../src/config.js';
 import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
+import { parseDappMessage } from '../packages/sdk/src/browser/protocol.js';
+import { fillTransaction } from '../packages/sdk/src/browser/fillTransaction.js';
+import { personalSignParams, transactionParams, typedDataParams } from '../web/frame/requests.js';
+import { describeMessage, describeTransaction } from '../web/frame/decode.js';
 
 const require = createRequire(import.meta.url);
 const CHAIN_ID = 31337;
@@ -113,6 +118,23 @@ function walletFrame(page: Page): Frame {
   return frame;
 }
 
+/**
+ * Waits until `target` is visible; fails at once, saying what the user sees, when the DApp or the frame
+ * shows an error instead (rather than after a long timeout).
+ */
+async function expectShown(page: Page, target: Locator, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const dappError = page.locator('#error');
+  for (;;) {
+    if (await target.isVisible()) return;
+    const frame = page.frames().find((f) => f.url().startsWith(frameUrl));
+    const errors = [(await dappError.textContent()) ?? '', frame ? ((await frame.locator('#login-error').textContent().catch(() => '')) ?? '') : ''].filter((t) => t.trim() !== '');
+    if (errors.length > 0) assert.fail(`waiting for ${target}, the page shows: ${errors.join(' / ')}`);
+    if (Date.now() > deadline) assert.fail(`waiting for ${target}: not shown in ${timeoutMs} ms (frame: ${frame ? await frame.locator('main').innerText().catch(() => '?') : 'none'})`);
+    await page.waitForTimeout(100);
+  }
+}
+
 async function latestCode(email: string): Promise<string> {
   const r = await fetch(`${server.endpoint}/oidc/dev/mailbox?email=${encodeURIComponent(email)}`);
   const { messages } = (await r.json()) as { messages: { code: string }[] };
@@ -146,9 +168,9 @@ async function connect(page: Page, email: string): Promise<Address> {
   await page.locator('#connect').click();
   await logInInFrame(page, email);
   const frame = walletFrame(page);
-  await frame.locator('#prompt-title', { hasText: 'Connect to this site?' }).waitFor();
+  await expectShown(page, frame.locator('#prompt-title', { hasText: 'Connect to this site?' }));
   await frame.locator('#approve').click();
-  await page.locator('#address', { hasText: /^0x[0-9a-fA-F]{40}$/ }).waitFor();
+  await expectShown(page, page.locator('#address', { hasText: /^0x[0-9a-fA-F]{40}$/ }));
   return getAddress((await page.locator('#address').textContent())!);
 }
 
@@ -187,7 +209,7 @@ async function screenshot(page: Page, name: string, fullPage = false): Promise<v
 /** Waits for the frame's prompt, checks what it shows, and answers it. */
 async function answerPrompt(page: Page, expect: { title: string; shows: (string | RegExp)[] }, answer: 'approve' | 'reject', shot?: string): Promise<void> {
   const frame = walletFrame(page);
-  await frame.locator('#prompt-title', { hasText: expect.title }).waitFor();
+  await expectShown(page, frame.locator('#prompt-title', { hasText: expect.title }));
   const text = (await frame.locator('#prompt').innerText()).replace(/\s+/g, ' ');
   try {
     for (const s of expect.shows) {
@@ -211,7 +233,7 @@ test('personal_sign: the frame shows the message and the site; after Approve the
   await pageA.locator('#message').fill(message);
   await pageA.locator('#sign').click();
   await answerPrompt(pageA, { title: 'Sign a message', shows: [message, dappA.origin, address, `chain ${CHAIN_ID}`] }, 'approve', 'frame-approval.png');
-  await pageA.locator('#signature', { hasText: /^0x[0-9a-f]{130}$/ }).waitFor();
+  await expectShown(pageA, pageA.locator('#signature', { hasText: /^0x[0-9a-f]{130}$/ }));
   const signature = (await pageA.locator('#signature').textContent()) as Hex;
   assert.equal(await verifyMessage({ address, message, signature }), true);
   assert.equal(getAddress((await pageA.locator('#recovered').textContent())!), address);
@@ -220,7 +242,7 @@ test('personal_sign: the frame shows the message and the site; after Approve the
 test('eth_signTypedData_v4: the frame shows the domain and the message; the signature verifies with ethers', async () => {
   await pageA.locator('#sign-typed').click();
   await answerPrompt(pageA, { title: 'Sign typed data', shows: ['Example Exchange', 'Order', `chain ${CHAIN_ID}`, '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC', '"sell": "ETH"'] }, 'approve');
-  await pageA.locator('#typed-signature', { hasText: /^0x[0-9a-f]{130}$/ }).waitFor();
+  await expectShown(pageA, pageA.locator('#typed-signature', { hasText: /^0x[0-9a-f]{130}$/ }));
   const signature = (await pageA.locator('#typed-signature').textContent())!;
   const recovered = verifyTypedData(
     { name: 'Example Exchange', version: '1', chainId: CHAIN_ID, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' },
@@ -246,7 +268,7 @@ test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; af
   await pageA.locator('#send').click();
   await answerPrompt(pageA, { title: 'Send ETH', shows: [to, '0.01 ETH', `Local chain (Hardhat) (chain ${CHAIN_ID})`, dappA.origin, /Nonce\s*0/] }, 'approve', 'frame-transaction.png');
   const raw = (JSON.parse((await broadcast).postData()!) as { params: [Hex] }).params[0];
-  await pageA.locator('#tx-status', { hasText: /^success in block \d+$/ }).waitFor({ timeout: 20_000 });
+  await expectShown(pageA, pageA.locator('#tx-status', { hasText: /^success in block \d+$/ }));
   const hash = (await pageA.locator('#tx-hash').textContent()) as Hex;
   const tx = await chain.getTransaction({ hash });
   assert.equal(getAddress(tx.from), address);
@@ -269,6 +291,7 @@ test('Reject in the frame gives the DApp a 4001 user-rejected error, and nothing
   await answerPrompt(pageA, { title: 'Sign a message', shows: [dappA.origin] }, 'reject');
   await pageA.locator('#error[data-code="4001"]').waitFor();
   assert.equal(await pageA.locator('#signature').textContent(), '–');
+  await pageA.locator('#error').evaluate((e) => (e.textContent = ''));
   // The same through the provider directly: a ProviderRpcError shape with code 4001.
   const pending = pageA.evaluate(async (account) => {
     try {
@@ -406,4 +429,128 @@ test('Approve stays disabled while the DApp makes the frame translucent (clickja
   await frame.locator('#approve:not([disabled])').waitFor({ timeout: 5000 });
   await frame.locator('#reject').click();
   assert.equal(await pending, 4001);
+});
+
+// The frame's checks on what a DApp page sends, run here in Node on the same modules the frame bundles:
+// hostile or malformed input is refused with the JSON-RPC / EIP-1193 code a DApp would get.
+
+test('the frame refuses malformed protocol messages and signing parameters with -32602, another account with 4100', () => {
+  const base = { protocol: 'symbolon-frame/1', kind: 'request', id: 'a-1', method: 'personal_sign', params: [], chainId: 1 };
+  assert.ok(parseDappMessage(base));
+  for (const bad of [
+    null, 'hello', [], { ...base, protocol: 'symbolon-frame/2' }, { ...base, kind: 'respond' }, { ...base, id: 'x'.repeat(65) }, { ...base, id: 'a b' },
+    { ...base, method: 'eth_sign' }, { ...base, method: 'constructor' }, { ...base, params: {} }, { ...base, params: new Array(9).fill(0) },
+    { ...base, chainId: 0 }, { ...base, chainId: -1 }, { ...base, chainId: 1.5 }, { ...base, chainId: '1' },
+  ]) assert.equal(parseDappMessage(bad), undefined, JSON.stringify(bad));
+
+  const me = getAddress('0x60EF8C63666947CeB7D64E3e2cEd597e49788110');
+  const other = '0x0000000000000000000000000000000000000001';
+  const code = (f: () => unknown) => {
+    try {
+      f();
+      return 0;
+    } catch (e) {
+      return (e as { code: number }).code;
+    }
+  };
+  assert.equal(personalSignParams(['0x6869', me.toLowerCase()], me), '0x6869');
+  assert.equal(personalSignParams(['hi', me], me), '0x6869');
+  assert.equal(code(() => personalSignParams(['0x686', me], me)), -32602);
+  assert.equal(code(() => personalSignParams(['0x6869', other], me)), 4100);
+  assert.equal(code(() => personalSignParams([me, '0x6869'], me)), 4100);
+
+  const typed = { types: { Mail: [{ name: 'n', type: 'uint8' }] }, primaryType: 'Mail', domain: { name: 'x', chainId: 1 }, message: { n: 7 } };
+  assert.equal(typedDataParams([me, JSON.stringify(typed)], me).primaryType, 'Mail');
+  assert.equal(code(() => typedDataParams([me, '{not json'], me)), -32602);
+  assert.equal(code(() => typedDataParams([me, { ...typed, message: { n: 300 } }], me)), -32602);
+  assert.equal(code(() => typedDataParams([me, { ...typed, primaryType: 'Missing' }], me)), -32602);
+  assert.equal(code(() => typedDataParams([other, typed], me)), 4100);
+
+  const tx = { type: '0x2', chainId: '0x7a69', from: me, to: other, value: '0x1', data: '0x', nonce: '0x0', gas: '0x5208', maxFeePerGas: '0x2', maxPriorityFeePerGas: '0x1' };
+  assert.equal(transactionParams([tx], me).serializable.type, 'eip1559');
+  assert.equal(code(() => transactionParams([{ ...tx, from: other }], me)), 4100);
+  for (const bad of [
+    { ...tx, extra: 1 }, { ...tx, value: '1' }, { ...tx, value: '0x01' }, { ...tx, nonce: undefined }, { ...tx, gas: undefined }, { ...tx, type: '0x3' }, { ...tx, type: '0x4' },
+    { ...tx, maxPriorityFeePerGas: '0x3' }, { ...tx, gasPrice: '0x1' }, { ...tx, data: '0x1' }, { ...tx, to: '0x1234' }, { ...tx, chainId: '0x0' },
+    { ...tx, type: '0x0', maxFeePerGas: undefined, maxPriorityFeePerGas: undefined, gasPrice: '0x1', accessList: [] },
+    { ...tx, accessList: [{ address: other, storageKeys: ['0x01'] }] },
+  ]) assert.equal(code(() => transactionParams([bad], me)), -32602, JSON.stringify(bad));
+});
+
+test('the frame decodes what it shows: method selectors, unlimited approvals, chains, text and raw messages', () => {
+  const me = getAddress('0x60EF8C63666947CeB7D64E3e2cEd597e49788110');
+  const spender = '0x000000000000000000000000000000000000dEaD';
+  const approveAll = `0x095ea7b3${spender.slice(2).toLowerCase().padStart(64, '0')}${'f'.repeat(64)}` as Hex;
+  const view = { type: 'eip1559' as const, chainId: 1, to: me, value: 0n, data: approveAll, nonce: 3, gas: 50_000n, maxFeePerGas: 2n * 10n ** 9n, maxPriorityFeePerGas: 10n ** 9n };
+  const approve = describeTransaction('https://dapp.example', view, me, 31337, {});
+  const shown = (p: { fields: { label: string; value: string; warn?: boolean }[] }, label: string) => p.fields.find((f) => f.label === label);
+  assert.match(shown(approve, 'Contract method')!.value, /^approve\(address,uint256\) — selector 0x095ea7b3$/);
+  assert.equal(shown(approve, 'Spender')!.value, spender);
+  assert.deepEqual(shown(approve, 'Allowance (base units)'), { label: 'Allowance (base units)', value: 'Unlimited', warn: true });
+  assert.equal(shown(approve, 'Chain')!.value, 'Ethereum (chain 1)');
+  assert.equal(shown(approve, 'Chain')!.warn, true);
+  assert.equal(approve.warnings.length, 2);
+  const unknown = describeTransaction('https://dapp.example', { ...view, chainId: 31337, data: '0xdeadbeef00' }, me, 31337, { '31337': 'Devnet' });
+  assert.equal(shown(unknown, 'Contract method')!.value, 'Unknown method — selector 0xdeadbeef');
+  assert.equal(shown(unknown, 'Chain')!.value, 'Devnet (chain 31337)');
+  const send = describeTransaction('https://dapp.example', { ...view, chainId: 31337, data: '0x', value: 1_500_000_000_000_000_000n }, me, 31337, {});
+  assert.equal(send.title, 'Send ETH');
+  assert.equal(shown(send, 'Value')!.value, '1.5 ETH');
+
+  assert.deepEqual(describeMessage('https://dapp.example', '0x48656c6c6f', me, 'x').block, { label: 'Message', text: 'Hello' });
+  const hashLike = describeMessage('https://dapp.example', `0x${'ab'.repeat(32)}`, me, 'x');
+  assert.equal(hashLike.block!.label, 'Message (hex)');
+  assert.equal(hashLike.warnings.length, 1);
+  // Control characters (e.g. a right-to-left override hiding text) are shown as hex, not as text.
+  assert.equal(describeMessage('https://dapp.example', '0x61e280ae62', me, 'x').block!.label, 'Message (hex)');
+});
+
+test("the provider fills a DApp's transaction from the chain's RPC (pending nonce, gas, EIP-1559 fees) and refuses what it cannot send", async () => {
+  const from = getAddress(new Wallet(FUNDER_KEY).address);
+  const to = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+  const chain = createPublicClient({ transport: http(node.url) });
+  const filled = await fillTransaction({ to, value: '0x10' }, from, CHAIN_ID, node.url);
+  assert.equal(filled.type, '0x2');
+  assert.equal(filled.chainId, '0x7a69');
+  assert.equal(BigInt(filled.nonce), BigInt(await chain.getTransactionCount({ address: from, blockTag: 'pending' })));
+  assert.ok(BigInt(filled.gas) >= 21_000n);
+  const block = await chain.getBlock();
+  assert.equal(BigInt(filled.maxFeePerGas!), block.baseFeePerGas! * 2n + BigInt(filled.maxPriorityFeePerGas!));
+  const legacy = await fillTransaction({ to, gasPrice: '0x3b9aca00', nonce: '0x7', gas: '0x5208' }, from, CHAIN_ID, undefined);
+  assert.deepEqual(legacy, { type: '0x0', chainId: '0x7a69', from, to, value: '0x0', data: '0x', nonce: '0x7', gas: '0x5208', gasPrice: '0x3b9aca00' });
+  const code = (p: Promise<unknown>) => p.then(() => 0, (e: { code: number }) => e.code);
+  assert.equal(await code(fillTransaction({ to, from: to }, from, CHAIN_ID, node.url)), 4100);
+  assert.equal(await code(fillTransaction({ to, chainId: '0x1' }, from, CHAIN_ID, node.url)), -32602);
+  assert.equal(await code(fillTransaction({ to }, from, CHAIN_ID, undefined)), -32602);
+  assert.equal(await code(fillTransaction({ to, data: '0x12', input: '0x34' }, from, CHAIN_ID, node.url)), -32602);
+  assert.equal(await code(fillTransaction({ value: '0x1' }, from, CHAIN_ID, node.url)), -32602);
+  assert.equal(await code(fillTransaction({ to, blobVersionedHashes: [] }, from, CHAIN_ID, node.url)), -32602);
+  assert.equal(await code(fillTransaction({ to }, from, CHAIN_ID, 'http://127.0.0.1:1')), 4901);
+});
+
+test('configuration: exact allowed origins only; the embedded default allows its example DApp; /frame/ carries frame-ancestors and no-store', async () => {
+  const frame = (env: Record<string, string>, flags: Record<string, string> = {}) => configFromEnv(env, flags).frame;
+  assert.deepEqual(frame({}, { port: '8080' }).allowedOrigins, ['http://127.0.0.1:8081', 'http://localhost:8081']);
+  assert.equal(frame({}, { port: '8080' }).exampleDappPort, 8081);
+  assert.equal(frame({}, { port: '0' }).exampleDappPort, undefined);
+  assert.deepEqual(frame({ DATABASE_URL: 'postgres://x/y' }, { port: '8080' }), { ...frame({ DATABASE_URL: 'postgres://x/y' }, { port: '8080' }), allowedOrigins: [], exampleDappPort: undefined });
+  assert.equal(frame({ SYMBOLON_DAPP_PORT: 'off' }, { port: '8080' }).exampleDappPort, undefined);
+  assert.deepEqual(frame({ SYMBOLON_FRAME_ALLOWED_ORIGINS: 'https://a.example, http://localhost:3000' }).allowedOrigins, ['https://a.example', 'http://localhost:3000']);
+  for (const bad of ['*', 'https://*.example', 'https://a.example/', 'https://a.example/app', 'a.example', 'ftp://a.example', 'https://a.example?x=1', 'null']) {
+    assert.throws(() => frame({ SYMBOLON_FRAME_ALLOWED_ORIGINS: bad }), RangeError, bad);
+  }
+  assert.throws(() => frame({ SYMBOLON_FRAME_CUSTODY: 'kms' }), RangeError);
+
+  const page = await fetch(frameUrl);
+  assert.equal(page.status, 200);
+  const csp = page.headers.get('content-security-policy') ?? '';
+  assert.match(csp, new RegExp(`frame-ancestors ${dappA.origin} ${dappB.origin}(;|$)`));
+  assert.match(csp, /script-src 'self'(;|$)/);
+  assert.equal(page.headers.get('cache-control'), 'no-store');
+  assert.equal(page.headers.get('referrer-policy'), 'no-referrer');
+  const config = (await (await fetch(`${frameUrl}config.json`)).json()) as { allowedOrigins: string[]; custodyMode: string; roleArn: string };
+  assert.deepEqual(config.allowedOrigins, [dappA.origin, dappB.origin]);
+  assert.equal(config.custodyMode, 'envelope');
+  assert.match(config.roleArn, /^arn:aws:iam::\d{12}:role\/symbolon-wallet-users$/);
+  assert.equal((await fetch(`${frameUrl}secret.txt`)).status, 404);
 });
