@@ -43,6 +43,7 @@ import { startMaintenance, MAINTENANCE_INTERVAL_MS } from '../kms/maintenance.js
 import { setUpRecipientAttestation } from '../signer/role.js';
 import type { PlatformKey } from '../signer/attestation/platform-key.js';
 import { createWalletService } from '../wallet/wallet-service.js';
+import { createFrame } from './frame.js';
 import type { AccessTokenVerifier } from '../wallet/auth.js';
 import type { MasterKeyCustodian } from '../wallet/master-keys.js';
 
@@ -253,7 +254,9 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
             localApp: () => listening,
             ...(options.wallet?.masterKeys ? { masterKeys: options.wallet.masterKeys } : {}),
           });
-    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles, sts], approvalOperations, audit, observe: metrics.observe, identity, ...(wallet ? { wallet: wallet.api } : {}) });
+    // The wallet frame (and, in the embedded default, the example DApp on another port) come with the wallet service.
+    const frame = wallet ? createFrame({ settings: config.frame, publicUrl: () => resolvePublicUrl(config.publicUrl, listening!), region: config.region, accountId, logger }) : undefined;
+    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles, sts], approvalOperations, audit, observe: metrics.observe, identity, ...(wallet ? { wallet: wallet.api } : {}), ...(frame ? { frame } : {}) });
     listening = app;
     registerMetricsRoute(app, metrics, { token: options.metricsToken ?? (process.env.SYMBOLON_METRICS_TOKEN || undefined) });
     // Deletes keys whose window ended while no process ran, then keeps watching.
