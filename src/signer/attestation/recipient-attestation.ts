@@ -23,6 +23,8 @@ import { TrustedPlatformKeys, verifyAttestationDocument } from './verifyAttestat
 const RSA_MODULUS_BITS = new Set([2048, 3072, 4096]);
 /** Documents remembered at most; beyond this new documents are refused until old ones expire. */
 const DEFAULT_MAX_REMEMBERED = 1_000_000;
+/** Parsed recipient keys kept (a signer's session key is used for minutes). */
+const MAX_CACHED_KEYS = 1_000;
 
 export interface AttestedRecipient {
   /** The RSA public key the release is encrypted to. */
@@ -55,6 +57,7 @@ export class RecipientAttestation {
   /** Document hash -> when it can be forgotten; insertion order is roughly expiry order. */
   readonly #seenDocuments = new Map<string, number>();
   readonly #seenNonces = new Map<string, number>();
+  readonly #keys = new Map<string, KeyObject>();
 
   constructor(options: RecipientAttestationOptions) {
     this.#trusted = new TrustedPlatformKeys(options.trustedKeys);
@@ -80,16 +83,7 @@ export class RecipientAttestation {
     if (this.#seenDocuments.has(docHash)) throw new AttestationError('replayed', 'This attestation document was already used.');
     const doc = verifyAttestationDocument(document, { trusted: this.#trusted, now, maxAgeMs: this.#maxAgeMs, maxSkewMs: this.#maxSkewMs });
     if (!doc.publicKey || doc.publicKey.length === 0) throw new AttestationError('bad_public_key', 'The attestation document carries no public key to encrypt the result to.');
-    let key: KeyObject;
-    try {
-      key = createPublicKey({ key: Buffer.from(doc.publicKey), format: 'der', type: 'spki' });
-    } catch {
-      throw new AttestationError('bad_public_key', 'The attestation document public_key is not a DER SubjectPublicKeyInfo.');
-    }
-    const bits = key.asymmetricKeyDetails?.modulusLength;
-    if (key.asymmetricKeyType !== 'rsa' || bits === undefined || !RSA_MODULUS_BITS.has(bits)) {
-      throw new AttestationError('bad_public_key', 'The attestation document public_key must be an RSA key of 2048, 3072 or 4096 bits.');
-    }
+    const key = this.#recipientKey(doc.publicKey);
 
     const nonce = doc.nonce && doc.nonce.length > 0 ? Buffer.from(doc.nonce).toString('base64') : undefined;
     if (nonce !== undefined && this.#seenNonces.has(nonce)) throw new AttestationError('replayed', 'The nonce of this attestation document was already used.');
@@ -103,6 +97,29 @@ export class RecipientAttestation {
     if (pcr0) conditions[IMAGE_SHA384_KEY] = Buffer.from(pcr0).toString('hex');
     for (const [i, v] of doc.pcrs) conditions[pcrConditionKey(i)] = Buffer.from(v).toString('hex');
     return { key, spki: doc.publicKey, conditions };
+  }
+
+  /**
+   * Parses (or finds) the recipient's RSA key. Signers reuse a session key
+   * for minutes, so parsed keys are kept, keyed by their exact DER bytes.
+   */
+  #recipientKey(spki: Uint8Array): KeyObject {
+    const id = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString('base64');
+    const cached = this.#keys.get(id);
+    if (cached) return cached;
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    } catch {
+      throw new AttestationError('bad_public_key', 'The attestation document public_key is not a DER SubjectPublicKeyInfo.');
+    }
+    const bits = key.asymmetricKeyDetails?.modulusLength;
+    if (key.asymmetricKeyType !== 'rsa' || bits === undefined || !RSA_MODULUS_BITS.has(bits)) {
+      throw new AttestationError('bad_public_key', 'The attestation document public_key must be an RSA key of 2048, 3072 or 4096 bits.');
+    }
+    if (this.#keys.size >= MAX_CACHED_KEYS) this.#keys.clear();
+    this.#keys.set(id, key);
+    return key;
   }
 
   #forgetExpired(now: number): void {

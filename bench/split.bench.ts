@@ -1,0 +1,286 @@
+/**
+ * `npm run bench:split`: end-to-end split-key signatures on this machine,
+ * every role included. `symbolon serve --role all` runs in its own process
+ * (custodian with STS and KMS, embedded SQLite unless DATABASE_URL is set)
+ * and forks the signer as a child process, measured and attested by it; this
+ * process is the load generator and the OIDC issuer. Each request is
+ * POST /v1/sign of an EIP-1559 transaction for one of BENCH_OWNERS owners:
+ * the signer verifies the token, gets a fresh attestation document from its
+ * platform, has the custodian Decrypt share A with Recipient (SigV4, key
+ * policy with ImageSha384, CMS to the session key), rebuilds and checks the
+ * key, signs and wipes. STS credentials are cached per token, as in steady
+ * state.
+ *
+ * Printed: throughput with BENCH_CONCURRENCY requests in flight, p50/p99 at
+ * BENCH_RATE requests/s, the in-process ceiling (the same cryptography for one
+ * signature in a loop on one core: platform ES384 sign, custodian ES384
+ * verify, AES-GCM open, RSA-OAEP + AES-CBC seal, signer RSA-OAEP open,
+ * secp256k1 sign with address check and recovery, transaction encoding) and
+ * the targets (>= 2,000 tx/s; p99 <= 50 ms at 1,000/s). Results go to
+ * bench/results/split.json.
+ */
+import http from 'node:http';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { BENCH_ADMIN, BENCH_REGION, ceiling, freePort, startServerProcess, type LoadResult } from './lib/load.js';
+import { AUDIENCE, ROLE_NAME, createOwnersRole, createSplitWallet, signBody, startIssuer } from '../test/helpers/signer-fixture.js';
+import { measureSignerImage } from '../src/signer/measure.js';
+import { PlatformKey } from '../src/signer/attestation/platform-key.js';
+import { signAttestationDocument } from '../src/signer/attestation/signAttestationDocument.js';
+import { RecipientAttestation } from '../src/signer/attestation/recipient-attestation.js';
+import { TrustedPlatformKeys, verifyAttestationDocument } from '../src/signer/attestation/verifyAttestationDocument.js';
+import { openForRecipient, sealForRecipient } from '../src/signer/attestation/cms-enveloped-data.js';
+import { aeadOpen, aeadSeal } from '../src/crypto/aead.js';
+import { generatePrivateKey, getPublicKey, signDigest } from '../src/crypto/secp256k1.js';
+import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
+import { signTransaction } from '../src/eth/signTransaction.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const OWNERS = Number(process.env.BENCH_OWNERS ?? 32);
+const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const ACCOUNT_ID = '111122223333';
+
+interface Prepared {
+  body: Buffer;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
+}
+
+function summarise(lat: number[], errors: number, seconds: number, firstError: string | undefined): LoadResult {
+  const sorted = Float64Array.from(lat).sort();
+  return { requests: lat.length, errors, seconds, perSecond: lat.length / seconds, p50ms: percentile(sorted, 50), p99ms: percentile(sorted, 99), ...(firstError ? { firstError } : {}) };
+}
+
+function post(agent: http.Agent, port: number, r: Prepared): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: '/v1/sign', agent, headers: { 'content-type': 'application/json', 'content-length': String(r.body.length) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(r.body);
+  });
+}
+
+async function closedLoop(port: number, requests: Prepared[], concurrency: number, seconds: number): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        const res = await post(agent, port, requests[next++ % requests.length]!).catch((e: Error) => ({ status: 0, body: e.message }));
+        if (res.status === 200) lat.push(performance.now() - t0);
+        else {
+          errors++;
+          firstError ??= `${res.status} ${res.body.slice(0, 200)}`;
+        }
+      }
+    }),
+  );
+  agent.destroy();
+  return summarise(lat, errors, (performance.now() - start) / 1000, firstError);
+}
+
+async function fixedRate(port: number, requests: Prepared[], rate: number, seconds: number): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const total = Math.floor(rate * seconds);
+  const inflight: Promise<void>[] = [];
+  const start = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
+    while (sent < due) {
+      const t0 = performance.now();
+      inflight.push(
+        post(agent, port, requests[sent++ % requests.length]!).then(
+          (res) => {
+            if (res.status === 200) lat.push(performance.now() - t0);
+            else {
+              errors++;
+              firstError ??= `${res.status} ${res.body.slice(0, 200)}`;
+            }
+          },
+          (e: Error) => {
+            errors++;
+            firstError ??= e.message;
+          },
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await Promise.all(inflight);
+  agent.destroy();
+  return summarise(lat, errors, (performance.now() - start) / 1000, firstError);
+}
+
+/** The cryptography of one split signature, in process on one core, step by step (calls/s each, and all together). */
+async function cryptoCeiling(): Promise<{ perSecond: number; steps: Record<string, number> }> {
+  const platform = PlatformKey.fromSecret(PlatformKey.generateSecret());
+  const verifier = new RecipientAttestation({ trustedKeys: [platform.spki], maxRemembered: 10_000_000 });
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const spki = new Uint8Array(rsa.publicKey.export({ format: 'der', type: 'spki' }));
+  const pcrs = new Map([[0, new Uint8Array(48)], [1, new Uint8Array(48)], [2, new Uint8Array(48)]]);
+  const wrapKey = new Uint8Array(randomBytes(32));
+  const key = generatePrivateKey();
+  const address = publicKeyToAddress(getPublicKey(key));
+  const shareA = new Uint8Array(randomBytes(32));
+  const shareB = key.map((b, i) => b ^ shareA[i]!);
+  const box = aeadSeal(wrapKey, shareA, new Uint8Array(16));
+  const tx = { type: 'eip1559', chainId: 31337, nonce: 1, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: 1n, gas: 21000n, maxFeePerGas: 2n * 10n ** 9n, maxPriorityFeePerGas: 10n ** 9n } as const;
+  const doc = () => signAttestationDocument(platform, { pcrs, moduleId: 'bench', publicKey: spki, nonce: new Uint8Array(randomBytes(32)) });
+  const oneDoc = doc();
+  const trusted = new TrustedPlatformKeys([platform.spki]);
+  const cms = sealForRecipient(shareA, { key: rsa.publicKey, spki });
+  const signTx = async () => {
+    const k = shareA.map((b, i) => b ^ shareB[i]!);
+    if (publicKeyToAddress(getPublicKey(k)) !== address) throw new Error('mismatch');
+    await signTransaction({ transaction: tx, signer: async (d) => signDigest(d, k).signature, address });
+    k.fill(0);
+  };
+  // signTransaction is async only in name (its digest signer resolves at once); one await per call is the honest cost.
+  const asyncRate = async (fn: () => Promise<void>, seconds = 1) => {
+    for (let i = 0; i < 100; i++) await fn();
+    let n = 0;
+    const start = performance.now();
+    while (performance.now() - start < seconds * 1000) {
+      await fn();
+      n++;
+    }
+    return n / ((performance.now() - start) / 1000);
+  };
+  const steps: Record<string, number> = {
+    'platform: ES384 document': ceiling(() => doc(), 1),
+    'custodian: document checks + ES384 verify': ceiling(() => verifyAttestationDocument(oneDoc, { trusted, now: Date.now() }), 1),
+    'custodian: AES-256-GCM open of share A': ceiling(() => aeadOpen(wrapKey, box, new Uint8Array(16)).fill(0), 1),
+    'custodian: CMS seal (RSA-OAEP + AES-CBC)': ceiling(() => sealForRecipient(shareA, { key: rsa.publicKey, spki }), 1),
+    'signer: CMS open (RSA-OAEP decrypt)': ceiling(() => openForRecipient(cms, rsa.privateKey, 32).fill(0), 1),
+    'signer: XOR, address check, EIP-1559 sign': await asyncRate(signTx),
+  };
+  const all = await asyncRate(async () => {
+    const d = doc();
+    const r = verifier.accept(d, Date.now());
+    aeadOpen(wrapKey, box, new Uint8Array(16)).fill(0);
+    const c = sealForRecipient(shareA, { key: r.key, spki: r.spki });
+    openForRecipient(c, rsa.privateKey, 32).fill(0);
+    await signTx();
+  }, 2);
+  return { perSecond: all, steps };
+}
+
+async function waitFor(url: string, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not come up`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function row(name: string, r: LoadResult): string {
+  return `${name.padEnd(34)} ${r.perSecond.toFixed(0).padStart(7)}/s  p50 ${r.p50ms.toFixed(1).padStart(6)} ms  p99 ${r.p99ms.toFixed(1).padStart(6)} ms  (${r.requests} ok, ${r.errors} errors${r.firstError ? `: ${r.firstError}` : ''})`;
+}
+
+async function main() {
+  const cores = availableParallelism();
+  const issuer = await startIssuer();
+  const signerPort = await freePort();
+  const roleArn = `arn:aws:iam::${ACCOUNT_ID}:role/${ROLE_NAME}`;
+  // One server process (the signer is its child): the cluster's workers do not fork signers.
+  process.env.BENCH_WORKERS = '1';
+  const server = await startServerProcess({
+    SYMBOLON_ACCOUNT_ID: ACCOUNT_ID,
+    SYMBOLON_OIDC_ISSUERS: JSON.stringify([{ issuer: issuer.url, audiences: [AUDIENCE], algorithms: ['ES256'] }]),
+    SYMBOLON_BUILTIN_ISSUER: '0',
+    SYMBOLON_SIGNER_PORT: String(signerPort),
+    SYMBOLON_SIGNER_ROLE_ARN: roleArn,
+  });
+  const iam = new IAMClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, maxAttempts: 1 });
+  const admin = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, maxAttempts: 1 });
+  try {
+    await waitFor(`http://127.0.0.1:${signerPort}/health`);
+    await createOwnersRole(iam, ACCOUNT_ID, issuer.url);
+    const imageSha384 = measureSignerImage().imageSha384;
+    const requests: Prepared[] = [];
+    for (let i = 0; i < OWNERS; i++) {
+      const sub = `owner-${i}`;
+      const token = await issuer.mint(sub);
+      const wallet = await createSplitWallet({ endpoint: server.endpoint, admin, accountId: ACCOUNT_ID, issuer: issuer.url, roleArn, sub, token, imageSha384 });
+      const tx = { type: 'eip1559', chainId: 31337, nonce: i, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: '1000000000000000', gas: 21000, maxFeePerGas: '2000000000', maxPriorityFeePerGas: '1000000000' };
+      requests.push({ body: Buffer.from(JSON.stringify(signBody(wallet, token, { type: 'transaction', transaction: tx }))) });
+      wallet.privateKey.fill(0);
+    }
+    const first = await closedLoop(signerPort, requests, 1, 0.5);
+    if (first.errors) throw new Error(`the signer refused the benchmark's requests: ${first.firstError}`);
+    await closedLoop(signerPort, requests, CONCURRENCY, 1); // warm-up
+
+    const max = await closedLoop(signerPort, requests, CONCURRENCY, SECONDS);
+    const atRate = await fixedRate(signerPort, requests, RATE, SECONDS);
+    const ceil = await cryptoCeiling();
+
+    console.log(`\nbench:split — ${cores} cores, store ${process.env.DATABASE_URL ? 'postgresql' : 'sqlite'}, ${OWNERS} owners, ${SECONDS} s per run`);
+    console.log(row(`max (${CONCURRENCY} in flight)`, max));
+    console.log(row(`at ${RATE}/s (open loop)`, atRate));
+    console.log(`${'ceiling: crypto of one signature'.padEnd(34)} ${ceil.perSecond.toFixed(0).padStart(7)}/s on one core (x${cores} cores = ${(ceil.perSecond * cores).toFixed(0)}/s), no HTTP, SigV4, policy or store`);
+    for (const [step, perSecond] of Object.entries(ceil.steps)) console.log(`    ${step.padEnd(44)} ${perSecond.toFixed(0).padStart(7)}/s  (${(1000 / perSecond).toFixed(3)} ms)`);
+    const metThroughput = max.perSecond >= 2000 && max.errors === 0;
+    const metLatency = atRate.p99ms <= 50 && atRate.errors === 0 && atRate.perSecond >= RATE * 0.95;
+    console.log(`target >= 2,000 EIP-1559 tx/s: ${metThroughput ? 'met' : 'NOT met'} (ratio to the ${cores}-core crypto ceiling ${(max.perSecond / (ceil.perSecond * cores)).toFixed(2)})`);
+    console.log(`target p99 <= 50 ms at ${RATE}/s: ${metLatency ? 'met' : 'NOT met'}\n`);
+
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync(
+      'bench/results/split.json',
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          cores,
+          store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
+          seconds: SECONDS,
+          owners: OWNERS,
+          concurrency: CONCURRENCY,
+          max,
+          atRate: { rate: RATE, ...atRate },
+          ceiling: { perSecondOneCore: ceil.perSecond, steps: ceil.steps },
+          targets: { throughput: '>= 2000/s', latency: `p99 <= 50 ms at ${RATE}/s`, metThroughput, metLatency },
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+  } finally {
+    iam.destroy();
+    admin.destroy();
+    await server.stop();
+    await issuer.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
