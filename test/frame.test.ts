@@ -417,7 +417,7 @@ test('a second DApp on another origin sees the same wallet address for the same 
   await pageB.close();
 });
 
-test('Approve stays disabled while the DApp makes the frame translucent (clickjacking guard)', async () => {
+test('Approve stays disabled while the DApp makes the frame translucent or shrinks it (clickjacking guard)', async () => {
   const frameEl = pageA.locator('iframe[data-symbolon-frame]');
   await frameEl.evaluate((e) => ((e as HTMLElement).style.opacity = '0.3'));
   const pending = pageA.evaluate((account) => (window as any).symbolon.request({ method: 'personal_sign', params: ['0x636c69636b', account] }).catch((e: { code: number }) => e.code), address);
@@ -426,6 +426,14 @@ test('Approve stays disabled while the DApp makes the frame translucent (clickja
   await pageA.waitForTimeout(1500);
   assert.equal(await frame.locator('#approve').isDisabled(), true);
   await frameEl.evaluate((e) => ((e as HTMLElement).style.opacity = '1'));
+  await frame.locator('#approve:not([disabled])').waitFor({ timeout: 5000 });
+  // Shrunk to the size of a button, the frame cannot show the request: Approve turns off again.
+  const size = await frameEl.evaluate((e) => [(e as HTMLElement).style.width, (e as HTMLElement).style.height]);
+  await frameEl.evaluate((e) => Object.assign((e as HTMLElement).style, { width: '160px', height: '120px' }));
+  await frame.locator('#approve[disabled]').waitFor({ state: 'attached', timeout: 5000 });
+  await pageA.waitForTimeout(1000);
+  assert.equal(await frame.locator('#approve').isDisabled(), true);
+  await frameEl.evaluate((e, [width, height]) => Object.assign((e as HTMLElement).style, { width, height }), size);
   await frame.locator('#approve:not([disabled])').waitFor({ timeout: 5000 });
   await frame.locator('#reject').click();
   assert.equal(await pending, 4001);
