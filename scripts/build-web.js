@@ -4,7 +4,7 @@
 // index.html and stylesheet. Run by `npm run build:web`, `npm start` and the
 // frame tests before serving. ESM, ES2022, minified, with linked source maps.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,13 +15,21 @@ const apps = [
   { name: 'dapp', entry: 'web/dapp/main.ts', bundle: 'dapp.js', assets: ['index.html', 'dapp.css'] },
 ];
 
+/** A server may be reading web/dist while a test run rebuilds it: never let it see half a file. */
+function writeAtomically(path, contents) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, contents);
+  renameSync(tmp, path);
+}
+
 /** Builds every app; returns the bundle sizes in bytes. */
 export async function buildWeb({ quiet = false } = {}) {
   const sizes = {};
   for (const app of apps) {
     const out = join(root, 'web/dist', app.name);
     mkdirSync(out, { recursive: true });
-    await build({
+    const result = await build({
+      write: false,
       absWorkingDir: root,
       entryPoints: [app.entry],
       outfile: join(out, app.bundle),
@@ -35,8 +43,9 @@ export async function buildWeb({ quiet = false } = {}) {
       define: { 'process.env.NODE_ENV': '"production"' },
       logLevel: quiet ? 'error' : 'warning',
     });
-    for (const asset of app.assets) copyFileSync(join(root, 'web', app.name, asset), join(out, asset));
-    sizes[app.name] = statSync(join(out, app.bundle)).size;
+    for (const file of result.outputFiles) writeAtomically(file.path, file.contents);
+    for (const asset of app.assets) writeAtomically(join(out, asset), readFileSync(join(root, 'web', app.name, asset)));
+    sizes[app.name] = result.outputFiles.find((f) => f.path.endsWith(app.bundle)).contents.length;
   }
   if (!quiet) for (const [name, size] of Object.entries(sizes)) console.log(`web/dist/${name}: ${(size / 1024).toFixed(1)} KiB`);
   return sizes;
