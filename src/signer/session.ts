@@ -54,14 +54,26 @@ export class AttestedSession {
   async #keyPair(): Promise<KeyPair> {
     const now = this.#now();
     this.#current ??= newKeyPair(now);
-    let pair = await this.#current;
+    let pair: KeyPair;
+    try {
+      pair = await this.#current;
+    } catch (e) {
+      // Generation failed: the next request tries again rather than failing forever.
+      this.#current = undefined;
+      throw e;
+    }
     const age = now - pair.createdAt;
     if (age > this.#lifetimeMs) {
       // Expired: wait for the replacement (started earlier, or now).
       this.#next ??= newKeyPair(now);
       this.#current = this.#next;
       this.#next = undefined;
-      pair = await this.#current;
+      try {
+        pair = await this.#current;
+      } catch (e) {
+        this.#current = undefined;
+        throw e;
+      }
     } else if (age > this.#lifetimeMs * 0.75 && !this.#next) {
       // Replace it in the background before it expires.
       const next = newKeyPair(now);

@@ -1,0 +1,127 @@
+/**
+ * The signer's attested session and payload reading, in process: one RSA-2048
+ * key pair per session (reused, replaced after its lifetime), a fresh
+ * attestation document with a fresh nonce for every release, each verified
+ * as the custodian would and bound to the session's public key; the
+ * sign-request payload parser with hostile inputs (unknown fields, quantities
+ * that are not integers or do not fit 256 bits, bad addresses and hex,
+ * unencodable transactions and typed data).
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPublicKey } from 'node:crypto';
+import { AttestedSession } from '../src/signer/session.js';
+import { PlatformKey } from '../src/signer/attestation/platform-key.js';
+import { signAttestationDocument } from '../src/signer/attestation/signAttestationDocument.js';
+import { RecipientAttestation } from '../src/signer/attestation/recipient-attestation.js';
+import { parsePayload } from '../src/signer/payload.js';
+import { SignerError } from '../src/signer/errors.js';
+
+const platform = PlatformKey.fromSecret(PlatformKey.generateSecret());
+const pcrs = new Map([[0, new Uint8Array(48).fill(1)]]);
+
+describe('attested session', () => {
+  test('reuses its key pair, but every release gets a fresh document and nonce bound to that key', async () => {
+    let now = 1_800_000_000_000;
+    const requests: Array<{ publicKey: Uint8Array; nonce: Uint8Array }> = [];
+    const session = new AttestedSession({
+      now: () => now,
+      lifetimeMs: 60_000,
+      attest: async (r) => {
+        requests.push(r);
+        return signAttestationDocument(platform, { pcrs, moduleId: 'test', publicKey: r.publicKey, nonce: r.nonce, timestamp: now });
+      },
+    });
+    const verifier = new RecipientAttestation({ trustedKeys: [platform.spki] });
+    const a = await session.recipient();
+    const b = await session.recipient();
+    assert.equal(a.privateKey, b.privateKey);
+    assert.notDeepEqual(a.document, b.document);
+    assert.notDeepEqual(requests[0]!.nonce, requests[1]!.nonce);
+    assert.equal(requests[0]!.nonce.length, 32);
+    const ra = verifier.accept(a.document, now);
+    verifier.accept(b.document, now);
+    // The document's key is the session's key.
+    const spki = createPublicKey(a.privateKey).export({ format: 'der', type: 'spki' });
+    assert.deepEqual(new Uint8Array(spki), ra.spki);
+    assert.equal(a.privateKey.asymmetricKeyDetails?.modulusLength, 2048);
+
+    now += 61_000;
+    const c = await session.recipient();
+    assert.notEqual(c.privateKey, a.privateKey, 'a new key pair after the lifetime');
+  });
+
+  test('a platform that refuses makes the release fail, and the next one asks again', async () => {
+    let refuse = true;
+    const session = new AttestedSession({
+      attest: async (r) => {
+        if (refuse) throw new Error('platform gone');
+        return signAttestationDocument(platform, { pcrs, moduleId: 'test', publicKey: r.publicKey, nonce: r.nonce });
+      },
+    });
+    await assert.rejects(session.recipient(), /platform gone/);
+    refuse = false;
+    assert.ok((await session.recipient()).document.length > 100);
+  });
+});
+
+describe('sign request payloads', () => {
+  const refused = (payload: unknown, re?: RegExp) =>
+    assert.throws(
+      () => parsePayload(payload),
+      (e: unknown) => e instanceof SignerError && e.code === 'invalid_payload' && (!re || re.test(e.message)),
+    );
+  const tx = { type: 'eip1559', chainId: 1, nonce: 0, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', gas: 21000, maxFeePerGas: '2', maxPriorityFeePerGas: '1' };
+
+  test('quantities: numbers, decimal and hex strings become bigints; anything else is refused', () => {
+    const p = parsePayload({ type: 'transaction', transaction: { ...tx, value: '0x10', maxFeePerGas: '1000', gas: 21000 } });
+    assert.equal(p.type, 'transaction');
+    const t = (p as { transaction: Record<string, unknown> }).transaction;
+    assert.equal(t.value, 16n);
+    assert.equal(t.maxFeePerGas, 1000n);
+    assert.equal(t.gas, 21000n);
+    for (const value of [-1, 1.5, '01', '-1', '1e3', '0x', `0x${'f'.repeat(65)}`, (2n ** 256n).toString(), true, {}, [], Number.MAX_SAFE_INTEGER + 2]) {
+      refused({ type: 'transaction', transaction: { ...tx, value } }, /transaction\.value/);
+    }
+    refused({ type: 'transaction', transaction: { ...tx, chainId: '0x1fffffffffffff0' } }, /chainId/);
+  });
+
+  test('unknown fields and types are refused at every level', () => {
+    refused({ type: 'transaction', transaction: { ...tx, from: tx.to } }, /unknown field/);
+    refused({ type: 'transaction', transaction: tx, extra: 1 }, /unknown field/);
+    refused({ type: 'transaction', transaction: { ...tx, type: 'eip9999' } });
+    refused({ type: 'message', message: 'x', raw: '0x' }, /unknown field/);
+    refused({ type: 'authorization', authorization: { address: tx.to, chainId: 1, nonce: 0, r: '0x' } }, /unknown field/);
+    refused({ type: 'typedData', typedData: { types: {}, primaryType: 'A', message: {}, extra: 1 } }, /unknown field/);
+    refused({ type: 'sign' });
+    refused(null);
+    refused([{ type: 'message', message: 'x' }]);
+  });
+
+  test('addresses, hex and lists are checked', () => {
+    refused({ type: 'transaction', transaction: { ...tx, to: '0x1234' } }, /transaction\.to/);
+    refused({ type: 'transaction', transaction: { ...tx, data: '0x123' } }, /transaction\.data/);
+    refused({ type: 'transaction', transaction: { ...tx, data: 'deadbeef' } }, /transaction\.data/);
+    refused({ type: 'transaction', transaction: { ...tx, accessList: [{ address: tx.to, storageKeys: ['0x01'] }] } }, /storageKeys/);
+    refused({ type: 'transaction', transaction: { ...tx, accessList: {} } }, /accessList/);
+    refused({ type: 'message', message: { raw: 'hello' } }, /message\.raw/);
+    refused({ type: 'message', message: 7 });
+    refused({ type: 'authorization', authorization: { address: 'nope', chainId: 1, nonce: 0 } }, /authorization\.address/);
+    refused({ type: 'transaction', transaction: { ...tx, chainId: undefined } }, /chainId is required/);
+  });
+
+  test('payloads that cannot be encoded are refused before any release, naming no value', () => {
+    // maxPriorityFeePerGas above maxFeePerGas: viem refuses to serialize it.
+    refused({ type: 'transaction', transaction: { ...tx, maxFeePerGas: '1', maxPriorityFeePerGas: '5' } }, /TipAboveFeeCapError/);
+    refused({ type: 'transaction', transaction: { ...tx, chainId: 0 } });
+    refused({ type: 'typedData', typedData: { types: { Mail: [{ name: 'amount', type: 'uint256' }] }, primaryType: 'Mail', message: { amount: 'secret-looking-value' } } }, /^(?!.*secret-looking-value)/);
+  });
+
+  test('well-formed payloads of every type pass', () => {
+    assert.equal(parsePayload({ type: 'message', message: 'hi' }).type, 'message');
+    assert.equal(parsePayload({ type: 'message', message: { raw: '0xdeadbeef' } }).type, 'message');
+    assert.equal(parsePayload({ type: 'authorization', authorization: { contractAddress: tx.to, chainId: 0, nonce: 1 } }).type, 'authorization');
+    assert.equal(parsePayload({ type: 'typedData', typedData: { domain: { name: 'x', chainId: 1 }, types: { A: [{ name: 'v', type: 'uint256' }] }, primaryType: 'A', message: { v: '1' } } }).type, 'typedData');
+    assert.equal(parsePayload({ type: 'transaction', transaction: { type: 'legacy', chainId: 1, nonce: 0, gas: 21000, gasPrice: '1', to: null } }).type, 'transaction');
+  });
+});
