@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 
 const here = import.meta.dirname;
 
@@ -27,7 +27,8 @@ test('package.json points at the entry module, with ethers, viem and the AWS SDK
 
 test('no source file imports node: modules, Node globals or the server tree', () => {
   const dir = join(here, '..', 'src');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+  // Every source file of the package, sub-folders included (e.g. src/envelope/SomeFile.ts).
+  const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
   assert.ok(files.length >= 8);
   for (const f of files) {
     const code = readFileSync(join(dir, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
@@ -36,10 +37,16 @@ test('no source file imports node: modules, Node globals or the server tree', ()
       ...code.matchAll(/^import\s*['"]([^'"]+)['"]/gm),
       ...code.matchAll(/\bimport\(\s*['"]([^'"]+)['"]/g),
     ].map((m) => m[1]!);
-    if (f !== 'errors.ts' && f !== 'retry.ts') assert.ok(specifiers.length > 0, `${f}: no imports found`);
+    // A file with no import at all is fine; one whose imports the patterns miss is not, so count them roughly.
+    if (/^import\s/m.test(code)) assert.ok(specifiers.length > 0, `${f}: imports not recognised`);
     for (const s of specifiers) {
       assert.ok(!s.startsWith('node:'), `${f} imports ${s}`);
-      assert.ok(s.startsWith('./') || ['ethers', 'viem', 'viem/accounts', 'viem/utils', '@aws-sdk/client-kms', '@noble/curves/secp256k1.js', '@noble/hashes/sha3.js'].includes(s), `${f} imports ${s}`);
+      if (s.startsWith('.')) {
+        // Relative imports stay inside the package's src/ (nothing from the server tree).
+        assert.ok(resolve(dir, dirname(f), s).startsWith(dir + sep), `${f} imports ${s}, outside the package`);
+        continue;
+      }
+      assert.ok(['ethers', 'viem', 'viem/accounts', 'viem/utils', '@aws-sdk/client-kms', '@noble/curves/secp256k1.js', '@noble/hashes/sha3.js'].includes(s), `${f} imports ${s}`);
     }
     assert.doesNotMatch(code, /\bBuffer\.|\bprocess\.|\brequire\(/, `${f} uses a Node-only global`);
   }
