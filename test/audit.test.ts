@@ -29,6 +29,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { ADMIN, REGION } from './helpers/server.js';
 import fc from 'fast-check';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
 import { checkpointKeyId, checkpointMessage } from '../src/audit/checkpoint-key.js';
 import { openAuditLog } from '../src/audit/audit-log.js';
 import { DEFAULT_AUDIT_SETTINGS } from '../src/audit/settings.js';
@@ -292,14 +294,17 @@ describe('audit trail of a real server', () => {
     const last = original.rows.at(-1)!;
     const stop = new AbortController();
     let appended = false;
+    let printedFirst: () => void;
+    const first = new Promise<void>((r) => (printedFirst = r));
     const following = cli(place, ['tail', '-n', '1', '--follow', '--interval', '20'], {
       signal: stop.signal,
       onOutput: (out) => {
+        printedFirst();
         if (out.includes('followed-request')) stop.abort();
       },
     });
     try {
-      await new Promise((r) => setTimeout(r, 100));
+      await first;
       await store.db.insertInto('audit_events').values({ ...last, seq: last.seq + 1, request_id: 'followed-request' }).execute();
       appended = true;
       const timeout = setTimeout(() => stop.abort(), 10_000);
@@ -693,6 +698,71 @@ describe('audit log writes that fail', () => {
       const { code, out } = await cli(place, ['verify']);
       assert.equal(code, 0, out);
     } finally {
+      await log.close().catch(() => undefined);
+      await store.close();
+      await dropPlace(place);
+    }
+  });
+});
+
+describe('another writer holding the chain lock', () => {
+  test('does not block the event loop; the batch is written once the lock is released', async () => {
+    const place = newPlace();
+    const store = await openPlace(place);
+    const lines: string[] = [];
+    const log = await openAuditLog({
+      store,
+      root: new KeyRootOfTrust(new Uint8Array(randomBytes(32)), 'test root'),
+      logger: pino({ level: 'info' }, { write: (s: string) => void lines.push(s) }),
+      settings: { ...DEFAULT_AUDIT_SETTINGS, flushIntervalMs: 5 },
+    });
+    // Another process's write transaction on the same store, holding the chain head.
+    let release: () => Promise<void>;
+    if (PG_URL) {
+      const other = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${place.schema}` });
+      await other.connect();
+      await other.query('begin');
+      await other.query('select seq from audit_chain_head where id = 1 for update');
+      release = async () => {
+        await other.query('commit');
+        await other.end();
+      };
+    } else {
+      const other = new SQLite(join(place.dataDir, 'symbolon.db'));
+      other.exec('begin immediate');
+      release = async () => {
+        other.exec('commit');
+        other.close();
+      };
+    }
+    try {
+      for (let i = 0; i < 5; i++) {
+        log.record({ time: Date.now(), requestId: `held-${i}`, service: 'kms', operation: 'Sign', principalArn: null, principalTags: {}, accessKeyId: null, sourceIp: '127.0.0.1', userAgent: 'test', keyArn: null, encryptionContext: null, signingAlgorithm: null, outcome: 'allowed', errorCode: null });
+      }
+      // While the lock is held for 300 ms, 10 ms timers keep firing on time.
+      let worst = 0;
+      let last = performance.now();
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        worst = Math.max(worst, now - last);
+        last = now;
+      }, 10);
+      await new Promise((r) => setTimeout(r, 300));
+      clearInterval(ticker);
+      assert.ok(worst < 150, `the event loop stalled for ${worst.toFixed(0)} ms`);
+      assert.equal(log.buffered, 5, 'nothing written while the lock is held');
+      assert.equal((await allRows(store.db)).length, 0);
+      await release();
+      await log.flush();
+      assert.deepEqual(
+        (await allRows(store.db)).map((r) => r.request_id),
+        ['held-0', 'held-1', 'held-2', 'held-3', 'held-4'],
+      );
+      assert.ok(!lines.some((l) => l.includes('audit log write failed')), 'waiting for a lock is not a failure');
+      await log.close();
+      assert.equal((await cli(place, ['verify'])).code, 0);
+    } finally {
+      await release!().catch(() => undefined);
       await log.close().catch(() => undefined);
       await store.close();
       await dropPlace(place);

@@ -7,7 +7,10 @@
  *   `batchSize` events are waiting; one batch is one transaction.
  * - Each transaction locks the chain head, numbers and hashes its events from
  *   the head (see chain.ts), inserts them, and moves the head, so several
- *   processes on one PostgreSQL database append to one chain.
+ *   processes on one PostgreSQL database append to one chain. On SQLite the
+ *   transaction starts with BEGIN IMMEDIATE without waiting: SQLite waits for
+ *   a lock by sleeping the whole thread, so when another process holds the
+ *   write lock the batch is retried a few milliseconds later instead.
  * - In the same transaction, when `checkpointEvents` events or
  *   `checkpointSeconds` have passed since the last checkpoint, the new head is
  *   signed (checkpoint-key.ts) and stored as a checkpoint.
@@ -18,7 +21,9 @@
  *   loss is itself on the record.
  */
 import type { Logger } from 'pino';
+import { sql, type Kysely } from 'kysely';
 import type { Store } from '../storage/database.js';
+import type { Tables } from '../storage/tables.js';
 import {
   insertCheckpoint,
   insertEvents,
@@ -51,6 +56,16 @@ export interface AuditLogStats {
 }
 
 type Mode = 'append' | 'checkpoint-if-due' | 'checkpoint-now';
+
+/** Another process holds SQLite's write lock; try again shortly (not a failure). */
+class WriteLockBusy extends Error {
+  override name = 'WriteLockBusy';
+}
+
+/** How long flush() and close() keep retrying a busy SQLite write lock. */
+const BUSY_RETRY_LIMIT_MS = 30_000;
+const busyDelay = (): number => 2 + Math.floor(Math.random() * 4);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class AuditLog implements AuditSink {
   readonly #store: Store;
@@ -112,7 +127,7 @@ export class AuditLog implements AuditSink {
    */
   flush(): Promise<void> {
     return this.#exclusive(async () => {
-      while (this.#buffer.length > 0 || this.#dropped > 0) await this.#write('append');
+      while (this.#buffer.length > 0 || this.#dropped > 0) await this.#writeWhenFree('append');
     });
   }
 
@@ -128,8 +143,8 @@ export class AuditLog implements AuditSink {
     if (this.#immediate) clearImmediate(this.#immediate);
     this.#timer = this.#retry = this.#checkpointTimer = this.#immediate = undefined;
     await this.#exclusive(async () => {
-      while (this.#buffer.length > 0 || this.#dropped > 0) await this.#write('append');
-      await this.#write('checkpoint-now');
+      while (this.#buffer.length > 0 || this.#dropped > 0) await this.#writeWhenFree('append');
+      await this.#writeWhenFree('checkpoint-now');
     });
   }
 
@@ -150,6 +165,13 @@ export class AuditLog implements AuditSink {
     try {
       await this.#exclusive(() => this.#write('append'));
     } catch (e) {
+      if (e instanceof WriteLockBusy) {
+        if (!this.#closed && !this.#timer) {
+          this.#timer = setTimeout(() => void this.#tick(), busyDelay());
+          this.#timer.unref();
+        }
+        return;
+      }
       this.#failed(e);
       return;
     }
@@ -179,7 +201,8 @@ export class AuditLog implements AuditSink {
     try {
       await this.#exclusive(() => this.#write('checkpoint-if-due'));
     } catch (e) {
-      this.#failed(e);
+      // Busy: the process holding the lock, or the next tick, will do it.
+      if (!(e instanceof WriteLockBusy)) this.#failed(e);
     }
   }
 
@@ -191,6 +214,49 @@ export class AuditLog implements AuditSink {
       () => undefined,
     );
     return run;
+  }
+
+  /** #write, waiting out (asynchronously) another process's SQLite write lock. */
+  async #writeWhenFree(mode: Mode): Promise<void> {
+    const give = Date.now() + BUSY_RETRY_LIMIT_MS;
+    for (;;) {
+      try {
+        return await this.#write(mode);
+      } catch (e) {
+        if (!(e instanceof WriteLockBusy) || Date.now() > give) throw e;
+        await sleep(busyDelay());
+      }
+    }
+  }
+
+  /**
+   * Runs `fn` in a write transaction. PostgreSQL: an ordinary transaction (the
+   * chain-head row lock waits without blocking the thread). SQLite: BEGIN
+   * IMMEDIATE with no busy wait, so the write lock is either taken at once or
+   * WriteLockBusy is thrown.
+   */
+  async #transaction(fn: (db: Kysely<Tables>) => Promise<void>): Promise<void> {
+    const store = this.#store;
+    if (store.dialect === 'postgres') return store.db.transaction().execute(fn);
+    return store.db.connection().execute(async (conn) => {
+      const prior = (await sql<{ timeout: number }>`pragma busy_timeout`.execute(conn)).rows[0]?.timeout ?? 5000;
+      await sql.raw('pragma busy_timeout = 0').execute(conn);
+      try {
+        await sql`begin immediate`.execute(conn);
+      } catch (e) {
+        if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw new WriteLockBusy('the SQLite write lock is held by another process');
+        throw e;
+      } finally {
+        await sql.raw(`pragma busy_timeout = ${Number(prior)}`).execute(conn);
+      }
+      try {
+        await fn(conn);
+        await sql`commit`.execute(conn);
+      } catch (e) {
+        await sql`rollback`.execute(conn).catch(() => undefined);
+        throw e;
+      }
+    });
   }
 
   /** Appends one batch (and a checkpoint when due) in one transaction. */
@@ -212,7 +278,7 @@ export class AuditLog implements AuditSink {
     let checkpointed = false;
     this.#inFlight = batch.length;
     try {
-      await store.db.transaction().execute(async (trx) => {
+      await this.#transaction(async (trx) => {
         const head = await lockChainHead(trx, store.dialect);
         let { seq, hash } = head;
         const rows: StoredEvent[] = new Array(events.length);

@@ -89,7 +89,15 @@ async function openAuditStore(values: { data?: string | undefined; schema?: stri
         await client.end();
       }
     }
-    return openStore({ databaseUrl: url, pgSchema: schema });
+    // openStore's migration check introspects every schema in the database and
+    // fails if another schema is dropped meanwhile (3F000); that is not ours, so retry.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await openStore({ databaseUrl: url, pgSchema: schema });
+      } catch (e) {
+        if (attempt >= 3 || (e as { cause?: { code?: string } }).cause?.code !== '3F000') throw e;
+      }
+    }
   }
   const dir = resolve(values.data ?? env.SYMBOLON_DATA_DIR ?? './data');
   const file = join(dir, 'symbolon.db');

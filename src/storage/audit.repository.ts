@@ -82,10 +82,11 @@ function toHead(r: { seq: number; hash: string; checkpoint_seq: number; checkpoi
 }
 
 /**
- * Locks the chain head for the rest of the transaction and returns it.
+ * Locks the chain head for the rest of the transaction and returns it (inside
+ * a transaction; on SQLite one begun with BEGIN IMMEDIATE need not wait here).
  * @throws {Error} when the head row is missing (the migration did not run).
  */
-export async function lockChainHead(trx: Transaction<Tables>, dialect: DialectName): Promise<ChainHead> {
+export async function lockChainHead(trx: Db, dialect: DialectName): Promise<ChainHead> {
   let q = trx.selectFrom('audit_chain_head').select(['seq', 'hash', 'checkpoint_seq', 'checkpoint_time']).where('id', '=', 1);
   if (dialect === 'postgres') q = q.forUpdate();
   // SQLite: a write first, so the transaction holds the write lock before it
@@ -104,7 +105,7 @@ export async function readChainHead(db: Db): Promise<ChainHead> {
   return toHead(r);
 }
 
-export async function updateChainHead(trx: Transaction<Tables>, head: ChainHead): Promise<void> {
+export async function updateChainHead(trx: Db, head: ChainHead): Promise<void> {
   await trx
     .updateTable('audit_chain_head')
     .set({ seq: head.seq, hash: head.hash, checkpoint_seq: head.checkpointSeq, checkpoint_time: head.checkpointTime })
@@ -156,7 +157,7 @@ function insertStatement(dialect: DialectName, rows: number): string {
  * Inserts events, at most 250 a statement. The SQL is written here rather than
  * through the query builder, whose per-value cost would be paid on every request.
  */
-export async function insertEvents(trx: Transaction<Tables>, dialect: DialectName, events: StoredEvent[]): Promise<void> {
+export async function insertEvents(trx: Db, dialect: DialectName, events: StoredEvent[]): Promise<void> {
   for (let i = 0; i < events.length; i += INSERT_CHUNK) {
     const chunk = events.slice(i, i + INSERT_CHUNK);
     const params: unknown[] = new Array(chunk.length * EVENT_COLUMNS.length);
@@ -237,7 +238,7 @@ export async function queryEvents(db: Db, f: EventFilter): Promise<StoredEvent[]
   return rows.map(toStored).reverse();
 }
 
-export async function insertCheckpoint(trx: Transaction<Tables>, c: CheckpointRow): Promise<void> {
+export async function insertCheckpoint(trx: Db, c: CheckpointRow): Promise<void> {
   await trx.insertInto('audit_checkpoints').values({ seq: c.seq, hash: c.hash, time: c.time, key_id: c.keyId, signature: c.signature }).execute();
 }
 
