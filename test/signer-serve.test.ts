@@ -2,7 +2,8 @@
  * `symbolon serve` as an operator runs it, real processes end to end:
  *  - `--role all`: the server forks the signer as a child process (another
  *    pid, measured at launch, its ImageSha384 logged), the signer signs a
- *    split-wallet transaction through the server's STS and KMS with the
+ *    split-wallet transaction through the server's STS (the provisioned
+ *    symbolon-wallet-users role, nothing configured) and KMS with the
  *    embedded platform key trusted by default, and stopping the server stops
  *    the signer;
  *  - `--role signer`: a platform process with a 0600 key file that logs the
@@ -16,11 +17,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { IAMClient } from '@aws-sdk/client-iam';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { Transaction } from 'ethers';
 import { ADMIN, REGION } from './helpers/server.js';
-import { AUDIENCE, ROLE_NAME, createOwnersRole, createSplitWallet, postSign, signBody, startIssuer, type Issuer } from './helpers/signer-fixture.js';
+import { AUDIENCE, createSplitWallet, postSign, signBody, startIssuer, type Issuer } from './helpers/signer-fixture.js';
+import { walletUsersRoleArn } from '../src/sts/wallet-users-role.js';
 import { measureSignerImage, REPOSITORY_ROOT } from '../src/signer/measure.js';
 import { parseTrustedKeys } from '../src/signer/attestation/platform-key.js';
 import pg from 'pg';
@@ -122,7 +123,6 @@ describe('symbolon serve --role all: the signer is a forked child of the server'
       SYMBOLON_OIDC_ISSUERS: JSON.stringify([{ issuer: issuer.url, audiences: [AUDIENCE], algorithms: ['ES256'] }]),
       SYMBOLON_BUILTIN_ISSUER: '0',
       SYMBOLON_SIGNER_PORT: String(signerPort),
-      SYMBOLON_SIGNER_ROLE_ARN: `arn:aws:iam::${ACCOUNT_ID}:role/${ROLE_NAME}`,
       ...(process.env.DATABASE_URL ? { DATABASE_URL: `${process.env.DATABASE_URL}${process.env.DATABASE_URL.includes('?') ? '&' : '?'}options=-c%20search_path%3D${pgSchema}` } : {}),
     });
     await server.waitFor(/Signer listening on/);
@@ -148,12 +148,12 @@ describe('symbolon serve --role all: the signer is a forked child of the server'
     assert.deepEqual(await health.json(), { status: 'ok' });
   });
 
-  test('a split wallet signs through the served signer (STS web identity, embedded platform key)', async () => {
+  test('a split wallet signs through the served signer (the default symbolon-wallet-users role, embedded platform key)', async () => {
     const endpoint = `http://127.0.0.1:${port}`;
-    const iam = new IAMClient({ endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
     const admin = new KMSClient({ endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
     try {
-      const roleArn = await createOwnersRole(iam, ACCOUNT_ID, issuer.url);
+      // The device and the signer assume the same provisioned role with the owner's token; nothing is configured for it.
+      const roleArn = walletUsersRoleArn(ACCOUNT_ID);
       const token = await issuer.mint('dora');
       const wallet = await createSplitWallet({ endpoint, admin, accountId: ACCOUNT_ID, issuer: issuer.url, roleArn, sub: 'dora', token, imageSha384: measureSignerImage().imageSha384 });
       const tx = { type: 'eip1559', chainId: 31337, nonce: 0, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: '1', gas: 21000, maxFeePerGas: '2000000000', maxPriorityFeePerGas: '1000000000' };
@@ -161,7 +161,6 @@ describe('symbolon serve --role all: the signer is a forked child of the server'
       assert.equal(r.status, 200, JSON.stringify(r.json));
       assert.equal(Transaction.from(r.json.signedTransaction).from, wallet.address);
     } finally {
-      iam.destroy();
       admin.destroy();
     }
   });

@@ -6,7 +6,9 @@
  *    default, the embedded platform key;
  *  - startSignerChild: `--role all` — the server process is the platform and
  *    forks the signer as a child process (never inside the wallet service's
- *    or the custodian's process);
+ *    or the custodian's process); unless configured otherwise, the signer
+ *    assumes the custodian's `symbolon-wallet-users` role with each owner's
+ *    token (src/sts/wallet-users-role.ts), as the owner's device would;
  *  - runSignerRole: `--role signer` — this process is only the platform (key
  *    from a 0600 key file) and forks the signer. Platform and signer are then
  *    one process tree on one machine: the OS process boundary is the only
@@ -20,6 +22,7 @@ import type { RootOfTrust } from '../kms/root/root-of-trust.js';
 import type { Tables } from '../storage/tables.js';
 import type { TrustedIssuer } from '../identity/trusted-issuer.js';
 import { loadTrustedIssuers } from '../identity/issuers-config.js';
+import { walletUsersRoleArn } from '../sts/wallet-users-role.js';
 import { encodeTrustedKey, loadOrCreatePlatformKeyFile, loadOrCreateStoredPlatformKey, parseTrustedKeys, type PlatformKey } from './attestation/platform-key.js';
 import { attachRecipientAttestation, RecipientAttestation } from './attestation/recipient-attestation.js';
 import type { SignerCredentialsConfig } from './child-config.js';
@@ -43,9 +46,10 @@ export async function setUpRecipientAttestation(options: {
   return { platformKey, verifier };
 }
 
-function credentialsConfig(settings: SignerSettings): SignerCredentialsConfig {
+function credentialsConfig(settings: SignerSettings, defaultRoleArn?: string): SignerCredentialsConfig {
   if (settings.roleArn) return { mode: 'web-identity', roleArn: settings.roleArn };
   if (settings.accessKeyId && settings.secretAccessKey) return { mode: 'static', accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey };
+  if (defaultRoleArn) return { mode: 'web-identity', roleArn: defaultRoleArn };
   return { mode: 'none' };
 }
 
@@ -71,11 +75,13 @@ export async function startSignerChild(options: {
   /** The custodian's own URL (used unless SYMBOLON_SIGNER_KMS_ENDPOINT is set). */
   custodianUrl: string;
   issuers: readonly TrustedIssuer[];
+  /** The custodian's account: by default the signer assumes its symbolon-wallet-users role with each owner's token. */
+  accountId: string;
   logger: PlatformLogger;
 }): Promise<SignerProcess> {
   const { config } = options;
   const s = config.signer;
-  const credentials = credentialsConfig(s);
+  const credentials = credentialsConfig(s, walletUsersRoleArn(options.accountId));
   warnIfNoCredentials(credentials, options.logger);
   const signer = await launchSigner({
     platformKey: options.platformKey,
