@@ -13,9 +13,8 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
-import { JsonRpcProvider, Transaction, type TransactionRequest } from 'ethers';
-import { KmsWalletManager } from '@symbolon/sdk';
+import type { KMSClientConfig } from '@aws-sdk/client-kms';
+import type { TransactionRequest } from 'ethers';
 
 const USAGE = `Usage: symbolon wallet <command> [options]
 
@@ -126,7 +125,7 @@ function output(flags: Flags, value: Record<string, unknown> | Record<string, un
   process.stdout.write(flags.json ? `${json(value)}\n` : `${human()}\n`);
 }
 
-function describeTransaction(serialized: string): Record<string, unknown> {
+function describeTransaction(Transaction: typeof import('ethers').Transaction, serialized: string): Record<string, unknown> {
   const t = Transaction.from(serialized);
   return { hash: t.hash, from: t.from, type: t.type, chainId: t.chainId.toString(), nonce: t.nonce };
 }
@@ -151,6 +150,8 @@ export async function walletCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     process.stdout.write(USAGE);
     return 0;
   }
+  // Loaded here, not at the top: `symbolon serve` imports this module and needs none of them.
+  const [{ KMSClient }, { JsonRpcProvider, Transaction }, { KmsWalletManager }] = await Promise.all([import('@aws-sdk/client-kms'), import('ethers'), import('@symbolon/sdk')]);
   const client = new KMSClient(kmsConfig(flags, env));
   const rpc = str(flags, 'rpc');
   const provider = rpc ? new JsonRpcProvider(rpc, undefined, { staticNetwork: true }) : null;
@@ -195,7 +196,7 @@ export async function walletCommand(argv: string[], env: NodeJS.ProcessEnv = pro
         let tx = readTransaction(flags);
         if (provider) tx = await signer.populateTransaction(tx);
         const signed = await signer.signTransaction(tx);
-        output(flags, { keyId, signedTransaction: signed, ...describeTransaction(signed) }, () => signed);
+        output(flags, { keyId, signedTransaction: signed, ...describeTransaction(Transaction, signed) }, () => signed);
         return 0;
       }
       case 'sign-message': {
