@@ -36,13 +36,14 @@ import type { AuditEvent, AuditSink } from './event.js';
 import { chainHash, toChained } from './chain.js';
 import { loadCheckpointSigner, type CheckpointSigner } from './checkpoint-key.js';
 import type { RootOfTrust } from '../kms/root/root-of-trust.js';
-import type { AuditLogSettings } from './settings.js';
+import { DEFAULT_AUDIT_SETTINGS, type AuditLogSettings } from './settings.js';
 
 export interface AuditLogOptions {
   store: Store;
   signer: CheckpointSigner;
   logger: Logger;
-  settings: AuditLogSettings;
+  /** Missing settings take the defaults (settings.ts). */
+  settings: Partial<AuditLogSettings>;
   /** Wall clock for checkpoints (tests). */
   clock?: () => number;
 }
@@ -91,7 +92,9 @@ export class AuditLog implements AuditSink {
     this.#store = options.store;
     this.#signer = options.signer;
     this.#logger = options.logger;
-    this.#settings = options.settings;
+    // Undefined entries must not override a default (a NaN interval would spin).
+    const given = Object.fromEntries(Object.entries(options.settings).filter(([, v]) => v !== undefined));
+    this.#settings = { ...DEFAULT_AUDIT_SETTINGS, ...given };
     this.#clock = options.clock ?? Date.now;
     this.#checkpointTimer = setInterval(() => void this.#timedCheckpoint(), this.#settings.checkpointSeconds * 1000);
     this.#checkpointTimer.unref();
