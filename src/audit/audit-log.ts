@@ -21,7 +21,7 @@
  *   loss is itself on the record.
  */
 import type { Logger } from 'pino';
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { Store } from '../storage/database.js';
 import type { Tables } from '../storage/tables.js';
 import {
@@ -67,6 +67,10 @@ class WriteLockBusy extends Error {
 const BUSY_RETRY_LIMIT_MS = 30_000;
 const busyDelay = (): number => 2 + Math.floor(Math.random() * 4);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const NO_BUSY_WAIT = CompiledQuery.raw('pragma busy_timeout = 0');
+const BEGIN_IMMEDIATE = CompiledQuery.raw('begin immediate');
+const COMMIT = CompiledQuery.raw('commit');
+const ROLLBACK = CompiledQuery.raw('rollback');
 
 export class AuditLog implements AuditSink {
   readonly #store: Store;
@@ -86,6 +90,8 @@ export class AuditLog implements AuditSink {
   #failures = 0;
   #lock: Promise<void> = Promise.resolve();
   #closed = false;
+  /** The SQLite connection's busy_timeout, restored after BEGIN IMMEDIATE. */
+  #busyTimeout: number | undefined;
   readonly stats: AuditLogStats = { written: 0, dropped: 0, flushFailures: 0, checkpoints: 0 };
 
   constructor(options: AuditLogOptions) {
@@ -242,21 +248,21 @@ export class AuditLog implements AuditSink {
     const store = this.#store;
     if (store.dialect === 'postgres') return store.db.transaction().execute(fn);
     return store.db.connection().execute(async (conn) => {
-      const prior = (await sql<{ timeout: number }>`pragma busy_timeout`.execute(conn)).rows[0]?.timeout ?? 5000;
-      await sql.raw('pragma busy_timeout = 0').execute(conn);
+      this.#busyTimeout ??= Number((await conn.executeQuery<{ timeout: number }>(CompiledQuery.raw('pragma busy_timeout'))).rows[0]?.timeout ?? 5000);
+      await conn.executeQuery(NO_BUSY_WAIT);
       try {
-        await sql`begin immediate`.execute(conn);
+        await conn.executeQuery(BEGIN_IMMEDIATE);
       } catch (e) {
         if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw new WriteLockBusy('the SQLite write lock is held by another process');
         throw e;
       } finally {
-        await sql.raw(`pragma busy_timeout = ${Number(prior)}`).execute(conn);
+        await conn.executeQuery(CompiledQuery.raw(`pragma busy_timeout = ${this.#busyTimeout}`));
       }
       try {
         await fn(conn);
-        await sql`commit`.execute(conn);
+        await conn.executeQuery(COMMIT);
       } catch (e) {
-        await sql`rollback`.execute(conn).catch(() => undefined);
+        await conn.executeQuery(ROLLBACK).catch(() => undefined);
         throw e;
       }
     });
@@ -304,7 +310,7 @@ export class AuditLog implements AuditSink {
           next.checkpointTime = now;
           checkpointed = true;
         }
-        if (rows.length > 0 || checkpointed) await updateChainHead(trx, next);
+        if (rows.length > 0 || checkpointed) await updateChainHead(trx, store.dialect, next);
       });
     } catch (e) {
       this.#buffer = batch.concat(this.#buffer);

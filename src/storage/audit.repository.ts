@@ -7,7 +7,7 @@
  * processes can append to one chain.
  */
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
-import type { AuditEventTable, Tables } from './tables.js';
+import type { AuditChainHeadTable, AuditEventTable, Tables } from './tables.js';
 import type { DialectName } from './database.js';
 import type { ChainedEvent } from '../audit/chain.js';
 import { canonicalJson } from '../audit/canonical-json.js';
@@ -82,18 +82,17 @@ function toHead(r: { seq: number; hash: string; checkpoint_seq: number; checkpoi
 }
 
 /**
- * Locks the chain head for the rest of the transaction and returns it (inside
- * a transaction; on SQLite one begun with BEGIN IMMEDIATE need not wait here).
+ * Locks the chain head for the rest of the transaction and returns it. On
+ * PostgreSQL with `FOR UPDATE`; on SQLite the caller's transaction must have
+ * begun with BEGIN IMMEDIATE, which already holds the database's write lock.
  * @throws {Error} when the head row is missing (the migration did not run).
  */
+// The head is read and written once per batch: fixed SQL, no query building.
+const LOCK_HEAD_PG = CompiledQuery.raw('select seq, hash, checkpoint_seq, checkpoint_time from audit_chain_head where id = 1 for update');
+const READ_HEAD = CompiledQuery.raw('select seq, hash, checkpoint_seq, checkpoint_time from audit_chain_head where id = 1');
+
 export async function lockChainHead(trx: Db, dialect: DialectName): Promise<ChainHead> {
-  let q = trx.selectFrom('audit_chain_head').select(['seq', 'hash', 'checkpoint_seq', 'checkpoint_time']).where('id', '=', 1);
-  if (dialect === 'postgres') q = q.forUpdate();
-  // SQLite: a write first, so the transaction holds the write lock before it
-  // reads (a read-then-write transaction could not upgrade while another
-  // process writes, and would fail instead of waiting).
-  else await trx.updateTable('audit_chain_head').set({ id: 1 }).where('id', '=', 1).execute();
-  const r = await q.executeTakeFirst();
+  const r = (await trx.executeQuery<AuditChainHeadTable>(dialect === 'postgres' ? LOCK_HEAD_PG : READ_HEAD)).rows[0];
   if (!r) throw new Error('audit_chain_head has no row; the audit migration has not run');
   return toHead(r);
 }
@@ -105,12 +104,12 @@ export async function readChainHead(db: Db): Promise<ChainHead> {
   return toHead(r);
 }
 
-export async function updateChainHead(trx: Db, head: ChainHead): Promise<void> {
-  await trx
-    .updateTable('audit_chain_head')
-    .set({ seq: head.seq, hash: head.hash, checkpoint_seq: head.checkpointSeq, checkpoint_time: head.checkpointTime })
-    .where('id', '=', 1)
-    .execute();
+export async function updateChainHead(trx: Db, dialect: DialectName, head: ChainHead): Promise<void> {
+  const text =
+    dialect === 'postgres'
+      ? 'update audit_chain_head set seq = $1, hash = $2, checkpoint_seq = $3, checkpoint_time = $4 where id = 1'
+      : 'update audit_chain_head set seq = ?, hash = ?, checkpoint_seq = ?, checkpoint_time = ? where id = 1';
+  await trx.executeQuery(CompiledQuery.raw(text, [head.seq, head.hash, head.checkpointSeq, head.checkpointTime]));
 }
 
 const EVENT_COLUMNS = [
