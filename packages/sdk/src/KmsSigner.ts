@@ -32,6 +32,7 @@ import { UnsignableError } from './errors.js';
 import { KmsKey, type KmsClientInput } from './kmsKey.js';
 import type { CanonicalSignature } from './canonicalSignature.js';
 import type { RetryOptions } from './retry.js';
+import type { ParityFunction } from './canonicalSignature.js';
 
 export interface KmsSignerOptions {
   /** A KMSClient, or its configuration. */
@@ -42,6 +43,8 @@ export interface KmsSignerOptions {
   provider?: Provider | null;
   /** Backoff for ThrottlingException. */
   retry?: RetryOptions;
+  /** yParity finder in place of noble's (default): e.g. `nativeParity` from `@symbolon/sdk/node`. */
+  parity?: ParityFunction;
 }
 
 function toEthersSignature(sig: CanonicalSignature): Signature {
@@ -56,7 +59,7 @@ export class KmsSigner extends AbstractSigner {
   /** @throws {TypeError} when keyId is empty. */
   constructor(options: KmsSignerOptions | { key: KmsKey; provider?: Provider | null }) {
     super(options.provider ?? null);
-    this.#key = 'key' in options ? options.key : new KmsKey({ client: options.client, keyId: options.keyId, ...(options.retry ? { retry: options.retry } : {}) });
+    this.#key = 'key' in options ? options.key : new KmsKey({ client: options.client, keyId: options.keyId, ...(options.retry ? { retry: options.retry } : {}), ...(options.parity ? { parity: options.parity } : {}) });
   }
 
   /** The KMS key id this signer signs with. */

@@ -2,19 +2,23 @@
  * One secp256k1 KMS key as an Ethereum key: its address (from GetPublicKey,
  * fetched once and cached) and canonical signatures of 32-byte digests (from
  * Sign, ECDSA_SHA_256 over a DIGEST message). Shared by KmsSigner and
- * toKmsAccount; works against Symbolon's custodian and AWS KMS alike.
+ * toKmsAccount; works against Symbolon's custodian and AWS KMS alike, over
+ * the AWS SDK's KMSClient or anything with its `send` (e.g. the lean
+ * createKmsHttpClient). yParity comes from noble by default, or from a
+ * pluggable ParityFunction (libsecp256k1 via `@symbolon/sdk/node`).
  */
 import { GetPublicKeyCommand, KMSClient, SignCommand, type KMSClientConfig } from '@aws-sdk/client-kms';
 import { bytesToHex, type Address, type Hex } from 'viem';
 import { publicKeyToAddress } from 'viem/utils';
-import { canonicalSignature, type CanonicalSignature } from './canonicalSignature.js';
+import { canonicalSignature, type CanonicalSignature, type ParityFinder, type ParityFunction } from './canonicalSignature.js';
 import { KmsKeyError, KmsSignatureError } from './errors.js';
+import type { KmsHttpClient } from './kmsHttpClient.js';
 import { RecoveryParity } from './recoveryParity.js';
 import { withThrottlingRetry, type RetryOptions } from './retry.js';
 import { pointFromSpki } from './spki.js';
 
-/** A KMSClient, or the configuration to make one (region, endpoint, credentials, ...). */
-export type KmsClientInput = KMSClient | KMSClientConfig;
+/** A KMSClient, the lean createKmsHttpClient, or the configuration to make a KMSClient (region, endpoint, credentials, ...). */
+export type KmsClientInput = KMSClient | KmsHttpClient | KMSClientConfig;
 
 /**
  * Uses `client` if it is a client (anything with `send`), or builds a KMSClient
@@ -44,24 +48,34 @@ export interface KmsKeyOptions {
   /** Key id, key ARN, alias name (alias/...) or alias ARN. */
   keyId: string;
   retry?: RetryOptions;
+  /**
+   * Finds yParity per signature instead of noble's RecoveryParity (the
+   * default, browser-safe) — e.g. `nativeParity` from `@symbolon/sdk/node`.
+   */
+  parity?: ParityFunction;
 }
+
+type Loaded = { info: KmsPublicKey; parity: ParityFinder };
 
 /** A KMS signing key seen as an Ethereum key. */
 export class KmsKey {
   readonly client: KMSClient;
   readonly keyId: string;
   readonly #retry: RetryOptions;
-  #publicKey: Promise<{ info: KmsPublicKey; parity: RecoveryParity }> | undefined;
+  readonly #parity: ParityFunction | undefined;
+  #publicKey: Promise<Loaded> | undefined;
 
   /** @throws {TypeError} when keyId is empty. */
-  constructor({ client, keyId, retry = {} }: KmsKeyOptions) {
+  constructor({ client, keyId, retry = {}, parity }: KmsKeyOptions) {
     if (typeof keyId !== 'string' || keyId.length === 0) throw new TypeError('keyId must be a non-empty string');
+    if (parity !== undefined && typeof parity !== 'function') throw new TypeError('parity must be a function');
+    this.#parity = parity;
     this.client = toKmsClient(client);
     this.keyId = keyId;
     this.#retry = retry;
   }
 
-  async #load(): Promise<{ info: KmsPublicKey; parity: RecoveryParity }> {
+  async #load(): Promise<Loaded> {
     const out = await withThrottlingRetry(() => this.client.send(new GetPublicKeyCommand({ KeyId: this.keyId })), this.#retry);
     if (out.KeySpec !== undefined && out.KeySpec !== 'ECC_SECG_P256K1') {
       throw new KmsKeyError('NOT_SECP256K1', `KMS key ${this.keyId} has key spec ${out.KeySpec}, not ECC_SECG_P256K1.`);
@@ -78,11 +92,15 @@ export class KmsKey {
     } catch (cause) {
       throw new KmsKeyError('INVALID_PUBLIC_KEY', `Public key of ${this.keyId} is not a point on secp256k1.`, { cause });
     }
-    const publicKey = bytesToHex(parity.uncompressed());
-    return { info: { address: publicKeyToAddress(publicKey), publicKey, spki, keyArn: out.KeyId }, parity };
+    const uncompressed = parity.uncompressed();
+    const publicKey = bytesToHex(uncompressed);
+    const custom = this.#parity;
+    // The point is validated by noble above either way; a custom finder only replaces the per-signature work.
+    const finder: ParityFinder = custom ? (sig, digest) => custom(sig, digest, uncompressed) : parity;
+    return { info: { address: publicKeyToAddress(publicKey), publicKey, spki, keyArn: out.KeyId }, parity: finder };
   }
 
-  #cached(): Promise<{ info: KmsPublicKey; parity: RecoveryParity }> {
+  #cached(): Promise<Loaded> {
     if (!this.#publicKey) {
       const pending = this.#load();
       this.#publicKey = pending;

@@ -21,12 +21,15 @@ import { toAccount } from 'viem/accounts';
 import { hashAuthorization } from 'viem/utils';
 import { KmsKey, type KmsClientInput } from './kmsKey.js';
 import type { RetryOptions } from './retry.js';
+import type { ParityFunction } from './canonicalSignature.js';
 
 export interface ToKmsAccountOptions {
   client: KmsClientInput;
   /** Key id, key ARN, alias name or alias ARN of an ECC_SECG_P256K1 / SIGN_VERIFY key. */
   keyId: string;
   retry?: RetryOptions;
+  /** yParity finder in place of noble's (default): e.g. `nativeParity` from `@symbolon/sdk/node`. */
+  parity?: ParityFunction;
 }
 
 /** A viem LocalAccount over a KMS key, with the key id. */
@@ -37,7 +40,7 @@ export type KmsAccount = LocalAccount<'kms'> & { keyId: string; kmsKey: KmsKey }
  * @throws {KmsKeyError} when the key is not a secp256k1 signing key; KMS errors as the AWS SDK raises them.
  */
 export async function toKmsAccount(options: ToKmsAccountOptions | { key: KmsKey }): Promise<KmsAccount> {
-  const key = 'key' in options ? options.key : new KmsKey({ client: options.client, keyId: options.keyId, ...(options.retry ? { retry: options.retry } : {}) });
+  const key = 'key' in options ? options.key : new KmsKey({ client: options.client, keyId: options.keyId, ...(options.retry ? { retry: options.retry } : {}), ...(options.parity ? { parity: options.parity } : {}) });
   const { address, publicKey } = await key.getPublicKey();
   const signHash = async (hash: Hex) => key.signDigest(hexToBytes(hash));
 

@@ -17,6 +17,14 @@ test('the entry module exports exactly the snapshot list', async () => {
   assert.deepEqual(Object.keys(entry).sort(), snapshot);
 });
 
+test('the Node-only entry (@symbolon/sdk/node) exports exactly nativeParity and createNativeParity', async () => {
+  const pkg = JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8'));
+  assert.equal(pkg.exports['./node'], './src/node/index.ts');
+  const entry = await import('../src/node/index.js');
+  assert.deepEqual(Object.keys(entry).sort(), ['createNativeParity', 'nativeParity']);
+  assert.equal(typeof entry.createNativeParity(), 'function');
+});
+
 test('package.json points at the entry module, with ethers, viem and the AWS SDK as peers', () => {
   const pkg = JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8'));
   assert.equal(pkg.name, '@symbolon/sdk');
@@ -27,8 +35,9 @@ test('package.json points at the entry module, with ethers, viem and the AWS SDK
 
 test('no source file imports node: modules, Node globals or the server tree', () => {
   const dir = join(here, '..', 'src');
-  // Every source file of the package, sub-folders included (e.g. src/envelope/SomeFile.ts).
-  const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
+  // Every source file of the package, sub-folders included (e.g. src/envelope/SomeFile.ts),
+  // except src/node/: the Node-only entry (@symbolon/sdk/node), which nothing else may import (checked below).
+  const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.startsWith(`node${sep}`));
   assert.ok(files.length >= 8);
   for (const f of files) {
     const code = readFileSync(join(dir, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
@@ -42,11 +51,12 @@ test('no source file imports node: modules, Node globals or the server tree', ()
     for (const s of specifiers) {
       assert.ok(!s.startsWith('node:'), `${f} imports ${s}`);
       if (s.startsWith('.')) {
-        // Relative imports stay inside the package's src/ (nothing from the server tree).
+        // Relative imports stay inside the package's src/ (nothing from the server tree), and out of src/node/.
         assert.ok(resolve(dir, dirname(f), s).startsWith(dir + sep), `${f} imports ${s}, outside the package`);
+        assert.ok(!resolve(dir, dirname(f), s).startsWith(join(dir, 'node') + sep), `${f} imports the Node-only ${s}`);
         continue;
       }
-      assert.ok(['ethers', 'viem', 'viem/accounts', 'viem/utils', '@aws-sdk/client-kms', '@noble/curves/secp256k1.js', '@noble/hashes/sha3.js'].includes(s), `${f} imports ${s}`);
+      assert.ok(['ethers', 'viem', 'viem/accounts', 'viem/utils', '@aws-sdk/client-kms', '@noble/curves/secp256k1.js', '@noble/hashes/sha3.js', '@noble/hashes/sha2.js', '@noble/hashes/hmac.js'].includes(s), `${f} imports ${s}`);
     }
     assert.doesNotMatch(code, /\bBuffer\.|\bprocess\.|\brequire\(/, `${f} uses a Node-only global`);
   }

@@ -1,0 +1,174 @@
+/**
+ * The lean KMS transport (createKmsHttpClient: JSON 1.1 over fetch, SigV4 by
+ * @noble/hashes) and the pluggable yParity (nativeParity from
+ * @symbolon/sdk/node, libsecp256k1), against a real listening custodian
+ * (SQLite or PostgreSQL per DATABASE_URL) beside the real AWS SDK: the
+ * custodian accepts its SigV4 (any bug there is an InvalidSignatureException),
+ * its outputs have the AWS SDK's shape and bytes, KMS errors keep their
+ * names (so throttling retries work), and KmsSigner / toKmsAccount over it
+ * with native parity sign transactions that recover to the key's address.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { Transaction } from 'ethers';
+import { keccak256, recoverTransactionAddress, serializeTransaction, type TransactionSerializableEIP1559 } from 'viem';
+import { KmsKey, KmsSigner, RecoveryParity, canonicalSignature, createKmsHttpClient, isThrottlingError, toKmsAccount, KmsSignatureError } from '../src/index.js';
+import { nativeParity } from '../src/node/index.js';
+import { ADMIN, REGION, STORE, startTestServer, type TestServer } from '../../../test/helpers/server.js';
+
+let server: TestServer;
+let kms: KMSClient;
+let keyId: string;
+
+before(async () => {
+  server = await startTestServer();
+  kms = server.kms();
+  keyId = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+});
+after(async () => {
+  await server?.close();
+});
+
+const lean = () => createKmsHttpClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN });
+const tx = (nonce: number): TransactionSerializableEIP1559 => ({
+  type: 'eip1559',
+  chainId: 1,
+  nonce,
+  to: '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a',
+  value: 10n ** 15n,
+  gas: 21_000n,
+  maxFeePerGas: 30_000_000_000n,
+  maxPriorityFeePerGas: 1_000_000_000n,
+});
+
+test(`GetPublicKey over the lean client returns what the AWS SDK returns (${STORE})`, async () => {
+  const mine = await lean().send(new GetPublicKeyCommand({ KeyId: keyId }));
+  const theirs = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
+  assert.ok(mine.PublicKey instanceof Uint8Array);
+  assert.deepEqual(mine.PublicKey, new Uint8Array(theirs.PublicKey!));
+  assert.equal(mine.KeyId, theirs.KeyId);
+  assert.equal(mine.KeySpec, 'ECC_SECG_P256K1');
+  assert.equal(mine.KeyUsage, 'SIGN_VERIFY');
+  assert.deepEqual(mine.SigningAlgorithms, theirs.SigningAlgorithms);
+  assert.equal(mine.$metadata.httpStatusCode, 200);
+});
+
+test(`Sign over the lean client: the custodian accepts its SigV4 and the DER signature verifies (${STORE})`, async () => {
+  const client = lean();
+  const { PublicKey } = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
+  const point = new RecoveryParity(secp256k1.Point.fromBytes(new Uint8Array(PublicKey!).subarray(-65)).toBytes(false)).uncompressed();
+  for (let i = 0; i < 5; i++) {
+    const digest = keccak256(serializeTransaction(tx(i)), 'bytes');
+    const out = await client.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+    assert.ok(out.Signature instanceof Uint8Array);
+    assert.equal(out.SigningAlgorithm, 'ECDSA_SHA_256');
+    assert.match(out.KeyId!, /^arn:aws:kms:/);
+    assert.ok(secp256k1.verify(out.Signature, digest, point, { prehash: false, format: 'der', lowS: false }));
+  }
+});
+
+test(`KMS errors keep AWS's __type as the error name, as the AWS SDK raises them (${STORE})`, async () => {
+  const missing = 'alias/does-not-exist';
+  const theirs = await kms.send(new GetPublicKeyCommand({ KeyId: missing })).catch((e: Error) => e);
+  const mine = await lean().send(new GetPublicKeyCommand({ KeyId: missing })).catch((e: Error) => e);
+  assert.ok(mine instanceof Error && theirs instanceof Error);
+  assert.equal(mine.name, 'NotFoundException');
+  assert.equal(mine.name, theirs.name);
+  assert.equal(mine.message, theirs.message);
+  assert.equal((mine as unknown as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode, 400);
+
+  // A wrong secret: the custodian refuses the SigV4 signature the same way for both clients.
+  const bad = { accessKeyId: ADMIN.accessKeyId, secretAccessKey: `${ADMIN.secretAccessKey}x` };
+  const theirsBad = await server.kms(bad).send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32).fill(1), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })).catch((e: Error) => e);
+  const mineBad = await createKmsHttpClient({ endpoint: server.endpoint, region: REGION, credentials: bad })
+    .send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32).fill(1), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))
+    .catch((e: Error) => e);
+  assert.ok(mineBad instanceof Error && theirsBad instanceof Error);
+  assert.equal(mineBad.name, 'InvalidSignatureException');
+  assert.equal(mineBad.name, theirsBad.name);
+});
+
+test('other commands are refused before anything is sent', async () => {
+  let sent = 0;
+  const client = createKmsHttpClient({ endpoint: 'http://127.0.0.1:1', region: REGION, credentials: ADMIN, fetch: async () => (sent++, new Response('{}')) });
+  await assert.rejects(client.send(new DescribeKeyCommand({ KeyId: keyId }) as never), TypeError);
+  assert.equal(sent, 0);
+});
+
+test('a session token is sent as x-amz-security-token and signed', async () => {
+  const seen: Record<string, string>[] = [];
+  const fetchStub = async (_url: RequestInfo | URL, init?: RequestInit) => {
+    seen.push(init!.headers as Record<string, string>);
+    return new Response(JSON.stringify({ KeyId: 'k', PublicKey: 'AQID' }), { status: 200 });
+  };
+  const client = createKmsHttpClient({ region: 'eu-west-1', credentials: { ...ADMIN, sessionToken: 'token-1' }, fetch: fetchStub });
+  const out = await client.send(new GetPublicKeyCommand({ KeyId: 'k' }));
+  assert.deepEqual(out.PublicKey, new Uint8Array([1, 2, 3]));
+  const h = seen[0]!;
+  assert.equal(h['x-amz-security-token'], 'token-1');
+  assert.equal(h['x-amz-target'], 'TrentService.GetPublicKey');
+  assert.match(h.authorization!, /^AWS4-HMAC-SHA256 Credential=AKIASYMBOLONTEST0001\/\d{8}\/eu-west-1\/kms\/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, Signature=[0-9a-f]{64}$/);
+});
+
+test(`ThrottlingException from the lean client is retried by KmsKey (${STORE})`, async () => {
+  let throttled = 0;
+  const client = createKmsHttpClient({
+    endpoint: server.endpoint,
+    region: REGION,
+    credentials: ADMIN,
+    fetch: async (url, init) => {
+      if (String(init?.headers && (init.headers as Record<string, string>)['x-amz-target']).endsWith('.Sign') && throttled < 2) {
+        throttled++;
+        return new Response(JSON.stringify({ __type: 'ThrottlingException', message: 'Rate exceeded' }), { status: 400 });
+      }
+      return fetch(url, init);
+    },
+  });
+  const err = await client.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })).catch((e: Error) => e);
+  assert.ok(err instanceof Error && err.name === 'ThrottlingException' && isThrottlingError(err));
+  const key = new KmsKey({ client, keyId, retry: { baseDelayMs: 1, maxAttempts: 3 } });
+  const sig = await key.signDigest(new Uint8Array(32).fill(7));
+  assert.equal(throttled, 2);
+  assert.ok(sig.yParity === 0 || sig.yParity === 1);
+});
+
+test(`KmsSigner and toKmsAccount over the lean client with native parity sign transactions that recover to the key (${STORE})`, async () => {
+  const client = lean();
+  const signer = new KmsSigner({ client, keyId, parity: nativeParity });
+  const reference = new KmsSigner({ client: kms, keyId });
+  const address = await reference.getAddress();
+  assert.equal(await signer.getAddress(), address);
+  const account = await toKmsAccount({ client, keyId, parity: nativeParity });
+  for (let i = 0; i < 12; i++) {
+    const signed = await signer.signTransaction({ type: 2, chainId: 1, nonce: i, to: tx(i).to!, value: 10n ** 15n, gasLimit: 21_000n, maxFeePerGas: 30_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n });
+    assert.equal(Transaction.from(signed).from, address);
+    const viemSigned = await account.signTransaction(tx(i));
+    assert.equal(await recoverTransactionAddress({ serializedTransaction: viemSigned as never }), address);
+  }
+});
+
+test(`nativeParity gives noble's yParity for the same KMS signature, and refuses another key's signature (${STORE})`, async () => {
+  const other = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+  const { publicKey } = await new KmsKey({ client: kms, keyId }).getPublicKey();
+  const uncompressed = Uint8Array.from(Buffer.from(publicKey.slice(2), 'hex'));
+  const noble = new RecoveryParity(uncompressed);
+  const native = (sig: Uint8Array, digest: Uint8Array) => nativeParity(sig, digest, uncompressed);
+  const seen = new Set<number>();
+  for (let i = 0; i < 24; i++) {
+    const digest = keccak256(serializeTransaction(tx(100 + i)), 'bytes');
+    const der = (await kms.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))).Signature!;
+    const a = canonicalSignature(der, digest, noble);
+    const b = canonicalSignature(der, digest, native);
+    assert.deepEqual(b, a);
+    seen.add(b.yParity);
+    // Another digest: neither parity recovers the key.
+    assert.throws(() => canonicalSignature(der, new Uint8Array(32).fill(i + 1), native), (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH');
+    if (i === 0) {
+      const otherDer = (await kms.send(new SignCommand({ KeyId: other, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))).Signature!;
+      assert.throws(() => canonicalSignature(otherDer, digest, native), (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH');
+    }
+  }
+  assert.deepEqual([...seen].sort(), [0, 1], '24 signatures should show both parities');
+});
