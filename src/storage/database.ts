@@ -81,13 +81,25 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const provider: MigrationProvider = { getMigrations: async () => migrations };
   // Kysely looks for its own tables across every schema unless told which one is ours.
   const migrator = new Migrator({ db, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
-  const { error, results } = await migrator.migrateToLatest();
+  let { error, results } = await migrator.migrateToLatest();
+  // Kysely's PostgreSQL introspection lists tables of every schema; a schema
+  // dropped at that moment by another process (3F000, 42P01) fails the listing,
+  // not our migration. Such races are retried a few times.
+  for (let attempt = 1; error && dialect === 'postgres' && isCatalogRace(error) && attempt <= 5; attempt++) {
+    await new Promise((r) => setTimeout(r, 50 * attempt));
+    ({ error, results } = await migrator.migrateToLatest());
+  }
   if (error) {
     await db.destroy();
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`database migration ${failed} failed`, { cause: error });
   }
   return { db, dialect, close: () => db.destroy() };
+}
+
+function isCatalogRace(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === '3F000' || code === '42P01' || code === 'XX000';
 }
 
 /** Drops a PostgreSQL schema made for a test run. */
