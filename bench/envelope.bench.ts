@@ -131,14 +131,15 @@ async function main() {
     const admin = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
     let decrypt: LoadResult;
     try {
-      const keyId = (await admin.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+      // One default-policy key per user, as each user has their own master key.
       const adminSigner = makeSigner();
       const adminDecrypts: PreparedRequest[] = [];
-      for (let i = 0; i < 32; i++) {
+      for (let i = 0; i < USERS; i++) {
+        const keyId = (await admin.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
         const gdk = await admin.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: { sub: `bench-user-${i}` } }));
         gdk.Plaintext?.fill(0);
         const blob = Buffer.from(gdk.CiphertextBlob!).toString('base64');
-        for (let j = 0; j < 32; j++) adminDecrypts.push(await signKmsRequest(server.port, 'Decrypt', { CiphertextBlob: blob, EncryptionContext: { sub: `bench-user-${i}` } }, adminSigner));
+        for (let j = 0; j < 32; j++) adminDecrypts.push(await signKmsRequest(server.port, 'Decrypt', { CiphertextBlob: blob, KeyId: keyId, EncryptionContext: { sub: `bench-user-${i}` } }, adminSigner));
       }
       // Alternate the two, best of ROUNDS each, so a busy neighbour on the machine hurts both alike.
       await runPipelined(server.port, decrypts, CONNECTIONS, DEPTH, 1);
