@@ -58,6 +58,7 @@ export class SessionCredentialSource implements CredentialSource {
     return {
       secretAccessKey,
       sessionToken,
+      expiresAt: row.expiresAt,
       caller: {
         accountId: this.accountId,
         arn: row.principalArn,

@@ -4,7 +4,7 @@
  * Credentials come from CredentialSources (long-term access keys here; STS
  * session credentials add a source), tried in order.
  */
-import { unrecognizedClient } from '../errors.js';
+import { expiredToken, unrecognizedClient } from '../errors.js';
 import type { Caller } from '../context.js';
 import { checkScope, parseSigV4, SigV4Verifier, type SignedRequest } from './sigv4.js';
 
@@ -12,6 +12,8 @@ import { checkScope, parseSigV4, SigV4Verifier, type SignedRequest } from './sig
 export interface ResolvedCredential {
   secretAccessKey: string;
   sessionToken?: string | undefined;
+  /** When temporary credentials stop working (ms since the epoch); cached copies honour it. */
+  expiresAt?: number | undefined;
   caller: Caller;
 }
 
@@ -68,9 +70,13 @@ export class Authenticator {
         claim.region,
         service,
       );
-      entry = { credential, verifier, expires: now + this.#ttlMs };
+      entry = { credential, verifier, expires: Math.min(now + this.#ttlMs, credential.expiresAt ?? Infinity) };
       if (this.#cache.size > 10_000) this.#cache.clear();
       this.#cache.set(cacheKey, entry);
+    }
+    if (entry.credential.expiresAt !== undefined && entry.credential.expiresAt <= now) {
+      this.#cache.delete(cacheKey);
+      throw expiredToken('The security token included in the request is expired');
     }
     await entry.verifier.verify(req, claim, { hostname });
     return entry.credential.caller;
