@@ -10,6 +10,13 @@
  * bench/results/eth.json. Target: >= 3,000/s through the custodian, faster
  * than ethers' in-memory Wallet.
  *
+ * Three client stacks, measured in the same run against the same server:
+ * (a) KmsSigner over the AWS SDK's KMSClient with noble's yParity (the
+ * default, browser-safe); (b) KmsSigner over the lean createKmsHttpClient
+ * (fetch + SigV4 by @noble/hashes) with nativeParity (libsecp256k1,
+ * `@symbolon/sdk/node`); (c) viem's toKmsAccount over the same as (b).
+ * The client runs in this one process (one core); the server in its own.
+ *
  * BENCH_SECONDS (default 5), BENCH_CONCURRENCY (in-flight signatures, 32),
  * BENCH_WORKERS (server processes, 2), DATABASE_URL (PostgreSQL store).
  */
@@ -22,7 +29,8 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Transaction, Wallet } from 'ethers';
 import { keccak256, serializeTransaction, type Hex, type TransactionSerializableEIP1559 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { KmsSigner, RecoveryParity, canonicalSignature, toKmsAccount } from '@symbolon/sdk';
+import { KmsSigner, RecoveryParity, canonicalSignature, createKmsHttpClient, toKmsAccount } from '@symbolon/sdk';
+import { createNodeHttpFetch, nativeParity } from '@symbolon/sdk/node';
 import { BENCH_ADMIN, BENCH_REGION, ceiling, startServerProcess } from './lib/load.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -96,6 +104,7 @@ function inMemory(name: string, sign: (i: number) => Promise<string> | string, s
 
 async function main() {
   const server = await startServerProcess();
+  const nodeFetch = createNodeHttpFetch();
   // cacheMiddleware: the AWS SDK resolves each command's middleware once (what toKmsClient sets for a configuration).
   const client = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, cacheMiddleware: true });
   try {
@@ -103,18 +112,36 @@ async function main() {
     const signer = new KmsSigner({ client, keyId });
     const address = await signer.getAddress();
     const account = await toKmsAccount({ client, keyId });
+    const lean = createKmsHttpClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
+    const leanSigner = new KmsSigner({ client: lean, keyId, parity: nativeParity });
+    const leanAccount = await toKmsAccount({ client: lean, keyId, parity: nativeParity });
+    // The same lean client over node:http with keep-alive instead of the global (undici) fetch.
+    const leanHttp = createKmsHttpClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, fetch: nodeFetch });
+    const leanHttpSigner = new KmsSigner({ client: leanHttp, keyId, parity: nativeParity });
+    const leanHttpAccount = await toKmsAccount({ client: leanHttp, keyId, parity: nativeParity });
     process.stdout.write(`bench:eth — ${cpus().length} cores, server: symbolon serve (${process.env.BENCH_WORKERS ?? 2} workers, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'SQLite'}), ${CONCURRENCY} in flight, ${SECONDS}s per run\n`);
 
     // Warm-up, unmeasured: the key's and G's tables, the JIT (bigint-heavy code takes a while), keep-alive sockets.
     // 64 signatures were not enough: the first measured seconds ran at half speed.
     await closedLoop((n) => signer.signTransaction(ethersTx(n)), 3, CONCURRENCY);
     await closedLoop((n) => account.signTransaction(viemTx(n)), 2, CONCURRENCY);
+    await closedLoop((n) => leanSigner.signTransaction(ethersTx(n)), 2, CONCURRENCY);
+    await closedLoop((n) => leanAccount.signTransaction(viemTx(n)), 2, CONCURRENCY);
+    await closedLoop((n) => leanHttpSigner.signTransaction(ethersTx(n)), 2, CONCURRENCY);
 
     const kmsEthers = await closedLoop((n) => signer.signTransaction(ethersTx(n)), SECONDS, CONCURRENCY);
     process.stdout.write(`  ${'KmsSigner (ethers) via custodian, HTTP+SigV4'.padEnd(44)} ${kmsEthers.perSecond.toFixed(0).padStart(7)}/s  p50 ${kmsEthers.p50ms!.toFixed(1)} ms  p99 ${kmsEthers.p99ms!.toFixed(1)} ms  client CPU ${kmsEthers.clientCpuUsPerTx!.toFixed(0)} µs/tx\n`);
     const kmsViem = await closedLoop((n) => account.signTransaction(viemTx(n)), SECONDS, CONCURRENCY);
     process.stdout.write(`  ${'toKmsAccount (viem) via custodian'.padEnd(44)} ${kmsViem.perSecond.toFixed(0).padStart(7)}/s  p50 ${kmsViem.p50ms!.toFixed(1)} ms  p99 ${kmsViem.p99ms!.toFixed(1)} ms  client CPU ${kmsViem.clientCpuUsPerTx!.toFixed(0)} µs/tx\n`);
-    for (const s of [...kmsEthers.samples.slice(0, 16), ...kmsViem.samples.slice(0, 16)]) {
+    const leanEthers = await closedLoop((n) => leanSigner.signTransaction(ethersTx(n)), SECONDS, CONCURRENCY);
+    process.stdout.write(`  ${'KmsSigner, lean client + native parity'.padEnd(44)} ${leanEthers.perSecond.toFixed(0).padStart(7)}/s  p50 ${leanEthers.p50ms!.toFixed(1)} ms  p99 ${leanEthers.p99ms!.toFixed(1)} ms  client CPU ${leanEthers.clientCpuUsPerTx!.toFixed(0)} µs/tx\n`);
+    const leanViem = await closedLoop((n) => leanAccount.signTransaction(viemTx(n)), SECONDS, CONCURRENCY);
+    process.stdout.write(`  ${'toKmsAccount, lean client + native parity'.padEnd(44)} ${leanViem.perSecond.toFixed(0).padStart(7)}/s  p50 ${leanViem.p50ms!.toFixed(1)} ms  p99 ${leanViem.p99ms!.toFixed(1)} ms  client CPU ${leanViem.clientCpuUsPerTx!.toFixed(0)} µs/tx\n`);
+    const httpEthers = await closedLoop((n) => leanHttpSigner.signTransaction(ethersTx(n)), SECONDS, CONCURRENCY);
+    process.stdout.write(`  ${'KmsSigner, lean + native + node:http fetch'.padEnd(44)} ${httpEthers.perSecond.toFixed(0).padStart(7)}/s  p50 ${httpEthers.p50ms!.toFixed(1)} ms  p99 ${httpEthers.p99ms!.toFixed(1)} ms  client CPU ${httpEthers.clientCpuUsPerTx!.toFixed(0)} µs/tx\n`);
+    const httpViem = await closedLoop((n) => leanHttpAccount.signTransaction(viemTx(n)), SECONDS, CONCURRENCY);
+    process.stdout.write(`  ${'toKmsAccount, lean + native + node:http'.padEnd(44)} ${httpViem.perSecond.toFixed(0).padStart(7)}/s  p50 ${httpViem.p50ms!.toFixed(1)} ms  p99 ${httpViem.p99ms!.toFixed(1)} ms  client CPU ${httpViem.clientCpuUsPerTx!.toFixed(0)} µs/tx\n`);
+    for (const s of [...kmsEthers.samples.slice(0, 16), ...kmsViem.samples.slice(0, 16), ...leanEthers.samples.slice(0, 16), ...leanViem.samples.slice(0, 16), ...httpEthers.samples.slice(0, 16), ...httpViem.samples.slice(0, 16)]) {
       if (Transaction.from(s).from !== address) throw new Error('a benchmark signature did not recover to the KMS address');
     }
 
@@ -131,6 +158,8 @@ async function main() {
     const parity = new RecoveryParity(uncompressed);
     for (let i = 0; i < 16; i++) canonicalSignature(der, digest, parity); // past the table threshold
     const parityPerSecond = ceiling(() => canonicalSignature(der, digest, parity));
+    const nativeFinder = (sig: Uint8Array, d: Uint8Array) => nativeParity(sig, d, uncompressed);
+    const nativeParityPerSecond = ceiling(() => canonicalSignature(der, digest, nativeFinder));
     const sig = secp256k1.Signature.fromBytes(der, 'der');
     const recoverPerSecond = ceiling(() => sig.addRecoveryBit(0).recoverPublicKey(digest), 1);
     const serializePerSecond = ceiling((n) => keccak256(serializeTransaction(viemTx(n)), 'bytes'));
@@ -155,18 +184,28 @@ async function main() {
     const sdkCpu = process.cpuUsage(sdkCpu0);
     const awsSdkUs = (sdkCpu.user + sdkCpu.system) / 2000;
     stub.destroy();
+    // The lean client's own cost per Sign (JSON, SigV4, base64), with a stub fetch in place of HTTP.
+    const leanStub = createKmsHttpClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, fetch: async () => new Response(stubBody, { status: 200 }) });
+    const leanCommand = () => leanStub.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+    for (let i = 0; i < 200; i++) await leanCommand();
+    const leanCpu0 = process.cpuUsage();
+    for (let i = 0; i < 2000; i++) await leanCommand();
+    const leanCpu = process.cpuUsage(leanCpu0);
+    const leanUs = (leanCpu.user + leanCpu.system) / 2000;
     process.stdout.write(
-      `  SDK per tx: AWS SDK Sign call without network ${awsSdkUs.toFixed(0)} µs; yParity+verify ${(1e6 / parityPerSecond).toFixed(0)} µs (noble full recovery would be ${(1e6 / recoverPerSecond).toFixed(0)} µs), serialize+keccak ${(1e6 / serializePerSecond).toFixed(0)} µs\n`,
+      `  SDK per tx: AWS SDK Sign call without network ${awsSdkUs.toFixed(0)} µs, lean client's ${leanUs.toFixed(0)} µs (stub fetch); yParity+verify noble ${(1e6 / parityPerSecond).toFixed(0)} µs, native ${(1e6 / nativeParityPerSecond).toFixed(0)} µs (noble full recovery would be ${(1e6 / recoverPerSecond).toFixed(0)} µs), serialize+keccak ${(1e6 / serializePerSecond).toFixed(0)} µs\n`,
     );
 
     // Client-side ceiling: this process's CPU per signed transaction (AWS SDK, SigV4, HTTP, DER,
     // yParity, encoding) bounds it at 1e6 / that many per second on one core, however fast the server.
     const clientCeiling = 1e6 / kmsEthers.clientCpuUsPerTx!;
-    process.stdout.write(`  client-side ceiling (1 core, free server): ${clientCeiling.toFixed(0)}/s; achieved ${(kmsEthers.perSecond / clientCeiling).toFixed(2)} of it\n`);
-    const ratio = kmsEthers.perSecond / ethersRate.perSecond;
-    const met = kmsEthers.perSecond >= TARGET && ratio > 1;
-    process.stdout.write(`  ratio KmsSigner / ethers in-memory: ${ratio.toFixed(2)}x; viem account / viem in-memory: ${(kmsViem.perSecond / viemRate.perSecond).toFixed(2)}x\n`);
-    process.stdout.write(`  target >= ${TARGET}/s and faster than ethers in memory: ${met ? 'met' : 'NOT met'}\n`);
+    const leanCeiling = 1e6 / leanEthers.clientCpuUsPerTx!;
+    process.stdout.write(`  client-side ceiling (1 core, free server): AWS SDK + noble ${clientCeiling.toFixed(0)}/s (achieved ${(kmsEthers.perSecond / clientCeiling).toFixed(2)}), lean + native ${leanCeiling.toFixed(0)}/s (achieved ${(leanEthers.perSecond / leanCeiling).toFixed(2)})\n`);
+    const ratio = leanEthers.perSecond / ethersRate.perSecond;
+    const met = leanEthers.perSecond >= TARGET && ratio > 1;
+    process.stdout.write(`  lean+native / AWS SDK+noble (KmsSigner): ${(leanEthers.perSecond / kmsEthers.perSecond).toFixed(2)}x; (viem account): ${(leanViem.perSecond / kmsViem.perSecond).toFixed(2)}x\n`);
+    process.stdout.write(`  ratio to ethers in memory: AWS SDK+noble ${(kmsEthers.perSecond / ethersRate.perSecond).toFixed(2)}x, lean+native ${ratio.toFixed(2)}x; viem account lean+native / viem in memory: ${(leanViem.perSecond / viemRate.perSecond).toFixed(2)}x\n`);
+    process.stdout.write(`  target >= ${TARGET}/s and faster than ethers in memory (KmsSigner, lean + native): ${met ? 'met' : 'NOT met'}\n`);
 
     const strip = ({ samples: _s, ...r }: Rate & { samples?: string[] }) => r;
     mkdirSync('bench/results', { recursive: true });
@@ -182,11 +221,18 @@ async function main() {
           seconds: SECONDS,
           kmsSignerEthers: strip(kmsEthers),
           kmsAccountViem: strip(kmsViem),
+          kmsSignerEthersLeanNative: strip(leanEthers),
+          kmsAccountViemLeanNative: strip(leanViem),
+          kmsSignerEthersLeanNativeNodeHttp: strip(httpEthers),
+          kmsAccountViemLeanNativeNodeHttp: strip(httpViem),
           ethersInMemory: ethersRate,
           viemInMemory: viemRate,
-          sdkMicrosecondsPerTx: { awsSdkSignWithoutNetwork: awsSdkUs, yParityAndVerify: 1e6 / parityPerSecond, nobleFullRecovery: 1e6 / recoverPerSecond, serializeAndKeccak: 1e6 / serializePerSecond },
+          sdkMicrosecondsPerTx: { awsSdkSignWithoutNetwork: awsSdkUs, leanClientSignWithoutNetwork: leanUs, yParityAndVerify: 1e6 / parityPerSecond, yParityNative: 1e6 / nativeParityPerSecond, nobleFullRecovery: 1e6 / recoverPerSecond, serializeAndKeccak: 1e6 / serializePerSecond },
           clientCeilingPerSecond: clientCeiling,
+          clientCeilingLeanNativePerSecond: leanCeiling,
           ratioToEthers: ratio,
+          ratioToEthersAwsSdkNoble: kmsEthers.perSecond / ethersRate.perSecond,
+          ratioLeanNativeToAwsSdkNoble: leanEthers.perSecond / kmsEthers.perSecond,
           target: `>= ${TARGET}/s and > ethers in memory`,
           met,
         },
@@ -196,6 +242,7 @@ async function main() {
     );
   } finally {
     client.destroy();
+    nodeFetch.destroy();
     await server.stop();
   }
 }

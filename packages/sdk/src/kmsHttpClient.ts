@@ -33,9 +33,20 @@ export interface KmsHttpClientOptions {
   region: string;
   /** Static credentials, or a function returning them (called per request: memoize it yourself). */
   credentials: KmsHttpCredentials | (() => KmsHttpCredentials | Promise<KmsHttpCredentials>);
-  /** `fetch` to use (default: the global one). */
-  fetch?: typeof fetch;
+  /** `fetch` to use (default: the global one); e.g. createNodeHttpFetch from `@symbolon/sdk/node`. */
+  fetch?: KmsFetch;
 }
+
+/** The part of the response this client reads (a WHATWG Response has it all). */
+export interface KmsFetchResponse {
+  ok: boolean;
+  status: number;
+  headers: { get(name: string): string | null };
+  text(): Promise<string>;
+}
+
+/** The part of `fetch` this client uses: POST a byte body with headers. */
+export type KmsFetch = (url: string, init: { method: string; headers: Record<string, string>; body: Uint8Array }) => Promise<KmsFetchResponse>;
 
 /** The subset of the AWS SDK's KMSClient that KmsKey uses. */
 export interface KmsHttpClient {
@@ -138,7 +149,7 @@ export function createKmsHttpClient(options: KmsHttpClientOptions): KmsHttpClien
   // What fetch sends as Host: the port only when it is not the scheme's default (URL already drops a default one).
   const host = url.host;
   const endpoint = url.toString();
-  const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
+  const doFetch: KmsFetch = options.fetch ?? ((input, init) => fetch(input, init as RequestInit));
 
   // SigV4 signing key = HMAC chain over (date, region, service), valid all day: cached for the last secret and date.
   let cachedKey: { secret: string; date: string; key: Uint8Array } | undefined;

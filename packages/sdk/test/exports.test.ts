@@ -17,11 +17,11 @@ test('the entry module exports exactly the snapshot list', async () => {
   assert.deepEqual(Object.keys(entry).sort(), snapshot);
 });
 
-test('the Node-only entry (@symbolon/sdk/node) exports exactly nativeParity and createNativeParity', async () => {
+test('the Node-only entry (@symbolon/sdk/node) exports exactly nativeParity, createNativeParity and createNodeHttpFetch', async () => {
   const pkg = JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8'));
   assert.equal(pkg.exports['./node'], './src/node/index.ts');
   const entry = await import('../src/node/index.js');
-  assert.deepEqual(Object.keys(entry).sort(), ['createNativeParity', 'nativeParity']);
+  assert.deepEqual(Object.keys(entry).sort(), ['createNativeParity', 'createNodeHttpFetch', 'nativeParity']);
   assert.equal(typeof entry.createNativeParity(), 'function');
 });
 

@@ -15,7 +15,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Transaction } from 'ethers';
 import { keccak256, recoverTransactionAddress, serializeTransaction, type TransactionSerializableEIP1559 } from 'viem';
 import { KmsKey, KmsSigner, RecoveryParity, canonicalSignature, createKmsHttpClient, isThrottlingError, toKmsAccount, KmsSignatureError } from '../src/index.js';
-import { nativeParity } from '../src/node/index.js';
+import { createNodeHttpFetch, nativeParity } from '../src/node/index.js';
 import { ADMIN, REGION, STORE, startTestServer, type TestServer } from '../../../test/helpers/server.js';
 
 let server: TestServer;
@@ -78,6 +78,14 @@ test(`KMS errors keep AWS's __type as the error name, as the AWS SDK raises them
   assert.equal(mine.name, theirs.name);
   assert.equal(mine.message, theirs.message);
   assert.equal((mine as unknown as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode, 400);
+  const nodeFetch = createNodeHttpFetch();
+  const overNodeHttp = await createKmsHttpClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, fetch: nodeFetch })
+    .send(new GetPublicKeyCommand({ KeyId: missing }))
+    .catch((e: Error) => e);
+  nodeFetch.destroy();
+  assert.ok(overNodeHttp instanceof Error);
+  assert.equal(overNodeHttp.name, 'NotFoundException');
+  assert.equal(overNodeHttp.message, theirs.message);
 
   // A wrong secret: the custodian refuses the SigV4 signature the same way for both clients.
   const bad = { accessKeyId: ADMIN.accessKeyId, secretAccessKey: `${ADMIN.secretAccessKey}x` };
@@ -99,8 +107,8 @@ test('other commands are refused before anything is sent', async () => {
 
 test('a session token is sent as x-amz-security-token and signed', async () => {
   const seen: Record<string, string>[] = [];
-  const fetchStub = async (_url: RequestInfo | URL, init?: RequestInit) => {
-    seen.push(init!.headers as Record<string, string>);
+  const fetchStub = async (_url: string, init: { headers: Record<string, string> }) => {
+    seen.push(init.headers);
     return new Response(JSON.stringify({ KeyId: 'k', PublicKey: 'AQID' }), { status: 200 });
   };
   const client = createKmsHttpClient({ region: 'eu-west-1', credentials: { ...ADMIN, sessionToken: 'token-1' }, fetch: fetchStub });
@@ -119,11 +127,11 @@ test(`ThrottlingException from the lean client is retried by KmsKey (${STORE})`,
     region: REGION,
     credentials: ADMIN,
     fetch: async (url, init) => {
-      if (String(init?.headers && (init.headers as Record<string, string>)['x-amz-target']).endsWith('.Sign') && throttled < 2) {
+      if (init.headers['x-amz-target'] === 'TrentService.Sign' && throttled < 2) {
         throttled++;
         return new Response(JSON.stringify({ __type: 'ThrottlingException', message: 'Rate exceeded' }), { status: 400 });
       }
-      return fetch(url, init);
+      return fetch(url, init as RequestInit);
     },
   });
   const err = await client.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })).catch((e: Error) => e);
@@ -140,7 +148,10 @@ test(`KmsSigner and toKmsAccount over the lean client with native parity sign tr
   const reference = new KmsSigner({ client: kms, keyId });
   const address = await reference.getAddress();
   assert.equal(await signer.getAddress(), address);
-  const account = await toKmsAccount({ client, keyId, parity: nativeParity });
+  // The account over node:http (createNodeHttpFetch) instead of the global fetch.
+  const nodeFetch = createNodeHttpFetch();
+  after(() => nodeFetch.destroy());
+  const account = await toKmsAccount({ client: createKmsHttpClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, fetch: nodeFetch }), keyId, parity: nativeParity });
   for (let i = 0; i < 12; i++) {
     const signed = await signer.signTransaction({ type: 2, chainId: 1, nonce: i, to: tx(i).to!, value: 10n ** 15n, gasLimit: 21_000n, maxFeePerGas: 30_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n });
     assert.equal(Transaction.from(signed).from, address);
