@@ -21,8 +21,8 @@
  */
 import http from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { BENCH_ADMIN, BENCH_REGION, ceiling, freePort, startServerProcess, type LoadResult } from './lib/load.js';
@@ -188,6 +188,20 @@ async function cryptoCeiling(): Promise<{ perSecond: number; steps: Record<strin
   return { perSecond: all, steps };
 }
 
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux; clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** The signer: the server's child process (the only one it forks). */
+function childOf(pid: number): number {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  if (children.length !== 1) throw new Error(`expected the server to have one child (the signer), found ${children.length}`);
+  return children[0]!;
+}
+
 async function waitFor(url: string, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -238,7 +252,17 @@ async function main() {
     if (first.errors) throw new Error(`the signer refused the benchmark's requests: ${first.firstError}`);
     await closedLoop(signerPort, requests, CONCURRENCY, 1); // warm-up
 
+    const serverPid = server.child.pid!;
+    const signerPid = childOf(serverPid);
+    const cpu0 = { server: cpuMs(serverPid), signer: cpuMs(signerPid), load: process.cpuUsage() };
     const max = await closedLoop(signerPort, requests, CONCURRENCY, SECONDS);
+    const loadUsage = process.cpuUsage(cpu0.load);
+    // CPU per signature in each process: independent of how busy the rest of the machine is.
+    const cpuPerSignature = {
+      serverMs: (cpuMs(serverPid) - cpu0.server) / max.requests,
+      signerMs: (cpuMs(signerPid) - cpu0.signer) / max.requests,
+      loadGeneratorMs: (loadUsage.user + loadUsage.system) / 1000 / max.requests,
+    };
     const atRate = await fixedRate(signerPort, requests, RATE, SECONDS);
     const ceil = await cryptoCeiling();
 
@@ -247,6 +271,11 @@ async function main() {
     console.log(row(`at ${RATE}/s (open loop)`, atRate));
     console.log(`${'ceiling: crypto of one signature'.padEnd(34)} ${ceil.perSecond.toFixed(0).padStart(7)}/s on one core (x${cores} cores = ${(ceil.perSecond * cores).toFixed(0)}/s), no HTTP, SigV4, policy or store`);
     for (const [step, perSecond] of Object.entries(ceil.steps)) console.log(`    ${step.padEnd(44)} ${perSecond.toFixed(0).padStart(7)}/s  (${(1000 / perSecond).toFixed(3)} ms)`);
+    const cpuTotal = cpuPerSignature.serverMs + cpuPerSignature.signerMs + cpuPerSignature.loadGeneratorMs;
+    console.log(
+      `CPU per signature (max run): server (custodian + platform) ${cpuPerSignature.serverMs.toFixed(2)} ms, signer ${cpuPerSignature.signerMs.toFixed(2)} ms, load generator ${cpuPerSignature.loadGeneratorMs.toFixed(2)} ms = ${cpuTotal.toFixed(2)} ms -> at most ${((cores * 1000) / cpuTotal).toFixed(0)}/s on ${cores} idle cores`,
+    );
+    console.log(`machine load average while measuring: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine takes its share)`);
     const metThroughput = max.perSecond >= 2000 && max.errors === 0;
     const metLatency = atRate.p99ms <= 50 && atRate.errors === 0 && atRate.perSecond >= RATE * 0.95;
     console.log(`target >= 2,000 EIP-1559 tx/s: ${metThroughput ? 'met' : 'NOT met'} (ratio to the ${cores}-core crypto ceiling ${(max.perSecond / (ceil.perSecond * cores)).toFixed(2)})`);
@@ -264,6 +293,8 @@ async function main() {
           owners: OWNERS,
           concurrency: CONCURRENCY,
           max,
+          cpuPerSignature,
+          loadAverage: loadavg(),
           atRate: { rate: RATE, ...atRate },
           ceiling: { perSecondOneCore: ceil.perSecond, steps: ceil.steps },
           targets: { throughput: '>= 2000/s', latency: `p99 <= 50 ms at ${RATE}/s`, metThroughput, metLatency },
