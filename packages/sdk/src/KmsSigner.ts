@@ -30,9 +30,8 @@ import {
 import type { Address } from 'viem';
 import { UnsignableError } from './errors.js';
 import { KmsKey, type KmsClientInput } from './kmsKey.js';
-import type { CanonicalSignature } from './canonicalSignature.js';
+import type { CanonicalSignature, ParityFunction } from './canonicalSignature.js';
 import type { RetryOptions } from './retry.js';
-import type { ParityFunction } from './canonicalSignature.js';
 
 export interface KmsSignerOptions {
   /** A KMSClient, or its configuration. */
