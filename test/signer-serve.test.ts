@@ -25,7 +25,6 @@ import { walletUsersRoleArn } from '../src/sts/wallet-users-role.js';
 import { measureSignerImage, REPOSITORY_ROOT } from '../src/signer/measure.js';
 import { parseTrustedKeys } from '../src/signer/attestation/platform-key.js';
 import pg from 'pg';
-import { dropPgSchema } from '../src/storage/database.js';
 
 const ACCOUNT_ID = '444455556666';
 
@@ -85,6 +84,12 @@ function alive(pid: number): boolean {
   }
 }
 
+function databaseUrlFor(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
 async function freePort(): Promise<number> {
   const { createServer } = await import('node:net');
   return new Promise((resolve) => {
@@ -101,18 +106,19 @@ describe('symbolon serve --role all: the signer is a forked child of the server'
   let server: Served;
   let port: number;
   let signerPort: number;
-  const pgSchema = process.env.DATABASE_URL ? `t_${randomBytes(6).toString('hex')}` : undefined;
+  const pgDatabase = process.env.DATABASE_URL ? `t_signer_${randomBytes(6).toString('hex')}` : undefined;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'symbolon-serve-signer-'));
     issuer = await startIssuer();
     port = await freePort();
     signerPort = await freePort();
-    if (pgSchema && process.env.DATABASE_URL) {
-      // A schema of its own, named through the connection string (the CLI has no schema flag).
+    if (pgDatabase && process.env.DATABASE_URL) {
+      // A database of its own: the CLI has no schema flag, and a schema named only through
+      // search_path would let the migrator see other runs' migration tables.
       const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
       await client.connect();
-      await client.query(`CREATE SCHEMA ${pgSchema}`);
+      await client.query(`CREATE DATABASE ${pgDatabase}`);
       await client.end();
     }
     server = serve(['--port', String(port), '--data', dir], {
@@ -123,7 +129,7 @@ describe('symbolon serve --role all: the signer is a forked child of the server'
       SYMBOLON_OIDC_ISSUERS: JSON.stringify([{ issuer: issuer.url, audiences: [AUDIENCE], algorithms: ['ES256'] }]),
       SYMBOLON_BUILTIN_ISSUER: '0',
       SYMBOLON_SIGNER_PORT: String(signerPort),
-      ...(process.env.DATABASE_URL ? { DATABASE_URL: `${process.env.DATABASE_URL}${process.env.DATABASE_URL.includes('?') ? '&' : '?'}options=-c%20search_path%3D${pgSchema}` } : {}),
+      ...(pgDatabase && process.env.DATABASE_URL ? { DATABASE_URL: databaseUrlFor(process.env.DATABASE_URL, pgDatabase) } : {}),
     });
     await server.waitFor(/Signer listening on/);
   });
@@ -131,7 +137,12 @@ describe('symbolon serve --role all: the signer is a forked child of the server'
   after(async () => {
     await server?.stop();
     await issuer?.close();
-    if (pgSchema && process.env.DATABASE_URL) await dropPgSchema(process.env.DATABASE_URL, pgSchema).catch(() => undefined);
+    if (pgDatabase && process.env.DATABASE_URL) {
+      const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`);
+      await client.end();
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
