@@ -14,8 +14,8 @@
  * key or credential; and no share, key or token appears in any log line of
  * the custodian or of any signer, at level trace.
  *
- * STS (AssumeRoleWithWebIdentity) is how the signer gets the owner's
- * credentials; this file runs when the custodian serves STS.
+ * STS (AssumeRoleWithWebIdentity) at the custodian is how the signer gets
+ * the owner's credentials.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,8 +30,6 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { startSplitFixture, postSign, signBody, type SplitFixture, type SplitWallet, type LaunchedSigner } from './helpers/signer-fixture.js';
 import { PlatformKey } from '../src/signer/attestation/platform-key.js';
 import { measureSignerImage, REPOSITORY_ROOT } from '../src/signer/measure.js';
-
-const STS_SERVED = readFileSync(join(REPOSITORY_ROOT, 'src/server/custodian.ts'), 'utf8').includes('new StsService(');
 
 const typedData = {
   domain: { name: 'Mail', version: '1', chainId: 31337, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' },
@@ -56,7 +54,7 @@ const typedData = {
   },
 } as const;
 
-describe('split-key signer (real processes)', { skip: STS_SERVED ? false : 'the custodian does not serve STS yet' }, () => {
+describe('split-key signer (real processes)', () => {
   let fx: SplitFixture;
   let signer: LaunchedSigner;
   let alice: SplitWallet;
