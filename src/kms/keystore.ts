@@ -10,9 +10,10 @@
  *   so random-nonce limits never bind however many ciphertexts a key makes.
  * - HMAC_256: HMAC-SHA-256 (RFC 2104) through node:crypto.
  */
-import { createHmac, hkdfSync, randomBytes, randomFillSync } from 'node:crypto';
+import { createHmac, randomBytes, randomFillSync } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
 import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
+import { hkdfSha256 } from '../crypto/hkdf.js';
 import { concatBytes, equalConstantTime, utf8Bytes, wipe } from '../crypto/bytes.js';
 import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer, encodeEcSpki, DerError } from '../crypto/der.js';
 import * as k1 from '../crypto/secp256k1.js';
@@ -154,8 +155,10 @@ export function parseCiphertextHeader(blob: Uint8Array): { keyId: string; versio
   return { keyId, version };
 }
 
+const CIPHERTEXT_INFO = utf8Bytes('symbolon/kms/ciphertext/v1');
+
 function ciphertextKey(secret: Uint8Array, salt: Uint8Array, header: Uint8Array): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', secret, salt, concatBytes(utf8Bytes('symbolon/kms/ciphertext/v1'), header), 32));
+  return hkdfSha256(secret, salt, concatBytes(CIPHERTEXT_INFO, header));
 }
 
 /**
