@@ -10,7 +10,7 @@ import { walletCommand } from './wallet.js';
 const USAGE = `Usage: symbolon <command> [options]
 
 Commands:
-  serve [--role all|kms] [--host 127.0.0.1] [--port 8080] [--data DIR] [--workers N|auto]
+  serve [--role all|kms|signer] [--host 127.0.0.1] [--port 8080] [--data DIR] [--workers N|auto]
         Run Symbolon. With no DATABASE_URL it uses an embedded SQLite store in DIR (./data).
         --workers runs N server processes on one port (default 1).
   admin <command> [--endpoint URL] [--json] …
