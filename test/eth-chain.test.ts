@@ -9,51 +9,17 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { AbiCoder, JsonRpcProvider, TypedDataEncoder, Wallet, getAddress, hashMessage, Signature, parseEther, type TransactionReceipt } from 'ethers';
 import { createPublicClient, createWalletClient, defineChain, http, parseGwei, type Address } from 'viem';
 import { KmsSigner, KmsWalletManager, toKmsAccount } from '@symbolon/sdk';
 import { startTestServer, STORE, type TestServer } from './helpers/server.js';
+import { startHardhatNode as startChain, type LocalChain } from './helpers/chain.js';
 
-const require = createRequire(import.meta.url);
 const CHAIN_ID = 31337;
 const FUNDER_KEY = `0x${'ac'.repeat(32)}`;
 
-interface Node {
-  url: string;
-  close(): Promise<void>;
-}
-
-/** Starts Hardhat's EDR-based node in this process on a random loopback port. */
-async function startHardhatNode(): Promise<Node> {
-  const { createHardhatNetworkProvider } = require('hardhat/internal/hardhat-network/provider/provider');
-  const { JsonRpcServer } = require('hardhat/internal/hardhat-network/jsonrpc/server');
-  const { defaultHardhatNetworkParams } = require('hardhat/internal/core/config/default-config');
-  const provider = await createHardhatNetworkProvider(
-    {
-      hardfork: 'prague',
-      chainId: CHAIN_ID,
-      networkId: CHAIN_ID,
-      blockGasLimit: 30_000_000,
-      minGasPrice: 0n,
-      automine: true,
-      intervalMining: 0,
-      mempoolOrder: 'priority',
-      chains: defaultHardhatNetworkParams.chains,
-      genesisAccounts: [{ privateKey: FUNDER_KEY, balance: (10n ** 24n).toString() }],
-      allowUnlimitedContractSize: false,
-      throwOnTransactionFailures: true,
-      throwOnCallFailures: true,
-      allowBlocksWithSameTimestamp: false,
-      enableTransientStorage: false,
-      enableRip7212: false,
-    },
-    { enabled: false },
-  );
-  const server = new JsonRpcServer({ hostname: '127.0.0.1', port: 0, provider });
-  const { port } = await server.listen();
-  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
-}
+type Node = LocalChain;
+const startHardhatNode = () => startChain(FUNDER_KEY, CHAIN_ID);
 
 let kms: TestServer;
 let node: Node;

@@ -10,7 +10,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { chromium, type BrowserContext, type Frame, type Locator, type Page } fr
 import { createPublicClient, getAddress, http, keccak256, parseEther, parseTransaction, recoverTransactionAddress, verifyMessage, type Address, type Hex } from 'viem';
 import { Wallet, JsonRpcProvider, verifyTypedData } from 'ethers';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { startHardhatNode as startChain, type LocalChain } from './helpers/chain.js';
 import { configFromEnv } from '../src/config.js';
 import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
 import { parseDappMessage } from '../packages/sdk/src/browser/protocol.js';
@@ -25,47 +25,13 @@ import { fillTransaction } from '../packages/sdk/src/browser/fillTransaction.js'
 import { personalSignParams, transactionParams, typedDataParams } from '../web/frame/requests.js';
 import { describeMessage, describeTransaction } from '../web/frame/decode.js';
 
-const require = createRequire(import.meta.url);
 const CHAIN_ID = 31337;
 const FUNDER_KEY = `0x${'ac'.repeat(32)}`;
 const CHROMIUM = process.env.SYMBOLON_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.SYMBOLON_SCREENSHOTS_DIR;
 
-interface Node {
-  url: string;
-  close(): Promise<void>;
-}
-
-/** Hardhat's EDR node in this process on a random loopback port (as test/eth-chain.test.ts starts it). */
-async function startHardhatNode(): Promise<Node> {
-  const { createHardhatNetworkProvider } = require('hardhat/internal/hardhat-network/provider/provider');
-  const { JsonRpcServer } = require('hardhat/internal/hardhat-network/jsonrpc/server');
-  const { defaultHardhatNetworkParams } = require('hardhat/internal/core/config/default-config');
-  const provider = await createHardhatNetworkProvider(
-    {
-      hardfork: 'prague',
-      chainId: CHAIN_ID,
-      networkId: CHAIN_ID,
-      blockGasLimit: 30_000_000,
-      minGasPrice: 0n,
-      automine: true,
-      intervalMining: 0,
-      mempoolOrder: 'priority',
-      chains: defaultHardhatNetworkParams.chains,
-      genesisAccounts: [{ privateKey: FUNDER_KEY, balance: (10n ** 24n).toString() }],
-      allowUnlimitedContractSize: false,
-      throwOnTransactionFailures: true,
-      throwOnCallFailures: true,
-      allowBlocksWithSameTimestamp: false,
-      enableTransientStorage: false,
-      enableRip7212: false,
-    },
-    { enabled: false },
-  );
-  const server = new JsonRpcServer({ hostname: '127.0.0.1', port: 0, provider });
-  const { port } = await server.listen();
-  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
-}
+type Node = LocalChain;
+const startHardhatNode = () => startChain(FUNDER_KEY, CHAIN_ID);
 
 let server: TestServer;
 let node: Node;
