@@ -1,9 +1,11 @@
 /**
  * KmsSigner: an ethers v6 Signer whose key lives in a KMS (Symbolon's
  * custodian or AWS KMS). It behaves like ethers' own Wallet — same request
- * normalisation, same encodings (ethers' Transaction, hashMessage,
- * TypedDataEncoder, hashAuthorization), so its bytes are what a Wallet with
- * the same key would produce — except that each digest is signed by KMS and
+ * normalisation (ethers' Transaction), same hashes (hashMessage,
+ * TypedDataEncoder, hashAuthorization), and the bytes a Wallet with the same
+ * key would produce (legacy, EIP-2930 and EIP-1559 transactions are encoded
+ * with viem's serializer, which is byte-identical and four times cheaper;
+ * the rest with ethers') — except that each digest is signed by KMS and
  * made canonical here (strict DER, low-s, yParity by recovery against the
  * key's address). `v` follows the payload: EIP-155 for legacy transactions
  * with a chain id, yParity for typed transactions, 27/28 for messages.
