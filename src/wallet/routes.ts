@@ -28,11 +28,13 @@ import {
   ENCRYPTED_PRIVATE_KEY_BYTES,
   errorResponses,
   meResponse,
+  SHARE_A_CIPHERTEXT_BYTES,
+  SHARE_B_BYTES,
   walletResponse,
 } from './schemas.js';
 import { createUserDirectory } from './users.js';
 import { meView, walletView } from './views.js';
-import { createEnvelopeWallet, getWalletOfUser } from './wallets.js';
+import { createEnvelopeWallet, createSplitWallet, getWalletOfUser, type ShareSealer } from './wallets.js';
 
 export interface WalletApiOptions {
   store: Store;
@@ -40,6 +42,11 @@ export interface WalletApiOptions {
   masterKeys: MasterKeyCustodian;
   logger: Logger;
   clock?: () => number;
+  /**
+   * The provider's key that seals split wallets' share B (the wallet role's;
+   * in the embedded default, this server's root of trust). Without it, split is not offered.
+   */
+  shareSealer?: ShareSealer;
 }
 
 /** Largest request body accepted (an envelope create is under 10 KiB). */
@@ -50,7 +57,24 @@ interface CreateWalletRequestBody {
   address: string;
   encryptedPrivateKey?: string;
   encryptedDataKey?: string;
+  shareACiphertext?: string;
+  shareB?: string;
   idempotencyKey?: string;
+}
+
+/** The body fields each custody mode takes besides custodyMode, address and idempotencyKey. */
+const MODE_FIELDS = {
+  envelope: ['encryptedPrivateKey', 'encryptedDataKey'],
+  split: ['shareACiphertext', 'shareB'],
+  kms: [],
+} as const;
+
+/** Refuses a field that belongs to another custody mode, naming it (never its value). */
+function refuseOtherModesFields(body: CreateWalletRequestBody): void {
+  const own: readonly string[] = MODE_FIELDS[body.custodyMode];
+  for (const field of [...MODE_FIELDS.envelope, ...MODE_FIELDS.split]) {
+    if (body[field] !== undefined && !own.includes(field)) throw invalidRequest(`body has an unknown field ${JSON.stringify(field)} for custody mode ${body.custodyMode}.`);
+  }
 }
 
 /** A route schema with the OpenAPI fields fastify ignores and openapi.ts reads. */
@@ -82,7 +106,7 @@ function validationMessage(err: FastifyError): string {
 
 /** Registers the wallet API; use with `app.register(walletApi, { prefix: '/v1', ... })`. */
 export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, options) => {
-  const { store, verifier, masterKeys, logger } = options;
+  const { store, verifier, masterKeys, logger, shareSealer } = options;
   const clock = options.clock ?? Date.now;
   const users = createUserDirectory({ store, masterKeys, logger, clock });
   const identities = new WeakMap<FastifyRequest, VerifiedIdentity>();
@@ -171,13 +195,29 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
       },
       async (req, reply) => {
         const body = req.body;
-        if (body.custodyMode !== 'envelope') {
-          throw new WalletError('unsupported_custody_mode', `Custody mode ${body.custodyMode} is not offered by this server; use envelope.`);
+        if (body.custodyMode === 'kms' || (body.custodyMode === 'split' && !shareSealer)) {
+          const offered = shareSealer ? 'envelope or split' : 'envelope';
+          throw new WalletError('unsupported_custody_mode', `Custody mode ${body.custodyMode} is not offered by this server; use ${offered}.`);
+        }
+        refuseOtherModesFields(body);
+        const address = checksumAddress(body.address, 'address');
+        if (body.custodyMode === 'split' && shareSealer) {
+          // The schema requires both for split; sizes and canonical base64 are checked here.
+          const shareACiphertext = base64Bytes(body.shareACiphertext ?? '', 'shareACiphertext', SHARE_A_CIPHERTEXT_BYTES);
+          const shareB = base64Bytes(body.shareB ?? '', 'shareB', { min: SHARE_B_BYTES, max: SHARE_B_BYTES });
+          const user = await users.resolve(identityOf(req)).catch((e: unknown) => {
+            shareB.fill(0);
+            throw e;
+          });
+          const input = { custodyMode: 'split' as const, address, shareACiphertext, shareB, idempotencyKey: body.idempotencyKey };
+          const { wallet, created } = await createSplitWallet({ store, clock, sealer: shareSealer }, user, input);
+          if (created) logger.info({ userId: user.id, walletId: wallet.id, custodyMode: wallet.custodyMode }, 'wallet created');
+          return reply.code(created ? 201 : 200).send(walletView(wallet, user, { secrets: false }));
         }
         // The schema requires both for envelope; the checks below are what it cannot say.
         const input = {
           custodyMode: 'envelope' as const,
-          address: checksumAddress(body.address, 'address'),
+          address,
           encryptedPrivateKey: base64Bytes(body.encryptedPrivateKey ?? '', 'encryptedPrivateKey', ENCRYPTED_PRIVATE_KEY_BYTES),
           encryptedDataKey: base64Bytes(body.encryptedDataKey ?? '', 'encryptedDataKey', ENCRYPTED_DATA_KEY_BYTES),
           idempotencyKey: body.idempotencyKey,
@@ -193,14 +233,14 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
       '/wallets/me',
       {
         schema: routeSchema({
-          summary: "The caller's wallet; for envelope mode, its two ciphertexts (to the owner only)",
+          summary: "The caller's wallet; for envelope mode its two ciphertexts, for split mode share A's ciphertext and share B (to the owner only)",
           security: ['bearer'],
           response: { 200: walletResponse, ...errorResponses },
         }),
       },
       async (req) => {
         const user = await users.resolve(identityOf(req));
-        return walletView(await getWalletOfUser({ store }, user), user, { secrets: true });
+        return walletView(await getWalletOfUser({ store }, user), user, { secrets: true, sealer: shareSealer });
       },
     );
   });

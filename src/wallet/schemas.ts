@@ -11,6 +11,9 @@ import { WALLET_ERROR_CODES } from './errors.js';
 export const ENCRYPTED_PRIVATE_KEY_BYTES = { min: 60, max: 1024 } as const;
 export const ENCRYPTED_DATA_KEY_BYTES = { min: 48, max: 6144 } as const;
 export const IDEMPOTENCY_KEY_MAX = 128;
+/** split: share A's CiphertextBlob (the custodian's, as for a data key) and share B (32 bytes). */
+export const SHARE_A_CIPHERTEXT_BYTES = ENCRYPTED_DATA_KEY_BYTES;
+export const SHARE_B_BYTES = 32;
 
 const base64Chars = (bytes: { min: number; max: number }) => ({ minLength: 4 * Math.ceil(bytes.min / 3), maxLength: 4 * Math.ceil(bytes.max / 3) });
 
@@ -20,7 +23,7 @@ const address = {
   description: 'Ethereum address; mixed case must be a valid EIP-55 checksum. Returned checksummed.',
 } as const;
 
-const custodyMode = { type: 'string', enum: ['envelope', 'split', 'kms'], description: 'How the key is held; this server offers envelope.' } as const;
+const custodyMode = { type: 'string', enum: ['envelope', 'split', 'kms'], description: 'How the key is held; this server offers envelope and split.' } as const;
 
 const timestamp = { type: 'string', description: 'ISO 8601 time (UTC).' } as const;
 
@@ -59,14 +62,27 @@ export const createWalletBody = {
       ...base64Chars(ENCRYPTED_DATA_KEY_BYTES),
       description: `envelope: the custodian's CiphertextBlob of the data key, encrypted under the user's master key with encryption context {"sub": <sub>} (base64, ${ENCRYPTED_DATA_KEY_BYTES.min}-${ENCRYPTED_DATA_KEY_BYTES.max} bytes).`,
     },
+    shareACiphertext: {
+      type: 'string',
+      ...base64Chars(SHARE_A_CIPHERTEXT_BYTES),
+      description: `split: the custodian's CiphertextBlob of share A, encrypted by the device under the user's master key with encryption context {"sub": <sub>, "address": <EIP-55 address>} (base64, ${SHARE_A_CIPHERTEXT_BYTES.min}-${SHARE_A_CIPHERTEXT_BYTES.max} bytes). Stored as opaque bytes.`,
+    },
+    shareB: {
+      type: 'string',
+      ...base64Chars({ min: SHARE_B_BYTES, max: SHARE_B_BYTES }),
+      description: `split: share B (key XOR share A; base64, ${SHARE_B_BYTES} bytes). Sealed under the provider's key before it is stored.`,
+    },
     idempotencyKey: {
       type: 'string',
       pattern: `^[\\x21-\\x7e]{1,${IDEMPOTENCY_KEY_MAX}}$`,
       description: 'Repeating a create with the same key and content returns the stored wallet (200) instead of 409.',
     },
   },
-  if: { properties: { custodyMode: { const: 'envelope' } } },
-  then: { required: ['encryptedPrivateKey', 'encryptedDataKey'] },
+  // Each mode's own fields; fields of another mode are refused by the handler, naming them.
+  allOf: [
+    { if: { properties: { custodyMode: { const: 'envelope' } } }, then: { required: ['encryptedPrivateKey', 'encryptedDataKey'] } },
+    { if: { properties: { custodyMode: { const: 'split' } } }, then: { required: ['shareACiphertext', 'shareB'] } },
+  ],
 } as const;
 
 const envelope = {
@@ -87,6 +103,24 @@ const envelope = {
   },
 } as const;
 
+const split = {
+  type: 'object',
+  description: 'split mode, to the owner only: what the device sends to the signer (POST /v1/sign).',
+  required: ['shareACiphertext', 'shareB', 'kmsKeyId', 'encryptionContext'],
+  additionalProperties: false,
+  properties: {
+    shareACiphertext: { type: 'string', description: "base64 CiphertextBlob of share A, as the device uploaded it (only the custodian opens it, for an attested signer)." },
+    shareB: { type: 'string', description: 'base64, 32 bytes: share B, unsealed for its owner.' },
+    kmsKeyId: { type: 'string', description: "The user's master key." },
+    encryptionContext: {
+      type: 'object',
+      required: ['sub', 'address'],
+      additionalProperties: false,
+      properties: { sub: { type: 'string' }, address },
+    },
+  },
+} as const;
+
 export const walletResponse = {
   type: 'object',
   description: 'A wallet.',
@@ -98,6 +132,7 @@ export const walletResponse = {
     custodyMode,
     createdAt: timestamp,
     envelope,
+    split,
   },
 } as const;
 

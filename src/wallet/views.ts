@@ -1,12 +1,15 @@
 /**
  * Maps stored rows to response bodies. Each view names its fields one by one
  * (the response schemas then drop anything else): ciphertexts appear only in
- * the owner's view of an envelope wallet, and nothing of the split or kms
- * modes' columns appears at all until their issues add it on purpose.
+ * the owner's view of an envelope wallet, shares only in the owner's view of a
+ * split wallet (share B unsealed), and nothing of the kms mode's columns
+ * appears at all until its issue adds it on purpose.
  */
 import type { WalletRow } from '../storage/wallets.repository.js';
 import type { WalletUser } from './users.js';
 import { CONTEXT_KEY } from './master-key-policy.js';
+import { wipe } from '../crypto/bytes.js';
+import { openShareB, type ShareSealer } from './wallets.js';
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
@@ -33,9 +36,11 @@ export function meView(user: WalletUser, wallet: WalletRow | undefined) {
  * wallet carries its two ciphertexts and the context to decrypt the data key with.
  * @throws {Error} when `owner` does not own the wallet, or an envelope row lacks a ciphertext (the store's CHECK forbids it).
  */
-export function walletView(wallet: WalletRow, owner: WalletUser, options: { secrets: boolean }) {
+export function walletView(wallet: WalletRow, owner: WalletUser, options: { secrets: boolean; sealer?: ShareSealer | undefined }) {
   const view = { id: wallet.id, address: wallet.address, custodyMode: wallet.custodyMode, createdAt: iso(wallet.createdAt) };
-  if (!options.secrets || wallet.custodyMode !== 'envelope') return view;
+  if (!options.secrets) return view;
+  if (wallet.custodyMode === 'split' && options.sealer) return { ...view, split: splitSecrets(wallet, owner, options.sealer) };
+  if (wallet.custodyMode !== 'envelope') return view;
   if (wallet.userId !== owner.id) throw new Error(`wallet ${wallet.id} is not user ${owner.id}'s`);
   const { encryptedPrivateKey, encryptedDataKey, kmsKeyId } = wallet;
   if (!encryptedPrivateKey || !encryptedDataKey || !kmsKeyId) throw new Error(`envelope wallet ${wallet.id} is incomplete`);
@@ -48,4 +53,22 @@ export function walletView(wallet: WalletRow, owner: WalletUser, options: { secr
       encryptionContext: { [CONTEXT_KEY]: owner.sub },
     },
   };
+}
+
+/** The owner's split shares: share A's ciphertext as uploaded, share B unsealed (the copy is wiped once encoded). */
+function splitSecrets(wallet: WalletRow, owner: WalletUser, sealer: ShareSealer) {
+  if (wallet.userId !== owner.id) throw new Error(`wallet ${wallet.id} is not user ${owner.id}'s`);
+  const { encryptedDataKey: shareACiphertext, kmsKeyId } = wallet;
+  if (!shareACiphertext || !kmsKeyId) throw new Error(`split wallet ${wallet.id} is incomplete`);
+  const shareB = openShareB(sealer, wallet);
+  try {
+    return {
+      shareACiphertext: base64(shareACiphertext),
+      shareB: base64(shareB),
+      kmsKeyId,
+      encryptionContext: { [CONTEXT_KEY]: owner.sub, address: wallet.address },
+    };
+  } finally {
+    wipe(shareB);
+  }
 }

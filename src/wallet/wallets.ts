@@ -2,13 +2,22 @@
  * Creating and reading wallets. One wallet per user: the store's UNIQUE
  * user_id decides races; a repeated create with the same idempotency key and
  * the same content returns the stored wallet, anything else is 409
- * wallet_exists — never a second key. The wallet service never sees key
- * material: an envelope wallet arrives as two ciphertexts, made on the device.
+ * wallet_exists — never a second key. The wallet service never sees a whole
+ * key: an envelope wallet arrives as two ciphertexts, made on the device; a
+ * split wallet (issue 6, "Splitting") as share A's KMS ciphertext, which the
+ * wallet service cannot open (it is denied the user's master key), and share
+ * B, which it seals under the provider's key before storing. Either is one
+ * INSERT: the record exists only once everything it needs is stored.
+ *
+ * Split columns: share A's ciphertext is kept in `encrypted_data_key` (like a
+ * data key, a custodian CiphertextBlob under the user's master key, named by
+ * `kms_key_id`); sealed share B in `share_b_sealed`.
  */
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../storage/database.js';
 import { findWalletByUser, insertWalletIfAbsent, type WalletRow } from '../storage/wallets.repository.js';
-import { equalConstantTime } from '../crypto/bytes.js';
+import { equalConstantTime, wipe } from '../crypto/bytes.js';
+import { sealingContext, type RootOfTrust } from '../kms/root/root-of-trust.js';
 import { WalletError } from './errors.js';
 import type { WalletUser } from './users.js';
 
@@ -22,23 +31,67 @@ export interface EnvelopeWalletInput {
   idempotencyKey: string | undefined;
 }
 
+/** A validated request to create a split wallet. */
+export interface SplitWalletInput {
+  custodyMode: 'split';
+  /** EIP-55 checksummed. */
+  address: string;
+  /** The custodian's CiphertextBlob of share A (context `{ sub, address }`); opaque here. */
+  shareACiphertext: Uint8Array;
+  /** 32 bytes; wiped by createSplitWallet. */
+  shareB: Uint8Array;
+  idempotencyKey: string | undefined;
+}
+
+/** The provider's key for share B: the wallet role's root of trust (a deployment gives the wallet role its own). */
+export type ShareSealer = Pick<RootOfTrust, 'seal' | 'open'>;
+
+type WalletInput = EnvelopeWalletInput | SplitWalletInput;
+
+/** Associated data of a sealed share B: the box opens only for this user's wallet at this address. */
+export function shareBContext(userId: string, address: string): Uint8Array {
+  return sealingContext('wallet/share-b/v1', userId, address);
+}
+
+/**
+ * Opens a split wallet's share B. The caller wipes the result.
+ * @throws {Error} when the row has no sealed share B; {SealedBoxError} when it does not open.
+ */
+export function openShareB(sealer: ShareSealer, wallet: WalletRow): Uint8Array {
+  if (!wallet.shareBSealed) throw new Error(`split wallet ${wallet.id} has no share B`);
+  return sealer.open(wallet.shareBSealed, shareBContext(wallet.userId, wallet.address));
+}
+
 function sameBytes(a: Uint8Array | null, b: Uint8Array): boolean {
   return a !== null && a.length === b.length && equalConstantTime(a, b);
 }
 
+/** Same content as `input` (share B compared after opening the stored box). */
+function sameContent(wallet: WalletRow, input: WalletInput, sealer: ShareSealer | undefined): boolean {
+  if (input.custodyMode === 'envelope') {
+    return sameBytes(wallet.encryptedPrivateKey, input.encryptedPrivateKey) && sameBytes(wallet.encryptedDataKey, input.encryptedDataKey);
+  }
+  if (!sealer || !sameBytes(wallet.encryptedDataKey, input.shareACiphertext)) return false;
+  const stored = openShareB(sealer, wallet);
+  try {
+    return sameBytes(stored, input.shareB);
+  } finally {
+    wipe(stored);
+  }
+}
+
 /** Is `wallet` what this request would have stored (a retry of the request that stored it)? */
-function isRetryOf(wallet: WalletRow, input: EnvelopeWalletInput): boolean {
+function isRetryOf(wallet: WalletRow, input: WalletInput, sealer?: ShareSealer): boolean {
   return (
     input.idempotencyKey !== undefined &&
     wallet.idempotencyKey === input.idempotencyKey &&
     wallet.custodyMode === input.custodyMode &&
     wallet.address === input.address &&
-    sameBytes(wallet.encryptedPrivateKey, input.encryptedPrivateKey) &&
-    sameBytes(wallet.encryptedDataKey, input.encryptedDataKey)
+    sameContent(wallet, input, sealer)
   );
 }
 
-function exists(wallet: WalletRow, input: EnvelopeWalletInput): WalletError {
+function exists(wallet: WalletRow, input: WalletInput): WalletError {
   const why =
     input.idempotencyKey !== undefined && wallet.idempotencyKey === input.idempotencyKey
       ? 'a request with this idempotency key created it with different content'
@@ -78,6 +131,44 @@ export async function createEnvelopeWallet(
   // Lost a race with a concurrent create of this user.
   if (isRetryOf(wallet, input)) return { wallet, created: false };
   throw exists(wallet, input);
+}
+
+/**
+ * Creates the user's split wallet: share B sealed under the provider's key,
+ * share A's ciphertext kept as it came, in one INSERT.
+ * @returns the wallet and whether this request created it (false: an idempotent retry).
+ * @throws {WalletError} wallet_exists when the user has a wallet this request did not create.
+ */
+export async function createSplitWallet(
+  deps: { store: Store; clock: () => number; sealer: ShareSealer },
+  user: WalletUser,
+  input: SplitWalletInput,
+): Promise<{ wallet: WalletRow; created: boolean }> {
+  try {
+    const existing = await findWalletByUser(deps.store.db, user.id);
+    if (existing) {
+      if (isRetryOf(existing, input, deps.sealer)) return { wallet: existing, created: false };
+      throw exists(existing, input);
+    }
+    const { wallet, inserted } = await insertWalletIfAbsent(deps.store.db, {
+      id: randomUUID(),
+      userId: user.id,
+      address: input.address,
+      custodyMode: 'split',
+      encryptedPrivateKey: null,
+      encryptedDataKey: input.shareACiphertext,
+      // Share A was encrypted under the user's master key: the key the signer's Decrypt names.
+      kmsKeyId: user.masterKeyId,
+      shareBSealed: deps.sealer.seal(input.shareB, shareBContext(user.id, input.address)),
+      createdAt: deps.clock(),
+      idempotencyKey: input.idempotencyKey ?? null,
+    });
+    if (inserted) return { wallet, created: true };
+    if (isRetryOf(wallet, input, deps.sealer)) return { wallet, created: false };
+    throw exists(wallet, input);
+  } finally {
+    wipe(input.shareB);
+  }
 }
 
 /**
