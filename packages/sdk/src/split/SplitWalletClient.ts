@@ -1,0 +1,182 @@
+/**
+ * The split custody mode on the device (DESIGN.md "split"; issue 6,
+ * "Splitting"): a wallet client that reuses EnvelopeWalletClient's login,
+ * STS session credentials and wallet-API calls, and
+ *
+ * - creates the user's one wallet: a secp256k1 key generated on the device
+ *   (noble), share A = 32 bytes from crypto.getRandomValues, share B = key
+ *   XOR share A; share A goes straight to the custodian, encrypted under the
+ *   user's master key with the context `{ sub, address }` by the user's own
+ *   STS session (the wallet provider never sees it in the clear); share A's
+ *   ciphertext and share B go to the wallet service (`POST /v1/wallets`,
+ *   custodyMode split), which seals share B under the provider's key; key and
+ *   shares are wiped in `finally`;
+ * - signs: fetches `GET /v1/wallets/me` (share A's ciphertext and share B)
+ *   and calls the signer's `POST /v1/sign` with the user's token, which
+ *   rebuilds the key inside the attested signer only (docs/signer.md).
+ *
+ * Browser-safe: fetch, WebCrypto's getRandomValues, noble; no Node-only API.
+ */
+import { EncryptCommand } from '@aws-sdk/client-kms';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { getAddress, type Address, type Hex } from 'viem';
+import { withThrottlingRetry } from '../retry.js';
+import { EnvelopeWalletClient, type EnvelopeWalletClientOptions } from '../envelope/EnvelopeWalletClient.js';
+import { addressOfPublicKey } from '../envelope/EnvelopeKey.js';
+import { bytesToBase64 } from '../envelope/base64.js';
+import { httpJson } from '../envelope/httpJson.js';
+import { tokenSubject } from '../envelope/tokenSubject.js';
+import { SplitError } from './errors.js';
+
+export interface SplitWalletClientOptions extends EnvelopeWalletClientOptions {
+  /** The signer's base URL (POST /v1/sign). */
+  signerUrl: string;
+}
+
+/** A split wallet as the wallet service returns it (no share). */
+export interface SplitWalletRecord {
+  id: string;
+  address: Address;
+  custodyMode: 'split';
+  createdAt: string;
+}
+
+/**
+ * What the signer signs, as JSON (docs/signer.md): quantities as numbers,
+ * decimal strings, 0x-hex strings or bigints (sent as decimal strings).
+ */
+export type SplitSignPayload =
+  | { type: 'transaction'; transaction: Record<string, unknown> }
+  | { type: 'message'; message: string | { raw: Hex } }
+  | { type: 'typedData'; typedData: { domain?: Record<string, unknown>; types: Record<string, unknown>; primaryType: string; message: Record<string, unknown> } }
+  | { type: 'authorization'; authorization: { address: Address; chainId: number | bigint; nonce: number | bigint } };
+
+/** The signer's answer (POST /v1/sign). */
+export type SplitSignResult =
+  | { type: 'transaction'; signedTransaction: Hex; hash: Hex }
+  | { type: 'message'; signature: Hex }
+  | { type: 'typedData'; signature: Hex }
+  | { type: 'authorization'; authorization: { address: Address; chainId: number; nonce: number; r: Hex; s: Hex; yParity: number } };
+
+interface SplitShares {
+  shareACiphertext: string;
+  shareB: string;
+  kmsKeyId: string;
+  encryptionContext: { sub: string; address: string };
+}
+
+function wipe(...buffers: Array<Uint8Array | undefined>): void {
+  for (const b of buffers) b?.fill(0);
+}
+
+function randomId(): string {
+  return bytesToBase64(crypto.getRandomValues(new Uint8Array(18))).replace(/[+/=]/g, 'x');
+}
+
+/** JSON has no bigint: quantities go to the signer as decimal strings, which it accepts. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString(10) : v));
+}
+
+export class SplitWalletClient {
+  /** Login, STS credentials and the KMS client signed with them. */
+  readonly envelope: EnvelopeWalletClient;
+  readonly #options: SplitWalletClientOptions;
+  readonly #walletBase: string;
+  readonly #fetch: typeof fetch;
+
+  /** @throws {TypeError} when a URL or the role ARN is missing. */
+  constructor(options: SplitWalletClientOptions) {
+    if (!options.signerUrl) throw new TypeError('signerUrl is required');
+    this.envelope = new EnvelopeWalletClient(options);
+    this.#options = options;
+    this.#walletBase = `${options.walletUrl.replace(/\/+$/, '')}/v1`;
+    this.#fetch = options.fetch ?? ((...args: Parameters<typeof fetch>) => fetch(...args));
+  }
+
+  /**
+   * Creates the user's split wallet on this device. Retrying with the same
+   * `idempotencyKey` after a failure returns the stored wallet only if the
+   * same shares are sent again; a new call makes a new key.
+   * @throws {SplitError} WALLET_EXISTS when the user has a wallet, OWNER_MISMATCH.
+   * @throws {WalletApiError|StsError} and the custodian's errors as the AWS SDK raises them.
+   */
+  async createWallet(options: { idempotencyKey?: string } = {}): Promise<SplitWalletRecord> {
+    const token = await this.envelope.token();
+    const { sub } = tokenSubject(token);
+    const me = await this.envelope.me();
+    if (me.sub !== sub) throw new SplitError('OWNER_MISMATCH', 'The wallet service names another subject than the token.');
+    if (me.wallet) throw new SplitError('WALLET_EXISTS', `This user already has wallet ${me.wallet.address}.`);
+
+    const key = secp256k1.utils.randomSecretKey();
+    const shareA = crypto.getRandomValues(new Uint8Array(32));
+    const shareB = new Uint8Array(32);
+    try {
+      for (let i = 0; i < 32; i++) shareB[i] = key[i]! ^ shareA[i]!;
+      const address = addressOfPublicKey(secp256k1.getPublicKey(key, false));
+      const enc = await withThrottlingRetry(
+        () => this.envelope.kms.send(new EncryptCommand({ KeyId: me.masterKeyId, Plaintext: shareA, EncryptionContext: { sub, address } })),
+        this.#options.retry ?? {},
+      );
+      if (!enc.CiphertextBlob) throw new SplitError('ENCRYPT_FAILED', 'The custodian returned no ciphertext for share A.');
+      const { body } = await httpJson<SplitWalletRecord>(this.#fetch, `${this.#walletBase}/wallets`, {
+        method: 'POST',
+        bearer: token,
+        body: {
+          custodyMode: 'split',
+          address,
+          shareACiphertext: bytesToBase64(enc.CiphertextBlob),
+          shareB: bytesToBase64(shareB),
+          idempotencyKey: options.idempotencyKey ?? randomId(),
+        },
+      });
+      return { ...body, address: getAddress(body.address) };
+    } finally {
+      wipe(key, shareA, shareB);
+    }
+  }
+
+  /**
+   * Signs `payload` with the user's split wallet through the signer.
+   * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's code (share_mismatch, invalid_token, invalid_payload, …).
+   * @throws {WalletApiError}
+   */
+  async sign(payload: SplitSignPayload): Promise<SplitSignResult> {
+    const token = await this.envelope.token();
+    const { sub } = tokenSubject(token);
+    let record: SplitWalletRecord & { split?: SplitShares };
+    try {
+      record = (await httpJson<SplitWalletRecord & { split?: SplitShares }>(this.#fetch, `${this.#walletBase}/wallets/me`, { method: 'GET', bearer: token })).body;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'not_found') throw new SplitError('NO_WALLET', 'This user has no wallet yet; create one with createWallet().', { cause: e });
+      throw e;
+    }
+    const split = record.split;
+    if (record.custodyMode !== 'split' || !split) throw new SplitError('NOT_SPLIT', `Wallet ${record.address} is not a split wallet (${record.custodyMode}).`);
+    if (split.encryptionContext.sub !== sub) throw new SplitError('OWNER_MISMATCH', 'The wallet record names another owner than the token.');
+    const res = await this.#fetch(`${this.#options.signerUrl.replace(/\/+$/, '')}/v1/sign`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${token}` },
+      body: toJson({ payload, address: record.address, shareB: split.shareB, shareACiphertext: split.shareACiphertext, keyId: split.kmsKeyId }),
+    });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text.length ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const err = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      const code = typeof err?.code === 'string' ? err.code : `http_${res.status}`;
+      const message = typeof err?.message === 'string' ? err.message : `HTTP ${res.status} from the signer`;
+      throw new SplitError(code, message, { status: res.status });
+    }
+    return json as SplitSignResult;
+  }
+
+  /** Releases the KMS client's connections. */
+  destroy(): void {
+    this.envelope.destroy();
+  }
+}
