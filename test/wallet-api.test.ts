@@ -445,7 +445,7 @@ test('malformed bodies are 400 invalid_request (or 413/415) and store nothing, n
     ['custody mode as an array', { json: envelopeBody({ custodyMode: ['envelope'] }) }, 400, 'invalid_request'],
     ['idempotency key with a space', { json: envelopeBody({ idempotencyKey: 'a b' }) }, 400, 'invalid_request'],
     ['idempotency key too long', { json: envelopeBody({ idempotencyKey: 'k'.repeat(129) }) }, 400, 'invalid_request'],
-    ['split (not offered here)', { json: envelopeBody({ custodyMode: 'split' }) }, 400, 'unsupported_custody_mode'],
+    ['split without its shares (envelope fields instead)', { json: envelopeBody({ custodyMode: 'split' }) }, 400, 'invalid_request'],
     ['kms (not offered here)', { json: { custodyMode: 'kms', address: ADDRESS } }, 400, 'unsupported_custody_mode'],
     ['text/plain', { raw: JSON.stringify(envelopeBody()), contentType: 'text/plain' }, 415, 'unsupported_media_type'],
     ['over 64 KiB', { json: envelopeBody({ encryptedDataKey: big }) }, 413, 'payload_too_large'],
