@@ -43,6 +43,8 @@ interface Ask {
   tags?: Record<string, string>;
   context?: Record<string, string>;
   identityPolicies?: string[];
+  /** The measurement an attested Recipient presented (Decrypt with Recipient), if any. */
+  imageSha384?: string;
 }
 
 function ask(a: Ask): Decision {
@@ -53,6 +55,7 @@ function ask(a: Ask): Decision {
   const ctx = a.context ?? {};
   if (Object.keys(ctx).length) context.set('kms:EncryptionContextKeys', Object.keys(ctx));
   for (const [k, v] of Object.entries(ctx)) context.set(`kms:EncryptionContext:${k}`, v);
+  if (a.imageSha384 !== undefined) context.set('kms:RecipientAttestation:ImageSha384', a.imageSha384);
   return decide({
     request: { principal, action: a.action, resource: KEY, context },
     resourcePolicy: parsePolicyDocument(a.policy, 'key'),
@@ -76,6 +79,7 @@ test('the stored text is the intended policy: user use with tag and context, wal
     'DenyAccessChangesByTheWalletService',
     'DenyUseByAnyoneButTheUser',
     'DenyUseBySessionsOfAnotherIssuer',
+    'DenySplitShareOutsideAnAttestedSigner',
     'DenyUseWithoutTheUsersContext',
   ]);
   const use = bySid.get('AllowUseByTheUsersRoleSessions');
@@ -104,9 +108,15 @@ test("the user's role session may use the key with {sub} as context, through the
   const policy = policyFor(ROOT);
   for (const action of USER_ACTIONS) {
     assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: USER, context: { sub: SUB }, identityPolicies: [ROLE_POLICY] }), { allowed: true }, action);
-    // Further context pairs bind the ciphertext further; they do not lift the requirement.
-    assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: USER, context: { sub: SUB, address: '0xabc' }, identityPolicies: [ROLE_POLICY] }), { allowed: true });
+    // Further context pairs bind the ciphertext further; they do not lift the requirement. A split
+    // wallet's share A ({sub, address}) is the exception for Decrypt: only to an attested signer.
+    const split = ask({ policy, caller: session('s1'), action, tags: USER, context: { sub: SUB, address: '0xabc' }, identityPolicies: [ROLE_POLICY] });
+    if (action === 'kms:Decrypt') assert.deepEqual(split, { allowed: false, reason: 'explicit-deny-resource' });
+    else assert.deepEqual(split, { allowed: true }, action);
   }
+  // Share A is released when the request carries an attested recipient's measurement.
+  const attested = ask({ policy, caller: session('s1'), action: 'kms:Decrypt', tags: USER, context: { sub: SUB, address: '0xabc' }, identityPolicies: [ROLE_POLICY], imageSha384: 'ab'.repeat(48) });
+  assert.deepEqual(attested, { allowed: true });
   // The key policy names the account, so (as in AWS) the role's own policy must allow too.
   assert.deepEqual(ask({ policy, caller: session('s1'), action: 'kms:Decrypt', tags: USER, context: { sub: SUB } }), { allowed: false, reason: 'no-allow-identity' });
 });

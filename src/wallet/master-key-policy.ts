@@ -174,6 +174,17 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
           ]
         : []),
       {
+        Sid: 'DenySplitShareOutsideAnAttestedSigner',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'kms:Decrypt',
+        Resource: '*',
+        // A split wallet's share A (its context names the address) is released only
+        // to an attested signer, as CiphertextForRecipient: never as plaintext, not
+        // even to the owner's own session, which can also read share B.
+        Condition: { Null: { 'kms:EncryptionContext:address': 'false', 'kms:RecipientAttestation:ImageSha384': 'true' } },
+      },
+      {
         Sid: 'DenyUseWithoutTheUsersContext',
         Effect: 'Deny',
         Principal: { AWS: '*' },
