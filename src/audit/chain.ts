@@ -16,23 +16,13 @@ import type { AuditEvent } from './event.js';
 /** hash(0): the chain starts from 32 zero bytes. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** An event as stored and hashed: sequence number, well-formed strings, canonical JSON for the maps. */
-export interface ChainedEvent {
+/**
+ * An event as stored and hashed: the AuditEvent's fields (strings made well
+ * formed), its sequence number, and the outcome as read back from the store.
+ */
+export interface ChainedEvent extends Omit<AuditEvent, 'outcome'> {
   seq: number;
-  time: number;
-  requestId: string;
-  service: string;
-  operation: string;
-  principalArn: string | null;
-  principalTags: Record<string, string>;
-  accessKeyId: string | null;
-  sourceIp: string;
-  userAgent: string;
-  keyArn: string | null;
-  encryptionContext: Record<string, string> | null;
-  signingAlgorithm: string | null;
   outcome: string;
-  errorCode: string | null;
 }
 
 // PostgreSQL text cannot hold NUL, and neither dialect stores a lone surrogate

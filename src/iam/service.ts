@@ -57,6 +57,63 @@ export function sendIamError(reply: FastifyReply, err: AwsError, requestId: stri
     .send(errorDocument(code, err.message, requestId, status >= 500 ? 'Receiver' : 'Sender'));
 }
 
+/**
+ * One IAM query request, the same way for every IAM action family (users,
+ * roles): find the action in its Map, check the Version, run it with its
+ * context, answer in IAM's XML or error XML, and record one audit event for an
+ * authenticated caller — user, key, role and policy changes are permission
+ * changes.
+ */
+export async function serveIamAction<C>(args: {
+  actions: ReadonlyMap<string, { readonly name: string; handle(params: QueryParams, ctx: C): Promise<string | undefined> }>;
+  params: URLSearchParams;
+  caller: Caller | undefined;
+  info: RequestInfo;
+  reply: FastifyReply;
+  audit: AuditSink | undefined;
+  context: (caller: Caller) => C;
+}): Promise<void> {
+  const { actions, params, caller, info, reply, audit } = args;
+  const p = new QueryParams(params);
+  let errorCode: string | null = null;
+  try {
+    const action = actions.get(p.action);
+    if (!action || !caller) throw invalidAction(`Could not find operation ${p.action.slice(0, 64)}`);
+    const version = params.get('Version');
+    if (version !== null && version !== IAM_VERSION) throw invalidAction(`Could not find operation ${action.name} for version ${version.slice(0, 32)}`);
+    const result = await action.handle(p, args.context(caller));
+    reply.code(200).header('content-type', 'text/xml').send(responseDocument(action.name, result, info.requestId));
+  } catch (e) {
+    if (e instanceof AwsError && e.status < 500) {
+      errorCode = iamCodeFor(e).code;
+      sendIamError(reply, e, info.requestId);
+      return;
+    }
+    errorCode = 'ServiceFailure';
+    reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM action failed unexpectedly');
+    sendIamError(reply, serviceFailure('An internal error occurred.'), info.requestId);
+  } finally {
+    if (caller && audit) {
+      audit.record({
+        time: info.now,
+        requestId: info.requestId,
+        service: 'iam',
+        operation: (actions.has(p.action) ? p.action : 'Unknown').slice(0, 64),
+        principalArn: caller.arn,
+        principalTags: { ...caller.tags },
+        accessKeyId: caller.accessKeyId,
+        sourceIp: info.sourceIp,
+        userAgent: info.userAgent,
+        keyArn: null,
+        encryptionContext: null,
+        signingAlgorithm: null,
+        outcome: errorCode === null ? 'allowed' : errorCode === 'AccessDenied' ? 'denied' : 'error',
+        errorCode,
+      });
+    }
+  }
+}
+
 export class IamService implements QueryService {
   readonly service = 'iam';
   readonly #deps: IamServiceDeps;
@@ -79,46 +136,7 @@ export class IamService implements QueryService {
   }
 
   async handle(params: URLSearchParams, caller: Caller | undefined, info: RequestInfo, reply: FastifyReply): Promise<void> {
-    const p = new QueryParams(params);
-    let errorCode: string | null = null;
-    try {
-      const action = ACTIONS.get(p.action);
-      if (!action || !caller) throw invalidAction(`Could not find operation ${p.action.slice(0, 64)}`);
-      const version = params.get('Version');
-      if (version !== null && version !== IAM_VERSION) throw invalidAction(`Could not find operation ${action.name} for version ${version.slice(0, 32)}`);
-      const ctx = this.#context(caller, info);
-      const result = await action.handle(p, ctx);
-      reply.code(200).header('content-type', 'text/xml').send(responseDocument(action.name, result, info.requestId));
-    } catch (e) {
-      if (e instanceof AwsError && e.status < 500) {
-        errorCode = iamCodeFor(e).code;
-        sendIamError(reply, e, info.requestId);
-        return;
-      }
-      errorCode = 'ServiceFailure';
-      reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM action failed unexpectedly');
-      sendIamError(reply, serviceFailure('An internal error occurred.'), info.requestId);
-    } finally {
-      // User, key and policy changes are permission changes: each request leaves an audit event.
-      if (caller && this.#deps.audit) {
-        this.#deps.audit.record({
-          time: info.now,
-          requestId: info.requestId,
-          service: 'iam',
-          operation: (ACTIONS.has(p.action) ? p.action : 'Unknown').slice(0, 64),
-          principalArn: caller.arn,
-          principalTags: { ...caller.tags },
-          accessKeyId: caller.accessKeyId,
-          sourceIp: info.sourceIp,
-          userAgent: info.userAgent,
-          keyArn: null,
-          encryptionContext: null,
-          signingAlgorithm: null,
-          outcome: errorCode === null ? 'allowed' : errorCode === 'AccessDenied' ? 'denied' : 'error',
-          errorCode,
-        });
-      }
-    }
+    await serveIamAction({ actions: ACTIONS, params, caller, info, reply, audit: this.#deps.audit, context: (c) => this.#context(c, info) });
   }
 
   #context(caller: Caller, info: RequestInfo): IamContext {

@@ -235,7 +235,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     });
     setQuorumAudit(deps, audit);
     const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer, audit });
-    const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies });
+    const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies, audit });
     const sts = new StsService({ store, root, accountId, verifier: () => identity.verifier(), audit });
     // The role devices assume for their users' master keys (docs/sts.md); created once per store.
     await provisionWalletUsersRole({ store, accountId, now: clock() });

@@ -23,20 +23,5 @@ export const invalidAction = make('InvalidAction', 400);
 /** AWS's refusal when the role does not exist, is in another account, or its trust policy does not allow the caller. */
 export const NOT_AUTHORIZED_MESSAGE = 'Not authorized to perform sts:AssumeRoleWithWebIdentity';
 
-/** Maps authentication errors from the shared endpoint to STS's codes (STS says InvalidClientTokenId, not UnrecognizedClient). */
-export function stsCodeFor(err: AwsError): { code: string; status: number } {
-  switch (err.type) {
-    case 'UnrecognizedClientException':
-      return { code: 'InvalidClientTokenId', status: 403 };
-    case 'InvalidSignatureException':
-      return { code: 'SignatureDoesNotMatch', status: 403 };
-    case 'IncompleteSignatureException':
-      return { code: 'IncompleteSignature', status: 400 };
-    case 'MissingAuthenticationTokenException':
-      return { code: 'MissingAuthenticationToken', status: 403 };
-    case 'ExpiredTokenException':
-      return { code: 'ExpiredToken', status: 403 };
-    default:
-      return { code: err.type, status: err.status };
-  }
-}
+/** STS names authentication failures as IAM does (InvalidClientTokenId, SignatureDoesNotMatch, ExpiredToken, …). */
+export { iamCodeFor as stsCodeFor } from '../iam/errors.js';

@@ -13,18 +13,15 @@ import type { Authenticator } from '../kms/auth/authenticator.js';
 import type { Caller, RequestInfo } from '../kms/context.js';
 import type { Store } from '../storage/database.js';
 import type { PolicyAuthorizer } from '../kms/policy/authorizer.js';
+import type { AuditSink } from '../audit/event.js';
 import { accessDeniedMessage } from '../kms/policy/evaluate.js';
 import type { QueryService } from '../server/aws-endpoint.js';
-import { accessDenied, invalidAction, serviceFailure } from '../iam/errors.js';
-import { QueryParams } from '../iam/params.js';
-import { sendIamError } from '../iam/service.js';
-import { responseDocument } from '../iam/xml.js';
+import { accessDenied } from '../iam/errors.js';
+import { sendIamError, serveIamAction } from '../iam/service.js';
 import type { RolePolicies } from './role-policies.js';
 import type { RoleAction, RoleContext } from './roles/context.js';
 import { createRole, deleteRole, getRole, listRoles } from './roles/roles.js';
 import { deleteRolePolicy, getRolePolicy, listRolePolicies, putRolePolicy } from './roles/role-policies.js';
-
-export const IAM_VERSION = '2010-05-08';
 
 const ACTIONS: ReadonlyMap<string, RoleAction> = new Map(
   [createRole, getRole, listRoles, deleteRole, putRolePolicy, getRolePolicy, deleteRolePolicy, listRolePolicies].map((a) => [a.name, a]),
@@ -36,6 +33,8 @@ export interface RolesServiceDeps {
   authenticator: Authenticator;
   authorizer: PolicyAuthorizer;
   rolePolicies: RolePolicies;
+  /** Where each authenticated request is recorded: role and role-policy changes are permission changes. */
+  audit?: AuditSink | undefined;
 }
 
 export class RolesService implements QueryService {
@@ -60,22 +59,7 @@ export class RolesService implements QueryService {
   }
 
   async handle(params: URLSearchParams, caller: Caller | undefined, info: RequestInfo, reply: FastifyReply): Promise<void> {
-    const p = new QueryParams(params);
-    try {
-      const action = ACTIONS.get(p.action);
-      if (!action || !caller) throw invalidAction(`Could not find operation ${p.action.slice(0, 64)}`);
-      const version = params.get('Version');
-      if (version !== null && version !== IAM_VERSION) throw invalidAction(`Could not find operation ${action.name} for version ${version.slice(0, 32)}`);
-      const result = await action.handle(p, this.#context(caller, info));
-      reply.code(200).header('content-type', 'text/xml').send(responseDocument(action.name, result, info.requestId));
-    } catch (e) {
-      if (e instanceof AwsError && e.status < 500) {
-        sendIamError(reply, e, info.requestId);
-        return;
-      }
-      reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM role action failed unexpectedly');
-      sendIamError(reply, serviceFailure('An internal error occurred.'), info.requestId);
-    }
+    await serveIamAction({ actions: ACTIONS, params, caller, info, reply, audit: this.#deps.audit, context: (c) => this.#context(c, info) });
   }
 
   #context(caller: Caller, info: RequestInfo): RoleContext {

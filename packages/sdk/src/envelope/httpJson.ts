@@ -8,11 +8,16 @@ import { WalletApiError } from './errors.js';
  * Sends a request and returns the parsed JSON body of a 2xx answer.
  * @throws {WalletApiError} with the server's code (or `http_<status>`) otherwise.
  */
-export async function httpJson<T>(doFetch: typeof fetch, url: string, init: { method: 'GET' | 'POST'; body?: unknown; bearer?: string }): Promise<{ status: number; body: T }> {
+export async function httpJson<T>(
+  doFetch: typeof fetch,
+  url: string,
+  init: { method: 'GET' | 'POST'; body?: unknown; bearer?: string; /** A body already serialised as JSON (e.g. with bigints as decimals). */ json?: string },
+): Promise<{ status: number; body: T }> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (init.bearer !== undefined) headers.authorization = `Bearer ${init.bearer}`;
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await doFetch(url, { method: init.method, headers, ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}) });
+  const body = init.json ?? (init.body !== undefined ? JSON.stringify(init.body) : undefined);
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await doFetch(url, { method: init.method, headers, ...(body !== undefined ? { body } : {}) });
   const text = await res.text();
   let json: unknown;
   try {

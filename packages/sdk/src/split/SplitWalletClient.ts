@@ -25,6 +25,7 @@ import { EnvelopeWalletClient, type EnvelopeWalletClientOptions } from '../envel
 import { addressOfPublicKey } from '../envelope/EnvelopeKey.js';
 import { bytesToBase64 } from '../envelope/base64.js';
 import { httpJson } from '../envelope/httpJson.js';
+import { WalletApiError } from '../envelope/errors.js';
 import { tokenSubject } from '../envelope/tokenSubject.js';
 import { SplitError } from './errors.js';
 
@@ -154,25 +155,15 @@ export class SplitWalletClient {
     const split = record.split;
     if (record.custodyMode !== 'split' || !split) throw new SplitError('NOT_SPLIT', `Wallet ${record.address} is not a split wallet (${record.custodyMode}).`);
     if (split.encryptionContext.sub !== sub) throw new SplitError('OWNER_MISMATCH', 'The wallet record names another owner than the token.');
-    const res = await this.#fetch(`${this.#options.signerUrl.replace(/\/+$/, '')}/v1/sign`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${token}` },
-      body: toJson({ payload, address: record.address, shareB: split.shareB, shareACiphertext: split.shareACiphertext, keyId: split.kmsKeyId }),
-    });
-    const text = await res.text();
-    let json: unknown;
+    const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/sign`;
+    const json = toJson({ payload, address: record.address, shareB: split.shareB, shareACiphertext: split.shareACiphertext, keyId: split.kmsKeyId });
     try {
-      json = text.length ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
+      return (await httpJson<SplitSignResult>(this.#fetch, url, { method: 'POST', bearer: token, json })).body;
+    } catch (e) {
+      // The signer answers errors in the wallet API's shape; surface them as SplitErrors with its code.
+      if (e instanceof WalletApiError) throw new SplitError(e.code, e.shortMessage, { status: e.status });
+      throw e;
     }
-    if (!res.ok) {
-      const err = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-      const code = typeof err?.code === 'string' ? err.code : `http_${res.status}`;
-      const message = typeof err?.message === 'string' ? err.message : `HTTP ${res.status} from the signer`;
-      throw new SplitError(code, message, { status: res.status });
-    }
-    return json as SplitSignResult;
   }
 
   /** Releases the KMS client's connections. */
