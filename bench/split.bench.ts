@@ -19,13 +19,12 @@
  * the targets (>= 2,000 tx/s; p99 <= 50 ms at 1,000/s). Results go to
  * bench/results/split.json.
  */
-import http from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { KMSClient } from '@aws-sdk/client-kms';
-import { BENCH_ADMIN, BENCH_REGION, ceiling, freePort, startServerProcess, type LoadResult } from './lib/load.js';
+import { BENCH_ADMIN, BENCH_REGION, ceiling, freePort, runClosedLoop as closedLoop, runFixedRate as fixedRate, startServerProcess, type LoadResult, type PreparedRequest } from './lib/load.js';
 import { AUDIENCE, ROLE_NAME, createOwnersRole, createSplitWallet, signBody, startIssuer } from '../test/helpers/signer-fixture.js';
 import { measureSignerImage } from '../src/signer/measure.js';
 import { PlatformKey } from '../src/signer/attestation/platform-key.js';
@@ -43,96 +42,6 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const OWNERS = Number(process.env.BENCH_OWNERS ?? 32);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const ACCOUNT_ID = '111122223333';
-
-interface Prepared {
-  body: Buffer;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
-}
-
-function summarise(lat: number[], errors: number, seconds: number, firstError: string | undefined): LoadResult {
-  const sorted = Float64Array.from(lat).sort();
-  return { requests: lat.length, errors, seconds, perSecond: lat.length / seconds, p50ms: percentile(sorted, 50), p99ms: percentile(sorted, 99), ...(firstError ? { firstError } : {}) };
-}
-
-function post(agent: http.Agent, port: number, r: Prepared): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path: '/v1/sign', agent, headers: { 'content-type': 'application/json', 'content-length': String(r.body.length) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(r.body);
-  });
-}
-
-async function closedLoop(port: number, requests: Prepared[], concurrency: number, seconds: number): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const lat: number[] = [];
-  let errors = 0;
-  let firstError: string | undefined;
-  let next = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        const res = await post(agent, port, requests[next++ % requests.length]!).catch((e: Error) => ({ status: 0, body: e.message }));
-        if (res.status === 200) lat.push(performance.now() - t0);
-        else {
-          errors++;
-          firstError ??= `${res.status} ${res.body.slice(0, 200)}`;
-        }
-      }
-    }),
-  );
-  agent.destroy();
-  return summarise(lat, errors, (performance.now() - start) / 1000, firstError);
-}
-
-async function fixedRate(port: number, requests: Prepared[], rate: number, seconds: number): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
-  const lat: number[] = [];
-  let errors = 0;
-  let firstError: string | undefined;
-  const total = Math.floor(rate * seconds);
-  const inflight: Promise<void>[] = [];
-  const start = performance.now();
-  let sent = 0;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
-    while (sent < due) {
-      const t0 = performance.now();
-      inflight.push(
-        post(agent, port, requests[sent++ % requests.length]!).then(
-          (res) => {
-            if (res.status === 200) lat.push(performance.now() - t0);
-            else {
-              errors++;
-              firstError ??= `${res.status} ${res.body.slice(0, 200)}`;
-            }
-          },
-          (e: Error) => {
-            errors++;
-            firstError ??= e.message;
-          },
-        ),
-      );
-    }
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  await Promise.all(inflight);
-  agent.destroy();
-  return summarise(lat, errors, (performance.now() - start) / 1000, firstError);
-}
 
 /** The cryptography of one split signature, in process on one core, step by step (calls/s each, and all together). */
 async function cryptoCeiling(): Promise<{ perSecond: number; steps: Record<string, number> }> {
@@ -239,13 +148,14 @@ async function main() {
     await waitFor(`http://127.0.0.1:${signerPort}/health`);
     await createOwnersRole(iam, ACCOUNT_ID, issuer.url);
     const imageSha384 = measureSignerImage().imageSha384;
-    const requests: Prepared[] = [];
+    const requests: PreparedRequest[] = [];
     for (let i = 0; i < OWNERS; i++) {
       const sub = `owner-${i}`;
       const token = await issuer.mint(sub);
       const wallet = await createSplitWallet({ endpoint: server.endpoint, admin, accountId: ACCOUNT_ID, issuer: issuer.url, roleArn, sub, token, imageSha384 });
       const tx = { type: 'eip1559', chainId: 31337, nonce: i, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: '1000000000000000', gas: 21000, maxFeePerGas: '2000000000', maxPriorityFeePerGas: '1000000000' };
-      requests.push({ body: Buffer.from(JSON.stringify(signBody(wallet, token, { type: 'transaction', transaction: tx }))) });
+      const body = Buffer.from(JSON.stringify(signBody(wallet, token, { type: 'transaction', transaction: tx })));
+      requests.push({ path: '/v1/sign', headers: { 'content-type': 'application/json', 'content-length': String(body.length) }, body });
       wallet.privateKey.fill(0);
     }
     const first = await closedLoop(signerPort, requests, 1, 0.5);

@@ -75,6 +75,8 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
 }
 
 export interface PreparedRequest {
+  /** Request path; `/` (the AWS endpoint) when absent. */
+  path?: string;
   headers: Record<string, string>;
   body: Buffer;
 }
@@ -134,7 +136,7 @@ function summarise(lat: number[], errors: number, seconds: number, firstError: s
 
 function sendOne(agent: http.Agent, port: number, r: PreparedRequest): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: r.headers, agent }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: r.path ?? '/', headers: r.headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -147,7 +149,7 @@ function sendOne(agent: http.Agent, port: number, r: PreparedRequest): Promise<{
 
 /** Serialises a prepared request to HTTP/1.1 bytes once, so sending it costs the load generator nothing. */
 function wire(r: PreparedRequest): Buffer {
-  let head = 'POST / HTTP/1.1\r\n';
+  let head = `POST ${r.path ?? '/'} HTTP/1.1\r\n`;
   for (const [k, v] of Object.entries(r.headers)) head += `${k}: ${v}\r\n`;
   head += 'connection: keep-alive\r\n\r\n';
   return Buffer.concat([Buffer.from(head), r.body]);
@@ -241,7 +243,7 @@ export async function runClosedLoop(port: number, requests: PreparedRequest[], c
     while (performance.now() < end) {
       const r = requests[next++ % requests.length]!;
       const t0 = performance.now();
-      const res = await sendOne(agent, port, r);
+      const res = await sendOne(agent, port, r).catch((e: Error) => ({ status: 0, body: e.message }));
       if (res.status === 200) lat.push(performance.now() - t0);
       else {
         errors++;
