@@ -21,25 +21,14 @@ import type { OperationContext } from './context.js';
 import { AttestationError } from '../signer/attestation/errors.js';
 import { recipientAttestationOf, type AttestedRecipient } from '../signer/attestation/recipient-attestation.js';
 
-/** `Plaintext` -> `plaintext`, as AWS names fields in validation messages. */
-function wireName(name: string): string {
-  return name.charAt(0).toLowerCase() + name.slice(1);
-}
-
 /**
  * Reads a base64 blob that AWS models as sensitive: a length outside
  * [min, max] is a ValidationException that never shows the value.
  * @throws {AwsError} SerializationException (not base64) or ValidationException (null or length).
  */
 export function sensitiveBlob(input: Input, name: string, opts: { min: number; max: number }): Uint8Array {
-  const bytes = input.blob(name, { required: true, min: 0 });
-  if (bytes.length < opts.min) {
-    throw validation(`1 validation error detected: Value at '${wireName(name)}' failed to satisfy constraint: Member must have length greater than or equal to ${opts.min}`);
-  }
-  if (bytes.length > opts.max) {
-    throw validation(`1 validation error detected: Value at '${wireName(name)}' failed to satisfy constraint: Member must have length less than or equal to ${opts.max}`);
-  }
-  return bytes;
+  // Input.blob already words blob constraints without the value, as AWS does.
+  return input.blob(name, { required: true, min: opts.min, max: opts.max });
 }
 
 export type AwsEncryptionAlgorithm = (typeof AWS_ENCRYPTION_ALGORITHMS)[number];
