@@ -1,7 +1,9 @@
 /**
  * The attestation document (COSE_Sign1 over a Nitro-shaped CBOR map, ES384),
  * the custodian's Recipient verifier (trusted platform keys, freshness,
- * single use, condition keys) and CiphertextForRecipient (CMS EnvelopedData,
+ * attested sessions — a verified document reused inside its window costs a
+ * hash lookup, outside it is refused — and the single-use mode, nonce reuse,
+ * condition keys) and CiphertextForRecipient (CMS EnvelopedData,
  * RSAES-OAEP-SHA-256 + AES-256-CBC), with hostile inputs: wrong algorithm,
  * extra bytes, bad signatures, stale and future timestamps, wrong PCR
  * lengths, non-canonical CBOR, untrusted keys, replays. Signatures are
@@ -273,15 +275,68 @@ describe('Recipient verification (custodian side)', () => {
     assert.equal(r.key.asymmetricKeyType, 'rsa');
   });
 
-  test('a document is good for one release: a replay, or another document reusing its nonce, is refused', () => {
+  test('inside its session a verified document is accepted again from a hash lookup, with the same result', () => {
     const v = verifier();
+    assert.equal(v.sessionMs, 60_000);
+    const d = doc();
+    const first = v.accept(d, NOW);
+    assert.deepEqual(v.stats, { verified: 1, sessionHits: 0 });
+    const again = v.accept(d, NOW + 30_000);
+    const last = v.accept(Uint8Array.from(d), NOW + 59_999); // the same bytes in another buffer
+    assert.deepEqual(v.stats, { verified: 1, sessionHits: 2 }, 'no second verification');
+    assert.equal(again, first);
+    assert.equal(last, first);
+    assert.ok(Object.isFrozen(first.conditions), 'a shared result cannot be altered by one release');
+  });
+
+  test('the session is keyed by the exact bytes: one changed byte is another document, verified in full', () => {
+    const v = verifier();
+    const d = doc();
+    v.accept(d, NOW);
+    const flipped = Uint8Array.from(d);
+    flipped[flipped.length - 1]! ^= 1;
+    refused(() => v.accept(flipped, NOW + 1000), 'bad_signature');
+    assert.deepEqual(v.stats, { verified: 1, sessionHits: 0 });
+  });
+
+  test('after its session (60 s from the first use) the same document is refused as stale', () => {
+    const v = verifier();
+    const d = doc();
+    v.accept(d, NOW);
+    refused(() => v.accept(d, NOW + 60_000), 'stale');
+    refused(() => v.accept(d, NOW + 200_000), 'stale');
+    assert.deepEqual(v.stats, { verified: 1, sessionHits: 0 });
+  });
+
+  test('the session never outlives the document: one first used at 4m50s is good for 10 s more', () => {
+    const v = verifier();
+    const d = doc({ timestamp: NOW - 290_000 });
+    v.accept(d, NOW);
+    v.accept(d, NOW + 9_999);
+    refused(() => v.accept(d, NOW + 10_000), 'stale');
+  });
+
+  test('another document reusing a nonce already seen is refused as replayed, inside and after the session', () => {
+    const v = verifier();
+    const nonce = new Uint8Array(randomBytes(32));
+    v.accept(doc({ nonce }), NOW);
+    refused(() => v.accept(doc({ nonce, timestamp: NOW + 1 }), NOW + 1000), 'replayed');
+    refused(() => v.accept(doc({ nonce, timestamp: NOW + 61_000 }), NOW + 61_000), 'replayed');
+    // A fresh document is accepted.
+    v.accept(doc(), NOW + 1000);
+  });
+
+  test('with sessionMs 0 (SYMBOLON_ATTESTATION_SESSION_SECONDS=0) a document is good for one release', () => {
+    const v = new RecipientAttestation({ trustedKeys: [platform.spki], sessionMs: 0 });
     const nonce = new Uint8Array(randomBytes(32));
     const first = doc({ nonce });
     v.accept(first, NOW);
+    refused(() => v.accept(first, NOW + 1), 'replayed');
     refused(() => v.accept(first, NOW + 1000), 'replayed');
     refused(() => v.accept(doc({ nonce, timestamp: NOW + 1 }), NOW + 1000), 'replayed');
-    // A fresh document is accepted.
+    assert.deepEqual(v.stats, { verified: 1, sessionHits: 0 });
     v.accept(doc(), NOW + 1000);
+    assert.throws(() => new RecipientAttestation({ trustedKeys: [], sessionMs: -1 }), RangeError);
   });
 
   test('a replayed document is also refused after its memory would have expired, as stale', () => {
@@ -289,6 +344,15 @@ describe('Recipient verification (custodian side)', () => {
     const d = doc();
     v.accept(d, NOW);
     refused(() => v.accept(d, NOW + 330_001), 'stale');
+  });
+
+  test('the memory bound holds: beyond it new documents are refused, documents in their session still work', () => {
+    const v = new RecipientAttestation({ trustedKeys: [platform.spki], maxRemembered: 2 });
+    const a = doc();
+    v.accept(a, NOW);
+    v.accept(doc(), NOW);
+    refused(() => v.accept(doc(), NOW), 'replayed');
+    v.accept(a, NOW + 1);
   });
 
   test('the recipient key must be an RSA SubjectPublicKeyInfo', () => {

@@ -12,7 +12,10 @@
  * policy), a signer whose platform key the custodian does not trust, a stale
  * attestation; the signer process's environment holds no database URL, root
  * key or credential; and no share, key or token appears in any log line of
- * the custodian or of any signer, at level trace.
+ * the custodian or of any signer, at level trace. Attested sessions: releases
+ * reuse one attestation document (the custodian verifies it once); against a
+ * custodian in single-use mode (SYMBOLON_ATTESTATION_SESSION_SECONDS=0) the
+ * signer falls back to a fresh document per release.
  *
  * STS (AssumeRoleWithWebIdentity) at the custodian is how the signer gets
  * the owner's credentials.
@@ -29,6 +32,7 @@ import { recoverAuthorizationAddress } from 'viem/utils';
 import { privateKeyToAccount } from 'viem/accounts';
 import { startSplitFixture, postSign, signBody, type SplitFixture, type SplitWallet, type LaunchedSigner } from './helpers/signer-fixture.js';
 import { PlatformKey } from '../src/signer/attestation/platform-key.js';
+import { recipientAttestationOf } from '../src/signer/attestation/recipient-attestation.js';
 import { measureSignerImage, REPOSITORY_ROOT } from '../src/signer/measure.js';
 
 const typedData = {
@@ -250,6 +254,23 @@ describe('split-key signer (real processes)', () => {
     await rogue.stop();
   });
 
+  test('releases reuse one attestation document: the platform signs it once, the custodian verifies it once', async () => {
+    const verifier = recipientAttestationOf(fx.server.custodian.deps)!;
+    const issued = signer.issued;
+    const stats = verifier.stats;
+    for (let i = 0; i < 4; i++) {
+      const r = await postSign(signer.url, signBody(alice, aliceToken, { type: 'message', message: `reuse ${i}` }));
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+    }
+    // At most one refresh (60 s) can fall inside these four releases.
+    assert.ok(signer.issued - issued <= 1, `documents issued: ${signer.issued - issued}`);
+    const after = verifier.stats;
+    assert.ok(after.verified - stats.verified <= 1 && after.sessionHits - stats.sessionHits >= 3, JSON.stringify({ stats, after }));
+    // The owner's token is still needed on every release: bob's is refused with the same (reused) document.
+    const r = await postSign(signer.url, signBody(alice, bobToken, { type: 'message', message: 'x' }));
+    assert.notEqual(r.status, 200);
+  });
+
   test('a stale attestation (platform clock 10 minutes behind) is refused', async () => {
     const late = await fx.launch({ now: () => Date.now() - 10 * 60_000 });
     const r = await postSign(late.url, signBody(alice, aliceToken, { type: 'message', message: 'x' }));
@@ -307,5 +328,31 @@ describe('split-key signer (real processes)', () => {
       for (const l of lines) if (l.includes(secret)) leaks.push(`${secret.slice(0, 6)}… in ${l.slice(0, 120)}`);
     }
     assert.deepEqual(leaks, []);
+  });
+});
+
+describe('split-key signer against a custodian in single-use mode (SYMBOLON_ATTESTATION_SESSION_SECONDS=0)', () => {
+  let fx: SplitFixture;
+
+  before(async () => {
+    fx = await startSplitFixture({ env: { SYMBOLON_ATTESTATION_SESSION_SECONDS: '0' } });
+  });
+
+  after(async () => {
+    await fx?.close();
+  });
+
+  test('a signer that reuses documents by default falls back to a fresh document per release', async () => {
+    const signer = await fx.launch();
+    const carol = await fx.createWallet('carol');
+    const token = await fx.token('carol');
+    for (let i = 0; i < 3; i++) {
+      const r = await postSign(signer.url, signBody(carol, token, { type: 'message', message: `single ${i}` }));
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+    }
+    // First release: a fresh document; second: the reused one is refused (replayed), retried once with a
+    // fresh one; from then on a fresh document per release.
+    assert.equal(signer.issued, 3);
+    assert.deepEqual(recipientAttestationOf(fx.server.custodian.deps)!.stats, { verified: 3, sessionHits: 0 });
   });
 });

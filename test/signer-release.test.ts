@@ -4,8 +4,12 @@
  * AttestationDocument } answers CiphertextForRecipient (never Plaintext) that
  * only the attested private key opens; a key policy requiring
  * kms:RecipientAttestation:ImageSha384 (or a PCR) refuses another
- * measurement and a plain Decrypt; replayed, stale and untrusted documents
- * are refused in AWS's error shape; operations without Recipient support
+ * measurement and a plain Decrypt; a verified document may be presented again
+ * for its session (60 s; a hash lookup, counted) and is refused after it;
+ * another document with a seen nonce, stale and untrusted documents are
+ * refused in AWS's error shape; a captured document replayed with the owner's
+ * credentials yields only ciphertext the replayer cannot open; with
+ * SYMBOLON_ATTESTATION_SESSION_SECONDS=0 each document is good for one release; operations without Recipient support
  * still refuse it. Documents are signed here with the custodian's own
  * embedded platform key (and a stranger's), so each defect is the only one.
  * Runs on SQLite, and on PostgreSQL with DATABASE_URL.
@@ -18,6 +22,7 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import { PlatformKey, encodeTrustedKey } from '../src/signer/attestation/platform-key.js';
 import { signAttestationDocument } from '../src/signer/attestation/signAttestationDocument.js';
 import { openForRecipient, RecipientOpenError } from '../src/signer/attestation/cms-enveloped-data.js';
+import { recipientAttestationOf, type RecipientAttestation } from '../src/signer/attestation/recipient-attestation.js';
 
 const GOOD = new Uint8Array(48).fill(0x11);
 const CHANGED = new Uint8Array(48).fill(0x22);
@@ -49,7 +54,10 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
   let pcrBlob: Uint8Array;
   const context = { sub: 'alice', address: '0x00000000000000000000000000000000000000a1' };
 
-  const doc = (o: { pcr0?: Uint8Array; timestamp?: number; key?: PlatformKey; publicKey?: Uint8Array } = {}) =>
+  /** The custodian's clock runs `skew` ms ahead of this process (to end attested sessions without waiting). */
+  let skew = 0;
+  let verifier: RecipientAttestation;
+  const doc = (o: { pcr0?: Uint8Array; timestamp?: number; key?: PlatformKey; publicKey?: Uint8Array; nonce?: Uint8Array } = {}) =>
     signAttestationDocument(o.key ?? platform, {
       moduleId: 'test',
       pcrs: new Map([
@@ -58,7 +66,7 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
         [2, new Uint8Array(48)],
       ]),
       publicKey: o.publicKey ?? spki,
-      nonce: new Uint8Array(randomBytes(32)),
+      nonce: o.nonce ?? new Uint8Array(randomBytes(32)),
       timestamp: o.timestamp ?? Date.now(),
     });
   const decrypt = (blob: Uint8Array, document?: Uint8Array, extra: Record<string, unknown> = {}) =>
@@ -72,8 +80,10 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
     );
 
   before(async () => {
-    server = await startTestServer({ env: { SYMBOLON_ATTESTATION_TRUSTED_KEYS: encodeTrustedKey(configured.spki) } });
+    server = await startTestServer({ env: { SYMBOLON_ATTESTATION_TRUSTED_KEYS: encodeTrustedKey(configured.spki) }, clock: () => Date.now() + skew });
     kms = server.kms();
+    verifier = recipientAttestationOf(server.custodian.deps)!;
+    assert.equal(verifier.sessionMs, 60_000, 'the default session');
     platform = server.custodian.platformKey;
     const root = `arn:aws:iam::${server.custodian.accountId}:root`;
     const requiring = (condition: Record<string, string>) =>
@@ -124,11 +134,64 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
     await rejectsWith(decrypt(pcrBlob), 'AccessDeniedException');
   });
 
-  test('a replayed document is refused, even to the same caller for the same ciphertext', async () => {
+  test('a verified document is accepted again inside its session without being verified again', async () => {
     const d = doc();
+    const before = verifier.stats;
+    const first = await decrypt(openBlob, d);
+    const second = await decrypt(openBlob, d);
+    const third = await decrypt(attestedBlob, d);
+    assert.deepEqual(verifier.stats, { verified: before.verified + 1, sessionHits: before.sessionHits + 2 });
+    for (const out of [first, second, third]) {
+      assert.equal(out.Plaintext, undefined);
+      assert.deepEqual(openForRecipient(out.CiphertextForRecipient!, rsa.privateKey, 32), share);
+    }
+    // Every release is a new CMS envelope (fresh content key and IV).
+    assert.notDeepEqual(first.CiphertextForRecipient, second.CiphertextForRecipient);
+    // The key policy still decides on each release: the reused document's measurement is the policy's ...
+    const changed = doc({ pcr0: CHANGED });
+    await rejectsWith(decrypt(attestedBlob, changed), 'AccessDeniedException');
+    await rejectsWith(decrypt(attestedBlob, changed), 'AccessDeniedException');
+    // ... and the encryption context is checked on each.
+    await rejectsWith(decrypt(openBlob, d, { EncryptionContext: { sub: 'mallory', address: context.address } }), 'InvalidCiphertextException');
+  });
+
+  test('after its session the same document is refused as stale; another document with a seen nonce as replayed', async () => {
+    const nonce = new Uint8Array(randomBytes(32));
+    const d = doc({ nonce });
     await decrypt(openBlob, d);
-    await rejectsWith(decrypt(openBlob, d), 'ValidationException', /not valid \(replayed\)/);
-    await rejectsWith(decrypt(attestedBlob, d), 'ValidationException', /\(replayed\)/);
+    await rejectsWith(decrypt(openBlob, doc({ nonce })), 'ValidationException', /not valid \(replayed\)/);
+    skew = 61_000;
+    try {
+      await rejectsWith(decrypt(openBlob, d), 'ValidationException', /not valid \(stale\): The attested session of this document has ended/);
+      await rejectsWith(decrypt(attestedBlob, d), 'ValidationException', /\(stale\)/);
+      await rejectsWith(decrypt(openBlob, doc({ nonce, timestamp: Date.now() + skew })), 'ValidationException', /\(replayed\)/);
+      // A fresh document works.
+      const out = await decrypt(openBlob, doc({ timestamp: Date.now() + skew }));
+      assert.deepEqual(openForRecipient(out.CiphertextForRecipient!, rsa.privateKey, 32), share);
+    } finally {
+      skew = 0;
+    }
+  });
+
+  test('a captured document replayed with the owner\'s credentials yields only ciphertext the replayer cannot open', async () => {
+    // The signer's release ...
+    const captured = doc();
+    await decrypt(attestedBlob, captured);
+    // ... captured on the wire, replayed by someone who also holds the owner's credentials.
+    const out = await decrypt(attestedBlob, captured);
+    assert.equal(out.Plaintext, undefined);
+    assert.equal(Buffer.from(out.CiphertextForRecipient!).indexOf(Buffer.from(share)), -1);
+    const attackers = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    assert.throws(() => openForRecipient(out.CiphertextForRecipient!, attackers.privateKey, 32), RecipientOpenError);
+    // The replayer cannot put their own key in it: the signature breaks (or the platform is not trusted).
+    const attackerSpki = new Uint8Array(attackers.publicKey.export({ format: 'der', type: 'spki' }));
+    await rejectsWith(decrypt(attestedBlob, doc({ key: stranger, publicKey: attackerSpki })), 'ValidationException', /\(untrusted_platform\)/);
+    // Without the owner's credentials the same document releases nothing.
+    const strangerKms = server.kms({ accessKeyId: 'AKIAEXAMPLESTRANGER1', secretAccessKey: 'not-the-owners-secret-access-key-0000000' });
+    await assert.rejects(
+      strangerKms.send(new DecryptCommand({ CiphertextBlob: attestedBlob, EncryptionContext: context, Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: captured } })),
+      (e: any) => e.name === 'UnrecognizedClientException',
+    );
   });
 
   test('a stale (or future-dated) document is refused', async () => {
@@ -170,5 +233,36 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
       kms.send(new GenerateDataKeyCommand({ KeyId: openKeyId, KeySpec: 'AES_256', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: doc() } })),
       'UnsupportedOperationException',
     );
+  });
+});
+
+describe('KMS Decrypt with Recipient, SYMBOLON_ATTESTATION_SESSION_SECONDS=0 (single use)', () => {
+  let server: TestServer;
+  let kms: KMSClient;
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const spki = new Uint8Array(rsa.publicKey.export({ format: 'der', type: 'spki' }));
+  const context = { sub: 'alice', address: '0x00000000000000000000000000000000000000a1' };
+
+  before(async () => {
+    server = await startTestServer({ env: { SYMBOLON_ATTESTATION_SESSION_SECONDS: '0' } });
+    kms = server.kms();
+  });
+
+  after(async () => {
+    await server?.close();
+  });
+
+  test('each document is good for one release: a second use is refused as replayed', async () => {
+    const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    const share = new Uint8Array(randomBytes(32));
+    const blob = (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: share, EncryptionContext: context }))).CiphertextBlob!;
+    const d = signAttestationDocument(server.custodian.platformKey, { moduleId: 'test', pcrs: new Map([[0, GOOD]]), publicKey: spki, nonce: new Uint8Array(randomBytes(32)) });
+    const decrypt = () => kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: context, Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: d } }));
+    const out = await decrypt();
+    assert.deepEqual(openForRecipient(out.CiphertextForRecipient!, rsa.privateKey, 32), share);
+    await rejectsWith(decrypt(), 'ValidationException', /not valid \(replayed\): This attestation document was already used/);
+    const v = recipientAttestationOf(server.custodian.deps)!;
+    assert.equal(v.sessionMs, 0);
+    assert.deepEqual(v.stats, { verified: 1, sessionHits: 0 });
   });
 });

@@ -1,8 +1,10 @@
 /**
  * The signer's attested session and payload reading, in process: one RSA-2048
- * key pair per session (reused, replaced after its lifetime), a fresh
- * attestation document with a fresh nonce for every release, each verified
- * as the custodian would and bound to the session's public key; the
+ * key pair per session (reused, replaced after its lifetime), one attestation
+ * document per key pair reused until the refresh interval and then replaced
+ * by one with a fresh nonce (or a fresh document per release with refresh 0),
+ * each verified as the custodian would and bound to the session's public key;
+ * a document the custodian refuses is not handed out again; the
  * sign-request payload parser with hostile inputs (unknown fields, quantities
  * that are not integers or do not fit 256 bits, bad addresses and hex,
  * unencodable transactions and typed data).
@@ -21,34 +23,96 @@ const platform = PlatformKey.fromSecret(PlatformKey.generateSecret());
 const pcrs = new Map([[0, new Uint8Array(48).fill(1)]]);
 
 describe('attested session', () => {
-  test('reuses its key pair, but every release gets a fresh document and nonce bound to that key', async () => {
+  const attester = (clock: () => number, requests: Array<{ publicKey: Uint8Array; nonce: Uint8Array }>) => async (r: { publicKey: Uint8Array; nonce: Uint8Array }) => {
+    requests.push(r);
+    return signAttestationDocument(platform, { pcrs, moduleId: 'test', publicKey: r.publicKey, nonce: r.nonce, timestamp: clock() });
+  };
+
+  test('reuses its key pair and one document until the refresh interval, then a fresh document (fresh nonce)', async () => {
     let now = 1_800_000_000_000;
     const requests: Array<{ publicKey: Uint8Array; nonce: Uint8Array }> = [];
-    const session = new AttestedSession({
-      now: () => now,
-      lifetimeMs: 60_000,
-      attest: async (r) => {
-        requests.push(r);
-        return signAttestationDocument(platform, { pcrs, moduleId: 'test', publicKey: r.publicKey, nonce: r.nonce, timestamp: now });
-      },
-    });
+    const session = new AttestedSession({ now: () => now, lifetimeMs: 240_000, refreshMs: 60_000, attest: attester(() => now, requests) });
     const verifier = new RecipientAttestation({ trustedKeys: [platform.spki] });
     const a = await session.recipient();
+    now += 30_000;
     const b = await session.recipient();
     assert.equal(a.privateKey, b.privateKey);
-    assert.notDeepEqual(a.document, b.document);
-    assert.notDeepEqual(requests[0]!.nonce, requests[1]!.nonce);
+    assert.equal(b.document, a.document, 'the same document inside the refresh interval');
+    assert.deepEqual([a.reused, b.reused], [false, true]);
+    assert.equal(requests.length, 1);
+    assert.equal(session.documentsIssued, 1);
     assert.equal(requests[0]!.nonce.length, 32);
-    const ra = verifier.accept(a.document, now);
+    // The custodian verifies it once and finds it again.
+    const ra = verifier.accept(a.document, now - 30_000);
     verifier.accept(b.document, now);
+    assert.deepEqual(verifier.stats, { verified: 1, sessionHits: 1 });
     // The document's key is the session's key.
     const spki = createPublicKey(a.privateKey).export({ format: 'der', type: 'spki' });
     assert.deepEqual(new Uint8Array(spki), ra.spki);
     assert.equal(a.privateKey.asymmetricKeyDetails?.modulusLength, 2048);
 
-    now += 61_000;
+    now += 30_000; // 60 s after the document: a fresh one, same key
     const c = await session.recipient();
-    assert.notEqual(c.privateKey, a.privateKey, 'a new key pair after the lifetime');
+    assert.equal(c.privateKey, a.privateKey);
+    assert.notDeepEqual(c.document, a.document);
+    assert.equal(c.reused, false);
+    assert.notDeepEqual(requests[1]!.nonce, requests[0]!.nonce);
+    assert.deepEqual(requests[1]!.publicKey, requests[0]!.publicKey);
+    // ... which the custodian verifies in full, while the old one is now stale there.
+    verifier.accept(c.document, now);
+    assert.deepEqual(verifier.stats, { verified: 2, sessionHits: 1 });
+    assert.throws(() => verifier.accept(a.document, now), /session of this document has ended/);
+
+    now += 181_000; // past the key pair's lifetime: a new key pair, and a document for it
+    const d = await session.recipient();
+    assert.notEqual(d.privateKey, a.privateKey, 'a new key pair after the lifetime');
+    assert.notDeepEqual(requests[2]!.publicKey, requests[0]!.publicKey);
+    assert.equal(d.reused, false);
+  });
+
+  test('concurrent releases share one platform request', async () => {
+    const requests: Array<{ publicKey: Uint8Array; nonce: Uint8Array }> = [];
+    const session = new AttestedSession({ attest: attester(Date.now, requests) });
+    await session.warm();
+    const all = await Promise.all(Array.from({ length: 20 }, () => session.recipient()));
+    assert.equal(requests.length, 1);
+    assert.ok(all.every((r) => r.document === all[0]!.document));
+    assert.equal(all.filter((r) => !r.reused).length, 1);
+  });
+
+  test('with refreshMs 0 every release gets a fresh document and nonce (the custodian\'s single-use mode)', async () => {
+    const requests: Array<{ publicKey: Uint8Array; nonce: Uint8Array }> = [];
+    const session = new AttestedSession({ refreshMs: 0, attest: attester(Date.now, requests) });
+    const verifier = new RecipientAttestation({ trustedKeys: [platform.spki], sessionMs: 0 });
+    const a = await session.recipient();
+    const b = await session.recipient();
+    assert.equal(a.privateKey, b.privateKey);
+    assert.notDeepEqual(a.document, b.document);
+    assert.notDeepEqual(requests[0]!.nonce, requests[1]!.nonce);
+    assert.deepEqual([a.reused, b.reused], [false, false]);
+    verifier.accept(a.document, Date.now());
+    verifier.accept(b.document, Date.now());
+    assert.throws(() => new AttestedSession({ refreshMs: -1, attest: attester(Date.now, []) }), RangeError);
+  });
+
+  test('a refused document is not handed out again; after `replayed` for a reused one, each release gets its own', async () => {
+    const requests: Array<{ publicKey: Uint8Array; nonce: Uint8Array }> = [];
+    const session = new AttestedSession({ attest: attester(Date.now, requests) });
+    const a = await session.recipient();
+    const b = await session.recipient();
+    await session.refused(b, 'stale');
+    const c = await session.recipient();
+    assert.notDeepEqual(c.document, a.document);
+    assert.equal(c.reused, false);
+    const d = await session.recipient();
+    assert.equal(d.document, c.document, 'reuse resumes after a stale refusal');
+    // A custodian that accepts each document once:
+    await session.refused(d, 'replayed');
+    const e = await session.recipient();
+    const f = await session.recipient();
+    assert.notDeepEqual(e.document, f.document);
+    assert.deepEqual([e.reused, f.reused], [false, false]);
+    assert.equal(requests.length, 4);
   });
 
   test('a platform that refuses makes the release fail, and the next one asks again', async () => {

@@ -27,6 +27,8 @@ export interface SignerChildConfig {
   clockToleranceSec?: number;
   /** How long one RSA session key pair is used (ms). */
   sessionLifetimeMs?: number;
+  /** How long one attestation document is reused (ms; 0: a fresh document per release; default 60 s). */
+  attestationRefreshMs?: number;
 }
 
 /** Messages on the launch channel. */

@@ -35,12 +35,15 @@ export type SignerErrorCode = keyof typeof SIGNER_ERRORS;
 export class SignerError extends Error {
   override name = 'SignerError';
   readonly status: number;
+  /** For `attestation_refused`: the custodian's reason code (`stale`, `replayed`, …). */
+  readonly reason: string | undefined;
   constructor(
     readonly code: SignerErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: string },
   ) {
     super(message, options);
     this.status = SIGNER_ERRORS[code];
+    this.reason = options?.reason;
   }
 }

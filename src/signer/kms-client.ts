@@ -113,7 +113,7 @@ export class KmsRecipientClient {
         const message = String((json as { message?: unknown })?.message ?? '');
         if (message.startsWith('The attestation document')) {
           const reason = /\(([a-z_]+)\)/.exec(message)?.[1] ?? 'invalid';
-          throw new SignerError('attestation_refused', `The custodian refused this signer's attestation (${reason}).`);
+          throw new SignerError('attestation_refused', `The custodian refused this signer's attestation (${reason}).`, { reason });
         }
         throw new SignerError('share_ciphertext_invalid', 'The custodian refused the release request as invalid (ValidationException).');
       }

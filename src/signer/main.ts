@@ -56,7 +56,11 @@ function credentialsFor(config: SignerChildConfig): CredentialSource {
 
 async function start(config: SignerChildConfig): Promise<void> {
   const logger = pino({ level: config.logLevel, redact: { paths: SIGNER_LOG_REDACT, censor: '[redacted]' } }).child({ role: 'signer' });
-  const session = new AttestedSession({ attest, ...(config.sessionLifetimeMs ? { lifetimeMs: config.sessionLifetimeMs } : {}) });
+  const session = new AttestedSession({
+    attest,
+    ...(config.sessionLifetimeMs ? { lifetimeMs: config.sessionLifetimeMs } : {}),
+    ...(config.attestationRefreshMs !== undefined ? { refreshMs: config.attestationRefreshMs } : {}),
+  });
   const kms = new KmsRecipientClient({ endpoint: config.kmsEndpoint, region: config.region });
   const credentials = credentialsFor(config);
   const verifier = createTokenVerifier({ issuers: config.issuers, ...(config.clockToleranceSec !== undefined ? { clockToleranceSec: config.clockToleranceSec } : {}) });

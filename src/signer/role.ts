@@ -41,7 +41,7 @@ export async function setUpRecipientAttestation(options: {
 }): Promise<{ platformKey: PlatformKey; verifier: RecipientAttestation }> {
   const platformKey = await loadOrCreateStoredPlatformKey(options.db, options.root);
   const trustedKeys = [...parseTrustedKeys(options.settings.trustedKeys), ...(options.settings.trustEmbedded ? [platformKey.spki] : [])];
-  const verifier = new RecipientAttestation({ trustedKeys });
+  const verifier = new RecipientAttestation({ trustedKeys, sessionMs: options.settings.sessionSeconds * 1000 });
   attachRecipientAttestation(options.deps, verifier);
   return { platformKey, verifier };
 }
@@ -94,6 +94,8 @@ export async function startSignerChild(options: {
       kmsEndpoint: s.kmsEndpoint ?? options.custodianUrl,
       credentials,
       issuers: plainIssuers(options.issuers),
+      // The custodian beside it: reuse a document for as long as it accepts one (0: a fresh document per release).
+      attestationRefreshMs: Math.min(config.attestation.sessionSeconds, s.attestationRefreshSeconds) * 1000,
     },
   });
   options.logger.info({ signer: signer.url, imageSha384: signer.image.imageSha384 }, `Signer listening on ${signer.url} (ImageSha384 ${signer.image.imageSha384})`);
@@ -132,6 +134,7 @@ export async function runSignerRole(config: ServerConfig): Promise<number> {
       kmsEndpoint: s.kmsEndpoint,
       credentials,
       issuers: plainIssuers(issuers as TrustedIssuer[]),
+      attestationRefreshMs: s.attestationRefreshSeconds * 1000,
     },
   });
   log.info({ signer: signer.url, imageSha384: signer.image.imageSha384 }, `Signer listening on ${signer.url} (ImageSha384 ${signer.image.imageSha384})`);

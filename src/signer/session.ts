@@ -4,9 +4,17 @@
  * into attestation documents as a DER SubjectPublicKeyInfo, as AWS KMS
  * requires of a `Recipient`. Generating the pair costs about 150 ms, so it is
  * reused for a few minutes (and replaced in the background before it
- * expires); the attestation document is not: each release asks the platform
- * for a fresh document with a fresh 32-byte nonce, because the custodian
- * accepts each document once.
+ * expires).
+ *
+ * One attestation document (fresh 32-byte nonce) is obtained per key pair and
+ * reused for releases until the refresh interval (default 60 s, inside the
+ * custodian's session window, docs/signer.md), then a fresh one is asked for.
+ * Concurrent releases share one platform request. With a refresh interval of
+ * 0 every release gets its own document (the custodian's single-use mode).
+ * When the custodian refuses a reused document (its session ended early, or it
+ * accepts each document once), the caller reports it with `refused()` and asks
+ * again: the next release gets a fresh document, and after a `replayed`
+ * refusal this session stops reusing documents until the key pair changes.
  *
  * The private key never leaves this process and is not exportable from here.
  */
@@ -25,9 +33,19 @@ interface KeyPair {
 export interface Recipient {
   privateKey: KeyObject;
   document: Uint8Array;
+  /** The document was handed out before (to this or a concurrent release). */
+  reused: boolean;
+}
+
+interface SharedDocument {
+  pair: KeyPair;
+  document: Promise<Uint8Array>;
+  createdAt: number;
+  uses: number;
 }
 
 export const DEFAULT_SESSION_LIFETIME_MS = 4 * 60_000;
+export const DEFAULT_ATTESTATION_REFRESH_MS = 60_000;
 
 function newKeyPair(now: number): Promise<KeyPair> {
   return new Promise((resolve, reject) => {
@@ -41,14 +59,26 @@ function newKeyPair(now: number): Promise<KeyPair> {
 export class AttestedSession {
   readonly #attest: Attester;
   readonly #lifetimeMs: number;
+  readonly #refreshMs: number;
   readonly #now: () => number;
   #current: Promise<KeyPair> | undefined;
   #next: Promise<KeyPair> | undefined;
+  #shared: SharedDocument | undefined;
+  /** The session key for which the custodian refused a reused document as `replayed`: no reuse until it changes. */
+  #singleUseFor: KeyObject | undefined;
+  #issued = 0;
 
-  constructor(options: { attest: Attester; lifetimeMs?: number; now?: () => number }) {
+  constructor(options: { attest: Attester; lifetimeMs?: number; refreshMs?: number; now?: () => number }) {
     this.#attest = options.attest;
     this.#lifetimeMs = options.lifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
+    this.#refreshMs = options.refreshMs ?? DEFAULT_ATTESTATION_REFRESH_MS;
+    if (!Number.isSafeInteger(this.#refreshMs) || this.#refreshMs < 0) throw new RangeError('refreshMs must be a non-negative integer');
     this.#now = options.now ?? Date.now;
+  }
+
+  /** Documents asked of the platform so far. */
+  get documentsIssued(): number {
+    return this.#issued;
   }
 
   async #keyPair(): Promise<KeyPair> {
@@ -83,15 +113,46 @@ export class AttestedSession {
     return pair;
   }
 
+  #newDocument(pair: KeyPair): Promise<Uint8Array> {
+    this.#issued++;
+    return this.#attest({ publicKey: pair.spki, nonce: new Uint8Array(randomBytes(32)) });
+  }
+
   /**
-   * A recipient for one release: the session's private key and a fresh
-   * attestation document (fresh nonce) for its public key.
+   * A recipient for one release: the session's private key and an attestation
+   * document for its public key — the session's current document while it is
+   * younger than the refresh interval, else a fresh one (fresh nonce).
    * @throws whatever the attester throws (the platform refused or is gone).
    */
   async recipient(): Promise<Recipient> {
     const pair = await this.#keyPair();
-    const document = await this.#attest({ publicKey: pair.spki, nonce: new Uint8Array(randomBytes(32)) });
-    return { privateKey: pair.privateKey, document };
+    if (this.#refreshMs === 0 || this.#singleUseFor === pair.privateKey) {
+      return { privateKey: pair.privateKey, document: await this.#newDocument(pair), reused: false };
+    }
+    const now = this.#now();
+    let shared = this.#shared;
+    if (!shared || shared.pair !== pair || now - shared.createdAt >= this.#refreshMs) {
+      const fresh: SharedDocument = { pair, document: this.#newDocument(pair), createdAt: now, uses: 0 };
+      // A platform failure is not kept: the next release asks again.
+      fresh.document.catch(() => {
+        if (this.#shared === fresh) this.#shared = undefined;
+      });
+      this.#shared = shared = fresh;
+    }
+    const reused = shared.uses++ > 0;
+    return { privateKey: pair.privateKey, document: await shared.document, reused };
+  }
+
+  /**
+   * The custodian refused `recipient`'s document (reason as it named it): that
+   * document is not handed out again. After `replayed` for a reused document
+   * the custodian accepts each document once, so this key pair gets a fresh
+   * document per release.
+   */
+  async refused(recipient: Recipient, reason: string): Promise<void> {
+    const shared = this.#shared;
+    if (shared && (await shared.document.catch(() => undefined)) === recipient.document && this.#shared === shared) this.#shared = undefined;
+    if (reason === 'replayed' && recipient.reused) this.#singleUseFor = recipient.privateKey;
   }
 
   /** Starts generating the first key pair (at start-up, off the first request's path). */

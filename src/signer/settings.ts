@@ -5,6 +5,8 @@
  *   SYMBOLON_ATTESTATION_TRUSTED_KEYS   platform keys the custodian trusts for `Recipient`:
  *                                       base64 DER SubjectPublicKeyInfo (P-384), comma or space separated
  *   SYMBOLON_ATTESTATION_TRUST_EMBEDDED 1 (default) / 0: trust the embedded platform key (symbolon_meta)
+ *   SYMBOLON_ATTESTATION_SESSION_SECONDS how long a verified document may be presented again (default 60,
+ *                                       0 to 300; 0: each document is good for one release)
  *   SYMBOLON_SIGNER_HOST / _PORT        where the signer listens with --role all
  *                                       (default: the server's host, port + 2; 0 when the server's port is 0)
  *   SYMBOLON_SIGNER_KMS_ENDPOINT        the custodian's URL (required with --role signer; the server itself with --role all)
@@ -12,12 +14,31 @@
  *   SYMBOLON_SIGNER_ACCESS_KEY_ID / _SECRET_ACCESS_KEY
  *                                       fixed credentials instead (deployments without STS)
  *   SYMBOLON_PLATFORM_KEY_FILE          --role signer: the platform key file (default DIR/platform-attestation.key)
+ *   SYMBOLON_SIGNER_ATTESTATION_REFRESH_SECONDS
+ *                                       --role signer: how long the signer reuses one attestation document
+ *                                       (default 60, 0 to 300; 0: a fresh document per release). With --role all
+ *                                       it follows SYMBOLON_ATTESTATION_SESSION_SECONDS.
  */
 import { parseTrustedKeys } from './attestation/platform-key.js';
 
 export interface AttestationSettings {
   trustedKeys: string | undefined;
   trustEmbedded: boolean;
+  /** How long a verified document may be presented again, seconds (0: single use). */
+  sessionSeconds: number;
+}
+
+/** Default of SYMBOLON_ATTESTATION_SESSION_SECONDS and SYMBOLON_SIGNER_ATTESTATION_REFRESH_SECONDS. */
+export const DEFAULT_ATTESTATION_SESSION_SECONDS = 60;
+/** Never beyond a document's own freshness (5 minutes). */
+const MAX_ATTESTATION_SESSION_SECONDS = 300;
+
+function sessionSeconds(env: NodeJS.ProcessEnv, name: string): number {
+  const text = env[name];
+  if (text === undefined || text === '') return DEFAULT_ATTESTATION_SESSION_SECONDS;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > MAX_ATTESTATION_SESSION_SECONDS) throw new RangeError(`${name} must be a whole number of seconds from 0 to ${MAX_ATTESTATION_SESSION_SECONDS}`);
+  return n;
 }
 
 export interface SignerSettings {
@@ -28,6 +49,8 @@ export interface SignerSettings {
   accessKeyId: string | undefined;
   secretAccessKey: string | undefined;
   platformKeyFile: string | undefined;
+  /** How long the signer reuses one attestation document, seconds (0: a fresh document per release). */
+  attestationRefreshSeconds: number;
 }
 
 /**
@@ -38,7 +61,7 @@ export function attestationSettingsFromEnv(env: NodeJS.ProcessEnv): AttestationS
   parseTrustedKeys(trustedKeys);
   const flag = env.SYMBOLON_ATTESTATION_TRUST_EMBEDDED;
   if (flag !== undefined && flag !== '' && flag !== '0' && flag !== '1') throw new RangeError('SYMBOLON_ATTESTATION_TRUST_EMBEDDED must be 0 or 1');
-  return { trustedKeys, trustEmbedded: flag !== '0' };
+  return { trustedKeys, trustEmbedded: flag !== '0', sessionSeconds: sessionSeconds(env, 'SYMBOLON_ATTESTATION_SESSION_SECONDS') };
 }
 
 /**
@@ -65,5 +88,6 @@ export function signerSettingsFromEnv(env: NodeJS.ProcessEnv): SignerSettings {
     accessKeyId,
     secretAccessKey,
     platformKeyFile: env.SYMBOLON_PLATFORM_KEY_FILE || undefined,
+    attestationRefreshSeconds: sessionSeconds(env, 'SYMBOLON_SIGNER_ATTESTATION_REFRESH_SECONDS'),
   };
 }

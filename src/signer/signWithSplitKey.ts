@@ -1,7 +1,8 @@
 /**
  * One split-key signature (DESIGN.md, custody mode "split"): verify the
  * owner's token; obtain credentials for the custodian on the owner's behalf;
- * get a fresh attestation document for this signer's session key; have the
+ * take the session's attestation document for this signer's session key
+ * (reused for up to a minute, session.ts); have the
  * custodian Decrypt share A with `Recipient`, so it arrives as
  * CiphertextForRecipient that only this process can open; rebuild the key as
  * share A XOR share B; check that it derives the wallet's address; sign with
@@ -108,14 +109,27 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
       throw e;
     }
 
-    const [credentials, recipient] = await Promise.all([deps.credentials.forToken(request.token, verified.exp), deps.session.recipient()]);
-    const released = await deps.kms.decryptForRecipient({
-      credentials,
-      ciphertextBlob: request.shareACiphertext,
-      encryptionContext: { sub: verified.sub, address },
-      attestationDocument: recipient.document,
-      keyId: request.keyId,
-    });
+    const [credentials, first] = await Promise.all([deps.credentials.forToken(request.token, verified.exp), deps.session.recipient()]);
+    let recipient = first;
+    const release = () =>
+      deps.kms.decryptForRecipient({
+        credentials,
+        ciphertextBlob: request.shareACiphertext,
+        encryptionContext: { sub: verified.sub, address },
+        attestationDocument: recipient.document,
+        keyId: request.keyId,
+      });
+    let released: Uint8Array;
+    try {
+      released = await release();
+    } catch (e) {
+      // A reused document the custodian no longer accepts (its session ended, or it takes each
+      // document once): once, with a fresh document. A fresh document refused is the answer.
+      if (!(e instanceof SignerError && e.code === 'attestation_refused' && recipient.reused)) throw e;
+      await deps.session.refused(recipient, e.reason ?? 'invalid');
+      recipient = await deps.session.recipient();
+      released = await release();
+    }
     try {
       shareA = openForRecipient(released, recipient.privateKey, SHARE_BYTES);
     } catch (e) {

@@ -2,12 +2,23 @@
  * The custodian's side of an attested release (AWS KMS `Recipient`, KMS
  * Developer Guide "Cryptographic attestation support in AWS KMS"): verify the
  * attestation document against the trusted platform keys and for freshness,
- * refuse a document seen before or a nonce seen before (each document is good
- * for one release), check the recipient public key, and produce the condition
- * keys key policies test:
+ * check the recipient public key, and produce the condition keys key
+ * policies test:
  *
  *   kms:RecipientAttestation:ImageSha384  lower-case hex of PCR0 (Nitro's "image" measurement)
  *   kms:RecipientAttestation:PCR<n>       lower-case hex of every PCR the document carries
+ *
+ * Attested sessions (docs/signer.md, "Sessions and cost"): a document that
+ * verified is kept, by the SHA-256 of its exact bytes, until the earlier of
+ * its timestamp plus the accepted age and its first verification plus the
+ * session time (`sessionMs`, SYMBOLON_ATTESTATION_SESSION_SECONDS, default
+ * 60 s). The same bytes presented again inside that window cost a hash lookup
+ * (no re-parse, no ES384); after it they are refused (`stale`). Another
+ * document reusing a nonce already seen is refused (`replayed`). With
+ * `sessionMs` 0 each document is good for one release (a second use is
+ * `replayed`). Every release still needs the owner's credentials and passes
+ * the key policy; a reused document only ever releases ciphertext encrypted
+ * to the attested key.
  *
  * Replay memory is per process and lasts as long as a document stays fresh
  * (its timestamp plus the accepted age): a document replayed to another
@@ -25,6 +36,8 @@ const RSA_MODULUS_BITS = new Set([2048, 3072, 4096]);
 const DEFAULT_MAX_REMEMBERED = 1_000_000;
 /** Parsed recipient keys kept (a signer's session key is used for minutes). */
 const MAX_CACHED_KEYS = 1_000;
+/** How long a verified document may be presented again, by default (SYMBOLON_ATTESTATION_SESSION_SECONDS). */
+export const DEFAULT_ATTESTATION_SESSION_MS = 60_000;
 
 export interface AttestedRecipient {
   /** The RSA public key the release is encrypted to. */
@@ -41,6 +54,19 @@ export interface RecipientAttestationOptions {
   maxAgeMs?: number;
   maxSkewMs?: number;
   maxRemembered?: number;
+  /**
+   * How long after its first verification a document may be presented again
+   * (never beyond its own freshness); 0: each document is good for one release.
+   */
+  sessionMs?: number;
+}
+
+/** Counters for tests and metrics: full verifications and session hits. */
+export interface RecipientAttestationStats {
+  /** Documents verified in full (COSE, ES384, freshness, nonce, key). */
+  verified: number;
+  /** Releases that reused a document inside its session (one hash lookup). */
+  sessionHits: number;
 }
 
 /** Condition key names (KMS Developer Guide, "kms:RecipientAttestation:ImageSha384", "…:PCR"). */
@@ -54,16 +80,34 @@ export class RecipientAttestation {
   readonly #maxAgeMs: number;
   readonly #maxSkewMs: number;
   readonly #maxRemembered: number;
+  readonly #sessionMs: number;
   /** Document hash -> when it can be forgotten; insertion order is roughly expiry order. */
   readonly #seenDocuments = new Map<string, number>();
   readonly #seenNonces = new Map<string, number>();
+  /** Document hash -> its verified result, while its session lasts (a subset of #seenDocuments). */
+  readonly #sessions = new Map<string, { recipient: AttestedRecipient; until: number }>();
   readonly #keys = new Map<string, KeyObject>();
+  #verified = 0;
+  #sessionHits = 0;
 
   constructor(options: RecipientAttestationOptions) {
     this.#trusted = new TrustedPlatformKeys(options.trustedKeys);
     this.#maxAgeMs = options.maxAgeMs ?? MAX_DOCUMENT_AGE_MS;
     this.#maxSkewMs = options.maxSkewMs ?? MAX_CLOCK_SKEW_MS;
     this.#maxRemembered = options.maxRemembered ?? DEFAULT_MAX_REMEMBERED;
+    const sessionMs = options.sessionMs ?? DEFAULT_ATTESTATION_SESSION_MS;
+    if (!Number.isSafeInteger(sessionMs) || sessionMs < 0) throw new RangeError('sessionMs must be a non-negative integer');
+    this.#sessionMs = sessionMs;
+  }
+
+  /** How long a verified document may be presented again (0: single use). */
+  get sessionMs(): number {
+    return this.#sessionMs;
+  }
+
+  /** Full verifications and session hits so far. */
+  get stats(): RecipientAttestationStats {
+    return { verified: this.#verified, sessionHits: this.#sessionHits };
   }
 
   /** How many platform keys are trusted. */
@@ -72,15 +116,24 @@ export class RecipientAttestation {
   }
 
   /**
-   * Verifies a `Recipient` attestation document and consumes it: the same
-   * document, or another with the same nonce, is refused from now on.
+   * Verifies a `Recipient` attestation document, or finds it verified inside
+   * its session. A document seen before and outside its session is refused,
+   * as is another document with a nonce seen before.
    * @throws {AttestationError} with the reason.
    */
   accept(document: Uint8Array, now: number): AttestedRecipient {
     this.#forgetExpired(now);
-    // A replay is refused before any signature work is spent on it.
+    // A document seen before costs a hash lookup, never signature work.
     const docHash = createHash('sha256').update(document).digest('base64');
-    if (this.#seenDocuments.has(docHash)) throw new AttestationError('replayed', 'This attestation document was already used.');
+    const session = this.#sessions.get(docHash);
+    if (session && now < session.until) {
+      this.#sessionHits++;
+      return session.recipient;
+    }
+    if (session || this.#seenDocuments.has(docHash)) {
+      if (this.#sessionMs === 0) throw new AttestationError('replayed', 'This attestation document was already used.');
+      throw new AttestationError('stale', 'The attested session of this document has ended; a fresh document is required.');
+    }
     const doc = verifyAttestationDocument(document, { trusted: this.#trusted, now, maxAgeMs: this.#maxAgeMs, maxSkewMs: this.#maxSkewMs });
     if (!doc.publicKey || doc.publicKey.length === 0) throw new AttestationError('bad_public_key', 'The attestation document carries no public key to encrypt the result to.');
     const key = this.#recipientKey(doc.publicKey);
@@ -91,12 +144,19 @@ export class RecipientAttestation {
     const forgetAt = doc.timestamp + this.#maxAgeMs + this.#maxSkewMs;
     this.#seenDocuments.set(docHash, forgetAt);
     if (nonce !== undefined) this.#seenNonces.set(nonce, forgetAt);
+    this.#verified++;
 
     const conditions: Record<string, string> = {};
     const pcr0 = doc.pcrs.get(0);
     if (pcr0) conditions[IMAGE_SHA384_KEY] = Buffer.from(pcr0).toString('hex');
     for (const [i, v] of doc.pcrs) conditions[pcrConditionKey(i)] = Buffer.from(v).toString('hex');
-    return { key, spki: doc.publicKey, conditions };
+    const recipient: AttestedRecipient = Object.freeze({ key, spki: doc.publicKey, conditions: Object.freeze(conditions) });
+    if (this.#sessionMs > 0) {
+      // The session ends when the document would be stale, or sessionMs after this first use, whichever is first.
+      const until = Math.min(doc.timestamp + this.#maxAgeMs, now + this.#sessionMs);
+      if (until > now) this.#sessions.set(docHash, { recipient, until });
+    }
+    return recipient;
   }
 
   /**
@@ -128,6 +188,10 @@ export class RecipientAttestation {
         if (until > now) break;
         map.delete(k);
       }
+    }
+    for (const [k, s] of this.#sessions) {
+      if (s.until > now) break;
+      this.#sessions.delete(k);
     }
   }
 }
