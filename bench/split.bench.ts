@@ -5,19 +5,25 @@
  * and forks the signer as a child process, measured and attested by it; this
  * process is the load generator and the OIDC issuer. Each request is
  * POST /v1/sign of an EIP-1559 transaction for one of BENCH_OWNERS owners:
- * the signer verifies the token, gets a fresh attestation document from its
- * platform, has the custodian Decrypt share A with Recipient (SigV4, key
- * policy with ImageSha384, CMS to the session key), rebuilds and checks the
- * key, signs and wipes. STS credentials are cached per token, as in steady
- * state.
+ * the signer verifies the token, takes its attested session's document
+ * (one per 60 s from its platform, docs/signer.md "Sessions and cost"), has
+ * the custodian Decrypt share A with Recipient (SigV4, key policy with
+ * ImageSha384, CMS to the session key; the document is verified once per
+ * session, then found by its hash), rebuilds and checks the key, signs and
+ * wipes. STS credentials are cached per token, as in steady state. The
+ * custodian's SYMBOLON_ATTESTATION_SESSION_SECONDS is passed through, so
+ * `SYMBOLON_ATTESTATION_SESSION_SECONDS=0 npm run bench:split` measures the
+ * single-use mode (a fresh document per release).
  *
- * Printed: throughput with BENCH_CONCURRENCY requests in flight, p50/p99 at
- * BENCH_RATE requests/s, the in-process ceiling (the same cryptography for one
- * signature in a loop on one core: platform ES384 sign, custodian ES384
- * verify, AES-GCM open, RSA-OAEP + AES-CBC seal, signer RSA-OAEP open,
- * secp256k1 sign with address check and recovery, transaction encoding) and
- * the targets (>= 2,000 tx/s; p99 <= 50 ms at 1,000/s). Results go to
- * bench/results/split.json.
+ * Printed: throughput with BENCH_CONCURRENCY requests in flight; p50/p99 at a
+ * fixed rate (BENCH_RATE, else 1,000/s when the closed loop reached 1,000/s,
+ * else half of what it reached — printed and recorded); the in-process
+ * ceiling (the same cryptography for one signature in a loop on one core:
+ * session-hit lookup, AES-GCM open, RSA-OAEP + AES-CBC seal, signer RSA-OAEP
+ * open, secp256k1 sign with address check and recovery, transaction
+ * encoding; and the single-use variant with a platform ES384 sign and a
+ * custodian ES384 verify per signature) and the targets (>= 2,000 tx/s;
+ * p99 <= 50 ms at 1,000/s). Results go to bench/results/split.json.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -40,11 +46,22 @@ import { signTransaction } from '../src/eth/signTransaction.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const OWNERS = Number(process.env.BENCH_OWNERS ?? 32);
-const RATE = Number(process.env.BENCH_RATE ?? 1000);
+/** The fixed rate: BENCH_RATE if set; else chosen from the closed loop's throughput (see fixedRateFor). */
+const RATE_ENV = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined;
+const TARGET_RATE = 1000;
+const SESSION_SECONDS = process.env.SYMBOLON_ATTESTATION_SESSION_SECONDS ?? '60';
+
+/** 1,000/s (the issue's latency target) when the closed loop reached it; else about half of what it reached. */
+function fixedRateFor(maxPerSecond: number): { rate: number; why: string } {
+  if (RATE_ENV !== undefined) return { rate: RATE_ENV, why: 'BENCH_RATE' };
+  if (maxPerSecond >= TARGET_RATE) return { rate: TARGET_RATE, why: `the target rate (max ${maxPerSecond.toFixed(0)}/s >= ${TARGET_RATE}/s)` };
+  const half = Math.max(10, Math.round(maxPerSecond / 2 / 10) * 10);
+  return { rate: half, why: `about half of the max throughput (${maxPerSecond.toFixed(0)}/s < ${TARGET_RATE}/s)` };
+}
 const ACCOUNT_ID = '111122223333';
 
 /** The cryptography of one split signature, in process on one core, step by step (calls/s each, and all together). */
-async function cryptoCeiling(): Promise<{ perSecond: number; steps: Record<string, number> }> {
+async function cryptoCeiling(): Promise<{ perSecond: number; perSecondSingleUse: number; steps: Record<string, number> }> {
   const platform = PlatformKey.fromSecret(PlatformKey.generateSecret());
   const verifier = new RecipientAttestation({ trustedKeys: [platform.spki], maxRemembered: 10_000_000 });
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -78,23 +95,29 @@ async function cryptoCeiling(): Promise<{ perSecond: number; steps: Record<strin
     }
     return n / ((performance.now() - start) / 1000);
   };
+  const sessionVerifier = new RecipientAttestation({ trustedKeys: [platform.spki] });
+  sessionVerifier.accept(oneDoc, Date.now());
   const steps: Record<string, number> = {
-    'platform: ES384 document': ceiling(() => doc(), 1),
-    'custodian: document checks + ES384 verify': ceiling(() => verifyAttestationDocument(oneDoc, { trusted, now: Date.now() }), 1),
+    'platform: ES384 document (once per session)': ceiling(() => doc(), 1),
+    'custodian: document checks + ES384 verify (once per session)': ceiling(() => verifyAttestationDocument(oneDoc, { trusted, now: Date.now() }), 1),
+    'custodian: session hit (SHA-256 lookup)': ceiling(() => sessionVerifier.accept(oneDoc, Date.now()), 1),
     'custodian: AES-256-GCM open of share A': ceiling(() => aeadOpen(wrapKey, box, new Uint8Array(16)).fill(0), 1),
     'custodian: CMS seal (RSA-OAEP + AES-CBC)': ceiling(() => sealForRecipient(shareA, { key: rsa.publicKey, spki }), 1),
     'signer: CMS open (RSA-OAEP decrypt)': ceiling(() => openForRecipient(cms, rsa.privateKey, 32).fill(0), 1),
     'signer: XOR, address check, EIP-1559 sign': await asyncRate(signTx),
   };
-  const all = await asyncRate(async () => {
-    const d = doc();
-    const r = verifier.accept(d, Date.now());
+  const release = async (d: Uint8Array, v: RecipientAttestation) => {
+    const r = v.accept(d, Date.now());
     aeadOpen(wrapKey, box, new Uint8Array(16)).fill(0);
     const c = sealForRecipient(shareA, { key: r.key, spki: r.spki });
     openForRecipient(c, rsa.privateKey, 32).fill(0);
     await signTx();
-  }, 2);
-  return { perSecond: all, steps };
+  };
+  // With attested sessions: the document is verified once, then found by its hash.
+  const all = await asyncRate(() => release(oneDoc, sessionVerifier), 2);
+  // Single use (SYMBOLON_ATTESTATION_SESSION_SECONDS=0): a document signed and verified per signature.
+  const singleUse = await asyncRate(() => release(doc(), verifier), 1);
+  return { perSecond: all, perSecondSingleUse: singleUse, steps };
 }
 
 /** CPU time (user + system, ms) a process has used so far, from /proc (Linux; clock ticks of 10 ms). */
@@ -173,13 +196,16 @@ async function main() {
       signerMs: (cpuMs(signerPid) - cpu0.signer) / max.requests,
       loadGeneratorMs: (loadUsage.user + loadUsage.system) / 1000 / max.requests,
     };
+    const { rate: RATE, why: rateWhy } = fixedRateFor(max.perSecond);
     const atRate = await fixedRate(signerPort, requests, RATE, SECONDS);
     const ceil = await cryptoCeiling();
 
-    console.log(`\nbench:split — ${cores} cores, store ${process.env.DATABASE_URL ? 'postgresql' : 'sqlite'}, ${OWNERS} owners, ${SECONDS} s per run`);
+    console.log(`\nbench:split — ${cores} cores, store ${process.env.DATABASE_URL ? 'postgresql' : 'sqlite'}, ${OWNERS} owners, ${SECONDS} s per run, attested sessions ${SESSION_SECONDS === '0' ? 'off (a fresh document per release)' : `of ${SESSION_SECONDS} s`}`);
     console.log(row(`max (${CONCURRENCY} in flight)`, max));
     console.log(row(`at ${RATE}/s (open loop)`, atRate));
+    console.log(`    fixed rate ${RATE}/s: ${rateWhy}`);
     console.log(`${'ceiling: crypto of one signature'.padEnd(34)} ${ceil.perSecond.toFixed(0).padStart(7)}/s on one core (x${cores} cores = ${(ceil.perSecond * cores).toFixed(0)}/s), no HTTP, SigV4, policy or store`);
+    console.log(`${'  same, single-use documents'.padEnd(34)} ${ceil.perSecondSingleUse.toFixed(0).padStart(7)}/s on one core (a platform ES384 sign and a custodian ES384 verify per signature)`);
     for (const [step, perSecond] of Object.entries(ceil.steps)) console.log(`    ${step.padEnd(44)} ${perSecond.toFixed(0).padStart(7)}/s  (${(1000 / perSecond).toFixed(3)} ms)`);
     const cpuTotal = cpuPerSignature.serverMs + cpuPerSignature.signerMs + cpuPerSignature.loadGeneratorMs;
     console.log(
@@ -187,9 +213,9 @@ async function main() {
     );
     console.log(`machine load average while measuring: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine takes its share)`);
     const metThroughput = max.perSecond >= 2000 && max.errors === 0;
-    const metLatency = atRate.p99ms <= 50 && atRate.errors === 0 && atRate.perSecond >= RATE * 0.95;
+    const metLatency = RATE >= TARGET_RATE && atRate.p99ms <= 50 && atRate.errors === 0 && atRate.perSecond >= RATE * 0.95;
     console.log(`target >= 2,000 EIP-1559 tx/s: ${metThroughput ? 'met' : 'NOT met'} (ratio to the ${cores}-core crypto ceiling ${(max.perSecond / (ceil.perSecond * cores)).toFixed(2)})`);
-    console.log(`target p99 <= 50 ms at ${RATE}/s: ${metLatency ? 'met' : 'NOT met'}\n`);
+    console.log(`target p99 <= 50 ms at ${TARGET_RATE}/s: ${metLatency ? 'met' : RATE < TARGET_RATE ? `NOT met (not measurable: ${TARGET_RATE}/s is beyond the max throughput; p99 at ${RATE}/s is ${atRate.p99ms.toFixed(1)} ms)` : 'NOT met'}\n`);
 
     mkdirSync('bench/results', { recursive: true });
     writeFileSync(
@@ -202,12 +228,13 @@ async function main() {
           seconds: SECONDS,
           owners: OWNERS,
           concurrency: CONCURRENCY,
+          attestationSessionSeconds: Number(SESSION_SECONDS),
           max,
           cpuPerSignature,
           loadAverage: loadavg(),
-          atRate: { rate: RATE, ...atRate },
-          ceiling: { perSecondOneCore: ceil.perSecond, steps: ceil.steps },
-          targets: { throughput: '>= 2000/s', latency: `p99 <= 50 ms at ${RATE}/s`, metThroughput, metLatency },
+          atRate: { rate: RATE, rateChosenBy: rateWhy, ...atRate },
+          ceiling: { perSecondOneCore: ceil.perSecond, perSecondOneCoreSingleUse: ceil.perSecondSingleUse, steps: ceil.steps },
+          targets: { throughput: '>= 2000/s', latency: `p99 <= 50 ms at ${TARGET_RATE}/s`, metThroughput, metLatency },
         },
         null,
         2,
