@@ -15,7 +15,7 @@
  * default, browser-safe); (b) KmsSigner over the lean createKmsHttpClient
  * (fetch + SigV4 by @noble/hashes) with nativeParity (libsecp256k1,
  * `@symbolon/sdk/node`); (c) viem's toKmsAccount over the same as (b); then
- * (b) and (c) again with createNodeHttpFetch (keep-alive node:http) in place
+ * (b) and (c) again with createNodeKmsClient (undici keep-alive transport, OpenSSL SHA-256/HMAC) in place
  * of the global fetch. The headline (target check) is KmsSigner over the last
  * stack. The client runs in this one process (about one core at full load);
  * the server in its own (2 workers) — on 2 cores, a second client process
@@ -34,7 +34,7 @@ import { Transaction, Wallet } from 'ethers';
 import { keccak256, serializeTransaction, type Hex, type TransactionSerializableEIP1559 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { KmsSigner, RecoveryParity, canonicalSignature, createKmsHttpClient, toKmsAccount } from '@symbolon/sdk';
-import { createNodeHttpFetch, nativeParity } from '@symbolon/sdk/node';
+import { createNodeKmsClient, nativeParity } from '@symbolon/sdk/node';
 import { BENCH_ADMIN, BENCH_REGION, ceiling, startServerProcess } from './lib/load.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -109,7 +109,6 @@ function inMemory(name: string, sign: (i: number) => Promise<string> | string, s
 
 async function main() {
   const server = await startServerProcess();
-  const nodeFetch = createNodeHttpFetch();
   // cacheMiddleware: the AWS SDK resolves each command's middleware once (what toKmsClient sets for a configuration).
   const client = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, cacheMiddleware: true });
   try {
@@ -120,8 +119,8 @@ async function main() {
     const lean = createKmsHttpClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
     const leanSigner = new KmsSigner({ client: lean, keyId, parity: nativeParity });
     const leanAccount = await toKmsAccount({ client: lean, keyId, parity: nativeParity });
-    // The same lean client over node:http with keep-alive instead of the global (undici) fetch.
-    const leanHttp = createKmsHttpClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, fetch: nodeFetch });
+    // The same lean client with Node's parts (createNodeKmsClient): undici's dispatcher instead of the global fetch, OpenSSL's SHA-256/HMAC.
+    const leanHttp = createNodeKmsClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
     const leanHttpSigner = new KmsSigner({ client: leanHttp, keyId, parity: nativeParity });
     const leanHttpAccount = await toKmsAccount({ client: leanHttp, keyId, parity: nativeParity });
     process.stdout.write(`bench:eth — ${cpus().length} cores, server: symbolon serve (${process.env.BENCH_WORKERS ?? 2} workers, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'SQLite'}), ${CONCURRENCY} in flight, ${ROUNDS} interleaved rounds of ${SECONDS}s per stack\n`);
@@ -142,8 +141,8 @@ async function main() {
       ['toKmsAccount, AWS SDK + noble', (n) => account.signTransaction(viemTx(n))],
       ['KmsSigner, lean + native (fetch)', (n) => leanSigner.signTransaction(ethersTx(n))],
       ['toKmsAccount, lean + native (fetch)', (n) => leanAccount.signTransaction(viemTx(n))],
-      ['KmsSigner, lean + native + node:http', (n) => leanHttpSigner.signTransaction(ethersTx(n))],
-      ['toKmsAccount, lean + native + node:http', (n) => leanHttpAccount.signTransaction(viemTx(n))],
+      ['KmsSigner, createNodeKmsClient + native', (n) => leanHttpSigner.signTransaction(ethersTx(n))],
+      ['toKmsAccount, createNodeKmsClient + native', (n) => leanHttpAccount.signTransaction(viemTx(n))],
     ];
     const key = `0x${'42'.repeat(32)}` as Hex;
     const wallet = new Wallet(key);
@@ -227,14 +226,14 @@ async function main() {
     // yParity, encoding) bounds it at 1e6 / that many per second on one core, however fast the server.
     const clientCeiling = 1e6 / kmsEthers.clientCpuUsPerTx!;
     const leanCeiling = 1e6 / httpEthers.clientCpuUsPerTx!;
-    process.stdout.write(`  client-side ceiling (1 core, free server): AWS SDK + noble ${clientCeiling.toFixed(0)}/s (achieved ${(kmsEthers.perSecond / clientCeiling).toFixed(2)}), lean + native + node:http ${leanCeiling.toFixed(0)}/s (achieved ${(httpEthers.perSecond / leanCeiling).toFixed(2)})\n`);
-    // The headline: KmsSigner over the fastest client stack (lean + native parity + node:http).
+    process.stdout.write(`  client-side ceiling (1 core, free server): AWS SDK + noble ${clientCeiling.toFixed(0)}/s (achieved ${(kmsEthers.perSecond / clientCeiling).toFixed(2)}), createNodeKmsClient + native ${leanCeiling.toFixed(0)}/s (achieved ${(httpEthers.perSecond / leanCeiling).toFixed(2)})\n`);
+    // The headline: KmsSigner over the fastest client stack (createNodeKmsClient: undici + OpenSSL hashes, native parity).
     const ratio = httpEthers.perSecond / ethersRate.perSecond;
     const met = httpEthers.perSecond >= TARGET && ratio > 1;
     const x = (a: Rate, b: Rate) => `${(a.perSecond / b.perSecond).toFixed(2)}x`;
-    process.stdout.write(`  vs AWS SDK + noble — KmsSigner: lean+native ${x(leanEthers, kmsEthers)}, +node:http ${x(httpEthers, kmsEthers)}; viem account: lean+native ${x(leanViem, kmsViem)}, +node:http ${x(httpViem, kmsViem)}\n`);
-    process.stdout.write(`  vs in memory — KmsSigner / ethers Wallet: AWS SDK+noble ${x(kmsEthers, ethersRate)}, lean+native+node:http ${x(httpEthers, ethersRate)}; viem account / viem local: AWS SDK+noble ${x(kmsViem, viemRate)}, lean+native+node:http ${x(httpViem, viemRate)}\n`);
-    process.stdout.write(`  target >= ${TARGET}/s and faster than ethers in memory (KmsSigner, lean + native + node:http): ${met ? 'met' : 'NOT met'}; viem account (same stack) ${httpViem.perSecond >= TARGET && httpViem.perSecond > ethersRate.perSecond ? 'met' : 'NOT met'}\n`);
+    process.stdout.write(`  vs AWS SDK + noble — KmsSigner: lean+native ${x(leanEthers, kmsEthers)}, +node client ${x(httpEthers, kmsEthers)}; viem account: lean+native ${x(leanViem, kmsViem)}, +node client ${x(httpViem, kmsViem)}\n`);
+    process.stdout.write(`  vs in memory — KmsSigner / ethers Wallet: AWS SDK+noble ${x(kmsEthers, ethersRate)}, node client+native ${x(httpEthers, ethersRate)}; viem account / viem local: AWS SDK+noble ${x(kmsViem, viemRate)}, node client+native ${x(httpViem, viemRate)}\n`);
+    process.stdout.write(`  target >= ${TARGET}/s and faster than ethers in memory (KmsSigner, createNodeKmsClient + native): ${met ? 'met' : 'NOT met'}; viem account (same stack) ${httpViem.perSecond >= TARGET && httpViem.perSecond > ethersRate.perSecond ? 'met' : 'NOT met'}\n`);
 
     const strip = ({ samples: _s, ...r }: Rate & { samples?: string[] }) => r;
     mkdirSync('bench/results', { recursive: true });
@@ -253,19 +252,19 @@ async function main() {
           kmsAccountViem: strip(kmsViem),
           kmsSignerEthersLeanNative: strip(leanEthers),
           kmsAccountViemLeanNative: strip(leanViem),
-          kmsSignerEthersLeanNativeNodeHttp: strip(httpEthers),
-          kmsAccountViemLeanNativeNodeHttp: strip(httpViem),
+          kmsSignerEthersNodeClientNative: strip(httpEthers),
+          kmsAccountViemNodeClientNative: strip(httpViem),
           ethersInMemory: ethersRate,
           viemInMemory: viemRate,
           sdkMicrosecondsPerTx: { awsSdkSignWithoutNetwork: awsSdkUs, leanClientSignWithoutNetwork: leanUs, yParityAndVerify: 1e6 / parityPerSecond, yParityNative: 1e6 / nativeParityPerSecond, nobleFullRecovery: 1e6 / recoverPerSecond, serializeAndKeccak: 1e6 / serializePerSecond },
           clientCeilingPerSecond: clientCeiling,
-          clientCeilingLeanNativeNodeHttpPerSecond: leanCeiling,
-          headline: 'kmsSignerEthersLeanNativeNodeHttp',
+          clientCeilingNodeClientNativePerSecond: leanCeiling,
+          headline: 'kmsSignerEthersNodeClientNative',
           ratioToEthers: ratio,
           ratioToEthersAwsSdkNoble: kmsEthers.perSecond / ethersRate.perSecond,
-          ratioViemAccountLeanNativeNodeHttpToEthers: httpViem.perSecond / ethersRate.perSecond,
+          ratioViemAccountNodeClientNativeToEthers: httpViem.perSecond / ethersRate.perSecond,
           ratioLeanNativeToAwsSdkNoble: leanEthers.perSecond / kmsEthers.perSecond,
-          ratioLeanNativeNodeHttpToAwsSdkNoble: httpEthers.perSecond / kmsEthers.perSecond,
+          ratioNodeClientNativeToAwsSdkNoble: httpEthers.perSecond / kmsEthers.perSecond,
           target: `>= ${TARGET}/s and > ethers in memory`,
           met,
         },
@@ -275,7 +274,6 @@ async function main() {
     );
   } finally {
     client.destroy();
-    nodeFetch.destroy();
     await server.stop();
   }
 }

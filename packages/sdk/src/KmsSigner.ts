@@ -22,6 +22,7 @@ import {
   hashAuthorization,
   hashMessage,
   resolveAddress,
+  type AddressLike,
   type Authorization,
   type AuthorizationRequest,
   type Provider,
@@ -48,6 +49,27 @@ export interface KmsSignerOptions {
   parity?: ParityFunction;
 }
 
+/** EIP-55 forms of hex addresses seen before: ethers' getAddress costs a keccak (about 20 µs) per call. */
+const checksummed = new Map<string, string>();
+const MAX_CHECKSUMMED = 4_096;
+const HEX_ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+
+/**
+ * `target` resolved as ethers' resolveAddress does (hex → EIP-55, a bad mixed-case
+ * checksum refused; anything else through the provider's ENS), with hex
+ * addresses answered from a bounded cache of earlier results.
+ */
+async function resolveTarget(target: AddressLike, signer: KmsSigner): Promise<string> {
+  if (typeof target !== 'string' || !HEX_ADDRESS.test(target)) return resolveAddress(target, signer);
+  let out = checksummed.get(target);
+  if (out === undefined) {
+    out = getAddress(target); // throws on a bad checksum: nothing is cached then
+    if (checksummed.size >= MAX_CHECKSUMMED) checksummed.delete(checksummed.keys().next().value!);
+    checksummed.set(target, out);
+  }
+  return out;
+}
+
 function toEthersSignature(sig: CanonicalSignature): Signature {
   // ethers derives the EIP-155 v from the transaction's chain id itself; 27/28 here.
   return Signature.from({ r: sig.r, s: sig.s, v: 27 + sig.yParity });
@@ -55,10 +77,10 @@ function toEthersSignature(sig: CanonicalSignature): Signature {
 
 /**
  * The viem form of an ethers-normalised legacy, EIP-2930 or EIP-1559
- * transaction, or undefined for the types ethers encodes itself here (blob and
+ * transaction (its `to` given apart, already checksummed), or undefined for the types ethers encodes itself here (blob and
  * EIP-7702 transactions, whose ethers and viem request shapes differ more).
  */
-function viemSerializable(btx: Transaction): TransactionSerializable | undefined {
+function viemSerializable(btx: Transaction, to: string | undefined): TransactionSerializable | undefined {
   // viem takes chain ids as numbers and refuses typed transactions on chain 0: leave those to ethers.
   if (btx.chainId > BigInt(Number.MAX_SAFE_INTEGER) || (btx.type !== 0 && btx.chainId === 0n)) return undefined;
   const common = {
@@ -66,7 +88,7 @@ function viemSerializable(btx: Transaction): TransactionSerializable | undefined
     gas: btx.gasLimit,
     value: btx.value,
     data: btx.data as Hex,
-    ...(btx.to ? { to: btx.to as Address } : {}),
+    ...(to ? { to: to as Address } : {}),
   };
   const accessList = (btx.accessList ?? []).map((e) => ({ address: e.address as Address, storageKeys: e.storageKeys as Hex[] }));
   switch (btx.type) {
@@ -127,22 +149,25 @@ export class KmsSigner extends AbstractSigner {
    */
   override async signTransaction(request: TransactionRequest): Promise<string> {
     const tx = copyRequest(request);
-    const [to, from] = await Promise.all([tx.to ? resolveAddress(tx.to, this) : undefined, tx.from ? resolveAddress(tx.from, this) : undefined]);
-    if (to != null) tx.to = to;
-    if (from != null) tx.from = from;
+    const to = tx.to == null ? undefined : await resolveTarget(tx.to, this);
+    const from = tx.from == null ? undefined : await resolveTarget(tx.from, this);
     const address = await this.getAddress();
-    if (tx.from != null) {
-      if (getAddress(tx.from as string) !== address) throw new UnsignableError('FROM_MISMATCH', 'Transaction "from" is not this signer\'s address.');
-      delete tx.from;
-    }
+    if (from !== undefined && from !== address) throw new UnsignableError('FROM_MISMATCH', 'Transaction "from" is not this signer\'s address.');
+    delete tx.from;
+    // Legacy, EIP-2930 and EIP-1559 go to viem's serializer with the `to` resolved above, so ethers'
+    // Transaction normalises the rest without checksumming `to` a second time; other types keep it.
+    const viemType = tx.type === 0 || tx.type === 1 || tx.type === 2;
+    if (viemType) delete tx.to;
+    else if (to !== undefined) tx.to = to;
     const btx = Transaction.from(tx as never);
-    const fast = viemSerializable(btx);
+    const fast = viemType ? viemSerializable(btx, to) : undefined;
     if (fast) {
       // Same bytes as ethers' own encoding (the differential tests check it), at a
       // quarter of the cost: ethers re-serialises twice through its Transaction object.
       const sig = await this.#key.signDigest(hexToBytes(keccak256(serializeTransaction(fast))));
       return serializeTransaction(fast, { r: sig.r, s: sig.s, yParity: sig.yParity, v: 27n + BigInt(sig.yParity) });
     }
+    if (to !== undefined) btx.to = to;
     btx.signature = toEthersSignature(await this.#key.signDigest(getBytes(btx.unsignedHash)));
     return btx.serialized;
   }

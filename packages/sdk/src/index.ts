@@ -11,7 +11,7 @@ export { toKmsAccount, type KmsAccount, type ToKmsAccountOptions } from './toKms
 export { KmsWalletManager, type CreateWalletOptions, type KmsWallet, type KmsWalletListing, type KmsWalletManagerOptions } from './KmsWalletManager.js';
 export { KmsKey, toKmsClient, type KmsClientInput, type KmsKeyOptions, type KmsPublicKey } from './kmsKey.js';
 export { canonicalSignature, type CanonicalSignature, type ParityFunction, type ParityFinder } from './canonicalSignature.js';
-export { createKmsHttpClient, type KmsHttpClient, type KmsHttpClientOptions, type KmsHttpCredentials, type KmsFetch, type KmsFetchResponse } from './kmsHttpClient.js';
+export { createKmsHttpClient, type KmsHttpClient, type KmsHttpClientOptions, type KmsHttpCredentials, type KmsFetch, type KmsFetchResponse, type SigV4Hashes } from './kmsHttpClient.js';
 export { RecoveryParity } from './recoveryParity.js';
 export { pointFromSpki } from './spki.js';
 export { withThrottlingRetry, isThrottlingError, type RetryOptions } from './retry.js';

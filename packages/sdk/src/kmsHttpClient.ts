@@ -35,7 +35,20 @@ export interface KmsHttpClientOptions {
   credentials: KmsHttpCredentials | (() => KmsHttpCredentials | Promise<KmsHttpCredentials>);
   /** `fetch` to use (default: the global one); e.g. createNodeHttpFetch from `@symbolon/sdk/node`. */
   fetch?: KmsFetch;
+  /**
+   * SHA-256 and HMAC-SHA-256 for SigV4 (default: @noble/hashes, browser-safe);
+   * e.g. `nodeSigV4Hashes` from `@symbolon/sdk/node` (node:crypto, OpenSSL).
+   */
+  hashes?: SigV4Hashes;
 }
+
+/** The two hash functions SigV4 needs. */
+export interface SigV4Hashes {
+  sha256(data: Uint8Array): Uint8Array;
+  hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
+}
+
+const nobleHashes: SigV4Hashes = { sha256: (data) => sha256(data), hmacSha256: (key, data) => hmac(sha256, key, data) };
 
 /** The part of the response this client reads (a WHATWG Response has it all). */
 export interface KmsFetchResponse {
@@ -82,9 +95,10 @@ export interface GetPublicKeyCommandOutputLike extends Metadata {
 const SERVICE = 'kms';
 const encoder = new TextEncoder();
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 function hex(bytes: Uint8Array): string {
   let out = '';
-  for (const b of bytes) out += (b < 16 ? '0' : '') + b.toString(16);
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!];
   return out;
 }
 
@@ -150,15 +164,16 @@ export function createKmsHttpClient(options: KmsHttpClientOptions): KmsHttpClien
   const host = url.host;
   const endpoint = url.toString();
   const doFetch: KmsFetch = options.fetch ?? ((input, init) => fetch(input, init as RequestInit));
+  const { sha256: hash, hmacSha256 } = options.hashes ?? nobleHashes;
 
   // SigV4 signing key = HMAC chain over (date, region, service), valid all day: cached for the last secret and date.
   let cachedKey: { secret: string; date: string; key: Uint8Array } | undefined;
   const signingKey = (secret: string, date: string): Uint8Array => {
     if (cachedKey && cachedKey.secret === secret && cachedKey.date === date) return cachedKey.key;
-    let k = hmac(sha256, encoder.encode(`AWS4${secret}`), encoder.encode(date));
-    k = hmac(sha256, k, encoder.encode(region));
-    k = hmac(sha256, k, encoder.encode(SERVICE));
-    k = hmac(sha256, k, encoder.encode('aws4_request'));
+    let k = hmacSha256(encoder.encode(`AWS4${secret}`), encoder.encode(date));
+    k = hmacSha256(k, encoder.encode(region));
+    k = hmacSha256(k, encoder.encode(SERVICE));
+    k = hmacSha256(k, encoder.encode('aws4_request'));
     cachedKey = { secret, date, key: k };
     return k;
   };
@@ -180,10 +195,10 @@ export function createKmsHttpClient(options: KmsHttpClientOptions): KmsHttpClien
       ['x-amz-target', `TrentService.${target}`],
     ]; // already in SigV4's order: lower-case names, sorted
     const signedHeaders = headers.map(([k]) => k).join(';');
-    const canonicalRequest = `POST\n/\n\n${headers.map(([k, v]) => `${k}:${v}\n`).join('')}\n${signedHeaders}\n${hex(sha256(body))}`;
+    const canonicalRequest = `POST\n/\n\n${headers.map(([k, v]) => `${k}:${v}\n`).join('')}\n${signedHeaders}\n${hex(hash(body))}`;
     const scope = `${date}/${region}/${SERVICE}/aws4_request`;
-    const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${hex(sha256(encoder.encode(canonicalRequest)))}`;
-    const signature = hex(hmac(sha256, signingKey(creds.secretAccessKey, date), encoder.encode(stringToSign)));
+    const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${hex(hash(encoder.encode(canonicalRequest)))}`;
+    const signature = hex(hmacSha256(signingKey(creds.secretAccessKey, date), encoder.encode(stringToSign)));
 
     const requestHeaders: Record<string, string> = {
       authorization: `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,

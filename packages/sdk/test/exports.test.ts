@@ -17,11 +17,11 @@ test('the entry module exports exactly the snapshot list', async () => {
   assert.deepEqual(Object.keys(entry).sort(), snapshot);
 });
 
-test('the Node-only entry (@symbolon/sdk/node) exports exactly nativeParity, createNativeParity and createNodeHttpFetch', async () => {
+test('the Node-only entry (@symbolon/sdk/node) exports exactly its parity, transport, hash and client factories', async () => {
   const pkg = JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8'));
   assert.equal(pkg.exports['./node'], './src/node/index.ts');
   const entry = await import('../src/node/index.js');
-  assert.deepEqual(Object.keys(entry).sort(), ['createNativeParity', 'createNodeHttpFetch', 'nativeParity']);
+  assert.deepEqual(Object.keys(entry).sort(), ['createNativeParity', 'createNodeHttpFetch', 'createNodeKmsClient', 'nativeParity', 'nodeSigV4Hashes']);
   assert.equal(typeof entry.createNativeParity(), 'function');
 });
 

@@ -12,10 +12,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { Transaction } from 'ethers';
+import { Transaction, getAddress } from 'ethers';
 import { keccak256, recoverTransactionAddress, serializeTransaction, type TransactionSerializableEIP1559 } from 'viem';
 import { KmsKey, KmsSigner, RecoveryParity, canonicalSignature, createKmsHttpClient, isThrottlingError, toKmsAccount, KmsSignatureError } from '../src/index.js';
-import { createNodeHttpFetch, nativeParity } from '../src/node/index.js';
+import { createNodeHttpFetch, createNodeKmsClient, nativeParity, nodeSigV4Hashes } from '../src/node/index.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { randomBytes } from 'node:crypto';
 import { ADMIN, REGION, STORE, startTestServer, type TestServer } from '../../../test/helpers/server.js';
 
 let server: TestServer;
@@ -182,4 +185,83 @@ test(`nativeParity gives noble's yParity for the same KMS signature, and refuses
     }
   }
   assert.deepEqual([...seen].sort(), [0, 1], '24 signatures should show both parities');
+});
+
+test('nodeSigV4Hashes (OpenSSL) equal @noble/hashes on random inputs of every length SigV4 meets', () => {
+  for (let len = 0; len <= 300; len++) {
+    const data = new Uint8Array(randomBytes(len));
+    const key = new Uint8Array(randomBytes(1 + (len % 70)));
+    assert.deepEqual(new Uint8Array(nodeSigV4Hashes.sha256(data)), sha256(data), `sha256, ${len} bytes`);
+    assert.deepEqual(new Uint8Array(nodeSigV4Hashes.hmacSha256(key, data)), hmac(sha256, key, data), `hmac, ${len} bytes`);
+  }
+});
+
+test(`createNodeKmsClient (undici + OpenSSL hashes): GetPublicKey, Sign and errors as the AWS SDK; a wrong secret is refused (${STORE})`, async () => {
+  const client = createNodeKmsClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN });
+  try {
+    const mine = await client.send(new GetPublicKeyCommand({ KeyId: keyId }));
+    const theirs = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
+    assert.deepEqual(mine.PublicKey, new Uint8Array(theirs.PublicKey!));
+    const point = secp256k1.Point.fromBytes(mine.PublicKey!.subarray(-65)).toBytes(false);
+    // Concurrent requests share the pool's keep-alive connections.
+    const digests = Array.from({ length: 40 }, (_, i) => keccak256(serializeTransaction(tx(100 + i)), 'bytes'));
+    const outs = await Promise.all(digests.map((d) => client.send(new SignCommand({ KeyId: keyId, Message: d, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))));
+    outs.forEach((out, i) => assert.ok(secp256k1.verify(out.Signature!, digests[i]!, point, { prehash: false, format: 'der', lowS: false })));
+    const missing = await client.send(new GetPublicKeyCommand({ KeyId: 'alias/does-not-exist' })).catch((e: Error) => e);
+    assert.ok(missing instanceof Error);
+    assert.equal(missing.name, 'NotFoundException');
+  } finally {
+    client.destroy();
+  }
+  const bad = createNodeKmsClient({ endpoint: server.endpoint, region: REGION, credentials: { accessKeyId: ADMIN.accessKeyId, secretAccessKey: `${ADMIN.secretAccessKey}x` } });
+  try {
+    const refused = await bad.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32).fill(1), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })).catch((e: Error) => e);
+    assert.ok(refused instanceof Error);
+    assert.equal(refused.name, 'InvalidSignatureException');
+  } finally {
+    bad.destroy();
+  }
+});
+
+test('createNodeHttpFetch rejects when nothing listens, as fetch does', async () => {
+  const nodeFetch = createNodeHttpFetch();
+  try {
+    await assert.rejects(nodeFetch('http://127.0.0.1:1/', { method: 'POST', headers: {}, body: new Uint8Array(0) }));
+  } finally {
+    nodeFetch.destroy();
+  }
+});
+
+/** `address` with the case of its first hex letter swapped: mixed case with a wrong EIP-55 checksum. */
+function badChecksum(address: string): string {
+  const i = address.slice(2).search(/[a-fA-F]/) + 2;
+  const c = address[i]!;
+  return address.slice(0, i) + (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) + address.slice(i + 1);
+}
+
+test(`KmsSigner resolves hex to/from like ethers: a bad mixed-case checksum is refused every time, lower-case and EIP-55 forms sign the same transaction (${STORE})`, async () => {
+  const client = createNodeKmsClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN });
+  try {
+    const signer = new KmsSigner({ client, keyId, parity: nativeParity });
+    const address = await signer.getAddress();
+    const to = '0x5A5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a'; // mixed case, not the EIP-55 form of 0x5a5a…
+    const good = { type: 2, chainId: 1, nonce: 7, value: 1n, gasLimit: 21_000n, maxFeePerGas: 2n, maxPriorityFeePerGas: 1n };
+    for (let i = 0; i < 2; i++) {
+      // Twice: a refused address is never cached as good.
+      await assert.rejects(signer.signTransaction({ ...good, to }), /checksum/i);
+      await assert.rejects(signer.signTransaction({ ...good, to: to.toLowerCase(), from: badChecksum(address) }), /checksum/i);
+    }
+    await assert.rejects(signer.signTransaction({ ...good, to: to.toLowerCase(), from: to.toLowerCase() }), /FROM_MISMATCH|not this signer/);
+    const lower = Transaction.from(await signer.signTransaction({ ...good, to: to.toLowerCase(), from: address.toLowerCase() }));
+    const checksummed = Transaction.from(await signer.signTransaction({ ...good, to: lower.to!, from: address }));
+    assert.equal(lower.from, address);
+    assert.equal(lower.to, getAddress(to.toLowerCase()));
+    assert.equal(lower.unsignedHash, checksummed.unsignedHash);
+    // No type: ethers infers it (legacy here, with a contract creation), as before.
+    const untyped = Transaction.from(await signer.signTransaction({ chainId: 1, nonce: 1, gasLimit: 60_000n, gasPrice: 5n, data: '0x6000' }));
+    assert.equal(untyped.from, address);
+    assert.equal(untyped.to, null);
+  } finally {
+    client.destroy();
+  }
 });
