@@ -33,8 +33,10 @@ export interface ServerConfig {
 export interface FrameSettings {
   /** SYMBOLON_FRAME_ALLOWED_ORIGINS: comma-separated DApp origins that may embed and message the frame; default: the example DApp's. */
   allowedOrigins: string[];
-  /** SYMBOLON_FRAME_CUSTODY: custody mode of wallets created in the frame (default envelope). */
+  /** SYMBOLON_FRAME_CUSTODY_MODE (or SYMBOLON_FRAME_CUSTODY): custody mode of wallets created in the frame (default envelope). */
   custodyMode: 'envelope' | 'split';
+  /** SYMBOLON_FRAME_SIGNER_URL: the signer's URL as the browser reaches it (split wallets); default with --role all: the forked signer's. */
+  signerUrl: string | undefined;
   /** SYMBOLON_DAPP_PORT: the example DApp's port; default port + 1 in the embedded mode (not with port 0); `off`: none. */
   exampleDappPort: number | undefined;
   exampleDappHost: string;
@@ -108,7 +110,7 @@ function identityFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string
   };
 }
 
-function frameFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string, port: number): FrameSettings {
+function frameFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string, port: number, defaultSignerUrl: string | undefined): FrameSettings {
   const dapp = env.SYMBOLON_DAPP_PORT;
   let exampleDappPort: number | undefined;
   if (dapp === 'off') exampleDappPort = undefined;
@@ -133,14 +135,30 @@ function frameFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string, p
     allowedOrigins.push(`http://${h}:${exampleDappPort}`);
     if (h === '127.0.0.1') allowedOrigins.push(`http://localhost:${exampleDappPort}`);
   }
-  const custodyMode = env.SYMBOLON_FRAME_CUSTODY || 'envelope';
-  if (custodyMode !== 'envelope' && custodyMode !== 'split') throw new RangeError('SYMBOLON_FRAME_CUSTODY must be envelope or split');
+  const mode = env.SYMBOLON_FRAME_CUSTODY_MODE || undefined;
+  const legacyMode = env.SYMBOLON_FRAME_CUSTODY || undefined;
+  if (mode && legacyMode && mode !== legacyMode) throw new RangeError('SYMBOLON_FRAME_CUSTODY_MODE and SYMBOLON_FRAME_CUSTODY differ: set one');
+  const custodyMode = mode ?? legacyMode ?? 'envelope';
+  if (custodyMode !== 'envelope' && custodyMode !== 'split') throw new RangeError('SYMBOLON_FRAME_CUSTODY_MODE must be envelope or split');
+  let signerUrl = defaultSignerUrl;
+  if (env.SYMBOLON_FRAME_SIGNER_URL) {
+    let u: URL | undefined;
+    try {
+      u = new URL(env.SYMBOLON_FRAME_SIGNER_URL);
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash || u.username || u.password) throw new RangeError('SYMBOLON_FRAME_SIGNER_URL must be an http(s) URL without query, fragment or credentials');
+    signerUrl = u.href.replace(/\/+$/, '');
+  }
+  // With port 0 the forked signer's port is known only once it listens; elsewhere a split frame without a signer is a configuration error.
+  if (custodyMode === 'split' && signerUrl === undefined && port !== 0) throw new RangeError('SYMBOLON_FRAME_CUSTODY_MODE=split needs the signer\'s URL: set SYMBOLON_FRAME_SIGNER_URL');
   const chainId = Number(env.SYMBOLON_CHAIN_ID || 31337);
   if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new RangeError('SYMBOLON_CHAIN_ID must be a positive integer');
   const rpcUrl = env.SYMBOLON_CHAIN_RPC_URL || 'http://127.0.0.1:8545';
   if (!/^https?:\/\/[^\s]+$/.test(rpcUrl)) throw new RangeError('SYMBOLON_CHAIN_RPC_URL must be an http(s) URL');
   const name = (env.SYMBOLON_CHAIN_NAME || (chainId === 31337 ? 'Local chain (Hardhat)' : `Chain ${chainId}`)).slice(0, 64);
-  return { allowedOrigins, custodyMode, exampleDappPort, exampleDappHost, chain: { chainId, rpcUrl, name } };
+  return { allowedOrigins, custodyMode, signerUrl, exampleDappPort, exampleDappHost, chain: { chainId, rpcUrl, name } };
 }
 
 function walletFromEnv(env: NodeJS.ProcessEnv): WalletSettings {
@@ -169,6 +187,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) throw new RangeError('SYMBOLON_ACCOUNT_ID must be 12 digits');
   const host = flags.host ?? env.SYMBOLON_HOST ?? '127.0.0.1';
   const databaseUrl = env.DATABASE_URL || undefined;
+  const signer = signerSettingsFromEnv(env);
+  // --role all forks the signer (port + 2 by default): without a public URL saying otherwise, the frame's browser code calls it there.
+  const signerPort = signer.port ?? (port === 0 ? 0 : port + 2);
+  const defaultSignerUrl = role === 'all' && !env.SYMBOLON_PUBLIC_URL ? publicUrlFrom(undefined, signer.host ?? host, signerPort) : undefined;
   return {
     role,
     host,
@@ -185,8 +207,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     publicUrl: publicUrlFrom(env.SYMBOLON_PUBLIC_URL, host, port),
     identity: identityFromEnv(env, !databaseUrl, host),
     wallet: walletFromEnv(env),
-    frame: frameFromEnv(env, !databaseUrl, host, port),
+    frame: frameFromEnv(env, !databaseUrl, host, port, defaultSignerUrl),
     attestation: attestationSettingsFromEnv(env),
-    signer: signerSettingsFromEnv(env),
+    signer,
   };
 }

@@ -10,7 +10,7 @@
  * those pages may embed it (the browser enforces it before any script runs; the
  * frame's own postMessage checks are the second gate) — and `script-src
  * 'self'`, no inline script, `connect-src` limited to the wallet's own
- * services, no referrer, no caching of the page or its configuration.
+ * services and the signer (split wallets), no referrer, no caching of the page or its configuration.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -108,6 +108,8 @@ export function createFrame(options: FrameOptions): Frame {
       region: options.region,
       roleArn: walletUsersRoleArn(options.accountId),
       custodyMode: settings.custodyMode,
+      // Split wallets sign through the signer, which the frame calls from the browser (it answers CORS for this origin).
+      signerUrl: settings.signerUrl ?? null,
       chains: { [String(settings.chain.chainId)]: settings.chain.name },
     };
   };
@@ -120,7 +122,7 @@ export function createFrame(options: FrameOptions): Frame {
       "script-src 'self'",
       "style-src 'self'",
       "img-src 'self' data:",
-      `connect-src 'self' ${self}`,
+      `connect-src 'self' ${self}${settings.signerUrl ? ` ${originOf(settings.signerUrl)}` : ''}`,
       `frame-ancestors ${ancestors}`,
       "base-uri 'none'",
       "form-action 'none'",

@@ -29,6 +29,8 @@ export interface SignerChildConfig {
   sessionLifetimeMs?: number;
   /** How long one attestation document is reused (ms; 0: a fresh document per release; default 60 s). */
   attestationRefreshMs?: number;
+  /** Exact origins whose pages may call POST /v1/sign (CORS): the wallet frame's. */
+  corsOrigins?: string[];
 }
 
 /** Messages on the launch channel. */

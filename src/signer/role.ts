@@ -96,6 +96,8 @@ export async function startSignerChild(options: {
       issuers: plainIssuers(options.issuers),
       // The custodian beside it: reuse a document for as long as it accepts one (0: a fresh document per release).
       attestationRefreshMs: Math.min(config.attestation.sessionSeconds, s.attestationRefreshSeconds) * 1000,
+      // The wallet frame (served by this server at its public URL) calls /v1/sign from the browser.
+      corsOrigins: [new URL(config.publicUrl ?? options.custodianUrl).origin],
     },
   });
   options.logger.info({ signer: signer.url, imageSha384: signer.image.imageSha384 }, `Signer listening on ${signer.url} (ImageSha384 ${signer.image.imageSha384})`);

@@ -71,8 +71,8 @@ interface SignBody {
   keyId?: string;
 }
 
-/** Builds the signer's app. */
-export function buildSignerApp(deps: SignerDeps & { logger: Logger }): FastifyInstance {
+/** Builds the signer's app. `corsOrigins`: exact origins (the wallet frame's) whose pages may call /v1/sign; no other origin gets CORS headers. */
+export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?: readonly string[] }): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -98,6 +98,17 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger }): FastifyIn
     }
     req.log.error({ reqId: req.id, errorName: err.name, code: err.code }, 'sign request failed unexpectedly');
     return reply.code(500).send({ error: { code: 'internal_error', message: 'An internal error occurred.' } });
+  });
+
+  // CORS for the wallet frame only (docs/frame.md): an exact, listed Origin is echoed; anything else gets no CORS header, so the browser refuses.
+  const corsOrigins = new Set(deps.corsOrigins ?? []);
+  app.addHook('onRequest', async (req, reply) => {
+    const origin = req.headers.origin;
+    if (typeof origin !== 'string' || !corsOrigins.has(origin)) return;
+    reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+    if (req.method === 'OPTIONS' && req.url === '/v1/sign') {
+      return reply.code(204).header('access-control-allow-methods', 'POST').header('access-control-allow-headers', 'authorization, content-type').header('access-control-max-age', '600').send();
+    }
   });
 
   app.get('/health', async () => ({ status: 'ok' }));

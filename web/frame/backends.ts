@@ -7,6 +7,7 @@ import type { FrameConfig } from './config.js';
 import type { Session } from './session.js';
 import type { CustodyMode, WalletBackend } from './wallet-backend.js';
 import { EnvelopeBackend } from './envelope-backend.js';
+import { SplitBackend } from './split-backend.js';
 
 async function walletMode(config: FrameConfig, session: Session): Promise<CustodyMode | undefined> {
   const response = await fetch(`${config.walletApi}/v1/me`, { headers: { authorization: `Bearer ${await session.accessToken()}` }, credentials: 'omit', cache: 'no-store' });
@@ -17,6 +18,7 @@ async function walletMode(config: FrameConfig, session: Session): Promise<Custod
 
 function backendFor(mode: CustodyMode, config: FrameConfig): WalletBackend {
   if (mode === 'envelope') return new EnvelopeBackend({ walletApi: config.walletApi, custodianUrl: config.kmsEndpoint, region: config.region, roleArn: config.roleArn });
+  if (mode === 'split') return new SplitBackend({ walletApi: config.walletApi, custodianUrl: config.kmsEndpoint, region: config.region, roleArn: config.roleArn, signerUrl: config.signerUrl });
   throw new Error(`Custody mode ${mode} is not available in this frame.`);
 }
 

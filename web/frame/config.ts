@@ -2,8 +2,8 @@
  * The frame's configuration, served by the wallet service at
  * /frame/config.json (src/server/frame.ts) from the same origin as the page:
  * which DApp origins may use the frame (SYMBOLON_FRAME_ALLOWED_ORIGINS), where
- * the issuer, the wallet API and the custodian are, which custody mode new
- * wallets get, and chain names to show.
+ * the issuer, the wallet API, the custodian and the signer are, which custody
+ * mode new wallets get, and chain names to show.
  */
 import type { CustodyMode } from './wallet-backend.js';
 
@@ -21,6 +21,8 @@ export interface FrameConfig {
   roleArn: string;
   /** Custody mode of wallets created from this frame. */
   custodyMode: CustodyMode;
+  /** The signer's base URL (POST /v1/sign) for split wallets; undefined when the wallet service knows none. */
+  signerUrl: string | undefined;
   /** Chain names by decimal chain id. */
   chains: Record<string, string>;
 }
@@ -46,6 +48,7 @@ export async function loadConfig(): Promise<FrameConfig> {
     region: typeof c.region === 'string' ? c.region : 'us-east-1',
     roleArn: typeof c.roleArn === 'string' ? c.roleArn : '',
     custodyMode: mode,
+    signerUrl: c.signerUrl === null || c.signerUrl === undefined ? undefined : absolute(c.signerUrl, 'signerUrl'),
     chains: typeof c.chains === 'object' && c.chains !== null ? (c.chains as Record<string, string>) : {},
   };
 }

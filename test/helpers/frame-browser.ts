@@ -1,0 +1,125 @@
+/**
+ * Driving the wallet frame in a real Chromium (playwright-core) the way a user
+ * does: open the example DApp, log in inside the frame with the email code
+ * from the dev mailbox, answer the frame's prompts. Used by
+ * test/frame-split.test.ts (test/frame.test.ts keeps its own copies).
+ */
+import assert from 'node:assert/strict';
+import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
+import { getAddress, type Address } from 'viem';
+
+export const CHROMIUM = process.env.SYMBOLON_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Debian's chromium with the flags this sandbox needs, on a fresh user-data directory. */
+export function launchChromium(userDataDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+    viewport: { width: 1000, height: 760 },
+  });
+}
+
+export class FrameDriver {
+  constructor(
+    readonly context: BrowserContext,
+    /** The frame's URL (…/frame/). */
+    readonly frameUrl: string,
+    /** The wallet service (built-in issuer at /oidc, wallet API at /v1). */
+    readonly walletUrl: string,
+  ) {}
+
+  /** The wallet frame inside a DApp page. */
+  walletFrame(page: Page): Frame {
+    const frame = page.frames().find((f) => f.url().startsWith(this.frameUrl));
+    assert.ok(frame, 'the DApp page has the wallet frame');
+    return frame;
+  }
+
+  /** Waits until `target` is visible; fails at once, saying what the user sees, when the DApp or the frame shows an error instead. */
+  async expectShown(page: Page, target: Locator, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const dappError = page.locator('#error');
+    for (;;) {
+      if (await target.isVisible()) return;
+      const frame = page.frames().find((f) => f.url().startsWith(this.frameUrl));
+      const errors = [(await dappError.textContent()) ?? '', frame ? ((await frame.locator('#login-error').textContent().catch(() => '')) ?? '') : ''].filter((t) => t.trim() !== '');
+      if (errors.length > 0) assert.fail(`waiting for ${target}, the page shows: ${errors.join(' / ')}`);
+      if (Date.now() > deadline) assert.fail(`waiting for ${target}: not shown in ${timeoutMs} ms (frame: ${frame ? await frame.locator('main').innerText().catch(() => '?') : 'none'})`);
+      await page.waitForTimeout(100);
+    }
+  }
+
+  async latestCode(email: string): Promise<string> {
+    const r = await fetch(`${this.walletUrl}/oidc/dev/mailbox?email=${encodeURIComponent(email)}`);
+    const { messages } = (await r.json()) as { messages: { code: string }[] };
+    assert.ok(messages[0], `a code was sent to ${email}`);
+    return messages[0].code;
+  }
+
+  /** Logs in inside the frame: email, then the code from the (dev) mailbox. */
+  async logIn(page: Page, email: string): Promise<void> {
+    const frame = this.walletFrame(page);
+    await frame.locator('#email').fill(email);
+    await frame.locator('#send-code').click();
+    await frame.locator('#code').waitFor({ state: 'visible' });
+    await frame.locator('#code').fill(await this.latestCode(email));
+    await frame.locator('#verify').click();
+  }
+
+  async openDapp(origin: string): Promise<Page> {
+    const page = await this.context.newPage();
+    if (process.env.SYMBOLON_FRAME_DEBUG) {
+      page.on('console', (m) => console.log(`[${origin} console] ${m.text()}`));
+      page.on('pageerror', (e) => console.log(`[${origin} error] ${e.message}`));
+    }
+    await page.goto(`${origin}/`);
+    await page.locator('#connect:not([disabled])').waitFor();
+    return page;
+  }
+
+  /** Connect, log in in the frame, approve the connection; returns the address the DApp shows. */
+  async connect(page: Page, email: string): Promise<Address> {
+    await page.locator('#connect').click();
+    await this.logIn(page, email);
+    const frame = this.walletFrame(page);
+    await this.expectShown(page, frame.locator('#prompt-title', { hasText: 'Connect to this site?' }), 60_000);
+    await frame.locator('#approve').click();
+    await this.expectShown(page, page.locator('#address', { hasText: /^0x[0-9a-fA-F]{40}$/ }));
+    return getAddress((await page.locator('#address').textContent())!);
+  }
+
+  /** Waits for the frame's prompt, checks what it shows, and answers it. */
+  async answerPrompt(page: Page, expect: { title: string; shows: (string | RegExp)[] }, answer: 'approve' | 'reject'): Promise<void> {
+    const frame = this.walletFrame(page);
+    await this.expectShown(page, frame.locator('#prompt-title', { hasText: expect.title }));
+    const text = (await frame.locator('#prompt').innerText()).replace(/\s+/g, ' ');
+    try {
+      for (const s of expect.shows) {
+        if (typeof s === 'string') assert.ok(text.includes(s), `the prompt shows ${s}: ${text}`);
+        else assert.match(text, s);
+      }
+    } catch (e) {
+      // Leave no prompt open behind a failure: the next request would queue behind it.
+      await frame.locator('#reject').click();
+      throw e;
+    }
+    await frame.locator(answer === 'approve' ? '#approve' : '#reject').click();
+  }
+
+  /** A fresh access token for `email`, logged in through the built-in issuer's API (not the browser). */
+  async tokenOf(email: string): Promise<string> {
+    await fetch(`${this.walletUrl}/oidc/email/start`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
+    const code = await this.latestCode(email);
+    const r = await fetch(`${this.walletUrl}/oidc/email/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, code }) });
+    return ((await r.json()) as { access_token: string }).access_token;
+  }
+
+  /** The user's wallet as the wallet service reports it, through the API with the user's own token. */
+  async walletOfUser(email: string): Promise<{ address: Address; custodyMode: string }> {
+    const r = await fetch(`${this.walletUrl}/v1/wallets/me`, { headers: { authorization: `Bearer ${await this.tokenOf(email)}` } });
+    assert.equal(r.status, 200);
+    const w = (await r.json()) as { address: string; custodyMode: string };
+    return { address: getAddress(w.address), custodyMode: w.custodyMode };
+  }
+}
