@@ -18,6 +18,10 @@ import { signAttestationDocument } from '../src/signer/attestation/signAttestati
 import { RecipientAttestation } from '../src/signer/attestation/recipient-attestation.js';
 import { parsePayload } from '../src/signer/payload.js';
 import { SignerError } from '../src/signer/errors.js';
+import { amzDate, signDecryptRequest, sigV4SigningKey } from '../src/signer/kms-client.js';
+import { Hash } from '@smithy/hash-node';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
 
 const platform = PlatformKey.fromSecret(PlatformKey.generateSecret());
 const pcrs = new Map([[0, new Uint8Array(48).fill(1)]]);
@@ -126,6 +130,34 @@ describe('attested session', () => {
     await assert.rejects(session.recipient(), /platform gone/);
     refuse = false;
     assert.ok((await session.recipient()).document.length > 100);
+  });
+});
+
+describe('the KMS client\'s SigV4 signature', () => {
+  test('equals the AWS SDK\'s signer (@smithy/signature-v4) for the same request, with and without a session token', async () => {
+    const now = Date.parse('2026-11-23T01:02:03.456Z');
+    assert.equal(amzDate(now), '20261123T010203Z');
+    const body = Buffer.from(JSON.stringify({ CiphertextBlob: 'AAAA', EncryptionContext: { sub: 'alice' } }));
+    for (const credentials of [
+      { accessKeyId: 'AKIAEXAMPLEEXAMPLE01', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+      { accessKeyId: 'ASIAEXAMPLEEXAMPLE02', secretAccessKey: 'secret/with+chars=', sessionToken: 'FwoGZXIvYXdzEJr//////////wEaDM+session+token==' },
+    ]) {
+      const ours = signDecryptRequest({ host: '127.0.0.1:4000', body, credentials, region: 'eu-west-1', now, signingKey: (d) => sigV4SigningKey(credentials.secretAccessKey, d, 'eu-west-1') });
+      const sdk = new SignatureV4({ credentials, region: 'eu-west-1', service: 'kms', sha256: Hash.bind(null, 'sha256') });
+      const request = new HttpRequest({
+        method: 'POST',
+        protocol: 'http:',
+        hostname: '127.0.0.1',
+        port: 4000,
+        path: '/',
+        headers: { host: '127.0.0.1:4000', 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.Decrypt', 'content-length': String(body.length) },
+        body,
+      });
+      const theirs = (await sdk.sign(request, { signingDate: new Date(now) })) as HttpRequest;
+      assert.equal(ours.authorization, theirs.headers.authorization);
+      assert.equal(ours['x-amz-date'], theirs.headers['x-amz-date']);
+      assert.equal(ours['x-amz-security-token'], theirs.headers['x-amz-security-token']);
+    }
   });
 });
 

@@ -1,7 +1,9 @@
 /**
  * The one KMS call the signer makes: `Decrypt` with `Recipient` (AWS KMS API
- * Reference, Decrypt; JSON 1.1 over HTTP, SigV4-signed with @smithy's
- * SignatureV4, which the AWS SDKs use), over keep-alive connections. Its
+ * Reference, Decrypt; JSON 1.1 over HTTP, SigV4-signed — AWS General
+ * Reference, "Create a signed AWS API request" — by the few lines below for
+ * this one fixed request shape, with the signing key derived once per
+ * credential set and day), over keep-alive connections. Its
  * response carries `CiphertextForRecipient`, never `Plaintext`; a response
  * with `Plaintext` is refused, since it would mean share A crossed the network
  * in the clear.
@@ -10,11 +12,9 @@
  * it keeps the signer's dependencies to runtime packages, and it spends a
  * fraction of the SDK's per-call time on the release path.
  */
+import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { Hash } from '@smithy/hash-node';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { SignerError } from './errors.js';
 
 export interface AwsCredentials {
@@ -33,36 +33,87 @@ export interface DecryptForRecipientRequest {
 
 /** Response size cap: a CMS envelope of a 32-byte share is well under 1 KiB. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
+const SERVICE = 'kms';
+const CONTENT_TYPE = 'application/x-amz-json-1.1';
+const TARGET = 'TrentService.Decrypt';
+
+/** X-Amz-Date (yyyyMMddTHHmmssZ) of `ms`. */
+export function amzDate(ms: number): string {
+  const iso = new Date(ms).toISOString(); // yyyy-MM-ddTHH:mm:ss.sssZ
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+}
+
+/** The SigV4 signing key: HMAC chain ("AWS4" + secret, date, region, "kms", "aws4_request"). */
+export function sigV4SigningKey(secretAccessKey: string, shortDate: string, region: string): Buffer {
+  const kDate = createHmac('sha256', `AWS4${secretAccessKey}`).update(shortDate).digest();
+  const kRegion = createHmac('sha256', kDate).update(region).digest();
+  const kService = createHmac('sha256', kRegion).update(SERVICE).digest();
+  return createHmac('sha256', kService).update('aws4_request').digest();
+}
+
+/**
+ * SigV4 headers for POST / with this body (header form; every header sent is
+ * signed, content-length included); `signingKey` gives sigV4SigningKey() for a day.
+ */
+export function signDecryptRequest(o: {
+  host: string;
+  body: Buffer;
+  credentials: AwsCredentials;
+  region: string;
+  now: number;
+  signingKey: (shortDate: string) => Buffer;
+}): Record<string, string> {
+  const date = amzDate(o.now);
+  const shortDate = date.slice(0, 8);
+  const bodyHash = createHash('sha256').update(o.body).digest('hex');
+  // As the AWS SDKs send it (x-amz-content-sha256 included).
+  const headers: Array<[string, string]> = [
+    ['content-length', String(o.body.length)],
+    ['content-type', CONTENT_TYPE],
+    ['host', o.host],
+    ['x-amz-content-sha256', bodyHash],
+    ['x-amz-date', date],
+    ...(o.credentials.sessionToken ? ([['x-amz-security-token', o.credentials.sessionToken]] as Array<[string, string]>) : []),
+    ['x-amz-target', TARGET],
+  ]; // sorted by name, as the canonical request needs
+  const signedHeaders = headers.map(([k]) => k).join(';');
+  const canonical = `POST\n/\n\n${headers.map(([k, v]) => `${k}:${v.trim()}\n`).join('')}\n${signedHeaders}\n${bodyHash}`;
+  const scope = `${shortDate}/${o.region}/${SERVICE}/aws4_request`;
+  const stringToSign = `AWS4-HMAC-SHA256\n${date}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
+  const signature = createHmac('sha256', o.signingKey(shortDate)).update(stringToSign).digest('hex');
+  const out: Record<string, string> = Object.fromEntries(headers);
+  out.authorization = `AWS4-HMAC-SHA256 Credential=${o.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+  return out;
+}
 
 export class KmsRecipientClient {
   readonly #endpoint: URL;
   readonly #region: string;
   readonly #agent: http.Agent;
   readonly #timeoutMs: number;
-  readonly #signers = new Map<string, SignatureV4>();
+  /** The derived SigV4 signing key of a credential set (the same object while cached per token), for its day. */
+  readonly #signingKeys = new WeakMap<AwsCredentials, { shortDate: string; key: Buffer }>();
+  readonly #now: () => number;
 
   /**
    * @throws {RangeError} when `endpoint` is not an http(s) origin.
    */
-  constructor(options: { endpoint: string; region: string; timeoutMs?: number; maxSockets?: number }) {
+  constructor(options: { endpoint: string; region: string; timeoutMs?: number; maxSockets?: number; now?: () => number }) {
     this.#endpoint = new URL(options.endpoint);
     if (this.#endpoint.protocol !== 'http:' && this.#endpoint.protocol !== 'https:') throw new RangeError('the KMS endpoint must be an http(s) URL');
     this.#region = options.region;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#now = options.now ?? Date.now;
     const Agent = this.#endpoint.protocol === 'https:' ? https.Agent : http.Agent;
     this.#agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
   }
 
-  #signer(c: AwsCredentials): SignatureV4 {
-    // One SignatureV4 per credential set: it caches the derived signing key.
-    const id = `${c.accessKeyId}\u0000${c.sessionToken ?? ''}`;
-    let s = this.#signers.get(id);
-    if (!s) {
-      if (this.#signers.size >= 10_000) this.#signers.clear();
-      s = new SignatureV4({ credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, ...(c.sessionToken ? { sessionToken: c.sessionToken } : {}) }, region: this.#region, service: 'kms', sha256: Hash.bind(null, 'sha256') });
-      this.#signers.set(id, s);
-    }
-    return s;
+  #signingKey(c: AwsCredentials, shortDate: string): Buffer {
+    const cached = this.#signingKeys.get(c);
+    if (cached?.shortDate === shortDate) return cached.key;
+    const key = sigV4SigningKey(c.secretAccessKey, shortDate, this.#region);
+    this.#signingKeys.set(c, { shortDate, key });
+    return key;
   }
 
   /**
@@ -79,23 +130,15 @@ export class KmsRecipientClient {
         Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: Buffer.from(r.attestationDocument).toString('base64') },
       }),
     );
-    const url = this.#endpoint;
-    const request = new HttpRequest({
-      method: 'POST',
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: '/',
-      headers: {
-        host: url.host,
-        'content-type': 'application/x-amz-json-1.1',
-        'x-amz-target': 'TrentService.Decrypt',
-        'content-length': String(body.length),
-      },
+    const headers = signDecryptRequest({
+      host: this.#endpoint.host,
       body,
+      credentials: r.credentials,
+      region: this.#region,
+      now: this.#now(),
+      signingKey: (shortDate) => this.#signingKey(r.credentials, shortDate),
     });
-    const signed = (await this.#signer(r.credentials).sign(request)) as HttpRequest;
-    const { status, json } = await this.#send(signed.headers as Record<string, string>, body);
+    const { status, json } = await this.#send(headers, body);
     if (status === 200) {
       const out = json as { CiphertextForRecipient?: unknown; Plaintext?: unknown };
       if (out.Plaintext !== undefined) throw new SignerError('custodian_unavailable', 'The custodian answered with plaintext instead of CiphertextForRecipient; refusing it.');
