@@ -29,6 +29,7 @@ import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { startHardhatNode, type LocalChain } from './helpers/chain.js';
 import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
 import { configFromEnv } from '../src/config.js';
+import { signerSettingsFromEnv } from '../src/signer/settings.js';
 import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
 import { startSignerChild } from '../src/signer/role.js';
 import type { SignerProcess } from '../src/signer/platform.js';
@@ -342,5 +343,11 @@ test('configuration: SYMBOLON_FRAME_CUSTODY_MODE and the signer URL the frame is
   assert.throws(() => frame({ SYMBOLON_PUBLIC_URL: 'https://wallet.example.com', SYMBOLON_FRAME_CUSTODY_MODE: 'split' }, { port: '8080' }), /SYMBOLON_FRAME_SIGNER_URL/);
   for (const bad of ['signer.example.com', 'ftp://signer.example.com', 'https://signer.example.com/?x=1', 'https://u:p@signer.example.com']) {
     assert.throws(() => frame({ SYMBOLON_FRAME_SIGNER_URL: bad }, { port: '8080' }), /SYMBOLON_FRAME_SIGNER_URL/, bad);
+  }
+  // A signer of its own (--role signer) is told the frame's origin; --role all adds the server's own.
+  assert.deepEqual(signerSettingsFromEnv({}).corsOrigins, []);
+  assert.deepEqual(signerSettingsFromEnv({ SYMBOLON_SIGNER_CORS_ORIGINS: 'https://wallet.example.com, http://127.0.0.1:8080' }).corsOrigins, ['https://wallet.example.com', 'http://127.0.0.1:8080']);
+  for (const bad of ['*', 'https://*.example.com', 'https://wallet.example.com/', 'https://wallet.example.com/frame', 'wallet.example.com', 'null']) {
+    assert.throws(() => signerSettingsFromEnv({ SYMBOLON_SIGNER_CORS_ORIGINS: bad }), /SYMBOLON_SIGNER_CORS_ORIGINS/, bad);
   }
 });

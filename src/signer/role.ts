@@ -97,7 +97,7 @@ export async function startSignerChild(options: {
       // The custodian beside it: reuse a document for as long as it accepts one (0: a fresh document per release).
       attestationRefreshMs: Math.min(config.attestation.sessionSeconds, s.attestationRefreshSeconds) * 1000,
       // The wallet frame (served by this server at its public URL) calls /v1/sign from the browser.
-      corsOrigins: [new URL(config.publicUrl ?? options.custodianUrl).origin],
+      corsOrigins: [...new Set([new URL(config.publicUrl ?? options.custodianUrl).origin, ...s.corsOrigins])],
     },
   });
   options.logger.info({ signer: signer.url, imageSha384: signer.image.imageSha384 }, `Signer listening on ${signer.url} (ImageSha384 ${signer.image.imageSha384})`);
@@ -137,6 +137,7 @@ export async function runSignerRole(config: ServerConfig): Promise<number> {
       credentials,
       issuers: plainIssuers(issuers as TrustedIssuer[]),
       attestationRefreshMs: s.attestationRefreshSeconds * 1000,
+      corsOrigins: s.corsOrigins,
     },
   });
   log.info({ signer: signer.url, imageSha384: signer.image.imageSha384 }, `Signer listening on ${signer.url} (ImageSha384 ${signer.image.imageSha384})`);

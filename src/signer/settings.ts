@@ -14,6 +14,8 @@
  *   SYMBOLON_SIGNER_ACCESS_KEY_ID / _SECRET_ACCESS_KEY
  *                                       fixed credentials instead (deployments without STS)
  *   SYMBOLON_PLATFORM_KEY_FILE          --role signer: the platform key file (default DIR/platform-attestation.key)
+ *   SYMBOLON_SIGNER_CORS_ORIGINS        exact origins (the wallet frame's) whose pages may call /v1/sign, comma-separated;
+ *                                       with --role all the server's own public origin is always added
  *   SYMBOLON_SIGNER_ATTESTATION_REFRESH_SECONDS
  *                                       --role signer: how long the signer reuses one attestation document
  *                                       (default 60, 0 to 300; 0: a fresh document per release). With --role all
@@ -51,6 +53,8 @@ export interface SignerSettings {
   platformKeyFile: string | undefined;
   /** How long the signer reuses one attestation document, seconds (0: a fresh document per release). */
   attestationRefreshSeconds: number;
+  /** Exact origins whose pages may call /v1/sign (CORS): the wallet frame's. */
+  corsOrigins: string[];
 }
 
 /**
@@ -89,5 +93,21 @@ export function signerSettingsFromEnv(env: NodeJS.ProcessEnv): SignerSettings {
     secretAccessKey,
     platformKeyFile: env.SYMBOLON_PLATFORM_KEY_FILE || undefined,
     attestationRefreshSeconds: sessionSeconds(env, 'SYMBOLON_SIGNER_ATTESTATION_REFRESH_SECONDS'),
+    corsOrigins: corsOrigins(env.SYMBOLON_SIGNER_CORS_ORIGINS),
   };
+}
+
+/** Exact http(s) origins only: a wildcard or a path would let pages nobody named call the signer with a user's token. */
+function corsOrigins(text: string | undefined): string[] {
+  const list = (text ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const o of list) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      origin = undefined;
+    }
+    if (origin !== o || !/^https?:\/\//.test(o) || o.includes('*')) throw new RangeError('SYMBOLON_SIGNER_CORS_ORIGINS must list exact http(s) origins (scheme://host[:port]), comma-separated');
+  }
+  return list;
 }
