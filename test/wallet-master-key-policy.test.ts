@@ -8,6 +8,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { GetKeyPolicyCommand } from '@aws-sdk/client-kms';
+import { startTestServer, ADMIN, REGION } from './helpers/server.js';
+import { kmsMasterKeys } from '../src/wallet/master-keys.js';
+import { signerSettingsFromEnv } from '../src/signer/settings.js';
 import { parsePolicyDocument } from '../src/kms/policy/document.js';
 import { decide, type Decision } from '../src/kms/policy/evaluate.js';
 import { globalConditionKeys, principalFromArn } from '../src/kms/policy/request.js';
@@ -192,4 +196,60 @@ test('inputs are checked', () => {
   assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, issuer: 'x'.repeat(257), walletServicePrincipalArn: ROOT }), RangeError);
   assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, issuer: 7 as unknown as string, walletServicePrincipalArn: ROOT }), TypeError);
   assert.ok(masterKeyPolicy({ accountId: A, sub: 'x'.repeat(255), issuer: 'i'.repeat(256), walletServicePrincipalArn: ROOT }).length < 32768);
+});
+
+test('with signerImageSha384, a split share is released only to a signer with that measurement (any case); other uses unchanged', () => {
+  const image = 'AB'.repeat(48);
+  const policy = masterKeyPolicy({ accountId: A, sub: SUB, issuer: ISS, walletServicePrincipalArn: ROOT, signerImageSha384: image });
+  assert.equal(validatePolicyDocument(policy), undefined);
+  const pin = JSON.parse(policy).Statement.find((s: any) => s.Sid === 'DenySplitShareToAnotherSignerImage');
+  assert.deepEqual(pin, {
+    Sid: 'DenySplitShareToAnotherSignerImage',
+    Effect: 'Deny',
+    Principal: { AWS: '*' },
+    Action: 'kms:Decrypt',
+    Resource: '*',
+    Condition: { Null: { 'kms:EncryptionContext:address': 'false' }, StringNotEqualsIgnoreCase: { 'kms:RecipientAttestation:ImageSha384': 'ab'.repeat(48) } },
+  });
+  const base = { policy, caller: session('s1'), action: 'kms:Decrypt', tags: USER, context: { sub: SUB, address: '0xabc' }, identityPolicies: [ROLE_POLICY] };
+  assert.deepEqual(ask({ ...base, imageSha384: 'ab'.repeat(48) }), { allowed: true });
+  assert.deepEqual(ask({ ...base, imageSha384: 'AB'.repeat(48) }), { allowed: true });
+  // Another signer build (one changed file changes PCR0), or no attestation at all: refused.
+  assert.deepEqual(ask({ ...base, imageSha384: 'cd'.repeat(48) }), { allowed: false, reason: 'explicit-deny-resource' });
+  assert.deepEqual(ask({ ...base }), { allowed: false, reason: 'explicit-deny-resource' });
+  // Without an address in the context (not a split share) the pin does not apply: the user's own uses are unchanged.
+  for (const action of USER_ACTIONS) {
+    assert.deepEqual(ask({ ...base, action, context: { sub: SUB } }), { allowed: true }, action);
+  }
+  // Without the option there is no pin: any attested measurement is allowed (as before).
+  assert.deepEqual(ask({ ...base, policy: policyFor(ROOT), imageSha384: 'cd'.repeat(48) }), { allowed: true });
+  assert.ok(!policyFor(ROOT).includes('DenySplitShareToAnotherSignerImage'));
+  for (const bad of ['ab'.repeat(47), 'zz'.repeat(48), `${'ab'.repeat(48)}\n`, '']) {
+    assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, issuer: ISS, walletServicePrincipalArn: ROOT, signerImageSha384: bad }), RangeError, JSON.stringify(bad));
+  }
+});
+
+test('SYMBOLON_SIGNER_IMAGE_SHA384 is read strictly, and new master keys made by the wallet service carry the pin (real server)', async () => {
+  const image = 'Ab'.repeat(48);
+  assert.equal(signerSettingsFromEnv({ SYMBOLON_SIGNER_IMAGE_SHA384: image }).imageSha384, 'ab'.repeat(48));
+  assert.equal(signerSettingsFromEnv({}).imageSha384, undefined);
+  assert.throws(() => signerSettingsFromEnv({ SYMBOLON_SIGNER_IMAGE_SHA384: 'ab'.repeat(32) }), /SYMBOLON_SIGNER_IMAGE_SHA384 must be 96 hexadecimal digits/);
+  const server = await startTestServer();
+  const root = `arn:aws:iam::${server.custodian.accountId}:root`;
+  const make = (signerImageSha384?: string) =>
+    kmsMasterKeys({ endpoint: () => server.endpoint, region: REGION, credentials: ADMIN, accountId: server.custodian.accountId, walletServicePrincipalArn: async () => root, ...(signerImageSha384 ? { signerImageSha384 } : {}) });
+  const kms = server.kms();
+  try {
+    for (const [pin, expected] of [[image.toLowerCase(), true], [undefined, false]] as const) {
+      const keys = make(pin);
+      const keyId = await keys.create({ userId: 'u-1', issuer: ISS, sub: SUB });
+      keys.close();
+      const policy = JSON.parse((await kms.send(new GetKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default' }))).Policy!);
+      const statement = policy.Statement.find((s: any) => s.Sid === 'DenySplitShareToAnotherSignerImage');
+      assert.equal(Boolean(statement), expected);
+      if (statement) assert.equal(statement.Condition.StringNotEqualsIgnoreCase['kms:RecipientAttestation:ImageSha384'], 'ab'.repeat(48));
+    }
+  } finally {
+    await server.close();
+  }
 });

@@ -20,6 +20,8 @@
  *                                       --role signer: how long the signer reuses one attestation document
  *                                       (default 60, 0 to 300; 0: a fresh document per release). With --role all
  *                                       it follows SYMBOLON_ATTESTATION_SESSION_SECONDS.
+ *   SYMBOLON_SIGNER_IMAGE_SHA384        the signer measurement (96 hex) new master keys release split shares to
+ *                                       (a Deny in their key policy); unset: any attested signer
  */
 import { parseTrustedKeys } from './attestation/platform-key.js';
 
@@ -53,6 +55,8 @@ export interface SignerSettings {
   platformKeyFile: string | undefined;
   /** How long the signer reuses one attestation document, seconds (0: a fresh document per release). */
   attestationRefreshSeconds: number;
+  /** The signer measurement new master keys pin split-share releases to (lower-case hex), if configured. */
+  imageSha384: string | undefined;
   /** Exact origins whose pages may call /v1/sign (CORS): the wallet frame's. */
   corsOrigins: string[];
 }
@@ -81,6 +85,8 @@ export function signerSettingsFromEnv(env: NodeJS.ProcessEnv): SignerSettings {
   if (roleArn !== undefined && !/^arn:aws:iam::\d{12}:role\/[\w+=,.@\-/]+$/.test(roleArn)) throw new RangeError('SYMBOLON_SIGNER_ROLE_ARN must be an IAM role ARN');
   const accessKeyId = env.SYMBOLON_SIGNER_ACCESS_KEY_ID || undefined;
   const secretAccessKey = env.SYMBOLON_SIGNER_SECRET_ACCESS_KEY || undefined;
+  const imageSha384 = env.SYMBOLON_SIGNER_IMAGE_SHA384 || undefined;
+  if (imageSha384 !== undefined && !/^[0-9a-fA-F]{96}$/.test(imageSha384)) throw new RangeError('SYMBOLON_SIGNER_IMAGE_SHA384 must be 96 hexadecimal digits (the signer\'s ImageSha384)');
   if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
     throw new RangeError('SYMBOLON_SIGNER_ACCESS_KEY_ID and SYMBOLON_SIGNER_SECRET_ACCESS_KEY must be set together');
   }
@@ -93,6 +99,7 @@ export function signerSettingsFromEnv(env: NodeJS.ProcessEnv): SignerSettings {
     secretAccessKey,
     platformKeyFile: env.SYMBOLON_PLATFORM_KEY_FILE || undefined,
     attestationRefreshSeconds: sessionSeconds(env, 'SYMBOLON_SIGNER_ATTESTATION_REFRESH_SECONDS'),
+    imageSha384: imageSha384?.toLowerCase(),
     corsOrigins: corsOrigins(env.SYMBOLON_SIGNER_CORS_ORIGINS),
   };
 }

@@ -15,7 +15,13 @@
  *   an explicit Deny on every cryptographic use, which beats any Allow;
  * - nobody may use it without the user's tags and context (explicit Denies),
  *   so a statement added later, or an identity policy granting `kms:*`,
- *   cannot open it to someone else.
+ *   cannot open it to someone else;
+ * - a split wallet's share A (context names an address) is released only to
+ *   an attested signer, and — when `signerImageSha384` is given — only to a
+ *   signer with that measurement (docs/signer.md). The policy cannot be
+ *   changed later by the wallet service, so pinning a measurement binds the
+ *   key to that signer build: a new signer build needs the key policy changed
+ *   by whoever may (see docs/wallet-api.md).
  *
  * Deliberately NOT granted to the wallet service, and explicitly denied:
  * `kms:PutKeyPolicy` and `kms:CreateGrant`. Either would let it give itself
@@ -69,12 +75,18 @@ export interface MasterKeyPolicyInput {
   issuer?: string;
   /** The wallet service's principal: `arn:aws:iam::A:root`, `…:user/NAME` or `…:role/NAME`. */
   walletServicePrincipalArn: string;
+  /**
+   * The signer measurement (ImageSha384, 96 hex digits) split shares are
+   * released to; absent: any attested signer the custodian trusts.
+   */
+  signerImageSha384?: string;
 }
 
 const WALLET_PRINCIPAL = /^arn:aws:iam::\d{12}:(root|user\/[\w+=,.@\-/]+|role\/[\w+=,.@\-/]+)$/;
 /** OIDC Core §2: sub is at most 255 ASCII characters; AWS session tag values at most 256. */
 const MAX_SUB_LENGTH = 255;
 const MAX_ISSUER_LENGTH = 256;
+const IMAGE_SHA384 = /^[0-9a-fA-F]{96}$/;
 
 /**
  * A literal for a policy of Version 2012-10-17, where `${…}` is a variable:
@@ -91,7 +103,7 @@ export function policyLiteral(text: string): string {
  * @throws {TypeError} when a field is not a string.
  */
 export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
-  const { accountId, sub, issuer, walletServicePrincipalArn: walletArn } = input;
+  const { accountId, sub, issuer, walletServicePrincipalArn: walletArn, signerImageSha384 } = input;
   if (typeof accountId !== 'string' || typeof sub !== 'string' || typeof walletArn !== 'string') {
     throw new TypeError('accountId, sub and walletServicePrincipalArn must be strings');
   }
@@ -100,6 +112,9 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
   if (sub.length === 0 || sub.length > MAX_SUB_LENGTH) throw new RangeError(`sub must be 1-${MAX_SUB_LENGTH} characters (got ${sub.length})`);
   if (issuer !== undefined && (issuer.length === 0 || issuer.length > MAX_ISSUER_LENGTH)) throw new RangeError(`issuer must be 1-${MAX_ISSUER_LENGTH} characters (got ${issuer.length})`);
   if (!WALLET_PRINCIPAL.test(walletArn)) throw new RangeError('walletServicePrincipalArn must be an IAM root, user or role ARN');
+  if (signerImageSha384 !== undefined && (typeof signerImageSha384 !== 'string' || !IMAGE_SHA384.test(signerImageSha384))) {
+    throw new RangeError('signerImageSha384 must be 96 hexadecimal digits (SHA-384)');
+  }
 
   const accountRoot = `arn:aws:iam::${accountId}:root`;
   const subValue = policyLiteral(sub);
@@ -184,6 +199,22 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
         // even to the owner's own session, which can also read share B.
         Condition: { Null: { 'kms:EncryptionContext:address': 'false', 'kms:RecipientAttestation:ImageSha384': 'true' } },
       },
+      ...(signerImageSha384 !== undefined
+        ? [
+            {
+              Sid: 'DenySplitShareToAnotherSignerImage',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: 'kms:Decrypt',
+              Resource: '*',
+              // Only the signer build with this measurement (a negated operator also matches no attestation).
+              Condition: {
+                Null: { 'kms:EncryptionContext:address': 'false' },
+                StringNotEqualsIgnoreCase: { 'kms:RecipientAttestation:ImageSha384': signerImageSha384.toLowerCase() },
+              },
+            },
+          ]
+        : []),
       {
         Sid: 'DenyUseWithoutTheUsersContext',
         Effect: 'Deny',

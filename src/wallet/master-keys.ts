@@ -38,6 +38,8 @@ export interface KmsMasterKeysOptions {
   walletServicePrincipalArn: () => Promise<string>;
   /** Per-request timeout (default 5 s). */
   timeoutMs?: number;
+  /** Pin split-share releases of new keys to this signer measurement (SYMBOLON_SIGNER_IMAGE_SHA384). */
+  signerImageSha384?: string;
 }
 
 /** The tag that names the wallet user a master key belongs to (ids only: no sub, no email). */
@@ -80,7 +82,7 @@ export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian
       let client: KMSClient;
       try {
         const walletServicePrincipalArn = await options.walletServicePrincipalArn();
-        policy = masterKeyPolicy({ accountId: options.accountId, sub, issuer, walletServicePrincipalArn });
+        policy = masterKeyPolicy({ accountId: options.accountId, sub, issuer, walletServicePrincipalArn, ...(options.signerImageSha384 ? { signerImageSha384: options.signerImageSha384 } : {}) });
         client = kms();
       } catch (e) {
         if (e instanceof WalletError) throw e;

@@ -91,6 +91,7 @@ export async function createWalletService(options: WalletServiceOptions): Promis
           region: config.region,
           credentials: creds,
           accountId,
+          ...(config.signer.imageSha384 ? { signerImageSha384: config.signer.imageSha384 } : {}),
           walletServicePrincipalArn: async () => {
             if (principalArn) return principalArn;
             const row = local ? await findAccessKey(store.db, creds.accessKeyId) : undefined;
