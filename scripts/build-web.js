@@ -12,6 +12,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const apps = [
   { name: 'frame', entry: 'web/frame/main.ts', bundle: 'frame.js', assets: ['index.html', 'frame.css'] },
+  // The external-login popup's landing page (docs/frame.md), served beside the frame.
+  { name: 'frame', entry: 'web/frame/oidc-callback.ts', bundle: 'oidc-callback.js', assets: ['oidc-callback.html'], sizeName: 'frame/oidc-callback' },
   { name: 'dapp', entry: 'web/dapp/main.ts', bundle: 'dapp.js', assets: ['index.html', 'dapp.css'] },
 ];
 
@@ -45,7 +47,7 @@ export async function buildWeb({ quiet = false } = {}) {
     });
     for (const file of result.outputFiles) writeAtomically(file.path, file.contents);
     for (const asset of app.assets) writeAtomically(join(out, asset), readFileSync(join(root, 'web', app.name, asset)));
-    sizes[app.name] = result.outputFiles.find((f) => f.path.endsWith(app.bundle)).contents.length;
+    sizes[app.sizeName ?? app.name] = result.outputFiles.find((f) => f.path.endsWith(app.bundle)).contents.length;
   }
   if (!quiet) for (const [name, size] of Object.entries(sizes)) console.log(`web/dist/${name}: ${(size / 1024).toFixed(1)} KiB`);
   return sizes;

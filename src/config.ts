@@ -4,6 +4,8 @@
  */
 import { resolve } from 'node:path';
 import { attestationSettingsFromEnv, signerSettingsFromEnv, type AttestationSettings, type SignerSettings } from './signer/settings.js';
+import { loadTrustedIssuers } from './identity/issuers-config.js';
+import { checkFrameProvidersTrusted, parseFrameOidcProviders, type FrameOidcProvider } from './server/frame-oidc-providers.js';
 
 export interface ServerConfig {
   role: 'all' | 'kms' | 'signer';
@@ -42,6 +44,8 @@ export interface FrameSettings {
   exampleDappHost: string;
   /** SYMBOLON_CHAIN_ID, _RPC_URL, _NAME: the example DApp's chain (default a local Hardhat node, 31337 at :8545). */
   chain: { chainId: number; rpcUrl: string; name: string };
+  /** SYMBOLON_FRAME_OIDC_PROVIDERS: external OIDC providers the frame offers for login; each must be a trusted issuer. */
+  oidcProviders: FrameOidcProvider[];
 }
 
 /** How the wallet service reaches the custodian (docs/wallet-api.md). */
@@ -158,7 +162,8 @@ function frameFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string, p
   const rpcUrl = env.SYMBOLON_CHAIN_RPC_URL || 'http://127.0.0.1:8545';
   if (!/^https?:\/\/[^\s]+$/.test(rpcUrl)) throw new RangeError('SYMBOLON_CHAIN_RPC_URL must be an http(s) URL');
   const name = (env.SYMBOLON_CHAIN_NAME || (chainId === 31337 ? 'Local chain (Hardhat)' : `Chain ${chainId}`)).slice(0, 64);
-  return { allowedOrigins, custodyMode, signerUrl, exampleDappPort, exampleDappHost, chain: { chainId, rpcUrl, name } };
+  const oidcProviders = parseFrameOidcProviders(env.SYMBOLON_FRAME_OIDC_PROVIDERS);
+  return { allowedOrigins, custodyMode, signerUrl, exampleDappPort, exampleDappHost, chain: { chainId, rpcUrl, name }, oidcProviders };
 }
 
 function walletFromEnv(env: NodeJS.ProcessEnv): WalletSettings {
@@ -188,9 +193,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
   const host = flags.host ?? env.SYMBOLON_HOST ?? '127.0.0.1';
   const databaseUrl = env.DATABASE_URL || undefined;
   const signer = signerSettingsFromEnv(env);
+  const identity = identityFromEnv(env, !databaseUrl, host);
   // --role all forks the signer (port + 2 by default): without a public URL saying otherwise, the frame's browser code calls it there.
   const signerPort = signer.port ?? (port === 0 ? 0 : port + 2);
   const defaultSignerUrl = role === 'all' && !env.SYMBOLON_PUBLIC_URL ? publicUrlFrom(undefined, signer.host ?? host, signerPort) : undefined;
+  const frame = frameFromEnv(env, !databaseUrl, host, port, defaultSignerUrl);
+  // The frame's login providers must be issuers the wallet service and STS trust (docs/frame.md): refuse to start otherwise.
+  if (role === 'all' && frame.oidcProviders.length > 0) checkFrameProvidersTrusted(frame.oidcProviders, loadTrustedIssuers({ json: identity.issuersJson, file: identity.issuersFile }));
   return {
     role,
     host,
@@ -205,9 +214,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     logLevel: env.SYMBOLON_LOG_LEVEL ?? 'info',
     keyCacheTtlMs: Number(env.SYMBOLON_KEY_CACHE_TTL_MS ?? 1000),
     publicUrl: publicUrlFrom(env.SYMBOLON_PUBLIC_URL, host, port),
-    identity: identityFromEnv(env, !databaseUrl, host),
+    identity,
     wallet: walletFromEnv(env),
-    frame: frameFromEnv(env, !databaseUrl, host, port, defaultSignerUrl),
+    frame,
     attestation: attestationSettingsFromEnv(env),
     signer,
   };

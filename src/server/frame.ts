@@ -19,6 +19,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { FrameSettings } from '../config.js';
 import { walletUsersRoleArn } from '../sts/wallet-users-role.js';
+import { frameProviderDirectory, type ResolvedFrameProvider } from './frame-oidc-providers.js';
 
 /** Where the frame is mounted. */
 export const FRAME_PREFIX = '/frame';
@@ -95,10 +96,15 @@ export interface Frame {
 export function createFrame(options: FrameOptions): Frame {
   const { settings } = options;
   const dist = options.distDir ?? DEFAULT_DIST;
-  const frameFile = staticFiles(join(dist, 'frame'), ['index.html', 'frame.js', 'frame.css', 'frame.js.map']);
+  const frameFile = staticFiles(join(dist, 'frame'), ['index.html', 'frame.js', 'frame.css', 'frame.js.map', 'oidc-callback.html', 'oidc-callback.js', 'oidc-callback.js.map']);
+  // External login providers (docs/frame.md), with their endpoints from discovery.
+  const loginProviders = frameProviderDirectory({
+    providers: settings.oidcProviders,
+    onError: (p, e) => options.logger.warn({ provider: p.id }, `login provider ${p.id} is left out of the frame for now: ${e.message}`),
+  });
   let dapp: ExampleDapp | undefined;
 
-  const frameConfig = () => {
+  const frameConfig = (providers: readonly ResolvedFrameProvider[]) => {
     const base = options.publicUrl();
     return {
       allowedOrigins: settings.allowedOrigins,
@@ -111,10 +117,11 @@ export function createFrame(options: FrameOptions): Frame {
       // Split wallets sign through the signer, which the frame calls from the browser (it answers CORS for this origin).
       signerUrl: settings.signerUrl ?? null,
       chains: { [String(settings.chain.chainId)]: settings.chain.name },
+      loginProviders: providers.map(({ id, name, issuer, clientId, scope, authorizationEndpoint, tokenEndpoint }) => ({ id, name, issuer, clientId, scope, authorizationEndpoint, tokenEndpoint })),
     };
   };
 
-  const csp = () => {
+  const csp = (providers: readonly ResolvedFrameProvider[]) => {
     const self = originOf(options.publicUrl());
     const ancestors = settings.allowedOrigins.length > 0 ? settings.allowedOrigins.join(' ') : "'none'";
     return [
@@ -122,7 +129,7 @@ export function createFrame(options: FrameOptions): Frame {
       "script-src 'self'",
       "style-src 'self'",
       "img-src 'self' data:",
-      `connect-src 'self' ${self}${settings.signerUrl ? ` ${originOf(settings.signerUrl)}` : ''}`,
+      `connect-src 'self' ${self}${settings.signerUrl ? ` ${originOf(settings.signerUrl)}` : ''}${[...new Set(providers.map((p) => ` ${originOf(p.tokenEndpoint)}`))].join('')}`,
       `frame-ancestors ${ancestors}`,
       "base-uri 'none'",
       "form-action 'none'",
@@ -137,7 +144,7 @@ export function createFrame(options: FrameOptions): Frame {
       app.get(FRAME_PREFIX, async (_req, reply) => reply.redirect(`${FRAME_PREFIX}/`, 301));
       app.get(`${FRAME_PREFIX}/config.json`, async (_req, reply) => {
         reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
-        return frameConfig();
+        return frameConfig(await loginProviders());
       });
       app.get<{ Params: { file?: string } }>(`${FRAME_PREFIX}/:file`, async (req, reply) => {
         const name = req.params.file || 'index.html';
@@ -148,14 +155,17 @@ export function createFrame(options: FrameOptions): Frame {
         }
         const headers: Record<string, string> =
           name === 'index.html'
-            ? { 'content-security-policy': csp(), 'referrer-policy': 'no-referrer', 'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()' }
-            : { 'cross-origin-resource-policy': 'same-origin' };
+            ? { 'content-security-policy': csp(await loginProviders()), 'referrer-policy': 'no-referrer', 'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()' }
+            : name === 'oidc-callback.html'
+              ? // The login popup's landing page: its URL holds the authorization code, so no referrer, no framing, nothing cached.
+                { 'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'", 'referrer-policy': 'no-referrer' }
+              : { 'cross-origin-resource-policy': 'same-origin' };
         return sendFile(reply, name, body, headers);
       });
       app.get(`${FRAME_PREFIX}/`, async (_req, reply) => {
         const body = frameFile('index.html');
         if (!body) return notBuilt(reply, 'wallet frame');
-        return sendFile(reply, 'index.html', body, { 'content-security-policy': csp(), 'referrer-policy': 'no-referrer', 'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()' });
+        return sendFile(reply, 'index.html', body, { 'content-security-policy': csp(await loginProviders()), 'referrer-policy': 'no-referrer', 'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()' });
       });
 
       if (settings.exampleDappPort !== undefined) {

@@ -6,6 +6,7 @@
  * mode new wallets get, and chain names to show.
  */
 import type { CustodyMode } from './wallet-backend.js';
+import type { LoginProvider } from './oidc-login.js';
 
 export interface FrameConfig {
   /** Exact origins (scheme://host[:port]) allowed to embed and message the frame. */
@@ -25,6 +26,14 @@ export interface FrameConfig {
   signerUrl: string | undefined;
   /** Chain names by decimal chain id. */
   chains: Record<string, string>;
+  /** External OIDC providers offered for login (SYMBOLON_FRAME_OIDC_PROVIDERS), with their discovered endpoints. */
+  loginProviders: LoginProvider[];
+}
+
+function loginProviders(v: unknown): LoginProvider[] {
+  if (!Array.isArray(v)) return [];
+  const keys = ['id', 'name', 'issuer', 'clientId', 'scope', 'authorizationEndpoint', 'tokenEndpoint'] as const;
+  return v.filter((p): p is LoginProvider => typeof p === 'object' && p !== null && keys.every((k) => typeof (p as Record<string, unknown>)[k] === 'string'));
 }
 
 function absolute(url: unknown, name: string): string {
@@ -50,5 +59,6 @@ export async function loadConfig(): Promise<FrameConfig> {
     custodyMode: mode,
     signerUrl: c.signerUrl === null || c.signerUrl === undefined ? undefined : absolute(c.signerUrl, 'signerUrl'),
     chains: typeof c.chains === 'object' && c.chains !== null ? (c.chains as Record<string, string>) : {},
+    loginProviders: loginProviders(c.loginProviders),
   };
 }

@@ -20,6 +20,7 @@ import { PROTOCOL, parseDappMessage, type DappMessage, type FrameMessage } from 
 import { ProviderRpcError, ProviderErrorCode, unauthorized, userRejected } from '../../packages/sdk/src/browser/ProviderRpcError.js';
 import { loadConfig, type FrameConfig } from './config.js';
 import { Session, SessionEndedError } from './session.js';
+import { openLoginPopup } from './oidc-login.js';
 import { openWallet } from './backends.js';
 import type { WalletBackend } from './wallet-backend.js';
 import { chainLabel, describeConnect, describeMessage, describeTransaction, describeTypedData } from './decode.js';
@@ -78,6 +79,11 @@ async function ensureWallet(): Promise<WalletBackend> {
       await ui.login({
         sendCode: (email) => session.startEmail(email),
         verify: (email, code) => session.verifyEmail(email, code),
+        providers: config.loginProviders,
+        loginWith: (id, signal) => {
+          const provider = config.loginProviders.find((p) => p.id === id)!;
+          return session.loginWith(provider, openLoginPopup(), signal);
+        },
       });
     }
     if (wallet) return wallet;

@@ -1,23 +1,32 @@
 /**
  * The user's login inside the frame, with the built-in issuer's email
  * one-time code (POST {issuer}/email/start, /email/verify) and rotating refresh
- * tokens (RFC 6749 §6 at {issuer}/token). Tokens live only in this origin's
+ * tokens (RFC 6749 §6 at {issuer}/token), or with an external OIDC provider
+ * (./oidc-login.ts: code + PKCE in a popup; the provider's ID token is the
+ * session's token, refreshed only if the provider gave a refresh token, else
+ * the session ends when it expires). Tokens live only in this origin's
  * memory and sessionStorage — never a cookie (cookies are shared by every
  * port of a host, so a DApp on the same host would see them) and never
  * localStorage (it outlives the tab). The DApp's origin cannot read either.
  */
 import type { WalletSession } from './wallet-backend.js';
+import { loginWithPopup, OidcLoginError, refreshIdToken, type LoginProvider } from './oidc-login.js';
 
 const STORAGE_KEY = 'symbolon.session';
 /** Refresh when less than this is left of the access token. */
 const REFRESH_MARGIN_MS = 60_000;
 
 interface Stored {
+  /** The user as shown: the email address (or, for a provider without one, "<provider> account"). */
   email: string;
   accessToken: string;
-  refreshToken: string;
+  /** Always for the built-in issuer; for a provider, only if it gave one. */
+  refreshToken: string | undefined;
   /** ms since the epoch */
   expiresAt: number;
+  /** Set when logged in with an external provider (public data: its endpoints and client id), and the token's sub. */
+  provider?: LoginProvider;
+  sub?: string;
 }
 
 /** The session ended (no login, or the refresh token was refused): log in again. */
@@ -37,7 +46,10 @@ export class IssuerRequestError extends Error {
 
 function isStored(v: unknown): v is Stored {
   const s = v as Partial<Stored> | null;
-  return typeof s?.email === 'string' && typeof s.accessToken === 'string' && typeof s.refreshToken === 'string' && typeof s.expiresAt === 'number';
+  if (typeof s?.email !== 'string' || typeof s.accessToken !== 'string' || typeof s.expiresAt !== 'number') return false;
+  if (s.provider === undefined) return typeof s.refreshToken === 'string';
+  const p = s.provider as Partial<LoginProvider> | null;
+  return (s.refreshToken === undefined || typeof s.refreshToken === 'string') && typeof s.sub === 'string' && typeof p?.tokenEndpoint === 'string' && typeof p.clientId === 'string' && typeof p.issuer === 'string';
 }
 
 export class Session implements WalletSession {
@@ -83,13 +95,29 @@ export class Session implements WalletSession {
   }
 
   /**
-   * A valid access token, refreshed first when it is about to expire.
+   * Logs in with an external provider in `popup` (opened by openLoginPopup
+   * in the user's click) and keeps its ID token as the session's token.
+   * @throws {OidcLoginError} cancelled, declined, or refused (the popup is closed).
+   */
+  async loginWith(provider: LoginProvider, popup: Window, signal?: AbortSignal): Promise<void> {
+    const t = await loginWithPopup(provider, popup, signal);
+    this.#keepOidc(provider, t);
+  }
+
+  /**
+   * A valid access token, refreshed first when it is about to expire. For an
+   * external provider this is its ID token; without a refresh token the
+   * session ends when it expires.
    * @throws {SessionEndedError} when there is no session or the refresh is refused.
    */
   async accessToken(): Promise<string> {
     const s = this.#stored;
     if (!s) throw new SessionEndedError('Not logged in.');
     if (s.expiresAt - Date.now() > REFRESH_MARGIN_MS) return s.accessToken;
+    if (s.provider) {
+      this.#refreshing ??= this.#refreshOidc(s).finally(() => (this.#refreshing = undefined));
+      return this.#refreshing;
+    }
     // One refresh at a time: a rotating refresh token is good for one use.
     this.#refreshing ??= this.#refresh(s).finally(() => (this.#refreshing = undefined));
     return this.#refreshing;
@@ -100,9 +128,28 @@ export class Session implements WalletSession {
     sessionStorage.removeItem(STORAGE_KEY);
   }
 
+  async #refreshOidc(s: Stored): Promise<string> {
+    const { provider, refreshToken, sub } = s;
+    if (provider && refreshToken && sub) {
+      try {
+        return this.#keepOidc(provider, await refreshIdToken(provider, refreshToken, sub));
+      } catch (e) {
+        if (!(e instanceof OidcLoginError) || e.code === 'network_error') throw e;
+      }
+    }
+    this.logout();
+    throw new SessionEndedError('The session expired; log in again.');
+  }
+
+  #keepOidc(provider: LoginProvider, t: { idToken: string; refreshToken: string | undefined; expiresAt: number; label: string; sub: string }): string {
+    this.#stored = { email: t.label, accessToken: t.idToken, refreshToken: t.refreshToken, expiresAt: t.expiresAt, provider, sub: t.sub };
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
+    return t.idToken;
+  }
+
   async #refresh(s: Stored): Promise<string> {
     try {
-      const tokens = await this.#post('/token', { grant_type: 'refresh_token', refresh_token: s.refreshToken });
+      const tokens = await this.#post('/token', { grant_type: 'refresh_token', refresh_token: s.refreshToken ?? '' });
       return this.#keep(s.email, tokens);
     } catch (e) {
       if (e instanceof IssuerRequestError) {

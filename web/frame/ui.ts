@@ -45,6 +45,10 @@ export function dismiss(): void {
 export interface LoginHandlers {
   sendCode(email: string): Promise<void>;
   verify(email: string, code: string): Promise<void>;
+  /** External OIDC providers, one "Continue with <name>" button each. */
+  providers?: readonly { id: string; name: string }[];
+  /** Logs in with a provider; called synchronously in the button's click (it opens a popup). */
+  loginWith?(id: string, signal: AbortSignal): Promise<void>;
 }
 
 /**
@@ -61,12 +65,27 @@ export function login(handlers: LoginHandlers): Promise<void> {
   codeForm.hidden = true;
   code.value = '';
   error.textContent = '';
+  const providerBox = el('login-providers');
+  const providers = handlers.providers ?? [];
+  providerBox.hidden = providers.length === 0;
+  const providerButtons = providers.map((p) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'secondary provider';
+    b.dataset.provider = p.id;
+    b.textContent = `Continue with ${p.name}`;
+    return b;
+  });
+  providerBox.replaceChildren(...providerButtons);
   showSection('login');
   email.focus();
   return new Promise<void>((resolve, reject) => {
     let sentTo = '';
     const busy = (form: HTMLFormElement, on: boolean) => form.querySelectorAll('button, input').forEach((e) => ((e as HTMLButtonElement).disabled = on));
+    let pending: AbortController | undefined;
     const finish = () => {
+      pending?.abort();
+      for (const b of providerButtons) b.onclick = null;
       emailForm.onsubmit = null;
       codeForm.onsubmit = null;
       el('login-cancel').onclick = null;
@@ -103,6 +122,32 @@ export function login(handlers: LoginHandlers): Promise<void> {
         busy(codeForm, false);
       }
     };
+    for (const [i, b] of providerButtons.entries()) {
+      b.onclick = async () => {
+        const p = providers[i]!;
+        pending?.abort();
+        const ac = new AbortController();
+        pending = ac;
+        error.textContent = '';
+        providerButtons.forEach((x) => (x.disabled = true));
+        el('login-status').textContent = `Continue in the ${p.name} window…`;
+        try {
+          // Synchronous up to its first await: the popup opens within this click.
+          await handlers.loginWith!(p.id, ac.signal);
+          if (ac.signal.aborted) return;
+          pending = undefined;
+          finish();
+          resolve();
+        } catch (e) {
+          if (!ac.signal.aborted) error.textContent = (e as Error).message;
+        } finally {
+          if (pending === ac || pending === undefined) {
+            providerButtons.forEach((x) => (x.disabled = false));
+            el('login-status').textContent = '';
+          }
+        }
+      };
+    }
     dismissCurrent = () => {
       finish();
       reject(new Dismissed('The user cancelled the login.'));
