@@ -264,6 +264,23 @@ test('a forged callback is ignored: one from another origin (even with the right
   assert.deepEqual(idp.tokenRequests.slice(exchangesBefore).map((r) => [r.grantType, r.ok]), [['authorization_code', true]]);
 });
 
+test('the session survives a reload of the tab; once the ID token expires (the provider gave no refresh token) the session ends and the site sees no account', async () => {
+  const accounts = async () => {
+    await page.reload();
+    await page.locator('#connect:not([disabled])').waitFor();
+    return ((await page.evaluate(() => (window as any).symbolon.request({ method: 'eth_accounts' }))) as string[]).map((a) => getAddress(a));
+  };
+  assert.deepEqual(await accounts(), [address]);
+  // Make the stored ID token's expiry pass (the token itself is unchanged; the frame must not use it past exp).
+  await walletFrame(page).evaluate(() => {
+    const s = JSON.parse(sessionStorage.getItem('symbolon.session')!) as { expiresAt: number };
+    s.expiresAt = Date.now() - 1000;
+    sessionStorage.setItem('symbolon.session', JSON.stringify(s));
+  });
+  assert.deepEqual(await accounts(), []);
+  assert.equal(await walletFrame(page).evaluate(() => sessionStorage.getItem('symbolon.session')), null, 'the ended session is gone from the frame');
+});
+
 /** Waits for the frame's login error to match. */
 async function expectShownError(page: Page, pattern: RegExp): Promise<void> {
   const error = walletFrame(page).locator('#login-error');
