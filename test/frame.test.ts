@@ -110,6 +110,8 @@ async function latestCode(email: string): Promise<string> {
 
 /** Logs in inside the frame the way a user does: email, then the code from the (dev) mailbox. */
 async function logInInFrame(page: Page, email: string): Promise<void> {
+  // The provider creates the frame on the first request: wait for it to be there rather than race it.
+  for (let i = 0; i < 300 && !page.frames().some((f) => f.url().startsWith(frameUrl)); i++) await page.waitForTimeout(50);
   const frame = walletFrame(page);
   await frame.locator('#email').fill(email);
   await frame.locator('#send-code').click();

@@ -57,9 +57,20 @@ export class FrameDriver {
     return messages[0].code;
   }
 
+  /** The wallet frame once the page has created and loaded it (the provider adds it on demand). */
+  async waitForFrame(page: Page, timeoutMs = 15_000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const frame = page.frames().find((f) => f.url().startsWith(this.frameUrl));
+      if (frame) return frame;
+      if (Date.now() > deadline) assert.fail(`the DApp page has no wallet frame after ${timeoutMs} ms`);
+      await page.waitForTimeout(50);
+    }
+  }
+
   /** Logs in inside the frame: email, then the code from the (dev) mailbox. */
   async logIn(page: Page, email: string): Promise<void> {
-    const frame = this.walletFrame(page);
+    const frame = await this.waitForFrame(page);
     await frame.locator('#email').fill(email);
     await frame.locator('#send-code').click();
     await frame.locator('#code').waitFor({ state: 'visible' });
