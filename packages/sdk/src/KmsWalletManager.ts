@@ -63,7 +63,8 @@ export class KmsWalletManager {
   readonly #keys = new Map<string, KmsKey>();
 
   constructor({ client, provider = null, retry = {} }: KmsWalletManagerOptions) {
-    this.client = toKmsClient(client);
+    // Managing keys (CreateKey, ListKeys, …) needs a KMSClient; the lean client would refuse those commands with a TypeError.
+    this.client = toKmsClient(client) as KMSClient;
     this.provider = provider;
     this.#retry = retry;
   }

@@ -26,8 +26,8 @@ export type KmsClientInput = KMSClient | KmsHttpClient | KMSClientConfig;
  * says otherwise: the AWS SDK then resolves each command's middleware stack
  * once instead of on every call (about a fifth of its CPU per Sign here).
  */
-export function toKmsClient(client: KmsClientInput): KMSClient {
-  if (client instanceof KMSClient || typeof (client as { send?: unknown }).send === 'function') return client as KMSClient;
+export function toKmsClient(client: KmsClientInput): KMSClient | KmsHttpClient {
+  if (client instanceof KMSClient || typeof (client as { send?: unknown }).send === 'function') return client as KMSClient | KmsHttpClient;
   return new KMSClient({ cacheMiddleware: true, ...(client as KMSClientConfig) });
 }
 
@@ -59,7 +59,8 @@ type Loaded = { info: KmsPublicKey; parity: ParityFinder };
 
 /** A KMS signing key seen as an Ethereum key. */
 export class KmsKey {
-  readonly client: KMSClient;
+  /** The client it signs through: a KMSClient or the lean client (both have `send`). */
+  readonly client: KMSClient | KmsHttpClient;
   readonly keyId: string;
   readonly #retry: RetryOptions;
   readonly #parity: ParityFunction | undefined;
@@ -76,7 +77,7 @@ export class KmsKey {
   }
 
   async #load(): Promise<Loaded> {
-    const out = await withThrottlingRetry(() => this.client.send(new GetPublicKeyCommand({ KeyId: this.keyId })), this.#retry);
+    const out = await withThrottlingRetry(() => (this.client as KmsHttpClient).send(new GetPublicKeyCommand({ KeyId: this.keyId })), this.#retry);
     if (out.KeySpec !== undefined && out.KeySpec !== 'ECC_SECG_P256K1') {
       throw new KmsKeyError('NOT_SECP256K1', `KMS key ${this.keyId} has key spec ${out.KeySpec}, not ECC_SECG_P256K1.`);
     }
@@ -135,7 +136,7 @@ export class KmsKey {
     const [{ parity }, out] = await Promise.all([
       this.#cached(),
       withThrottlingRetry(
-        () => this.client.send(new SignCommand({ KeyId: this.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })),
+        () => (this.client as KmsHttpClient).send(new SignCommand({ KeyId: this.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })),
         this.#retry,
       ),
     ]);
