@@ -21,7 +21,7 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import { startTestIdp, type TestIdp } from './helpers/oidc-provider.js';
 import { configFromEnv } from '../src/config.js';
 import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
-import { parseFrameOidcProviders } from '../src/server/frame-oidc-providers.js';
+import { discoverFrameProvider, frameProviderDirectory, parseFrameOidcProviders } from '../src/server/frame-oidc-providers.js';
 import { checkIdToken, pkceChallenge } from '../web/frame/oidc-login.js';
 import { callbackFromQuery, parseCallbackMessage } from '../web/frame/oidc-message.js';
 
@@ -326,6 +326,23 @@ test('configuration: the server refuses to start with a frame provider that is n
     [JSON.stringify([{ ...provider, clientSecret: 'x' }]), /unknown field clientSecret/],
     [JSON.stringify([provider, provider]), /id corp is used twice/],
   ] as const) assert.throws(() => parseFrameOidcProviders(bad), why, bad);
+});
+
+test("discovery: the provider's endpoints come from its own document; a document naming another issuer, or none at all, leaves the provider out and says why", async () => {
+  const base = { id: 'test-idp', name: 'Test IdP', clientId: CLIENT_ID, scope: 'openid email' };
+  assert.deepEqual(await discoverFrameProvider({ ...base, issuer: idp.issuer }, { timeoutMs: 5000 }), {
+    ...base, issuer: idp.issuer, authorizationEndpoint: `${idp.issuer}/auth`, tokenEndpoint: `${idp.issuer}/token`,
+  });
+  // Same server, but the configured issuer has a trailing slash: the document names another issuer (OIDC Discovery §4.3).
+  await assert.rejects(discoverFrameProvider({ ...base, issuer: `${idp.issuer}/` }, { timeoutMs: 5000 }), /names another issuer/);
+  const errors: string[] = [];
+  const directory = frameProviderDirectory({
+    providers: [{ ...base, id: 'gone', issuer: 'http://127.0.0.1:9' }, { ...base, issuer: idp.issuer }],
+    onError: (p, e) => errors.push(`${p.id}: ${e.message}`),
+  });
+  assert.deepEqual((await directory()).map((p) => p.id), ['test-idp']);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!, /^gone: the discovery document of login provider gone .* could not be read/);
 });
 
 test('the frame-side checks: callback messages are parsed strictly, PKCE is RFC 7636 S256, and an ID token with the wrong iss, aud, azp, nonce or exp is refused', async () => {

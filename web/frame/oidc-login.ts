@@ -85,7 +85,8 @@ export function openLoginPopup(): Window {
   const h = 640;
   const left = Math.max(0, Math.round(screenX + (outerWidth - w) / 2));
   const top = Math.max(0, Math.round(screenY + (outerHeight - h) / 3));
-  const popup = window.open('about:blank', 'symbolon-login', `popup,width=${w},height=${h},left=${left},top=${top}`);
+  // A new window each time ('_blank'): a named one could be a window some other page opened under that name.
+  const popup = window.open('about:blank', '_blank', `popup,width=${w},height=${h},left=${left},top=${top}`);
   if (!popup) throw new OidcLoginError('popup_blocked', 'The browser blocked the login window: allow pop-ups for this site and try again.');
   return popup;
 }
