@@ -356,3 +356,34 @@ describe('split-key signer against a custodian in single-use mode (SYMBOLON_ATTE
     assert.deepEqual(recipientAttestationOf(fx.server.custodian.deps)!.stats, { verified: 3, sessionHits: 0 });
   });
 });
+
+describe('split-key signer against a custodian whose attested sessions are shorter than its refresh (SYMBOLON_ATTESTATION_SESSION_SECONDS=1)', () => {
+  let fx: SplitFixture;
+
+  before(async () => {
+    fx = await startSplitFixture({ env: { SYMBOLON_ATTESTATION_SESSION_SECONDS: '1' } });
+  });
+
+  after(async () => {
+    await fx?.close();
+  });
+
+  test('a reused document refused as stale is replaced once, and reuse resumes with the fresh one', async () => {
+    const signer = await fx.launch();
+    const dave = await fx.createWallet('dave');
+    const token = await fx.token('dave');
+    const sign = async (i: number) => {
+      const r = await postSign(signer.url, signBody(dave, token, { type: 'message', message: `short ${i}` }));
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+    };
+    const verifier = recipientAttestationOf(fx.server.custodian.deps)!;
+    await sign(0);
+    await sign(1); // inside the custodian's 1 s session: a hash hit
+    assert.deepEqual([signer.issued, verifier.stats.verified, verifier.stats.sessionHits], [1, 1, 1]);
+    await new Promise((r) => setTimeout(r, 1100));
+    await sign(2); // the signer's document (refresh 60 s) is stale there now: refused, retried with a fresh one
+    assert.deepEqual([signer.issued, verifier.stats.verified], [2, 2]);
+    await sign(3); // and the fresh one is reused again
+    assert.deepEqual([signer.issued, verifier.stats.verified, verifier.stats.sessionHits], [2, 2, 2]);
+  });
+});
