@@ -407,6 +407,43 @@ test('Approve stays disabled while the DApp makes the frame translucent or shrin
   assert.equal(await pending, 4001);
 });
 
+test('the user logs out from a prompt (the frame is hidden between requests): the site then has no account, and connecting asks to log in again', async () => {
+  const frame = walletFrame(pageA);
+  await pageA.evaluate(() => {
+    const w = window as any;
+    w.accountChanges = [];
+    w.symbolon.on('accountsChanged', (a: string[]) => w.accountChanges.push(a));
+  });
+  const pending = pageA.evaluate(
+    (account) => (window as any).symbolon.request({ method: 'personal_sign', params: ['0x6c6f676f7574', account] }).catch((e: { code: number; message: string }) => ({ code: e.code, message: e.message })),
+    address,
+  );
+  await expectShown(pageA, frame.locator('#prompt-title', { hasText: 'Sign a message' }));
+  assert.equal(await frame.locator('#prompt-email').textContent(), EMAIL);
+  // A real click on visible UI inside the frame (the DApp's script cannot reach it: see the SecurityError test above).
+  await frame.locator('#prompt-logout').click();
+  assert.deepEqual(await pending, { code: 4001, message: 'The user logged out.' });
+  assert.deepEqual(await pageA.evaluate(() => (window as any).symbolon.request({ method: 'eth_accounts' })), []);
+  assert.deepEqual(await pageA.evaluate(() => (window as any).accountChanges), [[]]);
+  await expectShown(pageA, pageA.locator('#address', { hasText: 'not connected' }));
+  const refused = await pageA.evaluate((account) => (window as any).symbolon.request({ method: 'personal_sign', params: ['0x6e6f', account] }).catch((e: { code: number }) => e.code), address);
+  assert.equal(refused, 4100);
+
+  // Connecting again asks to log in (no session is left), and Log out on the connect prompt switches account.
+  const again = pageA.evaluate(() => (window as any).symbolon.request({ method: 'eth_requestAccounts' }));
+  await expectShown(pageA, frame.locator('#email'));
+  await logInInFrame(pageA, `frame-other-${Date.now()}@example.com`);
+  await expectShown(pageA, frame.locator('#prompt-title', { hasText: 'Connect to this site?' }), 60_000);
+  const other = getAddress((/0x[0-9a-fA-F]{40}/.exec(await frame.locator('#prompt').innerText()) ?? [''])[0]);
+  assert.notEqual(other, address);
+  await frame.locator('#prompt-logout').click();
+  await expectShown(pageA, frame.locator('#email'));
+  await logInInFrame(pageA, EMAIL);
+  await expectShown(pageA, frame.locator('#prompt-title', { hasText: 'Connect to this site?' }), 60_000);
+  await frame.locator('#approve').click();
+  assert.deepEqual(((await again) as string[]).map((a) => getAddress(a)), [address]);
+});
+
 // The frame's checks on what a DApp page sends, run here in Node on the same modules the frame bundles:
 // hostile or malformed input is refused with the JSON-RPC / EIP-1193 code a DApp would get.
 

@@ -99,15 +99,37 @@ async function ensureWallet(): Promise<WalletBackend> {
 }
 
 async function requestAccounts(): Promise<Address[]> {
-  const w = await ensureWallet();
-  if (!isConnected()) {
+  for (;;) {
+    const w = await ensureWallet();
+    if (isConnected()) return accounts();
     setShown(true);
-    const ok = await ui.ask(describeConnect(dappOrigin!, w.address()));
-    if (!ok) throw userRejected('The user rejected the connection.');
+    const ok = await ui.ask(describeConnect(dappOrigin!, w.address()), promptAccount());
+    if (!ok) {
+      // Log out on this prompt means "another account": log in again rather than refuse the site.
+      if (!session.loggedIn) continue;
+      throw userRejected('The user rejected the connection.');
+    }
     sessionStorage.setItem(CONNECTED_KEY, JSON.stringify([...connectedOrigins(), dappOrigin!]));
     post({ protocol: PROTOCOL, kind: 'accountsChanged', accounts: accounts() });
+    return accounts();
   }
-  return accounts();
+}
+
+/**
+ * Ends the session in this frame: tokens, the open wallet and the sites
+ * connected in it. Called only from the user's click on a Log out button
+ * inside the frame (a prompt's or the account view's).
+ */
+function logout(): void {
+  session.logout();
+  wallet = undefined;
+  sessionStorage.removeItem(CONNECTED_KEY);
+  post({ protocol: PROTOCOL, kind: 'accountsChanged', accounts: [] });
+}
+
+/** The account line with its Log out button, shown on every prompt while a wallet is open. */
+function promptAccount(): ui.PromptAccount | undefined {
+  return wallet && session.loggedIn ? { email: session.email ?? '', onLogout: logout } : undefined;
 }
 
 function requireConnected(): WalletBackend {
@@ -117,7 +139,7 @@ function requireConnected(): WalletBackend {
 
 async function approve(prompt: Parameters<typeof ui.ask>[0]): Promise<void> {
   setShown(true);
-  if (!(await ui.ask(prompt))) throw userRejected();
+  if (!(await ui.ask(prompt, promptAccount()))) throw userRejected(session.loggedIn ? undefined : 'The user logged out.');
   ui.showStatus('Signing…');
 }
 
@@ -185,10 +207,7 @@ function showIdle(): void {
       email: session.email ?? '',
       custodyMode: wallet.custodyMode,
       onLogout: () => {
-        session.logout();
-        wallet = undefined;
-        sessionStorage.removeItem(CONNECTED_KEY);
-        post({ protocol: PROTOCOL, kind: 'accountsChanged', accounts: [] });
+        logout();
         ui.showStatus('Logged out.');
       },
     });
@@ -256,7 +275,8 @@ async function main(): Promise<void> {
   }
   session = new Session(config.issuer);
   if (window.parent === window) {
-    ui.showStatus('This is the Symbolon wallet frame. Sites open it for you; it does nothing on its own.');
+    // Opened on its own, the page shares nothing with a site's frame (each tab, and each site in it, has its own session).
+    ui.showStatus('This is the Symbolon wallet frame. Sites open it for you; it does nothing on its own. To log out on a site, use Log out in the wallet window there, or close the tab: a login lasts for the tab.');
     return;
   }
   ui.showStatus('Waiting for the site…');

@@ -157,11 +157,23 @@ export function login(handlers: LoginHandlers): Promise<void> {
 }
 
 /**
+ * Who is logged in, shown on every prompt with a Log out button: while a DApp
+ * keeps the frame hidden between requests, a prompt is where the user sees
+ * the frame. Only the user's click in the frame calls onLogout; a DApp can
+ * only post requests.
+ */
+export interface PromptAccount {
+  email: string;
+  /** Ends the session; the prompt then closes as if rejected. */
+  onLogout(): void;
+}
+
+/**
  * Shows a request and waits for the user's answer. Approve is enabled only
  * while the prompt is fully visible (see ./visibility.ts).
- * @returns true on Approve, false on Reject or dismissal.
+ * @returns true on Approve, false on Reject, Log out or dismissal.
  */
-export function ask(prompt: Prompt): Promise<boolean> {
+export function ask(prompt: Prompt, account?: PromptAccount): Promise<boolean> {
   el('prompt-title').textContent = prompt.title;
   el('prompt-summary').textContent = prompt.summary;
   const warnings = el('prompt-warnings');
@@ -191,6 +203,10 @@ export function ask(prompt: Prompt): Promise<boolean> {
   const approve = el<HTMLButtonElement>('approve');
   const reject = el<HTMLButtonElement>('reject');
   const guardText = el('prompt-guard');
+  const who = el('prompt-who');
+  const logout = el<HTMLButtonElement>('prompt-logout');
+  who.hidden = !account;
+  el('prompt-email').textContent = account?.email ?? '';
   showSection('prompt');
   return new Promise<boolean>((resolve) => {
     let guard: VisibilityGuard | undefined;
@@ -198,6 +214,7 @@ export function ask(prompt: Prompt): Promise<boolean> {
       guard?.stop();
       approve.onclick = null;
       reject.onclick = null;
+      logout.onclick = null;
       approve.disabled = true;
       dismissCurrent = undefined;
       resolve(answer);
@@ -210,6 +227,12 @@ export function ask(prompt: Prompt): Promise<boolean> {
       if (!approve.disabled) done(true);
     };
     reject.onclick = () => done(false);
+    if (account) {
+      logout.onclick = () => {
+        account.onLogout();
+        done(false);
+      };
+    }
     dismissCurrent = () => done(false);
   });
 }
