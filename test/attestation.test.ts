@@ -287,6 +287,13 @@ describe('Recipient verification (custodian side)', () => {
     assert.equal(again, first);
     assert.equal(last, first);
     assert.ok(Object.isFrozen(first.conditions), 'a shared result cannot be altered by one release');
+    assert.ok(Object.isFrozen(first));
+    // Another document of the same session key and measurements is verified in full, and shares the result
+    // object (a session entry holds a reference: memory per remembered document stays small).
+    const next = v.accept(doc(), NOW + 1);
+    assert.deepEqual(v.stats, { verified: 2, sessionHits: 2 });
+    assert.equal(next, first);
+    assert.notEqual(v.accept(doc({ publicKey: new Uint8Array(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' })) }), NOW + 2), first);
   });
 
   test('the session is keyed by the exact bytes: one changed byte is another document, verified in full', () => {

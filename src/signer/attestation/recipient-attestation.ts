@@ -87,6 +87,12 @@ export class RecipientAttestation {
   /** Document hash -> its verified result, while its session lasts (a subset of #seenDocuments). */
   readonly #sessions = new Map<string, { recipient: AttestedRecipient; until: number }>();
   readonly #keys = new Map<string, KeyObject>();
+  /**
+   * One result object per (recipient key, measurements): every document of a
+   * signer session shares it, so a session entry costs a reference, not a copy
+   * of the key and condition keys (the memory bound counts documents).
+   */
+  readonly #recipients = new Map<string, AttestedRecipient>();
   #verified = 0;
   #sessionHits = 0;
 
@@ -146,16 +152,29 @@ export class RecipientAttestation {
     if (nonce !== undefined) this.#seenNonces.set(nonce, forgetAt);
     this.#verified++;
 
-    const conditions: Record<string, string> = {};
-    const pcr0 = doc.pcrs.get(0);
-    if (pcr0) conditions[IMAGE_SHA384_KEY] = Buffer.from(pcr0).toString('hex');
-    for (const [i, v] of doc.pcrs) conditions[pcrConditionKey(i)] = Buffer.from(v).toString('hex');
-    const recipient: AttestedRecipient = Object.freeze({ key, spki: doc.publicKey, conditions: Object.freeze(conditions) });
+    const recipient = this.#recipient(key, doc.publicKey, doc.pcrs);
     if (this.#sessionMs > 0) {
       // The session ends when the document would be stale, or sessionMs after this first use, whichever is first.
       const until = Math.min(doc.timestamp + this.#maxAgeMs, now + this.#sessionMs);
       if (until > now) this.#sessions.set(docHash, { recipient, until });
     }
+    return recipient;
+  }
+
+  /** The (shared, frozen) result for this key and these measurements. */
+  #recipient(key: KeyObject, spki: Uint8Array, pcrs: ReadonlyMap<number, Uint8Array>): AttestedRecipient {
+    const pcrHex = [...pcrs].map(([i, v]) => `${i}:${Buffer.from(v).toString('hex')}`);
+    const id = `${Buffer.from(spki).toString('base64')}|${pcrHex.join(',')}`;
+    const cached = this.#recipients.get(id);
+    if (cached) return cached;
+    const conditions: Record<string, string> = {};
+    const pcr0 = pcrs.get(0);
+    if (pcr0) conditions[IMAGE_SHA384_KEY] = Buffer.from(pcr0).toString('hex');
+    for (const [i, v] of pcrs) conditions[pcrConditionKey(i)] = Buffer.from(v).toString('hex');
+    // Its own copy of the key bytes: the document's buffer is not kept alive by a session.
+    const recipient: AttestedRecipient = Object.freeze({ key, spki: Uint8Array.from(spki), conditions: Object.freeze(conditions) });
+    if (this.#recipients.size >= MAX_CACHED_KEYS) this.#recipients.clear();
+    this.#recipients.set(id, recipient);
     return recipient;
   }
 
