@@ -20,6 +20,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
 import { recoverTransactionAddress, verifyMessage, parseTransaction, getAddress, type Hex } from 'viem';
 import { DecryptCommand, EncryptCommand } from '@aws-sdk/client-kms';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
@@ -158,6 +159,74 @@ describe('split wallets end to end', () => {
     if (msg.type !== 'message') return;
     assert.equal(await verifyMessage({ address: aliceAddress as Hex, message: 'Symbolon split wallet', signature: msg.signature }), true);
     assert.equal(await verifyMessage({ address: aliceAddress as Hex, message: 'another message', signature: msg.signature }), false);
+  });
+
+  test('a client reads the wallet record once (counted by the server): N signatures, one GET /v1/wallets/me; a damaged record is read again and the signature retried once', async () => {
+    const walletReads: string[] = [];
+    const onRequest = (req: IncomingMessage) => {
+      if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/v1/wallets/me') walletReads.push(req.url!);
+    };
+    server.custodian.app.server.on('request', onRequest);
+    /** A device whose first `damaged` reads of its record arrive with share B altered; the signer calls it makes are listed. */
+    const damagingDevice = (damaged: number) => {
+      const signerAnswers: number[] = [];
+      const client = new SplitWalletClient({
+        walletUrl: server.endpoint,
+        custodianUrl: server.endpoint,
+        signerUrl: signer.url,
+        region: REGION,
+        roleArn: walletUsersRoleArn(accountId),
+        token: alice,
+        kmsClientConfig: { maxAttempts: 1 },
+        fetch: async (input, init) => {
+          const res = await fetch(input, init);
+          const url = String(input);
+          if (url.endsWith('/v1/sign')) signerAnswers.push(res.status);
+          if (!url.endsWith('/v1/wallets/me') || damaged-- <= 0) return res;
+          const body = (await res.json()) as { split: { shareB: string } };
+          const shareB = Buffer.from(body.split.shareB, 'base64');
+          shareB[0]! ^= 1;
+          body.split.shareB = shareB.toString('base64');
+          return new Response(JSON.stringify(body), { status: res.status, headers: { 'content-type': 'application/json' } });
+        },
+      });
+      clients.push(client);
+      return { client, signerAnswers };
+    };
+    try {
+      const N = 4;
+      const d = device(alice);
+      for (let i = 0; i < N; i++) {
+        const r = await d.sign({ type: 'message', message: `one read ${i}` });
+        assert.ok(r.type === 'message' && (await verifyMessage({ address: aliceAddress as Hex, message: `one read ${i}`, signature: r.signature })));
+      }
+      assert.equal(walletReads.length, 1, `${N} signatures, one read`);
+      // Concurrent signatures on a new client share its one read.
+      const e = device(alice);
+      const both = await Promise.all([e.sign({ type: 'message', message: 'a' }), e.sign({ type: 'message', message: 'b' })]);
+      assert.equal(both.length, 2);
+      assert.equal(walletReads.length, 2);
+
+      // Share B altered on the way once: the signer refuses (share_mismatch), the client reads again and retries, once.
+      const once = damagingDevice(1);
+      const r = await once.client.sign({ type: 'message', message: 'after a damaged read' });
+      assert.ok(r.type === 'message' && (await verifyMessage({ address: aliceAddress as Hex, message: 'after a damaged read', signature: r.signature })));
+      assert.deepEqual(once.signerAnswers, [422, 200]);
+      assert.equal(walletReads.length, 4);
+      await once.client.sign({ type: 'message', message: 'kept again' });
+      assert.equal(walletReads.length, 4, 'the good record is kept');
+
+      // Altered every time: one retry at most, then the signer's code.
+      const always = damagingDevice(Infinity);
+      await assert.rejects(always.client.sign({ type: 'message', message: 'never' }), (err: any) => err.name === 'SplitError' && err.code === 'share_mismatch');
+      assert.deepEqual(always.signerAnswers, [422, 422]);
+      assert.equal(walletReads.length, 6);
+      // Nothing damaged is kept: the next signature reads the record again.
+      await assert.rejects(always.client.sign({ type: 'message', message: 'never' }), (err: any) => err.code === 'share_mismatch');
+      assert.equal(walletReads.length, 8);
+    } finally {
+      server.custodian.app.server.off('request', onRequest);
+    }
   });
 
   test("the wallet store's row holds share B only sealed and share A only as a KMS ciphertext", async () => {

@@ -11,9 +11,13 @@
  *   ciphertext and share B go to the wallet service (`POST /v1/wallets`,
  *   custodyMode split), which seals share B under the provider's key; key and
  *   shares are wiped in `finally`;
- * - signs: fetches `GET /v1/wallets/me` (share A's ciphertext and share B)
- *   and calls the signer's `POST /v1/sign` with the user's token, which
- *   rebuilds the key inside the attested signer only (docs/signer.md).
+ * - signs: calls the signer's `POST /v1/sign` with the user's token, share B
+ *   and share A's ciphertext, and the signer rebuilds the key inside itself
+ *   only (docs/signer.md). The wallet record with the shares comes from
+ *   `GET /v1/wallets/me` once per client: a wallet does not change once
+ *   created (one per user), so the client keeps the record. If the signer
+ *   answers share_mismatch or share_ciphertext_invalid, the client drops the
+ *   record, reads it again and retries once.
  *
  * Browser-safe: fetch, WebCrypto's getRandomValues, noble; no Node-only API.
  */
@@ -66,6 +70,11 @@ interface SplitShares {
   encryptionContext: { sub: string; address: string };
 }
 
+type WalletRecordWithShares = SplitWalletRecord & { split?: SplitShares };
+
+/** The signer's refusals that a stale wallet record could explain: read the record again and retry once. */
+const STALE_RECORD_CODES: ReadonlySet<string> = new Set(['share_mismatch', 'share_ciphertext_invalid']);
+
 function wipe(...buffers: Array<Uint8Array | undefined>): void {
   for (const b of buffers) b?.fill(0);
 }
@@ -85,6 +94,8 @@ export class SplitWalletClient {
   readonly #options: SplitWalletClientOptions;
   readonly #walletBase: string;
   readonly #fetch: typeof fetch;
+  /** The user's split wallet record as first read (the shares as the wallet service keeps them), with the token's sub. */
+  #record: Promise<{ sub: string; record: WalletRecordWithShares }> | undefined;
 
   /** @throws {TypeError} when a URL or the role ARN is missing. */
   constructor(options: SplitWalletClientOptions) {
@@ -138,16 +149,61 @@ export class SplitWalletClient {
   }
 
   /**
-   * Signs `payload` with the user's split wallet through the signer.
+   * Signs `payload` with the user's split wallet through the signer. The
+   * wallet record is read once per client (`GET /v1/wallets/me`) and kept; on
+   * the signer's share_mismatch or share_ciphertext_invalid it is read again
+   * and the signature retried once.
    * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's code (share_mismatch, invalid_token, invalid_payload, …).
    * @throws {WalletApiError}
    */
   async sign(payload: SplitSignPayload): Promise<SplitSignResult> {
     const token = await this.envelope.token();
     const { sub } = tokenSubject(token);
-    let record: SplitWalletRecord & { split?: SplitShares };
+    const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/sign`;
+    for (let attempt = 0; ; attempt++) {
+      const { record, kept } = await this.#walletRecord(token, sub);
+      const split = record.split!;
+      const json = toJson({ payload, address: record.address, shareB: split.shareB, shareACiphertext: split.shareACiphertext, keyId: split.kmsKeyId });
+      try {
+        return (await httpJson<SplitSignResult>(this.#fetch, url, { method: 'POST', bearer: token, json })).body;
+      } catch (e) {
+        if (!(e instanceof WalletApiError)) throw e;
+        if (STALE_RECORD_CODES.has(e.code)) {
+          // The record may be stale or damaged: forget it; read it again and retry, once.
+          if (this.#record === kept) this.#record = undefined;
+          if (attempt === 0) continue;
+        }
+        // The signer answers errors in the wallet API's shape; surface them as SplitErrors with its code.
+        throw new SplitError(e.code, e.shortMessage, { status: e.status });
+      }
+    }
+  }
+
+  /**
+   * The user's split wallet record: the one kept from an earlier read, or a
+   * fresh `GET /v1/wallets/me`, kept only when it is a usable split wallet of
+   * the token's subject (errors are not kept).
+   */
+  async #walletRecord(token: string, sub: string): Promise<{ record: WalletRecordWithShares; kept: Promise<unknown> }> {
+    const kept = this.#record;
+    if (kept) {
+      // Concurrent signatures share one read.
+      const k = await kept.catch(() => undefined);
+      if (k && k.sub === sub) return { record: k.record, kept };
+      if (this.#record === kept) this.#record = undefined;
+    }
+    const read = this.#readWalletRecord(token, sub).then((record) => ({ sub, record }));
+    this.#record = read;
+    read.catch(() => {
+      if (this.#record === read) this.#record = undefined;
+    });
+    return { record: (await read).record, kept: read };
+  }
+
+  async #readWalletRecord(token: string, sub: string): Promise<WalletRecordWithShares> {
+    let record: WalletRecordWithShares;
     try {
-      record = (await httpJson<SplitWalletRecord & { split?: SplitShares }>(this.#fetch, `${this.#walletBase}/wallets/me`, { method: 'GET', bearer: token })).body;
+      record = (await httpJson<WalletRecordWithShares>(this.#fetch, `${this.#walletBase}/wallets/me`, { method: 'GET', bearer: token })).body;
     } catch (e) {
       if ((e as { code?: string }).code === 'not_found') throw new SplitError('NO_WALLET', 'This user has no wallet yet; create one with createWallet().', { cause: e });
       throw e;
@@ -155,15 +211,7 @@ export class SplitWalletClient {
     const split = record.split;
     if (record.custodyMode !== 'split' || !split) throw new SplitError('NOT_SPLIT', `Wallet ${record.address} is not a split wallet (${record.custodyMode}).`);
     if (split.encryptionContext.sub !== sub) throw new SplitError('OWNER_MISMATCH', 'The wallet record names another owner than the token.');
-    const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/sign`;
-    const json = toJson({ payload, address: record.address, shareB: split.shareB, shareACiphertext: split.shareACiphertext, keyId: split.kmsKeyId });
-    try {
-      return (await httpJson<SplitSignResult>(this.#fetch, url, { method: 'POST', bearer: token, json })).body;
-    } catch (e) {
-      // The signer answers errors in the wallet API's shape; surface them as SplitErrors with its code.
-      if (e instanceof WalletApiError) throw new SplitError(e.code, e.shortMessage, { status: e.status });
-      throw e;
-    }
+    return record;
   }
 
   /** Releases the KMS client's connections. */
