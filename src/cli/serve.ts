@@ -72,6 +72,13 @@ async function primary(config: ServerConfig, workers: number): Promise<number> {
   return 0;
 }
 
+/** The forked signer's URL as a browser on this machine reaches it (as src/config.ts names it when the port is known up front). */
+function forkedSignerUrl(config: ServerConfig, port: number): string {
+  const host = config.signer.host ?? config.host;
+  const h = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
 async function runServer(config: ServerConfig, quiet: boolean): Promise<number> {
   const custodian = await createCustodian({ config });
   const { app } = custodian;
@@ -100,6 +107,12 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
     } catch (e) {
       await custodian.close();
       throw e;
+    }
+    // With --port 0 (or SYMBOLON_SIGNER_PORT=0) the configuration could not name the forked signer: the frame learns its URL now.
+    // Not behind SYMBOLON_PUBLIC_URL, where the signer's local address means nothing to a browser (SYMBOLON_FRAME_SIGNER_URL names it).
+    if (custodian.frame && config.frame.signerUrl === undefined && !process.env.SYMBOLON_PUBLIC_URL) {
+      custodian.frame.useSignerUrl(forkedSignerUrl(config, signer.port));
+      log.info({ signer: custodian.frame.signerUrl }, `The wallet frame calls the signer at ${custodian.frame.signerUrl}`);
     }
   }
   let stopping = false;

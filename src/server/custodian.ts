@@ -43,7 +43,7 @@ import { startMaintenance, MAINTENANCE_INTERVAL_MS } from '../kms/maintenance.js
 import { setUpRecipientAttestation } from '../signer/role.js';
 import type { PlatformKey } from '../signer/attestation/platform-key.js';
 import { createWalletService } from '../wallet/wallet-service.js';
-import { createFrame } from './frame.js';
+import { createFrame, type Frame } from './frame.js';
 import type { AccessTokenVerifier } from '../wallet/auth.js';
 import type { MasterKeyCustodian } from '../wallet/master-keys.js';
 
@@ -62,6 +62,8 @@ export interface Custodian {
   identity: Identity;
   /** The embedded platform attestation key: with --role all, the signer's launcher signs its documents with it. */
   platformKey: PlatformKey;
+  /** The wallet frame (--role all): `serve` tells it the forked signer's URL when the port was 0. */
+  frame: Frame | undefined;
   close(): Promise<void>;
 }
 
@@ -276,6 +278,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       metrics,
       identity,
       platformKey,
+      frame,
       async close() {
         try {
           await maintenance.stop();

@@ -90,6 +90,15 @@ export interface Frame {
   register(app: FastifyInstance): void;
   /** The example DApp's origin once it listens (embedded default), else undefined. */
   readonly exampleDappOrigin: string | undefined;
+  /**
+   * Names the signer the frame calls for split wallets, from now on, in
+   * config.json and in the page's connect-src. For `--role all` with
+   * `--port 0`: the forked signer's port is known only once it listens.
+   * @throws {RangeError} when `url` is not an http(s) URL without path, query or credentials.
+   */
+  useSignerUrl(url: string): void;
+  /** The signer's URL the frame is given (undefined: none). */
+  readonly signerUrl: string | undefined;
 }
 
 /** The wallet frame's routes and, when configured, the example DApp. */
@@ -103,6 +112,8 @@ export function createFrame(options: FrameOptions): Frame {
     onError: (p, e) => options.logger.warn({ provider: p.id }, `login provider ${p.id} is left out of the frame for now: ${e.message}`),
   });
   let dapp: ExampleDapp | undefined;
+  // The configured signer, or the forked one once it listens (useSignerUrl): read per request.
+  let signerUrl = settings.signerUrl;
 
   const frameConfig = (providers: readonly ResolvedFrameProvider[]) => {
     const base = options.publicUrl();
@@ -115,7 +126,7 @@ export function createFrame(options: FrameOptions): Frame {
       roleArn: walletUsersRoleArn(options.accountId),
       custodyMode: settings.custodyMode,
       // Split wallets sign through the signer, which the frame calls from the browser (it answers CORS for this origin).
-      signerUrl: settings.signerUrl ?? null,
+      signerUrl: signerUrl ?? null,
       chains: { [String(settings.chain.chainId)]: settings.chain.name },
       loginProviders: providers.map(({ id, name, issuer, clientId, scope, authorizationEndpoint, tokenEndpoint }) => ({ id, name, issuer, clientId, scope, authorizationEndpoint, tokenEndpoint })),
     };
@@ -129,7 +140,7 @@ export function createFrame(options: FrameOptions): Frame {
       "script-src 'self'",
       "style-src 'self'",
       "img-src 'self' data:",
-      `connect-src 'self' ${self}${settings.signerUrl ? ` ${originOf(settings.signerUrl)}` : ''}${[...new Set(providers.map((p) => ` ${originOf(p.tokenEndpoint)}`))].join('')}`,
+      `connect-src 'self' ${self}${signerUrl ? ` ${originOf(signerUrl)}` : ''}${[...new Set(providers.map((p) => ` ${originOf(p.tokenEndpoint)}`))].join('')}`,
       `frame-ancestors ${ancestors}`,
       "base-uri 'none'",
       "form-action 'none'",
@@ -139,6 +150,21 @@ export function createFrame(options: FrameOptions): Frame {
   return {
     get exampleDappOrigin() {
       return dapp?.origin;
+    },
+    get signerUrl() {
+      return signerUrl;
+    },
+    useSignerUrl(url) {
+      let u: URL | undefined;
+      try {
+        u = new URL(url);
+      } catch {
+        u = undefined;
+      }
+      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
+        throw new RangeError('The signer URL must be an http(s) origin without path, query or credentials');
+      }
+      signerUrl = u.origin;
     },
     register(app) {
       app.get(FRAME_PREFIX, async (_req, reply) => reply.redirect(`${FRAME_PREFIX}/`, 301));
