@@ -65,4 +65,6 @@ export interface OperationContext {
   caller: Caller;
   info: RequestInfo;
   audit: AuditFields;
+  /** Extra response headers an operation adds to a successful answer (e.g. Sign's recovery-id hint). */
+  responseHeaders?: Record<string, string>;
 }

@@ -78,13 +78,18 @@ function withMaterial<T>(root: RootOfTrust, keyId: string, version: number, seal
 }
 
 /**
- * Signs a 32-byte digest with an asymmetric key; returns a DER ECDSA signature.
+ * Signs a 32-byte digest with an asymmetric key; returns a DER ECDSA signature
+ * and, for secp256k1, libsecp256k1's recovery id of that signature (public:
+ * anyone with the signature and the public key can compute it).
  * @throws {SealedBoxError} if the material does not open.
  */
-export function signDigest(root: RootOfTrust, spec: KeySpec, keyId: string, version: number, sealed: Uint8Array, digest: Uint8Array): Uint8Array {
+export function signDigest(root: RootOfTrust, spec: KeySpec, keyId: string, version: number, sealed: Uint8Array, digest: Uint8Array): { der: Uint8Array; recoveryId?: number } {
   return withMaterial(root, keyId, version, sealed, (secret) => {
-    if (spec === 'ECC_SECG_P256K1') return encodeEcdsaSignatureDer(k1.signDigest(digest, secret).signature);
-    if (spec === 'ECC_NIST_P256') return p256.sign(digest, secret, { prehash: false, lowS: false, format: 'der' });
+    if (spec === 'ECC_SECG_P256K1') {
+      const { signature, recovery } = k1.signDigest(digest, secret);
+      return { der: encodeEcdsaSignatureDer(signature), recoveryId: recovery };
+    }
+    if (spec === 'ECC_NIST_P256') return { der: p256.sign(digest, secret, { prehash: false, lowS: false, format: 'der' }) };
     throw new TypeError(`key spec ${spec} cannot sign`);
   });
 }

@@ -152,6 +152,7 @@ function awsEndpointScope(app: FastifyInstance, options: AwsEndpointOptions): vo
       }
       const ctx: OperationContext = { deps, caller, info, audit: audits };
       const result = await op.handle(new Input(parsed), ctx);
+      if (ctx.responseHeaders) reply.headers(ctx.responseHeaders);
       reply.code(200).header('content-type', JSON_11).send(JSON.stringify(result));
     } catch (e) {
       let err: AwsError;

@@ -80,6 +80,12 @@ export interface SignCommandOutputLike extends Metadata {
   KeyId?: string;
   Signature?: Uint8Array;
   SigningAlgorithm?: string;
+  /**
+   * Symbolon's custodian only (header `x-symbolon-recovery-id`; AWS KMS sends
+   * none): the recovery id of the signature as signed. A hint — KmsKey tries
+   * that parity first and still verifies it by recovery.
+   */
+  $recoveryIdHint?: 0 | 1;
 }
 export interface GetPublicKeyCommandOutputLike extends Metadata {
   KeyId?: string;
@@ -215,7 +221,12 @@ export function createKmsHttpClient(options: KmsHttpClientOptions): KmsHttpClien
       throw new Error(`KMS ${target} returned a body that is not JSON (${text.length} characters)`, { cause });
     }
     for (const k of blobOut) if (typeof out[k] === 'string') out[k] = fromBase64(out[k]);
-    return { ...out, $metadata: { httpStatusCode: response.status, requestId } };
+    out.$metadata = { httpStatusCode: response.status, requestId };
+    if (target === 'Sign') {
+      const hint = response.headers.get('x-symbolon-recovery-id');
+      if (hint === '0' || hint === '1') out.$recoveryIdHint = hint === '0' ? 0 : 1;
+    }
+    return out as unknown as SignCommandOutputLike | GetPublicKeyCommandOutputLike;
   }
 
   return { send: send as KmsHttpClient['send'], destroy() {} };

@@ -97,7 +97,7 @@ export class KmsKey {
     const publicKey = bytesToHex(uncompressed);
     const custom = this.#parity;
     // The point is validated by noble above either way; a custom finder only replaces the per-signature work.
-    const finder: ParityFinder = custom ? (sig, digest) => custom(sig, digest, uncompressed) : parity;
+    const finder: ParityFinder = custom ? (sig, digest, hint) => (hint === undefined ? custom(sig, digest, uncompressed) : custom(sig, digest, uncompressed, hint)) : parity;
     return { info: { address: publicKeyToAddress(publicKey), publicKey, spki, keyArn: out.KeyId }, parity: finder };
   }
 
@@ -141,6 +141,8 @@ export class KmsKey {
       ),
     ]);
     if (!out.Signature) throw new KmsSignatureError('NO_SIGNATURE', `Sign returned no signature for ${this.keyId}.`);
-    return canonicalSignature(out.Signature, digest, parity);
+    // Symbolon's custodian reports the recovery id (through the lean client); it only orders the parity trials.
+    const hint = (out as { $recoveryIdHint?: unknown }).$recoveryIdHint;
+    return canonicalSignature(out.Signature, digest, parity, hint === 0 || hint === 1 ? hint : undefined);
   }
 }

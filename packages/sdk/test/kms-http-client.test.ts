@@ -187,6 +187,58 @@ test(`nativeParity gives noble's yParity for the same KMS signature, and refuses
   assert.deepEqual([...seen].sort(), [0, 1], '24 signatures should show both parities');
 });
 
+test(`the recovery-id hint: Symbolon's Sign reports it (secp256k1 only), the lean client passes it on, and a wrong hint never changes the answer (${STORE})`, async () => {
+  const client = createNodeKmsClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN });
+  try {
+    const { publicKey } = await new KmsKey({ client: kms, keyId }).getPublicKey();
+    const uncompressed = Uint8Array.from(Buffer.from(publicKey.slice(2), 'hex'));
+    const noble = new RecoveryParity(uncompressed);
+    // A ParityFunction that counts recoveries: nativeParity with the hint, recorded.
+    const calls: (0 | 1 | undefined)[] = [];
+    const counting = (sig: Uint8Array, digest: Uint8Array, hint?: 0 | 1) => (calls.push(hint), nativeParity(sig, digest, uncompressed, hint));
+    const seen = new Set<number>();
+    for (let i = 0; i < 16; i++) {
+      const digest = keccak256(serializeTransaction(tx(300 + i)), 'bytes');
+      const out = await client.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+      const hint = out.$recoveryIdHint;
+      assert.ok(hint === 0 || hint === 1, 'Sign with a secp256k1 key carries a recovery-id hint');
+      const truth = canonicalSignature(out.Signature!, digest, noble);
+      // The custodian's hint is the signature's real parity (its signatures are already low-s).
+      assert.equal(hint, truth.yParity);
+      seen.add(hint);
+      assert.deepEqual(canonicalSignature(out.Signature!, digest, counting, hint), truth);
+      // A wrong hint costs a second recovery, never a wrong parity.
+      assert.deepEqual(canonicalSignature(out.Signature!, digest, counting, hint === 0 ? 1 : 0), truth);
+      // Neither hint makes another digest's signature acceptable.
+      for (const h of [0, 1] as const) {
+        assert.throws(() => canonicalSignature(out.Signature!, new Uint8Array(32).fill(i + 7), counting, h), (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH');
+      }
+    }
+    assert.deepEqual([...seen].sort(), [0, 1], '16 signatures should show both parities');
+    // A high-s form of the same signature recovers with the other parity: the hint is flipped with s.
+    const digest = keccak256(serializeTransaction(tx(400)), 'bytes');
+    const out = await client.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const sig = secp256k1.Signature.fromBytes(out.Signature!, 'der');
+    const highS = new secp256k1.Signature(sig.r, secp256k1.Point.Fn.ORDER - sig.s).toBytes('der');
+    calls.length = 0;
+    assert.deepEqual(canonicalSignature(highS, digest, counting, out.$recoveryIdHint), canonicalSignature(out.Signature!, digest, noble));
+    assert.deepEqual(calls, [out.$recoveryIdHint === 0 ? 1 : 0], 'the hint was flipped with s and passed on');
+    // The AWS SDK's own client ignores the header; a P-256 key's Sign carries none.
+    const p256 = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    const p = await client.send(new SignCommand({ KeyId: p256, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+    assert.equal(p.$recoveryIdHint, undefined);
+    // KmsSigner over the lean client signs with one recovery per signature when the hint is right.
+    calls.length = 0;
+    const signer = new KmsSigner({ client, keyId, parity: (sig, d, key, hint) => (calls.push(hint), nativeParity(sig, d, key, hint)) });
+    const signed = Transaction.from(await signer.signTransaction({ type: 2, chainId: 1, nonce: 9, to: '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a', value: 1n, gasLimit: 21_000n, maxFeePerGas: 2n, maxPriorityFeePerGas: 1n }));
+    assert.equal(signed.from, await signer.getAddress());
+    assert.equal(calls.length, 1);
+    assert.ok(calls[0] === 0 || calls[0] === 1);
+  } finally {
+    client.destroy();
+  }
+});
+
 test('nodeSigV4Hashes (OpenSSL) equal @noble/hashes on random inputs of every length SigV4 meets', () => {
   for (let len = 0; len <= 300; len++) {
     const data = new Uint8Array(randomBytes(len));
@@ -220,6 +272,41 @@ test(`createNodeKmsClient (undici + OpenSSL hashes): GetPublicKey, Sign and erro
     assert.equal(refused.name, 'InvalidSignatureException');
   } finally {
     bad.destroy();
+  }
+});
+
+test('createNodeHttpFetch: headers and body as sent, status and headers as answered; an oversized answer rejects', async () => {
+  const { createServer } = await import('node:http');
+  const seen: { headers: Record<string, unknown>; body: string }[] = [];
+  const big = 'x'.repeat(2048);
+  const http = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ headers: req.headers, body: Buffer.concat(chunks).toString() });
+      if (req.url === '/big') return void res.end(big);
+      res.writeHead(418, { 'x-amzn-requestid': 'req-1', 'set-cookie': ['a=1', 'b=2'] }).end('{"__type":"Teapot"}');
+    });
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+  const nodeFetch = createNodeHttpFetch({ maxResponseBytes: 1024 });
+  try {
+    const res = await nodeFetch(`${origin}/`, { method: 'POST', headers: { 'x-amz-target': 'TrentService.Sign' }, body: new TextEncoder().encode('{"a":1}') });
+    assert.equal(res.status, 418);
+    assert.equal(res.ok, false);
+    assert.equal(res.headers.get('X-Amzn-RequestId'), 'req-1');
+    assert.equal(res.headers.get('set-cookie'), 'a=1, b=2');
+    assert.equal(res.headers.get('absent'), null);
+    assert.equal(await res.text(), '{"__type":"Teapot"}');
+    assert.equal(seen[0]!.body, '{"a":1}');
+    assert.equal(seen[0]!.headers['x-amz-target'], 'TrentService.Sign');
+    await assert.rejects(nodeFetch(`${origin}/big`, { method: 'POST', headers: {}, body: new Uint8Array(0) }), /larger than 1024 bytes/);
+    // The pool still serves requests after an aborted one.
+    assert.equal((await nodeFetch(`${origin}/`, { method: 'POST', headers: {}, body: new Uint8Array(0) })).status, 418);
+  } finally {
+    nodeFetch.destroy();
+    http.close();
   }
 });
 

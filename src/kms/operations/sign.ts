@@ -13,6 +13,9 @@ import { blobOut } from '../input.js';
 import { operation } from '../operation.js';
 import { dryRunSucceeded, readDryRun } from '../crypto-fields.js';
 
+/** Response header of Sign with a secp256k1 key: the signature's recovery id (0 or 1), see docs/eth.md. */
+export const RECOVERY_ID_HEADER = 'x-symbolon-recovery-id';
+
 export const sign = operation('Sign', async (input, ctx) => {
   const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
   const message = input.blob('Message', { required: true, min: 1, max: 4096 });
@@ -37,6 +40,9 @@ export const sign = operation('Sign', async (input, ctx) => {
   }
   if (dryRun) dryRunSucceeded();
   const material = await loadMaterial(ctx, key);
-  const signature = signDigest(ctx.deps.root, key.keySpec, key.keyId, material.version, material.sealed, digest);
-  return { KeyId: keyArn(key), Signature: blobOut(signature), SigningAlgorithm: algorithm };
+  const { der, recoveryId } = signDigest(ctx.deps.root, key.keySpec, key.keyId, material.version, material.sealed, digest);
+  // Not part of AWS's API (clients ignore unknown headers): the recovery id saves an Ethereum client one of its
+  // two trial recoveries when it derives yParity. It is a hint — @symbolon/sdk still verifies by recovery.
+  if (recoveryId !== undefined) ctx.responseHeaders = { [RECOVERY_ID_HEADER]: String(recoveryId) };
+  return { KeyId: keyArn(key), Signature: blobOut(der), SigningAlgorithm: algorithm };
 });
