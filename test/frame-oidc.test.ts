@@ -15,7 +15,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
+import type { BrowserContext, Frame, Locator, Page } from 'playwright-core';
+import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
 import { getAddress, verifyMessage, type Address, type Hex } from 'viem';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { startTestIdp, type TestIdp } from './helpers/oidc-provider.js';
@@ -26,7 +27,6 @@ import { checkIdToken, pkceChallenge } from '../web/frame/oidc-login.js';
 import { callbackFromQuery, parseCallbackMessage } from '../web/frame/oidc-message.js';
 
 const CHAIN_ID = 31337;
-const CHROMIUM = process.env.SYMBOLON_CHROMIUM ?? '/usr/bin/chromium';
 const CLIENT_ID = 'symbolon-frame-test';
 /** The IdP's login name: it becomes the token's sub. */
 const LOGIN = `oidc-user-${Date.now()}`;
@@ -58,12 +58,8 @@ before(async () => {
   frameUrl = `${server.endpoint}/frame/`;
   await idp.start(`${server.endpoint}/frame/oidc-callback.html`);
   userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
-    viewport: { width: 1000, height: 760 },
-  });
+  context = await launchChromium(userDataDir);
+  driver = new FrameDriver(context, frameUrl, server.endpoint);
   // Loopback only: the provider's development pages @import a web font from the internet.
   await context.route((url) => !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname) && url.protocol !== 'about:', (route) => route.abort());
 });
@@ -76,24 +72,10 @@ after(async () => {
   await idp?.close();
 });
 
-function walletFrame(page: Page): Frame {
-  const frame = page.frames().find((f) => f.url().startsWith(frameUrl));
-  assert.ok(frame, `the DApp page has the wallet frame (frames: ${page.frames().map((f) => f.url()).join(', ')})`);
-  return frame;
-}
-
-/** Waits for `target`; fails at once with what the page shows when the DApp or the frame shows an error. */
-async function expectShown(page: Page, target: Locator, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await target.isVisible()) return;
-    const frame = page.frames().find((f) => f.url().startsWith(frameUrl));
-    const errors = [(await page.locator('#error').textContent()) ?? '', frame ? ((await frame.locator('#login-error').textContent().catch(() => '')) ?? '') : ''].filter((t) => t.trim() !== '');
-    if (errors.length > 0) assert.fail(`waiting for ${target}, the page shows: ${errors.join(' / ')}`);
-    if (Date.now() > deadline) assert.fail(`waiting for ${target}: not shown in ${timeoutMs} ms (frame: ${frame ? await frame.locator('main').innerText().catch(() => '?') : 'none'})`);
-    await page.waitForTimeout(100);
-  }
-}
+// Shared browser helpers (test/helpers/frame-browser.ts).
+let driver: FrameDriver;
+const walletFrame = (page: Page): Frame => driver.walletFrame(page);
+const expectShown = (page: Page, target: Locator, timeoutMs?: number): Promise<void> => driver.expectShown(page, target, timeoutMs);
 
 /** Clicks the provider's button in the frame; returns the login popup and the authorization request it made. */
 async function openProviderPopup(page: Page): Promise<{ popup: Page; authz: URL }> {

@@ -13,7 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
+import type { BrowserContext, Frame, Locator, Page } from 'playwright-core';
+import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
 import { createPublicClient, getAddress, http, keccak256, parseEther, parseTransaction, recoverTransactionAddress, verifyMessage, type Address, type Hex } from 'viem';
 import { Wallet, JsonRpcProvider, verifyTypedData } from 'ethers';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -27,7 +28,6 @@ import { describeMessage, describeTransaction } from '../web/frame/decode.js';
 
 const CHAIN_ID = 31337;
 const FUNDER_KEY = `0x${'ac'.repeat(32)}`;
-const CHROMIUM = process.env.SYMBOLON_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.SYMBOLON_SCREENSHOTS_DIR;
 
 type Node = LocalChain;
@@ -61,12 +61,8 @@ before(async () => {
   });
   frameUrl = `${server.endpoint}/frame/`;
   userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
-    viewport: { width: 1000, height: 760 },
-  });
+  context = await launchChromium(userDataDir);
+  driver = new FrameDriver(context, frameUrl, server.endpoint);
 });
 
 after(async () => {
@@ -77,81 +73,15 @@ after(async () => {
   await node?.close();
 });
 
-/** The wallet frame inside a DApp page. */
-function walletFrame(page: Page): Frame {
-  const frame = page.frames().find((f) => f.url().startsWith(frameUrl));
-  assert.ok(frame, 'the DApp page has the wallet frame');
-  return frame;
-}
-
-/**
- * Waits until `target` is visible; fails at once, saying what the user sees, when the DApp or the frame
- * shows an error instead (rather than after a long timeout).
- */
-async function expectShown(page: Page, target: Locator, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const dappError = page.locator('#error');
-  for (;;) {
-    if (await target.isVisible()) return;
-    const frame = page.frames().find((f) => f.url().startsWith(frameUrl));
-    const errors = [(await dappError.textContent()) ?? '', frame ? ((await frame.locator('#login-error').textContent().catch(() => '')) ?? '') : ''].filter((t) => t.trim() !== '');
-    if (errors.length > 0) assert.fail(`waiting for ${target}, the page shows: ${errors.join(' / ')}`);
-    if (Date.now() > deadline) assert.fail(`waiting for ${target}: not shown in ${timeoutMs} ms (frame: ${frame ? await frame.locator('main').innerText().catch(() => '?') : 'none'})`);
-    await page.waitForTimeout(100);
-  }
-}
-
-async function latestCode(email: string): Promise<string> {
-  const r = await fetch(`${server.endpoint}/oidc/dev/mailbox?email=${encodeURIComponent(email)}`);
-  const { messages } = (await r.json()) as { messages: { code: string }[] };
-  assert.ok(messages[0], `a code was sent to ${email}`);
-  return messages[0].code;
-}
-
-/** Logs in inside the frame the way a user does: email, then the code from the (dev) mailbox. */
-async function logInInFrame(page: Page, email: string): Promise<void> {
-  // The provider creates the frame on the first request: wait for it to be there rather than race it.
-  for (let i = 0; i < 300 && !page.frames().some((f) => f.url().startsWith(frameUrl)); i++) await page.waitForTimeout(50);
-  const frame = walletFrame(page);
-  await frame.locator('#email').fill(email);
-  await frame.locator('#send-code').click();
-  await frame.locator('#code').waitFor({ state: 'visible' });
-  await frame.locator('#code').fill(await latestCode(email));
-  await frame.locator('#verify').click();
-}
-
-async function openDapp(origin: string): Promise<Page> {
-  const page = await context.newPage();
-  if (process.env.SYMBOLON_FRAME_DEBUG) {
-    page.on('console', (m) => console.log(`[${origin} console] ${m.text()}`));
-    page.on('pageerror', (e) => console.log(`[${origin} error] ${e.message}`));
-  }
-  await page.goto(`${origin}/`);
-  await page.locator('#connect:not([disabled])').waitFor();
-  return page;
-}
-
-/** Connects the DApp page: Connect, log in in the frame, approve the connection. Returns the address the DApp shows. */
-async function connect(page: Page, email: string): Promise<Address> {
-  await page.locator('#connect').click();
-  await logInInFrame(page, email);
-  const frame = walletFrame(page);
-  await expectShown(page, frame.locator('#prompt-title', { hasText: 'Connect to this site?' }));
-  await frame.locator('#approve').click();
-  await expectShown(page, page.locator('#address', { hasText: /^0x[0-9a-fA-F]{40}$/ }));
-  return getAddress((await page.locator('#address').textContent())!);
-}
-
-/** The user's wallet as the wallet service reports it, through the API with the user's own token. */
-async function walletOfUser(email: string): Promise<{ address: Address; custodyMode: string }> {
-  await fetch(`${server.endpoint}/oidc/email/start`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
-  const code = await latestCode(email);
-  const tokens = (await (await fetch(`${server.endpoint}/oidc/email/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, code }) })).json()) as { access_token: string };
-  const r = await fetch(`${server.endpoint}/v1/wallets/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
-  assert.equal(r.status, 200);
-  const w = (await r.json()) as { address: string; custodyMode: string };
-  return { address: getAddress(w.address), custodyMode: w.custodyMode };
-}
+// The user's actions in the browser, shared with the other frame tests (test/helpers/frame-browser.ts).
+let driver: FrameDriver;
+const walletFrame = (page: Page): Frame => driver.walletFrame(page);
+const expectShown = (page: Page, target: Locator, timeoutMs?: number): Promise<void> => driver.expectShown(page, target, timeoutMs);
+const latestCode = (email: string): Promise<string> => driver.latestCode(email);
+const logInInFrame = (page: Page, email: string): Promise<void> => driver.logIn(page, email);
+const openDapp = (origin: string): Promise<Page> => driver.openDapp(origin);
+const connect = (page: Page, email: string): Promise<Address> => driver.connect(page, email);
+const walletOfUser = (email: string): Promise<{ address: Address; custodyMode: string }> => driver.walletOfUser(email);
 
 let pageA: Page;
 let address: Address;
@@ -174,26 +104,12 @@ async function screenshot(page: Page, name: string, fullPage = false): Promise<v
   await page.screenshot({ path: join(SCREENSHOTS, name), fullPage });
 }
 
-/** Waits for the frame's prompt, checks what it shows, and answers it. */
-async function answerPrompt(page: Page, expect: { title: string; shows: (string | RegExp)[] }, answer: 'approve' | 'reject', shot?: string): Promise<void> {
-  const frame = walletFrame(page);
-  await expectShown(page, frame.locator('#prompt-title', { hasText: expect.title }));
-  const text = (await frame.locator('#prompt').innerText()).replace(/\s+/g, ' ');
-  try {
-    for (const s of expect.shows) {
-      if (typeof s === 'string') assert.ok(text.includes(s), `the prompt shows ${s}: ${text}`);
-      else assert.match(text, s);
-    }
-  } catch (e) {
-    // Leave no prompt open behind a failure: the next request would queue behind it.
-    await frame.locator('#reject').click();
-    throw e;
-  }
-  if (shot) {
+/** Waits for the frame's prompt, checks what it shows, and answers it; with `shot`, saves the prompt as the user sees it first. */
+function answerPrompt(page: Page, expect: { title: string; shows: (string | RegExp)[] }, answer: 'approve' | 'reject', shot?: string): Promise<void> {
+  return driver.answerPrompt(page, expect, answer, shot ? async (frame) => {
     await frame.locator('#approve:not([disabled])').waitFor();
     await screenshot(page, shot);
-  }
-  await frame.locator(answer === 'approve' ? '#approve' : '#reject').click();
+  } : undefined);
 }
 
 test('personal_sign: the frame shows the message and the site; after Approve the signature verifies for the address', async () => {

@@ -2,7 +2,7 @@
  * Driving the wallet frame in a real Chromium (playwright-core) the way a user
  * does: open the example DApp, log in inside the frame with the email code
  * from the dev mailbox, answer the frame's prompts. Used by
- * test/frame-split.test.ts (test/frame.test.ts keeps its own copies).
+ * test/frame.test.ts and test/frame-split.test.ts.
  */
 import assert from 'node:assert/strict';
 import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
@@ -100,8 +100,8 @@ export class FrameDriver {
     return getAddress((await page.locator('#address').textContent())!);
   }
 
-  /** Waits for the frame's prompt, checks what it shows, and answers it. */
-  async answerPrompt(page: Page, expect: { title: string; shows: (string | RegExp)[] }, answer: 'approve' | 'reject'): Promise<void> {
+  /** Waits for the frame's prompt, checks what it shows, and answers it (`beforeAnswer`, e.g. a screenshot, runs just before the click). */
+  async answerPrompt(page: Page, expect: { title: string; shows: (string | RegExp)[] }, answer: 'approve' | 'reject', beforeAnswer?: (frame: Frame) => Promise<void>): Promise<void> {
     const frame = this.walletFrame(page);
     await this.expectShown(page, frame.locator('#prompt-title', { hasText: expect.title }));
     const text = (await frame.locator('#prompt').innerText()).replace(/\s+/g, ' ');
@@ -115,6 +115,7 @@ export class FrameDriver {
       await frame.locator('#reject').click();
       throw e;
     }
+    if (beforeAnswer) await beforeAnswer(frame);
     await frame.locator(answer === 'approve' ? '#approve' : '#reject').click();
   }
 
