@@ -14,7 +14,8 @@ import { encodeEcdsaSignatureDer, encodeEcSpki } from '../src/crypto/der.js';
 import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
 import { toRecoverableSignature } from '../src/eth/toRecoverableSignature.js';
 import { signatureV } from '../src/eth/signatureV.js';
-import { signTransaction } from '../src/eth/signTransaction.js';
+import { signPreparedTransaction, signTransaction } from '../src/eth/signTransaction.js';
+import { hashTransaction, prepareTransaction } from '../src/eth/hashTransaction.js';
 import { signAuthorization } from '../src/eth/signAuthorization.js';
 import { parseSignedTransaction } from '../src/eth/parseSignedTransaction.js';
 import { InvalidPublicKeyError, InvalidSignatureError, SignerMismatchError, UnsignablePayloadError } from '../src/eth/errors.js';
@@ -66,6 +67,48 @@ test('a signature by another key, or over another digest, is refused with Signer
   assert.throws(() => toRecoverableSignature({ digest, signature: other.signature, address }), SignerMismatchError);
   const otherDigest = keccak256(new TextEncoder().encode('other'), 'bytes');
   assert.throws(() => toRecoverableSignature({ digest: otherDigest, signature: lowS.signature, address }), SignerMismatchError);
+});
+
+test('a recovery-id hint orders the trials but is never trusted: right, wrong, flipped by low-s, or out of range, the parity is the verified one', async () => {
+  const right = lowS.recovery;
+  const wrong = right === 0 ? 1 : 0;
+  for (const recoveryHint of [right, wrong, 2, 3, -1, undefined]) {
+    assert.equal(toRecoverableSignature({ digest, signature: lowS.signature, address, recoveryHint }).yParity, right, `hint ${recoveryHint}`);
+  }
+  // A high-s signature's recovery id is for (r, s); its low-s form (r, n - s) has the other parity.
+  const s = BigInt(bytesToHex(lowS.signature.subarray(32)));
+  const high = new Uint8Array(64);
+  high.set(lowS.signature.subarray(0, 32));
+  high.set(numberToBytes(SECP256K1_N - s, { size: 32 }), 32);
+  for (const recoveryHint of [wrong, right, undefined]) {
+    const sig = toRecoverableSignature({ digest, signature: encodeEcdsaSignatureDer(high), address, recoveryHint });
+    assert.equal(sig.yParity, right);
+    assert.equal(sig.s, bytesToHex(lowS.signature.subarray(32)));
+  }
+  // Another key's signature, or another digest, is refused whatever the hint says.
+  const other = signDigest(digest, hexToBytes(`0x${'18'.repeat(32)}`));
+  for (const recoveryHint of [0, 1]) {
+    assert.throws(() => toRecoverableSignature({ digest, signature: other.signature, address, recoveryHint }), SignerMismatchError);
+    assert.throws(() => toRecoverableSignature({ digest: keccak256(new TextEncoder().encode('other'), 'bytes'), signature: lowS.signature, address, recoveryHint }), SignerMismatchError);
+  }
+  // Through a digest signer returning { signature, recovery }: a lying hint changes nothing.
+  const tx = { type: 'eip1559', chainId: 1, nonce: 0, to: address, gas: 21000n, maxFeePerGas: 2n, maxPriorityFeePerGas: 1n } as const;
+  const bare = await signTransaction({ transaction: tx, signer: async (d) => signDigest(d, sk).signature, address });
+  const hinted = await signTransaction({ transaction: tx, signer: async (d) => signDigest(d, sk), address });
+  const lying = await signTransaction({ transaction: tx, signer: async (d) => ({ signature: signDigest(d, sk).signature, recovery: 1 - signDigest(d, sk).recovery }), address });
+  assert.equal(hinted, bare);
+  assert.equal(lying, bare);
+  assert.equal(await recoverTransactionAddress({ serializedTransaction: hinted as `0x02${string}` }), address);
+  await assert.rejects(signTransaction({ transaction: tx, signer: async (d) => ({ signature: signDigest(d, hexToBytes(`0x${'18'.repeat(32)}`)).signature, recovery: 0 }), address }), SignerMismatchError);
+  await assert.rejects(signTransaction({ transaction: tx, signer: async () => 'nope' as never, address }), TypeError);
+});
+
+test('prepareTransaction hashes once: signPreparedTransaction gives what signTransaction gives', async () => {
+  const tx = { type: 'eip1559', chainId: 5, nonce: 7, to: address, value: 3n, gas: 21000n, maxFeePerGas: 2n, maxPriorityFeePerGas: 1n } as const;
+  const prepared = prepareTransaction(tx);
+  assert.deepEqual(prepared.digest, hashTransaction(tx));
+  assert.ok(Object.isFrozen(prepared));
+  assert.equal(await signPreparedTransaction({ prepared, signer, address }), await signTransaction({ transaction: tx, signer, address }));
 });
 
 test('v per payload: EIP-155 for legacy with chain id, 27/28 without and for messages, yParity for typed', () => {

@@ -32,6 +32,25 @@ export function unsignedTransaction(transaction: TransactionSerializable): Trans
   return { ...rest, type } as TransactionSerializable;
 }
 
+/** A transaction checked, stripped of signature fields and hashed once, ready to sign (prepareTransaction). */
+export interface PreparedTransaction {
+  readonly unsigned: TransactionSerializable;
+  /** keccak256 of `unsigned`'s serialization: the digest its sender signs. */
+  readonly digest: Uint8Array;
+}
+
+/**
+ * The unsigned form of a transaction and its signing digest, computed once —
+ * for a caller that checks a transaction is signable before doing anything
+ * costly, then signs it (signPreparedTransaction) without serializing and
+ * hashing it again.
+ * @throws as hashTransaction.
+ */
+export function prepareTransaction(transaction: TransactionSerializable): PreparedTransaction {
+  const unsigned = unsignedTransaction(transaction);
+  return Object.freeze({ unsigned, digest: keccak256(serializeTransaction(unsigned), 'bytes') });
+}
+
 /**
  * The 32-byte signing digest of a transaction.
  * @throws {UnsignablePayloadError} when the transaction carries blob sidecars.

@@ -7,7 +7,10 @@
  *  - yParity found by public-key recovery (libsecp256k1) against the known
  *    address: the parity whose recovered key hashes to `address`. If neither
  *    does, the signer used another key or signed another digest, and nothing
- *    is returned.
+ *    is returned. A recovery-id hint (what libsecp256k1 reported when it
+ *    signed, or Symbolon's Sign header) only orders the two trials: right, it
+ *    saves one recovery; wrong or absent, both parities are tried as before.
+ *    It is never trusted: the hinted parity is verified like the other.
  */
 import { bytesToHex, keccak256, numberToBytes, type Address } from 'viem';
 import { abytes } from '../crypto/bytes.js';
@@ -47,7 +50,18 @@ function recoveredAddressMatches(compact: Uint8Array, recovery: number, digest: 
  * @throws {InvalidSignatureError} on non-strict DER, a wrong length, or r or s out of range.
  * @throws {SignerMismatchError} when neither parity recovers to `address`.
  */
-export function toRecoverableSignature({ digest, signature, address }: { digest: Uint8Array; signature: Uint8Array; address: Address }): RecoverableSignature {
+export function toRecoverableSignature({
+  digest,
+  signature,
+  address,
+  recoveryHint,
+}: {
+  digest: Uint8Array;
+  signature: Uint8Array;
+  address: Address;
+  /** The signer's recovery id for `signature` as given (before low-s normalisation); 0 or 1, else ignored. */
+  recoveryHint?: number | undefined;
+}): RecoverableSignature {
   abytes(digest, 32, 'digest');
   abytes(signature, undefined, 'signature');
   const compact = toCompact(signature);
@@ -57,11 +71,18 @@ export function toRecoverableSignature({ digest, signature, address }: { digest:
     throw new InvalidSignatureError('SIGNATURE_OUT_OF_RANGE', 'Signature r and s must be in [1, n-1].');
   }
   // EIP-2: a node refuses s > n/2; (r, n - s) is the same signature's other form.
-  if (s > SECP256K1_HALF_N) s = SECP256K1_N - s;
+  let first: 0 | 1 = recoveryHint === 1 ? 1 : 0;
   const normalised = new Uint8Array(64);
   normalised.set(compact.subarray(0, 32), 0);
-  normalised.set(numberToBytes(s, { size: 32 }), 32);
-  for (const yParity of [0, 1] as const) {
+  if (s > SECP256K1_HALF_N) {
+    s = SECP256K1_N - s;
+    normalised.set(numberToBytes(s, { size: 32 }), 32);
+    // (r, n - s) recovers with the other parity.
+    if (recoveryHint === 0 || recoveryHint === 1) first = first === 0 ? 1 : 0;
+  } else {
+    normalised.set(compact.subarray(32, 64), 32);
+  }
+  for (const yParity of first === 0 ? ([0, 1] as const) : ([1, 0] as const)) {
     if (recoveredAddressMatches(normalised, yParity, digest, address)) {
       return { r: bytesToHex(normalised.subarray(0, 32)), s: bytesToHex(normalised.subarray(32, 64)), yParity };
     }

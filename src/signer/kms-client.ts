@@ -3,7 +3,7 @@
  * Reference, Decrypt; JSON 1.1 over HTTP, SigV4-signed — AWS General
  * Reference, "Create a signed AWS API request" — by the few lines below for
  * this one fixed request shape, with the signing key derived once per
- * credential set and day), over keep-alive connections. Its
+ * credential set and day), over keep-alive connections (undici). Its
  * response carries `CiphertextForRecipient`, never `Plaintext`; a response
  * with `Plaintext` is refused, since it would mean share A crossed the network
  * in the clear.
@@ -13,8 +13,7 @@
  * fraction of the SDK's per-call time on the release path.
  */
 import { createHash, createHmac } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
+import { Agent, type Dispatcher } from 'undici';
 import { SignerError } from './errors.js';
 
 export interface AwsCredentials {
@@ -88,9 +87,11 @@ export function signDecryptRequest(o: {
 
 export class KmsRecipientClient {
   readonly #endpoint: URL;
+  readonly #origin: string;
   readonly #region: string;
-  readonly #agent: http.Agent;
-  readonly #timeoutMs: number;
+  readonly #agent: Agent;
+  /** base64 of the session's current attestation document (the same bytes for up to a minute): encoded once. */
+  #documentBase64: { document: Uint8Array; base64: string } | undefined;
   /** The derived SigV4 signing key of a credential set (the same object while cached per token), for its day. */
   readonly #signingKeys = new WeakMap<AwsCredentials, { shortDate: string; key: Buffer }>();
   readonly #now: () => number;
@@ -101,11 +102,21 @@ export class KmsRecipientClient {
   constructor(options: { endpoint: string; region: string; timeoutMs?: number; maxSockets?: number; now?: () => number }) {
     this.#endpoint = new URL(options.endpoint);
     if (this.#endpoint.protocol !== 'http:' && this.#endpoint.protocol !== 'https:') throw new RangeError('the KMS endpoint must be an http(s) URL');
+    this.#origin = this.#endpoint.origin;
     this.#region = options.region;
-    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    const timeout = options.timeoutMs ?? 10_000;
     this.#now = options.now ?? Date.now;
-    const Agent = this.#endpoint.protocol === 'https:' ? https.Agent : http.Agent;
-    this.#agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
+    // undici's dispatcher (keep-alive pool per origin), with a handler that collects the body: a fraction of
+    // node:http's client CPU per request (packages/sdk/src/node/nodeHttpFetch.ts has the measurements).
+    this.#agent = new Agent({ connections: options.maxSockets ?? 64, headersTimeout: timeout, bodyTimeout: timeout });
+  }
+
+  #documentAsBase64(document: Uint8Array): string {
+    const cached = this.#documentBase64;
+    if (cached?.document === document) return cached.base64;
+    const base64 = Buffer.from(document.buffer, document.byteOffset, document.byteLength).toString('base64');
+    this.#documentBase64 = { document, base64 };
+    return base64;
   }
 
   #signingKey(c: AwsCredentials, shortDate: string): Buffer {
@@ -127,7 +138,7 @@ export class KmsRecipientClient {
         CiphertextBlob: Buffer.from(r.ciphertextBlob).toString('base64'),
         EncryptionContext: r.encryptionContext,
         ...(r.keyId ? { KeyId: r.keyId } : {}),
-        Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: Buffer.from(r.attestationDocument).toString('base64') },
+        Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: this.#documentAsBase64(r.attestationDocument) },
       }),
     );
     const headers = signDecryptRequest({
@@ -174,43 +185,54 @@ export class KmsRecipientClient {
   }
 
   #send(headers: Record<string, string>, body: Buffer): Promise<{ status: number; json: unknown }> {
-    const url = this.#endpoint;
-    const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = mod.request(
-        { method: 'POST', hostname: url.hostname, port: url.port || undefined, path: '/', headers, agent: this.#agent, timeout: this.#timeoutMs },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > MAX_RESPONSE_BYTES) {
-              req.destroy();
-              reject(new SignerError('custodian_unavailable', 'The custodian response is too large.'));
-              return;
-            }
-            chunks.push(c);
-          });
-          res.on('end', () => {
-            let json: unknown;
-            try {
-              json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-            } catch {
-              reject(new SignerError('custodian_unavailable', `The custodian answered HTTP ${res.statusCode} without a JSON body.`));
-              return;
-            }
-            resolve({ status: res.statusCode ?? 0, json });
-          });
-          res.on('error', () => reject(new SignerError('custodian_unavailable', 'The custodian connection failed.')));
+      let status = 0;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let failed = false;
+      const fail = (e: SignerError) => {
+        if (failed) return;
+        failed = true;
+        reject(e);
+      };
+      const handler: Dispatcher.DispatchHandler = {
+        // undici tells its handler APIs apart by this method (without it, it expects the older onConnect/onHeaders API).
+        onRequestStart() {},
+        onResponseStart(_controller, statusCode) {
+          status = statusCode;
         },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', (e) => reject(new SignerError('custodian_unavailable', `The custodian could not be reached (${(e as NodeJS.ErrnoException).code ?? e.message.slice(0, 40)}).`)));
-      req.end(body);
+        onResponseData(controller, chunk) {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) {
+            fail(new SignerError('custodian_unavailable', 'The custodian response is too large.'));
+            controller.abort(new RangeError('response too large'));
+            return;
+          }
+          chunks.push(chunk);
+        },
+        onResponseEnd() {
+          if (failed) return;
+          let json: unknown;
+          try {
+            json = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+          } catch {
+            fail(new SignerError('custodian_unavailable', `The custodian answered HTTP ${status} without a JSON body.`));
+            return;
+          }
+          failed = true;
+          resolve({ status, json });
+        },
+        onResponseError(_controller, e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (status !== 0) fail(new SignerError('custodian_unavailable', 'The custodian connection failed.'));
+          else fail(new SignerError('custodian_unavailable', `The custodian could not be reached (${code ?? e.message.slice(0, 40)}).`));
+        },
+      };
+      this.#agent.dispatch({ origin: this.#origin, path: '/', method: 'POST', headers, body }, handler);
     });
   }
 
   close(): void {
-    this.#agent.destroy();
+    void this.#agent.destroy().catch(() => undefined);
   }
 }

@@ -6,22 +6,23 @@
  * are checked by viem when src/eth serializes, and reported as
  * `invalid_payload` too — before any share is released: parsePayload hashes
  * transactions and typed data once, so a payload that cannot be signed never
- * costs a release.
+ * costs a release, and keeps that digest for signing (no second encoding).
  *
  *   { type: 'transaction',   transaction: { type?, chainId, nonce, to, value, data, gas, gasPrice | maxFeePerGas, … } }
  *   { type: 'message',       message: string | { raw: 0x-hex } }          EIP-191
  *   { type: 'typedData',     typedData: { domain, types, primaryType, message } }   EIP-712
  *   { type: 'authorization', authorization: { address, chainId, nonce } }  EIP-7702
  */
-import { hashTypedData, isAddress, isHex, type Address, type AuthorizationRequest, type Hex, type SignableMessage, type TransactionSerializable, type TypedDataDefinition } from 'viem';
-import { hashTransaction } from '../eth/hashTransaction.js';
+import { hashTypedData, hexToBytes, isAddress, isHex, type Address, type AuthorizationRequest, type Hex, type SignableMessage, type TransactionSerializable, type TypedDataDefinition } from 'viem';
+import { prepareTransaction, type PreparedTransaction } from '../eth/hashTransaction.js';
 import { EthError } from '../eth/errors.js';
 import { SignerError } from './errors.js';
 
+/** `prepared` / `digest`: what parsePayload computed when it checked the payload (optional: signing computes it otherwise). */
 export type SignPayload =
-  | { type: 'transaction'; transaction: TransactionSerializable }
+  | { type: 'transaction'; transaction: TransactionSerializable; prepared?: PreparedTransaction }
   | { type: 'message'; message: SignableMessage }
-  | { type: 'typedData'; typedData: TypedDataDefinition }
+  | { type: 'typedData'; typedData: TypedDataDefinition; digest?: Uint8Array }
   | { type: 'authorization'; authorization: AuthorizationRequest };
 
 const TX_FIELDS: Record<string, 'quantity' | 'int' | 'address' | 'toAddress' | 'hex' | 'accessList' | 'authorizationList' | 'hashes' | 'type'> = {
@@ -147,13 +148,14 @@ function transaction(raw: unknown): TransactionSerializable {
 }
 
 /**
- * Encodes and hashes the payload as signing will, so that it fails here.
+ * Encodes and hashes the payload as signing will, so that it fails here, and
+ * keeps the result for signing.
  * viem's messages can quote payload values, so only the error's name is kept.
  */
 function checkEncodable(payload: SignPayload): SignPayload {
   try {
-    if (payload.type === 'transaction') hashTransaction(payload.transaction);
-    else if (payload.type === 'typedData') hashTypedData(payload.typedData);
+    if (payload.type === 'transaction') return { ...payload, prepared: prepareTransaction(payload.transaction) };
+    if (payload.type === 'typedData') return { ...payload, digest: hexToBytes(hashTypedData(payload.typedData)) };
   } catch (e) {
     if (e instanceof EthError) throw bad(e.shortMessage);
     throw bad(`The payload cannot be encoded for signing (${e instanceof Error ? e.name.slice(0, 64) : 'error'}).`);

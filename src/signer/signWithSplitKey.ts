@@ -13,7 +13,7 @@
  * in its EIP-55 checksummed form: another owner's token, or another address,
  * does not open it.
  */
-import { getAddress, keccak256, type Address, type Hex, type SignedAuthorization } from 'viem';
+import { getAddress, keccak256, serializeSignature, type Address, type Hex, type SignedAuthorization } from 'viem';
 import type { Logger } from 'pino';
 import { wipe } from '../crypto/bytes.js';
 import { getPublicKey, isValidPrivateKey, signDigest } from '../crypto/secp256k1.js';
@@ -21,7 +21,9 @@ import { EthError } from '../eth/errors.js';
 import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
 import { signAuthorization } from '../eth/signAuthorization.js';
 import { signMessage } from '../eth/signMessage.js';
-import { signTransaction } from '../eth/signTransaction.js';
+import { prepareTransaction } from '../eth/hashTransaction.js';
+import { signHash } from '../eth/signHash.js';
+import { signPreparedTransaction } from '../eth/signTransaction.js';
 import { signTypedData } from '../eth/signTypedData.js';
 import type { DigestSigner } from '../eth/types.js';
 import { TokenError } from '../identity/errors.js';
@@ -71,12 +73,15 @@ function shareMismatch(): SignerError {
 async function signPayload(payload: SignPayload, signer: DigestSigner, address: Address): Promise<SplitSignResult> {
   switch (payload.type) {
     case 'transaction': {
-      const signedTransaction = await signTransaction({ transaction: payload.transaction, signer, address });
+      // parsePayload serialized and hashed it already: not again.
+      const prepared = payload.prepared ?? prepareTransaction(payload.transaction);
+      const signedTransaction = await signPreparedTransaction({ prepared, signer, address });
       return { type: 'transaction', signedTransaction, hash: keccak256(signedTransaction) };
     }
     case 'message':
       return { type: 'message', signature: await signMessage({ message: payload.message, signer, address }) };
     case 'typedData':
+      if (payload.digest) return { type: 'typedData', signature: serializeSignature(await signHash({ digest: payload.digest, signer, address })) };
       return { type: 'typedData', signature: await signTypedData({ typedData: payload.typedData, signer, address }) };
     case 'authorization': {
       const a: SignedAuthorization = await signAuthorization({ authorization: payload.authorization, signer, address });
@@ -143,7 +148,8 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
     if (!isValidPrivateKey(key) || publicKeyToAddress(getPublicKey(key)) !== address) throw shareMismatch();
 
     const k = key;
-    const signer: DigestSigner = async (digest) => signDigest(digest, k).signature;
+    // libsecp256k1's recovery id goes along as a hint: one recovery checks it (toRecoverableSignature).
+    const signer: DigestSigner = async (digest) => signDigest(digest, k);
     try {
       return await signPayload(request.payload, signer, address);
     } catch (e) {
