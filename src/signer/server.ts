@@ -102,13 +102,16 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
 
   // CORS for the wallet frame only (docs/frame.md): an exact, listed Origin is echoed; anything else gets no CORS header, so the browser refuses.
   const corsOrigins = new Set(deps.corsOrigins ?? []);
-  app.addHook('onRequest', async (req, reply) => {
+  // A callback hook, not an async one: no promise per request on the signing path.
+  app.addHook('onRequest', (req, reply, done) => {
     const origin = req.headers.origin;
-    if (typeof origin !== 'string' || !corsOrigins.has(origin)) return;
+    if (typeof origin !== 'string' || !corsOrigins.has(origin)) return done();
     reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
     if (req.method === 'OPTIONS' && req.url === '/v1/sign') {
-      return reply.code(204).header('access-control-allow-methods', 'POST').header('access-control-allow-headers', 'authorization, content-type').header('access-control-max-age', '600').send();
+      reply.code(204).header('access-control-allow-methods', 'POST').header('access-control-allow-headers', 'authorization, content-type').header('access-control-max-age', '600').send();
+      return;
     }
+    done();
   });
 
   app.get('/health', async () => ({ status: 'ok' }));
@@ -128,7 +131,8 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
       return signWithSplitKey(deps, {
         payload,
         address: body.address,
-        shareB: new Uint8Array(Buffer.from(body.shareB, 'base64')),
+        // The decoded bytes themselves (no copy), so that signWithSplitKey's wipe reaches the memory share B was decoded into.
+        shareB: Buffer.from(body.shareB, 'base64'),
         shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
         token,
         keyId: body.keyId,

@@ -24,7 +24,7 @@
  * separately from any other failure (see openForRecipient), and the signer's
  * address check catches any altered share.
  */
-import { createCipheriv, createDecipheriv, createHash, privateDecrypt, publicEncrypt, constants, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, privateDecrypt, publicEncrypt, constants, randomFillSync, type KeyObject } from 'node:crypto';
 import { asBytes, concatBytes, equalConstantTime, wipe } from '../../crypto/bytes.js';
 
 /** The content could not be opened; deliberately says nothing about why. */
@@ -71,19 +71,36 @@ export function recipientKeyIdentifier(spki: Uint8Array): Uint8Array {
  */
 export function sealForRecipient(plaintext: Uint8Array, recipient: { key: KeyObject; spki: Uint8Array }): Uint8Array {
   if (recipient.key.type !== 'public' || recipient.key.asymmetricKeyType !== 'rsa') throw new TypeError('recipient key must be an RSA public key');
-  const cek = new Uint8Array(randomBytes(32));
-  const iv = new Uint8Array(randomBytes(16));
+  // The content-encryption key and the IV from one CSPRNG call, into memory this function wipes.
+  const random = randomFillSync(new Uint8Array(48));
+  const cek = random.subarray(0, 32);
+  const iv = random.subarray(32, 48);
   try {
     const cipher = createCipheriv('aes-256-cbc', cek, iv);
     const content = concatBytes(asBytes(cipher.update(plaintext)), asBytes(cipher.final()));
     const wrapped = asBytes(publicEncrypt({ key: recipient.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, cek));
-    const ktri = seq(int(2), tlv(0x80, recipientKeyIdentifier(recipient.spki)), OAEP_SHA256, tlv(0x04, wrapped));
+    const ktri = seq(ktriPrefix(recipient.spki), tlv(0x04, wrapped));
     const eci = seq(bytes(OID.data), seq(bytes(OID.aes256Cbc), tlv(0x04, iv)), tlv(0x80, content));
     return seq(bytes(OID.envelopedData), tlv(0xa0, seq(int(2), tlv(0x31, ktri), eci)));
   } finally {
-    wipe(cek);
+    wipe(random);
   }
 }
+
+/**
+ * KeyTransRecipientInfo up to its encryptedKey: version 2, rid = [0] subjectKeyIdentifier (SHA-256 of the
+ * SPKI), RSAES-OAEP-SHA256. A session's recipient is sealed to for many releases with the same SPKI object
+ * (the custodian's attested-session cache hands it out): computed once per such object.
+ */
+function ktriPrefix(spki: Uint8Array): Uint8Array {
+  let prefix = ktriPrefixes.get(spki);
+  if (!prefix) {
+    prefix = concatBytes(int(2), tlv(0x80, recipientKeyIdentifier(spki)), OAEP_SHA256);
+    ktriPrefixes.set(spki, prefix);
+  }
+  return prefix;
+}
+const ktriPrefixes = new WeakMap<Uint8Array, Uint8Array>();
 
 // ---- BER reading ----
 
