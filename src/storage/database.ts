@@ -84,7 +84,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   let { error, results } = await migrator.migrateToLatest();
   // Kysely's PostgreSQL introspection lists tables of every schema; a schema
   // dropped at that moment by another process (3F000, 42P01) fails the listing,
-  // not our migration. Such races are retried a few times.
+  // not our migration. Such races (isCatalogRace) are retried a few times.
   for (let attempt = 1; error && dialect === 'postgres' && isCatalogRace(error) && attempt <= 5; attempt++) {
     await new Promise((r) => setTimeout(r, 50 * attempt));
     ({ error, results } = await migrator.migrateToLatest());
@@ -92,14 +92,24 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   if (error) {
     await db.destroy();
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`database migration ${failed} failed`, { cause: error });
+    // The SQLSTATE (never a value) says which race or fault it was.
+    const code = (error as { code?: unknown })?.code;
+    throw new Error(`database migration ${failed} failed${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}`, { cause: error });
   }
   return { db, dialect, close: () => db.destroy() };
 }
 
+/**
+ * Errors of concurrent catalog activity by other processes (tests create and drop schemas
+ * while Kysely lists every schema's tables, and two processes may create the same
+ * migration tables at once): invalid schema, undefined table or object, cache lookup
+ * failed, deadlock, serialization failure, duplicate catalog row / table / schema.
+ * Each migration runs in its own transaction, so a failed attempt leaves nothing behind.
+ */
+const CATALOG_RACE_CODES = new Set(['3F000', '42P01', '42704', 'XX000', '40P01', '40001', '23505', '42P07', '42P06']);
 function isCatalogRace(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
-  return code === '3F000' || code === '42P01' || code === 'XX000';
+  return typeof code === 'string' && CATALOG_RACE_CODES.has(code);
 }
 
 /** Drops a PostgreSQL schema made for a test run. */
