@@ -13,7 +13,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes, createHash } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, createHash, webcrypto } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ import { TrustedPlatformKeys, verifyAttestationDocument } from '../src/signer/at
 import { decodeCoseSign1, sigStructure } from '../src/signer/attestation/cose-sign1.js';
 import { AttestationError, type AttestationErrorCode } from '../src/signer/attestation/errors.js';
 import { RecipientAttestation, IMAGE_SHA384_KEY } from '../src/signer/attestation/recipient-attestation.js';
-import { openForRecipient, RecipientOpenError, sealForRecipient } from '../src/signer/attestation/cms-enveloped-data.js';
+import { openForRecipient, openForRecipientAsync, RecipientOpenError, sealForRecipient } from '../src/signer/attestation/cms-enveloped-data.js';
 
 const NOW = 1_800_000_000_000;
 const secret = PlatformKey.generateSecret();
@@ -417,6 +417,39 @@ describe('CiphertextForRecipient (CMS EnvelopedData)', () => {
     assert.equal(messages.size, 1);
     assert.throws(() => openForRecipient(new Uint8Array([...cms, 0]), rsa.privateKey, 32), RecipientOpenError);
     assert.throws(() => openForRecipient(cms, rsa.privateKey, 16), RecipientOpenError);
+  });
+
+  test('openForRecipientAsync (WebCrypto RSA-OAEP on the thread pool) opens what the synchronous one opens, and refuses what it refuses', async () => {
+    const pkcs8 = rsa.privateKey.export({ format: 'der', type: 'pkcs8' });
+    const key = await webcrypto.subtle.importKey('pkcs8', pkcs8, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt']);
+    const cms = sealForRecipient(share, recipient);
+    assert.deepEqual(await openForRecipientAsync(cms, key, 32), share);
+    const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'der', type: 'pkcs8' });
+    const strangerKey = await webcrypto.subtle.importKey('pkcs8', stranger, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt']);
+    await assert.rejects(openForRecipientAsync(cms, strangerKey, 32), RecipientOpenError);
+    // A key for another OAEP hash does not open it either (SHA-1 OAEP is another decryption).
+    const sha1Key = await webcrypto.subtle.importKey('pkcs8', pkcs8, { name: 'RSA-OAEP', hash: 'SHA-1' }, false, ['decrypt']);
+    await assert.rejects(openForRecipientAsync(cms, sha1Key, 32), RecipientOpenError);
+    // Every single-byte change: the async and sync openings agree (same share or the same single error).
+    const ski = Buffer.from(cms).indexOf(createHash('sha256').update(rsaSpki).digest());
+    for (let i = 0; i < cms.length; i++) {
+      if (i >= ski && i < ski + 32) continue;
+      const t = new Uint8Array(cms);
+      t[i]! ^= 0x01;
+      let sync: Uint8Array | Error;
+      try {
+        sync = openForRecipient(t, rsa.privateKey, 32);
+      } catch (e) {
+        sync = e as Error;
+      }
+      const async_ = await openForRecipientAsync(t, key, 32).catch((e: Error) => e);
+      if (sync instanceof Uint8Array) assert.deepEqual(async_, sync, `byte ${i}`);
+      else {
+        assert.ok(async_ instanceof RecipientOpenError, `byte ${i}`);
+        assert.equal(async_.message, sync.message);
+      }
+    }
+    await assert.rejects(openForRecipientAsync(cms, key, 16), RecipientOpenError);
   });
 
   test('is true CMS: OpenSSL opens ours, and we open OpenSSL\'s (DER and indefinite-length BER)', () => {

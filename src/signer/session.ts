@@ -18,7 +18,7 @@
  *
  * The private key never leaves this process and is not exportable from here.
  */
-import { generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import { generateKeyPair, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import { asBytes } from '../crypto/bytes.js';
 
 /** Asks the platform (over the launch channel) for a document binding these values. */
@@ -26,12 +26,16 @@ export type Attester = (request: { publicKey: Uint8Array; nonce: Uint8Array }) =
 
 interface KeyPair {
   privateKey: KeyObject;
+  /** The same private key as a non-extractable WebCrypto RSA-OAEP (SHA-256) key: its decryption runs on the thread pool. */
+  decryptKey: CryptoKey;
   spki: Uint8Array;
   createdAt: number;
 }
 
 export interface Recipient {
   privateKey: KeyObject;
+  /** `privateKey` for openForRecipientAsync (non-extractable CryptoKey, RSA-OAEP with SHA-256). */
+  decryptKey: CryptoKey;
   document: Uint8Array;
   /** The document was handed out before (to this or a concurrent release). */
   reused: boolean;
@@ -48,11 +52,20 @@ export const DEFAULT_SESSION_LIFETIME_MS = 4 * 60_000;
 export const DEFAULT_ATTESTATION_REFRESH_MS = 60_000;
 
 function newKeyPair(now: number): Promise<KeyPair> {
-  return new Promise((resolve, reject) => {
+  return new Promise<{ privateKey: KeyObject; spki: Uint8Array }>((resolve, reject) => {
     generateKeyPair('rsa', { modulusLength: 2048, publicExponent: 0x10001 }, (err, publicKey, privateKey) => {
       if (err) return reject(err);
-      resolve({ privateKey, spki: asBytes(publicKey.export({ format: 'der', type: 'spki' })), createdAt: now });
+      resolve({ privateKey, spki: asBytes(publicKey.export({ format: 'der', type: 'spki' })) });
     });
+  }).then(async ({ privateKey, spki }) => {
+    // Imported once per key pair, non-extractable; the PKCS#8 bytes it was imported from are wiped at once.
+    const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
+    try {
+      const decryptKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt']);
+      return { privateKey, decryptKey, spki, createdAt: now };
+    } finally {
+      pkcs8.fill(0);
+    }
   });
 }
 
@@ -127,7 +140,7 @@ export class AttestedSession {
   async recipient(): Promise<Recipient> {
     const pair = await this.#keyPair();
     if (this.#refreshMs === 0 || this.#singleUseFor === pair.privateKey) {
-      return { privateKey: pair.privateKey, document: await this.#newDocument(pair), reused: false };
+      return { privateKey: pair.privateKey, decryptKey: pair.decryptKey, document: await this.#newDocument(pair), reused: false };
     }
     const now = this.#now();
     let shared = this.#shared;
@@ -140,7 +153,7 @@ export class AttestedSession {
       this.#shared = shared = fresh;
     }
     const reused = shared.uses++ > 0;
-    return { privateKey: pair.privateKey, document: await shared.document, reused };
+    return { privateKey: pair.privateKey, decryptKey: pair.decryptKey, document: await shared.document, reused };
   }
 
   /**

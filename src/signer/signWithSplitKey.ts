@@ -28,7 +28,7 @@ import { signTypedData } from '../eth/signTypedData.js';
 import type { DigestSigner } from '../eth/types.js';
 import { TokenError } from '../identity/errors.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
-import { openForRecipient, RecipientOpenError } from './attestation/cms-enveloped-data.js';
+import { openForRecipientAsync, RecipientOpenError } from './attestation/cms-enveloped-data.js';
 import type { CredentialSource } from './credentials.js';
 import { SignerError } from './errors.js';
 import type { KmsRecipientClient } from './kms-client.js';
@@ -136,7 +136,8 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
       released = await release();
     }
     try {
-      shareA = openForRecipient(released, recipient.privateKey, SHARE_BYTES);
+      // The RSA-OAEP private-key operation runs on the thread pool: this thread serves other requests meanwhile.
+      shareA = await openForRecipientAsync(released, recipient.decryptKey, SHARE_BYTES);
     } catch (e) {
       // One answer for every way the release fails to open (see cms-enveloped-data.ts).
       if (e instanceof RecipientOpenError) throw shareMismatch();

@@ -24,7 +24,7 @@
  * separately from any other failure (see openForRecipient), and the signer's
  * address check catches any altered share.
  */
-import { createCipheriv, createDecipheriv, createHash, privateDecrypt, publicEncrypt, constants, randomFillSync, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, privateDecrypt, publicEncrypt, constants, randomFillSync, webcrypto, type KeyObject } from 'node:crypto';
 import { asBytes, concatBytes, equalConstantTime, wipe } from '../../crypto/bytes.js';
 
 /** The content could not be opened; deliberately says nothing about why. */
@@ -254,11 +254,49 @@ function parseEnvelope(cms: Uint8Array): ParsedEnvelope {
  */
 export function openForRecipient(cms: Uint8Array, privateKey: KeyObject, length: number): Uint8Array {
   let cek: Uint8Array | undefined;
+  try {
+    const env = parseForOpening(cms, length);
+    cek = asBytes(privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, env.wrappedKey));
+    return decryptContent(env, cek, length);
+  } catch {
+    throw new RecipientOpenError();
+  } finally {
+    wipe(cek);
+  }
+}
+
+/**
+ * openForRecipient with the RSA-OAEP private-key operation — most of the
+ * opening's CPU — on libuv's thread pool (WebCrypto RSA-OAEP, SHA-256 and
+ * MGF1-SHA-256: the same decryption), so the calling thread is free for other
+ * requests meanwhile. `decryptKey`: the recipient's private key as a
+ * non-extractable RSA-OAEP/SHA-256 CryptoKey. Same single error as
+ * openForRecipient; the caller wipes the result.
+ * @throws {RecipientOpenError}
+ */
+export async function openForRecipientAsync(cms: Uint8Array, decryptKey: CryptoKey, length: number): Promise<Uint8Array> {
+  let cek: Uint8Array | undefined;
+  try {
+    const env = parseForOpening(cms, length);
+    cek = new Uint8Array(await webcrypto.subtle.decrypt({ name: 'RSA-OAEP' }, decryptKey, env.wrappedKey));
+    return decryptContent(env, cek, length);
+  } catch {
+    throw new RecipientOpenError();
+  } finally {
+    wipe(cek);
+  }
+}
+
+function parseForOpening(cms: Uint8Array, length: number): { wrappedKey: Uint8Array; iv: Uint8Array; content: Uint8Array } {
+  const env = parseEnvelope(cms);
+  if (env.content.length !== (Math.floor(length / 16) + 1) * 16) throw new BerError('unexpected content length');
+  return env;
+}
+
+/** AES-256-CBC with `cek`, PKCS#7 padding checked in constant time; returns exactly `length` bytes. */
+function decryptContent(env: { iv: Uint8Array; content: Uint8Array }, cek: Uint8Array, length: number): Uint8Array {
   let padded: Uint8Array | undefined;
   try {
-    const env = parseEnvelope(cms);
-    if (env.content.length !== (Math.floor(length / 16) + 1) * 16) throw new BerError('unexpected content length');
-    cek = asBytes(privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, env.wrappedKey));
     if (cek.length !== 32) throw new BerError('content-encryption key is not 256 bits');
     const decipher = createDecipheriv('aes-256-cbc', cek, env.iv);
     decipher.setAutoPadding(false);
@@ -270,9 +308,7 @@ export function openForRecipient(cms: Uint8Array, privateKey: KeyObject, length:
     // PKCS#7: `pad` bytes of value `pad`; compared in constant time.
     if (!equalConstantTime(padded.subarray(length), new Uint8Array(pad).fill(pad))) throw new BerError('padding');
     return padded.slice(0, length);
-  } catch {
-    throw new RecipientOpenError();
   } finally {
-    wipe(cek, padded);
+    wipe(padded);
   }
 }
