@@ -16,6 +16,7 @@ import { toRecoverableSignature } from '../src/eth/toRecoverableSignature.js';
 import { signatureV } from '../src/eth/signatureV.js';
 import { signPreparedTransaction, signTransaction } from '../src/eth/signTransaction.js';
 import { hashTransaction, prepareTransaction } from '../src/eth/hashTransaction.js';
+import { keccak, keccakHex } from '../src/eth/keccak.js';
 import { signAuthorization } from '../src/eth/signAuthorization.js';
 import { parseSignedTransaction } from '../src/eth/parseSignedTransaction.js';
 import { InvalidPublicKeyError, InvalidSignatureError, SignerMismatchError, UnsignablePayloadError } from '../src/eth/errors.js';
@@ -101,6 +102,15 @@ test('a recovery-id hint orders the trials but is never trusted: right, wrong, f
   assert.equal(await recoverTransactionAddress({ serializedTransaction: hinted as `0x02${string}` }), address);
   await assert.rejects(signTransaction({ transaction: tx, signer: async (d) => ({ signature: signDigest(d, hexToBytes(`0x${'18'.repeat(32)}`)).signature, recovery: 0 }), address }), SignerMismatchError);
   await assert.rejects(signTransaction({ transaction: tx, signer: async () => 'nope' as never, address }), TypeError);
+});
+
+test('keccak (noble 2.x, the signing path) equals viem\'s keccak256, across block boundaries', () => {
+  for (const n of [0, 1, 31, 32, 64, 65, 135, 136, 137, 271, 272, 273, 1000]) {
+    const b = new Uint8Array(n).map((_, i) => (i * 131 + n) & 0xff);
+    assert.deepEqual(keccak(b), keccak256(b, 'bytes'), `length ${n}`);
+    assert.equal(keccakHex(bytesToHex(b)), keccak256(bytesToHex(b)), `length ${n}`);
+  }
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), (b) => bytesToHex(keccak(b)) === keccak256(b)));
 });
 
 test('prepareTransaction hashes once: signPreparedTransaction gives what signTransaction gives', async () => {

@@ -8,7 +8,8 @@
  * Any signature fields on the input are ignored, so a signed transaction
  * object hashes like its unsigned form.
  */
-import { getTransactionType, keccak256, serializeTransaction, type TransactionSerializable } from 'viem';
+import { getTransactionType, hexToBytes, serializeTransaction, type TransactionSerializable } from 'viem';
+import { keccak } from './keccak.js';
 import { UnsignablePayloadError } from './errors.js';
 
 /**
@@ -48,7 +49,7 @@ export interface PreparedTransaction {
  */
 export function prepareTransaction(transaction: TransactionSerializable): PreparedTransaction {
   const unsigned = unsignedTransaction(transaction);
-  return Object.freeze({ unsigned, digest: keccak256(serializeTransaction(unsigned), 'bytes') });
+  return Object.freeze({ unsigned, digest: keccak(hexToBytes(serializeTransaction(unsigned))) });
 }
 
 /**
@@ -57,5 +58,5 @@ export function prepareTransaction(transaction: TransactionSerializable): Prepar
  * @throws viem's transaction errors (InvalidChainIdError, TipAboveFeeCapError, ...) on an invalid transaction.
  */
 export function hashTransaction(transaction: TransactionSerializable): Uint8Array {
-  return keccak256(serializeTransaction(unsignedTransaction(transaction)), 'bytes');
+  return keccak(hexToBytes(serializeTransaction(unsignedTransaction(transaction))));
 }

@@ -6,7 +6,8 @@
  * RFC 5480) or raw: 65 bytes uncompressed (0x04 || x || y), 64 bytes (x || y)
  * or 33 bytes compressed. The point is checked to be on the curve.
  */
-import { bytesToHex, getAddress, keccak256, type Address } from 'viem';
+import { bytesToHex, getAddress, type Address } from 'viem';
+import { keccak } from './keccak.js';
 import { decodeEcSpki, DerError } from '../crypto/der.js';
 import { isValidPublicKey, uncompressPublicKey } from '../crypto/secp256k1.js';
 import { InvalidPublicKeyError } from './errors.js';
@@ -50,6 +51,6 @@ export function toUncompressedPublicKey(publicKey: Uint8Array): Uint8Array {
  */
 export function publicKeyToAddress(publicKey: Uint8Array): Address {
   const point = toUncompressedPublicKey(publicKey);
-  const hash = keccak256(point.subarray(1), 'bytes');
+  const hash = keccak(point.subarray(1));
   return getAddress(bytesToHex(hash.subarray(12)));
 }

@@ -12,7 +12,8 @@
  *    saves one recovery; wrong or absent, both parities are tried as before.
  *    It is never trusted: the hinted parity is verified like the other.
  */
-import { bytesToHex, keccak256, numberToBytes, type Address } from 'viem';
+import { bytesToHex, numberToBytes, type Address } from 'viem';
+import { keccak } from './keccak.js';
 import { abytes } from '../crypto/bytes.js';
 import { decodeEcdsaSignatureDer, DerError } from '../crypto/der.js';
 import { recoverPublicKey, SECP256K1_HALF_N, SECP256K1_N } from '../crypto/secp256k1.js';
@@ -40,8 +41,7 @@ function toBigInt(bytes: Uint8Array): bigint {
 function recoveredAddressMatches(compact: Uint8Array, recovery: number, digest: Uint8Array, address: string): boolean {
   const publicKey = recoverPublicKey(compact, recovery, digest);
   if (!publicKey) return false;
-  const hash = keccak256(publicKey.subarray(1), 'hex');
-  return hash.slice(26) === address.slice(2).toLowerCase();
+  return bytesToHex(keccak(publicKey.subarray(1)).subarray(12)).slice(2) === address.slice(2).toLowerCase();
 }
 
 /**

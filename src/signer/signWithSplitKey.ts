@@ -13,7 +13,7 @@
  * in its EIP-55 checksummed form: another owner's token, or another address,
  * does not open it.
  */
-import { getAddress, keccak256, serializeSignature, type Address, type Hex, type SignedAuthorization } from 'viem';
+import { getAddress, serializeSignature, type Address, type Hex, type SignedAuthorization } from 'viem';
 import type { Logger } from 'pino';
 import { wipe } from '../crypto/bytes.js';
 import { getPublicKey, isValidPrivateKey, signDigest } from '../crypto/secp256k1.js';
@@ -22,6 +22,7 @@ import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
 import { signAuthorization } from '../eth/signAuthorization.js';
 import { signMessage } from '../eth/signMessage.js';
 import { prepareTransaction } from '../eth/hashTransaction.js';
+import { keccakHex } from '../eth/keccak.js';
 import { signHash } from '../eth/signHash.js';
 import { signPreparedTransaction } from '../eth/signTransaction.js';
 import { signTypedData } from '../eth/signTypedData.js';
@@ -76,7 +77,7 @@ async function signPayload(payload: SignPayload, signer: DigestSigner, address: 
       // parsePayload serialized and hashed it already: not again.
       const prepared = payload.prepared ?? prepareTransaction(payload.transaction);
       const signedTransaction = await signPreparedTransaction({ prepared, signer, address });
-      return { type: 'transaction', signedTransaction, hash: keccak256(signedTransaction) };
+      return { type: 'transaction', signedTransaction, hash: keccakHex(signedTransaction) };
     }
     case 'message':
       return { type: 'message', signature: await signMessage({ message: payload.message, signer, address }) };
