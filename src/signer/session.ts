@@ -17,6 +17,9 @@
  * refusal this session stops reusing documents until the key pair changes.
  *
  * The private key never leaves this process and is not exportable from here.
+ * It is held twice: as a KeyObject, and as a non-extractable WebCrypto
+ * CryptoKey (imported once from a PKCS#8 export that is wiped at once) whose
+ * RSA-OAEP decryption runs on libuv's thread pool (openForRecipientAsync).
  */
 import { generateKeyPair, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import { asBytes } from '../crypto/bytes.js';
