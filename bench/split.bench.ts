@@ -277,12 +277,17 @@ async function main() {
   const roleArn = `arn:aws:iam::${ACCOUNT_ID}:role/${ROLE_NAME}`;
   // One server process (the signer is its child): the cluster's workers do not fork signers.
   process.env.BENCH_WORKERS = '1';
+  // A server that does not start (e.g. a DATABASE_URL whose store was sealed under another root key) ends the
+  // benchmark with its error, rather than leaving it waiting on the issuer's open server.
   const server = await startServerProcess({
     SYMBOLON_ACCOUNT_ID: ACCOUNT_ID,
     SYMBOLON_OIDC_ISSUERS: JSON.stringify([{ issuer: issuer.url, audiences: [AUDIENCE], algorithms: ['ES256'] }]),
     SYMBOLON_BUILTIN_ISSUER: '0',
     SYMBOLON_SIGNER_PORT: String(signerPort),
     SYMBOLON_SIGNER_ROLE_ARN: roleArn,
+  }).catch(async (e: unknown) => {
+    await issuer.close();
+    throw e;
   });
   const iam = new IAMClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, maxAttempts: 1 });
   const admin = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, maxAttempts: 1 });
