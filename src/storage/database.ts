@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { Tables } from './tables.js';
 import { migrations } from './migrations/index.js';
 
@@ -32,6 +32,44 @@ export interface OpenStoreOptions {
 }
 
 const INT8_OID = 20;
+
+/** How many prepared SQLite statements are kept (distinct SQL texts: a few dozen, plus one audit insert per batch size up to 250). */
+export const SQLITE_STATEMENT_CACHE_SIZE = 512;
+
+/**
+ * better-sqlite3 as Kysely's SqliteDialect sees it, with each statement
+ * prepared once per SQL text and kept (at most `max`, the least recently
+ * used dropped first). Kysely's SQLite driver prepares every query anew, and on the hot
+ * paths preparing cost more than running (an audit insert 13 µs prepared
+ * each time, 4 µs reused, on this project's 2-core machine). Safe because
+ * Kysely runs one query at a time on its one SQLite connection (its
+ * connection mutex; a streamed query holds the connection until its iterator
+ * ends), statements hold SQL and placeholders only, never values, and SQLite
+ * re-prepares a kept statement itself when the schema changes.
+ */
+export function cachingSqliteDatabase(database: SQLite.Database, max = SQLITE_STATEMENT_CACHE_SIZE): SqliteDatabase & { readonly cachedStatements: number } {
+  const statements = new Map<string, SqliteStatement>();
+  return {
+    get cachedStatements() {
+      return statements.size;
+    },
+    prepare(text: string): SqliteStatement {
+      let statement = statements.get(text);
+      if (statement === undefined) {
+        statement = database.prepare(text) as unknown as SqliteStatement;
+        if (statements.size >= max) statements.delete(statements.keys().next().value as string);
+      } else {
+        statements.delete(text); // moved to the most recently used end
+      }
+      statements.set(text, statement);
+      return statement;
+    },
+    close(): void {
+      statements.clear();
+      database.close();
+    },
+  };
+}
 
 /**
  * Opens the store and applies pending migrations.
@@ -76,7 +114,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
-    db = new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
+    db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: cachingSqliteDatabase(database) }) });
   }
   const provider: MigrationProvider = { getMigrations: async () => migrations };
   // Kysely looks for its own tables across every schema unless told which one is ours.
