@@ -65,7 +65,7 @@ export function sendIamError(reply: FastifyReply, err: AwsError, requestId: stri
  * changes.
  */
 export async function serveIamAction<C>(args: {
-  actions: ReadonlyMap<string, { readonly name: string; handle(params: QueryParams, ctx: C): Promise<string | undefined> }>;
+  actions: ReadonlyMap<string, QueryAction<C>>;
   params: URLSearchParams;
   caller: Caller | undefined;
   info: RequestInfo;
@@ -114,16 +114,29 @@ export async function serveIamAction<C>(args: {
   }
 }
 
-export class IamService implements QueryService {
-  readonly service = 'iam';
-  readonly #deps: IamServiceDeps;
+/** An IAM-shaped action: its name, and its handler given the service's context. */
+export interface QueryAction<C> {
+  readonly name: string;
+  handle(params: QueryParams, ctx: C): Promise<string | undefined>;
+}
 
-  constructor(deps: IamServiceDeps) {
-    this.#deps = deps;
+/**
+ * An IAM query-protocol service (SigV4 service `iam`) over a Map of actions:
+ * IAM's errors, serveIamAction's dispatch and audit. Subclasses say what
+ * context their actions get.
+ */
+export abstract class IamQueryService<C> implements QueryService {
+  readonly service = 'iam';
+  readonly #actions: ReadonlyMap<string, QueryAction<C>>;
+  readonly #audit: AuditSink | undefined;
+
+  protected constructor(actions: ReadonlyMap<string, QueryAction<C>>, audit: AuditSink | undefined) {
+    this.#actions = actions;
+    this.#audit = audit;
   }
 
   handles(action: string): boolean {
-    return ACTIONS.has(action);
+    return this.#actions.has(action);
   }
 
   isAnonymous(): boolean {
@@ -136,23 +149,31 @@ export class IamService implements QueryService {
   }
 
   async handle(params: URLSearchParams, caller: Caller | undefined, info: RequestInfo, reply: FastifyReply): Promise<void> {
-    await serveIamAction({ actions: ACTIONS, params, caller, info, reply, audit: this.#deps.audit, context: (c) => this.#context(c, info) });
+    await serveIamAction({ actions: this.#actions, params, caller, info, reply, audit: this.#audit, context: (c) => this.context(c, info) });
   }
 
-  #context(caller: Caller, info: RequestInfo): IamContext {
+  /** What the actions get for one authenticated request. */
+  protected abstract context(caller: Caller, info: RequestInfo): C;
+}
+
+/** `authorize(action, resourceArn)` for one request: the caller's identity policies, AccessDenied with AWS's message otherwise. */
+export function identityPolicyCheck(authorizer: PolicyAuthorizer, caller: Caller, info: RequestInfo): (action: string, resourceArn: string) => Promise<void> {
+  return async (action, resourceArn) => {
+    const { decision, request } = await authorizer.evaluate({ caller, info, action, key: undefined, conditions: {} }, resourceArn);
+    if (!decision.allowed) throw accessDenied(accessDeniedMessage(request, decision.reason));
+  };
+}
+
+export class IamService extends IamQueryService<IamContext> {
+  readonly #deps: IamServiceDeps;
+
+  constructor(deps: IamServiceDeps) {
+    super(ACTIONS, deps.audit);
+    this.#deps = deps;
+  }
+
+  protected context(caller: Caller, info: RequestInfo): IamContext {
     const { store, root, accountId, authenticator, principals, authorizer } = this.#deps;
-    return {
-      caller,
-      info,
-      store,
-      root,
-      accountId,
-      authenticator,
-      principals,
-      async authorize(action: string, resourceArn: string): Promise<void> {
-        const { decision, request } = await authorizer.evaluate({ caller, info, action, key: undefined, conditions: {} }, resourceArn);
-        if (!decision.allowed) throw accessDenied(accessDeniedMessage(request, decision.reason));
-      },
-    };
+    return { caller, info, store, root, accountId, authenticator, principals, authorize: identityPolicyCheck(authorizer, caller, info) };
   }
 }

@@ -7,17 +7,12 @@
  * the caller's identity policies (`iam:<Action>` on the role's ARN); the
  * account root is always allowed. Dispatch goes through a Map only.
  */
-import type { FastifyReply } from 'fastify';
-import { AwsError } from '../kms/errors.js';
 import type { Authenticator } from '../kms/auth/authenticator.js';
 import type { Caller, RequestInfo } from '../kms/context.js';
 import type { Store } from '../storage/database.js';
 import type { PolicyAuthorizer } from '../kms/policy/authorizer.js';
 import type { AuditSink } from '../audit/event.js';
-import { accessDeniedMessage } from '../kms/policy/evaluate.js';
-import type { QueryService } from '../server/aws-endpoint.js';
-import { accessDenied } from '../iam/errors.js';
-import { sendIamError, serveIamAction } from '../iam/service.js';
+import { IamQueryService, identityPolicyCheck } from '../iam/service.js';
 import type { RolePolicies } from './role-policies.js';
 import type { RoleAction, RoleContext } from './roles/context.js';
 import { createRole, deleteRole, getRole, listRoles } from './roles/roles.js';
@@ -37,44 +32,16 @@ export interface RolesServiceDeps {
   audit?: AuditSink | undefined;
 }
 
-export class RolesService implements QueryService {
-  readonly service = 'iam';
+export class RolesService extends IamQueryService<RoleContext> {
   readonly #deps: RolesServiceDeps;
 
   constructor(deps: RolesServiceDeps) {
+    super(ACTIONS, deps.audit);
     this.#deps = deps;
   }
 
-  handles(action: string): boolean {
-    return ACTIONS.has(action);
-  }
-
-  isAnonymous(): boolean {
-    return false;
-  }
-
-  /** Authentication failures in IAM's XML shape (InvalidClientTokenId, SignatureDoesNotMatch, …). */
-  renderError(reply: FastifyReply, err: AwsError, info: RequestInfo): FastifyReply {
-    return sendIamError(reply, err, info.requestId);
-  }
-
-  async handle(params: URLSearchParams, caller: Caller | undefined, info: RequestInfo, reply: FastifyReply): Promise<void> {
-    await serveIamAction({ actions: ACTIONS, params, caller, info, reply, audit: this.#deps.audit, context: (c) => this.#context(c, info) });
-  }
-
-  #context(caller: Caller, info: RequestInfo): RoleContext {
+  protected context(caller: Caller, info: RequestInfo): RoleContext {
     const { store, accountId, authenticator, authorizer, rolePolicies } = this.#deps;
-    return {
-      caller,
-      info,
-      store,
-      accountId,
-      authenticator,
-      rolePolicies,
-      async authorize(action: string, resourceArn: string): Promise<void> {
-        const { decision, request } = await authorizer.evaluate({ caller, info, action, key: undefined, conditions: {} }, resourceArn);
-        if (!decision.allowed) throw accessDenied(accessDeniedMessage(request, decision.reason));
-      },
-    };
+    return { caller, info, store, accountId, authenticator, rolePolicies, authorize: identityPolicyCheck(authorizer, caller, info) };
   }
 }
