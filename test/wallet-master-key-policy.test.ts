@@ -76,7 +76,9 @@ test('the stored text is the intended policy: user use with tag and context, wal
   const doc = JSON.parse(text);
   assert.equal(doc.Version, '2012-10-17');
   const bySid = new Map<string, any>(doc.Statement.map((s: any) => [s.Sid, s]));
+  assert.equal(doc.Id, 'symbolon-wallet-master-key-2');
   assert.deepEqual([...bySid.keys()], [
+    'AllowInspectionByTheUsersRoleSessions',
     'AllowUseByTheUsersRoleSessions',
     'AllowManagementByTheWalletService',
     'DenyUseByTheWalletService',
@@ -92,6 +94,10 @@ test('the stored text is the intended policy: user use with tag and context, wal
   assert.deepEqual(use.Condition, {
     StringEquals: { 'aws:PrincipalType': 'AssumedRole', 'aws:PrincipalTag/sub': SUB, 'aws:PrincipalTag/iss': ISS, 'kms:EncryptionContext:sub': SUB },
   });
+  const inspect = bySid.get('AllowInspectionByTheUsersRoleSessions');
+  assert.deepEqual(inspect.Principal, { AWS: ROOT });
+  assert.deepEqual(inspect.Action, ['kms:DescribeKey', 'kms:GetKeyPolicy']);
+  assert.deepEqual(inspect.Condition, { StringEquals: { 'aws:PrincipalType': 'AssumedRole', 'aws:PrincipalTag/sub': SUB, 'aws:PrincipalTag/iss': ISS } });
   const manage = bySid.get('AllowManagementByTheWalletService');
   assert.equal(manage.Effect, 'Allow');
   assert.deepEqual(manage.Condition, { ArnEquals: { 'aws:PrincipalArn': ROOT } });
@@ -123,6 +129,20 @@ test("the user's role session may use the key with {sub} as context, through the
   assert.deepEqual(attested, { allowed: true });
   // The key policy names the account, so (as in AWS) the role's own policy must allow too.
   assert.deepEqual(ask({ policy, caller: session('s1'), action: 'kms:Decrypt', tags: USER, context: { sub: SUB } }), { allowed: false, reason: 'no-allow-identity' });
+});
+
+test("only the user's own role sessions may inspect the key (DescribeKey, GetKeyPolicy): what the device checks before encrypting under it", () => {
+  const policy = policyFor(ROOT);
+  for (const action of ['kms:DescribeKey', 'kms:GetKeyPolicy']) {
+    assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: USER, identityPolicies: [ROLE_POLICY] }), { allowed: true }, action);
+    assert.equal(ask({ policy, caller: session('s2'), action, tags: { sub: 'someone-else', iss: ISS }, identityPolicies: [ROLE_POLICY] }).allowed, false, action);
+    assert.equal(ask({ policy, caller: session('s4'), action, tags: { sub: SUB, iss: 'https://other-issuer.example/' }, identityPolicies: [ROLE_POLICY] }).allowed, false, action);
+    assert.equal(ask({ policy, caller: `arn:aws:iam::${A}:user/mallory`, action, tags: USER, identityPolicies: [ROLE_POLICY] }).allowed, false, action);
+  }
+  // Inspection opens nothing else: other management actions stay refused to the user.
+  for (const action of ['kms:DisableKey', 'kms:ScheduleKeyDeletion', 'kms:TagResource', 'kms:PutKeyPolicy']) {
+    assert.equal(ask({ policy, caller: session('s1'), action, tags: USER, identityPolicies: [ROLE_POLICY] }).allowed, false, action);
+  }
 });
 
 test('refused: another sub, a missing tag, a wrong or missing context, an IAM user carrying the tag, other uses', () => {

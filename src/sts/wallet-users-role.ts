@@ -5,9 +5,15 @@
  * audience before a trust policy is read), for `sts:AssumeRoleWithWebIdentity`
  * only. Its one inline policy lets a session Encrypt, Decrypt and
  * GenerateDataKey only with the encryption context `{ sub: <its own sub tag> }`
- * (`${aws:PrincipalTag/sub}`): the identity-policy half of what a user's
- * master key needs, whose key policy (src/wallet/master-key-policy.ts) adds
- * "only the key's own user".
+ * (`${aws:PrincipalTag/sub}`), and DescribeKey and GetKeyPolicy, with which
+ * the device checks the master key the wallet service names before it
+ * encrypts under it (@symbolon/sdk verifyMasterKey): the identity-policy half
+ * of what a user's master key needs, whose key policy
+ * (@symbolon/sdk/master-key-policy) adds "only the key's own user".
+ *
+ * A store provisioned with the first version of the policy (without the two
+ * read actions) is brought to this one once, at start-up — only if the
+ * policy is still exactly as provisioned.
  *
  * Created once per store, at start-up, with the same SQL CreateRole and
  * PutRolePolicy write: an operator who edits or deletes the role is not
@@ -15,7 +21,7 @@
  * IAM API instead and give devices its ARN.
  */
 import type { Store } from '../storage/database.js';
-import { findRole, insertRole, putRolePolicy } from '../storage/sts-roles.repository.js';
+import { findRole, getRolePolicy, insertRole, putRolePolicy } from '../storage/sts-roles.repository.js';
 import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
 import { utf8Bytes } from '../crypto/bytes.js';
 import { newRoleId } from './ids.js';
@@ -23,6 +29,7 @@ import { newRoleId } from './ids.js';
 export const WALLET_USERS_ROLE = 'symbolon-wallet-users';
 export const WALLET_USERS_POLICY = 'use-own-master-key';
 const PROVISIONED = 'sts_wallet_users_role_v1';
+const UPGRADED_V2 = 'sts_wallet_users_role_v2';
 
 /** The ARN devices pass to AssumeRoleWithWebIdentity. */
 export function walletUsersRoleArn(accountId: string): string {
@@ -37,20 +44,43 @@ export function walletUsersTrustPolicy(): string {
   });
 }
 
-/** What a session may do: use keys only under its own `sub` as encryption context. */
+const useKeysUnderOwnSub = (accountId: string) => ({
+  Sid: 'UseKeysUnderOwnSub',
+  Effect: 'Allow',
+  Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+  Resource: `arn:aws:kms:*:${accountId}:key/*`,
+  Condition: { StringEquals: { 'kms:EncryptionContext:sub': '${aws:PrincipalTag/sub}' } },
+});
+
+/** The policy as first provisioned (before the read actions): upgraded when found unchanged. */
+export function walletUsersRolePolicyV1(accountId: string): string {
+  return JSON.stringify({ Version: '2012-10-17', Statement: [useKeysUnderOwnSub(accountId)] });
+}
+
+/** What a session may do: use keys only under its own `sub` as encryption context; read a key's description and policy (each key's policy says whose). */
 export function walletUsersRolePolicy(accountId: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      {
-        Sid: 'UseKeysUnderOwnSub',
-        Effect: 'Allow',
-        Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
-        Resource: `arn:aws:kms:*:${accountId}:key/*`,
-        Condition: { StringEquals: { 'kms:EncryptionContext:sub': '${aws:PrincipalTag/sub}' } },
-      },
+      useKeysUnderOwnSub(accountId),
+      { Sid: 'InspectKeys', Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:GetKeyPolicy'], Resource: `arn:aws:kms:*:${accountId}:key/*` },
     ],
   });
+}
+
+/**
+ * Brings a role provisioned with walletUsersRolePolicyV1 to the current policy,
+ * once per store, and only if its policy is still exactly that text (an
+ * operator's own edit is left alone).
+ * @returns true when the policy was replaced now.
+ */
+async function upgradeWalletUsersRolePolicy(store: Store, accountId: string, now: number): Promise<boolean> {
+  if ((await getMeta(store.db, UPGRADED_V2)) !== undefined) return false;
+  const current = await getRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY);
+  const upgrade = current === walletUsersRolePolicyV1(accountId);
+  if (upgrade) await putRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY, walletUsersRolePolicy(accountId), now);
+  await putMetaIfAbsent(store.db, UPGRADED_V2, utf8Bytes(String(now)));
+  return upgrade;
 }
 
 /**
@@ -60,9 +90,13 @@ export function walletUsersRolePolicy(accountId: string): string {
  */
 export async function provisionWalletUsersRole(options: { store: Store; accountId: string; now: number }): Promise<boolean> {
   const { store, accountId, now } = options;
-  if ((await getMeta(store.db, PROVISIONED)) !== undefined) return false;
+  if ((await getMeta(store.db, PROVISIONED)) !== undefined) {
+    await upgradeWalletUsersRolePolicy(store, accountId, now);
+    return false;
+  }
   if (await findRole(store.db, WALLET_USERS_ROLE)) {
     await putMetaIfAbsent(store.db, PROVISIONED, utf8Bytes(String(now)));
+    await putMetaIfAbsent(store.db, UPGRADED_V2, utf8Bytes(String(now)));
     return false;
   }
   const created = await insertRole(
@@ -82,5 +116,6 @@ export async function provisionWalletUsersRole(options: { store: Store; accountI
   // Another process may have won the race; its policy is the same.
   if (created) await putRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY, walletUsersRolePolicy(accountId), now);
   await putMetaIfAbsent(store.db, PROVISIONED, utf8Bytes(String(now)));
+  await putMetaIfAbsent(store.db, UPGRADED_V2, utf8Bytes(String(now)));
   return created;
 }

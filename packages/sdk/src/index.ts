@@ -22,6 +22,8 @@ export { EnvelopeKey, type EnvelopeCiphertexts } from './envelope/EnvelopeKey.js
 export { OidcSession, startEmailLogin, verifyEmailCode, type TokenResponse } from './envelope/emailLogin.js';
 export { assumeRoleWithWebIdentity, type AssumeRoleWithWebIdentityOptions, type StsCredentials } from './envelope/assumeRoleWithWebIdentity.js';
 export { EnvelopeError, StsError, WalletApiError } from './envelope/errors.js';
+export { verifyMasterKey, roleAccountId, type MasterKeyOwner, type VerifiedMasterKey } from './envelope/verifyMasterKey.js';
+export { masterKeyPolicy } from './envelope/masterKeyPolicy.js';
 // The split custody mode on the device (docs/wallet-api.md, docs/signer.md).
 export { SplitWalletClient, type SplitWalletClientOptions, type SplitWalletRecord, type SplitSignPayload, type SplitSignResult } from './split/SplitWalletClient.js';
 export { SplitError } from './split/errors.js';

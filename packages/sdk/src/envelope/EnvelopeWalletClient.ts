@@ -33,6 +33,7 @@ import { addressOfPublicKey, EnvelopeKey } from './EnvelopeKey.js';
 import { EnvelopeError } from './errors.js';
 import type { OidcSession } from './emailLogin.js';
 import { tokenSubject } from './tokenSubject.js';
+import { roleAccountId, verifyMasterKey, type VerifiedMasterKey } from './verifyMasterKey.js';
 import { WalletApi, type WalletMe, type WalletRecord } from './walletApi.js';
 
 /** Where the user's token comes from: a fixed token, a function returning a fresh one, or a built-in-issuer session. */
@@ -167,8 +168,21 @@ export class EnvelopeWalletClient {
   }
 
   /**
+   * Checks, with the user's own credentials, that `masterKeyId` (as the wallet
+   * service named it) is this user's master key: verifyMasterKey.ts. Called
+   * before anything is encrypted under it.
+   * @throws {EnvelopeError} MASTER_KEY_UNTRUSTED, MASTER_KEY_UNVERIFIED, BAD_TOKEN (no `iss`), BAD_ROLE_ARN.
+   */
+  async verifyMasterKey(masterKeyId: string, token: string): Promise<VerifiedMasterKey> {
+    const { sub, iss } = tokenSubject(token);
+    if (iss === undefined) throw new EnvelopeError('BAD_TOKEN', 'The token has no issuer.');
+    return verifyMasterKey(this.kms, masterKeyId, { accountId: roleAccountId(this.#options.roleArn), sub, issuer: iss });
+  }
+
+  /**
    * Creates the user's envelope wallet on this device.
-   * @throws {EnvelopeError} WALLET_EXISTS when the user has a wallet (open it with getWallet), OWNER_MISMATCH, ROUND_TRIP_FAILED.
+   * @throws {EnvelopeError} WALLET_EXISTS when the user has a wallet (open it with getWallet), OWNER_MISMATCH, ROUND_TRIP_FAILED,
+   *   MASTER_KEY_UNTRUSTED / MASTER_KEY_UNVERIFIED when the master key the wallet service names is not shown to be the user's own.
    * @throws {WalletApiError|StsError} and the custodian's errors as the AWS SDK raises them.
    */
   async createWallet(): Promise<EnvelopeWallet> {
@@ -177,6 +191,7 @@ export class EnvelopeWalletClient {
     const me = await this.#api.me(token);
     if (me.sub !== sub) throw new EnvelopeError('OWNER_MISMATCH', 'The wallet service names another subject than the token.');
     if (me.wallet) throw new EnvelopeError('WALLET_EXISTS', `This user already has wallet ${me.wallet.address}; open it with getWallet().`);
+    await this.verifyMasterKey(me.masterKeyId, token);
     const retry = this.#options.retry ?? {};
 
     const privateKey = secp256k1.utils.randomSecretKey();

@@ -111,6 +111,7 @@ export class SplitWalletClient {
    * `idempotencyKey` after a failure returns the stored wallet only if the
    * same shares are sent again; a new call makes a new key.
    * @throws {SplitError} WALLET_EXISTS when the user has a wallet, OWNER_MISMATCH.
+   * @throws {EnvelopeError} MASTER_KEY_UNTRUSTED / MASTER_KEY_UNVERIFIED when the master key the wallet service names is not shown to be the user's own.
    * @throws {WalletApiError|StsError} and the custodian's errors as the AWS SDK raises them.
    */
   async createWallet(options: { idempotencyKey?: string } = {}): Promise<SplitWalletRecord> {
@@ -119,6 +120,8 @@ export class SplitWalletClient {
     const me = await this.envelope.me();
     if (me.sub !== sub) throw new SplitError('OWNER_MISMATCH', 'The wallet service names another subject than the token.');
     if (me.wallet) throw new SplitError('WALLET_EXISTS', `This user already has wallet ${me.wallet.address}.`);
+    // Share A goes only under a key shown to be the user's own: a key the provider could open would give it share A beside share B.
+    await this.envelope.verifyMasterKey(me.masterKeyId, token);
 
     const key = secp256k1.utils.randomSecretKey();
     const shareA = crypto.getRandomValues(new Uint8Array(32));
