@@ -25,6 +25,7 @@ import { Transaction, TypedDataEncoder, verifyMessage, verifyTypedData, getAddre
 import { recoverTransactionAddress, verifyTypedData as viemVerifyTypedData, verifyMessage as viemVerifyMessage, parseTransaction, type Hex } from 'viem';
 import { KMSClient, DecryptCommand, ReEncryptCommand, PutKeyPolicyCommand, CreateGrantCommand } from '@aws-sdk/client-kms';
 import { sql } from 'kysely';
+import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { provisionWalletServicePrincipal } from '../src/wallet/wallet-principal.js';
 import { walletUsersRoleArn } from '../src/sts/wallet-users-role.js';
@@ -32,8 +33,6 @@ import {
   EnvelopeWalletClient,
   EnvelopeError,
   StsError,
-  startEmailLogin,
-  verifyEmailCode,
   assumeRoleWithWebIdentity,
   type OidcSession,
 } from '../packages/sdk/src/index.js';
@@ -91,13 +90,7 @@ describe('envelope wallets end to end', () => {
   let accountId: string;
   const clients: Array<{ destroy(): void }> = [];
 
-  async function login(email: string): Promise<OidcSession> {
-    await startEmailLogin({ issuerUrl, email });
-    const r = await fetch(`${issuerUrl}/dev/mailbox?email=${encodeURIComponent(email)}`);
-    const messages = ((await r.json()) as { messages: Array<{ code: string }> }).messages;
-    const code = messages[0]!.code; // newest first
-    return verifyEmailCode({ issuerUrl, email, code });
-  }
+  const login = (email: string): Promise<OidcSession> => emailLogin(issuerUrl, email);
 
   function device(session: OidcSession | string): EnvelopeWalletClient {
     const c = new EnvelopeWalletClient({

@@ -17,11 +17,12 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateKeyCommand, DecryptCommand, DisableKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { sql } from 'kysely';
+import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, ADMIN, REGION, type TestServer } from './helpers/server.js';
 import { walletUsersRoleArn, walletUsersRolePolicy, walletUsersRolePolicyV1, provisionWalletUsersRole, WALLET_USERS_ROLE, WALLET_USERS_POLICY } from '../src/sts/wallet-users-role.js';
 import { openStore } from '../src/storage/database.js';
 import { getRolePolicy, putRolePolicy } from '../src/storage/sts-roles.repository.js';
-import { EnvelopeWalletClient, EnvelopeError, SplitWalletClient, startEmailLogin, verifyEmailCode, assumeRoleWithWebIdentity, masterKeyPolicy, type OidcSession } from '../packages/sdk/src/index.js';
+import { EnvelopeWalletClient, EnvelopeError, SplitWalletClient, assumeRoleWithWebIdentity, masterKeyPolicy, type OidcSession } from '../packages/sdk/src/index.js';
 
 describe('the device checks the master key the wallet service names', () => {
   let server: TestServer;
@@ -30,12 +31,7 @@ describe('the device checks the master key the wallet service names', () => {
   let admin: KMSClient;
   const clients: Array<{ destroy(): void }> = [];
 
-  async function login(email: string): Promise<OidcSession> {
-    await startEmailLogin({ issuerUrl, email });
-    const r = await fetch(`${issuerUrl}/dev/mailbox?email=${encodeURIComponent(email)}`);
-    const code = ((await r.json()) as { messages: Array<{ code: string }> }).messages[0]!.code;
-    return verifyEmailCode({ issuerUrl, email, code });
-  }
+  const login = (email: string): Promise<OidcSession> => emailLogin(issuerUrl, email);
 
   /** A fetch that rewrites masterKeyId in the wallet service's GET /v1/me answer: the lying wallet service. */
   function lyingFetch(keyId: () => string | undefined): typeof fetch {

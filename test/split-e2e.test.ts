@@ -23,13 +23,14 @@ import { Writable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { recoverTransactionAddress, verifyMessage, parseTransaction, getAddress, type Hex } from 'viem';
 import { DecryptCommand, EncryptCommand } from '@aws-sdk/client-kms';
+import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { walletUsersRoleArn } from '../src/sts/wallet-users-role.js';
 import { launchSigner, type SignerProcess } from '../src/signer/platform.js';
 import { generatePrivateKey, getPublicKey } from '../src/crypto/secp256k1.js';
 import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
 import type { TrustedIssuer } from '../src/identity/trusted-issuer.js';
-import { SplitWalletClient, EnvelopeWalletClient, startEmailLogin, verifyEmailCode, type OidcSession } from '../packages/sdk/src/index.js';
+import { SplitWalletClient, EnvelopeWalletClient, type OidcSession } from '../packages/sdk/src/index.js';
 
 const TX = { type: 'eip1559', chainId: 1, nonce: 3, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: 10n ** 15n, gas: 21000, maxFeePerGas: '30000000000', maxPriorityFeePerGas: '0x3b9aca00' };
 
@@ -49,12 +50,7 @@ describe('split wallets end to end', () => {
   let aliceDevice: SplitWalletClient;
   let aliceAddress: string;
 
-  async function login(email: string): Promise<OidcSession> {
-    await startEmailLogin({ issuerUrl, email });
-    const r = await fetch(`${issuerUrl}/dev/mailbox?email=${encodeURIComponent(email)}`);
-    const messages = ((await r.json()) as { messages: Array<{ code: string }> }).messages;
-    return verifyEmailCode({ issuerUrl, email, code: messages[0]!.code });
-  }
+  const login = (email: string): Promise<OidcSession> => emailLogin(issuerUrl, email);
 
   function device(session: OidcSession): SplitWalletClient {
     const c = new SplitWalletClient({
