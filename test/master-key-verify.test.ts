@@ -162,6 +162,22 @@ describe('the device checks the master key the wallet service names', () => {
     await assert.rejects(device.verifyMasterKey(disabled, await alice.token()), (e: unknown) => e instanceof EnvelopeError && e.code === 'MASTER_KEY_UNTRUSTED' && /Disabled/.test(e.message));
   });
 
+  test('the same policy reformatted (indented, members reordered) passes; one changed string inside it does not', async () => {
+    const sub = (await envelopeDevice(alice).me()).sub;
+    const doc = JSON.parse(masterKeyPolicy({ accountId, sub, issuer: issuerUrl, walletServicePrincipalArn: walletServiceArn }));
+    const reorder = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(reorder) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.keys(v).reverse().map((k) => [k, reorder((v as Record<string, unknown>)[k])])) : v;
+    const device = envelopeDevice(alice);
+    const token = await alice.token();
+    const reformatted = await keyWithPolicy(JSON.stringify(reorder(doc), null, 2));
+    assert.equal((await device.verifyMasterKey(reformatted, token)).walletServicePrincipalArn, walletServiceArn);
+    // One string changed: the user's sub in the Deny that keeps everyone else out now names another subject.
+    const changed = JSON.parse(JSON.stringify(doc));
+    changed.Statement.find((s: { Sid: string }) => s.Sid === 'DenyUseByAnyoneButTheUser').Condition.StringNotEquals['aws:PrincipalTag/sub'] = `${sub}x`;
+    const altered = await keyWithPolicy(JSON.stringify(changed, null, 2));
+    await assert.rejects(device.verifyMasterKey(altered, token), (e: unknown) => e instanceof EnvelopeError && e.code === 'MASTER_KEY_UNTRUSTED');
+  });
+
   test('with the genuine key, wallet creation still works end to end', async () => {
     const wallet = await envelopeDevice(alice).createWallet();
     assert.match(wallet.address, /^0x[0-9a-fA-F]{40}$/);

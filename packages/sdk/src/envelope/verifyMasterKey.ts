@@ -14,8 +14,11 @@
  *   symmetric ENCRYPT_DECRYPT key whose material the custodian generated
  *   (Origin AWS_KMS: not imported, so nobody holds a copy), single-Region,
  *   customer-managed and Enabled;
- * - GetKeyPolicy: the policy is, byte for byte, the one masterKeyPolicy()
- *   builds for this user (the token's `sub` and `iss`, that account). The
+ * - GetKeyPolicy: the policy is the one masterKeyPolicy() builds for this
+ *   user (the token's `sub` and `iss`, that account) — the same JSON value,
+ *   compared member by member with every string, number and array order
+ *   exact; only whitespace and the order of object members may differ, as a
+ *   custodian may store or return the document reformatted. The
  *   wallet service's principal and the pinned signer measurement are taken
  *   from the policy itself: the template denies every cryptographic use to
  *   that principal and to anyone without the user's session tags, whatever
@@ -63,6 +66,15 @@ function untrusted(keyId: string, why: string): EnvelopeError {
     'MASTER_KEY_UNTRUSTED',
     `The master key the wallet service named (${keyId.slice(0, 128)}) is not this user's own: ${why}. Nothing was encrypted under it.`,
   );
+}
+
+/** A JSON value with object members sorted (recursively), so that two documents compare equal exactly when they are the same JSON value. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+  }
+  return value;
 }
 
 interface Statement {
@@ -134,6 +146,8 @@ export async function verifyMasterKey(kms: Pick<KMSClient, 'send'>, keyId: strin
   } catch {
     throw untrusted(keyId, "its policy's wallet-service principal or signer measurement is malformed");
   }
-  if (expected !== policyText) throw untrusted(keyId, "its policy differs from this user's master-key policy");
+  if (expected !== policyText && JSON.stringify(canonical(parsed)) !== JSON.stringify(canonical(JSON.parse(expected)))) {
+    throw untrusted(keyId, "its policy differs from this user's master-key policy");
+  }
   return { keyArn: m.Arn, walletServicePrincipalArn: parameters.walletArn, signerImageSha384: parameters.imageSha384 };
 }
