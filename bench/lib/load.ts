@@ -9,6 +9,8 @@ import { connect, createServer, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -35,10 +37,36 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `symbolon serve` in a child process on the embedded store (or DATABASE_URL if set). */
+/**
+ * With DATABASE_URL (PostgreSQL), each benchmark server gets a schema of its
+ * own, created here and dropped after: the server's root key is new in every
+ * run (a fresh data directory), and a store sealed under an earlier run's
+ * root key would refuse to start. The URL carries the schema as the
+ * connection's search_path (libpq's `options`).
+ */
+async function benchSchema(databaseUrl: string | undefined): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  if (!databaseUrl || !/^postgres(ql)?:/.test(databaseUrl)) return undefined;
+  const schema = `bench_${randomBytes(6).toString('hex')}`;
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`create schema ${schema}`);
+  const url = new URL(databaseUrl);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return { url: url.toString(), drop: () => admin(`drop schema if exists ${schema} cascade`) };
+}
+
+/** Starts `symbolon serve` in a child process on the embedded store (or DATABASE_URL if set, in a schema of its own). */
 export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-bench-'));
+  const schema = await benchSchema(env.DATABASE_URL ?? process.env.DATABASE_URL);
   const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--port', String(port), '--data', dataDir, '--workers', process.env.BENCH_WORKERS ?? '2'], {
     env: {
       ...process.env,
@@ -47,6 +75,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       SYMBOLON_REGION: BENCH_REGION,
       SYMBOLON_LOG_LEVEL: 'warn',
       ...env,
+      ...(schema ? { DATABASE_URL: schema.url } : {}),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -59,7 +88,12 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     } catch {
       /* not up yet */
     }
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('benchmark server did not start');
+    if (Date.now() > deadline || child.exitCode !== null) {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+      await schema?.drop();
+      throw new Error('benchmark server did not start');
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
@@ -70,6 +104,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
       rmSync(dataDir, { recursive: true, force: true });
+      await schema?.drop();
     },
   };
 }
