@@ -17,7 +17,9 @@ import type { BrowserContext, Frame, Locator, Page } from 'playwright-core';
 import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
 import { createPublicClient, getAddress, http, keccak256, parseEther, parseTransaction, recoverTransactionAddress, verifyMessage, type Address, type Hex } from 'viem';
 import { Wallet, JsonRpcProvider, verifyTypedData } from 'ethers';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { sql } from 'kysely';
+import { CreateKeyCommand } from '@aws-sdk/client-kms';
+import { startTestServer, ADMIN, type TestServer } from './helpers/server.js';
 import { startHardhatNode as startChain, type LocalChain } from './helpers/chain.js';
 import { configFromEnv } from '../src/config.js';
 import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
@@ -482,4 +484,38 @@ test('configuration: exact allowed origins only; the embedded default allows its
   assert.equal(config.custodyMode, 'envelope');
   assert.match(config.roleArn, /^arn:aws:iam::\d{12}:role\/symbolon-wallet-users$/);
   assert.equal((await fetch(`${frameUrl}secret.txt`)).status, 404);
+});
+
+test('a wallet service that names a master key the provider could open: the frame creates no wallet, the DApp gets the error, nothing is encrypted under that key', async () => {
+  // A key under the default key policy: the account's IAM policies decide, so the user's session could encrypt under it and the administrator decrypt.
+  const admin = server.kms(ADMIN);
+  const lax = (await admin.send(new CreateKeyCommand({ KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata!.KeyId!;
+  admin.destroy();
+  const email = 'lied-to@example.com';
+  // The lie, in the browser: GET /v1/me answered by the wallet service with that key as the user's master key.
+  const meUrl = `${server.endpoint}/v1/me`;
+  let lies = 0;
+  await context.route(meUrl, async (route) => {
+    const response = await route.fetch();
+    const body = (await response.json()) as Record<string, unknown>;
+    lies++;
+    await route.fulfill({ response, json: { ...body, masterKeyId: lax } });
+  });
+  const page = await openDapp(dappB.origin);
+  try {
+    await page.locator('#connect').click();
+    await driver.logIn(page, email);
+    await page.locator('#error', { hasText: 'MASTER_KEY_UNTRUSTED' }).waitFor({ timeout: 60_000 });
+    assert.ok(lies >= 1, 'the frame read the lying answer');
+    assert.doesNotMatch((await page.locator('#address').textContent()) ?? '', /0x[0-9a-fA-F]{40}/, 'the DApp got no account');
+  } finally {
+    await context.unroute(meUrl);
+    await page.close();
+  }
+  await server.custodian.audit.flush();
+  const db = server.custodian.deps.store.db;
+  const encrypts = await sql<{ n: number | string }>`select count(*) as n from audit_events where operation = 'Encrypt' and key_arn like ${`%${lax}`}`.execute(db);
+  assert.equal(Number(encrypts.rows[0]!.n), 0, 'nothing was encrypted under the lax key');
+  const r = await fetch(`${server.endpoint}/v1/wallets/me`, { headers: { authorization: `Bearer ${await driver.tokenOf(email)}` } });
+  assert.equal(r.status, 404, 'no wallet was stored');
 });
