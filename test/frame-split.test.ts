@@ -95,7 +95,7 @@ before(async () => {
     config: server.config,
     platformKey: server.custodian.platformKey,
     custodianUrl: server.endpoint,
-    issuers: server.custodian.identity.trustedIssuers(),
+    issuers: server.custodian.identity.trustedIssuers('custodian'),
     accountId: server.custodian.accountId,
     logger: pino({ level: 'silent' }),
   });
@@ -274,12 +274,14 @@ test("the signer answers CORS for the frame's origin only: the DApp's page canno
 });
 
 test('a user whose wallet is an envelope wallet keeps it in a split frame: same address, signed in the frame without the signer', async () => {
+  const tokens = await driver.tokensOf(ENVELOPE_EMAIL);
   const device = new EnvelopeWalletClient({
     walletUrl: server.endpoint,
     custodianUrl: server.endpoint,
     region: REGION,
     roleArn: walletUsersRoleArn(server.custodian.accountId),
-    token: await driver.tokenOf(ENVELOPE_EMAIL),
+    token: tokens.accessToken,
+    custodianToken: tokens.idToken,
     kmsClientConfig: { maxAttempts: 1 },
   });
   let envelopeAddress: Address;

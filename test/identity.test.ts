@@ -5,6 +5,7 @@
  * tokens from keys minted here and a second "external" OIDC issuer served by
  * its own fastify instance. Runs on SQLite, and on PostgreSQL with DATABASE_URL.
  */
+import { checkTrustedIssuer } from '../src/identity/trusted-issuer.js';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -294,8 +295,20 @@ describe('built-in issuer: email code login', () => {
     assert.equal(idt.claims.token_use, 'id');
 
     // The server's own verifier trusts it as one configured issuer among others.
-    const own = await server.custodian.identity.verifier().verify(v.json.access_token);
+    const own = await server.custodian.identity.verifier('wallet').verify(v.json.access_token);
     assert.equal(own.sub, t.sub);
+    // Each token for its own service: the access token for the wallet API, the ID token for STS and the signer.
+    assert.equal((await server.custodian.identity.verifier('custodian').verify(v.json.id_token)).sub, t.sub);
+    await refusedWith(server.custodian.identity.verifier('custodian').verify(v.json.access_token), 'wrong_token_use');
+    await refusedWith(server.custodian.identity.verifier('wallet').verify(v.json.id_token), 'wrong_token_use');
+    const builtin = (use: 'wallet' | 'custodian') => server.custodian.identity.trustedIssuers(use).find((i) => i.issuer === issuerUrl);
+    assert.equal(builtin('wallet')?.tokenUse, 'access');
+    assert.equal(builtin('custodian')?.tokenUse, 'id');
+    // The same rule as configuration for an external issuer: checked strictly.
+    assert.equal(checkTrustedIssuer({ issuer: 'https://idp.example', audience: 'a', jwks: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AA' }] }, tokenUse: 'id' }).tokenUse, 'id');
+    for (const bad of ['', 'has space', 7, 'x'.repeat(65)]) {
+      assert.throws(() => checkTrustedIssuer({ issuer: 'https://idp.example', audience: 'a', jwks: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AA' }] }, tokenUse: bad }), RangeError, String(bad));
+    }
 
     // sub is stable per email, and differs between emails.
     const again = await login(server, 'alice@example.com');
@@ -315,7 +328,7 @@ describe('built-in issuer: email code login', () => {
     const r1 = await form(first.refresh_token);
     assert.equal(r1.status, 200, JSON.stringify(r1.json));
     assert.notEqual(r1.json.refresh_token, first.refresh_token);
-    const verifier = server.custodian.identity.verifier();
+    const verifier = server.custodian.identity.verifier('wallet');
     const sub = (await verifier.verify(first.access_token)).sub;
     assert.equal((await verifier.verify(r1.json.access_token)).sub, sub);
 
@@ -545,7 +558,7 @@ describe('token verifier refuses forged and invalid tokens', () => {
     const none = new UnsecuredJWT({ sub: 'attacker', exp: now + 60, iat: now }).setIssuer(issuerUrl).setAudience('symbolon').encode();
     assert.equal(decodeProtectedHeader(none).alg, 'none');
     await refusedWith(verifier.verify(none), 'alg_not_allowed');
-    await refusedWith(server.custodian.identity.verifier().verify(none), 'alg_not_allowed');
+    await refusedWith(server.custodian.identity.verifier('wallet').verify(none), 'alg_not_allowed');
     // With a signature part appended, still refused.
     await refusedWith(verifier.verify(none + 'c2lnbmF0dXJl'), 'alg_not_allowed');
   });
@@ -566,14 +579,14 @@ describe('token verifier refuses forged and invalid tokens', () => {
         .setExpirationTime(now + 300)
         .sign(new Uint8Array(secret));
       await refusedWith(verifier.verify(forged), 'alg_not_allowed');
-      await refusedWith(server.custodian.identity.verifier().verify(forged), 'alg_not_allowed');
+      await refusedWith(server.custodian.identity.verifier('wallet').verify(forged), 'alg_not_allowed');
     }
   });
 
   test('forged signature (one flipped bit) and a tampered payload → bad_signature', async () => {
     const tokens = await login(server, 'ivy@example.com');
     await refusedWith(verifier.verify(flipSignatureByte(tokens.access_token)), 'bad_signature');
-    await refusedWith(server.custodian.identity.verifier().verify(flipSignatureByte(tokens.access_token)), 'bad_signature');
+    await refusedWith(server.custodian.identity.verifier('wallet').verify(flipSignatureByte(tokens.access_token)), 'bad_signature');
     const [h, p, s] = tokens.access_token.split('.');
     const claims = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8'));
     claims.sub = 'someone-else';
@@ -590,7 +603,7 @@ describe('token verifier refuses forged and invalid tokens', () => {
       .setExpirationTime(now + 300)
       .sign(attacker.privateKey);
     await refusedWith(verifier.verify(forged), 'bad_signature');
-    await refusedWith(server.custodian.identity.verifier().verify(forged), 'bad_signature');
+    await refusedWith(server.custodian.identity.verifier('wallet').verify(forged), 'bad_signature');
   });
 
   test('an algorithm outside the issuer allowlist is refused before any key lookup', async () => {
@@ -616,7 +629,7 @@ describe('token verifier refuses forged and invalid tokens', () => {
     await verifier.verify(await ext.mint('ext-1', {}));
     assert.equal(ext.jwksFetches, before + 2);
     // The server's configured verifier (SYMBOLON_OIDC_ISSUERS) sees the rotated key too.
-    const own = await server.custodian.identity.verifier().verify(await ext.mint('ext-2', { sub: 'rotated' }));
+    const own = await server.custodian.identity.verifier('wallet').verify(await ext.mint('ext-2', { sub: 'rotated' }));
     assert.equal(own.issuer, ext.url);
   });
 
@@ -733,7 +746,7 @@ describe('trusted issuer configuration', () => {
       assert.equal(off.custodian.identity.issuer, undefined);
       const r = await call(off.endpoint, 'GET', '/oidc/jwks.json');
       assert.equal(r.status, 404);
-      const v = off.custodian.identity.verifier();
+      const v = off.custodian.identity.verifier('wallet');
       assert.deepEqual(v.issuers, [ext.url]);
       const tokens = await login(server, 'jack@example.com');
       await refusedWith(v.verify(tokens.access_token), 'untrusted_issuer');
@@ -784,7 +797,7 @@ describe('SMTP delivery', () => {
     assert.equal((await call(mailServer.endpoint, 'GET', '/oidc/dev/mailbox?email=kate@example.com')).status, 404);
     const v = await call(mailServer.endpoint, 'POST', '/oidc/email/verify', { email: 'kate@example.com', code });
     assert.equal(v.status, 200);
-    const t = await mailServer.custodian.identity.verifier().verify(v.json.access_token);
+    const t = await mailServer.custodian.identity.verifier('wallet').verify(v.json.access_token);
     assert.equal(t.email, 'kate@example.com');
   });
 

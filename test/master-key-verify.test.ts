@@ -94,7 +94,7 @@ describe('the device checks the master key the wallet service names', () => {
   test('a key whose policy lets the provider decrypt is refused before anything is encrypted under it (and it was a real threat)', async () => {
     const lax = await keyWithPolicy(undefined); // the default key policy: the account's IAM policies decide
     // The threat is real: the user's own session may encrypt under it with their context, and the provider then decrypts.
-    const creds = await assumeRoleWithWebIdentity({ endpoint: server.endpoint, roleArn: walletUsersRoleArn(accountId), roleSessionName: 'threat', webIdentityToken: await alice.token() });
+    const creds = await assumeRoleWithWebIdentity({ endpoint: server.endpoint, roleArn: walletUsersRoleArn(accountId), roleSessionName: 'threat', webIdentityToken: await alice.idToken() });
     const aliceKms = new KMSClient({ endpoint: server.endpoint, region: REGION, credentials: creds, maxAttempts: 1 });
     clients.push(aliceKms);
     const sub = (await envelopeDevice(alice).me()).sub;

@@ -97,7 +97,7 @@ describe('split wallets end to end', () => {
         region: REGION,
         kmsEndpoint: server.endpoint,
         credentials: { mode: 'web-identity', roleArn: walletUsersRoleArn(accountId) },
-        issuers: JSON.parse(JSON.stringify(server.custodian.identity.trustedIssuers())) as TrustedIssuer[],
+        issuers: JSON.parse(JSON.stringify(server.custodian.identity.trustedIssuers('custodian'))) as TrustedIssuer[],
       },
     });
     const collect = new Writable({
@@ -249,11 +249,42 @@ describe('split wallets end to end', () => {
     await assert.rejects(bobKms.kms.send(new DecryptCommand({ CiphertextBlob: shareACiphertext, EncryptionContext: { sub: alice.sub, address: aliceAddress } })), (e: any) => e.name === 'AccessDeniedException');
   });
 
+  test('the token the wallet service sees (the access token) cannot sign, even with the share B it stores; the ID token can', async () => {
+    // What a running wallet service holds: the user's access token (every API call carries it) and share B.
+    const accessToken = await alice.token();
+    const mine = (await api('GET', '/v1/wallets/me', accessToken)).json.split;
+    const sign = (token: string) =>
+      fetch(`${signer.url}/v1/sign`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ payload: { type: 'message', message: 'the provider wants this signed' }, address: aliceAddress, shareB: mine.shareB, shareACiphertext: mine.shareACiphertext }),
+      });
+    const refused = await sign(accessToken);
+    const body = (await refused.json()) as any;
+    assert.equal(refused.status, 401);
+    assert.equal(body.error.code, 'invalid_token');
+    assert.match(body.error.message, /wrong_token_use/);
+    assert.equal(body.signature, undefined);
+    // Nor can it be exchanged at STS for the user's credentials.
+    const sts = await fetch(server.endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: walletUsersRoleArn(accountId), RoleSessionName: 'provider', WebIdentityToken: accessToken }),
+    });
+    assert.equal(sts.status, 400);
+    assert.match(await sts.text(), /InvalidIdentityToken/);
+    // The device's own ID token signs (what SplitWalletClient sends), and the wallet API refuses that one.
+    const ok = await sign(await alice.idToken());
+    assert.equal(ok.status, 200);
+    assert.match(((await ok.json()) as any).signature, /^0x[0-9a-f]{130}$/);
+    assert.equal((await api('GET', '/v1/wallets/me', await alice.idToken())).status, 401);
+  });
+
   test("another user's token cannot sign with this wallet", async () => {
     const mine = (await api('GET', '/v1/wallets/me', await alice.token())).json.split;
     const res = await fetch(`${signer.url}/v1/sign`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await bob.token()}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await bob.idToken()}` },
       body: JSON.stringify({ payload: { type: 'message', message: 'not yours' }, address: aliceAddress, shareB: mine.shareB, shareACiphertext: mine.shareACiphertext }),
     });
     const body = (await res.json()) as any;

@@ -103,7 +103,7 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
   let signer: Awaited<ReturnType<typeof startSignerChild>> | undefined;
   if (config.role === 'all' && !quiet) {
     try {
-      signer = await startSignerChild({ config, platformKey: custodian.platformKey, custodianUrl: address, issuers: custodian.identity.trustedIssuers(), accountId: custodian.accountId, logger: log });
+      signer = await startSignerChild({ config, platformKey: custodian.platformKey, custodianUrl: address, issuers: custodian.identity.trustedIssuers('custodian'), accountId: custodian.accountId, logger: log });
     } catch (e) {
       await custodian.close();
       throw e;

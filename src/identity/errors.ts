@@ -11,6 +11,8 @@ export type TokenErrorCode =
   | 'token_not_yet_valid'
   | 'untrusted_issuer'
   | 'wrong_audience'
+  /** The issuer marks its tokens' use (`token_use`) and this one is for another service. */
+  | 'wrong_token_use'
   | 'bad_signature'
   | 'alg_not_allowed'
   | 'malformed_token'

@@ -40,16 +40,30 @@ export interface Identity {
   readonly issuer: BuiltinIssuer | undefined;
   /** The built-in issuer's dev mailbox, when enabled. */
   readonly devMailbox: DevMailbox | undefined;
-  /** Every trusted issuer, the built-in one included (resolved on first call). */
-  trustedIssuers(): readonly TrustedIssuer[];
   /**
-   * The verifier over every trusted issuer; built on first call, which must come
+   * Every trusted issuer, the built-in one included (resolved on first call),
+   * as the service `use` must see them: the built-in issuer's tokens are
+   * accepted by the wallet API only as access tokens (`token_use` "access")
+   * and by STS and the signer only as ID tokens (`token_use` "id"). So the
+   * token a device sends the wallet service cannot be exchanged at STS or
+   * used at the signer, and the token it sends STS and the signer is refused
+   * by the wallet API. External issuers are accepted as configured by both.
+   */
+  trustedIssuers(use: TokenAudience): readonly TrustedIssuer[];
+  /**
+   * The verifier over trustedIssuers(use); built on first call, which must come
    * after the server listens when the public URL depends on the port.
    */
-  verifier(): TokenVerifier;
+  verifier(use: TokenAudience): TokenVerifier;
   /** Mounts the built-in issuer's routes (when enabled) on the app. */
   register(app: FastifyInstance): void;
 }
+
+/** Which service verifies: the wallet API, or the custodian side (STS and the signer). */
+export type TokenAudience = 'wallet' | 'custodian';
+
+/** The `token_use` the built-in issuer's tokens must carry for each service. */
+export const BUILTIN_TOKEN_USE: Readonly<Record<TokenAudience, 'access' | 'id'>> = Object.freeze({ wallet: 'access', custodian: 'id' });
 
 /**
  * @throws {IssuerConfigError} when the trusted-issuer configuration is invalid.
@@ -79,26 +93,32 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
     });
   }
 
-  let trusted: readonly TrustedIssuer[] | undefined;
-  let verifier: TokenVerifier | undefined;
-  const trustedIssuers = (): readonly TrustedIssuer[] => {
-    if (!trusted) {
-      const list: TrustedIssuer[] = [...external];
+  const trusted = new Map<TokenAudience, readonly TrustedIssuer[]>();
+  const verifiers = new Map<TokenAudience, TokenVerifier>();
+  const trustedIssuers = (use: TokenAudience): readonly TrustedIssuer[] => {
+    let list = trusted.get(use);
+    if (!list) {
+      const all: TrustedIssuer[] = [...external];
       // In-process the built-in issuer's JWKS is passed directly: the same path as an inline JWKS from configuration.
-      if (issuer && !list.some((i) => i.issuer === issuer!.issuer)) {
-        list.push({ issuer: issuer.issuer, audiences: [issuer.audience], jwks: issuer.jwks(), algorithms: ['EdDSA'] });
+      if (issuer && !all.some((i) => i.issuer === issuer!.issuer)) {
+        all.push({ issuer: issuer.issuer, audiences: [issuer.audience], jwks: issuer.jwks(), algorithms: ['EdDSA'], tokenUse: BUILTIN_TOKEN_USE[use] });
       }
-      trusted = Object.freeze(list);
+      list = Object.freeze(all);
+      trusted.set(use, list);
     }
-    return trusted;
+    return list;
   };
 
   return {
     issuer,
     devMailbox,
     trustedIssuers,
-    verifier() {
-      verifier ??= createTokenVerifier({ ...options.verifierOptions, now: options.verifierOptions?.now ?? options.clock, issuers: trustedIssuers() });
+    verifier(use) {
+      let verifier = verifiers.get(use);
+      if (!verifier) {
+        verifier = createTokenVerifier({ ...options.verifierOptions, now: options.verifierOptions?.now ?? options.clock, issuers: trustedIssuers(use) });
+        verifiers.set(use, verifier);
+      }
       return verifier;
     },
     register(app) {

@@ -181,6 +181,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       throw new TokenError('token_not_yet_valid', 'The token was issued in the future ("iat" check failed).');
     }
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new TokenError('malformed_token', 'The token has no subject.');
+    if (cfg.tokenUse !== undefined && payload.token_use !== cfg.tokenUse) {
+      throw new TokenError('wrong_token_use', `This token is not for this service (token_use must be "${cfg.tokenUse}").`);
+    }
     const tokenAud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
     const aud = cfg.audiences.find((a) => tokenAud.includes(a))!;
     const claims = Object.freeze({ ...payload });

@@ -18,6 +18,13 @@ export interface TrustedIssuer {
   jwks?: JSONWebKeySet | undefined;
   /** Allowed `alg` values; defaults to RS256, ES256, EdDSA, PS256. */
   algorithms?: readonly string[] | undefined;
+  /**
+   * When set, a token must carry this `token_use` claim (AWS Cognito's
+   * convention, which the built-in issuer follows: `access` for APIs, `id`
+   * for STS web identity), so that a token meant for one service is refused
+   * by another.
+   */
+  tokenUse?: string | undefined;
 }
 
 /** A checked, frozen TrustedIssuer with its algorithms filled in. */
@@ -27,6 +34,7 @@ export interface CheckedIssuer {
   readonly jwksUri: string | undefined;
   readonly jwks: JSONWebKeySet | undefined;
   readonly algorithms: readonly string[];
+  readonly tokenUse: string | undefined;
 }
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
@@ -63,7 +71,7 @@ export function checkTrustedIssuer(input: unknown, field = 'issuer'): CheckedIss
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new TypeError(`${field} must be an object`);
   const o = input as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['issuer', 'audiences', 'audience', 'jwksUri', 'jwks', 'algorithms'].includes(k)) throw new RangeError(`${field}: unknown field ${k.slice(0, 32)}`);
+    if (!['issuer', 'audiences', 'audience', 'jwksUri', 'jwks', 'algorithms', 'tokenUse'].includes(k)) throw new RangeError(`${field}: unknown field ${k.slice(0, 32)}`);
   }
   const issuer = o.issuer;
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 512) throw new TypeError(`${field}.issuer must be a URL string`);
@@ -103,5 +111,7 @@ export function checkTrustedIssuer(input: unknown, field = 'issuer'): CheckedIss
   }
 
   const algorithms = o.algorithms === undefined ? DEFAULT_ALGORITHMS : checkAlgorithms(o.algorithms as string[], `${field}.algorithms`);
-  return Object.freeze({ issuer, audiences: audiences as readonly string[], jwksUri, jwks, algorithms });
+  const tokenUse = o.tokenUse;
+  if (tokenUse !== undefined && (typeof tokenUse !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(tokenUse))) throw new RangeError(`${field}.tokenUse must be a short token_use value (e.g. "access", "id")`);
+  return Object.freeze({ issuer, audiences: audiences as readonly string[], jwksUri, jwks, algorithms, tokenUse });
 }

@@ -238,7 +238,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     setQuorumAudit(deps, audit);
     const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer, audit });
     const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies, audit });
-    const sts = new StsService({ store, root, accountId, verifier: () => identity.verifier(), audit });
+    const sts = new StsService({ store, root, accountId, verifier: () => identity.verifier('custodian'), audit });
     // The role devices assume for their users' master keys (docs/sts.md); created once per store.
     await provisionWalletUsersRole({ store, accountId, now: clock() });
     // The wallet store role; it reaches the custodian over the KMS API like any client (src/wallet/wallet-service.ts).
@@ -252,7 +252,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
             accountId,
             logger,
             clock,
-            verifier: options.wallet?.verifier ?? { verify: (token) => identity.verifier().verify(token) },
+            verifier: options.wallet?.verifier ?? { verify: (token) => identity.verifier('wallet').verify(token) },
             localApp: () => listening,
             ...(options.wallet?.masterKeys ? { masterKeys: options.wallet.masterKeys } : {}),
           });

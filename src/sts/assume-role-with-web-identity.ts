@@ -82,6 +82,8 @@ function tokenRefusal(e: TokenError, token: string, now: number): AwsError {
     }
     case 'wrong_audience':
       return invalidIdentityToken('Incorrect token audience');
+    case 'wrong_token_use':
+      return invalidIdentityToken('Incorrect token use: STS takes the ID token, not an access token');
     case 'issuer_unavailable':
       return idpCommunicationError("Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements");
     default:

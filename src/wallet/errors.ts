@@ -63,6 +63,8 @@ const TOKEN_CODES: ReadonlyMap<string, WalletErrorCode> = new Map<string, Wallet
   ['token_not_yet_valid', 'token_not_yet_valid'],
   ['untrusted_issuer', 'untrusted_issuer'],
   ['wrong_audience', 'wrong_audience'],
+  // The built-in issuer's ID token (for STS and the signer) is not for this API.
+  ['wrong_token_use', 'wrong_audience'],
   ['bad_signature', 'invalid_token'],
   ['alg_not_allowed', 'invalid_token'],
   ['malformed_token', 'invalid_token'],

@@ -119,12 +119,18 @@ export class FrameDriver {
     await frame.locator(answer === 'approve' ? '#approve' : '#reject').click();
   }
 
-  /** A fresh access token for `email`, logged in through the built-in issuer's API (not the browser). */
-  async tokenOf(email: string): Promise<string> {
+  /** Fresh tokens for `email` (the access token for the wallet API, the ID token for STS and the signer), logged in through the built-in issuer's API (not the browser). */
+  async tokensOf(email: string): Promise<{ accessToken: string; idToken: string }> {
     await fetch(`${this.walletUrl}/oidc/email/start`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
     const code = await this.latestCode(email);
     const r = await fetch(`${this.walletUrl}/oidc/email/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, code }) });
-    return ((await r.json()) as { access_token: string }).access_token;
+    const t = (await r.json()) as { access_token: string; id_token: string };
+    return { accessToken: t.access_token, idToken: t.id_token };
+  }
+
+  /** A fresh access token for `email` (tokensOf). */
+  async tokenOf(email: string): Promise<string> {
+    return (await this.tokensOf(email)).accessToken;
   }
 
   /** The user's wallet as the wallet service reports it, through the API with the user's own token. */

@@ -47,6 +47,7 @@ export class EnvelopeBackend implements WalletBackend {
       region: this.#options.region,
       roleArn: this.#options.roleArn,
       token: () => session.accessToken(),
+      custodianToken: () => session.idToken(),
     });
     this.#client = client;
     let wallet: EnvelopeWallet;

@@ -20,6 +20,8 @@ interface Stored {
   /** The user as shown: the email address (or, for a provider without one, "<provider> account"). */
   email: string;
   accessToken: string;
+  /** The ID token STS and the signer take (the built-in issuer's `token_use: "id"`); for a provider, its one ID token (= accessToken). */
+  idToken: string;
   /** Always for the built-in issuer; for a provider, only if it gave one. */
   refreshToken: string | undefined;
   /** ms since the epoch */
@@ -46,7 +48,7 @@ export class IssuerRequestError extends Error {
 
 function isStored(v: unknown): v is Stored {
   const s = v as Partial<Stored> | null;
-  if (typeof s?.email !== 'string' || typeof s.accessToken !== 'string' || typeof s.expiresAt !== 'number') return false;
+  if (typeof s?.email !== 'string' || typeof s.accessToken !== 'string' || typeof s.idToken !== 'string' || typeof s.expiresAt !== 'number') return false;
   if (s.provider === undefined) return typeof s.refreshToken === 'string';
   const p = s.provider as Partial<LoginProvider> | null;
   return (s.refreshToken === undefined || typeof s.refreshToken === 'string') && typeof s.sub === 'string' && typeof p?.tokenEndpoint === 'string' && typeof p.clientId === 'string' && typeof p.issuer === 'string';
@@ -111,16 +113,32 @@ export class Session implements WalletSession {
    * @throws {SessionEndedError} when there is no session or the refresh is refused.
    */
   async accessToken(): Promise<string> {
+    return (await this.#current()).accessToken;
+  }
+
+  /**
+   * A valid ID token (refreshed like the access token): what the frame sends
+   * to STS and to the signer. The wallet API refuses the built-in issuer's ID
+   * token, and STS and the signer refuse its access token, so the wallet
+   * service never sees a token it could exchange for the user's credentials.
+   * @throws {SessionEndedError} when there is no session or the refresh is refused.
+   */
+  async idToken(): Promise<string> {
+    return (await this.#current()).idToken;
+  }
+
+  async #current(): Promise<Stored> {
     const s = this.#stored;
     if (!s) throw new SessionEndedError('Not logged in.');
-    if (s.expiresAt - Date.now() > REFRESH_MARGIN_MS) return s.accessToken;
+    if (s.expiresAt - Date.now() > REFRESH_MARGIN_MS) return s;
     if (s.provider) {
       this.#refreshing ??= this.#refreshOidc(s).finally(() => (this.#refreshing = undefined));
-      return this.#refreshing;
+    } else {
+      // One refresh at a time: a rotating refresh token is good for one use.
+      this.#refreshing ??= this.#refresh(s).finally(() => (this.#refreshing = undefined));
     }
-    // One refresh at a time: a rotating refresh token is good for one use.
-    this.#refreshing ??= this.#refresh(s).finally(() => (this.#refreshing = undefined));
-    return this.#refreshing;
+    await this.#refreshing;
+    return this.#stored!;
   }
 
   logout(): void {
@@ -142,7 +160,7 @@ export class Session implements WalletSession {
   }
 
   #keepOidc(provider: LoginProvider, t: { idToken: string; refreshToken: string | undefined; expiresAt: number; label: string; sub: string }): string {
-    this.#stored = { email: t.label, accessToken: t.idToken, refreshToken: t.refreshToken, expiresAt: t.expiresAt, provider, sub: t.sub };
+    this.#stored = { email: t.label, accessToken: t.idToken, idToken: t.idToken, refreshToken: t.refreshToken, expiresAt: t.expiresAt, provider, sub: t.sub };
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
     return t.idToken;
   }
@@ -161,11 +179,11 @@ export class Session implements WalletSession {
   }
 
   #keep(email: string, tokens: unknown): string {
-    const t = tokens as { access_token?: unknown; refresh_token?: unknown; expires_in?: unknown };
-    if (typeof t.access_token !== 'string' || typeof t.refresh_token !== 'string' || typeof t.expires_in !== 'number') {
+    const t = tokens as { access_token?: unknown; id_token?: unknown; refresh_token?: unknown; expires_in?: unknown };
+    if (typeof t.access_token !== 'string' || typeof t.id_token !== 'string' || typeof t.refresh_token !== 'string' || typeof t.expires_in !== 'number') {
       throw new IssuerRequestError('invalid_response', 'The identity service answered without tokens.');
     }
-    this.#stored = { email, accessToken: t.access_token, refreshToken: t.refresh_token, expiresAt: Date.now() + t.expires_in * 1000 };
+    this.#stored = { email, accessToken: t.access_token, idToken: t.id_token, refreshToken: t.refresh_token, expiresAt: Date.now() + t.expires_in * 1000 };
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
     return t.access_token;
   }

@@ -76,6 +76,7 @@ export class SplitBackend implements WalletBackend {
       region: this.#options.region,
       roleArn: this.#options.roleArn,
       token: () => session.accessToken(),
+      custodianToken: () => session.idToken(),
       fetch: fetchOmittingCredentials,
     });
     this.#client = client;

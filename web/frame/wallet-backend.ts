@@ -13,8 +13,10 @@ export type CustodyMode = 'envelope' | 'split' | 'kms';
 
 /** The user's login, as the frame's Session exposes it to backends. */
 export interface WalletSession {
-  /** A valid access token (refreshed when close to expiry). @throws when the session ended. */
+  /** A valid access token for the wallet API (refreshed when close to expiry). @throws when the session ended. */
   accessToken(): Promise<string>;
+  /** A valid ID token for STS and the signer (refreshed when close to expiry). @throws when the session ended. */
+  idToken(): Promise<string>;
 }
 
 export interface WalletBackend {

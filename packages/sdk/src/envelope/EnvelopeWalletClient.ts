@@ -37,7 +37,7 @@ import { roleAccountId, verifyMasterKey, type VerifiedMasterKey } from './verify
 import { WalletApi, type WalletMe, type WalletRecord } from './walletApi.js';
 
 /** Where the user's token comes from: a fixed token, a function returning a fresh one, or a built-in-issuer session. */
-export type TokenSource = string | (() => Promise<string>) | Pick<OidcSession, 'token'>;
+export type TokenSource = string | (() => Promise<string>) | Pick<OidcSession, 'token'> | Pick<OidcSession, 'token' | 'idToken'>;
 
 export interface EnvelopeWalletClientOptions {
   /** The wallet service's base URL (the API is under /v1). */
@@ -47,7 +47,14 @@ export interface EnvelopeWalletClientOptions {
   region: string;
   /** The role devices assume, e.g. `arn:aws:iam::ACCOUNT:role/symbolon-wallet-users`. */
   roleArn: string;
+  /** The token the wallet API gets (the built-in issuer's access token). */
   token: TokenSource;
+  /**
+   * The token STS (AssumeRoleWithWebIdentity) and the signer get. Default:
+   * the session's ID token when `token` is a built-in-issuer OidcSession,
+   * else `token` itself (an external provider's one ID token serves both).
+   */
+  custodianToken?: TokenSource;
   /** RoleSessionName of the STS sessions (default `symbolon-device`). */
   roleSessionName?: string;
   /** Requested session length (default 3600 s; never longer than the token in Symbolon). */
@@ -127,10 +134,18 @@ export class EnvelopeWalletClient {
     });
   }
 
-  /** The current token (refreshed by its source). */
+  /** The current token for the wallet API (refreshed by its source). */
   async token(): Promise<string> {
     const t = this.#options.token;
     return typeof t === 'string' ? t : typeof t === 'function' ? t() : t.token();
+  }
+
+  /** The current token for STS and the signer (see EnvelopeWalletClientOptions.custodianToken). */
+  async custodianToken(): Promise<string> {
+    const c = this.#options.custodianToken;
+    if (c !== undefined) return typeof c === 'string' ? c : typeof c === 'function' ? c() : 'idToken' in c ? c.idToken() : c.token();
+    const t = this.#options.token;
+    return typeof t === 'object' && 'idToken' in t ? t.idToken() : this.token();
   }
 
   /**
@@ -146,7 +161,7 @@ export class EnvelopeWalletClient {
           endpoint: this.#options.custodianUrl,
           roleArn: this.#options.roleArn,
           roleSessionName: this.#options.roleSessionName ?? 'symbolon-device',
-          webIdentityToken: await this.token(),
+          webIdentityToken: await this.custodianToken(),
           ...(this.#options.durationSeconds !== undefined ? { durationSeconds: this.#options.durationSeconds } : {}),
           ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
         });

@@ -53,6 +53,19 @@ export class OidcSession {
   }
 
   /**
+   * An ID token valid for at least a minute (refreshing when needed): what the
+   * device sends to the custodian's STS and to the signer. The built-in
+   * issuer marks it `token_use: "id"`; the wallet API refuses it, and STS and
+   * the signer refuse the access token, so neither service can use the token
+   * the other one sees.
+   * @throws {WalletApiError} invalid_grant when the refresh token was revoked or reused.
+   */
+  async idToken(): Promise<string> {
+    if (this.#now() > this.#expiresAt - REFRESH_MARGIN_MS) await this.refresh();
+    return this.#tokens.id_token;
+  }
+
+  /**
    * Rotates the refresh token now (one request at a time: a rotated token must never be sent twice).
    * @throws {WalletApiError} invalid_grant when the refresh token was revoked or reused.
    */

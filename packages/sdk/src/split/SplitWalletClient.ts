@@ -160,7 +160,7 @@ export class SplitWalletClient {
    * @throws {WalletApiError}
    */
   async sign(payload: SplitSignPayload): Promise<SplitSignResult> {
-    const token = await this.envelope.token();
+    const [token, custodianToken] = await Promise.all([this.envelope.token(), this.envelope.custodianToken()]);
     const { sub } = tokenSubject(token);
     const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/sign`;
     for (let attempt = 0; ; attempt++) {
@@ -168,7 +168,8 @@ export class SplitWalletClient {
       const split = record.split!;
       const json = toJson({ payload, address: record.address, shareB: split.shareB, shareACiphertext: split.shareACiphertext, keyId: split.kmsKeyId });
       try {
-        return (await httpJson<SplitSignResult>(this.#fetch, url, { method: 'POST', bearer: token, json })).body;
+        // The signer gets the token STS takes (the ID token), never the wallet API's.
+        return (await httpJson<SplitSignResult>(this.#fetch, url, { method: 'POST', bearer: custodianToken, json })).body;
       } catch (e) {
         if (!(e instanceof WalletApiError)) throw e;
         if (STALE_RECORD_CODES.has(e.code)) {
