@@ -37,7 +37,14 @@ import { roleAccountId, verifyMasterKey, type VerifiedMasterKey } from './verify
 import { WalletApi, type WalletMe, type WalletRecord } from './walletApi.js';
 
 /** Where the user's token comes from: a fixed token, a function returning a fresh one, or a built-in-issuer session. */
-export type TokenSource = string | (() => Promise<string>) | Pick<OidcSession, 'token'> | Pick<OidcSession, 'token' | 'idToken'>;
+export type TokenSource = string | (() => Promise<string>) | (Pick<OidcSession, 'token'> & Partial<Pick<OidcSession, 'idToken'>>);
+
+/** A token from `source`: for a session, its access token (`token`) or, when it has one, its ID token (`idToken`). */
+function fromSource(source: TokenSource, kind: 'token' | 'idToken'): Promise<string> {
+  if (typeof source === 'string') return Promise.resolve(source);
+  if (typeof source === 'function') return source();
+  return kind === 'idToken' && source.idToken ? source.idToken() : source.token();
+}
 
 export interface EnvelopeWalletClientOptions {
   /** The wallet service's base URL (the API is under /v1). */
@@ -136,16 +143,12 @@ export class EnvelopeWalletClient {
 
   /** The current token for the wallet API (refreshed by its source). */
   async token(): Promise<string> {
-    const t = this.#options.token;
-    return typeof t === 'string' ? t : typeof t === 'function' ? t() : t.token();
+    return fromSource(this.#options.token, 'token');
   }
 
   /** The current token for STS and the signer (see EnvelopeWalletClientOptions.custodianToken). */
   async custodianToken(): Promise<string> {
-    const c = this.#options.custodianToken;
-    if (c !== undefined) return typeof c === 'string' ? c : typeof c === 'function' ? c() : 'idToken' in c ? c.idToken() : c.token();
-    const t = this.#options.token;
-    return typeof t === 'object' && 'idToken' in t ? t.idToken() : this.token();
+    return fromSource(this.#options.custodianToken ?? this.#options.token, 'idToken');
   }
 
   /**

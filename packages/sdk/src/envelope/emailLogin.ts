@@ -48,8 +48,7 @@ export class OidcSession {
    * @throws {WalletApiError} invalid_grant when the refresh token was revoked or reused.
    */
   async token(): Promise<string> {
-    if (this.#now() > this.#expiresAt - REFRESH_MARGIN_MS) await this.refresh();
-    return this.#tokens.access_token;
+    return (await this.#fresh()).access_token;
   }
 
   /**
@@ -61,8 +60,13 @@ export class OidcSession {
    * @throws {WalletApiError} invalid_grant when the refresh token was revoked or reused.
    */
   async idToken(): Promise<string> {
+    return (await this.#fresh()).id_token;
+  }
+
+  /** The tokens, refreshed first when less than a minute is left. */
+  async #fresh(): Promise<TokenResponse> {
     if (this.#now() > this.#expiresAt - REFRESH_MARGIN_MS) await this.refresh();
-    return this.#tokens.id_token;
+    return this.#tokens;
   }
 
   /**
