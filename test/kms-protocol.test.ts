@@ -47,6 +47,10 @@ interface CallOptions {
   sign?: boolean;
   /** Replaces the Authorization header after signing (a function gets the request's yyyyMMdd date). */
   authorization?: string | ((shortDate: string) => string);
+  /** Headers left out of the signature (sent all the same). */
+  unsigned?: string[];
+  /** Headers set or replaced after signing (a captured request, altered in flight). */
+  after?: Record<string, string>;
 }
 
 interface Reply {
@@ -65,9 +69,12 @@ async function call(o: CallOptions = {}): Promise<Reply> {
   let request = new HttpRequest({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers, body });
   if (o.sign !== false) {
     const signer = new SignatureV4({ credentials: o.credentials ?? ADMIN, region: o.region ?? REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
-    request = (await signer.sign(request, o.signingDate ? { signingDate: o.signingDate } : {})) as HttpRequest;
+    request = (await signer.sign(request, {
+      ...(o.signingDate ? { signingDate: o.signingDate } : {}),
+      ...(o.unsigned ? { unsignableHeaders: new Set(o.unsigned) } : {}),
+    })) as HttpRequest;
   }
-  const sent: Record<string, string> = { ...request.headers };
+  const sent: Record<string, string> = { ...request.headers, ...o.after };
   delete sent.host;
   if (o.authorization !== undefined) {
     sent.authorization = typeof o.authorization === 'string' ? o.authorization : o.authorization((sent['x-amz-date'] ?? '').slice(0, 8));
@@ -155,6 +162,30 @@ test('malformed Authorization headers: IncompleteSignatureException, nothing cre
     const message = await refusedCreateKey({ body: valid, authorization }, 'IncompleteSignatureException');
     assert.ok(message.length > 0);
   }
+});
+
+test('a captured request signed over host;x-amz-date only cannot become another operation: X-Amz-Target must be signed (red team #12.1)', async () => {
+  const created = await server.kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }));
+  const keyId = created.KeyMetadata!.KeyId!;
+  const body = JSON.stringify({ KeyId: keyId });
+  const enabled = async (): Promise<boolean> => (await server.kms().send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.Enabled!;
+  // The attack: a DescribeKey whose signature covers neither X-Amz-Target nor Content-Type, replayed as DisableKey.
+  const replayed = await call({ target: 'TrentService.DescribeKey', body, unsigned: ['x-amz-target', 'content-type'], after: { 'x-amz-target': 'TrentService.DisableKey' } });
+  assertAwsError(replayed, 'IncompleteSignatureException', /not signed: content-type, x-amz-target\./);
+  assert.equal(await enabled(), true, 'the replayed request disabled the key');
+  // Even unaltered, such a request is refused: an unsigned target is never trusted.
+  assertAwsError(await call({ target: 'TrentService.DescribeKey', body, unsigned: ['x-amz-target'] }), 'IncompleteSignatureException', /not signed: x-amz-target\./);
+  // Content-Type selects the body's parser: it must be signed when present.
+  assertAwsError(await call({ target: 'TrentService.DescribeKey', body, unsigned: ['content-type'] }), 'IncompleteSignatureException', /not signed: content-type\./);
+  // Any other x-amz-* header added after signing is refused too (SigV4's rule).
+  assertAwsError(await call({ target: 'TrentService.DescribeKey', body, after: { 'x-amz-extra': '1' } }), 'IncompleteSignatureException', /not signed: x-amz-extra\./);
+  // A fully signed target, rewritten in flight, fails the signature.
+  assertAwsError(await call({ target: 'TrentService.DescribeKey', body, after: { 'x-amz-target': 'TrentService.DisableKey' } }), 'InvalidSignatureException', SIGNATURE_MISMATCH);
+  assert.equal(await enabled(), true);
+  // The same request, fully signed, works (so the refusals above are about coverage alone).
+  const ok = await call({ target: 'TrentService.DisableKey', body });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(await enabled(), false);
 });
 
 test('wrong secret: InvalidSignatureException with AWS message, through the AWS SDK and on the wire', async () => {

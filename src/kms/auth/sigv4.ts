@@ -117,6 +117,7 @@ export function parseSigV4(req: SignedRequest): SigV4Claim {
   const signedHeaders = params.get('SignedHeaders')!.split(';');
   if (signedHeaders.some((h) => h !== h.toLowerCase() || !h)) throw incompleteSignature('SignedHeaders must be lower-case header names separated by semicolons.');
   if (!signedHeaders.includes('host')) throw incompleteSignature(`'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.`);
+  requireCoverage(req, signedHeaders);
   return {
     accessKeyId,
     shortDate,
@@ -128,6 +129,32 @@ export function parseSigV4(req: SignedRequest): SigV4Claim {
     signingTime,
     sessionToken: header(req, 'x-amz-security-token'),
   };
+}
+
+/**
+ * Headers that change what a request means must be covered by its signature,
+ * or a captured request could be replayed as something else (an unsigned
+ * `X-Amz-Target` turns a signed DescribeKey into a DisableKey). SigV4's rule:
+ * every `x-amz-*` header present is signed — except `x-amz-security-token`,
+ * which AWS accepts unsigned (the SigV4 suite's `post-sts-header-after` case)
+ * and which is bound to the access key id anyway (checked in verify). Every
+ * AWS SDK and the AWS CLI also sign `content-type`, which selects how the body
+ * is parsed (JSON 1.1 or the query protocol's form): required when present.
+ */
+const UNSIGNED_ALLOWED = new Set(['x-amz-security-token']);
+
+function requireCoverage(req: SignedRequest, signedHeaders: readonly string[]): void {
+  const signed = new Set(signedHeaders);
+  const unsigned: string[] = [];
+  for (const name of headerIndex(req).keys()) {
+    if (signed.has(name) || UNSIGNED_ALLOWED.has(name)) continue;
+    if (name.startsWith('x-amz-') || name === 'content-type') unsigned.push(name);
+  }
+  if (unsigned.length) {
+    // Names only (capped): they are caller input, never values.
+    const names = unsigned.sort().slice(0, 8).map((n) => n.slice(0, 64)).join(', ');
+    throw incompleteSignature(`There were headers present in the request which were not signed: ${names}. Sign every x-amz-* header and Content-Type.`);
+  }
 }
 
 /**
