@@ -91,7 +91,7 @@ async function main() {
   const rows: Row[] = [];
   const devices: EnvelopeWalletClient[] = [];
   try {
-    // The role devices assume is the one the custodian provisions (src/sts/wallet-users-role.ts).
+    // The role devices assume is the one the custodian provisions (src/iam/roles/wallet-users-role.ts).
     const accountId = await accountOf(server.endpoint);
     const roleArn = `arn:aws:iam::${accountId}:role/symbolon-wallet-users`;
 

@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { createMaterial, decrypt, encrypt, signDigest } from '../src/kms/keystore.js';
-import { KeyRootOfTrust } from '../src/kms/root/root-of-trust.js';
+import { KeyRootOfTrust } from '../src/root/root-of-trust.js';
 import {
   BENCH_ADMIN,
   BENCH_REGION,

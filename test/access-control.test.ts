@@ -35,7 +35,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { ADMIN, REGION, STORE, startTestServer, type TestServer } from './helpers/server.js';
 import { operations } from '../src/kms/operations/registry.js';
 import { approvalOperations } from '../src/kms/policy/approvals.js';
-import { sealingContext } from '../src/kms/root/root-of-trust.js';
+import { sealingContext } from '../src/root/root-of-trust.js';
 
 type Creds = { accessKeyId: string; secretAccessKey: string };
 

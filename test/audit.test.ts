@@ -20,7 +20,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { CreateKeyCommand, DescribeKeyCommand, EncryptCommand, SignCommand } from '@aws-sdk/client-kms';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { openStore, dropPgSchema, type Store } from '../src/storage/database.js';
-import { accessDenied } from '../src/kms/errors.js';
+import { accessDenied } from '../src/aws/errors.js';
 import type { Authorizer } from '../src/kms/context.js';
 import { auditCommand } from '../src/cli/audit.js';
 import { canonicalJson } from '../src/audit/canonical-json.js';
@@ -34,7 +34,7 @@ import pg from 'pg';
 import { checkpointKeyId, checkpointMessage } from '../src/audit/checkpoint-key.js';
 import { openAuditLog } from '../src/audit/audit-log.js';
 import { DEFAULT_AUDIT_SETTINGS } from '../src/audit/settings.js';
-import { KeyRootOfTrust } from '../src/kms/root/root-of-trust.js';
+import { KeyRootOfTrust } from '../src/root/root-of-trust.js';
 import type { AuditEvent } from '../src/audit/event.js';
 import type { AuditEventTable } from '../src/storage/tables.js';
 

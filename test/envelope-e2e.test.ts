@@ -28,7 +28,7 @@ import { sql } from 'kysely';
 import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { provisionWalletServicePrincipal } from '../src/wallet/wallet-principal.js';
-import { walletUsersRoleArn } from '../src/sts/wallet-users-role.js';
+import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import {
   EnvelopeWalletClient,
   EnvelopeError,

@@ -31,9 +31,9 @@ import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
 import { configFromEnv } from '../src/config.js';
 import { signerSettingsFromEnv } from '../src/signer/settings.js';
 import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
-import { startSignerChild } from '../src/signer/role.js';
+import { startSignerChild } from '../src/server/signer-launcher.js';
 import type { SignerProcess } from '../src/signer/platform.js';
-import { walletUsersRoleArn } from '../src/sts/wallet-users-role.js';
+import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { EnvelopeWalletClient } from '../packages/sdk/src/index.js';
 
 const CHAIN_ID = 31337;

@@ -32,7 +32,7 @@ import { TokenError, type TokenErrorCode } from '../src/identity/errors.js';
 import { loadTrustedIssuers, IssuerConfigError } from '../src/identity/issuers-config.js';
 import { sendMail } from '../src/identity/issuer/smtp-client.js';
 import { configFromEnv } from '../src/config.js';
-import { sealingContext, SealedBoxError } from '../src/kms/root/root-of-trust.js';
+import { sealingContext, SealedBoxError } from '../src/root/root-of-trust.js';
 import { getMeta } from '../src/storage/meta.repository.js';
 
 // ---------- helpers ----------

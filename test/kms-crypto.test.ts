@@ -35,7 +35,7 @@ import {
 import { startTestServer, type TestServer } from './helpers/server.js';
 import type { AuditEvent } from '../src/audit/event.js';
 import type { Authorizer } from '../src/kms/context.js';
-import { accessDenied } from '../src/kms/errors.js';
+import { accessDenied } from '../src/aws/errors.js';
 import { createMaterial, encrypt as keystoreEncrypt } from '../src/kms/keystore.js';
 import * as repo from '../src/storage/keys.repository.js';
 import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer } from '../src/crypto/der.js';

@@ -19,9 +19,9 @@ import { CreateKeyCommand, DecryptCommand, DisableKeyCommand, EncryptCommand, KM
 import { sql } from 'kysely';
 import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, ADMIN, REGION, type TestServer } from './helpers/server.js';
-import { walletUsersRoleArn, walletUsersRolePolicy, walletUsersRolePolicyV1, provisionWalletUsersRole, WALLET_USERS_ROLE, WALLET_USERS_POLICY } from '../src/sts/wallet-users-role.js';
+import { walletUsersRoleArn, walletUsersRolePolicy, walletUsersRolePolicyV1, provisionWalletUsersRole, WALLET_USERS_ROLE, WALLET_USERS_POLICY } from '../src/iam/roles/wallet-users-role.js';
 import { openStore } from '../src/storage/database.js';
-import { getRolePolicy, putRolePolicy } from '../src/storage/sts-roles.repository.js';
+import { getRolePolicy, putRolePolicy } from '../src/storage/iam-roles.repository.js';
 import { EnvelopeWalletClient, EnvelopeError, SplitWalletClient, assumeRoleWithWebIdentity, masterKeyPolicy, type OidcSession } from '../packages/sdk/src/index.js';
 
 describe('the device checks the master key the wallet service names', () => {

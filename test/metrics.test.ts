@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { CreateKeyCommand, DisableKeyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { accessDenied } from '../src/kms/errors.js';
+import { accessDenied } from '../src/aws/errors.js';
 import type { Authorizer } from '../src/kms/context.js';
 import { alertSettingsFromEnv, auditSettingsFromEnv } from '../src/audit/settings.js';
 

@@ -6,9 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parsePolicyDocument, PolicyDocumentError, type PolicyKind } from '../src/kms/policy/document.js';
-import { accessDeniedMessage, decide, type DenyReason } from '../src/kms/policy/evaluate.js';
-import { ConditionContext, globalConditionKeys, principalFromArn, type EvalRequest } from '../src/kms/policy/request.js';
+import { parsePolicyDocument, PolicyDocumentError, type PolicyKind } from '../src/aws/policy/document.js';
+import { accessDeniedMessage, decide, type DenyReason } from '../src/aws/policy/evaluate.js';
+import { ConditionContext, globalConditionKeys, principalFromArn, type EvalRequest } from '../src/aws/policy/request.js';
 
 const A = '111122223333';
 const OTHER = '444455556666';

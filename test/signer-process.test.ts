@@ -31,8 +31,8 @@ import { keccak256, recoverTransactionAddress, verifyMessage, verifyTypedData, b
 import { recoverAuthorizationAddress } from 'viem/utils';
 import { privateKeyToAccount } from 'viem/accounts';
 import { startSplitFixture, postSign, signBody, type SplitFixture, type SplitWallet, type LaunchedSigner } from './helpers/signer-fixture.js';
-import { PlatformKey } from '../src/signer/attestation/platform-key.js';
-import { recipientAttestationOf } from '../src/signer/attestation/recipient-attestation.js';
+import { PlatformKey } from '../src/attestation/platform-key.js';
+import { recipientAttestationOf } from '../src/attestation/recipient-attestation.js';
 import { measureSignerImage, REPOSITORY_ROOT } from '../src/signer/measure.js';
 
 const typedData = {

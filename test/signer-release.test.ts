@@ -19,10 +19,10 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { PlatformKey, encodeTrustedKey } from '../src/signer/attestation/platform-key.js';
-import { signAttestationDocument } from '../src/signer/attestation/signAttestationDocument.js';
-import { openForRecipient, RecipientOpenError } from '../src/signer/attestation/cms-enveloped-data.js';
-import { recipientAttestationOf, type RecipientAttestation } from '../src/signer/attestation/recipient-attestation.js';
+import { PlatformKey, encodeTrustedKey } from '../src/attestation/platform-key.js';
+import { signAttestationDocument } from '../src/attestation/signAttestationDocument.js';
+import { openForRecipient, RecipientOpenError } from '../src/attestation/cms-enveloped-data.js';
+import { recipientAttestationOf, type RecipientAttestation } from '../src/attestation/recipient-attestation.js';
 
 const GOOD = new Uint8Array(48).fill(0x11);
 const CHANGED = new Uint8Array(48).fill(0x22);

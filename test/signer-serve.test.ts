@@ -21,9 +21,9 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { Transaction } from 'ethers';
 import { ADMIN, REGION } from './helpers/server.js';
 import { AUDIENCE, createSplitWallet, postSign, signBody, startIssuer, type Issuer } from './helpers/signer-fixture.js';
-import { walletUsersRoleArn } from '../src/sts/wallet-users-role.js';
+import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { measureSignerImage, REPOSITORY_ROOT } from '../src/signer/measure.js';
-import { parseTrustedKeys } from '../src/signer/attestation/platform-key.js';
+import { parseTrustedKeys } from '../src/attestation/platform-key.js';
 import pg from 'pg';
 
 const ACCOUNT_ID = '444455556666';

@@ -25,7 +25,7 @@ import { recoverTransactionAddress, verifyMessage, parseTransaction, getAddress,
 import { DecryptCommand, EncryptCommand } from '@aws-sdk/client-kms';
 import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
-import { walletUsersRoleArn } from '../src/sts/wallet-users-role.js';
+import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { launchSigner, type SignerProcess } from '../src/signer/platform.js';
 import { generatePrivateKey, getPublicKey } from '../src/crypto/secp256k1.js';
 import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
@@ -86,7 +86,7 @@ describe('split wallets end to end', () => {
     });
     issuerUrl = `${server.endpoint}/oidc`;
     accountId = server.custodian.accountId;
-    // As `serve --role all` (src/signer/role.ts): the signer is a child process, attested by the custodian's platform key.
+    // As `serve --role all` (src/server/signer-launcher.ts): the signer is a child process, attested by the custodian's platform key.
     signer = await launchSigner({
       platformKey: server.custodian.platformKey,
       stdio: 'pipe',

@@ -243,7 +243,7 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     assert.deepEqual(role.Tags, [{ Key: 'purpose', Value: 'web' }]);
     assert.equal(JSON.parse(decodeURIComponent(role.AssumeRolePolicyDocument!)).Statement[0].Action, 'sts:AssumeRoleWithWebIdentity');
     const list = await iam.send(new ListRolesCommand({}));
-    // symbolon-wallet-users is the role the custodian provisions for devices (src/sts/wallet-users-role.ts).
+    // symbolon-wallet-users is the role the custodian provisions for devices (src/iam/roles/wallet-users-role.ts).
     assert.deepEqual(list.Roles!.map((r) => r.RoleName).sort(), ['alice-only', 'symbolon-wallet-users', 'web-users']);
     assert.equal(list.IsTruncated, false);
     const page = await iam.send(new ListRolesCommand({ MaxItems: 1 }));

@@ -7,7 +7,7 @@
  *  - the P1363 variant (64-byte r || s) straight into verifyDigest;
  *  - AES-GCM (NIST SP 800-38D) through src/crypto/aead.ts, every group with a
  *    256-bit key, 96-bit IV and 128-bit tag (the only shape the custodian uses);
- *  - src/kms/root/root-of-trust.ts: wrong root, wrong associated data, any
+ *  - src/root/root-of-trust.ts: wrong root, wrong associated data, any
  *    flipped bit -> SealedBoxError.
  *
  * Every case's outcome must equal Wycheproof's `result`. `acceptable` cases are
@@ -21,7 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer, DerError } from '../src/crypto/der.js';
 import { verifyDigest } from '../src/crypto/secp256k1.js';
 import { aeadOpen, aeadSealWithNonce, AeadOpenError } from '../src/crypto/aead.js';
-import { KeyRootOfTrust, SealedBoxError, sealingContext } from '../src/kms/root/root-of-trust.js';
+import { KeyRootOfTrust, SealedBoxError, sealingContext } from '../src/root/root-of-trust.js';
 import { absentMessage, readVectorJson, vectorPath } from './helpers/vectors.js';
 
 const DIR = 'wycheproof/testvectors_v1';

@@ -1,5 +1,5 @@
 /**
- * AWS Signature Version 4 request authentication (src/kms/auth/sigv4.ts)
+ * AWS Signature Version 4 request authentication (src/aws/sigv4.ts)
  * against published and captured requests:
  *  - AWS's SigV4 test suite as aws-c-auth ships it
  *    (tests/aws-signing-test-suite/v4/<case>/: context.json, header-signed-request.txt):
@@ -18,10 +18,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
-import { AwsError } from '../src/kms/errors.js';
-import { checkScope, parseSigV4, SigV4Verifier, type SignedRequest } from '../src/kms/auth/sigv4.js';
+import { AwsError } from '../src/aws/errors.js';
+import { checkScope, parseSigV4, SigV4Verifier, type SignedRequest } from '../src/aws/sigv4.js';
 import { insertAccessKey } from '../src/storage/access-keys.repository.js';
-import { accessKeySecretAad } from '../src/kms/auth/access-key-source.js';
+import { accessKeySecretAad } from '../src/aws/access-key-source.js';
 import { utf8Bytes } from '../src/crypto/bytes.js';
 import { absentMessage, readVectorJson, vectorPath } from './helpers/vectors.js';
 import { startTestServer } from './helpers/server.js';

@@ -28,7 +28,7 @@ import { REGION, startTestServer, type TestServer } from './helpers/server.js';
 import { masterKeyPolicy } from '../src/wallet/master-key-policy.js';
 import { walletResponse, meResponse, createWalletBody } from '../src/wallet/schemas.js';
 import { WALLET_ERROR_CODES, WalletError } from '../src/wallet/errors.js';
-import { walletUsersRoleArn } from '../src/sts/wallet-users-role.js';
+import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { countWalletsOfUser } from '../src/storage/wallets.repository.js';
 import { provisionWalletServicePrincipal, WALLET_SERVICE_USER } from '../src/wallet/wallet-principal.js';
 import type { KMSClient } from '@aws-sdk/client-kms';

@@ -1,7 +1,7 @@
 /**
  * The master-key policy (src/wallet/master-key-policy.ts): its text is what we
  * intend (parsed back), and the custodian's own policy engine
- * (src/kms/policy/evaluate.ts) decides with it as the issue requires — the
+ * (src/aws/policy/evaluate.ts) decides with it as the issue requires — the
  * user's role sessions may Encrypt/Decrypt/GenerateDataKey with context
  * {sub}, nobody else may, and the wallet service may manage but never use
  * the key nor change who may.
@@ -12,10 +12,10 @@ import { GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { startTestServer, ADMIN, REGION } from './helpers/server.js';
 import { kmsMasterKeys } from '../src/wallet/master-keys.js';
 import { signerSettingsFromEnv } from '../src/signer/settings.js';
-import { parsePolicyDocument } from '../src/kms/policy/document.js';
-import { decide, type Decision } from '../src/kms/policy/evaluate.js';
-import { globalConditionKeys, principalFromArn } from '../src/kms/policy/request.js';
-import { validatePolicyDocument } from '../src/kms/policy-check.js';
+import { parsePolicyDocument } from '../src/aws/policy/document.js';
+import { decide, type Decision } from '../src/aws/policy/evaluate.js';
+import { globalConditionKeys, principalFromArn } from '../src/aws/policy/request.js';
+import { validatePolicyDocument } from '../src/kms/policy/policy-check.js';
 import {
   ACCESS_CHANGING_ACTIONS,
   MANAGEMENT_ACTIONS,

@@ -19,7 +19,7 @@ import {
 } from '../src/storage/wallet-users.repository.js';
 import { countWalletsOfUser, findWalletByUser, insertWalletIfAbsent, type WalletRow } from '../src/storage/wallets.repository.js';
 import { deleteUserAccessKey, findUser, getUserPolicy, listUserAccessKeys, setAccessKeyStatus } from '../src/storage/iam.repository.js';
-import { KeyRootOfTrust } from '../src/kms/root/root-of-trust.js';
+import { KeyRootOfTrust } from '../src/root/root-of-trust.js';
 import {
   provisionWalletServicePrincipal,
   WALLET_SERVICE_POLICY,

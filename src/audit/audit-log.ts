@@ -35,7 +35,7 @@ import {
 import type { AuditEvent, AuditSink } from './event.js';
 import { chainHash, toChained } from './chain.js';
 import { loadCheckpointSigner, type CheckpointSigner } from './checkpoint-key.js';
-import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
 import { DEFAULT_AUDIT_SETTINGS, type AuditLogSettings } from './settings.js';
 
 export interface AuditLogOptions {

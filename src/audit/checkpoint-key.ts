@@ -15,7 +15,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import type { Store } from '../storage/database.js';
 import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
 import { putCheckpointKey } from '../storage/audit.repository.js';
-import { sealingContext, type RootOfTrust } from '../kms/root/root-of-trust.js';
+import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
 import { wipe } from '../crypto/bytes.js';
 import { canonicalJson } from './canonical-json.js';
 

@@ -12,7 +12,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { configFromEnv, type ServerConfig } from '../config.js';
 import { createCustodian } from '../server/custodian.js';
-import { runSignerRole, startSignerChild } from '../signer/role.js';
+import { runSignerRole, startSignerChild } from '../server/signer-launcher.js';
 
 function workerCount(flag: string | undefined): number {
   const raw = flag ?? process.env.SYMBOLON_WORKERS ?? '1';
@@ -24,7 +24,7 @@ function workerCount(flag: string | undefined): number {
 export async function serve(flags: Record<string, string | undefined>): Promise<number> {
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Record<string, string>;
   const config = configFromEnv(process.env, defined);
-  // The signer role is only its platform and the forked signer (src/signer/role.ts).
+  // The signer role is only its platform and the forked signer (src/server/signer-launcher.ts).
   if (config.role === 'signer') return runSignerRole(config);
   const workers = workerCount(defined.workers);
   if (workers > 1 && cluster.isPrimary) return primary(config, workers);

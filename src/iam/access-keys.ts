@@ -10,9 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import { insertAccessKey } from '../storage/access-keys.repository.js';
 import { deleteUserAccessKey, listUserAccessKeys, setAccessKeyStatus } from '../storage/iam.repository.js';
-import { accessKeySecretAad } from '../kms/auth/access-key-source.js';
+import { accessKeySecretAad } from '../aws/access-key-source.js';
 import { utf8Bytes, wipe } from '../crypto/bytes.js';
-import { principalFromArn } from '../kms/policy/request.js';
+import { principalFromArn } from '../aws/policy/request.js';
 import { limitExceeded, noSuchEntity, validationError } from './errors.js';
 import { iamAction, type IamContext } from './context.js';
 import { ACCESS_KEY_ID, type QueryParams } from './params.js';

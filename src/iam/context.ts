@@ -5,9 +5,9 @@
  * root is always allowed).
  */
 import type { Store } from '../storage/database.js';
-import type { RootOfTrust } from '../kms/root/root-of-trust.js';
-import type { Authenticator } from '../kms/auth/authenticator.js';
-import type { Caller, RequestInfo } from '../kms/context.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
+import type { Authenticator } from '../aws/authenticator.js';
+import type { Caller, RequestInfo } from '../aws/context.js';
 import type { QueryParams } from './params.js';
 import type { Principals } from './principals.js';
 

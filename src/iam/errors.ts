@@ -3,7 +3,7 @@
  * "Errors"), as AwsErrors whose `type` is the IAM code. Rendered as XML by
  * the service; messages carry names and ids, never secrets.
  */
-import { AwsError } from '../kms/errors.js';
+import { AwsError } from '../aws/errors.js';
 
 const make =
   (code: string, status: number) =>

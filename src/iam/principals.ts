@@ -7,8 +7,8 @@
  */
 import type { Store } from '../storage/database.js';
 import { userPolicyDocuments, userTags } from '../storage/iam.repository.js';
-import { principalFromArn } from '../kms/policy/request.js';
-import type { Caller } from '../kms/context.js';
+import { principalFromArn } from '../aws/policy/request.js';
+import type { Caller } from '../aws/context.js';
 
 interface Entry {
   docs: readonly string[];

@@ -7,15 +7,15 @@
  * root is always allowed. Dispatch goes through a Map only.
  */
 import type { FastifyReply } from 'fastify';
-import { AwsError } from '../kms/errors.js';
-import type { Authenticator } from '../kms/auth/authenticator.js';
-import type { Caller, RequestInfo } from '../kms/context.js';
-import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import { AwsError } from '../aws/errors.js';
+import type { Authenticator } from '../aws/authenticator.js';
+import type { Caller, RequestInfo } from '../aws/context.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { Store } from '../storage/database.js';
-import type { PolicyAuthorizer } from '../kms/policy/authorizer.js';
+import type { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import type { AuditSink } from '../audit/event.js';
-import { accessDeniedMessage } from '../kms/policy/evaluate.js';
-import type { QueryService } from '../server/aws-endpoint.js';
+import { accessDeniedMessage } from '../aws/policy/evaluate.js';
+import type { QueryService } from '../aws/query-service.js';
 import { accessDenied, iamCodeFor, invalidAction, serviceFailure } from './errors.js';
 import type { IamAction, IamContext } from './context.js';
 import { QueryParams } from './params.js';

@@ -7,7 +7,7 @@
  * (RFC 3986), as IAM does.
  */
 import { deleteUserPolicy as deletePolicyRow, getUserPolicy as getPolicyRow, listUserPolicyNames, putUserPolicy as putPolicyRow, userPolicyDocuments } from '../storage/iam.repository.js';
-import { parsePolicyDocument, PolicyDocumentError } from '../kms/policy/document.js';
+import { parsePolicyDocument, PolicyDocumentError } from '../aws/policy/document.js';
 import { limitExceeded, malformedPolicyDocument, noSuchEntity } from './errors.js';
 import { iamAction } from './context.js';
 import { POLICY_NAME, type QueryParams } from './params.js';

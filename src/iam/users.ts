@@ -11,7 +11,7 @@ import { iamAction, type IamContext } from './context.js';
 import { PATH, USER_NAME, type QueryParams } from './params.js';
 import { el, isoTime, members, wrap } from './xml.js';
 import { readTags, tagsXml } from './user-tags.js';
-import { principalFromArn } from '../kms/policy/request.js';
+import { principalFromArn } from '../aws/policy/request.js';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 

@@ -5,7 +5,7 @@
  * resolution of the KeyId forms that management operations accept (key id or
  * key ARN, never an alias).
  */
-import { AwsError, constraintViolation, notFound, validation } from './errors.js';
+import { AwsError, constraintViolation, notFound, validation } from '../aws/errors.js';
 import { resolveKey } from './keys.js';
 import { aliasArn, type KeyRecord } from './model.js';
 import type { AliasRow } from '../storage/keys.repository.js';

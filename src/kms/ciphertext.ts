@@ -8,7 +8,7 @@
  */
 import * as repo from '../storage/keys.repository.js';
 import type { MaterialRow } from '../storage/keys.repository.js';
-import { AwsError, incorrectKey, invalidCiphertext } from './errors.js';
+import { AwsError, incorrectKey, invalidCiphertext } from '../aws/errors.js';
 import { CiphertextError, decrypt, parseCiphertextHeader } from './keystore.js';
 import { authorize, loadMaterial, resolveKey } from './keys.js';
 import type { OperationContext } from './context.js';

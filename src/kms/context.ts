@@ -3,29 +3,10 @@
  * calling, and the audit fields the handler fills in as it learns them.
  */
 import type { Store } from '../storage/database.js';
-import type { RootOfTrust } from './root/root-of-trust.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { KeyRecord } from './model.js';
 import type { KeyCache } from './key-cache.js';
-
-/** An authenticated caller. */
-export interface Caller {
-  accountId: string;
-  /** arn:aws:iam::ACCOUNT:user/NAME, arn:aws:iam::ACCOUNT:root, or an assumed-role session ARN. */
-  arn: string;
-  userName: string;
-  accessKeyId: string;
-  /** Principal tags (IAM user tags, or session tags), visible to policies as aws:PrincipalTag/<key>. */
-  tags: Readonly<Record<string, string>>;
-}
-
-/** Where and how the request arrived. */
-export interface RequestInfo {
-  requestId: string;
-  sourceIp: string;
-  userAgent: string;
-  /** Milliseconds since the epoch, read once per request. */
-  now: number;
-}
+import type { Caller, RequestInfo } from '../aws/context.js';
 
 /** Fields an operation records for the audit trail; never payloads. */
 export interface AuditFields {

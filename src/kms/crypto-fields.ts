@@ -9,17 +9,17 @@
  *  - `DryRun`;
  *  - `Recipient` (AWS Nitro Enclaves attestation, KMS Developer Guide
  *    "Cryptographic attestation support in AWS KMS"): Decrypt verifies the
- *    attestation document (src/signer/attestation) and returns the result
+ *    attestation document (src/attestation) and returns the result
  *    encrypted to the attested key; the operations that do not support it
  *    refuse it rather than silently return plaintext to a caller that asked
  *    for it to be encrypted to an enclave.
  */
-import { AwsError, invalidKeyUsage, unsupportedOperation, validation } from './errors.js';
+import { AwsError, invalidKeyUsage, unsupportedOperation, validation } from '../aws/errors.js';
 import type { Input } from './input.js';
 import { AWS_ENCRYPTION_ALGORITHMS, AWS_MAC_ALGORITHMS, type KeyRecord } from './model.js';
 import type { OperationContext } from './context.js';
-import { AttestationError } from '../signer/attestation/errors.js';
-import { recipientAttestationOf, type AttestedRecipient } from '../signer/attestation/recipient-attestation.js';
+import { AttestationError } from '../attestation/errors.js';
+import { recipientAttestationOf, type AttestedRecipient } from '../attestation/recipient-attestation.js';
 
 /**
  * Reads a base64 blob that AWS models as sensitive: a length outside

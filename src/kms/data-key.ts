@@ -6,7 +6,7 @@
  * AWS's messages.
  */
 import type { MaterialRow } from '../storage/keys.repository.js';
-import { validation } from './errors.js';
+import { validation } from '../aws/errors.js';
 import { authorize, loadMaterial, requireUsable, resolveKey } from './keys.js';
 import { dryRunSucceeded, readDryRun } from './crypto-fields.js';
 import { encryptionContextConditions, readEncryptionContext } from './encryption-context.js';

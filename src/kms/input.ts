@@ -5,7 +5,7 @@
  * camelCase. Blob values (base64) are decoded strictly. The value itself is
  * echoed only for enums and numbers, never for blobs or free text.
  */
-import { constraintViolation, serialization } from './errors.js';
+import { constraintViolation, serialization } from '../aws/errors.js';
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 

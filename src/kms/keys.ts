@@ -5,10 +5,10 @@
  */
 import * as repo from '../storage/keys.repository.js';
 import type { MaterialRow } from '../storage/keys.repository.js';
-import { disabled, internal, invalidKeyUsage, invalidState, notFound } from './errors.js';
+import { disabled, internal, invalidKeyUsage, invalidState, notFound } from '../aws/errors.js';
 import { aliasArn, keyArn, UUID_RE, type KeyRecord, type KeyUsage } from './model.js';
 import type { OperationContext } from './context.js';
-import { encryptionContextConditions } from './policy/context-keys.js';
+import { encryptionContextConditions } from '../aws/policy/context-keys.js';
 
 /** Splits an ARN of this service into region, account and resource, or undefined. */
 function parseKmsArn(arn: string): { region: string; account: string; resource: string } | undefined {

@@ -17,7 +17,7 @@ import { hkdfSha256 } from '../crypto/hkdf.js';
 import { concatBytes, equalConstantTime, utf8Bytes, wipe } from '../crypto/bytes.js';
 import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer, encodeEcSpki, DerError } from '../crypto/der.js';
 import * as k1 from '../crypto/secp256k1.js';
-import { sealingContext, type RootOfTrust } from './root/root-of-trust.js';
+import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
 import type { KeySpec } from './model.js';
 
 const MATERIAL_PURPOSE = 'kms/key-material/v1';

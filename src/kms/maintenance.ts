@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import * as repo from '../storage/keys.repository.js';
 import { createMaterial } from './keystore.js';
-import { limitExceeded, notFound, unsupportedOperation } from './errors.js';
+import { limitExceeded, notFound, unsupportedOperation } from '../aws/errors.js';
 import { keyArn, type KeyRecord } from './model.js';
 import type { KmsDeps } from './context.js';
 

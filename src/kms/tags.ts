@@ -1,7 +1,7 @@
 /**
  * Reads a KMS `Tags` list ([{TagKey, TagValue}]) with AWS's limits and errors.
  */
-import { constraintViolation, tagError } from './errors.js';
+import { constraintViolation, tagError } from '../aws/errors.js';
 import type { Input } from './input.js';
 
 export const MAX_TAGS = 50;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { AwsError, serialization, validation } from '../kms/errors.js';
+import { AwsError, serialization, validation } from '../aws/errors.js';
 import { registerAwsEndpoint, sendAwsError, type AwsEndpointOptions } from './aws-endpoint.js';
 import { walletApi, type WalletApiOptions } from '../wallet/routes.js';
 

@@ -6,11 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AwsError, internal, serialization, unknownOperation } from '../kms/errors.js';
+import { AwsError, internal, serialization, unknownOperation } from '../aws/errors.js';
 import { Input } from '../kms/input.js';
-import type { Authenticator } from '../kms/auth/authenticator.js';
-import type { SignedRequest } from '../kms/auth/sigv4.js';
-import type { AuditFields, Caller, KmsDeps, OperationContext, RequestInfo } from '../kms/context.js';
+import type { Authenticator } from '../aws/authenticator.js';
+import type { QueryService } from '../aws/query-service.js';
+import type { SignedRequest } from '../aws/sigv4.js';
+import type { AuditFields, KmsDeps, OperationContext } from '../kms/context.js';
+import type { Caller, RequestInfo } from '../aws/context.js';
 import type { KmsOperation } from '../kms/operation.js';
 import type { AuditSink } from '../audit/event.js';
 
@@ -18,19 +20,6 @@ const JSON_11 = 'application/x-amz-json-1.1';
 const FORM = 'application/x-www-form-urlencoded';
 /** Requests larger than this are refused before parsing (KMS's largest inputs are a few KiB). */
 export const MAX_BODY_BYTES = 64 * 1024;
-
-/** A query-protocol service (IAM, STS): handles one form-encoded request. */
-export interface QueryService {
-  /** SigV4 service name, e.g. `iam`. */
-  readonly service: string;
-  /** True when this service serves `action` (so the endpoint can route by Action). */
-  handles(action: string): boolean;
-  /** Actions that need no SigV4 (STS AssumeRoleWithWebIdentity). */
-  isAnonymous(action: string): boolean;
-  handle(params: URLSearchParams, caller: Caller | undefined, info: RequestInfo, reply: FastifyReply): Promise<void>;
-  /** Sends an authentication failure in this service's own error shape (IAM's XML); JSON otherwise. */
-  renderError?(reply: FastifyReply, err: AwsError, info: RequestInfo): FastifyReply;
-}
 
 export interface AwsEndpointOptions {
   deps: KmsDeps;

@@ -12,10 +12,10 @@ import type { FastifyInstance } from 'fastify';
 import { openStore, type Store } from '../storage/database.js';
 import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
 import { countAccessKeys, insertAccessKey } from '../storage/access-keys.repository.js';
-import { loadFileRoot, RootKeyError } from '../kms/root/file-root.js';
-import { KeyRootOfTrust, sealingContext, SealedBoxError, type RootOfTrust } from '../kms/root/root-of-trust.js';
-import { Authenticator } from '../kms/auth/authenticator.js';
-import { AccessKeySource, accessKeySecretAad } from '../kms/auth/access-key-source.js';
+import { loadFileRoot, RootKeyError } from '../root/file-root.js';
+import { KeyRootOfTrust, sealingContext, SealedBoxError, type RootOfTrust } from '../root/root-of-trust.js';
+import { Authenticator } from '../aws/authenticator.js';
+import { AccessKeySource, accessKeySecretAad } from '../aws/access-key-source.js';
 import { KeyCache } from '../kms/key-cache.js';
 import { operations } from '../kms/operations/registry.js';
 import { utf8Bytes, wipe } from '../crypto/bytes.js';
@@ -28,20 +28,20 @@ import { createMetrics, registerMetricsRoute, type Metrics } from './metrics.js'
 import type { Authorizer, KmsDeps } from '../kms/context.js';
 import type { ServerConfig } from '../config.js';
 import { buildApp } from './app.js';
-import { PolicyAuthorizer } from '../kms/policy/authorizer.js';
+import { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import { approvalOperations } from '../kms/policy/approvals.js';
 import { setQuorumAudit } from '../kms/policy/quorum.js';
 import { Principals } from '../iam/principals.js';
 import { IamService } from '../iam/service.js';
-import { RolePolicies, roleNameOfSession } from '../sts/role-policies.js';
+import { RolePolicies, roleNameOfSession } from '../iam/roles/role-policies.js';
 import { SessionCredentialSource } from '../sts/session-credential-source.js';
-import { RolesService } from '../sts/roles-service.js';
+import { RolesService } from '../iam/roles/roles-service.js';
 import { StsService } from '../sts/sts-service.js';
-import { provisionWalletUsersRole } from '../sts/wallet-users-role.js';
+import { provisionWalletUsersRole } from '../iam/roles/wallet-users-role.js';
 import { createIdentity, resolvePublicUrl, type Identity, type IdentityOptions } from '../identity/identity.js';
 import { startMaintenance, MAINTENANCE_INTERVAL_MS } from '../kms/maintenance.js';
-import { setUpRecipientAttestation } from '../signer/role.js';
-import type { PlatformKey } from '../signer/attestation/platform-key.js';
+import { setUpRecipientAttestation } from './signer-launcher.js';
+import type { PlatformKey } from '../attestation/platform-key.js';
 import { createWalletService } from '../wallet/wallet-service.js';
 import { createFrame, type Frame } from './frame.js';
 import type { AccessTokenVerifier } from '../wallet/auth.js';
@@ -196,7 +196,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     }
 
     const clock = options.clock ?? Date.now;
-    // Key policies and IAM identity policies, evaluated as AWS does (src/kms/policy/evaluate.ts).
+    // Key policies and IAM identity policies, evaluated as AWS does (src/aws/policy/evaluate.ts).
     const principals = new Principals({ store, ttlMs: config.keyCacheTtlMs });
     // A role session's identity policies are its role's (PutRolePolicy); a user's are its own.
     const rolePolicies = new RolePolicies({ store, ttlMs: config.keyCacheTtlMs });

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { FrameSettings } from '../config.js';
-import { walletUsersRoleArn } from '../sts/wallet-users-role.js';
+import { walletUsersRoleArn } from '../iam/roles/wallet-users-role.js';
 import { frameProviderDirectory, type ResolvedFrameProvider } from './frame-oidc-providers.js';
 
 /** Where the frame is mounted. */

@@ -18,7 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import type { Store } from '../storage/database.js';
-import type { Caller } from '../kms/context.js';
+import type { Caller } from '../aws/context.js';
 import type { DeniedAlerts } from '../audit/denied-alerts.js';
 import type { AuditLogStats } from '../audit/audit-log.js';
 import { equalConstantTime, utf8Bytes } from '../crypto/bytes.js';

@@ -31,9 +31,9 @@ export interface PlatformLogger {
 }
 import type { PlatformToSigner, SignerChildConfig, SignerToPlatform } from './child-config.js';
 import { measureSignerImage, REPOSITORY_ROOT, SIGNER_ENTRY, type SignerImage } from './measure.js';
-import { signAttestationDocument } from './attestation/signAttestationDocument.js';
-import { MAX_USER_DATA_BYTES } from './attestation/document.js';
-import type { PlatformKey } from './attestation/platform-key.js';
+import { signAttestationDocument } from '../attestation/signAttestationDocument.js';
+import { MAX_USER_DATA_BYTES } from '../attestation/document.js';
+import type { PlatformKey } from '../attestation/platform-key.js';
 
 export const DEFAULT_MODULE_ID = 'symbolon-platform';
 const START_TIMEOUT_MS = 60_000;

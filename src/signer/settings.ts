@@ -23,7 +23,7 @@
  *   SYMBOLON_SIGNER_IMAGE_SHA384        the signer measurement (96 hex) new master keys release split shares to
  *                                       (a Deny in their key policy); unset: any attested signer
  */
-import { parseTrustedKeys } from './attestation/platform-key.js';
+import { parseTrustedKeys } from '../attestation/platform-key.js';
 
 export interface AttestationSettings {
   trustedKeys: string | undefined;

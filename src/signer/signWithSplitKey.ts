@@ -29,7 +29,7 @@ import { signTypedData } from '../eth/signTypedData.js';
 import type { DigestSigner } from '../eth/types.js';
 import { TokenError } from '../identity/errors.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
-import { openForRecipientAsync, RecipientOpenError } from './attestation/cms-enveloped-data.js';
+import { openForRecipientAsync, RecipientOpenError } from '../attestation/cms-enveloped-data.js';
 import type { CredentialSource } from './credentials.js';
 import { SignerError } from './errors.js';
 import type { KmsRecipientClient } from './kms-client.js';

@@ -22,9 +22,9 @@ import { utf8Bytes, wipe } from '../crypto/bytes.js';
 import { TokenError } from '../identity/errors.js';
 import type { VerifiedToken } from '../identity/token-verifier.js';
 import { el, wrap } from '../iam/xml.js';
-import { findRole } from '../storage/sts-roles.repository.js';
+import { findRole } from '../storage/iam-roles.repository.js';
 import { insertSession, purgeExpiredSessions } from '../storage/sts-sessions.repository.js';
-import { AwsError } from '../kms/errors.js';
+import { AwsError } from '../aws/errors.js';
 import {
   accessDenied,
   expiredTokenException,
@@ -35,11 +35,11 @@ import {
   NOT_AUTHORIZED_MESSAGE,
   validationError,
 } from './errors.js';
-import { parseTrustPolicy, trustAllowsWebIdentity, TrustPolicyError } from './trust-policy.js';
-import { newSecretAccessKey, newSessionAccessKeyId, newSessionId, newSessionToken, sessionTokenHash } from './ids.js';
+import { parseTrustPolicy, trustAllowsWebIdentity, TrustPolicyError } from '../iam/roles/trust-policy.js';
+import { newSecretAccessKey, newSessionAccessKeyId, newSessionId, newSessionToken, sessionTokenHash } from '../aws/ids.js';
 import { sessionSecretAad } from './session-credential-source.js';
 import { stsTime } from './xml.js';
-import { parsePolicyDocument, PolicyDocumentError } from '../kms/policy/document.js';
+import { parsePolicyDocument, PolicyDocumentError } from '../aws/policy/document.js';
 import type { StsAction, StsContext } from './context.js';
 import type { QueryParams } from '../iam/params.js';
 

@@ -4,8 +4,8 @@
  * verifier over the trusted issuers; the audit sink.
  */
 import type { Store } from '../storage/database.js';
-import type { RootOfTrust } from '../kms/root/root-of-trust.js';
-import type { Caller, RequestInfo } from '../kms/context.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
+import type { Caller, RequestInfo } from '../aws/context.js';
 import type { AuditSink } from '../audit/event.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
 import type { QueryParams } from '../iam/params.js';

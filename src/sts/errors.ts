@@ -4,7 +4,7 @@
  * AwsErrors whose `type` is the STS code. Rendered as XML by the STS service.
  * Messages carry issuer URLs, role ARNs and times at most, never a token.
  */
-import { AwsError } from '../kms/errors.js';
+import { AwsError } from '../aws/errors.js';
 
 const make =
   (code: string, status: number) =>

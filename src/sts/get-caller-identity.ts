@@ -6,7 +6,7 @@
  * the credential).
  */
 import { el } from '../iam/xml.js';
-import { principalFromArn } from '../kms/policy/request.js';
+import { principalFromArn } from '../aws/policy/request.js';
 import { invalidAction } from './errors.js';
 import type { StsAction } from './context.js';
 

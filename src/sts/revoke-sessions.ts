@@ -5,7 +5,7 @@
  * at once in this process and within the authenticator's cache TTL in others.
  */
 import type { Store } from '../storage/database.js';
-import type { Authenticator } from '../kms/auth/authenticator.js';
+import type { Authenticator } from '../aws/authenticator.js';
 import { revokeSubjectSessions } from '../storage/sts-sessions.repository.js';
 
 /**

@@ -15,10 +15,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../storage/database.js';
 import { findSessionByAccessKey } from '../storage/sts-sessions.repository.js';
-import { sealingContext, type RootOfTrust } from '../kms/root/root-of-trust.js';
-import { expiredToken } from '../kms/errors.js';
+import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
+import { expiredToken } from '../aws/errors.js';
 import { wipe } from '../crypto/bytes.js';
-import type { CredentialSource, ResolvedCredential } from '../kms/auth/authenticator.js';
+import type { CredentialSource, ResolvedCredential } from '../aws/authenticator.js';
 
 export const SESSION_SECRET_PURPOSE = 'sts/session-secret/v1';
 

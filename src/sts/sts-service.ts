@@ -7,13 +7,13 @@
  * Dispatch goes through a Map only.
  */
 import type { FastifyReply } from 'fastify';
-import { AwsError } from '../kms/errors.js';
-import type { Caller, RequestInfo } from '../kms/context.js';
-import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import { AwsError } from '../aws/errors.js';
+import type { Caller, RequestInfo } from '../aws/context.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { Store } from '../storage/database.js';
 import type { AuditSink } from '../audit/event.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
-import type { QueryService } from '../server/aws-endpoint.js';
+import type { QueryService } from '../aws/query-service.js';
 import { QueryParams } from '../iam/params.js';
 import { invalidAction, stsCodeFor } from './errors.js';
 import { STS_VERSION, stsErrorDocument, stsResponseDocument } from './xml.js';

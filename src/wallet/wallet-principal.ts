@@ -19,8 +19,8 @@ import type { Store } from '../storage/database.js';
 import { findAccessKey, insertAccessKey } from '../storage/access-keys.repository.js';
 import { deleteUserAccessKey, findUser, insertUser, listUserAccessKeys, putUserPolicy } from '../storage/iam.repository.js';
 import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
-import { accessKeySecretAad } from '../kms/auth/access-key-source.js';
-import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import { accessKeySecretAad } from '../aws/access-key-source.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
 import { utf8Bytes, wipe } from '../crypto/bytes.js';
 
 export const WALLET_SERVICE_USER = 'symbolon-wallet-service';

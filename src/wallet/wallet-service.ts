@@ -18,7 +18,7 @@ import type { AccessTokenVerifier } from './auth.js';
 import { WalletError } from './errors.js';
 import { kmsMasterKeys, type MasterKeyCustodian } from './master-keys.js';
 import { provisionWalletServicePrincipal } from './wallet-principal.js';
-import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { WalletApiOptions } from './routes.js';
 
 export interface WalletServiceOptions {

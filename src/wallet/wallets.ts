@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { Store } from '../storage/database.js';
 import { findWalletByUser, insertWalletIfAbsent, type WalletRow } from '../storage/wallets.repository.js';
 import { equalConstantTime, wipe } from '../crypto/bytes.js';
-import { sealingContext, type RootOfTrust } from '../kms/root/root-of-trust.js';
+import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
 import { WalletError } from './errors.js';
 import type { WalletUser } from './users.js';
 

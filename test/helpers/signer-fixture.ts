@@ -26,7 +26,7 @@ import { masterKeyPolicy } from '../../src/wallet/master-key-policy.js';
 import { launchSigner, type LaunchSignerOptions, type SignerProcess } from '../../src/signer/platform.js';
 import { measureSignerImage } from '../../src/signer/measure.js';
 import type { SignerCredentialsConfig } from '../../src/signer/child-config.js';
-import type { PlatformKey } from '../../src/signer/attestation/platform-key.js';
+import type { PlatformKey } from '../../src/attestation/platform-key.js';
 
 export const AUDIENCE = 'symbolon-signer-test';
 export const ROLE_NAME = 'signer-test-owners';

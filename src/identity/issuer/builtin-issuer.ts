@@ -19,7 +19,7 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SignJWT, type JSONWebKeySet } from 'jose';
 import type { Store } from '../../storage/database.js';
-import type { RootOfTrust } from '../../kms/root/root-of-trust.js';
+import type { RootOfTrust } from '../../root/root-of-trust.js';
 import {
   codeTimesSince,
   consumeLoginCode,

@@ -7,7 +7,7 @@
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../storage/tables.js';
 import { getMeta, putMetaIfAbsent } from '../../storage/meta.repository.js';
-import { sealingContext, type RootOfTrust } from '../../kms/root/root-of-trust.js';
+import { sealingContext, type RootOfTrust } from '../../root/root-of-trust.js';
 import { wipe } from '../../crypto/bytes.js';
 
 /**

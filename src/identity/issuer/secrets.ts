@@ -8,7 +8,7 @@
 import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../storage/tables.js';
-import type { RootOfTrust } from '../../kms/root/root-of-trust.js';
+import type { RootOfTrust } from '../../root/root-of-trust.js';
 import { wipe } from '../../crypto/bytes.js';
 import { loadOrCreateSealedSecret } from './sealed-secret.js';
 

@@ -10,7 +10,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto } fro
 import type { Kysely } from 'kysely';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Tables } from '../../storage/tables.js';
-import type { RootOfTrust } from '../../kms/root/root-of-trust.js';
+import type { RootOfTrust } from '../../root/root-of-trust.js';
 import { wipe } from '../../crypto/bytes.js';
 import { loadOrCreateSealedSecret } from './sealed-secret.js';
 

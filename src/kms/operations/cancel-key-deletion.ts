@@ -5,7 +5,7 @@
  */
 import * as repo from '../../storage/keys.repository.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
-import { invalidState, notFound } from '../errors.js';
+import { invalidState, notFound } from '../../aws/errors.js';
 import { authorize, keyChanged } from '../keys.js';
 import { keyArn } from '../model.js';
 import { operation } from '../operation.js';

@@ -6,7 +6,7 @@
  */
 import * as repo from '../../storage/keys.repository.js';
 import { checkAliasName, isAliasIdentifier } from '../aliases.js';
-import { alreadyExists, notFound, validation } from '../errors.js';
+import { alreadyExists, notFound, validation } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion, resolveKey } from '../keys.js';
 import { aliasArn, keyArn } from '../model.js';
 import { operation } from '../operation.js';

@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto';
 import * as repo from '../../storage/keys.repository.js';
 import { createMaterial } from '../keystore.js';
 import { authorize } from '../keys.js';
-import { malformedPolicyDocument, unsupportedOperation, validation } from '../errors.js';
+import { malformedPolicyDocument, unsupportedOperation, validation } from '../../aws/errors.js';
 import { AWS_KEY_SPECS, AWS_KEY_USAGES, KEY_SPECS, keyMetadata, USAGE_FOR_SPEC, type KeyRecord, type KeySpec } from '../model.js';
 import { operation } from '../operation.js';
-import { defaultKeyPolicy } from '../policy-default.js';
+import { defaultKeyPolicy } from '../policy/policy-default.js';
 import { readTags } from '../tags.js';
-import { validatePolicyDocument } from '../policy-check.js';
+import { validatePolicyDocument } from '../policy/policy-check.js';
 import { checkLockout } from '../policy/key-policy.js';
 
 export const createKey = operation('CreateKey', async (input, ctx) => {

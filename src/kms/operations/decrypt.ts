@@ -25,7 +25,7 @@ import {
   readRecipient,
   requireEncryptionAlgorithm,
 } from '../crypto-fields.js';
-import { sealForRecipient } from '../../signer/attestation/cms-enveloped-data.js';
+import { sealForRecipient } from '../../attestation/cms-enveloped-data.js';
 import { encryptionContextConditions, readEncryptionContext } from '../encryption-context.js';
 import { blobOut } from '../input.js';
 import { keyArn } from '../model.js';

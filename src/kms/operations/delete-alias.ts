@@ -4,7 +4,7 @@
  */
 import * as repo from '../../storage/keys.repository.js';
 import { checkAliasName } from '../aliases.js';
-import { notFound } from '../errors.js';
+import { notFound } from '../../aws/errors.js';
 import { authorize, keyChanged, resolveKey } from '../keys.js';
 import { aliasArn } from '../model.js';
 import { operation } from '../operation.js';

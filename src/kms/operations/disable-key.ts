@@ -6,7 +6,7 @@
  */
 import * as repo from '../../storage/keys.repository.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
-import { notFound } from '../errors.js';
+import { notFound } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion } from '../keys.js';
 import { keyArn } from '../model.js';
 import { operation } from '../operation.js';

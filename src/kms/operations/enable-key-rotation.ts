@@ -8,7 +8,7 @@
  */
 import * as repo from '../../storage/keys.repository.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
-import { notFound } from '../errors.js';
+import { notFound } from '../../aws/errors.js';
 import { authorize, keyChanged, requireUsable } from '../keys.js';
 import { DAY_MS, requireRotatable } from '../maintenance.js';
 import { keyArn } from '../model.js';

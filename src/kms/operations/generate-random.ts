@@ -6,7 +6,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { wipe } from '../../crypto/bytes.js';
-import { AwsError, validation } from '../errors.js';
+import { AwsError, validation } from '../../aws/errors.js';
 import { authorize } from '../keys.js';
 import { refuseRecipient } from '../crypto-fields.js';
 import { blobOut } from '../input.js';

@@ -7,7 +7,7 @@
  * does; a key pending deletion does not.
  */
 import { authorize, loadMaterial, requireNotPendingDeletion, resolveKey } from '../keys.js';
-import { internal, unsupportedOperation } from '../errors.js';
+import { internal, unsupportedOperation } from '../../aws/errors.js';
 import { blobOut } from '../input.js';
 import { keyArn, SIGNING_ALGORITHMS } from '../model.js';
 import { operation } from '../operation.js';

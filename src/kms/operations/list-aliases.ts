@@ -6,7 +6,7 @@
  */
 import * as repo from '../../storage/keys.repository.js';
 import { aliasListEntry, resolveKeyIdOrArn } from '../aliases.js';
-import { invalidMarker } from '../errors.js';
+import { invalidMarker } from '../../aws/errors.js';
 import { authorize } from '../keys.js';
 import { operation } from '../operation.js';
 

@@ -4,7 +4,7 @@
  * that names the last key returned. Keys in every state are listed.
  */
 import * as repo from '../../storage/keys.repository.js';
-import { invalidMarker } from '../errors.js';
+import { invalidMarker } from '../../aws/errors.js';
 import { authorize } from '../keys.js';
 import { keyArn, UUID_RE } from '../model.js';
 import { operation } from '../operation.js';

@@ -7,7 +7,7 @@
  * KMSInvalidStateException naming the change (docs/access-control.md).
  */
 import { authorize, resolveKey } from '../keys.js';
-import { constraintViolation, notFound, type AwsError } from '../errors.js';
+import { constraintViolation, notFound, type AwsError } from '../../aws/errors.js';
 import type { Input } from '../input.js';
 import { operation } from '../operation.js';
 import { checkLockout, validateKeyPolicy } from '../policy/key-policy.js';

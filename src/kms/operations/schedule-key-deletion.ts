@@ -7,7 +7,7 @@
  */
 import * as repo from '../../storage/keys.repository.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
-import { notFound, validation } from '../errors.js';
+import { notFound, validation } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion } from '../keys.js';
 import { DAY_MS } from '../maintenance.js';
 import { keyArn } from '../model.js';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { signDigest } from '../keystore.js';
 import { authorize, loadMaterial, requireUsable, resolveKey } from '../keys.js';
-import { invalidKeyUsage, validation } from '../errors.js';
+import { invalidKeyUsage, validation } from '../../aws/errors.js';
 import { AWS_SIGNING_ALGORITHMS, keyArn, MESSAGE_TYPES } from '../model.js';
 import { blobOut } from '../input.js';
 import { operation } from '../operation.js';

@@ -6,7 +6,7 @@
  */
 import * as repo from '../../storage/keys.repository.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
-import { constraintViolation, notFound, tagError } from '../errors.js';
+import { constraintViolation, notFound, tagError } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion } from '../keys.js';
 import { keyArn } from '../model.js';
 import { operation } from '../operation.js';

@@ -5,7 +5,7 @@
  * message, as AWS answers.
  */
 import { verifyMac as verify } from '../keystore.js';
-import { invalidMac } from '../errors.js';
+import { invalidMac } from '../../aws/errors.js';
 import { authorize, loadMaterial, requireUsable, resolveKey } from '../keys.js';
 import { dryRunSucceeded, readDryRun, requireMacAlgorithm, sensitiveBlob } from '../crypto-fields.js';
 import { AWS_MAC_ALGORITHMS, keyArn } from '../model.js';

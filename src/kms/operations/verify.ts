@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { verifyDigest } from '../keystore.js';
-import { internal, invalidKeyUsage, invalidSignatureKms, validation } from '../errors.js';
+import { internal, invalidKeyUsage, invalidSignatureKms, validation } from '../../aws/errors.js';
 import { authorize, loadMaterial, requireUsable, resolveKey } from '../keys.js';
 import { decodeEcSpki, DerError } from '../../crypto/der.js';
 import { dryRunSucceeded, readDryRun, sensitiveBlob } from '../crypto-fields.js';

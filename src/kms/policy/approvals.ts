@@ -10,7 +10,7 @@
  * A change is visible to its approvers, its proposer, and whoever may
  * kms:GetKeyPolicy on its key. Setting a rule needs kms:PutKeyPolicy.
  */
-import { AwsError, invalidMarker } from '../errors.js';
+import { AwsError, invalidMarker } from '../../aws/errors.js';
 import { authorize, resolveKey } from '../keys.js';
 import { operation, type KmsOperation } from '../operation.js';
 import type { OperationContext } from '../context.js';

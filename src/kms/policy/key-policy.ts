@@ -5,10 +5,10 @@
  * caller make a later PutKeyPolicy request (AWS's policy lockout safety check,
  * KMS API Reference "PutKeyPolicy").
  */
-import { AwsError, malformedPolicyDocument } from '../errors.js';
+import { AwsError, malformedPolicyDocument } from '../../aws/errors.js';
 import type { KeyRecord } from '../model.js';
 import type { OperationContext } from '../context.js';
-import { parsePolicyDocument, PolicyDocumentError, type PolicyDocument } from './document.js';
+import { parsePolicyDocument, PolicyDocumentError, type PolicyDocument } from '../../aws/policy/document.js';
 
 export const LOCKOUT_MESSAGE = 'The new key policy will not allow you to update the key policy in the future.';
 

@@ -1,8 +1,8 @@
 /**
  * Checks a key policy document with the policy engine's parser
- * (src/kms/policy/document.ts), for AWS's MalformedPolicyDocumentException.
+ * (src/aws/policy/document.ts), for AWS's MalformedPolicyDocumentException.
  */
-import { parsePolicyDocument, PolicyDocumentError } from './policy/document.js';
+import { parsePolicyDocument, PolicyDocumentError } from '../../aws/policy/document.js';
 
 /** Returns a problem description, or undefined when the document is a well-formed key policy. */
 export function validatePolicyDocument(text: string): string | undefined {

@@ -13,7 +13,7 @@
  * validation is the only change a real Nitro platform needs.
  */
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { equalConstantTime } from '../../crypto/bytes.js';
+import { equalConstantTime } from '../crypto/bytes.js';
 import { AttestationError } from './errors.js';
 import { decodeCoseSign1 } from './cose-sign1.js';
 import { parseAttestationPayload } from './parseAttestationPayload.js';

@@ -7,10 +7,10 @@
  * process invalidates at once, one made by another process takes effect within
  * the TTL.
  */
-import type { Store } from '../storage/database.js';
-import { rolePolicies } from '../storage/sts-roles.repository.js';
-import { principalFromArn } from '../kms/policy/request.js';
-import type { Caller } from '../kms/context.js';
+import type { Store } from '../../storage/database.js';
+import { rolePolicies } from '../../storage/iam-roles.repository.js';
+import { principalFromArn } from '../../aws/policy/request.js';
+import type { Caller } from '../../aws/context.js';
 
 interface Entry {
   docs: readonly string[];

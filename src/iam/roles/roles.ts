@@ -15,14 +15,14 @@ import {
   rolePolicies,
   roleTags,
   type RoleRow,
-} from '../../storage/sts-roles.repository.js';
-import { deleteConflict, entityAlreadyExists, invalidInput, malformedPolicyDocument, noSuchEntity } from '../../iam/errors.js';
-import { PATH, type QueryParams } from '../../iam/params.js';
-import { el, isoTime, members, wrap } from '../../iam/xml.js';
-import { readTags, tagsXml } from '../../iam/user-tags.js';
+} from '../../storage/iam-roles.repository.js';
+import { deleteConflict, entityAlreadyExists, invalidInput, malformedPolicyDocument, noSuchEntity } from '../errors.js';
+import { PATH, type QueryParams } from '../params.js';
+import { el, isoTime, members, wrap } from '../xml.js';
+import { readTags, tagsXml } from '../user-tags.js';
 import { liveRoleSessionKeys } from '../../storage/sts-sessions.repository.js';
-import { parseTrustPolicy, TrustPolicyError } from '../trust-policy.js';
-import { newRoleId } from '../ids.js';
+import { parseTrustPolicy, TrustPolicyError } from './trust-policy.js';
+import { newRoleId } from '../../aws/ids.js';
 import { roleAction, type RoleContext } from './context.js';
 
 export const ROLE_NAME = { re: /^[\w+=,.@-]+$/, text: '[\\w+=,.@-]+' };

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { wipe } from '../../crypto/bytes.js';
+import { wipe } from '../crypto/bytes.js';
 import { KeyRootOfTrust } from './root-of-trust.js';
 
 /** Raised when the configured root key is unusable; the message says what to fix. */

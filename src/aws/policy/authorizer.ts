@@ -6,8 +6,9 @@
  * Parsed policies are cached by text, so the Sign hot path parses nothing.
  */
 import { accessDenied, internal } from '../errors.js';
-import { keyArn, type KeyRecord } from '../model.js';
-import type { Authorizer, Caller, RequestInfo } from '../context.js';
+import { keyArn, type KeyRecord } from '../../kms/model.js';
+import type { Authorizer } from '../../kms/context.js';
+import type { Caller, RequestInfo } from '../context.js';
 import { parsePolicyDocument, PolicyDocumentError, type PolicyDocument, type PolicyKind } from './document.js';
 import { accessDeniedMessage, decide, type Decision } from './evaluate.js';
 import { globalConditionKeys, principalFromArn, type EvalRequest } from './request.js';

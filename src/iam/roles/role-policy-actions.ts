@@ -5,14 +5,14 @@
  * (MalformedPolicyDocument) against IAM's aggregate limit for a role's inline
  * policies (10,240 characters, not counting white space). GetRolePolicy
  * returns the document URL-encoded (RFC 3986), as IAM does. These are what a
- * role's sessions may do (src/sts/role-policies.ts feeds them to the
+ * role's sessions may do (src/iam/roles/role-policies.ts feeds them to the
  * authorizer).
  */
-import { deleteRolePolicy as deleteRow, getRolePolicy as getRow, putRolePolicy as putRow, rolePolicies } from '../../storage/sts-roles.repository.js';
-import { parsePolicyDocument, PolicyDocumentError } from '../../kms/policy/document.js';
-import { limitExceeded, malformedPolicyDocument, noSuchEntity } from '../../iam/errors.js';
-import { POLICY_NAME, type QueryParams } from '../../iam/params.js';
-import { el, escapeXml, members } from '../../iam/xml.js';
+import { deleteRolePolicy as deleteRow, getRolePolicy as getRow, putRolePolicy as putRow, rolePolicies } from '../../storage/iam-roles.repository.js';
+import { parsePolicyDocument, PolicyDocumentError } from '../../aws/policy/document.js';
+import { limitExceeded, malformedPolicyDocument, noSuchEntity } from '../errors.js';
+import { POLICY_NAME, type QueryParams } from '../params.js';
+import { el, escapeXml, members } from '../xml.js';
 import { readRoleName, requireRoleAuthorized } from './roles.js';
 import { roleAction } from './context.js';
 

@@ -2,10 +2,10 @@
  * Long-term access keys from the store: the secret is sealed under the root of
  * trust and opened only to build a verifier.
  */
-import { findAccessKey } from '../../storage/access-keys.repository.js';
-import type { Store } from '../../storage/database.js';
+import { findAccessKey } from '../storage/access-keys.repository.js';
+import type { Store } from '../storage/database.js';
 import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
-import { wipe } from '../../crypto/bytes.js';
+import { wipe } from '../crypto/bytes.js';
 import type { CredentialSource, ResolvedCredential } from './authenticator.js';
 
 export const ACCESS_KEY_SECRET_PURPOSE = 'iam/access-key-secret/v1';

@@ -4,8 +4,8 @@
  * Credentials come from CredentialSources (long-term access keys here; STS
  * session credentials add a source), tried in order.
  */
-import { expiredToken, unrecognizedClient } from '../errors.js';
-import type { Caller } from '../context.js';
+import { expiredToken, unrecognizedClient } from './errors.js';
+import type { Caller } from './context.js';
 import { checkScope, parseSigV4, SigV4Verifier, type SignedRequest } from './sigv4.js';
 
 /** A credential as the verifier needs it, with who it belongs to. */

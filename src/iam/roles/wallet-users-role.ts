@@ -20,11 +20,11 @@
  * overridden at the next start. A deployment can make its own role through the
  * IAM API instead and give devices its ARN.
  */
-import type { Store } from '../storage/database.js';
-import { findRole, getRolePolicy, insertRole, putRolePolicy } from '../storage/sts-roles.repository.js';
-import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
-import { utf8Bytes } from '../crypto/bytes.js';
-import { newRoleId } from './ids.js';
+import type { Store } from '../../storage/database.js';
+import { findRole, getRolePolicy, insertRole, putRolePolicy } from '../../storage/iam-roles.repository.js';
+import { getMeta, putMetaIfAbsent } from '../../storage/meta.repository.js';
+import { utf8Bytes } from '../../crypto/bytes.js';
+import { newRoleId } from '../../aws/ids.js';
 
 export const WALLET_USERS_ROLE = 'symbolon-wallet-users';
 export const WALLET_USERS_POLICY = 'use-own-master-key';

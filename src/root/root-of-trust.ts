@@ -8,8 +8,8 @@
  * a box moved to another row or purpose does not open.
  */
 import { hkdfSync } from 'node:crypto';
-import { aeadOpen, aeadSeal, AeadOpenError } from '../../crypto/aead.js';
-import { abytes, concatBytes, utf8Bytes, wipe } from '../../crypto/bytes.js';
+import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
+import { abytes, concatBytes, utf8Bytes, wipe } from '../crypto/bytes.js';
 
 export interface RootOfTrust {
   /** A short description for logs (never key bytes). */

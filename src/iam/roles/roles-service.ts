@@ -7,16 +7,16 @@
  * the caller's identity policies (`iam:<Action>` on the role's ARN); the
  * account root is always allowed. Dispatch goes through a Map only.
  */
-import type { Authenticator } from '../kms/auth/authenticator.js';
-import type { Caller, RequestInfo } from '../kms/context.js';
-import type { Store } from '../storage/database.js';
-import type { PolicyAuthorizer } from '../kms/policy/authorizer.js';
-import type { AuditSink } from '../audit/event.js';
-import { IamQueryService, identityPolicyCheck } from '../iam/service.js';
+import type { Authenticator } from '../../aws/authenticator.js';
+import type { Caller, RequestInfo } from '../../aws/context.js';
+import type { Store } from '../../storage/database.js';
+import type { PolicyAuthorizer } from '../../aws/policy/authorizer.js';
+import type { AuditSink } from '../../audit/event.js';
+import { IamQueryService, identityPolicyCheck } from '../service.js';
 import type { RolePolicies } from './role-policies.js';
-import type { RoleAction, RoleContext } from './roles/context.js';
-import { createRole, deleteRole, getRole, listRoles } from './roles/roles.js';
-import { deleteRolePolicy, getRolePolicy, listRolePolicies, putRolePolicy } from './roles/role-policies.js';
+import type { RoleAction, RoleContext } from './context.js';
+import { createRole, deleteRole, getRole, listRoles } from './roles.js';
+import { deleteRolePolicy, getRolePolicy, listRolePolicies, putRolePolicy } from './role-policy-actions.js';
 
 const ACTIONS: ReadonlyMap<string, RoleAction> = new Map(
   [createRole, getRole, listRoles, deleteRole, putRolePolicy, getRolePolicy, deleteRolePolicy, listRolePolicies].map((a) => [a.name, a]),

@@ -13,14 +13,14 @@
  * `<provider>:email`, as AWS names them.
  *
  * Parsing and evaluation of conditions reuse the policy engine's operators
- * (src/kms/policy/conditions.ts); the grammar differs from a key policy's
+ * (src/aws/policy/conditions.ts); the grammar differs from a key policy's
  * (Federated principals, provider-named condition keys, no Resource), so the
  * statements are read here. Pure and synchronous.
  */
-import { evaluateClause, parseOperator } from '../kms/policy/conditions.js';
-import { compileWildcard } from '../kms/policy/wildcard.js';
-import { ConditionContext } from '../kms/policy/request.js';
-import type { ConditionClause, PolicyVersion } from '../kms/policy/document.js';
+import { evaluateClause, parseOperator } from '../../aws/policy/conditions.js';
+import { compileWildcard } from '../../aws/policy/wildcard.js';
+import { ConditionContext } from '../../aws/policy/request.js';
+import type { ConditionClause, PolicyVersion } from '../../aws/policy/document.js';
 
 /** The document was refused; `message` is IAM's MalformedPolicyDocument text where IAM has one. */
 export class TrustPolicyError extends Error {

@@ -21,11 +21,11 @@ import { createPrivateKey, createPublicKey, sign as nodeSign, type KeyObject } f
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { p384 } from '@noble/curves/nist.js';
 import type { Kysely } from 'kysely';
-import { abytes, asBytes, wipe } from '../../crypto/bytes.js';
-import type { RootOfTrust } from '../../kms/root/root-of-trust.js';
-import { sealingContext } from '../../kms/root/root-of-trust.js';
-import { getMeta, putMetaIfAbsent } from '../../storage/meta.repository.js';
-import type { Tables } from '../../storage/tables.js';
+import { abytes, asBytes, wipe } from '../crypto/bytes.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
+import { sealingContext } from '../root/root-of-trust.js';
+import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
+import type { Tables } from '../storage/tables.js';
 
 /** P-384 private scalars are 48 bytes. */
 export const PLATFORM_SECRET_BYTES = 48;

@@ -9,8 +9,8 @@ import { createHash, createHmac } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { getCanonicalHeaders, SignatureV4 } from '@smithy/signature-v4';
-import { equalConstantTime } from '../../crypto/bytes.js';
-import { AwsError, incompleteSignature, invalidSignature, missingAuthenticationToken, serialization } from '../errors.js';
+import { equalConstantTime } from '../crypto/bytes.js';
+import { AwsError, incompleteSignature, invalidSignature, missingAuthenticationToken, serialization } from './errors.js';
 
 /** The parts of an HTTP request that SigV4 covers. */
 export interface SignedRequest {

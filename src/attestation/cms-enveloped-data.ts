@@ -25,7 +25,7 @@
  * address check catches any altered share.
  */
 import { createCipheriv, createDecipheriv, createHash, privateDecrypt, publicEncrypt, constants, randomFillSync, webcrypto, type KeyObject } from 'node:crypto';
-import { asBytes, concatBytes, equalConstantTime, wipe } from '../../crypto/bytes.js';
+import { asBytes, concatBytes, equalConstantTime, wipe } from '../crypto/bytes.js';
 
 /** The content could not be opened; deliberately says nothing about why. */
 export class RecipientOpenError extends Error {

@@ -8,7 +8,7 @@
  *    forks the signer as a child process (never inside the wallet service's
  *    or the custodian's process); unless configured otherwise, the signer
  *    assumes the custodian's `symbolon-wallet-users` role with each owner's
- *    token (src/sts/wallet-users-role.ts), as the owner's device would;
+ *    token (src/iam/roles/wallet-users-role.ts), as the owner's device would;
  *  - runSignerRole: `--role signer` — this process is only the platform (key
  *    from a 0600 key file) and forks the signer. Platform and signer are then
  *    one process tree on one machine: the OS process boundary is the only
@@ -18,16 +18,16 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { Kysely } from 'kysely';
 import type { ServerConfig } from '../config.js';
-import type { RootOfTrust } from '../kms/root/root-of-trust.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { Tables } from '../storage/tables.js';
 import type { TrustedIssuer } from '../identity/trusted-issuer.js';
 import { loadTrustedIssuers } from '../identity/issuers-config.js';
-import { walletUsersRoleArn } from '../sts/wallet-users-role.js';
-import { encodeTrustedKey, loadOrCreatePlatformKeyFile, loadOrCreateStoredPlatformKey, parseTrustedKeys, type PlatformKey } from './attestation/platform-key.js';
-import { attachRecipientAttestation, RecipientAttestation } from './attestation/recipient-attestation.js';
-import type { SignerCredentialsConfig } from './child-config.js';
-import { launchSigner, type PlatformLogger, type SignerProcess } from './platform.js';
-import type { AttestationSettings, SignerSettings } from './settings.js';
+import { walletUsersRoleArn } from '../iam/roles/wallet-users-role.js';
+import { encodeTrustedKey, loadOrCreatePlatformKeyFile, loadOrCreateStoredPlatformKey, parseTrustedKeys, type PlatformKey } from '../attestation/platform-key.js';
+import { attachRecipientAttestation, RecipientAttestation } from '../attestation/recipient-attestation.js';
+import type { SignerCredentialsConfig } from '../signer/child-config.js';
+import { launchSigner, type PlatformLogger, type SignerProcess } from '../signer/platform.js';
+import type { AttestationSettings, SignerSettings } from '../signer/settings.js';
 
 /**
  * Loads the embedded platform key and attaches the `Recipient` verifier to `deps`.

@@ -5,10 +5,10 @@
  * account root is always allowed).
  */
 import type { Store } from '../../storage/database.js';
-import type { Caller, RequestInfo } from '../../kms/context.js';
-import type { Authenticator } from '../../kms/auth/authenticator.js';
-import type { QueryParams } from '../../iam/params.js';
-import type { RolePolicies } from '../role-policies.js';
+import type { Caller, RequestInfo } from '../../aws/context.js';
+import type { Authenticator } from '../../aws/authenticator.js';
+import type { QueryParams } from '../params.js';
+import type { RolePolicies } from './role-policies.js';
 
 export interface RoleContext {
   caller: Caller;
