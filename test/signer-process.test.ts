@@ -32,7 +32,6 @@ import { recoverAuthorizationAddress } from 'viem/utils';
 import { privateKeyToAccount } from 'viem/accounts';
 import { startSplitFixture, postSign, signBody, type SplitFixture, type SplitWallet, type LaunchedSigner } from './helpers/signer-fixture.js';
 import { PlatformKey } from '../src/attestation/platform-key.js';
-import { recipientAttestationOf } from '../src/attestation/recipient-attestation.js';
 import { measureSignerImage, REPOSITORY_ROOT } from '../src/signer/measure.js';
 
 const typedData = {
@@ -255,7 +254,7 @@ describe('split-key signer (real processes)', () => {
   });
 
   test('releases reuse one attestation document: the platform signs it once, the custodian verifies it once', async () => {
-    const verifier = recipientAttestationOf(fx.server.custodian.deps)!;
+    const verifier = fx.server.custodian.deps.recipientAttestation!;
     const issued = signer.issued;
     const stats = verifier.stats;
     for (let i = 0; i < 4; i++) {
@@ -353,7 +352,7 @@ describe('split-key signer against a custodian in single-use mode (SYMBOLON_ATTE
     // First release: a fresh document; second: the reused one is refused (replayed), retried once with a
     // fresh one; from then on a fresh document per release.
     assert.equal(signer.issued, 3);
-    assert.deepEqual(recipientAttestationOf(fx.server.custodian.deps)!.stats, { verified: 3, sessionHits: 0 });
+    assert.deepEqual(fx.server.custodian.deps.recipientAttestation!.stats, { verified: 3, sessionHits: 0 });
   });
 });
 
@@ -376,7 +375,7 @@ describe('split-key signer against a custodian whose attested sessions are short
       const r = await postSign(signer.url, signBody(dave, token, { type: 'message', message: `short ${i}` }));
       assert.equal(r.status, 200, JSON.stringify(r.json));
     };
-    const verifier = recipientAttestationOf(fx.server.custodian.deps)!;
+    const verifier = fx.server.custodian.deps.recipientAttestation!;
     await sign(0);
     await sign(1); // inside the custodian's 1 s session: a hash hit
     assert.deepEqual([signer.issued, verifier.stats.verified, verifier.stats.sessionHits], [1, 1, 1]);

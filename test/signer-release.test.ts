@@ -22,7 +22,7 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import { PlatformKey, encodeTrustedKey } from '../src/attestation/platform-key.js';
 import { signAttestationDocument } from '../src/attestation/signAttestationDocument.js';
 import { openForRecipient, RecipientOpenError } from '../src/attestation/cms-enveloped-data.js';
-import { recipientAttestationOf, type RecipientAttestation } from '../src/attestation/recipient-attestation.js';
+import type { RecipientAttestation } from '../src/attestation/recipient-attestation.js';
 
 const GOOD = new Uint8Array(48).fill(0x11);
 const CHANGED = new Uint8Array(48).fill(0x22);
@@ -82,7 +82,7 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
   before(async () => {
     server = await startTestServer({ env: { SYMBOLON_ATTESTATION_TRUSTED_KEYS: encodeTrustedKey(configured.spki) }, clock: () => Date.now() + skew });
     kms = server.kms();
-    verifier = recipientAttestationOf(server.custodian.deps)!;
+    verifier = server.custodian.deps.recipientAttestation!;
     assert.equal(verifier.sessionMs, 60_000, 'the default session');
     platform = server.custodian.platformKey;
     const root = `arn:aws:iam::${server.custodian.accountId}:root`;
@@ -261,7 +261,7 @@ describe('KMS Decrypt with Recipient, SYMBOLON_ATTESTATION_SESSION_SECONDS=0 (si
     const out = await decrypt();
     assert.deepEqual(openForRecipient(out.CiphertextForRecipient!, rsa.privateKey, 32), share);
     await rejectsWith(decrypt(), 'ValidationException', /not valid \(replayed\): This attestation document was already used/);
-    const v = recipientAttestationOf(server.custodian.deps)!;
+    const v = server.custodian.deps.recipientAttestation!;
     assert.equal(v.sessionMs, 0);
     assert.deepEqual(v.stats, { verified: 1, sessionHits: 0 });
   });

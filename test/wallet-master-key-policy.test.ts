@@ -15,7 +15,7 @@ import { signerSettingsFromEnv } from '../src/signer/settings.js';
 import { parsePolicyDocument } from '../src/aws/policy/document.js';
 import { decide, type Decision } from '../src/aws/policy/evaluate.js';
 import { globalConditionKeys, principalFromArn } from '../src/aws/policy/request.js';
-import { validatePolicyDocument } from '../src/kms/policy/policy-check.js';
+import { validatePolicyDocument } from '../src/kms/policy/key-policy.js';
 import {
   ACCESS_CHANGING_ACTIONS,
   MANAGEMENT_ACTIONS,

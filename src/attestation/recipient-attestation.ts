@@ -214,15 +214,3 @@ export class RecipientAttestation {
     }
   }
 }
-
-const registry = new WeakMap<object, RecipientAttestation>();
-
-/** Attaches the verifier a custodian uses for `Recipient` to its dependencies object. */
-export function attachRecipientAttestation(deps: object, verifier: RecipientAttestation): void {
-  registry.set(deps, verifier);
-}
-
-/** The verifier attached to a custodian's dependencies, if any. */
-export function recipientAttestationOf(deps: object): RecipientAttestation | undefined {
-  return registry.get(deps);
-}

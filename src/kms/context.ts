@@ -7,6 +7,8 @@ import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { KeyRecord } from './model.js';
 import type { KeyCache } from './key-cache.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
+import type { AuditSink } from '../audit/event.js';
+import type { RecipientAttestation } from '../attestation/recipient-attestation.js';
 
 /** Fields an operation records for the audit trail; never payloads. */
 export interface AuditFields {
@@ -39,6 +41,13 @@ export interface KmsDeps {
   keyCache: KeyCache;
   /** Clock, injectable for deletion-window and rotation tests. */
   clock: () => number;
+  /** Where operations record events of their own beside the endpoint's one per request (quorum steps). */
+  audit: AuditSink;
+  /**
+   * Verifies the attestation documents of Decrypt's `Recipient` (src/attestation/);
+   * undefined: `Recipient` is refused.
+   */
+  recipientAttestation: RecipientAttestation | undefined;
 }
 
 export interface OperationContext {

@@ -19,7 +19,7 @@ import type { Input } from './input.js';
 import { AWS_ENCRYPTION_ALGORITHMS, AWS_MAC_ALGORITHMS, type KeyRecord } from './model.js';
 import type { OperationContext } from './context.js';
 import { AttestationError } from '../attestation/errors.js';
-import { recipientAttestationOf, type AttestedRecipient } from '../attestation/recipient-attestation.js';
+import type { AttestedRecipient } from '../attestation/recipient-attestation.js';
 
 /**
  * Reads a base64 blob that AWS models as sensitive: a length outside
@@ -114,7 +114,7 @@ export function readRecipient(input: Input): RecipientField | undefined {
  *   attestation verifier; ValidationException naming the reason a document is refused.
  */
 export function attestRecipient(ctx: OperationContext, recipient: RecipientField): AttestedRecipient {
-  const verifier = recipientAttestationOf(ctx.deps);
+  const verifier = ctx.deps.recipientAttestation;
   if (!verifier) throw unsupportedOperation('Recipient (an attested enclave public key) is not supported by this custodian.');
   try {
     return verifier.accept(recipient.attestationDocument, ctx.info.now);

@@ -30,10 +30,10 @@ import type { ServerConfig } from '../config.js';
 import { buildApp } from './app.js';
 import { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import { approvalOperations } from '../kms/policy/approvals.js';
-import { setQuorumAudit } from '../kms/policy/quorum.js';
 import { Principals } from '../iam/principals.js';
 import { IamService } from '../iam/service.js';
-import { RolePolicies, roleNameOfSession } from '../iam/roles/role-policies.js';
+import { RolePolicies } from '../iam/roles/role-policies.js';
+import { IdentityPolicies } from '../iam/identity-policies.js';
 import { SessionCredentialSource } from '../sts/session-credential-source.js';
 import { RolesService } from '../iam/roles/roles-service.js';
 import { StsService } from '../sts/sts-service.js';
@@ -200,19 +200,9 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     const principals = new Principals({ store, ttlMs: config.keyCacheTtlMs });
     // A role session's identity policies are its role's (PutRolePolicy); a user's are its own.
     const rolePolicies = new RolePolicies({ store, ttlMs: config.keyCacheTtlMs });
-    const policyAuthorizer = new PolicyAuthorizer({
-      identityPolicies: (caller, now) => (roleNameOfSession(caller) !== undefined ? rolePolicies.identityPolicies(caller, now) : principals.identityPolicies(caller, now)),
-    });
-    const deps: KmsDeps = {
-      store,
-      root,
-      config: { accountId, region: config.region },
-      authorizer: options.authorizer ?? policyAuthorizer,
-      keyCache: new KeyCache({ ttlMs: config.keyCacheTtlMs }),
-      clock,
-    };
+    const policyAuthorizer = new PolicyAuthorizer({ identityPolicies: new IdentityPolicies({ principals, rolePolicies }) });
     // Decrypt's `Recipient`: the embedded platform key (made alongside the root key) and the trusted platform keys (docs/signer.md).
-    const { platformKey } = await setUpRecipientAttestation({ db: store.db, root, deps, settings: config.attestation });
+    const { platformKey, verifier: recipientAttestation } = await setUpRecipientAttestation({ db: store.db, root, settings: config.attestation });
     const authenticator = new Authenticator({
       sources: [new AccessKeySource(store, root, accountId, principals.tagsFor), new SessionCredentialSource(store, root, accountId)],
       regions: [config.region],
@@ -222,6 +212,16 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       : await openAuditLog({ store, root, logger, settings: { ...auditSettingsFromEnv(process.env), ...options.auditSettings } });
     ownAudit = auditLog;
     const audit: AuditSink = options.audit ?? auditLog!;
+    const deps: KmsDeps = {
+      store,
+      root,
+      config: { accountId, region: config.region },
+      authorizer: options.authorizer ?? policyAuthorizer,
+      keyCache: new KeyCache({ ttlMs: config.keyCacheTtlMs }),
+      clock,
+      audit,
+      recipientAttestation,
+    };
     const alerts = new DeniedAlerts({ logger, settings: { ...alertSettingsFromEnv(process.env), ...options.alertSettings } });
     const metrics = createMetrics({ store, logger, operations: operations.keys(), alerts, audit: auditLog, clock });
     let listening: FastifyInstance | undefined;
@@ -235,7 +235,6 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       publicUrl: () => resolvePublicUrl(config.publicUrl, listening!),
       ...options.identity,
     });
-    setQuorumAudit(deps, audit);
     const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer, audit });
     const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies, audit });
     const sts = new StsService({ store, root, accountId, verifier: () => identity.verifier('custodian'), audit });

@@ -1,7 +1,7 @@
 /**
  * Wiring of the signer role into `symbolon serve`:
  *  - setUpRecipientAttestation: the custodian's side, at start-up — load (or
- *    create, alongside the root key) the embedded platform key, and attach the
+ *    create, alongside the root key) the embedded platform key, and build the
  *    `Recipient` verifier trusting SYMBOLON_ATTESTATION_TRUSTED_KEYS plus, by
  *    default, the embedded platform key;
  *  - startSignerChild: `--role all` — the server process is the platform and
@@ -24,25 +24,23 @@ import type { TrustedIssuer } from '../identity/trusted-issuer.js';
 import { loadTrustedIssuers } from '../identity/issuers-config.js';
 import { walletUsersRoleArn } from '../iam/roles/wallet-users-role.js';
 import { encodeTrustedKey, loadOrCreatePlatformKeyFile, loadOrCreateStoredPlatformKey, parseTrustedKeys, type PlatformKey } from '../attestation/platform-key.js';
-import { attachRecipientAttestation, RecipientAttestation } from '../attestation/recipient-attestation.js';
+import { RecipientAttestation } from '../attestation/recipient-attestation.js';
 import type { SignerCredentialsConfig } from '../signer/child-config.js';
 import { launchSigner, type PlatformLogger, type SignerProcess } from '../signer/platform.js';
 import type { AttestationSettings, SignerSettings } from '../signer/settings.js';
 
 /**
- * Loads the embedded platform key and attaches the `Recipient` verifier to `deps`.
+ * Loads the embedded platform key and builds the `Recipient` verifier (it goes into KmsDeps.recipientAttestation).
  * @throws {SealedBoxError} when the stored platform key does not open under `root`.
  */
 export async function setUpRecipientAttestation(options: {
   db: Kysely<Tables>;
   root: RootOfTrust;
-  deps: object;
   settings: AttestationSettings;
 }): Promise<{ platformKey: PlatformKey; verifier: RecipientAttestation }> {
   const platformKey = await loadOrCreateStoredPlatformKey(options.db, options.root);
   const trustedKeys = [...parseTrustedKeys(options.settings.trustedKeys), ...(options.settings.trustEmbedded ? [platformKey.spki] : [])];
   const verifier = new RecipientAttestation({ trustedKeys, sessionMs: options.settings.sessionSeconds * 1000 });
-  attachRecipientAttestation(options.deps, verifier);
   return { platformKey, verifier };
 }
 

@@ -13,8 +13,11 @@ import { parsePolicyDocument, PolicyDocumentError, type PolicyDocument, type Pol
 import { accessDeniedMessage, decide, type Decision } from './evaluate.js';
 import { globalConditionKeys, principalFromArn, type EvalRequest } from './request.js';
 
-/** The identity policies (JSON texts) attached to a caller; empty for principals that have none. */
-export type IdentityPolicySource = (caller: Caller, now: number) => Promise<readonly string[]>;
+/** Where a caller's identity policies come from (src/iam/identity-policies.ts: users' own, or a role session's role's). */
+export interface IdentityPolicySource {
+  /** The identity policies (JSON texts) attached to a caller; empty for principals that have none. */
+  forCaller(caller: Caller, now: number): Promise<readonly string[]>;
+}
 
 const PARSE_CACHE_MAX = 2_000;
 
@@ -78,7 +81,7 @@ export class PolicyAuthorizer implements Authorizer {
   async evaluate(r: AuthorizationRequest, resource?: string): Promise<{ decision: Decision; request: EvalRequest }> {
     const request = this.request(r, resource ?? (r.key ? keyArn(r.key) : '*'));
     const isRoot = request.principal.kind === 'root';
-    const texts = isRoot ? [] : await this.#identityPolicies(r.caller, r.info.now);
+    const texts = isRoot ? [] : await this.#identityPolicies.forCaller(r.caller, r.info.now);
     const identityPolicies = texts.map((t) => this.parse(t, 'identity'));
     const resourcePolicy = r.key ? this.parse(r.key.policy, 'key') : undefined;
     return { decision: decide({ request, resourcePolicy, identityPolicies }), request };

@@ -10,10 +10,8 @@ import { authorize } from '../keys.js';
 import { malformedPolicyDocument, unsupportedOperation, validation } from '../../aws/errors.js';
 import { AWS_KEY_SPECS, AWS_KEY_USAGES, KEY_SPECS, keyMetadata, USAGE_FOR_SPEC, type KeyRecord, type KeySpec } from '../model.js';
 import { operation } from '../operation.js';
-import { defaultKeyPolicy } from '../policy/policy-default.js';
 import { readTags } from '../tags.js';
-import { validatePolicyDocument } from '../policy/policy-check.js';
-import { checkLockout } from '../policy/key-policy.js';
+import { checkLockout, defaultKeyPolicy, validatePolicyDocument } from '../policy/key-policy.js';
 
 export const createKey = operation('CreateKey', async (input, ctx) => {
   const specField = input.has('KeySpec') ? 'KeySpec' : 'CustomerMasterKeySpec';

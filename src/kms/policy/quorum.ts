@@ -28,13 +28,6 @@ export const MIN_TTL_SECONDS = 5 * 60;
 export const MAX_TTL_SECONDS = 7 * 24 * 60 * 60;
 export const MAX_APPROVERS = 20;
 
-const audits = new WeakMap<KmsDeps, AuditSink>();
-
-/** Gives the quorum steps of a custodian an audit sink (the custodian calls this once). */
-export function setQuorumAudit(deps: KmsDeps, sink: AuditSink): void {
-  audits.set(deps, sink);
-}
-
 /** Lower-case hex SHA-256 of a UTF-8 text. */
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
@@ -55,9 +48,7 @@ type Step = 'PolicyChangeProposed' | 'PolicyChangeApproved' | 'PolicyChangeRejec
 
 /** Appends one audit event for a quorum step; the operation names the step and the change id. */
 function recordStep(ctx: OperationContext, step: Step, key: KeyRecord, changeId: string | null): void {
-  const sink = audits.get(ctx.deps);
-  if (!sink) return;
-  sink.record({
+  ctx.deps.audit.record({
     time: ctx.info.now,
     requestId: ctx.info.requestId,
     service: 'kms',
