@@ -25,7 +25,8 @@ import type { Authorizer } from '../src/kms/context.js';
 import { auditCommand } from '../src/cli/audit.js';
 import { canonicalJson } from '../src/audit/canonical-json.js';
 import { canonicalEvent, canonicalEventGeneric, chainHash, toChained as prepare, type ChainedEvent } from '../src/audit/chain.js';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { startServeProcess } from './helpers/serve-process.js';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { ADMIN, REGION } from './helpers/server.js';
 import fc from 'fast-check';
@@ -206,14 +207,21 @@ describe('audit trail of a real server', () => {
   const undo = () => restore(store.db, original.rows, original.head, original.checkpoints, original.keys);
 
   test('every authenticated request (allowed, denied, failed) left exactly one event, in order', async () => {
-    assert.equal(original.rows.length, requestIds.length);
+    // Between the process's own ProcessStarted and ProcessStopped (a clean stop).
+    const first = original.rows[0]!;
+    const last = original.rows[original.rows.length - 1]!;
+    assert.equal(first.operation, 'ProcessStarted');
+    assert.equal(last.operation, 'ProcessStopped');
+    assert.equal(first.request_id, last.request_id, 'one process started and stopped');
+    const requests = original.rows.slice(1, -1);
+    assert.equal(requests.length, requestIds.length);
     assert.deepEqual(
-      original.rows.map((r) => r.request_id),
+      requests.map((r) => r.request_id),
       requestIds,
     );
     assert.deepEqual(
       original.rows.map((r) => r.seq),
-      requestIds.map((_, i) => i + 1),
+      original.rows.map((_, i) => i + 1),
     );
   });
 
@@ -284,7 +292,8 @@ describe('audit trail of a real server', () => {
     const tail = await cli(place, ['tail', '-n', '2']);
     const lines = tail.out.trim().split('\n');
     assert.equal(lines.length, 2);
-    assert.match(lines[1]!, new RegExp(`^\\s*${original.rows.length}\\s.*DescribeKey\\s+allowed`));
+    assert.match(lines[0]!, new RegExp(`^\\s*${original.rows.length - 1}\\s.*DescribeKey\\s+allowed`));
+    assert.match(lines[1]!, new RegExp(`^\\s*${original.rows.length}\\s.*ProcessStopped\\s+allowed`));
     const bad = await cli(place, ['query', '--since', 'yesterday']);
     assert.equal(bad.code, 2);
     assert.match(bad.err, /--since must be an ISO 8601 time/);
@@ -541,50 +550,6 @@ describe('audit trail of a real server', () => {
   });
 });
 
-/**
- * A second custodian on the same store in its own process: `symbolon serve --role kms`.
- * (Two SQLite connections in one process would block each other's thread while
- * waiting for the write lock, which is not how SQLite deployments run.)
- */
-async function startServeProcess(place: Place, env: Record<string, string>): Promise<{ endpoint: string; child: ChildProcess; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--role', 'kms', '--port', '0', '--data', place.dataDir], {
-    env: {
-      ...process.env,
-      NODE_NO_WARNINGS: '1',
-      SYMBOLON_ADMIN_ACCESS_KEY_ID: ADMIN.accessKeyId,
-      SYMBOLON_ADMIN_SECRET_ACCESS_KEY: ADMIN.secretAccessKey,
-      SYMBOLON_REGION: REGION,
-      SYMBOLON_LOG_LEVEL: 'info',
-      DATABASE_URL: '',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  const endpoint = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`symbolon serve did not start: ${out.slice(0, 500)}`)), 30_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`symbolon serve exited (${code}): ${out.slice(0, 500)}`)));
-  });
-  return {
-    endpoint,
-    child,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
-        child.once('exit', (code) => resolve(code));
-        child.kill('SIGTERM');
-      }),
-  };
-}
-
 describe('two custodians on one store append to one chain', () => {
   test(`concurrent Sign requests through two servers (${PG_URL ? 'two in-process custodians on one PostgreSQL schema' : 'this process and a symbolon serve process on one SQLite file'}) verify as one chain with every request once`, async () => {
     const place = newPlace();
@@ -601,7 +566,7 @@ describe('two custodians on one store append to one chain', () => {
         closers.push(() => s2.close());
         k2 = s2.kms();
       } else {
-        const p2 = await startServeProcess(place, {
+        const p2 = await startServeProcess({ dataDir: place.dataDir, role: 'kms' }, {
           SYMBOLON_AUDIT_FLUSH_MS: String(settings.flushIntervalMs),
           SYMBOLON_AUDIT_BATCH_SIZE: String(settings.batchSize),
           SYMBOLON_AUDIT_CHECKPOINT_EVENTS: String(settings.checkpointEvents),
@@ -626,13 +591,16 @@ describe('two custodians on one store append to one chain', () => {
       const { code, out } = await cli(place, ['verify', '--json']);
       const report = JSON.parse(out);
       assert.equal(code, 0, out);
-      assert.equal(report.eventsVerified, ids.length);
+      // Each process's ProcessStarted and ProcessStopped are on the chain too.
+      assert.equal(report.eventsVerified, ids.length + 4);
       assert.equal(report.keys.length, 1, 'both processes sign with the one checkpoint key');
       // Every 10 events or so (a batch may carry it past 10), and a final one on shutdown.
       assert.ok(report.checkpoints.total >= 5, `checkpoints: ${report.checkpoints.total}`);
       assert.equal(report.checkpoints.verified, report.checkpoints.total);
-      assert.equal(report.checkpoints.last.seq, ids.length);
-      const logged = (await cli(place, ['query', '--json', '--limit', '1000'])).out.trim().split('\n').map((l) => JSON.parse(l).requestId);
+      assert.equal(report.checkpoints.last.seq, ids.length + 4);
+      assert.equal(report.processes.started, 2);
+      assert.deepEqual(report.processes.withoutCleanStop, [], 'both stopped cleanly');
+      const logged = (await cli(place, ['query', '--json', '--limit', '1000'])).out.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.service !== 'audit').map((e) => e.requestId);
       assert.deepEqual([...logged].sort(), [...ids].sort());
     } finally {
       if (!closed) await Promise.allSettled(closers.map((c) => c()));
@@ -691,10 +659,11 @@ describe('audit log writes that fail', () => {
       const rows = await allRows(store.db);
       assert.deepEqual(
         rows.map((r) => r.request_id),
-        ['req-0', 'req-1', 'req-2', 'dropped-2', 'req-3', 'req-4', 'req-5', 'req-6', 'req-7', 'req-8'],
+        [`process-${log.instance}`, 'req-0', 'req-1', 'req-2', 'dropped-2', 'req-3', 'req-4', 'req-5', 'req-6', 'req-7', 'req-8', `process-${log.instance}`],
       );
-      assert.equal(rows[3]!.operation, 'EventsDropped');
-      assert.equal(rows[3]!.error_code, 'AuditBufferFull');
+      assert.equal(rows[4]!.operation, 'EventsDropped');
+      assert.equal(rows[4]!.error_code, 'AuditBufferFull');
+      assert.equal(rows[11]!.operation, 'ProcessStopped');
       const { code, out } = await cli(place, ['verify']);
       assert.equal(code, 0, out);
     } finally {
@@ -750,13 +719,13 @@ describe('another writer holding the chain lock', () => {
       await new Promise((r) => setTimeout(r, 300));
       clearInterval(ticker);
       assert.ok(worst < 150, `the event loop stalled for ${worst.toFixed(0)} ms`);
-      assert.equal(log.buffered, 5, 'nothing written while the lock is held');
+      assert.equal(log.buffered, 6, 'nothing written while the lock is held (the five and ProcessStarted)');
       assert.equal((await allRows(store.db)).length, 0);
       await release();
       await log.flush();
       assert.deepEqual(
         (await allRows(store.db)).map((r) => r.request_id),
-        ['held-0', 'held-1', 'held-2', 'held-3', 'held-4'],
+        [`process-${log.instance}`, 'held-0', 'held-1', 'held-2', 'held-3', 'held-4'],
       );
       assert.ok(!lines.some((l) => l.includes('audit log write failed')), 'waiting for a lock is not a failure');
       await log.close();

@@ -104,7 +104,7 @@ function flipS(der: Uint8Array, n: bigint): Uint8Array {
 
 before(async () => {
   server = await startTestServer({
-    audit: { record: (e) => void audit.push(e), flush: async () => {} },
+    audit: { record: (e) => void audit.push(e), recordDurable: async (e) => void audit.push(e), flush: async () => {} },
     authorizer: recordingAuthorizer,
     // Long enough that the rotation test can see a stale key record.
     env: { SYMBOLON_KEY_CACHE_TTL_MS: '60000' },

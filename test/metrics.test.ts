@@ -137,8 +137,8 @@ describe('metrics and denied-burst alerts', () => {
   test('the audit log reports what it wrote', async () => {
     await server.custodian.audit.flush();
     const text = await (await scrape(server)).text();
-    // Every authenticated KMS request so far: 2 CreateKey, 8 denied, 3 Sign, 1 DisableKey.
-    assert.equal(sample(text, 'symbolon_audit_events_written_total'), 14);
+    // The process's ProcessStarted, then every authenticated KMS request so far: 2 CreateKey, 8 denied, 3 Sign, 1 DisableKey.
+    assert.equal(sample(text, 'symbolon_audit_events_written_total'), 15);
     assert.equal(sample(text, 'symbolon_audit_buffered_events'), 0);
     assert.equal(sample(text, 'symbolon_audit_write_failures_total'), 0);
     assert.equal(sample(text, 'symbolon_audit_dropped_events_total'), 0);

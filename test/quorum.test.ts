@@ -24,7 +24,7 @@ let rootArn: string;
 /** Server time = real time + offset (the clients sign with the same offset). */
 let offsetMs = 0;
 const events: AuditEvent[] = [];
-const sink: AuditSink = { record: (e) => void events.push(e), async flush() {} };
+const sink: AuditSink = { record: (e) => void events.push(e), recordDurable: async (e) => void events.push(e), async flush() {} };
 const clients: Array<{ destroy(): void }> = [];
 
 function kms(credentials: { accessKeyId: string; secretAccessKey: string } = ADMIN): KMSClient {

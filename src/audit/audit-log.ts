@@ -5,6 +5,17 @@
  * - record() only pushes to an array. A batch is written every
  *   `flushIntervalMs`, or at once (on the next turn of the event loop) when
  *   `batchSize` events are waiting; one batch is one transaction.
+ * - recordDurable() pushes too, asks for a write on the next turn of the
+ *   event loop, and resolves when the transaction holding its event commits
+ *   (group commit: every event that arrived meanwhile rides the same
+ *   transaction). State-changing requests await it before they answer, so a
+ *   kill -9 never loses the record of an acknowledged change. It rejects after
+ *   `durableTimeoutMs` (the event stays buffered and is still written later).
+ * - Reads (Sign, Decrypt, Describe…) are not awaited: after an unclean stop,
+ *   those of the last `flushIntervalMs` (plus one batch in flight) may be
+ *   missing. Each process appends a `ProcessStarted` event when it opens the
+ *   log and a `ProcessStopped` event when it closes it; `audit verify` names
+ *   every process that started and never stopped (crashed, or still running).
  * - Each transaction locks the chain head, numbers and hashes its events from
  *   the head (see chain.ts), inserts them, and moves the head, so several
  *   processes on one PostgreSQL database append to one chain. On SQLite the
@@ -20,6 +31,7 @@
  *   appended to the chain as an `EventsDropped` event once writes succeed, so a
  *   loss is itself on the record.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Store } from '../storage/database.js';
@@ -46,6 +58,15 @@ export interface AuditLogOptions {
   settings: Partial<AuditLogSettings>;
   /** Wall clock for checkpoints (tests). */
   clock?: () => number;
+  /** This process's id in its ProcessStarted/ProcessStopped events (default: pid and a random UUID). */
+  instance?: string;
+}
+
+/** An event whose caller waits until it is durable. */
+interface Waiter {
+  resolve(): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
 }
 
 /** Counters for /metrics. */
@@ -79,6 +100,8 @@ export class AuditLog implements AuditSink {
   readonly #settings: AuditLogSettings;
   readonly #clock: () => number;
   #buffer: AuditEvent[] = [];
+  /** Waiters of recordDurable, by event object (identity). */
+  readonly #waiters = new Map<AuditEvent, Waiter>();
   /** Events taken from the buffer by the write in progress. */
   #inFlight = 0;
   /** Events refused while the buffer was full, not yet recorded in the chain. */
@@ -90,6 +113,7 @@ export class AuditLog implements AuditSink {
   #failures = 0;
   #lock: Promise<void> = Promise.resolve();
   #closed = false;
+  readonly #instance: string;
   /** The SQLite connection's busy_timeout, restored after BEGIN IMMEDIATE. */
   #busyTimeout: number | undefined;
   readonly stats: AuditLogStats = { written: 0, dropped: 0, flushFailures: 0, checkpoints: 0 };
@@ -104,6 +128,13 @@ export class AuditLog implements AuditSink {
     this.#clock = options.clock ?? Date.now;
     this.#checkpointTimer = setInterval(() => void this.#timedCheckpoint(), this.#settings.checkpointSeconds * 1000);
     this.#checkpointTimer.unref();
+    this.#instance = options.instance ?? `${process.pid}-${randomUUID()}`;
+    this.record(lifecycleEvent('ProcessStarted', this.#instance, this.#clock()));
+  }
+
+  /** This process's id in ProcessStarted/ProcessStopped events. */
+  get instance(): string {
+    return this.#instance;
   }
 
   /** Events in memory not yet written (waiting, or in the write in progress). */
@@ -114,6 +145,23 @@ export class AuditLog implements AuditSink {
   /** The public key (hex) that verifies this log's checkpoints. */
   get checkpointPublicKey(): string {
     return this.#signer.publicKey;
+  }
+
+  recordDurable(event: AuditEvent): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.#closed) return reject(new Error('the audit log is closed'));
+      if (this.#buffer.length + this.#inFlight >= this.#settings.maxBuffered) {
+        return reject(new Error('the audit log buffer is full: the store is not accepting writes'));
+      }
+      const timer = setTimeout(() => {
+        this.#waiters.delete(event);
+        reject(new Error(`the audit event was not durable within ${this.#settings.durableTimeoutMs} ms`));
+      }, this.#settings.durableTimeoutMs);
+      timer.unref();
+      this.#waiters.set(event, { resolve, reject, timer });
+      this.#buffer.push(event);
+      this.#schedule();
+    });
   }
 
   record(event: AuditEvent): void {
@@ -145,6 +193,7 @@ export class AuditLog implements AuditSink {
    * @throws {Error} when the store refuses a batch.
    */
   async close(): Promise<void> {
+    if (!this.#closed) this.#buffer.push(lifecycleEvent('ProcessStopped', this.#instance, this.#clock()));
     this.#closed = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#retry);
@@ -159,7 +208,7 @@ export class AuditLog implements AuditSink {
 
   #schedule(): void {
     if (this.#closed || this.#retry) return;
-    if (this.#buffer.length >= this.#settings.batchSize) {
+    if (this.#buffer.length >= this.#settings.batchSize || this.#waiters.size > 0) {
       if (!this.#immediate) this.#immediate = setImmediate(() => void this.#tick());
     } else if (!this.#timer) {
       this.#timer = setTimeout(() => void this.#tick(), this.#settings.flushIntervalMs);
@@ -320,6 +369,15 @@ export class AuditLog implements AuditSink {
     }
     this.#dropped -= dropped;
     this.stats.written += events.length;
+    if (this.#waiters.size > 0) {
+      for (const event of batch) {
+        const w = this.#waiters.get(event);
+        if (!w) continue;
+        this.#waiters.delete(event);
+        clearTimeout(w.timer);
+        w.resolve();
+      }
+    }
     if (checkpointed) this.stats.checkpoints++;
   }
 }
@@ -333,6 +391,26 @@ export async function openAuditLog(options: Omit<AuditLogOptions, 'signer'> & { 
   const { root, ...rest } = options;
   const signer = await loadCheckpointSigner(options.store, root, (options.clock ?? Date.now)());
   return new AuditLog({ ...rest, signer });
+}
+
+/** The chain's record of a process opening or closing the log (`requestId` names the process). */
+function lifecycleEvent(operation: 'ProcessStarted' | 'ProcessStopped', instance: string, now: number): AuditEvent {
+  return {
+    time: now,
+    requestId: `process-${instance}`,
+    service: 'audit',
+    operation,
+    principalArn: null,
+    principalTags: {},
+    accessKeyId: null,
+    sourceIp: '',
+    userAgent: '',
+    keyArn: null,
+    encryptionContext: null,
+    signingAlgorithm: null,
+    outcome: 'allowed',
+    errorCode: null,
+  };
 }
 
 /** The chain's record of events refused while the buffer was full. */

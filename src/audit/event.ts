@@ -21,9 +21,21 @@ export interface AuditEvent {
   errorCode: string | null;
 }
 
+/** What a client is told when a change was applied but its audit record could not be made durable in time. */
+export const AUDIT_NOT_DURABLE = 'The request may have been applied, but its audit record could not be written in time; check the resource before retrying.';
+
 export interface AuditSink {
   /** Accepts an event; may batch. Must not throw into the request path. */
   record(event: AuditEvent): void;
+  /**
+   * Accepts an event and resolves once it is durable in the store (group
+   * commit: events arriving together share one transaction). State-changing
+   * requests await it before they are acknowledged, so a crash never loses the
+   * record of a change a client was told about.
+   * @throws {Error} when the event could not be written in time; the caller
+   *   must not acknowledge the request as if it were recorded.
+   */
+  recordDurable(event: AuditEvent): Promise<void>;
   /** Flushes what is buffered (on shutdown and in tests). */
   flush(): Promise<void>;
   /** Flushes and releases timers on shutdown (a sink without it is just flushed). */
@@ -33,5 +45,6 @@ export interface AuditSink {
 /** A sink that keeps nothing (tests and measurements that compare against no audit). */
 export const nullAuditSink: AuditSink = {
   record() {},
+  async recordDurable() {},
   async flush() {},
 };

@@ -17,6 +17,8 @@ export interface AuditLogSettings {
   checkpointSeconds: number;
   /** Longest wait between retries of a failed flush (milliseconds). */
   retryMaxMs: number;
+  /** How long a state-changing request waits for its event to be durable before it answers an error (milliseconds). */
+  durableTimeoutMs: number;
 }
 
 export interface DeniedAlertSettings {
@@ -33,6 +35,7 @@ export const DEFAULT_AUDIT_SETTINGS: AuditLogSettings = {
   checkpointEvents: 10_000,
   checkpointSeconds: 300,
   retryMaxMs: 30_000,
+  durableTimeoutMs: 5_000,
 };
 
 export const DEFAULT_ALERT_SETTINGS: DeniedAlertSettings = { threshold: 5, windowSeconds: 60 };
@@ -47,7 +50,8 @@ function positiveInt(env: Readonly<Record<string, string | undefined>>, name: st
 
 /**
  * Reads SYMBOLON_AUDIT_FLUSH_MS, SYMBOLON_AUDIT_BATCH_SIZE, SYMBOLON_AUDIT_MAX_BUFFERED,
- * SYMBOLON_AUDIT_CHECKPOINT_EVENTS and SYMBOLON_AUDIT_CHECKPOINT_SECONDS.
+ * SYMBOLON_AUDIT_CHECKPOINT_EVENTS, SYMBOLON_AUDIT_CHECKPOINT_SECONDS and
+ * SYMBOLON_AUDIT_DURABLE_TIMEOUT_MS.
  * @throws {RangeError} when one is set but is not a positive integer.
  */
 export function auditSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): AuditLogSettings {
@@ -59,6 +63,7 @@ export function auditSettingsFromEnv(env: Readonly<Record<string, string | undef
     checkpointEvents: positiveInt(env, 'SYMBOLON_AUDIT_CHECKPOINT_EVENTS', d.checkpointEvents),
     checkpointSeconds: positiveInt(env, 'SYMBOLON_AUDIT_CHECKPOINT_SECONDS', d.checkpointSeconds),
     retryMaxMs: d.retryMaxMs,
+    durableTimeoutMs: positiveInt(env, 'SYMBOLON_AUDIT_DURABLE_TIMEOUT_MS', d.durableTimeoutMs),
   };
 }
 

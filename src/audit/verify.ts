@@ -59,6 +59,15 @@ export interface VerifyReport {
   /** Events after the last verified checkpoint: consistent, but not yet covered by a signature. */
   unsignedEvents: number;
   keys: CheckpointKeyRow[];
+  /**
+   * Server processes seen on the chain (their ProcessStarted and ProcessStopped
+   * events, src/audit/audit-log.ts). One without a clean stop is still running,
+   * or stopped uncleanly (kill -9, power loss): then reads it answered in its
+   * last SYMBOLON_AUDIT_FLUSH_MS (plus one batch in flight) may be missing from
+   * the chain. State-changing requests are never among them (durable before
+   * acknowledged).
+   */
+  processes: { started: number; withoutCleanStop: Array<{ process: string; startedAt: number; startSeq: number }> };
   problem: AuditProblem | null;
 }
 
@@ -92,6 +101,8 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
   let cpIndex = 0;
   let cpVerified = 0;
   let lastCp: CheckpointRow | null = null;
+  const running = new Map<string, { startedAt: number; startSeq: number }>();
+  let started = 0;
   const report = (problem: AuditProblem | null): VerifyReport => ({
     ok: problem === null,
     eventsVerified: verified,
@@ -99,6 +110,7 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
     checkpoints: { total: checkpoints.length, verified: cpVerified, last: lastCp && { seq: lastCp.seq, time: lastCp.time, keyId: lastCp.keyId } },
     unsignedEvents: Math.max(0, expected - 1 - (lastCp?.seq ?? 0)),
     keys,
+    processes: { started, withoutCleanStop: [...running].map(([process, p]) => ({ process, ...p })) },
     problem,
   });
 
@@ -129,6 +141,12 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
       prev = r.hash;
       expected++;
       verified++;
+      if (r.service === 'audit') {
+        if (r.operation === 'ProcessStarted') {
+          started++;
+          running.set(r.requestId, { startedAt: r.time, startSeq: r.seq });
+        } else if (r.operation === 'ProcessStopped') running.delete(r.requestId);
+      }
       while (cpIndex < checkpoints.length && checkpoints[cpIndex]!.seq <= r.seq) {
         const cp = checkpoints[cpIndex]!;
         const bad = signatureProblem(cp);

@@ -148,6 +148,13 @@ function describeReport(r: VerifyReport): string {
       : `Checkpoints: ${cp.verified} of ${cp.total} verified.`,
   );
   for (const k of r.keys) lines.push(`Checkpoint public key (${k.algorithm}, key id ${k.keyId}): ${k.publicKey}`);
+  const unclean = r.processes.withoutCleanStop;
+  lines.push(`Server processes: ${r.processes.started} started, ${r.processes.started - unclean.length} stopped cleanly.`);
+  for (const p of unclean) {
+    lines.push(
+      `  ${p.process} (started ${new Date(p.startedAt).toISOString()}) has no ProcessStopped: still running, or stopped uncleanly — reads it answered just before it stopped may be missing (state changes never are).`,
+    );
+  }
   if (r.ok) {
     if (r.unsignedEvents > 0) lines.push(`Not yet covered by a signed checkpoint: the last ${r.unsignedEvents} event(s).`);
     lines.push('OK: every event hash and every checkpoint signature verifies.');

@@ -13,7 +13,7 @@ import type { Caller, RequestInfo } from '../aws/context.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { Store } from '../storage/database.js';
 import type { PolicyAuthorizer } from '../aws/policy/authorizer.js';
-import type { AuditSink } from '../audit/event.js';
+import { AUDIT_NOT_DURABLE, type AuditEvent, type AuditSink } from '../audit/event.js';
 import { accessDeniedMessage } from '../aws/policy/evaluate.js';
 import type { QueryService } from '../aws/query-service.js';
 import { accessDenied, iamCodeFor, invalidAction, serviceFailure } from './errors.js';
@@ -76,42 +76,60 @@ export async function serveIamAction<C>(args: {
   const { actions, params, caller, info, reply, audit } = args;
   const p = new QueryParams(params);
   let errorCode: string | null = null;
+  let answer: () => void;
   try {
     const action = actions.get(p.action);
     if (!action || !caller) throw invalidAction(`Could not find operation ${p.action.slice(0, 64)}`);
     const version = params.get('Version');
     if (version !== null && version !== IAM_VERSION) throw invalidAction(`Could not find operation ${action.name} for version ${version.slice(0, 32)}`);
     const result = await action.handle(p, args.context(caller));
-    reply.code(200).header('content-type', 'text/xml').send(responseDocument(action.name, result, info.requestId));
+    answer = () => reply.code(200).header('content-type', 'text/xml').send(responseDocument(action.name, result, info.requestId));
   } catch (e) {
     if (e instanceof AwsError && e.status < 500) {
-      errorCode = iamCodeFor(e).code;
-      sendIamError(reply, e, info.requestId);
-      return;
-    }
-    errorCode = 'ServiceFailure';
-    reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM action failed unexpectedly');
-    sendIamError(reply, serviceFailure('An internal error occurred.'), info.requestId);
-  } finally {
-    if (caller && audit) {
-      audit.record({
-        time: info.now,
-        requestId: info.requestId,
-        service: 'iam',
-        operation: (actions.has(p.action) ? p.action : 'Unknown').slice(0, 64),
-        principalArn: caller.arn,
-        principalTags: { ...caller.tags },
-        accessKeyId: caller.accessKeyId,
-        sourceIp: info.sourceIp,
-        userAgent: info.userAgent,
-        keyArn: null,
-        encryptionContext: null,
-        signingAlgorithm: null,
-        outcome: errorCode === null ? 'allowed' : errorCode === 'AccessDenied' ? 'denied' : 'error',
-        errorCode,
-      });
+      const err = e;
+      errorCode = iamCodeFor(err).code;
+      answer = () => sendIamError(reply, err, info.requestId);
+    } else {
+      errorCode = 'ServiceFailure';
+      reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM action failed unexpectedly');
+      answer = () => sendIamError(reply, serviceFailure('An internal error occurred.'), info.requestId);
     }
   }
+  if (caller && audit) {
+    const event: AuditEvent = {
+      time: info.now,
+      requestId: info.requestId,
+      service: 'iam',
+      operation: (actions.has(p.action) ? p.action : 'Unknown').slice(0, 64),
+      principalArn: caller.arn,
+      principalTags: { ...caller.tags },
+      accessKeyId: caller.accessKeyId,
+      sourceIp: info.sourceIp,
+      userAgent: info.userAgent,
+      keyArn: null,
+      encryptionContext: null,
+      signingAlgorithm: null,
+      outcome: errorCode === null ? 'allowed' : errorCode === 'AccessDenied' ? 'denied' : 'error',
+      errorCode,
+    };
+    if (errorCode === null && isStateChangingIamAction(p.action)) {
+      // A user, key, role or policy change is acknowledged only once its record is durable.
+      try {
+        await audit.recordDurable(event);
+      } catch {
+        reply.log.error({ requestId: info.requestId, action: p.action.slice(0, 64) }, 'the audit record of an applied IAM change could not be written');
+        answer = () => sendIamError(reply, serviceFailure(AUDIT_NOT_DURABLE), info.requestId);
+      }
+    } else {
+      audit.record(event);
+    }
+  }
+  answer();
+}
+
+/** IAM's reads are Get*, List* and Simulate*; every other action changes something. */
+export function isStateChangingIamAction(action: string): boolean {
+  return !/^(Get|List|Simulate)/.test(action);
 }
 
 /** An IAM-shaped action: its name, and its handler given the service's context. */

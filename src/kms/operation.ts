@@ -18,3 +18,24 @@ export interface KmsOperation {
 export function operation(name: string, handle: KmsOperation['handle']): KmsOperation {
   return { name, handle };
 }
+
+/**
+ * Operations that change nothing (reads and cryptography). Every other
+ * operation — including any added later and not listed here — changes state,
+ * and its audit event is durable before it is acknowledged
+ * (src/server/kms-route.ts). Names are X-Amz-Target suffixes of both
+ * `TrentService.` and `SymbolonApprovals.`.
+ */
+const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
+  'Decrypt', 'DescribeKey', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
+  'GenerateDataKeyWithoutPlaintext', 'GenerateMac', 'GenerateRandom', 'GetKeyPolicy', 'GetKeyRotationStatus', 'GetPublicKey',
+  'ListAliases', 'ListGrants', 'ListKeyPolicies', 'ListKeyRotations', 'ListKeys', 'ListResourceTags', 'ListRetirableGrants',
+  'ReEncrypt', 'Sign', 'Verify', 'VerifyMac', 'DeriveSharedSecret',
+  // SymbolonApprovals reads.
+  'ListPolicyChanges', 'GetPolicyChange', 'GetQuorumRule',
+]);
+
+/** True when `name` may change state (so its audit record must be durable before the answer). */
+export function changesState(name: string): boolean {
+  return !READ_ONLY_OPERATIONS.has(name);
+}

@@ -42,6 +42,7 @@ import { stsTime } from './xml.js';
 import { parsePolicyDocument, PolicyDocumentError } from '../aws/policy/document.js';
 import type { StsAction, StsContext } from './context.js';
 import type { QueryParams } from '../iam/params.js';
+import type { AuditEvent } from '../audit/event.js';
 
 /** STS's bounds on DurationSeconds (15 minutes to 12 hours); the role's MaxSessionDuration caps it further. */
 export const MIN_DURATION_SECONDS = 900;
@@ -145,23 +146,22 @@ export const assumeRoleWithWebIdentity: StsAction = {
     // `iss` too: a `sub` is unique only within its issuer, so a policy trusting several issuers can tell users apart.
     const tags: Record<string, string> = { sub: tagValue('sub', verified.sub), iss: tagValue('iss', verified.issuer) };
     if (verified.email !== undefined) tags.email = tagValue('email', verified.email);
-    const audit = (outcome: 'allowed' | 'denied', errorCode: string | null, principalArn: string | null, accessKeyId: string | null) =>
-      ctx.audit.record({
-        time: now,
-        requestId: ctx.info.requestId,
-        service: 'sts',
-        operation: 'AssumeRoleWithWebIdentity',
-        principalArn,
-        principalTags: { ...tags },
-        accessKeyId,
-        sourceIp: ctx.info.sourceIp,
-        userAgent: ctx.info.userAgent,
-        keyArn: null,
-        encryptionContext: null,
-        signingAlgorithm: null,
-        outcome,
-        errorCode,
-      });
+    const event = (outcome: 'allowed' | 'denied', errorCode: string | null, principalArn: string | null, accessKeyId: string | null): AuditEvent => ({
+      time: now,
+      requestId: ctx.info.requestId,
+      service: 'sts',
+      operation: 'AssumeRoleWithWebIdentity',
+      principalArn,
+      principalTags: { ...tags },
+      accessKeyId,
+      sourceIp: ctx.info.sourceIp,
+      userAgent: ctx.info.userAgent,
+      keyArn: null,
+      encryptionContext: null,
+      signingAlgorithm: null,
+      outcome,
+      errorCode,
+    });
 
     const m = ROLE_ARN.exec(params.roleArn);
     const role = m && m[1] === ctx.accountId ? await findRole(ctx.store.db, m[2]!) : undefined;
@@ -184,7 +184,7 @@ export const assumeRoleWithWebIdentity: StsAction = {
       }
     }
     if (!role || !trusted) {
-      audit('denied', 'AccessDenied', null, null);
+      ctx.audit.record(event('denied', 'AccessDenied', null, null));
       throw accessDenied(NOT_AUTHORIZED_MESSAGE);
     }
 
@@ -225,7 +225,8 @@ export const assumeRoleWithWebIdentity: StsAction = {
       expiresAt,
       revokedAt: undefined,
     });
-    audit('allowed', null, principalArn, accessKeyId);
+    // Issuing credentials is a state change: its record is durable before the credentials leave.
+    await ctx.audit.recordDurable(event('allowed', null, principalArn, accessKeyId));
     if (now - lastPurge > PURGE_EVERY_MS) {
       lastPurge = now;
       await purgeExpiredSessions(ctx.store.db, now - EXPIRED_RETENTION_MS);

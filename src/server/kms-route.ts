@@ -1,0 +1,131 @@
+/**
+ * One KMS request (AWS JSON 1.1, `X-Amz-Target: TrentService.<Operation>` or
+ * Symbolon's `SymbolonApprovals.<Operation>`), as a short pipeline:
+ *
+ *   authenticate (SigV4) → find the operation → parse the JSON body → run it
+ *   → record the audit event → answer
+ *
+ * The audit event of a state-changing operation that succeeded is durable
+ * before the answer leaves (AuditSink.recordDurable: a group commit); reads
+ * and refusals are recorded without waiting (src/audit/audit-log.ts says what
+ * an unclean stop can lose of those). Metrics are observed once per request.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AwsError, internal, serialization, unknownOperation } from '../aws/errors.js';
+import type { Authenticator } from '../aws/authenticator.js';
+import type { Caller, RequestInfo } from '../aws/context.js';
+import { AUDIT_NOT_DURABLE, type AuditEvent, type AuditSink } from '../audit/event.js';
+import { Input } from '../kms/input.js';
+import type { AuditFields, KmsDeps, OperationContext } from '../kms/context.js';
+import { changesState, type KmsOperation } from '../kms/operation.js';
+import { sendAwsError, signedRequest, JSON_11 } from './aws-protocol.js';
+
+/** What the KMS route needs: everything an operation can touch is in `deps`. */
+export interface KmsRouteDeps {
+  deps: KmsDeps;
+  authenticator: Authenticator;
+  operations: ReadonlyMap<string, KmsOperation>;
+  /** Symbolon's quorum approvals API, targets `SymbolonApprovals.<Operation>` (src/kms/policy/approvals.ts). */
+  approvalOperations?: ReadonlyMap<string, KmsOperation> | undefined;
+  audit: AuditSink;
+  /** Metrics hook: called once per KMS request. */
+  observe?: ((operation: string, outcome: string, seconds: number, caller: Caller | undefined, keyArn: string | undefined) => void) | undefined;
+}
+
+/** The state of one request as it moves through the pipeline. */
+interface KmsCall {
+  readonly info: RequestInfo;
+  operationName: string;
+  operation: KmsOperation | undefined;
+  caller: Caller | undefined;
+  readonly audit: AuditFields;
+  result: Record<string, unknown> | undefined;
+  responseHeaders: Record<string, string> | undefined;
+  error: AwsError | undefined;
+}
+
+function findOperation(route: KmsRouteDeps, target: string): { name: string; operation: KmsOperation | undefined } {
+  const dot = target.indexOf('.');
+  const prefix = target.slice(0, dot);
+  const name = target.slice(dot + 1);
+  const operation =
+    prefix === 'TrentService' ? route.operations.get(name) : prefix === 'SymbolonApprovals' ? route.approvalOperations?.get(name) : undefined;
+  return { name, operation };
+}
+
+function parseBody(body: Uint8Array): unknown {
+  try {
+    return body.length === 0 ? {} : JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch {
+    throw serialization('The request body is not valid JSON.');
+  }
+}
+
+/** Turns anything a step threw into the AWS error the client sees (unexpected ones logged without payloads). */
+function toAwsError(e: unknown, req: FastifyRequest, call: KmsCall): AwsError {
+  if (e instanceof AwsError) return e;
+  req.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: call.info.requestId, operation: call.operationName.slice(0, 64) }, 'KMS operation failed unexpectedly');
+  return internal('An internal error occurred.');
+}
+
+function auditEvent(call: KmsCall, caller: Caller): AuditEvent {
+  const { info, audit, error } = call;
+  return {
+    time: info.now,
+    requestId: info.requestId,
+    service: 'kms',
+    operation: call.operationName.slice(0, 64),
+    principalArn: caller.arn,
+    principalTags: { ...caller.tags },
+    accessKeyId: caller.accessKeyId,
+    sourceIp: info.sourceIp,
+    userAgent: info.userAgent,
+    keyArn: audit.keyArn ?? null,
+    encryptionContext: audit.encryptionContext ?? null,
+    signingAlgorithm: audit.signingAlgorithm ?? null,
+    outcome: error === undefined ? 'allowed' : error.type === 'AccessDeniedException' ? 'denied' : 'error',
+    errorCode: error?.type ?? null,
+  };
+}
+
+/** Records the request's event; a successful change waits until its record is durable. */
+async function recordAudit(route: KmsRouteDeps, req: FastifyRequest, call: KmsCall): Promise<void> {
+  if (!call.caller) return; // unauthenticated requests are not attributed to anyone (metrics count them)
+  const event = auditEvent(call, call.caller);
+  if (call.error !== undefined || !call.operation || !changesState(call.operationName)) {
+    route.audit.record(event);
+    return;
+  }
+  try {
+    await route.audit.recordDurable(event);
+  } catch {
+    req.log.error({ requestId: call.info.requestId, operation: call.operationName.slice(0, 64) }, 'the audit record of an applied KMS change could not be written');
+    call.error = internal(AUDIT_NOT_DURABLE);
+  }
+}
+
+/**
+ * Serves one authenticated-by-SigV4 KMS request and answers it.
+ * Never throws: every failure is answered in AWS's error shape.
+ */
+export async function serveKmsRequest(route: KmsRouteDeps, req: FastifyRequest, reply: FastifyReply, info: RequestInfo, body: Uint8Array, target: string): Promise<FastifyReply> {
+  const started = process.hrtime.bigint();
+  const call: KmsCall = { info, operationName: target, operation: undefined, caller: undefined, audit: {}, result: undefined, responseHeaders: undefined, error: undefined };
+  try {
+    call.caller = await route.authenticator.authenticate(signedRequest(req, body), 'kms', info.now, String(req.headers.host ?? '').replace(/:\d+$/, ''));
+    const found = findOperation(route, target);
+    call.operationName = found.name;
+    call.operation = found.operation;
+    if (!call.operation) throw unknownOperation('');
+    const ctx: OperationContext = { deps: route.deps, caller: call.caller, info, audit: call.audit };
+    call.result = await call.operation.handle(new Input(parseBody(body)), ctx);
+    call.responseHeaders = ctx.responseHeaders;
+  } catch (e) {
+    call.error = toAwsError(e, req, call);
+  }
+  await recordAudit(route, req, call);
+  route.observe?.(call.operationName, call.error?.type ?? 'ok', Number(process.hrtime.bigint() - started) / 1e9, call.caller, call.audit.keyArn);
+  if (call.error) return sendAwsError(reply, call.error);
+  if (call.responseHeaders) reply.headers(call.responseHeaders);
+  return reply.code(200).header('content-type', JSON_11).send(JSON.stringify(call.result));
+}

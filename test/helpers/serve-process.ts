@@ -1,0 +1,68 @@
+/**
+ * `symbolon serve` as a child process, the way an operator runs it: the real
+ * CLI (bin/symbolon.js), its own data directory or PostgreSQL schema, the test
+ * administrator credential; resolves once it logs its listening address.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { ADMIN, REGION } from './server.js';
+
+export interface ServeProcess {
+  endpoint: string;
+  child: ChildProcess;
+  /** Output so far (stdout: pino's JSON lines). */
+  output(): string;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * @param where.dataDir the data directory (SQLite store and root key file)
+ * @param where.databaseUrl PostgreSQL (with `?options=-c search_path=SCHEMA` for a schema of its own)
+ * @throws {Error} when the process exits or does not listen within 30 s.
+ */
+export async function startServeProcess(
+  where: { dataDir: string; databaseUrl?: string | undefined; role?: 'all' | 'kms' },
+  env: Record<string, string> = {},
+): Promise<ServeProcess> {
+  const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--role', where.role ?? 'kms', '--port', '0', '--data', where.dataDir], {
+    env: {
+      ...process.env,
+      NODE_NO_WARNINGS: '1',
+      SYMBOLON_ADMIN_ACCESS_KEY_ID: ADMIN.accessKeyId,
+      SYMBOLON_ADMIN_SECRET_ACCESS_KEY: ADMIN.secretAccessKey,
+      SYMBOLON_REGION: REGION,
+      SYMBOLON_LOG_LEVEL: 'info',
+      DATABASE_URL: where.databaseUrl ?? '',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+  });
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`symbolon serve did not start: ${out.slice(0, 500)}`)), 30_000);
+    const onData = (): void => {
+      const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`symbolon serve exited (${code}): ${out.slice(0, 500)}`)));
+  });
+  return {
+    endpoint,
+    child,
+    output: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}
