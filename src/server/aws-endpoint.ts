@@ -14,6 +14,7 @@ import type { SignedRequest } from '../aws/sigv4.js';
 import type { AuditFields, KmsDeps, OperationContext } from '../kms/context.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
 import type { KmsOperation } from '../kms/operation.js';
+import { unsupportedKmsOperation } from '../kms/aws-operations.js';
 import type { AuditSink } from '../audit/event.js';
 
 const JSON_11 = 'application/x-amz-json-1.1';
@@ -132,7 +133,7 @@ function awsEndpointScope(app: FastifyInstance, options: AwsEndpointOptions): vo
       operationName = target.slice(dot + 1);
       const op =
         prefix === 'TrentService' ? operations.get(operationName) : prefix === 'SymbolonApprovals' ? options.approvalOperations?.get(operationName) : undefined;
-      if (!op) throw unknownOperation('');
+      if (!op) throw (prefix === 'TrentService' && unsupportedKmsOperation(operationName)) || unknownOperation('');
       let parsed: unknown;
       try {
         parsed = body.length === 0 ? {} : JSON.parse(Buffer.from(body).toString('utf8'));
