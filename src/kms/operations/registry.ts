@@ -36,6 +36,7 @@ import { listKeyRotations } from './list-key-rotations.js';
 import { putKeyPolicy } from './put-key-policy.js';
 import { getKeyPolicy } from './get-key-policy.js';
 import { listKeyPolicies } from './list-key-policies.js';
+import { updateKeyDescription } from './update-key-description.js';
 
 const all: KmsOperation[] = [
   createKey,
@@ -71,6 +72,7 @@ const all: KmsOperation[] = [
   putKeyPolicy,
   getKeyPolicy,
   listKeyPolicies,
+  updateKeyDescription,
 ];
 
 export const operations: ReadonlyMap<string, KmsOperation> = new Map(all.map((op) => [op.name, op]));
