@@ -1,24 +1,31 @@
 // AWS KMS fidelity (issue #14) through a real listening custodian and the real
-// AWS SDK: UpdateKeyDescription and RotateKeyOnDemand's KeyId. Each expectation
+// AWS SDK: UpdateKeyDescription, the HMAC_224/384/512 key specs and
+// RotateKeyOnDemand's KeyId. Each expectation
 // names its source: a LocalStack recording of AWS's answer
 // (tests/aws/services/kms/test_kms.snapshot.json in LocalStack's repository),
 // or, where none exists, the AWS KMS API Reference and botocore's KMS model.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac, randomBytes } from 'node:crypto';
 import {
   CreateKeyCommand,
   DescribeKeyCommand,
+  GenerateMacCommand,
   RotateKeyOnDemandCommand,
   ScheduleKeyDeletionCommand,
   UpdateKeyDescriptionCommand,
+  VerifyMacCommand,
   type KMSClient,
   type KeyMetadata,
+  type MacAlgorithmSpec,
 } from '@aws-sdk/client-kms';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { HttpRequest } from '@smithy/protocol-http';
 import { Hash } from '@smithy/hash-node';
 import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
+import * as repo from '../src/storage/keys.repository.js';
+import { sealingContext } from '../src/root/root-of-trust.js';
 
 let server: TestServer;
 let kms: KMSClient;
@@ -157,4 +164,63 @@ test('RotateKeyOnDemand answers the key ARN in KeyId', async () => {
   assert.equal(byId.KeyId, key.Arn);
   const byArn = await kms.send(new RotateKeyOnDemandCommand({ KeyId: key.Arn! }));
   assert.equal(byArn.KeyId, key.Arn);
+});
+
+describe('HMAC_224, HMAC_384, HMAC_512 keys', () => {
+  const SPECS = [
+    ['HMAC_224', 'HMAC_SHA_224', 'sha224', 28],
+    ['HMAC_256', 'HMAC_SHA_256', 'sha256', 32],
+    ['HMAC_384', 'HMAC_SHA_384', 'sha384', 48],
+    ['HMAC_512', 'HMAC_SHA_512', 'sha512', 64],
+  ] as const;
+
+  /** The key's material, opened with the custodian's root of trust (as an auditor holding the root key could). */
+  async function material(keyId: string): Promise<Uint8Array> {
+    const row = await repo.findMaterial(server.custodian.deps.store.db, keyId, 1);
+    return server.custodian.deps.root.open(row!.sealed, sealingContext('kms/key-material/v1', keyId, 1));
+  }
+
+  for (const [spec, algorithm, hash, keyBytes] of SPECS) {
+    // Source: LocalStack recordings test_hmac_create_key and test_generate_and_verify_mac[<spec>-<algorithm>]
+    // (MacAlgorithms [<algorithm>]; GenerateMac/VerifyMac answer the algorithm, VerifyMac MacValid true).
+    test(`${spec}: CreateKey, GenerateMac equals node:crypto HMAC-${hash.toUpperCase()} under the key, VerifyMac`, async () => {
+      const key = await createKey({ KeySpec: spec, KeyUsage: 'GENERATE_VERIFY_MAC', Description: 'test key' });
+      assert.equal(key.KeySpec, spec);
+      assert.equal(key.CustomerMasterKeySpec, spec);
+      assert.deepEqual(key.MacAlgorithms, [algorithm]);
+      assert.deepEqual((await describeKey(key.KeyId!)).MacAlgorithms, [algorithm]);
+
+      const secret = await material(key.KeyId!);
+      assert.equal(secret.length, keyBytes, 'AWS: HMAC key material is as long as the hash output');
+      const message = randomBytes(200);
+      const { Mac, MacAlgorithm, KeyId } = await kms.send(new GenerateMacCommand({ KeyId: key.KeyId!, Message: message, MacAlgorithm: algorithm }));
+      assert.equal(MacAlgorithm, algorithm);
+      assert.equal(KeyId, key.Arn);
+      assert.deepEqual(Buffer.from(Mac!), createHmac(hash, secret).update(message).digest());
+
+      const ok = await kms.send(new VerifyMacCommand({ KeyId: key.KeyId!, Message: message, Mac: Mac!, MacAlgorithm: algorithm }));
+      assert.equal(ok.MacValid, true);
+      assert.equal(ok.MacAlgorithm, algorithm);
+      const altered = Uint8Array.from(Mac!);
+      altered[0]! ^= 1;
+      // Source: LocalStack recording test_invalid_verify_mac[HMAC_256-HMAC_SHA_256-…]: KMSInvalidMacException, empty message.
+      await rejects(kms.send(new VerifyMacCommand({ KeyId: key.KeyId!, Message: message, Mac: altered, MacAlgorithm: algorithm })), 'KMSInvalidMacException');
+    });
+  }
+
+  // Source: LocalStack recordings test_invalid_generate_mac[HMAC_224-HMAC_SHA_256] and
+  // test_invalid_verify_mac[HMAC_256-HMAC_SHA_512-…]: "Algorithm X is incompatible with key spec Y."
+  test('every spec refuses every other MAC algorithm with InvalidKeyUsageException, on GenerateMac and VerifyMac', async () => {
+    for (const [spec, own] of SPECS) {
+      const key = await createKey({ KeySpec: spec, KeyUsage: 'GENERATE_VERIFY_MAC' });
+      const message = Buffer.from('pairing');
+      const { Mac } = await kms.send(new GenerateMacCommand({ KeyId: key.KeyId!, Message: message, MacAlgorithm: own }));
+      for (const [, other] of SPECS) {
+        if (other === own) continue;
+        const expected = `Algorithm ${other} is incompatible with key spec ${spec}.`;
+        await rejects(kms.send(new GenerateMacCommand({ KeyId: key.KeyId!, Message: message, MacAlgorithm: other as MacAlgorithmSpec })), 'InvalidKeyUsageException', expected);
+        await rejects(kms.send(new VerifyMacCommand({ KeyId: key.KeyId!, Message: message, Mac: Mac!, MacAlgorithm: other as MacAlgorithmSpec })), 'InvalidKeyUsageException', expected);
+      }
+    }
+  });
 });

@@ -8,7 +8,8 @@
  * - P-256: @noble/curves (constant-time, audited), RFC 6979.
  * - Symmetric: AES-256-GCM under a per-ciphertext key, HKDF-SHA256(material, salt),
  *   so random-nonce limits never bind however many ciphertexts a key makes.
- * - HMAC_256: HMAC-SHA-256 (RFC 2104) through node:crypto.
+ * - HMAC_224/256/384/512: HMAC-SHA-224/256/384/512 (RFC 2104) through node:crypto,
+ *   under material as long as the hash's output.
  */
 import { createHmac, randomBytes, randomFillSync } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
@@ -18,7 +19,7 @@ import { concatBytes, equalConstantTime, utf8Bytes, wipe } from '../crypto/bytes
 import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer, encodeEcSpki, DerError } from '../crypto/der.js';
 import * as k1 from '../crypto/secp256k1.js';
 import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
-import type { KeySpec } from './model.js';
+import { hmacSpec, type KeySpec } from './model.js';
 
 const MATERIAL_PURPOSE = 'kms/key-material/v1';
 
@@ -57,9 +58,12 @@ export function createMaterial(root: RootOfTrust, spec: KeySpec, keyId: string, 
         publicKey = encodeEcSpki('P-256', p256.getPublicKey(secret, false));
         break;
       case 'SYMMETRIC_DEFAULT':
+      case 'HMAC_224':
       case 'HMAC_256':
+      case 'HMAC_384':
+      case 'HMAC_512':
         // randomFillSync writes straight into our buffer: no unwiped copy of the key is left behind.
-        secret = randomFillSync(new Uint8Array(32));
+        secret = randomFillSync(new Uint8Array(hmacSpec(spec)?.keyBytes ?? 32));
         break;
     }
     return { sealed: root.seal(secret, materialAad(keyId, version)), publicKey };
@@ -224,18 +228,27 @@ export function decrypt(
   });
 }
 
-/** HMAC-SHA-256 of `message` under an HMAC key. */
-export function generateMac(root: RootOfTrust, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array): Uint8Array {
-  return withMaterial(root, keyId, version, sealed, (secret) => new Uint8Array(createHmac('sha256', secret).update(message).digest()));
+/** The node:crypto hash of an HMAC key spec. */
+function macHash(spec: KeySpec): string {
+  const hmac = hmacSpec(spec);
+  if (!hmac) throw new TypeError(`key spec ${spec} cannot compute a MAC`);
+  return hmac.hash;
+}
+
+/** HMAC of `message` under an HMAC key, with the hash of the key's spec. */
+export function generateMac(root: RootOfTrust, spec: KeySpec, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array): Uint8Array {
+  const hash = macHash(spec);
+  return withMaterial(root, keyId, version, sealed, (secret) => new Uint8Array(createHmac(hash, secret).update(message).digest()));
 }
 
 /**
- * Verifies an HMAC-SHA-256 tag in constant time. The computed tag is wiped.
- * Returns false, never throws, for a tag of the wrong length.
+ * Verifies an HMAC tag (the hash of the key's spec) in constant time. The
+ * computed tag is wiped. Returns false, never throws, for a tag of the wrong length.
  */
-export function verifyMac(root: RootOfTrust, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array, mac: Uint8Array): boolean {
+export function verifyMac(root: RootOfTrust, spec: KeySpec, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array, mac: Uint8Array): boolean {
+  const hash = macHash(spec);
   return withMaterial(root, keyId, version, sealed, (secret) => {
-    const expected = createHmac('sha256', secret).update(message).digest();
+    const expected = createHmac(hash, secret).update(message).digest();
     try {
       return equalConstantTime(expected, mac);
     } finally {
@@ -280,3 +293,4 @@ export function generateWrappedDataKey(
   wipe(plaintext);
   return ciphertext;
 }
+
