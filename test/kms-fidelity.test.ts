@@ -1,15 +1,18 @@
 // AWS KMS fidelity (issue #14) through a real listening custodian and the real
-// AWS SDK: UpdateKeyDescription, the HMAC_224/384/512 key specs and
-// RotateKeyOnDemand's KeyId. Each expectation
+// AWS SDK: UpdateKeyDescription, GenerateDataKeyPair(WithoutPlaintext), the
+// HMAC_224/384/512 key specs and RotateKeyOnDemand's KeyId. Each expectation
 // names its source: a LocalStack recording of AWS's answer
 // (tests/aws/services/kms/test_kms.snapshot.json in LocalStack's repository),
 // or, where none exists, the AWS KMS API Reference and botocore's KMS model.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import {
   CreateKeyCommand,
+  DecryptCommand,
   DescribeKeyCommand,
+  GenerateDataKeyPairCommand,
+  GenerateDataKeyPairWithoutPlaintextCommand,
   GenerateMacCommand,
   RotateKeyOnDemandCommand,
   ScheduleKeyDeletionCommand,
@@ -18,14 +21,20 @@ import {
   type KMSClient,
   type KeyMetadata,
   type MacAlgorithmSpec,
+  type DataKeyPairSpec,
 } from '@aws-sdk/client-kms';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { HttpRequest } from '@smithy/protocol-http';
 import { Hash } from '@smithy/hash-node';
+import { computeAddress, Wallet } from 'ethers';
 import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
 import * as repo from '../src/storage/keys.repository.js';
 import { sealingContext } from '../src/root/root-of-trust.js';
+import { PlatformKey } from '../src/attestation/platform-key.js';
+import { signAttestationDocument } from '../src/attestation/signAttestationDocument.js';
+import { attachRecipientAttestation, RecipientAttestation } from '../src/attestation/recipient-attestation.js';
+import { openForRecipient } from '../src/attestation/cms-enveloped-data.js';
 
 let server: TestServer;
 let kms: KMSClient;
@@ -222,5 +231,147 @@ describe('HMAC_224, HMAC_384, HMAC_512 keys', () => {
         await rejects(kms.send(new VerifyMacCommand({ KeyId: key.KeyId!, Message: message, Mac: Mac!, MacAlgorithm: other as MacAlgorithmSpec })), 'InvalidKeyUsageException', expected);
       }
     }
+  });
+});
+
+describe('GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext', () => {
+  const context = { purpose: 'wallet', owner: 'user-1' };
+  let wrapping: KeyMetadata;
+  before(async () => {
+    wrapping = await createKey({ Description: 'wraps data key pairs' });
+  });
+
+  /** The 32-byte private scalar of a DER PKCS #8 EC key (through node:crypto's own parser). */
+  function scalar(pkcs8: Uint8Array): Buffer {
+    const jwk = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' }).export({ format: 'jwk' });
+    return Buffer.from(jwk.d!, 'base64url');
+  }
+
+  /** Asserts the private and public keys are a pair on `curve`: sign with one, verify with the other. */
+  function assertPair(pkcs8: Uint8Array, spki: Uint8Array, curve: string): void {
+    const priv = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
+    const pub = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    assert.equal(priv.asymmetricKeyType, 'ec');
+    assert.equal(priv.asymmetricKeyDetails?.namedCurve, curve);
+    assert.equal(pub.asymmetricKeyDetails?.namedCurve, curve);
+    // Byte for byte the PKCS #8 (RFC 5208 / RFC 5915, public key included) that OpenSSL writes for this key.
+    assert.deepEqual(priv.export({ format: 'der', type: 'pkcs8' }), Buffer.from(pkcs8));
+    // The public key derived from the private key is the one returned.
+    assert.deepEqual(createPublicKey(priv).export({ format: 'der', type: 'spki' }), Buffer.from(spki));
+    const message = randomBytes(64);
+    const signature = nodeSign('sha256', message, priv);
+    assert.equal(nodeVerify('sha256', message, pub, signature), true);
+    assert.equal(nodeVerify('sha256', Buffer.concat([message, Buffer.of(0)]), pub, signature), false);
+  }
+
+  // Source: AWS KMS API Reference, GenerateDataKeyPair (PrivateKeyPlaintext: PKCS #8 DER; PublicKey:
+  // X.509 SubjectPublicKeyInfo DER; PrivateKeyCiphertextBlob opens with Decrypt under the same context;
+  // KeyId is the key ARN; KeyPairSpec echoes the request).
+  for (const [spec, curve] of [
+    ['ECC_SECG_P256K1', 'secp256k1'],
+    ['ECC_NIST_P256', 'prime256v1'],
+  ] as const) {
+    test(`${spec}: the pair matches, and Decrypt of the ciphertext gives the same PKCS #8`, async () => {
+      const r = await kms.send(new GenerateDataKeyPairCommand({ KeyId: wrapping.KeyId!, KeyPairSpec: spec, EncryptionContext: context }));
+      assert.equal(r.KeyId, wrapping.Arn);
+      assert.equal(r.KeyPairSpec, spec);
+      assertPair(r.PrivateKeyPlaintext!, r.PublicKey!, curve);
+      assert.equal(r.CiphertextForRecipient, undefined);
+
+      const opened = await kms.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob!, EncryptionContext: context }));
+      assert.deepEqual(Buffer.from(opened.Plaintext!), Buffer.from(r.PrivateKeyPlaintext!));
+      assert.equal(opened.KeyId, wrapping.Arn);
+      // The encryption context is bound: without it, or with another, the blob does not open.
+      await rejects(kms.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob! })), 'InvalidCiphertextException');
+      await rejects(kms.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob!, EncryptionContext: { ...context, owner: 'user-2' } })), 'InvalidCiphertextException');
+
+      // Two calls, two different pairs.
+      const again = await kms.send(new GenerateDataKeyPairCommand({ KeyId: wrapping.KeyId!, KeyPairSpec: spec }));
+      assert.notDeepEqual(Buffer.from(again.PublicKey!), Buffer.from(r.PublicKey!));
+    });
+
+    test(`${spec}: WithoutPlaintext returns no private key; Decrypt gives the PKCS #8 of the returned public key`, async () => {
+      const r = await kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: wrapping.Arn!, KeyPairSpec: spec, EncryptionContext: context }));
+      assert.deepEqual(Object.keys(r).filter((k) => k !== '$metadata').sort(), ['KeyId', 'KeyPairSpec', 'PrivateKeyCiphertextBlob', 'PublicKey']);
+      assert.equal(r.KeyId, wrapping.Arn);
+      assert.equal(r.KeyPairSpec, spec);
+      const opened = await kms.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob!, EncryptionContext: context }));
+      assertPair(opened.Plaintext!, r.PublicKey!, curve);
+    });
+  }
+
+  test('ECC_SECG_P256K1: the Ethereum address of the public key is the address of the private key', async () => {
+    const r = await kms.send(new GenerateDataKeyPairCommand({ KeyId: wrapping.KeyId!, KeyPairSpec: 'ECC_SECG_P256K1' }));
+    const point = Buffer.from(r.PublicKey!).subarray(-65);
+    assert.equal(point[0], 0x04);
+    const fromPublic = computeAddress(`0x${point.toString('hex')}`);
+    const fromPrivate = new Wallet(`0x${scalar(r.PrivateKeyPlaintext!).toString('hex')}`).address;
+    assert.equal(fromPublic, fromPrivate);
+    assert.match(fromPublic, /^0x[0-9a-fA-F]{40}$/);
+  });
+
+  // Source: botocore's model (DataKeyPairSpec enum, in its order, for the ValidationException text;
+  // KeyPairSpec required) and the AWS KMS API Reference (UnsupportedOperationException, InvalidKeyUsageException
+  // for a key that is not a symmetric encryption key, DryRunOperationException).
+  test('other specs, wrong keys and dry runs answer AWS exceptions and return no key', async () => {
+    for (const spec of ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P384', 'ECC_NIST_P521', 'SM2', 'ECC_NIST_EDWARDS25519'] as DataKeyPairSpec[]) {
+      const message = `KeyPairSpec ${spec} is not supported by this custodian. Supported: ECC_SECG_P256K1, ECC_NIST_P256.`;
+      await rejects(kms.send(new GenerateDataKeyPairCommand({ KeyId: wrapping.KeyId!, KeyPairSpec: spec })), 'UnsupportedOperationException', message);
+      await rejects(kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: wrapping.KeyId!, KeyPairSpec: spec })), 'UnsupportedOperationException', message);
+    }
+    const bogus = await call('TrentService.GenerateDataKeyPair', { KeyId: wrapping.KeyId, KeyPairSpec: 'ECC_FOO' });
+    assert.equal(bogus.status, 400);
+    assert.deepEqual(bogus.body, {
+      __type: 'ValidationException',
+      message:
+        "1 validation error detected: Value 'ECC_FOO' at 'keyPairSpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SM2, ECC_NIST_EDWARDS25519]",
+    });
+    const noSpec = await call('TrentService.GenerateDataKeyPairWithoutPlaintext', { KeyId: wrapping.KeyId });
+    assert.equal(noSpec.body.__type, 'ValidationException');
+
+    const signing = await createKey({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' });
+    await rejects(
+      kms.send(new GenerateDataKeyPairCommand({ KeyId: signing.KeyId!, KeyPairSpec: 'ECC_SECG_P256K1' })),
+      'InvalidKeyUsageException',
+      `${signing.Arn} key usage is SIGN_VERIFY which is not valid for GenerateDataKeyPair.`,
+    );
+    await rejects(
+      kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: 'alias/no-such-wrapping-key', KeyPairSpec: 'ECC_NIST_P256' })),
+      'NotFoundException',
+      `Alias arn:aws:kms:${REGION}:${server.custodian.accountId}:alias/no-such-wrapping-key is not found.`,
+    );
+    await rejects(
+      kms.send(new GenerateDataKeyPairCommand({ KeyId: wrapping.KeyId!, KeyPairSpec: 'ECC_SECG_P256K1', DryRun: true })),
+      'DryRunOperationException',
+      'The request would have succeeded, but the DryRun option is set.',
+    );
+  });
+
+  // Source: AWS KMS API Reference, GenerateDataKeyPair (Recipient: "the private key is encrypted under
+  // the public key in the attestation document … PrivateKeyPlaintext field in the response is null").
+  test('with Recipient, the private key comes only as CiphertextForRecipient, which the enclave key opens', async () => {
+    const platform = PlatformKey.fromSecret(PlatformKey.generateSecret());
+    attachRecipientAttestation(server.custodian.deps, new RecipientAttestation({ trustedKeys: [platform.spki] }));
+    const enclave = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const document = signAttestationDocument(platform, {
+      pcrs: new Map([[0, new Uint8Array(48).fill(0xa0)]]),
+      moduleId: 'test-enclave',
+      publicKey: new Uint8Array(enclave.publicKey.export({ format: 'der', type: 'spki' })),
+      nonce: new Uint8Array(randomBytes(32)),
+      timestamp: Date.now(),
+    });
+    const r = await kms.send(
+      new GenerateDataKeyPairCommand({
+        KeyId: wrapping.KeyId!,
+        KeyPairSpec: 'ECC_SECG_P256K1',
+        EncryptionContext: context,
+        Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: document },
+      }),
+    );
+    assert.equal(r.PrivateKeyPlaintext, undefined);
+    const pkcs8 = openForRecipient(r.CiphertextForRecipient!, enclave.privateKey, 135);
+    assertPair(pkcs8, r.PublicKey!, 'secp256k1');
+    const opened = await kms.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob!, EncryptionContext: context }));
+    assert.deepEqual(Buffer.from(opened.Plaintext!), Buffer.from(pkcs8));
   });
 });

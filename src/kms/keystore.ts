@@ -16,7 +16,7 @@ import { p256 } from '@noble/curves/nist.js';
 import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
 import { concatBytes, equalConstantTime, utf8Bytes, wipe } from '../crypto/bytes.js';
-import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer, encodeEcSpki, DerError } from '../crypto/der.js';
+import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer, encodeEcPkcs8, encodeEcSpki, DerError } from '../crypto/der.js';
 import * as k1 from '../crypto/secp256k1.js';
 import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
 import { hmacSpec, type KeySpec } from './model.js';
@@ -294,3 +294,37 @@ export function generateWrappedDataKey(
   return ciphertext;
 }
 
+/** The data key pair specs this custodian generates (GenerateDataKeyPair*). */
+export type DataKeyPairSpec = 'ECC_SECG_P256K1' | 'ECC_NIST_P256';
+
+/**
+ * A fresh EC key pair generated here (secp256k1 through libsecp256k1, P-256
+ * through @noble/curves), returned as the private key in DER PKCS #8, the
+ * public key in DER SPKI, and the PKCS #8 encrypted under a symmetric key
+ * version exactly as {@link encrypt} (so Decrypt opens it). The scalar is
+ * wiped here; the caller wipes `privateKey`.
+ */
+export function generateDataKeyPair(
+  root: RootOfTrust,
+  keyId: string,
+  version: number,
+  sealed: Uint8Array,
+  spec: DataKeyPairSpec,
+  context: Record<string, string> | undefined,
+): { privateKey: Uint8Array; publicKey: Uint8Array; ciphertext: Uint8Array } {
+  let secret: Uint8Array | undefined;
+  let privateKey: Uint8Array | undefined;
+  try {
+    secret = spec === 'ECC_SECG_P256K1' ? k1.generatePrivateKey() : p256.utils.randomSecretKey();
+    const point = spec === 'ECC_SECG_P256K1' ? k1.getPublicKey(secret, false) : p256.getPublicKey(secret, false);
+    const curve = spec === 'ECC_SECG_P256K1' ? 'secp256k1' : 'P-256';
+    privateKey = encodeEcPkcs8(curve, secret, point);
+    const ciphertext = encrypt(root, keyId, version, sealed, privateKey, context);
+    return { privateKey, publicKey: encodeEcSpki(curve, point), ciphertext };
+  } catch (e) {
+    wipe(privateKey);
+    throw e;
+  } finally {
+    wipe(secret);
+  }
+}

@@ -13,6 +13,8 @@ import { decrypt } from './decrypt.js';
 import { reEncrypt } from './re-encrypt.js';
 import { generateDataKey } from './generate-data-key.js';
 import { generateDataKeyWithoutPlaintext } from './generate-data-key-without-plaintext.js';
+import { generateDataKeyPair } from './generate-data-key-pair.js';
+import { generateDataKeyPairWithoutPlaintext } from './generate-data-key-pair-without-plaintext.js';
 import { generateRandom } from './generate-random.js';
 import { generateMac } from './generate-mac.js';
 import { verifyMac } from './verify-mac.js';
@@ -49,6 +51,8 @@ const all: KmsOperation[] = [
   reEncrypt,
   generateDataKey,
   generateDataKeyWithoutPlaintext,
+  generateDataKeyPair,
+  generateDataKeyPairWithoutPlaintext,
   generateRandom,
   generateMac,
   verifyMac,
