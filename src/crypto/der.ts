@@ -123,6 +123,7 @@ export function encodeEcSpki(curve: EcCurve, uncompressedPoint: Uint8Array): Uin
  * an ECPrivateKey (RFC 5915: version 1, the scalar, the public key in [1]).
  * The scalar is copied once, into the returned buffer, which the caller wipes;
  * every other byte is public.
+ * @throws {RangeError} if the key is not 32 bytes or the point not a 65-byte uncompressed point.
  */
 export function encodeEcPkcs8(curve: EcCurve, privateKey: Uint8Array, uncompressedPoint: Uint8Array): Uint8Array {
   if (privateKey.length !== 32) throw new RangeError('private key must be 32 bytes');

@@ -303,6 +303,7 @@ export type DataKeyPairSpec = 'ECC_SECG_P256K1' | 'ECC_NIST_P256';
  * public key in DER SPKI, and the PKCS #8 encrypted under a symmetric key
  * version exactly as {@link encrypt} (so Decrypt opens it). The scalar is
  * wiped here; the caller wipes `privateKey`.
+ * @throws {SealedBoxError} if the symmetric key's material does not open.
  */
 export function generateDataKeyPair(
   root: RootOfTrust,
