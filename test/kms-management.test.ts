@@ -521,7 +521,7 @@ describe('rotation', () => {
     const message = new TextEncoder().encode('made before rotation');
     const before = await kms.send(new EncryptCommand({ KeyId: key.KeyId!, Plaintext: message }));
     const rotated = await kms.send(new RotateKeyOnDemandCommand({ KeyId: key.Arn! }));
-    assert.equal(rotated.KeyId, key.KeyId);
+    assert.equal(rotated.KeyId, key.Arn, 'AWS answers the key ARN');
     const afterOne = await kms.send(new EncryptCommand({ KeyId: key.KeyId!, Plaintext: message }));
     for (const blob of [before.CiphertextBlob!, afterOne.CiphertextBlob!]) {
       const opened = await kms.send(new DecryptCommand({ CiphertextBlob: blob }));

@@ -1,7 +1,9 @@
 /**
- * The two DER (ITU-T X.690) structures the custodian speaks:
+ * The DER (ITU-T X.690) structures the custodian speaks:
  *  - ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }  (RFC 3279 §2.2.3), as KMS Sign returns it;
- *  - SubjectPublicKeyInfo for an EC key (RFC 5480), as KMS GetPublicKey returns it.
+ *  - SubjectPublicKeyInfo for an EC key (RFC 5480), as KMS GetPublicKey returns it;
+ *  - PKCS #8 PrivateKeyInfo holding an ECPrivateKey (RFC 5208, RFC 5915), as
+ *    KMS GenerateDataKeyPair returns a private key (encoding only).
  * Decoding is strict: minimal lengths, minimal non-negative integers, no trailing
  * bytes. Anything else is rejected (BER leniency is a signature-malleability source).
  */
@@ -113,6 +115,37 @@ export function encodeEcSpki(curve: EcCurve, uncompressedPoint: Uint8Array): Uin
   const algorithm = tlv(0x30, cat(OID_EC_PUBLIC_KEY, curve === 'secp256k1' ? OID_SECP256K1 : OID_PRIME256V1));
   const bitString = tlv(0x03, cat(Uint8Array.of(0), uncompressedPoint));
   return tlv(0x30, cat(algorithm, bitString));
+}
+
+/**
+ * Encodes an EC private key (32-byte scalar) and its public point as DER
+ * PKCS #8 PrivateKeyInfo: version 0, id-ecPublicKey with the curve's OID, and
+ * an ECPrivateKey (RFC 5915: version 1, the scalar, the public key in [1]).
+ * The scalar is copied once, into the returned buffer, which the caller wipes;
+ * every other byte is public.
+ * @throws {RangeError} if the key is not 32 bytes or the point not a 65-byte uncompressed point.
+ */
+export function encodeEcPkcs8(curve: EcCurve, privateKey: Uint8Array, uncompressedPoint: Uint8Array): Uint8Array {
+  if (privateKey.length !== 32) throw new RangeError('private key must be 32 bytes');
+  if (uncompressedPoint.length !== 65 || uncompressedPoint[0] !== 0x04) {
+    throw new RangeError('public key must be a 65-byte uncompressed point');
+  }
+  const algorithm = tlv(0x30, cat(OID_EC_PUBLIC_KEY, curve === 'secp256k1' ? OID_SECP256K1 : OID_PRIME256V1));
+  // ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING, [1] publicKey BIT STRING }
+  const publicKey = tlv(0xa1, tlv(0x03, cat(Uint8Array.of(0), uncompressedPoint)));
+  const ecHead = Uint8Array.of(0x02, 0x01, 0x01, 0x04, 0x20);
+  const ecBodyLength = ecHead.length + 32 + publicKey.length;
+  const ecSeqHead = Uint8Array.of(0x30, ...encodeLength(ecBodyLength));
+  const ecLength = ecSeqHead.length + ecBodyLength;
+  const octetHead = Uint8Array.of(0x04, ...encodeLength(ecLength));
+  const version = Uint8Array.of(0x02, 0x01, 0x00);
+  const bodyLength = version.length + algorithm.length + octetHead.length + ecLength;
+  const prefix = cat(Uint8Array.of(0x30, ...encodeLength(bodyLength)), version, algorithm, octetHead, ecSeqHead, ecHead);
+  const out = new Uint8Array(prefix.length + 32 + publicKey.length);
+  out.set(prefix, 0);
+  out.set(privateKey, prefix.length);
+  out.set(publicKey, prefix.length + 32);
+  return out;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -5,7 +5,8 @@
  *  - sensitive blobs (`Plaintext`, `Message`), whose constraint messages AWS
  *    words without a value ("Value at 'plaintext' failed to satisfy …");
  *  - the encryption algorithm, which on a symmetric key can only be
- *    SYMMETRIC_DEFAULT, and the MAC algorithm, HMAC_SHA_256 on HMAC_256 keys;
+ *    SYMMETRIC_DEFAULT, and the MAC algorithm, the one of the key's HMAC spec
+ *    (HMAC_SHA_224 on HMAC_224, … HMAC_SHA_512 on HMAC_512);
  *  - `DryRun`;
  *  - `Recipient` (AWS Nitro Enclaves attestation, KMS Developer Guide
  *    "Cryptographic attestation support in AWS KMS"): Decrypt verifies the
@@ -16,7 +17,7 @@
  */
 import { AwsError, invalidKeyUsage, unsupportedOperation, validation } from '../aws/errors.js';
 import type { Input } from './input.js';
-import { AWS_ENCRYPTION_ALGORITHMS, AWS_MAC_ALGORITHMS, type KeyRecord } from './model.js';
+import { AWS_ENCRYPTION_ALGORITHMS, hmacSpec, type KeyRecord, type MacAlgorithm } from './model.js';
 import type { OperationContext } from './context.js';
 import { AttestationError } from '../attestation/errors.js';
 import type { AttestedRecipient } from '../attestation/recipient-attestation.js';
@@ -52,11 +53,12 @@ export function requireEncryptionAlgorithm(key: KeyRecord, algorithm: AwsEncrypt
 }
 
 /**
- * Requires the MAC algorithm to match the key's spec (only HMAC_256 keys exist here).
+ * Requires the MAC algorithm to be the one of the key's HMAC spec (AWS pairs
+ * each HMAC key spec with exactly one algorithm).
  * @throws {AwsError} InvalidKeyUsageException in AWS's wording.
  */
-export function requireMacAlgorithm(key: KeyRecord, algorithm: (typeof AWS_MAC_ALGORITHMS)[number]): void {
-  if (algorithm !== 'HMAC_SHA_256' || key.keySpec !== 'HMAC_256') {
+export function requireMacAlgorithm(key: KeyRecord, algorithm: MacAlgorithm): void {
+  if (hmacSpec(key.keySpec)?.algorithm !== algorithm) {
     throw invalidKeyUsage(`Algorithm ${algorithm} is incompatible with key spec ${key.keySpec}.`);
   }
 }

@@ -8,17 +8,18 @@
  * - P-256: @noble/curves (constant-time, audited), RFC 6979.
  * - Symmetric: AES-256-GCM under a per-ciphertext key, HKDF-SHA256(material, salt),
  *   so random-nonce limits never bind however many ciphertexts a key makes.
- * - HMAC_256: HMAC-SHA-256 (RFC 2104) through node:crypto.
+ * - HMAC_224/256/384/512: HMAC-SHA-224/256/384/512 (RFC 2104) through node:crypto,
+ *   under material as long as the hash's output.
  */
 import { createHmac, randomBytes, randomFillSync } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
 import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
 import { concatBytes, equalConstantTime, utf8Bytes, wipe } from '../crypto/bytes.js';
-import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer, encodeEcSpki, DerError } from '../crypto/der.js';
+import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer, encodeEcPkcs8, encodeEcSpki, DerError } from '../crypto/der.js';
 import * as k1 from '../crypto/secp256k1.js';
 import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
-import type { KeySpec } from './model.js';
+import { hmacSpec, type KeySpec } from './model.js';
 
 const MATERIAL_PURPOSE = 'kms/key-material/v1';
 
@@ -57,9 +58,12 @@ export function createMaterial(root: RootOfTrust, spec: KeySpec, keyId: string, 
         publicKey = encodeEcSpki('P-256', p256.getPublicKey(secret, false));
         break;
       case 'SYMMETRIC_DEFAULT':
+      case 'HMAC_224':
       case 'HMAC_256':
+      case 'HMAC_384':
+      case 'HMAC_512':
         // randomFillSync writes straight into our buffer: no unwiped copy of the key is left behind.
-        secret = randomFillSync(new Uint8Array(32));
+        secret = randomFillSync(new Uint8Array(hmacSpec(spec)?.keyBytes ?? 32));
         break;
     }
     return { sealed: root.seal(secret, materialAad(keyId, version)), publicKey };
@@ -224,18 +228,27 @@ export function decrypt(
   });
 }
 
-/** HMAC-SHA-256 of `message` under an HMAC key. */
-export function generateMac(root: RootOfTrust, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array): Uint8Array {
-  return withMaterial(root, keyId, version, sealed, (secret) => new Uint8Array(createHmac('sha256', secret).update(message).digest()));
+/** The node:crypto hash of an HMAC key spec. */
+function macHash(spec: KeySpec): string {
+  const hmac = hmacSpec(spec);
+  if (!hmac) throw new TypeError(`key spec ${spec} cannot compute a MAC`);
+  return hmac.hash;
+}
+
+/** HMAC of `message` under an HMAC key, with the hash of the key's spec. */
+export function generateMac(root: RootOfTrust, spec: KeySpec, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array): Uint8Array {
+  const hash = macHash(spec);
+  return withMaterial(root, keyId, version, sealed, (secret) => new Uint8Array(createHmac(hash, secret).update(message).digest()));
 }
 
 /**
- * Verifies an HMAC-SHA-256 tag in constant time. The computed tag is wiped.
- * Returns false, never throws, for a tag of the wrong length.
+ * Verifies an HMAC tag (the hash of the key's spec) in constant time. The
+ * computed tag is wiped. Returns false, never throws, for a tag of the wrong length.
  */
-export function verifyMac(root: RootOfTrust, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array, mac: Uint8Array): boolean {
+export function verifyMac(root: RootOfTrust, spec: KeySpec, keyId: string, version: number, sealed: Uint8Array, message: Uint8Array, mac: Uint8Array): boolean {
+  const hash = macHash(spec);
   return withMaterial(root, keyId, version, sealed, (secret) => {
-    const expected = createHmac('sha256', secret).update(message).digest();
+    const expected = createHmac(hash, secret).update(message).digest();
     try {
       return equalConstantTime(expected, mac);
     } finally {
@@ -279,4 +292,40 @@ export function generateWrappedDataKey(
   const { plaintext, ciphertext } = generateDataKey(root, keyId, version, sealed, length, context);
   wipe(plaintext);
   return ciphertext;
+}
+
+/** The data key pair specs this custodian generates (GenerateDataKeyPair*). */
+export type DataKeyPairSpec = 'ECC_SECG_P256K1' | 'ECC_NIST_P256';
+
+/**
+ * A fresh EC key pair generated here (secp256k1 through libsecp256k1, P-256
+ * through @noble/curves), returned as the private key in DER PKCS #8, the
+ * public key in DER SPKI, and the PKCS #8 encrypted under a symmetric key
+ * version exactly as {@link encrypt} (so Decrypt opens it). The scalar is
+ * wiped here; the caller wipes `privateKey`.
+ * @throws {SealedBoxError} if the symmetric key's material does not open.
+ */
+export function generateDataKeyPair(
+  root: RootOfTrust,
+  keyId: string,
+  version: number,
+  sealed: Uint8Array,
+  spec: DataKeyPairSpec,
+  context: Record<string, string> | undefined,
+): { privateKey: Uint8Array; publicKey: Uint8Array; ciphertext: Uint8Array } {
+  let secret: Uint8Array | undefined;
+  let privateKey: Uint8Array | undefined;
+  try {
+    secret = spec === 'ECC_SECG_P256K1' ? k1.generatePrivateKey() : p256.utils.randomSecretKey();
+    const point = spec === 'ECC_SECG_P256K1' ? k1.getPublicKey(secret, false) : p256.getPublicKey(secret, false);
+    const curve = spec === 'ECC_SECG_P256K1' ? 'secp256k1' : 'P-256';
+    privateKey = encodeEcPkcs8(curve, secret, point);
+    const ciphertext = encrypt(root, keyId, version, sealed, privateKey, context);
+    return { privateKey, publicKey: encodeEcSpki(curve, point), ciphertext };
+  } catch (e) {
+    wipe(privateKey);
+    throw e;
+  } finally {
+    wipe(secret);
+  }
 }

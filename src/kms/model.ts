@@ -4,7 +4,7 @@
  * only way a wire string becomes an enum.
  */
 
-export const KEY_SPECS = ['SYMMETRIC_DEFAULT', 'ECC_SECG_P256K1', 'ECC_NIST_P256', 'HMAC_256'] as const;
+export const KEY_SPECS = ['SYMMETRIC_DEFAULT', 'ECC_SECG_P256K1', 'ECC_NIST_P256', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512'] as const;
 export type KeySpec = (typeof KEY_SPECS)[number];
 /** Every spec AWS knows, for AWS's enum error message; only KEY_SPECS are implemented. */
 export const AWS_KEY_SPECS = [
@@ -23,7 +23,10 @@ export const USAGE_FOR_SPEC: Record<KeySpec, KeyUsage> = {
   SYMMETRIC_DEFAULT: 'ENCRYPT_DECRYPT',
   ECC_SECG_P256K1: 'SIGN_VERIFY',
   ECC_NIST_P256: 'SIGN_VERIFY',
+  HMAC_224: 'GENERATE_VERIFY_MAC',
   HMAC_256: 'GENERATE_VERIFY_MAC',
+  HMAC_384: 'GENERATE_VERIFY_MAC',
+  HMAC_512: 'GENERATE_VERIFY_MAC',
 };
 
 export const SIGNING_ALGORITHMS = ['ECDSA_SHA_256'] as const;
@@ -34,8 +37,26 @@ export const AWS_SIGNING_ALGORITHMS = [
 export const MESSAGE_TYPES = ['RAW', 'DIGEST'] as const;
 export const ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT'] as const;
 export const AWS_ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const;
-export const MAC_ALGORITHMS = ['HMAC_SHA_256'] as const;
 export const AWS_MAC_ALGORITHMS = ['HMAC_SHA_224', 'HMAC_SHA_256', 'HMAC_SHA_384', 'HMAC_SHA_512'] as const;
+export type MacAlgorithm = (typeof AWS_MAC_ALGORITHMS)[number];
+export type HmacKeySpec = 'HMAC_224' | 'HMAC_256' | 'HMAC_384' | 'HMAC_512';
+
+/**
+ * AWS's HMAC key specs (KMS Developer Guide, "HMAC keys in AWS KMS"): each
+ * takes exactly one MAC algorithm, and its key material is as long as the
+ * hash's output (224, 256, 384 or 512 bits). `hash` is node:crypto's name.
+ */
+export const HMAC_SPECS: ReadonlyMap<HmacKeySpec, { algorithm: MacAlgorithm; hash: string; keyBytes: number }> = new Map([
+  ['HMAC_224', { algorithm: 'HMAC_SHA_224', hash: 'sha224', keyBytes: 28 }],
+  ['HMAC_256', { algorithm: 'HMAC_SHA_256', hash: 'sha256', keyBytes: 32 }],
+  ['HMAC_384', { algorithm: 'HMAC_SHA_384', hash: 'sha384', keyBytes: 48 }],
+  ['HMAC_512', { algorithm: 'HMAC_SHA_512', hash: 'sha512', keyBytes: 64 }],
+] as const);
+
+/** The HMAC parameters of `spec`, or undefined for a key that is no HMAC key. */
+export function hmacSpec(spec: KeySpec): { algorithm: MacAlgorithm; hash: string; keyBytes: number } | undefined {
+  return HMAC_SPECS.get(spec as HmacKeySpec);
+}
 
 export interface KeyRecord {
   keyId: string;
@@ -92,6 +113,7 @@ export function keyMetadata(key: KeyRecord): Record<string, unknown> {
   }
   if (key.keyUsage === 'ENCRYPT_DECRYPT') meta.EncryptionAlgorithms = ['SYMMETRIC_DEFAULT'];
   if (key.keyUsage === 'SIGN_VERIFY') meta.SigningAlgorithms = ['ECDSA_SHA_256'];
-  if (key.keyUsage === 'GENERATE_VERIFY_MAC') meta.MacAlgorithms = ['HMAC_SHA_256'];
+  const hmac = hmacSpec(key.keySpec);
+  if (hmac) meta.MacAlgorithms = [hmac.algorithm];
   return meta;
 }

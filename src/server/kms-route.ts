@@ -18,6 +18,7 @@ import { AUDIT_NOT_DURABLE, type AuditEvent, type AuditSink } from '../audit/eve
 import { Input } from '../kms/input.js';
 import type { AuditFields, KmsDeps, OperationContext } from '../kms/context.js';
 import { changesState, type KmsOperation } from '../kms/operation.js';
+import { unsupportedKmsOperation } from '../kms/aws-operations.js';
 import { sendAwsError, signedRequest, JSON_11 } from './aws-protocol.js';
 
 /** What the KMS route needs: everything an operation can touch is in `deps`. */
@@ -44,13 +45,19 @@ interface KmsCall {
   error: AwsError | undefined;
 }
 
-function findOperation(route: KmsRouteDeps, target: string): { name: string; operation: KmsOperation | undefined } {
+/**
+ * The operation a target names.
+ * @throws {AwsError} UnsupportedOperationException for an AWS KMS operation Symbolon does not offer
+ *   (src/kms/aws-operations.ts says why); UnknownOperationException for anything else.
+ */
+function findOperation(route: KmsRouteDeps, target: string): KmsOperation {
   const dot = target.indexOf('.');
   const prefix = target.slice(0, dot);
   const name = target.slice(dot + 1);
   const operation =
     prefix === 'TrentService' ? route.operations.get(name) : prefix === 'SymbolonApprovals' ? route.approvalOperations?.get(name) : undefined;
-  return { name, operation };
+  if (!operation) throw (prefix === 'TrentService' && unsupportedKmsOperation(name)) || unknownOperation('');
+  return operation;
 }
 
 function parseBody(body: Uint8Array): unknown {
@@ -113,10 +120,8 @@ export async function serveKmsRequest(route: KmsRouteDeps, req: FastifyRequest, 
   const call: KmsCall = { info, operationName: target, operation: undefined, caller: undefined, audit: {}, result: undefined, responseHeaders: undefined, error: undefined };
   try {
     call.caller = await route.authenticator.authenticate(signedRequest(req, body), 'kms', info.now, String(req.headers.host ?? '').replace(/:\d+$/, ''));
-    const found = findOperation(route, target);
-    call.operationName = found.name;
-    call.operation = found.operation;
-    if (!call.operation) throw unknownOperation('');
+    call.operationName = target.slice(target.indexOf('.') + 1);
+    call.operation = findOperation(route, target);
     const ctx: OperationContext = { deps: route.deps, caller: call.caller, info, audit: call.audit };
     call.result = await call.operation.handle(new Input(parseBody(body)), ctx);
     call.responseHeaders = ctx.responseHeaders;

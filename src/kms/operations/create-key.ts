@@ -1,7 +1,8 @@
 /**
  * CreateKey: a new key whose material is generated inside the custodian and
  * sealed under the root of trust before it is stored. Supported specs:
- * SYMMETRIC_DEFAULT, ECC_SECG_P256K1, ECC_NIST_P256, HMAC_256.
+ * SYMMETRIC_DEFAULT, ECC_SECG_P256K1, ECC_NIST_P256, HMAC_224, HMAC_256,
+ * HMAC_384, HMAC_512.
  */
 import { randomUUID } from 'node:crypto';
 import * as repo from '../../storage/keys.repository.js';

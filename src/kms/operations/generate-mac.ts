@@ -1,7 +1,8 @@
 /**
- * GenerateMac (AWS KMS API Reference): HMAC-SHA-256 (RFC 2104) of a message of
- * 1..4096 bytes under an HMAC_256 key. Any other MacAlgorithm is
- * InvalidKeyUsageException in AWS's wording. The message never appears in an
+ * GenerateMac (AWS KMS API Reference): HMAC (RFC 2104) of a message of
+ * 1..4096 bytes under an HMAC key, with the one algorithm of the key's spec
+ * (HMAC_SHA_224 for HMAC_224, … HMAC_SHA_512 for HMAC_512). Any other
+ * MacAlgorithm is InvalidKeyUsageException in AWS's wording. The message never appears in an
  * error, a log line or the audit trail.
  */
 import { generateMac as mac } from '../keystore.js';
@@ -24,6 +25,6 @@ export const generateMac = operation('GenerateMac', async (input, ctx) => {
   if (dryRun) dryRunSucceeded();
 
   const material = await loadMaterial(ctx, key);
-  const tag = mac(ctx.deps.root, key.keyId, material.version, material.sealed, message);
+  const tag = mac(ctx.deps.root, key.keySpec, key.keyId, material.version, material.sealed, message);
   return { Mac: blobOut(tag), MacAlgorithm: algorithm, KeyId: keyArn(key) };
 });

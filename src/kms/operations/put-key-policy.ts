@@ -5,8 +5,11 @@
  * PutKeyPolicy again. The only policy name is `default`. On a key with a
  * quorum rule the change is recorded as pending and the call fails with
  * KMSInvalidStateException naming the change (docs/access-control.md).
+ * KeyId is a key id or key ARN only, as AWS documents: an alias is
+ * NotFoundException, never its target.
  */
-import { authorize, resolveKey } from '../keys.js';
+import { resolveKeyIdOrArn } from '../aliases.js';
+import { authorize } from '../keys.js';
 import { constraintViolation, notFound, type AwsError } from '../../aws/errors.js';
 import type { Input } from '../input.js';
 import { operation } from '../operation.js';
@@ -37,7 +40,7 @@ export const putKeyPolicy = operation('PutKeyPolicy', async (input, ctx) => {
   const policyName = readPolicyName(input);
   const policy = input.string('Policy', { required: true, min: 1, max: 32768 });
   const bypass = input.boolean('BypassPolicyLockoutSafetyCheck') ?? false;
-  const key = await resolveKey(ctx, keyId);
+  const key = await resolveKeyIdOrArn(ctx, keyId);
   await authorize(ctx, 'kms:PutKeyPolicy', key);
   requireDefaultPolicyName(policyName);
   validateKeyPolicy(policy);

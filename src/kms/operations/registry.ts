@@ -13,6 +13,8 @@ import { decrypt } from './decrypt.js';
 import { reEncrypt } from './re-encrypt.js';
 import { generateDataKey } from './generate-data-key.js';
 import { generateDataKeyWithoutPlaintext } from './generate-data-key-without-plaintext.js';
+import { generateDataKeyPair } from './generate-data-key-pair.js';
+import { generateDataKeyPairWithoutPlaintext } from './generate-data-key-pair-without-plaintext.js';
 import { generateRandom } from './generate-random.js';
 import { generateMac } from './generate-mac.js';
 import { verifyMac } from './verify-mac.js';
@@ -36,6 +38,7 @@ import { listKeyRotations } from './list-key-rotations.js';
 import { putKeyPolicy } from './put-key-policy.js';
 import { getKeyPolicy } from './get-key-policy.js';
 import { listKeyPolicies } from './list-key-policies.js';
+import { updateKeyDescription } from './update-key-description.js';
 
 const all: KmsOperation[] = [
   createKey,
@@ -48,6 +51,8 @@ const all: KmsOperation[] = [
   reEncrypt,
   generateDataKey,
   generateDataKeyWithoutPlaintext,
+  generateDataKeyPair,
+  generateDataKeyPairWithoutPlaintext,
   generateRandom,
   generateMac,
   verifyMac,
@@ -71,6 +76,7 @@ const all: KmsOperation[] = [
   putKeyPolicy,
   getKeyPolicy,
   listKeyPolicies,
+  updateKeyDescription,
 ];
 
 export const operations: ReadonlyMap<string, KmsOperation> = new Map(all.map((op) => [op.name, op]));

@@ -3,11 +3,13 @@
  * new material at once, whatever its automatic-rotation setting, and leaves
  * the automatic schedule as it was. Older versions are kept, so ciphertexts
  * made under them still decrypt (a ciphertext names its version). AWS allows
- * 10 on-demand rotations per key; the 11th is LimitExceededException.
+ * 10 on-demand rotations per key; the 11th is LimitExceededException. The
+ * answer's KeyId is the key ARN, as AWS answers (API Reference example).
  */
 import { resolveKeyIdOrArn } from '../aliases.js';
 import { authorize, keyChanged, requireUsable } from '../keys.js';
 import { requireRotatable, rotateKeyMaterial } from '../maintenance.js';
+import { keyArn } from '../model.js';
 import { operation } from '../operation.js';
 
 export const rotateKeyOnDemand = operation('RotateKeyOnDemand', async (input, ctx) => {
@@ -23,5 +25,5 @@ export const rotateKeyOnDemand = operation('RotateKeyOnDemand', async (input, ct
   } finally {
     keyChanged(ctx, key.keyId);
   }
-  return { KeyId: key.keyId };
+  return { KeyId: keyArn(key) };
 });

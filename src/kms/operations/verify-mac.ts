@@ -1,6 +1,6 @@
 /**
- * VerifyMac (AWS KMS API Reference): recomputes HMAC-SHA-256 under an
- * HMAC_256 key and compares it with the given MAC in constant time
+ * VerifyMac (AWS KMS API Reference): recomputes the HMAC under an HMAC key
+ * (the algorithm of its spec, as GenerateMac) and compares it with the given MAC in constant time
  * (keystore.verifyMac). A mismatch is KMSInvalidMacException with an empty
  * message, as AWS answers.
  */
@@ -25,6 +25,6 @@ export const verifyMac = operation('VerifyMac', async (input, ctx) => {
   if (dryRun) dryRunSucceeded();
 
   const material = await loadMaterial(ctx, key);
-  if (!verify(ctx.deps.root, key.keyId, material.version, material.sealed, message, mac)) throw invalidMac();
+  if (!verify(ctx.deps.root, key.keySpec, key.keyId, material.version, material.sealed, message, mac)) throw invalidMac();
   return { KeyId: keyArn(key), MacValid: true, MacAlgorithm: algorithm };
 });
