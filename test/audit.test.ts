@@ -23,7 +23,7 @@ import { openStore, dropPgSchema, type Store } from '../src/storage/database.js'
 import { accessDenied } from '../src/aws/errors.js';
 import type { Authorizer } from '../src/kms/context.js';
 import { auditCommand } from '../src/cli/audit.js';
-import { canonicalJson } from '../src/audit/canonical-json.js';
+import { canonicalJson } from '../src/crypto/canonical-json.js';
 import { canonicalEvent, canonicalEventGeneric, chainHash, toChained as prepare, type ChainedEvent } from '../src/audit/chain.js';
 import { spawnSync } from 'node:child_process';
 import { startServeProcess } from './helpers/serve-process.js';

@@ -1,5 +1,5 @@
 /**
- * The envelope custody mode end to end (issue 5, DESIGN.md "envelope"): a real
+ * The envelope custody mode end to end (issue 5, docs/architecture.md "envelope"): a real
  * listening server with the built-in issuer (email code via the dev mailbox),
  * the wallet service and the custodian; @symbolon/sdk's EnvelopeWalletClient
  * on the "device": log in, exchange the token at STS, create the wallet

@@ -1,5 +1,5 @@
 /**
- * The split custody mode end to end (issue 6, "Splitting"; DESIGN.md
+ * The split custody mode end to end (issue 6, "Splitting"; docs/architecture.md
  * "split"): a real listening server with the built-in issuer (email code via
  * the dev mailbox), the wallet service and the custodian, and the signer
  * launched by the real platform as a child process (as `serve --role all`

@@ -10,20 +10,14 @@
  * before hashing, so what is hashed is exactly what both SQL dialects store.
  */
 import { createHash } from 'node:crypto';
-import { canonicalJson, type CanonicalValue } from './canonical-json.js';
+import { canonicalJson, type CanonicalValue } from '../crypto/canonical-json.js';
 import type { AuditEvent } from './event.js';
+import type { ChainedEvent } from '../storage/audit.repository.js';
 
 /** hash(0): the chain starts from 32 zero bytes. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/**
- * An event as stored and hashed: the AuditEvent's fields (strings made well
- * formed), its sequence number, and the outcome as read back from the store.
- */
-export interface ChainedEvent extends Omit<AuditEvent, 'outcome'> {
-  seq: number;
-  outcome: string;
-}
+export type { ChainedEvent } from '../storage/audit.repository.js';
 
 // PostgreSQL text cannot hold NUL, and neither dialect stores a lone surrogate
 // as given; both would make the stored event differ from the hashed one.

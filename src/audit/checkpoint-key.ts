@@ -17,7 +17,7 @@ import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
 import { putCheckpointKey } from '../storage/audit.repository.js';
 import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
 import { wipe } from '../crypto/bytes.js';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson } from '../crypto/canonical-json.js';
 
 export const CHECKPOINT_KEY_META = 'audit_checkpoint_key';
 export const CHECKPOINT_ALGORITHM = 'Ed25519';

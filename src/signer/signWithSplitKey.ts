@@ -1,5 +1,5 @@
 /**
- * One split-key signature (DESIGN.md, custody mode "split"): verify the
+ * One split-key signature (docs/architecture.md, custody mode "split"): verify the
  * owner's token; obtain credentials for the custodian on the owner's behalf;
  * take the session's attestation document for this signer's session key
  * (reused for up to a minute, session.ts); have the

@@ -9,10 +9,32 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { AuditChainHeadTable, AuditEventTable, Tables } from './tables.js';
 import type { DialectName } from './database.js';
-import type { ChainedEvent } from '../audit/chain.js';
-import { canonicalJson } from '../audit/canonical-json.js';
+import { canonicalJson } from '../crypto/canonical-json.js';
 
 type Db = Kysely<Tables> | Transaction<Tables>;
+
+/**
+ * An event as stored and hashed (src/audit/chain.ts): the audit event's
+ * fields (strings made well formed), its sequence number, and the outcome as
+ * read back from the store.
+ */
+export interface ChainedEvent {
+  seq: number;
+  time: number;
+  requestId: string;
+  service: string;
+  operation: string;
+  principalArn: string | null;
+  principalTags: Record<string, string>;
+  accessKeyId: string | null;
+  sourceIp: string;
+  userAgent: string;
+  keyArn: string | null;
+  encryptionContext: Record<string, string> | null;
+  signingAlgorithm: string | null;
+  outcome: string;
+  errorCode: string | null;
+}
 
 /** A stored event and its hash. */
 export interface StoredEvent extends ChainedEvent {

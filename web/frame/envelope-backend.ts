@@ -1,5 +1,5 @@
 /**
- * The envelope custody mode behind the frame (DESIGN.md "envelope"; issue 5),
+ * The envelope custody mode behind the frame (docs/architecture.md "envelope"; issue 5),
  * over the SDK's device-side EnvelopeWalletClient: the user's token becomes
  * STS session credentials; the first login creates the wallet here, on the
  * device (key generated and sealed in this origin, the data key encrypted by

@@ -1,5 +1,5 @@
 /**
- * The split custody mode behind the frame (DESIGN.md "split"; issue 6,
+ * The split custody mode behind the frame (docs/architecture.md "split"; issue 6,
  * docs/signer.md), over the SDK's device-side SplitWalletClient: the user's
  * token becomes STS session credentials; the first login creates the wallet
  * here, on the device — the key is generated and split in this origin, share A

@@ -1,7 +1,7 @@
 /**
  * The wallet store's tables: users (one per (issuer, sub), with the id of their
  * master key in the custodian) and wallets (one per user, enforced by a UNIQUE
- * user_id). A wallet row holds only what DESIGN.md lets the wallet store hold:
+ * user_id). A wallet row holds only what docs/architecture.md lets the wallet store hold:
  * the address, the custody mode, the envelope's two ciphertexts, share B
  * sealed under the provider's key, KMS key ids — never anything that alone
  * rebuilds a key. The split and kms modes' columns are here, nullable, so

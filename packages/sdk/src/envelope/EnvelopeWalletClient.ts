@@ -1,5 +1,5 @@
 /**
- * The envelope custody mode on the device (DESIGN.md, "envelope"; issue 5):
+ * The envelope custody mode on the device (docs/architecture.md, "envelope"; issue 5):
  * a wallet client that holds the user's OIDC token (from the built-in
  * issuer's email login, or any OIDC provider), exchanges it for STS session
  * credentials with AssumeRoleWithWebIdentity, and with them:

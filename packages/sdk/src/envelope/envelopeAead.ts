@@ -1,5 +1,5 @@
 /**
- * The device-side envelope of a wallet key (DESIGN.md, "envelope" custody
+ * The device-side envelope of a wallet key (docs/architecture.md, "envelope" custody
  * mode): the 32-byte secp256k1 private key sealed with AES-256-GCM (NIST SP
  * 800-38D) under a fresh 256-bit data key, through WebCrypto
  * (`crypto.subtle`), so it runs in browsers and Node alike.

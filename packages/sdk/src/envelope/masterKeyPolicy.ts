@@ -30,7 +30,7 @@
  * Deliberately NOT granted to the wallet service, and explicitly denied:
  * `kms:PutKeyPolicy` and `kms:CreateGrant`. Either would let it give itself
  * Decrypt, and then the wallet store's database plus its credentials would
- * rebuild a user's key (DESIGN.md, invariant 1). The key is therefore created
+ * rebuild a user's key (docs/architecture.md, invariant 1). The key is therefore created
  * with BypassPolicyLockoutSafetyCheck, as AWS requires for a policy its creator
  * cannot change.
  */

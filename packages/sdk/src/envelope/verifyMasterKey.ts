@@ -6,7 +6,7 @@
  * key" (GET /v1/users/me). A wallet service that lied — naming a key whose
  * policy also lets the provider Decrypt — would receive, at wallet creation,
  * a ciphertext it can open: with the envelope's other half (it stores it) or
- * share B (it stores it), that is the whole private key (DESIGN.md,
+ * share B (it stores it), that is the whole private key (docs/architecture.md,
  * invariant 1). So the device asks the custodian itself, with the user's own
  * credentials:
  *

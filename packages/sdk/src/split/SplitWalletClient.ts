@@ -1,5 +1,5 @@
 /**
- * The split custody mode on the device (DESIGN.md "split"; issue 6,
+ * The split custody mode on the device (docs/architecture.md "split"; issue 6,
  * "Splitting"): a wallet client that reuses EnvelopeWalletClient's login,
  * STS session credentials and wallet-API calls, and
  *

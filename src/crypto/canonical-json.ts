@@ -1,8 +1,10 @@
 /**
- * Canonical JSON for hashing and signing: object keys sorted (by UTF-16 code
- * units, JavaScript's default order), no whitespace, strings escaped by
- * JSON.stringify (lone surrogates as `\udXXX`), only finite numbers. The same
- * value always gives the same bytes, in every process and on every dialect.
+ * Canonical JSON for hashing and signing (the audit chain and its signed
+ * checkpoints, src/audit/; pure and without I/O like the rest of src/crypto/):
+ * object keys sorted (by UTF-16 code units, JavaScript's default order), no
+ * whitespace, strings escaped by JSON.stringify (lone surrogates as
+ * `\udXXX`), only finite numbers. The same value always gives the same bytes,
+ * in every process and on every dialect.
  */
 
 export type CanonicalValue = string | number | boolean | null | CanonicalValue[] | { [key: string]: CanonicalValue };
