@@ -18,11 +18,20 @@ export interface AuditFields {
 
 /**
  * Decides whether `caller` may perform `action` on `key` (undefined for
- * account-level actions such as CreateKey and ListKeys).
+ * account-level actions such as CreateKey and ListKeys). `grant`, when given,
+ * is asked only when no policy allows the request and none denies it
+ * explicitly: true allows it (a KMS grant is an additional allow).
  * @throws {AwsError} AccessDeniedException when not allowed.
  */
 export interface Authorizer {
-  authorize(request: { caller: Caller; info: RequestInfo; action: string; key: KeyRecord | undefined; conditions: Record<string, string | string[]> }): Promise<void>;
+  authorize(request: {
+    caller: Caller;
+    info: RequestInfo;
+    action: string;
+    key: KeyRecord | undefined;
+    conditions: Record<string, string | string[]>;
+    grant?: () => Promise<boolean>;
+  }): Promise<void>;
 }
 
 export interface KmsConfig {

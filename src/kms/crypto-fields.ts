@@ -20,6 +20,7 @@ import { AWS_ENCRYPTION_ALGORITHMS, AWS_MAC_ALGORITHMS, type KeyRecord } from '.
 import type { OperationContext } from './context.js';
 import { AttestationError } from '../attestation/errors.js';
 import { recipientAttestationOf, type AttestedRecipient } from '../attestation/recipient-attestation.js';
+import { readGrantTokens } from './grants.js';
 
 /**
  * Reads a base64 blob that AWS models as sensitive: a length outside
@@ -61,9 +62,12 @@ export function requireMacAlgorithm(key: KeyRecord, algorithm: (typeof AWS_MAC_A
   }
 }
 
-/** Reads `DryRun` (and `GrantTokens`, which this custodian accepts but has no grants to apply). */
+/**
+ * Reads `DryRun` and checks `GrantTokens` (a grant is effective at once here, so a token only has to be valid).
+ * @throws {AwsError} SerializationException, ValidationException or InvalidGrantTokenException.
+ */
 export function readDryRun(input: Input): boolean {
-  input.stringList('GrantTokens', { max: 10 });
+  readGrantTokens(input);
   return input.boolean('DryRun') ?? false;
 }
 
