@@ -43,6 +43,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { ADMIN, REGION, STORE, startTestServer, type TestServer } from './helpers/server.js';
 import { absentMessage, readVectorJson, vectorPath } from './helpers/vectors.js';
 import type { AuditEvent, AuditSink } from '../src/audit/event.js';
+import { insertGrant } from '../src/storage/grants.repository.js';
+import { grantParamsSha256 } from '../src/kms/grants.js';
 
 type Creds = { accessKeyId: string; secretAccessKey: string; arn: string };
 
@@ -329,6 +331,23 @@ describe(`KMS grants on ${STORE}`, () => {
     assert.equal((await kms().send(new ListGrantsCommand({ KeyId: key }))).Grants!.length, 2);
     await kms().send(new RetireGrantCommand({ GrantToken: b.GrantToken }));
     assert.deepEqual((await kms().send(new ListGrantsCommand({ KeyId: key }))).Grants!.map((g) => g.GrantId), [c.GrantId]);
+
+  });
+
+  test('the store keeps one grant per key, name and parameters when two requests race past the look-up', async () => {
+    // The race CreateGrant loses when two identical named requests both miss findNamedGrant: the second insert
+    // meets the unique (key_id, name, params_sha256) index and yields the first grant, on SQLite and PostgreSQL.
+    const keyArn = await symmetricKey();
+    const keyId = keyArn.split('/')[1]!;
+    const db = server.custodian.deps.store.db;
+    const params = { granteePrincipal: outsider.arn, retiringPrincipal: null, operations: ['Decrypt'], constraints: null };
+    const base = { keyId, name: 'raced', ...params, issuingAccount: account, paramsSha256: grantParamsSha256(params), createdAt: Date.now() };
+    const first = await insertGrant(db, { ...base, grantId: '1'.repeat(64) });
+    const second = await insertGrant(db, { ...base, grantId: '2'.repeat(64) });
+    assert.equal(second.grantId, first.grantId);
+    const unnamed = await insertGrant(db, { ...base, name: null, grantId: '3'.repeat(64) });
+    assert.equal(unnamed.grantId, '3'.repeat(64));
+    assert.deepEqual((await kms().send(new ListGrantsCommand({ KeyId: keyArn }))).Grants!.map((g) => g.GrantId), ['1'.repeat(64), '3'.repeat(64)]);
   });
 
   test('a grantee with CreateGrant in its grant may grant only narrower grants', async () => {
