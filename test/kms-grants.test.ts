@@ -256,6 +256,12 @@ describe(`KMS grants on ${STORE}`, () => {
     await fails(signWith(grantee, key), 'AccessDeniedException', /kms:Sign/);
     assert.deepEqual((await kms().send(new ListGrantsCommand({ KeyId: key }))).Grants, []);
 
+    // The account may delegate kms:RetireGrant through IAM (the default key policy enables IAM policies).
+    const delegated = await user('retire-delegate', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:RetireGrant', Resource: '*' }] });
+    const g4 = await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['Sign'] }));
+    await kms(delegated).send(new RetireGrantCommand({ KeyId: key, GrantId: g4.GrantId }));
+    assert.deepEqual((await kms().send(new ListGrantsCommand({ KeyId: key }))).Grants, []);
+
     // A grantee with RetireGrant in its grant retires it itself.
     const g3 = await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['Sign', 'RetireGrant'] }));
     await kms(grantee).send(new RetireGrantCommand({ KeyId: key, GrantId: g3.GrantId }));

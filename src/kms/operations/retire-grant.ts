@@ -1,12 +1,14 @@
 /**
  * RetireGrant (AWS KMS API Reference; Developer Guide, "Retiring and revoking
  * grants"): deletes a grant, named by its GrantToken or by KeyId and GrantId.
- * Who may retire it is decided by the grant, not by policies: its retiring
- * principal, its grantee when RetireGrant is among its operations, or the
- * account that issued it (its root). Audited with the key's ARN, never the token.
+ * Who may retire it is decided first by the grant: its retiring principal,
+ * its grantee when RetireGrant is among its operations, or the account that
+ * issued it (its root); beyond them, a principal the account delegated
+ * kms:RetireGrant to in the key and identity policies. Audited with the key's
+ * ARN, never the token.
  */
-import { accessDenied, invalidGrantId, notFound, validation } from '../../aws/errors.js';
-import { keyChanged, resolveKey } from '../keys.js';
+import { invalidGrantId, notFound, validation } from '../../aws/errors.js';
+import { authorize, keyChanged, resolveKey } from '../keys.js';
 import { keyArn } from '../model.js';
 import { operation } from '../operation.js';
 import { dryRunSucceeded } from '../crypto-fields.js';
@@ -39,11 +41,9 @@ export const retireGrant = operation('RetireGrant', async (input, ctx) => {
     (grant.retiringPrincipal !== null && isPrincipal(ctx.caller, grant.retiringPrincipal)) ||
     (grant.operations.includes('RetireGrant') && isPrincipal(ctx.caller, grant.granteePrincipal)) ||
     ctx.caller.arn === `arn:aws:iam::${grant.issuingAccount}:root`;
-  if (!mayRetire) {
-    throw accessDenied(
-      `User: ${ctx.caller.arn} is not authorized to perform: kms:RetireGrant on resource: ${keyArn(key)} because it is neither the grant's retiring principal nor its grantee with RetireGrant among its operations`,
-    );
-  }
+  // Otherwise only a principal the issuing account delegated kms:RetireGrant to (AWS: "principals to whom
+  // permission for retiring a grant is delegated"), through the key policy and its identity policies.
+  if (!mayRetire) await authorize(ctx, 'kms:RetireGrant', key);
   if (dryRun) dryRunSucceeded();
   if (!(await deleteGrant(ctx.deps.store.db, key.keyId, grantId))) throw notFound(`Grant ID ${grantId} not found.`);
   keyChanged(ctx, key.keyId);
