@@ -17,7 +17,7 @@
 // operation.").
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pino from 'pino';
 import {
   CreateGrantCommand,
@@ -424,5 +424,40 @@ describe(`KMS grants on ${STORE}`, () => {
     const everything = JSON.stringify(events) + logLines.join('');
     for (const token of [g1.GrantToken!, g2.GrantToken!]) assert.ok(!everything.includes(token), 'a grant token reached the audit trail or the log');
     assert.ok(logLines.length > 0, 'the logger captured nothing; the check above proves nothing');
+  });
+});
+
+describe(`a grant token makes a new grant usable at once in another process (${STORE})`, () => {
+  let a: TestServer;
+  let b: TestServer;
+  before(async () => {
+    // Two custodians on one store; B caches a key's grants for a minute, so only the token can tell it of a new one.
+    const pgSchema = STORE === 'postgres' ? `t_${randomBytes(6).toString('hex')}` : undefined;
+    const env = { SYMBOLON_KEY_CACHE_TTL_MS: '60000' };
+    a = await startTestServer({ env, ...(pgSchema ? { pgSchema } : {}) });
+    b = await startTestServer({ env, dataDir: a.dataDir, keepSchema: true, ...(pgSchema ? { pgSchema } : {}) });
+  });
+  after(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  test('without the token B still refuses (its cached grants), with it B allows', async () => {
+    const iamA = new IAMClient({ endpoint: a.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
+    clients.push(iamA);
+    const u = await iamA.send(new CreateUserCommand({ UserName: 'two-process-grantee' }));
+    const k = await iamA.send(new CreateAccessKeyCommand({ UserName: 'two-process-grantee' }));
+    const creds = { accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey! };
+    const key = (await a.kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.Arn!;
+    const signOn = (s: TestServer, tokens?: string[]) =>
+      s.kms(creds).send(new SignCommand({ KeyId: key, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256', ...(tokens ? { GrantTokens: tokens } : {}) }));
+    await fails(signOn(b), 'AccessDeniedException', /kms:Sign/);
+
+    const { GrantToken } = await a.kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: u.User!.Arn!, Operations: ['Sign'] }));
+    await signOn(a);
+    await fails(signOn(b), 'AccessDeniedException', /kms:Sign/);
+    await signOn(b, [GrantToken!]);
+    // B now holds the fresh list, so the grant works there without the token too.
+    await signOn(b);
   });
 });

@@ -55,6 +55,12 @@ export interface OperationContext {
   caller: Caller;
   info: RequestInfo;
   audit: AuditFields;
+  /**
+   * The grants the request's `GrantTokens` name (src/kms/grants.ts): a grant
+   * named here but missing from a cached list of the key's grants is looked up
+   * in the store, so a grant made by another process is usable at once with its token.
+   */
+  grantTokenIds?: ReadonlySet<string>;
   /** Extra response headers an operation adds to a successful answer (e.g. Sign's recovery-id hint). */
   responseHeaders?: Record<string, string>;
 }

@@ -12,10 +12,13 @@
  * (the Sign hot path) never reads them.
  *
  * Grant tokens: AWS hands one out per CreateGrant so that a new grant can be
- * used before it is eventually consistent. Here a grant is effective as soon
- * as CreateGrant returns, so a token is only checked for shape (at most 10
- * per request, each 1 to 8192 characters, one this custodian issued) and, by
- * RetireGrant, used to name its grant. A token names its grant and carries a
+ * used before it is eventually consistent. Here a grant is effective in the
+ * process that made it as soon as CreateGrant returns; other processes on the
+ * same store cache a key's grants for the key cache's lifetime, and a token
+ * naming a grant their cached list lacks makes them read the store, so with
+ * its token a new grant works everywhere at once. Tokens are checked (at most
+ * 10 per request, each 1 to 8192 characters, one this custodian issued), and
+ * RetireGrant uses one to name its grant. A token names its grant and carries a
  * random nonce; like AWS's, every token of one grant is interchangeable, and
  * it is not a credential: who may retire a grant is decided by its principals.
  */
@@ -81,6 +84,21 @@ export function grantIdOfToken(token: string): string | undefined {
   if (!/^[A-Za-z0-9_-]{86}$/.test(token)) return undefined;
   const bytes = Buffer.from(token, 'base64url');
   return bytes.length === TOKEN_BYTES ? bytes.subarray(0, 32).toString('hex') : undefined;
+}
+
+/**
+ * The grant ids named by a request body's `GrantTokens`, if it has any
+ * (malformed tokens are skipped here; the operation refuses them).
+ */
+export function grantIdsOfTokens(body: unknown): ReadonlySet<string> | undefined {
+  const tokens = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).GrantTokens : undefined;
+  if (!Array.isArray(tokens) || tokens.length === 0 || tokens.length > 10) return undefined;
+  const ids = new Set<string>();
+  for (const t of tokens) {
+    const id = typeof t === 'string' ? grantIdOfToken(t) : undefined;
+    if (id) ids.add(id);
+  }
+  return ids.size ? ids : undefined;
 }
 
 /**
@@ -236,12 +254,16 @@ export function meetsConstraints(constraints: GrantConstraints | null, context: 
 }
 
 /**
- * A key's grants: from the key cache, else from the store (then cached with the key's record).
+ * A key's grants: from the key cache, else (or when the request's grant
+ * tokens name a grant the cached list lacks) from the store, then cached
+ * with the key's record.
  */
 export async function loadGrants(ctx: OperationContext, keyId: string): Promise<readonly Grant[]> {
   const { keyCache, store } = ctx.deps;
   const cached = keyCache.getGrants(keyId, ctx.info.now);
-  if (cached) return cached;
+  // A token naming a grant the cached list lacks: the grant may be newer than the cache (AWS's reason for tokens).
+  const fresh = !cached || [...(ctx.grantTokenIds ?? [])].some((id) => !cached.some((g) => g.grantId === id));
+  if (!fresh) return cached;
   const generation = keyCache.generation();
   const grants = await grantsOfKey(store.db, keyId);
   keyCache.putGrants(keyId, grants, generation);

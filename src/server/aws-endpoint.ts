@@ -15,6 +15,7 @@ import type { AuditFields, KmsDeps, OperationContext } from '../kms/context.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
 import type { KmsOperation } from '../kms/operation.js';
 import type { AuditSink } from '../audit/event.js';
+import { grantIdsOfTokens } from '../kms/grants.js';
 
 const JSON_11 = 'application/x-amz-json-1.1';
 const FORM = 'application/x-www-form-urlencoded';
@@ -139,7 +140,8 @@ function awsEndpointScope(app: FastifyInstance, options: AwsEndpointOptions): vo
       } catch {
         throw serialization('The request body is not valid JSON.');
       }
-      const ctx: OperationContext = { deps, caller, info, audit: audits };
+      const grantTokenIds = grantIdsOfTokens(parsed);
+      const ctx: OperationContext = { deps, caller, info, audit: audits, ...(grantTokenIds ? { grantTokenIds } : {}) };
       const result = await op.handle(new Input(parsed), ctx);
       if (ctx.responseHeaders) reply.headers(ctx.responseHeaders);
       reply.code(200).header('content-type', JSON_11).send(JSON.stringify(result));
