@@ -461,3 +461,31 @@ describe(`a grant token makes a new grant usable at once in another process (${S
     await signOn(b);
   });
 });
+
+describe(`a request the policies allow never reads grants (${STORE})`, () => {
+  let c: TestServer;
+  before(async () => {
+    c = await startTestServer();
+  });
+  after(async () => {
+    await c?.close();
+  });
+
+  test('with the grants table gone, policy-allowed Sign still works; only a policy-denied request looks for grants', async () => {
+    const key = (await c.kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.Arn!;
+    const iamC = new IAMClient({ endpoint: c.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
+    clients.push(iamC);
+    await iamC.send(new CreateUserCommand({ UserName: 'hot-path' }));
+    await iamC.send(new PutUserPolicyCommand({ UserName: 'hot-path', PolicyName: 'p', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:Sign', Resource: '*' }] }) }));
+    const k = await iamC.send(new CreateAccessKeyCommand({ UserName: 'hot-path' }));
+    const creds = { accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey! };
+    const sign = (who: { accessKeyId: string; secretAccessKey: string }) =>
+      c.kms(who).send(new SignCommand({ KeyId: key, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+
+    await c.custodian.deps.store.db.schema.dropTable('kms_grants').execute();
+    await sign(ADMIN);
+    await sign(creds);
+    // The table is really gone: a request no policy allows does look for grants, and fails closed.
+    await fails(c.kms(creds).send(new GetPublicKeyCommand({ KeyId: key })), 'KMSInternalException');
+  });
+});
