@@ -43,7 +43,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { ADMIN, REGION, STORE, startTestServer, type TestServer } from './helpers/server.js';
 import { absentMessage, readVectorJson, vectorPath } from './helpers/vectors.js';
 import type { AuditEvent, AuditSink } from '../src/audit/event.js';
-import { insertGrant } from '../src/storage/grants.repository.js';
+import { findGrant, insertGrant } from '../src/storage/grants.repository.js';
+import { deleteKey } from '../src/storage/keys.repository.js';
 import { grantParamsSha256 } from '../src/kms/grants.js';
 
 type Creds = { accessKeyId: string; secretAccessKey: string; arn: string };
@@ -400,6 +401,18 @@ describe(`KMS grants on ${STORE}`, () => {
     assert.equal(again.GrantId, payload.GrantId);
     const steps = events.filter((e) => e.operation.endsWith(`/${changeId}`)).map((e) => e.operation.split('/')[0]);
     assert.deepEqual(steps, ['PolicyChangeProposed', 'PolicyChangeApproved', 'PolicyChangeApproved', 'PolicyChangeApplied']);
+  });
+
+  test('a deleted key takes its grants with it', async () => {
+    const keyArn = await symmetricKey();
+    const keyId = keyArn.split('/')[1]!;
+    const { GrantId } = await kms().send(new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: retirer.arn, RetiringPrincipal: bob.arn, Operations: ['Encrypt'] }));
+    const db = server.custodian.deps.store.db;
+    assert.ok(await findGrant(db, GrantId!));
+    // What the maintenance task runs once the deletion window has passed (src/kms/maintenance.ts).
+    await deleteKey(db, keyId);
+    assert.equal(await findGrant(db, GrantId!), undefined);
+    assert.ok(!(await kms().send(new ListRetirableGrantsCommand({ RetiringPrincipal: bob.arn }))).Grants!.some((g) => g.GrantId === GrantId));
   });
 
   test('CreateGrant, RetireGrant and RevokeGrant are audited with the key ARN; tokens are in no event and no log line', async () => {
