@@ -45,7 +45,7 @@ import { absentMessage, readVectorJson, vectorPath } from './helpers/vectors.js'
 import type { AuditEvent, AuditSink } from '../src/audit/event.js';
 import { findGrant, insertGrant } from '../src/storage/grants.repository.js';
 import { deleteKey } from '../src/storage/keys.repository.js';
-import { grantParamsSha256 } from '../src/kms/grants.js';
+import { grantParamsSha256, isPrincipal, meetsConstraints } from '../src/kms/grants.js';
 
 type Creds = { accessKeyId: string; secretAccessKey: string; arn: string };
 
@@ -500,5 +500,30 @@ describe(`a request the policies allow never reads grants (${STORE})`, () => {
     await sign(creds);
     // The table is really gone: a request no policy allows does look for grants, and fails closed.
     await fails(c.kms(creds).send(new GetPublicKeyCommand({ KeyId: key })), 'KMSInternalException');
+  });
+});
+
+describe('grant matching rules', () => {
+  const caller = (arn: string) => ({ accountId: '111122223333', arn, userName: '', accessKeyId: 'AKIA', tags: {} });
+  test('a grant to a role is usable by its sessions (with or without a role path); nothing else matches by prefix', () => {
+    const session = caller('arn:aws:sts::111122223333:assumed-role/app/device-1');
+    assert.equal(isPrincipal(session, 'arn:aws:iam::111122223333:role/app'), true);
+    assert.equal(isPrincipal(session, 'arn:aws:iam::111122223333:role/team/app'), true);
+    assert.equal(isPrincipal(session, 'arn:aws:sts::111122223333:assumed-role/app/device-1'), true);
+    assert.equal(isPrincipal(session, 'arn:aws:sts::111122223333:assumed-role/app/device-2'), false);
+    assert.equal(isPrincipal(session, 'arn:aws:iam::444455556666:role/app'), false);
+    assert.equal(isPrincipal(session, 'arn:aws:iam::111122223333:role/ap'), false);
+    assert.equal(isPrincipal(caller('arn:aws:iam::111122223333:user/app'), 'arn:aws:iam::111122223333:role/app'), false);
+    assert.equal(isPrincipal(caller('arn:aws:iam::111122223333:user/alice'), 'arn:aws:iam::111122223333:user/alice'), true);
+    assert.equal(isPrincipal(caller('arn:aws:iam::111122223333:user/alice'), 'arn:aws:iam::111122223333:root'), false);
+  });
+  test('EncryptionContextSubset and EncryptionContextEquals', () => {
+    assert.equal(meetsConstraints(null, {}), true);
+    assert.equal(meetsConstraints({ encryptionContextSubset: { a: '1' } }, { a: '1', b: '2' }), true);
+    assert.equal(meetsConstraints({ encryptionContextSubset: { a: '1' } }, { a: '2' }), false);
+    assert.equal(meetsConstraints({ encryptionContextSubset: { a: '1' } }, {}), false);
+    assert.equal(meetsConstraints({ encryptionContextEquals: { a: '1' } }, { a: '1' }), true);
+    assert.equal(meetsConstraints({ encryptionContextEquals: { a: '1' } }, { a: '1', b: '2' }), false);
+    assert.equal(meetsConstraints({ encryptionContextEquals: { constructor: 'x' } }, {}), false);
   });
 });
