@@ -8,7 +8,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { CreateKeyCommand, GetKeyPolicyCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
+import { CreateGrantCommand, CreateKeyCommand, GetKeyPolicyCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -312,5 +312,21 @@ describe('symbolon admin approvals against a running server', () => {
     const ok = await cli(['reject', '--id', id, '--sha256', sha(next), '--json'], bob);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(JSON.parse(ok.stdout).Change.Status, 'REJECTED');
+  });
+
+  test('show names a pending grant (CreateGrant on a guarded key) as a grant', async () => {
+    const key = await newKey();
+    await approvals('PutQuorumRule', { KeyId: key, Approvers: [alice.arn, bob.arn], Threshold: 2 });
+    let id = '';
+    await assert.rejects(kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: dave.arn, Operations: ['Sign'] })), (e: unknown) => {
+      const m = /^Grant change ([0-9a-f-]{36}) pending approval/.exec((e as Error).message);
+      assert.ok(m, (e as Error).message);
+      id = m[1]!;
+      return true;
+    });
+    const shown = await cli(['show', '--id', id], alice);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /--- proposed grant \(SHA-256 [0-9a-f]{64}\) ---/);
+    assert.deepEqual(JSON.parse(shown.stdout.slice(shown.stdout.indexOf('{'))).Operations, ['Sign']);
   });
 });

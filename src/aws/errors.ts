@@ -57,6 +57,8 @@ export const malformedPolicyDocument = make('MalformedPolicyDocumentException');
 export const invalidArn = make('InvalidArnException');
 export const dryRunOperation = make('DryRunOperationException');
 export const customKeyStoreNotFound = make('CustomKeyStoreNotFoundException');
+export const invalidGrantToken = make('InvalidGrantTokenException');
+export const invalidGrantId = make('InvalidGrantIdException');
 
 /**
  * AWS's phrasing for one failed constraint: "1 validation error detected: Value … at 'field' failed to satisfy constraint: …".

@@ -373,7 +373,7 @@ async function approvals(
     case 'show': {
       const r = await approvalsCall(conn, 'GetPolicyChange', { ChangeId: need(str('id'), '--id') });
       const c = r.Change as ChangeView;
-      print(`${changeLines(c)}\n--- proposed ${c.Kind === 'KeyPolicy' ? 'key policy' : 'quorum rule'} (SHA-256 ${c.PayloadSha256}) ---\n${c.Payload ?? ''}`, r);
+      print(`${changeLines(c)}\n--- proposed ${c.Kind === 'KeyPolicy' ? 'key policy' : c.Kind === 'Grant' ? 'grant' : 'quorum rule'} (SHA-256 ${c.PayloadSha256}) ---\n${c.Payload ?? ''}`, r);
       return 0;
     }
     case 'approve':

@@ -27,7 +27,6 @@ export const AWS_KMS_OPERATIONS: readonly string[] = [
 const CUSTOM_KEY_STORES = 'Symbolon keeps every key in its own store under its root of trust; custom key stores (CloudHSM, external) are not offered.';
 const IMPORTED_MATERIAL = 'key material is always generated inside Symbolon; importing key material is not offered.';
 const MULTI_REGION = 'multi-Region keys are not offered.';
-const GRANTS = 'grants are not offered by this custodian.';
 
 /** Why each operation Symbolon does not serve is not offered. */
 const REASONS: ReadonlyMap<string, string> = new Map([
@@ -44,11 +43,6 @@ const REASONS: ReadonlyMap<string, string> = new Map([
   ['UpdatePrimaryRegion', MULTI_REGION],
   ['DeriveSharedSecret', 'KEY_AGREEMENT keys (ECDH) are not offered.'],
   ['GetKeyLastUsage', 'key usage tracking is not offered; the audit log (symbolon audit query) records every use of a key.'],
-  ['CreateGrant', GRANTS],
-  ['ListGrants', GRANTS],
-  ['ListRetirableGrants', GRANTS],
-  ['RetireGrant', GRANTS],
-  ['RevokeGrant', GRANTS],
 ]);
 
 const AWS_NAMES: ReadonlySet<string> = new Set(AWS_KMS_OPERATIONS);

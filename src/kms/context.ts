@@ -20,11 +20,20 @@ export interface AuditFields {
 
 /**
  * Decides whether `caller` may perform `action` on `key` (undefined for
- * account-level actions such as CreateKey and ListKeys).
+ * account-level actions such as CreateKey and ListKeys). `grant`, when given,
+ * is asked only when no policy allows the request and none denies it
+ * explicitly: true allows it (a KMS grant is an additional allow).
  * @throws {AwsError} AccessDeniedException when not allowed.
  */
 export interface Authorizer {
-  authorize(request: { caller: Caller; info: RequestInfo; action: string; key: KeyRecord | undefined; conditions: Record<string, string | string[]> }): Promise<void>;
+  authorize(request: {
+    caller: Caller;
+    info: RequestInfo;
+    action: string;
+    key: KeyRecord | undefined;
+    conditions: Record<string, string | string[]>;
+    grant?: () => Promise<boolean>;
+  }): Promise<void>;
 }
 
 export interface KmsConfig {
@@ -55,6 +64,12 @@ export interface OperationContext {
   caller: Caller;
   info: RequestInfo;
   audit: AuditFields;
+  /**
+   * The grants the request's `GrantTokens` name (src/kms/grants.ts): a grant
+   * named here but missing from a cached list of the key's grants is looked up
+   * in the store, so a grant made by another process is usable at once with its token.
+   */
+  grantTokenIds?: ReadonlySet<string>;
   /** Extra response headers an operation adds to a successful answer (e.g. Sign's recovery-id hint). */
   responseHeaders?: Record<string, string>;
 }

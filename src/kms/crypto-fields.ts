@@ -21,6 +21,7 @@ import { AWS_ENCRYPTION_ALGORITHMS, hmacSpec, type KeyRecord, type MacAlgorithm 
 import type { OperationContext } from './context.js';
 import { AttestationError } from '../attestation/errors.js';
 import type { AttestedRecipient } from '../attestation/recipient-attestation.js';
+import { readGrantTokens } from './grants.js';
 
 /**
  * Reads a base64 blob that AWS models as sensitive: a length outside
@@ -63,9 +64,12 @@ export function requireMacAlgorithm(key: KeyRecord, algorithm: MacAlgorithm): vo
   }
 }
 
-/** Reads `DryRun` (and `GrantTokens`, which this custodian accepts but has no grants to apply). */
+/**
+ * Reads `DryRun` and checks `GrantTokens` (a grant is effective at once here, so a token only has to be valid).
+ * @throws {AwsError} SerializationException, ValidationException or InvalidGrantTokenException.
+ */
 export function readDryRun(input: Input): boolean {
-  input.stringList('GrantTokens', { max: 10 });
+  readGrantTokens(input);
   return input.boolean('DryRun') ?? false;
 }
 

@@ -4,14 +4,18 @@
  * what the database holds (sealed material, never plaintext). Entries expire
  * after `ttlMs` so that, with several processes on one PostgreSQL database, a
  * DisableKey or ScheduleKeyDeletion made elsewhere takes effect within that
- * time; changes made in this process invalidate at once.
+ * time; changes made in this process invalidate at once. The same holds for
+ * a key's grants, cached beside its record once a request needs them.
  */
 import type { KeyRecord } from './model.js';
 import type { MaterialRow } from '../storage/keys.repository.js';
+import type { Grant } from '../storage/grants.repository.js';
 
 interface Entry {
   key: KeyRecord;
   material: Map<number, MaterialRow>;
+  /** The key's grants once a request needed them (only requests the policies do not allow do). */
+  grants?: readonly Grant[];
   expires: number;
 }
 
@@ -19,6 +23,8 @@ export class KeyCache {
   readonly #entries = new Map<string, Entry>();
   readonly #ttlMs: number;
   readonly #max: number;
+  /** Bumped by every invalidation, so grants read before one are not cached after it. */
+  #generation = 0;
 
   constructor(options: { ttlMs: number; maxEntries?: number }) {
     this.#ttlMs = options.ttlMs;
@@ -55,15 +61,38 @@ export class KeyCache {
     });
   }
 
+  /** The key's grants, when cached with its record. */
+  getGrants(keyId: string, now: number): readonly Grant[] | undefined {
+    const e = this.#entries.get(keyId);
+    if (!e || e.expires <= now) return undefined;
+    return e.grants;
+  }
+
+  /** The current generation; pass it to putGrants with grants read after this call. */
+  generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Caches a key's grants beside its record (until the record expires or the
+   * key or a grant changes), unless something was invalidated since they were read.
+   */
+  putGrants(keyId: string, grants: readonly Grant[], readAtGeneration: number): void {
+    const e = this.#entries.get(keyId);
+    if (e && readAtGeneration === this.#generation) e.grants = grants;
+  }
+
   putMaterial(m: MaterialRow): void {
     this.#entries.get(m.keyId)?.material.set(m.version, m);
   }
 
   invalidate(keyId: string): void {
+    this.#generation++;
     this.#entries.delete(keyId);
   }
 
   clear(): void {
+    this.#generation++;
     this.#entries.clear();
   }
 }

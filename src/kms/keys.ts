@@ -9,6 +9,7 @@ import { disabled, internal, invalidKeyUsage, invalidState, notFound } from '../
 import { aliasArn, keyArn, UUID_RE, type KeyRecord, type KeyUsage } from './model.js';
 import type { OperationContext } from './context.js';
 import { encryptionContextConditions } from '../aws/policy/context-keys.js';
+import { findAllowingGrant, type Grant } from './grants.js';
 
 /** Splits an ARN of this service into region, account and resource, or undefined. */
 function parseKmsArn(arn: string): { region: string; account: string; resource: string } | undefined {
@@ -52,9 +53,12 @@ export async function resolveKey(ctx: OperationContext, keyIdInput: string): Pro
 }
 
 /**
- * Authorizes `action` on `key` for the caller. Operations that take an
- * encryption context set `ctx.audit.encryptionContext` first, so key and
- * identity policies can test it.
+ * Authorizes `action` on `key` for the caller: by the key and identity
+ * policies or, where they neither allow nor explicitly deny it, by one of the
+ * key's grants (src/kms/grants.ts). Operations that take an encryption
+ * context set `ctx.audit.encryptionContext` first, so key and identity
+ * policies and grant constraints can test it.
+ * @returns the grant that allowed the request, when no policy did.
  * @throws {AwsError} AccessDeniedException.
  */
 export async function authorize(
@@ -62,7 +66,7 @@ export async function authorize(
   action: string,
   key: KeyRecord | undefined,
   conditions: Record<string, string | string[]> = {},
-): Promise<void> {
+): Promise<Grant | undefined> {
   if (key) ctx.audit.keyArn = keyArn(key);
   // The request's encryption context is visible to policies as kms:EncryptionContext:<key> and
   // kms:EncryptionContextKeys, unless the operation names the context itself (ReEncrypt checks
@@ -70,7 +74,10 @@ export async function authorize(
   const ec = ctx.audit.encryptionContext;
   const explicit = Object.keys(conditions).some((k) => k.toLowerCase() === 'kms:encryptioncontextkeys');
   const all = ec && !explicit && Object.keys(ec).length ? { ...encryptionContextConditions(ec), ...conditions } : conditions;
-  await ctx.deps.authorizer.authorize({ caller: ctx.caller, info: ctx.info, action, key, conditions: all });
+  let granted: Grant | undefined;
+  const grant = key ? async () => !!(granted = await findAllowingGrant(ctx, key, action, all)) : undefined;
+  await ctx.deps.authorizer.authorize({ caller: ctx.caller, info: ctx.info, action, key, conditions: all, ...(grant ? { grant } : {}) });
+  return granted;
 }
 
 /**

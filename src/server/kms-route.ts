@@ -19,6 +19,7 @@ import { Input } from '../kms/input.js';
 import type { AuditFields, KmsDeps, OperationContext } from '../kms/context.js';
 import { changesState, type KmsOperation } from '../kms/operation.js';
 import { unsupportedKmsOperation } from '../kms/aws-operations.js';
+import { grantIdsOfTokens } from '../kms/grants.js';
 import { sendAwsError, signedRequest, JSON_11 } from './aws-protocol.js';
 
 /** What the KMS route needs: everything an operation can touch is in `deps`. */
@@ -122,8 +123,10 @@ export async function serveKmsRequest(route: KmsRouteDeps, req: FastifyRequest, 
     call.caller = await route.authenticator.authenticate(signedRequest(req, body), 'kms', info.now, String(req.headers.host ?? '').replace(/:\d+$/, ''));
     call.operationName = target.slice(target.indexOf('.') + 1);
     call.operation = findOperation(route, target);
-    const ctx: OperationContext = { deps: route.deps, caller: call.caller, info, audit: call.audit };
-    call.result = await call.operation.handle(new Input(parseBody(body)), ctx);
+    const parsed = parseBody(body);
+    const grantTokenIds = grantIdsOfTokens(parsed);
+    const ctx: OperationContext = { deps: route.deps, caller: call.caller, info, audit: call.audit, ...(grantTokenIds ? { grantTokenIds } : {}) };
+    call.result = await call.operation.handle(new Input(parsed), ctx);
     call.responseHeaders = ctx.responseHeaders;
   } catch (e) {
     call.error = toAwsError(e, req, call);

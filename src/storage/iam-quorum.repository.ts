@@ -18,7 +18,8 @@ export interface QuorumRule {
   updatedBy: string;
 }
 
-export type ChangeKind = 'KeyPolicy' | 'QuorumRule';
+/** What a change makes: a key policy, a quorum rule, or a grant (CreateGrant on a guarded key). */
+export type ChangeKind = 'KeyPolicy' | 'QuorumRule' | 'Grant';
 export type ChangeStatus = 'PENDING' | 'APPLIED' | 'REJECTED' | 'EXPIRED' | 'SUPERSEDED';
 
 export interface PolicyChange {

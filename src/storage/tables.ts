@@ -56,6 +56,21 @@ export interface KmsKeyTagTable {
   tag_value: string;
 }
 
+/** One KMS grant; `operations` is a JSON array, `constraints` JSON or null (src/kms/grants.ts). */
+export interface KmsGrantTable {
+  grant_id: string;
+  key_id: string;
+  name: string | null;
+  grantee_principal: string;
+  retiring_principal: string | null;
+  issuing_account: string;
+  operations: string;
+  constraints: string | null;
+  /** SHA-256 of the canonical parameters; with `name`, what makes CreateGrant idempotent. */
+  params_sha256: string;
+  created_at: number;
+}
+
 export interface IamAccessKeyTable {
   access_key_id: string;
   user_name: string;
@@ -285,6 +300,7 @@ export interface Tables {
   kms_key_material: KmsKeyMaterialTable;
   kms_aliases: KmsAliasTable;
   kms_key_tags: KmsKeyTagTable;
+  kms_grants: KmsGrantTable;
   iam_access_keys: IamAccessKeyTable;
   iam_users: IamUserTable;
   iam_user_tags: IamUserTagTable;

@@ -2,7 +2,9 @@
  * The custodian's Authorizer: builds the policy engine's request from the
  * authenticated caller, the key and the operation's condition keys, fetches
  * the caller's identity policies, and lets the pure engine (evaluate.ts)
- * decide. A denial is AWS's AccessDeniedException with AWS's message.
+ * decide; where no policy allows a KMS request and none denies it, the
+ * request's grant check (src/kms/grants.ts) may still allow it. A denial is
+ * AWS's AccessDeniedException with AWS's message.
  * Parsed policies are cached by text, so the Sign hot path parses nothing.
  */
 import { accessDenied, internal } from '../errors.js';
@@ -27,6 +29,8 @@ export interface AuthorizationRequest {
   action: string;
   key: KeyRecord | undefined;
   conditions: Record<string, string | string[]>;
+  /** Asked when no policy allows the request and none denies it explicitly (KMS grants); true allows. */
+  grant?: () => Promise<boolean>;
 }
 
 export class PolicyAuthorizer implements Authorizer {
@@ -92,6 +96,10 @@ export class PolicyAuthorizer implements Authorizer {
    */
   async authorize(r: AuthorizationRequest): Promise<void> {
     const { decision, request } = await this.evaluate(r);
-    if (!decision.allowed) throw accessDenied(accessDeniedMessage(request, decision.reason));
+    if (decision.allowed) return;
+    // A grant adds an allow; an explicit Deny in the key policy or an identity policy still wins.
+    const explicit = decision.reason === 'explicit-deny-resource' || decision.reason === 'explicit-deny-identity';
+    if (!explicit && r.grant && (await r.grant())) return;
+    throw accessDenied(accessDeniedMessage(request, decision.reason));
   }
 }

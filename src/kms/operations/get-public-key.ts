@@ -11,10 +11,11 @@ import { internal, unsupportedOperation } from '../../aws/errors.js';
 import { blobOut } from '../input.js';
 import { keyArn, SIGNING_ALGORITHMS } from '../model.js';
 import { operation } from '../operation.js';
+import { readGrantTokens } from '../grants.js';
 
 export const getPublicKey = operation('GetPublicKey', async (input, ctx) => {
   const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
-  input.stringList('GrantTokens', { max: 10 });
+  readGrantTokens(input);
 
   const key = await resolveKey(ctx, keyId);
   await authorize(ctx, 'kms:GetPublicKey', key);

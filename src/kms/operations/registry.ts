@@ -39,6 +39,11 @@ import { putKeyPolicy } from './put-key-policy.js';
 import { getKeyPolicy } from './get-key-policy.js';
 import { listKeyPolicies } from './list-key-policies.js';
 import { updateKeyDescription } from './update-key-description.js';
+import { createGrant } from './create-grant.js';
+import { listGrants } from './list-grants.js';
+import { listRetirableGrants } from './list-retirable-grants.js';
+import { retireGrant } from './retire-grant.js';
+import { revokeGrant } from './revoke-grant.js';
 
 const all: KmsOperation[] = [
   createKey,
@@ -77,6 +82,11 @@ const all: KmsOperation[] = [
   getKeyPolicy,
   listKeyPolicies,
   updateKeyDescription,
+  createGrant,
+  listGrants,
+  listRetirableGrants,
+  retireGrant,
+  revokeGrant,
 ];
 
 export const operations: ReadonlyMap<string, KmsOperation> = new Map(all.map((op) => [op.name, op]));

@@ -2,8 +2,9 @@
  * Quorum for permission changes (Symbolon's own; AWS KMS has none — modelled
  * on Turnkey's root quorum and Fireblocks' admin quorum, see
  * docs/access-control.md). A key may carry a rule: N named approvers (principal
- * ARNs) and a threshold M >= 2. On such a key, PutKeyPolicy (and any change to
- * the rule itself) does not take effect: it becomes a pending change with an
+ * ARNs) and a threshold M >= 2. On such a key, PutKeyPolicy, CreateGrant (a
+ * grant is a second way to give permissions) and any change to the rule
+ * itself do not take effect: it becomes a pending change with an
  * id and the SHA-256 of its exact text. Approvers approve or reject that id and
  * hash; the proposer's own proposal counts as its approval when the proposer
  * is an approver, so M >= 2 means nobody can approve alone. At M approvals the
@@ -15,6 +16,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as q from '../../storage/iam-quorum.repository.js';
 import type { ChangeKind, ChangeStatus, PolicyChange, QuorumRule } from '../../storage/iam-quorum.repository.js';
 import { findKey } from '../../storage/keys.repository.js';
+import { insertGrant, type Grant } from '../../storage/grants.repository.js';
 import { findUser } from '../../storage/iam.repository.js';
 import type { AuditSink } from '../../audit/event.js';
 import { accessDenied, alreadyExists, invalidState, notFound, validation } from '../../aws/errors.js';
@@ -22,6 +24,7 @@ import { keyArn, UUID_RE, type KeyRecord } from '../model.js';
 import { keyChanged } from '../keys.js';
 import type { KmsDeps, OperationContext } from '../context.js';
 import { validateKeyPolicy } from './key-policy.js';
+import { grantParamsSha256 } from '../grants.js';
 
 export const DEFAULT_TTL_SECONDS = 24 * 60 * 60;
 export const MIN_TTL_SECONDS = 5 * 60;
@@ -115,7 +118,7 @@ export function changeView(key: KeyRecord, c: PolicyChange, votes: q.Vote[], wit
 }
 
 function pendingError(c: PolicyChange, approvals: number): Error {
-  const what = c.kind === 'KeyPolicy' ? 'Key policy change' : 'Quorum rule change';
+  const what = c.kind === 'KeyPolicy' ? 'Key policy change' : c.kind === 'Grant' ? 'Grant change' : 'Quorum rule change';
   return invalidState(
     `${what} ${c.changeId} pending approval (${approvals} of ${c.threshold}); it is not in effect until ${c.threshold} approvers approve it (SHA-256 ${c.payloadSha256}), and expires at ${new Date(c.expiresAt).toISOString()}.`,
   );
@@ -168,6 +171,56 @@ export async function putKeyPolicyGuarded(ctx: OperationContext, key: KeyRecord,
   throw pendingError(change, approvals);
 }
 
+/** The text a grant change carries (what approvers review and hash): the grant to create. */
+export function grantPayload(g: Grant): string {
+  return JSON.stringify({
+    GrantId: g.grantId,
+    Name: g.name,
+    GranteePrincipal: g.granteePrincipal,
+    RetiringPrincipal: g.retiringPrincipal,
+    Operations: g.operations,
+    Constraints: g.constraints,
+  });
+}
+
+function grantFromPayload(change: PolicyChange, issuingAccount: string, paramsSha256: (g: Grant) => string, now: number): Grant {
+  const p = JSON.parse(change.payload) as { GrantId: string; Name: string | null; GranteePrincipal: string; RetiringPrincipal: string | null; Operations: string[]; Constraints: Grant['constraints'] };
+  const grant: Grant = {
+    grantId: p.GrantId,
+    keyId: change.keyId,
+    name: p.Name,
+    granteePrincipal: p.GranteePrincipal,
+    retiringPrincipal: p.RetiringPrincipal,
+    issuingAccount,
+    operations: p.Operations,
+    constraints: p.Constraints,
+    paramsSha256: '',
+    createdAt: now,
+  };
+  grant.paramsSha256 = paramsSha256(grant);
+  return grant;
+}
+
+/**
+ * CreateGrant's write: creates the grant at once on a key without a quorum
+ * rule (or returns the grant of the same name and parameters); on a guarded
+ * key records a pending change and refuses. `paramsSha256` is the grant's
+ * idempotency hash (src/kms/grants.ts), applied again when the change is.
+ * @throws {AwsError} KMSInvalidStateException "Grant change … pending approval (k of M) …" on a guarded key.
+ */
+export async function createGrantGuarded(ctx: OperationContext, key: KeyRecord, grant: Grant): Promise<Grant> {
+  const db = ctx.deps.store.db;
+  const rule = await q.getQuorumRule(db, key.keyId);
+  if (!rule) {
+    const stored = await insertGrant(db, grant);
+    keyChanged(ctx, key.keyId);
+    return stored;
+  }
+  // A grant replaces nothing: its base is the empty text.
+  const { change, approvals } = await propose(ctx, key, rule, 'Grant', grantPayload(grant), sha256Hex(''));
+  throw pendingError(change, approvals);
+}
+
 /**
  * Sets a key's quorum rule (or, with `next` null, removes it). A key without
  * a rule gets one at once; changing or removing a rule is itself a change the
@@ -202,7 +255,11 @@ async function apply(ctx: OperationContext, key: KeyRecord, change: PolicyChange
   let outcome: 'APPLIED' | 'DECIDED';
   try {
     outcome = await db.transaction().execute(async (trx) => {
-      if (change.kind === 'KeyPolicy') {
+      if (change.kind === 'Grant') {
+        if (!(await findKey(trx, change.keyId))) throw new Superseded();
+        if (!(await q.closeChange(trx, change.changeId, 'APPLIED', now))) return 'DECIDED';
+        await insertGrant(trx, grantFromPayload(change, ctx.deps.config.accountId, grantParamsSha256, now));
+      } else if (change.kind === 'KeyPolicy') {
         const stored = await findKey(trx, change.keyId);
         if (!stored || sha256Hex(stored.policy) !== change.baseSha256) throw new Superseded();
         validateKeyPolicy(change.payload);
@@ -269,7 +326,7 @@ export async function vote(ctx: OperationContext, changeId: string, payloadSha25
   if (payloadSha256.toLowerCase() !== change.payloadSha256) {
     throw validation(`PayloadSha256 does not match policy change ${change.changeId}: review its text (approvals show) and vote on the SHA-256 of what you reviewed.`);
   }
-  if (change.kind === 'KeyPolicy') {
+  if (change.kind !== 'QuorumRule') {
     // A change proposed under another rule than the one now in force is void.
     const rule = await q.getQuorumRule(db, change.keyId);
     if (!rule || !sameRule(rule, { approvers: change.approvers, threshold: change.threshold, ttlSeconds: rule.ttlSeconds })) {
