@@ -6,6 +6,10 @@ import { resolve } from 'node:path';
 import { attestationSettingsFromEnv, signerSettingsFromEnv, type AttestationSettings, type SignerSettings } from './signer/settings.js';
 import { loadTrustedIssuers } from './identity/issuers-config.js';
 import { checkFrameProvidersTrusted, parseFrameOidcProviders, type FrameOidcProvider } from './server/frame-oidc-providers.js';
+import type { WalletSettings } from './wallet/settings.js';
+import type { IdentitySettings } from './identity/settings.js';
+
+export type { WalletSettings, IdentitySettings };
 
 export interface ServerConfig {
   role: 'all' | 'kms' | 'signer';
@@ -46,35 +50,6 @@ export interface FrameSettings {
   chain: { chainId: number; rpcUrl: string; name: string };
   /** SYMBOLON_FRAME_OIDC_PROVIDERS: external OIDC providers the frame offers for login; each must be a trusted issuer. */
   oidcProviders: FrameOidcProvider[];
-}
-
-/** How the wallet service reaches the custodian (docs/wallet-api.md). */
-export interface WalletSettings {
-  /** SYMBOLON_WALLET_KMS_ENDPOINT: the custodian's KMS endpoint; unset: this server. */
-  kmsEndpoint: string | undefined;
-  /** SYMBOLON_WALLET_KMS_ACCESS_KEY_ID / _SECRET_ACCESS_KEY: the wallet service's credentials; unset: the admin credential. */
-  kmsAccessKeyId: string | undefined;
-  kmsSecretAccessKey: string | undefined;
-  /** SYMBOLON_WALLET_KMS_PRINCIPAL_ARN: who those credentials are; unset: looked up in this server's store. */
-  kmsPrincipalArn: string | undefined;
-}
-
-/** Identity settings (docs/identity.md). */
-export interface IdentitySettings {
-  /** SYMBOLON_OIDC_ISSUERS: a JSON array of trusted issuers. */
-  issuersJson: string | undefined;
-  /** SYMBOLON_OIDC_ISSUERS_FILE: path of a JSON file with the same array. */
-  issuersFile: string | undefined;
-  /** SYMBOLON_BUILTIN_ISSUER: 1 on, 0 off; by default on in the embedded (SQLite) mode. */
-  builtinIssuer: boolean;
-  /** SYMBOLON_OIDC_AUDIENCE: the built-in issuer's `aud` (default symbolon). */
-  audience: string;
-  /** SYMBOLON_SMTP_URL: smtp(s)://[user:pass@]host[:port]; unset means development delivery. */
-  smtpUrl: string | undefined;
-  /** SYMBOLON_SMTP_FROM: sender address of login codes. */
-  smtpFrom: string | undefined;
-  /** SYMBOLON_DEV_MAILBOX=1, or the embedded default without SMTP: serve GET /oidc/dev/mailbox. */
-  devMailbox: boolean;
 }
 
 function publicUrlFrom(value: string | undefined, host: string, port: number): string | undefined {

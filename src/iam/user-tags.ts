@@ -9,7 +9,7 @@ import { iamConstraint, invalidInput, limitExceeded } from './errors.js';
 import { iamAction, type IamContext } from './context.js';
 import type { QueryParams } from './params.js';
 import { el, members } from './xml.js';
-import { readUserName, requireUserAuthorized } from './users.js';
+import { readUserName, requireUserAuthorized } from './user-lookup.js';
 
 export const MAX_USER_TAGS = 50;
 const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/u;

@@ -11,6 +11,9 @@ import { iamAction, type IamContext } from './context.js';
 import { PATH, USER_NAME, type QueryParams } from './params.js';
 import { el, isoTime, members, wrap } from './xml.js';
 import { readTags, tagsXml } from './user-tags.js';
+import { readUserName, requireUserAuthorized, userArn } from './user-lookup.js';
+
+export { readUserName, requireUserAuthorized, userArn } from './user-lookup.js';
 import { principalFromArn } from '../aws/policy/request.js';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -22,9 +25,6 @@ export function iamId(prefix: string, length: number): string {
   return s;
 }
 
-export function userArn(accountId: string, path: string, name: string): string {
-  return `arn:aws:iam::${accountId}:user${path}${name}`;
-}
 
 /** The fields of IAM's User structure (Tags only where IAM returns them). */
 function userFields(u: UserRow, tags?: ReadonlyArray<readonly [string, string]>): string {
@@ -40,19 +40,6 @@ export function userXml(u: UserRow, tags?: ReadonlyArray<readonly [string, strin
  * answers AccessDenied before NoSuchEntity).
  * @throws {AwsError} AccessDenied, NoSuchEntity.
  */
-export async function requireUserAuthorized(ctx: IamContext, action: string, name: string): Promise<UserRow> {
-  const found = await findUser(ctx.store.db, name);
-  await ctx.authorize(action, found?.arn ?? userArn(ctx.accountId, '/', name));
-  if (!found) throw noSuchEntity(`The user with name ${name} cannot be found.`);
-  return found;
-}
-
-export function readUserName(p: QueryParams, required: true): string;
-export function readUserName(p: QueryParams, required?: false): string | undefined;
-export function readUserName(p: QueryParams, required = false): string | undefined {
-  return p.string('UserName', { required, min: 1, max: 64, pattern: USER_NAME });
-}
-
 export const createUser = iamAction('CreateUser', async (p, ctx) => {
   const name = readUserName(p, true);
   const path = p.string('Path', { min: 1, max: 512, pattern: PATH }) ?? '/';

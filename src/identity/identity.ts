@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../storage/database.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
-import type { IdentitySettings } from '../config.js';
+import type { IdentitySettings } from './settings.js';
 import { loadTrustedIssuers } from './issuers-config.js';
 import { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from './token-verifier.js';
 import type { TrustedIssuer } from './trusted-issuer.js';

@@ -25,6 +25,7 @@ import { TokenError } from './errors.js';
 import { checkTrustedIssuer, type CheckedIssuer, type TrustedIssuer } from './trusted-issuer.js';
 import { discoverJwksUri } from './discovery.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
+import type { VerifiedToken } from './verified-token.js';
 
 export interface TokenVerifierOptions {
   issuers: readonly TrustedIssuer[];
@@ -43,18 +44,7 @@ export interface TokenVerifierOptions {
 }
 
 /** What a verified token says. */
-export interface VerifiedToken {
-  readonly issuer: string;
-  readonly sub: string;
-  /** The configured audience the token was accepted for. */
-  readonly aud: string;
-  /** The `email` claim, when present and not marked unverified (`email_verified: false`). */
-  readonly email?: string;
-  /** Expiry, seconds since the epoch. */
-  readonly exp: number;
-  /** Every claim of the token (frozen). */
-  readonly claims: Readonly<JWTPayload>;
-}
+export type { VerifiedToken } from './verified-token.js';
 
 export interface TokenVerifier {
   /**

@@ -8,7 +8,7 @@
  * Caveat, documented in docs/identity.md: a key the issuer withdraws from its
  * JWKS keeps its already-verified tokens valid here until they expire.
  */
-import type { VerifiedToken } from './token-verifier.js';
+import type { VerifiedToken } from './verified-token.js';
 
 export class VerifiedTokenCache {
   readonly #entries = new Map<string, VerifiedToken>();

@@ -75,7 +75,7 @@ export interface IamAccessKeyTable {
   access_key_id: string;
   user_name: string;
   principal_arn: string;
-  /** The secret access key sealed under the root of trust (SigV4 needs the secret itself; see docs/security.md). */
+  /** The secret access key sealed under the root of trust (SigV4 needs the secret itself; see the README's security model). */
   sealed_secret: Uint8Array;
   status: string;
   created_at: number;

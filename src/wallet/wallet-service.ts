@@ -11,7 +11,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { ServerConfig } from '../config.js';
+import type { WalletSettings } from './settings.js';
 import type { Store } from '../storage/database.js';
 import { findAccessKey } from '../storage/access-keys.repository.js';
 import type { AccessTokenVerifier } from './auth.js';
@@ -22,7 +22,8 @@ import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { WalletApiOptions } from './routes.js';
 
 export interface WalletServiceOptions {
-  config: ServerConfig;
+  /** The parts of the server's configuration (src/config.ts) the wallet service reads. */
+  config: { region: string; wallet: WalletSettings; signer: { imageSha384?: string | undefined } };
   store: Store;
   /** This server's root of trust: opens the embedded wallet-service principal's secret. */
   root: RootOfTrust;

@@ -3,7 +3,7 @@
  * custodian or AWS KMS): an ethers v6 Signer, a viem account, a wallet manager,
  * and the pieces they share. Browser-safe: no Node-only APIs.
  *
- * The export list is snapshot-tested (test/exports.test.ts): a change here is
+ * The export list is snapshot-tested (packages/sdk/test/exports.test.ts): a change here is
  * a change to the public API.
  */
 export { KmsSigner, type KmsSignerOptions } from './KmsSigner.js';

@@ -13,7 +13,16 @@ import { isIP } from 'node:net';
 import { compileWildcard } from './wildcard.js';
 import { substitute, substituteText } from './variables.js';
 import type { ConditionContext } from './request.js';
-import type { ConditionClause, PolicyVersion } from './document.js';
+import type { PolicyVersion } from './version.js';
+
+/** One condition of a statement: an operator, a key and its values. */
+export interface ConditionClause {
+  operator: ParsedOperator;
+  /** The condition key as written (for messages); lookups are case-insensitive. */
+  key: string;
+  /** Policy values, OR'd. Numbers and booleans are kept in their JSON text form. */
+  values: string[];
+}
 
 type Base =
   | 'StringEquals' | 'StringNotEquals' | 'StringEqualsIgnoreCase' | 'StringNotEqualsIgnoreCase' | 'StringLike' | 'StringNotLike'

@@ -7,7 +7,8 @@
  * AWS has one. Pure and synchronous.
  */
 import { compileWildcard } from './wildcard.js';
-import { parseOperator, type ParsedOperator } from './conditions.js';
+import { parseOperator, type ConditionClause } from './conditions.js';
+import type { PolicyVersion } from './version.js';
 
 export type PolicyKind = 'key' | 'identity';
 
@@ -16,21 +17,14 @@ export class PolicyDocumentError extends Error {
   override name = 'PolicyDocumentError';
 }
 
-export type PolicyVersion = '2012-10-17' | '2008-10-17';
+export type { PolicyVersion } from './version.js';
+export type { ConditionClause } from './conditions.js';
 
 export interface PrincipalSet {
   /** `"*"` or `{"AWS": "*"}`: everyone. */
   any: boolean;
   /** AWS principals: 12-digit account ids or IAM/STS ARNs. */
   aws: string[];
-}
-
-export interface ConditionClause {
-  operator: ParsedOperator;
-  /** The condition key as written (for messages); lookups are case-insensitive. */
-  key: string;
-  /** Policy values, OR'd. Numbers and booleans are kept in their JSON text form. */
-  values: string[];
 }
 
 export interface Statement {

@@ -8,7 +8,7 @@
  */
 import type { PatternPart } from './wildcard.js';
 import type { ConditionContext } from './request.js';
-import type { PolicyVersion } from './document.js';
+import type { PolicyVersion } from './version.js';
 
 const VARIABLE = /\$\{([^}]*)\}/g;
 const DEFAULT = /^\s*([^,\s]+)\s*,\s*'([^']*)'\s*$/;
