@@ -23,13 +23,21 @@ function newestMtime(dir: string): number {
   }
   for (const name of entries) {
     const p = join(dir, name);
-    const s = statSync(p);
+    let s;
+    try {
+      s = statSync(p);
+    } catch {
+      continue; // removed meanwhile
+    }
     newest = Math.max(newest, s.isDirectory() ? newestMtime(p) : s.mtimeMs);
   }
   return newest;
 }
 
-/** Why web/dist must be (re)built, or undefined when it is current. */
+/**
+ * Why web/dist must be (re)built, or undefined when it is current.
+ * @throws never: unreadable files count as missing.
+ */
 export function webBuildNeeded(root = ROOT): string | undefined {
   let oldestOutput = Infinity;
   for (const f of OUTPUTS) {
