@@ -39,6 +39,9 @@ after(async () => {
 
 const ADMIN_ENV = { AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey, AWS_REGION: REGION };
 
+/** Tests whose subject does not touch the store run in the SQLite pass only (the PostgreSQL pass would repeat them). */
+const STORE_INDEPENDENT = { skip: process.env.DATABASE_URL ? 'does not depend on the store: runs in the SQLite pass' : false };
+
 /** Runs the real CLI as a user's shell would: no NODE_NO_WARNINGS, no AWS_* or SYMBOLON_* variables but those given. */
 async function symbolon(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('SYMBOLON_') && k !== 'NODE_NO_WARNINGS' && k !== 'DATABASE_URL'));
@@ -58,7 +61,7 @@ async function pairwise<T>(jobs: Array<() => Promise<T>>): Promise<T[]> {
   return out;
 }
 
-test('--help and -h on every command and subcommand list its options and environment; --version prints the version', async () => {
+test('--help and -h on every command and subcommand list its options and environment; --version prints the version', STORE_INDEPENDENT, async () => {
   const top = await symbolon(['--help']);
   assert.equal(top.code, 0);
   assert.match(top.stdout, /--endpoint aws/);
@@ -92,7 +95,7 @@ test('--help and -h on every command and subcommand list its options and environ
   assert.match(walletHelp, /AWS is never the default/);
 });
 
-test('a CLI run prints the CLI\'s output only: no AWS SDK Node-version warning', async () => {
+test('a CLI run prints the CLI\'s output only: no AWS SDK Node-version warning', STORE_INDEPENDENT, async () => {
   const out = await symbolon(['wallet', 'list', '--endpoint', server.endpoint], ADMIN_ENV);
   assert.equal(out.code, 0, out.stderr);
   assert.doesNotMatch(out.stderr, /NodeVersionSupportWarning|AWS SDK for JavaScript/);
@@ -101,7 +104,7 @@ test('a CLI run prints the CLI\'s output only: no AWS SDK Node-version warning',
   assert.doesNotMatch(admin.stderr, /NodeVersionSupportWarning|AWS SDK for JavaScript/);
 });
 
-test('one endpoint rule: --endpoint, else SYMBOLON_ENDPOINT, else the local server; AWS only when asked', async () => {
+test('one endpoint rule: --endpoint, else SYMBOLON_ENDPOINT, else the local server; AWS only when asked', STORE_INDEPENDENT, async () => {
   // SYMBOLON_ENDPOINT is honoured by wallet as by admin (wallet went to AWS KMS before).
   const viaEnv = await symbolon(['wallet', 'create', '--json'], { ...ADMIN_ENV, SYMBOLON_ENDPOINT: server.endpoint });
   assert.equal(viaEnv.code, 0, viaEnv.stderr);
@@ -152,7 +155,7 @@ test(`wallet list and KmsWalletManager.listWallets() skip keys the caller may no
   assert.ok(skipped.includes(masterKeyId));
 });
 
-test('wallet sign-tx refuses a transaction without a chain id (or typed with chain id 0) unless asked, and names missing and filled fields', async () => {
+test('wallet sign-tx refuses a transaction without a chain id (or typed with chain id 0) unless asked, and names missing and filled fields', STORE_INDEPENDENT, async () => {
   const { keyId } = JSON.parse((await symbolon(['wallet', 'create', '--endpoint', server.endpoint, '--json'], ADMIN_ENV)).stdout);
   const to = '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a';
   const signTx = (tx: object, ...extra: string[]) => symbolon(['wallet', 'sign-tx', '--endpoint', server.endpoint, '--key', keyId, '--tx', JSON.stringify(tx), '--json', ...extra], ADMIN_ENV);
@@ -189,7 +192,7 @@ test('wallet sign-tx refuses a transaction without a chain id (or typed with cha
   assert.match(humanFilled.stderr, /^filled in from --rpc: nonce, gasLimit, maxFeePerGas, maxPriorityFeePerGas, type\n$/);
 });
 
-test('wallet send from an unfunded key says insufficient funds, with the amounts', async () => {
+test('wallet send from an unfunded key says insufficient funds, with the amounts', STORE_INDEPENDENT, async () => {
   const { keyId, address } = JSON.parse((await symbolon(['wallet', 'create', '--endpoint', server.endpoint, '--json'], ADMIN_ENV)).stdout);
   const sent = await symbolon(['wallet', 'send', '--endpoint', server.endpoint, '--key', keyId, '--rpc', chain.url, '--tx', JSON.stringify({ to: '0x00000000000000000000000000000000000000aa', value: '1500000000000000000' })], ADMIN_ENV);
   assert.equal(sent.code, 1);

@@ -18,6 +18,9 @@ const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
+/** These tests run a user's commands on the embedded store: the PostgreSQL pass would repeat them. */
+const SQLITE_PASS = { skip: process.env.DATABASE_URL ? 'does not depend on the store: runs in the SQLite pass' : false };
+
 /** The environment of a user's shell: none of the tests' AWS_*, SYMBOLON_* or DATABASE_URL settings. */
 function userEnv(extra: Record<string, string> = {}): Record<string, string> {
   const clean = Object.fromEntries(
@@ -120,7 +123,7 @@ test("the README's configuration tables list every setting the code reads, and o
   assert.deepEqual(stale, [], `in the README's configuration tables but read nowhere: ${stale.join(', ')}`);
 });
 
-test('npm run chain: a local chain (chain id 31337) with funded development accounts printed, and --fund', async () => {
+test('npm run chain: a local chain (chain id 31337) with funded development accounts printed, and --fund', SQLITE_PASS, async () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   assert.equal(pkg.scripts.chain, 'node scripts/chain.js');
   const extra = '0x00000000000000000000000000000000000000f1';
@@ -140,7 +143,7 @@ test('npm run chain: a local chain (chain id 31337) with funded development acco
   }
 });
 
-test('symbolon serve builds the wallet frame when web/dist is missing or older than its sources: /frame/ answers without npm run build:web', async () => {
+test('symbolon serve builds the wallet frame when web/dist is missing or older than its sources: /frame/ answers without npm run build:web', SQLITE_PASS, async () => {
   // Make the build stale: a source newer than every built file.
   const touched = new Date();
   const source = join(ROOT, 'web/frame/frame.css');
@@ -161,7 +164,7 @@ test('symbolon serve builds the wallet frame when web/dist is missing or older t
   }
 });
 
-test("the README's examples run as written: docs/examples/quickstart.sh, kms.ts and send.ts against a real server", async (t) => {
+test("the README's and docs' examples run as written: docs/examples/quickstart.sh, kms.ts, send.ts and eth.ts against a real server and chain", SQLITE_PASS, async (t) => {
   // Every line of the documents' shell examples marked as the script's is a line of the script.
   const script = readFileSync(join(ROOT, 'docs/examples/quickstart.sh'), 'utf8');
   const scriptLines = new Set(script.split('\n').map((l) => l.trim()));
@@ -180,8 +183,10 @@ test("the README's examples run as written: docs/examples/quickstart.sh, kms.ts 
     ['README.md', 'docs/examples/kms.ts'],
     ['README.md', 'docs/examples/send.ts'],
     ['docs/access-control.md', 'docs/examples/seed3.json'],
+    ['docs/eth.md', 'docs/examples/eth.ts'],
   ] as const) {
-    const body = readFileSync(join(ROOT, file), 'utf8').split('\n').filter((l) => !l.startsWith('//')).join('\n').trim();
+    const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
+    const body = lines.slice(lines.findIndex((l) => !l.startsWith('//'))).join('\n').trim(); // without the file's header comment
     assert.ok(readFileSync(join(ROOT, doc), 'utf8').includes(body), `${doc} shows ${file} as it is`);
   }
 
@@ -220,6 +225,9 @@ test("the README's examples run as written: docs/examples/quickstart.sh, kms.ts 
     try {
       const sent = await run(process.execPath, ['--import', 'tsx', 'docs/examples/send.ts'], { cwd: ROOT, env: { ...env, SYMBOLON_CHAIN_RPC_URL: chain.match[1]!, NODE_NO_WARNINGS: '1' } });
       assert.match(sent.stdout, new RegExp(`^sent 0\\.01 ETH from ${address} to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8: 0x[0-9a-f]{64}, status 1\\n$`));
+      const eth = await run(process.execPath, ['--import', 'tsx', 'docs/examples/eth.ts'], { cwd: ROOT, env: { ...env, SYMBOLON_CHAIN_RPC_URL: chain.match[1]!, NODE_NO_WARNINGS: '1' } });
+      assert.match(eth.stdout, /^0x[0-9a-fA-F]{40} 1000000000000000000n 0\n/);
+      assert.match(eth.stdout, /yParity: [01]/);
     } finally {
       await stop(chain.child);
     }
