@@ -164,16 +164,15 @@ test('symbolon serve builds the wallet frame when web/dist is missing or older t
   }
 });
 
-test("the README's and docs' examples run as written: docs/examples/quickstart.sh, kms.ts, send.ts and eth.ts against a real server and chain", SQLITE_PASS, async (t) => {
+test("the README's and docs' examples run as written: docs/examples/quickstart.sh, login.sh, kms.ts, send.ts and eth.ts against a real server and chain", SQLITE_PASS, async (t) => {
   // Every line of the documents' shell examples marked as the script's is a line of the script.
-  const script = readFileSync(join(ROOT, 'docs/examples/quickstart.sh'), 'utf8');
-  const scriptLines = new Set(script.split('\n').map((l) => l.trim()));
   let checked = 0;
-  for (const doc of ['README.md', 'docs/access-control.md']) {
+  for (const doc of ['README.md', 'docs/access-control.md', 'docs/identity.md']) {
     const text = readFileSync(join(ROOT, doc), 'utf8');
-    for (const m of text.matchAll(/<!-- docs\/examples\/quickstart\.sh -->\n```sh\n([\s\S]*?)```/g)) {
-      for (const line of m[1]!.split('\n').map((l) => l.trim()).filter(Boolean)) {
-        assert.ok(scriptLines.has(line), `${doc}: this line of its example is not in docs/examples/quickstart.sh: ${line}`);
+    for (const m of text.matchAll(/<!-- (docs\/examples\/[a-z]+\.sh) -->\n```sh\n([\s\S]*?)```/g)) {
+      const scriptLines = new Set(readFileSync(join(ROOT, m[1]!), 'utf8').split('\n').map((l) => l.trim()));
+      for (const line of m[2]!.split('\n').map((l) => l.trim()).filter(Boolean)) {
+        assert.ok(scriptLines.has(line), `${doc}: this line of its example is not in ${m[1]}: ${line}`);
         checked++;
       }
     }
@@ -216,6 +215,10 @@ test("the README's and docs' examples run as written: docs/examples/quickstart.s
     // Safe to run again.
     const again = await run('bash', ['docs/examples/quickstart.sh'], { cwd: ROOT, env, timeout: 300_000 });
     assert.doesNotMatch(again.stdout, /Created wallet/);
+
+    const login = await run('bash', ['docs/examples/login.sh'], { cwd: ROOT, env, timeout: 60_000 });
+    assert.match(login.stdout, /^\{"status":"sent","expires_in":600\}\n\{"id":"[0-9a-f-]{36}","issuer":"http:\/\/127\.0\.0\.1:\d+\/oidc","sub":"[^"]+","email":"alice@example\.com","masterKeyId":"[0-9a-f-]{36}"/);
+    assert.match(login.stdout, /"code":"not_found","message":"This user has no wallet yet/);
 
     const kms = await run(process.execPath, ['--import', 'tsx', 'docs/examples/kms.ts'], { cwd: ROOT, env: { ...env, NODE_NO_WARNINGS: '1' } });
     assert.match(kms.stdout, /^key [0-9a-f-]{36}: signature 30[0-9a-f]+\n$/);
