@@ -8,7 +8,8 @@
  * The test plays the user: it picks the provider in the frame, signs in and
  * consents on the provider's pages in the popup, and approves in the frame.
  */
-import { test, before, after } from 'node:test';
+// Skipped, saying why, on a machine without Chromium (test/helpers/browser-test.ts).
+import { test, before, after } from './helpers/browser-test.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';

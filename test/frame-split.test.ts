@@ -13,7 +13,8 @@
  * share A's ciphertext, never share A. Runs on SQLite, and on PostgreSQL with
  * DATABASE_URL.
  */
-import { test, before, after } from 'node:test';
+// Skipped, saying why, on a machine without Chromium (test/helpers/browser-test.ts).
+import { test, before, after } from './helpers/browser-test.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -7,7 +7,8 @@
  * the dev mailbox, and clicks Approve or Reject inside the frame; everything
  * the DApp gets, it gets through the EIP-1193 provider.
  */
-import { test, before, after } from 'node:test';
+// Skipped, saying why, on a machine without Chromium (test/helpers/browser-test.ts).
+import { test, before, after } from './helpers/browser-test.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';

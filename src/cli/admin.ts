@@ -27,6 +27,26 @@ import {
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { ENDPOINT_HELP, resolveTarget } from './endpoint.js';
+
+const ADMIN_OPTIONS = `Options:
+${ENDPOINT_HELP}
+                       With aws, the IAM commands go to AWS IAM; approvals are
+                       Symbolon's own and are refused.
+  --data DIR           Where to find admin-credentials.json when AWS_ACCESS_KEY_ID is not
+                       set, for a Symbolon endpoint (default ./data).
+  --region REGION      Signing region (default AWS_REGION, the credential file's, or us-east-1).
+  --json               JSON output.
+  -h, --help           Help (symbolon admin COMMAND --help for one command).
+
+Environment:
+  SYMBOLON_ENDPOINT    Default for --endpoint: a URL, or aws.
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+                       Credentials (else DIR/admin-credentials.json for a Symbolon endpoint).
+  AWS_REGION, AWS_DEFAULT_REGION
+                       Region.
+  SYMBOLON_DATA_DIR    Default for --data.
+`;
 
 export const ADMIN_USAGE = `Usage: symbolon admin <command> [options]
 
@@ -52,12 +72,23 @@ Quorum approvals (docs/access-control.md):
   approvals get-rule --key KEY
   approvals delete-rule --key KEY
 
-Options:
-  --endpoint URL   The custodian (default http://127.0.0.1:8080, or SYMBOLON_ENDPOINT).
-  --data DIR       Where to find admin-credentials.json when AWS_ACCESS_KEY_ID is not set (default ./data).
-  --region REGION  Signing region (default AWS_REGION, the credential file's, or us-east-1).
-  --json           JSON output.
-`;
+${ADMIN_OPTIONS}`;
+
+/** `symbolon admin COMMAND [SUB] --help`: the command's lines of ADMIN_USAGE with the options; undefined for an unknown command. */
+function commandHelp(command: string, sub: string | undefined): string | undefined {
+  const lines = ADMIN_USAGE.split('\n');
+  const name = command === 'approvals' ? `approvals ${sub ?? ''}`.trim() : command;
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === `  ${name}` || line.startsWith(`  ${name} `)) {
+      out.push(line);
+      while (lines[i + 1]?.startsWith('        ')) out.push(lines[++i]!);
+    }
+  }
+  if (out.length === 0) return undefined;
+  return `Usage: symbolon admin ${name} [options]\n\n${out.join('\n')}\n\n${ADMIN_OPTIONS}`;
+}
 
 /** A failure the CLI reports as `symbolon admin: <message>` (exit 1), or a usage error (exit 2). */
 export class AdminCliError extends Error {
@@ -77,18 +108,27 @@ interface Credentials {
 }
 
 interface Connection {
-  endpoint: string;
+  /** A Symbolon server's URL; undefined: real AWS (the SDK's endpoints). */
+  endpoint: string | undefined;
   region: string;
   credentials: Credentials;
 }
 
 function connection(values: { endpoint?: string | undefined; data?: string | undefined; region?: string | undefined }, env: NodeJS.ProcessEnv): Connection {
-  const endpoint = values.endpoint ?? env.SYMBOLON_ENDPOINT ?? 'http://127.0.0.1:8080';
-  if (!/^https?:\/\/[^\s]+$/.test(endpoint)) throw new AdminCliError('--endpoint must be an http:// or https:// URL', 2);
+  let target: ReturnType<typeof resolveTarget>;
+  try {
+    target = resolveTarget(values.endpoint, env);
+  } catch (e) {
+    throw new AdminCliError((e as Error).message, 2);
+  }
+  const endpoint = target.kind === 'symbolon' ? target.url : undefined;
   let credentials: Credentials;
   let fileRegion: string | undefined;
   if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
     credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) };
+  } else if (endpoint === undefined) {
+    // The local administrator credential belongs to a Symbolon server: never sent to AWS.
+    throw new AdminCliError('no credentials for AWS: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
   } else {
     const file = join(resolve(values.data ?? env.SYMBOLON_DATA_DIR ?? './data'), 'admin-credentials.json');
     let parsed: { accessKeyId?: unknown; secretAccessKey?: unknown; region?: unknown };
@@ -107,7 +147,9 @@ function connection(values: { endpoint?: string | undefined; data?: string | und
 
 /** Calls one `SymbolonApprovals.<operation>` with SigV4 (service kms). */
 async function approvalsCall(conn: Connection, operation: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const url = new URL(conn.endpoint);
+  if (conn.endpoint === undefined) throw new AdminCliError('approvals are Symbolon\'s own API, not AWS\'s: give --endpoint URL of a Symbolon server', 2);
+  const endpoint = conn.endpoint;
+  const url = new URL(endpoint);
   const payload = JSON.stringify(body);
   const signer = new SignatureV4({ credentials: conn.credentials, region: conn.region, service: 'kms', sha256: Hash.bind(null, 'sha256') });
   const signed = await signer.sign(
@@ -121,13 +163,13 @@ async function approvalsCall(conn: Connection, operation: string, body: Record<s
       body: payload,
     }),
   );
-  const res = await fetch(conn.endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body: payload });
+  const res = await fetch(endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body: payload });
   const text = await res.text();
   let json: Record<string, unknown>;
   try {
     json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
-    throw new AdminCliError(`unexpected response from ${conn.endpoint} (HTTP ${res.status})`);
+    throw new AdminCliError(`unexpected response from ${endpoint} (HTTP ${res.status})`);
   }
   if (!res.ok) throw new AdminCliError(`${String(json.__type ?? `HTTP ${res.status}`)}: ${String(json.message ?? '')}`);
   return json;
@@ -201,6 +243,10 @@ export async function adminCommand(
     io.out(ADMIN_USAGE);
     return command === undefined ? 2 : 0;
   }
+  if (command === 'approvals' && (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h')) {
+    io.out(commandHelp('approvals', undefined)!);
+    return sub === undefined ? 2 : 0;
+  }
   let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
@@ -225,11 +271,21 @@ export async function adminCommand(
         approver: { type: 'string', multiple: true },
         threshold: { type: 'string' },
         'expires-in': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (e) {
     io.err(`symbolon admin: ${(e as Error).message}\n${ADMIN_USAGE}`);
     return 2;
+  }
+  if (values.help === true) {
+    const text = commandHelp(command, sub);
+    if (text === undefined) {
+      io.err(`symbolon admin: unknown admin command '${[command, sub].filter(Boolean).join(' ').slice(0, 60)}'\n${ADMIN_USAGE}`);
+      return 2;
+    }
+    io.out(text);
+    return 0;
   }
   const json = values.json === true;
   const print = (human: string, data: unknown) => io.out(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
@@ -237,7 +293,7 @@ export async function adminCommand(
   let client: IAMClient | undefined;
   try {
     const conn = connection({ endpoint: str('endpoint'), data: str('data'), region: str('region') }, io.env);
-    const iam = () => (client ??= new IAMClient({ endpoint: conn.endpoint, region: conn.region, credentials: conn.credentials, maxAttempts: 1 }));
+    const iam = () => (client ??= new IAMClient({ ...(conn.endpoint !== undefined ? { endpoint: conn.endpoint } : {}), region: conn.region, credentials: conn.credentials, maxAttempts: 1 }));
     const policyName = str('policy-name') ?? 'default';
     switch (command) {
       case 'create-user': {

@@ -12,7 +12,19 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { openStore, type Store } from '../storage/database.js';
 import { lastEvents, queryEvents, readEventsAfter, type StoredEvent } from '../storage/audit.repository.js';
+import { findAlias } from '../storage/keys.repository.js';
 import { verifyAuditLog, type VerifyReport } from '../audit/verify.js';
+
+const AUDIT_OPTIONS = `Options:
+  --data DIR       The embedded SQLite store (default ./data, or SYMBOLON_DATA_DIR).
+  --schema NAME    With DATABASE_URL: a non-default PostgreSQL schema.
+  --json           One JSON object per line.
+  -h, --help       Help (symbolon audit COMMAND --help for one command).
+
+Environment:
+  DATABASE_URL       postgres://… reads the PostgreSQL store instead of --data.
+  SYMBOLON_DATA_DIR  Default for --data.
+`;
 
 export const AUDIT_USAGE = `Usage: symbolon audit <verify|tail|query> [options]
 
@@ -21,14 +33,21 @@ export const AUDIT_USAGE = `Usage: symbolon audit <verify|tail|query> [options]
         that was edited, removed, inserted or reordered. Exit code 1 if any was.
   tail [-n N] [--follow] [--json]
         Print the last N events (20); with --follow keep printing new ones.
-  query [--key ARN|ID] [--principal ARN] [--operation NAME] [--since ISO-TIME]
+  query [--key ARN|ID|alias/NAME] [--principal ARN] [--operation NAME] [--since ISO-TIME]
         [--until ISO-TIME] [--limit N] [--json]
         Print matching events, oldest first (the newest --limit, default 1000).
+        An alias (alias/NAME or its ARN) stands for the key it names now.
 
-  Store: --data DIR (embedded SQLite, default ./data or SYMBOLON_DATA_DIR), or
-  DATABASE_URL=postgres://… with --schema NAME for a non-default schema.
-  --json prints one JSON object per line.
-`;
+${AUDIT_OPTIONS}`;
+
+/** `symbolon audit COMMAND --help`. */
+function commandUsage(sub: 'verify' | 'tail' | 'query'): string {
+  const lines = AUDIT_USAGE.split('\n');
+  const i = lines.findIndex((l) => l.startsWith(`  ${sub} `));
+  const out = [lines[i]!];
+  for (let j = i + 1; lines[j]?.startsWith('        '); j++) out.push(lines[j]!);
+  return `Usage: symbolon audit ${sub} [options]\n\n${out.join('\n')}\n\n${AUDIT_OPTIONS}`;
+}
 
 export interface CliIo {
   stdout: { write(s: string): unknown };
@@ -40,7 +59,7 @@ export interface CliIo {
 
 class UsageError extends Error {}
 
-const STORE_OPTIONS = { data: { type: 'string' }, schema: { type: 'string' }, json: { type: 'boolean' } } as const;
+const STORE_OPTIONS = { data: { type: 'string' }, schema: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
 
 /**
  * Runs `symbolon audit …` and returns the exit code.
@@ -58,6 +77,7 @@ export async function auditCommand(argv: string[], io: CliIo = { stdout: process
         return await queryCommand(rest, io);
       case undefined:
       case 'help':
+      case '-h':
       case '--help':
         io.stdout.write(AUDIT_USAGE);
         return sub === undefined ? 2 : 0;
@@ -130,6 +150,7 @@ function isoTime(raw: string | undefined, name: string): number | undefined {
 
 async function verifyCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({ args, options: { ...STORE_OPTIONS, 'public-key': { type: 'string' } }, strict: true, allowPositionals: false });
+  if (values.help) return help(io, 'verify');
   const pinned = values['public-key'];
   if (pinned !== undefined && !/^[0-9a-fA-F]{64}$/.test(pinned)) throw new UsageError('--public-key must be 64 hex characters (an Ed25519 public key)');
   const report = await withStore(values, io.env, (store) => verifyAuditLog(store.db, pinned === undefined ? {} : { publicKey: pinned }));
@@ -190,6 +211,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<number> {
     options: { ...STORE_OPTIONS, n: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, interval: { type: 'string' } },
     strict: true,
   });
+  if (values.help) return help(io, 'tail');
   const n = positive(values.n, '-n', 20);
   const intervalMs = positive(values.interval, '--interval', 1000);
   return withStore(values, io.env, async (store) => {
@@ -225,20 +247,35 @@ async function queryCommand(args: string[], io: CliIo): Promise<number> {
     },
     strict: true,
   });
+  if (values.help) return help(io, 'query');
   const since = isoTime(values.since, '--since');
   const until = isoTime(values.until, '--until');
   const limit = positive(values.limit, '--limit', 1000);
-  const events = await withStore(values, io.env, (store) =>
-    queryEvents(store.db, {
+  const events = await withStore(values, io.env, async (store) => {
+    let key = values.key;
+    // Events record key ARNs; an alias is resolved to the key it names now.
+    const alias = key === undefined ? undefined : /^(arn:aws:kms:[^:]*:\d{12}:)?(alias\/.+)$/.exec(key)?.[2];
+    if (alias !== undefined) {
+      const row = await findAlias(store.db, alias);
+      if (!row) throw new UsageError(`no key has the alias ${alias.slice(0, 260)} in this store (give the key id or ARN to find events of a key whose alias was removed)`);
+      if (!values.json) io.stderr.write(`${alias} is key ${row.keyId}\n`);
+      key = row.keyId;
+    }
+    return queryEvents(store.db, {
       limit,
-      ...(values.key !== undefined ? { key: values.key } : {}),
+      ...(key !== undefined ? { key } : {}),
       ...(values.principal !== undefined ? { principalArn: values.principal } : {}),
       ...(values.operation !== undefined ? { operation: values.operation } : {}),
       ...(since !== undefined ? { since } : {}),
       ...(until !== undefined ? { until } : {}),
-    }),
-  );
+    });
+  });
   print(io, events, values.json);
+  return 0;
+}
+
+function help(io: CliIo, sub: 'verify' | 'tail' | 'query'): number {
+  io.stdout.write(commandUsage(sub));
   return 0;
 }
 

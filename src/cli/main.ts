@@ -1,11 +1,19 @@
 /**
- * `symbolon` command line: `serve` runs the server; more commands register here.
+ * `symbolon` command line: dispatches to `serve`, `admin`, `audit` and
+ * `wallet`, each loaded only when used (so `--help` and `--version` answer at
+ * once). Every command and subcommand answers `--help` / `-h` with its options
+ * and the environment variables it reads; `--version` prints package.json's.
+ *
+ * The AWS SDK for JavaScript warns on every run of Node < 22 that its future
+ * releases will need Node 22 (an 8-line process warning); a CLI's output must
+ * be its own, so the CLI, and only the CLI, turns that notice off with the
+ * SDK's own switch, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED
+ * (@aws-sdk/core, emitWarningIfUnsupportedVersion).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { serve } from './serve.js';
-import { adminCommand } from './admin.js';
-import { auditCommand } from './audit.js';
-import { walletCommand } from './wallet.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const USAGE = `Usage: symbolon <command> [options]
 
@@ -15,32 +23,94 @@ Commands:
         --workers runs N server processes on one port (default 1).
   admin <command> [--endpoint URL] [--json] …
         Manage users, access keys, identity policies and quorum approvals on a
-        running custodian (symbolon admin help).
+        running custodian (symbolon admin --help).
   audit verify|tail|query [--data DIR] [--json] …
         Verify the hash-chained audit log and its signed checkpoints, or read it
-        (symbolon audit help).
-  wallet create|list|address|sign-tx|sign-message|send [--endpoint URL] [--json] …
-        KMS-backed Ethereum wallets on Symbolon's custodian or AWS KMS
-        (symbolon wallet help).
+        (symbolon audit --help).
+  wallet create|list|address|sign-tx|sign-message|send [--endpoint URL|aws] [--json] …
+        KMS-backed Ethereum wallets on Symbolon's custodian, or on AWS KMS when
+        asked with --endpoint aws (symbolon wallet --help).
+
+Options:
+  -h, --help     This text; \`symbolon <command> --help\` and
+                 \`symbolon <command> <subcommand> --help\` describe each command.
+  -v, --version  Print the version.
+
+Endpoint (admin, wallet): --endpoint URL, else SYMBOLON_ENDPOINT, else the local
+server http://127.0.0.1:8080. Requests go to real AWS only when asked for with
+--endpoint aws (or SYMBOLON_ENDPOINT=aws).
 `;
+
+export const SERVE_USAGE = `Usage: symbolon serve [options]
+
+Run Symbolon: the custodian (KMS, IAM, STS), the wallet API, the built-in
+identity issuer, the wallet frame at /frame/ (built from web/ on start when
+missing or older than its sources) and, with --role all, the signer as a
+child process. With no DATABASE_URL it uses an embedded SQLite store in DIR.
+
+Options:
+  --role all|kms|signer  Which roles this process serves (default all, or SYMBOLON_ROLE).
+  --host ADDRESS         Address to listen on (default 127.0.0.1, or SYMBOLON_HOST).
+  --port N               Port (default 8080, or SYMBOLON_PORT; 0 picks a free one).
+  --data DIR             Embedded store, root key file, generated admin credentials
+                         (default ./data, or SYMBOLON_DATA_DIR).
+  --workers N|auto       Server processes sharing the port (default 1, or SYMBOLON_WORKERS).
+  -h, --help             This text.
+
+Environment (every setting is in the README's configuration table):
+  DATABASE_URL, SYMBOLON_HOST, SYMBOLON_PORT, SYMBOLON_DATA_DIR, SYMBOLON_WORKERS,
+  SYMBOLON_ROLE, SYMBOLON_REGION, SYMBOLON_ACCOUNT_ID, SYMBOLON_ROOT_KEY,
+  SYMBOLON_ADMIN_ACCESS_KEY_ID, SYMBOLON_ADMIN_SECRET_ACCESS_KEY, SYMBOLON_PUBLIC_URL,
+  SYMBOLON_LOG_LEVEL, SYMBOLON_KEY_CACHE_TTL_MS, SYMBOLON_METRICS_TOKEN,
+  SYMBOLON_AUDIT_*, SYMBOLON_DENIED_ALERT_*, SYMBOLON_BUILTIN_ISSUER,
+  SYMBOLON_OIDC_*, SYMBOLON_SMTP_*, SYMBOLON_DEV_MAILBOX, SYMBOLON_WALLET_KMS_*,
+  SYMBOLON_FRAME_*, SYMBOLON_DAPP_PORT, SYMBOLON_CHAIN_*, SYMBOLON_SIGNER_*,
+  SYMBOLON_ATTESTATION_*, SYMBOLON_PLATFORM_KEY_FILE.
+`;
+
+/** package.json's version. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { role: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, workers: { type: 'string' } },
-        strict: true,
-      });
-      return serve(values);
+      let values: Record<string, string | boolean | undefined>;
+      try {
+        ({ values } = parseArgs({
+          args: rest,
+          options: { role: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+          strict: true,
+        }));
+      } catch (e) {
+        process.stderr.write(`symbolon serve: ${(e as Error).message}\n${SERVE_USAGE}`);
+        return 2;
+      }
+      const { help, ...flags } = values;
+      if (help) {
+        process.stdout.write(SERVE_USAGE);
+        return 0;
+      }
+      const [{ serve }, { ensureWebBuilt }, cluster] = await Promise.all([import('./serve.js'), import('./web-build.js'), import('node:cluster')]);
+      // Only the process that prepares the server builds (not each cluster worker, not the signer role).
+      const role = (flags.role as string | undefined) ?? process.env.SYMBOLON_ROLE ?? 'all';
+      if (cluster.default.isPrimary && role !== 'signer') await ensureWebBuilt();
+      return serve(flags as Record<string, string | undefined>);
     }
     case 'audit':
-      return auditCommand(rest);
+      return (await import('./audit.js')).auditCommand(rest);
     case 'wallet':
-      return walletCommand(rest);
+      return (await import('./wallet.js')).walletCommand(rest);
     case 'admin':
-      return adminCommand(rest);
+      return (await import('./admin.js')).adminCommand(rest);
+    case '--version':
+    case '-v':
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return 0;
     case undefined:
     case 'help':
     case '--help':

@@ -7,8 +7,10 @@
 import assert from 'node:assert/strict';
 import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
 import { getAddress, type Address } from 'viem';
+import { findChromium } from './browser-test.js';
 
-export const CHROMIUM = process.env.SYMBOLON_CHROMIUM ?? '/usr/bin/chromium';
+/** SYMBOLON_CHROMIUM, else chromium on PATH (test/helpers/browser-test.ts skips the browser tests when there is none). */
+export const CHROMIUM = findChromium() ?? process.env.SYMBOLON_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Debian's chromium with the flags this sandbox needs, on a fresh user-data directory. */
 export function launchChromium(userDataDir: string): Promise<BrowserContext> {

@@ -53,6 +53,11 @@ export interface KmsWalletListing {
   description: string | undefined;
 }
 
+export interface ListWalletsOptions {
+  /** Told of each listed key that was skipped, and why (the KMS error name). */
+  onSkipped?: (keyId: string, reason: 'AccessDeniedException' | 'NotFoundException') => void;
+}
+
 const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 
 /** Creates and finds KMS-backed Ethereum wallets. */
@@ -122,10 +127,14 @@ export class KmsWalletManager {
   }
 
   /**
-   * Every secp256k1 signing key the caller can list, with its address and aliases.
-   * @throws KMS errors as the AWS SDK raises them.
+   * Every secp256k1 signing key the caller can list and describe, with its
+   * address and aliases. A key whose policy does not let the caller describe
+   * it (AccessDeniedException: e.g. a user's master key, hidden from the
+   * administrator), or that is gone by the time it is described
+   * (NotFoundException), is skipped and passed to `onSkipped`.
+   * @throws KMS errors as the AWS SDK raises them (ListKeys, ListAliases, and any other DescribeKey error).
    */
-  async listWallets(): Promise<KmsWalletListing[]> {
+  async listWallets(options: ListWalletsOptions = {}): Promise<KmsWalletListing[]> {
     const keyIds: string[] = [];
     let marker: string | undefined;
     do {
@@ -144,7 +153,15 @@ export class KmsWalletManager {
     } while (marker);
     const out: KmsWalletListing[] = [];
     for (const keyId of keyIds) {
-      const { KeyMetadata: m } = await this.#send(() => this.client.send(new DescribeKeyCommand({ KeyId: keyId })));
+      let m;
+      try {
+        ({ KeyMetadata: m } = await this.#send(() => this.client.send(new DescribeKeyCommand({ KeyId: keyId }))));
+      } catch (error) {
+        const name = (error as { name?: string }).name;
+        if (name !== 'AccessDeniedException' && name !== 'NotFoundException') throw error;
+        options.onSkipped?.(keyId, name);
+        continue;
+      }
       if (!m || m.KeySpec !== 'ECC_SECG_P256K1' || m.KeyUsage !== 'SIGN_VERIFY') continue;
       // AWS answers GetPublicKey for enabled keys only; a key pending deletion never answers.
       const address = m.KeyState === 'PendingDeletion' ? undefined : await this.#key(keyId).getAddress().catch(() => undefined);

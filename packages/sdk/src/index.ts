@@ -8,7 +8,7 @@
  */
 export { KmsSigner, type KmsSignerOptions } from './KmsSigner.js';
 export { toKmsAccount, type KmsAccount, type ToKmsAccountOptions } from './toKmsAccount.js';
-export { KmsWalletManager, type CreateWalletOptions, type KmsWallet, type KmsWalletListing, type KmsWalletManagerOptions } from './KmsWalletManager.js';
+export { KmsWalletManager, type CreateWalletOptions, type KmsWallet, type KmsWalletListing, type KmsWalletManagerOptions, type ListWalletsOptions } from './KmsWalletManager.js';
 export { KmsKey, toKmsClient, type KmsClientInput, type KmsKeyOptions, type KmsPublicKey } from './kmsKey.js';
 export { canonicalSignature, type CanonicalSignature, type ParityFunction, type ParityFinder } from './canonicalSignature.js';
 export { createKmsHttpClient, type KmsHttpClient, type KmsHttpClientOptions, type KmsHttpCredentials, type KmsFetch, type KmsFetchResponse, type SigV4Hashes } from './kmsHttpClient.js';
