@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Frame, Locator, Page } from 'playwright-core';
 import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
-import { createPublicClient, getAddress, http, keccak256, parseEther, parseTransaction, recoverTransactionAddress, verifyMessage, type Address, type Hex } from 'viem';
+import { createPublicClient, formatEther, getAddress, http, keccak256, parseEther, parseTransaction, recoverTransactionAddress, verifyMessage, type Address, type Hex } from 'viem';
 import { Wallet, JsonRpcProvider, verifyTypedData } from 'ethers';
 import { sql } from 'kysely';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
@@ -97,6 +97,10 @@ test('a DApp on another origin connects and gets the address the wallet service 
   // The provider answers eth_accounts from the connection, without asking again.
   const accounts = (await pageA.evaluate(() => (window as any).symbolon.request({ method: 'eth_accounts' }))) as string[];
   assert.deepEqual(accounts.map((a) => getAddress(a)), [address]);
+  // The page shows it is connected: no "Connect wallet" any more, a Disconnect instead.
+  assert.equal(await pageA.locator('#connection').textContent(), 'Connected');
+  assert.equal(await pageA.locator('#connect').isVisible(), false);
+  assert.equal(await pageA.locator('#disconnect').isVisible(), true);
 });
 
 /** With SYMBOLON_SCREENSHOTS_DIR set (docs/images), saves what the user sees for the docs. */
@@ -144,6 +148,8 @@ test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; af
   const funder = new Wallet(FUNDER_KEY, provider);
   await (await funder.sendTransaction({ to: address, value: parseEther('1') })).wait();
   provider.destroy();
+  // The DApp follows the chain: the funds show up without the user doing anything.
+  await expectShown(pageA, pageA.locator('#balance', { hasText: /^1 ETH$/ }), 8000);
   const to = getAddress('0x70997970C51812dc3A010C7d01b50e0d17dc79C8');
   const chain = createPublicClient({ transport: http(node.url) });
   const before = await chain.getBalance({ address: to });
@@ -167,6 +173,10 @@ test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; af
   assert.equal(parseTransaction(raw).type, 'eip1559');
   assert.equal(keccak256(raw), hash);
   assert.equal((await chain.getBalance({ address: to })) - before, parseEther('0.01'));
+  // The DApp shows the balance after the transaction (funded with 1 ETH after connecting, less 0.01 and the fee).
+  const balance = await chain.getBalance({ address });
+  assert.ok(balance < parseEther('0.99') && balance > parseEther('0.98'));
+  await expectShown(pageA, pageA.locator('#balance', { hasText: `${formatEther(balance)} ETH` }), 5000);
   await pageA.evaluate(() => window.scrollTo(0, 0));
   await screenshot(pageA, 'example-dapp.png', true);
 });
