@@ -279,7 +279,7 @@ test('configuration: the served frame names the provider and its discovered endp
     { id: 'test-idp', name: 'Test IdP', issuer: idp.issuer, clientId: CLIENT_ID, scope: 'openid email', authorizationEndpoint: `${idp.issuer}/auth`, tokenEndpoint: `${idp.issuer}/token` },
   ]);
   const page = await fetch(`${server.endpoint}/frame/`);
-  assert.match(page.headers.get('content-security-policy') ?? '', new RegExp(`connect-src 'self' ${server.endpoint} ${idp.issuer.replace(/\./g, '\\.')};`));
+  assert.match(page.headers.get('content-security-policy') ?? '', new RegExp(`connect-src 'self' ${server.endpoint} http://127\\.0\\.0\\.1:8545 ${idp.issuer.replace(/\./g, '\\.')};`));
   const callback = await fetch(`${server.endpoint}/frame/oidc-callback.html?code=c&state=s`);
   assert.equal(callback.status, 200);
   assert.match(callback.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);

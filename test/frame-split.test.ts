@@ -147,7 +147,7 @@ test("the frame's configuration names the signer; its CSP lets the frame reach i
   assert.equal(config.custodyMode, 'split');
   assert.equal(config.signerUrl, signer.url);
   const csp = (await fetch(frameUrl)).headers.get('content-security-policy') ?? '';
-  assert.match(csp, new RegExp(`connect-src 'self' ${server.endpoint} ${signer.url}(;|$)`));
+  assert.match(csp, new RegExp(`connect-src 'self' ${server.endpoint} ${new URL(node.url).origin} ${signer.url}(;|$)`));
 });
 
 test('a DApp on another origin connects; the first login creates a split wallet in the frame, with the address the wallet service reports', async () => {

@@ -27,6 +27,8 @@ import { parseDappMessage } from '../packages/sdk/src/browser/protocol.js';
 import { fillTransaction } from '../packages/sdk/src/browser/fillTransaction.js';
 import { personalSignParams, transactionParams, typedDataParams } from '../web/frame/requests.js';
 import { describeMessage, describeTransaction } from '../web/frame/decode.js';
+import { describeTypedData, permitKind, tokenAddresses } from '../web/frame/typed-data-view.js';
+import { knownToken } from '../web/frame/tokens.js';
 
 const CHAIN_ID = 31337;
 const FUNDER_KEY = `0x${'ac'.repeat(32)}`;
@@ -131,7 +133,19 @@ test('personal_sign: the frame shows the message and the site; after Approve the
 
 test('eth_signTypedData_v4: the frame shows the domain and the message; the signature verifies with ethers', async () => {
   await pageA.locator('#sign-typed').click();
-  await answerPrompt(pageA, { title: 'Sign typed data', shows: ['Example Exchange', 'Order', `chain ${CHAIN_ID}`, '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC', '"sell": "ETH"'] }, 'approve');
+  await driver.answerPrompt(
+    pageA,
+    { title: 'Sign typed data', shows: [/Primary type Order Domain Example Exchange Chain Local chain \(Hardhat\) \(chain 31337\) Verifying contract 0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC/, /amount 0\.001 ETH/, /sell ETH/, /expiry 2030-03-17T17:46:40Z \(1900000000\)/] },
+    'approve',
+    async (frame) => {
+      // The domain and the primary type come first; the raw JSON is there, collapsed until opened.
+      assert.deepEqual((await frame.locator('#prompt-fields dt').allInnerTexts()).slice(0, 4), ['Primary type', 'Domain', 'Chain', 'Verifying contract']);
+      assert.equal(await frame.locator('#prompt-raw-text').isVisible(), false);
+      assert.doesNotMatch((await frame.locator('#prompt').innerText()).replace(/\s+/g, ' '), /1000000000000000/);
+      await frame.locator('#prompt-raw-label').click();
+      assert.match(await frame.locator('#prompt-raw-text').innerText(), /"sell": "ETH"[\s\S]*"amount": "1000000000000000"/);
+    },
+  );
   await expectShown(pageA, pageA.locator('#typed-signature', { hasText: /^0x[0-9a-f]{130}$/ }));
   const signature = (await pageA.locator('#typed-signature').textContent())!;
   const recovered = verifyTypedData(
@@ -141,6 +155,46 @@ test('eth_signTypedData_v4: the frame shows the domain and the message; the sign
     signature,
   );
   assert.equal(recovered, address);
+});
+
+test('eth_signTypedData_v4 permits: token amounts in the token\'s units (decimals() read from the chain), Permit and unlimited allowances warned plainly', async () => {
+  // A token on the local chain that answers decimals() = 6 and symbol() = "TKN" (hand-written runtime code).
+  const token = getAddress('0x00000000000000000000000000000000000070cE');
+  const code = `0x60003560e01c63313ce5671460425760206000526003602052${'7f544b4e' + '00'.repeat(29)}60405260606000f35b600660005260206000f3`;
+  await fetch(node.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'hardhat_setCode', params: [token, code] }) });
+  const spender = getAddress('0x000000000022D473030F116dDEE9F6B43aC78BA3');
+  const permit2 = getAddress('0x000000000022D473030F116dDEE9F6B43aC78BA3');
+  const ask = (typed: unknown) =>
+    pageA.evaluate(
+      ([account, data]) => (window as any).symbolon.request({ method: 'eth_signTypedData_v4', params: [account, data] }).then(() => 0, (e: { code: number }) => e.code),
+      [address, JSON.stringify(typed)] as const,
+    );
+  const eip712Domain = [{ name: 'name', type: 'string' }, { name: 'chainId', type: 'uint256' }, { name: 'verifyingContract', type: 'address' }];
+  // Uniswap's Permit2 PermitSingle: 1234.56789 TKN to the spender.
+  const single = ask({
+    domain: { name: 'Permit2', chainId: CHAIN_ID, verifyingContract: permit2 },
+    primaryType: 'PermitSingle',
+    types: {
+      EIP712Domain: eip712Domain,
+      PermitSingle: [{ name: 'details', type: 'PermitDetails' }, { name: 'spender', type: 'address' }, { name: 'sigDeadline', type: 'uint256' }],
+      PermitDetails: [{ name: 'token', type: 'address' }, { name: 'amount', type: 'uint160' }, { name: 'expiration', type: 'uint48' }, { name: 'nonce', type: 'uint48' }],
+    },
+    message: { details: { token, amount: '1234567890', expiration: '1900000000', nonce: '0' }, spender, sigDeadline: '1900000000' },
+  });
+  await answerPrompt(pageA, { title: 'Sign typed data', shows: [/Primary type PermitSingle Domain Permit2/, /details\.amount 1234\.56789 TKN/, /This is a Permit2 token approval: signing it lets 0x000000000022D473030F116dDEE9F6B43aC78BA3 move/] }, 'reject', 'frame-typed-data.png');
+  assert.equal(await single, 4001);
+  // An EIP-2612 permit of the whole supply: 2^256 − 1, with a digit-exact amount nowhere lost.
+  const unlimited = ask({
+    domain: { name: 'Token', version: '1', chainId: CHAIN_ID, verifyingContract: token },
+    primaryType: 'Permit',
+    types: {
+      EIP712Domain: [...eip712Domain.slice(0, 1), { name: 'version', type: 'string' }, ...eip712Domain.slice(1)],
+      Permit: [{ name: 'owner', type: 'address' }, { name: 'spender', type: 'address' }, { name: 'value', type: 'uint256' }, { name: 'nonce', type: 'uint256' }, { name: 'deadline', type: 'uint256' }],
+    },
+    message: { owner: address, spender, value: (2n ** 256n - 1n).toString(), nonce: '0', deadline: '1900000000' },
+  });
+  await answerPrompt(pageA, { title: 'Sign typed data', shows: [/This is a token approval \(EIP-2612 permit\): signing it lets 0x000000000022D473030F116dDEE9F6B43aC78BA3 move your TKN/, /The amount value is unlimited/, /value Unlimited \(2\^256 − 1\)/] }, 'reject');
+  assert.equal(await unlimited, 4001);
 });
 
 test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; after Approve it is mined on the local chain, signed by the wallet', async () => {
@@ -444,6 +498,71 @@ test('the frame decodes what it shows: method selectors, unlimited approvals, ch
   assert.equal(hashLike.warnings.length, 1);
   // Control characters (e.g. a right-to-left override hiding text) are shown as hex, not as text.
   assert.equal(describeMessage('https://dapp.example', '0x61e280ae62', me, 'x').block!.label, 'Message (hex)');
+});
+
+test('typed data is shown domain first, amounts in units without losing a digit, permits (EIP-2612, DAI, Permit2) and unlimited allowances warned', () => {
+  const me = '0x00000000000000000000000000000000000000aa';
+  const dai = '0x6B175474E89094C44Da98b954EedeAC495271d0F';
+  const spender = '0x1111111111111111111111111111111111111111';
+  const ctx = (tokens: [string, { symbol: string; decimals: number }][] = []) => ({ origin: 'https://dapp.example', account: me, currentChainId: 1, chainLabel: (id: number) => `chain ${id}`, tokens: new Map(tokens) });
+  const value = (p: { fields: { label: string; value: string; warn?: boolean }[] }, label: string) => p.fields.find((f) => f.label === label);
+  // DAI's permit: holder/spender/nonce/expiry/allowed, allowed = true is an unlimited allowance; DAI is in the table of known tokens.
+  const daiPermit = {
+    domain: { name: 'Dai Stablecoin', version: '1', chainId: 1, verifyingContract: dai.toLowerCase() },
+    primaryType: 'Permit',
+    types: { Permit: [{ name: 'holder', type: 'address' }, { name: 'spender', type: 'address' }, { name: 'nonce', type: 'uint256' }, { name: 'expiry', type: 'uint256' }, { name: 'allowed', type: 'bool' }] },
+    message: { holder: me, spender, nonce: 0, expiry: 0, allowed: true },
+  };
+  assert.equal(permitKind(daiPermit), 'dai');
+  assert.deepEqual(tokenAddresses(daiPermit), [dai.toLowerCase()]);
+  assert.deepEqual(knownToken(1, dai), { symbol: 'DAI', decimals: 18 });
+  const d = describeTypedData(daiPermit, ctx([[dai.toLowerCase(), knownToken(1, dai)!]]));
+  assert.deepEqual(d.fields.slice(0, 4).map((f) => f.label), ['Primary type', 'Domain', 'Chain', 'Verifying contract']);
+  assert.equal(value(d, 'Verifying contract')!.value, dai, 'checksummed');
+  assert.deepEqual(value(d, 'allowed'), { label: 'allowed', value: 'true (unlimited allowance)', warn: true, group: 'Message' });
+  assert.equal(value(d, 'expiry')!.value, '0 (never)');
+  assert.match(d.warnings[0]!, /DAI-style permit .* lets 0x1111111111111111111111111111111111111111 move your DAI/);
+  assert.match(d.warnings[1]!, /unlimited/);
+  assert.match(d.raw!.text, /"allowed": true/);
+
+  // EIP-2612 with an amount that needs every digit: 123456789012.345678901234567891 DAI, exactly.
+  const permit = {
+    domain: { name: 'Dai', chainId: '0x1', verifyingContract: dai },
+    primaryType: 'Permit',
+    types: { Permit: [{ name: 'owner', type: 'address' }, { name: 'spender', type: 'address' }, { name: 'value', type: 'uint256' }, { name: 'nonce', type: 'uint256' }, { name: 'deadline', type: 'uint256' }] },
+    message: { owner: me, spender, value: '123456789012345678901234567891', nonce: '1', deadline: '1900000000' },
+  };
+  const p = describeTypedData(permit, ctx([[dai.toLowerCase(), { symbol: 'DAI', decimals: 18 }]]));
+  assert.equal(value(p, 'value')!.value, '123456789012.345678901234567891 DAI');
+  assert.equal(value(p, 'deadline')!.value, '2030-03-17T17:46:40Z (1900000000)');
+  assert.equal(p.warnings.length, 1);
+  // The token's decimals unknown: base units, never a guess.
+  assert.equal(value(describeTypedData(permit, ctx()), 'value')!.value, '123456789012345678901234567891 (base units; the token\'s decimals are unknown)');
+  // From 2^160 − 1 up (Permit2's maximum) an allowance is unlimited.
+  const max160 = describeTypedData({ ...permit, message: { ...permit.message, value: (2n ** 160n - 1n).toString() } }, ctx());
+  assert.deepEqual(value(max160, 'value'), { label: 'value', value: 'Unlimited (2^160 − 1)', warn: true, group: 'Message' });
+  assert.equal(max160.warnings.length, 2);
+  assert.equal(describeTypedData({ ...permit, message: { ...permit.message, value: (2n ** 160n - 2n).toString() } }, ctx()).warnings.length, 1);
+
+  // Permit2's PermitBatch: each detail in its own token's units.
+  const usdc = '0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48';
+  const batch = {
+    domain: { name: 'Permit2', chainId: 1, verifyingContract: '0x000000000022D473030F116dDEE9F6B43aC78BA3' },
+    primaryType: 'PermitBatch',
+    types: {
+      PermitBatch: [{ name: 'details', type: 'PermitDetails[]' }, { name: 'spender', type: 'address' }, { name: 'sigDeadline', type: 'uint256' }],
+      PermitDetails: [{ name: 'token', type: 'address' }, { name: 'amount', type: 'uint160' }, { name: 'expiration', type: 'uint48' }, { name: 'nonce', type: 'uint48' }],
+    },
+    message: { details: [{ token: usdc, amount: '2500000', expiration: 1, nonce: 0 }, { token: dai, amount: (2n ** 160n - 1n).toString(), expiration: 1, nonce: 0 }], spender, sigDeadline: 1 },
+  };
+  const b = describeTypedData(batch, ctx([[usdc.toLowerCase(), knownToken(1, usdc)!], [dai.toLowerCase(), knownToken(1, dai)!]]));
+  assert.equal(value(b, 'details[0].amount')!.value, '2.5 USDC');
+  assert.equal(value(b, 'details[1].amount')!.value, 'Unlimited (2^160 − 1)');
+  assert.match(b.warnings.join('\n'), /Permit2 token approval[\s\S]*details\[1\]\.amount is unlimited/);
+  // Nothing permit-like, no token: amounts in ETH, no warning; another chain is flagged.
+  const order = describeTypedData({ domain: { chainId: 10 }, primaryType: 'Order', types: { Order: [{ name: 'amount', type: 'uint256' }] }, message: { amount: 1500000000000000000n } }, ctx());
+  assert.equal(value(order, 'amount')!.value, '1.5 ETH');
+  assert.deepEqual(order.warnings, ['The data is for a different chain than the current one (chain 1).']);
 });
 
 test("the provider fills a DApp's transaction from the chain's RPC (pending nonce, gas, EIP-1559 fees) and refuses what it cannot send", async () => {

@@ -23,7 +23,9 @@ import { Session, SessionEndedError } from './session.js';
 import { openLoginPopup } from './oidc-login.js';
 import { openWallet } from './backends.js';
 import type { WalletBackend } from './wallet-backend.js';
-import { chainLabel, describeConnect, describeMessage, describeTransaction, describeTypedData } from './decode.js';
+import { chainLabel, describeConnect, describeMessage, describeTransaction } from './decode.js';
+import { describeTypedData, tokenAddresses } from './typed-data-view.js';
+import { lookUpTokens } from './tokens.js';
 import { personalSignParams, transactionParams, typedDataParams } from './requests.js';
 import * as ui from './ui.js';
 
@@ -159,7 +161,9 @@ async function handle(req: Request): Promise<unknown> {
     case 'eth_signTypedData_v4': {
       const w = requireConnected();
       const typed = typedDataParams(req.params, w.address());
-      await approve(describeTypedData(dappOrigin!, typed, w.address(), req.chainId, chains));
+      const domainChain = typed.domain?.chainId === undefined ? req.chainId : Number(typed.domain.chainId as number | string | bigint);
+      const tokens = await lookUpTokens(tokenAddresses(typed), Number.isSafeInteger(domainChain) ? domainChain : undefined, config.chain);
+      await approve(describeTypedData(typed, { origin: dappOrigin!, account: w.address(), currentChainId: req.chainId, chainLabel: (id) => chainLabel(id, chains), tokens }));
       return w.signTypedData(typed as never);
     }
     case 'eth_signTransaction': {

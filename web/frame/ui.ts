@@ -5,7 +5,7 @@
  * typed-data field cannot inject script into the wallet's origin.
  */
 import { guardVisibility, tracksVisibility, type VisibilityGuard } from './visibility.js';
-import type { Prompt } from './decode.js';
+import type { Field, Prompt } from './decode.js';
 
 function el<T extends HTMLElement = HTMLElement>(id: string): T {
   const e = document.getElementById(id);
@@ -168,6 +168,33 @@ export interface PromptAccount {
   onLogout(): void;
 }
 
+/** Fields as definition lists, one per run of fields with the same group, each under its group's heading. */
+function fieldLists(fields: readonly Field[]): HTMLElement[] {
+  const out: HTMLElement[] = [];
+  let dl: HTMLElement | undefined;
+  let group: string | undefined;
+  for (const f of fields) {
+    if (!dl || f.group !== group) {
+      group = f.group;
+      if (group) {
+        const h = document.createElement('h2');
+        h.textContent = group;
+        out.push(h);
+      }
+      dl = document.createElement('dl');
+      out.push(dl);
+    }
+    const dt = document.createElement('dt');
+    dt.textContent = f.label;
+    const dd = document.createElement('dd');
+    dd.textContent = f.value;
+    if (f.mono) dd.classList.add('mono');
+    if (f.warn) dd.classList.add('warn');
+    dl.append(dt, dd);
+  }
+  return out;
+}
+
 /**
  * Shows a request and waits for the user's answer. Approve is enabled only
  * while the prompt is fully visible (see ./visibility.ts).
@@ -184,22 +211,16 @@ export function ask(prompt: Prompt, account?: PromptAccount): Promise<boolean> {
       return li;
     }),
   );
-  const fields = el('prompt-fields');
-  fields.replaceChildren(
-    ...prompt.fields.flatMap((f) => {
-      const dt = document.createElement('dt');
-      dt.textContent = f.label;
-      const dd = document.createElement('dd');
-      dd.textContent = f.value;
-      if (f.mono) dd.classList.add('mono');
-      if (f.warn) dd.classList.add('warn');
-      return [dt, dd];
-    }),
-  );
+  el('prompt-fields').replaceChildren(...fieldLists(prompt.fields));
   const block = el('prompt-block');
   block.hidden = !prompt.block;
   el('prompt-block-label').textContent = prompt.block?.label ?? '';
   el('prompt-block-text').textContent = prompt.block?.text ?? '';
+  const raw = el<HTMLDetailsElement>('prompt-raw');
+  raw.hidden = !prompt.raw;
+  raw.open = false;
+  el('prompt-raw-label').textContent = prompt.raw?.label ?? '';
+  el('prompt-raw-text').textContent = prompt.raw?.text ?? '';
   const approve = el<HTMLButtonElement>('approve');
   const reject = el<HTMLButtonElement>('reject');
   const guardText = el('prompt-guard');
