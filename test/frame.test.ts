@@ -89,6 +89,8 @@ const walletOfUser = (email: string): Promise<{ address: Address; custodyMode: s
 
 let pageA: Page;
 let address: Address;
+/** The transaction the DApp sent (the home page lists it). */
+let sentHash: Hex | undefined;
 
 test('a DApp on another origin connects and gets the address the wallet service reports for the user', async () => {
   pageA = await openDapp(dappA.origin);
@@ -216,6 +218,7 @@ test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; af
   const raw = (JSON.parse((await broadcast).postData()!) as { params: [Hex] }).params[0];
   await expectShown(pageA, pageA.locator('#tx-status', { hasText: /^success in block \d+$/ }));
   const hash = (await pageA.locator('#tx-hash').textContent()) as Hex;
+  sentHash = hash;
   const tx = await chain.getTransaction({ hash });
   assert.equal(getAddress(tx.from), address);
   assert.equal(tx.to && getAddress(tx.to), to);
@@ -428,6 +431,53 @@ test('the user logs out from a prompt (the frame is hidden between requests): th
 
 // The frame's checks on what a DApp page sends, run here in Node on the same modules the frame bundles:
 // hostile or malformed input is refused with the JSON-RPC / EIP-1193 code a DApp would get.
+
+test("/frame/ opened directly is the wallet's home page: address, balance, connected sites with Disconnect, activity signed through the frame, Log out", async () => {
+  const home = await context.newPage();
+  try {
+    await home.goto(frameUrl);
+    // The tab's own session: not logged in yet, so the login (nothing to cancel: no site asks).
+    await home.locator('#email').waitFor();
+    assert.equal(await home.locator('#login-cancel').isVisible(), false);
+    await home.locator('#email').fill(EMAIL);
+    await home.locator('#send-code').click();
+    await home.locator('#code').waitFor({ state: 'visible' });
+    await home.locator('#code').fill(await latestCode(EMAIL));
+    await home.locator('#verify').click();
+    await home.locator('#home').waitFor({ timeout: 30_000 });
+    assert.equal(getAddress((await home.locator('#home-address').textContent())!), address);
+    assert.equal(await home.locator('#home-email').textContent(), EMAIL);
+    const balance = await createPublicClient({ transport: http(node.url) }).getBalance({ address });
+    assert.ok(balance > 0n);
+    assert.equal(await home.locator('#home-balance').textContent(), `${formatEther(balance)} ETH on Local chain (Hardhat)`);
+    const sites = await home.locator('#home-sites li').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.origin));
+    assert.deepEqual([...sites].sort(), [dappA.origin, dappB.origin].sort());
+    const activity = (await home.locator('#home-activity').innerText()).replace(/\s+/g, ' ');
+    assert.match(activity, /Signed a message \(\d+ bytes\)/);
+    assert.ok(activity.includes('Signed typed data: Order for Example Exchange'), activity);
+    assert.ok(activity.includes(`${dappA.origin} Send ETH: 0.01 ETH to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 on Local chain (Hardhat) (chain ${CHAIN_ID}) ${sentHash}`), activity);
+    // Rejected requests were not signed, so they are not listed: three signatures (two messages and the order) and the send, no more.
+    assert.equal(await home.locator('#home-activity li[data-kind="sign_transaction"]').count(), 1);
+    await screenshot(home, 'frame-home.png', true);
+
+    // Disconnect the first DApp: gone from the list, and that site gets no account any more.
+    await home.locator(`#home-sites li[data-origin="${dappA.origin}"] button.disconnect`).click();
+    await home.locator(`#home-sites li[data-origin="${dappA.origin}"]`).waitFor({ state: 'detached' });
+    assert.equal(await home.locator('#home-activity li').first().getAttribute('data-kind'), 'disconnect');
+    assert.deepEqual(await pageA.evaluate(() => (window as any).symbolon.request({ method: 'eth_accounts' })), []);
+    await expectShown(pageA, pageA.locator('#connection', { hasText: 'Not connected' }));
+    const refused = await pageA.evaluate((account) => (window as any).symbolon.request({ method: 'personal_sign', params: ['0x6869', account] }).catch((e: { code: number }) => e.code), address);
+    assert.equal(refused, 4100);
+    assert.equal(await walletFrame(pageA).locator('#prompt').isVisible(), false, 'no prompt for a disconnected site');
+
+    // Log out: the login again.
+    await home.locator('#home-logout').click();
+    await home.locator('#email').waitFor();
+    assert.equal(await home.locator('#home').isVisible(), false);
+  } finally {
+    await home.close();
+  }
+});
 
 test('the frame refuses malformed protocol messages and signing parameters with -32602, another account with 4100', () => {
   const base = { protocol: 'symbolon-frame/1', kind: 'request', id: 'a-1', method: 'personal_sign', params: [], chainId: 1 };
