@@ -14,7 +14,7 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Frame, Locator, Page } from 'playwright-core';
-import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
+import { browserSkip, browserTest, FrameDriver, launchChromium } from './helpers/frame-browser.js';
 import { createPublicClient, formatEther, getAddress, http, keccak256, parseEther, parseTransaction, recoverTransactionAddress, verifyMessage, type Address, type Hex } from 'viem';
 import { Wallet, JsonRpcProvider, verifyTypedData } from 'ethers';
 import { sql } from 'kysely';
@@ -64,6 +64,7 @@ before(async () => {
     },
   });
   frameUrl = `${server.endpoint}/frame/`;
+  if (browserSkip) return;
   userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
   context = await launchChromium(userDataDir);
   driver = new FrameDriver(context, frameUrl, server.endpoint);
@@ -92,7 +93,7 @@ let address: Address;
 /** The transaction the DApp sent (the home page lists it). */
 let sentHash: Hex | undefined;
 
-test('a DApp on another origin connects and gets the address the wallet service reports for the user', async () => {
+browserTest('a DApp on another origin connects and gets the address the wallet service reports for the user', async () => {
   pageA = await openDapp(dappA.origin);
   address = await connect(pageA, EMAIL);
   const reported = await walletOfUser(EMAIL);
@@ -122,7 +123,7 @@ function answerPrompt(page: Page, expect: { title: string; shows: (string | RegE
   } : undefined);
 }
 
-test('personal_sign: the frame shows the message and the site; after Approve the signature verifies for the address', async () => {
+browserTest('personal_sign: the frame shows the message and the site; after Approve the signature verifies for the address', async () => {
   const message = `Sign in to the example DApp at ${Date.now()}`;
   await pageA.locator('#message').fill(message);
   await pageA.locator('#sign').click();
@@ -133,7 +134,7 @@ test('personal_sign: the frame shows the message and the site; after Approve the
   assert.equal(getAddress((await pageA.locator('#recovered').textContent())!), address);
 });
 
-test('eth_signTypedData_v4: the frame shows the domain and the message; the signature verifies with ethers', async () => {
+browserTest('eth_signTypedData_v4: the frame shows the domain and the message; the signature verifies with ethers', async () => {
   await pageA.locator('#sign-typed').click();
   await driver.answerPrompt(
     pageA,
@@ -159,7 +160,7 @@ test('eth_signTypedData_v4: the frame shows the domain and the message; the sign
   assert.equal(recovered, address);
 });
 
-test('eth_signTypedData_v4 permits: token amounts in the token\'s units (decimals() read from the chain), Permit and unlimited allowances warned plainly', async () => {
+browserTest('eth_signTypedData_v4 permits: token amounts in the token\'s units (decimals() read from the chain), Permit and unlimited allowances warned plainly', async () => {
   // A token on the local chain that answers decimals() = 6 and symbol() = "TKN" (hand-written runtime code).
   const token = getAddress('0x00000000000000000000000000000000000070cE');
   const code = `0x60003560e01c63313ce5671460425760206000526003602052${'7f544b4e' + '00'.repeat(29)}60405260606000f35b600660005260206000f3`;
@@ -199,7 +200,7 @@ test('eth_signTypedData_v4 permits: token amounts in the token\'s units (decimal
   assert.equal(await unlimited, 4001);
 });
 
-test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; after Approve it is mined on the local chain, signed by the wallet', async () => {
+browserTest('eth_sendTransaction: the frame shows recipient, value in ETH and chain; after Approve it is mined on the local chain, signed by the wallet', async () => {
   const provider = new JsonRpcProvider(node.url, CHAIN_ID, { staticNetwork: true });
   const funder = new Wallet(FUNDER_KEY, provider);
   await (await funder.sendTransaction({ to: address, value: parseEther('1') })).wait();
@@ -238,7 +239,7 @@ test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; af
   await screenshot(pageA, 'example-dapp.png', true);
 });
 
-test('Reject in the frame gives the DApp a 4001 user-rejected error, and nothing is signed', async () => {
+browserTest('Reject in the frame gives the DApp a 4001 user-rejected error, and nothing is signed', async () => {
   await pageA.locator('#signature').evaluate((e) => (e.textContent = '–'));
   await pageA.locator('#sign').click();
   await answerPrompt(pageA, { title: 'Sign a message', shows: [dappA.origin] }, 'reject');
@@ -258,7 +259,7 @@ test('Reject in the frame gives the DApp a 4001 user-rejected error, and nothing
   assert.deepEqual(await pending, { code: 4001, message: 'The user rejected the request.', isError: true });
 });
 
-test("the DApp's script cannot read the session: not in its cookies or storage, not through the frame's window", async () => {
+browserTest("the DApp's script cannot read the session: not in its cookies or storage, not through the frame's window", async () => {
   const frame = walletFrame(pageA);
   // What the frame holds (read by the test, which is privileged; the DApp is not).
   const session = JSON.parse((await frame.evaluate(() => sessionStorage.getItem('symbolon.session')))!) as { accessToken: string; refreshToken: string };
@@ -304,7 +305,7 @@ test("the DApp's script cannot read the session: not in its cookies or storage, 
   assert.deepEqual(await context.cookies(), []);
 });
 
-test('an origin that is not allowed gets nothing: the frame does not load in its page (4900), and its messages to the frame are ignored', async () => {
+browserTest('an origin that is not allowed gets nothing: the frame does not load in its page (4900), and its messages to the frame are ignored', async () => {
   const pageC = await openDapp(unlisted.origin);
   await pageC.locator('#connect').click();
   await pageC.locator('#error[data-code="4900"]').waitFor({ timeout: 10_000 });
@@ -345,7 +346,7 @@ test('an origin that is not allowed gets nothing: the frame does not load in its
   await pageC.close();
 });
 
-test('a second DApp on another origin sees the same wallet address for the same user; provider errors carry EIP-1193 codes', async () => {
+browserTest('a second DApp on another origin sees the same wallet address for the same user; provider errors carry EIP-1193 codes', async () => {
   const pageB = await openDapp(dappB.origin);
   const call = (method: string, params?: unknown[]) =>
     pageB.evaluate(
@@ -370,7 +371,7 @@ test('a second DApp on another origin sees the same wallet address for the same 
   await pageB.close();
 });
 
-test('Approve stays disabled while the DApp makes the frame translucent or shrinks it (clickjacking guard)', async () => {
+browserTest('Approve stays disabled while the DApp makes the frame translucent or shrinks it (clickjacking guard)', async () => {
   const frameEl = pageA.locator('iframe[data-symbolon-frame]');
   await frameEl.evaluate((e) => ((e as HTMLElement).style.opacity = '0.3'));
   const pending = pageA.evaluate((account) => (window as any).symbolon.request({ method: 'personal_sign', params: ['0x636c69636b', account] }).catch((e: { code: number }) => e.code), address);
@@ -392,7 +393,7 @@ test('Approve stays disabled while the DApp makes the frame translucent or shrin
   assert.equal(await pending, 4001);
 });
 
-test('the user logs out from a prompt (the frame is hidden between requests): the site then has no account, and connecting asks to log in again', async () => {
+browserTest('the user logs out from a prompt (the frame is hidden between requests): the site then has no account, and connecting asks to log in again', async () => {
   const frame = walletFrame(pageA);
   await pageA.evaluate(() => {
     const w = window as any;
@@ -432,7 +433,7 @@ test('the user logs out from a prompt (the frame is hidden between requests): th
 // The frame's checks on what a DApp page sends, run here in Node on the same modules the frame bundles:
 // hostile or malformed input is refused with the JSON-RPC / EIP-1193 code a DApp would get.
 
-test("/frame/ opened directly is the wallet's home page: address, balance, connected sites with Disconnect, activity signed through the frame, Log out", async () => {
+browserTest("/frame/ opened directly is the wallet's home page: address, balance, connected sites with Disconnect, activity signed through the frame, Log out", async () => {
   const home = await context.newPage();
   try {
     await home.goto(frameUrl);
@@ -665,7 +666,7 @@ test('configuration: exact allowed origins only; the embedded default allows its
   assert.equal((await fetch(`${frameUrl}secret.txt`)).status, 404);
 });
 
-test('a wallet service that names a master key the provider could open: the frame creates no wallet, the DApp gets the error, nothing is encrypted under that key', async () => {
+browserTest('a wallet service that names a master key the provider could open: the frame creates no wallet, the DApp gets the error, nothing is encrypted under that key', async () => {
   // A key under the default key policy: the account's IAM policies decide, so the user's session could encrypt under it and the administrator decrypt.
   const admin = server.kms(ADMIN);
   const lax = (await admin.send(new CreateKeyCommand({ KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata!.KeyId!;

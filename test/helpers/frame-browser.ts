@@ -5,10 +5,26 @@
  * test/frame.test.ts and test/frame-split.test.ts.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
 import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
 import { getAddress, type Address } from 'viem';
 
 export const CHROMIUM = process.env.SYMBOLON_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Why the browser tests are skipped here, or undefined to run them. Without
+ * Chromium (a fresh clone on a machine without it) they are skipped, saying
+ * so, and `npm test` still passes; CI installs Chromium and sets
+ * SYMBOLON_REQUIRE_BROWSER=1 (.ci/run), so there a missing browser fails.
+ */
+export const browserSkip: string | undefined =
+  existsSync(CHROMIUM) || process.env.SYMBOLON_REQUIRE_BROWSER === '1' ? undefined : `no Chromium at ${CHROMIUM}: install Debian's chromium or set SYMBOLON_CHROMIUM`;
+
+/** A test that drives the browser: skipped (with the reason) when there is none. */
+export function browserTest(name: string, fn: () => Promise<void>): void {
+  test(name, browserSkip ? { skip: browserSkip } : {}, fn);
+}
 
 /** Debian's chromium with the flags this sandbox needs, on a fresh user-data directory. */
 export function launchChromium(userDataDir: string): Promise<BrowserContext> {
