@@ -29,6 +29,7 @@ import { personalSignParams, transactionParams, typedDataParams } from '../web/f
 import { describeMessage, describeTransaction } from '../web/frame/decode.js';
 import { describeTypedData, permitKind, tokenAddresses } from '../web/frame/typed-data-view.js';
 import { knownToken } from '../web/frame/tokens.js';
+import { oneLine } from '../web/frame/pages-api.js';
 
 const CHAIN_ID = 31337;
 const FUNDER_KEY = `0x${'ac'.repeat(32)}`;
@@ -69,6 +70,9 @@ before(async () => {
   context = await launchChromium(userDataDir);
   driver = new FrameDriver(context, frameUrl, server.endpoint);
 });
+
+/** A fresh access token for `email` from the built-in issuer's API (no browser needed). */
+const apiToken = (email: string): Promise<string> => new FrameDriver(context, frameUrl, server.endpoint).tokenOf(email);
 
 after(async () => {
   await context?.close();
@@ -614,6 +618,18 @@ test('typed data is shown domain first, amounts in units without losing a digit,
   const order = describeTypedData({ domain: { chainId: 10 }, primaryType: 'Order', types: { Order: [{ name: 'amount', type: 'uint256' }] }, message: { amount: 1500000000000000000n } }, ctx());
   assert.equal(value(order, 'amount')!.value, '1.5 ETH');
   assert.deepEqual(order.warnings, ['The data is for a different chain than the current one (chain 1).']);
+});
+
+test('activity lines the frame sends are what the wallet API takes: one line, no control characters, at most 200 characters', async () => {
+  const token = await apiToken(`lines-${Date.now()}@example.com`);
+  const post = (summary: string) =>
+    fetch(`${server.endpoint}/v1/me/activity`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'sign_typed_data', site: dappA.origin, summary }) }).then((r) => r.status);
+  const nasty = `Signed typed data: Order for Evil\nDomain\u0000\u007f${'x'.repeat(300)}`;
+  assert.equal(await post(nasty), 400, 'the API refuses it as it is');
+  assert.equal(oneLine(nasty).length, 200);
+  assert.match(oneLine(nasty), /^Signed typed data: Order for Evil Domain xx+…$/);
+  assert.equal(await post(oneLine(nasty)), 201);
+  assert.equal(oneLine(' \n '), '—');
 });
 
 test("the provider fills a DApp's transaction from the chain's RPC (pending nonce, gas, EIP-1559 fees) and refuses what it cannot send", async () => {
