@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Frame, Locator, Page } from 'playwright-core';
-import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
+import { browserSkip, browserTest, FrameDriver, launchChromium } from './helpers/frame-browser.js';
 import { getAddress, verifyMessage, type Address, type Hex } from 'viem';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { startTestIdp, type TestIdp } from './helpers/oidc-provider.js';
@@ -58,6 +58,7 @@ before(async () => {
   });
   frameUrl = `${server.endpoint}/frame/`;
   await idp.start(`${server.endpoint}/frame/oidc-callback.html`);
+  if (browserSkip) return;
   userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
   context = await launchChromium(userDataDir);
   driver = new FrameDriver(context, frameUrl, server.endpoint);
@@ -113,7 +114,7 @@ async function signInAtProvider(popup: Page, login: string): Promise<void> {
 let page: Page;
 let address: Address;
 
-test('the frame logs in with the external provider in a popup (code + PKCE), creates the wallet, and the DApp gets the address the wallet service reports for that token', async () => {
+browserTest('the frame logs in with the external provider in a popup (code + PKCE), creates the wallet, and the DApp gets the address the wallet service reports for that token', async () => {
   page = await context.newPage();
   await page.goto(`${dapp.origin}/`);
   await page.locator('#connect:not([disabled])').waitFor();
@@ -174,7 +175,7 @@ test('the frame logs in with the external provider in a popup (code + PKCE), cre
   await frame.locator('#account-email', { hasText: `${LOGIN}@idp.example` }).waitFor({ state: 'attached' });
 });
 
-test('personal_sign with the provider-backed session: the signature verifies for the address', async () => {
+browserTest('personal_sign with the provider-backed session: the signature verifies for the address', async () => {
   const message = `Signed after an external login at ${Date.now()}`;
   await page.locator('#message').fill(message);
   await page.locator('#sign').click();
@@ -187,7 +188,7 @@ test('personal_sign with the provider-backed session: the signature verifies for
   assert.equal(await verifyMessage({ address, message, signature }), true);
 });
 
-test("the DApp's script cannot read the provider's token: not in its storage or cookies, not through the frame's window", async () => {
+browserTest("the DApp's script cannot read the provider's token: not in its storage or cookies, not through the frame's window", async () => {
   const frame = walletFrame(page);
   const token = (JSON.parse((await frame.evaluate(() => sessionStorage.getItem('symbolon.session')))!) as { accessToken: string }).accessToken;
   const seen = await page.evaluate(async () => {
@@ -208,7 +209,7 @@ test("the DApp's script cannot read the provider's token: not in its storage or 
   assert.equal(seen.reach, 'SecurityError');
 });
 
-test('a forged callback is ignored: one from another origin (even with the right state), and one from the wallet origin with a wrong state; no code is exchanged', async () => {
+browserTest('a forged callback is ignored: one from another origin (even with the right state), and one from the wallet origin with a wrong state; no code is exchanged', async () => {
   const frame = walletFrame(page);
   // The account view (with Log out) sits in the frame while the DApp keeps the overlay hidden: press it directly.
   await frame.locator('#logout').dispatchEvent('click');
@@ -247,7 +248,7 @@ test('a forged callback is ignored: one from another origin (even with the right
   assert.deepEqual(idp.tokenRequests.slice(exchangesBefore).map((r) => [r.grantType, r.ok]), [['authorization_code', true]]);
 });
 
-test('the session survives a reload of the tab; once the ID token expires (the provider gave no refresh token) the session ends and the site sees no account', async () => {
+browserTest('the session survives a reload of the tab; once the ID token expires (the provider gave no refresh token) the session ends and the site sees no account', async () => {
   const accounts = async () => {
     await page.reload();
     await page.locator('#connect:not([disabled])').waitFor();
@@ -280,7 +281,7 @@ test('configuration: the served frame names the provider and its discovered endp
     { id: 'test-idp', name: 'Test IdP', issuer: idp.issuer, clientId: CLIENT_ID, scope: 'openid email', authorizationEndpoint: `${idp.issuer}/auth`, tokenEndpoint: `${idp.issuer}/token` },
   ]);
   const page = await fetch(`${server.endpoint}/frame/`);
-  assert.match(page.headers.get('content-security-policy') ?? '', new RegExp(`connect-src 'self' ${server.endpoint} ${idp.issuer.replace(/\./g, '\\.')};`));
+  assert.match(page.headers.get('content-security-policy') ?? '', new RegExp(`connect-src 'self' ${server.endpoint} http://127\\.0\\.0\\.1:8545 ${idp.issuer.replace(/\./g, '\\.')};`));
   const callback = await fetch(`${server.endpoint}/frame/oidc-callback.html?code=c&state=s`);
   assert.equal(callback.status, 200);
   assert.match(callback.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);

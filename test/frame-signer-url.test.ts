@@ -112,7 +112,7 @@ test('with --port 0 the frame is given the forked signer once it listens: config
   assert.equal((await waitFor(/The wallet frame calls the signer/, 1000)).signer, signerUrl);
   const page = await fetch(`${endpoint}/frame/`);
   assert.equal(page.status, 200);
-  assert.match(page.headers.get('content-security-policy') ?? '', new RegExp(`connect-src 'self' ${endpoint} ${signerUrl}(;|$)`));
+  assert.match(page.headers.get('content-security-policy') ?? '', new RegExp(`connect-src 'self' ${endpoint} http://127.0.0.1:8545 ${signerUrl}(;|$)`));
 
   const health = await fetch(`${config.signerUrl}/health`);
   assert.equal(health.status, 200);

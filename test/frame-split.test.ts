@@ -28,7 +28,7 @@ import { privateKeyToAddress } from 'viem/accounts';
 import { Wallet, JsonRpcProvider } from 'ethers';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { startHardhatNode, type LocalChain } from './helpers/chain.js';
-import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
+import { browserSkip, browserTest, FrameDriver, launchChromium } from './helpers/frame-browser.js';
 import { configFromEnv } from '../src/config.js';
 import { signerSettingsFromEnv } from '../src/signer/settings.js';
 import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
@@ -101,6 +101,7 @@ before(async () => {
     logger: pino({ level: 'silent' }),
   });
   frameUrl = `${server.endpoint}/frame/`;
+  if (browserSkip) return;
   userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
   context = await launchChromium(userDataDir);
   context.on('request', (r: Request) => {
@@ -148,10 +149,10 @@ test("the frame's configuration names the signer; its CSP lets the frame reach i
   assert.equal(config.custodyMode, 'split');
   assert.equal(config.signerUrl, signer.url);
   const csp = (await fetch(frameUrl)).headers.get('content-security-policy') ?? '';
-  assert.match(csp, new RegExp(`connect-src 'self' ${server.endpoint} ${signer.url}(;|$)`));
+  assert.match(csp, new RegExp(`connect-src 'self' ${server.endpoint} ${new URL(node.url).origin} ${signer.url}(;|$)`));
 });
 
-test('a DApp on another origin connects; the first login creates a split wallet in the frame, with the address the wallet service reports', async () => {
+browserTest('a DApp on another origin connects; the first login creates a split wallet in the frame, with the address the wallet service reports', async () => {
   page = await driver.openDapp(dapp.origin);
   address = await driver.connect(page, EMAIL);
   const reported = await driver.walletOfUser(EMAIL);
@@ -176,7 +177,7 @@ test('a DApp on another origin connects; the first login creates a split wallet 
   assert.ok(!Buffer.from(shareA).equals(Buffer.from(privateKey)), 'share A is not the key');
 });
 
-test('personal_sign: approved in the frame, signed by the signer, verifies with viem', async () => {
+browserTest('personal_sign: approved in the frame, signed by the signer, verifies with viem', async () => {
   const before = signRequests().length;
   const message = `Split custody says hello at ${Date.now()}`;
   await page.locator('#message').fill(message);
@@ -192,7 +193,7 @@ test('personal_sign: approved in the frame, signed by the signer, verifies with 
   assert.match(calls[0]!.headers.authorization ?? '', /^Bearer eyJ/);
 });
 
-test('eth_signTypedData_v4: approved in the frame, the signature verifies with viem', async () => {
+browserTest('eth_signTypedData_v4: approved in the frame, the signature verifies with viem', async () => {
   await page.locator('#sign-typed').click();
   await driver.answerPrompt(page, { title: 'Sign typed data', shows: ['Example Exchange', 'Order', `chain ${CHAIN_ID}`] }, 'approve');
   await driver.expectShown(page, page.locator('#typed-signature', { hasText: /^0x[0-9a-f]{130}$/ }));
@@ -208,7 +209,7 @@ test('eth_signTypedData_v4: approved in the frame, the signature verifies with v
   assert.equal(valid, true);
 });
 
-test('eth_sendTransaction: approved in the frame, signed through the signer, mined on the local chain from the wallet', async () => {
+browserTest('eth_sendTransaction: approved in the frame, signed through the signer, mined on the local chain from the wallet', async () => {
   const provider = new JsonRpcProvider(node.url, CHAIN_ID, { staticNetwork: true });
   const funder = new Wallet(FUNDER_KEY, provider);
   await (await funder.sendTransaction({ to: address, value: parseEther('1') })).wait();
@@ -233,7 +234,7 @@ test('eth_sendTransaction: approved in the frame, signed through the signer, min
   assert.equal((await chain.getBalance({ address: to })) - balanceBefore, parseEther('0.01'));
 });
 
-test('Reject in the frame gives 4001, and nothing reaches the signer', async () => {
+browserTest('Reject in the frame gives 4001, and nothing reaches the signer', async () => {
   const before = signRequests().length;
   const pending = page.evaluate(async (account) => {
     try {
@@ -248,7 +249,7 @@ test('Reject in the frame gives 4001, and nothing reaches the signer', async () 
   assert.equal(signRequests().length, before);
 });
 
-test("the signer answers CORS for the frame's origin only: the DApp's page cannot call it", async () => {
+browserTest("the signer answers CORS for the frame's origin only: the DApp's page cannot call it", async () => {
   const frameOrigin = new URL(frameUrl).origin;
   const preflight = (origin: string) =>
     fetch(`${signer.url}/v1/sign`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
@@ -274,7 +275,7 @@ test("the signer answers CORS for the frame's origin only: the DApp's page canno
   assert.equal(signRequests().length, before);
 });
 
-test('a user whose wallet is an envelope wallet keeps it in a split frame: same address, signed in the frame without the signer', async () => {
+browserTest('a user whose wallet is an envelope wallet keeps it in a split frame: same address, signed in the frame without the signer', async () => {
   const tokens = await driver.tokensOf(ENVELOPE_EMAIL);
   const device = new EnvelopeWalletClient({
     walletUrl: server.endpoint,
@@ -308,7 +309,7 @@ test('a user whose wallet is an envelope wallet keeps it in a split frame: same 
   }
 });
 
-test("over the whole session, share A went to the custodian's Encrypt only: never to the wallet service or the signer; the key went nowhere", () => {
+browserTest("over the whole session, share A went to the custodian's Encrypt only: never to the wallet service or the signer; the key went nowhere", async () => {
   assert.ok(shareA && privateKey, 'the split wallet was created');
   const enc = encrypts();
   assert.equal(enc.length, 1);

@@ -15,8 +15,8 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Frame, Locator, Page } from 'playwright-core';
-import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
-import { createPublicClient, getAddress, http, keccak256, parseEther, parseTransaction, recoverTransactionAddress, verifyMessage, type Address, type Hex } from 'viem';
+import { browserSkip, browserTest, FrameDriver, launchChromium } from './helpers/frame-browser.js';
+import { createPublicClient, formatEther, getAddress, http, keccak256, parseEther, parseTransaction, recoverTransactionAddress, verifyMessage, type Address, type Hex } from 'viem';
 import { Wallet, JsonRpcProvider, verifyTypedData } from 'ethers';
 import { sql } from 'kysely';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
@@ -28,6 +28,9 @@ import { parseDappMessage } from '../packages/sdk/src/browser/protocol.js';
 import { fillTransaction } from '../packages/sdk/src/browser/fillTransaction.js';
 import { personalSignParams, transactionParams, typedDataParams } from '../web/frame/requests.js';
 import { describeMessage, describeTransaction } from '../web/frame/decode.js';
+import { describeTypedData, permitKind, tokenAddresses } from '../web/frame/typed-data-view.js';
+import { knownToken } from '../web/frame/tokens.js';
+import { oneLine } from '../web/frame/pages-api.js';
 
 const CHAIN_ID = 31337;
 const FUNDER_KEY = `0x${'ac'.repeat(32)}`;
@@ -63,10 +66,14 @@ before(async () => {
     },
   });
   frameUrl = `${server.endpoint}/frame/`;
+  if (browserSkip) return;
   userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
   context = await launchChromium(userDataDir);
   driver = new FrameDriver(context, frameUrl, server.endpoint);
 });
+
+/** A fresh access token for `email` from the built-in issuer's API (no browser needed). */
+const apiToken = (email: string): Promise<string> => new FrameDriver(context, frameUrl, server.endpoint).tokenOf(email);
 
 after(async () => {
   await context?.close();
@@ -88,8 +95,10 @@ const walletOfUser = (email: string): Promise<{ address: Address; custodyMode: s
 
 let pageA: Page;
 let address: Address;
+/** The transaction the DApp sent (the home page lists it). */
+let sentHash: Hex | undefined;
 
-test('a DApp on another origin connects and gets the address the wallet service reports for the user', async () => {
+browserTest('a DApp on another origin connects and gets the address the wallet service reports for the user', async () => {
   pageA = await openDapp(dappA.origin);
   address = await connect(pageA, EMAIL);
   const reported = await walletOfUser(EMAIL);
@@ -98,6 +107,10 @@ test('a DApp on another origin connects and gets the address the wallet service 
   // The provider answers eth_accounts from the connection, without asking again.
   const accounts = (await pageA.evaluate(() => (window as any).symbolon.request({ method: 'eth_accounts' }))) as string[];
   assert.deepEqual(accounts.map((a) => getAddress(a)), [address]);
+  // The page shows it is connected: no "Connect wallet" any more, a Disconnect instead.
+  assert.equal(await pageA.locator('#connection').textContent(), 'Connected');
+  assert.equal(await pageA.locator('#connect').isVisible(), false);
+  assert.equal(await pageA.locator('#disconnect').isVisible(), true);
 });
 
 /** With SYMBOLON_SCREENSHOTS_DIR set (docs/images), saves what the user sees for the docs. */
@@ -115,7 +128,7 @@ function answerPrompt(page: Page, expect: { title: string; shows: (string | RegE
   } : undefined);
 }
 
-test('personal_sign: the frame shows the message and the site; after Approve the signature verifies for the address', async () => {
+browserTest('personal_sign: the frame shows the message and the site; after Approve the signature verifies for the address', async () => {
   const message = `Sign in to the example DApp at ${Date.now()}`;
   await pageA.locator('#message').fill(message);
   await pageA.locator('#sign').click();
@@ -126,9 +139,21 @@ test('personal_sign: the frame shows the message and the site; after Approve the
   assert.equal(getAddress((await pageA.locator('#recovered').textContent())!), address);
 });
 
-test('eth_signTypedData_v4: the frame shows the domain and the message; the signature verifies with ethers', async () => {
+browserTest('eth_signTypedData_v4: the frame shows the domain and the message; the signature verifies with ethers', async () => {
   await pageA.locator('#sign-typed').click();
-  await answerPrompt(pageA, { title: 'Sign typed data', shows: ['Example Exchange', 'Order', `chain ${CHAIN_ID}`, '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC', '"sell": "ETH"'] }, 'approve');
+  await driver.answerPrompt(
+    pageA,
+    { title: 'Sign typed data', shows: [/Primary type Order Domain Example Exchange Chain Local chain \(Hardhat\) \(chain 31337\) Verifying contract 0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC/, /amount 0\.001 ETH/, /sell ETH/, /expiry 2030-03-17T17:46:40Z \(1900000000\)/] },
+    'approve',
+    async (frame) => {
+      // The domain and the primary type come first; the raw JSON is there, collapsed until opened.
+      assert.deepEqual((await frame.locator('#prompt-fields dt').allInnerTexts()).slice(0, 4), ['Primary type', 'Domain', 'Chain', 'Verifying contract']);
+      assert.equal(await frame.locator('#prompt-raw-text').isVisible(), false);
+      assert.doesNotMatch((await frame.locator('#prompt').innerText()).replace(/\s+/g, ' '), /1000000000000000/);
+      await frame.locator('#prompt-raw-label').click();
+      assert.match(await frame.locator('#prompt-raw-text').innerText(), /"sell": "ETH"[\s\S]*"amount": "1000000000000000"/);
+    },
+  );
   await expectShown(pageA, pageA.locator('#typed-signature', { hasText: /^0x[0-9a-f]{130}$/ }));
   const signature = (await pageA.locator('#typed-signature').textContent())!;
   const recovered = verifyTypedData(
@@ -140,11 +165,53 @@ test('eth_signTypedData_v4: the frame shows the domain and the message; the sign
   assert.equal(recovered, address);
 });
 
-test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; after Approve it is mined on the local chain, signed by the wallet', async () => {
+browserTest('eth_signTypedData_v4 permits: token amounts in the token\'s units (decimals() read from the chain), Permit and unlimited allowances warned plainly', async () => {
+  // A token on the local chain that answers decimals() = 6 and symbol() = "TKN" (hand-written runtime code).
+  const token = getAddress('0x00000000000000000000000000000000000070cE');
+  const code = `0x60003560e01c63313ce5671460425760206000526003602052${'7f544b4e' + '00'.repeat(29)}60405260606000f35b600660005260206000f3`;
+  await fetch(node.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'hardhat_setCode', params: [token, code] }) });
+  const spender = getAddress('0x000000000022D473030F116dDEE9F6B43aC78BA3');
+  const permit2 = getAddress('0x000000000022D473030F116dDEE9F6B43aC78BA3');
+  const ask = (typed: unknown) =>
+    pageA.evaluate(
+      ([account, data]) => (window as any).symbolon.request({ method: 'eth_signTypedData_v4', params: [account, data] }).then(() => 0, (e: { code: number }) => e.code),
+      [address, JSON.stringify(typed)] as const,
+    );
+  const eip712Domain = [{ name: 'name', type: 'string' }, { name: 'chainId', type: 'uint256' }, { name: 'verifyingContract', type: 'address' }];
+  // Uniswap's Permit2 PermitSingle: 1234.56789 TKN to the spender.
+  const single = ask({
+    domain: { name: 'Permit2', chainId: CHAIN_ID, verifyingContract: permit2 },
+    primaryType: 'PermitSingle',
+    types: {
+      EIP712Domain: eip712Domain,
+      PermitSingle: [{ name: 'details', type: 'PermitDetails' }, { name: 'spender', type: 'address' }, { name: 'sigDeadline', type: 'uint256' }],
+      PermitDetails: [{ name: 'token', type: 'address' }, { name: 'amount', type: 'uint160' }, { name: 'expiration', type: 'uint48' }, { name: 'nonce', type: 'uint48' }],
+    },
+    message: { details: { token, amount: '1234567890', expiration: '1900000000', nonce: '0' }, spender, sigDeadline: '1900000000' },
+  });
+  await answerPrompt(pageA, { title: 'Sign typed data', shows: [/Primary type PermitSingle Domain Permit2/, /details\.amount 1234\.56789 TKN/, /This is a Permit2 token approval: signing it lets 0x000000000022D473030F116dDEE9F6B43aC78BA3 move/] }, 'reject', 'frame-typed-data.png');
+  assert.equal(await single, 4001);
+  // An EIP-2612 permit of the whole supply: 2^256 − 1, with a digit-exact amount nowhere lost.
+  const unlimited = ask({
+    domain: { name: 'Token', version: '1', chainId: CHAIN_ID, verifyingContract: token },
+    primaryType: 'Permit',
+    types: {
+      EIP712Domain: [...eip712Domain.slice(0, 1), { name: 'version', type: 'string' }, ...eip712Domain.slice(1)],
+      Permit: [{ name: 'owner', type: 'address' }, { name: 'spender', type: 'address' }, { name: 'value', type: 'uint256' }, { name: 'nonce', type: 'uint256' }, { name: 'deadline', type: 'uint256' }],
+    },
+    message: { owner: address, spender, value: (2n ** 256n - 1n).toString(), nonce: '0', deadline: '1900000000' },
+  });
+  await answerPrompt(pageA, { title: 'Sign typed data', shows: [/This is a token approval \(EIP-2612 permit\): signing it lets 0x000000000022D473030F116dDEE9F6B43aC78BA3 move your TKN/, /The amount value is unlimited/, /value Unlimited \(2\^256 − 1\)/] }, 'reject');
+  assert.equal(await unlimited, 4001);
+});
+
+browserTest('eth_sendTransaction: the frame shows recipient, value in ETH and chain; after Approve it is mined on the local chain, signed by the wallet', async () => {
   const provider = new JsonRpcProvider(node.url, CHAIN_ID, { staticNetwork: true });
   const funder = new Wallet(FUNDER_KEY, provider);
   await (await funder.sendTransaction({ to: address, value: parseEther('1') })).wait();
   provider.destroy();
+  // The DApp follows the chain: the funds show up without the user doing anything.
+  await expectShown(pageA, pageA.locator('#balance', { hasText: /^1 ETH$/ }), 8000);
   const to = getAddress('0x70997970C51812dc3A010C7d01b50e0d17dc79C8');
   const chain = createPublicClient({ transport: http(node.url) });
   const before = await chain.getBalance({ address: to });
@@ -157,6 +224,7 @@ test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; af
   const raw = (JSON.parse((await broadcast).postData()!) as { params: [Hex] }).params[0];
   await expectShown(pageA, pageA.locator('#tx-status', { hasText: /^success in block \d+$/ }));
   const hash = (await pageA.locator('#tx-hash').textContent()) as Hex;
+  sentHash = hash;
   const tx = await chain.getTransaction({ hash });
   assert.equal(getAddress(tx.from), address);
   assert.equal(tx.to && getAddress(tx.to), to);
@@ -168,11 +236,15 @@ test('eth_sendTransaction: the frame shows recipient, value in ETH and chain; af
   assert.equal(parseTransaction(raw).type, 'eip1559');
   assert.equal(keccak256(raw), hash);
   assert.equal((await chain.getBalance({ address: to })) - before, parseEther('0.01'));
+  // The DApp shows the balance after the transaction (funded with 1 ETH after connecting, less 0.01 and the fee).
+  const balance = await chain.getBalance({ address });
+  assert.ok(balance < parseEther('0.99') && balance > parseEther('0.98'));
+  await expectShown(pageA, pageA.locator('#balance', { hasText: `${formatEther(balance)} ETH` }), 5000);
   await pageA.evaluate(() => window.scrollTo(0, 0));
   await screenshot(pageA, 'example-dapp.png', true);
 });
 
-test('Reject in the frame gives the DApp a 4001 user-rejected error, and nothing is signed', async () => {
+browserTest('Reject in the frame gives the DApp a 4001 user-rejected error, and nothing is signed', async () => {
   await pageA.locator('#signature').evaluate((e) => (e.textContent = '–'));
   await pageA.locator('#sign').click();
   await answerPrompt(pageA, { title: 'Sign a message', shows: [dappA.origin] }, 'reject');
@@ -192,7 +264,7 @@ test('Reject in the frame gives the DApp a 4001 user-rejected error, and nothing
   assert.deepEqual(await pending, { code: 4001, message: 'The user rejected the request.', isError: true });
 });
 
-test("the DApp's script cannot read the session: not in its cookies or storage, not through the frame's window", async () => {
+browserTest("the DApp's script cannot read the session: not in its cookies or storage, not through the frame's window", async () => {
   const frame = walletFrame(pageA);
   // What the frame holds (read by the test, which is privileged; the DApp is not).
   const session = JSON.parse((await frame.evaluate(() => sessionStorage.getItem('symbolon.session')))!) as { accessToken: string; refreshToken: string };
@@ -238,7 +310,7 @@ test("the DApp's script cannot read the session: not in its cookies or storage, 
   assert.deepEqual(await context.cookies(), []);
 });
 
-test('an origin that is not allowed gets nothing: the frame does not load in its page (4900), and its messages to the frame are ignored', async () => {
+browserTest('an origin that is not allowed gets nothing: the frame does not load in its page (4900), and its messages to the frame are ignored', async () => {
   const pageC = await openDapp(unlisted.origin);
   await pageC.locator('#connect').click();
   await pageC.locator('#error[data-code="4900"]').waitFor({ timeout: 10_000 });
@@ -279,7 +351,7 @@ test('an origin that is not allowed gets nothing: the frame does not load in its
   await pageC.close();
 });
 
-test('a second DApp on another origin sees the same wallet address for the same user; provider errors carry EIP-1193 codes', async () => {
+browserTest('a second DApp on another origin sees the same wallet address for the same user; provider errors carry EIP-1193 codes', async () => {
   const pageB = await openDapp(dappB.origin);
   const call = (method: string, params?: unknown[]) =>
     pageB.evaluate(
@@ -304,7 +376,7 @@ test('a second DApp on another origin sees the same wallet address for the same 
   await pageB.close();
 });
 
-test('Approve stays disabled while the DApp makes the frame translucent or shrinks it (clickjacking guard)', async () => {
+browserTest('Approve stays disabled while the DApp makes the frame translucent or shrinks it (clickjacking guard)', async () => {
   const frameEl = pageA.locator('iframe[data-symbolon-frame]');
   await frameEl.evaluate((e) => ((e as HTMLElement).style.opacity = '0.3'));
   const pending = pageA.evaluate((account) => (window as any).symbolon.request({ method: 'personal_sign', params: ['0x636c69636b', account] }).catch((e: { code: number }) => e.code), address);
@@ -326,7 +398,7 @@ test('Approve stays disabled while the DApp makes the frame translucent or shrin
   assert.equal(await pending, 4001);
 });
 
-test('the user logs out from a prompt (the frame is hidden between requests): the site then has no account, and connecting asks to log in again', async () => {
+browserTest('the user logs out from a prompt (the frame is hidden between requests): the site then has no account, and connecting asks to log in again', async () => {
   const frame = walletFrame(pageA);
   await pageA.evaluate(() => {
     const w = window as any;
@@ -365,6 +437,53 @@ test('the user logs out from a prompt (the frame is hidden between requests): th
 
 // The frame's checks on what a DApp page sends, run here in Node on the same modules the frame bundles:
 // hostile or malformed input is refused with the JSON-RPC / EIP-1193 code a DApp would get.
+
+browserTest("/frame/ opened directly is the wallet's home page: address, balance, connected sites with Disconnect, activity signed through the frame, Log out", async () => {
+  const home = await context.newPage();
+  try {
+    await home.goto(frameUrl);
+    // The tab's own session: not logged in yet, so the login (nothing to cancel: no site asks).
+    await home.locator('#email').waitFor();
+    assert.equal(await home.locator('#login-cancel').isVisible(), false);
+    await home.locator('#email').fill(EMAIL);
+    await home.locator('#send-code').click();
+    await home.locator('#code').waitFor({ state: 'visible' });
+    await home.locator('#code').fill(await latestCode(EMAIL));
+    await home.locator('#verify').click();
+    await home.locator('#home').waitFor({ timeout: 30_000 });
+    assert.equal(getAddress((await home.locator('#home-address').textContent())!), address);
+    assert.equal(await home.locator('#home-email').textContent(), EMAIL);
+    const balance = await createPublicClient({ transport: http(node.url) }).getBalance({ address });
+    assert.ok(balance > 0n);
+    assert.equal(await home.locator('#home-balance').textContent(), `${formatEther(balance)} ETH on Local chain (Hardhat)`);
+    const sites = await home.locator('#home-sites li').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.origin));
+    assert.deepEqual([...sites].sort(), [dappA.origin, dappB.origin].sort());
+    const activity = (await home.locator('#home-activity').innerText()).replace(/\s+/g, ' ');
+    assert.match(activity, /Signed a message \(\d+ bytes\)/);
+    assert.ok(activity.includes('Signed typed data: Order for Example Exchange'), activity);
+    assert.ok(activity.includes(`${dappA.origin} Send ETH: 0.01 ETH to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 on Local chain (Hardhat) (chain ${CHAIN_ID}) ${sentHash}`), activity);
+    // Rejected requests were not signed, so they are not listed: three signatures (two messages and the order) and the send, no more.
+    assert.equal(await home.locator('#home-activity li[data-kind="sign_transaction"]').count(), 1);
+    await screenshot(home, 'frame-home.png', true);
+
+    // Disconnect the first DApp: gone from the list, and that site gets no account any more.
+    await home.locator(`#home-sites li[data-origin="${dappA.origin}"] button.disconnect`).click();
+    await home.locator(`#home-sites li[data-origin="${dappA.origin}"]`).waitFor({ state: 'detached' });
+    assert.equal(await home.locator('#home-activity li').first().getAttribute('data-kind'), 'disconnect');
+    assert.deepEqual(await pageA.evaluate(() => (window as any).symbolon.request({ method: 'eth_accounts' })), []);
+    await expectShown(pageA, pageA.locator('#connection', { hasText: 'Not connected' }));
+    const refused = await pageA.evaluate((account) => (window as any).symbolon.request({ method: 'personal_sign', params: ['0x6869', account] }).catch((e: { code: number }) => e.code), address);
+    assert.equal(refused, 4100);
+    assert.equal(await walletFrame(pageA).locator('#prompt').isVisible(), false, 'no prompt for a disconnected site');
+
+    // Log out: the login again.
+    await home.locator('#home-logout').click();
+    await home.locator('#email').waitFor();
+    assert.equal(await home.locator('#home').isVisible(), false);
+  } finally {
+    await home.close();
+  }
+});
 
 test('the frame refuses malformed protocol messages and signing parameters with -32602, another account with 4100', () => {
   const base = { protocol: 'symbolon-frame/1', kind: 'request', id: 'a-1', method: 'personal_sign', params: [], chainId: 1 };
@@ -437,6 +556,83 @@ test('the frame decodes what it shows: method selectors, unlimited approvals, ch
   assert.equal(describeMessage('https://dapp.example', '0x61e280ae62', me, 'x').block!.label, 'Message (hex)');
 });
 
+test('typed data is shown domain first, amounts in units without losing a digit, permits (EIP-2612, DAI, Permit2) and unlimited allowances warned', () => {
+  const me = '0x00000000000000000000000000000000000000aa';
+  const dai = '0x6B175474E89094C44Da98b954EedeAC495271d0F';
+  const spender = '0x1111111111111111111111111111111111111111';
+  const ctx = (tokens: [string, { symbol: string; decimals: number }][] = []) => ({ origin: 'https://dapp.example', account: me, currentChainId: 1, chainLabel: (id: number) => `chain ${id}`, tokens: new Map(tokens) });
+  const value = (p: { fields: { label: string; value: string; warn?: boolean }[] }, label: string) => p.fields.find((f) => f.label === label);
+  // DAI's permit: holder/spender/nonce/expiry/allowed, allowed = true is an unlimited allowance; DAI is in the table of known tokens.
+  const daiPermit = {
+    domain: { name: 'Dai Stablecoin', version: '1', chainId: 1, verifyingContract: dai.toLowerCase() },
+    primaryType: 'Permit',
+    types: { Permit: [{ name: 'holder', type: 'address' }, { name: 'spender', type: 'address' }, { name: 'nonce', type: 'uint256' }, { name: 'expiry', type: 'uint256' }, { name: 'allowed', type: 'bool' }] },
+    message: { holder: me, spender, nonce: 0, expiry: 0, allowed: true },
+  };
+  assert.equal(permitKind(daiPermit), 'dai');
+  assert.deepEqual(tokenAddresses(daiPermit), [dai.toLowerCase()]);
+  assert.deepEqual(knownToken(1, dai), { symbol: 'DAI', decimals: 18 });
+  const d = describeTypedData(daiPermit, ctx([[dai.toLowerCase(), knownToken(1, dai)!]]));
+  assert.deepEqual(d.fields.slice(0, 4).map((f) => f.label), ['Primary type', 'Domain', 'Chain', 'Verifying contract']);
+  assert.equal(value(d, 'Verifying contract')!.value, dai, 'checksummed');
+  assert.deepEqual(value(d, 'allowed'), { label: 'allowed', value: 'true (unlimited allowance)', warn: true, group: 'Message' });
+  assert.equal(value(d, 'expiry')!.value, '0 (never)');
+  assert.match(d.warnings[0]!, /DAI-style permit .* lets 0x1111111111111111111111111111111111111111 move your DAI/);
+  assert.match(d.warnings[1]!, /unlimited/);
+  assert.match(d.raw!.text, /"allowed": true/);
+
+  // EIP-2612 with an amount that needs every digit: 123456789012.345678901234567891 DAI, exactly.
+  const permit = {
+    domain: { name: 'Dai', chainId: '0x1', verifyingContract: dai },
+    primaryType: 'Permit',
+    types: { Permit: [{ name: 'owner', type: 'address' }, { name: 'spender', type: 'address' }, { name: 'value', type: 'uint256' }, { name: 'nonce', type: 'uint256' }, { name: 'deadline', type: 'uint256' }] },
+    message: { owner: me, spender, value: '123456789012345678901234567891', nonce: '1', deadline: '1900000000' },
+  };
+  const p = describeTypedData(permit, ctx([[dai.toLowerCase(), { symbol: 'DAI', decimals: 18 }]]));
+  assert.equal(value(p, 'value')!.value, '123456789012.345678901234567891 DAI');
+  assert.equal(value(p, 'deadline')!.value, '2030-03-17T17:46:40Z (1900000000)');
+  assert.equal(p.warnings.length, 1);
+  // The token's decimals unknown: base units, never a guess.
+  assert.equal(value(describeTypedData(permit, ctx()), 'value')!.value, '123456789012345678901234567891 (base units; the token\'s decimals are unknown)');
+  // From 2^160 − 1 up (Permit2's maximum) an allowance is unlimited.
+  const max160 = describeTypedData({ ...permit, message: { ...permit.message, value: (2n ** 160n - 1n).toString() } }, ctx());
+  assert.deepEqual(value(max160, 'value'), { label: 'value', value: 'Unlimited (2^160 − 1)', warn: true, group: 'Message' });
+  assert.equal(max160.warnings.length, 2);
+  assert.equal(describeTypedData({ ...permit, message: { ...permit.message, value: (2n ** 160n - 2n).toString() } }, ctx()).warnings.length, 1);
+
+  // Permit2's PermitBatch: each detail in its own token's units.
+  const usdc = '0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48';
+  const batch = {
+    domain: { name: 'Permit2', chainId: 1, verifyingContract: '0x000000000022D473030F116dDEE9F6B43aC78BA3' },
+    primaryType: 'PermitBatch',
+    types: {
+      PermitBatch: [{ name: 'details', type: 'PermitDetails[]' }, { name: 'spender', type: 'address' }, { name: 'sigDeadline', type: 'uint256' }],
+      PermitDetails: [{ name: 'token', type: 'address' }, { name: 'amount', type: 'uint160' }, { name: 'expiration', type: 'uint48' }, { name: 'nonce', type: 'uint48' }],
+    },
+    message: { details: [{ token: usdc, amount: '2500000', expiration: 1, nonce: 0 }, { token: dai, amount: (2n ** 160n - 1n).toString(), expiration: 1, nonce: 0 }], spender, sigDeadline: 1 },
+  };
+  const b = describeTypedData(batch, ctx([[usdc.toLowerCase(), knownToken(1, usdc)!], [dai.toLowerCase(), knownToken(1, dai)!]]));
+  assert.equal(value(b, 'details[0].amount')!.value, '2.5 USDC');
+  assert.equal(value(b, 'details[1].amount')!.value, 'Unlimited (2^160 − 1)');
+  assert.match(b.warnings.join('\n'), /Permit2 token approval[\s\S]*details\[1\]\.amount is unlimited/);
+  // Nothing permit-like, no token: amounts in ETH, no warning; another chain is flagged.
+  const order = describeTypedData({ domain: { chainId: 10 }, primaryType: 'Order', types: { Order: [{ name: 'amount', type: 'uint256' }] }, message: { amount: 1500000000000000000n } }, ctx());
+  assert.equal(value(order, 'amount')!.value, '1.5 ETH');
+  assert.deepEqual(order.warnings, ['The data is for a different chain than the current one (chain 1).']);
+});
+
+test('activity lines the frame sends are what the wallet API takes: one line, no control characters, at most 200 characters', async () => {
+  const token = await apiToken(`lines-${Date.now()}@example.com`);
+  const post = (summary: string) =>
+    fetch(`${server.endpoint}/v1/me/activity`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'sign_typed_data', site: dappA.origin, summary }) }).then((r) => r.status);
+  const nasty = `Signed typed data: Order for Evil\nDomain\u0000\u007f${'x'.repeat(300)}`;
+  assert.equal(await post(nasty), 400, 'the API refuses it as it is');
+  assert.equal(oneLine(nasty).length, 200);
+  assert.match(oneLine(nasty), /^Signed typed data: Order for Evil Domain xx+…$/);
+  assert.equal(await post(oneLine(nasty)), 201);
+  assert.equal(oneLine(' \n '), '—');
+});
+
 test("the provider fills a DApp's transaction from the chain's RPC (pending nonce, gas, EIP-1559 fees) and refuses what it cannot send", async () => {
   const from = getAddress(new Wallet(FUNDER_KEY).address);
   const to = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
@@ -487,7 +683,7 @@ test('configuration: exact allowed origins only; the embedded default allows its
   assert.equal((await fetch(`${frameUrl}secret.txt`)).status, 404);
 });
 
-test('a wallet service that names a master key the provider could open: the frame creates no wallet, the DApp gets the error, nothing is encrypted under that key', async () => {
+browserTest('a wallet service that names a master key the provider could open: the frame creates no wallet, the DApp gets the error, nothing is encrypted under that key', async () => {
   // A key under the default key policy: the account's IAM policies decide, so the user's session could encrypt under it and the administrator decrypt.
   const admin = server.kms(ADMIN);
   const lax = (await admin.send(new CreateKeyCommand({ KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata!.KeyId!;

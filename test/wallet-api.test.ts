@@ -30,6 +30,7 @@ import { walletResponse, meResponse, createWalletBody } from '../src/wallet/sche
 import { WALLET_ERROR_CODES, WalletError } from '../src/wallet/errors.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { countWalletsOfUser } from '../src/storage/wallets.repository.js';
+import { ACTIVITY_KEPT, insertActivity } from '../src/storage/wallet-activity.repository.js';
 import { provisionWalletServicePrincipal, WALLET_SERVICE_USER } from '../src/wallet/wallet-principal.js';
 import type { KMSClient } from '@aws-sdk/client-kms';
 
@@ -470,6 +471,84 @@ test('unknown /v1 paths are 404 not_found in the API shape', async () => {
   assertError(await call('DELETE', '/v1/wallets/me', { token: await issuer.token({ sub: newSub() }) }), 404, 'not_found');
 });
 
+// ---- the wallet's own pages: connected sites and activity ----
+
+test("connected sites and activity: each user reads and changes only their own; disconnect removes the site; bad input is 400 and changes nothing", async () => {
+  const alice = await issuer.token({ sub: newSub() });
+  const bob = await issuer.token({ sub: newSub() });
+  const A = 'http://127.0.0.1:8081';
+  const B = 'https://dapp.example';
+  assert.equal((await call('PUT', '/v1/me/sites', { token: alice, json: { origin: A } })).status, 200);
+  const put = await call('PUT', '/v1/me/sites', { token: alice, json: { origin: B } });
+  assert.equal(put.status, 200);
+  assert.equal(put.body.origin, B);
+  assert.match(put.body.connectedAt, /^\d{4}-\d\d-\d\dT/);
+  const hash = `0x${'ab'.repeat(32)}`;
+  assert.equal((await call('POST', '/v1/me/activity', { token: alice, json: { kind: 'sign_message', site: A, summary: 'Sign a message: "hello"' } })).status, 201);
+  const tx = await call('POST', '/v1/me/activity', { token: alice, json: { kind: 'sign_transaction', site: A, summary: 'Send ETH: 0.01 ETH', txHash: hash } });
+  assert.equal(tx.status, 201);
+  assert.deepEqual(Object.keys(tx.body).sort(), ['at', 'kind', 'site', 'summary', 'txHash']);
+
+  assert.deepEqual((await call('GET', '/v1/me/sites', { token: alice })).body.sites.map((x: { origin: string }) => x.origin).sort(), [A, B].sort());
+  const events = (await call('GET', '/v1/me/activity', { token: alice })).body.events as { kind: string; site: string; summary: string; txHash?: string }[];
+  assert.deepEqual(events.map((e) => e.kind), ['sign_transaction', 'sign_message', 'connect', 'connect']);
+  assert.equal(events[0]!.txHash, hash);
+  assert.equal((await call('GET', '/v1/me/activity?limit=1', { token: alice })).body.events.length, 1);
+
+  // Bob sees none of it and cannot disconnect Alice's site.
+  assert.deepEqual((await call('GET', '/v1/me/sites', { token: bob })).body, { sites: [] });
+  assert.deepEqual((await call('GET', '/v1/me/activity', { token: bob })).body, { events: [] });
+  assertError(await call('DELETE', `/v1/me/sites?origin=${encodeURIComponent(A)}`, { token: bob }), 404, 'not_found');
+  assert.equal((await call('GET', '/v1/me/sites', { token: alice })).body.sites.length, 2);
+
+  // Bad input: the API's error shape, and nothing changes.
+  const before = JSON.stringify([(await call('GET', '/v1/me/sites', { token: alice })).body, (await call('GET', '/v1/me/activity?limit=50', { token: alice })).body]);
+  for (const [method, path, json] of [
+    ['PUT', '/v1/me/sites', { origin: 'https://dapp.example/app' }],
+    ['PUT', '/v1/me/sites', { origin: 'javascript:alert(1)' }],
+    ['PUT', '/v1/me/sites', { origin: A, extra: 1 }],
+    ['POST', '/v1/me/activity', { kind: 'connect', site: A, summary: 'x' }],
+    ['POST', '/v1/me/activity', { kind: 'sign_message', site: A, summary: 'two\nlines' }],
+    ['POST', '/v1/me/activity', { kind: 'sign_message', site: A, summary: '' }],
+    ['POST', '/v1/me/activity', { kind: 'sign_message', site: A, summary: 'x'.repeat(201) }],
+    ['POST', '/v1/me/activity', { kind: 'sign_message', site: A, summary: 'x', txHash: hash }],
+    ['POST', '/v1/me/activity', { kind: 'sign_transaction', site: A, summary: 'x', txHash: '0x12' }],
+    ['GET', '/v1/me/activity?limit=0', undefined],
+    ['GET', '/v1/me/activity?limit=51', undefined],
+    ['DELETE', '/v1/me/sites', undefined],
+    ['DELETE', `/v1/me/sites?origin=${encodeURIComponent(`${A}/x`)}`, undefined],
+  ] as const) {
+    const r = await call(method, path, { token: alice, ...(json ? { json } : {}) });
+    assertError(r, 400, 'invalid_request');
+    assert.doesNotMatch(r.text, /alert|two\\nlines|xxxxxxxxxx/, 'the message names fields, not values');
+  }
+  assertError(await call('GET', '/v1/me/sites'), 401, 'unauthorized');
+  assertError(await call('POST', '/v1/me/activity', { json: { kind: 'sign_message', site: A, summary: 'x' } }), 401, 'unauthorized');
+  assert.equal(JSON.stringify([(await call('GET', '/v1/me/sites', { token: alice })).body, (await call('GET', '/v1/me/activity?limit=50', { token: alice })).body]), before);
+
+  // Disconnect: the site is gone (and the disconnect is in the activity); a second time it is not connected.
+  const gone = await call('DELETE', `/v1/me/sites?origin=${encodeURIComponent(A)}`, { token: alice });
+  assert.deepEqual(gone.body, { origin: A, disconnected: true });
+  assert.deepEqual((await call('GET', '/v1/me/sites', { token: alice })).body.sites.map((x: { origin: string }) => x.origin), [B]);
+  assert.equal((await call('GET', '/v1/me/activity?limit=1', { token: alice })).body.events[0].kind, 'disconnect');
+  assertError(await call('DELETE', `/v1/me/sites?origin=${encodeURIComponent(A)}`, { token: alice }), 404, 'not_found');
+});
+
+test('the activity list keeps the newest 100 entries per user', async () => {
+  const token = await issuer.token({ sub: newSub() });
+  const user = (await call('GET', '/v1/me', { token })).body.id as string;
+  const other = await issuer.token({ sub: newSub() });
+  await call('POST', '/v1/me/activity', { token: other, json: { kind: 'sign_message', site: 'https://a.example', summary: 'the other user' } });
+  for (let i = 0; i < 105; i++) {
+    await insertActivity(db(), { id: randomUUID(), userId: user, at: 1_000 + i, kind: 'sign_message', site: 'https://a.example', summary: `#${i}`, txHash: null });
+  }
+  const rows = await db().selectFrom('wallet_activity').select(['summary']).where('user_id', '=', user).orderBy('at', 'desc').execute();
+  assert.equal(rows.length, ACTIVITY_KEPT);
+  assert.equal(rows[0]!.summary, '#104');
+  assert.equal(rows.at(-1)!.summary, '#5');
+  assert.deepEqual((await call('GET', '/v1/me/activity', { token: other })).body.events.map((e: { summary: string }) => e.summary), ['the other user']);
+});
+
 // ---- response schemas ----
 
 test("a wallet of another custody mode shows none of its row's secret columns", async () => {
@@ -541,7 +620,9 @@ test('GET /v1/openapi.json describes the routes from their own schemas', async (
   assert.equal(r.status, 200, r.text);
   const doc = r.body;
   assert.equal(doc.openapi, '3.1.0');
-  assert.deepEqual(Object.keys(doc.paths).sort(), ['/v1/me', '/v1/openapi.json', '/v1/wallets', '/v1/wallets/me']);
+  assert.deepEqual(Object.keys(doc.paths).sort(), ['/v1/me', '/v1/me/activity', '/v1/me/sites', '/v1/openapi.json', '/v1/wallets', '/v1/wallets/me']);
+  assert.deepEqual(Object.keys(doc.paths['/v1/me/sites']).sort(), ['delete', 'get', 'put']);
+  assert.deepEqual(Object.keys(doc.paths['/v1/me/activity']).sort(), ['get', 'post']);
   const create = doc.paths['/v1/wallets'].post;
   assert.deepEqual(create.requestBody.content['application/json'].schema, JSON.parse(JSON.stringify(createWalletBody)));
   assert.deepEqual(create.responses['201'].content['application/json'].schema, JSON.parse(JSON.stringify(walletResponse)));

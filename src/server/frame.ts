@@ -128,6 +128,8 @@ export function createFrame(options: FrameOptions): Frame {
       // Split wallets sign through the signer, which the frame calls from the browser (it answers CORS for this origin).
       signerUrl: signerUrl ?? null,
       chains: { [String(settings.chain.chainId)]: settings.chain.name },
+      // The configured chain the frame reads from (the home page's balance, token decimals in prompts).
+      chain: { chainId: settings.chain.chainId, name: settings.chain.name, rpcUrl: settings.chain.rpcUrl },
       loginProviders: providers.map(({ id, name, issuer, clientId, scope, authorizationEndpoint, tokenEndpoint }) => ({ id, name, issuer, clientId, scope, authorizationEndpoint, tokenEndpoint })),
     };
   };
@@ -140,7 +142,7 @@ export function createFrame(options: FrameOptions): Frame {
       "script-src 'self'",
       "style-src 'self'",
       "img-src 'self' data:",
-      `connect-src 'self' ${self}${signerUrl ? ` ${originOf(signerUrl)}` : ''}${[...new Set(providers.map((p) => ` ${originOf(p.tokenEndpoint)}`))].join('')}`,
+      `connect-src 'self' ${self} ${originOf(settings.chain.rpcUrl)}${signerUrl ? ` ${originOf(signerUrl)}` : ''}${[...new Set(providers.map((p) => ` ${originOf(p.tokenEndpoint)}`))].join('')}`,
       `frame-ancestors ${ancestors}`,
       "base-uri 'none'",
       "form-action 'none'",

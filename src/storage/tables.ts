@@ -247,6 +247,25 @@ export interface WalletTable {
   idempotency_key: string | null;
 }
 
+/** Sites a wallet user connected in the frame; the row is deleted when the user disconnects the site. */
+export interface WalletSiteTable {
+  user_id: string;
+  origin: string;
+  connected_at: number;
+}
+
+/** What a wallet user approved in the frame: one line each, never a signature or a message body. */
+export interface WalletActivityTable {
+  id: string;
+  user_id: string;
+  at: number;
+  /** connect | disconnect | sign_message | sign_typed_data | sign_transaction */
+  kind: string;
+  site: string;
+  summary: string;
+  tx_hash: string | null;
+}
+
 /** IAM roles (CreateRole): `trust_policy` is the AssumeRolePolicyDocument as given. */
 export interface IamRoleTable {
   role_name: string;
@@ -317,6 +336,8 @@ export interface Tables {
   identity_refresh_tokens: IdentityRefreshTokenTable;
   wallet_users: WalletUserTable;
   wallets: WalletTable;
+  wallet_sites: WalletSiteTable;
+  wallet_activity: WalletActivityTable;
   iam_roles: IamRoleTable;
   iam_role_tags: IamRoleTagTable;
   iam_role_policies: IamRolePolicyTable;

@@ -12,6 +12,7 @@
  * field checks schemas cannot express) → store. A refused request changes
  * nothing.
  */
+import { randomUUID } from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import type { Logger } from 'pino';
@@ -23,17 +24,28 @@ import { base64Bytes, checksumAddress } from './fields.js';
 import type { MasterKeyCustodian } from './master-keys.js';
 import { openApiDocument, RouteRecorder, type RouteSchema } from './openapi.js';
 import {
+  activityBody,
+  activityEntryResponse,
+  activityQuery,
+  activityResponse,
   createWalletBody,
+  disconnectResponse,
   ENCRYPTED_DATA_KEY_BYTES,
   ENCRYPTED_PRIVATE_KEY_BYTES,
   errorResponses,
   meResponse,
   SHARE_A_CIPHERTEXT_BYTES,
   SHARE_B_BYTES,
+  siteBody,
+  siteQuery,
+  siteResponse,
+  sitesResponse,
   walletResponse,
 } from './schemas.js';
+import { insertActivity, listActivity, type ActivityKind } from '../storage/wallet-activity.repository.js';
+import { deleteSite, listSites, upsertSite } from '../storage/wallet-sites.repository.js';
 import { createUserDirectory } from './users.js';
-import { meView, walletView } from './views.js';
+import { activityView, meView, siteView, walletView } from './views.js';
 import { createEnvelopeWallet, createSplitWallet, getWalletOfUser, type ShareSealer } from './wallets.js';
 
 export interface WalletApiOptions {
@@ -48,6 +60,9 @@ export interface WalletApiOptions {
    */
   shareSealer?: ShareSealer;
 }
+
+/** Sites one user can have connected at once. */
+export const MAX_SITES = 100;
 
 /** Largest request body accepted (an envelope create is under 10 KiB). */
 export const WALLET_BODY_LIMIT = 64 * 1024;
@@ -241,6 +256,101 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
       async (req) => {
         const user = await users.resolve(identityOf(req));
         return walletView(await getWalletOfUser({ store }, user), user, { secrets: true, sealer: shareSealer });
+      },
+    );
+
+    // The wallet's own pages (docs/frame.md): connected sites and recent activity, each user's own only.
+    authed.get(
+      '/me/sites',
+      { schema: routeSchema({ summary: 'The sites the caller connected in the frame', security: ['bearer'], response: { 200: sitesResponse, ...errorResponses } }) },
+      async (req) => {
+        const user = await users.resolve(identityOf(req));
+        return { sites: (await listSites(store.db, user.id)).map(siteView) };
+      },
+    );
+
+    authed.put<{ Body: { origin: string } }>(
+      '/me/sites',
+      {
+        schema: routeSchema({
+          summary: 'Connect a site (the user approved it in the frame)',
+          description: `At most ${MAX_SITES} sites per user.`,
+          security: ['bearer'],
+          body: siteBody,
+          response: { 200: siteResponse, ...errorResponses },
+        }),
+      },
+      async (req) => {
+        const user = await users.resolve(identityOf(req));
+        const { origin } = req.body;
+        const now = clock();
+        const sites = await listSites(store.db, user.id);
+        if (!sites.some((s) => s.origin === origin) && sites.length >= MAX_SITES) throw invalidRequest(`At most ${MAX_SITES} sites can be connected; disconnect one first.`);
+        await store.db.transaction().execute(async (tx) => {
+          await upsertSite(tx, user.id, origin, now);
+          await insertActivity(tx, { id: randomUUID(), userId: user.id, at: now, kind: 'connect', site: origin, summary: 'Connected the site', txHash: null });
+        });
+        return siteView({ origin, connectedAt: now });
+      },
+    );
+
+    authed.delete<{ Querystring: { origin: string } }>(
+      '/me/sites',
+      {
+        schema: routeSchema({
+          summary: 'Disconnect a site: the frame answers it nothing more until the user connects it again',
+          security: ['bearer'],
+          querystring: siteQuery,
+          response: { 200: disconnectResponse, ...errorResponses },
+        }),
+      },
+      async (req) => {
+        const user = await users.resolve(identityOf(req));
+        const { origin } = req.query;
+        const now = clock();
+        const deleted = await store.db.transaction().execute(async (tx) => {
+          if (!(await deleteSite(tx, user.id, origin))) return false;
+          await insertActivity(tx, { id: randomUUID(), userId: user.id, at: now, kind: 'disconnect', site: origin, summary: 'Disconnected the site', txHash: null });
+          return true;
+        });
+        if (!deleted) throw new WalletError('not_found', 'That site is not connected.');
+        return { origin, disconnected: true };
+      },
+    );
+
+    authed.get<{ Querystring: { limit?: string } }>(
+      '/me/activity',
+      {
+        schema: routeSchema({
+          summary: "The caller's recent activity in the frame, newest first",
+          security: ['bearer'],
+          querystring: activityQuery,
+          response: { 200: activityResponse, ...errorResponses },
+        }),
+      },
+      async (req) => {
+        const user = await users.resolve(identityOf(req));
+        return { events: (await listActivity(store.db, user.id, Number(req.query.limit ?? 20))).map(activityView) };
+      },
+    );
+
+    authed.post<{ Body: { kind: Exclude<ActivityKind, 'connect' | 'disconnect'>; site: string; summary: string; txHash?: string } }>(
+      '/me/activity',
+      {
+        schema: routeSchema({
+          summary: 'Record what the user just approved in the frame (one line; never a signature or a message body)',
+          security: ['bearer'],
+          body: activityBody,
+          response: { 201: activityEntryResponse, ...errorResponses },
+        }),
+      },
+      async (req, reply) => {
+        const { kind, site, summary, txHash } = req.body;
+        if (txHash !== undefined && kind !== 'sign_transaction') throw invalidRequest('body.txHash is only for sign_transaction.');
+        const user = await users.resolve(identityOf(req));
+        const entry = { id: randomUUID(), userId: user.id, at: clock(), kind, site, summary, txHash: txHash ?? null };
+        await insertActivity(store.db, entry);
+        return reply.code(201).send(activityView(entry));
       },
     );
   });

@@ -157,5 +157,92 @@ export const meResponse = {
   },
 } as const;
 
+/** An exact web origin (scheme://host[:port]), as the frame's DApps have. */
+const siteOrigin = {
+  type: 'string',
+  maxLength: 200,
+  pattern: '^https?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?$',
+  description: 'A site’s exact origin: scheme://host[:port], no path.',
+} as const;
+
+const activityKind = {
+  type: 'string',
+  enum: ['connect', 'disconnect', 'sign_message', 'sign_typed_data', 'sign_transaction'],
+  description: 'What the user did in the frame.',
+} as const;
+
+const txHash = { type: 'string', pattern: '^0x[0-9a-f]{64}$', description: 'sign_transaction: the hash of the signed transaction (lower-case hex).' } as const;
+
+/** PUT /v1/me/sites: the site the user approved in the frame. */
+export const siteBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['origin'],
+  properties: { origin: siteOrigin },
+} as const;
+
+/** DELETE /v1/me/sites?origin=… */
+export const siteQuery = siteBody;
+
+const site = {
+  type: 'object',
+  required: ['origin', 'connectedAt'],
+  additionalProperties: false,
+  properties: { origin: { type: 'string' }, connectedAt: timestamp },
+} as const;
+
+export const siteResponse = site;
+
+export const sitesResponse = {
+  type: 'object',
+  description: "The sites the caller connected in the frame and has not disconnected, newest first.",
+  required: ['sites'],
+  additionalProperties: false,
+  properties: { sites: { type: 'array', items: site } },
+} as const;
+
+export const disconnectResponse = {
+  type: 'object',
+  required: ['origin', 'disconnected'],
+  additionalProperties: false,
+  properties: { origin: { type: 'string' }, disconnected: { type: 'boolean', const: true } },
+} as const;
+
+/** POST /v1/me/activity: one line about what the user just approved in the frame. */
+export const activityBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['kind', 'site', 'summary'],
+  properties: {
+    kind: { type: 'string', enum: ['sign_message', 'sign_typed_data', 'sign_transaction'], description: 'What the user approved.' },
+    site: siteOrigin,
+    summary: { type: 'string', pattern: '^[^\\u0000-\\u001f\\u007f]{1,200}$', description: 'One line for people (1-200 characters, no control characters), e.g. "Send ETH: 0.01 ETH to 0x…".' },
+    txHash,
+  },
+} as const;
+
+export const activityQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { limit: { type: 'string', pattern: '^([1-9]|[1-4][0-9]|50)$', description: 'How many entries, 1-50 (default 20).' } },
+} as const;
+
+const activityEntry = {
+  type: 'object',
+  required: ['at', 'kind', 'site', 'summary'],
+  additionalProperties: false,
+  properties: { at: timestamp, kind: activityKind, site: { type: 'string' }, summary: { type: 'string' }, txHash },
+} as const;
+
+export const activityEntryResponse = activityEntry;
+
+export const activityResponse = {
+  type: 'object',
+  description: "The caller's own recent activity in the frame, newest first.",
+  required: ['events'],
+  additionalProperties: false,
+  properties: { events: { type: 'array', items: activityEntry } },
+} as const;
+
 /** Error responses every authenticated route declares. */
 export const errorResponses = { '4xx': errorResponse, '5xx': errorResponse } as const;

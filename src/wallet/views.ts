@@ -6,6 +6,8 @@
  * appears at all until its issue adds it on purpose.
  */
 import type { WalletRow } from '../storage/wallets.repository.js';
+import type { ActivityRow } from '../storage/wallet-activity.repository.js';
+import type { SiteRow } from '../storage/wallet-sites.repository.js';
 import type { WalletUser } from './users.js';
 import { CONTEXT_KEY } from './master-key-policy.js';
 import { wipe } from '../crypto/bytes.js';
@@ -71,4 +73,12 @@ function splitSecrets(wallet: WalletRow, owner: WalletUser, sealer: ShareSealer)
   } finally {
     wipe(shareB);
   }
+}
+
+export function siteView(site: SiteRow) {
+  return { origin: site.origin, connectedAt: iso(site.connectedAt) };
+}
+
+export function activityView(a: ActivityRow) {
+  return { at: iso(a.at), kind: a.kind, site: a.site, summary: a.summary, ...(a.txHash ? { txHash: a.txHash } : {}) };
 }

@@ -40,7 +40,7 @@ export const BROWSER_MISSING: string | undefined = findChromium()
 
 const REQUIRED = process.env.SYMBOLON_REQUIRE_BROWSER === '1';
 /** The skip reason of every test in a browser test file; undefined when the tests run (or must). */
-const SKIP = BROWSER_MISSING && !REQUIRED ? `${BROWSER_MISSING} — browser test skipped` : undefined;
+export const SKIP = BROWSER_MISSING && !REQUIRED ? `${BROWSER_MISSING} — browser test skipped` : undefined;
 
 /** node:test's `test`, skipped (with the reason) when Chromium is missing. */
 export function test(name: string, fn: () => unknown): void {

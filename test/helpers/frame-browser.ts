@@ -5,12 +5,27 @@
  * test/frame.test.ts and test/frame-split.test.ts.
  */
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
 import { getAddress, type Address } from 'viem';
 import { findChromium } from './browser-test.js';
+import { SKIP } from './browser-test.js';
 
 /** SYMBOLON_CHROMIUM, else chromium on PATH (test/helpers/browser-test.ts skips the browser tests when there is none). */
 export const CHROMIUM = findChromium() ?? process.env.SYMBOLON_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Why the browser tests are skipped here, or undefined to run them. Without
+ * Chromium (a fresh clone on a machine without it) they are skipped, saying
+ * so, and `npm test` still passes; CI installs Chromium and sets
+ * SYMBOLON_REQUIRE_BROWSER=1 (.ci/run), so there a missing browser fails.
+ */
+export const browserSkip: string | undefined = SKIP;
+
+/** A test that drives the browser: skipped (with the reason) when there is none. */
+export function browserTest(name: string, fn: () => Promise<void>): void {
+  test(name, browserSkip ? { skip: browserSkip } : {}, fn);
+}
 
 /** Debian's chromium with the flags this sandbox needs, on a fresh user-data directory. */
 export function launchChromium(userDataDir: string): Promise<BrowserContext> {

@@ -83,21 +83,33 @@ async function main(): Promise<void> {
   const refreshBalance = async () => {
     if (account) show('balance', `${formatEther(await reader.getBalance({ address: account }))} ETH`);
   };
-  provider.on('accountsChanged', (accounts) => {
-    account = (accounts as string[])[0] as Address | undefined;
-    show('address', account ?? 'not connected');
-    buttons.forEach((b) => (b.disabled = !account));
-  });
-
   const connect = $('connect') as HTMLButtonElement;
+  const disconnect = $('disconnect') as HTMLButtonElement;
+  /** One place for the connected state: status, address, balance and which buttons work. */
+  const setAccount = (next: Address | undefined) => {
+    account = next;
+    show('connection', account ? 'Connected' : 'Not connected');
+    show('address', account ?? 'not connected');
+    if (!account) show('balance', '–');
+    connect.hidden = !!account;
+    disconnect.hidden = !account;
+    buttons.forEach((b) => (b.disabled = !account));
+    if (account) void refreshBalance().catch(() => show('balance', 'chain not reachable'));
+  };
+  provider.on('accountsChanged', (accounts) => setAccount((accounts as string[])[0] as Address | undefined));
+  // Follow the chain: each new block refreshes the balance (funds received, a transaction mined).
+  reader.watchBlockNumber({ pollingInterval: 2000, emitOnBegin: false, onBlockNumber: () => void refreshBalance().catch(() => undefined), onError: () => undefined });
+
   connect.disabled = false;
   connect.onclick = () =>
     run(async () => {
-      [account] = await wallet.requestAddresses();
-      show('address', account!);
-      buttons.forEach((b) => (b.disabled = false));
-      await refreshBalance().catch(() => show('balance', 'chain not reachable'));
+      const [first] = await wallet.requestAddresses();
+      setAccount(first);
     });
+  // EIP-1193 has no "disconnect" request: the page forgets the account. The
+  // site stays connected in the wallet until the user disconnects it on the
+  // wallet's own page (/frame/), so Connect again does not ask again.
+  disconnect.onclick = () => setAccount(undefined);
 
   $('sign').onclick = () =>
     run(async () => {
@@ -129,7 +141,8 @@ async function main(): Promise<void> {
       show('tx-status', 'sent; waiting for a block…');
       const receipt = await reader.waitForTransactionReceipt({ hash, pollingInterval: 250 });
       show('tx-status', `${receipt.status} in block ${receipt.blockNumber}`);
-      await refreshBalance();
+      // The balance as of the block that holds the transaction (not a cached or older "latest").
+      if (account) show('balance', `${formatEther(await reader.getBalance({ address: account, blockNumber: receipt.blockNumber }))} ETH`);
     }).finally(() => {
       if ($('tx-status').textContent === 'waiting for approval…') show('tx-status', '–');
     });

@@ -26,6 +26,8 @@ export interface FrameConfig {
   signerUrl: string | undefined;
   /** Chain names by decimal chain id. */
   chains: Record<string, string>;
+  /** The configured chain and its JSON-RPC URL (SYMBOLON_CHAIN_*): balances, token decimals. */
+  chain: { chainId: number; name: string; rpcUrl: string } | undefined;
   /** External OIDC providers offered for login (SYMBOLON_FRAME_OIDC_PROVIDERS), with their discovered endpoints. */
   loginProviders: LoginProvider[];
 }
@@ -34,6 +36,12 @@ function loginProviders(v: unknown): LoginProvider[] {
   if (!Array.isArray(v)) return [];
   const keys = ['id', 'name', 'issuer', 'clientId', 'scope', 'authorizationEndpoint', 'tokenEndpoint'] as const;
   return v.filter((p): p is LoginProvider => typeof p === 'object' && p !== null && keys.every((k) => typeof (p as Record<string, unknown>)[k] === 'string'));
+}
+
+function chainOf(v: unknown): FrameConfig['chain'] {
+  const c = v as { chainId?: unknown; name?: unknown; rpcUrl?: unknown } | null | undefined;
+  if (typeof c?.chainId !== 'number' || !Number.isSafeInteger(c.chainId) || typeof c.rpcUrl !== 'string' || !/^https?:\/\//.test(c.rpcUrl)) return undefined;
+  return { chainId: c.chainId, name: typeof c.name === 'string' ? c.name : `Chain ${c.chainId}`, rpcUrl: c.rpcUrl };
 }
 
 function absolute(url: unknown, name: string): string {
@@ -59,6 +67,7 @@ export async function loadConfig(): Promise<FrameConfig> {
     custodyMode: mode,
     signerUrl: c.signerUrl === null || c.signerUrl === undefined ? undefined : absolute(c.signerUrl, 'signerUrl'),
     chains: typeof c.chains === 'object' && c.chains !== null ? (c.chains as Record<string, string>) : {},
+    chain: chainOf(c.chain),
     loginProviders: loginProviders(c.loginProviders),
   };
 }

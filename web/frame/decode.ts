@@ -2,12 +2,12 @@
  * What the frame shows the user before a signature: each request decoded into
  * labelled fields — recipient, value in ETH, chain, contract method selector
  * (named when it is a well-known ERC-20/721 method, with its arguments), fees;
- * an EIP-191 message as text when it is text; EIP-712 typed data's domain,
- * primary type and message. Warnings flag what users are tricked with most:
+ * an EIP-191 message as text when it is text; EIP-712 typed data is shown by
+ * ./typed-data-view.ts. Warnings flag what users are tricked with most:
  * a chain other than the current one, unlimited approvals, messages that are
  * really hashes (blind signing). Pure functions: no DOM, no I/O.
  */
-import { decodeAbiParameters, formatEther, formatGwei, getAddress, hexToBytes, parseAbiParameters, type Hex } from 'viem';
+import { decodeAbiParameters, formatEther, formatGwei, hexToBytes, parseAbiParameters, type Hex } from 'viem';
 
 export interface Field {
   label: string;
@@ -16,6 +16,8 @@ export interface Field {
   mono?: boolean;
   /** Highlighted: the user should read this one twice. */
   warn?: boolean;
+  /** A heading the field is shown under (consecutive fields with the same group share it). */
+  group?: string;
 }
 
 export interface Prompt {
@@ -25,6 +27,8 @@ export interface Prompt {
   fields: Field[];
   /** A long block (typed-data message, message text), shown scrollable. */
   block?: { label: string; text: string };
+  /** The request as given (e.g. typed data's JSON), collapsed until the user opens it. */
+  raw?: { label: string; text: string };
   warnings: string[];
 }
 
@@ -110,57 +114,7 @@ export function describeMessage(origin: string, message: Hex, address: string, c
   };
 }
 
-export interface TypedDataInput {
-  domain?: Record<string, unknown>;
-  types: Record<string, unknown>;
-  primaryType: string;
-  message: Record<string, unknown>;
-}
-
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
-
-/** Addresses in their EIP-55 checksummed form, the way wallets and explorers show them. */
-function checksummed(v: string): string {
-  return ADDRESS.test(v) ? getAddress(v) : v;
-}
-
-function stringify(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : typeof v === 'string' ? checksummed(v) : v), 2);
-}
-
-/** eth_signTypedData_v4 (EIP-712): domain fields, primary type, message. */
-export function describeTypedData(origin: string, typedData: TypedDataInput, address: string, currentChainId: number, chainNames: Readonly<Record<string, string>>): Prompt {
-  const domain = typedData.domain ?? {};
-  const fields: Field[] = [
-    { label: 'Site', value: origin, mono: true },
-    { label: 'Account', value: address, mono: true },
-    { label: 'Primary type', value: typedData.primaryType, mono: true },
-  ];
-  const warnings: string[] = [];
-  if (typeof domain.name === 'string') fields.push({ label: 'Domain name', value: domain.name });
-  if (typeof domain.version === 'string') fields.push({ label: 'Domain version', value: domain.version });
-  if (domain.chainId !== undefined) {
-    let id: number | undefined;
-    try {
-      id = Number(BigInt(domain.chainId as string | number | bigint));
-    } catch {
-      id = undefined;
-    }
-    const other = id !== currentChainId;
-    fields.push({ label: 'Domain chain', value: id === undefined ? String(domain.chainId) : chainLabel(id, chainNames), warn: other });
-    if (other) warnings.push(`The data is for a different chain than the current one (${chainLabel(currentChainId, chainNames)}).`);
-  }
-  if (typeof domain.verifyingContract === 'string') fields.push({ label: 'Verifying contract', value: checksummed(domain.verifyingContract), mono: true });
-  if (typeof domain.salt === 'string') fields.push({ label: 'Domain salt', value: domain.salt, mono: true });
-  if (/permit/i.test(typedData.primaryType)) warnings.push('This is a permit: signing it can let the spender move your tokens without another approval.');
-  return {
-    title: 'Sign typed data',
-    summary: `${origin} asks you to sign structured data (EIP-712).`,
-    fields,
-    block: { label: `Message (${typedData.primaryType})`, text: stringify(typedData.message) },
-    warnings,
-  };
-}
+export type { TypedDataInput } from './typed-data-view.js';
 
 /** A transaction in the shape the frame signs. */
 export interface TransactionView {

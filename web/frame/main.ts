@@ -23,9 +23,14 @@ import { Session, SessionEndedError } from './session.js';
 import { openLoginPopup } from './oidc-login.js';
 import { openWallet } from './backends.js';
 import type { WalletBackend } from './wallet-backend.js';
-import { chainLabel, describeConnect, describeMessage, describeTransaction, describeTypedData } from './decode.js';
+import { chainLabel, describeConnect, describeMessage, describeTransaction } from './decode.js';
+import { describeTypedData, tokenAddresses } from './typed-data-view.js';
+import { lookUpTokens } from './tokens.js';
 import { personalSignParams, transactionParams, typedDataParams } from './requests.js';
 import * as ui from './ui.js';
+import { PagesApi } from './pages-api.js';
+import { showHome } from './home.js';
+import { keccak256, type Hex } from 'viem';
 
 type Request = Extract<DappMessage, { kind: 'request' }>;
 
@@ -37,6 +42,7 @@ const LIMIT_EXCEEDED = -32005;
 
 let config: FrameConfig;
 let session: Session;
+let pages: PagesApi;
 let wallet: WalletBackend | undefined;
 let dappOrigin: string | undefined;
 const queue: Request[] = [];
@@ -71,6 +77,31 @@ function accounts(): Address[] {
   return isConnected() ? [wallet!.address()] : [];
 }
 
+function forgetSite(): void {
+  sessionStorage.setItem(CONNECTED_KEY, JSON.stringify(connectedOrigins().filter((o) => o !== dappOrigin)));
+}
+
+/**
+ * The accounts after asking the wallet service whether the user still has
+ * this site connected: a site disconnected on the wallet's home page gets no
+ * account from then on (and accountsChanged []), in every tab.
+ */
+async function checkedAccounts(): Promise<Address[]> {
+  if (!isConnected()) return [];
+  let listed: boolean;
+  try {
+    listed = (await pages.sites()).some((s) => s.origin === dappOrigin);
+  } catch (e) {
+    if (e instanceof SessionEndedError) return [];
+    throw e;
+  }
+  if (!listed) {
+    forgetSite();
+    post({ protocol: PROTOCOL, kind: 'accountsChanged', accounts: [] });
+  }
+  return accounts();
+}
+
 /** Logs in (showing the login screen) and opens the user's wallet, once per session. */
 async function ensureWallet(): Promise<WalletBackend> {
   for (;;) {
@@ -101,7 +132,7 @@ async function ensureWallet(): Promise<WalletBackend> {
 async function requestAccounts(): Promise<Address[]> {
   for (;;) {
     const w = await ensureWallet();
-    if (isConnected()) return accounts();
+    if ((await checkedAccounts()).length > 0) return accounts();
     setShown(true);
     const ok = await ui.ask(describeConnect(dappOrigin!, w.address()), promptAccount());
     if (!ok) {
@@ -109,6 +140,8 @@ async function requestAccounts(): Promise<Address[]> {
       if (!session.loggedIn) continue;
       throw userRejected('The user rejected the connection.');
     }
+    // The wallet service lists it on the home page, where the user can disconnect it.
+    await pages.connect(dappOrigin!);
     sessionStorage.setItem(CONNECTED_KEY, JSON.stringify([...connectedOrigins(), dappOrigin!]));
     post({ protocol: PROTOCOL, kind: 'accountsChanged', accounts: accounts() });
     return accounts();
@@ -132,9 +165,14 @@ function promptAccount(): ui.PromptAccount | undefined {
   return wallet && session.loggedIn ? { email: session.email ?? '', onLogout: logout } : undefined;
 }
 
-function requireConnected(): WalletBackend {
-  if (!isConnected()) throw unauthorized('This site is not connected: call eth_requestAccounts first.');
+async function requireConnected(): Promise<WalletBackend> {
+  if ((await checkedAccounts()).length === 0) throw unauthorized('This site is not connected: call eth_requestAccounts first.');
   return wallet!;
+}
+
+/** One line on the home page's activity list for what the user just signed; in the background: it never delays or fails the signature. */
+function record(kind: 'sign_message' | 'sign_typed_data' | 'sign_transaction', summary: string, txHash?: Hex): void {
+  void pages.record({ kind, site: dappOrigin!, summary, ...(txHash ? { txHash } : {}) }).catch(() => undefined);
 }
 
 async function approve(prompt: Parameters<typeof ui.ask>[0]): Promise<void> {
@@ -147,26 +185,38 @@ async function handle(req: Request): Promise<unknown> {
   const chains = config.chains;
   switch (req.method) {
     case 'eth_accounts':
-      return accounts();
+      return checkedAccounts();
     case 'eth_requestAccounts':
       return requestAccounts();
     case 'personal_sign': {
-      const w = requireConnected();
+      const w = await requireConnected();
       const message = personalSignParams(req.params, w.address());
       await approve(describeMessage(dappOrigin!, message, w.address(), chainLabel(req.chainId, chains)));
-      return w.signMessage({ raw: message });
+      const signature = await w.signMessage({ raw: message });
+      record('sign_message', `Signed a message (${(message.length - 2) / 2} bytes)`);
+      return signature;
     }
     case 'eth_signTypedData_v4': {
-      const w = requireConnected();
+      const w = await requireConnected();
       const typed = typedDataParams(req.params, w.address());
-      await approve(describeTypedData(dappOrigin!, typed, w.address(), req.chainId, chains));
-      return w.signTypedData(typed as never);
+      const domainChain = typed.domain?.chainId === undefined ? req.chainId : Number(typed.domain.chainId as number | string | bigint);
+      const tokens = await lookUpTokens(tokenAddresses(typed), Number.isSafeInteger(domainChain) ? domainChain : undefined, config.chain);
+      const prompt = describeTypedData(typed, { origin: dappOrigin!, account: w.address(), currentChainId: req.chainId, chainLabel: (id) => chainLabel(id, chains), tokens });
+      await approve(prompt);
+      const signature = await w.signTypedData(typed as never);
+      const domainName = typeof typed.domain?.name === 'string' ? ` for ${typed.domain.name.slice(0, 60)}` : '';
+      record('sign_typed_data', `Signed typed data: ${typed.primaryType.slice(0, 60)}${domainName}${prompt.warnings.some((w) => /permit|allowance/i.test(w)) ? ' (a token approval)' : ''}`);
+      return signature;
     }
     case 'eth_signTransaction': {
-      const w = requireConnected();
+      const w = await requireConnected();
       const { view, serializable } = transactionParams(req.params, w.address());
-      await approve(describeTransaction(dappOrigin!, view, w.address(), req.chainId, chains));
-      return w.signTransaction(serializable);
+      const prompt = describeTransaction(dappOrigin!, view, w.address(), req.chainId, chains);
+      await approve(prompt);
+      const signed = await w.signTransaction(serializable);
+      const value = prompt.fields.find((f) => f.label === 'Value')?.value ?? '';
+      record('sign_transaction', `${prompt.title}: ${value}${view.to ? ` to ${view.to}` : ''} on ${chainLabel(view.chainId, chains)}`, keccak256(signed));
+      return signed;
     }
   }
 }
@@ -230,6 +280,7 @@ async function reopen(): Promise<void> {
   if (session.loggedIn && connectedOrigins().includes(dappOrigin!)) {
     try {
       wallet ??= await openWallet(config, session);
+      await checkedAccounts();
     } catch {
       wallet = undefined;
     }
@@ -274,9 +325,10 @@ async function main(): Promise<void> {
     return;
   }
   session = new Session(config.issuer);
+  pages = new PagesApi(config, () => session.accessToken());
   if (window.parent === window) {
-    // Opened on its own, the page shares nothing with a site's frame (each tab, and each site in it, has its own session).
-    ui.showStatus('This is the Symbolon wallet frame. Sites open it for you; it does nothing on its own. To log out on a site, use Log out in the wallet window there, or close the tab: a login lasts for the tab.');
+    // Opened on its own: the wallet's home page, with a session of its own (each tab, and each site in it, has its own).
+    await showHome(config, session, pages);
     return;
   }
   ui.showStatus('Waiting for the site…');

@@ -5,7 +5,8 @@
  * typed-data field cannot inject script into the wallet's origin.
  */
 import { guardVisibility, tracksVisibility, type VisibilityGuard } from './visibility.js';
-import type { Prompt } from './decode.js';
+import type { Field, Prompt } from './decode.js';
+import type { ActivityEntry, ConnectedSite } from './pages-api.js';
 
 function el<T extends HTMLElement = HTMLElement>(id: string): T {
   const e = document.getElementById(id);
@@ -13,7 +14,7 @@ function el<T extends HTMLElement = HTMLElement>(id: string): T {
   return e as T;
 }
 
-const SECTIONS = ['status', 'login', 'prompt', 'account'] as const;
+const SECTIONS = ['status', 'login', 'prompt', 'account', 'home'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function showSection(name: Section): void {
@@ -168,6 +169,33 @@ export interface PromptAccount {
   onLogout(): void;
 }
 
+/** Fields as definition lists, one per run of fields with the same group, each under its group's heading. */
+function fieldLists(fields: readonly Field[]): HTMLElement[] {
+  const out: HTMLElement[] = [];
+  let dl: HTMLElement | undefined;
+  let group: string | undefined;
+  for (const f of fields) {
+    if (!dl || f.group !== group) {
+      group = f.group;
+      if (group) {
+        const h = document.createElement('h2');
+        h.textContent = group;
+        out.push(h);
+      }
+      dl = document.createElement('dl');
+      out.push(dl);
+    }
+    const dt = document.createElement('dt');
+    dt.textContent = f.label;
+    const dd = document.createElement('dd');
+    dd.textContent = f.value;
+    if (f.mono) dd.classList.add('mono');
+    if (f.warn) dd.classList.add('warn');
+    dl.append(dt, dd);
+  }
+  return out;
+}
+
 /**
  * Shows a request and waits for the user's answer. Approve is enabled only
  * while the prompt is fully visible (see ./visibility.ts).
@@ -184,22 +212,16 @@ export function ask(prompt: Prompt, account?: PromptAccount): Promise<boolean> {
       return li;
     }),
   );
-  const fields = el('prompt-fields');
-  fields.replaceChildren(
-    ...prompt.fields.flatMap((f) => {
-      const dt = document.createElement('dt');
-      dt.textContent = f.label;
-      const dd = document.createElement('dd');
-      dd.textContent = f.value;
-      if (f.mono) dd.classList.add('mono');
-      if (f.warn) dd.classList.add('warn');
-      return [dt, dd];
-    }),
-  );
+  el('prompt-fields').replaceChildren(...fieldLists(prompt.fields));
   const block = el('prompt-block');
   block.hidden = !prompt.block;
   el('prompt-block-label').textContent = prompt.block?.label ?? '';
   el('prompt-block-text').textContent = prompt.block?.text ?? '';
+  const raw = el<HTMLDetailsElement>('prompt-raw');
+  raw.hidden = !prompt.raw;
+  raw.open = false;
+  el('prompt-raw-label').textContent = prompt.raw?.label ?? '';
+  el('prompt-raw-text').textContent = prompt.raw?.text ?? '';
   const approve = el<HTMLButtonElement>('approve');
   const reject = el<HTMLButtonElement>('reject');
   const guardText = el('prompt-guard');
@@ -250,4 +272,80 @@ export function showAccount(view: AccountView): void {
   el('account-mode').textContent = view.custodyMode;
   el('logout').onclick = view.onLogout;
   showSection('account');
+}
+
+/** The login screen as the wallet's home page shows it: no site asks, nothing to cancel. */
+export function setHomeLogin(): void {
+  el('login-intro').textContent = 'Log in with your email to see your wallet. You get one wallet for every site.';
+  el('login-cancel').hidden = true;
+}
+
+export interface HomeView {
+  address: string;
+  email: string;
+  custodyMode: string;
+  /** The balance as shown, e.g. "1.5 ETH on Local chain (Hardhat)". */
+  balance: string;
+  sites: readonly ConnectedSite[];
+  activity: readonly ActivityEntry[];
+  /** The user's click on a site's Disconnect. */
+  onDisconnect(origin: string): void;
+  onLogout(): void;
+}
+
+function time(iso: string): HTMLTimeElement {
+  const t = document.createElement('time');
+  t.dateTime = iso;
+  t.textContent = iso.replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');
+  return t;
+}
+
+function span(text: string, className: string): HTMLSpanElement {
+  const s = document.createElement('span');
+  s.className = className;
+  s.textContent = text;
+  return s;
+}
+
+/** The wallet's home page (/frame/ opened directly). Everything is put on the page with textContent. */
+export function showHome(view: HomeView): void {
+  el('home-address').textContent = view.address;
+  el('home-balance').textContent = view.balance;
+  el('home-email').textContent = view.email;
+  el('home-mode').textContent = view.custodyMode;
+  el('home-error').textContent = '';
+  el('home-sites').replaceChildren(
+    ...view.sites.map((s) => {
+      const li = document.createElement('li');
+      li.dataset.origin = s.origin;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'secondary disconnect';
+      b.textContent = 'Disconnect';
+      b.onclick = () => {
+        b.disabled = true;
+        view.onDisconnect(s.origin);
+      };
+      li.append(span(s.origin, 'grow mono'), time(s.connectedAt), b);
+      return li;
+    }),
+  );
+  el('home-sites-none').hidden = view.sites.length > 0;
+  el('home-activity').replaceChildren(
+    ...view.activity.map((a) => {
+      const li = document.createElement('li');
+      li.dataset.kind = a.kind;
+      const what = span(a.summary, 'grow');
+      li.append(time(a.at), span(a.site, 'mono small'), what);
+      if (a.txHash) li.append(span(a.txHash, 'mono small tx'));
+      return li;
+    }),
+  );
+  el('home-activity-none').hidden = view.activity.length > 0;
+  el('home-logout').onclick = view.onLogout;
+  showSection('home');
+}
+
+export function showHomeError(text: string): void {
+  el('home-error').textContent = text;
 }

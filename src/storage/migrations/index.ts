@@ -10,6 +10,7 @@ import * as identity from './2026-11-22T0300-identity.js';
 import * as wallet from './2026-11-22T0400-wallet.js';
 import * as sts from './2026-11-22T0500-sts.js';
 import * as grants from './2026-12-07T0000-grants.js';
+import * as walletActivity from './2026-12-07T0000-wallet-activity.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-22T0400-wallet': wallet,
   '2026-11-22T0500-sts': sts,
   '2026-12-07T0000-grants': grants,
+  '2026-12-07T0000-wallet-activity': walletActivity,
 };

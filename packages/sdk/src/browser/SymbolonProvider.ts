@@ -120,9 +120,13 @@ export class SymbolonProvider {
         return toHexChain(this.#chainId);
       case 'net_version':
         return String(this.#chainId);
-      case 'eth_accounts':
+      case 'eth_accounts': {
+        // Asked of the frame each time: the user may have disconnected this site on the wallet's own page meanwhile.
         await this.#connect();
-        return [...this.#accounts];
+        const accounts = (await this.#channel.request('eth_accounts', [], this.#chainId)) as Hex[];
+        this.#setAccounts(accounts);
+        return [...accounts];
+      }
       case 'eth_requestAccounts': {
         await this.#connect();
         const accounts = (await this.#channel.request('eth_requestAccounts', [], this.#chainId)) as Hex[];

@@ -1,0 +1,105 @@
+/**
+ * The wallet's home page: /frame/ opened directly in a tab (not embedded by a
+ * site). The user logs in (a session of this tab's own, like every frame's)
+ * and sees the wallet's address, its balance on the configured chain, the
+ * sites connected in the frame, each with Disconnect, the recent activity
+ * signed through the frame, and Log out. Sites and activity come from the
+ * wallet API (/v1/me/sites, /v1/me/activity: the user's own only); the
+ * balance from the configured chain's RPC. Nothing here opens the key: the
+ * address is the wallet service's, and a first login creates the wallet the
+ * way a site's frame does.
+ */
+import { formatEther, type Address } from 'viem';
+import type { FrameConfig } from './config.js';
+import { Session, SessionEndedError } from './session.js';
+import { openLoginPopup } from './oidc-login.js';
+import { openWallet } from './backends.js';
+import type { PagesApi, WalletOverview } from './pages-api.js';
+import * as ui from './ui.js';
+
+/** The balance as shown, never failing: the chain may be down or not configured. */
+async function balanceOf(config: FrameConfig, address: Address): Promise<string> {
+  const chain = config.chain;
+  if (!chain) return 'no chain configured';
+  try {
+    const response = await fetch(chain.rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getBalance', params: [address, 'latest'] }),
+      credentials: 'omit',
+      cache: 'no-store',
+      signal: AbortSignal.timeout(5000),
+    });
+    const body = (await response.json()) as { result?: unknown };
+    if (typeof body.result !== 'string' || !/^0x[0-9a-fA-F]+$/.test(body.result)) throw new Error('no balance');
+    return `${formatEther(BigInt(body.result))} ETH on ${chain.name}`;
+  } catch {
+    return `${chain.name} cannot be reached`;
+  }
+}
+
+async function logIn(config: FrameConfig, session: Session): Promise<void> {
+  while (!session.loggedIn) {
+    try {
+      await ui.login({
+        sendCode: (email) => session.startEmail(email),
+        verify: (email, code) => session.verifyEmail(email, code),
+        providers: config.loginProviders,
+        loginWith: (id, signal) => session.loginWith(config.loginProviders.find((p) => p.id === id)!, openLoginPopup(), signal),
+      });
+    } catch (e) {
+      if (!(e instanceof ui.Dismissed)) throw e;
+    }
+  }
+}
+
+/** The wallet as the wallet service knows it; created (as in a site's frame) on the first login. */
+async function walletOf(config: FrameConfig, session: Session, pages: PagesApi): Promise<WalletOverview> {
+  const known = await pages.wallet();
+  if (known) return known;
+  ui.showStatus('Creating your wallet…');
+  const backend = await openWallet(config, session);
+  return { address: backend.address(), custodyMode: backend.custodyMode };
+}
+
+/** Logs in if needed, then shows the home page; again after Log out or when the session ends. */
+export async function showHome(config: FrameConfig, session: Session, pages: PagesApi): Promise<void> {
+  ui.setHomeLogin();
+  for (;;) {
+    await logIn(config, session);
+    try {
+      ui.showStatus('Opening your wallet…');
+      const wallet = await walletOf(config, session, pages);
+      const render = async (): Promise<void> => {
+        const [sites, activity, balance] = await Promise.all([pages.sites(), pages.activity(20), balanceOf(config, wallet.address as Address)]);
+        ui.showHome({
+          ...wallet,
+          email: session.email ?? '',
+          balance,
+          sites,
+          activity,
+          onDisconnect: (origin) => {
+            void pages
+              .disconnect(origin)
+              .then(render)
+              .catch((e: unknown) => ui.showHomeError(e instanceof Error ? e.message : 'The site could not be disconnected.'));
+          },
+          onLogout: () => {
+            session.logout();
+            void showHome(config, session, pages);
+          },
+        });
+      };
+      await render();
+      // Back to the tab: what sites signed meanwhile, and the balance, as they are now.
+      document.onvisibilitychange = () => {
+        if (document.visibilityState === 'visible' && session.loggedIn) void render().catch(() => undefined);
+      };
+      return;
+    } catch (e) {
+      if (e instanceof SessionEndedError) continue;
+      ui.showStatus(e instanceof Error ? e.message : 'The wallet could not be opened.');
+      return;
+    }
+  }
+}
