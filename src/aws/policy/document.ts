@@ -6,7 +6,7 @@
  * (no principal). Refusals carry AWS's MalformedPolicyDocument wording where
  * AWS has one. Pure and synchronous.
  */
-import { compileWildcard } from './wildcard.js';
+import { compileWildcard, type WildcardMatcher } from './wildcard.js';
 import { parseOperator, type ParsedOperator } from './conditions.js';
 
 export type PolicyKind = 'key' | 'identity';
@@ -40,7 +40,7 @@ export interface Statement {
   notPrincipal: PrincipalSet | undefined;
   notAction: boolean;
   /** Compiled action patterns (case-insensitive, as AWS matches actions). */
-  actions: RegExp[];
+  actions: WildcardMatcher[];
   notResource: boolean;
   resources: string[];
   conditions: ConditionClause[];
