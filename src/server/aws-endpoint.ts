@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AwsError, internal, serialization, unknownOperation } from '../aws/errors.js';
+import { AwsError, internal, serialization, unknownOperation, validation } from '../aws/errors.js';
 import { Input } from '../kms/input.js';
 import type { Authenticator } from '../aws/authenticator.js';
 import type { QueryService } from '../aws/query-service.js';
@@ -64,6 +64,24 @@ export function sendAwsError(reply: FastifyReply, err: AwsError): FastifyReply {
 }
 
 /**
+ * The answer to a body over {@link MAX_BODY_BYTES}, refused before it was read:
+ * a query-protocol request (form-encoded, no `X-Amz-Target`) gets its
+ * service's XML error — the service named by the SigV4 credential scope, else
+ * STS (whose AssumeRoleWithWebIdentity is unsigned) — and KMS's JSON otherwise.
+ */
+export function sendBodyTooLarge(req: FastifyRequest, reply: FastifyReply, queryServices: readonly QueryService[] = []): FastifyReply {
+  if (req.headers['x-amz-target'] === undefined && String(req.headers['content-type'] ?? '').startsWith(FORM)) {
+    const scoped = /\/[^/]*\/[^/]*\/([a-z0-9-]+)\/aws4_request/.exec(String(req.headers.authorization ?? ''))?.[1];
+    const svc = queryServices.find((s) => s.service === scoped) ?? queryServices.find((s) => s.service === 'sts');
+    if (svc?.renderError) {
+      const requestId = String(reply.getHeader('x-amzn-requestid') ?? randomUUID());
+      return svc.renderError(reply, new AwsError('ValidationError', 'Request body is too large.', 400), { requestId, sourceIp: req.ip, userAgent: '', now: Date.now() });
+    }
+  }
+  return sendAwsError(reply, validation('Request body is too large.'));
+}
+
+/**
  * Registers `POST /` on `root`, in its own encapsulated scope so that its raw
  * body parsers (SigV4 needs the exact bytes) do not replace the JSON and form
  * parsers of the other routes (wallet API, identity).
@@ -97,7 +115,7 @@ function awsEndpointScope(app: FastifyInstance, options: AwsEndpointOptions): vo
     }
     const body = Buffer.isBuffer(req.body) ? new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength) : new Uint8Array(0);
     const target = req.headers['x-amz-target'];
-    const hostname = String(req.headers.host ?? '').replace(/:\d+$/, '');
+    const host = String(req.headers.host ?? '');
 
     if (typeof target !== 'string') {
       const contentType = String(req.headers['content-type'] ?? '');
@@ -109,7 +127,7 @@ function awsEndpointScope(app: FastifyInstance, options: AwsEndpointOptions): vo
         let caller: Caller | undefined;
         if (!svc.isAnonymous(action)) {
           try {
-            caller = await authenticator.authenticate(signedRequest(req, body), svc.service, info.now, hostname);
+            caller = await authenticator.authenticate(signedRequest(req, body), svc.service, info.now, host);
           } catch (e) {
             const err = e instanceof AwsError ? e : internal('An internal error occurred.');
             return svc.renderError ? svc.renderError(reply, err, info) : sendAwsError(reply, err);
@@ -126,7 +144,7 @@ function awsEndpointScope(app: FastifyInstance, options: AwsEndpointOptions): vo
     let outcome: 'allowed' | 'denied' | 'error' = 'allowed';
     let errorCode: string | null = null;
     try {
-      caller = await authenticator.authenticate(signedRequest(req, body), 'kms', info.now, hostname);
+      caller = await authenticator.authenticate(signedRequest(req, body), 'kms', info.now, host);
       const dot = target.indexOf('.');
       const prefix = target.slice(0, dot);
       operationName = target.slice(dot + 1);

@@ -28,6 +28,7 @@ import { createMetrics, registerMetricsRoute, type Metrics } from './metrics.js'
 import type { Authorizer, KmsDeps } from '../kms/context.js';
 import type { ServerConfig } from '../config.js';
 import { buildApp } from './app.js';
+import { allowedHosts, hostAccepted } from './allowed-hosts.js';
 import { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import { approvalOperations } from '../kms/policy/approvals.js';
 import { setQuorumAudit } from '../kms/policy/quorum.js';
@@ -213,9 +214,20 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     };
     // Decrypt's `Recipient`: the embedded platform key (made alongside the root key) and the trusted platform keys (docs/signer.md).
     const { platformKey } = await setUpRecipientAttestation({ db: store.db, root, deps, settings: config.attestation });
+    let listening: FastifyInstance | undefined;
+    // The Host names this server answers to, known once it listens (--port 0).
+    let hosts: Set<string> | undefined;
+    const acceptsHost = (host: string): boolean => {
+      if (hosts) return hostAccepted(hosts, host);
+      const address = listening?.server.address();
+      const set = allowedHosts({ publicUrl: config.publicUrl, extra: config.allowedHosts, address });
+      if (address) hosts = set;
+      return hostAccepted(set, host);
+    };
     const authenticator = new Authenticator({
       sources: [new AccessKeySource(store, root, accountId, principals.tagsFor), new SessionCredentialSource(store, root, accountId)],
       regions: [config.region],
+      acceptsHost,
     });
     const auditLog: AuditLog | undefined = options.audit
       ? undefined
@@ -224,7 +236,6 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     const audit: AuditSink = options.audit ?? auditLog!;
     const alerts = new DeniedAlerts({ logger, settings: { ...alertSettingsFromEnv(process.env), ...options.alertSettings } });
     const metrics = createMetrics({ store, logger, operations: operations.keys(), alerts, audit: auditLog, clock });
-    let listening: FastifyInstance | undefined;
     const identity = await createIdentity({
       settings: config.identity,
       store,
