@@ -9,6 +9,7 @@ import * as audit from './2026-11-22T0200-audit.js';
 import * as identity from './2026-11-22T0300-identity.js';
 import * as wallet from './2026-11-22T0400-wallet.js';
 import * as sts from './2026-11-22T0500-sts.js';
+import * as walletAddressUnique from './2026-12-07T0100-wallet-address-unique.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-22T0300-identity': identity,
   '2026-11-22T0400-wallet': wallet,
   '2026-11-22T0500-sts': sts,
+  '2026-12-07T0100-wallet-address-unique': walletAddressUnique,
 };
