@@ -15,6 +15,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
 import { MAX_BODY_BYTES } from '../src/server/aws-endpoint.js';
 import { configFromEnv } from '../src/config.js';
+import { allowedHosts, hostAccepted } from '../src/server/allowed-hosts.js';
 
 let server: TestServer;
 let port: number;
@@ -87,6 +88,18 @@ describe('the Host header must name this server', () => {
     assert.match(iam.text, /<Code>SignatureDoesNotMatch<\/Code>/);
     const ok = await send({ host: `127.0.0.1:${port}`, service: 'sts', body: 'Action=GetCallerIdentity&Version=2011-06-15' });
     assert.equal(ok.status, 200, ok.text);
+  });
+
+  test('the accepted names for other configurations: a wildcard address, IPv6, a public URL on its default port', () => {
+    const wildcard = allowedHosts({ publicUrl: undefined, extra: [], address: { address: '0.0.0.0', family: 'IPv4', port: 8080 } });
+    for (const h of ['127.0.0.1:8080', 'localhost:8080', '[::1]:8080']) assert.ok(hostAccepted(wildcard, h), h);
+    assert.ok(!hostAccepted(wildcard, 'localhost:8081'));
+    assert.ok(!hostAccepted(wildcard, 'attacker.example:8080'));
+    const v6 = allowedHosts({ publicUrl: undefined, extra: [], address: { address: 'fd00::5', family: 'IPv6', port: 9000 } });
+    assert.deepEqual([...v6], ['[fd00::5]:9000']);
+    const pub = allowedHosts({ publicUrl: 'http://Wallet.Example.com', extra: [], address: null });
+    assert.ok(hostAccepted(pub, 'wallet.example.com') && hostAccepted(pub, 'wallet.example.com:80'));
+    assert.ok(!hostAccepted(pub, 'wallet.example.com:8080'));
   });
 
   test('SYMBOLON_ALLOWED_HOSTS takes host[:port] names only', () => {
