@@ -26,6 +26,8 @@ export interface ServerConfig {
   keyCacheTtlMs: number;
   /** SYMBOLON_PUBLIC_URL, or http://<host>:<port>; undefined with port 0 until the server listens. */
   publicUrl: string | undefined;
+  /** SYMBOLON_ALLOWED_HOSTS: more `host[:port]` names the AWS endpoint accepts in Host (src/server/allowed-hosts.ts). */
+  allowedHosts: string[];
   identity: IdentitySettings;
   wallet: WalletSettings;
   frame: FrameSettings;
@@ -66,6 +68,16 @@ function publicUrlFrom(value: string | undefined, host: string, port: number): s
   if (port === 0) return undefined;
   const h = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   return `http://${h}:${port}`;
+}
+
+const HOST_ENTRY = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+function allowedHostsFrom(value: string | undefined): string[] {
+  const hosts = (value ?? '').split(',').map((h) => h.trim()).filter((h) => h !== '');
+  for (const h of hosts) {
+    if (!HOST_ENTRY.test(h)) throw new RangeError('SYMBOLON_ALLOWED_HOSTS must list host[:port] names (no scheme or path), comma-separated');
+  }
+  return hosts.map((h) => h.toLowerCase());
 }
 
 function identityFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string): IdentitySettings {
@@ -189,6 +201,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     logLevel: env.SYMBOLON_LOG_LEVEL ?? 'info',
     keyCacheTtlMs: Number(env.SYMBOLON_KEY_CACHE_TTL_MS ?? 1000),
     publicUrl: publicUrlFrom(env.SYMBOLON_PUBLIC_URL, host, port),
+    allowedHosts: allowedHostsFrom(env.SYMBOLON_ALLOWED_HOSTS),
     identity,
     wallet: walletFromEnv(env),
     frame,

@@ -278,10 +278,13 @@ describe('envelope wallets end to end', () => {
       await db.updateTable('wallets').set({ encrypted_private_key: aliceRow.encrypted_private_key }).where('id', '=', bobRow.id).execute();
       await rejectsNamed((await bobDevice.getWallet()).signer().signMessage('x'), ['DECRYPT_FAILED']);
       // Alice's whole wallet (address too) under bob's record: bob's session cannot use alice's data key.
+      // (An address has one owner, UNIQUE in the store: the attacker moves alice's row aside first.)
+      await db.updateTable('wallets').set({ address: '0x000000000000000000000000000000000000dEaD' }).where('id', '=', aliceRow.id).execute();
       await db.updateTable('wallets').set({ encrypted_private_key: aliceRow.encrypted_private_key, encrypted_data_key: aliceRow.encrypted_data_key, kms_key_id: aliceRow.kms_key_id, address: aliceRow.address }).where('id', '=', bobRow.id).execute();
       await rejectsNamed((await bobDevice.getWallet()).signer().signMessage('x'), ['AccessDeniedException', 'InvalidCiphertextException']);
     } finally {
       await restore();
+      await db.updateTable('wallets').set({ address: aliceRow.address }).where('id', '=', aliceRow.id).execute();
     }
     // Bob's own wallet still works after the restore.
     const w = await bobDevice.getWallet();

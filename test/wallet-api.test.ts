@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { getAddress } from 'viem';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey as JoseKey } from 'jose';
 import Fastify from 'fastify';
 import {
@@ -143,8 +144,11 @@ const b64 = (n: number) => randomBytes(n).toString('base64');
 /** A fresh key's address is not needed: the wallet service never sees the key; any valid address will do. */
 const ADDRESS = '0x52908400098527886E0F7030069857D2E4169EE7';
 
+/** A fresh checksummed address: an address has one owner, so each test wallet needs its own. */
+const newAddress = () => getAddress(`0x${randomBytes(20).toString('hex')}`);
+
 function envelopeBody(extra: Record<string, unknown> = {}) {
-  return { custodyMode: 'envelope', address: ADDRESS, encryptedPrivateKey: b64(60), encryptedDataKey: b64(189), ...extra };
+  return { custodyMode: 'envelope', address: newAddress(), encryptedPrivateKey: b64(60), encryptedDataKey: b64(189), ...extra };
 }
 
 async function userCount(sub: string): Promise<number> {
@@ -355,6 +359,31 @@ test('create an envelope wallet, read it back as its owner; a second create neve
   assert.deepEqual((await call('GET', '/v1/wallets/me', { token })).body, mine.body);
 });
 
+test("an address has one owner: another user registering it gets 409 address_taken and nothing is stored", async () => {
+  const owner = await issuer.token({ sub: newSub() });
+  const body = envelopeBody();
+  const created = await call('POST', '/v1/wallets', { token: owner, json: body });
+  assert.equal(created.status, 201, created.text);
+  // Another user (also at another issuer, in lower case): refused, without saying whose it is.
+  for (const [token, address] of [
+    [await issuer.token({ sub: newSub() }), body.address],
+    [await issuer2.token({ sub: newSub() }), body.address.toLowerCase()],
+  ] as const) {
+    const r = await call('POST', '/v1/wallets', { token, json: envelopeBody({ address }) });
+    assertError(r, 409, 'address_taken');
+    assert.equal(r.body.error.message, "This address is another user's wallet; an address has one owner.");
+    assertError(await call('GET', '/v1/wallets/me', { token }), 404, 'not_found');
+  }
+  const stored = await db().selectFrom('wallets').select(['id', 'user_id']).where('address', '=', body.address).execute();
+  assert.deepEqual(stored.map((w) => w.id), [created.body.id]);
+  // Racing users, one fresh address: one 201, the rest 409 address_taken.
+  const address = newAddress();
+  const tokens = await Promise.all([1, 2, 3, 4].map(() => issuer.token({ sub: newSub() })));
+  const replies = await Promise.all(tokens.map((token) => call('POST', '/v1/wallets', { token, json: envelopeBody({ address }) })));
+  assert.deepEqual(replies.map((r) => r.status).sort(), [201, 409, 409, 409]);
+  for (const r of replies.filter((r) => r.status === 409)) assertError(r, 409, 'address_taken');
+});
+
 test('concurrent creates for one user store exactly one wallet', async () => {
   const token = await issuer.token({ sub: newSub() });
   const replies = await Promise.all(Array.from({ length: 6 }, () => call('POST', '/v1/wallets', { token, json: envelopeBody() })));
@@ -560,7 +589,7 @@ test("a wallet of another custody mode shows none of its row's secret columns", 
     .values({
       id: randomUUID(),
       user_id: me.body.id,
-      address: ADDRESS,
+      address: newAddress(),
       custody_mode: 'kms',
       encrypted_private_key: randomBytes(60),
       encrypted_data_key: randomBytes(189),

@@ -17,7 +17,13 @@ import {
   updateWalletUserEmail,
   type WalletUserRow,
 } from '../src/storage/wallet-users.repository.js';
-import { countWalletsOfUser, findWalletByUser, insertWalletIfAbsent, type WalletRow } from '../src/storage/wallets.repository.js';
+import { getAddress } from 'viem';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql, type Kysely } from 'kysely';
+import * as walletAddressUnique from '../src/storage/migrations/2026-12-07T0100-wallet-address-unique.js';
+import { countWalletsOfUser, findWalletByAddress, findWalletByUser, insertWalletIfAbsent, type WalletRow } from '../src/storage/wallets.repository.js';
 import { deleteUserAccessKey, findUser, getUserPolicy, listUserAccessKeys, setAccessKeyStatus } from '../src/storage/iam.repository.js';
 import { KeyRootOfTrust } from '../src/root/root-of-trust.js';
 import {
@@ -43,11 +49,19 @@ function user(extra: Partial<WalletUserRow> = {}): WalletUserRow {
   return { id: randomUUID(), issuer: 'https://issuer.example/', sub: `sub-${randomUUID()}`, email: null, createdAt: 1_700_000_000_000, masterKeyId: null, ...extra };
 }
 
+/** The insert's answer when it stored or found the user's wallet (not an address conflict). */
+async function stored(p: ReturnType<typeof insertWalletIfAbsent>): Promise<{ wallet: WalletRow; inserted: boolean }> {
+  const r = await p;
+  assert.ok(!('addressTaken' in r), 'not an address conflict');
+  return r;
+}
+
 function envelope(userId: string, extra: Partial<WalletRow> = {}): WalletRow {
   return {
     id: randomUUID(),
     userId,
-    address: '0x52908400098527886E0F7030069857D2E4169EE7',
+    // One owner per address: every test wallet gets its own.
+    address: getAddress(`0x${randomBytes(20).toString('hex')}`),
     custodyMode: 'envelope',
     encryptedPrivateKey: new Uint8Array(randomBytes(60)),
     encryptedDataKey: new Uint8Array(randomBytes(189)),
@@ -92,20 +106,76 @@ test('users: the master key is recorded once; email follows the issuer', async (
 test('wallets: one per user, bytes round-trip, racing inserts keep the first', async () => {
   const u = (await insertWalletUserIfAbsent(store.db, user())).user;
   const w = envelope(u.id, { idempotencyKey: 'idem-1' });
-  const first = await insertWalletIfAbsent(store.db, w);
+  const first = await stored(insertWalletIfAbsent(store.db, w));
   assert.equal(first.inserted, true);
   assert.deepEqual(first.wallet, w);
   assert.ok(first.wallet.encryptedPrivateKey instanceof Uint8Array);
-  const second = await insertWalletIfAbsent(store.db, envelope(u.id));
+  const second = await stored(insertWalletIfAbsent(store.db, envelope(u.id)));
   assert.equal(second.inserted, false);
   assert.deepEqual(second.wallet, w);
   assert.equal(await countWalletsOfUser(store.db, u.id), 1);
 
   const v = (await insertWalletUserIfAbsent(store.db, user())).user;
-  const racers = await Promise.all([1, 2, 3, 4, 5].map(() => insertWalletIfAbsent(store.db, envelope(v.id))));
+  const racers = await Promise.all([1, 2, 3, 4, 5].map(() => stored(insertWalletIfAbsent(store.db, envelope(v.id)))));
   assert.equal(racers.filter((r) => r.inserted).length, 1);
   assert.equal(await countWalletsOfUser(store.db, v.id), 1);
   assert.equal((await findWalletByUser(store.db, v.id))!.id, racers.find((r) => r.inserted)!.wallet.id);
+});
+
+test('wallets: one owner per address, whatever the races', async () => {
+  const [a, b] = await Promise.all([user(), user()].map(async (x) => (await insertWalletUserIfAbsent(store.db, x)).user));
+  const w = envelope(a!.id);
+  assert.equal((await stored(insertWalletIfAbsent(store.db, w))).inserted, true);
+  // Another user registering the same address stores nothing.
+  assert.deepEqual(await insertWalletIfAbsent(store.db, envelope(b!.id, { address: w.address })), { addressTaken: true });
+  assert.equal(await findWalletByUser(store.db, b!.id), undefined);
+  assert.equal((await findWalletByAddress(store.db, w.address))!.userId, a!.id);
+  // Racing users, one address: exactly one stores it.
+  const racers = await Promise.all([user(), user(), user(), user()].map(async (x) => (await insertWalletUserIfAbsent(store.db, x)).user));
+  const address = envelope('x').address;
+  const results = await Promise.all(racers.map((r) => insertWalletIfAbsent(store.db, envelope(r.id, { address }))));
+  assert.equal(results.filter((r) => 'inserted' in r && r.inserted).length, 1);
+  assert.equal(results.filter((r) => 'addressTaken' in r).length, 3);
+  const owner = await findWalletByAddress(store.db, address);
+  assert.ok(racers.some((r) => r.id === owner!.userId));
+});
+
+test('migration to one owner per address: a store holding duplicates keeps the first registration, the rest move to wallets_displaced', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'symbolon-wallet-migration-'));
+  const schema2 = url ? `t_${randomBytes(6).toString('hex')}` : undefined;
+  const open = () => openStore({ databaseUrl: url, sqliteFile: join(dir, 'symbolon.db'), pgSchema: schema2 });
+  try {
+    // A store as it was before the migration: its down() restores the plain index; forget it ran.
+    let s = await open();
+    await walletAddressUnique.down(s.db as Kysely<any>);
+    await s.db.deleteFrom('kysely_migration' as any).where('name', '=', '2026-12-07T0100-wallet-address-unique').execute();
+    const users = await Promise.all([user(), user(), user(), user()].map(async (x) => (await insertWalletUserIfAbsent(s.db, x)).user));
+    const shared = envelope('x').address;
+    const rows = [
+      envelope(users[0]!.id, { address: shared, createdAt: 2_000, id: 'b' }),
+      envelope(users[1]!.id, { address: shared, createdAt: 1_000, id: 'z' }), // the first registration
+      envelope(users[2]!.id, { address: shared, createdAt: 2_000, id: 'a' }),
+      envelope(users[3]!.id), // an address of its own
+    ];
+    for (const r of rows) assert.equal((await stored(insertWalletIfAbsent(s.db, r))).inserted, true);
+    await s.close();
+
+    s = await open();
+    try {
+      assert.equal((await findWalletByAddress(s.db, shared))!.id, 'z');
+      assert.equal((await findWalletByUser(s.db, users[3]!.id))!.id, rows[3]!.id);
+      for (const u of [users[0]!, users[2]!]) assert.equal(await findWalletByUser(s.db, u.id), undefined);
+      const displaced = await sql<{ id: string; user_id: string; address: string }>`select id, user_id, address from wallets_displaced order by id`.execute(s.db);
+      assert.deepEqual(displaced.rows.map((r) => [r.id, r.user_id, r.address]), [['a', users[2]!.id, shared], ['b', users[0]!.id, shared]]);
+      // And from now on the store itself refuses a second owner.
+      assert.deepEqual(await insertWalletIfAbsent(s.db, envelope(users[0]!.id, { address: shared })), { addressTaken: true });
+    } finally {
+      await s.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    if (url && schema2) await dropPgSchema(url, schema2);
+  }
 });
 
 test('wallets: the store refuses an incomplete envelope, an unknown mode, an unknown user', async () => {
@@ -122,7 +192,7 @@ test('wallets: the store refuses an incomplete envelope, an unknown mode, an unk
   assert.equal(await findWalletByUser(store.db, u.id), undefined);
   // Another mode may leave the envelope columns empty.
   const split = envelope(u.id, { custodyMode: 'split', encryptedPrivateKey: null, encryptedDataKey: null, kmsKeyId: null, shareBSealed: new Uint8Array(randomBytes(80)) });
-  assert.deepEqual((await insertWalletIfAbsent(store.db, split)).wallet, split);
+  assert.deepEqual((await stored(insertWalletIfAbsent(store.db, split))).wallet, split);
 });
 
 test('the wallet service principal: provisioned once, one key under races, not re-created once deactivated', async () => {

@@ -4,7 +4,7 @@
  * Credentials come from CredentialSources (long-term access keys here; STS
  * session credentials add a source), tried in order.
  */
-import { expiredToken, unrecognizedClient } from './errors.js';
+import { expiredToken, invalidSignature, unrecognizedClient } from './errors.js';
 import type { Caller } from './context.js';
 import { checkScope, parseSigV4, SigV4Verifier, type SignedRequest } from './sigv4.js';
 
@@ -36,23 +36,31 @@ export class Authenticator {
   readonly #regions: readonly string[];
   readonly #cache = new Map<string, CacheEntry>();
   readonly #ttlMs: number;
+  readonly #acceptsHost: ((host: string) => boolean) | undefined;
 
   /**
    * @param options.cacheTtlMs how long a verified credential is reused before it
    *   is looked up again; bounds how long a deleted key keeps working in other processes.
+   * @param options.acceptsHost whether a (signed) Host header names this server
+   *   (src/server/allowed-hosts.ts); every host is accepted without it.
    */
-  constructor(options: { sources: CredentialSource[]; regions: readonly string[]; cacheTtlMs?: number }) {
+  constructor(options: { sources: CredentialSource[]; regions: readonly string[]; cacheTtlMs?: number; acceptsHost?: (host: string) => boolean }) {
     this.#sources = options.sources;
     this.#regions = options.regions;
     this.#ttlMs = options.cacheTtlMs ?? 5_000;
+    this.#acceptsHost = options.acceptsHost;
   }
 
   /**
-   * @throws {AwsError} MissingAuthenticationToken, IncompleteSignature, InvalidSignature, UnrecognizedClient, ExpiredToken.
+   * @param host the request's Host header (`host[:port]`); SigV4 requires it signed.
+   * @throws {AwsError} MissingAuthenticationToken, IncompleteSignature, InvalidSignature (also for a
+   *   Host that does not name this server), UnrecognizedClient, ExpiredToken.
    */
-  async authenticate(req: SignedRequest, service: string, now: number, hostname: string): Promise<Caller> {
+  async authenticate(req: SignedRequest, service: string, now: number, host: string): Promise<Caller> {
     const claim = parseSigV4(req);
     checkScope(claim, { regions: this.#regions, service, now });
+    // The credential scope binds region and service; only the Host binds the server (issue #12, item 13).
+    if (this.#acceptsHost && !this.#acceptsHost(host)) throw invalidSignature('The Host header does not name this server.');
     const cacheKey = `${claim.accessKeyId}\u0000${claim.sessionToken ?? ''}\u0000${claim.region}\u0000${service}`;
     let entry = this.#cache.get(cacheKey);
     if (!entry || entry.expires <= now) {
@@ -78,7 +86,7 @@ export class Authenticator {
       this.#cache.delete(cacheKey);
       throw expiredToken('The security token included in the request is expired');
     }
-    await entry.verifier.verify(req, claim, { hostname });
+    await entry.verifier.verify(req, claim, { hostname: host.replace(/:\d+$/, '') });
     return entry.credential.caller;
   }
 

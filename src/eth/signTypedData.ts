@@ -6,9 +6,11 @@
  */
 import { hashTypedData, hexToBytes, serializeSignature, type Address, type Hex, type TypedData, type TypedDataDefinition } from 'viem';
 import { signHash } from './signHash.js';
+import { checkTypedDataLimits } from './checkTypedDataLimits.js';
 import type { DigestSigner } from './types.js';
 
 /**
+ * @throws {TypedDataLimitError} (a RangeError) over the bounds of src/eth/checkTypedDataLimits.ts, checked before hashing.
  * @throws viem's typed-data errors on data that does not match its types (nothing is signed then).
  * @throws {InvalidSignatureError | SignerMismatchError} when the signer's output is not a signature by `address`.
  */
@@ -21,6 +23,7 @@ export async function signTypedData<const typedData extends TypedData | Record<s
   signer: DigestSigner;
   address: Address;
 }): Promise<Hex> {
+  checkTypedDataLimits(typedData);
   const digest = hexToBytes(hashTypedData(typedData as TypedDataDefinition));
   const signature = await signHash({ digest, signer, address });
   return serializeSignature(signature);

@@ -28,6 +28,11 @@ export class Input {
     this.#body = body as Record<string, unknown>;
   }
 
+  /** The body as parsed, for the shape check (src/kms/input-shapes.ts). */
+  get raw(): Readonly<Record<string, unknown>> {
+    return this.#body;
+  }
+
   #get(name: string, required: boolean | undefined): unknown {
     const v = this.#body[name];
     if (v === undefined || v === null) {

@@ -7,6 +7,7 @@
  */
 import type { Input } from './input.js';
 import type { OperationContext } from './context.js';
+import { checkInputShape } from './input-shapes.js';
 
 export interface KmsOperation {
   /** The X-Amz-Target suffix, e.g. `CreateKey`. */
@@ -14,9 +15,18 @@ export interface KmsOperation {
   handle(input: Input, ctx: OperationContext): Promise<Record<string, unknown>>;
 }
 
-/** Declares an operation (a typed identity, for readability at each definition). */
+/**
+ * Declares an operation. Its handler runs only on a body that meets the
+ * operation's input shape in AWS's service model (src/kms/input-shapes.ts).
+ */
 export function operation(name: string, handle: KmsOperation['handle']): KmsOperation {
-  return { name, handle };
+  return {
+    name,
+    async handle(input, ctx) {
+      checkInputShape(name, input.raw);
+      return handle(input, ctx);
+    },
+  };
 }
 
 /**

@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { AwsError, serialization, validation } from '../aws/errors.js';
-import { registerAwsEndpoint, sendAwsError, type AwsEndpointOptions } from './aws-endpoint.js';
+import { AwsError, serialization } from '../aws/errors.js';
+import { registerAwsEndpoint, sendAwsError, sendBodyTooLarge, type AwsEndpointOptions } from './aws-endpoint.js';
 import { walletApi, type WalletApiOptions } from '../wallet/routes.js';
 
 export interface AppDeps extends AwsEndpointOptions {
@@ -35,7 +35,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (req.url === '/' || req.url.startsWith('/?')) {
       // Refused before the route ran (body too large, bad media type): AWS still names every request.
       if (!reply.hasHeader('x-amzn-requestid')) reply.header('x-amzn-requestid', randomUUID());
-      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendAwsError(reply, validation('Request body is too large.'));
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendBodyTooLarge(req, reply, deps.queryServices);
       if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
         return sendAwsError(reply, serialization('Unsupported content type; use application/x-amz-json-1.1.'));
       }

@@ -6,8 +6,8 @@
  * (src/server/query-route.ts). Every answer, refusal or error is in AWS's shape.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
-import { AwsError, serialization } from '../aws/errors.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AwsError, serialization, validation } from '../aws/errors.js';
 import type { QueryService } from '../aws/query-service.js';
 import type { RequestInfo } from '../aws/context.js';
 import { FORM, JSON_11, MAX_BODY_BYTES, sendAwsError } from './aws-protocol.js';
@@ -18,6 +18,24 @@ export { MAX_BODY_BYTES, sendAwsError } from './aws-protocol.js';
 
 export interface AwsEndpointOptions extends KmsRouteDeps {
   queryServices?: QueryService[];
+}
+
+/**
+ * The answer to a body over {@link MAX_BODY_BYTES}, refused before it was read:
+ * a query-protocol request (form-encoded, no `X-Amz-Target`) gets its
+ * service's XML error — the service named by the SigV4 credential scope, else
+ * STS (whose AssumeRoleWithWebIdentity is unsigned) — and KMS's JSON otherwise.
+ */
+export function sendBodyTooLarge(req: FastifyRequest, reply: FastifyReply, queryServices: readonly QueryService[] = []): FastifyReply {
+  if (req.headers['x-amz-target'] === undefined && String(req.headers['content-type'] ?? '').startsWith(FORM)) {
+    const scoped = /\/[^/]*\/[^/]*\/([a-z0-9-]+)\/aws4_request/.exec(String(req.headers.authorization ?? ''))?.[1];
+    const svc = queryServices.find((s) => s.service === scoped) ?? queryServices.find((s) => s.service === 'sts');
+    if (svc?.renderError) {
+      const requestId = String(reply.getHeader('x-amzn-requestid') ?? randomUUID());
+      return svc.renderError(reply, new AwsError('ValidationError', 'Request body is too large.', 400), { requestId, sourceIp: req.ip, userAgent: '', now: Date.now() });
+    }
+  }
+  return sendAwsError(reply, validation('Request body is too large.'));
 }
 
 /**

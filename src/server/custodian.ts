@@ -28,6 +28,7 @@ import { createMetrics, registerMetricsRoute, type Metrics } from './metrics.js'
 import type { Authorizer, KmsDeps } from '../kms/context.js';
 import type { ServerConfig } from '../config.js';
 import { buildApp } from './app.js';
+import { allowedHosts, hostAccepted } from './allowed-hosts.js';
 import { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import { approvalOperations } from '../kms/policy/approvals.js';
 import { Principals } from '../iam/principals.js';
@@ -203,9 +204,20 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     const policyAuthorizer = new PolicyAuthorizer({ identityPolicies: new IdentityPolicies({ principals, rolePolicies }) });
     // Decrypt's `Recipient`: the embedded platform key (made alongside the root key) and the trusted platform keys (docs/signer.md).
     const { platformKey, verifier: recipientAttestation } = await setUpRecipientAttestation({ db: store.db, root, settings: config.attestation });
+    let listening: FastifyInstance | undefined;
+    // The Host names this server answers to, known once it listens (--port 0).
+    let hosts: Set<string> | undefined;
+    const acceptsHost = (host: string): boolean => {
+      if (hosts) return hostAccepted(hosts, host);
+      const address = listening?.server.address();
+      const set = allowedHosts({ publicUrl: config.publicUrl, extra: config.allowedHosts, address });
+      if (address) hosts = set;
+      return hostAccepted(set, host);
+    };
     const authenticator = new Authenticator({
       sources: [new AccessKeySource(store, root, accountId, principals.tagsFor), new SessionCredentialSource(store, root, accountId)],
       regions: [config.region],
+      acceptsHost,
     });
     const auditLog: AuditLog | undefined = options.audit
       ? undefined
@@ -224,7 +236,6 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     };
     const alerts = new DeniedAlerts({ logger, settings: { ...alertSettingsFromEnv(process.env), ...options.alertSettings } });
     const metrics = createMetrics({ store, logger, operations: operations.keys(), alerts, audit: auditLog, clock });
-    let listening: FastifyInstance | undefined;
     const identity = await createIdentity({
       settings: config.identity,
       store,

@@ -120,7 +120,7 @@ export async function serveKmsRequest(route: KmsRouteDeps, req: FastifyRequest, 
   const started = process.hrtime.bigint();
   const call: KmsCall = { info, operationName: target, operation: undefined, caller: undefined, audit: {}, result: undefined, responseHeaders: undefined, error: undefined };
   try {
-    call.caller = await route.authenticator.authenticate(signedRequest(req, body), 'kms', info.now, String(req.headers.host ?? '').replace(/:\d+$/, ''));
+    call.caller = await route.authenticator.authenticate(signedRequest(req, body), 'kms', info.now, String(req.headers.host ?? ''));
     call.operationName = target.slice(target.indexOf('.') + 1);
     call.operation = findOperation(route, target);
     const parsed = parseBody(body);

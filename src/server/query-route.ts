@@ -29,7 +29,7 @@ export async function serveQueryRequest(
   let caller: Caller | undefined;
   if (!svc.isAnonymous(action)) {
     try {
-      caller = await route.authenticator.authenticate(signedRequest(req, body), svc.service, info.now, String(req.headers.host ?? '').replace(/:\d+$/, ''));
+      caller = await route.authenticator.authenticate(signedRequest(req, body), svc.service, info.now, String(req.headers.host ?? ''));
     } catch (e) {
       const err = e instanceof AwsError ? e : internal('An internal error occurred.');
       return svc.renderError ? svc.renderError(reply, err, info) : sendAwsError(reply, err);

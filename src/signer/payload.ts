@@ -4,9 +4,13 @@
  * integer, a decimal string or a 0x-hex string (JSON has no bigint), addresses
  * and hex checked. Encoding rules themselves (EIP-155, EIP-1559, EIP-712, …)
  * are checked by viem when src/eth serializes, and reported as
- * `invalid_payload` too — before any share is released: parsePayload hashes
+ * `invalid_payload` too — before any share is released: encodePayload hashes
  * transactions and typed data once, so a payload that cannot be signed never
  * costs a release, and keeps that digest for signing (no second encoding).
+ * readPayload is the cheap part (shape, and typed data's bounds from
+ * src/eth/checkTypedDataLimits.ts): it runs before the token is verified;
+ * encodePayload only after (issue #12, item 4: hashing first let anyone
+ * without a token spend seconds of the signer's CPU).
  *
  *   { type: 'transaction',   transaction: { type?, chainId, nonce, to, value, data, gas, gasPrice | maxFeePerGas, … } }
  *   { type: 'message',       message: string | { raw: 0x-hex } }          EIP-191
@@ -16,6 +20,7 @@
 import { hashTypedData, hexToBytes, isAddress, isHex, type Address, type AuthorizationRequest, type Hex, type SignableMessage, type TransactionSerializable, type TypedDataDefinition } from 'viem';
 import { prepareTransaction, type PreparedTransaction } from '../eth/hashTransaction.js';
 import { EthError } from '../eth/errors.js';
+import { checkTypedDataLimits, TypedDataLimitError } from '../eth/checkTypedDataLimits.js';
 import { SignerError } from './errors.js';
 
 /** `prepared` / `digest`: what parsePayload computed when it checked the payload (optional: signing computes it otherwise). */
@@ -149,13 +154,15 @@ function transaction(raw: unknown): TransactionSerializable {
 
 /**
  * Encodes and hashes the payload as signing will, so that it fails here, and
- * keeps the result for signing.
+ * keeps the result for signing (a payload already encoded is returned as is).
+ * Call only once the request's token is verified: this is the costly part.
  * viem's messages can quote payload values, so only the error's name is kept.
+ * @throws {SignerError} `invalid_payload`.
  */
-function checkEncodable(payload: SignPayload): SignPayload {
+export function encodePayload(payload: SignPayload): SignPayload {
   try {
-    if (payload.type === 'transaction') return { ...payload, prepared: prepareTransaction(payload.transaction) };
-    if (payload.type === 'typedData') return { ...payload, digest: hexToBytes(hashTypedData(payload.typedData)) };
+    if (payload.type === 'transaction') return payload.prepared ? payload : { ...payload, prepared: prepareTransaction(payload.transaction) };
+    if (payload.type === 'typedData') return payload.digest ? payload : { ...payload, digest: hexToBytes(hashTypedData(payload.typedData)) };
   } catch (e) {
     if (e instanceof EthError) throw bad(e.shortMessage);
     throw bad(`The payload cannot be encoded for signing (${e instanceof Error ? e.name.slice(0, 64) : 'error'}).`);
@@ -164,10 +171,20 @@ function checkEncodable(payload: SignPayload): SignPayload {
 }
 
 /**
+ * Reads the payload's shape and checks typed data's bounds: linear in the
+ * payload's size, no hashing (safe before the token is verified).
+ * @throws {SignerError} `invalid_payload` naming the field or the bound.
+ */
+export function readPayload(raw: unknown): SignPayload {
+  return parseShape(raw);
+}
+
+/**
+ * readPayload then encodePayload.
  * @throws {SignerError} `invalid_payload` naming the field.
  */
 export function parsePayload(raw: unknown): SignPayload {
-  return checkEncodable(parseShape(raw));
+  return encodePayload(readPayload(raw));
 }
 
 function parseShape(raw: unknown): SignPayload {
@@ -196,6 +213,12 @@ function parseShape(raw: unknown): SignPayload {
         throw bad('payload.typedData must be { domain, types, primaryType, message } (EIP-712).');
       }
       for (const k of Object.keys(t)) if (!['domain', 'types', 'primaryType', 'message'].includes(k)) throw bad(`payload.typedData has an unknown field (${k.slice(0, 32)}).`);
+      try {
+        checkTypedDataLimits(t);
+      } catch (e) {
+        if (e instanceof TypedDataLimitError) throw bad(e.message);
+        throw e;
+      }
       return { type: 'typedData', typedData: t as unknown as TypedDataDefinition };
     }
     case 'authorization': {

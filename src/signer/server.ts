@@ -14,7 +14,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { SignerError } from './errors.js';
-import { parsePayload } from './payload.js';
+import { readPayload } from './payload.js';
 import { signWithSplitKey, type SignerDeps } from './signWithSplitKey.js';
 
 /** pino redact paths for the signer's logger. */
@@ -127,7 +127,8 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
       if (bearer !== undefined && body.token !== undefined && bearer !== body.token) throw new SignerError('bad_request', 'The token in the body and in Authorization differ.');
       const token = bearer ?? body.token;
       if (token === undefined) throw new SignerError('invalid_token', 'A token is required (body "token" or Authorization: Bearer).');
-      const payload = parsePayload(body.payload);
+      // Shape and bounds only: hashing waits until signWithSplitKey has verified the token.
+      const payload = readPayload(body.payload);
       return signWithSplitKey(deps, {
         payload,
         address: body.address,

@@ -33,7 +33,7 @@ import { openForRecipientAsync, RecipientOpenError } from '../attestation/cms-en
 import type { CredentialSource } from './credentials.js';
 import { SignerError } from './errors.js';
 import type { KmsRecipientClient } from './kms-client.js';
-import type { SignPayload } from './payload.js';
+import { encodePayload, type SignPayload } from './payload.js';
 import type { AttestedSession } from './session.js';
 
 export const SHARE_BYTES = 32;
@@ -74,7 +74,7 @@ function shareMismatch(): SignerError {
 async function signPayload(payload: SignPayload, signer: DigestSigner, address: Address): Promise<SplitSignResult> {
   switch (payload.type) {
     case 'transaction': {
-      // parsePayload serialized and hashed it already: not again.
+      // encodePayload serialized and hashed it already: not again.
       const prepared = payload.prepared ?? prepareTransaction(payload.transaction);
       const signedTransaction = await signPreparedTransaction({ prepared, signer, address });
       return { type: 'transaction', signedTransaction, hash: keccakHex(signedTransaction) };
@@ -114,6 +114,8 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
       if (e instanceof TokenError) throw new SignerError('invalid_token', `The token was refused (${e.code}).`);
       throw e;
     }
+    // Only now the costly part (hashing typed data, serializing a transaction), and still before any release.
+    const payload = encodePayload(request.payload);
 
     const [credentials, first] = await Promise.all([deps.credentials.forToken(request.token, verified.exp), deps.session.recipient()]);
     let recipient = first;
@@ -153,7 +155,7 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
     // libsecp256k1's recovery id goes along as a hint: one recovery checks it (toRecoverableSignature).
     const signer: DigestSigner = async (digest) => signDigest(digest, k);
     try {
-      return await signPayload(request.payload, signer, address);
+      return await signPayload(payload, signer, address);
     } catch (e) {
       if (e instanceof SignerError) throw e;
       if (e instanceof EthError) throw new SignerError('invalid_payload', e.shortMessage);

@@ -1,7 +1,8 @@
 /**
- * SQL for wallets. One wallet per user is the table's UNIQUE(user_id), so two
- * racing creates cannot both store a key: the insert is ON CONFLICT DO NOTHING
- * and the caller reads back whichever wallet won. Ciphertexts and sealed
+ * SQL for wallets. One wallet per user is the table's UNIQUE(user_id), and one
+ * owner per address its UNIQUE(address), so two racing creates cannot both
+ * store a key or an address: the insert is ON CONFLICT DO NOTHING and the
+ * caller reads back whichever wallet won. Ciphertexts and sealed
  * shares pass through as bytes; nothing here can open them.
  */
 import type { Kysely, Transaction } from 'kysely';
@@ -62,12 +63,19 @@ export async function findWalletByUser(db: Db, userId: string): Promise<WalletRo
   return r ? toRow(r) : undefined;
 }
 
+/** The wallet registered at an address (EIP-55 checksummed, as stored), if any. */
+export async function findWalletByAddress(db: Db, address: string): Promise<WalletRow | undefined> {
+  const r = await db.selectFrom('wallets').selectAll().where('address', '=', address).executeTakeFirst();
+  return r ? toRow(r) : undefined;
+}
+
 /**
- * Stores the wallet unless its user already has one.
- * @returns the user's wallet (this one, or the one stored first) and whether this one was stored.
- * @throws {Error} when the row breaks a constraint other than one-wallet-per-user (e.g. an incomplete envelope).
+ * Stores the wallet unless its user already has one or its address is another user's.
+ * @returns the user's wallet (this one, or the one stored first) and whether this one was stored;
+ *   or `addressTaken` when the user has no wallet and the address is another user's wallet.
+ * @throws {Error} when the row breaks a constraint other than the two UNIQUEs (e.g. an incomplete envelope).
  */
-export async function insertWalletIfAbsent(db: Db, w: WalletRow): Promise<{ wallet: WalletRow; inserted: boolean }> {
+export async function insertWalletIfAbsent(db: Db, w: WalletRow): Promise<{ wallet: WalletRow; inserted: boolean } | { addressTaken: true }> {
   const result = await db
     .insertInto('wallets')
     .values({
@@ -82,9 +90,11 @@ export async function insertWalletIfAbsent(db: Db, w: WalletRow): Promise<{ wall
       created_at: w.createdAt,
       idempotency_key: w.idempotencyKey,
     })
-    .onConflict((oc) => oc.column('user_id').doNothing())
+    // Any UNIQUE: user_id (one wallet per user) or address (one owner per address).
+    .onConflict((oc) => oc.doNothing())
     .executeTakeFirst();
-  const wallet = (await findWalletByUser(db, w.userId))!;
+  const wallet = await findWalletByUser(db, w.userId);
+  if (!wallet) return { addressTaken: true };
   return { wallet, inserted: Number(result.numInsertedOrUpdatedRows ?? 0n) > 0 && wallet.id === w.id };
 }
 

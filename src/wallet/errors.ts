@@ -25,6 +25,8 @@ export const WALLET_ERRORS = {
   not_found: 404,
   /** The user has a wallet already; one wallet per user. */
   wallet_exists: 409,
+  /** The address is another user's wallet; one owner per address. */
+  address_taken: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   /** The key custodian did not answer or refused the wallet service; retry later. */

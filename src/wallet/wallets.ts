@@ -99,10 +99,15 @@ function exists(wallet: WalletRow, input: WalletInput): WalletError {
   return new WalletError('wallet_exists', `This user already has a wallet (${why}); GET /v1/wallets/me returns it.`);
 }
 
+/** Whose wallet it is stays unsaid. */
+function addressTaken(): WalletError {
+  return new WalletError('address_taken', "This address is another user's wallet; an address has one owner.");
+}
+
 /**
  * Creates the user's envelope wallet.
  * @returns the wallet and whether this request created it (false: an idempotent retry).
- * @throws {WalletError} wallet_exists when the user has a wallet this request did not create.
+ * @throws {WalletError} wallet_exists when the user has a wallet this request did not create; address_taken when the address is another user's wallet.
  */
 export async function createEnvelopeWallet(
   deps: { store: Store; clock: () => number },
@@ -114,7 +119,7 @@ export async function createEnvelopeWallet(
     if (isRetryOf(existing, input)) return { wallet: existing, created: false };
     throw exists(existing, input);
   }
-  const { wallet, inserted } = await insertWalletIfAbsent(deps.store.db, {
+  const stored = await insertWalletIfAbsent(deps.store.db, {
     id: randomUUID(),
     userId: user.id,
     address: input.address,
@@ -127,6 +132,8 @@ export async function createEnvelopeWallet(
     createdAt: deps.clock(),
     idempotencyKey: input.idempotencyKey ?? null,
   });
+  if ('addressTaken' in stored) throw addressTaken();
+  const { wallet, inserted } = stored;
   if (inserted) return { wallet, created: true };
   // Lost a race with a concurrent create of this user.
   if (isRetryOf(wallet, input)) return { wallet, created: false };
@@ -137,7 +144,7 @@ export async function createEnvelopeWallet(
  * Creates the user's split wallet: share B sealed under the provider's key,
  * share A's ciphertext kept as it came, in one INSERT.
  * @returns the wallet and whether this request created it (false: an idempotent retry).
- * @throws {WalletError} wallet_exists when the user has a wallet this request did not create.
+ * @throws {WalletError} wallet_exists when the user has a wallet this request did not create; address_taken when the address is another user's wallet.
  */
 export async function createSplitWallet(
   deps: { store: Store; clock: () => number; sealer: ShareSealer },
@@ -150,7 +157,7 @@ export async function createSplitWallet(
       if (isRetryOf(existing, input, deps.sealer)) return { wallet: existing, created: false };
       throw exists(existing, input);
     }
-    const { wallet, inserted } = await insertWalletIfAbsent(deps.store.db, {
+    const stored = await insertWalletIfAbsent(deps.store.db, {
       id: randomUUID(),
       userId: user.id,
       address: input.address,
@@ -163,6 +170,8 @@ export async function createSplitWallet(
       createdAt: deps.clock(),
       idempotencyKey: input.idempotencyKey ?? null,
     });
+    if ('addressTaken' in stored) throw addressTaken();
+    const { wallet, inserted } = stored;
     if (inserted) return { wallet, created: true };
     if (isRetryOf(wallet, input, deps.sealer)) return { wallet, created: false };
     throw exists(wallet, input);

@@ -9,6 +9,7 @@
 import { getAddress, hashTypedData, isAddress, isHex, stringToHex, type Address, type Hex, type TransactionSerializable, type TypedDataDefinition } from 'viem';
 import { invalidParams, unauthorized } from '../../packages/sdk/src/browser/ProviderRpcError.js';
 import type { TransactionView, TypedDataInput } from './decode.js';
+import { checkTypedDataLimits, TypedDataLimitError } from '../../packages/sdk/src/checkTypedDataLimits.js';
 
 function sameAddress(value: unknown, account: Address): boolean {
   return typeof value === 'string' && isAddress(value, { strict: false }) && getAddress(value) === account;
@@ -45,6 +46,13 @@ export function typedDataParams(params: readonly unknown[], account: Address): T
   }
   if (t.domain !== undefined && (typeof t.domain !== 'object' || t.domain === null)) throw invalidParams('The typed data domain must be an object.');
   const typed: TypedDataInput = { types: t.types, primaryType: t.primaryType, message: t.message, ...(t.domain ? { domain: t.domain } : {}) };
+  try {
+    // Bounded before anything hashes it (packages/sdk/src/checkTypedDataLimits.ts): the DApp page is not trusted.
+    checkTypedDataLimits(typed);
+  } catch (e) {
+    if (e instanceof TypedDataLimitError) throw invalidParams(`The typed data is too large: ${e.message}`);
+    throw e;
+  }
   try {
     // EIP-712 encodability (types, ranges, addresses) before the user is asked.
     hashTypedData(typed as unknown as TypedDataDefinition);

@@ -32,6 +32,7 @@ import {
 } from 'ethers';
 import { hexToBytes, keccak256, serializeTransaction, type Address, type Hex, type TransactionSerializable } from 'viem';
 import { UnsignableError } from './errors.js';
+import { assertTypedDataWithinLimits } from './typedDataLimits.js';
 import { KmsKey, type KmsClientInput } from './kmsKey.js';
 import type { CanonicalSignature, ParityFunction } from './canonicalSignature.js';
 import type { RetryOptions } from './retry.js';
@@ -183,9 +184,12 @@ export class KmsSigner extends AbstractSigner {
   /**
    * Signs EIP-712 typed data (v4); ENS names in it are resolved through the provider.
    * Returns r || s || v with v = 27 + yParity (no EIP-155: the chain id is in the domain).
+   * @throws {UnsignableError} TYPED_DATA_LIMIT over the typed-data bounds (checked before hashing).
    * @throws {KmsSignatureError} when KMS returns a signature that is not by this key.
    */
   override async signTypedData(domain: TypedDataDomain, types: Record<string, TypedDataField[]>, value: Record<string, unknown>): Promise<string> {
+    // ethers infers the primary type; the bounds do not depend on which it is.
+    assertTypedDataWithinLimits({ domain, types, primaryType: '', message: value });
     const populated = await TypedDataEncoder.resolveNames(domain, types, value, async (name) => {
       if (!this.provider) throw new UnsignableError('NO_PROVIDER', 'Resolving an ENS name in typed data needs a provider.');
       const resolved = await this.provider.resolveName(name);

@@ -20,6 +20,7 @@ import {
 import { toAccount } from 'viem/accounts';
 import { hashAuthorization } from 'viem/utils';
 import { KmsKey, type KmsClientInput } from './kmsKey.js';
+import { assertTypedDataWithinLimits } from './typedDataLimits.js';
 import type { RetryOptions } from './retry.js';
 import type { ParityFunction } from './canonicalSignature.js';
 
@@ -53,6 +54,7 @@ export async function toKmsAccount(options: ToKmsAccountOptions | { key: KmsKey 
       return serializeSignature(await signHash(hashMessage(message)));
     },
     async signTypedData(typedData) {
+      assertTypedDataWithinLimits(typedData);
       return serializeSignature(await signHash(hashTypedData(typedData as never)));
     },
     async signAuthorization(authorization) {

@@ -6,7 +6,7 @@
  * (no principal). Refusals carry AWS's MalformedPolicyDocument wording where
  * AWS has one. Pure and synchronous.
  */
-import { compileWildcard } from './wildcard.js';
+import { compileWildcard, type WildcardMatcher } from './wildcard.js';
 import { parseOperator, type ConditionClause } from './conditions.js';
 import type { PolicyVersion } from './version.js';
 
@@ -34,7 +34,7 @@ export interface Statement {
   notPrincipal: PrincipalSet | undefined;
   notAction: boolean;
   /** Compiled action patterns (case-insensitive, as AWS matches actions). */
-  actions: RegExp[];
+  actions: WildcardMatcher[];
   notResource: boolean;
   resources: string[];
   conditions: ConditionClause[];

@@ -18,7 +18,7 @@
  * statements are read here. Pure and synchronous.
  */
 import { evaluateClause, parseOperator } from '../../aws/policy/conditions.js';
-import { compileWildcard } from '../../aws/policy/wildcard.js';
+import { compileWildcard, type WildcardMatcher } from '../../aws/policy/wildcard.js';
 import { ConditionContext } from '../../aws/policy/request.js';
 import type { ConditionClause, PolicyVersion } from '../../aws/policy/document.js';
 
@@ -34,7 +34,7 @@ export interface TrustStatement {
   /** Federated principals as written (issuer URLs, provider names, provider ARNs). */
   federated: string[];
   notAction: boolean;
-  actions: RegExp[];
+  actions: WildcardMatcher[];
   conditions: ConditionClause[];
 }
 

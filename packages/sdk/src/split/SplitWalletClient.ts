@@ -32,6 +32,8 @@ import { httpJson } from '../envelope/httpJson.js';
 import { WalletApiError } from '../envelope/errors.js';
 import { tokenSubject } from '../envelope/tokenSubject.js';
 import { SplitError } from './errors.js';
+import { assertTypedDataWithinLimits } from '../typedDataLimits.js';
+import { UnsignableError } from '../errors.js';
 
 export interface SplitWalletClientOptions extends EnvelopeWalletClientOptions {
   /** The signer's base URL (POST /v1/sign). */
@@ -160,6 +162,15 @@ export class SplitWalletClient {
    * @throws {WalletApiError}
    */
   async sign(payload: SplitSignPayload): Promise<SplitSignResult> {
+    if (payload.type === 'typedData') {
+      // The signer's own bounds, checked here first: the same answer without a round trip.
+      try {
+        assertTypedDataWithinLimits(payload.typedData);
+      } catch (e) {
+        if (e instanceof UnsignableError) throw new SplitError('invalid_payload', e.shortMessage);
+        throw e;
+      }
+    }
     const [token, custodianToken] = await Promise.all([this.envelope.token(), this.envelope.custodianToken()]);
     const { sub } = tokenSubject(token);
     const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/sign`;
