@@ -17,7 +17,6 @@ import {
   BENCH_REGION,
   ceiling,
   makeSigner,
-  runClosedLoop,
   runPipelined,
   runFixedRate,
   signKmsRequest,

@@ -17,7 +17,7 @@ import {
   EncryptCommand,
   GetKeyPolicyCommand,
   GetPublicKeyCommand,
-  KMSClient,
+  type KMSClient,
   ListKeyPoliciesCommand,
   ListKeysCommand,
   PutKeyPolicyCommand,

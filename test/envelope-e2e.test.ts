@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, UnsecuredJWT, generateKeyPair, exportJWK, decodeJwt, type CryptoKey as JoseKey } from 'jose';
-import { Transaction, TypedDataEncoder, verifyMessage, verifyTypedData, getAddress, Signature, hashMessage, recoverAddress } from 'ethers';
+import { Transaction, TypedDataEncoder, verifyMessage, verifyTypedData, getAddress, Signature, recoverAddress } from 'ethers';
 import { recoverTransactionAddress, verifyTypedData as viemVerifyTypedData, verifyMessage as viemVerifyMessage, parseTransaction, type Hex } from 'viem';
 import { KMSClient, DecryptCommand, ReEncryptCommand, PutKeyPolicyCommand, CreateGrantCommand } from '@aws-sdk/client-kms';
 import { sql } from 'kysely';

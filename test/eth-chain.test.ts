@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { AbiCoder, JsonRpcProvider, TypedDataEncoder, Wallet, getAddress, hashMessage, Signature, parseEther, type TransactionReceipt } from 'ethers';
 import { createPublicClient, createWalletClient, defineChain, http, parseGwei, type Address } from 'viem';
-import { KmsSigner, KmsWalletManager, toKmsAccount } from '@symbolon/sdk';
+import { type KmsSigner, KmsWalletManager, toKmsAccount } from '@symbolon/sdk';
 import { startTestServer, STORE, type TestServer } from './helpers/server.js';
 import { startHardhatNode as startChain, type LocalChain } from './helpers/chain.js';
 

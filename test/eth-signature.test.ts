@@ -158,7 +158,6 @@ const addressArb = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => by
 const hashArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => bytesToHex(b));
 const dataArb = fc.uint8Array({ maxLength: 64 }).map((b) => bytesToHex(b));
 const accessListArb = fc.array(fc.record({ address: addressArb, storageKeys: fc.array(hashArb, { maxLength: 2 }) }), { maxLength: 2 });
-const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 2n });
 const fee = fc.bigInt({ min: 0n, max: 1n << 80n });
 
 const txArb: fc.Arbitrary<TransactionSerializable> = fc.oneof(

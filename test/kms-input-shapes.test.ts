@@ -17,7 +17,6 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
 import { operations } from '../src/kms/operations/registry.js';
 import { OPERATION_INPUTS, SHAPES } from '../src/kms/shapes.js';
-import type { Shape } from '../src/kms/input-shapes.js';
 import { absentMessage, readVectorJson, vectorPath } from './helpers/vectors.js';
 
 const MODEL = 'botocore/kms/service-2.json';
@@ -82,7 +81,6 @@ describe('CreateKey refuses the fields it does not support', () => {
 
 const modelPath = vectorPath(MODEL);
 describe("every implemented operation's input, against botocore's KMS model", { skip: modelPath ? false : absentMessage(MODEL) }, () => {
-  type ModelShape = Shape & { sensitive?: boolean; members?: Record<string, { shape: string }> | any; member?: any; key?: any; value?: any };
   let model: { operations: Record<string, { input?: { shape: string } }>; shapes: Record<string, any> };
   before(() => {
     model = readVectorJson(modelPath!);

@@ -7,8 +7,8 @@
 import { randomInt } from 'node:crypto';
 import { deleteUser as deleteUserRow, findUser, insertUser, listUserAccessKeys, listUserPolicyNames, listUsers as listUserRows, userTags, type UserRow } from '../storage/iam.repository.js';
 import { deleteConflict, entityAlreadyExists, invalidInput, noSuchEntity } from './errors.js';
-import { iamAction, type IamContext } from './context.js';
-import { PATH, USER_NAME, type QueryParams } from './params.js';
+import { iamAction, } from './context.js';
+import { PATH, } from './params.js';
 import { el, isoTime, members, wrap } from './xml.js';
 import { readTags, tagsXml } from './user-tags.js';
 import { readUserName, requireUserAuthorized, userArn } from './user-lookup.js';

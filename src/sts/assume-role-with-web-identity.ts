@@ -24,7 +24,7 @@ import type { VerifiedToken } from '../identity/token-verifier.js';
 import { el, wrap } from '../iam/xml.js';
 import { findRole } from '../storage/iam-roles.repository.js';
 import { insertSession, purgeExpiredSessions } from '../storage/sts-sessions.repository.js';
-import { AwsError } from '../aws/errors.js';
+import type { AwsError } from '../aws/errors.js';
 import {
   accessDenied,
   expiredTokenException,

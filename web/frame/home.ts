@@ -11,7 +11,7 @@
  */
 import { formatEther, type Address } from 'viem';
 import type { FrameConfig } from './config.js';
-import { Session, SessionEndedError } from './session.js';
+import { type Session, SessionEndedError } from './session.js';
 import { openLoginPopup } from './oidc-login.js';
 import { openWallet } from './backends.js';
 import type { PagesApi, WalletOverview } from './pages-api.js';

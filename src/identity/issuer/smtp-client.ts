@@ -51,13 +51,19 @@ class ReplyReader {
 
   #push(chunk: string): void {
     this.#buffer += chunk;
-    if (this.#buffer.length > 64 * 1024) return this.#fail(new SmtpError('reply too long'));
+    if (this.#buffer.length > 64 * 1024) {
+      this.#fail(new SmtpError('reply too long'));
+      return;
+    }
     let i: number;
     while ((i = this.#buffer.indexOf('\n')) >= 0) {
       const line = this.#buffer.slice(0, i).replace(/\r$/, '');
       this.#buffer = this.#buffer.slice(i + 1);
       const m = /^(\d{3})([ -])(.*)$/.exec(line) ?? /^(\d{3})()$/.exec(line);
-      if (!m) return this.#fail(new SmtpError('malformed reply from the server'));
+      if (!m) {
+        this.#fail(new SmtpError('malformed reply from the server'));
+        return;
+      }
       this.#replyLines.push(m[3] ?? '');
       if (m[2] !== '-') {
         const reply = { code: Number(m[1]), lines: this.#replyLines };

@@ -18,11 +18,10 @@ import type { ChangeKind, ChangeStatus, PolicyChange, QuorumRule } from '../../s
 import { findKey } from '../../storage/keys.repository.js';
 import { insertGrant, type Grant } from '../../storage/grants.repository.js';
 import { findUser } from '../../storage/iam.repository.js';
-import type { AuditSink } from '../../audit/event.js';
 import { accessDenied, alreadyExists, invalidState, notFound, validation } from '../../aws/errors.js';
 import { keyArn, UUID_RE, type KeyRecord } from '../model.js';
 import { keyChanged } from '../keys.js';
-import type { KmsDeps, OperationContext } from '../context.js';
+import type { OperationContext } from '../context.js';
 import { validateKeyPolicy } from './key-policy.js';
 import { grantParamsSha256 } from '../grants.js';
 
