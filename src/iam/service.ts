@@ -7,11 +7,11 @@
  * root is always allowed. Dispatch goes through a Map only.
  */
 import type { FastifyReply } from 'fastify';
-import { AwsError } from '../aws/errors.js';
+import { AwsError, storeUnavailableQuery } from '../aws/errors.js';
 import type { Authenticator } from '../aws/authenticator.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
-import type { Store } from '../storage/database.js';
+import { isStoreUnavailable, type Store } from '../storage/database.js';
 import type { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import type { AuditSink } from '../audit/event.js';
 import { accessDeniedMessage } from '../aws/policy/evaluate.js';
@@ -87,6 +87,12 @@ export async function serveIamAction<C>(args: {
     if (e instanceof AwsError && e.status < 500) {
       errorCode = iamCodeFor(e).code;
       sendIamError(reply, e, info.requestId);
+      return;
+    }
+    if (isStoreUnavailable(e)) {
+      errorCode = 'ServiceUnavailable';
+      reply.log.warn({ code: (e as { code?: unknown })?.code, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM action failed: the store is unavailable');
+      sendIamError(reply, storeUnavailableQuery(), info.requestId);
       return;
     }
     errorCode = 'ServiceFailure';

@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AwsError, internal, serialization, unknownOperation } from '../aws/errors.js';
+import { AwsError, internal, serialization, storeUnavailableKms, storeUnavailableQuery, unknownOperation } from '../aws/errors.js';
+import { isStoreUnavailable } from '../storage/database.js';
 import { Input } from '../kms/input.js';
 import type { Authenticator } from '../aws/authenticator.js';
 import type { QueryService } from '../aws/query-service.js';
@@ -111,7 +112,7 @@ function awsEndpointScope(app: FastifyInstance, options: AwsEndpointOptions): vo
           try {
             caller = await authenticator.authenticate(signedRequest(req, body), svc.service, info.now, hostname);
           } catch (e) {
-            const err = e instanceof AwsError ? e : internal('An internal error occurred.');
+            const err = e instanceof AwsError ? e : isStoreUnavailable(e) ? storeUnavailableQuery() : internal('An internal error occurred.');
             return svc.renderError ? svc.renderError(reply, err, info) : sendAwsError(reply, err);
           }
         }
@@ -146,7 +147,10 @@ function awsEndpointScope(app: FastifyInstance, options: AwsEndpointOptions): vo
     } catch (e) {
       let err: AwsError;
       if (e instanceof AwsError) err = e;
-      else {
+      else if (isStoreUnavailable(e)) {
+        req.log.warn({ code: (e as { code?: unknown })?.code, requestId, operation: operationName }, 'KMS request failed: the store is unavailable');
+        err = storeUnavailableKms();
+      } else {
         req.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId, operation: operationName }, 'KMS operation failed unexpectedly');
         err = internal('An internal error occurred.');
       }

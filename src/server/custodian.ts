@@ -152,6 +152,8 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     databaseUrl: config.databaseUrl,
     sqliteFile: join(config.dataDir, 'symbolon.db'),
     pgSchema: options.pgSchema,
+    timeoutMs: config.dbTimeoutMs,
+    logger,
   });
   let ownAudit: AuditLog | undefined;
   try {
