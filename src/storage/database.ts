@@ -3,21 +3,26 @@
  * (pg) when a postgres:// URL is given, both behind one Kysely instance and one
  * set of migrations.
  *
- * Faults: PostgreSQL connections that fail are logged (code only) and replaced,
+ * Faults: pending migrations apply in one transaction on both dialects (a
+ * failed first start leaves nothing half-made); the SQLite files are mode
+ * 0600; PostgreSQL connections that fail are logged (code only) and replaced,
  * never fatal, and every connect, pool wait and statement is bounded by
  * `timeoutMs`, so an unreachable database fails requests fast with an error
  * isStoreUnavailable() recognises (the services answer it as retryable).
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import {
+  CompiledQuery,
   Kysely,
   Migrator,
   PostgresDialect,
+  SqliteAdapter,
   SqliteDialect,
   sql,
+  type Driver,
   type MigrationProvider,
   type PostgresPool,
   type PostgresPoolClient,
@@ -32,6 +37,11 @@ export type DialectName = 'sqlite' | 'postgres';
 export interface Store {
   db: Kysely<Tables>;
   dialect: DialectName;
+  /**
+   * Applies pending migrations, all in one transaction (done by openStore unless `migrate: false`).
+   * @throws {Error} when a migration fails; nothing of the failed run remains.
+   */
+  migrate(): Promise<void>;
   /** Closes every connection. */
   close(): Promise<void>;
 }
@@ -57,6 +67,8 @@ export interface OpenStoreOptions {
   timeoutMs?: number | undefined;
   /** Where lost PostgreSQL connections are reported (default: nowhere; they are replaced either way). */
   logger?: StoreLogger | undefined;
+  /** Apply pending migrations now (default true); false lets the caller look at the store first and call migrate(). */
+  migrate?: boolean | undefined;
 }
 
 const INT8_OID = 20;
@@ -110,6 +122,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   let migrationTableSchema: string | undefined;
   const timeoutMs = options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS;
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) throw new RangeError('timeoutMs must be an integer from 100 to 600000');
+  let migrationDb: (() => Kysely<Tables>) | undefined;
   if (url && /^postgres(ql)?:\/\//.test(url)) {
     dialect = 'postgres';
     const schema = options.pgSchema;
@@ -146,37 +159,90 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   } else {
     dialect = 'sqlite';
     const file = options.sqliteFile ?? ':memory:';
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    if (file !== ':memory:') {
+      mkdirSync(dirname(file), { recursive: true });
+      ownerOnly(file, true);
+    }
     const database = new SQLite(file);
     database.pragma('journal_mode = WAL');
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
+    // SQLite gives -wal and -shm the database file's mode; files left by an older version are tightened here.
+    if (file !== ':memory:') for (const suffix of ['-wal', '-shm', '-journal']) ownerOnly(file + suffix, false);
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: cachingSqliteDatabase(database) }) });
+    migrationDb = () => new Kysely<Tables>({ dialect: new TransactionalDdlSqliteDialect({ database: { prepare: (t) => database.prepare(t) as unknown as SqliteStatement, close: () => undefined } }) });
   }
   const provider: MigrationProvider = { getMigrations: async () => migrations };
-  // Kysely looks for its own tables across every schema unless told which one is ours.
-  const migrator = new Migrator({ db, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
-  let { error, results } = await migrator.migrateToLatest();
-  // Kysely's PostgreSQL introspection lists tables of every schema; a schema
-  // dropped at that moment by another process (3F000, 42P01) fails the listing,
-  // not our migration. Such races (isCatalogRace) are retried a few times.
-  for (let attempt = 1; error && dialect === 'postgres' && isCatalogRace(error) && attempt <= 5; attempt++) {
-    await new Promise((r) => setTimeout(r, 50 * attempt));
-    ({ error, results } = await migrator.migrateToLatest());
+  const migrate = async (): Promise<void> => {
+    // SQLite's DDL is transactional, but Kysely does not assume so: migrations run on
+    // a second Kysely over the same connection whose dialect says it is (BEGIN IMMEDIATE).
+    const target = migrationDb?.() ?? db;
+    try {
+      // Kysely looks for its own tables across every schema unless told which one is ours.
+      const migrator = new Migrator({ db: target, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
+      let { error, results } = await migrator.migrateToLatest();
+      // Kysely's PostgreSQL introspection lists tables of every schema; a schema
+      // dropped at that moment by another process (3F000, 42P01) fails the listing,
+      // not our migration. Such races (isCatalogRace) are retried a few times.
+      for (let attempt = 1; error && dialect === 'postgres' && isCatalogRace(error) && attempt <= 5; attempt++) {
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+        ({ error, results } = await migrator.migrateToLatest());
+      }
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+        // The SQLSTATE (never a value) says which race or fault it was.
+        const code = (error as { code?: unknown })?.code;
+        throw new Error(`database migration ${failed} failed${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}; nothing of it was applied`, { cause: error });
+      }
+    } finally {
+      if (target !== db) await target.destroy();
+    }
+  };
+  const store: Store = { db, dialect, migrate, close: () => db.destroy() };
+  if (options.migrate !== false) {
+    try {
+      await migrate();
+    } catch (e) {
+      await db.destroy();
+      throw e;
+    }
   }
-  if (error) {
-    await db.destroy();
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    // The SQLSTATE (never a value) says which race or fault it was.
-    const code = (error as { code?: unknown })?.code;
-    throw new Error(`database migration ${failed} failed${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}`, { cause: error });
-  }
-  return { db, dialect, close: () => db.destroy() };
+  return store;
 }
 
 /** The client side of a PostgreSQL statement timeout waits this much longer than the server's. */
 const QUERY_TIMEOUT_GRACE_MS = 500;
+
+/**
+ * Creates `file` with mode 0600 when `create` and it is missing; tightens an
+ * existing file that others can read (files written by an older version).
+ */
+function ownerOnly(file: string, create: boolean): void {
+  if (!existsSync(file)) {
+    if (create) closeSync(openSync(file, 'a', 0o600));
+    return;
+  }
+  if (statSync(file).mode & 0o077) chmodSync(file, 0o600);
+}
+
+/** SQLite for migrations: transactional DDL (which SQLite has), begun IMMEDIATE so two first starts queue rather than fail. */
+class TransactionalDdlSqliteDialect extends SqliteDialect {
+  override createAdapter(): SqliteAdapter {
+    return new (class extends SqliteAdapter {
+      override get supportsTransactionalDdl(): boolean {
+        return true;
+      }
+    })();
+  }
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
+}
 
 const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 // pg's own connection failures carry no code, only these messages.

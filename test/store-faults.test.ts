@@ -1,0 +1,177 @@
+/**
+ * Start-up faults of the store and the root key (issue 12, items 8 and 9,
+ * and "symbolon.db mode 0600"), on the store this run uses (SQLite, or
+ * PostgreSQL with DATABASE_URL):
+ *  - a first start whose migrations fail half-way leaves nothing half-made: the
+ *    retry after the cause is gone starts (on SQLite the migrations used to run
+ *    statement by statement, leaving a table no retry could create again);
+ *  - a 0-byte root.key (an older version's interrupted write) beside a store
+ *    with nothing sealed is replaced by a whole key and the server starts;
+ *    beside a store with sealed data it is refused as missing;
+ *  - a missing root.key beside an existing store is refused with "Root key
+ *    missing" naming the path, and nothing is written;
+ *  - the SQLite files (symbolon.db, -wal, -shm) are mode 0600.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import SQLite from 'better-sqlite3';
+import { CreateKeyCommand } from '@aws-sdk/client-kms';
+import { RootKeyError } from '../src/root/file-root.js';
+import { dropPgSchema } from '../src/storage/database.js';
+import { findWalletUserById } from '../src/storage/wallet-users.repository.js';
+import { startTestServer, STORE, type TestServer, type TestServerOptions } from './helpers/server.js';
+
+const DATABASE_URL = process.env.DATABASE_URL;
+
+interface PersistentStore {
+  dataDir: string;
+  pgSchema: string | undefined;
+  start(extra?: Omit<TestServerOptions, 'dataDir' | 'pgSchema' | 'keepSchema'>): Promise<TestServer>;
+  /** Runs SQL on the store directly (the test's hand in the database, as a crash or an operator would leave it). */
+  exec(statement: string): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+function persistentStore(): PersistentStore {
+  const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-faults-'));
+  const pgSchema = DATABASE_URL ? `t_faults_${randomBytes(5).toString('hex')}` : undefined;
+  return {
+    dataDir,
+    pgSchema,
+    start: (extra = {}) => startTestServer({ ...extra, dataDir, keepSchema: true, ...(pgSchema ? { pgSchema } : {}) }),
+    async exec(statement) {
+      if (DATABASE_URL && pgSchema) {
+        const client = new pg.Client({ connectionString: DATABASE_URL });
+        await client.connect();
+        try {
+          await client.query(`CREATE SCHEMA IF NOT EXISTS ${pgSchema}`);
+          await client.query(`SET search_path = ${pgSchema}`);
+          await client.query(statement);
+        } finally {
+          await client.end();
+        }
+      } else {
+        const db = new SQLite(join(dataDir, 'symbolon.db'));
+        try {
+          db.exec(statement);
+        } finally {
+          db.close();
+        }
+      }
+    },
+    async cleanup() {
+      if (pgSchema && DATABASE_URL) await dropPgSchema(DATABASE_URL, pgSchema);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const mode = (path: string): number => statSync(path).mode & 0o777;
+
+test('a first start whose migrations fail half-way leaves nothing half-made, and the retry after the cause is gone starts', async () => {
+  const store = persistentStore();
+  try {
+    // A table squatting on the name of the second table the wallet migration creates:
+    // every earlier migration, and that migration's first table, succeed before it fails.
+    await store.exec('CREATE TABLE wallets (squatter INTEGER)');
+    await assert.rejects(store.start(), (e: unknown) => {
+      assert.match((e as Error).message, /^database migration 2026-11-22T0400-wallet failed/);
+      return true;
+    });
+    await store.exec('DROP TABLE wallets');
+    const server = await store.start();
+    try {
+      const key = await server.kms().send(new CreateKeyCommand({}));
+      assert.equal(key.KeyMetadata?.KeyState, 'Enabled');
+      // The wallet migration's first table exists once, made by the retry.
+      assert.equal(await findWalletUserById(server.custodian.deps.store.db, randomUUID()), undefined);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await store.cleanup();
+  }
+});
+
+test('a 0-byte root.key beside a store with nothing sealed is replaced by a whole key (mode 0600) and the server starts', async () => {
+  const store = persistentStore();
+  try {
+    writeFileSync(join(store.dataDir, 'root.key'), '', { mode: 0o600 });
+    const server = await store.start();
+    try {
+      const text = readFileSync(join(store.dataDir, 'root.key'), 'utf8');
+      assert.match(text, /^[0-9a-f]{64}\n$/);
+      assert.equal(mode(join(store.dataDir, 'root.key')), 0o600);
+      assert.deepEqual(readdirSync(store.dataDir).filter((f) => f.includes('.tmp-')), [], 'no temporary key file left behind');
+      await server.kms().send(new CreateKeyCommand({}));
+    } finally {
+      await server.close();
+    }
+    // The key written is the store's: a restart opens it.
+    const again = await store.start();
+    await again.close();
+  } finally {
+    await store.cleanup();
+  }
+});
+
+for (const fault of ['missing', 'empty'] as const) {
+  test(`${fault === 'missing' ? 'a missing' : 'an empty'} root.key beside an existing store is refused as "Root key missing" naming the path, and nothing is written`, async () => {
+    const store = persistentStore();
+    try {
+      const first = await store.start();
+      await first.kms().send(new CreateKeyCommand({}));
+      await first.close();
+      const keyFile = join(store.dataDir, 'root.key');
+      if (fault === 'missing') rmSync(keyFile);
+      else writeFileSync(keyFile, '');
+      const before = readdirSync(store.dataDir).sort();
+      const dbBytes = STORE === 'sqlite' ? readFileSync(join(store.dataDir, 'symbolon.db')) : undefined;
+      await assert.rejects(store.start(), (e: unknown) => {
+        assert.ok(e instanceof RootKeyError, `threw ${String(e)}`);
+        assert.match(e.message, /^Root key missing: /);
+        assert.ok(e.message.includes(keyFile), 'the message names the path');
+        assert.doesNotMatch(e.message, /does not match/);
+        return true;
+      });
+      assert.deepEqual(readdirSync(store.dataDir).sort(), before, 'no file created');
+      if (fault === 'missing') assert.equal(existsSync(keyFile), false, 'no new root.key');
+      else assert.equal(readFileSync(keyFile, 'utf8'), '', 'the empty root.key is left as it was');
+      if (dbBytes) assert.ok(readFileSync(join(store.dataDir, 'symbolon.db')).equals(dbBytes), 'symbolon.db unchanged');
+    } finally {
+      await store.cleanup();
+    }
+  });
+}
+
+test('the SQLite store files (symbolon.db, -wal, -shm) are mode 0600, and looser files from an older version are tightened', { skip: STORE !== 'sqlite' && 'SQLite only: PostgreSQL keeps no store files in the data directory' }, async () => {
+  const store = persistentStore();
+  try {
+    const server = await store.start();
+    try {
+      await server.kms().send(new CreateKeyCommand({}));
+      for (const f of ['symbolon.db', 'symbolon.db-wal', 'symbolon.db-shm']) {
+        const p = join(store.dataDir, f);
+        assert.ok(existsSync(p), `${f} exists while running`);
+        assert.equal(mode(p).toString(8), '600', f);
+      }
+    } finally {
+      await server.close();
+    }
+    const { chmodSync } = await import('node:fs');
+    chmodSync(join(store.dataDir, 'symbolon.db'), 0o644);
+    const again = await store.start();
+    try {
+      assert.equal(mode(join(store.dataDir, 'symbolon.db')).toString(8), '600');
+    } finally {
+      await again.close();
+    }
+  } finally {
+    await store.cleanup();
+  }
+});
