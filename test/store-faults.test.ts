@@ -1,5 +1,5 @@
 /**
- * Start-up faults of the store and the root key (issue 12, items 8 and 9,
+ * Start-up faults of the store and the root key (issue 12, items 8, 9 and 12,
  * and "symbolon.db mode 0600"), on the store this run uses (SQLite, or
  * PostgreSQL with DATABASE_URL):
  *  - a first start whose migrations fail half-way leaves nothing half-made: the
@@ -10,7 +10,10 @@
  *    beside a store with sealed data it is refused as missing;
  *  - a missing root.key beside an existing store is refused with "Root key
  *    missing" naming the path, and nothing is written;
- *  - the SQLite files (symbolon.db, -wal, -shm) are mode 0600.
+ *  - the SQLite files (symbolon.db, -wal, -shm) are mode 0600;
+ *  - master keys a crash left unrecorded are, on the next start, adopted by
+ *    their user (no master key yet) or scheduled for deletion (the user has
+ *    another, or does not exist), each with an audit event.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,10 +23,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import SQLite from 'better-sqlite3';
-import { CreateKeyCommand } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { RootKeyError } from '../src/root/file-root.js';
 import { dropPgSchema } from '../src/storage/database.js';
-import { findWalletUserById } from '../src/storage/wallet-users.repository.js';
+import { findWalletUserById, insertWalletUserIfAbsent, setWalletUserMasterKeyIfUnset } from '../src/storage/wallet-users.repository.js';
+import { USER_TAG } from '../src/wallet/master-keys.js';
 import { startTestServer, STORE, type TestServer, type TestServerOptions } from './helpers/server.js';
 
 const DATABASE_URL = process.env.DATABASE_URL;
@@ -170,6 +174,81 @@ test('the SQLite store files (symbolon.db, -wal, -shm) are mode 0600, and looser
       assert.equal(mode(join(store.dataDir, 'symbolon.db')).toString(8), '600');
     } finally {
       await again.close();
+    }
+  } finally {
+    await store.cleanup();
+  }
+});
+
+test('master keys a crash left unrecorded are adopted or scheduled for deletion on the next start, each audited', async () => {
+  const store = persistentStore();
+  try {
+    const first = await store.start();
+    const db = first.custodian.deps.store.db;
+    const kms = first.kms();
+    const tagged = async (userId: string): Promise<string> =>
+      (await kms.send(new CreateKeyCommand({ Description: 'wallet master key', Tags: [{ TagKey: USER_TAG, TagValue: userId }] }))).KeyMetadata!.KeyId!;
+    const newUser = async (sub: string) =>
+      (await insertWalletUserIfAbsent(db, { id: randomUUID(), issuer: 'https://issuer.example', sub, email: null, createdAt: Date.now(), masterKeyId: null })).user;
+    // A: the process stopped after CreateKey, before recording the key on A's row.
+    const alice = await newUser('alice');
+    const aliceKey = await tagged(alice.id);
+    // B: B records one key; a second (a lost race whose discard never ran) is left over.
+    const bob = await newUser('bob');
+    const bobKey = await tagged(bob.id);
+    assert.equal(await setWalletUserMasterKeyIfUnset(db, bob.id, bobKey), true);
+    const bobSpare = await tagged(bob.id);
+    // C: a key tagged for a user who does not exist.
+    const ghostKey = await tagged(randomUUID());
+    // An untagged key is none of the cleanup's business.
+    const plainKey = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    await first.close();
+
+    const second = await store.start();
+    try {
+      const db2 = second.custodian.deps.store.db;
+      assert.equal((await findWalletUserById(db2, alice.id))?.masterKeyId, aliceKey, 'A adopts the key made for A');
+      assert.equal((await findWalletUserById(db2, bob.id))?.masterKeyId, bobKey, 'B keeps its key');
+      const state = async (keyId: string) => (await second.kms().send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!;
+      assert.equal((await state(aliceKey)).KeyState, 'Enabled');
+      assert.equal((await state(bobKey)).KeyState, 'Enabled');
+      assert.equal((await state(plainKey)).KeyState, 'Enabled');
+      for (const keyId of [bobSpare, ghostKey]) {
+        const meta = await state(keyId);
+        assert.equal(meta.KeyState, 'PendingDeletion', keyId);
+        assert.equal(meta.PendingDeletionWindowInDays, 7);
+      }
+      await second.custodian.audit.flush();
+      const events = await db2
+        .selectFrom('audit_events')
+        .select(['operation', 'key_arn', 'user_agent', 'outcome'])
+        .where('user_agent', '=', 'symbolon start-up: orphaned master keys')
+        .orderBy('seq')
+        .execute();
+      const arn = (keyId: string) => `arn:aws:kms:${second.config.region}:${second.custodian.accountId}:key/${keyId}`;
+      assert.deepEqual(
+        events.map((e) => [e.operation, e.key_arn, e.outcome]).sort(),
+        [
+          ['AdoptOrphanedMasterKey', arn(aliceKey), 'allowed'],
+          ['ScheduleKeyDeletion', arn(bobSpare), 'allowed'],
+          ['ScheduleKeyDeletion', arn(ghostKey), 'allowed'],
+        ].sort(),
+      );
+    } finally {
+      await second.close();
+    }
+    // Done once: a third start finds nothing to clean up.
+    const third = await store.start();
+    try {
+      await third.custodian.audit.flush();
+      const count = await third.custodian.deps.store.db
+        .selectFrom('audit_events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('user_agent', '=', 'symbolon start-up: orphaned master keys')
+        .executeTakeFirstOrThrow();
+      assert.equal(Number(count.n), 3);
+    } finally {
+      await third.close();
     }
   } finally {
     await store.cleanup();

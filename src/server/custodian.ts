@@ -46,6 +46,7 @@ import { createWalletService } from '../wallet/wallet-service.js';
 import { createFrame, type Frame } from './frame.js';
 import type { AccessTokenVerifier } from '../wallet/auth.js';
 import type { MasterKeyCustodian } from '../wallet/master-keys.js';
+import { cleanUpOrphanedMasterKeys } from '../wallet/orphaned-master-keys.js';
 
 export interface Custodian {
   app: FastifyInstance;
@@ -274,6 +275,12 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
             localApp: () => listening,
             ...(options.wallet?.masterKeys ? { masterKeys: options.wallet.masterKeys } : {}),
           });
+    // Master keys a crash left unrecorded are adopted or scheduled for deletion, audited;
+    // possible only where the custodian's keys share this store (no remote custodian).
+    if (wallet && config.wallet.kmsEndpoint === undefined) {
+      const cleaned = await cleanUpOrphanedMasterKeys({ store, audit, logger, now: clock() });
+      if (cleaned.adopted + cleaned.scheduledForDeletion > 0) logger.warn({ ...cleaned }, 'orphaned wallet master keys cleaned up');
+    }
     // The wallet frame (and, in the embedded default, the example DApp on another port) come with the wallet service.
     const frame = wallet ? createFrame({ settings: config.frame, publicUrl: () => resolvePublicUrl(config.publicUrl, listening!), region: config.region, accountId, logger }) : undefined;
     const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles, sts], approvalOperations, audit, observe: metrics.observe, identity, ...(wallet ? { wallet: wallet.api } : {}), ...(frame ? { frame } : {}) });
