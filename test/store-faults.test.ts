@@ -254,3 +254,49 @@ test('master keys a crash left unrecorded are adopted or scheduled for deletion 
     await store.cleanup();
   }
 });
+
+test('a first start killed by a full file-size limit (a full disk) leaves a directory the next start starts from', { skip: process.platform === 'win32' && 'needs ulimit' }, async () => {
+  const store = persistentStore();
+  const repo = join(import.meta.dirname, '..');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? tmpdir(),
+    SYMBOLON_LOG_LEVEL: 'info',
+    // tsx's compile cache is written in place: a write cut short by the limit would break the retry, not the server.
+    TSX_DISABLE_CACHE: '1',
+    ...(DATABASE_URL && store.pgSchema ? { DATABASE_URL: `${DATABASE_URL}${DATABASE_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${store.pgSchema}`)}` } : {}),
+  };
+  try {
+    if (store.pgSchema) await store.exec('SELECT 1'); // creates the schema the URL names
+    // RLIMIT_FSIZE 0: the first write to any file kills the process (SIGXFSZ), as a full disk would stop it.
+    const cli = `exec "${process.execPath}" bin/symbolon.js serve --port 0 --data "${store.dataDir}"`;
+    const failed = await run(['-c', `ulimit -f 0; ${cli}`], repo, env, undefined);
+    assert.ok(failed.code !== 0, `the limited start failed (exit ${failed.code}, signal ${failed.signal}):\n${failed.output.slice(-2000)}`);
+    // Space is back: the next start starts.
+    const retry = await run(['-c', cli], repo, env, /Symbolon listening on/);
+    assert.equal(retry.code, 0, `exit ${retry.code}, signal ${retry.signal}; first run:\n${failed.output.slice(-1500)}\nretry:\n${retry.output.slice(-2500)}`);
+    assert.match(readFileSync(join(store.dataDir, 'root.key'), 'utf8'), /^[0-9a-f]{64}\n$/);
+  } finally {
+    await store.cleanup();
+  }
+});
+
+/** Runs bash with `args`; when `ready` shows in the output, sends SIGTERM. */
+async function run(args: string[], cwd: string, env: Record<string, string>, ready: RegExp | undefined): Promise<{ code: number | null; signal: string | null; output: string }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn('bash', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    if (ready && ready.test(output)) {
+      ready = undefined;
+      child.kill('SIGTERM');
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+  clearTimeout(timer);
+  return { code, signal, output };
+}

@@ -223,7 +223,13 @@ function ownerOnly(file: string, create: boolean): void {
     if (create) closeSync(openSync(file, 'a', 0o600));
     return;
   }
-  if (statSync(file).mode & 0o077) chmodSync(file, 0o600);
+  if (statSync(file).mode & 0o077) {
+    try {
+      chmodSync(file, 0o600);
+    } catch {
+      // Owned by another user: not ours to change; the server still runs as before.
+    }
+  }
 }
 
 /** SQLite for migrations: transactional DDL (which SQLite has), begun IMMEDIATE so two first starts queue rather than fail. */
