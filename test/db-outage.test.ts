@@ -3,7 +3,7 @@
  * a real TCP proxy (node:net) between the server and PostgreSQL:
  *  - the connection drops (every socket reset, new ones refused): the server
  *    stays up, answers each protocol's retryable error in its own shape — KMS
- *    KMSInternalException (500), IAM ServiceUnavailable (503, XML), wallet API
+ *    KMSInternalException (500), IAM and STS ServiceUnavailable (503, XML), wallet API
  *    store_unavailable (503, JSON) — and serves again once the database is back;
  *  - the database blackholes (connections accepted, nothing forwarded, as when
  *    packets are dropped): requests fail within the timeout instead of hanging,
@@ -17,6 +17,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { CreateKeyCommand, DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
 
 const DATABASE_URL = process.env.DATABASE_URL;
@@ -98,6 +99,8 @@ let proxy: FaultProxy;
 let server: TestServer;
 let kms: KMSClient;
 let iam: IAMClient;
+/** STS signed with an access key the store does not know: authenticating it reads the store every time (no cache). */
+let sts: STSClient;
 
 before(async () => {
   if (SKIP) return;
@@ -111,6 +114,7 @@ before(async () => {
     wallet: { verifier: { verify: async () => ({ issuer: 'https://issuer.example', sub: 'outage', exp: Math.floor(Date.now() / 1000) + 600 }) } },
   });
   kms = new KMSClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1, requestHandler: { requestTimeout: 30_000 } });
+  sts = new STSClient({ endpoint: server.endpoint, region: REGION, credentials: { accessKeyId: 'AKIAOUTAGEUNKNOWN000', secretAccessKey: 'unknown-secret-access-key-0123456789' }, maxAttempts: 1 });
   iam = new IAMClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1, requestHandler: { requestTimeout: 30_000 } });
 });
 
@@ -119,6 +123,7 @@ after(async () => {
   proxy.restore();
   kms?.destroy();
   iam?.destroy();
+  sts?.destroy();
   await server?.close();
   await proxy?.close();
 });
@@ -158,6 +163,7 @@ const RETRYABLE_MESSAGE = 'The key store is temporarily unavailable; retry the r
 test('a dropped connection: the server stays up, answers each protocol in its own retryable shape, and recovers', { skip: SKIP }, async () => {
   assert.equal((await createKey()).outcome, 'ok');
   assert.equal((await wallet()).status, 200);
+  await assert.rejects(sts.send(new GetCallerIdentityCommand({})), (e: any) => e.name === 'InvalidClientTokenId');
 
   proxy.drop();
   await sleep(200); // the pool's idle connections see the reset ('error' on an idle client)
@@ -165,6 +171,12 @@ test('a dropped connection: the server stays up, answers each protocol in its ow
   const k = await createKey();
   assert.deepEqual([k.outcome, k.status, k.message], ['KMSInternalException', 500, RETRYABLE_MESSAGE]);
   await assert.rejects(iam.send(new CreateUserCommand({ UserName: 'during-outage' })), (e: any) => {
+    assert.equal(e.name, 'ServiceUnavailable');
+    assert.equal(e.$metadata.httpStatusCode, 503);
+    assert.equal(e.message, RETRYABLE_MESSAGE);
+    return true;
+  });
+  await assert.rejects(sts.send(new GetCallerIdentityCommand({})), (e: any) => {
     assert.equal(e.name, 'ServiceUnavailable');
     assert.equal(e.$metadata.httpStatusCode, 503);
     assert.equal(e.message, RETRYABLE_MESSAGE);
