@@ -276,6 +276,7 @@ test('a first start killed by a full file-size limit (a full disk) leaves a dire
     const retry = await run(['-c', cli], repo, env, /Symbolon listening on/);
     assert.equal(retry.code, 0, `exit ${retry.code}, signal ${retry.signal}; first run:\n${failed.output.slice(-1500)}\nretry:\n${retry.output.slice(-2500)}`);
     assert.match(readFileSync(join(store.dataDir, 'root.key'), 'utf8'), /^[0-9a-f]{64}\n$/);
+    assert.deepEqual(readdirSync(store.dataDir).filter((f) => f.includes('.tmp-')), [], 'the cut-short temporary key file is gone');
   } finally {
     await store.cleanup();
   }

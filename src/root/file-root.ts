@@ -11,7 +11,7 @@
  * is written (a new key could never open that store's data).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { wipe } from '../crypto/bytes.js';
 import { KeyRootOfTrust } from './root-of-trust.js';
@@ -74,6 +74,25 @@ function writeKeyFileAtomically(dir: string, file: string, replace: boolean): vo
   }
 }
 
+/** Removes temporary key files of processes that no longer run (a start cut short before its rename). */
+function removeStaleTemporaryKeys(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const m = /^root\.key\.tmp-(\d+)-[0-9a-f]{8}$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // its writer still runs
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      // removed meanwhile
+    }
+  }
+}
+
 /** DIR/root.key as found: absent, empty (0 bytes or blanks: a write an older version never finished), or holding text. */
 export function rootKeyFileState(dataDir: string): 'missing' | 'empty' | 'present' {
   const file = join(dataDir, 'root.key');
@@ -105,6 +124,7 @@ export function loadFileRoot(options: { dataDir: string; envKey?: string | undef
         `Root key missing: ${file} ${state === 'missing' ? 'does not exist' : 'is empty'}, but this store holds data sealed under a root key. Refusing to start; nothing was written. Restore the original root.key (or set SYMBOLON_ROOT_KEY).`,
       );
     }
+    removeStaleTemporaryKeys(options.dataDir);
     writeKeyFileAtomically(options.dataDir, file, state === 'empty');
     created = true;
   }
