@@ -256,31 +256,48 @@ test('master keys a crash left unrecorded are adopted or scheduled for deletion 
 });
 
 test('a first start killed by a full file-size limit (a full disk) leaves a directory the next start starts from', { skip: process.platform === 'win32' && 'needs ulimit' }, async () => {
-  const store = persistentStore();
+  const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-fullfs-'));
   const repo = join(import.meta.dirname, '..');
+  // The CLI has no schema flag: on PostgreSQL a database of its own (a schema named only through
+  // search_path would let Kysely's migrator see other runs' migration tables in other schemas).
+  const database = DATABASE_URL ? `t_fullfs_${randomBytes(6).toString('hex')}` : undefined;
+  const admin = DATABASE_URL ? new pg.Client({ connectionString: DATABASE_URL }) : undefined;
+  if (admin && database) {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+  }
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? tmpdir(),
     SYMBOLON_LOG_LEVEL: 'info',
     // tsx's compile cache is written in place: a write cut short by the limit would break the retry, not the server.
     TSX_DISABLE_CACHE: '1',
-    ...(DATABASE_URL && store.pgSchema ? { DATABASE_URL: `${DATABASE_URL}${DATABASE_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${store.pgSchema}`)}` } : {}),
+    ...(DATABASE_URL && database ? { DATABASE_URL: databaseUrlFor(DATABASE_URL, database) } : {}),
   };
   try {
-    if (store.pgSchema) await store.exec('SELECT 1'); // creates the schema the URL names
     // RLIMIT_FSIZE 0: the first write to any file kills the process (SIGXFSZ), as a full disk would stop it.
-    const cli = `exec "${process.execPath}" bin/symbolon.js serve --port 0 --data "${store.dataDir}"`;
+    const cli = `exec "${process.execPath}" bin/symbolon.js serve --port 0 --data "${dataDir}"`;
     const failed = await run(['-c', `ulimit -f 0; ${cli}`], repo, env, undefined);
     assert.ok(failed.code !== 0, `the limited start failed (exit ${failed.code}, signal ${failed.signal}):\n${failed.output.slice(-2000)}`);
     // Space is back: the next start starts.
     const retry = await run(['-c', cli], repo, env, /Symbolon listening on/);
     assert.equal(retry.code, 0, `exit ${retry.code}, signal ${retry.signal}; first run:\n${failed.output.slice(-1500)}\nretry:\n${retry.output.slice(-2500)}`);
-    assert.match(readFileSync(join(store.dataDir, 'root.key'), 'utf8'), /^[0-9a-f]{64}\n$/);
-    assert.deepEqual(readdirSync(store.dataDir).filter((f) => f.includes('.tmp-')), [], 'the cut-short temporary key file is gone');
+    assert.match(readFileSync(join(dataDir, 'root.key'), 'utf8'), /^[0-9a-f]{64}\n$/);
+    assert.deepEqual(readdirSync(dataDir).filter((f) => f.includes('.tmp-')), [], 'the cut-short temporary key file is gone');
   } finally {
-    await store.cleanup();
+    if (admin && database) {
+      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.end();
+    }
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+function databaseUrlFor(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
 
 /** Runs bash with `args`; when `ready` shows in the output, sends SIGTERM. */
 async function run(args: string[], cwd: string, env: Record<string, string>, ready: RegExp | undefined): Promise<{ code: number | null; signal: string | null; output: string }> {
