@@ -17,6 +17,8 @@ export interface ServerConfig {
   port: number;
   dataDir: string;
   databaseUrl: string | undefined;
+  /** PostgreSQL: how long a connect, pool wait or statement may take before the request fails as retryable (SYMBOLON_DB_TIMEOUT_MS). */
+  dbTimeoutMs: number;
   region: string;
   accountId: string | undefined;
   rootKey: string | undefined;
@@ -179,6 +181,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) throw new RangeError('SYMBOLON_ACCOUNT_ID must be 12 digits');
   const host = flags.host ?? env.SYMBOLON_HOST ?? '127.0.0.1';
   const databaseUrl = env.DATABASE_URL || undefined;
+  const dbTimeoutMs = Number(env.SYMBOLON_DB_TIMEOUT_MS ?? 5000);
+  if (!Number.isInteger(dbTimeoutMs) || dbTimeoutMs < 100 || dbTimeoutMs > 600_000) throw new RangeError('SYMBOLON_DB_TIMEOUT_MS must be an integer from 100 to 600000');
   const signer = signerSettingsFromEnv(env);
   const identity = identityFromEnv(env, !databaseUrl, host);
   // --role all forks the signer (port + 2 by default): without a public URL saying otherwise, the frame's browser code calls it there.
@@ -193,6 +197,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     port,
     dataDir: resolve(flags.data ?? env.SYMBOLON_DATA_DIR ?? './data'),
     databaseUrl: env.DATABASE_URL || undefined,
+    dbTimeoutMs,
     region,
     accountId,
     rootKey: env.SYMBOLON_ROOT_KEY || undefined,

@@ -36,6 +36,17 @@ export const serialization = make('SerializationException');
 export const validation = make('ValidationException');
 export const unknownOperation = make('UnknownOperationException');
 export const internal = make('KMSInternalException', 500);
+/**
+ * The store did not answer in time or dropped the connection (isStoreUnavailable in
+ * src/storage/database.ts). KMS answers KMSInternalException (500), the one fault
+ * every KMS operation's model declares ("The request can be retried");
+ * DependencyTimeoutException is declared by 40 of 54 and ServiceUnavailableException
+ * by none. IAM and STS answer AWS's common query error ServiceUnavailable (503).
+ * AWS SDKs retry both.
+ */
+export const STORE_UNAVAILABLE_MESSAGE = 'The key store is temporarily unavailable; retry the request.';
+export const storeUnavailableKms = (): AwsError => new AwsError('KMSInternalException', STORE_UNAVAILABLE_MESSAGE, 500);
+export const storeUnavailableQuery = (): AwsError => new AwsError('ServiceUnavailable', STORE_UNAVAILABLE_MESSAGE, 503);
 export const throttling = make('ThrottlingException');
 
 // KMS.

@@ -113,7 +113,8 @@ async function openAuditStore(values: { data?: string | undefined; schema?: stri
     // fails if another schema is dropped meanwhile (3F000); that is not ours, so retry.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await openStore({ databaseUrl: url, pgSchema: schema });
+        // A reading tool over a possibly long log: its statements may take longer than a request's.
+        return await openStore({ databaseUrl: url, pgSchema: schema, timeoutMs: 60_000 });
       } catch (e) {
         if (attempt >= 3 || (e as { cause?: { code?: string } }).cause?.code !== '3F000') throw e;
       }

@@ -79,33 +79,65 @@ function forkedSignerUrl(config: ServerConfig, port: number): string {
   return `http://${h}:${port}`;
 }
 
+/**
+ * Runs one server process. SIGTERM/SIGINT are handled from the first line, not
+ * once everything has started: a signal during start-up lets the step under way
+ * finish, starts nothing more, then closes what exists (the forked signer, the
+ * HTTP server, the audit log's buffer and final checkpoint, the store) and exits 0.
+ * @throws {Error} when start-up fails (the caller prints it and exits non-zero).
+ */
 async function runServer(config: ServerConfig, quiet: boolean): Promise<number> {
-  const custodian = await createCustodian({ config });
-  const { app } = custodian;
-  const address = await app.listen({ host: config.host, port: config.port });
-  const log = app.log;
-  if (!quiet) {
-    log.info(
-      {
-        endpoint: address,
-        region: config.region,
-        accountId: custodian.accountId,
-        role: config.role,
-        store: config.databaseUrl ? 'postgresql' : `sqlite (${config.dataDir})`,
-      },
-      `Symbolon listening on ${address} (region ${config.region}, account ${custodian.accountId})`,
-    );
-    if (custodian.adminCredentialsFile) {
-      log.info({ file: custodian.adminCredentialsFile }, `Generated administrator credentials written to ${custodian.adminCredentialsFile} (mode 0600)`);
-    }
-  }
+  let custodian: Awaited<ReturnType<typeof createCustodian>> | undefined;
   // --role all: this process is the signer's platform and forks it (not in the cluster's workers).
   let signer: Awaited<ReturnType<typeof startSignerChild>> | undefined;
-  if (config.role === 'all' && !quiet) {
+  let stopping = false;
+  let startup: Promise<void> = Promise.resolve();
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const started = await startup.then(
+      () => true,
+      () => false,
+    );
+    if (!quiet) custodian?.app.log.info({ signal }, 'shutting down');
+    try {
+      await signer?.stop();
+      await custodian?.close();
+    } finally {
+      process.exit(started ? 0 : 1);
+    }
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  startup = (async () => {
+    custodian = await createCustodian({ config });
+    if (stopping) return;
+    const { app } = custodian;
+    const address = await app.listen({ host: config.host, port: config.port });
+    const log = app.log;
+    if (!quiet) {
+      log.info(
+        {
+          endpoint: address,
+          region: config.region,
+          accountId: custodian.accountId,
+          role: config.role,
+          store: config.databaseUrl ? 'postgresql' : `sqlite (${config.dataDir})`,
+        },
+        `Symbolon listening on ${address} (region ${config.region}, account ${custodian.accountId})`,
+      );
+      if (custodian.adminCredentialsFile) {
+        log.info({ file: custodian.adminCredentialsFile }, `Generated administrator credentials written to ${custodian.adminCredentialsFile} (mode 0600)`);
+      }
+    }
+    if (config.role !== 'all' || quiet || stopping) return;
     try {
       signer = await startSignerChild({ config, platformKey: custodian.platformKey, custodianUrl: address, issuers: custodian.identity.trustedIssuers('custodian'), accountId: custodian.accountId, logger: log });
     } catch (e) {
+      if (stopping) return; // stop() closes the custodian
       await custodian.close();
+      custodian = undefined;
       throw e;
     }
     // With --port 0 (or SYMBOLON_SIGNER_PORT=0) the configuration could not name the forked signer: the frame learns its URL now.
@@ -114,20 +146,10 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
       custodian.frame.useSignerUrl(forkedSignerUrl(config, signer.port));
       log.info({ signer: custodian.frame.signerUrl }, `The wallet frame calls the signer at ${custodian.frame.signerUrl}`);
     }
-  }
-  let stopping = false;
-  signer?.child.once('exit', (code) => {
-    if (!stopping) log.error({ code }, 'the signer process exited; split-key signing is unavailable');
-  });
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    if (!quiet) log.info({ signal }, 'shutting down');
-    await signer?.stop();
-    await custodian.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+    signer.child.once('exit', (code) => {
+      if (!stopping) log.error({ code }, 'the signer process exited; split-key signing is unavailable');
+    });
+  })();
+  await startup;
   return 0;
 }

@@ -7,11 +7,11 @@
  * root is always allowed. Dispatch goes through a Map only.
  */
 import type { FastifyReply } from 'fastify';
-import { AwsError } from '../aws/errors.js';
+import { AwsError, storeUnavailableQuery } from '../aws/errors.js';
 import type { Authenticator } from '../aws/authenticator.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
-import type { Store } from '../storage/database.js';
+import { isStoreUnavailable, type Store } from '../storage/database.js';
 import type { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import { AUDIT_NOT_DURABLE, type AuditEvent, type AuditSink } from '../audit/event.js';
 import { accessDeniedMessage } from '../aws/policy/evaluate.js';
@@ -85,7 +85,11 @@ export async function serveIamAction<C>(args: {
     const result = await action.handle(p, args.context(caller));
     answer = () => reply.code(200).header('content-type', 'text/xml').send(responseDocument(action.name, result, info.requestId));
   } catch (e) {
-    if (e instanceof AwsError && e.status < 500) {
+    if (isStoreUnavailable(e)) {
+      errorCode = 'ServiceUnavailable';
+      reply.log.warn({ code: (e as { code?: unknown })?.code, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM action failed: the store is unavailable');
+      answer = () => sendIamError(reply, storeUnavailableQuery(), info.requestId);
+    } else if (e instanceof AwsError && e.status < 500) {
       const err = e;
       errorCode = iamCodeFor(err).code;
       answer = () => sendIamError(reply, err, info.requestId);

@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { openStore, type Store } from '../storage/database.js';
 import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
 import { countAccessKeys, insertAccessKey } from '../storage/access-keys.repository.js';
-import { loadFileRoot, RootKeyError } from '../root/file-root.js';
+import { loadFileRoot, rootKeyFileState, RootKeyError } from '../root/file-root.js';
 import { KeyRootOfTrust, sealingContext, SealedBoxError, type RootOfTrust } from '../root/root-of-trust.js';
 import { Authenticator } from '../aws/authenticator.js';
 import { AccessKeySource, accessKeySecretAad } from '../aws/access-key-source.js';
@@ -47,6 +47,7 @@ import { createWalletService } from '../wallet/wallet-service.js';
 import { createFrame, type Frame } from './frame.js';
 import type { AccessTokenVerifier } from '../wallet/auth.js';
 import type { MasterKeyCustodian } from '../wallet/master-keys.js';
+import { cleanUpOrphanedMasterKeys } from '../wallet/orphaned-master-keys.js';
 
 export interface Custodian {
   app: FastifyInstance;
@@ -121,6 +122,18 @@ async function verifyRoot(store: Store, root: RootOfTrust, source: string): Prom
   }
 }
 
+/** The store's root-key check box, or undefined for a store that has none yet (or no tables at all: a first start). */
+async function readRootCheck(store: Store): Promise<Uint8Array | undefined> {
+  try {
+    return await getMeta(store.db, ROOT_CHECK);
+  } catch (e) {
+    const err = e as { code?: unknown; message?: unknown };
+    // 42P01 (PostgreSQL) and "no such table" (SQLite): not migrated yet, so nothing is sealed.
+    if (err.code === '42P01' || (err.code === 'SQLITE_ERROR' && typeof err.message === 'string' && err.message.startsWith('no such table'))) return undefined;
+    throw e;
+  }
+}
+
 /**
  * Starts a custodian (not listening).
  * @throws {RootKeyError} when the root key is missing, malformed or not this store's.
@@ -136,24 +149,30 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
   const embedded = !config.databaseUrl;
   if (embedded || !options.root) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
 
-  let root: RootOfTrust;
-  let rootSource: string;
-  let rootCreated = false;
-  if (options.root) {
-    root = options.root;
-    rootSource = root.description;
-  } else {
-    const loaded = loadFileRoot({ dataDir: config.dataDir, envKey: config.rootKey });
-    root = loaded.root;
-    rootSource = loaded.source;
-    rootCreated = loaded.created;
-  }
-
+  // A root key that is there is checked before the store is touched.
+  type LoadedRoot = { root: RootOfTrust; source: string; created: boolean };
+  let early: LoadedRoot | undefined;
+  if (options.root) early = { root: options.root, source: options.root.description, created: false };
+  else if (config.rootKey || rootKeyFileState(config.dataDir) === 'present') early = loadFileRoot({ dataDir: config.dataDir, envKey: config.rootKey });
+  // Opened unmigrated: whether the store already holds sealed data decides whether a
+  // missing root.key may be generated (a fresh store) or must be refused.
   const store = await openStore({
     databaseUrl: config.databaseUrl,
     sqliteFile: join(config.dataDir, 'symbolon.db'),
     pgSchema: options.pgSchema,
+    timeoutMs: config.dbTimeoutMs,
+    logger,
+    migrate: false,
   });
+  let loaded: LoadedRoot;
+  try {
+    loaded = early ?? loadFileRoot({ dataDir: config.dataDir, storeSealed: (await readRootCheck(store)) !== undefined });
+    await store.migrate();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const { root, source: rootSource, created: rootCreated } = loaded;
   let ownAudit: AuditLog | undefined;
   try {
     await verifyRoot(store, root, rootSource);
@@ -266,6 +285,12 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
             localApp: () => listening,
             ...(options.wallet?.masterKeys ? { masterKeys: options.wallet.masterKeys } : {}),
           });
+    // Master keys a crash left unrecorded are adopted or scheduled for deletion, audited;
+    // possible only where the custodian's keys share this store (no remote custodian).
+    if (wallet && config.wallet.kmsEndpoint === undefined) {
+      const cleaned = await cleanUpOrphanedMasterKeys({ store, audit, logger, now: clock() });
+      if (cleaned.adopted + cleaned.scheduledForDeletion > 0) logger.warn({ ...cleaned }, 'orphaned wallet master keys cleaned up');
+    }
     // The wallet frame (and, in the embedded default, the example DApp on another port) come with the wallet service.
     const frame = wallet ? createFrame({ settings: config.frame, publicUrl: () => resolvePublicUrl(config.publicUrl, listening!), region: config.region, accountId, logger }) : undefined;
     const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles, sts], approvalOperations, audit, observe: metrics.observe, identity, ...(wallet ? { wallet: wallet.api } : {}), ...(frame ? { frame } : {}) });

@@ -11,7 +11,8 @@
  * an unclean stop can lose of those). Metrics are observed once per request.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AwsError, internal, serialization, unknownOperation } from '../aws/errors.js';
+import { AwsError, internal, serialization, storeUnavailableKms, unknownOperation } from '../aws/errors.js';
+import { isStoreUnavailable } from '../storage/database.js';
 import type { Authenticator } from '../aws/authenticator.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
 import { AUDIT_NOT_DURABLE, type AuditEvent, type AuditSink } from '../audit/event.js';
@@ -72,6 +73,11 @@ function parseBody(body: Uint8Array): unknown {
 /** Turns anything a step threw into the AWS error the client sees (unexpected ones logged without payloads). */
 function toAwsError(e: unknown, req: FastifyRequest, call: KmsCall): AwsError {
   if (e instanceof AwsError) return e;
+  if (isStoreUnavailable(e)) {
+    // Retryable, in AWS's shape; the driver's code only (a message may quote values).
+    req.log.warn({ code: (e as { code?: unknown })?.code, requestId: call.info.requestId, operation: call.operationName.slice(0, 64) }, 'KMS request failed: the store is unavailable');
+    return storeUnavailableKms();
+  }
   req.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: call.info.requestId, operation: call.operationName.slice(0, 64) }, 'KMS operation failed unexpectedly');
   return internal('An internal error occurred.');
 }

@@ -5,7 +5,8 @@
  * answers and audits in its own shape (src/iam/service.ts, src/sts/sts-service.ts).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AwsError, internal } from '../aws/errors.js';
+import { AwsError, internal, storeUnavailableQuery } from '../aws/errors.js';
+import { isStoreUnavailable } from '../storage/database.js';
 import type { Authenticator } from '../aws/authenticator.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
 import type { QueryService } from '../aws/query-service.js';
@@ -31,7 +32,7 @@ export async function serveQueryRequest(
     try {
       caller = await route.authenticator.authenticate(signedRequest(req, body), svc.service, info.now, String(req.headers.host ?? ''));
     } catch (e) {
-      const err = e instanceof AwsError ? e : internal('An internal error occurred.');
+      const err = e instanceof AwsError ? e : isStoreUnavailable(e) ? storeUnavailableQuery() : internal('An internal error occurred.');
       return svc.renderError ? svc.renderError(reply, err, info) : sendAwsError(reply, err);
     }
   }

@@ -2,12 +2,33 @@
  * Opens the store: embedded SQLite (better-sqlite3, WAL) by default, PostgreSQL
  * (pg) when a postgres:// URL is given, both behind one Kysely instance and one
  * set of migrations.
+ *
+ * Faults: pending migrations apply in one transaction on both dialects (a
+ * failed first start leaves nothing half-made); the SQLite files are mode
+ * 0600; PostgreSQL connections that fail are logged (code only) and replaced,
+ * never fatal, and every connect, pool wait and statement is bounded by
+ * `timeoutMs`, so an unreachable database fails requests fast with an error
+ * isStoreUnavailable() recognises (the services answer it as retryable).
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteAdapter,
+  SqliteDialect,
+  sql,
+  type Driver,
+  type MigrationProvider,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type SqliteDatabase,
+  type SqliteStatement,
+} from 'kysely';
 import type { Tables } from './tables.js';
 import { migrations } from './migrations/index.js';
 
@@ -16,9 +37,22 @@ export type DialectName = 'sqlite' | 'postgres';
 export interface Store {
   db: Kysely<Tables>;
   dialect: DialectName;
+  /**
+   * Applies pending migrations, all in one transaction (done by openStore unless `migrate: false`).
+   * @throws {Error} when a migration fails; nothing of the failed run remains.
+   */
+  migrate(): Promise<void>;
   /** Closes every connection. */
   close(): Promise<void>;
 }
+
+/** Where the store reports connections it lost (code and name only; never a message that could carry a value). */
+export interface StoreLogger {
+  warn(fields: object, message: string): void;
+}
+
+/** How long a PostgreSQL connect, pool wait or statement may take by default (SYMBOLON_DB_TIMEOUT_MS). */
+export const DEFAULT_DB_TIMEOUT_MS = 5_000;
 
 export interface OpenStoreOptions {
   /** `postgres://…` for PostgreSQL; otherwise ignored. */
@@ -29,6 +63,12 @@ export interface OpenStoreOptions {
   pgSchema?: string | undefined;
   /** Maximum pooled PostgreSQL connections. */
   pgPoolSize?: number | undefined;
+  /** PostgreSQL: bound on connecting, waiting for a pooled connection, and each statement (default DEFAULT_DB_TIMEOUT_MS). */
+  timeoutMs?: number | undefined;
+  /** Where lost PostgreSQL connections are reported (default: nowhere; they are replaced either way). */
+  logger?: StoreLogger | undefined;
+  /** Apply pending migrations now (default true); false lets the caller look at the store first and call migrate(). */
+  migrate?: boolean | undefined;
 }
 
 const INT8_OID = 20;
@@ -80,13 +120,17 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   let db: Kysely<Tables>;
   let dialect: DialectName;
   let migrationTableSchema: string | undefined;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) throw new RangeError('timeoutMs must be an integer from 100 to 600000');
+  let migrationDb: (() => Kysely<Tables>) | undefined;
   if (url && /^postgres(ql)?:\/\//.test(url)) {
     dialect = 'postgres';
     const schema = options.pgSchema;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new RangeError('pgSchema must be a lower-case SQL identifier');
     if (schema) {
       migrationTableSchema = schema;
-      const admin = new pg.Client({ connectionString: url });
+      const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+      admin.on('error', () => undefined); // a failure surfaces through connect() or query()
       await admin.connect();
       try {
         await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
@@ -98,43 +142,187 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       connectionString: url,
       max: options.pgPoolSize ?? 10,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      // Connecting, and waiting for a free pooled connection, each give up after timeoutMs.
+      connectionTimeoutMillis: timeoutMs,
+      // The server cancels a statement after timeoutMs (the connection stays usable); the
+      // client gives up a little later, for a server that does not answer at all.
+      statement_timeout: timeoutMs,
+      query_timeout: timeoutMs + QUERY_TIMEOUT_GRACE_MS,
+      keepAlive: true,
       // BIGINT columns hold epoch milliseconds, well inside Number's exact range.
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
           oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
-    db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: resilientPool(pool, options.logger) }) });
   } else {
     dialect = 'sqlite';
     const file = options.sqliteFile ?? ':memory:';
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    if (file !== ':memory:') {
+      mkdirSync(dirname(file), { recursive: true });
+      ownerOnly(file, true);
+    }
     const database = new SQLite(file);
     database.pragma('journal_mode = WAL');
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
+    // SQLite gives -wal and -shm the database file's mode; files left by an older version are tightened here.
+    if (file !== ':memory:') for (const suffix of ['-wal', '-shm', '-journal']) ownerOnly(file + suffix, false);
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: cachingSqliteDatabase(database) }) });
+    migrationDb = () => new Kysely<Tables>({ dialect: new TransactionalDdlSqliteDialect({ database: { prepare: (t) => database.prepare(t) as unknown as SqliteStatement, close: () => undefined } }) });
   }
   const provider: MigrationProvider = { getMigrations: async () => migrations };
-  // Kysely looks for its own tables across every schema unless told which one is ours.
-  const migrator = new Migrator({ db, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
-  let { error, results } = await migrator.migrateToLatest();
-  // Kysely's PostgreSQL introspection lists tables of every schema; a schema
-  // dropped at that moment by another process (3F000, 42P01) fails the listing,
-  // not our migration. Such races (isCatalogRace) are retried a few times.
-  for (let attempt = 1; error && dialect === 'postgres' && isCatalogRace(error) && attempt <= 5; attempt++) {
-    await new Promise((r) => setTimeout(r, 50 * attempt));
-    ({ error, results } = await migrator.migrateToLatest());
+  const migrate = async (): Promise<void> => {
+    // SQLite's DDL is transactional, but Kysely does not assume so: migrations run on
+    // a second Kysely over the same connection whose dialect says it is (BEGIN IMMEDIATE).
+    const target = migrationDb?.() ?? db;
+    try {
+      // Kysely looks for its own tables across every schema unless told which one is ours.
+      const migrator = new Migrator({ db: target, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
+      let { error, results } = await migrator.migrateToLatest();
+      // Kysely's PostgreSQL introspection lists tables of every schema; a schema
+      // dropped at that moment by another process (3F000, 42P01) fails the listing,
+      // not our migration. Such races (isCatalogRace) are retried a few times.
+      for (let attempt = 1; error && dialect === 'postgres' && isCatalogRace(error) && attempt <= 5; attempt++) {
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+        ({ error, results } = await migrator.migrateToLatest());
+      }
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+        // The SQLSTATE (never a value) says which race or fault it was.
+        const code = (error as { code?: unknown })?.code;
+        throw new Error(`database migration ${failed} failed${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}; nothing of it was applied`, { cause: error });
+      }
+    } finally {
+      if (target !== db) await target.destroy();
+    }
+  };
+  const store: Store = { db, dialect, migrate, close: () => db.destroy() };
+  if (options.migrate !== false) {
+    try {
+      await migrate();
+    } catch (e) {
+      await db.destroy();
+      throw e;
+    }
   }
-  if (error) {
-    await db.destroy();
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    // The SQLSTATE (never a value) says which race or fault it was.
-    const code = (error as { code?: unknown })?.code;
-    throw new Error(`database migration ${failed} failed${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}`, { cause: error });
+  return store;
+}
+
+/** The client side of a PostgreSQL statement timeout waits this much longer than the server's. */
+const QUERY_TIMEOUT_GRACE_MS = 500;
+
+/**
+ * Creates `file` with mode 0600 when `create` and it is missing; tightens an
+ * existing file that others can read (files written by an older version).
+ */
+function ownerOnly(file: string, create: boolean): void {
+  if (!existsSync(file)) {
+    if (create) closeSync(openSync(file, 'a', 0o600));
+    return;
   }
-  return { db, dialect, close: () => db.destroy() };
+  if (statSync(file).mode & 0o077) {
+    try {
+      chmodSync(file, 0o600);
+    } catch {
+      // Owned by another user: not ours to change; the server still runs as before.
+    }
+  }
+}
+
+/** SQLite for migrations: transactional DDL (which SQLite has), begun IMMEDIATE so two first starts queue rather than fail. */
+class TransactionalDdlSqliteDialect extends SqliteDialect {
+  override createAdapter(): SqliteAdapter {
+    return new (class extends SqliteAdapter {
+      override get supportsTransactionalDdl(): boolean {
+        return true;
+      }
+    })();
+  }
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
+}
+
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+// pg's own connection failures carry no code, only these messages.
+const PG_CONNECTION_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Query read timeout',
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
+];
+
+/** The connection itself failed (as opposed to the statement): the client must not be reused. */
+function isConnectionFault(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof err?.code === 'string' ? err.code : '';
+  if (CONNECTION_ERROR_CODES.has(code)) return true;
+  // SQLSTATE 08 connection exception; 57P01-57P03 administrator shutdown, crash shutdown, cannot connect now; 53300 too many connections.
+  if (/^08[0-9A-Z]{3}$/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
+  const message = typeof err?.message === 'string' ? err.message : '';
+  return PG_CONNECTION_MESSAGES.some((m) => message.startsWith(m));
+}
+
+/**
+ * Whether `e` (or its cause) says the database is unreachable or too slow for now:
+ * a lost or refused connection, a connect, pool-wait or statement timeout
+ * (SQLSTATE 57014), or a SQLite write lock held past busy_timeout. The services
+ * answer these as retryable 5xx errors in their own shape.
+ */
+export function isStoreUnavailable(e: unknown): boolean {
+  for (let err = e, depth = 0; err && depth < 4; err = (err as { cause?: unknown }).cause, depth++) {
+    if (isConnectionFault(err)) return true;
+    const code = (err as { code?: unknown }).code;
+    if (code === '57014' || code === 'SQLITE_BUSY') return true;
+  }
+  return false;
+}
+
+/**
+ * The pool as Kysely sees it, made to survive a database that goes away: an
+ * error on an idle or checked-out connection is logged (code and name) instead
+ * of crashing the process (pg emits it as an `error` event), and a connection
+ * whose query failed at the connection level goes back to the pool marked
+ * broken, so the pool closes it and connects afresh next time.
+ */
+function resilientPool(pool: pg.Pool, logger: StoreLogger | undefined): PostgresPool {
+  const report = (err: unknown): void => {
+    const e = err as { code?: unknown; name?: unknown } | undefined;
+    logger?.warn({ code: typeof e?.code === 'string' ? e.code : undefined, error: typeof e?.name === 'string' ? e.name : 'Error' }, 'PostgreSQL connection lost; it will be replaced');
+  };
+  // Every client reports its own errors, idle or checked out; the pool re-emits an idle
+  // client's, which would crash the process unheard.
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', report));
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      return {
+        query: ((...args: unknown[]) => {
+          // A transaction's ROLLBACK after a lost connection fails at once rather than waiting out another timeout.
+          if (broken && typeof args[0] === 'string') return Promise.reject(broken);
+          const result = (client.query as (...a: unknown[]) => unknown)(...args);
+          if (result instanceof Promise) {
+            result.catch((e: unknown) => {
+              if (isConnectionFault(e)) broken = e as Error;
+            });
+          }
+          return result;
+        }) as PostgresPoolClient['query'],
+        release: () => client.release(broken),
+      };
+    },
+    end: () => pool.end(),
+  };
 }
 
 /**
@@ -142,7 +330,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
  * while Kysely lists every schema's tables, and two processes may create the same
  * migration tables at once): invalid schema, undefined table or object, cache lookup
  * failed, deadlock, serialization failure, duplicate catalog row / table / schema.
- * Each migration runs in its own transaction, so a failed attempt leaves nothing behind.
+ * Pending migrations run in one transaction, so a failed attempt leaves nothing behind.
  */
 const CATALOG_RACE_CODES = new Set(['3F000', '42P01', '42704', 'XX000', '40P01', '40001', '23505', '42P07', '42P06']);
 function isCatalogRace(error: unknown): boolean {

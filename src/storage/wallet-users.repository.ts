@@ -79,3 +79,31 @@ export async function setWalletUserMasterKeyIfUnset(db: Db, id: string, masterKe
 export async function updateWalletUserEmail(db: Db, id: string, email: string | null): Promise<void> {
   await db.updateTable('wallet_users').set({ email }).where('id', '=', id).execute();
 }
+
+/** A key tagged as some wallet user's master key that is not recorded as that user's key. */
+export interface UnrecordedMasterKey {
+  keyId: string;
+  userId: string;
+  /** The user's recorded master key: null when unset; undefined when the user does not exist. */
+  recordedKeyId: string | null | undefined;
+}
+
+/**
+ * Keys (not pending deletion) carrying `tagKey` = a user id whose user does not record
+ * them as their master key: left behind when a process stopped between CreateKey and
+ * recording the key, or when a lost creation race could not discard its key.
+ * Needs the wallet store and the custodian's keys in one database.
+ */
+export async function listUnrecordedMasterKeys(db: Db, tagKey: string): Promise<UnrecordedMasterKey[]> {
+  const rows = await db
+    .selectFrom('kms_key_tags as t')
+    .innerJoin('kms_keys as k', 'k.key_id', 't.key_id')
+    .leftJoin('wallet_users as u', 'u.id', 't.tag_value')
+    .select(['t.key_id as keyId', 't.tag_value as userId', 'u.id as foundUserId', 'u.master_key_id as recordedKeyId'])
+    .where('t.tag_key', '=', tagKey)
+    .where('k.key_state', '!=', 'PendingDeletion')
+    .where((eb) => eb.or([eb('u.master_key_id', 'is', null), eb('u.master_key_id', '!=', eb.ref('t.key_id'))]))
+    .orderBy('t.key_id')
+    .execute();
+  return rows.map((r) => ({ keyId: r.keyId, userId: r.userId, recordedKeyId: r.foundUserId === null ? undefined : r.recordedKeyId }));
+}

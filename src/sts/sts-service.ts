@@ -7,10 +7,10 @@
  * Dispatch goes through a Map only.
  */
 import type { FastifyReply } from 'fastify';
-import { AwsError } from '../aws/errors.js';
+import { AwsError, storeUnavailableQuery } from '../aws/errors.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
-import type { Store } from '../storage/database.js';
+import { isStoreUnavailable, type Store } from '../storage/database.js';
 import type { AuditSink } from '../audit/event.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
 import type { QueryService } from '../aws/query-service.js';
@@ -77,6 +77,11 @@ export class StsService implements QueryService {
     } catch (e) {
       if (e instanceof AwsError && e.status < 500) {
         sendStsError(reply, e, info.requestId);
+        return;
+      }
+      if (isStoreUnavailable(e)) {
+        reply.log.warn({ code: (e as { code?: unknown })?.code, requestId: info.requestId, action: p.action.slice(0, 64) }, 'STS action failed: the store is unavailable');
+        sendStsError(reply, storeUnavailableQuery(), info.requestId);
         return;
       }
       reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'STS action failed unexpectedly');

@@ -31,6 +31,8 @@ export const WALLET_ERRORS = {
   unsupported_media_type: 415,
   /** The key custodian did not answer or refused the wallet service; retry later. */
   custodian_unavailable: 503,
+  /** The wallet store (its database) did not answer in time or dropped the connection; retry later. */
+  store_unavailable: 503,
   /** The token's issuer (its JWKS) could not be reached; retry later. */
   issuer_unavailable: 503,
   internal_error: 500,

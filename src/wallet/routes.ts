@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import type { Logger } from 'pino';
-import type { Store } from '../storage/database.js';
+import { isStoreUnavailable, type Store } from '../storage/database.js';
 import { findWalletByUser } from '../storage/wallets.repository.js';
 import { authenticate, type AccessTokenVerifier, type VerifiedIdentity } from './auth.js';
 import { invalidRequest, WalletError } from './errors.js';
@@ -147,6 +147,10 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
       return sendError(reply, err);
     }
     if (err.validation) return sendError(reply, invalidRequest(validationMessage(err)));
+    if (isStoreUnavailable(err)) {
+      req.log.warn({ code: err.code, url: req.routeOptions.url }, 'wallet api unavailable: the store is unavailable');
+      return sendError(reply, new WalletError('store_unavailable', 'The wallet store is temporarily unavailable; retry the request.'));
+    }
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         return sendError(reply, new WalletError('payload_too_large', `The request body is larger than ${WALLET_BODY_LIMIT} bytes.`));

@@ -56,8 +56,9 @@ export function createUserDirectory(deps: UserDirectoryDeps): UserDirectory {
   async function ensureMasterKey(user: WalletUserRow): Promise<WalletUser> {
     const keyId = await masterKeys.create({ userId: user.id, issuer: user.issuer, sub: user.sub });
     const recorded = await setWalletUserMasterKeyIfUnset(store.db, user.id, keyId);
-    if (!recorded) {
-      // Another process recorded its key first: this one was never handed out.
+    // Another process recorded its key first: this one was never handed out. (A start-up
+    // cleanup may have recorded this very key: src/wallet/orphaned-master-keys.ts.)
+    if (!recorded && (await findWalletUserById(store.db, user.id))?.masterKeyId !== keyId) {
       await masterKeys.discard(keyId).catch((e: unknown) => {
         logger.warn({ userId: user.id, keyId, error: (e as Error).name }, 'unused master key could not be scheduled for deletion');
       });
