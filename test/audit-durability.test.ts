@@ -11,32 +11,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { CreateAliasCommand, CreateKeyCommand, KMSClient, SignCommand, TagResourceCommand } from '@aws-sdk/client-kms';
 import { ADMIN, REGION } from './helpers/server.js';
-import { startServeProcess } from './helpers/serve-process.js';
-import { openStore, dropPgSchema } from '../src/storage/database.js';
+import { createPgDatabase, startServeProcess } from './helpers/serve-process.js';
+import { openStore } from '../src/storage/database.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 
 const PG_URL = process.env.DATABASE_URL;
 
 test(`kill -9 during a burst: every acknowledged state change is on the audit chain (${PG_URL ? 'PostgreSQL' : 'SQLite'})`, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-durable-'));
-  const schema = PG_URL ? `t_durable_${randomBytes(5).toString('hex')}` : undefined;
-  let databaseUrl: string | undefined;
-  if (PG_URL && schema) {
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`create schema ${schema}`);
-    await c.end();
-    const url = new URL(PG_URL);
-    url.searchParams.set('options', `-c search_path=${schema}`);
-    databaseUrl = url.toString();
-  }
+  const database = PG_URL ? await createPgDatabase(PG_URL) : undefined;
+  const databaseUrl = database?.url;
   const server = await startServeProcess({ dataDir, databaseUrl }, { SYMBOLON_AUDIT_FLUSH_MS: '400', SYMBOLON_AUDIT_BATCH_SIZE: '500' });
   const kms = new KMSClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
   try {
@@ -73,7 +63,7 @@ test(`kill -9 during a burst: every acknowledged state change is on the audit ch
     assert.ok(changes.length > 20, `the burst acknowledged ${changes.length} changes`);
     assert.ok(reads > 10, `and ${reads} reads`);
 
-    const store = await openStore(PG_URL ? { databaseUrl: PG_URL, pgSchema: schema } : { sqliteFile: join(dataDir, 'symbolon.db') });
+    const store = await openStore(databaseUrl ? { databaseUrl } : { sqliteFile: join(dataDir, 'symbolon.db') });
     try {
       const rows = await store.db.selectFrom('audit_events').select(['request_id', 'operation']).execute();
       const logged = new Set(rows.map((r) => r.request_id));
@@ -89,7 +79,7 @@ test(`kill -9 during a burst: every acknowledged state change is on the audit ch
   } finally {
     kms.destroy();
     if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
-    if (PG_URL && schema) await dropPgSchema(PG_URL, schema);
+    await database?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -353,7 +353,8 @@ test('awscli 2.9.19 KMS requests replayed to a real custodian get past SigV4 aut
   const dates = captures.map((c) => parseSigV4(toSignedRequest(c.http)).signingTime);
   // The server's clock stands at the capture time, so the 5-minute skew check passes.
   const captureTime = Math.max(...dates);
-  const server = await startTestServer({ clock: () => captureTime });
+  // The captures were signed for the capture's host:port; this server is configured to answer to it (SYMBOLON_ALLOWED_HOSTS).
+  const server = await startTestServer({ clock: () => captureTime, env: { SYMBOLON_ALLOWED_HOSTS: [...new Set(captures.map((c) => c.http.headers.find(([k]) => k.toLowerCase() === 'host')?.[1] ?? ''))].join(',') } });
   try {
     const { store, root } = server.custodian.deps;
     // The CLI signed with AWS's published example credential; register it as this account's root user's key.

@@ -64,8 +64,10 @@ symbolon admin approvals list --status PENDING
 # 6. A key policy change under that quorum: proposed (it waits), reviewed,
 #    approved by alice and bob with their own access keys, then in force.
 if command -v aws >/dev/null 2>&1; then
-  aws kms get-key-policy --endpoint-url "$ENDPOINT" --key-id alias/treasury --policy-name default --query Policy --output text > "$DATA/treasury-policy.json"
-  aws kms put-key-policy --endpoint-url "$ENDPOINT" --key-id alias/treasury --policy-name default --policy "file://$DATA/treasury-policy.json" 2> "$DATA/proposal.txt" || grep 'pending approval' "$DATA/proposal.txt"
+  # GetKeyPolicy and PutKeyPolicy take a key id or ARN, not an alias (as AWS KMS).
+  TREASURY=$(aws kms describe-key --endpoint-url "$ENDPOINT" --key-id alias/treasury --query KeyMetadata.KeyId --output text)
+  aws kms get-key-policy --endpoint-url "$ENDPOINT" --key-id "$TREASURY" --policy-name default --query Policy --output text > "$DATA/treasury-policy.json"
+  aws kms put-key-policy --endpoint-url "$ENDPOINT" --key-id "$TREASURY" --policy-name default --policy "file://$DATA/treasury-policy.json" 2> "$DATA/proposal.txt" || grep 'pending approval' "$DATA/proposal.txt"
   CHANGE=$(symbolon admin approvals list --key alias/treasury --status PENDING --json | node -p "JSON.parse(require('fs').readFileSync(0, 'utf8')).Changes[0].ChangeId")
   SHA256=$(symbolon admin approvals show --id "$CHANGE" --json | node -p "JSON.parse(require('fs').readFileSync(0, 'utf8')).Change.PayloadSha256")
   symbolon admin approvals show --id "$CHANGE"   # the exact policy text to review, and its SHA-256

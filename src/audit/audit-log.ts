@@ -87,6 +87,8 @@ class WriteLockBusy extends Error {
 /** How long flush() and close() keep retrying a busy SQLite write lock. */
 const BUSY_RETRY_LIMIT_MS = 30_000;
 const busyDelay = (): number => 2 + Math.floor(Math.random() * 4);
+/** While a durable event waits, a failed write is retried this soon at the latest (not after the full back-off). */
+const EARLY_RETRY_MS = 200;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const NO_BUSY_WAIT = CompiledQuery.raw('pragma busy_timeout = 0');
 const BEGIN_IMMEDIATE = CompiledQuery.raw('begin immediate');
@@ -111,6 +113,9 @@ export class AuditLog implements AuditSink {
   #retry: NodeJS.Timeout | undefined;
   #checkpointTimer: NodeJS.Timeout | undefined;
   #failures = 0;
+  /** When the last write failed, and when the back-off retry is due (Date.now() ms). */
+  #lastFailureAt = 0;
+  #retryAt = 0;
   #lock: Promise<void> = Promise.resolve();
   #closed = false;
   readonly #instance: string;
@@ -207,7 +212,21 @@ export class AuditLog implements AuditSink {
   }
 
   #schedule(): void {
-    if (this.#closed || this.#retry) return;
+    if (this.#closed) return;
+    if (this.#retry) {
+      // Backing off after a failed write. A client waiting for a durable event
+      // must not sit out a long back-off once the store is back: retry early,
+      // at most every EARLY_RETRY_MS while someone waits.
+      if (this.#waiters.size === 0) return;
+      const early = this.#lastFailureAt + EARLY_RETRY_MS;
+      if (early < this.#retryAt) {
+        clearTimeout(this.#retry);
+        this.#retryAt = early;
+        this.#retry = setTimeout(() => void this.#tick(), Math.max(0, early - Date.now()));
+        this.#retry.unref();
+      }
+      return;
+    }
     if (this.#buffer.length >= this.#settings.batchSize || this.#waiters.size > 0) {
       if (!this.#immediate) this.#immediate = setImmediate(() => void this.#tick());
     } else if (!this.#timer) {
@@ -250,7 +269,19 @@ export class AuditLog implements AuditSink {
       { code: typeof err?.code === 'string' ? err.code : undefined, error: typeof err?.name === 'string' ? err.name : 'Error', buffered: this.#buffer.length, retryInMs: delay },
       'audit log write failed; events stay buffered and will be retried',
     );
+    // Whoever waits for a durable event learns now, not after the timeout: its
+    // request answers a retryable error, and the event stays buffered.
+    if (this.#waiters.size > 0) {
+      const failure = new Error('the audit log could not be written: the store is not accepting writes');
+      for (const [event, w] of this.#waiters) {
+        clearTimeout(w.timer);
+        this.#waiters.delete(event);
+        w.reject(failure);
+      }
+    }
     if (this.#closed) return;
+    this.#lastFailureAt = Date.now();
+    this.#retryAt = this.#lastFailureAt + delay;
     this.#retry = setTimeout(() => void this.#tick(), delay);
     this.#retry.unref();
   }

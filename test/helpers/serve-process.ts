@@ -4,6 +4,8 @@
  * administrator credential; resolves once it logs its listening address.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { ADMIN, REGION } from './server.js';
 
 export interface ServeProcess {
@@ -65,4 +67,28 @@ export async function startServeProcess(
         child.kill('SIGTERM');
       }),
   };
+}
+
+/**
+ * A PostgreSQL database of its own for a server process, on the server of
+ * `baseUrl`. (A schema given only as the connection's search_path is not
+ * enough for a process's first start: Kysely's migrator can find another
+ * schema's migration table in a shared database and skip creating its own.)
+ * @throws {Error} when the database cannot be created.
+ */
+export async function createPgDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `t_${randomBytes(6).toString('hex')}`;
+  const admin = async (statement: string): Promise<void> => {
+    const client = new pg.Client({ connectionString: baseUrl });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
