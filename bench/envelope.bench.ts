@@ -66,9 +66,18 @@ function rowOf(measure: string, load: LoadResult, target?: { text: string; min: 
 /** An unsigned form-encoded STS request, as @aws-sdk/client-sts sends AssumeRoleWithWebIdentity. */
 function stsRequest(port: number, roleArn: string, token: string, i: number): PreparedRequest {
   const body = Buffer.from(
-    new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: roleArn, RoleSessionName: `bench-${i}`, WebIdentityToken: token }).toString(),
+    new URLSearchParams({
+      Action: 'AssumeRoleWithWebIdentity',
+      Version: '2011-06-15',
+      RoleArn: roleArn,
+      RoleSessionName: `bench-${i}`,
+      WebIdentityToken: token,
+    }).toString(),
   );
-  return { headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'content-length': String(body.length) }, body };
+  return {
+    headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'content-length': String(body.length) },
+    body,
+  };
 }
 
 async function main() {
@@ -102,7 +111,14 @@ async function main() {
     for (let i = 0; i < USERS; i++) {
       const token = await mint(`bench-user-${i}`);
       tokens.push(token);
-      const device = new EnvelopeWalletClient({ walletUrl: server.endpoint, custodianUrl: server.endpoint, region: BENCH_REGION, roleArn, token, roleSessionName: `device-${i}` });
+      const device = new EnvelopeWalletClient({
+        walletUrl: server.endpoint,
+        custodianUrl: server.endpoint,
+        region: BENCH_REGION,
+        roleArn,
+        token,
+        roleSessionName: `device-${i}`,
+      });
       devices.push(device);
       wallets.push(await device.createWallet());
     }
@@ -123,7 +139,12 @@ async function main() {
       };
       for (let j = 0; j < 32; j++) {
         decrypts.push(
-          await signKmsRequest(server.port, 'Decrypt', { CiphertextBlob: record.envelope.encryptedDataKey, KeyId: record.envelope.kmsKeyId, EncryptionContext: { sub: `bench-user-${i}` } }, signer),
+          await signKmsRequest(
+            server.port,
+            'Decrypt',
+            { CiphertextBlob: record.envelope.encryptedDataKey, KeyId: record.envelope.kmsKeyId, EncryptionContext: { sub: `bench-user-${i}` } },
+            signer,
+          ),
         );
       }
     }
@@ -139,7 +160,10 @@ async function main() {
         const gdk = await admin.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: { sub: `bench-user-${i}` } }));
         gdk.Plaintext?.fill(0);
         const blob = Buffer.from(gdk.CiphertextBlob!).toString('base64');
-        for (let j = 0; j < 32; j++) adminDecrypts.push(await signKmsRequest(server.port, 'Decrypt', { CiphertextBlob: blob, KeyId: keyId, EncryptionContext: { sub: `bench-user-${i}` } }, adminSigner));
+        for (let j = 0; j < 32; j++)
+          adminDecrypts.push(
+            await signKmsRequest(server.port, 'Decrypt', { CiphertextBlob: blob, KeyId: keyId, EncryptionContext: { sub: `bench-user-${i}` } }, adminSigner),
+          );
       }
       // Alternate the two, best of ROUNDS each, so a busy neighbour on the machine hurts both alike.
       await runPipelined(server.port, decrypts, CONNECTIONS, DEPTH, 1);
@@ -153,7 +177,10 @@ async function main() {
       }
       decrypt = session!;
       rows.push(rowOf('custodian Decrypt (STS session users)', decrypt, { text: '>= 5000/s', min: 5000 }));
-      rows.push({ ...rowOf('custodian Decrypt (admin access key, baseline)', base!), note: `session/admin ratio ${(decrypt.perSecond / base!.perSecond).toFixed(2)}` });
+      rows.push({
+        ...rowOf('custodian Decrypt (admin access key, baseline)', base!),
+        note: `session/admin ratio ${(decrypt.perSecond / base!.perSecond).toFixed(2)}`,
+      });
     } finally {
       admin.destroy();
     }
@@ -182,7 +209,11 @@ async function main() {
       key.fill(0);
       n++;
     }
-    rows.push({ measure: 'device: open envelope + sign (in process)', perSecond: n / ((performance.now() - t0) / 1000), note: 'AES-256-GCM open, address check, secp256k1 sign, wipe' });
+    rows.push({
+      measure: 'device: open envelope + sign (in process)',
+      perSecond: n / ((performance.now() - t0) / 1000),
+      note: 'AES-256-GCM open, address check, secp256k1 sign, wipe',
+    });
 
     // Device side with the custodian: EnvelopeKey.signDigest (Decrypt round trip + open + sign), many devices at once.
     const lat: number[] = [];
@@ -213,8 +244,12 @@ async function main() {
     });
 
     const pad = (s: string, w: number) => s.padEnd(w);
-    console.log(`\nSymbolon envelope wallets, ${cpus().length} cores, server (${process.env.BENCH_WORKERS ?? 2} workers) and load generator on this machine, ${SECONDS}s per run`);
-    console.log(`store: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite'}; ${USERS} users; setup (login-free token, STS, wallet create) ${(setupMs / USERS).toFixed(1)} ms/user; HTTP runs: ${CONNECTIONS} connections x ${DEPTH} pipelined\n`);
+    console.log(
+      `\nSymbolon envelope wallets, ${cpus().length} cores, server (${process.env.BENCH_WORKERS ?? 2} workers) and load generator on this machine, ${SECONDS}s per run`,
+    );
+    console.log(
+      `store: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite'}; ${USERS} users; setup (login-free token, STS, wallet create) ${(setupMs / USERS).toFixed(1)} ms/user; HTTP runs: ${CONNECTIONS} connections x ${DEPTH} pipelined\n`,
+    );
     console.log(pad('measure', 52) + pad('per s', 10) + pad('p50 ms', 9) + pad('p99 ms', 9) + pad('errors', 8) + pad('target', 12) + 'met');
     for (const r of rows) {
       console.log(
@@ -231,7 +266,20 @@ async function main() {
     mkdirSync('bench/results', { recursive: true });
     writeFileSync(
       'bench/results/envelope.json',
-      JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, store: process.env.DATABASE_URL ? 'postgres' : 'sqlite', seconds: SECONDS, users: USERS, connections: CONNECTIONS, depth: DEPTH, rows }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          cores: cpus().length,
+          store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
+          seconds: SECONDS,
+          users: USERS,
+          connections: CONNECTIONS,
+          depth: DEPTH,
+          rows,
+        },
+        null,
+        2,
+      ) + '\n',
     );
     console.log('\nwritten: bench/results/envelope.json');
   } finally {

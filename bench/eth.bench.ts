@@ -123,7 +123,9 @@ async function main() {
     const leanHttp = createNodeKmsClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
     const leanHttpSigner = new KmsSigner({ client: leanHttp, keyId, parity: nativeParity });
     const leanHttpAccount = await toKmsAccount({ client: leanHttp, keyId, parity: nativeParity });
-    process.stdout.write(`bench:eth — ${cpus().length} cores, server: symbolon serve (${process.env.BENCH_WORKERS ?? 2} workers, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'SQLite'}), ${CONCURRENCY} in flight, ${ROUNDS} interleaved rounds of ${SECONDS}s per stack\n`);
+    process.stdout.write(
+      `bench:eth — ${cpus().length} cores, server: symbolon serve (${process.env.BENCH_WORKERS ?? 2} workers, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'SQLite'}), ${CONCURRENCY} in flight, ${ROUNDS} interleaved rounds of ${SECONDS}s per stack\n`,
+    );
 
     // Warm-up, unmeasured: the key's and G's tables, the JIT (bigint-heavy code takes a while), keep-alive sockets.
     // 64 signatures were not enough: the first measured seconds ran at half speed.
@@ -160,11 +162,27 @@ async function main() {
       const sorted = [...rs].sort((a, b) => a.perSecond - b.perSecond);
       const median = sorted[Math.floor(sorted.length / 2)]!;
       const out = { ...median, minPerSecond: sorted[0]!.perSecond, maxPerSecond: sorted.at(-1)!.perSecond, rounds: rs.map((x) => Math.round(x.perSecond)) };
-      process.stdout.write(`  ${variants[i]![0].padEnd(40)} ${median.perSecond.toFixed(0).padStart(6)}/s (rounds ${out.rounds.join(', ')})  p50 ${median.p50ms!.toFixed(1)} ms  p99 ${median.p99ms!.toFixed(1)} ms  client CPU ${median.clientCpuUsPerTx!.toFixed(0)} µs/tx\n`);
+      process.stdout.write(
+        `  ${variants[i]![0].padEnd(40)} ${median.perSecond.toFixed(0).padStart(6)}/s (rounds ${out.rounds.join(', ')})  p50 ${median.p50ms!.toFixed(1)} ms  p99 ${median.p99ms!.toFixed(1)} ms  client CPU ${median.clientCpuUsPerTx!.toFixed(0)} µs/tx\n`,
+      );
       return out;
     });
-    const [kmsEthers, kmsViem, leanEthers, leanViem, httpEthers, httpViem] = summary as [typeof summary[0], typeof summary[0], typeof summary[0], typeof summary[0], typeof summary[0], typeof summary[0]];
-    for (const s of [...kmsEthers.samples.slice(0, 16), ...kmsViem.samples.slice(0, 16), ...leanEthers.samples.slice(0, 16), ...leanViem.samples.slice(0, 16), ...httpEthers.samples.slice(0, 16), ...httpViem.samples.slice(0, 16)]) {
+    const [kmsEthers, kmsViem, leanEthers, leanViem, httpEthers, httpViem] = summary as [
+      (typeof summary)[0],
+      (typeof summary)[0],
+      (typeof summary)[0],
+      (typeof summary)[0],
+      (typeof summary)[0],
+      (typeof summary)[0],
+    ];
+    for (const s of [
+      ...kmsEthers.samples.slice(0, 16),
+      ...kmsViem.samples.slice(0, 16),
+      ...leanEthers.samples.slice(0, 16),
+      ...leanViem.samples.slice(0, 16),
+      ...httpEthers.samples.slice(0, 16),
+      ...httpViem.samples.slice(0, 16),
+    ]) {
       if (Transaction.from(s).from !== address) throw new Error('a benchmark signature did not recover to the KMS address');
     }
 
@@ -197,7 +215,13 @@ async function main() {
       credentials: BENCH_ADMIN,
       cacheMiddleware: true,
       requestHandler: {
-        handle: async () => ({ response: new HttpResponse({ statusCode: 200, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: Readable.from([Buffer.from(stubBody)]) }) }),
+        handle: async () => ({
+          response: new HttpResponse({
+            statusCode: 200,
+            headers: { 'content-type': 'application/x-amz-json-1.1' },
+            body: Readable.from([Buffer.from(stubBody)]),
+          }),
+        }),
         destroy() {},
         updateHttpClientConfig() {},
         httpHandlerConfigs: () => ({}),
@@ -211,7 +235,12 @@ async function main() {
     const awsSdkUs = (sdkCpu.user + sdkCpu.system) / 2000;
     stub.destroy();
     // The lean client's own cost per Sign (JSON, SigV4, base64), with a stub fetch in place of HTTP.
-    const leanStub = createKmsHttpClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN, fetch: async () => new Response(stubBody, { status: 200 }) });
+    const leanStub = createKmsHttpClient({
+      endpoint: server.endpoint,
+      region: BENCH_REGION,
+      credentials: BENCH_ADMIN,
+      fetch: async () => new Response(stubBody, { status: 200 }),
+    });
     const leanCommand = () => leanStub.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
     for (let i = 0; i < 200; i++) await leanCommand();
     const leanCpu0 = process.cpuUsage();
@@ -226,14 +255,22 @@ async function main() {
     // yParity, encoding) bounds it at 1e6 / that many per second on one core, however fast the server.
     const clientCeiling = 1e6 / kmsEthers.clientCpuUsPerTx!;
     const leanCeiling = 1e6 / httpEthers.clientCpuUsPerTx!;
-    process.stdout.write(`  client-side ceiling (1 core, free server): AWS SDK + noble ${clientCeiling.toFixed(0)}/s (achieved ${(kmsEthers.perSecond / clientCeiling).toFixed(2)}), createNodeKmsClient + native ${leanCeiling.toFixed(0)}/s (achieved ${(httpEthers.perSecond / leanCeiling).toFixed(2)})\n`);
+    process.stdout.write(
+      `  client-side ceiling (1 core, free server): AWS SDK + noble ${clientCeiling.toFixed(0)}/s (achieved ${(kmsEthers.perSecond / clientCeiling).toFixed(2)}), createNodeKmsClient + native ${leanCeiling.toFixed(0)}/s (achieved ${(httpEthers.perSecond / leanCeiling).toFixed(2)})\n`,
+    );
     // The headline: KmsSigner over the fastest client stack (createNodeKmsClient: undici + OpenSSL hashes, native parity).
     const ratio = httpEthers.perSecond / ethersRate.perSecond;
     const met = httpEthers.perSecond >= TARGET && ratio > 1;
     const x = (a: Rate, b: Rate) => `${(a.perSecond / b.perSecond).toFixed(2)}x`;
-    process.stdout.write(`  vs AWS SDK + noble — KmsSigner: lean+native ${x(leanEthers, kmsEthers)}, +node client ${x(httpEthers, kmsEthers)}; viem account: lean+native ${x(leanViem, kmsViem)}, +node client ${x(httpViem, kmsViem)}\n`);
-    process.stdout.write(`  vs in memory — KmsSigner / ethers Wallet: AWS SDK+noble ${x(kmsEthers, ethersRate)}, node client+native ${x(httpEthers, ethersRate)}; viem account / viem local: AWS SDK+noble ${x(kmsViem, viemRate)}, node client+native ${x(httpViem, viemRate)}\n`);
-    process.stdout.write(`  target >= ${TARGET}/s and faster than ethers in memory (KmsSigner, createNodeKmsClient + native): ${met ? 'met' : 'NOT met'}; viem account (same stack) ${httpViem.perSecond >= TARGET && httpViem.perSecond > ethersRate.perSecond ? 'met' : 'NOT met'}\n`);
+    process.stdout.write(
+      `  vs AWS SDK + noble — KmsSigner: lean+native ${x(leanEthers, kmsEthers)}, +node client ${x(httpEthers, kmsEthers)}; viem account: lean+native ${x(leanViem, kmsViem)}, +node client ${x(httpViem, kmsViem)}\n`,
+    );
+    process.stdout.write(
+      `  vs in memory — KmsSigner / ethers Wallet: AWS SDK+noble ${x(kmsEthers, ethersRate)}, node client+native ${x(httpEthers, ethersRate)}; viem account / viem local: AWS SDK+noble ${x(kmsViem, viemRate)}, node client+native ${x(httpViem, viemRate)}\n`,
+    );
+    process.stdout.write(
+      `  target >= ${TARGET}/s and faster than ethers in memory (KmsSigner, createNodeKmsClient + native): ${met ? 'met' : 'NOT met'}; viem account (same stack) ${httpViem.perSecond >= TARGET && httpViem.perSecond > ethersRate.perSecond ? 'met' : 'NOT met'}\n`,
+    );
 
     const strip = ({ samples: _s, ...r }: Rate & { samples?: string[] }) => r;
     mkdirSync('bench/results', { recursive: true });
@@ -256,7 +293,14 @@ async function main() {
           kmsAccountViemNodeClientNative: strip(httpViem),
           ethersInMemory: ethersRate,
           viemInMemory: viemRate,
-          sdkMicrosecondsPerTx: { awsSdkSignWithoutNetwork: awsSdkUs, leanClientSignWithoutNetwork: leanUs, yParityAndVerify: 1e6 / parityPerSecond, yParityNative: 1e6 / nativeParityPerSecond, nobleFullRecovery: 1e6 / recoverPerSecond, serializeAndKeccak: 1e6 / serializePerSecond },
+          sdkMicrosecondsPerTx: {
+            awsSdkSignWithoutNetwork: awsSdkUs,
+            leanClientSignWithoutNetwork: leanUs,
+            yParityAndVerify: 1e6 / parityPerSecond,
+            yParityNative: 1e6 / nativeParityPerSecond,
+            nobleFullRecovery: 1e6 / recoverPerSecond,
+            serializeAndKeccak: 1e6 / serializePerSecond,
+          },
           clientCeilingPerSecond: clientCeiling,
           clientCeilingNodeClientNativePerSecond: leanCeiling,
           headline: 'kmsSignerEthersNodeClientNative',

@@ -87,7 +87,10 @@ async function main() {
       blobs.push(r.CiphertextBlob!);
       r.Plaintext?.fill(0);
     }
-    const decReqs = blobs.length === 0 ? [] : await presign(1024, 'Decrypt', (i) => ({ CiphertextBlob: b64(blobs[i % blobs.length]!), EncryptionContext: { purpose: 'bench' } }));
+    const decReqs =
+      blobs.length === 0
+        ? []
+        : await presign(1024, 'Decrypt', (i) => ({ CiphertextBlob: b64(blobs[i % blobs.length]!), EncryptionContext: { purpose: 'bench' } }));
     const createReqs = await presign(16, 'CreateKey', () => ({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }));
 
     const plan: Array<[string, PreparedRequest[], number, string, (r: LoadResult) => boolean]> = [
@@ -114,9 +117,21 @@ async function main() {
     });
 
     const pad = (s: string, n: number) => s.padEnd(n);
-    console.log(`\nSymbolon custodian over HTTP + SigV4, ${cpus().length} cores, server and load generator on this machine, ${SECONDS}s per run, ${CONNECTIONS} keep-alive connections x ${DEPTH} pipelined = ${CONCURRENCY} in flight`);
+    console.log(
+      `\nSymbolon custodian over HTTP + SigV4, ${cpus().length} cores, server and load generator on this machine, ${SECONDS}s per run, ${CONNECTIONS} keep-alive connections x ${DEPTH} pipelined = ${CONCURRENCY} in flight`,
+    );
     console.log(`store: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite'}\n`);
-    console.log(pad('operation', 28) + pad('req/s', 10) + pad('p50 ms', 9) + pad('p99 ms', 9) + pad('errors', 8) + pad('ceiling/s', 12) + pad('ratio', 8) + pad('target', 16) + 'met');
+    console.log(
+      pad('operation', 28) +
+        pad('req/s', 10) +
+        pad('p50 ms', 9) +
+        pad('p99 ms', 9) +
+        pad('errors', 8) +
+        pad('ceiling/s', 12) +
+        pad('ratio', 8) +
+        pad('target', 16) +
+        'met',
+    );
     for (const r of rows) {
       console.log(
         pad(r.operation, 28) +
@@ -134,7 +149,18 @@ async function main() {
     mkdirSync('bench/results', { recursive: true });
     writeFileSync(
       'bench/results/kms.json',
-      JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, store: process.env.DATABASE_URL ? 'postgres' : 'sqlite', seconds: SECONDS, concurrency: CONCURRENCY, rows }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          cores: cpus().length,
+          store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
+          seconds: SECONDS,
+          concurrency: CONCURRENCY,
+          rows,
+        },
+        null,
+        2,
+      ) + '\n',
     );
     console.log('\nwritten: bench/results/kms.json');
   } finally {

@@ -74,14 +74,27 @@ async function cryptoCeiling(): Promise<{ perSecond: number; perSecondSingleUse:
   const verifier = new RecipientAttestation({ trustedKeys: [platform.spki], maxRemembered: 10_000_000 });
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const spki = new Uint8Array(rsa.publicKey.export({ format: 'der', type: 'spki' }));
-  const pcrs = new Map([[0, new Uint8Array(48)], [1, new Uint8Array(48)], [2, new Uint8Array(48)]]);
+  const pcrs = new Map([
+    [0, new Uint8Array(48)],
+    [1, new Uint8Array(48)],
+    [2, new Uint8Array(48)],
+  ]);
   const wrapKey = new Uint8Array(randomBytes(32));
   const key = generatePrivateKey();
   const address = publicKeyToAddress(getPublicKey(key));
   const shareA = new Uint8Array(randomBytes(32));
   const shareB = key.map((b, i) => b ^ shareA[i]!);
   const box = aeadSeal(wrapKey, shareA, new Uint8Array(16));
-  const tx = { type: 'eip1559', chainId: 31337, nonce: 1, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: 1n, gas: 21000n, maxFeePerGas: 2n * 10n ** 9n, maxPriorityFeePerGas: 10n ** 9n } as const;
+  const tx = {
+    type: 'eip1559',
+    chainId: 31337,
+    nonce: 1,
+    to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+    value: 1n,
+    gas: 21000n,
+    maxFeePerGas: 2n * 10n ** 9n,
+    maxPriorityFeePerGas: 10n ** 9n,
+  } as const;
   const doc = () => signAttestationDocument(platform, { pcrs, moduleId: 'bench', publicKey: spki, nonce: new Uint8Array(randomBytes(32)) });
   const oneDoc = doc();
   const trusted = new TrustedPlatformKeys([platform.spki]);
@@ -236,7 +249,15 @@ async function fixedRate(port: number, requests: PreparedRequest[], ratePerSecon
   for (const c of all) c.socket.destroy();
   const sorted = Float64Array.from(lat).sort();
   const at = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN);
-  return { requests: lat.length, errors, seconds: elapsed, perSecond: lat.length / elapsed, p50ms: at(50), p99ms: at(99), ...(firstError ? { firstError } : {}) };
+  return {
+    requests: lat.length,
+    errors,
+    seconds: elapsed,
+    perSecond: lat.length / elapsed,
+    p50ms: at(50),
+    p99ms: at(99),
+    ...(firstError ? { firstError } : {}),
+  };
 }
 
 /** CPU time (user + system, ms) a process has used so far, from /proc (Linux; clock ticks of 10 ms). */
@@ -300,9 +321,22 @@ async function main() {
       const sub = `owner-${i}`;
       const token = await issuer.mint(sub);
       const wallet = await createSplitWallet({ endpoint: server.endpoint, admin, accountId: ACCOUNT_ID, issuer: issuer.url, roleArn, sub, token, imageSha384 });
-      const tx = { type: 'eip1559', chainId: 31337, nonce: i, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: '1000000000000000', gas: 21000, maxFeePerGas: '2000000000', maxPriorityFeePerGas: '1000000000' };
+      const tx = {
+        type: 'eip1559',
+        chainId: 31337,
+        nonce: i,
+        to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+        value: '1000000000000000',
+        gas: 21000,
+        maxFeePerGas: '2000000000',
+        maxPriorityFeePerGas: '1000000000',
+      };
       const body = Buffer.from(JSON.stringify(signBody(wallet, token, { type: 'transaction', transaction: tx })));
-      requests.push({ path: '/v1/sign', headers: { host: `127.0.0.1:${signerPort}`, 'content-type': 'application/json', 'content-length': String(body.length) }, body });
+      requests.push({
+        path: '/v1/sign',
+        headers: { host: `127.0.0.1:${signerPort}`, 'content-type': 'application/json', 'content-length': String(body.length) },
+        body,
+      });
       wallet.privateKey.fill(0);
     }
     const first = await closedLoop(signerPort, requests, 1, 0.5);
@@ -324,29 +358,46 @@ async function main() {
     const atRate = await fixedRate(signerPort, requests, RATE, SECONDS);
     const ceil = await cryptoCeiling();
 
-    console.log(`\nbench:split — ${cores} cores, store ${process.env.DATABASE_URL ? 'postgresql' : 'sqlite'}, ${OWNERS} owners, ${SECONDS} s per run, attested sessions ${SESSION_SECONDS === '0' ? 'off (a fresh document per release)' : `of ${SESSION_SECONDS} s`}`);
+    console.log(
+      `\nbench:split — ${cores} cores, store ${process.env.DATABASE_URL ? 'postgresql' : 'sqlite'}, ${OWNERS} owners, ${SECONDS} s per run, attested sessions ${SESSION_SECONDS === '0' ? 'off (a fresh document per release)' : `of ${SESSION_SECONDS} s`}`,
+    );
     console.log(row(`max (${CONCURRENCY} in flight)`, max));
     console.log(row(`at ${RATE}/s (open loop)`, atRate));
     console.log(`    fixed rate ${RATE}/s: ${rateWhy}`);
-    console.log(`${'ceiling: crypto of one signature'.padEnd(34)} ${ceil.perSecond.toFixed(0).padStart(7)}/s on one core (x${cores} cores = ${(ceil.perSecond * cores).toFixed(0)}/s), no HTTP, SigV4, policy or store`);
-    console.log(`${'  same, single-use documents'.padEnd(34)} ${ceil.perSecondSingleUse.toFixed(0).padStart(7)}/s on one core (a platform ES384 sign and a custodian ES384 verify per signature)`);
-    for (const [step, perSecond] of Object.entries(ceil.steps)) console.log(`    ${step.padEnd(44)} ${perSecond.toFixed(0).padStart(7)}/s  (${(1000 / perSecond).toFixed(3)} ms)`);
+    console.log(
+      `${'ceiling: crypto of one signature'.padEnd(34)} ${ceil.perSecond.toFixed(0).padStart(7)}/s on one core (x${cores} cores = ${(ceil.perSecond * cores).toFixed(0)}/s), no HTTP, SigV4, policy or store`,
+    );
+    console.log(
+      `${'  same, single-use documents'.padEnd(34)} ${ceil.perSecondSingleUse.toFixed(0).padStart(7)}/s on one core (a platform ES384 sign and a custodian ES384 verify per signature)`,
+    );
+    for (const [step, perSecond] of Object.entries(ceil.steps))
+      console.log(`    ${step.padEnd(44)} ${perSecond.toFixed(0).padStart(7)}/s  (${(1000 / perSecond).toFixed(3)} ms)`);
     const cpuTotal = cpuPerSignature.serverMs + cpuPerSignature.signerMs + cpuPerSignature.loadGeneratorMs;
     console.log(
       `CPU per signature (max run): server (custodian + platform) ${cpuPerSignature.serverMs.toFixed(2)} ms, signer ${cpuPerSignature.signerMs.toFixed(2)} ms, load generator ${cpuPerSignature.loadGeneratorMs.toFixed(2)} ms = ${cpuTotal.toFixed(2)} ms -> at most ${((cores * 1000) / cpuTotal).toFixed(0)}/s on ${cores} idle cores`,
     );
-    console.log(`machine load average while measuring: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine takes its share)`);
+    console.log(
+      `machine load average while measuring: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} (other work on the machine takes its share)`,
+    );
     // What 2,000/s leaves per signature on these cores, against what the cryptography alone takes.
     const budgetMs = (cores * 1000) / 2000;
     const cryptoMs = 1000 / ceil.perSecond;
     console.log(
       `CPU budget of the 2,000/s target on ${cores} cores: ${budgetMs.toFixed(2)} ms per signature, every process included; the cryptography alone takes ${cryptoMs.toFixed(2)} ms (${((cryptoMs / budgetMs) * 100).toFixed(0)}% of it)` +
-        (cryptoMs >= budgetMs ? ' -> beyond this machine even with no HTTP, SigV4, policy or store' : `, leaving ${(budgetMs - cryptoMs).toFixed(2)} ms for HTTP, SigV4, policy, store and the load generator (used now: ${(cpuTotal - cryptoMs).toFixed(2)} ms)`),
+        (cryptoMs >= budgetMs
+          ? ' -> beyond this machine even with no HTTP, SigV4, policy or store'
+          : `, leaving ${(budgetMs - cryptoMs).toFixed(2)} ms for HTTP, SigV4, policy, store and the load generator (used now: ${(cpuTotal - cryptoMs).toFixed(2)} ms)`),
     );
     const metThroughput = max.perSecond >= 2000 && max.errors === 0;
     const metLatency = RATE >= TARGET_RATE && atRate.p99ms <= 50 && atRate.errors === 0 && atRate.perSecond >= RATE * 0.95;
-    console.log(`target >= 2,000 EIP-1559 tx/s: ${metThroughput ? 'met' : 'NOT met'} (ratio to the ${cores}-core crypto ceiling ${(max.perSecond / (ceil.perSecond * cores)).toFixed(2)})`);
-    console.log(`target p99 <= 50 ms at ${TARGET_RATE}/s: ${metLatency ? 'met' : RATE < TARGET_RATE ? `NOT met (not measurable: ${TARGET_RATE}/s is beyond the max throughput; p99 at ${RATE}/s is ${atRate.p99ms.toFixed(1)} ms)` : 'NOT met'}\n`);
+    console.log(
+      `target >= 2,000 EIP-1559 tx/s: ${metThroughput ? 'met' : 'NOT met'} (ratio to the ${cores}-core crypto ceiling ${(max.perSecond / (ceil.perSecond * cores)).toFixed(2)})`,
+    );
+    console.log(
+      `target p99 <= 50 ms at ${TARGET_RATE}/s: ${metLatency ? 'met' : RATE < TARGET_RATE ? `NOT met (not measurable: ${TARGET_RATE}/s is beyond the max throughput; p99 at ${RATE}/s is ${atRate.p99ms.toFixed(1)} ms)` : 'NOT met'}\n`,
+    );
 
     mkdirSync('bench/results', { recursive: true });
     writeFileSync(

@@ -17,9 +17,13 @@ const MNEMONIC = 'test test test test test test test test test test test junk';
 const CHAIN_ID = 31337;
 const BALANCE = 10n ** 22n; // 10,000 ETH
 
-const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' }, fund: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } } });
+const { values } = parseArgs({
+  options: { port: { type: 'string' }, host: { type: 'string' }, fund: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+});
 if (values.help) {
-  process.stdout.write('Usage: npm run chain [-- [--port 8545] [--host 127.0.0.1] [--fund ADDRESS]...]\n\nA local chain (Hardhat EDR, chain id 31337) with ten funded development accounts;\n--fund gives ADDRESS 100 ETH too.\n');
+  process.stdout.write(
+    'Usage: npm run chain [-- [--port 8545] [--host 127.0.0.1] [--fund ADDRESS]...]\n\nA local chain (Hardhat EDR, chain id 31337) with ten funded development accounts;\n--fund gives ADDRESS 100 ETH too.\n',
+  );
   process.exit(0);
 }
 const port = Number(values.port ?? 8545);

@@ -27,7 +27,7 @@ const BASE_URL = (process.env.SYMBOLON_VECTORS_BASE_URL ?? 'https://raw.githubus
 const PARALLEL = 4;
 const TIMEOUT_MS = 60_000;
 const LOCAL_ONLY = {
-  'local-captures': 'requests recorded on this project\'s machine (awscli against a loopback stub)',
+  'local-captures': "requests recorded on this project's machine (awscli against a loopback stub)",
   extracted: 'vectors hand-extracted from EIP texts and test code, re-verified locally',
 };
 

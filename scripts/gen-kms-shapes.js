@@ -4,7 +4,8 @@
 // so that src/kms/input-shapes.ts can check every request field against AWS's
 // own constraints (type, length, pattern, enum, range, required) without the
 // model at run time. Usage: node scripts/gen-kms-shapes.js <service-2.json>
-// (SYMBOLON_VECTORS/botocore/kms/service-2.json; `npm run vectors:fetch`).
+// (SYMBOLON_VECTORS/botocore/kms/service-2.json; `npm run vectors:fetch`), then
+// `npx biome format --write src/kms/shapes.ts` (npm test checks the format).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,7 +56,11 @@ for (const n of names) {
   operations[n] = input;
   visit(input);
 }
-const sorted = Object.fromEntries(Object.keys(shapes).sort().map((k) => [k, shapes[k]]));
+const sorted = Object.fromEntries(
+  Object.keys(shapes)
+    .sort()
+    .map((k) => [k, shapes[k]]),
+);
 const text = `/**
  * The input shapes of the KMS operations this custodian implements, from
  * botocore's KMS service model (apiVersion ${model.metadata.apiVersion}; Apache-2.0),

@@ -28,9 +28,8 @@ files.sort();
 
 const store = process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite';
 console.log(`symbolon tests: ${files.length} files on ${store}`);
-const r = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', ...args.filter((a) => a.startsWith('-')), ...files],
-  { stdio: 'inherit', env: { ...process.env, NODE_NO_WARNINGS: '1' } },
-);
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...args.filter((a) => a.startsWith('-')), ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, NODE_NO_WARNINGS: '1' },
+});
 process.exit(r.status ?? 1);

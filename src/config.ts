@@ -64,7 +64,8 @@ function publicUrlFrom(value: string | undefined, host: string, port: number): s
     } catch {
       throw new RangeError('SYMBOLON_PUBLIC_URL must be an absolute http(s) URL');
     }
-    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash) throw new RangeError('SYMBOLON_PUBLIC_URL must be an http(s) URL without query or fragment');
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash)
+      throw new RangeError('SYMBOLON_PUBLIC_URL must be an http(s) URL without query or fragment');
     return u.href.replace(/\/+$/, '');
   }
   if (port === 0) return undefined;
@@ -75,7 +76,10 @@ function publicUrlFrom(value: string | undefined, host: string, port: number): s
 const HOST_ENTRY = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
 
 function allowedHostsFrom(value: string | undefined): string[] {
-  const hosts = (value ?? '').split(',').map((h) => h.trim()).filter((h) => h !== '');
+  const hosts = (value ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
   for (const h of hosts) {
     if (!HOST_ENTRY.test(h)) throw new RangeError('SYMBOLON_ALLOWED_HOSTS must list host[:port] names (no scheme or path), comma-separated');
   }
@@ -109,10 +113,14 @@ function frameFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string, p
   if (dapp === 'off') exampleDappPort = undefined;
   else if (dapp !== undefined && dapp !== '') {
     exampleDappPort = Number(dapp);
-    if (!Number.isInteger(exampleDappPort) || exampleDappPort < 0 || exampleDappPort > 65535) throw new RangeError('SYMBOLON_DAPP_PORT must be a port number or off');
+    if (!Number.isInteger(exampleDappPort) || exampleDappPort < 0 || exampleDappPort > 65535)
+      throw new RangeError('SYMBOLON_DAPP_PORT must be a port number or off');
   } else if (embedded && port !== 0 && port < 65535) exampleDappPort = port + 1;
   const exampleDappHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  const allowedOrigins = (env.SYMBOLON_FRAME_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '');
+  const allowedOrigins = (env.SYMBOLON_FRAME_ALLOWED_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
   for (const o of allowedOrigins) {
     let origin: string | undefined;
     try {
@@ -121,7 +129,8 @@ function frameFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string, p
       origin = undefined;
     }
     // Exact origins only: a wildcard or a path would let pages the operator never named use the wallet.
-    if (origin !== o || !/^https?:$/.test(new URL(o).protocol) || o.includes('*')) throw new RangeError('SYMBOLON_FRAME_ALLOWED_ORIGINS must list exact http(s) origins (scheme://host[:port]), comma-separated');
+    if (origin !== o || !/^https?:$/.test(new URL(o).protocol) || o.includes('*'))
+      throw new RangeError('SYMBOLON_FRAME_ALLOWED_ORIGINS must list exact http(s) origins (scheme://host[:port]), comma-separated');
   }
   if (env.SYMBOLON_FRAME_ALLOWED_ORIGINS === undefined && exampleDappPort !== undefined && exampleDappPort !== 0) {
     const h = exampleDappHost.includes(':') ? `[${exampleDappHost}]` : exampleDappHost;
@@ -141,11 +150,13 @@ function frameFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string, p
     } catch {
       u = undefined;
     }
-    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash || u.username || u.password) throw new RangeError('SYMBOLON_FRAME_SIGNER_URL must be an http(s) URL without query, fragment or credentials');
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash || u.username || u.password)
+      throw new RangeError('SYMBOLON_FRAME_SIGNER_URL must be an http(s) URL without query, fragment or credentials');
     signerUrl = u.href.replace(/\/+$/, '');
   }
   // With port 0 the forked signer's port is known only once it listens; elsewhere a split frame without a signer is a configuration error.
-  if (custodyMode === 'split' && signerUrl === undefined && port !== 0) throw new RangeError('SYMBOLON_FRAME_CUSTODY_MODE=split needs the signer\'s URL: set SYMBOLON_FRAME_SIGNER_URL');
+  if (custodyMode === 'split' && signerUrl === undefined && port !== 0)
+    throw new RangeError("SYMBOLON_FRAME_CUSTODY_MODE=split needs the signer's URL: set SYMBOLON_FRAME_SIGNER_URL");
   const chainId = Number(env.SYMBOLON_CHAIN_ID || 31337);
   if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new RangeError('SYMBOLON_CHAIN_ID must be a positive integer');
   const rpcUrl = env.SYMBOLON_CHAIN_RPC_URL || 'http://127.0.0.1:8545';
@@ -157,7 +168,8 @@ function frameFromEnv(env: NodeJS.ProcessEnv, embedded: boolean, host: string, p
 
 function walletFromEnv(env: NodeJS.ProcessEnv): WalletSettings {
   const kmsEndpoint = env.SYMBOLON_WALLET_KMS_ENDPOINT || undefined;
-  if (kmsEndpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(kmsEndpoint)) throw new RangeError('SYMBOLON_WALLET_KMS_ENDPOINT must be an http(s) origin, e.g. https://kms.example.com');
+  if (kmsEndpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(kmsEndpoint))
+    throw new RangeError('SYMBOLON_WALLET_KMS_ENDPOINT must be an http(s) origin, e.g. https://kms.example.com');
   const kmsAccessKeyId = env.SYMBOLON_WALLET_KMS_ACCESS_KEY_ID || undefined;
   const kmsSecretAccessKey = env.SYMBOLON_WALLET_KMS_SECRET_ACCESS_KEY || undefined;
   if ((kmsAccessKeyId === undefined) !== (kmsSecretAccessKey === undefined)) {
@@ -182,7 +194,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
   const host = flags.host ?? env.SYMBOLON_HOST ?? '127.0.0.1';
   const databaseUrl = env.DATABASE_URL || undefined;
   const dbTimeoutMs = Number(env.SYMBOLON_DB_TIMEOUT_MS ?? 5000);
-  if (!Number.isInteger(dbTimeoutMs) || dbTimeoutMs < 100 || dbTimeoutMs > 600_000) throw new RangeError('SYMBOLON_DB_TIMEOUT_MS must be an integer from 100 to 600000');
+  if (!Number.isInteger(dbTimeoutMs) || dbTimeoutMs < 100 || dbTimeoutMs > 600_000)
+    throw new RangeError('SYMBOLON_DB_TIMEOUT_MS must be an integer from 100 to 600000');
   const signer = signerSettingsFromEnv(env);
   const identity = identityFromEnv(env, !databaseUrl, host);
   // --role all forks the signer (port + 2 by default): without a public URL saying otherwise, the frame's browser code calls it there.
@@ -190,7 +203,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
   const defaultSignerUrl = role === 'all' && !env.SYMBOLON_PUBLIC_URL ? publicUrlFrom(undefined, signer.host ?? host, signerPort) : undefined;
   const frame = frameFromEnv(env, !databaseUrl, host, port, defaultSignerUrl);
   // The frame's login providers must be issuers the wallet service and STS trust (docs/frame.md): refuse to start otherwise.
-  if (role === 'all' && frame.oidcProviders.length > 0) checkFrameProvidersTrusted(frame.oidcProviders, loadTrustedIssuers({ json: identity.issuersJson, file: identity.issuersFile }));
+  if (role === 'all' && frame.oidcProviders.length > 0)
+    checkFrameProvidersTrusted(frame.oidcProviders, loadTrustedIssuers({ json: identity.issuersJson, file: identity.issuersFile }));
   return {
     role,
     host,

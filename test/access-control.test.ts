@@ -70,7 +70,13 @@ async function user(name: string, tags: Array<{ Key: string; Value: string }>, p
 }
 
 /** Asserts AWS's AccessDeniedException with its exact message. */
-async function denied(p: Promise<unknown>, who: string, action: string, resource: string, because: 'identity' | 'resource' | 'explicit-identity' | 'explicit-resource' = 'identity'): Promise<void> {
+async function denied(
+  p: Promise<unknown>,
+  who: string,
+  action: string,
+  resource: string,
+  because: 'identity' | 'resource' | 'explicit-identity' | 'explicit-resource' = 'identity',
+): Promise<void> {
   const tail =
     because === 'identity'
       ? `because no identity-based policy allows the ${action} action`
@@ -127,7 +133,9 @@ describe(`seed 3's policy on keys with the default key policy (${STORE})`, () =>
   test('the key has AWS default key policy', async () => {
     const p = await kms().send(new GetKeyPolicyCommand({ KeyId: signKey.id, PolicyName: 'default' }));
     const doc = JSON.parse(p.Policy!);
-    assert.deepEqual(doc.Statement, [{ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'kms:*', Resource: '*' }]);
+    assert.deepEqual(doc.Statement, [
+      { Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'kms:*', Resource: '*' },
+    ]);
     assert.deepEqual((await kms().send(new ListKeyPoliciesCommand({ KeyId: signKey.id }))).PolicyNames, ['default']);
   });
 
@@ -138,7 +146,9 @@ describe(`seed 3's policy on keys with the default key policy (${STORE})`, () =>
     const pub = await kms(prod).send(new GetPublicKeyCommand({ KeyId: signKey.id }));
     assert.equal(pub.KeySpec, 'ECC_SECG_P256K1');
     // The signature verifies (as the administrator, who may Verify).
-    const v = await kms().send(new VerifyCommand({ KeyId: signKey.id, Message: digest, MessageType: 'DIGEST', Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const v = await kms().send(
+      new VerifyCommand({ KeyId: signKey.id, Message: digest, MessageType: 'DIGEST', Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' }),
+    );
     assert.equal(v.SignatureValid, true);
   });
 
@@ -154,15 +164,32 @@ describe(`seed 3's policy on keys with the default key policy (${STORE})`, () =>
     await denied(kms(prod).send(new GetKeyPolicyCommand({ KeyId: signKey.id })), who, 'kms:GetKeyPolicy', signKey.arn);
     await denied(kms(prod).send(new PutKeyPolicyCommand({ KeyId: signKey.id, Policy: '{}' })), who, 'kms:PutKeyPolicy', signKey.arn);
     await denied(kms(prod).send(new TagResourceCommand({ KeyId: signKey.id, Tags: [{ TagKey: 'a', TagValue: 'b' }] })), who, 'kms:TagResource', signKey.arn);
-    await denied(kms(prod).send(new VerifyCommand({ KeyId: signKey.id, Message: digest, MessageType: 'DIGEST', Signature: Buffer.from([0x30, 0]), SigningAlgorithm: 'ECDSA_SHA_256' })), who, 'kms:Verify', signKey.arn);
+    await denied(
+      kms(prod).send(
+        new VerifyCommand({ KeyId: signKey.id, Message: digest, MessageType: 'DIGEST', Signature: Buffer.from([0x30, 0]), SigningAlgorithm: 'ECDSA_SHA_256' }),
+      ),
+      who,
+      'kms:Verify',
+      signKey.arn,
+    );
   });
 
   test('the same policy on an untagged user, or on one tagged staging, is AccessDeniedException', async () => {
     const untagged = await user('untagged-app', [], seedPolicy());
-    await denied(kms(untagged).send(new SignCommand({ KeyId: signKey.id, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })), untagged.arn, 'kms:Sign', signKey.arn);
+    await denied(
+      kms(untagged).send(new SignCommand({ KeyId: signKey.id, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })),
+      untagged.arn,
+      'kms:Sign',
+      signKey.arn,
+    );
     await denied(kms(untagged).send(new GetPublicKeyCommand({ KeyId: signKey.id })), untagged.arn, 'kms:GetPublicKey', signKey.arn);
     const staging = await user('staging-app', [{ Key: 'Environment', Value: 'staging' }], seedPolicy());
-    await denied(kms(staging).send(new SignCommand({ KeyId: signKey.id, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })), staging.arn, 'kms:Sign', signKey.arn);
+    await denied(
+      kms(staging).send(new SignCommand({ KeyId: signKey.id, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })),
+      staging.arn,
+      'kms:Sign',
+      signKey.arn,
+    );
   });
 
   test('administrators describe, tag, alias, disable and schedule deletion', async () => {
@@ -202,7 +229,13 @@ describe('key policies as the root of authority', () => {
     const arn = k.KeyMetadata!.Arn!;
     assert.equal((await kms(admin).send(new GetKeyPolicyCommand({ KeyId: arn }))).Policy, keyPolicy);
     // The production signer's identity policy does not count here.
-    await denied(kms(prod).send(new SignCommand({ KeyId: arn, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })), prod.arn, 'kms:Sign', arn, 'resource');
+    await denied(
+      kms(prod).send(new SignCommand({ KeyId: arn, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })),
+      prod.arn,
+      'kms:Sign',
+      arn,
+      'resource',
+    );
     // Nor is the account root allowed: it is not in the key policy.
     await denied(kms().send(new DescribeKeyCommand({ KeyId: arn })), `arn:aws:iam::${account}:root`, 'kms:DescribeKey', arn, 'resource');
     // A user the key policy names needs no identity policy at all.
@@ -217,11 +250,23 @@ describe('key policies as the root of authority', () => {
     const id = k.KeyMetadata!.KeyId!;
     const arn = k.KeyMetadata!.Arn!;
     const rootArn = `arn:aws:iam::${account}:root`;
-    const withoutRoot = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:user/nobody` }, Action: 'kms:*', Resource: '*' }] });
-    await rejectsWith(kms().send(new PutKeyPolicyCommand({ KeyId: id, Policy: withoutRoot })), 'MalformedPolicyDocumentException', 'The new key policy will not allow you to update the key policy in the future.');
+    const withoutRoot = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:user/nobody` }, Action: 'kms:*', Resource: '*' }],
+    });
+    await rejectsWith(
+      kms().send(new PutKeyPolicyCommand({ KeyId: id, Policy: withoutRoot })),
+      'MalformedPolicyDocumentException',
+      'The new key policy will not allow you to update the key policy in the future.',
+    );
     await rejectsWith(kms().send(new PutKeyPolicyCommand({ KeyId: id, Policy: '{"Statement":' })), 'MalformedPolicyDocumentException');
     await rejectsWith(
-      kms().send(new PutKeyPolicyCommand({ KeyId: id, Policy: JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: { AWS: 'not-an-arn' }, Action: 'kms:*', Resource: '*' }] }) })),
+      kms().send(
+        new PutKeyPolicyCommand({
+          KeyId: id,
+          Policy: JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: { AWS: 'not-an-arn' }, Action: 'kms:*', Resource: '*' }] }),
+        }),
+      ),
       'MalformedPolicyDocumentException',
       'Policy contains a statement with one or more invalid principals.',
     );
@@ -240,7 +285,13 @@ describe('key policies as the root of authority', () => {
     });
     await kms().send(new PutKeyPolicyCommand({ KeyId: id, Policy: guarded }));
     assert.equal((await kms().send(new GetKeyPolicyCommand({ KeyId: id }))).Policy, guarded);
-    await denied(kms().send(new ScheduleKeyDeletionCommand({ KeyId: id, PendingWindowInDays: 7 })), rootArn, 'kms:ScheduleKeyDeletion', arn, 'explicit-resource');
+    await denied(
+      kms().send(new ScheduleKeyDeletionCommand({ KeyId: id, PendingWindowInDays: 7 })),
+      rootArn,
+      'kms:ScheduleKeyDeletion',
+      arn,
+      'explicit-resource',
+    );
 
     // With the bypass flag the administrator may lock itself out, as in AWS.
     await kms().send(new PutKeyPolicyCommand({ KeyId: id, Policy: withoutRoot, BypassPolicyLockoutSafetyCheck: true }));
@@ -259,7 +310,10 @@ describe('key policies as the root of authority', () => {
           Principal: { AWS: alice.arn },
           Action: ['kms:Encrypt', 'kms:Decrypt'],
           Resource: '*',
-          Condition: { StringEquals: { 'kms:EncryptionContext:owner': '${aws:username}' }, 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['owner'] } },
+          Condition: {
+            StringEquals: { 'kms:EncryptionContext:owner': '${aws:username}' },
+            'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['owner'] },
+          },
         },
       ],
     });
@@ -269,7 +323,12 @@ describe('key policies as the root of authority', () => {
     const ct = await kms(alice).send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.from('hi'), EncryptionContext: { owner: 'ec-alice' } }));
     const pt = await kms(alice).send(new DecryptCommand({ CiphertextBlob: ct.CiphertextBlob!, EncryptionContext: { owner: 'ec-alice' } }));
     assert.equal(Buffer.from(pt.Plaintext!).toString(), 'hi');
-    await denied(kms(alice).send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.from('hi'), EncryptionContext: { owner: 'bob' } })), alice.arn, 'kms:Encrypt', arn);
+    await denied(
+      kms(alice).send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.from('hi'), EncryptionContext: { owner: 'bob' } })),
+      alice.arn,
+      'kms:Encrypt',
+      arn,
+    );
     await denied(kms(alice).send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.from('hi') })), alice.arn, 'kms:Encrypt', arn);
     await denied(
       kms(alice).send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.from('hi'), EncryptionContext: { owner: 'ec-alice', extra: '1' } })),
@@ -333,7 +392,8 @@ describe('administrators manage, never read: no response carries key material', 
       opened.fill(0);
     }
     assert.equal(secrets.length, 4);
-    const ct = JSON.parse((await call('TrentService.Encrypt', { KeyId: created.sym, Plaintext: Buffer.from('p').toString('base64') })).text).CiphertextBlob as string;
+    const ct = JSON.parse((await call('TrentService.Encrypt', { KeyId: created.sym, Plaintext: Buffer.from('p').toString('base64') })).text)
+      .CiphertextBlob as string;
     const b64 = (s: string) => Buffer.from(s).toString('base64');
     const d32 = createHash('sha256').update('x').digest('base64');
     const bodies: Record<string, Record<string, unknown>> = {

@@ -43,10 +43,7 @@ const KNOWN_EXCEPTIONS: ReadonlyMap<string, string> = new Map([
     'aws/policy/authorizer.ts -> kms/model.ts',
     "the policy authorizer reads the key record's spec, usage, origin and ARN; it should take a structural resource instead",
   ],
-  [
-    'aws/policy/authorizer.ts -> kms/context.ts',
-    'the policy authorizer implements the KMS Authorizer interface; the interface should move next to it',
-  ],
+  ['aws/policy/authorizer.ts -> kms/context.ts', 'the policy authorizer implements the KMS Authorizer interface; the interface should move next to it'],
 ]);
 
 function sourceFiles(dir: string): string[] {

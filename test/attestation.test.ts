@@ -127,7 +127,20 @@ describe('attestation document: hostile inputs', () => {
     for (const alg of [-7, -8, -36, 0]) refused(() => verify(rawDoc({ protectedHeader: encode(new Map([[1, alg]])) })), 'unsupported_algorithm');
     refused(() => verify(rawDoc({ protectedHeader: encode(new Map([[1, 'ES384']])) })), 'unsupported_algorithm');
     refused(() => verify(rawDoc({ protectedHeader: encode(new Map()) })), 'malformed');
-    refused(() => verify(rawDoc({ protectedHeader: encode(new Map<number, unknown>([[1, -35], [4, new Uint8Array(4)]])) })), 'malformed');
+    refused(
+      () =>
+        verify(
+          rawDoc({
+            protectedHeader: encode(
+              new Map<number, unknown>([
+                [1, -35],
+                [4, new Uint8Array(4)],
+              ]),
+            ),
+          }),
+        ),
+      'malformed',
+    );
     refused(() => verify(rawDoc({ protectedHeader: new Uint8Array([0xff]) })), 'malformed');
   });
 
@@ -227,7 +240,8 @@ describe('attestation document: hostile inputs', () => {
     const indefinite = new Uint8Array([0x9f, ...encode(encode(new Map([[1, -35]]))), 0xa0, ...encode(cose.payload), ...encode(cose.signature), 0xff]);
     refused(() => verify(indefinite), 'malformed');
     // Duplicate map keys in the payload ("digest" twice).
-    const dup = Buffer.from(good).toString('hex').replace(/^a9/, 'aa') + Buffer.from(encode('digest')).toString('hex') + Buffer.from(encode('SHA384')).toString('hex');
+    const dup =
+      Buffer.from(good).toString('hex').replace(/^a9/, 'aa') + Buffer.from(encode('digest')).toString('hex') + Buffer.from(encode('SHA384')).toString('hex');
     refused(() => verify(rawDoc({ payload: new Uint8Array(Buffer.from(dup, 'hex')) })), 'malformed');
   });
 
@@ -270,7 +284,10 @@ describe('Recipient verification (custodian side)', () => {
     assert.equal(r.conditions['kms:RecipientAttestation:PCR0'], 'a0'.repeat(48));
     assert.equal(r.conditions['kms:RecipientAttestation:PCR1'], 'a1'.repeat(48));
     assert.equal(r.conditions['kms:RecipientAttestation:PCR2'], 'a2'.repeat(48));
-    assert.deepEqual(Object.keys(r.conditions).sort(), [IMAGE_SHA384_KEY, 'kms:RecipientAttestation:PCR0', 'kms:RecipientAttestation:PCR1', 'kms:RecipientAttestation:PCR2'].sort());
+    assert.deepEqual(
+      Object.keys(r.conditions).sort(),
+      [IMAGE_SHA384_KEY, 'kms:RecipientAttestation:PCR0', 'kms:RecipientAttestation:PCR1', 'kms:RecipientAttestation:PCR2'].sort(),
+    );
     assert.deepEqual(r.spki, rsaSpki);
     assert.equal(r.key.asymmetricKeyType, 'rsa');
   });
@@ -293,7 +310,13 @@ describe('Recipient verification (custodian side)', () => {
     const next = v.accept(doc(), NOW + 1);
     assert.deepEqual(v.stats, { verified: 2, sessionHits: 2 });
     assert.equal(next, first);
-    assert.notEqual(v.accept(doc({ publicKey: new Uint8Array(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' })) }), NOW + 2), first);
+    assert.notEqual(
+      v.accept(
+        doc({ publicKey: new Uint8Array(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' })) }),
+        NOW + 2,
+      ),
+      first,
+    );
   });
 
   test('the session is keyed by the exact bytes: one changed byte is another document, verified in full', () => {
@@ -452,7 +475,7 @@ describe('CiphertextForRecipient (CMS EnvelopedData)', () => {
     await assert.rejects(openForRecipientAsync(cms, key, 16), RecipientOpenError);
   });
 
-  test('is true CMS: OpenSSL opens ours, and we open OpenSSL\'s (DER and indefinite-length BER)', () => {
+  test("is true CMS: OpenSSL opens ours, and we open OpenSSL's (DER and indefinite-length BER)", () => {
     const dir = mkdtempSync(join(tmpdir(), 'symbolon-cms-'));
     try {
       const keyFile = join(dir, 'key.pem');
@@ -465,13 +488,41 @@ describe('CiphertextForRecipient (CMS EnvelopedData)', () => {
       writeFileSync(join(dir, 'share.bin'), share);
       for (const streaming of [[], ['-stream', '-indef']]) {
         const out = execFileSync('openssl', [
-          'cms', '-encrypt', '-binary', '-aes-256-cbc', '-in', join(dir, 'share.bin'), '-recip', join(dir, 'cert.pem'),
-          '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', 'rsa_oaep_md:sha256', '-keyopt', 'rsa_mgf1_md:sha256', '-outform', 'DER', ...streaming,
+          'cms',
+          '-encrypt',
+          '-binary',
+          '-aes-256-cbc',
+          '-in',
+          join(dir, 'share.bin'),
+          '-recip',
+          join(dir, 'cert.pem'),
+          '-keyopt',
+          'rsa_padding_mode:oaep',
+          '-keyopt',
+          'rsa_oaep_md:sha256',
+          '-keyopt',
+          'rsa_mgf1_md:sha256',
+          '-outform',
+          'DER',
+          ...streaming,
         ]);
         assert.deepEqual(openForRecipient(new Uint8Array(out), rsa.privateKey, 32), share);
       }
       // OAEP with SHA-1 (OpenSSL's default) is not what KMS sends, and is refused.
-      const sha1 = execFileSync('openssl', ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-in', join(dir, 'share.bin'), '-recip', join(dir, 'cert.pem'), '-keyopt', 'rsa_padding_mode:oaep', '-outform', 'DER']);
+      const sha1 = execFileSync('openssl', [
+        'cms',
+        '-encrypt',
+        '-binary',
+        '-aes-256-cbc',
+        '-in',
+        join(dir, 'share.bin'),
+        '-recip',
+        join(dir, 'cert.pem'),
+        '-keyopt',
+        'rsa_padding_mode:oaep',
+        '-outform',
+        'DER',
+      ]);
       assert.throws(() => openForRecipient(new Uint8Array(sha1), rsa.privateKey, 32), RecipientOpenError);
       assert.equal(readFileSync(join(dir, 'share.bin')).length, 32);
     } finally {

@@ -39,7 +39,14 @@ test(`kill -9 during a burst: every acknowledged state change is on the audit ch
       for (let i = 0; !stop; i++) {
         try {
           if (i % 3 === 2) {
-            await kms.send(new SignCommand({ KeyId: keyId, Message: createHash('sha256').update(`${w}/${i}`).digest(), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+            await kms.send(
+              new SignCommand({
+                KeyId: keyId,
+                Message: createHash('sha256').update(`${w}/${i}`).digest(),
+                MessageType: 'DIGEST',
+                SigningAlgorithm: 'ECDSA_SHA_256',
+              }),
+            );
             reads++;
           } else {
             const r =

@@ -45,7 +45,9 @@ const PG_URL = process.env.DATABASE_URL;
 const denyRawSign: Authorizer = {
   async authorize({ caller, action, key, conditions }) {
     if (action === 'kms:Sign' && conditions['kms:MessageType'] === 'RAW') {
-      throw accessDenied(`User: ${caller.arn} is not authorized to perform: kms:Sign on resource: ${key?.keyId ?? '*'} because no resource-based policy allows the kms:Sign action`);
+      throw accessDenied(
+        `User: ${caller.arn} is not authorized to perform: kms:Sign on resource: ${key?.keyId ?? '*'} because no resource-based policy allows the kms:Sign action`,
+      );
     }
   },
 };
@@ -68,7 +70,11 @@ function openPlace(p: Place): Promise<Store> {
   return PG_URL ? openStore({ databaseUrl: PG_URL, pgSchema: p.schema }) : openStore({ sqliteFile: join(p.dataDir, 'symbolon.db') });
 }
 
-async function cli(p: Place, args: string[], follow?: { signal: AbortSignal; onOutput: (out: string) => void }): Promise<{ code: number; out: string; err: string }> {
+async function cli(
+  p: Place,
+  args: string[],
+  follow?: { signal: AbortSignal; onOutput: (out: string) => void },
+): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const [sub, ...rest] = args;
@@ -113,7 +119,11 @@ function toChained(r: AuditEventTable): ChainedEvent {
 
 /** Adds `delta` to the sequence number of every event at or after `from` (via negatives: seq is the primary key). */
 async function renumber(db: Store['db'], from: number, delta: number): Promise<void> {
-  await db.updateTable('audit_events').set({ seq: sql<number>`-(seq + ${delta})` }).where('seq', '>=', from).execute();
+  await db
+    .updateTable('audit_events')
+    .set({ seq: sql<number>`-(seq + ${delta})` })
+    .where('seq', '>=', from)
+    .execute();
   await db.updateTable('audit_events').set({ seq: sql<number>`-seq` }).where('seq', '<', 0).execute();
 }
 
@@ -128,9 +138,17 @@ async function restore(db: Store['db'], rows: AuditEventTable[], head: { seq: nu
   for (const r of rows) await db.insertInto('audit_events').values(r).execute();
   await db.updateTable('audit_chain_head').set({ seq: head.seq, hash: head.hash }).where('id', '=', 1).execute();
   await db.deleteFrom('audit_checkpoints').execute();
-  for (const c of checkpoints) await db.insertInto('audit_checkpoints').values(c as never).execute();
+  for (const c of checkpoints)
+    await db
+      .insertInto('audit_checkpoints')
+      .values(c as never)
+      .execute();
   await db.deleteFrom('audit_checkpoint_keys').execute();
-  for (const k of keys) await db.insertInto('audit_checkpoint_keys').values(k as never).execute();
+  for (const k of keys)
+    await db
+      .insertInto('audit_checkpoint_keys')
+      .values(k as never)
+      .execute();
 }
 
 describe('audit trail of a real server', () => {
@@ -163,14 +181,18 @@ describe('audit trail of a real server', () => {
     const created = track(await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' })));
     signKeyArn = created.KeyMetadata!.Arn!;
     for (let i = 0; i < 5; i++) {
-      const digest = createHash('sha256').update(`message ${i} ${randomBytes(8).toString('hex')}`).digest();
+      const digest = createHash('sha256')
+        .update(`message ${i} ${randomBytes(8).toString('hex')}`)
+        .digest();
       sent.push(digest);
       track(await kms.send(new SignCommand({ KeyId: signKeyArn, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })));
       await server.custodian.audit.flush();
     }
     const raw = randomBytes(48);
     sent.push(raw, createHash('sha256').update(raw).digest());
-    const denied = await kms.send(new SignCommand({ KeyId: signKeyArn, Message: raw, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' })).catch((e: unknown) => e);
+    const denied = await kms
+      .send(new SignCommand({ KeyId: signKeyArn, Message: raw, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' }))
+      .catch((e: unknown) => e);
     assert.equal((denied as Error).name, 'AccessDeniedException');
     deniedRequestId = (denied as { $metadata: { requestId: string } }).$metadata.requestId;
     requestIds.push(deniedRequestId);
@@ -183,7 +205,11 @@ describe('audit trail of a real server', () => {
     const sym = track(await kms.send(new CreateKeyCommand({})));
     const plaintext = randomBytes(40);
     sent.push(plaintext);
-    const enc = track(await kms.send(new EncryptCommand({ KeyId: sym.KeyMetadata!.KeyId!, Plaintext: plaintext, EncryptionContext: { tenant: 'acme', purpose: 'audit-test' } })));
+    const enc = track(
+      await kms.send(
+        new EncryptCommand({ KeyId: sym.KeyMetadata!.KeyId!, Plaintext: plaintext, EncryptionContext: { tenant: 'acme', purpose: 'audit-test' } }),
+      ),
+    );
     encryptRequestId = enc.$metadata.requestId!;
     sent.push(enc.CiphertextBlob!);
     track(await kms.send(new DescribeKeyCommand({ KeyId: signKeyArn })));
@@ -243,7 +269,10 @@ describe('audit trail of a real server', () => {
   test('events record who, what, where and how it ended', async () => {
     const { code, out } = await cli(place, ['query', '--json']);
     assert.equal(code, 0);
-    const events = out.trim().split('\n').map((l) => JSON.parse(l));
+    const events = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const denied = events.find((e) => e.requestId === deniedRequestId);
     assert.equal(denied.operation, 'Sign');
     assert.equal(denied.outcome, 'denied');
@@ -276,18 +305,29 @@ describe('audit trail of a real server', () => {
 
   test('query filters by key (ARN or id), principal, operation and time; tail prints the newest', async () => {
     const keyId = signKeyArn.split('/').pop()!;
-    const byArn = (await cli(place, ['query', '--key', signKeyArn, '--json'])).out.trim().split('\n').map((l) => JSON.parse(l));
-    const byId = (await cli(place, ['query', '--key', keyId, '--json'])).out.trim().split('\n').map((l) => JSON.parse(l));
+    const byArn = (await cli(place, ['query', '--key', signKeyArn, '--json'])).out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const byId = (await cli(place, ['query', '--key', keyId, '--json'])).out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.deepEqual(byId, byArn);
     // CreateKey, 5 Sign, the denied Sign, DescribeKey.
     assert.equal(byArn.length, 8);
     assert.ok(byArn.every((e) => e.keyArn === signKeyArn));
-    const signs = (await cli(place, ['query', '--operation', 'Sign', '--principal', `arn:aws:iam::${server.custodian.accountId}:root`, '--json'])).out.trim().split('\n');
+    const signs = (await cli(place, ['query', '--operation', 'Sign', '--principal', `arn:aws:iam::${server.custodian.accountId}:root`, '--json'])).out
+      .trim()
+      .split('\n');
     assert.equal(signs.length, 7);
     const future = (await cli(place, ['query', '--since', new Date(Date.now() + 3_600_000).toISOString()])).out;
     assert.equal(future, '');
     const since = new Date(original.rows[3]!.time).toISOString();
-    const recent = (await cli(place, ['query', '--since', since, '--json'])).out.trim().split('\n').map((l) => JSON.parse(l));
+    const recent = (await cli(place, ['query', '--since', since, '--json'])).out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.ok(recent.length >= 1 && recent.every((e) => Date.parse(e.time) >= Date.parse(since)));
     const tail = await cli(place, ['tail', '-n', '2']);
     const lines = tail.out.trim().split('\n');
@@ -314,7 +354,10 @@ describe('audit trail of a real server', () => {
     });
     try {
       await first;
-      await store.db.insertInto('audit_events').values({ ...last, seq: last.seq + 1, request_id: 'followed-request' }).execute();
+      await store.db
+        .insertInto('audit_events')
+        .values({ ...last, seq: last.seq + 1, request_id: 'followed-request' })
+        .execute();
       appended = true;
       const timeout = setTimeout(() => stop.abort(), 10_000);
       const { code, out } = await following;
@@ -396,7 +439,10 @@ describe('audit trail of a real server', () => {
         hash,
       })
       .execute();
-    await store.db.updateTable('audit_chain_head').set({ seq: original.head.seq + 1 }).execute();
+    await store.db
+      .updateTable('audit_chain_head')
+      .set({ seq: original.head.seq + 1 })
+      .execute();
     try {
       const { code, out } = await cli(place, ['verify']);
       assert.equal(code, 1);
@@ -407,7 +453,10 @@ describe('audit trail of a real server', () => {
     // A forged event appended after the end, hash and all, without moving the head.
     const last = original.rows.at(-1)!;
     const tailForged: ChainedEvent = { ...toChained(last), seq: last.seq + 1, requestId: 'forged-tail' };
-    await store.db.insertInto('audit_events').values({ ...last, seq: last.seq + 1, request_id: 'forged-tail', hash: chainHash(last.hash, tailForged) }).execute();
+    await store.db
+      .insertInto('audit_events')
+      .values({ ...last, seq: last.seq + 1, request_id: 'forged-tail', hash: chainHash(last.hash, tailForged) })
+      .execute();
     try {
       const { code, out } = await cli(place, ['verify']);
       assert.equal(code, 1);
@@ -482,7 +531,10 @@ describe('audit trail of a real server', () => {
       const attacker = ed25519.utils.randomSecretKey();
       const attackerPub = ed25519.getPublicKey(attacker);
       const keyId = checkpointKeyId(attackerPub);
-      await store.db.insertInto('audit_checkpoint_keys').values({ key_id: keyId, algorithm: 'Ed25519', public_key: Buffer.from(attackerPub).toString('hex'), created_at: Date.now() }).execute();
+      await store.db
+        .insertInto('audit_checkpoint_keys')
+        .values({ key_id: keyId, algorithm: 'Ed25519', public_key: Buffer.from(attackerPub).toString('hex'), created_at: Date.now() })
+        .execute();
       const hashes = new Map((await allRows(store.db)).map((r) => [r.seq, r.hash]));
       for (const cp of await store.db.selectFrom('audit_checkpoints').selectAll().execute()) {
         const statement = { seq: Number(cp.seq), hash: hashes.get(Number(cp.seq))!, time: Number(cp.time), keyId };
@@ -502,7 +554,11 @@ describe('audit trail of a real server', () => {
     const cp = cps[1]!;
     const sig = Buffer.from(cp.signature, 'hex');
     sig[10]! ^= 0x01;
-    await store.db.updateTable('audit_checkpoints').set({ signature: sig.toString('hex') }).where('seq', '=', cp.seq).execute();
+    await store.db
+      .updateTable('audit_checkpoints')
+      .set({ signature: sig.toString('hex') })
+      .where('seq', '=', cp.seq)
+      .execute();
     try {
       const { code, out } = await cli(place, ['verify']);
       assert.equal(code, 1);
@@ -511,7 +567,11 @@ describe('audit trail of a real server', () => {
       await undo();
     }
     // A checkpoint moved to another head: its signature no longer covers it.
-    await store.db.updateTable('audit_checkpoints').set({ time: Number(cp.time) + 1 }).where('seq', '=', cp.seq).execute();
+    await store.db
+      .updateTable('audit_checkpoints')
+      .set({ time: Number(cp.time) + 1 })
+      .where('seq', '=', cp.seq)
+      .execute();
     try {
       const { code, out } = await cli(place, ['verify']);
       assert.equal(code, 1);
@@ -527,19 +587,28 @@ describe('audit trail of a real server', () => {
     const ok = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, /OK: every event hash/);
-    const missing = spawnSync(process.execPath, ['bin/symbolon.js', 'audit', 'verify', '--data', join(place.dataDir, 'nowhere')], { env: { ...env, DATABASE_URL: '' }, encoding: 'utf8' });
+    const missing = spawnSync(process.execPath, ['bin/symbolon.js', 'audit', 'verify', '--data', join(place.dataDir, 'nowhere')], {
+      env: { ...env, DATABASE_URL: '' },
+      encoding: 'utf8',
+    });
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /no store at .*nowhere/);
   });
 
   test('events cut from the end are named, even when the head is moved back too', async () => {
     const n = original.rows.length;
-    await store.db.deleteFrom('audit_events').where('seq', '>', n - 2).execute();
+    await store.db
+      .deleteFrom('audit_events')
+      .where('seq', '>', n - 2)
+      .execute();
     try {
       const { code, out } = await cli(place, ['verify']);
       assert.equal(code, 1);
       assert.match(out, new RegExp(`TAMPERED at event ${n - 1} \\(truncated\\): events ${n - 1}–${n} were removed from the end`));
-      await store.db.updateTable('audit_chain_head').set({ seq: n - 2, hash: original.rows[n - 3]!.hash }).execute();
+      await store.db
+        .updateTable('audit_chain_head')
+        .set({ seq: n - 2, hash: original.rows[n - 3]!.hash })
+        .execute();
       const again = await cli(place, ['verify']);
       assert.equal(again.code, 1);
       assert.match(again.out, new RegExp(`TAMPERED at event ${n - 1} \\(truncated\\).*a signed checkpoint covers event ${n}`));
@@ -566,11 +635,14 @@ describe('two custodians on one store append to one chain', () => {
         closers.push(() => s2.close());
         k2 = s2.kms();
       } else {
-        const p2 = await startServeProcess({ dataDir: place.dataDir, role: 'kms' }, {
-          SYMBOLON_AUDIT_FLUSH_MS: String(settings.flushIntervalMs),
-          SYMBOLON_AUDIT_BATCH_SIZE: String(settings.batchSize),
-          SYMBOLON_AUDIT_CHECKPOINT_EVENTS: String(settings.checkpointEvents),
-        });
+        const p2 = await startServeProcess(
+          { dataDir: place.dataDir, role: 'kms' },
+          {
+            SYMBOLON_AUDIT_FLUSH_MS: String(settings.flushIntervalMs),
+            SYMBOLON_AUDIT_BATCH_SIZE: String(settings.batchSize),
+            SYMBOLON_AUDIT_CHECKPOINT_EVENTS: String(settings.checkpointEvents),
+          },
+        );
         k2 = new KMSClient({ endpoint: p2.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
         closers.push(async () => {
           k2.destroy();
@@ -581,7 +653,8 @@ describe('two custodians on one store append to one chain', () => {
       const created = await k1.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }));
       const ids: string[] = [created.$metadata.requestId!];
       const digest = createHash('sha256').update('two writers').digest();
-      const sign = (k: KMSClient) => k.send(new SignCommand({ KeyId: created.KeyMetadata!.KeyId!, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+      const sign = (k: KMSClient) =>
+        k.send(new SignCommand({ KeyId: created.KeyMetadata!.KeyId!, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
       for (let round = 0; round < 4; round++) {
         const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => sign(i % 2 ? k1 : k2)));
         ids.push(...replies.map((r) => r.$metadata.requestId!));
@@ -600,7 +673,12 @@ describe('two custodians on one store append to one chain', () => {
       assert.equal(report.checkpoints.last.seq, ids.length + 4);
       assert.equal(report.processes.started, 2);
       assert.deepEqual(report.processes.withoutCleanStop, [], 'both stopped cleanly');
-      const logged = (await cli(place, ['query', '--json', '--limit', '1000'])).out.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.service !== 'audit').map((e) => e.requestId);
+      const logged = (await cli(place, ['query', '--json', '--limit', '1000'])).out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((e) => e.service !== 'audit')
+        .map((e) => e.requestId);
       assert.deepEqual([...logged].sort(), [...ids].sort());
     } finally {
       if (!closed) await Promise.allSettled(closers.map((c) => c()));
@@ -706,7 +784,22 @@ describe('another writer holding the chain lock', () => {
     }
     try {
       for (let i = 0; i < 5; i++) {
-        log.record({ time: Date.now(), requestId: `held-${i}`, service: 'kms', operation: 'Sign', principalArn: null, principalTags: {}, accessKeyId: null, sourceIp: '127.0.0.1', userAgent: 'test', keyArn: null, encryptionContext: null, signingAlgorithm: null, outcome: 'allowed', errorCode: null });
+        log.record({
+          time: Date.now(),
+          requestId: `held-${i}`,
+          service: 'kms',
+          operation: 'Sign',
+          principalArn: null,
+          principalTags: {},
+          accessKeyId: null,
+          sourceIp: '127.0.0.1',
+          userAgent: 'test',
+          keyArn: null,
+          encryptionContext: null,
+          signingAlgorithm: null,
+          outcome: 'allowed',
+          errorCode: null,
+        });
       }
       // While the lock is held for 300 ms, 10 ms timers keep firing on time.
       let worst = 0;
@@ -746,7 +839,17 @@ describe('the chain format', () => {
     const map = fc.dictionary(text, text, { maxKeys: 4 });
     fc.assert(
       fc.property(
-        fc.record({ seq: fc.integer({ min: 1, max: 2 ** 40 }), time: fc.integer({ min: 0, max: 2 ** 45 }), requestId: text, operation: text, principalArn: nullable, principalTags: map, ec: fc.option(map, { nil: null }), userAgent: text, errorCode: nullable }),
+        fc.record({
+          seq: fc.integer({ min: 1, max: 2 ** 40 }),
+          time: fc.integer({ min: 0, max: 2 ** 45 }),
+          requestId: text,
+          operation: text,
+          principalArn: nullable,
+          principalTags: map,
+          ec: fc.option(map, { nil: null }),
+          userAgent: text,
+          errorCode: nullable,
+        }),
         (r) => {
           const e = prepare(r.seq, {
             time: r.time,
@@ -776,8 +879,24 @@ describe('the chain format', () => {
   });
 
   test('hash(n) = SHA-256(hash(n-1) || canonical JSON), from 32 zero bytes', () => {
-    const e = prepare(1, { time: 1700000000000, requestId: 'r', service: 'kms', operation: 'Sign', principalArn: 'arn:aws:iam::111122223333:root', principalTags: { b: '2', a: '1' }, accessKeyId: 'AKIA', sourceIp: '127.0.0.1', userAgent: 'ua', keyArn: null, encryptionContext: null, signingAlgorithm: 'ECDSA_SHA_256', outcome: 'allowed', errorCode: null });
-    const json = '{"accessKeyId":"AKIA","encryptionContext":null,"errorCode":null,"keyArn":null,"operation":"Sign","outcome":"allowed","principalArn":"arn:aws:iam::111122223333:root","principalTags":{"a":"1","b":"2"},"requestId":"r","seq":1,"service":"kms","signingAlgorithm":"ECDSA_SHA_256","sourceIp":"127.0.0.1","time":1700000000000,"userAgent":"ua"}';
+    const e = prepare(1, {
+      time: 1700000000000,
+      requestId: 'r',
+      service: 'kms',
+      operation: 'Sign',
+      principalArn: 'arn:aws:iam::111122223333:root',
+      principalTags: { b: '2', a: '1' },
+      accessKeyId: 'AKIA',
+      sourceIp: '127.0.0.1',
+      userAgent: 'ua',
+      keyArn: null,
+      encryptionContext: null,
+      signingAlgorithm: 'ECDSA_SHA_256',
+      outcome: 'allowed',
+      errorCode: null,
+    });
+    const json =
+      '{"accessKeyId":"AKIA","encryptionContext":null,"errorCode":null,"keyArn":null,"operation":"Sign","outcome":"allowed","principalArn":"arn:aws:iam::111122223333:root","principalTags":{"a":"1","b":"2"},"requestId":"r","seq":1,"service":"kms","signingAlgorithm":"ECDSA_SHA_256","sourceIp":"127.0.0.1","time":1700000000000,"userAgent":"ua"}';
     assert.equal(canonicalEvent(e), json);
     const expected = createHash('sha256').update(Buffer.alloc(32)).update(json).digest('hex');
     assert.equal(chainHash('0'.repeat(64), e), expected);

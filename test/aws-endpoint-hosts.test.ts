@@ -45,11 +45,16 @@ async function send(o: { host: string; service: 'kms' | 'sts' | 'iam'; body: str
     req = (await signer.sign(req)) as HttpRequest;
   }
   return new Promise((resolve, reject) => {
-    const r = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { ...req.headers, 'content-length': String(Buffer.byteLength(o.body)) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const r = httpRequest(
+      { host: '127.0.0.1', port, method: 'POST', path: '/', headers: { ...req.headers, 'content-length': String(Buffer.byteLength(o.body)) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }),
+        );
+      },
+    );
     r.on('error', reject);
     r.end(o.body);
   });
@@ -82,7 +87,10 @@ describe('the Host header must name this server', () => {
   test('IAM and STS refuse another host in their own XML (SignatureDoesNotMatch)', async () => {
     const sts = await send({ host: `127.0.0.1:${port + 1}`, service: 'sts', body: 'Action=GetCallerIdentity&Version=2011-06-15' });
     assert.equal(sts.status, 403);
-    assert.match(sts.text, /^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/"><Error><Type>Sender<\/Type><Code>SignatureDoesNotMatch<\/Code>/);
+    assert.match(
+      sts.text,
+      /^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/"><Error><Type>Sender<\/Type><Code>SignatureDoesNotMatch<\/Code>/,
+    );
     const iam = await send({ host: 'kms.attacker.example', service: 'iam', body: 'Action=CreateUser&Version=2010-05-08&UserName=host-test' });
     assert.equal(iam.status, 403);
     assert.match(iam.text, /<Code>SignatureDoesNotMatch<\/Code>/);
@@ -116,18 +124,29 @@ describe('a body over 64 KiB is refused in the protocol of the service it was se
       const r = await send({ host: `127.0.0.1:${port}`, service: 'sts', body: big('Action=GetCallerIdentity&Version=2011-06-15'), sign });
       assert.equal(r.status, 400, r.text);
       assert.match(r.contentType, /^text\/xml/);
-      assert.match(r.text, /^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/"><Error><Type>Sender<\/Type><Code>ValidationError<\/Code><Message>Request body is too large\.<\/Message><\/Error><RequestId>[0-9a-f-]{36}<\/RequestId><\/ErrorResponse>$/);
+      assert.match(
+        r.text,
+        /^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/"><Error><Type>Sender<\/Type><Code>ValidationError<\/Code><Message>Request body is too large\.<\/Message><\/Error><RequestId>[0-9a-f-]{36}<\/RequestId><\/ErrorResponse>$/,
+      );
     }
   });
 
   test("IAM: IAM's XML error", async () => {
     const r = await send({ host: `127.0.0.1:${port}`, service: 'iam', body: big('Action=ListUsers&Version=2010-05-08') });
     assert.equal(r.status, 400);
-    assert.match(r.text, /^<ErrorResponse xmlns="https:\/\/iam\.amazonaws\.com\/doc\/2010-05-08\/"><Error><Type>Sender<\/Type><Code>ValidationError<\/Code><Message>Request body is too large\.<\/Message>/);
+    assert.match(
+      r.text,
+      /^<ErrorResponse xmlns="https:\/\/iam\.amazonaws\.com\/doc\/2010-05-08\/"><Error><Type>Sender<\/Type><Code>ValidationError<\/Code><Message>Request body is too large\.<\/Message>/,
+    );
   });
 
   test("KMS: still KMS's JSON ValidationException", async () => {
-    const r = await send({ host: `127.0.0.1:${port}`, service: 'kms', target: 'TrentService.ListKeys', body: JSON.stringify({ Padding: 'x'.repeat(MAX_BODY_BYTES) }) });
+    const r = await send({
+      host: `127.0.0.1:${port}`,
+      service: 'kms',
+      target: 'TrentService.ListKeys',
+      body: JSON.stringify({ Padding: 'x'.repeat(MAX_BODY_BYTES) }),
+    });
     assert.equal(r.status, 400);
     assert.deepEqual(JSON.parse(r.text), { __type: 'ValidationException', message: 'Request body is too large.' });
   });

@@ -44,7 +44,9 @@ const STORE_INDEPENDENT = { skip: process.env.DATABASE_URL ? 'does not depend on
 
 /** Runs the real CLI as a user's shell would: no NODE_NO_WARNINGS, no AWS_* or SYMBOLON_* variables but those given. */
 async function symbolon(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('SYMBOLON_') && k !== 'NODE_NO_WARNINGS' && k !== 'DATABASE_URL'));
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('SYMBOLON_') && k !== 'NODE_NO_WARNINGS' && k !== 'DATABASE_URL'),
+  );
   try {
     const { stdout, stderr } = await run(process.execPath, ['bin/symbolon.js', ...args], { cwd: ROOT, env: { ...clean, ...env } });
     return { code: 0, stdout, stderr };
@@ -82,7 +84,12 @@ test('--help and -h on every command and subcommand list its options and environ
     assert.ok(subs.size >= 3, `${group} lists its commands (${[...subs].join(', ')})`);
     commands.push([group], ...[...subs].map((s) => [group, ...s.split(' ')]));
   }
-  const results = await pairwise(commands.flatMap((c) => [() => symbolon([...c, '--help']).then((r) => ({ c, flag: '--help', r })), () => symbolon([...c, '-h']).then((r) => ({ c, flag: '-h', r }))]));
+  const results = await pairwise(
+    commands.flatMap((c) => [
+      () => symbolon([...c, '--help']).then((r) => ({ c, flag: '--help', r })),
+      () => symbolon([...c, '-h']).then((r) => ({ c, flag: '-h', r })),
+    ]),
+  );
   for (const { c, flag, r } of results) {
     const name = `symbolon ${c.join(' ')} ${flag}`;
     assert.equal(r.code, 0, `${name}: exit ${r.code}, ${r.stderr}`);
@@ -95,7 +102,7 @@ test('--help and -h on every command and subcommand list its options and environ
   assert.match(walletHelp, /AWS is never the default/);
 });
 
-test('a CLI run prints the CLI\'s output only: no AWS SDK Node-version warning', STORE_INDEPENDENT, async () => {
+test("a CLI run prints the CLI's output only: no AWS SDK Node-version warning", STORE_INDEPENDENT, async () => {
   const out = await symbolon(['wallet', 'list', '--endpoint', server.endpoint], ADMIN_ENV);
   assert.equal(out.code, 0, out.stderr);
   assert.doesNotMatch(out.stderr, /NodeVersionSupportWarning|AWS SDK for JavaScript/);
@@ -114,7 +121,10 @@ test('one endpoint rule: --endpoint, else SYMBOLON_ENDPOINT, else the local serv
   const adminViaEnv = await symbolon(['admin', 'list-users'], { ...ADMIN_ENV, SYMBOLON_ENDPOINT: server.endpoint });
   assert.equal(adminViaEnv.code, 0, adminViaEnv.stderr);
   // --endpoint wins over the variable.
-  const flagWins = await symbolon(['wallet', 'address', '--key', keyId, '--endpoint', server.endpoint], { ...ADMIN_ENV, SYMBOLON_ENDPOINT: 'http://127.0.0.1:9' });
+  const flagWins = await symbolon(['wallet', 'address', '--key', keyId, '--endpoint', server.endpoint], {
+    ...ADMIN_ENV,
+    SYMBOLON_ENDPOINT: 'http://127.0.0.1:9',
+  });
   assert.equal(flagWins.code, 0, flagWins.stderr);
   // Neither: the local server, never AWS.
   const neither = await symbolon(['wallet', 'list'], ADMIN_ENV);
@@ -155,46 +165,68 @@ test(`wallet list and KmsWalletManager.listWallets() skip keys the caller may no
   assert.ok(skipped.includes(masterKeyId));
 });
 
-test('wallet sign-tx refuses a transaction without a chain id (or typed with chain id 0) unless asked, and names missing and filled fields', STORE_INDEPENDENT, async () => {
-  const { keyId } = JSON.parse((await symbolon(['wallet', 'create', '--endpoint', server.endpoint, '--json'], ADMIN_ENV)).stdout);
-  const to = '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a';
-  const signTx = (tx: object, ...extra: string[]) => symbolon(['wallet', 'sign-tx', '--endpoint', server.endpoint, '--key', keyId, '--tx', JSON.stringify(tx), '--json', ...extra], ADMIN_ENV);
+test(
+  'wallet sign-tx refuses a transaction without a chain id (or typed with chain id 0) unless asked, and names missing and filled fields',
+  STORE_INDEPENDENT,
+  async () => {
+    const { keyId } = JSON.parse((await symbolon(['wallet', 'create', '--endpoint', server.endpoint, '--json'], ADMIN_ENV)).stdout);
+    const to = '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a';
+    const signTx = (tx: object, ...extra: string[]) =>
+      symbolon(['wallet', 'sign-tx', '--endpoint', server.endpoint, '--key', keyId, '--tx', JSON.stringify(tx), '--json', ...extra], ADMIN_ENV);
 
-  // Nothing but to and value, no --rpc: nothing is signed; the missing fields are named.
-  const bare = await signTx({ to, value: '1' });
-  assert.equal(bare.code, 2);
-  assert.equal(bare.stdout, '');
-  assert.match(bare.stderr, /no nonce, gasLimit, maxFeePerGas, maxPriorityFeePerGas: give them, or --rpc URL/);
-  const full = { type: 2, to, value: '1', nonce: 0, gasLimit: 21000, maxFeePerGas: '1000000000', maxPriorityFeePerGas: '1' };
-  const noChain = await signTx(full);
-  assert.equal(noChain.code, 2);
-  assert.match(noChain.stderr, /no chain id: signed, it is valid on every chain \(replayable\)/);
-  assert.match(noChain.stderr, /--allow-no-chain-id/);
-  const zero = await signTx({ ...full, chainId: 0 });
-  assert.equal(zero.code, 2);
-  assert.match(zero.stderr, /chain id 0: a typed transaction with chain id 0 is valid on no chain/);
-  // Asked for explicitly: signed as given.
-  const allowed = await signTx({ ...full, chainId: 0 }, '--allow-no-chain-id');
-  assert.equal(allowed.code, 0, allowed.stderr);
-  assert.equal(Transaction.from(JSON.parse(allowed.stdout).signedTransaction).chainId, 0n);
-  const given = await signTx({ ...full, chainId: 5 });
-  assert.equal(given.code, 0, given.stderr);
-  assert.equal(Transaction.from(JSON.parse(given.stdout).signedTransaction).chainId, 5n);
+    // Nothing but to and value, no --rpc: nothing is signed; the missing fields are named.
+    const bare = await signTx({ to, value: '1' });
+    assert.equal(bare.code, 2);
+    assert.equal(bare.stdout, '');
+    assert.match(bare.stderr, /no nonce, gasLimit, maxFeePerGas, maxPriorityFeePerGas: give them, or --rpc URL/);
+    const full = { type: 2, to, value: '1', nonce: 0, gasLimit: 21000, maxFeePerGas: '1000000000', maxPriorityFeePerGas: '1' };
+    const noChain = await signTx(full);
+    assert.equal(noChain.code, 2);
+    assert.match(noChain.stderr, /no chain id: signed, it is valid on every chain \(replayable\)/);
+    assert.match(noChain.stderr, /--allow-no-chain-id/);
+    const zero = await signTx({ ...full, chainId: 0 });
+    assert.equal(zero.code, 2);
+    assert.match(zero.stderr, /chain id 0: a typed transaction with chain id 0 is valid on no chain/);
+    // Asked for explicitly: signed as given.
+    const allowed = await signTx({ ...full, chainId: 0 }, '--allow-no-chain-id');
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.equal(Transaction.from(JSON.parse(allowed.stdout).signedTransaction).chainId, 0n);
+    const given = await signTx({ ...full, chainId: 5 });
+    assert.equal(given.code, 0, given.stderr);
+    assert.equal(Transaction.from(JSON.parse(given.stdout).signedTransaction).chainId, 5n);
 
-  // With --rpc: the node's chain id and the rest are filled in, and said so.
-  const filled = await signTx({ to, value: '1' }, '--rpc', chain.url);
-  assert.equal(filled.code, 0, filled.stderr);
-  const out = JSON.parse(filled.stdout);
-  assert.equal(Transaction.from(out.signedTransaction).chainId, 31337n);
-  assert.deepEqual([...out.filled].sort(), ['chainId', 'gasLimit', 'maxFeePerGas', 'maxPriorityFeePerGas', 'nonce', 'type']);
-  const humanFilled = await symbolon(['wallet', 'sign-tx', '--endpoint', server.endpoint, '--key', keyId, '--tx', JSON.stringify({ to, value: '1', chainId: 31337 }), '--rpc', chain.url], ADMIN_ENV);
-  assert.equal(humanFilled.code, 0, humanFilled.stderr);
-  assert.match(humanFilled.stderr, /^filled in from --rpc: nonce, gasLimit, maxFeePerGas, maxPriorityFeePerGas, type\n$/);
-});
+    // With --rpc: the node's chain id and the rest are filled in, and said so.
+    const filled = await signTx({ to, value: '1' }, '--rpc', chain.url);
+    assert.equal(filled.code, 0, filled.stderr);
+    const out = JSON.parse(filled.stdout);
+    assert.equal(Transaction.from(out.signedTransaction).chainId, 31337n);
+    assert.deepEqual([...out.filled].sort(), ['chainId', 'gasLimit', 'maxFeePerGas', 'maxPriorityFeePerGas', 'nonce', 'type']);
+    const humanFilled = await symbolon(
+      ['wallet', 'sign-tx', '--endpoint', server.endpoint, '--key', keyId, '--tx', JSON.stringify({ to, value: '1', chainId: 31337 }), '--rpc', chain.url],
+      ADMIN_ENV,
+    );
+    assert.equal(humanFilled.code, 0, humanFilled.stderr);
+    assert.match(humanFilled.stderr, /^filled in from --rpc: nonce, gasLimit, maxFeePerGas, maxPriorityFeePerGas, type\n$/);
+  },
+);
 
 test('wallet send from an unfunded key says insufficient funds, with the amounts', STORE_INDEPENDENT, async () => {
   const { keyId, address } = JSON.parse((await symbolon(['wallet', 'create', '--endpoint', server.endpoint, '--json'], ADMIN_ENV)).stdout);
-  const sent = await symbolon(['wallet', 'send', '--endpoint', server.endpoint, '--key', keyId, '--rpc', chain.url, '--tx', JSON.stringify({ to: '0x00000000000000000000000000000000000000aa', value: '1500000000000000000' })], ADMIN_ENV);
+  const sent = await symbolon(
+    [
+      'wallet',
+      'send',
+      '--endpoint',
+      server.endpoint,
+      '--key',
+      keyId,
+      '--rpc',
+      chain.url,
+      '--tx',
+      JSON.stringify({ to: '0x00000000000000000000000000000000000000aa', value: '1500000000000000000' }),
+    ],
+    ADMIN_ENV,
+  );
   assert.equal(sent.code, 1);
   assert.doesNotMatch(sent.stderr, /coalesce/);
   assert.ok(sent.stderr.includes(`insufficient funds: the transaction needs value 1.5 ETH plus gas; ${address} holds 0 ETH`), sent.stderr);
@@ -218,7 +250,13 @@ test(`audit query --key alias/NAME finds the events of the key the alias names (
     const byId = await symbolon(['audit', 'query', ...where, '--key', keyId, '--json'], store);
     assert.ok(byId.stdout.length > 0);
     assert.equal(byAlias.stdout, byId.stdout);
-    assert.deepEqual(byAlias.stdout.trim().split('\n').map((l) => JSON.parse(l).operation), ['CreateKey', 'CreateAlias', 'Sign']);
+    assert.deepEqual(
+      byAlias.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).operation),
+      ['CreateKey', 'CreateAlias', 'Sign'],
+    );
     const human = await symbolon(['audit', 'query', ...where, '--key', `arn:aws:kms:${REGION}:${own.custodian.accountId}:alias/audited`], store);
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stderr, new RegExp(`alias/audited is key ${keyId}`));

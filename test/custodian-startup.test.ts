@@ -227,14 +227,7 @@ test('a different root key fails start-up with RootKeyError ("does not match"), 
 });
 
 test('a malformed SYMBOLON_ROOT_KEY fails with a clear RootKeyError that does not echo the value, before the store is touched', async () => {
-  const malformed = [
-    'abc',
-    'z'.repeat(64),
-    'ab'.repeat(31),
-    'ab'.repeat(33),
-    Buffer.alloc(16, 7).toString('base64'),
-    `${'0'.repeat(63)}g`,
-  ];
+  const malformed = ['abc', 'z'.repeat(64), 'ab'.repeat(31), 'ab'.repeat(33), Buffer.alloc(16, 7).toString('base64'), `${'0'.repeat(63)}g`];
   for (const value of malformed) {
     const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-badroot-'));
     try {

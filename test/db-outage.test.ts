@@ -115,7 +115,12 @@ before(async () => {
     wallet: { verifier: { verify: async () => ({ issuer: 'https://issuer.example', sub: 'outage', exp: Math.floor(Date.now() / 1000) + 600 }) } },
   });
   kms = new KMSClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1, requestHandler: { requestTimeout: 30_000 } });
-  sts = new STSClient({ endpoint: server.endpoint, region: REGION, credentials: { accessKeyId: 'AKIAOUTAGEUNKNOWN000', secretAccessKey: 'unknown-secret-access-key-0123456789' }, maxAttempts: 1 });
+  sts = new STSClient({
+    endpoint: server.endpoint,
+    region: REGION,
+    credentials: { accessKeyId: 'AKIAOUTAGEUNKNOWN000', secretAccessKey: 'unknown-secret-access-key-0123456789' },
+    maxAttempts: 1,
+  });
   iam = new IAMClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1, requestHandler: { requestTimeout: 30_000 } });
 });
 
@@ -216,7 +221,12 @@ test('a blackholed database: requests fail fast within the timeout instead of ha
 });
 
 test('a 10 s outage under load: the server keeps running, clear errors during it, service again within 2 s of the return', { skip: SKIP }, async () => {
-  interface Sample { start: number; end: number; outcome: string; message?: string }
+  interface Sample {
+    start: number;
+    end: number;
+    outcome: string;
+    message?: string;
+  }
   const samples: Sample[] = [];
   let running = true;
   const WORKERS = 4;
@@ -247,19 +257,27 @@ test('a 10 s outage under load: the server keeps running, clear errors during it
   assert.equal((await fetch(`${server.endpoint}/health`)).status, 200, 'the server is still running');
   const before = samples.filter((s) => s.end < outageStart);
   const during = samples.filter((s) => s.start >= outageStart && s.end <= back);
-  const firstOkAfter = samples.filter((s) => s.start >= back && s.outcome === 'ok').map((s) => s.end).sort((a, b) => a - b)[0];
+  const firstOkAfter = samples
+    .filter((s) => s.start >= back && s.outcome === 'ok')
+    .map((s) => s.end)
+    .sort((a, b) => a - b)[0];
   const settled = samples.filter((s) => s.start >= back + 2000);
   assert.ok(before.length > 0 && before.every((s) => s.outcome === 'ok'), 'all well before the outage');
   assert.ok(during.length >= WORKERS * 3, `a load during the outage (${during.length} requests)`);
   for (const s of samples.filter((x) => x.outcome !== 'ok')) {
     // A CreateKey that committed just as the store went away, but whose audit record could not be
     // made durable, answers AUDIT_NOT_DURABLE instead (src/audit/event.ts): retryable too.
-    assert.ok(s.outcome === 'KMSInternalException' && (s.message === RETRYABLE_MESSAGE || s.message === AUDIT_NOT_DURABLE), `every failure is a retryable error: ${s.outcome}: ${s.message}`);
+    assert.ok(
+      s.outcome === 'KMSInternalException' && (s.message === RETRYABLE_MESSAGE || s.message === AUDIT_NOT_DURABLE),
+      `every failure is a retryable error: ${s.outcome}: ${s.message}`,
+    );
     assert.ok(s.end - s.start < 3 * DB_TIMEOUT_MS, `a failure took ${s.end - s.start} ms`);
   }
   assert.ok(during.filter((s) => s.outcome !== 'ok').length >= during.length - WORKERS, 'the outage is seen');
   assert.ok(firstOkAfter !== undefined && firstOkAfter - back < 2000, `service again ${firstOkAfter! - back} ms after the database returned`);
   assert.ok(settled.length > 0 && settled.every((s) => s.outcome === 'ok'), 'all well 2 s after the return');
   const failures = samples.filter((s) => s.outcome !== 'ok').length;
-  console.log(`# outage under load: ${samples.length} requests, ${failures} failed fast during the 10 s outage, first success ${firstOkAfter! - back} ms after the return, longest failure ${Math.max(...samples.filter((s) => s.outcome !== 'ok').map((s) => s.end - s.start))} ms`);
+  console.log(
+    `# outage under load: ${samples.length} requests, ${failures} failed fast during the 10 s outage, first success ${firstOkAfter! - back} ms after the return, longest failure ${Math.max(...samples.filter((s) => s.outcome !== 'ok').map((s) => s.end - s.start))} ms`,
+  );
 });

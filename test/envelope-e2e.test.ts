@@ -29,13 +29,7 @@ import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { provisionWalletServicePrincipal } from '../src/wallet/wallet-principal.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
-import {
-  EnvelopeWalletClient,
-  EnvelopeError,
-  StsError,
-  assumeRoleWithWebIdentity,
-  type OidcSession,
-} from '../packages/sdk/src/index.js';
+import { EnvelopeWalletClient, EnvelopeError, StsError, assumeRoleWithWebIdentity, type OidcSession } from '../packages/sdk/src/index.js';
 import { openPrivateKey } from '../packages/sdk/src/envelope/envelopeAead.js';
 
 const TYPED = {
@@ -82,7 +76,16 @@ async function externalIssuer() {
   };
 }
 
-const TX = { to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: 10n ** 15n, nonce: 7, gasLimit: 21000n, maxFeePerGas: 30n * 10n ** 9n, maxPriorityFeePerGas: 10n ** 9n, chainId: 1n, type: 2 };
+const TX = {
+  to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+  value: 10n ** 15n,
+  nonce: 7,
+  gasLimit: 21000n,
+  maxFeePerGas: 30n * 10n ** 9n,
+  maxPriorityFeePerGas: 10n ** 9n,
+  chainId: 1n,
+  type: 2,
+};
 
 describe('envelope wallets end to end', () => {
   let server: TestServer;
@@ -153,7 +156,10 @@ describe('envelope wallets end to end', () => {
       const code = readFileSync(join(dir, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
       for (const m of code.matchAll(/\bfrom\s*['"]([^'"]+)['"]/g)) {
         const s = m[1]!;
-        assert.ok(s.startsWith('./') || s.startsWith('../') || ['ethers', 'viem', 'viem/utils', '@aws-sdk/client-kms', '@noble/curves/secp256k1.js'].includes(s), `${f} imports ${s}`);
+        assert.ok(
+          s.startsWith('./') || s.startsWith('../') || ['ethers', 'viem', 'viem/utils', '@aws-sdk/client-kms', '@noble/curves/secp256k1.js'].includes(s),
+          `${f} imports ${s}`,
+        );
         assert.ok(!s.startsWith('node:') && !s.includes('../../src') && !s.startsWith('../../../'), `${f} imports ${s}`);
       }
       assert.doesNotMatch(code, /\bBuffer\b|\bprocess\.|\brequire\(/, `${f} uses a Node-only global`);
@@ -168,7 +174,10 @@ describe('envelope wallets end to end', () => {
     assert.match(aliceAddress, /^0x[0-9a-fA-F]{40}$/);
     assert.equal(getAddress(aliceAddress), aliceAddress);
     const after = await aliceDevice.me();
-    assert.deepEqual(after.wallet && { address: after.wallet.address, custodyMode: after.wallet.custodyMode }, { address: aliceAddress, custodyMode: 'envelope' });
+    assert.deepEqual(after.wallet && { address: after.wallet.address, custodyMode: after.wallet.custodyMode }, {
+      address: aliceAddress,
+      custodyMode: 'envelope',
+    });
     // One wallet per user: a second create is refused on the device, never a second key.
     await rejectsNamed(aliceDevice.createWallet(), ['WALLET_EXISTS']);
     // The session behind the device is alice's role session, tagged with her sub.
@@ -203,7 +212,16 @@ describe('envelope wallets end to end', () => {
     const account = await (await aliceDevice.getWallet()).account();
     assert.equal(account.address, aliceAddress);
     assert.equal(account.source, 'envelope');
-    const tx = { to: TX.to as Hex, value: TX.value, nonce: TX.nonce, gas: TX.gasLimit, maxFeePerGas: TX.maxFeePerGas, maxPriorityFeePerGas: TX.maxPriorityFeePerGas, chainId: 1, type: 'eip1559' as const };
+    const tx = {
+      to: TX.to as Hex,
+      value: TX.value,
+      nonce: TX.nonce,
+      gas: TX.gasLimit,
+      maxFeePerGas: TX.maxFeePerGas,
+      maxPriorityFeePerGas: TX.maxPriorityFeePerGas,
+      chainId: 1,
+      type: 'eip1559' as const,
+    };
     const raw = await account.signTransaction(tx);
     assert.equal(await recoverTransactionAddress({ serializedTransaction: raw as never }), aliceAddress);
     assert.equal(parseTransaction(raw).to, TX.to.toLowerCase());
@@ -213,7 +231,16 @@ describe('envelope wallets end to end', () => {
     const sig = await account.signMessage({ message: 'hello' });
     assert.ok(await viemVerifyMessage({ address: aliceAddress as Hex, message: 'hello', signature: sig }));
     const typed = await account.signTypedData({ domain: TYPED.domain, types: TYPED.types, primaryType: 'Mail', message: TYPED.value } as never);
-    assert.ok(await viemVerifyTypedData({ address: aliceAddress as Hex, domain: TYPED.domain, types: TYPED.types, primaryType: 'Mail', message: TYPED.value, signature: typed } as never));
+    assert.ok(
+      await viemVerifyTypedData({
+        address: aliceAddress as Hex,
+        domain: TYPED.domain,
+        types: TYPED.types,
+        primaryType: 'Mail',
+        message: TYPED.value,
+        signature: typed,
+      } as never),
+    );
   });
 
   test('a new device: a fresh login and SDK instance sign with the same address (no seed phrase)', async () => {
@@ -234,9 +261,22 @@ describe('envelope wallets end to end', () => {
     const blob = Buffer.from(record.envelope.encryptedDataKey, 'base64');
     const bobKms = kmsAs(await bobDevice.credentials());
     for (const ctx of [{ sub: alice.sub }, { sub: bob.sub }, undefined]) {
-      await rejectsNamed(bobKms.send(new DecryptCommand({ CiphertextBlob: blob, ...(ctx ? { EncryptionContext: ctx } : {}) })), ['AccessDeniedException', 'InvalidCiphertextException']);
+      await rejectsNamed(bobKms.send(new DecryptCommand({ CiphertextBlob: blob, ...(ctx ? { EncryptionContext: ctx } : {}) })), [
+        'AccessDeniedException',
+        'InvalidCiphertextException',
+      ]);
     }
-    await rejectsNamed(bobKms.send(new ReEncryptCommand({ CiphertextBlob: blob, SourceEncryptionContext: { sub: alice.sub }, DestinationKeyId: record.envelope.kmsKeyId, DestinationEncryptionContext: { sub: bob.sub } })), ['AccessDeniedException']);
+    await rejectsNamed(
+      bobKms.send(
+        new ReEncryptCommand({
+          CiphertextBlob: blob,
+          SourceEncryptionContext: { sub: alice.sub },
+          DestinationKeyId: record.envelope.kmsKeyId,
+          DestinationEncryptionContext: { sub: bob.sub },
+        }),
+      ),
+      ['AccessDeniedException'],
+    );
     // Alice's own session does decrypt it: the refusals above are about who asks.
     const aliceKms = kmsAs(await aliceDevice.credentials());
     const ok = await aliceKms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { sub: alice.sub } }));
@@ -252,10 +292,23 @@ describe('envelope wallets end to end', () => {
     const blob = Buffer.from(record.envelope.encryptedDataKey, 'base64');
     await rejectsNamed(walletKms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { sub: alice.sub } })), ['AccessDeniedException']);
     await rejectsNamed(
-      walletKms.send(new PutKeyPolicyCommand({ KeyId: record.envelope.kmsKeyId, PolicyName: 'default', BypassPolicyLockoutSafetyCheck: true, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: own.principalArn }, Action: 'kms:*', Resource: '*' }] }) })),
+      walletKms.send(
+        new PutKeyPolicyCommand({
+          KeyId: record.envelope.kmsKeyId,
+          PolicyName: 'default',
+          BypassPolicyLockoutSafetyCheck: true,
+          Policy: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Principal: { AWS: own.principalArn }, Action: 'kms:*', Resource: '*' }],
+          }),
+        }),
+      ),
       ['AccessDeniedException'],
     );
-    await rejectsNamed(walletKms.send(new CreateGrantCommand({ KeyId: record.envelope.kmsKeyId, GranteePrincipal: own.principalArn, Operations: ['Decrypt'] })), ['AccessDeniedException', 'UnknownOperationException', 'UnsupportedOperationException']);
+    await rejectsNamed(
+      walletKms.send(new CreateGrantCommand({ KeyId: record.envelope.kmsKeyId, GranteePrincipal: own.principalArn, Operations: ['Decrypt'] })),
+      ['AccessDeniedException', 'UnknownOperationException', 'UnsupportedOperationException'],
+    );
   });
 
   test("ciphertexts moved to another user's record do not open", async () => {
@@ -265,11 +318,28 @@ describe('envelope wallets end to end', () => {
     const aliceRow = await db.selectFrom('wallets').selectAll().where('user_id', '=', aliceUser.id).executeTakeFirstOrThrow();
     const bobRow = await db.selectFrom('wallets').selectAll().where('user_id', '=', bobUser.id).executeTakeFirstOrThrow();
     const restore = () =>
-      db.updateTable('wallets').set({ encrypted_private_key: bobRow.encrypted_private_key, encrypted_data_key: bobRow.encrypted_data_key, kms_key_id: bobRow.kms_key_id, address: bobRow.address }).where('id', '=', bobRow.id).execute();
+      db
+        .updateTable('wallets')
+        .set({
+          encrypted_private_key: bobRow.encrypted_private_key,
+          encrypted_data_key: bobRow.encrypted_data_key,
+          kms_key_id: bobRow.kms_key_id,
+          address: bobRow.address,
+        })
+        .where('id', '=', bobRow.id)
+        .execute();
     try {
       // Both ciphertexts (alice's data key is under alice's master key; bob's record names bob's).
-      await db.updateTable('wallets').set({ encrypted_private_key: aliceRow.encrypted_private_key, encrypted_data_key: aliceRow.encrypted_data_key }).where('id', '=', bobRow.id).execute();
-      await rejectsNamed((await bobDevice.getWallet()).signer().signMessage('x'), ['IncorrectKeyException', 'AccessDeniedException', 'InvalidCiphertextException']);
+      await db
+        .updateTable('wallets')
+        .set({ encrypted_private_key: aliceRow.encrypted_private_key, encrypted_data_key: aliceRow.encrypted_data_key })
+        .where('id', '=', bobRow.id)
+        .execute();
+      await rejectsNamed((await bobDevice.getWallet()).signer().signMessage('x'), [
+        'IncorrectKeyException',
+        'AccessDeniedException',
+        'InvalidCiphertextException',
+      ]);
       // And naming alice's master key too.
       await db.updateTable('wallets').set({ kms_key_id: aliceRow.kms_key_id }).where('id', '=', bobRow.id).execute();
       await rejectsNamed((await bobDevice.getWallet()).signer().signMessage('x'), ['AccessDeniedException', 'InvalidCiphertextException']);
@@ -280,7 +350,16 @@ describe('envelope wallets end to end', () => {
       // Alice's whole wallet (address too) under bob's record: bob's session cannot use alice's data key.
       // (An address has one owner, UNIQUE in the store: the attacker moves alice's row aside first.)
       await db.updateTable('wallets').set({ address: '0x000000000000000000000000000000000000dEaD' }).where('id', '=', aliceRow.id).execute();
-      await db.updateTable('wallets').set({ encrypted_private_key: aliceRow.encrypted_private_key, encrypted_data_key: aliceRow.encrypted_data_key, kms_key_id: aliceRow.kms_key_id, address: aliceRow.address }).where('id', '=', bobRow.id).execute();
+      await db
+        .updateTable('wallets')
+        .set({
+          encrypted_private_key: aliceRow.encrypted_private_key,
+          encrypted_data_key: aliceRow.encrypted_data_key,
+          kms_key_id: aliceRow.kms_key_id,
+          address: aliceRow.address,
+        })
+        .where('id', '=', bobRow.id)
+        .execute();
       await rejectsNamed((await bobDevice.getWallet()).signer().signMessage('x'), ['AccessDeniedException', 'InvalidCiphertextException']);
     } finally {
       await restore();
@@ -295,8 +374,17 @@ describe('envelope wallets end to end', () => {
     // Open alice's key the legitimate way, to know what must appear nowhere.
     const record = await (await fetch(`${server.endpoint}/v1/wallets/me`, { headers: { authorization: `Bearer ${await alice.token()}` } })).json();
     const aliceKms = kmsAs(await aliceDevice.credentials());
-    const dataKey = (await aliceKms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(record.envelope.encryptedDataKey, 'base64'), EncryptionContext: { sub: alice.sub } }))).Plaintext!;
-    const privateKey = await openPrivateKey({ dataKey, sealed: Buffer.from(record.envelope.encryptedPrivateKey, 'base64'), address: aliceAddress, owner: alice.sub });
+    const dataKey = (
+      await aliceKms.send(
+        new DecryptCommand({ CiphertextBlob: Buffer.from(record.envelope.encryptedDataKey, 'base64'), EncryptionContext: { sub: alice.sub } }),
+      )
+    ).Plaintext!;
+    const privateKey = await openPrivateKey({
+      dataKey,
+      sealed: Buffer.from(record.envelope.encryptedPrivateKey, 'base64'),
+      address: aliceAddress,
+      owner: alice.sub,
+    });
     const needles = [privateKey, dataKey].flatMap((b) => {
       const buf = Buffer.from(b);
       return [buf.toString('hex'), buf.toString('base64'), buf.toString('latin1')];
@@ -306,14 +394,21 @@ describe('envelope wallets end to end', () => {
     const db = server.custodian.deps.store.db;
     const tables =
       server.custodian.deps.store.dialect === 'postgres'
-        ? (await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema()`.execute(db)).rows.map((r) => r.name)
+        ? (await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema()`.execute(db)).rows.map(
+            (r) => r.name,
+          )
         : (await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(db)).rows.map((r) => r.name);
     assert.ok(tables.includes('wallets') && tables.includes('kms_key_material') && tables.includes('sts_sessions'), tables.join(','));
     let rows = 0;
     for (const t of tables) {
-      const all = await db.selectFrom(t as never).selectAll().execute();
+      const all = await db
+        .selectFrom(t as never)
+        .selectAll()
+        .execute();
       rows += all.length;
-      const dump = JSON.stringify(all, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v && v.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v));
+      const dump = JSON.stringify(all, (_k, v) =>
+        v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v && v.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v,
+      );
       for (const n of needles) assert.ok(!dump.includes(n), `table ${t} holds key material in clear`);
     }
     assert.ok(rows > 10);
@@ -322,10 +417,16 @@ describe('envelope wallets end to end', () => {
     const { deps } = server.custodian;
     const own = (await provisionWalletServicePrincipal({ store: deps.store, root: deps.root, accountId, now: Date.now() }))!;
     const walletKms = kmsAs({ accessKeyId: own.accessKeyId, secretAccessKey: own.secretAccessKey });
-    const wallets = await db.selectFrom('wallets').innerJoin('wallet_users', 'wallet_users.id', 'wallets.user_id').select(['wallets.encrypted_data_key', 'wallet_users.sub']).execute();
+    const wallets = await db
+      .selectFrom('wallets')
+      .innerJoin('wallet_users', 'wallet_users.id', 'wallets.user_id')
+      .select(['wallets.encrypted_data_key', 'wallet_users.sub'])
+      .execute();
     assert.ok(wallets.length >= 2);
     for (const w of wallets) {
-      await rejectsNamed(walletKms.send(new DecryptCommand({ CiphertextBlob: w.encrypted_data_key!, EncryptionContext: { sub: w.sub } })), ['AccessDeniedException']);
+      await rejectsNamed(walletKms.send(new DecryptCommand({ CiphertextBlob: w.encrypted_data_key!, EncryptionContext: { sub: w.sub } })), [
+        'AccessDeniedException',
+      ]);
     }
     privateKey.fill(0);
     dataKey.fill(0);
@@ -344,9 +445,16 @@ describe('envelope wallets end to end', () => {
     const sts = (token: string) => assumeRoleWithWebIdentity({ endpoint: server.endpoint, roleArn, roleSessionName: 'attack', webIdentityToken: token });
     const now = Math.floor(Date.now() / 1000);
     await rejectsNamed(sts(await external.mint({ sub: 'ext-carol' }, { iat: now - 7200, exp: now - 3600 })), ['ExpiredTokenException'], /Token expired/);
-    await rejectsNamed(sts(await external.mint({ sub: 'ext-carol' }, { iss: 'https://evil.example' })), ['InvalidIdentityToken'], /No OpenIDConnect provider found in your account for https:\/\/evil\.example/);
+    await rejectsNamed(
+      sts(await external.mint({ sub: 'ext-carol' }, { iss: 'https://evil.example' })),
+      ['InvalidIdentityToken'],
+      /No OpenIDConnect provider found in your account for https:\/\/evil\.example/,
+    );
     await rejectsNamed(sts(await external.mint({ sub: 'ext-carol' }, { aud: 'someone-else' })), ['InvalidIdentityToken'], /Incorrect token audience/);
-    await rejectsNamed(sts(new UnsecuredJWT({ sub: 'ext-carol' }).setIssuer(external.issuer).setAudience(EXTERNAL_AUDIENCE).setIssuedAt().setExpirationTime('10m').encode()), ['InvalidIdentityToken']);
+    await rejectsNamed(
+      sts(new UnsecuredJWT({ sub: 'ext-carol' }).setIssuer(external.issuer).setAudience(EXTERNAL_AUDIENCE).setIssuedAt().setExpirationTime('10m').encode()),
+      ['InvalidIdentityToken'],
+    );
     // The right issuer, kid and claims, signed with another key.
     const { privateKey: stranger } = await generateKeyPair('ES256');
     await rejectsNamed(sts(await external.mint({ sub: 'ext-carol' }, { key: stranger })), ['InvalidIdentityToken'], /signature/);

@@ -77,7 +77,7 @@ test(`a KMS-backed wallet sends type 0, 1 and 2 transactions signed through the 
   assert.equal(await manager.getNonce(keyId), 3);
 });
 
-test('a type-4 (EIP-7702) transaction carrying the KMS key\'s own authorization sets its code', async () => {
+test("a type-4 (EIP-7702) transaction carrying the KMS key's own authorization sets its code", async () => {
   const delegate = getAddress(`0x${'de'.repeat(20)}`);
   const nonce = await manager.getNonce(keyId);
   // The sender's nonce is bumped before the authorization list is processed: authorize nonce + 1.
@@ -91,7 +91,12 @@ test('a type-4 (EIP-7702) transaction carrying the KMS key\'s own authorization 
 });
 
 test('toKmsAccount sends through a viem wallet client', async () => {
-  const chain = defineChain({ id: CHAIN_ID, name: 'hardhat', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [node.url] } } });
+  const chain = defineChain({
+    id: CHAIN_ID,
+    name: 'hardhat',
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [node.url] } },
+  });
   const account = await toKmsAccount({ client: kms.kms(), keyId });
   assert.equal(account.address, address);
   const wallet = createWalletClient({ account, chain, transport: http(node.url) });
@@ -117,7 +122,17 @@ test('the ecrecover precompile recovers the KMS address from EIP-191 and EIP-712
   assert.equal(await ecrecover(hashMessage(message), personal), address);
 
   const domain = { name: 'Ether Mail', version: '1', chainId: CHAIN_ID, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' };
-  const types = { Person: [{ name: 'name', type: 'string' }, { name: 'wallet', type: 'address' }], Mail: [{ name: 'from', type: 'Person' }, { name: 'to', type: 'Person' }, { name: 'contents', type: 'string' }] };
+  const types = {
+    Person: [
+      { name: 'name', type: 'string' },
+      { name: 'wallet', type: 'address' },
+    ],
+    Mail: [
+      { name: 'from', type: 'Person' },
+      { name: 'to', type: 'Person' },
+      { name: 'contents', type: 'string' },
+    ],
+  };
   const value = { from: { name: 'Cow', wallet: address }, to: { name: 'Bob', wallet: '0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB' }, contents: 'Hello, Bob!' };
   const typed = await signer.signTypedData(domain, types, value);
   assert.equal(await ecrecover(TypedDataEncoder.hash(domain, types, value), typed), address);

@@ -30,10 +30,22 @@ before(async () => {
   const { defaultHardhatNetworkParams } = require('hardhat/internal/core/config/default-config');
   const provider = await createHardhatNetworkProvider(
     {
-      hardfork: 'prague', chainId: 31337, networkId: 31337, blockGasLimit: 30_000_000, minGasPrice: 0n, automine: true, intervalMining: 0,
-      mempoolOrder: 'priority', chains: defaultHardhatNetworkParams.chains, genesisAccounts: [{ privateKey: FUNDER_KEY, balance: (10n ** 24n).toString() }],
-      allowUnlimitedContractSize: false, throwOnTransactionFailures: true, throwOnCallFailures: true, allowBlocksWithSameTimestamp: false,
-      enableTransientStorage: false, enableRip7212: false,
+      hardfork: 'prague',
+      chainId: 31337,
+      networkId: 31337,
+      blockGasLimit: 30_000_000,
+      minGasPrice: 0n,
+      automine: true,
+      intervalMining: 0,
+      mempoolOrder: 'priority',
+      chains: defaultHardhatNetworkParams.chains,
+      genesisAccounts: [{ privateKey: FUNDER_KEY, balance: (10n ** 24n).toString() }],
+      allowUnlimitedContractSize: false,
+      throwOnTransactionFailures: true,
+      throwOnCallFailures: true,
+      allowBlocksWithSameTimestamp: false,
+      enableTransientStorage: false,
+      enableRip7212: false,
     },
     { enabled: false },
   );
@@ -52,7 +64,10 @@ const AWS_ENV = { AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: A
 async function wallet(args: string[], env: Record<string, string> = AWS_ENV): Promise<{ code: number; stdout: string; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
   try {
-    const { stdout, stderr } = await run(process.execPath, ['bin/symbolon.js', 'wallet', ...args], { cwd: ROOT, env: { ...clean, ...env, NODE_NO_WARNINGS: '1' } });
+    const { stdout, stderr } = await run(process.execPath, ['bin/symbolon.js', 'wallet', ...args], {
+      cwd: ROOT,
+      env: { ...clean, ...env, NODE_NO_WARNINGS: '1' },
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -79,7 +94,16 @@ test(`wallet create, address, list, sign-message and sign-tx with --json (${STOR
   const msg = JSON.parse((await wallet(['sign-message', '--endpoint', server.endpoint, '--key', keyId, '--message', 'hello from the CLI', '--json'])).stdout);
   assert.equal(verifyMessage('hello from the CLI', msg.signature), address);
 
-  const tx = { type: 'eip1559', chainId: 1, nonce: 3, to: '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a', value: '1000000000000000', gas: 21000, maxFeePerGas: '0x6fc23ac00', maxPriorityFeePerGas: '1000000000' };
+  const tx = {
+    type: 'eip1559',
+    chainId: 1,
+    nonce: 3,
+    to: '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a',
+    value: '1000000000000000',
+    gas: 21000,
+    maxFeePerGas: '0x6fc23ac00',
+    maxPriorityFeePerGas: '1000000000',
+  };
   const file = join(server.dataDir, 'tx.json');
   writeFileSync(file, JSON.stringify(tx));
   const signed = JSON.parse((await wallet(['sign-tx', '--endpoint', server.endpoint, '--key', keyId, '--tx-file', file, '--json'])).stdout);
@@ -96,7 +120,18 @@ test('wallet send: fills nonce and fees from --rpc, broadcasts, waits for the re
   const provider = new JsonRpcProvider(rpcUrl, 31337, { staticNetwork: true, cacheTimeout: -1 });
   try {
     await (await new Wallet(FUNDER_KEY, provider).sendTransaction({ to: created.address, value: parseEther('1') })).wait();
-    const out = await wallet(['send', '--endpoint', server.endpoint, '--key', created.keyId, '--rpc', rpcUrl, '--tx', JSON.stringify({ to: '0x00000000000000000000000000000000000000aa', value: '12345' }), '--json']);
+    const out = await wallet([
+      'send',
+      '--endpoint',
+      server.endpoint,
+      '--key',
+      created.keyId,
+      '--rpc',
+      rpcUrl,
+      '--tx',
+      JSON.stringify({ to: '0x00000000000000000000000000000000000000aa', value: '12345' }),
+      '--json',
+    ]);
     assert.equal(out.code, 0, out.stderr);
     const sent = JSON.parse(out.stdout);
     assert.equal(sent.status, 1);
@@ -108,8 +143,11 @@ test('wallet send: fills nonce and fees from --rpc, broadcasts, waits for the re
   }
 });
 
-test('credentials from the data directory\'s admin-credentials.json when no AWS_* variables are set', async () => {
-  writeFileSync(join(server.dataDir, 'admin-credentials.json'), JSON.stringify({ accessKeyId: ADMIN.accessKeyId, secretAccessKey: ADMIN.secretAccessKey, region: REGION }));
+test("credentials from the data directory's admin-credentials.json when no AWS_* variables are set", async () => {
+  writeFileSync(
+    join(server.dataDir, 'admin-credentials.json'),
+    JSON.stringify({ accessKeyId: ADMIN.accessKeyId, secretAccessKey: ADMIN.secretAccessKey, region: REGION }),
+  );
   const out = await wallet(['create', '--endpoint', server.endpoint, '--data', server.dataDir, '--json'], {});
   assert.equal(out.code, 0, out.stderr);
   assert.match(JSON.parse(out.stdout).address, /^0x[0-9a-fA-F]{40}$/);

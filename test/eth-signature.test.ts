@@ -6,7 +6,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { bytesToHex, hexToBytes, keccak256, numberToBytes, parseTransaction, recoverTransactionAddress, type Address, type Hex, type TransactionSerializable } from 'viem';
+import {
+  bytesToHex,
+  hexToBytes,
+  keccak256,
+  numberToBytes,
+  parseTransaction,
+  recoverTransactionAddress,
+  type Address,
+  type Hex,
+  type TransactionSerializable,
+} from 'viem';
 import { Transaction } from 'ethers';
 import { p256 } from '@noble/curves/nist.js';
 import { getPublicKey, signDigest, SECP256K1_N } from '../src/crypto/secp256k1.js';
@@ -90,21 +100,35 @@ test('a recovery-id hint orders the trials but is never trusted: right, wrong, f
   const other = signDigest(digest, hexToBytes(`0x${'18'.repeat(32)}`));
   for (const recoveryHint of [0, 1]) {
     assert.throws(() => toRecoverableSignature({ digest, signature: other.signature, address, recoveryHint }), SignerMismatchError);
-    assert.throws(() => toRecoverableSignature({ digest: keccak256(new TextEncoder().encode('other'), 'bytes'), signature: lowS.signature, address, recoveryHint }), SignerMismatchError);
+    assert.throws(
+      () => toRecoverableSignature({ digest: keccak256(new TextEncoder().encode('other'), 'bytes'), signature: lowS.signature, address, recoveryHint }),
+      SignerMismatchError,
+    );
   }
   // Through a digest signer returning { signature, recovery }: a lying hint changes nothing.
   const tx = { type: 'eip1559', chainId: 1, nonce: 0, to: address, gas: 21000n, maxFeePerGas: 2n, maxPriorityFeePerGas: 1n } as const;
   const bare = await signTransaction({ transaction: tx, signer: async (d) => signDigest(d, sk).signature, address });
   const hinted = await signTransaction({ transaction: tx, signer: async (d) => signDigest(d, sk), address });
-  const lying = await signTransaction({ transaction: tx, signer: async (d) => ({ signature: signDigest(d, sk).signature, recovery: 1 - signDigest(d, sk).recovery }), address });
+  const lying = await signTransaction({
+    transaction: tx,
+    signer: async (d) => ({ signature: signDigest(d, sk).signature, recovery: 1 - signDigest(d, sk).recovery }),
+    address,
+  });
   assert.equal(hinted, bare);
   assert.equal(lying, bare);
   assert.equal(await recoverTransactionAddress({ serializedTransaction: hinted as `0x02${string}` }), address);
-  await assert.rejects(signTransaction({ transaction: tx, signer: async (d) => ({ signature: signDigest(d, hexToBytes(`0x${'18'.repeat(32)}`)).signature, recovery: 0 }), address }), SignerMismatchError);
+  await assert.rejects(
+    signTransaction({
+      transaction: tx,
+      signer: async (d) => ({ signature: signDigest(d, hexToBytes(`0x${'18'.repeat(32)}`)).signature, recovery: 0 }),
+      address,
+    }),
+    SignerMismatchError,
+  );
   await assert.rejects(signTransaction({ transaction: tx, signer: async () => 'nope' as never, address }), TypeError);
 });
 
-test('keccak (noble 2.x, the signing path) equals viem\'s keccak256, across block boundaries', () => {
+test("keccak (noble 2.x, the signing path) equals viem's keccak256, across block boundaries", () => {
   for (const n of [0, 1, 31, 32, 64, 65, 135, 136, 137, 271, 272, 273, 1000]) {
     const b = new Uint8Array(n).map((_, i) => (i * 131 + n) & 0xff);
     assert.deepEqual(keccak(b), keccak256(b, 'bytes'), `length ${n}`);
@@ -161,13 +185,68 @@ const accessListArb = fc.array(fc.record({ address: addressArb, storageKeys: fc.
 const fee = fc.bigInt({ min: 0n, max: 1n << 80n });
 
 const txArb: fc.Arbitrary<TransactionSerializable> = fc.oneof(
-  fc.record({ type: fc.constant('legacy' as const), nonce: fc.nat(), gasPrice: fee, gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }), to: addressArb, value: fee, data: dataArb }),
-  fc.record({ type: fc.constant('legacy' as const), chainId: fc.integer({ min: 1, max: 2 ** 40 }), nonce: fc.nat(), gasPrice: fee, gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }), value: fee, data: dataArb }),
-  fc.record({ type: fc.constant('eip2930' as const), chainId: fc.integer({ min: 1, max: 2 ** 40 }), nonce: fc.nat(), gasPrice: fee, gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }), to: addressArb, value: fee, data: dataArb, accessList: accessListArb }),
-  fc.tuple(fee, fee).chain(([a, b]) =>
-    fc.record({ type: fc.constant('eip1559' as const), chainId: fc.integer({ min: 1, max: 2 ** 40 }), nonce: fc.nat(), maxFeePerGas: fc.constant(a > b ? a : b), maxPriorityFeePerGas: fc.constant(a > b ? b : a), gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }), to: addressArb, value: fee, data: dataArb, accessList: accessListArb }),
-  ),
-  fc.record({ type: fc.constant('eip4844' as const), chainId: fc.integer({ min: 1, max: 2 ** 40 }), nonce: fc.nat(), maxFeePerGas: fc.constant(10n ** 12n), maxPriorityFeePerGas: fee.map((f) => f % 10n ** 12n), maxFeePerBlobGas: fee, gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }), to: addressArb, value: fee, data: dataArb, accessList: accessListArb, blobVersionedHashes: fc.array(hashArb.map((h) => `0x01${h.slice(4)}` as Hex), { minLength: 1, maxLength: 3 }) }),
+  fc.record({
+    type: fc.constant('legacy' as const),
+    nonce: fc.nat(),
+    gasPrice: fee,
+    gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }),
+    to: addressArb,
+    value: fee,
+    data: dataArb,
+  }),
+  fc.record({
+    type: fc.constant('legacy' as const),
+    chainId: fc.integer({ min: 1, max: 2 ** 40 }),
+    nonce: fc.nat(),
+    gasPrice: fee,
+    gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }),
+    value: fee,
+    data: dataArb,
+  }),
+  fc.record({
+    type: fc.constant('eip2930' as const),
+    chainId: fc.integer({ min: 1, max: 2 ** 40 }),
+    nonce: fc.nat(),
+    gasPrice: fee,
+    gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }),
+    to: addressArb,
+    value: fee,
+    data: dataArb,
+    accessList: accessListArb,
+  }),
+  fc
+    .tuple(fee, fee)
+    .chain(([a, b]) =>
+      fc.record({
+        type: fc.constant('eip1559' as const),
+        chainId: fc.integer({ min: 1, max: 2 ** 40 }),
+        nonce: fc.nat(),
+        maxFeePerGas: fc.constant(a > b ? a : b),
+        maxPriorityFeePerGas: fc.constant(a > b ? b : a),
+        gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }),
+        to: addressArb,
+        value: fee,
+        data: dataArb,
+        accessList: accessListArb,
+      }),
+    ),
+  fc.record({
+    type: fc.constant('eip4844' as const),
+    chainId: fc.integer({ min: 1, max: 2 ** 40 }),
+    nonce: fc.nat(),
+    maxFeePerGas: fc.constant(10n ** 12n),
+    maxPriorityFeePerGas: fee.map((f) => f % 10n ** 12n),
+    maxFeePerBlobGas: fee,
+    gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }),
+    to: addressArb,
+    value: fee,
+    data: dataArb,
+    accessList: accessListArb,
+    blobVersionedHashes: fc.array(
+      hashArb.map((h) => `0x01${h.slice(4)}` as Hex),
+      { minLength: 1, maxLength: 3 },
+    ),
+  }),
 ) as fc.Arbitrary<TransactionSerializable>;
 
 test('random transactions of every type: src/eth bytes parse in src/eth, ethers and viem and recover the signer', async () => {
@@ -188,7 +267,16 @@ test('random transactions of every type: src/eth bytes parse in src/eth, ethers 
 test('EIP-7702: a signed authorization inside a type-4 transaction, both recovered', async () => {
   const auth = await signAuthorization({ authorization: { address: `0x${'ab'.repeat(20)}`, chainId: 1, nonce: 7 }, signer, address });
   const signed = await signTransaction({
-    transaction: { type: 'eip7702', chainId: 1, nonce: 6, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n, gas: 100_000n, to: address, authorizationList: [auth] },
+    transaction: {
+      type: 'eip7702',
+      chainId: 1,
+      nonce: 6,
+      maxFeePerGas: 10n ** 10n,
+      maxPriorityFeePerGas: 10n ** 9n,
+      gas: 100_000n,
+      to: address,
+      authorizationList: [auth],
+    },
     signer,
     address,
   });

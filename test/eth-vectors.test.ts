@@ -76,7 +76,14 @@ function ethersToViem(t: EthersTxCase['transaction'], variant: Variant): Transac
     case 'Berlin':
       return { ...common, type: 'eip2930', chainId, accessList, ...(t.gasPrice ? { gasPrice: big(t.gasPrice) } : {}) } as TransactionSerializable;
     case 'London':
-      return { ...common, type: 'eip1559', chainId, accessList, maxFeePerGas: big(t.maxFeePerGas) ?? 0n, maxPriorityFeePerGas: big(t.maxPriorityFeePerGas) ?? 0n } as TransactionSerializable;
+      return {
+        ...common,
+        type: 'eip1559',
+        chainId,
+        accessList,
+        maxFeePerGas: big(t.maxFeePerGas) ?? 0n,
+        maxPriorityFeePerGas: big(t.maxPriorityFeePerGas) ?? 0n,
+      } as TransactionSerializable;
     case 'Cancun':
       return {
         ...common,
@@ -92,7 +99,9 @@ function ethersToViem(t: EthersTxCase['transaction'], variant: Variant): Transac
 }
 
 const TX_VECTORS = 'ethers/testcases/transactions.json.gz';
-test('ethers transactions.json.gz: every unsigned and signed serialization, through src/eth and libsecp256k1', { skip: !vectorPath(TX_VECTORS) && absentMessage(TX_VECTORS) }, async (t) => {
+test('ethers transactions.json.gz: every unsigned and signed serialization, through src/eth and libsecp256k1', {
+  skip: !vectorPath(TX_VECTORS) && absentMessage(TX_VECTORS),
+}, async (t) => {
   const cases = readVectorJson<EthersTxCase[]>(vectorPath(TX_VECTORS)!);
   assert.equal(cases.length, 3200);
   const variants: Variant[] = ['Legacy', 'Eip155', 'Berlin', 'London', 'Cancun'];
@@ -142,14 +151,27 @@ test('ethers transactions.json.gz: every unsigned and signed serialization, thro
     }
   }
   const refusedCount = [...refused.values()].reduce((a, b) => a + b, 0);
-  t.diagnostic(`unsigned + signed serializations matched: ${serialized}; refused by design (signature still checked unless ethers has none): ${JSON.stringify(Object.fromEntries(refused))}`);
+  t.diagnostic(
+    `unsigned + signed serializations matched: ${serialized}; refused by design (signature still checked unless ethers has none): ${JSON.stringify(Object.fromEntries(refused))}`,
+  );
   assert.equal(serialized + refusedCount, cases.length * variants.length);
   assert.ok(serialized > 8_000, `only ${serialized} serializations compared`);
 });
 
 const TYPED_VECTORS = 'ethers/testcases/typed-data.json.gz';
-test('ethers typed-data.json.gz: EIP-712 digests, and signatures that recover to the signer', { skip: !vectorPath(TYPED_VECTORS) && absentMessage(TYPED_VECTORS) }, async () => {
-  const cases = readVectorJson<{ name: string; domain: Record<string, unknown>; primaryType: string; types: Record<string, { name: string; type: string }[]>; data: Record<string, unknown>; digest: Hex }[]>(vectorPath(TYPED_VECTORS)!);
+test('ethers typed-data.json.gz: EIP-712 digests, and signatures that recover to the signer', {
+  skip: !vectorPath(TYPED_VECTORS) && absentMessage(TYPED_VECTORS),
+}, async () => {
+  const cases = readVectorJson<
+    {
+      name: string;
+      domain: Record<string, unknown>;
+      primaryType: string;
+      types: Record<string, { name: string; type: string }[]>;
+      data: Record<string, unknown>;
+      digest: Hex;
+    }[]
+  >(vectorPath(TYPED_VECTORS)!);
   assert.equal(cases.length, 130);
   const { Wallet, TypedDataEncoder } = await import('ethers');
   const key = ('0x' + '42'.repeat(32)) as Hex;
@@ -167,7 +189,9 @@ test('ethers typed-data.json.gz: EIP-712 digests, and signatures that recover to
 });
 
 const ACCOUNT_VECTORS = 'ethers/testcases/accounts.json.gz';
-test('ethers accounts.json.gz: addresses (EIP-55) from raw, compressed and DER SPKI public keys', { skip: !vectorPath(ACCOUNT_VECTORS) && absentMessage(ACCOUNT_VECTORS) }, () => {
+test('ethers accounts.json.gz: addresses (EIP-55) from raw, compressed and DER SPKI public keys', {
+  skip: !vectorPath(ACCOUNT_VECTORS) && absentMessage(ACCOUNT_VECTORS),
+}, () => {
   const cases = readVectorJson<{ name: string; privateKey: Hex; address: Address }[]>(vectorPath(ACCOUNT_VECTORS)!);
   assert.equal(cases.length, 259);
   for (const c of cases) {
@@ -181,10 +205,33 @@ test('ethers accounts.json.gz: addresses (EIP-55) from raw, compressed and DER S
 });
 
 const TT_DIR = 'ethereum-tests/TransactionTests';
-const FORKS: Record<string, 'london' | 'shanghai' | 'cancun' | 'prague'> = { London: 'london', Paris: 'london', Shanghai: 'shanghai', Cancun: 'cancun', Prague: 'prague' };
-const FORK_ORDER = ['Frontier', 'Homestead', 'EIP150', 'EIP158', 'Byzantium', 'Constantinople', 'ConstantinopleFix', 'Istanbul', 'Berlin', 'London', 'Paris', 'Shanghai', 'Cancun', 'Prague'];
+const FORKS: Record<string, 'london' | 'shanghai' | 'cancun' | 'prague'> = {
+  London: 'london',
+  Paris: 'london',
+  Shanghai: 'shanghai',
+  Cancun: 'cancun',
+  Prague: 'prague',
+};
+const FORK_ORDER = [
+  'Frontier',
+  'Homestead',
+  'EIP150',
+  'EIP158',
+  'Byzantium',
+  'Constantinople',
+  'ConstantinopleFix',
+  'Istanbul',
+  'Berlin',
+  'London',
+  'Paris',
+  'Shanghai',
+  'Cancun',
+  'Prague',
+];
 
-test('ethereum/tests TransactionTests: valid cases recover their sender, invalid cases are refused', { skip: !vectorPath(TT_DIR) && absentMessage(TT_DIR) }, (t) => {
+test('ethereum/tests TransactionTests: valid cases recover their sender, invalid cases are refused', {
+  skip: !vectorPath(TT_DIR) && absentMessage(TT_DIR),
+}, (t) => {
   const files: string[] = [];
   const walk = (dir: string) => {
     for (const e of readdirSync(dir)) {
@@ -198,7 +245,10 @@ test('ethereum/tests TransactionTests: valid cases recover their sender, invalid
   let invalid = 0;
   let sameCode = 0;
   for (const file of files) {
-    const suite = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { txbytes: Hex; result: Record<string, { sender?: string; hash?: Hex; exception?: string }> }>;
+    const suite = JSON.parse(readFileSync(file, 'utf8')) as Record<
+      string,
+      { txbytes: Hex; result: Record<string, { sender?: string; hash?: Hex; exception?: string }> }
+    >;
     for (const [name, c] of Object.entries(suite)) {
       // The newest fork each case was filled for is the one its result speaks for.
       const forkName = Object.keys(c.result).sort((a, b) => FORK_ORDER.indexOf(b) - FORK_ORDER.indexOf(a))[0]!;
@@ -227,7 +277,9 @@ test('ethereum/tests TransactionTests: valid cases recover their sender, invalid
 });
 
 const EXTRACTED = 'extracted/eth-signing-vectors.json';
-test('extracted eth-signing-vectors.json: EIP-155, EIP-712 Mail, EIP-191, EIP-7702 authorization', { skip: !vectorPath(EXTRACTED) && absentMessage(EXTRACTED) }, async () => {
+test('extracted eth-signing-vectors.json: EIP-155, EIP-712 Mail, EIP-191, EIP-7702 authorization', {
+  skip: !vectorPath(EXTRACTED) && absentMessage(EXTRACTED),
+}, async () => {
   const { vectors } = readVectorJson<{ vectors: Record<string, any>[] }>(vectorPath(EXTRACTED)!);
   const kinds = new Map<string, number>();
   for (const v of vectors) {
@@ -236,7 +288,15 @@ test('extracted eth-signing-vectors.json: EIP-155, EIP-712 Mail, EIP-191, EIP-77
     assert.equal(address.toLowerCase(), v.address.toLowerCase(), `${v.kind}: address`);
     switch (v.kind) {
       case 'eip155-legacy-tx': {
-        const tx: TransactionSerializable = { type: 'legacy', nonce: v.tx.nonce, gasPrice: BigInt(v.tx.gasPrice), gas: BigInt(v.tx.gasLimit), to: v.tx.to, value: BigInt(v.tx.value), chainId: v.tx.chainId };
+        const tx: TransactionSerializable = {
+          type: 'legacy',
+          nonce: v.tx.nonce,
+          gasPrice: BigInt(v.tx.gasPrice),
+          gas: BigInt(v.tx.gasLimit),
+          to: v.tx.to,
+          value: BigInt(v.tx.value),
+          chainId: v.tx.chainId,
+        };
         assert.equal(serializeTransaction(tx), v.signingData);
         assert.equal(bytesToHex(hashTransaction(tx)), v.signingHash);
         const signed = await signTransaction({ transaction: tx, signer, address });

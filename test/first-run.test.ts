@@ -24,7 +24,10 @@ const SQLITE_PASS = { skip: process.env.DATABASE_URL ? 'does not depend on the s
 /** The environment of a user's shell: none of the tests' AWS_*, SYMBOLON_* or DATABASE_URL settings. */
 function userEnv(extra: Record<string, string> = {}): Record<string, string> {
   const clean = Object.fromEntries(
-    Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith('AWS_') && !k.startsWith('SYMBOLON_') && k !== 'DATABASE_URL' && k !== 'NODE_NO_WARNINGS' && k !== 'NODE_TEST_CONTEXT'),
+    Object.entries(process.env).filter(
+      ([k, v]) =>
+        v !== undefined && !k.startsWith('AWS_') && !k.startsWith('SYMBOLON_') && k !== 'DATABASE_URL' && k !== 'NODE_NO_WARNINGS' && k !== 'NODE_TEST_CONTEXT',
+    ),
   ) as Record<string, string>;
   return { ...clean, ...extra };
 }
@@ -37,7 +40,12 @@ after(() => {
 });
 
 /** Spawns a long-running process and resolves with the first match of `ready` in its stdout. */
-function startUntil(args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 90_000): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
+function startUntil(
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+  timeoutMs = 90_000,
+): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
@@ -64,7 +72,11 @@ function startUntil(args: string[], env: Record<string, string>, ready: RegExp, 
 async function serve(): Promise<{ url: string; dataDir: string; child: ChildProcess; output: () => string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-first-run-'));
   dirs.push(dataDir);
-  const { child, match, output } = await startUntil(['bin/symbolon.js', 'serve', '--port', '0', '--data', dataDir], userEnv({ SYMBOLON_DAPP_PORT: 'off' }), /Symbolon listening on (http:\/\/[\d.]+:\d+)/);
+  const { child, match, output } = await startUntil(
+    ['bin/symbolon.js', 'serve', '--port', '0', '--data', dataDir],
+    userEnv({ SYMBOLON_DAPP_PORT: 'off' }),
+    /Symbolon listening on (http:\/\/[\d.]+:\d+)/,
+  );
   return { url: match[1]!, dataDir, child, output };
 }
 
@@ -127,11 +139,19 @@ test('npm run chain: a local chain (chain id 31337) with funded development acco
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   assert.equal(pkg.scripts.chain, 'node scripts/chain.js');
   const extra = '0x00000000000000000000000000000000000000f1';
-  const { child, match, output } = await startUntil(['scripts/chain.js', '--port', '0', '--fund', extra], userEnv(), /listening on (http:\/\/127\.0\.0\.1:\d+)[\s\S]*Ctrl-C stops it/);
+  const { child, match, output } = await startUntil(
+    ['scripts/chain.js', '--port', '0', '--fund', extra],
+    userEnv(),
+    /listening on (http:\/\/127\.0\.0\.1:\d+)[\s\S]*Ctrl-C stops it/,
+  );
   try {
     const url = match[1]!;
     const rpc = async (method: string, params: unknown[] = []) =>
-      ((await (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) })).json()) as { result: string }).result;
+      (
+        (await (
+          await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) })
+        ).json()) as { result: string }
+      ).result;
     assert.equal(BigInt(await rpc('eth_chainId')), 31337n);
     const accounts = [...output().matchAll(/^ {2}#(\d) {2}(0x[0-9a-fA-F]{40}) {2}(0x[0-9a-f]{64})$/gm)];
     assert.equal(accounts.length, 10);
@@ -143,98 +163,129 @@ test('npm run chain: a local chain (chain id 31337) with funded development acco
   }
 });
 
-test('symbolon serve builds the wallet frame when web/dist is missing or older than its sources: /frame/ answers without npm run build:web', SQLITE_PASS, async () => {
-  // Make the build stale: a source newer than every built file.
-  const touched = new Date();
-  const source = join(ROOT, 'web/frame/frame.css');
-  utimesSync(source, touched, touched);
-  const server = await serve();
-  try {
-    const built = statSync(join(ROOT, 'web/dist/frame/frame.js')).mtimeMs;
-    assert.ok(built >= touched.getTime() - 5, `web/dist/frame/frame.js was rebuilt at start (${new Date(built).toISOString()} < ${touched.toISOString()})`);
-    const frame = await fetch(`${server.url}/frame/`);
-    const page = await frame.text();
-    assert.equal(frame.status, 200, page);
-    assert.match(page, /<html/i);
-    const js = await fetch(`${server.url}/frame/frame.js`);
-    assert.equal(js.status, 200);
-    assert.match(server.output(), /built the wallet frame and example DApp into web\/dist/);
-  } finally {
-    await stop(server.child);
-  }
-});
+test(
+  'symbolon serve builds the wallet frame when web/dist is missing or older than its sources: /frame/ answers without npm run build:web',
+  SQLITE_PASS,
+  async () => {
+    // Make the build stale: a source newer than every built file.
+    const touched = new Date();
+    const source = join(ROOT, 'web/frame/frame.css');
+    utimesSync(source, touched, touched);
+    const server = await serve();
+    try {
+      const built = statSync(join(ROOT, 'web/dist/frame/frame.js')).mtimeMs;
+      assert.ok(built >= touched.getTime() - 5, `web/dist/frame/frame.js was rebuilt at start (${new Date(built).toISOString()} < ${touched.toISOString()})`);
+      const frame = await fetch(`${server.url}/frame/`);
+      const page = await frame.text();
+      assert.equal(frame.status, 200, page);
+      assert.match(page, /<html/i);
+      const js = await fetch(`${server.url}/frame/frame.js`);
+      assert.equal(js.status, 200);
+      assert.match(server.output(), /built the wallet frame and example DApp into web\/dist/);
+    } finally {
+      await stop(server.child);
+    }
+  },
+);
 
-test("the README's and docs' examples run as written: docs/examples/quickstart.sh, login.sh, kms.ts, send.ts and eth.ts against a real server and chain", SQLITE_PASS, async (t) => {
-  // Every line of the documents' shell examples marked as the script's is a line of the script.
-  let checked = 0;
-  for (const doc of ['README.md', 'docs/access-control.md', 'docs/identity.md']) {
-    const text = readFileSync(join(ROOT, doc), 'utf8');
-    for (const m of text.matchAll(/<!-- (docs\/examples\/[a-z]+\.sh) -->\n```sh\n([\s\S]*?)```/g)) {
-      const scriptLines = new Set(readFileSync(join(ROOT, m[1]!), 'utf8').split('\n').map((l) => l.trim()));
-      for (const line of m[2]!.split('\n').map((l) => l.trim()).filter(Boolean)) {
-        assert.ok(scriptLines.has(line), `${doc}: this line of its example is not in ${m[1]}: ${line}`);
-        checked++;
+test(
+  "the README's and docs' examples run as written: docs/examples/quickstart.sh, login.sh, kms.ts, send.ts and eth.ts against a real server and chain",
+  SQLITE_PASS,
+  async (t) => {
+    // Every line of the documents' shell examples marked as the script's is a line of the script.
+    let checked = 0;
+    for (const doc of ['README.md', 'docs/access-control.md', 'docs/identity.md']) {
+      const text = readFileSync(join(ROOT, doc), 'utf8');
+      for (const m of text.matchAll(/<!-- (docs\/examples\/[a-z]+\.sh) -->\n```sh\n([\s\S]*?)```/g)) {
+        const scriptLines = new Set(
+          readFileSync(join(ROOT, m[1]!), 'utf8')
+            .split('\n')
+            .map((l) => l.trim()),
+        );
+        for (const line of m[2]!
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean)) {
+          assert.ok(scriptLines.has(line), `${doc}: this line of its example is not in ${m[1]}: ${line}`);
+          checked++;
+        }
       }
     }
-  }
-  assert.ok(checked >= 20, `checked the documents' example lines (${checked})`);
-  for (const [doc, file] of [
-    ['README.md', 'docs/examples/kms.ts'],
-    ['README.md', 'docs/examples/send.ts'],
-    ['docs/access-control.md', 'docs/examples/seed3.json'],
-    ['docs/eth.md', 'docs/examples/eth.ts'],
-  ] as const) {
-    const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
-    const body = lines.slice(lines.findIndex((l) => !l.startsWith('//'))).join('\n').trim(); // without the file's header comment
-    assert.ok(readFileSync(join(ROOT, doc), 'utf8').includes(body), `${doc} shows ${file} as it is`);
-  }
-
-  const hasAws = spawnSync('sh', ['-c', 'command -v aws'], { encoding: 'utf8' }).status === 0;
-  if (!hasAws && process.env.SYMBOLON_REQUIRE_AWS_CLI === '1') assert.fail('the AWS CLI is missing (apt-get install awscli) and SYMBOLON_REQUIRE_AWS_CLI=1');
-  if (!hasAws) t.diagnostic('the AWS CLI is not installed: the script skips its AWS CLI lines (apt-get install awscli runs them)');
-
-  const server = await serve();
-  const env = userEnv({ SYMBOLON_ENDPOINT: server.url, SYMBOLON_DATA_DIR: server.dataDir });
-  const chainDir = mkdtempSync(join(tmpdir(), 'symbolon-first-run-chain-'));
-  dirs.push(chainDir);
-  try {
-    const first = await run('bash', ['docs/examples/quickstart.sh'], { cwd: ROOT, env, timeout: 300_000 });
-    assert.match(first.stdout, /Created wallet 0x[0-9a-fA-F]{40}\n {2}key id: [0-9a-f-]{36}\n {2}alias: {2}alias\/treasury/);
-    assert.match(first.stdout, /^0x02[0-9a-f]+$/m, 'the signed EIP-1559 transaction');
-    assert.match(first.stdout, /put policy default on user withdrawals/);
-    assert.match(first.stdout, /quorum rule set on arn:aws:kms:/);
-    assert.match(first.stdout, /: 2 of arn:aws:iam::\d{12}:user\/alice, arn:aws:iam::\d{12}:user\/bob, arn:aws:iam::\d{12}:user\/carol/);
-    assert.doesNotMatch(first.stdout + first.stderr, /NodeVersionSupportWarning/);
-    if (hasAws) {
-      assert.match(first.stdout, /"KeySpec": "ECC_SECG_P256K1"/);
-      assert.match(first.stdout, /"SigningAlgorithm": "ECDSA_SHA_256"/);
-      assert.match(first.stdout, /approved: change [0-9a-f-]{36} {2}APPLIED {2}KeyPolicy {2}2 of 2 approvals/);
-    } else {
-      assert.match(first.stdout, /aws \(the AWS CLI\) is not installed: skipping its lines \(apt-get install awscli\)/);
+    assert.ok(checked >= 20, `checked the documents' example lines (${checked})`);
+    for (const [doc, file] of [
+      ['README.md', 'docs/examples/kms.ts'],
+      ['README.md', 'docs/examples/send.ts'],
+      ['docs/access-control.md', 'docs/examples/seed3.json'],
+      ['docs/eth.md', 'docs/examples/eth.ts'],
+    ] as const) {
+      const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
+      const body = lines
+        .slice(lines.findIndex((l) => !l.startsWith('//')))
+        .join('\n')
+        .trim(); // without the file's header comment
+      assert.ok(readFileSync(join(ROOT, doc), 'utf8').includes(body), `${doc} shows ${file} as it is`);
     }
-    // Safe to run again.
-    const again = await run('bash', ['docs/examples/quickstart.sh'], { cwd: ROOT, env, timeout: 300_000 });
-    assert.doesNotMatch(again.stdout, /Created wallet/);
 
-    const login = await run('bash', ['docs/examples/login.sh'], { cwd: ROOT, env, timeout: 60_000 });
-    assert.match(login.stdout, /^\{"status":"sent","expires_in":600\}\n\{"id":"[0-9a-f-]{36}","issuer":"http:\/\/127\.0\.0\.1:\d+\/oidc","sub":"[^"]+","email":"alice@example\.com","masterKeyId":"[0-9a-f-]{36}"/);
-    assert.match(login.stdout, /"code":"not_found","message":"This user has no wallet yet/);
+    const hasAws = spawnSync('sh', ['-c', 'command -v aws'], { encoding: 'utf8' }).status === 0;
+    if (!hasAws && process.env.SYMBOLON_REQUIRE_AWS_CLI === '1') assert.fail('the AWS CLI is missing (apt-get install awscli) and SYMBOLON_REQUIRE_AWS_CLI=1');
+    if (!hasAws) t.diagnostic('the AWS CLI is not installed: the script skips its AWS CLI lines (apt-get install awscli runs them)');
 
-    const kms = await run(process.execPath, ['--import', 'tsx', 'docs/examples/kms.ts'], { cwd: ROOT, env: { ...env, NODE_NO_WARNINGS: '1' } });
-    assert.match(kms.stdout, /^key [0-9a-f-]{36}: signature 30[0-9a-f]+\n$/);
-
-    const address = (await run(process.execPath, ['bin/symbolon.js', 'wallet', 'address', '--key', 'alias/treasury'], { cwd: ROOT, env })).stdout.trim();
-    const chain = await startUntil(['scripts/chain.js', '--port', '0', '--fund', address], userEnv(), /listening on (http:\/\/127\.0\.0\.1:\d+)[\s\S]*Ctrl-C stops it/);
+    const server = await serve();
+    const env = userEnv({ SYMBOLON_ENDPOINT: server.url, SYMBOLON_DATA_DIR: server.dataDir });
+    const chainDir = mkdtempSync(join(tmpdir(), 'symbolon-first-run-chain-'));
+    dirs.push(chainDir);
     try {
-      const sent = await run(process.execPath, ['--import', 'tsx', 'docs/examples/send.ts'], { cwd: ROOT, env: { ...env, SYMBOLON_CHAIN_RPC_URL: chain.match[1]!, NODE_NO_WARNINGS: '1' } });
-      assert.match(sent.stdout, new RegExp(`^sent 0\\.01 ETH from ${address} to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8: 0x[0-9a-f]{64}, status 1\\n$`));
-      const eth = await run(process.execPath, ['--import', 'tsx', 'docs/examples/eth.ts'], { cwd: ROOT, env: { ...env, SYMBOLON_CHAIN_RPC_URL: chain.match[1]!, NODE_NO_WARNINGS: '1' } });
-      assert.match(eth.stdout, /^0x[0-9a-fA-F]{40} 1000000000000000000n 0\n/);
-      assert.match(eth.stdout, /yParity: [01]/);
+      const first = await run('bash', ['docs/examples/quickstart.sh'], { cwd: ROOT, env, timeout: 300_000 });
+      assert.match(first.stdout, /Created wallet 0x[0-9a-fA-F]{40}\n {2}key id: [0-9a-f-]{36}\n {2}alias: {2}alias\/treasury/);
+      assert.match(first.stdout, /^0x02[0-9a-f]+$/m, 'the signed EIP-1559 transaction');
+      assert.match(first.stdout, /put policy default on user withdrawals/);
+      assert.match(first.stdout, /quorum rule set on arn:aws:kms:/);
+      assert.match(first.stdout, /: 2 of arn:aws:iam::\d{12}:user\/alice, arn:aws:iam::\d{12}:user\/bob, arn:aws:iam::\d{12}:user\/carol/);
+      assert.doesNotMatch(first.stdout + first.stderr, /NodeVersionSupportWarning/);
+      if (hasAws) {
+        assert.match(first.stdout, /"KeySpec": "ECC_SECG_P256K1"/);
+        assert.match(first.stdout, /"SigningAlgorithm": "ECDSA_SHA_256"/);
+        assert.match(first.stdout, /approved: change [0-9a-f-]{36} {2}APPLIED {2}KeyPolicy {2}2 of 2 approvals/);
+      } else {
+        assert.match(first.stdout, /aws \(the AWS CLI\) is not installed: skipping its lines \(apt-get install awscli\)/);
+      }
+      // Safe to run again.
+      const again = await run('bash', ['docs/examples/quickstart.sh'], { cwd: ROOT, env, timeout: 300_000 });
+      assert.doesNotMatch(again.stdout, /Created wallet/);
+
+      const login = await run('bash', ['docs/examples/login.sh'], { cwd: ROOT, env, timeout: 60_000 });
+      assert.match(
+        login.stdout,
+        /^\{"status":"sent","expires_in":600\}\n\{"id":"[0-9a-f-]{36}","issuer":"http:\/\/127\.0\.0\.1:\d+\/oidc","sub":"[^"]+","email":"alice@example\.com","masterKeyId":"[0-9a-f-]{36}"/,
+      );
+      assert.match(login.stdout, /"code":"not_found","message":"This user has no wallet yet/);
+
+      const kms = await run(process.execPath, ['--import', 'tsx', 'docs/examples/kms.ts'], { cwd: ROOT, env: { ...env, NODE_NO_WARNINGS: '1' } });
+      assert.match(kms.stdout, /^key [0-9a-f-]{36}: signature 30[0-9a-f]+\n$/);
+
+      const address = (await run(process.execPath, ['bin/symbolon.js', 'wallet', 'address', '--key', 'alias/treasury'], { cwd: ROOT, env })).stdout.trim();
+      const chain = await startUntil(
+        ['scripts/chain.js', '--port', '0', '--fund', address],
+        userEnv(),
+        /listening on (http:\/\/127\.0\.0\.1:\d+)[\s\S]*Ctrl-C stops it/,
+      );
+      try {
+        const sent = await run(process.execPath, ['--import', 'tsx', 'docs/examples/send.ts'], {
+          cwd: ROOT,
+          env: { ...env, SYMBOLON_CHAIN_RPC_URL: chain.match[1]!, NODE_NO_WARNINGS: '1' },
+        });
+        assert.match(sent.stdout, new RegExp(`^sent 0\\.01 ETH from ${address} to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8: 0x[0-9a-f]{64}, status 1\\n$`));
+        const eth = await run(process.execPath, ['--import', 'tsx', 'docs/examples/eth.ts'], {
+          cwd: ROOT,
+          env: { ...env, SYMBOLON_CHAIN_RPC_URL: chain.match[1]!, NODE_NO_WARNINGS: '1' },
+        });
+        assert.match(eth.stdout, /^0x[0-9a-fA-F]{40} 1000000000000000000n 0\n/);
+        assert.match(eth.stdout, /yParity: [01]/);
+      } finally {
+        await stop(chain.child);
+      }
     } finally {
-      await stop(chain.child);
+      await stop(server.child);
     }
-  } finally {
-    await stop(server.child);
-  }
-});
+  },
+);

@@ -45,7 +45,12 @@ before(async () => {
   // Another loopback host than the wallet's: the IdP's cookies stay apart, as they would in a deployment.
   idp = await startTestIdp({ clientId: CLIENT_ID, host: '127.0.0.2' });
   // No chain is needed to connect and sign a message; the DApp's reads fail quietly ("chain not reachable").
-  dapp = await startExampleDapp({ host: '127.0.0.1', port: 0, frameUrl: () => frameUrl, chains: [{ chainId: CHAIN_ID, name: 'Local chain', rpcUrl: 'http://127.0.0.1:9' }] });
+  dapp = await startExampleDapp({
+    host: '127.0.0.1',
+    port: 0,
+    frameUrl: () => frameUrl,
+    chains: [{ chainId: CHAIN_ID, name: 'Local chain', rpcUrl: 'http://127.0.0.1:9' }],
+  });
   server = await startTestServer({
     env: {
       SYMBOLON_BUILTIN_ISSUER: '1',
@@ -63,7 +68,10 @@ before(async () => {
   context = await launchChromium(userDataDir);
   driver = new FrameDriver(context, frameUrl, server.endpoint);
   // Loopback only: the provider's development pages @import a web font from the internet.
-  await context.route((url) => !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname) && url.protocol !== 'about:', (route) => route.abort());
+  await context.route(
+    (url) => !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname) && url.protocol !== 'about:',
+    (route) => route.abort(),
+  );
 });
 
 after(async () => {
@@ -114,66 +122,77 @@ async function signInAtProvider(popup: Page, login: string): Promise<void> {
 let page: Page;
 let address: Address;
 
-browserTest('the frame logs in with the external provider in a popup (code + PKCE), creates the wallet, and the DApp gets the address the wallet service reports for that token', async () => {
-  page = await context.newPage();
-  await page.goto(`${dapp.origin}/`);
-  await page.locator('#connect:not([disabled])').waitFor();
-  // Everything the DApp's window receives by postMessage, to check that no code or token reaches it.
-  await page.evaluate(() => {
-    (window as any).received = [];
-    window.addEventListener('message', (e) => (window as any).received.push(JSON.stringify(e.data)));
-  });
-  await page.locator('#connect').click();
-  const { popup, authz } = await openProviderPopup(page);
-  // The authorization request: a public client with PKCE S256, state and nonce, redirecting to the frame's callback.
-  const codes: string[] = [];
-  context.on('request', (r) => {
-    const u = new URL(r.url());
-    if (u.pathname.endsWith('/frame/oidc-callback.html') && u.searchParams.get('code')) codes.push(u.searchParams.get('code')!);
-  });
-  assert.ok(authz.pathname.length > 1);
-  assert.equal(authz.searchParams.get('response_type'), 'code');
-  assert.equal(authz.searchParams.get('client_id'), CLIENT_ID);
-  assert.equal(authz.searchParams.get('redirect_uri'), `${server.endpoint}/frame/oidc-callback.html`);
-  assert.equal(authz.searchParams.get('code_challenge_method'), 'S256');
-  assert.match(authz.searchParams.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
-  assert.match(authz.searchParams.get('state') ?? '', /^[A-Za-z0-9_-]{32}$/);
-  assert.match(authz.searchParams.get('nonce') ?? '', /^[A-Za-z0-9_-]{32}$/);
-  assert.equal(authz.searchParams.get('scope'), 'openid email');
-  await signInAtProvider(popup, LOGIN);
+browserTest(
+  'the frame logs in with the external provider in a popup (code + PKCE), creates the wallet, and the DApp gets the address the wallet service reports for that token',
+  async () => {
+    page = await context.newPage();
+    await page.goto(`${dapp.origin}/`);
+    await page.locator('#connect:not([disabled])').waitFor();
+    // Everything the DApp's window receives by postMessage, to check that no code or token reaches it.
+    await page.evaluate(() => {
+      (window as any).received = [];
+      window.addEventListener('message', (e) => (window as any).received.push(JSON.stringify(e.data)));
+    });
+    await page.locator('#connect').click();
+    const { popup, authz } = await openProviderPopup(page);
+    // The authorization request: a public client with PKCE S256, state and nonce, redirecting to the frame's callback.
+    const codes: string[] = [];
+    context.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.endsWith('/frame/oidc-callback.html') && u.searchParams.get('code')) codes.push(u.searchParams.get('code')!);
+    });
+    assert.ok(authz.pathname.length > 1);
+    assert.equal(authz.searchParams.get('response_type'), 'code');
+    assert.equal(authz.searchParams.get('client_id'), CLIENT_ID);
+    assert.equal(authz.searchParams.get('redirect_uri'), `${server.endpoint}/frame/oidc-callback.html`);
+    assert.equal(authz.searchParams.get('code_challenge_method'), 'S256');
+    assert.match(authz.searchParams.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.match(authz.searchParams.get('state') ?? '', /^[A-Za-z0-9_-]{32}$/);
+    assert.match(authz.searchParams.get('nonce') ?? '', /^[A-Za-z0-9_-]{32}$/);
+    assert.equal(authz.searchParams.get('scope'), 'openid email');
+    await signInAtProvider(popup, LOGIN);
 
-  const frame = walletFrame(page);
-  await expectShown(page, frame.locator('#prompt-title', { hasText: 'Connect to this site?' }));
-  await frame.locator('#approve').click();
-  await expectShown(page, page.locator('#address', { hasText: /^0x[0-9a-fA-F]{40}$/ }));
-  address = getAddress((await page.locator('#address').textContent())!);
+    const frame = walletFrame(page);
+    await expectShown(page, frame.locator('#prompt-title', { hasText: 'Connect to this site?' }));
+    await frame.locator('#approve').click();
+    await expectShown(page, page.locator('#address', { hasText: /^0x[0-9a-fA-F]{40}$/ }));
+    address = getAddress((await page.locator('#address').textContent())!);
 
-  // The code was exchanged once, at the token endpoint, with the PKCE verifier (the provider requires it).
-  assert.equal(codes.length, 1);
-  assert.deepEqual(idp.tokenRequests.map((r) => [r.grantType, r.code, r.ok]), [['authorization_code', codes[0], true]]);
+    // The code was exchanged once, at the token endpoint, with the PKCE verifier (the provider requires it).
+    assert.equal(codes.length, 1);
+    assert.deepEqual(
+      idp.tokenRequests.map((r) => [r.grantType, r.code, r.ok]),
+      [['authorization_code', codes[0], true]],
+    );
 
-  // The session's token is the provider's ID token (read here by the privileged test, not by the DApp).
-  const stored = JSON.parse((await frame.evaluate(() => sessionStorage.getItem('symbolon.session')))!) as { accessToken: string; email: string; refreshToken?: string };
-  const claims = JSON.parse(Buffer.from(stored.accessToken.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-  assert.equal(claims.iss, idp.issuer);
-  assert.equal(claims.aud, CLIENT_ID);
-  assert.equal(claims.sub, LOGIN);
-  assert.equal(claims.nonce, authz.searchParams.get('nonce'));
-  assert.equal(stored.email, `${LOGIN}@idp.example`);
-  assert.equal(stored.refreshToken, undefined, 'no refresh token: the provider gave none');
-  const me = await fetch(`${server.endpoint}/v1/wallets/me`, { headers: { authorization: `Bearer ${stored.accessToken}` } });
-  assert.equal(me.status, 200);
-  const wallet = (await me.json()) as { address: string; custodyMode: string };
-  assert.equal(getAddress(wallet.address), address);
-  assert.equal(wallet.custodyMode, 'envelope');
+    // The session's token is the provider's ID token (read here by the privileged test, not by the DApp).
+    const stored = JSON.parse((await frame.evaluate(() => sessionStorage.getItem('symbolon.session')))!) as {
+      accessToken: string;
+      email: string;
+      refreshToken?: string;
+    };
+    const claims = JSON.parse(Buffer.from(stored.accessToken.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    assert.equal(claims.iss, idp.issuer);
+    assert.equal(claims.aud, CLIENT_ID);
+    assert.equal(claims.sub, LOGIN);
+    assert.equal(claims.nonce, authz.searchParams.get('nonce'));
+    assert.equal(stored.email, `${LOGIN}@idp.example`);
+    assert.equal(stored.refreshToken, undefined, 'no refresh token: the provider gave none');
+    const me = await fetch(`${server.endpoint}/v1/wallets/me`, { headers: { authorization: `Bearer ${stored.accessToken}` } });
+    assert.equal(me.status, 200);
+    const wallet = (await me.json()) as { address: string; custodyMode: string };
+    assert.equal(getAddress(wallet.address), address);
+    assert.equal(wallet.custodyMode, 'envelope');
 
-  // No code, no token ever reached the DApp's window; the popup is gone and left no cookie on the wallet's origin.
-  const received = (await page.evaluate(() => (window as any).received)) as string[];
-  for (const secret of [codes[0]!, stored.accessToken, stored.accessToken.split('.')[2]!]) assert.ok(!received.some((m) => m.includes(secret)), 'the DApp received no code or token');
-  assert.deepEqual(await context.cookies(server.endpoint), []);
-  assert.deepEqual(await context.cookies(dapp.origin), []);
-  await frame.locator('#account-email', { hasText: `${LOGIN}@idp.example` }).waitFor({ state: 'attached' });
-});
+    // No code, no token ever reached the DApp's window; the popup is gone and left no cookie on the wallet's origin.
+    const received = (await page.evaluate(() => (window as any).received)) as string[];
+    for (const secret of [codes[0]!, stored.accessToken, stored.accessToken.split('.')[2]!])
+      assert.ok(!received.some((m) => m.includes(secret)), 'the DApp received no code or token');
+    assert.deepEqual(await context.cookies(server.endpoint), []);
+    assert.deepEqual(await context.cookies(dapp.origin), []);
+    await frame.locator('#account-email', { hasText: `${LOGIN}@idp.example` }).waitFor({ state: 'attached' });
+  },
+);
 
 browserTest('personal_sign with the provider-backed session: the signature verifies for the address', async () => {
   const message = `Signed after an external login at ${Date.now()}`;
@@ -209,61 +228,78 @@ browserTest("the DApp's script cannot read the provider's token: not in its stor
   assert.equal(seen.reach, 'SecurityError');
 });
 
-browserTest('a forged callback is ignored: one from another origin (even with the right state), and one from the wallet origin with a wrong state; no code is exchanged', async () => {
-  const frame = walletFrame(page);
-  // The account view (with Log out) sits in the frame while the DApp keeps the overlay hidden: press it directly.
-  await frame.locator('#logout').dispatchEvent('click');
-  await frame.locator('#status-text', { hasText: 'Logged out.' }).waitFor({ state: 'attached' });
-  // Sign out at the provider too, so that its login page waits for the user (it would otherwise answer at once).
-  await context.clearCookies({ domain: new URL(idp.issuer).hostname });
-  const exchangesBefore = idp.tokenRequests.length;
-  const pending = page.evaluate(() => (window as any).symbolon.request({ method: 'eth_requestAccounts' }).then((a: string[]) => a, (e: { code: number }) => e.code));
-  const { popup, authz } = await openProviderPopup(page);
-  const state = authz.searchParams.get('state')!;
+browserTest(
+  'a forged callback is ignored: one from another origin (even with the right state), and one from the wallet origin with a wrong state; no code is exchanged',
+  async () => {
+    const frame = walletFrame(page);
+    // The account view (with Log out) sits in the frame while the DApp keeps the overlay hidden: press it directly.
+    await frame.locator('#logout').dispatchEvent('click');
+    await frame.locator('#status-text', { hasText: 'Logged out.' }).waitFor({ state: 'attached' });
+    // Sign out at the provider too, so that its login page waits for the user (it would otherwise answer at once).
+    await context.clearCookies({ domain: new URL(idp.issuer).hostname });
+    const exchangesBefore = idp.tokenRequests.length;
+    const pending = page.evaluate(() =>
+      (window as any).symbolon.request({ method: 'eth_requestAccounts' }).then(
+        (a: string[]) => a,
+        (e: { code: number }) => e.code,
+      ),
+    );
+    const { popup, authz } = await openProviderPopup(page);
+    const state = authz.searchParams.get('state')!;
 
-  // 1. The DApp (another origin) posts a well-formed callback with the real state to the frame: ignored.
-  await page.evaluate(
-    ({ state, origin }) => {
-      const win = document.querySelector<HTMLIFrameElement>('iframe[data-symbolon-frame]')!.contentWindow!;
-      win.postMessage({ protocol: 'symbolon-oidc-callback/1', state, code: 'forged-by-the-dapp' }, origin);
-    },
-    { state, origin: new URL(frameUrl).origin },
-  );
-  // 2. The popup lands on the real callback page with a wrong state: the page posts from the wallet's origin, the frame ignores it.
-  await popup.locator('input[name="login"]').waitFor();
-  const closed = popup.waitForEvent('close');
-  // As a page at the provider would (a script navigation keeps window.opener; a typed URL would not).
-  await popup.evaluate((url) => void (location.href = url), `${server.endpoint}/frame/oidc-callback.html?code=forged-wrong-state&state=${'x'.repeat(32)}`);
-  await closed;
-  await expectShownError(page, /closed before the login finished/);
-  assert.equal(idp.tokenRequests.length, exchangesBefore, 'no code was sent to the token endpoint');
-  assert.equal(await frame.locator('#login').isVisible(), true, 'still logged out');
+    // 1. The DApp (another origin) posts a well-formed callback with the real state to the frame: ignored.
+    await page.evaluate(
+      ({ state, origin }) => {
+        const win = document.querySelector<HTMLIFrameElement>('iframe[data-symbolon-frame]')!.contentWindow!;
+        win.postMessage({ protocol: 'symbolon-oidc-callback/1', state, code: 'forged-by-the-dapp' }, origin);
+      },
+      { state, origin: new URL(frameUrl).origin },
+    );
+    // 2. The popup lands on the real callback page with a wrong state: the page posts from the wallet's origin, the frame ignores it.
+    await popup.locator('input[name="login"]').waitFor();
+    const closed = popup.waitForEvent('close');
+    // As a page at the provider would (a script navigation keeps window.opener; a typed URL would not).
+    await popup.evaluate((url) => void (location.href = url), `${server.endpoint}/frame/oidc-callback.html?code=forged-wrong-state&state=${'x'.repeat(32)}`);
+    await closed;
+    await expectShownError(page, /closed before the login finished/);
+    assert.equal(idp.tokenRequests.length, exchangesBefore, 'no code was sent to the token endpoint');
+    assert.equal(await frame.locator('#login').isVisible(), true, 'still logged out');
 
-  // The user tries again and the real login goes through, to the same wallet.
-  await frame.locator('#login-error').evaluate((e) => (e.textContent = ''));
-  await signInAtProvider((await openProviderPopup(page)).popup, LOGIN);
-  await expectShown(page, frame.locator('#prompt-title', { hasText: 'Connect to this site?' }));
-  await frame.locator('#approve').click();
-  assert.deepEqual(((await pending) as string[]).map((a) => getAddress(a)), [address]);
-  assert.deepEqual(idp.tokenRequests.slice(exchangesBefore).map((r) => [r.grantType, r.ok]), [['authorization_code', true]]);
-});
+    // The user tries again and the real login goes through, to the same wallet.
+    await frame.locator('#login-error').evaluate((e) => (e.textContent = ''));
+    await signInAtProvider((await openProviderPopup(page)).popup, LOGIN);
+    await expectShown(page, frame.locator('#prompt-title', { hasText: 'Connect to this site?' }));
+    await frame.locator('#approve').click();
+    assert.deepEqual(
+      ((await pending) as string[]).map((a) => getAddress(a)),
+      [address],
+    );
+    assert.deepEqual(
+      idp.tokenRequests.slice(exchangesBefore).map((r) => [r.grantType, r.ok]),
+      [['authorization_code', true]],
+    );
+  },
+);
 
-browserTest('the session survives a reload of the tab; once the ID token expires (the provider gave no refresh token) the session ends and the site sees no account', async () => {
-  const accounts = async () => {
-    await page.reload();
-    await page.locator('#connect:not([disabled])').waitFor();
-    return ((await page.evaluate(() => (window as any).symbolon.request({ method: 'eth_accounts' }))) as string[]).map((a) => getAddress(a));
-  };
-  assert.deepEqual(await accounts(), [address]);
-  // Make the stored ID token's expiry pass (the token itself is unchanged; the frame must not use it past exp).
-  await walletFrame(page).evaluate(() => {
-    const s = JSON.parse(sessionStorage.getItem('symbolon.session')!) as { expiresAt: number };
-    s.expiresAt = Date.now() - 1000;
-    sessionStorage.setItem('symbolon.session', JSON.stringify(s));
-  });
-  assert.deepEqual(await accounts(), []);
-  assert.equal(await walletFrame(page).evaluate(() => sessionStorage.getItem('symbolon.session')), null, 'the ended session is gone from the frame');
-});
+browserTest(
+  'the session survives a reload of the tab; once the ID token expires (the provider gave no refresh token) the session ends and the site sees no account',
+  async () => {
+    const accounts = async () => {
+      await page.reload();
+      await page.locator('#connect:not([disabled])').waitFor();
+      return ((await page.evaluate(() => (window as any).symbolon.request({ method: 'eth_accounts' }))) as string[]).map((a) => getAddress(a));
+    };
+    assert.deepEqual(await accounts(), [address]);
+    // Make the stored ID token's expiry pass (the token itself is unchanged; the frame must not use it past exp).
+    await walletFrame(page).evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem('symbolon.session')!) as { expiresAt: number };
+      s.expiresAt = Date.now() - 1000;
+      sessionStorage.setItem('symbolon.session', JSON.stringify(s));
+    });
+    assert.deepEqual(await accounts(), []);
+    assert.equal(await walletFrame(page).evaluate(() => sessionStorage.getItem('symbolon.session')), null, 'the ended session is gone from the frame');
+  },
+);
 
 /** Waits for the frame's login error to match. */
 async function expectShownError(page: Page, pattern: RegExp): Promise<void> {
@@ -278,10 +314,21 @@ async function expectShownError(page: Page, pattern: RegExp): Promise<void> {
 test('configuration: the served frame names the provider and its discovered endpoints, its CSP allows only that token endpoint, and the callback page cannot be framed', async () => {
   const config = (await (await fetch(`${server.endpoint}/frame/config.json`)).json()) as { loginProviders: Record<string, string>[] };
   assert.deepEqual(config.loginProviders, [
-    { id: 'test-idp', name: 'Test IdP', issuer: idp.issuer, clientId: CLIENT_ID, scope: 'openid email', authorizationEndpoint: `${idp.issuer}/auth`, tokenEndpoint: `${idp.issuer}/token` },
+    {
+      id: 'test-idp',
+      name: 'Test IdP',
+      issuer: idp.issuer,
+      clientId: CLIENT_ID,
+      scope: 'openid email',
+      authorizationEndpoint: `${idp.issuer}/auth`,
+      tokenEndpoint: `${idp.issuer}/token`,
+    },
   ]);
   const page = await fetch(`${server.endpoint}/frame/`);
-  assert.match(page.headers.get('content-security-policy') ?? '', new RegExp(`connect-src 'self' ${server.endpoint} http://127\\.0\\.0\\.1:8545 ${idp.issuer.replace(/\./g, '\\.')};`));
+  assert.match(
+    page.headers.get('content-security-policy') ?? '',
+    new RegExp(`connect-src 'self' ${server.endpoint} http://127\\.0\\.0\\.1:8545 ${idp.issuer.replace(/\./g, '\\.')};`),
+  );
   const callback = await fetch(`${server.endpoint}/frame/oidc-callback.html?code=c&state=s`);
   assert.equal(callback.status, 200);
   assert.match(callback.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
@@ -292,9 +339,15 @@ test('configuration: the served frame names the provider and its discovered endp
 
 test('configuration: the server refuses to start with a frame provider that is not a trusted issuer, or whose clientId is not an accepted audience', () => {
   const provider = { id: 'corp', name: 'Corp', issuer: 'https://login.corp.example', clientId: 'wallet-frame' };
-  const env = (issuers: unknown[], providers: unknown = [provider]) => ({ SYMBOLON_OIDC_ISSUERS: JSON.stringify(issuers), SYMBOLON_FRAME_OIDC_PROVIDERS: JSON.stringify(providers) });
+  const env = (issuers: unknown[], providers: unknown = [provider]) => ({
+    SYMBOLON_OIDC_ISSUERS: JSON.stringify(issuers),
+    SYMBOLON_FRAME_OIDC_PROVIDERS: JSON.stringify(providers),
+  });
   assert.throws(() => configFromEnv(env([]), { port: '0' }), /provider corp \(issuer https:\/\/login\.corp\.example\) is not a trusted issuer/);
-  assert.throws(() => configFromEnv(env([{ issuer: 'https://login.corp.example', audiences: ['api'] }]), { port: '0' }), /does not accept the audience wallet-frame/);
+  assert.throws(
+    () => configFromEnv(env([{ issuer: 'https://login.corp.example', audiences: ['api'] }]), { port: '0' }),
+    /does not accept the audience wallet-frame/,
+  );
   const ok = configFromEnv(env([{ issuer: 'https://login.corp.example', audiences: ['api', 'wallet-frame'] }]), { port: '0' });
   assert.deepEqual(ok.frame.oidcProviders, [{ ...provider, scope: 'openid email' }]);
   // A custodian-only process serves no frame: the check is not its business.
@@ -309,22 +362,32 @@ test('configuration: the server refuses to start with a frame provider that is n
     [JSON.stringify([{ ...provider, scope: 'email' }]), /\.scope must be space-separated scopes including openid/],
     [JSON.stringify([{ ...provider, clientSecret: 'x' }]), /unknown field clientSecret/],
     [JSON.stringify([provider, provider]), /id corp is used twice/],
-  ] as const) assert.throws(() => parseFrameOidcProviders(bad), why, bad);
+  ] as const)
+    assert.throws(() => parseFrameOidcProviders(bad), why, bad);
 });
 
 test("discovery: the provider's endpoints come from its own document; a document naming another issuer, or none at all, leaves the provider out and says why", async () => {
   const base = { id: 'test-idp', name: 'Test IdP', clientId: CLIENT_ID, scope: 'openid email' };
   assert.deepEqual(await discoverFrameProvider({ ...base, issuer: idp.issuer }, { timeoutMs: 5000 }), {
-    ...base, issuer: idp.issuer, authorizationEndpoint: `${idp.issuer}/auth`, tokenEndpoint: `${idp.issuer}/token`,
+    ...base,
+    issuer: idp.issuer,
+    authorizationEndpoint: `${idp.issuer}/auth`,
+    tokenEndpoint: `${idp.issuer}/token`,
   });
   // Same server, but the configured issuer has a trailing slash: the document names another issuer (OIDC Discovery §4.3).
   await assert.rejects(discoverFrameProvider({ ...base, issuer: `${idp.issuer}/` }, { timeoutMs: 5000 }), /names another issuer/);
   const errors: string[] = [];
   const directory = frameProviderDirectory({
-    providers: [{ ...base, id: 'gone', issuer: 'http://127.0.0.1:9' }, { ...base, issuer: idp.issuer }],
+    providers: [
+      { ...base, id: 'gone', issuer: 'http://127.0.0.1:9' },
+      { ...base, issuer: idp.issuer },
+    ],
     onError: (p, e) => errors.push(`${p.id}: ${e.message}`),
   });
-  assert.deepEqual((await directory()).map((p) => p.id), ['test-idp']);
+  assert.deepEqual(
+    (await directory()).map((p) => p.id),
+    ['test-idp'],
+  );
   assert.equal(errors.length, 1);
   assert.match(errors[0]!, /^gone: the discovery document of login provider gone .* could not be read/);
 });
@@ -336,10 +399,25 @@ test('the frame-side checks: callback messages are parsed strictly, PKCE is RFC 
   }
   const good = { protocol: 'symbolon-oidc-callback/1', state: 's', code: 'c' };
   assert.deepEqual(parseCallbackMessage(good), good);
-  for (const bad of [null, 'x', [], { ...good, protocol: 'symbolon-frame/1' }, { ...good, state: '' }, { ...good, code: 7 }, { ...good, extra: 1 }, { protocol: good.protocol, state: 's' }, { ...good, error: 'access_denied' }]) {
+  for (const bad of [
+    null,
+    'x',
+    [],
+    { ...good, protocol: 'symbolon-frame/1' },
+    { ...good, state: '' },
+    { ...good, code: 7 },
+    { ...good, extra: 1 },
+    { protocol: good.protocol, state: 's' },
+    { ...good, error: 'access_denied' },
+  ]) {
     assert.equal(parseCallbackMessage(bad), undefined, JSON.stringify(bad));
   }
-  assert.deepEqual(callbackFromQuery('?code=abc&state=xyz&iss=https%3A%2F%2Fidp'), { protocol: 'symbolon-oidc-callback/1', state: 'xyz', code: 'abc', iss: 'https://idp' });
+  assert.deepEqual(callbackFromQuery('?code=abc&state=xyz&iss=https%3A%2F%2Fidp'), {
+    protocol: 'symbolon-oidc-callback/1',
+    state: 'xyz',
+    code: 'abc',
+    iss: 'https://idp',
+  });
   assert.equal(callbackFromQuery('?code=abc'), undefined);
 
   const now = Date.now();
@@ -357,6 +435,7 @@ test('the frame-side checks: callback messages are parsed strictly, PKCE is RFC 
     [{ ...claims, nonce: undefined }, 'nonce'],
     [{ ...claims, exp: Math.floor(now / 1000) - 1 }, 'expiry'],
     [{ ...claims, sub: '' }, 'subject'],
-  ] as const) assert.throws(() => checkIdToken(jwt(bad), expect), new RegExp(`wrong ${claim}`), JSON.stringify(bad));
+  ] as const)
+    assert.throws(() => checkIdToken(jwt(bad), expect), new RegExp(`wrong ${claim}`), JSON.stringify(bad));
   assert.throws(() => checkIdToken('not-a-jwt', expect), /malformed ID token/);
 });

@@ -118,13 +118,22 @@ test('with --port 0 the frame is given the forked signer once it listens: config
   assert.equal(health.status, 200);
   assert.deepEqual(await health.json(), { status: 'ok' });
   // The frame (the wallet's origin) may call it from the browser.
-  const preflight = await fetch(`${config.signerUrl}/v1/sign`, { method: 'OPTIONS', headers: { origin: endpoint, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+  const preflight = await fetch(`${config.signerUrl}/v1/sign`, {
+    method: 'OPTIONS',
+    headers: { origin: endpoint, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+  });
   assert.equal(preflight.headers.get('access-control-allow-origin'), endpoint);
 });
 
 test('useSignerUrl takes an http(s) origin only; a configured signer URL is served until then', () => {
   const settings = configFromEnv({ SYMBOLON_FRAME_SIGNER_URL: 'https://signer.example.com' }, { port: '8080' }).frame;
-  const frame = createFrame({ settings, publicUrl: () => 'http://127.0.0.1:8080', region: REGION, accountId: '111122223333', logger: pino({ level: 'silent' }) });
+  const frame = createFrame({
+    settings,
+    publicUrl: () => 'http://127.0.0.1:8080',
+    region: REGION,
+    accountId: '111122223333',
+    logger: pino({ level: 'silent' }),
+  });
   assert.equal(frame.signerUrl, 'https://signer.example.com');
   for (const bad of ['signer', 'ftp://127.0.0.1:9', 'http://127.0.0.1:9/path', 'http://127.0.0.1:9/?x=1', 'http://u:p@127.0.0.1:9']) {
     assert.throws(() => frame.useSignerUrl(bad), RangeError, bad);

@@ -23,7 +23,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { BrowserContext, Page, Request } from 'playwright-core';
-import { bytesToHex, createPublicClient, getAddress, http, keccak256, parseEther, recoverTransactionAddress, verifyMessage, verifyTypedData, type Address, type Hex } from 'viem';
+import {
+  bytesToHex,
+  createPublicClient,
+  getAddress,
+  http,
+  keccak256,
+  parseEther,
+  recoverTransactionAddress,
+  verifyMessage,
+  verifyTypedData,
+  type Address,
+  type Hex,
+} from 'viem';
 import { privateKeyToAddress } from 'viem/accounts';
 import { Wallet, JsonRpcProvider } from 'ethers';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
@@ -77,7 +89,12 @@ before(async () => {
   const build = spawnSync(process.execPath, ['scripts/build-web.js'], { encoding: 'utf8' });
   assert.equal(build.status, 0, `npm run build:web failed: ${build.stderr}`);
   node = await startHardhatNode(FUNDER_KEY, CHAIN_ID);
-  dapp = await startExampleDapp({ host: '127.0.0.1', port: 0, frameUrl: () => frameUrl, chains: [{ chainId: CHAIN_ID, name: 'Local chain (Hardhat)', rpcUrl: node.url }] });
+  dapp = await startExampleDapp({
+    host: '127.0.0.1',
+    port: 0,
+    frameUrl: () => frameUrl,
+    chains: [{ chainId: CHAIN_ID, name: 'Local chain (Hardhat)', rpcUrl: node.url }],
+  });
   const signerPort = await freePort();
   server = await startTestServer({
     env: {
@@ -127,12 +144,19 @@ function encodings(bytes: Uint8Array): string[] {
 
 function carries(r: Seen, secret: Uint8Array): boolean {
   const text = r.body.toString('latin1');
-  return r.body.includes(Buffer.from(secret)) || encodings(secret).some((e) => text.includes(e) || r.url.includes(e) || text.toLowerCase().includes(e.toLowerCase()));
+  return (
+    r.body.includes(Buffer.from(secret)) || encodings(secret).some((e) => text.includes(e) || r.url.includes(e) || text.toLowerCase().includes(e.toLowerCase()))
+  );
 }
 
 /** The frame's custodian Encrypt calls (KMS JSON protocol at the custodian's root). */
 function encrypts(): Seen[] {
-  return seen.filter((r) => r.method === 'POST' && r.url === `${server.endpoint}/` && (r.headers['x-amz-target'] === 'TrentService.Encrypt' || r.body.toString('utf8').includes('"Plaintext"')));
+  return seen.filter(
+    (r) =>
+      r.method === 'POST' &&
+      r.url === `${server.endpoint}/` &&
+      (r.headers['x-amz-target'] === 'TrentService.Encrypt' || r.body.toString('utf8').includes('"Plaintext"')),
+  );
 }
 
 function signRequests(): Seen[] {
@@ -201,7 +225,14 @@ browserTest('eth_signTypedData_v4: approved in the frame, the signature verifies
   const valid = await verifyTypedData({
     address,
     domain: { name: 'Example Exchange', version: '1', chainId: CHAIN_ID, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' },
-    types: { Order: [{ name: 'maker', type: 'address' }, { name: 'sell', type: 'string' }, { name: 'amount', type: 'uint256' }, { name: 'expiry', type: 'uint64' }] },
+    types: {
+      Order: [
+        { name: 'maker', type: 'address' },
+        { name: 'sell', type: 'string' },
+        { name: 'amount', type: 'uint256' },
+        { name: 'expiry', type: 'uint64' },
+      ],
+    },
     primaryType: 'Order',
     message: { maker: address, sell: 'ETH', amount: 10n ** 15n, expiry: 1_900_000_000n },
     signature,
@@ -252,7 +283,10 @@ browserTest('Reject in the frame gives 4001, and nothing reaches the signer', as
 browserTest("the signer answers CORS for the frame's origin only: the DApp's page cannot call it", async () => {
   const frameOrigin = new URL(frameUrl).origin;
   const preflight = (origin: string) =>
-    fetch(`${signer.url}/v1/sign`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+    fetch(`${signer.url}/v1/sign`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
   const ok = await preflight(frameOrigin);
   assert.equal(ok.status, 204);
   assert.equal(ok.headers.get('access-control-allow-origin'), frameOrigin);
@@ -309,24 +343,30 @@ browserTest('a user whose wallet is an envelope wallet keeps it in a split frame
   }
 });
 
-browserTest("over the whole session, share A went to the custodian's Encrypt only: never to the wallet service or the signer; the key went nowhere", async () => {
-  assert.ok(shareA && privateKey, 'the split wallet was created');
-  const enc = encrypts();
-  assert.equal(enc.length, 1);
-  const toWallet = seen.filter((r) => r !== enc[0] && r.url.startsWith(`${server.endpoint}/`));
-  // The checks below look at real traffic: the wallet API, the issuer, STS, the custodian and the signer were all called.
-  for (const path of ['/v1/me', '/v1/wallets', '/v1/wallets/me', '/oidc/email/verify', '/frame/config.json']) {
-    assert.ok(toWallet.some((r) => new URL(r.url).pathname === path), `the frame called ${path}`);
-  }
-  assert.ok(signRequests().length >= 3);
-  // Control: the check finds share A where it is (the Encrypt), and share B's upload carries what it should.
-  assert.equal(carries(enc[0]!, shareA), true);
-  for (const r of seen) {
-    assert.equal(carries(r, privateKey), false, `the key in ${r.method} ${r.url}`);
-    if (r === enc[0]) continue;
-    assert.equal(carries(r, shareA), false, `share A in ${r.method} ${r.url}`);
-  }
-});
+browserTest(
+  "over the whole session, share A went to the custodian's Encrypt only: never to the wallet service or the signer; the key went nowhere",
+  async () => {
+    assert.ok(shareA && privateKey, 'the split wallet was created');
+    const enc = encrypts();
+    assert.equal(enc.length, 1);
+    const toWallet = seen.filter((r) => r !== enc[0] && r.url.startsWith(`${server.endpoint}/`));
+    // The checks below look at real traffic: the wallet API, the issuer, STS, the custodian and the signer were all called.
+    for (const path of ['/v1/me', '/v1/wallets', '/v1/wallets/me', '/oidc/email/verify', '/frame/config.json']) {
+      assert.ok(
+        toWallet.some((r) => new URL(r.url).pathname === path),
+        `the frame called ${path}`,
+      );
+    }
+    assert.ok(signRequests().length >= 3);
+    // Control: the check finds share A where it is (the Encrypt), and share B's upload carries what it should.
+    assert.equal(carries(enc[0]!, shareA), true);
+    for (const r of seen) {
+      assert.equal(carries(r, privateKey), false, `the key in ${r.method} ${r.url}`);
+      if (r === enc[0]) continue;
+      assert.equal(carries(r, shareA), false, `share A in ${r.method} ${r.url}`);
+    }
+  },
+);
 
 test('configuration: SYMBOLON_FRAME_CUSTODY_MODE and the signer URL the frame is given', () => {
   const frame = (env: Record<string, string>, flags: Record<string, string> = {}) => configFromEnv(env, flags).frame;
@@ -344,13 +384,19 @@ test('configuration: SYMBOLON_FRAME_CUSTODY_MODE and the signer URL the frame is
   assert.equal(frame({ SYMBOLON_FRAME_SIGNER_URL: 'https://signer.example.com/' }, { port: '8080' }).signerUrl, 'https://signer.example.com');
   // Behind a public URL the forked signer's local address means nothing to a browser: name it, or split is refused.
   assert.equal(frame({ SYMBOLON_PUBLIC_URL: 'https://wallet.example.com' }, { port: '8080' }).signerUrl, undefined);
-  assert.throws(() => frame({ SYMBOLON_PUBLIC_URL: 'https://wallet.example.com', SYMBOLON_FRAME_CUSTODY_MODE: 'split' }, { port: '8080' }), /SYMBOLON_FRAME_SIGNER_URL/);
+  assert.throws(
+    () => frame({ SYMBOLON_PUBLIC_URL: 'https://wallet.example.com', SYMBOLON_FRAME_CUSTODY_MODE: 'split' }, { port: '8080' }),
+    /SYMBOLON_FRAME_SIGNER_URL/,
+  );
   for (const bad of ['signer.example.com', 'ftp://signer.example.com', 'https://signer.example.com/?x=1', 'https://u:p@signer.example.com']) {
     assert.throws(() => frame({ SYMBOLON_FRAME_SIGNER_URL: bad }, { port: '8080' }), /SYMBOLON_FRAME_SIGNER_URL/, bad);
   }
   // A signer of its own (--role signer) is told the frame's origin; --role all adds the server's own.
   assert.deepEqual(signerSettingsFromEnv({}).corsOrigins, []);
-  assert.deepEqual(signerSettingsFromEnv({ SYMBOLON_SIGNER_CORS_ORIGINS: 'https://wallet.example.com, http://127.0.0.1:8080' }).corsOrigins, ['https://wallet.example.com', 'http://127.0.0.1:8080']);
+  assert.deepEqual(signerSettingsFromEnv({ SYMBOLON_SIGNER_CORS_ORIGINS: 'https://wallet.example.com, http://127.0.0.1:8080' }).corsOrigins, [
+    'https://wallet.example.com',
+    'http://127.0.0.1:8080',
+  ]);
   for (const bad of ['*', 'https://*.example.com', 'https://wallet.example.com/', 'https://wallet.example.com/frame', 'wallet.example.com', 'null']) {
     assert.throws(() => signerSettingsFromEnv({ SYMBOLON_SIGNER_CORS_ORIGINS: bad }), /SYMBOLON_SIGNER_CORS_ORIGINS/, bad);
   }

@@ -138,7 +138,11 @@ describe(`IAM API on ${STORE}`, () => {
     );
     assert.equal(JSON.stringify(listed).includes(k1.AccessKey!.SecretAccessKey!), false);
     // The store holds only the sealed box.
-    const row = await server.custodian.deps.store.db.selectFrom('iam_access_keys').selectAll().where('access_key_id', '=', k1.AccessKey!.AccessKeyId!).executeTakeFirstOrThrow();
+    const row = await server.custodian.deps.store.db
+      .selectFrom('iam_access_keys')
+      .selectAll()
+      .where('access_key_id', '=', k1.AccessKey!.AccessKeyId!)
+      .executeTakeFirstOrThrow();
     assert.equal(Buffer.from(row.sealed_secret).includes(Buffer.from(k1.AccessKey!.SecretAccessKey!)), false);
     await iam().send(new CreateAccessKeyCommand({ UserName: 'keys-user' }));
     await rejects(iam().send(new CreateAccessKeyCommand({ UserName: 'keys-user' })), 'LimitExceeded', 'Cannot exceed quota for AccessKeysPerUser: 2', 409);
@@ -153,64 +157,151 @@ describe(`IAM API on ${STORE}`, () => {
       `User: ${arn} is not authorized to perform: iam:GetUser on resource: ${arn} because no identity-based policy allows the iam:GetUser action`,
       403,
     );
-    await iam().send(new PutUserPolicyCommand({ UserName: 'limited', PolicyName: 'self', PolicyDocument: policy({ Effect: 'Allow', Action: ['iam:GetUser', 'iam:ListUsers'], Resource: '*' }) }));
+    await iam().send(
+      new PutUserPolicyCommand({
+        UserName: 'limited',
+        PolicyName: 'self',
+        PolicyDocument: policy({ Effect: 'Allow', Action: ['iam:GetUser', 'iam:ListUsers'], Resource: '*' }),
+      }),
+    );
     const me = await iam(creds).send(new GetUserCommand({}));
     assert.equal(me.User!.Arn, arn);
     await iam(creds).send(new ListUsersCommand({}));
-    await rejects(iam(creds).send(new CreateUserCommand({ UserName: 'not-allowed' })), 'AccessDenied', /iam:CreateUser on resource: arn:aws:iam::\d{12}:user\/not-allowed because no identity-based policy allows/);
+    await rejects(
+      iam(creds).send(new CreateUserCommand({ UserName: 'not-allowed' })),
+      'AccessDenied',
+      /iam:CreateUser on resource: arn:aws:iam::\d{12}:user\/not-allowed because no identity-based policy allows/,
+    );
     // An explicit deny wins over iam:*.
-    await iam().send(new PutUserPolicyCommand({ UserName: 'limited', PolicyName: 'all', PolicyDocument: policy({ Effect: 'Allow', Action: 'iam:*', Resource: '*' }, { Effect: 'Deny', Action: 'iam:DeleteUser', Resource: '*' }) }));
+    await iam().send(
+      new PutUserPolicyCommand({
+        UserName: 'limited',
+        PolicyName: 'all',
+        PolicyDocument: policy({ Effect: 'Allow', Action: 'iam:*', Resource: '*' }, { Effect: 'Deny', Action: 'iam:DeleteUser', Resource: '*' }),
+      }),
+    );
     await iam(creds).send(new CreateUserCommand({ UserName: 'made-by-limited' }));
-    await rejects(iam(creds).send(new DeleteUserCommand({ UserName: 'made-by-limited' })), 'AccessDenied', /with an explicit deny in an identity-based policy$/);
+    await rejects(
+      iam(creds).send(new DeleteUserCommand({ UserName: 'made-by-limited' })),
+      'AccessDenied',
+      /with an explicit deny in an identity-based policy$/,
+    );
     await iam().send(new DeleteUserPolicyCommand({ UserName: 'limited', PolicyName: 'all' }));
     await rejects(iam(creds).send(new CreateUserCommand({ UserName: 'not-allowed-2' })), 'AccessDenied');
   });
 
   test('inline policies: put, get (URL-encoded as IAM), list, delete; malformed and oversize refused', async () => {
     await iam().send(new CreateUserCommand({ UserName: 'policy-user' }));
-    const doc = policy({ Effect: 'Allow', Action: ['kms:Sign', 'kms:GetPublicKey'], Resource: '*', Condition: { StringEquals: { 'aws:PrincipalTag/Environment': 'production' } } });
+    const doc = policy({
+      Effect: 'Allow',
+      Action: ['kms:Sign', 'kms:GetPublicKey'],
+      Resource: '*',
+      Condition: { StringEquals: { 'aws:PrincipalTag/Environment': 'production' } },
+    });
     await iam().send(new PutUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'sign', PolicyDocument: doc }));
     const got = await iam().send(new GetUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'sign' }));
     assert.equal(decodeURIComponent(got.PolicyDocument!), doc);
     assert.equal(got.PolicyName, 'sign');
     const names = await iam().send(new ListUserPoliciesCommand({ UserName: 'policy-user' }));
     assert.deepEqual(names.PolicyNames, ['sign']);
-    await rejects(iam().send(new PutUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'bad', PolicyDocument: policy({ Effect: 'Allow', Action: 'kms:Sign' }) })), 'MalformedPolicyDocument', 'Policy statement must contain resources.', 400);
-    await rejects(iam().send(new PutUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'bad', PolicyDocument: '{"Statement":' })), 'MalformedPolicyDocument', 'Syntax errors in policy.');
     await rejects(
-      iam().send(new PutUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'bad', PolicyDocument: policy({ Effect: 'Allow', Principal: '*', Action: 'kms:Sign', Resource: '*' }) })),
+      iam().send(new PutUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'bad', PolicyDocument: policy({ Effect: 'Allow', Action: 'kms:Sign' }) })),
+      'MalformedPolicyDocument',
+      'Policy statement must contain resources.',
+      400,
+    );
+    await rejects(
+      iam().send(new PutUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'bad', PolicyDocument: '{"Statement":' })),
+      'MalformedPolicyDocument',
+      'Syntax errors in policy.',
+    );
+    await rejects(
+      iam().send(
+        new PutUserPolicyCommand({
+          UserName: 'policy-user',
+          PolicyName: 'bad',
+          PolicyDocument: policy({ Effect: 'Allow', Principal: '*', Action: 'kms:Sign', Resource: '*' }),
+        }),
+      ),
       'MalformedPolicyDocument',
       'Policy document should not specify a principal.',
     );
-    const big = policy(...Array.from({ length: 40 }, (_, i) => ({ Effect: 'Allow', Action: `kms:Sign`, Resource: `arn:aws:kms:us-east-1:111122223333:key/${i}` })));
-    await rejects(iam().send(new PutUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'big', PolicyDocument: big })), 'LimitExceeded', 'Maximum policy size of 2048 bytes exceeded for user policy-user', 409);
+    const big = policy(
+      ...Array.from({ length: 40 }, (_, i) => ({ Effect: 'Allow', Action: `kms:Sign`, Resource: `arn:aws:kms:us-east-1:111122223333:key/${i}` })),
+    );
+    await rejects(
+      iam().send(new PutUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'big', PolicyDocument: big })),
+      'LimitExceeded',
+      'Maximum policy size of 2048 bytes exceeded for user policy-user',
+      409,
+    );
     assert.deepEqual((await iam().send(new ListUserPoliciesCommand({ UserName: 'policy-user' }))).PolicyNames, ['sign']);
     await iam().send(new DeleteUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'sign' }));
-    await rejects(iam().send(new GetUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'sign' })), 'NoSuchEntity', 'The user policy with name sign cannot be found.', 404);
+    await rejects(
+      iam().send(new GetUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'sign' })),
+      'NoSuchEntity',
+      'The user policy with name sign cannot be found.',
+      404,
+    );
     await rejects(iam().send(new DeleteUserPolicyCommand({ UserName: 'policy-user', PolicyName: 'sign' })), 'NoSuchEntity');
   });
 
   test('tags: TagUser replaces, UntagUser removes, and principal tags reach policies at once', async () => {
     const creds = await userWithKey('tag-user');
-    await iam().send(new PutUserPolicyCommand({
-      UserName: 'tag-user',
-      PolicyName: 'prod-only',
-      PolicyDocument: policy({ Effect: 'Allow', Action: 'iam:ListUserTags', Resource: '*', Condition: { StringEquals: { 'aws:PrincipalTag/Environment': 'production' } } }),
-    }));
+    await iam().send(
+      new PutUserPolicyCommand({
+        UserName: 'tag-user',
+        PolicyName: 'prod-only',
+        PolicyDocument: policy({
+          Effect: 'Allow',
+          Action: 'iam:ListUserTags',
+          Resource: '*',
+          Condition: { StringEquals: { 'aws:PrincipalTag/Environment': 'production' } },
+        }),
+      }),
+    );
     await rejects(iam(creds).send(new ListUserTagsCommand({ UserName: 'tag-user' })), 'AccessDenied');
-    await iam().send(new TagUserCommand({ UserName: 'tag-user', Tags: [{ Key: 'Environment', Value: 'production' }, { Key: 'team', Value: 'payments' }] }));
+    await iam().send(
+      new TagUserCommand({
+        UserName: 'tag-user',
+        Tags: [
+          { Key: 'Environment', Value: 'production' },
+          { Key: 'team', Value: 'payments' },
+        ],
+      }),
+    );
     const tags = await iam(creds).send(new ListUserTagsCommand({ UserName: 'tag-user' }));
-    assert.deepEqual(tags.Tags, [{ Key: 'Environment', Value: 'production' }, { Key: 'team', Value: 'payments' }]);
+    assert.deepEqual(tags.Tags, [
+      { Key: 'Environment', Value: 'production' },
+      { Key: 'team', Value: 'payments' },
+    ]);
     await iam().send(new TagUserCommand({ UserName: 'tag-user', Tags: [{ Key: 'TEAM', Value: 'treasury' }] }));
-    assert.deepEqual((await iam(creds).send(new ListUserTagsCommand({ UserName: 'tag-user' }))).Tags, [{ Key: 'Environment', Value: 'production' }, { Key: 'TEAM', Value: 'treasury' }]);
+    assert.deepEqual((await iam(creds).send(new ListUserTagsCommand({ UserName: 'tag-user' }))).Tags, [
+      { Key: 'Environment', Value: 'production' },
+      { Key: 'TEAM', Value: 'treasury' },
+    ]);
     await iam().send(new UntagUserCommand({ UserName: 'tag-user', TagKeys: ['environment'] }));
     await rejects(iam(creds).send(new ListUserTagsCommand({ UserName: 'tag-user' })), 'AccessDenied');
-    await rejects(iam().send(new TagUserCommand({ UserName: 'tag-user', Tags: [{ Key: 'a', Value: '1' }, { Key: 'A', Value: '2' }] })), 'InvalidInput', 'Duplicate tag keys found. Please note that Tag keys are case insensitive.');
+    await rejects(
+      iam().send(
+        new TagUserCommand({
+          UserName: 'tag-user',
+          Tags: [
+            { Key: 'a', Value: '1' },
+            { Key: 'A', Value: '2' },
+          ],
+        }),
+      ),
+      'InvalidInput',
+      'Duplicate tag keys found. Please note that Tag keys are case insensitive.',
+    );
   });
 
   test('UpdateAccessKey and DeleteAccessKey revoke the key at once in this process', async () => {
     const creds = await userWithKey('revoked');
-    await iam().send(new PutUserPolicyCommand({ UserName: 'revoked', PolicyName: 'self', PolicyDocument: policy({ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*' }) }));
+    await iam().send(
+      new PutUserPolicyCommand({ UserName: 'revoked', PolicyName: 'self', PolicyDocument: policy({ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*' }) }),
+    );
     await iam(creds).send(new GetUserCommand({}));
     await iam().send(new UpdateAccessKeyCommand({ UserName: 'revoked', AccessKeyId: creds.accessKeyId, Status: 'Inactive' }));
     await rejects(iam(creds).send(new GetUserCommand({})), 'InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
@@ -219,12 +310,18 @@ describe(`IAM API on ${STORE}`, () => {
     await iam(creds).send(new GetUserCommand({}));
     await iam().send(new DeleteAccessKeyCommand({ UserName: 'revoked', AccessKeyId: creds.accessKeyId }));
     await rejects(iam(creds).send(new GetUserCommand({})), 'InvalidClientTokenId');
-    await rejects(iam().send(new DeleteAccessKeyCommand({ UserName: 'revoked', AccessKeyId: creds.accessKeyId })), 'NoSuchEntity', `The Access Key with id ${creds.accessKeyId} cannot be found.`);
+    await rejects(
+      iam().send(new DeleteAccessKeyCommand({ UserName: 'revoked', AccessKeyId: creds.accessKeyId })),
+      'NoSuchEntity',
+      `The Access Key with id ${creds.accessKeyId} cannot be found.`,
+    );
   });
 
   test('DeleteUser refuses while keys or policies remain, then deletes', async () => {
     const creds = await userWithKey('leaving');
-    await iam().send(new PutUserPolicyCommand({ UserName: 'leaving', PolicyName: 'p', PolicyDocument: policy({ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*' }) }));
+    await iam().send(
+      new PutUserPolicyCommand({ UserName: 'leaving', PolicyName: 'p', PolicyDocument: policy({ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*' }) }),
+    );
     await rejects(iam().send(new DeleteUserCommand({ UserName: 'leaving' })), 'DeleteConflict', 'Cannot delete entity, must delete access keys first.', 409);
     await iam().send(new DeleteAccessKeyCommand({ UserName: 'leaving', AccessKeyId: creds.accessKeyId }));
     await rejects(iam().send(new DeleteUserCommand({ UserName: 'leaving' })), 'DeleteConflict', 'Cannot delete entity, must delete policies first.');
@@ -251,7 +348,15 @@ describe(`IAM API on ${STORE}`, () => {
     const root = `arn:aws:iam::${server.custodian.accountId}:root`;
     assert.ok(rows.some((r) => r.operation === 'CreateUser' && r.principal_arn === root && r.outcome === 'allowed' && r.error_code === null));
     assert.ok(rows.some((r) => r.operation === 'CreateAccessKey' && r.outcome === 'allowed'));
-    assert.ok(rows.some((r) => r.operation === 'DeleteUser' && r.principal_arn === `arn:aws:iam::${server.custodian.accountId}:user/audited` && r.outcome === 'denied' && r.error_code === 'AccessDenied'));
+    assert.ok(
+      rows.some(
+        (r) =>
+          r.operation === 'DeleteUser' &&
+          r.principal_arn === `arn:aws:iam::${server.custodian.accountId}:user/audited` &&
+          r.outcome === 'denied' &&
+          r.error_code === 'AccessDenied',
+      ),
+    );
     // The secret never reaches the trail.
     const all = JSON.stringify(await server.custodian.deps.store.db.selectFrom('audit_events').selectAll().execute());
     assert.equal(all.includes(creds.secretAccessKey), false);
@@ -262,7 +367,15 @@ describe(`IAM API on ${STORE}`, () => {
     const url = new URL(server.endpoint);
     const body = 'Action=GetUser&Version=2010-05-08&UserName=nobody-here';
     const signed = await signer.sign(
-      new HttpRequest({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded' }, body }),
+      new HttpRequest({
+        method: 'POST',
+        protocol: 'http:',
+        hostname: url.hostname,
+        port: Number(url.port),
+        path: '/',
+        headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      }),
     );
     const res = await fetch(server.endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body });
     assert.equal(res.status, 404);
@@ -272,7 +385,12 @@ describe(`IAM API on ${STORE}`, () => {
       xml,
       /^<ErrorResponse xmlns="https:\/\/iam\.amazonaws\.com\/doc\/2010-05-08\/"><Error><Type>Sender<\/Type><Code>NoSuchEntity<\/Code><Message>The user with name nobody-here cannot be found\.<\/Message><\/Error><RequestId>[0-9a-f-]{36}<\/RequestId><\/ErrorResponse>$/,
     );
-    await rejects(iam({ accessKeyId: ADMIN.accessKeyId, secretAccessKey: 'wrong-secret-wrong-secret-wrong-secret00' }).send(new ListUsersCommand({})), 'SignatureDoesNotMatch', undefined, 403);
+    await rejects(
+      iam({ accessKeyId: ADMIN.accessKeyId, secretAccessKey: 'wrong-secret-wrong-secret-wrong-secret00' }).send(new ListUsersCommand({})),
+      'SignatureDoesNotMatch',
+      undefined,
+      403,
+    );
   });
 });
 
@@ -291,7 +409,9 @@ describe('revocation reaches another process within the credential cache TTL', (
 
   test('a key deleted on one server stops working on the other within 5 s', async () => {
     await iam(ADMIN, a).send(new CreateUserCommand({ UserName: 'two-procs' }));
-    await iam(ADMIN, a).send(new PutUserPolicyCommand({ UserName: 'two-procs', PolicyName: 'p', PolicyDocument: policy({ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*' }) }));
+    await iam(ADMIN, a).send(
+      new PutUserPolicyCommand({ UserName: 'two-procs', PolicyName: 'p', PolicyDocument: policy({ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*' }) }),
+    );
     const k = await iam(ADMIN, a).send(new CreateAccessKeyCommand({ UserName: 'two-procs' }));
     const creds = { accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey! };
     await iam(creds, b).send(new GetUserCommand({}));
@@ -317,9 +437,14 @@ describe('revocation reaches another process within the credential cache TTL', (
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))) as Record<string, string>;
   return new Promise((resolveRun) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'admin', ...args], { env: { ...base, NODE_NO_WARNINGS: '1', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolveRun({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'admin', ...args],
+      { env: { ...base, NODE_NO_WARNINGS: '1', ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        resolveRun({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -342,7 +467,12 @@ describe('symbolon admin (users, keys, policies) against a running server', () =
     assert.match(created.stdout, /created user arn:aws:iam::\d{12}:user\/cli-user/);
 
     const policyFile = join(dir, 'policy.json');
-    const doc = policy({ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*', Condition: { StringEquals: { 'aws:PrincipalTag/Environment': 'production' } } });
+    const doc = policy({
+      Effect: 'Allow',
+      Action: 'iam:GetUser',
+      Resource: '*',
+      Condition: { StringEquals: { 'aws:PrincipalTag/Environment': 'production' } },
+    });
     writeFileSync(policyFile, doc);
     const put = await cli(['put-user-policy', '--name', 'cli-user', '--policy-file', policyFile, '--endpoint', server.endpoint], asAdmin());
     assert.equal(put.code, 0, put.stderr);

@@ -16,16 +16,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
-import {
-  SignJWT,
-  UnsecuredJWT,
-  decodeProtectedHeader,
-  exportJWK,
-  generateKeyPair,
-  type JWK,
-  type JWTPayload,
-  type CryptoKey as JoseCryptoKey,
-} from 'jose';
+import { SignJWT, UnsecuredJWT, decodeProtectedHeader, exportJWK, generateKeyPair, type JWK, type JWTPayload, type CryptoKey as JoseCryptoKey } from 'jose';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createTokenVerifier, type TokenVerifier } from '../src/identity/token-verifier.js';
 import { TokenError, type TokenErrorCode } from '../src/identity/errors.js';
@@ -122,7 +113,11 @@ class ExternalIssuer {
     if (publish) this.published.push({ ...(await exportJWK(publicKey)), kid, alg, use: 'sig' });
   }
 
-  async mint(kid: string, claims: JWTPayload, opts: { iss?: string; aud?: string | string[]; expIn?: number; header?: Record<string, unknown> } = {}): Promise<string> {
+  async mint(
+    kid: string,
+    claims: JWTPayload,
+    opts: { iss?: string; aud?: string | string[]; expIn?: number; header?: Record<string, unknown> } = {},
+  ): Promise<string> {
     const k = this.keys.get(kid)!;
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({ exp: now + (opts.expIn ?? 300), iat: now, ...claims })
@@ -269,7 +264,10 @@ describe('built-in issuer: email code login', () => {
     assert.deepEqual(s.json, { status: 'sent', expires_in: 600 });
     const code = await readCode(server, 'alice@example.com');
     // Development mode: the code is also in the log.
-    assert.ok(logs.some((l) => l.includes(code) && l.includes('development mode')), 'code written to the log');
+    assert.ok(
+      logs.some((l) => l.includes(code) && l.includes('development mode')),
+      'code written to the log',
+    );
 
     const v = await call(server.endpoint, 'POST', '/oidc/email/verify', { email: 'alice@example.com', code });
     assert.equal(v.status, 200);
@@ -305,9 +303,16 @@ describe('built-in issuer: email code login', () => {
     assert.equal(builtin('wallet')?.tokenUse, 'access');
     assert.equal(builtin('custodian')?.tokenUse, 'id');
     // The same rule as configuration for an external issuer: checked strictly.
-    assert.equal(checkTrustedIssuer({ issuer: 'https://idp.example', audience: 'a', jwks: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AA' }] }, tokenUse: 'id' }).tokenUse, 'id');
+    assert.equal(
+      checkTrustedIssuer({ issuer: 'https://idp.example', audience: 'a', jwks: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AA' }] }, tokenUse: 'id' }).tokenUse,
+      'id',
+    );
     for (const bad of ['', 'has space', 7, 'x'.repeat(65)]) {
-      assert.throws(() => checkTrustedIssuer({ issuer: 'https://idp.example', audience: 'a', jwks: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AA' }] }, tokenUse: bad }), RangeError, String(bad));
+      assert.throws(
+        () => checkTrustedIssuer({ issuer: 'https://idp.example', audience: 'a', jwks: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AA' }] }, tokenUse: bad }),
+        RangeError,
+        String(bad),
+      );
     }
 
     // sub is stable per email, and differs between emails.
@@ -361,10 +366,13 @@ describe('built-in issuer: email code login', () => {
     const code = await readCode(server, email);
     const tokens = (await call(server.endpoint, 'POST', '/oidc/email/verify', { email, code })).json;
     const db = server.custodian.deps.store.db;
-    const dump = JSON.stringify({
-      codes: await db.selectFrom('identity_login_codes').selectAll().execute(),
-      refresh: await db.selectFrom('identity_refresh_tokens').selectAll().execute(),
-    }, (_k, v) => (v instanceof Uint8Array || Buffer.isBuffer(v) ? Buffer.from(v).toString('hex') + '|' + Buffer.from(v).toString('latin1') : v));
+    const dump = JSON.stringify(
+      {
+        codes: await db.selectFrom('identity_login_codes').selectAll().execute(),
+        refresh: await db.selectFrom('identity_refresh_tokens').selectAll().execute(),
+      },
+      (_k, v) => (v instanceof Uint8Array || Buffer.isBuffer(v) ? Buffer.from(v).toString('hex') + '|' + Buffer.from(v).toString('latin1') : v),
+    );
     assert.ok(!dump.includes(code), 'no plaintext code');
     assert.ok(!dump.includes(email), 'no plaintext email in the codes table');
     assert.ok(!dump.includes(tokens.refresh_token), 'no plaintext refresh token');
@@ -549,7 +557,10 @@ describe('token verifier refuses forged and invalid tokens', () => {
     const tokens = await login(server, 'henry@example.com');
     await refusedWith(strict.verify(tokens.access_token), 'wrong_audience');
     const k = ext.keys.get('ext-1')!;
-    const noAud = await new SignJWT({ sub: 's', exp: Math.floor(Date.now() / 1000) + 60 }).setProtectedHeader({ alg: 'ES256', kid: 'ext-1' }).setIssuer(ext.url).sign(k.privateKey);
+    const noAud = await new SignJWT({ sub: 's', exp: Math.floor(Date.now() / 1000) + 60 })
+      .setProtectedHeader({ alg: 'ES256', kid: 'ext-1' })
+      .setIssuer(ext.url)
+      .sign(k.privateKey);
     await refusedWith(verifier.verify(noAud), 'wrong_audience');
   });
 
@@ -648,7 +659,11 @@ describe('token verifier refuses forged and invalid tokens', () => {
     await refusedWith(verifier.verify('x'.repeat(20_000)), 'malformed_token');
     await assert.rejects(verifier.verify(42 as unknown as string), TypeError);
     const k = ext.keys.get('ext-1')!;
-    const noExp = await new SignJWT({ sub: 's' }).setProtectedHeader({ alg: 'ES256', kid: 'ext-1' }).setIssuer(ext.url).setAudience('api://external').sign(k.privateKey);
+    const noExp = await new SignJWT({ sub: 's' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'ext-1' })
+      .setIssuer(ext.url)
+      .setAudience('api://external')
+      .sign(k.privateKey);
     await refusedWith(verifier.verify(noExp), 'malformed_token');
     const noSub = await new SignJWT({ exp: Math.floor(Date.now() / 1000) + 60 })
       .setProtectedHeader({ alg: 'ES256', kid: 'ext-1' })
@@ -688,13 +703,22 @@ describe('trusted issuer configuration', () => {
     try {
       const file = join(dir, 'issuers.json');
       writeFileSync(file, JSON.stringify({ issuers: [{ issuer: 'https://example.auth0.com/', audience: 'https://api.example.com' }] }));
-      const list = loadTrustedIssuers({ json: JSON.stringify([{ issuer: 'https://accounts.google.com', audiences: ['123.apps.googleusercontent.com'], algorithms: ['RS256'] }]), file });
-      assert.deepEqual(list.map((i) => i.issuer), ['https://accounts.google.com', 'https://example.auth0.com/']);
+      const list = loadTrustedIssuers({
+        json: JSON.stringify([{ issuer: 'https://accounts.google.com', audiences: ['123.apps.googleusercontent.com'], algorithms: ['RS256'] }]),
+        file,
+      });
+      assert.deepEqual(
+        list.map((i) => i.issuer),
+        ['https://accounts.google.com', 'https://example.auth0.com/'],
+      );
       assert.deepEqual(list[1]!.audiences, ['https://api.example.com']);
       assert.deepEqual(list[1]!.algorithms, ['RS256', 'ES256', 'EdDSA', 'PS256']);
 
       const refuse = (entry: unknown, pattern: RegExp) =>
-        assert.throws(() => loadTrustedIssuers({ json: JSON.stringify([entry]) }), (e: unknown) => e instanceof IssuerConfigError && pattern.test(e.message));
+        assert.throws(
+          () => loadTrustedIssuers({ json: JSON.stringify([entry]) }),
+          (e: unknown) => e instanceof IssuerConfigError && pattern.test(e.message),
+        );
       refuse({ issuer: 'https://a.example', audiences: ['x'], algorithms: ['HS256'] }, /HMAC/);
       refuse({ issuer: 'https://a.example', audiences: ['x'], algorithms: ['none'] }, /none/);
       refuse({ issuer: 'https://a.example', audiences: [] }, /audiences/);
@@ -706,7 +730,11 @@ describe('trusted issuer configuration', () => {
       assert.throws(() => loadTrustedIssuers({ json: '{not json' }), IssuerConfigError);
       assert.throws(() => loadTrustedIssuers({ file: join(dir, 'missing.json') }), IssuerConfigError);
       assert.throws(
-        () => loadTrustedIssuers({ json: JSON.stringify([{ issuer: 'https://a.example', audience: 'x' }]), file: (writeFileSync(file, JSON.stringify([{ issuer: 'https://a.example', audience: 'y' }])), file) }),
+        () =>
+          loadTrustedIssuers({
+            json: JSON.stringify([{ issuer: 'https://a.example', audience: 'x' }]),
+            file: (writeFileSync(file, JSON.stringify([{ issuer: 'https://a.example', audience: 'y' }])), file),
+          }),
         /twice/,
       );
       assert.throws(() => createTokenVerifier({ issuers: [{ issuer: 'https://a.example', audiences: ['x'], algorithms: ['HS512'] }] }), RangeError);
@@ -821,11 +849,17 @@ describe('SMTP delivery', () => {
     // What the server received is stuffed; un-stuffing restores the text.
     assert.match(m.data, /\r\n\.\.hidden\r\n\.\.\r\nend\r\n$/);
     await assert.rejects(
-      sendMail({ url: `smtp://127.0.0.1:${smtp.port}`, message: { from: 'a@example.com', to: 'b@example.com\r\nBcc: c@example.com', subject: 's', text: 't' } }),
+      sendMail({
+        url: `smtp://127.0.0.1:${smtp.port}`,
+        message: { from: 'a@example.com', to: 'b@example.com\r\nBcc: c@example.com', subject: 's', text: 't' },
+      }),
       TypeError,
     );
     await assert.rejects(
-      sendMail({ url: `smtp://127.0.0.1:${smtp.port}`, message: { from: 'a@example.com', to: 'b@example.com', subject: 's\r\nBcc: c@example.com', text: 't' } }),
+      sendMail({
+        url: `smtp://127.0.0.1:${smtp.port}`,
+        message: { from: 'a@example.com', to: 'b@example.com', subject: 's\r\nBcc: c@example.com', text: 't' },
+      }),
       TypeError,
     );
   });

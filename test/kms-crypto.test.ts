@@ -184,7 +184,11 @@ describe('GetPublicKey', () => {
 
   test('an unknown key is NotFoundException', async () => {
     const id = '00000000-0000-4000-8000-000000000000';
-    await rejectsWith(kms.send(new GetPublicKeyCommand({ KeyId: id })), 'NotFoundException', `Key 'arn:aws:kms:us-east-1:${server.custodian.accountId}:key/${id}' does not exist`);
+    await rejectsWith(
+      kms.send(new GetPublicKeyCommand({ KeyId: id })),
+      'NotFoundException',
+      `Key 'arn:aws:kms:us-east-1:${server.custodian.accountId}:key/${id}' does not exist`,
+    );
   });
 });
 
@@ -397,7 +401,10 @@ describe('Encrypt and Decrypt', () => {
     const EncryptionContext = { owner: 'user-9' };
     authCalls.length = 0;
     const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keys.symA, Plaintext: utf8('x'), EncryptionContext }));
-    assert.deepEqual(authCalls.map((c) => [c.action, c.keyId]), [['kms:Encrypt', keys.symA]]);
+    assert.deepEqual(
+      authCalls.map((c) => [c.action, c.keyId]),
+      [['kms:Encrypt', keys.symA]],
+    );
     assert.deepEqual(authCalls[0]!.conditions['kms:EncryptionContextKeys'], ['owner']);
     assert.equal(authCalls[0]!.conditions['kms:EncryptionContext:owner'], 'user-9');
     assert.equal(authCalls[0]!.conditions['kms:EncryptionAlgorithm'], 'SYMMETRIC_DEFAULT');
@@ -409,7 +416,10 @@ describe('Encrypt and Decrypt', () => {
     } finally {
       denied.delete('kms:Decrypt');
     }
-    assert.deepEqual(authCalls.map((c) => [c.action, c.keyId]), [['kms:Decrypt', keys.symA]]);
+    assert.deepEqual(
+      authCalls.map((c) => [c.action, c.keyId]),
+      [['kms:Decrypt', keys.symA]],
+    );
     assert.equal(authCalls[0]!.conditions['kms:EncryptionContext:owner'], 'user-9');
   });
 
@@ -483,31 +493,40 @@ describe('ReEncrypt', () => {
     assert.equal(re.SourceEncryptionAlgorithm, 'SYMMETRIC_DEFAULT');
     assert.equal(re.DestinationEncryptionAlgorithm, 'SYMMETRIC_DEFAULT');
     assert.equal('Plaintext' in re, false);
-    assert.deepEqual(authCalls.map((c) => [c.action, c.keyId, c.conditions['kms:ReEncryptOnSameKey']]), [
-      ['kms:ReEncryptFrom', keys.symA, 'false'],
-      ['kms:ReEncryptTo', keys.symB, 'false'],
-    ]);
+    assert.deepEqual(
+      authCalls.map((c) => [c.action, c.keyId, c.conditions['kms:ReEncryptOnSameKey']]),
+      [
+        ['kms:ReEncryptFrom', keys.symA, 'false'],
+        ['kms:ReEncryptTo', keys.symB, 'false'],
+      ],
+    );
 
     const opened = await kms.send(new DecryptCommand({ CiphertextBlob: re.CiphertextBlob, EncryptionContext: { to: 'b' } }));
     assert.deepEqual(opened.Plaintext, pt);
     assert.equal(opened.KeyId, arns.symB);
-    await rejectsWith(kms.send(new DecryptCommand({ CiphertextBlob: re.CiphertextBlob, EncryptionContext: { from: 'a' } })), 'InvalidCiphertextException', EMPTY_MESSAGE);
-    await rejectsWith(kms.send(new DecryptCommand({ CiphertextBlob: re.CiphertextBlob, KeyId: keys.symA, EncryptionContext: { to: 'b' } })), 'IncorrectKeyException');
+    await rejectsWith(
+      kms.send(new DecryptCommand({ CiphertextBlob: re.CiphertextBlob, EncryptionContext: { from: 'a' } })),
+      'InvalidCiphertextException',
+      EMPTY_MESSAGE,
+    );
+    await rejectsWith(
+      kms.send(new DecryptCommand({ CiphertextBlob: re.CiphertextBlob, KeyId: keys.symA, EncryptionContext: { to: 'b' } })),
+      'IncorrectKeyException',
+    );
 
     // Re-encrypting onto the same key is allowed and says so to the policy.
     authCalls.length = 0;
     const same = await kms.send(new ReEncryptCommand({ CiphertextBlob: re.CiphertextBlob, SourceEncryptionContext: { to: 'b' }, DestinationKeyId: keys.symB }));
-    assert.deepEqual(authCalls.map((c) => c.conditions['kms:ReEncryptOnSameKey']), ['true', 'true']);
+    assert.deepEqual(
+      authCalls.map((c) => c.conditions['kms:ReEncryptOnSameKey']),
+      ['true', 'true'],
+    );
     assert.deepEqual((await kms.send(new DecryptCommand({ CiphertextBlob: same.CiphertextBlob }))).Plaintext, pt);
   });
 
   test('errors: wrong source context, wrong SourceKeyId, non-symmetric destination, tampered blob', async () => {
     const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keys.symA, Plaintext: utf8('x'), EncryptionContext: { a: '1' } }));
-    await rejectsWith(
-      kms.send(new ReEncryptCommand({ CiphertextBlob, DestinationKeyId: keys.symB })),
-      'InvalidCiphertextException',
-      EMPTY_MESSAGE,
-    );
+    await rejectsWith(kms.send(new ReEncryptCommand({ CiphertextBlob, DestinationKeyId: keys.symB })), 'InvalidCiphertextException', EMPTY_MESSAGE);
     await rejectsWith(
       kms.send(new ReEncryptCommand({ CiphertextBlob, SourceEncryptionContext: { a: '1' }, SourceKeyId: keys.symB, DestinationKeyId: keys.symB })),
       'IncorrectKeyException',
@@ -606,10 +625,13 @@ describe('GenerateRandom', () => {
       const r = await kms.send(new GenerateRandomCommand({ NumberOfBytes: n }));
       assert.equal(r.Plaintext!.length, n);
     }
-    assert.deepEqual(authCalls.map((c) => [c.action, c.keyId]), [
-      ['kms:GenerateRandom', undefined],
-      ['kms:GenerateRandom', undefined],
-    ]);
+    assert.deepEqual(
+      authCalls.map((c) => [c.action, c.keyId]),
+      [
+        ['kms:GenerateRandom', undefined],
+        ['kms:GenerateRandom', undefined],
+      ],
+    );
     const a = await kms.send(new GenerateRandomCommand({ NumberOfBytes: 32 }));
     const b = await kms.send(new GenerateRandomCommand({ NumberOfBytes: 32 }));
     assert.notDeepEqual(a.Plaintext, b.Plaintext);
@@ -657,7 +679,11 @@ describe('GenerateMac and VerifyMac', () => {
       [Message, g.Mac!.subarray(0, 31)],
       [Message, otherMac.Mac!],
     ] as const) {
-      await rejectsWith(kms.send(new VerifyMacCommand({ KeyId: keys.hmac, Message: msg, Mac: mac, MacAlgorithm: 'HMAC_SHA_256' })), 'KMSInvalidMacException', EMPTY_MESSAGE);
+      await rejectsWith(
+        kms.send(new VerifyMacCommand({ KeyId: keys.hmac, Message: msg, Mac: mac, MacAlgorithm: 'HMAC_SHA_256' })),
+        'KMSInvalidMacException',
+        EMPTY_MESSAGE,
+      );
     }
   });
 
@@ -672,12 +698,20 @@ describe('GenerateMac and VerifyMac', () => {
       'InvalidKeyUsageException',
       'Algorithm HMAC_SHA_512 is incompatible with key spec HMAC_256.',
     );
-    await assert.rejects(kms.send(new GenerateMacCommand({ KeyId: keys.hmac, Message: utf8('m'), MacAlgorithm: 'INVALID' as MacAlgorithmSpec })), (e: Error) => {
-      assert.equal(e.name, 'ValidationException');
-      // AWS lists the enum in its own (unsorted) order; the wording up to the list is AWS's.
-      assert.ok(e.message.startsWith("1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: ["), e.message);
-      return true;
-    });
+    await assert.rejects(
+      kms.send(new GenerateMacCommand({ KeyId: keys.hmac, Message: utf8('m'), MacAlgorithm: 'INVALID' as MacAlgorithmSpec })),
+      (e: Error) => {
+        assert.equal(e.name, 'ValidationException');
+        // AWS lists the enum in its own (unsorted) order; the wording up to the list is AWS's.
+        assert.ok(
+          e.message.startsWith(
+            "1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [",
+          ),
+          e.message,
+        );
+        return true;
+      },
+    );
     await rejectsWith(
       kms.send(new GenerateMacCommand({ KeyId: keys.symA, Message: utf8('m'), MacAlgorithm: 'HMAC_SHA_256' })),
       'InvalidKeyUsageException',
@@ -692,7 +726,15 @@ describe('GenerateMac and VerifyMac', () => {
     const g = await kms.send(new GenerateMacCommand({ KeyId: keys.hmac, Message: big, MacAlgorithm: 'HMAC_SHA_256' }));
     assert.equal((await kms.send(new VerifyMacCommand({ KeyId: keys.hmac, Message: big, Mac: g.Mac, MacAlgorithm: 'HMAC_SHA_256' }))).MacValid, true);
     const tooLong = "1 validation error detected: Value at 'message' failed to satisfy constraint: Member must have length less than or equal to 4096";
-    await rejectsWith(kms.send(new GenerateMacCommand({ KeyId: keys.hmac, Message: bytes(4097), MacAlgorithm: 'HMAC_SHA_256' })), 'ValidationException', tooLong);
-    await rejectsWith(kms.send(new VerifyMacCommand({ KeyId: keys.hmac, Message: bytes(4097), Mac: g.Mac!, MacAlgorithm: 'HMAC_SHA_256' })), 'ValidationException', tooLong);
+    await rejectsWith(
+      kms.send(new GenerateMacCommand({ KeyId: keys.hmac, Message: bytes(4097), MacAlgorithm: 'HMAC_SHA_256' })),
+      'ValidationException',
+      tooLong,
+    );
+    await rejectsWith(
+      kms.send(new VerifyMacCommand({ KeyId: keys.hmac, Message: bytes(4097), Mac: g.Mac!, MacAlgorithm: 'HMAC_SHA_256' })),
+      'ValidationException',
+      tooLong,
+    );
   });
 });

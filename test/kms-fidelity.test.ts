@@ -70,7 +70,15 @@ async function call(target: string, body: unknown): Promise<{ status: number; bo
   const payload = JSON.stringify(body);
   const signer = new SignatureV4({ credentials: ADMIN, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
   const signed = await signer.sign(
-    new HttpRequest({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target }, body: payload }),
+    new HttpRequest({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: '/',
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target },
+      body: payload,
+    }),
   );
   const headers: Record<string, string> = { ...signed.headers };
   delete headers.host;
@@ -120,7 +128,11 @@ describe('UpdateKeyDescription', () => {
   test('a key pending deletion is KMSInvalidStateException and keeps its description', async () => {
     const key = await createKey({ Description: 'doomed' });
     await kms.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId!, PendingWindowInDays: 7 }));
-    await rejects(kms.send(new UpdateKeyDescriptionCommand({ KeyId: key.KeyId!, Description: 'new' })), 'KMSInvalidStateException', `${key.Arn} is pending deletion.`);
+    await rejects(
+      kms.send(new UpdateKeyDescriptionCommand({ KeyId: key.KeyId!, Description: 'new' })),
+      'KMSInvalidStateException',
+      `${key.Arn} is pending deletion.`,
+    );
     assert.equal((await describeKey(key.KeyId!)).Description, 'doomed');
   });
 
@@ -140,7 +152,11 @@ describe('UpdateKeyDescription', () => {
       await iam.send(new CreateUserCommand({ UserName: 'no-describer' }));
       const k = (await iam.send(new CreateAccessKeyCommand({ UserName: 'no-describer' }))).AccessKey!;
       const stranger = server.kms({ accessKeyId: k.AccessKeyId!, secretAccessKey: k.SecretAccessKey! });
-      await rejects(stranger.send(new UpdateKeyDescriptionCommand({ KeyId: key.KeyId!, Description: 'nope' })), 'AccessDeniedException', /kms:UpdateKeyDescription/);
+      await rejects(
+        stranger.send(new UpdateKeyDescriptionCommand({ KeyId: key.KeyId!, Description: 'nope' })),
+        'AccessDeniedException',
+        /kms:UpdateKeyDescription/,
+      );
       stranger.destroy();
     } finally {
       iam.destroy();
@@ -227,8 +243,16 @@ describe('HMAC_224, HMAC_384, HMAC_512 keys', () => {
       for (const [, other] of SPECS) {
         if (other === own) continue;
         const expected = `Algorithm ${other} is incompatible with key spec ${spec}.`;
-        await rejects(kms.send(new GenerateMacCommand({ KeyId: key.KeyId!, Message: message, MacAlgorithm: other as MacAlgorithmSpec })), 'InvalidKeyUsageException', expected);
-        await rejects(kms.send(new VerifyMacCommand({ KeyId: key.KeyId!, Message: message, Mac: Mac!, MacAlgorithm: other as MacAlgorithmSpec })), 'InvalidKeyUsageException', expected);
+        await rejects(
+          kms.send(new GenerateMacCommand({ KeyId: key.KeyId!, Message: message, MacAlgorithm: other as MacAlgorithmSpec })),
+          'InvalidKeyUsageException',
+          expected,
+        );
+        await rejects(
+          kms.send(new VerifyMacCommand({ KeyId: key.KeyId!, Message: message, Mac: Mac!, MacAlgorithm: other as MacAlgorithmSpec })),
+          'InvalidKeyUsageException',
+          expected,
+        );
       }
     }
   });
@@ -283,7 +307,10 @@ describe('GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext', () => {
       assert.equal(opened.KeyId, wrapping.Arn);
       // The encryption context is bound: without it, or with another, the blob does not open.
       await rejects(kms.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob! })), 'InvalidCiphertextException');
-      await rejects(kms.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob!, EncryptionContext: { ...context, owner: 'user-2' } })), 'InvalidCiphertextException');
+      await rejects(
+        kms.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob!, EncryptionContext: { ...context, owner: 'user-2' } })),
+        'InvalidCiphertextException',
+      );
 
       // Two calls, two different pairs.
       const again = await kms.send(new GenerateDataKeyPairCommand({ KeyId: wrapping.KeyId!, KeyPairSpec: spec }));
@@ -292,7 +319,12 @@ describe('GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext', () => {
 
     test(`${spec}: WithoutPlaintext returns no private key; Decrypt gives the PKCS #8 of the returned public key`, async () => {
       const r = await kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: wrapping.Arn!, KeyPairSpec: spec, EncryptionContext: context }));
-      assert.deepEqual(Object.keys(r).filter((k) => k !== '$metadata').sort(), ['KeyId', 'KeyPairSpec', 'PrivateKeyCiphertextBlob', 'PublicKey']);
+      assert.deepEqual(
+        Object.keys(r)
+          .filter((k) => k !== '$metadata')
+          .sort(),
+        ['KeyId', 'KeyPairSpec', 'PrivateKeyCiphertextBlob', 'PublicKey'],
+      );
       assert.equal(r.KeyId, wrapping.Arn);
       assert.equal(r.KeyPairSpec, spec);
       const opened = await kms.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob!, EncryptionContext: context }));
@@ -317,7 +349,11 @@ describe('GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext', () => {
     for (const spec of ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P384', 'ECC_NIST_P521', 'SM2', 'ECC_NIST_EDWARDS25519'] as DataKeyPairSpec[]) {
       const message = `KeyPairSpec ${spec} is not supported by this custodian. Supported: ECC_SECG_P256K1, ECC_NIST_P256.`;
       await rejects(kms.send(new GenerateDataKeyPairCommand({ KeyId: wrapping.KeyId!, KeyPairSpec: spec })), 'UnsupportedOperationException', message);
-      await rejects(kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: wrapping.KeyId!, KeyPairSpec: spec })), 'UnsupportedOperationException', message);
+      await rejects(
+        kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: wrapping.KeyId!, KeyPairSpec: spec })),
+        'UnsupportedOperationException',
+        message,
+      );
     }
     const bogus = await call('TrentService.GenerateDataKeyPair', { KeyId: wrapping.KeyId, KeyPairSpec: 'ECC_FOO' });
     assert.equal(bogus.status, 400);

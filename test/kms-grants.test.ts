@@ -91,7 +91,15 @@ async function approvals(op: string, body: Record<string, unknown>, creds: { acc
   const payload = JSON.stringify(body);
   const signer = new SignatureV4({ credentials: creds, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
   const signed = await signer.sign(
-    new HttpRequest({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `SymbolonApprovals.${op}` }, body: payload }),
+    new HttpRequest({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: '/',
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `SymbolonApprovals.${op}` },
+      body: payload,
+    }),
   );
   const res = await fetch(server.endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body: payload });
   const json = JSON.parse(await res.text());
@@ -103,7 +111,15 @@ const signKey = async () => (await kms().send(new CreateKeyCommand({ KeySpec: 'E
 const symmetricKey = async () => (await kms().send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
 const digest = new Uint8Array(createHash('sha256').update('grant test').digest());
 const signWith = (creds: { accessKeyId: string; secretAccessKey: string }, keyId: string, grantTokens?: string[]) =>
-  kms(creds).send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256', ...(grantTokens ? { GrantTokens: grantTokens } : {}) }));
+  kms(creds).send(
+    new SignCommand({
+      KeyId: keyId,
+      Message: digest,
+      MessageType: 'DIGEST',
+      SigningAlgorithm: 'ECDSA_SHA_256',
+      ...(grantTokens ? { GrantTokens: grantTokens } : {}),
+    }),
+  );
 
 /** The members of a shape in AWS's KMS service model, or undefined when the vectors are absent. */
 function modelMembers(shape: string): Set<string> | undefined {
@@ -137,7 +153,11 @@ after(async () => {
 describe(`KMS grants on ${STORE}`, () => {
   test('a user with no policy permission signs through a grant, and only with the operations it names', async (t) => {
     const key = await signKey();
-    await fails(signWith(grantee, key), 'AccessDeniedException', `User: ${grantee.arn} is not authorized to perform: kms:Sign on resource: ${key} because no identity-based policy allows the kms:Sign action`);
+    await fails(
+      signWith(grantee, key),
+      'AccessDeniedException',
+      `User: ${grantee.arn} is not authorized to perform: kms:Sign on resource: ${key} because no identity-based policy allows the kms:Sign action`,
+    );
 
     const created = await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['Sign', 'GetPublicKey'] }));
     assert.match(created.GrantId!, /^[0-9a-f]{64}$/);
@@ -154,7 +174,13 @@ describe(`KMS grants on ${STORE}`, () => {
     await kms(grantee).send(new GetPublicKeyCommand({ KeyId: key, GrantTokens: [created.GrantToken!] }));
 
     // Not in the grant: refused, with AWS's message for the policies.
-    await fails(kms(grantee).send(new VerifyCommand({ KeyId: key, Message: digest, MessageType: 'DIGEST', Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' })), 'AccessDeniedException', /kms:Verify/);
+    await fails(
+      kms(grantee).send(
+        new VerifyCommand({ KeyId: key, Message: digest, MessageType: 'DIGEST', Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' }),
+      ),
+      'AccessDeniedException',
+      /kms:Verify/,
+    );
     await fails(kms(grantee).send(new DescribeKeyCommand({ KeyId: key })), 'AccessDeniedException', /kms:DescribeKey/);
     // Someone else is not the grantee.
     await fails(signWith(outsider, key), 'AccessDeniedException', /kms:Sign/);
@@ -163,23 +189,71 @@ describe(`KMS grants on ${STORE}`, () => {
   test('operations the key does not support, bad principals and bad tokens are refused and change nothing', async () => {
     const sym = await symmetricKey();
     const sig = await signKey();
-    await fails(kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: grantee.arn, Operations: ['Sign'] })), 'ValidationException', /Grant operations \[Sign\] are not valid for key .* key usage ENCRYPT_DECRYPT/);
-    await fails(kms().send(new CreateGrantCommand({ KeyId: sig, GranteePrincipal: grantee.arn, Operations: ['Sign', 'Decrypt', 'GenerateDataKey'] })), 'ValidationException', /\[Decrypt, GenerateDataKey\]/);
-    await fails(kms().send(new CreateGrantCommand({ KeyId: sig, GranteePrincipal: grantee.arn, Operations: ['Sign'], Constraints: { EncryptionContextSubset: { a: 'b' } } })), 'ValidationException', /constraints are not supported/);
+    await fails(
+      kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: grantee.arn, Operations: ['Sign'] })),
+      'ValidationException',
+      /Grant operations \[Sign\] are not valid for key .* key usage ENCRYPT_DECRYPT/,
+    );
+    await fails(
+      kms().send(new CreateGrantCommand({ KeyId: sig, GranteePrincipal: grantee.arn, Operations: ['Sign', 'Decrypt', 'GenerateDataKey'] })),
+      'ValidationException',
+      /\[Decrypt, GenerateDataKey\]/,
+    );
+    await fails(
+      kms().send(
+        new CreateGrantCommand({ KeyId: sig, GranteePrincipal: grantee.arn, Operations: ['Sign'], Constraints: { EncryptionContextSubset: { a: 'b' } } }),
+      ),
+      'ValidationException',
+      /constraints are not supported/,
+    );
     // AWS's wording (a real KMS answer quoted in ansible/ansible#31960).
-    await fails(kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: grantee.arn, Operations: ['CreateGrant'] })), 'ValidationException', 'Grants must not contain only the CreateGrant operation.');
-    await fails(kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: grantee.arn, Operations: ['Launch' as never] })), 'ValidationException', /Value 'Launch' at 'operations.1.member' failed to satisfy constraint: Member must satisfy enum value set/);
-    await fails(kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: 'not an arn', Operations: ['Encrypt'] })), 'ValidationException', /granteePrincipal/);
-    await fails(kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: 'arn:aws:s3:::bucket', Operations: ['Encrypt'] })), 'ValidationException', /not a valid principal ARN/);
-    await fails(kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: grantee.arn, Operations: ['Encrypt'], Constraints: { EncryptionContextSubset: { a: 'b' }, EncryptionContextEquals: { a: 'b' } } })), 'ValidationException', /not both/);
-    await fails(kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: grantee.arn, Operations: ['Encrypt'], DryRun: true })), 'DryRunOperationException');
+    await fails(
+      kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: grantee.arn, Operations: ['CreateGrant'] })),
+      'ValidationException',
+      'Grants must not contain only the CreateGrant operation.',
+    );
+    await fails(
+      kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: grantee.arn, Operations: ['Launch' as never] })),
+      'ValidationException',
+      /Value 'Launch' at 'operations.1.member' failed to satisfy constraint: Member must satisfy enum value set/,
+    );
+    await fails(
+      kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: 'not an arn', Operations: ['Encrypt'] })),
+      'ValidationException',
+      /granteePrincipal/,
+    );
+    await fails(
+      kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: 'arn:aws:s3:::bucket', Operations: ['Encrypt'] })),
+      'ValidationException',
+      /not a valid principal ARN/,
+    );
+    await fails(
+      kms().send(
+        new CreateGrantCommand({
+          KeyId: sym,
+          GranteePrincipal: grantee.arn,
+          Operations: ['Encrypt'],
+          Constraints: { EncryptionContextSubset: { a: 'b' }, EncryptionContextEquals: { a: 'b' } },
+        }),
+      ),
+      'ValidationException',
+      /not both/,
+    );
+    await fails(
+      kms().send(new CreateGrantCommand({ KeyId: sym, GranteePrincipal: grantee.arn, Operations: ['Encrypt'], DryRun: true })),
+      'DryRunOperationException',
+    );
     for (const k of [sym, sig]) assert.deepEqual((await kms().send(new ListGrantsCommand({ KeyId: k }))).Grants, []);
 
     // GrantTokens: at most 10 (GrantTokenList), each one this custodian issued.
     const { GrantToken } = await kms().send(new CreateGrantCommand({ KeyId: sig, GranteePrincipal: grantee.arn, Operations: ['Sign'] }));
     await fails(signWith(grantee, sig, Array(11).fill(GrantToken!)), 'ValidationException', /grantTokens.*length less than or equal to 10/);
     await fails(signWith(grantee, sig, ['forged-token']), 'InvalidGrantTokenException', 'Invalid grant token.');
-    await fails(kms().send(new DescribeKeyCommand({ KeyId: sig, GrantTokens: ['x'.repeat(8193)] })), 'ValidationException', /length less than or equal to 8192/);
+    await fails(
+      kms().send(new DescribeKeyCommand({ KeyId: sig, GrantTokens: ['x'.repeat(8193)] })),
+      'ValidationException',
+      /length less than or equal to 8192/,
+    );
     await signWith(grantee, sig, Array(10).fill(GrantToken!));
   });
 
@@ -187,45 +261,93 @@ describe(`KMS grants on ${STORE}`, () => {
     const key = await symmetricKey();
     const subsetUser = await user('ec-subset');
     const equalsUser = await user('ec-equals');
-    await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: subsetUser.arn, Operations: ['Encrypt', 'Decrypt', 'GenerateDataKey'], Constraints: { EncryptionContextSubset: { tenant: 'a' } } }));
-    await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: equalsUser.arn, Operations: ['Encrypt', 'Decrypt', 'GenerateDataKey'], Constraints: { EncryptionContextEquals: { tenant: 'a' } } }));
+    await kms().send(
+      new CreateGrantCommand({
+        KeyId: key,
+        GranteePrincipal: subsetUser.arn,
+        Operations: ['Encrypt', 'Decrypt', 'GenerateDataKey'],
+        Constraints: { EncryptionContextSubset: { tenant: 'a' } },
+      }),
+    );
+    await kms().send(
+      new CreateGrantCommand({
+        KeyId: key,
+        GranteePrincipal: equalsUser.arn,
+        Operations: ['Encrypt', 'Decrypt', 'GenerateDataKey'],
+        Constraints: { EncryptionContextEquals: { tenant: 'a' } },
+      }),
+    );
     const plaintext = new TextEncoder().encode('secret');
 
     // Subset: the request's context must include tenant=a, and may include more.
     const wide = await kms(subsetUser).send(new EncryptCommand({ KeyId: key, Plaintext: plaintext, EncryptionContext: { tenant: 'a', purpose: 'x' } }));
     const opened = await kms(subsetUser).send(new DecryptCommand({ CiphertextBlob: wide.CiphertextBlob, EncryptionContext: { tenant: 'a', purpose: 'x' } }));
     assert.deepEqual(opened.Plaintext, plaintext);
-    await fails(kms(subsetUser).send(new EncryptCommand({ KeyId: key, Plaintext: plaintext, EncryptionContext: { tenant: 'b' } })), 'AccessDeniedException', /kms:Encrypt/);
+    await fails(
+      kms(subsetUser).send(new EncryptCommand({ KeyId: key, Plaintext: plaintext, EncryptionContext: { tenant: 'b' } })),
+      'AccessDeniedException',
+      /kms:Encrypt/,
+    );
     await fails(kms(subsetUser).send(new EncryptCommand({ KeyId: key, Plaintext: plaintext })), 'AccessDeniedException', /kms:Encrypt/);
-    await fails(kms(subsetUser).send(new GenerateDataKeyCommand({ KeyId: key, KeySpec: 'AES_256', EncryptionContext: { tenant: 'b' } })), 'AccessDeniedException', /kms:GenerateDataKey/);
+    await fails(
+      kms(subsetUser).send(new GenerateDataKeyCommand({ KeyId: key, KeySpec: 'AES_256', EncryptionContext: { tenant: 'b' } })),
+      'AccessDeniedException',
+      /kms:GenerateDataKey/,
+    );
     const dk = await kms(subsetUser).send(new GenerateDataKeyCommand({ KeyId: key, KeySpec: 'AES_256', EncryptionContext: { tenant: 'a' } }));
     assert.equal(dk.Plaintext?.length, 32);
 
     // Equals: exactly tenant=a.
     const exact = await kms(equalsUser).send(new EncryptCommand({ KeyId: key, Plaintext: plaintext, EncryptionContext: { tenant: 'a' } }));
-    await fails(kms(equalsUser).send(new EncryptCommand({ KeyId: key, Plaintext: plaintext, EncryptionContext: { tenant: 'a', purpose: 'x' } })), 'AccessDeniedException', /kms:Encrypt/);
-    await fails(kms(equalsUser).send(new DecryptCommand({ CiphertextBlob: wide.CiphertextBlob, EncryptionContext: { tenant: 'a', purpose: 'x' } })), 'AccessDeniedException', /kms:Decrypt/);
-    assert.deepEqual((await kms(equalsUser).send(new DecryptCommand({ CiphertextBlob: exact.CiphertextBlob, EncryptionContext: { tenant: 'a' } }))).Plaintext, plaintext);
+    await fails(
+      kms(equalsUser).send(new EncryptCommand({ KeyId: key, Plaintext: plaintext, EncryptionContext: { tenant: 'a', purpose: 'x' } })),
+      'AccessDeniedException',
+      /kms:Encrypt/,
+    );
+    await fails(
+      kms(equalsUser).send(new DecryptCommand({ CiphertextBlob: wide.CiphertextBlob, EncryptionContext: { tenant: 'a', purpose: 'x' } })),
+      'AccessDeniedException',
+      /kms:Decrypt/,
+    );
+    assert.deepEqual(
+      (await kms(equalsUser).send(new DecryptCommand({ CiphertextBlob: exact.CiphertextBlob, EncryptionContext: { tenant: 'a' } }))).Plaintext,
+      plaintext,
+    );
     await kms(equalsUser).send(new GenerateDataKeyCommand({ KeyId: key, KeySpec: 'AES_256', EncryptionContext: { tenant: 'a' } }));
-    await fails(kms(equalsUser).send(new GenerateDataKeyCommand({ KeyId: key, KeySpec: 'AES_256', EncryptionContext: { tenant: 'a', more: '1' } })), 'AccessDeniedException', /kms:GenerateDataKey/);
+    await fails(
+      kms(equalsUser).send(new GenerateDataKeyCommand({ KeyId: key, KeySpec: 'AES_256', EncryptionContext: { tenant: 'a', more: '1' } })),
+      'AccessDeniedException',
+      /kms:GenerateDataKey/,
+    );
   });
 
   test('an explicit Deny in the key policy or an identity policy beats a grant', async () => {
     const key = await signKey();
     const denied = await user('denied-by-identity', { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'kms:Sign', Resource: '*' }] });
-    await kms().send(new PutKeyPolicyCommand({
-      KeyId: key,
-      Policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          { Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: rootArn }, Action: 'kms:*', Resource: '*' },
-          { Sid: 'NoSigningByGrantee', Effect: 'Deny', Principal: { AWS: grantee.arn }, Action: 'kms:Sign', Resource: '*' },
-        ],
+    await kms().send(
+      new PutKeyPolicyCommand({
+        KeyId: key,
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: rootArn }, Action: 'kms:*', Resource: '*' },
+            { Sid: 'NoSigningByGrantee', Effect: 'Deny', Principal: { AWS: grantee.arn }, Action: 'kms:Sign', Resource: '*' },
+          ],
+        }),
       }),
-    }));
-    for (const who of [grantee, denied]) await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: who.arn, Operations: ['Sign', 'GetPublicKey'] }));
-    await fails(signWith(grantee, key), 'AccessDeniedException', `User: ${grantee.arn} is not authorized to perform: kms:Sign on resource: ${key} with an explicit deny in a resource-based policy`);
-    await fails(signWith(denied, key), 'AccessDeniedException', `User: ${denied.arn} is not authorized to perform: kms:Sign on resource: ${key} with an explicit deny in an identity-based policy`);
+    );
+    for (const who of [grantee, denied])
+      await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: who.arn, Operations: ['Sign', 'GetPublicKey'] }));
+    await fails(
+      signWith(grantee, key),
+      'AccessDeniedException',
+      `User: ${grantee.arn} is not authorized to perform: kms:Sign on resource: ${key} with an explicit deny in a resource-based policy`,
+    );
+    await fails(
+      signWith(denied, key),
+      'AccessDeniedException',
+      `User: ${denied.arn} is not authorized to perform: kms:Sign on resource: ${key} with an explicit deny in an identity-based policy`,
+    );
     // The same grants still allow what nothing denies.
     await kms(grantee).send(new GetPublicKeyCommand({ KeyId: key }));
     await kms(denied).send(new GetPublicKeyCommand({ KeyId: key }));
@@ -238,7 +360,11 @@ describe(`KMS grants on ${STORE}`, () => {
     await signWith(grantee, key);
 
     // The grantee without RetireGrant in the grant, and anyone else, may not retire it.
-    await fails(kms(grantee).send(new RetireGrantCommand({ KeyId: key, GrantId: g1.GrantId })), 'AccessDeniedException', new RegExp(`^User: ${grantee.arn} is not authorized to perform: kms:RetireGrant on resource: ${key}`));
+    await fails(
+      kms(grantee).send(new RetireGrantCommand({ KeyId: key, GrantId: g1.GrantId })),
+      'AccessDeniedException',
+      new RegExp(`^User: ${grantee.arn} is not authorized to perform: kms:RetireGrant on resource: ${key}`),
+    );
     await fails(kms(outsider).send(new RetireGrantCommand({ GrantToken: g1.GrantToken })), 'AccessDeniedException', /kms:RetireGrant/);
     // RevokeGrant needs kms:RevokeGrant from a policy.
     await fails(kms(retirer).send(new RevokeGrantCommand({ KeyId: key, GrantId: g2.GrantId })), 'AccessDeniedException', /kms:RevokeGrant/);
@@ -275,9 +401,23 @@ describe(`KMS grants on ${STORE}`, () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const who = i % 2 === 0 ? grantee.arn : outsider.arn;
-      ids.push((await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: who, RetiringPrincipal: alice.arn, Operations: ['Encrypt', 'Decrypt'], Name: `g${i}` }))).GrantId!);
+      ids.push(
+        (
+          await kms().send(
+            new CreateGrantCommand({ KeyId: key, GranteePrincipal: who, RetiringPrincipal: alice.arn, Operations: ['Encrypt', 'Decrypt'], Name: `g${i}` }),
+          )
+        ).GrantId!,
+      );
     }
-    await kms().send(new CreateGrantCommand({ KeyId: other, GranteePrincipal: grantee.arn, RetiringPrincipal: alice.arn, Operations: ['Decrypt'], Constraints: { EncryptionContextEquals: { k: 'v' } } }));
+    await kms().send(
+      new CreateGrantCommand({
+        KeyId: other,
+        GranteePrincipal: grantee.arn,
+        RetiringPrincipal: alice.arn,
+        Operations: ['Decrypt'],
+        Constraints: { EncryptionContextEquals: { k: 'v' } },
+      }),
+    );
 
     const seen: string[] = [];
     let marker: string | undefined;
@@ -296,8 +436,24 @@ describe(`KMS grants on ${STORE}`, () => {
     assert.equal(first.length, 1);
     const entry = first[0]!;
     assert.deepEqual(
-      { KeyId: entry.KeyId, GrantId: entry.GrantId, Name: entry.Name, GranteePrincipal: entry.GranteePrincipal, RetiringPrincipal: entry.RetiringPrincipal, IssuingAccount: entry.IssuingAccount, Operations: entry.Operations },
-      { KeyId: key, GrantId: ids[3], Name: 'g3', GranteePrincipal: outsider.arn, RetiringPrincipal: alice.arn, IssuingAccount: rootArn, Operations: ['Encrypt', 'Decrypt'] },
+      {
+        KeyId: entry.KeyId,
+        GrantId: entry.GrantId,
+        Name: entry.Name,
+        GranteePrincipal: entry.GranteePrincipal,
+        RetiringPrincipal: entry.RetiringPrincipal,
+        IssuingAccount: entry.IssuingAccount,
+        Operations: entry.Operations,
+      },
+      {
+        KeyId: key,
+        GrantId: ids[3],
+        Name: 'g3',
+        GranteePrincipal: outsider.arn,
+        RetiringPrincipal: alice.arn,
+        IssuingAccount: rootArn,
+        Operations: ['Encrypt', 'Decrypt'],
+      },
     );
     assert.ok(entry.CreationDate instanceof Date);
     const members = modelMembers('GrantListEntry');
@@ -333,12 +489,16 @@ describe(`KMS grants on ${STORE}`, () => {
     // Every token of one grant names it: the second retires the grant the first was issued for.
     const c = await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['Encrypt'], Name: 'app' }));
     assert.notEqual(c.GrantId, a.GrantId);
-    const other = await kms().send(new CreateGrantCommand({ KeyId: await symmetricKey(), GranteePrincipal: grantee.arn, Operations: ['Encrypt', 'Decrypt'], Name: 'app' }));
+    const other = await kms().send(
+      new CreateGrantCommand({ KeyId: await symmetricKey(), GranteePrincipal: grantee.arn, Operations: ['Encrypt', 'Decrypt'], Name: 'app' }),
+    );
     assert.notEqual(other.GrantId, a.GrantId);
     assert.equal((await kms().send(new ListGrantsCommand({ KeyId: key }))).Grants!.length, 2);
     await kms().send(new RetireGrantCommand({ GrantToken: b.GrantToken }));
-    assert.deepEqual((await kms().send(new ListGrantsCommand({ KeyId: key }))).Grants!.map((g) => g.GrantId), [c.GrantId]);
-
+    assert.deepEqual(
+      (await kms().send(new ListGrantsCommand({ KeyId: key }))).Grants!.map((g) => g.GrantId),
+      [c.GrantId],
+    );
   });
 
   test('the store keeps one grant per key, name and parameters when two requests race past the look-up', async () => {
@@ -354,16 +514,48 @@ describe(`KMS grants on ${STORE}`, () => {
     assert.equal(second.grantId, first.grantId);
     const unnamed = await insertGrant(db, { ...base, name: null, grantId: '3'.repeat(64) });
     assert.equal(unnamed.grantId, '3'.repeat(64));
-    assert.deepEqual((await kms().send(new ListGrantsCommand({ KeyId: keyArn }))).Grants!.map((g) => g.GrantId), ['1'.repeat(64), '3'.repeat(64)]);
+    assert.deepEqual(
+      (await kms().send(new ListGrantsCommand({ KeyId: keyArn }))).Grants!.map((g) => g.GrantId),
+      ['1'.repeat(64), '3'.repeat(64)],
+    );
   });
 
   test('a grantee with CreateGrant in its grant may grant only narrower grants', async () => {
     const key = await symmetricKey();
     const delegate = await user('delegate');
-    await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: delegate.arn, Operations: ['CreateGrant', 'Encrypt', 'Decrypt'], Constraints: { EncryptionContextSubset: { tenant: 'a' } } }));
-    await fails(kms(delegate).send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['GenerateDataKey'], Constraints: { EncryptionContextSubset: { tenant: 'a' } } })), 'ValidationException', /\[GenerateDataKey\] are not among them/);
-    await fails(kms(delegate).send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['Decrypt'] })), 'ValidationException', /at least as strict/);
-    const ok = await kms(delegate).send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['Decrypt'], Constraints: { EncryptionContextEquals: { tenant: 'a', app: 'x' } } }));
+    await kms().send(
+      new CreateGrantCommand({
+        KeyId: key,
+        GranteePrincipal: delegate.arn,
+        Operations: ['CreateGrant', 'Encrypt', 'Decrypt'],
+        Constraints: { EncryptionContextSubset: { tenant: 'a' } },
+      }),
+    );
+    await fails(
+      kms(delegate).send(
+        new CreateGrantCommand({
+          KeyId: key,
+          GranteePrincipal: grantee.arn,
+          Operations: ['GenerateDataKey'],
+          Constraints: { EncryptionContextSubset: { tenant: 'a' } },
+        }),
+      ),
+      'ValidationException',
+      /\[GenerateDataKey\] are not among them/,
+    );
+    await fails(
+      kms(delegate).send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['Decrypt'] })),
+      'ValidationException',
+      /at least as strict/,
+    );
+    const ok = await kms(delegate).send(
+      new CreateGrantCommand({
+        KeyId: key,
+        GranteePrincipal: grantee.arn,
+        Operations: ['Decrypt'],
+        Constraints: { EncryptionContextEquals: { tenant: 'a', app: 'x' } },
+      }),
+    );
     assert.match(ok.GrantId!, /^[0-9a-f]{64}$/);
   });
 
@@ -371,14 +563,19 @@ describe(`KMS grants on ${STORE}`, () => {
     const key = await signKey();
     await approvals('PutQuorumRule', { KeyId: key, Approvers: [alice.arn, bob.arn], Threshold: 2 });
     let changeId = '';
-    await assert.rejects(kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['Sign'], Name: 'guarded' })), (e: unknown) => {
-      const err = e as { name?: string; message?: string };
-      assert.equal(err.name, 'KMSInvalidStateException', err.message);
-      const m = /^Grant change ([0-9a-f-]{36}) pending approval \(0 of 2\); it is not in effect until 2 approvers approve it \(SHA-256 ([0-9a-f]{64})\)/.exec(err.message ?? '');
-      assert.ok(m, err.message);
-      changeId = m[1]!;
-      return true;
-    });
+    await assert.rejects(
+      kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['Sign'], Name: 'guarded' })),
+      (e: unknown) => {
+        const err = e as { name?: string; message?: string };
+        assert.equal(err.name, 'KMSInvalidStateException', err.message);
+        const m = /^Grant change ([0-9a-f-]{36}) pending approval \(0 of 2\); it is not in effect until 2 approvers approve it \(SHA-256 ([0-9a-f]{64})\)/.exec(
+          err.message ?? '',
+        );
+        assert.ok(m, err.message);
+        changeId = m[1]!;
+        return true;
+      },
+    );
     // Nothing exists yet.
     assert.deepEqual((await kms().send(new ListGrantsCommand({ KeyId: key }))).Grants, []);
     await fails(signWith(grantee, key), 'AccessDeniedException', /kms:Sign/);
@@ -394,7 +591,10 @@ describe(`KMS grants on ${STORE}`, () => {
     assert.equal((await approvals('ApprovePolicyChange', { ChangeId: changeId, PayloadSha256: shown.PayloadSha256 }, bob)).Change.Status, 'APPLIED');
 
     const grants = (await kms().send(new ListGrantsCommand({ KeyId: key }))).Grants!;
-    assert.deepEqual(grants.map((g) => [g.GrantId, g.Name, g.GranteePrincipal]), [[payload.GrantId, 'guarded', grantee.arn]]);
+    assert.deepEqual(
+      grants.map((g) => [g.GrantId, g.Name, g.GranteePrincipal]),
+      [[payload.GrantId, 'guarded', grantee.arn]],
+    );
     await signWith(grantee, key);
     // The same named grant again is the existing one, not a new proposal.
     const again = await kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: grantee.arn, Operations: ['Sign'], Name: 'guarded' }));
@@ -406,7 +606,9 @@ describe(`KMS grants on ${STORE}`, () => {
   test('a deleted key takes its grants with it', async () => {
     const keyArn = await symmetricKey();
     const keyId = keyArn.split('/')[1]!;
-    const { GrantId } = await kms().send(new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: retirer.arn, RetiringPrincipal: bob.arn, Operations: ['Encrypt'] }));
+    const { GrantId } = await kms().send(
+      new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: retirer.arn, RetiringPrincipal: bob.arn, Operations: ['Encrypt'] }),
+    );
     const db = server.custodian.deps.store.db;
     assert.ok(await findGrant(db, GrantId!));
     // What the maintenance task runs once the deletion window has passed (src/kms/maintenance.ts).
@@ -463,7 +665,17 @@ describe(`a grant token makes a new grant usable at once in another process (${S
     const creds = { accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey! };
     const key = (await a.kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.Arn!;
     const signOn = (s: TestServer, tokens?: string[]) =>
-      s.kms(creds).send(new SignCommand({ KeyId: key, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256', ...(tokens ? { GrantTokens: tokens } : {}) }));
+      s
+        .kms(creds)
+        .send(
+          new SignCommand({
+            KeyId: key,
+            Message: digest,
+            MessageType: 'DIGEST',
+            SigningAlgorithm: 'ECDSA_SHA_256',
+            ...(tokens ? { GrantTokens: tokens } : {}),
+          }),
+        );
     await fails(signOn(b), 'AccessDeniedException', /kms:Sign/);
 
     const { GrantToken } = await a.kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: u.User!.Arn!, Operations: ['Sign'] }));
@@ -489,7 +701,13 @@ describe(`a request the policies allow never reads grants (${STORE})`, () => {
     const iamC = new IAMClient({ endpoint: c.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
     clients.push(iamC);
     await iamC.send(new CreateUserCommand({ UserName: 'hot-path' }));
-    await iamC.send(new PutUserPolicyCommand({ UserName: 'hot-path', PolicyName: 'p', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:Sign', Resource: '*' }] }) }));
+    await iamC.send(
+      new PutUserPolicyCommand({
+        UserName: 'hot-path',
+        PolicyName: 'p',
+        PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:Sign', Resource: '*' }] }),
+      }),
+    );
     const k = await iamC.send(new CreateAccessKeyCommand({ UserName: 'hot-path' }));
     const creds = { accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey! };
     const sign = (who: { accessKeyId: string; secretAccessKey: string }) =>

@@ -31,7 +31,15 @@ async function call(target: string, body: unknown): Promise<{ status: number; ty
   const text = JSON.stringify(body);
   const signer = new SignatureV4({ credentials: ADMIN, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
   const req = (await signer.sign(
-    new HttpRequest({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${target}` }, body: text }),
+    new HttpRequest({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: '/',
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${target}` },
+      body: text,
+    }),
   )) as HttpRequest;
   const headers = { ...req.headers } as Record<string, string>;
   delete headers.host;
@@ -63,7 +71,11 @@ describe('CreateKey refuses the fields it does not support', () => {
       [{ XksKeyId: 'not valid!' }, 'ValidationException', /xksKeyId.*regular expression pattern/],
       [{ Origin: 'EXTERNAL_KEY_STORE', XksKeyId: 'ext-key-1' }, 'UnsupportedOperationException', /Origin EXTERNAL_KEY_STORE/],
       [{ KeySpec: 'SYMMETRIC_DEFAULT', CustomerMasterKeySpec: 'SYMMETRIC_DEFAULT' }, 'ValidationException', /KeySpec and CustomerMasterKeySpec/],
-      [{ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY', CustomerMasterKeySpec: 'SYMMETRIC_DEFAULT' }, 'ValidationException', /KeySpec and CustomerMasterKeySpec/],
+      [
+        { KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY', CustomerMasterKeySpec: 'SYMMETRIC_DEFAULT' },
+        'ValidationException',
+        /KeySpec and CustomerMasterKeySpec/,
+      ],
       [{ CustomKeyStoreId: '' }, 'ValidationException', /customKeyStoreId.*greater than or equal to 1/],
     ];
     for (const [body, type, message] of cases) {
@@ -148,7 +160,9 @@ describe("every implemented operation's input, against botocore's KMS model", { 
           if (s.max !== undefined && s.max < 60_000) out.push(['too long', 'a'.repeat(s.max + 1), V]);
           if (s.pattern) {
             const re = new RegExp(`^(?:${s.pattern})$`);
-            const bad = ['\u0001', ' ', '\u4e00', 'a b'].map((c) => c.repeat(Math.max(s.min ?? 1, 1))).find((c) => !re.test(c) && c.length <= (s.max ?? Infinity));
+            const bad = ['\u0001', ' ', '\u4e00', 'a b']
+              .map((c) => c.repeat(Math.max(s.min ?? 1, 1)))
+              .find((c) => !re.test(c) && c.length <= (s.max ?? Infinity));
             if (bad !== undefined) out.push(['against the pattern', bad, V]);
           }
         }

@@ -121,7 +121,13 @@ const ROWS: Row[] = [
   { operation: 'GenerateDataKey', member: 'KeyId', kind: 'symmetric', forms: 'all', request: (k) => ({ KeyId: k, KeySpec: 'AES_256' }) },
   { operation: 'GenerateDataKeyWithoutPlaintext', member: 'KeyId', kind: 'symmetric', forms: 'all', request: (k) => ({ KeyId: k, NumberOfBytes: 16 }) },
   { operation: 'GenerateDataKeyPair', member: 'KeyId', kind: 'symmetric', forms: 'all', request: (k) => ({ KeyId: k, KeyPairSpec: 'ECC_SECG_P256K1' }) },
-  { operation: 'GenerateDataKeyPairWithoutPlaintext', member: 'KeyId', kind: 'symmetric', forms: 'all', request: (k) => ({ KeyId: k, KeyPairSpec: 'ECC_NIST_P256' }) },
+  {
+    operation: 'GenerateDataKeyPairWithoutPlaintext',
+    member: 'KeyId',
+    kind: 'symmetric',
+    forms: 'all',
+    request: (k) => ({ KeyId: k, KeyPairSpec: 'ECC_NIST_P256' }),
+  },
   { operation: 'GetPublicKey', member: 'KeyId', kind: 'sign', forms: 'all', request: (k) => ({ KeyId: k }) },
   {
     operation: 'Sign',
@@ -135,7 +141,9 @@ const ROWS: Row[] = [
     member: 'KeyId',
     kind: 'sign',
     forms: 'all',
-    setup: async (f) => ({ signature: (await ok('Sign', { KeyId: f.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })).Signature }),
+    setup: async (f) => ({
+      signature: (await ok('Sign', { KeyId: f.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })).Signature,
+    }),
     request: (k, f) => ({ KeyId: k, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256', Signature: f.extra.signature }),
   },
   { operation: 'GenerateMac', member: 'KeyId', kind: 'hmac', forms: 'all', request: (k) => ({ KeyId: k, Message: message, MacAlgorithm: 'HMAC_SHA_256' }) },
@@ -174,7 +182,13 @@ const ROWS: Row[] = [
   { operation: 'GetKeyRotationStatus', member: 'KeyId', kind: 'symmetric', forms: 'idOrArn', request: (k) => ({ KeyId: k }) },
   { operation: 'RotateKeyOnDemand', member: 'KeyId', kind: 'symmetric', forms: 'idOrArn', request: (k) => ({ KeyId: k }) },
   { operation: 'ListKeyRotations', member: 'KeyId', kind: 'symmetric', forms: 'idOrArn', request: (k) => ({ KeyId: k }) },
-  { operation: 'TagResource', member: 'KeyId', kind: 'symmetric', forms: 'idOrArn', request: (k) => ({ KeyId: k, Tags: [{ TagKey: 'team', TagValue: 'wallets' }] }) },
+  {
+    operation: 'TagResource',
+    member: 'KeyId',
+    kind: 'symmetric',
+    forms: 'idOrArn',
+    request: (k) => ({ KeyId: k, Tags: [{ TagKey: 'team', TagValue: 'wallets' }] }),
+  },
   {
     operation: 'UntagResource',
     member: 'KeyId',
@@ -263,7 +277,10 @@ test('the table covers every served operation that takes a key id', () => {
 test("each row's forms are the ones botocore's KMS model documents for the member", (t) => {
   const path = vectorPath('botocore/kms/service-2.json');
   if (!path) return t.skip('test vectors absent: botocore/kms/service-2.json not found (set SYMBOLON_VECTORS)');
-  const model = readVectorJson<{ operations: Record<string, { input: { shape: string } }>; shapes: Record<string, { members: Record<string, { documentation?: string }> }> }>(path);
+  const model = readVectorJson<{
+    operations: Record<string, { input: { shape: string } }>;
+    shapes: Record<string, { members: Record<string, { documentation?: string }> }>;
+  }>(path);
   for (const row of ROWS) {
     const doc = model.shapes[model.operations[row.operation]!.input.shape]!.members[row.member]!.documentation ?? '';
     const documented = /alias name, or alias ARN/.test(doc) ? 'all' : /key ID or key ARN/.test(doc) ? 'idOrArn' : undefined;

@@ -110,17 +110,17 @@ describe('ListKeys', () => {
     } while (marker);
     assert.ok(pages >= 3, `expected at least 3 pages, got ${pages}`);
     assert.equal(new Set(seen).size, seen.length, 'no key appears twice');
-    assert.deepEqual(seen, everything.Keys!.map((k) => k.KeyId));
+    assert.deepEqual(
+      seen,
+      everything.Keys!.map((k) => k.KeyId),
+    );
     for (const id of created) assert.ok(seen.includes(id));
   });
 
   test('refuses a bad marker and an out-of-range limit', async () => {
     await rejects(kms.send(new ListKeysCommand({ Marker: 'not-a-marker' })), 'InvalidMarkerException');
     // A marker of another listing is not a ListKeys marker.
-    await rejects(
-      kms.send(new ListKeysCommand({ Marker: Buffer.from('aliases/v1:alias/x').toString('base64url') })),
-      'InvalidMarkerException',
-    );
+    await rejects(kms.send(new ListKeysCommand({ Marker: Buffer.from('aliases/v1:alias/x').toString('base64url') })), 'InvalidMarkerException');
     await rejects(
       kms.send(new ListKeysCommand({ Limit: 0 })),
       'ValidationException',
@@ -192,16 +192,8 @@ describe('ScheduleKeyDeletion and CancelKeyDeletion', () => {
     await rejects(kms.send(new EnableKeyCommand({ KeyId: key.KeyId! })), 'KMSInvalidStateException', pending);
     await rejects(kms.send(new DisableKeyCommand({ KeyId: key.KeyId! })), 'KMSInvalidStateException', pending);
     await rejects(kms.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId! })), 'KMSInvalidStateException', pending);
-    await rejects(
-      kms.send(new TagResourceCommand({ KeyId: key.KeyId!, Tags: [{ TagKey: 'a', TagValue: 'b' }] })),
-      'KMSInvalidStateException',
-      pending,
-    );
-    await rejects(
-      kms.send(new CreateAliasCommand({ AliasName: `alias/${unique('pending')}`, TargetKeyId: key.KeyId! })),
-      'KMSInvalidStateException',
-      pending,
-    );
+    await rejects(kms.send(new TagResourceCommand({ KeyId: key.KeyId!, Tags: [{ TagKey: 'a', TagValue: 'b' }] })), 'KMSInvalidStateException', pending);
+    await rejects(kms.send(new CreateAliasCommand({ AliasName: `alias/${unique('pending')}`, TargetKeyId: key.KeyId! })), 'KMSInvalidStateException', pending);
 
     const cancelled = await kms.send(new CancelKeyDeletionCommand({ KeyId: key.KeyId! }));
     assert.equal(cancelled.KeyId, key.Arn);
@@ -212,11 +204,7 @@ describe('ScheduleKeyDeletion and CancelKeyDeletion', () => {
     await rejects(signWith(key.KeyId!), 'DisabledException', `${key.Arn} is disabled.`);
     await kms.send(new EnableKeyCommand({ KeyId: key.KeyId! }));
     assert.equal((await signWith(key.KeyId!)).Signature![0], 0x30);
-    await rejects(
-      kms.send(new CancelKeyDeletionCommand({ KeyId: key.KeyId! })),
-      'KMSInvalidStateException',
-      `${key.Arn} is not pending deletion.`,
-    );
+    await rejects(kms.send(new CancelKeyDeletionCommand({ KeyId: key.KeyId! })), 'KMSInvalidStateException', `${key.Arn} is not pending deletion.`);
   });
 
   test('the waiting period must be 7 to 30 days; a refused request changes nothing', async () => {
@@ -244,9 +232,23 @@ describe('tags', () => {
   test('TagResource adds and replaces, UntagResource removes, ListResourceTags lists in key order', async () => {
     const key = await symmetricKey();
     await kms.send(
-      new TagResourceCommand({ KeyId: key.KeyId!, Tags: [{ TagKey: 'tag2', TagValue: 'value2' }, { TagKey: 'tag1', TagValue: 'value1' }] }),
+      new TagResourceCommand({
+        KeyId: key.KeyId!,
+        Tags: [
+          { TagKey: 'tag2', TagValue: 'value2' },
+          { TagKey: 'tag1', TagValue: 'value1' },
+        ],
+      }),
     );
-    await kms.send(new TagResourceCommand({ KeyId: key.Arn!, Tags: [{ TagKey: 'tag3', TagValue: 'value3' }, { TagKey: 'tag1', TagValue: 'new' }] }));
+    await kms.send(
+      new TagResourceCommand({
+        KeyId: key.Arn!,
+        Tags: [
+          { TagKey: 'tag3', TagValue: 'value3' },
+          { TagKey: 'tag1', TagValue: 'new' },
+        ],
+      }),
+    );
     assert.deepEqual((await kms.send(new ListResourceTagsCommand({ KeyId: key.KeyId! }))).Tags, [
       { TagKey: 'tag1', TagValue: 'new' },
       { TagKey: 'tag2', TagValue: 'value2' },
@@ -269,7 +271,15 @@ describe('tags', () => {
       'Tags beginning with aws: are reserved',
     );
     await rejects(
-      kms.send(new TagResourceCommand({ KeyId: key.KeyId!, Tags: [{ TagKey: 'k', TagValue: '1' }, { TagKey: 'k', TagValue: '2' }] })),
+      kms.send(
+        new TagResourceCommand({
+          KeyId: key.KeyId!,
+          Tags: [
+            { TagKey: 'k', TagValue: '1' },
+            { TagKey: 'k', TagValue: '2' },
+          ],
+        }),
+      ),
       'TagException',
       'Duplicate tag keys',
     );
@@ -284,7 +294,11 @@ describe('tags', () => {
       kms.send(
         new TagResourceCommand({
           KeyId: key.KeyId!,
-          Tags: [{ TagKey: 'x1', TagValue: '1' }, { TagKey: 'x2', TagValue: '2' }, { TagKey: 'x3', TagValue: '3' }],
+          Tags: [
+            { TagKey: 'x1', TagValue: '1' },
+            { TagKey: 'x2', TagValue: '2' },
+            { TagKey: 'x3', TagValue: '3' },
+          ],
         }),
       ),
       'TagException',
@@ -293,7 +307,15 @@ describe('tags', () => {
     const all = (await kms.send(new ListResourceTagsCommand({ KeyId: key.KeyId! }))).Tags!;
     assert.equal(all.length, 48, 'the refused request added nothing');
     // Replacing values of existing keys does not count as new tags.
-    await kms.send(new TagResourceCommand({ KeyId: key.KeyId!, Tags: [{ TagKey: 't00', TagValue: 'changed' }, { TagKey: 'x1', TagValue: '1' }] }));
+    await kms.send(
+      new TagResourceCommand({
+        KeyId: key.KeyId!,
+        Tags: [
+          { TagKey: 't00', TagValue: 'changed' },
+          { TagKey: 'x1', TagValue: '1' },
+        ],
+      }),
+    );
 
     // Paging: 49 tags in pages of 20.
     const seen: string[] = [];
@@ -410,11 +432,7 @@ describe('aliases', () => {
       `Alias ${aliasArnOf('alias/not-there')} is not found.`,
     );
     await kms.send(new ScheduleKeyDeletionCommand({ KeyId: a.KeyId!, PendingWindowInDays: 7 }));
-    await rejects(
-      kms.send(new UpdateAliasCommand({ AliasName: name, TargetKeyId: a.KeyId! })),
-      'KMSInvalidStateException',
-      `${a.Arn} is pending deletion.`,
-    );
+    await rejects(kms.send(new UpdateAliasCommand({ AliasName: name, TargetKeyId: a.KeyId! })), 'KMSInvalidStateException', `${a.Arn} is pending deletion.`);
   });
 
   test('DeleteAlias removes the alias, not the key', async () => {
@@ -545,7 +563,11 @@ describe('rotation', () => {
       `The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: ${key.Arn}`,
     );
     const versions = await repo.listMaterialVersions(server.custodian.deps.store.db, key.KeyId!);
-    assert.deepEqual(versions.map((v) => v.version), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 'one version per rotation, none lost');
+    assert.deepEqual(
+      versions.map((v) => v.version),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+      'one version per rotation, none lost',
+    );
 
     const dates: number[] = [];
     let marker: string | undefined;
@@ -588,7 +610,10 @@ describe('rotation', () => {
     assert.ok(!(await runMaintenance(deps, due)).rotated.includes(key.KeyId!));
 
     const listed = await kms.send(new ListKeyRotationsCommand({ KeyId: key.KeyId! }));
-    assert.deepEqual(listed.Rotations!.map((r) => [r.RotationType, r.RotationDate!.getTime()]), [['AUTOMATIC', due]]);
+    assert.deepEqual(
+      listed.Rotations!.map((r) => [r.RotationType, r.RotationDate!.getTime()]),
+      [['AUTOMATIC', due]],
+    );
     const status = await kms.send(new GetKeyRotationStatusCommand({ KeyId: key.KeyId! }));
     assert.equal(status.NextRotationDate!.getTime(), due + 90 * DAY_MS);
     const opened = await kms.send(new DecryptCommand({ CiphertextBlob: old.CiphertextBlob! }));
@@ -624,19 +649,14 @@ describe('deletion when the window ends (injected clock)', () => {
     assert.ok(!deleted.includes(keep.KeyId!), 'a cancelled deletion is not carried out');
     assert.ok(!(await runMaintenance(deps, due + DAY_MS)).deleted.includes(key.KeyId!));
 
-    await rejects(
-      ckms.send(new DescribeKeyCommand({ KeyId: key.KeyId! })),
-      'NotFoundException',
-      `Key '${key.Arn}' does not exist`,
-    );
-    await rejects(
-      ckms.send(new DescribeKeyCommand({ KeyId: alias })),
-      'NotFoundException',
-      `Alias ${aliasArnOf(alias)} is not found.`,
-    );
+    await rejects(ckms.send(new DescribeKeyCommand({ KeyId: key.KeyId! })), 'NotFoundException', `Key '${key.Arn}' does not exist`);
+    await rejects(ckms.send(new DescribeKeyCommand({ KeyId: alias })), 'NotFoundException', `Alias ${aliasArnOf(alias)} is not found.`);
     const listed = await ckms.send(new ListKeysCommand({ Limit: 1000 }));
     assert.ok(!listed.Keys!.some((k) => k.KeyId === key.KeyId));
-    assert.ok(listed.Keys!.some((k) => k.KeyId === keep.KeyId), 'the cancelled key survives');
+    assert.ok(
+      listed.Keys!.some((k) => k.KeyId === keep.KeyId),
+      'the cancelled key survives',
+    );
     assert.equal(await repo.findMaterial(deps.store.db, key.KeyId!, 1), undefined);
     assert.deepEqual(await repo.listTags(deps.store.db, key.KeyId!), []);
   });

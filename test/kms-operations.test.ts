@@ -31,7 +31,9 @@ async function call(target: string): Promise<{ status: number; body: { __type?: 
   const url = new URL(server.endpoint);
   const headers = { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target };
   const signer = new SignatureV4({ credentials: ADMIN, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign(new HttpRequest({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers, body: '{}' }));
+  const signed = await signer.sign(
+    new HttpRequest({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers, body: '{}' }),
+  );
   const sent: Record<string, string> = { ...signed.headers };
   delete sent.host;
   const res = await fetch(server.endpoint, { method: 'POST', headers: sent, body: '{}' });
@@ -41,7 +43,7 @@ async function call(target: string): Promise<{ status: number; body: { __type?: 
 const BOTOCORE_KMS = 'botocore/kms/service-2.json';
 
 // Source: botocore's KMS service model (the operations AWS's SDKs know).
-test('the list of AWS KMS operations equals botocore\'s KMS service model', (t) => {
+test("the list of AWS KMS operations equals botocore's KMS service model", (t) => {
   const path = vectorPath(BOTOCORE_KMS);
   if (!path) return t.skip(absentMessage(BOTOCORE_KMS));
   const model = readVectorJson<{ operations: Record<string, unknown> }>(path);
@@ -73,14 +75,18 @@ test('every AWS KMS operation not served answers UnsupportedOperationException n
 test('every served operation is dispatched (never Unknown- or UnsupportedOperationException for an empty request)', async () => {
   for (const name of operations.keys()) {
     const { body } = await call(`TrentService.${name}`);
-    assert.ok(body.__type !== 'UnknownOperationException' && body.__type !== 'UnsupportedOperationException' , `${name}: ${body.__type}`);
+    assert.ok(body.__type !== 'UnknownOperationException' && body.__type !== 'UnsupportedOperationException', `${name}: ${body.__type}`);
   }
 });
 
 test('through the AWS SDK: the exception name and message arrive as AWS clients read them', async () => {
   for (const [command, name, why] of [
     [new ReplicateKeyCommand({ KeyId: 'alias/x', ReplicaRegion: 'eu-west-1' }), 'ReplicateKey', /multi-Region/],
-    [new GetParametersForImportCommand({ KeyId: 'alias/x', WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }), 'GetParametersForImport', /importing key material/],
+    [
+      new GetParametersForImportCommand({ KeyId: 'alias/x', WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }),
+      'GetParametersForImport',
+      /importing key material/,
+    ],
     [new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'hsm' }), 'CreateCustomKeyStore', /custom key stores/],
   ] as const) {
     await assert.rejects(kms.send(command as never), (e: { name: string; message: string; $metadata?: { httpStatusCode?: number } }) => {

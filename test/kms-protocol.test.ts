@@ -143,7 +143,11 @@ test('the endpoint accepts a well-formed request (the baseline every refusal bel
 });
 
 test('no Authorization header: 403 MissingAuthenticationTokenException, nothing created', async () => {
-  await refusedCreateKey({ sign: false, body: JSON.stringify({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }) }, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
+  await refusedCreateKey(
+    { sign: false, body: JSON.stringify({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }) },
+    'MissingAuthenticationTokenException',
+    'Missing Authentication Token',
+  );
   const reply = await call({ target: 'TrentService.DescribeKey', sign: false });
   assert.equal(reply.status, 403);
 });
@@ -170,17 +174,38 @@ test('a captured request signed over host;x-amz-date only cannot become another 
   const body = JSON.stringify({ KeyId: keyId });
   const enabled = async (): Promise<boolean> => (await server.kms().send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.Enabled!;
   // The attack: a DescribeKey whose signature covers neither X-Amz-Target nor Content-Type, replayed as DisableKey.
-  const replayed = await call({ target: 'TrentService.DescribeKey', body, unsigned: ['x-amz-target', 'content-type'], after: { 'x-amz-target': 'TrentService.DisableKey' } });
+  const replayed = await call({
+    target: 'TrentService.DescribeKey',
+    body,
+    unsigned: ['x-amz-target', 'content-type'],
+    after: { 'x-amz-target': 'TrentService.DisableKey' },
+  });
   assertAwsError(replayed, 'IncompleteSignatureException', /not signed: content-type, x-amz-target\./);
   assert.equal(await enabled(), true, 'the replayed request disabled the key');
   // Even unaltered, such a request is refused: an unsigned target is never trusted.
-  assertAwsError(await call({ target: 'TrentService.DescribeKey', body, unsigned: ['x-amz-target'] }), 'IncompleteSignatureException', /not signed: x-amz-target\./);
+  assertAwsError(
+    await call({ target: 'TrentService.DescribeKey', body, unsigned: ['x-amz-target'] }),
+    'IncompleteSignatureException',
+    /not signed: x-amz-target\./,
+  );
   // Content-Type selects the body's parser: it must be signed when present.
-  assertAwsError(await call({ target: 'TrentService.DescribeKey', body, unsigned: ['content-type'] }), 'IncompleteSignatureException', /not signed: content-type\./);
+  assertAwsError(
+    await call({ target: 'TrentService.DescribeKey', body, unsigned: ['content-type'] }),
+    'IncompleteSignatureException',
+    /not signed: content-type\./,
+  );
   // Any other x-amz-* header added after signing is refused too (SigV4's rule).
-  assertAwsError(await call({ target: 'TrentService.DescribeKey', body, after: { 'x-amz-extra': '1' } }), 'IncompleteSignatureException', /not signed: x-amz-extra\./);
+  assertAwsError(
+    await call({ target: 'TrentService.DescribeKey', body, after: { 'x-amz-extra': '1' } }),
+    'IncompleteSignatureException',
+    /not signed: x-amz-extra\./,
+  );
   // A fully signed target, rewritten in flight, fails the signature.
-  assertAwsError(await call({ target: 'TrentService.DescribeKey', body, after: { 'x-amz-target': 'TrentService.DisableKey' } }), 'InvalidSignatureException', SIGNATURE_MISMATCH);
+  assertAwsError(
+    await call({ target: 'TrentService.DescribeKey', body, after: { 'x-amz-target': 'TrentService.DisableKey' } }),
+    'InvalidSignatureException',
+    SIGNATURE_MISMATCH,
+  );
   assert.equal(await enabled(), true);
   // The same request, fully signed, works (so the refusals above are about coverage alone).
   const ok = await call({ target: 'TrentService.DisableKey', body });
@@ -210,7 +235,11 @@ test('unknown access key: UnrecognizedClientException "The security token includ
 test('X-Amz-Date 6 minutes old: InvalidSignatureException "Signature expired: …"', async () => {
   const before = await keyCount();
   const reply = await call({ target: 'TrentService.CreateKey', signingDate: new Date(Date.now() - 6 * 60_000) });
-  const message = assertAwsError(reply, 'InvalidSignatureException', new RegExp(`^Signature expired: ${AMZ_DATE} is now earlier than ${AMZ_DATE} \\(${AMZ_DATE} - 5 min\\.\\)$`));
+  const message = assertAwsError(
+    reply,
+    'InvalidSignatureException',
+    new RegExp(`^Signature expired: ${AMZ_DATE} is now earlier than ${AMZ_DATE} \\(${AMZ_DATE} - 5 min\\.\\)$`),
+  );
   assert.ok(message.startsWith(`Signature expired: ${reply.amzDate} `), message);
   assert.equal(await keyCount(), before);
 });
@@ -218,12 +247,16 @@ test('X-Amz-Date 6 minutes old: InvalidSignatureException "Signature expired: �
 test('X-Amz-Date 6 minutes ahead: InvalidSignatureException "Signature not yet current: …" (AWS\'s text for a future date)', async () => {
   const before = await keyCount();
   const reply = await call({ target: 'TrentService.CreateKey', signingDate: new Date(Date.now() + 6 * 60_000) });
-  const message = assertAwsError(reply, 'InvalidSignatureException', new RegExp(`^Signature not yet current: ${AMZ_DATE} is still later than ${AMZ_DATE} \\(${AMZ_DATE} \\+ 5 min\\.\\)$`));
+  const message = assertAwsError(
+    reply,
+    'InvalidSignatureException',
+    new RegExp(`^Signature not yet current: ${AMZ_DATE} is still later than ${AMZ_DATE} \\(${AMZ_DATE} \\+ 5 min\\.\\)$`),
+  );
   assert.ok(message.startsWith(`Signature not yet current: ${reply.amzDate} `), message);
   assert.equal(await keyCount(), before);
 });
 
-test('X-Amz-Date 4 minutes off either way is within AWS\'s 5-minute skew and accepted', async () => {
+test("X-Amz-Date 4 minutes off either way is within AWS's 5-minute skew and accepted", async () => {
   for (const offset of [-4 * 60_000, 4 * 60_000]) {
     const reply = await call({ target: 'TrentService.DescribeKey', body: JSON.stringify({ KeyId: 'alias/none' }), signingDate: new Date(Date.now() + offset) });
     // Authenticated: refused only because the alias does not exist.
@@ -291,10 +324,16 @@ test('a failed request changes nothing: the key a refused request named is uncha
   const count = await keyCount();
   const listed = await listedKeyIds();
   // Refusals at each layer: authentication, parsing, the operation's own validation.
-  assertAwsError(await call({ target: 'TrentService.Sign', credentials: { ...ADMIN, secretAccessKey: 'wrong-secret-0123456789' }, body: JSON.stringify({ KeyId: keyId }) }), 'InvalidSignatureException');
+  assertAwsError(
+    await call({ target: 'TrentService.Sign', credentials: { ...ADMIN, secretAccessKey: 'wrong-secret-0123456789' }, body: JSON.stringify({ KeyId: keyId }) }),
+    'InvalidSignatureException',
+  );
   assertAwsError(await call({ target: 'TrentService.Sign', body: `{"KeyId": "${keyId}", ` }), 'SerializationException');
   assertAwsError(
-    await call({ target: 'TrentService.Sign', body: JSON.stringify({ KeyId: keyId, Message: 'AAAA', MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }) }),
+    await call({
+      target: 'TrentService.Sign',
+      body: JSON.stringify({ KeyId: keyId, Message: 'AAAA', MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }),
+    }),
     'ValidationException',
   );
   assertAwsError(await call({ target: 'TrentService.CreateKey', body: JSON.stringify({ KeySpec: 'ECC_SECG_P256K1' }) }), 'ValidationException');

@@ -19,10 +19,24 @@ import { CreateKeyCommand, DecryptCommand, DisableKeyCommand, EncryptCommand, KM
 import { sql } from 'kysely';
 import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, ADMIN, REGION, type TestServer } from './helpers/server.js';
-import { walletUsersRoleArn, walletUsersRolePolicy, walletUsersRolePolicyV1, provisionWalletUsersRole, WALLET_USERS_ROLE, WALLET_USERS_POLICY } from '../src/iam/roles/wallet-users-role.js';
+import {
+  walletUsersRoleArn,
+  walletUsersRolePolicy,
+  walletUsersRolePolicyV1,
+  provisionWalletUsersRole,
+  WALLET_USERS_ROLE,
+  WALLET_USERS_POLICY,
+} from '../src/iam/roles/wallet-users-role.js';
 import { openStore } from '../src/storage/database.js';
 import { getRolePolicy, putRolePolicy } from '../src/storage/iam-roles.repository.js';
-import { EnvelopeWalletClient, EnvelopeError, SplitWalletClient, assumeRoleWithWebIdentity, masterKeyPolicy, type OidcSession } from '../packages/sdk/src/index.js';
+import {
+  EnvelopeWalletClient,
+  EnvelopeError,
+  SplitWalletClient,
+  assumeRoleWithWebIdentity,
+  masterKeyPolicy,
+  type OidcSession,
+} from '../packages/sdk/src/index.js';
 
 describe('the device checks the master key the wallet service names', () => {
   let server: TestServer;
@@ -46,20 +60,36 @@ describe('the device checks the master key the wallet service names', () => {
   }
 
   function envelopeDevice(session: OidcSession, keyId: () => string | undefined = () => undefined): EnvelopeWalletClient {
-    const c = new EnvelopeWalletClient({ walletUrl: server.endpoint, custodianUrl: server.endpoint, region: REGION, roleArn: walletUsersRoleArn(accountId), token: session, kmsClientConfig: { maxAttempts: 1 }, fetch: lyingFetch(keyId) });
+    const c = new EnvelopeWalletClient({
+      walletUrl: server.endpoint,
+      custodianUrl: server.endpoint,
+      region: REGION,
+      roleArn: walletUsersRoleArn(accountId),
+      token: session,
+      kmsClientConfig: { maxAttempts: 1 },
+      fetch: lyingFetch(keyId),
+    });
     clients.push(c);
     return c;
   }
 
   async function keyWithPolicy(policy: string | undefined): Promise<string> {
-    const out = await admin.send(new CreateKeyCommand({ KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT', ...(policy ? { Policy: policy, BypassPolicyLockoutSafetyCheck: true } : {}) }));
+    const out = await admin.send(
+      new CreateKeyCommand({
+        KeySpec: 'SYMMETRIC_DEFAULT',
+        KeyUsage: 'ENCRYPT_DECRYPT',
+        ...(policy ? { Policy: policy, BypassPolicyLockoutSafetyCheck: true } : {}),
+      }),
+    );
     return out.KeyMetadata!.KeyId!;
   }
 
   /** How many Encrypt calls the audit log holds under `keyId`. */
   async function encryptsUnder(keyId: string): Promise<number> {
     await server.custodian.audit.flush();
-    const rows = await sql<{ n: number | string }>`select count(*) as n from audit_events where operation = 'Encrypt' and key_arn like ${`%${keyId}`}`.execute(server.custodian.deps.store.db);
+    const rows = await sql<{ n: number | string }>`select count(*) as n from audit_events where operation = 'Encrypt' and key_arn like ${`%${keyId}`}`.execute(
+      server.custodian.deps.store.db,
+    );
     return Number(rows.rows[0]!.n);
   }
 
@@ -68,7 +98,10 @@ describe('the device checks the master key the wallet service names', () => {
   let walletServiceArn: string;
 
   before(async () => {
-    server = await startTestServer({ env: { SYMBOLON_BUILTIN_ISSUER: '1', SYMBOLON_DEV_MAILBOX: '1' }, identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } } });
+    server = await startTestServer({
+      env: { SYMBOLON_BUILTIN_ISSUER: '1', SYMBOLON_DEV_MAILBOX: '1' },
+      identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } },
+    });
     issuerUrl = `${server.endpoint}/oidc`;
     accountId = server.custodian.accountId;
     admin = server.kms(ADMIN);
@@ -94,7 +127,12 @@ describe('the device checks the master key the wallet service names', () => {
   test('a key whose policy lets the provider decrypt is refused before anything is encrypted under it (and it was a real threat)', async () => {
     const lax = await keyWithPolicy(undefined); // the default key policy: the account's IAM policies decide
     // The threat is real: the user's own session may encrypt under it with their context, and the provider then decrypts.
-    const creds = await assumeRoleWithWebIdentity({ endpoint: server.endpoint, roleArn: walletUsersRoleArn(accountId), roleSessionName: 'threat', webIdentityToken: await alice.idToken() });
+    const creds = await assumeRoleWithWebIdentity({
+      endpoint: server.endpoint,
+      roleArn: walletUsersRoleArn(accountId),
+      roleSessionName: 'threat',
+      webIdentityToken: await alice.idToken(),
+    });
     const aliceKms = new KMSClient({ endpoint: server.endpoint, region: REGION, credentials: creds, maxAttempts: 1 });
     clients.push(aliceKms);
     const sub = (await envelopeDevice(alice).me()).sub;
@@ -109,7 +147,16 @@ describe('the device checks the master key the wallet service names', () => {
     assert.equal(await encryptsUnder(lax), before, 'nothing more was encrypted under the lax key');
     assert.equal((await envelopeDevice(alice).me()).wallet, null, 'no wallet was stored');
 
-    const split = new SplitWalletClient({ walletUrl: server.endpoint, custodianUrl: server.endpoint, region: REGION, roleArn: walletUsersRoleArn(accountId), token: alice, signerUrl: 'http://127.0.0.1:9', kmsClientConfig: { maxAttempts: 1 }, fetch: lyingFetch(() => lax) });
+    const split = new SplitWalletClient({
+      walletUrl: server.endpoint,
+      custodianUrl: server.endpoint,
+      region: REGION,
+      roleArn: walletUsersRoleArn(accountId),
+      token: alice,
+      signerUrl: 'http://127.0.0.1:9',
+      kmsClientConfig: { maxAttempts: 1 },
+      fetch: lyingFetch(() => lax),
+    });
     clients.push(split.envelope);
     await assert.rejects(split.createWallet(), (e: unknown) => e instanceof EnvelopeError && e.code === 'MASTER_KEY_UNTRUSTED');
     assert.equal(await encryptsUnder(lax), before, 'share A was not encrypted under the lax key either');
@@ -118,11 +165,15 @@ describe('the device checks the master key the wallet service names', () => {
   test("the template with one statement changed (the provider's Deny dropped, an Allow for it added) is refused", async () => {
     const sub = (await envelopeDevice(alice).me()).sub;
     const iss = issuerUrl;
-    const canonical = JSON.parse(masterKeyPolicy({ accountId, sub, issuer: iss, walletServicePrincipalArn: walletServiceArn })) as { Statement: Array<{ Sid: string }> };
+    const canonical = JSON.parse(masterKeyPolicy({ accountId, sub, issuer: iss, walletServicePrincipalArn: walletServiceArn })) as {
+      Statement: Array<{ Sid: string }>;
+    };
     const tampered = {
       ...canonical,
       Statement: [
-        ...canonical.Statement.filter((s) => s.Sid !== 'DenyUseByTheWalletService' && s.Sid !== 'DenyUseByAnyoneButTheUser' && s.Sid !== 'DenyUseWithoutTheUsersContext'),
+        ...canonical.Statement.filter(
+          (s) => s.Sid !== 'DenyUseByTheWalletService' && s.Sid !== 'DenyUseByAnyoneButTheUser' && s.Sid !== 'DenyUseWithoutTheUsersContext',
+        ),
         { Sid: 'AllowUseByTheWalletService', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'kms:Decrypt', Resource: '*' },
       ],
     };
@@ -134,14 +185,20 @@ describe('the device checks the master key the wallet service names', () => {
 
   test("another user's genuine master key is refused (the user cannot even inspect it)", async () => {
     const bobKey = (await envelopeDevice(bob).me()).masterKeyId;
-    await assert.rejects(envelopeDevice(alice, () => bobKey).createWallet(), (e: unknown) => e instanceof EnvelopeError && e.code === 'MASTER_KEY_UNVERIFIED' && /cannot be inspected/.test(e.message));
+    await assert.rejects(
+      envelopeDevice(alice, () => bobKey).createWallet(),
+      (e: unknown) => e instanceof EnvelopeError && e.code === 'MASTER_KEY_UNVERIFIED' && /cannot be inspected/.test(e.message),
+    );
     assert.equal(await encryptsUnder(bobKey), 0);
   });
 
-  test("the template for this user, exactly, but with the issuer left out (a sub of another issuer would match) is refused", async () => {
+  test('the template for this user, exactly, but with the issuer left out (a sub of another issuer would match) is refused', async () => {
     const sub = (await envelopeDevice(alice).me()).sub;
     const noIssuer = await keyWithPolicy(masterKeyPolicy({ accountId, sub, walletServicePrincipalArn: walletServiceArn }));
-    await assert.rejects(envelopeDevice(alice, () => noIssuer).createWallet(), (e: unknown) => e instanceof EnvelopeError && (e.code === 'MASTER_KEY_UNTRUSTED' || e.code === 'MASTER_KEY_UNVERIFIED'));
+    await assert.rejects(
+      envelopeDevice(alice, () => noIssuer).createWallet(),
+      (e: unknown) => e instanceof EnvelopeError && (e.code === 'MASTER_KEY_UNTRUSTED' || e.code === 'MASTER_KEY_UNVERIFIED'),
+    );
     assert.equal(await encryptsUnder(noIssuer), 0);
   });
 
@@ -154,19 +211,32 @@ describe('the device checks the master key the wallet service names', () => {
     assert.equal(verified.walletServicePrincipalArn, otherPrincipal);
     assert.equal(verified.signerImageSha384, undefined);
     const pinned = 'ab'.repeat(48);
-    const pinnedKey = await keyWithPolicy(masterKeyPolicy({ accountId, sub, issuer: issuerUrl, walletServicePrincipalArn: otherPrincipal, signerImageSha384: pinned }));
+    const pinnedKey = await keyWithPolicy(
+      masterKeyPolicy({ accountId, sub, issuer: issuerUrl, walletServicePrincipalArn: otherPrincipal, signerImageSha384: pinned }),
+    );
     assert.equal((await device.verifyMasterKey(pinnedKey, await alice.token())).signerImageSha384, pinned);
 
     const disabled = await keyWithPolicy(masterKeyPolicy({ accountId, sub, issuer: issuerUrl, walletServicePrincipalArn: `arn:aws:iam::${accountId}:root` }));
     await admin.send(new DisableKeyCommand({ KeyId: disabled }));
-    await assert.rejects(device.verifyMasterKey(disabled, await alice.token()), (e: unknown) => e instanceof EnvelopeError && e.code === 'MASTER_KEY_UNTRUSTED' && /Disabled/.test(e.message));
+    await assert.rejects(
+      device.verifyMasterKey(disabled, await alice.token()),
+      (e: unknown) => e instanceof EnvelopeError && e.code === 'MASTER_KEY_UNTRUSTED' && /Disabled/.test(e.message),
+    );
   });
 
   test('the same policy reformatted (indented, members reordered) passes; one changed string inside it does not', async () => {
     const sub = (await envelopeDevice(alice).me()).sub;
     const doc = JSON.parse(masterKeyPolicy({ accountId, sub, issuer: issuerUrl, walletServicePrincipalArn: walletServiceArn }));
     const reorder = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(reorder) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.keys(v).reverse().map((k) => [k, reorder((v as Record<string, unknown>)[k])])) : v;
+      Array.isArray(v)
+        ? v.map(reorder)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.keys(v)
+                .reverse()
+                .map((k) => [k, reorder((v as Record<string, unknown>)[k])]),
+            )
+          : v;
     const device = envelopeDevice(alice);
     const token = await alice.token();
     const reformatted = await keyWithPolicy(JSON.stringify(reorder(doc), null, 2));

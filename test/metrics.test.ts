@@ -48,7 +48,14 @@ describe('metrics and denied-burst alerts', () => {
   let root = '';
 
   const signDigest = (keyId: string) =>
-    kms.send(new SignCommand({ KeyId: keyId, Message: createHash('sha256').update(randomBytes(8)).digest(), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+    kms.send(
+      new SignCommand({
+        KeyId: keyId,
+        Message: createHash('sha256').update(randomBytes(8)).digest(),
+        MessageType: 'DIGEST',
+        SigningAlgorithm: 'ECDSA_SHA_256',
+      }),
+    );
   const signRaw = (keyId: string) =>
     kms.send(new SignCommand({ KeyId: keyId, Message: randomBytes(20), MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' })).then(
       () => assert.fail('a RAW Sign should be denied'),
@@ -164,11 +171,19 @@ describe('metrics endpoint options', () => {
   });
 
   test('thresholds and windows come from the environment, and bad values are refused', () => {
-    assert.deepEqual(alertSettingsFromEnv({ SYMBOLON_DENIED_ALERT_THRESHOLD: '7', SYMBOLON_DENIED_ALERT_WINDOW_SECONDS: '30' }), { threshold: 7, windowSeconds: 30 });
+    assert.deepEqual(alertSettingsFromEnv({ SYMBOLON_DENIED_ALERT_THRESHOLD: '7', SYMBOLON_DENIED_ALERT_WINDOW_SECONDS: '30' }), {
+      threshold: 7,
+      windowSeconds: 30,
+    });
     assert.deepEqual(alertSettingsFromEnv({}), { threshold: 5, windowSeconds: 60 });
     assert.throws(() => alertSettingsFromEnv({ SYMBOLON_DENIED_ALERT_THRESHOLD: '0' }), /SYMBOLON_DENIED_ALERT_THRESHOLD must be a positive integer/);
     assert.throws(() => alertSettingsFromEnv({ SYMBOLON_DENIED_ALERT_WINDOW_SECONDS: 'soon' }), RangeError);
-    const audit = auditSettingsFromEnv({ SYMBOLON_AUDIT_FLUSH_MS: '20', SYMBOLON_AUDIT_BATCH_SIZE: '100', SYMBOLON_AUDIT_CHECKPOINT_EVENTS: '50', SYMBOLON_AUDIT_CHECKPOINT_SECONDS: '10' });
+    const audit = auditSettingsFromEnv({
+      SYMBOLON_AUDIT_FLUSH_MS: '20',
+      SYMBOLON_AUDIT_BATCH_SIZE: '100',
+      SYMBOLON_AUDIT_CHECKPOINT_EVENTS: '50',
+      SYMBOLON_AUDIT_CHECKPOINT_SECONDS: '10',
+    });
     assert.equal(audit.flushIntervalMs, 20);
     assert.equal(audit.batchSize, 100);
     assert.equal(audit.checkpointEvents, 50);

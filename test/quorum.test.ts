@@ -44,7 +44,15 @@ async function approvals(op: string, body: Record<string, unknown>, creds: { acc
   const payload = JSON.stringify(body);
   const signer = new SignatureV4({ credentials: creds, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
   const signed = await signer.sign(
-    new HttpRequest({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `SymbolonApprovals.${op}` }, body: payload }),
+    new HttpRequest({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: '/',
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `SymbolonApprovals.${op}` },
+      body: payload,
+    }),
     { signingDate: new Date(Date.now() + offsetMs) },
   );
   const res = await fetch(server.endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body: payload });
@@ -93,7 +101,10 @@ async function propose(keyArn: string, policy: string, creds: { accessKeyId: str
     const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
     assert.equal(err.name, 'KMSInvalidStateException', err.message);
     assert.equal(err.$metadata?.httpStatusCode, 400);
-    const m = /^Key policy change ([0-9a-f-]{36}) pending approval \((\d) of 2\); it is not in effect until 2 approvers approve it \(SHA-256 ([0-9a-f]{64})\), and expires at (\S+)\.$/.exec(err.message ?? '');
+    const m =
+      /^Key policy change ([0-9a-f-]{36}) pending approval \((\d) of 2\); it is not in effect until 2 approvers approve it \(SHA-256 ([0-9a-f]{64})\), and expires at (\S+)\.$/.exec(
+        err.message ?? '',
+      );
     assert.ok(m, err.message);
     assert.equal(Number(m[2]), approvalsSoFar);
     assert.equal(m[3], sha(policy));
@@ -130,8 +141,16 @@ describe(`quorum approvals on ${STORE}`, () => {
     const key = await newKey();
     const approvers = [alice.arn, bob.arn, carol.arn];
     await fails(approvals('PutQuorumRule', { KeyId: key, Approvers: approvers, Threshold: 1 }), 'ValidationException', /at least 2/);
-    await fails(approvals('PutQuorumRule', { KeyId: key, Approvers: [alice.arn, alice.arn], Threshold: 2 }), 'ValidationException', 'Quorum approvers must be distinct.');
-    await fails(approvals('PutQuorumRule', { KeyId: key, Approvers: [alice.arn, `arn:aws:iam::${account}:user/ghost`], Threshold: 2 }), 'ValidationException', /ghost is not a user/);
+    await fails(
+      approvals('PutQuorumRule', { KeyId: key, Approvers: [alice.arn, alice.arn], Threshold: 2 }),
+      'ValidationException',
+      'Quorum approvers must be distinct.',
+    );
+    await fails(
+      approvals('PutQuorumRule', { KeyId: key, Approvers: [alice.arn, `arn:aws:iam::${account}:user/ghost`], Threshold: 2 }),
+      'ValidationException',
+      /ghost is not a user/,
+    );
     await fails(approvals('PutQuorumRule', { KeyId: key, Approvers: approvers, Threshold: 2 }, dave), 'AccessDeniedException', /kms:PutKeyPolicy/);
     const set = await approvals('PutQuorumRule', { KeyId: key, Approvers: approvers, Threshold: 2 });
     assert.equal(set.Status, 'APPLIED');
@@ -146,14 +165,21 @@ describe(`quorum approvals on ${STORE}`, () => {
     const listed = await approvals('ListPolicyChanges', { KeyId: key }, bob);
     assert.equal(listed.Changes.length, 1);
     const c = listed.Changes[0];
-    assert.deepEqual([c.ChangeId, c.Status, c.Kind, c.PayloadSha256, c.ProposerArn, c.Threshold, c.Approvals], [id, 'PENDING', 'KeyPolicy', sha(next), rootArn, 2, []]);
+    assert.deepEqual(
+      [c.ChangeId, c.Status, c.Kind, c.PayloadSha256, c.ProposerArn, c.Threshold, c.Approvals],
+      [id, 'PENDING', 'KeyPolicy', sha(next), rootArn, 2, []],
+    );
     const shown = await approvals('GetPolicyChange', { ChangeId: id }, carol);
     assert.equal(shown.Change.Payload, next);
     await fails(approvals('GetPolicyChange', { ChangeId: id }, dave), 'AccessDeniedException');
     assert.equal((await approvals('ListPolicyChanges', { KeyId: key }, dave)).Changes.length, 0);
 
     await fails(approvals('ApprovePolicyChange', { ChangeId: id, PayloadSha256: sha(before) }, alice), 'ValidationException', /does not match/);
-    await fails(approvals('ApprovePolicyChange', { ChangeId: id, PayloadSha256: sha(next) }, dave), 'AccessDeniedException', `User: ${dave.arn} is not authorized to perform: symbolon:ApprovePolicyChange on resource: ${key} because it is not an approver of policy change ${id}`);
+    await fails(
+      approvals('ApprovePolicyChange', { ChangeId: id, PayloadSha256: sha(next) }, dave),
+      'AccessDeniedException',
+      `User: ${dave.arn} is not authorized to perform: symbolon:ApprovePolicyChange on resource: ${key} because it is not an approver of policy change ${id}`,
+    );
     const one = await approvals('ApprovePolicyChange', { ChangeId: id, PayloadSha256: sha(next) }, alice);
     assert.deepEqual([one.Change.Status, one.Change.Approvals], ['PENDING', [alice.arn]]);
     assert.equal(await currentPolicy(key), before);
@@ -166,7 +192,12 @@ describe(`quorum approvals on ${STORE}`, () => {
 
     // Every step is on the audit trail.
     const steps = events.filter((e) => e.operation.endsWith(`/${id}`)).map((e) => `${e.operation.split('/')[0]} ${e.principalArn}`);
-    assert.deepEqual(steps, [`PolicyChangeProposed ${rootArn}`, `PolicyChangeApproved ${alice.arn}`, `PolicyChangeApproved ${bob.arn}`, `PolicyChangeApplied ${bob.arn}`]);
+    assert.deepEqual(steps, [
+      `PolicyChangeProposed ${rootArn}`,
+      `PolicyChangeApproved ${alice.arn}`,
+      `PolicyChangeApproved ${bob.arn}`,
+      `PolicyChangeApplied ${bob.arn}`,
+    ]);
     assert.ok(events.some((e) => e.operation === 'QuorumRuleSet' && e.keyArn === key));
     assert.ok(events.some((e) => e.operation === 'PutKeyPolicy' && e.keyArn === key && e.errorCode === 'KMSInvalidStateException'));
     assert.ok(events.some((e) => e.operation === 'ApprovePolicyChange' && e.keyArn === key && e.principalArn === bob.arn && e.outcome === 'allowed'));
@@ -249,7 +280,9 @@ describe(`quorum approvals on ${STORE}`, () => {
     await approvals('PutQuorumRule', { KeyId: key, Approvers: [alice.arn, bob.arn, carol.arn], Threshold: 2 });
     const next = keyPolicy('Race');
     const id = await propose(key, next);
-    const results = await Promise.allSettled([alice, bob, carol].map((who) => approvals('ApprovePolicyChange', { ChangeId: id, PayloadSha256: sha(next) }, who)));
+    const results = await Promise.allSettled(
+      [alice, bob, carol].map((who) => approvals('ApprovePolicyChange', { ChangeId: id, PayloadSha256: sha(next) }, who)),
+    );
     assert.ok(results.filter((r) => r.status === 'fulfilled').length >= 2);
     for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { type: string }).type, 'KMSInvalidStateException');
     assert.equal(events.filter((e) => e.operation === `PolicyChangeApplied/${id}`).length, 1);
@@ -263,8 +296,11 @@ function cli(args: string[], creds: { accessKeyId: string; secretAccessKey: stri
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))) as Record<string, string>;
   const env = { ...base, NODE_NO_WARNINGS: '1', AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey };
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'admin', 'approvals', ...args, '--endpoint', server.endpoint], { env, timeout: 60_000 }, (err, stdout, stderr) =>
-      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'admin', 'approvals', ...args, '--endpoint', server.endpoint],
+      { env, timeout: 60_000 },
+      (err, stdout, stderr) => done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -284,7 +320,10 @@ describe('symbolon admin approvals against a running server', () => {
     const listed = await cli(['list', '--key', key, '--status', 'PENDING', '--json'], bob);
     assert.equal(listed.code, 0, listed.stderr);
     const changes = JSON.parse(listed.stdout).Changes as Array<{ ChangeId: string; PayloadSha256: string }>;
-    assert.deepEqual(changes.map((c) => [c.ChangeId, c.PayloadSha256]), [[id, sha(next)]]);
+    assert.deepEqual(
+      changes.map((c) => [c.ChangeId, c.PayloadSha256]),
+      [[id, sha(next)]],
+    );
     const shown = await cli(['show', '--id', id], alice);
     assert.equal(shown.code, 0, shown.stderr);
     assert.ok(shown.stdout.includes(next), 'show prints the exact policy text');

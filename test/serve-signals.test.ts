@@ -50,9 +50,15 @@ test('SIGTERM right after `symbolon serve` listens: a clean exit, every acknowle
   };
   let kms: KMSClient | undefined;
   try {
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'symbolon.js'), 'serve', '--port', '0', '--data', dir], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(REPO, 'bin', 'symbolon.js'), 'serve', '--port', '0', '--data', dir], {
+      cwd: REPO,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
     const endpoint = await new Promise<string>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
         output += chunk.toString('utf8');
@@ -72,12 +78,19 @@ test('SIGTERM right after `symbolon serve` listens: a clean exit, every acknowle
     assert.equal(code, 0, output.slice(-2000));
     assert.match(output, /shutting down/);
 
-    const cli = (args: string[]) => spawnSync(process.execPath, [join(REPO, 'bin', 'symbolon.js'), 'audit', ...args, '--data', dir], { cwd: REPO, env, encoding: 'utf8' });
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, [join(REPO, 'bin', 'symbolon.js'), 'audit', ...args, '--data', dir], { cwd: REPO, env, encoding: 'utf8' });
     const query = cli(['query', '--operation', 'CreateKey', '--json']);
     assert.equal(query.status, 0, query.stderr);
-    const audited = query.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { keyArn: string | null; outcome: string });
+    const audited = query.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { keyArn: string | null; outcome: string });
     for (const keyId of acknowledged) {
-      assert.ok(audited.some((e) => e.keyArn?.endsWith(`:key/${keyId}`) && e.outcome === 'allowed'), `CreateKey of ${keyId} is in the audit log`);
+      assert.ok(
+        audited.some((e) => e.keyArn?.endsWith(`:key/${keyId}`) && e.outcome === 'allowed'),
+        `CreateKey of ${keyId} is in the audit log`,
+      );
     }
     const verify = cli(['verify', '--json']);
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);

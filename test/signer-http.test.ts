@@ -34,11 +34,18 @@ describe('KmsRecipientClient (undici) against a real HTTP server', () => {
   let client: KmsRecipientClient;
   const credentials = { accessKeyId: 'ASIATESTTESTTEST0001', secretAccessKey: 'secret-for-the-test', sessionToken: 'session-token' };
   const document = new Uint8Array(1500).map((_, i) => i & 0xff);
-  const request = { credentials, ciphertextBlob: new Uint8Array([1, 2, 3]), encryptionContext: { sub: 'owner', address: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' }, attestationDocument: document };
-  const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => (_q, _b, res) => {
-    res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', ...headers });
-    res.end(JSON.stringify(value));
+  const request = {
+    credentials,
+    ciphertextBlob: new Uint8Array([1, 2, 3]),
+    encryptionContext: { sub: 'owner', address: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' },
+    attestationDocument: document,
   };
+  const json =
+    (status: number, value: unknown, headers: Record<string, string> = {}): Answer =>
+    (_q, _b, res) => {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', ...headers });
+      res.end(JSON.stringify(value));
+    };
   const refusal = async (code: string, re?: RegExp) =>
     assert.rejects(client.decryptForRecipient(request), (e: unknown) => e instanceof SignerError && e.code === code && (!re || re.test(e.message)));
 
@@ -74,13 +81,21 @@ describe('KmsRecipientClient (undici) against a real HTTP server', () => {
     assert.equal(h['x-amz-content-sha256'], createHash('sha256').update(first!.body).digest('hex'));
     assert.equal(Number(h['content-length']), first!.body.length);
     // The signature verifies: recompute it from what arrived.
-    const m = /^AWS4-HMAC-SHA256 Credential=ASIATESTTESTTEST0001\/(\d{8})\/us-east-1\/kms\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(String(h.authorization));
+    const m =
+      /^AWS4-HMAC-SHA256 Credential=ASIATESTTESTTEST0001\/(\d{8})\/us-east-1\/kms\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(
+        String(h.authorization),
+      );
     assert.ok(m, String(h.authorization));
     const names = m[2]!.split(';');
     assert.deepEqual(names, ['content-length', 'content-type', 'host', 'x-amz-content-sha256', 'x-amz-date', 'x-amz-security-token', 'x-amz-target']);
     const canonical = `POST\n/\n\n${names.map((n) => `${n}:${String(h[n]).trim()}\n`).join('')}\n${m[2]}\n${h['x-amz-content-sha256']}`;
     const stringToSign = `AWS4-HMAC-SHA256\n${h['x-amz-date']}\n${m[1]}/us-east-1/kms/aws4_request\n${createHash('sha256').update(canonical).digest('hex')}`;
-    assert.equal(createHmac('sha256', sigV4SigningKey(credentials.secretAccessKey, m[1]!, 'us-east-1')).update(stringToSign).digest('hex'), m[3]);
+    assert.equal(
+      createHmac('sha256', sigV4SigningKey(credentials.secretAccessKey, m[1]!, 'us-east-1'))
+        .update(stringToSign)
+        .digest('hex'),
+      m[3],
+    );
     // Another document (same length, one byte changed) is encoded afresh, not taken from the one-entry cache.
     const other = document.slice();
     other[0] = 0xff;
@@ -102,7 +117,10 @@ describe('KmsRecipientClient (undici) against a real HTTP server', () => {
     answer = json(400, { __type: 'com.amazonaws.kms#InvalidCiphertextException' });
     await refusal('share_ciphertext_invalid');
     answer = json(400, { __type: 'ValidationException', message: 'The attestation document in Recipient is not valid (stale): old' });
-    await assert.rejects(client.decryptForRecipient(request), (e: unknown) => e instanceof SignerError && e.code === 'attestation_refused' && e.reason === 'stale');
+    await assert.rejects(
+      client.decryptForRecipient(request),
+      (e: unknown) => e instanceof SignerError && e.code === 'attestation_refused' && e.reason === 'stale',
+    );
     answer = json(400, { __type: 'ExpiredTokenException' });
     await refusal('credentials_unavailable');
     answer = json(500, { __type: 'KMSInternalException' });
@@ -141,7 +159,10 @@ describe('KmsRecipientClient (undici) against a real HTTP server', () => {
     await once(closed, 'close');
     const c = new KmsRecipientClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1' });
     try {
-      await assert.rejects(c.decryptForRecipient(request), (e: unknown) => e instanceof SignerError && e.code === 'custodian_unavailable' && /could not be reached \(ECONNREFUSED\)/.test(e.message));
+      await assert.rejects(
+        c.decryptForRecipient(request),
+        (e: unknown) => e instanceof SignerError && e.code === 'custodian_unavailable' && /could not be reached \(ECONNREFUSED\)/.test(e.message),
+      );
     } finally {
       c.close();
     }
@@ -161,10 +182,19 @@ describe("the signer app's CORS hook", () => {
     assert.equal(pre.headers['access-control-allow-methods'], 'POST');
     assert.equal(pre.headers['access-control-allow-headers'], 'authorization, content-type');
     assert.equal(pre.headers.vary, 'Origin');
-    const other = await app.inject({ method: 'OPTIONS', url: '/v1/sign', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const other = await app.inject({
+      method: 'OPTIONS',
+      url: '/v1/sign',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
     assert.equal(other.headers['access-control-allow-origin'], undefined);
     assert.notEqual(other.statusCode, 204);
-    const bad = await app.inject({ method: 'POST', url: '/v1/sign', headers: { origin: 'https://frame.example', 'content-type': 'application/json' }, payload: '{"nope":1}' });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v1/sign',
+      headers: { origin: 'https://frame.example', 'content-type': 'application/json' },
+      payload: '{"nope":1}',
+    });
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.headers['access-control-allow-origin'], 'https://frame.example');
     assert.equal(bad.json().error.code, 'bad_request');

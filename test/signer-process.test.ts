@@ -76,7 +76,7 @@ describe('split-key signer (real processes)', () => {
     await fx?.close();
   });
 
-  test('the signer is its own process, measured at launch, without the custodian\'s secrets in its environment', () => {
+  test("the signer is its own process, measured at launch, without the custodian's secrets in its environment", () => {
     assert.notEqual(signer.child.pid, process.pid);
     assert.equal(signer.image.imageSha384, fx.imageSha384);
     assert.match(signer.image.imageSha384, /^[0-9a-f]{96}$/);
@@ -90,19 +90,43 @@ describe('split-key signer (real processes)', () => {
     }
   });
 
-  test('signs an EIP-1559 and a legacy EIP-155 transaction: ethers and viem recover the wallet, bytes equal viem\'s own', async () => {
+  test("signs an EIP-1559 and a legacy EIP-155 transaction: ethers and viem recover the wallet, bytes equal viem's own", async () => {
     const account = privateKeyToAccount(bytesToHex(alice.privateKey));
-    const eip1559 = { type: 'eip1559', chainId: 31337, nonce: 7, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: '1000000000000000', gas: 21000, maxFeePerGas: '0x77359400', maxPriorityFeePerGas: '1000000000', data: '0x' } as const;
+    const eip1559 = {
+      type: 'eip1559',
+      chainId: 31337,
+      nonce: 7,
+      to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+      value: '1000000000000000',
+      gas: 21000,
+      maxFeePerGas: '0x77359400',
+      maxPriorityFeePerGas: '1000000000',
+      data: '0x',
+    } as const;
     const r = await postSign(signer.url, signBody(alice, aliceToken, { type: 'transaction', transaction: eip1559 }));
     assert.equal(r.status, 200, JSON.stringify(r.json));
     assert.equal(r.json.type, 'transaction');
     assert.equal(await recoverTransactionAddress({ serializedTransaction: r.json.signedTransaction }), alice.address);
     assert.equal(Transaction.from(r.json.signedTransaction).from, alice.address);
     assert.equal(r.json.hash, keccak256(r.json.signedTransaction));
-    const expected = await account.signTransaction({ ...eip1559, value: 1000000000000000n, gas: 21000n, maxFeePerGas: 2000000000n, maxPriorityFeePerGas: 1000000000n });
+    const expected = await account.signTransaction({
+      ...eip1559,
+      value: 1000000000000000n,
+      gas: 21000n,
+      maxFeePerGas: 2000000000n,
+      maxPriorityFeePerGas: 1000000000n,
+    });
     assert.equal(r.json.signedTransaction, expected);
 
-    const legacy = { type: 'legacy', chainId: 1, nonce: 0, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: 1, gas: 21000, gasPrice: '20000000000' } as const;
+    const legacy = {
+      type: 'legacy',
+      chainId: 1,
+      nonce: 0,
+      to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+      value: 1,
+      gas: 21000,
+      gasPrice: '20000000000',
+    } as const;
     const l = await postSign(signer.url, signBody(alice, aliceToken, { type: 'transaction', transaction: legacy }));
     assert.equal(l.status, 200, JSON.stringify(l.json));
     const tx = Transaction.from(l.json.signedTransaction);
@@ -158,18 +182,24 @@ describe('split-key signer (real processes)', () => {
       assert.equal(r.json.error.code, 'share_mismatch');
       assert.deepEqual(Object.keys(r.json), ['error']);
     }
-    const short = await postSign(signer.url, signBody(alice, aliceToken, { type: 'message', message: 'x' }, { shareB: Buffer.from(alice.shareB.subarray(0, 31)).toString('base64') }));
+    const short = await postSign(
+      signer.url,
+      signBody(alice, aliceToken, { type: 'message', message: 'x' }, { shareB: Buffer.from(alice.shareB.subarray(0, 31)).toString('base64') }),
+    );
     assert.equal(short.status, 400);
     assert.equal(short.json.error.code, 'bad_request');
   });
 
-  test('another owner\'s token cannot release alice\'s share A', async () => {
+  test("another owner's token cannot release alice's share A", async () => {
     const r = await postSign(signer.url, signBody(alice, bobToken, { type: 'message', message: 'x' }));
     assert.equal(r.status, 403, JSON.stringify(r.json));
     assert.equal(r.json.error.code, 'release_refused');
     // Bob's own wallet, with alice's share A ciphertext: the context {sub: bob} does not open it either.
     const bob = await fx.createWallet('bob');
-    const mixed = await postSign(signer.url, signBody(bob, bobToken, { type: 'message', message: 'x' }, { shareACiphertext: Buffer.from(alice.shareACiphertext).toString('base64') }));
+    const mixed = await postSign(
+      signer.url,
+      signBody(bob, bobToken, { type: 'message', message: 'x' }, { shareACiphertext: Buffer.from(alice.shareACiphertext).toString('base64') }),
+    );
     assert.ok(mixed.status === 403 || mixed.status === 422, JSON.stringify(mixed.json));
     assert.ok(['release_refused', 'share_ciphertext_invalid'].includes(mixed.json.error.code));
   });
@@ -199,7 +229,11 @@ describe('split-key signer (real processes)', () => {
     const cases: Array<[Record<string, unknown>, number, string]> = [
       [signBody(alice, aliceToken, { type: 'transaction', transaction: { to: alice.address, gas: 21000, nonce: 0 } }), 400, 'invalid_payload'],
       [signBody(alice, aliceToken, { type: 'transaction', transaction: { chainId: 1, nonce: 0, gas: 21000, sneaky: 1 } }), 400, 'invalid_payload'],
-      [signBody(alice, aliceToken, { type: 'transaction', transaction: { chainId: 1, nonce: 0, gas: 21000, maxFeePerGas: 1, maxPriorityFeePerGas: 2 } }), 400, 'invalid_payload'],
+      [
+        signBody(alice, aliceToken, { type: 'transaction', transaction: { chainId: 1, nonce: 0, gas: 21000, maxFeePerGas: 1, maxPriorityFeePerGas: 2 } }),
+        400,
+        'invalid_payload',
+      ],
       [signBody(alice, aliceToken, { type: 'sign-anything', data: '0x' }), 400, 'invalid_payload'],
       [signBody(alice, aliceToken, { type: 'typedData', typedData: { ...typedData, message: { from: 1 } } }), 400, 'invalid_payload'],
       [{ ...signBody(alice, aliceToken, { type: 'message', message: 'x' }), extra: 1 }, 400, 'bad_request'],
@@ -287,9 +321,22 @@ describe('split-key signer (real processes)', () => {
     const funderKey = `0x${'ac'.repeat(32)}`;
     const hh = await createHardhatNetworkProvider(
       {
-        hardfork: 'prague', chainId: 31337, networkId: 31337, blockGasLimit: 30_000_000, minGasPrice: 0n, automine: true, intervalMining: 0,
-        mempoolOrder: 'priority', chains: defaultHardhatNetworkParams.chains, genesisAccounts: [{ privateKey: funderKey, balance: (10n ** 24n).toString() }],
-        allowUnlimitedContractSize: false, throwOnTransactionFailures: true, throwOnCallFailures: true, allowBlocksWithSameTimestamp: false, enableTransientStorage: false, enableRip7212: false,
+        hardfork: 'prague',
+        chainId: 31337,
+        networkId: 31337,
+        blockGasLimit: 30_000_000,
+        minGasPrice: 0n,
+        automine: true,
+        intervalMining: 0,
+        mempoolOrder: 'priority',
+        chains: defaultHardhatNetworkParams.chains,
+        genesisAccounts: [{ privateKey: funderKey, balance: (10n ** 24n).toString() }],
+        allowUnlimitedContractSize: false,
+        throwOnTransactionFailures: true,
+        throwOnCallFailures: true,
+        allowBlocksWithSameTimestamp: false,
+        enableTransientStorage: false,
+        enableRip7212: false,
       },
       { enabled: false },
     );
@@ -300,7 +347,16 @@ describe('split-key signer (real processes)', () => {
       await (await new Wallet(funderKey, provider).sendTransaction({ to: alice.address, value: parseEther('1') })).wait();
       const fee = await provider.getFeeData();
       const recipient = '0x000000000000000000000000000000000000dEaD';
-      const tx = { type: 'eip1559', chainId: 31337, nonce: await provider.getTransactionCount(alice.address), to: recipient, value: parseEther('0.25').toString(), gas: 21000, maxFeePerGas: (fee.maxFeePerGas! * 2n).toString(), maxPriorityFeePerGas: fee.maxPriorityFeePerGas!.toString() };
+      const tx = {
+        type: 'eip1559',
+        chainId: 31337,
+        nonce: await provider.getTransactionCount(alice.address),
+        to: recipient,
+        value: parseEther('0.25').toString(),
+        gas: 21000,
+        maxFeePerGas: (fee.maxFeePerGas! * 2n).toString(),
+        maxPriorityFeePerGas: fee.maxPriorityFeePerGas!.toString(),
+      };
       const r = await postSign(signer.url, signBody(alice, aliceToken, { type: 'transaction', transaction: tx }));
       assert.equal(r.status, 200, JSON.stringify(r.json));
       const sent = await provider.broadcastTransaction(r.json.signedTransaction as Hex);
@@ -319,7 +375,10 @@ describe('split-key signer (real processes)', () => {
     // Let the signers flush what they wrote.
     await new Promise((r) => setTimeout(r, 200));
     const lines = [...fx.custodianLines, ...signer.lines];
-    assert.ok(signer.lines.some((l) => l.includes('signer ready')), 'the signer logged');
+    assert.ok(
+      signer.lines.some((l) => l.includes('signer ready')),
+      'the signer logged',
+    );
     assert.ok(fx.custodianLines.length > 0, 'the custodian logged');
     const leaks: string[] = [];
     for (const secret of fx.secrets) {

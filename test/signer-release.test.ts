@@ -91,12 +91,22 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
         Version: '2012-10-17',
         Statement: [
           { Sid: 'Manage', Effect: 'Allow', Principal: { AWS: root }, NotAction: 'kms:Decrypt', Resource: '*' },
-          { Sid: 'DecryptToTheSigner', Effect: 'Allow', Principal: { AWS: root }, Action: 'kms:Decrypt', Resource: '*', Condition: { StringEqualsIgnoreCase: condition } },
+          {
+            Sid: 'DecryptToTheSigner',
+            Effect: 'Allow',
+            Principal: { AWS: root },
+            Action: 'kms:Decrypt',
+            Resource: '*',
+            Condition: { StringEqualsIgnoreCase: condition },
+          },
         ],
       });
     openKeyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
-    attestedKeyId = (await kms.send(new CreateKeyCommand({ Policy: requiring({ 'kms:RecipientAttestation:ImageSha384': Buffer.from(GOOD).toString('hex') }) }))).KeyMetadata!.KeyId!;
-    pcrKeyId = (await kms.send(new CreateKeyCommand({ Policy: requiring({ 'kms:RecipientAttestation:PCR1': Buffer.from(PCR1).toString('hex').toUpperCase() }) }))).KeyMetadata!.KeyId!;
+    attestedKeyId = (await kms.send(new CreateKeyCommand({ Policy: requiring({ 'kms:RecipientAttestation:ImageSha384': Buffer.from(GOOD).toString('hex') }) })))
+      .KeyMetadata!.KeyId!;
+    pcrKeyId = (
+      await kms.send(new CreateKeyCommand({ Policy: requiring({ 'kms:RecipientAttestation:PCR1': Buffer.from(PCR1).toString('hex').toUpperCase() }) }))
+    ).KeyMetadata!.KeyId!;
     const enc = async (KeyId: string) => (await kms.send(new EncryptCommand({ KeyId, Plaintext: share, EncryptionContext: context }))).CiphertextBlob!;
     openBlob = await enc(openKeyId);
     attestedBlob = await enc(attestedKeyId);
@@ -173,7 +183,7 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
     }
   });
 
-  test('a captured document replayed with the owner\'s credentials yields only ciphertext the replayer cannot open', async () => {
+  test("a captured document replayed with the owner's credentials yields only ciphertext the replayer cannot open", async () => {
     // The signer's release ...
     const captured = doc();
     await decrypt(attestedBlob, captured);
@@ -189,7 +199,13 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
     // Without the owner's credentials the same document releases nothing.
     const strangerKms = server.kms({ accessKeyId: 'AKIAEXAMPLESTRANGER1', secretAccessKey: 'not-the-owners-secret-access-key-0000000' });
     await assert.rejects(
-      strangerKms.send(new DecryptCommand({ CiphertextBlob: attestedBlob, EncryptionContext: context, Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: captured } })),
+      strangerKms.send(
+        new DecryptCommand({
+          CiphertextBlob: attestedBlob,
+          EncryptionContext: context,
+          Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: captured },
+        }),
+      ),
       (e: any) => e.name === 'UnrecognizedClientException',
     );
   });
@@ -205,14 +221,24 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
     assert.deepEqual(openForRecipient(out.CiphertextForRecipient!, rsa.privateKey, 32), share);
   });
 
-  test('malformed Recipient fields are refused in AWS\'s shape and change nothing', async () => {
+  test("malformed Recipient fields are refused in AWS's shape and change nothing", async () => {
     const d = doc();
     await rejectsWith(
-      kms.send(new DecryptCommand({ CiphertextBlob: openBlob, EncryptionContext: context, Recipient: { KeyEncryptionAlgorithm: 'RSA_2048' as never, AttestationDocument: d } })),
+      kms.send(
+        new DecryptCommand({
+          CiphertextBlob: openBlob,
+          EncryptionContext: context,
+          Recipient: { KeyEncryptionAlgorithm: 'RSA_2048' as never, AttestationDocument: d },
+        }),
+      ),
       'ValidationException',
       /Member must satisfy enum value set: \[RSAES_OAEP_SHA_256\]/,
     );
-    await rejectsWith(kms.send(new DecryptCommand({ CiphertextBlob: openBlob, EncryptionContext: context, Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } })), 'ValidationException', /must not be null/);
+    await rejectsWith(
+      kms.send(new DecryptCommand({ CiphertextBlob: openBlob, EncryptionContext: context, Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } })),
+      'ValidationException',
+      /must not be null/,
+    );
     await rejectsWith(decrypt(openBlob, new Uint8Array([1, 2, 3])), 'ValidationException', /\(malformed\)/);
     const ec = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }));
     await rejectsWith(decrypt(openBlob, doc({ publicKey: ec })), 'ValidationException', /\(bad_public_key\)/);
@@ -223,14 +249,26 @@ describe('KMS Decrypt with Recipient (attested release)', () => {
 
   test('a wrong encryption context still fails as InvalidCiphertextException', async () => {
     await rejectsWith(
-      kms.send(new DecryptCommand({ CiphertextBlob: openBlob, EncryptionContext: { sub: 'mallory', address: context.address }, Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: doc() } })),
+      kms.send(
+        new DecryptCommand({
+          CiphertextBlob: openBlob,
+          EncryptionContext: { sub: 'mallory', address: context.address },
+          Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: doc() },
+        }),
+      ),
       'InvalidCiphertextException',
     );
   });
 
   test('operations without Recipient support still refuse it rather than answer plaintext', async () => {
     await rejectsWith(
-      kms.send(new GenerateDataKeyCommand({ KeyId: openKeyId, KeySpec: 'AES_256', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: doc() } })),
+      kms.send(
+        new GenerateDataKeyCommand({
+          KeyId: openKeyId,
+          KeySpec: 'AES_256',
+          Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: doc() },
+        }),
+      ),
       'UnsupportedOperationException',
     );
   });
@@ -256,8 +294,20 @@ describe('KMS Decrypt with Recipient, SYMBOLON_ATTESTATION_SESSION_SECONDS=0 (si
     const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
     const share = new Uint8Array(randomBytes(32));
     const blob = (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: share, EncryptionContext: context }))).CiphertextBlob!;
-    const d = signAttestationDocument(server.custodian.platformKey, { moduleId: 'test', pcrs: new Map([[0, GOOD]]), publicKey: spki, nonce: new Uint8Array(randomBytes(32)) });
-    const decrypt = () => kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: context, Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: d } }));
+    const d = signAttestationDocument(server.custodian.platformKey, {
+      moduleId: 'test',
+      pcrs: new Map([[0, GOOD]]),
+      publicKey: spki,
+      nonce: new Uint8Array(randomBytes(32)),
+    });
+    const decrypt = () =>
+      kms.send(
+        new DecryptCommand({
+          CiphertextBlob: blob,
+          EncryptionContext: context,
+          Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: d },
+        }),
+      );
     const out = await decrypt();
     assert.deepEqual(openForRecipient(out.CiphertextForRecipient!, rsa.privateKey, 32), share);
     await rejectsWith(decrypt(), 'ValidationException', /not valid \(replayed\): This attestation document was already used/);

@@ -46,10 +46,11 @@ function serve(args: string[], env: Record<string, string>): Served {
   const onData = (chunk: Buffer) => {
     for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) {
       lines.push(l);
-      for (const w of [...waiters]) if (w.re.test(l)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(l);
-      }
+      for (const w of [...waiters])
+        if (w.re.test(l)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(l);
+        }
     }
   };
   child.stdout!.on('data', onData);
@@ -166,8 +167,26 @@ describe('symbolon serve --role all: the signer is a forked child of the server'
       // The device and the signer assume the same provisioned role with the owner's token; nothing is configured for it.
       const roleArn = walletUsersRoleArn(ACCOUNT_ID);
       const token = await issuer.mint('dora');
-      const wallet = await createSplitWallet({ endpoint, admin, accountId: ACCOUNT_ID, issuer: issuer.url, roleArn, sub: 'dora', token, imageSha384: measureSignerImage().imageSha384 });
-      const tx = { type: 'eip1559', chainId: 31337, nonce: 0, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: '1', gas: 21000, maxFeePerGas: '2000000000', maxPriorityFeePerGas: '1000000000' };
+      const wallet = await createSplitWallet({
+        endpoint,
+        admin,
+        accountId: ACCOUNT_ID,
+        issuer: issuer.url,
+        roleArn,
+        sub: 'dora',
+        token,
+        imageSha384: measureSignerImage().imageSha384,
+      });
+      const tx = {
+        type: 'eip1559',
+        chainId: 31337,
+        nonce: 0,
+        to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+        value: '1',
+        gas: 21000,
+        maxFeePerGas: '2000000000',
+        maxPriorityFeePerGas: '1000000000',
+      };
       const r = await postSign(`http://127.0.0.1:${signerPort}`, signBody(wallet, token, { type: 'transaction', transaction: tx }));
       assert.equal(r.status, 200, JSON.stringify(r.json));
       assert.equal(Transaction.from(r.json.signedTransaction).from, wallet.address);
@@ -202,7 +221,13 @@ describe('symbolon serve --role signer: the platform alone, with its key file', 
       await served.waitFor(/Signer listening on/);
       assert.deepEqual(await (await fetch(`http://127.0.0.1:${port}/health`)).json(), { status: 'ok' });
       // Without trusted issuers every request is refused by the signer itself; the static secret is never logged.
-      const r = await postSign(`http://127.0.0.1:${port}`, { payload: { type: 'message', message: 'x' }, address: `0x${'11'.repeat(20)}`, shareB: Buffer.alloc(32).toString('base64'), shareACiphertext: Buffer.alloc(64).toString('base64'), token: 'a.b.c' });
+      const r = await postSign(`http://127.0.0.1:${port}`, {
+        payload: { type: 'message', message: 'x' },
+        address: `0x${'11'.repeat(20)}`,
+        shareB: Buffer.alloc(32).toString('base64'),
+        shareACiphertext: Buffer.alloc(64).toString('base64'),
+        token: 'a.b.c',
+      });
       assert.equal(r.status, 401);
       assert.ok(!served.lines.some((l) => l.includes('signer-static-secret')));
       const launched = JSON.parse(await served.waitFor(/signer launched/)) as { pid: number };
@@ -220,7 +245,10 @@ describe('symbolon serve --role signer: the platform alone, with its key file', 
     const served = serve(['--role', 'signer', '--port', '0', '--data', dir], {});
     try {
       assert.notEqual(await new Promise((r) => served.child.once('exit', r)), 0);
-      assert.ok(served.lines.some((l) => l.includes('SYMBOLON_SIGNER_KMS_ENDPOINT')), served.lines.join('\n'));
+      assert.ok(
+        served.lines.some((l) => l.includes('SYMBOLON_SIGNER_KMS_ENDPOINT')),
+        served.lines.join('\n'),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -27,10 +27,11 @@ const platform = PlatformKey.fromSecret(PlatformKey.generateSecret());
 const pcrs = new Map([[0, new Uint8Array(48).fill(1)]]);
 
 describe('attested session', () => {
-  const attester = (clock: () => number, requests: Array<{ publicKey: Uint8Array; nonce: Uint8Array }>) => async (r: { publicKey: Uint8Array; nonce: Uint8Array }) => {
-    requests.push(r);
-    return signAttestationDocument(platform, { pcrs, moduleId: 'test', publicKey: r.publicKey, nonce: r.nonce, timestamp: clock() });
-  };
+  const attester =
+    (clock: () => number, requests: Array<{ publicKey: Uint8Array; nonce: Uint8Array }>) => async (r: { publicKey: Uint8Array; nonce: Uint8Array }) => {
+      requests.push(r);
+      return signAttestationDocument(platform, { pcrs, moduleId: 'test', publicKey: r.publicKey, nonce: r.nonce, timestamp: clock() });
+    };
 
   test('reuses its key pair and one document until the refresh interval, then a fresh document (fresh nonce)', async () => {
     let now = 1_800_000_000_000;
@@ -84,7 +85,7 @@ describe('attested session', () => {
     assert.equal(all.filter((r) => !r.reused).length, 1);
   });
 
-  test('with refreshMs 0 every release gets a fresh document and nonce (the custodian\'s single-use mode)', async () => {
+  test("with refreshMs 0 every release gets a fresh document and nonce (the custodian's single-use mode)", async () => {
     const requests: Array<{ publicKey: Uint8Array; nonce: Uint8Array }> = [];
     const session = new AttestedSession({ refreshMs: 0, attest: attester(Date.now, requests) });
     const verifier = new RecipientAttestation({ trustedKeys: [platform.spki], sessionMs: 0 });
@@ -133,8 +134,8 @@ describe('attested session', () => {
   });
 });
 
-describe('the KMS client\'s SigV4 signature', () => {
-  test('equals the AWS SDK\'s signer (@smithy/signature-v4) for the same request, with and without a session token', async () => {
+describe("the KMS client's SigV4 signature", () => {
+  test("equals the AWS SDK's signer (@smithy/signature-v4) for the same request, with and without a session token", async () => {
     const now = Date.parse('2026-11-23T01:02:03.456Z');
     assert.equal(amzDate(now), '20261123T010203Z');
     const body = Buffer.from(JSON.stringify({ CiphertextBlob: 'AAAA', EncryptionContext: { sub: 'alice' } }));
@@ -142,7 +143,14 @@ describe('the KMS client\'s SigV4 signature', () => {
       { accessKeyId: 'AKIAEXAMPLEEXAMPLE01', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
       { accessKeyId: 'ASIAEXAMPLEEXAMPLE02', secretAccessKey: 'secret/with+chars=', sessionToken: 'FwoGZXIvYXdzEJr//////////wEaDM+session+token==' },
     ]) {
-      const ours = signDecryptRequest({ host: '127.0.0.1:4000', body, credentials, region: 'eu-west-1', now, signingKey: (d) => sigV4SigningKey(credentials.secretAccessKey, d, 'eu-west-1') });
+      const ours = signDecryptRequest({
+        host: '127.0.0.1:4000',
+        body,
+        credentials,
+        region: 'eu-west-1',
+        now,
+        signingKey: (d) => sigV4SigningKey(credentials.secretAccessKey, d, 'eu-west-1'),
+      });
       const sdk = new SignatureV4({ credentials, region: 'eu-west-1', service: 'kms', sha256: Hash.bind(null, 'sha256') });
       const request = new HttpRequest({
         method: 'POST',
@@ -150,7 +158,12 @@ describe('the KMS client\'s SigV4 signature', () => {
         hostname: '127.0.0.1',
         port: 4000,
         path: '/',
-        headers: { host: '127.0.0.1:4000', 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.Decrypt', 'content-length': String(body.length) },
+        headers: {
+          host: '127.0.0.1:4000',
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amz-target': 'TrentService.Decrypt',
+          'content-length': String(body.length),
+        },
         body,
       });
       const theirs = (await sdk.sign(request, { signingDate: new Date(now) })) as HttpRequest;
@@ -167,7 +180,15 @@ describe('sign request payloads', () => {
       () => parsePayload(payload),
       (e: unknown) => e instanceof SignerError && e.code === 'invalid_payload' && (!re || re.test(e.message)),
     );
-  const tx = { type: 'eip1559', chainId: 1, nonce: 0, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', gas: 21000, maxFeePerGas: '2', maxPriorityFeePerGas: '1' };
+  const tx = {
+    type: 'eip1559',
+    chainId: 1,
+    nonce: 0,
+    to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+    gas: 21000,
+    maxFeePerGas: '2',
+    maxPriorityFeePerGas: '1',
+  };
 
   test('quantities: numbers, decimal and hex strings become bigints; anything else is refused', () => {
     const p = parsePayload({ type: 'transaction', transaction: { ...tx, value: '0x10', maxFeePerGas: '1000', gas: 21000 } });
@@ -210,14 +231,29 @@ describe('sign request payloads', () => {
     // maxPriorityFeePerGas above maxFeePerGas: viem refuses to serialize it.
     refused({ type: 'transaction', transaction: { ...tx, maxFeePerGas: '1', maxPriorityFeePerGas: '5' } }, /TipAboveFeeCapError/);
     refused({ type: 'transaction', transaction: { ...tx, chainId: 0 } });
-    refused({ type: 'typedData', typedData: { types: { Mail: [{ name: 'amount', type: 'uint256' }] }, primaryType: 'Mail', message: { amount: 'secret-looking-value' } } }, /^(?!.*secret-looking-value)/);
+    refused(
+      {
+        type: 'typedData',
+        typedData: { types: { Mail: [{ name: 'amount', type: 'uint256' }] }, primaryType: 'Mail', message: { amount: 'secret-looking-value' } },
+      },
+      /^(?!.*secret-looking-value)/,
+    );
   });
 
   test('well-formed payloads of every type pass', () => {
     assert.equal(parsePayload({ type: 'message', message: 'hi' }).type, 'message');
     assert.equal(parsePayload({ type: 'message', message: { raw: '0xdeadbeef' } }).type, 'message');
     assert.equal(parsePayload({ type: 'authorization', authorization: { contractAddress: tx.to, chainId: 0, nonce: 1 } }).type, 'authorization');
-    assert.equal(parsePayload({ type: 'typedData', typedData: { domain: { name: 'x', chainId: 1 }, types: { A: [{ name: 'v', type: 'uint256' }] }, primaryType: 'A', message: { v: '1' } } }).type, 'typedData');
-    assert.equal(parsePayload({ type: 'transaction', transaction: { type: 'legacy', chainId: 1, nonce: 0, gas: 21000, gasPrice: '1', to: null } }).type, 'transaction');
+    assert.equal(
+      parsePayload({
+        type: 'typedData',
+        typedData: { domain: { name: 'x', chainId: 1 }, types: { A: [{ name: 'v', type: 'uint256' }] }, primaryType: 'A', message: { v: '1' } },
+      }).type,
+      'typedData',
+    );
+    assert.equal(
+      parsePayload({ type: 'transaction', transaction: { type: 'legacy', chainId: 1, nonce: 0, gas: 21000, gasPrice: '1', to: null } }).type,
+      'transaction',
+    );
   });
 });

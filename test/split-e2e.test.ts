@@ -32,7 +32,16 @@ import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
 import type { TrustedIssuer } from '../src/identity/trusted-issuer.js';
 import { SplitWalletClient, EnvelopeWalletClient, type OidcSession } from '../packages/sdk/src/index.js';
 
-const TX = { type: 'eip1559', chainId: 1, nonce: 3, to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: 10n ** 15n, gas: 21000, maxFeePerGas: '30000000000', maxPriorityFeePerGas: '0x3b9aca00' };
+const TX = {
+  type: 'eip1559',
+  chainId: 1,
+  nonce: 3,
+  to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+  value: 10n ** 15n,
+  gas: 21000,
+  maxFeePerGas: '30000000000',
+  maxPriorityFeePerGas: '0x3b9aca00',
+};
 
 function includes(haystack: Uint8Array | null, needle: Uint8Array): boolean {
   return haystack !== null && Buffer.from(haystack).includes(Buffer.from(needle));
@@ -244,9 +253,19 @@ describe('split wallets end to end', () => {
     assert.ok(row.share_b_sealed && row.share_b_sealed.length > 32);
     for (const column of [row.encrypted_data_key, row.share_b_sealed]) assert.ok(!includes(column, shareB), 'share B is not in the row in clear');
     // Share A's ciphertext does not open without the owner's session: not for bob.
-    const bobKms = new EnvelopeWalletClient({ walletUrl: server.endpoint, custodianUrl: server.endpoint, region: REGION, roleArn: walletUsersRoleArn(accountId), token: bob, kmsClientConfig: { maxAttempts: 1 } });
+    const bobKms = new EnvelopeWalletClient({
+      walletUrl: server.endpoint,
+      custodianUrl: server.endpoint,
+      region: REGION,
+      roleArn: walletUsersRoleArn(accountId),
+      token: bob,
+      kmsClientConfig: { maxAttempts: 1 },
+    });
     clients.push(bobKms);
-    await assert.rejects(bobKms.kms.send(new DecryptCommand({ CiphertextBlob: shareACiphertext, EncryptionContext: { sub: alice.sub, address: aliceAddress } })), (e: any) => e.name === 'AccessDeniedException');
+    await assert.rejects(
+      bobKms.kms.send(new DecryptCommand({ CiphertextBlob: shareACiphertext, EncryptionContext: { sub: alice.sub, address: aliceAddress } })),
+      (e: any) => e.name === 'AccessDeniedException',
+    );
   });
 
   test('the token the wallet service sees (the access token) cannot sign, even with the share B it stores; the ID token can', async () => {
@@ -257,7 +276,12 @@ describe('split wallets end to end', () => {
       fetch(`${signer.url}/v1/sign`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ payload: { type: 'message', message: 'the provider wants this signed' }, address: aliceAddress, shareB: mine.shareB, shareACiphertext: mine.shareACiphertext }),
+        body: JSON.stringify({
+          payload: { type: 'message', message: 'the provider wants this signed' },
+          address: aliceAddress,
+          shareB: mine.shareB,
+          shareACiphertext: mine.shareACiphertext,
+        }),
       });
     const refused = await sign(accessToken);
     const body = (await refused.json()) as any;
@@ -269,7 +293,13 @@ describe('split wallets end to end', () => {
     const sts = await fetch(server.endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: walletUsersRoleArn(accountId), RoleSessionName: 'provider', WebIdentityToken: accessToken }),
+      body: new URLSearchParams({
+        Action: 'AssumeRoleWithWebIdentity',
+        Version: '2011-06-15',
+        RoleArn: walletUsersRoleArn(accountId),
+        RoleSessionName: 'provider',
+        WebIdentityToken: accessToken,
+      }),
     });
     assert.equal(sts.status, 400);
     assert.match(await sts.text(), /InvalidIdentityToken/);
@@ -285,7 +315,12 @@ describe('split wallets end to end', () => {
     const res = await fetch(`${signer.url}/v1/sign`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${await bob.idToken()}` },
-      body: JSON.stringify({ payload: { type: 'message', message: 'not yours' }, address: aliceAddress, shareB: mine.shareB, shareACiphertext: mine.shareACiphertext }),
+      body: JSON.stringify({
+        payload: { type: 'message', message: 'not yours' },
+        address: aliceAddress,
+        shareB: mine.shareB,
+        shareACiphertext: mine.shareACiphertext,
+      }),
     });
     const body = (await res.json()) as any;
     assert.equal(body.signature, undefined);
@@ -305,8 +340,16 @@ describe('split wallets end to end', () => {
     const shareA = new Uint8Array(randomBytes(32));
     const shareB = key.map((b, i) => b ^ shareA[i]!);
     const address = publicKeyToAddress(getPublicKey(key));
-    const enc = await carolDevice.envelope.kms.send(new EncryptCommand({ KeyId: me.masterKeyId, Plaintext: shareA, EncryptionContext: { sub: carol.sub, address } }));
-    const body = { custodyMode: 'split', address, shareACiphertext: Buffer.from(enc.CiphertextBlob!).toString('base64'), shareB: Buffer.from(shareB).toString('base64'), idempotencyKey: 'carol-1' };
+    const enc = await carolDevice.envelope.kms.send(
+      new EncryptCommand({ KeyId: me.masterKeyId, Plaintext: shareA, EncryptionContext: { sub: carol.sub, address } }),
+    );
+    const body = {
+      custodyMode: 'split',
+      address,
+      shareACiphertext: Buffer.from(enc.CiphertextBlob!).toString('base64'),
+      shareB: Buffer.from(shareB).toString('base64'),
+      idempotencyKey: 'carol-1',
+    };
 
     const missing = await api('POST', '/v1/wallets', token, { ...body, shareB: undefined });
     assert.equal(missing.status, 400);

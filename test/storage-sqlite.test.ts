@@ -63,7 +63,7 @@ test('a kept statement sees schema changes made after it was prepared', () => {
   cached.prepare('insert into t (a) values (?)').run([1]);
   const select = cached.prepare('select * from t');
   assert.deepEqual(select.all([]), [{ a: 1 }]);
-  cached.prepare('alter table t add column b text default \'x\'').run([]);
+  cached.prepare("alter table t add column b text default 'x'").run([]);
   assert.equal(cached.prepare('select * from t'), select);
   assert.deepEqual(select.all([]), [{ a: 1, b: 'x' }]);
   cached.close();
@@ -85,7 +85,11 @@ test('through Kysely: repeated queries, transactions, and a query run while a st
   const db = new Kysely<{ item: { id: Generated<number>; name: string } }>({ dialect: new SqliteDialect({ database: cached }) });
   try {
     await sql`create table item (id integer primary key, name text not null)`.execute(db);
-    for (let i = 0; i < 50; i++) await db.insertInto('item').values({ name: `n${i}` }).execute();
+    for (let i = 0; i < 50; i++)
+      await db
+        .insertInto('item')
+        .values({ name: `n${i}` })
+        .execute();
     await assert.rejects(
       db.transaction().execute(async (trx) => {
         await trx.insertInto('item').values({ name: 'rolled back' }).execute();
@@ -110,7 +114,10 @@ test('through Kysely: repeated queries, transactions, and a query run while a st
     const rows = await concurrentResult!;
     assert.equal(streamed.length, 50);
     assert.equal(rows.length, 50);
-    assert.deepEqual(rows.map((r) => r.name), streamed);
+    assert.deepEqual(
+      rows.map((r) => r.name),
+      streamed,
+    );
     assert.ok(!streamed.includes('rolled back'));
     // Distinct texts only: 50 inserts share one statement.
     assert.ok(cached.cachedStatements < 10, `${cached.cachedStatements} statements kept`);

@@ -111,7 +111,11 @@ test('a 0-byte root.key beside a store with nothing sealed is replaced by a whol
       const text = readFileSync(join(store.dataDir, 'root.key'), 'utf8');
       assert.match(text, /^[0-9a-f]{64}\n$/);
       assert.equal(mode(join(store.dataDir, 'root.key')), 0o600);
-      assert.deepEqual(readdirSync(store.dataDir).filter((f) => f.includes('.tmp-')), [], 'no temporary key file left behind');
+      assert.deepEqual(
+        readdirSync(store.dataDir).filter((f) => f.includes('.tmp-')),
+        [],
+        'no temporary key file left behind',
+      );
       await server.kms().send(new CreateKeyCommand({}));
     } finally {
       await server.close();
@@ -153,7 +157,9 @@ for (const fault of ['missing', 'empty'] as const) {
   });
 }
 
-test('the SQLite store files (symbolon.db, -wal, -shm) are mode 0600, and looser files from an older version are tightened', { skip: STORE !== 'sqlite' && 'SQLite only: PostgreSQL keeps no store files in the data directory' }, async () => {
+test('the SQLite store files (symbolon.db, -wal, -shm) are mode 0600, and looser files from an older version are tightened', {
+  skip: STORE !== 'sqlite' && 'SQLite only: PostgreSQL keeps no store files in the data directory',
+}, async () => {
   const store = persistentStore();
   try {
     const server = await store.start();
@@ -189,7 +195,8 @@ test('master keys a crash left unrecorded are adopted or scheduled for deletion 
     const tagged = async (userId: string): Promise<string> =>
       (await kms.send(new CreateKeyCommand({ Description: 'wallet master key', Tags: [{ TagKey: USER_TAG, TagValue: userId }] }))).KeyMetadata!.KeyId!;
     const newUser = async (sub: string) =>
-      (await insertWalletUserIfAbsent(db, { id: randomUUID(), issuer: 'https://issuer.example', sub, email: null, createdAt: Date.now(), masterKeyId: null })).user;
+      (await insertWalletUserIfAbsent(db, { id: randomUUID(), issuer: 'https://issuer.example', sub, email: null, createdAt: Date.now(), masterKeyId: null }))
+        .user;
     // A: the process stopped after CreateKey, before recording the key on A's row.
     const alice = await newUser('alice');
     const aliceKey = await tagged(alice.id);
@@ -255,7 +262,9 @@ test('master keys a crash left unrecorded are adopted or scheduled for deletion 
   }
 });
 
-test('a first start killed by a full file-size limit (a full disk) leaves a directory the next start starts from', { skip: process.platform === 'win32' && 'needs ulimit' }, async () => {
+test('a first start killed by a full file-size limit (a full disk) leaves a directory the next start starts from', {
+  skip: process.platform === 'win32' && 'needs ulimit',
+}, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-fullfs-'));
   const repo = join(import.meta.dirname, '..');
   // The CLI has no schema flag: on PostgreSQL a database of its own (a schema named only through
@@ -283,7 +292,11 @@ test('a first start killed by a full file-size limit (a full disk) leaves a dire
     const retry = await run(['-c', cli], repo, env, /Symbolon listening on/);
     assert.equal(retry.code, 0, `exit ${retry.code}, signal ${retry.signal}; first run:\n${failed.output.slice(-1500)}\nretry:\n${retry.output.slice(-2500)}`);
     assert.match(readFileSync(join(dataDir, 'root.key'), 'utf8'), /^[0-9a-f]{64}\n$/);
-    assert.deepEqual(readdirSync(dataDir).filter((f) => f.includes('.tmp-')), [], 'the cut-short temporary key file is gone');
+    assert.deepEqual(
+      readdirSync(dataDir).filter((f) => f.includes('.tmp-')),
+      [],
+      'the cut-short temporary key file is gone',
+    );
   } finally {
     if (admin && database) {
       await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
@@ -300,7 +313,12 @@ function databaseUrlFor(url: string, database: string): string {
 }
 
 /** Runs bash with `args`; when `ready` shows in the output, sends SIGTERM. */
-async function run(args: string[], cwd: string, env: Record<string, string>, ready: RegExp | undefined): Promise<{ code: number | null; signal: string | null; output: string }> {
+async function run(
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+  ready: RegExp | undefined,
+): Promise<{ code: number | null; signal: string | null; output: string }> {
   const { spawn } = await import('node:child_process');
   const child = spawn('bash', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

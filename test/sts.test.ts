@@ -114,7 +114,13 @@ function aliceKeyPolicy(accountId: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Sid: 'Admin', Effect: 'Allow', Principal: { AWS: root }, Action: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion'], Resource: '*' },
+      {
+        Sid: 'Admin',
+        Effect: 'Allow',
+        Principal: { AWS: root },
+        Action: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion'],
+        Resource: '*',
+      },
       {
         Sid: 'AliceSessions',
         Effect: 'Allow',
@@ -252,7 +258,10 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     const rest = await iam.send(new ListRolesCommand({ Marker: page.Marker! }));
     assert.equal(rest.Roles!.length, 2);
     assert.equal(rest.IsTruncated, false);
-    assert.deepEqual([...page.Roles!, ...rest.Roles!].map((r) => r.RoleName), ['alice-only', 'symbolon-wallet-users', 'web-users']);
+    assert.deepEqual(
+      [...page.Roles!, ...rest.Roles!].map((r) => r.RoleName),
+      ['alice-only', 'symbolon-wallet-users', 'web-users'],
+    );
     assert.deepEqual((await iam.send(new ListRolePoliciesCommand({ RoleName: 'web-users' }))).PolicyNames, ['use-keys']);
     const doc = (await iam.send(new GetRolePolicyCommand({ RoleName: 'web-users', PolicyName: 'use-keys' }))).PolicyDocument!;
     assert.deepEqual(JSON.parse(decodeURIComponent(doc)), JSON.parse(USE_POLICY));
@@ -260,15 +269,51 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
 
   test('IAM role errors carry IAM codes and change nothing', async () => {
     const provider = providerOf(issuer.url);
-    await rejectsWith(iam.send(new CreateRoleCommand({ RoleName: 'Web-Users', AssumeRolePolicyDocument: trustPolicy(issuer.url, { [`${provider}:aud`]: AUDIENCE }) })), 'EntityAlreadyExistsException', /Role with name Web-Users already exists/);
-    const withResource = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Federated: issuer.url }, Action: 'sts:AssumeRoleWithWebIdentity', Resource: '*' }] });
-    await rejectsWith(iam.send(new CreateRoleCommand({ RoleName: 'bad', AssumeRolePolicyDocument: withResource })), 'MalformedPolicyDocumentException', /Has prohibited field Resource/);
-    await rejectsWith(iam.send(new CreateRoleCommand({ RoleName: 'bad', AssumeRolePolicyDocument: '{not json' })), 'MalformedPolicyDocumentException', /invalid Json/);
-    await rejectsWith(iam.send(new CreateRoleCommand({ RoleName: 'bad', AssumeRolePolicyDocument: trustPolicy(issuer.url, {}), MaxSessionDuration: 60 })), 'ValidationError', /maxSessionDuration/);
-    await rejectsWith(iam.send(new CreateRoleCommand({ RoleName: 'bad name!', AssumeRolePolicyDocument: trustPolicy(issuer.url, {}) })), 'ValidationError', /roleName/);
+    await rejectsWith(
+      iam.send(new CreateRoleCommand({ RoleName: 'Web-Users', AssumeRolePolicyDocument: trustPolicy(issuer.url, { [`${provider}:aud`]: AUDIENCE }) })),
+      'EntityAlreadyExistsException',
+      /Role with name Web-Users already exists/,
+    );
+    const withResource = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { Federated: issuer.url }, Action: 'sts:AssumeRoleWithWebIdentity', Resource: '*' }],
+    });
+    await rejectsWith(
+      iam.send(new CreateRoleCommand({ RoleName: 'bad', AssumeRolePolicyDocument: withResource })),
+      'MalformedPolicyDocumentException',
+      /Has prohibited field Resource/,
+    );
+    await rejectsWith(
+      iam.send(new CreateRoleCommand({ RoleName: 'bad', AssumeRolePolicyDocument: '{not json' })),
+      'MalformedPolicyDocumentException',
+      /invalid Json/,
+    );
+    await rejectsWith(
+      iam.send(new CreateRoleCommand({ RoleName: 'bad', AssumeRolePolicyDocument: trustPolicy(issuer.url, {}), MaxSessionDuration: 60 })),
+      'ValidationError',
+      /maxSessionDuration/,
+    );
+    await rejectsWith(
+      iam.send(new CreateRoleCommand({ RoleName: 'bad name!', AssumeRolePolicyDocument: trustPolicy(issuer.url, {}) })),
+      'ValidationError',
+      /roleName/,
+    );
     await rejectsWith(iam.send(new GetRoleCommand({ RoleName: 'nobody' })), 'NoSuchEntityException', /The role with name nobody cannot be found/);
-    await rejectsWith(iam.send(new PutRolePolicyCommand({ RoleName: 'web-users', PolicyName: 'p2', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*' }] }) })), 'MalformedPolicyDocumentException');
-    await rejectsWith(iam.send(new GetRolePolicyCommand({ RoleName: 'web-users', PolicyName: 'none' })), 'NoSuchEntityException', /The role policy with name none cannot be found/);
+    await rejectsWith(
+      iam.send(
+        new PutRolePolicyCommand({
+          RoleName: 'web-users',
+          PolicyName: 'p2',
+          PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*' }] }),
+        }),
+      ),
+      'MalformedPolicyDocumentException',
+    );
+    await rejectsWith(
+      iam.send(new GetRolePolicyCommand({ RoleName: 'web-users', PolicyName: 'none' })),
+      'NoSuchEntityException',
+      /The role policy with name none cannot be found/,
+    );
     await rejectsWith(iam.send(new DeleteRoleCommand({ RoleName: 'web-users' })), 'DeleteConflictException', /must delete policies first/);
     assert.deepEqual((await iam.send(new ListRolesCommand({}))).Roles!.map((r) => r.RoleName).sort(), ['alice-only', 'symbolon-wallet-users', 'web-users']);
     assert.deepEqual((await iam.send(new ListRolePoliciesCommand({ RoleName: 'web-users' }))).PolicyNames, ['use-keys']);
@@ -306,7 +351,13 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
 
   test('the raw response is exactly AWS XML in the STS namespace', async () => {
     const token = await issuer.mint({ sub: 'alice' });
-    const body = new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: webRoleArn, RoleSessionName: 'raw', WebIdentityToken: token });
+    const body = new URLSearchParams({
+      Action: 'AssumeRoleWithWebIdentity',
+      Version: '2011-06-15',
+      RoleArn: webRoleArn,
+      RoleSessionName: 'raw',
+      WebIdentityToken: token,
+    });
     const res = await fetch(server.endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type')!, /xml/);
@@ -315,9 +366,22 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
       xml,
       /^<AssumeRoleWithWebIdentityResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIA[A-Z2-7]{16}<\/AccessKeyId><SecretAccessKey>[^<]{40}<\/SecretAccessKey><SessionToken>[^<]+<\/SessionToken><Expiration>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ<\/Expiration><\/Credentials><SubjectFromWebIdentityToken>alice<\/SubjectFromWebIdentityToken><AssumedRoleUser><AssumedRoleId>AROA[A-Z2-7]{17}:raw<\/AssumedRoleId><Arn>arn:aws:sts::\d{12}:assumed-role\/web-users\/raw<\/Arn><\/AssumedRoleUser><Provider>[^<]+<\/Provider><Audience>symbolon-sts-test<\/Audience><\/AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>[0-9a-f-]{36}<\/RequestId><\/ResponseMetadata><\/AssumeRoleWithWebIdentityResponse>$/,
     );
-    const bad = await fetch(server.endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: webRoleArn, RoleSessionName: 'raw', WebIdentityToken: 'x.y.z' }) });
+    const bad = await fetch(server.endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        Action: 'AssumeRoleWithWebIdentity',
+        Version: '2011-06-15',
+        RoleArn: webRoleArn,
+        RoleSessionName: 'raw',
+        WebIdentityToken: 'x.y.z',
+      }),
+    });
     assert.equal(bad.status, 400);
-    assert.match(await bad.text(), /^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/"><Error><Type>Sender<\/Type><Code>InvalidIdentityToken<\/Code><Message>[^<]+<\/Message><\/Error><RequestId>[0-9a-f-]{36}<\/RequestId><\/ErrorResponse>$/);
+    assert.match(
+      await bad.text(),
+      /^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/"><Error><Type>Sender<\/Type><Code>InvalidIdentityToken<\/Code><Message>[^<]+<\/Message><\/Error><RequestId>[0-9a-f-]{36}<\/RequestId><\/ErrorResponse>$/,
+    );
   });
 
   test("the session's tags reach key policies: alice's session uses her key, with her context only", async () => {
@@ -328,12 +392,20 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     assert.equal(new TextDecoder().decode(dec.Plaintext!), 'data key');
     const gdk = await alice.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: ctx }));
     assert.equal(gdk.Plaintext!.length, 32);
-    await rejectsWith(alice.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'bob' } })), 'AccessDeniedException');
+    await rejectsWith(
+      alice.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'bob' } })),
+      'AccessDeniedException',
+    );
     await rejectsWith(alice.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob! })), 'AccessDeniedException');
     // The role policy allows nothing else; the key policy's Admin statement needs an identity policy for sessions.
     await rejectsWith(alice.send(new DescribeKeyCommand({ KeyId: keyId })), 'AccessDeniedException', /assumed-role\/web-users\/alice/);
 
-    const who = new STSClient({ endpoint: server.endpoint, region: REGION, credentials: credsOf(await assume(await issuer.mint({ sub: 'alice' }), webRoleArn, 'alice')), maxAttempts: 1 });
+    const who = new STSClient({
+      endpoint: server.endpoint,
+      region: REGION,
+      credentials: credsOf(await assume(await issuer.mint({ sub: 'alice' }), webRoleArn, 'alice')),
+      maxAttempts: 1,
+    });
     clients.push(who);
     const me = await who.send(new GetCallerIdentityCommand({}));
     assert.equal(me.Arn, `arn:aws:sts::${accountId}:assumed-role/web-users/alice`);
@@ -342,10 +414,13 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
   });
 
   test('the iss and email session tags reach key policies too; a key policy may name the role directly', async () => {
-    const keyId2 = (await kms.send(new CreateKeyCommand({ Policy: issuerAndEmailKeyPolicy(accountId, issuer.url), BypassPolicyLockoutSafetyCheck: true }))).KeyMetadata!.KeyId!;
+    const keyId2 = (await kms.send(new CreateKeyCommand({ Policy: issuerAndEmailKeyPolicy(accountId, issuer.url), BypassPolicyLockoutSafetyCheck: true })))
+      .KeyMetadata!.KeyId!;
     const withEmail = kmsAs(credsOf(await assume(await issuer.mint({ sub: 'alice', email: 'alice@example.com' }), webRoleArn, 'alice')));
     await withEmail.send(new EncryptCommand({ KeyId: keyId2, Plaintext: new Uint8Array(8) }));
-    const unverified = kmsAs(credsOf(await assume(await issuer.mint({ sub: 'alice', email: 'alice@example.com', email_verified: false }), webRoleArn, 'alice')));
+    const unverified = kmsAs(
+      credsOf(await assume(await issuer.mint({ sub: 'alice', email: 'alice@example.com', email_verified: false }), webRoleArn, 'alice')),
+    );
     await rejectsWith(unverified.send(new EncryptCommand({ KeyId: keyId2, Plaintext: new Uint8Array(8) })), 'AccessDeniedException');
     const noEmail = kmsAs(credsOf(await assume(await issuer.mint({ sub: 'alice' }), webRoleArn, 'alice')));
     await rejectsWith(noEmail.send(new EncryptCommand({ KeyId: keyId2, Plaintext: new Uint8Array(8) })), 'AccessDeniedException');
@@ -361,7 +436,10 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
       'AccessDeniedException',
       new RegExp(`User: arn:aws:sts::${accountId}:assumed-role/web-users/alice is not authorized to perform: kms:Decrypt`),
     );
-    await rejectsWith(bob.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })), 'AccessDeniedException');
+    await rejectsWith(
+      bob.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })),
+      'AccessDeniedException',
+    );
   });
 
   test('role policies apply to sessions: without one the key policy delegation allows nothing', async () => {
@@ -369,7 +447,11 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     const enc = await alice.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32).fill(1), EncryptionContext: { sub: 'alice' } }));
     await iam.send(new DeleteRolePolicyCommand({ RoleName: 'web-users', PolicyName: 'use-keys' }));
     try {
-      await rejectsWith(alice.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob!, EncryptionContext: { sub: 'alice' } })), 'AccessDeniedException', /because no identity-based policy allows the kms:Decrypt action/);
+      await rejectsWith(
+        alice.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob!, EncryptionContext: { sub: 'alice' } })),
+        'AccessDeniedException',
+        /because no identity-based policy allows the kms:Decrypt action/,
+      );
     } finally {
       await iam.send(new PutRolePolicyCommand({ RoleName: 'web-users', PolicyName: 'use-keys', PolicyDocument: USE_POLICY }));
     }
@@ -383,23 +465,41 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     await ok.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } }));
 
     const tampered = kmsAs({ ...creds, sessionToken: creds.sessionToken.slice(0, -4) + (creds.sessionToken.endsWith('AAAA') ? 'BBBB' : 'AAAA') });
-    await rejectsWith(tampered.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })), 'UnrecognizedClientException', /The security token included in the request is invalid/);
+    await rejectsWith(
+      tampered.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })),
+      'UnrecognizedClientException',
+      /The security token included in the request is invalid/,
+    );
     const unknown = kmsAs({ ...creds, accessKeyId: 'ASIAAAAAAAAAAAAAAAAA' });
-    await rejectsWith(unknown.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })), 'UnrecognizedClientException');
+    await rejectsWith(
+      unknown.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })),
+      'UnrecognizedClientException',
+    );
     const withoutToken = kmsAs({ accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey } as Creds);
-    await rejectsWith(withoutToken.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })), 'UnrecognizedClientException');
+    await rejectsWith(
+      withoutToken.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })),
+      'UnrecognizedClientException',
+    );
 
     clockOffset = 16 * 60 * 1000;
     try {
       const late = kmsAs(creds, clockOffset);
-      await rejectsWith(late.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })), 'ExpiredTokenException', /^The security token included in the request is expired$/);
+      await rejectsWith(
+        late.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })),
+        'ExpiredTokenException',
+        /^The security token included in the request is expired$/,
+      );
     } finally {
       clockOffset = 0;
     }
   });
 
   test('refused tokens: untrusted issuer, wrong audience, expired, alg none, forged, trust-policy sub mismatch, unknown role', async () => {
-    await rejectsWith(assume(await stranger.mint({ sub: 'alice' })), 'InvalidIdentityTokenException', new RegExp(`No OpenIDConnect provider found in your account for ${stranger.url}`));
+    await rejectsWith(
+      assume(await stranger.mint({ sub: 'alice' })),
+      'InvalidIdentityTokenException',
+      new RegExp(`No OpenIDConnect provider found in your account for ${stranger.url}`),
+    );
     await rejectsWith(assume(await issuer.mint({ sub: 'alice' }, { aud: 'someone-else' })), 'InvalidIdentityTokenException', /Incorrect token audience/);
     const past = Math.floor(Date.now() / 1000) - 3600;
     await rejectsWith(assume(await issuer.mint({ sub: 'alice' }, { exp: past })), 'ExpiredTokenException', /Token expired/);
@@ -422,13 +522,22 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
 
     await rejectsWith(assume(await issuer.mint({ sub: 'alice' }), webRoleArn, 'x'), 'ValidationError', /roleSessionName/);
     await rejectsWith(assume(await issuer.mint({ sub: 'alice' }), webRoleArn, 'bad name'), 'ValidationError', /roleSessionName/);
-    await rejectsWith(assume(await issuer.mint({ sub: 'alice' }), webRoleArn, 'ok', { DurationSeconds: 10800 }), 'ValidationError', /exceeds the MaxSessionDuration set for this role/);
+    await rejectsWith(
+      assume(await issuer.mint({ sub: 'alice' }), webRoleArn, 'ok', { DurationSeconds: 10800 }),
+      'ValidationError',
+      /exceeds the MaxSessionDuration set for this role/,
+    );
     await rejectsWith(assume(await issuer.mint({ sub: 'alice' }), webRoleArn, 'ok', { DurationSeconds: 60 }), 'ValidationError', /durationSeconds/);
   });
 
   test('the fromWebToken credential provider works unchanged against the custodian', async () => {
     const token = await issuer.mint({ sub: 'alice' });
-    const provider = fromWebToken({ roleArn: webRoleArn, webIdentityToken: token, roleSessionName: 'provider', clientConfig: { endpoint: server.endpoint, region: REGION } });
+    const provider = fromWebToken({
+      roleArn: webRoleArn,
+      webIdentityToken: token,
+      roleSessionName: 'provider',
+      clientConfig: { endpoint: server.endpoint, region: REGION },
+    });
     const client = new KMSClient({ endpoint: server.endpoint, region: REGION, credentials: provider, maxAttempts: 1 });
     clients.push(client);
     const enc = await client.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32).fill(9), EncryptionContext: { sub: 'alice' } }));
@@ -449,7 +558,10 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     const open = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
     await session.send(new EncryptCommand({ KeyId: open, Plaintext: new Uint8Array(8), EncryptionContext: { sub: 'alice' } }));
     await rejectsWith(session.send(new EncryptCommand({ KeyId: open, Plaintext: new Uint8Array(8) })), 'AccessDeniedException');
-    await rejectsWith(session.send(new EncryptCommand({ KeyId: open, Plaintext: new Uint8Array(8), EncryptionContext: { sub: 'bob' } })), 'AccessDeniedException');
+    await rejectsWith(
+      session.send(new EncryptCommand({ KeyId: open, Plaintext: new Uint8Array(8), EncryptionContext: { sub: 'bob' } })),
+      'AccessDeniedException',
+    );
   });
 
   test('session credentials cannot call IAM', async () => {
@@ -457,9 +569,20 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     await rejectsWith(
       session.send(new CreateRoleCommand({ RoleName: 'escalate', AssumeRolePolicyDocument: trustPolicy(issuer.url, {}) })),
       'AccessDenied',
-      new RegExp(`User: arn:aws:sts::${accountId}:assumed-role/web-users/alice is not authorized to perform: iam:CreateRole on resource: arn:aws:iam::${accountId}:role/escalate`),
+      new RegExp(
+        `User: arn:aws:sts::${accountId}:assumed-role/web-users/alice is not authorized to perform: iam:CreateRole on resource: arn:aws:iam::${accountId}:role/escalate`,
+      ),
     );
-    await rejectsWith(session.send(new PutRolePolicyCommand({ RoleName: 'web-users', PolicyName: 'more', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }) })), 'AccessDenied');
+    await rejectsWith(
+      session.send(
+        new PutRolePolicyCommand({
+          RoleName: 'web-users',
+          PolicyName: 'more',
+          PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }),
+        }),
+      ),
+      'AccessDenied',
+    );
     await rejectsWith(session.send(new ListUsersCommand({})), 'AccessDenied');
     assert.deepEqual((await iam.send(new ListRolePoliciesCommand({ RoleName: 'web-users' }))).PolicyNames, ['use-keys']);
     await rejectsWith(iam.send(new GetRoleCommand({ RoleName: 'escalate' })), 'NoSuchEntityException');
@@ -470,7 +593,11 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
     const carol = kmsAs(credsOf(await assume(await issuer.mint({ sub: 'carol' }), webRoleArn, 'carol')));
     const enc = () => new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } });
     await alice.send(enc());
-    const n = await revokeSessions({ store: server.custodian.deps.store, authenticator: server.custodian.authenticator }, { issuer: issuer.url, subject: 'alice' }, Date.now());
+    const n = await revokeSessions(
+      { store: server.custodian.deps.store, authenticator: server.custodian.authenticator },
+      { issuer: issuer.url, subject: 'alice' },
+      Date.now(),
+    );
     assert.ok(n >= 1);
     await rejectsWith(alice.send(enc()), 'UnrecognizedClientException', /The security token included in the request is invalid/);
     // Carol's session still authenticates (her key policy answer is a denial, not an unknown token).
@@ -481,14 +608,22 @@ describe('STS: AssumeRoleWithWebIdentity and IAM roles', () => {
 
   test("DeleteRole ends the role's sessions at once", async () => {
     const provider = providerOf(issuer.url);
-    await iam.send(new CreateRoleCommand({ RoleName: 'short-lived', AssumeRolePolicyDocument: trustPolicy(issuer.url, { [`${provider}:aud`]: AUDIENCE }).replace('ACCOUNT', accountId) }));
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: 'short-lived',
+        AssumeRolePolicyDocument: trustPolicy(issuer.url, { [`${provider}:aud`]: AUDIENCE }).replace('ACCOUNT', accountId),
+      }),
+    );
     await iam.send(new PutRolePolicyCommand({ RoleName: 'short-lived', PolicyName: 'use', PolicyDocument: USE_POLICY }));
     const creds = credsOf(await assume(await issuer.mint({ sub: 'alice' }), `arn:aws:iam::${accountId}:role/short-lived`, 'alice'));
     const c = kmsAs(creds);
     await c.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } }));
     await iam.send(new DeleteRolePolicyCommand({ RoleName: 'short-lived', PolicyName: 'use' }));
     await iam.send(new DeleteRoleCommand({ RoleName: 'short-lived' }));
-    await rejectsWith(c.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })), 'UnrecognizedClientException');
+    await rejectsWith(
+      c.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(32), EncryptionContext: { sub: 'alice' } })),
+      'UnrecognizedClientException',
+    );
     await rejectsWith(iam.send(new GetRoleCommand({ RoleName: 'short-lived' })), 'NoSuchEntityException');
   });
 });

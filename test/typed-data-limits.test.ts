@@ -37,14 +37,26 @@ const MAIL = {
     ],
   },
   primaryType: 'Mail',
-  message: { from: { name: 'Cow', wallet: '0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826' }, to: { name: 'Bob', wallet: '0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB' }, contents: 'Hello, Bob!' },
+  message: {
+    from: { name: 'Cow', wallet: '0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826' },
+    to: { name: 'Bob', wallet: '0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB' },
+    contents: 'Hello, Bob!',
+  },
 };
 
 /** Within every bound, yet costly to hash: `n` structs in one array. */
 function costly(n: number) {
   return {
     domain: { name: 'x', chainId: 1 },
-    types: { Item: [{ name: 'a', type: 'uint256' }, { name: 'b', type: 'uint256' }, { name: 'c', type: 'uint256' }, { name: 'd', type: 'uint256' }], Root: [{ name: 'items', type: 'Item[]' }] },
+    types: {
+      Item: [
+        { name: 'a', type: 'uint256' },
+        { name: 'b', type: 'uint256' },
+        { name: 'c', type: 'uint256' },
+        { name: 'd', type: 'uint256' },
+      ],
+      Root: [{ name: 'items', type: 'Item[]' }],
+    },
     primaryType: 'Root',
     message: { items: Array.from({ length: n }, (_, i) => ({ a: String(i), b: '2', c: '3', d: '4' })) },
   };
@@ -64,11 +76,19 @@ function overBounds(): Array<[string, unknown, RegExp]> {
     ['name length', { types: { ['A'.repeat(300)]: [] }, primaryType: 'A', message: {} }, /longer than 256 characters/],
     ['array dimensions', { types: { A: [{ name: 'v', type: `uint8${'[]'.repeat(17)}` }] }, primaryType: 'A', message: {} }, /more than 16 array dimensions/],
     ['depth', { types: { A: [] }, primaryType: 'A', message: deep }, /nested deeper than 16/],
-    ['array length', { types: { A: [{ name: 'v', type: 'uint8[]' }] }, primaryType: 'A', message: { v: new Array(TYPED_DATA_LIMITS.arrayLength + 1).fill(1) } }, /more than 1024 elements/],
+    [
+      'array length',
+      { types: { A: [{ name: 'v', type: 'uint8[]' }] }, primaryType: 'A', message: { v: new Array(TYPED_DATA_LIMITS.arrayLength + 1).fill(1) } },
+      /more than 1024 elements/,
+    ],
     ['values', costly(1_000), /more than 4096 values/],
-    ['size', { types: { A: [{ name: 's', type: 'string' }] }, primaryType: 'A', message: { s: 'z'.repeat(TYPED_DATA_LIMITS.size + 1) } }, /larger than 65536 characters/],
+    [
+      'size',
+      { types: { A: [{ name: 's', type: 'string' }] }, primaryType: 'A', message: { s: 'z'.repeat(TYPED_DATA_LIMITS.size + 1) } },
+      /larger than 65536 characters/,
+    ],
     // The red team's request: 115 KiB of typed data.
-    ['the red team\'s 115 KiB', costly(2_600), /more than 1024 elements/],
+    ["the red team's 115 KiB", costly(2_600), /more than 1024 elements/],
   ];
 }
 
@@ -84,11 +104,24 @@ describe('checkTypedDataLimits', () => {
     const permit = {
       domain: { name: 'Permit2', chainId: 1, verifyingContract: '0x000000000022D473030F116dDEE9F6B43aC78BA3' },
       types: {
-        PermitDetails: [{ name: 'token', type: 'address' }, { name: 'amount', type: 'uint160' }, { name: 'expiration', type: 'uint48' }, { name: 'nonce', type: 'uint48' }],
-        PermitBatch: [{ name: 'details', type: 'PermitDetails[]' }, { name: 'spender', type: 'address' }, { name: 'sigDeadline', type: 'uint256' }],
+        PermitDetails: [
+          { name: 'token', type: 'address' },
+          { name: 'amount', type: 'uint160' },
+          { name: 'expiration', type: 'uint48' },
+          { name: 'nonce', type: 'uint48' },
+        ],
+        PermitBatch: [
+          { name: 'details', type: 'PermitDetails[]' },
+          { name: 'spender', type: 'address' },
+          { name: 'sigDeadline', type: 'uint256' },
+        ],
       },
       primaryType: 'PermitBatch',
-      message: { details: Array.from({ length: 100 }, () => ({ token: MAIL.domain.verifyingContract, amount: '1', expiration: '1', nonce: '0' })), spender: MAIL.domain.verifyingContract, sigDeadline: '1' },
+      message: {
+        details: Array.from({ length: 100 }, () => ({ token: MAIL.domain.verifyingContract, amount: '1', expiration: '1', nonce: '0' })),
+        spender: MAIL.domain.verifyingContract,
+        sigDeadline: '1',
+      },
     };
     checkTypedDataLimits(permit);
     hashTypedData(permit as unknown as TypedDataDefinition);
@@ -96,7 +129,11 @@ describe('checkTypedDataLimits', () => {
 
   test('each bound is enforced, naming the bound and never a value', () => {
     for (const [what, data, message] of overBounds()) {
-      assert.throws(() => checkTypedDataLimits(data), (e: unknown) => e instanceof TypedDataLimitError && e.code === 'TYPED_DATA_LIMIT' && message.test(e.message) && !/zzzz/.test(e.message), what);
+      assert.throws(
+        () => checkTypedDataLimits(data),
+        (e: unknown) => e instanceof TypedDataLimitError && e.code === 'TYPED_DATA_LIMIT' && message.test(e.message) && !/zzzz/.test(e.message),
+        what,
+      );
     }
   });
 
@@ -131,7 +168,11 @@ describe('every path that hashes typed data refuses over-bound typed data before
   test('src/eth signTypedData: TypedDataLimitError, the digest signer never called', async () => {
     let calls = 0;
     await assert.rejects(
-      signTypedData({ typedData: big as never, signer: async () => (calls++, { r: 0n, s: 0n, recovery: 0 }) as never, address: '0x0000000000000000000000000000000000000001' }),
+      signTypedData({
+        typedData: big as never,
+        signer: async () => (calls++, { r: 0n, s: 0n, recovery: 0 }) as never,
+        address: '0x0000000000000000000000000000000000000001',
+      }),
       (e: unknown) => e instanceof TypedDataLimitError && /more than 4096 values/.test(e.message),
     );
     assert.equal(calls, 0);
@@ -151,7 +192,10 @@ describe('every path that hashes typed data refuses over-bound typed data before
     await assert.rejects(account.signTypedData(big as never), (e: unknown) => e instanceof UnsignableError && e.code === 'TYPED_DATA_LIMIT');
     assert.match(await account.signTypedData(MAIL as never), /^0x[0-9a-f]{130}$/);
     const signer = new KmsSigner({ client: server.kms(), keyId });
-    await assert.rejects(signer.signTypedData(big.domain, { Item: big.types.Item, Root: big.types.Root }, big.message), (e: unknown) => e instanceof UnsignableError && e.code === 'TYPED_DATA_LIMIT');
+    await assert.rejects(
+      signer.signTypedData(big.domain, { Item: big.types.Item, Root: big.types.Root }, big.message),
+      (e: unknown) => e instanceof UnsignableError && e.code === 'TYPED_DATA_LIMIT',
+    );
     assert.match(await signer.signTypedData(MAIL.domain, MAIL.types, MAIL.message), /^0x[0-9a-f]{130}$/);
   });
 
@@ -169,7 +213,10 @@ describe('every path that hashes typed data refuses over-bound typed data before
         throw new Error('no request expected');
       },
     } as never);
-    await assert.rejects(client.sign({ type: 'typedData', typedData: big as never }), (e: unknown) => e instanceof SplitError && e.code === 'invalid_payload' && /more than 4096 values/.test(e.message));
+    await assert.rejects(
+      client.sign({ type: 'typedData', typedData: big as never }),
+      (e: unknown) => e instanceof SplitError && e.code === 'invalid_payload' && /more than 4096 values/.test(e.message),
+    );
     assert.equal(requests, 0);
   });
 });

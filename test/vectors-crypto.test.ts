@@ -192,9 +192,7 @@ test('Wycheproof AES-GCM (256-bit key, 96-bit IV, 128-bit tag) through aeadSealW
     return;
   }
   const data = readVectorJson<AeadFile>(path);
-  const applicable = data.testGroups
-    .filter((g) => g.keySize === 256 && g.ivSize === 96 && g.tagSize === 128)
-    .reduce((n, g) => n + g.tests.length, 0);
+  const applicable = data.testGroups.filter((g) => g.keySize === 256 && g.ivSize === 96 && g.tagSize === 128).reduce((n, g) => n + g.tests.length, 0);
   let ran = 0;
   let valid = 0;
   let invalid = 0;

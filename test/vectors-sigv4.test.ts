@@ -142,7 +142,10 @@ function changeLastChar(v: string): string {
 
 function amzDatePlusOneSecond(v: string): string {
   const t = Date.UTC(+v.slice(0, 4), +v.slice(4, 6) - 1, +v.slice(6, 8), +v.slice(9, 11), +v.slice(11, 13), +v.slice(13, 15)) + 1000;
-  return new Date(t).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return new Date(t)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 /** Flips one bit of the first body byte, or adds one byte to an empty body. */
@@ -170,7 +173,7 @@ async function assertAcceptedAndTamperEvident(req: SignedRequest, scope: Scope, 
   return mutations;
 }
 
-test("AWS SigV4 suite (aws-c-auth): every normalized header-signed case verifies and every tampered copy is refused", async (t) => {
+test('AWS SigV4 suite (aws-c-auth): every normalized header-signed case verifies and every tampered copy is refused', async (t) => {
   const suiteDir = vectorPath(SUITE);
   if (!suiteDir) {
     t.skip(absentMessage(SUITE));
@@ -305,11 +308,7 @@ test('awscli 2.9.19 KMS requests (local capture): each verifies and each tampere
     const fromText = toSignedRequest(captures[i]!.http);
     // The two files describe the same bytes.
     assert.deepEqual(fromText.body, fromJson.body, `${v.target}: body`);
-    assert.equal(
-      fromText.rawHeaders.find(([k]) => k === 'Authorization')?.[1],
-      v.authorization,
-      `${v.target}: Authorization`,
-    );
+    assert.equal(fromText.rawHeaders.find(([k]) => k === 'Authorization')?.[1], v.authorization, `${v.target}: Authorization`);
     assert.equal(parseSigV4(fromJson).signature, v.signature);
     const scope = captureScope(fromJson, v.credentials, v.region, v.service);
     await t.test(`${v.target} (JSON vector)`, () => assertAcceptedAndTamperEvident(fromJson, scope, v.target).then(() => undefined));
@@ -354,7 +353,10 @@ test('awscli 2.9.19 KMS requests replayed to a real custodian get past SigV4 aut
   // The server's clock stands at the capture time, so the 5-minute skew check passes.
   const captureTime = Math.max(...dates);
   // The captures were signed for the capture's host:port; this server is configured to answer to it (SYMBOLON_ALLOWED_HOSTS).
-  const server = await startTestServer({ clock: () => captureTime, env: { SYMBOLON_ALLOWED_HOSTS: [...new Set(captures.map((c) => c.http.headers.find(([k]) => k.toLowerCase() === 'host')?.[1] ?? ''))].join(',') } });
+  const server = await startTestServer({
+    clock: () => captureTime,
+    env: { SYMBOLON_ALLOWED_HOSTS: [...new Set(captures.map((c) => c.http.headers.find(([k]) => k.toLowerCase() === 'host')?.[1] ?? ''))].join(',') },
+  });
   try {
     const { store, root } = server.custodian.deps;
     // The CLI signed with AWS's published example credential; register it as this account's root user's key.

@@ -116,7 +116,11 @@ interface Reply {
   text: string;
 }
 
-async function call(method: string, path: string, options: { token?: string; authorization?: string; json?: unknown; raw?: string; contentType?: string } = {}): Promise<Reply> {
+async function call(
+  method: string,
+  path: string,
+  options: { token?: string; authorization?: string; json?: unknown; raw?: string; contentType?: string } = {},
+): Promise<Reply> {
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.authorization) headers.authorization = options.authorization;
@@ -152,7 +156,11 @@ function envelopeBody(extra: Record<string, unknown> = {}) {
 }
 
 async function userCount(sub: string): Promise<number> {
-  const r = await db().selectFrom('wallet_users').select((eb) => eb.fn.countAll<number>().as('n')).where('sub', '=', sub).executeTakeFirstOrThrow();
+  const r = await db()
+    .selectFrom('wallet_users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('sub', '=', sub)
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
@@ -237,7 +245,9 @@ test("only the user's own STS session decrypts their data key: not another user'
   const { accountId } = server.custodian;
   const sts = new STSClient({ endpoint: server.endpoint, region: REGION, maxAttempts: 1 });
   const sessionKms = async (webToken: string, name: string) => {
-    const out = await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: walletUsersRoleArn(accountId), RoleSessionName: name, WebIdentityToken: webToken }));
+    const out = await sts.send(
+      new AssumeRoleWithWebIdentityCommand({ RoleArn: walletUsersRoleArn(accountId), RoleSessionName: name, WebIdentityToken: webToken }),
+    );
     const c = out.Credentials!;
     return server.kms({ accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! });
   };
@@ -254,7 +264,7 @@ test("only the user's own STS session decrypts their data key: not another user'
     const otherSub = newSub();
     const other = await sessionKms(await issuer.token({ sub: otherSub }), 'other');
     for (const [who, kms, context] of [
-      ['another user, with the owner\'s context', other, { sub }],
+      ["another user, with the owner's context", other, { sub }],
       ['another user, with their own context', other, { sub: otherSub }],
       ['the wallet service', walletKms, { sub }],
       ['the account root', server.kms(), { sub }],
@@ -270,11 +280,21 @@ test("only the user's own STS session decrypts their data key: not another user'
   }
   // The wallet service may manage the key, but not change who may use it.
   await assert.rejects(
-    walletKms.send(new PutKeyPolicyCommand({ KeyId: me.body.masterKeyId, PolicyName: 'default', Policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: walletArn }, Action: 'kms:*', Resource: '*' }] }), BypassPolicyLockoutSafetyCheck: true })),
+    walletKms.send(
+      new PutKeyPolicyCommand({
+        KeyId: me.body.masterKeyId,
+        PolicyName: 'default',
+        Policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: walletArn }, Action: 'kms:*', Resource: '*' }] }),
+        BypassPolicyLockoutSafetyCheck: true,
+      }),
+    ),
     (e: Error) => e.name === 'AccessDeniedException',
   );
   // Nor create keys of another kind with its credential (its identity policy allows symmetric encryption keys only).
-  await assert.rejects(walletKms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' })), (e: Error) => e.name === 'AccessDeniedException');
+  await assert.rejects(
+    walletKms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' })),
+    (e: Error) => e.name === 'AccessDeniedException',
+  );
 });
 
 test("the same sub at another trusted issuer is another user, whose session cannot decrypt this user's data key", async () => {
@@ -294,14 +314,26 @@ test("the same sub at another trusted issuer is another user, whose session cann
   const sts = new STSClient({ endpoint: server.endpoint, region: REGION, maxAttempts: 1 });
   try {
     const session = async (webToken: string) => {
-      const c = (await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: walletUsersRoleArn(server.custodian.accountId), RoleSessionName: 'device', WebIdentityToken: webToken }))).Credentials!;
+      const c = (
+        await sts.send(
+          new AssumeRoleWithWebIdentityCommand({
+            RoleArn: walletUsersRoleArn(server.custodian.accountId),
+            RoleSessionName: 'device',
+            WebIdentityToken: webToken,
+          }),
+        )
+      ).Credentials!;
       return server.kms({ accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! });
     };
     const owner = await session(await issuer.token({ sub }));
-    const blob = (await owner.send(new GenerateDataKeyCommand({ KeyId: first.body.masterKeyId, KeySpec: 'AES_256', EncryptionContext: { sub } }))).CiphertextBlob!;
+    const blob = (await owner.send(new GenerateDataKeyCommand({ KeyId: first.body.masterKeyId, KeySpec: 'AES_256', EncryptionContext: { sub } })))
+      .CiphertextBlob!;
     // Same sub tag, same context, trusted issuer: still not this user.
     const namesake = await session(await issuer2.token({ sub }));
-    await assert.rejects(namesake.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { sub } })), (e: Error) => e.name === 'AccessDeniedException');
+    await assert.rejects(
+      namesake.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { sub } })),
+      (e: Error) => e.name === 'AccessDeniedException',
+    );
     // Nor can the namesake use the owner's key to make data keys the owner would later trust.
     await assert.rejects(
       namesake.send(new GenerateDataKeyCommand({ KeyId: first.body.masterKeyId, KeySpec: 'AES_256', EncryptionContext: { sub } })),
@@ -359,7 +391,7 @@ test('create an envelope wallet, read it back as its owner; a second create neve
   assert.deepEqual((await call('GET', '/v1/wallets/me', { token })).body, mine.body);
 });
 
-test("an address has one owner: another user registering it gets 409 address_taken and nothing is stored", async () => {
+test('an address has one owner: another user registering it gets 409 address_taken and nothing is stored', async () => {
   const owner = await issuer.token({ sub: newSub() });
   const body = envelopeBody();
   const created = await call('POST', '/v1/wallets', { token: owner, json: body });
@@ -375,7 +407,10 @@ test("an address has one owner: another user registering it gets 409 address_tak
     assertError(await call('GET', '/v1/wallets/me', { token }), 404, 'not_found');
   }
   const stored = await db().selectFrom('wallets').select(['id', 'user_id']).where('address', '=', body.address).execute();
-  assert.deepEqual(stored.map((w) => w.id), [created.body.id]);
+  assert.deepEqual(
+    stored.map((w) => w.id),
+    [created.body.id],
+  );
   // Racing users, one fresh address: one 201, the rest 409 address_taken.
   const address = newAddress();
   const tokens = await Promise.all([1, 2, 3, 4].map(() => issuer.token({ sub: newSub() })));
@@ -464,8 +499,24 @@ test('malformed bodies are 400 invalid_request (or 413/415) and store nothing, n
     ['zero address', { json: envelopeBody({ address: '0x0000000000000000000000000000000000000000' }) }, 400, 'invalid_request'],
     ['address as a number', { json: envelopeBody({ address: 1234 }) }, 400, 'invalid_request'],
     ['not base64', { json: envelopeBody({ encryptedPrivateKey: '!'.repeat(80) }) }, 400, 'invalid_request'],
-    ['base64url instead of base64', { json: envelopeBody({ encryptedPrivateKey: randomBytes(60).toString('base64url').replace(/[A-Za-z0-9]/, '-') }) }, 400, 'invalid_request'],
-    ['non-canonical base64', { json: envelopeBody({ encryptedPrivateKey: Buffer.alloc(61, 7).toString('base64').replace(/w==$/, 'x==') }) }, 400, 'invalid_request'],
+    [
+      'base64url instead of base64',
+      {
+        json: envelopeBody({
+          encryptedPrivateKey: randomBytes(60)
+            .toString('base64url')
+            .replace(/[A-Za-z0-9]/, '-'),
+        }),
+      },
+      400,
+      'invalid_request',
+    ],
+    [
+      'non-canonical base64',
+      { json: envelopeBody({ encryptedPrivateKey: Buffer.alloc(61, 7).toString('base64').replace(/w==$/, 'x==') }) },
+      400,
+      'invalid_request',
+    ],
     ['private key box too short', { json: envelopeBody({ encryptedPrivateKey: b64(59) }) }, 400, 'invalid_request'],
     ['private key box too long', { json: envelopeBody({ encryptedPrivateKey: b64(1025) }) }, 400, 'invalid_request'],
     ['data key blob too short', { json: envelopeBody({ encryptedDataKey: b64(16) }) }, 400, 'invalid_request'],
@@ -502,7 +553,7 @@ test('unknown /v1 paths are 404 not_found in the API shape', async () => {
 
 // ---- the wallet's own pages: connected sites and activity ----
 
-test("connected sites and activity: each user reads and changes only their own; disconnect removes the site; bad input is 400 and changes nothing", async () => {
+test('connected sites and activity: each user reads and changes only their own; disconnect removes the site; bad input is 400 and changes nothing', async () => {
   const alice = await issuer.token({ sub: newSub() });
   const bob = await issuer.token({ sub: newSub() });
   const A = 'http://127.0.0.1:8081';
@@ -513,14 +564,20 @@ test("connected sites and activity: each user reads and changes only their own; 
   assert.equal(put.body.origin, B);
   assert.match(put.body.connectedAt, /^\d{4}-\d\d-\d\dT/);
   const hash = `0x${'ab'.repeat(32)}`;
-  assert.equal((await call('POST', '/v1/me/activity', { token: alice, json: { kind: 'sign_message', site: A, summary: 'Sign a message: "hello"' } })).status, 201);
+  assert.equal(
+    (await call('POST', '/v1/me/activity', { token: alice, json: { kind: 'sign_message', site: A, summary: 'Sign a message: "hello"' } })).status,
+    201,
+  );
   const tx = await call('POST', '/v1/me/activity', { token: alice, json: { kind: 'sign_transaction', site: A, summary: 'Send ETH: 0.01 ETH', txHash: hash } });
   assert.equal(tx.status, 201);
   assert.deepEqual(Object.keys(tx.body).sort(), ['at', 'kind', 'site', 'summary', 'txHash']);
 
   assert.deepEqual((await call('GET', '/v1/me/sites', { token: alice })).body.sites.map((x: { origin: string }) => x.origin).sort(), [A, B].sort());
   const events = (await call('GET', '/v1/me/activity', { token: alice })).body.events as { kind: string; site: string; summary: string; txHash?: string }[];
-  assert.deepEqual(events.map((e) => e.kind), ['sign_transaction', 'sign_message', 'connect', 'connect']);
+  assert.deepEqual(
+    events.map((e) => e.kind),
+    ['sign_transaction', 'sign_message', 'connect', 'connect'],
+  );
   assert.equal(events[0]!.txHash, hash);
   assert.equal((await call('GET', '/v1/me/activity?limit=1', { token: alice })).body.events.length, 1);
 
@@ -531,7 +588,10 @@ test("connected sites and activity: each user reads and changes only their own; 
   assert.equal((await call('GET', '/v1/me/sites', { token: alice })).body.sites.length, 2);
 
   // Bad input: the API's error shape, and nothing changes.
-  const before = JSON.stringify([(await call('GET', '/v1/me/sites', { token: alice })).body, (await call('GET', '/v1/me/activity?limit=50', { token: alice })).body]);
+  const before = JSON.stringify([
+    (await call('GET', '/v1/me/sites', { token: alice })).body,
+    (await call('GET', '/v1/me/activity?limit=50', { token: alice })).body,
+  ]);
   for (const [method, path, json] of [
     ['PUT', '/v1/me/sites', { origin: 'https://dapp.example/app' }],
     ['PUT', '/v1/me/sites', { origin: 'javascript:alert(1)' }],
@@ -553,12 +613,18 @@ test("connected sites and activity: each user reads and changes only their own; 
   }
   assertError(await call('GET', '/v1/me/sites'), 401, 'unauthorized');
   assertError(await call('POST', '/v1/me/activity', { json: { kind: 'sign_message', site: A, summary: 'x' } }), 401, 'unauthorized');
-  assert.equal(JSON.stringify([(await call('GET', '/v1/me/sites', { token: alice })).body, (await call('GET', '/v1/me/activity?limit=50', { token: alice })).body]), before);
+  assert.equal(
+    JSON.stringify([(await call('GET', '/v1/me/sites', { token: alice })).body, (await call('GET', '/v1/me/activity?limit=50', { token: alice })).body]),
+    before,
+  );
 
   // Disconnect: the site is gone (and the disconnect is in the activity); a second time it is not connected.
   const gone = await call('DELETE', `/v1/me/sites?origin=${encodeURIComponent(A)}`, { token: alice });
   assert.deepEqual(gone.body, { origin: A, disconnected: true });
-  assert.deepEqual((await call('GET', '/v1/me/sites', { token: alice })).body.sites.map((x: { origin: string }) => x.origin), [B]);
+  assert.deepEqual(
+    (await call('GET', '/v1/me/sites', { token: alice })).body.sites.map((x: { origin: string }) => x.origin),
+    [B],
+  );
   assert.equal((await call('GET', '/v1/me/activity?limit=1', { token: alice })).body.events[0].kind, 'disconnect');
   assertError(await call('DELETE', `/v1/me/sites?origin=${encodeURIComponent(A)}`, { token: alice }), 404, 'not_found');
 });
@@ -569,13 +635,24 @@ test('the activity list keeps the newest 100 entries per user', async () => {
   const other = await issuer.token({ sub: newSub() });
   await call('POST', '/v1/me/activity', { token: other, json: { kind: 'sign_message', site: 'https://a.example', summary: 'the other user' } });
   for (let i = 0; i < 105; i++) {
-    await insertActivity(db(), { id: randomUUID(), userId: user, at: 1_000 + i, kind: 'sign_message', site: 'https://a.example', summary: `#${i}`, txHash: null });
+    await insertActivity(db(), {
+      id: randomUUID(),
+      userId: user,
+      at: 1_000 + i,
+      kind: 'sign_message',
+      site: 'https://a.example',
+      summary: `#${i}`,
+      txHash: null,
+    });
   }
   const rows = await db().selectFrom('wallet_activity').select(['summary']).where('user_id', '=', user).orderBy('at', 'desc').execute();
   assert.equal(rows.length, ACTIVITY_KEPT);
   assert.equal(rows[0]!.summary, '#104');
   assert.equal(rows.at(-1)!.summary, '#5');
-  assert.deepEqual((await call('GET', '/v1/me/activity', { token: other })).body.events.map((e: { summary: string }) => e.summary), ['the other user']);
+  assert.deepEqual(
+    (await call('GET', '/v1/me/activity', { token: other })).body.events.map((e: { summary: string }) => e.summary),
+    ['the other user'],
+  );
 });
 
 // ---- response schemas ----
@@ -691,7 +768,11 @@ test('custodian down at first sight: 503 custodian_unavailable, then the next re
     const down = await get();
     assert.equal(down.status, 503);
     assert.deepEqual((await down.json()).error.code, 'custodian_unavailable');
-    const post = await fetch(`${second.endpoint}/v1/wallets`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(envelopeBody()) });
+    const post = await fetch(`${second.endpoint}/v1/wallets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(envelopeBody()),
+    });
     assert.equal(post.status, 503, 'no wallet without a master key');
     up = true;
     const me = await (await get()).json();

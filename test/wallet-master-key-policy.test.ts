@@ -16,13 +16,7 @@ import { parsePolicyDocument } from '../src/aws/policy/document.js';
 import { decide, type Decision } from '../src/aws/policy/evaluate.js';
 import { globalConditionKeys, principalFromArn } from '../src/aws/policy/request.js';
 import { validatePolicyDocument } from '../src/kms/policy/key-policy.js';
-import {
-  ACCESS_CHANGING_ACTIONS,
-  MANAGEMENT_ACTIONS,
-  masterKeyPolicy,
-  policyLiteral,
-  USER_ACTIONS,
-} from '../src/wallet/master-key-policy.js';
+import { ACCESS_CHANGING_ACTIONS, MANAGEMENT_ACTIONS, masterKeyPolicy, policyLiteral, USER_ACTIONS } from '../src/wallet/master-key-policy.js';
 
 const A = '111122223333';
 const ROOT = `arn:aws:iam::${A}:root`;
@@ -77,17 +71,20 @@ test('the stored text is the intended policy: user use with tag and context, wal
   assert.equal(doc.Version, '2012-10-17');
   const bySid = new Map<string, any>(doc.Statement.map((s: any) => [s.Sid, s]));
   assert.equal(doc.Id, 'symbolon-wallet-master-key-2');
-  assert.deepEqual([...bySid.keys()], [
-    'AllowInspectionByTheUsersRoleSessions',
-    'AllowUseByTheUsersRoleSessions',
-    'AllowManagementByTheWalletService',
-    'DenyUseByTheWalletService',
-    'DenyAccessChangesByTheWalletService',
-    'DenyUseByAnyoneButTheUser',
-    'DenyUseBySessionsOfAnotherIssuer',
-    'DenySplitShareOutsideAnAttestedSigner',
-    'DenyUseWithoutTheUsersContext',
-  ]);
+  assert.deepEqual(
+    [...bySid.keys()],
+    [
+      'AllowInspectionByTheUsersRoleSessions',
+      'AllowUseByTheUsersRoleSessions',
+      'AllowManagementByTheWalletService',
+      'DenyUseByTheWalletService',
+      'DenyAccessChangesByTheWalletService',
+      'DenyUseByAnyoneButTheUser',
+      'DenyUseBySessionsOfAnotherIssuer',
+      'DenySplitShareOutsideAnAttestedSigner',
+      'DenyUseWithoutTheUsersContext',
+    ],
+  );
   const use = bySid.get('AllowUseByTheUsersRoleSessions');
   assert.deepEqual(use.Principal, { AWS: ROOT });
   assert.deepEqual(use.Action, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
@@ -104,7 +101,8 @@ test('the stored text is the intended policy: user use with tag and context, wal
   for (const a of ['kms:DescribeKey', 'kms:TagResource', 'kms:DisableKey', 'kms:ScheduleKeyDeletion']) assert.ok(manage.Action.includes(a), a);
   // No Allow anywhere names a use or an access change for anyone but the user's sessions.
   for (const s of doc.Statement.filter((s: any) => s.Effect === 'Allow' && s !== use)) {
-    for (const a of [...USER_ACTIONS, ...ACCESS_CHANGING_ACTIONS, 'kms:ReEncryptFrom', 'kms:GenerateDataKeyWithoutPlaintext']) assert.ok(!s.Action.includes(a), `${s.Sid} allows ${a}`);
+    for (const a of [...USER_ACTIONS, ...ACCESS_CHANGING_ACTIONS, 'kms:ReEncryptFrom', 'kms:GenerateDataKeyWithoutPlaintext'])
+      assert.ok(!s.Action.includes(a), `${s.Sid} allows ${a}`);
   }
   const deny = bySid.get('DenyUseByTheWalletService');
   assert.equal(deny.Effect, 'Deny');
@@ -117,7 +115,11 @@ test('the stored text is the intended policy: user use with tag and context, wal
 test("the user's role session may use the key with {sub} as context, through the role's permissions policy", () => {
   const policy = policyFor(ROOT);
   for (const action of USER_ACTIONS) {
-    assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: USER, context: { sub: SUB }, identityPolicies: [ROLE_POLICY] }), { allowed: true }, action);
+    assert.deepEqual(
+      ask({ policy, caller: session('s1'), action, tags: USER, context: { sub: SUB }, identityPolicies: [ROLE_POLICY] }),
+      { allowed: true },
+      action,
+    );
     // Further context pairs bind the ciphertext further; they do not lift the requirement. A split
     // wallet's share A ({sub, address}) is the exception for Decrypt: only to an attested signer.
     const split = ask({ policy, caller: session('s1'), action, tags: USER, context: { sub: SUB, address: '0xabc' }, identityPolicies: [ROLE_POLICY] });
@@ -125,18 +127,37 @@ test("the user's role session may use the key with {sub} as context, through the
     else assert.deepEqual(split, { allowed: true }, action);
   }
   // Share A is released when the request carries an attested recipient's measurement.
-  const attested = ask({ policy, caller: session('s1'), action: 'kms:Decrypt', tags: USER, context: { sub: SUB, address: '0xabc' }, identityPolicies: [ROLE_POLICY], imageSha384: 'ab'.repeat(48) });
+  const attested = ask({
+    policy,
+    caller: session('s1'),
+    action: 'kms:Decrypt',
+    tags: USER,
+    context: { sub: SUB, address: '0xabc' },
+    identityPolicies: [ROLE_POLICY],
+    imageSha384: 'ab'.repeat(48),
+  });
   assert.deepEqual(attested, { allowed: true });
   // The key policy names the account, so (as in AWS) the role's own policy must allow too.
-  assert.deepEqual(ask({ policy, caller: session('s1'), action: 'kms:Decrypt', tags: USER, context: { sub: SUB } }), { allowed: false, reason: 'no-allow-identity' });
+  assert.deepEqual(ask({ policy, caller: session('s1'), action: 'kms:Decrypt', tags: USER, context: { sub: SUB } }), {
+    allowed: false,
+    reason: 'no-allow-identity',
+  });
 });
 
 test("only the user's own role sessions may inspect the key (DescribeKey, GetKeyPolicy): what the device checks before encrypting under it", () => {
   const policy = policyFor(ROOT);
   for (const action of ['kms:DescribeKey', 'kms:GetKeyPolicy']) {
     assert.deepEqual(ask({ policy, caller: session('s1'), action, tags: USER, identityPolicies: [ROLE_POLICY] }), { allowed: true }, action);
-    assert.equal(ask({ policy, caller: session('s2'), action, tags: { sub: 'someone-else', iss: ISS }, identityPolicies: [ROLE_POLICY] }).allowed, false, action);
-    assert.equal(ask({ policy, caller: session('s4'), action, tags: { sub: SUB, iss: 'https://other-issuer.example/' }, identityPolicies: [ROLE_POLICY] }).allowed, false, action);
+    assert.equal(
+      ask({ policy, caller: session('s2'), action, tags: { sub: 'someone-else', iss: ISS }, identityPolicies: [ROLE_POLICY] }).allowed,
+      false,
+      action,
+    );
+    assert.equal(
+      ask({ policy, caller: session('s4'), action, tags: { sub: SUB, iss: 'https://other-issuer.example/' }, identityPolicies: [ROLE_POLICY] }).allowed,
+      false,
+      action,
+    );
     assert.equal(ask({ policy, caller: `arn:aws:iam::${A}:user/mallory`, action, tags: USER, identityPolicies: [ROLE_POLICY] }).allowed, false, action);
   }
   // Inspection opens nothing else: other management actions stay refused to the user.
@@ -166,7 +187,16 @@ test('refused: another sub, a missing tag, a wrong or missing context, an IAM us
 test('the wallet service (as the account root) manages the key but cannot use it or change who may', () => {
   const policy = policyFor(ROOT);
   for (const action of MANAGEMENT_ACTIONS) assert.deepEqual(ask({ policy, caller: ROOT, action }), { allowed: true }, action);
-  for (const action of ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:PutKeyPolicy', 'kms:CreateGrant']) {
+  for (const action of [
+    'kms:Encrypt',
+    'kms:Decrypt',
+    'kms:GenerateDataKey',
+    'kms:GenerateDataKeyWithoutPlaintext',
+    'kms:ReEncryptFrom',
+    'kms:ReEncryptTo',
+    'kms:PutKeyPolicy',
+    'kms:CreateGrant',
+  ]) {
     // Even with the user's context: the root carries no session tags, and the Deny names it.
     assert.deepEqual(ask({ policy, caller: ROOT, action, context: { sub: SUB } }), { allowed: false, reason: 'explicit-deny-resource' }, action);
   }
@@ -176,8 +206,14 @@ test('the wallet service as a dedicated IAM user: an identity policy granting km
   const policy = policyFor(WALLET_USER);
   const everything = [ROLE_POLICY];
   assert.deepEqual(ask({ policy, caller: WALLET_USER, action: 'kms:DescribeKey' }), { allowed: true });
-  assert.deepEqual(ask({ policy, caller: WALLET_USER, action: 'kms:Decrypt', context: { sub: SUB }, identityPolicies: everything }), { allowed: false, reason: 'explicit-deny-resource' });
-  assert.deepEqual(ask({ policy, caller: WALLET_USER, action: 'kms:PutKeyPolicy', identityPolicies: everything }), { allowed: false, reason: 'explicit-deny-resource' });
+  assert.deepEqual(ask({ policy, caller: WALLET_USER, action: 'kms:Decrypt', context: { sub: SUB }, identityPolicies: everything }), {
+    allowed: false,
+    reason: 'explicit-deny-resource',
+  });
+  assert.deepEqual(ask({ policy, caller: WALLET_USER, action: 'kms:PutKeyPolicy', identityPolicies: everything }), {
+    allowed: false,
+    reason: 'explicit-deny-resource',
+  });
   // Another IAM user of the account is not the wallet service: no management either.
   assert.equal(ask({ policy, caller: `arn:aws:iam::${A}:user/ops`, action: 'kms:DisableKey', identityPolicies: everything }).allowed, false);
 });
@@ -245,7 +281,11 @@ test('with signerImageSha384, a split share is released only to a signer with th
   assert.deepEqual(ask({ ...base, policy: policyFor(ROOT), imageSha384: 'cd'.repeat(48) }), { allowed: true });
   assert.ok(!policyFor(ROOT).includes('DenySplitShareToAnotherSignerImage'));
   for (const bad of ['ab'.repeat(47), 'zz'.repeat(48), `${'ab'.repeat(48)}\n`, '']) {
-    assert.throws(() => masterKeyPolicy({ accountId: A, sub: SUB, issuer: ISS, walletServicePrincipalArn: ROOT, signerImageSha384: bad }), RangeError, JSON.stringify(bad));
+    assert.throws(
+      () => masterKeyPolicy({ accountId: A, sub: SUB, issuer: ISS, walletServicePrincipalArn: ROOT, signerImageSha384: bad }),
+      RangeError,
+      JSON.stringify(bad),
+    );
   }
 });
 
@@ -257,10 +297,20 @@ test('SYMBOLON_SIGNER_IMAGE_SHA384 is read strictly, and new master keys made by
   const server = await startTestServer();
   const root = `arn:aws:iam::${server.custodian.accountId}:root`;
   const make = (signerImageSha384?: string) =>
-    kmsMasterKeys({ endpoint: () => server.endpoint, region: REGION, credentials: ADMIN, accountId: server.custodian.accountId, walletServicePrincipalArn: async () => root, ...(signerImageSha384 ? { signerImageSha384 } : {}) });
+    kmsMasterKeys({
+      endpoint: () => server.endpoint,
+      region: REGION,
+      credentials: ADMIN,
+      accountId: server.custodian.accountId,
+      walletServicePrincipalArn: async () => root,
+      ...(signerImageSha384 ? { signerImageSha384 } : {}),
+    });
   const kms = server.kms();
   try {
-    for (const [pin, expected] of [[image.toLowerCase(), true], [undefined, false]] as const) {
+    for (const [pin, expected] of [
+      [image.toLowerCase(), true],
+      [undefined, false],
+    ] as const) {
       const keys = make(pin);
       const keyId = await keys.create({ userId: 'u-1', issuer: ISS, sub: SUB });
       keys.close();

@@ -26,12 +26,7 @@ import * as walletAddressUnique from '../src/storage/migrations/2026-12-07T0100-
 import { countWalletsOfUser, findWalletByAddress, findWalletByUser, insertWalletIfAbsent, type WalletRow } from '../src/storage/wallets.repository.js';
 import { deleteUserAccessKey, findUser, getUserPolicy, listUserAccessKeys, setAccessKeyStatus } from '../src/storage/iam.repository.js';
 import { KeyRootOfTrust } from '../src/root/root-of-trust.js';
-import {
-  provisionWalletServicePrincipal,
-  WALLET_SERVICE_POLICY,
-  WALLET_SERVICE_USER,
-  walletServiceIdentityPolicy,
-} from '../src/wallet/wallet-principal.js';
+import { provisionWalletServicePrincipal, WALLET_SERVICE_POLICY, WALLET_SERVICE_USER, walletServiceIdentityPolicy } from '../src/wallet/wallet-principal.js';
 
 const url = process.env.DATABASE_URL;
 const schema = url ? `t_${randomBytes(6).toString('hex')}` : undefined;
@@ -46,7 +41,15 @@ after(async () => {
 });
 
 function user(extra: Partial<WalletUserRow> = {}): WalletUserRow {
-  return { id: randomUUID(), issuer: 'https://issuer.example/', sub: `sub-${randomUUID()}`, email: null, createdAt: 1_700_000_000_000, masterKeyId: null, ...extra };
+  return {
+    id: randomUUID(),
+    issuer: 'https://issuer.example/',
+    sub: `sub-${randomUUID()}`,
+    email: null,
+    createdAt: 1_700_000_000_000,
+    masterKeyId: null,
+    ...extra,
+  };
 }
 
 /** The insert's answer when it stored or found the user's wallet (not an address conflict). */
@@ -148,7 +151,10 @@ test('migration to one owner per address: a store holding duplicates keeps the f
     // A store as it was before the migration: its down() restores the plain index; forget it ran.
     let s = await open();
     await walletAddressUnique.down(s.db as Kysely<any>);
-    await s.db.deleteFrom('kysely_migration' as any).where('name', '=', '2026-12-07T0100-wallet-address-unique').execute();
+    await s.db
+      .deleteFrom('kysely_migration' as any)
+      .where('name', '=', '2026-12-07T0100-wallet-address-unique')
+      .execute();
     const users = await Promise.all([user(), user(), user(), user()].map(async (x) => (await insertWalletUserIfAbsent(s.db, x)).user));
     const shared = envelope('x').address;
     const rows = [
@@ -165,8 +171,16 @@ test('migration to one owner per address: a store holding duplicates keeps the f
       assert.equal((await findWalletByAddress(s.db, shared))!.id, 'z');
       assert.equal((await findWalletByUser(s.db, users[3]!.id))!.id, rows[3]!.id);
       for (const u of [users[0]!, users[2]!]) assert.equal(await findWalletByUser(s.db, u.id), undefined);
-      const displaced = await sql<{ id: string; user_id: string; address: string }>`select id, user_id, address from wallets_displaced order by id`.execute(s.db);
-      assert.deepEqual(displaced.rows.map((r) => [r.id, r.user_id, r.address]), [['a', users[2]!.id, shared], ['b', users[0]!.id, shared]]);
+      const displaced = await sql<{ id: string; user_id: string; address: string }>`select id, user_id, address from wallets_displaced order by id`.execute(
+        s.db,
+      );
+      assert.deepEqual(
+        displaced.rows.map((r) => [r.id, r.user_id, r.address]),
+        [
+          ['a', users[2]!.id, shared],
+          ['b', users[0]!.id, shared],
+        ],
+      );
       // And from now on the store itself refuses a second owner.
       assert.deepEqual(await insertWalletIfAbsent(s.db, envelope(users[0]!.id, { address: shared })), { addressTaken: true });
     } finally {
@@ -191,7 +205,13 @@ test('wallets: the store refuses an incomplete envelope, an unknown mode, an unk
   }
   assert.equal(await findWalletByUser(store.db, u.id), undefined);
   // Another mode may leave the envelope columns empty.
-  const split = envelope(u.id, { custodyMode: 'split', encryptedPrivateKey: null, encryptedDataKey: null, kmsKeyId: null, shareBSealed: new Uint8Array(randomBytes(80)) });
+  const split = envelope(u.id, {
+    custodyMode: 'split',
+    encryptedPrivateKey: null,
+    encryptedDataKey: null,
+    kmsKeyId: null,
+    shareBSealed: new Uint8Array(randomBytes(80)),
+  });
   assert.deepEqual((await stored(insertWalletIfAbsent(store.db, split))).wallet, split);
 });
 
@@ -203,7 +223,10 @@ test('the wallet service principal: provisioned once, one key under races, not r
   const first = racing[0]!;
   assert.equal(first.principalArn, `arn:aws:iam::${accountId}:user/${WALLET_SERVICE_USER}`);
   for (const r of racing) assert.deepEqual(r, first);
-  assert.deepEqual((await listUserAccessKeys(store.db, WALLET_SERVICE_USER)).map((k) => k.accessKeyId), [first.accessKeyId]);
+  assert.deepEqual(
+    (await listUserAccessKeys(store.db, WALLET_SERVICE_USER)).map((k) => k.accessKeyId),
+    [first.accessKeyId],
+  );
   assert.equal((await findUser(store.db, WALLET_SERVICE_USER))!.arn, first.principalArn);
   assert.equal(await getUserPolicy(store.db, WALLET_SERVICE_USER, WALLET_SERVICE_POLICY), walletServiceIdentityPolicy());
   assert.deepEqual(await provisionWalletServicePrincipal({ store, root, accountId, now: at + 10 }), first);

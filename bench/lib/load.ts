@@ -67,18 +67,22 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-bench-'));
   const schema = await benchSchema(env.DATABASE_URL ?? process.env.DATABASE_URL);
-  const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--port', String(port), '--data', dataDir, '--workers', process.env.BENCH_WORKERS ?? '2'], {
-    env: {
-      ...process.env,
-      SYMBOLON_ADMIN_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
-      SYMBOLON_ADMIN_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey,
-      SYMBOLON_REGION: BENCH_REGION,
-      SYMBOLON_LOG_LEVEL: 'warn',
-      ...env,
-      ...(schema ? { DATABASE_URL: schema.url } : {}),
+  const child = spawn(
+    process.execPath,
+    ['bin/symbolon.js', 'serve', '--port', String(port), '--data', dataDir, '--workers', process.env.BENCH_WORKERS ?? '2'],
+    {
+      env: {
+        ...process.env,
+        SYMBOLON_ADMIN_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
+        SYMBOLON_ADMIN_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey,
+        SYMBOLON_REGION: BENCH_REGION,
+        SYMBOLON_LOG_LEVEL: 'warn',
+        ...env,
+        ...(schema ? { DATABASE_URL: schema.url } : {}),
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  );
   const endpoint = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -229,37 +233,39 @@ export async function runPipelined(port: number, requests: PreparedRequest[], co
   const start = performance.now();
   const end = start + seconds * 1000;
   await Promise.all(
-    Array.from({ length: connections }, () =>
-      new Promise<void>((resolve, reject) => {
-        const sent: number[] = [];
-        let done = false;
-        const socket: Socket = connect(port, '127.0.0.1');
-        socket.setNoDelay(true);
-        const sendOne = () => {
-          sent.push(performance.now());
-          socket.write(wires[next++ % wires.length]!);
-        };
-        const reader = new ResponseReader((status, body) => {
-          const t0 = sent.shift()!;
-          const now = performance.now();
-          if (status === 200) lat.push(now - t0);
-          else {
-            errors++;
-            firstError ??= `${status} ${body.toString('utf8').slice(0, 200)}`;
-          }
-          if (now < end) sendOne();
-          else if (sent.length === 0 && !done) {
-            done = true;
-            socket.end();
-            resolve();
-          }
-        });
-        socket.on('data', (c: Buffer) => reader.push(c));
-        socket.on('error', reject);
-        socket.on('connect', () => {
-          for (let i = 0; i < depth; i++) sendOne();
-        });
-      }),
+    Array.from(
+      { length: connections },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const sent: number[] = [];
+          let done = false;
+          const socket: Socket = connect(port, '127.0.0.1');
+          socket.setNoDelay(true);
+          const sendOne = () => {
+            sent.push(performance.now());
+            socket.write(wires[next++ % wires.length]!);
+          };
+          const reader = new ResponseReader((status, body) => {
+            const t0 = sent.shift()!;
+            const now = performance.now();
+            if (status === 200) lat.push(now - t0);
+            else {
+              errors++;
+              firstError ??= `${status} ${body.toString('utf8').slice(0, 200)}`;
+            }
+            if (now < end) sendOne();
+            else if (sent.length === 0 && !done) {
+              done = true;
+              socket.end();
+              resolve();
+            }
+          });
+          socket.on('data', (c: Buffer) => reader.push(c));
+          socket.on('error', reject);
+          socket.on('connect', () => {
+            for (let i = 0; i < depth; i++) sendOne();
+          });
+        }),
     ),
   );
   return summarise(lat, errors, (performance.now() - start) / 1000, firstError);

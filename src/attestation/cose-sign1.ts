@@ -96,7 +96,8 @@ export function decodeCoseSign1(bytes: Uint8Array): DecodedCoseSign1 {
   } catch {
     throw new AttestationError('malformed', 'The COSE_Sign1 protected header is not well-formed CBOR.');
   }
-  if (!(header instanceof Map) || !header.has(1)) throw new AttestationError('malformed', 'The COSE_Sign1 protected header must be a map naming the algorithm (label 1).');
+  if (!(header instanceof Map) || !header.has(1))
+    throw new AttestationError('malformed', 'The COSE_Sign1 protected header must be a map naming the algorithm (label 1).');
   const alg = header.get(1);
   if (alg !== COSE_ALG_ES384) {
     throw new AttestationError('unsupported_algorithm', `The COSE algorithm ${typeof alg === 'number' ? alg : typeof alg} is not ES384 (-35).`);

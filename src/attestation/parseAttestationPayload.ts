@@ -48,7 +48,8 @@ export function parseAttestationPayload(payload: Uint8Array): AttestationDocumen
   }
 
   const moduleId = map.get('module_id');
-  if (typeof moduleId !== 'string' || moduleId.length === 0 || moduleId.length > 256) throw malformed('The attestation document module_id must be 1 to 256 characters of text.');
+  if (typeof moduleId !== 'string' || moduleId.length === 0 || moduleId.length > 256)
+    throw malformed('The attestation document module_id must be 1 to 256 characters of text.');
   const digest = map.get('digest');
   if (digest !== 'SHA384') throw malformed('The attestation document digest must be "SHA384".');
   const timestamp = map.get('timestamp');
@@ -75,7 +76,8 @@ export function parseAttestationPayload(payload: Uint8Array): AttestationDocumen
   const rawBundle = map.get('cabundle');
   if (!Array.isArray(rawBundle) || rawBundle.length === 0) throw malformed('The attestation document cabundle must be a non-empty array.');
   const cabundle = rawBundle.map((c: unknown) => {
-    if (!(c instanceof Uint8Array) || c.length < 1 || c.length > MAX_CERT_BYTES) throw malformed('A cabundle entry of the attestation document is not 1 to 1024 bytes.');
+    if (!(c instanceof Uint8Array) || c.length < 1 || c.length > MAX_CERT_BYTES)
+      throw malformed('A cabundle entry of the attestation document is not 1 to 1024 bytes.');
     return c;
   });
 

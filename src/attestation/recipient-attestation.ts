@@ -141,7 +141,8 @@ export class RecipientAttestation {
       throw new AttestationError('stale', 'The attested session of this document has ended; a fresh document is required.');
     }
     const doc = verifyAttestationDocument(document, { trusted: this.#trusted, now, maxAgeMs: this.#maxAgeMs, maxSkewMs: this.#maxSkewMs });
-    if (!doc.publicKey || doc.publicKey.length === 0) throw new AttestationError('bad_public_key', 'The attestation document carries no public key to encrypt the result to.');
+    if (!doc.publicKey || doc.publicKey.length === 0)
+      throw new AttestationError('bad_public_key', 'The attestation document carries no public key to encrypt the result to.');
     const key = this.#recipientKey(doc.publicKey);
 
     const nonce = doc.nonce && doc.nonce.length > 0 ? Buffer.from(doc.nonce).toString('base64') : undefined;

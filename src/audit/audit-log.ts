@@ -36,14 +36,7 @@ import type { Logger } from 'pino';
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Store } from '../storage/database.js';
 import type { Tables } from '../storage/tables.js';
-import {
-  insertCheckpoint,
-  insertEvents,
-  lockChainHead,
-  readChainHead,
-  updateChainHead,
-  type StoredEvent,
-} from '../storage/audit.repository.js';
+import { insertCheckpoint, insertEvents, lockChainHead, readChainHead, updateChainHead, type StoredEvent } from '../storage/audit.repository.js';
 import type { AuditEvent, AuditSink } from './event.js';
 import { chainHash, toChained } from './chain.js';
 import { loadCheckpointSigner, type CheckpointSigner } from './checkpoint-key.js';
@@ -266,7 +259,12 @@ export class AuditLog implements AuditSink {
     const delay = Math.min(this.#settings.retryMaxMs, this.#settings.flushIntervalMs * 2 ** Math.min(this.#failures, 16));
     // The error's code and class only: a driver message may quote row values.
     this.#logger.warn(
-      { code: typeof err?.code === 'string' ? err.code : undefined, error: typeof err?.name === 'string' ? err.name : 'Error', buffered: this.#buffer.length, retryInMs: delay },
+      {
+        code: typeof err?.code === 'string' ? err.code : undefined,
+        error: typeof err?.name === 'string' ? err.name : 'Error',
+        buffered: this.#buffer.length,
+        retryInMs: delay,
+      },
       'audit log write failed; events stay buffered and will be retried',
     );
     // Whoever waits for a durable event learns now, not after the timeout: its

@@ -116,12 +116,25 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
 
   const signatureProblem = (cp: CheckpointRow): AuditProblem | null => {
     const key = keyById.get(cp.keyId);
-    if (!key) return { seq: cp.seq, kind: 'unknown-checkpoint-key', message: `checkpoint at event ${cp.seq} names key ${cp.keyId.slice(0, 64)}, which is not a recorded checkpoint key` };
+    if (!key)
+      return {
+        seq: cp.seq,
+        kind: 'unknown-checkpoint-key',
+        message: `checkpoint at event ${cp.seq} names key ${cp.keyId.slice(0, 64)}, which is not a recorded checkpoint key`,
+      };
     if (pinned !== undefined && key.publicKey !== pinned) {
-      return { seq: cp.seq, kind: 'unknown-checkpoint-key', message: `checkpoint at event ${cp.seq} is signed by key ${key.keyId} (${key.publicKey}), not the expected public key` };
+      return {
+        seq: cp.seq,
+        kind: 'unknown-checkpoint-key',
+        message: `checkpoint at event ${cp.seq} is signed by key ${key.keyId} (${key.publicKey}), not the expected public key`,
+      };
     }
     if (!verifyCheckpoint({ seq: cp.seq, hash: cp.hash, time: cp.time, keyId: cp.keyId }, cp.signature, key.publicKey)) {
-      return { seq: cp.seq, kind: 'forged-checkpoint', message: `checkpoint at event ${cp.seq}: its signature does not verify with key ${key.keyId} (the checkpoint was forged or altered)` };
+      return {
+        seq: cp.seq,
+        kind: 'forged-checkpoint',
+        message: `checkpoint at event ${cp.seq}: its signature does not verify with key ${key.keyId} (the checkpoint was forged or altered)`,
+      };
     }
     return null;
   };
@@ -134,7 +147,11 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
         return report({ seq: r.seq, kind: 'inserted', message: `event ${r.seq} was inserted: sequence numbers start at 1` });
       }
       if (r.seq > expected) {
-        return report({ seq: expected, kind: 'removed', message: `${were(expected, r.seq - 1)} removed (the sequence jumps from ${expected - 1} to ${r.seq})` });
+        return report({
+          seq: expected,
+          kind: 'removed',
+          message: `${were(expected, r.seq - 1)} removed (the sequence jumps from ${expected - 1} to ${r.seq})`,
+        });
       }
       if (chainHash(prev, r) !== r.hash) return report(await diagnose(db, r, prev, prev2, head, checkpoints));
       prev2 = prev;
@@ -151,7 +168,8 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
         const cp = checkpoints[cpIndex]!;
         const bad = signatureProblem(cp);
         if (bad) return report(bad);
-        if (cp.seq !== r.seq) return report({ seq: cp.seq, kind: 'forged-checkpoint', message: `checkpoint at event ${cp.seq} does not name an event of the chain` });
+        if (cp.seq !== r.seq)
+          return report({ seq: cp.seq, kind: 'forged-checkpoint', message: `checkpoint at event ${cp.seq} does not name an event of the chain` });
         if (cp.hash !== r.hash) {
           // An event forged at the checkpoint's position, hash and all, with the
           // real one renumbered after it: the next event says so more precisely.
@@ -185,16 +203,32 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
     }
     const covered = checkpoints[checkpoints.length - 1]!.seq;
     const end = Math.max(covered, head.seq);
-    return report({ seq: last + 1, kind: 'truncated', message: `${were(last + 1, end)} removed from the end of the log (a signed checkpoint covers event ${covered})` });
+    return report({
+      seq: last + 1,
+      kind: 'truncated',
+      message: `${were(last + 1, end)} removed from the end of the log (a signed checkpoint covers event ${covered})`,
+    });
   }
   if (head.seq > last) {
-    return report({ seq: last + 1, kind: 'truncated', message: `${were(last + 1, head.seq)} removed from the end of the log (the chain head is at event ${head.seq})` });
+    return report({
+      seq: last + 1,
+      kind: 'truncated',
+      message: `${were(last + 1, head.seq)} removed from the end of the log (the chain head is at event ${head.seq})`,
+    });
   }
   if (head.hash !== prev) {
-    return report({ seq: last, kind: 'head-mismatch', message: `the chain head records hash ${head.hash} for event ${last}, the chain has ${prev} (the head or the last event was rewritten)` });
+    return report({
+      seq: last,
+      kind: 'head-mismatch',
+      message: `the chain head records hash ${head.hash} for event ${last}, the chain has ${prev} (the head or the last event was rewritten)`,
+    });
   }
   if (head.checkpointSeq > 0 && !checkpoints.some((c) => c.seq === head.checkpointSeq)) {
-    return report({ seq: head.checkpointSeq, kind: 'removed-checkpoint', message: `the checkpoint at event ${head.checkpointSeq} recorded in the chain head was removed` });
+    return report({
+      seq: head.checkpointSeq,
+      kind: 'removed-checkpoint',
+      message: `the checkpoint at event ${head.checkpointSeq} recorded in the chain head was removed`,
+    });
   }
   // Rows beyond the head, read before the head is read again: a process appending
   // now moves the head in the same transaction as its rows, so only rows that
@@ -203,7 +237,11 @@ export async function verifyAuditLog(db: Db, options: VerifyOptions = {}): Promi
   if (beyond.length > 0) {
     const now = await readChainHead(db);
     if (beyond[0]!.seq > now.seq) {
-      return report({ seq: beyond[0]!.seq, kind: 'inserted', message: `event ${beyond[0]!.seq} was inserted after the end of the chain (the chain head is at event ${now.seq})` });
+      return report({
+        seq: beyond[0]!.seq,
+        kind: 'inserted',
+        message: `event ${beyond[0]!.seq} was inserted after the end of the chain (the chain head is at event ${now.seq})`,
+      });
     }
   }
   return report(null);
@@ -231,7 +269,11 @@ async function diagnose(db: Db, r: StoredEvent, prev: string, prev2: string | un
         return { seq: m, kind: 'reordered', message: `event ${m} was reordered: its record is stored as event ${x.seq}` };
       }
       if (chainHash(prev, { ...x, seq: m }) === r.hash) {
-        return { seq: m, kind: 'reordered', message: `event ${m} was reordered: its fields are stored in event ${x.seq} (the fields of events ${m} and ${x.seq} were swapped)` };
+        return {
+          seq: m,
+          kind: 'reordered',
+          message: `event ${m} was reordered: its fields are stored in event ${x.seq} (the fields of events ${m} and ${x.seq} were swapped)`,
+        };
       }
     }
     if (rows.length < 5000) break;
@@ -240,7 +282,11 @@ async function diagnose(db: Db, r: StoredEvent, prev: string, prev2: string | un
 
   // m - 1 verified only because its hash was computed for it: without it, m follows.
   if (prev2 !== undefined && chainHash(prev2, { ...r, seq: m - 1 }) === r.hash) {
-    return { seq: m - 1, kind: 'inserted', message: `event ${m - 1} was inserted: the chain continues from event ${m - 2} without it, and the events after it were renumbered` };
+    return {
+      seq: m - 1,
+      kind: 'inserted',
+      message: `event ${m - 1} was inserted: the chain continues from event ${m - 2} without it, and the events after it were renumbered`,
+    };
   }
   // The record at m was written as m + 1, and the next one as m + 2.
   if (next && chainHash(r.hash, { ...next, seq: next.seq + 1 }) === next.hash) {
@@ -257,5 +303,9 @@ async function diagnose(db: Db, r: StoredEvent, prev: string, prev2: string | un
       message: `event ${m} was edited: its fields no longer match the hash it was written with${m > 1 ? ` (unless event ${m - 1} was rewritten together with its hash, which only a checkpoint can tell)` : ''}`,
     };
   }
-  return { seq: m, kind: 'edited', message: `event ${m} was edited: its fields and its hash no longer follow from event ${m - 1} (its hash was rewritten too)` };
+  return {
+    seq: m,
+    kind: 'edited',
+    message: `event ${m} was edited: its fields and its hash no longer follow from event ${m - 1} (its hash was rewritten too)`,
+  };
 }

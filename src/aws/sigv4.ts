@@ -71,7 +71,10 @@ function parseAmzDate(s: string): number | undefined {
 }
 
 function amzFormat(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 /**
@@ -104,18 +107,22 @@ export function parseSigV4(req: SignedRequest): SigV4Claim {
 
   const credential = params.get('Credential')!.split('/');
   if (credential.length !== 5 || credential[4] !== 'aws4_request' || !credential[0]) {
-    throw incompleteSignature(`Credential should be scoped to a valid region, and service. The credential should have the form <AccessKeyId>/<date>/<region>/<service>/aws4_request.`);
+    throw incompleteSignature(
+      `Credential should be scoped to a valid region, and service. The credential should have the form <AccessKeyId>/<date>/<region>/<service>/aws4_request.`,
+    );
   }
   const [accessKeyId, shortDate, region, service] = credential as [string, string, string, string];
   const signingTime = parseAmzDate(amzDate!);
-  if (signingTime === undefined) throw incompleteSignature(`Date must be in ISO-8601 'basic format'. Got '${amzDate!.slice(0, 32)}'. See http://en.wikipedia.org/wiki/ISO_8601`);
+  if (signingTime === undefined)
+    throw incompleteSignature(`Date must be in ISO-8601 'basic format'. Got '${amzDate!.slice(0, 32)}'. See http://en.wikipedia.org/wiki/ISO_8601`);
   if (shortDate !== amzDate!.slice(0, 8)) {
     throw invalidSignature(`Credential should be scoped to a valid date, matching the request's X-Amz-Date date '${amzDate!.slice(0, 8)}'.`);
   }
   const signature = params.get('Signature')!;
   if (!/^[0-9a-f]{64}$/.test(signature)) throw incompleteSignature('Signature must be 64 lower-case hexadecimal characters.');
   const signedHeaders = params.get('SignedHeaders')!.split(';');
-  if (signedHeaders.some((h) => h !== h.toLowerCase() || !h)) throw incompleteSignature('SignedHeaders must be lower-case header names separated by semicolons.');
+  if (signedHeaders.some((h) => h !== h.toLowerCase() || !h))
+    throw incompleteSignature('SignedHeaders must be lower-case header names separated by semicolons.');
   if (!signedHeaders.includes('host')) throw incompleteSignature(`'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.`);
   requireCoverage(req, signedHeaders);
   return {
@@ -152,7 +159,11 @@ function requireCoverage(req: SignedRequest, signedHeaders: readonly string[]): 
   }
   if (unsigned.length) {
     // Names only (capped): they are caller input, never values.
-    const names = unsigned.sort().slice(0, 8).map((n) => n.slice(0, 64)).join(', ');
+    const names = unsigned
+      .sort()
+      .slice(0, 8)
+      .map((n) => n.slice(0, 64))
+      .join(', ');
     throw incompleteSignature(`There were headers present in the request which were not signed: ${names}. Sign every x-amz-* header and Content-Type.`);
   }
 }
@@ -250,7 +261,9 @@ export class SigV4Verifier {
     }
     const scope = `${claim.shortDate}/${claim.region}/${claim.service}/aws4_request`;
     const stringToSign = `AWS4-HMAC-SHA256\n${claim.amzDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
-    const expected = createHmac('sha256', this.#keyFor(scope, claim.shortDate, claim.region, claim.service)).update(stringToSign).digest();
+    const expected = createHmac('sha256', this.#keyFor(scope, claim.shortDate, claim.region, claim.service))
+      .update(stringToSign)
+      .digest();
     if (!equalConstantTime(new Uint8Array(expected), new Uint8Array(Buffer.from(claim.signature, 'hex')))) throw invalidSignature(SIGNATURE_MISMATCH);
   }
 }

@@ -125,7 +125,11 @@ function connection(values: { endpoint?: string | undefined; data?: string | und
   let credentials: Credentials;
   let fileRegion: string | undefined;
   if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
-    credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) };
+    credentials = {
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+    };
   } else if (endpoint === undefined) {
     // The local administrator credential belongs to a Symbolon server: never sent to AWS.
     throw new AdminCliError('no credentials for AWS: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
@@ -135,7 +139,9 @@ function connection(values: { endpoint?: string | undefined; data?: string | und
     try {
       parsed = JSON.parse(readFileSync(file, 'utf8'));
     } catch {
-      throw new AdminCliError(`no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --data DIR holding admin-credentials.json (tried ${file})`);
+      throw new AdminCliError(
+        `no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --data DIR holding admin-credentials.json (tried ${file})`,
+      );
     }
     if (typeof parsed.accessKeyId !== 'string' || typeof parsed.secretAccessKey !== 'string') throw new AdminCliError(`${file} does not hold an access key`);
     credentials = { accessKeyId: parsed.accessKeyId, secretAccessKey: parsed.secretAccessKey };
@@ -147,7 +153,7 @@ function connection(values: { endpoint?: string | undefined; data?: string | und
 
 /** Calls one `SymbolonApprovals.<operation>` with SigV4 (service kms). */
 async function approvalsCall(conn: Connection, operation: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  if (conn.endpoint === undefined) throw new AdminCliError('approvals are Symbolon\'s own API, not AWS\'s: give --endpoint URL of a Symbolon server', 2);
+  if (conn.endpoint === undefined) throw new AdminCliError("approvals are Symbolon's own API, not AWS's: give --endpoint URL of a Symbolon server", 2);
   const endpoint = conn.endpoint;
   const url = new URL(endpoint);
   const payload = JSON.stringify(body);
@@ -293,13 +299,21 @@ export async function adminCommand(
   let client: IAMClient | undefined;
   try {
     const conn = connection({ endpoint: str('endpoint'), data: str('data'), region: str('region') }, io.env);
-    const iam = () => (client ??= new IAMClient({ ...(conn.endpoint !== undefined ? { endpoint: conn.endpoint } : {}), region: conn.region, credentials: conn.credentials, maxAttempts: 1 }));
+    const iam = () =>
+      (client ??= new IAMClient({
+        ...(conn.endpoint !== undefined ? { endpoint: conn.endpoint } : {}),
+        region: conn.region,
+        credentials: conn.credentials,
+        maxAttempts: 1,
+      }));
     const policyName = str('policy-name') ?? 'default';
     switch (command) {
       case 'create-user': {
         const name = need(str('name'), '--name');
         const tags = ((values.tag as string[] | undefined) ?? []).map(parseTag);
-        const u = await iam().send(new CreateUserCommand({ UserName: name, ...(str('path') ? { Path: str('path') } : {}), ...(tags.length ? { Tags: tags } : {}) }));
+        const u = await iam().send(
+          new CreateUserCommand({ UserName: name, ...(str('path') ? { Path: str('path') } : {}), ...(tags.length ? { Tags: tags } : {}) }),
+        );
         if (values['no-access-key'] === true) {
           print(`created user ${u.User!.Arn}`, { User: u.User });
           return 0;
@@ -334,13 +348,20 @@ export async function adminCommand(
         const policies = await iam().send(new ListUserPoliciesCommand({ UserName: name }));
         for (const p of policies.PolicyNames ?? []) await iam().send(new DeleteUserPolicyCommand({ UserName: name, PolicyName: p }));
         await iam().send(new DeleteUserCommand({ UserName: name }));
-        print(`deleted user ${name}`, { UserName: name, DeletedAccessKeys: (keys.AccessKeyMetadata ?? []).map((k) => k.AccessKeyId), DeletedPolicies: policies.PolicyNames ?? [] });
+        print(`deleted user ${name}`, {
+          UserName: name,
+          DeletedAccessKeys: (keys.AccessKeyMetadata ?? []).map((k) => k.AccessKeyId),
+          DeletedPolicies: policies.PolicyNames ?? [],
+        });
         return 0;
       }
       case 'create-access-key': {
         const name = need(str('name'), '--name');
         const k = await iam().send(new CreateAccessKeyCommand({ UserName: name }));
-        print(`AWS_ACCESS_KEY_ID=${k.AccessKey!.AccessKeyId}\nAWS_SECRET_ACCESS_KEY=${k.AccessKey!.SecretAccessKey}\nThe secret is shown only now; store it safely.`, { AccessKey: k.AccessKey });
+        print(
+          `AWS_ACCESS_KEY_ID=${k.AccessKey!.AccessKeyId}\nAWS_SECRET_ACCESS_KEY=${k.AccessKey!.SecretAccessKey}\nThe secret is shown only now; store it safely.`,
+          { AccessKey: k.AccessKey },
+        );
         return 0;
       }
       case 'list-access-keys': {
@@ -419,7 +440,11 @@ async function approvals(
       const changes: ChangeView[] = [];
       let marker: string | undefined;
       do {
-        const r = await approvalsCall(conn, 'ListPolicyChanges', { ...(str('key') ? { KeyId: str('key') } : {}), ...(str('status') ? { Status: str('status') } : {}), ...(marker ? { Marker: marker } : {}) });
+        const r = await approvalsCall(conn, 'ListPolicyChanges', {
+          ...(str('key') ? { KeyId: str('key') } : {}),
+          ...(str('status') ? { Status: str('status') } : {}),
+          ...(marker ? { Marker: marker } : {}),
+        });
         changes.push(...(r.Changes as ChangeView[]));
         marker = r.Truncated ? (r.NextMarker as string) : undefined;
       } while (marker);
@@ -429,12 +454,18 @@ async function approvals(
     case 'show': {
       const r = await approvalsCall(conn, 'GetPolicyChange', { ChangeId: need(str('id'), '--id') });
       const c = r.Change as ChangeView;
-      print(`${changeLines(c)}\n--- proposed ${c.Kind === 'KeyPolicy' ? 'key policy' : c.Kind === 'Grant' ? 'grant' : 'quorum rule'} (SHA-256 ${c.PayloadSha256}) ---\n${c.Payload ?? ''}`, r);
+      print(
+        `${changeLines(c)}\n--- proposed ${c.Kind === 'KeyPolicy' ? 'key policy' : c.Kind === 'Grant' ? 'grant' : 'quorum rule'} (SHA-256 ${c.PayloadSha256}) ---\n${c.Payload ?? ''}`,
+        r,
+      );
       return 0;
     }
     case 'approve':
     case 'reject': {
-      const r = await approvalsCall(conn, sub === 'approve' ? 'ApprovePolicyChange' : 'RejectPolicyChange', { ChangeId: need(str('id'), '--id'), PayloadSha256: need(str('sha256'), '--sha256') });
+      const r = await approvalsCall(conn, sub === 'approve' ? 'ApprovePolicyChange' : 'RejectPolicyChange', {
+        ChangeId: need(str('id'), '--id'),
+        PayloadSha256: need(str('sha256'), '--sha256'),
+      });
       const c = r.Change as ChangeView;
       print(`${sub === 'approve' ? 'approved' : 'rejected'}: ${changeLines(c)}`, r);
       return 0;
@@ -450,20 +481,30 @@ async function approvals(
         Threshold: threshold,
         ...(expires !== undefined ? { ExpirationSeconds: Number(expires) } : {}),
       });
-      print(r.Status === 'APPLIED' ? `quorum rule set on ${String(r.KeyId)}` : `quorum rule change ${String(r.ChangeId)} pending approval (${String(r.Approvals)} of ${String(r.Threshold)}), sha256 ${String(r.PayloadSha256)}`, r);
+      print(
+        r.Status === 'APPLIED'
+          ? `quorum rule set on ${String(r.KeyId)}`
+          : `quorum rule change ${String(r.ChangeId)} pending approval (${String(r.Approvals)} of ${String(r.Threshold)}), sha256 ${String(r.PayloadSha256)}`,
+        r,
+      );
       return 0;
     }
     case 'get-rule': {
       const r = await approvalsCall(conn, 'GetQuorumRule', { KeyId: need(str('key'), '--key') });
       print(
-        r.Threshold === undefined ? `${String(r.KeyId)}: no quorum rule` : `${String(r.KeyId)}: ${String(r.Threshold)} of ${(r.Approvers as string[]).join(', ')}; changes expire after ${String(r.ExpirationSeconds)} s`,
+        r.Threshold === undefined
+          ? `${String(r.KeyId)}: no quorum rule`
+          : `${String(r.KeyId)}: ${String(r.Threshold)} of ${(r.Approvers as string[]).join(', ')}; changes expire after ${String(r.ExpirationSeconds)} s`,
         r,
       );
       return 0;
     }
     case 'delete-rule': {
       const r = await approvalsCall(conn, 'DeleteQuorumRule', { KeyId: need(str('key'), '--key') });
-      print(`quorum rule removal ${String(r.ChangeId)} pending approval (${String(r.Approvals)} of ${String(r.Threshold)}), sha256 ${String(r.PayloadSha256)}`, r);
+      print(
+        `quorum rule removal ${String(r.ChangeId)} pending approval (${String(r.Approvals)} of ${String(r.Threshold)}), sha256 ${String(r.PayloadSha256)}`,
+        r,
+      );
       return 0;
     }
     default:

@@ -126,7 +126,11 @@ async function openAuditStore(values: { data?: string | undefined; schema?: stri
   return openStore({ sqliteFile: file });
 }
 
-async function withStore<T>(values: { data?: string | undefined; schema?: string | undefined }, env: CliIo['env'], fn: (store: Store) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  values: { data?: string | undefined; schema?: string | undefined },
+  env: CliIo['env'],
+  fn: (store: Store) => Promise<T>,
+): Promise<T> {
   const store = await openAuditStore(values, env);
   try {
     return await fn(store);
@@ -258,7 +262,10 @@ async function queryCommand(args: string[], io: CliIo): Promise<number> {
     const alias = key === undefined ? undefined : /^(arn:aws:kms:[^:]*:\d{12}:)?(alias\/.+)$/.exec(key)?.[2];
     if (alias !== undefined) {
       const row = await findAlias(store.db, alias);
-      if (!row) throw new UsageError(`no key has the alias ${alias.slice(0, 260)} in this store (give the key id or ARN to find events of a key whose alias was removed)`);
+      if (!row)
+        throw new UsageError(
+          `no key has the alias ${alias.slice(0, 260)} in this store (give the key id or ARN to find events of a key whose alias was removed)`,
+        );
       if (!values.json) io.stderr.write(`${alias} is key ${row.keyId}\n`);
       key = row.keyId;
     }

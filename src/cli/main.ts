@@ -82,7 +82,14 @@ async function main(argv: string[]): Promise<number> {
       try {
         ({ values } = parseArgs({
           args: rest,
-          options: { role: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+          options: {
+            role: { type: 'string' },
+            host: { type: 'string' },
+            port: { type: 'string' },
+            data: { type: 'string' },
+            workers: { type: 'string' },
+            help: { type: 'boolean', short: 'h' },
+          },
           strict: true,
         }));
       } catch (e) {

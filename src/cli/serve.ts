@@ -133,7 +133,14 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
     }
     if (config.role !== 'all' || quiet || stopping) return;
     try {
-      signer = await startSignerChild({ config, platformKey: custodian.platformKey, custodianUrl: address, issuers: custodian.identity.trustedIssuers('custodian'), accountId: custodian.accountId, logger: log });
+      signer = await startSignerChild({
+        config,
+        platformKey: custodian.platformKey,
+        custodianUrl: address,
+        issuers: custodian.identity.trustedIssuers('custodian'),
+        accountId: custodian.accountId,
+        logger: log,
+      });
     } catch (e) {
       if (stopping) return; // stop() closes the custodian
       await custodian.close();

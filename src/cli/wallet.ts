@@ -20,8 +20,15 @@ import type { Provider, TransactionRequest } from 'ethers';
 import { ENDPOINT_HELP, resolveTarget } from './endpoint.js';
 
 const COMMANDS: Record<string, { usage: string; about: string }> = {
-  create: { usage: 'create [--alias NAME] [--tag KEY=VALUE]... [--description TEXT]', about: 'Create a KMS key (ECC_SECG_P256K1, SIGN_VERIFY); print its key id and address.' },
-  list: { usage: 'list', about: 'The secp256k1 signing keys you may describe: key id, address, state, aliases. Keys whose policy hides them from you are skipped (counted on stderr).' },
+  create: {
+    usage: 'create [--alias NAME] [--tag KEY=VALUE]... [--description TEXT]',
+    about: 'Create a KMS key (ECC_SECG_P256K1, SIGN_VERIFY); print its key id and address.',
+  },
+  list: {
+    usage: 'list',
+    about:
+      'The secp256k1 signing keys you may describe: key id, address, state, aliases. Keys whose policy hides them from you are skipped (counted on stderr).',
+  },
   address: { usage: 'address --key ID', about: 'The address of a key (id, ARN or alias/NAME).' },
   'sign-tx': {
     usage: 'sign-tx --key ID (--tx JSON | --tx-file FILE|-) [--rpc URL] [--allow-no-chain-id]',
@@ -132,7 +139,11 @@ function kmsConfig(flags: Flags, env: NodeJS.ProcessEnv): KMSClientConfig {
   const config: KMSClientConfig = { region };
   if (target.kind === 'symbolon') config.endpoint = target.url;
   if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
-    config.credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) };
+    config.credentials = {
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+    };
   } else {
     const file = readFile();
     // Without either, the AWS SDK's default chain (profiles, SSO, instance roles) applies.
@@ -157,7 +168,10 @@ function chainIdProblem(tx: TransactionRequest): string | undefined {
   } catch {
     return undefined; // ethers refuses it with its own message
   }
-  if (id === 0n) return tx.type === 0 ? 'the transaction has chain id 0: signed without EIP-155, it is valid on every chain (replayable)' : 'the transaction has chain id 0: a typed transaction with chain id 0 is valid on no chain';
+  if (id === 0n)
+    return tx.type === 0
+      ? 'the transaction has chain id 0: signed without EIP-155, it is valid on every chain (replayable)'
+      : 'the transaction has chain id 0: a typed transaction with chain id 0 is valid on no chain';
   return undefined;
 }
 
@@ -199,7 +213,8 @@ function isInsufficientFunds(e: unknown): boolean {
 function readTransaction(flags: Flags): TransactionRequest {
   const inline = str(flags, 'tx');
   const file = str(flags, 'tx-file');
-  if ((inline === undefined) === (file === undefined)) throw new UsageError('give the transaction with exactly one of --tx JSON or --tx-file FILE (- for stdin)');
+  if ((inline === undefined) === (file === undefined))
+    throw new UsageError('give the transaction with exactly one of --tx JSON or --tx-file FILE (- for stdin)');
   const text = inline ?? readFileSync(file === '-' ? 0 : file!, 'utf8');
   let parsed: unknown;
   try {
@@ -262,7 +277,11 @@ export async function walletCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     return 2;
   }
   // Loaded here, not at the top: `symbolon serve` imports this module and needs none of them.
-  const [{ KMSClient }, { JsonRpcProvider, Transaction }, { KmsWalletManager }] = await Promise.all([import('@aws-sdk/client-kms'), import('ethers'), import('@symbolon/sdk')]);
+  const [{ KMSClient }, { JsonRpcProvider, Transaction }, { KmsWalletManager }] = await Promise.all([
+    import('@aws-sdk/client-kms'),
+    import('ethers'),
+    import('@symbolon/sdk'),
+  ]);
   const client = new KMSClient(config);
   const rpc = str(flags, 'rpc');
   const provider = rpc ? new JsonRpcProvider(rpc, undefined, { staticNetwork: true }) : null;
@@ -292,9 +311,12 @@ export async function walletCommand(argv: string[], env: NodeJS.ProcessEnv = pro
         output(flags, { wallets, skippedKeyIds: skipped }, () =>
           wallets.length === 0
             ? 'No secp256k1 signing keys.'
-            : wallets.map((w) => `${w.address ?? '(no address)'}  ${w.keyId}  ${w.keyState ?? ''}${w.aliases.length ? `  ${w.aliases.join(',')}` : ''}`).join('\n'),
+            : wallets
+                .map((w) => `${w.address ?? '(no address)'}  ${w.keyId}  ${w.keyState ?? ''}${w.aliases.length ? `  ${w.aliases.join(',')}` : ''}`)
+                .join('\n'),
         );
-        if (skipped.length > 0 && !flags.json) process.stderr.write(`(${skipped.length} key${skipped.length === 1 ? '' : 's'} not shown: their key policy does not let you describe them)\n`);
+        if (skipped.length > 0 && !flags.json)
+          process.stderr.write(`(${skipped.length} key${skipped.length === 1 ? '' : 's'} not shown: their key policy does not let you describe them)\n`);
         return 0;
       }
       case 'address': {
@@ -320,7 +342,9 @@ export async function walletCommand(argv: string[], env: NodeJS.ProcessEnv = pro
         }
         const problem = chainIdProblem(tx);
         if (problem && !flags['allow-no-chain-id']) {
-          throw new UsageError(`${problem}. Give "chainId"${provider ? '' : ' (or --rpc URL to fill it in)'}, or pass --allow-no-chain-id if that is what you mean`);
+          throw new UsageError(
+            `${problem}. Give "chainId"${provider ? '' : ' (or --rpc URL to fill it in)'}, or pass --allow-no-chain-id if that is what you mean`,
+          );
         }
         const signed = await signer.signTransaction(tx);
         if (filled.length > 0 && !flags.json) process.stderr.write(`filled in from --rpc: ${filled.join(', ')}\n`);
@@ -360,7 +384,13 @@ export async function walletCommand(argv: string[], env: NodeJS.ProcessEnv = pro
         const receipt = flags['no-wait'] ? null : await response.wait();
         output(
           flags,
-          { keyId, hash: response.hash, from: response.from, nonce: response.nonce, ...(receipt ? { status: receipt.status, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed.toString() } : {}) },
+          {
+            keyId,
+            hash: response.hash,
+            from: response.from,
+            nonce: response.nonce,
+            ...(receipt ? { status: receipt.status, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed.toString() } : {}),
+          },
           () => (receipt ? `${response.hash} (block ${receipt.blockNumber}, status ${receipt.status})` : response.hash),
         );
         return receipt && receipt.status !== 1 ? 1 : 0;
@@ -383,7 +413,9 @@ export async function walletCommand(argv: string[], env: NodeJS.ProcessEnv = pro
       return 1;
     }
     // AWS errors carry their __type as name; ethers' and the SDK's carry a code. Never the payload.
-    process.stderr.write(`symbolon wallet ${sub}: ${err.name ?? 'Error'}${err.code ? ` (${err.code})` : ''}: ${(err as { shortMessage?: string }).shortMessage ?? err.message}\n`);
+    process.stderr.write(
+      `symbolon wallet ${sub}: ${err.name ?? 'Error'}${err.code ? ` (${err.code})` : ''}: ${(err as { shortMessage?: string }).shortMessage ?? err.message}\n`,
+    );
     return 1;
   } finally {
     provider?.destroy();

@@ -11,7 +11,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SOURCES = ['web/frame', 'web/dapp', 'packages/sdk/src'];
-const OUTPUTS = ['web/dist/frame/index.html', 'web/dist/frame/frame.js', 'web/dist/frame/oidc-callback.js', 'web/dist/dapp/index.html', 'web/dist/dapp/dapp.js'];
+const OUTPUTS = [
+  'web/dist/frame/index.html',
+  'web/dist/frame/frame.js',
+  'web/dist/frame/oidc-callback.js',
+  'web/dist/dapp/index.html',
+  'web/dist/dapp/dapp.js',
+];
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -67,6 +73,8 @@ export async function ensureWebBuilt(log: (line: string) => void = (l) => proces
     await buildWeb({ quiet: true });
     log(`symbolon serve: built the wallet frame and example DApp into web/dist (${reason}; ${Date.now() - started} ms)`);
   } catch (e) {
-    log(`symbolon serve: could not build the wallet frame (${(e as Error).message.split('\n')[0]?.slice(0, 200)}); /frame/ answers 503 until npm run build:web succeeds`);
+    log(
+      `symbolon serve: could not build the wallet frame (${(e as Error).message.split('\n')[0]?.slice(0, 200)}); /frame/ answers 503 until npm run build:web succeeds`,
+    );
   }
 }

@@ -36,12 +36,7 @@ export function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array
  * Encrypts with a caller-chosen nonce. Only for known-answer tests: reusing a
  * nonce under one key breaks GCM completely.
  */
-export function aeadSealWithNonce(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  plaintext: Uint8Array,
-  aad: Uint8Array,
-): Uint8Array {
+export function aeadSealWithNonce(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);

@@ -167,11 +167,7 @@ export function decodeEcSpki(der: Uint8Array): { curve: EcCurve; point: Uint8Arr
   if (r.pos !== seq.length) throw new DerError('trailing bytes in SubjectPublicKeyInfo');
   if (!sameBytes(alg.subarray(0, OID_EC_PUBLIC_KEY.length), OID_EC_PUBLIC_KEY)) throw new DerError('not an EC public key');
   const curveOid = alg.subarray(OID_EC_PUBLIC_KEY.length);
-  const curve: EcCurve | undefined = sameBytes(curveOid, OID_SECP256K1)
-    ? 'secp256k1'
-    : sameBytes(curveOid, OID_PRIME256V1)
-      ? 'P-256'
-      : undefined;
+  const curve: EcCurve | undefined = sameBytes(curveOid, OID_SECP256K1) ? 'secp256k1' : sameBytes(curveOid, OID_PRIME256V1) ? 'P-256' : undefined;
   if (!curve) throw new DerError('unsupported EC curve');
   if (bits[0] !== 0) throw new DerError('BIT STRING with unused bits');
   return { curve, point: bits.subarray(1) };

@@ -18,7 +18,9 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array):
   abytes(salt, undefined, 'salt');
   abytes(info, undefined, 'info');
   // RFC 5869 §2.2: an absent salt is HashLen zero bytes.
-  const prk = createHmac('sha256', salt.length ? salt : new Uint8Array(32)).update(ikm).digest();
+  const prk = createHmac('sha256', salt.length ? salt : new Uint8Array(32))
+    .update(ikm)
+    .digest();
   try {
     const okm = createHmac('sha256', prk).update(info).update(BLOCK_1).digest();
     return new Uint8Array(okm.buffer, okm.byteOffset, okm.byteLength);

@@ -97,12 +97,7 @@ export function signDigest(digest: Uint8Array, sk: Uint8Array): RecoverableSigna
  * accepted unless `lowS` is set (ECDSA itself accepts both; Ethereum does not).
  * Returns false, never throws, on malformed cryptographic data.
  */
-export function verifyDigest(
-  signature: Uint8Array,
-  digest: Uint8Array,
-  publicKey: Uint8Array,
-  options: { lowS?: boolean } = {},
-): boolean {
+export function verifyDigest(signature: Uint8Array, digest: Uint8Array, publicKey: Uint8Array, options: { lowS?: boolean } = {}): boolean {
   if (!(signature instanceof Uint8Array) || signature.length !== 64) return false;
   if (!(digest instanceof Uint8Array) || digest.length !== 32) return false;
   if (!(publicKey instanceof Uint8Array) || (publicKey.length !== 33 && publicKey.length !== 65)) return false;

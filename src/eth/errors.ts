@@ -18,7 +18,10 @@ export class EthError extends Error {
   readonly details: string | undefined;
 
   constructor(code: string, shortMessage: string, options: EthErrorOptions = {}) {
-    super(options.details ? `${shortMessage}\n\nDetails: ${options.details}` : shortMessage, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      options.details ? `${shortMessage}\n\nDetails: ${options.details}` : shortMessage,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.code = code;
     this.shortMessage = shortMessage;
     this.details = options.details;

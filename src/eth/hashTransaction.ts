@@ -22,7 +22,10 @@ export function unsignedTransaction(transaction: TransactionSerializable): Trans
   const { r: _r, s: _s, v: _v, yParity: _y, ...rest } = transaction as TransactionSerializable & Record<string, unknown>;
   for (const field of ['blobs', 'sidecars', 'kzg'] as const) {
     if ((rest as Record<string, unknown>)[field] !== undefined) {
-      throw new UnsignablePayloadError('BLOB_SIDECARS_UNSUPPORTED', `Field "${field}" is not signed: give blobVersionedHashes; sidecars travel beside the signed transaction.`);
+      throw new UnsignablePayloadError(
+        'BLOB_SIDECARS_UNSUPPORTED',
+        `Field "${field}" is not signed: give blobVersionedHashes; sidecars travel beside the signed transaction.`,
+      );
     }
   }
   const type = getTransactionType(rest as TransactionSerializable);

@@ -201,7 +201,8 @@ export function parseSignedTransaction(serialized: Hex | Uint8Array, options: Pa
   } else {
     typeByte = first;
     spec = TYPES.get(first);
-    if (!spec || (spec.since !== 'berlin' && !forkAtLeast(fork, spec.since))) fail('TYPE_NOT_SUPPORTED', `Transaction type 0x${first.toString(16).padStart(2, '0')} is not supported at ${fork}.`);
+    if (!spec || (spec.since !== 'berlin' && !forkAtLeast(fork, spec.since)))
+      fail('TYPE_NOT_SUPPORTED', `Transaction type 0x${first.toString(16).padStart(2, '0')} is not supported at ${fork}.`);
   }
   const items = decodeList(typeByte === undefined ? bytes : bytes.subarray(1));
   if (items.length < spec.fields) fail('RLP_TOO_FEW_ELEMENTS', `Transaction has ${items.length} fields, not ${spec.fields}.`);
@@ -270,7 +271,8 @@ export function parseSignedTransaction(serialized: Hex | Uint8Array, options: Pa
   if (r === 0n || s === 0n || r >= SECP256K1_N || s >= SECP256K1_N) fail('INVALID_SIGNATURE_VRS', 'Signature r and s must be in [1, n-1].');
   if (s > SECP256K1_HALF_N) fail('INVALID_SIGNATURE_VRS', 'Signature s must be at most n/2 (EIP-2).');
   const isCreate = out.to === null;
-  if (isCreate && forkAtLeast(fork, 'shanghai') && data.length > MAX_INITCODE_SIZE) fail('INITCODE_SIZE_EXCEEDED', `Init code is ${data.length} bytes, more than ${MAX_INITCODE_SIZE}.`);
+  if (isCreate && forkAtLeast(fork, 'shanghai') && data.length > MAX_INITCODE_SIZE)
+    fail('INITCODE_SIZE_EXCEEDED', `Init code is ${data.length} bytes, more than ${MAX_INITCODE_SIZE}.`);
   const needed = intrinsicGas({
     data,
     isCreate,

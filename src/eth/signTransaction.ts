@@ -15,7 +15,15 @@ import type { DigestSigner } from './types.js';
  * @throws viem's transaction errors on an invalid transaction (nothing is signed then).
  * @throws {InvalidSignatureError | SignerMismatchError} when the signer's output is not a signature by `address`.
  */
-export async function signTransaction({ transaction, signer, address }: { transaction: TransactionSerializable; signer: DigestSigner; address: Address }): Promise<Hex> {
+export async function signTransaction({
+  transaction,
+  signer,
+  address,
+}: {
+  transaction: TransactionSerializable;
+  signer: DigestSigner;
+  address: Address;
+}): Promise<Hex> {
   return signPreparedTransaction({ prepared: prepareTransaction(transaction), signer, address });
 }
 
@@ -24,7 +32,15 @@ export async function signTransaction({ transaction, signer, address }: { transa
  * @throws viem's transaction errors when the signed form cannot be serialized.
  * @throws {InvalidSignatureError | SignerMismatchError} when the signer's output is not a signature by `address`.
  */
-export async function signPreparedTransaction({ prepared, signer, address }: { prepared: PreparedTransaction; signer: DigestSigner; address: Address }): Promise<Hex> {
+export async function signPreparedTransaction({
+  prepared,
+  signer,
+  address,
+}: {
+  prepared: PreparedTransaction;
+  signer: DigestSigner;
+  address: Address;
+}): Promise<Hex> {
   const { unsigned, digest } = prepared;
   const { r, s, yParity } = await signHash({ digest, signer, address });
   if (unsigned.type === 'legacy') {

@@ -30,7 +30,8 @@ function toCompact(signature: Uint8Array): Uint8Array {
       if (signature.length !== 64) throw new InvalidSignatureError('INVALID_DER', `Signature (${signature.length} bytes) is not strict DER.`, { cause: e });
     }
   }
-  if (signature.length !== 64) throw new InvalidSignatureError('INVALID_SIGNATURE_LENGTH', `Signature must be DER or 64 bytes (r || s), got ${signature.length} bytes.`);
+  if (signature.length !== 64)
+    throw new InvalidSignatureError('INVALID_SIGNATURE_LENGTH', `Signature must be DER or 64 bytes (r || s), got ${signature.length} bytes.`);
   return signature;
 }
 

@@ -78,7 +78,14 @@ export const createAccessKey = iamAction('CreateAccessKey', async (p, ctx) => {
   } finally {
     wipe(secretBytes);
   }
-  return wrap('AccessKey', el('UserName', owner.shownName) + el('AccessKeyId', accessKeyId) + el('Status', 'Active') + el('SecretAccessKey', secret) + el('CreateDate', isoTime(createdAt)));
+  return wrap(
+    'AccessKey',
+    el('UserName', owner.shownName) +
+      el('AccessKeyId', accessKeyId) +
+      el('Status', 'Active') +
+      el('SecretAccessKey', secret) +
+      el('CreateDate', isoTime(createdAt)),
+  );
 });
 
 export const listAccessKeys = iamAction('ListAccessKeys', async (p, ctx) => {
@@ -109,7 +116,9 @@ export const updateAccessKey = iamAction('UpdateAccessKey', async (p, ctx) => {
   const accessKeyId = readAccessKeyId(p);
   const status = p.string('Status', { required: true });
   if (status !== 'Active' && status !== 'Inactive') {
-    throw validationError(`1 validation error detected: Value '${status.slice(0, 64)}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]`);
+    throw validationError(
+      `1 validation error detected: Value '${status.slice(0, 64)}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]`,
+    );
   }
   const owner = await keyOwner(ctx, p, 'iam:UpdateAccessKey');
   const updated = await setAccessKeyStatus(ctx.store.db, owner.keysUserName, accessKeyId, status);

@@ -23,7 +23,9 @@ export const serviceFailure = make('ServiceFailure', 500);
 
 /** The same wording as KMS's: "1 validation error detected: Value 'x' at 'field' failed to satisfy constraint: …". */
 export function iamConstraint(field: string, shown: string | null, constraint: string): AwsError {
-  return validationError(`1 validation error detected: Value ${shown === null ? 'null' : `'${shown}'`} at '${field}' failed to satisfy constraint: ${constraint}`);
+  return validationError(
+    `1 validation error detected: Value ${shown === null ? 'null' : `'${shown}'`} at '${field}' failed to satisfy constraint: ${constraint}`,
+  );
 }
 
 /** Maps authentication errors from the shared endpoint to IAM's codes (IAM says InvalidClientTokenId, not UnrecognizedClient). */

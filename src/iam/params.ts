@@ -39,9 +39,11 @@ export class QueryParams {
       return undefined;
     }
     const echo = rule.secretish ? null : shown(v);
-    if (rule.min !== undefined && v.length < rule.min) throw iamConstraint(wireName(name), echo, `Member must have length greater than or equal to ${rule.min}`);
+    if (rule.min !== undefined && v.length < rule.min)
+      throw iamConstraint(wireName(name), echo, `Member must have length greater than or equal to ${rule.min}`);
     if (rule.max !== undefined && v.length > rule.max) throw iamConstraint(wireName(name), echo, `Member must have length less than or equal to ${rule.max}`);
-    if (rule.pattern && !rule.pattern.re.test(v)) throw iamConstraint(wireName(name), echo, `Member must satisfy regular expression pattern: ${rule.pattern.text}`);
+    if (rule.pattern && !rule.pattern.re.test(v))
+      throw iamConstraint(wireName(name), echo, `Member must satisfy regular expression pattern: ${rule.pattern.text}`);
     return v;
   }
 

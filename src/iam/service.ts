@@ -30,10 +30,21 @@ export const IAM_VERSION = '2010-05-08';
 
 const ACTIONS: ReadonlyMap<string, IamAction> = new Map(
   [
-    createUser, getUser, listUsers, deleteUser,
-    tagUser, untagUser, listUserTags,
-    createAccessKey, listAccessKeys, updateAccessKey, deleteAccessKey,
-    putUserPolicy, getUserPolicy, deleteUserPolicy, listUserPolicies,
+    createUser,
+    getUser,
+    listUsers,
+    deleteUser,
+    tagUser,
+    untagUser,
+    listUserTags,
+    createAccessKey,
+    listAccessKeys,
+    updateAccessKey,
+    deleteAccessKey,
+    putUserPolicy,
+    getUserPolicy,
+    deleteUserPolicy,
+    listUserPolicies,
   ].map((a) => [a.name, a]),
 );
 
@@ -83,11 +94,18 @@ export async function serveIamAction<C>(args: {
     const version = params.get('Version');
     if (version !== null && version !== IAM_VERSION) throw invalidAction(`Could not find operation ${action.name} for version ${version.slice(0, 32)}`);
     const result = await action.handle(p, args.context(caller));
-    answer = () => reply.code(200).header('content-type', 'text/xml').send(responseDocument(action.name, result, info.requestId));
+    answer = () =>
+      reply
+        .code(200)
+        .header('content-type', 'text/xml')
+        .send(responseDocument(action.name, result, info.requestId));
   } catch (e) {
     if (isStoreUnavailable(e)) {
       errorCode = 'ServiceUnavailable';
-      reply.log.warn({ code: (e as { code?: unknown })?.code, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM action failed: the store is unavailable');
+      reply.log.warn(
+        { code: (e as { code?: unknown })?.code, requestId: info.requestId, action: p.action.slice(0, 64) },
+        'IAM action failed: the store is unavailable',
+      );
       answer = () => sendIamError(reply, storeUnavailableQuery(), info.requestId);
     } else if (e instanceof AwsError && e.status < 500) {
       const err = e;
@@ -95,7 +113,10 @@ export async function serveIamAction<C>(args: {
       answer = () => sendIamError(reply, err, info.requestId);
     } else {
       errorCode = 'ServiceFailure';
-      reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'IAM action failed unexpectedly');
+      reply.log.error(
+        { err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) },
+        'IAM action failed unexpectedly',
+      );
       answer = () => sendIamError(reply, serviceFailure('An internal error occurred.'), info.requestId);
     }
   }

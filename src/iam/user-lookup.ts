@@ -28,4 +28,3 @@ export function readUserName(p: QueryParams, required?: false): string | undefin
 export function readUserName(p: QueryParams, required = false): string | undefined {
   return p.string('UserName', { required, min: 1, max: 64, pattern: USER_NAME });
 }
-

@@ -6,7 +6,13 @@
  * counting white space). GetUserPolicy returns the document URL-encoded
  * (RFC 3986), as IAM does.
  */
-import { deleteUserPolicy as deletePolicyRow, getUserPolicy as getPolicyRow, listUserPolicyNames, putUserPolicy as putPolicyRow, userPolicyDocuments } from '../storage/iam.repository.js';
+import {
+  deleteUserPolicy as deletePolicyRow,
+  getUserPolicy as getPolicyRow,
+  listUserPolicyNames,
+  putUserPolicy as putPolicyRow,
+  userPolicyDocuments,
+} from '../storage/iam.repository.js';
 import { parsePolicyDocument, PolicyDocumentError } from '../aws/policy/document.js';
 import { limitExceeded, malformedPolicyDocument, noSuchEntity } from './errors.js';
 import { iamAction } from './context.js';
@@ -27,7 +33,13 @@ function significantLength(doc: string): number {
 export const putUserPolicy = iamAction('PutUserPolicy', async (p, ctx) => {
   const name = readUserName(p, true);
   const policyName = readPolicyName(p);
-  const document = p.string('PolicyDocument', { required: true, min: 1, max: 131072, secretish: true, pattern: { re: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/, text: '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+' } });
+  const document = p.string('PolicyDocument', {
+    required: true,
+    min: 1,
+    max: 131072,
+    secretish: true,
+    pattern: { re: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/, text: '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+' },
+  });
   const user = await requireUserAuthorized(ctx, 'iam:PutUserPolicy', name);
   try {
     parsePolicyDocument(document, 'identity');

@@ -16,7 +16,10 @@ const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/u;
 const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 
 export function tagsXml(tags: ReadonlyArray<readonly [string, string]>): string {
-  return members('Tags', tags.map(([k, v]) => el('Key', k) + el('Value', v)));
+  return members(
+    'Tags',
+    tags.map(([k, v]) => el('Key', k) + el('Value', v)),
+  );
 }
 
 /**
@@ -33,9 +36,11 @@ export function readTags(p: QueryParams): Array<[string, string]> {
     if (k === undefined) throw iamConstraint(`tags.${i + 1}.member.key`, null, 'Member must not be null');
     if (v === undefined) throw iamConstraint(`tags.${i + 1}.member.value`, null, 'Member must not be null');
     if (k.length < 1 || k.length > 128) throw iamConstraint(`tags.${i + 1}.member.key`, k.slice(0, 64), 'Member must have length less than or equal to 128');
-    if (!TAG_KEY.test(k)) throw iamConstraint(`tags.${i + 1}.member.key`, k.slice(0, 64), 'Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+');
+    if (!TAG_KEY.test(k))
+      throw iamConstraint(`tags.${i + 1}.member.key`, k.slice(0, 64), 'Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+');
     if (v.length > 256) throw iamConstraint(`tags.${i + 1}.member.value`, null, 'Member must have length less than or equal to 256');
-    if (!TAG_VALUE.test(v)) throw iamConstraint(`tags.${i + 1}.member.value`, v.slice(0, 64), 'Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*');
+    if (!TAG_VALUE.test(v))
+      throw iamConstraint(`tags.${i + 1}.member.value`, v.slice(0, 64), 'Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*');
     if (k.toLowerCase().startsWith('aws:')) throw invalidInput('User tag keys beginning with aws: are reserved.');
     if (seen.has(k.toLowerCase())) throw invalidInput('Duplicate tag keys found. Please note that Tag keys are case insensitive.');
     seen.add(k.toLowerCase());
@@ -76,7 +81,11 @@ export const untagUser = iamAction('UntagUser', async (p, ctx) => {
   const user = await requireUserAuthorized(ctx, 'iam:UntagUser', name);
   const existing = await userTags(ctx.store.db, user.userName);
   const lowered = new Set(keys.map((k) => k.toLowerCase()));
-  await removeUserTags(ctx.store.db, user.userName, existing.filter(([k]) => lowered.has(k.toLowerCase())).map(([k]) => k));
+  await removeUserTags(
+    ctx.store.db,
+    user.userName,
+    existing.filter(([k]) => lowered.has(k.toLowerCase())).map(([k]) => k),
+  );
   await forgetCredentials(ctx, user.userName);
   return undefined;
 });

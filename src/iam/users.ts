@@ -5,10 +5,19 @@
  * user that still has access keys or policies (DeleteConflict), as IAM does.
  */
 import { randomInt } from 'node:crypto';
-import { deleteUser as deleteUserRow, findUser, insertUser, listUserAccessKeys, listUserPolicyNames, listUsers as listUserRows, userTags, type UserRow } from '../storage/iam.repository.js';
+import {
+  deleteUser as deleteUserRow,
+  findUser,
+  insertUser,
+  listUserAccessKeys,
+  listUserPolicyNames,
+  listUsers as listUserRows,
+  userTags,
+  type UserRow,
+} from '../storage/iam.repository.js';
 import { deleteConflict, entityAlreadyExists, invalidInput, noSuchEntity } from './errors.js';
-import { iamAction, } from './context.js';
-import { PATH, } from './params.js';
+import { iamAction } from './context.js';
+import { PATH } from './params.js';
 import { el, isoTime, members, wrap } from './xml.js';
 import { readTags, tagsXml } from './user-tags.js';
 import { readUserName, requireUserAuthorized, userArn } from './user-lookup.js';
@@ -25,10 +34,16 @@ export function iamId(prefix: string, length: number): string {
   return s;
 }
 
-
 /** The fields of IAM's User structure (Tags only where IAM returns them). */
 function userFields(u: UserRow, tags?: ReadonlyArray<readonly [string, string]>): string {
-  return el('Path', u.path) + el('UserName', u.userName) + el('UserId', u.userId) + el('Arn', u.arn) + el('CreateDate', isoTime(u.createdAt)) + (tags && tags.length ? tagsXml(tags) : '');
+  return (
+    el('Path', u.path) +
+    el('UserName', u.userName) +
+    el('UserId', u.userId) +
+    el('Arn', u.arn) +
+    el('CreateDate', isoTime(u.createdAt)) +
+    (tags && tags.length ? tagsXml(tags) : '')
+  );
 }
 
 export function userXml(u: UserRow, tags?: ReadonlyArray<readonly [string, string]>): string {
@@ -80,7 +95,10 @@ export const listUsers = iamAction('ListUsers', async (p, ctx) => {
   const page = rows.slice(0, maxItems);
   const truncated = rows.length > maxItems;
   return (
-    members('Users', page.map((u) => userFields(u))) +
+    members(
+      'Users',
+      page.map((u) => userFields(u)),
+    ) +
     el('IsTruncated', truncated) +
     (truncated ? el('Marker', Buffer.from(page[page.length - 1]!.userName, 'utf8').toString('base64url')) : '')
   );

@@ -33,7 +33,8 @@ export function checkAlgorithms(algorithms: readonly string[], field: string): r
     if (typeof a !== 'string') throw new TypeError(`${field} must hold strings`);
     if (a.toLowerCase() === 'none') throw new RangeError(`${field}: "none" is never allowed`);
     if (/^HS/i.test(a)) throw new RangeError(`${field}: HMAC algorithms (${a}) are never allowed for a public-key issuer`);
-    if (!ASYMMETRIC_ALGORITHMS.has(a)) throw new RangeError(`${field}: unsupported algorithm ${a.slice(0, 16)}; use one of ${[...ASYMMETRIC_ALGORITHMS].join(', ')}`);
+    if (!ASYMMETRIC_ALGORITHMS.has(a))
+      throw new RangeError(`${field}: unsupported algorithm ${a.slice(0, 16)}; use one of ${[...ASYMMETRIC_ALGORITHMS].join(', ')}`);
   }
   return Object.freeze([...new Set(algorithms)]);
 }

@@ -32,11 +32,14 @@ export async function discoverJwksUri(options: { issuer: string; timeoutMs: numb
     if (text.length > MAX_DOCUMENT_BYTES) throw new Error('document too large');
     doc = JSON.parse(text);
   } catch (e) {
-    throw new TokenError('issuer_unavailable', `The discovery document of issuer ${issuer} could not be read (${(e as Error).message.slice(0, 80)}).`, { cause: e });
+    throw new TokenError('issuer_unavailable', `The discovery document of issuer ${issuer} could not be read (${(e as Error).message.slice(0, 80)}).`, {
+      cause: e,
+    });
   }
   if (typeof doc !== 'object' || doc === null) throw new TokenError('issuer_unavailable', `The discovery document of issuer ${issuer} is not a JSON object.`);
   const d = doc as { issuer?: unknown; jwks_uri?: unknown };
-  if (d.issuer !== issuer) throw new TokenError('issuer_unavailable', `The discovery document at ${url} names a different issuer; refusing it (OIDC Discovery §4.3).`);
+  if (d.issuer !== issuer)
+    throw new TokenError('issuer_unavailable', `The discovery document at ${url} names a different issuer; refusing it (OIDC Discovery §4.3).`);
   if (typeof d.jwks_uri !== 'string') throw new TokenError('issuer_unavailable', `The discovery document of issuer ${issuer} has no jwks_uri.`);
   try {
     return checkFetchUrl(d.jwks_uri, 'jwks_uri').href;

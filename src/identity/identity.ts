@@ -127,7 +127,10 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
       app.addHook('onReady', async () => {
         logger.info(
           { delivery: issuer!.deliveryMode, devMailbox: !!devMailbox, trusted: external.length + 1 },
-          issuer!.deliveryMode === 'smtp' ? 'built-in OIDC issuer enabled (codes sent by SMTP)' : 'built-in OIDC issuer enabled in development mode: login codes are written to this log' + (devMailbox ? ` and to GET ${ISSUER_PREFIX}/dev/mailbox` : ''),
+          issuer!.deliveryMode === 'smtp'
+            ? 'built-in OIDC issuer enabled (codes sent by SMTP)'
+            : 'built-in OIDC issuer enabled in development mode: login codes are written to this log' +
+                (devMailbox ? ` and to GET ${ISSUER_PREFIX}/dev/mailbox` : ''),
         );
       });
     },

@@ -101,11 +101,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       try {
         return await set(header, token);
       } catch (e) {
-        if (
-          e instanceof joseErrors.JWKSNoMatchingKey ||
-          e instanceof joseErrors.JWKSMultipleMatchingKeys ||
-          e instanceof joseErrors.JOSENotSupported
-        ) {
+        if (e instanceof joseErrors.JWKSNoMatchingKey || e instanceof joseErrors.JWKSMultipleMatchingKeys || e instanceof joseErrors.JOSENotSupported) {
           throw e;
         }
         // Network failure, timeout, non-200, not a JWKS: the issuer is unreachable, not the token bad.
@@ -251,6 +247,6 @@ function toTokenError(e: unknown, issuer: string): unknown {
     return new TokenError('issuer_unavailable', `The JWKS of issuer ${issuer} is not usable.`);
   }
   // A key of the wrong type or size for the algorithm (e.g. RSA under 2048 bits) is jose's TypeError.
-  if (e instanceof TypeError) return new TokenError('bad_signature', 'The token cannot be verified with the issuer\'s key.');
+  if (e instanceof TypeError) return new TokenError('bad_signature', "The token cannot be verified with the issuer's key.");
   return e;
 }

@@ -71,7 +71,8 @@ export function checkTrustedIssuer(input: unknown, field = 'issuer'): CheckedIss
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new TypeError(`${field} must be an object`);
   const o = input as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['issuer', 'audiences', 'audience', 'jwksUri', 'jwks', 'algorithms', 'tokenUse'].includes(k)) throw new RangeError(`${field}: unknown field ${k.slice(0, 32)}`);
+    if (!['issuer', 'audiences', 'audience', 'jwksUri', 'jwks', 'algorithms', 'tokenUse'].includes(k))
+      throw new RangeError(`${field}: unknown field ${k.slice(0, 32)}`);
   }
   const issuer = o.issuer;
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 512) throw new TypeError(`${field}.issuer must be a URL string`);
@@ -86,7 +87,8 @@ export function checkTrustedIssuer(input: unknown, field = 'issuer'): CheckedIss
 
   let audiences: unknown = o.audiences ?? (o.audience === undefined ? undefined : [o.audience]);
   if (!Array.isArray(audiences) || audiences.length === 0) throw new RangeError(`${field}.audiences must be a non-empty array of strings`);
-  for (const a of audiences) if (typeof a !== 'string' || a.length === 0 || a.length > 512) throw new TypeError(`${field}.audiences must hold non-empty strings`);
+  for (const a of audiences)
+    if (typeof a !== 'string' || a.length === 0 || a.length > 512) throw new TypeError(`${field}.audiences must hold non-empty strings`);
   audiences = Object.freeze([...new Set(audiences as string[])]);
 
   let jwksUri: string | undefined;
@@ -112,6 +114,7 @@ export function checkTrustedIssuer(input: unknown, field = 'issuer'): CheckedIss
 
   const algorithms = o.algorithms === undefined ? DEFAULT_ALGORITHMS : checkAlgorithms(o.algorithms as string[], `${field}.algorithms`);
   const tokenUse = o.tokenUse;
-  if (tokenUse !== undefined && (typeof tokenUse !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(tokenUse))) throw new RangeError(`${field}.tokenUse must be a short token_use value (e.g. "access", "id")`);
+  if (tokenUse !== undefined && (typeof tokenUse !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(tokenUse)))
+    throw new RangeError(`${field}.tokenUse must be a short token_use value (e.g. "access", "id")`);
   return Object.freeze({ issuer, audiences: audiences as readonly string[], jwksUri, jwks, algorithms, tokenUse });
 }

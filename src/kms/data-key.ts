@@ -62,7 +62,15 @@ export async function prepareDataKey(input: Input, ctx: OperationContext, operat
 
 /** AWS's DataKeyPairSpec enum (botocore's KMS model), for AWS's enum error message. */
 export const AWS_DATA_KEY_PAIR_SPECS = [
-  'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'SM2', 'ECC_NIST_EDWARDS25519',
+  'RSA_2048',
+  'RSA_3072',
+  'RSA_4096',
+  'ECC_NIST_P256',
+  'ECC_NIST_P384',
+  'ECC_NIST_P521',
+  'ECC_SECG_P256K1',
+  'SM2',
+  'ECC_NIST_EDWARDS25519',
 ] as const;
 /** The pair specs this custodian generates. */
 export const DATA_KEY_PAIR_SPECS: readonly DataKeyPairSpec[] = ['ECC_SECG_P256K1', 'ECC_NIST_P256'];

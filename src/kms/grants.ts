@@ -34,9 +34,23 @@ export type { Grant, GrantConstraints };
 
 /** AWS's GrantOperation enum (the KMS service model). */
 export const GRANT_OPERATIONS = [
-  'Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'Sign', 'Verify',
-  'GetPublicKey', 'CreateGrant', 'RetireGrant', 'DescribeKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
-  'GenerateMac', 'VerifyMac', 'DeriveSharedSecret',
+  'Decrypt',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'ReEncryptFrom',
+  'ReEncryptTo',
+  'Sign',
+  'Verify',
+  'GetPublicKey',
+  'CreateGrant',
+  'RetireGrant',
+  'DescribeKey',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'GenerateMac',
+  'VerifyMac',
+  'DeriveSharedSecret',
 ] as const;
 export type GrantOperation = (typeof GRANT_OPERATIONS)[number];
 
@@ -49,8 +63,15 @@ const ANY_KEY: readonly GrantOperation[] = ['CreateGrant', 'RetireGrant', 'Descr
  */
 export const OPERATIONS_FOR_USAGE: Record<KeyUsage, readonly GrantOperation[]> = {
   ENCRYPT_DECRYPT: [
-    'Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyPair',
-    'GenerateDataKeyPairWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', ...ANY_KEY,
+    'Decrypt',
+    'Encrypt',
+    'GenerateDataKey',
+    'GenerateDataKeyWithoutPlaintext',
+    'GenerateDataKeyPair',
+    'GenerateDataKeyPairWithoutPlaintext',
+    'ReEncryptFrom',
+    'ReEncryptTo',
+    ...ANY_KEY,
   ],
   SIGN_VERIFY: ['Sign', 'Verify', 'GetPublicKey', ...ANY_KEY],
   GENERATE_VERIFY_MAC: ['GenerateMac', 'VerifyMac', ...ANY_KEY],
@@ -58,8 +79,14 @@ export const OPERATIONS_FOR_USAGE: Record<KeyUsage, readonly GrantOperation[]> =
 
 /** The grant operations that take an encryption context, to which a grant's constraint applies. */
 const CONTEXT_OPERATIONS: ReadonlySet<string> = new Set([
-  'Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyPair',
-  'GenerateDataKeyPairWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo',
+  'Decrypt',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'ReEncryptFrom',
+  'ReEncryptTo',
 ]);
 
 export const GRANT_ID_RE = /^[0-9a-f]{64}$/;
@@ -136,7 +163,8 @@ export function readPrincipal(input: Input, name: 'GranteePrincipal' | 'Retiring
   if (!PRINCIPAL_PATTERN.test(value)) {
     throw constraintViolation(wire, value.length <= 64 ? value : `${value.slice(0, 64)}…`, 'Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$');
   }
-  if (!PRINCIPAL_RE.test(value)) throw validation(`${name} ${value.slice(0, 256)} is not a valid principal ARN (an account root, IAM user, IAM role or assumed-role session).`);
+  if (!PRINCIPAL_RE.test(value))
+    throw validation(`${name} ${value.slice(0, 256)} is not a valid principal ARN (an account root, IAM user, IAM role or assumed-role session).`);
   return value;
 }
 
@@ -163,7 +191,11 @@ export function readGrantOperations(input: Input): GrantOperation[] {
   raw.forEach((v, i) => {
     const op = GRANT_OPERATIONS.find((o) => o === v);
     if (op === undefined) {
-      throw constraintViolation(`operations.${i + 1}.member`, v.length <= 64 ? v : `${v.slice(0, 64)}…`, `Member must satisfy enum value set: [${GRANT_OPERATIONS.join(', ')}]`);
+      throw constraintViolation(
+        `operations.${i + 1}.member`,
+        v.length <= 64 ? v : `${v.slice(0, 64)}…`,
+        `Member must satisfy enum value set: [${GRANT_OPERATIONS.join(', ')}]`,
+      );
     }
     if (!out.includes(op)) out.push(op);
   });
@@ -203,12 +235,19 @@ export function checkGrantForKey(key: KeyRecord, operations: readonly GrantOpera
   // AWS: "Grants must not contain only the CreateGrant operation."
   if (operations.length === 1 && operations[0] === 'CreateGrant') throw validation('Grants must not contain only the CreateGrant operation.');
   if (constraints && key.keySpec !== 'SYMMETRIC_DEFAULT') {
-    throw validation(`Encryption context grant constraints are not supported for key ${keyArn(key)} (key spec ${key.keySpec}); they apply only to symmetric encryption keys.`);
+    throw validation(
+      `Encryption context grant constraints are not supported for key ${keyArn(key)} (key spec ${key.keySpec}); they apply only to symmetric encryption keys.`,
+    );
   }
 }
 
 /** The canonical text of a grant's parameters, whose SHA-256 (with its name) makes CreateGrant idempotent. */
-export function grantParamsText(p: { granteePrincipal: string; retiringPrincipal: string | null; operations: readonly string[]; constraints: GrantConstraints | null }): string {
+export function grantParamsText(p: {
+  granteePrincipal: string;
+  retiringPrincipal: string | null;
+  operations: readonly string[];
+  constraints: GrantConstraints | null;
+}): string {
   return JSON.stringify({
     granteePrincipal: p.granteePrincipal,
     retiringPrincipal: p.retiringPrincipal,
@@ -288,7 +327,8 @@ export async function findAllowingGrant(
   if (grants.length === 0) return undefined;
   const context = CONTEXT_OPERATIONS.has(operation) ? contextOf(conditions) : undefined;
   return grants.find(
-    (g) => g.operations.includes(operation) && isPrincipal(ctx.caller, g.granteePrincipal) && (context === undefined || meetsConstraints(g.constraints, context)),
+    (g) =>
+      g.operations.includes(operation) && isPrincipal(ctx.caller, g.granteePrincipal) && (context === undefined || meetsConstraints(g.constraints, context)),
   );
 }
 
@@ -301,7 +341,8 @@ export async function findAllowingGrant(
  */
 export function checkDerivedGrant(parent: Grant, operations: readonly GrantOperation[], constraints: GrantConstraints | null): void {
   const extra = operations.filter((op) => !parent.operations.includes(op));
-  if (extra.length) throw validation(`A grant created through grant ${parent.grantId} may allow only its operations; [${extra.join(', ')}] are not among them.`);
+  if (extra.length)
+    throw validation(`A grant created through grant ${parent.grantId} may allow only its operations; [${extra.join(', ')}] are not among them.`);
   const pc = parent.constraints;
   if (!pc) return;
   const ok = pc.encryptionContextEquals

@@ -50,7 +50,8 @@ function check(v: unknown, shapeName: string, path: string): void {
     case 'string': {
       if (typeof v !== 'string') throw serialization(`Value for '${path}' must be a string`);
       if (s.enum) {
-        if (!s.enum.includes(v)) throw constraintViolation(path, v.length <= 64 ? v : `${v.slice(0, 64)}…`, `Member must satisfy enum value set: [${s.enum.join(', ')}]`);
+        if (!s.enum.includes(v))
+          throw constraintViolation(path, v.length <= 64 ? v : `${v.slice(0, 64)}…`, `Member must satisfy enum value set: [${s.enum.join(', ')}]`);
         return;
       }
       checkLength(v.length, s, path, null);

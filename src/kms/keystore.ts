@@ -87,7 +87,14 @@ function withMaterial<T>(root: RootOfTrust, keyId: string, version: number, seal
  * anyone with the signature and the public key can compute it).
  * @throws {SealedBoxError} if the material does not open.
  */
-export function signDigest(root: RootOfTrust, spec: KeySpec, keyId: string, version: number, sealed: Uint8Array, digest: Uint8Array): { der: Uint8Array; recoveryId?: number } {
+export function signDigest(
+  root: RootOfTrust,
+  spec: KeySpec,
+  keyId: string,
+  version: number,
+  sealed: Uint8Array,
+  digest: Uint8Array,
+): { der: Uint8Array; recoveryId?: number } {
   return withMaterial(root, keyId, version, sealed, (secret) => {
     if (spec === 'ECC_SECG_P256K1') {
       const { signature, recovery } = k1.signDigest(digest, secret);

@@ -37,12 +37,34 @@ export function operation(name: string, handle: KmsOperation['handle']): KmsOper
  * `TrentService.` and `SymbolonApprovals.`.
  */
 const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
-  'Decrypt', 'DescribeKey', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
-  'GenerateDataKeyWithoutPlaintext', 'GenerateMac', 'GenerateRandom', 'GetKeyPolicy', 'GetKeyRotationStatus', 'GetPublicKey',
-  'ListAliases', 'ListGrants', 'ListKeyPolicies', 'ListKeyRotations', 'ListKeys', 'ListResourceTags', 'ListRetirableGrants',
-  'ReEncrypt', 'Sign', 'Verify', 'VerifyMac', 'DeriveSharedSecret',
+  'Decrypt',
+  'DescribeKey',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'GenerateDataKeyWithoutPlaintext',
+  'GenerateMac',
+  'GenerateRandom',
+  'GetKeyPolicy',
+  'GetKeyRotationStatus',
+  'GetPublicKey',
+  'ListAliases',
+  'ListGrants',
+  'ListKeyPolicies',
+  'ListKeyRotations',
+  'ListKeys',
+  'ListResourceTags',
+  'ListRetirableGrants',
+  'ReEncrypt',
+  'Sign',
+  'Verify',
+  'VerifyMac',
+  'DeriveSharedSecret',
   // SymbolonApprovals reads.
-  'ListPolicyChanges', 'GetPolicyChange', 'GetQuorumRule',
+  'ListPolicyChanges',
+  'GetPolicyChange',
+  'GetQuorumRule',
 ]);
 
 /** True when `name` may change state (so its audit record must be durable before the answer). */

@@ -8,889 +8,753 @@ import type { Shape } from './shape.js';
 
 /** Operation name -> its input structure's shape name. */
 export const OPERATION_INPUTS: Readonly<Record<string, string>> = {
-  "CancelKeyDeletion": "CancelKeyDeletionRequest",
-  "CreateAlias": "CreateAliasRequest",
-  "CreateGrant": "CreateGrantRequest",
-  "CreateKey": "CreateKeyRequest",
-  "Decrypt": "DecryptRequest",
-  "DeleteAlias": "DeleteAliasRequest",
-  "DescribeKey": "DescribeKeyRequest",
-  "DisableKey": "DisableKeyRequest",
-  "DisableKeyRotation": "DisableKeyRotationRequest",
-  "EnableKey": "EnableKeyRequest",
-  "EnableKeyRotation": "EnableKeyRotationRequest",
-  "Encrypt": "EncryptRequest",
-  "GenerateDataKey": "GenerateDataKeyRequest",
-  "GenerateDataKeyPair": "GenerateDataKeyPairRequest",
-  "GenerateDataKeyPairWithoutPlaintext": "GenerateDataKeyPairWithoutPlaintextRequest",
-  "GenerateDataKeyWithoutPlaintext": "GenerateDataKeyWithoutPlaintextRequest",
-  "GenerateMac": "GenerateMacRequest",
-  "GenerateRandom": "GenerateRandomRequest",
-  "GetKeyPolicy": "GetKeyPolicyRequest",
-  "GetKeyRotationStatus": "GetKeyRotationStatusRequest",
-  "GetPublicKey": "GetPublicKeyRequest",
-  "ListAliases": "ListAliasesRequest",
-  "ListGrants": "ListGrantsRequest",
-  "ListKeyPolicies": "ListKeyPoliciesRequest",
-  "ListKeyRotations": "ListKeyRotationsRequest",
-  "ListKeys": "ListKeysRequest",
-  "ListResourceTags": "ListResourceTagsRequest",
-  "ListRetirableGrants": "ListRetirableGrantsRequest",
-  "PutKeyPolicy": "PutKeyPolicyRequest",
-  "ReEncrypt": "ReEncryptRequest",
-  "RetireGrant": "RetireGrantRequest",
-  "RevokeGrant": "RevokeGrantRequest",
-  "RotateKeyOnDemand": "RotateKeyOnDemandRequest",
-  "ScheduleKeyDeletion": "ScheduleKeyDeletionRequest",
-  "Sign": "SignRequest",
-  "TagResource": "TagResourceRequest",
-  "UntagResource": "UntagResourceRequest",
-  "UpdateAlias": "UpdateAliasRequest",
-  "UpdateKeyDescription": "UpdateKeyDescriptionRequest",
-  "Verify": "VerifyRequest",
-  "VerifyMac": "VerifyMacRequest"
+  CancelKeyDeletion: 'CancelKeyDeletionRequest',
+  CreateAlias: 'CreateAliasRequest',
+  CreateGrant: 'CreateGrantRequest',
+  CreateKey: 'CreateKeyRequest',
+  Decrypt: 'DecryptRequest',
+  DeleteAlias: 'DeleteAliasRequest',
+  DescribeKey: 'DescribeKeyRequest',
+  DisableKey: 'DisableKeyRequest',
+  DisableKeyRotation: 'DisableKeyRotationRequest',
+  EnableKey: 'EnableKeyRequest',
+  EnableKeyRotation: 'EnableKeyRotationRequest',
+  Encrypt: 'EncryptRequest',
+  GenerateDataKey: 'GenerateDataKeyRequest',
+  GenerateDataKeyPair: 'GenerateDataKeyPairRequest',
+  GenerateDataKeyPairWithoutPlaintext: 'GenerateDataKeyPairWithoutPlaintextRequest',
+  GenerateDataKeyWithoutPlaintext: 'GenerateDataKeyWithoutPlaintextRequest',
+  GenerateMac: 'GenerateMacRequest',
+  GenerateRandom: 'GenerateRandomRequest',
+  GetKeyPolicy: 'GetKeyPolicyRequest',
+  GetKeyRotationStatus: 'GetKeyRotationStatusRequest',
+  GetPublicKey: 'GetPublicKeyRequest',
+  ListAliases: 'ListAliasesRequest',
+  ListGrants: 'ListGrantsRequest',
+  ListKeyPolicies: 'ListKeyPoliciesRequest',
+  ListKeyRotations: 'ListKeyRotationsRequest',
+  ListKeys: 'ListKeysRequest',
+  ListResourceTags: 'ListResourceTagsRequest',
+  ListRetirableGrants: 'ListRetirableGrantsRequest',
+  PutKeyPolicy: 'PutKeyPolicyRequest',
+  ReEncrypt: 'ReEncryptRequest',
+  RetireGrant: 'RetireGrantRequest',
+  RevokeGrant: 'RevokeGrantRequest',
+  RotateKeyOnDemand: 'RotateKeyOnDemandRequest',
+  ScheduleKeyDeletion: 'ScheduleKeyDeletionRequest',
+  Sign: 'SignRequest',
+  TagResource: 'TagResourceRequest',
+  UntagResource: 'UntagResourceRequest',
+  UpdateAlias: 'UpdateAliasRequest',
+  UpdateKeyDescription: 'UpdateKeyDescriptionRequest',
+  Verify: 'VerifyRequest',
+  VerifyMac: 'VerifyMacRequest',
 };
 
 /** Shape name -> shape. */
 export const SHAPES: Readonly<Record<string, Shape>> = {
-  "AliasNameType": {
-    "type": "string",
-    "min": 1,
-    "max": 256,
-    "pattern": "^[a-zA-Z0-9:/_-]+$"
+  AliasNameType: {
+    type: 'string',
+    min: 1,
+    max: 256,
+    pattern: '^[a-zA-Z0-9:/_-]+$',
   },
-  "AttestationDocumentType": {
-    "type": "blob",
-    "min": 1,
-    "max": 262144
+  AttestationDocumentType: {
+    type: 'blob',
+    min: 1,
+    max: 262144,
   },
-  "BooleanType": {
-    "type": "boolean"
+  BooleanType: {
+    type: 'boolean',
   },
-  "CancelKeyDeletionRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType"
+  CancelKeyDeletionRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId'],
   },
-  "CiphertextType": {
-    "type": "blob",
-    "min": 1,
-    "max": 6144
+  CiphertextType: {
+    type: 'blob',
+    min: 1,
+    max: 6144,
   },
-  "CreateAliasRequest": {
-    "type": "structure",
-    "members": {
-      "AliasName": "AliasNameType",
-      "TargetKeyId": "KeyIdType"
+  CreateAliasRequest: {
+    type: 'structure',
+    members: {
+      AliasName: 'AliasNameType',
+      TargetKeyId: 'KeyIdType',
     },
-    "required": [
-      "AliasName",
-      "TargetKeyId"
-    ]
+    required: ['AliasName', 'TargetKeyId'],
   },
-  "CreateGrantRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "GranteePrincipal": "PrincipalIdType",
-      "RetiringPrincipal": "PrincipalIdType",
-      "Operations": "GrantOperationList",
-      "Constraints": "GrantConstraints",
-      "GrantTokens": "GrantTokenList",
-      "Name": "GrantNameType",
-      "DryRun": "NullableBooleanType",
-      "GranteeServicePrincipal": "ServicePrincipalType",
-      "RetiringServicePrincipal": "ServicePrincipalType"
+  CreateGrantRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      GranteePrincipal: 'PrincipalIdType',
+      RetiringPrincipal: 'PrincipalIdType',
+      Operations: 'GrantOperationList',
+      Constraints: 'GrantConstraints',
+      GrantTokens: 'GrantTokenList',
+      Name: 'GrantNameType',
+      DryRun: 'NullableBooleanType',
+      GranteeServicePrincipal: 'ServicePrincipalType',
+      RetiringServicePrincipal: 'ServicePrincipalType',
     },
-    "required": [
-      "KeyId",
-      "Operations"
-    ]
+    required: ['KeyId', 'Operations'],
   },
-  "CreateKeyRequest": {
-    "type": "structure",
-    "members": {
-      "Policy": "PolicyType",
-      "Description": "DescriptionType",
-      "KeyUsage": "KeyUsageType",
-      "CustomerMasterKeySpec": "CustomerMasterKeySpec",
-      "KeySpec": "KeySpec",
-      "Origin": "OriginType",
-      "CustomKeyStoreId": "CustomKeyStoreIdType",
-      "BypassPolicyLockoutSafetyCheck": "BooleanType",
-      "Tags": "TagList",
-      "MultiRegion": "NullableBooleanType",
-      "XksKeyId": "XksKeyIdType"
-    }
-  },
-  "CustomKeyStoreIdType": {
-    "type": "string",
-    "min": 1,
-    "max": 64
-  },
-  "CustomerMasterKeySpec": {
-    "type": "string",
-    "enum": [
-      "RSA_2048",
-      "RSA_3072",
-      "RSA_4096",
-      "ECC_NIST_P256",
-      "ECC_NIST_P384",
-      "ECC_NIST_P521",
-      "ECC_SECG_P256K1",
-      "SYMMETRIC_DEFAULT",
-      "HMAC_224",
-      "HMAC_256",
-      "HMAC_384",
-      "HMAC_512",
-      "SM2"
-    ]
-  },
-  "DataKeyPairSpec": {
-    "type": "string",
-    "enum": [
-      "RSA_2048",
-      "RSA_3072",
-      "RSA_4096",
-      "ECC_NIST_P256",
-      "ECC_NIST_P384",
-      "ECC_NIST_P521",
-      "ECC_SECG_P256K1",
-      "SM2",
-      "ECC_NIST_EDWARDS25519"
-    ]
-  },
-  "DataKeySpec": {
-    "type": "string",
-    "enum": [
-      "AES_256",
-      "AES_128"
-    ]
-  },
-  "DecryptRequest": {
-    "type": "structure",
-    "members": {
-      "CiphertextBlob": "CiphertextType",
-      "EncryptionContext": "EncryptionContextType",
-      "GrantTokens": "GrantTokenList",
-      "KeyId": "KeyIdType",
-      "EncryptionAlgorithm": "EncryptionAlgorithmSpec",
-      "Recipient": "RecipientInfo",
-      "DryRun": "NullableBooleanType",
-      "DryRunModifiers": "DryRunModifierList"
-    }
-  },
-  "DeleteAliasRequest": {
-    "type": "structure",
-    "members": {
-      "AliasName": "AliasNameType"
+  CreateKeyRequest: {
+    type: 'structure',
+    members: {
+      Policy: 'PolicyType',
+      Description: 'DescriptionType',
+      KeyUsage: 'KeyUsageType',
+      CustomerMasterKeySpec: 'CustomerMasterKeySpec',
+      KeySpec: 'KeySpec',
+      Origin: 'OriginType',
+      CustomKeyStoreId: 'CustomKeyStoreIdType',
+      BypassPolicyLockoutSafetyCheck: 'BooleanType',
+      Tags: 'TagList',
+      MultiRegion: 'NullableBooleanType',
+      XksKeyId: 'XksKeyIdType',
     },
-    "required": [
-      "AliasName"
-    ]
   },
-  "DescribeKeyRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "GrantTokens": "GrantTokenList"
+  CustomKeyStoreIdType: {
+    type: 'string',
+    min: 1,
+    max: 64,
+  },
+  CustomerMasterKeySpec: {
+    type: 'string',
+    enum: [
+      'RSA_2048',
+      'RSA_3072',
+      'RSA_4096',
+      'ECC_NIST_P256',
+      'ECC_NIST_P384',
+      'ECC_NIST_P521',
+      'ECC_SECG_P256K1',
+      'SYMMETRIC_DEFAULT',
+      'HMAC_224',
+      'HMAC_256',
+      'HMAC_384',
+      'HMAC_512',
+      'SM2',
+    ],
+  },
+  DataKeyPairSpec: {
+    type: 'string',
+    enum: ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'SM2', 'ECC_NIST_EDWARDS25519'],
+  },
+  DataKeySpec: {
+    type: 'string',
+    enum: ['AES_256', 'AES_128'],
+  },
+  DecryptRequest: {
+    type: 'structure',
+    members: {
+      CiphertextBlob: 'CiphertextType',
+      EncryptionContext: 'EncryptionContextType',
+      GrantTokens: 'GrantTokenList',
+      KeyId: 'KeyIdType',
+      EncryptionAlgorithm: 'EncryptionAlgorithmSpec',
+      Recipient: 'RecipientInfo',
+      DryRun: 'NullableBooleanType',
+      DryRunModifiers: 'DryRunModifierList',
     },
-    "required": [
-      "KeyId"
-    ]
   },
-  "DescriptionType": {
-    "type": "string",
-    "min": 0,
-    "max": 8192
-  },
-  "DisableKeyRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType"
+  DeleteAliasRequest: {
+    type: 'structure',
+    members: {
+      AliasName: 'AliasNameType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['AliasName'],
   },
-  "DisableKeyRotationRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType"
+  DescribeKeyRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      GrantTokens: 'GrantTokenList',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId'],
   },
-  "DryRunModifierList": {
-    "type": "list",
-    "member": "DryRunModifierType"
+  DescriptionType: {
+    type: 'string',
+    min: 0,
+    max: 8192,
   },
-  "DryRunModifierType": {
-    "type": "string",
-    "enum": [
-      "IGNORE_CIPHERTEXT"
-    ]
-  },
-  "EnableKeyRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType"
+  DisableKeyRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId'],
   },
-  "EnableKeyRotationRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "RotationPeriodInDays": "RotationPeriodInDaysType"
+  DisableKeyRotationRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId'],
   },
-  "EncryptRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "Plaintext": "PlaintextType",
-      "EncryptionContext": "EncryptionContextType",
-      "GrantTokens": "GrantTokenList",
-      "EncryptionAlgorithm": "EncryptionAlgorithmSpec",
-      "DryRun": "NullableBooleanType"
+  DryRunModifierList: {
+    type: 'list',
+    member: 'DryRunModifierType',
+  },
+  DryRunModifierType: {
+    type: 'string',
+    enum: ['IGNORE_CIPHERTEXT'],
+  },
+  EnableKeyRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
     },
-    "required": [
-      "KeyId",
-      "Plaintext"
-    ]
+    required: ['KeyId'],
   },
-  "EncryptionAlgorithmSpec": {
-    "type": "string",
-    "enum": [
-      "SYMMETRIC_DEFAULT",
-      "RSAES_OAEP_SHA_1",
-      "RSAES_OAEP_SHA_256",
-      "SM2PKE"
-    ]
-  },
-  "EncryptionContextKey": {
-    "type": "string"
-  },
-  "EncryptionContextType": {
-    "type": "map",
-    "key": "EncryptionContextKey",
-    "value": "EncryptionContextValue"
-  },
-  "EncryptionContextValue": {
-    "type": "string"
-  },
-  "GenerateDataKeyPairRequest": {
-    "type": "structure",
-    "members": {
-      "EncryptionContext": "EncryptionContextType",
-      "KeyId": "KeyIdType",
-      "KeyPairSpec": "DataKeyPairSpec",
-      "GrantTokens": "GrantTokenList",
-      "Recipient": "RecipientInfo",
-      "DryRun": "NullableBooleanType"
+  EnableKeyRotationRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      RotationPeriodInDays: 'RotationPeriodInDaysType',
     },
-    "required": [
-      "KeyId",
-      "KeyPairSpec"
-    ]
+    required: ['KeyId'],
   },
-  "GenerateDataKeyPairWithoutPlaintextRequest": {
-    "type": "structure",
-    "members": {
-      "EncryptionContext": "EncryptionContextType",
-      "KeyId": "KeyIdType",
-      "KeyPairSpec": "DataKeyPairSpec",
-      "GrantTokens": "GrantTokenList",
-      "DryRun": "NullableBooleanType"
+  EncryptRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      Plaintext: 'PlaintextType',
+      EncryptionContext: 'EncryptionContextType',
+      GrantTokens: 'GrantTokenList',
+      EncryptionAlgorithm: 'EncryptionAlgorithmSpec',
+      DryRun: 'NullableBooleanType',
     },
-    "required": [
-      "KeyId",
-      "KeyPairSpec"
-    ]
+    required: ['KeyId', 'Plaintext'],
   },
-  "GenerateDataKeyRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "EncryptionContext": "EncryptionContextType",
-      "NumberOfBytes": "NumberOfBytesType",
-      "KeySpec": "DataKeySpec",
-      "GrantTokens": "GrantTokenList",
-      "Recipient": "RecipientInfo",
-      "DryRun": "NullableBooleanType"
+  EncryptionAlgorithmSpec: {
+    type: 'string',
+    enum: ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'],
+  },
+  EncryptionContextKey: {
+    type: 'string',
+  },
+  EncryptionContextType: {
+    type: 'map',
+    key: 'EncryptionContextKey',
+    value: 'EncryptionContextValue',
+  },
+  EncryptionContextValue: {
+    type: 'string',
+  },
+  GenerateDataKeyPairRequest: {
+    type: 'structure',
+    members: {
+      EncryptionContext: 'EncryptionContextType',
+      KeyId: 'KeyIdType',
+      KeyPairSpec: 'DataKeyPairSpec',
+      GrantTokens: 'GrantTokenList',
+      Recipient: 'RecipientInfo',
+      DryRun: 'NullableBooleanType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId', 'KeyPairSpec'],
   },
-  "GenerateDataKeyWithoutPlaintextRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "EncryptionContext": "EncryptionContextType",
-      "KeySpec": "DataKeySpec",
-      "NumberOfBytes": "NumberOfBytesType",
-      "GrantTokens": "GrantTokenList",
-      "DryRun": "NullableBooleanType"
+  GenerateDataKeyPairWithoutPlaintextRequest: {
+    type: 'structure',
+    members: {
+      EncryptionContext: 'EncryptionContextType',
+      KeyId: 'KeyIdType',
+      KeyPairSpec: 'DataKeyPairSpec',
+      GrantTokens: 'GrantTokenList',
+      DryRun: 'NullableBooleanType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId', 'KeyPairSpec'],
   },
-  "GenerateMacRequest": {
-    "type": "structure",
-    "members": {
-      "Message": "PlaintextType",
-      "KeyId": "KeyIdType",
-      "MacAlgorithm": "MacAlgorithmSpec",
-      "GrantTokens": "GrantTokenList",
-      "DryRun": "NullableBooleanType"
+  GenerateDataKeyRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      EncryptionContext: 'EncryptionContextType',
+      NumberOfBytes: 'NumberOfBytesType',
+      KeySpec: 'DataKeySpec',
+      GrantTokens: 'GrantTokenList',
+      Recipient: 'RecipientInfo',
+      DryRun: 'NullableBooleanType',
     },
-    "required": [
-      "Message",
-      "KeyId",
-      "MacAlgorithm"
-    ]
+    required: ['KeyId'],
   },
-  "GenerateRandomRequest": {
-    "type": "structure",
-    "members": {
-      "NumberOfBytes": "NumberOfBytesType",
-      "CustomKeyStoreId": "CustomKeyStoreIdType",
-      "Recipient": "RecipientInfo"
-    }
-  },
-  "GetKeyPolicyRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "PolicyName": "PolicyNameType"
+  GenerateDataKeyWithoutPlaintextRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      EncryptionContext: 'EncryptionContextType',
+      KeySpec: 'DataKeySpec',
+      NumberOfBytes: 'NumberOfBytesType',
+      GrantTokens: 'GrantTokenList',
+      DryRun: 'NullableBooleanType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId'],
   },
-  "GetKeyRotationStatusRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType"
+  GenerateMacRequest: {
+    type: 'structure',
+    members: {
+      Message: 'PlaintextType',
+      KeyId: 'KeyIdType',
+      MacAlgorithm: 'MacAlgorithmSpec',
+      GrantTokens: 'GrantTokenList',
+      DryRun: 'NullableBooleanType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['Message', 'KeyId', 'MacAlgorithm'],
   },
-  "GetPublicKeyRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "GrantTokens": "GrantTokenList"
+  GenerateRandomRequest: {
+    type: 'structure',
+    members: {
+      NumberOfBytes: 'NumberOfBytesType',
+      CustomKeyStoreId: 'CustomKeyStoreIdType',
+      Recipient: 'RecipientInfo',
     },
-    "required": [
-      "KeyId"
-    ]
   },
-  "GrantConstraintSourceArnType": {
-    "type": "string",
-    "min": 20,
-    "max": 512,
-    "pattern": "^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+$"
-  },
-  "GrantConstraints": {
-    "type": "structure",
-    "members": {
-      "EncryptionContextSubset": "EncryptionContextType",
-      "EncryptionContextEquals": "EncryptionContextType",
-      "SourceArn": "GrantConstraintSourceArnType"
-    }
-  },
-  "GrantIdType": {
-    "type": "string",
-    "min": 1,
-    "max": 128
-  },
-  "GrantNameType": {
-    "type": "string",
-    "min": 1,
-    "max": 256,
-    "pattern": "^[a-zA-Z0-9:/_-]+$"
-  },
-  "GrantOperation": {
-    "type": "string",
-    "enum": [
-      "Decrypt",
-      "Encrypt",
-      "GenerateDataKey",
-      "GenerateDataKeyWithoutPlaintext",
-      "ReEncryptFrom",
-      "ReEncryptTo",
-      "Sign",
-      "Verify",
-      "GetPublicKey",
-      "CreateGrant",
-      "RetireGrant",
-      "DescribeKey",
-      "GenerateDataKeyPair",
-      "GenerateDataKeyPairWithoutPlaintext",
-      "GenerateMac",
-      "VerifyMac",
-      "DeriveSharedSecret"
-    ]
-  },
-  "GrantOperationList": {
-    "type": "list",
-    "member": "GrantOperation"
-  },
-  "GrantTokenList": {
-    "type": "list",
-    "min": 0,
-    "max": 10,
-    "member": "GrantTokenType"
-  },
-  "GrantTokenType": {
-    "type": "string",
-    "min": 1,
-    "max": 8192
-  },
-  "IncludeKeyMaterial": {
-    "type": "string",
-    "enum": [
-      "ALL_KEY_MATERIAL",
-      "ROTATIONS_ONLY"
-    ]
-  },
-  "KeyEncryptionMechanism": {
-    "type": "string",
-    "enum": [
-      "RSAES_OAEP_SHA_256"
-    ]
-  },
-  "KeyIdType": {
-    "type": "string",
-    "min": 1,
-    "max": 2048
-  },
-  "KeySpec": {
-    "type": "string",
-    "enum": [
-      "RSA_2048",
-      "RSA_3072",
-      "RSA_4096",
-      "ECC_NIST_P256",
-      "ECC_NIST_P384",
-      "ECC_NIST_P521",
-      "ECC_SECG_P256K1",
-      "SYMMETRIC_DEFAULT",
-      "HMAC_224",
-      "HMAC_256",
-      "HMAC_384",
-      "HMAC_512",
-      "SM2",
-      "ML_DSA_44",
-      "ML_DSA_65",
-      "ML_DSA_87",
-      "ECC_NIST_EDWARDS25519"
-    ]
-  },
-  "KeyUsageType": {
-    "type": "string",
-    "enum": [
-      "SIGN_VERIFY",
-      "ENCRYPT_DECRYPT",
-      "GENERATE_VERIFY_MAC",
-      "KEY_AGREEMENT"
-    ]
-  },
-  "LimitType": {
-    "type": "integer",
-    "min": 1,
-    "max": 1000
-  },
-  "ListAliasesRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "Limit": "LimitType",
-      "Marker": "MarkerType"
-    }
-  },
-  "ListGrantsRequest": {
-    "type": "structure",
-    "members": {
-      "Limit": "LimitType",
-      "Marker": "MarkerType",
-      "KeyId": "KeyIdType",
-      "GrantId": "GrantIdType",
-      "GranteePrincipal": "PrincipalIdType",
-      "GranteeServicePrincipal": "ServicePrincipalType"
+  GetKeyPolicyRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      PolicyName: 'PolicyNameType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId'],
   },
-  "ListKeyPoliciesRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "Limit": "LimitType",
-      "Marker": "MarkerType"
+  GetKeyRotationStatusRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId'],
   },
-  "ListKeyRotationsRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "IncludeKeyMaterial": "IncludeKeyMaterial",
-      "Limit": "LimitType",
-      "Marker": "MarkerType"
+  GetPublicKeyRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      GrantTokens: 'GrantTokenList',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId'],
   },
-  "ListKeysRequest": {
-    "type": "structure",
-    "members": {
-      "Limit": "LimitType",
-      "Marker": "MarkerType"
-    }
+  GrantConstraintSourceArnType: {
+    type: 'string',
+    min: 20,
+    max: 512,
+    pattern: '^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+$',
   },
-  "ListResourceTagsRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "Limit": "LimitType",
-      "Marker": "MarkerType"
+  GrantConstraints: {
+    type: 'structure',
+    members: {
+      EncryptionContextSubset: 'EncryptionContextType',
+      EncryptionContextEquals: 'EncryptionContextType',
+      SourceArn: 'GrantConstraintSourceArnType',
     },
-    "required": [
-      "KeyId"
-    ]
   },
-  "ListRetirableGrantsRequest": {
-    "type": "structure",
-    "members": {
-      "Limit": "LimitType",
-      "Marker": "MarkerType",
-      "RetiringPrincipal": "PrincipalIdType",
-      "RetiringServicePrincipal": "ServicePrincipalType"
-    }
+  GrantIdType: {
+    type: 'string',
+    min: 1,
+    max: 128,
   },
-  "MacAlgorithmSpec": {
-    "type": "string",
-    "enum": [
-      "HMAC_SHA_224",
-      "HMAC_SHA_256",
-      "HMAC_SHA_384",
-      "HMAC_SHA_512"
-    ]
+  GrantNameType: {
+    type: 'string',
+    min: 1,
+    max: 256,
+    pattern: '^[a-zA-Z0-9:/_-]+$',
   },
-  "MarkerType": {
-    "type": "string",
-    "min": 1,
-    "max": 1024,
-    "pattern": "[\\u0020-\\u00FF]*"
+  GrantOperation: {
+    type: 'string',
+    enum: [
+      'Decrypt',
+      'Encrypt',
+      'GenerateDataKey',
+      'GenerateDataKeyWithoutPlaintext',
+      'ReEncryptFrom',
+      'ReEncryptTo',
+      'Sign',
+      'Verify',
+      'GetPublicKey',
+      'CreateGrant',
+      'RetireGrant',
+      'DescribeKey',
+      'GenerateDataKeyPair',
+      'GenerateDataKeyPairWithoutPlaintext',
+      'GenerateMac',
+      'VerifyMac',
+      'DeriveSharedSecret',
+    ],
   },
-  "MessageType": {
-    "type": "string",
-    "enum": [
-      "RAW",
-      "DIGEST",
-      "EXTERNAL_MU"
-    ]
+  GrantOperationList: {
+    type: 'list',
+    member: 'GrantOperation',
   },
-  "NullableBooleanType": {
-    "type": "boolean"
+  GrantTokenList: {
+    type: 'list',
+    min: 0,
+    max: 10,
+    member: 'GrantTokenType',
   },
-  "NumberOfBytesType": {
-    "type": "integer",
-    "min": 1,
-    "max": 1024
+  GrantTokenType: {
+    type: 'string',
+    min: 1,
+    max: 8192,
   },
-  "OriginType": {
-    "type": "string",
-    "enum": [
-      "AWS_KMS",
-      "EXTERNAL",
-      "AWS_CLOUDHSM",
-      "EXTERNAL_KEY_STORE"
-    ]
+  IncludeKeyMaterial: {
+    type: 'string',
+    enum: ['ALL_KEY_MATERIAL', 'ROTATIONS_ONLY'],
   },
-  "PendingWindowInDaysType": {
-    "type": "integer",
-    "min": 1,
-    "max": 365
+  KeyEncryptionMechanism: {
+    type: 'string',
+    enum: ['RSAES_OAEP_SHA_256'],
   },
-  "PlaintextType": {
-    "type": "blob",
-    "min": 1,
-    "max": 4096
+  KeyIdType: {
+    type: 'string',
+    min: 1,
+    max: 2048,
   },
-  "PolicyNameType": {
-    "type": "string",
-    "min": 1,
-    "max": 128,
-    "pattern": "[\\w]+"
+  KeySpec: {
+    type: 'string',
+    enum: [
+      'RSA_2048',
+      'RSA_3072',
+      'RSA_4096',
+      'ECC_NIST_P256',
+      'ECC_NIST_P384',
+      'ECC_NIST_P521',
+      'ECC_SECG_P256K1',
+      'SYMMETRIC_DEFAULT',
+      'HMAC_224',
+      'HMAC_256',
+      'HMAC_384',
+      'HMAC_512',
+      'SM2',
+      'ML_DSA_44',
+      'ML_DSA_65',
+      'ML_DSA_87',
+      'ECC_NIST_EDWARDS25519',
+    ],
   },
-  "PolicyType": {
-    "type": "string",
-    "min": 1,
-    "max": 131072,
-    "pattern": "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"
+  KeyUsageType: {
+    type: 'string',
+    enum: ['SIGN_VERIFY', 'ENCRYPT_DECRYPT', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'],
   },
-  "PrincipalIdType": {
-    "type": "string",
-    "min": 1,
-    "max": 256,
-    "pattern": "^[\\w+=,.@:/-]+$"
+  LimitType: {
+    type: 'integer',
+    min: 1,
+    max: 1000,
   },
-  "PutKeyPolicyRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "PolicyName": "PolicyNameType",
-      "Policy": "PolicyType",
-      "BypassPolicyLockoutSafetyCheck": "BooleanType"
+  ListAliasesRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      Limit: 'LimitType',
+      Marker: 'MarkerType',
     },
-    "required": [
-      "KeyId",
-      "Policy"
-    ]
   },
-  "ReEncryptRequest": {
-    "type": "structure",
-    "members": {
-      "CiphertextBlob": "CiphertextType",
-      "SourceEncryptionContext": "EncryptionContextType",
-      "SourceKeyId": "KeyIdType",
-      "DestinationKeyId": "KeyIdType",
-      "DestinationEncryptionContext": "EncryptionContextType",
-      "SourceEncryptionAlgorithm": "EncryptionAlgorithmSpec",
-      "DestinationEncryptionAlgorithm": "EncryptionAlgorithmSpec",
-      "GrantTokens": "GrantTokenList",
-      "DryRun": "NullableBooleanType",
-      "DryRunModifiers": "DryRunModifierList"
+  ListGrantsRequest: {
+    type: 'structure',
+    members: {
+      Limit: 'LimitType',
+      Marker: 'MarkerType',
+      KeyId: 'KeyIdType',
+      GrantId: 'GrantIdType',
+      GranteePrincipal: 'PrincipalIdType',
+      GranteeServicePrincipal: 'ServicePrincipalType',
     },
-    "required": [
-      "DestinationKeyId"
-    ]
+    required: ['KeyId'],
   },
-  "RecipientInfo": {
-    "type": "structure",
-    "members": {
-      "KeyEncryptionAlgorithm": "KeyEncryptionMechanism",
-      "AttestationDocument": "AttestationDocumentType"
-    }
-  },
-  "RetireGrantRequest": {
-    "type": "structure",
-    "members": {
-      "GrantToken": "GrantTokenType",
-      "KeyId": "KeyIdType",
-      "GrantId": "GrantIdType",
-      "DryRun": "NullableBooleanType"
-    }
-  },
-  "RevokeGrantRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "GrantId": "GrantIdType",
-      "DryRun": "NullableBooleanType"
+  ListKeyPoliciesRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      Limit: 'LimitType',
+      Marker: 'MarkerType',
     },
-    "required": [
-      "KeyId",
-      "GrantId"
-    ]
+    required: ['KeyId'],
   },
-  "RotateKeyOnDemandRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType"
+  ListKeyRotationsRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      IncludeKeyMaterial: 'IncludeKeyMaterial',
+      Limit: 'LimitType',
+      Marker: 'MarkerType',
     },
-    "required": [
-      "KeyId"
-    ]
+    required: ['KeyId'],
   },
-  "RotationPeriodInDaysType": {
-    "type": "integer",
-    "min": 90,
-    "max": 2560
-  },
-  "ScheduleKeyDeletionRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "PendingWindowInDays": "PendingWindowInDaysType"
+  ListKeysRequest: {
+    type: 'structure',
+    members: {
+      Limit: 'LimitType',
+      Marker: 'MarkerType',
     },
-    "required": [
-      "KeyId"
-    ]
   },
-  "ServicePrincipalType": {
-    "type": "string",
-    "min": 1,
-    "max": 128,
-    "pattern": "^([A-Za-z0-9\\-]+)\\.([A-Za-z0-9\\-]+)(\\.[A-Za-z0-9\\-]+)+$"
-  },
-  "SignRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "Message": "PlaintextType",
-      "MessageType": "MessageType",
-      "GrantTokens": "GrantTokenList",
-      "SigningAlgorithm": "SigningAlgorithmSpec",
-      "DryRun": "NullableBooleanType"
+  ListResourceTagsRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      Limit: 'LimitType',
+      Marker: 'MarkerType',
     },
-    "required": [
-      "KeyId",
-      "Message",
-      "SigningAlgorithm"
-    ]
+    required: ['KeyId'],
   },
-  "SigningAlgorithmSpec": {
-    "type": "string",
-    "enum": [
-      "RSASSA_PSS_SHA_256",
-      "RSASSA_PSS_SHA_384",
-      "RSASSA_PSS_SHA_512",
-      "RSASSA_PKCS1_V1_5_SHA_256",
-      "RSASSA_PKCS1_V1_5_SHA_384",
-      "RSASSA_PKCS1_V1_5_SHA_512",
-      "ECDSA_SHA_256",
-      "ECDSA_SHA_384",
-      "ECDSA_SHA_512",
-      "SM2DSA",
-      "ML_DSA_SHAKE_256",
-      "ED25519_SHA_512",
-      "ED25519_PH_SHA_512"
-    ]
-  },
-  "Tag": {
-    "type": "structure",
-    "members": {
-      "TagKey": "TagKeyType",
-      "TagValue": "TagValueType"
+  ListRetirableGrantsRequest: {
+    type: 'structure',
+    members: {
+      Limit: 'LimitType',
+      Marker: 'MarkerType',
+      RetiringPrincipal: 'PrincipalIdType',
+      RetiringServicePrincipal: 'ServicePrincipalType',
     },
-    "required": [
-      "TagKey",
-      "TagValue"
-    ]
   },
-  "TagKeyList": {
-    "type": "list",
-    "member": "TagKeyType"
+  MacAlgorithmSpec: {
+    type: 'string',
+    enum: ['HMAC_SHA_224', 'HMAC_SHA_256', 'HMAC_SHA_384', 'HMAC_SHA_512'],
   },
-  "TagKeyType": {
-    "type": "string",
-    "min": 1,
-    "max": 128
+  MarkerType: {
+    type: 'string',
+    min: 1,
+    max: 1024,
+    pattern: '[\\u0020-\\u00FF]*',
   },
-  "TagList": {
-    "type": "list",
-    "member": "Tag"
+  MessageType: {
+    type: 'string',
+    enum: ['RAW', 'DIGEST', 'EXTERNAL_MU'],
   },
-  "TagResourceRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "Tags": "TagList"
+  NullableBooleanType: {
+    type: 'boolean',
+  },
+  NumberOfBytesType: {
+    type: 'integer',
+    min: 1,
+    max: 1024,
+  },
+  OriginType: {
+    type: 'string',
+    enum: ['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'],
+  },
+  PendingWindowInDaysType: {
+    type: 'integer',
+    min: 1,
+    max: 365,
+  },
+  PlaintextType: {
+    type: 'blob',
+    min: 1,
+    max: 4096,
+  },
+  PolicyNameType: {
+    type: 'string',
+    min: 1,
+    max: 128,
+    pattern: '[\\w]+',
+  },
+  PolicyType: {
+    type: 'string',
+    min: 1,
+    max: 131072,
+    pattern: '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+',
+  },
+  PrincipalIdType: {
+    type: 'string',
+    min: 1,
+    max: 256,
+    pattern: '^[\\w+=,.@:/-]+$',
+  },
+  PutKeyPolicyRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      PolicyName: 'PolicyNameType',
+      Policy: 'PolicyType',
+      BypassPolicyLockoutSafetyCheck: 'BooleanType',
     },
-    "required": [
-      "KeyId",
-      "Tags"
-    ]
+    required: ['KeyId', 'Policy'],
   },
-  "TagValueType": {
-    "type": "string",
-    "min": 0,
-    "max": 256
-  },
-  "UntagResourceRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "TagKeys": "TagKeyList"
+  ReEncryptRequest: {
+    type: 'structure',
+    members: {
+      CiphertextBlob: 'CiphertextType',
+      SourceEncryptionContext: 'EncryptionContextType',
+      SourceKeyId: 'KeyIdType',
+      DestinationKeyId: 'KeyIdType',
+      DestinationEncryptionContext: 'EncryptionContextType',
+      SourceEncryptionAlgorithm: 'EncryptionAlgorithmSpec',
+      DestinationEncryptionAlgorithm: 'EncryptionAlgorithmSpec',
+      GrantTokens: 'GrantTokenList',
+      DryRun: 'NullableBooleanType',
+      DryRunModifiers: 'DryRunModifierList',
     },
-    "required": [
-      "KeyId",
-      "TagKeys"
-    ]
+    required: ['DestinationKeyId'],
   },
-  "UpdateAliasRequest": {
-    "type": "structure",
-    "members": {
-      "AliasName": "AliasNameType",
-      "TargetKeyId": "KeyIdType"
+  RecipientInfo: {
+    type: 'structure',
+    members: {
+      KeyEncryptionAlgorithm: 'KeyEncryptionMechanism',
+      AttestationDocument: 'AttestationDocumentType',
     },
-    "required": [
-      "AliasName",
-      "TargetKeyId"
-    ]
   },
-  "UpdateKeyDescriptionRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "Description": "DescriptionType"
+  RetireGrantRequest: {
+    type: 'structure',
+    members: {
+      GrantToken: 'GrantTokenType',
+      KeyId: 'KeyIdType',
+      GrantId: 'GrantIdType',
+      DryRun: 'NullableBooleanType',
     },
-    "required": [
-      "KeyId",
-      "Description"
-    ]
   },
-  "VerifyMacRequest": {
-    "type": "structure",
-    "members": {
-      "Message": "PlaintextType",
-      "KeyId": "KeyIdType",
-      "MacAlgorithm": "MacAlgorithmSpec",
-      "Mac": "CiphertextType",
-      "GrantTokens": "GrantTokenList",
-      "DryRun": "NullableBooleanType"
+  RevokeGrantRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      GrantId: 'GrantIdType',
+      DryRun: 'NullableBooleanType',
     },
-    "required": [
-      "Message",
-      "KeyId",
-      "MacAlgorithm",
-      "Mac"
-    ]
+    required: ['KeyId', 'GrantId'],
   },
-  "VerifyRequest": {
-    "type": "structure",
-    "members": {
-      "KeyId": "KeyIdType",
-      "Message": "PlaintextType",
-      "MessageType": "MessageType",
-      "Signature": "CiphertextType",
-      "SigningAlgorithm": "SigningAlgorithmSpec",
-      "GrantTokens": "GrantTokenList",
-      "DryRun": "NullableBooleanType"
+  RotateKeyOnDemandRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
     },
-    "required": [
-      "KeyId",
-      "Message",
-      "Signature",
-      "SigningAlgorithm"
-    ]
+    required: ['KeyId'],
   },
-  "XksKeyIdType": {
-    "type": "string",
-    "min": 1,
-    "max": 128,
-    "pattern": "^[a-zA-Z0-9-_.]+$"
-  }
+  RotationPeriodInDaysType: {
+    type: 'integer',
+    min: 90,
+    max: 2560,
+  },
+  ScheduleKeyDeletionRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      PendingWindowInDays: 'PendingWindowInDaysType',
+    },
+    required: ['KeyId'],
+  },
+  ServicePrincipalType: {
+    type: 'string',
+    min: 1,
+    max: 128,
+    pattern: '^([A-Za-z0-9\\-]+)\\.([A-Za-z0-9\\-]+)(\\.[A-Za-z0-9\\-]+)+$',
+  },
+  SignRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      Message: 'PlaintextType',
+      MessageType: 'MessageType',
+      GrantTokens: 'GrantTokenList',
+      SigningAlgorithm: 'SigningAlgorithmSpec',
+      DryRun: 'NullableBooleanType',
+    },
+    required: ['KeyId', 'Message', 'SigningAlgorithm'],
+  },
+  SigningAlgorithmSpec: {
+    type: 'string',
+    enum: [
+      'RSASSA_PSS_SHA_256',
+      'RSASSA_PSS_SHA_384',
+      'RSASSA_PSS_SHA_512',
+      'RSASSA_PKCS1_V1_5_SHA_256',
+      'RSASSA_PKCS1_V1_5_SHA_384',
+      'RSASSA_PKCS1_V1_5_SHA_512',
+      'ECDSA_SHA_256',
+      'ECDSA_SHA_384',
+      'ECDSA_SHA_512',
+      'SM2DSA',
+      'ML_DSA_SHAKE_256',
+      'ED25519_SHA_512',
+      'ED25519_PH_SHA_512',
+    ],
+  },
+  Tag: {
+    type: 'structure',
+    members: {
+      TagKey: 'TagKeyType',
+      TagValue: 'TagValueType',
+    },
+    required: ['TagKey', 'TagValue'],
+  },
+  TagKeyList: {
+    type: 'list',
+    member: 'TagKeyType',
+  },
+  TagKeyType: {
+    type: 'string',
+    min: 1,
+    max: 128,
+  },
+  TagList: {
+    type: 'list',
+    member: 'Tag',
+  },
+  TagResourceRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      Tags: 'TagList',
+    },
+    required: ['KeyId', 'Tags'],
+  },
+  TagValueType: {
+    type: 'string',
+    min: 0,
+    max: 256,
+  },
+  UntagResourceRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      TagKeys: 'TagKeyList',
+    },
+    required: ['KeyId', 'TagKeys'],
+  },
+  UpdateAliasRequest: {
+    type: 'structure',
+    members: {
+      AliasName: 'AliasNameType',
+      TargetKeyId: 'KeyIdType',
+    },
+    required: ['AliasName', 'TargetKeyId'],
+  },
+  UpdateKeyDescriptionRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      Description: 'DescriptionType',
+    },
+    required: ['KeyId', 'Description'],
+  },
+  VerifyMacRequest: {
+    type: 'structure',
+    members: {
+      Message: 'PlaintextType',
+      KeyId: 'KeyIdType',
+      MacAlgorithm: 'MacAlgorithmSpec',
+      Mac: 'CiphertextType',
+      GrantTokens: 'GrantTokenList',
+      DryRun: 'NullableBooleanType',
+    },
+    required: ['Message', 'KeyId', 'MacAlgorithm', 'Mac'],
+  },
+  VerifyRequest: {
+    type: 'structure',
+    members: {
+      KeyId: 'KeyIdType',
+      Message: 'PlaintextType',
+      MessageType: 'MessageType',
+      Signature: 'CiphertextType',
+      SigningAlgorithm: 'SigningAlgorithmSpec',
+      GrantTokens: 'GrantTokenList',
+      DryRun: 'NullableBooleanType',
+    },
+    required: ['KeyId', 'Message', 'Signature', 'SigningAlgorithm'],
+  },
+  XksKeyIdType: {
+    type: 'string',
+    min: 1,
+    max: 128,
+    pattern: '^[a-zA-Z0-9-_.]+$',
+  },
 };

@@ -11,7 +11,20 @@
  * is written (a new key could never open that store's data).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { wipe } from '../crypto/bytes.js';
 import { KeyRootOfTrust } from './root-of-trust.js';
@@ -106,7 +119,11 @@ export function rootKeyFileState(dataDir: string): 'missing' | 'empty' | 'presen
  * a missing or empty root.key is refused instead of generated.
  * @throws {RootKeyError} when the environment variable or file holds no valid key, or the file is missing beside a sealed store.
  */
-export function loadFileRoot(options: { dataDir: string; envKey?: string | undefined; storeSealed?: boolean }): { root: KeyRootOfTrust; created: boolean; source: string } {
+export function loadFileRoot(options: { dataDir: string; envKey?: string | undefined; storeSealed?: boolean }): {
+  root: KeyRootOfTrust;
+  created: boolean;
+  source: string;
+} {
   if (options.envKey) {
     const key = decodeRootKey(options.envKey, 'SYMBOLON_ROOT_KEY');
     try {

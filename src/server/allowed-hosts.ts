@@ -35,7 +35,11 @@ function listenNames(address: string): string[] {
  * @param options.extra SYMBOLON_ALLOWED_HOSTS entries, `host[:port]`.
  * @param options.address the listening address (`app.server.address()`), when listening.
  */
-export function allowedHosts(options: { publicUrl: string | undefined; extra: readonly string[]; address: AddressInfo | string | null | undefined }): Set<string> {
+export function allowedHosts(options: {
+  publicUrl: string | undefined;
+  extra: readonly string[];
+  address: AddressInfo | string | null | undefined;
+}): Set<string> {
   const hosts = new Set<string>();
   if (options.publicUrl) {
     const u = new URL(options.publicUrl);

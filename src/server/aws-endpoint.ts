@@ -32,7 +32,12 @@ export function sendBodyTooLarge(req: FastifyRequest, reply: FastifyReply, query
     const svc = queryServices.find((s) => s.service === scoped) ?? queryServices.find((s) => s.service === 'sts');
     if (svc?.renderError) {
       const requestId = String(reply.getHeader('x-amzn-requestid') ?? randomUUID());
-      return svc.renderError(reply, new AwsError('ValidationError', 'Request body is too large.', 400), { requestId, sourceIp: req.ip, userAgent: '', now: Date.now() });
+      return svc.renderError(reply, new AwsError('ValidationError', 'Request body is too large.', 400), {
+        requestId,
+        sourceIp: req.ip,
+        userAgent: '',
+        now: Date.now(),
+      });
     }
   }
   return sendAwsError(reply, validation('Request body is too large.'));
@@ -51,9 +56,7 @@ function awsEndpointScope(app: FastifyInstance, options: AwsEndpointOptions): vo
   const queryRoute = { authenticator: options.authenticator, queryServices: options.queryServices ?? [] };
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser([JSON_11, FORM, 'application/json'], { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) =>
-    done(null, body),
-  );
+  app.addContentTypeParser([JSON_11, FORM, 'application/json'], { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
 
   app.post('/', { bodyLimit: MAX_BODY_BYTES }, async (req, reply) => {
     const requestId = randomUUID();

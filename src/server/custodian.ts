@@ -116,7 +116,9 @@ async function verifyRoot(store: Store, root: RootOfTrust, source: string): Prom
     wipe(opened);
   } catch (e) {
     if (e instanceof SealedBoxError) {
-      throw new RootKeyError(`The root key from ${source} does not match this store: its data was sealed under a different root key. Refusing to start; restore the original root key.`);
+      throw new RootKeyError(
+        `The root key from ${source} does not match this store: its data was sealed under a different root key. Refusing to start; restore the original root key.`,
+      );
     }
     throw e;
   }
@@ -207,11 +209,9 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       }
       if (!config.adminAccessKeyId) {
         adminCredentialsFile = join(config.dataDir, 'admin-credentials.json');
-        writeFileSync(
-          adminCredentialsFile,
-          JSON.stringify({ accessKeyId, secretAccessKey: secret, region: config.region, accountId }, null, 2) + '\n',
-          { mode: 0o600 },
-        );
+        writeFileSync(adminCredentialsFile, JSON.stringify({ accessKeyId, secretAccessKey: secret, region: config.region, accountId }, null, 2) + '\n', {
+          mode: 0o600,
+        });
       }
     }
 
@@ -292,16 +292,27 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       if (cleaned.adopted + cleaned.scheduledForDeletion > 0) logger.warn({ ...cleaned }, 'orphaned wallet master keys cleaned up');
     }
     // The wallet frame (and, in the embedded default, the example DApp on another port) come with the wallet service.
-    const frame = wallet ? createFrame({ settings: config.frame, publicUrl: () => resolvePublicUrl(config.publicUrl, listening!), region: config.region, accountId, logger }) : undefined;
-    const app = buildApp({ logger, deps, authenticator, operations, queryServices: [iam, roles, sts], approvalOperations, audit, observe: metrics.observe, identity, ...(wallet ? { wallet: wallet.api } : {}), ...(frame ? { frame } : {}) });
+    const frame = wallet
+      ? createFrame({ settings: config.frame, publicUrl: () => resolvePublicUrl(config.publicUrl, listening!), region: config.region, accountId, logger })
+      : undefined;
+    const app = buildApp({
+      logger,
+      deps,
+      authenticator,
+      operations,
+      queryServices: [iam, roles, sts],
+      approvalOperations,
+      audit,
+      observe: metrics.observe,
+      identity,
+      ...(wallet ? { wallet: wallet.api } : {}),
+      ...(frame ? { frame } : {}),
+    });
     listening = app;
     registerMetricsRoute(app, metrics, { token: options.metricsToken ?? (process.env.SYMBOLON_METRICS_TOKEN || undefined) });
     // Deletes keys whose window ended while no process ran, then keeps watching.
     const maintenance = await startMaintenance(deps, logger, options.maintenanceIntervalMs ?? MAINTENANCE_INTERVAL_MS);
-    logger.info(
-      { root: rootSource, rootCreated, store: store.dialect, secp256k1: SECP256K1_IMPLEMENTATION },
-      'custodian ready',
-    );
+    logger.info({ root: rootSource, rootCreated, store: store.dialect, secp256k1: SECP256K1_IMPLEMENTATION }, 'custodian ready');
     return {
       app,
       deps,

@@ -56,16 +56,23 @@ export function parseFrameOidcProviders(json: string | undefined): FrameOidcProv
     const o = entry as Record<string, unknown>;
     for (const k of Object.keys(o)) if (!FIELDS.includes(k)) throw new RangeError(`${where}: unknown field ${k.slice(0, 32)}`);
     if (typeof o.id !== 'string' || !/^[a-z0-9-]{1,32}$/.test(o.id)) throw new RangeError(`${where}.id must be 1 to 32 of a-z, 0-9 and -`);
-    if (typeof o.name !== 'string' || o.name.trim() === '' || o.name.length > 64) throw new RangeError(`${where}.name must be a non-empty string of at most 64 characters`);
+    if (typeof o.name !== 'string' || o.name.trim() === '' || o.name.length > 64)
+      throw new RangeError(`${where}.name must be a non-empty string of at most 64 characters`);
     if (typeof o.issuer !== 'string' || o.issuer.length > 512) throw new RangeError(`${where}.issuer must be a URL string`);
     try {
       checkFetchUrl(o.issuer, `${where}.issuer`);
     } catch (e) {
       throw new RangeError((e as Error).message);
     }
-    if (typeof o.clientId !== 'string' || o.clientId === '' || o.clientId.length > 256 || /\s/.test(o.clientId)) throw new RangeError(`${where}.clientId must be a non-empty string without spaces`);
+    if (typeof o.clientId !== 'string' || o.clientId === '' || o.clientId.length > 256 || /\s/.test(o.clientId))
+      throw new RangeError(`${where}.clientId must be a non-empty string without spaces`);
     const scope = o.scope === undefined ? 'openid email' : o.scope;
-    if (typeof scope !== 'string' || scope.length > 512 || !/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/.test(scope) || !scope.split(' ').includes('openid')) {
+    if (
+      typeof scope !== 'string' ||
+      scope.length > 512 ||
+      !/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/.test(scope) ||
+      !scope.split(' ').includes('openid')
+    ) {
       throw new RangeError(`${where}.scope must be space-separated scopes including openid`);
     }
     return Object.freeze({ id: o.id, name: o.name.trim(), issuer: o.issuer, clientId: o.clientId, scope });
@@ -95,7 +102,9 @@ export function checkFrameProvidersTrusted(providers: readonly FrameOidcProvider
       );
     }
     if (!issuer.audiences.includes(p.clientId)) {
-      throw new RangeError(`${VAR}: provider ${p.id}: the trusted issuer ${p.issuer} does not accept the audience ${p.clientId}; add "${p.clientId}" to its "audiences" (the frame uses the provider's ID token, whose aud is the clientId)`);
+      throw new RangeError(
+        `${VAR}: provider ${p.id}: the trusted issuer ${p.issuer} does not accept the audience ${p.clientId}; add "${p.clientId}" to its "audiences" (the frame uses the provider's ID token, whose aud is the clientId)`,
+      );
     }
   }
 }
@@ -113,7 +122,11 @@ export async function discoverFrameProvider(p: FrameOidcProvider, options: { tim
   const url = discoveryUrl(p.issuer);
   let doc: unknown;
   try {
-    const res = await (options.fetch ?? fetch)(url, { redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(options.timeoutMs) });
+    const res = await (options.fetch ?? fetch)(url, {
+      redirect: 'manual',
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
     const text = await res.text();
     if (text.length > MAX_DOCUMENT_BYTES) throw new Error('document too large');
@@ -153,7 +166,12 @@ export function frameProviderDirectory(options: {
 }): () => Promise<ResolvedFrameProvider[]> {
   const { providers, onError } = options;
   const now = options.now ?? Date.now;
-  const entries = providers.map((p) => ({ p, resolved: undefined as ResolvedFrameProvider | undefined, until: 0, pending: undefined as Promise<void> | undefined }));
+  const entries = providers.map((p) => ({
+    p,
+    resolved: undefined as ResolvedFrameProvider | undefined,
+    until: 0,
+    pending: undefined as Promise<void> | undefined,
+  }));
   const refresh = (e: (typeof entries)[number]): Promise<void> =>
     (e.pending ??= discoverFrameProvider(e.p, { timeoutMs: options.timeoutMs ?? 5000 })
       .then(

@@ -105,7 +105,15 @@ export interface Frame {
 export function createFrame(options: FrameOptions): Frame {
   const { settings } = options;
   const dist = options.distDir ?? DEFAULT_DIST;
-  const frameFile = staticFiles(join(dist, 'frame'), ['index.html', 'frame.js', 'frame.css', 'frame.js.map', 'oidc-callback.html', 'oidc-callback.js', 'oidc-callback.js.map']);
+  const frameFile = staticFiles(join(dist, 'frame'), [
+    'index.html',
+    'frame.js',
+    'frame.css',
+    'frame.js.map',
+    'oidc-callback.html',
+    'oidc-callback.js',
+    'oidc-callback.js.map',
+  ]);
   // External login providers (docs/frame.md), with their endpoints from discovery.
   const loginProviders = frameProviderDirectory({
     providers: settings.oidcProviders,
@@ -130,7 +138,15 @@ export function createFrame(options: FrameOptions): Frame {
       chains: { [String(settings.chain.chainId)]: settings.chain.name },
       // The configured chain the frame reads from (the home page's balance, token decimals in prompts).
       chain: { chainId: settings.chain.chainId, name: settings.chain.name, rpcUrl: settings.chain.rpcUrl },
-      loginProviders: providers.map(({ id, name, issuer, clientId, scope, authorizationEndpoint, tokenEndpoint }) => ({ id, name, issuer, clientId, scope, authorizationEndpoint, tokenEndpoint })),
+      loginProviders: providers.map(({ id, name, issuer, clientId, scope, authorizationEndpoint, tokenEndpoint }) => ({
+        id,
+        name,
+        issuer,
+        clientId,
+        scope,
+        authorizationEndpoint,
+        tokenEndpoint,
+      })),
     };
   };
 
@@ -183,17 +199,29 @@ export function createFrame(options: FrameOptions): Frame {
         }
         const headers: Record<string, string> =
           name === 'index.html'
-            ? { 'content-security-policy': csp(await loginProviders()), 'referrer-policy': 'no-referrer', 'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()' }
+            ? {
+                'content-security-policy': csp(await loginProviders()),
+                'referrer-policy': 'no-referrer',
+                'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
+              }
             : name === 'oidc-callback.html'
               ? // The login popup's landing page: its URL holds the authorization code, so no referrer, no framing, nothing cached.
-                { 'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'", 'referrer-policy': 'no-referrer' }
+                {
+                  'content-security-policy':
+                    "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                  'referrer-policy': 'no-referrer',
+                }
               : { 'cross-origin-resource-policy': 'same-origin' };
         return sendFile(reply, name, body, headers);
       });
       app.get(`${FRAME_PREFIX}/`, async (_req, reply) => {
         const body = frameFile('index.html');
         if (!body) return notBuilt(reply, 'wallet frame');
-        return sendFile(reply, 'index.html', body, { 'content-security-policy': csp(await loginProviders()), 'referrer-policy': 'no-referrer', 'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()' });
+        return sendFile(reply, 'index.html', body, {
+          'content-security-policy': csp(await loginProviders()),
+          'referrer-policy': 'no-referrer',
+          'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
+        });
       });
 
       if (settings.exampleDappPort !== undefined) {
@@ -207,7 +235,10 @@ export function createFrame(options: FrameOptions): Frame {
             chains: [settings.chain],
             ...(options.distDir ? { distDir: options.distDir } : {}),
           });
-          options.logger.info({ dapp: dapp.origin, frame: `${options.publicUrl()}${FRAME_PREFIX}/` }, `Example DApp on ${dapp.origin} (another origin), using the wallet frame at ${options.publicUrl()}${FRAME_PREFIX}/`);
+          options.logger.info(
+            { dapp: dapp.origin, frame: `${options.publicUrl()}${FRAME_PREFIX}/` },
+            `Example DApp on ${dapp.origin} (another origin), using the wallet frame at ${options.publicUrl()}${FRAME_PREFIX}/`,
+          );
           if (!settings.allowedOrigins.includes(dapp.origin)) {
             options.logger.warn({ dapp: dapp.origin }, 'the example DApp origin is not in SYMBOLON_FRAME_ALLOWED_ORIGINS: the frame will ignore it');
           }

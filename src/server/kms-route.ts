@@ -56,8 +56,7 @@ function findOperation(route: KmsRouteDeps, target: string): KmsOperation {
   const dot = target.indexOf('.');
   const prefix = target.slice(0, dot);
   const name = target.slice(dot + 1);
-  const operation =
-    prefix === 'TrentService' ? route.operations.get(name) : prefix === 'SymbolonApprovals' ? route.approvalOperations?.get(name) : undefined;
+  const operation = prefix === 'TrentService' ? route.operations.get(name) : prefix === 'SymbolonApprovals' ? route.approvalOperations?.get(name) : undefined;
   if (!operation) throw (prefix === 'TrentService' && unsupportedKmsOperation(name)) || unknownOperation('');
   return operation;
 }
@@ -75,10 +74,16 @@ function toAwsError(e: unknown, req: FastifyRequest, call: KmsCall): AwsError {
   if (e instanceof AwsError) return e;
   if (isStoreUnavailable(e)) {
     // Retryable, in AWS's shape; the driver's code only (a message may quote values).
-    req.log.warn({ code: (e as { code?: unknown })?.code, requestId: call.info.requestId, operation: call.operationName.slice(0, 64) }, 'KMS request failed: the store is unavailable');
+    req.log.warn(
+      { code: (e as { code?: unknown })?.code, requestId: call.info.requestId, operation: call.operationName.slice(0, 64) },
+      'KMS request failed: the store is unavailable',
+    );
     return storeUnavailableKms();
   }
-  req.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: call.info.requestId, operation: call.operationName.slice(0, 64) }, 'KMS operation failed unexpectedly');
+  req.log.error(
+    { err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: call.info.requestId, operation: call.operationName.slice(0, 64) },
+    'KMS operation failed unexpectedly',
+  );
   return internal('An internal error occurred.');
 }
 
@@ -113,7 +118,10 @@ async function recordAudit(route: KmsRouteDeps, req: FastifyRequest, call: KmsCa
   try {
     await route.audit.recordDurable(event);
   } catch {
-    req.log.error({ requestId: call.info.requestId, operation: call.operationName.slice(0, 64) }, 'the audit record of an applied KMS change could not be written');
+    req.log.error(
+      { requestId: call.info.requestId, operation: call.operationName.slice(0, 64) },
+      'the audit record of an applied KMS change could not be written',
+    );
     call.error = internal(AUDIT_NOT_DURABLE);
   }
 }
@@ -122,9 +130,25 @@ async function recordAudit(route: KmsRouteDeps, req: FastifyRequest, call: KmsCa
  * Serves one authenticated-by-SigV4 KMS request and answers it.
  * Never throws: every failure is answered in AWS's error shape.
  */
-export async function serveKmsRequest(route: KmsRouteDeps, req: FastifyRequest, reply: FastifyReply, info: RequestInfo, body: Uint8Array, target: string): Promise<FastifyReply> {
+export async function serveKmsRequest(
+  route: KmsRouteDeps,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  info: RequestInfo,
+  body: Uint8Array,
+  target: string,
+): Promise<FastifyReply> {
   const started = process.hrtime.bigint();
-  const call: KmsCall = { info, operationName: target, operation: undefined, caller: undefined, audit: {}, result: undefined, responseHeaders: undefined, error: undefined };
+  const call: KmsCall = {
+    info,
+    operationName: target,
+    operation: undefined,
+    caller: undefined,
+    audit: {},
+    result: undefined,
+    responseHeaders: undefined,
+    error: undefined,
+  };
   try {
     call.caller = await route.authenticator.authenticate(signedRequest(req, body), 'kms', info.now, String(req.headers.host ?? ''));
     call.operationName = target.slice(target.indexOf('.') + 1);

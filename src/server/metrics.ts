@@ -133,7 +133,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
     };
     fromStats('symbolon_audit_events_written_total', 'Audit events appended to the chain by this process.', (s) => s.written);
     fromStats('symbolon_audit_write_failures_total', 'Failed audit batch writes (the batch stays buffered and is retried).', (s) => s.flushFailures);
-    fromStats('symbolon_audit_dropped_events_total', 'Audit events refused because the buffer was full (recorded in the chain as EventsDropped).', (s) => s.dropped);
+    fromStats(
+      'symbolon_audit_dropped_events_total',
+      'Audit events refused because the buffer was full (recorded in the chain as EventsDropped).',
+      (s) => s.dropped,
+    );
     fromStats('symbolon_audit_checkpoints_total', 'Signed checkpoints written by this process.', (s) => s.checkpoints);
   }
 
@@ -180,7 +184,10 @@ export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics, opt
   const expected = options.token ? utf8Bytes(`Bearer ${options.token}`) : undefined;
   app.get('/metrics', async (req, reply) => {
     if (expected && !equalConstantTime(utf8Bytes(String(req.headers.authorization ?? '')), expected)) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthorized', message: 'A bearer token is required for /metrics.' } });
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: { code: 'unauthorized', message: 'A bearer token is required for /metrics.' } });
     }
     const body = await metrics.registry.metrics();
     return reply.code(200).header('content-type', metrics.registry.contentType).send(body);

@@ -23,7 +23,13 @@ import type { Tables } from '../storage/tables.js';
 import type { TrustedIssuer } from '../identity/trusted-issuer.js';
 import { loadTrustedIssuers } from '../identity/issuers-config.js';
 import { walletUsersRoleArn } from '../iam/roles/wallet-users-role.js';
-import { encodeTrustedKey, loadOrCreatePlatformKeyFile, loadOrCreateStoredPlatformKey, parseTrustedKeys, type PlatformKey } from '../attestation/platform-key.js';
+import {
+  encodeTrustedKey,
+  loadOrCreatePlatformKeyFile,
+  loadOrCreateStoredPlatformKey,
+  parseTrustedKeys,
+  type PlatformKey,
+} from '../attestation/platform-key.js';
 import { RecipientAttestation } from '../attestation/recipient-attestation.js';
 import type { SignerCredentialsConfig } from '../signer/child-config.js';
 import { launchSigner, type PlatformLogger, type SignerProcess } from '../signer/platform.js';
@@ -58,7 +64,9 @@ function plainIssuers(issuers: readonly TrustedIssuer[]): TrustedIssuer[] {
 
 function warnIfNoCredentials(c: SignerCredentialsConfig, log: PlatformLogger): void {
   if (c.mode === 'none') {
-    log.warn('the signer has no way to obtain custodian credentials: set SYMBOLON_SIGNER_ROLE_ARN (STS web identity) or SYMBOLON_SIGNER_ACCESS_KEY_ID/_SECRET_ACCESS_KEY; split-key signing is unavailable');
+    log.warn(
+      'the signer has no way to obtain custodian credentials: set SYMBOLON_SIGNER_ROLE_ARN (STS web identity) or SYMBOLON_SIGNER_ACCESS_KEY_ID/_SECRET_ACCESS_KEY; split-key signing is unavailable',
+    );
   }
 }
 
@@ -98,7 +106,10 @@ export async function startSignerChild(options: {
       corsOrigins: [...new Set([new URL(config.publicUrl ?? options.custodianUrl).origin, ...s.corsOrigins])],
     },
   });
-  options.logger.info({ signer: signer.url, imageSha384: signer.image.imageSha384 }, `Signer listening on ${signer.url} (ImageSha384 ${signer.image.imageSha384})`);
+  options.logger.info(
+    { signer: signer.url, imageSha384: signer.image.imageSha384 },
+    `Signer listening on ${signer.url} (ImageSha384 ${signer.image.imageSha384})`,
+  );
   return signer;
 }
 

@@ -67,7 +67,12 @@ export function webIdentityCredentials(options: {
   function load() {
     client ??= import('@aws-sdk/client-sts').then(({ STSClient, AssumeRoleWithWebIdentityCommand }) => ({
       // AssumeRoleWithWebIdentity is unsigned: the token is the credential.
-      sts: new STSClient({ endpoint: options.endpoint, region: options.region, maxAttempts: 1, credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } }) as unknown as StsLike,
+      sts: new STSClient({
+        endpoint: options.endpoint,
+        region: options.region,
+        maxAttempts: 1,
+        credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' },
+      }) as unknown as StsLike,
       Command: AssumeRoleWithWebIdentityCommand as unknown as new (input: object) => unknown,
     }));
     return client;

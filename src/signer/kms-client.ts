@@ -152,8 +152,10 @@ export class KmsRecipientClient {
     const { status, json } = await this.#send(headers, body);
     if (status === 200) {
       const out = json as { CiphertextForRecipient?: unknown; Plaintext?: unknown };
-      if (out.Plaintext !== undefined) throw new SignerError('custodian_unavailable', 'The custodian answered with plaintext instead of CiphertextForRecipient; refusing it.');
-      if (typeof out.CiphertextForRecipient !== 'string') throw new SignerError('custodian_unavailable', 'The custodian response has no CiphertextForRecipient.');
+      if (out.Plaintext !== undefined)
+        throw new SignerError('custodian_unavailable', 'The custodian answered with plaintext instead of CiphertextForRecipient; refusing it.');
+      if (typeof out.CiphertextForRecipient !== 'string')
+        throw new SignerError('custodian_unavailable', 'The custodian response has no CiphertextForRecipient.');
       return new Uint8Array(Buffer.from(out.CiphertextForRecipient, 'base64'));
     }
     const type = String((json as { __type?: unknown })?.__type ?? '').replace(/^.*#/, '');
@@ -162,7 +164,10 @@ export class KmsRecipientClient {
         throw new SignerError('release_refused', 'The custodian refused to release share A to this signer for this token (key policy).');
       case 'InvalidCiphertextException':
       case 'IncorrectKeyException':
-        throw new SignerError('share_ciphertext_invalid', 'The custodian could not open shareACiphertext for this owner and address (wrong owner, wrong address, or altered).');
+        throw new SignerError(
+          'share_ciphertext_invalid',
+          'The custodian could not open shareACiphertext for this owner and address (wrong owner, wrong address, or altered).',
+        );
       case 'ValidationException': {
         const message = String((json as { message?: unknown })?.message ?? '');
         if (message.startsWith('The attestation document')) {

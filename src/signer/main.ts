@@ -63,7 +63,10 @@ async function start(config: SignerChildConfig): Promise<void> {
   });
   const kms = new KmsRecipientClient({ endpoint: config.kmsEndpoint, region: config.region });
   const credentials = credentialsFor(config);
-  const verifier = createTokenVerifier({ issuers: config.issuers, ...(config.clockToleranceSec !== undefined ? { clockToleranceSec: config.clockToleranceSec } : {}) });
+  const verifier = createTokenVerifier({
+    issuers: config.issuers,
+    ...(config.clockToleranceSec !== undefined ? { clockToleranceSec: config.clockToleranceSec } : {}),
+  });
   const app = buildSignerApp({ verifier, credentials, kms, session, logger, ...(config.corsOrigins ? { corsOrigins: config.corsOrigins } : {}) });
   await session.warm();
   await app.listen({ host: config.host, port: config.port });

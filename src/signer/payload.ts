@@ -17,7 +17,18 @@
  *   { type: 'typedData',     typedData: { domain, types, primaryType, message } }   EIP-712
  *   { type: 'authorization', authorization: { address, chainId, nonce } }  EIP-7702
  */
-import { hashTypedData, hexToBytes, isAddress, isHex, type Address, type AuthorizationRequest, type Hex, type SignableMessage, type TransactionSerializable, type TypedDataDefinition } from 'viem';
+import {
+  hashTypedData,
+  hexToBytes,
+  isAddress,
+  isHex,
+  type Address,
+  type AuthorizationRequest,
+  type Hex,
+  type SignableMessage,
+  type TransactionSerializable,
+  type TypedDataDefinition,
+} from 'viem';
 import { prepareTransaction, type PreparedTransaction } from '../eth/hashTransaction.js';
 import { EthError } from '../eth/errors.js';
 import { checkTypedDataLimits, TypedDataLimitError } from '../eth/checkTypedDataLimits.js';
@@ -131,7 +142,10 @@ function transaction(raw: unknown): TransactionSerializable {
       case 'accessList':
         out[k] = list(v, f, 1024).map((e, i) => {
           if (!isObject(e) || Object.keys(e).some((x) => x !== 'address' && x !== 'storageKeys')) throw bad(`${f}[${i}] must be { address, storageKeys }.`);
-          return { address: address(e.address, `${f}[${i}].address`), storageKeys: list(e.storageKeys, `${f}[${i}].storageKeys`, 1024).map((s, j) => bytes32(s, `${f}[${i}].storageKeys[${j}]`)) };
+          return {
+            address: address(e.address, `${f}[${i}].address`),
+            storageKeys: list(e.storageKeys, `${f}[${i}].storageKeys`, 1024).map((s, j) => bytes32(s, `${f}[${i}].storageKeys[${j}]`)),
+          };
         });
         break;
       case 'authorizationList':
@@ -141,7 +155,14 @@ function transaction(raw: unknown): TransactionSerializable {
           const target = e.address ?? e.contractAddress;
           const yParity = e.yParity;
           if (yParity !== 0 && yParity !== 1) throw bad(`${g}.yParity must be 0 or 1.`);
-          return { address: address(target, `${g}.address`), chainId: int(e.chainId, `${g}.chainId`), nonce: int(e.nonce, `${g}.nonce`), r: bytes32(e.r, `${g}.r`), s: bytes32(e.s, `${g}.s`), yParity };
+          return {
+            address: address(target, `${g}.address`),
+            chainId: int(e.chainId, `${g}.chainId`),
+            nonce: int(e.nonce, `${g}.nonce`),
+            r: bytes32(e.r, `${g}.r`),
+            s: bytes32(e.s, `${g}.s`),
+            yParity,
+          };
         });
         break;
     }
@@ -209,10 +230,17 @@ function parseShape(raw: unknown): SignPayload {
     case 'typedData': {
       only(['type', 'typedData']);
       const t = raw.typedData;
-      if (!isObject(t) || !isObject(t.types) || typeof t.primaryType !== 'string' || !isObject(t.message ?? {}) || (t.domain !== undefined && !isObject(t.domain))) {
+      if (
+        !isObject(t) ||
+        !isObject(t.types) ||
+        typeof t.primaryType !== 'string' ||
+        !isObject(t.message ?? {}) ||
+        (t.domain !== undefined && !isObject(t.domain))
+      ) {
         throw bad('payload.typedData must be { domain, types, primaryType, message } (EIP-712).');
       }
-      for (const k of Object.keys(t)) if (!['domain', 'types', 'primaryType', 'message'].includes(k)) throw bad(`payload.typedData has an unknown field (${k.slice(0, 32)}).`);
+      for (const k of Object.keys(t))
+        if (!['domain', 'types', 'primaryType', 'message'].includes(k)) throw bad(`payload.typedData has an unknown field (${k.slice(0, 32)}).`);
       try {
         checkTypedDataLimits(t);
       } catch (e) {
@@ -225,10 +253,15 @@ function parseShape(raw: unknown): SignPayload {
       only(['type', 'authorization']);
       const a = raw.authorization;
       if (!isObject(a)) throw bad('payload.authorization must be { address, chainId, nonce }.');
-      for (const k of Object.keys(a)) if (!['address', 'contractAddress', 'chainId', 'nonce'].includes(k)) throw bad(`payload.authorization has an unknown field (${k.slice(0, 32)}).`);
+      for (const k of Object.keys(a))
+        if (!['address', 'contractAddress', 'chainId', 'nonce'].includes(k)) throw bad(`payload.authorization has an unknown field (${k.slice(0, 32)}).`);
       return {
         type: 'authorization',
-        authorization: { address: address(a.address ?? a.contractAddress, 'authorization.address'), chainId: int(a.chainId, 'authorization.chainId'), nonce: int(a.nonce, 'authorization.nonce') },
+        authorization: {
+          address: address(a.address ?? a.contractAddress, 'authorization.address'),
+          chainId: int(a.chainId, 'authorization.chainId'),
+          nonce: int(a.nonce, 'authorization.nonce'),
+        },
       };
     }
     default:

@@ -59,7 +59,14 @@ const errorResponse = {
   type: 'object',
   additionalProperties: false,
   required: ['error'],
-  properties: { error: { type: 'object', additionalProperties: false, required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+  properties: {
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
+  },
 } as const;
 
 interface SignBody {
@@ -108,7 +115,12 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     if (typeof origin !== 'string' || !corsOrigins.has(origin)) return done();
     reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
     if (req.method === 'OPTIONS' && req.url === '/v1/sign') {
-      reply.code(204).header('access-control-allow-methods', 'POST').header('access-control-allow-headers', 'authorization, content-type').header('access-control-max-age', '600').send();
+      reply
+        .code(204)
+        .header('access-control-allow-methods', 'POST')
+        .header('access-control-allow-headers', 'authorization, content-type')
+        .header('access-control-max-age', '600')
+        .send();
       return;
     }
     done();
@@ -124,7 +136,8 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
       const header = req.headers.authorization;
       const bearer = typeof header === 'string' && /^Bearer [^\s]+$/.test(header) ? header.slice(7) : undefined;
       if (header !== undefined && bearer === undefined) throw new SignerError('bad_request', 'Authorization must be "Bearer <token>".');
-      if (bearer !== undefined && body.token !== undefined && bearer !== body.token) throw new SignerError('bad_request', 'The token in the body and in Authorization differ.');
+      if (bearer !== undefined && body.token !== undefined && bearer !== body.token)
+        throw new SignerError('bad_request', 'The token in the body and in Authorization differ.');
       const token = bearer ?? body.token;
       if (token === undefined) throw new SignerError('invalid_token', 'A token is required (body "token" or Authorization: Bearer).');
       // Shape and bounds only: hashing waits until signWithSplitKey has verified the token.

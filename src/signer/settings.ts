@@ -41,7 +41,8 @@ function sessionSeconds(env: NodeJS.ProcessEnv, name: string): number {
   const text = env[name];
   if (text === undefined || text === '') return DEFAULT_ATTESTATION_SESSION_SECONDS;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n > MAX_ATTESTATION_SESSION_SECONDS) throw new RangeError(`${name} must be a whole number of seconds from 0 to ${MAX_ATTESTATION_SESSION_SECONDS}`);
+  if (!/^\d+$/.test(text) || n > MAX_ATTESTATION_SESSION_SECONDS)
+    throw new RangeError(`${name} must be a whole number of seconds from 0 to ${MAX_ATTESTATION_SESSION_SECONDS}`);
   return n;
 }
 
@@ -80,13 +81,16 @@ export function signerSettingsFromEnv(env: NodeJS.ProcessEnv): SignerSettings {
   const port = portText ? Number(portText) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new RangeError('SYMBOLON_SIGNER_PORT must be a port number');
   const kmsEndpoint = env.SYMBOLON_SIGNER_KMS_ENDPOINT || undefined;
-  if (kmsEndpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(kmsEndpoint)) throw new RangeError('SYMBOLON_SIGNER_KMS_ENDPOINT must be an http(s) origin');
+  if (kmsEndpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(kmsEndpoint))
+    throw new RangeError('SYMBOLON_SIGNER_KMS_ENDPOINT must be an http(s) origin');
   const roleArn = env.SYMBOLON_SIGNER_ROLE_ARN || undefined;
-  if (roleArn !== undefined && !/^arn:aws:iam::\d{12}:role\/[\w+=,.@\-/]+$/.test(roleArn)) throw new RangeError('SYMBOLON_SIGNER_ROLE_ARN must be an IAM role ARN');
+  if (roleArn !== undefined && !/^arn:aws:iam::\d{12}:role\/[\w+=,.@\-/]+$/.test(roleArn))
+    throw new RangeError('SYMBOLON_SIGNER_ROLE_ARN must be an IAM role ARN');
   const accessKeyId = env.SYMBOLON_SIGNER_ACCESS_KEY_ID || undefined;
   const secretAccessKey = env.SYMBOLON_SIGNER_SECRET_ACCESS_KEY || undefined;
   const imageSha384 = env.SYMBOLON_SIGNER_IMAGE_SHA384 || undefined;
-  if (imageSha384 !== undefined && !/^[0-9a-fA-F]{96}$/.test(imageSha384)) throw new RangeError('SYMBOLON_SIGNER_IMAGE_SHA384 must be 96 hexadecimal digits (the signer\'s ImageSha384)');
+  if (imageSha384 !== undefined && !/^[0-9a-fA-F]{96}$/.test(imageSha384))
+    throw new RangeError("SYMBOLON_SIGNER_IMAGE_SHA384 must be 96 hexadecimal digits (the signer's ImageSha384)");
   if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
     throw new RangeError('SYMBOLON_SIGNER_ACCESS_KEY_ID and SYMBOLON_SIGNER_SECRET_ACCESS_KEY must be set together');
   }
@@ -106,7 +110,10 @@ export function signerSettingsFromEnv(env: NodeJS.ProcessEnv): SignerSettings {
 
 /** Exact http(s) origins only: a wildcard or a path would let pages nobody named call the signer with a user's token. */
 function corsOrigins(text: string | undefined): string[] {
-  const list = (text ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '');
+  const list = (text ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
   for (const o of list) {
     let origin: string | undefined;
     try {
@@ -114,7 +121,8 @@ function corsOrigins(text: string | undefined): string[] {
     } catch {
       origin = undefined;
     }
-    if (origin !== o || !/^https?:\/\//.test(o) || o.includes('*')) throw new RangeError('SYMBOLON_SIGNER_CORS_ORIGINS must list exact http(s) origins (scheme://host[:port]), comma-separated');
+    if (origin !== o || !/^https?:\/\//.test(o) || o.includes('*'))
+      throw new RangeError('SYMBOLON_SIGNER_CORS_ORIGINS must list exact http(s) origins (scheme://host[:port]), comma-separated');
   }
   return list;
 }

@@ -44,6 +44,9 @@ export async function insertAccessKey(db: Db, k: AccessKeyRow): Promise<void> {
 }
 
 export async function countAccessKeys(db: Db): Promise<number> {
-  const r = await db.selectFrom('iam_access_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const r = await db
+    .selectFrom('iam_access_keys')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }

@@ -208,14 +208,7 @@ export async function insertEvents(trx: Db, dialect: DialectName, events: Stored
 
 /** Events with `from <= seq <= to`, in sequence order, at most `limit`. */
 export async function readEventRange(db: Db, from: number, to: number, limit: number): Promise<StoredEvent[]> {
-  const rows = await db
-    .selectFrom('audit_events')
-    .selectAll()
-    .where('seq', '>=', from)
-    .where('seq', '<=', to)
-    .orderBy('seq')
-    .limit(limit)
-    .execute();
+  const rows = await db.selectFrom('audit_events').selectAll().where('seq', '>=', from).where('seq', '<=', to).orderBy('seq').limit(limit).execute();
   return rows.map(toStored);
 }
 

@@ -171,7 +171,10 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     // SQLite gives -wal and -shm the database file's mode; files left by an older version are tightened here.
     if (file !== ':memory:') for (const suffix of ['-wal', '-shm', '-journal']) ownerOnly(file + suffix, false);
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: cachingSqliteDatabase(database) }) });
-    migrationDb = () => new Kysely<Tables>({ dialect: new TransactionalDdlSqliteDialect({ database: { prepare: (t) => database.prepare(t) as unknown as SqliteStatement, close: () => undefined } }) });
+    migrationDb = () =>
+      new Kysely<Tables>({
+        dialect: new TransactionalDdlSqliteDialect({ database: { prepare: (t) => database.prepare(t) as unknown as SqliteStatement, close: () => undefined } }),
+      });
   }
   const provider: MigrationProvider = { getMigrations: async () => migrations };
   const migrate = async (): Promise<void> => {
@@ -193,7 +196,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
         // The SQLSTATE (never a value) says which race or fault it was.
         const code = (error as { code?: unknown })?.code;
-        throw new Error(`database migration ${failed} failed${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}; nothing of it was applied`, { cause: error });
+        throw new Error(`database migration ${failed} failed${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}; nothing of it was applied`, {
+          cause: error,
+        });
       }
     } finally {
       if (target !== db) await target.destroy();
@@ -296,7 +301,10 @@ export function isStoreUnavailable(e: unknown): boolean {
 function resilientPool(pool: pg.Pool, logger: StoreLogger | undefined): PostgresPool {
   const report = (err: unknown): void => {
     const e = err as { code?: unknown; name?: unknown } | undefined;
-    logger?.warn({ code: typeof e?.code === 'string' ? e.code : undefined, error: typeof e?.name === 'string' ? e.name : 'Error' }, 'PostgreSQL connection lost; it will be replaced');
+    logger?.warn(
+      { code: typeof e?.code === 'string' ? e.code : undefined, error: typeof e?.name === 'string' ? e.name : 'Error' },
+      'PostgreSQL connection lost; it will be replaced',
+    );
   };
   // Every client reports its own errors, idle or checked out; the pool re-emits an idle
   // client's, which would crash the process unheard.

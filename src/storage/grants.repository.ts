@@ -89,7 +89,11 @@ export async function findNamedGrant(db: Db, keyId: string, name: string, params
  * that grant is returned; otherwise the inserted grant.
  */
 export async function insertGrant(db: Db, grant: Grant): Promise<Grant> {
-  const result = await db.insertInto('kms_grants').values(toRow(grant)).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+  const result = await db
+    .insertInto('kms_grants')
+    .values(toRow(grant))
+    .onConflict((oc) => oc.doNothing())
+    .executeTakeFirst();
   if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 1) return grant;
   const existing = grant.name === null ? undefined : await findNamedGrant(db, grant.keyId, grant.name, grant.paramsSha256);
   if (!existing) throw new Error('kms_grants: insert conflicted on the grant id');
@@ -111,7 +115,8 @@ export async function listGrants(
   if (options.grantId !== undefined) q = q.where('grant_id', '=', options.grantId);
   if (options.granteePrincipal !== undefined) q = q.where('grantee_principal', '=', options.granteePrincipal);
   const after = options.after;
-  if (after) q = q.where((eb) => eb.or([eb('created_at', '>', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('grant_id', '>', after.grantId)])]));
+  if (after)
+    q = q.where((eb) => eb.or([eb('created_at', '>', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('grant_id', '>', after.grantId)])]));
   const rows = await q.orderBy('created_at').orderBy('grant_id').limit(options.limit).execute();
   return rows.map(toGrant);
 }
@@ -120,7 +125,8 @@ export async function listGrants(
 export async function listRetirableGrants(db: Db, options: { retiringPrincipal: string; after?: GrantCursor | undefined; limit: number }): Promise<Grant[]> {
   let q = db.selectFrom('kms_grants').selectAll().where('retiring_principal', '=', options.retiringPrincipal);
   const after = options.after;
-  if (after) q = q.where((eb) => eb.or([eb('created_at', '>', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('grant_id', '>', after.grantId)])]));
+  if (after)
+    q = q.where((eb) => eb.or([eb('created_at', '>', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('grant_id', '>', after.grantId)])]));
   const rows = await q.orderBy('created_at').orderBy('grant_id').limit(options.limit).execute();
   return rows.map(toGrant);
 }

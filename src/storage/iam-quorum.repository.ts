@@ -65,7 +65,14 @@ function toChange(r: KmsPolicyChangeTable): PolicyChange {
 export async function getQuorumRule(db: Db, keyId: string): Promise<QuorumRule | undefined> {
   const r = await db.selectFrom('kms_quorum_rules').selectAll().where('key_id', '=', keyId).executeTakeFirst();
   return r
-    ? { keyId: r.key_id, approvers: JSON.parse(r.approvers) as string[], threshold: r.threshold, ttlSeconds: r.ttl_seconds, updatedAt: Number(r.updated_at), updatedBy: r.updated_by }
+    ? {
+        keyId: r.key_id,
+        approvers: JSON.parse(r.approvers) as string[],
+        threshold: r.threshold,
+        ttlSeconds: r.ttl_seconds,
+        updatedAt: Number(r.updated_at),
+        updatedBy: r.updated_by,
+      }
     : undefined;
 }
 
@@ -73,7 +80,14 @@ export async function getQuorumRule(db: Db, keyId: string): Promise<QuorumRule |
 export async function insertQuorumRuleIfAbsent(db: Db, rule: QuorumRule): Promise<boolean> {
   const r = await db
     .insertInto('kms_quorum_rules')
-    .values({ key_id: rule.keyId, approvers: JSON.stringify(rule.approvers), threshold: rule.threshold, ttl_seconds: rule.ttlSeconds, updated_at: rule.updatedAt, updated_by: rule.updatedBy })
+    .values({
+      key_id: rule.keyId,
+      approvers: JSON.stringify(rule.approvers),
+      threshold: rule.threshold,
+      ttl_seconds: rule.ttlSeconds,
+      updated_at: rule.updatedAt,
+      updated_by: rule.updatedBy,
+    })
     .onConflict((oc) => oc.column('key_id').doNothing())
     .executeTakeFirst();
   return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
@@ -94,7 +108,13 @@ export async function replaceQuorumRule(db: Db, current: QuorumRule, next: Quoru
   }
   const r = await db
     .updateTable('kms_quorum_rules')
-    .set({ approvers: JSON.stringify(next.approvers), threshold: next.threshold, ttl_seconds: next.ttlSeconds, updated_at: next.updatedAt, updated_by: next.updatedBy })
+    .set({
+      approvers: JSON.stringify(next.approvers),
+      threshold: next.threshold,
+      ttl_seconds: next.ttlSeconds,
+      updated_at: next.updatedAt,
+      updated_by: next.updatedBy,
+    })
     .where('key_id', '=', current.keyId)
     .where('approvers', '=', approvers)
     .where('threshold', '=', current.threshold)
@@ -139,7 +159,9 @@ export async function listChanges(
   if (options.status !== undefined) q = q.where('status', '=', options.status);
   const after = options.after;
   if (after) {
-    q = q.where((eb) => eb.or([eb('created_at', '>', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('change_id', '>', after.changeId)])]));
+    q = q.where((eb) =>
+      eb.or([eb('created_at', '>', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('change_id', '>', after.changeId)])]),
+    );
   }
   return (await q.execute()).map(toChange);
 }
@@ -166,7 +188,13 @@ export async function insertVote(db: Db, changeId: string, v: Vote): Promise<boo
 }
 
 export async function listVotes(db: Db, changeId: string): Promise<Vote[]> {
-  const rows = await db.selectFrom('kms_policy_change_votes').selectAll().where('change_id', '=', changeId).orderBy('voted_at').orderBy('approver_arn').execute();
+  const rows = await db
+    .selectFrom('kms_policy_change_votes')
+    .selectAll()
+    .where('change_id', '=', changeId)
+    .orderBy('voted_at')
+    .orderBy('approver_arn')
+    .execute();
   return rows.map((r) => ({ approverArn: r.approver_arn, vote: r.vote as Vote['vote'], votedAt: Number(r.voted_at) }));
 }
 

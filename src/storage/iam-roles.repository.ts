@@ -51,7 +51,11 @@ export async function insertRole(db: Kysely<Tables>, role: RoleRow, tags: Readon
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false;
-    if (tags.length) await tx.insertInto('iam_role_tags').values(tags.map(([k, v]) => ({ role_name: role.roleName, tag_key: k, tag_value: v }))).execute();
+    if (tags.length)
+      await tx
+        .insertInto('iam_role_tags')
+        .values(tags.map(([k, v]) => ({ role_name: role.roleName, tag_key: k, tag_value: v })))
+        .execute();
     return true;
   });
 }
@@ -113,11 +117,6 @@ export async function deleteRolePolicy(db: Db, roleName: string, policyName: str
 
 /** The names and documents of a role's inline policies, ordered by name. */
 export async function rolePolicies(db: Db, roleName: string): Promise<Array<{ policyName: string; document: string }>> {
-  const rows = await db
-    .selectFrom('iam_role_policies')
-    .select(['policy_name', 'document'])
-    .where('role_name', '=', roleName)
-    .orderBy('policy_name')
-    .execute();
+  const rows = await db.selectFrom('iam_role_policies').select(['policy_name', 'document']).where('role_name', '=', roleName).orderBy('policy_name').execute();
   return rows.map((r) => ({ policyName: r.policy_name, document: r.document }));
 }

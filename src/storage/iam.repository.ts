@@ -29,7 +29,11 @@ export async function insertUser(db: Db, u: UserRow, tags: ReadonlyArray<readonl
     .onConflict((oc) => oc.doNothing())
     .executeTakeFirst();
   if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false;
-  if (tags.length) await db.insertInto('iam_user_tags').values(tags.map(([k, v]) => ({ user_name: u.userName, tag_key: k, tag_value: v }))).execute();
+  if (tags.length)
+    await db
+      .insertInto('iam_user_tags')
+      .values(tags.map(([k, v]) => ({ user_name: u.userName, tag_key: k, tag_value: v })))
+      .execute();
   return true;
 }
 
@@ -71,7 +75,12 @@ export async function putUserTags(db: Db, userName: string, tags: ReadonlyArray<
 }
 
 export async function removeUserTags(db: Db, userName: string, keys: readonly string[]): Promise<void> {
-  if (keys.length) await db.deleteFrom('iam_user_tags').where('user_name', '=', userName).where('tag_key', 'in', [...keys]).execute();
+  if (keys.length)
+    await db
+      .deleteFrom('iam_user_tags')
+      .where('user_name', '=', userName)
+      .where('tag_key', 'in', [...keys])
+      .execute();
 }
 
 // Inline policies.
@@ -85,7 +94,12 @@ export async function putUserPolicy(db: Db, userName: string, policyName: string
 }
 
 export async function getUserPolicy(db: Db, userName: string, policyName: string): Promise<string | undefined> {
-  const r = await db.selectFrom('iam_user_policies').select('document').where('user_name', '=', userName).where('policy_name', '=', policyName).executeTakeFirst();
+  const r = await db
+    .selectFrom('iam_user_policies')
+    .select('document')
+    .where('user_name', '=', userName)
+    .where('policy_name', '=', policyName)
+    .executeTakeFirst();
   return r?.document;
 }
 
@@ -134,6 +148,11 @@ export async function deleteUserAccessKey(db: Db, userName: string, accessKeyId:
 
 /** Sets a key's status; returns whether it existed. */
 export async function setAccessKeyStatus(db: Db, userName: string, accessKeyId: string, status: 'Active' | 'Inactive'): Promise<boolean> {
-  const r = await db.updateTable('iam_access_keys').set({ status }).where('user_name', '=', userName).where('access_key_id', '=', accessKeyId).executeTakeFirst();
+  const r = await db
+    .updateTable('iam_access_keys')
+    .set({ status })
+    .where('user_name', '=', userName)
+    .where('access_key_id', '=', accessKeyId)
+    .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }

@@ -108,11 +108,7 @@ export async function updateKey(db: Db, key: KeyRecord): Promise<KeyRecord> {
  * Returns the record as stored, or undefined when the key does not exist.
  * @throws {Error} after repeated conflicting writes (a pathological hot key).
  */
-export async function updateKeyAtomically(
-  db: Db,
-  keyId: string,
-  change: (current: KeyRecord) => KeyRecord | null,
-): Promise<KeyRecord | undefined> {
+export async function updateKeyAtomically(db: Db, keyId: string, change: (current: KeyRecord) => KeyRecord | null): Promise<KeyRecord | undefined> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const current = await findKey(db, keyId);
     if (!current) return undefined;
@@ -120,12 +116,7 @@ export async function updateKeyAtomically(
     if (wanted === null) return current;
     const next = { ...wanted, keyId, revision: current.revision + 1 };
     const { key_id: _id, ...fields } = toRow(next);
-    const r = await db
-      .updateTable('kms_keys')
-      .set(fields)
-      .where('key_id', '=', keyId)
-      .where('revision', '=', current.revision)
-      .executeTakeFirst();
+    const r = await db.updateTable('kms_keys').set(fields).where('key_id', '=', keyId).where('revision', '=', current.revision).executeTakeFirst();
     if (Number(r.numUpdatedRows) === 1) return next;
   }
   throw new Error(`key ${keyId} changed concurrently too often`);
@@ -162,24 +153,14 @@ export async function deleteKey(db: Db, keyId: string): Promise<void> {
 export async function listKeys(db: Db, after: { createdAt: number; keyId: string } | undefined, limit: number): Promise<KeyRecord[]> {
   let q = db.selectFrom('kms_keys').selectAll().orderBy('created_at').orderBy('key_id').limit(limit);
   if (after) {
-    q = q.where((eb) =>
-      eb.or([
-        eb('created_at', '>', after.createdAt),
-        eb.and([eb('created_at', '=', after.createdAt), eb('key_id', '>', after.keyId)]),
-      ]),
-    );
+    q = q.where((eb) => eb.or([eb('created_at', '>', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('key_id', '>', after.keyId)])]));
   }
   return (await q.execute()).map(toRecord);
 }
 
 /** Keys whose deletion window has ended. */
 export async function keysDueForDeletion(db: Db, now: number): Promise<string[]> {
-  const rows = await db
-    .selectFrom('kms_keys')
-    .select('key_id')
-    .where('key_state', '=', 'PendingDeletion')
-    .where('deletion_at', '<=', now)
-    .execute();
+  const rows = await db.selectFrom('kms_keys').select('key_id').where('key_state', '=', 'PendingDeletion').where('deletion_at', '<=', now).execute();
   return rows.map((r) => r.key_id);
 }
 
@@ -196,12 +177,7 @@ export async function keysDueForRotation(db: Db, now: number): Promise<string[]>
 }
 
 export async function findMaterial(db: Db, keyId: string, version: number): Promise<MaterialRow | undefined> {
-  const r = await db
-    .selectFrom('kms_key_material')
-    .selectAll()
-    .where('key_id', '=', keyId)
-    .where('version', '=', version)
-    .executeTakeFirst();
+  const r = await db.selectFrom('kms_key_material').selectAll().where('key_id', '=', keyId).where('version', '=', version).executeTakeFirst();
   return r
     ? {
         keyId: r.key_id,
@@ -239,10 +215,7 @@ export async function findAlias(db: Db, aliasName: string): Promise<AliasRow | u
 }
 
 export async function insertAlias(db: Db, a: AliasRow): Promise<void> {
-  await db
-    .insertInto('kms_aliases')
-    .values({ alias_name: a.aliasName, key_id: a.keyId, created_at: a.createdAt, updated_at: a.updatedAt })
-    .execute();
+  await db.insertInto('kms_aliases').values({ alias_name: a.aliasName, key_id: a.keyId, created_at: a.createdAt, updated_at: a.updatedAt }).execute();
 }
 
 /** Inserts the alias unless the name is taken; returns false when it was. */

@@ -12,6 +12,10 @@ export async function getMeta(db: Kysely<Tables>, name: string): Promise<Uint8Ar
 
 /** Inserts the value unless one exists; returns the stored value (first writer wins across processes). */
 export async function putMetaIfAbsent(db: Kysely<Tables>, name: string, value: Uint8Array): Promise<Uint8Array> {
-  await db.insertInto('symbolon_meta').values({ name, value }).onConflict((oc) => oc.column('name').doNothing()).execute();
+  await db
+    .insertInto('symbolon_meta')
+    .values({ name, value })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .execute();
   return (await getMeta(db, name))!;
 }

@@ -79,7 +79,13 @@ export async function findSessionByAccessKey(db: Db, accessKeyId: string): Promi
 
 /** Access key ids of a role's sessions that have not expired (at most `limit`). */
 export async function liveRoleSessionKeys(db: Db, roleName: string, now: number, limit: number): Promise<string[]> {
-  const rows = await db.selectFrom('sts_sessions').select('access_key_id').where('role_name', '=', roleName).where('expires_at', '>', now).limit(limit).execute();
+  const rows = await db
+    .selectFrom('sts_sessions')
+    .select('access_key_id')
+    .where('role_name', '=', roleName)
+    .where('expires_at', '>', now)
+    .limit(limit)
+    .execute();
   return rows.map((r) => r.access_key_id);
 }
 

@@ -15,7 +15,13 @@ export interface SiteRow {
 }
 
 export async function listSites(db: Db, userId: string): Promise<SiteRow[]> {
-  const rows = await db.selectFrom('wallet_sites').select(['origin', 'connected_at']).where('user_id', '=', userId).orderBy('connected_at', 'desc').orderBy('origin').execute();
+  const rows = await db
+    .selectFrom('wallet_sites')
+    .select(['origin', 'connected_at'])
+    .where('user_id', '=', userId)
+    .orderBy('connected_at', 'desc')
+    .orderBy('origin')
+    .execute();
   return rows.map((r) => ({ origin: r.origin, connectedAt: Number(r.connected_at) }));
 }
 

@@ -66,12 +66,7 @@ export async function insertWalletUserIfAbsent(db: Db, u: WalletUserRow): Promis
  * @returns true when this key was recorded, false when the user already had one (or does not exist).
  */
 export async function setWalletUserMasterKeyIfUnset(db: Db, id: string, masterKeyId: string): Promise<boolean> {
-  const r = await db
-    .updateTable('wallet_users')
-    .set({ master_key_id: masterKeyId })
-    .where('id', '=', id)
-    .where('master_key_id', 'is', null)
-    .executeTakeFirst();
+  const r = await db.updateTable('wallet_users').set({ master_key_id: masterKeyId }).where('id', '=', id).where('master_key_id', 'is', null).executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
 

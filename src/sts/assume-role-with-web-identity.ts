@@ -57,7 +57,10 @@ let lastPurge = 0;
 
 const ROLE_ARN = /^arn:aws:iam::(\d{12}):role\/(?:[\u0021-\u007E]*\/)?([\w+=,.@-]{1,64})$/;
 const SESSION_NAME = { re: /^[\w+=,.@-]*$/, text: '[\\w+=,.@-]*' };
-const ARN_TEXT = { re: /^[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD]+$/u, text: '[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+' };
+const ARN_TEXT = {
+  re: /^[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD]+$/u,
+  text: '[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+',
+};
 
 /** Maps the verifier's refusal to STS's error, in AWS's wording where AWS has one. */
 function tokenRefusal(e: TokenError, token: string, now: number): AwsError {
@@ -86,7 +89,9 @@ function tokenRefusal(e: TokenError, token: string, now: number): AwsError {
     case 'wrong_token_use':
       return invalidIdentityToken('Incorrect token use: STS takes the ID token, not an access token');
     case 'issuer_unavailable':
-      return idpCommunicationError("Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements");
+      return idpCommunicationError(
+        "Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements",
+      );
     default:
       // bad_signature, alg_not_allowed, malformed_token, unknown_key, token_not_yet_valid: the verifier's text names no secret.
       return invalidIdentityToken(e.message);
@@ -233,7 +238,10 @@ export const assumeRoleWithWebIdentity: StsAction = {
     }
 
     return (
-      wrap('Credentials', el('AccessKeyId', accessKeyId) + el('SecretAccessKey', secretAccessKey) + el('SessionToken', sessionToken) + el('Expiration', stsTime(expiresAt))) +
+      wrap(
+        'Credentials',
+        el('AccessKeyId', accessKeyId) + el('SecretAccessKey', secretAccessKey) + el('SessionToken', sessionToken) + el('Expiration', stsTime(expiresAt)),
+      ) +
       el('SubjectFromWebIdentityToken', verified.sub) +
       wrap('AssumedRoleUser', el('AssumedRoleId', `${role.roleId}:${params.sessionName}`) + el('Arn', principalArn)) +
       el('Provider', verified.issuer) +

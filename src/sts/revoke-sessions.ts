@@ -12,7 +12,11 @@ import { revokeSubjectSessions } from '../storage/sts-sessions.repository.js';
  * Revokes every live session issued for `subject` by `issuer`; returns how many.
  * @throws {Error} when the store fails.
  */
-export async function revokeSessions(deps: { store: Store; authenticator: Authenticator }, who: { issuer: string; subject: string }, now: number): Promise<number> {
+export async function revokeSessions(
+  deps: { store: Store; authenticator: Authenticator },
+  who: { issuer: string; subject: string },
+  now: number,
+): Promise<number> {
   const keys = await revokeSubjectSessions(deps.store.db, who.issuer, who.subject, now);
   for (const accessKeyId of keys) deps.authenticator.forget(accessKeyId);
   return keys.length;

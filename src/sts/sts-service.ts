@@ -73,18 +73,27 @@ export class StsService implements QueryService {
       const { store, root, accountId, verifier, audit } = this.#deps;
       const ctx: StsContext = { caller, info, store, root, accountId, verifier, audit };
       const result = await action.handle(p, ctx);
-      reply.code(200).header('content-type', 'text/xml').send(stsResponseDocument(action.name, result, info.requestId));
+      reply
+        .code(200)
+        .header('content-type', 'text/xml')
+        .send(stsResponseDocument(action.name, result, info.requestId));
     } catch (e) {
       if (e instanceof AwsError && e.status < 500) {
         sendStsError(reply, e, info.requestId);
         return;
       }
       if (isStoreUnavailable(e)) {
-        reply.log.warn({ code: (e as { code?: unknown })?.code, requestId: info.requestId, action: p.action.slice(0, 64) }, 'STS action failed: the store is unavailable');
+        reply.log.warn(
+          { code: (e as { code?: unknown })?.code, requestId: info.requestId, action: p.action.slice(0, 64) },
+          'STS action failed: the store is unavailable',
+        );
         sendStsError(reply, storeUnavailableQuery(), info.requestId);
         return;
       }
-      reply.log.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) }, 'STS action failed unexpectedly');
+      reply.log.error(
+        { err: { name: (e as Error)?.name, message: (e as Error)?.message }, requestId: info.requestId, action: p.action.slice(0, 64) },
+        'STS action failed unexpectedly',
+      );
       sendStsError(reply, new AwsError('InternalFailure', 'An internal error occurred.', 500), info.requestId);
     }
   }

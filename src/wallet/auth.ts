@@ -33,7 +33,8 @@ const MAX_HEADER_LENGTH = 16 * 1024;
  * @throws {WalletError} unauthorized when there is no bearer token.
  */
 export function bearerToken(header: string | string[] | undefined): string {
-  if (typeof header !== 'string' || header.length === 0) throw new WalletError('unauthorized', 'An access token is required: send Authorization: Bearer <token>.');
+  if (typeof header !== 'string' || header.length === 0)
+    throw new WalletError('unauthorized', 'An access token is required: send Authorization: Bearer <token>.');
   if (header.length > MAX_HEADER_LENGTH) throw new WalletError('invalid_token', 'The access token is not valid.');
   const space = header.indexOf(' ');
   // RFC 7235 §2.1: the auth scheme is case-insensitive.

@@ -82,7 +82,13 @@ export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian
       let client: KMSClient;
       try {
         const walletServicePrincipalArn = await options.walletServicePrincipalArn();
-        policy = masterKeyPolicy({ accountId: options.accountId, sub, issuer, walletServicePrincipalArn, ...(options.signerImageSha384 ? { signerImageSha384: options.signerImageSha384 } : {}) });
+        policy = masterKeyPolicy({
+          accountId: options.accountId,
+          sub,
+          issuer,
+          walletServicePrincipalArn,
+          ...(options.signerImageSha384 ? { signerImageSha384: options.signerImageSha384 } : {}),
+        });
         client = kms();
       } catch (e) {
         if (e instanceof WalletError) throw e;

@@ -88,7 +88,8 @@ const MODE_FIELDS = {
 function refuseOtherModesFields(body: CreateWalletRequestBody): void {
   const own: readonly string[] = MODE_FIELDS[body.custodyMode];
   for (const field of [...MODE_FIELDS.envelope, ...MODE_FIELDS.split]) {
-    if (body[field] !== undefined && !own.includes(field)) throw invalidRequest(`body has an unknown field ${JSON.stringify(field)} for custody mode ${body.custodyMode}.`);
+    if (body[field] !== undefined && !own.includes(field))
+      throw invalidRequest(`body has an unknown field ${JSON.stringify(field)} for custody mode ${body.custodyMode}.`);
   }
 }
 
@@ -129,7 +130,15 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
   app.addHook('onRoute', recorder.onRoute);
 
   // Strict validation: no type coercion, unknown fields refused rather than dropped, no defaults filled in.
-  const ajv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: false, strict: true, strictTypes: false, strictRequired: false });
+  const ajv = new Ajv({
+    allErrors: false,
+    coerceTypes: false,
+    removeAdditional: false,
+    useDefaults: false,
+    strict: true,
+    strictTypes: false,
+    strictRequired: false,
+  });
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
 
   // JSON only: any other content type is 415, whatever parsers the parent scope has.
@@ -169,7 +178,12 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
 
   app.get(
     '/openapi.json',
-    { schema: routeSchema({ summary: 'This API described in OpenAPI 3.1', response: { 200: { type: 'object', additionalProperties: true, description: 'The OpenAPI document.' } } }) },
+    {
+      schema: routeSchema({
+        summary: 'This API described in OpenAPI 3.1',
+        response: { 200: { type: 'object', additionalProperties: true, description: 'The OpenAPI document.' } },
+      }),
+    },
     async () => document,
   );
 
@@ -266,7 +280,13 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
     // The wallet's own pages (docs/frame.md): connected sites and recent activity, each user's own only.
     authed.get(
       '/me/sites',
-      { schema: routeSchema({ summary: 'The sites the caller connected in the frame', security: ['bearer'], response: { 200: sitesResponse, ...errorResponses } }) },
+      {
+        schema: routeSchema({
+          summary: 'The sites the caller connected in the frame',
+          security: ['bearer'],
+          response: { 200: sitesResponse, ...errorResponses },
+        }),
+      },
       async (req) => {
         const user = await users.resolve(identityOf(req));
         return { sites: (await listSites(store.db, user.id)).map(siteView) };
@@ -289,7 +309,8 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
         const { origin } = req.body;
         const now = clock();
         const sites = await listSites(store.db, user.id);
-        if (!sites.some((s) => s.origin === origin) && sites.length >= MAX_SITES) throw invalidRequest(`At most ${MAX_SITES} sites can be connected; disconnect one first.`);
+        if (!sites.some((s) => s.origin === origin) && sites.length >= MAX_SITES)
+          throw invalidRequest(`At most ${MAX_SITES} sites can be connected; disconnect one first.`);
         await store.db.transaction().execute(async (tx) => {
           await upsertSite(tx, user.id, origin, now);
           await insertActivity(tx, { id: randomUUID(), userId: user.id, at: now, kind: 'connect', site: origin, summary: 'Connected the site', txHash: null });
@@ -314,7 +335,15 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
         const now = clock();
         const deleted = await store.db.transaction().execute(async (tx) => {
           if (!(await deleteSite(tx, user.id, origin))) return false;
-          await insertActivity(tx, { id: randomUUID(), userId: user.id, at: now, kind: 'disconnect', site: origin, summary: 'Disconnected the site', txHash: null });
+          await insertActivity(tx, {
+            id: randomUUID(),
+            userId: user.id,
+            at: now,
+            kind: 'disconnect',
+            site: origin,
+            summary: 'Disconnected the site',
+            txHash: null,
+          });
           return true;
         });
         if (!deleted) throw new WalletError('not_found', 'That site is not connected.');

@@ -109,7 +109,10 @@ const split = {
   required: ['shareACiphertext', 'shareB', 'kmsKeyId', 'encryptionContext'],
   additionalProperties: false,
   properties: {
-    shareACiphertext: { type: 'string', description: "base64 CiphertextBlob of share A, as the device uploaded it (only the custodian opens it, for an attested signer)." },
+    shareACiphertext: {
+      type: 'string',
+      description: 'base64 CiphertextBlob of share A, as the device uploaded it (only the custodian opens it, for an attested signer).',
+    },
     shareB: { type: 'string', description: 'base64, 32 bytes: share B, unsealed for its owner.' },
     kmsKeyId: { type: 'string', description: "The user's master key." },
     encryptionContext: {
@@ -195,7 +198,7 @@ export const siteResponse = site;
 
 export const sitesResponse = {
   type: 'object',
-  description: "The sites the caller connected in the frame and has not disconnected, newest first.",
+  description: 'The sites the caller connected in the frame and has not disconnected, newest first.',
   required: ['sites'],
   additionalProperties: false,
   properties: { sites: { type: 'array', items: site } },
@@ -216,7 +219,11 @@ export const activityBody = {
   properties: {
     kind: { type: 'string', enum: ['sign_message', 'sign_typed_data', 'sign_transaction'], description: 'What the user approved.' },
     site: siteOrigin,
-    summary: { type: 'string', pattern: '^[^\\u0000-\\u001f\\u007f]{1,200}$', description: 'One line for people (1-200 characters, no control characters), e.g. "Send ETH: 0.01 ETH to 0x…".' },
+    summary: {
+      type: 'string',
+      pattern: '^[^\\u0000-\\u001f\\u007f]{1,200}$',
+      description: 'One line for people (1-200 characters, no control characters), e.g. "Send ETH: 0.01 ETH to 0x…".',
+    },
     txHash,
   },
 } as const;

@@ -32,7 +32,16 @@ export function launchChromium(userDataDir: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-quic',
+      '--disable-sync',
+    ],
     viewport: { width: 1000, height: 760 },
   });
 }
@@ -60,9 +69,27 @@ export class FrameDriver {
     for (;;) {
       if (await target.isVisible()) return;
       const frame = page.frames().find((f) => f.url().startsWith(this.frameUrl));
-      const errors = [(await dappError.textContent()) ?? '', frame ? ((await frame.locator('#login-error').textContent().catch(() => '')) ?? '') : ''].filter((t) => t.trim() !== '');
+      const errors = [
+        (await dappError.textContent()) ?? '',
+        frame
+          ? ((await frame
+              .locator('#login-error')
+              .textContent()
+              .catch(() => '')) ?? '')
+          : '',
+      ].filter((t) => t.trim() !== '');
       if (errors.length > 0) assert.fail(`waiting for ${target}, the page shows: ${errors.join(' / ')}`);
-      if (Date.now() > deadline) assert.fail(`waiting for ${target}: not shown in ${timeoutMs} ms (frame: ${frame ? await frame.locator('main').innerText().catch(() => '?') : 'none'})`);
+      if (Date.now() > deadline)
+        assert.fail(
+          `waiting for ${target}: not shown in ${timeoutMs} ms (frame: ${
+            frame
+              ? await frame
+                  .locator('main')
+                  .innerText()
+                  .catch(() => '?')
+              : 'none'
+          })`,
+        );
       await page.waitForTimeout(100);
     }
   }
@@ -118,7 +145,12 @@ export class FrameDriver {
   }
 
   /** Waits for the frame's prompt, checks what it shows, and answers it (`beforeAnswer`, e.g. a screenshot, runs just before the click). */
-  async answerPrompt(page: Page, expect: { title: string; shows: (string | RegExp)[] }, answer: 'approve' | 'reject', beforeAnswer?: (frame: Frame) => Promise<void>): Promise<void> {
+  async answerPrompt(
+    page: Page,
+    expect: { title: string; shows: (string | RegExp)[] },
+    answer: 'approve' | 'reject',
+    beforeAnswer?: (frame: Frame) => Promise<void>,
+  ): Promise<void> {
     const frame = this.walletFrame(page);
     await this.expectShown(page, frame.locator('#prompt-title', { hasText: expect.title }));
     const text = (await frame.locator('#prompt').innerText()).replace(/\s+/g, ' ');
@@ -140,7 +172,11 @@ export class FrameDriver {
   async tokensOf(email: string): Promise<{ accessToken: string; idToken: string }> {
     await fetch(`${this.walletUrl}/oidc/email/start`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
     const code = await this.latestCode(email);
-    const r = await fetch(`${this.walletUrl}/oidc/email/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, code }) });
+    const r = await fetch(`${this.walletUrl}/oidc/email/verify`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, code }),
+    });
     const t = (await r.json()) as { access_token: string; id_token: string };
     return { accessToken: t.access_token, idToken: t.id_token };
   }

@@ -45,7 +45,8 @@ export async function startIssuer(): Promise<Issuer> {
   let url = '';
   const server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
-    if (req.url === '/.well-known/openid-configuration') res.end(JSON.stringify({ issuer: url, jwks_uri: `${url}/jwks`, id_token_signing_alg_values_supported: ['ES256'] }));
+    if (req.url === '/.well-known/openid-configuration')
+      res.end(JSON.stringify({ issuer: url, jwks_uri: `${url}/jwks`, id_token_signing_alg_values_supported: ['ES256'] }));
     else if (req.url === '/jwks') res.end(JSON.stringify({ keys: [jwk] }));
     else {
       res.statusCode = 404;
@@ -100,7 +101,9 @@ export interface SplitFixture {
   secrets: Set<string>;
   token(sub: string, options?: { exp?: number }): Promise<string>;
   createWallet(sub: string, options?: { requireImageSha384?: string }): Promise<SplitWallet>;
-  launch(options?: Partial<Omit<LaunchSignerOptions, 'config'>> & { credentials?: SignerCredentialsConfig; platformKey?: PlatformKey; logLevel?: string }): Promise<LaunchedSigner>;
+  launch(
+    options?: Partial<Omit<LaunchSignerOptions, 'config'>> & { credentials?: SignerCredentialsConfig; platformKey?: PlatformKey; logLevel?: string },
+  ): Promise<LaunchedSigner>;
   close(): Promise<void>;
 }
 
@@ -191,7 +194,16 @@ export async function startSplitFixture(options: { env?: Record<string, string> 
     secrets,
     token,
     async createWallet(sub, o = {}) {
-      const wallet = await createSplitWallet({ endpoint: server.endpoint, admin, accountId, issuer: issuer.url, roleArn, sub, token: await token(sub), imageSha384: o.requireImageSha384 ?? imageSha384 });
+      const wallet = await createSplitWallet({
+        endpoint: server.endpoint,
+        admin,
+        accountId,
+        issuer: issuer.url,
+        roleArn,
+        sub,
+        token: await token(sub),
+        imageSha384: o.requireImageSha384 ?? imageSha384,
+      });
       for (const s of [wallet.privateKey, wallet.shareA, wallet.shareB]) remember(secrets, s);
       return wallet;
     },
@@ -254,8 +266,23 @@ export function ownerKeyPolicy(accountId: string, issuer: string, sub: string, i
  * device does: make a key, split it, and send share A straight to the
  * custodian, encrypted under the owner's own STS session with `{ sub, address }`.
  */
-export async function createSplitWallet(o: { endpoint: string; admin: KMSClient; accountId: string; issuer: string; roleArn: string; sub: string; token: string; imageSha384: string }): Promise<SplitWallet> {
-  const key = await o.admin.send(new CreateKeyCommand({ Policy: ownerKeyPolicy(o.accountId, o.issuer, o.sub, o.imageSha384), BypassPolicyLockoutSafetyCheck: true, Description: 'owner master key' }));
+export async function createSplitWallet(o: {
+  endpoint: string;
+  admin: KMSClient;
+  accountId: string;
+  issuer: string;
+  roleArn: string;
+  sub: string;
+  token: string;
+  imageSha384: string;
+}): Promise<SplitWallet> {
+  const key = await o.admin.send(
+    new CreateKeyCommand({
+      Policy: ownerKeyPolicy(o.accountId, o.issuer, o.sub, o.imageSha384),
+      BypassPolicyLockoutSafetyCheck: true,
+      Description: 'owner master key',
+    }),
+  );
   const keyId = key.KeyMetadata!.KeyId!;
   const privateKey = generatePrivateKey();
   const address = publicKeyToAddress(getPublicKey(privateKey));
@@ -266,7 +293,12 @@ export async function createSplitWallet(o: { endpoint: string; admin: KMSClient;
   try {
     const session = await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: o.roleArn, RoleSessionName: 'device', WebIdentityToken: o.token }));
     const c = session.Credentials!;
-    owner = new KMSClient({ endpoint: o.endpoint, region: REGION, credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! }, maxAttempts: 1 });
+    owner = new KMSClient({
+      endpoint: o.endpoint,
+      region: REGION,
+      credentials: { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! },
+      maxAttempts: 1,
+    });
     const enc = await owner.send(new EncryptCommand({ KeyId: keyId, Plaintext: shareA, EncryptionContext: { sub: o.sub, address } }));
     return { sub: o.sub, address, keyId, privateKey, shareA, shareB, shareACiphertext: enc.CiphertextBlob! };
   } finally {
@@ -300,7 +332,14 @@ export async function createOwnersRole(iam: IAMClient, accountId: string, issuer
       PolicyName: 'own-keys',
       PolicyDocument: JSON.stringify({
         Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt'], Resource: '*', Condition: { StringEquals: { 'kms:EncryptionContext:sub': '${aws:PrincipalTag/sub}' } } }],
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: ['kms:Encrypt', 'kms:Decrypt'],
+            Resource: '*',
+            Condition: { StringEquals: { 'kms:EncryptionContext:sub': '${aws:PrincipalTag/sub}' } },
+          },
+        ],
       }),
     }),
   );

@@ -7,7 +7,18 @@
  * data, send a transaction and wait for its receipt.
  */
 import { announceProvider, SymbolonProvider, type EIP6963ProviderDetail } from '@symbolon/sdk/browser';
-import { createPublicClient, createWalletClient, custom, defineChain, formatEther, getAddress, parseEther, recoverMessageAddress, type Address, type EIP1193Provider } from 'viem';
+import {
+  createPublicClient,
+  createWalletClient,
+  custom,
+  defineChain,
+  formatEther,
+  getAddress,
+  parseEther,
+  recoverMessageAddress,
+  type Address,
+  type EIP1193Provider,
+} from 'viem';
 
 interface DappConfig {
   frameUrl: string;
@@ -61,10 +72,21 @@ async function main(): Promise<void> {
   show('origin', location.origin);
   const config = (await (await fetch('config.json', { cache: 'no-store' })).json()) as DappConfig;
   const first = config.chains[0]!;
-  const chain = defineChain({ id: first.chainId, name: first.name, nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [first.rpcUrl] } } });
+  const chain = defineChain({
+    id: first.chainId,
+    name: first.name,
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [first.rpcUrl] } },
+  });
 
   // The site's own setup: one line to create the provider, one to announce it.
-  announceProvider({ provider: new SymbolonProvider({ frameUrl: config.frameUrl, chains: config.chains, ...(config.readyTimeoutMs ? { readyTimeoutMs: config.readyTimeoutMs } : {}) }) });
+  announceProvider({
+    provider: new SymbolonProvider({
+      frameUrl: config.frameUrl,
+      chains: config.chains,
+      ...(config.readyTimeoutMs ? { readyTimeoutMs: config.readyTimeoutMs } : {}),
+    }),
+  });
 
   const wallets = await discoverWallets();
   const symbolon = wallets.find((w) => w.info.rdns === 'org.symbolon.wallet');
@@ -98,7 +120,12 @@ async function main(): Promise<void> {
   };
   provider.on('accountsChanged', (accounts) => setAccount((accounts as string[])[0] as Address | undefined));
   // Follow the chain: each new block refreshes the balance (funds received, a transaction mined).
-  reader.watchBlockNumber({ pollingInterval: 2000, emitOnBegin: false, onBlockNumber: () => void refreshBalance().catch(() => undefined), onError: () => undefined });
+  reader.watchBlockNumber({
+    pollingInterval: 2000,
+    emitOnBegin: false,
+    onBlockNumber: () => void refreshBalance().catch(() => undefined),
+    onError: () => undefined,
+  });
 
   connect.disabled = false;
   connect.onclick = () =>
@@ -124,7 +151,14 @@ async function main(): Promise<void> {
       const signature = await wallet.signTypedData({
         account: account!,
         domain: { name: 'Example Exchange', version: '1', chainId: chain.id, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' },
-        types: { Order: [{ name: 'maker', type: 'address' }, { name: 'sell', type: 'string' }, { name: 'amount', type: 'uint256' }, { name: 'expiry', type: 'uint64' }] },
+        types: {
+          Order: [
+            { name: 'maker', type: 'address' },
+            { name: 'sell', type: 'string' },
+            { name: 'amount', type: 'uint256' },
+            { name: 'expiry', type: 'uint64' },
+          ],
+        },
         primaryType: 'Order',
         message: { maker: account!, sell: 'ETH', amount: 1_000_000_000_000_000n, expiry: 1_900_000_000n },
       });

@@ -54,7 +54,8 @@ export async function loadConfig(): Promise<FrameConfig> {
   const response = await fetch(new URL('config.json', location.href), { cache: 'no-store', credentials: 'omit' });
   if (!response.ok) throw new Error(`The frame configuration could not be loaded (${response.status})`);
   const c = (await response.json()) as Partial<Record<keyof FrameConfig, unknown>>;
-  if (!Array.isArray(c.allowedOrigins) || !c.allowedOrigins.every((o) => typeof o === 'string')) throw new Error('The frame configuration lacks allowedOrigins');
+  if (!Array.isArray(c.allowedOrigins) || !c.allowedOrigins.every((o) => typeof o === 'string'))
+    throw new Error('The frame configuration lacks allowedOrigins');
   const mode = c.custodyMode;
   if (mode !== 'envelope' && mode !== 'split' && mode !== 'kms') throw new Error('The frame configuration has an unknown custodyMode');
   return {

@@ -140,7 +140,12 @@ function decodeCall(data: Hex): { fields: Field[]; warnings: string[] } {
   }
   const selector = data.slice(0, 10).toLowerCase();
   const known = SELECTORS[selector];
-  fields.push({ label: 'Contract method', value: known ? `${known.name} — selector ${selector}` : `Unknown method — selector ${selector}`, mono: true, warn: !known });
+  fields.push({
+    label: 'Contract method',
+    value: known ? `${known.name} — selector ${selector}` : `Unknown method — selector ${selector}`,
+    mono: true,
+    warn: !known,
+  });
   if (known?.args) {
     try {
       const values = decodeAbiParameters(parseAbiParameters(known.args), `0x${data.slice(10)}`);
@@ -163,7 +168,13 @@ function decodeCall(data: Hex): { fields: Field[]; warnings: string[] } {
 }
 
 /** eth_signTransaction / eth_sendTransaction. */
-export function describeTransaction(origin: string, tx: TransactionView, address: string, currentChainId: number, chainNames: Readonly<Record<string, string>>): Prompt {
+export function describeTransaction(
+  origin: string,
+  tx: TransactionView,
+  address: string,
+  currentChainId: number,
+  chainNames: Readonly<Record<string, string>>,
+): Prompt {
   const warnings: string[] = [];
   const fields: Field[] = [
     { label: 'Site', value: origin, mono: true },
@@ -172,14 +183,18 @@ export function describeTransaction(origin: string, tx: TransactionView, address
     { label: 'Value', value: eth(tx.value) },
     { label: 'Chain', value: chainLabel(tx.chainId, chainNames), warn: tx.chainId !== currentChainId },
   ];
-  if (tx.chainId !== currentChainId) warnings.push(`The transaction is for a different chain than the current one (${chainLabel(currentChainId, chainNames)}).`);
+  if (tx.chainId !== currentChainId)
+    warnings.push(`The transaction is for a different chain than the current one (${chainLabel(currentChainId, chainNames)}).`);
   const call = decodeCall(tx.data);
   fields.push(...call.fields);
   warnings.push(...call.warnings);
   fields.push({ label: 'Nonce', value: String(tx.nonce) }, { label: 'Gas limit', value: tx.gas.toString() });
   const perGas = tx.maxFeePerGas ?? tx.gasPrice ?? 0n;
   if (tx.type === 'eip1559') {
-    fields.push({ label: 'Max fee per gas', value: `${formatGwei(tx.maxFeePerGas ?? 0n)} gwei` }, { label: 'Priority fee per gas', value: `${formatGwei(tx.maxPriorityFeePerGas ?? 0n)} gwei` });
+    fields.push(
+      { label: 'Max fee per gas', value: `${formatGwei(tx.maxFeePerGas ?? 0n)} gwei` },
+      { label: 'Priority fee per gas', value: `${formatGwei(tx.maxPriorityFeePerGas ?? 0n)} gwei` },
+    );
   } else {
     fields.push({ label: 'Gas price', value: `${formatGwei(tx.gasPrice ?? 0n)} gwei` });
   }

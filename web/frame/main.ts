@@ -201,11 +201,20 @@ async function handle(req: Request): Promise<unknown> {
       const typed = typedDataParams(req.params, w.address());
       const domainChain = typed.domain?.chainId === undefined ? req.chainId : Number(typed.domain.chainId as number | string | bigint);
       const tokens = await lookUpTokens(tokenAddresses(typed), Number.isSafeInteger(domainChain) ? domainChain : undefined, config.chain);
-      const prompt = describeTypedData(typed, { origin: dappOrigin!, account: w.address(), currentChainId: req.chainId, chainLabel: (id) => chainLabel(id, chains), tokens });
+      const prompt = describeTypedData(typed, {
+        origin: dappOrigin!,
+        account: w.address(),
+        currentChainId: req.chainId,
+        chainLabel: (id) => chainLabel(id, chains),
+        tokens,
+      });
       await approve(prompt);
       const signature = await w.signTypedData(typed as never);
       const domainName = typeof typed.domain?.name === 'string' ? ` for ${typed.domain.name.slice(0, 60)}` : '';
-      record('sign_typed_data', `Signed typed data: ${typed.primaryType.slice(0, 60)}${domainName}${prompt.warnings.some((w) => /permit|allowance/i.test(w)) ? ' (a token approval)' : ''}`);
+      record(
+        'sign_typed_data',
+        `Signed typed data: ${typed.primaryType.slice(0, 60)}${domainName}${prompt.warnings.some((w) => /permit|allowance/i.test(w)) ? ' (a token approval)' : ''}`,
+      );
       return signature;
     }
     case 'eth_signTransaction': {
@@ -228,7 +237,10 @@ function toRpcError(e: unknown): ProviderRpcError {
   // The backend's errors carry names and codes, never key material; keep only those.
   const name = (e as { name?: unknown })?.name;
   const code = (e as { code?: unknown })?.code;
-  return new ProviderRpcError(ProviderErrorCode.internal, `The wallet could not complete the request (${typeof name === 'string' ? name : 'Error'}${typeof code === 'string' ? `: ${code}` : ''}).`);
+  return new ProviderRpcError(
+    ProviderErrorCode.internal,
+    `The wallet could not complete the request (${typeof name === 'string' ? name : 'Error'}${typeof code === 'string' ? `: ${code}` : ''}).`,
+  );
 }
 
 async function work(): Promise<void> {

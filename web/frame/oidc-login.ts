@@ -122,7 +122,10 @@ function decodeJwtPayload(jwt: string): IdClaims {
  * service and STS verify that, with the issuer's keys, before they accept it.
  * @throws {OidcLoginError} invalid_id_token naming the claim.
  */
-export function checkIdToken(idToken: string, expect: { issuer: string; clientId: string; nonce: string | undefined; now: number; sub?: string }): { exp: number; sub: string; email: string | undefined } {
+export function checkIdToken(
+  idToken: string,
+  expect: { issuer: string; clientId: string; nonce: string | undefined; now: number; sub?: string },
+): { exp: number; sub: string; email: string | undefined } {
   const c = decodeJwtPayload(idToken);
   const bad = (claim: string) => new OidcLoginError('invalid_id_token', `The provider's ID token has the wrong ${claim}; the login was refused.`);
   if (c.iss !== expect.issuer) throw bad('issuer');
@@ -225,11 +228,20 @@ export async function loginWithPopup(provider: LoginProvider, popup: Window, sig
     const callback = await awaitCallback(popup, state, signal);
     if (callback.error) {
       const code = /^[\x20-\x7e]{1,64}$/.test(callback.error) ? callback.error : 'provider_error';
-      throw new OidcLoginError(code, code === 'access_denied' ? `The login at ${provider.name} was declined.` : `${provider.name} refused the login (${code}).`);
+      throw new OidcLoginError(
+        code,
+        code === 'access_denied' ? `The login at ${provider.name} was declined.` : `${provider.name} refused the login (${code}).`,
+      );
     }
     // RFC 9207: a response that names another issuer is a mix-up; refuse it.
-    if (callback.iss !== undefined && callback.iss !== provider.issuer) throw new OidcLoginError('issuer_mismatch', `The login response did not come from ${provider.name}.`);
-    const tokens = await tokenRequest(provider, { grant_type: 'authorization_code', code: callback.code!, redirect_uri: params.redirect_uri, code_verifier: verifier });
+    if (callback.iss !== undefined && callback.iss !== provider.issuer)
+      throw new OidcLoginError('issuer_mismatch', `The login response did not come from ${provider.name}.`);
+    const tokens = await tokenRequest(provider, {
+      grant_type: 'authorization_code',
+      code: callback.code!,
+      redirect_uri: params.redirect_uri,
+      code_verifier: verifier,
+    });
     return keepTokens(provider, tokens, { nonce });
   } finally {
     if (!popup.closed) popup.close();
@@ -237,8 +249,15 @@ export async function loginWithPopup(provider: LoginProvider, popup: Window, sig
 }
 
 function keepTokens(provider: LoginProvider, tokens: { id_token?: unknown; refresh_token?: unknown }, expect: { nonce?: string; sub?: string }): OidcTokens {
-  if (typeof tokens.id_token !== 'string') throw new OidcLoginError('no_id_token', `${provider.name} answered without an ID token (is the openid scope configured?).`);
-  const claims = checkIdToken(tokens.id_token, { issuer: provider.issuer, clientId: provider.clientId, nonce: expect.nonce, now: Date.now(), ...(expect.sub ? { sub: expect.sub } : {}) });
+  if (typeof tokens.id_token !== 'string')
+    throw new OidcLoginError('no_id_token', `${provider.name} answered without an ID token (is the openid scope configured?).`);
+  const claims = checkIdToken(tokens.id_token, {
+    issuer: provider.issuer,
+    clientId: provider.clientId,
+    nonce: expect.nonce,
+    now: Date.now(),
+    ...(expect.sub ? { sub: expect.sub } : {}),
+  });
   return {
     idToken: tokens.id_token,
     refreshToken: typeof tokens.refresh_token === 'string' ? tokens.refresh_token : undefined,

@@ -62,7 +62,10 @@ export class PagesApi {
     const json = (await response.json().catch(() => undefined)) as (T & { error?: { code?: unknown; message?: unknown } }) | undefined;
     if (!response.ok) {
       const e = json?.error;
-      throw new PagesApiError(typeof e?.code === 'string' ? e.code : `http_${response.status}`, typeof e?.message === 'string' ? e.message : `The wallet service answered ${response.status}.`);
+      throw new PagesApiError(
+        typeof e?.code === 'string' ? e.code : `http_${response.status}`,
+        typeof e?.message === 'string' ? e.message : `The wallet service answered ${response.status}.`,
+      );
     }
     return json as T;
   }

@@ -41,7 +41,15 @@ export function typedDataParams(params: readonly unknown[], account: Address): T
     }
   }
   const t = value as Partial<TypedDataInput> | null;
-  if (typeof t !== 'object' || t === null || typeof t.types !== 'object' || t.types === null || typeof t.primaryType !== 'string' || typeof t.message !== 'object' || t.message === null) {
+  if (
+    typeof t !== 'object' ||
+    t === null ||
+    typeof t.types !== 'object' ||
+    t.types === null ||
+    typeof t.primaryType !== 'string' ||
+    typeof t.message !== 'object' ||
+    t.message === null
+  ) {
     throw invalidParams('The typed data needs types, primaryType and message (EIP-712).');
   }
   if (t.domain !== undefined && (typeof t.domain !== 'object' || t.domain === null)) throw invalidParams('The typed data domain must be an object.');

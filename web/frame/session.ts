@@ -51,7 +51,13 @@ function isStored(v: unknown): v is Stored {
   if (typeof s?.email !== 'string' || typeof s.accessToken !== 'string' || typeof s.idToken !== 'string' || typeof s.expiresAt !== 'number') return false;
   if (s.provider === undefined) return typeof s.refreshToken === 'string';
   const p = s.provider as Partial<LoginProvider> | null;
-  return (s.refreshToken === undefined || typeof s.refreshToken === 'string') && typeof s.sub === 'string' && typeof p?.tokenEndpoint === 'string' && typeof p.clientId === 'string' && typeof p.issuer === 'string';
+  return (
+    (s.refreshToken === undefined || typeof s.refreshToken === 'string') &&
+    typeof s.sub === 'string' &&
+    typeof p?.tokenEndpoint === 'string' &&
+    typeof p.clientId === 'string' &&
+    typeof p.issuer === 'string'
+  );
 }
 
 export class Session implements WalletSession {
@@ -199,7 +205,10 @@ export class Session implements WalletSession {
     const json: unknown = await response.json().catch(() => undefined);
     if (!response.ok) {
       const e = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-      throw new IssuerRequestError(typeof e?.code === 'string' ? e.code : `http_${response.status}`, typeof e?.message === 'string' ? e.message : `The identity service answered ${response.status}.`);
+      throw new IssuerRequestError(
+        typeof e?.code === 'string' ? e.code : `http_${response.status}`,
+        typeof e?.message === 'string' ? e.message : `The identity service answered ${response.status}.`,
+      );
     }
     return json;
   }

@@ -109,8 +109,16 @@ export class SplitBackend implements WalletBackend {
 
   async signTypedData(typedData: TypedDataDefinition): Promise<Hex> {
     const { client, address } = this.#opened();
-    const t = typedData as unknown as { domain?: Record<string, unknown>; types: Record<string, unknown>; primaryType: string; message: Record<string, unknown> };
-    const payload: SplitSignPayload = { type: 'typedData', typedData: { types: t.types, primaryType: t.primaryType, message: t.message, ...(t.domain ? { domain: t.domain } : {}) } };
+    const t = typedData as unknown as {
+      domain?: Record<string, unknown>;
+      types: Record<string, unknown>;
+      primaryType: string;
+      message: Record<string, unknown>;
+    };
+    const payload: SplitSignPayload = {
+      type: 'typedData',
+      typedData: { types: t.types, primaryType: t.primaryType, message: t.message, ...(t.domain ? { domain: t.domain } : {}) },
+    };
     const signature = expect(await client.sign(payload), 'typedData').signature;
     await checkSigner(() => recoverTypedDataAddress({ ...typedData, signature } as Parameters<typeof recoverTypedDataAddress>[0]), address);
     return signature;
@@ -118,17 +126,29 @@ export class SplitBackend implements WalletBackend {
 
   async signTransaction(transaction: TransactionSerializable): Promise<Hex> {
     const { client, address } = this.#opened();
-    const signed = expect(await client.sign({ type: 'transaction', transaction: transaction as unknown as Record<string, unknown> }), 'transaction').signedTransaction;
+    const signed = expect(
+      await client.sign({ type: 'transaction', transaction: transaction as unknown as Record<string, unknown> }),
+      'transaction',
+    ).signedTransaction;
     // Exactly what the user approved: the same unsigned encoding, signed by this wallet.
     let same = false;
     try {
-      const { r: _r, s: _s, v: _v, yParity: _y, ...unsigned } = parseTransaction(signed) as TransactionSerializable & { r?: Hex; s?: Hex; v?: bigint; yParity?: number };
+      const {
+        r: _r,
+        s: _s,
+        v: _v,
+        yParity: _y,
+        ...unsigned
+      } = parseTransaction(signed) as TransactionSerializable & { r?: Hex; s?: Hex; v?: bigint; yParity?: number };
       same = serializeTransaction(unsigned as TransactionSerializable) === serializeTransaction(transaction);
     } catch {
       same = false;
     }
     if (!same) throw new SplitError('SIGNER_MISMATCH', 'The signer returned another transaction than the one approved; it was not used.');
-    await checkSigner(() => recoverTransactionAddress({ serializedTransaction: signed as Parameters<typeof recoverTransactionAddress>[0]['serializedTransaction'] }), address);
+    await checkSigner(
+      () => recoverTransactionAddress({ serializedTransaction: signed as Parameters<typeof recoverTransactionAddress>[0]['serializedTransaction'] }),
+      address,
+    );
     return signed;
   }
 
@@ -159,5 +179,6 @@ async function checkSigner(recover: () => Promise<Address>, address: Address): P
   } catch {
     recovered = undefined;
   }
-  if (recovered === undefined || getAddress(recovered) !== address) throw new SplitError('SIGNER_MISMATCH', `The signer's signature does not recover to ${address}; it was not used.`);
+  if (recovered === undefined || getAddress(recovered) !== address)
+    throw new SplitError('SIGNER_MISMATCH', `The signer's signature does not recover to ${address}; it was not used.`);
 }

@@ -80,7 +80,11 @@ async function readToken(rpcUrl: string, address: string, signal: AbortSignal): 
  * the chain when it is the configured one (`rpc`). Never throws: what cannot
  * be read is left out.
  */
-export async function lookUpTokens(addresses: readonly string[], chainId: number | undefined, rpc: { chainId: number; rpcUrl: string } | undefined): Promise<TokenBook> {
+export async function lookUpTokens(
+  addresses: readonly string[],
+  chainId: number | undefined,
+  rpc: { chainId: number; rpcUrl: string } | undefined,
+): Promise<TokenBook> {
   const book = new Map<string, TokenInfo>();
   if (chainId === undefined) return book;
   const ac = new AbortController();

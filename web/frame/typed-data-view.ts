@@ -45,7 +45,14 @@ const AMOUNT_NAME = /amount|value|wad|allowance/i;
 /** Field names that hold a Unix time. */
 const TIME_NAME = /deadline|expir|validafter|validbefore|validuntil/i;
 
-const PERMIT2_TYPES = new Set(['PermitSingle', 'PermitBatch', 'PermitTransferFrom', 'PermitBatchTransferFrom', 'PermitWitnessTransferFrom', 'PermitBatchWitnessTransferFrom']);
+const PERMIT2_TYPES = new Set([
+  'PermitSingle',
+  'PermitBatch',
+  'PermitTransferFrom',
+  'PermitBatchTransferFrom',
+  'PermitWitnessTransferFrom',
+  'PermitBatchWitnessTransferFrom',
+]);
 
 /** Addresses in their EIP-55 checksummed form, the way wallets and explorers show them. */
 function checksummed(v: string): string {
@@ -66,7 +73,11 @@ function toBigInt(v: unknown): bigint | undefined {
 /** The typed data as JSON, addresses checksummed and bigints as decimal strings. */
 export function rawJson(typedData: TypedDataInput): string {
   const { domain, types, primaryType, message } = typedData;
-  return JSON.stringify({ domain: domain ?? {}, primaryType, types, message }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : typeof v === 'string' ? checksummed(v) : v), 2);
+  return JSON.stringify(
+    { domain: domain ?? {}, primaryType, types, message },
+    (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : typeof v === 'string' ? checksummed(v) : v),
+    2,
+  );
 }
 
 interface TypeField {
@@ -225,23 +236,37 @@ export function describeTypedData(typedData: TypedDataInput, ctx: TypedDataConte
   if (vc) fields.push({ label: 'Verifying contract', value: vc, mono: true, group: 'What you sign' });
   if (typeof domain.version === 'string') fields.push({ label: 'Domain version', value: domain.version, group: 'What you sign' });
   if (typeof domain.salt === 'string') fields.push({ label: 'Domain salt', value: domain.salt, mono: true, group: 'What you sign' });
-  fields.push({ label: 'Site', value: ctx.origin, mono: true, group: 'What you sign' }, { label: 'Account', value: ctx.account, mono: true, group: 'What you sign' });
+  fields.push(
+    { label: 'Site', value: ctx.origin, mono: true, group: 'What you sign' },
+    { label: 'Account', value: ctx.account, mono: true, group: 'What you sign' },
+  );
 
   const kind = permitKind(typedData);
   // A permit's amounts are of the verifying contract (EIP-2612, DAI); elsewhere a known token contract's, else ETH.
   const vcToken = vc ? ctx.tokens.get(vc.toLowerCase()) : undefined;
-  const defaultUnit: AmountUnit = vc && (kind === 'eip2612' || kind === 'dai' || vcToken) ? { kind: 'token', address: vc.toLowerCase(), info: vcToken } : { kind: 'eth' };
+  const defaultUnit: AmountUnit =
+    vc && (kind === 'eip2612' || kind === 'dai' || vcToken) ? { kind: 'token', address: vc.toLowerCase(), info: vcToken } : { kind: 'eth' };
   const w: Walk = { types: typedData.types, tokens: ctx.tokens, rows: [], hidden: 0, unlimited: [] };
   walkValue(w, '', typedData.primaryType, '', typedData.message, defaultUnit, 0);
   fields.push(...w.rows);
-  if (w.hidden > 0) fields.push({ label: '…', value: `${w.hidden} more field${w.hidden === 1 ? '' : 's'}: see the raw data below`, warn: true, group: 'Message' });
+  if (w.hidden > 0)
+    fields.push({ label: '…', value: `${w.hidden} more field${w.hidden === 1 ? '' : 's'}: see the raw data below`, warn: true, group: 'Message' });
 
   const m = typedData.message;
   const spender = typeof m.spender === 'string' ? checksummed(m.spender) : undefined;
   if (kind) {
-    const what = kind === 'permit2' ? 'a Permit2 token approval' : kind === 'dai' ? "a DAI-style permit (a token approval)" : kind === 'eip2612' ? 'a token approval (EIP-2612 permit)' : `a ${typedData.primaryType} (a permit)`;
+    const what =
+      kind === 'permit2'
+        ? 'a Permit2 token approval'
+        : kind === 'dai'
+          ? 'a DAI-style permit (a token approval)'
+          : kind === 'eip2612'
+            ? 'a token approval (EIP-2612 permit)'
+            : `a ${typedData.primaryType} (a permit)`;
     const token = defaultUnit.kind === 'token' ? (defaultUnit.info ? `your ${defaultUnit.info.symbol}` : 'your tokens') : 'your tokens';
-    warnings.push(`This is ${what}: signing it lets ${spender ?? 'the spender'} move ${token} without another approval from you. Sign it only for a site you trust.`);
+    warnings.push(
+      `This is ${what}: signing it lets ${spender ?? 'the spender'} move ${token} without another approval from you. Sign it only for a site you trust.`,
+    );
   }
   if (kind === 'dai' && m.allowed === true) {
     warnings.push(`The allowance is unlimited: ${spender ?? 'the spender'} could move all of this token you hold, now or later.`);

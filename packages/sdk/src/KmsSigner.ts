@@ -119,7 +119,15 @@ export class KmsSigner extends AbstractSigner {
   /** @throws {TypeError} when keyId is empty. */
   constructor(options: KmsSignerOptions | { key: KmsKey; provider?: Provider | null }) {
     super(options.provider ?? null);
-    this.#key = 'key' in options ? options.key : new KmsKey({ client: options.client, keyId: options.keyId, ...(options.retry ? { retry: options.retry } : {}), ...(options.parity ? { parity: options.parity } : {}) });
+    this.#key =
+      'key' in options
+        ? options.key
+        : new KmsKey({
+            client: options.client,
+            keyId: options.keyId,
+            ...(options.retry ? { retry: options.retry } : {}),
+            ...(options.parity ? { parity: options.parity } : {}),
+          });
   }
 
   /** The KMS key id this signer signs with. */

@@ -164,7 +164,12 @@ export class KmsWalletManager {
       }
       if (!m || m.KeySpec !== 'ECC_SECG_P256K1' || m.KeyUsage !== 'SIGN_VERIFY') continue;
       // AWS answers GetPublicKey for enabled keys only; a key pending deletion never answers.
-      const address = m.KeyState === 'PendingDeletion' ? undefined : await this.#key(keyId).getAddress().catch(() => undefined);
+      const address =
+        m.KeyState === 'PendingDeletion'
+          ? undefined
+          : await this.#key(keyId)
+              .getAddress()
+              .catch(() => undefined);
       out.push({ keyId, keyArn: m.Arn, address, keyState: m.KeyState, aliases: aliases.get(keyId) ?? [], description: m.Description || undefined });
     }
     return out;

@@ -69,12 +69,12 @@ export function canonicalSignature(der: Uint8Array, digest: Uint8Array, key: Par
     try {
       yParity = hint === undefined ? key(compact(r, s), digest) : key(compact(r, s), digest, hint);
     } catch (cause) {
-      throw new KmsSignatureError('SIGNER_MISMATCH', 'KMS signature does not recover to the key\'s address over this digest.', { cause });
+      throw new KmsSignatureError('SIGNER_MISMATCH', "KMS signature does not recover to the key's address over this digest.", { cause });
     }
     if (yParity !== undefined && yParity !== 0 && yParity !== 1) throw new TypeError('parity function must return 0, 1 or undefined');
   } else {
     yParity = key.parity(digest, r, s);
   }
-  if (yParity === undefined) throw new KmsSignatureError('SIGNER_MISMATCH', 'KMS signature does not recover to the key\'s address over this digest.');
+  if (yParity === undefined) throw new KmsSignatureError('SIGNER_MISMATCH', "KMS signature does not recover to the key's address over this digest.");
   return { r: numberToHex(r, { size: 32 }), s: numberToHex(s, { size: 32 }), yParity };
 }

@@ -12,7 +12,10 @@ export class SymbolonSdkError extends Error {
   readonly details: string | undefined;
 
   constructor(code: string, shortMessage: string, options: { details?: string; cause?: unknown } = {}) {
-    super(options.details ? `${shortMessage}\n\nDetails: ${options.details}` : shortMessage, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      options.details ? `${shortMessage}\n\nDetails: ${options.details}` : shortMessage,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.code = code;
     this.shortMessage = shortMessage;
     this.details = options.details;

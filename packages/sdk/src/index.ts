@@ -8,16 +8,37 @@
  */
 export { KmsSigner, type KmsSignerOptions } from './KmsSigner.js';
 export { toKmsAccount, type KmsAccount, type ToKmsAccountOptions } from './toKmsAccount.js';
-export { KmsWalletManager, type CreateWalletOptions, type KmsWallet, type KmsWalletListing, type KmsWalletManagerOptions, type ListWalletsOptions } from './KmsWalletManager.js';
+export {
+  KmsWalletManager,
+  type CreateWalletOptions,
+  type KmsWallet,
+  type KmsWalletListing,
+  type KmsWalletManagerOptions,
+  type ListWalletsOptions,
+} from './KmsWalletManager.js';
 export { KmsKey, toKmsClient, type KmsClientInput, type KmsKeyOptions, type KmsPublicKey } from './kmsKey.js';
 export { canonicalSignature, type CanonicalSignature, type ParityFunction, type ParityFinder } from './canonicalSignature.js';
-export { createKmsHttpClient, type KmsHttpClient, type KmsHttpClientOptions, type KmsHttpCredentials, type KmsFetch, type KmsFetchResponse, type SigV4Hashes } from './kmsHttpClient.js';
+export {
+  createKmsHttpClient,
+  type KmsHttpClient,
+  type KmsHttpClientOptions,
+  type KmsHttpCredentials,
+  type KmsFetch,
+  type KmsFetchResponse,
+  type SigV4Hashes,
+} from './kmsHttpClient.js';
 export { RecoveryParity } from './recoveryParity.js';
 export { pointFromSpki } from './spki.js';
 export { withThrottlingRetry, isThrottlingError, type RetryOptions } from './retry.js';
 export { SymbolonSdkError, KmsKeyError, KmsSignatureError, UnsignableError } from './errors.js';
 // The envelope custody mode on the device (docs/sts.md, docs/wallet-api.md).
-export { EnvelopeWalletClient, EnvelopeWallet, type EnvelopeWalletClientOptions, type EnvelopeAccount, type TokenSource } from './envelope/EnvelopeWalletClient.js';
+export {
+  EnvelopeWalletClient,
+  EnvelopeWallet,
+  type EnvelopeWalletClientOptions,
+  type EnvelopeAccount,
+  type TokenSource,
+} from './envelope/EnvelopeWalletClient.js';
 export { EnvelopeKey, type EnvelopeCiphertexts } from './envelope/EnvelopeKey.js';
 export { OidcSession, startEmailLogin, verifyEmailCode, type TokenResponse } from './envelope/emailLogin.js';
 export { assumeRoleWithWebIdentity, type AssumeRoleWithWebIdentityOptions, type StsCredentials } from './envelope/assumeRoleWithWebIdentity.js';
@@ -25,5 +46,11 @@ export { EnvelopeError, StsError, WalletApiError } from './envelope/errors.js';
 export { verifyMasterKey, roleAccountId, type MasterKeyOwner, type VerifiedMasterKey } from './envelope/verifyMasterKey.js';
 export { masterKeyPolicy } from './envelope/masterKeyPolicy.js';
 // The split custody mode on the device (docs/wallet-api.md, docs/signer.md).
-export { SplitWalletClient, type SplitWalletClientOptions, type SplitWalletRecord, type SplitSignPayload, type SplitSignResult } from './split/SplitWalletClient.js';
+export {
+  SplitWalletClient,
+  type SplitWalletClientOptions,
+  type SplitWalletRecord,
+  type SplitSignPayload,
+  type SplitSignResult,
+} from './split/SplitWalletClient.js';
 export { SplitError } from './split/errors.js';

@@ -128,8 +128,10 @@ function blob(value: unknown): unknown {
 
 /** Which operations this client speaks, and the blob fields of their inputs and outputs. */
 function operationOf(command: unknown): { target: string; input: Record<string, unknown>; blobIn: string[]; blobOut: string[] } {
-  if (command instanceof SignCommand) return { target: 'Sign', input: command.input as unknown as Record<string, unknown>, blobIn: ['Message'], blobOut: ['Signature'] };
-  if (command instanceof GetPublicKeyCommand) return { target: 'GetPublicKey', input: command.input as unknown as Record<string, unknown>, blobIn: [], blobOut: ['PublicKey'] };
+  if (command instanceof SignCommand)
+    return { target: 'Sign', input: command.input as unknown as Record<string, unknown>, blobIn: ['Message'], blobOut: ['Signature'] };
+  if (command instanceof GetPublicKeyCommand)
+    return { target: 'GetPublicKey', input: command.input as unknown as Record<string, unknown>, blobIn: [], blobOut: ['PublicKey'] };
   throw new TypeError('createKmsHttpClient supports SignCommand and GetPublicKeyCommand only');
 }
 

@@ -97,7 +97,9 @@ export class KmsKey {
     const publicKey = bytesToHex(uncompressed);
     const custom = this.#parity;
     // The point is validated by noble above either way; a custom finder only replaces the per-signature work.
-    const finder: ParityFinder = custom ? (sig, digest, hint) => (hint === undefined ? custom(sig, digest, uncompressed) : custom(sig, digest, uncompressed, hint)) : parity;
+    const finder: ParityFinder = custom
+      ? (sig, digest, hint) => (hint === undefined ? custom(sig, digest, uncompressed) : custom(sig, digest, uncompressed, hint))
+      : parity;
     return { info: { address: publicKeyToAddress(publicKey), publicKey, spki, keyArn: out.KeyId }, parity: finder };
   }
 
@@ -136,7 +138,10 @@ export class KmsKey {
     const [{ parity }, out] = await Promise.all([
       this.#cached(),
       withThrottlingRetry(
-        () => (this.client as KmsHttpClient).send(new SignCommand({ KeyId: this.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })),
+        () =>
+          (this.client as KmsHttpClient).send(
+            new SignCommand({ KeyId: this.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }),
+          ),
         this.#retry,
       ),
     ]);

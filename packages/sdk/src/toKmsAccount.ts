@@ -41,7 +41,15 @@ export type KmsAccount = LocalAccount<'kms'> & { keyId: string; kmsKey: KmsKey }
  * @throws {KmsKeyError} when the key is not a secp256k1 signing key; KMS errors as the AWS SDK raises them.
  */
 export async function toKmsAccount(options: ToKmsAccountOptions | { key: KmsKey }): Promise<KmsAccount> {
-  const key = 'key' in options ? options.key : new KmsKey({ client: options.client, keyId: options.keyId, ...(options.retry ? { retry: options.retry } : {}), ...(options.parity ? { parity: options.parity } : {}) });
+  const key =
+    'key' in options
+      ? options.key
+      : new KmsKey({
+          client: options.client,
+          keyId: options.keyId,
+          ...(options.retry ? { retry: options.retry } : {}),
+          ...(options.parity ? { parity: options.parity } : {}),
+        });
   const { address, publicKey } = await key.getPublicKey();
   const signHash = async (hash: Hex) => key.signDigest(hexToBytes(hash));
 

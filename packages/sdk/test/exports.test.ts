@@ -56,7 +56,20 @@ test('no source file imports node: modules, Node globals or the server tree', ()
         assert.ok(!resolve(dir, dirname(f), s).startsWith(join(dir, 'node') + sep), `${f} imports the Node-only ${s}`);
         continue;
       }
-      assert.ok(['ethers', 'viem', 'viem/accounts', 'viem/utils', '@aws-sdk/client-kms', '@noble/curves/secp256k1.js', '@noble/hashes/sha3.js', '@noble/hashes/sha2.js', '@noble/hashes/hmac.js'].includes(s), `${f} imports ${s}`);
+      assert.ok(
+        [
+          'ethers',
+          'viem',
+          'viem/accounts',
+          'viem/utils',
+          '@aws-sdk/client-kms',
+          '@noble/curves/secp256k1.js',
+          '@noble/hashes/sha3.js',
+          '@noble/hashes/sha2.js',
+          '@noble/hashes/hmac.js',
+        ].includes(s),
+        `${f} imports ${s}`,
+      );
     }
     assert.doesNotMatch(code, /\bBuffer\.|\bprocess\.|\brequire\(/, `${f} uses a Node-only global`);
   }

@@ -14,7 +14,16 @@ import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, SignCommand,
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Transaction, getAddress } from 'ethers';
 import { keccak256, recoverTransactionAddress, serializeTransaction, type TransactionSerializableEIP1559 } from 'viem';
-import { KmsKey, KmsSigner, RecoveryParity, canonicalSignature, createKmsHttpClient, isThrottlingError, toKmsAccount, KmsSignatureError } from '../src/index.js';
+import {
+  KmsKey,
+  KmsSigner,
+  RecoveryParity,
+  canonicalSignature,
+  createKmsHttpClient,
+  isThrottlingError,
+  toKmsAccount,
+  KmsSignatureError,
+} from '../src/index.js';
 import { createNodeHttpFetch, createNodeKmsClient, nativeParity, nodeSigV4Hashes } from '../src/node/index.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -75,7 +84,9 @@ test(`Sign over the lean client: the custodian accepts its SigV4 and the DER sig
 test(`KMS errors keep AWS's __type as the error name, as the AWS SDK raises them (${STORE})`, async () => {
   const missing = 'alias/does-not-exist';
   const theirs = await kms.send(new GetPublicKeyCommand({ KeyId: missing })).catch((e: Error) => e);
-  const mine = await lean().send(new GetPublicKeyCommand({ KeyId: missing })).catch((e: Error) => e);
+  const mine = await lean()
+    .send(new GetPublicKeyCommand({ KeyId: missing }))
+    .catch((e: Error) => e);
   assert.ok(mine instanceof Error && theirs instanceof Error);
   assert.equal(mine.name, 'NotFoundException');
   assert.equal(mine.name, theirs.name);
@@ -92,7 +103,10 @@ test(`KMS errors keep AWS's __type as the error name, as the AWS SDK raises them
 
   // A wrong secret: the custodian refuses the SigV4 signature the same way for both clients.
   const bad = { accessKeyId: ADMIN.accessKeyId, secretAccessKey: `${ADMIN.secretAccessKey}x` };
-  const theirsBad = await server.kms(bad).send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32).fill(1), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })).catch((e: Error) => e);
+  const theirsBad = await server
+    .kms(bad)
+    .send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32).fill(1), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))
+    .catch((e: Error) => e);
   const mineBad = await createKmsHttpClient({ endpoint: server.endpoint, region: REGION, credentials: bad })
     .send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32).fill(1), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))
     .catch((e: Error) => e);
@@ -120,7 +134,10 @@ test('a session token is sent as x-amz-security-token and signed', async () => {
   const h = seen[0]!;
   assert.equal(h['x-amz-security-token'], 'token-1');
   assert.equal(h['x-amz-target'], 'TrentService.GetPublicKey');
-  assert.match(h.authorization!, /^AWS4-HMAC-SHA256 Credential=AKIASYMBOLONTEST0001\/\d{8}\/eu-west-1\/kms\/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, Signature=[0-9a-f]{64}$/);
+  assert.match(
+    h.authorization!,
+    /^AWS4-HMAC-SHA256 Credential=AKIASYMBOLONTEST0001\/\d{8}\/eu-west-1\/kms\/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, Signature=[0-9a-f]{64}$/,
+  );
 });
 
 test(`ThrottlingException from the lean client is retried by KmsKey (${STORE})`, async () => {
@@ -137,7 +154,9 @@ test(`ThrottlingException from the lean client is retried by KmsKey (${STORE})`,
       return fetch(url, init as RequestInit);
     },
   });
-  const err = await client.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })).catch((e: Error) => e);
+  const err = await client
+    .send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))
+    .catch((e: Error) => e);
   assert.ok(err instanceof Error && err.name === 'ThrottlingException' && isThrottlingError(err));
   const key = new KmsKey({ client, keyId, retry: { baseDelayMs: 1, maxAttempts: 3 } });
   const sig = await key.signDigest(new Uint8Array(32).fill(7));
@@ -154,9 +173,22 @@ test(`KmsSigner and toKmsAccount over the lean client with native parity sign tr
   // The account over node:http (createNodeHttpFetch) instead of the global fetch.
   const nodeFetch = createNodeHttpFetch();
   after(() => nodeFetch.destroy());
-  const account = await toKmsAccount({ client: createKmsHttpClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, fetch: nodeFetch }), keyId, parity: nativeParity });
+  const account = await toKmsAccount({
+    client: createKmsHttpClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, fetch: nodeFetch }),
+    keyId,
+    parity: nativeParity,
+  });
   for (let i = 0; i < 12; i++) {
-    const signed = await signer.signTransaction({ type: 2, chainId: 1, nonce: i, to: tx(i).to!, value: 10n ** 15n, gasLimit: 21_000n, maxFeePerGas: 30_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n });
+    const signed = await signer.signTransaction({
+      type: 2,
+      chainId: 1,
+      nonce: i,
+      to: tx(i).to!,
+      value: 10n ** 15n,
+      gasLimit: 21_000n,
+      maxFeePerGas: 30_000_000_000n,
+      maxPriorityFeePerGas: 1_000_000_000n,
+    });
     assert.equal(Transaction.from(signed).from, address);
     const viemSigned = await account.signTransaction(tx(i));
     assert.equal(await recoverTransactionAddress({ serializedTransaction: viemSigned as never }), address);
@@ -178,10 +210,17 @@ test(`nativeParity gives noble's yParity for the same KMS signature, and refuses
     assert.deepEqual(b, a);
     seen.add(b.yParity);
     // Another digest: neither parity recovers the key.
-    assert.throws(() => canonicalSignature(der, new Uint8Array(32).fill(i + 1), native), (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH');
+    assert.throws(
+      () => canonicalSignature(der, new Uint8Array(32).fill(i + 1), native),
+      (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH',
+    );
     if (i === 0) {
-      const otherDer = (await kms.send(new SignCommand({ KeyId: other, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))).Signature!;
-      assert.throws(() => canonicalSignature(otherDer, digest, native), (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH');
+      const otherDer = (await kms.send(new SignCommand({ KeyId: other, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })))
+        .Signature!;
+      assert.throws(
+        () => canonicalSignature(otherDer, digest, native),
+        (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH',
+      );
     }
   }
   assert.deepEqual([...seen].sort(), [0, 1], '24 signatures should show both parities');
@@ -211,7 +250,10 @@ test(`the recovery-id hint: Symbolon's Sign reports it (secp256k1 only), the lea
       assert.deepEqual(canonicalSignature(out.Signature!, digest, counting, hint === 0 ? 1 : 0), truth);
       // Neither hint makes another digest's signature acceptable.
       for (const h of [0, 1] as const) {
-        assert.throws(() => canonicalSignature(out.Signature!, new Uint8Array(32).fill(i + 7), counting, h), (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH');
+        assert.throws(
+          () => canonicalSignature(out.Signature!, new Uint8Array(32).fill(i + 7), counting, h),
+          (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH',
+        );
       }
     }
     assert.deepEqual([...seen].sort(), [0, 1], '16 signatures should show both parities');
@@ -230,7 +272,18 @@ test(`the recovery-id hint: Symbolon's Sign reports it (secp256k1 only), the lea
     // KmsSigner over the lean client signs with one recovery per signature when the hint is right.
     calls.length = 0;
     const signer = new KmsSigner({ client, keyId, parity: (sig, d, key, hint) => (calls.push(hint), nativeParity(sig, d, key, hint)) });
-    const signed = Transaction.from(await signer.signTransaction({ type: 2, chainId: 1, nonce: 9, to: '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a', value: 1n, gasLimit: 21_000n, maxFeePerGas: 2n, maxPriorityFeePerGas: 1n }));
+    const signed = Transaction.from(
+      await signer.signTransaction({
+        type: 2,
+        chainId: 1,
+        nonce: 9,
+        to: '0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a',
+        value: 1n,
+        gasLimit: 21_000n,
+        maxFeePerGas: 2n,
+        maxPriorityFeePerGas: 1n,
+      }),
+    );
     assert.equal(signed.from, await signer.getAddress());
     assert.equal(calls.length, 1);
     assert.ok(calls[0] === 0 || calls[0] === 1);
@@ -257,7 +310,9 @@ test(`createNodeKmsClient (undici + OpenSSL hashes): GetPublicKey, Sign and erro
     const point = secp256k1.Point.fromBytes(mine.PublicKey!.subarray(-65)).toBytes(false);
     // Concurrent requests share the pool's keep-alive connections.
     const digests = Array.from({ length: 40 }, (_, i) => keccak256(serializeTransaction(tx(100 + i)), 'bytes'));
-    const outs = await Promise.all(digests.map((d) => client.send(new SignCommand({ KeyId: keyId, Message: d, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))));
+    const outs = await Promise.all(
+      digests.map((d) => client.send(new SignCommand({ KeyId: keyId, Message: d, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))),
+    );
     outs.forEach((out, i) => assert.ok(secp256k1.verify(out.Signature!, digests[i]!, point, { prehash: false, format: 'der', lowS: false })));
     const missing = await client.send(new GetPublicKeyCommand({ KeyId: 'alias/does-not-exist' })).catch((e: Error) => e);
     assert.ok(missing instanceof Error);
@@ -265,9 +320,15 @@ test(`createNodeKmsClient (undici + OpenSSL hashes): GetPublicKey, Sign and erro
   } finally {
     client.destroy();
   }
-  const bad = createNodeKmsClient({ endpoint: server.endpoint, region: REGION, credentials: { accessKeyId: ADMIN.accessKeyId, secretAccessKey: `${ADMIN.secretAccessKey}x` } });
+  const bad = createNodeKmsClient({
+    endpoint: server.endpoint,
+    region: REGION,
+    credentials: { accessKeyId: ADMIN.accessKeyId, secretAccessKey: `${ADMIN.secretAccessKey}x` },
+  });
   try {
-    const refused = await bad.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32).fill(1), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })).catch((e: Error) => e);
+    const refused = await bad
+      .send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32).fill(1), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))
+      .catch((e: Error) => e);
     assert.ok(refused instanceof Error);
     assert.equal(refused.name, 'InvalidSignatureException');
   } finally {

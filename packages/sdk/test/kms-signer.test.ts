@@ -11,7 +11,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CreateKeyCommand, GetPublicKeyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { Signature as EthersSignature, Transaction, TypedDataEncoder, verifyMessage, verifyTypedData, recoverAddress as ethersRecoverAddress, hashMessage as ethersHashMessage } from 'ethers';
+import {
+  Signature as EthersSignature,
+  Transaction,
+  TypedDataEncoder,
+  verifyMessage,
+  verifyTypedData,
+  recoverAddress as ethersRecoverAddress,
+  hashMessage as ethersHashMessage,
+} from 'ethers';
 import {
   bytesToHex,
   parseTransaction,
@@ -75,13 +83,48 @@ const fees1559 = fc.tuple(fee, fee).map(([a, b]) => (a >= b ? { maxFeePerGas: a,
 const txArb: fc.Arbitrary<TransactionSerializable> = fc.oneof(
   fc.record({ type: fc.constant('legacy' as const), nonce, gasPrice: fee, gas, to: addressArb, value: fee, data: dataArb }),
   fc.record({ type: fc.constant('legacy' as const), chainId, nonce, gasPrice: fee, gas, to: addressArb, value: fee, data: dataArb }),
-  fc.record({ type: fc.constant('eip2930' as const), chainId, nonce, gasPrice: fee, gas, to: addressArb, value: fee, data: dataArb, accessList: accessListArb }),
-  fc.tuple(fees1559, fc.record({ chainId, nonce, gas, to: addressArb, value: fee, data: dataArb, accessList: accessListArb })).map(([f, r]) => ({ type: 'eip1559' as const, ...f, ...r })),
+  fc.record({
+    type: fc.constant('eip2930' as const),
+    chainId,
+    nonce,
+    gasPrice: fee,
+    gas,
+    to: addressArb,
+    value: fee,
+    data: dataArb,
+    accessList: accessListArb,
+  }),
   fc
-    .tuple(fees1559, fc.record({ chainId, nonce, gas, to: addressArb, value: fee, data: dataArb, accessList: accessListArb, maxFeePerBlobGas: fee, blobVersionedHashes: fc.array(hashArb.map((h) => `0x01${h.slice(4)}` as Hex), { minLength: 1, maxLength: 3 }) }))
+    .tuple(fees1559, fc.record({ chainId, nonce, gas, to: addressArb, value: fee, data: dataArb, accessList: accessListArb }))
+    .map(([f, r]) => ({ type: 'eip1559' as const, ...f, ...r })),
+  fc
+    .tuple(
+      fees1559,
+      fc.record({
+        chainId,
+        nonce,
+        gas,
+        to: addressArb,
+        value: fee,
+        data: dataArb,
+        accessList: accessListArb,
+        maxFeePerBlobGas: fee,
+        blobVersionedHashes: fc.array(
+          hashArb.map((h) => `0x01${h.slice(4)}` as Hex),
+          { minLength: 1, maxLength: 3 },
+        ),
+      }),
+    )
     .map(([f, r]) => ({ type: 'eip4844' as const, ...f, ...r })),
   fc
-    .tuple(fees1559, fc.record({ chainId, nonce, gas, to: addressArb, value: fee, data: dataArb, accessList: accessListArb }), fc.array(fc.record({ address: addressArb, chainId: fc.nat({ max: 2 ** 32 }), nonce, r: hashArb, s: hashArb, yParity: fc.integer({ min: 0, max: 1 }) }), { minLength: 1, maxLength: 2 }))
+    .tuple(
+      fees1559,
+      fc.record({ chainId, nonce, gas, to: addressArb, value: fee, data: dataArb, accessList: accessListArb }),
+      fc.array(fc.record({ address: addressArb, chainId: fc.nat({ max: 2 ** 32 }), nonce, r: hashArb, s: hashArb, yParity: fc.integer({ min: 0, max: 1 }) }), {
+        minLength: 1,
+        maxLength: 2,
+      }),
+    )
     .map(([f, r, authorizationList]) => ({ type: 'eip7702' as const, ...f, ...r, authorizationList })),
 ) as fc.Arbitrary<TransactionSerializable>;
 
@@ -102,12 +145,19 @@ function toEthersRequest(tx: TransactionSerializable): Record<string, unknown> {
     ...(t.accessList !== undefined ? { accessList: t.accessList } : {}),
     ...(t.maxFeePerBlobGas !== undefined ? { maxFeePerBlobGas: t.maxFeePerBlobGas, blobVersionedHashes: t.blobVersionedHashes } : {}),
     ...(t.authorizationList !== undefined
-      ? { authorizationList: t.authorizationList.map((a: any) => ({ address: a.address, chainId: a.chainId, nonce: a.nonce, signature: { r: a.r, s: a.s, yParity: a.yParity } })) }
+      ? {
+          authorizationList: t.authorizationList.map((a: any) => ({
+            address: a.address,
+            chainId: a.chainId,
+            nonce: a.nonce,
+            signature: { r: a.r, s: a.s, yParity: a.yParity },
+          })),
+        }
       : {}),
   };
 }
 
-test('random transactions of every type: KmsSigner and toKmsAccount bytes parse in ethers and viem, recover to the KMS address, and equal both libraries\' own serialization of the same signature', async (t) => {
+test("random transactions of every type: KmsSigner and toKmsAccount bytes parse in ethers and viem, recover to the KMS address, and equal both libraries' own serialization of the same signature", async (t) => {
   const seen = new Map<string, number>();
   await fc.assert(
     fc.asyncProperty(txArb, async (tx) => {
@@ -137,7 +187,8 @@ test('random transactions of every type: KmsSigner and toKmsAccount bytes parse 
       const serverSide = await ethSignTransaction({
         transaction: tx,
         address,
-        signer: async (digest) => (await kms.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))).Signature!,
+        signer: async (digest) =>
+          (await kms.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))).Signature!,
       });
       assert.equal(serverSide, signed);
       const kind = `${tx.type}${tx.type === 'legacy' ? (tx.chainId ? '+155' : '') : ''}`;
@@ -183,7 +234,13 @@ test('random EIP-712 v4 typed data (nested structs, arrays): identical from both
   const person = fc.record({ name: fc.string({ maxLength: 20 }), wallets: fc.array(addressArb, { maxLength: 2 }) });
   await fc.assert(
     fc.asyncProperty(
-      fc.record({ from: person, to: fc.array(person, { maxLength: 2 }), contents: fc.string({ maxLength: 40 }), amount: fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }), tag: hashArb }),
+      fc.record({
+        from: person,
+        to: fc.array(person, { maxLength: 2 }),
+        contents: fc.string({ maxLength: 40 }),
+        amount: fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }),
+        tag: hashArb,
+      }),
       chainId,
       addressArb,
       async (message, cid, verifyingContract) => {
@@ -202,7 +259,11 @@ test('random EIP-712 v4 typed data (nested structs, arrays): identical from both
 });
 
 test('EIP-7702 authorizations from both adapters recover to the KMS address', async () => {
-  for (const [cid, n] of [[1, 0], [0, 5], [31337, 2 ** 31]] as const) {
+  for (const [cid, n] of [
+    [1, 0],
+    [0, 5],
+    [31337, 2 ** 31],
+  ] as const) {
     const target = `0x${'5a'.repeat(20)}` as Address;
     const viemAuth = await account.signAuthorization!({ address: target, chainId: cid, nonce: n });
     assert.equal(await recoverAuthorizationAddress({ authorization: viemAuth }), address);
@@ -214,11 +275,13 @@ test('EIP-7702 authorizations from both adapters recover to the KMS address', as
 
 test('the public key is fetched once per key: many signatures, one GetPublicKey', async () => {
   const counts = { GetPublicKey: 0, Sign: 0 };
-  const counting = { send: (command: { constructor: { name: string } }) => {
-    if (command instanceof GetPublicKeyCommand) counts.GetPublicKey++;
-    if (command instanceof SignCommand) counts.Sign++;
-    return kms.send(command as never);
-  } } as unknown as KMSClient;
+  const counting = {
+    send: (command: { constructor: { name: string } }) => {
+      if (command instanceof GetPublicKeyCommand) counts.GetPublicKey++;
+      if (command instanceof SignCommand) counts.Sign++;
+      return kms.send(command as never);
+    },
+  } as unknown as KMSClient;
   const s = new KmsSigner({ client: counting, keyId });
   await Promise.all(Array.from({ length: 12 }, (_, i) => s.signMessage(`m${i}`)));
   assert.equal(counts.GetPublicKey, 1);
@@ -231,28 +294,32 @@ test('the public key is fetched once per key: many signatures, one GetPublicKey'
 test('ThrottlingException is retried with backoff; other errors are not', async () => {
   let throttles = 2;
   let calls = 0;
-  const throttled = { send: async (command: unknown) => {
-    calls++;
-    if (command instanceof SignCommand && throttles-- > 0) throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
-    return kms.send(command as never);
-  } } as unknown as KMSClient;
+  const throttled = {
+    send: async (command: unknown) => {
+      calls++;
+      if (command instanceof SignCommand && throttles-- > 0) throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      return kms.send(command as never);
+    },
+  } as unknown as KMSClient;
   const s = new KmsSigner({ client: throttled, keyId, retry: { baseDelayMs: 1 } });
   assert.equal(verifyMessage('hello', await s.signMessage('hello')), address);
   assert.equal(calls, 4); // GetPublicKey + 2 throttled Signs + 1 Sign
 
   let refusals = 0;
-  const refusing = { send: async (command: unknown) => {
-    if (command instanceof SignCommand) {
-      refusals++;
-      throw Object.assign(new Error('denied'), { name: 'AccessDeniedException' });
-    }
-    return kms.send(command as never);
-  } } as unknown as KMSClient;
+  const refusing = {
+    send: async (command: unknown) => {
+      if (command instanceof SignCommand) {
+        refusals++;
+        throw Object.assign(new Error('denied'), { name: 'AccessDeniedException' });
+      }
+      return kms.send(command as never);
+    },
+  } as unknown as KMSClient;
   await assert.rejects(new KmsSigner({ client: refusing, keyId, retry: { baseDelayMs: 1 } }).signMessage('x'), { name: 'AccessDeniedException' });
   assert.equal(refusals, 1);
 });
 
-test('hostile KMS answers: another key\'s signature, non-canonical DER and out-of-range values are refused; high-s is normalised', async () => {
+test("hostile KMS answers: another key's signature, non-canonical DER and out-of-range values are refused; high-s is normalised", async () => {
   const other = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
   const rewrite = (f: (der: Uint8Array, digest: Uint8Array) => Promise<Uint8Array> | Uint8Array) =>
     ({
@@ -264,8 +331,14 @@ test('hostile KMS answers: another key\'s signature, non-canonical DER and out-o
         return kms.send(command);
       },
     }) as unknown as KMSClient;
-  const swapped = rewrite(async (_der, digest) => (await kms.send(new SignCommand({ KeyId: other, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))).Signature!);
-  await assert.rejects(new KmsSigner({ client: swapped, keyId }).signMessage('x'), (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH');
+  const swapped = rewrite(
+    async (_der, digest) =>
+      (await kms.send(new SignCommand({ KeyId: other, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))).Signature!,
+  );
+  await assert.rejects(
+    new KmsSigner({ client: swapped, keyId }).signMessage('x'),
+    (e: unknown) => e instanceof KmsSignatureError && e.code === 'SIGNER_MISMATCH',
+  );
   const longForm = rewrite((der) => Uint8Array.from([0x30, 0x81, der[1]!, ...der.subarray(2)]));
   await assert.rejects(new KmsSigner({ client: longForm, keyId }).signMessage('x'), (e: unknown) => e instanceof KmsSignatureError && e.code === 'INVALID_DER');
   const trailing = rewrite((der) => Uint8Array.from([...der, 0]));
@@ -289,12 +362,17 @@ test('keys that are not secp256k1 signing keys are refused with KmsKeyError', as
 
 test('the KmsSigner refuses a transaction whose from is another address, before asking KMS to sign', async () => {
   let signs = 0;
-  const counting = { send: (command: unknown) => {
-    if (command instanceof SignCommand) signs++;
-    return kms.send(command as never);
-  } } as unknown as KMSClient;
+  const counting = {
+    send: (command: unknown) => {
+      if (command instanceof SignCommand) signs++;
+      return kms.send(command as never);
+    },
+  } as unknown as KMSClient;
   const s = new KmsSigner({ client: counting, keyId });
-  await assert.rejects(s.signTransaction({ from: `0x${'11'.repeat(20)}`, to: address, chainId: 1, gasLimit: 21000, maxFeePerGas: 1, maxPriorityFeePerGas: 1 }), { code: 'FROM_MISMATCH' });
+  await assert.rejects(
+    s.signTransaction({ from: `0x${'11'.repeat(20)}`, to: address, chainId: 1, gasLimit: 21000, maxFeePerGas: 1, maxPriorityFeePerGas: 1 }),
+    { code: 'FROM_MISMATCH' },
+  );
   assert.equal(signs, 0);
   // Its own address as `from` is fine.
   const signed = await s.signTransaction({ from: address, to: address, chainId: 1, gasLimit: 21000, maxFeePerGas: 1, maxPriorityFeePerGas: 1 });

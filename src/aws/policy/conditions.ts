@@ -25,10 +25,33 @@ export interface ConditionClause {
 }
 
 type Base =
-  | 'StringEquals' | 'StringNotEquals' | 'StringEqualsIgnoreCase' | 'StringNotEqualsIgnoreCase' | 'StringLike' | 'StringNotLike'
-  | 'NumericEquals' | 'NumericNotEquals' | 'NumericLessThan' | 'NumericLessThanEquals' | 'NumericGreaterThan' | 'NumericGreaterThanEquals'
-  | 'DateEquals' | 'DateNotEquals' | 'DateLessThan' | 'DateLessThanEquals' | 'DateGreaterThan' | 'DateGreaterThanEquals'
-  | 'Bool' | 'BinaryEquals' | 'IpAddress' | 'NotIpAddress' | 'ArnEquals' | 'ArnNotEquals' | 'ArnLike' | 'ArnNotLike' | 'Null';
+  | 'StringEquals'
+  | 'StringNotEquals'
+  | 'StringEqualsIgnoreCase'
+  | 'StringNotEqualsIgnoreCase'
+  | 'StringLike'
+  | 'StringNotLike'
+  | 'NumericEquals'
+  | 'NumericNotEquals'
+  | 'NumericLessThan'
+  | 'NumericLessThanEquals'
+  | 'NumericGreaterThan'
+  | 'NumericGreaterThanEquals'
+  | 'DateEquals'
+  | 'DateNotEquals'
+  | 'DateLessThan'
+  | 'DateLessThanEquals'
+  | 'DateGreaterThan'
+  | 'DateGreaterThanEquals'
+  | 'Bool'
+  | 'BinaryEquals'
+  | 'IpAddress'
+  | 'NotIpAddress'
+  | 'ArnEquals'
+  | 'ArnNotEquals'
+  | 'ArnLike'
+  | 'ArnNotLike'
+  | 'Null';
 
 /** Each negated operator and the positive operator it negates. */
 const NEGATION: ReadonlyMap<Base, Base> = new Map<Base, Base>([
@@ -43,10 +66,33 @@ const NEGATION: ReadonlyMap<Base, Base> = new Map<Base, Base>([
 ]);
 
 const BASES: readonly Base[] = [
-  'StringEquals', 'StringNotEquals', 'StringEqualsIgnoreCase', 'StringNotEqualsIgnoreCase', 'StringLike', 'StringNotLike',
-  'NumericEquals', 'NumericNotEquals', 'NumericLessThan', 'NumericLessThanEquals', 'NumericGreaterThan', 'NumericGreaterThanEquals',
-  'DateEquals', 'DateNotEquals', 'DateLessThan', 'DateLessThanEquals', 'DateGreaterThan', 'DateGreaterThanEquals',
-  'Bool', 'BinaryEquals', 'IpAddress', 'NotIpAddress', 'ArnEquals', 'ArnNotEquals', 'ArnLike', 'ArnNotLike', 'Null',
+  'StringEquals',
+  'StringNotEquals',
+  'StringEqualsIgnoreCase',
+  'StringNotEqualsIgnoreCase',
+  'StringLike',
+  'StringNotLike',
+  'NumericEquals',
+  'NumericNotEquals',
+  'NumericLessThan',
+  'NumericLessThanEquals',
+  'NumericGreaterThan',
+  'NumericGreaterThanEquals',
+  'DateEquals',
+  'DateNotEquals',
+  'DateLessThan',
+  'DateLessThanEquals',
+  'DateGreaterThan',
+  'DateGreaterThanEquals',
+  'Bool',
+  'BinaryEquals',
+  'IpAddress',
+  'NotIpAddress',
+  'ArnEquals',
+  'ArnNotEquals',
+  'ArnLike',
+  'ArnNotLike',
+  'Null',
 ];
 
 export interface ParsedOperator {
@@ -105,7 +151,7 @@ function ipToBigInt(ip: string): { v: bigint; bits: 32 | 128 } | undefined {
       const n = ipToBigInt(v4[1]!)!.v;
       text = text.slice(0, -v4[1]!.length) + `${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
     }
-    const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
+    const [head, tail] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined];
     const h = head ? head.split(':') : [];
     const t = tail === undefined ? [] : tail ? tail.split(':') : [];
     const fill = tail === undefined ? [] : new Array(8 - h.length - t.length).fill('0');

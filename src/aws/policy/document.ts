@@ -72,7 +72,8 @@ function texts(kind: PolicyKind) {
 function stringList(value: unknown, what: string): string[] {
   const list = Array.isArray(value) ? value : [value];
   if (list.length === 0) throw new PolicyDocumentError(`Policy statement ${what} must not be empty.`);
-  for (const v of list) if (typeof v !== 'string' || v.length === 0) throw new PolicyDocumentError(`Policy statement ${what} must be a string or a list of strings.`);
+  for (const v of list)
+    if (typeof v !== 'string' || v.length === 0) throw new PolicyDocumentError(`Policy statement ${what} must be a string or a list of strings.`);
   return list as string[];
 }
 
@@ -149,7 +150,8 @@ function parseStatement(raw: unknown, kind: PolicyKind, sids: Set<string>): Stat
   if (st.Sid !== undefined) {
     if (typeof st.Sid !== 'string') throw new PolicyDocumentError(t.syntax);
     // IAM allows only alphanumerics in identity-policy Sids; key policies accept any text.
-    if (kind === 'identity' && !/^[a-zA-Z0-9]*$/.test(st.Sid)) throw new PolicyDocumentError('Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*');
+    if (kind === 'identity' && !/^[a-zA-Z0-9]*$/.test(st.Sid))
+      throw new PolicyDocumentError('Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*');
     if (st.Sid !== '' && sids.has(st.Sid)) throw new PolicyDocumentError('Statement IDs (SID) in a single policy must be unique.');
     sids.add(st.Sid);
     sid = st.Sid;

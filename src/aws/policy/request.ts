@@ -70,7 +70,10 @@ export function globalConditionKeys(options: {
   const ctx = new ConditionContext();
   ctx.set('aws:PrincipalArn', principal.kind === 'assumed-role' && principal.roleArn ? principal.roleArn : principal.arn);
   ctx.set('aws:PrincipalAccount', principal.accountId);
-  ctx.set('aws:PrincipalType', principal.kind === 'root' ? 'Account' : principal.kind === 'user' ? 'User' : principal.kind === 'assumed-role' ? 'AssumedRole' : 'Other');
+  ctx.set(
+    'aws:PrincipalType',
+    principal.kind === 'root' ? 'Account' : principal.kind === 'user' ? 'User' : principal.kind === 'assumed-role' ? 'AssumedRole' : 'Other',
+  );
   if (principal.kind === 'user') ctx.set('aws:username', options.userName);
   for (const [k, v] of Object.entries(tags)) ctx.set(`aws:PrincipalTag/${k}`, v);
   // Node reports IPv4 peers on a dual-stack socket as IPv4-mapped IPv6 addresses.

@@ -29,7 +29,13 @@ function significantLength(doc: string): number {
 export const putRolePolicy = roleAction('PutRolePolicy', async (p, ctx) => {
   const name = readRoleName(p);
   const policyName = readPolicyName(p);
-  const document = p.string('PolicyDocument', { required: true, min: 1, max: 131072, secretish: true, pattern: { re: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/, text: '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+' } });
+  const document = p.string('PolicyDocument', {
+    required: true,
+    min: 1,
+    max: 131072,
+    secretish: true,
+    pattern: { re: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/, text: '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+' },
+  });
   const role = await requireRoleAuthorized(ctx, 'iam:PutRolePolicy', name);
   try {
     parsePolicyDocument(document, 'identity');
@@ -37,7 +43,9 @@ export const putRolePolicy = roleAction('PutRolePolicy', async (p, ctx) => {
     if (e instanceof PolicyDocumentError) throw malformedPolicyDocument(e.message);
     throw e;
   }
-  const others = (await rolePolicies(ctx.store.db, role.roleName)).filter((x) => x.policyName !== policyName).reduce((n, x) => n + significantLength(x.document), 0);
+  const others = (await rolePolicies(ctx.store.db, role.roleName))
+    .filter((x) => x.policyName !== policyName)
+    .reduce((n, x) => n + significantLength(x.document), 0);
   if (others + significantLength(document) > MAX_ROLE_INLINE_POLICY_CHARS) {
     throw limitExceeded(`Maximum policy size of ${MAX_ROLE_INLINE_POLICY_CHARS} bytes exceeded for role ${role.roleName}`);
   }

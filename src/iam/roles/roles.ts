@@ -41,14 +41,14 @@ export function roleArn(accountId: string, path: string, name: string): string {
 function roleFields(r: RoleRow, tags?: ReadonlyArray<readonly [string, string]>): string {
   return (
     el('Path', r.path) +
-      el('RoleName', r.roleName) +
-      el('RoleId', r.roleId) +
-      el('Arn', r.arn) +
-      el('CreateDate', isoTime(r.createdAt)) +
-      el('AssumeRolePolicyDocument', encodeURIComponent(r.trustPolicy)) +
-      el('Description', r.description) +
-      el('MaxSessionDuration', r.maxSessionDuration) +
-      (tags && tags.length ? tagsXml(tags) : '')
+    el('RoleName', r.roleName) +
+    el('RoleId', r.roleId) +
+    el('Arn', r.arn) +
+    el('CreateDate', isoTime(r.createdAt)) +
+    el('AssumeRolePolicyDocument', encodeURIComponent(r.trustPolicy)) +
+    el('Description', r.description) +
+    el('MaxSessionDuration', r.maxSessionDuration) +
+    (tags && tags.length ? tagsXml(tags) : '')
   );
 }
 
@@ -111,7 +111,10 @@ export const listRoles = roleAction('ListRoles', async (p, ctx) => {
   const truncated = rows.length > maxItems;
   return (
     // IAM's ListRoles leaves out Tags.
-    members('Roles', page.map((r) => roleFields(r))) +
+    members(
+      'Roles',
+      page.map((r) => roleFields(r)),
+    ) +
     el('IsTruncated', truncated) +
     (truncated ? el('Marker', Buffer.from(page[page.length - 1]!.roleName, 'utf8').toString('base64url')) : '')
   );

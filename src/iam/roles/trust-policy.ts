@@ -53,7 +53,8 @@ const CONDITION_KEY = /^[^\s:]+:\S+$/;
 function stringList(value: unknown, what: string): string[] {
   const list = Array.isArray(value) ? value : [value];
   if (list.length === 0) throw new TrustPolicyError(`Syntax errors in policy: ${what} must not be empty.`);
-  for (const v of list) if (typeof v !== 'string' || v.length === 0) throw new TrustPolicyError(`Syntax errors in policy: ${what} must be a string or a list of strings.`);
+  for (const v of list)
+    if (typeof v !== 'string' || v.length === 0) throw new TrustPolicyError(`Syntax errors in policy: ${what} must be a string or a list of strings.`);
   return list as string[];
 }
 
@@ -104,7 +105,8 @@ function parseConditions(value: unknown): ConditionClause[] {
     if (!operator) throw new TrustPolicyError(`Invalid Condition type : ${opName.slice(0, 64)}`);
     if (!block || typeof block !== 'object' || Array.isArray(block)) throw new TrustPolicyError('Syntax errors in policy.');
     for (const [key, raw] of Object.entries(block as Record<string, unknown>)) {
-      if (!CONDITION_KEY.test(key) || key.length > 1024) throw new TrustPolicyError('Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.');
+      if (!CONDITION_KEY.test(key) || key.length > 1024)
+        throw new TrustPolicyError('Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.');
       const list = Array.isArray(raw) ? raw : [raw];
       if (list.length === 0) throw new TrustPolicyError('Syntax errors in policy.');
       const values: string[] = [];
@@ -122,7 +124,8 @@ function parseConditions(value: unknown): ConditionClause[] {
 function parseStatement(raw: unknown, sids: Set<string>): TrustStatement {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new TrustPolicyError('Syntax errors in policy.');
   const st = raw as Record<string, unknown>;
-  for (const field of Object.keys(st)) if (!STATEMENT_FIELDS.has(field)) throw new TrustPolicyError(`Syntax errors in policy: unknown field ${field.slice(0, 32)}.`);
+  for (const field of Object.keys(st))
+    if (!STATEMENT_FIELDS.has(field)) throw new TrustPolicyError(`Syntax errors in policy: unknown field ${field.slice(0, 32)}.`);
   if (st.Sid !== undefined) {
     if (typeof st.Sid !== 'string') throw new TrustPolicyError('Syntax errors in policy.');
     if (st.Sid !== '' && sids.has(st.Sid)) throw new TrustPolicyError('Statement IDs (SID) in a single policy must be unique.');

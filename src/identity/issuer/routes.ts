@@ -52,7 +52,14 @@ const jwkSchema = {
   additionalProperties: false,
   required: ['kty', 'kid'],
   // Public members only (RFC 7517/8037): no `d`, whatever the key object held.
-  properties: { kty: { type: 'string' }, crv: { type: 'string' }, x: { type: 'string' }, kid: { type: 'string' }, alg: { type: 'string' }, use: { type: 'string' } },
+  properties: {
+    kty: { type: 'string' },
+    crv: { type: 'string' },
+    x: { type: 'string' },
+    kid: { type: 'string' },
+    alg: { type: 'string' },
+    use: { type: 'string' },
+  },
 } as const;
 
 const stringList = { type: 'array', items: { type: 'string' } } as const;
@@ -105,7 +112,8 @@ export function issuerRoutes(issuer: BuiltinIssuer, devMailbox: DevMailbox | und
       if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
         return sendError(reply, new IssuerError('unsupported_media_type', 'Send application/json (or form-encoded to /token).', 415));
       }
-      if (err.statusCode && err.statusCode < 500) return sendError(reply, new IssuerError('invalid_request', 'The request could not be parsed.', err.statusCode));
+      if (err.statusCode && err.statusCode < 500)
+        return sendError(reply, new IssuerError('invalid_request', 'The request could not be parsed.', err.statusCode));
       req.log.error({ code: err.code, message: err.message }, 'identity request failed');
       return sendError(reply, new IssuerError('internal_error', 'An internal error occurred.', 500));
     });
@@ -116,10 +124,21 @@ export function issuerRoutes(issuer: BuiltinIssuer, devMailbox: DevMailbox | und
       return issuer.discoveryDocument();
     });
 
-    app.get('/jwks.json', { schema: { response: { 200: { type: 'object', additionalProperties: false, required: ['keys'], properties: { keys: { type: 'array', items: jwkSchema } } }, ...errorResponses } } }, async (_req, reply) => {
-      reply.header('cache-control', 'public, max-age=300');
-      return issuer.jwks();
-    });
+    app.get(
+      '/jwks.json',
+      {
+        schema: {
+          response: {
+            200: { type: 'object', additionalProperties: false, required: ['keys'], properties: { keys: { type: 'array', items: jwkSchema } } },
+            ...errorResponses,
+          },
+        },
+      },
+      async (_req, reply) => {
+        reply.header('cache-control', 'public, max-age=300');
+        return issuer.jwks();
+      },
+    );
 
     app.post<{ Body: { email: string } }>(
       '/email/start',
@@ -128,7 +147,12 @@ export function issuerRoutes(issuer: BuiltinIssuer, devMailbox: DevMailbox | und
         schema: {
           body: { type: 'object', required: ['email'], additionalProperties: false, properties: { email } },
           response: {
-            200: { type: 'object', additionalProperties: false, required: ['status', 'expires_in'], properties: { status: { type: 'string', enum: ['sent'] }, expires_in: { type: 'integer' } } },
+            200: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['status', 'expires_in'],
+              properties: { status: { type: 'string', enum: ['sent'] }, expires_in: { type: 'integer' } },
+            },
             ...errorResponses,
           },
         },
@@ -199,7 +223,13 @@ export function issuerRoutes(issuer: BuiltinIssuer, devMailbox: DevMailbox | und
                     items: {
                       type: 'object',
                       additionalProperties: false,
-                      properties: { to: { type: 'string' }, subject: { type: 'string' }, text: { type: 'string' }, code: { type: 'string' }, sent_at: { type: 'integer' } },
+                      properties: {
+                        to: { type: 'string' },
+                        subject: { type: 'string' },
+                        text: { type: 'string' },
+                        code: { type: 'string' },
+                        sent_at: { type: 'integer' },
+                      },
                     },
                   },
                 },

@@ -149,9 +149,7 @@ export async function sendMail(options: {
   const timeoutMs = options.timeoutMs ?? 15_000;
 
   const sni = net.isIP(host) ? {} : { servername: host };
-  let socket: net.Socket = implicitTls
-    ? tls.connect({ host, port, ...sni, ...options.tlsOptions })
-    : net.connect({ host, port });
+  let socket: net.Socket = implicitTls ? tls.connect({ host, port, ...sni, ...options.tlsOptions }) : net.connect({ host, port });
   let encrypted = implicitTls;
   socket.setTimeout(timeoutMs, () => socket.destroy(new Error('timeout')));
   let reader = new ReplyReader();

@@ -22,7 +22,9 @@ import { checkLockout, defaultKeyPolicy, validatePolicyDocument } from '../polic
 export const createKey = operation('CreateKey', async (input, ctx) => {
   // The deprecated CustomerMasterKeySpec is KeySpec under its old name: one or the other, never both.
   if (input.has('KeySpec') && input.has('CustomerMasterKeySpec')) {
-    throw validation('You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead.');
+    throw validation(
+      'You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead.',
+    );
   }
   const specField = input.has('KeySpec') ? 'KeySpec' : 'CustomerMasterKeySpec';
   const awsSpec = input.enum(specField, AWS_KEY_SPECS) ?? 'SYMMETRIC_DEFAULT';
@@ -89,14 +91,11 @@ export const createKey = operation('CreateKey', async (input, ctx) => {
   // AWS's policy lockout safety check: the caller must be able to PutKeyPolicy on the new key.
   if (policyText !== undefined && !bypassLockout) await checkLockout(ctx, key, policy);
   const material = createMaterial(ctx.deps.root, spec, keyId, 1);
-  await ctx.deps.store.db.transaction().execute((trx) =>
-    repo.insertKey(
-      trx,
-      key,
-      { keyId, version: 1, sealed: material.sealed, publicKey: material.publicKey, createdAt: now, rotationType: null },
-      tags,
-    ),
-  );
+  await ctx.deps.store.db
+    .transaction()
+    .execute((trx) =>
+      repo.insertKey(trx, key, { keyId, version: 1, sealed: material.sealed, publicKey: material.publicKey, createdAt: now, rotationType: null }, tags),
+    );
   ctx.audit.keyArn = keyMetadata(key).Arn as string;
   return { KeyMetadata: keyMetadata(key) };
 });

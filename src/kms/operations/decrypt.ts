@@ -17,14 +17,7 @@
 import { requireUsable } from '../keys.js';
 import { wipe } from '../../crypto/bytes.js';
 import { openCiphertext, resolveCiphertextKey } from '../ciphertext.js';
-import {
-  attestRecipient,
-  dryRunSucceeded,
-  readDryRun,
-  readEncryptionAlgorithm,
-  readRecipient,
-  requireEncryptionAlgorithm,
-} from '../crypto-fields.js';
+import { attestRecipient, dryRunSucceeded, readDryRun, readEncryptionAlgorithm, readRecipient, requireEncryptionAlgorithm } from '../crypto-fields.js';
 import { sealForRecipient } from '../../attestation/cms-enveloped-data.js';
 import { encryptionContextConditions, readEncryptionContext } from '../encryption-context.js';
 import { blobOut } from '../input.js';

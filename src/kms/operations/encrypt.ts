@@ -9,13 +9,7 @@
 import { encrypt as encryptBlob } from '../keystore.js';
 import { authorize, loadMaterial, requireUsable, resolveKey } from '../keys.js';
 import { wipe } from '../../crypto/bytes.js';
-import {
-  dryRunSucceeded,
-  readDryRun,
-  readEncryptionAlgorithm,
-  requireEncryptionAlgorithm,
-  sensitiveBlob,
-} from '../crypto-fields.js';
+import { dryRunSucceeded, readDryRun, readEncryptionAlgorithm, requireEncryptionAlgorithm, sensitiveBlob } from '../crypto-fields.js';
 import { encryptionContextConditions, readEncryptionContext } from '../encryption-context.js';
 import { blobOut } from '../input.js';
 import { keyArn } from '../model.js';

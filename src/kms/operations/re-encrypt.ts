@@ -12,12 +12,7 @@ import { authorize, loadMaterial, requireUsable, resolveKey } from '../keys.js';
 import { encrypt as encryptBlob, parseCiphertextHeader } from '../keystore.js';
 import { wipe } from '../../crypto/bytes.js';
 import { openCiphertext, resolveCiphertextKey } from '../ciphertext.js';
-import {
-  dryRunSucceeded,
-  readDryRun,
-  readEncryptionAlgorithm,
-  requireEncryptionAlgorithm,
-} from '../crypto-fields.js';
+import { dryRunSucceeded, readDryRun, readEncryptionAlgorithm, requireEncryptionAlgorithm } from '../crypto-fields.js';
 import { encryptionContextConditions, readEncryptionContext } from '../encryption-context.js';
 import { blobOut } from '../input.js';
 import { keyArn } from '../model.js';

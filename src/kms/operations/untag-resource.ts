@@ -16,7 +16,11 @@ export const untagResource = operation('UntagResource', async (input, ctx) => {
   if (tagKeys === undefined) throw constraintViolation('tagKeys', null, 'Member must not be null');
   tagKeys.forEach((k, i) => {
     if (k.length < 1 || k.length > 128) {
-      throw constraintViolation(`tagKeys.${i + 1}.member`, null, `Member must have length ${k.length < 1 ? 'greater than or equal to 1' : 'less than or equal to 128'}`);
+      throw constraintViolation(
+        `tagKeys.${i + 1}.member`,
+        null,
+        `Member must have length ${k.length < 1 ? 'greater than or equal to 1' : 'less than or equal to 128'}`,
+      );
     }
   });
 

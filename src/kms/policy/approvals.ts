@@ -94,13 +94,23 @@ export const getQuorumRuleOperation = operation('GetQuorumRule', async (input, c
   await authorize(ctx, 'kms:GetKeyPolicy', key);
   const rule = await getQuorumRule(ctx.deps.store.db, key.keyId);
   return rule
-    ? { KeyId: keyArn(key), Approvers: rule.approvers, Threshold: rule.threshold, ExpirationSeconds: rule.ttlSeconds, UpdatedBy: rule.updatedBy, UpdateDate: rule.updatedAt / 1000 }
+    ? {
+        KeyId: keyArn(key),
+        Approvers: rule.approvers,
+        Threshold: rule.threshold,
+        ExpirationSeconds: rule.ttlSeconds,
+        UpdatedBy: rule.updatedBy,
+        UpdateDate: rule.updatedAt / 1000,
+      }
     : { KeyId: keyArn(key) };
 });
 
 /** The `SymbolonApprovals.*` operations by name. */
 export const approvalOperations: ReadonlyMap<string, KmsOperation> = new Map(
-  [listPolicyChanges, getPolicyChange, approvePolicyChange, rejectPolicyChange, putQuorumRuleOperation, deleteQuorumRule, getQuorumRuleOperation].map((op) => [op.name, op]),
+  [listPolicyChanges, getPolicyChange, approvePolicyChange, rejectPolicyChange, putQuorumRuleOperation, deleteQuorumRule, getQuorumRuleOperation].map((op) => [
+    op.name,
+    op,
+  ]),
 );
 
 export type { ChangeStatus };

@@ -46,7 +46,14 @@ export function ruleText(rule: RuleSpec | null): string {
   return rule === null ? 'null' : JSON.stringify({ approvers: [...rule.approvers].sort(), threshold: rule.threshold, ttlSeconds: rule.ttlSeconds });
 }
 
-type Step = 'PolicyChangeProposed' | 'PolicyChangeApproved' | 'PolicyChangeRejected' | 'PolicyChangeApplied' | 'PolicyChangeExpired' | 'PolicyChangeSuperseded' | 'QuorumRuleSet';
+type Step =
+  | 'PolicyChangeProposed'
+  | 'PolicyChangeApproved'
+  | 'PolicyChangeRejected'
+  | 'PolicyChangeApplied'
+  | 'PolicyChangeExpired'
+  | 'PolicyChangeSuperseded'
+  | 'QuorumRuleSet';
 
 /** Appends one audit event for a quorum step; the operation names the step and the change id. */
 function recordStep(ctx: OperationContext, step: Step, key: KeyRecord, changeId: string | null): void {
@@ -123,7 +130,14 @@ function pendingError(c: PolicyChange, approvals: number): Error {
   );
 }
 
-async function propose(ctx: OperationContext, key: KeyRecord, rule: QuorumRule, kind: ChangeKind, payload: string, baseSha256: string): Promise<{ change: PolicyChange; approvals: number }> {
+async function propose(
+  ctx: OperationContext,
+  key: KeyRecord,
+  rule: QuorumRule,
+  kind: ChangeKind,
+  payload: string,
+  baseSha256: string,
+): Promise<{ change: PolicyChange; approvals: number }> {
   const now = ctx.info.now;
   const change: PolicyChange = {
     changeId: randomUUID(),
@@ -183,7 +197,14 @@ export function grantPayload(g: Grant): string {
 }
 
 function grantFromPayload(change: PolicyChange, issuingAccount: string, paramsSha256: (g: Grant) => string, now: number): Grant {
-  const p = JSON.parse(change.payload) as { GrantId: string; Name: string | null; GranteePrincipal: string; RetiringPrincipal: string | null; Operations: string[]; Constraints: Grant['constraints'] };
+  const p = JSON.parse(change.payload) as {
+    GrantId: string;
+    Name: string | null;
+    GranteePrincipal: string;
+    RetiringPrincipal: string | null;
+    Operations: string[];
+    Constraints: Grant['constraints'];
+  };
   const grant: Grant = {
     grantId: p.GrantId,
     keyId: change.keyId,
@@ -242,7 +263,14 @@ export async function putQuorumRule(ctx: OperationContext, key: KeyRecord, next:
     if (!current) throw invalidState(`The quorum rule of key '${keyArn(key)}' changed during this request; try again.`);
   }
   const { change, approvals } = await propose(ctx, key, current, 'QuorumRule', ruleText(next), sha256Hex(ruleText(current)));
-  return { KeyId: keyArn(key), Status: 'PENDING', ChangeId: change.changeId, PayloadSha256: change.payloadSha256, Approvals: approvals, Threshold: change.threshold };
+  return {
+    KeyId: keyArn(key),
+    Status: 'PENDING',
+    ChangeId: change.changeId,
+    PayloadSha256: change.payloadSha256,
+    Approvals: approvals,
+    Threshold: change.threshold,
+  };
 }
 
 class Superseded extends Error {}
@@ -319,11 +347,16 @@ export async function vote(ctx: OperationContext, changeId: string, payloadSha25
   const key = loaded.key;
   const action = decision === 'APPROVE' ? 'symbolon:ApprovePolicyChange' : 'symbolon:RejectPolicyChange';
   if (!change.approvers.includes(ctx.caller.arn)) {
-    throw accessDenied(`User: ${ctx.caller.arn} is not authorized to perform: ${action} on resource: ${keyArn(key)} because it is not an approver of policy change ${change.changeId}`);
+    throw accessDenied(
+      `User: ${ctx.caller.arn} is not authorized to perform: ${action} on resource: ${keyArn(key)} because it is not an approver of policy change ${change.changeId}`,
+    );
   }
-  if (change.status !== 'PENDING') throw invalidState(`Policy change ${change.changeId} is ${change.status}; only a PENDING change can be approved or rejected.`);
+  if (change.status !== 'PENDING')
+    throw invalidState(`Policy change ${change.changeId} is ${change.status}; only a PENDING change can be approved or rejected.`);
   if (payloadSha256.toLowerCase() !== change.payloadSha256) {
-    throw validation(`PayloadSha256 does not match policy change ${change.changeId}: review its text (approvals show) and vote on the SHA-256 of what you reviewed.`);
+    throw validation(
+      `PayloadSha256 does not match policy change ${change.changeId}: review its text (approvals show) and vote on the SHA-256 of what you reviewed.`,
+    );
   }
   if (change.kind !== 'QuorumRule') {
     // A change proposed under another rule than the one now in force is void.

@@ -102,7 +102,13 @@ export class FrameChannel {
     overlay.setAttribute('data-symbolon-overlay', '');
     // CSSOM assignments, not style attributes: they work under a DApp's strict style-src.
     Object.assign(overlay.style, {
-      position: 'fixed', inset: '0', zIndex: '2147483647', display: 'none', alignItems: 'center', justifyContent: 'center', background: 'rgba(15, 23, 42, 0.55)',
+      position: 'fixed',
+      inset: '0',
+      zIndex: '2147483647',
+      display: 'none',
+      alignItems: 'center',
+      justifyContent: 'center',
+      background: 'rgba(15, 23, 42, 0.55)',
     });
     const iframe = doc.createElement('iframe');
     iframe.src = this.#url.href;
@@ -115,7 +121,16 @@ export class FrameChannel {
     close.type = 'button';
     close.textContent = '×';
     close.setAttribute('aria-label', 'Close the wallet');
-    Object.assign(close.style, { position: 'fixed', top: '12px', right: '16px', font: '28px/1 system-ui, sans-serif', color: '#ffffff', background: 'transparent', border: '0', cursor: 'pointer' });
+    Object.assign(close.style, {
+      position: 'fixed',
+      top: '12px',
+      right: '16px',
+      font: '28px/1 system-ui, sans-serif',
+      color: '#ffffff',
+      background: 'transparent',
+      border: '0',
+      cursor: 'pointer',
+    });
     close.addEventListener('click', () => {
       // The frame rejects whatever it was asking the user (4001).
       this.#post({ protocol: PROTOCOL, kind: 'cancel' });

@@ -86,7 +86,10 @@ export function chainDisconnected(chainId: number): ProviderRpcError {
 
 /** 4902: a chain the DApp did not configure. */
 export function unrecognizedChain(chainId: string): ProviderRpcError {
-  return new ProviderRpcError(ProviderErrorCode.unrecognizedChain, `Unrecognized chain ID ${chainId.slice(0, 66)}. Configure it in the provider's chains first.`);
+  return new ProviderRpcError(
+    ProviderErrorCode.unrecognizedChain,
+    `Unrecognized chain ID ${chainId.slice(0, 66)}. Configure it in the provider's chains first.`,
+  );
 }
 
 /** -32602: malformed parameters (names the parameter, never echoes its value). */

@@ -14,13 +14,7 @@
 import { FrameChannel } from './FrameChannel.js';
 import { fillTransaction } from './fillTransaction.js';
 import { rpcRequest } from './rpcRequest.js';
-import {
-  chainDisconnected,
-  invalidParams,
-  unauthorized,
-  unrecognizedChain,
-  unsupportedMethod,
-} from './ProviderRpcError.js';
+import { chainDisconnected, invalidParams, unauthorized, unrecognizedChain, unsupportedMethod } from './ProviderRpcError.js';
 
 type Hex = `0x${string}`;
 
@@ -52,12 +46,35 @@ type Listener = (...args: unknown[]) => void;
 
 /** EIP-1474 methods that read chain state (and eth_sendRawTransaction, which broadcasts bytes already signed). */
 const READ_METHODS = new Set([
-  'eth_blockNumber', 'eth_call', 'eth_estimateGas', 'eth_gasPrice', 'eth_maxPriorityFeePerGas', 'eth_feeHistory', 'eth_blobBaseFee',
-  'eth_getBalance', 'eth_getCode', 'eth_getStorageAt', 'eth_getTransactionCount', 'eth_getProof', 'eth_getLogs',
-  'eth_getBlockByNumber', 'eth_getBlockByHash', 'eth_getBlockTransactionCountByNumber', 'eth_getBlockTransactionCountByHash',
-  'eth_getBlockReceipts', 'eth_getTransactionByHash', 'eth_getTransactionByBlockHashAndIndex', 'eth_getTransactionByBlockNumberAndIndex',
-  'eth_getTransactionReceipt', 'eth_getUncleCountByBlockHash', 'eth_getUncleCountByBlockNumber', 'eth_syncing', 'eth_sendRawTransaction',
-  'net_listening', 'web3_clientVersion', 'web3_sha3',
+  'eth_blockNumber',
+  'eth_call',
+  'eth_estimateGas',
+  'eth_gasPrice',
+  'eth_maxPriorityFeePerGas',
+  'eth_feeHistory',
+  'eth_blobBaseFee',
+  'eth_getBalance',
+  'eth_getCode',
+  'eth_getStorageAt',
+  'eth_getTransactionCount',
+  'eth_getProof',
+  'eth_getLogs',
+  'eth_getBlockByNumber',
+  'eth_getBlockByHash',
+  'eth_getBlockTransactionCountByNumber',
+  'eth_getBlockTransactionCountByHash',
+  'eth_getBlockReceipts',
+  'eth_getTransactionByHash',
+  'eth_getTransactionByBlockHashAndIndex',
+  'eth_getTransactionByBlockNumberAndIndex',
+  'eth_getTransactionReceipt',
+  'eth_getUncleCountByBlockHash',
+  'eth_getUncleCountByBlockNumber',
+  'eth_syncing',
+  'eth_sendRawTransaction',
+  'net_listening',
+  'web3_clientVersion',
+  'web3_sha3',
 ]);
 
 function toHexChain(chainId: number): Hex {

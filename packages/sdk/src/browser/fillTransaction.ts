@@ -31,7 +31,22 @@ export interface FilledTransaction {
 const QUANTITY = /^0x(0|[1-9a-f][0-9a-f]{0,63})$/i;
 const DATA = /^0x([0-9a-f]{2})*$/i;
 const ADDRESS = /^0x[0-9a-f]{40}$/i;
-const FIELDS = new Set(['type', 'chainId', 'from', 'to', 'value', 'data', 'input', 'nonce', 'gas', 'gasLimit', 'gasPrice', 'maxFeePerGas', 'maxPriorityFeePerGas', 'accessList']);
+const FIELDS = new Set([
+  'type',
+  'chainId',
+  'from',
+  'to',
+  'value',
+  'data',
+  'input',
+  'nonce',
+  'gas',
+  'gasLimit',
+  'gasPrice',
+  'maxFeePerGas',
+  'maxPriorityFeePerGas',
+  'accessList',
+]);
 const ONE_GWEI = 1_000_000_000n;
 
 function quantity(v: unknown, name: string): Hex | undefined {
@@ -68,7 +83,8 @@ export async function fillTransaction(request: unknown, account: Hex, chainId: n
   if (typeof request !== 'object' || request === null || Array.isArray(request)) throw invalidParams('The transaction must be an object.');
   const r = request as Record<string, unknown>;
   for (const k of Object.keys(r)) if (!FIELDS.has(k)) throw invalidParams(`Transaction field ${k.slice(0, 32)} is not supported.`);
-  if (r.from !== undefined && (typeof r.from !== 'string' || r.from.toLowerCase() !== account.toLowerCase())) throw unauthorized('The transaction is from an account that is not connected.');
+  if (r.from !== undefined && (typeof r.from !== 'string' || r.from.toLowerCase() !== account.toLowerCase()))
+    throw unauthorized('The transaction is from an account that is not connected.');
   const txChain = quantity(r.chainId, 'chainId');
   if (txChain !== undefined && BigInt(txChain) !== BigInt(chainId)) throw invalidParams(`The transaction's chainId differs from the current chain ${chainId}.`);
   let to: Hex | undefined;
@@ -78,7 +94,8 @@ export async function fillTransaction(request: unknown, account: Hex, chainId: n
   }
   const input = r.data ?? r.input;
   if (r.data !== undefined && r.input !== undefined && r.data !== r.input) throw invalidParams('Transaction fields data and input differ.');
-  if (input !== undefined && input !== null && (typeof input !== 'string' || !DATA.test(input))) throw invalidParams('Transaction field data must be hex bytes.');
+  if (input !== undefined && input !== null && (typeof input !== 'string' || !DATA.test(input)))
+    throw invalidParams('Transaction field data must be hex bytes.');
   const data = ((input as string | undefined | null) ?? '0x').toLowerCase() as Hex;
   if (to === undefined && data === '0x') throw invalidParams('A transaction without a recipient must carry contract code.');
   const value = quantity(r.value, 'value') ?? '0x0';
@@ -88,7 +105,8 @@ export async function fillTransaction(request: unknown, account: Hex, chainId: n
   let gasPrice = quantity(r.gasPrice, 'gasPrice');
   let maxFeePerGas = quantity(r.maxFeePerGas, 'maxFeePerGas');
   let maxPriorityFeePerGas = quantity(r.maxPriorityFeePerGas, 'maxPriorityFeePerGas');
-  if (gasPrice !== undefined && (maxFeePerGas !== undefined || maxPriorityFeePerGas !== undefined)) throw invalidParams('Give gasPrice or the EIP-1559 fees, not both.');
+  if (gasPrice !== undefined && (maxFeePerGas !== undefined || maxPriorityFeePerGas !== undefined))
+    throw invalidParams('Give gasPrice or the EIP-1559 fees, not both.');
   let nonce = quantity(r.nonce, 'nonce');
   let gas = quantity(r.gas ?? r.gasLimit, 'gas');
 
@@ -129,11 +147,20 @@ export async function fillTransaction(request: unknown, account: Hex, chainId: n
     }
   }
   if (resolvedType !== '0x2') {
-    if (maxFeePerGas !== undefined || maxPriorityFeePerGas !== undefined) throw invalidParams(`Transaction type ${resolvedType} takes gasPrice, not EIP-1559 fees.`);
+    if (maxFeePerGas !== undefined || maxPriorityFeePerGas !== undefined)
+      throw invalidParams(`Transaction type ${resolvedType} takes gasPrice, not EIP-1559 fees.`);
     gasPrice ??= quantity(await rpc('eth_gasPrice', []), 'gasPrice');
     if (resolvedType === '0x0' && list !== undefined) throw invalidParams('Transaction type 0x0 cannot carry an accessList.');
   }
-  const filled: FilledTransaction = { type: resolvedType as FilledTransaction['type'], chainId: toHex(BigInt(chainId)), from: account, value, data, nonce: nonce!, gas: gas! };
+  const filled: FilledTransaction = {
+    type: resolvedType as FilledTransaction['type'],
+    chainId: toHex(BigInt(chainId)),
+    from: account,
+    value,
+    data,
+    nonce: nonce!,
+    gas: gas!,
+  };
   if (to !== undefined) filled.to = to;
   if (resolvedType === '0x2') {
     filled.maxFeePerGas = maxFeePerGas!;

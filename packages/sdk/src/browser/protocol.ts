@@ -83,7 +83,12 @@ export function parseFrameMessage(data: unknown): FrameMessage | undefined {
       if ('error' in data) {
         const e = data.error;
         if (!isObject(e) || !Number.isInteger(e.code) || typeof e.message !== 'string') return undefined;
-        return { protocol: PROTOCOL, kind: 'response', id: data.id, error: { code: e.code as number, message: e.message, ...(e.data !== undefined ? { data: e.data } : {}) } };
+        return {
+          protocol: PROTOCOL,
+          kind: 'response',
+          id: data.id,
+          error: { code: e.code as number, message: e.message, ...(e.data !== undefined ? { data: e.data } : {}) },
+        };
       }
       return { protocol: PROTOCOL, kind: 'response', id: data.id, result: data.result };
     }

@@ -29,7 +29,8 @@ export async function rpcRequest(url: string, method: string, params: readonly u
   } catch {
     throw new ProviderRpcError(ProviderErrorCode.chainDisconnected, `The chain's RPC endpoint answered ${response.status} without JSON (${method}).`);
   }
-  if (typeof body !== 'object' || body === null) throw new ProviderRpcError(ProviderErrorCode.chainDisconnected, `The chain's RPC endpoint answered nonsense (${method}).`);
+  if (typeof body !== 'object' || body === null)
+    throw new ProviderRpcError(ProviderErrorCode.chainDisconnected, `The chain's RPC endpoint answered nonsense (${method}).`);
   const b = body as { result?: unknown; error?: unknown };
   if (b.error !== undefined) throw ProviderRpcError.from(b.error);
   if (!('result' in b)) throw new ProviderRpcError(ProviderErrorCode.chainDisconnected, `The chain's RPC endpoint answered without a result (${method}).`);

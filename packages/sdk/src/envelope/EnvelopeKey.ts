@@ -35,7 +35,9 @@ export interface EnvelopeCiphertexts {
 }
 
 /** secp256k1 SubjectPublicKeyInfo prefix (RFC 5480: id-ecPublicKey, secp256k1) before the 65-byte point. */
-const SPKI_PREFIX = Uint8Array.from([0x30, 0x56, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a, 0x03, 0x42, 0x00]);
+const SPKI_PREFIX = Uint8Array.from([
+  0x30, 0x56, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a, 0x03, 0x42, 0x00,
+]);
 
 function wipe(...buffers: Array<Uint8Array | undefined>): void {
   for (const b of buffers) b?.fill(0);
@@ -81,7 +83,8 @@ export class EnvelopeKey extends KmsKey {
     const dataKey = out.Plaintext;
     let privateKey: Uint8Array | undefined;
     try {
-      if (!dataKey || dataKey.length !== 32) throw new EnvelopeError('DECRYPT_FAILED', `The custodian returned a data key of ${dataKey?.length ?? 0} bytes, not 32.`);
+      if (!dataKey || dataKey.length !== 32)
+        throw new EnvelopeError('DECRYPT_FAILED', `The custodian returned a data key of ${dataKey?.length ?? 0} bytes, not 32.`);
       privateKey = await openPrivateKey({ dataKey, sealed: env.encryptedPrivateKey, address: env.address, owner: env.owner });
       const derived = addressOfPublicKey(secp256k1.getPublicKey(privateKey, false));
       if (derived !== env.address) throw new EnvelopeError('ADDRESS_MISMATCH', `The opened key derives ${derived}, not the wallet's ${env.address}.`);

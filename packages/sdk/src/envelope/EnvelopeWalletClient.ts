@@ -221,11 +221,17 @@ export class EnvelopeWalletClient {
     try {
       address = addressOfPublicKey(secp256k1.getPublicKey(privateKey, false));
       sealed = await sealPrivateKey({ dataKey, privateKey, address, owner: sub });
-      const enc = await withThrottlingRetry(() => this.kms.send(new EncryptCommand({ KeyId: me.masterKeyId, Plaintext: dataKey, EncryptionContext: { sub } })), retry);
+      const enc = await withThrottlingRetry(
+        () => this.kms.send(new EncryptCommand({ KeyId: me.masterKeyId, Plaintext: dataKey, EncryptionContext: { sub } })),
+        retry,
+      );
       if (!enc.CiphertextBlob) throw new EnvelopeError('ROUND_TRIP_FAILED', 'The custodian returned no ciphertext for the data key.');
       encryptedDataKey = enc.CiphertextBlob;
       // A key whose data key cannot come back is a lost wallet: prove the way back before storing anything.
-      const dec = await withThrottlingRetry(() => this.kms.send(new DecryptCommand({ CiphertextBlob: encryptedDataKey, KeyId: me.masterKeyId, EncryptionContext: { sub } })), retry);
+      const dec = await withThrottlingRetry(
+        () => this.kms.send(new DecryptCommand({ CiphertextBlob: encryptedDataKey, KeyId: me.masterKeyId, EncryptionContext: { sub } })),
+        retry,
+      );
       check = dec.Plaintext;
       let same = check?.length === 32 ? 0 : 1;
       for (let i = 0; i < 32; i++) same |= (check?.[i] ?? 0) ^ dataKey[i]!;
@@ -256,10 +262,12 @@ export class EnvelopeWalletClient {
     try {
       record = await this.#api.myWallet(token);
     } catch (e) {
-      if ((e as { code?: string }).code === 'not_found') throw new EnvelopeError('NO_WALLET', 'This user has no wallet yet; create one with createWallet().', { cause: e });
+      if ((e as { code?: string }).code === 'not_found')
+        throw new EnvelopeError('NO_WALLET', 'This user has no wallet yet; create one with createWallet().', { cause: e });
       throw e;
     }
-    if (record.custodyMode !== 'envelope' || !record.envelope) throw new EnvelopeError('NOT_ENVELOPE', `Wallet ${record.address} is not an envelope wallet (${record.custodyMode}).`);
+    if (record.custodyMode !== 'envelope' || !record.envelope)
+      throw new EnvelopeError('NOT_ENVELOPE', `Wallet ${record.address} is not an envelope wallet (${record.custodyMode}).`);
     // The device binds to the subject of its own token, whatever the store says.
     if (record.envelope.encryptionContext.sub !== sub) throw new EnvelopeError('OWNER_MISMATCH', 'The wallet record names another owner than the token.');
     return this.#open(record, sub, {

@@ -60,7 +60,11 @@ export async function assumeRoleWithWebIdentity(options: AssumeRoleWithWebIdenti
     WebIdentityToken: options.webIdentityToken,
   });
   if (options.durationSeconds !== undefined) body.set('DurationSeconds', String(options.durationSeconds));
-  const res = await doFetch(options.endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: body.toString() });
+  const res = await doFetch(options.endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+    body: body.toString(),
+  });
   const xml = await res.text();
   if (!res.ok) {
     throw new StsError(element(xml, 'Code') ?? 'UnknownError', element(xml, 'Message') ?? `STS answered HTTP ${res.status}.`, res.status);

@@ -106,7 +106,13 @@ export async function startEmailLogin(options: { issuerUrl: string; email: strin
  * Exchanges the code for tokens.
  * @throws {WalletApiError} with the issuer's code (invalid_code, no_active_code, …).
  */
-export async function verifyEmailCode(options: { issuerUrl: string; email: string; code: string; fetch?: typeof fetch; now?: () => number }): Promise<OidcSession> {
+export async function verifyEmailCode(options: {
+  issuerUrl: string;
+  email: string;
+  code: string;
+  fetch?: typeof fetch;
+  now?: () => number;
+}): Promise<OidcSession> {
   const doFetch = options.fetch ?? fetch;
   const { body } = await httpJson<TokenResponse>(doFetch, `${options.issuerUrl.replace(/\/+$/, '')}/email/verify`, {
     method: 'POST',

@@ -62,7 +62,11 @@ export async function sealPrivateKey(input: { dataKey: Uint8Array; privateKey: U
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const key = await aesKey(input.dataKey, 'encrypt');
   const ct = new Uint8Array(
-    await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: envelopeAad(input.address, input.owner) as Uint8Array<ArrayBuffer>, tagLength: 128 }, key, input.privateKey as Uint8Array<ArrayBuffer>),
+    await crypto.subtle.encrypt(
+      { name: 'AES-GCM', iv, additionalData: envelopeAad(input.address, input.owner) as Uint8Array<ArrayBuffer>, tagLength: 128 },
+      key,
+      input.privateKey as Uint8Array<ArrayBuffer>,
+    ),
   );
   const out = new Uint8Array(SEALED_PRIVATE_KEY_BYTES);
   out[0] = VERSION;
@@ -80,12 +84,20 @@ export async function openPrivateKey(input: { dataKey: Uint8Array; sealed: Uint8
   checkKey(input.dataKey, 'dataKey');
   const { sealed } = input;
   if (!(sealed instanceof Uint8Array) || sealed.length !== SEALED_PRIVATE_KEY_BYTES || sealed[0] !== VERSION) {
-    throw new EnvelopeError('DECRYPT_FAILED', `The sealed private key is not a version-1 envelope of ${SEALED_PRIVATE_KEY_BYTES} bytes (got ${sealed?.length ?? 0}).`);
+    throw new EnvelopeError(
+      'DECRYPT_FAILED',
+      `The sealed private key is not a version-1 envelope of ${SEALED_PRIVATE_KEY_BYTES} bytes (got ${sealed?.length ?? 0}).`,
+    );
   }
   const key = await aesKey(input.dataKey, 'decrypt');
   try {
     const plain = await crypto.subtle.decrypt(
-      { name: 'AES-GCM', iv: sealed.slice(1, 1 + IV_BYTES), additionalData: envelopeAad(input.address, input.owner) as Uint8Array<ArrayBuffer>, tagLength: 128 },
+      {
+        name: 'AES-GCM',
+        iv: sealed.slice(1, 1 + IV_BYTES),
+        additionalData: envelopeAad(input.address, input.owner) as Uint8Array<ArrayBuffer>,
+        tagLength: 128,
+      },
       key,
       sealed.slice(1 + IV_BYTES),
     );

@@ -11,7 +11,7 @@ import { WalletApiError } from './errors.js';
 export async function httpJson<T>(
   doFetch: typeof fetch,
   url: string,
-  init: { method: 'GET' | 'POST'; body?: unknown; bearer?: string; /** A body already serialised as JSON (e.g. with bigints as decimals). */ json?: string },
+  init: { method: 'GET' | 'POST'; body?: unknown; bearer?: string /** A body already serialised as JSON (e.g. with bigints as decimals). */; json?: string },
 ): Promise<{ status: number; body: T }> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (init.bearer !== undefined) headers.authorization = `Bearer ${init.bearer}`;

@@ -120,7 +120,8 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
   if (issuer !== undefined && typeof issuer !== 'string') throw new TypeError('issuer must be a string');
   if (!/^\d{12}$/.test(accountId)) throw new RangeError('accountId must be 12 digits');
   if (sub.length === 0 || sub.length > MAX_SUB_LENGTH) throw new RangeError(`sub must be 1-${MAX_SUB_LENGTH} characters (got ${sub.length})`);
-  if (issuer !== undefined && (issuer.length === 0 || issuer.length > MAX_ISSUER_LENGTH)) throw new RangeError(`issuer must be 1-${MAX_ISSUER_LENGTH} characters (got ${issuer.length})`);
+  if (issuer !== undefined && (issuer.length === 0 || issuer.length > MAX_ISSUER_LENGTH))
+    throw new RangeError(`issuer must be 1-${MAX_ISSUER_LENGTH} characters (got ${issuer.length})`);
   if (!WALLET_PRINCIPAL.test(walletArn)) throw new RangeError('walletServicePrincipalArn must be an IAM root, user or role ARN');
   if (signerImageSha384 !== undefined && (typeof signerImageSha384 !== 'string' || !IMAGE_SHA384.test(signerImageSha384))) {
     throw new RangeError('signerImageSha384 must be 96 hexadecimal digits (SHA-384)');

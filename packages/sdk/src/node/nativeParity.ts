@@ -26,7 +26,9 @@ function loadAddon(): NativeSecp256k1 {
     // 'secp256k1/bindings' is the native addon only; plain 'secp256k1' would fall back to elliptic (JavaScript).
     addon = require('secp256k1/bindings') as NativeSecp256k1;
   } catch (cause) {
-    throw new Error('nativeParity needs the native libsecp256k1 addon of the "secp256k1" package (npm install secp256k1), which could not be loaded.', { cause });
+    throw new Error('nativeParity needs the native libsecp256k1 addon of the "secp256k1" package (npm install secp256k1), which could not be loaded.', {
+      cause,
+    });
   }
   return addon;
 }
@@ -45,7 +47,8 @@ export function createNativeParity(): ParityFunction {
   const native = loadAddon();
   const recovered = new Uint8Array(65);
   return (compactSig, digest, uncompressedPublicKey, hint) => {
-    if (compactSig.length !== 64 || digest.length !== 32 || uncompressedPublicKey.length !== 65) throw new RangeError('nativeParity: expected a 64-byte signature, a 32-byte digest and a 65-byte public key');
+    if (compactSig.length !== 64 || digest.length !== 32 || uncompressedPublicKey.length !== 65)
+      throw new RangeError('nativeParity: expected a 64-byte signature, a 32-byte digest and a 65-byte public key');
     // The hinted parity first (verified like the other): one recovery instead of two when the hint is right.
     for (const recid of hint === 1 ? ([1, 0] as const) : ([0, 1] as const)) {
       let ok: boolean;
@@ -65,5 +68,6 @@ export function createNativeParity(): ParityFunction {
  * yParity by libsecp256k1; the addon is loaded on first use.
  * @throws {Error} when the native addon cannot be loaded.
  */
-export const nativeParity: ParityFunction = (compactSig, digest, uncompressedPublicKey, hint) => (cached ??= createNativeParity())(compactSig, digest, uncompressedPublicKey, hint);
+export const nativeParity: ParityFunction = (compactSig, digest, uncompressedPublicKey, hint) =>
+  (cached ??= createNativeParity())(compactSig, digest, uncompressedPublicKey, hint);
 let cached: ParityFunction | undefined;

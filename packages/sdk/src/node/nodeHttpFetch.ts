@@ -85,7 +85,10 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): KmsFetc
           reject(error);
         },
       };
-      agent.dispatch({ origin: parsed.origin, path: parsed.path, method: init.method as Dispatcher.HttpMethod, headers: init.headers, body: init.body }, handler);
+      agent.dispatch(
+        { origin: parsed.origin, path: parsed.path, method: init.method as Dispatcher.HttpMethod, headers: init.headers, body: init.body },
+        handler,
+      );
     });
   return Object.assign(nodeFetch, { destroy: () => void agent.destroy().catch(() => undefined) });
 }

@@ -55,7 +55,10 @@ export interface SplitWalletRecord {
 export type SplitSignPayload =
   | { type: 'transaction'; transaction: Record<string, unknown> }
   | { type: 'message'; message: string | { raw: Hex } }
-  | { type: 'typedData'; typedData: { domain?: Record<string, unknown>; types: Record<string, unknown>; primaryType: string; message: Record<string, unknown> } }
+  | {
+      type: 'typedData';
+      typedData: { domain?: Record<string, unknown>; types: Record<string, unknown>; primaryType: string; message: Record<string, unknown> };
+    }
   | { type: 'authorization'; authorization: { address: Address; chainId: number | bigint; nonce: number | bigint } };
 
 /** The signer's answer (POST /v1/sign). */
@@ -220,7 +223,8 @@ export class SplitWalletClient {
     try {
       record = (await httpJson<WalletRecordWithShares>(this.#fetch, `${this.#walletBase}/wallets/me`, { method: 'GET', bearer: token })).body;
     } catch (e) {
-      if ((e as { code?: string }).code === 'not_found') throw new SplitError('NO_WALLET', 'This user has no wallet yet; create one with createWallet().', { cause: e });
+      if ((e as { code?: string }).code === 'not_found')
+        throw new SplitError('NO_WALLET', 'This user has no wallet yet; create one with createWallet().', { cause: e });
       throw e;
     }
     const split = record.split;
