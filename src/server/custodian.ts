@@ -136,6 +136,111 @@ async function readRootCheck(store: Store): Promise<Uint8Array | undefined> {
   }
 }
 
+/** The root of trust and the store, opened in the order that keeps a missing root key from being replaced. */
+type LoadedRoot = { root: RootOfTrust; source: string; created: boolean };
+
+/**
+ * Step 1: the root of trust and the store. A root key that is there is
+ * checked before the store is touched; the store is opened unmigrated, since
+ * whether it already holds sealed data decides whether a missing root.key may
+ * be generated (a fresh store) or must be refused; then it is migrated.
+ * @throws {RootKeyError} when the root key is missing beside sealed data, malformed, or not this store's.
+ */
+async function openRootAndStore(options: CustodianOptions, logger: Logger): Promise<LoadedRoot & { store: Store }> {
+  const { config } = options;
+  const embedded = !config.databaseUrl;
+  if (embedded || !options.root) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  let early: LoadedRoot | undefined;
+  if (options.root) early = { root: options.root, source: options.root.description, created: false };
+  else if (config.rootKey || rootKeyFileState(config.dataDir) === 'present') early = loadFileRoot({ dataDir: config.dataDir, envKey: config.rootKey });
+  const store = await openStore({
+    databaseUrl: config.databaseUrl,
+    sqliteFile: join(config.dataDir, 'symbolon.db'),
+    pgSchema: options.pgSchema,
+    timeoutMs: config.dbTimeoutMs,
+    logger,
+    migrate: false,
+  });
+  try {
+    const loaded = early ?? loadFileRoot({ dataDir: config.dataDir, storeSealed: (await readRootCheck(store)) !== undefined });
+    await store.migrate();
+    await verifyRoot(store, loaded.root, loaded.source);
+    return { ...loaded, store };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+/**
+ * Step 2: the account id, fixed in the store on first start.
+ * @throws {Error} when SYMBOLON_ACCOUNT_ID names another account than the store's.
+ */
+async function fixAccountId(store: Store, config: ServerConfig): Promise<string> {
+  const accountBytes = await putMetaIfAbsent(
+    store.db,
+    'account_id',
+    utf8Bytes(config.accountId ?? String(randomInt(100000, 999999)) + String(randomInt(100000, 999999))),
+  );
+  const accountId = Buffer.from(accountBytes).toString('utf8');
+  if (config.accountId && config.accountId !== accountId) {
+    throw new Error(`SYMBOLON_ACCOUNT_ID ${config.accountId} differs from this store's account ${accountId}`);
+  }
+
+  return accountId;
+}
+
+/**
+ * Step 3: an administrator credential exists — on first start the configured
+ * one, or one generated into DIR/admin-credentials.json (mode 0600).
+ * @returns the file written, if one was.
+ * @throws {RangeError} when a configured credential is malformed.
+ */
+async function ensureAdminCredential(store: Store, root: RootOfTrust, accountId: string, config: ServerConfig): Promise<string | undefined> {
+  let adminCredentialsFile: string | undefined;
+  if ((await countAccessKeys(store.db)) === 0) {
+    const accessKeyId = config.adminAccessKeyId ?? generateAccessKeyId();
+    const secret = config.adminSecretAccessKey ?? generateSecret();
+    if (!/^[A-Z0-9]{16,128}$/.test(accessKeyId)) throw new RangeError('SYMBOLON_ADMIN_ACCESS_KEY_ID must be 16-128 upper-case letters and digits');
+    if (secret.length < 16) throw new RangeError('SYMBOLON_ADMIN_SECRET_ACCESS_KEY must be at least 16 characters');
+    const secretBytes = utf8Bytes(secret);
+    try {
+      await insertAccessKey(store.db, {
+        accessKeyId,
+        userName: 'root',
+        principalArn: `arn:aws:iam::${accountId}:root`,
+        sealedSecret: root.seal(secretBytes, accessKeySecretAad(accessKeyId)),
+        status: 'Active',
+        createdAt: Date.now(),
+      });
+    } finally {
+      wipe(secretBytes);
+    }
+    if (!config.adminAccessKeyId) {
+      adminCredentialsFile = join(config.dataDir, 'admin-credentials.json');
+      writeFileSync(adminCredentialsFile, JSON.stringify({ accessKeyId, secretAccessKey: secret, region: config.region, accountId }, null, 2) + '\n', {
+        mode: 0o600,
+      });
+    }
+  }
+
+  return adminCredentialsFile;
+}
+
+/** Whether a request's Host names this server; the set is known once it listens (--port 0). */
+function hostChecker(config: ServerConfig, listening: () => FastifyInstance | undefined): (host: string) => boolean {
+  // The Host names this server answers to, known once it listens (--port 0).
+  let hosts: Set<string> | undefined;
+  const acceptsHost = (host: string): boolean => {
+    if (hosts) return hostAccepted(hosts, host);
+    const address = listening()?.server.address();
+    const set = allowedHosts({ publicUrl: config.publicUrl, extra: config.allowedHosts, address });
+    if (address) hosts = set;
+    return hostAccepted(set, host);
+  };
+  return acceptsHost;
+}
+
 /**
  * Starts a custodian (not listening).
  * @throws {RootKeyError} when the root key is missing, malformed or not this store's.
@@ -148,73 +253,11 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       level: config.logLevel,
       redact: { paths: ['req.headers.authorization', '*.secretAccessKey', '*.SecretAccessKey', '*.sessionToken'], censor: '[redacted]' },
     });
-  const embedded = !config.databaseUrl;
-  if (embedded || !options.root) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-
-  // A root key that is there is checked before the store is touched.
-  type LoadedRoot = { root: RootOfTrust; source: string; created: boolean };
-  let early: LoadedRoot | undefined;
-  if (options.root) early = { root: options.root, source: options.root.description, created: false };
-  else if (config.rootKey || rootKeyFileState(config.dataDir) === 'present') early = loadFileRoot({ dataDir: config.dataDir, envKey: config.rootKey });
-  // Opened unmigrated: whether the store already holds sealed data decides whether a
-  // missing root.key may be generated (a fresh store) or must be refused.
-  const store = await openStore({
-    databaseUrl: config.databaseUrl,
-    sqliteFile: join(config.dataDir, 'symbolon.db'),
-    pgSchema: options.pgSchema,
-    timeoutMs: config.dbTimeoutMs,
-    logger,
-    migrate: false,
-  });
-  let loaded: LoadedRoot;
-  try {
-    loaded = early ?? loadFileRoot({ dataDir: config.dataDir, storeSealed: (await readRootCheck(store)) !== undefined });
-    await store.migrate();
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
-  const { root, source: rootSource, created: rootCreated } = loaded;
+  const { store, root, source: rootSource, created: rootCreated } = await openRootAndStore(options, logger);
   let ownAudit: AuditLog | undefined;
   try {
-    await verifyRoot(store, root, rootSource);
-    const accountBytes = await putMetaIfAbsent(
-      store.db,
-      'account_id',
-      utf8Bytes(config.accountId ?? String(randomInt(100000, 999999)) + String(randomInt(100000, 999999))),
-    );
-    const accountId = Buffer.from(accountBytes).toString('utf8');
-    if (config.accountId && config.accountId !== accountId) {
-      throw new Error(`SYMBOLON_ACCOUNT_ID ${config.accountId} differs from this store's account ${accountId}`);
-    }
-
-    let adminCredentialsFile: string | undefined;
-    if ((await countAccessKeys(store.db)) === 0) {
-      const accessKeyId = config.adminAccessKeyId ?? generateAccessKeyId();
-      const secret = config.adminSecretAccessKey ?? generateSecret();
-      if (!/^[A-Z0-9]{16,128}$/.test(accessKeyId)) throw new RangeError('SYMBOLON_ADMIN_ACCESS_KEY_ID must be 16-128 upper-case letters and digits');
-      if (secret.length < 16) throw new RangeError('SYMBOLON_ADMIN_SECRET_ACCESS_KEY must be at least 16 characters');
-      const secretBytes = utf8Bytes(secret);
-      try {
-        await insertAccessKey(store.db, {
-          accessKeyId,
-          userName: 'root',
-          principalArn: `arn:aws:iam::${accountId}:root`,
-          sealedSecret: root.seal(secretBytes, accessKeySecretAad(accessKeyId)),
-          status: 'Active',
-          createdAt: Date.now(),
-        });
-      } finally {
-        wipe(secretBytes);
-      }
-      if (!config.adminAccessKeyId) {
-        adminCredentialsFile = join(config.dataDir, 'admin-credentials.json');
-        writeFileSync(adminCredentialsFile, JSON.stringify({ accessKeyId, secretAccessKey: secret, region: config.region, accountId }, null, 2) + '\n', {
-          mode: 0o600,
-        });
-      }
-    }
-
+    const accountId = await fixAccountId(store, config);
+    const adminCredentialsFile = await ensureAdminCredential(store, root, accountId, config);
     const clock = options.clock ?? Date.now;
     // Key policies and IAM identity policies, evaluated as AWS does (src/aws/policy/evaluate.ts).
     const principals = new Principals({ store, ttlMs: config.keyCacheTtlMs });
@@ -224,19 +267,10 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     // Decrypt's `Recipient`: the embedded platform key (made alongside the root key) and the trusted platform keys (docs/signer.md).
     const { platformKey, verifier: recipientAttestation } = await setUpRecipientAttestation({ db: store.db, root, settings: config.attestation });
     let listening: FastifyInstance | undefined;
-    // The Host names this server answers to, known once it listens (--port 0).
-    let hosts: Set<string> | undefined;
-    const acceptsHost = (host: string): boolean => {
-      if (hosts) return hostAccepted(hosts, host);
-      const address = listening?.server.address();
-      const set = allowedHosts({ publicUrl: config.publicUrl, extra: config.allowedHosts, address });
-      if (address) hosts = set;
-      return hostAccepted(set, host);
-    };
     const authenticator = new Authenticator({
       sources: [new AccessKeySource(store, root, accountId, principals.tagsFor), new SessionCredentialSource(store, root, accountId)],
       regions: [config.region],
-      acceptsHost,
+      acceptsHost: hostChecker(config, () => listening),
     });
     const auditLog: AuditLog | undefined = options.audit
       ? undefined
