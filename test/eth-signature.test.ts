@@ -214,22 +214,20 @@ const txArb: fc.Arbitrary<TransactionSerializable> = fc.oneof(
     data: dataArb,
     accessList: accessListArb,
   }),
-  fc
-    .tuple(fee, fee)
-    .chain(([a, b]) =>
-      fc.record({
-        type: fc.constant('eip1559' as const),
-        chainId: fc.integer({ min: 1, max: 2 ** 40 }),
-        nonce: fc.nat(),
-        maxFeePerGas: fc.constant(a > b ? a : b),
-        maxPriorityFeePerGas: fc.constant(a > b ? b : a),
-        gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }),
-        to: addressArb,
-        value: fee,
-        data: dataArb,
-        accessList: accessListArb,
-      }),
-    ),
+  fc.tuple(fee, fee).chain(([a, b]) =>
+    fc.record({
+      type: fc.constant('eip1559' as const),
+      chainId: fc.integer({ min: 1, max: 2 ** 40 }),
+      nonce: fc.nat(),
+      maxFeePerGas: fc.constant(a > b ? a : b),
+      maxPriorityFeePerGas: fc.constant(a > b ? b : a),
+      gas: fc.bigInt({ min: 100_000n, max: 1n << 40n }),
+      to: addressArb,
+      value: fee,
+      data: dataArb,
+      accessList: accessListArb,
+    }),
+  ),
   fc.record({
     type: fc.constant('eip4844' as const),
     chainId: fc.integer({ min: 1, max: 2 ** 40 }),

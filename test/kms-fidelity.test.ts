@@ -24,9 +24,6 @@ import {
   type DataKeyPairSpec,
 } from '@aws-sdk/client-kms';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { HttpRequest } from '@smithy/protocol-http';
-import { Hash } from '@smithy/hash-node';
 import { computeAddress, Wallet } from 'ethers';
 import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
 import * as repo from '../src/storage/keys.repository.js';
@@ -35,6 +32,7 @@ import { PlatformKey } from '../src/attestation/platform-key.js';
 import { signAttestationDocument } from '../src/attestation/signAttestationDocument.js';
 import { RecipientAttestation } from '../src/attestation/recipient-attestation.js';
 import { openForRecipient } from '../src/attestation/cms-enveloped-data.js';
+import { callAwsJson } from './helpers/aws-json.js';
 
 let server: TestServer;
 let kms: KMSClient;
@@ -66,24 +64,7 @@ const describeKey = async (keyId: string) => (await kms.send(new DescribeKeyComm
 
 /** One signed JSON 1.1 request (for members the SDK will not send); returns status and body. */
 async function call(target: string, body: unknown): Promise<{ status: number; body: { __type?: string; message?: string } }> {
-  const url = new URL(server.endpoint);
-  const payload = JSON.stringify(body);
-  const signer = new SignatureV4({ credentials: ADMIN, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign(
-    new HttpRequest({
-      method: 'POST',
-      protocol: 'http:',
-      hostname: url.hostname,
-      port: Number(url.port),
-      path: '/',
-      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target },
-      body: payload,
-    }),
-  );
-  const headers: Record<string, string> = { ...signed.headers };
-  delete headers.host;
-  const res = await fetch(server.endpoint, { method: 'POST', headers, body: payload });
-  return { status: res.status, body: JSON.parse(await res.text()) };
+  return callAwsJson({ endpoint: server.endpoint, target, body });
 }
 
 describe('UpdateKeyDescription', () => {

@@ -37,15 +37,13 @@ import {
   VerifyCommand,
 } from '@aws-sdk/client-kms';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
-import { Hash } from '@smithy/hash-node';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { ADMIN, REGION, STORE, startTestServer, type TestServer } from './helpers/server.js';
 import { absentMessage, readVectorJson, vectorPath } from './helpers/vectors.js';
 import type { AuditEvent, AuditSink } from '../src/audit/event.js';
 import { findGrant, insertGrant } from '../src/storage/grants.repository.js';
 import { deleteKey } from '../src/storage/keys.repository.js';
 import { grantParamsSha256, isPrincipal, meetsConstraints } from '../src/kms/grants.js';
+import { callApprovals } from './helpers/aws-json.js';
 
 type Creds = { accessKeyId: string; secretAccessKey: string; arn: string };
 
@@ -86,25 +84,8 @@ async function fails(p: Promise<unknown>, type: string, message?: RegExp | strin
 }
 
 /** One SymbolonApprovals.* call; resolves to the JSON body. */
-async function approvals(op: string, body: Record<string, unknown>, creds: { accessKeyId: string; secretAccessKey: string } = ADMIN): Promise<any> {
-  const url = new URL(server.endpoint);
-  const payload = JSON.stringify(body);
-  const signer = new SignatureV4({ credentials: creds, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign(
-    new HttpRequest({
-      method: 'POST',
-      protocol: 'http:',
-      hostname: url.hostname,
-      port: Number(url.port),
-      path: '/',
-      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `SymbolonApprovals.${op}` },
-      body: payload,
-    }),
-  );
-  const res = await fetch(server.endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body: payload });
-  const json = JSON.parse(await res.text());
-  if (!res.ok) throw Object.assign(new Error(json.message), { type: json.__type, status: res.status });
-  return json;
+function approvals(op: string, body: Record<string, unknown>, creds: { accessKeyId: string; secretAccessKey: string } = ADMIN): Promise<any> {
+  return callApprovals({ endpoint: server.endpoint, operation: op, body, credentials: creds });
 }
 
 const signKey = async () => (await kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.Arn!;
@@ -665,17 +646,15 @@ describe(`a grant token makes a new grant usable at once in another process (${S
     const creds = { accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey! };
     const key = (await a.kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.Arn!;
     const signOn = (s: TestServer, tokens?: string[]) =>
-      s
-        .kms(creds)
-        .send(
-          new SignCommand({
-            KeyId: key,
-            Message: digest,
-            MessageType: 'DIGEST',
-            SigningAlgorithm: 'ECDSA_SHA_256',
-            ...(tokens ? { GrantTokens: tokens } : {}),
-          }),
-        );
+      s.kms(creds).send(
+        new SignCommand({
+          KeyId: key,
+          Message: digest,
+          MessageType: 'DIGEST',
+          SigningAlgorithm: 'ECDSA_SHA_256',
+          ...(tokens ? { GrantTokens: tokens } : {}),
+        }),
+      );
     await fails(signOn(b), 'AccessDeniedException', /kms:Sign/);
 
     const { GrantToken } = await a.kms().send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: u.User!.Arn!, Operations: ['Sign'] }));

@@ -16,13 +16,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { HttpRequest } from '@smithy/protocol-http';
-import { Hash } from '@smithy/hash-node';
-import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
+import { REGION, startTestServer, type TestServer } from './helpers/server.js';
 import { readVectorJson, vectorPath } from './helpers/vectors.js';
 import { operations } from '../src/kms/operations/registry.js';
 import * as repo from '../src/storage/keys.repository.js';
+import { callAwsJson } from './helpers/aws-json.js';
 
 let server: TestServer;
 before(async () => {
@@ -36,24 +34,7 @@ type Body = Record<string, unknown>;
 type Reply = { status: number; body: Body };
 
 async function call(operation: string, body: Body): Promise<Reply> {
-  const url = new URL(server.endpoint);
-  const payload = JSON.stringify(body);
-  const signer = new SignatureV4({ credentials: ADMIN, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign(
-    new HttpRequest({
-      method: 'POST',
-      protocol: 'http:',
-      hostname: url.hostname,
-      port: Number(url.port),
-      path: '/',
-      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${operation}` },
-      body: payload,
-    }),
-  );
-  const headers: Record<string, string> = { ...signed.headers };
-  delete headers.host;
-  const res = await fetch(server.endpoint, { method: 'POST', headers, body: payload });
-  return { status: res.status, body: JSON.parse(await res.text()) as Body };
+  return callAwsJson({ endpoint: server.endpoint, target: `TrentService.${operation}`, body });
 }
 
 async function ok(operation: string, body: Body): Promise<Body> {

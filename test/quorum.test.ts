@@ -10,11 +10,9 @@ import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { CreateGrantCommand, CreateKeyCommand, GetKeyPolicyCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
-import { Hash } from '@smithy/hash-node';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { ADMIN, REGION, STORE, startTestServer, type TestServer } from './helpers/server.js';
 import type { AuditEvent, AuditSink } from '../src/audit/event.js';
+import { callApprovals } from './helpers/aws-json.js';
 
 type Creds = { accessKeyId: string; secretAccessKey: string; arn: string };
 
@@ -39,26 +37,8 @@ function iam(): IAMClient {
 }
 
 /** One SymbolonApprovals.* call; resolves to the JSON body, rejects with {type, message}. */
-async function approvals(op: string, body: Record<string, unknown>, creds: { accessKeyId: string; secretAccessKey: string } = ADMIN): Promise<any> {
-  const url = new URL(server.endpoint);
-  const payload = JSON.stringify(body);
-  const signer = new SignatureV4({ credentials: creds, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign(
-    new HttpRequest({
-      method: 'POST',
-      protocol: 'http:',
-      hostname: url.hostname,
-      port: Number(url.port),
-      path: '/',
-      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `SymbolonApprovals.${op}` },
-      body: payload,
-    }),
-    { signingDate: new Date(Date.now() + offsetMs) },
-  );
-  const res = await fetch(server.endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body: payload });
-  const json = JSON.parse(await res.text());
-  if (!res.ok) throw Object.assign(new Error(json.message), { type: json.__type, status: res.status });
-  return json;
+function approvals(op: string, body: Record<string, unknown>, creds: { accessKeyId: string; secretAccessKey: string } = ADMIN): Promise<any> {
+  return callApprovals({ endpoint: server.endpoint, operation: op, body, credentials: creds, signingDate: new Date(Date.now() + offsetMs) });
 }
 
 async function fails(p: Promise<unknown>, type: string, message?: RegExp | string): Promise<void> {
