@@ -45,14 +45,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
     const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ code: err.code, message: err.message }, 'request failed');
-    return reply
-      .code(status)
-      .send({
-        error: {
-          code: status >= 500 ? 'internal_error' : 'bad_request',
-          message: status >= 500 ? 'An internal error occurred.' : 'The request could not be processed.',
-        },
-      });
+    return reply.code(status).send({
+      error: {
+        code: status >= 500 ? 'internal_error' : 'bad_request',
+        message: status >= 500 ? 'An internal error occurred.' : 'The request could not be processed.',
+      },
+    });
   });
 
   app.get('/health', async () => ({ status: 'ok' }));
