@@ -8,8 +8,6 @@
  * Parsed policies are cached by text, so the Sign hot path parses nothing.
  */
 import { accessDenied, internal } from '../errors.js';
-import { keyArn, type KeyRecord } from '../../kms/model.js';
-import type { Authorizer } from '../../kms/context.js';
 import type { Caller, RequestInfo } from '../context.js';
 import { parsePolicyDocument, PolicyDocumentError, type PolicyDocument, type PolicyKind } from './document.js';
 import { accessDeniedMessage, decide, type Decision } from './evaluate.js';
@@ -23,17 +21,37 @@ export interface IdentityPolicySource {
 
 const PARSE_CACHE_MAX = 2_000;
 
+/**
+ * The key a request acts on, as the policy engine sees it: its ARN's parts,
+ * its key policy and the `kms:Key*` condition keys. The KMS key record
+ * (src/kms/model.ts) is one; this foundation names only what it reads.
+ */
+export interface PolicyKey {
+  keyId: string;
+  accountId: string;
+  region: string;
+  keySpec: string;
+  keyUsage: string;
+  origin: string;
+  policy: string;
+}
+
+function arnOf(key: PolicyKey): string {
+  return `arn:aws:kms:${key.region}:${key.accountId}:key/${key.keyId}`;
+}
+
 export interface AuthorizationRequest {
   caller: Caller;
   info: RequestInfo;
   action: string;
-  key: KeyRecord | undefined;
+  key: PolicyKey | undefined;
   conditions: Record<string, string | string[]>;
   /** Asked when no policy allows the request and none denies it explicitly (KMS grants); true allows. */
   grant?: () => Promise<boolean>;
 }
 
-export class PolicyAuthorizer implements Authorizer {
+/** The KMS's Authorizer (src/kms/context.ts), and IAM's and STS's policy decisions. */
+export class PolicyAuthorizer {
   readonly #identityPolicies: IdentityPolicySource;
   // Keyed by the text itself (per kind), so a cached key record's policy string hashes once.
   readonly #parsed = { key: new Map<string, PolicyDocument>(), identity: new Map<string, PolicyDocument>() };
@@ -83,7 +101,7 @@ export class PolicyAuthorizer implements Authorizer {
    * @throws {AwsError} KMSInternalException when a stored policy does not parse.
    */
   async evaluate(r: AuthorizationRequest, resource?: string): Promise<{ decision: Decision; request: EvalRequest }> {
-    const request = this.request(r, resource ?? (r.key ? keyArn(r.key) : '*'));
+    const request = this.request(r, resource ?? (r.key ? arnOf(r.key) : '*'));
     const isRoot = request.principal.kind === 'root';
     const texts = isRoot ? [] : await this.#identityPolicies.forCaller(r.caller, r.info.now);
     const identityPolicies = texts.map((t) => this.parse(t, 'identity'));
