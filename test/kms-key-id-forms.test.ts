@@ -275,8 +275,8 @@ test("each row's forms are the ones botocore's KMS model documents for the membe
 });
 
 for (const row of ROWS) {
-  test(`${row.operation} ${row.member}: ${row.forms === 'all' ? 'key id, key ARN, alias name and alias ARN' : 'key id and key ARN only'}`, async (t) => {
-    if (!operations.has(row.operation)) return t.skip(`${row.operation} is not served (UnsupportedOperationException)`);
+  test(`${row.operation} ${row.member}: ${row.forms === 'all' ? 'key id, key ARN, alias name and alias ARN' : 'key id and key ARN only'}`, async () => {
+    assert.ok(operations.has(row.operation), `${row.operation} has a row but is not served`);
     const forms = (f: Fixture) =>
       [
         ['key id', f.keyId, true],

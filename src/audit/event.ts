@@ -42,6 +42,26 @@ export interface AuditSink {
   close?(): Promise<void>;
 }
 
+/**
+ * Records one request's event the way its answer needs: a successful state
+ * change waits until the event is durable (so it is never acknowledged
+ * unrecorded); anything else is buffered.
+ * @returns false when a durable record could not be written in time: the
+ *   caller must answer an error (AUDIT_NOT_DURABLE), never a success.
+ */
+export async function recordRequestEvent(sink: AuditSink, event: AuditEvent, durable: boolean): Promise<boolean> {
+  if (!durable) {
+    sink.record(event);
+    return true;
+  }
+  try {
+    await sink.recordDurable(event);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A sink that keeps nothing (tests and measurements that compare against no audit). */
 export const nullAuditSink: AuditSink = {
   record() {},

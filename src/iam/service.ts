@@ -13,7 +13,7 @@ import type { Caller, RequestInfo } from '../aws/context.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
 import { isStoreUnavailable, type Store } from '../storage/database.js';
 import type { PolicyAuthorizer } from '../aws/policy/authorizer.js';
-import { AUDIT_NOT_DURABLE, type AuditEvent, type AuditSink } from '../audit/event.js';
+import { AUDIT_NOT_DURABLE, recordRequestEvent, type AuditEvent, type AuditSink } from '../audit/event.js';
 import { accessDeniedMessage } from '../aws/policy/evaluate.js';
 import type { QueryService } from '../aws/query-service.js';
 import { accessDenied, iamCodeFor, invalidAction, serviceFailure } from './errors.js';
@@ -137,16 +137,10 @@ export async function serveIamAction<C>(args: {
       outcome: errorCode === null ? 'allowed' : errorCode === 'AccessDenied' ? 'denied' : 'error',
       errorCode,
     };
-    if (errorCode === null && isStateChangingIamAction(p.action)) {
-      // A user, key, role or policy change is acknowledged only once its record is durable.
-      try {
-        await audit.recordDurable(event);
-      } catch {
-        reply.log.error({ requestId: info.requestId, action: p.action.slice(0, 64) }, 'the audit record of an applied IAM change could not be written');
-        answer = () => sendIamError(reply, serviceFailure(AUDIT_NOT_DURABLE), info.requestId);
-      }
-    } else {
-      audit.record(event);
+    // A user, key, role or policy change is acknowledged only once its record is durable.
+    if (!(await recordRequestEvent(audit, event, errorCode === null && isStateChangingIamAction(p.action)))) {
+      reply.log.error({ requestId: info.requestId, action: p.action.slice(0, 64) }, 'the audit record of an applied IAM change could not be written');
+      answer = () => sendIamError(reply, serviceFailure(AUDIT_NOT_DURABLE), info.requestId);
     }
   }
   answer();

@@ -15,7 +15,7 @@ import { AwsError, internal, serialization, storeUnavailableKms, unknownOperatio
 import { isStoreUnavailable } from '../storage/database.js';
 import type { Authenticator } from '../aws/authenticator.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
-import { AUDIT_NOT_DURABLE, type AuditEvent, type AuditSink } from '../audit/event.js';
+import { AUDIT_NOT_DURABLE, recordRequestEvent, type AuditEvent, type AuditSink } from '../audit/event.js';
 import { Input } from '../kms/input.js';
 import type { AuditFields, KmsDeps, OperationContext } from '../kms/context.js';
 import { changesState, type KmsOperation } from '../kms/operation.js';
@@ -110,14 +110,8 @@ function auditEvent(call: KmsCall, caller: Caller): AuditEvent {
 /** Records the request's event; a successful change waits until its record is durable. */
 async function recordAudit(route: KmsRouteDeps, req: FastifyRequest, call: KmsCall): Promise<void> {
   if (!call.caller) return; // unauthenticated requests are not attributed to anyone (metrics count them)
-  const event = auditEvent(call, call.caller);
-  if (call.error !== undefined || !call.operation || !changesState(call.operationName)) {
-    route.audit.record(event);
-    return;
-  }
-  try {
-    await route.audit.recordDurable(event);
-  } catch {
+  const durable = call.error === undefined && call.operation !== undefined && changesState(call.operationName);
+  if (!(await recordRequestEvent(route.audit, auditEvent(call, call.caller), durable))) {
     req.log.error(
       { requestId: call.info.requestId, operation: call.operationName.slice(0, 64) },
       'the audit record of an applied KMS change could not be written',
