@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Bundles the browser code with esbuild's JS API: the wallet frame (web/frame)
-// and the example DApp (web/dapp), each into web/dist/<name>/ with its
-// index.html and stylesheet. Run by `npm run build:web`, `npm start` and the
-// frame tests before serving. ESM, ES2022, minified, with linked source maps.
+// Bundles the browser code with esbuild's JS API: the wallet frame (web/frame),
+// the example DApp (web/dapp) and the provider script (web/provider), each
+// into web/dist/<name>/ with its index.html and stylesheet. Run by `npm run
+// build:web`, `npm start` and the frame tests before serving. ESM (the
+// provider script: a classic IIFE), ES2022, minified, with linked source maps.
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,6 +16,9 @@ const apps = [
   // The external-login popup's landing page (docs/frame.md), served beside the frame.
   { name: 'frame', entry: 'web/frame/oidc-callback.ts', bundle: 'oidc-callback.js', assets: ['oidc-callback.html'], sizeName: 'frame/oidc-callback' },
   { name: 'dapp', entry: 'web/dapp/main.ts', bundle: 'dapp.js', assets: ['index.html', 'dapp.css'] },
+  // The provider script a DApp page includes with one <script src> tag (src/server/provider-script.ts):
+  // a classic script (IIFE), so that document.currentScript names its tag.
+  { name: 'sdk', entry: 'web/provider/main.ts', bundle: 'provider.js', assets: [], format: 'iife', sizeName: 'sdk/provider' },
 ];
 
 /** A server may be reading web/dist while a test run rebuilds it: never let it see half a file. */
@@ -36,7 +40,7 @@ export async function buildWeb({ quiet = false } = {}) {
       entryPoints: [app.entry],
       outfile: join(out, app.bundle),
       bundle: true,
-      format: 'esm',
+      format: app.format ?? 'esm',
       platform: 'browser',
       target: 'es2022',
       minify: true,

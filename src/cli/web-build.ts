@@ -1,22 +1,23 @@
 /**
- * The wallet frame and the example DApp for `symbolon serve`: built from web/
+ * The wallet frame, the example DApp and the provider script for `symbolon serve`: built from web/
  * (scripts/build-web.js, esbuild) when web/dist is missing or older than its
  * sources, so a fresh clone serves /frame/ without a separate build step.
- * Sources are web/frame, web/dapp and packages/sdk/src (which the frame
- * bundles); the check compares modification times only.
+ * Sources are web/frame, web/dapp, web/provider and packages/sdk/src (which
+ * the frame and the provider script bundle); the check compares modification times only.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SOURCES = ['web/frame', 'web/dapp', 'packages/sdk/src'];
+const SOURCES = ['web/frame', 'web/dapp', 'web/provider', 'packages/sdk/src'];
 const OUTPUTS = [
   'web/dist/frame/index.html',
   'web/dist/frame/frame.js',
   'web/dist/frame/oidc-callback.js',
   'web/dist/dapp/index.html',
   'web/dist/dapp/dapp.js',
+  'web/dist/sdk/provider.js',
 ];
 
 function newestMtime(dir: string): number {

@@ -3,7 +3,8 @@
  * scripts/build-web.js) at /frame/ on the wallet service's own origin, with
  * its configuration at /frame/config.json; and, in the embedded default, the
  * example DApp (web/dist/dapp) on another port — another origin — so that
- * `npm start` shows the whole picture.
+ * `npm start` shows the whole picture; and the provider script DApp pages
+ * include with a <script> tag at /sdk/ (src/server/provider-script.ts).
  *
  * The frame page's headers are part of its security (docs/frame.md):
  * `Content-Security-Policy: frame-ancestors <allowed DApp origins>` — only
@@ -20,6 +21,7 @@ import type { Logger } from 'pino';
 import type { FrameSettings } from '../config.js';
 import { walletUsersRoleArn } from '../iam/roles/wallet-users-role.js';
 import { frameProviderDirectory, type ResolvedFrameProvider } from './frame-oidc-providers.js';
+import { registerProviderScript } from './provider-script.js';
 
 /** Where the frame is mounted. */
 export const FRAME_PREFIX = '/frame';
@@ -185,6 +187,8 @@ export function createFrame(options: FrameOptions): Frame {
       signerUrl = u.origin;
     },
     register(app) {
+      // The provider script DApp pages include with one <script> tag (src/server/provider-script.ts).
+      registerProviderScript(app, { publicUrl: options.publicUrl, ...(options.distDir ? { distDir: options.distDir } : {}) });
       app.get(FRAME_PREFIX, async (_req, reply) => reply.redirect(`${FRAME_PREFIX}/`, 301));
       app.get(`${FRAME_PREFIX}/config.json`, async (_req, reply) => {
         reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
