@@ -79,6 +79,11 @@ const skipOffline = (t: TestContext): boolean => {
 };
 
 before(async () => {
+  // What is packed does not depend on the store: the tests run once, in the embedded-SQLite pass.
+  if (process.env.DATABASE_URL) {
+    offline = 'the packed SDK does not depend on the store; these tests run in the embedded-SQLite pass';
+    return;
+  }
   work = mkdtempSync(join(tmpdir(), 'symbolon-sdk-packed-'));
   // npm pack runs prepack (npm run build) first: the tarball holds what the build made now.
   const packed = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: SDK_DIR, maxBuffer: 16 << 20 });
