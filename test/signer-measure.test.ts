@@ -1,7 +1,8 @@
 /**
  * The signer image's measurement (src/signer/measure.ts) over the SDK code it
- * runs: DER → low-s → recovery parity has one home, in the SDK
- * (packages/sdk/src/canonicalSignature.ts), reached from src/ by relative
+ * runs: DER → low-s → recovery parity and typed data's bounds have one home,
+ * in the SDK (packages/sdk/src/canonicalSignature.ts,
+ * packages/sdk/src/checkTypedDataLimits.ts), reached from src/ by relative
  * path — so it is in the image and measured byte for byte, not only named in
  * PCR2 — and an import that leaves src/ and packages/sdk/src/ stops the
  * measurement. That the image so built starts and signs is shown by
@@ -25,16 +26,17 @@ function copyImage(): string {
   return root;
 }
 
-test('the SDK module that makes canonical signatures is in the image, measured byte for byte', () => {
+test('the SDK modules the signer runs are in the image, measured byte for byte', () => {
   const image = measureSignerImage();
   const paths = image.files.map((f) => f.path);
-  for (const p of ['src/eth/toRecoverableSignature.ts', 'packages/sdk/src/canonicalSignature.ts', 'packages/sdk/src/errors.ts']) {
+  const shared = ['packages/sdk/src/canonicalSignature.ts', 'packages/sdk/src/checkTypedDataLimits.ts', 'packages/sdk/src/errors.ts'];
+  for (const p of ['src/eth/toRecoverableSignature.ts', 'src/signer/payload.ts', ...shared]) {
     assert.ok(paths.includes(p), `${p} is not in the signer image`);
   }
-  // Only those two SDK files: the rest of the SDK (clients, ethers adapter) is not the signer's.
+  // Only those SDK files: the rest of the SDK (clients, ethers adapter) is not the signer's.
   assert.deepEqual(
     paths.filter((p) => p.startsWith('packages/')),
-    ['packages/sdk/src/canonicalSignature.ts', 'packages/sdk/src/errors.ts'],
+    shared,
   );
   assert.ok(!image.dependencies.some((d) => d.startsWith('@symbolon/')), 'the SDK is not a bare dependency of the image');
   assert.ok(
