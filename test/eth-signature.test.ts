@@ -73,6 +73,25 @@ test('non-canonical DER, wrong lengths and out-of-range r or s are refused', () 
   assert.throws(() => toRecoverableSignature({ digest: digest.subarray(1), signature: der, address }), RangeError);
 });
 
+test('a 64-byte r || s that begins with 0x30 is read as r || s; DER with r or s out of range is not strict DER', () => {
+  let i = 0;
+  let d: Uint8Array;
+  let sig: ReturnType<typeof signDigest>;
+  do {
+    d = keccak256(new TextEncoder().encode(`starts with 0x30 ${i++}`), 'bytes');
+    sig = signDigest(d, sk);
+  } while (sig.signature[0] !== 0x30);
+  const out = toRecoverableSignature({ digest: d, signature: sig.signature, address });
+  assert.equal(out.r, bytesToHex(sig.signature.subarray(0, 32)));
+  assert.equal(out.yParity, sig.recovery);
+  // r = n in DER: noble's decoder refuses it (INVALID_DER); as r || s it is SIGNATURE_OUT_OF_RANGE (above).
+  const rIsN = new Uint8Array([0x30, 0x26, 0x02, 0x21, 0x00, ...numberToBytes(SECP256K1_N, { size: 32 }), 0x02, 0x01, 0x01]);
+  assert.throws(
+    () => toRecoverableSignature({ digest, signature: rIsN, address }),
+    (e: unknown) => e instanceof InvalidSignatureError && e.code === 'INVALID_DER',
+  );
+});
+
 test('a signature by another key, or over another digest, is refused with SignerMismatchError', () => {
   const other = signDigest(digest, hexToBytes(`0x${'18'.repeat(32)}`));
   assert.throws(() => toRecoverableSignature({ digest, signature: other.signature, address }), SignerMismatchError);

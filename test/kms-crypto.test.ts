@@ -38,6 +38,7 @@ import type { Authorizer } from '../src/kms/context.js';
 import { accessDenied } from '../src/aws/errors.js';
 import { createMaterial, encrypt as keystoreEncrypt } from '../src/kms/keystore.js';
 import * as repo from '../src/storage/keys.repository.js';
+import { findKey, updateKey } from '../src/kms/key-records.js';
 import { decodeEcdsaSignatureDer, encodeEcdsaSignatureDer } from '../src/crypto/der.js';
 
 const EMPTY_MESSAGE = 'UnknownError';
@@ -454,8 +455,8 @@ describe('Encrypt and Decrypt', () => {
     const { root } = server.custodian.deps;
     const created = createMaterial(root, 'SYMMETRIC_DEFAULT', id, 2);
     await repo.insertMaterial(db, { keyId: id, version: 2, sealed: created.sealed, publicKey: null, createdAt: Date.now(), rotationType: 'ON_DEMAND' });
-    const record = await repo.findKey(db, id);
-    await repo.updateKey(db, { ...record!, currentVersion: 2 });
+    const record = await findKey(db, id);
+    await updateKey(db, { ...record!, currentVersion: 2 });
     // ... and encrypts under version 2, while this process still caches version 1.
     const v2blob = keystoreEncrypt(root, id, 2, created.sealed, utf8('made by another process'), { k: 'v' });
     const fromOther = await kms.send(new DecryptCommand({ CiphertextBlob: v2blob, EncryptionContext: { k: 'v' } }));

@@ -20,6 +20,7 @@ import { REGION, startTestServer, type TestServer } from './helpers/server.js';
 import { readVectorJson, vectorPath } from './helpers/vectors.js';
 import { operations } from '../src/kms/operations/registry.js';
 import * as repo from '../src/storage/keys.repository.js';
+import { findKey } from '../src/kms/key-records.js';
 import { callAwsJson } from './helpers/aws-json.js';
 
 let server: TestServer;
@@ -242,7 +243,7 @@ async function fixture(row: Row): Promise<Fixture> {
 async function snapshot(keyId: string): Promise<unknown> {
   const db = server.custodian.deps.store.db;
   return {
-    key: await repo.findKey(db, keyId),
+    key: await findKey(db, keyId),
     tags: await repo.listTags(db, keyId),
     aliases: (await repo.listAliases(db, undefined, undefined, 1000)).map((a) => [a.aliasName, a.keyId]),
     versions: await repo.listMaterialVersions(db, keyId),

@@ -6,11 +6,11 @@
  */
 import { hashTypedData, hexToBytes, serializeSignature, type Address, type Hex, type TypedData, type TypedDataDefinition } from 'viem';
 import { signHash } from './signHash.js';
-import { checkTypedDataLimits } from './checkTypedDataLimits.js';
+import { checkTypedDataLimits } from '../../packages/sdk/src/checkTypedDataLimits.js';
 import type { DigestSigner } from './types.js';
 
 /**
- * @throws {TypedDataLimitError} (a RangeError) over the bounds of src/eth/checkTypedDataLimits.ts, checked before hashing.
+ * @throws {TypedDataLimitError} (a RangeError) over the bounds of packages/sdk/src/checkTypedDataLimits.ts, checked before hashing.
  * @throws viem's typed-data errors on data that does not match its types (nothing is signed then).
  * @throws {InvalidSignatureError | SignerMismatchError} when the signer's output is not a signature by `address`.
  */

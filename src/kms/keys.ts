@@ -4,6 +4,7 @@
  * the sealed material of a version.
  */
 import * as repo from '../storage/keys.repository.js';
+import { findKey } from './key-records.js';
 import type { MaterialRow } from '../storage/keys.repository.js';
 import { disabled, internal, invalidKeyUsage, invalidState, notFound } from '../aws/errors.js';
 import { aliasArn, keyArn, UUID_RE, type KeyRecord, type KeyUsage } from './model.js';
@@ -44,7 +45,7 @@ export async function resolveKey(ctx: OperationContext, keyIdInput: string): Pro
   const now = ctx.info.now;
   const cached = keyCache.getKey(id, now);
   if (cached) return cached;
-  const key = await repo.findKey(store.db, id);
+  const key = await findKey(store.db, id);
   if (!key || key.accountId !== config.accountId) {
     throw notFound(`Key '${keyArn({ region: config.region, accountId: config.accountId, keyId: id })}' does not exist`);
   }

@@ -15,6 +15,7 @@
  */
 import type { Logger } from 'pino';
 import * as repo from '../storage/keys.repository.js';
+import { findKey, updateKeyAtomically } from './key-records.js';
 import { createMaterial } from './keystore.js';
 import { limitExceeded, notFound, unsupportedOperation } from '../aws/errors.js';
 import { keyArn, type KeyRecord } from './model.js';
@@ -55,7 +56,7 @@ export async function rotateKeyMaterial(
 ): Promise<KeyRecord | undefined> {
   return deps.store.db.transaction().execute(async (trx) => {
     let admitted = false;
-    const stored = await repo.updateKeyAtomically(trx, key.keyId, (k) => {
+    const stored = await updateKeyAtomically(trx, key.keyId, (k) => {
       admitted = admit(k);
       if (!admitted) return null;
       requireRotatable(k);
@@ -118,7 +119,7 @@ export async function runMaintenance(deps: KmsDeps, now: number = deps.clock(), 
   }
   for (const keyId of await repo.keysDueForRotation(deps.store.db, now)) {
     try {
-      const key = await repo.findKey(deps.store.db, keyId);
+      const key = await findKey(deps.store.db, keyId);
       if (!key) continue;
       const rotated = await rotateKeyMaterial(
         deps,

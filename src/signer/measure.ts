@@ -9,7 +9,11 @@
  *    are skipped (erased at run time). Anything else (a bare package name) is
  *    a dependency. No manifest to keep in sync: the image is exactly what the
  *    entry point can load, and a file the walk misses is absent from the image,
- *    so the signer fails to start rather than run unmeasured code;
+ *    so the signer fails to start rather than run unmeasured code. Files may
+ *    come from src/ and from the SDK's sources, packages/sdk/src/ (the one home
+ *    of code both sides run, e.g. packages/sdk/src/canonicalSignature.ts):
+ *    reached by relative path they are measured byte for byte, where a bare
+ *    `@symbolon/sdk` import would count only as name@version in PCR2;
  *  - PCR0 ("ImageSha384") = SHA-384 over "symbolon-signer-image/v1\n" then, for
  *    each image file in byte order of its path: path, NUL, decimal length, NUL,
  *    content. The image also holds a fixed package.json ({"type":"module"}) and
@@ -28,6 +32,8 @@ import { fileURLToPath } from 'node:url';
 export const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SIGNER_ENTRY = 'src/signer/main.ts';
 export const IMAGE_PACKAGE_JSON = '{"type":"module"}\n';
+/** The folders (relative to the repository, '/'-terminated) image files may come from. */
+export const IMAGE_SOURCE_FOLDERS: readonly string[] = Object.freeze(['src/', 'packages/sdk/src/']);
 
 export interface ImageFile {
   /** Path relative to the image root, '/'-separated. */
@@ -45,7 +51,7 @@ export interface SignerImage {
   imageSha384: string;
 }
 
-/** Raised when the image cannot be built (a relative import outside the source tree, a missing file). */
+/** Raised when the image cannot be built (a relative import outside IMAGE_SOURCE_FOLDERS, a missing file). */
 export class MeasurementError extends Error {
   override name = 'MeasurementError';
 }
@@ -73,7 +79,7 @@ function toPosix(p: string): string {
 
 /**
  * Walks the imports from `entry` under `sourceRoot` and measures the result.
- * @throws {MeasurementError} on an import that leaves the source tree or names no file.
+ * @throws {MeasurementError} on an import that leaves IMAGE_SOURCE_FOLDERS or names no file.
  */
 export function measureSignerImage(options: { sourceRoot?: string; entry?: string } = {}): SignerImage {
   const root = resolve(options.sourceRoot ?? REPOSITORY_ROOT);
@@ -85,7 +91,8 @@ export function measureSignerImage(options: { sourceRoot?: string; entry?: strin
     const file = queue.pop()!;
     const rel = toPosix(relative(root, file));
     if (files.has(rel)) continue;
-    if (rel.startsWith('..') || !rel.startsWith('src/')) throw new MeasurementError(`the signer imports ${rel}, outside src/`);
+    if (rel.startsWith('..') || !IMAGE_SOURCE_FOLDERS.some((folder) => rel.startsWith(folder)))
+      throw new MeasurementError(`the signer imports ${rel}, outside ${IMAGE_SOURCE_FOLDERS.join(' and ')}`);
     if (!existsSync(file)) throw new MeasurementError(`the signer imports ${rel}, which does not exist`);
     const content = readFileSync(file);
     files.set(rel, content);

@@ -8,7 +8,7 @@
  * transactions and typed data once, so a payload that cannot be signed never
  * costs a release, and keeps that digest for signing (no second encoding).
  * readPayload is the cheap part (shape, and typed data's bounds from
- * src/eth/checkTypedDataLimits.ts): it runs before the token is verified;
+ * packages/sdk/src/checkTypedDataLimits.ts): it runs before the token is verified;
  * encodePayload only after (issue #12, item 4: hashing first let anyone
  * without a token spend seconds of the signer's CPU).
  *
@@ -31,7 +31,7 @@ import {
 } from 'viem';
 import { prepareTransaction, type PreparedTransaction } from '../eth/hashTransaction.js';
 import { EthError } from '../eth/errors.js';
-import { checkTypedDataLimits, TypedDataLimitError } from '../eth/checkTypedDataLimits.js';
+import { checkTypedDataLimits, TypedDataLimitError } from '../../packages/sdk/src/checkTypedDataLimits.js';
 import { SignerError } from './errors.js';
 
 /** `prepared` / `digest`: what parsePayload computed when it checked the payload (optional: signing computes it otherwise). */

@@ -1,57 +1,15 @@
 /**
  * SQL for kms_keys, kms_key_material, kms_aliases and kms_key_tags. Plain
- * functions taking the db handle first; one mapper between rows and records.
- * Sealed material passes through as opaque bytes: nothing here can open it.
+ * functions taking the db handle first. A key is read and written as its row
+ * (KmsKeyTable, src/storage/tables.ts): the mapper to the KMS's KeyRecord is
+ * the service's (src/kms/key-records.ts), so this foundation knows nothing of
+ * the KMS's types. Sealed material passes through as opaque bytes: nothing
+ * here can open it.
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { KmsKeyTable, Tables } from './tables.js';
-import type { KeyRecord, KeySpec, KeyState, KeyUsage } from '../kms/model.js';
 
 type Db = Kysely<Tables> | Transaction<Tables>;
-
-function toRecord(r: KmsKeyTable): KeyRecord {
-  return {
-    keyId: r.key_id,
-    accountId: r.account_id,
-    region: r.region,
-    keySpec: r.key_spec as KeySpec,
-    keyUsage: r.key_usage as KeyUsage,
-    keyState: r.key_state as KeyState,
-    origin: 'AWS_KMS',
-    description: r.description,
-    policy: r.policy,
-    createdAt: Number(r.created_at),
-    deletionAt: r.deletion_at === null ? null : Number(r.deletion_at),
-    pendingWindowDays: r.pending_window_days,
-    rotationEnabled: r.rotation_enabled === 1,
-    rotationPeriodDays: r.rotation_period_days,
-    nextRotationAt: r.next_rotation_at === null ? null : Number(r.next_rotation_at),
-    currentVersion: r.current_version,
-    revision: r.revision,
-  };
-}
-
-function toRow(k: KeyRecord): KmsKeyTable {
-  return {
-    key_id: k.keyId,
-    account_id: k.accountId,
-    region: k.region,
-    key_spec: k.keySpec,
-    key_usage: k.keyUsage,
-    key_state: k.keyState,
-    origin: k.origin,
-    description: k.description,
-    policy: k.policy,
-    created_at: k.createdAt,
-    deletion_at: k.deletionAt,
-    pending_window_days: k.pendingWindowDays,
-    rotation_enabled: k.rotationEnabled ? 1 : 0,
-    rotation_period_days: k.rotationPeriodDays,
-    next_rotation_at: k.nextRotationAt,
-    current_version: k.currentVersion,
-    revision: k.revision,
-  };
-}
 
 export interface MaterialRow {
   keyId: string;
@@ -62,13 +20,13 @@ export interface MaterialRow {
   rotationType: string | null;
 }
 
-export async function insertKey(db: Db, key: KeyRecord, material: MaterialRow, tags: Array<[string, string]>): Promise<void> {
-  await db.insertInto('kms_keys').values(toRow(key)).execute();
+export async function insertKeyRow(db: Db, key: KmsKeyTable, material: MaterialRow, tags: Array<[string, string]>): Promise<void> {
+  await db.insertInto('kms_keys').values(key).execute();
   await insertMaterial(db, material);
   if (tags.length) {
     await db
       .insertInto('kms_key_tags')
-      .values(tags.map(([k, v]) => ({ key_id: key.keyId, tag_key: k, tag_value: v })))
+      .values(tags.map(([k, v]) => ({ key_id: key.key_id, tag_key: k, tag_value: v })))
       .execute();
   }
 }
@@ -87,16 +45,15 @@ export async function insertMaterial(db: Db, m: MaterialRow): Promise<void> {
     .execute();
 }
 
-export async function findKey(db: Db, keyId: string): Promise<KeyRecord | undefined> {
-  const row = await db.selectFrom('kms_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
-  return row ? toRecord(row) : undefined;
+export async function findKeyRow(db: Db, keyId: string): Promise<KmsKeyTable | undefined> {
+  return await db.selectFrom('kms_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
 }
 
-/** Writes every mutable field of `key` and bumps its revision. */
-export async function updateKey(db: Db, key: KeyRecord): Promise<KeyRecord> {
+/** Writes every mutable field of `key` and bumps its revision; returns the row as written. */
+export async function updateKeyRow(db: Db, key: KmsKeyTable): Promise<KmsKeyTable> {
   const next = { ...key, revision: key.revision + 1 };
-  const { key_id: _id, ...fields } = toRow(next);
-  await db.updateTable('kms_keys').set(fields).where('key_id', '=', key.keyId).execute();
+  const { key_id: _id, ...fields } = next;
+  await db.updateTable('kms_keys').set(fields).where('key_id', '=', key.key_id).execute();
   return next;
 }
 
@@ -105,17 +62,17 @@ export async function updateKey(db: Db, key: KeyRecord): Promise<KeyRecord> {
  * since it was read (compare-and-set on `revision`), re-reading and retrying
  * when another request or process got there first. `change` sees the freshest
  * row; it may throw to refuse, or return null to leave the row as it is.
- * Returns the record as stored, or undefined when the key does not exist.
+ * Returns the row as stored, or undefined when the key does not exist.
  * @throws {Error} after repeated conflicting writes (a pathological hot key).
  */
-export async function updateKeyAtomically(db: Db, keyId: string, change: (current: KeyRecord) => KeyRecord | null): Promise<KeyRecord | undefined> {
+export async function updateKeyRowAtomically(db: Db, keyId: string, change: (current: KmsKeyTable) => KmsKeyTable | null): Promise<KmsKeyTable | undefined> {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const current = await findKey(db, keyId);
+    const current = await findKeyRow(db, keyId);
     if (!current) return undefined;
     const wanted = change(current);
     if (wanted === null) return current;
-    const next = { ...wanted, keyId, revision: current.revision + 1 };
-    const { key_id: _id, ...fields } = toRow(next);
+    const next = { ...wanted, key_id: keyId, revision: current.revision + 1 };
+    const { key_id: _id, ...fields } = next;
     const r = await db.updateTable('kms_keys').set(fields).where('key_id', '=', keyId).where('revision', '=', current.revision).executeTakeFirst();
     if (Number(r.numUpdatedRows) === 1) return next;
   }
@@ -150,12 +107,12 @@ export async function deleteKey(db: Db, keyId: string): Promise<void> {
 }
 
 /** Keys in creation order, starting after the (createdAt, keyId) cursor. */
-export async function listKeys(db: Db, after: { createdAt: number; keyId: string } | undefined, limit: number): Promise<KeyRecord[]> {
+export async function listKeyRows(db: Db, after: { createdAt: number; keyId: string } | undefined, limit: number): Promise<KmsKeyTable[]> {
   let q = db.selectFrom('kms_keys').selectAll().orderBy('created_at').orderBy('key_id').limit(limit);
   if (after) {
     q = q.where((eb) => eb.or([eb('created_at', '>', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('key_id', '>', after.keyId)])]));
   }
-  return (await q.execute()).map(toRecord);
+  return await q.execute();
 }
 
 /** Keys whose deletion window has ended. */

@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Store } from '../storage/database.js';
-import { findKey, updateKeyAtomically } from '../storage/keys.repository.js';
+import { findKey, updateKeyAtomically } from '../kms/key-records.js';
 import { findWalletUserById, listUnrecordedMasterKeys, setWalletUserMasterKeyIfUnset } from '../storage/wallet-users.repository.js';
 import type { AuditEvent, AuditSink } from '../audit/event.js';
 import { keyArn } from '../kms/model.js';

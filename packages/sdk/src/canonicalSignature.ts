@@ -1,16 +1,22 @@
 /**
- * Turns a KMS ECDSA signature (DER ECDSA-Sig-Value, RFC 3279) into a
+ * Turns an ECDSA signature (DER ECDSA-Sig-Value, RFC 3279, as KMS `Sign`
+ * returns it — or r and s already read from a 64-byte r || s) into a
  * canonical Ethereum signature: strict DER (noble's decoder refuses long-form
  * padding, non-minimal integers and trailing bytes), 0 < r, s < n, low-s
  * (EIP-2: s > n/2 becomes n - s, as AWS KMS returns either), and the yParity
- * that recovers the key's own public key — found by noble (RecoveryParity,
+ * that recovers the signer's key — found by noble (RecoveryParity,
  * browser-safe) or by a pluggable {@link ParityFunction} (e.g. libsecp256k1
  * through `@symbolon/sdk/node`). A recovery-id hint (Symbolon's custodian
  * sends one) only orders the trials of a ParityFunction: it saves one
  * recovery when right and costs nothing when wrong.
+ *
+ * The one implementation of DER → low-s → parity in the repository: the
+ * custodian and the signer use it too (src/eth/toRecoverableSignature.ts,
+ * through a relative import, so that it is part of the signer's measured
+ * image). It imports only @noble/curves, viem and ./errors.ts, and stays so.
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { numberToHex, type Hex } from 'viem';
+import { hexToBytes, type Hex } from 'viem';
 import { KmsSignatureError } from './errors.js';
 import type { RecoveryParity } from './recoveryParity.js';
 
@@ -37,26 +43,27 @@ export type ParityFunction = (compactSig: Uint8Array, digest: Uint8Array, uncomp
 /** A key's parity finder: noble's RecoveryParity, or a ParityFunction bound to the key's public key. */
 export type ParityFinder = RecoveryParity | ((compactSig: Uint8Array, digest: Uint8Array, hint?: 0 | 1) => 0 | 1 | undefined);
 
-function compact(r: bigint, s: bigint): Uint8Array {
-  const out = new Uint8Array(64);
-  for (let i = 31; i >= 0; i--, r >>= 8n, s >>= 8n) {
-    out[i] = Number(r & 0xffn);
-    out[32 + i] = Number(s & 0xffn);
-  }
-  return out;
-}
-
 /**
- * @throws {KmsSignatureError} on malformed DER, r or s out of range, or a signature that is not by the key over `digest`.
+ * Reads a strict DER ECDSA-Sig-Value (no long-form padding, no non-minimal or
+ * negative integers, no trailing bytes; noble also refuses r or s outside
+ * [1, n-1] here).
+ * @throws {KmsSignatureError} (INVALID_DER) on anything else.
  */
-export function canonicalSignature(der: Uint8Array, digest: Uint8Array, key: ParityFinder, hint?: 0 | 1): CanonicalSignature {
-  let r: bigint;
-  let s: bigint;
+export function decodeDerSignature(der: Uint8Array): { r: bigint; s: bigint } {
   try {
-    ({ r, s } = secp256k1.Signature.fromBytes(der, 'der'));
+    const { r, s } = secp256k1.Signature.fromBytes(der, 'der');
+    return { r, s };
   } catch (cause) {
     throw new KmsSignatureError('INVALID_DER', `KMS signature (${der.length} bytes) is not a strict DER secp256k1 signature.`, { cause });
   }
+}
+
+/**
+ * The canonical signature of (r, s): range check, low-s, verified yParity.
+ * `hint` is the signer's recovery id for (r, s) as given, before low-s.
+ * @throws {KmsSignatureError} (SIGNATURE_OUT_OF_RANGE, SIGNER_MISMATCH) when r or s is out of range, or the signature is not by the key over `digest`.
+ */
+export function canonicalFromScalars(r: bigint, s: bigint, digest: Uint8Array, key: ParityFinder, hint?: 0 | 1): CanonicalSignature {
   if (r <= 0n || r >= N || s <= 0n || s >= N) throw new KmsSignatureError('SIGNATURE_OUT_OF_RANGE', 'KMS signature r and s must be in [1, n-1].');
   // EIP-2: (r, n - s) is the same ECDSA signature; nodes accept only s <= n/2.
   if (s > HALF_N) {
@@ -64,10 +71,14 @@ export function canonicalSignature(der: Uint8Array, digest: Uint8Array, key: Par
     // (r, n - s) recovers with the other parity.
     if (hint !== undefined) hint = hint === 0 ? 1 : 0;
   }
+  // 32-byte big-endian hex of each, once: the result's r and s, and the r || s a parity function takes.
+  const rHex = r.toString(16).padStart(64, '0');
+  const sHex = s.toString(16).padStart(64, '0');
   let yParity: 0 | 1 | undefined;
   if (typeof key === 'function') {
+    const compact = hexToBytes(`0x${rHex}${sHex}`);
     try {
-      yParity = hint === undefined ? key(compact(r, s), digest) : key(compact(r, s), digest, hint);
+      yParity = hint === undefined ? key(compact, digest) : key(compact, digest, hint);
     } catch (cause) {
       throw new KmsSignatureError('SIGNER_MISMATCH', "KMS signature does not recover to the key's address over this digest.", { cause });
     }
@@ -76,5 +87,13 @@ export function canonicalSignature(der: Uint8Array, digest: Uint8Array, key: Par
     yParity = key.parity(digest, r, s);
   }
   if (yParity === undefined) throw new KmsSignatureError('SIGNER_MISMATCH', "KMS signature does not recover to the key's address over this digest.");
-  return { r: numberToHex(r, { size: 32 }), s: numberToHex(s, { size: 32 }), yParity };
+  return { r: `0x${rHex}`, s: `0x${sHex}`, yParity };
+}
+
+/**
+ * @throws {KmsSignatureError} on malformed DER, r or s out of range, or a signature that is not by the key over `digest`.
+ */
+export function canonicalSignature(der: Uint8Array, digest: Uint8Array, key: ParityFinder, hint?: 0 | 1): CanonicalSignature {
+  const { r, s } = decodeDerSignature(der);
+  return canonicalFromScalars(r, s, digest, key, hint);
 }

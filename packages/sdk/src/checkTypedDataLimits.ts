@@ -9,12 +9,11 @@
  * KmsSigner, SplitWalletClient) — so that one bound holds everywhere, and the
  * check itself is one linear walk that stops at the first bound crossed.
  *
- * Two byte-identical copies, src/eth/checkTypedDataLimits.ts and
- * packages/sdk/src/checkTypedDataLimits.ts, because two boundaries forbid one
- * file: the signer's measured image loads only src/ (src/signer/measure.ts)
- * and the SDK imports nothing outside its package (its exports test). A test
- * (test/typed-data-limits.test.ts) fails when they differ. Pure, no imports,
- * browser-safe. Messages name the bound and the path, never a value.
+ * One home, in the SDK (which imports nothing outside its package): src/ and
+ * the frame import this file by relative path, which keeps it inside the
+ * signer's measured image (src/signer/measure.ts) — never as `@symbolon/sdk`,
+ * which the measurement would count only as a package version. Pure, no
+ * imports, browser-safe. Messages name the bound and the path, never a value.
  */
 
 /** Typed data over one of {@link TYPED_DATA_LIMITS}, or not shaped as EIP-712 typed data. */

@@ -3,7 +3,7 @@
  * PendingDeletion. As in AWS, the key comes back Disabled; EnableKey makes it
  * usable again.
  */
-import * as repo from '../../storage/keys.repository.js';
+import { updateKeyAtomically } from '../key-records.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
 import { invalidState, notFound } from '../../aws/errors.js';
 import { authorize, keyChanged } from '../keys.js';
@@ -14,7 +14,7 @@ export const cancelKeyDeletion = operation('CancelKeyDeletion', async (input, ct
   const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
   const key = await resolveKeyIdOrArn(ctx, keyId);
   await authorize(ctx, 'kms:CancelKeyDeletion', key);
-  const stored = await repo.updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
+  const stored = await updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
     if (k.keyState !== 'PendingDeletion') throw invalidState(`${keyArn(k)} is not pending deletion.`);
     return { ...k, keyState: 'Disabled', deletionAt: null, pendingWindowDays: null };
   });

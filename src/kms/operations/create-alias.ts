@@ -5,6 +5,7 @@
  * key id or key ARN, not another alias; keys pending deletion are refused.
  */
 import * as repo from '../../storage/keys.repository.js';
+import { updateKeyAtomically } from '../key-records.js';
 import { checkAliasName, isAliasIdentifier } from '../aliases.js';
 import { alreadyExists, notFound, validation } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion, resolveKey } from '../keys.js';
@@ -26,7 +27,7 @@ export const createAlias = operation('CreateAlias', async (input, ctx) => {
   const now = ctx.info.now;
   await store.db.transaction().execute(async (trx) => {
     // Claiming the key row checks its state afresh and holds off a concurrent deletion.
-    const claimed = await repo.updateKeyAtomically(trx, key.keyId, (k) => {
+    const claimed = await updateKeyAtomically(trx, key.keyId, (k) => {
       requireNotPendingDeletion(k);
       return { ...k };
     });

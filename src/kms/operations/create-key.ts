@@ -10,7 +10,7 @@
  * (UnsupportedOperationException).
  */
 import { randomUUID } from 'node:crypto';
-import * as repo from '../../storage/keys.repository.js';
+import { insertKey } from '../key-records.js';
 import { createMaterial } from '../keystore.js';
 import { authorize } from '../keys.js';
 import { customKeyStoreNotFound, malformedPolicyDocument, unsupportedOperation, validation } from '../../aws/errors.js';
@@ -94,7 +94,7 @@ export const createKey = operation('CreateKey', async (input, ctx) => {
   await ctx.deps.store.db
     .transaction()
     .execute((trx) =>
-      repo.insertKey(trx, key, { keyId, version: 1, sealed: material.sealed, publicKey: material.publicKey, createdAt: now, rotationType: null }, tags),
+      insertKey(trx, key, { keyId, version: 1, sealed: material.sealed, publicKey: material.publicKey, createdAt: now, rotationType: null }, tags),
     );
   ctx.audit.keyArn = keyMetadata(key).Arn as string;
   return { KeyMetadata: keyMetadata(key) };

@@ -3,7 +3,7 @@
  * a symmetric encryption key. Material versions already made stay, so
  * ciphertexts under them still decrypt.
  */
-import * as repo from '../../storage/keys.repository.js';
+import { updateKeyAtomically } from '../key-records.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
 import { notFound } from '../../aws/errors.js';
 import { authorize, keyChanged, requireUsable } from '../keys.js';
@@ -15,7 +15,7 @@ export const disableKeyRotation = operation('DisableKeyRotation', async (input, 
   const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
   const key = await resolveKeyIdOrArn(ctx, keyId);
   await authorize(ctx, 'kms:DisableKeyRotation', key);
-  const stored = await repo.updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
+  const stored = await updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
     requireRotatable(k);
     requireUsable(k, 'ENCRYPT_DECRYPT', 'DisableKeyRotation');
     return k.rotationEnabled ? { ...k, rotationEnabled: false, rotationPeriodDays: null, nextRotationAt: null } : null;

@@ -4,7 +4,7 @@
  * EnableKey. Disabling a disabled key succeeds and changes nothing; a key
  * pending deletion is refused with KMSInvalidStateException.
  */
-import * as repo from '../../storage/keys.repository.js';
+import { updateKeyAtomically } from '../key-records.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
 import { notFound } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion } from '../keys.js';
@@ -15,7 +15,7 @@ export const disableKey = operation('DisableKey', async (input, ctx) => {
   const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
   const key = await resolveKeyIdOrArn(ctx, keyId);
   await authorize(ctx, 'kms:DisableKey', key);
-  const stored = await repo.updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
+  const stored = await updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
     requireNotPendingDeletion(k);
     return k.keyState === 'Disabled' ? null : { ...k, keyState: 'Disabled' };
   });

@@ -6,7 +6,7 @@
  * period after the schedule's start. Maintenance (src/kms/maintenance.ts)
  * performs the rotations.
  */
-import * as repo from '../../storage/keys.repository.js';
+import { updateKeyAtomically } from '../key-records.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
 import { notFound } from '../../aws/errors.js';
 import { authorize, keyChanged, requireUsable } from '../keys.js';
@@ -21,7 +21,7 @@ export const enableKeyRotation = operation('EnableKeyRotation', async (input, ct
   const key = await resolveKeyIdOrArn(ctx, keyId);
   await authorize(ctx, 'kms:EnableKeyRotation', key, { 'kms:RotationPeriodInDays': String(period) });
   const now = ctx.info.now;
-  const stored = await repo.updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
+  const stored = await updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
     requireRotatable(k);
     requireUsable(k, 'ENCRYPT_DECRYPT', 'EnableKeyRotation');
     if (k.rotationEnabled && k.rotationPeriodDays === period) return null;

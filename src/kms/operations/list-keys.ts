@@ -3,7 +3,7 @@
  * creation order, paged with Limit (1–1000, default 100) and an opaque Marker
  * that names the last key returned. Keys in every state are listed.
  */
-import * as repo from '../../storage/keys.repository.js';
+import * as keyRecords from '../key-records.js';
 import { invalidMarker } from '../../aws/errors.js';
 import { authorize } from '../keys.js';
 import { keyArn, UUID_RE } from '../model.js';
@@ -34,7 +34,7 @@ export const listKeys = operation('ListKeys', async (input, ctx) => {
 
   await authorize(ctx, 'kms:ListKeys', undefined);
   // One row more than the page tells whether another page follows.
-  const rows = await repo.listKeys(ctx.deps.store.db, after, limit + 1);
+  const rows = await keyRecords.listKeys(ctx.deps.store.db, after, limit + 1);
   const page = rows.slice(0, limit);
   const truncated = rows.length > limit;
   const last = page[page.length - 1];

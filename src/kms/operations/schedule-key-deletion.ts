@@ -5,7 +5,7 @@
  * (Disabled); when the window ends, maintenance (src/kms/maintenance.ts)
  * deletes it with its material, aliases and tags.
  */
-import * as repo from '../../storage/keys.repository.js';
+import { updateKeyAtomically } from '../key-records.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
 import { notFound, validation } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion } from '../keys.js';
@@ -22,7 +22,7 @@ export const scheduleKeyDeletion = operation('ScheduleKeyDeletion', async (input
   const key = await resolveKeyIdOrArn(ctx, keyId);
   await authorize(ctx, 'kms:ScheduleKeyDeletion', key, { 'kms:ScheduleKeyDeletionPendingWindowInDays': String(days) });
   const deletionAt = ctx.info.now + days * DAY_MS;
-  const stored = await repo.updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
+  const stored = await updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
     requireNotPendingDeletion(k);
     return { ...k, keyState: 'PendingDeletion', deletionAt, pendingWindowDays: days };
   });

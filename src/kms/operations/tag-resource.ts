@@ -5,6 +5,7 @@
  * that a refused request changes nothing. Keys pending deletion are refused.
  */
 import * as repo from '../../storage/keys.repository.js';
+import { updateKeyAtomically } from '../key-records.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
 import { constraintViolation, notFound, tagError } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion } from '../keys.js';
@@ -24,7 +25,7 @@ export const tagResource = operation('TagResource', async (input, ctx) => {
 
   await ctx.deps.store.db.transaction().execute(async (trx) => {
     // Claiming the key row serialises concurrent taggers, so the 50-tag limit holds.
-    const claimed = await repo.updateKeyAtomically(trx, key.keyId, (k) => {
+    const claimed = await updateKeyAtomically(trx, key.keyId, (k) => {
       requireNotPendingDeletion(k);
       return { ...k };
     });

@@ -4,6 +4,7 @@
  * pending deletion are refused.
  */
 import * as repo from '../../storage/keys.repository.js';
+import { updateKeyAtomically } from '../key-records.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
 import { constraintViolation, notFound } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion } from '../keys.js';
@@ -27,7 +28,7 @@ export const untagResource = operation('UntagResource', async (input, ctx) => {
   const key = await resolveKeyIdOrArn(ctx, keyId);
   await authorize(ctx, 'kms:UntagResource', key, { 'aws:TagKeys': tagKeys });
   await ctx.deps.store.db.transaction().execute(async (trx) => {
-    const claimed = await repo.updateKeyAtomically(trx, key.keyId, (k) => {
+    const claimed = await updateKeyAtomically(trx, key.keyId, (k) => {
       requireNotPendingDeletion(k);
       return { ...k };
     });

@@ -6,6 +6,7 @@
  * needs kms:UpdateAlias on both keys.
  */
 import * as repo from '../../storage/keys.repository.js';
+import { updateKeyAtomically } from '../key-records.js';
 import { checkAliasName, isAliasIdentifier, keyFamily } from '../aliases.js';
 import { notFound, validation } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion, resolveKey } from '../keys.js';
@@ -34,7 +35,7 @@ export const updateAlias = operation('UpdateAlias', async (input, ctx) => {
   }
 
   await store.db.transaction().execute(async (trx) => {
-    const claimed = await repo.updateKeyAtomically(trx, next.keyId, (k) => {
+    const claimed = await updateKeyAtomically(trx, next.keyId, (k) => {
       requireNotPendingDeletion(k);
       return { ...k };
     });

@@ -6,7 +6,7 @@
  * permission, so a key's quorum rule does not apply; like every request, the
  * change is an audit event naming the key.
  */
-import * as repo from '../../storage/keys.repository.js';
+import { updateKeyAtomically } from '../key-records.js';
 import { resolveKeyIdOrArn } from '../aliases.js';
 import { notFound } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion } from '../keys.js';
@@ -18,7 +18,7 @@ export const updateKeyDescription = operation('UpdateKeyDescription', async (inp
   const description = input.string('Description', { required: true, max: 8192 });
   const key = await resolveKeyIdOrArn(ctx, keyId);
   await authorize(ctx, 'kms:UpdateKeyDescription', key);
-  const stored = await repo.updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
+  const stored = await updateKeyAtomically(ctx.deps.store.db, key.keyId, (k) => {
     requireNotPendingDeletion(k);
     return k.description === description ? null : { ...k, description };
   });

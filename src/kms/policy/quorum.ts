@@ -15,7 +15,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import * as q from '../../storage/iam-quorum.repository.js';
 import type { ChangeKind, ChangeStatus, PolicyChange, QuorumRule } from '../../storage/iam-quorum.repository.js';
-import { findKey } from '../../storage/keys.repository.js';
+import { findKey } from '../key-records.js';
 import { insertGrant, type Grant } from '../../storage/grants.repository.js';
 import { findUser } from '../../storage/iam.repository.js';
 import { accessDenied, alreadyExists, invalidState, notFound, validation } from '../../aws/errors.js';
