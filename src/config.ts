@@ -199,7 +199,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
   if (!Number.isInteger(dbTimeoutMs) || dbTimeoutMs < 100 || dbTimeoutMs > 600_000)
     throw new RangeError('SYMBOLON_DB_TIMEOUT_MS must be an integer from 100 to 600000');
   const signer = signerSettingsFromEnv(env);
-  const identity = identityFromEnv(env, !databaseUrl, host);
+  // The wallet role issues no tokens unless asked (SYMBOLON_BUILTIN_ISSUER=1): whoever holds an issuer's key can sign in as any user.
+  const identity = identityFromEnv(env, !databaseUrl && role !== 'wallet', host);
   // --role all forks the signer (port + 2 by default): without a public URL saying otherwise, the frame's browser code calls it there.
   const signerPort = signer.port ?? (port === 0 ? 0 : port + 2);
   const defaultSignerUrl = role === 'all' && !env.SYMBOLON_PUBLIC_URL ? publicUrlFrom(undefined, signer.host ?? host, signerPort) : undefined;

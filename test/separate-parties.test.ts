@@ -21,6 +21,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -378,4 +379,31 @@ describe('separate parties: wallet service, custodian and signer as three proces
     assert.equal(res.status, 403);
     assert.match(String(((await res.json()) as { __type?: string }).__type), /MissingAuthenticationToken/);
   });
+});
+
+describe('serve --role wallet refuses to start without a custodian of its own', () => {
+  for (const [name, env, says] of [
+    ['no custodian URL', {}, /SYMBOLON_WALLET_KMS_ENDPOINT/],
+    ['no credentials', { SYMBOLON_WALLET_KMS_ENDPOINT: 'http://127.0.0.1:9' }, /SYMBOLON_WALLET_KMS_ACCESS_KEY_ID/],
+  ] as const) {
+    test(`${name}: exits non-zero, names the setting, writes nothing`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'symbolon-party-refused-'));
+      try {
+        const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--role', 'wallet', '--port', '0', '--data', join(dir, 'data')], {
+          env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_NO_WARNINGS: '1', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+        child.stderr!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+        const code = await new Promise<number | null>((r) => child.once('exit', r));
+        assert.notEqual(code, 0);
+        assert.match(out, says);
+        assert.doesNotMatch(out, /\n\s+at /, 'no stack trace');
+        assert.throws(() => readFileSync(join(dir, 'data', 'root.key')), { code: 'ENOENT' });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

@@ -7,6 +7,11 @@
  * store first (migrations, root-key check, admin credential) so workers never
  * race to create them; every worker is a full, stateless custodian over the
  * same store (SQLite in WAL mode, or PostgreSQL), which is how the roles scale.
+ *
+ * `--role` picks the party: `all` (the embedded default: custodian, wallet API,
+ * frame, and the signer forked), `kms` (the custodian), `wallet` (the wallet
+ * API on its own store and root, src/server/wallet-role.ts), `signer` (the
+ * signer's platform, src/server/signer-launcher.ts).
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';

@@ -79,6 +79,8 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
       verifier: { verify: (token) => identity.verifier('wallet').verify(token) },
       localApp: () => undefined,
     });
+    if (!config.identity.builtinIssuer && !config.identity.issuersJson && !config.identity.issuersFile)
+      logger.warn('no trusted token issuers (SYMBOLON_OIDC_ISSUERS): every wallet API request will be refused');
     const app = buildWalletApp({ logger, identity, wallet: wallet.api });
     listening = app;
     logger.info({ root: rootSource, rootCreated, store: store.dialect, custodian: config.wallet.kmsEndpoint }, 'wallet service ready');

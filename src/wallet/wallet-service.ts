@@ -147,9 +147,9 @@ export async function createWalletService(options: WalletServiceOptions): Promis
         });
 
   return {
-    // Split wallets' share B is sealed under the provider's key. Embedded default: this
-    // server's root of trust (the custodian's, same process tree); a deployment that
-    // separates the roles gives the wallet role its own key (docs/wallet-api.md).
+    // Split wallets' share B is sealed under the provider's key: this server's root of trust —
+    // with --role all the custodian's (same process tree), with --role wallet the wallet
+    // role's own (src/server/wallet-role.ts, docs/wallet-api.md).
     api: { store, verifier: options.verifier, masterKeys, logger, clock: options.clock, shareSealer: options.root },
     close: () => masterKeys.close(),
   };
