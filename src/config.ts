@@ -12,7 +12,8 @@ import type { IdentitySettings } from './identity/settings.js';
 export type { WalletSettings, IdentitySettings };
 
 export interface ServerConfig {
-  role: 'all' | 'kms' | 'signer';
+  /** all: the embedded default; kms: the custodian; wallet: the wallet API and its store; signer: the signer's platform. */
+  role: 'all' | 'kms' | 'wallet' | 'signer';
   host: string;
   port: number;
   dataDir: string;
@@ -184,7 +185,8 @@ function walletFromEnv(env: NodeJS.ProcessEnv): WalletSettings {
 
 export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<string, string>>): ServerConfig {
   const role = flags.role ?? env.SYMBOLON_ROLE ?? 'all';
-  if (role !== 'all' && role !== 'kms' && role !== 'signer') throw new RangeError(`--role must be all, kms or signer (got ${role.slice(0, 20)})`);
+  if (role !== 'all' && role !== 'kms' && role !== 'wallet' && role !== 'signer')
+    throw new RangeError(`--role must be all, kms, wallet or signer (got ${role.slice(0, 20)})`);
   const port = Number(flags.port ?? env.SYMBOLON_PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('--port must be an integer from 0 to 65535');
   const region = env.SYMBOLON_REGION ?? 'us-east-1';
@@ -197,7 +199,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
   if (!Number.isInteger(dbTimeoutMs) || dbTimeoutMs < 100 || dbTimeoutMs > 600_000)
     throw new RangeError('SYMBOLON_DB_TIMEOUT_MS must be an integer from 100 to 600000');
   const signer = signerSettingsFromEnv(env);
-  const identity = identityFromEnv(env, !databaseUrl, host);
+  // The wallet role issues no tokens unless asked (SYMBOLON_BUILTIN_ISSUER=1): whoever holds an issuer's key can sign in as any user.
+  const identity = identityFromEnv(env, !databaseUrl && role !== 'wallet', host);
   // --role all forks the signer (port + 2 by default): without a public URL saying otherwise, the frame's browser code calls it there.
   const signerPort = signer.port ?? (port === 0 ? 0 : port + 2);
   const defaultSignerUrl = role === 'all' && !env.SYMBOLON_PUBLIC_URL ? publicUrlFrom(undefined, signer.host ?? host, signerPort) : undefined;
@@ -205,6 +208,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
   // The frame's login providers must be issuers the wallet service and STS trust (docs/frame.md): refuse to start otherwise.
   if (role === 'all' && frame.oidcProviders.length > 0)
     checkFrameProvidersTrusted(frame.oidcProviders, loadTrustedIssuers({ json: identity.issuersJson, file: identity.issuersFile }));
+  const wallet = walletFromEnv(env);
+  // The wallet role reaches the custodian only over HTTP, with credentials of its own (README, "Production deployment").
+  if (role === 'wallet' && (wallet.kmsEndpoint === undefined || wallet.kmsAccessKeyId === undefined))
+    throw new RangeError(
+      '--role wallet needs SYMBOLON_WALLET_KMS_ENDPOINT and SYMBOLON_WALLET_KMS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY (its credentials at the custodian)',
+    );
   return {
     role,
     host,
@@ -222,7 +231,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     publicUrl: publicUrlFrom(env.SYMBOLON_PUBLIC_URL, host, port),
     allowedHosts: allowedHostsFrom(env.SYMBOLON_ALLOWED_HOSTS),
     identity,
-    wallet: walletFromEnv(env),
+    wallet,
     frame,
     attestation: attestationSettingsFromEnv(env),
     signer,

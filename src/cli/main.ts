@@ -18,7 +18,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const USAGE = `Usage: symbolon <command> [options]
 
 Commands:
-  serve [--role all|kms|signer] [--host 127.0.0.1] [--port 8080] [--data DIR] [--workers N|auto]
+  serve [--role all|kms|wallet|signer] [--host 127.0.0.1] [--port 8080] [--data DIR] [--workers N|auto]
         Run Symbolon. With no DATABASE_URL it uses an embedded SQLite store in DIR (./data).
         --workers runs N server processes on one port (default 1).
   admin <command> [--endpoint URL] [--json] …
@@ -49,7 +49,7 @@ missing or older than its sources) and, with --role all, the signer as a
 child process. With no DATABASE_URL it uses an embedded SQLite store in DIR.
 
 Options:
-  --role all|kms|signer  Which roles this process serves (default all, or SYMBOLON_ROLE).
+  --role all|kms|wallet|signer  Which roles this process serves (default all, or SYMBOLON_ROLE).
   --host ADDRESS         Address to listen on (default 127.0.0.1, or SYMBOLON_HOST).
   --port N               Port (default 8080, or SYMBOLON_PORT; 0 picks a free one).
   --data DIR             Embedded store, root key file, generated admin credentials

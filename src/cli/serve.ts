@@ -7,12 +7,18 @@
  * store first (migrations, root-key check, admin credential) so workers never
  * race to create them; every worker is a full, stateless custodian over the
  * same store (SQLite in WAL mode, or PostgreSQL), which is how the roles scale.
+ *
+ * `--role` picks the party: `all` (the embedded default: custodian, wallet API,
+ * frame, and the signer forked), `kms` (the custodian), `wallet` (the wallet
+ * API on its own store and root, src/server/wallet-role.ts), `signer` (the
+ * signer's platform, src/server/signer-launcher.ts).
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { configFromEnv, type ServerConfig } from '../config.js';
 import { createCustodian } from '../server/custodian.js';
 import { runSignerRole, startSignerChild } from '../server/signer-launcher.js';
+import { createWalletServer } from '../server/wallet-role.js';
 
 function workerCount(flag: string | undefined): number {
   const raw = flag ?? process.env.SYMBOLON_WORKERS ?? '1';
@@ -28,13 +34,16 @@ export async function serve(flags: Record<string, string | undefined>): Promise<
   if (config.role === 'signer') return runSignerRole(config);
   const workers = workerCount(defined.workers);
   if (workers > 1 && cluster.isPrimary) return primary(config, workers);
+  // The wallet role: the wallet API over its own store and root (src/server/wallet-role.ts).
+  if (config.role === 'wallet') return runWalletServer(config, cluster.isWorker);
   return runServer(config, cluster.isWorker);
 }
 
 async function primary(config: ServerConfig, workers: number): Promise<number> {
   // Prepare the store once, then hand the port to the workers.
-  const prepared = await createCustodian({ config });
-  const { accountId, adminCredentialsFile } = prepared;
+  const prepared = config.role === 'wallet' ? await createWalletServer({ config }) : await createCustodian({ config });
+  const accountId = 'accountId' in prepared ? prepared.accountId : undefined;
+  const adminCredentialsFile = 'adminCredentialsFile' in prepared ? prepared.adminCredentialsFile : undefined;
   const log = prepared.app.log;
   await prepared.close();
   for (let i = 0; i < workers; i++) cluster.fork();
@@ -44,7 +53,9 @@ async function primary(config: ServerConfig, workers: number): Promise<number> {
       const endpoint = `http://${address.address ?? config.host}:${address.port}`;
       log.info(
         { endpoint, region: config.region, accountId, role: config.role, workers, store: config.databaseUrl ? 'postgresql' : `sqlite (${config.dataDir})` },
-        `Symbolon listening on ${endpoint} (region ${config.region}, account ${accountId}, ${workers} workers)`,
+        config.role === 'wallet'
+          ? `Symbolon wallet service listening on ${endpoint} (${workers} workers)`
+          : `Symbolon listening on ${endpoint} (region ${config.region}, account ${accountId}, ${workers} workers)`,
       );
       if (adminCredentialsFile) log.info({ file: adminCredentialsFile }, `Generated administrator credentials written to ${adminCredentialsFile} (mode 0600)`);
     }
@@ -156,6 +167,51 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
     signer.child.once('exit', (code) => {
       if (!stopping) log.error({ code }, 'the signer process exited; split-key signing is unavailable');
     });
+  })();
+  await startup;
+  return 0;
+}
+
+/**
+ * Runs one wallet-role process (`--role wallet`): as runServer, without the
+ * custodian and the signer. SIGTERM/SIGINT close the HTTP server and the store.
+ * @throws {Error} when start-up fails (the caller prints it and exits non-zero).
+ */
+async function runWalletServer(config: ServerConfig, quiet: boolean): Promise<number> {
+  let server: Awaited<ReturnType<typeof createWalletServer>> | undefined;
+  let stopping = false;
+  let startup: Promise<void> = Promise.resolve();
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const started = await startup.then(
+      () => true,
+      () => false,
+    );
+    if (!quiet) server?.app.log.info({ signal }, 'shutting down');
+    try {
+      await server?.close();
+    } finally {
+      process.exit(started ? 0 : 1);
+    }
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  startup = (async () => {
+    server = await createWalletServer({ config });
+    if (stopping) return;
+    const address = await server.app.listen({ host: config.host, port: config.port });
+    if (!quiet) {
+      server.app.log.info(
+        {
+          endpoint: address,
+          role: config.role,
+          custodian: config.wallet.kmsEndpoint,
+          store: config.databaseUrl ? 'postgresql' : `sqlite (${config.dataDir})`,
+        },
+        `Symbolon wallet service listening on ${address} (custodian ${config.wallet.kmsEndpoint})`,
+      );
+    }
   })();
   await startup;
   return 0;

@@ -20,8 +20,29 @@ export interface AppDeps extends AwsEndpointOptions {
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = baseApp(deps.logger, deps.queryServices);
+  registerAwsEndpoint(app, deps);
+  deps.identity?.register(app);
+  if (deps.wallet) void app.register(walletApi, { prefix: '/v1', ...deps.wallet });
+  deps.frame?.register(app);
+  return app;
+}
+
+/**
+ * The wallet role's app (`serve --role wallet`): the wallet API under /v1 and,
+ * when the built-in issuer runs here, /oidc — no AWS endpoint.
+ */
+export function buildWalletApp(deps: Pick<AppDeps, 'logger' | 'identity'> & { wallet: WalletApiOptions }): FastifyInstance {
+  const app = baseApp(deps.logger, undefined);
+  deps.identity?.register(app);
+  void app.register(walletApi, { prefix: '/v1', ...deps.wallet });
+  return app;
+}
+
+/** Fastify with the error handler every role shares, and GET /health. */
+function baseApp(logger: Logger, queryServices: AppDeps['queryServices']): FastifyInstance {
   const app = Fastify({
-    loggerInstance: deps.logger as unknown as FastifyBaseLogger,
+    loggerInstance: logger as unknown as FastifyBaseLogger,
     // One log line per request would cost more than a Sign; failures are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
     // No per-request child logger: handlers log the request id explicitly.
@@ -35,7 +56,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (req.url === '/' || req.url.startsWith('/?')) {
       // Refused before the route ran (body too large, bad media type): AWS still names every request.
       if (!reply.hasHeader('x-amzn-requestid')) reply.header('x-amzn-requestid', randomUUID());
-      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendBodyTooLarge(req, reply, deps.queryServices);
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendBodyTooLarge(req, reply, queryServices);
       if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
         return sendAwsError(reply, serialization('Unsupported content type; use application/x-amz-json-1.1.'));
       }
@@ -54,10 +75,5 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.get('/health', async () => ({ status: 'ok' }));
-
-  registerAwsEndpoint(app, deps);
-  deps.identity?.register(app);
-  if (deps.wallet) void app.register(walletApi, { prefix: '/v1', ...deps.wallet });
-  deps.frame?.register(app);
   return app;
 }

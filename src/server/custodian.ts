@@ -146,7 +146,7 @@ type LoadedRoot = { root: RootOfTrust; source: string; created: boolean };
  * be generated (a fresh store) or must be refused; then it is migrated.
  * @throws {RootKeyError} when the root key is missing beside sealed data, malformed, or not this store's.
  */
-async function openRootAndStore(options: CustodianOptions, logger: Logger): Promise<LoadedRoot & { store: Store }> {
+export async function openRootAndStore(options: CustodianOptions, logger: Logger): Promise<LoadedRoot & { store: Store }> {
   const { config } = options;
   const embedded = !config.databaseUrl;
   if (embedded || !options.root) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });

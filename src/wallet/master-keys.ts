@@ -32,8 +32,11 @@ export interface KmsMasterKeysOptions {
   endpoint: () => string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
-  /** The custodian's account id (the account root is the policy's principal for user sessions). */
-  accountId: string;
+  /**
+   * The custodian's account id (the account root is the policy's principal for user sessions);
+   * unset: the account of the wallet service's principal ARN (`--role wallet`), which is the custodian's.
+   */
+  accountId?: string | undefined;
   /** The principal the credentials authenticate as; resolved when a key is created. */
   walletServicePrincipalArn: () => Promise<string>;
   /** Per-request timeout (default 5 s). */
@@ -50,12 +53,17 @@ function unavailable(what: string, e: unknown): WalletError {
   return new WalletError('custodian_unavailable', `The key custodian could not ${what} (${name.slice(0, 64)}); try again later.`, { cause: e });
 }
 
+/** The account of an IAM ARN (`arn:aws:iam::ACCOUNT:…`); masterKeyPolicy refuses anything else. */
+function accountOf(arn: string): string {
+  return /^arn:aws:iam::(\d{12}):/.exec(arn)?.[1] ?? '';
+}
+
 /**
  * A MasterKeyCustodian speaking the KMS API.
  * @throws {RangeError} when the account id is malformed.
  */
 export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian {
-  if (!/^\d{12}$/.test(options.accountId)) throw new RangeError('accountId must be 12 digits');
+  if (options.accountId !== undefined && !/^\d{12}$/.test(options.accountId)) throw new RangeError('accountId must be 12 digits');
   const timeoutMs = options.timeoutMs ?? 5_000;
   let client: KMSClient | undefined;
   let clientEndpoint: string | undefined;
@@ -83,7 +91,7 @@ export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian
       try {
         const walletServicePrincipalArn = await options.walletServicePrincipalArn();
         policy = masterKeyPolicy({
-          accountId: options.accountId,
+          accountId: options.accountId ?? accountOf(walletServicePrincipalArn),
           sub,
           issuer,
           walletServicePrincipalArn,

@@ -4,11 +4,13 @@
  * (SYMBOLON_WALLET_KMS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY, or — when the
  * custodian is this server — the dedicated `symbolon-wallet-service` IAM user,
  * see wallet-principal.ts), and who those credentials are
- * (SYMBOLON_WALLET_KMS_PRINCIPAL_ARN, else known from this server's store):
+ * (SYMBOLON_WALLET_KMS_PRINCIPAL_ARN, else known from this server's store, or
+ * — with a remote custodian — asked of its STS, GetCallerIdentity):
  * the principal each user's master-key policy lets manage, and forbids to use,
  * the key. Never the account root. See docs/wallet-api.md.
  */
 import type { AddressInfo } from 'node:net';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { WalletSettings } from './settings.js';
@@ -25,9 +27,14 @@ export interface WalletServiceOptions {
   /** The parts of the server's configuration (src/config.ts) the wallet service reads. */
   config: { region: string; wallet: WalletSettings; signer: { imageSha384?: string | undefined } };
   store: Store;
-  /** This server's root of trust: opens the embedded wallet-service principal's secret. */
+  /**
+   * This server's root of trust: opens the embedded wallet-service principal's
+   * secret, and seals split wallets' share B (with `--role wallet`, the wallet
+   * role's own root, not the custodian's).
+   */
   root: RootOfTrust;
-  accountId: string;
+  /** The custodian's account; undefined with `--role wallet` (the account of the wallet service's principal). */
+  accountId: string | undefined;
   logger: Logger;
   clock: () => number;
   verifier: AccessTokenVerifier;
@@ -62,6 +69,27 @@ const NO_CREDENTIALS =
 const UNAVAILABLE = 'The key custodian is unavailable; try again later.';
 
 /**
+ * Who the credentials are at a remote custodian (STS GetCallerIdentity, which any valid credential may call).
+ * @throws {WalletError} custodian_unavailable when the custodian does not answer or refuses.
+ */
+async function callerArn(endpoint: string, region: string, credentials: Credentials, logger: Logger): Promise<string> {
+  const sts = new STSClient({ endpoint, region, credentials, maxAttempts: 2, requestHandler: { requestTimeout: 5_000, connectionTimeout: 5_000 } });
+  try {
+    const arn = (await sts.send(new GetCallerIdentityCommand({}))).Arn;
+    if (!arn) throw new Error('GetCallerIdentity returned no Arn');
+    return arn;
+  } catch (e) {
+    logger.error(
+      { err: e instanceof Error ? e.name : 'Error' },
+      'The wallet service cannot tell its own principal at the custodian (GetCallerIdentity failed).',
+    );
+    throw new WalletError('custodian_unavailable', UNAVAILABLE, { cause: e });
+  } finally {
+    sts.destroy();
+  }
+}
+
+/**
  * Builds the wallet service; with no credentials configured and the custodian
  * in this process tree, provisions the wallet service's IAM user first.
  * @throws {RangeError} when the account id is malformed.
@@ -74,7 +102,7 @@ export async function createWalletService(options: WalletServiceOptions): Promis
   let principalArn = config.wallet.kmsPrincipalArn;
   if (config.wallet.kmsAccessKeyId && config.wallet.kmsSecretAccessKey) {
     credentials = { accessKeyId: config.wallet.kmsAccessKeyId, secretAccessKey: config.wallet.kmsSecretAccessKey };
-  } else if (local && !options.masterKeys) {
+  } else if (local && !options.masterKeys && accountId !== undefined) {
     const own = await provisionWalletServicePrincipal({ store, root: options.root, accountId, now: options.clock() });
     if (own) {
       credentials = { accessKeyId: own.accessKeyId, secretAccessKey: own.secretAccessKey };
@@ -96,6 +124,10 @@ export async function createWalletService(options: WalletServiceOptions): Promis
           walletServicePrincipalArn: async () => {
             if (principalArn) return principalArn;
             const row = local ? await findAccessKey(store.db, creds.accessKeyId) : undefined;
+            if (!row && !local) {
+              principalArn = await callerArn(config.wallet.kmsEndpoint!, config.region, creds, logger);
+              return principalArn;
+            }
             if (!row) {
               logger.error('The wallet service cannot tell its own principal: set SYMBOLON_WALLET_KMS_PRINCIPAL_ARN.');
               throw new WalletError('custodian_unavailable', UNAVAILABLE);
@@ -115,9 +147,9 @@ export async function createWalletService(options: WalletServiceOptions): Promis
         });
 
   return {
-    // Split wallets' share B is sealed under the provider's key. Embedded default: this
-    // server's root of trust (the custodian's, same process tree); a deployment that
-    // separates the roles gives the wallet role its own key (docs/wallet-api.md).
+    // Split wallets' share B is sealed under the provider's key: this server's root of trust —
+    // with --role all the custodian's (same process tree), with --role wallet the wallet
+    // role's own (src/server/wallet-role.ts, docs/wallet-api.md).
     api: { store, verifier: options.verifier, masterKeys, logger, clock: options.clock, shareSealer: options.root },
     close: () => masterKeys.close(),
   };

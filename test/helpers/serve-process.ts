@@ -23,7 +23,7 @@ export interface ServeProcess {
  * @throws {Error} when the process exits or does not listen within 30 s.
  */
 export async function startServeProcess(
-  where: { dataDir: string; databaseUrl?: string | undefined; role?: 'all' | 'kms' },
+  where: { dataDir: string; databaseUrl?: string | undefined; role?: 'all' | 'kms' | 'wallet' | 'signer' },
   env: Record<string, string> = {},
 ): Promise<ServeProcess> {
   const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--role', where.role ?? 'kms', '--port', '0', '--data', where.dataDir], {
