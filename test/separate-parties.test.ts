@@ -360,6 +360,10 @@ describe('separate parties: wallet service, custodian and signer as three proces
     const noToken = await walletApi('GET', '/v1/wallets/me', undefined);
     assert.equal(noToken.status, 401);
     assert.equal(noToken.json.error.code, 'unauthorized');
+    // The wallet role serves no AWS endpoint: a KMS call there is the wallet API's JSON 404.
+    const notHere = await walletApi('POST', '/', undefined, {});
+    assert.equal(notHere.status, 404);
+    assert.equal(notHere.json.error.code, 'not_found');
     // Another user's token reads that user's record, never carol's.
     const other = await walletApi('GET', '/v1/wallets/me', await issuer.mint('mallory'));
     assert.ok(!JSON.stringify(other.json).includes(Buffer.from(carol.shareB).toString('base64')));

@@ -36,6 +36,10 @@ export function buildWalletApp(deps: Pick<AppDeps, 'logger' | 'identity'> & { wa
   const app = baseApp(deps.logger, undefined);
   deps.identity?.register(app);
   void app.register(walletApi, { prefix: '/v1', ...deps.wallet });
+  // Outside /v1 and /oidc this role serves nothing: the wallet API's JSON error shape, not fastify's default.
+  app.setNotFoundHandler((_req, reply) =>
+    reply.code(404).send({ error: { code: 'not_found', message: 'No such endpoint: the wallet role serves /v1, /oidc and /health.' } }),
+  );
   return app;
 }
 
