@@ -12,7 +12,8 @@
  *    version, a backup sealed under another root, a store that is not empty;
  *  - the store holds no column named for an unsealed secret, and a store
  *    that had one would not be backed up;
- *  - a restore is the same rows, in an empty store of the same dialect.
+ *  - a restore is the same rows, in an empty store of the same dialect, and
+ *    one that fails part-way (a duplicate row in the last table) leaves none.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +28,8 @@ import { ADMIN, REGION } from './helpers/server.js';
 import { createPgDatabase, startServeProcess, type ServeProcess } from './helpers/serve-process.js';
 import { backupCommand } from '../src/cli/backup.js';
 import { auditCommand } from '../src/cli/audit.js';
-import { assertNoPlaintextSecretColumns, BackupError, createBackup, parseBackup, type StoreLocation } from '../src/storage/backup.js';
+import { assertNoPlaintextSecretColumns, BackupError, createBackup, parseBackup, restoreRows, seededRows, type StoreLocation } from '../src/storage/backup.js';
+import { openStore } from '../src/storage/database.js';
 
 const PG_URL = process.env.DATABASE_URL;
 const ROOT = randomBytes(32).toString('hex');
@@ -278,6 +280,26 @@ describe(`symbolon backup (${PG_URL ? 'PostgreSQL' : 'SQLite'})`, () => {
     assert.match(again.err, /not empty/);
     const second = await counts(target.where);
     assert.deepEqual(second, restored);
+  });
+
+  test('a restore that fails part-way leaves nothing: one transaction', async () => {
+    const target = await emptyTarget(dirs, drops);
+    const parsed = parseBackup(readFileSync(file));
+    // The last table with rows gets a duplicate row: its primary key fails after every other table went in.
+    const last = [...parsed.tables].reverse().find((t) => t.rows.length > 0)!;
+    last.rows.push(last.rows[0]!);
+    const seeded = await seededRows(async (sqliteFile) => (await openStore({ sqliteFile })).close());
+    const store = await openStore('sqliteFile' in target.where ? { sqliteFile: target.where.sqliteFile } : { databaseUrl: target.where.databaseUrl });
+    await store.close();
+    await assert.rejects(restoreRows(target.where, parsed, seeded));
+    const after = await counts(target.where);
+    for (const [table, n] of Object.entries(after)) {
+      if (table.startsWith('kysely_')) continue;
+      assert.equal(n, table === 'audit_chain_head' ? 1 : 0, `${table} after a failed restore`);
+    }
+    // And the store still counts as empty: a good restore into it is accepted.
+    const r = await cli(['restore', file, ...target.args], target.env);
+    assert.equal(r.code, 0, r.err);
   });
 
   test('no column holds an unsealed secret; a store with one is not backed up', async () => {

@@ -198,7 +198,7 @@ function readBackup(file: string, pinned: string | undefined): ParsedBackup {
   try {
     buf = readFileSync(file);
   } catch (e) {
-    throw new UsageError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new BackupError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const parsed = parseBackup(buf);
   const { manifest, signature } = parsed;
