@@ -30,6 +30,12 @@ Commands:
   wallet create|list|address|sign-tx|sign-message|send [--endpoint URL|aws] [--json] …
         KMS-backed Ethereum wallets on Symbolon's custodian, or on AWS KMS when
         asked with --endpoint aws (symbolon wallet --help).
+  backup create|verify|restore [--data DIR] …
+        Back up the store online to a signed file, verify one, or restore one into
+        an empty store (symbolon backup --help; docs/backup.md).
+  operator escrow split|combine [--data DIR] …
+        Shamir shares of the root key file, and rebuilding it from them
+        (symbolon operator --help).
 
 Options:
   -h, --help     This text; \`symbolon <command> --help\` and
@@ -113,6 +119,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./wallet.js')).walletCommand(rest);
     case 'admin':
       return (await import('./admin.js')).adminCommand(rest);
+    case 'backup':
+      return (await import('./backup.js')).backupCommand(rest);
+    case 'operator':
+      return (await import('./operator.js')).operatorCommand(rest);
     case '--version':
     case '-v':
     case 'version':

@@ -93,7 +93,9 @@ export interface CustodianOptions {
   wallet?: { verifier?: AccessTokenVerifier; masterKeys?: MasterKeyCustodian };
 }
 
-const ROOT_CHECK = 'root_check';
+/** The symbolon_meta row holding a box sealed under the root, opened at every start (and by restore) to prove the root is this store's. */
+export const ROOT_CHECK = 'root_check';
+export const ROOT_CHECK_PURPOSE = 'root-check/v1';
 const ROOT_CHECK_PLAINTEXT = 'symbolon root key check v1';
 
 function generateAccessKeyId(): string {
@@ -108,7 +110,7 @@ function generateSecret(): string {
 }
 
 async function verifyRoot(store: Store, root: RootOfTrust, source: string): Promise<void> {
-  const aad = sealingContext('root-check/v1');
+  const aad = sealingContext(ROOT_CHECK_PURPOSE);
   const existing = await getMeta(store.db, ROOT_CHECK);
   const box = existing ?? (await putMetaIfAbsent(store.db, ROOT_CHECK, root.seal(utf8Bytes(ROOT_CHECK_PLAINTEXT), aad)));
   try {

@@ -19,26 +19,31 @@ export interface ServeProcess {
 
 /**
  * @param where.dataDir the data directory (SQLite store and root key file)
+ * @param where.port the port (default 0: any free one)
  * @param where.databaseUrl PostgreSQL (with `?options=-c search_path=SCHEMA` for a schema of its own)
  * @throws {Error} when the process exits or does not listen within 30 s.
  */
 export async function startServeProcess(
-  where: { dataDir: string; databaseUrl?: string | undefined; role?: 'all' | 'kms' | 'wallet' | 'signer' },
+  where: { dataDir: string; databaseUrl?: string | undefined; role?: 'all' | 'kms' | 'wallet' | 'signer'; port?: number },
   env: Record<string, string> = {},
 ): Promise<ServeProcess> {
-  const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--role', where.role ?? 'kms', '--port', '0', '--data', where.dataDir], {
-    env: {
-      ...process.env,
-      NODE_NO_WARNINGS: '1',
-      SYMBOLON_ADMIN_ACCESS_KEY_ID: ADMIN.accessKeyId,
-      SYMBOLON_ADMIN_SECRET_ACCESS_KEY: ADMIN.secretAccessKey,
-      SYMBOLON_REGION: REGION,
-      SYMBOLON_LOG_LEVEL: 'info',
-      DATABASE_URL: where.databaseUrl ?? '',
-      ...env,
+  const child = spawn(
+    process.execPath,
+    ['bin/symbolon.js', 'serve', '--role', where.role ?? 'kms', '--port', String(where.port ?? 0), '--data', where.dataDir],
+    {
+      env: {
+        ...process.env,
+        NODE_NO_WARNINGS: '1',
+        SYMBOLON_ADMIN_ACCESS_KEY_ID: ADMIN.accessKeyId,
+        SYMBOLON_ADMIN_SECRET_ACCESS_KEY: ADMIN.secretAccessKey,
+        SYMBOLON_REGION: REGION,
+        SYMBOLON_LOG_LEVEL: 'info',
+        DATABASE_URL: where.databaseUrl ?? '',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  );
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => {
     out += chunk.toString('utf8');
@@ -46,7 +51,9 @@ export async function startServeProcess(
   const endpoint = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`symbolon serve did not start: ${out.slice(0, 500)}`)), 30_000);
     const onData = (): void => {
-      const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
+      // The role's own line: with --role all the forked signer logs its own "Signer listening on" too.
+      const line = where.role === 'signer' ? /Signer listening on (http:\/\/[0-9.]+:\d+)/ : /Symbolon (?:wallet service )?listening on (http:\/\/[0-9.]+:\d+)/;
+      const m = line.exec(out);
       if (m) {
         clearTimeout(timer);
         child.stdout!.off('data', onData);

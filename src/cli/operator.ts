@@ -1,0 +1,239 @@
+/**
+ * `symbolon operator escrow split|combine` (docs/backup.md "Root-key escrow"):
+ * Shamir shares of the file root's 32-byte key, printed once and never
+ * stored, and the key file rebuilt from any `threshold` of them.
+ *
+ * Shamir's scheme over GF(2^8) comes from `shamir-secret-sharing` (Privy;
+ * audited by Cure53 and Zellic), pinned in package.json. Each share is one
+ * line: `symbolon-root-share-v1-<fingerprint>-<share hex>-<check>`, where the
+ * fingerprint (8 bytes of SHA-256 over a label and the key) names the key the
+ * shares belong to without revealing it, and the check (4 bytes of SHA-256 of
+ * the rest of the line) catches a mistyped share. A rebuilt key whose
+ * fingerprint differs (a share altered with its check recomputed, shares of
+ * different keys, too few shares) is refused and nothing is written.
+ *
+ * Exit codes: 0 ok; 1 refused (nothing written); 2 bad usage.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { combine, split } from 'shamir-secret-sharing';
+import { wipe } from '../crypto/bytes.js';
+import { loadFileRoot, RootKeyError } from '../root/file-root.js';
+
+export const OPERATOR_USAGE = `Usage: symbolon operator escrow <split|combine> [options]
+
+  escrow split --shares N --threshold M
+        Print N Shamir shares of the root key (SYMBOLON_ROOT_KEY, else
+        DIR/root.key), one a line, any M of which rebuild it (2 <= M <= N <= 255).
+        They are printed once and stored nowhere: hand each to its keeper.
+  escrow combine [--out FILE]
+        Read shares from stdin (one a line; blank lines ignored), rebuild the
+        root key and write it to FILE (default DIR/root.key; mode 0600; an
+        existing file is never replaced). Too few, altered or mixed shares are
+        refused and nothing is written.
+
+Options:
+  --data DIR   The data directory holding root.key (default ./data, or SYMBOLON_DATA_DIR).
+  -h, --help   This text.
+
+Environment:
+  SYMBOLON_ROOT_KEY  The root key to split (else DIR/root.key).
+  SYMBOLON_DATA_DIR  Default for --data.
+`;
+
+const PREFIX = 'symbolon-root-share-v1';
+const SHARE_LINE = /^symbolon-root-share-v1-([0-9a-f]{16})-([0-9a-f]{66})-([0-9a-f]{8})$/;
+
+class UsageError extends Error {}
+/** Shares that do not rebuild the key; nothing was written. */
+export class EscrowError extends Error {
+  override name = 'EscrowError';
+}
+
+export interface OperatorIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  env: Readonly<Record<string, string | undefined>>;
+  /** All of stdin (tests pass it; the CLI reads the process's). */
+  stdin?: () => Promise<string>;
+}
+
+/** 8 bytes of SHA-256 over a label and the key, hex: names the key without revealing it. */
+export function rootKeyFingerprint(key: Uint8Array): string {
+  return createHash('sha256').update('symbolon/root-key-fingerprint/v1\0').update(key).digest('hex').slice(0, 16);
+}
+
+function check(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 8);
+}
+
+/** Encodes one share as its line. */
+export function shareLine(fingerprint: string, share: Uint8Array): string {
+  const body = `${PREFIX}-${fingerprint}-${Buffer.from(share).toString('hex')}`;
+  return `${body}-${check(body)}`;
+}
+
+/**
+ * Splits a 32-byte key into `n` share lines, any `m` of which rebuild it.
+ * @throws {RangeError} unless 2 <= m <= n <= 255.
+ */
+export async function splitRootKey(key: Uint8Array, n: number, m: number): Promise<string[]> {
+  if (!Number.isInteger(n) || !Number.isInteger(m) || m < 2 || n < m || n > 255) throw new RangeError('need 2 <= threshold <= shares <= 255');
+  const shares = await split(key, n, m);
+  try {
+    const fp = rootKeyFingerprint(key);
+    return shares.map((s) => shareLine(fp, s));
+  } finally {
+    for (const s of shares) wipe(s);
+  }
+}
+
+/**
+ * Rebuilds the key from share lines. The caller wipes the result.
+ * @throws {EscrowError} for a malformed or mistyped share, shares of different keys, or shares that do not rebuild the key they name.
+ */
+export async function combineRootKey(lines: string[]): Promise<Uint8Array> {
+  const shares: Uint8Array[] = [];
+  let fingerprint: string | undefined;
+  try {
+    lines.forEach((line, i) => {
+      const m = SHARE_LINE.exec(line);
+      if (!m) throw new EscrowError(`share ${i + 1} is not a Symbolon root-key share (${PREFIX}-…)`);
+      if (check(line.slice(0, line.length - 9)) !== m[3]) throw new EscrowError(`share ${i + 1} is damaged or mistyped (its check digits do not match)`);
+      if (fingerprint !== undefined && m[1] !== fingerprint)
+        throw new EscrowError(`share ${i + 1} belongs to another root key (fingerprint ${m[1]}, not ${fingerprint})`);
+      fingerprint = m[1];
+      shares.push(new Uint8Array(Buffer.from(m[2]!, 'hex')));
+    });
+    if (shares.length < 2) throw new EscrowError('at least 2 shares are needed');
+    if (new Set(shares.map((s) => s[s.length - 1])).size !== shares.length) throw new EscrowError('the same share was given twice');
+    const key = await combine(shares);
+    if (rootKeyFingerprint(key) !== fingerprint) {
+      wipe(key);
+      throw new EscrowError(
+        `the shares do not rebuild root key ${fingerprint}: too few shares (fewer than the threshold it was split with), or a share was altered`,
+      );
+    }
+    return key;
+  } finally {
+    for (const s of shares) wipe(s);
+  }
+}
+
+/** Runs `symbolon operator …` and returns the exit code. */
+export async function operatorCommand(argv: string[], io: OperatorIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  const [group, sub, ...rest] = argv;
+  try {
+    if (group === undefined || group === '-h' || group === '--help' || group === 'help') {
+      io.stdout.write(OPERATOR_USAGE);
+      return group === undefined ? 2 : 0;
+    }
+    if (group !== 'escrow') throw new UsageError(`unknown operator command '${group.slice(0, 40)}'`);
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        data: { type: 'string' },
+        shares: { type: 'string' },
+        threshold: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    });
+    if (values.help || sub === undefined || sub === '--help' || sub === '-h') {
+      io.stdout.write(OPERATOR_USAGE);
+      return sub === undefined ? 2 : 0;
+    }
+    const dir = resolve(values.data ?? io.env.SYMBOLON_DATA_DIR ?? './data');
+    if (sub === 'split') {
+      const n = Number(values.shares);
+      const m = Number(values.threshold);
+      if (!Number.isInteger(n) || !Number.isInteger(m) || m < 2 || n < m || n > 255)
+        throw new UsageError('--shares N and --threshold M are needed, with 2 <= M <= N <= 255');
+      if (!io.env.SYMBOLON_ROOT_KEY && !existsSync(join(dir, 'root.key')))
+        throw new UsageError(`no root key: ${join(dir, 'root.key')} does not exist and SYMBOLON_ROOT_KEY is not set`);
+      const key = readRootKey(dir, io.env.SYMBOLON_ROOT_KEY);
+      try {
+        const lines = await splitRootKey(key, n, m);
+        io.stdout.write(`${lines.join('\n')}\n`);
+        io.stderr.write(
+          `${n} shares of root key ${rootKeyFingerprint(key)}; any ${m} rebuild it (symbolon operator escrow combine). They are not stored anywhere.\n`,
+        );
+      } finally {
+        wipe(key);
+      }
+      return 0;
+    }
+    if (sub === 'combine') {
+      const out = resolve(values.out ?? join(dir, 'root.key'));
+      if (existsSync(out)) throw new UsageError(`${out} exists; a root key file is never replaced (move it away, or give --out)`);
+      const text = await (io.stdin ?? readStdin)();
+      const lines = text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
+      const key = await combineRootKey(lines);
+      try {
+        writeKeyFile(out, key);
+        io.stdout.write(`Root key ${rootKeyFingerprint(key)} rebuilt from ${lines.length} shares and written to ${out}.\n`);
+      } finally {
+        wipe(key);
+      }
+      return 0;
+    }
+    throw new UsageError(`unknown escrow command '${sub.slice(0, 40)}'`);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`symbolon operator: ${(e as Error).message}\n${OPERATOR_USAGE}`);
+      return 2;
+    }
+    if (e instanceof EscrowError || e instanceof RootKeyError) {
+      io.stderr.write(`symbolon operator escrow: refused: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** The raw root key, as the file root reads it (the caller wipes it). */
+function readRootKey(dir: string, envKey: string | undefined): Uint8Array {
+  const text = envKey ? envKey.trim() : readFileSync(join(dir, 'root.key'), 'utf8').trim();
+  // Validated the way the server validates it.
+  const { root } = loadFileRoot({ dataDir: dir, envKey: text, storeSealed: true });
+  root.destroy();
+  const bytes = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
+  const key = new Uint8Array(bytes);
+  bytes.fill(0);
+  return key;
+}
+
+/** Writes the key as the file root does (64 hex characters and a newline, mode 0600), never over an existing file. */
+function writeKeyFile(file: string, key: Uint8Array): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const text = Buffer.from(`${Buffer.from(key).toString('hex')}\n`, 'utf8');
+  try {
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      for (let off = 0; off < text.length; ) off += writeSync(fd, text, off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    linkSync(tmp, file); // fails if the file appeared meanwhile
+  } finally {
+    text.fill(0);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created
+    }
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
