@@ -22,6 +22,15 @@ export const createAlias = operation('CreateAlias', async (input, ctx) => {
   if (await repo.findAlias(store.db, aliasName)) throw duplicate();
   const key = await resolveKey(ctx, targetKeyId);
   await authorize(ctx, 'kms:CreateAlias', key);
+  // Under an account quorum rule an alias is a permission change: applications sign and encrypt through it.
+  await ctx.deps.quorum.guard(ctx, {
+    kind: 'CreateAlias',
+    target: aliasName,
+    keyId: key.keyId,
+    payload: { AliasName: aliasName, TargetKeyId: keyArn(key) },
+    base: '',
+    protocol: 'kms',
+  });
 
   const now = ctx.info.now;
   await store.db.transaction().execute(async (trx) => {
