@@ -94,7 +94,8 @@ function cli(args: string[], creds: { accessKeyId: string; secretAccessKey: stri
 
 async function user(name: string, policies: Record<string, unknown> = {}, tags: Record<string, string> = {}): Promise<Creds> {
   const u = await iam().send(new CreateUserCommand({ UserName: name, Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }));
-  for (const [p, doc] of Object.entries(policies)) await iam().send(new PutUserPolicyCommand({ UserName: name, PolicyName: p, PolicyDocument: JSON.stringify(doc) }));
+  for (const [p, doc] of Object.entries(policies))
+    await iam().send(new PutUserPolicyCommand({ UserName: name, PolicyName: p, PolicyDocument: JSON.stringify(doc) }));
   const k = await iam().send(new CreateAccessKeyCommand({ UserName: name }));
   return { accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey!, arn: u.User!.Arn! };
 }
@@ -182,9 +183,18 @@ before(async () => {
   m.keyPolicy = await user('m-keypolicy');
   m.ghost = await user('m-ghost');
   prodKey = (await kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY', Description: 'production' }))).KeyMetadata!.Arn!;
-  otherKey = (await kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY', Description: 'the administrator’s' }))).KeyMetadata!.Arn!;
+  otherKey = (await kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY', Description: 'the administrator’s' }))).KeyMetadata!
+    .Arn!;
   await kms().send(new CreateAliasCommand({ AliasName: 'alias/treasury', TargetKeyId: prodKey }));
-  await iam().send(new CreateRoleCommand({ RoleName: 'ops', AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Federated: 'https://id.example' }, Action: 'sts:AssumeRoleWithWebIdentity' }] }) }));
+  await iam().send(
+    new CreateRoleCommand({
+      RoleName: 'ops',
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Federated: 'https://id.example' }, Action: 'sts:AssumeRoleWithWebIdentity' }],
+      }),
+    }),
+  );
   await iam().send(new PutRolePolicyCommand({ RoleName: 'ops', PolicyName: 'guard', PolicyDocument: JSON.stringify(deny('kms:Sign')) }));
   // Before the rule: the production signer signs, nobody the administrator holds does.
   await sign(signer);
@@ -221,19 +231,32 @@ describe(`account quorum rule on ${STORE}`, () => {
 
   test('PutUserPolicy granting kms:Sign: pending, not applied; a second approver applies it', async () => {
     const doc = JSON.stringify(allow('kms:Sign'));
-    const c = await pending(iam(admin).send(new PutUserPolicyCommand({ UserName: 'm-policy', PolicyName: 'sign', PolicyDocument: doc })), 'iam', 'PutUserPolicy');
+    const c = await pending(
+      iam(admin).send(new PutUserPolicyCommand({ UserName: 'm-policy', PolicyName: 'sign', PolicyDocument: doc })),
+      'iam',
+      'PutUserPolicy',
+    );
     assert.deepEqual((await iam().send(new ListUserPoliciesCommand({ UserName: 'm-policy' }))).PolicyNames, []);
     await cannotSign(m.policy);
     // The proposer's proposal is its vote: it cannot approve again, alone.
     await fails(approvals('ApprovePolicyChange', { ChangeId: c.id, PayloadSha256: c.sha256 }, admin), 'AlreadyExistsException');
     // Repeating the request finds the same proposal instead of a second one.
-    const again = await pending(iam(admin).send(new PutUserPolicyCommand({ UserName: 'm-policy', PolicyName: 'sign', PolicyDocument: doc })), 'iam', 'PutUserPolicy');
+    const again = await pending(
+      iam(admin).send(new PutUserPolicyCommand({ UserName: 'm-policy', PolicyName: 'sign', PolicyDocument: doc })),
+      'iam',
+      'PutUserPolicy',
+    );
     assert.equal(again.id, c.id);
     await secondApproval(c);
     await sign(m.policy);
     // The audit trail: proposal, each approval, application.
     const steps = events.filter((e) => e.operation.endsWith(`/${c.id}`)).map((e) => `${e.operation.split('/')[0]} ${e.principalArn}`);
-    assert.deepEqual(steps, [`PolicyChangeProposed ${admin.arn}`, `PolicyChangeApproved ${admin.arn}`, `PolicyChangeApproved ${alice.arn}`, `PolicyChangeApplied ${alice.arn}`]);
+    assert.deepEqual(steps, [
+      `PolicyChangeProposed ${admin.arn}`,
+      `PolicyChangeApproved ${admin.arn}`,
+      `PolicyChangeApproved ${alice.arn}`,
+      `PolicyChangeApplied ${alice.arn}`,
+    ]);
     assert.ok(events.some((e) => e.service === 'iam' && e.operation === 'PutUserPolicy' && e.errorCode === 'EntityTemporarilyUnmodifiable'));
   });
 
@@ -288,7 +311,10 @@ describe(`account quorum rule on ${STORE}`, () => {
   });
 
   test('role trust and role policies: CreateRole, PutRolePolicy, DeleteRolePolicy of a Deny all pending; applied with a second approver', async () => {
-    const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Federated: 'https://evil.example' }, Action: 'sts:AssumeRoleWithWebIdentity' }] });
+    const trust = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { Federated: 'https://evil.example' }, Action: 'sts:AssumeRoleWithWebIdentity' }],
+    });
     const role = await pending(iam(admin).send(new CreateRoleCommand({ RoleName: 'escape', AssumeRolePolicyDocument: trust })), 'iam', 'CreateRole');
     await fails(iam().send(new GetRoleCommand({ RoleName: 'escape' })), 'NoSuchEntityException');
     const put = await pending(

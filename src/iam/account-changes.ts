@@ -10,16 +10,7 @@
  */
 import type { Transaction } from 'kysely';
 import type { Tables } from '../storage/tables.js';
-import {
-  deleteUserPolicy,
-  findUser,
-  getUserPolicy,
-  insertUser,
-  listUserAccessKeys,
-  putUserPolicy,
-  userTags,
-  type UserRow,
-} from '../storage/iam.repository.js';
+import { deleteUserPolicy, findUser, getUserPolicy, insertUser, putUserPolicy, userTags, type UserRow } from '../storage/iam.repository.js';
 import { deleteRolePolicy, findRole, getRolePolicy, insertRoleIn, putRolePolicy } from '../storage/iam-roles.repository.js';
 import { parsePolicyDocument } from '../aws/policy/document.js';
 import { newRoleId } from '../aws/ids.js';
@@ -67,7 +58,7 @@ export function iamChangeAppliers(options: {
   rolePolicies: RolePolicies;
   accountId: string;
   /** A store handle outside the decision's transaction, for cache work after the commit. */
-  keysOf: (userName: string) => ReturnType<typeof listUserAccessKeys>;
+  keysOf: (userName: string) => Promise<ReadonlyArray<{ accessKeyId: string }>>;
 }): Record<string, ChangeApplier> {
   const { principals, authenticator, rolePolicies, accountId } = options;
   const forgetUser = async (userName: string) => {

@@ -97,7 +97,12 @@ export async function writeTags(
 }
 
 /** UntagUser's write: the keys are matched without regard to case. */
-export async function removeTags(db: Transaction<Tables> | Kysely<Tables>, userName: string, existing: ReadonlyArray<readonly [string, string]>, keys: readonly string[]): Promise<void> {
+export async function removeTags(
+  db: Transaction<Tables> | Kysely<Tables>,
+  userName: string,
+  existing: ReadonlyArray<readonly [string, string]>,
+  keys: readonly string[],
+): Promise<void> {
   const lowered = new Set(keys.map((k) => k.toLowerCase()));
   await removeUserTags(
     db,

@@ -285,9 +285,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     // The account-level quorum and how each kind of approved change is applied (docs/access-control.md).
     const quorum = new AccountQuorum({ store, audit, accountId });
     quorum.register(kmsChangeAppliers({ keyCache, accountId }));
-    quorum.register(
-      iamChangeAppliers({ principals, authenticator, rolePolicies, accountId, keysOf: (userName) => listUserAccessKeys(store.db, userName) }),
-    );
+    quorum.register(iamChangeAppliers({ principals, authenticator, rolePolicies, accountId, keysOf: (userName) => listUserAccessKeys(store.db, userName) }));
     const deps: KmsDeps = {
       store,
       root,

@@ -225,12 +225,6 @@ export async function insertAccountVote(db: Db, changeId: string, v: AccountVote
 }
 
 export async function listAccountVotes(db: Db, changeId: string): Promise<AccountVote[]> {
-  const rows = await db
-    .selectFrom('account_change_votes')
-    .selectAll()
-    .where('change_id', '=', changeId)
-    .orderBy('voted_at')
-    .orderBy('approver_arn')
-    .execute();
+  const rows = await db.selectFrom('account_change_votes').selectAll().where('change_id', '=', changeId).orderBy('voted_at').orderBy('approver_arn').execute();
   return rows.map((r) => ({ approverArn: r.approver_arn, vote: r.vote as AccountVote['vote'], votedAt: Number(r.voted_at) }));
 }

@@ -137,7 +137,12 @@ export class AccountQuorum {
     return RULE_KINDS.has(change.kind) ? 'kms' : (this.#appliers.get(change.kind)?.protocol ?? 'kms');
   }
 
-  async #propose(env: QuorumEnv, rule: AccountRule, spec: Omit<ChangeSpec, 'protocol'>, service: Protocol): Promise<{ change: AccountChange; approvals: number }> {
+  async #propose(
+    env: QuorumEnv,
+    rule: AccountRule,
+    spec: Omit<ChangeSpec, 'protocol'>,
+    service: Protocol,
+  ): Promise<{ change: AccountChange; approvals: number }> {
     const now = env.info.now;
     const payload = JSON.stringify({ Action: spec.kind, ...spec.payload });
     const change: AccountChange = {
@@ -243,7 +248,8 @@ export class AccountQuorum {
 
   async #expireIfDue(env: QuorumEnv, change: AccountChange): Promise<AccountChange> {
     if (change.status !== 'PENDING' || env.info.now < change.expiresAt) return change;
-    if (await r.closeAccountChange(this.#store.db, change.changeId, 'EXPIRED', change.expiresAt)) this.#step(env, 'PolicyChangeExpired', change, this.#protocol(change));
+    if (await r.closeAccountChange(this.#store.db, change.changeId, 'EXPIRED', change.expiresAt))
+      this.#step(env, 'PolicyChangeExpired', change, this.#protocol(change));
     return (await r.findAccountChange(this.#store.db, change.changeId)) ?? change;
   }
 
@@ -265,7 +271,12 @@ export class AccountQuorum {
   /** Account changes the caller may see, in creation order, expiring those past due. */
   async list(
     env: QuorumEnv,
-    options: { keyId?: string | undefined; status?: AccountChangeStatus | undefined; after?: { createdAt: number; changeId: string } | undefined; limit: number },
+    options: {
+      keyId?: string | undefined;
+      status?: AccountChangeStatus | undefined;
+      after?: { createdAt: number; changeId: string } | undefined;
+      limit: number;
+    },
   ): Promise<{ items: Record<string, unknown>[]; last: AccountChange | undefined; more: boolean }> {
     const items: Record<string, unknown>[] = [];
     let after = options.after;

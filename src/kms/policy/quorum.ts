@@ -246,7 +246,15 @@ export async function putQuorumRule(ctx: OperationContext, key: KeyRecord, next:
     const pending = await ctx.deps.quorum.submit(ctx, { kind: 'PutQuorumRule', target: keyArn(key), keyId: key.keyId, payload, base: '', protocol: 'kms' });
     if (pending) {
       const { change, approvals } = pending;
-      return { KeyId: keyArn(key), Status: 'PENDING', Scope: 'Account', ChangeId: change.changeId, PayloadSha256: change.payloadSha256, Approvals: approvals, Threshold: change.threshold };
+      return {
+        KeyId: keyArn(key),
+        Status: 'PENDING',
+        Scope: 'Account',
+        ChangeId: change.changeId,
+        PayloadSha256: change.payloadSha256,
+        Approvals: approvals,
+        Threshold: change.threshold,
+      };
     }
     const inserted = await q.insertQuorumRuleIfAbsent(db, { keyId: key.keyId, ...next, updatedAt: now, updatedBy: ctx.caller.arn });
     if (inserted) {
