@@ -16,6 +16,7 @@ import {
   CreateAliasCommand,
   CreateGrantCommand,
   CreateKeyCommand,
+  DeleteAliasCommand,
   DescribeKeyCommand,
   GetKeyPolicyCommand,
   KMSClient,
@@ -186,6 +187,7 @@ before(async () => {
   otherKey = (await kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY', Description: 'the administrator’s' }))).KeyMetadata!
     .Arn!;
   await kms().send(new CreateAliasCommand({ AliasName: 'alias/treasury', TargetKeyId: prodKey }));
+  await kms().send(new CreateAliasCommand({ AliasName: 'alias/spare', TargetKeyId: prodKey }));
   await iam().send(
     new CreateRoleCommand({
       RoleName: 'ops',
@@ -355,21 +357,27 @@ describe(`account quorum rule on ${STORE}`, () => {
     await sign(m.keyPolicy);
   });
 
-  test('moving or creating an alias: pending; applied with a second approver', async () => {
-    const move = await pending(kms(admin).send(new UpdateAliasCommand({ AliasName: 'alias/treasury', TargetKeyId: otherKey })), 'kms', 'UpdateAlias');
-    assert.equal((await kms().send(new DescribeKeyCommand({ KeyId: 'alias/treasury' }))).KeyMetadata!.Arn, prodKey);
-    const create = await pending(kms(admin).send(new CreateAliasCommand({ AliasName: 'alias/payments', TargetKeyId: prodKey })), 'kms', 'CreateAlias');
-    await fails(kms().send(new DescribeKeyCommand({ KeyId: 'alias/payments' })), 'NotFoundException');
-    await secondApproval(move);
-    await secondApproval(create);
-    assert.equal((await kms().send(new DescribeKeyCommand({ KeyId: 'alias/treasury' }))).KeyMetadata!.Arn, otherKey);
-    assert.equal((await kms().send(new DescribeKeyCommand({ KeyId: 'alias/payments' }))).KeyMetadata!.Arn, prodKey);
-  });
-
   test('a key rule of its own (the administrator and an accomplice) is itself a pending account change', async () => {
     const r = await approvals('PutQuorumRule', { KeyId: prodKey, Approvers: [admin.arn, bob.arn], Threshold: 2 }, admin);
     assert.deepEqual([r.Status, r.Scope, r.Approvals], ['PENDING', 'Account', 1]);
     assert.equal((await approvals('GetQuorumRule', { KeyId: prodKey })).Threshold, undefined);
+    await secondApproval({ id: r.ChangeId, sha256: r.PayloadSha256 });
+    assert.deepEqual((await approvals('GetQuorumRule', { KeyId: prodKey })).Approvers, [admin.arn, bob.arn]);
+  });
+
+  test('moving or deleting an alias, or naming a key with a rule of its own: pending; applied with a second approver', async () => {
+    const move = await pending(kms(admin).send(new UpdateAliasCommand({ AliasName: 'alias/treasury', TargetKeyId: otherKey })), 'kms', 'UpdateAlias');
+    assert.equal((await kms().send(new DescribeKeyCommand({ KeyId: 'alias/treasury' }))).KeyMetadata!.Arn, prodKey);
+    const create = await pending(kms(admin).send(new CreateAliasCommand({ AliasName: 'alias/payments', TargetKeyId: prodKey })), 'kms', 'CreateAlias');
+    await fails(kms().send(new DescribeKeyCommand({ KeyId: 'alias/payments' })), 'NotFoundException');
+    const del = await pending(kms(admin).send(new DeleteAliasCommand({ AliasName: 'alias/spare' })), 'kms', 'DeleteAlias');
+    assert.equal((await kms().send(new DescribeKeyCommand({ KeyId: 'alias/spare' }))).KeyMetadata!.Arn, prodKey);
+    // A new name for a key without a rule of its own redirects nobody: at once.
+    await kms(admin).send(new CreateAliasCommand({ AliasName: 'alias/wallet-1', TargetKeyId: otherKey }));
+    for (const c of [move, create, del]) await secondApproval(c);
+    assert.equal((await kms().send(new DescribeKeyCommand({ KeyId: 'alias/treasury' }))).KeyMetadata!.Arn, otherKey);
+    assert.equal((await kms().send(new DescribeKeyCommand({ KeyId: 'alias/payments' }))).KeyMetadata!.Arn, prodKey);
+    await fails(kms().send(new DescribeKeyCommand({ KeyId: 'alias/spare' })), 'NotFoundException');
   });
 
   test('an approved change is re-validated at application: a user deleted meanwhile makes it SUPERSEDED', async () => {

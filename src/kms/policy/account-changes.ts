@@ -1,13 +1,13 @@
 /**
  * How approved account-rule changes on keys are applied
  * (src/kms/policy/account-quorum.ts): PutKeyPolicy, CreateGrant, a key's own
- * PutQuorumRule, CreateAlias and UpdateAlias. Each re-validates the change
+ * PutQuorumRule, CreateAlias, UpdateAlias and DeleteAlias. Each re-validates the change
  * against the store as it is now — the key still exists, its policy is still
  * the one the change was proposed against, the alias still points where it
  * did — and writes in the decision's transaction; the key's cached record is
  * dropped after the commit.
  */
-import { findAlias, findKey, insertAliasIfAbsent, updateAlias } from '../../storage/keys.repository.js';
+import { deleteAlias, findAlias, findKey, insertAliasIfAbsent, updateAlias } from '../../storage/keys.repository.js';
 import { insertGrant } from '../../storage/grants.repository.js';
 import * as q from '../../storage/iam-quorum.repository.js';
 import type { KeyCache } from '../key-cache.js';
@@ -70,6 +70,16 @@ export function kmsChangeAppliers(options: { keyCache: KeyCache; accountId: stri
         if (!(await insertAliasIfAbsent(trx, { aliasName, keyId: key.keyId, createdAt: now, updatedAt: now }))) {
           throw new StaleChange(`the alias ${aliasName} exists now`);
         }
+      },
+      applied: forgetKey,
+    },
+    DeleteAlias: {
+      protocol: 'kms',
+      async apply(trx, change, payload) {
+        const aliasName = payload.AliasName as string;
+        const alias = await findAlias(trx, aliasName);
+        if (!alias || sha256Hex(alias.keyId) !== change.baseSha256) throw new StaleChange(`the alias ${aliasName} changed since the change was proposed`);
+        await deleteAlias(trx, aliasName);
       },
       applied: forgetKey,
     },

@@ -3,7 +3,7 @@
  * the account has a rule (N named approvers, threshold M >= 2), every action
  * that can widen anyone's access — IAM user and role policies, user tags,
  * new users with tags, access keys for another user, new roles, key policies
- * and grants on keys without a rule of their own, alias moves, per-key rules,
+ * and grants on keys without a rule of their own, alias moves and deletions, per-key rules,
  * the account rule itself — is recorded as a pending change instead of
  * applied: an id, the exact request as JSON and its SHA-256. Approvers vote
  * on the id and the hash; the proposer's proposal counts as the proposer's
