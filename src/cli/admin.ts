@@ -64,13 +64,15 @@ Users and access keys (IAM API):
   list-user-policies --name NAME
 
 Quorum approvals (docs/access-control.md):
-  approvals list [--key KEY] [--status PENDING|APPLIED|REJECTED|EXPIRED|SUPERSEDED]
-  approvals show --id CHANGE_ID     The change, with the exact policy text to review.
+  approvals list [--key KEY | --account] [--status PENDING|APPLIED|REJECTED|EXPIRED|SUPERSEDED]
+                                    Without --key or --account: the account's changes, then the keys'.
+  approvals show --id CHANGE_ID     The change, with the exact text to review.
   approvals approve --id CHANGE_ID --sha256 HASH
   approvals reject --id CHANGE_ID --sha256 HASH
-  approvals set-rule --key KEY --approver ARN --approver ARN... --threshold M [--expires-in SECONDS]
-  approvals get-rule --key KEY
-  approvals delete-rule --key KEY
+  approvals set-rule (--key KEY | --account) --approver ARN --approver ARN... --threshold M [--expires-in SECONDS]
+                                    --account: every permission change in the account needs M approvals.
+  approvals get-rule (--key KEY | --account)
+  approvals delete-rule (--key KEY | --account)
 
 ${ADMIN_OPTIONS}`;
 
@@ -203,7 +205,10 @@ function userLine(u: User): string {
 
 interface ChangeView {
   ChangeId: string;
-  KeyId: string;
+  KeyId?: string;
+  Scope?: string;
+  Target?: string;
+  Outcome?: string;
   Kind: string;
   Status: string;
   PayloadSha256: string;
@@ -221,12 +226,13 @@ interface ChangeView {
 function changeLines(c: ChangeView): string {
   return [
     `change ${c.ChangeId}  ${c.Status}  ${c.Kind}  ${c.Approvals.length} of ${c.Threshold} approvals${c.Rejections.length ? `, ${c.Rejections.length} rejections` : ''}`,
-    `  key       ${c.KeyId}`,
+    c.Scope === 'Account' ? `  target    ${c.Target ?? ''} (account rule)` : `  key       ${c.KeyId ?? ''}`,
     `  sha256    ${c.PayloadSha256}`,
     `  proposer  ${c.ProposerArn}`,
     `  approvers ${c.Approvers.join(', ')}`,
     `  approved  ${c.Approvals.join(', ') || '-'}`,
     `  expires   ${iso(c.ExpirationDate)}`,
+    ...(c.Outcome ? [`  outcome   ${c.Outcome}`] : []),
   ].join('\n');
 }
 
@@ -271,6 +277,7 @@ export async function adminCommand(
         'policy-file': { type: 'string' },
         'policy-name': { type: 'string' },
         key: { type: 'string' },
+        account: { type: 'boolean' },
         status: { type: 'string' },
         id: { type: 'string' },
         sha256: { type: 'string' },
@@ -435,19 +442,26 @@ async function approvals(
   print: (human: string, data: unknown) => void,
 ): Promise<number> {
   const str = (k: string) => values[k] as string | undefined;
+  const account = values.account === true;
+  if (account && str('key') !== undefined) throw new AdminCliError('give --key KEY or --account, not both', 2);
+  const keyOrAccount = () => (account ? {} : { KeyId: need(str('key'), '--key (or --account)') });
   switch (sub) {
     case 'list': {
       const changes: ChangeView[] = [];
-      let marker: string | undefined;
-      do {
-        const r = await approvalsCall(conn, 'ListPolicyChanges', {
-          ...(str('key') ? { KeyId: str('key') } : {}),
-          ...(str('status') ? { Status: str('status') } : {}),
-          ...(marker ? { Marker: marker } : {}),
-        });
-        changes.push(...(r.Changes as ChangeView[]));
-        marker = r.Truncated ? (r.NextMarker as string) : undefined;
-      } while (marker);
+      // The account's changes, then (unless --account) the keys' own.
+      for (const scope of account ? [true] : str('key') !== undefined ? [false] : [true, false]) {
+        let marker: string | undefined;
+        do {
+          const r = await approvalsCall(conn, 'ListPolicyChanges', {
+            ...(str('key') ? { KeyId: str('key') } : {}),
+            ...(str('status') ? { Status: str('status') } : {}),
+            ...(scope ? { Account: true } : {}),
+            ...(marker ? { Marker: marker } : {}),
+          });
+          changes.push(...(r.Changes as ChangeView[]));
+          marker = r.Truncated ? (r.NextMarker as string) : undefined;
+        } while (marker);
+      }
       print(changes.map(changeLines).join('\n') || '(no policy changes)', { Changes: changes });
       return 0;
     }
@@ -455,7 +469,7 @@ async function approvals(
       const r = await approvalsCall(conn, 'GetPolicyChange', { ChangeId: need(str('id'), '--id') });
       const c = r.Change as ChangeView;
       print(
-        `${changeLines(c)}\n--- proposed ${c.Kind === 'KeyPolicy' ? 'key policy' : c.Kind === 'Grant' ? 'grant' : 'quorum rule'} (SHA-256 ${c.PayloadSha256}) ---\n${c.Payload ?? ''}`,
+        `${changeLines(c)}\n--- proposed ${c.Scope === 'Account' ? `${c.Kind} request` : c.Kind === 'KeyPolicy' ? 'key policy' : c.Kind === 'Grant' ? 'grant' : 'quorum rule'} (SHA-256 ${c.PayloadSha256}) ---\n${c.Payload ?? ''}`,
         r,
       );
       return 0;
@@ -475,32 +489,33 @@ async function approvals(
       const expires = str('expires-in');
       if (!Number.isInteger(threshold)) throw new AdminCliError('--threshold must be an integer', 2);
       if (expires !== undefined && !/^\d+$/.test(expires)) throw new AdminCliError('--expires-in must be a number of seconds', 2);
-      const r = await approvalsCall(conn, 'PutQuorumRule', {
-        KeyId: need(str('key'), '--key'),
+      const r = await approvalsCall(conn, account ? 'PutAccountQuorumRule' : 'PutQuorumRule', {
+        ...keyOrAccount(),
         Approvers: (values.approver as string[] | undefined) ?? [],
         Threshold: threshold,
         ...(expires !== undefined ? { ExpirationSeconds: Number(expires) } : {}),
       });
       print(
         r.Status === 'APPLIED'
-          ? `quorum rule set on ${String(r.KeyId)}`
+          ? `quorum rule set on ${account ? 'the account' : String(r.KeyId)}`
           : `quorum rule change ${String(r.ChangeId)} pending approval (${String(r.Approvals)} of ${String(r.Threshold)}), sha256 ${String(r.PayloadSha256)}`,
         r,
       );
       return 0;
     }
     case 'get-rule': {
-      const r = await approvalsCall(conn, 'GetQuorumRule', { KeyId: need(str('key'), '--key') });
+      const r = await approvalsCall(conn, account ? 'GetAccountQuorumRule' : 'GetQuorumRule', keyOrAccount());
+      const what = account ? 'account' : String(r.KeyId);
       print(
         r.Threshold === undefined
-          ? `${String(r.KeyId)}: no quorum rule`
-          : `${String(r.KeyId)}: ${String(r.Threshold)} of ${(r.Approvers as string[]).join(', ')}; changes expire after ${String(r.ExpirationSeconds)} s`,
+          ? `${what}: no quorum rule`
+          : `${what}: ${String(r.Threshold)} of ${(r.Approvers as string[]).join(', ')}; changes expire after ${String(r.ExpirationSeconds)} s`,
         r,
       );
       return 0;
     }
     case 'delete-rule': {
-      const r = await approvalsCall(conn, 'DeleteQuorumRule', { KeyId: need(str('key'), '--key') });
+      const r = await approvalsCall(conn, account ? 'DeleteAccountQuorumRule' : 'DeleteQuorumRule', keyOrAccount());
       print(
         `quorum rule removal ${String(r.ChangeId)} pending approval (${String(r.Approvals)} of ${String(r.Threshold)}), sha256 ${String(r.PayloadSha256)}`,
         r,

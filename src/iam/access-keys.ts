@@ -62,6 +62,16 @@ export const createAccessKey = iamAction('CreateAccessKey', async (p, ctx) => {
   if ((await listUserAccessKeys(ctx.store.db, owner.keysUserName)).length >= MAX_ACCESS_KEYS_PER_USER) {
     throw limitExceeded(`Cannot exceed quota for AccessKeysPerUser: ${MAX_ACCESS_KEYS_PER_USER}`);
   }
+  if (owner.principalArn !== ctx.caller.arn) {
+    // A key for another user lets the caller act as that user. Approved, the proposer collects it by repeating the request.
+    await ctx.quorum.redeemOrGuard(ctx, {
+      kind: 'CreateAccessKey',
+      target: owner.keysUserName,
+      payload: { UserName: owner.keysUserName },
+      base: '',
+      protocol: 'iam',
+    });
+  }
   const accessKeyId = iamId('AKIA', 16);
   const secret = randomBytes(30).toString('base64');
   const secretBytes = utf8Bytes(secret);

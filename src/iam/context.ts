@@ -7,6 +7,7 @@
 import type { Store } from '../storage/database.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { Authenticator } from '../aws/authenticator.js';
+import type { AccountQuorum } from '../kms/policy/account-quorum.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
 import type { QueryParams } from './params.js';
 import type { Principals } from './principals.js';
@@ -19,6 +20,8 @@ export interface IamContext {
   accountId: string;
   authenticator: Authenticator;
   principals: Principals;
+  /** The account-level quorum: actions that can widen access call its guard() before they write. */
+  quorum: AccountQuorum;
   /**
    * @throws {AwsError} AccessDenied with AWS's message.
    */

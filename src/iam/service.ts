@@ -20,6 +20,7 @@ import { accessDenied, iamCodeFor, invalidAction, serviceFailure } from './error
 import type { IamAction, IamContext } from './context.js';
 import { QueryParams } from './params.js';
 import type { Principals } from './principals.js';
+import type { AccountQuorum } from '../kms/policy/account-quorum.js';
 import { errorDocument, responseDocument } from './xml.js';
 import { createUser, deleteUser, getUser, listUsers } from './users.js';
 import { listUserTags, tagUser, untagUser } from './user-tags.js';
@@ -57,6 +58,7 @@ export interface IamServiceDeps {
   authorizer: PolicyAuthorizer;
   /** Where each authenticated IAM request is recorded (service `iam`), like every KMS request. */
   audit?: AuditSink | undefined;
+  quorum: AccountQuorum;
 }
 
 /** Sends an IAM error document. */
@@ -210,7 +212,7 @@ export class IamService extends IamQueryService<IamContext> {
   }
 
   protected context(caller: Caller, info: RequestInfo): IamContext {
-    const { store, root, accountId, authenticator, principals, authorizer } = this.#deps;
-    return { caller, info, store, root, accountId, authenticator, principals, authorize: identityPolicyCheck(authorizer, caller, info) };
+    const { store, root, accountId, authenticator, principals, authorizer, quorum } = this.#deps;
+    return { caller, info, store, root, accountId, authenticator, principals, quorum, authorize: identityPolicyCheck(authorizer, caller, info) };
   }
 }

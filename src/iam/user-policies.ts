@@ -6,6 +6,8 @@
  * counting white space). GetUserPolicy returns the document URL-encoded
  * (RFC 3986), as IAM does.
  */
+import type { Kysely, Transaction } from 'kysely';
+import type { Tables } from '../storage/tables.js';
 import {
   deleteUserPolicy as deletePolicyRow,
   getUserPolicy as getPolicyRow,
@@ -47,16 +49,31 @@ export const putUserPolicy = iamAction('PutUserPolicy', async (p, ctx) => {
     if (e instanceof PolicyDocumentError) throw malformedPolicyDocument(e.message);
     throw e;
   }
-  const names = await listUserPolicyNames(ctx.store.db, user.userName);
-  const docs = await userPolicyDocuments(ctx.store.db, user.userName);
-  const others = docs.filter((_, i) => names[i] !== policyName).reduce((n, d) => n + significantLength(d), 0);
-  if (others + significantLength(document) > MAX_INLINE_POLICY_CHARS) {
-    throw limitExceeded(`Maximum policy size of ${MAX_INLINE_POLICY_CHARS} bytes exceeded for user ${user.userName}`);
-  }
+  await checkUserPolicySize(ctx.store.db, user.userName, policyName, document);
+  await ctx.quorum.guard(ctx, {
+    kind: 'PutUserPolicy',
+    target: user.userName,
+    payload: { UserName: user.userName, PolicyName: policyName, PolicyDocument: document },
+    base: (await getPolicyRow(ctx.store.db, user.userName, policyName)) ?? '',
+    protocol: 'iam',
+  });
   await putPolicyRow(ctx.store.db, user.userName, policyName, document, ctx.info.now);
   ctx.principals.invalidate(user.userName);
   return undefined;
 });
+
+/**
+ * IAM's aggregate limit on a user's inline policies, with `document` as `policyName`.
+ * @throws {AwsError} LimitExceeded.
+ */
+export async function checkUserPolicySize(db: Kysely<Tables> | Transaction<Tables>, userName: string, policyName: string, document: string): Promise<void> {
+  const names = await listUserPolicyNames(db, userName);
+  const docs = await userPolicyDocuments(db, userName);
+  const others = docs.filter((_, i) => names[i] !== policyName).reduce((n, d) => n + significantLength(d), 0);
+  if (others + significantLength(document) > MAX_INLINE_POLICY_CHARS) {
+    throw limitExceeded(`Maximum policy size of ${MAX_INLINE_POLICY_CHARS} bytes exceeded for user ${userName}`);
+  }
+}
 
 export const getUserPolicy = iamAction('GetUserPolicy', async (p, ctx) => {
   const name = readUserName(p, true);
@@ -71,6 +88,16 @@ export const deleteUserPolicy = iamAction('DeleteUserPolicy', async (p, ctx) => 
   const name = readUserName(p, true);
   const policyName = readPolicyName(p);
   const user = await requireUserAuthorized(ctx, 'iam:DeleteUserPolicy', name);
+  const current = await getPolicyRow(ctx.store.db, user.userName, policyName);
+  if (current === undefined) throw noSuchEntity(`The user policy with name ${policyName} cannot be found.`);
+  // Deleting a policy widens access when it held a Deny.
+  await ctx.quorum.guard(ctx, {
+    kind: 'DeleteUserPolicy',
+    target: user.userName,
+    payload: { UserName: user.userName, PolicyName: policyName },
+    base: current,
+    protocol: 'iam',
+  });
   if (!(await deletePolicyRow(ctx.store.db, user.userName, policyName))) throw noSuchEntity(`The user policy with name ${policyName} cannot be found.`);
   ctx.principals.invalidate(user.userName);
   return undefined;

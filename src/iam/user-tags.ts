@@ -4,6 +4,8 @@
  * drops the user's cached credentials in this process at once (other
  * processes pick it up within the authenticator's cache TTL).
  */
+import type { Kysely, Transaction } from 'kysely';
+import type { Tables } from '../storage/tables.js';
 import { listUserAccessKeys, putUserTags, removeUserTags, userTags } from '../storage/iam.repository.js';
 import { iamConstraint, invalidInput, limitExceeded } from './errors.js';
 import { iamAction, type IamContext } from './context.js';
@@ -61,18 +63,53 @@ export const tagUser = iamAction('TagUser', async (p, ctx) => {
   if (tags.length === 0) throw iamConstraint('tags', null, 'Member must have length greater than or equal to 1');
   const user = await requireUserAuthorized(ctx, 'iam:TagUser', name);
   const existing = await userTags(ctx.store.db, user.userName);
-  // Tag keys are case-insensitive: a new key replaces one differing only in case.
-  const lowered = new Set(tags.map(([k]) => k.toLowerCase()));
-  const replaced = existing.filter(([k]) => lowered.has(k.toLowerCase()) && !tags.some(([n]) => n === k)).map(([k]) => k);
-  const kept = existing.filter(([k]) => !lowered.has(k.toLowerCase())).length;
-  if (kept + tags.length > MAX_USER_TAGS) throw limitExceeded('The number of tags has reached the maximum limit.');
-  await ctx.store.db.transaction().execute(async (trx) => {
-    await removeUserTags(trx, user.userName, replaced);
-    await putUserTags(trx, user.userName, tags);
+  checkTagCount(existing, tags);
+  await ctx.quorum.guard(ctx, {
+    kind: 'TagUser',
+    target: user.userName,
+    payload: { UserName: user.userName, Tags: tags.map(([Key, Value]) => ({ Key, Value })) },
+    base: JSON.stringify(existing),
+    protocol: 'iam',
   });
+  await ctx.store.db.transaction().execute((trx) => writeTags(trx, user.userName, existing, tags));
   await forgetCredentials(ctx, user.userName);
   return undefined;
 });
+
+/** @throws {AwsError} LimitExceeded when `tags` would leave the user more than 50. */
+export function checkTagCount(existing: ReadonlyArray<readonly [string, string]>, tags: ReadonlyArray<readonly [string, string]>): void {
+  const lowered = new Set(tags.map(([k]) => k.toLowerCase()));
+  const kept = existing.filter(([k]) => !lowered.has(k.toLowerCase())).length;
+  if (kept + tags.length > MAX_USER_TAGS) throw limitExceeded('The number of tags has reached the maximum limit.');
+}
+
+/** TagUser's write: tag keys are case-insensitive, so a new key replaces one differing only in case. */
+export async function writeTags(
+  trx: Transaction<Tables>,
+  userName: string,
+  existing: ReadonlyArray<readonly [string, string]>,
+  tags: ReadonlyArray<readonly [string, string]>,
+): Promise<void> {
+  const lowered = new Set(tags.map(([k]) => k.toLowerCase()));
+  const replaced = existing.filter(([k]) => lowered.has(k.toLowerCase()) && !tags.some(([n]) => n === k)).map(([k]) => k);
+  await removeUserTags(trx, userName, replaced);
+  await putUserTags(trx, userName, tags);
+}
+
+/** UntagUser's write: the keys are matched without regard to case. */
+export async function removeTags(
+  db: Transaction<Tables> | Kysely<Tables>,
+  userName: string,
+  existing: ReadonlyArray<readonly [string, string]>,
+  keys: readonly string[],
+): Promise<void> {
+  const lowered = new Set(keys.map((k) => k.toLowerCase()));
+  await removeUserTags(
+    db,
+    userName,
+    existing.filter(([k]) => lowered.has(k.toLowerCase())).map(([k]) => k),
+  );
+}
 
 export const untagUser = iamAction('UntagUser', async (p, ctx) => {
   const name = readUserName(p, true);
@@ -80,12 +117,15 @@ export const untagUser = iamAction('UntagUser', async (p, ctx) => {
   if (keys.length > MAX_USER_TAGS) throw iamConstraint('tagKeys', null, `Member must have length less than or equal to ${MAX_USER_TAGS}`);
   const user = await requireUserAuthorized(ctx, 'iam:UntagUser', name);
   const existing = await userTags(ctx.store.db, user.userName);
-  const lowered = new Set(keys.map((k) => k.toLowerCase()));
-  await removeUserTags(
-    ctx.store.db,
-    user.userName,
-    existing.filter(([k]) => lowered.has(k.toLowerCase())).map(([k]) => k),
-  );
+  // Removing a tag can widen access too (a policy that denies on a tag's presence).
+  await ctx.quorum.guard(ctx, {
+    kind: 'UntagUser',
+    target: user.userName,
+    payload: { UserName: user.userName, TagKeys: keys },
+    base: JSON.stringify(existing),
+    protocol: 'iam',
+  });
+  await removeTags(ctx.store.db, user.userName, existing, keys);
   await forgetCredentials(ctx, user.userName);
   return undefined;
 });

@@ -64,6 +64,17 @@ export const createUser = iamAction('CreateUser', async (p, ctx) => {
   await ctx.authorize('iam:CreateUser', arn);
   if (tags.length) await ctx.authorize('iam:TagUser', arn);
   if (name.toLowerCase() === 'root') throw invalidInput('The user name root is reserved for the account root principal.');
+  if (tags.length) {
+    // Tags are principal tags, which policies condition on: a tagged user is a permission change.
+    if (await findUser(ctx.store.db, name)) throw entityAlreadyExists(`User with name ${name} already exists.`);
+    await ctx.quorum.guard(ctx, {
+      kind: 'CreateUser',
+      target: name,
+      payload: { UserName: name, Path: path, Tags: tags.map(([Key, Value]) => ({ Key, Value })) },
+      base: '',
+      protocol: 'iam',
+    });
+  }
   const user: UserRow = { userName: name, userId: iamId('AIDA', 17), path, arn, createdAt: ctx.info.now };
   const inserted = await ctx.store.db.transaction().execute((trx) => insertUser(trx, user, tags));
   if (!inserted) throw entityAlreadyExists(`User with name ${name} already exists.`);

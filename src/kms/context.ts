@@ -9,6 +9,7 @@ import type { KeyCache } from './key-cache.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
 import type { AuditSink } from '../audit/event.js';
 import type { RecipientAttestation } from '../attestation/recipient-attestation.js';
+import type { AccountQuorum } from './policy/account-quorum.js';
 
 /** Fields an operation records for the audit trail; never payloads. */
 export interface AuditFields {
@@ -52,6 +53,8 @@ export interface KmsDeps {
   clock: () => number;
   /** Where operations record events of their own beside the endpoint's one per request (quorum steps). */
   audit: AuditSink;
+  /** The account-level quorum (src/kms/policy/account-quorum.ts): guards permission changes on keys without a rule of their own. */
+  quorum: AccountQuorum;
   /**
    * Verifies the attestation documents of Decrypt's `Recipient` (src/attestation/);
    * undefined: `Recipient` is refused.

@@ -31,6 +31,10 @@ import { buildApp } from './app.js';
 import { allowedHosts, hostAccepted } from './allowed-hosts.js';
 import { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import { approvalOperations } from '../kms/policy/approvals.js';
+import { AccountQuorum } from '../kms/policy/account-quorum.js';
+import { kmsChangeAppliers } from '../kms/policy/account-changes.js';
+import { iamChangeAppliers } from '../iam/account-changes.js';
+import { listUserAccessKeys } from '../storage/iam.repository.js';
 import { Principals } from '../iam/principals.js';
 import { IamService } from '../iam/service.js';
 import { RolePolicies } from '../iam/roles/role-policies.js';
@@ -279,14 +283,20 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       : await openAuditLog({ store, root, logger, settings: { ...auditSettingsFromEnv(process.env), ...options.auditSettings } });
     ownAudit = auditLog;
     const audit: AuditSink = options.audit ?? auditLog!;
+    const keyCache = new KeyCache({ ttlMs: config.keyCacheTtlMs });
+    // The account-level quorum and how each kind of approved change is applied (docs/access-control.md).
+    const quorum = new AccountQuorum({ store, audit, accountId });
+    quorum.register(kmsChangeAppliers({ keyCache, accountId }));
+    quorum.register(iamChangeAppliers({ principals, authenticator, rolePolicies, accountId, keysOf: (userName) => listUserAccessKeys(store.db, userName) }));
     const deps: KmsDeps = {
       store,
       root,
       config: { accountId, region: config.region },
       authorizer: options.authorizer ?? policyAuthorizer,
-      keyCache: new KeyCache({ ttlMs: config.keyCacheTtlMs }),
+      keyCache,
       clock,
       audit,
+      quorum,
       recipientAttestation,
     };
     const alerts = new DeniedAlerts({ logger, settings: { ...alertSettingsFromEnv(process.env), ...options.alertSettings } });
@@ -301,8 +311,8 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       publicUrl: () => resolvePublicUrl(config.publicUrl, listening!),
       ...options.identity,
     });
-    const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer, audit });
-    const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies, audit });
+    const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer, audit, quorum });
+    const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies, audit, quorum });
     const sts = new StsService({ store, root, accountId, verifier: () => identity.verifier('custodian'), audit });
     // The role devices assume for their users' master keys (docs/sts.md); created once per store.
     await provisionWalletUsersRole({ store, accountId, now: clock() });

@@ -34,7 +34,12 @@ function toRole(r: Tables['iam_roles']): RoleRow {
 
 /** Inserts a role and its tags; returns false (and inserts nothing) when the name is taken in any case. */
 export async function insertRole(db: Kysely<Tables>, role: RoleRow, tags: ReadonlyArray<readonly [string, string]>): Promise<boolean> {
-  return db.transaction().execute(async (tx) => {
+  return db.transaction().execute((tx) => insertRoleIn(tx, role, tags));
+}
+
+/** insertRole inside a transaction the caller holds. */
+export async function insertRoleIn(tx: Db, role: RoleRow, tags: ReadonlyArray<readonly [string, string]>): Promise<boolean> {
+  {
     const inserted = await tx
       .insertInto('iam_roles')
       .values({
@@ -57,7 +62,7 @@ export async function insertRole(db: Kysely<Tables>, role: RoleRow, tags: Readon
         .values(tags.map(([k, v]) => ({ role_name: role.roleName, tag_key: k, tag_value: v })))
         .execute();
     return true;
-  });
+  }
 }
 
 export async function findRole(db: Db, roleName: string): Promise<RoleRow | undefined> {

@@ -197,6 +197,48 @@ export interface KmsQuorumRuleTable {
 }
 
 /** A proposed permission change on a quorum-guarded key (a key policy, or a new quorum rule). */
+/** The account-level quorum rule: one row, scope `account`. */
+export interface AccountQuorumRuleTable {
+  scope: string;
+  approvers: string;
+  threshold: number;
+  ttl_seconds: number;
+  updated_at: number;
+  updated_by: string;
+}
+
+/** A permission change proposed under the account rule (IAM, key policy, grant, alias, the rule itself). */
+export interface AccountChangeTable {
+  change_id: string;
+  /** The API action the change makes (PutUserPolicy, PutKeyPolicy, …). */
+  kind: string;
+  /** What it changes: a user or role name, an alias, a key ARN, `account`. */
+  target: string;
+  key_id: string | null;
+  payload: string;
+  payload_sha256: string;
+  /** SHA-256 of the state the change replaces; a change whose base moved on is superseded. */
+  base_sha256: string;
+  proposer_arn: string;
+  status: string;
+  threshold: number;
+  approvers: string;
+  created_at: number;
+  expires_at: number;
+  decided_at: number | null;
+  /** Why an approved change was not applied (SUPERSEDED). */
+  outcome: string | null;
+  /** CreateAccessKey changes: when the proposer collected the approved key. */
+  redeemed_at: number | null;
+}
+
+export interface AccountChangeVoteTable {
+  change_id: string;
+  approver_arn: string;
+  vote: string;
+  voted_at: number;
+}
+
 export interface KmsPolicyChangeTable {
   change_id: string;
   key_id: string;
@@ -327,6 +369,9 @@ export interface Tables {
   kms_quorum_rules: KmsQuorumRuleTable;
   kms_policy_changes: KmsPolicyChangeTable;
   kms_policy_change_votes: KmsPolicyChangeVoteTable;
+  account_quorum_rule: AccountQuorumRuleTable;
+  account_changes: AccountChangeTable;
+  account_change_votes: AccountChangeVoteTable;
   audit_events: AuditEventTable;
   audit_chain_head: AuditChainHeadTable;
   audit_checkpoint_keys: AuditCheckpointKeyTable;

@@ -5,6 +5,7 @@
  * account root is always allowed).
  */
 import type { Store } from '../../storage/database.js';
+import type { AccountQuorum } from '../../kms/policy/account-quorum.js';
 import type { Caller, RequestInfo } from '../../aws/context.js';
 import type { Authenticator } from '../../aws/authenticator.js';
 import type { QueryParams } from '../params.js';
@@ -17,6 +18,8 @@ export interface RoleContext {
   accountId: string;
   authenticator: Authenticator;
   rolePolicies: RolePolicies;
+  /** The account-level quorum: actions that can widen access call its guard() before they write. */
+  quorum: AccountQuorum;
   /**
    * @throws {AwsError} AccessDenied with AWS's message.
    */

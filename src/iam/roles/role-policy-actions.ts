@@ -8,6 +8,8 @@
  * role's sessions may do (src/iam/roles/role-policies.ts feeds them to the
  * authorizer).
  */
+import type { Kysely, Transaction } from 'kysely';
+import type { Tables } from '../../storage/tables.js';
 import { deleteRolePolicy as deleteRow, getRolePolicy as getRow, putRolePolicy as putRow, rolePolicies } from '../../storage/iam-roles.repository.js';
 import { parsePolicyDocument, PolicyDocumentError } from '../../aws/policy/document.js';
 import { limitExceeded, malformedPolicyDocument, noSuchEntity } from '../errors.js';
@@ -43,16 +45,29 @@ export const putRolePolicy = roleAction('PutRolePolicy', async (p, ctx) => {
     if (e instanceof PolicyDocumentError) throw malformedPolicyDocument(e.message);
     throw e;
   }
-  const others = (await rolePolicies(ctx.store.db, role.roleName))
-    .filter((x) => x.policyName !== policyName)
-    .reduce((n, x) => n + significantLength(x.document), 0);
-  if (others + significantLength(document) > MAX_ROLE_INLINE_POLICY_CHARS) {
-    throw limitExceeded(`Maximum policy size of ${MAX_ROLE_INLINE_POLICY_CHARS} bytes exceeded for role ${role.roleName}`);
-  }
+  await checkRolePolicySize(ctx.store.db, role.roleName, policyName, document);
+  await ctx.quorum.guard(ctx, {
+    kind: 'PutRolePolicy',
+    target: role.roleName,
+    payload: { RoleName: role.roleName, PolicyName: policyName, PolicyDocument: document },
+    base: (await getRow(ctx.store.db, role.roleName, policyName)) ?? '',
+    protocol: 'iam',
+  });
   await putRow(ctx.store.db, role.roleName, policyName, document, ctx.info.now);
   ctx.rolePolicies.invalidate(role.roleName);
   return undefined;
 });
+
+/**
+ * IAM's aggregate limit on a role's inline policies, with `document` as `policyName`.
+ * @throws {AwsError} LimitExceeded.
+ */
+export async function checkRolePolicySize(db: Kysely<Tables> | Transaction<Tables>, roleName: string, policyName: string, document: string): Promise<void> {
+  const others = (await rolePolicies(db, roleName)).filter((x) => x.policyName !== policyName).reduce((n, x) => n + significantLength(x.document), 0);
+  if (others + significantLength(document) > MAX_ROLE_INLINE_POLICY_CHARS) {
+    throw limitExceeded(`Maximum policy size of ${MAX_ROLE_INLINE_POLICY_CHARS} bytes exceeded for role ${roleName}`);
+  }
+}
 
 export const getRolePolicy = roleAction('GetRolePolicy', async (p, ctx) => {
   const name = readRoleName(p);
@@ -67,6 +82,16 @@ export const deleteRolePolicy = roleAction('DeleteRolePolicy', async (p, ctx) =>
   const name = readRoleName(p);
   const policyName = readPolicyName(p);
   const role = await requireRoleAuthorized(ctx, 'iam:DeleteRolePolicy', name);
+  const current = await getRow(ctx.store.db, role.roleName, policyName);
+  if (current === undefined) throw noSuchEntity(`The role policy with name ${policyName} cannot be found.`);
+  // Deleting a policy widens access when it held a Deny.
+  await ctx.quorum.guard(ctx, {
+    kind: 'DeleteRolePolicy',
+    target: role.roleName,
+    payload: { RoleName: role.roleName, PolicyName: policyName },
+    base: current,
+    protocol: 'iam',
+  });
   if (!(await deleteRow(ctx.store.db, role.roleName, policyName))) throw noSuchEntity(`The role policy with name ${policyName} cannot be found.`);
   ctx.rolePolicies.invalidate(role.roleName);
   return undefined;

@@ -14,6 +14,7 @@ import type { PolicyAuthorizer } from '../../aws/policy/authorizer.js';
 import type { AuditSink } from '../../audit/event.js';
 import { IamQueryService, identityPolicyCheck } from '../service.js';
 import type { RolePolicies } from './role-policies.js';
+import type { AccountQuorum } from '../../kms/policy/account-quorum.js';
 import type { RoleAction, RoleContext } from './context.js';
 import { createRole, deleteRole, getRole, listRoles } from './roles.js';
 import { deleteRolePolicy, getRolePolicy, listRolePolicies, putRolePolicy } from './role-policy-actions.js';
@@ -30,6 +31,7 @@ export interface RolesServiceDeps {
   rolePolicies: RolePolicies;
   /** Where each authenticated request is recorded: role and role-policy changes are permission changes. */
   audit?: AuditSink | undefined;
+  quorum: AccountQuorum;
 }
 
 export class RolesService extends IamQueryService<RoleContext> {
@@ -41,7 +43,7 @@ export class RolesService extends IamQueryService<RoleContext> {
   }
 
   protected context(caller: Caller, info: RequestInfo): RoleContext {
-    const { store, accountId, authenticator, authorizer, rolePolicies } = this.#deps;
-    return { caller, info, store, accountId, authenticator, rolePolicies, authorize: identityPolicyCheck(authorizer, caller, info) };
+    const { store, accountId, authenticator, authorizer, rolePolicies, quorum } = this.#deps;
+    return { caller, info, store, accountId, authenticator, rolePolicies, quorum, authorize: identityPolicyCheck(authorizer, caller, info) };
   }
 }

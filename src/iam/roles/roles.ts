@@ -88,6 +88,22 @@ export const createRole = roleAction('CreateRole', async (p, ctx) => {
     if (e instanceof TrustPolicyError) throw malformedPolicyDocument(e.message);
     throw e;
   }
+  // A role's trust policy says who may become it (and key policies and grants may name it): a permission change.
+  if (await findRole(ctx.store.db, name)) throw entityAlreadyExists(`Role with name ${name} already exists.`);
+  await ctx.quorum.guard(ctx, {
+    kind: 'CreateRole',
+    target: name,
+    payload: {
+      RoleName: name,
+      Path: path,
+      AssumeRolePolicyDocument: trustPolicy,
+      ...(description === undefined ? {} : { Description: description }),
+      MaxSessionDuration: maxSessionDuration,
+      Tags: tags.map(([Key, Value]) => ({ Key, Value })),
+    },
+    base: '',
+    protocol: 'iam',
+  });
   const role: RoleRow = { roleName: name, roleId: newRoleId(), path, arn, trustPolicy, description, maxSessionDuration, createdAt: ctx.info.now };
   if (!(await insertRole(ctx.store.db, role, tags))) throw entityAlreadyExists(`Role with name ${name} already exists.`);
   // A role of this name deleted earlier may still be cached by name.

@@ -11,6 +11,7 @@ import { alreadyExists, notFound, validation } from '../../aws/errors.js';
 import { authorize, keyChanged, requireNotPendingDeletion, resolveKey } from '../keys.js';
 import { aliasArn, keyArn } from '../model.js';
 import { operation } from '../operation.js';
+import { getQuorumRule } from '../../storage/iam-quorum.repository.js';
 
 export const createAlias = operation('CreateAlias', async (input, ctx) => {
   const aliasName = input.string('AliasName', { required: true });
@@ -23,6 +24,17 @@ export const createAlias = operation('CreateAlias', async (input, ctx) => {
   if (await repo.findAlias(store.db, aliasName)) throw duplicate();
   const key = await resolveKey(ctx, targetKeyId);
   await authorize(ctx, 'kms:CreateAlias', key);
+  // A new name redirects no application, so CreateAlias is immediate (KmsWalletManager makes one per wallet);
+  // but a name for a key with a quorum rule of its own waits for the account rule's quorum, if there is one.
+  if (await getQuorumRule(store.db, key.keyId))
+    await ctx.deps.quorum.guard(ctx, {
+      kind: 'CreateAlias',
+      target: aliasName,
+      keyId: key.keyId,
+      payload: { AliasName: aliasName, TargetKeyId: keyArn(key) },
+      base: '',
+      protocol: 'kms',
+    });
 
   const now = ctx.info.now;
   await store.db.transaction().execute(async (trx) => {

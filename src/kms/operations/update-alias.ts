@@ -34,6 +34,15 @@ export const updateAlias = operation('UpdateAlias', async (input, ctx) => {
     );
   }
 
+  // Under an account quorum rule moving an alias is a permission change: what signs through it changes.
+  await ctx.deps.quorum.guard(ctx, {
+    kind: 'UpdateAlias',
+    target: aliasName,
+    keyId: next.keyId,
+    payload: { AliasName: aliasName, TargetKeyId: keyArn(next), CurrentKeyId: keyArn(current) },
+    base: current.keyId,
+    protocol: 'kms',
+  });
   await store.db.transaction().execute(async (trx) => {
     const claimed = await updateKeyAtomically(trx, next.keyId, (k) => {
       requireNotPendingDeletion(k);

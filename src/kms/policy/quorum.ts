@@ -12,12 +12,12 @@
  * otherwise it is superseded. Unapproved changes expire (24 h by default).
  * Every step is an audit event.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { checkRule, ruleText, sha256Hex, type RuleSpec } from './rule.js';
 import * as q from '../../storage/iam-quorum.repository.js';
 import type { ChangeKind, ChangeStatus, PolicyChange, QuorumRule } from '../../storage/iam-quorum.repository.js';
 import { findKey } from '../key-records.js';
 import { insertGrant, type Grant } from '../../storage/grants.repository.js';
-import { findUser } from '../../storage/iam.repository.js';
 import { accessDenied, alreadyExists, invalidState, notFound, validation } from '../../aws/errors.js';
 import { keyArn, UUID_RE, type KeyRecord } from '../model.js';
 import { keyChanged } from '../keys.js';
@@ -25,26 +25,7 @@ import type { OperationContext } from '../context.js';
 import { validateKeyPolicy } from './key-policy.js';
 import { grantParamsSha256 } from '../grants.js';
 
-export const DEFAULT_TTL_SECONDS = 24 * 60 * 60;
-export const MIN_TTL_SECONDS = 5 * 60;
-export const MAX_TTL_SECONDS = 7 * 24 * 60 * 60;
-export const MAX_APPROVERS = 20;
-
-/** Lower-case hex SHA-256 of a UTF-8 text. */
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
-export interface RuleSpec {
-  approvers: string[];
-  threshold: number;
-  ttlSeconds: number;
-}
-
-/** The canonical text of a rule (what a rule change's hash covers). */
-export function ruleText(rule: RuleSpec | null): string {
-  return rule === null ? 'null' : JSON.stringify({ approvers: [...rule.approvers].sort(), threshold: rule.threshold, ttlSeconds: rule.ttlSeconds });
-}
+export { DEFAULT_TTL_SECONDS, MAX_APPROVERS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, ruleText, sha256Hex, type RuleSpec } from './rule.js';
 
 type Step =
   | 'PolicyChangeProposed'
@@ -81,21 +62,7 @@ function recordStep(ctx: OperationContext, step: Step, key: KeyRecord, changeId:
  * @throws {AwsError} ValidationException naming the fault.
  */
 export async function validateRule(ctx: OperationContext, rule: RuleSpec): Promise<void> {
-  const { accountId } = ctx.deps.config;
-  if (rule.approvers.length < 2 || rule.approvers.length > MAX_APPROVERS) throw validation(`A quorum rule names from 2 to ${MAX_APPROVERS} approvers.`);
-  if (new Set(rule.approvers).size !== rule.approvers.length) throw validation('Quorum approvers must be distinct.');
-  if (!Number.isInteger(rule.threshold) || rule.threshold < 2 || rule.threshold > rule.approvers.length) {
-    throw validation('Quorum threshold must be at least 2 (no one approves alone) and at most the number of approvers.');
-  }
-  if (!Number.isInteger(rule.ttlSeconds) || rule.ttlSeconds < MIN_TTL_SECONDS || rule.ttlSeconds > MAX_TTL_SECONDS) {
-    throw validation(`ExpirationSeconds must be from ${MIN_TTL_SECONDS} to ${MAX_TTL_SECONDS}.`);
-  }
-  for (const arn of rule.approvers) {
-    if (arn === `arn:aws:iam::${accountId}:root`) continue;
-    const m = new RegExp(`^arn:aws:iam::${accountId}:user/(?:[^/]+/)*([^/]+)$`).exec(arn);
-    const user = m ? await findUser(ctx.deps.store.db, m[1]!) : undefined;
-    if (!user || user.arn !== arn) throw validation(`Quorum approver ${arn.slice(0, 256)} is not a user of account ${accountId}.`);
-  }
+  await checkRule(ctx.deps.store.db, ctx.deps.config.accountId, rule);
 }
 
 function sameRule(a: RuleSpec, b: RuleSpec): boolean {
@@ -174,6 +141,16 @@ export async function putKeyPolicyGuarded(ctx: OperationContext, key: KeyRecord,
   const db = ctx.deps.store.db;
   const rule = await q.getQuorumRule(db, key.keyId);
   if (!rule) {
+    // A key without a rule of its own is under the account rule, if there is one.
+    const stored = (await findKey(db, key.keyId)) ?? key;
+    await ctx.deps.quorum.guard(ctx, {
+      kind: 'PutKeyPolicy',
+      target: keyArn(key),
+      keyId: key.keyId,
+      payload: { KeyId: keyArn(key), PolicyName: 'default', Policy: policy },
+      base: stored.policy,
+      protocol: 'kms',
+    });
     await q.setKeyPolicy(db, key.keyId, policy);
     keyChanged(ctx, key.keyId);
     return;
@@ -196,8 +173,9 @@ export function grantPayload(g: Grant): string {
   });
 }
 
-function grantFromPayload(change: PolicyChange, issuingAccount: string, paramsSha256: (g: Grant) => string, now: number): Grant {
-  const p = JSON.parse(change.payload) as {
+/** The grant a Grant change's text describes, on `keyId`. */
+export function grantFromPayload(keyId: string, payload: string, issuingAccount: string, paramsSha256: (g: Grant) => string, now: number): Grant {
+  const p = JSON.parse(payload) as {
     GrantId: string;
     Name: string | null;
     GranteePrincipal: string;
@@ -207,7 +185,7 @@ function grantFromPayload(change: PolicyChange, issuingAccount: string, paramsSh
   };
   const grant: Grant = {
     grantId: p.GrantId,
-    keyId: change.keyId,
+    keyId,
     name: p.Name,
     granteePrincipal: p.GranteePrincipal,
     retiringPrincipal: p.RetiringPrincipal,
@@ -232,6 +210,14 @@ export async function createGrantGuarded(ctx: OperationContext, key: KeyRecord, 
   const db = ctx.deps.store.db;
   const rule = await q.getQuorumRule(db, key.keyId);
   if (!rule) {
+    await ctx.deps.quorum.guard(ctx, {
+      kind: 'CreateGrant',
+      target: keyArn(key),
+      keyId: key.keyId,
+      payload: { KeyId: keyArn(key), Grant: JSON.parse(grantPayload(grant)) as Record<string, unknown> },
+      base: '',
+      protocol: 'kms',
+    });
     const stored = await insertGrant(db, grant);
     keyChanged(ctx, key.keyId);
     return stored;
@@ -254,6 +240,22 @@ export async function putQuorumRule(ctx: OperationContext, key: KeyRecord, next:
   let current = await q.getQuorumRule(db, key.keyId);
   if (!current) {
     if (next === null) throw notFound(`Key '${keyArn(key)}' has no quorum rule.`);
+    // Under an account rule, giving a key a rule of its own is a change that rule's quorum approves.
+    const { approvers, threshold, ttlSeconds } = next;
+    const payload = { KeyId: keyArn(key), Approvers: [...approvers].sort(), Threshold: threshold, ExpirationSeconds: ttlSeconds };
+    const pending = await ctx.deps.quorum.submit(ctx, { kind: 'PutQuorumRule', target: keyArn(key), keyId: key.keyId, payload, base: '', protocol: 'kms' });
+    if (pending) {
+      const { change, approvals } = pending;
+      return {
+        KeyId: keyArn(key),
+        Status: 'PENDING',
+        Scope: 'Account',
+        ChangeId: change.changeId,
+        PayloadSha256: change.payloadSha256,
+        Approvals: approvals,
+        Threshold: change.threshold,
+      };
+    }
     const inserted = await q.insertQuorumRuleIfAbsent(db, { keyId: key.keyId, ...next, updatedAt: now, updatedBy: ctx.caller.arn });
     if (inserted) {
       recordStep(ctx, 'QuorumRuleSet', key, null);
@@ -285,7 +287,7 @@ async function apply(ctx: OperationContext, key: KeyRecord, change: PolicyChange
       if (change.kind === 'Grant') {
         if (!(await findKey(trx, change.keyId))) throw new Superseded();
         if (!(await q.closeChange(trx, change.changeId, 'APPLIED', now))) return 'DECIDED';
-        await insertGrant(trx, grantFromPayload(change, ctx.deps.config.accountId, grantParamsSha256, now));
+        await insertGrant(trx, grantFromPayload(change.keyId, change.payload, ctx.deps.config.accountId, grantParamsSha256, now));
       } else if (change.kind === 'KeyPolicy') {
         const stored = await findKey(trx, change.keyId);
         if (!stored || sha256Hex(stored.policy) !== change.baseSha256) throw new Superseded();
