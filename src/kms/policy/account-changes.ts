@@ -7,7 +7,8 @@
  * did — and writes in the decision's transaction; the key's cached record is
  * dropped after the commit.
  */
-import { deleteAlias, findAlias, findKey, insertAliasIfAbsent, updateAlias } from '../../storage/keys.repository.js';
+import { deleteAlias, findAlias, insertAliasIfAbsent, updateAlias } from '../../storage/keys.repository.js';
+import { findKey } from '../key-records.js';
 import { insertGrant } from '../../storage/grants.repository.js';
 import * as q from '../../storage/iam-quorum.repository.js';
 import type { KeyCache } from '../key-cache.js';
