@@ -109,10 +109,10 @@ function findSlot(p11: Pkcs11, label: string): Handle {
   for (const slot of p11.C_GetSlotList(true)) {
     const tokenLabel = trimLabel(p11.C_GetTokenInfo(slot).label);
     if (tokenLabel === label) return slot;
-    seen.push(tokenLabel);
+    if (tokenLabel !== '') seen.push(tokenLabel); // an uninitialised token has no label
   }
   throw new RootKeyError(
-    `no PKCS#11 token is labelled "${label}" (SYMBOLON_PKCS11_TOKEN_LABEL)${seen.length > 0 ? `; tokens present: ${seen.map((s) => `"${s}"`).join(', ')}` : '; no token is present'}`,
+    `no PKCS#11 token is labelled "${label}" (SYMBOLON_PKCS11_TOKEN_LABEL)${seen.length > 0 ? `; tokens present: ${seen.map((s) => `"${s}"`).join(', ')}` : '; no initialised token is present'}`,
   );
 }
 
@@ -203,7 +203,7 @@ export class Pkcs11RootKey implements RootKey {
       const code = ckr(e);
       if (code === 'CKR_ENCRYPTED_DATA_INVALID' || code === 'CKR_ENCRYPTED_DATA_LEN_RANGE' || code === 'CKR_GENERAL_ERROR' || code === 'CKR_FUNCTION_FAILED')
         throw new RootKeyError(
-          `the root key ${this.description} does not match this store: its store key was wrapped under a different root key. Refusing to start; configure the original token and key.`,
+          `The root key from ${this.description} does not match this store: its store key was wrapped under a different root key. Refusing to start; configure the original token and key.`,
         );
       throw new RootKeyError(`the token failed to unwrap the store key (${code ?? 'error'})`);
     } finally {

@@ -94,7 +94,7 @@ export async function openStoreKeys(root: RootKey, recordBytes: Uint8Array, lega
   const record = decodeStoreKeyRecord(recordBytes);
   if (record.root !== root.kind)
     throw new RootKeyError(
-      `this store's store key is wrapped by the ${record.root} root, but SYMBOLON_ROOT is ${root.kind}. Refusing to start; configure the ${record.root} root (or move roots with symbolon operator migrate-root).`,
+      `this store's store key is wrapped by the ${record.root} root, but SYMBOLON_ROOT is ${root.kind}. Refusing to start; configure the ${record.root} root.`,
     );
   if (record.legacy && !legacySealer) throw new RootKeyError('this store holds records sealed directly under its root key file; the file root must open it');
   const keys = new Map<number, Uint8Array>();

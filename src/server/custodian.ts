@@ -13,7 +13,7 @@ import { openStore, type Store } from '../storage/database.js';
 import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
 import { countAccessKeys, insertAccessKey } from '../storage/access-keys.repository.js';
 import { loadFileRoot, rootKeyFileState } from '../root/file-root.js';
-import { type KeyRootOfTrust, RootKeyError, sealingContext, SealedBoxError, type RootKey, type RootOfTrust } from '../root/root-of-trust.js';
+import { type KeyRootOfTrust, RootKeyError, sealingContext, SealedBoxError, type RootKey, type RootKind, type RootOfTrust } from '../root/root-of-trust.js';
 import { createStoreKeyRecord, decodeStoreKeyRecord, openStoreKeys, STORE_KEY_META, StoreKeySealer } from '../root/store-key.js';
 import { openPkcs11Root } from '../root/pkcs11-root.js';
 import { Authenticator } from '../aws/authenticator.js';
@@ -187,6 +187,23 @@ async function openStoreKey(store: Store, loaded: LoadedRoot): Promise<StoreKeyS
 }
 
 /**
+ * Refuses, before the root is opened, a root of another kind than the one the
+ * store's key is wrapped by (or, for a store sealed before the key hierarchy,
+ * anything but the file root).
+ * @throws {RootKeyError} naming both kinds.
+ */
+async function checkRootKind(store: Store, kind: RootKind): Promise<void> {
+  const record = await getMeta(store.db, STORE_KEY_META);
+  const storeKind = record ? decodeStoreKeyRecord(record).root : 'file';
+  if (storeKind === kind) return;
+  throw new RootKeyError(
+    record
+      ? `this store's store key is wrapped by the ${storeKind} root, but SYMBOLON_ROOT is ${kind}. Refusing to start; configure the ${storeKind} root.`
+      : `this store was sealed directly under a root key file (before the key hierarchy), but SYMBOLON_ROOT is ${kind}. Refusing to start; start it with its root key file first.`,
+  );
+}
+
+/**
  * Step 1: the root of trust and the store. A root that is there is opened
  * before the store is touched; the store is opened unmigrated, since whether
  * it already holds sealed data decides whether a missing root.key may be
@@ -218,7 +235,9 @@ async function openRootAndStore(options: CustodianOptions, logger: Logger): Prom
       await verifyRoot(store, options.root, options.root.description);
       return { store, sealer: options.root, source: options.root.description, created: false };
     }
-    loaded ??= await loadConfiguredRoot(config, await storeHoldsSealedData(store));
+    const sealed = await storeHoldsSealedData(store);
+    if (sealed) await checkRootKind(store, config.root.kind);
+    loaded ??= await loadConfiguredRoot(config, sealed);
     await store.migrate();
     const sealer = await openStoreKey(store, loaded);
     try {
