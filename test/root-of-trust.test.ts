@@ -276,9 +276,10 @@ test('StoreKeySealer: opens what it sealed; a moved, altered or unknown-version 
   await otherRoot.close();
 });
 
-test('SYMBOLON_ROOT: file by default, pkcs11 needs its settings, anything else is refused', () => {
+test('SYMBOLON_ROOT: file by default, pkcs11 and kms need their settings, anything else is refused', () => {
   assert.equal(configFromEnv({}, { port: '0' }).root.kind, 'file');
-  assert.throws(() => configFromEnv({ SYMBOLON_ROOT: 'tpm' }, { port: '0' }), /SYMBOLON_ROOT must be file or pkcs11/);
+  assert.throws(() => configFromEnv({ SYMBOLON_ROOT: 'tpm' }, { port: '0' }), /SYMBOLON_ROOT must be file, pkcs11 or kms/);
+  assert.throws(() => configFromEnv({ SYMBOLON_ROOT: 'kms' }, { port: '0' }), /SYMBOLON_ROOT=kms needs SYMBOLON_ROOT_KMS_KEY_ID/);
   assert.throws(
     () => configFromEnv({ SYMBOLON_ROOT: 'pkcs11' }, { port: '0' }),
     /needs SYMBOLON_PKCS11_MODULE, SYMBOLON_PKCS11_TOKEN_LABEL, SYMBOLON_PKCS11_PIN/,

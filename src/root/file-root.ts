@@ -31,7 +31,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { wipe } from '../crypto/bytes.js';
-import { KeyRootOfTrust, RootKeyError, type RootKey } from './root-of-trust.js';
+import { KeyRootOfTrust, RootKeyError, type RootKey, type StoreKeyBinding } from './root-of-trust.js';
 import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
 import { concatBytes } from '../crypto/bytes.js';
 
@@ -126,14 +126,14 @@ export class FileRootKey implements RootKey {
     this.#legacy = new KeyRootOfTrust(rootKey, description);
   }
 
-  async wrap(storeKey: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    return concatBytes(Uint8Array.of(WRAP_FORMAT), aeadSeal(this.#wrapKey, storeKey, aad));
+  async wrap(storeKey: Uint8Array, binding: StoreKeyBinding): Promise<Uint8Array> {
+    return concatBytes(Uint8Array.of(WRAP_FORMAT), aeadSeal(this.#wrapKey, storeKey, binding.aad));
   }
 
-  async unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  async unwrap(wrapped: Uint8Array, binding: StoreKeyBinding): Promise<Uint8Array> {
     if (wrapped.length < 1 || wrapped[0] !== WRAP_FORMAT) throw new RootKeyError('the stored store key has an unknown wrapping format');
     try {
-      return aeadOpen(this.#wrapKey, wrapped.subarray(1), aad);
+      return aeadOpen(this.#wrapKey, wrapped.subarray(1), binding.aad);
     } catch (e) {
       if (e instanceof AeadOpenError)
         throw new RootKeyError(

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { concatBytes } from '../crypto/bytes.js';
-import { RootKeyError, type RootKey } from './root-of-trust.js';
+import { RootKeyError, type RootKey, type StoreKeyBinding } from './root-of-trust.js';
 import type { Pkcs11Settings } from './settings.js';
 
 type Pkcs11Module = typeof import('pkcs11js');
@@ -179,7 +179,7 @@ export class Pkcs11RootKey implements RootKey {
     return this.#session;
   }
 
-  async wrap(storeKey: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  async wrap(storeKey: Uint8Array, { aad }: StoreKeyBinding): Promise<Uint8Array> {
     const session = this.#live();
     const iv = new Uint8Array(randomBytes(IV_BYTES));
     this.#p11.C_EncryptInit(session, this.#gcm(iv, aad), this.#key);
@@ -188,7 +188,7 @@ export class Pkcs11RootKey implements RootKey {
     return concatBytes(Uint8Array.of(WRAP_FORMAT), iv, new Uint8Array(ct));
   }
 
-  async unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  async unwrap(wrapped: Uint8Array, { aad }: StoreKeyBinding): Promise<Uint8Array> {
     const session = this.#live();
     if (wrapped.length < 1 + IV_BYTES + TAG_BITS / 8 || wrapped[0] !== WRAP_FORMAT)
       throw new RootKeyError('the stored store key has an unknown wrapping format');

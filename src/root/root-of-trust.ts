@@ -30,7 +30,14 @@ export interface RootOfTrust {
 }
 
 /** Which kind of root wraps the store key (SYMBOLON_ROOT). */
-export type RootKind = 'file' | 'pkcs11';
+export type RootKind = 'file' | 'pkcs11' | 'kms';
+
+/** What a wrapped store key is bound to: its installation (a random id kept in the row), its version, and both as associated data. */
+export interface StoreKeyBinding {
+  installation: string;
+  version: number;
+  aad: Uint8Array;
+}
 
 /**
  * A root key: wraps and unwraps the 32-byte store key. Used once at start-up
@@ -40,13 +47,13 @@ export interface RootKey {
   readonly kind: RootKind;
   /** A short description for logs and errors (never key bytes). */
   readonly description: string;
-  /** Wraps `storeKey` bound to `aad`. Does not wipe the input. */
-  wrap(storeKey: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  /** Wraps `storeKey` bound to `binding`. Does not wipe the input. */
+  wrap(storeKey: Uint8Array, binding: StoreKeyBinding): Promise<Uint8Array>;
   /**
-   * Unwraps a box made by wrap with the same `aad`; the caller wipes the result.
+   * Unwraps a box made by wrap with the same `binding`; the caller wipes the result.
    * @throws {RootKeyError} when the box does not unwrap under this root (another root key), or the root is unreachable.
    */
-  unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  unwrap(wrapped: Uint8Array, binding: StoreKeyBinding): Promise<Uint8Array>;
   /**
    * The file root only: the sealer for records a store made before the key
    * hierarchy sealed directly under the root key (format 0x01).

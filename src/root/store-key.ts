@@ -4,7 +4,8 @@
  * record is sealed under it, so the hot path is the same whatever the root
  * (a file, a PKCS#11 token): one AES-256-GCM operation in memory.
  *
- * The row (JSON): { format: 1, root: kind, legacy, current, keys: [{ version, wrapped }] }.
+ * The row (JSON): { format: 1, root: kind, installation, legacy, current, keys: [{ version, wrapped }] };
+ * `installation` is a random id naming this store to a KMS root (its encryption context).
  * `legacy` is true for a store made before the key hierarchy: its older
  * records are sealed directly under the file root (format 0x01) and stay
  * readable through the file root's legacy sealer.
@@ -13,10 +14,19 @@
  * AES-256-GCM box (nonce || ct || tag) under HKDF(store key, "symbolon/store/seal/v2"),
  * with the caller's associated data.
  */
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
 import { concatBytes, utf8Bytes, wipe } from '../crypto/bytes.js';
-import { type KeyRootOfTrust, type RootKey, type RootKind, type RootOfTrust, RootKeyError, SealedBoxError, sealingContext } from './root-of-trust.js';
+import {
+  type KeyRootOfTrust,
+  type RootKey,
+  type RootKind,
+  type RootOfTrust,
+  RootKeyError,
+  SealedBoxError,
+  sealingContext,
+  type StoreKeyBinding,
+} from './root-of-trust.js';
 
 /** The symbolon_meta name of the store-key row. */
 export const STORE_KEY_META = 'store_key';
@@ -28,6 +38,7 @@ const HEADER = 5;
 interface StoreKeyRecord {
   format: 1;
   root: RootKind;
+  installation: string;
   legacy: boolean;
   current: number;
   keys: Array<{ version: number; wrapped: string }>;
@@ -36,6 +47,10 @@ interface StoreKeyRecord {
 /** Associated data binding a wrapped store key to its version. */
 export function storeKeyAad(version: number): Uint8Array {
   return sealingContext('store-key/v1', version);
+}
+
+function bindingOf(installation: string, version: number): StoreKeyBinding {
+  return { installation, version, aad: storeKeyAad(version) };
 }
 
 function sealingKeyOf(storeKey: Uint8Array): Uint8Array {
@@ -54,7 +69,9 @@ export function decodeStoreKeyRecord(bytes: Uint8Array): StoreKeyRecord {
     r !== null &&
     typeof r === 'object' &&
     r.format === 1 &&
-    (r.root === 'file' || r.root === 'pkcs11') &&
+    (r.root === 'file' || r.root === 'pkcs11' || r.root === 'kms') &&
+    typeof r.installation === 'string' &&
+    /^[0-9a-f-]{36}$/.test(r.installation) &&
     typeof r.legacy === 'boolean' &&
     Number.isInteger(r.current) &&
     Array.isArray(r.keys) &&
@@ -78,8 +95,16 @@ export async function createStoreKeyRecord(root: RootKey, legacy: boolean): Prom
     throw new RootKeyError(`this store was sealed directly under a root key file (before the key hierarchy); start it with SYMBOLON_ROOT=file first`);
   const storeKey = new Uint8Array(randomBytes(32));
   try {
-    const wrapped = await root.wrap(storeKey, storeKeyAad(1));
-    return encodeStoreKeyRecord({ format: 1, root: root.kind, legacy, current: 1, keys: [{ version: 1, wrapped: Buffer.from(wrapped).toString('base64') }] });
+    const installation = randomUUID();
+    const wrapped = await root.wrap(storeKey, bindingOf(installation, 1));
+    return encodeStoreKeyRecord({
+      format: 1,
+      root: root.kind,
+      installation,
+      legacy,
+      current: 1,
+      keys: [{ version: 1, wrapped: Buffer.from(wrapped).toString('base64') }],
+    });
   } finally {
     wipe(storeKey);
   }
@@ -100,7 +125,7 @@ export async function openStoreKeys(root: RootKey, recordBytes: Uint8Array, lega
   const keys = new Map<number, Uint8Array>();
   try {
     for (const k of record.keys) {
-      const storeKey = await root.unwrap(new Uint8Array(Buffer.from(k.wrapped, 'base64')), storeKeyAad(k.version));
+      const storeKey = await root.unwrap(new Uint8Array(Buffer.from(k.wrapped, 'base64')), bindingOf(record.installation, k.version));
       try {
         if (storeKey.length !== 32) throw new RootKeyError('an unwrapped store key is not 32 bytes: the store is damaged');
         keys.set(k.version, sealingKeyOf(storeKey));

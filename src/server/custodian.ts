@@ -16,6 +16,7 @@ import { loadFileRoot, rootKeyFileState } from '../root/file-root.js';
 import { type KeyRootOfTrust, RootKeyError, sealingContext, SealedBoxError, type RootKey, type RootKind, type RootOfTrust } from '../root/root-of-trust.js';
 import { createStoreKeyRecord, decodeStoreKeyRecord, openStoreKeys, STORE_KEY_META, StoreKeySealer } from '../root/store-key.js';
 import { openPkcs11Root } from '../root/pkcs11-root.js';
+import { KmsRootKey } from '../root/kms-root.js';
 import { Authenticator } from '../aws/authenticator.js';
 import { AccessKeySource, accessKeySecretAad } from '../aws/access-key-source.js';
 import { KeyCache } from '../kms/key-cache.js';
@@ -149,6 +150,10 @@ type OpenedStore = { store: Store; sealer: RootOfTrust; source: string; created:
  * @param storeSealed the file root: whether a missing root.key must be refused rather than generated.
  */
 async function loadConfiguredRoot(config: ServerConfig, storeSealed: boolean): Promise<LoadedRoot> {
+  if (config.root.kind === 'kms') {
+    const root = new KmsRootKey(config.root.kms!);
+    return { root, source: root.description, created: false };
+  }
   if (config.root.kind === 'pkcs11') {
     const root = await openPkcs11Root(config.root.pkcs11!, { createKey: !storeSealed });
     return { root, source: root.description, created: false };
