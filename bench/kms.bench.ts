@@ -90,11 +90,11 @@ async function compareRoots(roots: string[]): Promise<void> {
       median: Math.round(median(s.perSecond)),
       ratio: median(s.perSecond) / base,
     }));
-    console.log(`${'root'.padEnd(8)}${'rounds (req/s)'.padEnd(26)}${'median'.padEnd(9)}${'vs file'.padEnd(9)}target       met`);
+    console.log(`${'root'.padEnd(8)}${'rounds (req/s)'.padEnd(40)}${'median'.padEnd(9)}${'vs file'.padEnd(9)}target       met`);
     for (const r of rows) {
       const met = Math.abs(r.ratio - 1) <= 0.05;
       console.log(
-        `${r.root.padEnd(8)}${r.rounds.join(', ').padEnd(26)}${String(r.median).padEnd(9)}${r.ratio.toFixed(3).padEnd(9)}${'within 5 %'.padEnd(13)}${met ? 'yes' : 'NO'}`,
+        `${r.root.padEnd(8)}${r.rounds.join(', ').padEnd(40)}${String(r.median).padEnd(9)}${r.ratio.toFixed(3).padEnd(9)}${'within 5 %'.padEnd(13)}${met ? 'yes' : 'NO'}`,
       );
     }
     mkdirSync('bench/results', { recursive: true });

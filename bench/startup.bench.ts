@@ -3,8 +3,9 @@
  * (createCustodian: open the store, open the root, unwrap the store key,
  * migrate, build the app, first maintenance pass) with BENCH_KEYS keys
  * (default 100,000 secp256k1 keys) in the store, for each root in BENCH_ROOTS
- * (default `file,pkcs11`; pkcs11 on a SoftHSM2 token in a temporary directory,
- * skipped without SoftHSM2). Embedded SQLite unless DATABASE_URL is set.
+ * (default `file,pkcs11,kms`; pkcs11 on a SoftHSM2 token in a temporary
+ * directory, skipped without SoftHSM2; kms through another Symbolon server
+ * process). Embedded SQLite unless DATABASE_URL is set.
  * Target: <= 3 s on any root. Results go to bench/results/startup.json.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -19,10 +20,12 @@ import { createCustodian } from '../src/server/custodian.js';
 import { dropPgSchema } from '../src/storage/database.js';
 import { insertKey } from '../src/storage/keys.repository.js';
 import { SKIP_WITHOUT_HSM, softHsm } from '../test/helpers/softhsm.js';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { BENCH_ADMIN, BENCH_REGION, startServerProcess } from './lib/load.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const ROOTS = (process.env.BENCH_ROOTS ?? 'file,pkcs11').split(',');
+const ROOTS = (process.env.BENCH_ROOTS ?? 'file,pkcs11,kms').split(',');
 const DATABASE_URL = process.env.DATABASE_URL;
 const logger = pino({ level: 'silent' });
 
@@ -126,6 +129,25 @@ async function main(): Promise<void> {
         rows.push(await benchRoot('pkcs11', hsm.env('bench')));
       } finally {
         hsm.cleanup();
+      }
+    } else if (root === 'kms') {
+      // The upstream KMS: another Symbolon server process.
+      const upstream = await startServerProcess();
+      try {
+        const kms = new KMSClient({ endpoint: upstream.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
+        const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+        kms.destroy();
+        rows.push(
+          await benchRoot('kms', {
+            SYMBOLON_ROOT: 'kms',
+            SYMBOLON_ROOT_KMS_ENDPOINT: upstream.endpoint,
+            SYMBOLON_ROOT_KMS_KEY_ID: keyId,
+            SYMBOLON_ROOT_KMS_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
+            SYMBOLON_ROOT_KMS_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey,
+          }),
+        );
+      } finally {
+        await upstream.stop();
       }
     } else throw new RangeError(`BENCH_ROOTS: unknown root ${root}`);
   }
