@@ -5,6 +5,13 @@
  * keep-alive connections. Each operation is printed beside its in-process
  * ceiling (the same keystore call in a loop) and the ratio; results go to
  * bench/results/kms.json. Both processes share the machine's cores.
+ *
+ * BENCH_ROOTS=file,pkcs11 compares roots of trust instead: one server per
+ * root (pkcs11 on a SoftHSM2 token in a temporary directory), Sign driven at
+ * each in alternating rounds (BENCH_ROUNDS, default 3) in the same run; the
+ * median of each and the ratio to the file root's go to
+ * bench/results/kms-roots.json (target: within 5 %, the hot path never
+ * touches the root).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -24,6 +31,7 @@ import {
   type LoadResult,
   type PreparedRequest,
 } from './lib/load.js';
+import { SKIP_WITHOUT_HSM, softHsm } from '../test/helpers/softhsm.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -39,7 +47,81 @@ interface Row {
   met: boolean;
 }
 
+/** BENCH_ROOTS: Sign on one server per root of trust, alternating rounds, in one run. */
+async function compareRoots(roots: string[]): Promise<void> {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const hsm = roots.includes('pkcs11') ? softHsm() : undefined;
+  const servers: Array<{ root: string; server: Awaited<ReturnType<typeof startServerProcess>>; reqs: PreparedRequest[]; perSecond: number[] }> = [];
+  const signer = makeSigner();
+  try {
+    if (hsm) {
+      if (SKIP_WITHOUT_HSM) throw new Error(`BENCH_ROOTS=pkcs11: ${SKIP_WITHOUT_HSM}`);
+      hsm.initToken('bench');
+    }
+    const digests = Array.from({ length: 1024 }, () => new Uint8Array(randomBytes(32)));
+    for (const root of roots) {
+      if (root !== 'file' && root !== 'pkcs11') throw new RangeError(`BENCH_ROOTS: unknown root ${root}`);
+      const server = await startServerProcess(root === 'pkcs11' ? hsm!.env('bench') : {});
+      const kms = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
+      const keyId = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+      kms.destroy();
+      const reqs: PreparedRequest[] = [];
+      for (let i = 0; i < 4096; i++) {
+        const body = { KeyId: keyId, Message: Buffer.from(digests[i % 1024]!).toString('base64'), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' };
+        reqs.push(await signKmsRequest(server.port, 'Sign', body, signer));
+      }
+      servers.push({ root, server, reqs, perSecond: [] });
+    }
+    for (const s of servers) await runPipelined(s.server.port, s.reqs, CONNECTIONS, DEPTH, 1); // warm up
+    for (let round = 0; round < rounds; round++) {
+      for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
+        const load = await runPipelined(s.server.port, s.reqs, CONNECTIONS, DEPTH, SECONDS);
+        if (load.errors > 0) throw new Error(`${s.root}: ${load.errors} errors (${load.firstError})`);
+        s.perSecond.push(load.perSecond);
+      }
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const base = median(servers.find((s) => s.root === 'file')?.perSecond ?? servers[0]!.perSecond);
+    console.log(`\nSign (secp256k1, DIGEST) by root of trust, ${cpus().length} cores, ${rounds} alternating rounds of ${SECONDS}s, ${CONCURRENCY} in flight`);
+    console.log(`store: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite'}\n`);
+    const rows = servers.map((s) => ({
+      root: s.root,
+      rounds: s.perSecond.map((x) => Math.round(x)),
+      median: Math.round(median(s.perSecond)),
+      ratio: median(s.perSecond) / base,
+    }));
+    console.log(`${'root'.padEnd(8)}${'rounds (req/s)'.padEnd(40)}${'median'.padEnd(9)}${'vs file'.padEnd(9)}target       met`);
+    for (const r of rows) {
+      const met = Math.abs(r.ratio - 1) <= 0.05;
+      console.log(
+        `${r.root.padEnd(8)}${r.rounds.join(', ').padEnd(40)}${String(r.median).padEnd(9)}${r.ratio.toFixed(3).padEnd(9)}${'within 5 %'.padEnd(13)}${met ? 'yes' : 'NO'}`,
+      );
+    }
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync(
+      'bench/results/kms-roots.json',
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          cores: cpus().length,
+          store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
+          seconds: SECONDS,
+          concurrency: CONCURRENCY,
+          rows,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    console.log('\nwritten: bench/results/kms-roots.json');
+  } finally {
+    for (const s of servers) await s.server.stop();
+    hsm?.cleanup();
+  }
+}
+
 async function main() {
+  if (process.env.BENCH_ROOTS) return compareRoots(process.env.BENCH_ROOTS.split(','));
   const server = await startServerProcess();
   const kms = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
   const signer = makeSigner();

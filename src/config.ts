@@ -8,6 +8,7 @@ import { loadTrustedIssuers } from './identity/issuers-config.js';
 import { checkFrameProvidersTrusted, parseFrameOidcProviders, type FrameOidcProvider } from './server/frame-oidc-providers.js';
 import type { WalletSettings } from './wallet/settings.js';
 import type { IdentitySettings } from './identity/settings.js';
+import { rootSettingsFromEnv, type RootSettings } from './root/settings.js';
 
 export type { WalletSettings, IdentitySettings };
 
@@ -22,7 +23,10 @@ export interface ServerConfig {
   dbTimeoutMs: number;
   region: string;
   accountId: string | undefined;
+  /** The file root's key from SYMBOLON_ROOT_KEY (else DIR/root.key). */
   rootKey: string | undefined;
+  /** SYMBOLON_ROOT and its settings: what wraps the store key (docs/root-of-trust.md). */
+  root: RootSettings;
   adminAccessKeyId: string | undefined;
   adminSecretAccessKey: string | undefined;
   logLevel: string;
@@ -224,6 +228,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     region,
     accountId,
     rootKey: env.SYMBOLON_ROOT_KEY || undefined,
+    root: rootSettingsFromEnv(env),
     adminAccessKeyId: env.SYMBOLON_ADMIN_ACCESS_KEY_ID || undefined,
     adminSecretAccessKey: env.SYMBOLON_ADMIN_SECRET_ACCESS_KEY || undefined,
     logLevel: env.SYMBOLON_LOG_LEVEL ?? 'info',

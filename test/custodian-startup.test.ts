@@ -11,8 +11,9 @@
  *  - a malformed SYMBOLON_ROOT_KEY fails with a clear RootKeyError that does not
  *    echo the value;
  *  - key material is sealed at rest: the private key of a key made by CreateKey
- *    (keystore.createMaterial under a root key the test knows), recovered by
- *    opening its sealed row, appears nowhere in the database's bytes.
+ *    (keystore.createMaterial under the store key, wrapped by a root key the
+ *    test knows), recovered by opening its sealed row, appears nowhere in the
+ *    database's bytes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +25,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { CreateKeyCommand, DescribeKeyCommand, SignCommand } from '@aws-sdk/client-kms';
 import { RootKeyError } from '../src/root/file-root.js';
-import { KeyRootOfTrust, sealingContext } from '../src/root/root-of-trust.js';
+import { sealingContext } from '../src/root/root-of-trust.js';
+import { FileRootKey } from '../src/root/file-root.js';
+import { openStoreKeys, STORE_KEY_META } from '../src/root/store-key.js';
+import { getMeta } from '../src/storage/meta.repository.js';
 import { decodeEcdsaSignatureDer, decodeEcSpki } from '../src/crypto/der.js';
 import { getPublicKey, verifyDigest } from '../src/crypto/secp256k1.js';
 import { dropPgSchema } from '../src/storage/database.js';
@@ -286,6 +290,7 @@ test('key material is sealed at rest: the private key of a key made and used thr
   let keyId: string;
   let sealed: Uint8Array;
   let point: Uint8Array;
+  let storeKeyRow: Uint8Array;
   try {
     keyId = (await server.kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
     // Use it, so the material has been opened inside the server at least once.
@@ -297,6 +302,7 @@ test('key material is sealed at rest: the private key of a key made and used thr
       .where('version', '=', 1)
       .executeTakeFirstOrThrow();
     sealed = new Uint8Array(row.sealed);
+    storeKeyRow = (await getMeta(server.custodian.deps.store.db, STORE_KEY_META))!;
     point = decodeEcSpki(new Uint8Array(row.public_key!)).point;
     assert.equal(verifyDigest(decodeEcdsaSignatureDer(signature), DIGEST, point), true);
   } finally {
@@ -305,7 +311,10 @@ test('key material is sealed at rest: the private key of a key made and used thr
   }
 
   const rootKey = new Uint8Array(Buffer.from(rootKeyHex, 'hex'));
-  const root = new KeyRootOfTrust(rootKey, 'test');
+  const fileRoot = new FileRootKey(rootKey, 'test');
+  // The root key unwraps the store key (kept in the store, wrapped), which opens the row.
+  const root = await openStoreKeys(fileRoot, storeKeyRow);
+  await fileRoot.close();
   let secret: Uint8Array | undefined;
   try {
     const bytes = await storeBytes(store.dataDir, store.pgSchema);

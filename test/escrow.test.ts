@@ -66,7 +66,9 @@ describe('root-key escrow', () => {
     for (const s of shares) assert.match(s, /^symbolon-root-share-v1-[0-9a-f]{16}-[0-9a-f]{66}-[0-9a-f]{8}$/);
     // The key itself is not printed, and nothing was written.
     assert.ok(!r.out.includes(keyHex) && !r.err.includes(keyHex));
-    const sealed = loadFileRoot({ dataDir: source }).root.seal(new TextEncoder().encode('sealed before the loss'), sealingContext('escrow-test'));
+    const sealed = loadFileRoot({ dataDir: source })
+      .root.legacySealer()
+      .seal(new TextEncoder().encode('sealed before the loss'), sealingContext('escrow-test'));
     const all = subsets([0, 1, 2, 3, 4], 3);
     assert.equal(all.length, 10);
     for (const subset of all) {
@@ -75,7 +77,7 @@ describe('root-key escrow', () => {
       assert.equal(c.code, 0, `${subset}: ${c.err}`);
       assert.equal(readFileSync(join(target, 'root.key'), 'utf8'), `${keyHex}\n`);
       assert.equal(statSync(join(target, 'root.key')).mode & 0o777, 0o600);
-      const opened = loadFileRoot({ dataDir: target, storeSealed: true }).root.open(sealed, sealingContext('escrow-test'));
+      const opened = loadFileRoot({ dataDir: target, storeSealed: true }).root.legacySealer().open(sealed, sealingContext('escrow-test'));
       assert.equal(new TextDecoder().decode(opened), 'sealed before the loss');
     }
     // More than M work too.

@@ -12,7 +12,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { wipe } from '../crypto/bytes.js';
-import { loadFileRoot, RootKeyError } from '../root/file-root.js';
+import { RootKeyError } from '../root/file-root.js';
+import { rootSettingsFromEnv } from '../root/settings.js';
+import { decodeStoreKeyRecord, openStoreKeys, STORE_KEY_META } from '../root/store-key.js';
+import { getMeta } from '../storage/meta.repository.js';
 import { sealingContext, SealedBoxError, type RootOfTrust } from '../root/root-of-trust.js';
 import { openStore } from '../storage/database.js';
 import { migrations as knownMigrations } from '../storage/migrations/index.js';
@@ -29,7 +32,7 @@ import {
   type StoreLocation,
 } from '../storage/backup.js';
 import { CHECKPOINT_KEY_META, checkpointKeyId } from '../audit/checkpoint-key.js';
-import { ROOT_CHECK, ROOT_CHECK_PURPOSE } from '../server/custodian.js';
+import { loadConfiguredRoot, ROOT_CHECK, ROOT_CHECK_PURPOSE } from '../server/custodian.js';
 
 const STORE_HELP = `Store (as symbolon serve reads it):
   --data DIR       The embedded SQLite store DIR/symbolon.db and the root key file
@@ -127,9 +130,56 @@ function describe(where: StoreLocation): string {
   return `${u.host}${u.pathname}${where.pgSchema ? ` (schema ${where.pgSchema})` : ''}`;
 }
 
-/** The root of trust as serve loads it, never generated: a backup needs the store's existing root. */
-function loadRoot(values: { data?: string | undefined }, env: BackupIo['env']): RootOfTrust {
-  return loadFileRoot({ dataDir: dataDir(values, env), envKey: env.SYMBOLON_ROOT_KEY || undefined, storeSealed: true }).root;
+/**
+ * The sealer the store's records open with, as serve gets it: the configured
+ * root (SYMBOLON_ROOT; never generated — a backup needs the store's existing
+ * root) unwraps the store key held in `storeKeyRecord`; a store made before
+ * the key hierarchy (no such record) opens directly under its root key file.
+ * The root is closed before this returns. The caller destroys the sealer.
+ * @throws {BackupError} "sealed under another root" when the root does not unwrap the store key.
+ */
+async function openSealer(
+  values: { data?: string | undefined },
+  env: BackupIo['env'],
+  storeKeyRecord: Uint8Array | undefined,
+): Promise<RootOfTrust & { destroy(): void }> {
+  const { root } = await loadConfiguredRoot(
+    { root: rootSettingsFromEnv(env), dataDir: dataDir(values, env), rootKey: env.SYMBOLON_ROOT_KEY || undefined },
+    true,
+  );
+  let legacy = root.legacySealer?.();
+  try {
+    if (!storeKeyRecord) {
+      if (!legacy) throw new BackupError(`sealed under another root: this store was sealed directly under a root key file, but SYMBOLON_ROOT is ${root.kind}`);
+      const sealer = legacy;
+      legacy = undefined;
+      return sealer;
+    }
+    try {
+      const sealer = await openStoreKeys(root, storeKeyRecord, legacy);
+      if (decodeStoreKeyRecord(storeKeyRecord).legacy) legacy = undefined; // the sealer owns it now
+      return sealer;
+    } catch (e) {
+      if (e instanceof RootKeyError) throw new BackupError(`sealed under another root: ${e.message}`);
+      throw e;
+    }
+  } finally {
+    legacy?.destroy();
+    await root.close();
+  }
+}
+
+/** The store-key record of a live store (read before the snapshot: it changes only when the root is migrated). */
+async function liveStoreKeyRecord(from: StoreLocation): Promise<Uint8Array | undefined> {
+  const store = await openStore({
+    ...('sqliteFile' in from ? { sqliteFile: from.sqliteFile } : { databaseUrl: from.databaseUrl, pgSchema: from.pgSchema }),
+    migrate: false,
+  });
+  try {
+    return await getMeta(store.db, STORE_KEY_META);
+  } finally {
+    await store.close();
+  }
 }
 
 const CHECKPOINT_AAD = (): Uint8Array => sealingContext('audit/checkpoint-key/v1');
@@ -168,7 +218,7 @@ async function createCommand(args: string[], io: BackupIo): Promise<number> {
   if (existsSync(out)) throw new UsageError(`${out} exists; choose a new file`);
   const from = location(values, io.env);
   if ('sqliteFile' in from && !existsSync(from.sqliteFile)) throw new UsageError(`no store at ${from.sqliteFile} (use --data DIR, or set DATABASE_URL)`);
-  const root = loadRoot(values, io.env);
+  const root = await openSealer(values, io.env, await liveStoreKeyRecord(from));
   const manifest = await createBackup({
     from,
     out,
@@ -261,7 +311,7 @@ async function restoreCommand(args: string[], io: BackupIo): Promise<number> {
     );
   }
   // The root must open what the backup holds sealed, before anything is written.
-  const root = loadRoot(values, io.env);
+  const root = await openSealer(values, io.env, parsed.meta.get(STORE_KEY_META));
   const check = parsed.meta.get(ROOT_CHECK);
   if (!check) throw new BackupError('the backup holds no root-key check record');
   try {

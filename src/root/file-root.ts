@@ -2,7 +2,11 @@
  * Loads the root key for the embedded default: from SYMBOLON_ROOT_KEY (64 hex
  * characters or base64 of 32 bytes) when set, else from DIR/root.key, which is
  * generated with mode 0600 on first start. For development and single-host use;
- * production deployments keep the root in an HSM.
+ * production deployments keep the root in an HSM (src/root/pkcs11-root.ts).
+ *
+ * The root key wraps the store key (src/root/store-key.ts) under a key derived
+ * from it by HKDF; in a store made before the key hierarchy it also opens the
+ * records sealed directly under it (`legacySealer`).
  *
  * The file is written atomically (a temporary file, fsync, link into place,
  * fsync of the directory), so a crash or a full disk leaves either no key or a
@@ -10,7 +14,7 @@
  * beside a store that does, a missing or empty root.key is refused and nothing
  * is written (a new key could never open that store's data).
  */
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
@@ -27,12 +31,11 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { wipe } from '../crypto/bytes.js';
-import { KeyRootOfTrust } from './root-of-trust.js';
+import { KeyRootOfTrust, RootKeyError, type RootKey, type StoreKeyBinding } from './root-of-trust.js';
+import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
+import { concatBytes } from '../crypto/bytes.js';
 
-/** Raised when the configured root key is unusable; the message says what to fix. */
-export class RootKeyError extends Error {
-  override name = 'RootKeyError';
-}
+export { RootKeyError };
 
 function decodeRootKey(text: string, where: string): Uint8Array {
   const t = text.trim();
@@ -106,6 +109,55 @@ function removeStaleTemporaryKeys(dir: string): void {
   }
 }
 
+const WRAP_FORMAT = 0x01;
+
+/** The file (or environment) root: a 32-byte key held in memory from start-up until `close`. */
+export class FileRootKey implements RootKey {
+  readonly kind = 'file' as const;
+  readonly description: string;
+  readonly #wrapKey: Uint8Array;
+  #legacy: KeyRootOfTrust | undefined;
+
+  /** @param rootKey 32 bytes; derived from, so the caller may wipe it afterwards. */
+  constructor(rootKey: Uint8Array, description: string) {
+    this.description = description;
+    // HKDF separates the wrapping key from the legacy sealing key (info .../seal/v1).
+    this.#wrapKey = new Uint8Array(hkdfSync('sha256', rootKey, new Uint8Array(0), 'symbolon/root/wrap/v1', 32));
+    this.#legacy = new KeyRootOfTrust(rootKey, description);
+  }
+
+  async wrap(storeKey: Uint8Array, binding: StoreKeyBinding): Promise<Uint8Array> {
+    return concatBytes(Uint8Array.of(WRAP_FORMAT), aeadSeal(this.#wrapKey, storeKey, binding.aad));
+  }
+
+  async unwrap(wrapped: Uint8Array, binding: StoreKeyBinding): Promise<Uint8Array> {
+    if (wrapped.length < 1 || wrapped[0] !== WRAP_FORMAT) throw new RootKeyError('the stored store key has an unknown wrapping format');
+    try {
+      return aeadOpen(this.#wrapKey, wrapped.subarray(1), binding.aad);
+    } catch (e) {
+      if (e instanceof AeadOpenError)
+        throw new RootKeyError(
+          `The root key from ${this.description} does not match this store: its store key was wrapped under a different root key. Refusing to start; restore the original root key.`,
+        );
+      throw e;
+    }
+  }
+
+  /** Hands over the sealer for format-0x01 records; the caller owns (and destroys) it from then on. */
+  legacySealer(): KeyRootOfTrust {
+    if (!this.#legacy) throw new RootKeyError('the file root was closed');
+    const legacy = this.#legacy;
+    this.#legacy = undefined;
+    return legacy;
+  }
+
+  async close(): Promise<void> {
+    wipe(this.#wrapKey);
+    this.#legacy?.destroy();
+    this.#legacy = undefined;
+  }
+}
+
 /** DIR/root.key as found: absent, empty (0 bytes or blanks: a write an older version never finished), or holding text. */
 export function rootKeyFileState(dataDir: string): 'missing' | 'empty' | 'present' {
   const file = join(dataDir, 'root.key');
@@ -120,14 +172,14 @@ export function rootKeyFileState(dataDir: string): 'missing' | 'empty' | 'presen
  * @throws {RootKeyError} when the environment variable or file holds no valid key, or the file is missing beside a sealed store.
  */
 export function loadFileRoot(options: { dataDir: string; envKey?: string | undefined; storeSealed?: boolean }): {
-  root: KeyRootOfTrust;
+  root: FileRootKey;
   created: boolean;
   source: string;
 } {
   if (options.envKey) {
     const key = decodeRootKey(options.envKey, 'SYMBOLON_ROOT_KEY');
     try {
-      return { root: new KeyRootOfTrust(key, 'environment (SYMBOLON_ROOT_KEY)'), created: false, source: 'SYMBOLON_ROOT_KEY' };
+      return { root: new FileRootKey(key, 'environment (SYMBOLON_ROOT_KEY)'), created: false, source: 'SYMBOLON_ROOT_KEY' };
     } finally {
       wipe(key);
     }
@@ -149,7 +201,7 @@ export function loadFileRoot(options: { dataDir: string; envKey?: string | undef
   if (mode & 0o077) chmodSync(file, 0o600);
   const key = decodeRootKey(readFileSync(file, 'utf8'), file);
   try {
-    return { root: new KeyRootOfTrust(key, `key file ${file}`), created, source: file };
+    return { root: new FileRootKey(key, `key file ${file}`), created, source: file };
   } finally {
     wipe(key);
   }

@@ -1,11 +1,17 @@
 /**
- * The root of trust: the one key under which every piece of key material, and
- * every stored secret, is sealed before it touches the database. Pluggable: a
- * key file or environment variable here; an HSM through PKCS#11 later.
+ * The root of trust and the sealer the services use.
  *
- * A sealed box is: format byte (0x01) || AES-256-GCM box (nonce || ct || tag),
- * with associated data naming what the box is for (purpose, key id, version), so
- * a box moved to another row or purpose does not open.
+ * Two layers (docs/root-of-trust.md): a `RootKey` (a key file, a PKCS#11 token,
+ * another KMS) only wraps and unwraps the store key, once at start-up; the
+ * store key then seals every piece of key material and every stored secret
+ * before it touches the database (`StoreKeySealer`, src/root/store-key.ts).
+ * The services see only the `RootOfTrust` interface below: seal and open,
+ * synchronous, in memory.
+ *
+ * A sealed box made by `KeyRootOfTrust` (stores from before the key hierarchy)
+ * is: format byte (0x01) || AES-256-GCM box (nonce || ct || tag), with
+ * associated data naming what the box is for (purpose, key id, version), so a
+ * box moved to another row or purpose does not open.
  */
 import { hkdfSync } from 'node:crypto';
 import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
@@ -21,6 +27,45 @@ export interface RootOfTrust {
    * @throws {SealedBoxError} when the box does not open.
    */
   open(box: Uint8Array, aad: Uint8Array): Uint8Array;
+}
+
+/** Which kind of root wraps the store key (SYMBOLON_ROOT). */
+export type RootKind = 'file' | 'pkcs11' | 'kms';
+
+/** What a wrapped store key is bound to: its installation (a random id kept in the row), its version, and both as associated data. */
+export interface StoreKeyBinding {
+  installation: string;
+  version: number;
+  aad: Uint8Array;
+}
+
+/**
+ * A root key: wraps and unwraps the 32-byte store key. Used once at start-up
+ * (and by the operator commands), never on the hot path.
+ */
+export interface RootKey {
+  readonly kind: RootKind;
+  /** A short description for logs and errors (never key bytes). */
+  readonly description: string;
+  /** Wraps `storeKey` bound to `binding`. Does not wipe the input. */
+  wrap(storeKey: Uint8Array, binding: StoreKeyBinding): Promise<Uint8Array>;
+  /**
+   * Unwraps a box made by wrap with the same `binding`; the caller wipes the result.
+   * @throws {RootKeyError} when the box does not unwrap under this root (another root key), or the root is unreachable.
+   */
+  unwrap(wrapped: Uint8Array, binding: StoreKeyBinding): Promise<Uint8Array>;
+  /**
+   * The file root only: the sealer for records a store made before the key
+   * hierarchy sealed directly under the root key (format 0x01).
+   */
+  legacySealer?(): KeyRootOfTrust;
+  /** Releases the root (wipes key bytes, closes the token session). */
+  close(): Promise<void>;
+}
+
+/** Raised when the configured root of trust is unusable or not this store's; the message says what to fix. */
+export class RootKeyError extends Error {
+  override name = 'RootKeyError';
 }
 
 /** A sealed box failed to open: wrong root key, or the box was moved or altered. */

@@ -12,8 +12,11 @@ import type { FastifyInstance } from 'fastify';
 import { openStore, type Store } from '../storage/database.js';
 import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
 import { countAccessKeys, insertAccessKey } from '../storage/access-keys.repository.js';
-import { loadFileRoot, rootKeyFileState, RootKeyError } from '../root/file-root.js';
-import { KeyRootOfTrust, sealingContext, SealedBoxError, type RootOfTrust } from '../root/root-of-trust.js';
+import { loadFileRoot, rootKeyFileState } from '../root/file-root.js';
+import { type KeyRootOfTrust, RootKeyError, sealingContext, SealedBoxError, type RootKey, type RootKind, type RootOfTrust } from '../root/root-of-trust.js';
+import { createStoreKeyRecord, decodeStoreKeyRecord, openStoreKeys, STORE_KEY_META, StoreKeySealer } from '../root/store-key.js';
+import { openPkcs11Root } from '../root/pkcs11-root.js';
+import { KmsRootKey } from '../root/kms-root.js';
 import { Authenticator } from '../aws/authenticator.js';
 import { AccessKeySource, accessKeySecretAad } from '../aws/access-key-source.js';
 import { KeyCache } from '../kms/key-cache.js';
@@ -76,7 +79,7 @@ export interface Custodian {
 export interface CustodianOptions {
   config: ServerConfig;
   logger?: Logger;
-  /** Overrides (tests): a PostgreSQL schema, a clock, a root of trust. */
+  /** Overrides (tests): a PostgreSQL schema, a clock, a root of trust that seals directly (no store key). */
   pgSchema?: string;
   clock?: () => number;
   root?: RootOfTrust;
@@ -130,51 +133,136 @@ async function verifyRoot(store: Store, root: RootOfTrust, source: string): Prom
   }
 }
 
-/** The store's root-key check box, or undefined for a store that has none yet (or no tables at all: a first start). */
-async function readRootCheck(store: Store): Promise<Uint8Array | undefined> {
+/** Whether the store already holds data sealed under some root (a root-key check box or a store key); false before its tables exist (a first start). */
+async function storeHoldsSealedData(store: Store): Promise<boolean> {
   try {
-    return await getMeta(store.db, ROOT_CHECK);
+    return (await getMeta(store.db, ROOT_CHECK)) !== undefined || (await getMeta(store.db, STORE_KEY_META)) !== undefined;
   } catch (e) {
     const err = e as { code?: unknown; message?: unknown };
     // 42P01 (PostgreSQL) and "no such table" (SQLite): not migrated yet, so nothing is sealed.
-    if (err.code === '42P01' || (err.code === 'SQLITE_ERROR' && typeof err.message === 'string' && err.message.startsWith('no such table'))) return undefined;
+    if (err.code === '42P01' || (err.code === 'SQLITE_ERROR' && typeof err.message === 'string' && err.message.startsWith('no such table'))) return false;
     throw e;
   }
 }
 
-/** The root of trust and the store, opened in the order that keeps a missing root key from being replaced. */
-type LoadedRoot = { root: RootOfTrust; source: string; created: boolean };
+/** The root of trust as configured, opened in the order that keeps a missing root key from being replaced. */
+export type LoadedRoot = { root: RootKey; source: string; created: boolean };
+
+/** The store, the services' sealer (the store key, or a test's root), and where the root came from. */
+type OpenedStore = { store: Store; sealer: RootOfTrust; source: string; created: boolean };
 
 /**
- * Step 1: the root of trust and the store. A root key that is there is
- * checked before the store is touched; the store is opened unmigrated, since
- * whether it already holds sealed data decides whether a missing root.key may
- * be generated (a fresh store) or must be refused; then it is migrated.
- * @throws {RootKeyError} when the root key is missing beside sealed data, malformed, or not this store's.
+ * Opens the configured root (SYMBOLON_ROOT).
+ * @param storeSealed the file root: whether a missing root.key must be refused rather than generated.
  */
-export async function openRootAndStore(options: CustodianOptions, logger: Logger): Promise<LoadedRoot & { store: Store }> {
+export async function loadConfiguredRoot(config: Pick<ServerConfig, 'root' | 'dataDir' | 'rootKey'>, storeSealed: boolean): Promise<LoadedRoot> {
+  if (config.root.kind === 'kms') {
+    const root = new KmsRootKey(config.root.kms!);
+    return { root, source: root.description, created: false };
+  }
+  if (config.root.kind === 'pkcs11') {
+    const root = await openPkcs11Root(config.root.pkcs11!, { createKey: !storeSealed });
+    return { root, source: root.description, created: false };
+  }
+  return loadFileRoot({ dataDir: config.dataDir, envKey: config.rootKey, storeSealed });
+}
+
+/**
+ * The store key, unwrapped with the root once. A store without one gets one:
+ * a fresh store (version 1), or a store made before the key hierarchy, whose
+ * records stay sealed under the file root (checked first, so another root key
+ * writes nothing) and open through its legacy sealer.
+ * @throws {RootKeyError} when the root is not this store's.
+ */
+async function openStoreKey(store: Store, loaded: LoadedRoot): Promise<StoreKeySealer> {
+  let legacy: KeyRootOfTrust | undefined = loaded.root.legacySealer?.();
+  try {
+    let record = await getMeta(store.db, STORE_KEY_META);
+    if (!record) {
+      const sealedBefore = (await getMeta(store.db, ROOT_CHECK)) !== undefined;
+      if (sealedBefore) {
+        if (!legacy)
+          throw new RootKeyError(
+            `this store was sealed directly under a root key file (before the key hierarchy), but SYMBOLON_ROOT is ${loaded.root.kind}. Refusing to start; start it with its root key file first.`,
+          );
+        await verifyRoot(store, legacy, loaded.source);
+      }
+      record = await putMetaIfAbsent(store.db, STORE_KEY_META, await createStoreKeyRecord(loaded.root, sealedBefore));
+    }
+    const sealer = await openStoreKeys(loaded.root, record, legacy);
+    if (decodeStoreKeyRecord(record).legacy) legacy = undefined; // the sealer owns it now
+    return sealer;
+  } finally {
+    legacy?.destroy();
+  }
+}
+
+/**
+ * Refuses, before the root is opened, a root of another kind than the one the
+ * store's key is wrapped by (or, for a store sealed before the key hierarchy,
+ * anything but the file root).
+ * @throws {RootKeyError} naming both kinds.
+ */
+async function checkRootKind(store: Store, kind: RootKind): Promise<void> {
+  const record = await getMeta(store.db, STORE_KEY_META);
+  const storeKind = record ? decodeStoreKeyRecord(record).root : 'file';
+  if (storeKind === kind) return;
+  throw new RootKeyError(
+    record
+      ? `this store's store key is wrapped by the ${storeKind} root, but SYMBOLON_ROOT is ${kind}. Refusing to start; configure the ${storeKind} root.`
+      : `this store was sealed directly under a root key file (before the key hierarchy), but SYMBOLON_ROOT is ${kind}. Refusing to start; start it with its root key file first.`,
+  );
+}
+
+/**
+ * Step 1: the root of trust and the store. A root that is there is opened
+ * before the store is touched; the store is opened unmigrated, since whether
+ * it already holds sealed data decides whether a missing root.key may be
+ * generated (a fresh store) or must be refused; then it is migrated, the
+ * store key is unwrapped, and the root is closed: it is not used again.
+ * @throws {RootKeyError} when the root is missing beside sealed data, malformed, unreachable or not this store's.
+ */
+export async function openRootAndStore(options: CustodianOptions, logger: Logger): Promise<OpenedStore> {
   const { config } = options;
   const embedded = !config.databaseUrl;
   if (embedded || !options.root) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   let early: LoadedRoot | undefined;
-  if (options.root) early = { root: options.root, source: options.root.description, created: false };
-  else if (config.rootKey || rootKeyFileState(config.dataDir) === 'present') early = loadFileRoot({ dataDir: config.dataDir, envKey: config.rootKey });
-  const store = await openStore({
-    databaseUrl: config.databaseUrl,
-    sqliteFile: join(config.dataDir, 'symbolon.db'),
-    pgSchema: options.pgSchema,
-    timeoutMs: config.dbTimeoutMs,
-    logger,
-    migrate: false,
-  });
+  if (!options.root && config.root.kind === 'file' && (config.rootKey || rootKeyFileState(config.dataDir) === 'present'))
+    early = await loadConfiguredRoot(config, true);
+  let loaded: LoadedRoot | undefined = early;
+  let store: Store | undefined;
   try {
-    const loaded = early ?? loadFileRoot({ dataDir: config.dataDir, storeSealed: (await readRootCheck(store)) !== undefined });
+    store = await openStore({
+      databaseUrl: config.databaseUrl,
+      sqliteFile: join(config.dataDir, 'symbolon.db'),
+      pgSchema: options.pgSchema,
+      timeoutMs: config.dbTimeoutMs,
+      logger,
+      migrate: false,
+    });
+    if (options.root) {
+      // A test's root of trust seals directly (no store key).
+      await store.migrate();
+      await verifyRoot(store, options.root, options.root.description);
+      return { store, sealer: options.root, source: options.root.description, created: false };
+    }
+    const sealed = await storeHoldsSealedData(store);
+    if (sealed) await checkRootKind(store, config.root.kind);
+    loaded ??= await loadConfiguredRoot(config, sealed);
     await store.migrate();
-    await verifyRoot(store, loaded.root, loaded.source);
-    return { ...loaded, store };
+    const sealer = await openStoreKey(store, loaded);
+    try {
+      await verifyRoot(store, sealer, loaded.source);
+    } catch (e) {
+      sealer.destroy();
+      throw e;
+    }
+    return { store, sealer, source: loaded.source, created: loaded.created };
   } catch (e) {
-    await store.close();
+    await store?.close();
     throw e;
+  } finally {
+    await loaded?.root.close();
   }
 }
 
@@ -259,7 +347,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       level: config.logLevel,
       redact: { paths: ['req.headers.authorization', '*.secretAccessKey', '*.SecretAccessKey', '*.sessionToken'], censor: '[redacted]' },
     });
-  const { store, root, source: rootSource, created: rootCreated } = await openRootAndStore(options, logger);
+  const { store, sealer: root, source: rootSource, created: rootCreated } = await openRootAndStore(options, logger);
   let ownAudit: AuditLog | undefined;
   try {
     const accountId = await fixAccountId(store, config);
@@ -380,13 +468,14 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
           await (audit.close ? audit.close() : audit.flush());
         } finally {
           await store.close();
-          if (root instanceof KeyRootOfTrust && !options.root) root.destroy();
+          if (root instanceof StoreKeySealer && !options.root) root.destroy();
         }
       },
     };
   } catch (e) {
     await ownAudit?.close().catch(() => undefined);
     await store.close();
+    if (root instanceof StoreKeySealer && !options.root) root.destroy();
     throw e;
   }
 }

@@ -16,7 +16,8 @@ import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config.js';
 import type { Store } from '../storage/database.js';
-import { KeyRootOfTrust, type RootOfTrust } from '../root/root-of-trust.js';
+import type { RootOfTrust } from '../root/root-of-trust.js';
+import { StoreKeySealer } from '../root/store-key.js';
 import { createIdentity, resolvePublicUrl, type Identity } from '../identity/identity.js';
 import { createWalletService } from '../wallet/wallet-service.js';
 import { openRootAndStore } from './custodian.js';
@@ -54,7 +55,7 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
       redact: { paths: ['req.headers.authorization', '*.secretAccessKey', '*.SecretAccessKey', '*.sessionToken'], censor: '[redacted]' },
     });
   // The same order as the custodian's: a root key that is there is checked before the store is touched.
-  const { store, root, source: rootSource, created: rootCreated } = await openRootAndStore(options, logger);
+  const { store, sealer: root, source: rootSource, created: rootCreated } = await openRootAndStore(options, logger);
   let wallet: Awaited<ReturnType<typeof createWalletService>> | undefined;
   try {
     const clock = options.clock ?? Date.now;
@@ -96,13 +97,14 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
           service.close();
         } finally {
           await store.close();
-          if (root instanceof KeyRootOfTrust && !options.root) root.destroy();
+          if (root instanceof StoreKeySealer && !options.root) root.destroy();
         }
       },
     };
   } catch (e) {
     wallet?.close();
     await store.close();
+    if (root instanceof StoreKeySealer && !options.root) root.destroy();
     throw e;
   }
 }
