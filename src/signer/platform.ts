@@ -79,8 +79,9 @@ function buildImageDirectory(image: SignerImage, modulesRoot: string): string {
   return dir;
 }
 
+/** PATH, HOME, TZ, LANG and TMPDIR only. Node's warnings stay on: the signer's stderr is the server's (test/cli-warnings.test.ts). */
 function cleanEnvironment(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { NODE_NO_WARNINGS: '1' };
+  const env: NodeJS.ProcessEnv = {};
   for (const k of ['PATH', 'HOME', 'TZ', 'LANG', 'TMPDIR']) if (process.env[k] !== undefined) env[k] = process.env[k];
   return env;
 }

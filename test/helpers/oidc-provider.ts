@@ -80,7 +80,9 @@ export async function startTestIdp(options: { clientId: string; host?: string; i
       }),
       clientBasedCORS: (_ctx: unknown, origin: string) => origin === redirectOrigin,
       pkce: { required: () => true },
-      ttl: { IdToken: options.idTokenTtlSeconds ?? 3600 },
+      // Every lifetime the flow reaches, given (the library's own defaults but the ID token's):
+      // left to its defaults, oidc-provider prints a NOTICE for each.
+      ttl: { IdToken: options.idTokenTtlSeconds ?? 3600, AccessToken: 3600, AuthorizationCode: 60, Interaction: 3600, Session: 14 * 86400, Grant: 14 * 86400 },
       features: { devInteractions: { enabled: true } },
     });
     const record = (ok: boolean) => (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
