@@ -49,6 +49,9 @@ async function primary(config: ServerConfig, workers: number): Promise<number> {
   for (let i = 0; i < workers; i++) cluster.fork();
   let listening = 0;
   cluster.on('listening', (_worker, address) => {
+    // Workers also listen for the example DApp (SYMBOLON_DAPP_PORT): only the server's own port counts.
+    // With --port 0 there is no example DApp, and the workers share the one port the first one got.
+    if (config.port !== 0 && address.port !== config.port) return;
     if (++listening === workers) {
       const endpoint = `http://${address.address ?? config.host}:${address.port}`;
       log.info(
