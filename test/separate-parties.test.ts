@@ -40,6 +40,8 @@ import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { walletServiceIdentityPolicy, WALLET_SERVICE_POLICY, WALLET_SERVICE_USER } from '../src/wallet/wallet-principal.js';
 import { encodeTrustedKey, loadOrCreatePlatformKeyFile } from '../src/attestation/platform-key.js';
 import { measureSignerImage } from '../src/signer/measure.js';
+import { loadFileRoot } from '../src/root/file-root.js';
+import { decodeStoreKeyRecord, STORE_KEY_META, storeKeyAad } from '../src/root/store-key.js';
 import { generatePrivateKey, getPublicKey } from '../src/crypto/secp256k1.js';
 import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
 import { SplitWalletClient } from '../packages/sdk/src/index.js';
@@ -85,24 +87,55 @@ async function dumpStore(where: { dataDir: string; databaseUrl: string | undefin
   return tables;
 }
 
-/** The root's sealing key, from the root key file (src/root/root-of-trust.ts: HKDF-SHA256, info symbolon/root/seal/v1). */
-function sealingKeyOf(dataDir: string): Buffer {
+/** The sealing keys a root key file gives: the legacy one (format 0x01) and each store key's (format 0x02, by version). */
+interface SealingKeys {
+  legacy: Buffer;
+  storeKeys: Map<number, Buffer>;
+}
+
+/**
+ * The sealing keys of a party, from its root key file and its store's
+ * store-key row (src/root/file-root.ts, src/root/store-key.ts): the root
+ * unwraps each store key; each sealing key is HKDF-SHA256 of its key.
+ */
+async function sealingKeysOf(dataDir: string, tables: Map<string, Row[]>): Promise<SealingKeys> {
   const rootKey = Buffer.from(readFileSync(join(dataDir, 'root.key'), 'utf8').trim(), 'hex');
   assert.equal(rootKey.length, 32);
-  return Buffer.from(hkdfSync('sha256', rootKey, new Uint8Array(0), 'symbolon/root/seal/v1', 32));
+  const legacy = Buffer.from(hkdfSync('sha256', rootKey, new Uint8Array(0), 'symbolon/root/seal/v1', 32));
+  const storeKeys = new Map<number, Buffer>();
+  const row = tables.get('symbolon_meta')?.find((r) => r.name === STORE_KEY_META);
+  assert.ok(row, 'the store has its store-key row');
+  const record = decodeStoreKeyRecord(new Uint8Array(row.value as Uint8Array));
+  const { root } = loadFileRoot({ dataDir, storeSealed: true });
+  try {
+    for (const k of record.keys) {
+      const binding = { installation: record.installation, version: k.version, aad: storeKeyAad(k.version) };
+      const storeKey = await root.unwrap(new Uint8Array(Buffer.from(k.wrapped, 'base64')), binding);
+      storeKeys.set(k.version, Buffer.from(hkdfSync('sha256', storeKey, new Uint8Array(0), 'symbolon/store/seal/v2', 32)));
+    }
+  } finally {
+    await root.close();
+  }
+  return { legacy, storeKeys };
 }
 
 /**
  * What a sealed box holds, to whoever has the sealing key: 0x01 || nonce(12) ||
- * ciphertext || tag(16), the ciphertext being AES-CTR from counter 2 (GCM with
- * a 96-bit nonce) — decrypted without checking the tag, so without needing the
- * box's associated data. Undefined for bytes that are not a box.
+ * ciphertext || tag(16) under the legacy key, or 0x02 || version(4) || nonce(12) ||
+ * ciphertext || tag(16) under that store key; the ciphertext being AES-CTR from
+ * counter 2 (GCM with a 96-bit nonce) — decrypted without checking the tag, so
+ * without needing the box's associated data. Undefined for bytes that are not a box.
  */
-function openWithoutAad(sealingKey: Buffer, cell: Buffer): Buffer | undefined {
-  if (cell.length < 1 + 12 + 16 || cell[0] !== 0x01) return undefined;
-  const iv = Buffer.concat([cell.subarray(1, 13), Buffer.from([0, 0, 0, 2])]);
-  const d = createDecipheriv('aes-256-ctr', sealingKey, iv);
-  return Buffer.concat([d.update(cell.subarray(13, cell.length - 16)), d.final()]);
+function openWithoutAad(keys: SealingKeys, cell: Buffer): Buffer | undefined {
+  let key: Buffer | undefined;
+  let at: number;
+  if (cell[0] === 0x01) [key, at] = [keys.legacy, 1];
+  else if (cell[0] === 0x02 && cell.length >= 5) [key, at] = [keys.storeKeys.get(cell.readUInt32BE(1)), 5];
+  else return undefined;
+  if (!key || cell.length < at + 12 + 16) return undefined;
+  const iv = Buffer.concat([cell.subarray(at, at + 12), Buffer.from([0, 0, 0, 2])]);
+  const d = createDecipheriv('aes-256-ctr', key, iv);
+  return Buffer.concat([d.update(cell.subarray(at + 12, cell.length - 16)), d.final()]);
 }
 
 /** The forms a secret could take in a cell: raw bytes, hex, base64 (padded or not), base64url. */
@@ -115,7 +148,7 @@ function forms(secret: Uint8Array): { bytes: Buffer; texts: string[] } {
  * Where `secret` appears in the store: in a cell as it is, or inside a sealed
  * box opened with `sealingKey`. Returns `table.column (raw|opened)` entries.
  */
-function findSecret(tables: Map<string, Row[]>, sealingKey: Buffer, secret: Uint8Array): string[] {
+function findSecret(tables: Map<string, Row[]>, sealingKey: SealingKeys, secret: Uint8Array): string[] {
   const { bytes, texts } = forms(secret);
   const found: string[] = [];
   const inText = (s: string) => texts.some((t) => s.includes(t) || s.toLowerCase().includes(t));
@@ -293,7 +326,7 @@ describe('separate parties: wallet service, custodian and signer as three proces
 
   test("(a) the wallet operator's store, root key and credentials: no share A, no key, no signature", async () => {
     const store = await dumpStore({ dataDir: dirs.wallet, databaseUrl: databaseUrl.wallet });
-    const sealing = sealingKeyOf(dirs.wallet);
+    const sealing = await sealingKeysOf(dirs.wallet, store);
     // The scan sees what is there: share B, sealed under this root (opened, never raw), and share A's ciphertext.
     assert.deepEqual(findSecret(store, sealing, carol.shareB), ['wallets.share_b_sealed (opened)']);
     assert.ok(findSecret(store, sealing, carol.shareACiphertext).length > 0);
@@ -339,7 +372,7 @@ describe('separate parties: wallet service, custodian and signer as three proces
 
   test("(b) the custodian operator's store and root key: no share B, no key", async () => {
     const store = await dumpStore({ dataDir: dirs.kms, databaseUrl: databaseUrl.kms });
-    const sealing = sealingKeyOf(dirs.kms);
+    const sealing = await sealingKeysOf(dirs.kms, store);
     // The scan opens this store's boxes: the administrator's secret is there, sealed.
     assert.ok(findSecret(store, sealing, Buffer.from(ADMIN.secretAccessKey)).some((w) => w.endsWith('(opened)')));
     assert.ok((store.get('kms_keys')?.length ?? 0) >= 2, "the users' master keys live here");
@@ -350,7 +383,7 @@ describe('separate parties: wallet service, custodian and signer as three proces
     const row = walletStore.get('wallets')!.find((r) => r.address === carol.address)!;
     const box = Buffer.from(row.share_b_sealed as Uint8Array);
     assert.ok(!openWithoutAad(sealing, box)!.equals(Buffer.from(carol.shareB)));
-    assert.ok(openWithoutAad(sealingKeyOf(dirs.wallet), box)!.equals(Buffer.from(carol.shareB)));
+    assert.ok(openWithoutAad(await sealingKeysOf(dirs.wallet, walletStore), box)!.equals(Buffer.from(carol.shareB)));
     // Nor does the custodian's administrator read it from the wallet API: it takes the owner's token only.
     const asAdmin = await walletApi('GET', '/v1/wallets/me', ADMIN.secretAccessKey);
     assert.equal(asAdmin.status, 401);

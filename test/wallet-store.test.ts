@@ -22,7 +22,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
-import * as walletAddressUnique from '../src/storage/migrations/2026-12-07T0100-wallet-address-unique.js';
+import { migrations } from '../src/storage/migrations/index.js';
 import { countWalletsOfUser, findWalletByAddress, findWalletByUser, insertWalletIfAbsent, type WalletRow } from '../src/storage/wallets.repository.js';
 import { deleteUserAccessKey, findUser, getUserPolicy, listUserAccessKeys, setAccessKeyStatus } from '../src/storage/iam.repository.js';
 import { KeyRootOfTrust } from '../src/root/root-of-trust.js';
@@ -150,10 +150,14 @@ test('migration to one owner per address: a store holding duplicates keeps the f
   try {
     // A store as it was before the migration: its down() restores the plain index; forget it ran.
     let s = await open();
-    await walletAddressUnique.down(s.db as Kysely<any>);
+    // Migrations run in order: the ones after it are rolled back too (newest first), then all are forgotten.
+    const names = Object.keys(migrations);
+    const rolledBack = names.slice(names.indexOf('2026-12-07T0100-wallet-address-unique')).reverse();
+    assert.equal(rolledBack.at(-1), '2026-12-07T0100-wallet-address-unique');
+    for (const name of rolledBack) await migrations[name]!.down!(s.db as Kysely<any>);
     await s.db
       .deleteFrom('kysely_migration' as any)
-      .where('name', '=', '2026-12-07T0100-wallet-address-unique')
+      .where('name', 'in', rolledBack)
       .execute();
     const users = await Promise.all([user(), user(), user(), user()].map(async (x) => (await insertWalletUserIfAbsent(s.db, x)).user));
     const shared = envelope('x').address;
