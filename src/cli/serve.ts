@@ -104,29 +104,17 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
   let custodian: Awaited<ReturnType<typeof createCustodian>> | undefined;
   // --role all: this process is the signer's platform and forks it (not in the cluster's workers).
   let signer: Awaited<ReturnType<typeof startSignerChild>> | undefined;
-  let stopping = false;
-  let startup: Promise<void> = Promise.resolve();
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    const started = await startup.then(
-      () => true,
-      () => false,
-    );
+  const shutdown = async (signal: string) => {
     if (!quiet) custodian?.app.log.info({ signal }, 'shutting down');
     try {
       await signer?.stop();
-      await custodian?.close();
     } finally {
-      process.exit(started ? 0 : 1);
+      await custodian?.close();
     }
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-
-  startup = (async () => {
+  return serveUntilSignalled(shutdown, async (stopping) => {
     custodian = await createCustodian({ config });
-    if (stopping) return;
+    if (stopping()) return;
     const { app } = custodian;
     const address = await app.listen({ host: config.host, port: config.port });
     const log = app.log;
@@ -145,7 +133,7 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
         log.info({ file: custodian.adminCredentialsFile }, `Generated administrator credentials written to ${custodian.adminCredentialsFile} (mode 0600)`);
       }
     }
-    if (config.role !== 'all' || quiet || stopping) return;
+    if (config.role !== 'all' || quiet || stopping()) return;
     try {
       signer = await startSignerChild({
         config,
@@ -156,7 +144,7 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
         logger: log,
       });
     } catch (e) {
-      if (stopping) return; // stop() closes the custodian
+      if (stopping()) return; // shutdown closes the custodian
       await custodian.close();
       custodian = undefined;
       throw e;
@@ -168,11 +156,9 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
       log.info({ signer: custodian.frame.signerUrl }, `The wallet frame calls the signer at ${custodian.frame.signerUrl}`);
     }
     signer.child.once('exit', (code) => {
-      if (!stopping) log.error({ code }, 'the signer process exited; split-key signing is unavailable');
+      if (!stopping()) log.error({ code }, 'the signer process exited; split-key signing is unavailable');
     });
-  })();
-  await startup;
-  return 0;
+  });
 }
 
 /**
@@ -182,27 +168,13 @@ async function runServer(config: ServerConfig, quiet: boolean): Promise<number> 
  */
 async function runWalletServer(config: ServerConfig, quiet: boolean): Promise<number> {
   let server: Awaited<ReturnType<typeof createWalletServer>> | undefined;
-  let stopping = false;
-  let startup: Promise<void> = Promise.resolve();
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    const started = await startup.then(
-      () => true,
-      () => false,
-    );
+  const shutdown = async (signal: string) => {
     if (!quiet) server?.app.log.info({ signal }, 'shutting down');
-    try {
-      await server?.close();
-    } finally {
-      process.exit(started ? 0 : 1);
-    }
+    await server?.close();
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  startup = (async () => {
+  return serveUntilSignalled(shutdown, async (stopping) => {
     server = await createWalletServer({ config });
-    if (stopping) return;
+    if (stopping()) return;
     const address = await server.app.listen({ host: config.host, port: config.port });
     if (!quiet) {
       server.app.log.info(
@@ -215,7 +187,34 @@ async function runWalletServer(config: ServerConfig, quiet: boolean): Promise<nu
         `Symbolon wallet service listening on ${address} (custodian ${config.wallet.kmsEndpoint})`,
       );
     }
-  })();
+  });
+}
+
+/**
+ * Runs `start` until SIGINT or SIGTERM; then waits for start-up to settle,
+ * runs `shutdown` and exits: 0 when start-up had succeeded, 1 when it had
+ * failed. `start` asks `stopping()` between its steps.
+ * @throws {Error} when start-up fails.
+ */
+async function serveUntilSignalled(shutdown: (signal: string) => Promise<void>, start: (stopping: () => boolean) => Promise<void>): Promise<number> {
+  let stopping = false;
+  let startup: Promise<void> = Promise.resolve();
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const started = await startup.then(
+      () => true,
+      () => false,
+    );
+    try {
+      await shutdown(signal);
+    } finally {
+      process.exit(started ? 0 : 1);
+    }
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  startup = start(() => stopping);
   await startup;
   return 0;
 }
