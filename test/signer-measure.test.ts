@@ -30,7 +30,7 @@ test('the SDK modules the signer runs are in the image, measured byte for byte',
   const image = measureSignerImage();
   const paths = image.files.map((f) => f.path);
   const shared = ['packages/sdk/src/canonicalSignature.ts', 'packages/sdk/src/checkTypedDataLimits.ts', 'packages/sdk/src/errors.ts'];
-  for (const p of ['src/eth/toRecoverableSignature.ts', 'src/signer/payload.ts', ...shared]) {
+  for (const p of ['src/eth/toRecoverableSignature.ts', 'src/eth/payload.ts', ...shared]) {
     assert.ok(paths.includes(p), `${p} is not in the signer image`);
   }
   // Only those SDK files: the rest of the SDK (clients, ethers adapter) is not the signer's.

@@ -16,7 +16,8 @@ import { AttestedSession } from '../src/signer/session.js';
 import { PlatformKey } from '../src/attestation/platform-key.js';
 import { signAttestationDocument } from '../src/attestation/signAttestationDocument.js';
 import { RecipientAttestation } from '../src/attestation/recipient-attestation.js';
-import { parsePayload } from '../src/signer/payload.js';
+import { parsePayload } from '../src/eth/payload.js';
+import { InvalidPayloadError } from '../src/eth/errors.js';
 import { SignerError } from '../src/signer/errors.js';
 import { amzDate, signDecryptRequest, sigV4SigningKey } from '../src/signer/kms-client.js';
 import { Hash } from '@smithy/hash-node';
@@ -178,7 +179,7 @@ describe('sign request payloads', () => {
   const refused = (payload: unknown, re?: RegExp) =>
     assert.throws(
       () => parsePayload(payload),
-      (e: unknown) => e instanceof SignerError && e.code === 'invalid_payload' && (!re || re.test(e.message)),
+      (e: unknown) => e instanceof InvalidPayloadError && e.code === 'invalid_payload' && (!re || re.test(e.message)),
     );
   const tx = {
     type: 'eip1559',

@@ -62,3 +62,14 @@ export class InvalidTransactionError extends EthError {
 export class UnsignablePayloadError extends EthError {
   override name = 'UnsignablePayloadError';
 }
+
+/**
+ * A sign request's payload that is not a signable Ethereum payload as given
+ * (src/eth/payload.ts); the message names the field or the bound, never a value.
+ */
+export class InvalidPayloadError extends EthError {
+  override name = 'InvalidPayloadError';
+  constructor(shortMessage: string) {
+    super('invalid_payload', shortMessage);
+  }
+}

@@ -4,6 +4,7 @@
  * lengths, key ids and reason codes only — never a share, a key, a token, a
  * payload or a ciphertext.
  */
+import { InvalidPayloadError } from '../eth/errors.js';
 
 export const SIGNER_ERRORS = {
   /** The request body is not what /v1/sign takes. */
@@ -45,5 +46,15 @@ export class SignerError extends Error {
     super(message, options);
     this.status = SIGNER_ERRORS[code];
     this.reason = options?.reason;
+  }
+}
+
+/** Runs a payload read or encoding (src/eth/payload.ts) and reports its refusal as `invalid_payload`. */
+export function asSignerPayload<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof InvalidPayloadError) throw new SignerError('invalid_payload', e.shortMessage);
+    throw e;
   }
 }

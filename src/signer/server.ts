@@ -13,8 +13,8 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { SignerError } from './errors.js';
-import { readPayload } from './payload.js';
+import { asSignerPayload, SignerError } from './errors.js';
+import { readPayload } from '../eth/payload.js';
 import { signWithSplitKey, type SignerDeps } from './signWithSplitKey.js';
 
 /** pino redact paths for the signer's logger. */
@@ -141,7 +141,7 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
       const token = bearer ?? body.token;
       if (token === undefined) throw new SignerError('invalid_token', 'A token is required (body "token" or Authorization: Bearer).');
       // Shape and bounds only: hashing waits until signWithSplitKey has verified the token.
-      const payload = readPayload(body.payload);
+      const payload = asSignerPayload(() => readPayload(body.payload));
       return signWithSplitKey(deps, {
         payload,
         address: body.address,

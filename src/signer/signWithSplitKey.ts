@@ -31,9 +31,9 @@ import { TokenError } from '../identity/errors.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
 import { openForRecipientAsync, RecipientOpenError } from '../attestation/cms-enveloped-data.js';
 import type { CredentialSource } from './credentials.js';
-import { SignerError } from './errors.js';
+import { asSignerPayload, SignerError } from './errors.js';
 import type { KmsRecipientClient } from './kms-client.js';
-import { encodePayload, type SignPayload } from './payload.js';
+import { encodePayload, type SignPayload } from '../eth/payload.js';
 import type { AttestedSession } from './session.js';
 
 export const SHARE_BYTES = 32;
@@ -115,7 +115,7 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
       throw e;
     }
     // Only now the costly part (hashing typed data, serializing a transaction), and still before any release.
-    const payload = encodePayload(request.payload);
+    const payload = asSignerPayload(() => encodePayload(request.payload));
 
     const [credentials, first] = await Promise.all([deps.credentials.forToken(request.token, verified.exp), deps.session.recipient()]);
     let recipient = first;

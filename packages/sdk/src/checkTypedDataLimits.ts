@@ -4,7 +4,7 @@
  * request can carry: viem's hashStruct re-derives a struct's type encoding
  * (walking the type graph) for every struct value, so a 115 KiB request cost
  * the signer 5–8 s of CPU. Every path that hashes typed data checks these
- * first — the signer (src/signer/payload.ts), src/eth/signTypedData.ts, the
+ * first — the signer (src/eth/payload.ts), src/eth/signTypedData.ts, the
  * wallet frame (web/frame/requests.ts) and @symbolon/sdk (toKmsAccount,
  * KmsSigner, SplitWalletClient) — so that one bound holds everywhere, and the
  * check itself is one linear walk that stops at the first bound crossed.

@@ -1,5 +1,6 @@
 /**
- * Reads the `payload` of a sign request from JSON into the types src/eth
+ * Reads the `payload` of a sign request (the split signer's /v1/sign, and any
+ * other path that signs a decoded Ethereum payload) from JSON into the types src/eth
  * signs, strictly: a known `type`, known fields only, quantities as a safe
  * integer, a decimal string or a 0x-hex string (JSON has no bigint), addresses
  * and hex checked. Encoding rules themselves (EIP-155, EIP-1559, EIP-712, …)
@@ -29,10 +30,9 @@ import {
   type TransactionSerializable,
   type TypedDataDefinition,
 } from 'viem';
-import { prepareTransaction, type PreparedTransaction } from '../eth/hashTransaction.js';
-import { EthError } from '../eth/errors.js';
+import { prepareTransaction, type PreparedTransaction } from './hashTransaction.js';
+import { EthError, InvalidPayloadError } from './errors.js';
 import { checkTypedDataLimits, TypedDataLimitError } from '../../packages/sdk/src/checkTypedDataLimits.js';
-import { SignerError } from './errors.js';
 
 /** `prepared` / `digest`: what parsePayload computed when it checked the payload (optional: signing computes it otherwise). */
 export type SignPayload =
@@ -60,8 +60,8 @@ const TX_FIELDS: Record<string, 'quantity' | 'int' | 'address' | 'toAddress' | '
 const TX_TYPES = new Set(['legacy', 'eip2930', 'eip1559', 'eip4844', 'eip7702']);
 const MAX_UINT256 = (1n << 256n) - 1n;
 
-function bad(message: string): SignerError {
-  return new SignerError('invalid_payload', message);
+function bad(message: string): InvalidPayloadError {
+  return new InvalidPayloadError(message);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -178,13 +178,14 @@ function transaction(raw: unknown): TransactionSerializable {
  * keeps the result for signing (a payload already encoded is returned as is).
  * Call only once the request's token is verified: this is the costly part.
  * viem's messages can quote payload values, so only the error's name is kept.
- * @throws {SignerError} `invalid_payload`.
+ * @throws {InvalidPayloadError}.
  */
 export function encodePayload(payload: SignPayload): SignPayload {
   try {
     if (payload.type === 'transaction') return payload.prepared ? payload : { ...payload, prepared: prepareTransaction(payload.transaction) };
     if (payload.type === 'typedData') return payload.digest ? payload : { ...payload, digest: hexToBytes(hashTypedData(payload.typedData)) };
   } catch (e) {
+    if (e instanceof InvalidPayloadError) throw e;
     if (e instanceof EthError) throw bad(e.shortMessage);
     throw bad(`The payload cannot be encoded for signing (${e instanceof Error ? e.name.slice(0, 64) : 'error'}).`);
   }
@@ -194,7 +195,7 @@ export function encodePayload(payload: SignPayload): SignPayload {
 /**
  * Reads the payload's shape and checks typed data's bounds: linear in the
  * payload's size, no hashing (safe before the token is verified).
- * @throws {SignerError} `invalid_payload` naming the field or the bound.
+ * @throws {InvalidPayloadError} naming the field or the bound.
  */
 export function readPayload(raw: unknown): SignPayload {
   return parseShape(raw);
@@ -202,7 +203,7 @@ export function readPayload(raw: unknown): SignPayload {
 
 /**
  * readPayload then encodePayload.
- * @throws {SignerError} `invalid_payload` naming the field.
+ * @throws {InvalidPayloadError} naming the field.
  */
 export function parsePayload(raw: unknown): SignPayload {
   return encodePayload(readPayload(raw));
