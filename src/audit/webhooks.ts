@@ -148,6 +148,11 @@ export function validateSubscription(
   return { events: out, thresholdWei: BigInt(thresholdWei).toString(), windowSeconds: window };
 }
 
+/** What a webhook's sealed secret is bound to: its purpose and the webhook id (a box moved to another row does not open). */
+export function webhookSecretAad(webhookId: string): Uint8Array {
+  return sealingContext(SECRET_PURPOSE, webhookId);
+}
+
 /** `sha256=<hex>`: HMAC-SHA256 over `${timestamp}.${body}` with the secret's UTF-8 bytes as key. */
 export function webhookSignature(secret: Uint8Array, timestamp: number, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
@@ -290,7 +295,7 @@ export class WebhookDispatcher {
     const secretBytes = utf8Bytes(request.secret ?? generated!);
     let sealedSecret: Uint8Array;
     try {
-      sealedSecret = this.#root.seal(secretBytes, sealingContext(SECRET_PURPOSE, webhookId));
+      sealedSecret = this.#root.seal(secretBytes, webhookSecretAad(webhookId));
     } finally {
       wipe(secretBytes);
     }
@@ -433,7 +438,7 @@ export class WebhookDispatcher {
     if (this.#closed) return 'closed';
     const timestamp = Math.floor(this.#clock() / 1000);
     let signature: string;
-    const secret = this.#root.open(d.sealedSecret, sealingContext(SECRET_PURPOSE, d.webhookId));
+    const secret = this.#root.open(d.sealedSecret, webhookSecretAad(d.webhookId));
     try {
       signature = webhookSignature(secret, timestamp, d.body);
     } finally {
