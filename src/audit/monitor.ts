@@ -25,7 +25,7 @@ import type { AuditEvent, AuditSink, EthAuditFields } from './event.js';
 import type { DeniedAlerts } from './denied-alerts.js';
 import type { WebhookDispatcher } from './webhooks.js';
 
-/** Counters by label tuple (values joined with `\n`), read by /metrics at scrape time. */
+/** Counters by label tuple (values joined with `\n`): a snapshot taken by /metrics at scrape time. */
 export interface MonitorStats {
   /** key, chain_id, payload_type → signatures made. */
   signatures: Map<string, number>;
@@ -69,18 +69,42 @@ const DECIMAL = /^[0-9]{1,78}$/;
 
 /** A label value from an open set: its own value while fewer than `max` are known, then `other`. */
 class BoundedLabel {
-  readonly #known = new Set<string>();
+  /** value → the stored instance (its hash is cached, so later lookups by it are cheap). */
+  readonly #known = new Map<string, string>();
   constructor(readonly max: number) {}
   of(value: string): string {
-    if (this.#known.has(value)) return value;
+    const known = this.#known.get(value);
+    if (known !== undefined) return known;
     if (this.#known.size >= this.max) return 'other';
-    this.#known.add(value);
+    this.#known.set(value, value);
     return value;
   }
 }
 
 function add<K>(m: Map<K, number>, k: K, n = 1): void {
   m.set(k, (m.get(k) ?? 0) + n);
+}
+
+/** Counters keyed by two labels, without building a joined key per event. */
+class Tally2 {
+  readonly #m = new Map<string, Map<string, number>>();
+  add(a: string, b: string): void {
+    let inner = this.#m.get(a);
+    if (!inner) this.#m.set(a, (inner = new Map()));
+    add(inner, b);
+  }
+  /** The counters keyed by `a\nb` (for /metrics, at scrape time). */
+  flat(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [a, inner] of this.#m) for (const [b, n] of inner) out.set(`${a}\n${b}`, n);
+    return out;
+  }
+}
+
+/** One key and chain's counters. */
+interface KeyChainSeries {
+  signatures: Map<string, number>;
+  wei: bigint;
 }
 
 export class SigningMonitor {
@@ -92,15 +116,34 @@ export class SigningMonitor {
   readonly #operations = new BoundedLabel(MAX_OPERATIONS);
   /** `${requestId}\n${changeId}` of recent rejection votes (Map order: oldest first). */
   readonly #rejections = new Map<string, true>();
-  readonly stats: MonitorStats = {
-    signatures: new Map(),
-    valueWei: new Map(),
-    decisions: new Map(),
-    denials: new Map(),
-    approvalsRequested: new Map(),
-    approvalsDecided: new Map(),
-    webhookEvents: new Map(),
-  };
+  /** key label → chain label → counters. */
+  readonly #series = new Map<string, Map<string, KeyChainSeries>>();
+  readonly #decisions = new Tally2();
+  readonly #denials = new Tally2();
+  readonly #approvalsRequested = new Map<string, number>();
+  readonly #approvalsDecided = new Map<string, number>();
+  readonly #alertsRaised = new Map<string, number>();
+
+  /** The counters, as /metrics reads them at scrape time. */
+  get stats(): MonitorStats {
+    const signatures = new Map<string, number>();
+    const valueWei = new Map<string, bigint>();
+    for (const [key, chains] of this.#series) {
+      for (const [chain, c] of chains) {
+        for (const [type, n] of c.signatures) signatures.set(`${key}\n${chain}\n${type}`, n);
+        if (c.wei > 0n) valueWei.set(`${key}\n${chain}`, c.wei);
+      }
+    }
+    return {
+      signatures,
+      valueWei,
+      decisions: this.#decisions.flat(),
+      denials: this.#denials.flat(),
+      approvalsRequested: new Map(this.#approvalsRequested),
+      approvalsDecided: new Map(this.#approvalsDecided),
+      webhookEvents: new Map(this.#alertsRaised),
+    };
+  }
 
   constructor(options: SigningMonitorOptions) {
     this.#logger = options.logger;
@@ -123,11 +166,11 @@ export class SigningMonitor {
   }
 
   #signing(event: AuditEvent, eth: EthAuditFields): void {
-    add(this.stats.decisions, `${eth.payloadType}\n${eth.decision}`);
+    this.#decisions.add(eth.payloadType, eth.decision);
     const keyArn = event.keyArn ?? '';
     const chainId = eth.chainId !== undefined && DECIMAL.test(eth.chainId) ? eth.chainId : '';
     if (eth.decision === 'pending') {
-      add(this.stats.approvalsRequested, 'signing');
+      add(this.#approvalsRequested, 'signing');
       this.#emit(
         'approval.requested',
         {
@@ -146,19 +189,20 @@ export class SigningMonitor {
     if (eth.decision !== 'allow' || event.outcome !== 'allowed') return;
     const key = this.#keys.of(keyArn);
     const chain = chainId === '' ? '' : this.#chains.of(chainId);
-    add(this.stats.signatures, `${key}\n${chain}\n${eth.payloadType}`);
-    if (eth.value !== undefined && DECIMAL.test(eth.value)) {
+    let chains = this.#series.get(key);
+    if (!chains) this.#series.set(key, (chains = new Map()));
+    let series = chains.get(chain);
+    if (!series) chains.set(chain, (series = { signatures: new Map(), wei: 0n }));
+    add(series.signatures, eth.payloadType);
+    if (eth.value !== undefined && eth.value !== '0' && DECIMAL.test(eth.value)) {
       const wei = BigInt(eth.value);
-      if (wei > 0n) {
-        const series = `${key}\n${chain}`;
-        this.stats.valueWei.set(series, (this.stats.valueWei.get(series) ?? 0n) + wei);
-        this.#webhooks?.valueSigned(keyArn, chainId, wei, event.time);
-      }
+      series.wei += wei;
+      this.#webhooks?.valueSigned(keyArn, chainId, wei, event.time);
     }
   }
 
   #denied(event: AuditEvent): void {
-    add(this.stats.denials, `${event.service}\n${this.#operations.of(event.operation)}`);
+    this.#denials.add(event.service, this.#operations.of(event.operation));
     if (event.principalArn === null) return;
     const burst = this.#alerts.denied(event.principalArn, event.keyArn ?? undefined, event.time);
     if (burst) {
@@ -177,7 +221,7 @@ export class SigningMonitor {
     const changeId = event.operation.slice(slash + 1);
     const change = { kind: 'policyChange', changeId, keyArn: event.keyArn, service: event.service };
     if (step === 'PolicyChangeProposed') {
-      add(this.stats.approvalsRequested, 'policy_change');
+      add(this.#approvalsRequested, 'policy_change');
       this.#emit('approval.requested', { ...change, proposer: event.principalArn }, event.time);
       return;
     }
@@ -195,12 +239,12 @@ export class SigningMonitor {
       decision = 'rejected';
     }
     if (decision === undefined) return;
-    add(this.stats.approvalsDecided, `policy_change\n${decision}`);
+    add(this.#approvalsDecided, `policy_change\n${decision}`);
     this.#emit('approval.decided', { ...change, decision, by: event.principalArn }, event.time);
   }
 
   #emit(type: 'deny.burst' | 'approval.requested' | 'approval.decided', data: Record<string, unknown>, time: number): void {
-    add(this.stats.webhookEvents, type);
+    add(this.#alertsRaised, type);
     this.#webhooks?.emit(type, data, time);
   }
 }

@@ -158,7 +158,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     fromStats('symbolon_audit_checkpoints_total', 'Signed checkpoints written by this process.', (s) => s.checkpoints);
   }
 
-  if (options.monitor) registerMonitorMetrics(registry, options.monitor.stats);
+  if (options.monitor) registerMonitorMetrics(registry, options.monitor);
   if (options.webhooks) registerWebhookMetrics(registry, options.webhooks);
 
   const children = new Map<string, RequestChildren>();
@@ -197,7 +197,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
 }
 
 /** A counter whose children are set at scrape time from `series` (label values joined with `\n`). */
-function seriesCounter<V extends number | bigint>(registry: Registry, name: string, help: string, labelNames: readonly string[], series: Map<string, V>): void {
+function seriesCounter<V extends number | bigint>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  series: () => Map<string, V>,
+): void {
   new Counter({
     name,
     help,
@@ -205,7 +211,7 @@ function seriesCounter<V extends number | bigint>(registry: Registry, name: stri
     registers: [registry],
     collect() {
       this.reset();
-      for (const [id, v] of series) {
+      for (const [id, v] of series()) {
         const values = id.split('\n');
         // float64: exact up to 2^53; beyond it the nearest double (docs/audit.md).
         this.inc(Object.fromEntries(labelNames.map((l, i) => [l, values[i] ?? ''])), Number(v));
@@ -214,55 +220,55 @@ function seriesCounter<V extends number | bigint>(registry: Registry, name: stri
   });
 }
 
-function registerMonitorMetrics(registry: Registry, stats: MonitorStats): void {
+function registerMonitorMetrics(registry: Registry, monitor: { stats: MonitorStats }): void {
   seriesCounter(
     registry,
     'symbolon_signatures_total',
     'Signatures made over decoded Ethereum payloads, by key ARN, chain id and payload type (the first 100 keys by name, then other).',
     ['key', 'chain_id', 'payload_type'],
-    stats.signatures,
+    () => monitor.stats.signatures,
   );
   seriesCounter(
     registry,
     'symbolon_signed_value_wei_total',
     'Value (wei) of the transactions signed, by key ARN and chain id; summed exactly, exposed as a float64.',
     ['key', 'chain_id'],
-    stats.valueWei,
+    () => monitor.stats.valueWei,
   );
   seriesCounter(
     registry,
     'symbolon_signing_decisions_total',
     'Signing decisions over decoded payloads by payload type and decision (allow, deny, pending).',
     ['payload_type', 'decision'],
-    stats.decisions,
+    () => monitor.stats.decisions,
   );
   seriesCounter(
     registry,
     'symbolon_denied_requests_total',
     'Requests refused as access denied, by service and operation.',
     ['service', 'operation'],
-    stats.denials,
+    () => monitor.stats.denials,
   );
   seriesCounter(
     registry,
     'symbolon_approvals_requested_total',
     'Approvals requested: quorum policy changes proposed (policy_change) and signatures pending approval (signing).',
     ['kind'],
-    stats.approvalsRequested,
+    () => monitor.stats.approvalsRequested,
   );
   seriesCounter(
     registry,
     'symbolon_approvals_decided_total',
     'Approvals decided, by kind and decision (approved, rejected, expired, superseded).',
     ['kind', 'decision'],
-    stats.approvalsDecided,
+    () => monitor.stats.approvalsDecided,
   );
   seriesCounter(
     registry,
     'symbolon_monitor_alerts_total',
     'Monitoring events raised (deny.burst, approval.requested, approval.decided), whether or not a webhook wants them.',
     ['type'],
-    stats.webhookEvents,
+    () => monitor.stats.webhookEvents,
   );
 }
 
@@ -286,7 +292,7 @@ function registerWebhookMetrics(registry: Registry, webhooks: { stats: WebhookSt
     'symbolon_webhook_delivery_failures_total',
     'Failed webhook delivery attempts (timeout, network error, or a status other than 2xx), by event type.',
     ['type'],
-    webhooks.stats.failedAttempts,
+    () => webhooks.stats.failedAttempts,
   );
   new Gauge({
     name: 'symbolon_webhook_queue',
