@@ -323,4 +323,20 @@ describe(`webhooks on ${STORE}`, () => {
     assert.ok(verifySignature(now[0]!.headers, now[0]!.body, chosen, Math.floor(Date.now() / 1000)), 'signed with the secret from the file');
     assert.equal(JSON.parse(now[0]!.body).webhookId, created.Webhook.WebhookId);
   });
+
+  test('managing webhooks needs symbolon:CreateWebhook / ListWebhooks / DeleteWebhook', async () => {
+    const nobody = await user('nobody');
+    const hooks = await user('hooks', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'symbolon:CreateWebhook', Resource: '*' }] });
+    const create = (credentials: { accessKeyId: string; secretAccessKey: string }) =>
+      callAwsJson({ endpoint: server.endpoint, target: 'SymbolonMonitoring.CreateWebhook', body: { Url: receiver.url, Events: ['deny.burst'] }, credentials });
+    const refused = await create(nobody);
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.__type, 'AccessDeniedException');
+    assert.match(String(refused.body.message), /symbolon:CreateWebhook/);
+    assert.equal(refused.body.Secret, undefined);
+    const allowed = await create(hooks);
+    assert.equal(allowed.status, 200, JSON.stringify(allowed.body));
+    const list = await callAwsJson({ endpoint: server.endpoint, target: 'SymbolonMonitoring.ListWebhooks', body: {}, credentials: hooks });
+    assert.equal(list.body.__type, 'AccessDeniedException', 'CreateWebhook alone does not allow listing');
+  });
 });
