@@ -16,7 +16,7 @@ import { STORE, startTestServer, type TestServer } from './helpers/server.js';
 import { callAwsJson } from './helpers/aws-json.js';
 import type { AuditEvent, EthAuditFields } from '../src/audit/event.js';
 import { matchesEthFilter, parseEthFilter } from '../src/audit/eth-query.js';
-import { auditCommand } from '../src/cli/audit.js';
+import { auditCommand, ethSummary } from '../src/cli/audit.js';
 
 const ETH = 10n ** 18n;
 const CHAIN = '31337';
@@ -198,6 +198,11 @@ describe(`signing monitor on ${STORE}`, () => {
     assert.ok(!matchesEthFilter(big, f({ erc20Recipient: '0x2222222222222222222222222222222222222222' })));
     assert.ok(!matchesEthFilter(undefined, f({ decision: 'allow' })), 'an event without decoded fields never matches a decoded-field filter');
     assert.ok(matchesEthFilter(undefined, f({})), 'no filter: everything');
+    assert.equal(ethSummary(create), 'eth=transaction/deny  statement=NoCreate  chain=1  to=create  value=1');
+    assert.equal(
+      ethSummary(erc20),
+      `eth=transaction/allow  chain=1  to=${TO}  value=0  selector=0xa9059cbb  erc20=0x2222222222222222222222222222222222222222:5`,
+    );
   });
 
   test('audit query refuses bad decoded-field flags with a clear message', async () => {

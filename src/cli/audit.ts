@@ -212,8 +212,22 @@ function eventLine(e: StoredEvent): string {
   ];
   if (e.signingAlgorithm) parts.push(`alg=${e.signingAlgorithm}`);
   if (e.encryptionContext) parts.push(`context=${JSON.stringify(e.encryptionContext)}`);
+  const eth = (e as { eth?: EthAuditFields }).eth;
+  if (eth) parts.push(ethSummary(eth));
   parts.push(`ip=${e.sourceIp}`, `request=${e.requestId}`);
   return parts.join('  ') + '\n';
+}
+
+/** The decoded signing decision in one field: `eth=transaction/allow chain=1 to=0x… value=…`. */
+export function ethSummary(eth: EthAuditFields): string {
+  const parts = [`eth=${eth.payloadType}/${eth.decision}`];
+  if (eth.statement !== undefined) parts.push(`statement=${eth.statement}`);
+  if (eth.chainId !== undefined) parts.push(`chain=${eth.chainId}`);
+  if (eth.to !== undefined) parts.push(`to=${eth.to ?? 'create'}`);
+  if (eth.value !== undefined) parts.push(`value=${eth.value}`);
+  if (eth.selector !== undefined) parts.push(`selector=${eth.selector}`);
+  if (eth.erc20Recipient !== undefined) parts.push(`erc20=${eth.erc20Recipient}:${eth.erc20Amount ?? '?'}`);
+  return parts.join('  ');
 }
 
 function print(io: CliIo, events: StoredEvent[], json: boolean | undefined): void {
