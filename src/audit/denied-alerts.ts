@@ -4,9 +4,19 @@
  * one warning line names the principal, the key and the count, so log-based
  * alerting can catch unauthorized access attempts. The same principal and key
  * are not reported again until a full window has passed since the alert.
+ * The SigningMonitor (monitor.ts) feeds it every denied audit event and turns
+ * each burst it reports into a `deny.burst` webhook.
  */
 import type { Logger } from 'pino';
 import type { DeniedAlertSettings } from './settings.js';
+
+/** One completed burst, as logged. */
+export interface DeniedBurst {
+  principal: string;
+  key: string;
+  count: number;
+  windowSeconds: number;
+}
 
 interface Burst {
   /** Times of recent denials (milliseconds), oldest first. */
@@ -31,8 +41,11 @@ export class DeniedAlerts {
     this.#windowMs = options.settings.windowSeconds * 1000;
   }
 
-  /** Counts one denied request; logs the warning when it completes a burst. */
-  denied(principalArn: string, keyArn: string | undefined, now: number): void {
+  /**
+   * Counts one denied request; logs the warning when it completes a burst.
+   * @returns the burst it completed, or undefined.
+   */
+  denied(principalArn: string, keyArn: string | undefined, now: number): DeniedBurst | undefined {
     const key = keyArn ?? '(no key)';
     const id = `${principalArn}\n${key}`;
     let b = this.#bursts.get(id);
@@ -53,7 +66,9 @@ export class DeniedAlerts {
         { alert: 'kms_denied_burst', principal: principalArn, key, count: b.times.length, windowSeconds },
         `${b.times.length} denied KMS requests from ${principalArn} on ${key} within ${windowSeconds}s`,
       );
+      return { principal: principalArn, key, count: b.times.length, windowSeconds };
     }
+    return undefined;
   }
 
   #prune(now: number): void {

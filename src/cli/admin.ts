@@ -1,7 +1,8 @@
 /**
  * `symbolon admin …`: a thin client of a running custodian's IAM-compatible
  * API (@aws-sdk/client-iam) and its quorum approvals API (SigV4-signed JSON,
- * `X-Amz-Target: SymbolonApprovals.*`). Credentials come from the environment
+ * `X-Amz-Target: SymbolonApprovals.*`, and `SymbolonMonitoring.*` for
+ * webhooks). Credentials come from the environment
  * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or from the
  * administrator credential a server wrote to its data directory
  * (admin-credentials.json). `--json` prints machine-readable output.
@@ -28,6 +29,7 @@ import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { ENDPOINT_HELP, resolveTarget } from './endpoint.js';
+import { validateWebhookUrl, WebhookError } from '../audit/webhooks.js';
 
 const ADMIN_OPTIONS = `Options:
 ${ENDPOINT_HELP}
@@ -74,12 +76,21 @@ Quorum approvals (docs/access-control.md):
   approvals get-rule (--key KEY | --account)
   approvals delete-rule (--key KEY | --account)
 
+Monitoring webhooks (docs/audit.md):
+  webhook add --url URL --events E1,E2 [--threshold-wei WEI] [--window-seconds S] [--secret-file FILE]
+                                    Events: deny.burst, approval.requested, approval.decided, value.threshold
+                                    (value.threshold needs --threshold-wei: wei signed by one key on one chain
+                                    within the window, default 3600 s). Prints the generated signing secret
+                                    once, unless --secret-file gives one (16-256 characters).
+  webhook list
+  webhook delete --id WEBHOOK_ID
+
 ${ADMIN_OPTIONS}`;
 
 /** `symbolon admin COMMAND [SUB] --help`: the command's lines of ADMIN_USAGE with the options; undefined for an unknown command. */
 function commandHelp(command: string, sub: string | undefined): string | undefined {
   const lines = ADMIN_USAGE.split('\n');
-  const name = command === 'approvals' ? `approvals ${sub ?? ''}`.trim() : command;
+  const name = command === 'approvals' || command === 'webhook' ? `${command} ${sub ?? ''}`.trim() : command;
   const out: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
@@ -153,9 +164,19 @@ function connection(values: { endpoint?: string | undefined; data?: string | und
   return { endpoint, region, credentials };
 }
 
-/** Calls one `SymbolonApprovals.<operation>` with SigV4 (service kms). */
-async function approvalsCall(conn: Connection, operation: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  if (conn.endpoint === undefined) throw new AdminCliError("approvals are Symbolon's own API, not AWS's: give --endpoint URL of a Symbolon server", 2);
+/** Calls one `SymbolonApprovals.<operation>` (or another of Symbolon's JSON targets) with SigV4 (service kms). */
+async function approvalsCall(
+  conn: Connection,
+  operation: string,
+  body: Record<string, unknown>,
+  target = 'SymbolonApprovals',
+): Promise<Record<string, unknown>> {
+  if (conn.endpoint === undefined) {
+    throw new AdminCliError(
+      `${target === 'SymbolonApprovals' ? 'approvals are' : 'webhooks are'} Symbolon's own API, not AWS's: give --endpoint URL of a Symbolon server`,
+      2,
+    );
+  }
   const endpoint = conn.endpoint;
   const url = new URL(endpoint);
   const payload = JSON.stringify(body);
@@ -167,7 +188,7 @@ async function approvalsCall(conn: Connection, operation: string, body: Record<s
       hostname: url.hostname,
       ...(url.port ? { port: Number(url.port) } : {}),
       path: url.pathname || '/',
-      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `SymbolonApprovals.${operation}` },
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${target}.${operation}` },
       body: payload,
     }),
   );
@@ -249,14 +270,15 @@ export async function adminCommand(
   },
 ): Promise<number> {
   const [command, ...rest] = args;
-  const sub = command === 'approvals' ? rest[0] : undefined;
-  const flagArgs = command === 'approvals' ? rest.slice(1) : rest;
+  const grouped = command === 'approvals' || command === 'webhook';
+  const sub = grouped ? rest[0] : undefined;
+  const flagArgs = grouped ? rest.slice(1) : rest;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     io.out(ADMIN_USAGE);
     return command === undefined ? 2 : 0;
   }
-  if (command === 'approvals' && (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h')) {
-    io.out(commandHelp('approvals', undefined)!);
+  if (grouped && (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h')) {
+    io.out(commandHelp(command, undefined)!);
     return sub === undefined ? 2 : 0;
   }
   let values: Record<string, string | boolean | string[] | undefined>;
@@ -284,6 +306,11 @@ export async function adminCommand(
         approver: { type: 'string', multiple: true },
         threshold: { type: 'string' },
         'expires-in': { type: 'string' },
+        url: { type: 'string' },
+        events: { type: 'string' },
+        'threshold-wei': { type: 'string' },
+        'window-seconds': { type: 'string' },
+        'secret-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -419,6 +446,8 @@ export async function adminCommand(
       }
       case 'approvals':
         return await approvals(sub, conn, values, print);
+      case 'webhook':
+        return await webhookCommand(sub, conn, values, print);
       default:
         throw new AdminCliError(`unknown admin command '${command.slice(0, 40)}'\n${ADMIN_USAGE}`, 2);
     }
@@ -524,5 +553,86 @@ async function approvals(
     }
     default:
       throw new AdminCliError(`approvals needs list|show|approve|reject|set-rule|get-rule|delete-rule\n${ADMIN_USAGE}`, 2);
+  }
+}
+
+interface WebhookView {
+  WebhookId: string;
+  Url: string;
+  Events: string[];
+  ThresholdWei?: string;
+  WindowSeconds?: number;
+}
+
+function webhookLine(w: WebhookView): string {
+  const threshold = w.ThresholdWei !== undefined ? `  threshold ${w.ThresholdWei} wei per ${w.WindowSeconds} s` : '';
+  return `${w.WebhookId}  ${w.Url}  ${w.Events.join(',')}${threshold}`;
+}
+
+/** `symbolon admin webhook add|list|delete` over `SymbolonMonitoring.*` (src/audit/webhook-operations.ts). */
+async function webhookCommand(
+  sub: string | undefined,
+  conn: Connection,
+  values: Record<string, string | boolean | string[] | undefined>,
+  print: (human: string, data: unknown) => void,
+): Promise<number> {
+  const str = (k: string) => values[k] as string | undefined;
+  const call = (op: string, body: Record<string, unknown>) => approvalsCall(conn, op, body, 'SymbolonMonitoring');
+  switch (sub) {
+    case 'add': {
+      let url: string;
+      try {
+        url = validateWebhookUrl(need(str('url'), '--url'));
+      } catch (e) {
+        if (e instanceof WebhookError) throw new AdminCliError(`--url: ${e.message}`, 2);
+        throw e;
+      }
+      const events = need(str('events'), '--events')
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean);
+      const threshold = str('threshold-wei');
+      const window = str('window-seconds');
+      if (threshold !== undefined && !/^[0-9]{1,78}$/.test(threshold)) throw new AdminCliError('--threshold-wei must be a decimal integer of wei', 2);
+      if (window !== undefined && !/^[0-9]{1,7}$/.test(window)) throw new AdminCliError('--window-seconds must be a number of seconds', 2);
+      let secret: string | undefined;
+      const secretFile = str('secret-file');
+      if (secretFile !== undefined) {
+        try {
+          secret = readFileSync(secretFile, 'utf8').trim();
+        } catch {
+          throw new AdminCliError(`cannot read --secret-file ${secretFile.slice(0, 200)}`, 2);
+        }
+      }
+      const r = await call('CreateWebhook', {
+        Url: url,
+        Events: events,
+        ...(threshold !== undefined ? { ThresholdWei: threshold } : {}),
+        ...(window !== undefined ? { WindowSeconds: Number(window) } : {}),
+        ...(secret !== undefined ? { Secret: secret } : {}),
+      });
+      const w = r.Webhook as WebhookView;
+      print(
+        r.Secret !== undefined
+          ? `created webhook ${webhookLine(w)}\nsigning secret (shown once; store it now): ${String(r.Secret)}`
+          : `created webhook ${webhookLine(w)} (signing secret from ${secretFile})`,
+        r,
+      );
+      return 0;
+    }
+    case 'list': {
+      const r = await call('ListWebhooks', {});
+      const hooks = r.Webhooks as WebhookView[];
+      print(hooks.map(webhookLine).join('\n') || '(no webhooks)', r);
+      return 0;
+    }
+    case 'delete': {
+      const id = need(str('id'), '--id');
+      await call('DeleteWebhook', { WebhookId: id });
+      print(`deleted webhook ${id}`, { WebhookId: id, Deleted: true });
+      return 0;
+    }
+    default:
+      throw new AdminCliError(`webhook needs add|list|delete\n${ADMIN_USAGE}`, 2);
   }
 }

@@ -14,6 +14,11 @@ import { openStore, type Store } from '../storage/database.js';
 import { lastEvents, queryEvents, readEventsAfter, type StoredEvent } from '../storage/audit.repository.js';
 import { findAlias } from '../storage/keys.repository.js';
 import { verifyAuditLog, type VerifyReport } from '../audit/verify.js';
+import { hasEthFilter, matchesEthFilter, parseEthFilter, type EthEventFilter } from '../audit/eth-query.js';
+import type { EthAuditFields } from '../audit/event.js';
+
+/** How many of the newest events (after the SQL filters) the decoded-field filters search. */
+const ETH_SCAN_LIMIT = 100_000;
 
 const AUDIT_OPTIONS = `Options:
   --data DIR       The embedded SQLite store (default ./data, or SYMBOLON_DATA_DIR).
@@ -35,8 +40,13 @@ export const AUDIT_USAGE = `Usage: symbolon audit <verify|tail|query> [options]
         Print the last N events (20); with --follow keep printing new ones.
   query [--key ARN|ID|alias/NAME] [--principal ARN] [--operation NAME] [--since ISO-TIME]
         [--until ISO-TIME] [--limit N] [--json]
+        [--chain-id ID] [--to ADDRESS|create] [--selector 0xHEX8] [--erc20-recipient ADDRESS]
+        [--payload-type transaction|message|typedData|authorization] [--decision allow|deny|pending]
+        [--min-value WEI]
         Print matching events, oldest first (the newest --limit, default 1000).
         An alias (alias/NAME or its ARN) stands for the key it names now.
+        The decoded-field filters (signing decisions) search the newest 100000
+        events the other filters select; --min-value compares exact integers.
 
 ${AUDIT_OPTIONS}`;
 
@@ -202,8 +212,22 @@ function eventLine(e: StoredEvent): string {
   ];
   if (e.signingAlgorithm) parts.push(`alg=${e.signingAlgorithm}`);
   if (e.encryptionContext) parts.push(`context=${JSON.stringify(e.encryptionContext)}`);
+  const eth = (e as { eth?: EthAuditFields }).eth;
+  if (eth) parts.push(ethSummary(eth));
   parts.push(`ip=${e.sourceIp}`, `request=${e.requestId}`);
   return parts.join('  ') + '\n';
+}
+
+/** The decoded signing decision in one field: `eth=transaction/allow chain=1 to=0x… value=…`. */
+export function ethSummary(eth: EthAuditFields): string {
+  const parts = [`eth=${eth.payloadType}/${eth.decision}`];
+  if (eth.statement !== undefined) parts.push(`statement=${eth.statement}`);
+  if (eth.chainId !== undefined) parts.push(`chain=${eth.chainId}`);
+  if (eth.to !== undefined) parts.push(`to=${eth.to ?? 'create'}`);
+  if (eth.value !== undefined) parts.push(`value=${eth.value}`);
+  if (eth.selector !== undefined) parts.push(`selector=${eth.selector}`);
+  if (eth.erc20Recipient !== undefined) parts.push(`erc20=${eth.erc20Recipient}:${eth.erc20Amount ?? '?'}`);
+  return parts.join('  ');
 }
 
 function print(io: CliIo, events: StoredEvent[], json: boolean | undefined): void {
@@ -249,10 +273,32 @@ async function queryCommand(args: string[], io: CliIo): Promise<number> {
       since: { type: 'string' },
       until: { type: 'string' },
       limit: { type: 'string' },
+      'chain-id': { type: 'string' },
+      to: { type: 'string' },
+      selector: { type: 'string' },
+      'payload-type': { type: 'string' },
+      decision: { type: 'string' },
+      'min-value': { type: 'string' },
+      'erc20-recipient': { type: 'string' },
     },
     strict: true,
   });
   if (values.help) return help(io, 'query');
+  let ethFilter: EthEventFilter;
+  try {
+    ethFilter = parseEthFilter({
+      chainId: values['chain-id'],
+      to: values.to,
+      selector: values.selector,
+      payloadType: values['payload-type'],
+      decision: values.decision,
+      minValue: values['min-value'],
+      erc20Recipient: values['erc20-recipient'],
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const byEth = hasEthFilter(ethFilter);
   const since = isoTime(values.since, '--since');
   const until = isoTime(values.until, '--until');
   const limit = positive(values.limit, '--limit', 1000);
@@ -270,7 +316,8 @@ async function queryCommand(args: string[], io: CliIo): Promise<number> {
       key = row.keyId;
     }
     return queryEvents(store.db, {
-      limit,
+      // The decoded fields are matched here, over the newest ETH_SCAN_LIMIT events the SQL filters select.
+      limit: byEth ? ETH_SCAN_LIMIT : limit,
       ...(key !== undefined ? { key } : {}),
       ...(values.principal !== undefined ? { principalArn: values.principal } : {}),
       ...(values.operation !== undefined ? { operation: values.operation } : {}),
@@ -278,7 +325,11 @@ async function queryCommand(args: string[], io: CliIo): Promise<number> {
       ...(until !== undefined ? { until } : {}),
     });
   });
-  print(io, events, values.json);
+  if (byEth && events.length === ETH_SCAN_LIMIT && !values.json) {
+    io.stderr.write(`only the newest ${ETH_SCAN_LIMIT} events were searched for the decoded-field filters; narrow with --since/--until/--key\n`);
+  }
+  const matching = byEth ? events.filter((e) => matchesEthFilter((e as { eth?: EthAuditFields }).eth, ethFilter)).slice(-limit) : events;
+  print(io, matching, values.json);
   return 0;
 }
 

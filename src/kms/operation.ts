@@ -34,7 +34,7 @@ export function operation(name: string, handle: KmsOperation['handle']): KmsOper
  * operation — including any added later and not listed here — changes state,
  * and its audit event is durable before it is acknowledged
  * (src/server/kms-route.ts). Names are X-Amz-Target suffixes of both
- * `TrentService.` and `SymbolonApprovals.`.
+ * `TrentService.`, `SymbolonApprovals.` and `SymbolonMonitoring.`.
  */
 const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
   'Decrypt',
@@ -65,6 +65,8 @@ const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
   'ListPolicyChanges',
   'GetPolicyChange',
   'GetQuorumRule',
+  // SymbolonMonitoring reads.
+  'ListWebhooks',
 ]);
 
 /** True when `name` may change state (so its audit record must be durable before the answer). */

@@ -28,6 +28,9 @@ import { openAuditLog, type AuditLog } from '../audit/audit-log.js';
 import { DeniedAlerts } from '../audit/denied-alerts.js';
 import { alertSettingsFromEnv, auditSettingsFromEnv, type AuditLogSettings, type DeniedAlertSettings } from '../audit/settings.js';
 import { createMetrics, registerMetricsRoute, type Metrics } from './metrics.js';
+import { monitoredSink, SigningMonitor } from '../audit/monitor.js';
+import { WebhookDispatcher, type WebhookSettings } from '../audit/webhooks.js';
+import { webhookOperations } from '../audit/webhook-operations.js';
 import type { Authorizer, KmsDeps } from '../kms/context.js';
 import type { ServerConfig } from '../config.js';
 import { buildApp } from './app.js';
@@ -67,6 +70,10 @@ export interface Custodian {
   /** The audit sink: the hash-chained log unless one was injected. */
   audit: AuditSink;
   metrics: Metrics;
+  /** Sees every audit event recorded (src/audit/monitor.ts): signing metrics and webhook events. */
+  monitor: SigningMonitor;
+  /** Monitoring webhooks (src/audit/webhooks.ts). */
+  webhooks: WebhookDispatcher;
   /** Token verification over the trusted issuers, and the built-in issuer when enabled. */
   identity: Identity;
   /** The embedded platform attestation key: with --role all, the signer's launcher signs its documents with it. */
@@ -89,6 +96,10 @@ export interface CustodianOptions {
   auditSettings?: Partial<AuditLogSettings>;
   /** Denied-burst alert settings over those from the environment (SYMBOLON_DENIED_ALERT_*). */
   alertSettings?: Partial<DeniedAlertSettings>;
+  /** Webhook delivery settings (tests: short back-off). */
+  webhookSettings?: Partial<WebhookSettings>;
+  /** Distinct key ARNs the signing metrics label by name (default 100; then `other`). */
+  monitorMaxKeys?: number;
   /** Bearer token for GET /metrics (default SYMBOLON_METRICS_TOKEN; none: open). */
   metricsToken?: string;
   authorizer?: Authorizer;
@@ -370,7 +381,12 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       ? undefined
       : await openAuditLog({ store, root, logger, settings: { ...auditSettingsFromEnv(process.env), ...options.auditSettings } });
     ownAudit = auditLog;
-    const audit: AuditSink = options.audit ?? auditLog!;
+    const alerts = new DeniedAlerts({ logger, settings: { ...alertSettingsFromEnv(process.env), ...options.alertSettings } });
+    const webhooks = new WebhookDispatcher({ store, root, logger, settings: options.webhookSettings, clock });
+    await webhooks.start();
+    const monitor = new SigningMonitor({ logger, alerts, webhooks, maxKeys: options.monitorMaxKeys });
+    // Every event recorded through `audit` is also seen by the monitor (metrics, webhooks).
+    const audit: AuditSink = monitoredSink(options.audit ?? auditLog!, monitor);
     const keyCache = new KeyCache({ ttlMs: config.keyCacheTtlMs });
     // The account-level quorum and how each kind of approved change is applied (docs/access-control.md).
     const quorum = new AccountQuorum({ store, audit, accountId });
@@ -387,8 +403,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       quorum,
       recipientAttestation,
     };
-    const alerts = new DeniedAlerts({ logger, settings: { ...alertSettingsFromEnv(process.env), ...options.alertSettings } });
-    const metrics = createMetrics({ store, logger, operations: operations.keys(), alerts, audit: auditLog, clock });
+    const metrics = createMetrics({ store, logger, operations: operations.keys(), alerts, audit: auditLog, monitor, webhooks });
     const identity = await createIdentity({
       settings: config.identity,
       store,
@@ -436,6 +451,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       operations,
       queryServices: [iam, roles, sts],
       approvalOperations,
+      monitoringOperations: webhookOperations(webhooks),
       audit,
       observe: metrics.observe,
       identity,
@@ -454,8 +470,11 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       config,
       accountId,
       adminCredentialsFile,
-      audit,
+      // The log itself (tests read its checkpoint key); services record through the monitored sink.
+      audit: options.audit ?? auditLog!,
       metrics,
+      monitor,
+      webhooks,
       identity,
       platformKey,
       frame,
@@ -464,6 +483,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
           await maintenance.stop();
           await app.close();
           wallet?.close();
+          webhooks.close();
           // The log writes what is buffered and signs a final checkpoint.
           await (audit.close ? audit.close() : audit.flush());
         } finally {

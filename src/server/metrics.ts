@@ -7,11 +7,24 @@
  * - symbolon_kms_denied_total{principal,key}: AccessDeniedException replies
  * - symbolon_kms_keys{state}: computed from the store at scrape time
  * - symbolon_kms_denied_alerts_total, and the audit log's own counters
+ * - from the signing monitor (src/audit/monitor.ts), which sees every audit
+ *   event: symbolon_signatures_total{key,chain_id,payload_type},
+ *   symbolon_signed_value_wei_total{key,chain_id},
+ *   symbolon_signing_decisions_total{payload_type,decision},
+ *   symbolon_denied_requests_total{service,operation},
+ *   symbolon_approvals_requested_total{kind},
+ *   symbolon_approvals_decided_total{kind,decision},
+ *   symbolon_monitor_alerts_total{type}
+ * - webhook delivery (src/audit/webhooks.ts): symbolon_webhook_deliveries_total,
+ *   symbolon_webhook_delivery_failures_total{type} (failed attempts),
+ *   symbolon_webhook_deliveries_abandoned_total, symbolon_webhook_dropped_total,
+ *   symbolon_webhook_queue
  * - the process metrics prom-client collects (CPU, memory, event-loop lag)
  *
  * The request hook runs on every KMS request, so label children are cached and
  * label values are bounded: unknown operation names become `unknown`, and
- * beyond a cap new principal/key pairs are counted as `other`.
+ * beyond a cap new principal/key pairs are counted as `other`. The monitor's
+ * counters are read at scrape time; it bounds its own labels the same way.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
@@ -21,6 +34,8 @@ import type { Store } from '../storage/database.js';
 import type { Caller } from '../aws/context.js';
 import type { DeniedAlerts } from '../audit/denied-alerts.js';
 import type { AuditLogStats } from '../audit/audit-log.js';
+import type { MonitorStats } from '../audit/monitor.js';
+import type { WebhookStats } from '../audit/webhooks.js';
 import { equalConstantTime, utf8Bytes } from '../crypto/bytes.js';
 
 export type ObserveHook = (operation: string, outcome: string, seconds: number, caller: Caller | undefined, keyArn: string | undefined) => void;
@@ -39,9 +54,12 @@ export interface MetricsOptions {
   alerts: DeniedAlerts;
   /** The audit log's counters, when the hash-chained log is in use. */
   audit?: { stats: AuditLogStats; buffered: number } | undefined;
+  /** The signing monitor's counters (src/audit/monitor.ts). */
+  monitor?: { stats: MonitorStats } | undefined;
+  /** Webhook delivery counters (src/audit/webhooks.ts). */
+  webhooks?: { stats: WebhookStats; queued: number } | undefined;
   /** Include prom-client's process metrics (default true). */
   processMetrics?: boolean;
-  clock?: () => number;
 }
 
 const KEY_STATES = ['Enabled', 'Disabled', 'PendingDeletion'] as const;
@@ -57,7 +75,6 @@ interface RequestChildren {
  */
 export function createMetrics(options: MetricsOptions): Metrics {
   const { store, logger, alerts } = options;
-  const clock = options.clock ?? Date.now;
   const known = new Set(options.operations);
   const registry = new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'symbolon_' });
@@ -141,6 +158,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     fromStats('symbolon_audit_checkpoints_total', 'Signed checkpoints written by this process.', (s) => s.checkpoints);
   }
 
+  if (options.monitor) registerMonitorMetrics(registry, options.monitor);
+  if (options.webhooks) registerWebhookMetrics(registry, options.webhooks);
+
   const children = new Map<string, RequestChildren>();
   const deniedSeries = new Set<string>();
   const observe: ObserveHook = (operation, outcome, seconds, caller, keyArn) => {
@@ -166,7 +186,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
         }
         const [principal, keyLabel] = series.split('\n') as [string, string];
         denied.labels(principal, keyLabel).inc();
-        alerts.denied(caller.arn, keyArn, clock());
+        // The denied-burst alert sees the request's audit event (src/audit/monitor.ts).
       }
     } catch (e) {
       // Metrics must never fail a request.
@@ -174,6 +194,114 @@ export function createMetrics(options: MetricsOptions): Metrics {
     }
   };
   return { registry, observe };
+}
+
+/** A counter whose children are set at scrape time from `series` (label values joined with `\n`). */
+function seriesCounter<V extends number | bigint>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  series: () => Map<string, V>,
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [id, v] of series()) {
+        const values = id.split('\n');
+        // float64: exact up to 2^53; beyond it the nearest double (docs/audit.md).
+        this.inc(Object.fromEntries(labelNames.map((l, i) => [l, values[i] ?? ''])), Number(v));
+      }
+    },
+  });
+}
+
+function registerMonitorMetrics(registry: Registry, monitor: { stats: MonitorStats }): void {
+  seriesCounter(
+    registry,
+    'symbolon_signatures_total',
+    'Signatures made over decoded Ethereum payloads, by key ARN, chain id and payload type (the first 100 keys by name, then other).',
+    ['key', 'chain_id', 'payload_type'],
+    () => monitor.stats.signatures,
+  );
+  seriesCounter(
+    registry,
+    'symbolon_signed_value_wei_total',
+    'Value (wei) of the transactions signed, by key ARN and chain id; summed exactly, exposed as a float64.',
+    ['key', 'chain_id'],
+    () => monitor.stats.valueWei,
+  );
+  seriesCounter(
+    registry,
+    'symbolon_signing_decisions_total',
+    'Signing decisions over decoded payloads by payload type and decision (allow, deny, pending).',
+    ['payload_type', 'decision'],
+    () => monitor.stats.decisions,
+  );
+  seriesCounter(
+    registry,
+    'symbolon_denied_requests_total',
+    'Requests refused as access denied, by service and operation.',
+    ['service', 'operation'],
+    () => monitor.stats.denials,
+  );
+  seriesCounter(
+    registry,
+    'symbolon_approvals_requested_total',
+    'Approvals requested: quorum policy changes proposed (policy_change) and signatures pending approval (signing).',
+    ['kind'],
+    () => monitor.stats.approvalsRequested,
+  );
+  seriesCounter(
+    registry,
+    'symbolon_approvals_decided_total',
+    'Approvals decided, by kind and decision (approved, rejected, expired, superseded).',
+    ['kind', 'decision'],
+    () => monitor.stats.approvalsDecided,
+  );
+  seriesCounter(
+    registry,
+    'symbolon_monitor_alerts_total',
+    'Monitoring events raised (deny.burst, approval.requested, approval.decided), whether or not a webhook wants them.',
+    ['type'],
+    () => monitor.stats.webhookEvents,
+  );
+}
+
+function registerWebhookMetrics(registry: Registry, webhooks: { stats: WebhookStats; queued: number }): void {
+  const single = (name: string, help: string, pick: (s: WebhookStats) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(pick(webhooks.stats));
+      },
+    });
+  };
+  single('symbolon_webhook_deliveries_total', 'Webhook deliveries answered with a 2xx status.', (s) => s.delivered);
+  single('symbolon_webhook_deliveries_abandoned_total', 'Webhook deliveries given up after the last retry.', (s) => s.givenUp);
+  single('symbolon_webhook_dropped_total', 'Webhook deliveries dropped because the delivery queue was full.', (s) => s.dropped);
+  seriesCounter(
+    registry,
+    'symbolon_webhook_delivery_failures_total',
+    'Failed webhook delivery attempts (timeout, network error, or a status other than 2xx), by event type.',
+    ['type'],
+    () => webhooks.stats.failedAttempts,
+  );
+  new Gauge({
+    name: 'symbolon_webhook_queue',
+    help: 'Webhook deliveries waiting or in flight.',
+    registers: [registry],
+    collect() {
+      this.set(webhooks.queued);
+    },
+  });
 }
 
 /**

@@ -355,6 +355,20 @@ export interface StsSessionTable {
   revoked_at: number | null;
 }
 
+/** One monitoring webhook (src/audit/webhooks.ts); `events` is a JSON array of event types. */
+export interface MonitorWebhookTable {
+  webhook_id: string;
+  url: string;
+  events: string;
+  /** Decimal wei, for `value.threshold`; null when the webhook has no threshold. */
+  threshold_wei: string | null;
+  window_seconds: number | null;
+  /** The HMAC-SHA256 signing secret sealed under the root of trust, bound to webhook_id. */
+  sealed_secret: Uint8Array;
+  created_by: string;
+  created_at: number;
+}
+
 export interface Tables {
   symbolon_meta: MetaTable;
   kms_keys: KmsKeyTable;
@@ -373,6 +387,7 @@ export interface Tables {
   account_changes: AccountChangeTable;
   account_change_votes: AccountChangeVoteTable;
   audit_events: AuditEventTable;
+  monitor_webhooks: MonitorWebhookTable;
   audit_chain_head: AuditChainHeadTable;
   audit_checkpoint_keys: AuditCheckpointKeyTable;
   audit_checkpoints: AuditCheckpointTable;
