@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -62,29 +62,64 @@ async function benchSchema(databaseUrl: string | undefined): Promise<{ url: stri
   return { url: url.toString(), drop: () => admin(`drop schema if exists ${schema} cascade`) };
 }
 
-/** Starts `symbolon serve` in a child process on the embedded store (or DATABASE_URL if set, in a schema of its own). */
-export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+/** How long a benchmark server may take to answer /health: generous, the machine is often loaded. */
+export const SERVER_START_TIMEOUT_MS = 120_000;
+
+export interface StartOptions {
+  /** Environment over the benchmark defaults (admin credential, region, log level). */
+  env?: Record<string, string>;
+  /** `--workers` (default BENCH_WORKERS, else 2). */
+  workers?: string;
+  /** Extra arguments after `serve` (e.g. `--role kms`). */
+  args?: string[];
+  /**
+   * A TypeScript entry point to run instead of `bin/symbolon.js serve` (a benchmark-only server,
+   * bench/lib/*-server.ts); it gets `--port` and `--data` and must answer GET /health.
+   */
+  script?: string;
+}
+
+/** Starts `symbolon serve` (BENCH_WORKERS workers, default 2) with `env` over the benchmark defaults. */
+export function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+  return startServer({ env });
+}
+
+/**
+ * Starts `symbolon serve` (or `options.script`) in a child process on the embedded store (or
+ * DATABASE_URL if set, in a schema of its own) and waits until it answers /health.
+ */
+export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
+  const env = options.env ?? {};
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-bench-'));
   const schema = await benchSchema(env.DATABASE_URL ?? process.env.DATABASE_URL);
-  const child = spawn(
-    process.execPath,
-    ['bin/symbolon.js', 'serve', '--port', String(port), '--data', dataDir, '--workers', process.env.BENCH_WORKERS ?? '2'],
-    {
-      env: {
-        ...process.env,
-        SYMBOLON_ADMIN_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
-        SYMBOLON_ADMIN_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey,
-        SYMBOLON_REGION: BENCH_REGION,
-        SYMBOLON_LOG_LEVEL: 'warn',
-        ...env,
-        ...(schema ? { DATABASE_URL: schema.url } : {}),
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
+  const argv = options.script
+    ? ['--import', 'tsx', options.script, '--port', String(port), '--data', dataDir, ...(options.args ?? [])]
+    : [
+        'bin/symbolon.js',
+        'serve',
+        '--port',
+        String(port),
+        '--data',
+        dataDir,
+        '--workers',
+        options.workers ?? process.env.BENCH_WORKERS ?? '2',
+        ...(options.args ?? []),
+      ];
+  const child = spawn(process.execPath, argv, {
+    env: {
+      ...process.env,
+      SYMBOLON_ADMIN_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
+      SYMBOLON_ADMIN_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey,
+      SYMBOLON_REGION: BENCH_REGION,
+      SYMBOLON_LOG_LEVEL: 'warn',
+      ...env,
+      ...(schema ? { DATABASE_URL: schema.url } : {}),
     },
-  );
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const endpoint = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + SERVER_START_TIMEOUT_MS;
   for (;;) {
     try {
       const r = await fetch(`${endpoint}/health`);
@@ -96,7 +131,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
       await schema?.drop();
-      throw new Error('benchmark server did not start');
+      throw new Error(`benchmark server did not start within ${SERVER_START_TIMEOUT_MS / 1000} s`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -105,12 +140,28 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     port,
     child,
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
       rmSync(dataDir, { recursive: true, force: true });
       await schema?.drop();
     },
   };
+}
+
+/**
+ * CPU time (user + system, ms) a process has used so far, from /proc (Linux; clock
+ * ticks of 10 ms, so measure over thousands of requests). Undefined where /proc is absent.
+ */
+export function cpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface PreparedRequest {
