@@ -77,6 +77,8 @@ export interface StartOptions {
    * bench/lib/*-server.ts); it gets `--port` and `--data` and must answer GET /health.
    */
   script?: string;
+  /** Node options before the entry point (e.g. `--cpu-prof` to look inside the server). */
+  nodeArgs?: string[];
 }
 
 /** Starts `symbolon serve` (BENCH_WORKERS workers, default 2) with `env` over the benchmark defaults. */
@@ -93,19 +95,22 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-bench-'));
   const schema = await benchSchema(env.DATABASE_URL ?? process.env.DATABASE_URL);
-  const argv = options.script
-    ? ['--import', 'tsx', options.script, '--port', String(port), '--data', dataDir, ...(options.args ?? [])]
-    : [
-        'bin/symbolon.js',
-        'serve',
-        '--port',
-        String(port),
-        '--data',
-        dataDir,
-        '--workers',
-        options.workers ?? process.env.BENCH_WORKERS ?? '2',
-        ...(options.args ?? []),
-      ];
+  const argv = [
+    ...(options.nodeArgs ?? []),
+    ...(options.script
+      ? ['--import', 'tsx', options.script, '--port', String(port), '--data', dataDir, ...(options.args ?? [])]
+      : [
+          'bin/symbolon.js',
+          'serve',
+          '--port',
+          String(port),
+          '--data',
+          dataDir,
+          '--workers',
+          options.workers ?? process.env.BENCH_WORKERS ?? '2',
+          ...(options.args ?? []),
+        ]),
+  ];
   const child = spawn(process.execPath, argv, {
     env: {
       ...process.env,
