@@ -66,7 +66,17 @@ function header(req: SignedRequest, name: string): string | undefined {
   return headerIndex(req).get(name);
 }
 
+/** The last X-Amz-Date parsed and its time: requests signed in the same second share it. */
+let lastAmzDate: { text: string; time: number | undefined } = { text: '', time: undefined };
+
 function parseAmzDate(s: string): number | undefined {
+  if (s === lastAmzDate.text) return lastAmzDate.time;
+  const time = parseAmzDateText(s);
+  lastAmzDate = { text: s, time };
+  return time;
+}
+
+function parseAmzDateText(s: string): number | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
   if (!m) return undefined;
   const t = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
