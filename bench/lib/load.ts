@@ -327,6 +327,82 @@ export async function runPipelined(port: number, requests: PreparedRequest[], co
   return summarise(lat, errors, (performance.now() - start) / 1000, firstError);
 }
 
+/**
+ * Open-loop load at a fixed arrival rate over raw keep-alive sockets (pre-serialised requests, as
+ * runPipelined): request k is due at start + k/rate and goes out on the next of `connections` sockets
+ * in turn (pipelined behind any still in flight there). Latency runs from when it was due, so a
+ * server or generator falling behind shows in the percentiles instead of slowing the arrivals.
+ */
+export async function runFixedRateRaw(
+  port: number,
+  requests: PreparedRequest[],
+  ratePerSecond: number,
+  seconds: number,
+  connections = 32,
+): Promise<LoadResult> {
+  const wires = requests.map(wire);
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const total = Math.floor(ratePerSecond * seconds);
+  let answered = 0;
+  let allAnswered: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    allAnswered = resolve;
+  });
+  const sockets = await Promise.all(
+    Array.from(
+      { length: connections },
+      () =>
+        new Promise<{ socket: Socket; due: number[] }>((resolve, reject) => {
+          const due: number[] = [];
+          const socket = connect(port, '127.0.0.1');
+          socket.setNoDelay(true);
+          const reader = new ResponseReader((status, body) => {
+            const t0 = due.shift()!;
+            if (status === 200) lat.push(performance.now() - t0);
+            else {
+              errors++;
+              firstError ??= `${status} ${body.toString('utf8').slice(0, 200)}`;
+            }
+            if (++answered === total) allAnswered();
+          });
+          socket.on('data', (c: Buffer) => reader.push(c));
+          socket.on('error', (e) => {
+            firstError ??= e.message;
+            reject(e);
+          });
+          // A connection lost mid-run: what it still owed counts as errors, so the run still ends.
+          socket.on('close', () => {
+            while (due.length > 0) {
+              due.shift();
+              errors++;
+              if (++answered === total) allAnswered();
+            }
+          });
+          socket.on('connect', () => resolve({ socket, due }));
+        }),
+    ),
+  );
+  const start = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const now = performance.now();
+    const dueNow = Math.min(total, Math.floor(((now - start) / 1000) * ratePerSecond) + 1);
+    while (sent < dueNow) {
+      const s = sockets[sent % connections]!;
+      s.due.push(start + (sent * 1000) / ratePerSecond);
+      s.socket.write(wires[sent % wires.length]!);
+      sent++;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  if (total > 0) await finished;
+  const elapsed = (performance.now() - start) / 1000;
+  for (const s of sockets) s.socket.end();
+  return summarise(lat, errors, elapsed, firstError);
+}
+
 /** Closed-loop load: `concurrency` requests in flight for `seconds`, cycling through `requests`. */
 export async function runClosedLoop(port: number, requests: PreparedRequest[], concurrency: number, seconds: number): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
