@@ -65,6 +65,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const DEPTH = Number(process.env.BENCH_DEPTH ?? 4);
 const CONCURRENCY = CONNECTIONS * DEPTH;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Seconds of load before measuring (BENCH_WARMUP): the first seconds run cold code, worse on a loaded machine. */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 
 interface Row {
   operation: string;
@@ -165,8 +167,8 @@ async function versusBare(): Promise<Record<string, unknown>> {
   try {
     sym = await startSignServer({ workers: '1', args: ['--role', 'kms'] });
     const bareReqs = sym.signReqs.map((r) => ({ ...r }));
-    await runPipelined(bare.port, bareReqs, CONNECTIONS, DEPTH, 1); // warm up
-    await runPipelined(sym.server.port, sym.signReqs, CONNECTIONS, DEPTH, 1);
+    await runPipelined(bare.port, bareReqs, CONNECTIONS, DEPTH, WARMUP); // warm up
+    await runPipelined(sym.server.port, sym.signReqs, CONNECTIONS, DEPTH, WARMUP);
     const rounds: Array<{ bare: number; symbolon: number; ratio: number; bareCpuUs: number | undefined; symbolonCpuUs: number | undefined }> = [];
     console.log(`\nSign (secp256k1, DIGEST), one process each, ${CONCURRENCY} in flight, ${ROUNDS} alternating rounds of ${SECONDS}s, ${cpus().length} cores`);
     console.log(`${'round'.padEnd(7)}${'bare/s'.padEnd(9)}${'Symbolon/s'.padEnd(12)}${'ratio'.padEnd(8)}${'CPU µs/req bare'.padEnd(17)}Symbolon`);
@@ -227,7 +229,7 @@ async function ablate(): Promise<void> {
   try {
     for (const off of builds) {
       const s = await startSignServer({ script: 'bench/lib/kms-server.ts', env: off ? { BENCH_DISABLE: off } : {} });
-      await runPipelined(s.server.port, s.signReqs, CONNECTIONS, DEPTH, 1); // warm up
+      await runPipelined(s.server.port, s.signReqs, CONNECTIONS, DEPTH, WARMUP); // warm up
       servers.push({ off, s, cpu: [], perSecond: [] });
     }
     for (let round = 0; round < ROUNDS; round++) {
@@ -278,7 +280,7 @@ async function sustained(total: number): Promise<void> {
   const s = await startSignServer({ workers: '1', args: ['--role', 'kms'] });
   try {
     const pid = s.server.child.pid!;
-    await runPipelined(s.server.port, s.signReqs, CONNECTIONS, DEPTH, 1); // warm up
+    await runPipelined(s.server.port, s.signReqs, CONNECTIONS, DEPTH, WARMUP); // warm up
     const peak = await measured(s.server, s.signReqs);
     const rate = Math.round(peak.perSecond / 2);
     const slice = Math.min(10, total / 6);
@@ -351,7 +353,7 @@ async function compareRoots(roots: string[]): Promise<void> {
       if (root !== 'file' && root !== 'pkcs11') throw new RangeError(`BENCH_ROOTS: unknown root ${root}`);
       servers.push({ root, s: await startSignServer({ env: root === 'pkcs11' ? hsm!.env('bench') : {} }), perSecond: [] });
     }
-    for (const s of servers) await runPipelined(s.s.server.port, s.s.signReqs, CONNECTIONS, DEPTH, 1); // warm up
+    for (const s of servers) await runPipelined(s.s.server.port, s.s.signReqs, CONNECTIONS, DEPTH, WARMUP); // warm up
     for (let round = 0; round < rounds; round++) {
       for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
         const load = await runPipelined(s.s.server.port, s.s.signReqs, CONNECTIONS, DEPTH, SECONDS);
@@ -442,7 +444,7 @@ async function main() {
     for (const [name, reqs, ceil, target, met] of plan) {
       if (only && !name.startsWith(only)) continue;
       // Warm up the server's JIT and caches.
-      await runPipelined(server.port, reqs, CONNECTIONS, DEPTH, 1);
+      await runPipelined(server.port, reqs, CONNECTIONS, DEPTH, WARMUP);
       const load = await runPipelined(server.port, reqs, CONNECTIONS, DEPTH, SECONDS);
       rows.push({ operation: name, load, ceilingPerSecond: ceil, ratio: load.perSecond / ceil, target, met: met(load) && load.errors === 0 });
     }
