@@ -6,6 +6,28 @@
  * ceiling (the same keystore call in a loop) and the ratio; results go to
  * bench/results/kms.json. Both processes share the machine's cores.
  *
+ * First, Sign against its yardstick (issue #19): one `symbolon serve --role kms
+ * --workers 1` process and a bare fastify route doing one libsecp256k1 sign
+ * (bench/lib/bare-server.ts), the same load generator, BENCH_ROUNDS (default
+ * 3) alternating rounds in one run; each round's rates, the server processes'
+ * CPU per request (from /proc), the ratio, and the median ratio (target
+ * >= 0.75) and CPU ratio; then p99 at half the custodian's saturation rate,
+ * its best round (target <= 15 ms).
+ * `-- --versus-bare` runs only that part.
+ *
+ * `-- --ablate` finds where a Sign's CPU goes: a benchmark-only build of the
+ * endpoint (bench/lib/kms-server.ts) with one component off at a time (SigV4,
+ * policy, audit, metrics), server CPU per request of each beside the full
+ * build's; bench/results/kms-cpu.json.
+ *
+ * `-- --sustained SECONDS` holds Sign at 50 % of its measured peak (one
+ * process) for SECONDS in slices of 10 s: errors, and p99 and RSS in the
+ * first and the last tenth of the run; bench/results/kms-sustained.json. Fixed rates are driven
+ * open-loop over raw keep-alive sockets (runFixedRateRaw), latency from when
+ * each request was due.
+ *
+ * Every result file carries the core count, Node version and load average.
+ *
  * BENCH_ROOTS=file,pkcs11 compares roots of trust instead: one server per
  * root (pkcs11 on a SoftHSM2 token in a temporary directory), Sign driven at
  * each in alternating rounds (BENCH_ROUNDS, default 3) in the same run; the
@@ -14,8 +36,9 @@
  * touches the root).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
 import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { createMaterial, decrypt, encrypt, signDigest } from '../src/kms/keystore.js';
 import { KeyRootOfTrust } from '../src/root/root-of-trust.js';
@@ -23,20 +46,27 @@ import {
   BENCH_ADMIN,
   BENCH_REGION,
   ceiling,
+  cpuMs,
   makeSigner,
   runPipelined,
-  runFixedRate,
+  runFixedRateRaw,
   signKmsRequest,
-  startServerProcess,
+  startServer,
   type LoadResult,
   type PreparedRequest,
+  type ServerProcess,
+  type StartOptions,
 } from './lib/load.js';
+import { COMPONENTS } from './lib/kms-components.js';
 import { SKIP_WITHOUT_HSM, softHsm } from '../test/helpers/softhsm.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const DEPTH = Number(process.env.BENCH_DEPTH ?? 4);
 const CONCURRENCY = CONNECTIONS * DEPTH;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Seconds of load before measuring (BENCH_WARMUP): the first seconds run cold code, worse on a loaded machine. */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 
 interface Row {
   operation: string;
@@ -47,40 +77,290 @@ interface Row {
   met: boolean;
 }
 
+/** What every result file says about where it was measured. */
+function machine() {
+  return {
+    date: new Date().toISOString(),
+    cores: cpus().length,
+    node: process.version,
+    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+    store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
+  };
+}
+
+function writeResult(file: string, result: object): void {
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(`bench/results/${file}`, JSON.stringify({ ...machine(), ...result }, null, 2) + '\n');
+  console.log(`\nwritten: bench/results/${file}`);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+const DIGESTS = Array.from({ length: 1024 }, () => new Uint8Array(randomBytes(32)));
+
+/** A Sign request body for digest `i` (the same bodies go to the bare route). */
+function signBody(keyId: string, i: number) {
+  return { KeyId: keyId, Message: b64(DIGESTS[i % DIGESTS.length]!), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' };
+}
+
+async function presign(port: number, n: number, target: string, payload: (i: number) => unknown): Promise<PreparedRequest[]> {
+  const signer = makeSigner();
+  const out: PreparedRequest[] = [];
+  for (let i = 0; i < n; i++) out.push(await signKmsRequest(port, target, payload(i), signer));
+  return out;
+}
+
+/** A started server with one secp256k1 signing key and 4,096 pre-signed Sign requests for it. */
+interface SignServer {
+  server: ServerProcess;
+  keyId: string;
+  signReqs: PreparedRequest[];
+  kms: KMSClient;
+  stop(): Promise<void>;
+}
+
+/** Starts a server (symbolon serve, or a benchmark build), creates a signing key and pre-signs Sign requests. */
+async function startSignServer(options: StartOptions): Promise<SignServer> {
+  const server = await startServer(options);
+  const kms = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
+  try {
+    const keyId = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    const signReqs = await presign(server.port, 4096, 'Sign', (i) => signBody(keyId, i));
+    return {
+      server,
+      keyId,
+      signReqs,
+      kms,
+      async stop() {
+        kms.destroy();
+        await server.stop();
+      },
+    };
+  } catch (e) {
+    kms.destroy();
+    await server.stop();
+    throw e;
+  }
+}
+
+/** A closed-loop run with the server process's CPU time over it. */
+async function measured(
+  server: ServerProcess,
+  reqs: PreparedRequest[],
+  seconds = SECONDS,
+): Promise<LoadResult & { serverCpuUsPerRequest: number | undefined }> {
+  const pid = server.child.pid!;
+  const cpu0 = cpuMs(pid);
+  const load = await runPipelined(server.port, reqs, CONNECTIONS, DEPTH, seconds);
+  const cpu1 = cpuMs(pid);
+  if (load.errors > 0) throw new Error(`${load.errors} errors (${load.firstError})`);
+  const serverCpuUsPerRequest = cpu0 !== undefined && cpu1 !== undefined && load.requests > 0 ? ((cpu1 - cpu0) * 1000) / load.requests : undefined;
+  return { ...load, serverCpuUsPerRequest };
+}
+
+const us = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(0));
+
+/** Sign on one custodian process against a bare fastify + libsecp256k1 route, alternating rounds in one run. */
+async function versusBare(): Promise<Record<string, unknown>> {
+  const bare = await startServer({ script: 'bench/lib/bare-server.ts' });
+  let sym: SignServer | undefined;
+  try {
+    sym = await startSignServer({ workers: '1', args: ['--role', 'kms'] });
+    const bareReqs = sym.signReqs.map((r) => ({ ...r }));
+    await runPipelined(bare.port, bareReqs, CONNECTIONS, DEPTH, WARMUP); // warm up
+    await runPipelined(sym.server.port, sym.signReqs, CONNECTIONS, DEPTH, WARMUP);
+    const rounds: Array<{ bare: number; symbolon: number; ratio: number; bareCpuUs: number | undefined; symbolonCpuUs: number | undefined }> = [];
+    console.log(`\nSign (secp256k1, DIGEST), one process each, ${CONCURRENCY} in flight, ${ROUNDS} alternating rounds of ${SECONDS}s, ${cpus().length} cores`);
+    console.log(`${'round'.padEnd(7)}${'bare/s'.padEnd(9)}${'Symbolon/s'.padEnd(12)}${'ratio'.padEnd(8)}${'CPU µs/req bare'.padEnd(17)}Symbolon`);
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? (['bare', 'sym'] as const) : (['sym', 'bare'] as const);
+      const got: Record<string, Awaited<ReturnType<typeof measured>>> = {};
+      for (const which of order) got[which] = which === 'bare' ? await measured(bare, bareReqs) : await measured(sym.server, sym.signReqs);
+      const r = {
+        bare: Math.round(got.bare!.perSecond),
+        symbolon: Math.round(got.sym!.perSecond),
+        ratio: got.sym!.perSecond / got.bare!.perSecond,
+        bareCpuUs: got.bare!.serverCpuUsPerRequest,
+        symbolonCpuUs: got.sym!.serverCpuUsPerRequest,
+      };
+      rounds.push(r);
+      console.log(
+        `${String(round + 1).padEnd(7)}${String(r.bare).padEnd(9)}${String(r.symbolon).padEnd(12)}${r.ratio.toFixed(2).padEnd(8)}${us(r.bareCpuUs).padEnd(17)}${us(r.symbolonCpuUs)}`,
+      );
+    }
+    const ratio = median(rounds.map((r) => r.ratio));
+    // Server CPU per request, bare over Symbolon: what the ratio would be if each server had a core to itself.
+    const cpuRatios = rounds.filter((r) => r.bareCpuUs && r.symbolonCpuUs).map((r) => r.bareCpuUs! / r.symbolonCpuUs!);
+    const cpuRatio = cpuRatios.length ? median(cpuRatios) : undefined;
+    // The saturation rate: the best round (a busy machine only ever lowers it).
+    const peak = Math.max(...rounds.map((r) => r.symbolon));
+    const half = Math.round(peak / 2);
+    const atHalf = await runFixedRateRaw(sym.server.port, sym.signReqs, half, SECONDS);
+    console.log(`median ratio ${ratio.toFixed(2)} (target >= 0.75: ${ratio >= 0.75 ? 'met' : 'NOT met'})`);
+    if (cpuRatio !== undefined) console.log(`median CPU ratio (bare CPU per request / Symbolon's) ${cpuRatio.toFixed(2)}`);
+    console.log(
+      `Sign at ${half}/s (half the best round): p50 ${atHalf.p50ms.toFixed(2)} ms, p99 ${atHalf.p99ms.toFixed(2)} ms, ${atHalf.errors} errors (target p99 <= 15 ms: ${atHalf.p99ms <= 15 && atHalf.errors === 0 ? 'met' : 'NOT met'})`,
+    );
+    console.log(
+      `load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
+    return {
+      loadGenerator: `bench/lib/load.ts runPipelined, ${CONNECTIONS} connections x ${DEPTH} pipelined`,
+      seconds: SECONDS,
+      rounds,
+      medianRatio: ratio,
+      medianCpuRatio: cpuRatio,
+      ratioTarget: 0.75,
+      ratioMet: ratio >= 0.75,
+      atHalfPeak: { rate: half, ...atHalf, target: 'p99 <= 15 ms', met: atHalf.p99ms <= 15 && atHalf.errors === 0 },
+    };
+  } finally {
+    await sym?.stop();
+    await bare.stop();
+  }
+}
+
+/** Server CPU per Sign with one component of the endpoint switched off at a time (bench/lib/kms-server.ts). */
+async function ablate(): Promise<void> {
+  const builds = ['', ...COMPONENTS];
+  const servers: Array<{ off: string; s: SignServer; cpu: number[]; perSecond: number[] }> = [];
+  try {
+    for (const off of builds) {
+      const s = await startSignServer({ script: 'bench/lib/kms-server.ts', env: off ? { BENCH_DISABLE: off } : {} });
+      await runPipelined(s.server.port, s.signReqs, CONNECTIONS, DEPTH, WARMUP); // warm up
+      servers.push({ off, s, cpu: [], perSecond: [] });
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const x of round % 2 === 0 ? servers : [...servers].reverse()) {
+        const r = await measured(x.s.server, x.s.signReqs);
+        x.cpu.push(r.serverCpuUsPerRequest ?? NaN);
+        x.perSecond.push(r.perSecond);
+      }
+    }
+    const full = median(servers[0]!.cpu);
+    console.log(`\nSign: server CPU per request by build, one process, ${ROUNDS} alternating rounds of ${SECONDS}s, ${CONCURRENCY} in flight`);
+    console.log(`${'build'.padEnd(16)}${'req/s'.padEnd(9)}${'CPU µs/req'.padEnd(12)}saved by switching it off`);
+    const rows = servers.map((x) => {
+      const cpu = median(x.cpu);
+      return { build: x.off ? `no ${x.off}` : 'full', perSecond: Math.round(median(x.perSecond)), cpuUsPerRequest: cpu, rounds: x.cpu, savedUs: full - cpu };
+    });
+    for (const r of rows)
+      console.log(
+        `${r.build.padEnd(16)}${String(r.perSecond).padEnd(9)}${r.cpuUsPerRequest.toFixed(0).padEnd(12)}${r.build === 'full' ? '' : r.savedUs.toFixed(0)}`,
+      );
+    console.log(
+      `load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
+    writeResult('kms-cpu.json', { seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, rows });
+  } finally {
+    for (const x of servers) await x.s.stop();
+  }
+}
+
+/** Resident set size of a process (MB), from /proc; undefined where /proc is absent. */
+function rssMb(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Sign held at 50 % of its peak (one process) for `total` seconds, in slices of 10 s (fewer when short):
+ * errors over all, p99 and RSS of the first and the last tenth of the run.
+ */
+async function sustained(total: number): Promise<void> {
+  if (!Number.isFinite(total) || total < 10) throw new RangeError('--sustained needs a duration of at least 10 seconds');
+  const s = await startSignServer({ workers: '1', args: ['--role', 'kms'] });
+  try {
+    const pid = s.server.child.pid!;
+    await runPipelined(s.server.port, s.signReqs, CONNECTIONS, DEPTH, WARMUP); // warm up
+    const peak = await measured(s.server, s.signReqs);
+    const rate = Math.round(peak.perSecond / 2);
+    const slice = Math.min(10, total / 6);
+    const slices: Array<{ at: number; requests: number; errors: number; p50ms: number; p99ms: number; rssMb: number | undefined }> = [];
+    console.log(`\nSign sustained at ${rate}/s (50 % of the peak ${peak.perSecond.toFixed(0)}/s, one process) for ${total}s in slices of ${slice}s`);
+    const started = performance.now();
+    while ((performance.now() - started) / 1000 < total - slice / 2) {
+      const r = await runFixedRateRaw(s.server.port, s.signReqs, rate, slice);
+      const row = {
+        at: Math.round((performance.now() - started) / 1000),
+        requests: r.requests,
+        errors: r.errors,
+        p50ms: r.p50ms,
+        p99ms: r.p99ms,
+        rssMb: rssMb(pid),
+      };
+      slices.push(row);
+      console.log(
+        `  ${String(row.at).padStart(5)}s  ${r.perSecond.toFixed(0)}/s  p99 ${r.p99ms.toFixed(2)} ms  errors ${r.errors}  RSS ${row.rssMb?.toFixed(1) ?? 'n/a'} MB`,
+      );
+    }
+    const tenth = Math.max(1, Math.round(slices.length / 10));
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const first = slices.slice(0, tenth);
+    const last = slices.slice(-tenth);
+    const p99Start = mean(first.map((x) => x.p99ms));
+    const p99End = mean(last.map((x) => x.p99ms));
+    const rssStart = first[0]!.rssMb;
+    const rssEnd = last[last.length - 1]!.rssMb;
+    const errors = slices.reduce((a, x) => a + x.errors, 0);
+    const p99Met = p99End <= p99Start * 1.2;
+    const rssMet = rssStart !== undefined && rssEnd !== undefined && Math.abs(rssEnd - rssStart) <= rssStart * 0.1;
+    console.log(`errors ${errors} (target 0: ${errors === 0 ? 'met' : 'NOT met'})`);
+    console.log(`p99 start ${p99Start.toFixed(2)} ms, end ${p99End.toFixed(2)} ms (target end within 20 % of start: ${p99Met ? 'met' : 'NOT met'})`);
+    console.log(`RSS start ${rssStart?.toFixed(1)} MB, end ${rssEnd?.toFixed(1)} MB (target within 10 %: ${rssMet ? 'met' : 'NOT met'})`);
+    console.log(
+      `load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
+    writeResult('kms-sustained.json', {
+      seconds: total,
+      sliceSeconds: slice,
+      peakPerSecond: peak.perSecond,
+      rate,
+      errors,
+      p99StartMs: p99Start,
+      p99EndMs: p99End,
+      rssStartMb: rssStart,
+      rssEndMb: rssEnd,
+      met: { errors: errors === 0, p99: p99Met, rss: rssMet },
+      slices,
+    });
+  } finally {
+    await s.stop();
+  }
+}
+
 /** BENCH_ROOTS: Sign on one server per root of trust, alternating rounds, in one run. */
 async function compareRoots(roots: string[]): Promise<void> {
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const rounds = ROUNDS;
   const hsm = roots.includes('pkcs11') ? softHsm() : undefined;
-  const servers: Array<{ root: string; server: Awaited<ReturnType<typeof startServerProcess>>; reqs: PreparedRequest[]; perSecond: number[] }> = [];
-  const signer = makeSigner();
+  const servers: Array<{ root: string; s: SignServer; perSecond: number[] }> = [];
   try {
     if (hsm) {
       if (SKIP_WITHOUT_HSM) throw new Error(`BENCH_ROOTS=pkcs11: ${SKIP_WITHOUT_HSM}`);
       hsm.initToken('bench');
     }
-    const digests = Array.from({ length: 1024 }, () => new Uint8Array(randomBytes(32)));
     for (const root of roots) {
       if (root !== 'file' && root !== 'pkcs11') throw new RangeError(`BENCH_ROOTS: unknown root ${root}`);
-      const server = await startServerProcess(root === 'pkcs11' ? hsm!.env('bench') : {});
-      const kms = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
-      const keyId = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
-      kms.destroy();
-      const reqs: PreparedRequest[] = [];
-      for (let i = 0; i < 4096; i++) {
-        const body = { KeyId: keyId, Message: Buffer.from(digests[i % 1024]!).toString('base64'), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' };
-        reqs.push(await signKmsRequest(server.port, 'Sign', body, signer));
-      }
-      servers.push({ root, server, reqs, perSecond: [] });
+      servers.push({ root, s: await startSignServer({ env: root === 'pkcs11' ? hsm!.env('bench') : {} }), perSecond: [] });
     }
-    for (const s of servers) await runPipelined(s.server.port, s.reqs, CONNECTIONS, DEPTH, 1); // warm up
+    for (const s of servers) await runPipelined(s.s.server.port, s.s.signReqs, CONNECTIONS, DEPTH, WARMUP); // warm up
     for (let round = 0; round < rounds; round++) {
       for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
-        const load = await runPipelined(s.server.port, s.reqs, CONNECTIONS, DEPTH, SECONDS);
+        const load = await runPipelined(s.s.server.port, s.s.signReqs, CONNECTIONS, DEPTH, SECONDS);
         if (load.errors > 0) throw new Error(`${s.root}: ${load.errors} errors (${load.firstError})`);
         s.perSecond.push(load.perSecond);
       }
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const base = median(servers.find((s) => s.root === 'file')?.perSecond ?? servers[0]!.perSecond);
     console.log(`\nSign (secp256k1, DIGEST) by root of trust, ${cpus().length} cores, ${rounds} alternating rounds of ${SECONDS}s, ${CONCURRENCY} in flight`);
     console.log(`store: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite'}\n`);
@@ -97,34 +377,28 @@ async function compareRoots(roots: string[]): Promise<void> {
         `${r.root.padEnd(8)}${r.rounds.join(', ').padEnd(40)}${String(r.median).padEnd(9)}${r.ratio.toFixed(3).padEnd(9)}${'within 5 %'.padEnd(13)}${met ? 'yes' : 'NO'}`,
       );
     }
-    mkdirSync('bench/results', { recursive: true });
-    writeFileSync(
-      'bench/results/kms-roots.json',
-      JSON.stringify(
-        {
-          date: new Date().toISOString(),
-          cores: cpus().length,
-          store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
-          seconds: SECONDS,
-          concurrency: CONCURRENCY,
-          rows,
-        },
-        null,
-        2,
-      ) + '\n',
-    );
-    console.log('\nwritten: bench/results/kms-roots.json');
+    writeResult('kms-roots.json', { seconds: SECONDS, concurrency: CONCURRENCY, rows });
   } finally {
-    for (const s of servers) await s.server.stop();
+    for (const s of servers) await s.s.stop();
     hsm?.cleanup();
   }
 }
 
 async function main() {
+  const { values } = parseArgs({
+    options: { 'versus-bare': { type: 'boolean' }, ablate: { type: 'boolean' }, sustained: { type: 'string' } },
+    strict: true,
+  });
   if (process.env.BENCH_ROOTS) return compareRoots(process.env.BENCH_ROOTS.split(','));
-  const server = await startServerProcess();
-  const kms = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
-  const signer = makeSigner();
+  if (values.ablate) return ablate();
+  if (values.sustained !== undefined) return sustained(Number(values.sustained));
+  const vsBare = await versusBare();
+  if (values['versus-bare']) {
+    writeResult('kms-versus-bare.json', { concurrency: CONCURRENCY, ...vsBare });
+    return;
+  }
+  const s = await startSignServer({});
+  const { server, kms } = s;
   const rows: Row[] = [];
   try {
     // In-process ceilings: the same keystore calls, no HTTP, no SigV4, no store.
@@ -133,8 +407,7 @@ async function main() {
     const k1 = createMaterial(root, 'ECC_SECG_P256K1', k1Id, 1);
     const symId = randomUUID();
     const sym = createMaterial(root, 'SYMMETRIC_DEFAULT', symId, 1);
-    const digests = Array.from({ length: 1024 }, () => new Uint8Array(randomBytes(32)));
-    const ceilSign = ceiling((i) => signDigest(root, 'ECC_SECG_P256K1', k1Id, 1, k1.sealed, digests[i % 1024]!));
+    const ceilSign = ceiling((i) => signDigest(root, 'ECC_SECG_P256K1', k1Id, 1, k1.sealed, DIGESTS[i % 1024]!));
     const ceilGdk = ceiling(() => {
       const dk = new Uint8Array(randomBytes(32));
       encrypt(root, symId, 1, sym.sealed, dk, { purpose: 'bench' });
@@ -145,23 +418,10 @@ async function main() {
     const ceilCreate = ceiling(() => createMaterial(root, 'ECC_SECG_P256K1', k1Id, 1));
 
     // Keys on the server.
-    const signKey = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
     const encKey = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
 
-    async function presign(n: number, target: string, payload: (i: number) => unknown): Promise<PreparedRequest[]> {
-      const out: PreparedRequest[] = [];
-      for (let i = 0; i < n; i++) out.push(await signKmsRequest(server.port, target, payload(i), signer));
-      return out;
-    }
-    const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
-
-    const signReqs = await presign(4096, 'Sign', (i) => ({
-      KeyId: signKey,
-      Message: b64(digests[i % 1024]!),
-      MessageType: 'DIGEST',
-      SigningAlgorithm: 'ECDSA_SHA_256',
-    }));
-    const gdkReqs = await presign(1024, 'GenerateDataKey', () => ({ KeyId: encKey, KeySpec: 'AES_256', EncryptionContext: { purpose: 'bench' } }));
+    const signReqs = s.signReqs;
+    const gdkReqs = await presign(server.port, 1024, 'GenerateDataKey', () => ({ KeyId: encKey, KeySpec: 'AES_256', EncryptionContext: { purpose: 'bench' } }));
     const only = process.env.BENCH_ONLY;
     const blobs: Uint8Array[] = [];
     for (let i = 0; i < (only && !/Decrypt/.test(only) ? 0 : 64); i++) {
@@ -172,8 +432,8 @@ async function main() {
     const decReqs =
       blobs.length === 0
         ? []
-        : await presign(1024, 'Decrypt', (i) => ({ CiphertextBlob: b64(blobs[i % blobs.length]!), EncryptionContext: { purpose: 'bench' } }));
-    const createReqs = await presign(16, 'CreateKey', () => ({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }));
+        : await presign(server.port, 1024, 'Decrypt', (i) => ({ CiphertextBlob: b64(blobs[i % blobs.length]!), EncryptionContext: { purpose: 'bench' } }));
+    const createReqs = await presign(server.port, 16, 'CreateKey', () => ({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }));
 
     const plan: Array<[string, PreparedRequest[], number, string, (r: LoadResult) => boolean]> = [
       ['Sign (secp256k1, DIGEST)', signReqs, ceilSign, '>= 6000/s', (r) => r.perSecond >= 6000],
@@ -184,11 +444,11 @@ async function main() {
     for (const [name, reqs, ceil, target, met] of plan) {
       if (only && !name.startsWith(only)) continue;
       // Warm up the server's JIT and caches.
-      await runPipelined(server.port, reqs, CONNECTIONS, DEPTH, 1);
+      await runPipelined(server.port, reqs, CONNECTIONS, DEPTH, WARMUP);
       const load = await runPipelined(server.port, reqs, CONNECTIONS, DEPTH, SECONDS);
       rows.push({ operation: name, load, ceilingPerSecond: ceil, ratio: load.perSecond / ceil, target, met: met(load) && load.errors === 0 });
     }
-    const fixed = await runFixedRate(server.port, signReqs, 2000, SECONDS);
+    const fixed = await runFixedRateRaw(server.port, signReqs, 2000, SECONDS);
     rows.push({
       operation: 'Sign at 2,000/s (latency)',
       load: fixed,
@@ -228,26 +488,9 @@ async function main() {
       );
       if (r.load.firstError) console.log(`  first error: ${r.load.firstError}`);
     }
-    mkdirSync('bench/results', { recursive: true });
-    writeFileSync(
-      'bench/results/kms.json',
-      JSON.stringify(
-        {
-          date: new Date().toISOString(),
-          cores: cpus().length,
-          store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
-          seconds: SECONDS,
-          concurrency: CONCURRENCY,
-          rows,
-        },
-        null,
-        2,
-      ) + '\n',
-    );
-    console.log('\nwritten: bench/results/kms.json');
+    writeResult('kms.json', { workers: Number(process.env.BENCH_WORKERS ?? 2), seconds: SECONDS, concurrency: CONCURRENCY, versusBare: vsBare, rows });
   } finally {
-    kms.destroy();
-    await server.stop();
+    await s.stop();
   }
 }
 

@@ -168,6 +168,48 @@ test('malformed Authorization headers: IncompleteSignatureException, nothing cre
   }
 });
 
+test('the SignedHeaders list the server checks: a name listed twice is refused, the order is canonical, every repeat is checked again', async () => {
+  const body = JSON.stringify({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' });
+  const url = new URL(server.endpoint);
+  const signer = new SignatureV4({ credentials: ADMIN, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
+  const signed = (await signer.sign(
+    new HttpRequest({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: '/',
+      headers: { host: url.host, 'content-type': JSON_11, 'x-amz-target': 'TrentService.CreateKey' },
+      body,
+    }),
+  )) as HttpRequest;
+  const authorization = signed.headers.authorization!;
+  // The signed request with its SignedHeaders list rewritten (the signature stays the SDK's).
+  const send = async (list: (names: string[]) => string[]): Promise<Reply> => {
+    const sent: Record<string, string> = {
+      ...signed.headers,
+      authorization: authorization.replace(/SignedHeaders=([^,]+)/, (_m, names: string) => `SignedHeaders=${list(names.split(';')).join(';')}`),
+    };
+    delete sent.host;
+    const res = await fetch(`${server.endpoint}/`, { method: 'POST', headers: sent, body });
+    return { status: res.status, headers: res.headers, text: await res.text(), amzDate: sent['x-amz-date'] };
+  };
+  const stored = await keyCount();
+  // A name listed twice, sent twice in a row: a list the server has seen before is checked again.
+  for (let i = 0; i < 2; i++) assertAwsError(await send((names) => [...names, 'host']), 'InvalidSignatureException', SIGNATURE_MISMATCH);
+  // Upper-case names are malformed, and stay so when repeated.
+  for (let i = 0; i < 2; i++) assertAwsError(await send((names) => names.map((n) => (n === 'host' ? 'Host' : n))), 'IncompleteSignatureException');
+  assert.equal(await keyCount(), stored, 'a refused request created a key');
+  // Listed in another order, the names are canonicalised sorted (as smithy signs them): accepted.
+  const reversed = await send((names) => [...names].reverse());
+  assert.equal(reversed.status, 200, reversed.text);
+  // And the list as signed works, twice (the remembered list is the same list).
+  for (let i = 0; i < 2; i++) {
+    const plain = await send((names) => names);
+    assert.equal(plain.status, 200, plain.text);
+  }
+});
+
 test('a captured request signed over host;x-amz-date only cannot become another operation: X-Amz-Target must be signed (red team #12.1)', async () => {
   const created = await server.kms().send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }));
   const keyId = created.KeyMetadata!.KeyId!;

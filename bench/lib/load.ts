@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -62,29 +62,69 @@ async function benchSchema(databaseUrl: string | undefined): Promise<{ url: stri
   return { url: url.toString(), drop: () => admin(`drop schema if exists ${schema} cascade`) };
 }
 
-/** Starts `symbolon serve` in a child process on the embedded store (or DATABASE_URL if set, in a schema of its own). */
-export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+/** How long a benchmark server may take to answer /health: generous, the machine is often loaded. */
+export const SERVER_START_TIMEOUT_MS = 120_000;
+
+export interface StartOptions {
+  /** Environment over the benchmark defaults (admin credential, region, log level). */
+  env?: Record<string, string>;
+  /** `--workers` (default BENCH_WORKERS, else 2). */
+  workers?: string;
+  /** Extra arguments after `serve` (e.g. `--role kms`). */
+  args?: string[];
+  /**
+   * A TypeScript entry point to run instead of `bin/symbolon.js serve` (a benchmark-only server,
+   * bench/lib/*-server.ts); it gets `--port` and `--data` and must answer GET /health.
+   */
+  script?: string;
+  /** Node options before the entry point (e.g. `--cpu-prof` to look inside the server). */
+  nodeArgs?: string[];
+}
+
+/** Starts `symbolon serve` (BENCH_WORKERS workers, default 2) with `env` over the benchmark defaults. */
+export function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+  return startServer({ env });
+}
+
+/**
+ * Starts `symbolon serve` (or `options.script`) in a child process on the embedded store (or
+ * DATABASE_URL if set, in a schema of its own) and waits until it answers /health.
+ */
+export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
+  const env = options.env ?? {};
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-bench-'));
   const schema = await benchSchema(env.DATABASE_URL ?? process.env.DATABASE_URL);
-  const child = spawn(
-    process.execPath,
-    ['bin/symbolon.js', 'serve', '--port', String(port), '--data', dataDir, '--workers', process.env.BENCH_WORKERS ?? '2'],
-    {
-      env: {
-        ...process.env,
-        SYMBOLON_ADMIN_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
-        SYMBOLON_ADMIN_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey,
-        SYMBOLON_REGION: BENCH_REGION,
-        SYMBOLON_LOG_LEVEL: 'warn',
-        ...env,
-        ...(schema ? { DATABASE_URL: schema.url } : {}),
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
+  const argv = [
+    ...(options.nodeArgs ?? []),
+    ...(options.script
+      ? ['--import', 'tsx', options.script, '--port', String(port), '--data', dataDir, ...(options.args ?? [])]
+      : [
+          'bin/symbolon.js',
+          'serve',
+          '--port',
+          String(port),
+          '--data',
+          dataDir,
+          '--workers',
+          options.workers ?? process.env.BENCH_WORKERS ?? '2',
+          ...(options.args ?? []),
+        ]),
+  ];
+  const child = spawn(process.execPath, argv, {
+    env: {
+      ...process.env,
+      SYMBOLON_ADMIN_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
+      SYMBOLON_ADMIN_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey,
+      SYMBOLON_REGION: BENCH_REGION,
+      SYMBOLON_LOG_LEVEL: 'warn',
+      ...env,
+      ...(schema ? { DATABASE_URL: schema.url } : {}),
     },
-  );
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const endpoint = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + SERVER_START_TIMEOUT_MS;
   for (;;) {
     try {
       const r = await fetch(`${endpoint}/health`);
@@ -96,7 +136,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
       await schema?.drop();
-      throw new Error('benchmark server did not start');
+      throw new Error(`benchmark server did not start within ${SERVER_START_TIMEOUT_MS / 1000} s`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -105,12 +145,28 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     port,
     child,
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
       rmSync(dataDir, { recursive: true, force: true });
       await schema?.drop();
     },
   };
+}
+
+/**
+ * CPU time (user + system, ms) a process has used so far, from /proc (Linux; clock
+ * ticks of 10 ms, so measure over thousands of requests). Undefined where /proc is absent.
+ */
+export function cpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface PreparedRequest {
@@ -269,6 +325,82 @@ export async function runPipelined(port: number, requests: PreparedRequest[], co
     ),
   );
   return summarise(lat, errors, (performance.now() - start) / 1000, firstError);
+}
+
+/**
+ * Open-loop load at a fixed arrival rate over raw keep-alive sockets (pre-serialised requests, as
+ * runPipelined): request k is due at start + k/rate and goes out on the next of `connections` sockets
+ * in turn (pipelined behind any still in flight there). Latency runs from when it was due, so a
+ * server or generator falling behind shows in the percentiles instead of slowing the arrivals.
+ */
+export async function runFixedRateRaw(
+  port: number,
+  requests: PreparedRequest[],
+  ratePerSecond: number,
+  seconds: number,
+  connections = 32,
+): Promise<LoadResult> {
+  const wires = requests.map(wire);
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const total = Math.floor(ratePerSecond * seconds);
+  let answered = 0;
+  let allAnswered: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    allAnswered = resolve;
+  });
+  const sockets = await Promise.all(
+    Array.from(
+      { length: connections },
+      () =>
+        new Promise<{ socket: Socket; due: number[] }>((resolve, reject) => {
+          const due: number[] = [];
+          const socket = connect(port, '127.0.0.1');
+          socket.setNoDelay(true);
+          const reader = new ResponseReader((status, body) => {
+            const t0 = due.shift()!;
+            if (status === 200) lat.push(performance.now() - t0);
+            else {
+              errors++;
+              firstError ??= `${status} ${body.toString('utf8').slice(0, 200)}`;
+            }
+            if (++answered === total) allAnswered();
+          });
+          socket.on('data', (c: Buffer) => reader.push(c));
+          socket.on('error', (e) => {
+            firstError ??= e.message;
+            reject(e);
+          });
+          // A connection lost mid-run: what it still owed counts as errors, so the run still ends.
+          socket.on('close', () => {
+            while (due.length > 0) {
+              due.shift();
+              errors++;
+              if (++answered === total) allAnswered();
+            }
+          });
+          socket.on('connect', () => resolve({ socket, due }));
+        }),
+    ),
+  );
+  const start = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const now = performance.now();
+    const dueNow = Math.min(total, Math.floor(((now - start) / 1000) * ratePerSecond) + 1);
+    while (sent < dueNow) {
+      const s = sockets[sent % connections]!;
+      s.due.push(start + (sent * 1000) / ratePerSecond);
+      s.socket.write(wires[sent % wires.length]!);
+      sent++;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  if (total > 0) await finished;
+  const elapsed = (performance.now() - start) / 1000;
+  for (const s of sockets) s.socket.end();
+  return summarise(lat, errors, elapsed, firstError);
 }
 
 /** Closed-loop load: `concurrency` requests in flight for `seconds`, cycling through `requests`. */

@@ -86,7 +86,7 @@ export class Authenticator {
       this.#cache.delete(cacheKey);
       throw expiredToken('The security token included in the request is expired');
     }
-    await entry.verifier.verify(req, claim, { hostname: host.replace(/:\d+$/, '') });
+    await entry.verifier.verify(req, claim);
     return entry.credential.caller;
   }
 

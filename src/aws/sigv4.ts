@@ -1,11 +1,13 @@
 /**
  * Verification of AWS Signature Version 4 (header form) on incoming requests.
- * The canonical request is built by @smithy/signature-v4 — the signer the AWS
- * SDKs themselves use — over exactly the headers the client says it signed; the
+ * The canonical request covers exactly the headers the client says it signed:
+ * for `POST /` without a query (every KMS call) it is written directly, else it
+ * is built by @smithy/signature-v4 — the signer the AWS SDKs themselves use;
+ * AWS's SigV4 suite (test/vectors-sigv4.test.ts) checks both. The
  * signature is compared in constant time. Parsing and every refusal use AWS's exception
  * names and messages. See AWS's "Create a signed AWS API request" (SigV4).
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { getCanonicalHeaders, SignatureV4 } from '@smithy/signature-v4';
@@ -31,7 +33,8 @@ export interface SigV4Claim {
   shortDate: string;
   region: string;
   service: string;
-  signedHeaders: string[];
+  /** As listed (shared between requests that send the same list: never modified). */
+  signedHeaders: readonly string[];
   signature: string;
   /** X-Amz-Date as sent (yyyyMMddTHHmmssZ). */
   amzDate: string;
@@ -63,7 +66,17 @@ function header(req: SignedRequest, name: string): string | undefined {
   return headerIndex(req).get(name);
 }
 
+/** The last X-Amz-Date parsed and its time: requests signed in the same second share it. */
+let lastAmzDate: { text: string; time: number | undefined } = { text: '', time: undefined };
+
 function parseAmzDate(s: string): number | undefined {
+  if (s === lastAmzDate.text) return lastAmzDate.time;
+  const time = parseAmzDateText(s);
+  lastAmzDate = { text: s, time };
+  return time;
+}
+
+function parseAmzDateText(s: string): number | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
   if (!m) return undefined;
   const t = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
@@ -120,17 +133,14 @@ export function parseSigV4(req: SignedRequest): SigV4Claim {
   }
   const signature = params.get('Signature')!;
   if (!/^[0-9a-f]{64}$/.test(signature)) throw incompleteSignature('Signature must be 64 lower-case hexadecimal characters.');
-  const signedHeaders = params.get('SignedHeaders')!.split(';');
-  if (signedHeaders.some((h) => h !== h.toLowerCase() || !h))
-    throw incompleteSignature('SignedHeaders must be lower-case header names separated by semicolons.');
-  if (!signedHeaders.includes('host')) throw incompleteSignature(`'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.`);
+  const signedHeaders = signedHeaderList(params.get('SignedHeaders')!);
   requireCoverage(req, signedHeaders);
   return {
     accessKeyId,
     shortDate,
     region,
     service,
-    signedHeaders,
+    signedHeaders: signedHeaders.names,
     signature,
     amzDate: amzDate!,
     signingTime,
@@ -150,8 +160,33 @@ export function parseSigV4(req: SignedRequest): SigV4Claim {
  */
 const UNSIGNED_ALLOWED = new Set(['x-amz-security-token']);
 
-function requireCoverage(req: SignedRequest, signedHeaders: readonly string[]): void {
-  const signed = new Set(signedHeaders);
+/** A checked SignedHeaders list: its names in order and as a set. */
+interface SignedHeaderList {
+  names: readonly string[];
+  set: ReadonlySet<string>;
+}
+
+/** Checked SignedHeaders lists by their text: a client sends the same few lists with every request. */
+const signedHeaderLists = new Map<string, SignedHeaderList>();
+
+/**
+ * Splits and checks a SignedHeaders list (remembered: the checks depend on nothing but its text).
+ * @throws {AwsError} IncompleteSignature for a name that is empty or not lower-case, or when `host` is not signed.
+ */
+function signedHeaderList(text: string): SignedHeaderList {
+  const known = signedHeaderLists.get(text);
+  if (known) return known;
+  const names = text.split(';');
+  if (names.some((h) => h !== h.toLowerCase() || !h)) throw incompleteSignature('SignedHeaders must be lower-case header names separated by semicolons.');
+  if (!names.includes('host')) throw incompleteSignature(`'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.`);
+  const list = { names, set: new Set(names) };
+  if (signedHeaderLists.size >= 256) signedHeaderLists.clear();
+  signedHeaderLists.set(text, list);
+  return list;
+}
+
+function requireCoverage(req: SignedRequest, signedHeaders: SignedHeaderList): void {
+  const signed = signedHeaders.set;
   const unsigned: string[] = [];
   for (const name of headerIndex(req).keys()) {
     if (signed.has(name) || UNSIGNED_ALLOWED.has(name)) continue;
@@ -196,11 +231,13 @@ class Canonicalizer extends SignatureV4 {
 }
 
 /**
- * A verifier bound to one credential. The canonical request (path, query and
- * header canonicalisation, the error-prone part of SigV4) is built by
- * @smithy/signature-v4's own code; the string to sign and the HMAC chain are
- * the spec's few fixed lines, done here with node:crypto and a signing key
- * cached per (date, region, service) so a request costs two hashes and one HMAC.
+ * A verifier bound to one credential. The canonical request of a KMS call
+ * (`POST /`, no query: only header canonicalisation) is written here; any
+ * other path or query (path normalisation and query encoding, the error-prone
+ * part of SigV4) goes through @smithy/signature-v4's own code. The string to
+ * sign and the HMAC chain are the spec's few fixed lines, done here with
+ * node:crypto and a signing key cached per (date, region, service), so a
+ * request costs two one-shot hashes and one HMAC.
  */
 export class SigV4Verifier {
   readonly #canonicalizer: Canonicalizer;
@@ -235,35 +272,76 @@ export class SigV4Verifier {
    * @throws {AwsError} InvalidSignatureException on any mismatch.
    */
   async verify(req: SignedRequest, claim: SigV4Claim, _host?: { hostname: string }): Promise<void> {
+    if (claim.sessionToken !== undefined && claim.sessionToken !== this.#sessionToken) throw invalidSignature(SIGNATURE_MISMATCH);
+    if (this.#sessionToken !== undefined && claim.sessionToken === undefined) throw invalidSignature(SIGNATURE_MISMATCH);
+    // One-shot hashing (node:crypto's hash(), no Hash object per call): two per request.
+    const bodyHash = hash('sha256', req.body, 'hex');
+    const canonicalRequest = this.#canonicalRequest(req, claim, bodyHash);
+    // A signed payload hash must be the hash of the body actually received.
+    if (claim.signedHeaders.includes('x-amz-content-sha256') && header(req, 'x-amz-content-sha256') !== bodyHash) {
+      throw invalidSignature('The provided x-amz-content-sha256 header does not match what was computed.');
+    }
+    const scope = `${claim.shortDate}/${claim.region}/${claim.service}/aws4_request`;
+    const stringToSign = `AWS4-HMAC-SHA256\n${claim.amzDate}\n${scope}\n${hash('sha256', canonicalRequest, 'hex')}`;
+    const expected = createHmac('sha256', this.#keyFor(scope, claim.shortDate, claim.region, claim.service))
+      .update(stringToSign)
+      .digest();
+    if (!equalConstantTime(expected, Buffer.from(claim.signature, 'hex'))) throw invalidSignature(SIGNATURE_MISMATCH);
+  }
+
+  /**
+   * The canonical request. Every KMS call is `POST /` without a query: for
+   * those it is written here directly — method, `/`, an empty query, the
+   * signed headers sorted by name with their values canonicalised as smithy's
+   * getCanonicalHeaders does (line breaks and runs of spaces or tabs to one
+   * space, trimmed), the sorted name list, the body's hash — which
+   * test/vectors-sigv4.test.ts checks against AWS's suite and against smithy's
+   * own output. Any other path or a query goes through smithy's builder.
+   * @throws {AwsError} InvalidSignatureException when a signed header is absent or named twice;
+   *   SerializationException when the request cannot be canonicalised.
+   */
+  #canonicalRequest(req: SignedRequest, claim: SigV4Claim, bodyHash: string): string {
+    const names = claim.signedHeaders;
+    if (req.path === '/' && isEmpty(req.query)) {
+      const sorted = names.length === 1 ? names : [...names].sort();
+      let lines = '';
+      for (let i = 0; i < sorted.length; i++) {
+        const name = sorted[i]!;
+        if (i > 0 && name === sorted[i - 1]) throw invalidSignature(SIGNATURE_MISMATCH);
+        const v = header(req, name);
+        if (v === undefined) throw invalidSignature(SIGNATURE_MISMATCH);
+        lines += `${name}:${canonicalHeaderValue(v)}\n`;
+      }
+      return `${req.method}\n/\n\n${lines}\n${sorted.join(';')}\n${bodyHash}`;
+    }
     const headers: Record<string, string> = {};
-    for (const name of claim.signedHeaders) {
+    for (const name of names) {
       const v = header(req, name);
       if (v === undefined) throw invalidSignature(SIGNATURE_MISMATCH);
       headers[name] = v;
     }
-    if (claim.sessionToken !== undefined && claim.sessionToken !== this.#sessionToken) throw invalidSignature(SIGNATURE_MISMATCH);
-    if (this.#sessionToken !== undefined && claim.sessionToken === undefined) throw invalidSignature(SIGNATURE_MISMATCH);
-    const bodyHash = createHash('sha256').update(req.body).digest('hex');
-    // A signed payload hash must be the hash of the body actually received.
-    const contentSha = headers['x-amz-content-sha256'];
-    if (contentSha !== undefined && contentSha !== bodyHash) {
-      throw invalidSignature('The provided x-amz-content-sha256 header does not match what was computed.');
-    }
-    let canonicalRequest: string;
     try {
       const request = new HttpRequest({ method: req.method, protocol: 'http:', hostname: '', path: req.path, query: req.query, headers });
-      const canonicalHeaders = getCanonicalHeaders(request, undefined, new Set(claim.signedHeaders));
-      if (Object.keys(canonicalHeaders).length !== claim.signedHeaders.length) throw invalidSignature(SIGNATURE_MISMATCH);
-      canonicalRequest = this.#canonicalizer.canonicalRequest(request, canonicalHeaders, bodyHash);
+      const canonicalHeaders = getCanonicalHeaders(request, undefined, new Set(names));
+      if (Object.keys(canonicalHeaders).length !== names.length) throw invalidSignature(SIGNATURE_MISMATCH);
+      return this.#canonicalizer.canonicalRequest(request, canonicalHeaders, bodyHash);
     } catch (e) {
       if (e instanceof AwsError) throw e;
       throw serialization('The request could not be canonicalized for signature verification.');
     }
-    const scope = `${claim.shortDate}/${claim.region}/${claim.service}/aws4_request`;
-    const stringToSign = `AWS4-HMAC-SHA256\n${claim.amzDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
-    const expected = createHmac('sha256', this.#keyFor(scope, claim.shortDate, claim.region, claim.service))
-      .update(stringToSign)
-      .digest();
-    if (!equalConstantTime(new Uint8Array(expected), new Uint8Array(Buffer.from(claim.signature, 'hex')))) throw invalidSignature(SIGNATURE_MISMATCH);
   }
+}
+
+function isEmpty(query: Record<string, unknown>): boolean {
+  for (const _ in query) return false;
+  return true;
+}
+
+/** A header value as SigV4 signs it (smithy's getCanonicalHeaders): line breaks and runs of spaces or tabs become one space, trimmed. */
+function canonicalHeaderValue(v: string): string {
+  if (!/[\r\n\t]| {2}|^ | $/.test(v)) return v;
+  return v
+    .replace(/[\r\n]/g, ' ')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/^ | $/g, '');
 }

@@ -73,7 +73,8 @@ function findOperation(route: KmsRouteDeps, target: string): KmsOperation {
 
 function parseBody(body: Uint8Array): unknown {
   try {
-    return body.length === 0 ? {} : JSON.parse(Buffer.from(body).toString('utf8'));
+    // A view of the bytes, not a copy (Buffer.from(Uint8Array) would copy them).
+    return body.length === 0 ? {} : JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
   } catch {
     throw serialization('The request body is not valid JSON.');
   }
