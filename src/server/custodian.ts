@@ -55,6 +55,12 @@ import { createFrame, type Frame } from './frame.js';
 import type { AccessTokenVerifier } from '../wallet/auth.js';
 import type { MasterKeyCustodian } from '../wallet/master-keys.js';
 import { cleanUpOrphanedMasterKeys } from '../wallet/orphaned-master-keys.js';
+import { RpcTokenAuthenticator } from '../rpc/tokens.js';
+import { rpcTokenOperations } from '../rpc/token-operations.js';
+import { RpcAccounts } from '../rpc/accounts.js';
+import { Upstream } from '../rpc/upstream.js';
+import { RpcSigner } from '../rpc/rpc-signer.js';
+import { registerRpcRoute } from './rpc-route.js';
 
 export interface Custodian {
   app: FastifyInstance;
@@ -429,9 +435,20 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     const frame = wallet
       ? createFrame({ settings: config.frame, publicUrl: () => resolvePublicUrl(config.publicUrl, listening!), region: config.region, accountId, logger })
       : undefined;
+    // The JSON-RPC signer at POST /rpc (docs/rpc.md): API tokens of IAM users, the upstream node for the rest.
+    const rpcTokens = new RpcTokenAuthenticator({ store, accountId, tagsFor: principals.tagsFor });
+    const rpcSigner = new RpcSigner({
+      deps,
+      audit,
+      upstream: new Upstream({ url: config.frame.chain.rpcUrl }),
+      accounts: new RpcAccounts({ deps, ttlMs: config.keyCacheTtlMs }),
+      logger,
+    });
     const app = buildApp({
       logger,
       deps,
+      rpcTokenOperations: rpcTokenOperations(rpcTokens),
+      rpc: { register: (a) => registerRpcRoute(a, { signer: rpcSigner, tokens: rpcTokens, audit, clock }) },
       authenticator,
       operations,
       queryServices: [iam, roles, sts],

@@ -30,6 +30,8 @@ export interface KmsRouteDeps {
   operations: ReadonlyMap<string, KmsOperation>;
   /** Symbolon's quorum approvals API, targets `SymbolonApprovals.<Operation>` (src/kms/policy/approvals.ts). */
   approvalOperations?: ReadonlyMap<string, KmsOperation> | undefined;
+  /** The JSON-RPC signer's token management, targets `SymbolonRpc.<Operation>` (src/rpc/token-operations.ts). */
+  rpcTokenOperations?: ReadonlyMap<string, KmsOperation> | undefined;
   audit: AuditSink;
   /** Metrics hook: called once per KMS request. */
   observe?: ((operation: string, outcome: string, seconds: number, caller: Caller | undefined, keyArn: string | undefined) => void) | undefined;
@@ -56,7 +58,14 @@ function findOperation(route: KmsRouteDeps, target: string): KmsOperation {
   const dot = target.indexOf('.');
   const prefix = target.slice(0, dot);
   const name = target.slice(dot + 1);
-  const operation = prefix === 'TrentService' ? route.operations.get(name) : prefix === 'SymbolonApprovals' ? route.approvalOperations?.get(name) : undefined;
+  const operation =
+    prefix === 'TrentService'
+      ? route.operations.get(name)
+      : prefix === 'SymbolonApprovals'
+        ? route.approvalOperations?.get(name)
+        : prefix === 'SymbolonRpc'
+          ? route.rpcTokenOperations?.get(name)
+          : undefined;
   if (!operation) throw (prefix === 'TrentService' && unsupportedKmsOperation(name)) || unknownOperation('');
   return operation;
 }
