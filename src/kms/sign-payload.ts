@@ -45,6 +45,9 @@ export interface SignPayloadResult {
   signed: Hex;
 }
 
+/** Key addresses by `keyId:version` (a version's public key never changes). */
+const addresses = new Map<string, Address>();
+
 function recoverable(r: Hex, s: Hex, yParity: number): RecoverableSignature {
   return { r, s, yParity: yParity === 1 ? 1 : 0 };
 }
@@ -68,7 +71,13 @@ export async function signEthPayload(ctx: OperationContext, request: SignPayload
   if (key.keySpec !== 'ECC_SECG_P256K1') throw invalidKeyUsage(`${keyArn(key)} key spec ${key.keySpec} cannot sign Ethereum payloads.`);
   const material = await loadMaterial(ctx, key);
   if (!material.publicKey) throw internal('The key material for this request is unavailable.');
-  const address = publicKeyToAddress(material.publicKey);
+  const cacheKey = `${key.keyId}:${material.version}`;
+  let address = addresses.get(cacheKey);
+  if (!address) {
+    address = publicKeyToAddress(material.publicKey);
+    if (addresses.size >= 10_000) addresses.clear();
+    addresses.set(cacheKey, address);
+  }
   const signer: DigestSigner = async (digest) => {
     const { der, recoveryId } = signDigest(ctx.deps.root, key.keySpec, key.keyId, material.version, material.sealed, digest);
     return { signature: der, recovery: recoveryId };
