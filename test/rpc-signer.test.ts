@@ -11,6 +11,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateKeyCommand, GetPublicKeyCommand } from '@aws-sdk/client-kms';
@@ -131,7 +132,11 @@ async function nonceOf(address: Address): Promise<number> {
 
 before(async () => {
   node = await startHardhatNode(FUNDER_KEY, CHAIN_ID);
-  server = await startTestServer({ env: { SYMBOLON_CHAIN_RPC_URL: node.url }, audit: recording });
+  server = await startTestServer({
+    env: { SYMBOLON_CHAIN_RPC_URL: node.url },
+    audit: recording,
+    ...(process.env.DATABASE_URL ? { pgSchema: `rpc16_${randomBytes(6).toString('hex')}` } : {}),
+  });
   rpcUrl = `${server.endpoint}/rpc`;
   const [a, b] = [await newKey(), await newKey()];
   addressA = a.address;
