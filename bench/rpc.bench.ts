@@ -123,7 +123,7 @@ async function main() {
       `\nJSON-RPC eth_signTransaction vs KMS Sign, same server, same user, ${cpus().length} cores, ${ROUNDS} alternating rounds of ${SECONDS}s, ${CONNECTIONS * DEPTH} in flight`,
     );
     console.log(`store: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite'}\n`);
-    console.log(`${'operation'.padEnd(36)}${'rounds (req/s)'.padEnd(28)}${'median'.padEnd(9)}${'p50 ms'.padEnd(9)}ceiling/s`);
+    console.log(`${'operation'.padEnd(36)}${'rounds (req/s)'.padEnd(44)}${'median'.padEnd(9)}${'p50 ms'.padEnd(9)}ceiling/s`);
     const line = (name: string, xs: number[], m: number, lat: number[]) =>
       console.log(
         `${name.padEnd(36)}${xs

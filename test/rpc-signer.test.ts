@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateKeyCommand, GetPublicKeyCommand } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, DisableKeyCommand, EnableKeyCommand, GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import {
   FetchRequest,
   JsonRpcProvider,
@@ -133,7 +133,8 @@ async function nonceOf(address: Address): Promise<number> {
 before(async () => {
   node = await startHardhatNode(FUNDER_KEY, CHAIN_ID);
   server = await startTestServer({
-    env: { SYMBOLON_CHAIN_RPC_URL: node.url },
+    // A long key cache: a change made after eth_accounts is seen by the signing call itself (the tests below rely on it, not on timing).
+    env: { SYMBOLON_CHAIN_RPC_URL: node.url, SYMBOLON_KEY_CACHE_TTL_MS: '60000' },
     audit: recording,
     ...(process.env.DATABASE_URL ? { pgSchema: `rpc16_${randomBytes(6).toString('hex')}` } : {}),
   });
@@ -325,7 +326,7 @@ test('the key policy decides: a key alice is allowed on only through another ser
     }),
   );
   await admin(['put-user-policy', '--name', 'alice', '--policy-name', 'other', '--policy-file', policy]);
-  await new Promise((r) => setTimeout(r, server.config.keyCacheTtlMs + 50));
+  assert.equal((await rpc(call('personal_sign', ['0x01', c.address]))).json.error.code, 4100, 'looked up again, still not allowed');
   assert.deepEqual((await rpc(call('eth_accounts'))).json.result, [addressA]);
   assert.equal((await rpc(call('personal_sign', ['0x01', c.address]))).json.error.code, 4100);
 });
@@ -416,4 +417,51 @@ test('a missing, unknown or revoked token gets HTTP 401 and 4100; a revoked one 
     [['rpc', 'Authenticate', 'denied', 'RevokedToken', temp.tokenId]],
   );
   assert.match(await admin(['list-rpc-tokens', '--user', 'alice']), new RegExp(`${temp.tokenId}.*revoked`));
+});
+
+test('every signing call is authorized again: a key disabled, or an explicit Deny, after eth_accounts listed it', async () => {
+  const d = await newKey();
+  const allow = join(server.dataDir, 'alice-allow-d.json');
+  writeFileSync(allow, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:Sign', Resource: d.arn }] }));
+  await admin(['put-user-policy', '--name', 'alice', '--policy-name', 'd', '--policy-file', allow]);
+  const ok = (await rpc(call('personal_sign', ['0x02', d.address]))).json.result;
+  assert.equal(await recoverMessageAddress({ message: { raw: '0x02' }, signature: ok }), d.address);
+
+  const before = events.length;
+  await server.kms().send(new DisableKeyCommand({ KeyId: d.arn }));
+  const disabled = (await rpc(call('personal_sign', ['0x02', d.address]))).json;
+  assert.equal(disabled.error.code, -32003);
+  assert.match(disabled.error.message, /disabled/);
+  await server.kms().send(new EnableKeyCommand({ KeyId: d.arn }));
+
+  const deny = join(server.dataDir, 'alice-deny-d.json');
+  writeFileSync(deny, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'kms:Sign', Resource: d.arn }] }));
+  await admin(['put-user-policy', '--name', 'alice', '--policy-name', 'deny-d', '--policy-file', deny]);
+  const denied = (
+    await rpc(call('eth_signTransaction', [{ from: d.address, to: addressB, value: '0x1', gas: '0x5208', nonce: '0x0', chainId: '0x7a69', gasPrice: '0x1' }]))
+  ).json;
+  assert.equal(denied.error.code, -32001);
+  assert.match(denied.error.message, /not authorized to perform: kms:Sign/);
+  assert.deepEqual(
+    events
+      .slice(before)
+      .filter((e) => e.service === 'rpc')
+      .map((e) => [e.operation, e.outcome, e.errorCode, e.keyArn]),
+    [
+      ['personal_sign', 'error', 'DisabledException', d.arn],
+      ['eth_signTransaction', 'denied', 'AccessDeniedException', d.arn],
+    ],
+  );
+});
+
+test('concurrent eth_sendTransaction calls from one sender get consecutive nonces and are all mined', async () => {
+  const first = await nonceOf(addressA);
+  const to = `0x${'e5'.repeat(20)}`;
+  const { json } = await rpc([1, 2, 3, 4].map((i) => call('eth_sendTransaction', [{ from: addressA, to, value: `0x${i.toString(16)}` }], i)));
+  assert.ok(
+    (json as any[]).every((r) => typeof r.result === 'string'),
+    JSON.stringify(json),
+  );
+  assert.equal(await nonceOf(addressA), first + 4);
+  assert.equal((await rpc(call('eth_getBalance', [to, 'latest']))).json.result, '0xa');
 });
