@@ -129,7 +129,7 @@ async function main() {
         `${name.padEnd(36)}${xs
           .map((x) => Math.round(x))
           .join(', ')
-          .padEnd(28)}${String(Math.round(m)).padEnd(9)}${median(lat).toFixed(2).padEnd(9)}${Math.round(ceil)}`,
+          .padEnd(44)}${String(Math.round(m)).padEnd(9)}${median(lat).toFixed(2).padEnd(9)}${Math.round(ceil)}`,
       );
     line('KMS Sign (secp256k1, DIGEST)', runs.sign, sign, p50.sign);
     line('/rpc eth_signTransaction (EIP-1559)', runs.rpc, rpc, p50.rpc);
