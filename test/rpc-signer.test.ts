@@ -465,3 +465,32 @@ test('concurrent eth_sendTransaction calls from one sender get consecutive nonce
   assert.equal(await nonceOf(addressA), first + 4);
   assert.equal((await rpc(call('eth_getBalance', [to, 'latest']))).json.result, '0xa');
 });
+
+// Last: it sets an account quorum rule, which every later permission change in this server would need.
+test('under an account quorum rule, a token for another user is a change the approvers must approve first', async () => {
+  const account = server.custodian.accountId;
+  await admin([
+    'approvals',
+    'set-rule',
+    '--account',
+    '--approver',
+    `arn:aws:iam::${account}:root`,
+    '--approver',
+    `arn:aws:iam::${account}:user/alice`,
+    '--threshold',
+    '2',
+  ]);
+  const before = JSON.parse(await admin(['list-rpc-tokens', '--user', 'bob', '--json'])).Tokens.length;
+  let out = '';
+  let err = '';
+  const env = { AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey, AWS_REGION: REGION };
+  const code = await adminCommand(['create-rpc-token', '--user', 'bob', '--json', '--endpoint', server.endpoint], {
+    out: (s) => void (out += s),
+    err: (s) => void (err += s),
+    env,
+  });
+  assert.equal(code, 1);
+  assert.equal(out, '', 'no token printed');
+  assert.match(err, /CreateRpcToken change [0-9a-f-]+ on bob pending approval \(1 of 2\)/);
+  assert.equal(JSON.parse(await admin(['list-rpc-tokens', '--user', 'bob', '--json'])).Tokens.length, before, 'no token made');
+});

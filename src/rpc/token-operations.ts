@@ -10,6 +10,9 @@
  * Each is authorized by the caller's identity policies (the account root may
  * do all) as `symbolon:CreateRpcToken`, `symbolon:ListRpcTokens` and
  * `symbolon:RevokeRpcToken` on `*`; the endpoint audits each request.
+ * A token for another user is a credential for that user: under an account
+ * quorum rule (docs/access-control.md) CreateRpcToken is a change the
+ * approvers must approve first, as CreateAccessKey for another user is.
  */
 import { notFound, validation } from '../aws/errors.js';
 import { findUser } from '../storage/iam.repository.js';
@@ -17,6 +20,7 @@ import { findRpcToken, insertRpcToken, listRpcTokens, revokeRpcToken } from '../
 import { operation, type KmsOperation } from '../kms/operation.js';
 import type { OperationContext } from '../kms/context.js';
 import { timestampOut } from '../kms/input.js';
+import { StaleChange, type ChangeApplier } from '../kms/policy/account-quorum.js';
 import { newRpcToken, type RpcTokenAuthenticator } from './tokens.js';
 
 const USER_NAME = /^[\w+=,.@-]{1,64}$/;
@@ -34,6 +38,17 @@ export function rpcTokenOperations(auth: RpcTokenAuthenticator): ReadonlyMap<str
     await allowed(ctx, 'symbolon:CreateRpcToken');
     const user = await findUser(ctx.deps.store.db, name);
     if (!user) throw notFound(`The user with name ${name} cannot be found.`);
+    if (user.arn !== ctx.caller.arn) {
+      // A token for another user lets the caller act as that user, like CreateAccessKey for another user: under an
+      // account quorum rule it needs the approvers, and once approved the proposer collects it by repeating the request.
+      await ctx.deps.quorum.redeemOrGuard(ctx, {
+        kind: 'CreateRpcToken',
+        target: user.userName,
+        payload: { UserName: user.userName },
+        base: '',
+        protocol: 'kms',
+      });
+    }
     const { token, tokenId, sha256 } = newRpcToken();
     await insertRpcToken(ctx.deps.store.db, {
       tokenId,
@@ -82,4 +97,16 @@ export function rpcTokenOperations(auth: RpcTokenAuthenticator): ReadonlyMap<str
   });
 
   return new Map([create, list, revoke].map((o) => [o.name, o]));
+}
+
+/** How an approved CreateRpcToken change applies: nothing is written; the proposer collects the token by repeating the request. */
+export function rpcTokenChangeAppliers(): Record<string, ChangeApplier> {
+  return {
+    CreateRpcToken: {
+      protocol: 'kms',
+      async apply(trx, _change, p) {
+        if (!(await findUser(trx, String(p.UserName)))) throw new StaleChange(`the user ${String(p.UserName).slice(0, 64)} no longer exists`);
+      },
+    },
+  };
 }

@@ -56,7 +56,7 @@ import type { AccessTokenVerifier } from '../wallet/auth.js';
 import type { MasterKeyCustodian } from '../wallet/master-keys.js';
 import { cleanUpOrphanedMasterKeys } from '../wallet/orphaned-master-keys.js';
 import { RpcTokenAuthenticator } from '../rpc/tokens.js';
-import { rpcTokenOperations } from '../rpc/token-operations.js';
+import { rpcTokenChangeAppliers, rpcTokenOperations } from '../rpc/token-operations.js';
 import { RpcAccounts } from '../rpc/accounts.js';
 import { Upstream } from '../rpc/upstream.js';
 import { RpcSigner } from '../rpc/rpc-signer.js';
@@ -381,6 +381,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     // The account-level quorum and how each kind of approved change is applied (docs/access-control.md).
     const quorum = new AccountQuorum({ store, audit, accountId });
     quorum.register(kmsChangeAppliers({ keyCache, accountId }));
+    quorum.register(rpcTokenChangeAppliers());
     quorum.register(iamChangeAppliers({ principals, authenticator, rolePolicies, accountId, keysOf: (userName) => listUserAccessKeys(store.db, userName) }));
     const deps: KmsDeps = {
       store,
