@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { RequestInfo } from '../aws/context.js';
+import type { Caller, RequestInfo } from '../aws/context.js';
 import type { AuditSink } from '../audit/event.js';
 import { RPC_ERRORS, RpcError } from '../rpc/errors.js';
 import { errorResponse, type RpcSigner } from '../rpc/rpc-signer.js';
@@ -52,7 +52,7 @@ export function registerRpcRoute(root: FastifyInstance, options: RpcRouteOptions
         now: options.clock(),
       };
       reply.header('x-request-id', info.requestId);
-      let caller;
+      let caller: Caller;
       try {
         caller = await options.tokens.authenticate(req.headers.authorization, info.now);
       } catch (e) {
