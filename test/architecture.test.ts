@@ -20,7 +20,7 @@ const SRC = 'src';
 
 /** Which folders each folder may import from (besides itself). */
 const FOUNDATIONS = ['crypto', 'eth', 'root', 'storage', 'aws', 'attestation'] as const;
-const SERVICES = ['kms', 'iam', 'sts', 'identity', 'wallet', 'signer', 'audit'] as const;
+const SERVICES = ['kms', 'iam', 'sts', 'identity', 'wallet', 'signer', 'audit', 'rpc'] as const;
 const SHELL = ['server', 'cli', 'config.ts'] as const;
 const MAY_USE: Record<string, readonly string[]> = {
   crypto: [],

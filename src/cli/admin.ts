@@ -65,6 +65,12 @@ Users and access keys (IAM API):
   delete-user-policy --name NAME [--policy-name default]
   list-user-policies --name NAME
 
+JSON-RPC signer tokens (docs/rpc.md):
+  create-rpc-token --user NAME      An API token for POST /rpc acting as the IAM user; printed once
+        (--json: {"token": "…", "tokenId": "…"}); only its SHA-256 is stored.
+  list-rpc-tokens [--user NAME]     Token ids, users and dates; never the tokens.
+  delete-rpc-token --id TOKEN_ID    Revokes the token at once (other servers within 5 s).
+
 Quorum approvals (docs/access-control.md):
   approvals list [--key KEY | --account] [--status PENDING|APPLIED|REJECTED|EXPIRED|SUPERSEDED]
                                     Without --key or --account: the account's changes, then the keys'.
@@ -164,19 +170,18 @@ function connection(values: { endpoint?: string | undefined; data?: string | und
   return { endpoint, region, credentials };
 }
 
-/** Calls one `SymbolonApprovals.<operation>` (or another of Symbolon's JSON targets) with SigV4 (service kms). */
+/** Calls one `SymbolonApprovals.<operation>` (or another of Symbolon's own JSON targets, `prefix`) with SigV4 (service kms). */
 async function approvalsCall(
   conn: Connection,
   operation: string,
   body: Record<string, unknown>,
-  target = 'SymbolonApprovals',
+  prefix = 'SymbolonApprovals',
 ): Promise<Record<string, unknown>> {
-  if (conn.endpoint === undefined) {
+  if (conn.endpoint === undefined)
     throw new AdminCliError(
-      `${target === 'SymbolonApprovals' ? 'approvals are' : 'webhooks are'} Symbolon's own API, not AWS's: give --endpoint URL of a Symbolon server`,
+      `${prefix === 'SymbolonApprovals' ? 'approvals are' : 'this is'} Symbolon's own API, not AWS's: give --endpoint URL of a Symbolon server`,
       2,
     );
-  }
   const endpoint = conn.endpoint;
   const url = new URL(endpoint);
   const payload = JSON.stringify(body);
@@ -188,7 +193,7 @@ async function approvalsCall(
       hostname: url.hostname,
       ...(url.port ? { port: Number(url.port) } : {}),
       path: url.pathname || '/',
-      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${target}.${operation}` },
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${prefix}.${operation}` },
       body: payload,
     }),
   );
@@ -292,6 +297,7 @@ export async function adminCommand(
         region: { type: 'string' },
         json: { type: 'boolean' },
         name: { type: 'string' },
+        user: { type: 'string' },
         path: { type: 'string' },
         tag: { type: 'string', multiple: true },
         'no-access-key': { type: 'boolean' },
@@ -448,6 +454,10 @@ export async function adminCommand(
         return await approvals(sub, conn, values, print);
       case 'webhook':
         return await webhookCommand(sub, conn, values, print);
+      case 'create-rpc-token':
+      case 'list-rpc-tokens':
+      case 'delete-rpc-token':
+        return await rpcTokens(command, conn, values, print);
       default:
         throw new AdminCliError(`unknown admin command '${command.slice(0, 40)}'\n${ADMIN_USAGE}`, 2);
     }
@@ -634,5 +644,54 @@ async function webhookCommand(
     }
     default:
       throw new AdminCliError(`webhook needs add|list|delete\n${ADMIN_USAGE}`, 2);
+  }
+}
+
+interface RpcTokenView {
+  TokenId: string;
+  UserName: string;
+  UserArn: string;
+  CreatedBy: string;
+  CreationDate: number;
+  RevocationDate?: number;
+}
+
+/** `create-rpc-token`, `list-rpc-tokens`, `delete-rpc-token`: the JSON-RPC signer's API tokens (`SymbolonRpc.*`, src/rpc/token-operations.ts). */
+async function rpcTokens(
+  command: string,
+  conn: Connection,
+  values: Record<string, string | boolean | string[] | undefined>,
+  print: (human: string, data: unknown) => void,
+): Promise<number> {
+  const str = (k: string) => values[k] as string | undefined;
+  switch (command) {
+    case 'create-rpc-token': {
+      const r = await approvalsCall(conn, 'CreateRpcToken', { UserName: need(str('user'), '--user') }, 'SymbolonRpc');
+      print(
+        [
+          `created JSON-RPC token ${String(r.TokenId)} for ${String(r.UserArn)}`,
+          `SYMBOLON_RPC_TOKEN=${String(r.Token)}`,
+          'Send it as Authorization: Bearer TOKEN to /rpc. The token is shown only now; store it safely.',
+        ].join('\n'),
+        { token: r.Token, tokenId: r.TokenId, userName: r.UserName, userArn: r.UserArn },
+      );
+      return 0;
+    }
+    case 'list-rpc-tokens': {
+      const r = await approvalsCall(conn, 'ListRpcTokens', str('user') ? { UserName: str('user') } : {}, 'SymbolonRpc');
+      const tokens = r.Tokens as RpcTokenView[];
+      print(
+        tokens
+          .map((t) => `${t.TokenId}\t${t.UserName}\t${iso(t.CreationDate)}\t${t.RevocationDate === undefined ? 'active' : `revoked ${iso(t.RevocationDate)}`}`)
+          .join('\n') || '(no tokens)',
+        { Tokens: tokens },
+      );
+      return 0;
+    }
+    default: {
+      const r = await approvalsCall(conn, 'RevokeRpcToken', { TokenId: need(str('id'), '--id') }, 'SymbolonRpc');
+      print(`revoked JSON-RPC token ${String(r.TokenId)}`, r);
+      return 0;
+    }
   }
 }

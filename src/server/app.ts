@@ -17,6 +17,8 @@ export interface AppDeps extends AwsEndpointOptions {
   wallet?: WalletApiOptions;
   /** Mounts the wallet frame under /frame (src/server/frame.ts) when given. */
   frame?: { register(app: FastifyInstance): void };
+  /** Mounts the JSON-RPC signer at POST /rpc (src/server/rpc-route.ts) when given. */
+  rpc?: { register(app: FastifyInstance): void };
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -25,6 +27,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   deps.identity?.register(app);
   if (deps.wallet) void app.register(walletApi, { prefix: '/v1', ...deps.wallet });
   deps.frame?.register(app);
+  deps.rpc?.register(app);
   return app;
 }
 

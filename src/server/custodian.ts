@@ -58,6 +58,12 @@ import { createFrame, type Frame } from './frame.js';
 import type { AccessTokenVerifier } from '../wallet/auth.js';
 import type { MasterKeyCustodian } from '../wallet/master-keys.js';
 import { cleanUpOrphanedMasterKeys } from '../wallet/orphaned-master-keys.js';
+import { RpcTokenAuthenticator } from '../rpc/tokens.js';
+import { rpcTokenChangeAppliers, rpcTokenOperations } from '../rpc/token-operations.js';
+import { RpcAccounts } from '../rpc/accounts.js';
+import { Upstream } from '../rpc/upstream.js';
+import { RpcSigner } from '../rpc/rpc-signer.js';
+import { registerRpcRoute } from './rpc-route.js';
 
 export interface Custodian {
   app: FastifyInstance;
@@ -391,6 +397,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     // The account-level quorum and how each kind of approved change is applied (docs/access-control.md).
     const quorum = new AccountQuorum({ store, audit, accountId });
     quorum.register(kmsChangeAppliers({ keyCache, accountId }));
+    quorum.register(rpcTokenChangeAppliers());
     quorum.register(iamChangeAppliers({ principals, authenticator, rolePolicies, accountId, keysOf: (userName) => listUserAccessKeys(store.db, userName) }));
     const deps: KmsDeps = {
       store,
@@ -444,9 +451,20 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     const frame = wallet
       ? createFrame({ settings: config.frame, publicUrl: () => resolvePublicUrl(config.publicUrl, listening!), region: config.region, accountId, logger })
       : undefined;
+    // The JSON-RPC signer at POST /rpc (docs/rpc.md): API tokens of IAM users, the upstream node for the rest.
+    const rpcTokens = new RpcTokenAuthenticator({ store, accountId, tagsFor: principals.tagsFor });
+    const rpcSigner = new RpcSigner({
+      deps,
+      audit,
+      upstream: new Upstream({ url: config.frame.chain.rpcUrl }),
+      accounts: new RpcAccounts({ deps, ttlMs: config.keyCacheTtlMs }),
+      logger,
+    });
     const app = buildApp({
       logger,
       deps,
+      rpcTokenOperations: rpcTokenOperations(rpcTokens),
+      rpc: { register: (a) => registerRpcRoute(a, { signer: rpcSigner, tokens: rpcTokens, audit, clock }) },
       authenticator,
       operations,
       queryServices: [iam, roles, sts],

@@ -33,6 +33,8 @@ export interface KmsRouteDeps {
   approvalOperations?: ReadonlyMap<string, KmsOperation> | undefined;
   /** Symbolon's webhooks API, targets `SymbolonMonitoring.<Operation>` (src/audit/webhook-operations.ts). */
   monitoringOperations?: ReadonlyMap<string, KmsOperation> | undefined;
+  /** The JSON-RPC signer's token management, targets `SymbolonRpc.<Operation>` (src/rpc/token-operations.ts). */
+  rpcTokenOperations?: ReadonlyMap<string, KmsOperation> | undefined;
   audit: AuditSink;
   /** Metrics hook: called once per KMS request. */
   observe?: ((operation: string, outcome: string, seconds: number, caller: Caller | undefined, keyArn: string | undefined) => void) | undefined;
@@ -55,18 +57,27 @@ interface KmsCall {
  * @throws {AwsError} UnsupportedOperationException for an AWS KMS operation Symbolon does not offer
  *   (src/kms/aws-operations.ts says why); UnknownOperationException for anything else.
  */
+/** The operations a target prefix names (a fixed table: never a lookup by the client's string on a plain object). */
+function operationsOf(route: KmsRouteDeps, prefix: string): ReadonlyMap<string, KmsOperation> | undefined {
+  switch (prefix) {
+    case 'TrentService':
+      return route.operations;
+    case 'SymbolonApprovals':
+      return route.approvalOperations;
+    case 'SymbolonMonitoring':
+      return route.monitoringOperations;
+    case 'SymbolonRpc':
+      return route.rpcTokenOperations;
+    default:
+      return undefined;
+  }
+}
+
 function findOperation(route: KmsRouteDeps, target: string): KmsOperation {
   const dot = target.indexOf('.');
   const prefix = target.slice(0, dot);
   const name = target.slice(dot + 1);
-  const operation =
-    prefix === 'TrentService'
-      ? route.operations.get(name)
-      : prefix === 'SymbolonApprovals'
-        ? route.approvalOperations?.get(name)
-        : prefix === 'SymbolonMonitoring'
-          ? route.monitoringOperations?.get(name)
-          : undefined;
+  const operation = operationsOf(route, prefix)?.get(name);
   if (!operation) throw (prefix === 'TrentService' && unsupportedKmsOperation(name)) || unknownOperation('');
   return operation;
 }

@@ -369,6 +369,17 @@ export interface MonitorWebhookTable {
   created_at: number;
 }
 
+/** An API token of the JSON-RPC signer: only its SHA-256 (hex) is stored; revoked_at set on revocation. */
+export interface RpcTokenTable {
+  token_id: string;
+  token_sha256: string;
+  user_name: string;
+  principal_arn: string;
+  created_by: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
 export interface Tables {
   symbolon_meta: MetaTable;
   kms_keys: KmsKeyTable;
@@ -402,6 +413,7 @@ export interface Tables {
   iam_role_tags: IamRoleTagTable;
   iam_role_policies: IamRolePolicyTable;
   sts_sessions: StsSessionTable;
+  rpc_tokens: RpcTokenTable;
 }
 
 export type { Generated };

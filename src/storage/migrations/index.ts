@@ -14,6 +14,7 @@ import * as walletActivity from './2026-12-07T0000-wallet-activity.js';
 import * as walletAddressUnique from './2026-12-07T0100-wallet-address-unique.js';
 import * as accountQuorum from './2026-12-07T0200-account-quorum.js';
 import * as webhooks from './2026-12-07T0900-webhooks.js';
+import * as rpcTokens from './2026-12-07T0310-rpc-tokens.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T0100-wallet-address-unique': walletAddressUnique,
   '2026-12-07T0200-account-quorum': accountQuorum,
   '2026-12-07T0900-webhooks': webhooks,
+  '2026-12-07T0310-rpc-tokens': rpcTokens,
 };

@@ -1,0 +1,206 @@
+/**
+ * `npm run bench:rpc`: the JSON-RPC signer (docs/rpc.md) against KMS `Sign`
+ * of the same server in the same run. One server process (`symbolon serve`,
+ * embedded SQLite unless DATABASE_URL is set), one secp256k1 key, one IAM
+ * user allowed kms:Sign on it with both an access key (for Sign, SigV4) and
+ * an API token (for /rpc): so both paths authorize the same principal against
+ * the same policies. Driven over pipelined keep-alive connections in
+ * alternating rounds (BENCH_ROUNDS, default 3); the medians, their ratio
+ * (target: /rpc ≥ 0.7 × Sign) and the in-process ceiling (the keystore's
+ * signDigest in a loop, and src/eth's whole transaction signature in a
+ * loop) are printed and written to bench/results/rpc.json.
+ *
+ * /rpc requests are complete EIP-1559 transactions (chain id, nonce, gas,
+ * fees given), so no upstream node is involved; each distinct request is
+ * checked to return a signed transaction before the load (a JSON-RPC error
+ * also answers HTTP 200, which the load generator would count as a success).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Hash } from '@smithy/hash-node';
+import { CreateKeyCommand, GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { createMaterial, signDigest } from '../src/kms/keystore.js';
+import { KeyRootOfTrust } from '../src/root/root-of-trust.js';
+import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
+import { adminCommand } from '../src/cli/admin.js';
+import { parsePayload } from '../src/eth/payload.js';
+import { signPreparedTransaction } from '../src/eth/signTransaction.js';
+import { BENCH_ADMIN, BENCH_REGION, ceiling, runPipelined, signKmsRequest, startServerProcess, type PreparedRequest } from './lib/load.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const DEPTH = Number(process.env.BENCH_DEPTH ?? 4);
+const TARGET = 0.7;
+
+async function admin(endpoint: string, args: string[]): Promise<any> {
+  let out = '';
+  let err = '';
+  const env = { AWS_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey, AWS_REGION: BENCH_REGION };
+  const code = await adminCommand([...args, '--endpoint', endpoint, '--json'], { out: (s) => void (out += s), err: (s) => void (err += s), env });
+  if (code !== 0) throw new Error(`symbolon admin ${args[0]}: ${err}`);
+  return JSON.parse(out);
+}
+
+/** ceiling() for an async step: runs per second in a loop for 1.5 s after a warm-up. */
+async function asyncCeiling(fn: (i: number) => Promise<void>, seconds = 1.5): Promise<number> {
+  for (let i = 0; i < 200; i++) await fn(i);
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() < start + seconds * 1000) await fn(n++);
+  return n / ((performance.now() - start) / 1000);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main() {
+  const server = await startServerProcess();
+  const kms = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
+  const scratch = mkdtempSync(join(tmpdir(), 'symbolon-bench-rpc-'));
+  try {
+    // The in-process ceiling: the keystore's signature, no HTTP, no authorization, no encoding.
+    const root = new KeyRootOfTrust(new Uint8Array(randomBytes(32)), 'bench');
+    const k1Id = randomUUID();
+    const k1 = createMaterial(root, 'ECC_SECG_P256K1', k1Id, 1);
+    const digests = Array.from({ length: 1024 }, () => new Uint8Array(randomBytes(32)));
+    const ceil = ceiling((i) => signDigest(root, 'ECC_SECG_P256K1', k1Id, 1, k1.sealed, digests[i % 1024]!));
+    // The in-process ceiling of what eth_signTransaction adds to it: src/eth's encoding, the signature checked by recovery, the signed serialization.
+    const k1Address = publicKeyToAddress(k1.publicKey!);
+    const digestSigner = async (d: Uint8Array) => {
+      const { der, recoveryId } = signDigest(root, 'ECC_SECG_P256K1', k1Id, 1, k1.sealed, d);
+      return { signature: der, recovery: recoveryId };
+    };
+    const ethCeil = await asyncCeiling(async (i) => {
+      const payload = parsePayload({
+        type: 'transaction',
+        transaction: {
+          type: 'eip1559',
+          chainId: 31337,
+          nonce: i,
+          to: `0x${'11'.repeat(20)}`,
+          value: '1',
+          gas: '21000',
+          maxFeePerGas: '2000000000',
+          maxPriorityFeePerGas: '1',
+        },
+      });
+      if (payload.type !== 'transaction' || !payload.prepared) throw new Error('not prepared');
+      await signPreparedTransaction({ prepared: payload.prepared, signer: digestSigner, address: k1Address });
+    });
+
+    const key = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+    const address = publicKeyToAddress((await kms.send(new GetPublicKeyCommand({ KeyId: key.KeyId! }))).PublicKey!);
+    const policy = join(scratch, 'policy.json');
+    writeFileSync(policy, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:Sign', Resource: key.Arn }] }));
+    const user = await admin(server.endpoint, ['create-user', '--name', 'bench-signer']);
+    await admin(server.endpoint, ['put-user-policy', '--name', 'bench-signer', '--policy-file', policy]);
+    const { token } = await admin(server.endpoint, ['create-rpc-token', '--user', 'bench-signer']);
+    const credentials = { accessKeyId: user.AccessKey.AccessKeyId as string, secretAccessKey: user.AccessKey.SecretAccessKey as string };
+    const signer = new SignatureV4({ credentials, region: BENCH_REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
+
+    const signReqs: PreparedRequest[] = [];
+    for (let i = 0; i < 1024; i++) {
+      const body = { KeyId: key.KeyId, Message: Buffer.from(digests[i]!).toString('base64'), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' };
+      signReqs.push(await signKmsRequest(server.port, 'Sign', body, signer));
+    }
+    const rpcReqs: PreparedRequest[] = [];
+    for (let i = 0; i < 1024; i++) {
+      const tx = {
+        from: address,
+        to: `0x${randomBytes(20).toString('hex')}`,
+        value: `0x${(i + 1).toString(16)}`,
+        gas: '0x5208',
+        maxFeePerGas: '0x77359400',
+        maxPriorityFeePerGas: '0x3b9aca00',
+        nonce: `0x${i.toString(16)}`,
+        chainId: '0x7a69',
+        type: '0x2',
+      };
+      const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'eth_signTransaction', params: [tx] }));
+      rpcReqs.push({
+        path: '/rpc',
+        headers: {
+          host: `127.0.0.1:${server.port}`,
+          'content-type': 'application/json',
+          authorization: `Bearer ${token}`,
+          'content-length': String(body.length),
+        },
+        body,
+      });
+    }
+    // Every distinct /rpc request must sign (a JSON-RPC error is HTTP 200 too).
+    for (const r of rpcReqs.slice(0, 64)) {
+      const res = await fetch(`${server.endpoint}/rpc`, { method: 'POST', headers: r.headers, body: r.body.toString('utf8') });
+      const json = (await res.json()) as { result?: string; error?: unknown };
+      if (typeof json.result !== 'string' || !json.result.startsWith('0x02'))
+        throw new Error(`eth_signTransaction did not sign: ${JSON.stringify(json.error)}`);
+    }
+
+    const runs = { sign: [] as number[], rpc: [] as number[] };
+    const p50 = { sign: [] as number[], rpc: [] as number[] };
+    await runPipelined(server.port, signReqs, CONNECTIONS, DEPTH, 1); // warm up
+    await runPipelined(server.port, rpcReqs, CONNECTIONS, DEPTH, 1);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const which of round % 2 === 0 ? (['sign', 'rpc'] as const) : (['rpc', 'sign'] as const)) {
+        const load = await runPipelined(server.port, which === 'sign' ? signReqs : rpcReqs, CONNECTIONS, DEPTH, SECONDS);
+        if (load.errors > 0) throw new Error(`${which}: ${load.errors} errors (${load.firstError})`);
+        runs[which].push(load.perSecond);
+        p50[which].push(load.p50ms);
+      }
+    }
+    const sign = median(runs.sign);
+    const rpc = median(runs.rpc);
+    const ratio = rpc / sign;
+    console.log(
+      `\nJSON-RPC eth_signTransaction vs KMS Sign, same server, same user, ${cpus().length} cores, ${ROUNDS} alternating rounds of ${SECONDS}s, ${CONNECTIONS * DEPTH} in flight`,
+    );
+    console.log(`store: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite'}\n`);
+    console.log(`${'operation'.padEnd(36)}${'rounds (req/s)'.padEnd(44)}${'median'.padEnd(9)}${'p50 ms'.padEnd(9)}ceiling/s`);
+    const line = (name: string, xs: number[], m: number, lat: number[]) =>
+      console.log(
+        `${name.padEnd(36)}${xs
+          .map((x) => Math.round(x))
+          .join(', ')
+          .padEnd(44)}${String(Math.round(m)).padEnd(9)}${median(lat).toFixed(2).padEnd(9)}${Math.round(ceil)}`,
+      );
+    line('KMS Sign (secp256k1, DIGEST)', runs.sign, sign, p50.sign);
+    line('/rpc eth_signTransaction (EIP-1559)', runs.rpc, rpc, p50.rpc);
+    console.log(`\nratio /rpc : Sign = ${ratio.toFixed(3)}  (target >= ${TARGET})  ${ratio >= TARGET ? 'met' : 'NOT MET'}`);
+    console.log(
+      `in process: signDigest ${Math.round(ceil)}/s, a transaction's encode + sign + recovery check + serialize (src/eth) ${Math.round(ethCeil)}/s (${(ethCeil / ceil).toFixed(2)} x)`,
+    );
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync(
+      'bench/results/rpc.json',
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          cores: cpus().length,
+          store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
+          seconds: SECONDS,
+          rounds: ROUNDS,
+          concurrency: CONNECTIONS * DEPTH,
+          ceilingPerSecond: Math.round(ceil),
+          ethTransactionCeilingPerSecond: Math.round(ethCeil),
+          sign: { rounds: runs.sign.map(Math.round), median: Math.round(sign), p50ms: median(p50.sign) },
+          rpcSignTransaction: { rounds: runs.rpc.map(Math.round), median: Math.round(rpc), p50ms: median(p50.rpc) },
+          ratio,
+          target: TARGET,
+          met: ratio >= TARGET,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    console.log('\nwritten: bench/results/rpc.json');
+  } finally {
+    kms.destroy();
+    rmSync(scratch, { recursive: true, force: true });
+    await server.stop();
+  }
+}
+
+await main();

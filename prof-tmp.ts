@@ -1,0 +1,27 @@
+import { CreateKeyCommand, GetPublicKeyCommand } from '@aws-sdk/client-kms';
+import { startTestServer } from './test/helpers/server.js';
+import { publicKeyToAddress } from './src/eth/publicKeyToAddress.js';
+import { adminCommand } from './src/cli/admin.js';
+import { ADMIN, REGION } from './test/helpers/server.js';
+import { writeFileSync } from 'node:fs';
+const server = await startTestServer({ env: { SYMBOLON_LOG_LEVEL: 'silent' } });
+const kms = server.kms();
+const key = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+const address = publicKeyToAddress((await kms.send(new GetPublicKeyCommand({ KeyId: key.KeyId! }))).PublicKey!);
+const env = { AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey, AWS_REGION: REGION };
+let out = '';
+const run = (a: string[]) => adminCommand([...a, '--endpoint', server.endpoint, '--json'], { out: (s) => void (out = s), err: (s) => console.error(s), env });
+writeFileSync('/tmp/rpc16-pol.json', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:Sign', Resource: key.Arn }] }));
+await run(['create-user', '--name', 'u', '--no-access-key']);
+await run(['put-user-policy', '--name', 'u', '--policy-file', '/tmp/rpc16-pol.json']);
+await run(['create-rpc-token', '--user', 'u']);
+const token = JSON.parse(out).token;
+const tx = { from: address, to: `0x${'11'.repeat(20)}`, value: '0x1', gas: '0x5208', maxFeePerGas: '0x77359400', maxPriorityFeePerGas: '0x3b9aca00', nonce: '0x1', chainId: '0x7a69', type: '0x2' };
+const payload = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_signTransaction', params: [tx] });
+const app = server.custodian.app;
+async function t(name: string, n: number, f: () => Promise<unknown>) { for (let i = 0; i < 300; i++) await f(); const s = performance.now(); for (let i = 0; i < n; i++) await f(); console.log(name, ((performance.now() - s) / n * 1000).toFixed(0), 'us'); }
+const r = await app.inject({ method: 'POST', url: '/rpc', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload });
+console.log(r.body.slice(0, 80));
+await t('inject /rpc', 2000, () => app.inject({ method: 'POST', url: '/rpc', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload }));
+await t('inject /health', 2000, () => app.inject({ method: 'GET', url: '/health' }));
+await server.close();
