@@ -13,6 +13,7 @@ import * as grants from './2026-12-07T0000-grants.js';
 import * as walletActivity from './2026-12-07T0000-wallet-activity.js';
 import * as walletAddressUnique from './2026-12-07T0100-wallet-address-unique.js';
 import * as accountQuorum from './2026-12-07T0200-account-quorum.js';
+import * as walletShareGeneration from './2026-12-07T0700-wallet-share-generation.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T0000-wallet-activity': walletActivity,
   '2026-12-07T0100-wallet-address-unique': walletAddressUnique,
   '2026-12-07T0200-account-quorum': accountQuorum,
+  '2026-12-07T0700-wallet-share-generation': walletShareGeneration,
 };
