@@ -98,8 +98,9 @@ export async function insertWalletIfAbsent(db: Db, w: NewWalletRow): Promise<{ w
       share_b_sealed: w.shareBSealed,
       created_at: w.createdAt,
       idempotency_key: w.idempotencyKey,
-      share_generation: w.shareGeneration ?? 0,
-      rotation_required: w.rotationRequired ? 1 : 0,
+      // The columns' defaults (generation 0, not marked) unless said otherwise.
+      ...(w.shareGeneration ? { share_generation: w.shareGeneration } : {}),
+      ...(w.rotationRequired ? { rotation_required: 1 } : {}),
     })
     // Any UNIQUE: user_id (one wallet per user) or address (one owner per address).
     .onConflict((oc) => oc.doNothing())
