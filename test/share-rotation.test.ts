@@ -18,12 +18,16 @@ import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { launchSigner, type SignerProcess } from '../src/signer/platform.js';
 import type { TrustedIssuer } from '../src/identity/trusted-issuer.js';
 import { SplitWalletClient, type OidcSession } from '../packages/sdk/src/index.js';
+import { operatorCommand } from '../src/cli/operator.js';
+import { markSplitRotationRequired } from '../src/storage/wallets.repository.js';
+import { STORE } from './helpers/server.js';
 
 interface Shares {
   generation: number;
   shareACiphertext: string;
   shareB: string;
   kmsKeyId: string;
+  rotationRequired?: boolean;
 }
 
 describe('split wallet share rotation', () => {
@@ -278,5 +282,37 @@ describe('split wallet share rotation', () => {
     const end = await stored();
     assert.ok(await signs(end));
     assert.equal((await signWith({ ...end, shareB: start.shareB }, end.generation)).json.error.code, 'share_mismatch');
+  });
+
+  test("an operator marks wallets for rotation without any share or token; the owner's next signature rotates first", async () => {
+    const start = await stored();
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) }, env: { SYMBOLON_DATA_DIR: server.dataDir } };
+    // Bad usage marks nothing.
+    for (const argv of [['rotate-shares'], ['rotate-shares', '--all', '--address', address], ['rotate-shares', '--address', '0x1234']]) {
+      assert.equal(await operatorCommand(argv, io), 2, argv.join(' '));
+      assert.equal((await stored()).rotationRequired, false);
+    }
+    if (STORE === 'sqlite') {
+      assert.equal(await operatorCommand(['rotate-shares', '--all'], io), 0, err.join(''));
+      assert.match(out.join(''), /^1 split wallet\(s\) marked/);
+    } else {
+      assert.equal(await markSplitRotationRequired(server.custodian.deps.store.db, { all: true }), 1);
+    }
+    const marked = await stored();
+    assert.equal(marked.rotationRequired, true);
+    assert.equal(marked.generation, start.generation, 'marking changes no share');
+    assert.equal(marked.shareB, start.shareB);
+
+    // The owner's device signs: it rotates first, with the owner's token, then signs with the new generation.
+    const d = device(alice);
+    const msg = await d.sign({ type: 'message', message: 'after the operator asked' });
+    assert.ok(msg.type === 'message' && (await verifyMessage({ address: address as Hex, message: 'after the operator asked', signature: msg.signature })));
+    const after = await stored();
+    assert.equal(after.generation, start.generation + 1);
+    assert.equal(after.rotationRequired, false);
+    assert.equal(await d.rotateIfRequired(), false, 'nothing more to do');
+    assert.equal((await signWith({ ...after, shareB: start.shareB }, after.generation)).json.error.code, 'share_mismatch');
   });
 });

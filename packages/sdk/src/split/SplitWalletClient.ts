@@ -163,7 +163,8 @@ export class SplitWalletClient {
    * Signs `payload` with the user's split wallet through the signer. The
    * wallet record is read once per client (`GET /v1/wallets/me`) and kept; on
    * the signer's share_mismatch or share_ciphertext_invalid it is read again
-   * and the signature retried once.
+   * and the signature retried once. A record marked `rotationRequired` by an
+   * operator is rotated first (rotateShares()).
    * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's code (share_mismatch, invalid_token, invalid_payload, …).
    * @throws {WalletApiError}
    */
@@ -181,7 +182,8 @@ export class SplitWalletClient {
     const { sub } = tokenSubject(token);
     const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/sign`;
     for (let attempt = 0; ; attempt++) {
-      const { record, kept } = await this.#walletRecord(token, sub);
+      let { record, kept } = await this.#walletRecord(token, sub);
+      if (record.split?.rotationRequired && (await this.#rotateRequired())) ({ record, kept } = await this.#walletRecord(token, sub));
       const split = record.split!;
       const json = toJson({
         payload,
@@ -205,6 +207,30 @@ export class SplitWalletClient {
         throw new SplitError(e.code, e.shortMessage, { status: e.status });
       }
     }
+  }
+
+  /**
+   * Rotates the shares if an operator marked the wallet for rotation
+   * (`split.rotationRequired`; docs/signer.md, "Share rotation"): what a
+   * device calls at login. The operator never holds the owner's token, so
+   * the owner's device does it.
+   * @returns whether the shares were rotated (by this call or, meanwhile, another device).
+   * @throws as rotateShares().
+   */
+  async rotateIfRequired(): Promise<boolean> {
+    const token = await this.envelope.token();
+    const { record } = await this.#walletRecord(token, tokenSubject(token).sub);
+    return record.split?.rotationRequired ? this.#rotateRequired() : false;
+  }
+
+  async #rotateRequired(): Promise<boolean> {
+    try {
+      await this.rotateShares();
+    } catch (e) {
+      // Another device of this owner rotated meanwhile: its shares are the ones to use.
+      if ((e as { code?: unknown }).code !== 'generation_conflict') throw e;
+    }
+    return true;
   }
 
   /**
