@@ -18,7 +18,6 @@ import { signAttestationDocument } from '../src/attestation/signAttestationDocum
 import { RecipientAttestation } from '../src/attestation/recipient-attestation.js';
 import { parsePayload } from '../src/eth/payload.js';
 import { InvalidPayloadError } from '../src/eth/errors.js';
-import { SignerError } from '../src/signer/errors.js';
 import { amzDate, signDecryptRequest, sigV4SigningKey } from '../src/signer/kms-client.js';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
