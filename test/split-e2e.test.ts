@@ -140,7 +140,7 @@ describe('split wallets end to end', () => {
     const mine = await api('GET', '/v1/wallets/me', await alice.token());
     assert.equal(mine.status, 200);
     assert.deepEqual(Object.keys(mine.json).sort(), ['address', 'createdAt', 'custodyMode', 'id', 'split']);
-    assert.deepEqual(Object.keys(mine.json.split).sort(), ['encryptionContext', 'kmsKeyId', 'shareACiphertext', 'shareB']);
+    assert.deepEqual(Object.keys(mine.json.split).sort(), ['encryptionContext', 'generation', 'kmsKeyId', 'rotationRequired', 'shareACiphertext', 'shareB']);
     assert.deepEqual(mine.json.split.encryptionContext, { sub: alice.sub, address: aliceAddress });
     assert.equal(mine.json.split.kmsKeyId, me.masterKeyId);
     assert.equal(Buffer.from(mine.json.split.shareB, 'base64').length, 32);

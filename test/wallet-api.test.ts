@@ -726,7 +726,15 @@ test('GET /v1/openapi.json describes the routes from their own schemas', async (
   assert.equal(r.status, 200, r.text);
   const doc = r.body;
   assert.equal(doc.openapi, '3.1.0');
-  assert.deepEqual(Object.keys(doc.paths).sort(), ['/v1/me', '/v1/me/activity', '/v1/me/sites', '/v1/openapi.json', '/v1/wallets', '/v1/wallets/me']);
+  assert.deepEqual(Object.keys(doc.paths).sort(), [
+    '/v1/me',
+    '/v1/me/activity',
+    '/v1/me/sites',
+    '/v1/openapi.json',
+    '/v1/wallets',
+    '/v1/wallets/me',
+    '/v1/wallets/me/shares',
+  ]);
   assert.deepEqual(Object.keys(doc.paths['/v1/me/sites']).sort(), ['delete', 'get', 'put']);
   assert.deepEqual(Object.keys(doc.paths['/v1/me/activity']).sort(), ['get', 'post']);
   const create = doc.paths['/v1/wallets'].post;

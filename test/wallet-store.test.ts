@@ -72,6 +72,8 @@ function envelope(userId: string, extra: Partial<WalletRow> = {}): WalletRow {
     shareBSealed: null,
     createdAt: 1_700_000_000_123,
     idempotencyKey: null,
+    shareGeneration: 0,
+    rotationRequired: false,
     ...extra,
   };
 }

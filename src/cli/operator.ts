@@ -21,8 +21,10 @@ import { parseArgs } from 'node:util';
 import { combine, split } from 'shamir-secret-sharing';
 import { wipe } from '../crypto/bytes.js';
 import { loadFileRoot, RootKeyError } from '../root/file-root.js';
+import { markWalletsForRotation } from './rotate-shares.js';
 
 export const OPERATOR_USAGE = `Usage: symbolon operator escrow <split|combine> [options]
+       symbolon operator rotate-shares (--all | --address 0x…) [--data DIR]
 
   escrow split --shares N --threshold M
         Print N Shamir shares of the root key (SYMBOLON_ROOT_KEY, else
@@ -33,6 +35,12 @@ export const OPERATOR_USAGE = `Usage: symbolon operator escrow <split|combine> [
         root key and write it to FILE (default DIR/root.key; mode 0600; an
         existing file is never replaced). Too few, altered or mixed shares are
         refused and nothing is written.
+
+  rotate-shares --all | --address 0x…
+        Mark split wallets (every one, or one) for share rotation: each is
+        re-split by its owner's device at the owner's next login or signature
+        (docs/signer.md, "Share rotation"). The operator never sees a share.
+        Store: DIR/symbolon.db, or DATABASE_URL.
 
 Options:
   --data DIR   The data directory holding root.key (default ./data, or SYMBOLON_DATA_DIR).
@@ -129,6 +137,31 @@ export async function operatorCommand(argv: string[], io: OperatorIo = { stdout:
     if (group === undefined || group === '-h' || group === '--help' || group === 'help') {
       io.stdout.write(OPERATOR_USAGE);
       return group === undefined ? 2 : 0;
+    }
+    if (group === 'rotate-shares') {
+      const { values } = parseArgs({
+        args: sub === undefined ? [] : [sub, ...rest],
+        options: { all: { type: 'boolean' }, address: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+        strict: true,
+      });
+      if (values.help) {
+        io.stdout.write(OPERATOR_USAGE);
+        return 0;
+      }
+      if (values.all === (values.address !== undefined)) throw new UsageError('give exactly one of --all and --address 0x…');
+      let marked: number;
+      try {
+        marked = await markWalletsForRotation({
+          which: values.all ? { all: true } : { address: values.address! },
+          dataDir: values.data,
+          env: io.env,
+        });
+      } catch (e) {
+        if (e instanceof RangeError) throw new UsageError(e.message);
+        throw e;
+      }
+      io.stdout.write(`${marked} split wallet(s) marked for share rotation at their owners' next login or signature.\n`);
+      return 0;
     }
     if (group !== 'escrow') throw new UsageError(`unknown operator command '${group.slice(0, 40)}'`);
     const { values } = parseArgs({

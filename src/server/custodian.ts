@@ -439,6 +439,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
             clock,
             verifier: options.wallet?.verifier ?? { verify: (token) => identity.verifier('wallet').verify(token) },
             localApp: () => listening,
+            audit,
             ...(options.wallet?.masterKeys ? { masterKeys: options.wallet.masterKeys } : {}),
           });
     // Master keys a crash left unrecorded are adopted or scheduled for deletion, audited;

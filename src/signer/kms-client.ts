@@ -1,12 +1,14 @@
 /**
- * The one KMS call the signer makes: `Decrypt` with `Recipient` (AWS KMS API
+ * The KMS calls the signer makes: `Decrypt` with `Recipient` (AWS KMS API
  * Reference, Decrypt; JSON 1.1 over HTTP, SigV4-signed — AWS General
  * Reference, "Create a signed AWS API request" — by the few lines below for
  * this one fixed request shape, with the signing key derived once per
  * credential set and day), over keep-alive connections (undici). Its
  * response carries `CiphertextForRecipient`, never `Plaintext`; a response
  * with `Plaintext` is refused, since it would mean share A crossed the network
- * in the clear.
+ * in the clear. And `Encrypt`, for a share rotation (rotateSplitKey.ts):
+ * the new share A goes to the custodian as the device sends it at wallet
+ * creation, under the owner's master key and the owner's own session.
  *
  * A hand-written client rather than @aws-sdk/client-kms: it is one operation,
  * it keeps the signer's dependencies to runtime packages, and it spends a
@@ -36,6 +38,13 @@ const SERVICE = 'kms';
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
 const TARGET = 'TrentService.Decrypt';
 
+export interface EncryptRequest {
+  credentials: AwsCredentials;
+  keyId: string;
+  plaintext: Uint8Array;
+  encryptionContext: Record<string, string>;
+}
+
 /** X-Amz-Date (yyyyMMddTHHmmssZ) of `ms`. */
 export function amzDate(ms: number): string {
   const iso = new Date(ms).toISOString(); // yyyy-MM-ddTHH:mm:ss.sssZ
@@ -61,6 +70,8 @@ export function signDecryptRequest(o: {
   region: string;
   now: number;
   signingKey: (shortDate: string) => Buffer;
+  /** X-Amz-Target; default `TrentService.Decrypt`. */
+  target?: string;
 }): Record<string, string> {
   const date = amzDate(o.now);
   const shortDate = date.slice(0, 8);
@@ -73,7 +84,7 @@ export function signDecryptRequest(o: {
     ['x-amz-content-sha256', bodyHash],
     ['x-amz-date', date],
     ...(o.credentials.sessionToken ? ([['x-amz-security-token', o.credentials.sessionToken]] as Array<[string, string]>) : []),
-    ['x-amz-target', TARGET],
+    ['x-amz-target', o.target ?? TARGET],
   ]; // sorted by name, as the canonical request needs
   const signedHeaders = headers.map(([k]) => k).join(';');
   const canonical = `POST\n/\n\n${headers.map(([k, v]) => `${k}:${v.trim()}\n`).join('')}\n${signedHeaders}\n${bodyHash}`;
@@ -180,6 +191,56 @@ export class KmsRecipientClient {
       case 'DisabledException':
       case 'KMSInvalidStateException':
         throw new SignerError('release_refused', `The custodian cannot use the owner's key (${type}).`);
+      case 'ExpiredTokenException':
+      case 'UnrecognizedClientException':
+      case 'InvalidSignatureException':
+        throw new SignerError('credentials_unavailable', `The custodian did not accept the credentials (${type}).`);
+      default:
+        throw new SignerError('custodian_unavailable', `The custodian failed (HTTP ${status}${type ? `, ${type.slice(0, 64)}` : ''}).`);
+    }
+  }
+
+  /**
+   * Calls Encrypt (the owner's credentials, the owner's master key) and returns the CiphertextBlob.
+   * The plaintext is a share: the request body that carries it is wiped once sent.
+   * @throws {SignerError} `release_refused`, `credentials_unavailable` or `custodian_unavailable`.
+   */
+  async encrypt(r: EncryptRequest): Promise<Uint8Array> {
+    const body = Buffer.from(
+      JSON.stringify({
+        KeyId: r.keyId,
+        Plaintext: Buffer.from(r.plaintext.buffer, r.plaintext.byteOffset, r.plaintext.byteLength).toString('base64'),
+        EncryptionContext: r.encryptionContext,
+      }),
+    );
+    let result: { status: number; json: unknown };
+    try {
+      const headers = signDecryptRequest({
+        host: this.#endpoint.host,
+        body,
+        credentials: r.credentials,
+        region: this.#region,
+        now: this.#now(),
+        signingKey: (shortDate) => this.#signingKey(r.credentials, shortDate),
+        target: 'TrentService.Encrypt',
+      });
+      result = await this.#send(headers, body);
+    } finally {
+      body.fill(0);
+    }
+    const { status, json } = result;
+    if (status === 200) {
+      const blob = (json as { CiphertextBlob?: unknown }).CiphertextBlob;
+      if (typeof blob !== 'string' || blob.length === 0) throw new SignerError('custodian_unavailable', 'The custodian response has no CiphertextBlob.');
+      return new Uint8Array(Buffer.from(blob, 'base64'));
+    }
+    const type = String((json as { __type?: unknown })?.__type ?? '').replace(/^.*#/, '');
+    switch (type) {
+      case 'AccessDeniedException':
+      case 'NotFoundException':
+      case 'DisabledException':
+      case 'KMSInvalidStateException':
+        throw new SignerError('release_refused', `The custodian refused to encrypt the new share A under the owner's key (${type}).`);
       case 'ExpiredTokenException':
       case 'UnrecognizedClientException':
       case 'InvalidSignatureException':

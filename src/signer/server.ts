@@ -4,6 +4,8 @@
  *   POST /v1/sign   { payload, address, shareB, shareACiphertext, token, keyId? }
  *                   -> 200 { type, signedTransaction, hash } | { type, signature } | { type, authorization }
  *                   -> 4xx/5xx { error: { code, message } }  (codes: errors.ts)
+ *   POST /v1/rotate { address, shareB, shareACiphertext, generation, keyId, token? }
+ *                   -> 200 { address, generation, shareACiphertext, shareB, proof }  (rotateSplitKey.ts)
  *   GET  /health    -> { status: "ok" }
  *
  * The token may come in the body or as `Authorization: Bearer`. Request and
@@ -16,10 +18,13 @@ import type { Logger } from 'pino';
 import { asSignerPayload, SignerError } from './errors.js';
 import { readPayload } from '../eth/payload.js';
 import { signWithSplitKey, type SignerDeps } from './signWithSplitKey.js';
+import { rotateSplitKey } from './rotateSplitKey.js';
+import { MAX_GENERATION } from './shareContext.js';
 
 /** pino redact paths for the signer's logger. */
 export const SIGNER_LOG_REDACT = ['req.headers.authorization', '*.token', '*.shareB', '*.shareACiphertext', '*.authorization'];
 
+const hex = { type: 'string', pattern: '^0x[0-9a-fA-F]*$' } as const;
 const BASE64 = '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$';
 
 const signBody = {
@@ -33,10 +38,37 @@ const signBody = {
     shareACiphertext: { type: 'string', pattern: BASE64, minLength: 4, maxLength: 8192 },
     token: { type: 'string', minLength: 1, maxLength: 16384 },
     keyId: { type: 'string', minLength: 1, maxLength: 2048 },
+    generation: { type: 'integer', minimum: 0, maximum: MAX_GENERATION },
   },
 } as const;
 
-const hex = { type: 'string', pattern: '^0x[0-9a-fA-F]*$' } as const;
+const rotateBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'shareB', 'shareACiphertext', 'generation', 'keyId'],
+  properties: {
+    address: signBody.properties.address,
+    shareB: signBody.properties.shareB,
+    shareACiphertext: signBody.properties.shareACiphertext,
+    generation: { type: 'integer', minimum: 0, maximum: MAX_GENERATION - 1 },
+    keyId: signBody.properties.keyId,
+    token: signBody.properties.token,
+  },
+} as const;
+
+const rotateResponse = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'generation', 'shareACiphertext', 'shareB', 'proof'],
+  properties: {
+    address: { type: 'string' },
+    generation: { type: 'integer' },
+    shareACiphertext: { type: 'string' },
+    shareB: { type: 'string' },
+    proof: hex,
+  },
+} as const;
+
 const signResponse = {
   type: 'object',
   additionalProperties: false,
@@ -76,6 +108,27 @@ interface SignBody {
   shareACiphertext: string;
   token?: string;
   keyId?: string;
+  generation?: number;
+}
+
+interface RotateBody {
+  address: string;
+  shareB: string;
+  shareACiphertext: string;
+  generation: number;
+  keyId: string;
+  token?: string;
+}
+
+/** The owner's token from Authorization: Bearer or the body (not both, unless equal). */
+function tokenOf(header: string | undefined, inBody: string | undefined): string {
+  const bearer = typeof header === 'string' && /^Bearer [^\s]+$/.test(header) ? header.slice(7) : undefined;
+  if (header !== undefined && bearer === undefined) throw new SignerError('bad_request', 'Authorization must be "Bearer <token>".');
+  if (bearer !== undefined && inBody !== undefined && bearer !== inBody)
+    throw new SignerError('bad_request', 'The token in the body and in Authorization differ.');
+  const token = bearer ?? inBody;
+  if (token === undefined) throw new SignerError('invalid_token', 'A token is required (body "token" or Authorization: Bearer).');
+  return token;
 }
 
 /** Builds the signer's app. `corsOrigins`: exact origins (the wallet frame's) whose pages may call /v1/sign; no other origin gets CORS headers. */
@@ -114,7 +167,7 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     const origin = req.headers.origin;
     if (typeof origin !== 'string' || !corsOrigins.has(origin)) return done();
     reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
-    if (req.method === 'OPTIONS' && req.url === '/v1/sign') {
+    if (req.method === 'OPTIONS' && (req.url === '/v1/sign' || req.url === '/v1/rotate')) {
       reply
         .code(204)
         .header('access-control-allow-methods', 'POST')
@@ -133,13 +186,7 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     { schema: { body: signBody, response: { 200: signResponse, '4xx': errorResponse, '5xx': errorResponse } } },
     async (req) => {
       const body = req.body;
-      const header = req.headers.authorization;
-      const bearer = typeof header === 'string' && /^Bearer [^\s]+$/.test(header) ? header.slice(7) : undefined;
-      if (header !== undefined && bearer === undefined) throw new SignerError('bad_request', 'Authorization must be "Bearer <token>".');
-      if (bearer !== undefined && body.token !== undefined && bearer !== body.token)
-        throw new SignerError('bad_request', 'The token in the body and in Authorization differ.');
-      const token = bearer ?? body.token;
-      if (token === undefined) throw new SignerError('invalid_token', 'A token is required (body "token" or Authorization: Bearer).');
+      const token = tokenOf(req.headers.authorization, body.token);
       // Shape and bounds only: hashing waits until signWithSplitKey has verified the token.
       const payload = asSignerPayload(() => readPayload(body.payload));
       return signWithSplitKey(deps, {
@@ -150,6 +197,24 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
         shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
         token,
         keyId: body.keyId,
+        generation: body.generation,
+      });
+    },
+  );
+
+  app.post<{ Body: RotateBody }>(
+    '/v1/rotate',
+    { schema: { body: rotateBody, response: { 200: rotateResponse, '4xx': errorResponse, '5xx': errorResponse } } },
+    async (req) => {
+      const body = req.body;
+      const token = tokenOf(req.headers.authorization, body.token);
+      return rotateSplitKey(deps, {
+        address: body.address,
+        shareB: Buffer.from(body.shareB, 'base64'),
+        shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
+        generation: body.generation,
+        keyId: body.keyId,
+        token,
       });
     },
   );

@@ -9,9 +9,10 @@
  * src/eth on libsecp256k1; wipe share A, share B and the key in `finally`.
  *
  * Share A's ciphertext is bound by the custodian to the encryption context
- * `{ sub, address }`, with `sub` taken from the verified token and `address`
- * in its EIP-55 checksummed form: another owner's token, or another address,
- * does not open it.
+ * `{ sub, address }` (and `generation` after a rotation, shareContext.ts),
+ * with `sub` taken from the verified token and `address` in its EIP-55
+ * checksummed form: another owner's token, another address or another share
+ * generation does not open it.
  */
 import { getAddress, serializeSignature, type Address, type Hex, type SignedAuthorization } from 'viem';
 import type { Logger } from 'pino';
@@ -29,14 +30,15 @@ import { signTypedData } from '../eth/signTypedData.js';
 import type { DigestSigner } from '../eth/types.js';
 import { TokenError } from '../identity/errors.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
-import { openForRecipientAsync, RecipientOpenError } from '../attestation/cms-enveloped-data.js';
+import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
+import { shareAContext } from './shareContext.js';
 import type { CredentialSource } from './credentials.js';
 import { asSignerPayload, SignerError } from './errors.js';
 import type { KmsRecipientClient } from './kms-client.js';
 import { encodePayload, type SignPayload } from '../eth/payload.js';
 import type { AttestedSession } from './session.js';
 
-export const SHARE_BYTES = 32;
+export { SHARE_BYTES };
 
 export interface SignerDeps {
   verifier: TokenVerifier;
@@ -56,6 +58,8 @@ export interface SplitSignRequest {
   token: string;
   /** Optional KeyId (the owner's master key) to pin the Decrypt to. */
   keyId?: string | undefined;
+  /** The share generation of share A's ciphertext and share B (default 0: the shares made at wallet creation). */
+  generation?: number | undefined;
 }
 
 export type SplitSignResult =
@@ -63,13 +67,6 @@ export type SplitSignResult =
   | { type: 'message'; signature: Hex }
   | { type: 'typedData'; signature: Hex }
   | { type: 'authorization'; authorization: { address: Address; chainId: number; nonce: number; r: Hex; s: Hex; yParity: number } };
-
-function shareMismatch(): SignerError {
-  return new SignerError(
-    'share_mismatch',
-    'Share A and share B do not rebuild the key of this address: share B was altered (or does not belong to this wallet), or the release was altered in transit.',
-  );
-}
 
 async function signPayload(payload: SignPayload, signer: DigestSigner, address: Address): Promise<SplitSignResult> {
   switch (payload.type) {
@@ -117,35 +114,14 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
     // Only now the costly part (hashing typed data, serializing a transaction), and still before any release.
     const payload = asSignerPayload(() => encodePayload(request.payload));
 
-    const [credentials, first] = await Promise.all([deps.credentials.forToken(request.token, verified.exp), deps.session.recipient()]);
-    let recipient = first;
-    const release = () =>
-      deps.kms.decryptForRecipient({
-        credentials,
-        ciphertextBlob: request.shareACiphertext,
-        encryptionContext: { sub: verified.sub, address },
-        attestationDocument: recipient.document,
-        keyId: request.keyId,
-      });
-    let released: Uint8Array;
+    let context: Record<string, string>;
     try {
-      released = await release();
-    } catch (e) {
-      // A reused document the custodian no longer accepts (its session ended, or it takes each
-      // document once): once, with a fresh document. A fresh document refused is the answer.
-      if (!(e instanceof SignerError && e.code === 'attestation_refused' && recipient.reused)) throw e;
-      await deps.session.refused(recipient, e.reason ?? 'invalid');
-      recipient = await deps.session.recipient();
-      released = await release();
+      context = shareAContext(verified.sub, address, request.generation ?? 0);
+    } catch {
+      throw new SignerError('bad_request', 'generation must be a non-negative integer.');
     }
-    try {
-      // The RSA-OAEP private-key operation runs on the thread pool: this thread serves other requests meanwhile.
-      shareA = await openForRecipientAsync(released, recipient.decryptKey, SHARE_BYTES);
-    } catch (e) {
-      // One answer for every way the release fails to open (see cms-enveloped-data.ts).
-      if (e instanceof RecipientOpenError) throw shareMismatch();
-      throw e;
-    }
+    shareA = (await releaseShareA(deps, { token: request.token, tokenExp: verified.exp, ciphertext: request.shareACiphertext, context, keyId: request.keyId }))
+      .shareA;
 
     key = new Uint8Array(SHARE_BYTES);
     for (let i = 0; i < SHARE_BYTES; i++) key[i] = shareA[i]! ^ shareB[i]!;

@@ -287,6 +287,10 @@ export interface WalletTable {
   share_b_sealed: Uint8Array | null;
   created_at: number;
   idempotency_key: string | null;
+  /** split: the generation of the stored shares (0: made at creation); swapped with them. */
+  share_generation: Generated<number>;
+  /** 1: an operator asked for the shares to be rotated at the owner's next login. */
+  rotation_required: Generated<number>;
 }
 
 /** Sites a wallet user connected in the frame; the row is deleted when the user disconnects the site. */

@@ -5,7 +5,7 @@
  * caller reads back whichever wallet won. Ciphertexts and sealed
  * shares pass through as bytes; nothing here can open them.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Tables, WalletTable } from './tables.js';
 
 type Db = Kysely<Tables> | Transaction<Tables>;
@@ -28,7 +28,14 @@ export interface WalletRow {
   shareBSealed: Uint8Array | null;
   createdAt: number;
   idempotencyKey: string | null;
+  /** split: the generation of the stored shares (0: made at creation; a new wallet's is 0 when omitted). */
+  shareGeneration: number;
+  /** An operator asked for the shares to be rotated at the owner's next login. */
+  rotationRequired: boolean;
 }
+
+/** A wallet to store: a new wallet starts at generation 0, not marked for rotation. */
+export type NewWalletRow = Omit<WalletRow, 'shareGeneration' | 'rotationRequired'> & Partial<Pick<WalletRow, 'shareGeneration' | 'rotationRequired'>>;
 
 const MODES: ReadonlyMap<string, CustodyMode> = new Map([
   ['envelope', 'envelope'],
@@ -40,7 +47,7 @@ function bytesOrNull(b: Uint8Array | null): Uint8Array | null {
   return b === null ? null : new Uint8Array(b);
 }
 
-function toRow(r: WalletTable): WalletRow {
+function toRow(r: Selectable<WalletTable>): WalletRow {
   const custodyMode = MODES.get(r.custody_mode);
   // The CHECK constraint makes this unreachable; a row that breaks it is not served.
   if (!custodyMode) throw new Error(`wallet ${r.id} has an unknown custody mode`);
@@ -55,6 +62,8 @@ function toRow(r: WalletTable): WalletRow {
     shareBSealed: bytesOrNull(r.share_b_sealed),
     createdAt: Number(r.created_at),
     idempotencyKey: r.idempotency_key,
+    shareGeneration: Number(r.share_generation),
+    rotationRequired: Number(r.rotation_required) === 1,
   };
 }
 
@@ -75,7 +84,7 @@ export async function findWalletByAddress(db: Db, address: string): Promise<Wall
  *   or `addressTaken` when the user has no wallet and the address is another user's wallet.
  * @throws {Error} when the row breaks a constraint other than the two UNIQUEs (e.g. an incomplete envelope).
  */
-export async function insertWalletIfAbsent(db: Db, w: WalletRow): Promise<{ wallet: WalletRow; inserted: boolean } | { addressTaken: true }> {
+export async function insertWalletIfAbsent(db: Db, w: NewWalletRow): Promise<{ wallet: WalletRow; inserted: boolean } | { addressTaken: true }> {
   const result = await db
     .insertInto('wallets')
     .values({
@@ -89,6 +98,9 @@ export async function insertWalletIfAbsent(db: Db, w: WalletRow): Promise<{ wall
       share_b_sealed: w.shareBSealed,
       created_at: w.createdAt,
       idempotency_key: w.idempotencyKey,
+      // The columns' defaults (generation 0, not marked) unless said otherwise.
+      ...(w.shareGeneration ? { share_generation: w.shareGeneration } : {}),
+      ...(w.rotationRequired ? { rotation_required: 1 } : {}),
     })
     // Any UNIQUE: user_id (one wallet per user) or address (one owner per address).
     .onConflict((oc) => oc.doNothing())
@@ -105,4 +117,37 @@ export async function countWalletsOfUser(db: Db, userId: string): Promise<number
     .where('user_id', '=', userId)
     .executeTakeFirstOrThrow();
   return Number(r.n);
+}
+
+/**
+ * A share rotation's commit: share A's ciphertext, sealed share B and the
+ * generation change together, and only if the wallet is still at
+ * `fromGeneration` (compare-and-set: of two concurrent rotations one wins,
+ * the other changes nothing). Clears `rotation_required`.
+ * @returns whether this call swapped the shares.
+ */
+export async function swapSplitShares(
+  db: Db,
+  s: { walletId: string; fromGeneration: number; toGeneration: number; shareACiphertext: Uint8Array; shareBSealed: Uint8Array },
+): Promise<boolean> {
+  const result = await db
+    .updateTable('wallets')
+    .set({ encrypted_data_key: s.shareACiphertext, share_b_sealed: s.shareBSealed, share_generation: s.toGeneration, rotation_required: 0 })
+    .where('id', '=', s.walletId)
+    .where('custody_mode', '=', 'split')
+    .where('share_generation', '=', s.fromGeneration)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/**
+ * Marks split wallets for rotation at their owners' next login: every split
+ * wallet, or the one at `address`.
+ * @returns how many wallets were marked (already marked ones included).
+ */
+export async function markSplitRotationRequired(db: Db, which: { all: true } | { address: string }): Promise<number> {
+  let q = db.updateTable('wallets').set({ rotation_required: 1 }).where('custody_mode', '=', 'split');
+  if ('address' in which) q = q.where('address', '=', which.address);
+  const result = await q.executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }

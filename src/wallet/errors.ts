@@ -27,6 +27,8 @@ export const WALLET_ERRORS = {
   wallet_exists: 409,
   /** The address is another user's wallet; one owner per address. */
   address_taken: 409,
+  /** A share rotation lost the compare-and-set: the wallet's shares are at another generation. */
+  generation_conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   /** The key custodian did not answer or refused the wallet service; retry later. */

@@ -30,6 +30,7 @@ import {
   activityResponse,
   createWalletBody,
   disconnectResponse,
+  rotateSharesBody,
   ENCRYPTED_DATA_KEY_BYTES,
   ENCRYPTED_PRIVATE_KEY_BYTES,
   errorResponses,
@@ -46,7 +47,9 @@ import { insertActivity, listActivity, type ActivityKind } from '../storage/wall
 import { deleteSite, listSites, upsertSite } from '../storage/wallet-sites.repository.js';
 import { createUserDirectory } from './users.js';
 import { activityView, meView, siteView, walletView } from './views.js';
-import { createEnvelopeWallet, createSplitWallet, getWalletOfUser, type ShareSealer } from './wallets.js';
+import { commitShareRotation, createEnvelopeWallet, createSplitWallet, getWalletOfUser, type ShareSealer } from './wallets.js';
+import { AUDIT_NOT_DURABLE, recordRequestEvent, type AuditEvent, type AuditSink } from '../audit/event.js';
+import type { Hex } from 'viem';
 
 export interface WalletApiOptions {
   store: Store;
@@ -54,6 +57,8 @@ export interface WalletApiOptions {
   masterKeys: MasterKeyCustodian;
   logger: Logger;
   clock?: () => number;
+  /** Where the wallet service's own events go (share rotations); unset: logged only. */
+  audit?: AuditSink | undefined;
   /**
    * The provider's key that seals split wallets' share B (the wallet role's;
    * in the embedded default, this server's root of trust). Without it, split is not offered.
@@ -274,6 +279,62 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
       async (req) => {
         const user = await users.resolve(identityOf(req));
         return walletView(await getWalletOfUser({ store }, user), user, { secrets: true, sealer: shareSealer });
+      },
+    );
+
+    authed.post<{ Body: { fromGeneration: number; shareACiphertext: string; shareB: string; proof: string } }>(
+      '/wallets/me/shares',
+      {
+        bodyLimit: WALLET_BODY_LIMIT,
+        schema: routeSchema({
+          summary: "Commit a share rotation of the caller's split wallet (the new shares from the signer's POST /v1/rotate)",
+          description:
+            "Swaps share A's ciphertext, share B and the generation together, only if the wallet is still at fromGeneration (409 generation_conflict otherwise) and only if proof is the wallet key's signature over the new shares. Answers the wallet with its new shares.",
+          security: ['bearer'],
+          body: rotateSharesBody,
+          response: { 200: walletResponse, ...errorResponses },
+        }),
+      },
+      async (req) => {
+        if (!shareSealer) throw new WalletError('unsupported_custody_mode', 'Custody mode split is not offered by this server.');
+        const body = req.body;
+        const shareACiphertext = base64Bytes(body.shareACiphertext, 'shareACiphertext', SHARE_A_CIPHERTEXT_BYTES);
+        const shareB = base64Bytes(body.shareB, 'shareB', { min: SHARE_B_BYTES, max: SHARE_B_BYTES });
+        const user = await users.resolve(identityOf(req)).catch((e: unknown) => {
+          shareB.fill(0);
+          throw e;
+        });
+        const outcome = (ok: boolean, errorCode: string | null): AuditEvent => ({
+          time: clock(),
+          requestId: String(req.id),
+          service: 'wallet',
+          operation: 'RotateShares',
+          principalArn: null,
+          principalTags: { 'symbolon:wallet-user': user.id },
+          accessKeyId: null,
+          sourceIp: req.ip,
+          userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
+          keyArn: null,
+          encryptionContext: { fromGeneration: String(body.fromGeneration) },
+          signingAlgorithm: null,
+          outcome: ok ? 'allowed' : 'denied',
+          errorCode,
+        });
+        let wallet;
+        try {
+          wallet = await commitShareRotation({ store, sealer: shareSealer }, user, {
+            fromGeneration: body.fromGeneration,
+            shareACiphertext,
+            shareB,
+            proof: body.proof as Hex,
+          });
+        } catch (e) {
+          if (e instanceof WalletError && e.status < 500) options.audit?.record(outcome(false, e.code));
+          throw e;
+        }
+        if (options.audit && !(await recordRequestEvent(options.audit, outcome(true, null), true))) throw new WalletError('internal_error', AUDIT_NOT_DURABLE);
+        logger.info({ userId: user.id, walletId: wallet.id, generation: wallet.shareGeneration }, 'wallet shares rotated');
+        return walletView(wallet, user, { secrets: true, sealer: shareSealer });
       },
     );
 

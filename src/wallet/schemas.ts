@@ -45,6 +45,30 @@ export const errorResponse = {
   },
 } as const;
 
+export const rotateSharesBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['fromGeneration', 'shareACiphertext', 'shareB', 'proof'],
+  properties: {
+    fromGeneration: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 2147483646,
+      description: 'The generation the device read and the signer re-split (compare-and-set).',
+    },
+    shareACiphertext: {
+      type: 'string',
+      description: `The signer's new share A ciphertext (POST /v1/rotate; context {"sub", "address", "generation": fromGeneration + 1}; base64, ${SHARE_A_CIPHERTEXT_BYTES.min}-${SHARE_A_CIPHERTEXT_BYTES.max} bytes).`,
+    },
+    shareB: { type: 'string', description: `The signer's new share B (base64, ${SHARE_B_BYTES} bytes); sealed before it is stored.` },
+    proof: {
+      type: 'string',
+      pattern: '^0x[0-9a-fA-F]{130}$',
+      description: "The signer's signature with the wallet's key over the new shares (docs/signer.md).",
+    },
+  },
+} as const;
+
 export const createWalletBody = {
   type: 'object',
   additionalProperties: false,
@@ -106,9 +130,11 @@ const envelope = {
 const split = {
   type: 'object',
   description: 'split mode, to the owner only: what the device sends to the signer (POST /v1/sign).',
-  required: ['shareACiphertext', 'shareB', 'kmsKeyId', 'encryptionContext'],
+  required: ['shareACiphertext', 'shareB', 'kmsKeyId', 'encryptionContext', 'generation', 'rotationRequired'],
   additionalProperties: false,
   properties: {
+    generation: { type: 'integer', description: 'The share generation (0: the shares made at creation); send it to the signer with the shares.' },
+    rotationRequired: { type: 'boolean', description: 'An operator asked for the shares to be rotated; the frame rotates them at login.' },
     shareACiphertext: {
       type: 'string',
       description: 'base64 CiphertextBlob of share A, as the device uploaded it (only the custodian opens it, for an attested signer).',
@@ -119,7 +145,7 @@ const split = {
       type: 'object',
       required: ['sub', 'address'],
       additionalProperties: false,
-      properties: { sub: { type: 'string' }, address },
+      properties: { sub: { type: 'string' }, address, generation: { type: 'string', description: 'From generation 1 on.' } },
     },
   },
 } as const;

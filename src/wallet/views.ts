@@ -64,11 +64,14 @@ function splitSecrets(wallet: WalletRow, owner: WalletUser, sealer: ShareSealer)
   if (!shareACiphertext || !kmsKeyId) throw new Error(`split wallet ${wallet.id} is incomplete`);
   const shareB = openShareB(sealer, wallet);
   try {
+    const generation = wallet.shareGeneration;
     return {
+      generation,
+      rotationRequired: wallet.rotationRequired,
       shareACiphertext: base64(shareACiphertext),
       shareB: base64(shareB),
       kmsKeyId,
-      encryptionContext: { [CONTEXT_KEY]: owner.sub, address: wallet.address },
+      encryptionContext: { [CONTEXT_KEY]: owner.sub, address: wallet.address, ...(generation > 0 ? { generation: String(generation) } : {}) },
     };
   } finally {
     wipe(shareB);

@@ -22,6 +22,7 @@ import { kmsMasterKeys, type MasterKeyCustodian } from './master-keys.js';
 import { provisionWalletServicePrincipal } from './wallet-principal.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { WalletApiOptions } from './routes.js';
+import type { AuditSink } from '../audit/event.js';
 
 export interface WalletServiceOptions {
   /** The parts of the server's configuration (src/config.ts) the wallet service reads. */
@@ -42,6 +43,8 @@ export interface WalletServiceOptions {
   localApp: () => FastifyInstance | undefined;
   /** Replaces the KMS client (tests of the wallet API alone). */
   masterKeys?: MasterKeyCustodian;
+  /** The audit log the wallet service's own events (share rotations) go to. */
+  audit?: AuditSink;
 }
 
 export interface WalletService {
@@ -150,7 +153,7 @@ export async function createWalletService(options: WalletServiceOptions): Promis
     // Split wallets' share B is sealed under the provider's key: this server's root of trust —
     // with --role all the custodian's (same process tree), with --role wallet the wallet
     // role's own (src/server/wallet-role.ts, docs/wallet-api.md).
-    api: { store, verifier: options.verifier, masterKeys, logger, clock: options.clock, shareSealer: options.root },
+    api: { store, verifier: options.verifier, masterKeys, logger, clock: options.clock, shareSealer: options.root, audit: options.audit },
     close: () => masterKeys.close(),
   };
 }

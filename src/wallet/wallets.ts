@@ -15,7 +15,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../storage/database.js';
-import { findWalletByUser, insertWalletIfAbsent, type WalletRow } from '../storage/wallets.repository.js';
+import { findWalletByUser, insertWalletIfAbsent, swapSplitShares, type WalletRow } from '../storage/wallets.repository.js';
+import { recoverMessageAddress, type Hex } from 'viem';
+import { rotationStatement } from '../signer/rotationStatement.js';
 import { equalConstantTime, wipe } from '../crypto/bytes.js';
 import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
 import { WalletError } from './errors.js';
@@ -48,9 +50,13 @@ export type ShareSealer = Pick<RootOfTrust, 'seal' | 'open'>;
 
 type WalletInput = EnvelopeWalletInput | SplitWalletInput;
 
-/** Associated data of a sealed share B: the box opens only for this user's wallet at this address. */
-export function shareBContext(userId: string, address: string): Uint8Array {
-  return sealingContext('wallet/share-b/v1', userId, address);
+/**
+ * Associated data of a sealed share B: the box opens only for this user's
+ * wallet at this address, and — from the first rotation on — for this share
+ * generation, so a sealed share B copied between generations does not open.
+ */
+export function shareBContext(userId: string, address: string, generation = 0): Uint8Array {
+  return generation === 0 ? sealingContext('wallet/share-b/v1', userId, address) : sealingContext('wallet/share-b/v2', userId, address, String(generation));
 }
 
 /**
@@ -59,7 +65,7 @@ export function shareBContext(userId: string, address: string): Uint8Array {
  */
 export function openShareB(sealer: ShareSealer, wallet: WalletRow): Uint8Array {
   if (!wallet.shareBSealed) throw new Error(`split wallet ${wallet.id} has no share B`);
-  return sealer.open(wallet.shareBSealed, shareBContext(wallet.userId, wallet.address));
+  return sealer.open(wallet.shareBSealed, shareBContext(wallet.userId, wallet.address, wallet.shareGeneration));
 }
 
 function sameBytes(a: Uint8Array | null, b: Uint8Array): boolean {
@@ -188,4 +194,58 @@ export async function getWalletOfUser(deps: { store: Store }, user: WalletUser):
   const wallet = await findWalletByUser(deps.store.db, user.id);
   if (!wallet) throw new WalletError('not_found', 'This user has no wallet yet; create one with POST /v1/wallets.');
   return wallet;
+}
+
+/** A validated rotation commit (POST /v1/wallets/me/shares). */
+export interface ShareRotationInput {
+  /** The generation the device read and the signer re-split (compare-and-set). */
+  fromGeneration: number;
+  /** The signer's new share A ciphertext (context `{ sub, address, generation: fromGeneration + 1 }`). */
+  shareACiphertext: Uint8Array;
+  /** 32 bytes; wiped by commitShareRotation. */
+  shareB: Uint8Array;
+  /** The signer's EIP-191 signature over rotationStatement() with the wallet's key. */
+  proof: Hex;
+}
+
+/**
+ * Commits a share rotation: checks that the wallet's key signed this pair of
+ * new shares (the signer made them together), then swaps share A's
+ * ciphertext, sealed share B and the generation in one UPDATE that holds
+ * only if the wallet is still at `fromGeneration`.
+ * @returns the wallet as stored after the swap.
+ * @throws {WalletError} not_found, invalid_request (not split, bad proof), generation_conflict.
+ */
+export async function commitShareRotation(deps: { store: Store; sealer: ShareSealer }, user: WalletUser, input: ShareRotationInput): Promise<WalletRow> {
+  try {
+    const wallet = await getWalletOfUser(deps, user);
+    if (wallet.custodyMode !== 'split')
+      throw new WalletError('invalid_request', `Only a split wallet has shares to rotate; this one is ${wallet.custodyMode}.`);
+    if (wallet.shareGeneration !== input.fromGeneration)
+      throw new WalletError(
+        'generation_conflict',
+        `The wallet's shares are at generation ${wallet.shareGeneration}, not ${input.fromGeneration}: another rotation committed first; read the wallet again.`,
+      );
+    const generation = input.fromGeneration + 1;
+    const statement = rotationStatement({ address: wallet.address, generation, shareACiphertext: input.shareACiphertext, shareB: input.shareB });
+    let signer: string | undefined;
+    try {
+      signer = await recoverMessageAddress({ message: statement, signature: input.proof });
+    } catch {
+      signer = undefined;
+    }
+    if (signer !== wallet.address)
+      throw new WalletError('invalid_request', "body.proof is not the wallet key's signature over these shares: they were not made together by the signer.");
+    const swapped = await swapSplitShares(deps.store.db, {
+      walletId: wallet.id,
+      fromGeneration: input.fromGeneration,
+      toGeneration: generation,
+      shareACiphertext: input.shareACiphertext,
+      shareBSealed: deps.sealer.seal(input.shareB, shareBContext(wallet.userId, wallet.address, generation)),
+    });
+    if (!swapped) throw new WalletError('generation_conflict', 'Another rotation committed first; read the wallet again.');
+    return await getWalletOfUser(deps, user);
+  } finally {
+    wipe(input.shareB);
+  }
 }

@@ -7,13 +7,16 @@
  * wallet API (/v1/me/sites, /v1/me/activity: the user's own only); the
  * balance from the configured chain's RPC. Nothing here opens the key: the
  * address is the wallet service's, and a first login creates the wallet the
- * way a site's frame does.
+ * way a site's frame does. A split wallet's page offers Rotate key shares
+ * (docs/signer.md, "Share rotation"): the signer re-splits the key, the
+ * address stays.
  */
 import { formatEther, type Address } from 'viem';
 import type { FrameConfig } from './config.js';
 import { type Session, SessionEndedError } from './session.js';
 import { openLoginPopup } from './oidc-login.js';
 import { openWallet } from './backends.js';
+import { SplitBackend } from './split-backend.js';
 import type { PagesApi, WalletOverview } from './pages-api.js';
 import * as ui from './ui.js';
 
@@ -88,6 +91,14 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
             session.logout();
             void showHome(config, session, pages);
           },
+          onRotate:
+            wallet.custodyMode === 'split'
+              ? async () => {
+                  const backend = await openWallet(config, session);
+                  if (!(backend instanceof SplitBackend)) throw new Error('This wallet is not a split wallet.');
+                  return backend.rotateShares();
+                }
+              : undefined,
         });
       };
       await render();

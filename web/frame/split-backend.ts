@@ -91,8 +91,22 @@ export class SplitBackend implements WalletBackend {
         if (!address) throw e;
       }
     }
+    // An operator asked for new shares (docs/signer.md, "Share rotation"): rotate now, with this user's token.
+    await client.rotateIfRequired();
     this.#address = address;
     return address;
+  }
+
+  /**
+   * Re-splits the wallet's key in the signer and commits the new shares
+   * (SplitWalletClient.rotateShares): same address, next share generation.
+   * @returns the new generation.
+   */
+  async rotateShares(): Promise<number> {
+    const { client, address } = this.#opened();
+    const rotated = await client.rotateShares();
+    if (rotated.address !== address) throw new SplitError('SIGNER_MISMATCH', 'The rotation answered another address; nothing was used.');
+    return rotated.generation;
   }
 
   address(): Address {

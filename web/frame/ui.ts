@@ -291,6 +291,8 @@ export interface HomeView {
   /** The user's click on a site's Disconnect. */
   onDisconnect(origin: string): void;
   onLogout(): void;
+  /** Split wallets: the user's click on Rotate key shares; resolves to the new generation. */
+  onRotate?: (() => Promise<number>) | undefined;
 }
 
 function time(iso: string): HTMLTimeElement {
@@ -343,6 +345,28 @@ export function showHome(view: HomeView): void {
   );
   el('home-activity-none').hidden = view.activity.length > 0;
   el('home-logout').onclick = view.onLogout;
+  const rotate = view.onRotate;
+  el('home-rotate-box').hidden = rotate === undefined;
+  if (rotate) {
+    const button = el('home-rotate') as HTMLButtonElement;
+    const status = el('home-rotate-status');
+    button.disabled = false;
+    button.onclick = () => {
+      button.disabled = true;
+      status.textContent = 'Rotating your key shares…';
+      rotate().then(
+        (generation) => {
+          status.textContent = `New key shares in place (generation ${generation}). Your address is unchanged.`;
+          button.disabled = false;
+        },
+        (e: unknown) => {
+          status.textContent = '';
+          showHomeError(e instanceof Error ? e.message : 'The key shares could not be rotated.');
+          button.disabled = false;
+        },
+      );
+    };
+  }
   showSection('home');
 }
 

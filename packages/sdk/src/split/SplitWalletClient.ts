@@ -69,6 +69,9 @@ export type SplitSignResult =
   | { type: 'authorization'; authorization: { address: Address; chainId: number; nonce: number; r: Hex; s: Hex; yParity: number } };
 
 interface SplitShares {
+  /** The share generation (absent from servers before share rotation: 0). */
+  generation?: number;
+  rotationRequired?: boolean;
   shareACiphertext: string;
   shareB: string;
   kmsKeyId: string;
@@ -160,7 +163,8 @@ export class SplitWalletClient {
    * Signs `payload` with the user's split wallet through the signer. The
    * wallet record is read once per client (`GET /v1/wallets/me`) and kept; on
    * the signer's share_mismatch or share_ciphertext_invalid it is read again
-   * and the signature retried once.
+   * and the signature retried once. A record marked `rotationRequired` by an
+   * operator is rotated first (rotateShares()).
    * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's code (share_mismatch, invalid_token, invalid_payload, …).
    * @throws {WalletApiError}
    */
@@ -178,9 +182,17 @@ export class SplitWalletClient {
     const { sub } = tokenSubject(token);
     const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/sign`;
     for (let attempt = 0; ; attempt++) {
-      const { record, kept } = await this.#walletRecord(token, sub);
+      let { record, kept } = await this.#walletRecord(token, sub);
+      if (record.split?.rotationRequired && (await this.#rotateRequired())) ({ record, kept } = await this.#walletRecord(token, sub));
       const split = record.split!;
-      const json = toJson({ payload, address: record.address, shareB: split.shareB, shareACiphertext: split.shareACiphertext, keyId: split.kmsKeyId });
+      const json = toJson({
+        payload,
+        address: record.address,
+        shareB: split.shareB,
+        shareACiphertext: split.shareACiphertext,
+        keyId: split.kmsKeyId,
+        ...(split.generation ? { generation: split.generation } : {}),
+      });
       try {
         // The signer gets the token STS takes (the ID token), never the wallet API's.
         return (await httpJson<SplitSignResult>(this.#fetch, url, { method: 'POST', bearer: custodianToken, json })).body;
@@ -194,6 +206,76 @@ export class SplitWalletClient {
         // The signer answers errors in the wallet API's shape; surface them as SplitErrors with its code.
         throw new SplitError(e.code, e.shortMessage, { status: e.status });
       }
+    }
+  }
+
+  /**
+   * Rotates the shares if an operator marked the wallet for rotation
+   * (`split.rotationRequired`; docs/signer.md, "Share rotation"): what a
+   * device calls at login. The operator never holds the owner's token, so
+   * the owner's device does it.
+   * @returns whether the shares were rotated (by this call or, meanwhile, another device).
+   * @throws as rotateShares().
+   */
+  async rotateIfRequired(): Promise<boolean> {
+    const token = await this.envelope.token();
+    const { record } = await this.#walletRecord(token, tokenSubject(token).sub);
+    return record.split?.rotationRequired ? this.#rotateRequired() : false;
+  }
+
+  async #rotateRequired(): Promise<boolean> {
+    try {
+      await this.rotateShares();
+    } catch (e) {
+      // Another device of this owner rotated meanwhile: its shares are the ones to use.
+      if ((e as { code?: unknown }).code !== 'generation_conflict') throw e;
+    }
+    return true;
+  }
+
+  /**
+   * Rotates the wallet's shares (docs/signer.md, "Share rotation"): the signer
+   * re-splits the key (`POST /v1/rotate` with the owner's token and the
+   * current shares) and returns new shares of the next generation, signed
+   * with the wallet's key; the wallet service commits them
+   * (`POST /v1/wallets/me/shares`, a compare-and-set on the generation). The
+   * address does not change; the old shares no longer pair with what the
+   * wallet service serves.
+   * @returns the address and the new generation.
+   * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's or wallet service's code (generation_conflict, share_mismatch, …).
+   */
+  async rotateShares(): Promise<{ address: Address; generation: number }> {
+    const [token, custodianToken] = await Promise.all([this.envelope.token(), this.envelope.custodianToken()]);
+    const { sub } = tokenSubject(token);
+    // Always the stored shares, never a kept copy: the rotation is a compare-and-set on their generation.
+    this.#record = undefined;
+    const record = await this.#readWalletRecord(token, sub);
+    const split = record.split!;
+    const fromGeneration = split.generation ?? 0;
+    const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/rotate`;
+    const json = toJson({
+      address: record.address,
+      shareB: split.shareB,
+      shareACiphertext: split.shareACiphertext,
+      generation: fromGeneration,
+      keyId: split.kmsKeyId,
+    });
+    let rotated: { shareACiphertext: string; shareB: string; proof: Hex; generation: number };
+    try {
+      rotated = (await httpJson<typeof rotated>(this.#fetch, url, { method: 'POST', bearer: custodianToken, json })).body;
+    } catch (e) {
+      if (e instanceof WalletApiError) throw new SplitError(e.code, e.shortMessage, { status: e.status });
+      throw e;
+    }
+    try {
+      const { body } = await httpJson<WalletRecordWithShares>(this.#fetch, `${this.#walletBase}/wallets/me/shares`, {
+        method: 'POST',
+        bearer: token,
+        body: { fromGeneration, shareACiphertext: rotated.shareACiphertext, shareB: rotated.shareB, proof: rotated.proof },
+      });
+      return { address: getAddress(body.address), generation: body.split?.generation ?? rotated.generation };
+    } finally {
+      this.#record = undefined;
     }
   }
 

@@ -1,0 +1,123 @@
+/**
+ * A split wallet's share rotation (docs/signer.md, "Share rotation"): the key
+ * is re-split inside the signer, so the address does not change and no other
+ * party ever holds the key. Verify the owner's token; have share A of
+ * generation g released to this signer (releaseShareA.ts); rebuild the key as
+ * share A XOR share B and check it derives the wallet's address; draw a fresh
+ * share A' (32 bytes, the platform CSPRNG) and compute share B' = key XOR A';
+ * have the custodian Encrypt A' under the owner's master key — the same key
+ * that opened share A — with the owner's own credentials and the context
+ * `{ sub, address, generation: g + 1 }`, exactly as the device encrypts share
+ * A at wallet creation but with the generation bound in; return B' and A''s
+ * ciphertext, with the key's signature over both (rotationStatement.ts). Share A, share B, the key, A' and B' are wiped in `finally`.
+ *
+ * Nothing is committed here: the new generation becomes the wallet's only
+ * when the wallet store swaps share A's ciphertext and share B in one
+ * compare-and-set on the generation (docs/wallet-api.md). Until then the new
+ * shares open nothing the store serves, and B' exists only in this answer.
+ */
+import { randomFillSync } from 'node:crypto';
+import { getAddress, type Address, type Hex } from 'viem';
+import { wipe } from '../crypto/bytes.js';
+import { getPublicKey, isValidPrivateKey, signDigest } from '../crypto/secp256k1.js';
+import { signMessage } from '../eth/signMessage.js';
+import { rotationStatement } from './rotationStatement.js';
+import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
+import { TokenError } from '../identity/errors.js';
+import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
+import { MAX_GENERATION, shareAContext } from './shareContext.js';
+import { SignerError } from './errors.js';
+import type { SignerDeps } from './signWithSplitKey.js';
+
+export interface RotateRequest {
+  address: string;
+  /** Share B of `generation`; wiped by this function. */
+  shareB: Uint8Array;
+  /** Share A's KMS ciphertext of `generation`. */
+  shareACiphertext: Uint8Array;
+  /** The generation of the shares given (0: the shares made at wallet creation). */
+  generation: number;
+  /** The owner's master key: share A is opened under it and A' encrypted under it. */
+  keyId: string;
+  token: string;
+}
+
+export interface RotateResult {
+  address: Address;
+  /** The new generation: the request's plus one. */
+  generation: number;
+  /** A''s CiphertextBlob under the owner's master key, context `{ sub, address, generation }` (base64). */
+  shareACiphertext: string;
+  /** B' = key XOR A' (base64; a string, which JavaScript cannot wipe — see docs/signer.md). */
+  shareB: string;
+  /** EIP-191 signature by the wallet's key over rotationStatement(): what the wallet store checks before it commits. */
+  proof: Hex;
+}
+
+/**
+ * @throws {SignerError} with a stable code; never with a share, key or token in its message.
+ */
+export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): Promise<RotateResult> {
+  let shareA: Uint8Array | undefined;
+  let key: Uint8Array | undefined;
+  let newShareA: Uint8Array | undefined;
+  let newShareB: Uint8Array | undefined;
+  const shareB = request.shareB;
+  try {
+    if (shareB.length !== SHARE_BYTES) throw new SignerError('bad_request', `shareB must be ${SHARE_BYTES} bytes, got ${shareB.length}.`);
+    if (!Number.isSafeInteger(request.generation) || request.generation < 0 || request.generation >= MAX_GENERATION)
+      throw new SignerError('bad_request', `generation must be an integer 0..${MAX_GENERATION - 1}.`);
+    let address: Address;
+    try {
+      address = getAddress(request.address);
+    } catch {
+      throw new SignerError('bad_request', 'address must be a 20-byte 0x address.');
+    }
+    let verified;
+    try {
+      verified = await deps.verifier.verify(request.token);
+    } catch (e) {
+      if (e instanceof TokenError) throw new SignerError('invalid_token', `The token was refused (${e.code}).`);
+      throw e;
+    }
+    const released = await releaseShareA(deps, {
+      token: request.token,
+      tokenExp: verified.exp,
+      ciphertext: request.shareACiphertext,
+      context: shareAContext(verified.sub, address, request.generation),
+      keyId: request.keyId,
+    });
+    shareA = released.shareA;
+
+    key = new Uint8Array(SHARE_BYTES);
+    for (let i = 0; i < SHARE_BYTES; i++) key[i] = shareA[i]! ^ shareB[i]!;
+    if (!isValidPrivateKey(key) || publicKeyToAddress(getPublicKey(key)) !== address) throw shareMismatch();
+
+    newShareA = randomFillSync(new Uint8Array(SHARE_BYTES));
+    newShareB = new Uint8Array(SHARE_BYTES);
+    for (let i = 0; i < SHARE_BYTES; i++) newShareB[i] = key[i]! ^ newShareA[i]!;
+    const generation = request.generation + 1;
+    const ciphertext = await deps.kms.encrypt({
+      credentials: released.credentials,
+      keyId: request.keyId,
+      plaintext: newShareA,
+      encryptionContext: shareAContext(verified.sub, address, generation),
+    });
+    const k = key;
+    const proof = await signMessage({
+      message: rotationStatement({ address, generation, shareACiphertext: ciphertext, shareB: newShareB }),
+      signer: async (digest) => signDigest(digest, k),
+      address,
+    });
+    deps.logger.info({ generation }, 'split key re-split');
+    return {
+      address,
+      generation,
+      shareACiphertext: Buffer.from(ciphertext).toString('base64'),
+      shareB: Buffer.from(newShareB.buffer, newShareB.byteOffset, newShareB.byteLength).toString('base64'),
+      proof,
+    };
+  } finally {
+    wipe(shareA, key, shareB, newShareA, newShareB);
+  }
+}
