@@ -4,6 +4,19 @@
  * names and outcomes: never plaintext, ciphertext, messages or digests.
  */
 
+/** A decoded Ethereum signing decision; amounts are decimal strings (wei / token units), addresses lowercase 0x. */
+export interface EthAuditFields {
+  payloadType: 'transaction' | 'message' | 'typedData' | 'authorization';
+  chainId?: string; // decimal
+  to?: string | null; // null: contract creation
+  value?: string; // decimal wei
+  selector?: string; // 0x + 8 hex
+  erc20Recipient?: string;
+  erc20Amount?: string; // decimal
+  decision: 'allow' | 'deny' | 'pending';
+  statement?: string; // the deciding statement's Sid, when a statement decided
+}
+
 export interface AuditEvent {
   time: number;
   requestId: string;
@@ -19,6 +32,8 @@ export interface AuditEvent {
   signingAlgorithm: string | null;
   outcome: 'allowed' | 'denied' | 'error';
   errorCode: string | null;
+  /** The decoded payload of a signing decision (src/kms/sign-payload.ts); absent on every other event. */
+  eth?: EthAuditFields | undefined;
 }
 
 /** What a client is told when a change was applied but its audit record could not be made durable in time. */

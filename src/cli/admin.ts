@@ -109,14 +109,17 @@ interface Credentials {
   sessionToken?: string;
 }
 
-interface Connection {
+export interface Connection {
   /** A Symbolon server's URL; undefined: real AWS (the SDK's endpoints). */
   endpoint: string | undefined;
   region: string;
   credentials: Credentials;
 }
 
-function connection(values: { endpoint?: string | undefined; data?: string | undefined; region?: string | undefined }, env: NodeJS.ProcessEnv): Connection {
+export function connection(
+  values: { endpoint?: string | undefined; data?: string | undefined; region?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): Connection {
   let target: ReturnType<typeof resolveTarget>;
   try {
     target = resolveTarget(values.endpoint, env);
@@ -154,8 +157,14 @@ function connection(values: { endpoint?: string | undefined; data?: string | und
 }
 
 /** Calls one `SymbolonApprovals.<operation>` with SigV4 (service kms). */
-async function approvalsCall(conn: Connection, operation: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  if (conn.endpoint === undefined) throw new AdminCliError("approvals are Symbolon's own API, not AWS's: give --endpoint URL of a Symbolon server", 2);
+function approvalsCall(conn: Connection, operation: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return symbolonCall(conn, 'SymbolonApprovals', operation, body);
+}
+
+/** Calls one of Symbolon's own JSON 1.1 targets (`<prefix>.<operation>`) with SigV4 (service kms). */
+export async function symbolonCall(conn: Connection, prefix: string, operation: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const what = prefix === 'SymbolonApprovals' ? 'approvals are' : 'signing policies are';
+  if (conn.endpoint === undefined) throw new AdminCliError(`${what} Symbolon's own API, not AWS's: give --endpoint URL of a Symbolon server`, 2);
   const endpoint = conn.endpoint;
   const url = new URL(endpoint);
   const payload = JSON.stringify(body);
@@ -167,7 +176,7 @@ async function approvalsCall(conn: Connection, operation: string, body: Record<s
       hostname: url.hostname,
       ...(url.port ? { port: Number(url.port) } : {}),
       path: url.pathname || '/',
-      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `SymbolonApprovals.${operation}` },
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${prefix}.${operation}` },
       body: payload,
     }),
   );

@@ -202,6 +202,8 @@ function eventLine(e: StoredEvent): string {
   ];
   if (e.signingAlgorithm) parts.push(`alg=${e.signingAlgorithm}`);
   if (e.encryptionContext) parts.push(`context=${JSON.stringify(e.encryptionContext)}`);
+  // A signing decision's decoded fields (docs/signing-policy.md), as eth.<field>=<value>.
+  if (e.eth) for (const [k, v] of Object.entries(e.eth)) parts.push(`eth.${k}=${v ?? 'null'}`);
   parts.push(`ip=${e.sourceIp}`, `request=${e.requestId}`);
   return parts.join('  ') + '\n';
 }

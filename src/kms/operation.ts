@@ -33,8 +33,8 @@ export function operation(name: string, handle: KmsOperation['handle']): KmsOper
  * Operations that change nothing (reads and cryptography). Every other
  * operation — including any added later and not listed here — changes state,
  * and its audit event is durable before it is acknowledged
- * (src/server/kms-route.ts). Names are X-Amz-Target suffixes of both
- * `TrentService.` and `SymbolonApprovals.`.
+ * (src/server/kms-route.ts). Names are X-Amz-Target suffixes of
+ * `TrentService.`, `SymbolonApprovals.` and `SymbolonSigning.`.
  */
 const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
   'Decrypt',
@@ -65,6 +65,9 @@ const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
   'ListPolicyChanges',
   'GetPolicyChange',
   'GetQuorumRule',
+  // SymbolonSigning reads (SignPayload signs, as Sign does).
+  'GetSigningPolicy',
+  'SignPayload',
 ]);
 
 /** True when `name` may change state (so its audit record must be durable before the answer). */

@@ -34,6 +34,7 @@ import { buildApp } from './app.js';
 import { allowedHosts, hostAccepted } from './allowed-hosts.js';
 import { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import { approvalOperations } from '../kms/policy/approvals.js';
+import { signingOperations } from '../kms/signing-policy-operations.js';
 import { AccountQuorum } from '../kms/policy/account-quorum.js';
 import { kmsChangeAppliers } from '../kms/policy/account-changes.js';
 import { iamChangeAppliers } from '../iam/account-changes.js';
@@ -436,6 +437,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       operations,
       queryServices: [iam, roles, sts],
       approvalOperations,
+      signingOperations,
       audit,
       observe: metrics.observe,
       identity,

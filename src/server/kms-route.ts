@@ -1,6 +1,6 @@
 /**
  * One KMS request (AWS JSON 1.1, `X-Amz-Target: TrentService.<Operation>` or
- * Symbolon's `SymbolonApprovals.<Operation>`), as a short pipeline:
+ * Symbolon's `SymbolonApprovals.<Operation>` and `SymbolonSigning.<Operation>`), as a short pipeline:
  *
  *   authenticate (SigV4) → find the operation → parse the JSON body → run it
  *   → record the audit event → answer
@@ -30,6 +30,8 @@ export interface KmsRouteDeps {
   operations: ReadonlyMap<string, KmsOperation>;
   /** Symbolon's quorum approvals API, targets `SymbolonApprovals.<Operation>` (src/kms/policy/approvals.ts). */
   approvalOperations?: ReadonlyMap<string, KmsOperation> | undefined;
+  /** Symbolon's signing-policy API, targets `SymbolonSigning.<Operation>` (src/kms/signing-policy-operations.ts). */
+  signingOperations?: ReadonlyMap<string, KmsOperation> | undefined;
   audit: AuditSink;
   /** Metrics hook: called once per KMS request. */
   observe?: ((operation: string, outcome: string, seconds: number, caller: Caller | undefined, keyArn: string | undefined) => void) | undefined;
@@ -56,7 +58,14 @@ function findOperation(route: KmsRouteDeps, target: string): KmsOperation {
   const dot = target.indexOf('.');
   const prefix = target.slice(0, dot);
   const name = target.slice(dot + 1);
-  const operation = prefix === 'TrentService' ? route.operations.get(name) : prefix === 'SymbolonApprovals' ? route.approvalOperations?.get(name) : undefined;
+  const operation =
+    prefix === 'TrentService'
+      ? route.operations.get(name)
+      : prefix === 'SymbolonApprovals'
+        ? route.approvalOperations?.get(name)
+        : prefix === 'SymbolonSigning'
+          ? route.signingOperations?.get(name)
+          : undefined;
   if (!operation) throw (prefix === 'TrentService' && unsupportedKmsOperation(name)) || unknownOperation('');
   return operation;
 }
@@ -104,6 +113,7 @@ function auditEvent(call: KmsCall, caller: Caller): AuditEvent {
     signingAlgorithm: audit.signingAlgorithm ?? null,
     outcome: error === undefined ? 'allowed' : error.type === 'AccessDeniedException' ? 'denied' : 'error',
     errorCode: error?.type ?? null,
+    ...(audit.eth ? { eth: audit.eth } : {}),
   };
 }
 

@@ -18,8 +18,8 @@ export interface QuorumRule {
   updatedBy: string;
 }
 
-/** What a change makes: a key policy, a quorum rule, or a grant (CreateGrant on a guarded key). */
-export type ChangeKind = 'KeyPolicy' | 'QuorumRule' | 'Grant';
+/** What a change makes: a key policy, a quorum rule, a grant (CreateGrant on a guarded key), or a signing policy (its text; '' deletes it). */
+export type ChangeKind = 'KeyPolicy' | 'QuorumRule' | 'Grant' | 'SigningPolicy';
 export type ChangeStatus = 'PENDING' | 'APPLIED' | 'REJECTED' | 'EXPIRED' | 'SUPERSEDED';
 
 export interface PolicyChange {

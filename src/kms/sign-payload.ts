@@ -1,0 +1,171 @@
+/**
+ * Signs a decoded Ethereum payload with a KMS key (docs/signing-policy.md):
+ * the one path by which a key with a signing policy signs. It authorizes as
+ * KMS `Sign` of that key would (identity and key policies, tags, grants),
+ * with kms:SigningAlgorithm=ECDSA_SHA_256, kms:MessageType=DIGEST and
+ * kms:ViaService=`${via}.symbolon`; then evaluates the key's signing policy
+ * against the payload's facts (src/signing-policy/); then hashes the payload
+ * and signs the digest with the key (src/kms/keystore.ts signDigest) through
+ * src/eth's canonical-signature code. Every decision — allowed, denied,
+ * pending — leaves the decoded fields in ctx.audit.eth (never the payload).
+ */
+import { hashMessage, hexToBytes, hashTypedData, serializeSignature, serializeTransaction, type Address, type Hex } from 'viem';
+import { hashAuthorization } from 'viem/utils';
+import { AwsError, accessDenied, invalidKeyUsage, validation } from '../aws/errors.js';
+import { EthError } from '../eth/errors.js';
+import { encodePayload, type SignPayload } from '../eth/payload.js';
+import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
+import { signHash } from '../eth/signHash.js';
+import { signatureV } from '../eth/signatureV.js';
+import type { DigestSigner, RecoverableSignature } from '../eth/types.js';
+import { payloadFacts, type PayloadFacts } from '../signing-policy/payloadFacts.js';
+import { describeDecision, evaluateSigningPolicy, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
+import type { EthAuditFields } from '../audit/event.js';
+import type { OperationContext } from './context.js';
+import { authorize, loadMaterial, requireUsable, resolveKey } from './keys.js';
+import { signDigest } from './keystore.js';
+import { keyArn } from './model.js';
+import { loadSigningPolicy, VIA_SERVICES } from './signing-policy.js';
+
+/** Which front end asked: the value of the `kms:ViaService` condition key is `${via}.symbolon` (e.g. rpc.symbolon). */
+export type SignVia = 'rpc' | 'api';
+
+export interface SignPayloadRequest {
+  /** Key id, ARN, alias name or alias ARN — resolved like KMS Sign's KeyId. */
+  keyId: string;
+  /** From src/eth/payload.ts (parsePayload or readPayload). */
+  payload: SignPayload;
+  via: SignVia;
+}
+
+export interface SignPayloadResult {
+  keyArn: string;
+  /** The key's Ethereum address. */
+  address: Address;
+  signature: RecoverableSignature;
+  /**
+   * transaction: the signed serialized transaction (eth_signTransaction's result);
+   * message / typedData: the 65-byte r||s||v signature as 0x-hex (v = 27/28);
+   * authorization: 0x-hex r||s||yParity (65 bytes).
+   */
+  signed: Hex;
+}
+
+/** The error a RequireApproval outcome throws: its message carries the pending request's id, never the payload. */
+export function signingApprovalPending(message: string): AwsError {
+  return new AwsError('SigningApprovalPendingException', message, 400);
+}
+
+function text(facts: PayloadFacts, key: string): string | undefined {
+  return facts.get(key)?.text[0];
+}
+
+/** The audit fields of a decision (seam B): decimal amounts, lowercase addresses. */
+export function ethAuditFields(payload: SignPayload, facts: PayloadFacts, decision: EthAuditFields['decision'], statement: string | undefined): EthAuditFields {
+  const out: EthAuditFields = { payloadType: payload.type, decision };
+  const chainId = text(facts, 'eth:chainid');
+  if (chainId !== undefined) out.chainId = chainId;
+  if (payload.type === 'transaction') out.to = text(facts, 'eth:to') ?? null;
+  const value = text(facts, 'eth:value');
+  if (value !== undefined) out.value = value;
+  const selector = text(facts, 'eth:functionselector');
+  if (selector !== undefined) out.selector = selector;
+  const recipient = text(facts, 'eth:erc20recipient');
+  if (recipient !== undefined) out.erc20Recipient = recipient;
+  const amount = text(facts, 'eth:erc20amount');
+  if (amount !== undefined) out.erc20Amount = amount;
+  if (statement !== undefined) out.statement = statement;
+  return out;
+}
+
+/** The 32-byte digest the payload's signer signs, and how to present the signature. */
+function digestOf(payload: SignPayload): { digest: Uint8Array; present: (sig: RecoverableSignature) => Hex } {
+  switch (payload.type) {
+    case 'transaction': {
+      const { unsigned, digest } = payload.prepared!;
+      return {
+        digest,
+        present: ({ r, s, yParity }) =>
+          unsigned.type === 'legacy'
+            ? serializeTransaction(unsigned, { r, s, v: signatureV({ kind: 'legacy-transaction', yParity, chainId: unsigned.chainId }) })
+            : serializeTransaction(unsigned, { r, s, yParity }),
+      };
+    }
+    case 'message':
+      return { digest: hashMessage(payload.message, 'bytes'), present: (sig) => serializeSignature(sig) };
+    case 'typedData':
+      return { digest: payload.digest ?? hexToBytes(hashTypedData(payload.typedData)), present: (sig) => serializeSignature(sig) };
+    case 'authorization': {
+      const a = payload.authorization;
+      const address = (a.address ?? a.contractAddress) as Address;
+      return {
+        digest: hashAuthorization({ address, chainId: a.chainId, nonce: a.nonce, to: 'bytes' }),
+        present: ({ r, s, yParity }) => `${r}${s.slice(2)}${yParity === 1 ? '01' : '00'}` as Hex,
+      };
+    }
+  }
+}
+
+/**
+ * Authorizes as KMS `Sign` of this key would for ctx's caller, with
+ * kms:ViaService=`${via}.symbolon`; then evaluates the key's signing policy;
+ * then signs with the key.
+ * @throws {AwsError} AccessDeniedException (a signing-policy refusal names the deciding statement's Sid),
+ *   NotFoundException, DisabledException, KMSInvalidStateException, InvalidKeyUsageException,
+ *   ValidationException (a payload that cannot be encoded), SigningApprovalPendingException
+ *   (RequireApproval: the message carries the pending request's id).
+ */
+export async function signEthPayload(ctx: OperationContext, request: SignPayloadRequest): Promise<SignPayloadResult> {
+  const { payload, via } = request;
+  ctx.audit.signingAlgorithm = 'ECDSA_SHA_256';
+  ctx.audit.messageType = 'DIGEST';
+  const facts = payloadFacts(payload);
+  // Until a decision allows it, the request is a refusal (a failed authorization is one too).
+  ctx.audit.eth = ethAuditFields(payload, facts, 'deny', undefined);
+  const key = await resolveKey(ctx, request.keyId);
+  await authorize(ctx, 'kms:Sign', key, { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'DIGEST', 'kms:ViaService': VIA_SERVICES[via] });
+  requireUsable(key, 'SIGN_VERIFY', 'Sign');
+  if (key.keySpec !== 'ECC_SECG_P256K1') throw invalidKeyUsage(`${keyArn(key)} is ${key.keySpec}; Ethereum payloads are signed with ECC_SECG_P256K1 keys.`);
+
+  const policy = await loadSigningPolicy(ctx, key);
+  let decision: SigningDecision | undefined;
+  if (policy) {
+    decision = evaluateSigningPolicy(policy.policy, facts);
+    ctx.audit.eth = ethAuditFields(payload, facts, decision.decision, decision.statement);
+    if (decision.decision === 'deny') {
+      throw accessDenied(`User: ${ctx.caller.arn} is not authorized to sign this payload with ${keyArn(key)}: ${describeDecision(decision)}`);
+    }
+  } else {
+    ctx.audit.eth = ethAuditFields(payload, facts, 'allow', undefined);
+  }
+
+  let encoded: SignPayload;
+  try {
+    encoded = encodePayload(payload);
+  } catch (e) {
+    ctx.audit.eth = ethAuditFields(payload, facts, 'deny', decision?.statement);
+    if (e instanceof EthError) throw validation(e.shortMessage);
+    throw e;
+  }
+  if (decision?.decision === 'pending') {
+    // Approval requests for signatures are not built yet (docs/signing-policy.md): the request is refused, not signed.
+    throw signingApprovalPending(
+      `Signing policy statement ${decision.statement} requires approval (${decision.approval.minApprovals} of ${decision.approval.approvers.length}); approval requests for signatures are not available on this server, so nothing was signed.`,
+    );
+  }
+  return signWithKey(ctx, key, encoded);
+}
+
+/** Signs an encoded payload with the key (authorization and policy already decided). */
+export async function signWithKey(ctx: OperationContext, key: Parameters<typeof loadMaterial>[1], encoded: SignPayload): Promise<SignPayloadResult> {
+  const material = await loadMaterial(ctx, key);
+  if (!material.publicKey) throw invalidKeyUsage(`${keyArn(key)} has no public key.`);
+  const address = publicKeyToAddress(material.publicKey);
+  const signer: DigestSigner = async (digest) => {
+    const { der, recoveryId } = signDigest(ctx.deps.root, key.keySpec, key.keyId, material.version, material.sealed, digest);
+    return { signature: der, recovery: recoveryId };
+  };
+  const { digest, present } = digestOf(encoded);
+  const signature = await signHash({ digest, signer, address });
+  return { keyArn: keyArn(key), address, signature, signed: present(signature) };
+}
