@@ -46,6 +46,8 @@ let server: TestServer;
 const pgSchema = process.env.DATABASE_URL ? `policy16_${Math.random().toString(16).slice(2, 10)}` : undefined;
 let account: string;
 let rootArn: string;
+/** Server time = real time + offset (the expiry test moves it; clients then sign with the same offset). */
+let offsetMs = 0;
 const iamClients: IAMClient[] = [];
 
 function iam(): IAMClient {
@@ -63,7 +65,7 @@ async function user(name: string, policy: unknown): Promise<Creds> {
 
 /** One SymbolonSigning.* call: the status and body. */
 function signing(endpoint: string, op: string, body: unknown, credentials: { accessKeyId: string; secretAccessKey: string } = ADMIN) {
-  return callAwsJson({ endpoint, target: `SymbolonSigning.${op}`, body, credentials });
+  return callAwsJson({ endpoint, target: `SymbolonSigning.${op}`, body, credentials, signingDate: new Date(Date.now() + offsetMs) });
 }
 
 async function newKey(kms: KMSClient = server.kms()): Promise<{ arn: string; address: string }> {
@@ -98,7 +100,7 @@ async function accessDenied(p: Promise<unknown>, message?: RegExp): Promise<void
 }
 
 before(async () => {
-  server = await startTestServer(pgSchema ? { pgSchema } : {});
+  server = await startTestServer({ clock: () => Date.now() + offsetMs, ...(pgSchema ? { pgSchema } : {}) });
   account = server.custodian.accountId;
   rootArn = `arn:aws:iam::${account}:root`;
 });
@@ -333,4 +335,67 @@ test('every signing decision is an audit event with the decoded fields, in the h
   ]);
   const report = await verifyAuditLog(server.custodian.deps.store.db);
   assert.equal(report.ok, true, JSON.stringify(report.problem));
+});
+
+test('RequireApproval: the request is pending, approvers (never the requester) approve M of N, the requester fetches the signature; expiry', async () => {
+  const key = await newKey();
+  const anyAction = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['kms:Sign', 'symbolon:*'], Resource: '*' }] };
+  const requester = await user('policy16-requester', anyAction);
+  const alice = await user('policy16-approver-a', anyAction);
+  const bob = await user('policy16-approver-b', anyAction);
+  const creds = (u: Creds) => ({ accessKeyId: u.accessKeyId, secretAccessKey: u.secretAccessKey });
+  const policy = JSON.stringify({
+    Version: '2026-12-01',
+    Statement: [
+      { Sid: 'AllowAll', Effect: 'Allow' },
+      {
+        Sid: 'BigPayments',
+        Effect: 'RequireApproval',
+        Condition: { NumericGreaterThan: { 'eth:Value': '1000000000000000000' } },
+        Approval: { Approvers: [requester.arn, alice.arn, bob.arn], MinApprovals: 2, ExpiresInSeconds: 600 },
+      },
+    ],
+  });
+  assert.equal((await signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy })).status, 200);
+  const big = tx({ value: '2000000000000000000' });
+  const asked = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: big }, creds(requester));
+  assert.equal(asked.body.__type, 'SigningApprovalPendingException');
+  const m = /signing request ([0-9a-f-]{36}) is pending \(SHA-256 ([0-9a-f]{64})\)/.exec(String(asked.body.message));
+  assert.ok(m, String(asked.body.message));
+  const [, id, sha] = m;
+  assert.doesNotMatch(String(asked.body.message), /2000000000000000000/);
+  const fetch = (u: Creds) => signing(server.endpoint, 'GetSigningRequest', { RequestId: id }, creds(u));
+  assert.equal((await fetch(requester)).body.__type, 'SigningApprovalPendingException');
+  const vote = (u: Creds) =>
+    callAwsJson({
+      endpoint: server.endpoint,
+      target: 'SymbolonApprovals.ApprovePolicyChange',
+      body: { ChangeId: id, PayloadSha256: sha },
+      credentials: creds(u),
+    });
+  // The requester is named an approver, yet never approves their own request.
+  assert.equal((await vote(requester)).body.__type, 'AccessDeniedException');
+  assert.equal(((await vote(alice)).body.Change as { Status: string }).Status, 'PENDING');
+  assert.equal((await fetch(requester)).body.__type, 'SigningApprovalPendingException');
+  // Only the requester fetches the result.
+  assert.equal((await fetch(alice)).body.__type, 'AccessDeniedException');
+  assert.equal(((await vote(bob)).body.Change as { Status: string }).Status, 'APPLIED');
+  const got = await fetch(requester);
+  assert.equal(got.status, 200, JSON.stringify(got.body));
+  assert.equal(got.body.Address, key.address);
+  assert.equal(await recoverTransactionAddress({ serializedTransaction: got.body.Signed as never }), key.address);
+  const { parseTransaction } = await import('viem');
+  assert.equal(parseTransaction(got.body.Signed as Hex).value, 2000000000000000000n);
+
+  // A request nobody approves in time expires: nothing is signed.
+  const late = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx({ value: '3000000000000000000', nonce: 1 }) }, creds(requester));
+  const lateId = /signing request ([0-9a-f-]{36})/.exec(String(late.body.message))![1]!;
+  offsetMs += 601_000;
+  try {
+    const expired = await signing(server.endpoint, 'GetSigningRequest', { RequestId: lateId }, creds(requester));
+    assert.equal(expired.body.__type, 'KMSInvalidStateException');
+    assert.match(String(expired.body.message), /is EXPIRED; nothing is signed/);
+  } finally {
+    offsetMs -= 601_000;
+  }
 });

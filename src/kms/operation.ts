@@ -68,6 +68,7 @@ const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
   // SymbolonSigning reads (SignPayload signs, as Sign does).
   'GetSigningPolicy',
   'SignPayload',
+  'GetSigningRequest',
 ]);
 
 /** True when `name` may change state (so its audit record must be durable before the answer). */

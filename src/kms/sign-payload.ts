@@ -11,9 +11,9 @@
  */
 import { hashMessage, hexToBytes, hashTypedData, serializeSignature, serializeTransaction, type Address, type Hex } from 'viem';
 import { hashAuthorization } from 'viem/utils';
-import { AwsError, accessDenied, invalidKeyUsage, validation } from '../aws/errors.js';
+import { AwsError, accessDenied, invalidKeyUsage, invalidState, validation } from '../aws/errors.js';
 import { EthError } from '../eth/errors.js';
-import { encodePayload, type SignPayload } from '../eth/payload.js';
+import { encodePayload, parsePayload, type SignPayload } from '../eth/payload.js';
 import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
 import { signHash } from '../eth/signHash.js';
 import { signatureV } from '../eth/signatureV.js';
@@ -24,8 +24,10 @@ import type { EthAuditFields } from '../audit/event.js';
 import type { OperationContext } from './context.js';
 import { authorize, loadMaterial, requireUsable, resolveKey } from './keys.js';
 import { signDigest } from './keystore.js';
-import { keyArn } from './model.js';
-import { loadSigningPolicy, VIA_SERVICES } from './signing-policy.js';
+import { keyArn, type KeyRecord } from './model.js';
+import { loadSigningPolicy, storedSigningPolicy, VIA_SERVICES } from './signing-policy.js';
+import { proposeSigningRequest, sha256Hex } from './policy/quorum.js';
+import type { PolicyChange } from '../storage/iam-quorum.repository.js';
 
 /** Which front end asked: the value of the `kms:ViaService` condition key is `${via}.symbolon` (e.g. rpc.symbolon). */
 export type SignVia = 'rpc' | 'api';
@@ -147,17 +149,54 @@ export async function signEthPayload(ctx: OperationContext, request: SignPayload
     if (e instanceof EthError) throw validation(e.shortMessage);
     throw e;
   }
-  if (decision?.decision === 'pending') {
-    // Approval requests for signatures are not built yet (docs/signing-policy.md): the request is refused, not signed.
+  if (decision?.decision === 'pending' && policy) {
+    // What approvers review (and hash): the deciding statement, the front end, the payload.
+    const text = JSON.stringify({ Statement: decision.statement, Via: via, Payload: payloadJson(encoded) });
+    const { approvers, minApprovals, expiresInSeconds } = decision.approval;
+    const change = await proposeSigningRequest(ctx, key, text, policy.text, { approvers, threshold: minApprovals, ttlSeconds: expiresInSeconds });
     throw signingApprovalPending(
-      `Signing policy statement ${decision.statement} requires approval (${decision.approval.minApprovals} of ${decision.approval.approvers.length}); approval requests for signatures are not available on this server, so nothing was signed.`,
+      `Signing policy statement ${decision.statement} requires approval (${minApprovals} of ${approvers.length}): signing request ${change.changeId} is pending ` +
+        `(SHA-256 ${change.payloadSha256}); fetch the signature with SymbolonSigning.GetSigningRequest once it is approved.`,
     );
   }
   return signWithKey(ctx, key, encoded);
 }
 
+/** The payload as JSON src/eth/payload.ts reads back: computed fields dropped, bigints as decimal strings. */
+export function payloadJson(payload: SignPayload): unknown {
+  const { prepared: _p, digest: _d, ...rest } = payload as SignPayload & { prepared?: unknown; digest?: unknown };
+  return JSON.parse(JSON.stringify(rest, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString(10) : v)));
+}
+
+/**
+ * The signature of an approved signing request, for its requester: the
+ * request must be APPLIED (approved), the key's signing policy unchanged since
+ * the request, and the requester still allowed kms:Sign as when it asked.
+ * @throws {AwsError} SigningApprovalPendingException (still pending), KMSInvalidStateException
+ *   (rejected, expired, superseded, or the signing policy changed), AccessDeniedException, …
+ */
+export async function signApprovedRequest(ctx: OperationContext, key: KeyRecord, change: PolicyChange): Promise<SignPayloadResult> {
+  const request = JSON.parse(change.payload) as { Statement: string; Via: SignVia; Payload: unknown };
+  const payload = parsePayload(request.Payload);
+  const facts = payloadFacts(payload);
+  const id = change.changeId;
+  ctx.audit.signingAlgorithm = 'ECDSA_SHA_256';
+  ctx.audit.messageType = 'DIGEST';
+  ctx.audit.eth = ethAuditFields(payload, facts, change.status === 'PENDING' ? 'pending' : 'deny', request.Statement);
+  if (change.status === 'PENDING')
+    throw signingApprovalPending(`Signing request ${id} is pending approval (${change.threshold} of ${change.approvers.length} needed).`);
+  if (change.status !== 'APPLIED') throw invalidState(`Signing request ${id} is ${change.status}; nothing is signed.`);
+  await authorize(ctx, 'kms:Sign', key, { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'DIGEST', 'kms:ViaService': VIA_SERVICES[request.Via] });
+  requireUsable(key, 'SIGN_VERIFY', 'Sign');
+  const current = await storedSigningPolicy(ctx, key);
+  if (sha256Hex(current?.policy ?? '') !== change.baseSha256)
+    throw invalidState(`The signing policy of ${keyArn(key)} changed since signing request ${id}; nothing is signed.`);
+  ctx.audit.eth = ethAuditFields(payload, facts, 'allow', request.Statement);
+  return signWithKey(ctx, key, payload);
+}
+
 /** Signs an encoded payload with the key (authorization and policy already decided). */
-export async function signWithKey(ctx: OperationContext, key: Parameters<typeof loadMaterial>[1], encoded: SignPayload): Promise<SignPayloadResult> {
+export async function signWithKey(ctx: OperationContext, key: KeyRecord, encoded: SignPayload): Promise<SignPayloadResult> {
   const material = await loadMaterial(ctx, key);
   if (!material.publicKey) throw invalidKeyUsage(`${keyArn(key)} has no public key.`);
   const address = publicKeyToAddress(material.publicKey);

@@ -11,6 +11,9 @@
  * - SignPayload {KeyId, Payload}: signs a decoded Ethereum payload
  *   (src/eth/payload.ts's JSON form) as src/kms/sign-payload.ts does, with
  *   kms:ViaService=api.symbolon; answers {KeyId, Address, Signature: {r, s, yParity}, Signed}.
+ *   A RequireApproval outcome is SigningApprovalPendingException naming the request.
+ * - GetSigningRequest {RequestId}: the requester fetches the signature of an
+ *   approved request (approvers vote with SymbolonApprovals.ApprovePolicyChange).
  */
 import { validation } from '../aws/errors.js';
 import { InvalidPayloadError } from '../eth/errors.js';
@@ -18,7 +21,9 @@ import { readPayload } from '../eth/payload.js';
 import { authorize, resolveKey } from './keys.js';
 import { keyArn } from './model.js';
 import { operation, type KmsOperation } from './operation.js';
-import { signEthPayload } from './sign-payload.js';
+import { signApprovedRequest, signEthPayload } from './sign-payload.js';
+import { loadChange } from './policy/quorum.js';
+import { accessDenied } from '../aws/errors.js';
 import { storedSigningPolicy, writeSigningPolicy } from './signing-policy.js';
 import { notFound } from '../aws/errors.js';
 import { createHash } from 'node:crypto';
@@ -68,7 +73,23 @@ export const signPayloadOperation = operation('SignPayload', async (input, ctx) 
   return { KeyId: r.keyArn, Address: r.address, Signature: r.signature, Signed: r.signed };
 });
 
+export const getSigningRequestOperation = operation('GetSigningRequest', async (input, ctx) => {
+  const id = input.string('RequestId', { required: true, min: 1, max: 64 });
+  const { change, key } = await loadChange(ctx, id);
+  if (change.kind !== 'SigningRequest') throw notFound(`Signing request '${id.slice(0, 64)}' does not exist.`);
+  if (change.proposerArn !== ctx.caller.arn) {
+    throw accessDenied(
+      `User: ${ctx.caller.arn} is not authorized to perform: symbolon:GetSigningRequest on resource: ${keyArn(key)} because it did not make signing request ${change.changeId}`,
+    );
+  }
+  const r = await signApprovedRequest(ctx, key, change);
+  return { RequestId: change.changeId, KeyId: r.keyArn, Address: r.address, Signature: r.signature, Signed: r.signed };
+});
+
 /** The `SymbolonSigning.*` operations by name. */
 export const signingOperations: ReadonlyMap<string, KmsOperation> = new Map(
-  [putSigningPolicyOperation, getSigningPolicyOperation, deleteSigningPolicyOperation, signPayloadOperation].map((op) => [op.name, op]),
+  [putSigningPolicyOperation, getSigningPolicyOperation, deleteSigningPolicyOperation, signPayloadOperation, getSigningRequestOperation].map((op) => [
+    op.name,
+    op,
+  ]),
 );

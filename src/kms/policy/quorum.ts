@@ -156,6 +156,42 @@ export async function proposeSigningPolicyChange(ctx: OperationContext, key: Key
 }
 
 /**
+ * Records a signing request a RequireApproval statement holds
+ * (src/kms/sign-payload.ts): `payload` the request's JSON text, `base` the
+ * signing policy's text it was decided under. The approvers and M come from
+ * the statement, not from a quorum rule; the requester's own vote never
+ * counts (vote refuses it), so nobody approves their own request.
+ * @returns the pending request (a change of kind SigningRequest).
+ */
+export async function proposeSigningRequest(
+  ctx: OperationContext,
+  key: KeyRecord,
+  payload: string,
+  base: string,
+  rule: { approvers: string[]; threshold: number; ttlSeconds: number },
+): Promise<PolicyChange> {
+  const now = ctx.info.now;
+  const change: PolicyChange = {
+    changeId: randomUUID(),
+    keyId: key.keyId,
+    kind: 'SigningRequest',
+    payload,
+    payloadSha256: sha256Hex(payload),
+    baseSha256: sha256Hex(base),
+    proposerArn: ctx.caller.arn,
+    status: 'PENDING',
+    threshold: rule.threshold,
+    approvers: rule.approvers,
+    createdAt: now,
+    expiresAt: now + rule.ttlSeconds * 1000,
+    decidedAt: null,
+  };
+  await q.insertChange(ctx.deps.store.db, change);
+  recordStep(ctx, 'PolicyChangeProposed', key, change.changeId);
+  return change;
+}
+
+/**
  * PutKeyPolicy's write: applies the policy at once on a key without a quorum
  * rule; on a guarded key records a pending change and refuses.
  * @throws {AwsError} KMSInvalidStateException "... pending approval (k of M) ..." on a guarded key.
@@ -311,6 +347,11 @@ async function apply(ctx: OperationContext, key: KeyRecord, change: PolicyChange
         if (!(await findKey(trx, change.keyId))) throw new Superseded();
         if (!(await q.closeChange(trx, change.changeId, 'APPLIED', now))) return 'DECIDED';
         await insertGrant(trx, grantFromPayload(change.keyId, change.payload, ctx.deps.config.accountId, grantParamsSha256, now));
+      } else if (change.kind === 'SigningRequest') {
+        // Approval of a signature: valid only under the signing policy it was decided by.
+        const stored = await findSigningPolicy(trx, change.keyId);
+        if (!(await findKey(trx, change.keyId)) || sha256Hex(stored?.policy ?? '') !== change.baseSha256) throw new Superseded();
+        if (!(await q.closeChange(trx, change.changeId, 'APPLIED', now))) return 'DECIDED';
       } else if (change.kind === 'SigningPolicy') {
         const stored = await findSigningPolicy(trx, change.keyId);
         if (!(await findKey(trx, change.keyId)) || sha256Hex(stored?.policy ?? '') !== change.baseSha256) throw new Superseded();
@@ -386,6 +427,11 @@ export async function vote(ctx: OperationContext, changeId: string, payloadSha25
       `User: ${ctx.caller.arn} is not authorized to perform: ${action} on resource: ${keyArn(key)} because it is not an approver of policy change ${change.changeId}`,
     );
   }
+  if (change.kind === 'SigningRequest' && change.proposerArn === ctx.caller.arn) {
+    throw accessDenied(
+      `User: ${ctx.caller.arn} is not authorized to perform: ${action} on resource: ${keyArn(key)} because it requested signing request ${change.changeId}`,
+    );
+  }
   if (change.status !== 'PENDING')
     throw invalidState(`Policy change ${change.changeId} is ${change.status}; only a PENDING change can be approved or rejected.`);
   if (payloadSha256.toLowerCase() !== change.payloadSha256) {
@@ -393,7 +439,7 @@ export async function vote(ctx: OperationContext, changeId: string, payloadSha25
       `PayloadSha256 does not match policy change ${change.changeId}: review its text (approvals show) and vote on the SHA-256 of what you reviewed.`,
     );
   }
-  if (change.kind !== 'QuorumRule') {
+  if (change.kind !== 'QuorumRule' && change.kind !== 'SigningRequest') {
     // A change proposed under another rule than the one now in force is void.
     const rule = await q.getQuorumRule(db, change.keyId);
     if (!rule || !sameRule(rule, { approvers: change.approvers, threshold: change.threshold, ttlSeconds: rule.ttlSeconds })) {
