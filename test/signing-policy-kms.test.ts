@@ -399,3 +399,26 @@ test('RequireApproval: the request is pending, approvers (never the requester) a
     offsetMs -= 601_000;
   }
 });
+
+// Last in this file: the account rule it sets guards every later change on this server.
+test('under the account rule, putting a signing policy on a key without a rule of its own is a pending account change', async () => {
+  const key = await newKey();
+  const carol = await user('policy16-carol', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['symbolon:*', 'kms:*'], Resource: '*' }] });
+  await callApprovals({ endpoint: server.endpoint, operation: 'PutAccountQuorumRule', body: { Approvers: [rootArn, carol.arn], Threshold: 2 } });
+  const put = await signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: ISSUE_EXAMPLE });
+  assert.equal(put.body.__type, 'KMSInvalidStateException');
+  const m = /PutSigningPolicy change ([0-9a-f-]{36}) on .* pending approval \(1 of 2\) under the account quorum rule.*SHA-256 ([0-9a-f]{64})/.exec(
+    String(put.body.message),
+  );
+  assert.ok(m, String(put.body.message));
+  assert.equal((await signing(server.endpoint, 'GetSigningPolicy', { KeyId: key.arn })).body.__type, 'NotFoundException');
+  const approved = await callApprovals({
+    endpoint: server.endpoint,
+    operation: 'ApprovePolicyChange',
+    body: { ChangeId: m[1], PayloadSha256: m[2] },
+    credentials: { accessKeyId: carol.accessKeyId, secretAccessKey: carol.secretAccessKey },
+  });
+  assert.equal(approved.Change.Status, 'APPLIED');
+  assert.equal((await signing(server.endpoint, 'GetSigningPolicy', { KeyId: key.arn })).body.Policy, ISSUE_EXAMPLE);
+  await accessDenied(rawSign(server.kms(), key.arn), /has a signing policy/);
+});

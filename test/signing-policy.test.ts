@@ -836,3 +836,35 @@ test('ERC-20 decoding on random calldata: agrees with ethers wherever ethers dec
     { numRuns: 500 },
   );
 });
+
+test('audit chain: eth fields are hashed when present, and an event without them hashes as before', async () => {
+  const { canonicalEvent, canonicalEventGeneric, chainHash, toChained, GENESIS_HASH } = await import('../src/audit/chain.js');
+  const base = {
+    time: 1700000000000,
+    requestId: 'r',
+    service: 'kms',
+    operation: 'SignPayload',
+    principalArn: 'arn:aws:iam::111122223333:root',
+    principalTags: {},
+    accessKeyId: 'AKIA',
+    sourceIp: '127.0.0.1',
+    userAgent: 'ua',
+    keyArn: null,
+    encryptionContext: null,
+    signingAlgorithm: 'ECDSA_SHA_256',
+    outcome: 'denied' as const,
+    errorCode: 'AccessDeniedException',
+  };
+  const plain = toChained(1, base);
+  assert.equal(canonicalEvent(plain).includes('"eth"'), false);
+  assert.equal(canonicalEvent(plain), canonicalEventGeneric(plain));
+  const eth = toChained(1, { ...base, eth: { payloadType: 'transaction', chainId: '1', to: null, value: '5', decision: 'deny', statement: 'NoCreate' } });
+  assert.equal(canonicalEvent(eth), canonicalEventGeneric(eth));
+  assert.match(
+    canonicalEvent(eth),
+    /"errorCode":"AccessDeniedException","eth":\{"chainId":"1","decision":"deny","payloadType":"transaction","statement":"NoCreate","to":null,"value":"5"\},"keyArn"/,
+  );
+  assert.notEqual(chainHash(GENESIS_HASH, eth), chainHash(GENESIS_HASH, plain));
+  const edited = { ...eth, eth: { ...eth.eth!, decision: 'allow' } };
+  assert.notEqual(chainHash(GENESIS_HASH, edited), chainHash(GENESIS_HASH, eth));
+});
