@@ -15,18 +15,16 @@
  * - GetSigningRequest {RequestId}: the requester fetches the signature of an
  *   approved request (approvers vote with SymbolonApprovals.ApprovePolicyChange).
  */
-import { validation } from '../aws/errors.js';
+import { createHash } from 'node:crypto';
+import { accessDenied, notFound, validation } from '../aws/errors.js';
 import { InvalidPayloadError } from '../eth/errors.js';
 import { readPayload } from '../eth/payload.js';
 import { authorize, resolveKey } from './keys.js';
 import { keyArn } from './model.js';
 import { operation, type KmsOperation } from './operation.js';
-import { signApprovedRequest, signEthPayload } from './sign-payload.js';
 import { loadChange } from './policy/quorum.js';
-import { accessDenied } from '../aws/errors.js';
+import { signApprovedRequest, signEthPayload } from './sign-payload.js';
 import { storedSigningPolicy, writeSigningPolicy } from './signing-policy.js';
-import { notFound } from '../aws/errors.js';
-import { createHash } from 'node:crypto';
 
 export const putSigningPolicyOperation = operation('PutSigningPolicy', async (input, ctx) => {
   const keyId = input.string('KeyId', { required: true, min: 1, max: 2048 });
