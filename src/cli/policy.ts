@@ -29,7 +29,22 @@ ${ENDPOINT_HELP}
   --region REGION      Signing region (default AWS_REGION, the credential file's, or us-east-1).
   --json               JSON output.
   -h, --help           This text.
+
+Environment:
+  SYMBOLON_ENDPOINT    Default for --endpoint: a URL, or aws.
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+                       Credentials (else DIR/admin-credentials.json).
+  AWS_REGION, AWS_DEFAULT_REGION
+                       Region.
+  SYMBOLON_DATA_DIR    Default for --data.
 `;
+
+/** The help text, its first line naming the subcommand when there is one. */
+function usage(sub: string | undefined): string {
+  if (sub !== 'put' && sub !== 'get' && sub !== 'delete') return POLICY_USAGE;
+  const first = { put: 'put --key KEY --file FILE', get: 'get --key KEY', delete: 'delete --key KEY' }[sub];
+  return POLICY_USAGE.replace(/^Usage: symbolon policy [^\n]*/, `Usage: symbolon policy ${first} [options]`);
+}
 
 /** Runs `symbolon policy …`; returns the exit code (2: usage, 1: the request failed). */
 export async function policyCommand(
@@ -65,7 +80,7 @@ export async function policyCommand(
     return 2;
   }
   if (values.help === true) {
-    io.out(POLICY_USAGE);
+    io.out(usage(command));
     return 0;
   }
   if (command !== 'put' && command !== 'get' && command !== 'delete') {
