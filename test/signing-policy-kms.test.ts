@@ -22,6 +22,7 @@ import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
 import { queryEvents } from '../src/storage/audit.repository.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { policyCommand } from '../src/cli/policy.js';
+import { auditCommand } from '../src/cli/audit.js';
 
 const TREASURY = '0x1111111111111111111111111111111111111111';
 const OTHER = '0x2222222222222222222222222222222222222222';
@@ -335,6 +336,15 @@ test('every signing decision is an audit event with the decoded fields, in the h
   ]);
   const report = await verifyAuditLog(server.custodian.deps.store.db);
   assert.equal(report.ok, true, JSON.stringify(report.problem));
+  // `symbolon audit query` shows them.
+  let out = '';
+  const sinkStream = { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream;
+  const args = ['query', '--key', key.arn, '--operation', 'SignPayload', ...(pgSchema ? ['--schema', pgSchema] : ['--data', server.dataDir])];
+  assert.equal(await auditCommand(args, { stdout: sinkStream, stderr: sinkStream, env: process.env } as never), 0, out);
+  assert.match(
+    out,
+    /SignPayload {2}denied AccessDeniedException .* {2}eth\.chainId=31337 {2}eth\.decision=deny {2}eth\.payloadType=transaction {2}eth\.statement=NoOther {2}eth\.to=0x2{40} {2}eth\.value=1000 /,
+  );
 });
 
 test('RequireApproval: the request is pending, approvers (never the requester) approve M of N, the requester fetches the signature; expiry', async () => {
