@@ -19,7 +19,7 @@ import ts from 'typescript';
 const SRC = 'src';
 
 /** Which folders each folder may import from (besides itself). */
-const FOUNDATIONS = ['crypto', 'eth', 'root', 'storage', 'aws', 'attestation'] as const;
+const FOUNDATIONS = ['crypto', 'eth', 'root', 'storage', 'aws', 'attestation', 'signing-policy'] as const;
 const SERVICES = ['kms', 'iam', 'sts', 'identity', 'wallet', 'signer', 'audit', 'rpc'] as const;
 const SHELL = ['server', 'cli', 'config.ts'] as const;
 const MAY_USE: Record<string, readonly string[]> = {
@@ -29,6 +29,7 @@ const MAY_USE: Record<string, readonly string[]> = {
   storage: ['crypto'],
   aws: ['crypto', 'root', 'storage'],
   attestation: ['crypto', 'root', 'storage'],
+  'signing-policy': ['crypto', 'eth', 'aws'],
   ...Object.fromEntries(SERVICES.map((s) => [s, [...FOUNDATIONS, ...SERVICES]])),
   ...Object.fromEntries(SHELL.map((s) => [s, [...FOUNDATIONS, ...SERVICES, ...SHELL]])),
 };

@@ -71,7 +71,7 @@ test('--help and -h on every command and subcommand list its options and environ
   assert.deepEqual([version.code, version.stdout], [0, `${VERSION}\n`]);
 
   const commands: string[][] = [['serve']];
-  for (const group of ['wallet', 'admin', 'audit']) {
+  for (const group of ['wallet', 'admin', 'audit', 'policy']) {
     const help = await symbolon([group, '--help']);
     assert.equal(help.code, 0, `${group} --help: ${help.stderr}`);
     assert.match(help.stdout, /Environment:/, `${group} --help names the environment variables it reads`);

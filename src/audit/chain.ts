@@ -6,7 +6,8 @@
  *
  * where record(n) holds the event's fields and its sequence number, so an
  * event that is edited, removed, inserted or moved breaks the chain at that
- * point. Strings are made well-formed (lone surrogates and NUL become U+FFFD)
+ * point. `eth` (a signing decision's decoded fields) is part of record(n)
+ * only when the event has it, so every event without it hashes as before. Strings are made well-formed (lone surrogates and NUL become U+FFFD)
  * before hashing, so what is hashed is exactly what both SQL dialects store.
  */
 import { createHash } from 'node:crypto';
@@ -57,7 +58,15 @@ export function toChained(seq: number, e: AuditEvent): ChainedEvent {
     signingAlgorithm: cleanOrNull(e.signingAlgorithm),
     outcome: clean(e.outcome),
     errorCode: cleanOrNull(e.errorCode),
+    eth: e.eth ? cleanEth(e.eth) : null,
   };
+}
+
+/** The eth fields as stored and hashed: defined fields only, strings made well formed (`to` may be null). */
+function cleanEth(eth: NonNullable<AuditEvent['eth']>): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(eth)) if (v !== undefined) out[clean(k)] = v === null ? null : clean(String(v));
+  return out;
 }
 
 const str = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
@@ -72,6 +81,7 @@ export function canonicalEvent(e: ChainedEvent): string {
   if (!Number.isSafeInteger(e.seq) || !Number.isSafeInteger(e.time)) throw new TypeError('seq and time must be integers');
   return (
     `{"accessKeyId":${str(e.accessKeyId)},"encryptionContext":${map(e.encryptionContext)},"errorCode":${str(e.errorCode)}` +
+    (e.eth ? `,"eth":${canonicalJson(e.eth)}` : '') +
     `,"keyArn":${str(e.keyArn)},"operation":${str(e.operation)},"outcome":${str(e.outcome)},"principalArn":${str(e.principalArn)}` +
     `,"principalTags":${map(e.principalTags)},"requestId":${str(e.requestId)},"seq":${e.seq},"service":${str(e.service)}` +
     `,"signingAlgorithm":${str(e.signingAlgorithm)},"sourceIp":${str(e.sourceIp)},"time":${e.time},"userAgent":${str(e.userAgent)}}`
@@ -80,7 +90,7 @@ export function canonicalEvent(e: ChainedEvent): string {
 
 /** The same fields through the generic canonical JSON (the definition canonicalEvent must match). */
 export function canonicalEventGeneric(e: ChainedEvent): string {
-  const fields: { [K in keyof ChainedEvent]: CanonicalValue } = {
+  const fields: { [K in keyof ChainedEvent]?: CanonicalValue } = {
     seq: e.seq,
     time: e.time,
     requestId: e.requestId,
@@ -97,6 +107,7 @@ export function canonicalEventGeneric(e: ChainedEvent): string {
     outcome: e.outcome,
     errorCode: e.errorCode,
   };
+  if (e.eth) fields.eth = e.eth;
   return canonicalJson(fields);
 }
 

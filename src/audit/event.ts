@@ -32,6 +32,7 @@ export interface AuditEvent {
   signingAlgorithm: string | null;
   outcome: 'allowed' | 'denied' | 'error';
   errorCode: string | null;
+  /** The decoded payload of a signing decision (src/kms/sign-payload.ts); absent on every other event. */
   eth?: EthAuditFields | undefined;
 }
 

@@ -126,14 +126,17 @@ interface Credentials {
   sessionToken?: string;
 }
 
-interface Connection {
+export interface Connection {
   /** A Symbolon server's URL; undefined: real AWS (the SDK's endpoints). */
   endpoint: string | undefined;
   region: string;
   credentials: Credentials;
 }
 
-function connection(values: { endpoint?: string | undefined; data?: string | undefined; region?: string | undefined }, env: NodeJS.ProcessEnv): Connection {
+export function connection(
+  values: { endpoint?: string | undefined; data?: string | undefined; region?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): Connection {
   let target: ReturnType<typeof resolveTarget>;
   try {
     target = resolveTarget(values.endpoint, env);
@@ -171,17 +174,14 @@ function connection(values: { endpoint?: string | undefined; data?: string | und
 }
 
 /** Calls one `SymbolonApprovals.<operation>` (or another of Symbolon's own JSON targets, `prefix`) with SigV4 (service kms). */
-async function approvalsCall(
-  conn: Connection,
-  operation: string,
-  body: Record<string, unknown>,
-  prefix = 'SymbolonApprovals',
-): Promise<Record<string, unknown>> {
-  if (conn.endpoint === undefined)
-    throw new AdminCliError(
-      `${prefix === 'SymbolonApprovals' ? 'approvals are' : 'this is'} Symbolon's own API, not AWS's: give --endpoint URL of a Symbolon server`,
-      2,
-    );
+function approvalsCall(conn: Connection, operation: string, body: Record<string, unknown>, prefix = 'SymbolonApprovals'): Promise<Record<string, unknown>> {
+  return symbolonCall(conn, prefix, operation, body);
+}
+
+/** Calls one of Symbolon's own JSON 1.1 targets (`<prefix>.<operation>`) with SigV4 (service kms). */
+export async function symbolonCall(conn: Connection, prefix: string, operation: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const what = prefix === 'SymbolonApprovals' ? 'approvals are' : prefix === 'SymbolonSigning' ? 'signing policies are' : 'this is';
+  if (conn.endpoint === undefined) throw new AdminCliError(`${what} Symbolon's own API, not AWS's: give --endpoint URL of a Symbolon server`, 2);
   const endpoint = conn.endpoint;
   const url = new URL(endpoint);
   const payload = JSON.stringify(body);

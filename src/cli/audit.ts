@@ -212,7 +212,7 @@ function eventLine(e: StoredEvent): string {
   ];
   if (e.signingAlgorithm) parts.push(`alg=${e.signingAlgorithm}`);
   if (e.encryptionContext) parts.push(`context=${JSON.stringify(e.encryptionContext)}`);
-  const eth = (e as { eth?: EthAuditFields }).eth;
+  const eth = (e.eth ?? undefined) as EthAuditFields | undefined;
   if (eth) parts.push(ethSummary(eth));
   parts.push(`ip=${e.sourceIp}`, `request=${e.requestId}`);
   return parts.join('  ') + '\n';
@@ -328,7 +328,7 @@ async function queryCommand(args: string[], io: CliIo): Promise<number> {
   if (byEth && events.length === ETH_SCAN_LIMIT && !values.json) {
     io.stderr.write(`only the newest ${ETH_SCAN_LIMIT} events were searched for the decoded-field filters; narrow with --since/--until/--key\n`);
   }
-  const matching = byEth ? events.filter((e) => matchesEthFilter((e as { eth?: EthAuditFields }).eth, ethFilter)).slice(-limit) : events;
+  const matching = byEth ? events.filter((e) => matchesEthFilter((e.eth ?? undefined) as EthAuditFields | undefined, ethFilter)).slice(-limit) : events;
   print(io, matching, values.json);
   return 0;
 }

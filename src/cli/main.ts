@@ -30,6 +30,9 @@ Commands:
   admin <command> [--endpoint URL] [--json] …
         Manage users, access keys, identity policies and quorum approvals on a
         running custodian (symbolon admin --help).
+  policy put|get|delete --key KEY [--file FILE] [--endpoint URL] [--json]
+        A KMS key's signing policy: which Ethereum payloads it may sign
+        (symbolon policy --help; docs/signing-policy.md).
   audit verify|tail|query [--data DIR] [--json] …
         Verify the hash-chained audit log and its signed checkpoints, or read it
         (symbolon audit --help).
@@ -48,7 +51,7 @@ Options:
                  \`symbolon <command> <subcommand> --help\` describe each command.
   -v, --version  Print the version.
 
-Endpoint (admin, wallet): --endpoint URL, else SYMBOLON_ENDPOINT, else the local
+Endpoint (admin, policy, wallet): --endpoint URL, else SYMBOLON_ENDPOINT, else the local
 server http://127.0.0.1:8080. Requests go to real AWS only when asked for with
 --endpoint aws (or SYMBOLON_ENDPOINT=aws).
 `;
@@ -125,6 +128,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./wallet.js')).walletCommand(rest);
     case 'admin':
       return (await import('./admin.js')).adminCommand(rest);
+    case 'policy':
+      return (await import('./policy.js')).policyCommand(rest);
     case 'backup':
       return (await import('./backup.js')).backupCommand(rest);
     case 'operator':

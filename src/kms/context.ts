@@ -7,7 +7,7 @@ import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { KeyRecord } from './model.js';
 import type { KeyCache } from './key-cache.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
-import type { AuditSink } from '../audit/event.js';
+import type { AuditSink, EthAuditFields } from '../audit/event.js';
 import type { RecipientAttestation } from '../attestation/recipient-attestation.js';
 import type { AccountQuorum } from './policy/account-quorum.js';
 
@@ -17,6 +17,8 @@ export interface AuditFields {
   encryptionContext?: Record<string, string>;
   signingAlgorithm?: string;
   messageType?: string;
+  /** A signing decision on a decoded Ethereum payload (src/kms/sign-payload.ts). */
+  eth?: EthAuditFields;
 }
 
 /**

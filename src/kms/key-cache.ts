@@ -5,17 +5,24 @@
  * after `ttlMs` so that, with several processes on one PostgreSQL database, a
  * DisableKey or ScheduleKeyDeletion made elsewhere takes effect within that
  * time; changes made in this process invalidate at once. The same holds for
- * a key's grants, cached beside its record once a request needs them.
+ * a key's grants and its signing policy, cached beside its record once a
+ * request needs them.
  */
 import type { KeyRecord } from './model.js';
 import type { MaterialRow } from '../storage/keys.repository.js';
 import type { Grant } from '../storage/grants.repository.js';
+import type { SigningPolicy } from '../signing-policy/document.js';
+
+/** A key's signing policy as cached: its text and compiled form, or null for a key without one. */
+export type CachedSigningPolicy = { text: string; policy: SigningPolicy } | null;
 
 interface Entry {
   key: KeyRecord;
   material: Map<number, MaterialRow>;
   /** The key's grants once a request needed them (only requests the policies do not allow do). */
   grants?: readonly Grant[];
+  /** The key's signing policy (src/kms/signing-policy.ts) once a request needed it; null: none. */
+  signingPolicy?: CachedSigningPolicy;
   expires: number;
 }
 
@@ -80,6 +87,19 @@ export class KeyCache {
   putGrants(keyId: string, grants: readonly Grant[], readAtGeneration: number): void {
     const e = this.#entries.get(keyId);
     if (e && readAtGeneration === this.#generation) e.grants = grants;
+  }
+
+  /** The key's signing policy, when cached with its record (undefined: not cached). */
+  getSigningPolicy(keyId: string, now: number): CachedSigningPolicy | undefined {
+    const e = this.#entries.get(keyId);
+    if (!e || e.expires <= now) return undefined;
+    return e.signingPolicy;
+  }
+
+  /** Caches a key's signing policy beside its record, unless something was invalidated since it was read (as putGrants). */
+  putSigningPolicy(keyId: string, policy: CachedSigningPolicy, readAtGeneration: number): void {
+    const e = this.#entries.get(keyId);
+    if (e && readAtGeneration === this.#generation) e.signingPolicy = policy;
   }
 
   putMaterial(m: MaterialRow): void {

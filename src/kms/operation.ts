@@ -33,8 +33,9 @@ export function operation(name: string, handle: KmsOperation['handle']): KmsOper
  * Operations that change nothing (reads and cryptography). Every other
  * operation — including any added later and not listed here — changes state,
  * and its audit event is durable before it is acknowledged
- * (src/server/kms-route.ts). Names are X-Amz-Target suffixes of both
- * `TrentService.`, `SymbolonApprovals.` and `SymbolonMonitoring.`.
+ * (src/server/kms-route.ts). Names are X-Amz-Target suffixes of
+ * `TrentService.`, `SymbolonApprovals.`, `SymbolonMonitoring.`, `SymbolonRpc.`
+ * and `SymbolonSigning.`.
  */
 const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
   'Decrypt',
@@ -67,6 +68,10 @@ const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
   'GetQuorumRule',
   // SymbolonMonitoring reads.
   'ListWebhooks',
+  // SymbolonSigning reads (SignPayload signs, as Sign does).
+  'GetSigningPolicy',
+  'SignPayload',
+  'GetSigningRequest',
 ]);
 
 /** True when `name` may change state (so its audit record must be durable before the answer). */

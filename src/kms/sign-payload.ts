@@ -1,25 +1,33 @@
 /**
- * Signs a decoded Ethereum payload (src/eth/payload.ts) with a KMS key, for
- * the front ends that see what they sign (the JSON-RPC signer, docs/rpc.md):
- * authorizes exactly as KMS `Sign` of the key's digest would — identity and
- * key policies, tags, grants — with the condition keys
- * kms:SigningAlgorithm=ECDSA_SHA_256, kms:MessageType=DIGEST and
- * kms:ViaService=`${via}.symbolon`, then signs with the keystore through
- * src/eth's signers. The payload never reaches an error, a log or the audit log.
+ * Signs a decoded Ethereum payload with a KMS key (docs/signing-policy.md):
+ * the one path by which a key with a signing policy signs. It authorizes as
+ * KMS `Sign` of that key would (identity and key policies, tags, grants),
+ * with kms:SigningAlgorithm=ECDSA_SHA_256, kms:MessageType=DIGEST and
+ * kms:ViaService=`${via}.symbolon`; then evaluates the key's signing policy
+ * against the payload's facts (src/signing-policy/); then hashes the payload
+ * and signs the digest with the key (src/kms/keystore.ts signDigest) through
+ * src/eth's canonical-signature code. Every decision — allowed, denied,
+ * pending — leaves the decoded fields in ctx.audit.eth (never the payload).
  */
-import { parseSignature, parseTransaction, type Address, type Hex } from 'viem';
-import type { SignPayload } from '../eth/payload.js';
-import type { DigestSigner, RecoverableSignature } from '../eth/types.js';
-import { signPreparedTransaction, signTransaction } from '../eth/signTransaction.js';
-import { signMessage } from '../eth/signMessage.js';
-import { signTypedData } from '../eth/signTypedData.js';
-import { signAuthorization } from '../eth/signAuthorization.js';
+import { hashMessage, hexToBytes, hashTypedData, serializeSignature, serializeTransaction, type Address, type Hex } from 'viem';
+import { hashAuthorization } from 'viem/utils';
+import { AwsError, accessDenied, invalidKeyUsage, invalidState, validation } from '../aws/errors.js';
+import { EthError } from '../eth/errors.js';
+import { encodePayload, parsePayload, type SignPayload } from '../eth/payload.js';
 import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
-import { internal, invalidKeyUsage } from '../aws/errors.js';
+import { signHash } from '../eth/signHash.js';
+import { signatureV } from '../eth/signatureV.js';
+import type { DigestSigner, RecoverableSignature } from '../eth/types.js';
+import { payloadFacts, type PayloadFacts } from '../signing-policy/payloadFacts.js';
+import { describeDecision, evaluateSigningPolicy, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
+import type { EthAuditFields } from '../audit/event.js';
+import type { OperationContext } from './context.js';
 import { authorize, loadMaterial, requireUsable, resolveKey } from './keys.js';
 import { signDigest } from './keystore.js';
-import { keyArn } from './model.js';
-import type { OperationContext } from './context.js';
+import { keyArn, type KeyRecord } from './model.js';
+import { loadSigningPolicy, storedSigningPolicy, VIA_SERVICES } from './signing-policy.js';
+import { proposeSigningRequest, sha256Hex } from './policy/quorum.js';
+import type { PolicyChange } from '../storage/iam-quorum.repository.js';
 
 /** Which front end asked: the value of the `kms:ViaService` condition key is `${via}.symbolon` (e.g. rpc.symbolon). */
 export type SignVia = 'rpc' | 'api';
@@ -27,7 +35,7 @@ export type SignVia = 'rpc' | 'api';
 export interface SignPayloadRequest {
   /** Key id, ARN, alias name or alias ARN — resolved like KMS Sign's KeyId. */
   keyId: string;
-  /** From src/eth/payload.ts (parsePayload). */
+  /** From src/eth/payload.ts (parsePayload or readPayload). */
   payload: SignPayload;
   via: SignVia;
 }
@@ -45,71 +53,158 @@ export interface SignPayloadResult {
   signed: Hex;
 }
 
-/** Key addresses by `keyId:version` (a version's public key never changes). */
-const addresses = new Map<string, Address>();
+/** The error a RequireApproval outcome throws: its message carries the pending request's id, never the payload. */
+export function signingApprovalPending(message: string): AwsError {
+  return new AwsError('SigningApprovalPendingException', message, 400);
+}
 
-function recoverable(r: Hex, s: Hex, yParity: number): RecoverableSignature {
-  return { r, s, yParity: yParity === 1 ? 1 : 0 };
+function text(facts: PayloadFacts, key: string): string | undefined {
+  return facts.get(key)?.text[0];
+}
+
+/** The audit fields of a decision (seam B): decimal amounts, lowercase addresses. */
+export function ethAuditFields(payload: SignPayload, facts: PayloadFacts, decision: EthAuditFields['decision'], statement: string | undefined): EthAuditFields {
+  const out: EthAuditFields = { payloadType: payload.type, decision };
+  const chainId = text(facts, 'eth:chainid');
+  if (chainId !== undefined) out.chainId = chainId;
+  if (payload.type === 'transaction') out.to = text(facts, 'eth:to') ?? null;
+  const value = text(facts, 'eth:value');
+  if (value !== undefined) out.value = value;
+  const selector = text(facts, 'eth:functionselector');
+  if (selector !== undefined) out.selector = selector;
+  const recipient = text(facts, 'eth:erc20recipient');
+  if (recipient !== undefined) out.erc20Recipient = recipient;
+  const amount = text(facts, 'eth:erc20amount');
+  if (amount !== undefined) out.erc20Amount = amount;
+  if (statement !== undefined) out.statement = statement;
+  return out;
+}
+
+/** The 32-byte digest the payload's signer signs, and how to present the signature. */
+function digestOf(payload: SignPayload): { digest: Uint8Array; present: (sig: RecoverableSignature) => Hex } {
+  switch (payload.type) {
+    case 'transaction': {
+      const { unsigned, digest } = payload.prepared!;
+      return {
+        digest,
+        present: ({ r, s, yParity }) =>
+          unsigned.type === 'legacy'
+            ? serializeTransaction(unsigned, { r, s, v: signatureV({ kind: 'legacy-transaction', yParity, chainId: unsigned.chainId }) })
+            : serializeTransaction(unsigned, { r, s, yParity }),
+      };
+    }
+    case 'message':
+      return { digest: hashMessage(payload.message, 'bytes'), present: (sig) => serializeSignature(sig) };
+    case 'typedData':
+      return { digest: payload.digest ?? hexToBytes(hashTypedData(payload.typedData)), present: (sig) => serializeSignature(sig) };
+    case 'authorization': {
+      const a = payload.authorization;
+      const address = (a.address ?? a.contractAddress) as Address;
+      return {
+        digest: hashAuthorization({ address, chainId: a.chainId, nonce: a.nonce, to: 'bytes' }),
+        present: ({ r, s, yParity }) => `${r}${s.slice(2)}${yParity === 1 ? '01' : '00'}` as Hex,
+      };
+    }
+  }
 }
 
 /**
- * Authorizes as KMS `Sign` of this key would for ctx's caller, then signs the
- * payload with the key. Fills ctx.audit (keyArn, signingAlgorithm, messageType).
- * @throws {AwsError} AccessDeniedException, NotFoundException, DisabledException,
- *   KMSInvalidStateException, InvalidKeyUsageException (not a secp256k1 signing key).
+ * Authorizes as KMS `Sign` of this key would for ctx's caller, with
+ * kms:ViaService=`${via}.symbolon`; then evaluates the key's signing policy;
+ * then signs with the key.
+ * @throws {AwsError} AccessDeniedException (a signing-policy refusal names the deciding statement's Sid),
+ *   NotFoundException, DisabledException, KMSInvalidStateException, InvalidKeyUsageException,
+ *   ValidationException (a payload that cannot be encoded), SigningApprovalPendingException
+ *   (RequireApproval: the message carries the pending request's id).
  */
 export async function signEthPayload(ctx: OperationContext, request: SignPayloadRequest): Promise<SignPayloadResult> {
+  const { payload, via } = request;
   ctx.audit.signingAlgorithm = 'ECDSA_SHA_256';
   ctx.audit.messageType = 'DIGEST';
+  const facts = payloadFacts(payload);
+  // Until a decision allows it, the request is a refusal (a failed authorization is one too).
+  ctx.audit.eth = ethAuditFields(payload, facts, 'deny', undefined);
   const key = await resolveKey(ctx, request.keyId);
-  await authorize(ctx, 'kms:Sign', key, {
-    'kms:SigningAlgorithm': 'ECDSA_SHA_256',
-    'kms:MessageType': 'DIGEST',
-    'kms:ViaService': `${request.via}.symbolon`,
-  });
+  await authorize(ctx, 'kms:Sign', key, { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'DIGEST', 'kms:ViaService': VIA_SERVICES[via] });
   requireUsable(key, 'SIGN_VERIFY', 'Sign');
-  if (key.keySpec !== 'ECC_SECG_P256K1') throw invalidKeyUsage(`${keyArn(key)} key spec ${key.keySpec} cannot sign Ethereum payloads.`);
-  const material = await loadMaterial(ctx, key);
-  if (!material.publicKey) throw internal('The key material for this request is unavailable.');
-  const cacheKey = `${key.keyId}:${material.version}`;
-  let address = addresses.get(cacheKey);
-  if (!address) {
-    address = publicKeyToAddress(material.publicKey);
-    if (addresses.size >= 10_000) addresses.clear();
-    addresses.set(cacheKey, address);
+  if (key.keySpec !== 'ECC_SECG_P256K1') throw invalidKeyUsage(`${keyArn(key)} is ${key.keySpec}; Ethereum payloads are signed with ECC_SECG_P256K1 keys.`);
+
+  const policy = await loadSigningPolicy(ctx, key);
+  let decision: SigningDecision | undefined;
+  if (policy) {
+    decision = evaluateSigningPolicy(policy.policy, facts);
+    ctx.audit.eth = ethAuditFields(payload, facts, decision.decision, decision.statement);
+    if (decision.decision === 'deny') {
+      throw accessDenied(`User: ${ctx.caller.arn} is not authorized to sign this payload with ${keyArn(key)}: ${describeDecision(decision)}`);
+    }
+  } else {
+    ctx.audit.eth = ethAuditFields(payload, facts, 'allow', undefined);
   }
+
+  let encoded: SignPayload;
+  try {
+    encoded = encodePayload(payload);
+  } catch (e) {
+    ctx.audit.eth = ethAuditFields(payload, facts, 'deny', decision?.statement);
+    if (e instanceof EthError) throw validation(e.shortMessage);
+    throw e;
+  }
+  if (decision?.decision === 'pending' && policy) {
+    // What approvers review (and hash): the deciding statement, the front end, the payload.
+    const text = JSON.stringify({ Statement: decision.statement, Via: via, Payload: payloadJson(encoded) });
+    const { approvers, minApprovals, expiresInSeconds } = decision.approval;
+    const change = await proposeSigningRequest(ctx, key, text, policy.text, { approvers, threshold: minApprovals, ttlSeconds: expiresInSeconds });
+    throw signingApprovalPending(
+      `Signing policy statement ${decision.statement} requires approval (${minApprovals} of ${approvers.length}): signing request ${change.changeId} is pending ` +
+        `(SHA-256 ${change.payloadSha256}); fetch the signature with SymbolonSigning.GetSigningRequest once it is approved.`,
+    );
+  }
+  return signWithKey(ctx, key, encoded);
+}
+
+/** The payload as JSON src/eth/payload.ts reads back: computed fields dropped, bigints as decimal strings. */
+export function payloadJson(payload: SignPayload): unknown {
+  const { prepared: _p, digest: _d, ...rest } = payload as SignPayload & { prepared?: unknown; digest?: unknown };
+  return JSON.parse(JSON.stringify(rest, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString(10) : v)));
+}
+
+/**
+ * The signature of an approved signing request, for its requester: the
+ * request must be APPLIED (approved), the key's signing policy unchanged since
+ * the request, and the requester still allowed kms:Sign as when it asked.
+ * @throws {AwsError} SigningApprovalPendingException (still pending), KMSInvalidStateException
+ *   (rejected, expired, superseded, or the signing policy changed), AccessDeniedException, …
+ */
+export async function signApprovedRequest(ctx: OperationContext, key: KeyRecord, change: PolicyChange): Promise<SignPayloadResult> {
+  const request = JSON.parse(change.payload) as { Statement: string; Via: SignVia; Payload: unknown };
+  const payload = parsePayload(request.Payload);
+  const facts = payloadFacts(payload);
+  const id = change.changeId;
+  ctx.audit.signingAlgorithm = 'ECDSA_SHA_256';
+  ctx.audit.messageType = 'DIGEST';
+  ctx.audit.eth = ethAuditFields(payload, facts, change.status === 'PENDING' ? 'pending' : 'deny', request.Statement);
+  if (change.status === 'PENDING')
+    throw signingApprovalPending(`Signing request ${id} is pending approval (${change.threshold} of ${change.approvers.length} needed).`);
+  if (change.status !== 'APPLIED') throw invalidState(`Signing request ${id} is ${change.status}; nothing is signed.`);
+  await authorize(ctx, 'kms:Sign', key, { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'DIGEST', 'kms:ViaService': VIA_SERVICES[request.Via] });
+  requireUsable(key, 'SIGN_VERIFY', 'Sign');
+  const current = await storedSigningPolicy(ctx, key);
+  if (sha256Hex(current?.policy ?? '') !== change.baseSha256)
+    throw invalidState(`The signing policy of ${keyArn(key)} changed since signing request ${id}; nothing is signed.`);
+  ctx.audit.eth = ethAuditFields(payload, facts, 'allow', request.Statement);
+  return signWithKey(ctx, key, payload);
+}
+
+/** Signs an encoded payload with the key (authorization and policy already decided). */
+export async function signWithKey(ctx: OperationContext, key: KeyRecord, encoded: SignPayload): Promise<SignPayloadResult> {
+  const material = await loadMaterial(ctx, key);
+  if (!material.publicKey) throw invalidKeyUsage(`${keyArn(key)} has no public key.`);
+  const address = publicKeyToAddress(material.publicKey);
   const signer: DigestSigner = async (digest) => {
     const { der, recoveryId } = signDigest(ctx.deps.root, key.keySpec, key.keyId, material.version, material.sealed, digest);
     return { signature: der, recovery: recoveryId };
   };
-  const { payload } = request;
-  let signed: Hex;
-  let signature: RecoverableSignature;
-  switch (payload.type) {
-    case 'transaction': {
-      signed = payload.prepared
-        ? await signPreparedTransaction({ prepared: payload.prepared, signer, address })
-        : await signTransaction({ transaction: payload.transaction, signer, address });
-      const tx = parseTransaction(signed);
-      signature = recoverable(tx.r!, tx.s!, tx.yParity ?? (tx.v === undefined ? 0 : Number(tx.v % 2n === 0n ? 1n : 0n)));
-      break;
-    }
-    case 'message':
-    case 'typedData': {
-      signed =
-        payload.type === 'message'
-          ? await signMessage({ message: payload.message, signer, address })
-          : await signTypedData({ typedData: payload.typedData, signer, address });
-      const sig = parseSignature(signed);
-      signature = recoverable(sig.r, sig.s, sig.yParity ?? 0);
-      break;
-    }
-    case 'authorization': {
-      const a = await signAuthorization({ authorization: payload.authorization, signer, address });
-      signature = recoverable(a.r, a.s, a.yParity ?? 0);
-      signed = `${a.r}${a.s.slice(2)}${a.yParity === 1 ? '01' : '00'}` as Hex;
-      break;
-    }
-  }
-  return { keyArn: keyArn(key), address, signature, signed };
+  const { digest, present } = digestOf(encoded);
+  const signature = await signHash({ digest, signer, address });
+  return { keyArn: keyArn(key), address, signature, signed: present(signature) };
 }

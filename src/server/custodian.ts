@@ -37,6 +37,7 @@ import { buildApp } from './app.js';
 import { allowedHosts, hostAccepted } from './allowed-hosts.js';
 import { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import { approvalOperations } from '../kms/policy/approvals.js';
+import { signingOperations } from '../kms/signing-policy-operations.js';
 import { AccountQuorum } from '../kms/policy/account-quorum.js';
 import { kmsChangeAppliers } from '../kms/policy/account-changes.js';
 import { iamChangeAppliers } from '../iam/account-changes.js';
@@ -471,6 +472,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       queryServices: [iam, roles, sts],
       approvalOperations,
       monitoringOperations: webhookOperations(webhooks),
+      signingOperations,
       audit,
       observe: metrics.observe,
       identity,

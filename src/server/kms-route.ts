@@ -1,7 +1,7 @@
 /**
  * One KMS request (AWS JSON 1.1, `X-Amz-Target: TrentService.<Operation>` or
- * Symbolon's `SymbolonApprovals.<Operation>` and `SymbolonMonitoring.<Operation>`),
- * as a short pipeline:
+ * Symbolon's own targets: `SymbolonApprovals.`, `SymbolonMonitoring.`,
+ * `SymbolonRpc.` and `SymbolonSigning.<Operation>`), as a short pipeline:
  *
  *   authenticate (SigV4) → find the operation → parse the JSON body → run it
  *   → record the audit event → answer
@@ -35,6 +35,8 @@ export interface KmsRouteDeps {
   monitoringOperations?: ReadonlyMap<string, KmsOperation> | undefined;
   /** The JSON-RPC signer's token management, targets `SymbolonRpc.<Operation>` (src/rpc/token-operations.ts). */
   rpcTokenOperations?: ReadonlyMap<string, KmsOperation> | undefined;
+  /** Symbolon's signing-policy API, targets `SymbolonSigning.<Operation>` (src/kms/signing-policy-operations.ts). */
+  signingOperations?: ReadonlyMap<string, KmsOperation> | undefined;
   audit: AuditSink;
   /** Metrics hook: called once per KMS request. */
   observe?: ((operation: string, outcome: string, seconds: number, caller: Caller | undefined, keyArn: string | undefined) => void) | undefined;
@@ -68,6 +70,8 @@ function operationsOf(route: KmsRouteDeps, prefix: string): ReadonlyMap<string, 
       return route.monitoringOperations;
     case 'SymbolonRpc':
       return route.rpcTokenOperations;
+    case 'SymbolonSigning':
+      return route.signingOperations;
     default:
       return undefined;
   }
@@ -126,6 +130,7 @@ function auditEvent(call: KmsCall, caller: Caller): AuditEvent {
     signingAlgorithm: audit.signingAlgorithm ?? null,
     outcome: error === undefined ? 'allowed' : error.type === 'AccessDeniedException' ? 'denied' : 'error',
     errorCode: error?.type ?? null,
+    ...(audit.eth ? { eth: audit.eth } : {}),
   };
 }
 

@@ -34,6 +34,8 @@ export interface ChainedEvent {
   signingAlgorithm: string | null;
   outcome: string;
   errorCode: string | null;
+  /** A signing decision's decoded fields (src/audit/event.ts EthAuditFields), or null; hashed only when present. */
+  eth?: Record<string, string | null> | null | undefined;
 }
 
 /** A stored event and its hash. */
@@ -61,6 +63,20 @@ export interface CheckpointKeyRow {
   algorithm: string;
   publicKey: string;
   createdAt: number;
+}
+
+// The eth column: a JSON object of strings and nulls; anything else reads as a marker (as parseMap).
+function parseEth(text: string | null): Record<string, string | null> | null {
+  if (text === null) return null;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => x === null || typeof x === 'string')) {
+      return v as Record<string, string | null>;
+    }
+  } catch {
+    // fall through to the marker
+  }
+  return { '!unreadable': text };
 }
 
 // A map column edited into something that is not a JSON object of strings
@@ -95,6 +111,7 @@ function toStored(r: AuditEventTable): StoredEvent {
     signingAlgorithm: r.signing_algorithm,
     outcome: r.outcome,
     errorCode: r.error_code,
+    eth: parseEth(r.eth ?? null),
     hash: r.hash,
   };
 }
@@ -150,10 +167,11 @@ const EVENT_COLUMNS = [
   'signing_algorithm',
   'outcome',
   'error_code',
+  'eth',
   'hash',
 ] as const satisfies ReadonlyArray<keyof AuditEventTable>;
 
-// 16 columns a row: 250 rows stay well inside SQLite's and PostgreSQL's bound-parameter limits.
+// 17 columns a row: 250 rows stay well inside SQLite's and PostgreSQL's bound-parameter limits.
 const INSERT_CHUNK = 250;
 const insertSql = new Map<string, string>();
 
@@ -200,6 +218,7 @@ export async function insertEvents(trx: Db, dialect: DialectName, events: Stored
       params[k++] = e.signingAlgorithm;
       params[k++] = e.outcome;
       params[k++] = e.errorCode;
+      params[k++] = e.eth ? canonicalJson(e.eth) : null;
       params[k++] = e.hash;
     }
     await trx.executeQuery(CompiledQuery.raw(insertStatement(dialect, chunk.length), params));

@@ -18,8 +18,11 @@ export interface QuorumRule {
   updatedBy: string;
 }
 
-/** What a change makes: a key policy, a quorum rule, or a grant (CreateGrant on a guarded key). */
-export type ChangeKind = 'KeyPolicy' | 'QuorumRule' | 'Grant';
+/**
+ * What a change makes: a key policy, a quorum rule, a grant (CreateGrant on a guarded key), a signing policy (its text;
+ * '' deletes it), or a signing request a RequireApproval statement holds (its payload; approvers from the statement).
+ */
+export type ChangeKind = 'KeyPolicy' | 'QuorumRule' | 'Grant' | 'SigningPolicy' | 'SigningRequest';
 export type ChangeStatus = 'PENDING' | 'APPLIED' | 'REJECTED' | 'EXPIRED' | 'SUPERSEDED';
 
 export interface PolicyChange {

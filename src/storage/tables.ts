@@ -100,6 +100,8 @@ export interface AuditEventTable {
   signing_algorithm: string | null;
   outcome: string;
   error_code: string | null;
+  /** Canonical JSON object of a signing decision's decoded fields, or null (every other event). */
+  eth: string | null;
   /** Lower-case hex. */
   hash: string;
 }
@@ -384,6 +386,14 @@ export interface RpcTokenTable {
   revoked_at: number | null;
 }
 
+/** A KMS key's signing policy (docs/signing-policy.md): the JSON text as put. */
+export interface KmsSigningPolicyTable {
+  key_id: string;
+  policy: string;
+  updated_at: number;
+  updated_by: string;
+}
+
 export interface Tables {
   symbolon_meta: MetaTable;
   kms_keys: KmsKeyTable;
@@ -398,6 +408,7 @@ export interface Tables {
   kms_quorum_rules: KmsQuorumRuleTable;
   kms_policy_changes: KmsPolicyChangeTable;
   kms_policy_change_votes: KmsPolicyChangeVoteTable;
+  kms_signing_policies: KmsSigningPolicyTable;
   account_quorum_rule: AccountQuorumRuleTable;
   account_changes: AccountChangeTable;
   account_change_votes: AccountChangeVoteTable;

@@ -2,7 +2,9 @@
  * Sign: an ECDSA signature (DER) over a message or a digest with an asymmetric
  * key. RAW messages (at most 4096 bytes) are hashed with SHA-256 here; DIGEST
  * messages must be exactly 32 bytes for ECDSA_SHA_256. The message never
- * appears in an error, a log line or the audit trail.
+ * appears in an error, a log line or the audit trail. On a key with a signing
+ * policy, Sign is refused unless the key policy allows symbolon:SignRawDigest
+ * (src/kms/signing-policy.ts): the policy cannot see what a digest is.
  */
 import { createHash } from 'node:crypto';
 import { signDigest } from '../keystore.js';
@@ -12,6 +14,7 @@ import { AWS_SIGNING_ALGORITHMS, keyArn, MESSAGE_TYPES } from '../model.js';
 import { blobOut } from '../input.js';
 import { operation } from '../operation.js';
 import { dryRunSucceeded, readDryRun } from '../crypto-fields.js';
+import { requireRawSigningAllowed } from '../signing-policy.js';
 
 /** Response header of Sign with a secp256k1 key: the signature's recovery id (0 or 1), see docs/eth.md. */
 export const RECOVERY_ID_HEADER = 'x-symbolon-recovery-id';
@@ -26,7 +29,10 @@ export const sign = operation('Sign', async (input, ctx) => {
   ctx.audit.messageType = messageType;
 
   const key = await resolveKey(ctx, keyId);
-  await authorize(ctx, 'kms:Sign', key, { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType });
+  const conditions = { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType };
+  await authorize(ctx, 'kms:Sign', key, conditions);
+  // A key with a signing policy signs decoded payloads only, unless its key policy names raw signing (docs/signing-policy.md).
+  await requireRawSigningAllowed(ctx, key, conditions);
   requireUsable(key, 'SIGN_VERIFY', 'Sign');
   if (algorithm !== 'ECDSA_SHA_256') {
     throw invalidKeyUsage(`Algorithm ${algorithm} is incompatible with key spec ${key.keySpec}.`);

@@ -18,6 +18,8 @@ import { validateKeyPolicy } from './key-policy.js';
 import { grantFromPayload } from './quorum.js';
 import { checkRule, sha256Hex } from './rule.js';
 import { StaleChange, type ChangeApplier } from './account-quorum.js';
+import { deleteSigningPolicy, findSigningPolicy, putSigningPolicy } from '../../storage/signing-policies.repository.js';
+import { parseSigningPolicy } from '../../signing-policy/document.js';
 
 export function kmsChangeAppliers(options: { keyCache: KeyCache; accountId: string }): Record<string, ChangeApplier> {
   const { keyCache, accountId } = options;
@@ -59,6 +61,31 @@ export function kmsChangeAppliers(options: { keyCache: KeyCache; accountId: stri
         await checkRule(trx, accountId, rule);
         if (!(await q.insertQuorumRuleIfAbsent(trx, { keyId: key.keyId, ...rule, updatedAt: now, updatedBy: change.proposerArn }))) {
           throw new StaleChange('the key has a quorum rule of its own now');
+        }
+      },
+      applied: forgetKey,
+    },
+    PutSigningPolicy: {
+      protocol: 'kms',
+      async apply(trx, change, payload, now) {
+        const key = await liveKey(trx, change.keyId);
+        const stored = await findSigningPolicy(trx, key.keyId);
+        if (sha256Hex(stored?.policy ?? '') !== change.baseSha256) throw new StaleChange('the signing policy changed since the change was proposed');
+        const policy = payload.Policy as string;
+        parseSigningPolicy(policy);
+        if (!(await putSigningPolicy(trx, { keyId: key.keyId, policy, updatedAt: now, updatedBy: change.proposerArn }, stored?.policy))) {
+          throw new StaleChange('the signing policy changed since the change was proposed');
+        }
+      },
+      applied: forgetKey,
+    },
+    DeleteSigningPolicy: {
+      protocol: 'kms',
+      async apply(trx, change) {
+        const key = await liveKey(trx, change.keyId);
+        const stored = await findSigningPolicy(trx, key.keyId);
+        if (!stored || sha256Hex(stored.policy) !== change.baseSha256 || !(await deleteSigningPolicy(trx, key.keyId, stored.policy))) {
+          throw new StaleChange('the signing policy changed since the change was proposed');
         }
       },
       applied: forgetKey,

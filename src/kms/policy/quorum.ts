@@ -24,6 +24,8 @@ import { keyChanged } from '../keys.js';
 import type { OperationContext } from '../context.js';
 import { validateKeyPolicy } from './key-policy.js';
 import { grantParamsSha256 } from '../grants.js';
+import { deleteSigningPolicy, findSigningPolicy, putSigningPolicy } from '../../storage/signing-policies.repository.js';
+import { parseSigningPolicy } from '../../signing-policy/document.js';
 
 export { DEFAULT_TTL_SECONDS, MAX_APPROVERS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, ruleText, sha256Hex, type RuleSpec } from './rule.js';
 
@@ -91,7 +93,14 @@ export function changeView(key: KeyRecord, c: PolicyChange, votes: q.Vote[], wit
 }
 
 function pendingError(c: PolicyChange, approvals: number): Error {
-  const what = c.kind === 'KeyPolicy' ? 'Key policy change' : c.kind === 'Grant' ? 'Grant change' : 'Quorum rule change';
+  const what =
+    c.kind === 'KeyPolicy'
+      ? 'Key policy change'
+      : c.kind === 'Grant'
+        ? 'Grant change'
+        : c.kind === 'SigningPolicy'
+          ? 'Signing policy change'
+          : 'Quorum rule change';
   return invalidState(
     `${what} ${c.changeId} pending approval (${approvals} of ${c.threshold}); it is not in effect until ${c.threshold} approvers approve it (SHA-256 ${c.payloadSha256}), and expires at ${new Date(c.expiresAt).toISOString()}.`,
   );
@@ -130,6 +139,56 @@ async function propose(
   recordStep(ctx, 'PolicyChangeProposed', key, change.changeId);
   if (selfApproves) recordStep(ctx, 'PolicyChangeApproved', key, change.changeId);
   return { change, approvals: selfApproves ? 1 : 0 };
+}
+
+/**
+ * Proposes a signing-policy change on a key with a quorum rule
+ * (src/kms/signing-policy.ts): `policy` is the new text, '' to delete;
+ * `base` the text it replaces ('' when none).
+ * @throws {AwsError} KMSInvalidStateException "Signing policy change … pending approval (k of M) …" when there is a rule.
+ * @returns when the key has no rule of its own (the caller writes at once, under the account rule).
+ */
+export async function proposeSigningPolicyChange(ctx: OperationContext, key: KeyRecord, policy: string, base: string): Promise<void> {
+  const rule = await q.getQuorumRule(ctx.deps.store.db, key.keyId);
+  if (!rule) return;
+  const { change, approvals } = await propose(ctx, key, rule, 'SigningPolicy', policy, sha256Hex(base));
+  throw pendingError(change, approvals);
+}
+
+/**
+ * Records a signing request a RequireApproval statement holds
+ * (src/kms/sign-payload.ts): `payload` the request's JSON text, `base` the
+ * signing policy's text it was decided under. The approvers and M come from
+ * the statement, not from a quorum rule; the requester's own vote never
+ * counts (vote refuses it), so nobody approves their own request.
+ * @returns the pending request (a change of kind SigningRequest).
+ */
+export async function proposeSigningRequest(
+  ctx: OperationContext,
+  key: KeyRecord,
+  payload: string,
+  base: string,
+  rule: { approvers: string[]; threshold: number; ttlSeconds: number },
+): Promise<PolicyChange> {
+  const now = ctx.info.now;
+  const change: PolicyChange = {
+    changeId: randomUUID(),
+    keyId: key.keyId,
+    kind: 'SigningRequest',
+    payload,
+    payloadSha256: sha256Hex(payload),
+    baseSha256: sha256Hex(base),
+    proposerArn: ctx.caller.arn,
+    status: 'PENDING',
+    threshold: rule.threshold,
+    approvers: rule.approvers,
+    createdAt: now,
+    expiresAt: now + rule.ttlSeconds * 1000,
+    decidedAt: null,
+  };
+  await q.insertChange(ctx.deps.store.db, change);
+  recordStep(ctx, 'PolicyChangeProposed', key, change.changeId);
+  return change;
 }
 
 /**
@@ -288,6 +347,21 @@ async function apply(ctx: OperationContext, key: KeyRecord, change: PolicyChange
         if (!(await findKey(trx, change.keyId))) throw new Superseded();
         if (!(await q.closeChange(trx, change.changeId, 'APPLIED', now))) return 'DECIDED';
         await insertGrant(trx, grantFromPayload(change.keyId, change.payload, ctx.deps.config.accountId, grantParamsSha256, now));
+      } else if (change.kind === 'SigningRequest') {
+        // Approval of a signature: valid only under the signing policy it was decided by.
+        const stored = await findSigningPolicy(trx, change.keyId);
+        if (!(await findKey(trx, change.keyId)) || sha256Hex(stored?.policy ?? '') !== change.baseSha256) throw new Superseded();
+        if (!(await q.closeChange(trx, change.changeId, 'APPLIED', now))) return 'DECIDED';
+      } else if (change.kind === 'SigningPolicy') {
+        const stored = await findSigningPolicy(trx, change.keyId);
+        if (!(await findKey(trx, change.keyId)) || sha256Hex(stored?.policy ?? '') !== change.baseSha256) throw new Superseded();
+        if (change.payload !== '') parseSigningPolicy(change.payload);
+        if (!(await q.closeChange(trx, change.changeId, 'APPLIED', now))) return 'DECIDED';
+        const written =
+          change.payload === ''
+            ? stored !== undefined && (await deleteSigningPolicy(trx, change.keyId, stored.policy))
+            : await putSigningPolicy(trx, { keyId: change.keyId, policy: change.payload, updatedAt: now, updatedBy: change.proposerArn }, stored?.policy);
+        if (!written) throw new Superseded();
       } else if (change.kind === 'KeyPolicy') {
         const stored = await findKey(trx, change.keyId);
         if (!stored || sha256Hex(stored.policy) !== change.baseSha256) throw new Superseded();
@@ -353,6 +427,11 @@ export async function vote(ctx: OperationContext, changeId: string, payloadSha25
       `User: ${ctx.caller.arn} is not authorized to perform: ${action} on resource: ${keyArn(key)} because it is not an approver of policy change ${change.changeId}`,
     );
   }
+  if (change.kind === 'SigningRequest' && change.proposerArn === ctx.caller.arn) {
+    throw accessDenied(
+      `User: ${ctx.caller.arn} is not authorized to perform: ${action} on resource: ${keyArn(key)} because it requested signing request ${change.changeId}`,
+    );
+  }
   if (change.status !== 'PENDING')
     throw invalidState(`Policy change ${change.changeId} is ${change.status}; only a PENDING change can be approved or rejected.`);
   if (payloadSha256.toLowerCase() !== change.payloadSha256) {
@@ -360,7 +439,7 @@ export async function vote(ctx: OperationContext, changeId: string, payloadSha25
       `PayloadSha256 does not match policy change ${change.changeId}: review its text (approvals show) and vote on the SHA-256 of what you reviewed.`,
     );
   }
-  if (change.kind !== 'QuorumRule') {
+  if (change.kind !== 'QuorumRule' && change.kind !== 'SigningRequest') {
     // A change proposed under another rule than the one now in force is void.
     const rule = await q.getQuorumRule(db, change.keyId);
     if (!rule || !sameRule(rule, { approvers: change.approvers, threshold: change.threshold, ttlSeconds: rule.ttlSeconds })) {

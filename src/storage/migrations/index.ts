@@ -13,6 +13,8 @@ import * as grants from './2026-12-07T0000-grants.js';
 import * as walletActivity from './2026-12-07T0000-wallet-activity.js';
 import * as walletAddressUnique from './2026-12-07T0100-wallet-address-unique.js';
 import * as accountQuorum from './2026-12-07T0200-account-quorum.js';
+import * as signingPolicies from './2026-12-07T0300-signing-policies.js';
+import * as auditEth from './2026-12-07T0301-audit-eth.js';
 import * as rpcTokens from './2026-12-07T0310-rpc-tokens.js';
 import * as walletShareGeneration from './2026-12-07T0700-wallet-share-generation.js';
 import * as webhooks from './2026-12-07T0900-webhooks.js';
@@ -28,6 +30,8 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T0000-wallet-activity': walletActivity,
   '2026-12-07T0100-wallet-address-unique': walletAddressUnique,
   '2026-12-07T0200-account-quorum': accountQuorum,
+  '2026-12-07T0300-signing-policies': signingPolicies,
+  '2026-12-07T0301-audit-eth': auditEth,
   '2026-12-07T0310-rpc-tokens': rpcTokens,
   '2026-12-07T0700-wallet-share-generation': walletShareGeneration,
   '2026-12-07T0900-webhooks': webhooks,

@@ -1,0 +1,52 @@
+/**
+ * SQL for signing policies (kms_signing_policies): read one key's, and
+ * compare-and-set writes, so that a change approved against one policy never
+ * overwrites another written meanwhile.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Tables } from './tables.js';
+
+type Db = Kysely<Tables> | Transaction<Tables>;
+
+export interface SigningPolicyRow {
+  keyId: string;
+  policy: string;
+  updatedAt: number;
+  updatedBy: string;
+}
+
+export async function findSigningPolicy(db: Db, keyId: string): Promise<SigningPolicyRow | undefined> {
+  const r = await db.selectFrom('kms_signing_policies').selectAll().where('key_id', '=', keyId).executeTakeFirst();
+  return r ? { keyId: r.key_id, policy: r.policy, updatedAt: Number(r.updated_at), updatedBy: r.updated_by } : undefined;
+}
+
+/**
+ * Writes a key's signing policy if the stored one is still `base` (undefined: none stored).
+ * @returns false when another write came first (nothing changed).
+ */
+export async function putSigningPolicy(db: Db, row: SigningPolicyRow, base: string | undefined): Promise<boolean> {
+  if (base === undefined) {
+    const r = await db
+      .insertInto('kms_signing_policies')
+      .values({ key_id: row.keyId, policy: row.policy, updated_at: row.updatedAt, updated_by: row.updatedBy })
+      .onConflict((oc) => oc.column('key_id').doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
+  }
+  const r = await db
+    .updateTable('kms_signing_policies')
+    .set({ policy: row.policy, updated_at: row.updatedAt, updated_by: row.updatedBy })
+    .where('key_id', '=', row.keyId)
+    .where('policy', '=', base)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/**
+ * Deletes a key's signing policy if it is still `base`.
+ * @returns false when it was changed or deleted meanwhile.
+ */
+export async function deleteSigningPolicy(db: Db, keyId: string, base: string): Promise<boolean> {
+  const r = await db.deleteFrom('kms_signing_policies').where('key_id', '=', keyId).where('policy', '=', base).executeTakeFirst();
+  return Number(r.numDeletedRows) === 1;
+}
