@@ -178,12 +178,10 @@ export async function startSealedGate<S extends UnsealedServer>(options: SealedG
         const wrong = e instanceof RootKeyError && e.message.startsWith('the shares do not open this store');
         logger.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message } }, 'unseal failed; still sealed');
         if (wrong) return reply.code(400).send({ error: { code: 'wrong_shares', message: `${e.message}; progress was reset` }, ...state() });
-        return reply
-          .code(500)
-          .send({
-            error: { code: 'unseal_failed', message: 'The shares were right but start-up failed (see the server log); still sealed, progress reset.' },
-            ...state(),
-          });
+        return reply.code(500).send({
+          error: { code: 'unseal_failed', message: 'The shares were right but start-up failed (see the server log); still sealed, progress reset.' },
+          ...state(),
+        });
       }
       await opened.app.ready();
       serving = opened;
