@@ -80,8 +80,13 @@ interface Sealed {
 }
 
 /** `symbolon serve` with SYMBOLON_ROOT=shamir; resolves when it listens (sealed), rejects when it exits first. */
-async function serveShamir(store: { dataDir: string; databaseUrl: string }, extra: string[] = []): Promise<Sealed> {
-  const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--role', 'all', '--port', '0', '--data', store.dataDir, ...extra], {
+async function serveShamir(
+  store: { dataDir: string; databaseUrl: string },
+  extra: string[] = [],
+  role: 'all' | 'wallet' = 'all',
+  env: Record<string, string> = {},
+): Promise<Sealed> {
+  const child = spawn(process.execPath, ['bin/symbolon.js', 'serve', '--role', role, '--port', '0', '--data', store.dataDir, ...extra], {
     env: {
       ...process.env,
       NODE_NO_WARNINGS: '1',
@@ -93,6 +98,7 @@ async function serveShamir(store: { dataDir: string; databaseUrl: string }, extr
       SYMBOLON_DAPP_PORT: '0',
       SYMBOLON_SIGNER_PORT: '0',
       DATABASE_URL: store.databaseUrl,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -102,7 +108,7 @@ async function serveShamir(store: { dataDir: string; databaseUrl: string }, extr
   const endpoint = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${out.slice(0, 800)}`)), 60_000);
     const onData = () => {
-      const m = /Symbolon listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
+      const m = /Symbolon (?:wallet service )?listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
@@ -296,4 +302,31 @@ test('Shamir root: another root key does not unwrap the store key (the shares do
   await assert.rejects(a.root.unwrap(wrapped, { ...binding, installation: '00000000-0000-4000-8000-000000000001' }), RootKeyError);
   await a.root.close();
   await b.root.close();
+});
+
+test('Shamir root: the wallet role starts sealed, unseals, and cannot be sealed over HTTP (no IAM)', { timeout: 300_000 }, async () => {
+  const store = await freshStore();
+  const init = await cli(['operator', 'init', '--shares', '2', '--threshold', '2', '--data', store.dataDir], { env: { DATABASE_URL: store.databaseUrl } });
+  assert.equal(init.status, 0, init.stderr);
+  // The custodian is not reached until a wallet request needs it: an address nobody answers is enough here.
+  const server = await serveShamir(store, [], 'wallet', {
+    SYMBOLON_WALLET_KMS_ENDPOINT: 'http://127.0.0.1:9',
+    SYMBOLON_WALLET_KMS_ACCESS_KEY_ID: 'AKIASHAMIRWALLET0001',
+    SYMBOLON_WALLET_KMS_SECRET_ACCESS_KEY: 'shamir-wallet-secret-0123456789',
+    SYMBOLON_WALLET_KMS_PRINCIPAL_ARN: 'arn:aws:iam::123456789012:user/wallet',
+  });
+  assert.equal((await health(server.endpoint)).status, 503);
+  const sealedApi = await fetch(`${server.endpoint}/v1/wallets`);
+  assert.equal(sealedApi.status, 503);
+  assert.equal(((await sealedApi.json()) as { error: { code: string } }).error.code, 'sealed');
+  const unseal = await cli(['operator', 'unseal', '--endpoint', server.endpoint], { input: init.stdout });
+  assert.equal(unseal.status, 0, unseal.stderr);
+  assert.deepEqual(await health(server.endpoint), { status: 200, body: { status: 'ok' } });
+  // Served by the wallet app now: its own answer to a request without a token, not "sealed".
+  const api = await fetch(`${server.endpoint}/v1/wallets`);
+  assert.notEqual(((await api.json()) as { error: { code: string } }).error.code, 'sealed');
+  const seal = await fetch(`${server.endpoint}/operator/seal`, { method: 'POST' });
+  assert.equal(seal.status, 403);
+  assert.equal(((await seal.json()) as { error: { code: string } }).error.code, 'seal_unavailable');
+  await server.stop();
 });
