@@ -170,10 +170,12 @@ export async function startSealedGate<S extends UnsealedServer>(options: SealedG
       }
       const root = new ShamirRootKey(key);
       wipe(key);
-      let opened: S;
+      let opened: S | undefined;
       try {
         opened = await options.open(root, serverFactory);
+        await opened.app.ready();
       } catch (e) {
+        await opened?.close().catch(() => undefined);
         await root.close();
         const wrong = e instanceof RootKeyError && e.message.startsWith('the shares do not open this store');
         logger.error({ err: { name: (e as Error)?.name, message: (e as Error)?.message } }, 'unseal failed; still sealed');
@@ -183,7 +185,6 @@ export async function startSealedGate<S extends UnsealedServer>(options: SealedG
           ...state(),
         });
       }
-      await opened.app.ready();
       serving = opened;
       opened.audit?.record(operatorEvent(req, 'Unseal', null, null));
       logger.info({ threshold: record.threshold }, 'unsealed: serving');
@@ -191,6 +192,8 @@ export async function startSealedGate<S extends UnsealedServer>(options: SealedG
       return reply.send(state());
     } finally {
       wipe(key);
+      // The share's bytes as received (its text passed through a JSON string, which cannot be wiped).
+      if (Buffer.isBuffer(req.body)) req.body.fill(0);
       busy = false;
     }
   });
