@@ -3,9 +3,10 @@
  * (createCustodian: open the store, open the root, unwrap the store key,
  * migrate, build the app, first maintenance pass) with BENCH_KEYS keys
  * (default 100,000 secp256k1 keys) in the store, for each root in BENCH_ROOTS
- * (default `file,pkcs11,kms`; pkcs11 on a SoftHSM2 token in a temporary
+ * (default `file,pkcs11,kms,shamir`; pkcs11 on a SoftHSM2 token in a temporary
  * directory, skipped without SoftHSM2; kms through another Symbolon server
- * process). Embedded SQLite unless DATABASE_URL is set.
+ * process; shamir from the last of 3 shares — combining them, as
+ * `operator unseal` does, is inside the measured time). Embedded SQLite unless DATABASE_URL is set.
  * Target: <= 3 s on any root. Results go to bench/results/startup.json.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -17,7 +18,10 @@ import { configFromEnv } from '../src/config.js';
 import { createMaterial } from '../src/kms/keystore.js';
 import { defaultKeyPolicy } from '../src/kms/policy/key-policy.js';
 import { createCustodian } from '../src/server/custodian.js';
-import { dropPgSchema } from '../src/storage/database.js';
+import { dropPgSchema, openStore } from '../src/storage/database.js';
+import { putMetaIfAbsent } from '../src/storage/meta.repository.js';
+import { createStoreKeyRecord, STORE_KEY_META } from '../src/root/store-key.js';
+import { createShamirRoot, encodeShamirRecord, SHAMIR_META, ShamirRootKey, UnsealProgress, type ShamirRecord } from '../src/root/shamir-root.js';
 import { insertKey } from '../src/kms/key-records.js';
 import { SKIP_WITHOUT_HSM, softHsm } from '../test/helpers/softhsm.js';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
@@ -25,7 +29,7 @@ import { BENCH_ADMIN, BENCH_REGION, startServerProcess } from './lib/load.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const ROOTS = (process.env.BENCH_ROOTS ?? 'file,pkcs11,kms').split(',');
+const ROOTS = (process.env.BENCH_ROOTS ?? 'file,pkcs11,kms,shamir').split(',');
 const DATABASE_URL = process.env.DATABASE_URL;
 const logger = pino({ level: 'silent' });
 
@@ -52,8 +56,40 @@ async function benchRoot(root: string, env: Record<string, string>): Promise<Row
     },
     { data: dataDir, port: '0', role: 'kms' },
   );
-  const open = () => createCustodian({ config, logger, ...(pgSchema ? { pgSchema } : {}), maintenanceIntervalMs: 3_600_000 });
+  // The Shamir root: initialised as `operator init` does; each start rebuilds the root from the shares.
+  let shares: { record: ShamirRecord; lines: string[] } | undefined;
+  const unsealedRoot = async (): Promise<ShamirRootKey | undefined> => {
+    if (!shares) return undefined;
+    const progress = new UnsealProgress(shares.record);
+    let key: Uint8Array | undefined;
+    for (const line of shares.lines) key = (await progress.add(line)) ?? key;
+    const rootKey = new ShamirRootKey(key!);
+    key!.fill(0);
+    return rootKey;
+  };
+  const open = async () => {
+    const unsealed = await unsealedRoot();
+    return createCustodian({
+      config,
+      logger,
+      ...(pgSchema ? { pgSchema } : {}),
+      ...(unsealed ? { unsealedRoot: unsealed } : {}),
+      maintenanceIntervalMs: 3_600_000,
+    });
+  };
   try {
+    if (root === 'shamir') {
+      const made = await createShamirRoot(3, 3);
+      const store = await openStore({ databaseUrl: DATABASE_URL, sqliteFile: join(dataDir, 'symbolon.db'), pgSchema });
+      try {
+        await putMetaIfAbsent(store.db, SHAMIR_META, encodeShamirRecord(made.record));
+        await putMetaIfAbsent(store.db, STORE_KEY_META, await createStoreKeyRecord(made.root, false));
+      } finally {
+        await made.root.close();
+        await store.close();
+      }
+      shares = { record: made.record, lines: made.lines };
+    }
     const filling = Date.now();
     const first = await open();
     try {
@@ -149,7 +185,8 @@ async function main(): Promise<void> {
       } finally {
         await upstream.stop();
       }
-    } else throw new RangeError(`BENCH_ROOTS: unknown root ${root}`);
+    } else if (root === 'shamir') rows.push(await benchRoot('shamir', { SYMBOLON_ROOT: 'shamir' }));
+    else throw new RangeError(`BENCH_ROOTS: unknown root ${root}`);
   }
   console.log(`\nSymbolon custodian start-up, ${cpus().length} cores, store: ${DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite'}, ${RUNS} starts per root\n`);
   console.log(`${'root'.padEnd(8)}${'keys'.padEnd(10)}${'fill s'.padEnd(9)}${'starts (ms)'.padEnd(28)}${'median ms'.padEnd(11)}target     met`);

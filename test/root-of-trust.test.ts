@@ -278,7 +278,7 @@ test('StoreKeySealer: opens what it sealed; a moved, altered or unknown-version 
 
 test('SYMBOLON_ROOT: file by default, pkcs11 and kms need their settings, anything else is refused', () => {
   assert.equal(configFromEnv({}, { port: '0' }).root.kind, 'file');
-  assert.throws(() => configFromEnv({ SYMBOLON_ROOT: 'tpm' }, { port: '0' }), /SYMBOLON_ROOT must be file, pkcs11 or kms/);
+  assert.throws(() => configFromEnv({ SYMBOLON_ROOT: 'tpm' }, { port: '0' }), /SYMBOLON_ROOT must be file, pkcs11, kms or shamir/);
   assert.throws(() => configFromEnv({ SYMBOLON_ROOT: 'kms' }, { port: '0' }), /SYMBOLON_ROOT=kms needs SYMBOLON_ROOT_KMS_KEY_ID/);
   assert.throws(
     () => configFromEnv({ SYMBOLON_ROOT: 'pkcs11' }, { port: '0' }),

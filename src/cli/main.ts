@@ -45,6 +45,9 @@ Commands:
   operator escrow split|combine [--data DIR] …
         Shamir shares of the root key file, and rebuilding it from them
         (symbolon operator --help).
+  operator init|unseal|seal …
+        SYMBOLON_ROOT=shamir: make a store's root as N shares, unseal a sealed
+        server with M of them, seal it again (docs/root-of-trust.md).
 
 Options:
   -h, --help     This text; \`symbolon <command> --help\` and

@@ -22,9 +22,21 @@ import { combine, split } from 'shamir-secret-sharing';
 import { wipe } from '../crypto/bytes.js';
 import { loadFileRoot, RootKeyError } from '../root/file-root.js';
 import { markWalletsForRotation } from './rotate-shares.js';
+import { Hash } from '@smithy/hash-node';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { mkdirSync } from 'node:fs';
+import { openStore } from '../storage/database.js';
+import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
+import { createStoreKeyRecord, STORE_KEY_META } from '../root/store-key.js';
+import { createShamirRoot, encodeShamirRecord, SHAMIR_META } from '../root/shamir-root.js';
+import { ROOT_CHECK } from '../server/custodian.js';
+import { LOCAL_ENDPOINT, resolveTarget } from './endpoint.js';
 
 export const OPERATOR_USAGE = `Usage: symbolon operator escrow <split|combine> [options]
        symbolon operator rotate-shares (--all | --address 0x…) [--data DIR]
+       symbolon operator init --shares N --threshold M [--data DIR]
+       symbolon operator unseal|seal [--endpoint URL]
 
   escrow split --shares N --threshold M
         Print N Shamir shares of the root key (SYMBOLON_ROOT_KEY, else
@@ -41,9 +53,24 @@ export const OPERATOR_USAGE = `Usage: symbolon operator escrow <split|combine> [
         re-split by its owner's device at the owner's next login or signature
         (docs/signer.md, "Share rotation"). The operator never sees a share.
         Store: DIR/symbolon.db, or DATABASE_URL.
+  init --shares N --threshold M
+        SYMBOLON_ROOT=shamir (docs/root-of-trust.md): make a fresh random root
+        key for a store without a store key (DIR/symbolon.db or DATABASE_URL),
+        wrap a new store key under it, and print N shares of it, one a line,
+        any M of which unseal the server (2 <= M <= N <= 255). Printed once,
+        stored nowhere.
+  unseal [--endpoint URL]
+        Read shares from stdin (one a line; typed at a terminal they are not
+        echoed) and deliver them to the sealed server, printing "k of M".
+        Exit 0: unsealed; 3: shares accepted, more needed; 1: refused.
+  seal [--endpoint URL] [--region REGION]
+        Seal a running server (it drops its store key and answers "sealed").
+        Signed (SigV4) with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of the
+        account root or a principal allowed symbolon:Seal.
 
 Options:
   --data DIR   The data directory holding root.key (default ./data, or SYMBOLON_DATA_DIR).
+  --endpoint URL  The server (default SYMBOLON_ENDPOINT, else ${LOCAL_ENDPOINT}).
   -h, --help   This text.
 
 Environment:
@@ -163,6 +190,7 @@ export async function operatorCommand(argv: string[], io: OperatorIo = { stdout:
       io.stdout.write(`${marked} split wallet(s) marked for share rotation at their owners' next login or signature.\n`);
       return 0;
     }
+    if (group === 'init' || group === 'unseal' || group === 'seal') return await shamirCommand(group, argv.slice(1), io);
     if (group !== 'escrow') throw new UsageError(`unknown operator command '${group.slice(0, 40)}'`);
     const { values } = parseArgs({
       args: rest,
@@ -269,4 +297,195 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * `symbolon operator init|unseal|seal` (SYMBOLON_ROOT=shamir, docs/root-of-trust.md).
+ * Exit codes: 0 done; 1 refused; 2 bad usage; 3 (unseal) shares accepted, still sealed.
+ */
+async function shamirCommand(command: 'init' | 'unseal' | 'seal', args: string[], io: OperatorIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      data: { type: 'string' },
+      shares: { type: 'string' },
+      threshold: { type: 'string' },
+      endpoint: { type: 'string' },
+      region: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(OPERATOR_USAGE);
+    return 0;
+  }
+  try {
+    if (command === 'init') return await shamirInit(values, io);
+    let url: string;
+    try {
+      const target = resolveTarget(values.endpoint, io.env as NodeJS.ProcessEnv);
+      if (target.kind !== 'symbolon') throw new UsageError('--endpoint must be a Symbolon server URL');
+      url = target.url.replace(/\/+$/, '');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    return command === 'unseal' ? await shamirUnseal(url, io) : await shamirSeal(url, values.region, io);
+  } catch (e) {
+    if (e instanceof ShamirCliError) {
+      io.stderr.write(`symbolon operator ${command}: refused: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+class ShamirCliError extends Error {}
+
+async function shamirInit(values: { data?: string | undefined; shares?: string | undefined; threshold?: string | undefined }, io: OperatorIo): Promise<number> {
+  const n = Number(values.shares);
+  const m = Number(values.threshold);
+  if (!Number.isInteger(n) || !Number.isInteger(m) || m < 2 || n < m || n > 255)
+    throw new UsageError('--shares N and --threshold M are needed, with 2 <= M <= N <= 255');
+  const dir = resolve(values.data ?? io.env.SYMBOLON_DATA_DIR ?? './data');
+  const databaseUrl = io.env.DATABASE_URL || undefined;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new UsageError('DATABASE_URL must be a postgres:// URL');
+  if (!databaseUrl) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const store = await openStore({ databaseUrl, sqliteFile: join(dir, 'symbolon.db') });
+  try {
+    if ((await getMeta(store.db, STORE_KEY_META)) !== undefined || (await getMeta(store.db, ROOT_CHECK)) !== undefined)
+      throw new ShamirCliError('this store already has a store key (it was started or initialised before); init makes a new store only');
+    const { root, record, lines } = await createShamirRoot(n, m);
+    try {
+      const storeKey = await createStoreKeyRecord(root, false);
+      await store.db.transaction().execute(async (trx) => {
+        if ((await getMeta(trx, STORE_KEY_META)) !== undefined) throw new ShamirCliError('another process initialised this store meanwhile');
+        await putMetaIfAbsent(trx, SHAMIR_META, encodeShamirRecord(record));
+        await putMetaIfAbsent(trx, STORE_KEY_META, storeKey);
+      });
+    } finally {
+      await root.close();
+    }
+    io.stdout.write(`${lines.join('\n')}\n`);
+    io.stderr.write(
+      `${n} unseal shares of Shamir root ${record.fingerprint}; any ${m} unseal the server (symbolon operator unseal). They are printed once and stored nowhere: hand each to its holder. Serve with SYMBOLON_ROOT=shamir.\n`,
+    );
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+interface UnsealAnswer {
+  sealed?: boolean;
+  progress?: number;
+  threshold?: number;
+  error?: { code?: string; message?: string };
+}
+
+async function shamirUnseal(url: string, io: OperatorIo): Promise<number> {
+  const lines = (await (io.stdin ?? readSharesFromStdin)())
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  if (lines.length === 0) throw new UsageError('no shares on stdin (one a line)');
+  let last: UnsealAnswer = {};
+  for (const [i, share] of lines.entries()) {
+    let res: Response;
+    try {
+      res = await fetch(`${url}/operator/unseal`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ share }) });
+    } catch (e) {
+      throw new ShamirCliError(`${url} does not answer (${(e as { cause?: { code?: string } }).cause?.code ?? 'network error'})`);
+    }
+    try {
+      last = (await res.json()) as UnsealAnswer;
+    } catch {
+      throw new ShamirCliError(`unexpected answer from ${url} (HTTP ${res.status}): is it a Symbolon server with SYMBOLON_ROOT=shamir?`);
+    }
+    if (!res.ok) {
+      const progress = last.threshold ? ` (${last.progress ?? 0} of ${last.threshold} shares so far)` : '';
+      throw new ShamirCliError(`share ${i + 1}: ${last.error?.message ?? `HTTP ${res.status}`} [${last.error?.code ?? 'error'}]${progress}`);
+    }
+    if (last.sealed === false) {
+      io.stdout.write(`unsealed: ${url} serves\n`);
+      return 0;
+    }
+    io.stdout.write(`sealed: ${last.progress} of ${last.threshold} shares\n`);
+  }
+  io.stdout.write(`still sealed: ${last.progress} of ${last.threshold} shares delivered; ${(last.threshold ?? 0) - (last.progress ?? 0)} more needed\n`);
+  return 3;
+}
+
+async function shamirSeal(url: string, regionFlag: string | undefined, io: OperatorIo): Promise<number> {
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = io.env;
+  if (!accessKeyId || !secretAccessKey)
+    throw new UsageError('seal is signed: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the account root, or a principal allowed symbolon:Seal)');
+  const region = regionFlag ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const u = new URL(`${url}/operator/seal`);
+  const body = '{}';
+  const signer = new SignatureV4({
+    credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
+    region,
+    service: 'kms',
+    sha256: Hash.bind(null, 'sha256'),
+  });
+  const signed = await signer.sign(
+    new HttpRequest({
+      method: 'POST',
+      protocol: u.protocol,
+      hostname: u.hostname,
+      ...(u.port ? { port: Number(u.port) } : {}),
+      path: u.pathname,
+      headers: { host: u.host, 'content-type': 'application/json' },
+      body,
+    }),
+  );
+  let res: Response;
+  try {
+    res = await fetch(u, { method: 'POST', headers: signed.headers as Record<string, string>, body });
+  } catch (e) {
+    throw new ShamirCliError(`${url} does not answer (${(e as { cause?: { code?: string } }).cause?.code ?? 'network error'})`);
+  }
+  const json = (await res.json().catch(() => ({}))) as UnsealAnswer & { __type?: string; message?: string };
+  if (!res.ok) throw new ShamirCliError(json.error?.message ?? `${json.__type ?? `HTTP ${res.status}`}: ${json.message ?? ''}`);
+  io.stdout.write(`sealed: ${url} answers "sealed" until ${json.threshold} shares unseal it\n`);
+  return 0;
+}
+
+/**
+ * All of stdin. At a terminal, lines are read without echo (raw mode): a
+ * share is never shown on screen; an empty line or Ctrl-D ends, Ctrl-C aborts.
+ */
+async function readSharesFromStdin(): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) return readStdin();
+  process.stderr.write('Paste or type shares, one a line (not echoed); an empty line ends:\n');
+  stdin.setRawMode(true);
+  stdin.resume();
+  let text = '';
+  let line = '';
+  try {
+    await new Promise<void>((done, fail) => {
+      const onData = (chunk: Buffer) => {
+        for (const ch of chunk.toString('utf8')) {
+          if (ch === '\u0003') return fail(new UsageError('aborted'));
+          if (ch === '\u0004' || ((ch === '\r' || ch === '\n') && line === '')) {
+            stdin.off('data', onData);
+            return done();
+          }
+          if (ch === '\r' || ch === '\n') {
+            text += `${line}\n`;
+            line = '';
+            process.stderr.write(`(share ${text.split('\n').length - 1} read)\n`);
+          } else if (ch === '\u007f') line = line.slice(0, -1);
+          else line += ch;
+        }
+      };
+      stdin.on('data', onData);
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+  }
+  return text + line;
 }

@@ -14,11 +14,13 @@
  * signer's platform, src/server/signer-launcher.ts).
  */
 import cluster from 'node:cluster';
+import pino from 'pino';
 import { availableParallelism } from 'node:os';
 import { configFromEnv, type ServerConfig } from '../config.js';
 import { createCustodian } from '../server/custodian.js';
 import { runSignerRole, startSignerChild } from '../server/signer-launcher.js';
 import { createWalletServer } from '../server/wallet-role.js';
+import { startSealedGate, type SealedGate, type UnsealedServer } from '../server/sealed-gate.js';
 
 function workerCount(flag: string | undefined): number {
   const raw = flag ?? process.env.SYMBOLON_WORKERS ?? '1';
@@ -33,6 +35,11 @@ export async function serve(flags: Record<string, string | undefined>): Promise<
   // The signer role is only its platform and the forked signer (src/server/signer-launcher.ts).
   if (config.role === 'signer') return runSignerRole(config);
   const workers = workerCount(defined.workers);
+  // Each worker would be sealed on its own and a share posted to the port reaches one of them: not offered (docs/root-of-trust.md).
+  if (workers > 1 && config.root.kind === 'shamir')
+    throw new RangeError('SYMBOLON_ROOT=shamir runs one process per store: --workers must be 1 (each worker would need its own unseal)');
+  // SYMBOLON_ROOT=shamir: listen sealed until operators deliver the shares (src/server/sealed-gate.ts).
+  if (config.root.kind === 'shamir') return runSealedServer(config);
   if (workers > 1 && cluster.isPrimary) return primary(config, workers);
   // The wallet role: the wallet API over its own store and root (src/server/wallet-role.ts).
   if (config.role === 'wallet') return runWalletServer(config, cluster.isWorker);
@@ -217,4 +224,59 @@ async function serveUntilSignalled(shutdown: (signal: string) => Promise<void>, 
   startup = start(() => stopping);
   await startup;
   return 0;
+}
+
+/**
+ * Runs one process with the Shamir root (`--role all`, `kms` or `wallet`):
+ * listens sealed at once; each unseal runs the role's normal start-up with the
+ * rebuilt root, each seal closes it again (src/server/sealed-gate.ts). With
+ * `--role all` the signer is forked after the first unseal (it needs the
+ * platform key from the store) and kept across seals.
+ * @throws {Error} when the store has no Shamir root, or the port cannot be bound.
+ */
+async function runSealedServer(config: ServerConfig): Promise<number> {
+  const logger = pino({
+    level: config.logLevel,
+    redact: { paths: ['req.headers.authorization', '*.secretAccessKey', '*.SecretAccessKey', '*.sessionToken', '*.share'], censor: '[redacted]' },
+  });
+  type Opened = UnsealedServer & { custodian?: Awaited<ReturnType<typeof createCustodian>> };
+  let gate: SealedGate<Opened> | undefined;
+  let signer: Awaited<ReturnType<typeof startSignerChild>> | undefined;
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    try {
+      await signer?.stop();
+    } finally {
+      await gate?.close();
+    }
+  };
+  return serveUntilSignalled(shutdown, async (stopping) => {
+    gate = await startSealedGate<Opened>({
+      config,
+      logger,
+      open: async (root, serverFactory) => {
+        if (config.role === 'wallet') return createWalletServer({ config, logger, unsealedRoot: root, serverFactory });
+        const c = await createCustodian({ config, logger, unsealedRoot: root, serverFactory });
+        return { app: c.app, close: () => c.close(), authenticator: c.authenticator, authorizer: c.deps.authorizer, audit: c.audit, custodian: c };
+      },
+      onUnsealed: async (opened, address) => {
+        const custodian = opened.custodian;
+        if (config.role !== 'all' || !custodian || stopping()) return;
+        signer ??= await startSignerChild({
+          config,
+          platformKey: custodian.platformKey,
+          custodianUrl: address,
+          issuers: custodian.identity.trustedIssuers('custodian'),
+          accountId: custodian.accountId,
+          logger,
+        });
+        if (custodian.frame && config.frame.signerUrl === undefined && !process.env.SYMBOLON_PUBLIC_URL)
+          custodian.frame.useSignerUrl(forkedSignerUrl(config, signer.port));
+      },
+    });
+    logger.info(
+      { endpoint: gate.address, role: config.role, sealed: true, store: config.databaseUrl ? 'postgresql' : `sqlite (${config.dataDir})` },
+      `Symbolon ${config.role === 'wallet' ? 'wallet service ' : ''}listening on ${gate.address} (sealed: symbolon operator unseal --endpoint ${gate.address})`,
+    );
+  });
 }

@@ -30,7 +30,7 @@ export interface RootOfTrust {
 }
 
 /** Which kind of root wraps the store key (SYMBOLON_ROOT). */
-export type RootKind = 'file' | 'pkcs11' | 'kms';
+export type RootKind = 'file' | 'pkcs11' | 'kms' | 'shamir';
 
 /** What a wrapped store key is bound to: its installation (a random id kept in the row), its version, and both as associated data. */
 export interface StoreKeyBinding {

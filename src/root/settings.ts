@@ -1,7 +1,8 @@
 /**
  * Which root of trust wraps the store key (docs/root-of-trust.md), from the
- * environment: SYMBOLON_ROOT (file, the default, or pkcs11) and the PKCS#11
- * token's settings.
+ * environment: SYMBOLON_ROOT (file, the default, pkcs11, kms or shamir) and
+ * each root's settings. The Shamir root has none: its shares arrive over
+ * `symbolon operator unseal` (src/root/shamir-root.ts).
  */
 import type { RootKind } from './root-of-trust.js';
 
@@ -40,7 +41,8 @@ export function rootSettingsFromEnv(env: NodeJS.ProcessEnv): RootSettings {
   const kind = env.SYMBOLON_ROOT || 'file';
   if (kind === 'file') return { kind, pkcs11: undefined, kms: undefined };
   if (kind === 'kms') return { kind, pkcs11: undefined, kms: kmsRootFromEnv(env) };
-  if (kind !== 'pkcs11') throw new RangeError(`SYMBOLON_ROOT must be file, pkcs11 or kms (got ${kind.slice(0, 20)})`);
+  if (kind === 'shamir') return { kind, pkcs11: undefined, kms: undefined };
+  if (kind !== 'pkcs11') throw new RangeError(`SYMBOLON_ROOT must be file, pkcs11, kms or shamir (got ${kind.slice(0, 20)})`);
   const missing = ['SYMBOLON_PKCS11_MODULE', 'SYMBOLON_PKCS11_TOKEN_LABEL', 'SYMBOLON_PKCS11_PIN'].filter((n) => !env[n]);
   if (missing.length > 0) throw new RangeError(`SYMBOLON_ROOT=pkcs11 needs ${missing.join(', ')}`);
   const keyLabel = env.SYMBOLON_PKCS11_KEY_LABEL || 'symbolon-root';

@@ -69,7 +69,7 @@ export function decodeStoreKeyRecord(bytes: Uint8Array): StoreKeyRecord {
     r !== null &&
     typeof r === 'object' &&
     r.format === 1 &&
-    (r.root === 'file' || r.root === 'pkcs11' || r.root === 'kms') &&
+    (r.root === 'file' || r.root === 'pkcs11' || r.root === 'kms' || r.root === 'shamir') &&
     typeof r.installation === 'string' &&
     /^[0-9a-f-]{36}$/.test(r.installation) &&
     typeof r.legacy === 'boolean' &&

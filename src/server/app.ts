@@ -3,6 +3,7 @@
  * calls listen(): tests use inject() or listen themselves.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AwsError, serialization } from '../aws/errors.js';
@@ -19,10 +20,15 @@ export interface AppDeps extends AwsEndpointOptions {
   frame?: { register(app: FastifyInstance): void };
   /** Mounts the JSON-RPC signer at POST /rpc (src/server/rpc-route.ts) when given. */
   rpc?: { register(app: FastifyInstance): void };
+  /** Serves through a server the caller owns (SYMBOLON_ROOT=shamir's sealed gate, src/server/sealed-gate.ts). */
+  serverFactory?: ServerFactory;
 }
 
+/** Fastify's serverFactory: gets the app's request handler, returns the server it is served through. */
+export type ServerFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) => Server;
+
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = baseApp(deps.logger, deps.queryServices);
+  const app = baseApp(deps.logger, deps.queryServices, deps.serverFactory);
   registerAwsEndpoint(app, deps);
   deps.identity?.register(app);
   if (deps.wallet) void app.register(walletApi, { prefix: '/v1', ...deps.wallet });
@@ -35,8 +41,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
  * The wallet role's app (`serve --role wallet`): the wallet API under /v1 and,
  * when the built-in issuer runs here, /oidc — no AWS endpoint.
  */
-export function buildWalletApp(deps: Pick<AppDeps, 'logger' | 'identity'> & { wallet: WalletApiOptions }): FastifyInstance {
-  const app = baseApp(deps.logger, undefined);
+export function buildWalletApp(deps: Pick<AppDeps, 'logger' | 'identity' | 'serverFactory'> & { wallet: WalletApiOptions }): FastifyInstance {
+  const app = baseApp(deps.logger, undefined, deps.serverFactory);
   deps.identity?.register(app);
   void app.register(walletApi, { prefix: '/v1', ...deps.wallet });
   // Outside /v1 and /oidc this role serves nothing: the wallet API's JSON error shape, not fastify's default.
@@ -47,8 +53,9 @@ export function buildWalletApp(deps: Pick<AppDeps, 'logger' | 'identity'> & { wa
 }
 
 /** Fastify with the error handler every role shares, and GET /health. */
-function baseApp(logger: Logger, queryServices: AppDeps['queryServices']): FastifyInstance {
+function baseApp(logger: Logger, queryServices: AppDeps['queryServices'], serverFactory?: ServerFactory): FastifyInstance {
   const app = Fastify({
+    ...(serverFactory ? { serverFactory } : {}),
     loggerInstance: logger as unknown as FastifyBaseLogger,
     // One log line per request would cost more than a Sign; failures are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),

@@ -33,7 +33,7 @@ import { WebhookDispatcher, type WebhookSettings } from '../audit/webhooks.js';
 import { webhookOperations } from '../audit/webhook-operations.js';
 import type { Authorizer, KmsDeps } from '../kms/context.js';
 import type { ServerConfig } from '../config.js';
-import { buildApp } from './app.js';
+import { buildApp, type ServerFactory } from './app.js';
 import { allowedHosts, hostAccepted } from './allowed-hosts.js';
 import { PolicyAuthorizer } from '../aws/policy/authorizer.js';
 import { approvalOperations } from '../kms/policy/approvals.js';
@@ -116,6 +116,10 @@ export interface CustodianOptions {
   identity?: Pick<IdentityOptions, 'limits' | 'verifierOptions'>;
   /** Wallet API overrides (tests): the token verifier (default: the identity module's), the custodian client. */
   wallet?: { verifier?: AccessTokenVerifier; masterKeys?: MasterKeyCustodian };
+  /** SYMBOLON_ROOT=shamir: the root rebuilt from unseal shares (src/server/sealed-gate.ts); closed (wiped) once the store key is unwrapped. */
+  unsealedRoot?: RootKey;
+  /** Serves through an HTTP server the caller owns (the sealed gate's); the app then never listens itself. */
+  serverFactory?: ServerFactory;
 }
 
 /** The symbolon_meta row holding a box sealed under the root, opened at every start (and by restore) to prove the root is this store's. */
@@ -174,6 +178,12 @@ type OpenedStore = { store: Store; sealer: RootOfTrust; source: string; created:
  * @param storeSealed the file root: whether a missing root.key must be refused rather than generated.
  */
 export async function loadConfiguredRoot(config: Pick<ServerConfig, 'root' | 'dataDir' | 'rootKey'>, storeSealed: boolean): Promise<LoadedRoot> {
+  if (config.root.kind === 'shamir')
+    throw new RootKeyError(
+      storeSealed
+        ? 'SYMBOLON_ROOT=shamir: the root key exists only as shares; this command cannot open the store (a server starts sealed: symbolon operator unseal)'
+        : 'SYMBOLON_ROOT=shamir: this store has no Shamir root yet; run symbolon operator init --shares N --threshold M first',
+    );
   if (config.root.kind === 'kms') {
     const root = new KmsRootKey(config.root.kms!);
     return { root, source: root.description, created: false };
@@ -266,7 +276,9 @@ export async function openRootAndStore(options: CustodianOptions, logger: Logger
     }
     const sealed = await storeHoldsSealedData(store);
     if (sealed) await checkRootKind(store, config.root.kind);
-    loaded ??= await loadConfiguredRoot(config, sealed);
+    loaded ??= options.unsealedRoot
+      ? { root: options.unsealedRoot, source: options.unsealedRoot.description, created: false }
+      : await loadConfiguredRoot(config, sealed);
     await store.migrate();
     const sealer = await openStoreKey(store, loaded);
     try {
@@ -478,6 +490,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       identity,
       ...(wallet ? { wallet: wallet.api } : {}),
       ...(frame ? { frame } : {}),
+      ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
     });
     listening = app;
     registerMetricsRoute(app, metrics, { token: options.metricsToken ?? (process.env.SYMBOLON_METRICS_TOKEN || undefined) });

@@ -16,12 +16,12 @@ import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config.js';
 import type { Store } from '../storage/database.js';
-import type { RootOfTrust } from '../root/root-of-trust.js';
+import type { RootKey, RootOfTrust } from '../root/root-of-trust.js';
 import { StoreKeySealer } from '../root/store-key.js';
 import { createIdentity, resolvePublicUrl, type Identity } from '../identity/identity.js';
 import { createWalletService } from '../wallet/wallet-service.js';
 import { openRootAndStore } from './custodian.js';
-import { buildWalletApp } from './app.js';
+import { buildWalletApp, type ServerFactory } from './app.js';
 
 export interface WalletServer {
   app: FastifyInstance;
@@ -38,6 +38,9 @@ export interface WalletServerOptions {
   pgSchema?: string;
   clock?: () => number;
   root?: RootOfTrust;
+  /** SYMBOLON_ROOT=shamir: the root rebuilt from unseal shares, and the sealed gate's server (src/server/sealed-gate.ts). */
+  unsealedRoot?: RootKey;
+  serverFactory?: ServerFactory;
 }
 
 /**
@@ -82,7 +85,7 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
     });
     if (!config.identity.builtinIssuer && !config.identity.issuersJson && !config.identity.issuersFile)
       logger.warn('no trusted token issuers (SYMBOLON_OIDC_ISSUERS): every wallet API request will be refused');
-    const app = buildWalletApp({ logger, identity, wallet: wallet.api });
+    const app = buildWalletApp({ logger, identity, wallet: wallet.api, ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}) });
     listening = app;
     logger.info({ root: rootSource, rootCreated, store: store.dialect, custodian: config.wallet.kmsEndpoint }, 'wallet service ready');
     const service = wallet;
