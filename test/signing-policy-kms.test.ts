@@ -342,6 +342,15 @@ test('every signing decision is an audit event with the decoded fields, in the h
   const args = ['query', '--key', key.arn, '--operation', 'SignPayload', ...(pgSchema ? ['--schema', pgSchema] : ['--data', server.dataDir])];
   assert.equal(await auditCommand(args, { stdout: sinkStream, stderr: sinkStream, env: process.env } as never), 0, out);
   assert.match(out, /SignPayload {2}denied AccessDeniedException .* {2}eth=transaction\/deny {2}statement=NoOther {2}chain=31337 {2}to=0x2{40} {2}value=1000/);
+  // …and its decoded-field filters select on what the store kept (bigint value, decision, recipient).
+  const query = async (...filters: string[]) => {
+    out = '';
+    assert.equal(await auditCommand([...args, ...filters], { stdout: sinkStream, stderr: sinkStream, env: process.env } as never), 0, out);
+    return out;
+  };
+  assert.match(await query('--decision', 'deny', '--chain-id', '31337', '--to', `0x${'2'.repeat(40)}`, '--min-value', '1000'), /statement=NoOther/);
+  assert.doesNotMatch(await query('--decision', 'deny', '--min-value', '1001'), /statement=NoOther/);
+  assert.doesNotMatch(await query('--chain-id', '1'), /eth=/);
 });
 
 test('RequireApproval: the request is pending, approvers (never the requester) approve M of N, the requester fetches the signature; expiry', async () => {
