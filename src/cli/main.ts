@@ -42,6 +42,9 @@ Commands:
   operator escrow split|combine [--data DIR] …
         Shamir shares of the root key file, and rebuilding it from them
         (symbolon operator --help).
+  operator migrate-root --to file|pkcs11|kms | rotate-store-key [--data DIR] …
+        Move the store key to another root of trust, or rotate it and re-seal
+        every record in the background (docs/root-of-trust.md).
 
 Options:
   -h, --help     This text; \`symbolon <command> --help\` and

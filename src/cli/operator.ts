@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { combine, split } from 'shamir-secret-sharing';
 import { wipe } from '../crypto/bytes.js';
 import { loadFileRoot, RootKeyError } from '../root/file-root.js';
+import { STORE_KEY_USAGE, storeKeyOperatorCommand } from './store-key-ops.js';
 
 export const OPERATOR_USAGE = `Usage: symbolon operator escrow <split|combine> [options]
 
@@ -127,9 +128,10 @@ export async function operatorCommand(argv: string[], io: OperatorIo = { stdout:
   const [group, sub, ...rest] = argv;
   try {
     if (group === undefined || group === '-h' || group === '--help' || group === 'help') {
-      io.stdout.write(OPERATOR_USAGE);
+      io.stdout.write(`${OPERATOR_USAGE}\n${STORE_KEY_USAGE}`);
       return group === undefined ? 2 : 0;
     }
+    if (group === 'migrate-root' || group === 'rotate-store-key') return await storeKeyOperatorCommand(group, argv.slice(1), io);
     if (group !== 'escrow') throw new UsageError(`unknown operator command '${group.slice(0, 40)}'`);
     const { values } = parseArgs({
       args: rest,

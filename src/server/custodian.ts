@@ -55,6 +55,13 @@ import { createFrame, type Frame } from './frame.js';
 import type { AccessTokenVerifier } from '../wallet/auth.js';
 import type { MasterKeyCustodian } from '../wallet/master-keys.js';
 import { cleanUpOrphanedMasterKeys } from '../wallet/orphaned-master-keys.js';
+import { startStoreKeyRefresh, storeKeyRefreshMs, type StoreKeyRefresh } from './store-key-refresh.js';
+
+/** Follows store-key rotations (src/server/store-key-refresh.ts) when the sealer is the store key. */
+export function followStoreKey(options: CustodianOptions, store: Store, sealer: RootOfTrust, logger: Logger): StoreKeyRefresh | undefined {
+  if (!(sealer instanceof StoreKeySealer) || options.root) return undefined;
+  return startStoreKeyRefresh(store, sealer, options.storeKeyRefreshMs ?? storeKeyRefreshMs(process.env), logger);
+}
 
 export interface Custodian {
   app: FastifyInstance;
@@ -96,6 +103,8 @@ export interface CustodianOptions {
   maintenanceIntervalMs?: number;
   /** Identity overrides (tests): the built-in issuer's limits, verifier options. */
   identity?: Pick<IdentityOptions, 'limits' | 'verifierOptions'>;
+  /** How often to re-read the store-key row and adopt a rotation (default SYMBOLON_STORE_KEY_REFRESH_MS, else 5 s). */
+  storeKeyRefreshMs?: number;
   /** Wallet API overrides (tests): the token verifier (default: the identity module's), the custodian client. */
   wallet?: { verifier?: AccessTokenVerifier; masterKeys?: MasterKeyCustodian };
 }
@@ -349,7 +358,9 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     });
   const { store, sealer: root, source: rootSource, created: rootCreated } = await openRootAndStore(options, logger);
   let ownAudit: AuditLog | undefined;
+  let keyRefresh: StoreKeyRefresh | undefined;
   try {
+    keyRefresh = followStoreKey(options, store, root, logger);
     const accountId = await fixAccountId(store, config);
     const adminCredentialsFile = await ensureAdminCredential(store, root, accountId, config);
     const clock = options.clock ?? Date.now;
@@ -461,6 +472,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       frame,
       async close() {
         try {
+          keyRefresh?.stop();
           await maintenance.stop();
           await app.close();
           wallet?.close();
@@ -473,6 +485,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       },
     };
   } catch (e) {
+    keyRefresh?.stop();
     await ownAudit?.close().catch(() => undefined);
     await store.close();
     if (root instanceof StoreKeySealer && !options.root) root.destroy();
