@@ -16,6 +16,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
 import { sql } from 'kysely';
 import { rotateStoreKey, SEALED_COLUMNS, SEALED_META, UNSEALED_BYTE_COLUMNS } from '../src/cli/store-key-ops.js';
@@ -199,6 +201,43 @@ test('a server running through a rotation keeps signing and creating keys; it ad
     }
   } finally {
     await server.close().catch(() => undefined);
+    await s.cleanup();
+  }
+});
+
+test('a backup made in the middle of a rotation holds both versions; restored, every box opens and the rotation completes there', async () => {
+  const { s, ids, sigs } = await populated('bak', 4);
+  const t = rotateStore('bakto');
+  try {
+    const killed = await s.cli(['operator', 'rotate-store-key', '--grace-seconds', '0', '--batch-size', '2'], { ...CRASH_ENV, SYMBOLON_TEST_CRASH_AT: '4' });
+    assert.equal(killed.signal, 'SIGKILL');
+    const mid = await checkStore(s, FILE_ROOT, false);
+    assert.deepEqual(mid.versions, [1, 2]);
+    const file = join(s.dataDir, 'mid-rotation.backup');
+    const created = await s.cli(['backup', 'create', '--out', file]);
+    assert.equal(created.code, 0, created.stderr);
+    const key = { SYMBOLON_ROOT_KEY: readFileSync(join(s.dataDir, 'root.key'), 'utf8').trim() };
+    const restored = await t.cli(['backup', 'restore', file], key);
+    assert.equal(restored.code, 0, restored.stderr);
+    const there = await checkStore(t, key, false);
+    assert.deepEqual(there.versions, [1, 2]);
+    const boxes = await t.open();
+    try {
+      const versions = new Set((await everySealedBox(boxes)).map((b) => sealedBoxVersion(b.box)));
+      assert.deepEqual([...versions].sort(), [1, 2], 'the backup holds boxes under both versions');
+    } finally {
+      await boxes.close();
+    }
+    await rotateStoreKey({ dataDir: t.dataDir, databaseUrl: DATABASE_URL, pgSchema: t.pgSchema }, { batchSize: 100, graceMs: 0 }, { ...QUIET, env: key });
+    assert.equal((await checkStore(t, key, true)).current, 2);
+    const server = await t.start({ env: key });
+    try {
+      assert.deepEqual(await signatures(server, ids), sigs);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await t.cleanup();
     await s.cleanup();
   }
 });

@@ -33,7 +33,7 @@ import {
 } from '../root/store-key.js';
 import { openStore, type Store } from '../storage/database.js';
 import { getMeta } from '../storage/meta.repository.js';
-import { type Cursor, readSealedBatch, replaceMetaIf, type SealedColumn, writeResealed } from '../storage/reseal.js';
+import { byteColumns, type Cursor, readSealedBatch, replaceMetaIf, type SealedColumn, writeResealed } from '../storage/reseal.js';
 import { wipe } from '../crypto/bytes.js';
 import { materialAad } from '../kms/keystore.js';
 import { accessKeySecretAad } from '../aws/access-key-source.js';
@@ -281,6 +281,22 @@ export async function sealedVersionCounts(store: Store, batchSize = 1000): Promi
   return out;
 }
 
+/**
+ * Before anything is retired: a byte column this command does not know (a
+ * migration added it, SEALED_COLUMNS was not told) that holds a value might
+ * hold boxes under a version about to be retired.
+ * @throws {StoreKeyOpError} naming the column; nothing is retired.
+ */
+async function refuseUnknownColumns(store: Store): Promise<void> {
+  const known = new Set([...SEALED_COLUMNS.map((c) => `${c.table}.${c.column}`), ...Object.keys(UNSEALED_BYTE_COLUMNS)]);
+  for (const tc of await byteColumns(store.db, store.dialect === 'postgres' ? 'postgres' : 'sqlite')) {
+    if (known.has(tc)) continue;
+    const [table, column] = tc.split('.') as [string, string];
+    const { rows } = await readSealedBatch(store.db, { table, key: [column], column }, undefined, 1);
+    if (rows.length > 0) throw new StoreKeyOpError(`column ${tc} holds values this command does not know how to re-seal; nothing was retired`);
+  }
+}
+
 /** One pass over every sealed column: re-seals each box not under the current version. @returns how many were re-sealed. */
 async function resealPass(store: Store, sealer: StoreKeySealer, options: RotateOptions, crash: () => void, io: OpsIo): Promise<number> {
   let total = 0;
@@ -360,6 +376,7 @@ export async function rotateStoreKey(where: StoreLocation, options: RotateOption
     }
     // Whatever a server sealed under the old version before it adopted the new one.
     while ((await resealPass(store, sealer, options, crash, io)) > 0);
+    await refuseUnknownColumns(store);
     const counts = await sealedVersionCounts(store);
     const used = new Set<number>();
     for (const c of counts.values()) for (const v of c.keys()) used.add(v);
