@@ -139,7 +139,7 @@ test('file → PKCS#11 (SoftHSM2) → file, the target given by --to-env FILE', 
     writeFileSync(
       toEnv,
       `# the target root\n${Object.entries(p11)
-        .filter(([k]) => k.startsWith('SYMBOLON_PKCS11_'))
+        .filter(([k]) => /^SYMBOLON_PKCS11_/.test(k))
         .map(([k, v]) => `${k}=${v}`)
         .join('\n')}\n`,
     );

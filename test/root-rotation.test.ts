@@ -16,9 +16,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateKeyCommand } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, SignCommand } from '@aws-sdk/client-kms';
 import { sql } from 'kysely';
 import { rotateStoreKey, SEALED_COLUMNS, SEALED_META, UNSEALED_BYTE_COLUMNS } from '../src/cli/store-key-ops.js';
 import { sealedBoxVersion } from '../src/root/store-key.js';
@@ -238,6 +238,46 @@ test('a backup made in the middle of a rotation holds both versions; restored, e
     }
   } finally {
     await t.cleanup();
+    await s.cleanup();
+  }
+});
+
+test('a store made before the key hierarchy: rotation re-seals its 0x01 records, clears legacy, and then it may leave the file root', {
+  skip: DATABASE_URL !== undefined && 'the fixture is a SQLite store',
+}, async () => {
+  const fixtureDir = join(import.meta.dirname, 'fixtures', 'store-v1');
+  const fixture = JSON.parse(readFileSync(join(fixtureDir, 'fixture.json'), 'utf8')) as { signKeyId: string; digest: string; signature: string };
+  const s = rotateStore('legacy');
+  cpSync(fixtureDir, s.dataDir, { recursive: true });
+  chmodSync(join(s.dataDir, 'root.key'), 0o600);
+  try {
+    await (await s.start()).close(); // the first start adds a store key marked legacy
+    assert.equal((await storeKeyInfo(s)).legacy, true);
+    const toKms = { SYMBOLON_TARGET_ROOT_KMS_ENDPOINT: 'http://127.0.0.1:9', SYMBOLON_TARGET_ROOT_KMS_KEY_ID: 'alias/none' };
+    const early = await s.cli(['operator', 'migrate-root', '--to', 'kms'], toKms);
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, /refused: this store still holds records sealed directly under its root key file .* rotate-store-key first/);
+    const r = await s.cli(['operator', 'rotate-store-key', '--grace-seconds', '0']);
+    assert.equal(r.code, 0, r.stderr);
+    const info = await checkStore(s, FILE_ROOT, true);
+    assert.equal(info.legacy, false);
+    const server = await s.start();
+    try {
+      const sig = await server
+        .kms()
+        .send(
+          new SignCommand({
+            KeyId: fixture.signKeyId,
+            Message: Buffer.from(fixture.digest, 'base64'),
+            MessageType: 'DIGEST',
+            SigningAlgorithm: 'ECDSA_SHA_256',
+          }),
+        );
+      assert.equal(Buffer.from(sig.Signature!).toString('base64'), fixture.signature, 'RFC 6979: the same signature as the fixture');
+    } finally {
+      await server.close();
+    }
+  } finally {
     await s.cleanup();
   }
 });

@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { sealingContext, RootKeyError, type RootKey, type KeyRootOfTrust } from '../root/root-of-trust.js';
+import { sealingContext, RootKeyError, SealedBoxError, type RootKey, type KeyRootOfTrust } from '../root/root-of-trust.js';
 import { rootSettingsFromEnv } from '../root/settings.js';
 import {
   addStoreKeyVersion,
@@ -312,7 +312,14 @@ async function resealPass(store: Store, sealer: StoreKeySealer, options: RotateO
         if (col === META_COLUMN && !metaIsSealed(String(r.name), old)) continue;
         if (sealedBoxVersion(old) === sealer.currentVersion) continue;
         const aad = col.aad(r);
-        const plain = sealer.open(old, aad);
+        let plain: Uint8Array;
+        try {
+          plain = sealer.open(old, aad);
+        } catch (e) {
+          if (!(e instanceof SealedBoxError)) throw e;
+          const id = col.key.map((k) => String(r[k]).slice(0, 80)).join('/');
+          throw new StoreKeyOpError(`${col.table}.${col.column} of ${id}: ${e.message}; nothing was retired (restore that row, then run the command again)`);
+        }
         try {
           updates.push({ row: r, old, box: sealer.seal(plain, aad) });
         } finally {
@@ -367,7 +374,9 @@ export async function rotateStoreKey(where: StoreLocation, options: RotateOption
       legacy?.destroy();
       await root.close();
     }
-    await resealPass(store, sealer, options, crash, io);
+    const started = performance.now();
+    let resealed = await resealPass(store, sealer, options, crash, io);
+    const resealSeconds = (performance.now() - started) / 1000;
     const rotatedAt = storeKeyRecordInfo(row).rotatedAt ?? 0;
     const wait = rotatedAt + options.graceMs - Date.now();
     if (wait > 0) {
@@ -375,7 +384,7 @@ export async function rotateStoreKey(where: StoreLocation, options: RotateOption
       await new Promise((r) => setTimeout(r, wait));
     }
     // Whatever a server sealed under the old version before it adopted the new one.
-    while ((await resealPass(store, sealer, options, crash, io)) > 0);
+    for (let n = await resealPass(store, sealer, options, crash, io); n > 0; n = await resealPass(store, sealer, options, crash, io)) resealed += n;
     await refuseUnknownColumns(store);
     const counts = await sealedVersionCounts(store);
     const used = new Set<number>();
@@ -393,7 +402,8 @@ export async function rotateStoreKey(where: StoreLocation, options: RotateOption
     }
     const left = info.versions.filter((v) => !retire.includes(v));
     io.stdout.write(
-      `Store key v${info.current} is current; every sealed record is under it${retire.length ? `; retired v${retire.join(', v')}` : ''}${left.length > 1 ? `; still in use: v${left.join(', v')}` : ''}.\n`,
+      `Store key v${info.current} is current; every sealed record is under it${retire.length ? `; retired v${retire.join(', v')}` : ''}${left.length > 1 ? `; still in use: v${left.join(', v')}` : ''}.\n` +
+        `Re-sealed ${resealed} records (first pass ${resealSeconds.toFixed(2)} s).\n`,
     );
     return info.current;
   } catch (e) {
