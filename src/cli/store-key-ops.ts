@@ -15,7 +15,7 @@
  * test/root-rotation.test.ts fails when a byte column or a sealed meta row is
  * missing from them.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sealingContext, RootKeyError, SealedBoxError, type RootKey, type KeyRootOfTrust } from '../root/root-of-trust.js';
@@ -134,6 +134,8 @@ function crashPoints(env: OpsIo['env']): () => void {
 }
 
 async function openExistingStore(where: StoreLocation): Promise<Store> {
+  const file = join(where.dataDir, 'symbolon.db');
+  if (!where.databaseUrl && !existsSync(file)) throw new StoreKeyOpError(`no store at ${file} (use --data DIR, or set DATABASE_URL)`);
   const store = await openStore({
     databaseUrl: where.databaseUrl,
     sqliteFile: join(where.dataDir, 'symbolon.db'),
