@@ -209,7 +209,7 @@ test('a backup made in the middle of a rotation holds both versions; restored, e
   const { s, ids, sigs } = await populated('bak', 4);
   const t = rotateStore('bakto');
   try {
-    const killed = await s.cli(['operator', 'rotate-store-key', '--grace-seconds', '0', '--batch-size', '2'], { ...CRASH_ENV, SYMBOLON_TEST_CRASH_AT: '4' });
+    const killed = await s.cli(['operator', 'rotate-store-key', '--grace-seconds', '0', '--batch-size', '2'], { ...CRASH_ENV, SYMBOLON_TEST_CRASH_AT: '6' });
     assert.equal(killed.signal, 'SIGKILL');
     const mid = await checkStore(s, FILE_ROOT, false);
     assert.deepEqual(mid.versions, [1, 2]);

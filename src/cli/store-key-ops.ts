@@ -4,9 +4,9 @@
  *
  * migrate-root unwraps every store-key version with the current root and
  * wraps it with the target: one compare-and-set update of the store_key row,
- * nothing else. rotate-store-key adds store key n+1 (current for new records
- * at once; running servers adopt it from the row, src/server/store-key-refresh.ts),
- * re-seals every sealed record in batches, each its own short transaction,
+ * nothing else. rotate-store-key adds store key n+1 (running servers adopt
+ * it from the row, src/server/store-key-refresh.ts; it becomes current once
+ * they all can open it), re-seals every sealed record in batches, each its own short transaction,
  * and retires the older versions only once no record uses them. Every step is
  * one transaction, so a kill -9 at any moment leaves a store that opens, and
  * running the command again completes it.
@@ -22,6 +22,7 @@ import { sealingContext, RootKeyError, SealedBoxError, type RootKey, type KeyRoo
 import { rootSettingsFromEnv } from '../root/settings.js';
 import {
   addStoreKeyVersion,
+  promoteStoreKeyVersion,
   openStoreKeys,
   retireStoreKeyVersions,
   rewrapStoreKeyRecord,
@@ -283,6 +284,14 @@ export async function sealedVersionCounts(store: Store, batchSize = 1000): Promi
   return out;
 }
 
+/** Waits until `graceMs` after `since`, so every running server has re-read the row (src/server/store-key-refresh.ts). */
+async function graceWait(since: number | undefined, graceMs: number, what: string, io: OpsIo): Promise<void> {
+  const wait = (since ?? 0) + graceMs - Date.now();
+  if (wait <= 0) return;
+  io.stderr.write(`Waiting ${Math.ceil(wait / 1000)} s for running servers ${what}…\n`);
+  await new Promise((r) => setTimeout(r, wait));
+}
+
 /**
  * Before anything is retired: a byte column this command does not know (a
  * migration added it, SEALED_COLUMNS was not told) that holds a value might
@@ -343,9 +352,11 @@ async function resealPass(store: Store, sealer: StoreKeySealer, options: RotateO
 
 /**
  * Rotates the store key, or completes a rotation a killed run left: adds
- * version n+1 (unless a rotation is in progress), re-seals every record in
- * batches, waits out the grace period, re-seals what servers wrote under the
- * old version meanwhile, and retires every version no record uses.
+ * version n+1 (unless a rotation is in progress), waits out the grace period
+ * so every running server can open it, makes it current, re-seals every
+ * record in batches, waits out the grace period again, re-seals what servers
+ * wrote under the old version meanwhile, and retires every version no record
+ * uses.
  * @returns the new current version.
  */
 export async function rotateStoreKey(where: StoreLocation, options: RotateOptions, io: OpsIo): Promise<number> {
@@ -360,15 +371,28 @@ export async function rotateStoreKey(where: StoreLocation, options: RotateOption
       const info = storeKeyRecordInfo(row);
       if (info.root !== root.kind) throw new StoreKeyOpError(`this store's store key is wrapped by the ${info.root} root, but SYMBOLON_ROOT is ${root.kind}`);
       if (info.versions.length === 1) {
+        // Step 1: v(n+1) joins the row, not yet current.
         const next = await addStoreKeyVersion(root, row, Date.now());
         crash();
         if (!(await replaceMetaIf(store.db, STORE_KEY_META, row, next)))
           throw new StoreKeyOpError('the store key row changed meanwhile (another rotation or migration); run the command again');
         row = next;
         crash();
-        io.stderr.write(`Store key v${storeKeyRecordInfo(row).current} is current; re-sealing records under v${info.current}…\n`);
       } else {
-        io.stderr.write(`A rotation to store key v${info.current} is in progress (versions ${info.versions.join(', ')}); completing it…\n`);
+        io.stderr.write(`A rotation is in progress (versions ${info.versions.join(', ')}); completing it…\n`);
+      }
+      const staged = storeKeyRecordInfo(row);
+      const newest = Math.max(...staged.versions);
+      if (staged.current !== newest) {
+        // Step 2, once every running server can open v(n+1): it becomes current.
+        await graceWait(staged.rotatedAt, options.graceMs, `to learn store key v${newest}`, io);
+        const next = promoteStoreKeyVersion(row, Date.now());
+        crash();
+        if (!(await replaceMetaIf(store.db, STORE_KEY_META, row, next)))
+          throw new StoreKeyOpError('the store key row changed meanwhile (another rotation or migration); run the command again');
+        row = next;
+        crash();
+        io.stderr.write(`Store key v${newest} is current; re-sealing records under older versions…\n`);
       }
       sealer = await openStoreKeys(root, row, legacy);
       if (storeKeyRecordInfo(row).legacy) legacy = undefined; // the sealer owns it now
@@ -379,12 +403,8 @@ export async function rotateStoreKey(where: StoreLocation, options: RotateOption
     const started = performance.now();
     let resealed = await resealPass(store, sealer, options, crash, io);
     const resealSeconds = (performance.now() - started) / 1000;
-    const rotatedAt = storeKeyRecordInfo(row).rotatedAt ?? 0;
-    const wait = rotatedAt + options.graceMs - Date.now();
-    if (wait > 0) {
-      io.stderr.write(`Waiting ${Math.ceil(wait / 1000)} s for running servers to adopt v${sealer.currentVersion}…\n`);
-      await new Promise((r) => setTimeout(r, wait));
-    }
+    // Step 3: whatever a server sealed under an older version before it adopted the new one.
+    await graceWait(storeKeyRecordInfo(row).rotatedAt, options.graceMs, `to seal under v${sealer.currentVersion}`, io);
     // Whatever a server sealed under the old version before it adopted the new one.
     for (let n = await resealPass(store, sealer, options, crash, io); n > 0; n = await resealPass(store, sealer, options, crash, io)) resealed += n;
     await refuseUnknownColumns(store);

@@ -10,7 +10,9 @@
  * sealed under the previous current version's sealing key, so that running
  * servers, which hold that version but no longer the root, can adopt the new
  * one from the row (`StoreKeySealer.adopt`); it is dropped when the previous
- * version is retired. `rotatedAt` (epoch ms) is when `current` last changed.
+ * version is retired. `rotatedAt` (epoch ms) is when a version last joined
+ * the row or became current: what running servers must have re-read before
+ * the next step of a rotation.
  * `legacy` is true for a store made before the key hierarchy: its older
  * records are sealed directly under the file root (format 0x01) and stay
  * readable through the file root's legacy sealer.
@@ -220,8 +222,10 @@ export async function rewrapStoreKeyRecord(from: RootKey, to: RootKey, recordByt
 
 /**
  * Store-key rotation, step 1: a fresh store key, version (highest + 1),
- * wrapped by `root` and chained under the current version, becomes current.
- * The older versions stay until no record uses them (`retireStoreKeyVersions`).
+ * wrapped by `root` and chained under the current version, joins the row —
+ * not yet current, so that every running server can open boxes under it
+ * before any is made (`promoteStoreKeyVersion` is step 2). The older versions
+ * stay until no record uses them (`retireStoreKeyVersions`).
  * @throws {RootKeyError} when `root` does not unwrap the current version.
  */
 export async function addStoreKeyVersion(root: RootKey, recordBytes: Uint8Array, now: number): Promise<Uint8Array> {
@@ -239,7 +243,6 @@ export async function addStoreKeyVersion(root: RootKey, recordBytes: Uint8Array,
     const chained = aeadSeal(curSealing, fresh, chainAad(r.installation, version, cur.version));
     return encodeStoreKeyRecord({
       ...r,
-      current: version,
       rotatedAt: now,
       keys: [
         ...r.keys,
@@ -251,6 +254,12 @@ export async function addStoreKeyVersion(root: RootKey, recordBytes: Uint8Array,
     wipe(fresh);
     if (curSealing) wipe(curSealing);
   }
+}
+
+/** Store-key rotation, step 2: the highest version becomes current (new records are sealed under it). */
+export function promoteStoreKeyVersion(recordBytes: Uint8Array, now: number): Uint8Array {
+  const r = decodeStoreKeyRecord(recordBytes);
+  return encodeStoreKeyRecord({ ...r, current: Math.max(...r.keys.map((k) => k.version)), rotatedAt: now });
 }
 
 /**
