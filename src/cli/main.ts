@@ -48,6 +48,9 @@ Commands:
   operator init|unseal|seal …
         SYMBOLON_ROOT=shamir: make a store's root as N shares, unseal a sealed
         server with M of them, seal it again (docs/root-of-trust.md).
+  operator migrate-root --to file|pkcs11|kms | rotate-store-key [--data DIR] …
+        Move the store key to another root of trust, or rotate it and re-seal
+        every record in the background (docs/root-of-trust.md).
 
 Options:
   -h, --help     This text; \`symbolon <command> --help\` and

@@ -32,6 +32,7 @@ import { createStoreKeyRecord, STORE_KEY_META } from '../root/store-key.js';
 import { createShamirRoot, encodeShamirRecord, SHAMIR_META } from '../root/shamir-root.js';
 import { ROOT_CHECK } from '../server/custodian.js';
 import { LOCAL_ENDPOINT, resolveTarget } from './endpoint.js';
+import { STORE_KEY_USAGE, storeKeyOperatorCommand } from './store-key-ops.js';
 
 export const OPERATOR_USAGE = `Usage: symbolon operator escrow <split|combine> [options]
        symbolon operator rotate-shares (--all | --address 0x…) [--data DIR]
@@ -162,7 +163,7 @@ export async function operatorCommand(argv: string[], io: OperatorIo = { stdout:
   const [group, sub, ...rest] = argv;
   try {
     if (group === undefined || group === '-h' || group === '--help' || group === 'help') {
-      io.stdout.write(OPERATOR_USAGE);
+      io.stdout.write(`${OPERATOR_USAGE}\n${STORE_KEY_USAGE}`);
       return group === undefined ? 2 : 0;
     }
     if (group === 'rotate-shares') {
@@ -191,6 +192,7 @@ export async function operatorCommand(argv: string[], io: OperatorIo = { stdout:
       return 0;
     }
     if (group === 'init' || group === 'unseal' || group === 'seal') return await shamirCommand(group, argv.slice(1), io);
+    if (group === 'migrate-root' || group === 'rotate-store-key') return await storeKeyOperatorCommand(group, argv.slice(1), io);
     if (group !== 'escrow') throw new UsageError(`unknown operator command '${group.slice(0, 40)}'`);
     const { values } = parseArgs({
       args: rest,

@@ -32,7 +32,7 @@ export interface NewMaterial {
 const aadCache = new Map<string, Uint8Array>();
 
 /** Associated data binding sealed material to (keyId, version); memoised, as the hot paths ask for it per request. */
-function materialAad(keyId: string, version: number): Uint8Array {
+export function materialAad(keyId: string, version: number): Uint8Array {
   const id = `${keyId}/${version}`;
   let aad = aadCache.get(id);
   if (!aad) {

@@ -65,6 +65,13 @@ import { RpcAccounts } from '../rpc/accounts.js';
 import { Upstream } from '../rpc/upstream.js';
 import { RpcSigner } from '../rpc/rpc-signer.js';
 import { registerRpcRoute } from './rpc-route.js';
+import { startStoreKeyRefresh, storeKeyRefreshMs, type StoreKeyRefresh } from './store-key-refresh.js';
+
+/** Follows store-key rotations (src/server/store-key-refresh.ts) when the sealer is the store key. */
+export function followStoreKey(options: CustodianOptions, store: Store, sealer: RootOfTrust, logger: Logger): StoreKeyRefresh | undefined {
+  if (!(sealer instanceof StoreKeySealer) || options.root) return undefined;
+  return startStoreKeyRefresh(store, sealer, options.storeKeyRefreshMs ?? storeKeyRefreshMs(process.env), logger);
+}
 
 export interface Custodian {
   app: FastifyInstance;
@@ -114,6 +121,8 @@ export interface CustodianOptions {
   maintenanceIntervalMs?: number;
   /** Identity overrides (tests): the built-in issuer's limits, verifier options. */
   identity?: Pick<IdentityOptions, 'limits' | 'verifierOptions'>;
+  /** How often to re-read the store-key row and adopt a rotation (default SYMBOLON_STORE_KEY_REFRESH_MS, else 5 s). */
+  storeKeyRefreshMs?: number;
   /** Wallet API overrides (tests): the token verifier (default: the identity module's), the custodian client. */
   wallet?: { verifier?: AccessTokenVerifier; masterKeys?: MasterKeyCustodian };
   /** SYMBOLON_ROOT=shamir: the root rebuilt from unseal shares (src/server/sealed-gate.ts); closed (wiped) once the store key is unwrapped. */
@@ -379,7 +388,9 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     });
   const { store, sealer: root, source: rootSource, created: rootCreated } = await openRootAndStore(options, logger);
   let ownAudit: AuditLog | undefined;
+  let keyRefresh: StoreKeyRefresh | undefined;
   try {
+    keyRefresh = followStoreKey(options, store, root, logger);
     const accountId = await fixAccountId(store, config);
     const adminCredentialsFile = await ensureAdminCredential(store, root, accountId, config);
     const clock = options.clock ?? Date.now;
@@ -514,6 +525,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       frame,
       async close() {
         try {
+          keyRefresh?.stop();
           await maintenance.stop();
           await app.close();
           wallet?.close();
@@ -527,6 +539,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       },
     };
   } catch (e) {
+    keyRefresh?.stop();
     await ownAudit?.close().catch(() => undefined);
     await store.close();
     if (root instanceof StoreKeySealer && !options.root) root.destroy();

@@ -20,7 +20,7 @@ import type { RootKey, RootOfTrust } from '../root/root-of-trust.js';
 import { StoreKeySealer } from '../root/store-key.js';
 import { createIdentity, resolvePublicUrl, type Identity } from '../identity/identity.js';
 import { createWalletService } from '../wallet/wallet-service.js';
-import { openRootAndStore } from './custodian.js';
+import { followStoreKey, openRootAndStore } from './custodian.js';
 import { buildWalletApp, type ServerFactory } from './app.js';
 
 export interface WalletServer {
@@ -60,6 +60,7 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
   // The same order as the custodian's: a root key that is there is checked before the store is touched.
   const { store, sealer: root, source: rootSource, created: rootCreated } = await openRootAndStore(options, logger);
   let wallet: Awaited<ReturnType<typeof createWalletService>> | undefined;
+  const keyRefresh = followStoreKey(options, store, root, logger);
   try {
     const clock = options.clock ?? Date.now;
     let listening: FastifyInstance | undefined;
@@ -96,6 +97,7 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
       identity,
       async close() {
         try {
+          keyRefresh?.stop();
           await app.close();
           service.close();
         } finally {
@@ -105,6 +107,7 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
       },
     };
   } catch (e) {
+    keyRefresh?.stop();
     wallet?.close();
     await store.close();
     if (root instanceof StoreKeySealer && !options.root) root.destroy();
