@@ -25,6 +25,7 @@ import { sealedBoxVersion } from '../src/root/store-key.js';
 import { byteColumns } from '../src/storage/reseal.js';
 import { sessionSecretAad } from '../src/sts/session-credential-source.js';
 import { shareBContext } from '../src/wallet/wallets.js';
+import { webhookSecretAad } from '../src/audit/webhooks.js';
 import { checkStore, DATABASE_URL, everySealedBox, rotateStore, type RotateStore, sign, storeKeyInfo } from './helpers/rotate-store.js';
 import type { TestServer } from './helpers/server.js';
 
@@ -32,7 +33,7 @@ const FILE_ROOT: Record<string, string> = {};
 const CRASH_ENV = { NODE_ENV: 'test' };
 const QUIET = { stdout: { write: () => true }, stderr: { write: () => true }, env: {} };
 
-/** Keys, a wallet with share B, a displaced wallet, an STS session: at least one box in every sealed table. */
+/** Keys, wallets with share B (one of generation 1), a displaced wallet, a webhook, an STS session: at least one box in every sealed table. */
 async function populate(server: TestServer, keys: number): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < keys; i++)
@@ -49,6 +50,20 @@ async function populate(server: TestServer, keys: number): Promise<string[]> {
       db,
     );
   }
+  // A split wallet after one share rotation: its share B is bound to generation 1.
+  {
+    const userId = randomUUID();
+    const address = `0x${randomBytes(20).toString('hex')}`;
+    await sql`INSERT INTO wallet_users (id, issuer, sub, created_at) VALUES (${userId}, ${'https://issuer.test'}, ${userId}, ${now})`.execute(db);
+    await sql`INSERT INTO wallets (id, user_id, address, custody_mode, share_b_sealed, share_generation, created_at) VALUES (${randomUUID()}, ${userId}, ${address}, ${'split'}, ${root.seal(new Uint8Array(32).fill(8), shareBContext(userId, address, 1))}, ${1}, ${now})`.execute(
+      db,
+    );
+  }
+  // A monitoring webhook's HMAC secret.
+  const webhookId = randomUUID();
+  await sql`INSERT INTO monitor_webhooks (webhook_id, url, events, sealed_secret, created_by, created_at) VALUES (${webhookId}, ${'https://hooks.test/'}, ${'["deny.burst"]'}, ${root.seal(new Uint8Array(32).fill(7), webhookSecretAad(webhookId))}, ${'test'}, ${now})`.execute(
+    db,
+  );
   const role = await db.selectFrom('iam_roles').select(['role_name', 'role_id', 'arn']).executeTakeFirstOrThrow();
   const sessionId = randomUUID();
   await db

@@ -40,6 +40,7 @@ import { materialAad } from '../kms/keystore.js';
 import { accessKeySecretAad } from '../aws/access-key-source.js';
 import { sessionSecretAad } from '../sts/session-credential-source.js';
 import { shareBContext } from '../wallet/wallets.js';
+import { webhookSecretAad } from '../audit/webhooks.js';
 import { CHECKPOINT_KEY_META } from '../audit/checkpoint-key.js';
 import { PLATFORM_KEY_META, platformKeySealingContext } from '../attestation/platform-key.js';
 import { PEPPER_CONTEXT, PEPPER_META } from '../identity/issuer/secrets.js';
@@ -58,7 +59,14 @@ export const SEALED_COLUMNS: readonly SealedColumnSpec[] = [
   { table: 'kms_key_material', key: ['key_id', 'version'], column: 'sealed', aad: (r) => materialAad(String(r.key_id), Number(r.version)) },
   { table: 'iam_access_keys', key: ['access_key_id'], column: 'sealed_secret', aad: (r) => accessKeySecretAad(String(r.access_key_id)) },
   { table: 'sts_sessions', key: ['session_id'], column: 'sealed_secret', aad: (r) => sessionSecretAad(String(r.session_id)) },
-  { table: 'wallets', key: ['id'], extra: ['user_id', 'address'], column: 'share_b_sealed', aad: (r) => shareBContext(String(r.user_id), String(r.address)) },
+  // Share B is bound to its share generation from the first rotation on (docs/signer.md, "Share rotation").
+  {
+    table: 'wallets',
+    key: ['id'],
+    extra: ['user_id', 'address', 'share_generation'],
+    column: 'share_b_sealed',
+    aad: (r) => shareBContext(String(r.user_id), String(r.address), Number(r.share_generation ?? 0)),
+  },
   // Wallets a migration moved aside, unchanged (src/storage/migrations/2026-12-07T0100-wallet-address-unique.ts).
   {
     table: 'wallets_displaced',
@@ -67,6 +75,8 @@ export const SEALED_COLUMNS: readonly SealedColumnSpec[] = [
     column: 'share_b_sealed',
     aad: (r) => shareBContext(String(r.user_id), String(r.address)),
   },
+  // Monitoring webhooks' HMAC secrets (src/audit/webhooks.ts).
+  { table: 'monitor_webhooks', key: ['webhook_id'], column: 'sealed_secret', aad: (r) => webhookSecretAad(String(r.webhook_id)) },
 ];
 
 /** Byte columns that hold no box sealed by the store key, and why. */

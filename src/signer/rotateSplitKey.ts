@@ -17,17 +17,17 @@
  * shares open nothing the store serves, and B' exists only in this answer.
  */
 import { randomFillSync } from 'node:crypto';
-import { getAddress, type Address, type Hex } from 'viem';
+import type { Address, Hex } from 'viem';
 import { wipe } from '../crypto/bytes.js';
 import { getPublicKey, isValidPrivateKey, signDigest } from '../crypto/secp256k1.js';
 import { signMessage } from '../eth/signMessage.js';
 import { rotationStatement } from './rotationStatement.js';
 import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
-import { TokenError } from '../identity/errors.js';
 import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
 import { MAX_GENERATION, shareAContext } from './shareContext.js';
 import { SignerError } from './errors.js';
 import type { SignerDeps } from './signWithSplitKey.js';
+import { verifyOwnerRequest } from './verifyOwnerRequest.js';
 
 export interface RotateRequest {
   address: string;
@@ -64,22 +64,9 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
   let newShareB: Uint8Array | undefined;
   const shareB = request.shareB;
   try {
-    if (shareB.length !== SHARE_BYTES) throw new SignerError('bad_request', `shareB must be ${SHARE_BYTES} bytes, got ${shareB.length}.`);
     if (!Number.isSafeInteger(request.generation) || request.generation < 0 || request.generation >= MAX_GENERATION)
       throw new SignerError('bad_request', `generation must be an integer 0..${MAX_GENERATION - 1}.`);
-    let address: Address;
-    try {
-      address = getAddress(request.address);
-    } catch {
-      throw new SignerError('bad_request', 'address must be a 20-byte 0x address.');
-    }
-    let verified;
-    try {
-      verified = await deps.verifier.verify(request.token);
-    } catch (e) {
-      if (e instanceof TokenError) throw new SignerError('invalid_token', `The token was refused (${e.code}).`);
-      throw e;
-    }
+    const { address, verified } = await verifyOwnerRequest(deps.verifier, { shareB, address: request.address, token: request.token });
     const released = await releaseShareA(deps, {
       token: request.token,
       tokenExp: verified.exp,

@@ -14,7 +14,7 @@
  * checksummed form: another owner's token, another address or another share
  * generation does not open it.
  */
-import { getAddress, serializeSignature, type Address, type Hex, type SignedAuthorization } from 'viem';
+import { serializeSignature, type Address, type Hex, type SignedAuthorization } from 'viem';
 import type { Logger } from 'pino';
 import { wipe } from '../crypto/bytes.js';
 import { getPublicKey, isValidPrivateKey, signDigest } from '../crypto/secp256k1.js';
@@ -28,12 +28,12 @@ import { signHash } from '../eth/signHash.js';
 import { signPreparedTransaction } from '../eth/signTransaction.js';
 import { signTypedData } from '../eth/signTypedData.js';
 import type { DigestSigner } from '../eth/types.js';
-import { TokenError } from '../identity/errors.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
 import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
 import { shareAContext } from './shareContext.js';
 import type { CredentialSource } from './credentials.js';
 import { asSignerPayload, SignerError } from './errors.js';
+import { verifyOwnerRequest } from './verifyOwnerRequest.js';
 import type { KmsRecipientClient } from './kms-client.js';
 import { encodePayload, type SignPayload } from '../eth/payload.js';
 import type { AttestedSession } from './session.js';
@@ -96,21 +96,7 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
   let key: Uint8Array | undefined;
   const shareB = request.shareB;
   try {
-    if (shareB.length !== SHARE_BYTES) throw new SignerError('bad_request', `shareB must be ${SHARE_BYTES} bytes, got ${shareB.length}.`);
-    let address: Address;
-    try {
-      address = getAddress(request.address);
-    } catch {
-      throw new SignerError('bad_request', 'address must be a 20-byte 0x address.');
-    }
-
-    let verified;
-    try {
-      verified = await deps.verifier.verify(request.token);
-    } catch (e) {
-      if (e instanceof TokenError) throw new SignerError('invalid_token', `The token was refused (${e.code}).`);
-      throw e;
-    }
+    const { address, verified } = await verifyOwnerRequest(deps.verifier, { shareB, address: request.address, token: request.token });
     // Only now the costly part (hashing typed data, serializing a transaction), and still before any release.
     const payload = asSignerPayload(() => encodePayload(request.payload));
 
