@@ -670,7 +670,7 @@ async function rpcTokens(
       print(
         [
           `created JSON-RPC token ${String(r.TokenId)} for ${String(r.UserArn)}`,
-          `SYMBOLON_RPC_TOKEN=${String(r.Token)}`,
+          `token: ${String(r.Token)}`,
           'Send it as Authorization: Bearer TOKEN to /rpc. The token is shown only now; store it safely.',
         ].join('\n'),
         { token: r.Token, tokenId: r.TokenId, userName: r.UserName, userArn: r.UserArn },
