@@ -117,3 +117,36 @@ export function describeDecision(d: SigningDecision): string {
     ? 'Refused by the signing policy: no statement allows this payload (implicit deny).'
     : `Refused by signing policy statement ${d.statement} (explicit Deny).`;
 }
+
+const OPERATOR_TEXT: Record<string, string> = { lt: '<', le: '<=', gt: '>', ge: '>=', eq: '=' };
+
+/** A window clause as text: `eth:ValueInWindow/86400 <= 5000000000000000000` (the policy's limit, never a payload value). */
+function windowClauseText(c: CompiledClause): string {
+  const op = `${c.negated ? 'not ' : ''}${OPERATOR_TEXT[c.compare] ?? c.compare}`;
+  return `${c.keyName} ${op} ${c.numbers.map((n) => n.toString(10)).join(' or ')}`;
+}
+
+const isWindow = (c: CompiledClause) => c.key.includes('/');
+
+/**
+ * For a refusal by a policy with rolling windows (facts: with the window sums),
+ * what the windows had to do with it: the deciding Deny's window condition, or
+ * the first Allow statement that only its window limit kept from applying.
+ * Empty when no window decided. Names Sids and the policy's limits only.
+ */
+export function windowRefusal(policy: SigningPolicy, facts: PayloadFacts, d: SigningDecision): string {
+  if (d.decision !== 'deny' || policy.windows.length === 0) return '';
+  const note = ' (the window counts this request, so the limit is never exceeded).';
+  if (d.statement !== undefined) {
+    const st = policy.statements.find((s) => s.sid === d.statement);
+    const w = st?.conditions.filter(isWindow) ?? [];
+    return w.length > 0 ? ` Its rolling-window condition ${w.map(windowClauseText).join(', ')} holds${note}` : '';
+  }
+  for (const st of policy.statements) {
+    if (st.effect !== 'Allow') continue;
+    const failing = st.conditions.filter((c) => !clauseHolds(c, facts));
+    if (failing.length > 0 && failing.every((c) => isWindow(c) && facts.has(c.key)))
+      return ` Statement ${st.sid} would allow it, but its rolling-window limit ${failing.map(windowClauseText).join(', ')} would be exceeded${note}`;
+  }
+  return '';
+}
