@@ -1,0 +1,117 @@
+/**
+ * Rolling-window signing policies under concurrency (docs/signing-policy.md
+ * "Rolling windows"): SymbolonSigning.SignPayload hammered at once on a key
+ * whose policy caps value and signature count in a window — on PostgreSQL
+ * from two server processes over the same schema (this process's custodian
+ * and a `symbolon serve` child), on SQLite from one — and exactly the allowed
+ * number sign, the total signed never exceeds the limit, and every refusal
+ * names the Sid and the window limit.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { CreateKeyCommand, GetPublicKeyCommand } from '@aws-sdk/client-kms';
+import { parseTransaction, recoverTransactionAddress } from 'viem';
+import { ADMIN, startTestServer, type TestServer } from './helpers/server.js';
+import { callAwsJson } from './helpers/aws-json.js';
+import { startServeProcess, type ServeProcess } from './helpers/serve-process.js';
+import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
+
+const TREASURY = '0x1111111111111111111111111111111111111111';
+const pgSchema = process.env.DATABASE_URL ? `window16_${Math.random().toString(16).slice(2, 10)}` : undefined;
+let server: TestServer;
+/** PostgreSQL: a second `symbolon serve` over the same schema; SQLite: none (one process). */
+let other: ServeProcess | undefined;
+
+function signing(endpoint: string, op: string, body: unknown) {
+  return callAwsJson({ endpoint, target: `SymbolonSigning.${op}`, body, credentials: ADMIN });
+}
+
+async function newKey(): Promise<{ arn: string; address: string }> {
+  const kms = server.kms();
+  const arn = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.Arn!;
+  const pub = await kms.send(new GetPublicKeyCommand({ KeyId: arn }));
+  return { arn, address: publicKeyToAddress(pub.PublicKey!) };
+}
+
+const tx = (nonce: number, value: string) => ({
+  type: 'transaction',
+  transaction: { chainId: 31337, nonce, gas: 21000, maxFeePerGas: '30000000000', maxPriorityFeePerGas: '1000000000', to: TREASURY, value },
+});
+
+/** The endpoints requests alternate between: both processes on PostgreSQL. */
+const endpoints = () => (other ? [server.endpoint, other.endpoint] : [server.endpoint]);
+
+before(async () => {
+  server = await startTestServer(pgSchema ? { pgSchema } : {});
+  if (pgSchema && server.config.databaseUrl) {
+    const u = new URL(server.config.databaseUrl);
+    u.searchParams.set('options', `-c search_path=${pgSchema}`);
+    other = await startServeProcess({ dataDir: server.dataDir, databaseUrl: u.toString() });
+  }
+});
+
+after(async () => {
+  await other?.stop();
+  await server.close();
+});
+
+test('a value window under concurrent SignPayload: exactly the allowed number sign, the total never exceeds the limit', async () => {
+  const key = await newKey();
+  const policy = JSON.stringify({
+    Version: '2026-12-01',
+    Statement: [{ Sid: 'DailyCap', Effect: 'Allow', Condition: { NumericLessThanEquals: { 'eth:ValueInWindow/86400': '10000' } } }],
+  });
+  assert.equal((await signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy })).status, 200);
+  const ends = endpoints();
+  // 24 requests of 1000 wei at once, alternating between the processes: the window allows 10.
+  const results = await Promise.all(
+    Array.from({ length: 24 }, (_, i) => signing(ends[i % ends.length]!, 'SignPayload', { KeyId: key.arn, Payload: tx(i, '1000') })),
+  );
+  const signed = results.filter((r) => r.status === 200);
+  const refused = results.filter((r) => r.status !== 200);
+  assert.equal(signed.length, 10, `signed ${signed.length} of 24`);
+  let total = 0n;
+  for (const r of signed) {
+    assert.equal(await recoverTransactionAddress({ serializedTransaction: r.body.Signed as never }), key.address);
+    total += parseTransaction(r.body.Signed as never).value ?? 0n;
+  }
+  assert.equal(total, 10000n);
+  for (const r of refused) {
+    assert.equal(r.body.__type, 'AccessDeniedException');
+    assert.match(String(r.body.message), /Statement DailyCap would allow it, but its rolling-window limit eth:ValueInWindow\/86400 <= 10000 would be exceeded/);
+  }
+  if (other) {
+    // Both processes signed some and refused some: the limit held across them, not in each alone.
+    const byOther = results.filter((r, i) => i % 2 === 1 && r.status === 200).length;
+    assert.ok(byOther > 0 && byOther < 10, `the second process signed ${byOther}`);
+  }
+  // A zero-value payment still fits (10,000 + 0); one more wei does not.
+  assert.equal((await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx(100, '0') })).status, 200);
+  const more = await signing(endpoints().at(-1)!, 'SignPayload', { KeyId: key.arn, Payload: tx(101, '1') });
+  assert.equal(more.body.__type, 'AccessDeniedException');
+});
+
+test('a signature-count window under concurrent SignPayload: exactly N sign; a refused request is not counted', async () => {
+  const key = await newKey();
+  const policy = JSON.stringify({
+    Version: '2026-12-01',
+    Statement: [
+      { Sid: 'ThreePerHour', Effect: 'Allow', Condition: { NumericLessThanEquals: { 'eth:SignaturesInWindow/3600': '3' } } },
+      { Sid: 'NoBig', Effect: 'Deny', Condition: { NumericGreaterThan: { 'eth:Value': '5' } } },
+    ],
+  });
+  assert.equal((await signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy })).status, 200);
+  // A refused request (explicit Deny) reserves nothing.
+  const big = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx(0, '6') });
+  assert.match(String(big.body.message), /statement NoBig \(explicit Deny\)/);
+  const ends = endpoints();
+  const results = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => signing(ends[i % ends.length]!, 'SignPayload', { KeyId: key.arn, Payload: { type: 'message', message: `m${i}` } })),
+  );
+  assert.equal(results.filter((r) => r.status === 200).length, 3);
+  for (const r of results.filter((x) => x.status !== 200))
+    assert.match(
+      String(r.body.message),
+      /Statement ThreePerHour would allow it, but its rolling-window limit eth:SignaturesInWindow\/3600 <= 3 would be exceeded/,
+    );
+});
