@@ -115,3 +115,25 @@ test('a signature-count window under concurrent SignPayload: exactly N sign; a r
       /Statement ThreePerHour would allow it, but its rolling-window limit eth:SignaturesInWindow\/3600 <= 3 would be exceeded/,
     );
 });
+
+test('a request allowed by the window but not signed (it cannot be encoded) releases its reservation', async () => {
+  const key = await newKey();
+  const policy = JSON.stringify({
+    Version: '2026-12-01',
+    Statement: [{ Sid: 'OnePerHour', Effect: 'Allow', Condition: { NumericLessThanEquals: { 'eth:SignaturesInWindow/3600': '1' } } }],
+  });
+  assert.equal((await signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy })).status, 200);
+  // Typed data whose shape reads but whose value cannot be hashed: decided (allowed), then refused at encoding.
+  const unhashable = {
+    type: 'typedData',
+    typedData: { domain: { name: 'X' }, types: { Mail: [{ name: 'n', type: 'uint8' }] }, primaryType: 'Mail', message: { n: 'many' } },
+  };
+  for (let i = 0; i < 2; i++) {
+    const bad = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: unhashable });
+    assert.equal(bad.body.__type, 'ValidationException', JSON.stringify(bad.body));
+  }
+  // Had either reservation stayed, the window would be full.
+  assert.equal((await signing(endpoints().at(-1)!, 'SignPayload', { KeyId: key.arn, Payload: { type: 'message', message: 'first' } })).status, 200);
+  const second = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: { type: 'message', message: 'second' } });
+  assert.match(String(second.body.message), /OnePerHour would allow it, but its rolling-window limit eth:SignaturesInWindow\/3600 <= 1 would be exceeded/);
+});
