@@ -11,7 +11,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateKeyCommand, GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import { parseTransaction, recoverTransactionAddress } from 'viem';
-import { ADMIN, startTestServer, type TestServer } from './helpers/server.js';
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
+import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
 import { callAwsJson } from './helpers/aws-json.js';
 import { startServeProcess, type ServeProcess } from './helpers/serve-process.js';
 import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
@@ -136,4 +137,47 @@ test('a request allowed by the window but not signed (it cannot be encoded) rele
   assert.equal((await signing(endpoints().at(-1)!, 'SignPayload', { KeyId: key.arn, Payload: { type: 'message', message: 'first' } })).status, 200);
   const second = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: { type: 'message', message: 'second' } });
   assert.match(String(second.body.message), /OnePerHour would allow it, but its rolling-window limit eth:SignaturesInWindow\/3600 <= 1 would be exceeded/);
+});
+
+test('an approved RequireApproval request counts in the window once, however often its signature is fetched', async () => {
+  const key = await newKey();
+  const iam = new IAMClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
+  let alice: { accessKeyId: string; secretAccessKey: string; arn: string };
+  try {
+    const u = await iam.send(new CreateUserCommand({ UserName: 'window16-approver' }));
+    const anyAction = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['kms:Sign', 'symbolon:*'], Resource: '*' }] };
+    await iam.send(new PutUserPolicyCommand({ UserName: 'window16-approver', PolicyName: 'p', PolicyDocument: JSON.stringify(anyAction) }));
+    const k = await iam.send(new CreateAccessKeyCommand({ UserName: 'window16-approver' }));
+    alice = { accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey!, arn: u.User!.Arn! };
+  } finally {
+    iam.destroy();
+  }
+  const policy = JSON.stringify({
+    Version: '2026-12-01',
+    Statement: [
+      { Sid: 'DailyCap', Effect: 'Allow', Condition: { NumericLessThanEquals: { 'eth:ValueInWindow/86400': '3000' } } },
+      {
+        Sid: 'BigNeedsApproval',
+        Effect: 'RequireApproval',
+        Condition: { NumericGreaterThan: { 'eth:Value': '1500' } },
+        Approval: { Approvers: [alice.arn], MinApprovals: 1 },
+      },
+    ],
+  });
+  assert.equal((await signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy })).status, 200);
+  const asked = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx(0, '2000') });
+  const m = /signing request ([0-9a-f-]{36}) is pending \(SHA-256 ([0-9a-f]{64})\)/.exec(String(asked.body.message));
+  assert.ok(m, String(asked.body.message));
+  const vote = await callAwsJson({
+    endpoint: server.endpoint,
+    target: 'SymbolonApprovals.ApprovePolicyChange',
+    body: { ChangeId: m[1], PayloadSha256: m[2] },
+    credentials: { accessKeyId: alice.accessKeyId, secretAccessKey: alice.secretAccessKey },
+  });
+  assert.equal((vote.body.Change as { Status: string }).Status, 'APPLIED', JSON.stringify(vote.body));
+  for (let i = 0; i < 3; i++) assert.equal((await signing(server.endpoint, 'GetSigningRequest', { RequestId: m[1] })).status, 200);
+  // 2000 counted once: 1000 more reaches 3000 exactly; then 1 wei is over.
+  assert.equal((await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx(1, '1000') })).status, 200);
+  const over = await signing(endpoints().at(-1)!, 'SignPayload', { KeyId: key.arn, Payload: tx(2, '1') });
+  assert.match(String(over.body.message), /DailyCap would allow it, but its rolling-window limit eth:ValueInWindow\/86400 <= 3000 would be exceeded/);
 });
