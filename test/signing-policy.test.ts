@@ -898,6 +898,14 @@ test('a window refusal names the Sid and the window limit, never a payload value
     { key: 'eth:signaturesinwindow/60', kind: 'signatures', seconds: 60 },
   ]);
   assert.deepEqual(parseSigningPolicy(ISSUE_EXAMPLE).windows, []);
+  // Evaluated without the usage store (no window sums), a windowed policy refuses, even with only a Deny naming a window.
+  const denyOnly = parseSigningPolicy(doc(allowAll, { Sid: 'Cap', Effect: 'Deny', Condition: { NumericGreaterThan: { 'eth:SignaturesInWindow/60': '5' } } }));
+  assert.deepEqual(evaluateSigningPolicy(denyOnly, payloadFacts(parsePayload(tx()))), { decision: 'deny', statement: undefined });
+  assert.deepEqual(evaluateSigningPolicy(denyOnly, rowFacts(denyOnly, tx())), { decision: 'allow', statement: 'AllowAll' });
+  assert.throws(
+    () => parseSigningPolicy(doc({ Sid: 'A', Effect: 'Allow', Condition: { StringEquals: { 'symbolon:windowsread': 'true' } } })),
+    /unknown condition key/,
+  );
 });
 
 test('documents a signing policy refuses, each with a message naming the fault', () => {

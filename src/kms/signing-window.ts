@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SignPayload } from '../eth/payload.js';
 import type { SigningPolicy } from '../signing-policy/document.js';
-import { evaluateSigningPolicy, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
+import { evaluateSigningPolicy, WINDOWS_READ, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
 import { MAX_WINDOW_SECONDS } from '../signing-policy/keys.js';
 import type { PayloadFacts } from '../signing-policy/payloadFacts.js';
 import { lockSigningUsage, pruneUsage, recordUsage, releaseUsage, type SigningUsageRow, usageSince } from '../storage/signing-usage.repository.js';
@@ -51,6 +51,7 @@ export function usageOf(payload: SignPayload, facts: PayloadFacts, keyId: string
  */
 export function windowFacts(policy: SigningPolicy, facts: PayloadFacts, request: SigningUsageRow, rows: readonly SigningUsageRow[], now: number): PayloadFacts {
   const out: PayloadFacts = new Map(facts);
+  out.set(WINDOWS_READ, { text: ['true'], numbers: [] });
   for (const w of policy.windows) {
     const since = now - w.seconds * 1000;
     const recent = rows.filter((r) => r.at > since && r.id !== request.id);

@@ -14,6 +14,12 @@
 import type { ApprovalRule, CompiledClause, SigningPolicy } from './document.js';
 import type { FactValues, PayloadFacts } from './payloadFacts.js';
 
+/**
+ * The fact a caller sets once it has added the policy's window sums (src/kms/signing-window.ts);
+ * no policy can name it (parseSigningPolicy refuses the key).
+ */
+export const WINDOWS_READ = 'symbolon:windowsread';
+
 export type SigningDecision =
   | { decision: 'allow'; statement: string }
   | { decision: 'deny'; statement: string | undefined }
@@ -86,6 +92,8 @@ export function clauseHolds(clause: CompiledClause, facts: PayloadFacts): boolea
 
 /** The policy's decision for a payload's facts (payloadFacts). */
 export function evaluateSigningPolicy(policy: SigningPolicy, facts: PayloadFacts): SigningDecision {
+  // A policy with rolling windows decides only with its window sums read from the usage store: fail closed without them.
+  if (policy.windows.length > 0 && !facts.has(WINDOWS_READ)) return { decision: 'deny', statement: undefined };
   let approval: SigningDecision | undefined;
   let allow: string | undefined;
   for (const st of policy.statements) {
