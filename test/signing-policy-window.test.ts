@@ -1,9 +1,9 @@
 /**
  * Rolling-window signing policies under concurrency (docs/signing-policy.md
  * "Rolling windows"): SymbolonSigning.SignPayload hammered at once on a key
- * whose policy caps value and signature count in a window — on PostgreSQL
- * from two server processes over the same schema (this process's custodian
- * and a `symbolon serve` child), on SQLite from one — and exactly the allowed
+ * whose policy caps value and signature count in a window, from two server
+ * processes over the same store (this process's custodian and a `symbolon
+ * serve` child; the same PostgreSQL schema, or the same SQLite file) — and exactly the allowed
  * number sign, the total signed never exceeds the limit, and every refusal
  * names the Sid and the window limit.
  */
@@ -20,7 +20,7 @@ import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
 const TREASURY = '0x1111111111111111111111111111111111111111';
 const pgSchema = process.env.DATABASE_URL ? `window16_${Math.random().toString(16).slice(2, 10)}` : undefined;
 let server: TestServer;
-/** PostgreSQL: a second `symbolon serve` over the same schema; SQLite: none (one process). */
+/** A second `symbolon serve` over the same PostgreSQL schema or SQLite file. */
 let other: ServeProcess | undefined;
 
 function signing(endpoint: string, op: string, body: unknown) {
@@ -39,16 +39,19 @@ const tx = (nonce: number, value: string) => ({
   transaction: { chainId: 31337, nonce, gas: 21000, maxFeePerGas: '30000000000', maxPriorityFeePerGas: '1000000000', to: TREASURY, value },
 });
 
-/** The endpoints requests alternate between: both processes on PostgreSQL. */
+/** The endpoints requests alternate between: both processes. */
 const endpoints = () => (other ? [server.endpoint, other.endpoint] : [server.endpoint]);
 
 before(async () => {
   server = await startTestServer(pgSchema ? { pgSchema } : {});
+  let databaseUrl: string | undefined;
   if (pgSchema && server.config.databaseUrl) {
     const u = new URL(server.config.databaseUrl);
     u.searchParams.set('options', `-c search_path=${pgSchema}`);
-    other = await startServeProcess({ dataDir: server.dataDir, databaseUrl: u.toString() });
+    databaseUrl = u.toString();
   }
+  // A second `symbolon serve` over the same store: the same schema, or the same SQLite file.
+  other = await startServeProcess({ dataDir: server.dataDir, databaseUrl });
 });
 
 after(async () => {

@@ -3,7 +3,7 @@
  * decision on a key whose signing policy names eth:ValueInWindow/…,
  * eth:Erc20AmountInWindow/… or eth:SignaturesInWindow/…. In one store
  * transaction, under a per-key lock (src/storage/signing-usage.repository.ts
- * lockSigningUsage), it reads the key's recent usage, adds the request to it,
+ * inUsageTransaction), it reads the key's recent usage, adds the request to it,
  * evaluates the policy with those sums as facts and, when it allows, records
  * the request (one indexed insert) — so decisions on one key are serialized
  * across every server process over the store and the limit, which counts the
@@ -16,7 +16,7 @@ import type { SigningPolicy } from '../signing-policy/document.js';
 import { evaluateSigningPolicy, WINDOWS_READ, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
 import { MAX_WINDOW_SECONDS } from '../signing-policy/keys.js';
 import type { PayloadFacts } from '../signing-policy/payloadFacts.js';
-import { lockSigningUsage, pruneUsage, recordUsage, releaseUsage, type SigningUsageRow, usageSince } from '../storage/signing-usage.repository.js';
+import { inUsageTransaction, pruneUsage, recordUsage, releaseUsage, type SigningUsageRow, usageSince } from '../storage/signing-usage.repository.js';
 import type { OperationContext } from './context.js';
 import type { KeyRecord } from './model.js';
 
@@ -92,8 +92,7 @@ export async function decideWithWindows(
   const now = ctx.info.now;
   const request = usageOf(payload, facts, key.keyId, now);
   const longest = Math.max(...policy.windows.map((w) => w.seconds));
-  return store.db.transaction().execute(async (trx) => {
-    await lockSigningUsage(trx, store.dialect, key.keyId);
+  return inUsageTransaction(store, key.keyId, async (trx) => {
     const rows = await usageSince(trx, key.keyId, now - longest * 1000);
     const withWindows = windowFacts(policy, facts, request, rows, now);
     const decision = evaluateSigningPolicy(policy, withWindows);

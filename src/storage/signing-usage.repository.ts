@@ -3,7 +3,8 @@
  * a decision, read its rows since a time, record one signature, release a
  * reservation whose signing failed, prune rows no window can reach.
  */
-import type { Kysely, Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import type { Store } from './database.js';
 import type { Tables } from './tables.js';
 
 type Db = Kysely<Tables> | Transaction<Tables>;
@@ -22,14 +23,31 @@ export interface SigningUsageRow {
 }
 
 /**
- * Serializes decisions on one key until `trx` ends. PostgreSQL: a row lock on
- * the key's signing-policy row (SELECT … FOR UPDATE), which every server
- * process over the database takes before reading usage. SQLite: nothing to do
- * — the store's one connection runs one transaction at a time.
+ * Runs `fn` in a transaction that serializes decisions on one key across
+ * every server process over the store. PostgreSQL: a row lock on the key's
+ * signing-policy row (SELECT … FOR UPDATE) taken first. SQLite: BEGIN
+ * IMMEDIATE, the database's write lock, taken before anything is read (a
+ * second process waits up to the connection's busy_timeout for it).
+ * Commits when `fn` resolves, rolls back when it throws.
  */
-export async function lockSigningUsage(trx: Transaction<Tables>, dialect: 'sqlite' | 'postgres', keyId: string): Promise<void> {
-  if (dialect !== 'postgres') return;
-  await trx.selectFrom('kms_signing_policies').select('key_id').where('key_id', '=', keyId).forUpdate().execute();
+export async function inUsageTransaction<T>(store: Store, keyId: string, fn: (db: Db) => Promise<T>): Promise<T> {
+  if (store.dialect === 'postgres')
+    return store.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('kms_signing_policies').select('key_id').where('key_id', '=', keyId).forUpdate().execute();
+      return fn(trx);
+    });
+  return store.db.connection().execute(async (conn) => {
+    await conn.executeQuery(CompiledQuery.raw('begin immediate'));
+    let result: T;
+    try {
+      result = await fn(conn);
+    } catch (e) {
+      await conn.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
+      throw e;
+    }
+    await conn.executeQuery(CompiledQuery.raw('commit'));
+    return result;
+  });
 }
 
 /** The key's usage rows with `at` > `since` (ms). */
