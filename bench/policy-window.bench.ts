@@ -21,7 +21,7 @@ import type { OperationContext } from '../src/kms/context.js';
 import type { KeyRecord } from '../src/kms/model.js';
 import { decideWithWindows, usageOf } from '../src/kms/signing-window.js';
 import { parseSigningPolicy } from '../src/signing-policy/document.js';
-import { evaluateSigningPolicy } from '../src/signing-policy/evaluateSigningPolicy.js';
+import { evaluateSigningPolicy, WINDOWS_READ } from '../src/signing-policy/evaluateSigningPolicy.js';
 import { payloadFacts } from '../src/signing-policy/payloadFacts.js';
 import { openStore } from '../src/storage/database.js';
 import { putSigningPolicy } from '../src/storage/signing-policies.repository.js';
@@ -73,6 +73,7 @@ try {
   // Stateless ceiling: the same policy without the store (window facts as if read), microseconds per decision.
   const stateless: number[] = [];
   const withWindows = new Map(facts);
+  withWindows.set(WINDOWS_READ, { text: ['true'], numbers: [] });
   for (const w of policy.windows) withWindows.set(w.key, { text: ['1000'], numbers: [1000n] });
   for (let s = 0; s < 200; s++) {
     const t0 = performance.now();

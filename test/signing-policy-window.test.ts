@@ -27,6 +27,13 @@ function signing(endpoint: string, op: string, body: unknown) {
   return callAwsJson({ endpoint, target: `SymbolonSigning.${op}`, body, credentials: ADMIN });
 }
 
+/** Asserts a 200, showing the body otherwise. */
+async function ok(p: ReturnType<typeof signing>): Promise<Record<string, unknown>> {
+  const r = await p;
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+
 async function newKey(): Promise<{ arn: string; address: string }> {
   const kms = server.kms();
   const arn = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.Arn!;
@@ -65,7 +72,7 @@ test('a value window under concurrent SignPayload: exactly the allowed number si
     Version: '2026-12-01',
     Statement: [{ Sid: 'DailyCap', Effect: 'Allow', Condition: { NumericLessThanEquals: { 'eth:ValueInWindow/86400': '10000' } } }],
   });
-  assert.equal((await signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy })).status, 200);
+  await ok(signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy }));
   const ends = endpoints();
   // 24 requests of 1000 wei at once, alternating between the processes: the window allows 10.
   const results = await Promise.all(
@@ -90,7 +97,7 @@ test('a value window under concurrent SignPayload: exactly the allowed number si
     assert.ok(byOther > 0 && byOther < 10, `the second process signed ${byOther}`);
   }
   // A zero-value payment still fits (10,000 + 0); one more wei does not.
-  assert.equal((await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx(100, '0') })).status, 200);
+  await ok(signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx(100, '0') }));
   const more = await signing(endpoints().at(-1)!, 'SignPayload', { KeyId: key.arn, Payload: tx(101, '1') });
   assert.equal(more.body.__type, 'AccessDeniedException');
 });
@@ -104,7 +111,7 @@ test('a signature-count window under concurrent SignPayload: exactly N sign; a r
       { Sid: 'NoBig', Effect: 'Deny', Condition: { NumericGreaterThan: { 'eth:Value': '5' } } },
     ],
   });
-  assert.equal((await signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy })).status, 200);
+  await ok(signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy }));
   // A refused request (explicit Deny) reserves nothing.
   const big = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx(0, '6') });
   assert.match(String(big.body.message), /statement NoBig \(explicit Deny\)/);
@@ -126,7 +133,7 @@ test('a request allowed by the window but not signed (it cannot be encoded) rele
     Version: '2026-12-01',
     Statement: [{ Sid: 'OnePerHour', Effect: 'Allow', Condition: { NumericLessThanEquals: { 'eth:SignaturesInWindow/3600': '1' } } }],
   });
-  assert.equal((await signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy })).status, 200);
+  await ok(signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy }));
   // Typed data whose shape reads but whose value cannot be hashed: decided (allowed), then refused at encoding.
   const unhashable = {
     type: 'typedData',
@@ -137,7 +144,7 @@ test('a request allowed by the window but not signed (it cannot be encoded) rele
     assert.equal(bad.body.__type, 'ValidationException', JSON.stringify(bad.body));
   }
   // Had either reservation stayed, the window would be full.
-  assert.equal((await signing(endpoints().at(-1)!, 'SignPayload', { KeyId: key.arn, Payload: { type: 'message', message: 'first' } })).status, 200);
+  await ok(signing(endpoints().at(-1)!, 'SignPayload', { KeyId: key.arn, Payload: { type: 'message', message: 'first' } }));
   const second = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: { type: 'message', message: 'second' } });
   assert.match(String(second.body.message), /OnePerHour would allow it, but its rolling-window limit eth:SignaturesInWindow\/3600 <= 1 would be exceeded/);
 });
@@ -167,7 +174,7 @@ test('an approved RequireApproval request counts in the window once, however oft
       },
     ],
   });
-  assert.equal((await signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy })).status, 200);
+  await ok(signing(server.endpoint, 'PutSigningPolicy', { KeyId: key.arn, Policy: policy }));
   const asked = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx(0, '2000') });
   const m = /signing request ([0-9a-f-]{36}) is pending \(SHA-256 ([0-9a-f]{64})\)/.exec(String(asked.body.message));
   assert.ok(m, String(asked.body.message));
@@ -177,10 +184,11 @@ test('an approved RequireApproval request counts in the window once, however oft
     body: { ChangeId: m[1], PayloadSha256: m[2] },
     credentials: { accessKeyId: alice.accessKeyId, secretAccessKey: alice.secretAccessKey },
   });
-  assert.equal((vote.body.Change as { Status: string }).Status, 'APPLIED', JSON.stringify(vote.body));
-  for (let i = 0; i < 3; i++) assert.equal((await signing(server.endpoint, 'GetSigningRequest', { RequestId: m[1] })).status, 200);
+  assert.equal((vote.body.Change as { Status: string } | undefined)?.Status, 'APPLIED', JSON.stringify(vote.body));
+  for (let i = 0; i < 3; i++) await ok(signing(server.endpoint, 'GetSigningRequest', { RequestId: m[1] }));
   // 2000 counted once: 1000 more reaches 3000 exactly; then 1 wei is over.
-  assert.equal((await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx(1, '1000') })).status, 200);
+  await ok(signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx(1, '1000') }));
   const over = await signing(endpoints().at(-1)!, 'SignPayload', { KeyId: key.arn, Payload: tx(2, '1') });
+  assert.equal(over.body.__type, 'AccessDeniedException', JSON.stringify(over.body));
   assert.match(String(over.body.message), /DailyCap would allow it, but its rolling-window limit eth:ValueInWindow\/86400 <= 3000 would be exceeded/);
 });
