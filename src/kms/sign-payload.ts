@@ -4,7 +4,9 @@
  * KMS `Sign` of that key would (identity and key policies, tags, grants),
  * with kms:SigningAlgorithm=ECDSA_SHA_256, kms:MessageType=DIGEST and
  * kms:ViaService=`${via}.symbolon`; then evaluates the key's signing policy
- * against the payload's facts (src/signing-policy/); then hashes the payload
+ * against the payload's facts (src/signing-policy/; a policy with rolling
+ * windows in one store transaction that also reserves the request's usage,
+ * src/kms/signing-window.ts); then hashes the payload
  * and signs the digest with the key (src/kms/keystore.ts signDigest) through
  * src/eth's canonical-signature code. Every decision — allowed, denied,
  * pending — leaves the decoded fields in ctx.audit.eth (never the payload).
