@@ -14,7 +14,8 @@ import { bytesToHex, encodeFunctionData, erc20Abi, maxUint256, type Hex } from '
 import { parsePayload } from '../src/eth/payload.js';
 import { parseSigningPolicy, SigningPolicyError } from '../src/signing-policy/document.js';
 import { payloadFacts } from '../src/signing-policy/payloadFacts.js';
-import { describeDecision, evaluateSigningPolicy } from '../src/signing-policy/evaluateSigningPolicy.js';
+import { describeDecision, evaluateSigningPolicy, windowRefusal } from '../src/signing-policy/evaluateSigningPolicy.js';
+import { usageOf, windowFacts } from '../src/kms/signing-window.js';
 import { decodeErc20Call } from '../src/signing-policy/decodeErc20Call.js';
 
 const TREASURY = '0x1111111111111111111111111111111111111111';
@@ -123,6 +124,29 @@ interface Row {
   payload: Json;
   want: 'allow' | 'deny' | 'pending';
   sid?: string | undefined;
+  /** Rolling windows: payloads the key signed before, and how long ago (seconds). */
+  history?: [Json, number][];
+}
+
+const NOW = 1_800_000_000_000;
+const FIVE_ETH = '5000000000000000000';
+const FOUR_ETH = '4000000000000000000';
+const ETH_PER_DAY = doc({ Sid: 'FiveEthPerDay', Effect: 'Allow', Condition: { NumericLessThanEquals: { 'eth:ValueInWindow/86400': FIVE_ETH } } });
+const TOKEN_PER_HOUR = doc(allowAll, { Sid: 'TokenCap', Effect: 'Deny', Condition: { NumericGreaterThan: { 'eth:Erc20AmountInWindow/3600': '1000000' } } });
+const TEN_PER_MINUTE = doc({ Sid: 'TenPerMinute', Effect: 'Allow', Condition: { NumericLessThanEquals: { 'eth:SignaturesInWindow/60': '10' } } });
+const tokenTx = (data: Hex, to = TOKEN) => tx({ to, data });
+const times = (n: number, p: Json, age: number): [Json, number][] => Array.from({ length: n }, () => [p, age]);
+
+/** The facts a row is decided on: the payload's, with the policy's window sums over its history (as src/kms/signing-window.ts computes them). */
+function rowFacts(policy: ReturnType<typeof parseSigningPolicy>, payload: Json, history: [Json, number][] = []) {
+  const parsed = parsePayload(payload);
+  const facts = payloadFacts(parsed);
+  if (policy.windows.length === 0) return facts;
+  const rows = history.map(([p, age], i) => {
+    const hp = parsePayload(p);
+    return usageOf(hp, payloadFacts(hp), 'k', NOW - age * 1000, `h${i}`);
+  });
+  return windowFacts(policy, facts, usageOf(parsed, facts, 'k', NOW, 'now'), rows, NOW);
 }
 
 const rows: Row[] = [
@@ -704,6 +728,120 @@ const rows: Row[] = [
     sid: 'BigNeedsApproval',
   },
   { rule: 'approval: under the threshold no approval is needed', policy: LAYERED, payload: tx({ value: '1' }), want: 'allow', sid: 'AllowAll' },
+  // Rolling windows: the sum includes the request being decided, so the limit is never exceeded.
+  { rule: 'window: 5 ETH with nothing signed today is allowed', policy: ETH_PER_DAY, payload: tx({ value: FIVE_ETH }), want: 'allow', sid: 'FiveEthPerDay' },
+  { rule: 'window: 5 ETH + 1 wei in one request is refused', policy: ETH_PER_DAY, payload: tx({ value: '5000000000000000001' }), want: 'deny' },
+  {
+    rule: 'window: 4 ETH two hours ago + 1 ETH now reaches exactly 5 ETH: allowed',
+    policy: ETH_PER_DAY,
+    payload: tx({ value: ONE_ETH }),
+    history: [[tx({ value: FOUR_ETH }), 7200]],
+    want: 'allow',
+  },
+  {
+    rule: 'window: 4 ETH earlier + 1 ETH + 1 wei now would exceed 5 ETH: refused (the request counts)',
+    policy: ETH_PER_DAY,
+    payload: tx({ value: '1000000000000000001' }),
+    history: [[tx({ value: FOUR_ETH }), 7200]],
+    want: 'deny',
+  },
+  {
+    rule: 'window: 5 ETH signed 25 hours ago is out of the 24-hour window',
+    policy: ETH_PER_DAY,
+    payload: tx({ value: FIVE_ETH }),
+    history: [[tx({ value: FIVE_ETH }), 25 * 3600]],
+    want: 'allow',
+  },
+  {
+    rule: 'window: a row exactly 86400 s old has left the window',
+    policy: ETH_PER_DAY,
+    payload: tx({ value: FIVE_ETH }),
+    history: [[tx({ value: '1' }), 86400]],
+    want: 'allow',
+  },
+  {
+    rule: 'window: value on another chain counts on that chain only',
+    policy: ETH_PER_DAY,
+    payload: tx({ value: FIVE_ETH }),
+    history: [[tx({ chainId: 1, value: FIVE_ETH }), 60]],
+    want: 'allow',
+  },
+  { rule: 'window: a message adds no value', policy: ETH_PER_DAY, payload: message, history: [[tx({ value: FIVE_ETH }), 60]], want: 'allow' },
+  {
+    rule: 'window: many small values add up exactly (bigint sums)',
+    policy: ETH_PER_DAY,
+    payload: tx({ value: '1' }),
+    history: times(5, tx({ value: ONE_ETH }), 10),
+    want: 'deny',
+  },
+  {
+    rule: 'window: ERC-20 999,999 units this hour + 1 reaches the cap: allowed',
+    policy: TOKEN_PER_HOUR,
+    payload: tokenTx(erc20('transfer', OTHER, 1n)),
+    history: [[tokenTx(erc20('transfer', TREASURY, 999_999n)), 600]],
+    want: 'allow',
+    sid: 'AllowAll',
+  },
+  {
+    rule: 'window: ERC-20 999,999 units this hour + 2 exceeds the cap: explicit Deny',
+    policy: TOKEN_PER_HOUR,
+    payload: tokenTx(erc20('transfer', OTHER, 2n)),
+    history: [[tokenTx(erc20('transfer', TREASURY, 999_999n)), 600]],
+    want: 'deny',
+    sid: 'TokenCap',
+  },
+  {
+    rule: 'window: transferFrom counts as an ERC-20 amount sent',
+    policy: TOKEN_PER_HOUR,
+    payload: tokenTx(erc20('transfer', OTHER, 2n)),
+    history: [[tokenTx(transferFrom(OTHER, TREASURY, 999_999n)), 600]],
+    want: 'deny',
+    sid: 'TokenCap',
+  },
+  {
+    rule: 'window: transfers of another token contract do not count',
+    policy: TOKEN_PER_HOUR,
+    payload: tokenTx(erc20('transfer', OTHER, 2n)),
+    history: [[tokenTx(erc20('transfer', TREASURY, 999_999n), OTHER), 600]],
+    want: 'allow',
+  },
+  {
+    rule: 'window: an approve sends nothing and is not counted',
+    policy: TOKEN_PER_HOUR,
+    payload: tokenTx(erc20('approve', OTHER, 5_000_000n)),
+    history: [[tokenTx(erc20('transfer', TREASURY, 999_999n)), 600]],
+    want: 'allow',
+  },
+  {
+    rule: 'window: ERC-20 transfers over an hour ago are out of the window',
+    policy: TOKEN_PER_HOUR,
+    payload: tokenTx(erc20('transfer', OTHER, 1_000_000n)),
+    history: [[tokenTx(erc20('transfer', TREASURY, 999_999n)), 3601]],
+    want: 'allow',
+  },
+  {
+    rule: 'window: a plain ETH payment has no eth:Erc20AmountInWindow (the Deny does not apply)',
+    policy: TOKEN_PER_HOUR,
+    payload: tx({ value: FIVE_ETH }),
+    history: [[tokenTx(erc20('transfer', TREASURY, 2_000_000n)), 60]],
+    want: 'allow',
+  },
+  {
+    rule: 'window: the 10th signature in a minute is allowed',
+    policy: TEN_PER_MINUTE,
+    payload: message,
+    history: times(9, tx(), 30),
+    want: 'allow',
+    sid: 'TenPerMinute',
+  },
+  { rule: 'window: the 11th signature in a minute is refused', policy: TEN_PER_MINUTE, payload: tx(), history: times(10, message, 30), want: 'deny' },
+  {
+    rule: 'window: signatures over a minute ago do not count',
+    policy: TEN_PER_MINUTE,
+    payload: tx(),
+    history: [...times(10, message, 61), ...times(9, message, 59)],
+    want: 'allow',
+  },
 ];
 
 test(`signing policy table: ${rows.length} rows, each citing its rule`, () => {
@@ -711,7 +849,7 @@ test(`signing policy table: ${rows.length} rows, each citing its rule`, () => {
   const failures: string[] = [];
   for (const row of rows) {
     const policy = parseSigningPolicy(row.policy);
-    const d = evaluateSigningPolicy(policy, payloadFacts(parsePayload(row.payload)));
+    const d = evaluateSigningPolicy(policy, rowFacts(policy, row.payload, row.history));
     const sidOk = !('sid' in row) || d.statement === row.sid;
     if (d.decision !== row.want || !sidOk)
       failures.push(`${row.rule}: got ${d.decision} (${d.statement ?? 'no statement'}), want ${row.want} (${row.sid ?? 'any'})`);
@@ -727,6 +865,47 @@ test('a refusal names the deciding Sid; a pending decision names its approvers r
   const pending = evaluateSigningPolicy(parseSigningPolicy(LAYERED), payloadFacts(parsePayload(tx({ value: '5000000000000000000' }))));
   assert.equal(pending.decision, 'pending');
   assert.deepEqual(pending.decision === 'pending' && pending.approval, { approvers: [APPROVER], minApprovals: 1, expiresInSeconds: 86400 });
+});
+
+test('a window refusal names the Sid and the window limit, never a payload value', () => {
+  const daily = parseSigningPolicy(ETH_PER_DAY);
+  const over = rowFacts(daily, tx({ value: '1000000000000000001' }), [[tx({ value: FOUR_ETH }), 60]]);
+  const d = evaluateSigningPolicy(daily, over);
+  assert.equal(
+    `${describeDecision(d)}${windowRefusal(daily, over, d)}`,
+    'Refused by the signing policy: no statement allows this payload (implicit deny). Statement FiveEthPerDay would allow it, but its rolling-window limit ' +
+      'eth:ValueInWindow/86400 <= 5000000000000000000 would be exceeded (the window counts this request, so the limit is never exceeded).',
+  );
+  const cap = parseSigningPolicy(TOKEN_PER_HOUR);
+  const tokenFacts = rowFacts(cap, tokenTx(erc20('transfer', OTHER, 2n)), [[tokenTx(erc20('transfer', TREASURY, 999_999n)), 60]]);
+  const denied = evaluateSigningPolicy(cap, tokenFacts);
+  assert.match(windowRefusal(cap, tokenFacts, denied), /^ Its rolling-window condition eth:Erc20AmountInWindow\/3600 > 1000000 holds/);
+  // A refusal no window decided says nothing about windows.
+  const chain = parseSigningPolicy(
+    doc({ Sid: 'A', Effect: 'Allow', Condition: { NumericEquals: { 'eth:ChainId': '1' }, NumericLessThan: { 'eth:SignaturesInWindow/60': '5' } } }),
+  );
+  const other = rowFacts(chain, tx());
+  assert.equal(windowRefusal(chain, other, evaluateSigningPolicy(chain, other)), '');
+  // Window keys are listed once each, with their kind and length; keys compare case-insensitively.
+  const both = parseSigningPolicy(
+    doc(
+      { Sid: 'A', Effect: 'Allow', Condition: { NumericLessThan: { 'eth:valueinwindow/60': '5', 'eth:SignaturesInWindow/60': '3' } } },
+      { Sid: 'B', Effect: 'Deny', Condition: { NumericGreaterThan: { 'ETH:VALUEINWINDOW/60': '9' } } },
+    ),
+  );
+  assert.deepEqual(both.windows, [
+    { key: 'eth:valueinwindow/60', kind: 'value', seconds: 60 },
+    { key: 'eth:signaturesinwindow/60', kind: 'signatures', seconds: 60 },
+  ]);
+  assert.deepEqual(parseSigningPolicy(ISSUE_EXAMPLE).windows, []);
+  // Evaluated without the usage store (no window sums), a windowed policy refuses, even with only a Deny naming a window.
+  const denyOnly = parseSigningPolicy(doc(allowAll, { Sid: 'Cap', Effect: 'Deny', Condition: { NumericGreaterThan: { 'eth:SignaturesInWindow/60': '5' } } }));
+  assert.deepEqual(evaluateSigningPolicy(denyOnly, payloadFacts(parsePayload(tx()))), { decision: 'deny', statement: undefined });
+  assert.deepEqual(evaluateSigningPolicy(denyOnly, rowFacts(denyOnly, tx())), { decision: 'allow', statement: 'AllowAll' });
+  assert.throws(
+    () => parseSigningPolicy(doc({ Sid: 'A', Effect: 'Allow', Condition: { StringEquals: { 'symbolon:windowsread': 'true' } } })),
+    /unknown condition key/,
+  );
 });
 
 test('documents a signing policy refuses, each with a message naming the fault', () => {
@@ -751,6 +930,23 @@ test('documents a signing policy refuses, each with a message naming the fault',
       'unsafe JSON number',
       '{"Version":"2026-12-01","Statement":[{"Sid":"A","Effect":"Deny","Condition":{"NumericGreaterThan":{"eth:Value":1000000000000000001}}}]}',
       /decimal strings/,
+    ],
+    [
+      'window over 31 days',
+      doc({ Sid: 'A', Effect: 'Allow', Condition: { NumericLessThan: { 'eth:ValueInWindow/2678401': '1' } } }),
+      /rolling window is 1 to 2678400 seconds/,
+    ],
+    [
+      'window of 0 s',
+      doc({ Sid: 'A', Effect: 'Allow', Condition: { NumericLessThan: { 'eth:ValueInWindow/0': '1' } } }),
+      /unknown condition key "eth:ValueInWindow\/0"/,
+    ],
+    ['window without seconds', doc({ Sid: 'A', Effect: 'Allow', Condition: { NumericLessThan: { 'eth:SignaturesInWindow': '1' } } }), /unknown condition key/],
+    ['window on a stateless key', doc({ Sid: 'A', Effect: 'Allow', Condition: { NumericLessThan: { 'eth:GasLimit/60': '1' } } }), /unknown condition key/],
+    [
+      'String operator on a window',
+      doc({ Sid: 'A', Effect: 'Allow', Condition: { StringEquals: { 'eth:SignaturesInWindow/60': '1' } } }),
+      /use a Numeric operator/,
     ],
     ['over 256 bits', doc({ Sid: 'A', Effect: 'Deny', Condition: { NumericGreaterThan: { 'eth:Value': (1n << 256n).toString() } } }), /256 bits/],
     ['bad address', doc({ Sid: 'A', Effect: 'Allow', Condition: { StringEquals: { 'eth:To': '0x1234' } } }), /not a 20-byte 0x address/],

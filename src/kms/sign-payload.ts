@@ -4,7 +4,9 @@
  * KMS `Sign` of that key would (identity and key policies, tags, grants),
  * with kms:SigningAlgorithm=ECDSA_SHA_256, kms:MessageType=DIGEST and
  * kms:ViaService=`${via}.symbolon`; then evaluates the key's signing policy
- * against the payload's facts (src/signing-policy/); then hashes the payload
+ * against the payload's facts (src/signing-policy/; a policy with rolling
+ * windows in one store transaction that also reserves the request's usage,
+ * src/kms/signing-window.ts); then hashes the payload
  * and signs the digest with the key (src/kms/keystore.ts signDigest) through
  * src/eth's canonical-signature code. Every decision — allowed, denied,
  * pending — leaves the decoded fields in ctx.audit.eth (never the payload).
@@ -19,7 +21,7 @@ import { signHash } from '../eth/signHash.js';
 import { signatureV } from '../eth/signatureV.js';
 import type { DigestSigner, RecoverableSignature } from '../eth/types.js';
 import { payloadFacts, type PayloadFacts } from '../signing-policy/payloadFacts.js';
-import { describeDecision, evaluateSigningPolicy, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
+import { describeDecision, evaluateSigningPolicy, windowRefusal, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
 import type { EthAuditFields } from '../audit/event.js';
 import type { OperationContext } from './context.js';
 import { authorize, loadMaterial, requireUsable, resolveKey } from './keys.js';
@@ -28,6 +30,7 @@ import { keyArn, type KeyRecord } from './model.js';
 import { loadSigningPolicy, storedSigningPolicy, VIA_SERVICES } from './signing-policy.js';
 import { proposeSigningRequest, sha256Hex } from './policy/quorum.js';
 import type { PolicyChange } from '../storage/iam-quorum.repository.js';
+import { decideWithWindows, recordApprovedUsage, releaseReservation } from './signing-window.js';
 
 /** Which front end asked: the value of the `kms:ViaService` condition key is `${via}.symbolon` (e.g. rpc.symbolon). */
 export type SignVia = 'rpc' | 'api';
@@ -131,16 +134,44 @@ export async function signEthPayload(ctx: OperationContext, request: SignPayload
 
   const policy = await loadSigningPolicy(ctx, key);
   let decision: SigningDecision | undefined;
+  // A windowed policy's allowed request is reserved in the usage store; released below if it is not signed.
+  let reservation: string | undefined;
   if (policy) {
-    decision = evaluateSigningPolicy(policy.policy, facts);
+    let decided = facts;
+    if (policy.policy.windows.length > 0) {
+      const w = await decideWithWindows(ctx, key, policy.policy, payload, facts);
+      decision = w.decision;
+      decided = w.facts;
+      reservation = w.reservation;
+    } else decision = evaluateSigningPolicy(policy.policy, facts);
     ctx.audit.eth = ethAuditFields(payload, facts, decision.decision, decision.statement);
     if (decision.decision === 'deny') {
-      throw accessDenied(`User: ${ctx.caller.arn} is not authorized to sign this payload with ${keyArn(key)}: ${describeDecision(decision)}`);
+      throw accessDenied(
+        `User: ${ctx.caller.arn} is not authorized to sign this payload with ${keyArn(key)}: ${describeDecision(decision)}${windowRefusal(policy.policy, decided, decision)}`,
+      );
     }
   } else {
     ctx.audit.eth = ethAuditFields(payload, facts, 'allow', undefined);
   }
+  if (reservation === undefined) return signDecided(ctx, key, payload, facts, decision, policy?.text, via);
+  try {
+    return await signDecided(ctx, key, payload, facts, decision, policy?.text, via);
+  } catch (e) {
+    await releaseReservation(ctx, reservation);
+    throw e;
+  }
+}
 
+/** Encodes the payload, then signs it (allowed) or proposes a signing request (pending). */
+async function signDecided(
+  ctx: OperationContext,
+  key: KeyRecord,
+  payload: SignPayload,
+  facts: PayloadFacts,
+  decision: SigningDecision | undefined,
+  policyText: string | undefined,
+  via: SignVia,
+): Promise<SignPayloadResult> {
   let encoded: SignPayload;
   try {
     encoded = encodePayload(payload);
@@ -149,11 +180,11 @@ export async function signEthPayload(ctx: OperationContext, request: SignPayload
     if (e instanceof EthError) throw validation(e.shortMessage);
     throw e;
   }
-  if (decision?.decision === 'pending' && policy) {
+  if (decision?.decision === 'pending' && policyText !== undefined) {
     // What approvers review (and hash): the deciding statement, the front end, the payload.
     const text = JSON.stringify({ Statement: decision.statement, Via: via, Payload: payloadJson(encoded) });
     const { approvers, minApprovals, expiresInSeconds } = decision.approval;
-    const change = await proposeSigningRequest(ctx, key, text, policy.text, { approvers, threshold: minApprovals, ttlSeconds: expiresInSeconds });
+    const change = await proposeSigningRequest(ctx, key, text, policyText, { approvers, threshold: minApprovals, ttlSeconds: expiresInSeconds });
     throw signingApprovalPending(
       `Signing policy statement ${decision.statement} requires approval (${minApprovals} of ${approvers.length}): signing request ${change.changeId} is pending ` +
         `(SHA-256 ${change.payloadSha256}); fetch the signature with SymbolonSigning.GetSigningRequest once it is approved.`,
@@ -192,6 +223,9 @@ export async function signApprovedRequest(ctx: OperationContext, key: KeyRecord,
   if (sha256Hex(current?.policy ?? '') !== change.baseSha256)
     throw invalidState(`The signing policy of ${keyArn(key)} changed since signing request ${id}; nothing is signed.`);
   ctx.audit.eth = ethAuditFields(payload, facts, 'allow', request.Statement);
+  // An approved request counts in the key's rolling windows once, however often its signature is fetched.
+  const policy = await loadSigningPolicy(ctx, key);
+  if (policy && policy.policy.windows.length > 0) await recordApprovedUsage(ctx, key, payload, facts, id);
   return signWithKey(ctx, key, payload);
 }
 

@@ -13,7 +13,7 @@
  */
 import { parseOperator, type ParsedOperator } from '../aws/policy/conditions.js';
 import { compileWildcard, type WildcardMatcher } from '../aws/policy/wildcard.js';
-import { CONDITION_KEYS, type KeyType } from './keys.js';
+import { CONDITION_KEYS, MAX_WINDOW_SECONDS, parseWindowKey, type KeyType, type WindowKind } from './keys.js';
 
 /** The one version string a signing policy may name. */
 export const SIGNING_POLICY_VERSION = '2026-12-01';
@@ -58,9 +58,18 @@ export interface SigningStatement {
   approval: ApprovalRule | undefined;
 }
 
+/** A rolling window a policy names (eth:ValueInWindow/86400 …): its fact key (lowercase), kind and length. */
+export interface PolicyWindow {
+  key: string;
+  kind: WindowKind;
+  seconds: number;
+}
+
 export interface SigningPolicy {
   version: typeof SIGNING_POLICY_VERSION;
   statements: SigningStatement[];
+  /** The distinct window keys its conditions name (empty: the policy is stateless). */
+  windows: PolicyWindow[];
 }
 
 const TOP_LEVEL = new Set(['Version', 'Statement']);
@@ -116,7 +125,9 @@ function compileClause(opName: string, keyText: string, raw: unknown, where: str
   const operator = parseOperator(opName);
   const op = operator && OPERATORS.get(operator.base);
   if (!operator || !op) fail(`${where}: unknown or unsupported condition operator ${JSON.stringify(short(opName))}.`);
-  const key = CONDITION_KEYS.get(keyText.toLowerCase());
+  const window = parseWindowKey(keyText);
+  if (window && window.seconds > MAX_WINDOW_SECONDS) fail(`${where}: ${window.name}: a rolling window is 1 to ${MAX_WINDOW_SECONDS} seconds (31 days).`);
+  const key = window ? { name: window.name, type: 'number' as const } : CONDITION_KEYS.get(keyText.toLowerCase());
   if (!key) fail(`${where}: unknown condition key ${JSON.stringify(short(keyText))} (docs/signing-policy.md lists the eth: keys).`);
   const at = `${where}, ${opName} ${key.name}`;
   const type: KeyType = key.type;
@@ -127,7 +138,7 @@ function compileClause(opName: string, keyText: string, raw: unknown, where: str
   if (list.length > SIGNING_POLICY_LIMITS.values) fail(`${at}: more than ${SIGNING_POLICY_LIMITS.values} values.`);
   const clause: CompiledClause = {
     operator,
-    key: keyText.toLowerCase(),
+    key: window ? window.key : keyText.toLowerCase(),
     keyName: key.name,
     compare: op.compare,
     negated: op.negated,
@@ -231,5 +242,12 @@ export function parseSigningPolicy(text: string): SigningPolicy {
   if (raw.length === 0) fail('Statement must hold at least one statement.');
   if (raw.length > SIGNING_POLICY_LIMITS.statements) fail(`Statement holds more than ${SIGNING_POLICY_LIMITS.statements} statements.`);
   const sids = new Set<string>();
-  return { version: SIGNING_POLICY_VERSION, statements: raw.map((s, i) => parseStatement(s, i, sids)) };
+  const statements = raw.map((s, i) => parseStatement(s, i, sids));
+  const windows = new Map<string, PolicyWindow>();
+  for (const st of statements)
+    for (const c of st.conditions) {
+      const w = parseWindowKey(c.keyName);
+      if (w && !windows.has(w.key)) windows.set(w.key, { key: w.key, kind: w.kind, seconds: w.seconds });
+    }
+  return { version: SIGNING_POLICY_VERSION, statements, windows: [...windows.values()] };
 }

@@ -14,6 +14,12 @@
 import type { ApprovalRule, CompiledClause, SigningPolicy } from './document.js';
 import type { FactValues, PayloadFacts } from './payloadFacts.js';
 
+/**
+ * The fact a caller sets once it has added the policy's window sums (src/kms/signing-window.ts);
+ * no policy can name it (parseSigningPolicy refuses the key).
+ */
+export const WINDOWS_READ = 'symbolon:windowsread';
+
 export type SigningDecision =
   | { decision: 'allow'; statement: string }
   | { decision: 'deny'; statement: string | undefined }
@@ -86,6 +92,8 @@ export function clauseHolds(clause: CompiledClause, facts: PayloadFacts): boolea
 
 /** The policy's decision for a payload's facts (payloadFacts). */
 export function evaluateSigningPolicy(policy: SigningPolicy, facts: PayloadFacts): SigningDecision {
+  // A policy with rolling windows decides only with its window sums read from the usage store: fail closed without them.
+  if (policy.windows.length > 0 && !facts.has(WINDOWS_READ)) return { decision: 'deny', statement: undefined };
   let approval: SigningDecision | undefined;
   let allow: string | undefined;
   for (const st of policy.statements) {
@@ -116,4 +124,37 @@ export function describeDecision(d: SigningDecision): string {
   return d.statement === undefined
     ? 'Refused by the signing policy: no statement allows this payload (implicit deny).'
     : `Refused by signing policy statement ${d.statement} (explicit Deny).`;
+}
+
+const OPERATOR_TEXT: Record<string, string> = { lt: '<', le: '<=', gt: '>', ge: '>=', eq: '=' };
+
+/** A window clause as text: `eth:ValueInWindow/86400 <= 5000000000000000000` (the policy's limit, never a payload value). */
+function windowClauseText(c: CompiledClause): string {
+  const op = `${c.negated ? 'not ' : ''}${OPERATOR_TEXT[c.compare] ?? c.compare}`;
+  return `${c.keyName} ${op} ${c.numbers.map((n) => n.toString(10)).join(' or ')}`;
+}
+
+const isWindow = (c: CompiledClause) => c.key.includes('/');
+
+/**
+ * For a refusal by a policy with rolling windows (facts: with the window sums),
+ * what the windows had to do with it: the deciding Deny's window condition, or
+ * the first Allow statement that only its window limit kept from applying.
+ * Empty when no window decided. Names Sids and the policy's limits only.
+ */
+export function windowRefusal(policy: SigningPolicy, facts: PayloadFacts, d: SigningDecision): string {
+  if (d.decision !== 'deny' || policy.windows.length === 0) return '';
+  const note = ' (the window counts this request, so the limit is never exceeded).';
+  if (d.statement !== undefined) {
+    const st = policy.statements.find((s) => s.sid === d.statement);
+    const w = st?.conditions.filter(isWindow) ?? [];
+    return w.length > 0 ? ` Its rolling-window condition ${w.map(windowClauseText).join(', ')} holds${note}` : '';
+  }
+  for (const st of policy.statements) {
+    if (st.effect !== 'Allow') continue;
+    const failing = st.conditions.filter((c) => !clauseHolds(c, facts));
+    if (failing.length > 0 && failing.every((c) => isWindow(c) && facts.has(c.key)))
+      return ` Statement ${st.sid} would allow it, but its rolling-window limit ${failing.map(windowClauseText).join(', ')} would be exceeded${note}`;
+  }
+  return '';
 }

@@ -31,3 +31,33 @@ export const CONDITION_KEYS: ReadonlyMap<string, { name: string; type: KeyType }
     ] as const
   ).map(([name, type]) => [name.toLowerCase(), { name, type }]),
 );
+
+/**
+ * The stateful keys: what this key signed in a rolling window of the last
+ * `<seconds>` seconds, the request being decided included, written
+ * `eth:ValueInWindow/86400`. Numeric; evaluated from the usage store
+ * (src/kms/signing-window.ts), never from the payload alone.
+ */
+export type WindowKind = 'value' | 'erc20' | 'signatures';
+
+export const WINDOW_KEYS: ReadonlyMap<string, { name: string; kind: WindowKind }> = new Map(
+  (
+    [
+      ['eth:ValueInWindow', 'value'],
+      ['eth:Erc20AmountInWindow', 'erc20'],
+      ['eth:SignaturesInWindow', 'signatures'],
+    ] as const
+  ).map(([name, kind]) => [name.toLowerCase(), { name, kind }]),
+);
+
+/** The longest rolling window a key may name: 31 days (usage older than this is pruned). */
+export const MAX_WINDOW_SECONDS = 31 * 24 * 3600;
+
+/** A window key parsed: `eth:ValueInWindow/86400` → kind value, 86400 s; undefined when `text` is no window key. */
+export function parseWindowKey(text: string): { name: string; kind: WindowKind; seconds: number; key: string } | undefined {
+  const m = /^([^/]+)\/([1-9]\d{0,7})$/.exec(text);
+  const base = m && WINDOW_KEYS.get(m[1]!.toLowerCase());
+  if (!m || !base) return undefined;
+  const seconds = Number(m[2]);
+  return { name: `${base.name}/${seconds}`, kind: base.kind, seconds, key: `${base.name.toLowerCase()}/${seconds}` };
+}

@@ -394,6 +394,16 @@ export interface KmsSigningPolicyTable {
   updated_by: string;
 }
 
+export interface KmsSigningUsageTable {
+  id: string;
+  key_id: string;
+  at: number;
+  chain_id: string | null;
+  value: string;
+  token: string | null;
+  erc20_amount: string | null;
+}
+
 export interface Tables {
   symbolon_meta: MetaTable;
   kms_keys: KmsKeyTable;
@@ -409,6 +419,7 @@ export interface Tables {
   kms_policy_changes: KmsPolicyChangeTable;
   kms_policy_change_votes: KmsPolicyChangeVoteTable;
   kms_signing_policies: KmsSigningPolicyTable;
+  kms_signing_usage: KmsSigningUsageTable;
   account_quorum_rule: AccountQuorumRuleTable;
   account_changes: AccountChangeTable;
   account_change_votes: AccountChangeVoteTable;

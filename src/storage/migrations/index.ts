@@ -18,6 +18,7 @@ import * as auditEth from './2026-12-07T0301-audit-eth.js';
 import * as rpcTokens from './2026-12-07T0310-rpc-tokens.js';
 import * as walletShareGeneration from './2026-12-07T0700-wallet-share-generation.js';
 import * as webhooks from './2026-12-07T0900-webhooks.js';
+import * as signingUsage from './2026-12-07T1000-signing-usage.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T0310-rpc-tokens': rpcTokens,
   '2026-12-07T0700-wallet-share-generation': walletShareGeneration,
   '2026-12-07T0900-webhooks': webhooks,
+  '2026-12-07T1000-signing-usage': signingUsage,
 };

@@ -1,0 +1,94 @@
+/**
+ * SQL for rolling-window usage (kms_signing_usage): lock one key's usage for
+ * a decision, read its rows since a time, record one signature, release a
+ * reservation whose signing failed, prune rows no window can reach.
+ */
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import type { Store } from './database.js';
+import type { Tables } from './tables.js';
+
+type Db = Kysely<Tables> | Transaction<Tables>;
+
+export interface SigningUsageRow {
+  id: string;
+  keyId: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  chainId: string | null;
+  /** Wei, decimal. */
+  value: string;
+  /** ERC-20 transfer/transferFrom: the token contract (lowercase) and amount (decimal); else null. */
+  token: string | null;
+  erc20Amount: string | null;
+}
+
+/**
+ * Runs `fn` in a transaction that serializes decisions on one key across
+ * every server process over the store. PostgreSQL: a row lock on the key's
+ * signing-policy row (SELECT … FOR UPDATE) taken first. SQLite: BEGIN
+ * IMMEDIATE, the database's write lock, taken before anything is read (a
+ * second process waits up to the connection's busy_timeout for it).
+ * Commits when `fn` resolves, rolls back when it throws.
+ */
+export async function inUsageTransaction<T>(store: Store, keyId: string, fn: (db: Db) => Promise<T>): Promise<T> {
+  if (store.dialect === 'postgres')
+    return store.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('kms_signing_policies').select('key_id').where('key_id', '=', keyId).forUpdate().execute();
+      return fn(trx);
+    });
+  return store.db.connection().execute(async (conn) => {
+    await conn.executeQuery(CompiledQuery.raw('begin immediate'));
+    let result: T;
+    try {
+      result = await fn(conn);
+    } catch (e) {
+      await conn.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
+      throw e;
+    }
+    await conn.executeQuery(CompiledQuery.raw('commit'));
+    return result;
+  });
+}
+
+/** The key's usage rows with `at` > `since` (ms). */
+export async function usageSince(db: Db, keyId: string, since: number): Promise<SigningUsageRow[]> {
+  const rows = await db
+    .selectFrom('kms_signing_usage')
+    .select(['id', 'at', 'chain_id', 'value', 'token', 'erc20_amount'])
+    .where('key_id', '=', keyId)
+    .where('at', '>', since)
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    keyId,
+    at: Number(r.at),
+    chainId: r.chain_id,
+    value: r.value,
+    token: r.token,
+    erc20Amount: r.erc20_amount,
+  }));
+}
+
+/**
+ * Records one signature (one indexed insert).
+ * @returns false when a row with this id exists (an approved request recorded before).
+ */
+export async function recordUsage(db: Db, row: SigningUsageRow): Promise<boolean> {
+  const r = await db
+    .insertInto('kms_signing_usage')
+    .values({ id: row.id, key_id: row.keyId, at: row.at, chain_id: row.chainId, value: row.value, token: row.token, erc20_amount: row.erc20Amount })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
+}
+
+/** Deletes a reservation (its signing failed). */
+export async function releaseUsage(db: Db, id: string): Promise<void> {
+  await db.deleteFrom('kms_signing_usage').where('id', '=', id).execute();
+}
+
+/** Deletes the key's rows with `at` <= `before` (ms), through the (key_id, at) index. @returns how many. */
+export async function pruneUsage(db: Db, keyId: string, before: number): Promise<number> {
+  const r = await db.deleteFrom('kms_signing_usage').where('key_id', '=', keyId).where('at', '<=', before).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
