@@ -170,7 +170,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     database.pragma('busy_timeout = 5000');
     // SQLite gives -wal and -shm the database file's mode; files left by an older version are tightened here.
     if (file !== ':memory:') for (const suffix of ['-wal', '-shm', '-journal']) ownerOnly(file + suffix, false);
-    db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: cachingSqliteDatabase(database) }) });
+    db = new Kysely<Tables>({ dialect: new ImmediateSqliteDialect({ database: cachingSqliteDatabase(database) }) });
     migrationDb = () =>
       new Kysely<Tables>({
         dialect: new TransactionalDdlSqliteDialect({ database: { prepare: (t) => database.prepare(t) as unknown as SqliteStatement, close: () => undefined } }),
@@ -237,21 +237,31 @@ function ownerOnly(file: string, create: boolean): void {
   }
 }
 
-/** SQLite for migrations: transactional DDL (which SQLite has), begun IMMEDIATE so two first starts queue rather than fail. */
-class TransactionalDdlSqliteDialect extends SqliteDialect {
-  override createAdapter(): SqliteAdapter {
-    return new (class extends SqliteAdapter {
-      override get supportsTransactionalDdl(): boolean {
-        return true;
-      }
-    })();
-  }
+/**
+ * SQLite whose transactions begin IMMEDIATE: a transaction takes the write lock
+ * before it reads, so two processes over one file queue for it (busy_timeout)
+ * instead of the second failing with SQLITE_BUSY_SNAPSHOT when it upgrades a
+ * read to a write after the other has committed (WAL mode cannot wait there).
+ * Every transaction Symbolon opens writes, so nothing is serialized needlessly.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
     const driver = super.createDriver();
     driver.beginTransaction = async (connection) => {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
     };
     return driver;
+  }
+}
+
+/** SQLite for migrations: transactional DDL (which SQLite has), begun IMMEDIATE so two first starts queue rather than fail. */
+class TransactionalDdlSqliteDialect extends ImmediateSqliteDialect {
+  override createAdapter(): SqliteAdapter {
+    return new (class extends SqliteAdapter {
+      override get supportsTransactionalDdl(): boolean {
+        return true;
+      }
+    })();
   }
 }
 
@@ -286,7 +296,8 @@ export function isStoreUnavailable(e: unknown): boolean {
   for (let err = e, depth = 0; err && depth < 4; err = (err as { cause?: unknown }).cause, depth++) {
     if (isConnectionFault(err)) return true;
     const code = (err as { code?: unknown }).code;
-    if (code === '57014' || code === 'SQLITE_BUSY') return true;
+    // SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, _RECOVERY, _TIMEOUT): another process holds the database.
+    if (code === '57014' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY'))) return true;
   }
   return false;
 }
