@@ -15,12 +15,12 @@
  * Exit codes: 0 ok; 1 refused (nothing written); 2 bad usage.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { combine, split } from 'shamir-secret-sharing';
 import { wipe } from '../crypto/bytes.js';
-import { loadFileRoot, RootKeyError } from '../root/file-root.js';
+import { loadFileRoot, RootKeyError, writeKeyFileAtomically } from '../root/file-root.js';
 import { markWalletsForRotation } from './rotate-shares.js';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -239,7 +239,7 @@ export async function operatorCommand(argv: string[], io: OperatorIo = { stdout:
         .filter((l) => l !== '');
       const key = await combineRootKey(lines);
       try {
-        writeKeyFile(out, key);
+        writeKeyFileAtomically(out, key, 'refuse');
         io.stdout.write(`Root key ${rootKeyFingerprint(key)} rebuilt from ${lines.length} shares and written to ${out}.\n`);
       } finally {
         wipe(key);
@@ -273,28 +273,6 @@ function readRootKey(dir: string, envKey: string | undefined): Uint8Array {
 }
 
 /** Writes the key as the file root does (64 hex characters and a newline, mode 0600), never over an existing file. */
-function writeKeyFile(file: string, key: Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const text = Buffer.from(`${Buffer.from(key).toString('hex')}\n`, 'utf8');
-  try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      for (let off = 0; off < text.length; ) off += writeSync(fd, text, off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    linkSync(tmp, file); // fails if the file appeared meanwhile
-  } finally {
-    text.fill(0);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created
-    }
-  }
-}
-
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);

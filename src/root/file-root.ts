@@ -29,7 +29,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { wipe } from '../crypto/bytes.js';
 import { KeyRootOfTrust, RootKeyError, type RootKey, type StoreKeyBinding } from './root-of-trust.js';
 import { aeadOpen, aeadSeal, AeadOpenError } from '../crypto/aead.js';
@@ -47,15 +47,18 @@ function decodeRootKey(text: string, where: string): Uint8Array {
 }
 
 /**
- * Writes a fresh 32-byte key to `file` (mode 0600) atomically. With `replace`
- * false the first writer wins: a file another process put there meanwhile is
- * kept (link() refuses to overwrite); with true an existing (empty) file is replaced.
- * @throws {Error} on an I/O failure (full disk); the temporary file is removed and `file` is untouched.
+ * Writes a 32-byte key to `file` as hex (mode 0600) atomically: a temporary
+ * file, fsync, then into place, then the directory synced. When `file`
+ * exists by then, `onExisting` decides: `replace` it (an empty file left by a
+ * start cut short), `keep` it (another process won the race to create it: its
+ * key is the one), or `refuse` (throw: a key file is never overwritten).
+ * Used by the file root's first start and by `operator escrow combine`.
+ * @throws {Error} on an I/O failure (full disk), or EEXIST with `refuse`; the
+ *   temporary file is removed and `file` is untouched. Does not wipe `key`.
  */
-function writeKeyFileAtomically(dir: string, file: string, replace: boolean): void {
+export function writeKeyFileAtomically(file: string, key: Uint8Array, onExisting: 'replace' | 'keep' | 'refuse'): void {
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fresh = randomBytes(32);
-  const text = Buffer.from(fresh.toString('hex') + '\n', 'utf8');
+  const text = Buffer.from(Buffer.from(key).toString('hex') + '\n', 'utf8');
   try {
     const fd = openSync(tmp, 'wx', 0o600);
     try {
@@ -64,23 +67,22 @@ function writeKeyFileAtomically(dir: string, file: string, replace: boolean): vo
     } finally {
       closeSync(fd);
     }
-    if (replace) renameSync(tmp, file);
+    if (onExisting === 'replace') renameSync(tmp, file);
     else {
       try {
-        linkSync(tmp, file);
+        linkSync(tmp, file); // refuses to overwrite
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if (onExisting === 'refuse' || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
     }
     // The new directory entry survives a power loss only once the directory is synced.
-    const dirFd = openSync(dir, 'r');
+    const dirFd = openSync(dirname(file), 'r');
     try {
       fsyncSync(dirFd);
     } finally {
       closeSync(dirFd);
     }
   } finally {
-    fresh.fill(0);
     text.fill(0);
     try {
       unlinkSync(tmp);
@@ -194,7 +196,12 @@ export function loadFileRoot(options: { dataDir: string; envKey?: string | undef
       );
     }
     removeStaleTemporaryKeys(options.dataDir);
-    writeKeyFileAtomically(options.dataDir, file, state === 'empty');
+    const fresh = new Uint8Array(randomBytes(32));
+    try {
+      writeKeyFileAtomically(file, fresh, state === 'empty' ? 'replace' : 'keep');
+    } finally {
+      fresh.fill(0);
+    }
     created = true;
   }
   const mode = statSync(file).mode & 0o777;
