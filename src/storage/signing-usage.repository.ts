@@ -3,7 +3,7 @@
  * a decision, read its rows since a time, record one signature, release a
  * reservation whose signing failed, prune rows no window can reach.
  */
-import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Store } from './database.js';
 import type { Tables } from './tables.js';
 
@@ -25,28 +25,16 @@ export interface SigningUsageRow {
 /**
  * Runs `fn` in a transaction that serializes decisions on one key across
  * every server process over the store. PostgreSQL: a row lock on the key's
- * signing-policy row (SELECT … FOR UPDATE) taken first. SQLite: BEGIN
- * IMMEDIATE, the database's write lock, taken before anything is read (a
- * second process waits up to the connection's busy_timeout for it).
+ * signing-policy row (SELECT … FOR UPDATE) taken first. SQLite: the store's
+ * transactions begin IMMEDIATE (src/storage/database.ts), so the database's
+ * write lock is taken before anything is read (a second process waits up to
+ * the connection's busy_timeout for it).
  * Commits when `fn` resolves, rolls back when it throws.
  */
 export async function inUsageTransaction<T>(store: Store, keyId: string, fn: (db: Db) => Promise<T>): Promise<T> {
-  if (store.dialect === 'postgres')
-    return store.db.transaction().execute(async (trx) => {
-      await trx.selectFrom('kms_signing_policies').select('key_id').where('key_id', '=', keyId).forUpdate().execute();
-      return fn(trx);
-    });
-  return store.db.connection().execute(async (conn) => {
-    await conn.executeQuery(CompiledQuery.raw('begin immediate'));
-    let result: T;
-    try {
-      result = await fn(conn);
-    } catch (e) {
-      await conn.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
-      throw e;
-    }
-    await conn.executeQuery(CompiledQuery.raw('commit'));
-    return result;
+  return store.db.transaction().execute(async (trx) => {
+    if (store.dialect === 'postgres') await trx.selectFrom('kms_signing_policies').select('key_id').where('key_id', '=', keyId).forUpdate().execute();
+    return fn(trx);
   });
 }
 
