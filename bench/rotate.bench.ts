@@ -14,18 +14,18 @@
  * (rotate-postgres.json on PostgreSQL).
  */
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { configFromEnv } from '../src/config.js';
-import { createMaterial, materialAad } from '../src/kms/keystore.js';
+import { materialAad } from '../src/kms/keystore.js';
 import { defaultKeyPolicy } from '../src/kms/policy/key-policy.js';
 import { createCustodian } from '../src/server/custodian.js';
 import { dropPgSchema } from '../src/storage/database.js';
-import { insertKey } from '../src/kms/key-records.js';
+import { insertBenchKey } from './lib/keys.js';
 import { wipe } from '../src/crypto/bytes.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 100_000);
@@ -67,34 +67,8 @@ async function main(): Promise<void> {
       const batch = Math.min(2000, KEYS - done);
       await store.db.transaction().execute(async (trx) => {
         for (let i = 0; i < batch; i++) {
-          const keyId = randomUUID();
-          const now = Date.now();
-          const m = createMaterial(root, 'ECC_SECG_P256K1', keyId, 1);
-          if (sealedSample.length < 20_000) sealedSample.push({ keyId, sealed: m.sealed });
-          await insertKey(
-            trx,
-            {
-              keyId,
-              accountId: custodian.accountId,
-              region: config.region,
-              keySpec: 'ECC_SECG_P256K1',
-              keyUsage: 'SIGN_VERIFY',
-              keyState: 'Enabled',
-              origin: 'AWS_KMS',
-              description: '',
-              policy,
-              createdAt: now,
-              deletionAt: null,
-              pendingWindowDays: null,
-              rotationEnabled: false,
-              rotationPeriodDays: null,
-              nextRotationAt: null,
-              currentVersion: 1,
-              revision: 0,
-            },
-            { keyId, version: 1, sealed: m.sealed, publicKey: m.publicKey, createdAt: now, rotationType: null },
-            [],
-          );
+          const { keyId, sealed } = await insertBenchKey(trx, root, { accountId: custodian.accountId, region: config.region, policy });
+          if (sealedSample.length < 20_000) sealedSample.push({ keyId, sealed });
         }
       });
       done += batch;

@@ -9,20 +9,19 @@
  * `operator unseal` does, is inside the measured time). Embedded SQLite unless DATABASE_URL is set.
  * Target: <= 3 s on any root. Results go to bench/results/startup.json.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { configFromEnv } from '../src/config.js';
-import { createMaterial } from '../src/kms/keystore.js';
 import { defaultKeyPolicy } from '../src/kms/policy/key-policy.js';
 import { createCustodian } from '../src/server/custodian.js';
 import { dropPgSchema, openStore } from '../src/storage/database.js';
 import { putMetaIfAbsent } from '../src/storage/meta.repository.js';
 import { createStoreKeyRecord, STORE_KEY_META } from '../src/root/store-key.js';
 import { createShamirRoot, encodeShamirRecord, SHAMIR_META, ShamirRootKey, UnsealProgress, type ShamirRecord } from '../src/root/shamir-root.js';
-import { insertKey } from '../src/kms/key-records.js';
+import { insertBenchKey } from './lib/keys.js';
 import { SKIP_WITHOUT_HSM, softHsm } from '../test/helpers/softhsm.js';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { BENCH_ADMIN, BENCH_REGION, startServerProcess } from './lib/load.js';
@@ -99,33 +98,7 @@ async function benchRoot(root: string, env: Record<string, string>): Promise<Row
         const batch = Math.min(2000, KEYS - done);
         await store.db.transaction().execute(async (trx) => {
           for (let i = 0; i < batch; i++) {
-            const keyId = randomUUID();
-            const now = Date.now();
-            const m = createMaterial(root, 'ECC_SECG_P256K1', keyId, 1);
-            await insertKey(
-              trx,
-              {
-                keyId,
-                accountId: first.accountId,
-                region: config.region,
-                keySpec: 'ECC_SECG_P256K1',
-                keyUsage: 'SIGN_VERIFY',
-                keyState: 'Enabled',
-                origin: 'AWS_KMS',
-                description: '',
-                policy,
-                createdAt: now,
-                deletionAt: null,
-                pendingWindowDays: null,
-                rotationEnabled: false,
-                rotationPeriodDays: null,
-                nextRotationAt: null,
-                currentVersion: 1,
-                revision: 0,
-              },
-              { keyId, version: 1, sealed: m.sealed, publicKey: m.publicKey, createdAt: now, rotationType: null },
-              [],
-            );
+            await insertBenchKey(trx, root, { accountId: first.accountId, region: config.region, policy });
           }
         });
         done += batch;
