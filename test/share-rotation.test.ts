@@ -15,8 +15,8 @@ import { verifyMessage, type Hex } from 'viem';
 import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
-import { launchSigner, type SignerProcess } from '../src/signer/platform.js';
-import type { TrustedIssuer } from '../src/identity/trusted-issuer.js';
+import type { SignerProcess } from '../src/signer/platform.js';
+import { launchCustodianSigner } from './helpers/signer-fixture.js';
 import { SplitWalletClient, type OidcSession } from '../packages/sdk/src/index.js';
 import { operatorCommand } from '../src/cli/operator.js';
 import { markSplitRotationRequired } from '../src/storage/wallets.repository.js';
@@ -109,19 +109,7 @@ describe('split wallet share rotation', () => {
     });
     issuerUrl = `${server.endpoint}/oidc`;
     accountId = server.custodian.accountId;
-    signer = await launchSigner({
-      platformKey: server.custodian.platformKey,
-      stdio: 'pipe',
-      config: {
-        host: '127.0.0.1',
-        port: 0,
-        logLevel: 'warn',
-        region: REGION,
-        kmsEndpoint: server.endpoint,
-        credentials: { mode: 'web-identity', roleArn: walletUsersRoleArn(accountId) },
-        issuers: JSON.parse(JSON.stringify(server.custodian.identity.trustedIssuers('custodian'))) as TrustedIssuer[],
-      },
-    });
+    signer = await launchCustodianSigner(server);
     alice = await emailLogin(issuerUrl, 'alice@example.com');
     aliceDevice = device(alice);
     address = (await aliceDevice.createWallet()).address;
@@ -252,19 +240,7 @@ describe('split wallet share rotation', () => {
     signer.child.kill('SIGKILL');
     await signer.stop().catch(() => undefined);
     await pending;
-    signer = await launchSigner({
-      platformKey: server.custodian.platformKey,
-      stdio: 'pipe',
-      config: {
-        host: '127.0.0.1',
-        port: 0,
-        logLevel: 'warn',
-        region: REGION,
-        kmsEndpoint: server.endpoint,
-        credentials: { mode: 'web-identity', roleArn: walletUsersRoleArn(accountId) },
-        issuers: JSON.parse(JSON.stringify(server.custodian.identity.trustedIssuers('custodian'))) as TrustedIssuer[],
-      },
-    });
+    signer = await launchCustodianSigner(server);
     assert.deepEqual(await stored(), start);
     assert.ok(await signs(start));
 

@@ -26,10 +26,10 @@ import { DecryptCommand, EncryptCommand } from '@aws-sdk/client-kms';
 import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
-import { launchSigner, type SignerProcess } from '../src/signer/platform.js';
+import type { SignerProcess } from '../src/signer/platform.js';
+import { launchCustodianSigner } from './helpers/signer-fixture.js';
 import { generatePrivateKey, getPublicKey } from '../src/crypto/secp256k1.js';
 import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
-import type { TrustedIssuer } from '../src/identity/trusted-issuer.js';
 import { SplitWalletClient, EnvelopeWalletClient, type OidcSession } from '../packages/sdk/src/index.js';
 
 const TX = {
@@ -96,19 +96,7 @@ describe('split wallets end to end', () => {
     issuerUrl = `${server.endpoint}/oidc`;
     accountId = server.custodian.accountId;
     // As `serve --role all` (src/server/signer-launcher.ts): the signer is a child process, attested by the custodian's platform key.
-    signer = await launchSigner({
-      platformKey: server.custodian.platformKey,
-      stdio: 'pipe',
-      config: {
-        host: '127.0.0.1',
-        port: 0,
-        logLevel: 'trace',
-        region: REGION,
-        kmsEndpoint: server.endpoint,
-        credentials: { mode: 'web-identity', roleArn: walletUsersRoleArn(accountId) },
-        issuers: JSON.parse(JSON.stringify(server.custodian.identity.trustedIssuers('custodian'))) as TrustedIssuer[],
-      },
-    });
+    signer = await launchCustodianSigner(server, 'trace');
     const collect = new Writable({
       write(chunk: Buffer, _e, cb) {
         signerLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));

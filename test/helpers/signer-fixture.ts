@@ -27,6 +27,8 @@ import { launchSigner, type LaunchSignerOptions, type SignerProcess } from '../.
 import { measureSignerImage } from '../../src/signer/measure.js';
 import type { SignerCredentialsConfig } from '../../src/signer/child-config.js';
 import type { PlatformKey } from '../../src/attestation/platform-key.js';
+import { walletUsersRoleArn } from '../../src/iam/roles/wallet-users-role.js';
+import type { TrustedIssuer } from '../../src/identity/trusted-issuer.js';
 
 export const AUDIENCE = 'symbolon-signer-test';
 export const ROLE_NAME = 'signer-test-owners';
@@ -362,4 +364,25 @@ export function signBody(wallet: SplitWallet, token: string, payload: unknown, o
     token,
     ...overrides,
   };
+}
+
+/**
+ * Launches the signer as `serve --role all` does (src/server/signer-launcher.ts):
+ * a child process attested by the custodian's platform key, with web-identity
+ * credentials for the wallet-users role and the custodian's own issuers.
+ */
+export function launchCustodianSigner(server: TestServer, logLevel: 'trace' | 'warn' = 'warn'): Promise<SignerProcess> {
+  return launchSigner({
+    platformKey: server.custodian.platformKey,
+    stdio: 'pipe',
+    config: {
+      host: '127.0.0.1',
+      port: 0,
+      logLevel,
+      region: REGION,
+      kmsEndpoint: server.endpoint,
+      credentials: { mode: 'web-identity', roleArn: walletUsersRoleArn(server.custodian.accountId) },
+      issuers: JSON.parse(JSON.stringify(server.custodian.identity.trustedIssuers('custodian'))) as TrustedIssuer[],
+    },
+  });
 }
