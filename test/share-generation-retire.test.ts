@@ -282,7 +282,8 @@ describe('old share generations are retired at the custodian', () => {
     const env = { SYMBOLON_BUILTIN_ISSUER: '1', SYMBOLON_DEV_MAILBOX: '1' };
     const limits = { identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } } };
     const one = await startTestServer({ env, pgSchema, ...limits });
-    const two = await startTestServer({ env, pgSchema, dataDir: one.dataDir, keepSchema: true, ...limits });
+    // The same issuer URL for both (one store, one issuer key): each custodian's STS and signer trust carol's token.
+    const two = await startTestServer({ env: { ...env, SYMBOLON_PUBLIC_URL: one.endpoint }, pgSchema, dataDir: one.dataDir, keepSchema: true, ...limits });
     const [s1, s2] = [await launchCustodianSigner(one), await launchCustodianSigner(two)];
     try {
       const carol = await emailLogin(`${one.endpoint}/oidc`, 'carol@example.com');
