@@ -67,9 +67,7 @@ export class SessionCredentialSource implements CredentialSource {
         accessKeyId,
         tags: Object.freeze({ ...row.tags }),
         // Only a session whose token said how the user logged in carries it.
-        ...(row.authMethods !== undefined
-          ? { auth: Object.freeze({ methods: Object.freeze([...row.authMethods]), authTime: row.authTime }) }
-          : {}),
+        ...(row.authMethods !== undefined ? { auth: Object.freeze({ methods: Object.freeze([...row.authMethods]), authTime: row.authTime }) } : {}),
       },
     };
   }

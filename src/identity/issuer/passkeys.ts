@@ -77,6 +77,7 @@ function refusal(e: unknown): IssuerError {
 /** Options for navigator.credentials.create(): a discoverable credential with UV required. */
 export function registrationOptions(o: {
   rp: RelyingParty;
+  /** base64url of the challenge bytes. */
   challenge: string;
   sub: string;
   email: string;
@@ -89,7 +90,8 @@ export function registrationOptions(o: {
     userID: new TextEncoder().encode(o.sub),
     userName: o.email,
     userDisplayName: o.email,
-    challenge: o.challenge,
+    // Bytes: a string would be taken as text and encoded again.
+    challenge: Buffer.from(o.challenge, 'base64url'),
     timeout: CHALLENGE_TTL_MS,
     attestationType: 'none',
     excludeCredentials: o.existing.map((p) => ({ id: p.credentialId, transports: p.transports })),
@@ -99,10 +101,14 @@ export function registrationOptions(o: {
 }
 
 /** Options for navigator.credentials.get(): any discoverable credential (login) or one of `allow` (step-up). */
-export function authenticationOptions(o: { rp: RelyingParty; challenge: string; allow?: readonly PasskeyRow[] }): Promise<PublicKeyCredentialRequestOptionsJSON> {
+export function authenticationOptions(o: {
+  rp: RelyingParty;
+  challenge: string;
+  allow?: readonly PasskeyRow[];
+}): Promise<PublicKeyCredentialRequestOptionsJSON> {
   return generateAuthenticationOptions({
     rpID: o.rp.id,
-    challenge: o.challenge,
+    challenge: Buffer.from(o.challenge, 'base64url'),
     timeout: CHALLENGE_TTL_MS,
     userVerification: 'required',
     ...(o.allow ? { allowCredentials: o.allow.map((p) => ({ id: p.credentialId, transports: p.transports })) } : {}),
