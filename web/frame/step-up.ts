@@ -47,20 +47,22 @@ export async function stepUp(session: Session, reason: string): Promise<StepUpTo
   if (!session.builtin) throw new StepUpUnavailableError('not_builtin', 'A second factor needs a login with the wallet’s own email or passkey login.');
   let tokens: StepUpTokens | undefined;
   let unavailable: StepUpUnavailableError | undefined;
-  await ui.stepUpPrompt(reason, async () => {
-    try {
-      tokens = await session.stepUpWithPasskey();
-    } catch (e) {
-      if (e instanceof IssuerRequestError && e.code === 'no_passkey') {
-        unavailable = new StepUpUnavailableError('no_passkey', 'Add a passkey on your wallet page first.');
-        ui.dismiss();
-        return;
+  await ui
+    .stepUpPrompt(reason, async () => {
+      try {
+        tokens = await session.stepUpWithPasskey();
+      } catch (e) {
+        if (e instanceof IssuerRequestError && e.code === 'no_passkey') {
+          unavailable = new StepUpUnavailableError('no_passkey', 'Add a passkey on your wallet page first.');
+          ui.dismiss();
+          return;
+        }
+        throw e;
       }
+    })
+    .catch((e: unknown) => {
+      if (unavailable) throw unavailable;
       throw e;
-    }
-  }).catch((e: unknown) => {
-    if (unavailable) throw unavailable;
-    throw e;
-  });
+    });
   return tokens!;
 }
