@@ -1068,9 +1068,15 @@ test('audit chain: eth fields are hashed when present, and an event without them
 
 test('login keys: Bool tests aws:MultiFactorAuthPresent, a number its age, a string list the methods; absent for other callers', () => {
   const mfaOnly = parseSigningPolicy(
-    doc({ Sid: 'Mfa', Effect: 'Allow', Condition: { Bool: { 'aws:MultiFactorAuthPresent': true }, NumericLessThanEquals: { 'aws:MultiFactorAuthAge': '300' } } }),
+    doc({
+      Sid: 'Mfa',
+      Effect: 'Allow',
+      Condition: { Bool: { 'aws:MultiFactorAuthPresent': true }, NumericLessThanEquals: { 'aws:MultiFactorAuthAge': '300' } },
+    }),
   );
-  const passkey = parseSigningPolicy(doc({ Sid: 'Passkey', Effect: 'Allow', Condition: { 'ForAnyValue:StringEquals': { 'symbolon:AuthMethods': ['hwk', 'swk'] } } }));
+  const passkey = parseSigningPolicy(
+    doc({ Sid: 'Passkey', Effect: 'Allow', Condition: { 'ForAnyValue:StringEquals': { 'symbolon:AuthMethods': ['hwk', 'swk'] } } }),
+  );
   const noMfaDeny = parseSigningPolicy(doc(allowAll, { Sid: 'NoMfa', Effect: 'Deny', Condition: { BoolIfExists: { 'aws:MultiFactorAuthPresent': 'false' } } }));
   const facts = (auth: { methods: string[]; authTime?: number } | undefined, at = NOW) => callerFacts(payloadFacts(parsePayload(tx())), auth, at);
   const stepped = { methods: ['otp', 'hwk', 'user', 'mfa'], authTime: NOW - 60_000 };

@@ -115,15 +115,8 @@ export function authenticationOptions(o: {
   });
 }
 
-export interface NewPasskey {
-  credentialId: string;
-  publicKey: Uint8Array;
-  counter: number;
-  transports: string[];
-  backupEligible: boolean;
-  backedUp: boolean;
-  aaguid: string;
-}
+/** A verified new credential: what the store keeps, before it is given its user and times. */
+export type NewPasskey = Omit<PasskeyRow, 'sub' | 'createdAt' | 'lastUsedAt'>;
 
 /**
  * Verifies a registration response (WebAuthn §7.1).
