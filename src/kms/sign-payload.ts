@@ -21,6 +21,7 @@ import { signHash } from '../eth/signHash.js';
 import { signatureV } from '../eth/signatureV.js';
 import type { DigestSigner, RecoverableSignature } from '../eth/types.js';
 import { payloadFacts, type PayloadFacts } from '../signing-policy/payloadFacts.js';
+import { callerFacts } from '../signing-policy/callerFacts.js';
 import { describeDecision, evaluateSigningPolicy, windowRefusal, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
 import type { EthAuditFields } from '../audit/event.js';
 import type { OperationContext } from './context.js';
@@ -124,7 +125,7 @@ export async function signEthPayload(ctx: OperationContext, request: SignPayload
   const { payload, via } = request;
   ctx.audit.signingAlgorithm = 'ECDSA_SHA_256';
   ctx.audit.messageType = 'DIGEST';
-  const facts = payloadFacts(payload);
+  const facts = callerFacts(payloadFacts(payload), ctx.caller.auth, ctx.info.now);
   // Until a decision allows it, the request is a refusal (a failed authorization is one too).
   ctx.audit.eth = ethAuditFields(payload, facts, 'deny', undefined);
   const key = await resolveKey(ctx, request.keyId);

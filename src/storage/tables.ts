@@ -161,6 +161,38 @@ export interface IdentityRefreshTokenTable {
   expires_at: number;
   used_at: number | null;
   revoked_at: number | null;
+  /** JSON array: the `amr` of the login that started the family (null: a family from before passkeys, an email code). */
+  amr: string | null;
+  /** When that login happened, milliseconds (null: before passkeys; the token's created_at stands in). */
+  auth_time: number | null;
+}
+
+/** Passkeys (WebAuthn credentials) of built-in issuer users: public data only. */
+export interface IdentityPasskeyTable {
+  credential_id: string;
+  sub: string;
+  public_key: Uint8Array;
+  counter: number;
+  /** JSON array of AuthenticatorTransport strings. */
+  transports: string;
+  backup_eligible: number;
+  backed_up: number;
+  aaguid: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** Single-use, expiring WebAuthn challenges. */
+export interface IdentityWebauthnChallengeTable {
+  challenge_id: string;
+  challenge: string;
+  /** register | login | step_up */
+  purpose: string;
+  sub: string | null;
+  prior_amr: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }
 
 /** IAM users; `user_name_lower` keeps names unique regardless of case, as IAM does. */
@@ -359,6 +391,10 @@ export interface StsSessionTable {
   created_at: number;
   expires_at: number;
   revoked_at: number | null;
+  /** JSON array: the token's `amr` (how the user logged in); null when the token had none. */
+  auth_methods: string | null;
+  /** The token's `auth_time`, in milliseconds; null when it had none. */
+  auth_time: number | null;
 }
 
 /** One monitoring webhook (src/audit/webhooks.ts); `events` is a JSON array of event types. */
@@ -443,6 +479,8 @@ export interface Tables {
   identity_subjects: IdentitySubjectTable;
   identity_login_codes: IdentityLoginCodeTable;
   identity_refresh_tokens: IdentityRefreshTokenTable;
+  identity_passkeys: IdentityPasskeyTable;
+  identity_webauthn_challenges: IdentityWebauthnChallengeTable;
   wallet_users: WalletUserTable;
   wallets: WalletTable;
   wallet_sites: WalletSiteTable;
