@@ -34,6 +34,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyReply } from 'fastify';
+import pg from 'pg';
 import pino from 'pino';
 import { configFromEnv } from '../../src/config.js';
 import { createCustodian } from '../../src/server/custodian.js';
@@ -75,6 +76,19 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** Measures every stage; prints each as it completes. */
 export async function measureStages(): Promise<StageRow[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-stages-'));
+  // On PostgreSQL (DATABASE_URL), a schema of its own, created by the store and dropped after.
+  const databaseUrl = process.env.DATABASE_URL;
+  const pgSchema = databaseUrl && /^postgres(ql)?:/.test(databaseUrl) ? `bench_${randomBytes(6).toString('hex')}` : undefined;
+  const dropSchema = async () => {
+    if (!pgSchema) return;
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      await client.query(`drop schema if exists ${pgSchema} cascade`);
+    } finally {
+      await client.end();
+    }
+  };
   const env = {
     ...process.env,
     SYMBOLON_ADMIN_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
@@ -83,7 +97,11 @@ export async function measureStages(): Promise<StageRow[]> {
   };
   const config = configFromEnv(env, { port: String(PORT), data: dataDir, role: 'kms' });
   config.allowedHosts = [`127.0.0.1:${PORT}`];
-  const custodian = await createCustodian({ config, logger: pino({ level: 'warn' }) });
+  const custodian = await createCustodian({ config, logger: pino({ level: 'warn' }), ...(pgSchema ? { pgSchema } : {}) }).catch(async (e: unknown) => {
+    rmSync(dataDir, { recursive: true, force: true });
+    await dropSchema();
+    throw e;
+  });
   const rows: StageRow[] = [];
   const stage = async (name: string, n: number, f: (i: number) => unknown) => {
     const rounds = await cpuPerCall(n, f);
@@ -183,5 +201,6 @@ export async function measureStages(): Promise<StageRow[]> {
   } finally {
     await custodian.close();
     rmSync(dataDir, { recursive: true, force: true });
+    await dropSchema();
   }
 }
