@@ -15,6 +15,13 @@
  * when the wallet store swaps share A's ciphertext and share B in one
  * compare-and-set on the generation (docs/wallet-api.md). Until then the new
  * shares open nothing the store serves, and B' exists only in this answer.
+ *
+ * The owner's signing policy (splitSigningPolicy.ts) rides on rotations:
+ * share A of `generation` opens under the policy it was sealed with
+ * (`signingPolicy`), and A' is sealed under `newSigningPolicy` — the same
+ * one when it is absent, none when it is null. Setting, changing or removing
+ * a policy is therefore a re-seal with the owner's token, which neither the
+ * wallet service nor a DApp holds.
  */
 import { randomFillSync } from 'node:crypto';
 import type { Address, Hex } from 'viem';
@@ -25,6 +32,7 @@ import { rotationStatement } from './rotationStatement.js';
 import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
 import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
 import { MAX_GENERATION, shareAContext } from './shareContext.js';
+import { readSplitSigningPolicy } from './splitSigningPolicy.js';
 import { SignerError } from './errors.js';
 import type { SignerDeps } from './signWithSplitKey.js';
 import { verifyOwnerRequest } from './verifyOwnerRequest.js';
@@ -40,6 +48,10 @@ export interface RotateRequest {
   /** The owner's master key: share A is opened under it and A' encrypted under it. */
   keyId: string;
   token: string;
+  /** The signing policy text share A of `generation` was sealed with (absent: none). */
+  signingPolicy?: string | undefined;
+  /** The policy to seal A' with: absent keeps `signingPolicy`, null removes it. */
+  newSigningPolicy?: string | null | undefined;
 }
 
 export interface RotateResult {
@@ -52,6 +64,8 @@ export interface RotateResult {
   shareB: string;
   /** EIP-191 signature by the wallet's key over rotationStatement(): what the wallet store checks before it commits. */
   proof: Hex;
+  /** The SHA-256 of the policy A' is sealed with (absent: none); the statement names it too. */
+  signingPolicySha256?: string;
 }
 
 /**
@@ -67,11 +81,14 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
     if (!Number.isSafeInteger(request.generation) || request.generation < 0 || request.generation >= MAX_GENERATION)
       throw new SignerError('bad_request', `generation must be an integer 0..${MAX_GENERATION - 1}.`);
     const { address, verified } = await verifyOwnerRequest(deps.verifier, { shareB, address: request.address, token: request.token });
+    const current = request.signingPolicy === undefined ? undefined : readSplitSigningPolicy(request.signingPolicy);
+    const next =
+      request.newSigningPolicy === undefined ? current : request.newSigningPolicy === null ? undefined : readSplitSigningPolicy(request.newSigningPolicy);
     const released = await releaseShareA(deps, {
       token: request.token,
       tokenExp: verified.exp,
       ciphertext: request.shareACiphertext,
-      context: shareAContext(verified.sub, address, request.generation),
+      context: shareAContext(verified.sub, address, request.generation, current?.sha256),
       keyId: request.keyId,
     });
     shareA = released.shareA;
@@ -88,11 +105,11 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
       credentials: released.credentials,
       keyId: request.keyId,
       plaintext: newShareA,
-      encryptionContext: shareAContext(verified.sub, address, generation),
+      encryptionContext: shareAContext(verified.sub, address, generation, next?.sha256),
     });
     const k = key;
     const proof = await signMessage({
-      message: rotationStatement({ address, generation, shareACiphertext: ciphertext, shareB: newShareB }),
+      message: rotationStatement({ address, generation, shareACiphertext: ciphertext, shareB: newShareB, signingPolicySha256: next?.sha256 }),
       signer: async (digest) => signDigest(digest, k),
       address,
     });
@@ -103,6 +120,7 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
       shareACiphertext: Buffer.from(ciphertext).toString('base64'),
       shareB: Buffer.from(newShareB.buffer, newShareB.byteOffset, newShareB.byteLength).toString('base64'),
       proof,
+      ...(next ? { signingPolicySha256: next.sha256 } : {}),
     };
   } finally {
     wipe(shareA, key, shareB, newShareA, newShareB);
