@@ -13,10 +13,10 @@
  * signature; the signer keeps no state, so a split wallet's policy that names
  * one is refused when it is set (`invalid_policy`).
  */
-import { createHash } from 'node:crypto';
 import { parseSigningPolicy, SigningPolicyError, type SigningPolicy } from '../signing-policy/document.js';
 import { describeDecision, evaluateSigningPolicy, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
 import { payloadFacts } from '../signing-policy/payloadFacts.js';
+import { signingPolicySha256 } from '../signing-policy/signingPolicySha256.js';
 import type { SignPayload } from '../eth/payload.js';
 import { TokenError } from '../identity/errors.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
@@ -26,11 +26,6 @@ export interface SplitSigningPolicy {
   policy: SigningPolicy;
   /** SHA-256 of the text's UTF-8 bytes, lowercase hex: what share A's context carries. */
   sha256: string;
-}
-
-/** The SHA-256 of a policy text as share A's context carries it. */
-export function signingPolicySha256(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /**
