@@ -156,7 +156,7 @@ const split = {
         sub: { type: 'string' },
         address,
         generation: { type: 'string', description: 'From generation 1 on.' },
-        'signing-policy-sha256': { type: 'string', description: "The SHA-256 of signingPolicy, when the wallet has one." },
+        'signing-policy-sha256': { type: 'string', description: 'The SHA-256 of signingPolicy, when the wallet has one.' },
       },
     },
     signingPolicy: {

@@ -9,7 +9,9 @@
  * address is the wallet service's, and a first login creates the wallet the
  * way a site's frame does. A split wallet's page offers Rotate key shares
  * (docs/signer.md, "Share rotation"): the signer re-splits the key, the
- * address stays.
+ * address stays; and its signing policy as JSON with Save
+ * (docs/signing-policy.md, "Split and envelope wallets"): saving is a share
+ * rotation that seals the policy into share A, with this user's token.
  */
 import { formatEther, type Address } from 'viem';
 import type { FrameConfig } from './config.js';
@@ -73,8 +75,18 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
     try {
       ui.showStatus('Opening your wallet…');
       const wallet = await walletOf(config, session, pages);
+      const split = async (): Promise<SplitBackend> => {
+        const backend = await openWallet(config, session);
+        if (!(backend instanceof SplitBackend)) throw new Error('This wallet is not a split wallet.');
+        return backend;
+      };
       const render = async (): Promise<void> => {
-        const [sites, activity, balance] = await Promise.all([pages.sites(), pages.activity(20), balanceOf(config, wallet.address as Address)]);
+        const [sites, activity, balance, policy] = await Promise.all([
+          pages.sites(),
+          pages.activity(20),
+          balanceOf(config, wallet.address as Address),
+          wallet.custodyMode === 'split' ? split().then((b) => b.signingPolicy()) : undefined,
+        ]);
         ui.showHome({
           ...wallet,
           email: session.email ?? '',
@@ -91,14 +103,8 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
             session.logout();
             void showHome(config, session, pages);
           },
-          onRotate:
-            wallet.custodyMode === 'split'
-              ? async () => {
-                  const backend = await openWallet(config, session);
-                  if (!(backend instanceof SplitBackend)) throw new Error('This wallet is not a split wallet.');
-                  return backend.rotateShares();
-                }
-              : undefined,
+          onRotate: wallet.custodyMode === 'split' ? async () => (await split()).rotateShares() : undefined,
+          policy: wallet.custodyMode === 'split' ? { current: policy, save: async (text) => (await split()).setSigningPolicy(text) } : undefined,
         });
       };
       await render();
