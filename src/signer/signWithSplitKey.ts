@@ -34,7 +34,10 @@ import type { DigestSigner } from '../eth/types.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
 import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
 import { shareAContext } from './shareContext.js';
-import { decideSplitPayload, enforceSplitDecision, readSplitSigningPolicy } from './splitSigningPolicy.js';
+import { enforceSplitDecision, readSplitSigningPolicy } from './splitSigningPolicy.js';
+import { payloadFacts } from '../signing-policy/payloadFacts.js';
+import { evaluateSigningPolicy } from '../signing-policy/evaluateSigningPolicy.js';
+import { decisionAuditFields } from '../signing-policy/decisionAuditFields.js';
 import type { CredentialSource } from './credentials.js';
 import { asSignerPayload, SignerError } from './errors.js';
 import { verifyOwnerRequest } from './verifyOwnerRequest.js';
@@ -107,7 +110,10 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
     const payload = asSignerPayload(() => encodePayload(request.payload));
     // The owner's policy decides before share A is asked for: a refused payload never reaches the custodian.
     const policy = request.signingPolicy === undefined ? undefined : readSplitSigningPolicy(request.signingPolicy);
-    if (policy) enforceSplitDecision(decideSplitPayload(policy.policy, request.payload));
+    const facts = payloadFacts(request.payload);
+    const statement = policy ? enforceSplitDecision(evaluateSigningPolicy(policy.policy, facts)) : undefined;
+    // Claims for the custodian's audit event of the release (src/kms/signer-claims.ts): what is signed, and why.
+    const decision = decisionAuditFields(request.payload, facts, 'allow', statement);
 
     let context: Record<string, string>;
     try {
@@ -115,8 +121,9 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
     } catch {
       throw new SignerError('bad_request', 'generation must be a non-negative integer.');
     }
-    shareA = (await releaseShareA(deps, { token: request.token, tokenExp: verified.exp, ciphertext: request.shareACiphertext, context, keyId: request.keyId }))
-      .shareA;
+    shareA = (
+      await releaseShareA(deps, { token: request.token, tokenExp: verified.exp, ciphertext: request.shareACiphertext, context, keyId: request.keyId, decision })
+    ).shareA;
 
     key = new Uint8Array(SHARE_BYTES);
     for (let i = 0; i < SHARE_BYTES; i++) key[i] = shareA[i]! ^ shareB[i]!;

@@ -54,10 +54,11 @@ export function decideSplitPayload(policy: SigningPolicy, payload: SignPayload):
 }
 
 /**
+ * @returns the Sid of the Allow statement that decided.
  * @throws {SignerError} policy_denied (an explicit or implicit Deny) or policy_requires_approval; the message names the Sid.
  */
-export function enforceSplitDecision(decision: SigningDecision): void {
-  if (decision.decision === 'allow') return;
+export function enforceSplitDecision(decision: SigningDecision): string {
+  if (decision.decision === 'allow') return decision.statement;
   if (decision.decision === 'pending')
     throw new SignerError(
       'policy_requires_approval',
