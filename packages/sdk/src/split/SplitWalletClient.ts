@@ -327,12 +327,15 @@ export class SplitWalletClient {
   /**
    * What the owner's signing policy decides on `payload`, without signing
    * (the signer's `POST /v1/evaluate`): the frame shows it before approval.
-   * Advice: the signature request is decided again by the signer.
+   * Advice: the signature request is decided again by the signer. The
+   * wallet record is read afresh (the policy may have changed on another
+   * device since it was kept), and kept for the signature that follows.
    * @returns undefined when the wallet has no signing policy.
    * @throws {SplitError} with the signer's code (invalid_payload, invalid_token, …).
    */
   async previewSigningPolicy(payload: SplitSignPayload): Promise<SigningPolicyPreview | undefined> {
     const [token, custodianToken] = await Promise.all([this.envelope.token(), this.envelope.custodianToken()]);
+    this.#record = undefined;
     const { record } = await this.#walletRecord(token, tokenSubject(token).sub);
     const policy = record.split?.signingPolicy;
     if (policy === undefined) return undefined;
