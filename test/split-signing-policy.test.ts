@@ -12,7 +12,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseEther, recoverTransactionAddress, type Hex } from 'viem';
+import { encodeFunctionData, erc20Abi, parseEther, recoverTransactionAddress, type Hex } from 'viem';
 import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
@@ -301,6 +301,24 @@ describe('split wallet signing policy', () => {
     assert.equal((await client(alice).sign({ type: 'message', message: 'free again' })).type, 'message');
   });
 
+  test('an ERC-20 transfer and short calldata: the release audit carries selector, recipient and amount', async () => {
+    const token = '0x3333333333333333333333333333333333333333';
+    const data = encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [OTHER, 42n] });
+    await client(alice).sign({ type: 'transaction', transaction: { ...tx(token, 0n, 60000n), data } });
+    assert.deepEqual(JSON.parse((await decrypts()).at(-1)!.eth!), {
+      payloadType: 'transaction',
+      decision: 'allow',
+      chainId: '31337',
+      to: token,
+      value: '0',
+      selector: '0xa9059cbb',
+      erc20Recipient: OTHER,
+      erc20Amount: '42',
+    });
+    await client(alice).sign({ type: 'transaction', transaction: { ...tx(token, 0n, 60000n), data: '0x12ab' } });
+    assert.equal(JSON.parse((await decrypts()).at(-1)!.eth!).selector, '0x12ab');
+  });
+
   test('the custodian takes the signer claims only beside an attested Recipient, and only well formed', () => {
     const good = { payloadType: 'transaction', decision: 'allow', to: TREASURY, value: '1', statement: 'PayTreasury' };
     assert.deepEqual(readSignerClaims(new Input({ SymbolonSigningDecision: good }), true), good);
@@ -311,6 +329,7 @@ describe('split wallet signing policy', () => {
       ['unknown member', { ...good, note: 'x' }, true],
       ['mixed-case address', { ...good, to: '0xAbC1111111111111111111111111111111111111' }, true],
       ['value not decimal', { ...good, value: '0x10' }, true],
+      ['selector over 4 bytes', { ...good, selector: '0xa9059cbb00' }, true],
       ['Sid with a space', { ...good, statement: 'a b' }, true],
       ['no payloadType', { decision: 'allow' }, true],
       ['a list', [good], true],

@@ -26,7 +26,8 @@ const CHECKS: Readonly<Record<string, (v: unknown) => boolean>> = {
   chainId: (v) => typeof v === 'string' && DECIMAL.test(v),
   to: (v) => v === null || (typeof v === 'string' && ADDRESS.test(v)),
   value: (v) => typeof v === 'string' && DECIMAL.test(v),
-  selector: (v) => typeof v === 'string' && /^0x[0-9a-f]{8}$/.test(v),
+  // Data shorter than 4 bytes is its own selector (src/signing-policy/payloadFacts.ts).
+  selector: (v) => typeof v === 'string' && /^0x[0-9a-f]{1,8}$/.test(v),
   erc20Recipient: (v) => typeof v === 'string' && ADDRESS.test(v),
   erc20Amount: (v) => typeof v === 'string' && DECIMAL.test(v),
   // A Sid as parseSigningPolicy accepts it.
