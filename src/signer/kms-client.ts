@@ -14,6 +14,7 @@
  * it keeps the signer's dependencies to runtime packages, and it spends a
  * fraction of the SDK's per-call time on the release path.
  */
+import type { DecisionAuditFields } from '../signing-policy/decisionAuditFields.js';
 import { createHash, createHmac } from 'node:crypto';
 import { Agent, type Dispatcher } from 'undici';
 import { SignerError } from './errors.js';
@@ -30,6 +31,8 @@ export interface DecryptForRecipientRequest {
   encryptionContext: Record<string, string>;
   attestationDocument: Uint8Array;
   keyId?: string | undefined;
+  /** A signature's decision and decoded facts, sent as SymbolonSigningDecision for the custodian's audit. */
+  decision?: DecisionAuditFields | undefined;
 }
 
 /** Response size cap: a CMS envelope of a 32-byte share is well under 1 KiB. */
@@ -150,6 +153,8 @@ export class KmsRecipientClient {
         EncryptionContext: r.encryptionContext,
         ...(r.keyId ? { KeyId: r.keyId } : {}),
         Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: this.#documentAsBase64(r.attestationDocument) },
+        // The signing decision this release is for, for the custodian's audit event (src/kms/signer-claims.ts).
+        ...(r.decision ? { SymbolonSigningDecision: r.decision } : {}),
       }),
     );
     const headers = signDecryptRequest({

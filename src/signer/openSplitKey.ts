@@ -16,6 +16,7 @@ import { SignerError } from './errors.js';
 import type { AwsCredentials } from './kms-client.js';
 import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
 import { MAX_GENERATION, shareAContext } from './shareContext.js';
+import { readSplitSigningPolicy, type SplitSigningPolicy } from './splitSigningPolicy.js';
 import type { SignerDeps } from './signWithSplitKey.js';
 import { verifyOwnerRequest } from './verifyOwnerRequest.js';
 
@@ -31,6 +32,8 @@ export interface SharesRequest {
   /** The owner's master key. */
   keyId: string;
   token: string;
+  /** The signing policy text share A of `generation` was sealed with (absent: none; splitSigningPolicy.ts). */
+  signingPolicy?: string | undefined;
 }
 
 /**
@@ -40,7 +43,7 @@ export interface SharesRequest {
 export async function openSplitKey(
   deps: SignerDeps,
   request: SharesRequest,
-): Promise<{ key: Uint8Array; address: Address; verified: VerifiedToken; credentials: AwsCredentials }> {
+): Promise<{ key: Uint8Array; address: Address; verified: VerifiedToken; credentials: AwsCredentials; policy: SplitSigningPolicy | undefined }> {
   let shareA: Uint8Array | undefined;
   let key: Uint8Array | undefined;
   const shareB = request.shareB;
@@ -48,18 +51,20 @@ export async function openSplitKey(
     if (!Number.isSafeInteger(request.generation) || request.generation < 0 || request.generation > MAX_GENERATION)
       throw new SignerError('bad_request', `generation must be an integer 0..${MAX_GENERATION}.`);
     const { address, verified } = await verifyOwnerRequest(deps.verifier, { shareB, address: request.address, token: request.token });
+    // Share A of a generation sealed with a policy opens only under that policy's hash.
+    const policy = request.signingPolicy === undefined ? undefined : readSplitSigningPolicy(request.signingPolicy);
     const released = await releaseShareA(deps, {
       token: request.token,
       tokenExp: verified.exp,
       ciphertext: request.shareACiphertext,
-      context: shareAContext(verified.sub, address, request.generation),
+      context: shareAContext(verified.sub, address, request.generation, policy?.sha256),
       keyId: request.keyId,
     });
     shareA = released.shareA;
     key = new Uint8Array(SHARE_BYTES);
     for (let i = 0; i < SHARE_BYTES; i++) key[i] = shareA[i]! ^ shareB[i]!;
     if (!isValidPrivateKey(key) || publicKeyToAddress(getPublicKey(key)) !== address) throw shareMismatch();
-    const out = { key, address, verified, credentials: released.credentials };
+    const out = { key, address, verified, credentials: released.credentials, policy };
     key = undefined;
     return out;
   } finally {

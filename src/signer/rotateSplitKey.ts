@@ -15,6 +15,13 @@
  * when the wallet store swaps share A's ciphertext and share B in one
  * compare-and-set on the generation (docs/wallet-api.md). Until then the new
  * shares open nothing the store serves, and B' exists only in this answer.
+ *
+ * The owner's signing policy (splitSigningPolicy.ts) rides on rotations:
+ * share A of `generation` opens under the policy it was sealed with
+ * (`signingPolicy`), and A' is sealed under `newSigningPolicy` — the same
+ * one when it is absent, none when it is null. Setting, changing or removing
+ * a policy is therefore a re-seal with the owner's token, which neither the
+ * wallet service nor a DApp holds.
  */
 import { randomFillSync } from 'node:crypto';
 import type { Address, Hex } from 'viem';
@@ -25,11 +32,15 @@ import { rotationStatement } from './rotationStatement.js';
 import { openSplitKey, type SharesRequest } from './openSplitKey.js';
 import { SHARE_BYTES } from './releaseShareA.js';
 import { MAX_GENERATION, shareAContext } from './shareContext.js';
+import { readSplitSigningPolicy } from './splitSigningPolicy.js';
 import { SignerError } from './errors.js';
 import type { SignerDeps } from './signWithSplitKey.js';
 
 /** The shares of generation g (share B is wiped by this function); `keyId`: share A is opened under it and A' encrypted under it. */
-export type RotateRequest = SharesRequest;
+export interface RotateRequest extends SharesRequest {
+  /** The policy to seal A' with: absent keeps `signingPolicy`, null removes it. */
+  newSigningPolicy?: string | null | undefined;
+}
 
 export interface RotateResult {
   address: Address;
@@ -41,6 +52,8 @@ export interface RotateResult {
   shareB: string;
   /** EIP-191 signature by the wallet's key over rotationStatement(): what the wallet store checks before it commits. */
   proof: Hex;
+  /** The SHA-256 of the policy A' is sealed with (absent: none); the statement names it too. */
+  signingPolicySha256?: string;
 }
 
 /**
@@ -58,6 +71,8 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
     const opened = await openSplitKey(deps, request);
     key = opened.key;
     const { address, verified } = opened;
+    const next =
+      request.newSigningPolicy === undefined ? opened.policy : request.newSigningPolicy === null ? undefined : readSplitSigningPolicy(request.newSigningPolicy);
 
     newShareA = randomFillSync(new Uint8Array(SHARE_BYTES));
     newShareB = new Uint8Array(SHARE_BYTES);
@@ -67,11 +82,11 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
       credentials: opened.credentials,
       keyId: request.keyId,
       plaintext: newShareA,
-      encryptionContext: shareAContext(verified.sub, address, generation),
+      encryptionContext: shareAContext(verified.sub, address, generation, next?.sha256),
     });
     const k = key;
     const proof = await signMessage({
-      message: rotationStatement({ address, generation, shareACiphertext: ciphertext, shareB: newShareB }),
+      message: rotationStatement({ address, generation, shareACiphertext: ciphertext, shareB: newShareB, signingPolicySha256: next?.sha256 }),
       signer: async (digest) => signDigest(digest, k),
       address,
     });
@@ -82,6 +97,7 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
       shareACiphertext: Buffer.from(ciphertext).toString('base64'),
       shareB: Buffer.from(newShareB.buffer, newShareB.byteOffset, newShareB.byteLength).toString('base64'),
       proof,
+      ...(next ? { signingPolicySha256: next.sha256 } : {}),
     };
   } finally {
     wipe(key, newShareA, newShareB);

@@ -325,6 +325,8 @@ export interface WalletTable {
   share_generation: Generated<number>;
   /** 1: an operator asked for the shares to be rotated at the owner's next login. */
   rotation_required: Generated<number>;
+  /** split: the owner's signing policy text the stored share A was sealed with; NULL: none. */
+  signing_policy: Generated<string | null>;
 }
 
 /** Sites a wallet user connected in the frame; the row is deleted when the user disconnects the site. */

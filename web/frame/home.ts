@@ -9,9 +9,12 @@
  * address is the wallet service's, and a first login creates the wallet the
  * way a site's frame does. A split wallet's page offers Rotate key shares
  * (docs/signer.md, "Share rotation"): the signer re-splits the key, the
- * address stays. A built-in issuer login shows Passkeys: how this login was
- * made, Add a passkey, and Confirm with passkey (a step-up, ./step-up.ts) when
- * the login has no second factor yet.
+ * address stays; and its signing policy as JSON with Save
+ * (docs/signing-policy.md, "Split and envelope wallets"): saving is a share
+ * rotation that seals the policy into share A, with this user's token.
+ * A built-in issuer login shows Passkeys: how this login was made, Add a
+ * passkey, and Confirm with passkey (a step-up, ./step-up.ts) when the login
+ * has no second factor yet.
  */
 import { formatEther, type Address } from 'viem';
 import type { FrameConfig } from './config.js';
@@ -86,12 +89,18 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
     try {
       ui.showStatus('Opening your wallet…');
       const wallet = await walletOf(config, session, pages);
+      const split = async (): Promise<SplitBackend> => {
+        const backend = await openWallet(config, session);
+        if (!(backend instanceof SplitBackend)) throw new Error('This wallet is not a split wallet.');
+        return backend;
+      };
       const render = async (): Promise<void> => {
-        const [sites, activity, balance, passkeyCount] = await Promise.all([
+        const [sites, activity, balance, passkeyCount, policy] = await Promise.all([
           pages.sites(),
           pages.activity(20),
           balanceOf(config, wallet.address as Address),
           session.builtin ? session.passkeyCount().catch(() => undefined) : undefined,
+          wallet.custodyMode === 'split' ? split().then((b) => b.signingPolicy()) : undefined,
         ]);
         const amr = session.authMethods;
         ui.showHome({
@@ -129,14 +138,8 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
                         }
                       : undefined,
                 },
-          onRotate:
-            wallet.custodyMode === 'split'
-              ? async () => {
-                  const backend = await openWallet(config, session);
-                  if (!(backend instanceof SplitBackend)) throw new Error('This wallet is not a split wallet.');
-                  return backend.rotateShares();
-                }
-              : undefined,
+          onRotate: wallet.custodyMode === 'split' ? async () => (await split()).rotateShares() : undefined,
+          policy: wallet.custodyMode === 'split' ? { current: policy, save: async (text) => (await split()).setSigningPolicy(text) } : undefined,
         });
       };
       await render();

@@ -235,6 +235,12 @@ export function ask(prompt: Prompt, account?: PromptAccount): Promise<boolean> {
     }),
   );
   el('prompt-fields').replaceChildren(...fieldLists(prompt.fields));
+  // The owner's signing policy (split wallets): a refusal keeps Approve disabled whatever the visibility guard says.
+  const policy = el('prompt-policy');
+  policy.hidden = !prompt.policy;
+  policy.textContent = prompt.policy?.text ?? '';
+  policy.className = prompt.policy?.allowed === false ? 'policy refused' : 'policy';
+  const refused = prompt.policy?.allowed === false;
   const block = el('prompt-block');
   block.hidden = !prompt.block;
   el('prompt-block-label').textContent = prompt.block?.label ?? '';
@@ -264,8 +270,14 @@ export function ask(prompt: Prompt, account?: PromptAccount): Promise<boolean> {
       resolve(answer);
     };
     guard = guardVisibility(document.body, (armed) => {
-      approve.disabled = !armed;
-      guardText.textContent = armed ? '' : tracksVisibility ? 'Approve is enabled once this window is fully visible.' : 'Approve is enabled in a moment.';
+      approve.disabled = !armed || refused;
+      guardText.textContent = refused
+        ? 'Your signing policy refuses this request: it cannot be approved.'
+        : armed
+          ? ''
+          : tracksVisibility
+            ? 'Approve is enabled once this window is fully visible.'
+            : 'Approve is enabled in a moment.';
     });
     approve.onclick = () => {
       if (!approve.disabled) done(true);
@@ -317,6 +329,8 @@ export interface HomeView {
   onRotate?: (() => Promise<number>) | undefined;
   /** Built-in issuer logins: how many passkeys the user has, and the click on Add a passkey. */
   passkeys?: { count: number; methods: string; onAdd(): Promise<void>; onConfirm?: (() => Promise<void>) | undefined } | undefined;
+  /** Split wallets: the owner's signing policy (undefined: none) and its Save (text, or null to remove; resolves to the new generation). */
+  policy?: { current: string | undefined; save(text: string | null): Promise<number> } | undefined;
 }
 
 function time(iso: string): HTMLTimeElement {
@@ -426,6 +440,34 @@ export function showHome(view: HomeView): void {
           status.textContent = '';
           showHomeError(e instanceof Error ? e.message : 'The key shares could not be rotated.');
           button.disabled = false;
+        },
+      );
+    };
+  }
+  const policy = view.policy;
+  el('home-policy-box').hidden = policy === undefined;
+  if (policy) {
+    const text = el<HTMLTextAreaElement>('home-policy');
+    const save = el<HTMLButtonElement>('home-policy-save');
+    const status = el('home-policy-status');
+    text.value = policy.current ?? '';
+    save.disabled = false;
+    save.onclick = () => {
+      save.disabled = true;
+      const value = text.value.trim() === '' ? null : text.value;
+      status.textContent = value === null ? 'Removing your signing policy…' : 'Saving your signing policy…';
+      policy.save(value).then(
+        (generation) => {
+          status.textContent =
+            value === null
+              ? `Signing policy removed (generation ${generation}).`
+              : `Signing policy saved: the signer applies it from now on (generation ${generation}).`;
+          save.disabled = false;
+        },
+        (e: unknown) => {
+          status.textContent = '';
+          showHomeError(e instanceof Error ? e.message : 'The signing policy could not be saved.');
+          save.disabled = false;
         },
       );
     };

@@ -12,7 +12,9 @@
  * first, its measurements become the `kms:RecipientAttestation:ImageSha384`
  * and `kms:RecipientAttestation:PCR<n>` condition keys, and the plaintext is
  * returned only as `CiphertextForRecipient`: CMS EnvelopedData encrypted to the
- * document's public key, as AWS KMS does. `Plaintext` is then absent.
+ * document's public key, as AWS KMS does. `Plaintext` is then absent. The
+ * split signer's signing decision may come with it (signer-claims.ts) and
+ * becomes the audit event's `eth` fields.
  *
  * A context that names an `address` is a split wallet's share A: a retired
  * share generation is refused and an attested release of a newer one retires
@@ -28,6 +30,7 @@ import { encryptionContextConditions, readEncryptionContext } from '../encryptio
 import { blobOut } from '../input.js';
 import { keyArn } from '../model.js';
 import { operation } from '../operation.js';
+import { readSignerClaims } from '../signer-claims.js';
 
 export const decrypt = operation('Decrypt', async (input, ctx) => {
   const blob = input.blob('CiphertextBlob', { required: true, min: 1, max: 6144 });
@@ -38,6 +41,8 @@ export const decrypt = operation('Decrypt', async (input, ctx) => {
   const recipientField = readRecipient(input);
   if (context) ctx.audit.encryptionContext = context;
   const recipient = recipientField ? attestRecipient(ctx, recipientField) : undefined;
+  const claims = readSignerClaims(input, recipient !== undefined);
+  if (claims) ctx.audit.eth = claims;
 
   const { key, version } = await resolveCiphertextKey(ctx, blob, keyId, 'kms:Decrypt', {
     'kms:EncryptionAlgorithm': algorithm,
