@@ -15,6 +15,7 @@ export interface EthAuditFields {
   erc20Amount?: string; // decimal
   decision: 'allow' | 'deny' | 'pending';
   statement?: string; // the deciding statement's Sid, when a statement decided
+  signingRequest?: string; // pending: the id of the signing request approvers vote on
 }
 
 export interface AuditEvent {

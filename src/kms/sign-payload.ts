@@ -185,6 +185,8 @@ async function signDecided(
     const text = JSON.stringify({ Statement: decision.statement, Via: via, Payload: payloadJson(encoded) });
     const { approvers, minApprovals, expiresInSeconds } = decision.approval;
     const change = await proposeSigningRequest(ctx, key, text, policyText, { approvers, threshold: minApprovals, ttlSeconds: expiresInSeconds });
+    // The decision's audit event names the request, so its approval.requested webhook does too (src/audit/monitor.ts).
+    ctx.audit.eth = { ...ethAuditFields(payload, facts, 'pending', decision.statement), signingRequest: change.changeId };
     throw signingApprovalPending(
       `Signing policy statement ${decision.statement} requires approval (${minApprovals} of ${approvers.length}): signing request ${change.changeId} is pending ` +
         `(SHA-256 ${change.payloadSha256}); fetch the signature with SymbolonSigning.GetSigningRequest once it is approved.`,
