@@ -323,7 +323,15 @@ describe(`webhooks on ${STORE}`, () => {
     const ask = async (nonce: number): Promise<{ id: string; sha: string }> => {
       const payload = {
         type: 'transaction',
-        transaction: { chainId: 31337, nonce, gas: 21000, maxFeePerGas: '30000000000', maxPriorityFeePerGas: '1', to: `0x${'11'.repeat(20)}`, value: '2000000000000000000' },
+        transaction: {
+          chainId: 31337,
+          nonce,
+          gas: 21000,
+          maxFeePerGas: '30000000000',
+          maxPriorityFeePerGas: '1',
+          to: `0x${'11'.repeat(20)}`,
+          value: '2000000000000000000',
+        },
       };
       const r = await signingCall('SignPayload', { KeyId: key, Payload: payload }, requester);
       assert.equal(r.body.__type, 'SigningApprovalPendingException', JSON.stringify(r.body));

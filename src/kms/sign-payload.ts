@@ -157,7 +157,7 @@ export async function signEthPayload(ctx: OperationContext, request: SignPayload
   try {
     return await signDecided(ctx, key, payload, facts, decision, policy?.text, via);
   } catch (e) {
-    await releaseReservation(ctx, reservation);
+    await releaseReservation(ctx, key.keyId, reservation);
     throw e;
   }
 }
