@@ -45,6 +45,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const DEPTH = Number(process.env.BENCH_DEPTH ?? 4);
 const TARGET = 0.7;
 const WITH_POLICY = process.env.BENCH_NO_POLICY !== '1';
+/** BENCH_POLICY=stateless: the same policy without its rolling-window limit (isolates the window's cost). */
+const STATELESS = process.env.BENCH_POLICY === 'stateless';
 
 /** A realistic signing policy: payments only, on one chain, at most 1 ETH each and 1000 ETH a day; no approve, no contract creation. */
 const RPC_POLICY = {
@@ -57,7 +59,9 @@ const RPC_POLICY = {
       Effect: 'Allow',
       Condition: {
         StringEquals: { 'eth:PayloadType': 'transaction' },
-        NumericLessThanEquals: { 'eth:Value': '1000000000000000000', 'eth:ValueInWindow/86400': '1000000000000000000000' },
+        NumericLessThanEquals: STATELESS
+          ? { 'eth:Value': '1000000000000000000' }
+          : { 'eth:Value': '1000000000000000000', 'eth:ValueInWindow/86400': '1000000000000000000000' },
       },
     },
   ],
@@ -84,7 +88,10 @@ async function asyncCeiling(fn: (i: number) => Promise<void>, seconds = 1.5): Pr
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  const server = await startServer({ workers: '1' });
+  const server = await startServer({
+    workers: '1',
+    ...(process.env.BENCH_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] } : {}),
+  });
   const kms = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
   const scratch = mkdtempSync(join(tmpdir(), 'symbolon-bench-rpc-'));
   try {
@@ -217,7 +224,7 @@ async function main() {
     console.log(`\nratio /rpc : Sign = ${ratio.toFixed(3)}  (target >= ${TARGET})  ${ratio >= TARGET ? 'met' : 'NOT MET'}`);
     const cpuLine = (xs: number[]) => (xs.length ? `${xs.map((x) => x.toFixed(0)).join(', ')} (median ${median(xs).toFixed(0)})` : 'n/a');
     console.log(
-      `server CPU µs per request: Sign ${cpuLine(cpuUs.sign)}; /rpc ${cpuLine(cpuUs.rpc)}${WITH_POLICY ? ' (with a windowed signing policy)' : ' (no signing policy)'}`,
+      `server CPU µs per request: Sign ${cpuLine(cpuUs.sign)}; /rpc ${cpuLine(cpuUs.rpc)}${WITH_POLICY ? (STATELESS ? ' (with a signing policy, no window)' : ' (with a windowed signing policy)') : ' (no signing policy)'}`,
     );
     console.log(
       `load average ${loadavg()

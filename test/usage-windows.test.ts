@@ -23,7 +23,7 @@ import type { OperationContext } from '../src/kms/context.js';
 import { KeyCache } from '../src/kms/key-cache.js';
 import type { KeyRecord } from '../src/kms/model.js';
 import { decideWithWindows, usageOf, windowFacts } from '../src/kms/signing-window.js';
-import { UsageWindows } from '../src/kms/usage-windows.js';
+import { CLOCK_STEP_BACK_MS, UsageWindows } from '../src/kms/usage-windows.js';
 import { parseSigningPolicy } from '../src/signing-policy/document.js';
 import { payloadFacts, type PayloadFacts } from '../src/signing-policy/payloadFacts.js';
 import { dropPgSchema, openStore, type Store } from '../src/storage/database.js';
@@ -120,10 +120,13 @@ test('held window sums equal windowFacts over the rows, whatever the order of ro
   );
 });
 
-test('a held window answers only forward in time', () => {
+test('a held window decides forward in time; a clock gone back further than a minute needs the window read again', () => {
   const held = new UsageWindows(POLICY.windows, [], 1_000_000);
   assert.equal(held.serves(1_000_000), true);
-  assert.equal(held.serves(999_999), false, 'the clock went back: the caller reads the window again');
+  assert.equal(held.serves(1_000_000 - CLOCK_STEP_BACK_MS), true, 'a request that waited behind later ones');
+  assert.equal(held.decisionTime(1_000_000 - 5), 1_000_000, 'it is decided (and recorded) at the latest decision time');
+  assert.equal(held.decisionTime(1_000_007), 1_000_007);
+  assert.equal(held.serves(1_000_000 - CLOCK_STEP_BACK_MS - 1), false, 'the clock went back: the caller reads the window again');
 });
 
 /** Counts the statements run through a Kysely instance, by kind, and the rows they returned. */

@@ -16,7 +16,8 @@
  * another process signed with the key), so a decision costs the lock, that
  * read and the one insert however many signatures the window holds. The
  * first decision on a key in a process, one after the policy's windows
- * changed, after the clock went back, or after a failed transaction reads
+ * changed, after the clock went back more than a minute, or after a failed
+ * transaction reads
  * the whole window (usageSince). A reservation another process releases
  * stays counted here until it leaves the window: a limit may refuse early,
  * never late.
@@ -114,7 +115,9 @@ export async function decideWithWindows(
   try {
     return await inUsageTransaction(store, key.keyId, async (trx) => {
       const usage = await currentUsage(ctx, trx, key.keyId, policy.windows);
-      const withWindows = usage.facts(facts, request, now);
+      // Decided, and recorded, at the later of its arrival and the key's latest decision (usage-windows.ts decisionTime).
+      request.at = usage.decisionTime(now);
+      const withWindows = usage.facts(facts, request, request.at);
       const decision = evaluateSigningPolicy(policy, withWindows);
       if (decision.decision !== 'allow') return { decision, facts: withWindows, reservation: undefined };
       usage.add({ ...request, seq: await recordUsage(trx, request) });

@@ -89,6 +89,9 @@ class WindowSum {
   }
 }
 
+/** How far before the latest decision a request may have arrived and still be decided from what is held (ms). */
+export const CLOCK_STEP_BACK_MS = 60_000;
+
 export class UsageWindows {
   /** Identifies the windows this was built for (see windowsId). */
   readonly windowsId: string;
@@ -114,9 +117,24 @@ export class UsageWindows {
     return this.#byId.size;
   }
 
-  /** True when this can answer at `now` (time did not go back past what it expired). */
+  /** The latest time decided at: a later decision is decided at this time or after (see decisionTime). */
+  get now(): number {
+    return this.#now;
+  }
+
+  /**
+   * True when this can answer a request that arrived at `now`: no more than
+   * CLOCK_STEP_BACK_MS before the latest decision (a request that waited
+   * behind later ones; it is decided at decisionTime). A larger step back —
+   * the clock went back — needs the window read again.
+   */
   serves(now: number): boolean {
-    return now >= this.#now;
+    return now >= this.#now - CLOCK_STEP_BACK_MS;
+  }
+
+  /** When a request that arrived at `now` is decided (and recorded): never before an earlier decision, so time only moves forward here. */
+  decisionTime(now: number): number {
+    return Math.max(now, this.#now);
   }
 
   /** Counts a row written to the store (its seq moves lastSeq); a row already held is ignored. */
@@ -146,7 +164,7 @@ export class UsageWindows {
     });
   }
 
-  /** Moves time to `now`: rows at or before each window's start leave it. Call only when serves(now). */
+  /** Moves time to `now`: rows at or before each window's start leave it (an earlier `now` changes nothing). */
   #advance(now: number): void {
     if (now <= this.#now) return;
     this.#now = now;
