@@ -87,6 +87,25 @@ async function asyncCeiling(fn: (i: number) => Promise<void>, seconds = 1.5): Pr
   return n / ((performance.now() - start) / 1000);
 }
 
+/** An EIP-1559 transaction with nonce `i`, read and encoded as /rpc does (src/eth/payload.ts). */
+function preparedTransaction(i: number) {
+  const payload = parsePayload({
+    type: 'transaction',
+    transaction: {
+      type: 'eip1559',
+      chainId: 31337,
+      nonce: i,
+      to: `0x${'11'.repeat(20)}`,
+      value: '1',
+      gas: '21000',
+      maxFeePerGas: '2000000000',
+      maxPriorityFeePerGas: '1',
+    },
+  });
+  if (payload.type !== 'transaction' || !payload.prepared) throw new Error('not prepared');
+  return payload.prepared;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
@@ -110,43 +129,16 @@ async function main() {
       return { signature: der, recovery: recoveryId };
     };
     const ethCeil = await asyncCeiling(async (i) => {
-      const payload = parsePayload({
-        type: 'transaction',
-        transaction: {
-          type: 'eip1559',
-          chainId: 31337,
-          nonce: i,
-          to: `0x${'11'.repeat(20)}`,
-          value: '1',
-          gas: '21000',
-          maxFeePerGas: '2000000000',
-          maxPriorityFeePerGas: '1',
-        },
-      });
-      if (payload.type !== 'transaction' || !payload.prepared) throw new Error('not prepared');
-      await signPreparedTransaction({ prepared: payload.prepared, signer: digestSigner, address: k1Address });
+      await signPreparedTransaction({ prepared: preparedTransaction(i), signer: digestSigner, address: k1Address });
     });
 
     // What /rpc does now once the key is proven (src/kms/sign-payload.ts signWithKey): libsecp256k1's recovery id, no recovery.
     const fastCeil = await asyncCeiling(async (i) => {
-      const payload = parsePayload({
-        type: 'transaction',
-        transaction: {
-          type: 'eip1559',
-          chainId: 31337,
-          nonce: i,
-          to: `0x${'11'.repeat(20)}`,
-          value: '1',
-          gas: '21000',
-          maxFeePerGas: '2000000000',
-          maxPriorityFeePerGas: '1',
-        },
-      });
-      if (payload.type !== 'transaction' || !payload.prepared) throw new Error('not prepared');
-      const { signature, recoveryId } = signDigestCompact(root, k1Id, 1, k1.sealed, payload.prepared.digest);
+      const prepared = preparedTransaction(i);
+      const { signature, recoveryId } = signDigestCompact(root, k1Id, 1, k1.sealed, prepared.digest);
       const sig = fromCompact(signature, recoveryId);
       if (!sig) throw new Error('not canonical');
-      serializeTransaction(payload.prepared.unsigned, sig);
+      serializeTransaction(prepared.unsigned, sig);
     });
 
     const key = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
