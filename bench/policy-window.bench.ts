@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { parsePayload } from '../src/eth/payload.js';
 import type { OperationContext } from '../src/kms/context.js';
+import { KeyCache } from '../src/kms/key-cache.js';
 import type { KeyRecord } from '../src/kms/model.js';
 import { decideWithWindows, usageOf } from '../src/kms/signing-window.js';
 import { parseSigningPolicy } from '../src/signing-policy/document.js';
@@ -68,7 +69,9 @@ try {
   const now0 = Date.now();
   for (let i = 0; i < PREFILL; i++) await recordUsage(store.db, usageOf(payload, facts, keyId, now0 - 1000 - i, `prefill-${i}`));
   const key = { keyId } as KeyRecord;
-  const ctx = () => ({ deps: { store }, info: { now: Date.now() } }) as unknown as OperationContext;
+  // One process's key cache: the window is read once, then held (src/kms/usage-windows.ts).
+  const keyCache = new KeyCache({ ttlMs: 60_000 });
+  const ctx = () => ({ deps: { store, keyCache }, info: { now: Date.now() } }) as unknown as OperationContext;
 
   // Stateless ceiling: the same policy without the store (window facts as if read), microseconds per decision.
   const stateless: number[] = [];

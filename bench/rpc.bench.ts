@@ -14,27 +14,60 @@
  * fees given), so no upstream node is involved; each distinct request is
  * checked to return a signed transaction before the load (a JSON-RPC error
  * also answers HTTP 200, which the load generator would count as a success).
+ * The /rpc key carries a signing policy (RPC_POLICY: a few statements, one of
+ * them a rolling-window limit, eth:ValueInWindow/86400), so every /rpc
+ * request is authenticated, authorized, policy-checked (with its window
+ * read and its one usage row written) and audited; the Sign key has none
+ * (a key with a signing policy refuses raw Sign). BENCH_NO_POLICY=1 runs
+ * /rpc without it. One server process (`--workers 1`): its CPU time per
+ * request (from /proc) is printed for both paths, the primary evidence on a
+ * loaded machine.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { CreateKeyCommand, GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { createMaterial, signDigest } from '../src/kms/keystore.js';
+import { createMaterial, signDigest, signDigestCompact } from '../src/kms/keystore.js';
+import { fromCompact } from '../src/kms/sign-payload.js';
+import { serializeTransaction } from 'viem';
 import { KeyRootOfTrust } from '../src/root/root-of-trust.js';
 import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
 import { adminCommand } from '../src/cli/admin.js';
 import { parsePayload } from '../src/eth/payload.js';
 import { signPreparedTransaction } from '../src/eth/signTransaction.js';
-import { BENCH_ADMIN, BENCH_REGION, ceiling, runPipelined, signKmsRequest, startServerProcess, type PreparedRequest } from './lib/load.js';
+import { BENCH_ADMIN, BENCH_REGION, ceiling, cpuMs, runPipelined, signKmsRequest, startServer, type PreparedRequest } from './lib/load.js';
+import { policyCommand } from '../src/cli/policy.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const DEPTH = Number(process.env.BENCH_DEPTH ?? 4);
 const TARGET = 0.7;
+const WITH_POLICY = process.env.BENCH_NO_POLICY !== '1';
+/** BENCH_POLICY=stateless: the same policy without its rolling-window limit (isolates the window's cost). */
+const STATELESS = process.env.BENCH_POLICY === 'stateless';
+
+/** A realistic signing policy: payments only, on one chain, at most 1 ETH each and 1000 ETH a day; no approve, no contract creation. */
+const RPC_POLICY = {
+  Version: '2026-12-01',
+  Statement: [
+    { Sid: 'OneChain', Effect: 'Deny', Condition: { NumericNotEquals: { 'eth:ChainId': '31337' } } },
+    { Sid: 'NoApprove', Effect: 'Deny', Condition: { StringEquals: { 'eth:FunctionSelector': '0x095ea7b3' } } },
+    {
+      Sid: 'Payments',
+      Effect: 'Allow',
+      Condition: {
+        StringEquals: { 'eth:PayloadType': 'transaction' },
+        NumericLessThanEquals: STATELESS
+          ? { 'eth:Value': '1000000000000000000' }
+          : { 'eth:Value': '1000000000000000000', 'eth:ValueInWindow/86400': '1000000000000000000000' },
+      },
+    },
+  ],
+};
 
 async function admin(endpoint: string, args: string[]): Promise<any> {
   let out = '';
@@ -54,10 +87,32 @@ async function asyncCeiling(fn: (i: number) => Promise<void>, seconds = 1.5): Pr
   return n / ((performance.now() - start) / 1000);
 }
 
+/** An EIP-1559 transaction with nonce `i`, read and encoded as /rpc does (src/eth/payload.ts). */
+function preparedTransaction(i: number) {
+  const payload = parsePayload({
+    type: 'transaction',
+    transaction: {
+      type: 'eip1559',
+      chainId: 31337,
+      nonce: i,
+      to: `0x${'11'.repeat(20)}`,
+      value: '1',
+      gas: '21000',
+      maxFeePerGas: '2000000000',
+      maxPriorityFeePerGas: '1',
+    },
+  });
+  if (payload.type !== 'transaction' || !payload.prepared) throw new Error('not prepared');
+  return payload.prepared;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  const server = await startServerProcess();
+  const server = await startServer({
+    workers: '1',
+    ...(process.env.BENCH_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] } : {}),
+  });
   const kms = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
   const scratch = mkdtempSync(join(tmpdir(), 'symbolon-bench-rpc-'));
   try {
@@ -74,27 +129,36 @@ async function main() {
       return { signature: der, recovery: recoveryId };
     };
     const ethCeil = await asyncCeiling(async (i) => {
-      const payload = parsePayload({
-        type: 'transaction',
-        transaction: {
-          type: 'eip1559',
-          chainId: 31337,
-          nonce: i,
-          to: `0x${'11'.repeat(20)}`,
-          value: '1',
-          gas: '21000',
-          maxFeePerGas: '2000000000',
-          maxPriorityFeePerGas: '1',
-        },
-      });
-      if (payload.type !== 'transaction' || !payload.prepared) throw new Error('not prepared');
-      await signPreparedTransaction({ prepared: payload.prepared, signer: digestSigner, address: k1Address });
+      await signPreparedTransaction({ prepared: preparedTransaction(i), signer: digestSigner, address: k1Address });
+    });
+
+    // What /rpc does now once the key is proven (src/kms/sign-payload.ts signWithKey): libsecp256k1's recovery id, no recovery.
+    const fastCeil = await asyncCeiling(async (i) => {
+      const prepared = preparedTransaction(i);
+      const { signature, recoveryId } = signDigestCompact(root, k1Id, 1, k1.sealed, prepared.digest);
+      const sig = fromCompact(signature, recoveryId);
+      if (!sig) throw new Error('not canonical');
+      serializeTransaction(prepared.unsigned, sig);
     });
 
     const key = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
-    const address = publicKeyToAddress((await kms.send(new GetPublicKeyCommand({ KeyId: key.KeyId! }))).PublicKey!);
+    const rpcKey = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+    const address = publicKeyToAddress((await kms.send(new GetPublicKeyCommand({ KeyId: rpcKey.KeyId! }))).PublicKey!);
     const policy = join(scratch, 'policy.json');
-    writeFileSync(policy, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:Sign', Resource: key.Arn }] }));
+    writeFileSync(policy, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:Sign', Resource: [key.Arn, rpcKey.Arn] }] }));
+    if (WITH_POLICY) {
+      const file = join(scratch, 'signing-policy.json');
+      writeFileSync(file, JSON.stringify(RPC_POLICY));
+      let err = '';
+      const env = {
+        AWS_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey,
+        AWS_REGION: BENCH_REGION,
+        SYMBOLON_ENDPOINT: server.endpoint,
+      };
+      const code = await policyCommand(['put', '--key', rpcKey.Arn!, '--file', file], { out: () => undefined, err: (s) => void (err += s), env });
+      if (code !== 0) throw new Error(`symbolon policy put: ${err}`);
+    }
     const user = await admin(server.endpoint, ['create-user', '--name', 'bench-signer']);
     await admin(server.endpoint, ['put-user-policy', '--name', 'bench-signer', '--policy-file', policy]);
     const { token } = await admin(server.endpoint, ['create-rpc-token', '--user', 'bench-signer']);
@@ -141,12 +205,17 @@ async function main() {
 
     const runs = { sign: [] as number[], rpc: [] as number[] };
     const p50 = { sign: [] as number[], rpc: [] as number[] };
+    const cpuUs = { sign: [] as number[], rpc: [] as number[] };
+    const pid = server.child.pid!;
     await runPipelined(server.port, signReqs, CONNECTIONS, DEPTH, 1); // warm up
     await runPipelined(server.port, rpcReqs, CONNECTIONS, DEPTH, 1);
     for (let round = 0; round < ROUNDS; round++) {
       for (const which of round % 2 === 0 ? (['sign', 'rpc'] as const) : (['rpc', 'sign'] as const)) {
+        const cpu0 = cpuMs(pid);
         const load = await runPipelined(server.port, which === 'sign' ? signReqs : rpcReqs, CONNECTIONS, DEPTH, SECONDS);
+        const cpu1 = cpuMs(pid);
         if (load.errors > 0) throw new Error(`${which}: ${load.errors} errors (${load.firstError})`);
+        if (cpu0 !== undefined && cpu1 !== undefined && load.requests > 0) cpuUs[which].push(((cpu1 - cpu0) * 1000) / load.requests);
         runs[which].push(load.perSecond);
         p50[which].push(load.p50ms);
       }
@@ -169,8 +238,20 @@ async function main() {
     line('KMS Sign (secp256k1, DIGEST)', runs.sign, sign, p50.sign);
     line('/rpc eth_signTransaction (EIP-1559)', runs.rpc, rpc, p50.rpc);
     console.log(`\nratio /rpc : Sign = ${ratio.toFixed(3)}  (target >= ${TARGET})  ${ratio >= TARGET ? 'met' : 'NOT MET'}`);
+    const cpuLine = (xs: number[]) => (xs.length ? `${xs.map((x) => x.toFixed(0)).join(', ')} (median ${median(xs).toFixed(0)})` : 'n/a');
+    console.log(
+      `server CPU µs per request: Sign ${cpuLine(cpuUs.sign)}; /rpc ${cpuLine(cpuUs.rpc)}${WITH_POLICY ? (STATELESS ? ' (with a signing policy, no window)' : ' (with a windowed signing policy)') : ' (no signing policy)'}`,
+    );
+    console.log(
+      `load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
     console.log(
       `in process: signDigest ${Math.round(ceil)}/s, a transaction's encode + sign + recovery check + serialize (src/eth) ${Math.round(ethCeil)}/s (${(ethCeil / ceil).toFixed(2)} x)`,
+    );
+    console.log(
+      `in process: the same without the recovery (libsecp256k1's recovery id, as /rpc signs once a key is proven) ${Math.round(fastCeil)}/s (${(fastCeil / ceil).toFixed(2)} x)`,
     );
     mkdirSync('bench/results', { recursive: true });
     writeFileSync(
@@ -179,14 +260,23 @@ async function main() {
         {
           date: new Date().toISOString(),
           cores: cpus().length,
+          node: process.version,
+          loadAverage: loadavg(),
+          signingPolicy: WITH_POLICY ? RPC_POLICY : null,
           store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
           seconds: SECONDS,
           rounds: ROUNDS,
           concurrency: CONNECTIONS * DEPTH,
           ceilingPerSecond: Math.round(ceil),
           ethTransactionCeilingPerSecond: Math.round(ethCeil),
-          sign: { rounds: runs.sign.map(Math.round), median: Math.round(sign), p50ms: median(p50.sign) },
-          rpcSignTransaction: { rounds: runs.rpc.map(Math.round), median: Math.round(rpc), p50ms: median(p50.rpc) },
+          ethTransactionWithoutRecoveryPerSecond: Math.round(fastCeil),
+          sign: { rounds: runs.sign.map(Math.round), median: Math.round(sign), p50ms: median(p50.sign), serverCpuUsPerRequest: cpuUs.sign.map(Math.round) },
+          rpcSignTransaction: {
+            rounds: runs.rpc.map(Math.round),
+            median: Math.round(rpc),
+            p50ms: median(p50.rpc),
+            serverCpuUsPerRequest: cpuUs.rpc.map(Math.round),
+          },
           ratio,
           target: TARGET,
           met: ratio >= TARGET,

@@ -20,6 +20,7 @@ import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyComm
 import { ADMIN, REGION, STORE, startTestServer, type TestServer } from './helpers/server.js';
 import { callApprovals, callAwsJson } from './helpers/aws-json.js';
 import { adminCommand } from '../src/cli/admin.js';
+import { queryEvents } from '../src/storage/audit.repository.js';
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -92,6 +93,9 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return undefined;
 }
 
+/** Added to the custodian's clock (expiry); webhook timestamps and SigV4 dates follow it. */
+let offsetMs = 0;
+
 describe(`webhooks on ${STORE}`, () => {
   let server: TestServer;
   const receiver = new Receiver();
@@ -125,6 +129,7 @@ describe(`webhooks on ${STORE}`, () => {
     await receiver.start();
     server = await startTestServer({
       alertSettings: { threshold: 3, windowSeconds: 60 },
+      clock: () => Date.now() + offsetMs,
       webhookSettings: { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 4 },
       ...(STORE === 'postgres' ? { pgSchema: `monitor16_wh_${randomBytes(4).toString('hex')}` } : {}),
     });
@@ -291,6 +296,121 @@ describe(`webhooks on ${STORE}`, () => {
     assert.equal(sample(text, 'symbolon_approvals_requested_total', { kind: 'policy_change' }), 2);
     assert.equal(sample(text, 'symbolon_approvals_decided_total', { kind: 'policy_change', decision: 'approved' }), 1);
     assert.equal(sample(text, 'symbolon_approvals_decided_total', { kind: 'policy_change', decision: 'rejected' }), 1);
+  });
+
+  test('a signing request (RequireApproval): requested, then approved, rejected or expired, is announced with kind signing', async () => {
+    const anyAction = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['kms:Sign', 'symbolon:*'], Resource: '*' }] };
+    const requester = await user('signing-requester', anyAction);
+    const carol = await user('signing-approver-c', anyAction);
+    const dave = await user('signing-approver-d', anyAction);
+    const key = await newKey();
+    const signingCall = (op: string, body: unknown, credentials: { accessKeyId: string; secretAccessKey: string } = ADMIN) =>
+      callAwsJson({ endpoint: server.endpoint, target: `SymbolonSigning.${op}`, body, credentials, signingDate: new Date(Date.now() + offsetMs) });
+    const policy = {
+      Version: '2026-12-01',
+      Statement: [
+        { Sid: 'Small', Effect: 'Allow' },
+        {
+          Sid: 'BigPayments',
+          Effect: 'RequireApproval',
+          Condition: { NumericGreaterThan: { 'eth:Value': '1000000000000000000' } },
+          Approval: { Approvers: [carol.arn, dave.arn], MinApprovals: 1, ExpiresInSeconds: 60 },
+        },
+      ],
+    };
+    const put = await signingCall('PutSigningPolicy', { KeyId: key, Policy: JSON.stringify(policy) });
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    const ask = async (nonce: number): Promise<{ id: string; sha: string }> => {
+      const payload = {
+        type: 'transaction',
+        transaction: {
+          chainId: 31337,
+          nonce,
+          gas: 21000,
+          maxFeePerGas: '30000000000',
+          maxPriorityFeePerGas: '1',
+          to: `0x${'11'.repeat(20)}`,
+          value: '2000000000000000000',
+        },
+      };
+      const r = await signingCall('SignPayload', { KeyId: key, Payload: payload }, requester);
+      assert.equal(r.body.__type, 'SigningApprovalPendingException', JSON.stringify(r.body));
+      const m = /signing request ([0-9a-f-]{36}) is pending \(SHA-256 ([0-9a-f]{64})\)/.exec(String(r.body.message))!;
+      return { id: m[1]!, sha: m[2]! };
+    };
+    const vote = (op: string, c: { id: string; sha: string }, who: { accessKeyId: string; secretAccessKey: string }) =>
+      callApprovals({ endpoint: server.endpoint, operation: op, body: { ChangeId: c.id, PayloadSha256: c.sha }, credentials: who });
+    const decidedOf = (id: string) => receiver.accepted('approval.decided').filter((d) => d.parsed.data.changeId === id);
+
+    const approved = await ask(0);
+    await eventually('approval.requested (signing)', () => receiver.accepted('approval.requested').some((d) => d.parsed.data.changeId === approved.id));
+    const requested = receiver.accepted('approval.requested').filter((d) => d.parsed.data.changeId === approved.id);
+    assert.equal(requested.length, 1, 'announced once (the proposal step and the pending decision are one request)');
+    const asked = requested[0]!.parsed.data;
+    assert.equal(asked.kind, 'signing');
+    assert.equal(asked.keyArn, key);
+    assert.equal(asked.principal, requester.arn);
+    assert.equal(asked.statement, 'BigPayments');
+    assert.equal(asked.chainId, '31337');
+    assert.ok(verifySignature(requested[0]!.raw.headers, requested[0]!.raw.body, secret, Math.floor(Date.now() / 1000)));
+    assert.ok(!requested[0]!.raw.body.includes('2000000000000000000'), 'the payload is not in the body');
+    assert.equal(decidedOf(approved.id).length, 0, 'nothing decided yet');
+
+    assert.equal((await vote('ApprovePolicyChange', approved, carol)).Change.Status, 'APPLIED');
+    await eventually('approval.decided (signing, approved)', () => decidedOf(approved.id).length > 0);
+    const yes = decidedOf(approved.id)[0]!;
+    assert.deepEqual(yes.parsed.data, {
+      kind: 'signing',
+      changeId: approved.id,
+      keyArn: key,
+      service: 'kms',
+      decision: 'approved',
+      by: carol.arn,
+      signature: 'SymbolonSigning.GetSigningRequest',
+    });
+    assert.ok(verifySignature(yes.raw.headers, yes.raw.body, secret, Math.floor(Date.now() / 1000)));
+    // What the webhook announces is there: the requester fetches the signed transaction.
+    const got = await signingCall('GetSigningRequest', { RequestId: approved.id }, requester);
+    assert.equal(got.status, 200, JSON.stringify(got.body));
+    assert.match(String(got.body.Signed), /^0x02/);
+    assert.ok(!yes.raw.body.includes(String(got.body.Signed).slice(2, 40)), 'the signature is fetched, not pushed');
+
+    const rejected = await ask(1);
+    assert.equal((await vote('RejectPolicyChange', rejected, carol)).Change.Status, 'PENDING');
+    assert.equal((await vote('RejectPolicyChange', rejected, dave)).Change.Status, 'REJECTED');
+    await eventually('approval.decided (signing, rejected)', () => decidedOf(rejected.id).length > 0);
+    assert.deepEqual(
+      decidedOf(rejected.id).map((d) => [d.parsed.data.kind, d.parsed.data.decision, d.parsed.data.by]),
+      [['signing', 'rejected', dave.arn]],
+      'the vote that closes the request is the one decision',
+    );
+    assert.equal((await signingCall('GetSigningRequest', { RequestId: rejected.id }, requester)).body.__type, 'KMSInvalidStateException');
+
+    const expired = await ask(2);
+    offsetMs = 61_000;
+    try {
+      // Expiry is noticed when the request is next read (here: the requester's fetch).
+      const late = await signingCall('GetSigningRequest', { RequestId: expired.id }, requester);
+      assert.match(String(late.body.message), /is EXPIRED; nothing is signed/);
+      await eventually('approval.decided (signing, expired)', () => decidedOf(expired.id).length > 0);
+      const gone = decidedOf(expired.id)[0]!;
+      assert.equal(gone.parsed.data.kind, 'signing');
+      assert.equal(gone.parsed.data.decision, 'expired');
+      assert.ok(verifySignature(gone.raw.headers, gone.raw.body, secret, Math.floor((Date.now() + offsetMs) / 1000)));
+    } finally {
+      offsetMs = 0;
+    }
+
+    const text = await (await fetch(`${server.endpoint}/metrics`)).text();
+    assert.equal(sample(text, 'symbolon_approvals_requested_total', { kind: 'signing' }), 3);
+    assert.equal(sample(text, 'symbolon_approvals_decided_total', { kind: 'signing', decision: 'approved' }), 1);
+    assert.equal(sample(text, 'symbolon_approvals_decided_total', { kind: 'signing', decision: 'rejected' }), 1);
+    assert.equal(sample(text, 'symbolon_approvals_decided_total', { kind: 'signing', decision: 'expired' }), 1);
+    assert.equal(sample(text, 'symbolon_approvals_requested_total', { kind: 'policy_change' }), 2, 'signing requests are not counted as permission changes');
+    // The audit log names the steps as a signing request's.
+    await server.custodian.audit.flush();
+    const steps = (await queryEvents(server.custodian.deps.store.db, { key, limit: 100 })).map((e) => e.operation).filter((o) => o.endsWith(expired.id));
+    assert.deepEqual(steps, [`SigningRequestProposed/${expired.id}`, `SigningRequestExpired/${expired.id}`]);
   });
 
   test('--secret-file sets the secret; delete stops deliveries to that webhook', async () => {

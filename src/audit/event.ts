@@ -6,7 +6,10 @@
 import type { DecisionAuditFields } from '../signing-policy/decisionAuditFields.js';
 
 /** A decoded Ethereum signing decision; amounts are decimal strings (wei / token units), addresses lowercase 0x. */
-export type EthAuditFields = DecisionAuditFields;
+export type EthAuditFields = DecisionAuditFields & {
+  /** A pending decision: the id of the signing request approvers vote on. */
+  signingRequest?: string;
+};
 
 export interface AuditEvent {
   time: number;

@@ -12,8 +12,14 @@
  * - quorum steps (src/kms/policy/quorum.ts, account-quorum.ts:
  *   `PolicyChangeProposed/<id>` → `approval.requested`;
  *   `PolicyChangeApplied|Expired|Superseded/<id>` and the closing
- *   `PolicyChangeRejected/<id>` → `approval.decided`), and a signing decision
- *   whose `eth.decision` is `pending` → `approval.requested` (kind signing).
+ *   `PolicyChangeRejected/<id>` → `approval.decided`, kind policyChange);
+ * - signing requests (RequireApproval): the signing decision whose
+ *   `eth.decision` is `pending` → `approval.requested` (kind signing, naming
+ *   the request `eth.signingRequest`); `SigningRequestApplied|Expired|Superseded/<id>`
+ *   and the closing `SigningRequestRejected/<id>` → `approval.decided` (kind
+ *   signing; approved: the requester fetches the signature with
+ *   SymbolonSigning.GetSigningRequest). `SigningRequestProposed` is not
+ *   announced again: its decision event is.
  *
  * Label cardinality is bounded: the first `maxKeys` key ARNs (default 100)
  * and `maxChains` chain ids (default 50) get their own label values; later
@@ -66,6 +72,7 @@ const DECIDED: ReadonlyMap<string, string> = new Map([
 ]);
 
 const DECIMAL = /^[0-9]{1,78}$/;
+const SIGNING_REQUEST = 'SigningRequest';
 
 /** A label value from an open set: its own value while fewer than `max` are known, then `other`. */
 class BoundedLabel {
@@ -181,6 +188,7 @@ export class SigningMonitor {
           payloadType: eth.payloadType,
           ...(chainId ? { chainId } : {}),
           ...(eth.statement !== undefined ? { statement: eth.statement } : {}),
+          ...(eth.signingRequest !== undefined ? { changeId: eth.signingRequest } : {}),
         },
         event.time,
       );
@@ -217,10 +225,15 @@ export class SigningMonitor {
   #quorumStep(event: AuditEvent): void {
     const slash = event.operation.indexOf('/');
     if (slash < 0) return;
-    const step = event.operation.slice(0, slash);
+    const named = event.operation.slice(0, slash);
+    const signing = named.startsWith(SIGNING_REQUEST);
+    // A signing request's steps are a permission change's, renamed (src/kms/policy/quorum.ts recordStep).
+    const step = signing ? `PolicyChange${named.slice(SIGNING_REQUEST.length)}` : named;
     const changeId = event.operation.slice(slash + 1);
-    const change = { kind: 'policyChange', changeId, keyArn: event.keyArn, service: event.service };
+    const change = { kind: signing ? 'signing' : 'policyChange', changeId, keyArn: event.keyArn, service: event.service };
     if (step === 'PolicyChangeProposed') {
+      // A signing request is announced by its pending decision's event, which carries the decoded fields.
+      if (signing) return;
       add(this.#approvalsRequested, 'policy_change');
       this.#emit('approval.requested', { ...change, proposer: event.principalArn }, event.time);
       return;
@@ -239,8 +252,9 @@ export class SigningMonitor {
       decision = 'rejected';
     }
     if (decision === undefined) return;
-    add(this.#approvalsDecided, `policy_change\n${decision}`);
-    this.#emit('approval.decided', { ...change, decision, by: event.principalArn }, event.time);
+    add(this.#approvalsDecided, `${signing ? 'signing' : 'policy_change'}\n${decision}`);
+    const fetch = signing && decision === 'approved' ? { signature: 'SymbolonSigning.GetSigningRequest' } : {};
+    this.#emit('approval.decided', { ...change, decision, by: event.principalArn, ...fetch }, event.time);
   }
 
   #emit(type: 'deny.burst' | 'approval.requested' | 'approval.decided', data: Record<string, unknown>, time: number): void {

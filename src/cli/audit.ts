@@ -222,6 +222,7 @@ function eventLine(e: StoredEvent): string {
 export function ethSummary(eth: EthAuditFields): string {
   const parts = [`eth=${eth.payloadType}/${eth.decision}`];
   if (eth.statement !== undefined) parts.push(`statement=${eth.statement}`);
+  if (eth.signingRequest !== undefined) parts.push(`signing-request=${eth.signingRequest}`);
   if (eth.chainId !== undefined) parts.push(`chain=${eth.chainId}`);
   if (eth.to !== undefined) parts.push(`to=${eth.to ?? 'create'}`);
   if (eth.value !== undefined) parts.push(`value=${eth.value}`);

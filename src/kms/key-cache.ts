@@ -6,12 +6,16 @@
  * DisableKey or ScheduleKeyDeletion made elsewhere takes effect within that
  * time; changes made in this process invalidate at once. The same holds for
  * a key's grants and its signing policy, cached beside its record once a
- * request needs them.
+ * request needs them. A key's rolling-window usage (usage-windows.ts) is
+ * held apart from the record's expiry (it is brought up to date from the
+ * store under the key's lock before each decision), and dropped with it
+ * when the key changes in this process.
  */
 import type { KeyRecord } from './model.js';
 import type { MaterialRow } from '../storage/keys.repository.js';
 import type { Grant } from '../storage/grants.repository.js';
 import type { SigningPolicy } from '../signing-policy/document.js';
+import type { UsageWindows } from './usage-windows.js';
 
 /** A key's signing policy as cached: its text and compiled form, or null for a key without one. */
 export type CachedSigningPolicy = { text: string; policy: SigningPolicy } | null;
@@ -28,6 +32,7 @@ interface Entry {
 
 export class KeyCache {
   readonly #entries = new Map<string, Entry>();
+  readonly #usage = new Map<string, UsageWindows>();
   readonly #ttlMs: number;
   readonly #max: number;
   /** Bumped by every invalidation, so grants read before one are not cached after it. */
@@ -106,13 +111,35 @@ export class KeyCache {
     this.#entries.get(m.keyId)?.material.set(m.version, m);
   }
 
+  /** The key's rolling-window usage, when held. */
+  getUsageWindows(keyId: string): UsageWindows | undefined {
+    return this.#usage.get(keyId);
+  }
+
+  /** Holds a key's rolling-window usage (not when caching is off; the oldest key's goes past maxEntries). */
+  putUsageWindows(keyId: string, windows: UsageWindows): void {
+    if (this.#ttlMs <= 0) return;
+    if (!this.#usage.has(keyId) && this.#usage.size >= this.#max) {
+      const oldest = this.#usage.keys().next().value;
+      if (oldest !== undefined) this.#usage.delete(oldest);
+    }
+    this.#usage.set(keyId, windows);
+  }
+
+  /** Forgets a key's rolling-window usage (the next decision reads it from the store). */
+  dropUsageWindows(keyId: string): void {
+    this.#usage.delete(keyId);
+  }
+
   invalidate(keyId: string): void {
     this.#generation++;
     this.#entries.delete(keyId);
+    this.#usage.delete(keyId);
   }
 
   clear(): void {
     this.#generation++;
     this.#entries.clear();
+    this.#usage.clear();
   }
 }

@@ -106,6 +106,25 @@ export function signDigest(
 }
 
 /**
+ * secp256k1 only, for the internal Ethereum paths (src/kms/sign-payload.ts;
+ * KMS `Sign` answers DER through signDigest): libsecp256k1's compact r || s
+ * (RFC 6979, low-s) and its recovery id, without a DER round trip.
+ * @throws {SealedBoxError} if the material does not open.
+ */
+export function signDigestCompact(
+  root: RootOfTrust,
+  keyId: string,
+  version: number,
+  sealed: Uint8Array,
+  digest: Uint8Array,
+): { signature: Uint8Array; recoveryId: number } {
+  return withMaterial(root, keyId, version, sealed, (secret) => {
+    const { signature, recovery } = k1.signDigest(digest, secret);
+    return { signature, recoveryId: recovery };
+  });
+}
+
+/**
  * Verifies a DER signature over a digest with the key's public key (no secret
  * involved). Returns false, never throws, for a malformed or wrong signature.
  */

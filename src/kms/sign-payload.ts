@@ -11,7 +11,7 @@
  * src/eth's canonical-signature code. Every decision — allowed, denied,
  * pending — leaves the decoded fields in ctx.audit.eth (never the payload).
  */
-import { hashMessage, hexToBytes, hashTypedData, serializeSignature, serializeTransaction, type Address, type Hex } from 'viem';
+import { bytesToHex, hashMessage, hexToBytes, hashTypedData, serializeSignature, serializeTransaction, type Address, type Hex } from 'viem';
 import { hashAuthorization } from 'viem/utils';
 import { AwsError, accessDenied, invalidKeyUsage, invalidState, validation } from '../aws/errors.js';
 import { EthError } from '../eth/errors.js';
@@ -27,7 +27,9 @@ import type { EthAuditFields } from '../audit/event.js';
 import { decisionAuditFields } from '../signing-policy/decisionAuditFields.js';
 import type { OperationContext } from './context.js';
 import { authorize, loadMaterial, requireUsable, resolveKey } from './keys.js';
-import { signDigest } from './keystore.js';
+import { signDigestCompact } from './keystore.js';
+import type { MaterialRow } from '../storage/keys.repository.js';
+import { SECP256K1_HALF_N } from '../crypto/secp256k1.js';
 import { keyArn, type KeyRecord } from './model.js';
 import { loadSigningPolicy, storedSigningPolicy, VIA_SERVICES } from './signing-policy.js';
 import { proposeSigningRequest, sha256Hex } from './policy/quorum.js';
@@ -145,7 +147,7 @@ export async function signEthPayload(ctx: OperationContext, request: SignPayload
   try {
     return await signDecided(ctx, key, payload, facts, decision, policy?.text, via);
   } catch (e) {
-    await releaseReservation(ctx, reservation);
+    await releaseReservation(ctx, key.keyId, reservation);
     throw e;
   }
 }
@@ -173,6 +175,8 @@ async function signDecided(
     const text = JSON.stringify({ Statement: decision.statement, Via: via, Payload: payloadJson(encoded) });
     const { approvers, minApprovals, expiresInSeconds } = decision.approval;
     const change = await proposeSigningRequest(ctx, key, text, policyText, { approvers, threshold: minApprovals, ttlSeconds: expiresInSeconds });
+    // The decision's audit event names the request, so its approval.requested webhook does too (src/audit/monitor.ts).
+    ctx.audit.eth = { ...ethAuditFields(payload, facts, 'pending', decision.statement), signingRequest: change.changeId };
     throw signingApprovalPending(
       `Signing policy statement ${decision.statement} requires approval (${minApprovals} of ${approvers.length}): signing request ${change.changeId} is pending ` +
         `(SHA-256 ${change.payloadSha256}); fetch the signature with SymbolonSigning.GetSigningRequest once it is approved.`,
@@ -217,16 +221,50 @@ export async function signApprovedRequest(ctx: OperationContext, key: KeyRecord,
   return signWithKey(ctx, key, payload);
 }
 
-/** Signs an encoded payload with the key (authorization and policy already decided). */
+/**
+ * Key material (the row the key cache holds) whose secret has been seen to
+ * sign as its stored public key — a signature of it recovered to the key's
+ * address — and that address. Keyed by the row object: a row read again
+ * from the store (cache expiry, another version) is proven again.
+ */
+const provenAddress = new WeakMap<MaterialRow, Address>();
+
+/**
+ * The canonical signature of `digest` from libsecp256k1's compact signature
+ * and recovery id, without a recovery: RFC 6979, low-s (checked here) and the
+ * recovery id libsecp256k1 computed with the nonce point are the same r, s
+ * and yParity that recovery finds (test/sign-payload-compact.test.ts checks
+ * them against the recovering path and viem). Undefined when a check fails.
+ */
+export function fromCompact(compact: Uint8Array, recoveryId: number): RecoverableSignature | undefined {
+  if (compact.length !== 64 || (recoveryId !== 0 && recoveryId !== 1)) return undefined;
+  const r = bytesToHex(compact.subarray(0, 32));
+  const s = bytesToHex(compact.subarray(32, 64));
+  const sn = BigInt(s);
+  // EIP-2: s <= n/2; r and s in [1, n-1].
+  if (BigInt(r) === 0n || sn === 0n || sn > SECP256K1_HALF_N) return undefined;
+  return { r, s, yParity: recoveryId };
+}
+
+/**
+ * Signs an encoded payload with the key (authorization and policy already decided).
+ * The first signature by a material row is checked by recovery against the
+ * key's address (src/eth/signHash.ts); later ones take libsecp256k1's
+ * recovery id as it is (fromCompact), which saves a recovery — more CPU than
+ * the signature itself — per request.
+ */
 export async function signWithKey(ctx: OperationContext, key: KeyRecord, encoded: SignPayload): Promise<SignPayloadResult> {
   const material = await loadMaterial(ctx, key);
   if (!material.publicKey) throw invalidKeyUsage(`${keyArn(key)} has no public key.`);
-  const address = publicKeyToAddress(material.publicKey);
-  const signer: DigestSigner = async (digest) => {
-    const { der, recoveryId } = signDigest(ctx.deps.root, key.keySpec, key.keyId, material.version, material.sealed, digest);
-    return { signature: der, recovery: recoveryId };
-  };
+  if (key.keySpec !== 'ECC_SECG_P256K1') throw invalidKeyUsage(`${keyArn(key)} is ${key.keySpec}; Ethereum payloads are signed with ECC_SECG_P256K1 keys.`);
   const { digest, present } = digestOf(encoded);
+  const { signature: compact, recoveryId } = signDigestCompact(ctx.deps.root, key.keyId, material.version, material.sealed, digest);
+  const proven = provenAddress.get(material);
+  const fast = proven === undefined ? undefined : fromCompact(compact, recoveryId);
+  if (proven !== undefined && fast !== undefined) return { keyArn: keyArn(key), address: proven, signature: fast, signed: present(fast) };
+  const address = publicKeyToAddress(material.publicKey);
+  const signer: DigestSigner = async () => ({ signature: compact, recovery: recoveryId });
   const signature = await signHash({ digest, signer, address });
+  provenAddress.set(material, address);
   return { keyArn: keyArn(key), address, signature, signed: present(signature) };
 }

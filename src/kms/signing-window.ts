@@ -3,12 +3,24 @@
  * decision on a key whose signing policy names eth:ValueInWindow/…,
  * eth:Erc20AmountInWindow/… or eth:SignaturesInWindow/…. In one store
  * transaction, under a per-key lock (src/storage/signing-usage.repository.ts
- * inUsageTransaction), it reads the key's recent usage, adds the request to it,
- * evaluates the policy with those sums as facts and, when it allows, records
- * the request (one indexed insert) — so decisions on one key are serialized
- * across every server process over the store and the limit, which counts the
- * request being decided, is never exceeded together. A reservation whose
- * signing then fails is released.
+ * inUsageTransaction), it brings the key's usage up to date, adds the request
+ * to it, evaluates the policy with those sums as facts and, when it allows,
+ * records the request (one indexed insert) — so decisions on one key are
+ * serialized across every server process over the store and the limit,
+ * which counts the request being decided, is never exceeded together. A
+ * reservation whose signing then fails is released.
+ *
+ * The usage is held in memory between decisions (usage-windows.ts, in the
+ * key cache): under the lock, a decision reads only the rows written after
+ * the last one it holds (usageAfter: one indexed range read, empty unless
+ * another process signed with the key), so a decision costs the lock, that
+ * read and the one insert however many signatures the window holds. The
+ * first decision on a key in a process, one after the policy's windows
+ * changed, after the clock went back more than a minute, or after a failed
+ * transaction reads
+ * the whole window (usageSince). A reservation another process releases
+ * stays counted here until it leaves the window: a limit may refuse early,
+ * never late.
  */
 import { randomUUID } from 'node:crypto';
 import type { SignPayload } from '../eth/payload.js';
@@ -16,9 +28,18 @@ import type { SigningPolicy } from '../signing-policy/document.js';
 import { evaluateSigningPolicy, WINDOWS_READ, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
 import { MAX_WINDOW_SECONDS } from '../signing-policy/keys.js';
 import type { PayloadFacts } from '../signing-policy/payloadFacts.js';
-import { inUsageTransaction, pruneUsage, recordUsage, releaseUsage, type SigningUsageRow, usageSince } from '../storage/signing-usage.repository.js';
+import {
+  inUsageTransaction,
+  pruneUsage,
+  recordUsage,
+  releaseUsage,
+  type SigningUsageRow,
+  usageAfter,
+  usageSince,
+} from '../storage/signing-usage.repository.js';
 import type { OperationContext } from './context.js';
 import type { KeyRecord } from './model.js';
+import { UsageWindows, windowsId } from './usage-windows.js';
 
 const ERC20_SENDS = new Set(['0xa9059cbb', '0x23b872dd']);
 /** How often one process prunes one key's usage older than the longest window (ms). */
@@ -88,32 +109,69 @@ export async function decideWithWindows(
   payload: SignPayload,
   facts: PayloadFacts,
 ): Promise<WindowedDecision> {
-  const { store } = ctx.deps;
+  const { store, keyCache } = ctx.deps;
   const now = ctx.info.now;
   const request = usageOf(payload, facts, key.keyId, now);
-  const longest = Math.max(...policy.windows.map((w) => w.seconds));
-  return inUsageTransaction(store, key.keyId, async (trx) => {
-    const rows = await usageSince(trx, key.keyId, now - longest * 1000);
-    const withWindows = windowFacts(policy, facts, request, rows, now);
-    const decision = evaluateSigningPolicy(policy, withWindows);
-    if (decision.decision !== 'allow') return { decision, facts: withWindows, reservation: undefined };
-    await recordUsage(trx, request);
-    const pruned = lastPruned.get(key.keyId);
-    if (pruned === undefined || now - pruned >= PRUNE_EVERY_MS) {
-      if (lastPruned.size >= 10_000) lastPruned.clear();
-      lastPruned.set(key.keyId, now);
-      await pruneUsage(trx, key.keyId, now - MAX_WINDOW_SECONDS * 1000);
-    }
-    return { decision, facts: withWindows, reservation: request.id };
-  });
+  try {
+    return await inUsageTransaction(store, key.keyId, async (trx) => {
+      const usage = await currentUsage(ctx, trx, key.keyId, policy.windows);
+      // Decided, and recorded, at the later of its arrival and the key's latest decision (usage-windows.ts decisionTime).
+      request.at = usage.decisionTime(now);
+      const withWindows = usage.facts(facts, request, request.at);
+      const decision = evaluateSigningPolicy(policy, withWindows);
+      if (decision.decision !== 'allow') return { decision, facts: withWindows, reservation: undefined };
+      usage.add({ ...request, seq: await recordUsage(trx, request) });
+      const pruned = lastPruned.get(key.keyId);
+      if (pruned === undefined || now - pruned >= PRUNE_EVERY_MS) {
+        if (lastPruned.size >= 10_000) lastPruned.clear();
+        lastPruned.set(key.keyId, now);
+        await pruneUsage(trx, key.keyId, now - MAX_WINDOW_SECONDS * 1000);
+      }
+      return { decision, facts: withWindows, reservation: request.id };
+    });
+  } catch (e) {
+    // What is held may now count a row the store rolled back: read it afresh next time.
+    keyCache.dropUsageWindows(key.keyId);
+    throw e;
+  }
+}
+
+/**
+ * The key's usage for `windows`, up to date with the store (call under the
+ * key's lock): the held one plus the rows written since it last looked, or a
+ * new one read from the store.
+ */
+async function currentUsage(
+  ctx: OperationContext,
+  trx: Parameters<typeof usageSince>[0],
+  keyId: string,
+  windows: SigningPolicy['windows'],
+): Promise<UsageWindows> {
+  const { keyCache } = ctx.deps;
+  const now = ctx.info.now;
+  const held = keyCache.getUsageWindows(keyId);
+  if (held && held.windowsId === windowsId(windows) && held.serves(now)) {
+    for (const row of await usageAfter(trx, keyId, held.lastSeq)) held.add(row);
+    return held;
+  }
+  const longest = Math.max(...windows.map((w) => w.seconds));
+  const usage = new UsageWindows(windows, await usageSince(trx, keyId, now - longest * 1000), now);
+  keyCache.putUsageWindows(keyId, usage);
+  return usage;
 }
 
 /** Releases a reservation whose signing failed (best effort: a failure here leaves the limit counting it, never exceeded). */
-export async function releaseReservation(ctx: OperationContext, id: string): Promise<void> {
+export async function releaseReservation(ctx: OperationContext, keyId: string, id: string): Promise<void> {
+  ctx.deps.keyCache.getUsageWindows(keyId)?.release(id);
   await releaseUsage(ctx.deps.store.db, id).catch(() => undefined);
 }
 
-/** Counts an approved signing request once (its id: the request's), however often its signature is fetched. */
+/**
+ * Counts an approved signing request once (its id: the request's), however
+ * often its signature is fetched; under the key's lock like every usage row,
+ * so that on one key rows are written in seq order.
+ */
 export async function recordApprovedUsage(ctx: OperationContext, key: KeyRecord, payload: SignPayload, facts: PayloadFacts, changeId: string): Promise<void> {
-  await recordUsage(ctx.deps.store.db, usageOf(payload, facts, key.keyId, ctx.info.now, `approved:${changeId}`));
+  const row = usageOf(payload, facts, key.keyId, ctx.info.now, `approved:${changeId}`);
+  await inUsageTransaction(ctx.deps.store, key.keyId, (trx) => recordUsage(trx, row));
 }

@@ -1,7 +1,8 @@
 /**
  * SQL for rolling-window usage (kms_signing_usage): lock one key's usage for
- * a decision, read its rows since a time, record one signature, release a
- * reservation whose signing failed, prune rows no window can reach.
+ * a decision, read its rows since a time or after a seq, record one
+ * signature, release a reservation whose signing failed, prune rows no
+ * window can reach.
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { Store } from './database.js';
@@ -10,6 +11,8 @@ import type { Tables } from './tables.js';
 type Db = Kysely<Tables> | Transaction<Tables>;
 
 export interface SigningUsageRow {
+  /** Insertion order, once written (on one key: commit order); absent on a row not yet recorded. */
+  seq?: number | undefined;
   id: string;
   keyId: string;
   /** Milliseconds since the epoch. */
@@ -38,36 +41,40 @@ export async function inUsageTransaction<T>(store: Store, keyId: string, fn: (db
   });
 }
 
-/** The key's usage rows with `at` > `since` (ms). */
+const COLUMNS = ['seq', 'id', 'at', 'chain_id', 'value', 'token', 'erc20_amount'] as const;
+
+function toRow(
+  keyId: string,
+  r: { seq: number | string; id: string; at: number; chain_id: string | null; value: string; token: string | null; erc20_amount: string | null },
+): SigningUsageRow {
+  // PostgreSQL's bigint arrives as text.
+  return { seq: Number(r.seq), id: r.id, keyId, at: Number(r.at), chainId: r.chain_id, value: r.value, token: r.token, erc20Amount: r.erc20_amount };
+}
+
+/** The key's usage rows with `at` > `since` (ms), through the (key_id, at) index. */
 export async function usageSince(db: Db, keyId: string, since: number): Promise<SigningUsageRow[]> {
-  const rows = await db
-    .selectFrom('kms_signing_usage')
-    .select(['id', 'at', 'chain_id', 'value', 'token', 'erc20_amount'])
-    .where('key_id', '=', keyId)
-    .where('at', '>', since)
-    .execute();
-  return rows.map((r) => ({
-    id: r.id,
-    keyId,
-    at: Number(r.at),
-    chainId: r.chain_id,
-    value: r.value,
-    token: r.token,
-    erc20Amount: r.erc20_amount,
-  }));
+  const rows = await db.selectFrom('kms_signing_usage').select(COLUMNS).where('key_id', '=', keyId).where('at', '>', since).execute();
+  return rows.map((r) => toRow(keyId, r));
+}
+
+/** The key's usage rows written after `seq` (in seq order), through the (key_id, seq) index. */
+export async function usageAfter(db: Db, keyId: string, seq: number): Promise<SigningUsageRow[]> {
+  const rows = await db.selectFrom('kms_signing_usage').select(COLUMNS).where('key_id', '=', keyId).where('seq', '>', seq).orderBy('seq').execute();
+  return rows.map((r) => toRow(keyId, r));
 }
 
 /**
  * Records one signature (one indexed insert).
- * @returns false when a row with this id exists (an approved request recorded before).
+ * @returns the row's seq, or undefined when a row with this id exists (an approved request recorded before).
  */
-export async function recordUsage(db: Db, row: SigningUsageRow): Promise<boolean> {
+export async function recordUsage(db: Db, row: SigningUsageRow): Promise<number | undefined> {
   const r = await db
     .insertInto('kms_signing_usage')
     .values({ id: row.id, key_id: row.keyId, at: row.at, chain_id: row.chainId, value: row.value, token: row.token, erc20_amount: row.erc20Amount })
     .onConflict((oc) => oc.column('id').doNothing())
+    .returning('seq')
     .executeTakeFirst();
-  return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
+  return r === undefined ? undefined : Number(r.seq);
 }
 
 /** Deletes a reservation (its signing failed). */

@@ -433,6 +433,8 @@ export interface KmsSigningPolicyTable {
 }
 
 export interface KmsSigningUsageTable {
+  /** Insertion order (identity / AUTOINCREMENT): on one key, commit order. */
+  seq: Generated<number>;
   id: string;
   key_id: string;
   at: number;

@@ -38,13 +38,20 @@ type Step =
   | 'PolicyChangeSuperseded'
   | 'QuorumRuleSet';
 
-/** Appends one audit event for a quorum step; the operation names the step and the change id. */
-function recordStep(ctx: OperationContext, step: Step, key: KeyRecord, changeId: string | null): void {
+/**
+ * Appends one audit event for a quorum step; the operation names the step and
+ * the change id. A signing request's steps are named `SigningRequest…`
+ * (`SigningRequestProposed/<id>`, `…Approved`, `…Rejected`, `…Applied`,
+ * `…Expired`, `…Superseded`) so that the log and the monitor (src/audit/monitor.ts:
+ * approval webhooks and metrics of kind `signing`) tell them from permission changes.
+ */
+function recordStep(ctx: OperationContext, step: Step, key: KeyRecord, change: Pick<PolicyChange, 'changeId' | 'kind'> | null): void {
+  const name = change?.kind === 'SigningRequest' ? `SigningRequest${step.slice('PolicyChange'.length)}` : step;
   ctx.deps.audit.record({
     time: ctx.info.now,
     requestId: ctx.info.requestId,
     service: 'kms',
-    operation: changeId ? `${step}/${changeId}` : step,
+    operation: change ? `${name}/${change.changeId}` : name,
     principalArn: ctx.caller.arn,
     principalTags: { ...ctx.caller.tags },
     accessKeyId: ctx.caller.accessKeyId,
@@ -136,8 +143,8 @@ async function propose(
     await q.insertChange(trx, change);
     if (selfApproves) await q.insertVote(trx, change.changeId, { approverArn: ctx.caller.arn, vote: 'APPROVE', votedAt: now });
   });
-  recordStep(ctx, 'PolicyChangeProposed', key, change.changeId);
-  if (selfApproves) recordStep(ctx, 'PolicyChangeApproved', key, change.changeId);
+  recordStep(ctx, 'PolicyChangeProposed', key, change);
+  if (selfApproves) recordStep(ctx, 'PolicyChangeApproved', key, change);
   return { change, approvals: selfApproves ? 1 : 0 };
 }
 
@@ -187,7 +194,7 @@ export async function proposeSigningRequest(
     decidedAt: null,
   };
   await q.insertChange(ctx.deps.store.db, change);
-  recordStep(ctx, 'PolicyChangeProposed', key, change.changeId);
+  recordStep(ctx, 'PolicyChangeProposed', key, change);
   return change;
 }
 
@@ -380,19 +387,19 @@ async function apply(ctx: OperationContext, key: KeyRecord, change: PolicyChange
     });
   } catch (e) {
     if (!(e instanceof Superseded)) throw e;
-    if (await q.closeChange(db, change.changeId, 'SUPERSEDED', now)) recordStep(ctx, 'PolicyChangeSuperseded', key, change.changeId);
+    if (await q.closeChange(db, change.changeId, 'SUPERSEDED', now)) recordStep(ctx, 'PolicyChangeSuperseded', key, change);
     return (await q.findChange(db, change.changeId))?.status ?? 'SUPERSEDED';
   }
   if (outcome === 'DECIDED') return (await q.findChange(db, change.changeId))?.status ?? 'APPLIED';
   keyChanged(ctx, change.keyId);
-  recordStep(ctx, 'PolicyChangeApplied', key, change.changeId);
+  recordStep(ctx, 'PolicyChangeApplied', key, change);
   return 'APPLIED';
 }
 
 /** Marks a pending change past its expiry as EXPIRED; returns the change as it now stands. */
 async function expireIfDue(ctx: OperationContext, key: KeyRecord, change: PolicyChange): Promise<PolicyChange> {
   if (change.status !== 'PENDING' || ctx.info.now < change.expiresAt) return change;
-  if (await q.closeChange(ctx.deps.store.db, change.changeId, 'EXPIRED', change.expiresAt)) recordStep(ctx, 'PolicyChangeExpired', key, change.changeId);
+  if (await q.closeChange(ctx.deps.store.db, change.changeId, 'EXPIRED', change.expiresAt)) recordStep(ctx, 'PolicyChangeExpired', key, change);
   return (await q.findChange(ctx.deps.store.db, change.changeId)) ?? change;
 }
 
@@ -443,21 +450,21 @@ export async function vote(ctx: OperationContext, changeId: string, payloadSha25
     // A change proposed under another rule than the one now in force is void.
     const rule = await q.getQuorumRule(db, change.keyId);
     if (!rule || !sameRule(rule, { approvers: change.approvers, threshold: change.threshold, ttlSeconds: rule.ttlSeconds })) {
-      if (await q.closeChange(db, change.changeId, 'SUPERSEDED', ctx.info.now)) recordStep(ctx, 'PolicyChangeSuperseded', key, change.changeId);
+      if (await q.closeChange(db, change.changeId, 'SUPERSEDED', ctx.info.now)) recordStep(ctx, 'PolicyChangeSuperseded', key, change);
       throw invalidState(`Policy change ${change.changeId} was proposed under a quorum rule that is no longer in force; it is SUPERSEDED.`);
     }
   }
   if (!(await q.insertVote(db, change.changeId, { approverArn: ctx.caller.arn, vote: decision, votedAt: ctx.info.now }))) {
     throw alreadyExists(`${ctx.caller.arn} has already voted on policy change ${change.changeId}.`);
   }
-  recordStep(ctx, decision === 'APPROVE' ? 'PolicyChangeApproved' : 'PolicyChangeRejected', key, change.changeId);
+  recordStep(ctx, decision === 'APPROVE' ? 'PolicyChangeApproved' : 'PolicyChangeRejected', key, change);
   let votes = await q.listVotes(db, change.changeId);
   const approvals = votes.filter((v) => v.vote === 'APPROVE').length;
   const rejections = votes.filter((v) => v.vote === 'REJECT').length;
   if (approvals >= change.threshold) {
     await apply(ctx, key, change);
   } else if (change.approvers.length - rejections < change.threshold) {
-    if (await q.closeChange(db, change.changeId, 'REJECTED', ctx.info.now)) recordStep(ctx, 'PolicyChangeRejected', key, change.changeId);
+    if (await q.closeChange(db, change.changeId, 'REJECTED', ctx.info.now)) recordStep(ctx, 'PolicyChangeRejected', key, change);
   }
   change = (await q.findChange(db, change.changeId)) ?? change;
   votes = await q.listVotes(db, change.changeId);

@@ -22,6 +22,7 @@ import * as signingUsage from './2026-12-07T1000-signing-usage.js';
 import * as shareGenerations from './2026-12-07T1100-share-generations.js';
 import * as passkeys from './2026-12-07T1110-passkeys.js';
 import * as walletSigningPolicy from './2026-12-07T1120-wallet-signing-policy.js';
+import * as signingUsageSeq from './2026-12-07T1130-signing-usage-seq.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -43,4 +44,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T1100-share-generations': shareGenerations,
   '2026-12-07T1110-passkeys': passkeys,
   '2026-12-07T1120-wallet-signing-policy': walletSigningPolicy,
+  '2026-12-07T1130-signing-usage-seq': signingUsageSeq,
 };
