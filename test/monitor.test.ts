@@ -53,8 +53,8 @@ describe(`signing monitor on ${STORE}`, () => {
   const principal = () => `arn:aws:iam::${account()}:user/backend`;
 
   /** One signing decision, recorded the way the signing paths record it. */
-  function decision(k: string, eth: EthAuditFields, time = Date.now()): void {
-    const outcome = eth.decision === 'allow' ? 'allowed' : eth.decision === 'deny' ? 'denied' : 'error';
+  function decision(k: string, eth: EthAuditFields, time = Date.now(), failed = false): void {
+    const outcome = failed ? 'error' : eth.decision === 'allow' ? 'allowed' : eth.decision === 'deny' ? 'denied' : 'error';
     const event: AuditEvent = {
       time,
       requestId: `req-${randomBytes(6).toString('hex')}`,
@@ -69,7 +69,14 @@ describe(`signing monitor on ${STORE}`, () => {
       encryptionContext: null,
       signingAlgorithm: 'ECDSA_SHA_256',
       outcome,
-      errorCode: outcome === 'allowed' ? null : eth.decision === 'pending' ? 'SigningApprovalPendingException' : 'AccessDeniedException',
+      errorCode:
+        outcome === 'allowed'
+          ? null
+          : failed
+            ? 'KMSInvalidStateException'
+            : eth.decision === 'pending'
+              ? 'SigningApprovalPendingException'
+              : 'AccessDeniedException',
       eth,
     };
     server.custodian.deps.audit.record(event);
@@ -166,6 +173,8 @@ describe(`signing monitor on ${STORE}`, () => {
     decision(key(3), tx(1n));
     decision(key(4), tx(7n));
     decision(key(5), tx(8n));
+    // Allowed by the policy, then refused further on (e.g. the custodian would not open share A): not an allow.
+    decision(key(5), tx(9n), Date.now(), true);
     const text = await (await fetch(`${server.endpoint}/metrics`)).text();
     const a = key(1);
     assert.equal(sample(text, 'symbolon_signatures_total', { key: a, chain_id: CHAIN, payload_type: 'transaction' }), 4);

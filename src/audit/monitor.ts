@@ -173,7 +173,9 @@ export class SigningMonitor {
   }
 
   #signing(event: AuditEvent, eth: EthAuditFields): void {
-    this.#decisions.add(eth.payloadType, eth.decision);
+    // A policy's allow counts once the request succeeded: one refused further on (a disabled key, a share A
+    // the custodian would not open) signed nothing. Denials and pending decisions count as they are.
+    if (eth.decision !== 'allow' || event.outcome === 'allowed') this.#decisions.add(eth.payloadType, eth.decision);
     const keyArn = event.keyArn ?? '';
     const chainId = eth.chainId !== undefined && DECIMAL.test(eth.chainId) ? eth.chainId : '';
     if (eth.decision === 'pending') {
