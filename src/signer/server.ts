@@ -6,6 +6,8 @@
  *                   -> 4xx/5xx { error: { code, message } }  (codes: errors.ts)
  *   POST /v1/rotate { address, shareB, shareACiphertext, generation, keyId, token? }
  *                   -> 200 { address, generation, shareACiphertext, shareB, proof }  (rotateSplitKey.ts)
+ *   POST /v1/export { address, shareB, shareACiphertext, publicKey, keyId?, generation?, token? }
+ *                   -> 200 { address, enc, ciphertext }  (the key HPKE-sealed to publicKey, exportSplitKey.ts)
  *   GET  /health    -> { status: "ok" }
  *
  * The token may come in the body or as `Authorization: Bearer`. Request and
@@ -19,6 +21,7 @@ import { asSignerPayload, SignerError } from './errors.js';
 import { readPayload } from '../eth/payload.js';
 import { signWithSplitKey, type SignerDeps } from './signWithSplitKey.js';
 import { rotateSplitKey } from './rotateSplitKey.js';
+import { exportSplitKey } from './exportSplitKey.js';
 import { MAX_GENERATION } from './shareContext.js';
 
 /** pino redact paths for the signer's logger. */
@@ -69,6 +72,28 @@ const rotateResponse = {
   },
 } as const;
 
+const exportBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'shareB', 'shareACiphertext', 'publicKey'],
+  properties: {
+    address: signBody.properties.address,
+    shareB: signBody.properties.shareB,
+    shareACiphertext: signBody.properties.shareACiphertext,
+    publicKey: { type: 'string', pattern: BASE64, minLength: 88, maxLength: 88 },
+    keyId: signBody.properties.keyId,
+    generation: signBody.properties.generation,
+    token: signBody.properties.token,
+  },
+} as const;
+
+const exportResponse = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'enc', 'ciphertext'],
+  properties: { address: { type: 'string' }, enc: { type: 'string' }, ciphertext: { type: 'string' } },
+} as const;
+
 const signResponse = {
   type: 'object',
   additionalProperties: false,
@@ -111,6 +136,16 @@ interface SignBody {
   generation?: number;
 }
 
+interface ExportBody {
+  address: string;
+  shareB: string;
+  shareACiphertext: string;
+  publicKey: string;
+  keyId?: string;
+  generation?: number;
+  token?: string;
+}
+
 interface RotateBody {
   address: string;
   shareB: string;
@@ -132,7 +167,7 @@ function tokenOf(header: string | undefined, inBody: string | undefined): string
 }
 
 /** Builds the signer's app. `corsOrigins`: exact origins (the wallet frame's) whose pages may call /v1/sign; no other origin gets CORS headers. */
-export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?: readonly string[] }): FastifyInstance {
+export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?: readonly string[]; exportEnabled?: boolean }): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -167,7 +202,7 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     const origin = req.headers.origin;
     if (typeof origin !== 'string' || !corsOrigins.has(origin)) return done();
     reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
-    if (req.method === 'OPTIONS' && (req.url === '/v1/sign' || req.url === '/v1/rotate')) {
+    if (req.method === 'OPTIONS' && (req.url === '/v1/sign' || req.url === '/v1/rotate' || req.url === '/v1/export')) {
       reply
         .code(204)
         .header('access-control-allow-methods', 'POST')
@@ -216,6 +251,27 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
         keyId: body.keyId,
         token,
       });
+    },
+  );
+
+  app.post<{ Body: ExportBody }>(
+    '/v1/export',
+    { schema: { body: exportBody, response: { 200: exportResponse, '4xx': errorResponse, '5xx': errorResponse } } },
+    async (req) => {
+      const body = req.body;
+      const token = tokenOf(req.headers.authorization, body.token);
+      return exportSplitKey(
+        { ...deps, exportEnabled: deps.exportEnabled ?? true },
+        {
+          address: body.address,
+          shareB: Buffer.from(body.shareB, 'base64'),
+          shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
+          publicKey: new Uint8Array(Buffer.from(body.publicKey, 'base64')),
+          token,
+          keyId: body.keyId,
+          generation: body.generation,
+        },
+      );
     },
   );
   return app;

@@ -12,7 +12,10 @@
  * first, its measurements become the `kms:RecipientAttestation:ImageSha384`
  * and `kms:RecipientAttestation:PCR<n>` condition keys, and the plaintext is
  * returned only as `CiphertextForRecipient`: CMS EnvelopedData encrypted to the
- * document's public key, as AWS KMS does. `Plaintext` is then absent.
+ * document's public key, as AWS KMS does. `Plaintext` is then absent. The
+ * document's stated release purpose (`symbolon:SplitSharePurpose`, `sign` or
+ * `export`, src/attestation/release-purpose.ts) is a condition key too, and an
+ * export is marked on the audit event.
  */
 import { requireUsable } from '../keys.js';
 import { wipe } from '../../crypto/bytes.js';
@@ -33,6 +36,8 @@ export const decrypt = operation('Decrypt', async (input, ctx) => {
   const recipientField = readRecipient(input);
   if (context) ctx.audit.encryptionContext = context;
   const recipient = recipientField ? attestRecipient(ctx, recipientField) : undefined;
+  // Audited whether allowed or denied: an export attempt is on the record as one (docs/signer.md, "Export").
+  if (recipient?.purpose === 'export') ctx.audit.releasePurpose = 'export';
 
   const { key, version } = await resolveCiphertextKey(ctx, blob, keyId, 'kms:Decrypt', {
     'kms:EncryptionAlgorithm': algorithm,
