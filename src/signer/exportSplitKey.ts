@@ -55,7 +55,8 @@ export interface ExportResult {
  */
 export function authenticatedAt(verified: VerifiedToken): number {
   const t = typeof verified.claims.auth_time === 'number' ? verified.claims.auth_time : verified.claims.iat;
-  if (typeof t !== 'number' || !Number.isFinite(t)) throw new SignerError('reauthentication_required', 'The token states no authentication time (auth_time or iat).');
+  if (typeof t !== 'number' || !Number.isFinite(t))
+    throw new SignerError('reauthentication_required', 'The token states no authentication time (auth_time or iat).');
   return t;
 }
 

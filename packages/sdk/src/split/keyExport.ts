@@ -65,7 +65,10 @@ export async function sealExportKey(o: { publicKey: Uint8Array; address: string;
 export async function openExportKey(o: { keyPair: CryptoKeyPair; address: string; enc: Uint8Array; ciphertext: Uint8Array }): Promise<Uint8Array> {
   let opened: ArrayBuffer;
   try {
-    opened = await suite().open({ recipientKey: o.keyPair, enc: Uint8Array.from(o.enc).buffer, info: exportInfo(o.address) }, Uint8Array.from(o.ciphertext).buffer);
+    opened = await suite().open(
+      { recipientKey: o.keyPair, enc: Uint8Array.from(o.enc).buffer, info: exportInfo(o.address) },
+      Uint8Array.from(o.ciphertext).buffer,
+    );
   } catch {
     throw new RangeError('the exported key does not open for this export (altered, or sealed for another address or key)');
   }
