@@ -9,14 +9,19 @@
  * address is the wallet service's, and a first login creates the wallet the
  * way a site's frame does. A split wallet's page offers Rotate key shares
  * (docs/signer.md, "Share rotation"): the signer re-splits the key, the
- * address stays.
+ * address stays. Every wallet's page offers Export private key (docs/frame.md,
+ * "Export"): after a plain warning and a fresh login (stepUp), an envelope
+ * wallet's key is decrypted on this device as for a signature; a split
+ * wallet's is sealed by the signer to a key pair made here for this export.
+ * Either way the key is shown in this page only, and sent nowhere.
  */
-import { formatEther, type Address } from 'viem';
+import { bytesToHex, formatEther, type Address } from 'viem';
 import type { FrameConfig } from './config.js';
 import { type Session, SessionEndedError } from './session.js';
 import { openLoginPopup } from './oidc-login.js';
 import { openWallet } from './backends.js';
 import { SplitBackend } from './split-backend.js';
+import { EnvelopeBackend } from './envelope-backend.js';
 import type { PagesApi, WalletOverview } from './pages-api.js';
 import * as ui from './ui.js';
 
@@ -41,19 +46,61 @@ async function balanceOf(config: FrameConfig, address: Address): Promise<string>
   }
 }
 
+function loginHandlers(config: FrameConfig, session: Session): ui.LoginHandlers {
+  return {
+    sendCode: (email) => session.startEmail(email),
+    verify: (email, code) => session.verifyEmail(email, code),
+    providers: config.loginProviders,
+    loginWith: (id, signal) => session.loginWith(config.loginProviders.find((p) => p.id === id)!, openLoginPopup(), signal),
+  };
+}
+
 async function logIn(config: FrameConfig, session: Session): Promise<void> {
   while (!session.loggedIn) {
     try {
-      await ui.login({
-        sendCode: (email) => session.startEmail(email),
-        verify: (email, code) => session.verifyEmail(email, code),
-        providers: config.loginProviders,
-        loginWith: (id, signal) => session.loginWith(config.loginProviders.find((p) => p.id === id)!, openLoginPopup(), signal),
-      });
+      await ui.login(loginHandlers(config, session));
     } catch (e) {
       if (!(e instanceof ui.Dismissed)) throw e;
     }
   }
+}
+
+/**
+ * The fresh authentication an export needs (the signer refuses a split
+ * wallet's export unless the login is at most 5 minutes old; docs/signer.md,
+ * "Export"): the login screen again — email code or a provider. The one place
+ * the frame asks for a step-up, so that another factor (a passkey) can take
+ * its place.
+ * @returns false when the user cancelled.
+ * @throws {Error} when the user logged in as someone else (nothing is exported).
+ */
+async function stepUp(config: FrameConfig, session: Session): Promise<boolean> {
+  const before = session.email;
+  ui.setStepUpLogin();
+  try {
+    await ui.login(loginHandlers(config, session));
+  } catch (e) {
+    if (e instanceof ui.Dismissed) return false;
+    throw e;
+  } finally {
+    ui.setHomeLogin();
+  }
+  if (session.email !== before) throw new Error('You logged in as another user; nothing was exported. Reload the page.');
+  return true;
+}
+
+/**
+ * Exports the wallet's key after a step-up and hands it to `show` as 0x hex
+ * (a string, which JavaScript cannot wipe: it lives in this page until it
+ * is hidden and collected). The key bytes are wiped by the backend.
+ */
+async function exportKey(config: FrameConfig, session: Session, show: (keyHex: string) => void): Promise<boolean> {
+  if (!(await stepUp(config, session))) return false;
+  const backend = await openWallet(config, session);
+  const shown = (key: Uint8Array) => show(bytesToHex(key));
+  if (backend instanceof SplitBackend || backend instanceof EnvelopeBackend) await backend.exportKey(shown);
+  else throw new Error('This wallet cannot export its key.');
+  return true;
 }
 
 /** The wallet as the wallet service knows it; created (as in a site's frame) on the first login. */
@@ -87,7 +134,9 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
               .then(render)
               .catch((e: unknown) => ui.showHomeError(e instanceof Error ? e.message : 'The site could not be disconnected.'));
           },
+          onExport: (show) => exportKey(config, session, show),
           onLogout: () => {
+            ui.hideExportedKey();
             session.logout();
             void showHome(config, session, pages);
           },
