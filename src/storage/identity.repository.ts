@@ -192,6 +192,20 @@ export async function useRefreshToken(db: Db, tokenHash: string, now: number): P
 }
 
 /** Revokes every token of a family (reuse of a rotated token was detected). */
+/**
+ * When a refresh-token family began (its oldest stored token): the login that
+ * started it, for the `auth_time` of refreshed tokens. Purged rows make it
+ * later, never earlier, than the login; undefined when no row is left.
+ */
+export async function refreshFamilyStartedAt(db: Db, familyId: string): Promise<number | undefined> {
+  const r = await db
+    .selectFrom('identity_refresh_tokens')
+    .select((eb) => eb.fn.min<number | string>('created_at').as('started'))
+    .where('family_id', '=', familyId)
+    .executeTakeFirst();
+  return r?.started === null || r?.started === undefined ? undefined : Number(r.started);
+}
+
 export async function revokeRefreshFamily(db: Db, familyId: string, now: number): Promise<number> {
   const r = await db
     .updateTable('identity_refresh_tokens')

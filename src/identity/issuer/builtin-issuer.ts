@@ -31,6 +31,7 @@ import {
   latestLoginCode,
   purgeIdentityRows,
   putSubjectIfAbsent,
+  refreshFamilyStartedAt,
   recordWrongAttempt,
   revokeRefreshFamily,
   setLoginCodeState,
@@ -165,7 +166,7 @@ export class BuiltinIssuer {
       token_endpoint_auth_methods_supported: ['none'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: [this.#key.alg],
-      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'email', 'email_verified', 'token_use'],
+      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'jti', 'email', 'email_verified', 'token_use'],
     };
   }
 
@@ -242,7 +243,7 @@ export class BuiltinIssuer {
       throw new IssuerError('no_active_code', 'There is no unexpired code for this email; request a new one.');
     }
     const sub = (await findSubjectByEmail(store.db, email)) ?? (await putSubjectIfAbsent(store.db, email, randomUUID(), now));
-    return this.#issue(sub, email, randomUUID(), now);
+    return this.#issue(sub, email, randomUUID(), now, now);
   }
 
   /**
@@ -268,16 +269,19 @@ export class BuiltinIssuer {
     }
     const email = await findSubjectEmail(store.db, row.sub);
     if (email === undefined) throw invalid();
-    return this.#issue(row.sub, email, row.familyId, now);
+    // A refresh is not an authentication: auth_time stays the login's (the family's start), so a step-up check sees its age.
+    const authTime = (await refreshFamilyStartedAt(store.db, row.familyId)) ?? row.createdAt;
+    return this.#issue(row.sub, email, row.familyId, now, authTime);
   }
 
-  async #issue(sub: string, email: string, familyId: string, now: number): Promise<TokenResponse> {
+  /** `authTime`: when the user last authenticated (ms), the token's `auth_time` (OIDC Core §2). */
+  async #issue(sub: string, email: string, familyId: string, now: number, authTime: number): Promise<TokenResponse> {
     const { store, audience } = this.#o;
     const iss = this.issuer;
     const iat = Math.floor(now / 1000);
     const ttl = this.limits.accessTokenTtlSec;
     const sign = (tokenUse: 'access' | 'id') =>
-      new SignJWT({ email, email_verified: true, token_use: tokenUse })
+      new SignJWT({ email, email_verified: true, token_use: tokenUse, auth_time: Math.floor(authTime / 1000) })
         .setProtectedHeader({ alg: this.#key.alg, kid: this.#key.kid, typ: 'JWT' })
         .setIssuer(iss)
         .setSubject(sub)
