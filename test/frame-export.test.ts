@@ -14,7 +14,8 @@
  * carries the key in hex (either case, with or without 0x) or base64 (std or
  * url). The split export went through the signer's /v1/export and the
  * custodian audited its release as an export; the envelope export never
- * called the signer. Cancelling the step-up exports nothing. Runs on SQLite,
+ * called the signer. The activity list shows each export. Cancelling the
+ * step-up exports nothing. Runs on SQLite,
  * and on PostgreSQL with DATABASE_URL.
  */
 // Skipped, saying why, on a machine without Chromium (test/helpers/browser-test.ts).
@@ -189,7 +190,11 @@ async function exportOn(home: Page, email: string): Promise<Uint8Array> {
   await shown.waitFor({ timeout: 60_000 });
   assert.equal(await home.locator('#home-error').textContent(), '');
   assert.match((await home.locator('#home-export-result').innerText()).replace(/\s+/g, ' '), /Anyone with this key controls your funds.*cannot undo/);
-  return hexToBytes((await shown.textContent()) as Hex);
+  const key = hexToBytes((await shown.textContent()) as Hex);
+  // The activity list shows the export; the key stays on the page while it does.
+  await home.locator('#home-activity li[data-kind="export_key"]', { hasText: 'Exported the private key' }).waitFor({ timeout: 30_000 });
+  assert.equal(await home.locator('#home-export-key').textContent(), `0x${Buffer.from(key).toString('hex')}`);
+  return key;
 }
 
 async function assertNowhere(key: Uint8Array, label: string): Promise<void> {

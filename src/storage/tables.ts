@@ -309,7 +309,7 @@ export interface WalletActivityTable {
   id: string;
   user_id: string;
   at: number;
-  /** connect | disconnect | sign_message | sign_typed_data | sign_transaction */
+  /** connect | disconnect | sign_message | sign_typed_data | sign_transaction | export_key */
   kind: string;
   site: string;
   summary: string;

@@ -134,7 +134,17 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
               .then(render)
               .catch((e: unknown) => ui.showHomeError(e instanceof Error ? e.message : 'The site could not be disconnected.'));
           },
-          onExport: (show) => exportKey(config, session, show),
+          onExport: async (show) => {
+            const shown = await exportKey(config, session, show);
+            if (shown) {
+              // On the activity list, as the frame reports it (the custodian's audit log is the record for a split wallet).
+              await pages
+                .record({ kind: 'export_key', site: location.origin, summary: `Exported the private key (${wallet.custodyMode} wallet)` })
+                .then(render)
+                .catch(() => undefined);
+            }
+            return shown;
+          },
           onLogout: () => {
             ui.hideExportedKey();
             session.logout();

@@ -20,6 +20,7 @@ import * as walletShareGeneration from './2026-12-07T0700-wallet-share-generatio
 import * as webhooks from './2026-12-07T0900-webhooks.js';
 import * as signingUsage from './2026-12-07T1000-signing-usage.js';
 import * as auditReleasePurpose from './2026-12-07T1100-audit-release-purpose.js';
+import * as walletActivityExport from './2026-12-07T1101-wallet-activity-export.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -39,4 +40,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T0900-webhooks': webhooks,
   '2026-12-07T1000-signing-usage': signingUsage,
   '2026-12-07T1100-audit-release-purpose': auditReleasePurpose,
+  '2026-12-07T1101-wallet-activity-export': walletActivityExport,
 };
