@@ -11,13 +11,23 @@
  * `symbolon:SplitSharePurpose` = export refuses the export while signatures
  * still work. The custodian's Decrypt audit event of an export is marked
  * `releasePurpose: export` (a signature's is not), and no log line of either
- * process carries the key. Runs on SQLite, and on PostgreSQL with DATABASE_URL.
+ * process carries the key. Also: the custodian reads the purpose from the
+ * document's user data (none: sign; anything unknown: refused), and
+ * SYMBOLON_WALLET_EXPORT's parsing. Runs on SQLite, and on PostgreSQL with DATABASE_URL.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { getPublicKey } from '../src/crypto/secp256k1.js';
 import { publicKeyToAddress } from '../src/eth/publicKeyToAddress.js';
 import { generateExportKeyPair, openExportKey } from '../packages/sdk/src/split/keyExport.js';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { PlatformKey } from '../src/attestation/platform-key.js';
+import { signAttestationDocument } from '../src/attestation/signAttestationDocument.js';
+import { RecipientAttestation } from '../src/attestation/recipient-attestation.js';
+import { encodeReleasePurpose, RELEASE_PURPOSE_KEY } from '../src/attestation/release-purpose.js';
+import { AttestationError } from '../src/attestation/errors.js';
+import { signerSettingsFromEnv } from '../src/signer/settings.js';
+import { configFromEnv } from '../src/config.js';
 import { postSign, signBody, startSplitFixture, type LaunchedSigner, type SplitFixture, type SplitWallet } from './helpers/signer-fixture.js';
 
 async function postExport(url: string, body: unknown): Promise<{ status: number; json: any }> {
@@ -216,5 +226,46 @@ describe('split key export (real processes)', () => {
     assert.equal((await decryptEvents(from)).length, 0, 'nothing was released');
     const signed = await postSign(disabled.url, signBody(alice, await token('alice'), { type: 'message', message: 'hi' }, { keyId: alice.keyId }));
     assert.equal(signed.status, 200, JSON.stringify(signed.json));
+  });
+});
+
+describe('the release purpose the custodian reads from the attestation document', () => {
+  const platform = PlatformKey.fromSecret(PlatformKey.generateSecret());
+  const spki = new Uint8Array(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' }));
+  const doc = (userData?: Uint8Array) =>
+    signAttestationDocument(platform, {
+      moduleId: 'test',
+      pcrs: new Map([[0, new Uint8Array(48).fill(1)]]),
+      publicKey: spki,
+      nonce: new Uint8Array(randomBytes(32)),
+      userData,
+      timestamp: Date.now(),
+    });
+
+  test('no user data is a signing release; the stated export is `export`; anything else is refused as malformed', () => {
+    const verifier = new RecipientAttestation({ trustedKeys: [platform.spki] });
+    const signing = verifier.accept(doc(), Date.now());
+    assert.equal(signing.purpose, 'sign');
+    assert.equal(signing.conditions[RELEASE_PURPOSE_KEY], 'sign');
+    const exporting = verifier.accept(doc(encodeReleasePurpose('export')), Date.now());
+    assert.equal(exporting.purpose, 'export');
+    assert.equal(exporting.conditions[RELEASE_PURPOSE_KEY], 'export');
+    // The same key and measurements, another purpose: not the cached signing result.
+    assert.notEqual(exporting, signing);
+    for (const bad of ['symbolon:split-share-purpose=sign', 'symbolon:split-share-purpose=', 'export', 'anything']) {
+      assert.throws(
+        () => verifier.accept(doc(new TextEncoder().encode(bad)), Date.now()),
+        (e: unknown) => e instanceof AttestationError && e.code === 'malformed',
+        bad,
+      );
+    }
+  });
+
+  test('SYMBOLON_WALLET_EXPORT: enabled by default, disabled when set, anything else refused; the server config carries it', () => {
+    assert.equal(signerSettingsFromEnv({}).exportEnabled, true);
+    assert.equal(signerSettingsFromEnv({ SYMBOLON_WALLET_EXPORT: 'enabled' }).exportEnabled, true);
+    assert.equal(signerSettingsFromEnv({ SYMBOLON_WALLET_EXPORT: 'disabled' }).exportEnabled, false);
+    assert.throws(() => signerSettingsFromEnv({ SYMBOLON_WALLET_EXPORT: 'no' }), /SYMBOLON_WALLET_EXPORT must be enabled or disabled/);
+    assert.equal(configFromEnv({ SYMBOLON_WALLET_EXPORT: 'disabled' }, { port: '8080' }).signer.exportEnabled, false);
   });
 });
