@@ -21,6 +21,8 @@ export const SIGNER_ERRORS = {
   share_mismatch: 422,
   /** The custodian refused to open share A's ciphertext: not this owner's or this address's, or altered. */
   share_ciphertext_invalid: 422,
+  /** The custodian retired this share generation: a rotation committed a newer one (or another pair of it is in use). */
+  share_generation_retired: 422,
   /** The custodian's key policy refused the release (another user's token, a measurement it does not allow, …). */
   release_refused: 403,
   /** The custodian refused this signer's attestation (untrusted platform, stale or replayed document). */

@@ -187,9 +187,16 @@ export class KmsRecipientClient {
         }
         throw new SignerError('share_ciphertext_invalid', 'The custodian refused the release request as invalid (ValidationException).');
       }
+      case 'KMSInvalidStateException':
+        // The custodian's prefix for a retired split share (src/kms/share-generation.ts; the signer imports no service).
+        if (String((json as { message?: unknown })?.message ?? '').startsWith('Share generation retired'))
+          throw new SignerError(
+            'share_generation_retired',
+            "The custodian retired this share generation: a newer one was committed and used (read the wallet's current shares and retry).",
+          );
+        throw new SignerError('release_refused', `The custodian cannot use the owner's key (${type}).`);
       case 'NotFoundException':
       case 'DisabledException':
-      case 'KMSInvalidStateException':
         throw new SignerError('release_refused', `The custodian cannot use the owner's key (${type}).`);
       case 'ExpiredTokenException':
       case 'UnrecognizedClientException':

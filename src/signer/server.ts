@@ -6,6 +6,8 @@
  *                   -> 4xx/5xx { error: { code, message } }  (codes: errors.ts)
  *   POST /v1/rotate { address, shareB, shareACiphertext, generation, keyId, token? }
  *                   -> 200 { address, generation, shareACiphertext, shareB, proof }  (rotateSplitKey.ts)
+ *   POST /v1/activate { address, shareB, shareACiphertext, generation, keyId, token? }
+ *                   -> 200 { address, generation }  (activateShares.ts: retires older generations)
  *   POST /v1/export { address, shareB, shareACiphertext, publicKey, keyId?, generation?, token? }
  *                   -> 200 { address, enc, ciphertext }  (the key HPKE-sealed to publicKey, exportSplitKey.ts)
  *   GET  /health    -> { status: "ok" }
@@ -21,6 +23,7 @@ import { asSignerPayload, SignerError } from './errors.js';
 import { readPayload } from '../eth/payload.js';
 import { signWithSplitKey, type SignerDeps } from './signWithSplitKey.js';
 import { rotateSplitKey } from './rotateSplitKey.js';
+import { activateShares } from './activateShares.js';
 import { exportSplitKey } from './exportSplitKey.js';
 import { MAX_GENERATION } from './shareContext.js';
 
@@ -57,6 +60,18 @@ const rotateBody = {
     keyId: signBody.properties.keyId,
     token: signBody.properties.token,
   },
+} as const;
+
+const activateBody = {
+  ...rotateBody,
+  properties: { ...rotateBody.properties, generation: signBody.properties.generation },
+} as const;
+
+const activateResponse = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'generation'],
+  properties: { address: { type: 'string' }, generation: { type: 'integer' } },
 } as const;
 
 const rotateResponse = {
@@ -202,7 +217,7 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     const origin = req.headers.origin;
     if (typeof origin !== 'string' || !corsOrigins.has(origin)) return done();
     reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
-    if (req.method === 'OPTIONS' && (req.url === '/v1/sign' || req.url === '/v1/rotate' || req.url === '/v1/export')) {
+    if (req.method === 'OPTIONS' && (req.url === '/v1/sign' || req.url === '/v1/rotate' || req.url === '/v1/activate' || req.url === '/v1/export')) {
       reply
         .code(204)
         .header('access-control-allow-methods', 'POST')
@@ -244,6 +259,23 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
       const body = req.body;
       const token = tokenOf(req.headers.authorization, body.token);
       return rotateSplitKey(deps, {
+        address: body.address,
+        shareB: Buffer.from(body.shareB, 'base64'),
+        shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
+        generation: body.generation,
+        keyId: body.keyId,
+        token,
+      });
+    },
+  );
+
+  app.post<{ Body: RotateBody }>(
+    '/v1/activate',
+    { schema: { body: activateBody, response: { 200: activateResponse, '4xx': errorResponse, '5xx': errorResponse } } },
+    async (req) => {
+      const body = req.body;
+      const token = tokenOf(req.headers.authorization, body.token);
+      return activateShares(deps, {
         address: body.address,
         shareB: Buffer.from(body.shareB, 'base64'),
         shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),

@@ -406,6 +406,17 @@ export interface KmsSigningUsageTable {
   erc20_amount: string | null;
 }
 
+/** The share generation a master key releases for one split wallet (src/kms/share-generation.ts). */
+export interface KmsShareGenerationTable {
+  key_id: string;
+  /** EIP-55, as in share A's encryption context. */
+  address: string;
+  generation: number;
+  /** Lower-case hex SHA-256 of the one share A ciphertext released at `generation`. */
+  share_a_digest: string;
+  updated_at: number;
+}
+
 export interface Tables {
   symbolon_meta: MetaTable;
   kms_keys: KmsKeyTable;
@@ -422,6 +433,7 @@ export interface Tables {
   kms_policy_change_votes: KmsPolicyChangeVoteTable;
   kms_signing_policies: KmsSigningPolicyTable;
   kms_signing_usage: KmsSigningUsageTable;
+  kms_share_generations: KmsShareGenerationTable;
   account_quorum_rule: AccountQuorumRuleTable;
   account_changes: AccountChangeTable;
   account_change_votes: AccountChangeVoteTable;

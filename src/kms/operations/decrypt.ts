@@ -16,10 +16,15 @@
  * document's stated release purpose (`symbolon:SplitSharePurpose`, `sign` or
  * `export`, src/attestation/release-purpose.ts) is a condition key too, and an
  * export is marked on the audit event.
+ *
+ * A context that names an `address` is a split wallet's share A: a retired
+ * share generation is refused and an attested release of a newer one retires
+ * the older (share-generation.ts).
  */
 import { requireUsable } from '../keys.js';
 import { wipe } from '../../crypto/bytes.js';
 import { openCiphertext, resolveCiphertextKey } from '../ciphertext.js';
+import { admitShareGeneration } from '../share-generation.js';
 import { attestRecipient, dryRunSucceeded, readDryRun, readEncryptionAlgorithm, readRecipient, requireEncryptionAlgorithm } from '../crypto-fields.js';
 import { sealForRecipient } from '../../attestation/cms-enveloped-data.js';
 import { encryptionContextConditions, readEncryptionContext } from '../encryption-context.js';
@@ -50,6 +55,8 @@ export const decrypt = operation('Decrypt', async (input, ctx) => {
 
   const plaintext = await openCiphertext(ctx, key, version, blob, context);
   try {
+    // A split wallet's retired share generation is refused; an attested release of a newer one retires the older.
+    await admitShareGeneration(ctx, { key, context, blob, attested: recipient !== undefined });
     if (recipient) {
       return { KeyId: keyArn(key), CiphertextForRecipient: blobOut(sealForRecipient(plaintext, recipient)), EncryptionAlgorithm: algorithm };
     }

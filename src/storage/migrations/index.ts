@@ -19,8 +19,9 @@ import * as rpcTokens from './2026-12-07T0310-rpc-tokens.js';
 import * as walletShareGeneration from './2026-12-07T0700-wallet-share-generation.js';
 import * as webhooks from './2026-12-07T0900-webhooks.js';
 import * as signingUsage from './2026-12-07T1000-signing-usage.js';
-import * as auditReleasePurpose from './2026-12-07T1100-audit-release-purpose.js';
-import * as walletActivityExport from './2026-12-07T1101-wallet-activity-export.js';
+import * as shareGenerations from './2026-12-07T1100-share-generations.js';
+import * as auditReleasePurpose from './2026-12-07T1200-audit-release-purpose.js';
+import * as walletActivityExport from './2026-12-07T1201-wallet-activity-export.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -39,6 +40,7 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T0700-wallet-share-generation': walletShareGeneration,
   '2026-12-07T0900-webhooks': webhooks,
   '2026-12-07T1000-signing-usage': signingUsage,
-  '2026-12-07T1100-audit-release-purpose': auditReleasePurpose,
-  '2026-12-07T1101-wallet-activity-export': walletActivityExport,
+  '2026-12-07T1100-share-generations': shareGenerations,
+  '2026-12-07T1200-audit-release-purpose': auditReleasePurpose,
+  '2026-12-07T1201-wallet-activity-export': walletActivityExport,
 };

@@ -16,7 +16,7 @@
  *   only (docs/signer.md). The wallet record with the shares comes from
  *   `GET /v1/wallets/me` once per client: a wallet does not change once
  *   created (one per user), so the client keeps the record. If the signer
- *   answers share_mismatch or share_ciphertext_invalid, the client drops the
+ *   answers share_mismatch, share_ciphertext_invalid or share_generation_retired, the client drops the
  *   record, reads it again and retries once.
  *
  * Browser-safe: fetch, WebCrypto's getRandomValues, noble; no Node-only API.
@@ -82,7 +82,7 @@ interface SplitShares {
 type WalletRecordWithShares = SplitWalletRecord & { split?: SplitShares };
 
 /** The signer's refusals that a stale wallet record could explain: read the record again and retry once. */
-const STALE_RECORD_CODES: ReadonlySet<string> = new Set(['share_mismatch', 'share_ciphertext_invalid']);
+const STALE_RECORD_CODES: ReadonlySet<string> = new Set(['share_mismatch', 'share_ciphertext_invalid', 'share_generation_retired']);
 
 function wipe(...buffers: Array<Uint8Array | undefined>): void {
   for (const b of buffers) b?.fill(0);
@@ -163,7 +163,7 @@ export class SplitWalletClient {
   /**
    * Signs `payload` with the user's split wallet through the signer. The
    * wallet record is read once per client (`GET /v1/wallets/me`) and kept; on
-   * the signer's share_mismatch or share_ciphertext_invalid it is read again
+   * the signer's share_mismatch, share_ciphertext_invalid or share_generation_retired it is read again
    * and the signature retried once. A record marked `rotationRequired` by an
    * operator is rotated first (rotateShares()).
    * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's code (share_mismatch, invalid_token, invalid_payload, …).
@@ -241,7 +241,9 @@ export class SplitWalletClient {
    * with the wallet's key; the wallet service commits them
    * (`POST /v1/wallets/me/shares`, a compare-and-set on the generation). The
    * address does not change; the old shares no longer pair with what the
-   * wallet service serves.
+   * wallet service serves, and once the new shares are in use (the client
+   * activates them right after the commit, or the next signature does) the
+   * custodian refuses the old generation's share A.
    * @returns the address and the new generation.
    * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's or wallet service's code (generation_conflict, share_mismatch, …).
    */
@@ -274,10 +276,29 @@ export class SplitWalletClient {
         bearer: token,
         body: { fromGeneration, shareACiphertext: rotated.shareACiphertext, shareB: rotated.shareB, proof: rotated.proof },
       });
-      return { address: getAddress(body.address), generation: body.split?.generation ?? rotated.generation };
+      const committed = body.split?.generation ?? rotated.generation;
+      if (body.split) await this.#activate(body.address, body.split, custodianToken);
+      return { address: getAddress(body.address), generation: committed };
     } finally {
       this.#record = undefined;
     }
+  }
+
+  /**
+   * Puts the just-committed generation in use (`POST /v1/activate`): the custodian then retires the
+   * older ones (docs/signer.md, "Retiring old generations"). Best effort: the rotation is committed
+   * already, and the next signature with these shares has the same effect.
+   */
+  async #activate(address: string, split: SplitShares, custodianToken: string): Promise<void> {
+    const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/activate`;
+    const json = toJson({
+      address,
+      shareB: split.shareB,
+      shareACiphertext: split.shareACiphertext,
+      generation: split.generation ?? 0,
+      keyId: split.kmsKeyId,
+    });
+    await httpJson(this.#fetch, url, { method: 'POST', bearer: custodianToken, json }).catch(() => undefined);
   }
 
   /**
