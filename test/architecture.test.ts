@@ -44,6 +44,8 @@ const SHARED_SDK_MODULES: readonly string[] = [
   'packages/sdk/src/canonicalSignature.ts',
   'packages/sdk/src/checkTypedDataLimits.ts',
   'packages/sdk/src/errors.ts',
+  // The HPKE channel of a key export: the signer seals, the device opens (docs/signer.md, "Export").
+  'packages/sdk/src/split/keyExport.ts',
 ];
 
 /**

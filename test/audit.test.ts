@@ -852,6 +852,7 @@ describe('the chain format', () => {
           ec: fc.option(map, { nil: null }),
           userAgent: text,
           errorCode: nullable,
+          exported: fc.boolean(),
         }),
         (r) => {
           const e = prepare(r.seq, {
@@ -869,8 +870,11 @@ describe('the chain format', () => {
             signingAlgorithm: null,
             outcome: 'allowed',
             errorCode: r.errorCode,
+            ...(r.exported ? { releasePurpose: 'export' as const } : {}),
           });
           assert.equal(canonicalEvent(e), canonicalEventGeneric(e));
+          // An event without a release purpose hashes as before the field existed (no key at all).
+          assert.equal(canonicalEvent(e).includes('"releasePurpose"'), r.exported);
           // What is stored reads back equal: no lone surrogates, no NUL.
           for (const v of [e.requestId, e.operation, e.userAgent, ...Object.keys(e.principalTags), ...Object.values(e.principalTags)]) {
             assert.ok(!/[\uD800-\uDFFF]/u.test(v.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')) && !v.includes('\u0000'));

@@ -16,7 +16,17 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { SignJWT, UnsecuredJWT, decodeProtectedHeader, exportJWK, generateKeyPair, type JWK, type JWTPayload, type CryptoKey as JoseCryptoKey } from 'jose';
+import {
+  SignJWT,
+  UnsecuredJWT,
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  type JWK,
+  type JWTPayload,
+  type CryptoKey as JoseCryptoKey,
+} from 'jose';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createTokenVerifier, type TokenVerifier } from '../src/identity/token-verifier.js';
 import { TokenError, type TokenErrorCode } from '../src/identity/errors.js';
@@ -481,6 +491,26 @@ describe('built-in issuer: rate limits and expiry (controlled clock)', () => {
     now += 12 * 60_000 + 1000;
     const later = await call(rl.endpoint, 'POST', '/oidc/email/start', { email: 'frank@example.com' });
     assert.equal(later.status, 200);
+  });
+
+  test("auth_time is the login's: a refresh renews iat, not auth_time; a new login renews both (an export's step-up)", async () => {
+    const loginAt = Math.floor(now / 1000);
+    const first = await login(rl, 'gina@example.com');
+    for (const t of [first.access_token, first.id_token]) {
+      const c = decodeJwt(t);
+      assert.equal(c.auth_time, loginAt);
+      assert.equal(c.iat, loginAt);
+    }
+    now += 10 * 60_000;
+    const r1 = await call(rl.endpoint, 'POST', '/oidc/token', { grant_type: 'refresh_token', refresh_token: first.refresh_token });
+    assert.equal(r1.status, 200, JSON.stringify(r1.json));
+    now += 60_000;
+    const r2 = await call(rl.endpoint, 'POST', '/oidc/token', { grant_type: 'refresh_token', refresh_token: r1.json.refresh_token });
+    const refreshed = decodeJwt(r2.json.id_token);
+    assert.equal(refreshed.iat, loginAt + 11 * 60);
+    assert.equal(refreshed.auth_time, loginAt, 'a refresh is not an authentication');
+    const again = decodeJwt((await login(rl, 'gina@example.com')).id_token);
+    assert.equal(again.auth_time, Math.floor(now / 1000));
   });
 
   test('per IP: codes to many emails from one address are limited', async () => {

@@ -7,6 +7,8 @@
  *
  *   kms:RecipientAttestation:ImageSha384  lower-case hex of PCR0 (Nitro's "image" measurement)
  *   kms:RecipientAttestation:PCR<n>       lower-case hex of every PCR the document carries
+ *   symbolon:SplitSharePurpose            what the signer says the release is for (release-purpose.ts):
+ *                                         `export` when its user_data states it, else `sign`
  *
  * Attested sessions (docs/signer.md, "Sessions and cost"): a document that
  * verified is kept, by the SHA-256 of its exact bytes, until the earlier of
@@ -29,6 +31,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { AttestationError } from './errors.js';
 import { MAX_CLOCK_SKEW_MS, MAX_DOCUMENT_AGE_MS } from './document.js';
 import { TrustedPlatformKeys, verifyAttestationDocument } from './verifyAttestationDocument.js';
+import { decodeReleasePurpose, RELEASE_PURPOSE_KEY, type ReleasePurpose } from './release-purpose.js';
 
 /** RSA moduli a recipient key may have (AWS requires an RSA key; 2048 is what Nitro clients use). */
 const RSA_MODULUS_BITS = new Set([2048, 3072, 4096]);
@@ -46,6 +49,8 @@ export interface AttestedRecipient {
   spki: Uint8Array;
   /** Condition keys for authorize(). */
   conditions: Record<string, string>;
+  /** What the signer stated the release is for (`sign` when it stated nothing). */
+  purpose: ReleasePurpose;
 }
 
 export interface RecipientAttestationOptions {
@@ -144,6 +149,12 @@ export class RecipientAttestation {
     if (!doc.publicKey || doc.publicKey.length === 0)
       throw new AttestationError('bad_public_key', 'The attestation document carries no public key to encrypt the result to.');
     const key = this.#recipientKey(doc.publicKey);
+    let purpose: ReleasePurpose;
+    try {
+      purpose = decodeReleasePurpose(doc.userData);
+    } catch {
+      throw new AttestationError('malformed', 'The attestation document user_data does not state a known release purpose.');
+    }
 
     const nonce = doc.nonce && doc.nonce.length > 0 ? Buffer.from(doc.nonce).toString('base64') : undefined;
     if (nonce !== undefined && this.#seenNonces.has(nonce)) throw new AttestationError('replayed', 'The nonce of this attestation document was already used.');
@@ -153,7 +164,7 @@ export class RecipientAttestation {
     if (nonce !== undefined) this.#seenNonces.set(nonce, forgetAt);
     this.#verified++;
 
-    const recipient = this.#recipient(key, doc.publicKey, doc.pcrs);
+    const recipient = this.#recipient(key, doc.publicKey, doc.pcrs, purpose);
     if (this.#sessionMs > 0) {
       // The session ends when the document would be stale, or sessionMs after this first use, whichever is first.
       const until = Math.min(doc.timestamp + this.#maxAgeMs, now + this.#sessionMs);
@@ -163,17 +174,18 @@ export class RecipientAttestation {
   }
 
   /** The (shared, frozen) result for this key and these measurements. */
-  #recipient(key: KeyObject, spki: Uint8Array, pcrs: ReadonlyMap<number, Uint8Array>): AttestedRecipient {
+  #recipient(key: KeyObject, spki: Uint8Array, pcrs: ReadonlyMap<number, Uint8Array>, purpose: ReleasePurpose): AttestedRecipient {
     const pcrHex = [...pcrs].map(([i, v]) => `${i}:${Buffer.from(v).toString('hex')}`);
-    const id = `${Buffer.from(spki).toString('base64')}|${pcrHex.join(',')}`;
+    const id = `${Buffer.from(spki).toString('base64')}|${pcrHex.join(',')}|${purpose}`;
     const cached = this.#recipients.get(id);
     if (cached) return cached;
     const conditions: Record<string, string> = {};
     const pcr0 = pcrs.get(0);
     if (pcr0) conditions[IMAGE_SHA384_KEY] = Buffer.from(pcr0).toString('hex');
     for (const [i, v] of pcrs) conditions[pcrConditionKey(i)] = Buffer.from(v).toString('hex');
+    conditions[RELEASE_PURPOSE_KEY] = purpose;
     // Its own copy of the key bytes: the document's buffer is not kept alive by a session.
-    const recipient: AttestedRecipient = Object.freeze({ key, spki: Uint8Array.from(spki), conditions: Object.freeze(conditions) });
+    const recipient: AttestedRecipient = Object.freeze({ key, spki: Uint8Array.from(spki), conditions: Object.freeze(conditions), purpose });
     if (this.#recipients.size >= MAX_CACHED_KEYS) this.#recipients.clear();
     this.#recipients.set(id, recipient);
     return recipient;

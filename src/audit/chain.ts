@@ -6,8 +6,9 @@
  *
  * where record(n) holds the event's fields and its sequence number, so an
  * event that is edited, removed, inserted or moved breaks the chain at that
- * point. `eth` (a signing decision's decoded fields) is part of record(n)
- * only when the event has it, so every event without it hashes as before. Strings are made well-formed (lone surrogates and NUL become U+FFFD)
+ * point. `eth` (a signing decision's decoded fields) and `releasePurpose`
+ * (an attested release's stated purpose) are part of record(n) only when the
+ * event has them, so every event without them hashes as before. Strings are made well-formed (lone surrogates and NUL become U+FFFD)
  * before hashing, so what is hashed is exactly what both SQL dialects store.
  */
 import { createHash } from 'node:crypto';
@@ -59,6 +60,7 @@ export function toChained(seq: number, e: AuditEvent): ChainedEvent {
     outcome: clean(e.outcome),
     errorCode: cleanOrNull(e.errorCode),
     eth: e.eth ? cleanEth(e.eth) : null,
+    releasePurpose: e.releasePurpose ? clean(e.releasePurpose) : null,
   };
 }
 
@@ -83,7 +85,9 @@ export function canonicalEvent(e: ChainedEvent): string {
     `{"accessKeyId":${str(e.accessKeyId)},"encryptionContext":${map(e.encryptionContext)},"errorCode":${str(e.errorCode)}` +
     (e.eth ? `,"eth":${canonicalJson(e.eth)}` : '') +
     `,"keyArn":${str(e.keyArn)},"operation":${str(e.operation)},"outcome":${str(e.outcome)},"principalArn":${str(e.principalArn)}` +
-    `,"principalTags":${map(e.principalTags)},"requestId":${str(e.requestId)},"seq":${e.seq},"service":${str(e.service)}` +
+    `,"principalTags":${map(e.principalTags)}` +
+    (e.releasePurpose ? `,"releasePurpose":${str(e.releasePurpose)}` : '') +
+    `,"requestId":${str(e.requestId)},"seq":${e.seq},"service":${str(e.service)}` +
     `,"signingAlgorithm":${str(e.signingAlgorithm)},"sourceIp":${str(e.sourceIp)},"time":${e.time},"userAgent":${str(e.userAgent)}}`
   );
 }
@@ -108,6 +112,7 @@ export function canonicalEventGeneric(e: ChainedEvent): string {
     errorCode: e.errorCode,
   };
   if (e.eth) fields.eth = e.eth;
+  if (e.releasePurpose) fields.releasePurpose = e.releasePurpose;
   return canonicalJson(fields);
 }
 

@@ -28,6 +28,8 @@ export interface AuditEvent {
   errorCode: string | null;
   /** The decoded payload of a signing decision (src/kms/sign-payload.ts); absent on every other event. */
   eth?: EthAuditFields | undefined;
+  /** On a Decrypt whose attested recipient stated a purpose (src/attestation/release-purpose.ts): `export`. Absent otherwise. */
+  releasePurpose?: 'export' | undefined;
 }
 
 /** What a client is told when a change was applied but its audit record could not be made durable in time. */

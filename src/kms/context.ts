@@ -19,6 +19,8 @@ export interface AuditFields {
   messageType?: string;
   /** A signing decision on a decoded Ethereum payload (src/kms/sign-payload.ts). */
   eth?: EthAuditFields;
+  /** A Decrypt to an attested recipient that stated its purpose (`export`). */
+  releasePurpose?: 'export';
 }
 
 /**

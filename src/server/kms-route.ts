@@ -131,6 +131,7 @@ function auditEvent(call: KmsCall, caller: Caller): AuditEvent {
     outcome: error === undefined ? 'allowed' : error.type === 'AccessDeniedException' ? 'denied' : 'error',
     errorCode: error?.type ?? null,
     ...(audit.eth ? { eth: audit.eth } : {}),
+    ...(audit.releasePurpose ? { releasePurpose: audit.releasePurpose } : {}),
   };
 }
 

@@ -104,6 +104,7 @@ export async function startSignerChild(options: {
       attestationRefreshMs: Math.min(config.attestation.sessionSeconds, s.attestationRefreshSeconds) * 1000,
       // The wallet frame (served by this server at its public URL) calls /v1/sign from the browser.
       corsOrigins: [...new Set([new URL(config.publicUrl ?? options.custodianUrl).origin, ...s.corsOrigins])],
+      exportEnabled: s.exportEnabled,
     },
   });
   options.logger.info(
@@ -147,6 +148,7 @@ export async function runSignerRole(config: ServerConfig): Promise<number> {
       issuers: plainIssuers(issuers as TrustedIssuer[]),
       attestationRefreshMs: s.attestationRefreshSeconds * 1000,
       corsOrigins: s.corsOrigins,
+      exportEnabled: s.exportEnabled,
     },
   });
   log.info({ signer: signer.url, imageSha384: signer.image.imageSha384 }, `Signer listening on ${signer.url} (ImageSha384 ${signer.image.imageSha384})`);

@@ -31,6 +31,8 @@ export interface SignerChildConfig {
   attestationRefreshMs?: number;
   /** Exact origins whose pages may call POST /v1/sign (CORS): the wallet frame's. */
   corsOrigins?: string[];
+  /** Whether owners may export their key (POST /v1/export; SYMBOLON_WALLET_EXPORT, default true). */
+  exportEnabled?: boolean;
 }
 
 /** Messages on the launch channel. */
@@ -41,5 +43,6 @@ export type PlatformToSigner =
 
 export type SignerToPlatform =
   | { type: 'ready'; port: number }
-  | { type: 'attest'; id: number; publicKey: Uint8Array; nonce: Uint8Array }
+  /** `userData`: the release purpose statement (src/attestation/release-purpose.ts), for an export. */
+  | { type: 'attest'; id: number; publicKey: Uint8Array; nonce: Uint8Array; userData?: Uint8Array }
   | { type: 'fatal'; message: string };

@@ -13,6 +13,10 @@ export const SIGNER_ERRORS = {
   invalid_payload: 400,
   /** The token was refused (expired, wrong issuer or audience, bad signature, …). */
   invalid_token: 401,
+  /** An export needs a fresh authentication: the token's auth_time (or iat) is too old (exportSplitKey.ts). */
+  reauthentication_required: 401,
+  /** This deployment does not allow key export (SYMBOLON_WALLET_EXPORT=disabled). */
+  export_disabled: 403,
   /** Share A XOR share B does not derive the wallet's address: share B (or the release) was altered. */
   share_mismatch: 422,
   /** The custodian refused to open share A's ciphertext: not this owner's or this address's, or altered. */

@@ -29,7 +29,7 @@ if (!process.send) {
 const waiting = new Map<number, { resolve: (doc: Uint8Array) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
 let nextId = 1;
 
-function attest(request: { publicKey: Uint8Array; nonce: Uint8Array }): Promise<Uint8Array> {
+function attest(request: { publicKey: Uint8Array; nonce: Uint8Array; userData?: Uint8Array | undefined }): Promise<Uint8Array> {
   const id = nextId++;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -37,7 +37,7 @@ function attest(request: { publicKey: Uint8Array; nonce: Uint8Array }): Promise<
       reject(new SignerError('unavailable', 'The platform did not issue an attestation document in time.'));
     }, ATTEST_TIMEOUT_MS);
     waiting.set(id, { resolve, reject, timer });
-    send({ type: 'attest', id, publicKey: request.publicKey, nonce: request.nonce });
+    send({ type: 'attest', id, publicKey: request.publicKey, nonce: request.nonce, ...(request.userData ? { userData: request.userData } : {}) });
   });
 }
 
@@ -67,12 +67,20 @@ async function start(config: SignerChildConfig): Promise<void> {
     issuers: config.issuers,
     ...(config.clockToleranceSec !== undefined ? { clockToleranceSec: config.clockToleranceSec } : {}),
   });
-  const app = buildSignerApp({ verifier, credentials, kms, session, logger, ...(config.corsOrigins ? { corsOrigins: config.corsOrigins } : {}) });
+  const app = buildSignerApp({
+    verifier,
+    credentials,
+    kms,
+    session,
+    logger,
+    exportEnabled: config.exportEnabled ?? true,
+    ...(config.corsOrigins ? { corsOrigins: config.corsOrigins } : {}),
+  });
   await session.warm();
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  logger.info({ port, credentials: credentials.mode, issuers: verifier.issuers.length }, 'signer ready');
+  logger.info({ port, credentials: credentials.mode, issuers: verifier.issuers.length, exportEnabled: config.exportEnabled ?? true }, 'signer ready');
   send({ type: 'ready', port });
 
   const stop = async () => {

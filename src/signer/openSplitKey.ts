@@ -29,8 +29,8 @@ export interface SharesRequest {
   shareACiphertext: Uint8Array;
   /** The generation of the shares given (0: the shares made at wallet creation). */
   generation: number;
-  /** The owner's master key. */
-  keyId: string;
+  /** The owner's master key (absent: the one the ciphertext names). */
+  keyId: string | undefined;
   token: string;
   /** The signing policy text share A of `generation` was sealed with (absent: none; splitSigningPolicy.ts). */
   signingPolicy?: string | undefined;
@@ -43,6 +43,12 @@ export interface SharesRequest {
 export async function openSplitKey(
   deps: SignerDeps,
   request: SharesRequest,
+  options: {
+    /** `export`: the attestation document states it, and the custodian audits the release as one. */
+    purpose?: 'export';
+    /** A further check of the verified request before anything is released (throws to refuse). */
+    beforeRelease?: (verified: VerifiedToken) => void;
+  } = {},
 ): Promise<{ key: Uint8Array; address: Address; verified: VerifiedToken; credentials: AwsCredentials; policy: SplitSigningPolicy | undefined }> {
   let shareA: Uint8Array | undefined;
   let key: Uint8Array | undefined;
@@ -52,6 +58,7 @@ export async function openSplitKey(
       throw new SignerError('bad_request', `generation must be an integer 0..${MAX_GENERATION}.`);
     const { address, verified } = await verifyOwnerRequest(deps.verifier, { shareB, address: request.address, token: request.token });
     // Share A of a generation sealed with a policy opens only under that policy's hash.
+    options.beforeRelease?.(verified);
     const policy = request.signingPolicy === undefined ? undefined : readSplitSigningPolicy(request.signingPolicy);
     const released = await releaseShareA(deps, {
       token: request.token,
@@ -59,6 +66,7 @@ export async function openSplitKey(
       ciphertext: request.shareACiphertext,
       context: shareAContext(verified.sub, address, request.generation, policy?.sha256),
       keyId: request.keyId,
+      ...(options.purpose ? { purpose: options.purpose } : {}),
     });
     shareA = released.shareA;
     key = new Uint8Array(SHARE_BYTES);

@@ -117,11 +117,19 @@ export async function launchSigner(options: LaunchSignerOptions): Promise<Signer
   child.on('message', (m: SignerToPlatform) => {
     if (m?.type !== 'attest') return;
     const okBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array && v.length > 0 && v.length <= MAX_USER_DATA_BYTES;
-    if (!Number.isSafeInteger(m.id) || !okBytes(m.publicKey) || !okBytes(m.nonce)) {
-      post({ type: 'attestation-error', id: Number.isSafeInteger(m.id) ? m.id : 0, message: 'public key and nonce must be 1 to 1024 bytes' });
+    if (!Number.isSafeInteger(m.id) || !okBytes(m.publicKey) || !okBytes(m.nonce) || (m.userData !== undefined && !okBytes(m.userData))) {
+      post({ type: 'attestation-error', id: Number.isSafeInteger(m.id) ? m.id : 0, message: 'public key, nonce and user data must be 1 to 1024 bytes' });
       return;
     }
-    const document = signAttestationDocument(options.platformKey, { pcrs: image.pcrs, moduleId, publicKey: m.publicKey, nonce: m.nonce, timestamp: now() });
+    // user_data is the signer's own statement (the release purpose, src/attestation/release-purpose.ts), signed as it is.
+    const document = signAttestationDocument(options.platformKey, {
+      pcrs: image.pcrs,
+      moduleId,
+      publicKey: m.publicKey,
+      nonce: m.nonce,
+      userData: m.userData,
+      timestamp: now(),
+    });
     issued++;
     post({ type: 'attestation', id: m.id, document });
   });

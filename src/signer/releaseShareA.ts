@@ -5,7 +5,9 @@
  * (reused for up to a minute, session.ts); KMS Decrypt with `Recipient`
  * under share A's context (shareContext.ts), so share A arrives as
  * CiphertextForRecipient that only this process opens. A reused document the
- * custodian no longer accepts is replaced once.
+ * custodian no longer accepts is replaced once. An export (exportSplitKey.ts)
+ * states its purpose in a fresh document of its own (src/attestation/release-purpose.ts),
+ * so the custodian can tell it from a signature, audit it, and refuse it by policy.
  */
 import { openForRecipientAsync, RecipientOpenError } from '../attestation/cms-enveloped-data.js';
 import type { CredentialSource } from './credentials.js';
@@ -13,6 +15,7 @@ import type { DecisionAuditFields } from '../signing-policy/decisionAuditFields.
 import { SignerError } from './errors.js';
 import type { AwsCredentials, KmsRecipientClient } from './kms-client.js';
 import type { AttestedSession } from './session.js';
+import { encodeReleasePurpose } from '../attestation/release-purpose.js';
 
 export const SHARE_BYTES = 32;
 
@@ -37,9 +40,14 @@ export async function releaseShareA(
     keyId: string | undefined;
     /** A signature's decision and decoded facts, for the custodian's audit event (absent for a rotation). */
     decision?: DecisionAuditFields | undefined;
+    /** `export`: the attestation document states it (absent: a signature or a rotation). */
+    purpose?: 'export';
   },
 ): Promise<{ shareA: Uint8Array; credentials: AwsCredentials }> {
-  const [credentials, first] = await Promise.all([deps.credentials.forToken(r.token, r.tokenExp), deps.session.recipient()]);
+  const [credentials, first] = await Promise.all([
+    deps.credentials.forToken(r.token, r.tokenExp),
+    r.purpose ? deps.session.statedRecipient(encodeReleasePurpose(r.purpose)) : deps.session.recipient(),
+  ]);
   let recipient = first;
   const release = () =>
     deps.kms.decryptForRecipient({

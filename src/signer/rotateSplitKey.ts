@@ -38,6 +38,8 @@ import type { SignerDeps } from './signWithSplitKey.js';
 
 /** The shares of generation g (share B is wiped by this function); `keyId`: share A is opened under it and A' encrypted under it. */
 export interface RotateRequest extends SharesRequest {
+  /** The owner's master key: share A is opened under it and A' encrypted under it. */
+  keyId: string;
   /** The policy to seal A' with: absent keeps `signingPolicy`, null removes it. */
   newSigningPolicy?: string | null | undefined;
 }

@@ -10,6 +10,8 @@
  *                   -> 200 { address, generation }  (activateShares.ts: retires older generations)
  *   POST /v1/evaluate { payload, signingPolicy, token? }
  *                   -> 200 { decision, statement?, message }  (the owner's policy's decision, nothing signed; splitSigningPolicy.ts)
+ *   POST /v1/export { address, shareB, shareACiphertext, publicKey, keyId?, generation?, signingPolicy?, token? }
+ *                   -> 200 { address, enc, ciphertext }  (the key HPKE-sealed to publicKey, exportSplitKey.ts)
  *   GET  /health    -> { status: "ok" }
  *
  * The token may come in the body or as `Authorization: Bearer`. Request and
@@ -24,6 +26,7 @@ import { readPayload } from '../eth/payload.js';
 import { signWithSplitKey, type SignerDeps } from './signWithSplitKey.js';
 import { rotateSplitKey } from './rotateSplitKey.js';
 import { activateShares } from './activateShares.js';
+import { exportSplitKey } from './exportSplitKey.js';
 import { MAX_GENERATION } from './shareContext.js';
 import { previewSplitPolicy } from './splitSigningPolicy.js';
 import { SIGNING_POLICY_LIMITS } from '../signing-policy/document.js';
@@ -110,6 +113,29 @@ const rotateResponse = {
   },
 } as const;
 
+const exportBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'shareB', 'shareACiphertext', 'publicKey'],
+  properties: {
+    address: signBody.properties.address,
+    shareB: signBody.properties.shareB,
+    shareACiphertext: signBody.properties.shareACiphertext,
+    publicKey: { type: 'string', pattern: BASE64, minLength: 88, maxLength: 88 },
+    keyId: signBody.properties.keyId,
+    generation: signBody.properties.generation,
+    token: signBody.properties.token,
+    signingPolicy: policyText,
+  },
+} as const;
+
+const exportResponse = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'enc', 'ciphertext'],
+  properties: { address: { type: 'string' }, enc: { type: 'string' }, ciphertext: { type: 'string' } },
+} as const;
+
 const signResponse = {
   type: 'object',
   additionalProperties: false,
@@ -153,6 +179,17 @@ interface SignBody {
   signingPolicy?: string;
 }
 
+interface ExportBody {
+  address: string;
+  shareB: string;
+  shareACiphertext: string;
+  publicKey: string;
+  keyId?: string;
+  generation?: number;
+  token?: string;
+  signingPolicy?: string;
+}
+
 interface RotateBody {
   address: string;
   shareB: string;
@@ -182,7 +219,7 @@ function tokenOf(header: string | undefined, inBody: string | undefined): string
 }
 
 /** Builds the signer's app. `corsOrigins`: exact origins (the wallet frame's) whose pages may call /v1/sign; no other origin gets CORS headers. */
-export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?: readonly string[] }): FastifyInstance {
+export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?: readonly string[]; exportEnabled?: boolean }): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -217,7 +254,7 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     const origin = req.headers.origin;
     if (typeof origin !== 'string' || !corsOrigins.has(origin)) return done();
     reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
-    if (req.method === 'OPTIONS' && (req.url === '/v1/sign' || req.url === '/v1/rotate' || req.url === '/v1/activate' || req.url === '/v1/evaluate')) {
+    if (req.method === 'OPTIONS' && ['/v1/sign', '/v1/rotate', '/v1/activate', '/v1/evaluate', '/v1/export'].includes(req.url)) {
       reply
         .code(204)
         .header('access-control-allow-methods', 'POST')
@@ -298,6 +335,28 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
       const token = tokenOf(req.headers.authorization, body.token);
       const payload = asSignerPayload(() => readPayload(body.payload));
       return previewSplitPolicy(deps.verifier, { token, signingPolicy: body.signingPolicy, payload });
+    },
+  );
+
+  app.post<{ Body: ExportBody }>(
+    '/v1/export',
+    { schema: { body: exportBody, response: { 200: exportResponse, '4xx': errorResponse, '5xx': errorResponse } } },
+    async (req) => {
+      const body = req.body;
+      const token = tokenOf(req.headers.authorization, body.token);
+      return exportSplitKey(
+        { ...deps, exportEnabled: deps.exportEnabled ?? true },
+        {
+          address: body.address,
+          shareB: Buffer.from(body.shareB, 'base64'),
+          shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
+          publicKey: new Uint8Array(Buffer.from(body.publicKey, 'base64')),
+          token,
+          keyId: body.keyId,
+          generation: body.generation,
+          signingPolicy: body.signingPolicy,
+        },
+      );
     },
   );
   return app;

@@ -25,7 +25,7 @@ import { generateKeyPair, randomBytes, webcrypto, type KeyObject } from 'node:cr
 import { asBytes } from '../crypto/bytes.js';
 
 /** Asks the platform (over the launch channel) for a document binding these values. */
-export type Attester = (request: { publicKey: Uint8Array; nonce: Uint8Array }) => Promise<Uint8Array>;
+export type Attester = (request: { publicKey: Uint8Array; nonce: Uint8Array; userData?: Uint8Array | undefined }) => Promise<Uint8Array>;
 
 interface KeyPair {
   privateKey: KeyObject;
@@ -129,9 +129,20 @@ export class AttestedSession {
     return pair;
   }
 
-  #newDocument(pair: KeyPair): Promise<Uint8Array> {
+  #newDocument(pair: KeyPair, userData?: Uint8Array): Promise<Uint8Array> {
     this.#issued++;
-    return this.#attest({ publicKey: pair.spki, nonce: new Uint8Array(randomBytes(32)) });
+    return this.#attest({ publicKey: pair.spki, nonce: new Uint8Array(randomBytes(32)), ...(userData ? { userData } : {}) });
+  }
+
+  /**
+   * A recipient whose document states `userData` (a release purpose,
+   * src/attestation/release-purpose.ts): always a fresh document, never shared
+   * with and never reused for other releases.
+   * @throws whatever the attester throws.
+   */
+  async statedRecipient(userData: Uint8Array): Promise<Recipient> {
+    const pair = await this.#keyPair();
+    return { privateKey: pair.privateKey, decryptKey: pair.decryptKey, document: await this.#newDocument(pair, userData), reused: false };
   }
 
   /**

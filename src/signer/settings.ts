@@ -20,6 +20,8 @@
  *                                       --role signer: how long the signer reuses one attestation document
  *                                       (default 60, 0 to 300; 0: a fresh document per release). With --role all
  *                                       it follows SYMBOLON_ATTESTATION_SESSION_SECONDS.
+ *   SYMBOLON_WALLET_EXPORT              enabled (default) / disabled: whether owners may export a split wallet's
+ *                                       key through the signer (POST /v1/export, docs/signer.md "Export")
  *   SYMBOLON_SIGNER_IMAGE_SHA384        the signer measurement (96 hex) new master keys release split shares to
  *                                       (a Deny in their key policy); unset: any attested signer
  */
@@ -60,6 +62,8 @@ export interface SignerSettings {
   imageSha384: string | undefined;
   /** Exact origins whose pages may call /v1/sign (CORS): the wallet frame's. */
   corsOrigins: string[];
+  /** SYMBOLON_WALLET_EXPORT: whether the signer answers POST /v1/export. */
+  exportEnabled: boolean;
 }
 
 /**
@@ -91,6 +95,8 @@ export function signerSettingsFromEnv(env: NodeJS.ProcessEnv): SignerSettings {
   const imageSha384 = env.SYMBOLON_SIGNER_IMAGE_SHA384 || undefined;
   if (imageSha384 !== undefined && !/^[0-9a-fA-F]{96}$/.test(imageSha384))
     throw new RangeError("SYMBOLON_SIGNER_IMAGE_SHA384 must be 96 hexadecimal digits (the signer's ImageSha384)");
+  const exportSetting = env.SYMBOLON_WALLET_EXPORT || 'enabled';
+  if (exportSetting !== 'enabled' && exportSetting !== 'disabled') throw new RangeError('SYMBOLON_WALLET_EXPORT must be enabled or disabled');
   if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
     throw new RangeError('SYMBOLON_SIGNER_ACCESS_KEY_ID and SYMBOLON_SIGNER_SECRET_ACCESS_KEY must be set together');
   }
@@ -105,6 +111,7 @@ export function signerSettingsFromEnv(env: NodeJS.ProcessEnv): SignerSettings {
     attestationRefreshSeconds: sessionSeconds(env, 'SYMBOLON_SIGNER_ATTESTATION_REFRESH_SECONDS'),
     imageSha384: imageSha384?.toLowerCase(),
     corsOrigins: corsOrigins(env.SYMBOLON_SIGNER_CORS_ORIGINS),
+    exportEnabled: exportSetting === 'enabled',
   };
 }
 

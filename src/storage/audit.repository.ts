@@ -36,6 +36,8 @@ export interface ChainedEvent {
   errorCode: string | null;
   /** A signing decision's decoded fields (src/audit/event.ts EthAuditFields), or null; hashed only when present. */
   eth?: Record<string, string | null> | null | undefined;
+  /** An attested release's stated purpose (`export`), or null; hashed only when present. */
+  releasePurpose?: string | null | undefined;
 }
 
 /** A stored event and its hash. */
@@ -112,6 +114,7 @@ function toStored(r: AuditEventTable): StoredEvent {
     outcome: r.outcome,
     errorCode: r.error_code,
     eth: parseEth(r.eth ?? null),
+    releasePurpose: r.release_purpose ?? null,
     hash: r.hash,
   };
 }
@@ -168,10 +171,11 @@ const EVENT_COLUMNS = [
   'outcome',
   'error_code',
   'eth',
+  'release_purpose',
   'hash',
 ] as const satisfies ReadonlyArray<keyof AuditEventTable>;
 
-// 17 columns a row: 250 rows stay well inside SQLite's and PostgreSQL's bound-parameter limits.
+// 18 columns a row: 250 rows stay well inside SQLite's and PostgreSQL's bound-parameter limits.
 const INSERT_CHUNK = 250;
 const insertSql = new Map<string, string>();
 
@@ -219,6 +223,7 @@ export async function insertEvents(trx: Db, dialect: DialectName, events: Stored
       params[k++] = e.outcome;
       params[k++] = e.errorCode;
       params[k++] = e.eth ? canonicalJson(e.eth) : null;
+      params[k++] = e.releasePurpose ?? null;
       params[k++] = e.hash;
     }
     await trx.executeQuery(CompiledQuery.raw(insertStatement(dialect, chunk.length), params));

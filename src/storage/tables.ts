@@ -102,6 +102,8 @@ export interface AuditEventTable {
   error_code: string | null;
   /** Canonical JSON object of a signing decision's decoded fields, or null (every other event). */
   eth: string | null;
+  /** `export` on the Decrypt event of a split wallet's key export (attested release purpose), else null. */
+  release_purpose: string | null;
   /** Lower-case hex. */
   hash: string;
 }
@@ -341,7 +343,7 @@ export interface WalletActivityTable {
   id: string;
   user_id: string;
   at: number;
-  /** connect | disconnect | sign_message | sign_typed_data | sign_transaction */
+  /** connect | disconnect | sign_message | sign_typed_data | sign_transaction | export_key */
   kind: string;
   site: string;
   summary: string;

@@ -9,7 +9,7 @@ import type { Tables } from './tables.js';
 
 type Db = Kysely<Tables> | Transaction<Tables>;
 
-export type ActivityKind = 'connect' | 'disconnect' | 'sign_message' | 'sign_typed_data' | 'sign_transaction';
+export type ActivityKind = 'connect' | 'disconnect' | 'sign_message' | 'sign_typed_data' | 'sign_transaction' | 'export_key';
 
 export interface ActivityRow {
   id: string;
@@ -24,7 +24,7 @@ export interface ActivityRow {
 /** Activity entries kept per user. */
 export const ACTIVITY_KEPT = 100;
 
-const KINDS: ReadonlySet<string> = new Set<ActivityKind>(['connect', 'disconnect', 'sign_message', 'sign_typed_data', 'sign_transaction']);
+const KINDS: ReadonlySet<string> = new Set<ActivityKind>(['connect', 'disconnect', 'sign_message', 'sign_typed_data', 'sign_transaction', 'export_key']);
 
 /** Records an entry and drops the user's entries beyond the newest ACTIVITY_KEPT. */
 export async function insertActivity(db: Db, a: ActivityRow): Promise<void> {

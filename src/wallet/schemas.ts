@@ -212,7 +212,7 @@ const siteOrigin = {
 
 const activityKind = {
   type: 'string',
-  enum: ['connect', 'disconnect', 'sign_message', 'sign_typed_data', 'sign_transaction'],
+  enum: ['connect', 'disconnect', 'sign_message', 'sign_typed_data', 'sign_transaction', 'export_key'],
   description: 'What the user did in the frame.',
 } as const;
 
@@ -259,7 +259,7 @@ export const activityBody = {
   additionalProperties: false,
   required: ['kind', 'site', 'summary'],
   properties: {
-    kind: { type: 'string', enum: ['sign_message', 'sign_typed_data', 'sign_transaction'], description: 'What the user approved.' },
+    kind: { type: 'string', enum: ['sign_message', 'sign_typed_data', 'sign_transaction', 'export_key'], description: 'What the user approved.' },
     site: siteOrigin,
     summary: {
       type: 'string',

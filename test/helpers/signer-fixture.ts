@@ -35,7 +35,8 @@ export const ROLE_NAME = 'signer-test-owners';
 
 export interface Issuer {
   url: string;
-  mint(sub: string, options?: { exp?: number; aud?: string; key?: JoseKey }): Promise<string>;
+  /** `iat` (seconds) and extra `claims` (e.g. auth_time, amr) for step-up checks. */
+  mint(sub: string, options?: { exp?: number; aud?: string; key?: JoseKey; iat?: number; claims?: Record<string, unknown> }): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -61,12 +62,12 @@ export async function startIssuer(): Promise<Issuer> {
     url,
     async mint(sub, options = {}) {
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ email: `${sub}@example.test` })
+      return new SignJWT({ email: `${sub}@example.test`, ...options.claims })
         .setProtectedHeader({ alg: 'ES256', kid })
         .setSubject(sub)
         .setIssuer(url)
         .setAudience(options.aud ?? AUDIENCE)
-        .setIssuedAt(now)
+        .setIssuedAt(options.iat ?? now)
         .setExpirationTime(options.exp ?? now + 3600)
         .sign(options.key ?? privateKey);
     },
@@ -102,9 +103,15 @@ export interface SplitFixture {
   /** Every secret the fixture made (shares, keys, tokens), for leak checks. */
   secrets: Set<string>;
   token(sub: string, options?: { exp?: number }): Promise<string>;
-  createWallet(sub: string, options?: { requireImageSha384?: string }): Promise<SplitWallet>;
+  /** `statements`: extra key policy statements for the owner's master key (set at creation: the policy denies later changes). */
+  createWallet(sub: string, options?: { requireImageSha384?: string; statements?: unknown[] }): Promise<SplitWallet>;
   launch(
-    options?: Partial<Omit<LaunchSignerOptions, 'config'>> & { credentials?: SignerCredentialsConfig; platformKey?: PlatformKey; logLevel?: string },
+    options?: Partial<Omit<LaunchSignerOptions, 'config'>> & {
+      credentials?: SignerCredentialsConfig;
+      platformKey?: PlatformKey;
+      logLevel?: string;
+      exportEnabled?: boolean;
+    },
   ): Promise<LaunchedSigner>;
   close(): Promise<void>;
 }
@@ -205,6 +212,7 @@ export async function startSplitFixture(options: { env?: Record<string, string> 
         sub,
         token: await token(sub),
         imageSha384: o.requireImageSha384 ?? imageSha384,
+        ...(o.statements ? { statements: o.statements } : {}),
       });
       for (const s of [wallet.privateKey, wallet.shareA, wallet.shareB]) remember(secrets, s);
       return wallet;
@@ -225,6 +233,7 @@ export async function startSplitFixture(options: { env?: Record<string, string> 
           kmsEndpoint: server.endpoint,
           credentials: o.credentials ?? { mode: 'web-identity', roleArn },
           issuers: [{ issuer: issuer.url, audiences: [AUDIENCE], algorithms: ['ES256'] }],
+          ...(o.exportEnabled !== undefined ? { exportEnabled: o.exportEnabled } : {}),
         },
       });
       signer.stdout?.pipe(lineCollector(lines));
@@ -243,7 +252,7 @@ export async function startSplitFixture(options: { env?: Record<string, string> 
 }
 
 /** An owner's master key policy: the wallet's (src/wallet/master-key-policy.ts), plus Decrypt only to a signer with this ImageSha384. */
-export function ownerKeyPolicy(accountId: string, issuer: string, sub: string, imageSha384: string): string {
+export function ownerKeyPolicy(accountId: string, issuer: string, sub: string, imageSha384: string, statements: unknown[] = []): string {
   const root = `arn:aws:iam::${accountId}:root`;
   // A variable, not a literal: the builder's input gained `issuer` (sessions are tagged with iss as well as sub).
   const input = { accountId, issuer, sub, walletServicePrincipalArn: root };
@@ -259,6 +268,7 @@ export function ownerKeyPolicy(accountId: string, issuer: string, sub: string, i
       // A negated operator also matches a request with no attestation at all: a plain Decrypt is refused.
       Condition: { StringNotEqualsIgnoreCase: { 'kms:RecipientAttestation:ImageSha384': imageSha384 } },
     },
+    ...statements,
   );
   return JSON.stringify(policy);
 }
@@ -277,10 +287,11 @@ export async function createSplitWallet(o: {
   sub: string;
   token: string;
   imageSha384: string;
+  statements?: unknown[];
 }): Promise<SplitWallet> {
   const key = await o.admin.send(
     new CreateKeyCommand({
-      Policy: ownerKeyPolicy(o.accountId, o.issuer, o.sub, o.imageSha384),
+      Policy: ownerKeyPolicy(o.accountId, o.issuer, o.sub, o.imageSha384, o.statements),
       BypassPolicyLockoutSafetyCheck: true,
       Description: 'owner master key',
     }),

@@ -30,6 +30,7 @@ export class EnvelopeBackend implements WalletBackend {
   readonly #options: EnvelopeBackendOptions;
   #client: EnvelopeWalletClient | undefined;
   #account: LocalAccount | undefined;
+  #wallet: EnvelopeWallet | undefined;
 
   constructor(options: EnvelopeBackendOptions) {
     this.#options = options;
@@ -63,6 +64,7 @@ export class EnvelopeBackend implements WalletBackend {
         wallet = await client.getWallet();
       }
     }
+    this.#wallet = wallet;
     this.#account = await wallet.account();
     return this.#account.address;
   }
@@ -81,6 +83,17 @@ export class EnvelopeBackend implements WalletBackend {
 
   signTransaction(transaction: TransactionSerializable): Promise<Hex> {
     return this.#opened().signTransaction(transaction);
+  }
+
+  /**
+   * The private key, decrypted on this device as for a signature, given to
+   * `use` (which shows it) and wiped after; nothing is sent anywhere but the
+   * custodian's Decrypt of the data key, as for every signature.
+   * @throws as a signature's Decrypt.
+   */
+  exportKey<T>(use: (privateKey: Uint8Array) => T): Promise<T> {
+    this.#opened();
+    return this.#wallet!.key.exportPrivateKey(use);
   }
 
   #opened(): LocalAccount {

@@ -15,16 +15,23 @@
  * A built-in issuer login shows Passkeys: how this login was made, Add a
  * passkey, and Confirm with passkey (a step-up, ./step-up.ts) when the login
  * has no second factor yet.
+ * Every wallet's page offers Export private key (docs/frame.md,
+ * "Export"): after a plain warning and a fresh authentication (reauthenticate: a passkey when the user has
+ * one, else the login screen again), an envelope
+ * wallet's key is decrypted on this device as for a signature; a split
+ * wallet's is sealed by the signer to a key pair made here for this export.
+ * Either way the key is shown in this page only, and sent nowhere.
  */
-import { formatEther, type Address } from 'viem';
+import { bytesToHex, formatEther, type Address } from 'viem';
 import type { FrameConfig } from './config.js';
 import { type Session, SessionEndedError } from './session.js';
 import { openLoginPopup } from './oidc-login.js';
 import { openWallet } from './backends.js';
 import { SplitBackend } from './split-backend.js';
+import { EnvelopeBackend } from './envelope-backend.js';
 import type { PagesApi, WalletOverview } from './pages-api.js';
 import * as ui from './ui.js';
-import { stepUp } from './step-up.js';
+import { StepUpUnavailableError, stepUp } from './step-up.js';
 
 /** This login's methods as the user reads them (the token's amr, docs/identity.md). */
 function describeMethods(amr: readonly string[]): string {
@@ -56,20 +63,76 @@ async function balanceOf(config: FrameConfig, address: Address): Promise<string>
   }
 }
 
+function loginHandlers(config: FrameConfig, session: Session): ui.LoginHandlers {
+  return {
+    sendCode: (email) => session.startEmail(email),
+    verify: (email, code) => session.verifyEmail(email, code),
+    passkey: () => session.loginWithPasskey(),
+    providers: config.loginProviders,
+    loginWith: (id, signal) => session.loginWith(config.loginProviders.find((p) => p.id === id)!, openLoginPopup(), signal),
+  };
+}
+
 async function logIn(config: FrameConfig, session: Session): Promise<void> {
   while (!session.loggedIn) {
     try {
-      await ui.login({
-        sendCode: (email) => session.startEmail(email),
-        verify: (email, code) => session.verifyEmail(email, code),
-        passkey: () => session.loginWithPasskey(),
-        providers: config.loginProviders,
-        loginWith: (id, signal) => session.loginWith(config.loginProviders.find((p) => p.id === id)!, openLoginPopup(), signal),
-      });
+      await ui.login(loginHandlers(config, session));
     } catch (e) {
       if (!(e instanceof ui.Dismissed)) throw e;
     }
   }
+}
+
+/**
+ * The fresh authentication an export needs (the signer refuses a split
+ * wallet's export unless the authentication is at most 5 minutes old;
+ * docs/signer.md, "Export"): a passkey step-up when the user has a passkey
+ * (./step-up.ts: a second factor, auth_time now), else the login screen
+ * again — email code, passkey or a provider.
+ * @returns false when the user cancelled.
+ * @throws {Error} when the user logged in as someone else (nothing is exported).
+ */
+async function reauthenticate(config: FrameConfig, session: Session): Promise<boolean> {
+  if (session.builtin && ((await session.passkeyCount().catch(() => 0)) ?? 0) > 0) {
+    try {
+      await stepUp(session, 'Confirm with your passkey to export your private key.');
+      return true;
+    } catch (e) {
+      if (e instanceof ui.Dismissed) return false;
+      if (!(e instanceof StepUpUnavailableError)) throw e;
+    }
+  }
+  return freshLogin(config, session);
+}
+
+/** The login screen again, for `reauthenticate`. @returns false when the user cancelled. */
+async function freshLogin(config: FrameConfig, session: Session): Promise<boolean> {
+  const before = session.email;
+  ui.setStepUpLogin();
+  try {
+    await ui.login(loginHandlers(config, session));
+  } catch (e) {
+    if (e instanceof ui.Dismissed) return false;
+    throw e;
+  } finally {
+    ui.setHomeLogin();
+  }
+  if (session.email !== before) throw new Error('You logged in as another user; nothing was exported. Reload the page.');
+  return true;
+}
+
+/**
+ * Exports the wallet's key after a step-up and hands it to `show` as 0x hex
+ * (a string, which JavaScript cannot wipe: it lives in this page until it
+ * is hidden and collected). The key bytes are wiped by the backend.
+ */
+async function exportKey(config: FrameConfig, session: Session, show: (keyHex: string) => void): Promise<boolean> {
+  if (!(await reauthenticate(config, session))) return false;
+  const backend = await openWallet(config, session);
+  const shown = (key: Uint8Array) => show(bytesToHex(key));
+  if (backend instanceof SplitBackend || backend instanceof EnvelopeBackend) await backend.exportKey(shown);
+  else throw new Error('This wallet cannot export its key.');
+  return true;
 }
 
 /** The wallet as the wallet service knows it; created (as in a site's frame) on the first login. */
@@ -115,7 +178,19 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
               .then(render)
               .catch((e: unknown) => ui.showHomeError(e instanceof Error ? e.message : 'The site could not be disconnected.'));
           },
+          onExport: async (show) => {
+            const shown = await exportKey(config, session, show);
+            if (shown) {
+              // On the activity list, as the frame reports it (the custodian's audit log is the record for a split wallet).
+              await pages
+                .record({ kind: 'export_key', site: location.origin, summary: `Exported the private key (${wallet.custodyMode} wallet)` })
+                .then(render)
+                .catch(() => undefined);
+            }
+            return shown;
+          },
           onLogout: () => {
+            ui.hideExportedKey();
             session.logout();
             void showHome(config, session, pages);
           },

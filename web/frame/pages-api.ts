@@ -13,7 +13,7 @@ export interface ConnectedSite {
 
 export interface ActivityEntry {
   at: string;
-  kind: 'connect' | 'disconnect' | 'sign_message' | 'sign_typed_data' | 'sign_transaction';
+  kind: 'connect' | 'disconnect' | 'sign_message' | 'sign_typed_data' | 'sign_transaction' | 'export_key';
   site: string;
   summary: string;
   txHash?: string;
@@ -93,7 +93,12 @@ export class PagesApi {
     return (await this.#call<{ events: ActivityEntry[] }>('GET', `/me/activity?limit=${limit}`)).events;
   }
 
-  async record(entry: { kind: 'sign_message' | 'sign_typed_data' | 'sign_transaction'; site: string; summary: string; txHash?: string }): Promise<void> {
+  async record(entry: {
+    kind: 'sign_message' | 'sign_typed_data' | 'sign_transaction' | 'export_key';
+    site: string;
+    summary: string;
+    txHash?: string;
+  }): Promise<void> {
     await this.#call('POST', '/me/activity', { ...entry, summary: oneLine(entry.summary) });
   }
 }

@@ -110,6 +110,16 @@ export class SplitBackend implements WalletBackend {
     return rotated.generation;
   }
 
+  /**
+   * The private key, sealed by the signer to a key pair made here for this one
+   * export (SplitWalletClient.exportKey), opened here, given to `use` (which
+   * shows it) and wiped after.
+   * @throws {SplitError} the signer's code (reauthentication_required, export_disabled, …) or SIGNER_MISMATCH.
+   */
+  exportKey<T>(use: (privateKey: Uint8Array) => T): Promise<T> {
+    return this.#opened().client.exportKey(use);
+  }
+
   address(): Address {
     return this.#opened().address;
   }

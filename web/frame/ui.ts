@@ -331,6 +331,23 @@ export interface HomeView {
   passkeys?: { count: number; methods: string; onAdd(): Promise<void>; onConfirm?: (() => Promise<void>) | undefined } | undefined;
   /** Split wallets: the owner's signing policy (undefined: none) and its Save (text, or null to remove; resolves to the new generation). */
   policy?: { current: string | undefined; save(text: string | null): Promise<number> } | undefined;
+  /**
+   * The user's click on Export private key (after they confirmed the warning):
+   * logs in again, then calls `show` with the key (0x hex); resolves false when the user cancelled the login.
+   */
+  onExport(show: (keyHex: string) => void): Promise<boolean>;
+}
+
+/** Clears a shown exported key from the page. */
+export function hideExportedKey(): void {
+  el('home-export-key').textContent = '';
+  el('home-export-result').hidden = true;
+}
+
+/** The login screen as a step-up before an export: the user may cancel. */
+export function setStepUpLogin(): void {
+  el('login-intro').textContent = 'Log in again to export your private key.';
+  el('login-cancel').hidden = false;
 }
 
 function time(iso: string): HTMLTimeElement {
@@ -472,6 +489,35 @@ export function showHome(view: HomeView): void {
       );
     };
   }
+  const exportButton = el<HTMLButtonElement>('home-export');
+  const exportStatus = el('home-export-status');
+  exportButton.disabled = false;
+  el('home-export-hide').onclick = hideExportedKey;
+  exportButton.onclick = () => {
+    if (!window.confirm('Export your private key? Anyone who sees it controls your funds, and Symbolon cannot undo an export.')) return;
+    exportButton.disabled = true;
+    hideExportedKey();
+    exportStatus.textContent = '';
+    view
+      .onExport((keyHex) => {
+        showSection('home');
+        el('home-export-key').textContent = keyHex;
+        el('home-export-result').hidden = false;
+      })
+      .then(
+        (shown) => {
+          showSection('home');
+          exportStatus.textContent = shown ? 'Your private key is shown below. Hide it when you are done.' : 'Export cancelled.';
+          exportButton.disabled = false;
+        },
+        (e: unknown) => {
+          showSection('home');
+          exportStatus.textContent = '';
+          showHomeError(e instanceof Error ? e.message : 'The key could not be exported.');
+          exportButton.disabled = false;
+        },
+      );
+  };
   showSection('home');
 }
 

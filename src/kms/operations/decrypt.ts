@@ -15,6 +15,9 @@
  * document's public key, as AWS KMS does. `Plaintext` is then absent. The
  * split signer's signing decision may come with it (signer-claims.ts) and
  * becomes the audit event's `eth` fields.
+ * The attestation document's stated release purpose (`symbolon:SplitSharePurpose`, `sign` or
+ * `export`, src/attestation/release-purpose.ts) is a condition key too, and an
+ * export is marked on the audit event.
  *
  * A context that names an `address` is a split wallet's share A: a retired
  * share generation is refused and an attested release of a newer one retires
@@ -43,6 +46,8 @@ export const decrypt = operation('Decrypt', async (input, ctx) => {
   const recipient = recipientField ? attestRecipient(ctx, recipientField) : undefined;
   const claims = readSignerClaims(input, recipient !== undefined);
   if (claims) ctx.audit.eth = claims;
+  // Audited whether allowed or denied: an export attempt is on the record as one (docs/signer.md, "Export").
+  if (recipient?.purpose === 'export') ctx.audit.releasePurpose = 'export';
 
   const { key, version } = await resolveCiphertextKey(ctx, blob, keyId, 'kms:Decrypt', {
     'kms:EncryptionAlgorithm': algorithm,

@@ -23,6 +23,8 @@ import * as shareGenerations from './2026-12-07T1100-share-generations.js';
 import * as passkeys from './2026-12-07T1110-passkeys.js';
 import * as walletSigningPolicy from './2026-12-07T1120-wallet-signing-policy.js';
 import * as signingUsageSeq from './2026-12-07T1130-signing-usage-seq.js';
+import * as auditReleasePurpose from './2026-12-07T1200-audit-release-purpose.js';
+import * as walletActivityExport from './2026-12-07T1201-wallet-activity-export.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -45,4 +47,6 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T1110-passkeys': passkeys,
   '2026-12-07T1120-wallet-signing-policy': walletSigningPolicy,
   '2026-12-07T1130-signing-usage-seq': signingUsageSeq,
+  '2026-12-07T1200-audit-release-purpose': auditReleasePurpose,
+  '2026-12-07T1201-wallet-activity-export': walletActivityExport,
 };

@@ -94,6 +94,16 @@ export class EnvelopeKey extends KmsKey {
     }
   }
 
+  /**
+   * Exports the private key to the caller (docs/frame.md, "Export"): decrypted on
+   * this device exactly as for a signature, handed to `use`, and wiped after.
+   * Nothing leaves the device. Whoever reads it controls the wallet.
+   * @throws as {@link signDigest}.
+   */
+  exportPrivateKey<T>(use: (privateKey: Uint8Array) => T): Promise<T> {
+    return this.#withPrivateKey(use);
+  }
+
   /** The wallet's address (from the wallet record; nothing is decrypted). */
   override async getAddress(): Promise<Address> {
     return this.#envelope.address;

@@ -33,11 +33,12 @@ import { getAddress, type Address, type Hex } from 'viem';
 import { withThrottlingRetry } from '../retry.js';
 import { EnvelopeWalletClient, type EnvelopeWalletClientOptions } from '../envelope/EnvelopeWalletClient.js';
 import { addressOfPublicKey } from '../envelope/EnvelopeKey.js';
-import { bytesToBase64 } from '../envelope/base64.js';
+import { base64ToBytes, bytesToBase64 } from '../envelope/base64.js';
 import { httpJson } from '../envelope/httpJson.js';
 import { WalletApiError } from '../envelope/errors.js';
 import { tokenSubject } from '../envelope/tokenSubject.js';
 import { SplitError } from './errors.js';
+import { generateExportKeyPair, openExportKey } from './keyExport.js';
 import { assertTypedDataWithinLimits } from '../typedDataLimits.js';
 import { UnsignableError } from '../errors.js';
 
@@ -370,6 +371,56 @@ export class SplitWalletClient {
     } catch (e) {
       if (e instanceof WalletApiError) throw new SplitError(e.code, e.shortMessage, { status: e.status });
       throw e;
+    }
+  }
+
+  /**
+   * Exports the wallet's private key to this device (docs/signer.md,
+   * "Export"): a fresh HPKE key pair for this one export; the signer
+   * (`POST /v1/export`, the owner's ID token, which must come from a login at
+   * most 5 minutes old) seals the key to its public key; it is opened here,
+   * checked against the wallet's address, handed to `use`, and wiped after.
+   * The wallet service and the custodian see only ciphertext.
+   * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, SIGNER_MISMATCH (the answer does not open, or is another key),
+   *   or the signer's code (reauthentication_required, export_disabled, release_refused, …).
+   */
+  async exportKey<T>(use: (privateKey: Uint8Array) => T | Promise<T>): Promise<T> {
+    const [token, custodianToken] = await Promise.all([this.envelope.token(), this.envelope.custodianToken()]);
+    const { sub } = tokenSubject(token);
+    this.#record = undefined;
+    const record = await this.#readWalletRecord(token, sub);
+    const split = record.split!;
+    const address = getAddress(record.address);
+    const { keyPair, publicKey } = await generateExportKeyPair();
+    const json = toJson({
+      address,
+      shareB: split.shareB,
+      shareACiphertext: split.shareACiphertext,
+      publicKey: bytesToBase64(publicKey),
+      keyId: split.kmsKeyId,
+      ...(split.generation ? { generation: split.generation } : {}),
+      ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
+    });
+    let sealed: { address: string; enc: string; ciphertext: string };
+    try {
+      const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/export`;
+      sealed = (await httpJson<typeof sealed>(this.#fetch, url, { method: 'POST', bearer: custodianToken, json })).body;
+    } catch (e) {
+      if (e instanceof WalletApiError) throw new SplitError(e.code, e.shortMessage, { status: e.status });
+      throw e;
+    }
+    let key: Uint8Array | undefined;
+    try {
+      try {
+        key = await openExportKey({ keyPair, address, enc: base64ToBytes(sealed.enc, 'enc'), ciphertext: base64ToBytes(sealed.ciphertext, 'ciphertext') });
+      } catch {
+        throw new SplitError('SIGNER_MISMATCH', 'The exported key does not open on this device; nothing was shown.');
+      }
+      if (addressOfPublicKey(secp256k1.getPublicKey(key, false)) !== address)
+        throw new SplitError('SIGNER_MISMATCH', `The exported key does not derive ${address}; nothing was shown.`);
+      return await use(key);
+    } finally {
+      key?.fill(0);
     }
   }
 
