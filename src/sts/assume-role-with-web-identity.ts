@@ -10,7 +10,8 @@
  * the role and evaluate its trust policy for `sts:AssumeRoleWithWebIdentity`
  * with the token's claims as `<provider>:sub|aud|email` (AccessDenied, the
  * same answer for a role that does not exist); tag the session with the
- * token's `sub` and, when present, `email` (IDPRejectedClaim when a claim
+ * token's `sub`, `iss`, the login's stable user id `uid` (src/sts/identity-links.ts)
+ * and, when present, `email` (IDPRejectedClaim when a claim
  * cannot be a tag); issue `ASIA…` credentials expiring at
  * min(now + DurationSeconds, the token's exp).
  *
@@ -38,6 +39,7 @@ import {
 import { parseTrustPolicy, trustAllowsWebIdentity, TrustPolicyError } from '../iam/roles/trust-policy.js';
 import { newSecretAccessKey, newSessionAccessKeyId, newSessionId, newSessionToken, sessionTokenHash } from '../aws/ids.js';
 import { sessionSecretAad } from './session-credential-source.js';
+import { userIdOf } from './identity-links.js';
 import { stsTime } from './xml.js';
 import { parsePolicyDocument, PolicyDocumentError } from '../aws/policy/document.js';
 import type { StsAction, StsContext } from './context.js';
@@ -132,7 +134,8 @@ function readParams(p: QueryParams) {
   return { roleArn, sessionName, token, duration };
 }
 
-async function verify(ctx: StsContext, token: string): Promise<VerifiedToken> {
+/** Verifies a web identity token, mapping refusals to STS errors. */
+export async function verify(ctx: StsContext, token: string): Promise<VerifiedToken> {
   try {
     return await ctx.verifier().verify(token);
   } catch (e) {
@@ -150,6 +153,8 @@ export const assumeRoleWithWebIdentity: StsAction = {
     const verified = await verify(ctx, params.token);
     // `iss` too: a `sub` is unique only within its issuer, so a policy trusting several issuers can tell users apart.
     const tags: Record<string, string> = { sub: tagValue('sub', verified.sub), iss: tagValue('iss', verified.issuer) };
+    // The stable user this login belongs to (src/sts/identity-links.ts): template-v3 master keys bind to it.
+    tags.uid = await userIdOf(ctx.store, { issuer: verified.issuer, subject: verified.sub }, now);
     if (verified.email !== undefined) tags.email = tagValue('email', verified.email);
     const event = (outcome: 'allowed' | 'denied', errorCode: string | null, principalArn: string | null, accessKeyId: string | null): AuditEvent => ({
       time: now,
