@@ -14,12 +14,14 @@ export interface IdentityLinkRow {
   issuer: string;
   subject: string;
   uid: string;
+  /** The subject of the login the uid was created for: legacy ciphertexts' `sub` context (STS session tag `osub`). */
+  originSubject: string;
   /** Milliseconds since the epoch. */
   createdAt: number;
 }
 
 function toRow(r: Tables['sts_identity_links']): IdentityLinkRow {
-  return { issuer: r.issuer, subject: r.subject, uid: r.uid, createdAt: Number(r.created_at) };
+  return { issuer: r.issuer, subject: r.subject, uid: r.uid, originSubject: r.origin_subject, createdAt: Number(r.created_at) };
 }
 
 /** The link of one login, if any. */
@@ -32,7 +34,7 @@ export async function findIdentityLink(db: Db, issuer: string, subject: string):
 export async function insertIdentityLinkIfAbsent(db: Db, row: IdentityLinkRow): Promise<{ link: IdentityLinkRow; inserted: boolean }> {
   const res = await db
     .insertInto('sts_identity_links')
-    .values({ issuer: row.issuer, subject: row.subject, uid: row.uid, created_at: row.createdAt })
+    .values({ issuer: row.issuer, subject: row.subject, uid: row.uid, origin_subject: row.originSubject, created_at: row.createdAt })
     .onConflict((oc) => oc.columns(['issuer', 'subject']).doNothing())
     .executeTakeFirst();
   const inserted = Number(res.numInsertedOrUpdatedRows ?? 0n) > 0;

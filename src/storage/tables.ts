@@ -347,6 +347,8 @@ export interface StsIdentityLinkTable {
   issuer: string;
   subject: string;
   uid: string;
+  /** The subject of the login the uid was created for (the same on every row of a uid). */
+  origin_subject: string;
   created_at: number;
 }
 

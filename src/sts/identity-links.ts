@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Store } from '../storage/database.js';
-import { findIdentityLink, insertIdentityLinkIfAbsent } from '../storage/sts-identity-links.repository.js';
+import { findIdentityLink, insertIdentityLinkIfAbsent, type IdentityLinkRow } from '../storage/sts-identity-links.repository.js';
 import type { VerifiedToken } from '../identity/token-verifier.js';
 
 /** How recent a login must be to link or unlink another (seconds): `auth_time`, or `iat` without it. */
@@ -28,15 +28,22 @@ export function newUid(): string {
 }
 
 /**
- * The stable user id of a verified login, created (random) the first time the login is seen.
+ * The link of a verified login (its stable user id and the uid's origin subject), created with a new
+ * random uid the first time the login is seen.
  * @throws {Error} when the store fails.
  */
-export async function userIdOf(store: Store, who: { issuer: string; subject: string }, now: number): Promise<string> {
+export async function linkOf(store: Store, who: { issuer: string; subject: string }, now: number): Promise<IdentityLinkRow> {
   const known = await findIdentityLink(store.db, who.issuer, who.subject);
-  if (known) return known.uid;
+  if (known) return known;
   // Concurrent first sights: the primary key keeps one, and both read it back.
-  const { link } = await insertIdentityLinkIfAbsent(store.db, { issuer: who.issuer, subject: who.subject, uid: newUid(), createdAt: now });
-  return link.uid;
+  const { link } = await insertIdentityLinkIfAbsent(store.db, {
+    issuer: who.issuer,
+    subject: who.subject,
+    uid: newUid(),
+    originSubject: who.subject,
+    createdAt: now,
+  });
+  return link;
 }
 
 /**

@@ -32,7 +32,7 @@ import type { AuditEvent } from '../audit/event.js';
 import { AwsError } from '../aws/errors.js';
 import { invalidIdentityToken, validationError } from './errors.js';
 import { verify } from './assume-role-with-web-identity.js';
-import { isFreshLogin, LINK_FRESHNESS_SECONDS, userIdOf } from './identity-links.js';
+import { isFreshLogin, LINK_FRESHNESS_SECONDS, linkOf } from './identity-links.js';
 import type { StsAction, StsContext } from './context.js';
 import type { QueryParams } from '../iam/params.js';
 
@@ -97,7 +97,8 @@ export const linkWebIdentity: StsAction = {
     const owner = await freshLogin(ctx, token, 'WebIdentityToken');
     const added = await freshLogin(ctx, linkedToken, 'LinkedWebIdentityToken');
     const { now } = ctx.info;
-    const uid = await userIdOf(ctx.store, { issuer: owner.issuer, subject: owner.sub }, now);
+    const ownerLink = await linkOf(ctx.store, { issuer: owner.issuer, subject: owner.sub }, now);
+    const uid = ownerLink.uid;
     const tags = { uid, iss: added.issuer, sub: added.sub };
     return audited(ctx, 'LinkWebIdentity', tags, async () => {
       if (owner.issuer === added.issuer && owner.sub === added.sub) throw validationError('The two tokens are the same login; link a different login method.');
@@ -110,7 +111,13 @@ export const linkWebIdentity: StsAction = {
         );
       }
       if (!existing) {
-        const { link } = await insertIdentityLinkIfAbsent(ctx.store.db, { issuer: added.issuer, subject: added.sub, uid, createdAt: now });
+        const { link } = await insertIdentityLinkIfAbsent(ctx.store.db, {
+          issuer: added.issuer,
+          subject: added.sub,
+          uid,
+          originSubject: ownerLink.originSubject,
+          createdAt: now,
+        });
         // Another request gave this login a user of its own between the read and the insert.
         if (link.uid !== uid) throw new AwsError('EntityAlreadyExists', 'The login of LinkedWebIdentityToken already belongs to another user.', 409);
         await ctx.audit.recordDurable(event(ctx, 'LinkWebIdentity', tags, 'allowed', null));
@@ -128,7 +135,7 @@ export const unlinkWebIdentity: StsAction = {
     const issuer = p.string('Issuer', { required: true, min: 1, max: 2048 });
     const subject = p.string('Subject', { required: true, min: 1, max: 2048 });
     const owner = await freshLogin(ctx, token, 'WebIdentityToken');
-    const uid = await userIdOf(ctx.store, { issuer: owner.issuer, subject: owner.sub }, ctx.info.now);
+    const { uid } = await linkOf(ctx.store, { issuer: owner.issuer, subject: owner.sub }, ctx.info.now);
     const tags = { uid, iss: issuer, sub: subject };
     return audited(ctx, 'UnlinkWebIdentity', tags, async () => {
       const remaining = await inUserLinksTransaction(ctx.store, uid, async (db) => {
@@ -152,7 +159,7 @@ export const listWebIdentityLinks: StsAction = {
   async handle(p: QueryParams, ctx) {
     const token = p.string('WebIdentityToken', TOKEN_RULE);
     const owner = await verify(ctx, token);
-    const uid = await userIdOf(ctx.store, { issuer: owner.issuer, subject: owner.sub }, ctx.info.now);
+    const { uid } = await linkOf(ctx.store, { issuer: owner.issuer, subject: owner.sub }, ctx.info.now);
     return identitiesXml(uid, await identityLinksOfUser(ctx.store.db, uid));
   },
 };

@@ -3,7 +3,10 @@
  * verified (issuer, subject) a session was ever issued for belongs to one
  * stable user id (`uid`), the value STS tags its sessions with and a
  * template-v3 master key binds to. Several rows may share a uid (one user,
- * several login methods). Keyed by (issuer, subject); indexed by uid to list
+ * several login methods). `origin_subject` is the subject of the login the
+ * uid was created for (the same on every row of a uid): ciphertexts made
+ * before linking existed name it as their `sub` context, and STS tags
+ * sessions with it (`osub`) so a linked login can still open them. Keyed by (issuer, subject); indexed by uid to list
  * one user's methods. Frozen: never edit a migration that has shipped; add a
  * new one.
  */
@@ -18,6 +21,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('issuer', 'text', (c) => c.notNull())
     .addColumn('subject', 'text', (c) => c.notNull())
     .addColumn('uid', 'text', (c) => c.notNull())
+    .addColumn('origin_subject', 'text', (c) => c.notNull())
     .addColumn('created_at', ms, (c) => c.notNull())
     .addPrimaryKeyConstraint('sts_identity_links_pk', ['issuer', 'subject'])
     .execute();
