@@ -11,7 +11,7 @@
  * is not derived from the login, so an unlinked login that comes back is a
  * new user, never silently its old one.
  */
-import { randomBytes } from 'node:crypto';
+import { newUserId } from '../aws/ids.js';
 import type { Store } from '../storage/database.js';
 import { findIdentityLink, insertIdentityLinkIfAbsent, type IdentityLinkRow } from '../storage/sts-identity-links.repository.js';
 import type { VerifiedToken } from '../identity/token-verifier.js';
@@ -21,11 +21,6 @@ export const LINK_FRESHNESS_SECONDS = 300;
 
 /** A uid: `u-` and 32 lower-case hex digits (128 random bits). */
 export const UID_PATTERN = /^u-[0-9a-f]{32}$/;
-
-/** A new random user id. */
-export function newUid(): string {
-  return `u-${randomBytes(16).toString('hex')}`;
-}
 
 /**
  * The link of a verified login (its stable user id and the uid's origin subject), created with a new
@@ -39,7 +34,7 @@ export async function linkOf(store: Store, who: { issuer: string; subject: strin
   const { link } = await insertIdentityLinkIfAbsent(store.db, {
     issuer: who.issuer,
     subject: who.subject,
-    uid: newUid(),
+    uid: newUserId(),
     originSubject: who.subject,
     createdAt: now,
   });
