@@ -5,7 +5,7 @@
  * `aws:PrincipalTag/uid` (packages/sdk/src/envelope/masterKeyPolicy.ts), so
  * this mapping decides who may use a wallet's master key; nothing outside STS
  * writes it, and a link is made only by STS's LinkWebIdentity with fresh
- * tokens of both logins (src/sts/link-web-identity.ts).
+ * tokens of both logins (src/sts/web-identity-links.ts).
  *
  * The first time a login is seen it gets a new random uid of its own: a uid
  * is not derived from the login, so an unlinked login that comes back is a
