@@ -14,9 +14,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateKeyCommand, DecryptCommand, GenerateDataKeyCommand, PutKeyPolicyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { HttpRequest } from '@smithy/protocol-http';
+import { Hash } from '@smithy/hash-node';
 import { emailLogin } from './helpers/email-login.js';
 import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer, ADMIN, REGION, type TestServer } from './helpers/server.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { LINK_FRESHNESS_SECONDS } from '../src/sts/identity-links.js';
 import { identityLinksOfUser } from '../src/storage/sts-identity-links.repository.js';
@@ -62,6 +65,28 @@ describe('linked logins: one user, several login methods', () => {
   }
 
   const endpoint = () => server.endpoint;
+
+  /** STS GetWebIdentityUser, signed (SigV4, service sts) with `credentials`: resolves to the status and the XML. */
+  async function getWebIdentityUser(issuer: string, subject: string, credentials = ADMIN): Promise<{ status: number; xml: string }> {
+    const url = new URL(server.endpoint);
+    const body = new URLSearchParams({ Action: 'GetWebIdentityUser', Version: '2011-06-15', Issuer: issuer, Subject: subject }).toString();
+    const signer = new SignatureV4({ credentials, region: REGION, service: 'sts', sha256: Hash.bind(null, 'sha256') });
+    const signed = await signer.sign(
+      new HttpRequest({
+        method: 'POST',
+        protocol: 'http:',
+        hostname: url.hostname,
+        port: Number(url.port),
+        path: '/',
+        headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+        body,
+      }),
+    );
+    const headers: Record<string, string> = { ...signed.headers };
+    delete headers.host;
+    const res = await fetch(server.endpoint, { method: 'POST', headers, body });
+    return { status: res.status, xml: await res.text() };
+  }
   const admin = () => server.kms();
 
   before(async () => {
@@ -225,6 +250,17 @@ describe('linked logins: one user, several login methods', () => {
     const keyId = created.KeyMetadata!.KeyId!;
     const old = await (await kmsOf(email)).send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: { sub: erin.sub } }));
     const { userId } = await linkWebIdentity({ endpoint: endpoint(), webIdentityToken: email, linkedWebIdentityToken: await idp.mint({ sub: 'erin-ext' }) });
+    // The administrator learns the user id of the key's login from the custodian (signed; the root only).
+    const asAdmin = await getWebIdentityUser(builtin, erin.sub);
+    assert.equal(asAdmin.status, 200);
+    assert.equal(/<UserId>([^<]+)<\/UserId>/.exec(asAdmin.xml)?.[1], userId);
+    const anonymous = await fetch(server.endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ Action: 'GetWebIdentityUser', Version: '2011-06-15', Issuer: builtin, Subject: erin.sub }).toString(),
+    });
+    assert.equal(anonymous.status, 403, 'unsigned: refused before any lookup');
+    assert.doesNotMatch(await anonymous.text(), new RegExp(userId));
     const extToken = await idp.mint({ sub: 'erin-ext' });
     // Template 2 is bound to the email login: the linked login is refused until the key is migrated.
     await rejectsCode(

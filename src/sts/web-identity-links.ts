@@ -14,6 +14,9 @@
  *   of the token's user, with a fresh login of that user; the last one is
  *   refused (DeleteConflict), so a user always keeps a way in.
  * - ListWebIdentityLinks (WebIdentityToken): the token's user id and logins.
+ * - GetWebIdentityUser (Issuer, Subject; signed, the account root only): the
+ *   same for a login named by the administrator, who needs the user id to
+ *   migrate a template-2 master key.
  *
  * Only these actions and AssumeRoleWithWebIdentity's first sight write
  * sts_identity_links; the wallet service has no action or table that can.
@@ -160,6 +163,27 @@ export const listWebIdentityLinks: StsAction = {
     const token = p.string('WebIdentityToken', TOKEN_RULE);
     const owner = await verify(ctx, token);
     const { uid } = await linkOf(ctx.store, { issuer: owner.issuer, subject: owner.sub }, ctx.info.now);
+    return identitiesXml(uid, await identityLinksOfUser(ctx.store.db, uid));
+  },
+};
+
+/**
+ * GetWebIdentityUser (Issuer, Subject; SigV4, the account root only): the user id the custodian links a
+ * login to, given then if the login was never seen (as its first session would). For the administrator
+ * who migrates a template-2 master key (docs/sts.md, "Existing users"): reading the mapping gives no
+ * access, since only STS tags sessions with a uid, from a verified token.
+ */
+export const getWebIdentityUser: StsAction = {
+  name: 'GetWebIdentityUser',
+  anonymous: false,
+  async handle(p: QueryParams, ctx) {
+    const caller = ctx.caller;
+    if (!caller || caller.arn !== `arn:aws:iam::${ctx.accountId}:root`) {
+      throw new AwsError('AccessDenied', `User: ${caller?.arn ?? 'anonymous'} is not authorized to perform: sts:GetWebIdentityUser`, 403);
+    }
+    const issuer = p.string('Issuer', { required: true, min: 1, max: 2048 });
+    const subject = p.string('Subject', { required: true, min: 1, max: 2048 });
+    const { uid } = await linkOf(ctx.store, { issuer, subject }, ctx.info.now);
     return identitiesXml(uid, await identityLinksOfUser(ctx.store.db, uid));
   },
 };
