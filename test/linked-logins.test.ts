@@ -300,6 +300,30 @@ describe('linked logins: one user, several login methods', () => {
     );
   });
 
+  test('a template-1 key (its user cannot inspect it, so cannot create a wallet) is migrated to one the device accepts', async () => {
+    const gina = await emailLogin(builtin, 'gina@example.com');
+    const v2 = JSON.parse(masterKeyPolicy({ accountId, sub: gina.sub, issuer: builtin, walletServicePrincipalArn: walletArn }));
+    const v1 = JSON.stringify({
+      ...v2,
+      Id: 'symbolon-wallet-master-key-1',
+      Statement: v2.Statement.filter((st: { Sid: string }) => st.Sid !== 'AllowInspectionByTheUsersRoleSessions'),
+    });
+    const keyId = (await admin().send(new CreateKeyCommand({ Policy: v1, BypassPolicyLockoutSafetyCheck: true }))).KeyMetadata!.KeyId!;
+    const kms = await kmsOf(await gina.idToken());
+    await rejectsCode(verifyMasterKey(kms, keyId, { accountId, sub: gina.sub, issuer: builtin }), 'MASTER_KEY_UNVERIFIED');
+    const uid = /<UserId>([^<]+)<\/UserId>/.exec((await getWebIdentityUser(builtin, gina.sub)).xml)![1]!;
+    await admin().send(
+      new PutKeyPolicyCommand({
+        KeyId: keyId,
+        PolicyName: 'default',
+        Policy: masterKeyPolicy({ accountId, uid, sub: gina.sub, walletServicePrincipalArn: walletArn }),
+        BypassPolicyLockoutSafetyCheck: true,
+      }),
+    );
+    const v = await verifyMasterKey(await kmsOf(await gina.idToken()), keyId, { accountId, sub: gina.sub, issuer: builtin, uid });
+    assert.deepEqual([v.template, v.legacySub], [3, gina.sub]);
+  });
+
   test('bad input: missing parameters are a ValidationError in STS shape and change nothing', async () => {
     const res = await fetch(server.endpoint, {
       method: 'POST',

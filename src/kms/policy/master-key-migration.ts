@@ -1,9 +1,10 @@
 /**
  * The one change an administrator may make to a wallet master key's policy
- * (docs/identity.md, "Migrating existing users"): template 2 → template 3
- * for the same user. A template-2 policy (@symbolon/sdk/master-key-policy)
+ * (docs/sts.md, "Linked logins"): template 2 (or 1) → template 3 for the
+ * same user. A template-2 policy (@symbolon/sdk/master-key-policy)
  * grants PutKeyPolicy to nobody, so by AWS's rules nobody could move it to
- * the linked-logins template. This exception lets the account root do
+ * the linked-logins template (nor a template-1 key, which its user cannot
+ * even inspect, to one the device accepts). This exception lets the account root do
  * exactly that and nothing else: the current policy must be template 2
  * byte-for-byte as the builder makes it (for its own sub, issuer,
  * wallet-service principal and signer pin), and the new policy must be
@@ -45,7 +46,16 @@ const sameJson = (a: string, b: string): boolean => {
   }
 };
 
-/** The parameters of a template-2 policy, when `policy` is exactly one. */
+/** The first template's `Id`: template 2 without the statement that lets the user inspect the key. */
+const MASTER_KEY_POLICY_ID_V1 = 'symbolon-wallet-master-key-1';
+
+/** Template 1 as it was built: template 2's text without AllowInspectionByTheUsersRoleSessions, under its own Id. */
+function asTemplate1(template2: string): string {
+  const p = JSON.parse(template2) as { Id: string; Statement: Statement[] };
+  return JSON.stringify({ ...p, Id: MASTER_KEY_POLICY_ID_V1, Statement: p.Statement.filter((s) => s.Sid !== 'AllowInspectionByTheUsersRoleSessions') });
+}
+
+/** The parameters of a template-1 or template-2 policy, when `policy` is exactly one. */
 function template2Parameters(
   policy: string,
   accountId: string,
@@ -56,9 +66,10 @@ function template2Parameters(
   } catch {
     return undefined;
   }
-  if (parsed?.Id !== MASTER_KEY_POLICY_ID || !Array.isArray(parsed.Statement)) return undefined;
+  const v1 = parsed?.Id === MASTER_KEY_POLICY_ID_V1;
+  if ((parsed?.Id !== MASTER_KEY_POLICY_ID && !v1) || !Array.isArray(parsed.Statement)) return undefined;
   const bySid = (sid: string) => (parsed.Statement as Statement[]).find((s) => s?.Sid === sid);
-  const tags = bySid('AllowInspectionByTheUsersRoleSessions')?.Condition?.StringEquals;
+  const tags = bySid('AllowUseByTheUsersRoleSessions')?.Condition?.StringEquals;
   const walletArn = bySid('AllowManagementByTheWalletService')?.Principal?.AWS;
   const pinned = bySid('DenySplitShareToAnotherSignerImage')?.Condition?.StringNotEqualsIgnoreCase?.['kms:RecipientAttestation:ImageSha384'];
   const sub = tags?.['aws:PrincipalTag/sub'];
@@ -75,7 +86,7 @@ function template2Parameters(
       walletServicePrincipalArn: walletArn,
       ...(pinned !== undefined ? { signerImageSha384: pinned } : {}),
     });
-    return sameJson(rebuilt, policy) ? p : undefined;
+    return sameJson(v1 ? asTemplate1(rebuilt) : rebuilt, policy) ? p : undefined;
   } catch {
     return undefined;
   }
