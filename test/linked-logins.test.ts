@@ -292,6 +292,32 @@ describe('linked logins: one user, several login methods', () => {
       const v = await verifyMasterKey(kms, keyId, { accountId, sub: 'ignored', issuer: idp.issuer, uid: userId });
       assert.deepEqual([v.template, v.legacySub], [3, erin.sub]);
     }
+    // A login linked into a user that started elsewhere keeps its old key out of that user's reach.
+    const hal = await emailLogin(builtin, 'hal@example.com');
+    const halKey = (
+      await admin().send(
+        new CreateKeyCommand({
+          Policy: masterKeyPolicy({ accountId, sub: 'hal-ext', issuer: idp.issuer, walletServicePrincipalArn: walletArn }),
+          BypassPolicyLockoutSafetyCheck: true,
+        }),
+      )
+    ).KeyMetadata!.KeyId!;
+    const halUser = await linkWebIdentity({
+      endpoint: endpoint(),
+      webIdentityToken: await hal.idToken(),
+      linkedWebIdentityToken: await idp.mint({ sub: 'hal-ext' }),
+    });
+    await rejectsCode(
+      admin().send(
+        new PutKeyPolicyCommand({
+          KeyId: halKey,
+          PolicyName: 'default',
+          Policy: masterKeyPolicy({ accountId, uid: halUser.userId, sub: 'hal-ext', walletServicePrincipalArn: walletArn }),
+          BypassPolicyLockoutSafetyCheck: true,
+        }),
+      ),
+      'AccessDeniedException',
+    );
     // The pre-linking context opens only the user's own: another user's session is refused.
     const frank = await emailLogin(builtin, 'frank@example.com');
     await rejectsCode(

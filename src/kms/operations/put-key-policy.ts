@@ -51,7 +51,6 @@ export const putKeyPolicy = operation('PutKeyPolicy', async (input, ctx) => {
     callerArn: ctx.caller.arn,
     current: key.policy,
     next: policy,
-    now: ctx.info.now,
   });
   // A template-2 wallet master key grants PutKeyPolicy to nobody; its move to template 3 is the one exception.
   if (!migration) await authorize(ctx, 'kms:PutKeyPolicy', key);

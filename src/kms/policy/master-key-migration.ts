@@ -9,14 +9,13 @@
  * byte-for-byte as the builder makes it (for its own sub, issuer,
  * wallet-service principal and signer pin), and the new policy must be
  * template 3 with the same principal and pin, the uid the custodian's own
- * link table gives that (issuer, sub) (created now if the login was never
- * seen by STS), and that sub as the pre-linking context — so the key stays
+ * link table gives that (issuer, sub) (STS's GetWebIdentityUser gives the
+ * login one if it has none; this check only reads), and that sub as the pre-linking context — so the key stays
  * bound to the same person and every old ciphertext still opens. The
  * change then goes through PutKeyPolicy's quorum rule like any other.
  */
 import { MASTER_KEY_POLICY_ID, masterKeyPolicy } from '@symbolon/sdk/master-key-policy';
-import { findIdentityLink, insertIdentityLinkIfAbsent } from '../../storage/sts-identity-links.repository.js';
-import { newUserId } from '../../aws/ids.js';
+import { findIdentityLink } from '../../storage/sts-identity-links.repository.js';
 import type { Store } from '../../storage/database.js';
 
 interface Statement {
@@ -97,22 +96,14 @@ function template2Parameters(
  * exactly its template-3 migration for the user the custodian links its login to.
  * @throws {Error} when the store fails.
  */
-export async function isMasterKeyLinkMigration(o: {
-  store: Store;
-  accountId: string;
-  callerArn: string;
-  current: string;
-  next: string;
-  now: number;
-}): Promise<boolean> {
+export async function isMasterKeyLinkMigration(o: { store: Store; accountId: string; callerArn: string; current: string; next: string }): Promise<boolean> {
   if (o.callerArn !== `arn:aws:iam::${o.accountId}:root`) return false;
   const p = template2Parameters(o.current, o.accountId);
   if (!p) return false;
-  const link =
-    (await findIdentityLink(o.store.db, p.issuer, p.sub)) ??
-    (await insertIdentityLinkIfAbsent(o.store.db, { issuer: p.issuer, subject: p.sub, uid: newUserId(), originSubject: p.sub, createdAt: o.now })).link;
-  // A login linked to another user than the one it started: its key moves to that user only if the sub is the user's origin.
-  if (link.originSubject !== p.sub) return false;
+  // Read only: a refused request changes nothing. The administrator's GetWebIdentityUser gave the login its user id.
+  const link = await findIdentityLink(o.store.db, p.issuer, p.sub);
+  // A login linked into a user that started with another login: its old key is not handed to that user.
+  if (!link || link.originSubject !== p.sub) return false;
   const expected = masterKeyPolicy({
     accountId: o.accountId,
     uid: link.uid,
