@@ -14,12 +14,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateKeyCommand, DecryptCommand, GenerateDataKeyCommand, PutKeyPolicyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { HttpRequest } from '@smithy/protocol-http';
-import { Hash } from '@smithy/hash-node';
 import { emailLogin } from './helpers/email-login.js';
+import { signedPost } from './helpers/aws-json.js';
 import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
-import { startTestServer, ADMIN, REGION, type TestServer } from './helpers/server.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { LINK_FRESHNESS_SECONDS } from '../src/sts/identity-links.js';
 import { identityLinksOfUser } from '../src/storage/sts-identity-links.repository.js';
@@ -66,28 +64,19 @@ describe('linked logins: one user, several login methods', () => {
 
   const endpoint = () => server.endpoint;
 
-  /** STS GetWebIdentityUser, signed (SigV4, service sts) with `credentials`: resolves to the status and the XML. */
-  async function getWebIdentityUser(issuer: string, subject: string, credentials = ADMIN): Promise<{ status: number; xml: string }> {
-    const url = new URL(server.endpoint);
-    const body = new URLSearchParams({ Action: 'GetWebIdentityUser', Version: '2011-06-15', Issuer: issuer, Subject: subject }).toString();
-    const signer = new SignatureV4({ credentials, region: REGION, service: 'sts', sha256: Hash.bind(null, 'sha256') });
-    const signed = await signer.sign(
-      new HttpRequest({
-        method: 'POST',
-        protocol: 'http:',
-        hostname: url.hostname,
-        port: Number(url.port),
-        path: '/',
-        headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-        body,
-      }),
-    );
-    const headers: Record<string, string> = { ...signed.headers };
-    delete headers.host;
-    const res = await fetch(server.endpoint, { method: 'POST', headers, body });
-    return { status: res.status, xml: await res.text() };
-  }
   const admin = () => server.kms();
+
+  /** STS GetWebIdentityUser, signed (SigV4, service sts) with the administrator's credentials: the status and the XML. */
+  async function getWebIdentityUser(issuer: string, subject: string): Promise<{ status: number; xml: string }> {
+    const body = new URLSearchParams({ Action: 'GetWebIdentityUser', Version: '2011-06-15', Issuer: issuer, Subject: subject }).toString();
+    const res = await signedPost({
+      endpoint: server.endpoint,
+      service: 'sts',
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      body,
+    });
+    return { status: res.status, xml: res.text };
+  }
 
   before(async () => {
     idp = await staticIssuer(AUDIENCE);

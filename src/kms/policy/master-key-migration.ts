@@ -14,7 +14,7 @@
  * bound to the same person and every old ciphertext still opens. The
  * change then goes through PutKeyPolicy's quorum rule like any other.
  */
-import { MASTER_KEY_POLICY_ID, masterKeyPolicy } from '@symbolon/sdk/master-key-policy';
+import { canonicalJson, MASTER_KEY_POLICY_ID, masterKeyPolicy } from '@symbolon/sdk/master-key-policy';
 import { findIdentityLink } from '../../storage/sts-identity-links.repository.js';
 import type { Store } from '../../storage/database.js';
 
@@ -24,22 +24,9 @@ interface Statement {
   Condition?: Record<string, Record<string, unknown>>;
 }
 
-/** A JSON value with object members sorted (recursively). */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value;
-}
-
 const sameJson = (a: string, b: string): boolean => {
   try {
-    return JSON.stringify(canonical(JSON.parse(a))) === JSON.stringify(canonical(JSON.parse(b)));
+    return JSON.stringify(canonicalJson(JSON.parse(a))) === JSON.stringify(canonicalJson(JSON.parse(b)));
   } catch {
     return false;
   }

@@ -124,6 +124,22 @@ const IMAGE_SHA384 = /^[0-9a-fA-F]{96}$/;
 const UID = /^u-[0-9a-f]{32}$/;
 
 /**
+ * A JSON value with object members sorted (recursively), so that two policy documents compare equal
+ * (as JSON.stringify output) exactly when they are the same JSON value.
+ */
+export function canonicalJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalJson);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonicalJson((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+/**
  * A literal for a policy of Version 2012-10-17, where `${…}` is a variable:
  * every `$` becomes the escape `${$}`, so a subject such as
  * `${aws:PrincipalTag/sub}` cannot turn the condition into "any tagged session".

@@ -37,7 +37,7 @@
  */
 import { DescribeKeyCommand, GetKeyPolicyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { EnvelopeError } from './errors.js';
-import { MASTER_KEY_POLICY_ID, MASTER_KEY_POLICY_ID_V3, masterKeyPolicy } from './masterKeyPolicy.js';
+import { canonicalJson, MASTER_KEY_POLICY_ID, MASTER_KEY_POLICY_ID_V3, masterKeyPolicy } from './masterKeyPolicy.js';
 
 export interface MasterKeyOwner {
   /** The custodian account the user's role belongs to (12 digits). */
@@ -79,19 +79,6 @@ function untrusted(keyId: string, why: string): EnvelopeError {
     'MASTER_KEY_UNTRUSTED',
     `The master key the wallet service named (${keyId.slice(0, 128)}) is not this user's own: ${why}. Nothing was encrypted under it.`,
   );
-}
-
-/** A JSON value with object members sorted (recursively), so that two documents compare equal exactly when they are the same JSON value. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value;
 }
 
 interface Statement {
@@ -175,7 +162,7 @@ export async function verifyMasterKey(kms: Pick<KMSClient, 'send'>, keyId: strin
   } catch {
     throw untrusted(keyId, "its policy's wallet-service principal or signer measurement is malformed");
   }
-  if (expected !== policyText && JSON.stringify(canonical(parsed)) !== JSON.stringify(canonical(JSON.parse(expected)))) {
+  if (expected !== policyText && JSON.stringify(canonicalJson(parsed)) !== JSON.stringify(canonicalJson(JSON.parse(expected)))) {
     throw untrusted(keyId, "its policy differs from this user's master-key policy");
   }
   return {
