@@ -20,6 +20,12 @@
  * policy, audit, metrics), server CPU per request of each beside the full
  * build's; bench/results/kms-cpu.json.
  *
+ * `-- --stages` measures each stage of a Sign in this process, one at a
+ * time in a loop (bench/lib/kms-stages.ts: signature, key open, SigV4, the
+ * Sign operation, audit, metrics, the whole request and a bare route through
+ * inject()): CPU per call, steady on a loaded machine where rates are not;
+ * bench/results/kms-stages.json.
+ *
  * `-- --sustained SECONDS` holds Sign at 50 % of its measured peak (one
  * process) for SECONDS in slices of 10 s: errors, and p99 and RSS in the
  * first and the last tenth of the run; bench/results/kms-sustained.json. Fixed rates are driven
@@ -57,6 +63,7 @@ import {
   type ServerProcess,
   type StartOptions,
 } from './lib/load.js';
+import { measureStages } from './lib/kms-stages.js';
 import { COMPONENTS } from './lib/kms-components.js';
 import { SKIP_WITHOUT_HSM, softHsm } from '../test/helpers/softhsm.js';
 
@@ -384,13 +391,48 @@ async function compareRoots(roots: string[]): Promise<void> {
   }
 }
 
+/** CPU per call of each stage of a Sign, in this process (bench/lib/kms-stages.ts). */
+async function stages(): Promise<void> {
+  console.log(`\nSign by stage, in process, CPU per call (median of rounds), ${cpus().length} cores`);
+  const rows = await measureStages();
+  const cpu = (name: string) => rows.find((r) => r.stage === name)?.cpuUsPerCall ?? Number.NaN;
+  const inLoop = {
+    signature: cpu('signature'),
+    sigv4: cpu('SigV4'),
+    operationOutsideSignature: cpu('Sign operation') - cpu('signature'),
+    audit: cpu('audit'),
+    metrics: cpu('metrics'),
+  };
+  const base = cpu('request: bare');
+  const inRequest = {
+    signature: cpu('request: signature') - base,
+    sigv4: cpu('request: SigV4') - base,
+    operation: cpu('request: operation') - base,
+    wholeSignBeyondBare: cpu('request: Sign') - base,
+  };
+  const f = (x: number) => x.toFixed(1);
+  console.log(
+    `in a loop: signature ${f(inLoop.signature)}, SigV4 ${f(inLoop.sigv4)}, operation outside the signature ${f(inLoop.operationOutsideSignature)}, audit ${f(inLoop.audit)}, metrics ${f(inLoop.metrics)} µs`,
+  );
+  console.log(
+    `in a request (beyond the bare route's ${f(base)} µs): signature ${f(inRequest.signature)}, SigV4 ${f(inRequest.sigv4)}, operation ${f(inRequest.operation)}, the whole Sign ${f(inRequest.wholeSignBeyondBare)} µs`,
+  );
+  console.log(
+    `load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
+  writeResult('kms-stages.json', { rounds: Number(process.env.BENCH_STAGE_ROUNDS ?? 5), rows, inLoopUs: inLoop, inRequestUs: inRequest });
+}
+
 async function main() {
   const { values } = parseArgs({
-    options: { 'versus-bare': { type: 'boolean' }, ablate: { type: 'boolean' }, sustained: { type: 'string' } },
+    options: { 'versus-bare': { type: 'boolean' }, ablate: { type: 'boolean' }, stages: { type: 'boolean' }, sustained: { type: 'string' } },
     strict: true,
   });
   if (process.env.BENCH_ROOTS) return compareRoots(process.env.BENCH_ROOTS.split(','));
   if (values.ablate) return ablate();
+  if (values.stages) return stages();
   if (values.sustained !== undefined) return sustained(Number(values.sustained));
   const vsBare = await versusBare();
   if (values['versus-bare']) {

@@ -113,23 +113,18 @@ describe('Encrypt under a StringLike key-policy condition', () => {
   });
   after(() => server?.close());
 
-  async function medianMs(valueLength: number): Promise<number> {
-    const env = '-'.repeat(valueLength) + 'dev';
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionContext: { env } }));
-      times.push(performance.now() - t0);
+  test('a 1.6 KB context value is decided over HTTP (allowed: it does not end in -prod)', async () => {
+    // The linear bound itself is asserted by counting the matcher's steps (above);
+    // timing it here would only measure this machine's load.
+    for (const valueLength of [400, 1_600]) {
+      const env = '-'.repeat(valueLength) + 'dev';
+      const out = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionContext: { env } }));
+      assert.ok(out.CiphertextBlob && out.CiphertextBlob.length > 0);
     }
-    return times.sort((a, b) => a - b)[2]!;
-  }
-
-  test('a 1.6 KB context value costs about what a 400-byte one does', async () => {
-    await medianMs(400); // warm up
-    const small = await medianMs(400);
-    const large = await medianMs(1_600);
-    // Cubic growth would be 64x; linear work hidden in the request's fixed cost is ~1x.
-    assert.ok(large / small < 8, `Encrypt took ${small.toFixed(1)} ms at 400 chars and ${large.toFixed(1)} ms at 1,600`);
+    await assert.rejects(
+      kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionContext: { env: '-'.repeat(1_600) + 'x-y-z-prod' } })),
+      (e: Error) => e.name === 'AccessDeniedException',
+    );
   });
 
   test('the condition still denies a matching value', async () => {

@@ -14,6 +14,7 @@ import { bytesToHex, encodeFunctionData, erc20Abi, maxUint256, type Hex } from '
 import { parsePayload } from '../src/eth/payload.js';
 import { parseSigningPolicy, SigningPolicyError } from '../src/signing-policy/document.js';
 import { payloadFacts } from '../src/signing-policy/payloadFacts.js';
+import { callerFacts } from '../src/signing-policy/callerFacts.js';
 import { describeDecision, evaluateSigningPolicy, windowRefusal } from '../src/signing-policy/evaluateSigningPolicy.js';
 import { usageOf, windowFacts } from '../src/kms/signing-window.js';
 import { decodeErc20Call } from '../src/signing-policy/decodeErc20Call.js';
@@ -1063,4 +1064,40 @@ test('audit chain: eth fields are hashed when present, and an event without them
   assert.notEqual(chainHash(GENESIS_HASH, eth), chainHash(GENESIS_HASH, plain));
   const edited = { ...eth, eth: { ...eth.eth!, decision: 'allow' } };
   assert.notEqual(chainHash(GENESIS_HASH, edited), chainHash(GENESIS_HASH, eth));
+});
+
+test('login keys: Bool tests aws:MultiFactorAuthPresent, a number its age, a string list the methods; absent for other callers', () => {
+  const mfaOnly = parseSigningPolicy(
+    doc({
+      Sid: 'Mfa',
+      Effect: 'Allow',
+      Condition: { Bool: { 'aws:MultiFactorAuthPresent': true }, NumericLessThanEquals: { 'aws:MultiFactorAuthAge': '300' } },
+    }),
+  );
+  const passkey = parseSigningPolicy(
+    doc({ Sid: 'Passkey', Effect: 'Allow', Condition: { 'ForAnyValue:StringEquals': { 'symbolon:AuthMethods': ['hwk', 'swk'] } } }),
+  );
+  const noMfaDeny = parseSigningPolicy(doc(allowAll, { Sid: 'NoMfa', Effect: 'Deny', Condition: { BoolIfExists: { 'aws:MultiFactorAuthPresent': 'false' } } }));
+  const facts = (auth: { methods: string[]; authTime?: number } | undefined, at = NOW) => callerFacts(payloadFacts(parsePayload(tx())), auth, at);
+  const stepped = { methods: ['otp', 'hwk', 'user', 'mfa'], authTime: NOW - 60_000 };
+  const emailOnly = { methods: ['otp'], authTime: NOW - 60_000 };
+  assert.equal(evaluateSigningPolicy(mfaOnly, facts(stepped)).decision, 'allow');
+  assert.equal(evaluateSigningPolicy(mfaOnly, facts(stepped, NOW + 300_000)).decision, 'deny', 'MFA older than 300 s');
+  assert.equal(evaluateSigningPolicy(mfaOnly, facts(emailOnly)).decision, 'deny');
+  assert.equal(evaluateSigningPolicy(mfaOnly, facts(undefined)).decision, 'deny', 'an IAM user has no MFA facts');
+  assert.equal(evaluateSigningPolicy(passkey, facts(stepped)).decision, 'allow');
+  assert.equal(evaluateSigningPolicy(passkey, facts(emailOnly)).decision, 'deny');
+  assert.equal(evaluateSigningPolicy(noMfaDeny, facts(emailOnly)).decision, 'deny');
+  assert.equal(evaluateSigningPolicy(noMfaDeny, facts(stepped)).decision, 'allow');
+  assert.equal(evaluateSigningPolicy(noMfaDeny, facts(undefined)).decision, 'deny', 'BoolIfExists: an absent key matches');
+  for (const [condition, fault] of [
+    [{ Bool: { 'eth:Value': 'true' } }, /Bool operator tests a boolean key/],
+    [{ StringEquals: { 'aws:MultiFactorAuthPresent': 'true' } }, /boolean key takes Bool/],
+    [{ Bool: { 'aws:MultiFactorAuthPresent': 'yes' } }, /Bool takes true or false/],
+  ] as const) {
+    assert.throws(
+      () => parseSigningPolicy(doc({ Sid: 'X', Effect: 'Allow', Condition: condition })),
+      (e: unknown) => e instanceof SigningPolicyError && fault.test(e.message),
+    );
+  }
 });

@@ -74,6 +74,7 @@ function envelope(userId: string, extra: Partial<WalletRow> = {}): WalletRow {
     idempotencyKey: null,
     shareGeneration: 0,
     rotationRequired: false,
+    signingPolicy: null,
     ...extra,
   };
 }

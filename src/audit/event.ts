@@ -3,19 +3,10 @@
  * malformed-but-authenticated), and the sink it goes to. Fields are ids,
  * names and outcomes: never plaintext, ciphertext, messages or digests.
  */
+import type { DecisionAuditFields } from '../signing-policy/decisionAuditFields.js';
 
 /** A decoded Ethereum signing decision; amounts are decimal strings (wei / token units), addresses lowercase 0x. */
-export interface EthAuditFields {
-  payloadType: 'transaction' | 'message' | 'typedData' | 'authorization';
-  chainId?: string; // decimal
-  to?: string | null; // null: contract creation
-  value?: string; // decimal wei
-  selector?: string; // 0x + 8 hex
-  erc20Recipient?: string;
-  erc20Amount?: string; // decimal
-  decision: 'allow' | 'deny' | 'pending';
-  statement?: string; // the deciding statement's Sid, when a statement decided
-}
+export type EthAuditFields = DecisionAuditFields;
 
 export interface AuditEvent {
   time: number;

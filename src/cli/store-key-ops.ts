@@ -83,6 +83,7 @@ export const SEALED_COLUMNS: readonly SealedColumnSpec[] = [
 export const UNSEALED_BYTE_COLUMNS: Readonly<Record<string, string>> = {
   'kms_key_material.public_key': 'a public key',
   'identity_login_codes.code_hash': 'an HMAC of a login code',
+  'identity_passkeys.public_key': "a passkey's public key (COSE_Key); the private key never leaves the authenticator",
   'wallets.encrypted_private_key': "an envelope wallet's key, encrypted on the device under a data key the custodian never stores in the clear",
   'wallets.encrypted_data_key': "a KMS ciphertext under the user's master key (itself sealed in kms_key_material)",
   'wallets_displaced.encrypted_private_key': 'as wallets.encrypted_private_key',

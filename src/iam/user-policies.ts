@@ -15,40 +15,20 @@ import {
   putUserPolicy as putPolicyRow,
   userPolicyDocuments,
 } from '../storage/iam.repository.js';
-import { parsePolicyDocument, PolicyDocumentError } from '../aws/policy/document.js';
-import { limitExceeded, malformedPolicyDocument, noSuchEntity } from './errors.js';
+import { checkIdentityPolicy, readPolicyDocument, readPolicyName, significantLength } from './inline-policy-params.js';
+import { limitExceeded, noSuchEntity } from './errors.js';
 import { iamAction } from './context.js';
-import { POLICY_NAME, type QueryParams } from './params.js';
 import { el, escapeXml, members } from './xml.js';
 import { readUserName, requireUserAuthorized } from './users.js';
 
 export const MAX_INLINE_POLICY_CHARS = 2048;
 
-function readPolicyName(p: QueryParams): string {
-  return p.string('PolicyName', { required: true, min: 1, max: 128, pattern: POLICY_NAME });
-}
-
-function significantLength(doc: string): number {
-  return doc.replace(/\s/g, '').length;
-}
-
 export const putUserPolicy = iamAction('PutUserPolicy', async (p, ctx) => {
   const name = readUserName(p, true);
   const policyName = readPolicyName(p);
-  const document = p.string('PolicyDocument', {
-    required: true,
-    min: 1,
-    max: 131072,
-    secretish: true,
-    pattern: { re: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/, text: '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+' },
-  });
+  const document = readPolicyDocument(p);
   const user = await requireUserAuthorized(ctx, 'iam:PutUserPolicy', name);
-  try {
-    parsePolicyDocument(document, 'identity');
-  } catch (e) {
-    if (e instanceof PolicyDocumentError) throw malformedPolicyDocument(e.message);
-    throw e;
-  }
+  checkIdentityPolicy(document);
   await checkUserPolicySize(ctx.store.db, user.userName, policyName, document);
   await ctx.quorum.guard(ctx, {
     kind: 'PutUserPolicy',

@@ -115,12 +115,27 @@ function check(v: unknown, shapeName: string, path: string): void {
 }
 
 /**
+ * Symbolon's own top-level members of AWS operations, which the operation
+ * itself reads and checks: Decrypt's `SymbolonSigningDecision`, the split
+ * signer's claims beside an attested Recipient (src/kms/signer-claims.ts).
+ */
+const EXTENSION_MEMBERS: Readonly<Record<string, readonly string[]>> = { Decrypt: ['SymbolonSigningDecision'] };
+
+/**
  * Checks `body` against the input shape of KMS operation `operation`; an
- * operation the model does not have (Symbolon's own) is not checked here.
+ * operation the model does not have (Symbolon's own) is not checked here,
+ * nor are the extension members the operation checks itself.
  * @throws {AwsError} SerializationException (unknown member, wrong JSON type), ValidationException (a constraint).
  */
 export function checkInputShape(operation: string, body: unknown): void {
   const input = Object.hasOwn(OPERATION_INPUTS, operation) ? OPERATION_INPUTS[operation] : undefined;
   if (input === undefined) return;
+  const extensions = Object.hasOwn(EXTENSION_MEMBERS, operation) ? EXTENSION_MEMBERS[operation]! : [];
+  if (isObject(body) && extensions.some((m) => Object.hasOwn(body, m))) {
+    const rest = { ...body };
+    for (const m of extensions) delete rest[m];
+    check(rest, input, '');
+    return;
+  }
   check(body, input, '');
 }

@@ -21,8 +21,10 @@ import { signHash } from '../eth/signHash.js';
 import { signatureV } from '../eth/signatureV.js';
 import type { DigestSigner, RecoverableSignature } from '../eth/types.js';
 import { payloadFacts, type PayloadFacts } from '../signing-policy/payloadFacts.js';
+import { callerFacts } from '../signing-policy/callerFacts.js';
 import { describeDecision, evaluateSigningPolicy, windowRefusal, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
 import type { EthAuditFields } from '../audit/event.js';
+import { decisionAuditFields } from '../signing-policy/decisionAuditFields.js';
 import type { OperationContext } from './context.js';
 import { authorize, loadMaterial, requireUsable, resolveKey } from './keys.js';
 import { signDigest } from './keystore.js';
@@ -61,27 +63,13 @@ export function signingApprovalPending(message: string): AwsError {
   return new AwsError('SigningApprovalPendingException', message, 400);
 }
 
-function text(facts: PayloadFacts, key: string): string | undefined {
-  return facts.get(key)?.text[0];
-}
-
-/** The audit fields of a decision (seam B): decimal amounts, lowercase addresses. */
-export function ethAuditFields(payload: SignPayload, facts: PayloadFacts, decision: EthAuditFields['decision'], statement: string | undefined): EthAuditFields {
-  const out: EthAuditFields = { payloadType: payload.type, decision };
-  const chainId = text(facts, 'eth:chainid');
-  if (chainId !== undefined) out.chainId = chainId;
-  if (payload.type === 'transaction') out.to = text(facts, 'eth:to') ?? null;
-  const value = text(facts, 'eth:value');
-  if (value !== undefined) out.value = value;
-  const selector = text(facts, 'eth:functionselector');
-  if (selector !== undefined) out.selector = selector;
-  const recipient = text(facts, 'eth:erc20recipient');
-  if (recipient !== undefined) out.erc20Recipient = recipient;
-  const amount = text(facts, 'eth:erc20amount');
-  if (amount !== undefined) out.erc20Amount = amount;
-  if (statement !== undefined) out.statement = statement;
-  return out;
-}
+/** The audit fields of a decision (seam B): decimal amounts, lowercase addresses (src/signing-policy/decisionAuditFields.ts). */
+export const ethAuditFields: (
+  payload: SignPayload,
+  facts: PayloadFacts,
+  decision: EthAuditFields['decision'],
+  statement: string | undefined,
+) => EthAuditFields = decisionAuditFields;
 
 /** The 32-byte digest the payload's signer signs, and how to present the signature. */
 function digestOf(payload: SignPayload): { digest: Uint8Array; present: (sig: RecoverableSignature) => Hex } {
@@ -124,7 +112,7 @@ export async function signEthPayload(ctx: OperationContext, request: SignPayload
   const { payload, via } = request;
   ctx.audit.signingAlgorithm = 'ECDSA_SHA_256';
   ctx.audit.messageType = 'DIGEST';
-  const facts = payloadFacts(payload);
+  const facts = callerFacts(payloadFacts(payload), ctx.caller.auth, ctx.info.now);
   // Until a decision allows it, the request is a refusal (a failed authorization is one too).
   ctx.audit.eth = ethAuditFields(payload, facts, 'deny', undefined);
   const key = await resolveKey(ctx, request.keyId);

@@ -17,6 +17,8 @@ export const SIGNER_ERRORS = {
   share_mismatch: 422,
   /** The custodian refused to open share A's ciphertext: not this owner's or this address's, or altered. */
   share_ciphertext_invalid: 422,
+  /** The custodian retired this share generation: a rotation committed a newer one (or another pair of it is in use). */
+  share_generation_retired: 422,
   /** The custodian's key policy refused the release (another user's token, a measurement it does not allow, …). */
   release_refused: 403,
   /** The custodian refused this signer's attestation (untrusted platform, stale or replayed document). */
@@ -25,6 +27,12 @@ export const SIGNER_ERRORS = {
   credentials_unavailable: 502,
   /** The custodian could not be reached or failed. */
   custodian_unavailable: 502,
+  /** The owner's signing policy does not parse, or names a key a split wallet cannot use (rolling windows). */
+  invalid_policy: 400,
+  /** The owner's signing policy refused the payload (an explicit Deny, or no statement allows it). */
+  policy_denied: 403,
+  /** The owner's signing policy asks for approval, which a split wallet cannot give: refused. */
+  policy_requires_approval: 403,
   /** The signer is shutting down or not configured to release shares. */
   unavailable: 503,
   internal_error: 500,
@@ -38,14 +46,17 @@ export class SignerError extends Error {
   readonly status: number;
   /** For `attestation_refused`: the custodian's reason code (`stale`, `replayed`, …). */
   readonly reason: string | undefined;
+  /** For `policy_denied`/`policy_requires_approval`: the deciding statement's Sid (undefined: implicit deny). */
+  readonly statement: string | undefined;
   constructor(
     readonly code: SignerErrorCode,
     message: string,
-    options?: { cause?: unknown; reason?: string },
+    options?: { cause?: unknown; reason?: string; statement?: string | undefined },
   ) {
     super(message, options);
     this.status = SIGNER_ERRORS[code];
     this.reason = options?.reason;
+    this.statement = options?.statement;
   }
 }
 

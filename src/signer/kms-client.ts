@@ -14,6 +14,7 @@
  * it keeps the signer's dependencies to runtime packages, and it spends a
  * fraction of the SDK's per-call time on the release path.
  */
+import type { DecisionAuditFields } from '../signing-policy/decisionAuditFields.js';
 import { createHash, createHmac } from 'node:crypto';
 import { Agent, type Dispatcher } from 'undici';
 import { SignerError } from './errors.js';
@@ -30,6 +31,8 @@ export interface DecryptForRecipientRequest {
   encryptionContext: Record<string, string>;
   attestationDocument: Uint8Array;
   keyId?: string | undefined;
+  /** A signature's decision and decoded facts, sent as SymbolonSigningDecision for the custodian's audit. */
+  decision?: DecisionAuditFields | undefined;
 }
 
 /** Response size cap: a CMS envelope of a 32-byte share is well under 1 KiB. */
@@ -150,6 +153,8 @@ export class KmsRecipientClient {
         EncryptionContext: r.encryptionContext,
         ...(r.keyId ? { KeyId: r.keyId } : {}),
         Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: this.#documentAsBase64(r.attestationDocument) },
+        // The signing decision this release is for, for the custodian's audit event (src/kms/signer-claims.ts).
+        ...(r.decision ? { SymbolonSigningDecision: r.decision } : {}),
       }),
     );
     const headers = signDecryptRequest({
@@ -187,9 +192,16 @@ export class KmsRecipientClient {
         }
         throw new SignerError('share_ciphertext_invalid', 'The custodian refused the release request as invalid (ValidationException).');
       }
+      case 'KMSInvalidStateException':
+        // The custodian's prefix for a retired split share (src/kms/share-generation.ts; the signer imports no service).
+        if (String((json as { message?: unknown })?.message ?? '').startsWith('Share generation retired'))
+          throw new SignerError(
+            'share_generation_retired',
+            "The custodian retired this share generation: a newer one was committed and used (read the wallet's current shares and retry).",
+          );
+        throw new SignerError('release_refused', `The custodian cannot use the owner's key (${type}).`);
       case 'NotFoundException':
       case 'DisabledException':
-      case 'KMSInvalidStateException':
         throw new SignerError('release_refused', `The custodian cannot use the owner's key (${type}).`);
       case 'ExpiredTokenException':
       case 'UnrecognizedClientException':

@@ -9,6 +9,7 @@
  */
 import { openForRecipientAsync, RecipientOpenError } from '../attestation/cms-enveloped-data.js';
 import type { CredentialSource } from './credentials.js';
+import type { DecisionAuditFields } from '../signing-policy/decisionAuditFields.js';
 import { SignerError } from './errors.js';
 import type { AwsCredentials, KmsRecipientClient } from './kms-client.js';
 import type { AttestedSession } from './session.js';
@@ -28,7 +29,15 @@ export function shareMismatch(): SignerError {
  */
 export async function releaseShareA(
   deps: { credentials: CredentialSource; kms: KmsRecipientClient; session: AttestedSession },
-  r: { token: string; tokenExp: number; ciphertext: Uint8Array; context: Record<string, string>; keyId: string | undefined },
+  r: {
+    token: string;
+    tokenExp: number;
+    ciphertext: Uint8Array;
+    context: Record<string, string>;
+    keyId: string | undefined;
+    /** A signature's decision and decoded facts, for the custodian's audit event (absent for a rotation). */
+    decision?: DecisionAuditFields | undefined;
+  },
 ): Promise<{ shareA: Uint8Array; credentials: AwsCredentials }> {
   const [credentials, first] = await Promise.all([deps.credentials.forToken(r.token, r.tokenExp), deps.session.recipient()]);
   let recipient = first;
@@ -39,6 +48,7 @@ export async function releaseShareA(
       encryptionContext: r.context,
       attestationDocument: recipient.document,
       keyId: r.keyId,
+      decision: r.decision,
     });
   let released: Uint8Array;
   try {

@@ -2,8 +2,8 @@
  * A split wallet's share rotation (docs/signer.md, "Share rotation"): the key
  * is re-split inside the signer, so the address does not change and no other
  * party ever holds the key. Verify the owner's token; have share A of
- * generation g released to this signer (releaseShareA.ts); rebuild the key as
- * share A XOR share B and check it derives the wallet's address; draw a fresh
+ * generation g released to this signer and rebuild the key, checked against
+ * the wallet's address (openSplitKey.ts); draw a fresh
  * share A' (32 bytes, the platform CSPRNG) and compute share B' = key XOR A';
  * have the custodian Encrypt A' under the owner's master key — the same key
  * that opened share A — with the owner's own credentials and the context
@@ -15,31 +15,31 @@
  * when the wallet store swaps share A's ciphertext and share B in one
  * compare-and-set on the generation (docs/wallet-api.md). Until then the new
  * shares open nothing the store serves, and B' exists only in this answer.
+ *
+ * The owner's signing policy (splitSigningPolicy.ts) rides on rotations:
+ * share A of `generation` opens under the policy it was sealed with
+ * (`signingPolicy`), and A' is sealed under `newSigningPolicy` — the same
+ * one when it is absent, none when it is null. Setting, changing or removing
+ * a policy is therefore a re-seal with the owner's token, which neither the
+ * wallet service nor a DApp holds.
  */
 import { randomFillSync } from 'node:crypto';
 import type { Address, Hex } from 'viem';
 import { wipe } from '../crypto/bytes.js';
-import { getPublicKey, isValidPrivateKey, signDigest } from '../crypto/secp256k1.js';
+import { signDigest } from '../crypto/secp256k1.js';
 import { signMessage } from '../eth/signMessage.js';
 import { rotationStatement } from './rotationStatement.js';
-import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
-import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
+import { openSplitKey, type SharesRequest } from './openSplitKey.js';
+import { SHARE_BYTES } from './releaseShareA.js';
 import { MAX_GENERATION, shareAContext } from './shareContext.js';
+import { readSplitSigningPolicy } from './splitSigningPolicy.js';
 import { SignerError } from './errors.js';
 import type { SignerDeps } from './signWithSplitKey.js';
-import { verifyOwnerRequest } from './verifyOwnerRequest.js';
 
-export interface RotateRequest {
-  address: string;
-  /** Share B of `generation`; wiped by this function. */
-  shareB: Uint8Array;
-  /** Share A's KMS ciphertext of `generation`. */
-  shareACiphertext: Uint8Array;
-  /** The generation of the shares given (0: the shares made at wallet creation). */
-  generation: number;
-  /** The owner's master key: share A is opened under it and A' encrypted under it. */
-  keyId: string;
-  token: string;
+/** The shares of generation g (share B is wiped by this function); `keyId`: share A is opened under it and A' encrypted under it. */
+export interface RotateRequest extends SharesRequest {
+  /** The policy to seal A' with: absent keeps `signingPolicy`, null removes it. */
+  newSigningPolicy?: string | null | undefined;
 }
 
 export interface RotateResult {
@@ -52,47 +52,41 @@ export interface RotateResult {
   shareB: string;
   /** EIP-191 signature by the wallet's key over rotationStatement(): what the wallet store checks before it commits. */
   proof: Hex;
+  /** The SHA-256 of the policy A' is sealed with (absent: none); the statement names it too. */
+  signingPolicySha256?: string;
 }
 
 /**
  * @throws {SignerError} with a stable code; never with a share, key or token in its message.
  */
 export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): Promise<RotateResult> {
-  let shareA: Uint8Array | undefined;
   let key: Uint8Array | undefined;
   let newShareA: Uint8Array | undefined;
   let newShareB: Uint8Array | undefined;
-  const shareB = request.shareB;
   try {
-    if (!Number.isSafeInteger(request.generation) || request.generation < 0 || request.generation >= MAX_GENERATION)
+    if (!Number.isSafeInteger(request.generation) || request.generation < 0 || request.generation >= MAX_GENERATION) {
+      wipe(request.shareB);
       throw new SignerError('bad_request', `generation must be an integer 0..${MAX_GENERATION - 1}.`);
-    const { address, verified } = await verifyOwnerRequest(deps.verifier, { shareB, address: request.address, token: request.token });
-    const released = await releaseShareA(deps, {
-      token: request.token,
-      tokenExp: verified.exp,
-      ciphertext: request.shareACiphertext,
-      context: shareAContext(verified.sub, address, request.generation),
-      keyId: request.keyId,
-    });
-    shareA = released.shareA;
-
-    key = new Uint8Array(SHARE_BYTES);
-    for (let i = 0; i < SHARE_BYTES; i++) key[i] = shareA[i]! ^ shareB[i]!;
-    if (!isValidPrivateKey(key) || publicKeyToAddress(getPublicKey(key)) !== address) throw shareMismatch();
+    }
+    const opened = await openSplitKey(deps, request);
+    key = opened.key;
+    const { address, verified } = opened;
+    const next =
+      request.newSigningPolicy === undefined ? opened.policy : request.newSigningPolicy === null ? undefined : readSplitSigningPolicy(request.newSigningPolicy);
 
     newShareA = randomFillSync(new Uint8Array(SHARE_BYTES));
     newShareB = new Uint8Array(SHARE_BYTES);
     for (let i = 0; i < SHARE_BYTES; i++) newShareB[i] = key[i]! ^ newShareA[i]!;
     const generation = request.generation + 1;
     const ciphertext = await deps.kms.encrypt({
-      credentials: released.credentials,
+      credentials: opened.credentials,
       keyId: request.keyId,
       plaintext: newShareA,
-      encryptionContext: shareAContext(verified.sub, address, generation),
+      encryptionContext: shareAContext(verified.sub, address, generation, next?.sha256),
     });
     const k = key;
     const proof = await signMessage({
-      message: rotationStatement({ address, generation, shareACiphertext: ciphertext, shareB: newShareB }),
+      message: rotationStatement({ address, generation, shareACiphertext: ciphertext, shareB: newShareB, signingPolicySha256: next?.sha256 }),
       signer: async (digest) => signDigest(digest, k),
       address,
     });
@@ -103,8 +97,9 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
       shareACiphertext: Buffer.from(ciphertext).toString('base64'),
       shareB: Buffer.from(newShareB.buffer, newShareB.byteOffset, newShareB.byteLength).toString('base64'),
       proof,
+      ...(next ? { signingPolicySha256: next.sha256 } : {}),
     };
   } finally {
-    wipe(shareA, key, shareB, newShareA, newShareB);
+    wipe(key, newShareA, newShareB);
   }
 }

@@ -7,16 +7,29 @@
  * commits the shares, so a device cannot commit shares the signer did not
  * make together (a damaged or altered share B would lock the owner out).
  * The hashes reveal nothing of a share: each is 32 uniformly random bytes.
+ * When the new share A is sealed with the owner's signing policy, a last
+ * line names the policy's SHA-256, so the wallet store keeps beside the
+ * shares exactly the text share A opens with (a policy-less statement is
+ * unchanged).
  */
 import { createHash } from 'node:crypto';
 
-export function rotationStatement(r: { address: string; generation: number; shareACiphertext: Uint8Array; shareB: Uint8Array }): string {
+export function rotationStatement(r: {
+  address: string;
+  generation: number;
+  shareACiphertext: Uint8Array;
+  shareB: Uint8Array;
+  /** The new share A's signing policy SHA-256 (hex), when it is sealed with one. */
+  signingPolicySha256?: string | undefined;
+}): string {
   const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-  return [
+  const lines = [
     'Symbolon share rotation v1',
     `address: ${r.address}`,
     `generation: ${r.generation}`,
     `shareACiphertext sha256: ${sha(r.shareACiphertext)}`,
     `shareB sha256: ${sha(r.shareB)}`,
-  ].join('\n');
+  ];
+  if (r.signingPolicySha256 !== undefined) lines.push(`signing-policy sha256: ${r.signingPolicySha256}`);
+  return lines.join('\n');
 }

@@ -1,11 +1,15 @@
 /**
  * The signer's HTTP API (fastify; never listens by itself):
  *
- *   POST /v1/sign   { payload, address, shareB, shareACiphertext, token, keyId? }
+ *   POST /v1/sign   { payload, address, shareB, shareACiphertext, token, keyId?, generation?, signingPolicy? }
  *                   -> 200 { type, signedTransaction, hash } | { type, signature } | { type, authorization }
  *                   -> 4xx/5xx { error: { code, message } }  (codes: errors.ts)
- *   POST /v1/rotate { address, shareB, shareACiphertext, generation, keyId, token? }
- *                   -> 200 { address, generation, shareACiphertext, shareB, proof }  (rotateSplitKey.ts)
+ *   POST /v1/rotate { address, shareB, shareACiphertext, generation, keyId, token?, signingPolicy?, newSigningPolicy? }
+ *                   -> 200 { address, generation, shareACiphertext, shareB, proof, signingPolicySha256? }  (rotateSplitKey.ts)
+ *   POST /v1/activate { address, shareB, shareACiphertext, generation, keyId, token?, signingPolicy? }
+ *                   -> 200 { address, generation }  (activateShares.ts: retires older generations)
+ *   POST /v1/evaluate { payload, signingPolicy, token? }
+ *                   -> 200 { decision, statement?, message }  (the owner's policy's decision, nothing signed; splitSigningPolicy.ts)
  *   GET  /health    -> { status: "ok" }
  *
  * The token may come in the body or as `Authorization: Bearer`. Request and
@@ -19,13 +23,19 @@ import { asSignerPayload, SignerError } from './errors.js';
 import { readPayload } from '../eth/payload.js';
 import { signWithSplitKey, type SignerDeps } from './signWithSplitKey.js';
 import { rotateSplitKey } from './rotateSplitKey.js';
+import { activateShares } from './activateShares.js';
 import { MAX_GENERATION } from './shareContext.js';
+import { previewSplitPolicy } from './splitSigningPolicy.js';
+import { SIGNING_POLICY_LIMITS } from '../signing-policy/document.js';
 
 /** pino redact paths for the signer's logger. */
 export const SIGNER_LOG_REDACT = ['req.headers.authorization', '*.token', '*.shareB', '*.shareACiphertext', '*.authorization'];
 
 const hex = { type: 'string', pattern: '^0x[0-9a-fA-F]*$' } as const;
 const BASE64 = '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$';
+
+/** A signing policy text; parseSigningPolicy checks the rest (its limit counts UTF-16 units, as maxLength does). */
+const policyText = { type: 'string', minLength: 1, maxLength: SIGNING_POLICY_LIMITS.documentLength } as const;
 
 const signBody = {
   type: 'object',
@@ -39,7 +49,22 @@ const signBody = {
     token: { type: 'string', minLength: 1, maxLength: 16384 },
     keyId: { type: 'string', minLength: 1, maxLength: 2048 },
     generation: { type: 'integer', minimum: 0, maximum: MAX_GENERATION },
+    signingPolicy: policyText,
   },
+} as const;
+
+const evaluateBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['payload', 'signingPolicy'],
+  properties: { payload: { type: 'object' }, signingPolicy: policyText, token: signBody.properties.token },
+} as const;
+
+const evaluateResponse = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['decision', 'message'],
+  properties: { decision: { type: 'string', enum: ['allow', 'deny', 'pending'] }, statement: { type: 'string' }, message: { type: 'string' } },
 } as const;
 
 const rotateBody = {
@@ -53,7 +78,22 @@ const rotateBody = {
     generation: { type: 'integer', minimum: 0, maximum: MAX_GENERATION - 1 },
     keyId: signBody.properties.keyId,
     token: signBody.properties.token,
+    signingPolicy: policyText,
+    newSigningPolicy: { anyOf: [policyText, { type: 'null' }] },
   },
+} as const;
+
+const { newSigningPolicy: _notForActivate, ...activateProperties } = rotateBody.properties;
+const activateBody = {
+  ...rotateBody,
+  properties: { ...activateProperties, generation: signBody.properties.generation },
+} as const;
+
+const activateResponse = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'generation'],
+  properties: { address: { type: 'string' }, generation: { type: 'integer' } },
 } as const;
 
 const rotateResponse = {
@@ -66,6 +106,7 @@ const rotateResponse = {
     shareACiphertext: { type: 'string' },
     shareB: { type: 'string' },
     proof: hex,
+    signingPolicySha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
   },
 } as const;
 
@@ -109,6 +150,7 @@ interface SignBody {
   token?: string;
   keyId?: string;
   generation?: number;
+  signingPolicy?: string;
 }
 
 interface RotateBody {
@@ -117,6 +159,14 @@ interface RotateBody {
   shareACiphertext: string;
   generation: number;
   keyId: string;
+  token?: string;
+  signingPolicy?: string;
+  newSigningPolicy?: string | null;
+}
+
+interface EvaluateBody {
+  payload: unknown;
+  signingPolicy: string;
   token?: string;
 }
 
@@ -167,7 +217,7 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     const origin = req.headers.origin;
     if (typeof origin !== 'string' || !corsOrigins.has(origin)) return done();
     reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
-    if (req.method === 'OPTIONS' && (req.url === '/v1/sign' || req.url === '/v1/rotate')) {
+    if (req.method === 'OPTIONS' && (req.url === '/v1/sign' || req.url === '/v1/rotate' || req.url === '/v1/activate' || req.url === '/v1/evaluate')) {
       reply
         .code(204)
         .header('access-control-allow-methods', 'POST')
@@ -198,6 +248,7 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
         token,
         keyId: body.keyId,
         generation: body.generation,
+        signingPolicy: body.signingPolicy,
       });
     },
   );
@@ -215,7 +266,38 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
         generation: body.generation,
         keyId: body.keyId,
         token,
+        signingPolicy: body.signingPolicy,
+        newSigningPolicy: body.newSigningPolicy,
       });
+    },
+  );
+
+  app.post<{ Body: RotateBody }>(
+    '/v1/activate',
+    { schema: { body: activateBody, response: { 200: activateResponse, '4xx': errorResponse, '5xx': errorResponse } } },
+    async (req) => {
+      const body = req.body;
+      const token = tokenOf(req.headers.authorization, body.token);
+      return activateShares(deps, {
+        address: body.address,
+        shareB: Buffer.from(body.shareB, 'base64'),
+        shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
+        generation: body.generation,
+        keyId: body.keyId,
+        token,
+        signingPolicy: body.signingPolicy,
+      });
+    },
+  );
+
+  app.post<{ Body: EvaluateBody }>(
+    '/v1/evaluate',
+    { schema: { body: evaluateBody, response: { 200: evaluateResponse, '4xx': errorResponse, '5xx': errorResponse } } },
+    async (req) => {
+      const body = req.body;
+      const token = tokenOf(req.headers.authorization, body.token);
+      const payload = asSignerPayload(() => readPayload(body.payload));
+      return previewSplitPolicy(deps.verifier, { token, signingPolicy: body.signingPolicy, payload });
     },
   );
   return app;

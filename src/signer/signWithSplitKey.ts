@@ -12,7 +12,10 @@
  * `{ sub, address }` (and `generation` after a rotation, shareContext.ts),
  * with `sub` taken from the verified token and `address` in its EIP-55
  * checksummed form: another owner's token, another address or another share
- * generation does not open it.
+ * generation does not open it. With the owner's signing policy (its text
+ * beside share B, splitSigningPolicy.ts) the payload is evaluated first and
+ * a refusal ends the request before any release; the policy's SHA-256 is in
+ * share A's context, so only the text share A was sealed with opens it.
  */
 import { serializeSignature, type Address, type Hex, type SignedAuthorization } from 'viem';
 import type { Logger } from 'pino';
@@ -31,6 +34,10 @@ import type { DigestSigner } from '../eth/types.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
 import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
 import { shareAContext } from './shareContext.js';
+import { enforceSplitDecision, readSplitSigningPolicy } from './splitSigningPolicy.js';
+import { payloadFacts } from '../signing-policy/payloadFacts.js';
+import { evaluateSigningPolicy } from '../signing-policy/evaluateSigningPolicy.js';
+import { decisionAuditFields } from '../signing-policy/decisionAuditFields.js';
 import type { CredentialSource } from './credentials.js';
 import { asSignerPayload, SignerError } from './errors.js';
 import { verifyOwnerRequest } from './verifyOwnerRequest.js';
@@ -60,6 +67,8 @@ export interface SplitSignRequest {
   keyId?: string | undefined;
   /** The share generation of share A's ciphertext and share B (default 0: the shares made at wallet creation). */
   generation?: number | undefined;
+  /** The owner's signing policy text share A was sealed with (absent: the wallet has none). */
+  signingPolicy?: string | undefined;
 }
 
 export type SplitSignResult =
@@ -99,15 +108,22 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
     const { address, verified } = await verifyOwnerRequest(deps.verifier, { shareB, address: request.address, token: request.token });
     // Only now the costly part (hashing typed data, serializing a transaction), and still before any release.
     const payload = asSignerPayload(() => encodePayload(request.payload));
+    // The owner's policy decides before share A is asked for: a refused payload never reaches the custodian.
+    const policy = request.signingPolicy === undefined ? undefined : readSplitSigningPolicy(request.signingPolicy);
+    const facts = payloadFacts(request.payload);
+    const statement = policy ? enforceSplitDecision(evaluateSigningPolicy(policy.policy, facts)) : undefined;
+    // Claims for the custodian's audit event of the release (src/kms/signer-claims.ts): what is signed, and why.
+    const decision = decisionAuditFields(request.payload, facts, 'allow', statement);
 
     let context: Record<string, string>;
     try {
-      context = shareAContext(verified.sub, address, request.generation ?? 0);
+      context = shareAContext(verified.sub, address, request.generation ?? 0, policy?.sha256);
     } catch {
       throw new SignerError('bad_request', 'generation must be a non-negative integer.');
     }
-    shareA = (await releaseShareA(deps, { token: request.token, tokenExp: verified.exp, ciphertext: request.shareACiphertext, context, keyId: request.keyId }))
-      .shareA;
+    shareA = (
+      await releaseShareA(deps, { token: request.token, tokenExp: verified.exp, ciphertext: request.shareACiphertext, context, keyId: request.keyId, decision })
+    ).shareA;
 
     key = new Uint8Array(SHARE_BYTES);
     for (let i = 0; i < SHARE_BYTES; i++) key[i] = shareA[i]! ^ shareB[i]!;

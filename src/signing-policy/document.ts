@@ -81,7 +81,7 @@ const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const MAX_UINT256 = (1n << 256n) - 1n;
 
 /** Which comparison each operator base makes, and whether it negates it; operators a signing policy refuses are absent. */
-const OPERATORS: ReadonlyMap<string, { compare: CompiledClause['compare']; negated: boolean; kind: 'string' | 'number' | 'null' }> = new Map([
+const OPERATORS: ReadonlyMap<string, { compare: CompiledClause['compare']; negated: boolean; kind: 'string' | 'number' | 'null' | 'bool' }> = new Map([
   ['StringEquals', { compare: 'equals', negated: false, kind: 'string' }],
   ['StringNotEquals', { compare: 'equals', negated: true, kind: 'string' }],
   ['StringEqualsIgnoreCase', { compare: 'equalsIgnoreCase', negated: false, kind: 'string' }],
@@ -95,6 +95,7 @@ const OPERATORS: ReadonlyMap<string, { compare: CompiledClause['compare']; negat
   ['NumericGreaterThan', { compare: 'gt', negated: false, kind: 'number' }],
   ['NumericGreaterThanEquals', { compare: 'ge', negated: false, kind: 'number' }],
   ['Null', { compare: 'null', negated: false, kind: 'null' }],
+  ['Bool', { compare: 'equals', negated: false, kind: 'bool' }],
 ]);
 
 function fail(message: string): never {
@@ -133,6 +134,7 @@ function compileClause(opName: string, keyText: string, raw: unknown, where: str
   const type: KeyType = key.type;
   if (op.kind === 'number' && type !== 'number') fail(`${at}: a Numeric operator needs a numeric key.`);
   if (op.kind === 'string' && type === 'number') fail(`${at}: a String operator cannot test a numeric key; use a Numeric operator.`);
+  if ((op.kind === 'bool') !== (type === 'bool') && op.kind !== 'null') fail(`${at}: a Bool operator tests a boolean key, and a boolean key takes Bool.`);
   const list = Array.isArray(raw) ? raw : [raw];
   if (list.length === 0) fail(`${at}: the value list is empty.`);
   if (list.length > SIGNING_POLICY_LIMITS.values) fail(`${at}: more than ${SIGNING_POLICY_LIMITS.values} values.`);
@@ -150,6 +152,11 @@ function compileClause(opName: string, keyText: string, raw: unknown, where: str
   for (const v of list) {
     if (op.kind === 'number') {
       clause.numbers.push(integer(v, at));
+      continue;
+    }
+    if (op.kind === 'bool') {
+      if (v !== true && v !== false && v !== 'true' && v !== 'false') fail(`${at}: Bool takes true or false.`);
+      clause.strings.push(String(v));
       continue;
     }
     if (op.kind === 'null') {

@@ -7,7 +7,7 @@
  */
 
 /** How a key's values compare: numbers as exact integers (bigint), addresses lowercase, strings as written. */
-export type KeyType = 'number' | 'address' | 'string';
+export type KeyType = 'number' | 'address' | 'string' | 'bool';
 
 /** Every key, by its lowercase name: its canonical spelling and type. */
 export const CONDITION_KEYS: ReadonlyMap<string, { name: string; type: KeyType }> = new Map(
@@ -28,6 +28,10 @@ export const CONDITION_KEYS: ReadonlyMap<string, { name: string; type: KeyType }
       ['eth:TypedDataVerifyingContract', 'address'],
       ['eth:TypedDataPrimaryType', 'string'],
       ['eth:AuthorizationAddress', 'address'],
+      // How the caller logged in (src/signing-policy/callerFacts.ts): present for STS web-identity sessions.
+      ['aws:MultiFactorAuthPresent', 'bool'],
+      ['aws:MultiFactorAuthAge', 'number'],
+      ['symbolon:AuthMethods', 'string'],
     ] as const
   ).map(([name, type]) => [name.toLowerCase(), { name, type }]),
 );

@@ -31,6 +31,16 @@ export interface RefreshTokenRow {
   expiresAt: number;
   usedAt: number | null;
   revokedAt: number | null;
+  /** The `amr` of the login that started the family; null for a family from before passkeys (an email code). */
+  amr: string[] | null;
+  /** When that login happened (ms); null for a family from before passkeys. */
+  authTime: number | null;
+}
+
+function stringArray(text: string | null): string[] | null {
+  if (text === null) return null;
+  const v: unknown = JSON.parse(text);
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null;
 }
 
 // ---- subjects ----
@@ -159,6 +169,8 @@ export async function insertRefreshToken(db: Db, t: RefreshTokenRow): Promise<vo
       expires_at: t.expiresAt,
       used_at: t.usedAt,
       revoked_at: t.revokedAt,
+      amr: t.amr === null ? null : JSON.stringify(t.amr),
+      auth_time: t.authTime,
     })
     .execute();
 }
@@ -174,6 +186,8 @@ export async function findRefreshToken(db: Db, tokenHash: string): Promise<Refre
         expiresAt: Number(r.expires_at),
         usedAt: r.used_at === null ? null : Number(r.used_at),
         revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+        amr: stringArray(r.amr),
+        authTime: r.auth_time === null ? null : Number(r.auth_time),
       }
     : undefined;
 }
@@ -206,4 +220,5 @@ export async function revokeRefreshFamily(db: Db, familyId: string, now: number)
 export async function purgeIdentityRows(db: Db, codesBefore: number, tokensBefore: number): Promise<void> {
   await db.deleteFrom('identity_login_codes').where('created_at', '<', codesBefore).execute();
   await db.deleteFrom('identity_refresh_tokens').where('expires_at', '<', tokensBefore).execute();
+  await db.deleteFrom('identity_webauthn_challenges').where('expires_at', '<', tokensBefore).execute();
 }

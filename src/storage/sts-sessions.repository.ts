@@ -24,6 +24,16 @@ export interface SessionRow {
   createdAt: number;
   expiresAt: number;
   revokedAt: number | undefined;
+  /** The token's `amr` (how the user logged in); undefined when the token had none. */
+  authMethods?: string[] | undefined;
+  /** The token's `auth_time` in milliseconds; undefined when it had none. */
+  authTime?: number | undefined;
+}
+
+function authMethodsOf(text: string | null): string[] | undefined {
+  if (text === null) return undefined;
+  const v: unknown = JSON.parse(text);
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined;
 }
 
 function toSession(r: Tables['sts_sessions']): SessionRow {
@@ -46,6 +56,8 @@ function toSession(r: Tables['sts_sessions']): SessionRow {
     createdAt: Number(r.created_at),
     expiresAt: Number(r.expires_at),
     revokedAt: r.revoked_at === null ? undefined : Number(r.revoked_at),
+    authMethods: authMethodsOf(r.auth_methods),
+    authTime: r.auth_time === null ? undefined : Number(r.auth_time),
   };
 }
 
@@ -68,6 +80,8 @@ export async function insertSession(db: Db, s: SessionRow): Promise<void> {
       created_at: s.createdAt,
       expires_at: s.expiresAt,
       revoked_at: s.revokedAt ?? null,
+      auth_methods: s.authMethods === undefined ? null : JSON.stringify(s.authMethods),
+      auth_time: s.authTime ?? null,
     })
     .execute();
 }

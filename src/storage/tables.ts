@@ -161,6 +161,38 @@ export interface IdentityRefreshTokenTable {
   expires_at: number;
   used_at: number | null;
   revoked_at: number | null;
+  /** JSON array: the `amr` of the login that started the family (null: a family from before passkeys, an email code). */
+  amr: string | null;
+  /** When that login happened, milliseconds (null: before passkeys; the token's created_at stands in). */
+  auth_time: number | null;
+}
+
+/** Passkeys (WebAuthn credentials) of built-in issuer users: public data only. */
+export interface IdentityPasskeyTable {
+  credential_id: string;
+  sub: string;
+  public_key: Uint8Array;
+  counter: number;
+  /** JSON array of AuthenticatorTransport strings. */
+  transports: string;
+  backup_eligible: number;
+  backed_up: number;
+  aaguid: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** Single-use, expiring WebAuthn challenges. */
+export interface IdentityWebauthnChallengeTable {
+  challenge_id: string;
+  challenge: string;
+  /** register | login | step_up */
+  purpose: string;
+  sub: string | null;
+  prior_amr: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }
 
 /** IAM users; `user_name_lower` keeps names unique regardless of case, as IAM does. */
@@ -293,6 +325,8 @@ export interface WalletTable {
   share_generation: Generated<number>;
   /** 1: an operator asked for the shares to be rotated at the owner's next login. */
   rotation_required: Generated<number>;
+  /** split: the owner's signing policy text the stored share A was sealed with; NULL: none. */
+  signing_policy: Generated<string | null>;
 }
 
 /** Sites a wallet user connected in the frame; the row is deleted when the user disconnects the site. */
@@ -369,6 +403,10 @@ export interface StsSessionTable {
   created_at: number;
   expires_at: number;
   revoked_at: number | null;
+  /** JSON array: the token's `amr` (how the user logged in); null when the token had none. */
+  auth_methods: string | null;
+  /** The token's `auth_time`, in milliseconds; null when it had none. */
+  auth_time: number | null;
 }
 
 /** One monitoring webhook (src/audit/webhooks.ts); `events` is a JSON array of event types. */
@@ -414,6 +452,17 @@ export interface KmsSigningUsageTable {
   erc20_amount: string | null;
 }
 
+/** The share generation a master key releases for one split wallet (src/kms/share-generation.ts). */
+export interface KmsShareGenerationTable {
+  key_id: string;
+  /** EIP-55, as in share A's encryption context. */
+  address: string;
+  generation: number;
+  /** Lower-case hex SHA-256 of the one share A ciphertext released at `generation`. */
+  share_a_digest: string;
+  updated_at: number;
+}
+
 export interface Tables {
   symbolon_meta: MetaTable;
   kms_keys: KmsKeyTable;
@@ -430,6 +479,7 @@ export interface Tables {
   kms_policy_change_votes: KmsPolicyChangeVoteTable;
   kms_signing_policies: KmsSigningPolicyTable;
   kms_signing_usage: KmsSigningUsageTable;
+  kms_share_generations: KmsShareGenerationTable;
   account_quorum_rule: AccountQuorumRuleTable;
   account_changes: AccountChangeTable;
   account_change_votes: AccountChangeVoteTable;
@@ -441,6 +491,8 @@ export interface Tables {
   identity_subjects: IdentitySubjectTable;
   identity_login_codes: IdentityLoginCodeTable;
   identity_refresh_tokens: IdentityRefreshTokenTable;
+  identity_passkeys: IdentityPasskeyTable;
+  identity_webauthn_challenges: IdentityWebauthnChallengeTable;
   wallet_users: WalletUserTable;
   wallets: WalletTable;
   wallet_sites: WalletSiteTable;

@@ -32,10 +32,13 @@ export interface WalletRow {
   shareGeneration: number;
   /** An operator asked for the shares to be rotated at the owner's next login. */
   rotationRequired: boolean;
+  /** split: the owner's signing policy text share A is sealed with (null: none). */
+  signingPolicy: string | null;
 }
 
-/** A wallet to store: a new wallet starts at generation 0, not marked for rotation. */
-export type NewWalletRow = Omit<WalletRow, 'shareGeneration' | 'rotationRequired'> & Partial<Pick<WalletRow, 'shareGeneration' | 'rotationRequired'>>;
+/** A wallet to store: a new wallet starts at generation 0, not marked for rotation, without a signing policy. */
+export type NewWalletRow = Omit<WalletRow, 'shareGeneration' | 'rotationRequired' | 'signingPolicy'> &
+  Partial<Pick<WalletRow, 'shareGeneration' | 'rotationRequired'>>;
 
 const MODES: ReadonlyMap<string, CustodyMode> = new Map([
   ['envelope', 'envelope'],
@@ -64,6 +67,7 @@ function toRow(r: Selectable<WalletTable>): WalletRow {
     idempotencyKey: r.idempotency_key,
     shareGeneration: Number(r.share_generation),
     rotationRequired: Number(r.rotation_required) === 1,
+    signingPolicy: r.signing_policy ?? null,
   };
 }
 
@@ -128,11 +132,25 @@ export async function countWalletsOfUser(db: Db, userId: string): Promise<number
  */
 export async function swapSplitShares(
   db: Db,
-  s: { walletId: string; fromGeneration: number; toGeneration: number; shareACiphertext: Uint8Array; shareBSealed: Uint8Array },
+  s: {
+    walletId: string;
+    fromGeneration: number;
+    toGeneration: number;
+    shareACiphertext: Uint8Array;
+    shareBSealed: Uint8Array;
+    /** The policy text the new share A is sealed with (null: none). */
+    signingPolicy: string | null;
+  },
 ): Promise<boolean> {
   const result = await db
     .updateTable('wallets')
-    .set({ encrypted_data_key: s.shareACiphertext, share_b_sealed: s.shareBSealed, share_generation: s.toGeneration, rotation_required: 0 })
+    .set({
+      encrypted_data_key: s.shareACiphertext,
+      share_b_sealed: s.shareBSealed,
+      share_generation: s.toGeneration,
+      rotation_required: 0,
+      signing_policy: s.signingPolicy,
+    })
     .where('id', '=', s.walletId)
     .where('custody_mode', '=', 'split')
     .where('share_generation', '=', s.fromGeneration)

@@ -10,9 +10,12 @@
  * the role and evaluate its trust policy for `sts:AssumeRoleWithWebIdentity`
  * with the token's claims as `<provider>:sub|aud|email` (AccessDenied, the
  * same answer for a role that does not exist); tag the session with the
- * token's `sub`, `iss`, the login's stable user id `uid` and its origin subject `osub` (src/sts/identity-links.ts)
- * and, when present, `email` (IDPRejectedClaim when a claim
- * cannot be a tag); issue `ASIA…` credentials expiring at
+ * token's `sub`, `iss`, the login's stable user id `uid` and its origin
+ * subject `osub` (src/sts/identity-links.ts) and, when present, `email`
+ * (IDPRejectedClaim when a claim cannot be a tag); keep the token's `amr`
+ * and `auth_time` with the session (policies test them as
+ * aws:MultiFactorAuthPresent, aws:MultiFactorAuthAge and
+ * symbolon:AuthMethods); issue `ASIA…` credentials expiring at
  * min(now + DurationSeconds, the token's exp).
  *
  * Only the SHA-256 of the session token and the sealed secret are stored; the
@@ -109,6 +112,30 @@ function tagValue(name: string, value: string): string {
   return value;
 }
 
+/** AMR values kept: at most this many, each a short printable token (RFC 8176 values are 3–5 letters). */
+const MAX_AMR_VALUES = 16;
+const AMR_VALUE = /^[\x21-\x7e]{1,64}$/;
+
+/**
+ * The token's `amr` and `auth_time` as the session keeps them. An `amr` that
+ * is not a short list of short strings is refused (IDPRejectedClaim) rather
+ * than dropped: a policy testing it must never see a partial list. An
+ * `auth_time` in the future (beyond 60 s of skew) or not a number is ignored.
+ */
+function loginFacts(claims: Readonly<Record<string, unknown>>, now: number): { authMethods?: string[]; authTime?: number } {
+  const out: { authMethods?: string[]; authTime?: number } = {};
+  const amr = claims.amr;
+  if (amr !== undefined) {
+    if (!Array.isArray(amr) || amr.length > MAX_AMR_VALUES || !amr.every((v) => typeof v === 'string' && AMR_VALUE.test(v))) {
+      throw idpRejectedClaim(`The amr claim of the web identity token must be a list of at most ${MAX_AMR_VALUES} short strings.`);
+    }
+    out.authMethods = [...new Set(amr as string[])];
+  }
+  const authTime = claims.auth_time;
+  if (typeof authTime === 'number' && Number.isSafeInteger(authTime) && authTime > 0 && authTime * 1000 <= now + 60_000) out.authTime = authTime * 1000;
+  return out;
+}
+
 function readParams(p: QueryParams) {
   const roleArn = p.string('RoleArn', { required: true, min: 20, max: 2048, pattern: ARN_TEXT });
   const sessionName = p.string('RoleSessionName', { required: true, min: 2, max: 64, pattern: SESSION_NAME });
@@ -158,6 +185,7 @@ export const assumeRoleWithWebIdentity: StsAction = {
     tags.uid = link.uid;
     tags.osub = tagValue('sub', link.originSubject);
     if (verified.email !== undefined) tags.email = tagValue('email', verified.email);
+    const login = loginFacts(verified.claims, now);
     const event = (outcome: 'allowed' | 'denied', errorCode: string | null, principalArn: string | null, accessKeyId: string | null): AuditEvent => ({
       time: now,
       requestId: ctx.info.requestId,
@@ -236,6 +264,7 @@ export const assumeRoleWithWebIdentity: StsAction = {
       createdAt: now,
       expiresAt,
       revokedAt: undefined,
+      ...login,
     });
     // Issuing credentials is a state change: its record is durable before the credentials leave.
     await ctx.audit.recordDurable(event('allowed', null, principalArn, accessKeyId));

@@ -66,6 +66,8 @@ export class SessionCredentialSource implements CredentialSource {
         userName: `${row.roleId}:${row.sessionName}`,
         accessKeyId,
         tags: Object.freeze({ ...row.tags }),
+        // Only a session whose token said how the user logged in carries it.
+        ...(row.authMethods !== undefined ? { auth: Object.freeze({ methods: Object.freeze([...row.authMethods]), authTime: row.authTime }) } : {}),
       },
     };
   }

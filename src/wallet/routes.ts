@@ -12,6 +12,7 @@
  * field checks schemas cannot express) → store. A refused request changes
  * nothing.
  */
+import { signingPolicySha256 } from '../signing-policy/signingPolicySha256.js';
 import { randomUUID } from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
@@ -282,7 +283,7 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
       },
     );
 
-    authed.post<{ Body: { fromGeneration: number; shareACiphertext: string; shareB: string; proof: string } }>(
+    authed.post<{ Body: { fromGeneration: number; shareACiphertext: string; shareB: string; proof: string; signingPolicy?: string } }>(
       '/wallets/me/shares',
       {
         bodyLimit: WALLET_BODY_LIMIT,
@@ -315,7 +316,11 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
           sourceIp: req.ip,
           userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
           keyArn: null,
-          encryptionContext: { fromGeneration: String(body.fromGeneration) },
+          // The policy's hash, never its text: what the owner sealed share A with is the permission change to audit.
+          encryptionContext: {
+            fromGeneration: String(body.fromGeneration),
+            ...(body.signingPolicy !== undefined ? { 'signing-policy-sha256': signingPolicySha256(body.signingPolicy) } : {}),
+          },
           signingAlgorithm: null,
           outcome: ok ? 'allowed' : 'denied',
           errorCode,
@@ -327,6 +332,7 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
             shareACiphertext,
             shareB,
             proof: body.proof as Hex,
+            signingPolicy: body.signingPolicy,
           });
         } catch (e) {
           if (e instanceof WalletError && e.status < 500) options.audit?.record(outcome(false, e.code));

@@ -66,6 +66,13 @@ export const rotateSharesBody = {
       pattern: '^0x[0-9a-fA-F]{130}$',
       description: "The signer's signature with the wallet's key over the new shares (docs/signer.md).",
     },
+    signingPolicy: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 32768,
+      description:
+        "The owner's signing policy the new share A is sealed with (POST /v1/rotate's newSigningPolicy, or the current one kept); absent: none. The proof names its SHA-256 (docs/signing-policy.md).",
+    },
   },
 } as const;
 
@@ -145,7 +152,16 @@ const split = {
       type: 'object',
       required: ['sub', 'address'],
       additionalProperties: false,
-      properties: { sub: { type: 'string' }, address, generation: { type: 'string', description: 'From generation 1 on.' } },
+      properties: {
+        sub: { type: 'string' },
+        address,
+        generation: { type: 'string', description: 'From generation 1 on.' },
+        'signing-policy-sha256': { type: 'string', description: 'The SHA-256 of signingPolicy, when the wallet has one.' },
+      },
+    },
+    signingPolicy: {
+      type: 'string',
+      description: "The owner's signing policy share A is sealed with (absent: none); send it to the signer with the shares (docs/signing-policy.md).",
     },
   },
 } as const;

@@ -10,6 +10,8 @@ import type { ActivityRow } from '../storage/wallet-activity.repository.js';
 import type { SiteRow } from '../storage/wallet-sites.repository.js';
 import type { WalletUser } from './users.js';
 import { CONTEXT_KEY } from './master-key-policy.js';
+import { SIGNING_POLICY_CONTEXT_KEY } from '../signer/shareContext.js';
+import { signingPolicySha256 } from '../signing-policy/signingPolicySha256.js';
 import { wipe } from '../crypto/bytes.js';
 import { openShareB, type ShareSealer } from './wallets.js';
 
@@ -71,7 +73,13 @@ function splitSecrets(wallet: WalletRow, owner: WalletUser, sealer: ShareSealer)
       shareACiphertext: base64(shareACiphertext),
       shareB: base64(shareB),
       kmsKeyId,
-      encryptionContext: { [CONTEXT_KEY]: owner.sub, address: wallet.address, ...(generation > 0 ? { generation: String(generation) } : {}) },
+      encryptionContext: {
+        [CONTEXT_KEY]: owner.sub,
+        address: wallet.address,
+        ...(generation > 0 ? { generation: String(generation) } : {}),
+        ...(wallet.signingPolicy !== null ? { [SIGNING_POLICY_CONTEXT_KEY]: signingPolicySha256(wallet.signingPolicy) } : {}),
+      },
+      ...(wallet.signingPolicy !== null ? { signingPolicy: wallet.signingPolicy } : {}),
     };
   } finally {
     wipe(shareB);

@@ -18,6 +18,7 @@ import type { Store } from '../storage/database.js';
 import { findWalletByUser, insertWalletIfAbsent, swapSplitShares, type WalletRow } from '../storage/wallets.repository.js';
 import { recoverMessageAddress, type Hex } from 'viem';
 import { rotationStatement } from '../signer/rotationStatement.js';
+import { signingPolicySha256 } from '../signing-policy/signingPolicySha256.js';
 import { equalConstantTime, wipe } from '../crypto/bytes.js';
 import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
 import { WalletError } from './errors.js';
@@ -206,13 +207,17 @@ export interface ShareRotationInput {
   shareB: Uint8Array;
   /** The signer's EIP-191 signature over rotationStatement() with the wallet's key. */
   proof: Hex;
+  /** The owner's signing policy the new share A is sealed with (absent: none); the proof names its SHA-256. */
+  signingPolicy?: string | undefined;
 }
 
 /**
  * Commits a share rotation: checks that the wallet's key signed this pair of
  * new shares (the signer made them together), then swaps share A's
  * ciphertext, sealed share B and the generation in one UPDATE that holds
- * only if the wallet is still at `fromGeneration`.
+ * only if the wallet is still at `fromGeneration`. The owner's signing
+ * policy text goes with them: the proof names its SHA-256, so the text
+ * stored is the one the new share A opens with (docs/signing-policy.md).
  * @returns the wallet as stored after the swap.
  * @throws {WalletError} not_found, invalid_request (not split, bad proof), generation_conflict.
  */
@@ -227,7 +232,14 @@ export async function commitShareRotation(deps: { store: Store; sealer: ShareSea
         `The wallet's shares are at generation ${wallet.shareGeneration}, not ${input.fromGeneration}: another rotation committed first; read the wallet again.`,
       );
     const generation = input.fromGeneration + 1;
-    const statement = rotationStatement({ address: wallet.address, generation, shareACiphertext: input.shareACiphertext, shareB: input.shareB });
+    const signingPolicy = input.signingPolicy ?? null;
+    const statement = rotationStatement({
+      address: wallet.address,
+      generation,
+      shareACiphertext: input.shareACiphertext,
+      shareB: input.shareB,
+      signingPolicySha256: signingPolicy === null ? undefined : signingPolicySha256(signingPolicy),
+    });
     let signer: string | undefined;
     try {
       signer = await recoverMessageAddress({ message: statement, signature: input.proof });
@@ -235,13 +247,17 @@ export async function commitShareRotation(deps: { store: Store; sealer: ShareSea
       signer = undefined;
     }
     if (signer !== wallet.address)
-      throw new WalletError('invalid_request', "body.proof is not the wallet key's signature over these shares: they were not made together by the signer.");
+      throw new WalletError(
+        'invalid_request',
+        "body.proof is not the wallet key's signature over these shares and this signing policy: they were not made together by the signer.",
+      );
     const swapped = await swapSplitShares(deps.store.db, {
       walletId: wallet.id,
       fromGeneration: input.fromGeneration,
       toGeneration: generation,
       shareACiphertext: input.shareACiphertext,
       shareBSealed: deps.sealer.seal(input.shareB, shareBContext(wallet.userId, wallet.address, generation)),
+      signingPolicy,
     });
     if (!swapped) throw new WalletError('generation_conflict', 'Another rotation committed first; read the wallet again.');
     return await getWalletOfUser(deps, user);

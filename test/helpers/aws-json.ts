@@ -51,7 +51,8 @@ export async function callAwsJson(options: {
   endpoint: string;
   target: string;
   body: unknown;
-  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** With `sessionToken` (STS session credentials) the request carries X-Amz-Security-Token, signed. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Signing time (a test whose server clock is offset). */
   signingDate?: Date;
 }): Promise<AwsJsonReply> {

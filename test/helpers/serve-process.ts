@@ -49,7 +49,11 @@ export async function startServeProcess(
     out += chunk.toString('utf8');
   });
   const endpoint = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`symbolon serve did not start: ${out.slice(0, 500)}`)), 30_000);
+    // A server that does not start in time is killed, so that it cannot hold the test run open.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`symbolon serve did not start in 60 s: ${out.slice(0, 500)}`));
+    }, 60_000);
     const onData = (): void => {
       // The role's own line: with --role all the forked signer logs its own "Signer listening on" too.
       const line = where.role === 'signer' ? /Signer listening on (http:\/\/[0-9.]+:\d+)/ : /Symbolon (?:wallet service )?listening on (http:\/\/[0-9.]+:\d+)/;
@@ -61,7 +65,10 @@ export async function startServeProcess(
       }
     };
     child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`symbolon serve exited (${code}): ${out.slice(0, 500)}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`symbolon serve exited (${code}): ${out.slice(0, 500)}`));
+    });
   });
   return {
     endpoint,

@@ -36,6 +36,8 @@ export interface TestServerOptions extends Omit<CustodianOptions, 'config'> {
   dataDir?: string;
   /** Keep the PostgreSQL schema on close (restart tests). */
   keepSchema?: boolean;
+  /** Listen on this loopback port (a test that must name the public URL before listening); 0 by default. */
+  port?: number;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -56,7 +58,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logger: options.logger ?? pino({ level: config.logLevel }),
     ...(pgSchema ? { pgSchema } : {}),
   });
-  await custodian.app.listen({ host: '127.0.0.1', port: 0 });
+  await custodian.app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const address = custodian.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const endpoint = `http://127.0.0.1:${port}`;

@@ -30,6 +30,15 @@ export interface Prompt {
   /** The request as given (e.g. typed data's JSON), collapsed until the user opens it. */
   raw?: { label: string; text: string };
   warnings: string[];
+  /** A split wallet's signing policy decision (docs/frame.md): shown above Approve; refused keeps Approve disabled. */
+  policy?: PolicyNote;
+}
+
+/** The owner's signing policy's decision on a request, as the approval screen shows it. */
+export interface PolicyNote {
+  /** false: the policy refuses it, and Approve stays disabled. */
+  allowed: boolean;
+  text: string;
 }
 
 /** Well-known chains, overridden and extended by the frame's configuration. */

@@ -9,7 +9,12 @@
  * address is the wallet service's, and a first login creates the wallet the
  * way a site's frame does. A split wallet's page offers Rotate key shares
  * (docs/signer.md, "Share rotation"): the signer re-splits the key, the
- * address stays.
+ * address stays; and its signing policy as JSON with Save
+ * (docs/signing-policy.md, "Split and envelope wallets"): saving is a share
+ * rotation that seals the policy into share A, with this user's token.
+ * A built-in issuer login shows Passkeys: how this login was made, Add a
+ * passkey, and Confirm with passkey (a step-up, ./step-up.ts) when the login
+ * has no second factor yet.
  */
 import { formatEther, type Address } from 'viem';
 import type { FrameConfig } from './config.js';
@@ -19,6 +24,16 @@ import { openWallet } from './backends.js';
 import { SplitBackend } from './split-backend.js';
 import type { PagesApi, WalletOverview } from './pages-api.js';
 import * as ui from './ui.js';
+import { stepUp } from './step-up.js';
+
+/** This login's methods as the user reads them (the token's amr, docs/identity.md). */
+function describeMethods(amr: readonly string[]): string {
+  const parts: string[] = [];
+  if (amr.includes('otp')) parts.push('email code');
+  if (amr.includes('hwk') || amr.includes('swk')) parts.push('passkey');
+  if (parts.length === 0) parts.push('sign-in provider');
+  return `${parts.join(' + ')}${amr.includes('mfa') ? ' (two factors)' : ''}`;
+}
 
 /** The balance as shown, never failing: the chain may be down or not configured. */
 async function balanceOf(config: FrameConfig, address: Address): Promise<string> {
@@ -47,6 +62,7 @@ async function logIn(config: FrameConfig, session: Session): Promise<void> {
       await ui.login({
         sendCode: (email) => session.startEmail(email),
         verify: (email, code) => session.verifyEmail(email, code),
+        passkey: () => session.loginWithPasskey(),
         providers: config.loginProviders,
         loginWith: (id, signal) => session.loginWith(config.loginProviders.find((p) => p.id === id)!, openLoginPopup(), signal),
       });
@@ -73,8 +89,20 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
     try {
       ui.showStatus('Opening your wallet…');
       const wallet = await walletOf(config, session, pages);
+      const split = async (): Promise<SplitBackend> => {
+        const backend = await openWallet(config, session);
+        if (!(backend instanceof SplitBackend)) throw new Error('This wallet is not a split wallet.');
+        return backend;
+      };
       const render = async (): Promise<void> => {
-        const [sites, activity, balance] = await Promise.all([pages.sites(), pages.activity(20), balanceOf(config, wallet.address as Address)]);
+        const [sites, activity, balance, passkeyCount, policy] = await Promise.all([
+          pages.sites(),
+          pages.activity(20),
+          balanceOf(config, wallet.address as Address),
+          session.builtin ? session.passkeyCount().catch(() => undefined) : undefined,
+          wallet.custodyMode === 'split' ? split().then((b) => b.signingPolicy()) : undefined,
+        ]);
+        const amr = session.authMethods;
         ui.showHome({
           ...wallet,
           email: session.email ?? '',
@@ -91,14 +119,27 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
             session.logout();
             void showHome(config, session, pages);
           },
-          onRotate:
-            wallet.custodyMode === 'split'
-              ? async () => {
-                  const backend = await openWallet(config, session);
-                  if (!(backend instanceof SplitBackend)) throw new Error('This wallet is not a split wallet.');
-                  return backend.rotateShares();
-                }
-              : undefined,
+          passkeys:
+            passkeyCount === undefined
+              ? undefined
+              : {
+                  count: passkeyCount,
+                  methods: describeMethods(amr),
+                  onAdd: () => session.addPasskey(),
+                  onConfirm:
+                    passkeyCount > 0 && !amr.includes('mfa')
+                      ? async () => {
+                          try {
+                            await stepUp(session, 'Confirm with your passkey to add a second factor to this login.');
+                          } catch (e) {
+                            if (!(e instanceof ui.Dismissed)) ui.showHomeError(ui.passkeyMessage(e));
+                          }
+                          await render();
+                        }
+                      : undefined,
+                },
+          onRotate: wallet.custodyMode === 'split' ? async () => (await split()).rotateShares() : undefined,
+          policy: wallet.custodyMode === 'split' ? { current: policy, save: async (text) => (await split()).setSigningPolicy(text) } : undefined,
         });
       };
       await render();

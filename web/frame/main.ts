@@ -22,8 +22,8 @@ import { loadConfig, type FrameConfig } from './config.js';
 import { Session, SessionEndedError } from './session.js';
 import { openLoginPopup } from './oidc-login.js';
 import { openWallet } from './backends.js';
-import type { WalletBackend } from './wallet-backend.js';
-import { chainLabel, describeConnect, describeMessage, describeTransaction } from './decode.js';
+import type { PolicyRequest, WalletBackend } from './wallet-backend.js';
+import { chainLabel, describeConnect, describeMessage, describeTransaction, type Prompt } from './decode.js';
 import { describeTypedData, tokenAddresses } from './typed-data-view.js';
 import { lookUpTokens } from './tokens.js';
 import { personalSignParams, transactionParams, typedDataParams } from './requests.js';
@@ -175,6 +175,27 @@ function record(kind: 'sign_message' | 'sign_typed_data' | 'sign_transaction', s
   void pages.record({ kind, site: dappOrigin!, summary, ...(txHash ? { txHash } : {}) }).catch(() => undefined);
 }
 
+/**
+ * The prompt with the owner's signing policy decision (split wallets with a policy; docs/frame.md).
+ * A preview that fails is said, and the signer still decides when the user approves.
+ */
+async function withPolicy(w: WalletBackend, prompt: Prompt, request: PolicyRequest): Promise<Prompt> {
+  if (!w.previewPolicy) return prompt;
+  try {
+    const policy = await w.previewPolicy(request);
+    return policy ? { ...prompt, policy } : prompt;
+  } catch (e) {
+    const code = (e as { code?: unknown })?.code;
+    return {
+      ...prompt,
+      policy: {
+        allowed: true,
+        text: `Signing policy: could not be checked now (${typeof code === 'string' ? code.slice(0, 40) : 'error'}); the signer applies it.`,
+      },
+    };
+  }
+}
+
 async function approve(prompt: Parameters<typeof ui.ask>[0]): Promise<void> {
   setShown(true);
   if (!(await ui.ask(prompt, promptAccount()))) throw userRejected(session.loggedIn ? undefined : 'The user logged out.');
@@ -191,7 +212,9 @@ async function handle(req: Request): Promise<unknown> {
     case 'personal_sign': {
       const w = await requireConnected();
       const message = personalSignParams(req.params, w.address());
-      await approve(describeMessage(dappOrigin!, message, w.address(), chainLabel(req.chainId, chains)));
+      await approve(
+        await withPolicy(w, describeMessage(dappOrigin!, message, w.address(), chainLabel(req.chainId, chains)), { type: 'message', raw: message }),
+      );
       const signature = await w.signMessage({ raw: message });
       record('sign_message', `Signed a message (${(message.length - 2) / 2} bytes)`);
       return signature;
@@ -201,13 +224,17 @@ async function handle(req: Request): Promise<unknown> {
       const typed = typedDataParams(req.params, w.address());
       const domainChain = typed.domain?.chainId === undefined ? req.chainId : Number(typed.domain.chainId as number | string | bigint);
       const tokens = await lookUpTokens(tokenAddresses(typed), Number.isSafeInteger(domainChain) ? domainChain : undefined, config.chain);
-      const prompt = describeTypedData(typed, {
-        origin: dappOrigin!,
-        account: w.address(),
-        currentChainId: req.chainId,
-        chainLabel: (id) => chainLabel(id, chains),
-        tokens,
-      });
+      const prompt = await withPolicy(
+        w,
+        describeTypedData(typed, {
+          origin: dappOrigin!,
+          account: w.address(),
+          currentChainId: req.chainId,
+          chainLabel: (id) => chainLabel(id, chains),
+          tokens,
+        }),
+        { type: 'typedData', typedData: typed as never },
+      );
       await approve(prompt);
       const signature = await w.signTypedData(typed as never);
       const domainName = typeof typed.domain?.name === 'string' ? ` for ${typed.domain.name.slice(0, 60)}` : '';
@@ -220,7 +247,10 @@ async function handle(req: Request): Promise<unknown> {
     case 'eth_signTransaction': {
       const w = await requireConnected();
       const { view, serializable } = transactionParams(req.params, w.address());
-      const prompt = describeTransaction(dappOrigin!, view, w.address(), req.chainId, chains);
+      const prompt = await withPolicy(w, describeTransaction(dappOrigin!, view, w.address(), req.chainId, chains), {
+        type: 'transaction',
+        transaction: serializable,
+      });
       await approve(prompt);
       const signed = await w.signTransaction(serializable);
       const value = prompt.fields.find((f) => f.label === 'Value')?.value ?? '';

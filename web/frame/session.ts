@@ -8,8 +8,15 @@
  * memory and sessionStorage — never a cookie (cookies are shared by every
  * port of a host, so a DApp on the same host would see them) and never
  * localStorage (it outlives the tab). The DApp's origin cannot read either.
+ *
+ * Passkeys (the built-in issuer only; docs/identity.md "Passkeys"): log in
+ * with one alone, add one to the logged-in user, or step up (a passkey
+ * assertion that replaces the session's tokens with ones whose `amr` holds
+ * `mfa`). The WebAuthn calls are @simplewebauthn/browser's (it converts the
+ * server's JSON options to and from navigator.credentials' buffers).
  */
 import type { WalletSession } from './wallet-backend.js';
+import { startAuthentication, startRegistration } from '@simplewebauthn/browser';
 import { loginWithPopup, OidcLoginError, refreshIdToken, type LoginProvider } from './oidc-login.js';
 
 const STORAGE_KEY = 'symbolon.session';
@@ -83,6 +90,64 @@ export class Session implements WalletSession {
 
   get email(): string | undefined {
     return this.#stored?.email;
+  }
+
+  /** How the current login was made: the ID token's `amr` (empty for a provider that sends none). */
+  get authMethods(): string[] {
+    const amr = this.#stored ? claimsOf(this.#stored.idToken).amr : undefined;
+    return Array.isArray(amr) ? amr.filter((v): v is string => typeof v === 'string') : [];
+  }
+
+  /** True when the session was logged in with the built-in issuer (passkeys are its feature). */
+  get builtin(): boolean {
+    return this.#stored !== undefined && this.#stored.provider === undefined;
+  }
+
+  /**
+   * Logs in with a passkey alone (a discoverable credential picks the user).
+   * @throws {IssuerRequestError} refused (unknown passkey, wrong origin, …); the browser's
+   *   NotAllowedError when the user cancels.
+   */
+  async loginWithPasskey(): Promise<void> {
+    const start = (await this.#post('/passkey/login/start', {})) as { challenge_id: string; options: never };
+    const response = await startAuthentication({ optionsJSON: start.options });
+    const tokens = await this.#post('/passkey/login/finish', { challenge_id: start.challenge_id, response });
+    const email = claimsOf((tokens as { id_token?: string }).id_token ?? '').email;
+    this.#keep(typeof email === 'string' ? email : 'passkey user', tokens);
+  }
+
+  /**
+   * Adds a passkey to the logged-in user (the issuer wants a login from the last 10 minutes).
+   * @throws {IssuerRequestError} fresh_login_required, credential_exists, …; NotAllowedError when cancelled.
+   */
+  async addPasskey(): Promise<void> {
+    const bearer = await this.accessToken();
+    const start = (await this.#post('/passkey/register/start', {}, bearer)) as { challenge_id: string; options: never };
+    const response = await startRegistration({ optionsJSON: start.options });
+    await this.#post('/passkey/register/finish', { challenge_id: start.challenge_id, response }, bearer);
+  }
+
+  /** How many passkeys the user has. @throws {IssuerRequestError} refused. */
+  async passkeyCount(): Promise<number> {
+    const bearer = await this.accessToken();
+    const response = await fetch(`${this.#issuer}/passkeys`, { headers: { authorization: `Bearer ${bearer}` }, credentials: 'omit', cache: 'no-store' });
+    const json = (await response.json().catch(() => undefined)) as { passkeys?: unknown[] } | undefined;
+    if (!response.ok || !Array.isArray(json?.passkeys)) throw new IssuerRequestError(`http_${response.status}`, 'Your passkeys could not be listed.');
+    return json.passkeys.length;
+  }
+
+  /**
+   * Step-up: asserts one of the user's passkeys and keeps the new tokens (amr with `mfa`, auth_time now).
+   * @throws {IssuerRequestError} no_passkey, refused assertions; NotAllowedError when cancelled.
+   */
+  async stepUpWithPasskey(): Promise<{ accessToken: string; idToken: string }> {
+    const email = this.#stored?.email ?? '';
+    const bearer = await this.accessToken();
+    const start = (await this.#post('/passkey/step-up/start', {}, bearer)) as { challenge_id: string; options: never };
+    const response = await startAuthentication({ optionsJSON: start.options });
+    const tokens = await this.#post('/passkey/step-up/finish', { challenge_id: start.challenge_id, response }, bearer);
+    this.#keep(email, tokens);
+    return { accessToken: this.#stored!.accessToken, idToken: this.#stored!.idToken };
   }
 
   /**
@@ -194,10 +259,10 @@ export class Session implements WalletSession {
     return t.access_token;
   }
 
-  async #post(path: string, body: Record<string, string>): Promise<unknown> {
+  async #post(path: string, body: Record<string, unknown>, bearer?: string): Promise<unknown> {
     const response = await fetch(this.#issuer + path, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
       body: JSON.stringify(body),
       credentials: 'omit',
       cache: 'no-store',
@@ -211,5 +276,16 @@ export class Session implements WalletSession {
       );
     }
     return json;
+  }
+}
+
+/** A JWT's claims, unverified: only for showing and choosing (the services verify tokens). */
+function claimsOf(jwt: string): Record<string, unknown> {
+  try {
+    const part = jwt.split('.')[1] ?? '';
+    const v: unknown = JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/')));
+    return v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
   }
 }

@@ -28,7 +28,8 @@ import {
 } from 'viem';
 import { SplitWalletClient, type SplitSignPayload, type SplitSignResult } from '../../packages/sdk/src/split/SplitWalletClient.js';
 import { SplitError } from '../../packages/sdk/src/split/errors.js';
-import type { WalletBackend, WalletSession } from './wallet-backend.js';
+import type { PolicyRequest, WalletBackend, WalletSession } from './wallet-backend.js';
+import type { PolicyNote } from './decode.js';
 
 export interface SplitBackendOptions {
   walletApi: string;
@@ -121,18 +122,42 @@ export class SplitBackend implements WalletBackend {
     return signature;
   }
 
+  /**
+   * The owner's signing policy's decision before approval (the signer's POST /v1/evaluate): "Allowed by <Sid>"
+   * or "Refused by <Sid>: <why>". Undefined when the wallet has no policy.
+   * @throws {SplitError} with the signer's code when it cannot say (the signature request decides anyway).
+   */
+  async previewPolicy(request: PolicyRequest): Promise<PolicyNote | undefined> {
+    const { client } = this.#opened();
+    const payload: SplitSignPayload =
+      request.type === 'message'
+        ? { type: 'message', message: { raw: request.raw } }
+        : request.type === 'typedData'
+          ? typedDataPayload(request.typedData)
+          : { type: 'transaction', transaction: request.transaction as unknown as Record<string, unknown> };
+    const preview = await client.previewSigningPolicy(payload);
+    if (!preview) return undefined;
+    if (preview.decision === 'allow') return { allowed: true, text: `Signing policy: allowed by ${preview.statement ?? ''}.` };
+    const by = preview.statement === undefined ? '' : ` by ${preview.statement}`;
+    return { allowed: false, text: `Signing policy: refused${by}: ${preview.message}` };
+  }
+
+  /** The owner's signing policy as stored (undefined: none). */
+  async signingPolicy(): Promise<string | undefined> {
+    return this.#opened().client.signingPolicy();
+  }
+
+  /** Sets (null: removes) the owner's signing policy: a share rotation sealing it into share A. @returns the new generation. */
+  async setSigningPolicy(policy: string | null): Promise<number> {
+    const { client, address } = this.#opened();
+    const rotated = await client.setSigningPolicy(policy);
+    if (rotated.address !== address) throw new SplitError('SIGNER_MISMATCH', 'The rotation answered another address; nothing was used.');
+    return rotated.generation;
+  }
+
   async signTypedData(typedData: TypedDataDefinition): Promise<Hex> {
     const { client, address } = this.#opened();
-    const t = typedData as unknown as {
-      domain?: Record<string, unknown>;
-      types: Record<string, unknown>;
-      primaryType: string;
-      message: Record<string, unknown>;
-    };
-    const payload: SplitSignPayload = {
-      type: 'typedData',
-      typedData: { types: t.types, primaryType: t.primaryType, message: t.message, ...(t.domain ? { domain: t.domain } : {}) },
-    };
+    const payload = typedDataPayload(typedData);
     const signature = expect(await client.sign(payload), 'typedData').signature;
     await checkSigner(() => recoverTypedDataAddress({ ...typedData, signature } as Parameters<typeof recoverTypedDataAddress>[0]), address);
     return signature;
@@ -178,6 +203,16 @@ export class SplitBackend implements WalletBackend {
     if (!this.#client || !this.#address) throw new Error('The wallet is not open: log in first.');
     return { client: this.#client, address: this.#address };
   }
+}
+
+function typedDataPayload(typedData: TypedDataDefinition): SplitSignPayload {
+  const t = typedData as unknown as {
+    domain?: Record<string, unknown>;
+    types: Record<string, unknown>;
+    primaryType: string;
+    message: Record<string, unknown>;
+  };
+  return { type: 'typedData', typedData: { types: t.types, primaryType: t.primaryType, message: t.message, ...(t.domain ? { domain: t.domain } : {}) } };
 }
 
 function expect<T extends SplitSignResult['type']>(result: SplitSignResult, type: T): Extract<SplitSignResult, { type: T }> {

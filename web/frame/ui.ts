@@ -14,7 +14,7 @@ function el<T extends HTMLElement = HTMLElement>(id: string): T {
   return e as T;
 }
 
-const SECTIONS = ['status', 'login', 'prompt', 'account', 'home'] as const;
+const SECTIONS = ['status', 'login', 'prompt', 'account', 'home', 'stepup'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function showSection(name: Section): void {
@@ -50,6 +50,8 @@ export interface LoginHandlers {
   providers?: readonly { id: string; name: string }[];
   /** Logs in with a provider; called synchronously in the button's click (it opens a popup). */
   loginWith?(id: string, signal: AbortSignal): Promise<void>;
+  /** Logs in with a passkey (the built-in issuer); absent: no passkey button. */
+  passkey?(): Promise<void>;
 }
 
 /**
@@ -78,6 +80,9 @@ export function login(handlers: LoginHandlers): Promise<void> {
     return b;
   });
   providerBox.replaceChildren(...providerButtons);
+  const passkeyButton = el<HTMLButtonElement>('login-passkey');
+  passkeyButton.hidden = handlers.passkey === undefined;
+  passkeyButton.disabled = false;
   showSection('login');
   email.focus();
   return new Promise<void>((resolve, reject) => {
@@ -87,6 +92,7 @@ export function login(handlers: LoginHandlers): Promise<void> {
     const finish = () => {
       pending?.abort();
       for (const b of providerButtons) b.onclick = null;
+      passkeyButton.onclick = null;
       emailForm.onsubmit = null;
       codeForm.onsubmit = null;
       el('login-cancel').onclick = null;
@@ -146,6 +152,22 @@ export function login(handlers: LoginHandlers): Promise<void> {
             providerButtons.forEach((x) => (x.disabled = false));
             el('login-status').textContent = '';
           }
+        }
+      };
+    }
+    if (handlers.passkey) {
+      const passkey = handlers.passkey;
+      passkeyButton.onclick = async () => {
+        error.textContent = '';
+        passkeyButton.disabled = true;
+        try {
+          await passkey();
+          finish();
+          resolve();
+        } catch (e) {
+          error.textContent = passkeyMessage(e);
+        } finally {
+          passkeyButton.disabled = false;
         }
       };
     }
@@ -213,6 +235,12 @@ export function ask(prompt: Prompt, account?: PromptAccount): Promise<boolean> {
     }),
   );
   el('prompt-fields').replaceChildren(...fieldLists(prompt.fields));
+  // The owner's signing policy (split wallets): a refusal keeps Approve disabled whatever the visibility guard says.
+  const policy = el('prompt-policy');
+  policy.hidden = !prompt.policy;
+  policy.textContent = prompt.policy?.text ?? '';
+  policy.className = prompt.policy?.allowed === false ? 'policy refused' : 'policy';
+  const refused = prompt.policy?.allowed === false;
   const block = el('prompt-block');
   block.hidden = !prompt.block;
   el('prompt-block-label').textContent = prompt.block?.label ?? '';
@@ -242,8 +270,14 @@ export function ask(prompt: Prompt, account?: PromptAccount): Promise<boolean> {
       resolve(answer);
     };
     guard = guardVisibility(document.body, (armed) => {
-      approve.disabled = !armed;
-      guardText.textContent = armed ? '' : tracksVisibility ? 'Approve is enabled once this window is fully visible.' : 'Approve is enabled in a moment.';
+      approve.disabled = !armed || refused;
+      guardText.textContent = refused
+        ? 'Your signing policy refuses this request: it cannot be approved.'
+        : armed
+          ? ''
+          : tracksVisibility
+            ? 'Approve is enabled once this window is fully visible.'
+            : 'Approve is enabled in a moment.';
     });
     approve.onclick = () => {
       if (!approve.disabled) done(true);
@@ -293,6 +327,10 @@ export interface HomeView {
   onLogout(): void;
   /** Split wallets: the user's click on Rotate key shares; resolves to the new generation. */
   onRotate?: (() => Promise<number>) | undefined;
+  /** Built-in issuer logins: how many passkeys the user has, and the click on Add a passkey. */
+  passkeys?: { count: number; methods: string; onAdd(): Promise<void>; onConfirm?: (() => Promise<void>) | undefined } | undefined;
+  /** Split wallets: the owner's signing policy (undefined: none) and its Save (text, or null to remove; resolves to the new generation). */
+  policy?: { current: string | undefined; save(text: string | null): Promise<number> } | undefined;
 }
 
 function time(iso: string): HTMLTimeElement {
@@ -345,6 +383,45 @@ export function showHome(view: HomeView): void {
   );
   el('home-activity-none').hidden = view.activity.length > 0;
   el('home-logout').onclick = view.onLogout;
+  const passkeys = view.passkeys;
+  el('home-passkey-box').hidden = passkeys === undefined;
+  if (passkeys) {
+    const count = el('home-passkey-count');
+    const button = el<HTMLButtonElement>('home-passkey-add');
+    const status = el('home-passkey-status');
+    let n = passkeys.count;
+    const show = () => (count.textContent = n === 0 ? 'No passkey yet.' : `${n} passkey${n === 1 ? '' : 's'}.`);
+    show();
+    el('home-login-methods').textContent = passkeys.methods;
+    const confirm = el<HTMLButtonElement>('home-passkey-confirm');
+    confirm.hidden = passkeys.onConfirm === undefined;
+    confirm.disabled = false;
+    confirm.onclick = passkeys.onConfirm
+      ? () => {
+          confirm.disabled = true;
+          void passkeys.onConfirm!().finally(() => (confirm.disabled = false));
+        }
+      : null;
+    status.textContent = '';
+    button.disabled = false;
+    button.onclick = () => {
+      button.disabled = true;
+      status.textContent = 'Follow your browser to create the passkey…';
+      passkeys.onAdd().then(
+        () => {
+          n += 1;
+          show();
+          status.textContent = 'Passkey added. You can log in with it from now on.';
+          button.disabled = false;
+        },
+        (e: unknown) => {
+          status.textContent = '';
+          showHomeError(passkeyMessage(e));
+          button.disabled = false;
+        },
+      );
+    };
+  }
   const rotate = view.onRotate;
   el('home-rotate-box').hidden = rotate === undefined;
   if (rotate) {
@@ -367,9 +444,84 @@ export function showHome(view: HomeView): void {
       );
     };
   }
+  const policy = view.policy;
+  el('home-policy-box').hidden = policy === undefined;
+  if (policy) {
+    const text = el<HTMLTextAreaElement>('home-policy');
+    const save = el<HTMLButtonElement>('home-policy-save');
+    const status = el('home-policy-status');
+    text.value = policy.current ?? '';
+    save.disabled = false;
+    save.onclick = () => {
+      save.disabled = true;
+      const value = text.value.trim() === '' ? null : text.value;
+      status.textContent = value === null ? 'Removing your signing policy…' : 'Saving your signing policy…';
+      policy.save(value).then(
+        (generation) => {
+          status.textContent =
+            value === null
+              ? `Signing policy removed (generation ${generation}).`
+              : `Signing policy saved: the signer applies it from now on (generation ${generation}).`;
+          save.disabled = false;
+        },
+        (e: unknown) => {
+          status.textContent = '';
+          showHomeError(e instanceof Error ? e.message : 'The signing policy could not be saved.');
+          save.disabled = false;
+        },
+      );
+    };
+  }
   showSection('home');
 }
 
 export function showHomeError(text: string): void {
   el('home-error').textContent = text;
+}
+
+/** What to tell the user when a passkey ceremony failed (the browser's cancel, or the issuer's refusal). */
+export function passkeyMessage(e: unknown): string {
+  if (e instanceof Error && (e.name === 'NotAllowedError' || e.name === 'AbortError')) return 'The passkey request was cancelled or timed out.';
+  if ((e as { code?: unknown } | null)?.code === 'fresh_login_required') return 'For your safety, log out and log in again, then add the passkey.';
+  return e instanceof Error ? e.message : 'The passkey could not be used.';
+}
+
+/**
+ * The step-up screen: says why, and runs `confirm` on the user's click (so the
+ * browser sees a user gesture). Resolves when `confirm` succeeds; a failure
+ * stays on the screen to be tried again.
+ * @throws {Dismissed} when the user cancels.
+ */
+export function stepUpPrompt(reason: string, confirm: () => Promise<void>): Promise<void> {
+  el('stepup-reason').textContent = reason;
+  const error = el('stepup-error');
+  const go = el<HTMLButtonElement>('stepup-go');
+  error.textContent = '';
+  go.disabled = false;
+  showSection('stepup');
+  return new Promise<void>((resolve, reject) => {
+    const finish = () => {
+      go.onclick = null;
+      el('stepup-cancel').onclick = null;
+      dismissCurrent = undefined;
+    };
+    go.onclick = async () => {
+      go.disabled = true;
+      error.textContent = '';
+      try {
+        await confirm();
+        finish();
+        resolve();
+      } catch (e) {
+        error.textContent = passkeyMessage(e);
+      } finally {
+        go.disabled = false;
+      }
+    };
+    dismissCurrent = () => {
+      finish();
+      reject(new Dismissed('The user cancelled the confirmation.'));
+    };
+    el('stepup-cancel').onclick = () => dismissCurrent?.();
+  });
 }

@@ -8,6 +8,7 @@
  * plugs in the same way.
  */
 import type { Address, Hex, TransactionSerializable, TypedDataDefinition } from 'viem';
+import type { PolicyNote } from './decode.js';
 
 export type CustodyMode = 'envelope' | 'split' | 'kms';
 
@@ -35,4 +36,15 @@ export interface WalletBackend {
   signTypedData(typedData: TypedDataDefinition): Promise<Hex>;
   /** The signed, serialized transaction. */
   signTransaction(transaction: TransactionSerializable): Promise<Hex>;
+  /**
+   * The owner's signing policy's decision on a request, before approval (split wallets with a policy; docs/frame.md).
+   * @returns undefined when the wallet has no policy.
+   */
+  previewPolicy?(request: PolicyRequest): Promise<PolicyNote | undefined>;
 }
+
+/** A request as the policy preview takes it: exactly what would be signed. */
+export type PolicyRequest =
+  | { type: 'message'; raw: Hex }
+  | { type: 'typedData'; typedData: TypedDataDefinition }
+  | { type: 'transaction'; transaction: TransactionSerializable };

@@ -59,6 +59,7 @@ export {
   type SplitWalletClientOptions,
   type SplitWalletRecord,
   type SplitSignPayload,
+  type SigningPolicyPreview,
   type SplitSignResult,
 } from './split/SplitWalletClient.js';
 export { SplitError } from './split/errors.js';

@@ -84,7 +84,14 @@ export class PolicyAuthorizer {
   request(r: AuthorizationRequest, resource: string): EvalRequest {
     const { caller, info, key } = r;
     const principal = principalFromArn(caller.arn, caller.accountId);
-    const context = globalConditionKeys({ principal, userName: caller.userName, tags: caller.tags, sourceIp: info.sourceIp, now: info.now });
+    const context = globalConditionKeys({
+      principal,
+      userName: caller.userName,
+      tags: caller.tags,
+      sourceIp: info.sourceIp,
+      now: info.now,
+      auth: caller.auth,
+    });
     context.set('kms:CallerAccount', caller.accountId);
     if (key) {
       context.set('kms:KeySpec', key.keySpec);

@@ -4,6 +4,7 @@
  * keys with their values. Keys are looked up case-insensitively, as IAM does
  * ("condition key names are not case-sensitive"). Pure.
  */
+import type { SessionAuth } from '../context.js';
 
 export type PrincipalKind = 'root' | 'user' | 'assumed-role' | 'other';
 
@@ -65,6 +66,8 @@ export function globalConditionKeys(options: {
   tags: Readonly<Record<string, string>>;
   sourceIp: string;
   now: number;
+  /** How the user of a web-identity session logged in (src/aws/context.ts); absent for other callers. */
+  auth?: SessionAuth | undefined;
 }): ConditionContext {
   const { principal, tags } = options;
   const ctx = new ConditionContext();
@@ -86,7 +89,27 @@ export function globalConditionKeys(options: {
   }
   ctx.set('aws:CurrentTime', lastIso);
   ctx.set('aws:EpochTime', lastEpoch);
+  for (const [k, v] of authConditionKeys(options.auth, options.now)) ctx.set(k, v);
   return ctx;
+}
+
+/**
+ * The login keys of a web-identity session (docs/access-control.md, "Step-up
+ * MFA"): aws:MultiFactorAuthPresent `true` when the token's amr holds `mfa`
+ * (RFC 8176), `false` otherwise; aws:MultiFactorAuthAge, whole seconds since
+ * the token's auth_time, only when MFA is present and auth_time known (as AWS
+ * sets it only for MFA sessions); symbolon:AuthMethods, the amr values.
+ * Callers that are not web-identity sessions carry none of them (an IAM user's
+ * access key says nothing about MFA), so `"Bool": {"aws:MultiFactorAuthPresent": "true"}`
+ * refuses them and `BoolIfExists … false` is the AWS idiom that does not.
+ */
+export function authConditionKeys(auth: SessionAuth | undefined, now: number): Array<[string, string | readonly string[]]> {
+  if (!auth) return [];
+  const mfa = auth.methods.includes('mfa');
+  const out: Array<[string, string | readonly string[]]> = [['aws:MultiFactorAuthPresent', mfa ? 'true' : 'false']];
+  if (mfa && auth.authTime !== undefined) out.push(['aws:MultiFactorAuthAge', String(Math.max(0, Math.floor((now - auth.authTime) / 1000)))]);
+  if (auth.methods.length > 0) out.push(['symbolon:AuthMethods', auth.methods]);
+  return out;
 }
 
 // aws:CurrentTime has one-second resolution; formatting it once per second keeps it off the Sign hot path.

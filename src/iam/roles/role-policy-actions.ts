@@ -11,40 +11,20 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Tables } from '../../storage/tables.js';
 import { deleteRolePolicy as deleteRow, getRolePolicy as getRow, putRolePolicy as putRow, rolePolicies } from '../../storage/iam-roles.repository.js';
-import { parsePolicyDocument, PolicyDocumentError } from '../../aws/policy/document.js';
-import { limitExceeded, malformedPolicyDocument, noSuchEntity } from '../errors.js';
-import { POLICY_NAME, type QueryParams } from '../params.js';
+import { checkIdentityPolicy, readPolicyDocument, readPolicyName, significantLength } from '../inline-policy-params.js';
+import { limitExceeded, noSuchEntity } from '../errors.js';
 import { el, escapeXml, members } from '../xml.js';
 import { readRoleName, requireRoleAuthorized } from './roles.js';
 import { roleAction } from './context.js';
 
 export const MAX_ROLE_INLINE_POLICY_CHARS = 10240;
 
-function readPolicyName(p: QueryParams): string {
-  return p.string('PolicyName', { required: true, min: 1, max: 128, pattern: POLICY_NAME });
-}
-
-function significantLength(doc: string): number {
-  return doc.replace(/\s/g, '').length;
-}
-
 export const putRolePolicy = roleAction('PutRolePolicy', async (p, ctx) => {
   const name = readRoleName(p);
   const policyName = readPolicyName(p);
-  const document = p.string('PolicyDocument', {
-    required: true,
-    min: 1,
-    max: 131072,
-    secretish: true,
-    pattern: { re: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/, text: '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+' },
-  });
+  const document = readPolicyDocument(p);
   const role = await requireRoleAuthorized(ctx, 'iam:PutRolePolicy', name);
-  try {
-    parsePolicyDocument(document, 'identity');
-  } catch (e) {
-    if (e instanceof PolicyDocumentError) throw malformedPolicyDocument(e.message);
-    throw e;
-  }
+  checkIdentityPolicy(document);
   await checkRolePolicySize(ctx.store.db, role.roleName, policyName, document);
   await ctx.quorum.guard(ctx, {
     kind: 'PutRolePolicy',

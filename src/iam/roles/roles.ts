@@ -24,6 +24,7 @@ import { liveRoleSessionKeys } from '../../storage/sts-sessions.repository.js';
 import { parseTrustPolicy, TrustPolicyError } from './trust-policy.js';
 import { newRoleId } from '../../aws/ids.js';
 import { roleAction, type RoleContext } from './context.js';
+import { POLICY_TEXT } from '../inline-policy-params.js';
 
 export const ROLE_NAME = { re: /^[\w+=,.@-]+$/, text: '[\\w+=,.@-]+' };
 /** IAM's bounds on MaxSessionDuration, in seconds (1 hour to 12 hours). */
@@ -31,7 +32,6 @@ export const MIN_MAX_SESSION_DURATION = 3600;
 export const MAX_MAX_SESSION_DURATION = 43200;
 /** Beyond this many live sessions, the rest leave this process's credential cache within its TTL. */
 const FORGET_LIMIT = 1000;
-const POLICY_TEXT = { re: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/, text: '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+' };
 
 export function roleArn(accountId: string, path: string, name: string): string {
   return `arn:aws:iam::${accountId}:role${path}${name}`;

@@ -12,12 +12,19 @@
  *   used and issues the next one of the same family; presenting a used one
  *   revokes the whole family (someone holds a stolen copy).
  *
+ * - Passkeys (WebAuthn, src/identity/issuer/passkeys.ts) log a user in alone
+ *   (a discoverable credential names its `sub`) and serve as a step-up second
+ *   factor; adding one needs a fresh login. Challenges are single-use and
+ *   expire; a counter that does not rise is refused.
+ * - Tokens say how the user logged in (`amr`, `acr`, `auth_time`;
+ *   src/identity/issuer/auth-methods.ts); a refresh keeps the login's values.
+ *
  * Nothing trusts this issuer specially: verifiers find its keys through its
  * discovery document and JWKS like any other issuer's.
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { SignJWT, type JSONWebKeySet } from 'jose';
+import { SignJWT, importJWK, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { Store } from '../../storage/database.js';
 import type { RootOfTrust } from '../../root/root-of-trust.js';
 import {
@@ -42,6 +49,25 @@ import { IssuerError } from '../errors.js';
 import { loadIssuerSigningKey, type IssuerSigningKey } from './signing-key.js';
 import { IssuerHasher } from './secrets.js';
 import type { CodeDelivery } from './code-delivery.js';
+import { acrFor, combineAmr, EMAIL_OTP_AMR, passkeyAmr } from './auth-methods.js';
+import {
+  authenticationOptions,
+  CHALLENGE_TTL_MS,
+  registrationOptions,
+  relyingParty,
+  responseCredentialId,
+  verifyAssertion,
+  verifyRegistration,
+} from './passkeys.js';
+import {
+  consumeChallenge,
+  findPasskey,
+  insertChallenge,
+  insertPasskey,
+  listPasskeys,
+  recordPasskeyUse,
+  type ChallengePurpose,
+} from '../../storage/passkeys.repository.js';
 
 export interface IssuerLimits {
   /** Codes one email may be sent per window (default 5). */
@@ -77,6 +103,33 @@ export interface TokenResponse {
   token_type: 'Bearer';
   expires_in: number;
 }
+
+/** How the user logged in, carried from the login to every token of its refresh family. */
+export interface LoginFacts {
+  amr: readonly string[];
+  /** Milliseconds; null for a refresh family from before passkeys (no `auth_time` claim then). */
+  authTime: number | null;
+}
+
+/** A passkey as its owner sees it (GET /oidc/passkeys): public facts only. */
+export interface PasskeyInfo {
+  credential_id: string;
+  created_at: number;
+  last_used_at: number | null;
+  counter: number;
+  backup_eligible: boolean;
+  backed_up: boolean;
+  transports: string[];
+}
+
+/** A WebAuthn ceremony's first half: the id to send back, and the options for navigator.credentials. */
+export interface CeremonyStart {
+  challenge_id: string;
+  options: Record<string, unknown>;
+}
+
+/** Adding a passkey needs a login at most this old (a stolen access token alone cannot add one later). */
+export const FRESH_LOGIN_MS = 10 * 60_000;
 
 export interface BuiltinIssuerOptions {
   store: Store;
@@ -165,7 +218,8 @@ export class BuiltinIssuer {
       token_endpoint_auth_methods_supported: ['none'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: [this.#key.alg],
-      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'email', 'email_verified', 'token_use'],
+      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'email', 'email_verified', 'token_use', 'amr', 'acr', 'auth_time'],
+      acr_values_supported: ['phr', 'urn:symbolon:acr:email-otp'],
     };
   }
 
@@ -242,7 +296,7 @@ export class BuiltinIssuer {
       throw new IssuerError('no_active_code', 'There is no unexpired code for this email; request a new one.');
     }
     const sub = (await findSubjectByEmail(store.db, email)) ?? (await putSubjectIfAbsent(store.db, email, randomUUID(), now));
-    return this.#issue(sub, email, randomUUID(), now);
+    return this.#issue(sub, email, randomUUID(), now, { amr: EMAIL_OTP_AMR, authTime: now });
   }
 
   /**
@@ -268,16 +322,177 @@ export class BuiltinIssuer {
     }
     const email = await findSubjectEmail(store.db, row.sub);
     if (email === undefined) throw invalid();
-    return this.#issue(row.sub, email, row.familyId, now);
+    // A refresh is not a new login: the family's amr and auth_time carry over.
+    return this.#issue(row.sub, email, row.familyId, now, { amr: row.amr ?? EMAIL_OTP_AMR, authTime: row.authTime });
   }
 
-  async #issue(sub: string, email: string, familyId: string, now: number): Promise<TokenResponse> {
+  // ---- passkeys ----
+
+  /**
+   * Checks a Bearer access token of this issuer and returns its claims.
+   * @throws {IssuerError} login_required (401) when it is missing, invalid, expired, or not an access token.
+   */
+  async #bearer(authorization: string | undefined): Promise<JWTPayload & { sub: string }> {
+    const m = /^Bearer ([A-Za-z0-9_.-]{16,4096})$/.exec(authorization ?? '');
+    const refused = () => new IssuerError('login_required', 'Log in first: send this issuer\'s access token as "Authorization: Bearer …".', 401);
+    if (!m) throw refused();
+    try {
+      const key = await importJWK(this.#key.publicJwk, this.#key.alg);
+      const { payload } = await jwtVerify(m[1]!, key, {
+        issuer: this.issuer,
+        audience: this.#o.audience,
+        algorithms: [this.#key.alg],
+        currentDate: new Date(this.#o.clock()),
+      });
+      if (payload.token_use !== 'access' || typeof payload.sub !== 'string') throw refused();
+      return payload as JWTPayload & { sub: string };
+    } catch {
+      throw refused();
+    }
+  }
+
+  async #challenge(purpose: ChallengePurpose, sub: string | null, priorAmr: readonly string[] | null, now: number) {
+    const challengeId = randomUUID();
+    const challenge = randomBytes(32).toString('base64url');
+    await insertChallenge(this.#o.store.db, {
+      challengeId,
+      challenge,
+      purpose,
+      sub,
+      priorAmr: priorAmr ? [...priorAmr] : null,
+      createdAt: now,
+      expiresAt: now + CHALLENGE_TTL_MS,
+    });
+    return { challengeId, challenge };
+  }
+
+  async #consume(challengeId: string, purpose: ChallengePurpose, now: number) {
+    const row = await consumeChallenge(this.#o.store.db, challengeId, purpose, now);
+    if (!row) throw new IssuerError('invalid_challenge', 'The challenge is unknown, already used or expired; start again.');
+    return row;
+  }
+
+  /**
+   * Starts adding a passkey for the user of a fresh login.
+   * @throws {IssuerError} login_required (401), fresh_login_required (403), passkeys_unavailable.
+   */
+  async startPasskeyRegistration(input: { authorization: string | undefined }): Promise<CeremonyStart> {
+    const { store, clock } = this.#o;
+    const rp = relyingParty(this.issuer);
+    const claims = await this.#bearer(input.authorization);
+    const now = clock();
+    await this.#purge(now);
+    if (typeof claims.auth_time !== 'number' || now - claims.auth_time * 1000 > FRESH_LOGIN_MS) {
+      throw new IssuerError('fresh_login_required', 'Adding a passkey needs a login from the last 10 minutes; log in again.', 403);
+    }
+    const email = await findSubjectEmail(store.db, claims.sub);
+    if (email === undefined) throw new IssuerError('login_required', 'This login no longer exists; log in again.', 401);
+    const { challengeId, challenge } = await this.#challenge('register', claims.sub, null, now);
+    const options = await registrationOptions({ rp, challenge, sub: claims.sub, email, existing: await listPasskeys(store.db, claims.sub) });
+    return { challenge_id: challengeId, options: options as unknown as Record<string, unknown> };
+  }
+
+  /**
+   * Verifies the authenticator's answer and stores the passkey for the same user.
+   * @throws {IssuerError} login_required (401), invalid_challenge, credential_exists, and the verification codes of passkeys.ts.
+   */
+  async finishPasskeyRegistration(input: { authorization: string | undefined; challengeId: string; response: unknown }): Promise<PasskeyInfo> {
+    const { store, clock } = this.#o;
+    const rp = relyingParty(this.issuer);
+    const claims = await this.#bearer(input.authorization);
+    const now = clock();
+    const row = await this.#consume(input.challengeId, 'register', now);
+    if (row.sub !== claims.sub) throw new IssuerError('invalid_challenge', 'The challenge is unknown, already used or expired; start again.');
+    const p = await verifyRegistration({ rp, challenge: row.challenge, response: input.response });
+    const stored = { ...p, sub: claims.sub, createdAt: now, lastUsedAt: null };
+    if (!(await insertPasskey(store.db, stored))) throw new IssuerError('credential_exists', 'This passkey is already registered.', 409);
+    return passkeyInfo(stored);
+  }
+
+  /** Starts a passkey login: any discoverable credential of this relying party. @throws {IssuerError} passkeys_unavailable. */
+  async startPasskeyLogin(): Promise<CeremonyStart> {
+    const rp = relyingParty(this.issuer);
+    const now = this.#o.clock();
+    await this.#purge(now);
+    const { challengeId, challenge } = await this.#challenge('login', null, null, now);
+    return { challenge_id: challengeId, options: (await authenticationOptions({ rp, challenge })) as unknown as Record<string, unknown> };
+  }
+
+  /**
+   * Logs in with a passkey alone: tokens for the passkey's user (the same `sub` as their email login).
+   * @throws {IssuerError} invalid_challenge, unknown_credential, and the verification codes of passkeys.ts.
+   */
+  async finishPasskeyLogin(input: { challengeId: string; response: unknown }): Promise<TokenResponse> {
+    const now = this.#o.clock();
+    const row = await this.#consume(input.challengeId, 'login', now);
+    const { passkey, backupEligible } = await this.#assert(row.challenge, input.response, undefined, now);
+    const email = await findSubjectEmail(this.#o.store.db, passkey.sub);
+    if (email === undefined) throw new IssuerError('unknown_credential', 'This passkey is not registered here.');
+    return this.#issue(passkey.sub, email, randomUUID(), now, { amr: passkeyAmr(backupEligible), authTime: now });
+  }
+
+  /**
+   * Starts a step-up for the user of an access token: one of their passkeys.
+   * @throws {IssuerError} login_required (401), no_passkey (the user has none), passkeys_unavailable.
+   */
+  async startStepUp(input: { authorization: string | undefined }): Promise<CeremonyStart> {
+    const rp = relyingParty(this.issuer);
+    const claims = await this.#bearer(input.authorization);
+    const now = this.#o.clock();
+    await this.#purge(now);
+    const passkeys = await listPasskeys(this.#o.store.db, claims.sub);
+    if (passkeys.length === 0) throw new IssuerError('no_passkey', 'Add a passkey first; a step-up asks for one.');
+    const prior = Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string') : [...EMAIL_OTP_AMR];
+    const { challengeId, challenge } = await this.#challenge('step_up', claims.sub, prior, now);
+    return { challenge_id: challengeId, options: (await authenticationOptions({ rp, challenge, allow: passkeys })) as unknown as Record<string, unknown> };
+  }
+
+  /**
+   * Finishes a step-up: new tokens (a new refresh family) whose amr adds the passkey's and `mfa`,
+   * with auth_time now.
+   * @throws {IssuerError} login_required (401), invalid_challenge, unknown_credential, and the codes of passkeys.ts.
+   */
+  async finishStepUp(input: { authorization: string | undefined; challengeId: string; response: unknown }): Promise<TokenResponse> {
+    const claims = await this.#bearer(input.authorization);
+    const now = this.#o.clock();
+    const row = await this.#consume(input.challengeId, 'step_up', now);
+    if (row.sub !== claims.sub) throw new IssuerError('invalid_challenge', 'The challenge is unknown, already used or expired; start again.');
+    const { passkey, backupEligible } = await this.#assert(row.challenge, input.response, claims.sub, now);
+    const email = await findSubjectEmail(this.#o.store.db, passkey.sub);
+    if (email === undefined) throw new IssuerError('login_required', 'This login no longer exists; log in again.', 401);
+    const amr = combineAmr(row.priorAmr ?? EMAIL_OTP_AMR, passkeyAmr(backupEligible));
+    return this.#issue(passkey.sub, email, randomUUID(), now, { amr, authTime: now });
+  }
+
+  /** The passkeys of the access token's user. @throws {IssuerError} login_required (401). */
+  async listPasskeys(input: { authorization: string | undefined }): Promise<PasskeyInfo[]> {
+    const claims = await this.#bearer(input.authorization);
+    return (await listPasskeys(this.#o.store.db, claims.sub)).map(passkeyInfo);
+  }
+
+  async #assert(challenge: string, response: unknown, sub: string | undefined, now: number) {
+    const { store } = this.#o;
+    const rp = relyingParty(this.issuer);
+    const id = responseCredentialId(response);
+    const passkey = id === undefined ? undefined : await findPasskey(store.db, id);
+    if (!passkey || (sub !== undefined && passkey.sub !== sub)) throw new IssuerError('unknown_credential', 'This passkey is not registered here.');
+    const { counter, backedUp } = await verifyAssertion({ rp, challenge, response, passkey });
+    // Of two racing uses of one counter value only one counts (the other is a replay or a clone).
+    if (!(await recordPasskeyUse(store.db, { credentialId: passkey.credentialId, previousCounter: passkey.counter, counter, backedUp, at: now }))) {
+      throw new IssuerError('counter_not_increased', 'The passkey signature counter did not increase: the passkey may be cloned.');
+    }
+    return { passkey, backupEligible: passkey.backupEligible };
+  }
+
+  async #issue(sub: string, email: string, familyId: string, now: number, login: LoginFacts): Promise<TokenResponse> {
     const { store, audience } = this.#o;
     const iss = this.issuer;
     const iat = Math.floor(now / 1000);
     const ttl = this.limits.accessTokenTtlSec;
+    const facts: Record<string, unknown> = { amr: [...login.amr], acr: acrFor(login.amr) };
+    if (login.authTime !== null) facts.auth_time = Math.floor(login.authTime / 1000);
     const sign = (tokenUse: 'access' | 'id') =>
-      new SignJWT({ email, email_verified: true, token_use: tokenUse })
+      new SignJWT({ email, email_verified: true, token_use: tokenUse, ...facts })
         .setProtectedHeader({ alg: this.#key.alg, kid: this.#key.kid, typ: 'JWT' })
         .setIssuer(iss)
         .setSubject(sub)
@@ -296,6 +511,8 @@ export class BuiltinIssuer {
       expiresAt: now + this.limits.refreshTokenTtlMs,
       usedAt: null,
       revokedAt: null,
+      amr: [...login.amr],
+      authTime: login.authTime,
     });
     return { access_token: accessToken, refresh_token: refreshToken, id_token: idToken, token_type: 'Bearer', expires_in: ttl };
   }
@@ -306,4 +523,24 @@ export class BuiltinIssuer {
     // Codes are kept a day (well past the rate-limit window); refresh tokens until they expire.
     await purgeIdentityRows(this.#o.store.db, now - 24 * 3600_000, now);
   }
+}
+
+function passkeyInfo(p: {
+  credentialId: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  counter: number;
+  backupEligible: boolean;
+  backedUp: boolean;
+  transports: string[];
+}): PasskeyInfo {
+  return {
+    credential_id: p.credentialId,
+    created_at: p.createdAt,
+    last_used_at: p.lastUsedAt,
+    counter: p.counter,
+    backup_eligible: p.backupEligible,
+    backed_up: p.backedUp,
+    transports: p.transports,
+  };
 }

@@ -9,6 +9,13 @@
  *   POST /email/start   {email}              sends a 6-digit code
  *   POST /email/verify  {email, code}        → tokens
  *   POST /token         grant_type=refresh_token&refresh_token=…  (form or JSON; RFC 6749 §6)
+ *   POST /passkey/login/start                → {challenge_id, options}
+ *   POST /passkey/login/finish  {challenge_id, response}   → tokens
+ *   POST /passkey/register/start   (Bearer)  → {challenge_id, options}
+ *   POST /passkey/register/finish  (Bearer) {challenge_id, response} → the passkey
+ *   POST /passkey/step-up/start    (Bearer)  → {challenge_id, options}
+ *   POST /passkey/step-up/finish   (Bearer) {challenge_id, response} → tokens with `mfa`
+ *   GET  /passkeys                 (Bearer)  → {passkeys}
  *   GET  /dev/mailbox?email=…                development only
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
@@ -78,10 +85,48 @@ const discoverySchema = {
     subject_types_supported: stringList,
     id_token_signing_alg_values_supported: stringList,
     claims_supported: stringList,
+    acr_values_supported: stringList,
   },
 } as const;
 
 const email = { type: 'string', minLength: 3, maxLength: 254, pattern: EMAIL_PATTERN } as const;
+
+const ceremonyStart = {
+  type: 'object',
+  required: ['challenge_id', 'options'],
+  additionalProperties: false,
+  properties: {
+    challenge_id: { type: 'string' },
+    // PublicKeyCredential{Creation,Request}OptionsJSON (WebAuthn §5.4, §5.5): public by design.
+    options: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+const ceremonyFinish = {
+  type: 'object',
+  required: ['challenge_id', 'response'],
+  additionalProperties: false,
+  properties: {
+    challenge_id: { type: 'string', minLength: 1, maxLength: 64 },
+    // The authenticator's answer as PublicKeyCredential.toJSON() gives it; checked field by field by the verifier.
+    response: { type: 'object', maxProperties: 16 },
+  },
+} as const;
+
+const passkeyInfo = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['credential_id', 'created_at', 'last_used_at', 'counter', 'backup_eligible', 'backed_up', 'transports'],
+  properties: {
+    credential_id: { type: 'string' },
+    created_at: { type: 'integer' },
+    last_used_at: { type: ['integer', 'null'] },
+    counter: { type: 'integer' },
+    backup_eligible: { type: 'boolean' },
+    backed_up: { type: 'boolean' },
+    transports: stringList,
+  },
+} as const;
 
 function sendError(reply: FastifyReply, e: IssuerError): FastifyReply {
   if (e.retryAfterSec !== undefined) reply.header('retry-after', String(e.retryAfterSec));
@@ -203,6 +248,62 @@ export function issuerRoutes(issuer: BuiltinIssuer, devMailbox: DevMailbox | und
         // RFC 6749 §5.1: token responses must not be cached.
         reply.header('cache-control', 'no-store');
         return tokens;
+      },
+    );
+
+    const noStore = (reply: FastifyReply) => reply.header('cache-control', 'no-store');
+    type Finish = { Body: { challenge_id: string; response: Record<string, unknown> } };
+    const start = { bodyLimit: BODY_LIMIT, schema: { response: { 200: ceremonyStart, ...errorResponses } } };
+
+    app.post('/passkey/login/start', start, async (_req, reply) => {
+      noStore(reply);
+      return issuer.startPasskeyLogin();
+    });
+    app.post<Finish>(
+      '/passkey/login/finish',
+      { bodyLimit: BODY_LIMIT, schema: { body: ceremonyFinish, response: { 200: tokenResponse, ...errorResponses } } },
+      async (req, reply) => {
+        noStore(reply);
+        return issuer.finishPasskeyLogin({ challengeId: req.body.challenge_id, response: req.body.response });
+      },
+    );
+    app.post('/passkey/register/start', start, async (req, reply) => {
+      noStore(reply);
+      return issuer.startPasskeyRegistration({ authorization: req.headers.authorization });
+    });
+    app.post<Finish>(
+      '/passkey/register/finish',
+      { bodyLimit: BODY_LIMIT, schema: { body: ceremonyFinish, response: { 200: passkeyInfo, ...errorResponses } } },
+      async (req, reply) => {
+        noStore(reply);
+        return issuer.finishPasskeyRegistration({ authorization: req.headers.authorization, challengeId: req.body.challenge_id, response: req.body.response });
+      },
+    );
+    app.post('/passkey/step-up/start', start, async (req, reply) => {
+      noStore(reply);
+      return issuer.startStepUp({ authorization: req.headers.authorization });
+    });
+    app.post<Finish>(
+      '/passkey/step-up/finish',
+      { bodyLimit: BODY_LIMIT, schema: { body: ceremonyFinish, response: { 200: tokenResponse, ...errorResponses } } },
+      async (req, reply) => {
+        noStore(reply);
+        return issuer.finishStepUp({ authorization: req.headers.authorization, challengeId: req.body.challenge_id, response: req.body.response });
+      },
+    );
+    app.get(
+      '/passkeys',
+      {
+        schema: {
+          response: {
+            200: { type: 'object', additionalProperties: false, required: ['passkeys'], properties: { passkeys: { type: 'array', items: passkeyInfo } } },
+            ...errorResponses,
+          },
+        },
+      },
+      async (req, reply) => {
+        noStore(reply);
+        return { passkeys: await issuer.listPasskeys({ authorization: req.headers.authorization }) };
       },
     );
 

@@ -12,17 +12,25 @@
  * first, its measurements become the `kms:RecipientAttestation:ImageSha384`
  * and `kms:RecipientAttestation:PCR<n>` condition keys, and the plaintext is
  * returned only as `CiphertextForRecipient`: CMS EnvelopedData encrypted to the
- * document's public key, as AWS KMS does. `Plaintext` is then absent.
+ * document's public key, as AWS KMS does. `Plaintext` is then absent. The
+ * split signer's signing decision may come with it (signer-claims.ts) and
+ * becomes the audit event's `eth` fields.
+ *
+ * A context that names an `address` is a split wallet's share A: a retired
+ * share generation is refused and an attested release of a newer one retires
+ * the older (share-generation.ts).
  */
 import { requireUsable } from '../keys.js';
 import { wipe } from '../../crypto/bytes.js';
 import { openCiphertext, resolveCiphertextKey } from '../ciphertext.js';
+import { admitShareGeneration } from '../share-generation.js';
 import { attestRecipient, dryRunSucceeded, readDryRun, readEncryptionAlgorithm, readRecipient, requireEncryptionAlgorithm } from '../crypto-fields.js';
 import { sealForRecipient } from '../../attestation/cms-enveloped-data.js';
 import { encryptionContextConditions, readEncryptionContext } from '../encryption-context.js';
 import { blobOut } from '../input.js';
 import { keyArn } from '../model.js';
 import { operation } from '../operation.js';
+import { readSignerClaims } from '../signer-claims.js';
 
 export const decrypt = operation('Decrypt', async (input, ctx) => {
   const blob = input.blob('CiphertextBlob', { required: true, min: 1, max: 6144 });
@@ -33,6 +41,8 @@ export const decrypt = operation('Decrypt', async (input, ctx) => {
   const recipientField = readRecipient(input);
   if (context) ctx.audit.encryptionContext = context;
   const recipient = recipientField ? attestRecipient(ctx, recipientField) : undefined;
+  const claims = readSignerClaims(input, recipient !== undefined);
+  if (claims) ctx.audit.eth = claims;
 
   const { key, version } = await resolveCiphertextKey(ctx, blob, keyId, 'kms:Decrypt', {
     'kms:EncryptionAlgorithm': algorithm,
@@ -45,6 +55,8 @@ export const decrypt = operation('Decrypt', async (input, ctx) => {
 
   const plaintext = await openCiphertext(ctx, key, version, blob, context);
   try {
+    // A split wallet's retired share generation is refused; an attested release of a newer one retires the older.
+    await admitShareGeneration(ctx, { key, context, blob, attested: recipient !== undefined });
     if (recipient) {
       return { KeyId: keyArn(key), CiphertextForRecipient: blobOut(sealForRecipient(plaintext, recipient)), EncryptionAlgorithm: algorithm };
     }

@@ -12,6 +12,7 @@ import { authorize, loadMaterial, requireUsable, resolveKey } from '../keys.js';
 import { encrypt as encryptBlob, parseCiphertextHeader } from '../keystore.js';
 import { wipe } from '../../crypto/bytes.js';
 import { openCiphertext, resolveCiphertextKey } from '../ciphertext.js';
+import { admitShareGeneration } from '../share-generation.js';
 import { dryRunSucceeded, readDryRun, readEncryptionAlgorithm, requireEncryptionAlgorithm } from '../crypto-fields.js';
 import { encryptionContextConditions, readEncryptionContext } from '../encryption-context.js';
 import { blobOut } from '../input.js';
@@ -49,6 +50,8 @@ export const reEncrypt = operation('ReEncrypt', async (input, ctx) => {
 
   const plaintext = await openCiphertext(ctx, source, version, blob, sourceContext);
   try {
+    // A retired split share is not re-encrypted into a context that would pass (share-generation.ts).
+    await admitShareGeneration(ctx, { key: source, context: sourceContext, blob, attested: false });
     const material = await loadMaterial(ctx, destination);
     const out = encryptBlob(ctx.deps.root, destination.keyId, material.version, material.sealed, plaintext, destinationContext);
     return {

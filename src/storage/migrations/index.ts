@@ -19,6 +19,9 @@ import * as rpcTokens from './2026-12-07T0310-rpc-tokens.js';
 import * as walletShareGeneration from './2026-12-07T0700-wallet-share-generation.js';
 import * as webhooks from './2026-12-07T0900-webhooks.js';
 import * as signingUsage from './2026-12-07T1000-signing-usage.js';
+import * as shareGenerations from './2026-12-07T1100-share-generations.js';
+import * as passkeys from './2026-12-07T1110-passkeys.js';
+import * as walletSigningPolicy from './2026-12-07T1120-wallet-signing-policy.js';
 import * as stsIdentityLinks from './2026-12-07T1130-sts-identity-links.js';
 
 export const migrations: Record<string, Migration> = {
@@ -38,5 +41,8 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T0700-wallet-share-generation': walletShareGeneration,
   '2026-12-07T0900-webhooks': webhooks,
   '2026-12-07T1000-signing-usage': signingUsage,
+  '2026-12-07T1100-share-generations': shareGenerations,
+  '2026-12-07T1110-passkeys': passkeys,
+  '2026-12-07T1120-wallet-signing-policy': walletSigningPolicy,
   '2026-12-07T1130-sts-identity-links': stsIdentityLinks,
 };

@@ -16,8 +16,14 @@
  *   only (docs/signer.md). The wallet record with the shares comes from
  *   `GET /v1/wallets/me` once per client: a wallet does not change once
  *   created (one per user), so the client keeps the record. If the signer
- *   answers share_mismatch or share_ciphertext_invalid, the client drops the
- *   record, reads it again and retries once.
+ *   answers share_mismatch, share_ciphertext_invalid or share_generation_retired,
+ *   the client drops the
+ *   record, reads it again and retries once;
+ * - sets the owner's signing policy (setSigningPolicy): a share rotation
+ *   whose new share A the signer seals with the policy's SHA-256 in its
+ *   encryption context, so the signer evaluates it on every signature and
+ *   nobody without the owner's token can change or drop it
+ *   (docs/signing-policy.md, "Split and envelope wallets").
  *
  * Browser-safe: fetch, WebCrypto's getRandomValues, noble; no Node-only API.
  */
@@ -76,12 +82,22 @@ interface SplitShares {
   shareB: string;
   kmsKeyId: string;
   encryptionContext: { sub: string; address: string };
+  /** The owner's signing policy share A is sealed with (absent: none). */
+  signingPolicy?: string;
+}
+
+/** The owner's signing policy's decision on a payload, before it is signed (the signer's POST /v1/evaluate). */
+export interface SigningPolicyPreview {
+  decision: 'allow' | 'deny' | 'pending';
+  /** The deciding statement's Sid; absent for an implicit deny. */
+  statement?: string;
+  message: string;
 }
 
 type WalletRecordWithShares = SplitWalletRecord & { split?: SplitShares };
 
 /** The signer's refusals that a stale wallet record could explain: read the record again and retry once. */
-const STALE_RECORD_CODES: ReadonlySet<string> = new Set(['share_mismatch', 'share_ciphertext_invalid']);
+const STALE_RECORD_CODES: ReadonlySet<string> = new Set(['share_mismatch', 'share_ciphertext_invalid', 'share_generation_retired']);
 
 function wipe(...buffers: Array<Uint8Array | undefined>): void {
   for (const b of buffers) b?.fill(0);
@@ -162,7 +178,7 @@ export class SplitWalletClient {
   /**
    * Signs `payload` with the user's split wallet through the signer. The
    * wallet record is read once per client (`GET /v1/wallets/me`) and kept; on
-   * the signer's share_mismatch or share_ciphertext_invalid it is read again
+   * the signer's share_mismatch, share_ciphertext_invalid or share_generation_retired it is read again
    * and the signature retried once. A record marked `rotationRequired` by an
    * operator is rotated first (rotateShares()).
    * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's code (share_mismatch, invalid_token, invalid_payload, …).
@@ -192,6 +208,7 @@ export class SplitWalletClient {
         shareACiphertext: split.shareACiphertext,
         keyId: split.kmsKeyId,
         ...(split.generation ? { generation: split.generation } : {}),
+        ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
       });
       try {
         // The signer gets the token STS takes (the ID token), never the wallet API's.
@@ -240,11 +257,15 @@ export class SplitWalletClient {
    * with the wallet's key; the wallet service commits them
    * (`POST /v1/wallets/me/shares`, a compare-and-set on the generation). The
    * address does not change; the old shares no longer pair with what the
-   * wallet service serves.
+   * wallet service serves, and once the new shares are in use (the client
+   * activates them right after the commit, or the next signature does) the
+   * custodian refuses the old generation's share A.
+   * `signingPolicy` seals the new share A with this policy text (null: with
+   * none); absent keeps the wallet's current one.
    * @returns the address and the new generation.
-   * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's or wallet service's code (generation_conflict, share_mismatch, …).
+   * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's or wallet service's code (generation_conflict, share_mismatch, invalid_policy, …).
    */
-  async rotateShares(): Promise<{ address: Address; generation: number }> {
+  async rotateShares(options: { signingPolicy?: string | null } = {}): Promise<{ address: Address; generation: number }> {
     const [token, custodianToken] = await Promise.all([this.envelope.token(), this.envelope.custodianToken()]);
     const { sub } = tokenSubject(token);
     // Always the stored shares, never a kept copy: the rotation is a compare-and-set on their generation.
@@ -259,7 +280,10 @@ export class SplitWalletClient {
       shareACiphertext: split.shareACiphertext,
       generation: fromGeneration,
       keyId: split.kmsKeyId,
+      ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
+      ...(options.signingPolicy !== undefined ? { newSigningPolicy: options.signingPolicy } : {}),
     });
+    const nextPolicy = options.signingPolicy === undefined ? split.signingPolicy : (options.signingPolicy ?? undefined);
     let rotated: { shareACiphertext: string; shareB: string; proof: Hex; generation: number };
     try {
       rotated = (await httpJson<typeof rotated>(this.#fetch, url, { method: 'POST', bearer: custodianToken, json })).body;
@@ -271,11 +295,81 @@ export class SplitWalletClient {
       const { body } = await httpJson<WalletRecordWithShares>(this.#fetch, `${this.#walletBase}/wallets/me/shares`, {
         method: 'POST',
         bearer: token,
-        body: { fromGeneration, shareACiphertext: rotated.shareACiphertext, shareB: rotated.shareB, proof: rotated.proof },
+        body: {
+          fromGeneration,
+          shareACiphertext: rotated.shareACiphertext,
+          shareB: rotated.shareB,
+          proof: rotated.proof,
+          ...(nextPolicy !== undefined ? { signingPolicy: nextPolicy } : {}),
+        },
       });
-      return { address: getAddress(body.address), generation: body.split?.generation ?? rotated.generation };
+      const committed = body.split?.generation ?? rotated.generation;
+      if (body.split) await this.#activate(body.address, body.split, custodianToken);
+      return { address: getAddress(body.address), generation: committed };
     } finally {
       this.#record = undefined;
+    }
+  }
+
+  /**
+   * Puts the just-committed generation in use (`POST /v1/activate`): the custodian then retires the
+   * older ones (docs/signer.md, "Retiring old generations"). Best effort: the rotation is committed
+   * already, and the next signature with these shares has the same effect.
+   */
+  async #activate(address: string, split: SplitShares, custodianToken: string): Promise<void> {
+    const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/activate`;
+    const json = toJson({
+      address,
+      shareB: split.shareB,
+      shareACiphertext: split.shareACiphertext,
+      generation: split.generation ?? 0,
+      keyId: split.kmsKeyId,
+      signingPolicy: split.signingPolicy,
+    });
+    await httpJson(this.#fetch, url, { method: 'POST', bearer: custodianToken, json }).catch(() => undefined);
+  }
+
+  /**
+   * Attaches, changes or (null) removes the owner's signing policy: a share
+   * rotation (rotateShares) whose new share A is sealed with the policy.
+   * From then on the signer refuses every payload the policy does not allow.
+   * @throws as rotateShares(); invalid_policy when the signer refuses the text.
+   */
+  async setSigningPolicy(policy: string | null): Promise<{ address: Address; generation: number }> {
+    return this.rotateShares({ signingPolicy: policy });
+  }
+
+  /** The owner's signing policy as the wallet service stores it (a fresh read); undefined when there is none. */
+  async signingPolicy(): Promise<string | undefined> {
+    const token = await this.envelope.token();
+    this.#record = undefined;
+    const { record } = await this.#walletRecord(token, tokenSubject(token).sub);
+    return record.split?.signingPolicy;
+  }
+
+  /**
+   * What the owner's signing policy decides on `payload`, without signing
+   * (the signer's `POST /v1/evaluate`): the frame shows it before approval.
+   * Advice: the signature request is decided again by the signer. The
+   * wallet record is read afresh (the policy may have changed on another
+   * device since it was kept), and kept for the signature that follows.
+   * @returns undefined when the wallet has no signing policy.
+   * @throws {SplitError} with the signer's code (invalid_payload, invalid_token, …).
+   */
+  async previewSigningPolicy(payload: SplitSignPayload): Promise<SigningPolicyPreview | undefined> {
+    const [token, custodianToken] = await Promise.all([this.envelope.token(), this.envelope.custodianToken()]);
+    this.#record = undefined;
+    const { record } = await this.#walletRecord(token, tokenSubject(token).sub);
+    const policy = record.split?.signingPolicy;
+    if (policy === undefined) return undefined;
+    const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/evaluate`;
+    try {
+      return (
+        await httpJson<SigningPolicyPreview>(this.#fetch, url, { method: 'POST', bearer: custodianToken, json: toJson({ payload, signingPolicy: policy }) })
+      ).body;
+    } catch (e) {
+      if (e instanceof WalletApiError) throw new SplitError(e.code, e.shortMessage, { status: e.status });
+      throw e;
     }
   }
 

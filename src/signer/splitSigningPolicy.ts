@@ -1,0 +1,101 @@
+/**
+ * A split wallet's signing policy in the signer (docs/signing-policy.md,
+ * "Split and envelope wallets"): the owner's policy text arrives beside
+ * share B; the signer parses it with the same src/signing-policy/ code the
+ * custodian runs for KMS keys, evaluates it on the payload before share A is
+ * asked for, and binds the text's SHA-256 into share A's encryption context
+ * (shareContext.ts), so the custodian opens share A only for the very text it
+ * was sealed with. A text the wallet service swapped opens nothing.
+ *
+ * For a wallet owner there is no one else to approve: `RequireApproval` is a
+ * refusal with its own code (`policy_requires_approval`). Rolling-window keys
+ * (`eth:ValueInWindow/…` and the like) need a usage store that counts every
+ * signature; the signer keeps no state, so a split wallet's policy that names
+ * one is refused when it is set (`invalid_policy`).
+ */
+import { parseSigningPolicy, SigningPolicyError, type SigningPolicy } from '../signing-policy/document.js';
+import { describeDecision, evaluateSigningPolicy, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
+import { payloadFacts } from '../signing-policy/payloadFacts.js';
+import { signingPolicySha256 } from '../signing-policy/signingPolicySha256.js';
+import type { SignPayload } from '../eth/payload.js';
+import { TokenError } from '../identity/errors.js';
+import type { TokenVerifier } from '../identity/token-verifier.js';
+import { SignerError } from './errors.js';
+
+export interface SplitSigningPolicy {
+  policy: SigningPolicy;
+  /** SHA-256 of the text's UTF-8 bytes, lowercase hex: what share A's context carries. */
+  sha256: string;
+}
+
+/**
+ * Parses an owner's policy text for a split wallet.
+ * @throws {SignerError} invalid_policy when it does not parse or names a rolling-window key.
+ */
+export function readSplitSigningPolicy(text: string): SplitSigningPolicy {
+  let policy: SigningPolicy;
+  try {
+    policy = parseSigningPolicy(text);
+  } catch (e) {
+    if (e instanceof SigningPolicyError) throw new SignerError('invalid_policy', `The signing policy is invalid: ${e.message}`);
+    throw e;
+  }
+  if (policy.windows.length > 0)
+    throw new SignerError(
+      'invalid_policy',
+      `A split wallet's signing policy cannot use rolling-window keys (${policy.windows[0]!.key}): the signer keeps no usage count (docs/signing-policy.md).`,
+    );
+  return { policy, sha256: signingPolicySha256(text) };
+}
+
+/** The policy's decision on a payload (pure). */
+export function decideSplitPayload(policy: SigningPolicy, payload: SignPayload): SigningDecision {
+  return evaluateSigningPolicy(policy, payloadFacts(payload));
+}
+
+/**
+ * @returns the Sid of the Allow statement that decided.
+ * @throws {SignerError} policy_denied (an explicit or implicit Deny) or policy_requires_approval; the message names the Sid.
+ */
+export function enforceSplitDecision(decision: SigningDecision): string {
+  if (decision.decision === 'allow') return decision.statement;
+  if (decision.decision === 'pending')
+    throw new SignerError(
+      'policy_requires_approval',
+      `Refused: signing policy statement ${decision.statement} requires approval, and a split wallet has no approvers (docs/signing-policy.md).`,
+      { statement: decision.statement },
+    );
+  throw new SignerError('policy_denied', describeDecision(decision), { statement: decision.statement });
+}
+
+/** What `POST /v1/evaluate` answers: the decision the signer would take, and why (Sids and policy text only). */
+export interface SplitPolicyPreview {
+  decision: 'allow' | 'deny' | 'pending';
+  /** The deciding statement's Sid; absent for an implicit deny. */
+  statement?: string;
+  message: string;
+}
+
+/**
+ * The owner's policy's decision on a payload, without signing (the frame's
+ * preview before approval, docs/frame.md): the same parse and evaluation as
+ * a signature, after the owner's token is verified. Advice only — the
+ * signature request decides again, and share A opens only for the sealed text.
+ * @throws {SignerError} invalid_token, invalid_policy, invalid_payload.
+ */
+export async function previewSplitPolicy(
+  verifier: TokenVerifier,
+  request: { token: string; signingPolicy: string; payload: SignPayload },
+): Promise<SplitPolicyPreview> {
+  try {
+    await verifier.verify(request.token);
+  } catch (e) {
+    if (e instanceof TokenError) throw new SignerError('invalid_token', `The token was refused (${e.code}).`);
+    throw e;
+  }
+  const { policy } = readSplitSigningPolicy(request.signingPolicy);
+  const d = decideSplitPayload(policy, request.payload);
+  const message =
+    d.decision === 'pending' ? `Refused: signing policy statement ${d.statement} requires approval, and a split wallet has no approvers.` : describeDecision(d);
+  return { decision: d.decision, ...(d.statement !== undefined ? { statement: d.statement } : {}), message };
+}

@@ -1,0 +1,341 @@
+/**
+ * A split wallet's signing policy (issue #16; docs/signing-policy.md, "Split
+ * and envelope wallets"): a real listening server (built-in issuer, wallet
+ * service, custodian) and the signer launched by the real platform, as in
+ * share-rotation.test.ts. The owner's SplitWalletClient attaches a policy (a
+ * share rotation whose new share A is sealed with the policy's SHA-256); the
+ * signer then signs only what it allows, refuses the rest naming the Sid, and
+ * the custodian opens share A only with the very text it was sealed with:
+ * the wallet service swapping or dropping the text (a direct write to its
+ * store) makes share A fail to open. The custodian's audit event of each
+ * release carries the decoded fields the signer claims.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeFunctionData, erc20Abi, parseEther, recoverTransactionAddress, type Hex } from 'viem';
+import { emailLogin } from './helpers/email-login.js';
+import { startTestServer, REGION, type TestServer } from './helpers/server.js';
+import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
+import type { SignerProcess } from '../src/signer/platform.js';
+import { launchCustodianSigner } from './helpers/signer-fixture.js';
+import { SplitWalletClient, type OidcSession } from '../packages/sdk/src/index.js';
+import { signingPolicySha256 } from '../src/signing-policy/signingPolicySha256.js';
+import { Input } from '../src/kms/input.js';
+import { readSignerClaims } from '../src/kms/signer-claims.js';
+
+const TREASURY = '0x1111111111111111111111111111111111111111';
+const OTHER = '0x2222222222222222222222222222222222222222';
+
+/** The issue's example, plus an explicit Deny and a RequireApproval to show each refusal. */
+const POLICY = JSON.stringify({
+  Version: '2026-12-01',
+  Statement: [
+    {
+      Sid: 'PayTreasury',
+      Effect: 'Allow',
+      Condition: {
+        StringEqualsIgnoreCase: { 'eth:To': TREASURY },
+        NumericEquals: { 'eth:ChainId': '31337' },
+        NumericLessThanEquals: { 'eth:Value': '1000000000000000000' },
+      },
+    },
+    { Sid: 'NoBigGas', Effect: 'Deny', Condition: { NumericGreaterThan: { 'eth:GasLimit': '1000000' } } },
+    {
+      Sid: 'AskForMessages',
+      Effect: 'RequireApproval',
+      Condition: { StringEquals: { 'eth:PayloadType': 'message' } },
+      Approval: { Approvers: ['arn:aws:iam::000000000000:user/bob', 'arn:aws:iam::000000000000:user/carol'], MinApprovals: 1 },
+    },
+  ],
+});
+
+const ALLOW_ALL = JSON.stringify({ Version: '2026-12-01', Statement: [{ Sid: 'Anything', Effect: 'Allow' }] });
+
+function tx(to: string, value: bigint, gas = 21000n) {
+  return { type: 'eip1559', chainId: 31337, nonce: 0, to, value, gas, maxFeePerGas: 2_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n };
+}
+
+describe('split wallet signing policy', () => {
+  let server: TestServer;
+  let signer: SignerProcess;
+  let accountId: string;
+  const clients: Array<{ destroy(): void }> = [];
+  let alice: OidcSession;
+  let device: SplitWalletClient;
+  let address: string;
+
+  function client(session: OidcSession): SplitWalletClient {
+    const c = new SplitWalletClient({
+      walletUrl: server.endpoint,
+      custodianUrl: server.endpoint,
+      signerUrl: signer.url,
+      region: REGION,
+      roleArn: walletUsersRoleArn(accountId),
+      token: session,
+      kmsClientConfig: { maxAttempts: 1 },
+    });
+    clients.push(c);
+    return c;
+  }
+
+  async function http(url: string, method: 'GET' | 'POST', token: string, body?: unknown): Promise<{ status: number; json: any }> {
+    const res = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, json: await res.json() };
+  }
+
+  async function stored(): Promise<any> {
+    const r = await http(`${server.endpoint}/v1/wallets/me`, 'GET', await alice.token());
+    assert.equal(r.status, 200);
+    return r.json.split;
+  }
+
+  /** The SDK's refusal code for a signature (a fresh client: no kept record). */
+  async function refusal(payload: Parameters<SplitWalletClient['sign']>[0]): Promise<{ code: string; message: string }> {
+    try {
+      await client(alice).sign(payload);
+    } catch (e) {
+      return { code: (e as { code: string }).code, message: (e as Error).message };
+    }
+    assert.fail('the signature was not refused');
+  }
+
+  async function decrypts() {
+    await server.custodian.deps.audit.flush();
+    return server.custodian.deps.store.db.selectFrom('audit_events').selectAll().where('operation', '=', 'Decrypt').orderBy('seq').execute();
+  }
+
+  before(async () => {
+    server = await startTestServer({
+      env: { SYMBOLON_BUILTIN_ISSUER: '1', SYMBOLON_DEV_MAILBOX: '1' },
+      identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } },
+    });
+    accountId = server.custodian.accountId;
+    signer = await launchCustodianSigner(server);
+    alice = await emailLogin(`${server.endpoint}/oidc`, 'alice@example.com');
+    device = client(alice);
+    address = (await device.createWallet()).address;
+  });
+
+  after(async () => {
+    for (const c of clients) c.destroy();
+    await signer?.stop();
+    await server?.close();
+  });
+
+  test('without a policy the wallet signs anything, and its shares keep the policy-less context', async () => {
+    const s = await stored();
+    assert.equal(s.signingPolicy, undefined);
+    assert.deepEqual(s.encryptionContext, { sub: alice.sub, address });
+    const r = await device.sign({ type: 'transaction', transaction: tx(OTHER, parseEther('5')) });
+    assert.equal(r.type, 'transaction');
+    // The release's audit event carries what was signed, with no deciding statement (no policy).
+    const last = (await decrypts()).at(-1)!;
+    assert.deepEqual(JSON.parse(last.eth!), { payloadType: 'transaction', decision: 'allow', chainId: '31337', to: OTHER, value: '5000000000000000000' });
+  });
+
+  test('a policy that does not parse, or uses rolling windows, is refused and changes nothing', async () => {
+    const before = await stored();
+    const windowed = JSON.stringify({
+      Version: '2026-12-01',
+      Statement: [{ Sid: 'Daily', Effect: 'Allow', Condition: { NumericLessThanEquals: { 'eth:ValueInWindow/86400': '1' } } }],
+    });
+    for (const [text, pattern] of [
+      ['{"Version":"2026-12-01","Statement":[{"Sid":"A","Effect":"Allow","Condition":{"StringEquals":{"eth:Nope":"1"}}}]}', /invalid/i],
+      [windowed, /rolling-window/],
+    ] as const) {
+      const e = await device.setSigningPolicy(text).then(
+        () => assert.fail('accepted'),
+        (err: unknown) => err as { code: string; message: string },
+      );
+      assert.equal(e.code, 'invalid_policy');
+      assert.match(e.message, pattern);
+    }
+    const after = await stored();
+    assert.equal(after.generation, before.generation);
+    assert.equal(after.shareACiphertext, before.shareACiphertext);
+    assert.equal(after.signingPolicy, undefined);
+  });
+
+  test('the owner attaches a policy: share A is resealed with its SHA-256, and the wallet serves the text', async () => {
+    const before = await stored();
+    const rotated = await device.setSigningPolicy(POLICY);
+    assert.deepEqual(rotated, { address, generation: before.generation + 1 });
+    const s = await stored();
+    assert.equal(s.signingPolicy, POLICY);
+    assert.deepEqual(s.encryptionContext, {
+      sub: alice.sub,
+      address,
+      generation: String(rotated.generation),
+      'signing-policy-sha256': signingPolicySha256(POLICY),
+    });
+    assert.equal(await device.signingPolicy(), POLICY);
+  });
+
+  test('the signer signs what the policy allows and refuses the rest, naming the statement', async () => {
+    const ok = await client(alice).sign({ type: 'transaction', transaction: tx(TREASURY, parseEther('0.5')) });
+    assert.ok(ok.type === 'transaction');
+    assert.equal(await recoverTransactionAddress({ serializedTransaction: ok.signedTransaction as never }), address);
+
+    const cases: Array<[string, Parameters<SplitWalletClient['sign']>[0], string, RegExp]> = [
+      ['another recipient (no statement allows it)', { type: 'transaction', transaction: tx(OTHER, 1n) }, 'policy_denied', /implicit deny/],
+      ['over 1 ETH', { type: 'transaction', transaction: tx(TREASURY, parseEther('1') + 1n) }, 'policy_denied', /implicit deny/],
+      ['another chain', { type: 'transaction', transaction: { ...tx(TREASURY, 1n), chainId: 1 } }, 'policy_denied', /implicit deny/],
+      ['explicit Deny wins over the Allow', { type: 'transaction', transaction: tx(TREASURY, 1n, 2_000_000n) }, 'policy_denied', /NoBigGas/],
+      ['RequireApproval is a refusal for a wallet owner', { type: 'message', message: 'hi' }, 'policy_requires_approval', /AskForMessages/],
+    ];
+    const releases = (await decrypts()).length;
+    for (const [name, payload, code, message] of cases) {
+      const r = await refusal(payload);
+      assert.equal(r.code, code, name);
+      assert.match(r.message, message, name);
+    }
+    // A refusal is decided before share A is asked for: the custodian saw no release.
+    assert.equal((await decrypts()).length, releases);
+  });
+
+  test("the custodian's audit event of an allowed release carries the decoded fields and the Sid", async () => {
+    await client(alice).sign({ type: 'transaction', transaction: tx(TREASURY, 123n) });
+    const last = (await decrypts()).at(-1)!;
+    assert.equal(last.outcome, 'allowed');
+    assert.deepEqual(JSON.parse(last.eth!), {
+      payloadType: 'transaction',
+      decision: 'allow',
+      statement: 'PayTreasury',
+      chainId: '31337',
+      to: TREASURY,
+      value: '123',
+    });
+    assert.equal(JSON.parse(last.encryption_context!)['signing-policy-sha256'], signingPolicySha256(POLICY));
+  });
+
+  test('the preview says what the signer will decide, with the Sid', async () => {
+    assert.deepEqual(await device.previewSigningPolicy({ type: 'transaction', transaction: tx(TREASURY, 1n) }), {
+      decision: 'allow',
+      statement: 'PayTreasury',
+      message: 'Allowed by signing policy statement PayTreasury.',
+    });
+    const denied = await device.previewSigningPolicy({ type: 'transaction', transaction: tx(TREASURY, 1n, 2_000_000n) });
+    assert.equal(denied?.decision, 'deny');
+    assert.equal(denied?.statement, 'NoBigGas');
+    const pending = await device.previewSigningPolicy({ type: 'message', message: 'hi' });
+    assert.equal(pending?.decision, 'pending');
+    // Without the owner's token: refused.
+    const anonymous = await fetch(`${signer.url}/v1/evaluate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ payload: { type: 'message', message: 'hi' }, signingPolicy: POLICY }),
+    });
+    assert.equal(anonymous.status, 401);
+  });
+
+  test('the wallet service swapping or dropping the policy text: share A does not open', async () => {
+    const db = server.custodian.deps.store.db;
+    const where = () => db.updateTable('wallets').where('address', '=', address);
+    try {
+      // Each text allows the payload, so the signer asks for share A, and the custodian refuses it.
+      for (const [swapped, payload] of [
+        [ALLOW_ALL, tx(OTHER, parseEther('10'))],
+        [`${POLICY} `, tx(TREASURY, 1n)],
+        [null, tx(OTHER, parseEther('10'))],
+      ] as const) {
+        await where().set({ signing_policy: swapped }).execute();
+        const r = await refusal({ type: 'transaction', transaction: payload });
+        assert.equal(r.code, 'share_ciphertext_invalid', String(swapped).slice(0, 20));
+      }
+      // Straight to the signer with the permissive text: the same answer, and nothing signed.
+      const s = await stored();
+      const direct = await http(`${signer.url}/v1/sign`, 'POST', await alice.idToken(), {
+        payload: { type: 'message', message: 'drain' },
+        address,
+        shareACiphertext: s.shareACiphertext,
+        shareB: s.shareB,
+        keyId: s.kmsKeyId,
+        generation: s.generation,
+        signingPolicy: ALLOW_ALL,
+      });
+      assert.equal(direct.status, 422);
+      assert.equal(direct.json.error.code, 'share_ciphertext_invalid');
+    } finally {
+      await where().set({ signing_policy: POLICY }).execute();
+    }
+    assert.equal((await client(alice).sign({ type: 'transaction', transaction: tx(TREASURY, 1n) })).type, 'transaction');
+  });
+
+  test('a commit whose policy text is not the one the signer sealed is refused', async () => {
+    const s = await stored();
+    const rotated = await http(`${signer.url}/v1/rotate`, 'POST', await alice.idToken(), {
+      address,
+      shareACiphertext: s.shareACiphertext,
+      shareB: s.shareB,
+      generation: s.generation,
+      keyId: s.kmsKeyId,
+      signingPolicy: POLICY,
+    });
+    assert.equal(rotated.status, 200, JSON.stringify(rotated.json));
+    assert.equal(rotated.json.signingPolicySha256, signingPolicySha256(POLICY));
+    for (const signingPolicy of [ALLOW_ALL, undefined]) {
+      const commit = await http(`${server.endpoint}/v1/wallets/me/shares`, 'POST', await alice.token(), {
+        fromGeneration: s.generation,
+        shareACiphertext: rotated.json.shareACiphertext,
+        shareB: rotated.json.shareB,
+        proof: rotated.json.proof as Hex,
+        ...(signingPolicy ? { signingPolicy } : {}),
+      });
+      assert.equal(commit.status, 400);
+      assert.equal(commit.json.error.code, 'invalid_request');
+    }
+    const after = await stored();
+    assert.equal(after.generation, s.generation);
+    assert.equal(after.signingPolicy, POLICY);
+  });
+
+  test('the owner removes the policy: anything signs again', async () => {
+    await device.setSigningPolicy(null);
+    const s = await stored();
+    assert.equal(s.signingPolicy, undefined);
+    assert.equal(s.encryptionContext['signing-policy-sha256'], undefined);
+    assert.equal((await client(alice).sign({ type: 'message', message: 'free again' })).type, 'message');
+  });
+
+  test('an ERC-20 transfer and short calldata: the release audit carries selector, recipient and amount', async () => {
+    const token = '0x3333333333333333333333333333333333333333';
+    const data = encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [OTHER, 42n] });
+    await client(alice).sign({ type: 'transaction', transaction: { ...tx(token, 0n, 60000n), data } });
+    assert.deepEqual(JSON.parse((await decrypts()).at(-1)!.eth!), {
+      payloadType: 'transaction',
+      decision: 'allow',
+      chainId: '31337',
+      to: token,
+      value: '0',
+      selector: '0xa9059cbb',
+      erc20Recipient: OTHER,
+      erc20Amount: '42',
+    });
+    await client(alice).sign({ type: 'transaction', transaction: { ...tx(token, 0n, 60000n), data: '0x12ab' } });
+    assert.equal(JSON.parse((await decrypts()).at(-1)!.eth!).selector, '0x12ab');
+  });
+
+  test('the custodian takes the signer claims only beside an attested Recipient, and only well formed', () => {
+    const good = { payloadType: 'transaction', decision: 'allow', to: TREASURY, value: '1', statement: 'PayTreasury' };
+    assert.deepEqual(readSignerClaims(new Input({ SymbolonSigningDecision: good }), true), good);
+    assert.equal(readSignerClaims(new Input({}), false), undefined);
+    const refused: Array<[string, unknown, boolean]> = [
+      ['without Recipient', good, false],
+      ['a deny is never a release', { ...good, decision: 'deny' }, true],
+      ['unknown member', { ...good, note: 'x' }, true],
+      ['mixed-case address', { ...good, to: '0xAbC1111111111111111111111111111111111111' }, true],
+      ['value not decimal', { ...good, value: '0x10' }, true],
+      ['selector over 4 bytes', { ...good, selector: '0xa9059cbb00' }, true],
+      ['Sid with a space', { ...good, statement: 'a b' }, true],
+      ['no payloadType', { decision: 'allow' }, true],
+      ['a list', [good], true],
+    ];
+    for (const [name, claims, attested] of refused) {
+      assert.throws(() => readSignerClaims(new Input({ SymbolonSigningDecision: claims }), attested), /ValidationException|SymbolonSigningDecision/, name);
+    }
+  });
+});
