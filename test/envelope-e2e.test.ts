@@ -20,12 +20,13 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SignJWT, UnsecuredJWT, generateKeyPair, exportJWK, decodeJwt, type CryptoKey as JoseKey } from 'jose';
+import { UnsecuredJWT, generateKeyPair, decodeJwt } from 'jose';
 import { Transaction, TypedDataEncoder, verifyMessage, verifyTypedData, getAddress, Signature, recoverAddress } from 'ethers';
 import { recoverTransactionAddress, verifyTypedData as viemVerifyTypedData, verifyMessage as viemVerifyMessage, parseTransaction, type Hex } from 'viem';
 import { KMSClient, DecryptCommand, ReEncryptCommand, PutKeyPolicyCommand, CreateGrantCommand } from '@aws-sdk/client-kms';
 import { sql } from 'kysely';
 import { emailLogin } from './helpers/email-login.js';
+import { staticIssuer } from './helpers/static-issuer.js';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { provisionWalletServicePrincipal } from '../src/wallet/wallet-principal.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
@@ -55,25 +56,8 @@ const TYPED = {
 const EXTERNAL_AUDIENCE = 'symbolon-e2e';
 
 /** An external OIDC provider trusted by configuration with an inline JWKS (no network). */
-async function externalIssuer() {
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
-  const issuer = 'https://idp.example';
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'ES256', use: 'sig' };
-  return {
-    issuer,
-    config: { issuer, audiences: [EXTERNAL_AUDIENCE], jwks: { keys: [jwk] }, algorithms: ['ES256'] },
-    mint(claims: { sub: string; email?: string }, o: { aud?: string; iss?: string; iat?: number; exp?: number; key?: JoseKey } = {}) {
-      const now = Math.floor(Date.now() / 1000);
-      return new SignJWT(claims.email ? { email: claims.email } : {})
-        .setProtectedHeader({ alg: 'ES256', kid: 'idp-1', typ: 'JWT' })
-        .setIssuer(o.iss ?? issuer)
-        .setAudience(o.aud ?? EXTERNAL_AUDIENCE)
-        .setSubject(claims.sub)
-        .setIssuedAt(o.iat ?? now)
-        .setExpirationTime(o.exp ?? now + 600)
-        .sign(o.key ?? privateKey);
-    },
-  };
+function externalIssuer() {
+  return staticIssuer(EXTERNAL_AUDIENCE);
 }
 
 const TX = {

@@ -23,6 +23,7 @@ import {
   walletUsersRoleArn,
   walletUsersRolePolicy,
   walletUsersRolePolicyV1,
+  walletUsersRolePolicyV2,
   provisionWalletUsersRole,
   WALLET_USERS_ROLE,
   WALLET_USERS_POLICY,
@@ -265,11 +266,20 @@ test("the wallet-users role: a store provisioned with the first policy is upgrad
       // As a store provisioned before the upgrade existed: the first policy, no upgrade mark.
       const old = edited ? JSON.stringify({ Version: '2012-10-17', Statement: [] }) : walletUsersRolePolicyV1(accountId);
       await putRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY, old, now);
-      await sql`delete from symbolon_meta where name = 'sts_wallet_users_role_v2'`.execute(store.db);
+      await sql`delete from symbolon_meta where name in ('sts_wallet_users_role_v2', 'sts_wallet_users_role_v3')`.execute(store.db);
       assert.equal(await provisionWalletUsersRole({ store, accountId, now }), false);
       assert.equal(await getRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY), edited ? old : walletUsersRolePolicy(accountId));
       // Once: a later change by the operator is not overridden at the next start.
       await putRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY, walletUsersRolePolicyV1(accountId), now);
+      await provisionWalletUsersRole({ store, accountId, now });
+      assert.equal(await getRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY), walletUsersRolePolicyV1(accountId));
+      // A store on the second policy (before linked logins) gets the third once; the first is not taken for it then.
+      await putRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY, walletUsersRolePolicyV2(accountId), now);
+      await sql`delete from symbolon_meta where name = 'sts_wallet_users_role_v3'`.execute(store.db);
+      await provisionWalletUsersRole({ store, accountId, now });
+      assert.equal(await getRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY), walletUsersRolePolicy(accountId));
+      await putRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY, walletUsersRolePolicyV1(accountId), now);
+      await sql`delete from symbolon_meta where name = 'sts_wallet_users_role_v3'`.execute(store.db);
       await provisionWalletUsersRole({ store, accountId, now });
       assert.equal(await getRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY), walletUsersRolePolicyV1(accountId));
     } finally {

@@ -43,3 +43,8 @@ export function newSessionToken(): string {
 export function sessionTokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
+
+/** A stable user id STS tags sessions with (`uid`): `u-` and 32 lower-case hex digits (128 random bits). */
+export function newUserId(): string {
+  return `u-${randomBytes(16).toString('hex')}`;
+}

@@ -378,6 +378,16 @@ export interface IamRolePolicyTable {
 }
 
 /** STS sessions: the token only as its SHA-256 (hex), the secret sealed under the root bound to `session_id`. */
+/** One login method of a user: a verified (issuer, subject) and the stable user id it belongs to (STS session tag `uid`). */
+export interface StsIdentityLinkTable {
+  issuer: string;
+  subject: string;
+  uid: string;
+  /** The subject of the login the uid was created for (the same on every row of a uid). */
+  origin_subject: string;
+  created_at: number;
+}
+
 export interface StsSessionTable {
   session_id: string;
   access_key_id: string;
@@ -495,6 +505,7 @@ export interface Tables {
   iam_role_tags: IamRoleTagTable;
   iam_role_policies: IamRolePolicyTable;
   sts_sessions: StsSessionTable;
+  sts_identity_links: StsIdentityLinkTable;
   rpc_tokens: RpcTokenTable;
 }
 

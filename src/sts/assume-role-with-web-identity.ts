@@ -10,10 +10,12 @@
  * the role and evaluate its trust policy for `sts:AssumeRoleWithWebIdentity`
  * with the token's claims as `<provider>:sub|aud|email` (AccessDenied, the
  * same answer for a role that does not exist); tag the session with the
- * token's `sub` and, when present, `email` (IDPRejectedClaim when a claim
- * cannot be a tag); keep the token's `amr` and `auth_time` with the session
- * (policies test them as aws:MultiFactorAuthPresent, aws:MultiFactorAuthAge
- * and symbolon:AuthMethods); issue `ASIA…` credentials expiring at
+ * token's `sub`, `iss`, the login's stable user id `uid` and its origin
+ * subject `osub` (src/sts/identity-links.ts) and, when present, `email`
+ * (IDPRejectedClaim when a claim cannot be a tag); keep the token's `amr`
+ * and `auth_time` with the session (policies test them as
+ * aws:MultiFactorAuthPresent, aws:MultiFactorAuthAge and
+ * symbolon:AuthMethods); issue `ASIA…` credentials expiring at
  * min(now + DurationSeconds, the token's exp).
  *
  * Only the SHA-256 of the session token and the sealed secret are stored; the
@@ -40,6 +42,7 @@ import {
 import { parseTrustPolicy, trustAllowsWebIdentity, TrustPolicyError } from '../iam/roles/trust-policy.js';
 import { newSecretAccessKey, newSessionAccessKeyId, newSessionId, newSessionToken, sessionTokenHash } from '../aws/ids.js';
 import { sessionSecretAad } from './session-credential-source.js';
+import { linkOf } from './identity-links.js';
 import { stsTime } from './xml.js';
 import { parsePolicyDocument, PolicyDocumentError } from '../aws/policy/document.js';
 import type { StsAction, StsContext } from './context.js';
@@ -158,7 +161,8 @@ function readParams(p: QueryParams) {
   return { roleArn, sessionName, token, duration };
 }
 
-async function verify(ctx: StsContext, token: string): Promise<VerifiedToken> {
+/** Verifies a web identity token, mapping refusals to STS errors. */
+export async function verify(ctx: StsContext, token: string): Promise<VerifiedToken> {
   try {
     return await ctx.verifier().verify(token);
   } catch (e) {
@@ -176,6 +180,10 @@ export const assumeRoleWithWebIdentity: StsAction = {
     const verified = await verify(ctx, params.token);
     // `iss` too: a `sub` is unique only within its issuer, so a policy trusting several issuers can tell users apart.
     const tags: Record<string, string> = { sub: tagValue('sub', verified.sub), iss: tagValue('iss', verified.issuer) };
+    // The stable user this login belongs to, and the sub its pre-linking ciphertexts name (src/sts/identity-links.ts).
+    const link = await linkOf(ctx.store, { issuer: verified.issuer, subject: verified.sub }, now);
+    tags.uid = link.uid;
+    tags.osub = tagValue('sub', link.originSubject);
     if (verified.email !== undefined) tags.email = tagValue('email', verified.email);
     const login = loginFacts(verified.claims, now);
     const event = (outcome: 'allowed' | 'denied', errorCode: string | null, principalArn: string | null, accessKeyId: string | null): AuditEvent => ({

@@ -20,8 +20,11 @@ import { STS_VERSION, stsErrorDocument, stsResponseDocument } from './xml.js';
 import type { StsAction, StsContext } from './context.js';
 import { assumeRoleWithWebIdentity } from './assume-role-with-web-identity.js';
 import { getCallerIdentity } from './get-caller-identity.js';
+import { getWebIdentityUser, linkWebIdentity, listWebIdentityLinks, unlinkWebIdentity } from './web-identity-links.js';
 
-const ACTIONS: ReadonlyMap<string, StsAction> = new Map([assumeRoleWithWebIdentity, getCallerIdentity].map((a) => [a.name, a]));
+const ACTIONS: ReadonlyMap<string, StsAction> = new Map(
+  [assumeRoleWithWebIdentity, getCallerIdentity, linkWebIdentity, unlinkWebIdentity, listWebIdentityLinks, getWebIdentityUser].map((a) => [a.name, a]),
+);
 
 export interface StsServiceDeps {
   store: Store;

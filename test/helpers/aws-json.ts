@@ -14,6 +14,38 @@ export interface AwsJsonReply {
   body: Record<string, unknown>;
 }
 
+/**
+ * One POST to `endpoint`, signed with SigV4 for `service` as the SDK signs (every header included);
+ * resolves to the status and the body text.
+ */
+export async function signedPost(options: {
+  endpoint: string;
+  service: string;
+  headers: Record<string, string>;
+  body: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  signingDate?: Date;
+}): Promise<{ status: number; text: string }> {
+  const url = new URL(options.endpoint);
+  const signer = new SignatureV4({ credentials: options.credentials ?? ADMIN, region: REGION, service: options.service, sha256: Hash.bind(null, 'sha256') });
+  const signed = await signer.sign(
+    new HttpRequest({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: '/',
+      headers: { host: url.host, ...options.headers },
+      body: options.body,
+    }),
+    options.signingDate ? { signingDate: options.signingDate } : {},
+  );
+  const headers: Record<string, string> = { ...signed.headers };
+  delete headers.host;
+  const res = await fetch(options.endpoint, { method: 'POST', headers, body: options.body });
+  return { status: res.status, text: await res.text() };
+}
+
 /** Sends `body` to `endpoint` with `X-Amz-Target: target`; resolves to the status and the parsed body. */
 export async function callAwsJson(options: {
   endpoint: string;
@@ -24,25 +56,10 @@ export async function callAwsJson(options: {
   /** Signing time (a test whose server clock is offset). */
   signingDate?: Date;
 }): Promise<AwsJsonReply> {
-  const url = new URL(options.endpoint);
-  const payload = JSON.stringify(options.body);
-  const signer = new SignatureV4({ credentials: options.credentials ?? ADMIN, region: REGION, service: 'kms', sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign(
-    new HttpRequest({
-      method: 'POST',
-      protocol: 'http:',
-      hostname: url.hostname,
-      port: Number(url.port),
-      path: '/',
-      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': options.target },
-      body: payload,
-    }),
-    options.signingDate ? { signingDate: options.signingDate } : {},
-  );
-  const headers: Record<string, string> = { ...signed.headers };
-  delete headers.host;
-  const res = await fetch(options.endpoint, { method: 'POST', headers, body: payload });
-  return { status: res.status, body: JSON.parse(await res.text()) as Record<string, unknown> };
+  const { target, body, ...rest } = options;
+  const headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target };
+  const res = await signedPost({ ...rest, service: 'kms', headers, body: JSON.stringify(body) });
+  return { status: res.status, body: JSON.parse(res.text) as Record<string, unknown> };
 }
 
 /** A SymbolonApprovals.* call: resolves to the JSON body, rejects with an Error carrying `type` and `status`. */

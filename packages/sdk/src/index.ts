@@ -42,6 +42,14 @@ export {
 export { EnvelopeKey, type EnvelopeCiphertexts } from './envelope/EnvelopeKey.js';
 export { OidcSession, startEmailLogin, verifyEmailCode, type TokenResponse } from './envelope/emailLogin.js';
 export { assumeRoleWithWebIdentity, type AssumeRoleWithWebIdentityOptions, type StsCredentials } from './envelope/assumeRoleWithWebIdentity.js';
+export {
+  linkWebIdentity,
+  unlinkWebIdentity,
+  listWebIdentityLinks,
+  type WebIdentity,
+  type WebIdentityUser,
+  type WebIdentityLinkOptions,
+} from './envelope/webIdentityLinks.js';
 export { EnvelopeError, StsError, WalletApiError } from './envelope/errors.js';
 export { verifyMasterKey, roleAccountId, type MasterKeyOwner, type VerifiedMasterKey } from './envelope/verifyMasterKey.js';
 export { masterKeyPolicy } from './envelope/masterKeyPolicy.js';

@@ -11,9 +11,15 @@
  * of what a user's master key needs, whose key policy
  * (@symbolon/sdk/master-key-policy) adds "only the key's own user".
  *
- * A store provisioned with the first version of the policy (without the two
- * read actions) is brought to this one once, at start-up — only if the
- * policy is still exactly as provisioned.
+ * Linked logins (docs/identity.md): the policy also allows the context
+ * `{ uid: <its own uid tag> }` (template-3 master keys) and `{ sub: <its osub
+ * tag> }` (the pre-linking context of the user's older ciphertexts; STS sets
+ * `osub` to the subject the user id was created for, so a session of a
+ * linked login may use the contexts its user's first login made).
+ *
+ * A store provisioned with an earlier version of the policy (1: without the
+ * two read actions; 2: without the uid and osub contexts) is brought to this
+ * one once, at start-up — only if the policy is still exactly as provisioned.
  *
  * Created once per store, at start-up, with the same SQL CreateRole and
  * PutRolePolicy write: an operator who edits or deletes the role is not
@@ -30,6 +36,7 @@ export const WALLET_USERS_ROLE = 'symbolon-wallet-users';
 export const WALLET_USERS_POLICY = 'use-own-master-key';
 const PROVISIONED = 'sts_wallet_users_role_v1';
 const UPGRADED_V2 = 'sts_wallet_users_role_v2';
+const UPGRADED_V3 = 'sts_wallet_users_role_v3';
 
 /** The ARN devices pass to AssumeRoleWithWebIdentity. */
 export function walletUsersRoleArn(accountId: string): string {
@@ -57,13 +64,38 @@ export function walletUsersRolePolicyV1(accountId: string): string {
   return JSON.stringify({ Version: '2012-10-17', Statement: [useKeysUnderOwnSub(accountId)] });
 }
 
-/** What a session may do: use keys only under its own `sub` as encryption context; read a key's description and policy (each key's policy says whose). */
+const inspectKeys = (accountId: string) => ({
+  Sid: 'InspectKeys',
+  Effect: 'Allow',
+  Action: ['kms:DescribeKey', 'kms:GetKeyPolicy'],
+  Resource: `arn:aws:kms:*:${accountId}:key/*`,
+});
+
+/** The policy's second version (before linked logins): upgraded when found unchanged. */
+export function walletUsersRolePolicyV2(accountId: string): string {
+  return JSON.stringify({ Version: '2012-10-17', Statement: [useKeysUnderOwnSub(accountId), inspectKeys(accountId)] });
+}
+
+/**
+ * What a session may do: use keys only under its own `sub`, its user's `uid` or its user's
+ * pre-linking sub (`osub`) as encryption context; read a key's description and policy (each
+ * key's policy says whose).
+ */
 export function walletUsersRolePolicy(accountId: string): string {
+  const use = (sid: string, condition: Record<string, string>) => ({
+    Sid: sid,
+    Effect: 'Allow',
+    Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+    Resource: `arn:aws:kms:*:${accountId}:key/*`,
+    Condition: { StringEquals: condition },
+  });
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
       useKeysUnderOwnSub(accountId),
-      { Sid: 'InspectKeys', Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:GetKeyPolicy'], Resource: `arn:aws:kms:*:${accountId}:key/*` },
+      use('UseKeysUnderOwnUserId', { 'kms:EncryptionContext:uid': '${aws:PrincipalTag/uid}' }),
+      use('UseKeysUnderOwnPreLinkingSub', { 'kms:EncryptionContext:sub': '${aws:PrincipalTag/osub}' }),
+      inspectKeys(accountId),
     ],
   });
 }
@@ -75,11 +107,14 @@ export function walletUsersRolePolicy(accountId: string): string {
  * @returns true when the policy was replaced now.
  */
 async function upgradeWalletUsersRolePolicy(store: Store, accountId: string, now: number): Promise<boolean> {
-  if ((await getMeta(store.db, UPGRADED_V2)) !== undefined) return false;
+  if ((await getMeta(store.db, UPGRADED_V3)) !== undefined) return false;
   const current = await getRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY);
-  const upgrade = current === walletUsersRolePolicyV1(accountId);
+  // A store that passed the v2 upgrade with an operator's own policy keeps it: only the exact earlier texts are replaced.
+  const upgrade =
+    current === walletUsersRolePolicyV2(accountId) || ((await getMeta(store.db, UPGRADED_V2)) === undefined && current === walletUsersRolePolicyV1(accountId));
   if (upgrade) await putRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY, walletUsersRolePolicy(accountId), now);
   await putMetaIfAbsent(store.db, UPGRADED_V2, utf8Bytes(String(now)));
+  await putMetaIfAbsent(store.db, UPGRADED_V3, utf8Bytes(String(now)));
   return upgrade;
 }
 
@@ -97,6 +132,7 @@ export async function provisionWalletUsersRole(options: { store: Store; accountI
   if (await findRole(store.db, WALLET_USERS_ROLE)) {
     await putMetaIfAbsent(store.db, PROVISIONED, utf8Bytes(String(now)));
     await putMetaIfAbsent(store.db, UPGRADED_V2, utf8Bytes(String(now)));
+    await putMetaIfAbsent(store.db, UPGRADED_V3, utf8Bytes(String(now)));
     return false;
   }
   const created = await insertRole(
@@ -117,5 +153,6 @@ export async function provisionWalletUsersRole(options: { store: Store; accountI
   if (created) await putRolePolicy(store.db, WALLET_USERS_ROLE, WALLET_USERS_POLICY, walletUsersRolePolicy(accountId), now);
   await putMetaIfAbsent(store.db, PROVISIONED, utf8Bytes(String(now)));
   await putMetaIfAbsent(store.db, UPGRADED_V2, utf8Bytes(String(now)));
+  await putMetaIfAbsent(store.db, UPGRADED_V3, utf8Bytes(String(now)));
   return created;
 }

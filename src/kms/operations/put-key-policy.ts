@@ -6,15 +6,19 @@
  * quorum rule the change is recorded as pending and the call fails with
  * KMSInvalidStateException naming the change (docs/access-control.md).
  * KeyId is a key id or key ARN only, as AWS documents: an alias is
- * NotFoundException, never its target.
+ * NotFoundException, never its target. The account root may move a wallet
+ * master key from template 2 to its template-3 migration although the key's
+ * policy grants PutKeyPolicy to nobody (src/kms/policy/master-key-migration.ts).
  */
 import { resolveKeyIdOrArn } from '../aliases.js';
 import { authorize } from '../keys.js';
+import { keyArn } from '../model.js';
 import { constraintViolation, notFound, type AwsError } from '../../aws/errors.js';
 import type { Input } from '../input.js';
 import { operation } from '../operation.js';
 import { checkLockout, validateKeyPolicy } from '../policy/key-policy.js';
 import { putKeyPolicyGuarded } from '../policy/quorum.js';
+import { isMasterKeyLinkMigration } from '../policy/master-key-migration.js';
 
 /**
  * Reads PolicyName (pattern [\w]+, 1-128), defaulting to `default`.
@@ -41,7 +45,16 @@ export const putKeyPolicy = operation('PutKeyPolicy', async (input, ctx) => {
   const policy = input.string('Policy', { required: true, min: 1, max: 32768 });
   const bypass = input.boolean('BypassPolicyLockoutSafetyCheck') ?? false;
   const key = await resolveKeyIdOrArn(ctx, keyId);
-  await authorize(ctx, 'kms:PutKeyPolicy', key);
+  const migration = await isMasterKeyLinkMigration({
+    store: ctx.deps.store,
+    accountId: ctx.caller.accountId,
+    callerArn: ctx.caller.arn,
+    current: key.policy,
+    next: policy,
+  });
+  // A template-2 wallet master key grants PutKeyPolicy to nobody; its move to template 3 is the one exception.
+  if (!migration) await authorize(ctx, 'kms:PutKeyPolicy', key);
+  else ctx.audit.keyArn = keyArn(key);
   requireDefaultPolicyName(policyName);
   validateKeyPolicy(policy);
   if (!bypass) await checkLockout(ctx, key, policy);

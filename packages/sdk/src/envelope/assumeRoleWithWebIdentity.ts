@@ -41,7 +41,7 @@ function unescapeXml(s: string): string {
 }
 
 /** The text of the first `<name>` element (AWS's query responses have no attributes on these). */
-function element(xml: string, name: string): string | undefined {
+export function element(xml: string, name: string): string | undefined {
   const m = new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml);
   return m ? unescapeXml(m[1]!) : undefined;
 }

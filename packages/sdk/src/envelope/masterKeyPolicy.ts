@@ -27,6 +27,16 @@
  *   key to that signer build: a new signer build needs the key policy changed
  *   by whoever may (see docs/wallet-api.md).
  *
+ * Template 3 (`uid` given) binds to the stable user instead of one login
+ * (docs/identity.md, "Linked logins"): the custodian's STS, and only it,
+ * maps each verified (issuer, subject) to a user id and tags the session
+ * `uid`; the sub/iss conditions above become `aws:PrincipalTag/uid` = uid and
+ * the context `{ uid: <uid> }`. So every login linked to the user opens the
+ * key, and a login the custodian did not link cannot. A key migrated from
+ * template 2 keeps its old ciphertexts openable: with `sub` given, the
+ * user's sessions may also use the context `{ sub: <that sub> }` (the
+ * pre-linking context; STS tags the user's sessions `osub` with it).
+ *
  * Deliberately NOT granted to the wallet service, and explicitly denied:
  * `kms:PutKeyPolicy` and `kms:CreateGrant`. Either would let it give itself
  * Decrypt, and then the wallet store's database plus its credentials would
@@ -68,14 +78,28 @@ export const MASTER_KEY_POLICY_ID = 'symbolon-wallet-master-key-2';
 /** Actions that would change who may use the key. */
 export const ACCESS_CHANGING_ACTIONS = ['kms:PutKeyPolicy', 'kms:CreateGrant'] as const;
 
-/** The encryption-context key that names the owner. */
+/** Template 3's `Id`: bound to the stable user id (`aws:PrincipalTag/uid`), not one login. */
+export const MASTER_KEY_POLICY_ID_V3 = 'symbolon-wallet-master-key-3';
+
+/** The encryption-context key that names the owner under template 2 (and a template-3 key's pre-linking ciphertexts). */
 export const CONTEXT_KEY = 'sub';
+
+/** The encryption-context key that names the owner under template 3: the stable user id. */
+export const UID_CONTEXT_KEY = 'uid';
 
 export interface MasterKeyPolicyInput {
   /** The custodian's 12-digit account id. */
   accountId: string;
-  /** The user's subject as their identity provider states it (and as STS tags their sessions). */
-  sub: string;
+  /**
+   * The user's subject as their identity provider states it (and as STS tags their sessions).
+   * Template 3: optional, the subject the user's pre-linking ciphertexts name as their `sub` context.
+   */
+  sub?: string;
+  /**
+   * The stable user id STS tags the user's sessions with (`uid`, `u-` and 32 hex digits): given, the
+   * policy is template 3, bound to the user rather than one login.
+   */
+  uid?: string;
   /**
    * The user's issuer, exactly the token's `iss` (STS tags sessions with it as
    * `iss`). Omit it only where a single issuer is trusted: without it, a user
@@ -97,6 +121,23 @@ const WALLET_PRINCIPAL = /^arn:aws:iam::\d{12}:(root|user\/[\w+=,.@\-/]+|role\/[
 const MAX_SUB_LENGTH = 255;
 const MAX_ISSUER_LENGTH = 256;
 const IMAGE_SHA384 = /^[0-9a-fA-F]{96}$/;
+const UID = /^u-[0-9a-f]{32}$/;
+
+/**
+ * A JSON value with object members sorted (recursively), so that two policy documents compare equal
+ * (as JSON.stringify output) exactly when they are the same JSON value.
+ */
+export function canonicalJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalJson);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonicalJson((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
 
 /**
  * A literal for a policy of Version 2012-10-17, where `${…}` is a variable:
@@ -108,18 +149,23 @@ export function policyLiteral(text: string): string {
 }
 
 /**
- * Builds the key policy of one user's master key.
- * @throws {RangeError} when the account id, sub, issuer or wallet-service ARN is malformed.
- * @throws {TypeError} when a field is not a string.
+ * Builds the key policy of one user's master key: template 3 when `uid` is given, else template 2.
+ * @throws {RangeError} when the account id, sub, uid, issuer or wallet-service ARN is malformed.
+ * @throws {TypeError} when a field is not a string, or template 2 is asked for without `sub`.
  */
 export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
-  const { accountId, sub, issuer, walletServicePrincipalArn: walletArn, signerImageSha384 } = input;
-  if (typeof accountId !== 'string' || typeof sub !== 'string' || typeof walletArn !== 'string') {
-    throw new TypeError('accountId, sub and walletServicePrincipalArn must be strings');
-  }
+  const { accountId, sub, uid, issuer, walletServicePrincipalArn: walletArn, signerImageSha384 } = input;
+  if (typeof accountId !== 'string' || typeof walletArn !== 'string') throw new TypeError('accountId and walletServicePrincipalArn must be strings');
+  if (sub !== undefined && typeof sub !== 'string') throw new TypeError('sub must be a string');
+  if (uid !== undefined && typeof uid !== 'string') throw new TypeError('uid must be a string');
+  if (uid === undefined && sub === undefined) throw new TypeError('sub (template 2) or uid (template 3) is required');
   if (issuer !== undefined && typeof issuer !== 'string') throw new TypeError('issuer must be a string');
   if (!/^\d{12}$/.test(accountId)) throw new RangeError('accountId must be 12 digits');
-  if (sub.length === 0 || sub.length > MAX_SUB_LENGTH) throw new RangeError(`sub must be 1-${MAX_SUB_LENGTH} characters (got ${sub.length})`);
+  if (sub !== undefined && (sub.length === 0 || sub.length > MAX_SUB_LENGTH))
+    throw new RangeError(`sub must be 1-${MAX_SUB_LENGTH} characters (got ${sub.length})`);
+  if (uid !== undefined && !UID.test(uid)) throw new RangeError('uid must be u- and 32 lower-case hexadecimal digits');
+  if (uid !== undefined && issuer !== undefined)
+    throw new RangeError('issuer is for template 2 only: a template-3 key is bound to the user, whatever the login');
   if (issuer !== undefined && (issuer.length === 0 || issuer.length > MAX_ISSUER_LENGTH))
     throw new RangeError(`issuer must be 1-${MAX_ISSUER_LENGTH} characters (got ${issuer.length})`);
   if (!WALLET_PRINCIPAL.test(walletArn)) throw new RangeError('walletServicePrincipalArn must be an IAM root, user or role ARN');
@@ -128,18 +174,22 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
   }
 
   const accountRoot = `arn:aws:iam::${accountId}:root`;
-  const subValue = policyLiteral(sub);
+  const subValue = sub === undefined ? undefined : policyLiteral(sub);
   const issuerValue = issuer === undefined ? undefined : policyLiteral(issuer);
   const isWalletService = { ArnEquals: { 'aws:PrincipalArn': walletArn } };
-  const isUsersSession = {
-    'aws:PrincipalType': 'AssumedRole',
-    'aws:PrincipalTag/sub': subValue,
-    ...(issuerValue !== undefined ? { 'aws:PrincipalTag/iss': issuerValue } : {}),
-  };
+  // Template 3 names the user by uid (a fixed alphabet: no policy variable can hide in it).
+  const ownerTag: Record<string, string> =
+    uid !== undefined
+      ? { 'aws:PrincipalTag/uid': uid }
+      : { 'aws:PrincipalTag/sub': subValue!, ...(issuerValue !== undefined ? { 'aws:PrincipalTag/iss': issuerValue } : {}) };
+  const isUsersSession = { 'aws:PrincipalType': 'AssumedRole', ...ownerTag };
+  const ownerContext: Record<string, string> =
+    uid !== undefined ? { [`kms:EncryptionContext:${UID_CONTEXT_KEY}`]: uid } : { [`kms:EncryptionContext:${CONTEXT_KEY}`]: subValue! };
+  const legacyContext = uid !== undefined && subValue !== undefined ? { [`kms:EncryptionContext:${CONTEXT_KEY}`]: subValue } : undefined;
 
   return JSON.stringify({
     Version: '2012-10-17',
-    Id: MASTER_KEY_POLICY_ID,
+    Id: uid !== undefined ? MASTER_KEY_POLICY_ID_V3 : MASTER_KEY_POLICY_ID,
     Statement: [
       {
         Sid: 'AllowInspectionByTheUsersRoleSessions',
@@ -156,8 +206,21 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
         Principal: { AWS: accountRoot },
         Action: [...USER_ACTIONS],
         Resource: '*',
-        Condition: { StringEquals: { ...isUsersSession, [`kms:EncryptionContext:${CONTEXT_KEY}`]: subValue } },
+        Condition: { StringEquals: { ...isUsersSession, ...ownerContext } },
       },
+      ...(legacyContext !== undefined
+        ? [
+            {
+              Sid: 'AllowUseOfPreLinkingCiphertextsByTheUsersRoleSessions',
+              Effect: 'Allow',
+              // Ciphertexts made under template 2 name the login's sub; any login of the user opens them.
+              Principal: { AWS: accountRoot },
+              Action: [...USER_ACTIONS],
+              Resource: '*',
+              Condition: { StringEquals: { ...isUsersSession, ...legacyContext } },
+            },
+          ]
+        : []),
       {
         Sid: 'AllowManagementByTheWalletService',
         Effect: 'Allow',
@@ -189,8 +252,8 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
         Principal: { AWS: '*' },
         Action: [...USE_ACTIONS],
         Resource: '*',
-        // A negated operator also matches a session with no sub tag at all.
-        Condition: { StringNotEquals: { 'aws:PrincipalTag/sub': subValue } },
+        // A negated operator also matches a session with no such tag at all.
+        Condition: uid !== undefined ? { StringNotEquals: { 'aws:PrincipalTag/uid': uid } } : { StringNotEquals: { 'aws:PrincipalTag/sub': subValue } },
       },
       ...(issuerValue !== undefined
         ? [
@@ -238,7 +301,8 @@ export function masterKeyPolicy(input: MasterKeyPolicyInput): string {
         Principal: { AWS: '*' },
         Action: [...USE_ACTIONS],
         Resource: '*',
-        Condition: { StringNotEquals: { [`kms:EncryptionContext:${CONTEXT_KEY}`]: subValue } },
+        // Template 3 with a pre-linking sub: denied only when the context names neither (keys of one operator are ANDed).
+        Condition: { StringNotEquals: { ...ownerContext, ...(legacyContext ?? {}) } },
       },
     ],
   });

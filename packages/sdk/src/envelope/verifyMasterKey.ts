@@ -24,13 +24,20 @@
  *   that principal and to anyone without the user's session tags, whatever
  *   principal it names, so any value of them is safe.
  *
+ * Exactly two templates are accepted, told apart by the policy's `Id`:
+ * template 2 (bound to the token's `sub` and `iss`) and template 3 (bound to
+ * the user's stable id `uid`, which the caller must give: the custodian's
+ * answer to ListWebIdentityLinks, docs/sts.md). A template-3 key's
+ * pre-linking `sub` is taken from the policy: it only lets the same user's
+ * sessions use one more context, so any value of it is safe.
+ *
  * Anything else — a key the user's sessions cannot inspect, another template,
  * one changed character — is refused before any plaintext leaves the device.
  * Browser-safe.
  */
 import { DescribeKeyCommand, GetKeyPolicyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { EnvelopeError } from './errors.js';
-import { masterKeyPolicy } from './masterKeyPolicy.js';
+import { canonicalJson, MASTER_KEY_POLICY_ID, MASTER_KEY_POLICY_ID_V3, masterKeyPolicy } from './masterKeyPolicy.js';
 
 export interface MasterKeyOwner {
   /** The custodian account the user's role belongs to (12 digits). */
@@ -39,6 +46,8 @@ export interface MasterKeyOwner {
   sub: string;
   /** The token's issuer, exactly its `iss`. */
   issuer: string;
+  /** The user's stable id (STS session tag `uid`), needed to accept a template-3 key. */
+  uid?: string;
 }
 
 export interface VerifiedMasterKey {
@@ -47,6 +56,10 @@ export interface VerifiedMasterKey {
   walletServicePrincipalArn: string;
   /** The signer measurement split shares are pinned to, when the policy pins one. */
   signerImageSha384: string | undefined;
+  /** 2: bound to one login (context `{ sub }`); 3: bound to the user's uid (context `{ uid }`). */
+  template: 2 | 3;
+  /** Template 3 migrated from 2: the sub its pre-linking ciphertexts name. */
+  legacySub: string | undefined;
 }
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/.+$/;
@@ -68,27 +81,19 @@ function untrusted(keyId: string, why: string): EnvelopeError {
   );
 }
 
-/** A JSON value with object members sorted (recursively), so that two documents compare equal exactly when they are the same JSON value. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value;
-}
-
 interface Statement {
   Sid?: unknown;
   Principal?: { AWS?: unknown };
   Condition?: Record<string, Record<string, unknown>>;
 }
 
-/** The two free parameters of the template, read from a policy that claims to be one (checked afterwards by rebuilding it). */
-function templateParameters(policy: unknown): { walletArn: string; imageSha384: string | undefined } | undefined {
+/** The free parameters of the template, read from a policy that claims to be one (checked afterwards by rebuilding it). */
+function templateParameters(
+  policy: unknown,
+): { template: 2 | 3; walletArn: string; imageSha384: string | undefined; legacySub: string | undefined } | undefined {
+  const id = (policy as { Id?: unknown })?.Id;
+  const template = id === MASTER_KEY_POLICY_ID ? 2 : id === MASTER_KEY_POLICY_ID_V3 ? 3 : undefined;
+  if (template === undefined) return undefined;
   const statements = (policy as { Statement?: unknown })?.Statement;
   if (!Array.isArray(statements)) return undefined;
   const bySid = (sid: string) => statements.find((s: Statement) => s?.Sid === sid) as Statement | undefined;
@@ -96,7 +101,11 @@ function templateParameters(policy: unknown): { walletArn: string; imageSha384: 
   if (typeof walletArn !== 'string') return undefined;
   const pinned = bySid('DenySplitShareToAnotherSignerImage')?.Condition?.StringNotEqualsIgnoreCase?.['kms:RecipientAttestation:ImageSha384'];
   if (pinned !== undefined && typeof pinned !== 'string') return undefined;
-  return { walletArn, imageSha384: pinned };
+  const legacy =
+    template === 3 ? bySid('AllowUseOfPreLinkingCiphertextsByTheUsersRoleSessions')?.Condition?.StringEquals?.['kms:EncryptionContext:sub'] : undefined;
+  if (legacy !== undefined && typeof legacy !== 'string') return undefined;
+  // The policy holds the sub as a policy literal (every `$` escaped as `${$}`); the builder escapes it again.
+  return { template, walletArn, imageSha384: pinned, legacySub: legacy?.replaceAll('${$}', '$') };
 }
 
 /**
@@ -139,20 +148,28 @@ export async function verifyMasterKey(kms: Pick<KMSClient, 'send'>, keyId: strin
   }
   const parameters = templateParameters(parsed);
   if (!parameters) throw untrusted(keyId, 'its policy is not the wallet master-key policy');
+  if (parameters.template === 3 && owner.uid === undefined) throw untrusted(keyId, "it is bound to a user id and this user's id was not given");
   let expected: string;
   try {
     expected = masterKeyPolicy({
       accountId: owner.accountId,
-      sub: owner.sub,
-      issuer: owner.issuer,
+      ...(parameters.template === 3
+        ? { uid: owner.uid as string, ...(parameters.legacySub !== undefined ? { sub: parameters.legacySub } : {}) }
+        : { sub: owner.sub, issuer: owner.issuer }),
       walletServicePrincipalArn: parameters.walletArn,
       ...(parameters.imageSha384 !== undefined ? { signerImageSha384: parameters.imageSha384 } : {}),
     });
   } catch {
     throw untrusted(keyId, "its policy's wallet-service principal or signer measurement is malformed");
   }
-  if (expected !== policyText && JSON.stringify(canonical(parsed)) !== JSON.stringify(canonical(JSON.parse(expected)))) {
+  if (expected !== policyText && JSON.stringify(canonicalJson(parsed)) !== JSON.stringify(canonicalJson(JSON.parse(expected)))) {
     throw untrusted(keyId, "its policy differs from this user's master-key policy");
   }
-  return { keyArn: m.Arn, walletServicePrincipalArn: parameters.walletArn, signerImageSha384: parameters.imageSha384 };
+  return {
+    keyArn: m.Arn,
+    walletServicePrincipalArn: parameters.walletArn,
+    signerImageSha384: parameters.imageSha384,
+    template: parameters.template,
+    legacySub: parameters.legacySub,
+  };
 }

@@ -1,0 +1,189 @@
+/**
+ * Linked logins at the custodian (docs/identity.md, "Linked logins";
+ * docs/sts.md, "Linked logins"): Symbolon actions on STS's query protocol,
+ * anonymous as AssumeRoleWithWebIdentity is (the ID tokens are the
+ * credentials), answered in STS's XML and error shapes.
+ *
+ * - LinkWebIdentity (WebIdentityToken, LinkedWebIdentityToken): adds the
+ *   second token's login to the first token's user. Both logins must be at
+ *   most LINK_FRESHNESS_SECONDS old (`auth_time`, else `iat`), so a token
+ *   lifted from a wallet service's traffic or a stale tab cannot link
+ *   anything; a login that already belongs to another user is refused
+ *   (EntityAlreadyExists): linking never merges two users or moves a wallet.
+ * - UnlinkWebIdentity (WebIdentityToken, Issuer, Subject): removes one login
+ *   of the token's user, with a fresh login of that user; the last one is
+ *   refused (DeleteConflict), so a user always keeps a way in.
+ * - ListWebIdentityLinks (WebIdentityToken): the token's user id and logins.
+ * - GetWebIdentityUser (Issuer, Subject; signed, the account root only): the
+ *   same for a login named by the administrator, who needs the user id to
+ *   migrate a template-2 master key.
+ *
+ * Only these actions and AssumeRoleWithWebIdentity's first sight write
+ * sts_identity_links; the wallet service has no action or table that can.
+ */
+import { el, members } from '../iam/xml.js';
+import {
+  deleteIdentityLink,
+  findIdentityLink,
+  identityLinksOfUser,
+  inUserLinksTransaction,
+  insertIdentityLinkIfAbsent,
+  type IdentityLinkRow,
+} from '../storage/sts-identity-links.repository.js';
+import type { VerifiedToken } from '../identity/token-verifier.js';
+import type { AuditEvent } from '../audit/event.js';
+import { AwsError } from '../aws/errors.js';
+import { invalidIdentityToken, validationError } from './errors.js';
+import { verify } from './assume-role-with-web-identity.js';
+import { isFreshLogin, LINK_FRESHNESS_SECONDS, linkOf } from './identity-links.js';
+import type { StsAction, StsContext } from './context.js';
+import type { QueryParams } from '../iam/params.js';
+
+const TOKEN_RULE = { required: true, min: 4, max: 20000, secretish: true } as const;
+
+function identitiesXml(uid: string, links: readonly IdentityLinkRow[]): string {
+  return (
+    el('UserId', uid) +
+    members(
+      'Identities',
+      links.map((l) => el('Issuer', l.issuer) + el('Subject', l.subject)),
+    )
+  );
+}
+
+function event(ctx: StsContext, operation: string, tags: Record<string, string>, outcome: 'allowed' | 'denied', errorCode: string | null): AuditEvent {
+  return {
+    time: ctx.info.now,
+    requestId: ctx.info.requestId,
+    service: 'sts',
+    operation,
+    principalArn: null,
+    principalTags: tags,
+    accessKeyId: null,
+    sourceIp: ctx.info.sourceIp,
+    userAgent: ctx.info.userAgent,
+    keyArn: null,
+    encryptionContext: null,
+    signingAlgorithm: null,
+    outcome,
+    errorCode,
+  };
+}
+
+/** Verifies a token and requires a recent login; `which` names the parameter in the refusal. */
+async function freshLogin(ctx: StsContext, token: string, which: string): Promise<VerifiedToken> {
+  const verified = await verify(ctx, token);
+  if (!isFreshLogin(verified, ctx.info.now)) {
+    throw invalidIdentityToken(
+      `${which} is from a login more than ${LINK_FRESHNESS_SECONDS} seconds old (auth_time, or iat without it); log in again with that method, then retry.`,
+    );
+  }
+  return verified;
+}
+
+/** Runs `fn`, recording a refusal it throws as a denied audit event. */
+async function audited(ctx: StsContext, operation: string, tags: Record<string, string>, fn: () => Promise<string>): Promise<string> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof AwsError && e.status < 500) ctx.audit.record(event(ctx, operation, tags, 'denied', e.type));
+    throw e;
+  }
+}
+
+export const linkWebIdentity: StsAction = {
+  name: 'LinkWebIdentity',
+  anonymous: true,
+  async handle(p: QueryParams, ctx) {
+    const token = p.string('WebIdentityToken', TOKEN_RULE);
+    const linkedToken = p.string('LinkedWebIdentityToken', TOKEN_RULE);
+    const owner = await freshLogin(ctx, token, 'WebIdentityToken');
+    const added = await freshLogin(ctx, linkedToken, 'LinkedWebIdentityToken');
+    const { now } = ctx.info;
+    const ownerLink = await linkOf(ctx.store, { issuer: owner.issuer, subject: owner.sub }, now);
+    const uid = ownerLink.uid;
+    const tags = { uid, iss: added.issuer, sub: added.sub };
+    return audited(ctx, 'LinkWebIdentity', tags, async () => {
+      if (owner.issuer === added.issuer && owner.sub === added.sub) throw validationError('The two tokens are the same login; link a different login method.');
+      const existing = await findIdentityLink(ctx.store.db, added.issuer, added.sub);
+      if (existing && existing.uid !== uid) {
+        throw new AwsError(
+          'EntityAlreadyExists',
+          'The login of LinkedWebIdentityToken already belongs to another user; linking never merges users. Unlink it from that user first.',
+          409,
+        );
+      }
+      if (!existing) {
+        const { link } = await insertIdentityLinkIfAbsent(ctx.store.db, {
+          issuer: added.issuer,
+          subject: added.sub,
+          uid,
+          originSubject: ownerLink.originSubject,
+          createdAt: now,
+        });
+        // Another request gave this login a user of its own between the read and the insert.
+        if (link.uid !== uid) throw new AwsError('EntityAlreadyExists', 'The login of LinkedWebIdentityToken already belongs to another user.', 409);
+        await ctx.audit.recordDurable(event(ctx, 'LinkWebIdentity', tags, 'allowed', null));
+      }
+      return identitiesXml(uid, await identityLinksOfUser(ctx.store.db, uid));
+    });
+  },
+};
+
+export const unlinkWebIdentity: StsAction = {
+  name: 'UnlinkWebIdentity',
+  anonymous: true,
+  async handle(p: QueryParams, ctx) {
+    const token = p.string('WebIdentityToken', TOKEN_RULE);
+    const issuer = p.string('Issuer', { required: true, min: 1, max: 2048 });
+    const subject = p.string('Subject', { required: true, min: 1, max: 2048 });
+    const owner = await freshLogin(ctx, token, 'WebIdentityToken');
+    const { uid } = await linkOf(ctx.store, { issuer: owner.issuer, subject: owner.sub }, ctx.info.now);
+    const tags = { uid, iss: issuer, sub: subject };
+    return audited(ctx, 'UnlinkWebIdentity', tags, async () => {
+      const remaining = await inUserLinksTransaction(ctx.store, uid, async (db) => {
+        const links = await identityLinksOfUser(db, uid);
+        if (!links.some((l) => l.issuer === issuer && l.subject === subject)) {
+          throw new AwsError('NoSuchEntity', "That login is not one of this user's login methods.", 404);
+        }
+        if (links.length === 1) throw new AwsError('DeleteConflict', "That is the user's last login method; link another before removing it.", 409);
+        await deleteIdentityLink(db, uid, issuer, subject);
+        return links.filter((l) => l.issuer !== issuer || l.subject !== subject);
+      });
+      await ctx.audit.recordDurable(event(ctx, 'UnlinkWebIdentity', tags, 'allowed', null));
+      return identitiesXml(uid, remaining);
+    });
+  },
+};
+
+export const listWebIdentityLinks: StsAction = {
+  name: 'ListWebIdentityLinks',
+  anonymous: true,
+  async handle(p: QueryParams, ctx) {
+    const token = p.string('WebIdentityToken', TOKEN_RULE);
+    const owner = await verify(ctx, token);
+    const { uid } = await linkOf(ctx.store, { issuer: owner.issuer, subject: owner.sub }, ctx.info.now);
+    return identitiesXml(uid, await identityLinksOfUser(ctx.store.db, uid));
+  },
+};
+
+/**
+ * GetWebIdentityUser (Issuer, Subject; SigV4, the account root only): the user id the custodian links a
+ * login to, given then if the login was never seen (as its first session would). For the administrator
+ * who migrates a template-2 master key (docs/sts.md, "Existing users"): reading the mapping gives no
+ * access, since only STS tags sessions with a uid, from a verified token.
+ */
+export const getWebIdentityUser: StsAction = {
+  name: 'GetWebIdentityUser',
+  anonymous: false,
+  async handle(p: QueryParams, ctx) {
+    const caller = ctx.caller;
+    if (!caller || caller.arn !== `arn:aws:iam::${ctx.accountId}:root`) {
+      throw new AwsError('AccessDenied', `User: ${caller?.arn ?? 'anonymous'} is not authorized to perform: sts:GetWebIdentityUser`, 403);
+    }
+    const issuer = p.string('Issuer', { required: true, min: 1, max: 2048 });
+    const subject = p.string('Subject', { required: true, min: 1, max: 2048 });
+    const { uid } = await linkOf(ctx.store, { issuer, subject }, ctx.info.now);
+    return identitiesXml(uid, await identityLinksOfUser(ctx.store.db, uid));
+  },
+};
