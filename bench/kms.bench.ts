@@ -36,8 +36,7 @@
  * touches the root).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { createMaterial, decrypt, encrypt, signDigest } from '../src/kms/keystore.js';
@@ -58,6 +57,7 @@ import {
   type StartOptions,
 } from './lib/load.js';
 import { COMPONENTS } from './lib/kms-components.js';
+import { loadLine, rssMb, writeResult } from './lib/results.js';
 import { SKIP_WITHOUT_HSM, softHsm } from '../test/helpers/softhsm.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -75,23 +75,6 @@ interface Row {
   ratio: number;
   target: string;
   met: boolean;
-}
-
-/** What every result file says about where it was measured. */
-function machine() {
-  return {
-    date: new Date().toISOString(),
-    cores: cpus().length,
-    node: process.version,
-    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
-    store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
-  };
-}
-
-function writeResult(file: string, result: object): void {
-  mkdirSync('bench/results', { recursive: true });
-  writeFileSync(`bench/results/${file}`, JSON.stringify({ ...machine(), ...result }, null, 2) + '\n');
-  console.log(`\nwritten: bench/results/${file}`);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -201,11 +184,7 @@ async function versusBare(): Promise<Record<string, unknown>> {
     console.log(
       `Sign at ${half}/s (half the best round): p50 ${atHalf.p50ms.toFixed(2)} ms, p99 ${atHalf.p99ms.toFixed(2)} ms, ${atHalf.errors} errors (target p99 <= 15 ms: ${atHalf.p99ms <= 15 && atHalf.errors === 0 ? 'met' : 'NOT met'})`,
     );
-    console.log(
-      `load average ${loadavg()
-        .map((x) => x.toFixed(2))
-        .join(' ')}`,
-    );
+    console.log(loadLine());
     return {
       loadGenerator: `bench/lib/load.ts runPipelined, ${CONNECTIONS} connections x ${DEPTH} pipelined`,
       seconds: SECONDS,
@@ -250,24 +229,10 @@ async function ablate(): Promise<void> {
       console.log(
         `${r.build.padEnd(16)}${String(r.perSecond).padEnd(9)}${r.cpuUsPerRequest.toFixed(0).padEnd(12)}${r.build === 'full' ? '' : r.savedUs.toFixed(0)}`,
       );
-    console.log(
-      `load average ${loadavg()
-        .map((x) => x.toFixed(2))
-        .join(' ')}`,
-    );
+    console.log(loadLine());
     writeResult('kms-cpu.json', { seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, rows });
   } finally {
     for (const x of servers) await x.s.stop();
-  }
-}
-
-/** Resident set size of a process (MB), from /proc; undefined where /proc is absent. */
-function rssMb(pid: number): number | undefined {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -316,11 +281,7 @@ async function sustained(total: number): Promise<void> {
     console.log(`errors ${errors} (target 0: ${errors === 0 ? 'met' : 'NOT met'})`);
     console.log(`p99 start ${p99Start.toFixed(2)} ms, end ${p99End.toFixed(2)} ms (target end within 20 % of start: ${p99Met ? 'met' : 'NOT met'})`);
     console.log(`RSS start ${rssStart?.toFixed(1)} MB, end ${rssEnd?.toFixed(1)} MB (target within 10 %: ${rssMet ? 'met' : 'NOT met'})`);
-    console.log(
-      `load average ${loadavg()
-        .map((x) => x.toFixed(2))
-        .join(' ')}`,
-    );
+    console.log(loadLine());
     writeResult('kms-sustained.json', {
       seconds: total,
       sliceSeconds: slice,
