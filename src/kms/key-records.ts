@@ -63,6 +63,15 @@ export async function insertKey(db: Db, key: KeyRecord, material: MaterialRow, t
   await repo.insertKeyRow(db, toKeyRow(key), material, tags);
 }
 
+/** The key with its current material and signing policy text, in one read (src/storage/keys.repository.ts findKeyRowForUse). */
+export async function findKeyForUse(
+  db: Db,
+  keyId: string,
+): Promise<{ key: KeyRecord; material: MaterialRow | undefined; signingPolicy: string | null } | undefined> {
+  const r = await repo.findKeyRowForUse(db, keyId);
+  return r ? { key: toKeyRecord(r.key), material: r.material, signingPolicy: r.signingPolicy } : undefined;
+}
+
 export async function findKey(db: Db, keyId: string): Promise<KeyRecord | undefined> {
   const row = await repo.findKeyRow(db, keyId);
   return row ? toKeyRecord(row) : undefined;
