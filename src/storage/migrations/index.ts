@@ -19,6 +19,7 @@ import * as rpcTokens from './2026-12-07T0310-rpc-tokens.js';
 import * as walletShareGeneration from './2026-12-07T0700-wallet-share-generation.js';
 import * as webhooks from './2026-12-07T0900-webhooks.js';
 import * as signingUsage from './2026-12-07T1000-signing-usage.js';
+import * as kmsKeysDue from './2026-12-07T1100-kms-keys-due.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T0700-wallet-share-generation': walletShareGeneration,
   '2026-12-07T0900-webhooks': webhooks,
   '2026-12-07T1000-signing-usage': signingUsage,
+  '2026-12-07T1100-kms-keys-due': kmsKeysDue,
 };
