@@ -29,7 +29,8 @@
  * separate budget to give: the CPU per request is then the evidence (if each
  * worker had a core, the ratio would be 2 x CPU per request with one worker /
  * CPU per request with two). PostgreSQL runs on the same machine and its CPU
- * is not counted. bench/results/scale-workers.json.
+ * is not counted. bench/results/scale-workers-postgres.json (scale-workers.json
+ * on SQLite).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
