@@ -1,9 +1,9 @@
 /**
  * src/storage/keys.repository.ts findKeyRowForUse, on SQLite and (with
  * DATABASE_URL) PostgreSQL: the one read a request makes for a key not in the
- * key cache returns exactly what the three separate reads it replaces return —
- * the key row, the CURRENT version's material (after a rotation too) and the
- * signing policy's text or null — and nothing for an unknown key.
+ * key cache returns exactly what the two separate reads it replaces return —
+ * the key row and the CURRENT version's material (after a rotation too) —
+ * and nothing for an unknown key.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dropPgSchema, openStore } from '../src/storage/database.js';
 import { findKeyRow, findKeyRowForUse, findMaterial, insertKeyRow, insertMaterial, updateKeyRow } from '../src/storage/keys.repository.js';
-import { findSigningPolicy, putSigningPolicy } from '../src/storage/signing-policies.repository.js';
 import type { KmsKeyTable } from '../src/storage/tables.js';
 
 const PG_URL = process.env.DATABASE_URL;
@@ -51,7 +50,7 @@ const material = (keyId: string, version: number) => ({
 });
 
 for (const dialect of dialects) {
-  test(`findKeyRowForUse (${dialect}): the key row, its current material and its signing policy in one read`, async () => {
+  test(`findKeyRowForUse (${dialect}): the key row, and its current material in one read`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'symbolon-keys-repo-'));
     const pgSchema = dialect === 'postgres' ? `keys_repo_${randomBytes(5).toString('hex')}` : undefined;
     const store = await openStore(dialect === 'postgres' ? { databaseUrl: PG_URL, pgSchema } : { sqliteFile: join(dir, 'store.db') });
@@ -59,30 +58,26 @@ for (const dialect of dialects) {
       const db = store.db;
       const keyId = randomUUID();
       await insertKeyRow(db, keyRow(keyId), material(keyId, 1), []);
-      // A key without a signing policy: the row as findKeyRow reads it, version 1's material, null.
+      // The row as findKeyRow reads it, and version 1's material.
       let got = await findKeyRowForUse(db, keyId);
       assert.ok(got);
       assert.deepEqual({ ...got.key, created_at: Number(got.key.created_at) }, { ...(await findKeyRow(db, keyId))!, created_at: 1_700_000_000_000 });
       assert.deepEqual(got.material, await findMaterial(db, keyId, 1));
-      assert.equal(got.signingPolicy, null);
 
       // Rotated: version 2 is current, and it is version 2's material that comes back.
       await insertMaterial(db, material(keyId, 2));
       await updateKeyRow(db, { ...keyRow(keyId), current_version: 2 });
-      const policy = '{"Version":"2026-12-01","Statement":[{"Effect":"Allow"}]}';
-      assert.equal(await putSigningPolicy(db, { keyId, policy, updatedAt: 1, updatedBy: 'arn:aws:iam::111122223333:root' }, undefined), true);
       got = await findKeyRowForUse(db, keyId);
       assert.ok(got);
       assert.equal(got.key.current_version, 2);
       assert.equal(got.material?.version, 2);
       assert.deepEqual(got.material, await findMaterial(db, keyId, 2));
       assert.notDeepEqual(got.material?.sealed, (await findMaterial(db, keyId, 1))!.sealed);
-      assert.equal(got.signingPolicy, (await findSigningPolicy(db, keyId))!.policy);
 
-      // Another key's policy is not this key's; an unknown key is nothing.
+      // Another key's material is not this key's; an unknown key is nothing.
       const other = randomUUID();
       await insertKeyRow(db, keyRow(other), material(other, 1), []);
-      assert.equal((await findKeyRowForUse(db, other))?.signingPolicy, null);
+      assert.deepEqual((await findKeyRowForUse(db, other))?.material, await findMaterial(db, other, 1));
       assert.equal(await findKeyRowForUse(db, randomUUID()), undefined);
     } finally {
       await store.close();

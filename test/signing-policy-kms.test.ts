@@ -440,7 +440,7 @@ test('under the account rule, putting a signing policy on a key without a rule o
   await accessDenied(rawSign(server.kms(), key.arn), /has a signing policy/);
 });
 
-test('a stored signing policy that no longer parses refuses signing, also when the key is read afresh with its policy in one query', async () => {
+test('a stored signing policy that no longer parses refuses signing, also when the key is read afresh', async () => {
   const key = await newKey();
   const keyId = key.arn.split('/').pop()!;
   // Written straight to the store (an earlier test put the account under a quorum rule), then read

@@ -97,9 +97,9 @@ export class KeyCache {
   }
 
   /** Caches a key's signing policy beside its record, unless something was invalidated since it was read (as putGrants). */
-  putSigningPolicy(keyId: string, policy: CachedSigningPolicy | undefined, readAtGeneration: number): void {
+  putSigningPolicy(keyId: string, policy: CachedSigningPolicy, readAtGeneration: number): void {
     const e = this.#entries.get(keyId);
-    if (e && policy !== undefined && readAtGeneration === this.#generation) e.signingPolicy = policy;
+    if (e && readAtGeneration === this.#generation) e.signingPolicy = policy;
   }
 
   putMaterial(m: MaterialRow): void {

@@ -5,8 +5,6 @@
  */
 import * as repo from '../storage/keys.repository.js';
 import { findKeyForUse } from './key-records.js';
-import type { CachedSigningPolicy } from './key-cache.js';
-import { parseSigningPolicy, SigningPolicyError } from '../signing-policy/document.js';
 import type { MaterialRow } from '../storage/keys.repository.js';
 import { disabled, internal, invalidKeyUsage, invalidState, notFound } from '../aws/errors.js';
 import { aliasArn, keyArn, UUID_RE, type KeyRecord, type KeyUsage } from './model.js';
@@ -47,32 +45,15 @@ export async function resolveKey(ctx: OperationContext, keyIdInput: string): Pro
   const now = ctx.info.now;
   const cached = keyCache.getKey(id, now);
   if (cached) return cached;
-  // One read brings what the request asks for next (its material, its signing policy) into the cache too.
-  const generation = keyCache.generation();
+  // One read brings the material the request asks for next into the cache too (immutable per version).
   const found = await findKeyForUse(store.db, id);
   if (!found || found.key.accountId !== config.accountId) {
     throw notFound(`Key '${keyArn({ region: config.region, accountId: config.accountId, keyId: id })}' does not exist`);
   }
-  const { key, material, signingPolicy } = found;
+  const { key, material } = found;
   keyCache.putKey(key, now);
   if (material) keyCache.putMaterial(material);
-  keyCache.putSigningPolicy(key.keyId, cachedSigningPolicy(signingPolicy), generation);
   return key;
-}
-
-/**
- * A signing policy's text as the key cache holds it: parsed, or null for none.
- * A stored policy that no longer parses is not cached: src/kms/signing-policy.ts
- * loadSigningPolicy reads it again and refuses the request (fail closed).
- */
-function cachedSigningPolicy(text: string | null): CachedSigningPolicy | undefined {
-  if (text === null) return null;
-  try {
-    return { text, policy: parseSigningPolicy(text) };
-  } catch (e) {
-    if (e instanceof SigningPolicyError) return undefined;
-    throw e;
-  }
 }
 
 /**

@@ -49,26 +49,25 @@ export async function findKeyRow(db: Db, keyId: string): Promise<KmsKeyTable | u
   return await db.selectFrom('kms_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
 }
 
-/** A key row with what a cryptographic request on it reads next: its current material and its signing policy's text. */
+/** A key row with what a cryptographic request on it reads next: its current material. */
 export interface KeyRowForUse {
   key: KmsKeyTable;
   /** The current version's material (absent only in a corrupt store). */
   material: MaterialRow | undefined;
-  /** The key's signing policy document, or null when it has none. */
-  signingPolicy: string | null;
 }
 
 /**
- * The key row, its current material and its signing policy in one query (two
- * primary-key joins): a request on a key not in the key cache reads the store
- * once instead of three times, which is what keeps Sign's rate flat however
- * many keys the store holds (bench:scale).
+ * The key row and its current material in one query (a primary-key join): a
+ * request on a key not in the key cache reads the store once for both, which
+ * keeps Sign's rate close to flat however many keys the store holds
+ * (bench:scale). The signing policy is not read here: it is cached only once
+ * a request needs it (src/kms/signing-policy.ts), so that a policy another
+ * process puts on a key this process merely looked at applies at once.
  */
 export async function findKeyRowForUse(db: Db, keyId: string): Promise<KeyRowForUse | undefined> {
   const r = await db
     .selectFrom('kms_keys as k')
     .leftJoin('kms_key_material as m', (j) => j.onRef('m.key_id', '=', 'k.key_id').onRef('m.version', '=', 'k.current_version'))
-    .leftJoin('kms_signing_policies as p', 'p.key_id', 'k.key_id')
     .selectAll('k')
     .select([
       'm.version as m_version',
@@ -76,12 +75,11 @@ export async function findKeyRowForUse(db: Db, keyId: string): Promise<KeyRowFor
       'm.public_key as m_public_key',
       'm.created_at as m_created_at',
       'm.rotation_type as m_rotation_type',
-      'p.policy as p_policy',
     ])
     .where('k.key_id', '=', keyId)
     .executeTakeFirst();
   if (!r) return undefined;
-  const { m_version, m_sealed, m_public_key, m_created_at, m_rotation_type, p_policy, ...key } = r;
+  const { m_version, m_sealed, m_public_key, m_created_at, m_rotation_type, ...key } = r;
   return {
     key,
     material:
@@ -95,7 +93,6 @@ export async function findKeyRowForUse(db: Db, keyId: string): Promise<KeyRowFor
             createdAt: Number(m_created_at),
             rotationType: m_rotation_type,
           },
-    signingPolicy: p_policy ?? null,
   };
 }
 
