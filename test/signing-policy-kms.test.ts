@@ -23,6 +23,7 @@ import { queryEvents } from '../src/storage/audit.repository.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { policyCommand } from '../src/cli/policy.js';
 import { auditCommand } from '../src/cli/audit.js';
+import { putSigningPolicy } from '../src/storage/signing-policies.repository.js';
 
 const TREASURY = '0x1111111111111111111111111111111111111111';
 const OTHER = '0x2222222222222222222222222222222222222222';
@@ -437,4 +438,32 @@ test('under the account rule, putting a signing policy on a key without a rule o
   assert.equal(approved.Change.Status, 'APPLIED');
   assert.equal((await signing(server.endpoint, 'GetSigningPolicy', { KeyId: key.arn })).body.Policy, ISSUE_EXAMPLE);
   await accessDenied(rawSign(server.kms(), key.arn), /has a signing policy/);
+});
+
+test('a stored signing policy that no longer parses refuses signing, also when the key is read afresh', async () => {
+  const key = await newKey();
+  const keyId = key.arn.split('/').pop()!;
+  // Written straight to the store (an earlier test put the account under a quorum rule), then read
+  // afresh with the key: the key cache is emptied as its TTL would.
+  const { store, keyCache } = server.custodian.deps;
+  await putSigningPolicy(store.db, { keyId, policy: ISSUE_EXAMPLE, updatedAt: Date.now(), updatedBy: rootArn }, undefined);
+  keyCache.clear();
+  const allowed = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx() });
+  assert.equal(allowed.status, 200, JSON.stringify(allowed.body));
+  const refused = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx({ to: OTHER }) });
+  assert.equal(refused.body.__type, 'AccessDeniedException', 'the policy read with the key is in force');
+  // Damaged in the store behind the server's back.
+  await store.db.updateTable('kms_signing_policies').set({ policy: '{"Version":' }).where('key_id', '=', keyId).execute();
+  keyCache.clear();
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const r = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx() });
+    assert.equal(r.body.__type, 'KMSInternalException', JSON.stringify(r.body));
+    assert.match(String(r.body.message), /stored signing policy of this key could not be read; signing is refused/);
+  }
+  await assert.rejects(
+    server
+      .kms()
+      .send(new SignCommand({ KeyId: key.arn, Message: createHash('sha256').update('x').digest(), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })),
+    (e: Error) => e.name === 'KMSInternalException',
+  );
 });

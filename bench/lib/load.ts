@@ -79,6 +79,13 @@ export interface StartOptions {
   script?: string;
   /** Node options before the entry point (e.g. `--cpu-prof` to look inside the server). */
   nodeArgs?: string[];
+  /**
+   * An existing store to serve (a data directory, and a PostgreSQL URL naming its schema): the
+   * caller filled it and removes it; by default each server gets a fresh one, removed on stop.
+   */
+  store?: { dataDir: string; databaseUrl?: string | undefined };
+  /** CPUs the server may run on (`taskset -c`, e.g. `0` or `0,1`); default: any. */
+  cpus?: string;
 }
 
 /** Starts `symbolon serve` (BENCH_WORKERS workers, default 2) with `env` over the benchmark defaults. */
@@ -93,8 +100,9 @@ export function startServerProcess(env: Record<string, string> = {}): Promise<Se
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
   const env = options.env ?? {};
   const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-bench-'));
-  const schema = await benchSchema(env.DATABASE_URL ?? process.env.DATABASE_URL);
+  const dataDir = options.store?.dataDir ?? mkdtempSync(join(tmpdir(), 'symbolon-bench-'));
+  const owned = options.store === undefined;
+  const schema = owned ? await benchSchema(env.DATABASE_URL ?? process.env.DATABASE_URL) : undefined;
   const argv = [
     ...(options.nodeArgs ?? []),
     ...(options.script
@@ -111,7 +119,8 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
           ...(options.args ?? []),
         ]),
   ];
-  const child = spawn(process.execPath, argv, {
+  const [command, args] = options.cpus ? ['taskset', ['-c', options.cpus, process.execPath, ...argv]] : [process.execPath, argv];
+  const child = spawn(command, args, {
     env: {
       ...process.env,
       SYMBOLON_ADMIN_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
@@ -120,6 +129,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
       SYMBOLON_LOG_LEVEL: 'warn',
       ...env,
       ...(schema ? { DATABASE_URL: schema.url } : {}),
+      ...(options.store ? { DATABASE_URL: options.store.databaseUrl ?? '' } : {}),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -134,7 +144,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     }
     if (Date.now() > deadline || child.exitCode !== null) {
       if (child.exitCode === null) child.kill('SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
+      if (owned) rmSync(dataDir, { recursive: true, force: true });
       await schema?.drop();
       throw new Error(`benchmark server did not start within ${SERVER_START_TIMEOUT_MS / 1000} s`);
     }
@@ -149,7 +159,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (owned) rmSync(dataDir, { recursive: true, force: true });
       await schema?.drop();
     },
   };

@@ -63,6 +63,12 @@ export async function insertKey(db: Db, key: KeyRecord, material: MaterialRow, t
   await repo.insertKeyRow(db, toKeyRow(key), material, tags);
 }
 
+/** The key with its current material, in one read (src/storage/keys.repository.ts findKeyRowForUse). */
+export async function findKeyForUse(db: Db, keyId: string): Promise<{ key: KeyRecord; material: MaterialRow | undefined } | undefined> {
+  const r = await repo.findKeyRowForUse(db, keyId);
+  return r ? { key: toKeyRecord(r.key), material: r.material } : undefined;
+}
+
 export async function findKey(db: Db, keyId: string): Promise<KeyRecord | undefined> {
   const row = await repo.findKeyRow(db, keyId);
   return row ? toKeyRecord(row) : undefined;

@@ -4,7 +4,7 @@
  * the sealed material of a version.
  */
 import * as repo from '../storage/keys.repository.js';
-import { findKey } from './key-records.js';
+import { findKeyForUse } from './key-records.js';
 import type { MaterialRow } from '../storage/keys.repository.js';
 import { disabled, internal, invalidKeyUsage, invalidState, notFound } from '../aws/errors.js';
 import { aliasArn, keyArn, UUID_RE, type KeyRecord, type KeyUsage } from './model.js';
@@ -45,11 +45,14 @@ export async function resolveKey(ctx: OperationContext, keyIdInput: string): Pro
   const now = ctx.info.now;
   const cached = keyCache.getKey(id, now);
   if (cached) return cached;
-  const key = await findKey(store.db, id);
-  if (!key || key.accountId !== config.accountId) {
+  // One read brings the material the request asks for next into the cache too (immutable per version).
+  const found = await findKeyForUse(store.db, id);
+  if (!found || found.key.accountId !== config.accountId) {
     throw notFound(`Key '${keyArn({ region: config.region, accountId: config.accountId, keyId: id })}' does not exist`);
   }
+  const { key, material } = found;
   keyCache.putKey(key, now);
+  if (material) keyCache.putMaterial(material);
   return key;
 }
 

@@ -11,7 +11,7 @@ import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { openStore, type Store } from '../storage/database.js';
 import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
-import { countAccessKeys, insertAccessKey } from '../storage/access-keys.repository.js';
+import { countAccessKeys, findAccessKey, insertAccessKey } from '../storage/access-keys.repository.js';
 import { loadFileRoot, rootKeyFileState } from '../root/file-root.js';
 import { type KeyRootOfTrust, RootKeyError, sealingContext, SealedBoxError, type RootKey, type RootKind, type RootOfTrust } from '../root/root-of-trust.js';
 import { createStoreKeyRecord, decodeStoreKeyRecord, openStoreKeys, STORE_KEY_META, StoreKeySealer } from '../root/store-key.js';
@@ -346,6 +346,11 @@ async function ensureAdminCredential(store: Store, root: RootOfTrust, accountId:
         status: 'Active',
         createdAt: Date.now(),
       });
+    } catch (e) {
+      // Several processes starting at once on an empty store (test/multi-process.test.ts): another one
+      // inserted the same configured credential first, which is what this step wants.
+      const won = config.adminAccessKeyId ? await findAccessKey(store.db, accessKeyId).catch(() => undefined) : undefined;
+      if (!won || won.principalArn !== `arn:aws:iam::${accountId}:root`) throw e;
     } finally {
       wipe(secretBytes);
     }

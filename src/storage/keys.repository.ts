@@ -49,6 +49,53 @@ export async function findKeyRow(db: Db, keyId: string): Promise<KmsKeyTable | u
   return await db.selectFrom('kms_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
 }
 
+/** A key row with what a cryptographic request on it reads next: its current material. */
+export interface KeyRowForUse {
+  key: KmsKeyTable;
+  /** The current version's material (absent only in a corrupt store). */
+  material: MaterialRow | undefined;
+}
+
+/**
+ * The key row and its current material in one query (a primary-key join): a
+ * request on a key not in the key cache reads the store once for both, which
+ * keeps Sign's rate close to flat however many keys the store holds
+ * (bench:scale). The signing policy is not read here: it is cached only once
+ * a request needs it (src/kms/signing-policy.ts), so that a policy another
+ * process puts on a key this process merely looked at applies at once.
+ */
+export async function findKeyRowForUse(db: Db, keyId: string): Promise<KeyRowForUse | undefined> {
+  const r = await db
+    .selectFrom('kms_keys as k')
+    .leftJoin('kms_key_material as m', (j) => j.onRef('m.key_id', '=', 'k.key_id').onRef('m.version', '=', 'k.current_version'))
+    .selectAll('k')
+    .select([
+      'm.version as m_version',
+      'm.sealed as m_sealed',
+      'm.public_key as m_public_key',
+      'm.created_at as m_created_at',
+      'm.rotation_type as m_rotation_type',
+    ])
+    .where('k.key_id', '=', keyId)
+    .executeTakeFirst();
+  if (!r) return undefined;
+  const { m_version, m_sealed, m_public_key, m_created_at, m_rotation_type, ...key } = r;
+  return {
+    key,
+    material:
+      m_version === null || m_sealed === null
+        ? undefined
+        : {
+            keyId: key.key_id,
+            version: m_version,
+            sealed: new Uint8Array(m_sealed),
+            publicKey: m_public_key ? new Uint8Array(m_public_key) : null,
+            createdAt: Number(m_created_at),
+            rotationType: m_rotation_type,
+          },
+  };
+}
+
 /** Writes every mutable field of `key` and bumps its revision; returns the row as written. */
 export async function updateKeyRow(db: Db, key: KmsKeyTable): Promise<KmsKeyTable> {
   const next = { ...key, revision: key.revision + 1 };

@@ -21,15 +21,26 @@ export interface ServeProcess {
  * @param where.dataDir the data directory (SQLite store and root key file)
  * @param where.port the port (default 0: any free one)
  * @param where.databaseUrl PostgreSQL (with `?options=-c search_path=SCHEMA` for a schema of its own)
+ * @param where.workers `--workers` (default: the flag is not given, one process)
  * @throws {Error} when the process exits or does not listen within 30 s.
  */
 export async function startServeProcess(
-  where: { dataDir: string; databaseUrl?: string | undefined; role?: 'all' | 'kms' | 'wallet' | 'signer'; port?: number },
+  where: { dataDir: string; databaseUrl?: string | undefined; role?: 'all' | 'kms' | 'wallet' | 'signer'; port?: number; workers?: number },
   env: Record<string, string> = {},
 ): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
-    ['bin/symbolon.js', 'serve', '--role', where.role ?? 'kms', '--port', String(where.port ?? 0), '--data', where.dataDir],
+    [
+      'bin/symbolon.js',
+      'serve',
+      '--role',
+      where.role ?? 'kms',
+      '--port',
+      String(where.port ?? 0),
+      '--data',
+      where.dataDir,
+      ...(where.workers ? ['--workers', String(where.workers)] : []),
+    ],
     {
       env: {
         ...process.env,

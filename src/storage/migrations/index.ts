@@ -26,6 +26,7 @@ import * as signingUsageSeq from './2026-12-07T1130-signing-usage-seq.js';
 import * as auditReleasePurpose from './2026-12-07T1200-audit-release-purpose.js';
 import * as walletActivityExport from './2026-12-07T1201-wallet-activity-export.js';
 import * as stsIdentityLinks from './2026-12-07T1210-sts-identity-links.js';
+import * as kmsKeysDue from './2026-12-07T1220-kms-keys-due.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -51,4 +52,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T1200-audit-release-purpose': auditReleasePurpose,
   '2026-12-07T1201-wallet-activity-export': walletActivityExport,
   '2026-12-07T1210-sts-identity-links': stsIdentityLinks,
+  '2026-12-07T1220-kms-keys-due': kmsKeysDue,
 };

@@ -1,0 +1,351 @@
+/**
+ * `npm run bench:scale`: the custodian with many keys and with several
+ * worker processes (issue #19, target 3). Two parts; both write
+ * bench/results/ (`-postgres` in the name when DATABASE_URL is set) with the
+ * core count, Node version and load average.
+ *
+ * Keys (default; `-- --keys N`, default 1,000,000, `-- --small N`, default
+ * 1,000): two stores, one of N keys and one of the small count, each filled
+ * in this process with secp256k1 keys as CreateKey stores them
+ * (bench/lib/keys.ts insertBenchKeys, multi-row inserts), then served by one
+ * `symbolon serve --role kms --workers 1` each. Every Sign request names a
+ * key drawn uniformly at random from ALL the store's keys (reservoir sample
+ * of BENCH_SAMPLE, default 20,000, distinct pre-signed requests, cycled): on
+ * the large store that is twice the key cache's 10,000 entries cycled in
+ * order, so every request misses the cache and reads its key from the store;
+ * on the small store every key is in the sample. Alternating rounds
+ * (BENCH_ROUNDS, default 3, of BENCH_SECONDS, default 5) on the two servers;
+ * printed: fill time, server start-up time, RSS idle and after the load,
+ * Sign/s and server CPU per request of each, and the ratios (targets: rate
+ * within 10 % of the small store's, RSS <= 250 MB). bench/results/scale.json.
+ *
+ * Workers (`-- --workers`; over PostgreSQL, as the target says): one server
+ * with `--workers 1` and one with `--workers 2`, each on a fresh store with
+ * one secp256k1 key and one symmetric key; Sign and Decrypt in alternating
+ * rounds; rates, the ratio (target >= 1.6), and CPU per request of each
+ * worker process. The load generator should run on cores of its own:
+ * BENCH_SERVER_CPUS and BENCH_LOAD_CPUS (`taskset -c` lists, e.g. `0,1` and
+ * `2,3`) pin the servers and this process. On a 2-core machine there is no
+ * separate budget to give: the CPU per request is then the evidence (if each
+ * worker had a core, the ratio would be 2 x CPU per request with one worker /
+ * CPU per request with two). PostgreSQL runs on the same machine and its CPU
+ * is not counted. bench/results/scale-workers-postgres.json (scale-workers.json
+ * on SQLite).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { configFromEnv } from '../src/config.js';
+import { defaultKeyPolicy } from '../src/kms/policy/key-policy.js';
+import { createCustodian } from '../src/server/custodian.js';
+import { dropPgSchema } from '../src/storage/database.js';
+import { insertBenchKeys } from './lib/keys.js';
+import { BENCH_ADMIN, BENCH_REGION, makeSigner, runPipelined, signKmsRequest, startServer, type PreparedRequest, type ServerProcess } from './lib/load.js';
+import { loadLine, treeCpuMs, treeRssMb, writeResult } from './lib/results.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const DEPTH = Number(process.env.BENCH_DEPTH ?? 4);
+const SAMPLE = Number(process.env.BENCH_SAMPLE ?? 20_000);
+const DATABASE_URL = process.env.DATABASE_URL || undefined;
+const SERVER_CPUS = process.env.BENCH_SERVER_CPUS;
+const suffix = DATABASE_URL ? '-postgres' : '';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const sum = (m: Map<number, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+const mb = (x: number) => `${x.toFixed(0)} MB`;
+
+/** A store filled with `keys` keys, and a sample of their ids drawn uniformly (reservoir sampling). */
+interface FilledStore {
+  keys: number;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  sample: string[];
+  fillSeconds: number;
+  remove(): Promise<void>;
+}
+
+async function fillStore(keys: number): Promise<FilledStore> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-bench-scale-'));
+  const pgSchema = DATABASE_URL ? `b_scale_${randomBytes(5).toString('hex')}` : undefined;
+  const remove = async () => {
+    if (pgSchema && DATABASE_URL) await dropPgSchema(DATABASE_URL, pgSchema);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const config = configFromEnv(
+      {
+        SYMBOLON_ADMIN_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId,
+        SYMBOLON_ADMIN_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey,
+        SYMBOLON_REGION: BENCH_REGION,
+        SYMBOLON_LOG_LEVEL: 'silent',
+        SYMBOLON_DAPP_PORT: 'off',
+        ...(DATABASE_URL ? { DATABASE_URL } : {}),
+      },
+      { data: dataDir, port: '0', role: 'kms' },
+    );
+    const started = Date.now();
+    const custodian = await createCustodian({ config, logger: pino({ level: 'silent' }), ...(pgSchema ? { pgSchema } : {}), maintenanceIntervalMs: 3_600_000 });
+    const sample: string[] = [];
+    let seen = 0;
+    const onKey = (id: string) => {
+      if (seen < SAMPLE) sample.push(id);
+      else {
+        const j = Math.floor(Math.random() * (seen + 1));
+        if (j < SAMPLE) sample[j] = id;
+      }
+      seen++;
+    };
+    try {
+      const { store, root } = custodian.deps;
+      const key = { accountId: custodian.accountId, region: config.region, policy: defaultKeyPolicy(custodian.accountId) };
+      const PER_TRANSACTION = 20_000;
+      for (let done = 0; done < keys; done += PER_TRANSACTION) {
+        const n = Math.min(PER_TRANSACTION, keys - done);
+        await store.db.transaction().execute((trx) => insertBenchKeys(trx, root, key, n, onKey));
+        if (keys >= 100_000 && (done + n) % 100_000 === 0)
+          process.stdout.write(`  filled ${done + n} of ${keys} keys (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+      }
+    } finally {
+      await custodian.close();
+    }
+    let databaseUrl: string | undefined;
+    if (pgSchema && DATABASE_URL) {
+      const u = new URL(DATABASE_URL);
+      u.searchParams.set('options', `-c search_path=${pgSchema}`);
+      databaseUrl = u.toString();
+    }
+    // Requests in random order, so consecutive ones do not follow the store's insertion order.
+    for (let i = sample.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [sample[i], sample[j]] = [sample[j]!, sample[i]!];
+    }
+    return { keys, dataDir, databaseUrl, sample, fillSeconds: (Date.now() - started) / 1000, remove };
+  } catch (e) {
+    await remove();
+    throw e;
+  }
+}
+
+const DIGEST = Buffer.from(randomBytes(32)).toString('base64');
+
+/** One pre-signed Sign request per sampled key. */
+async function signRequests(port: number, keyIds: string[]): Promise<PreparedRequest[]> {
+  const signer = makeSigner();
+  const out: PreparedRequest[] = [];
+  for (const keyId of keyIds)
+    out.push(await signKmsRequest(port, 'Sign', { KeyId: keyId, Message: DIGEST, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }, signer));
+  return out;
+}
+
+/** A closed-loop run with the CPU time of the server's process tree over it (µs per request, all processes). */
+async function measured(server: ServerProcess, reqs: PreparedRequest[]) {
+  const pid = server.child.pid!;
+  const cpu0 = treeCpuMs(pid);
+  const load = await runPipelined(server.port, reqs, CONNECTIONS, DEPTH, SECONDS);
+  const cpu1 = treeCpuMs(pid);
+  if (load.errors > 0) throw new Error(`${load.errors} errors (${load.firstError})`);
+  const perProcessUs = [...cpu1].map(([p, ms]) => ((ms - (cpu0.get(p) ?? 0)) * 1000) / Math.max(1, load.requests));
+  return { perSecond: load.perSecond, p99ms: load.p99ms, requests: load.requests, cpuUsPerRequest: perProcessUs.reduce((a, b) => a + b, 0), perProcessUs };
+}
+
+/** Sign over a store of `--keys` keys against one of `--small`, alternating rounds on two servers. */
+async function keysPart(large: number, small: number): Promise<void> {
+  const stores: FilledStore[] = [];
+  const servers: Array<{
+    store: FilledStore;
+    server: ServerProcess;
+    startMs: number;
+    reqs: PreparedRequest[];
+    idleRssMb: number;
+    rounds: Awaited<ReturnType<typeof measured>>[];
+  }> = [];
+  try {
+    for (const n of [small, large]) {
+      console.log(`filling a store with ${n} keys…`);
+      const store = await fillStore(n);
+      stores.push(store);
+      console.log(`  ${n} keys in ${store.fillSeconds.toFixed(1)} s`);
+    }
+    // Servers start and requests are signed only once every store is full: a SigV4 signature expires after 5 minutes.
+    for (const store of stores) {
+      const t0 = performance.now();
+      const server = await startServer({ workers: '1', args: ['--role', 'kms'], store, ...(SERVER_CPUS ? { cpus: SERVER_CPUS } : {}) });
+      const startMs = performance.now() - t0;
+      // Idle RSS: after start-up, before any request (start-up must not load the keys).
+      await new Promise((r) => setTimeout(r, 1000));
+      const idleRssMb = sum(treeRssMb(server.child.pid!));
+      const reqs = await signRequests(server.port, store.sample);
+      servers.push({ store, server, startMs, reqs, idleRssMb, rounds: [] });
+    }
+    for (const s of servers) await runPipelined(s.server.port, s.reqs, CONNECTIONS, DEPTH, WARMUP);
+    for (let round = 0; round < ROUNDS; round++)
+      for (const s of round % 2 === 0 ? servers : [...servers].reverse()) s.rounds.push(await measured(s.server, s.reqs));
+    const rows = servers.map((s) => ({
+      keys: s.store.keys,
+      fillSeconds: s.store.fillSeconds,
+      serverStartMs: Math.round(s.startMs),
+      distinctKeysRequested: s.reqs.length,
+      idleRssMb: s.idleRssMb,
+      loadedRssMb: sum(treeRssMb(s.server.child.pid!)),
+      perSecond: median(s.rounds.map((r) => r.perSecond)),
+      cpuUsPerRequest: median(s.rounds.map((r) => r.cpuUsPerRequest)),
+      p99ms: median(s.rounds.map((r) => r.p99ms)),
+      rounds: s.rounds.map((r) => ({ perSecond: Math.round(r.perSecond), cpuUsPerRequest: Math.round(r.cpuUsPerRequest), p99ms: r.p99ms })),
+    }));
+    const [few, many] = rows as [(typeof rows)[0], (typeof rows)[0]];
+    const rateRatio = many.perSecond / few.perSecond;
+    const cpuRatio = few.cpuUsPerRequest / many.cpuUsPerRequest;
+    const rssMet = Math.max(many.idleRssMb, many.loadedRssMb) <= 250;
+    console.log(
+      `\nSign (secp256k1) by store size, one server process each (--workers 1), keys uniformly random over the store, ${ROUNDS} alternating rounds of ${SECONDS}s, ${CONNECTIONS * DEPTH} in flight, ${cpus().length} cores, ${DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite'}`,
+    );
+    console.log(
+      `${'keys'.padEnd(10)}${'fill s'.padEnd(9)}${'start ms'.padEnd(10)}${'RSS idle'.padEnd(10)}${'RSS load'.padEnd(10)}${'Sign/s'.padEnd(9)}${'CPU µs/req'.padEnd(12)}p99 ms`,
+    );
+    for (const r of rows)
+      console.log(
+        `${String(r.keys).padEnd(10)}${r.fillSeconds.toFixed(0).padEnd(9)}${String(r.serverStartMs).padEnd(10)}${mb(r.idleRssMb).padEnd(10)}${mb(r.loadedRssMb).padEnd(10)}${r.perSecond.toFixed(0).padEnd(9)}${r.cpuUsPerRequest.toFixed(0).padEnd(12)}${r.p99ms.toFixed(1)}`,
+      );
+    console.log(
+      `rate ratio ${rateRatio.toFixed(3)} (target >= 0.90: ${rateRatio >= 0.9 ? 'met' : 'NOT met'}); CPU ratio (small store's CPU per request / large's) ${cpuRatio.toFixed(3)}`,
+    );
+    console.log(`RSS with ${many.keys} keys: idle ${mb(many.idleRssMb)}, after load ${mb(many.loadedRssMb)} (target <= 250 MB: ${rssMet ? 'met' : 'NOT met'})`);
+    console.log(loadLine());
+    writeResult(`scale${suffix}.json`, {
+      part: 'keys',
+      keySelection: `uniformly random over every key in the store (reservoir sample of ${SAMPLE} distinct keys, shuffled, cycled); key cache 10,000 entries, TTL SYMBOLON_KEY_CACHE_TTL_MS (default 1 s)`,
+      loadGenerator: `bench/lib/load.ts runPipelined, ${CONNECTIONS} connections x ${DEPTH} pipelined`,
+      serverCpus: SERVER_CPUS ?? 'any',
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      rows,
+      rateRatio,
+      cpuRatio,
+      met: { rate: rateRatio >= 0.9, rss: rssMet },
+    });
+  } finally {
+    for (const s of servers) await s.server.stop();
+    for (const s of stores) await s.remove();
+  }
+}
+
+/** Sign and Decrypt on --workers 1 against --workers 2, alternating rounds. */
+async function workersPart(): Promise<void> {
+  const servers: Array<{ workers: number; server: ServerProcess; sign: PreparedRequest[]; decrypt: PreparedRequest[] }> = [];
+  const stores: FilledStore[] = [];
+  try {
+    for (const workers of [1, 2]) {
+      // A store migrated in this process (as the keys part's): a fresh PostgreSQL schema named only by
+      // the server's search_path can meet another schema's migration table on its first start.
+      const store = await fillStore(0);
+      stores.push(store);
+      const server = await startServer({ workers: String(workers), args: ['--role', 'kms'], store, ...(SERVER_CPUS ? { cpus: SERVER_CPUS } : {}) });
+      servers.push({ workers, server, sign: [], decrypt: [] });
+      const kms = new KMSClient({ endpoint: server.endpoint, region: BENCH_REGION, credentials: BENCH_ADMIN });
+      try {
+        const signKey = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+        const encKey = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+        const signer = makeSigner();
+        const s = servers.at(-1)!;
+        for (let i = 0; i < 1024; i++)
+          s.sign.push(
+            await signKmsRequest(
+              server.port,
+              'Sign',
+              { KeyId: signKey, Message: randomBytes(32).toString('base64'), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' },
+              signer,
+            ),
+          );
+        for (let i = 0; i < 64; i++) {
+          const r = await kms.send(new GenerateDataKeyCommand({ KeyId: encKey, KeySpec: 'AES_256', EncryptionContext: { purpose: 'bench' } }));
+          r.Plaintext?.fill(0);
+          for (let j = 0; j < 16; j++)
+            s.decrypt.push(
+              await signKmsRequest(
+                server.port,
+                'Decrypt',
+                { CiphertextBlob: Buffer.from(r.CiphertextBlob!).toString('base64'), EncryptionContext: { purpose: 'bench' } },
+                signer,
+              ),
+            );
+        }
+      } finally {
+        kms.destroy();
+      }
+    }
+    const ops = ['Sign', 'Decrypt'] as const;
+    const got = new Map<string, Awaited<ReturnType<typeof measured>>[]>();
+    for (const op of ops) for (const s of servers) await runPipelined(s.server.port, op === 'Sign' ? s.sign : s.decrypt, CONNECTIONS, DEPTH, WARMUP);
+    for (let round = 0; round < ROUNDS; round++)
+      for (const op of ops)
+        for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
+          const k = `${op}/${s.workers}`;
+          got.set(k, [...(got.get(k) ?? []), await measured(s.server, op === 'Sign' ? s.sign : s.decrypt)]);
+        }
+    console.log(
+      `\n--workers 1 against --workers 2, ${ROUNDS} alternating rounds of ${SECONDS}s, ${CONNECTIONS * DEPTH} in flight, ${cpus().length} cores, servers on CPUs ${SERVER_CPUS ?? 'any'}, load generator on ${process.env.BENCH_LOAD_CPUS ?? 'any'}, ${DATABASE_URL ? 'PostgreSQL' : 'embedded SQLite'}`,
+    );
+    console.log(
+      `${'operation'.padEnd(10)}${'1 worker/s'.padEnd(12)}${'2 workers/s'.padEnd(13)}${'ratio'.padEnd(8)}${'CPU µs/req 1'.padEnd(14)}${'CPU µs/req 2'.padEnd(14)}projected ratio`,
+    );
+    const rows = ops.map((op) => {
+      const one = got.get(`${op}/1`)!;
+      const two = got.get(`${op}/2`)!;
+      const r1 = median(one.map((r) => r.perSecond));
+      const r2 = median(two.map((r) => r.perSecond));
+      const c1 = median(one.map((r) => r.cpuUsPerRequest));
+      const c2 = median(two.map((r) => r.cpuUsPerRequest));
+      // The share of requests each worker served, from its CPU time (the primary does no request work).
+      const workerShares = two.map((r) => r.perProcessUs.filter((x) => x > 1).map((x) => Math.round(x)));
+      return {
+        operation: op,
+        oneWorkerPerSecond: r1,
+        twoWorkersPerSecond: r2,
+        ratio: r2 / r1,
+        cpuUsPerRequestOneWorker: c1,
+        cpuUsPerRequestTwoWorkers: c2,
+        projectedRatio: (2 * c1) / c2,
+        twoWorkersCpuUsPerRequestByProcess: workerShares,
+        met: r2 / r1 >= 1.6,
+      };
+    });
+    for (const r of rows)
+      console.log(
+        `${r.operation.padEnd(10)}${r.oneWorkerPerSecond.toFixed(0).padEnd(12)}${r.twoWorkersPerSecond.toFixed(0).padEnd(13)}${r.ratio.toFixed(2).padEnd(8)}${r.cpuUsPerRequestOneWorker.toFixed(0).padEnd(14)}${r.cpuUsPerRequestTwoWorkers.toFixed(0).padEnd(14)}${r.projectedRatio.toFixed(2)}`,
+      );
+    console.log('ratio target >= 1.6; projected ratio: 2 x CPU per request with one worker / with two (each worker on a core of its own)');
+    console.log(loadLine());
+    writeResult(`scale-workers${suffix}.json`, {
+      part: 'workers',
+      serverCpus: SERVER_CPUS ?? 'any',
+      loadGeneratorCpus: process.env.BENCH_LOAD_CPUS ?? 'any',
+      loadGenerator: `bench/lib/load.ts runPipelined, ${CONNECTIONS} connections x ${DEPTH} pipelined`,
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      rows,
+    });
+  } finally {
+    for (const s of servers) await s.server.stop();
+    for (const s of stores) await s.remove();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { keys: { type: 'string' }, small: { type: 'string' }, workers: { type: 'boolean' } }, strict: true });
+  if (process.env.BENCH_LOAD_CPUS) execFileSync('taskset', ['-cp', process.env.BENCH_LOAD_CPUS, String(process.pid)], { stdio: 'ignore' });
+  if (values.workers) return workersPart();
+  const large = Number(values.keys ?? 1_000_000);
+  const small = Number(values.small ?? 1000);
+  if (!Number.isInteger(large) || !Number.isInteger(small) || small < 1 || large <= small) throw new RangeError('--keys must be an integer above --small');
+  await keysPart(large, small);
+}
+
+await main();
