@@ -187,14 +187,29 @@ describe('split wallet signing policy', () => {
       ['explicit Deny wins over the Allow', { type: 'transaction', transaction: tx(TREASURY, 1n, 2_000_000n) }, 'policy_denied', /NoBigGas/],
       ['RequireApproval is a refusal for a wallet owner', { type: 'message', message: 'hi' }, 'policy_requires_approval', /AskForMessages/],
     ];
-    const releases = (await decrypts()).length;
+    const before = await decrypts();
+    const released = (rows: typeof before) => rows.filter((e) => e.outcome === 'allowed').length;
     for (const [name, payload, code, message] of cases) {
       const r = await refusal(payload);
       assert.equal(r.code, code, name);
       assert.match(r.message, message, name);
     }
-    // A refusal is decided before share A is asked for: the custodian saw no release.
-    assert.equal((await decrypts()).length, releases);
+    // A refusal is decided before share A is asked for: the custodian released nothing …
+    const after = await decrypts();
+    assert.equal(released(after), released(before));
+    // … and each refusal is on its record: a DryRun Decrypt carrying the decision and the deciding Sid.
+    const refusals = after.slice(before.length);
+    assert.deepEqual(
+      refusals.map((e) => [e.error_code, JSON.parse(e.eth!).decision, JSON.parse(e.eth!).statement ?? null]),
+      [
+        ['DryRunOperationException', 'deny', null],
+        ['DryRunOperationException', 'deny', null],
+        ['DryRunOperationException', 'deny', null],
+        ['DryRunOperationException', 'deny', 'NoBigGas'],
+        ['DryRunOperationException', 'pending', 'AskForMessages'],
+      ],
+    );
+    assert.deepEqual(JSON.parse(refusals[0]!.eth!), { payloadType: 'transaction', decision: 'deny', chainId: '31337', to: OTHER, value: '1' });
   });
 
   test("the custodian's audit event of an allowed release carries the decoded fields and the Sid", async () => {
@@ -323,9 +338,14 @@ describe('split wallet signing policy', () => {
     const good = { payloadType: 'transaction', decision: 'allow', to: TREASURY, value: '1', statement: 'PayTreasury' };
     assert.deepEqual(readSignerClaims(new Input({ SymbolonSigningDecision: good }), true), good);
     assert.equal(readSignerClaims(new Input({}), false), undefined);
+    // A refusal is a claim only on a DryRun (nothing released): how the signer records a denial.
+    const denied = { ...good, decision: 'deny' };
+    assert.deepEqual(readSignerClaims(new Input({ SymbolonSigningDecision: denied }), true, true), denied);
+    assert.throws(() => readSignerClaims(new Input({ SymbolonSigningDecision: denied }), false, true), /SymbolonSigningDecision/);
     const refused: Array<[string, unknown, boolean]> = [
       ['without Recipient', good, false],
-      ['a deny is never a release', { ...good, decision: 'deny' }, true],
+      ['a deny is never a release (no DryRun)', { ...good, decision: 'deny' }, true],
+      ['a pending is never a release (no DryRun)', { ...good, decision: 'pending' }, true],
       ['unknown member', { ...good, note: 'x' }, true],
       ['mixed-case address', { ...good, to: '0xAbC1111111111111111111111111111111111111' }, true],
       ['value not decimal', { ...good, value: '0x10' }, true],

@@ -21,8 +21,8 @@ const ADDRESS = /^0x[0-9a-f]{40}$/;
 const PAYLOAD_TYPES: ReadonlySet<string> = new Set(['transaction', 'message', 'typedData', 'authorization']);
 const CHECKS: Readonly<Record<string, (v: unknown) => boolean>> = {
   payloadType: (v) => typeof v === 'string' && PAYLOAD_TYPES.has(v),
-  // Share A is asked for only after an Allow: no other decision is a claim the signer makes here.
-  decision: (v) => v === 'allow',
+  // Share A is asked for only after an Allow; a refusal is recorded by a DryRun (readSignerClaims).
+  decision: (v) => v === 'allow' || v === 'deny' || v === 'pending',
   chainId: (v) => typeof v === 'string' && DECIMAL.test(v),
   to: (v) => v === null || (typeof v === 'string' && ADDRESS.test(v)),
   value: (v) => typeof v === 'string' && DECIMAL.test(v),
@@ -40,10 +40,12 @@ function refuse(why: string): never {
 
 /**
  * @param attested whether the request carries a verified Recipient attestation.
+ * @param dryRun whether the request is a DryRun: only then may the decision be `deny` or `pending`
+ *   (the signer records a refusal without a release; a release is always for an allowed payload).
  * @returns the claimed audit fields, or undefined when the request has none.
  * @throws {AwsError} ValidationException when they are malformed or come without an attested Recipient.
  */
-export function readSignerClaims(input: Input, attested: boolean): EthAuditFields | undefined {
+export function readSignerClaims(input: Input, attested: boolean, dryRun = false): EthAuditFields | undefined {
   const v = input.raw[SIGNER_CLAIMS_FIELD];
   if (v === undefined || v === null) return undefined;
   if (!attested) refuse('is accepted only with an attested Recipient.');
@@ -55,5 +57,6 @@ export function readSignerClaims(input: Input, attested: boolean): EthAuditField
     if (!check(value)) refuse(`member ${k} is malformed.`);
   }
   if (claims.payloadType === undefined || claims.decision === undefined) refuse('must name payloadType and decision.');
+  if (claims.decision !== 'allow' && !dryRun) refuse('may name a refusal (deny, pending) only with DryRun: a release is for an allowed payload.');
   return claims as unknown as EthAuditFields;
 }

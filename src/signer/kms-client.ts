@@ -33,6 +33,11 @@ export interface DecryptForRecipientRequest {
   keyId?: string | undefined;
   /** A signature's decision and decoded facts, sent as SymbolonSigningDecision for the custodian's audit. */
   decision?: DecisionAuditFields | undefined;
+  /**
+   * `DryRun`: nothing is released; the custodian checks the request and records it (with `decision`)
+   * in its audit log. The promise then resolves to an empty array.
+   */
+  dryRun?: boolean | undefined;
 }
 
 /** Response size cap: a CMS envelope of a 32-byte share is well under 1 KiB. */
@@ -155,6 +160,7 @@ export class KmsRecipientClient {
         Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: this.#documentAsBase64(r.attestationDocument) },
         // The signing decision this release is for, for the custodian's audit event (src/kms/signer-claims.ts).
         ...(r.decision ? { SymbolonSigningDecision: r.decision } : {}),
+        ...(r.dryRun ? { DryRun: true } : {}),
       }),
     );
     const headers = signDecryptRequest({
@@ -175,6 +181,8 @@ export class KmsRecipientClient {
       return new Uint8Array(Buffer.from(out.CiphertextForRecipient, 'base64'));
     }
     const type = String((json as { __type?: unknown })?.__type ?? '').replace(/^.*#/, '');
+    // AWS's answer to a DryRun that would have succeeded.
+    if (r.dryRun && type === 'DryRunOperationException') return new Uint8Array(0);
     switch (type) {
       case 'AccessDeniedException':
         throw new SignerError('release_refused', 'The custodian refused to release share A to this signer for this token (key policy).');

@@ -78,3 +78,36 @@ export async function releaseShareA(
     throw e;
   }
 }
+
+/**
+ * Puts a refused signature on the custodian's record: a `DryRun` Decrypt of
+ * share A with the owner's credentials and this signer's attestation, carrying
+ * the decision (deny or pending) and the payload's decoded facts
+ * (src/kms/signer-claims.ts). Nothing is released. The custodian checks the
+ * request as it would a release (the key policy, the attestation) and audits
+ * it, so a split wallet's denials are in the same log as its signatures.
+ * @throws {SignerError} as releaseShareA when the custodian refuses the request itself.
+ */
+export async function recordRefusal(
+  deps: { credentials: CredentialSource; kms: KmsRecipientClient; session: AttestedSession },
+  r: { token: string; tokenExp: number; ciphertext: Uint8Array; context: Record<string, string>; keyId: string | undefined; decision: DecisionAuditFields },
+): Promise<void> {
+  const [credentials, recipient] = await Promise.all([deps.credentials.forToken(r.token, r.tokenExp), deps.session.recipient()]);
+  const dryRun = (document: Uint8Array) =>
+    deps.kms.decryptForRecipient({
+      credentials,
+      ciphertextBlob: r.ciphertext,
+      encryptionContext: r.context,
+      attestationDocument: document,
+      keyId: r.keyId,
+      decision: r.decision,
+      dryRun: true,
+    });
+  try {
+    await dryRun(recipient.document);
+  } catch (e) {
+    if (!(e instanceof SignerError && e.code === 'attestation_refused' && recipient.reused)) throw e;
+    await deps.session.refused(recipient, e.reason ?? 'invalid');
+    await dryRun((await deps.session.recipient()).document);
+  }
+}

@@ -32,7 +32,7 @@ import { signPreparedTransaction } from '../eth/signTransaction.js';
 import { signTypedData } from '../eth/signTypedData.js';
 import type { DigestSigner } from '../eth/types.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
-import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
+import { recordRefusal, releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
 import { shareAContext } from './shareContext.js';
 import { enforceSplitDecision, readSplitSigningPolicy } from './splitSigningPolicy.js';
 import { payloadFacts } from '../signing-policy/payloadFacts.js';
@@ -108,19 +108,35 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
     const { address, verified } = await verifyOwnerRequest(deps.verifier, { shareB, address: request.address, token: request.token });
     // Only now the costly part (hashing typed data, serializing a transaction), and still before any release.
     const payload = asSignerPayload(() => encodePayload(request.payload));
-    // The owner's policy decides before share A is asked for: a refused payload never reaches the custodian.
+    // The owner's policy decides before share A is asked for: a refused payload is never released (only recorded).
     const policy = request.signingPolicy === undefined ? undefined : readSplitSigningPolicy(request.signingPolicy);
     const facts = payloadFacts(request.payload);
-    const statement = policy ? enforceSplitDecision(evaluateSigningPolicy(policy.policy, facts)) : undefined;
-    // Claims for the custodian's audit event of the release (src/kms/signer-claims.ts): what is signed, and why.
-    const decision = decisionAuditFields(request.payload, facts, 'allow', statement);
-
     let context: Record<string, string>;
     try {
       context = shareAContext(verified.sub, address, request.generation ?? 0, policy?.sha256);
     } catch {
       throw new SignerError('bad_request', 'generation must be a non-negative integer.');
     }
+    let statement: string | undefined;
+    if (policy) {
+      const decided = evaluateSigningPolicy(policy.policy, facts);
+      if (decided.decision !== 'allow') {
+        // The refusal goes on the custodian's record (a DryRun: nothing released), then to the caller.
+        const refused = decisionAuditFields(request.payload, facts, decided.decision, decided.statement);
+        await recordRefusal(deps, {
+          token: request.token,
+          tokenExp: verified.exp,
+          ciphertext: request.shareACiphertext,
+          context,
+          keyId: request.keyId,
+          decision: refused,
+        }).catch((e: unknown) => deps.logger.warn({ code: (e as SignerError)?.code }, 'a refused signature could not be recorded by the custodian'));
+      }
+      statement = enforceSplitDecision(decided);
+    }
+    // Claims for the custodian's audit event of the release (src/kms/signer-claims.ts): what is signed, and why.
+    const decision = decisionAuditFields(request.payload, facts, 'allow', statement);
+
     shareA = (
       await releaseShareA(deps, { token: request.token, tokenExp: verified.exp, ciphertext: request.shareACiphertext, context, keyId: request.keyId, decision })
     ).shareA;

@@ -44,7 +44,7 @@ export const decrypt = operation('Decrypt', async (input, ctx) => {
   const recipientField = readRecipient(input);
   if (context) ctx.audit.encryptionContext = context;
   const recipient = recipientField ? attestRecipient(ctx, recipientField) : undefined;
-  const claims = readSignerClaims(input, recipient !== undefined);
+  const claims = readSignerClaims(input, recipient !== undefined, dryRun);
   if (claims) ctx.audit.eth = claims;
   // Audited whether allowed or denied: an export attempt is on the record as one (docs/signer.md, "Export").
   if (recipient?.purpose === 'export') ctx.audit.releasePurpose = 'export';
