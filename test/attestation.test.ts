@@ -284,9 +284,17 @@ describe('Recipient verification (custodian side)', () => {
     assert.equal(r.conditions['kms:RecipientAttestation:PCR0'], 'a0'.repeat(48));
     assert.equal(r.conditions['kms:RecipientAttestation:PCR1'], 'a1'.repeat(48));
     assert.equal(r.conditions['kms:RecipientAttestation:PCR2'], 'a2'.repeat(48));
+    // A document that states no purpose is a signature's release (src/attestation/release-purpose.ts).
+    assert.equal(r.conditions['symbolon:SplitSharePurpose'], 'sign');
     assert.deepEqual(
       Object.keys(r.conditions).sort(),
-      [IMAGE_SHA384_KEY, 'kms:RecipientAttestation:PCR0', 'kms:RecipientAttestation:PCR1', 'kms:RecipientAttestation:PCR2'].sort(),
+      [
+        IMAGE_SHA384_KEY,
+        'kms:RecipientAttestation:PCR0',
+        'kms:RecipientAttestation:PCR1',
+        'kms:RecipientAttestation:PCR2',
+        'symbolon:SplitSharePurpose',
+      ].sort(),
     );
     assert.deepEqual(r.spki, rsaSpki);
     assert.equal(r.key.asymmetricKeyType, 'rsa');

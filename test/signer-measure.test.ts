@@ -29,7 +29,13 @@ function copyImage(): string {
 test('the SDK modules the signer runs are in the image, measured byte for byte', () => {
   const image = measureSignerImage();
   const paths = image.files.map((f) => f.path);
-  const shared = ['packages/sdk/src/canonicalSignature.ts', 'packages/sdk/src/checkTypedDataLimits.ts', 'packages/sdk/src/errors.ts'];
+  const shared = [
+    'packages/sdk/src/canonicalSignature.ts',
+    'packages/sdk/src/checkTypedDataLimits.ts',
+    'packages/sdk/src/errors.ts',
+    // HPKE sealing of an owner's export, shared with the frame that opens it (docs/signer.md, "Export").
+    'packages/sdk/src/split/keyExport.ts',
+  ];
   for (const p of ['src/eth/toRecoverableSignature.ts', 'src/eth/payload.ts', ...shared]) {
     assert.ok(paths.includes(p), `${p} is not in the signer image`);
   }

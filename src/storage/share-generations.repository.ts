@@ -20,11 +20,11 @@ export interface ShareGenerationRow {
 export async function findShareGeneration(db: Db, keyId: string, address: string): Promise<ShareGenerationRow | undefined> {
   const r = await db
     .selectFrom('kms_share_generations')
-    .select(['generation', 'share_a_digest', 'updated_at'])
+    .select(['generation', 'share_a_ciphertext_sha256', 'updated_at'])
     .where('key_id', '=', keyId)
     .where('address', '=', address)
     .executeTakeFirst();
-  return r && { keyId, address, generation: Number(r.generation), shareADigest: r.share_a_digest, updatedAt: Number(r.updated_at) };
+  return r && { keyId, address, generation: Number(r.generation), shareADigest: r.share_a_ciphertext_sha256, updatedAt: Number(r.updated_at) };
 }
 
 /**
@@ -34,7 +34,7 @@ export async function findShareGeneration(db: Db, keyId: string, address: string
 export async function insertShareGeneration(db: Db, row: ShareGenerationRow): Promise<boolean> {
   const r = await db
     .insertInto('kms_share_generations')
-    .values({ key_id: row.keyId, address: row.address, generation: row.generation, share_a_digest: row.shareADigest, updated_at: row.updatedAt })
+    .values({ key_id: row.keyId, address: row.address, generation: row.generation, share_a_ciphertext_sha256: row.shareADigest, updated_at: row.updatedAt })
     .onConflict((oc) => oc.columns(['key_id', 'address']).doNothing())
     .executeTakeFirst();
   return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
@@ -47,7 +47,7 @@ export async function insertShareGeneration(db: Db, row: ShareGenerationRow): Pr
 export async function raiseShareGeneration(db: Db, fromGeneration: number, row: ShareGenerationRow): Promise<boolean> {
   const r = await db
     .updateTable('kms_share_generations')
-    .set({ generation: row.generation, share_a_digest: row.shareADigest, updated_at: row.updatedAt })
+    .set({ generation: row.generation, share_a_ciphertext_sha256: row.shareADigest, updated_at: row.updatedAt })
     .where('key_id', '=', row.keyId)
     .where('address', '=', row.address)
     .where('generation', '=', fromGeneration)

@@ -463,7 +463,7 @@ export interface KmsShareGenerationTable {
   address: string;
   generation: number;
   /** Lower-case hex SHA-256 of the one share A ciphertext released at `generation`. */
-  share_a_digest: string;
+  share_a_ciphertext_sha256: string;
   updated_at: number;
 }
 

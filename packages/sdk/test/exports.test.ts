@@ -108,6 +108,8 @@ test('no source file imports node: modules, Node globals or the server tree', ()
           '@noble/hashes/sha3.js',
           '@noble/hashes/sha2.js',
           '@noble/hashes/hmac.js',
+          // HPKE (RFC 9180) for an owner's key export (split/keyExport.ts): WebCrypto only.
+          '@hpke/core',
         ].includes(s),
         `${f} imports ${s}`,
       );

@@ -17,7 +17,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('key_id', 'text', (c) => c.notNull())
     .addColumn('address', 'text', (c) => c.notNull())
     .addColumn('generation', 'integer', (c) => c.notNull())
-    .addColumn('share_a_digest', 'text', (c) => c.notNull())
+    .addColumn('share_a_ciphertext_sha256', 'text', (c) => c.notNull())
     .addColumn('updated_at', ms, (c) => c.notNull())
     .addPrimaryKeyConstraint('kms_share_generations_pk', ['key_id', 'address'])
     .execute();
