@@ -41,5 +41,22 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropIndex('kms_signing_usage_key_seq').execute();
-  await db.schema.alterTable('kms_signing_usage').dropColumn('seq').execute();
+  if (await isPostgres(db)) {
+    await db.schema.alterTable('kms_signing_usage').dropColumn('seq').execute();
+    return;
+  }
+  // SQLite cannot drop a PRIMARY KEY column: the table is rebuilt as 2026-12-07T1000 made it.
+  await sql`create table kms_signing_usage_prev (
+    id text primary key,
+    key_id text not null,
+    at integer not null,
+    chain_id text,
+    value text not null,
+    token text,
+    erc20_amount text)`.execute(db);
+  await sql`insert into kms_signing_usage_prev (id, key_id, at, chain_id, value, token, erc20_amount)
+    select id, key_id, at, chain_id, value, token, erc20_amount from kms_signing_usage`.execute(db);
+  await db.schema.dropTable('kms_signing_usage').execute();
+  await sql`alter table kms_signing_usage_prev rename to kms_signing_usage`.execute(db);
+  await db.schema.createIndex('kms_signing_usage_key_at').on('kms_signing_usage').columns(['key_id', 'at']).execute();
 }
