@@ -271,9 +271,17 @@ async function sustained(total: number): Promise<void> {
     }> = [];
     console.log(`\nSign sustained at ${rate}/s (50 % of the peak ${peak.perSecond.toFixed(0)}/s, one process) for ${total}s in slices of ${slice}s`);
     const started = performance.now();
+    // SigV4 signatures are valid for 5 minutes (X-Amz-Date): the requests are signed again every 2,
+    // between slices, or a run longer than 5 minutes measures the server refusing expired ones.
+    let signReqs = s.signReqs;
+    let signedAt = performance.now();
     while ((performance.now() - started) / 1000 < total - slice / 2) {
+      if (performance.now() - signedAt > 120_000) {
+        signReqs = await presign(s.server.port, 4096, 'Sign', (i) => signBody(s.keyId, i));
+        signedAt = performance.now();
+      }
       const cpu0 = cpuMs(pid);
-      const r = await runFixedRateRaw(s.server.port, s.signReqs, rate, slice);
+      const r = await runFixedRateRaw(s.server.port, signReqs, rate, slice);
       const cpu1 = cpuMs(pid);
       const row = {
         at: Math.round((performance.now() - started) / 1000),
