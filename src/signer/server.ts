@@ -218,6 +218,34 @@ function tokenOf(header: string | undefined, inBody: string | undefined): string
   return token;
 }
 
+/** What every share route's body has. */
+interface SharesBody {
+  address: string;
+  shareB: string;
+  shareACiphertext: string;
+  keyId?: string;
+  token?: string;
+  signingPolicy?: string;
+}
+
+/**
+ * A share route's shares, owner token and policy text, decoded. Share B is the
+ * decoded buffer itself (no copy), so the callee's wipe reaches the memory it
+ * was decoded into.
+ */
+function sharesOf(body: SharesBody, authorization: string | undefined) {
+  // The token first: a malformed header is refused before share B is decoded into memory nobody wipes.
+  const token = tokenOf(authorization, body.token);
+  return {
+    address: body.address,
+    shareB: Buffer.from(body.shareB, 'base64'),
+    shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
+    keyId: body.keyId,
+    token,
+    signingPolicy: body.signingPolicy,
+  };
+}
+
 /** Builds the signer's app. `corsOrigins`: exact origins (the wallet frame's) whose pages may call /v1/sign; no other origin gets CORS headers. */
 export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?: readonly string[]; exportEnabled?: boolean }): FastifyInstance {
   const app = Fastify({
@@ -273,20 +301,10 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     { schema: { body: signBody, response: { 200: signResponse, '4xx': errorResponse, '5xx': errorResponse } } },
     async (req) => {
       const body = req.body;
-      const token = tokenOf(req.headers.authorization, body.token);
+      const shares = sharesOf(body, req.headers.authorization);
       // Shape and bounds only: hashing waits until signWithSplitKey has verified the token.
       const payload = asSignerPayload(() => readPayload(body.payload));
-      return signWithSplitKey(deps, {
-        payload,
-        address: body.address,
-        // The decoded bytes themselves (no copy), so that signWithSplitKey's wipe reaches the memory share B was decoded into.
-        shareB: Buffer.from(body.shareB, 'base64'),
-        shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
-        token,
-        keyId: body.keyId,
-        generation: body.generation,
-        signingPolicy: body.signingPolicy,
-      });
+      return signWithSplitKey(deps, { ...shares, payload, generation: body.generation });
     },
   );
 
@@ -295,15 +313,10 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     { schema: { body: rotateBody, response: { 200: rotateResponse, '4xx': errorResponse, '5xx': errorResponse } } },
     async (req) => {
       const body = req.body;
-      const token = tokenOf(req.headers.authorization, body.token);
       return rotateSplitKey(deps, {
-        address: body.address,
-        shareB: Buffer.from(body.shareB, 'base64'),
-        shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
-        generation: body.generation,
+        ...sharesOf(body, req.headers.authorization),
         keyId: body.keyId,
-        token,
-        signingPolicy: body.signingPolicy,
+        generation: body.generation,
         newSigningPolicy: body.newSigningPolicy,
       });
     },
@@ -314,16 +327,7 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     { schema: { body: activateBody, response: { 200: activateResponse, '4xx': errorResponse, '5xx': errorResponse } } },
     async (req) => {
       const body = req.body;
-      const token = tokenOf(req.headers.authorization, body.token);
-      return activateShares(deps, {
-        address: body.address,
-        shareB: Buffer.from(body.shareB, 'base64'),
-        shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
-        generation: body.generation,
-        keyId: body.keyId,
-        token,
-        signingPolicy: body.signingPolicy,
-      });
+      return activateShares(deps, { ...sharesOf(body, req.headers.authorization), generation: body.generation });
     },
   );
 
@@ -343,19 +347,9 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
     { schema: { body: exportBody, response: { 200: exportResponse, '4xx': errorResponse, '5xx': errorResponse } } },
     async (req) => {
       const body = req.body;
-      const token = tokenOf(req.headers.authorization, body.token);
       return exportSplitKey(
         { ...deps, exportEnabled: deps.exportEnabled ?? true },
-        {
-          address: body.address,
-          shareB: Buffer.from(body.shareB, 'base64'),
-          shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
-          publicKey: new Uint8Array(Buffer.from(body.publicKey, 'base64')),
-          token,
-          keyId: body.keyId,
-          generation: body.generation,
-          signingPolicy: body.signingPolicy,
-        },
+        { ...sharesOf(body, req.headers.authorization), publicKey: new Uint8Array(Buffer.from(body.publicKey, 'base64')), generation: body.generation },
       );
     },
   );
