@@ -26,30 +26,34 @@ export function shareMismatch(): SignerError {
   );
 }
 
+type ReleaseDeps = { credentials: CredentialSource; kms: KmsRecipientClient; session: AttestedSession };
+
+interface ReleaseRequest {
+  token: string;
+  tokenExp: number;
+  ciphertext: Uint8Array;
+  context: Record<string, string>;
+  keyId: string | undefined;
+  /** A signature's decision and decoded facts, for the custodian's audit event (absent for a rotation). */
+  decision?: DecisionAuditFields | undefined;
+  /** `export`: the attestation document states it (absent: a signature or a rotation). */
+  purpose?: 'export';
+}
+
 /**
- * @returns share A (the caller wipes it) and the owner's credentials.
- * @throws {SignerError} with the custodian's refusal mapped to a stable code.
+ * The custodian's Decrypt of share A with the owner's credentials and this
+ * signer's attestation document; with `dryRun`, nothing is released (the
+ * answer is empty). A reused document the custodian no longer accepts (its
+ * session ended, or it takes each document once) is retried once with a
+ * fresh one; a fresh document refused is the answer.
  */
-export async function releaseShareA(
-  deps: { credentials: CredentialSource; kms: KmsRecipientClient; session: AttestedSession },
-  r: {
-    token: string;
-    tokenExp: number;
-    ciphertext: Uint8Array;
-    context: Record<string, string>;
-    keyId: string | undefined;
-    /** A signature's decision and decoded facts, for the custodian's audit event (absent for a rotation). */
-    decision?: DecisionAuditFields | undefined;
-    /** `export`: the attestation document states it (absent: a signature or a rotation). */
-    purpose?: 'export';
-  },
-): Promise<{ shareA: Uint8Array; credentials: AwsCredentials }> {
+async function decryptForThisSigner(deps: ReleaseDeps, r: ReleaseRequest, dryRun: boolean) {
   const [credentials, first] = await Promise.all([
     deps.credentials.forToken(r.token, r.tokenExp),
     r.purpose ? deps.session.statedRecipient(encodeReleasePurpose(r.purpose)) : deps.session.recipient(),
   ]);
   let recipient = first;
-  const release = () =>
+  const decrypt = () =>
     deps.kms.decryptForRecipient({
       credentials,
       ciphertextBlob: r.ciphertext,
@@ -57,18 +61,24 @@ export async function releaseShareA(
       attestationDocument: recipient.document,
       keyId: r.keyId,
       decision: r.decision,
+      dryRun,
     });
-  let released: Uint8Array;
   try {
-    released = await release();
+    return { released: await decrypt(), recipient, credentials };
   } catch (e) {
-    // A reused document the custodian no longer accepts (its session ended, or it takes each
-    // document once): once, with a fresh document. A fresh document refused is the answer.
     if (!(e instanceof SignerError && e.code === 'attestation_refused' && recipient.reused)) throw e;
     await deps.session.refused(recipient, e.reason ?? 'invalid');
     recipient = await deps.session.recipient();
-    released = await release();
+    return { released: await decrypt(), recipient, credentials };
   }
+}
+
+/**
+ * @returns share A (the caller wipes it) and the owner's credentials.
+ * @throws {SignerError} with the custodian's refusal mapped to a stable code.
+ */
+export async function releaseShareA(deps: ReleaseDeps, r: ReleaseRequest): Promise<{ shareA: Uint8Array; credentials: AwsCredentials }> {
+  const { released, recipient, credentials } = await decryptForThisSigner(deps, r, false);
   try {
     // The RSA-OAEP private-key operation runs on the thread pool: this thread serves other requests meanwhile.
     return { shareA: await openForRecipientAsync(released, recipient.decryptKey, SHARE_BYTES), credentials };
@@ -89,25 +99,8 @@ export async function releaseShareA(
  * @throws {SignerError} as releaseShareA when the custodian refuses the request itself.
  */
 export async function recordRefusal(
-  deps: { credentials: CredentialSource; kms: KmsRecipientClient; session: AttestedSession },
+  deps: ReleaseDeps,
   r: { token: string; tokenExp: number; ciphertext: Uint8Array; context: Record<string, string>; keyId: string | undefined; decision: DecisionAuditFields },
 ): Promise<void> {
-  const [credentials, recipient] = await Promise.all([deps.credentials.forToken(r.token, r.tokenExp), deps.session.recipient()]);
-  const dryRun = (document: Uint8Array) =>
-    deps.kms.decryptForRecipient({
-      credentials,
-      ciphertextBlob: r.ciphertext,
-      encryptionContext: r.context,
-      attestationDocument: document,
-      keyId: r.keyId,
-      decision: r.decision,
-      dryRun: true,
-    });
-  try {
-    await dryRun(recipient.document);
-  } catch (e) {
-    if (!(e instanceof SignerError && e.code === 'attestation_refused' && recipient.reused)) throw e;
-    await deps.session.refused(recipient, e.reason ?? 'invalid');
-    await dryRun((await deps.session.recipient()).document);
-  }
+  await decryptForThisSigner(deps, r, true);
 }
