@@ -291,8 +291,11 @@ export class SplitWalletClient {
     try {
       await this.rotateShares();
     } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      // This device lacks the device share's key (it is about to recover): the rotation waits for a device that has it.
+      if (code === 'DEVICE_KEY_MISSING') return false;
       // Another device of this owner rotated meanwhile: its shares are the ones to use.
-      if ((e as { code?: unknown }).code !== 'generation_conflict') throw e;
+      if (code !== 'generation_conflict') throw e;
     }
     return true;
   }
