@@ -16,11 +16,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { verifyMessage, type Hex } from 'viem';
 import { emailLogin } from './helpers/email-login.js';
-import { startTestServer, REGION, type TestServer } from './helpers/server.js';
-import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+import { bearerJson, splitDevice } from './helpers/split-world.js';
 import type { SignerProcess } from '../src/signer/platform.js';
 import { launchCustodianSigner } from './helpers/signer-fixture.js';
-import { SplitWalletClient, memoryDeviceKeyStore, type DeviceKeyStore, type OidcSession } from '../packages/sdk/src/index.js';
+import { memoryDeviceKeyStore, type DeviceKeyStore, type OidcSession, type SplitWalletClient } from '../packages/sdk/src/index.js';
 import { deviceKeyIdOf, readRecoveryCode, unwrapOnDevice, newRecoveryCode } from '../packages/sdk/src/split/deviceShare.js';
 
 interface Shares {
@@ -38,35 +38,18 @@ describe('a third share on the owner’s device', () => {
   let server: TestServer;
   let signer: SignerProcess;
   const signerLog: string[] = [];
-  let accountId: string;
   const clients: Array<{ destroy(): void }> = [];
   let alice: OidcSession;
   let address: string;
   const oldDevice = memoryDeviceKeyStore();
 
   function device(deviceKeys?: DeviceKeyStore): SplitWalletClient {
-    const c = new SplitWalletClient({
-      walletUrl: server.endpoint,
-      custodianUrl: server.endpoint,
-      signerUrl: signer.url,
-      region: REGION,
-      roleArn: walletUsersRoleArn(accountId),
-      token: alice,
-      kmsClientConfig: { maxAttempts: 1 },
-      ...(deviceKeys ? { deviceKeys } : {}),
-    });
+    const c = splitDevice(server, signer.url, alice, deviceKeys ? { deviceKeys } : {});
     clients.push(c);
     return c;
   }
 
-  async function http(url: string, method: 'GET' | 'POST', token: string, body?: unknown): Promise<{ status: number; json: any }> {
-    const res = await fetch(url, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, json: await res.json() };
-  }
+  const http = bearerJson;
 
   async function stored(): Promise<Shares> {
     const r = await http(`${server.endpoint}/v1/wallets/me`, 'GET', await alice.token());
@@ -113,7 +96,6 @@ describe('a third share on the owner’s device', () => {
       env: { SYMBOLON_BUILTIN_ISSUER: '1', SYMBOLON_DEV_MAILBOX: '1' },
       identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } },
     });
-    accountId = server.custodian.accountId;
     signer = await launchCustodianSigner(server, 'trace');
     signer.stdout?.on('data', (d: Buffer) => signerLog.push(d.toString('utf8')));
     signer.stderr?.on('data', (d: Buffer) => signerLog.push(d.toString('utf8')));

@@ -16,16 +16,14 @@ import { test, before, after } from './helpers/browser-test.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import type { BrowserContext, Page, Request } from 'playwright-core';
 import { getAddress, verifyMessage, type Address, type Hex } from 'viem';
-import { startTestServer, type TestServer } from './helpers/server.js';
-import { browserSkip, FrameDriver, launchChromium } from './helpers/frame-browser.js';
+import type { TestServer } from './helpers/server.js';
+import { startSplitFrameServer } from './helpers/split-world.js';
+import { FrameDriver, launchChromium } from './helpers/frame-browser.js';
 import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
-import { startSignerChild } from '../src/server/signer-launcher.js';
 import type { SignerProcess } from '../src/signer/platform.js';
 
 const EMAIL = `device-share-${Date.now()}@example.com`;
@@ -43,17 +41,6 @@ let dapp: ExampleDapp;
 const profiles: Array<{ context: BrowserContext; dir: string }> = [];
 let frameUrl = '';
 const seen: Seen[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function profile(): Promise<{ context: BrowserContext; driver: FrameDriver }> {
   const dir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
@@ -77,7 +64,7 @@ async function homeLogin(context: BrowserContext, driver: FrameDriver): Promise<
   return home;
 }
 
-/** personal_sign from the DApp, approved in the frame; the signature, or the frame's error. */
+/** personal_sign from the DApp, approved in the frame; the signature the DApp shows. */
 async function dappSign(page: Page, driver: FrameDriver, message: string): Promise<Hex> {
   await page.locator('#message').fill(message);
   await page.locator('#sign').click();
@@ -103,28 +90,8 @@ before(async () => {
     // personal_sign needs no chain; the DApp's configuration wants one.
     chains: [{ chainId: CHAIN_ID, name: 'Local chain (unused)', rpcUrl: 'http://127.0.0.1:9' }],
   });
-  const signerPort = await freePort();
-  server = await startTestServer({
-    env: {
-      SYMBOLON_BUILTIN_ISSUER: '1',
-      SYMBOLON_DEV_MAILBOX: '1',
-      SYMBOLON_FRAME_ALLOWED_ORIGINS: dapp.origin,
-      SYMBOLON_FRAME_CUSTODY_MODE: 'split',
-      SYMBOLON_SIGNER_PORT: String(signerPort),
-      SYMBOLON_DAPP_PORT: 'off',
-    },
-    identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } },
-  });
-  signer = await startSignerChild({
-    config: server.config,
-    platformKey: server.custodian.platformKey,
-    custodianUrl: server.endpoint,
-    issuers: server.custodian.identity.trustedIssuers('custodian'),
-    accountId: server.custodian.accountId,
-    logger: pino({ level: 'silent' }),
-  });
+  ({ server, signer } = await startSplitFrameServer({ SYMBOLON_FRAME_ALLOWED_ORIGINS: dapp.origin }));
   frameUrl = `${server.endpoint}/frame/`;
-  if (browserSkip) return;
 });
 
 after(async () => {

@@ -240,23 +240,7 @@ export class SplitWalletClient {
     for (let attempt = 0; ; attempt++) {
       let { record, kept } = await this.#walletRecord(token, sub);
       if (record.split?.rotationRequired && (await this.#rotateRequired())) ({ record, kept } = await this.#walletRecord(token, sub));
-      const split = record.split!;
-      const shareC = await this.#deviceShare(record);
-      let json: string;
-      try {
-        json = toJson({
-          payload,
-          address: record.address,
-          shareB: split.shareB,
-          shareACiphertext: split.shareACiphertext,
-          keyId: split.kmsKeyId,
-          ...(split.generation ? { generation: split.generation } : {}),
-          ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
-          ...(shareC ? { shareC: bytesToBase64(shareC) } : {}),
-        });
-      } finally {
-        wipe(shareC);
-      }
+      const json = await this.#sharesJson(record, { payload });
       try {
         // The signer gets the token STS takes (the ID token), never the wallet API's.
         return (await httpJson<SplitSignResult>(this.#fetch, url, { method: 'POST', bearer: custodianToken, json })).body;
@@ -385,6 +369,31 @@ export class SplitWalletClient {
   }
 
   /**
+   * A signer request's JSON: the record's shares (address, share A's ciphertext, share B, master key,
+   * generation, signing policy), then `fields`, then share C — unwrapped here with this device's key
+   * (or `shareC` as given, which the caller wipes) and wiped once encoded.
+   * @throws {SplitError} DEVICE_KEY_MISSING, DEVICE_KEY_MISMATCH.
+   */
+  async #sharesJson(record: WalletRecordWithShares, fields: Record<string, unknown>, shareC?: Uint8Array): Promise<string> {
+    const split = record.split!;
+    const c = shareC ?? (await this.#deviceShare(record));
+    try {
+      return toJson({
+        address: record.address,
+        shareB: split.shareB,
+        shareACiphertext: split.shareACiphertext,
+        keyId: split.kmsKeyId,
+        ...(split.generation ? { generation: split.generation } : {}),
+        ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
+        ...fields,
+        ...(c ? { shareC: bytesToBase64(c) } : {}),
+      });
+    } finally {
+      if (!shareC) wipe(c);
+    }
+  }
+
+  /**
    * Share C of this wallet, unwrapped with this device's key (the caller wipes it); undefined for a two-share wallet.
    * @throws {SplitError} DEVICE_KEY_MISSING, DEVICE_KEY_MISMATCH.
    */
@@ -433,23 +442,15 @@ export class SplitWalletClient {
       throw new SplitError('NO_DEVICE_KEY_STORE', 'This client has no deviceKeys store to keep a device key in.');
     const fromGeneration = split.generation ?? 0;
     const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/rotate`;
-    const shareC = options.shareC ?? (await this.#deviceShare(record));
-    let json: string;
-    try {
-      json = toJson({
-        address: record.address,
-        shareB: split.shareB,
-        shareACiphertext: split.shareACiphertext,
+    const json = await this.#sharesJson(
+      record,
+      {
         generation: fromGeneration,
-        keyId: split.kmsKeyId,
-        ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
         ...(options.signingPolicy !== undefined ? { newSigningPolicy: options.signingPolicy } : {}),
-        ...(shareC ? { shareC: bytesToBase64(shareC) } : {}),
         ...(options.factor !== undefined ? { newFactor: options.factor } : {}),
-      });
-    } finally {
-      if (!options.shareC) wipe(shareC);
-    }
+      },
+      options.shareC,
+    );
     const nextPolicy = options.signingPolicy === undefined ? split.signingPolicy : (options.signingPolicy ?? undefined);
     let rotated: RotatedShares;
     try {
@@ -519,21 +520,11 @@ export class SplitWalletClient {
    */
   async #activate(address: string, split: SplitShares, custodianToken: string): Promise<void> {
     const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/activate`;
-    const shareC = await this.#deviceShare({ address: getAddress(address), split } as WalletRecordWithShares).catch(() => undefined);
-    let json: string;
-    try {
-      json = toJson({
-        address,
-        shareB: split.shareB,
-        shareACiphertext: split.shareACiphertext,
-        generation: split.generation ?? 0,
-        keyId: split.kmsKeyId,
-        signingPolicy: split.signingPolicy,
-        ...(shareC ? { shareC: bytesToBase64(shareC) } : {}),
-      });
-    } finally {
-      wipe(shareC);
-    }
+    // Without this device's share (or with an error), the activation is skipped: the next signature activates.
+    const json = await this.#sharesJson({ address: getAddress(address), split } as WalletRecordWithShares, { generation: split.generation ?? 0 }).catch(
+      () => undefined,
+    );
+    if (json === undefined) return;
     await httpJson(this.#fetch, url, { method: 'POST', bearer: custodianToken, json }).catch(() => undefined);
   }
 
@@ -596,25 +587,9 @@ export class SplitWalletClient {
     const { sub } = tokenSubject(token);
     this.#record = undefined;
     const record = await this.#readWalletRecord(token, sub);
-    const split = record.split!;
     const address = getAddress(record.address);
     const { keyPair, publicKey } = await generateExportKeyPair();
-    const shareC = await this.#deviceShare(record);
-    let json: string;
-    try {
-      json = toJson({
-        address,
-        shareB: split.shareB,
-        shareACiphertext: split.shareACiphertext,
-        publicKey: bytesToBase64(publicKey),
-        keyId: split.kmsKeyId,
-        ...(split.generation ? { generation: split.generation } : {}),
-        ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
-        ...(shareC ? { shareC: bytesToBase64(shareC) } : {}),
-      });
-    } finally {
-      wipe(shareC);
-    }
+    const json = await this.#sharesJson(record, { address, publicKey: bytesToBase64(publicKey) });
     let sealed: { address: string; enc: string; ciphertext: string };
     try {
       const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/export`;
