@@ -8,11 +8,10 @@
  * - recordDurable() pushes too, asks for a write on the next turn of the
  *   event loop, and resolves when the transaction holding its event commits
  *   (group commit: every event that arrived meanwhile rides the same
- *   transaction). State-changing requests and signatures await it before they
- *   answer, so a kill -9 never loses the record of an acknowledged change or of
- *   a signature handed out. It rejects after `durableTimeoutMs` (the event
- *   stays buffered and is still written later).
- * - Other reads (Decrypt, Describe…) are not awaited: after an unclean stop,
+ *   transaction). State-changing requests await it before they answer, so a
+ *   kill -9 never loses the record of an acknowledged change. It rejects after
+ *   `durableTimeoutMs` (the event stays buffered and is still written later).
+ * - Reads (Sign, Decrypt, Describe…) are not awaited: after an unclean stop,
  *   those of the last `flushIntervalMs` (plus one batch in flight) may be
  *   missing. Each process appends a `ProcessStarted` event when it opens the
  *   log and a `ProcessStopped` event when it closes it; `audit verify` names

@@ -35,9 +35,6 @@ export interface AuditEvent {
 /** What a client is told when a change was applied but its audit record could not be made durable in time. */
 export const AUDIT_NOT_DURABLE = 'The request may have been applied, but its audit record could not be written in time; check the resource before retrying.';
 
-/** What a client is told when a signature was made but its audit record could not be made durable in time (it is withheld). */
-export const AUDIT_NOT_DURABLE_SIGNATURE = 'The signature could not be recorded in the audit log in time and was not returned; retry later.';
-
 export interface AuditSink {
   /** Accepts an event; may batch. Must not throw into the request path. */
   record(event: AuditEvent): void;

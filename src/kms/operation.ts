@@ -78,18 +78,3 @@ const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set([
 export function changesState(name: string): boolean {
   return !READ_ONLY_OPERATIONS.has(name);
 }
-
-/**
- * Reads that hand a signature out (`TrentService.Sign`, `SymbolonSigning.SignPayload`): a
- * signature is the key's power used, so, as a change, it leaves only once its record is durable.
- */
-const SIGNING_OPERATIONS: ReadonlySet<string> = new Set(['Sign', 'SignPayload']);
-
-/**
- * True when a successful `name` is answered only after its audit event is durable (group
- * commit, src/server/kms-route.ts): every operation that may change state, and every one that
- * makes a signature. A kill -9 then never loses the record of a signature a client received.
- */
-export function recordedBeforeAnswer(name: string): boolean {
-  return changesState(name) || SIGNING_OPERATIONS.has(name);
-}

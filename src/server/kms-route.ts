@@ -6,21 +6,20 @@
  *   authenticate (SigV4) → find the operation → parse the JSON body → run it
  *   → record the audit event → answer
  *
- * The audit event of a state-changing operation, or of a signature
- * (src/kms/operation.ts recordedBeforeAnswer), that succeeded is durable
- * before the answer leaves (AuditSink.recordDurable: a group commit); other
- * reads and refusals are recorded without waiting (src/audit/audit-log.ts says
- * what an unclean stop can lose of those). Metrics are observed once per request.
+ * The audit event of a state-changing operation that succeeded is durable
+ * before the answer leaves (AuditSink.recordDurable: a group commit); reads
+ * and refusals are recorded without waiting (src/audit/audit-log.ts says what
+ * an unclean stop can lose of those). Metrics are observed once per request.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AwsError, internal, serialization, storeUnavailableKms, unknownOperation } from '../aws/errors.js';
 import { isStoreUnavailable } from '../storage/database.js';
 import type { Authenticator } from '../aws/authenticator.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
-import { AUDIT_NOT_DURABLE, AUDIT_NOT_DURABLE_SIGNATURE, recordRequestEvent, type AuditEvent, type AuditSink } from '../audit/event.js';
+import { AUDIT_NOT_DURABLE, recordRequestEvent, type AuditEvent, type AuditSink } from '../audit/event.js';
 import { Input } from '../kms/input.js';
 import type { AuditFields, KmsDeps, OperationContext } from '../kms/context.js';
-import { changesState, recordedBeforeAnswer, type KmsOperation } from '../kms/operation.js';
+import { changesState, type KmsOperation } from '../kms/operation.js';
 import { unsupportedKmsOperation } from '../kms/aws-operations.js';
 import { grantIdsOfTokens } from '../kms/grants.js';
 import { sendAwsError, signedRequest, JSON_11 } from './aws-protocol.js';
@@ -136,18 +135,16 @@ function auditEvent(call: KmsCall, caller: Caller): AuditEvent {
   };
 }
 
-/** Records the request's event; a successful change or signature waits until its record is durable. */
+/** Records the request's event; a successful change waits until its record is durable. */
 async function recordAudit(route: KmsRouteDeps, req: FastifyRequest, call: KmsCall): Promise<void> {
   if (!call.caller) return; // unauthenticated requests are not attributed to anyone (metrics count them)
-  const durable = call.error === undefined && call.operation !== undefined && recordedBeforeAnswer(call.operationName);
+  const durable = call.error === undefined && call.operation !== undefined && changesState(call.operationName);
   if (!(await recordRequestEvent(route.audit, auditEvent(call, call.caller), durable))) {
-    const change = changesState(call.operationName);
     req.log.error(
       { requestId: call.info.requestId, operation: call.operationName.slice(0, 64) },
-      change ? 'the audit record of an applied KMS change could not be written' : 'the audit record of a signature could not be written; it was withheld',
+      'the audit record of an applied KMS change could not be written',
     );
-    // A signature whose record is not durable never leaves (the result is dropped with the error).
-    call.error = internal(change ? AUDIT_NOT_DURABLE : AUDIT_NOT_DURABLE_SIGNATURE);
+    call.error = internal(AUDIT_NOT_DURABLE);
   }
 }
 
