@@ -104,7 +104,7 @@ describe(`signing monitor on ${STORE}`, () => {
     url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/`;
     server = await startTestServer({
       monitorMaxKeys: 3,
-      webhookSettings: { baseDelayMs: 20, maxDelayMs: 100 },
+      webhookSettings: { baseDelayMs: 20, maxDelayMs: 100, allowPrivateTargets: true },
       ...(STORE === 'postgres' ? { pgSchema: `monitor16_mon_${randomBytes(4).toString('hex')}` } : {}),
     });
     const created = await callAwsJson({

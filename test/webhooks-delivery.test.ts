@@ -99,7 +99,7 @@ for (const dialect of dialects) {
     });
 
     test('the repository keeps a webhook with its secret sealed, bound to its id', async () => {
-      const d = new WebhookDispatcher({ store, root, logger });
+      const d = new WebhookDispatcher({ store, root, logger, settings: { allowPrivateTargets: true } });
       await d.start();
       try {
         const chosen = `monitor16-secret-${randomBytes(8).toString('hex')}`;
@@ -145,7 +145,7 @@ for (const dialect of dialects) {
     });
 
     test('the queue is bounded: what does not fit is dropped and counted, and emit never waits', async () => {
-      const d = new WebhookDispatcher({ store, root, logger, settings: { maxQueue: 3, concurrency: 1, maxAttempts: 1 } });
+      const d = new WebhookDispatcher({ store, root, logger, settings: { maxQueue: 3, concurrency: 1, maxAttempts: 1, allowPrivateTargets: true } });
       await d.start();
       try {
         const { webhook } = await d.create({ url: receiver.url, events: ['approval.requested'], createdBy: 'x', now: Date.now() });
@@ -166,7 +166,7 @@ for (const dialect of dialects) {
     });
 
     test('a receiver that always fails is given up after the last attempt, and counted', async () => {
-      const d = new WebhookDispatcher({ store, root, logger, settings: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 40 } });
+      const d = new WebhookDispatcher({ store, root, logger, settings: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 40, allowPrivateTargets: true } });
       await d.start();
       try {
         const { webhook } = await d.create({ url: receiver.url, events: ['deny.burst'], createdBy: 'x', now: Date.now() });

@@ -130,7 +130,7 @@ describe(`webhooks on ${STORE}`, () => {
     server = await startTestServer({
       alertSettings: { threshold: 3, windowSeconds: 60 },
       clock: () => Date.now() + offsetMs,
-      webhookSettings: { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 4 },
+      webhookSettings: { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 4, allowPrivateTargets: true },
       ...(STORE === 'postgres' ? { pgSchema: `monitor16_wh_${randomBytes(4).toString('hex')}` } : {}),
     });
     rootArn = `arn:aws:iam::${server.custodian.accountId}:root`;
