@@ -10,6 +10,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { eventually } from './helpers/eventually.js';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { LookupAddress } from 'node:dns';
@@ -96,14 +97,6 @@ class Receiver {
   }
   close(): Promise<void> {
     return new Promise((r) => this.#server!.close(() => r()));
-  }
-}
-
-async function eventually(what: string, check: () => boolean, limitMs = 15_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

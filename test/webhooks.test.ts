@@ -10,6 +10,7 @@
  */
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { eventually } from './helpers/eventually.js';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -70,15 +71,6 @@ function verifySignature(headers: IncomingHttpHeaders, body: string, secret: str
   const expected = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest();
   const given = Buffer.from(signature.slice('sha256='.length), 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
-/** Waits until `check` holds (polling); fails with `what` if it never does. */
-async function eventually(what: string, check: () => boolean, limitMs = 15_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
