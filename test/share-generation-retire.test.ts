@@ -12,6 +12,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { bearerJson as http, splitDevice } from './helpers/split-device.js';
 import { randomBytes } from 'node:crypto';
 import { verifyMessage, type Hex } from 'viem';
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, ReEncryptCommand } from '@aws-sdk/client-kms';
@@ -41,26 +42,7 @@ describe('old share generations are retired at the custodian', () => {
   let address: string;
 
   function device(session: OidcSession, signerUrl = signer.url, walletUrl = server.endpoint): SplitWalletClient {
-    const c = new SplitWalletClient({
-      walletUrl,
-      custodianUrl: walletUrl,
-      signerUrl,
-      region: REGION,
-      roleArn: walletUsersRoleArn(accountId),
-      token: session,
-      kmsClientConfig: { maxAttempts: 1 },
-    });
-    clients.push(c);
-    return c;
-  }
-
-  async function http(url: string, method: 'GET' | 'POST', token: string, body?: unknown): Promise<{ status: number; json: any }> {
-    const res = await fetch(url, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, json: await res.json() };
+    return splitDevice({ walletUrl, signerUrl, accountId, session, clients });
   }
 
   async function stored(session = alice, base = server.endpoint): Promise<Shares & { address: string }> {
