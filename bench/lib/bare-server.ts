@@ -5,6 +5,8 @@
  * (AWS JSON 1.1 body with a base64 DIGEST), signs it with a fixed key through
  * the same native binding, and answers the same JSON shape. Benchmark code only.
  *
+ * `POST /noop` (bench:split's HTTP floor) parses the body and answers a fixed one.
+ *
  * Usage: node --import tsx bench/lib/bare-server.ts --port P [--data DIR]
  */
 import { createRequire } from 'node:module';
@@ -34,6 +36,16 @@ app.post('/', async (req, reply) => {
     .code(200)
     .header('content-type', 'application/x-amz-json-1.1')
     .send(JSON.stringify({ KeyId: input.KeyId, Signature: Buffer.from(signature).toString('base64'), SigningAlgorithm: 'ECDSA_SHA_256' }));
+});
+// bench:split's HTTP floor: one hop with nothing behind it. Parses the JSON body (as every route does) and answers a
+// fixed body of `x-reply-bytes` bytes (a Decrypt-for-recipient answer is about 600).
+app.post('/noop', async (req, reply) => {
+  JSON.parse((req.body as Buffer).toString('utf8'));
+  const size = Math.min(64 * 1024, Number(req.headers['x-reply-bytes'] ?? 2));
+  return reply
+    .code(200)
+    .header('content-type', 'application/x-amz-json-1.1')
+    .send(JSON.stringify({ r: 'x'.repeat(Math.max(0, size - 8)) }));
 });
 await app.listen({ host: '127.0.0.1', port: Number(values.port) });
 process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));

@@ -3,10 +3,23 @@
  * (key, address) row, create it once, raise it with a compare-and-set on the
  * generation it was read at. There is no statement that lowers a row.
  */
-import type { Kysely, Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Tables } from './tables.js';
 
 type Db = Kysely<Tables> | Transaction<Tables>;
+
+/**
+ * findShareGeneration's SQL, compiled once per database handle (its dialect's placeholders and plugins) and
+ * run with each release's parameters: it is read on every release of share A, and kysely's building and
+ * compiling of the query cost more than SQLite's prepared-statement run (≈ 7 of 18 µs per read).
+ */
+const findSql = new WeakMap<Db, string>();
+
+interface ShareGenerationSelect {
+  generation: number | string;
+  share_a_ciphertext_sha256: string;
+  updated_at: number | string;
+}
 
 export interface ShareGenerationRow {
   keyId: string;
@@ -18,12 +31,20 @@ export interface ShareGenerationRow {
 
 /** The row of one master key and address, if any. */
 export async function findShareGeneration(db: Db, keyId: string, address: string): Promise<ShareGenerationRow | undefined> {
-  const r = await db
-    .selectFrom('kms_share_generations')
-    .select(['generation', 'share_a_ciphertext_sha256', 'updated_at'])
-    .where('key_id', '=', keyId)
-    .where('address', '=', address)
-    .executeTakeFirst();
+  let sql = findSql.get(db);
+  if (sql === undefined) {
+    const q = db
+      .selectFrom('kms_share_generations')
+      .select(['generation', 'share_a_ciphertext_sha256', 'updated_at'])
+      .where('key_id', '=', keyId)
+      .where('address', '=', address)
+      .compile();
+    // Two parameters, in this order: the statement is only ever run with [keyId, address].
+    if (q.parameters.length !== 2 || q.parameters[0] !== keyId || q.parameters[1] !== address) throw new Error('unexpected share generation query');
+    sql = q.sql;
+    findSql.set(db, sql);
+  }
+  const r = (await db.executeQuery(CompiledQuery.raw(sql, [keyId, address]) as CompiledQuery<ShareGenerationSelect>)).rows[0];
   return r && { keyId, address, generation: Number(r.generation), shareADigest: r.share_a_ciphertext_sha256, updatedAt: Number(r.updated_at) };
 }
 
