@@ -227,3 +227,20 @@ describe("every implemented operation's input, against botocore's KMS model", { 
     assert.equal(await snapshot(), before);
   });
 });
+
+test('isBase64Blob accepts exactly the strings of the grouped base64 pattern', async () => {
+  const { isBase64Blob } = await import('../src/kms/input.js');
+  const grouped = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+  const alphabet = ['A', 'z', '9', '+', '/', '=', '-', '_', ' ', '\n'];
+  let strings = [''];
+  let accepted = 0;
+  for (let len = 0; len <= 5; len++) {
+    for (const s of strings) {
+      assert.equal(isBase64Blob(s), grouped.test(s), JSON.stringify(s));
+      if (grouped.test(s)) accepted++;
+    }
+    strings = strings.flatMap((s) => alphabet.map((c) => s + c));
+  }
+  assert.ok(accepted > 100, 'the enumeration includes valid blobs');
+  assert.equal(isBase64Blob(42), false);
+});

@@ -13,12 +13,12 @@
  * model's patterns are plain character classes.
  */
 import { constraintViolation, serialization } from '../aws/errors.js';
+import { isBase64Blob } from './input.js';
 import { OPERATION_INPUTS, SHAPES } from './shapes.js';
 import type { Shape } from './shape.js';
 
 export type { Shape } from './shape.js';
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const patterns = new Map<string, RegExp>();
 
 function pattern(source: string): RegExp {
@@ -63,7 +63,7 @@ function check(v: unknown, shapeName: string, path: string): void {
       return;
     }
     case 'blob': {
-      if (typeof v !== 'string' || !BASE64.test(v)) throw serialization(`Value for '${path}' must be a base64-encoded blob`);
+      if (!isBase64Blob(v)) throw serialization(`Value for '${path}' must be a base64-encoded blob`);
       const padding = v.endsWith('==') ? 2 : v.endsWith('=') ? 1 : 0;
       checkLength((v.length / 4) * 3 - padding, s, path, undefined);
       return;

@@ -7,7 +7,17 @@
  */
 import { constraintViolation, serialization } from '../aws/errors.js';
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Whether `v` is standard, padded base64: a multiple of 4 characters from the
+ * alphabet with at most two `=` at the end. The same strings as the grouped
+ * pattern `^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$`
+ * at about half its cost (one character class, no group backtracking).
+ */
+export function isBase64Blob(v: unknown): v is string {
+  return typeof v === 'string' && v.length % 4 === 0 && BASE64_CHARS.test(v);
+}
 
 /** `KeyId` -> `keyId`, as AWS names fields in validation messages. */
 function wireName(name: string): string {
@@ -105,7 +115,7 @@ export class Input {
   blob(name: string, opts: Presence & { min?: number; max?: number } = {}): Uint8Array | undefined {
     const v = this.#get(name, opts.required);
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !BASE64.test(v)) throw serialization(`Value for '${wireName(name)}' must be a base64-encoded blob`);
+    if (!isBase64Blob(v)) throw serialization(`Value for '${wireName(name)}' must be a base64-encoded blob`);
     const bytes = new Uint8Array(Buffer.from(v, 'base64'));
     const min = opts.min ?? 1;
     if (bytes.length < min) {
