@@ -27,6 +27,8 @@ interface Entry {
   grants?: readonly Grant[];
   /** The key's signing policy (src/kms/signing-policy.ts) once a request needed it; null: none. */
   signingPolicy?: CachedSigningPolicy;
+  /** Its text (null: none), when read with the record by a request that needs it next; parsed on first use. */
+  signingPolicyText?: string | null;
   expires: number;
 }
 
@@ -59,7 +61,12 @@ export class KeyCache {
     return e.material.get(version);
   }
 
-  putKey(key: KeyRecord, now: number): void {
+  /**
+   * Caches a key's record; `signingPolicyText` (null: the key has none) when
+   * the same read brought the key's signing policy for a request that needs it
+   * next (src/kms/keys.ts resolveKey).
+   */
+  putKey(key: KeyRecord, now: number, signingPolicyText?: string | null): void {
     if (this.#ttlMs <= 0) return;
     const prior = this.#entries.get(key.keyId);
     if (!prior && this.#entries.size >= this.#max) {
@@ -69,6 +76,7 @@ export class KeyCache {
     this.#entries.set(key.keyId, {
       key,
       material: prior && prior.key.revision === key.revision ? prior.material : new Map(),
+      ...(signingPolicyText !== undefined ? { signingPolicyText } : {}),
       expires: now + this.#ttlMs,
     });
   }
@@ -104,7 +112,20 @@ export class KeyCache {
   /** Caches a key's signing policy beside its record, unless something was invalidated since it was read (as putGrants). */
   putSigningPolicy(keyId: string, policy: CachedSigningPolicy, readAtGeneration: number): void {
     const e = this.#entries.get(keyId);
-    if (e && readAtGeneration === this.#generation) e.signingPolicy = policy;
+    if (e && readAtGeneration === this.#generation) {
+      e.signingPolicy = policy;
+      delete e.signingPolicyText;
+    }
+  }
+
+  /**
+   * The key's signing policy text read with its record (putKey), not yet
+   * parsed: null when the key has none, undefined when not read so.
+   */
+  getSigningPolicyText(keyId: string, now: number): string | null | undefined {
+    const e = this.#entries.get(keyId);
+    if (!e || e.expires <= now) return undefined;
+    return e.signingPolicyText;
   }
 
   putMaterial(m: MaterialRow): void {

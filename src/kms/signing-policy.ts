@@ -8,7 +8,7 @@
  * refused unless the key policy explicitly allows raw signing.
  */
 import { AwsError, accessDenied, internal, invalidState, malformedPolicyDocument, notFound, validation } from '../aws/errors.js';
-import { parseSigningPolicy, SigningPolicyError } from '../signing-policy/document.js';
+import { parseSigningPolicy, SigningPolicyError, type SigningPolicy } from '../signing-policy/document.js';
 import { deleteSigningPolicy, findSigningPolicy, putSigningPolicy, type SigningPolicyRow } from '../storage/signing-policies.repository.js';
 import type { CachedSigningPolicy } from './key-cache.js';
 import type { OperationContext } from './context.js';
@@ -32,21 +32,37 @@ export const VIA_SERVICES = { rpc: 'rpc.symbolon', api: 'api.symbolon' } as cons
  */
 export async function loadSigningPolicy(ctx: OperationContext, key: KeyRecord): Promise<CachedSigningPolicy> {
   const { keyCache, store } = ctx.deps;
-  const cached = keyCache.getSigningPolicy(key.keyId, ctx.info.now);
+  const now = ctx.info.now;
+  const cached = keyCache.getSigningPolicy(key.keyId, now);
   if (cached !== undefined) return cached;
   const generation = keyCache.generation();
-  const row = await findSigningPolicy(store.db, key.keyId);
-  let value: CachedSigningPolicy = null;
-  if (row) {
-    try {
-      value = { text: row.policy, policy: parseSigningPolicy(row.policy) };
-    } catch (e) {
-      if (e instanceof SigningPolicyError) throw internal('The stored signing policy of this key could not be read; signing is refused.');
-      throw e;
-    }
-  }
+  // Read with the record (resolveKey's signingPolicy option); an invalidation since dropped the whole entry.
+  const withRecord = keyCache.getSigningPolicyText(key.keyId, now);
+  const text = withRecord !== undefined ? withRecord : ((await findSigningPolicy(store.db, key.keyId))?.policy ?? null);
+  const value: CachedSigningPolicy = text === null ? null : { text, policy: parseStoredSigningPolicy(text) };
   keyCache.putSigningPolicy(key.keyId, value, generation);
   return value;
+}
+
+// Parsed signing policies by text: keys that share a policy text share its parse (a SigningPolicy is never mutated).
+const parsedCache = new Map<string, SigningPolicy>();
+
+/**
+ * A stored signing policy's compiled form.
+ * @throws {AwsError} KMSInternalException when it no longer parses (fail closed).
+ */
+function parseStoredSigningPolicy(text: string): SigningPolicy {
+  let policy = parsedCache.get(text);
+  if (policy) return policy;
+  try {
+    policy = parseSigningPolicy(text);
+  } catch (e) {
+    if (e instanceof SigningPolicyError) throw internal('The stored signing policy of this key could not be read; signing is refused.');
+    throw e;
+  }
+  if (parsedCache.size >= 1000) parsedCache.clear();
+  parsedCache.set(text, policy);
+  return policy;
 }
 
 // Reduced key policies (only the statements that can allow raw signing), by key-policy text.
