@@ -7,7 +7,9 @@
  * Keys (default; `-- --keys N`, default 1,000,000, `-- --small N`, default
  * 1,000): two stores, one of N keys and one of the small count, each filled
  * in this process with secp256k1 keys as CreateKey stores them
- * (bench/lib/keys.ts insertBenchKeys, multi-row inserts), then served by one
+ * (bench/lib/keys.ts insertBenchKeys, multi-row inserts; on SQLite kept in
+ * BENCH_STORE_CACHE, default $TMPDIR/symbolon-bench-scale-stores, and reused
+ * by later runs: 1,000,000 keys take 7–25 minutes to fill), then served by one
  * `symbolon serve --role kms --workers 1` each. Every Sign request names a
  * key drawn uniformly at random from ALL the store's keys (reservoir sample
  * of BENCH_SAMPLE, default 20,000, distinct pre-signed requests, cycled): on
@@ -34,7 +36,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -56,6 +58,8 @@ const DEPTH = Number(process.env.BENCH_DEPTH ?? 4);
 const SAMPLE = Number(process.env.BENCH_SAMPLE ?? 20_000);
 const DATABASE_URL = process.env.DATABASE_URL || undefined;
 const SERVER_CPUS = process.env.BENCH_SERVER_CPUS;
+// Filled SQLite stores are kept here and reused (a 1,000,000-key fill takes minutes); BENCH_STORE_CACHE=off fills afresh.
+const STORE_CACHE = process.env.BENCH_STORE_CACHE ?? join(tmpdir(), 'symbolon-bench-scale-stores');
 const suffix = DATABASE_URL ? '-postgres' : '';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -72,8 +76,31 @@ interface FilledStore {
   remove(): Promise<void>;
 }
 
+/**
+ * A SQLite store of `keys` keys from BENCH_STORE_CACHE, filled on first use and
+ * reused after (its sample beside it, written last: a store without one was
+ * not finished and is filled again). The servers' audit records stay in it.
+ */
+async function cachedStore(keys: number): Promise<FilledStore> {
+  const dir = join(STORE_CACHE, `keys-${keys}-sample-${SAMPLE}`);
+  const sampleFile = join(dir, 'sample.json');
+  const dataDir = join(dir, 'data');
+  if (existsSync(sampleFile)) {
+    const { sample, fillSeconds } = JSON.parse(readFileSync(sampleFile, 'utf8')) as { sample: string[]; fillSeconds: number };
+    console.log(`  reusing ${dir}`);
+    return { keys, dataDir, databaseUrl: undefined, sample, fillSeconds, remove: async () => {} };
+  }
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(STORE_CACHE, { recursive: true });
+  const filled = await fillStore(keys);
+  mkdirSync(dir);
+  renameSync(filled.dataDir, dataDir);
+  writeFileSync(sampleFile, JSON.stringify({ sample: filled.sample, fillSeconds: filled.fillSeconds }));
+  return { ...filled, dataDir, remove: async () => {} };
+}
+
 async function fillStore(keys: number): Promise<FilledStore> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-bench-scale-'));
+  const dataDir = mkdtempSync(join(DATABASE_URL || STORE_CACHE === 'off' ? tmpdir() : STORE_CACHE, 'symbolon-bench-scale-'));
   const pgSchema = DATABASE_URL ? `b_scale_${randomBytes(5).toString('hex')}` : undefined;
   const remove = async () => {
     if (pgSchema && DATABASE_URL) await dropPgSchema(DATABASE_URL, pgSchema);
@@ -170,7 +197,7 @@ async function keysPart(large: number, small: number): Promise<void> {
   try {
     for (const n of [small, large]) {
       console.log(`filling a store with ${n} keys…`);
-      const store = await fillStore(n);
+      const store = DATABASE_URL || STORE_CACHE === 'off' ? await fillStore(n) : await cachedStore(n);
       stores.push(store);
       console.log(`  ${n} keys in ${store.fillSeconds.toFixed(1)} s`);
     }
