@@ -21,6 +21,12 @@
  * Sign/s and server CPU per request of each, and the ratios (targets: rate
  * within 10 % of the small store's, RSS <= 250 MB). bench/results/scale.json.
  *
+ * Miss (`-- --miss`, SQLite): the store read of one key-cache miss
+ * (src/kms/key-records.ts findKeyForUse) in this process on the two cached
+ * stores, alternating rounds, minimum and median CPU per read; on a loaded
+ * machine the clearest view of what the store's size adds to a Sign.
+ * bench/results/scale-miss.json.
+ *
  * Workers (`-- --workers`; over PostgreSQL, as the target says): one server
  * with `--workers 1` and one with `--workers 2`, each on a fresh store with
  * one secp256k1 key and one symmetric key; Sign and Decrypt in alternating
@@ -45,7 +51,8 @@ import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/cl
 import { configFromEnv } from '../src/config.js';
 import { defaultKeyPolicy } from '../src/kms/policy/key-policy.js';
 import { createCustodian } from '../src/server/custodian.js';
-import { dropPgSchema } from '../src/storage/database.js';
+import { dropPgSchema, openStore } from '../src/storage/database.js';
+import { findKeyForUse } from '../src/kms/key-records.js';
 import { insertBenchKeys } from './lib/keys.js';
 import { BENCH_ADMIN, BENCH_REGION, makeSigner, runPipelined, signKmsRequest, startServer, type PreparedRequest, type ServerProcess } from './lib/load.js';
 import { loadLine, treeCpuMs, treeRssMb, writeResult } from './lib/results.js';
@@ -365,13 +372,56 @@ async function workersPart(): Promise<void> {
   }
 }
 
+/**
+ * What a key-cache miss costs the store, in this process: the one read of a key
+ * not in the cache (findKeyForUse) on each cached store, alternating rounds;
+ * the minimum CPU per read of each is the figure least moved by other jobs.
+ */
+async function missPart(large: number, small: number): Promise<void> {
+  const N = Number(process.env.BENCH_MISS_READS ?? 3000);
+  const opened = [];
+  for (const n of [small, large]) {
+    const filled = await cachedStore(n);
+    opened.push({ keys: n, store: await openStore({ sqliteFile: join(filled.dataDir, 'symbolon.db') }), ids: filled.sample, at: 0, cpu: [] as number[] });
+  }
+  try {
+    for (let round = 0; round < 2 * ROUNDS + 1; round++)
+      for (const o of round % 2 === 0 ? opened : [...opened].reverse()) {
+        const c0 = process.cpuUsage();
+        for (let i = 0; i < N; i++) if (!(await findKeyForUse(o.store.db, o.ids[o.at++ % o.ids.length]!))) throw new Error('a sampled key is missing');
+        const c = process.cpuUsage(c0);
+        if (round > 0) o.cpu.push((c.user + c.system) / N); // round 0 warms up
+      }
+    const rows = opened.map((o) => ({
+      keys: o.keys,
+      minCpuUsPerRead: Math.min(...o.cpu),
+      medianCpuUsPerRead: median(o.cpu),
+      rounds: o.cpu.map((x) => Math.round(x)),
+    }));
+    console.log(`\nOne key-cache miss's store read (findKeyForUse: key, material, signing policy), in-process, ${2 * ROUNDS} alternating rounds of ${N} reads`);
+    for (const r of rows)
+      console.log(`${String(r.keys).padEnd(10)} min ${r.minCpuUsPerRead.toFixed(1)} µs, median ${r.medianCpuUsPerRead.toFixed(1)} µs of CPU per read`);
+    console.log(loadLine());
+    writeResult('scale-miss.json', { part: 'miss', readsPerRound: N, rows });
+  } finally {
+    for (const o of opened) await o.store.close();
+  }
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { keys: { type: 'string' }, small: { type: 'string' }, workers: { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({
+    options: { keys: { type: 'string' }, small: { type: 'string' }, workers: { type: 'boolean' }, miss: { type: 'boolean' } },
+    strict: true,
+  });
   if (process.env.BENCH_LOAD_CPUS) execFileSync('taskset', ['-cp', process.env.BENCH_LOAD_CPUS, String(process.pid)], { stdio: 'ignore' });
   if (values.workers) return workersPart();
   const large = Number(values.keys ?? 1_000_000);
   const small = Number(values.small ?? 1000);
   if (!Number.isInteger(large) || !Number.isInteger(small) || small < 1 || large <= small) throw new RangeError('--keys must be an integer above --small');
+  if (values.miss) {
+    if (DATABASE_URL || STORE_CACHE === 'off') throw new RangeError('--miss reads the cached SQLite stores (no DATABASE_URL, BENCH_STORE_CACHE not off)');
+    return missPart(large, small);
+  }
   await keysPart(large, small);
 }
 
