@@ -35,6 +35,11 @@
  * open-loop over raw keep-alive sockets (runFixedRateRaw), latency from when
  * each request was due.
  *
+ * `-- --audit-growth EVENTS` asks whether a Sign costs more as the audit
+ * table grows: in this process (bench/lib/kms-stages.ts), the CPU per
+ * appended event and per whole Sign (inject(), no socket) at table sizes
+ * from 0 to EVENTS in five steps; bench/results/kms-audit-growth.json.
+ *
  * Every result file carries the core count, Node version and load average.
  *
  * BENCH_ROOTS=file,pkcs11 compares roots of trust instead: one server per
@@ -45,7 +50,7 @@
  * touches the root).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { createMaterial, decrypt, encrypt, signDigest } from '../src/kms/keystore.js';
@@ -65,7 +70,7 @@ import {
   type ServerProcess,
   type StartOptions,
 } from './lib/load.js';
-import { measureStages } from './lib/kms-stages.js';
+import { measureAuditGrowth, measureStages } from './lib/kms-stages.js';
 import { COMPONENTS } from './lib/kms-components.js';
 import { loadLine, rssMb, writeResult } from './lib/results.js';
 import { SKIP_WITHOUT_HSM, softHsm } from '../test/helpers/softhsm.js';
@@ -268,6 +273,7 @@ async function sustained(total: number): Promise<void> {
       p99ms: number;
       rssMb: number | undefined;
       serverCpuUsPerRequest: number | undefined;
+      loadAverage1m: number;
     }> = [];
     console.log(`\nSign sustained at ${rate}/s (50 % of the peak ${peak.perSecond.toFixed(0)}/s, one process) for ${total}s in slices of ${slice}s`);
     const started = performance.now();
@@ -293,10 +299,12 @@ async function sustained(total: number): Promise<void> {
         rssMb: rssMb(pid),
         // Server CPU per answered request: on a loaded machine the steadier sign of drift than latency.
         serverCpuUsPerRequest: cpu0 !== undefined && cpu1 !== undefined && r.requests > 0 ? ((cpu1 - cpu0) * 1000) / r.requests : undefined,
+        // Other jobs on the machine raise both CPU per request and the tail: each slice says how busy it was.
+        loadAverage1m: loadavg()[0]!,
       };
       slices.push(row);
       console.log(
-        `  ${String(row.at).padStart(5)}s  ${r.perSecond.toFixed(0)}/s  p99 ${r.p99ms.toFixed(2)} ms  errors ${r.errors}  RSS ${row.rssMb?.toFixed(1) ?? 'n/a'} MB  CPU ${us(row.serverCpuUsPerRequest)} µs/req`,
+        `  ${String(row.at).padStart(5)}s  ${r.perSecond.toFixed(0)}/s  p99 ${r.p99ms.toFixed(2)} ms  errors ${r.errors}  RSS ${row.rssMb?.toFixed(1) ?? 'n/a'} MB  CPU ${us(row.serverCpuUsPerRequest)} µs/req  load ${row.loadAverage1m.toFixed(1)}`,
       );
       if (r.firstError) console.log(`         first error: ${r.firstError}`);
     }
@@ -308,6 +316,11 @@ async function sustained(total: number): Promise<void> {
     const last = slices.slice(-tenth);
     const p99Start = mean(first.map((x) => x.p99ms));
     const p99End = mean(last.map((x) => x.p99ms));
+    // The mean of a tenth's slice p99s follows its worst slice; the median of them beside it.
+    const p99StartMedian = median(first.map((x) => x.p99ms));
+    const p99EndMedian = median(last.map((x) => x.p99ms));
+    const loadStart = mean(first.map((x) => x.loadAverage1m));
+    const loadEnd = mean(last.map((x) => x.loadAverage1m));
     const rssStart = meanOf(first.map((x) => x.rssMb));
     const rssEnd = meanOf(last.map((x) => x.rssMb));
     const cpuStart = meanOf(first.map((x) => x.serverCpuUsPerRequest));
@@ -319,6 +332,9 @@ async function sustained(total: number): Promise<void> {
     const rssMet = rssStart !== undefined && rssEnd !== undefined && Math.abs(rssEnd - rssStart) <= rssStart * 0.1;
     console.log(`errors ${errors} (target 0: ${errors === 0 ? 'met' : 'NOT met'})${firstError ? `; first: ${firstError}` : ''}`);
     console.log(`p99 start ${p99Start.toFixed(2)} ms, end ${p99End.toFixed(2)} ms (target end within 20 % of start: ${p99Met ? 'met' : 'NOT met'})`);
+    console.log(
+      `median slice p99 start ${p99StartMedian.toFixed(2)} ms, end ${p99EndMedian.toFixed(2)} ms; load average start ${loadStart.toFixed(1)}, end ${loadEnd.toFixed(1)}`,
+    );
     console.log(`RSS start ${rssStart?.toFixed(1)} MB, end ${rssEnd?.toFixed(1)} MB (target within 10 %: ${rssMet ? 'met' : 'NOT met'})`);
     console.log(`server CPU per request start ${us(cpuStart)} µs, end ${us(cpuEnd)} µs (start and end: means over the first and the last ${tenth} slice(s))`);
     console.log(loadLine());
@@ -331,6 +347,10 @@ async function sustained(total: number): Promise<void> {
       ...(firstError ? { firstError } : {}),
       p99StartMs: p99Start,
       p99EndMs: p99End,
+      p99StartMedianMs: p99StartMedian,
+      p99EndMedianMs: p99EndMedian,
+      loadAverageStart: loadStart,
+      loadAverageEnd: loadEnd,
       rssStartMb: rssStart,
       rssEndMb: rssEnd,
       serverCpuUsPerRequestStart: cpuStart,
@@ -389,6 +409,21 @@ async function compareRoots(roots: string[]): Promise<void> {
   }
 }
 
+/** CPU per appended audit event and per Sign as the audit table grows, in this process (bench/lib/kms-stages.ts). */
+async function auditGrowth(total: number): Promise<void> {
+  if (!Number.isInteger(total) || total < 200_000) throw new RangeError('--audit-growth needs at least 200000 events');
+  const steps = 5;
+  console.log(`\nAudit table growth to ${total} events in ${steps} steps (CPU in this process, ${cpus().length} cores)`);
+  const rows = await measureAuditGrowth(Math.round(total / steps), steps);
+  const first = rows[0]!;
+  const last = rows[rows.length - 1]!;
+  console.log(
+    `audit ${first.auditUsPerEvent.toFixed(1)} -> ${last.auditUsPerEvent.toFixed(1)} µs/event, Sign ${first.signUsPerRequest.toFixed(0)} -> ${last.signUsPerRequest.toFixed(0)} µs from ${first.events} to ${last.events} events`,
+  );
+  console.log(loadLine());
+  writeResult('kms-audit-growth.json', { events: total, steps, rows });
+}
+
 /** CPU per call of each stage of a Sign, in this process (bench/lib/kms-stages.ts). */
 async function stages(): Promise<void> {
   console.log(`\nSign by stage, in process, CPU per call (median of rounds), ${cpus().length} cores`);
@@ -421,12 +456,19 @@ async function stages(): Promise<void> {
 
 async function main() {
   const { values } = parseArgs({
-    options: { 'versus-bare': { type: 'boolean' }, ablate: { type: 'boolean' }, stages: { type: 'boolean' }, sustained: { type: 'string' } },
+    options: {
+      'versus-bare': { type: 'boolean' },
+      ablate: { type: 'boolean' },
+      stages: { type: 'boolean' },
+      sustained: { type: 'string' },
+      'audit-growth': { type: 'string' },
+    },
     strict: true,
   });
   if (process.env.BENCH_ROOTS) return compareRoots(process.env.BENCH_ROOTS.split(','));
   if (values.ablate) return ablate();
   if (values.stages) return stages();
+  if (values['audit-growth'] !== undefined) return auditGrowth(Number(values['audit-growth']));
   if (values.sustained !== undefined) return sustained(Number(values.sustained));
   const vsBare = await versusBare();
   if (values['versus-bare']) {

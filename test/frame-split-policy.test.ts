@@ -14,19 +14,12 @@
 // Skipped, saying why, on a machine without Chromium (test/helpers/browser-test.ts).
 import { before, after } from './helpers/browser-test.js';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import type { BrowserContext, Page } from 'playwright-core';
 import { verifyTypedData, type Address, type Hex } from 'viem';
-import { startTestServer, type TestServer } from './helpers/server.js';
-import { startHardhatNode, type LocalChain } from './helpers/chain.js';
-import { browserTest, browserSkip, FrameDriver, launchChromium } from './helpers/frame-browser.js';
-import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
-import { startSignerChild } from '../src/server/signer-launcher.js';
+import { startSplitFrameStack, type SplitFrameStack } from './helpers/split-frame-stack.js';
+import type { TestServer } from './helpers/server.js';
+import { browserTest, browserSkip, type FrameDriver } from './helpers/frame-browser.js';
+import type { ExampleDapp } from '../src/server/frame.js';
 import type { SignerProcess } from '../src/signer/platform.js';
 import { findWalletByAddress } from '../src/storage/wallets.repository.js';
 
@@ -49,71 +42,25 @@ const POLICY = JSON.stringify(
 
 let server: TestServer;
 let signer: SignerProcess;
-let node: LocalChain;
 let dapp: ExampleDapp;
 let context: BrowserContext;
-let userDataDir: string;
 let driver: FrameDriver;
 let frameUrl = '';
 let page: Page;
 let address: Address;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+let stack: SplitFrameStack | undefined;
 
 before(async () => {
-  const build = spawnSync(process.execPath, ['scripts/build-web.js'], { encoding: 'utf8' });
-  assert.equal(build.status, 0, `npm run build:web failed: ${build.stderr}`);
-  node = await startHardhatNode(FUNDER_KEY, CHAIN_ID);
-  dapp = await startExampleDapp({
-    host: '127.0.0.1',
-    port: 0,
-    frameUrl: () => frameUrl,
-    chains: [{ chainId: CHAIN_ID, name: 'Local chain (Hardhat)', rpcUrl: node.url }],
-  });
-  const signerPort = await freePort();
-  server = await startTestServer({
-    env: {
-      SYMBOLON_BUILTIN_ISSUER: '1',
-      SYMBOLON_DEV_MAILBOX: '1',
-      SYMBOLON_FRAME_ALLOWED_ORIGINS: dapp.origin,
-      SYMBOLON_FRAME_CUSTODY_MODE: 'split',
-      SYMBOLON_SIGNER_PORT: String(signerPort),
-      SYMBOLON_DAPP_PORT: 'off',
-      SYMBOLON_CHAIN_RPC_URL: node.url,
-    },
-    identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } },
-  });
-  signer = await startSignerChild({
-    config: server.config,
-    platformKey: server.custodian.platformKey,
-    custodianUrl: server.endpoint,
-    issuers: server.custodian.identity.trustedIssuers('custodian'),
-    accountId: server.custodian.accountId,
-    logger: pino({ level: 'silent' }),
-  });
-  frameUrl = `${server.endpoint}/frame/`;
+  stack = await startSplitFrameStack({ chain: { chainId: CHAIN_ID, funderKey: FUNDER_KEY } });
+  ({ server, signer, frameUrl } = stack);
+  dapp = stack.dapp!;
   if (browserSkip) return;
-  userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
-  context = await launchChromium(userDataDir);
-  driver = new FrameDriver(context, frameUrl, server.endpoint);
+  [context, driver] = [stack.context!, stack.driver!];
 });
 
 after(async () => {
-  await context?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-  await signer?.stop();
-  await dapp?.close();
-  await server?.close();
-  await node?.close();
+  await stack?.close();
 });
 
 browserTest('a DApp connects; the owner saves a signing policy on the home page, sealed into the next share generation', async () => {

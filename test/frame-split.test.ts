@@ -16,12 +16,6 @@
 // Skipped, saying why, on a machine without Chromium (test/helpers/browser-test.ts).
 import { test, before, after } from './helpers/browser-test.js';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import type { BrowserContext, Page, Request } from 'playwright-core';
 import {
   bytesToHex,
@@ -38,13 +32,13 @@ import {
 } from 'viem';
 import { privateKeyToAddress } from 'viem/accounts';
 import { Wallet, JsonRpcProvider } from 'ethers';
-import { startTestServer, REGION, type TestServer } from './helpers/server.js';
-import { startHardhatNode, type LocalChain } from './helpers/chain.js';
-import { browserSkip, browserTest, FrameDriver, launchChromium } from './helpers/frame-browser.js';
+import { startSplitFrameStack, type SplitFrameStack } from './helpers/split-frame-stack.js';
+import { REGION, type TestServer } from './helpers/server.js';
+import type { LocalChain } from './helpers/chain.js';
+import { browserSkip, browserTest, type FrameDriver } from './helpers/frame-browser.js';
 import { configFromEnv } from '../src/config.js';
 import { signerSettingsFromEnv } from '../src/signer/settings.js';
-import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
-import { startSignerChild } from '../src/server/signer-launcher.js';
+import type { ExampleDapp } from '../src/server/frame.js';
 import type { SignerProcess } from '../src/signer/platform.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { EnvelopeWalletClient } from '../packages/sdk/src/index.js';
@@ -67,73 +61,26 @@ let signer: SignerProcess;
 let node: LocalChain;
 let dapp: ExampleDapp;
 let context: BrowserContext;
-let userDataDir: string;
 let driver: FrameDriver;
 let frameUrl = '';
 /** Every request the browser made, with its body. */
 const seen: Seen[] = [];
 
-/** A port that was free a moment ago (the signer's, so that the server's configuration can name it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+let stack: SplitFrameStack | undefined;
 
 before(async () => {
-  const build = spawnSync(process.execPath, ['scripts/build-web.js'], { encoding: 'utf8' });
-  assert.equal(build.status, 0, `npm run build:web failed: ${build.stderr}`);
-  node = await startHardhatNode(FUNDER_KEY, CHAIN_ID);
-  dapp = await startExampleDapp({
-    host: '127.0.0.1',
-    port: 0,
-    frameUrl: () => frameUrl,
-    chains: [{ chainId: CHAIN_ID, name: 'Local chain (Hardhat)', rpcUrl: node.url }],
-  });
-  const signerPort = await freePort();
-  server = await startTestServer({
-    env: {
-      SYMBOLON_BUILTIN_ISSUER: '1',
-      SYMBOLON_DEV_MAILBOX: '1',
-      SYMBOLON_FRAME_ALLOWED_ORIGINS: dapp.origin,
-      SYMBOLON_FRAME_CUSTODY_MODE: 'split',
-      SYMBOLON_SIGNER_PORT: String(signerPort),
-      SYMBOLON_DAPP_PORT: 'off',
-      SYMBOLON_CHAIN_RPC_URL: node.url,
-    },
-    identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } },
-  });
-  // As `serve --role all` does once the server listens (src/cli/serve.ts).
-  signer = await startSignerChild({
-    config: server.config,
-    platformKey: server.custodian.platformKey,
-    custodianUrl: server.endpoint,
-    issuers: server.custodian.identity.trustedIssuers('custodian'),
-    accountId: server.custodian.accountId,
-    logger: pino({ level: 'silent' }),
-  });
-  frameUrl = `${server.endpoint}/frame/`;
+  stack = await startSplitFrameStack({ chain: { chainId: CHAIN_ID, funderKey: FUNDER_KEY } });
+  ({ server, signer, frameUrl } = stack);
+  [node, dapp] = [stack.node!, stack.dapp!];
   if (browserSkip) return;
-  userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
-  context = await launchChromium(userDataDir);
+  [context, driver] = [stack.context!, stack.driver!];
   context.on('request', (r: Request) => {
     seen.push({ url: r.url(), method: r.method(), headers: r.headers(), body: r.postDataBuffer() ?? Buffer.alloc(0), frameUrl: r.frame().url() });
   });
-  driver = new FrameDriver(context, frameUrl, server.endpoint);
 });
 
 after(async () => {
-  await context?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-  await signer?.stop();
-  await dapp?.close();
-  await server?.close();
-  await node?.close();
+  await stack?.close();
 });
 
 /** Every encoding in which a 32-byte secret could travel in a request. */

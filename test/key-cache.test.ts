@@ -1,8 +1,7 @@
 /**
  * src/kms/key-cache.ts: the key cache is bounded in bytes as well as in
  * entries, so keys with large policies cannot grow a server process without
- * limit (bench:scale's RSS target), the oldest entries going first; and a
- * signing policy's text read with the record is held only until parsed.
+ * limit (bench:scale's RSS target), the oldest entries going first.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,24 +75,18 @@ test('small keys: the entry bound still applies, and expiry and invalidation ret
   assert.equal(cache.bytes, 0);
 });
 
-test('a signing policy text read with the record is held until parsed, and only then as the parsed policy', () => {
+test("a key's parsed signing policy counts in its entry's bytes, and replacing it does not count it twice", () => {
   const cache = new KeyCache({ ttlMs: 60_000 });
   const key = record(10);
   const text = '{"Version":"2026-12-01","Statement":[{"Sid":"All","Effect":"Allow"}]}';
-  cache.putKey(key, 0, text);
-  assert.equal(cache.getSigningPolicyText(key.keyId, 1), text);
-  assert.equal(cache.getSigningPolicy(key.keyId, 1), undefined, 'not yet parsed');
-  const withText = cache.bytes;
+  cache.putKey(key, 0);
+  const without = cache.bytes;
   cache.putSigningPolicy(key.keyId, { text, policy: parseSigningPolicy(text) }, cache.generation());
-  assert.equal(cache.getSigningPolicyText(key.keyId, 1), undefined);
   assert.equal(cache.getSigningPolicy(key.keyId, 1)?.text, text);
-  assert.ok(cache.bytes > withText);
-  // A key read without its policy holds no text (its signing policy is read when needed).
-  const other = record(10);
-  cache.putKey(other, 0);
-  assert.equal(cache.getSigningPolicyText(other.keyId, 1), undefined);
-  // Read with the record and none stored: null, not "unknown".
-  const none = record(10);
-  cache.putKey(none, 0, null);
-  assert.equal(cache.getSigningPolicyText(none.keyId, 1), null);
+  const withPolicy = cache.bytes;
+  assert.ok(withPolicy > without);
+  cache.putSigningPolicy(key.keyId, { text, policy: parseSigningPolicy(text) }, cache.generation());
+  assert.equal(cache.bytes, withPolicy);
+  cache.putSigningPolicy(key.keyId, null, cache.generation());
+  assert.equal(cache.bytes, without);
 });

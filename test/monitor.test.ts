@@ -10,6 +10,7 @@
  */
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { eventually } from './helpers/eventually.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { STORE, startTestServer, type TestServer } from './helpers/server.js';
@@ -32,14 +33,6 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
     if (want.length === got.size && want.every(([k, v]) => got.get(k) === v)) return Number(m[3]);
   }
   return undefined;
-}
-
-async function eventually(what: string, check: () => boolean, limitMs = 15_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe(`signing monitor on ${STORE}`, () => {
@@ -104,7 +97,7 @@ describe(`signing monitor on ${STORE}`, () => {
     url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/`;
     server = await startTestServer({
       monitorMaxKeys: 3,
-      webhookSettings: { baseDelayMs: 20, maxDelayMs: 100 },
+      webhookSettings: { baseDelayMs: 20, maxDelayMs: 100, allowPrivateTargets: true },
       ...(STORE === 'postgres' ? { pgSchema: `monitor16_mon_${randomBytes(4).toString('hex')}` } : {}),
     });
     const created = await callAwsJson({

@@ -12,6 +12,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { bearerJson as http, splitDevice } from './helpers/split-device.js';
 import { randomBytes } from 'node:crypto';
 import { verifyMessage, type Hex } from 'viem';
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, ReEncryptCommand } from '@aws-sdk/client-kms';
@@ -41,26 +42,7 @@ describe('old share generations are retired at the custodian', () => {
   let address: string;
 
   function device(session: OidcSession, signerUrl = signer.url, walletUrl = server.endpoint): SplitWalletClient {
-    const c = new SplitWalletClient({
-      walletUrl,
-      custodianUrl: walletUrl,
-      signerUrl,
-      region: REGION,
-      roleArn: walletUsersRoleArn(accountId),
-      token: session,
-      kmsClientConfig: { maxAttempts: 1 },
-    });
-    clients.push(c);
-    return c;
-  }
-
-  async function http(url: string, method: 'GET' | 'POST', token: string, body?: unknown): Promise<{ status: number; json: any }> {
-    const res = await fetch(url, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, json: await res.json() };
+    return splitDevice({ walletUrl, signerUrl, accountId, session, clients });
   }
 
   async function stored(session = alice, base = server.endpoint): Promise<Shares & { address: string }> {
@@ -239,26 +221,39 @@ describe('old share generations are retired at the custodian', () => {
     assert.equal(stale.json.error.code, 'share_generation_retired');
   });
 
-  test('the custodian rule: plain Decrypt never raises; a context that names an address needs a canonical generation', async () => {
+  test('the custodian rule: under a master key, plain Decrypt never raises and an address context needs a canonical generation', async () => {
     assert.deepEqual(shareOfContext({ sub: 's', address: '0xA' }), { address: '0xA', generation: 0 });
     assert.deepEqual(shareOfContext({ sub: 's', address: '0xA', generation: '7' }), { address: '0xA', generation: 7 });
     for (const g of ['0', '07', '-1', '1.0', ' 1', '2147483648', 'x']) assert.equal(shareOfContext({ address: '0xA', generation: g })?.generation, -1, g);
     assert.equal(shareOfContext({ sub: 's' }), undefined);
     assert.equal(shareOfContext(undefined), undefined);
 
-    // A KMS user's own key and contexts: a plain Decrypt of "address" contexts is checked, never raises.
+    // A KMS user's own key: "address" and "generation" are ordinary context pairs, never checked, never a row.
     const kms = server.kms();
     const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
     const ctx = (g?: string) => ({ address: '0xabc', ...(g ? { generation: g } : {}) });
-    const enc = async (g?: string) =>
-      (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: randomBytes(32), EncryptionContext: ctx(g) }))).CiphertextBlob!;
+    const enc = async (id: string, g?: string) =>
+      (await kms.send(new EncryptCommand({ KeyId: id, Plaintext: randomBytes(32), EncryptionContext: ctx(g) }))).CiphertextBlob!;
     const dec = (blob: Uint8Array, g?: string) => kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: ctx(g) }));
-    const [g0, g5] = [await enc(), await enc('5')];
+    const [g0, g5, odd] = [await enc(keyId), await enc(keyId, '5'), await enc(keyId, '05')];
     await dec(g5, '5');
     await dec(g0);
+    await dec(odd, '05');
     assert.equal(await floor(keyId, '0xabc'), undefined, 'no row without an attested release');
-    const odd = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: randomBytes(32), EncryptionContext: ctx('05') }));
-    await assert.rejects(dec(odd.CiphertextBlob!, '05'), (e: Error) => e.name === 'KMSInvalidStateException' && /^Share generation retired/.test(e.message));
+
+    // Under a wallet master key (a policy of the master-key templates) the pair is reserved for shares:
+    // a plain Decrypt is checked (never raises), and a non-canonical generation is refused.
+    const account = server.custodian.accountId;
+    const masterPolicy = JSON.stringify({
+      Version: '2012-10-17',
+      Id: 'symbolon-wallet-master-key-2',
+      Statement: [{ Sid: 'Admin', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'kms:*', Resource: '*' }],
+    });
+    const masterId = (await kms.send(new CreateKeyCommand({ Policy: masterPolicy }))).KeyMetadata!.KeyId!;
+    const [m0, mOdd] = [await enc(masterId), await enc(masterId, '05')];
+    await dec(m0);
+    assert.equal(await floor(masterId, '0xabc'), undefined, 'no row without an attested release');
+    await assert.rejects(dec(mOdd, '05'), (e: Error) => e.name === 'KMSInvalidStateException' && /^Share generation retired/.test(e.message));
   });
 
   test("the stated limit: a holder of the owner's ID token who uses an uncommitted newer pair retires the stored one", async () => {

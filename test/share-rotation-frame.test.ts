@@ -13,18 +13,12 @@
 // Skipped, saying why, on a machine without Chromium (test/helpers/browser-test.ts).
 import { test, before, after } from './helpers/browser-test.js';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import type { BrowserContext, Request } from 'playwright-core';
 import { getAddress, verifyMessage, type Hex } from 'viem';
-import { startTestServer, REGION, type TestServer } from './helpers/server.js';
-import { browserSkip, FrameDriver, launchChromium } from './helpers/frame-browser.js';
+import { startSplitFrameStack, type SplitFrameStack } from './helpers/split-frame-stack.js';
+import { REGION, type TestServer } from './helpers/server.js';
+import { browserSkip, type FrameDriver } from './helpers/frame-browser.js';
 import { emailLogin } from './helpers/email-login.js';
-import { startSignerChild } from '../src/server/signer-launcher.js';
 import type { SignerProcess } from '../src/signer/platform.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { findWalletByAddress } from '../src/storage/wallets.repository.js';
@@ -35,57 +29,22 @@ const EMAIL = `rotate-frame-${Date.now()}@example.com`;
 let server: TestServer;
 let signer: SignerProcess;
 let context: BrowserContext;
-let userDataDir: string;
 let driver: FrameDriver;
 let frameUrl = '';
 const seen: Array<{ url: string; method: string }> = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+let stack: SplitFrameStack | undefined;
 
 before(async () => {
-  const build = spawnSync(process.execPath, ['scripts/build-web.js'], { encoding: 'utf8' });
-  assert.equal(build.status, 0, `npm run build:web failed: ${build.stderr}`);
-  const signerPort = await freePort();
-  server = await startTestServer({
-    env: {
-      SYMBOLON_BUILTIN_ISSUER: '1',
-      SYMBOLON_DEV_MAILBOX: '1',
-      SYMBOLON_FRAME_CUSTODY_MODE: 'split',
-      SYMBOLON_SIGNER_PORT: String(signerPort),
-      SYMBOLON_DAPP_PORT: 'off',
-    },
-    identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } },
-  });
-  signer = await startSignerChild({
-    config: server.config,
-    platformKey: server.custodian.platformKey,
-    custodianUrl: server.endpoint,
-    issuers: server.custodian.identity.trustedIssuers('custodian'),
-    accountId: server.custodian.accountId,
-    logger: pino({ level: 'silent' }),
-  });
-  frameUrl = `${server.endpoint}/frame/`;
+  stack = await startSplitFrameStack();
+  ({ server, signer, frameUrl } = stack);
   if (browserSkip) return;
-  userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
-  context = await launchChromium(userDataDir);
+  [context, driver] = [stack.context!, stack.driver!];
   context.on('request', (r: Request) => seen.push({ url: r.url(), method: r.method() }));
-  driver = new FrameDriver(context, frameUrl, server.endpoint);
 });
 
 after(async () => {
-  await context?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-  await signer?.stop();
-  await server?.close();
+  await stack?.close();
 });
 
 test('Rotate key shares on the home page: same address, next generation, and the new shares sign', async () => {

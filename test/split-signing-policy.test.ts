@@ -12,10 +12,10 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { bearerJson as http, splitDevice } from './helpers/split-device.js';
 import { encodeFunctionData, erc20Abi, parseEther, recoverTransactionAddress, type Hex } from 'viem';
 import { emailLogin } from './helpers/email-login.js';
-import { startTestServer, REGION, type TestServer } from './helpers/server.js';
-import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
 import type { SignerProcess } from '../src/signer/platform.js';
 import { launchCustodianSigner } from './helpers/signer-fixture.js';
 import { SplitWalletClient, type OidcSession } from '../packages/sdk/src/index.js';
@@ -65,26 +65,7 @@ describe('split wallet signing policy', () => {
   let address: string;
 
   function client(session: OidcSession): SplitWalletClient {
-    const c = new SplitWalletClient({
-      walletUrl: server.endpoint,
-      custodianUrl: server.endpoint,
-      signerUrl: signer.url,
-      region: REGION,
-      roleArn: walletUsersRoleArn(accountId),
-      token: session,
-      kmsClientConfig: { maxAttempts: 1 },
-    });
-    clients.push(c);
-    return c;
-  }
-
-  async function http(url: string, method: 'GET' | 'POST', token: string, body?: unknown): Promise<{ status: number; json: any }> {
-    const res = await fetch(url, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, json: await res.json() };
+    return splitDevice({ walletUrl: server.endpoint, signerUrl: signer.url, accountId, session, clients });
   }
 
   async function stored(): Promise<any> {

@@ -75,6 +75,7 @@ function envelope(userId: string, extra: Partial<WalletRow> = {}): WalletRow {
     shareGeneration: 0,
     rotationRequired: false,
     signingPolicy: null,
+    deviceShare: null,
     ...extra,
   };
 }

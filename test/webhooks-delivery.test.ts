@@ -8,6 +8,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { eventually } from './helpers/eventually.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,14 +73,6 @@ class Receiver {
   }
 }
 
-async function eventually(what: string, check: () => boolean, limitMs = 15_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 for (const dialect of dialects) {
   describe(`webhook store and delivery queue on ${dialect.name}`, () => {
     let store: Store;
@@ -99,7 +92,7 @@ for (const dialect of dialects) {
     });
 
     test('the repository keeps a webhook with its secret sealed, bound to its id', async () => {
-      const d = new WebhookDispatcher({ store, root, logger });
+      const d = new WebhookDispatcher({ store, root, logger, settings: { allowPrivateTargets: true } });
       await d.start();
       try {
         const chosen = `monitor16-secret-${randomBytes(8).toString('hex')}`;
@@ -145,7 +138,7 @@ for (const dialect of dialects) {
     });
 
     test('the queue is bounded: what does not fit is dropped and counted, and emit never waits', async () => {
-      const d = new WebhookDispatcher({ store, root, logger, settings: { maxQueue: 3, concurrency: 1, maxAttempts: 1 } });
+      const d = new WebhookDispatcher({ store, root, logger, settings: { maxQueue: 3, concurrency: 1, maxAttempts: 1, allowPrivateTargets: true } });
       await d.start();
       try {
         const { webhook } = await d.create({ url: receiver.url, events: ['approval.requested'], createdBy: 'x', now: Date.now() });
@@ -166,7 +159,7 @@ for (const dialect of dialects) {
     });
 
     test('a receiver that always fails is given up after the last attempt, and counted', async () => {
-      const d = new WebhookDispatcher({ store, root, logger, settings: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 40 } });
+      const d = new WebhookDispatcher({ store, root, logger, settings: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 40, allowPrivateTargets: true } });
       await d.start();
       try {
         const { webhook } = await d.create({ url: receiver.url, events: ['deny.burst'], createdBy: 'x', now: Date.now() });

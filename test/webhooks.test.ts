@@ -10,6 +10,7 @@
  */
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { eventually } from './helpers/eventually.js';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -72,15 +73,6 @@ function verifySignature(headers: IncomingHttpHeaders, body: string, secret: str
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** Waits until `check` holds (polling); fails with `what` if it never does. */
-async function eventually(what: string, check: () => boolean, limitMs = 15_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   const want = Object.entries(labels);
   for (const line of text.split('\n')) {
@@ -130,7 +122,7 @@ describe(`webhooks on ${STORE}`, () => {
     server = await startTestServer({
       alertSettings: { threshold: 3, windowSeconds: 60 },
       clock: () => Date.now() + offsetMs,
-      webhookSettings: { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 4 },
+      webhookSettings: { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 4, allowPrivateTargets: true },
       ...(STORE === 'postgres' ? { pgSchema: `monitor16_wh_${randomBytes(4).toString('hex')}` } : {}),
     });
     rootArn = `arn:aws:iam::${server.custodian.accountId}:root`;

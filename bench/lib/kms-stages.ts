@@ -33,7 +33,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyReply } from 'fastify';
+import Fastify, { type FastifyReply, type LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
 import { configFromEnv } from '../../src/config.js';
@@ -73,8 +73,17 @@ async function cpuPerCall(n: number, f: (i: number) => unknown): Promise<number[
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Measures every stage; prints each as it completes. */
-export async function measureStages(): Promise<StageRow[]> {
+/** The custodian as `symbolon serve --role kms` creates it, with one secp256k1 key and 1,024 pre-signed Sign requests for it. */
+interface StagesCustodian {
+  custodian: Awaited<ReturnType<typeof createCustodian>>;
+  inject(r: PreparedRequest): Promise<LightMyRequestResponse>;
+  keyId: string;
+  requests: PreparedRequest[];
+  /** Closes the custodian and removes its store (the data directory, or the PostgreSQL schema). */
+  close(): Promise<void>;
+}
+
+async function openStagesCustodian(): Promise<StagesCustodian> {
   const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-stages-'));
   // On PostgreSQL (DATABASE_URL), a schema of its own, created by the store and dropped after.
   const databaseUrl = process.env.DATABASE_URL;
@@ -102,12 +111,10 @@ export async function measureStages(): Promise<StageRow[]> {
     await dropSchema();
     throw e;
   });
-  const rows: StageRow[] = [];
-  const stage = async (name: string, n: number, f: (i: number) => unknown) => {
-    const rounds = await cpuPerCall(n, f);
-    const row = { stage: name, cpuUsPerCall: median(rounds), rounds };
-    rows.push(row);
-    console.log(`${name.padEnd(18)}${row.cpuUsPerCall.toFixed(1).padStart(7)} µs`);
+  const close = async () => {
+    await custodian.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    await dropSchema();
   };
   try {
     const app = custodian.app;
@@ -122,6 +129,24 @@ export async function measureStages(): Promise<StageRow[]> {
       const payload = { KeyId: keyId, Message: randomBytes(32).toString('base64'), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' };
       requests.push(await signKmsRequest(PORT, 'Sign', payload, signer));
     }
+    return { custodian, inject, keyId, requests, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** Measures every stage; prints each as it completes. */
+export async function measureStages(): Promise<StageRow[]> {
+  const { custodian, inject, keyId, requests, close } = await openStagesCustodian();
+  const rows: StageRow[] = [];
+  const stage = async (name: string, n: number, f: (i: number) => unknown) => {
+    const rounds = await cpuPerCall(n, f);
+    const row = { stage: name, cpuUsPerCall: median(rounds), rounds };
+    rows.push(row);
+    console.log(`${name.padEnd(18)}${row.cpuUsPerCall.toFixed(1).padStart(7)} µs`);
+  };
+  try {
     const first = await inject(requests[0]!);
     if (first.statusCode !== 200) throw new Error(`Sign answered ${first.statusCode}`);
 
@@ -199,8 +224,84 @@ export async function measureStages(): Promise<StageRow[]> {
     await bare.close();
     return rows;
   } finally {
-    await custodian.close();
-    rmSync(dataDir, { recursive: true, force: true });
-    await dropSchema();
+    await close();
+  }
+}
+
+export interface AuditGrowthRow {
+  /** Events in the audit table when the row was measured. */
+  events: number;
+  /** CPU per event of appending (record, then batches of 500 written: chained, hashed, inserted), µs. */
+  auditUsPerEvent: number;
+  /** CPU per whole Sign through inject(), 64 in flight (SigV4, operation, durable audit record, metrics), µs: the median of 3 rounds. */
+  signUsPerRequest: number;
+}
+
+/**
+ * `npm run bench:kms -- --audit-growth`: does a Sign cost more as the audit
+ * table grows (issue #19's sustained drift)? The table is filled by
+ * `step` events at a time up to `step * steps`; at each size, the CPU of
+ * appending 20,000 events and of 3 rounds of 4,096 whole Signs through
+ * inject(), 64 at a time (no socket: no other process's scheduling in the number).
+ */
+export async function measureAuditGrowth(step: number, steps: number): Promise<AuditGrowthRow[]> {
+  const { custodian, inject, keyId, requests, close } = await openStagesCustodian();
+  const audit = custodian.audit as typeof custodian.audit & { flush(): Promise<void> };
+  const event = (i: number): AuditEvent => ({
+    time: Date.now(),
+    requestId: `bench-${i}`,
+    service: 'kms',
+    operation: 'Sign',
+    principalArn: `arn:aws:iam::000000000000:user/bench`,
+    principalTags: {},
+    accessKeyId: BENCH_ADMIN.accessKeyId,
+    sourceIp: '127.0.0.1',
+    userAgent: 'bench',
+    keyArn: `arn:aws:kms:${BENCH_REGION}:000000000000:key/${keyId}`,
+    encryptionContext: null,
+    signingAlgorithm: 'ECDSA_SHA_256',
+    outcome: 'allowed',
+    errorCode: null,
+  });
+  const append = async (n: number, from: number) => {
+    for (let i = 0; i < n; i++) {
+      audit.record(event(from + i));
+      if (i % 500 === 499) await audit.flush();
+    }
+    await audit.flush();
+  };
+  const rows: AuditGrowthRow[] = [];
+  let events = 0;
+  try {
+    for (let s = 0; s <= steps; s++) {
+      const signs: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        const start = process.cpuUsage();
+        // 64 at a time, as the HTTP benchmarks keep in flight: their records share a group commit.
+        for (let i = 0; i < 4096; i += 64) {
+          const answers = await Promise.all(requests.slice(i % 1024, (i % 1024) + 64).map((r) => inject(r)));
+          if (answers.some((a) => a.statusCode !== 200)) throw new Error('a Sign was refused');
+        }
+        const used = process.cpuUsage(start);
+        signs.push((used.user + used.system) / 4096);
+      }
+      events += 3 * 4096;
+      const start = process.cpuUsage();
+      await append(20_000, events);
+      const used = process.cpuUsage(start);
+      events += 20_000;
+      const row = { events, auditUsPerEvent: (used.user + used.system) / 20_000, signUsPerRequest: median(signs) };
+      rows.push(row);
+      console.log(
+        `${String(row.events).padStart(9)} events  audit ${row.auditUsPerEvent.toFixed(1).padStart(5)} µs/event  Sign ${row.signUsPerRequest.toFixed(0).padStart(4)} µs`,
+      );
+      if (s < steps) {
+        await append(step - 32_288, events);
+        events += step - 32_288;
+      }
+    }
+    return rows;
+  } finally {
+    await close();
   }
 }

@@ -12,7 +12,10 @@
  *   once at creation and stored sealed under the root of trust.
  * - Delivery never blocks a request: a bounded queue (`maxQueue` deliveries;
  *   beyond it a delivery is dropped and counted), at most `concurrency` POSTs
- *   at a time, each attempt bounded by `timeoutMs`, redirects not followed;
+ *   at a time, each attempt bounded by `timeoutMs`, redirects not followed,
+ *   and only to an address that is not loopback, private, link-local or
+ *   reserved (webhook-targets.ts; checked at registration and again on the
+ *   address each delivery connects to) unless `allowPrivateTargets`;
  *   a failure (no 2xx) is retried with exponential back-off and full jitter up
  *   to `maxAttempts`, re-signed with a fresh timestamp; the delivery id stays
  *   the same so a receiver can drop duplicates.
@@ -23,11 +26,16 @@
  *   means for several processes and restarts).
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Store } from '../storage/database.js';
 import { deleteWebhook, insertWebhook, listWebhooks, type WebhookRow } from '../storage/webhooks.repository.js';
 import { sealingContext, type RootOfTrust } from '../root/root-of-trust.js';
 import { utf8Bytes, wipe } from '../crypto/bytes.js';
+import { guardedLookup, isLocalHostName, isRefusedWebhookAddress, RefusedTargetError } from './webhook-targets.js';
 
 /** The event types a webhook may subscribe to. */
 export const WEBHOOK_EVENTS = ['deny.burst', 'approval.requested', 'approval.decided', 'value.threshold'] as const;
@@ -63,6 +71,12 @@ export interface WebhookSettings {
   concurrency: number;
   /** How often the list is re-read from the store (changes made through another process). */
   reloadMs: number;
+  /**
+   * Deliver to loopback, private, link-local and other reserved addresses
+   * (src/audit/webhook-targets.ts); off unless the operator sets
+   * SYMBOLON_WEBHOOK_ALLOW_PRIVATE_TARGETS=1.
+   */
+  allowPrivateTargets: boolean;
 }
 
 export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
@@ -73,13 +87,25 @@ export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
   timeoutMs: 5000,
   concurrency: 4,
   reloadMs: 30_000,
+  allowPrivateTargets: false,
 };
+
+/**
+ * Reads SYMBOLON_WEBHOOK_ALLOW_PRIVATE_TARGETS (0 or 1, default 0).
+ * @throws {RangeError} when it is set to anything else.
+ */
+export function webhookSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): Partial<WebhookSettings> {
+  const flag = env.SYMBOLON_WEBHOOK_ALLOW_PRIVATE_TARGETS;
+  if (flag === undefined || flag === '') return {};
+  if (flag !== '0' && flag !== '1') throw new RangeError('SYMBOLON_WEBHOOK_ALLOW_PRIVATE_TARGETS must be 0 or 1');
+  return { allowPrivateTargets: flag === '1' };
+}
 
 /** A refused webhook request, with a stable code (the API maps it to ValidationException). */
 export class WebhookError extends Error {
   override name = 'WebhookError';
   constructor(
-    readonly code: 'InvalidUrl' | 'InvalidEvents' | 'InvalidThreshold' | 'InvalidSecret' | 'TooManyWebhooks',
+    readonly code: 'InvalidUrl' | 'RefusedTarget' | 'InvalidEvents' | 'InvalidThreshold' | 'InvalidSecret' | 'TooManyWebhooks',
     message: string,
   ) {
     super(message);
@@ -107,6 +133,40 @@ export function validateWebhookUrl(raw: string): string {
   if (url.hostname === '') throw new WebhookError('InvalidUrl', 'the webhook URL has no host');
   url.hash = '';
   return url.href;
+}
+
+/** The host of a checked URL as `net` takes it: an IPv6 literal without its brackets. */
+function urlHost(url: URL): string {
+  return url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+}
+
+const REFUSED_TARGET =
+  'a loopback, private, link-local or otherwise reserved address (set SYMBOLON_WEBHOOK_ALLOW_PRIVATE_TARGETS=1 on the server to allow internal receivers)';
+
+/**
+ * Refuses a webhook URL (already validated) whose host is a refused address
+ * literal, a `localhost` name, or a name that resolves to a refused address.
+ * A name that does not resolve now is accepted: every delivery checks the
+ * addresses it connects to again. The message never names a resolved
+ * address (that would map internal DNS for the caller).
+ * @throws {WebhookError} RefusedTarget.
+ */
+export async function checkWebhookTarget(validUrl: string): Promise<void> {
+  const host = urlHost(new URL(validUrl));
+  if (isIP(host) !== 0) {
+    if (isRefusedWebhookAddress(host)) throw new WebhookError('RefusedTarget', `the webhook URL's host is ${REFUSED_TARGET}`);
+    return;
+  }
+  let addresses: Array<{ address: string }> = [];
+  try {
+    addresses = await lookup(host, { all: true });
+  } catch {
+    // Not resolvable now: each delivery checks what it connects to.
+  }
+  if (addresses.some((a) => isRefusedWebhookAddress(a.address))) {
+    throw new WebhookError('RefusedTarget', `the webhook URL's host resolves to ${REFUSED_TARGET}`);
+  }
+  if (isLocalHostName(host)) throw new WebhookError('RefusedTarget', `the webhook URL's host is ${REFUSED_TARGET}`);
 }
 
 /**
@@ -284,6 +344,7 @@ export class WebhookDispatcher {
     now: number;
   }): Promise<{ webhook: WebhookRow; secret: string | undefined }> {
     const url = validateWebhookUrl(request.url);
+    if (!this.#settings.allowPrivateTargets) await checkWebhookTarget(url);
     const sub = validateSubscription(request.events, request.thresholdWei, request.windowSeconds);
     if (request.secret !== undefined && (request.secret.length < 16 || request.secret.length > 256 || /[\s]/.test(request.secret))) {
       throw new WebhookError('InvalidSecret', 'a webhook secret must be 16 to 256 characters without white space');
@@ -445,26 +506,57 @@ export class WebhookDispatcher {
       wipe(secret);
     }
     try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'symbolon-webhooks/1',
-          [SIGNATURE_HEADER]: signature,
-          [TIMESTAMP_HEADER]: String(timestamp),
-          'x-symbolon-event': d.type,
-          'x-symbolon-delivery': d.id,
-        },
-        body: d.body,
-        // A redirect could point anywhere (SSRF): a 3xx is a failed attempt.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.#settings.timeoutMs),
-      });
-      await res.body?.cancel().catch(() => undefined);
-      return res.status >= 200 && res.status < 300 ? 'ok' : `HTTP ${res.status}`;
+      const status = await this.#send(d, signature, timestamp);
+      return status >= 200 && status < 300 ? 'ok' : `HTTP ${status}`;
     } catch (e) {
       return (e as Error)?.name ?? 'Error';
     }
+  }
+
+  /**
+   * The POST itself, over node:http(s) so that the socket connects only to a
+   * checked address: an address literal is checked here, a name through
+   * guardedLookup (the addresses actually connected to, not what the name
+   * resolved to at registration). Redirects are never followed (a 3xx is a
+   * failed attempt), so no answer can point the server elsewhere.
+   * @throws {RefusedTargetError|Error} when refused, on a network error or at the time limit.
+   */
+  #send(d: Delivery, signature: string, timestamp: number): Promise<number> {
+    const url = new URL(d.url);
+    const host = urlHost(url);
+    const guarded = !this.#settings.allowPrivateTargets;
+    if (guarded && isIP(host) !== 0 && isRefusedWebhookAddress(host)) {
+      return Promise.reject(new RefusedTargetError('the webhook host is a refused address'));
+    }
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(d.body),
+            'user-agent': 'symbolon-webhooks/1',
+            [SIGNATURE_HEADER]: signature,
+            [TIMESTAMP_HEADER]: String(timestamp),
+            'x-symbolon-event': d.type,
+            'x-symbolon-delivery': d.id,
+          },
+          // A fresh connection each time: no pooled socket outlives the check.
+          agent: false,
+          ...(guarded ? { lookup: guardedLookup } : {}),
+          signal: AbortSignal.timeout(this.#settings.timeoutMs),
+        },
+        (res) => {
+          // Only the status counts; the answer is never read.
+          resolve(res.statusCode ?? 0);
+          res.destroy();
+        },
+      );
+      req.on('error', reject);
+      req.end(d.body);
+    });
   }
 
   /** Runs `fn` once fewer than `concurrency` POSTs are in flight. */

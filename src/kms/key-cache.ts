@@ -32,8 +32,6 @@ interface Entry {
   grants?: readonly Grant[];
   /** The key's signing policy (src/kms/signing-policy.ts) once a request needed it; null: none. */
   signingPolicy?: CachedSigningPolicy;
-  /** Its text (null: none), when read with the record by a request that needs it next; parsed on first use. */
-  signingPolicyText?: string | null;
   expires: number;
   /** This entry's estimated size (entryBytes and the parts added since). */
   bytes: number;
@@ -113,12 +111,7 @@ export class KeyCache {
     return e.material.get(version);
   }
 
-  /**
-   * Caches a key's record; `signingPolicyText` (null: the key has none) when
-   * the same read brought the key's signing policy for a request that needs it
-   * next (src/kms/keys.ts resolveKey).
-   */
-  putKey(key: KeyRecord, now: number, signingPolicyText?: string | null): void {
+  putKey(key: KeyRecord, now: number): void {
     if (this.#ttlMs <= 0) return;
     const prior = this.#entries.get(key.keyId);
     if (!prior && this.#entries.size >= this.#max) {
@@ -127,9 +120,9 @@ export class KeyCache {
     }
     const material = prior && prior.key.revision === key.revision ? prior.material : new Map<number, MaterialRow>();
     this.#delete(key.keyId);
-    const e: Entry = { key, material, ...(signingPolicyText !== undefined ? { signingPolicyText } : {}), expires: now + this.#ttlMs, bytes: 0 };
+    const e: Entry = { key, material, expires: now + this.#ttlMs, bytes: 0 };
     this.#entries.set(key.keyId, e);
-    let bytes = recordBytes(key) + textBytes(signingPolicyText);
+    let bytes = recordBytes(key);
     for (const m of material.values()) bytes += materialBytes(m);
     this.#grow(e, bytes, key.keyId);
   }
@@ -170,20 +163,9 @@ export class KeyCache {
     const e = this.#entries.get(keyId);
     if (!e || readAtGeneration !== this.#generation) return;
     // The parsed form is shared by text (src/kms/signing-policy.ts); counted as the text again.
-    const bytes = 2 * textBytes(policy?.text) - 2 * textBytes(e.signingPolicy?.text) - textBytes(e.signingPolicyText);
+    const bytes = 2 * textBytes(policy?.text) - 2 * textBytes(e.signingPolicy?.text);
     e.signingPolicy = policy;
-    delete e.signingPolicyText;
     this.#grow(e, bytes, keyId);
-  }
-
-  /**
-   * The key's signing policy text read with its record (putKey), not yet
-   * parsed: null when the key has none, undefined when not read so.
-   */
-  getSigningPolicyText(keyId: string, now: number): string | null | undefined {
-    const e = this.#entries.get(keyId);
-    if (!e || e.expires <= now) return undefined;
-    return e.signingPolicyText;
   }
 
   putMaterial(m: MaterialRow): void {

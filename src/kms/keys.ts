@@ -22,9 +22,9 @@ function parseKmsArn(arn: string): { region: string; account: string; resource: 
  * Resolves a key id, key ARN, alias name or alias ARN to the key record.
  * With `signingPolicy` (Sign, SignPayload: requests that read the key's
  * signing policy next), a key not in the cache brings its signing policy's
- * text in the same read, for src/kms/signing-policy.ts loadSigningPolicy;
- * other requests leave it unread, so that a policy another process puts on a
- * key this process merely looked at applies at once.
+ * text in the same read, which this request's loadSigningPolicy
+ * (src/kms/signing-policy.ts) takes instead of reading it again; it is never
+ * cached as text, so every signing request still sees the policy as stored.
  * @throws {AwsError} NotFoundException with AWS's wording.
  */
 export async function resolveKey(ctx: OperationContext, keyIdInput: string, options: { signingPolicy?: boolean } = {}): Promise<KeyRecord> {
@@ -57,7 +57,8 @@ export async function resolveKey(ctx: OperationContext, keyIdInput: string, opti
     throw notFound(`Key '${keyArn({ region: config.region, accountId: config.accountId, keyId: id })}' does not exist`);
   }
   const { key, material } = found;
-  keyCache.putKey(key, now, options.signingPolicy ? found.signingPolicy : undefined);
+  keyCache.putKey(key, now);
+  if (options.signingPolicy) ctx.signingPolicyRead = { keyId: key.keyId, text: found.signingPolicy ?? undefined };
   if (material) keyCache.putMaterial(material);
   return key;
 }

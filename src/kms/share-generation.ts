@@ -1,10 +1,18 @@
 /**
  * Retiring a split wallet's old share generations at the custodian
- * (docs/signer.md, "Retiring old generations"). A ciphertext whose encryption
- * context names an `address` is a split wallet's share A (the master-key
- * policy releases it only to an attested signer); its generation is the
+ * (docs/signer.md, "Retiring old generations"). A ciphertext under a wallet
+ * master key (a key whose policy is one of the master-key templates, `Id`
+ * `symbolon-wallet-master-key-<n>`, packages/sdk/src/envelope/masterKeyPolicy.ts)
+ * whose encryption context names an `address` is a split wallet's share A
+ * (that policy releases it only to an attested signer); its generation is the
  * context's `generation` (canonical decimal, 1..2^31-1) or 0 without one
- * (src/signer/shareContext.ts makes these contexts).
+ * (src/signer/shareContext.ts makes these contexts). Under any other key,
+ * `address` and `generation` are ordinary context pairs: a KMS user who
+ * names them is neither checked nor locked out, and cannot create or raise
+ * a row. Under a master key the pair is reserved for shares: the template
+ * binds every use to its one owner (sub or uid context and tags), so only
+ * the owner's own rows can be touched, and a share A cannot take another
+ * shape, because it opens only under the exact context it was sealed with.
  *
  * Per (master key, address) the custodian keeps the generation it releases
  * and the SHA-256 of the one share A ciphertext it releases at that
@@ -53,6 +61,19 @@ export function shareOfContext(context: Record<string, string> | undefined): { a
   return { address, generation: n <= MAX_GENERATION ? n : -1 };
 }
 
+/** The `Id` of every master-key policy template (1, 2, 3, …): the keys whose `address` contexts are shares. */
+const MASTER_KEY_POLICY_ID = /^symbolon-wallet-master-key-[1-9][0-9]{0,3}$/;
+
+/** Whether `key` is a wallet master key: its key policy is one of the master-key templates. */
+export function isWalletMasterKey(key: KeyRecord): boolean {
+  try {
+    const id = (JSON.parse(key.policy) as { Id?: unknown } | null)?.Id;
+    return typeof id === 'string' && MASTER_KEY_POLICY_ID.test(id);
+  } catch {
+    return false;
+  }
+}
+
 function retired(message: string): Error {
   return invalidState(`${SHARE_GENERATION_RETIRED}: ${message}`);
 }
@@ -78,7 +99,7 @@ function raisedEvent(ctx: OperationContext, key: KeyRecord, context: Record<stri
 
 /**
  * Admits an opened share A ciphertext, or refuses it as retired; with `attested`, a newer
- * generation is raised to first. Contexts that name no address pass untouched.
+ * generation is raised to first. Contexts that name no address, and keys that are not wallet master keys, pass untouched.
  * @throws {AwsError} KMSInvalidStateException when the generation is retired.
  */
 export async function admitShareGeneration(
@@ -86,7 +107,7 @@ export async function admitShareGeneration(
   r: { key: KeyRecord; context: Record<string, string> | undefined; blob: Uint8Array; attested: boolean },
 ): Promise<void> {
   const share = shareOfContext(r.context);
-  if (!share || !r.context) return;
+  if (!share || !r.context || !isWalletMasterKey(r.key)) return;
   if (share.generation < 0) throw retired('the encryption context names no valid share generation.');
   const db = ctx.deps.store.db;
   const digest = createHash('sha256').update(r.blob).digest('hex');

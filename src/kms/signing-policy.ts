@@ -1,7 +1,9 @@
 /**
- * A KMS key's signing policy (docs/signing-policy.md): reading it through
- * the key cache (beside the key's record and grants, so the Sign hot path
- * reads the store once per key per cache lifetime), writing it as the
+ * A KMS key's signing policy (docs/signing-policy.md): reading it for every
+ * signing request — one primary-key read of its text, compared with the copy
+ * compiled in the key cache, so a policy changed by any process sharing the
+ * store applies to the next request and the policy is parsed again only when
+ * its text changed — writing it as the
  * permission change it is — under the key's quorum rule, else the account
  * rule — and the rule that leaves no path around it: once a key has a
  * signing policy, KMS `Sign` of a digest (which the policy cannot see) is
@@ -9,7 +11,13 @@
  */
 import { AwsError, accessDenied, internal, invalidState, malformedPolicyDocument, notFound, validation } from '../aws/errors.js';
 import { parseSigningPolicy, SigningPolicyError, type SigningPolicy } from '../signing-policy/document.js';
-import { deleteSigningPolicy, findSigningPolicy, putSigningPolicy, type SigningPolicyRow } from '../storage/signing-policies.repository.js';
+import {
+  deleteSigningPolicy,
+  findSigningPolicy,
+  findSigningPolicyText,
+  putSigningPolicy,
+  type SigningPolicyRow,
+} from '../storage/signing-policies.repository.js';
 import type { CachedSigningPolicy } from './key-cache.js';
 import type { OperationContext } from './context.js';
 import { keyChanged, requireNotPendingDeletion } from './keys.js';
@@ -32,14 +40,20 @@ export const VIA_SERVICES = { rpc: 'rpc.symbolon', api: 'api.symbolon' } as cons
  */
 export async function loadSigningPolicy(ctx: OperationContext, key: KeyRecord): Promise<CachedSigningPolicy> {
   const { keyCache, store } = ctx.deps;
-  const now = ctx.info.now;
-  const cached = keyCache.getSigningPolicy(key.keyId, now);
-  if (cached !== undefined) return cached;
   const generation = keyCache.generation();
-  // Read with the record (resolveKey's signingPolicy option); an invalidation since dropped the whole entry.
-  const withRecord = keyCache.getSigningPolicyText(key.keyId, now);
-  const text = withRecord !== undefined ? withRecord : ((await findSigningPolicy(store.db, key.keyId))?.policy ?? null);
-  const value: CachedSigningPolicy = text === null ? null : { text, policy: parseStoredSigningPolicy(text) };
+  // Read every time, unlike the key's record: a tightened policy must not wait for the cache to expire.
+  // A request that missed the key cache read it with the key, in the same statement (resolveKey's signingPolicy option).
+  const read = ctx.signingPolicyRead;
+  let text: string | undefined;
+  if (read?.keyId === key.keyId) {
+    delete ctx.signingPolicyRead;
+    text = read.text;
+  } else {
+    text = await findSigningPolicyText(store.db, key.keyId);
+  }
+  const cached = keyCache.getSigningPolicy(key.keyId, ctx.info.now);
+  if (cached !== undefined && (cached?.text ?? undefined) === text) return cached;
+  const value: CachedSigningPolicy = text === undefined ? null : { text, policy: parseStoredSigningPolicy(text) };
   keyCache.putSigningPolicy(key.keyId, value, generation);
   return value;
 }

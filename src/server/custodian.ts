@@ -29,7 +29,7 @@ import { DeniedAlerts } from '../audit/denied-alerts.js';
 import { alertSettingsFromEnv, auditSettingsFromEnv, type AuditLogSettings, type DeniedAlertSettings } from '../audit/settings.js';
 import { createMetrics, registerMetricsRoute, type Metrics } from './metrics.js';
 import { monitoredSink, SigningMonitor } from '../audit/monitor.js';
-import { WebhookDispatcher, type WebhookSettings } from '../audit/webhooks.js';
+import { WebhookDispatcher, webhookSettingsFromEnv, type WebhookSettings } from '../audit/webhooks.js';
 import { webhookOperations } from '../audit/webhook-operations.js';
 import type { Authorizer, KmsDeps } from '../kms/context.js';
 import type { ServerConfig } from '../config.js';
@@ -110,7 +110,7 @@ export interface CustodianOptions {
   auditSettings?: Partial<AuditLogSettings>;
   /** Denied-burst alert settings over those from the environment (SYMBOLON_DENIED_ALERT_*). */
   alertSettings?: Partial<DeniedAlertSettings>;
-  /** Webhook delivery settings (tests: short back-off). */
+  /** Webhook delivery settings over those from the environment (SYMBOLON_WEBHOOK_*; tests: short back-off, local receivers). */
   webhookSettings?: Partial<WebhookSettings>;
   /** Distinct key ARNs the signing metrics label by name (default 100; then `other`). */
   monitorMaxKeys?: number;
@@ -417,7 +417,13 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       : await openAuditLog({ store, root, logger, settings: { ...auditSettingsFromEnv(process.env), ...options.auditSettings } });
     ownAudit = auditLog;
     const alerts = new DeniedAlerts({ logger, settings: { ...alertSettingsFromEnv(process.env), ...options.alertSettings } });
-    const webhooks = new WebhookDispatcher({ store, root, logger, settings: options.webhookSettings, clock });
+    const webhooks = new WebhookDispatcher({
+      store,
+      root,
+      logger,
+      settings: { ...webhookSettingsFromEnv(process.env), ...options.webhookSettings },
+      clock,
+    });
     await webhooks.start();
     const monitor = new SigningMonitor({ logger, alerts, webhooks, maxKeys: options.monitorMaxKeys });
     // Every event recorded through `audit` is also seen by the monitor (metrics, webhooks).

@@ -23,6 +23,8 @@ export const SIGNER_ERRORS = {
   share_ciphertext_invalid: 422,
   /** The custodian retired this share generation: a rotation committed a newer one (or another pair of it is in use). */
   share_generation_retired: 422,
+  /** The wallet's shares include the owner's device share (factor: device) and the request has no share C (deviceShare.ts). */
+  device_share_required: 422,
   /** The custodian's key policy refused the release (another user's token, a measurement it does not allow, …). */
   release_refused: 403,
   /** The custodian refused this signer's attestation (untrusted platform, stale or replayed document). */

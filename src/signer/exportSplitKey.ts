@@ -29,6 +29,8 @@ export interface ExportRequest {
   address: string;
   /** Share B as the device got it; wiped by this function. */
   shareB: Uint8Array;
+  /** Share C, for a wallet with the device factor (deviceShare.ts); wiped by this function. */
+  shareC?: Uint8Array | undefined;
   shareACiphertext: Uint8Array;
   /** The device's HPKE public key for this export (uncompressed P-256, 65 bytes). */
   publicKey: Uint8Array;
@@ -64,7 +66,10 @@ export function authenticatedAt(verified: VerifiedToken): number {
 export async function exportSplitKey(deps: SignerDeps & { exportEnabled: boolean; now?: () => number }, request: ExportRequest): Promise<ExportResult> {
   let key: Uint8Array | undefined;
   try {
-    if (!deps.exportEnabled) throw new SignerError('export_disabled', 'Key export is disabled on this deployment (SYMBOLON_WALLET_EXPORT).');
+    if (!deps.exportEnabled) {
+      wipe(request.shareB, request.shareC);
+      throw new SignerError('export_disabled', 'Key export is disabled on this deployment (SYMBOLON_WALLET_EXPORT).');
+    }
     if (request.publicKey.length !== EXPORT_PUBLIC_KEY_BYTES || request.publicKey[0] !== 0x04)
       throw new SignerError('bad_request', `publicKey must be an uncompressed P-256 point (${EXPORT_PUBLIC_KEY_BYTES} bytes).`);
     let age = 0;

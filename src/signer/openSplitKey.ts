@@ -4,8 +4,10 @@
  * activateShares.ts): verify the owner's request (verifyOwnerRequest.ts);
  * have share A of the given generation released to this signer under its
  * context (releaseShareA.ts, shareContext.ts); rebuild the key as share A XOR
- * share B and check that it derives the wallet's address. Share A and share B
- * are wiped here; the key goes to the caller, who wipes it in `finally`.
+ * share B (XOR share C, the owner's device share, for a wallet with the device
+ * factor: deviceShare.ts) and check that it derives the wallet's address.
+ * Share A, share B and share C are wiped here; the key goes to the caller,
+ * who wipes it in `finally`.
  */
 import type { Address } from 'viem';
 import { wipe } from '../crypto/bytes.js';
@@ -14,7 +16,8 @@ import { publicKeyToAddress } from '../eth/publicKeyToAddress.js';
 import type { VerifiedToken } from '../identity/token-verifier.js';
 import { SignerError } from './errors.js';
 import type { AwsCredentials } from './kms-client.js';
-import { releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
+import { shareMismatch } from './releaseShareA.js';
+import { checkShareC, combineShares, deviceShareMismatch, releaseShareAFor } from './deviceShare.js';
 import { MAX_GENERATION, shareAContext } from './shareContext.js';
 import { readSplitSigningPolicy, type SplitSigningPolicy } from './splitSigningPolicy.js';
 import type { SignerDeps } from './signWithSplitKey.js';
@@ -25,6 +28,8 @@ export interface SharesRequest {
   address: string;
   /** Share B of `generation`; wiped by openSplitKey. */
   shareB: Uint8Array;
+  /** Share C of `generation`, for a wallet with the device factor (absent: two shares); wiped by openSplitKey. */
+  shareC?: Uint8Array | undefined;
   /** Share A's KMS ciphertext of `generation`. */
   shareACiphertext: Uint8Array;
   /** The generation of the shares given (0: the shares made at wallet creation). */
@@ -49,33 +54,46 @@ export async function openSplitKey(
     /** A further check of the verified request before anything is released (throws to refuse). */
     beforeRelease?: (verified: VerifiedToken) => void;
   } = {},
-): Promise<{ key: Uint8Array; address: Address; verified: VerifiedToken; credentials: AwsCredentials; policy: SplitSigningPolicy | undefined }> {
+): Promise<{
+  key: Uint8Array;
+  address: Address;
+  verified: VerifiedToken;
+  credentials: AwsCredentials;
+  policy: SplitSigningPolicy | undefined;
+  /** The request's generation has the device share (share C was given and rebuilt the key). */
+  hadShareC: boolean;
+}> {
   let shareA: Uint8Array | undefined;
   let key: Uint8Array | undefined;
   const shareB = request.shareB;
+  const shareC = request.shareC;
   try {
+    checkShareC(shareC);
     if (!Number.isSafeInteger(request.generation) || request.generation < 0 || request.generation > MAX_GENERATION)
       throw new SignerError('bad_request', `generation must be an integer 0..${MAX_GENERATION}.`);
     const { address, verified } = await verifyOwnerRequest(deps.verifier, { shareB, address: request.address, token: request.token });
     // Share A of a generation sealed with a policy opens only under that policy's hash.
     options.beforeRelease?.(verified);
     const policy = request.signingPolicy === undefined ? undefined : readSplitSigningPolicy(request.signingPolicy);
-    const released = await releaseShareA(deps, {
-      token: request.token,
-      tokenExp: verified.exp,
-      ciphertext: request.shareACiphertext,
-      context: shareAContext(verified.sub, address, request.generation, policy?.sha256),
-      keyId: request.keyId,
-      ...(options.purpose ? { purpose: options.purpose } : {}),
-    });
+    const released = await releaseShareAFor(
+      deps,
+      {
+        token: request.token,
+        tokenExp: verified.exp,
+        ciphertext: request.shareACiphertext,
+        context: shareAContext(verified.sub, address, request.generation, policy?.sha256),
+        keyId: request.keyId,
+        ...(options.purpose ? { purpose: options.purpose } : {}),
+      },
+      shareC !== undefined,
+    );
     shareA = released.shareA;
-    key = new Uint8Array(SHARE_BYTES);
-    for (let i = 0; i < SHARE_BYTES; i++) key[i] = shareA[i]! ^ shareB[i]!;
-    if (!isValidPrivateKey(key) || publicKeyToAddress(getPublicKey(key)) !== address) throw shareMismatch();
-    const out = { key, address, verified, credentials: released.credentials, policy };
+    key = combineShares(shareA, shareB, shareC);
+    if (!isValidPrivateKey(key) || publicKeyToAddress(getPublicKey(key)) !== address) throw shareC ? deviceShareMismatch() : shareMismatch();
+    const out = { key, address, verified, credentials: released.credentials, policy, hadShareC: shareC !== undefined };
     key = undefined;
     return out;
   } finally {
-    wipe(shareA, key, shareB);
+    wipe(shareA, key, shareB, shareC);
   }
 }

@@ -22,6 +22,18 @@
  * one when it is absent, none when it is null. Setting, changing or removing
  * a policy is therefore a re-seal with the owner's token, which neither the
  * wallet service nor a DApp holds.
+ *
+ * The owner's device share (deviceShare.ts) rides the same way: a request
+ * with share C opens a three-share generation. Absent `newFactor`, the
+ * factor and share C itself are kept — A' is fresh, B' = key ⊕ A' ⊕ C — so
+ * an operator's or a policy's rotation does not touch what the owner's device
+ * and recovery code wrap. `newFactor: "device"` draws a fresh C' as well
+ * (key = A' ⊕ B' ⊕ C', A' sealed with `factor: "device"` in its context) and
+ * answers it for the device to wrap: adding the factor, or replacing the
+ * device share after a recovery, which retires the old one once the new
+ * generation is activated. `newFactor: null` splits the key back into two
+ * shares. The proof's statement names the factor, so the wallet store cannot
+ * be made to record a three-share generation as a two-share one.
  */
 import { randomFillSync } from 'node:crypto';
 import type { Address, Hex } from 'viem';
@@ -34,6 +46,7 @@ import { SHARE_BYTES } from './releaseShareA.js';
 import { MAX_GENERATION, shareAContext } from './shareContext.js';
 import { readSplitSigningPolicy } from './splitSigningPolicy.js';
 import { SignerError } from './errors.js';
+import { DEVICE_FACTOR, type ShareFactor, withFactor } from './deviceShare.js';
 import type { SignerDeps } from './signWithSplitKey.js';
 
 /** The shares of generation g (share B is wiped by this function); `keyId`: share A is opened under it and A' encrypted under it. */
@@ -42,6 +55,8 @@ export interface RotateRequest extends SharesRequest {
   keyId: string;
   /** The policy to seal A' with: absent keeps `signingPolicy`, null removes it. */
   newSigningPolicy?: string | null | undefined;
+  /** The factor of the new generation: `device` (three shares), null (two), absent: as the request's (share C given or not). */
+  newFactor?: ShareFactor | null | undefined;
 }
 
 export interface RotateResult {
@@ -56,6 +71,10 @@ export interface RotateResult {
   proof: Hex;
   /** The SHA-256 of the policy A' is sealed with (absent: none); the statement names it too. */
   signingPolicySha256?: string;
+  /** `device`: the new generation has three shares. */
+  factor?: ShareFactor;
+  /** A fresh share C' (base64, for the device to wrap); absent when share C was kept or there is none. */
+  shareC?: string;
 }
 
 /**
@@ -65,9 +84,12 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
   let key: Uint8Array | undefined;
   let newShareA: Uint8Array | undefined;
   let newShareB: Uint8Array | undefined;
+  let newShareC: Uint8Array | undefined;
+  // openSplitKey wipes the request's share C; a rotation that keeps it needs its own copy.
+  const keptShareC = request.shareC && request.newFactor === undefined ? Uint8Array.from(request.shareC) : undefined;
   try {
     if (!Number.isSafeInteger(request.generation) || request.generation < 0 || request.generation >= MAX_GENERATION) {
-      wipe(request.shareB);
+      wipe(request.shareB, request.shareC);
       throw new SignerError('bad_request', `generation must be an integer 0..${MAX_GENERATION - 1}.`);
     }
     const opened = await openSplitKey(deps, request);
@@ -76,23 +98,27 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
     const next =
       request.newSigningPolicy === undefined ? opened.policy : request.newSigningPolicy === null ? undefined : readSplitSigningPolicy(request.newSigningPolicy);
 
+    const factor: ShareFactor | undefined = request.newFactor === undefined ? (opened.hadShareC ? DEVICE_FACTOR : undefined) : (request.newFactor ?? undefined);
+
     newShareA = randomFillSync(new Uint8Array(SHARE_BYTES));
+    const freshShareC = factor !== undefined && keptShareC === undefined;
+    if (factor) newShareC = keptShareC ? Uint8Array.from(keptShareC) : randomFillSync(new Uint8Array(SHARE_BYTES));
     newShareB = new Uint8Array(SHARE_BYTES);
-    for (let i = 0; i < SHARE_BYTES; i++) newShareB[i] = key[i]! ^ newShareA[i]!;
+    for (let i = 0; i < SHARE_BYTES; i++) newShareB[i] = key[i]! ^ newShareA[i]! ^ (newShareC ? newShareC[i]! : 0);
     const generation = request.generation + 1;
     const ciphertext = await deps.kms.encrypt({
       credentials: opened.credentials,
       keyId: request.keyId,
       plaintext: newShareA,
-      encryptionContext: shareAContext(verified.sub, address, generation, next?.sha256),
+      encryptionContext: withFactor(shareAContext(verified.sub, address, generation, next?.sha256), factor),
     });
     const k = key;
     const proof = await signMessage({
-      message: rotationStatement({ address, generation, shareACiphertext: ciphertext, shareB: newShareB, signingPolicySha256: next?.sha256 }),
+      message: rotationStatement({ address, generation, shareACiphertext: ciphertext, shareB: newShareB, signingPolicySha256: next?.sha256, factor }),
       signer: async (digest) => signDigest(digest, k),
       address,
     });
-    deps.logger.info({ generation }, 'split key re-split');
+    deps.logger.info({ generation, factor: factor ?? 'none' }, 'split key re-split');
     return {
       address,
       generation,
@@ -100,8 +126,11 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
       shareB: Buffer.from(newShareB.buffer, newShareB.byteOffset, newShareB.byteLength).toString('base64'),
       proof,
       ...(next ? { signingPolicySha256: next.sha256 } : {}),
+      ...(factor ? { factor } : {}),
+      // Only a fresh share C goes back: a kept one is already on the owner's device.
+      ...(freshShareC && newShareC ? { shareC: Buffer.from(newShareC.buffer, newShareC.byteOffset, newShareC.byteLength).toString('base64') } : {}),
     };
   } finally {
-    wipe(key, newShareA, newShareB);
+    wipe(key, newShareA, newShareB, newShareC, keptShareC);
   }
 }

@@ -10,7 +10,9 @@
  * When the new share A is sealed with the owner's signing policy, a last
  * line names the policy's SHA-256, so the wallet store keeps beside the
  * shares exactly the text share A opens with (a policy-less statement is
- * unchanged).
+ * unchanged). A generation with the owner's device share (deviceShare.ts)
+ * adds `factor: device`, so the wallet store records the factor the shares
+ * need; a two-share statement is unchanged.
  */
 import { createHash } from 'node:crypto';
 
@@ -21,6 +23,8 @@ export function rotationStatement(r: {
   shareB: Uint8Array;
   /** The new share A's signing policy SHA-256 (hex), when it is sealed with one. */
   signingPolicySha256?: string | undefined;
+  /** `device` when the new generation has a third share on the owner's device. */
+  factor?: 'device' | undefined;
 }): string {
   const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
   const lines = [
@@ -31,5 +35,6 @@ export function rotationStatement(r: {
     `shareB sha256: ${sha(r.shareB)}`,
   ];
   if (r.signingPolicySha256 !== undefined) lines.push(`signing-policy sha256: ${r.signingPolicySha256}`);
+  if (r.factor !== undefined) lines.push(`factor: ${r.factor}`);
   return lines.join('\n');
 }

@@ -1,11 +1,11 @@
 /**
  * The signer's HTTP API (fastify; never listens by itself):
  *
- *   POST /v1/sign   { payload, address, shareB, shareACiphertext, token, keyId?, generation?, signingPolicy? }
+ *   POST /v1/sign   { payload, address, shareB, shareACiphertext, token, keyId?, generation?, signingPolicy?, shareC? }
  *                   -> 200 { type, signedTransaction, hash } | { type, signature } | { type, authorization }
  *                   -> 4xx/5xx { error: { code, message } }  (codes: errors.ts)
- *   POST /v1/rotate { address, shareB, shareACiphertext, generation, keyId, token?, signingPolicy?, newSigningPolicy? }
- *                   -> 200 { address, generation, shareACiphertext, shareB, proof, signingPolicySha256? }  (rotateSplitKey.ts)
+ *   POST /v1/rotate { address, shareB, shareACiphertext, generation, keyId, token?, signingPolicy?, newSigningPolicy?, shareC?, newFactor? }
+ *                   -> 200 { address, generation, shareACiphertext, shareB, proof, signingPolicySha256?, factor?, shareC? }  (rotateSplitKey.ts)
  *   POST /v1/activate { address, shareB, shareACiphertext, generation, keyId, token?, signingPolicy? }
  *                   -> 200 { address, generation }  (activateShares.ts: retires older generations)
  *   POST /v1/evaluate { payload, signingPolicy, token? }
@@ -16,7 +16,8 @@
  *
  * The token may come in the body or as `Authorization: Bearer`. Request and
  * response schemas are closed (no additional properties), so nothing but the
- * signed result can leave; request bodies are never logged, and the logger
+ * signed result can leave; every share route takes `shareC`, the owner's
+ * device share of a three-share wallet (deviceShare.ts); request bodies are never logged, and the logger
  * redacts the secret-bearing fields should one ever be passed to it.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -28,11 +29,12 @@ import { rotateSplitKey } from './rotateSplitKey.js';
 import { activateShares } from './activateShares.js';
 import { exportSplitKey } from './exportSplitKey.js';
 import { MAX_GENERATION } from './shareContext.js';
+import { DEVICE_FACTOR, type ShareFactor } from './deviceShare.js';
 import { previewSplitPolicy } from './splitSigningPolicy.js';
 import { SIGNING_POLICY_LIMITS } from '../signing-policy/document.js';
 
 /** pino redact paths for the signer's logger. */
-export const SIGNER_LOG_REDACT = ['req.headers.authorization', '*.token', '*.shareB', '*.shareACiphertext', '*.authorization'];
+export const SIGNER_LOG_REDACT = ['req.headers.authorization', '*.token', '*.shareB', '*.shareC', '*.shareACiphertext', '*.authorization'];
 
 const hex = { type: 'string', pattern: '^0x[0-9a-fA-F]*$' } as const;
 const BASE64 = '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$';
@@ -53,6 +55,7 @@ const signBody = {
     keyId: { type: 'string', minLength: 1, maxLength: 2048 },
     generation: { type: 'integer', minimum: 0, maximum: MAX_GENERATION },
     signingPolicy: policyText,
+    shareC: { type: 'string', pattern: BASE64, minLength: 44, maxLength: 44 },
   },
 } as const;
 
@@ -83,10 +86,12 @@ const rotateBody = {
     token: signBody.properties.token,
     signingPolicy: policyText,
     newSigningPolicy: { anyOf: [policyText, { type: 'null' }] },
+    shareC: signBody.properties.shareC,
+    newFactor: { anyOf: [{ type: 'string', enum: [DEVICE_FACTOR] }, { type: 'null' }] },
   },
 } as const;
 
-const { newSigningPolicy: _notForActivate, ...activateProperties } = rotateBody.properties;
+const { newSigningPolicy: _notForActivate, newFactor: _noFactorChange, ...activateProperties } = rotateBody.properties;
 const activateBody = {
   ...rotateBody,
   properties: { ...activateProperties, generation: signBody.properties.generation },
@@ -110,6 +115,8 @@ const rotateResponse = {
     shareB: { type: 'string' },
     proof: hex,
     signingPolicySha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    factor: { type: 'string', enum: [DEVICE_FACTOR] },
+    shareC: { type: 'string' },
   },
 } as const;
 
@@ -126,6 +133,7 @@ const exportBody = {
     generation: signBody.properties.generation,
     token: signBody.properties.token,
     signingPolicy: policyText,
+    shareC: signBody.properties.shareC,
   },
 } as const;
 
@@ -177,6 +185,7 @@ interface SignBody {
   keyId?: string;
   generation?: number;
   signingPolicy?: string;
+  shareC?: string;
 }
 
 interface ExportBody {
@@ -188,6 +197,7 @@ interface ExportBody {
   generation?: number;
   token?: string;
   signingPolicy?: string;
+  shareC?: string;
 }
 
 interface RotateBody {
@@ -199,6 +209,8 @@ interface RotateBody {
   token?: string;
   signingPolicy?: string;
   newSigningPolicy?: string | null;
+  shareC?: string;
+  newFactor?: ShareFactor | null;
 }
 
 interface EvaluateBody {
@@ -226,6 +238,7 @@ interface SharesBody {
   keyId?: string;
   token?: string;
   signingPolicy?: string;
+  shareC?: string;
 }
 
 /**
@@ -239,6 +252,7 @@ function sharesOf(body: SharesBody, authorization: string | undefined) {
   return {
     address: body.address,
     shareB: Buffer.from(body.shareB, 'base64'),
+    ...(body.shareC !== undefined ? { shareC: Buffer.from(body.shareC, 'base64') } : {}),
     shareACiphertext: new Uint8Array(Buffer.from(body.shareACiphertext, 'base64')),
     keyId: body.keyId,
     token,
@@ -318,6 +332,7 @@ export function buildSignerApp(deps: SignerDeps & { logger: Logger; corsOrigins?
         keyId: body.keyId,
         generation: body.generation,
         newSigningPolicy: body.newSigningPolicy,
+        newFactor: body.newFactor,
       });
     },
   );

@@ -32,7 +32,8 @@ import { signPreparedTransaction } from '../eth/signTransaction.js';
 import { signTypedData } from '../eth/signTypedData.js';
 import type { DigestSigner } from '../eth/types.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
-import { recordRefusal, releaseShareA, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
+import { recordRefusal, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
+import { checkShareC, combineShares, DEVICE_FACTOR, deviceShareMismatch, releaseShareAFor, withFactor } from './deviceShare.js';
 import { shareAContext } from './shareContext.js';
 import { enforceSplitDecision, readSplitSigningPolicy } from './splitSigningPolicy.js';
 import { payloadFacts } from '../signing-policy/payloadFacts.js';
@@ -60,6 +61,8 @@ export interface SplitSignRequest {
   address: string;
   /** Share B as the device got it; wiped by this function. */
   shareB: Uint8Array;
+  /** Share C, the owner's device share, for a wallet with the device factor (deviceShare.ts); wiped by this function. */
+  shareC?: Uint8Array | undefined;
   /** Share A's KMS ciphertext blob. */
   shareACiphertext: Uint8Array;
   token: string;
@@ -104,7 +107,9 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
   let shareA: Uint8Array | undefined;
   let key: Uint8Array | undefined;
   const shareB = request.shareB;
+  const shareC = request.shareC;
   try {
+    checkShareC(shareC);
     const { address, verified } = await verifyOwnerRequest(deps.verifier, { shareB, address: request.address, token: request.token });
     // Only now the costly part (hashing typed data, serializing a transaction), and still before any release.
     const payload = asSignerPayload(() => encodePayload(request.payload));
@@ -127,7 +132,7 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
           token: request.token,
           tokenExp: verified.exp,
           ciphertext: request.shareACiphertext,
-          context,
+          context: withFactor(context, shareC ? DEVICE_FACTOR : undefined),
           keyId: request.keyId,
           decision: refused,
         }).catch((e: unknown) => deps.logger.warn({ code: (e as SignerError)?.code }, 'a refused signature could not be recorded by the custodian'));
@@ -138,12 +143,15 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
     const decision = decisionAuditFields(request.payload, facts, 'allow', statement);
 
     shareA = (
-      await releaseShareA(deps, { token: request.token, tokenExp: verified.exp, ciphertext: request.shareACiphertext, context, keyId: request.keyId, decision })
+      await releaseShareAFor(
+        deps,
+        { token: request.token, tokenExp: verified.exp, ciphertext: request.shareACiphertext, context, keyId: request.keyId, decision },
+        shareC !== undefined,
+      )
     ).shareA;
 
-    key = new Uint8Array(SHARE_BYTES);
-    for (let i = 0; i < SHARE_BYTES; i++) key[i] = shareA[i]! ^ shareB[i]!;
-    if (!isValidPrivateKey(key) || publicKeyToAddress(getPublicKey(key)) !== address) throw shareMismatch();
+    key = combineShares(shareA, shareB, shareC);
+    if (!isValidPrivateKey(key) || publicKeyToAddress(getPublicKey(key)) !== address) throw shareC ? deviceShareMismatch() : shareMismatch();
 
     const k = key;
     // libsecp256k1's recovery id goes along as a hint: one recovery checks it (toRecoverableSignature).
@@ -161,6 +169,6 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
       throw e;
     }
   } finally {
-    wipe(shareA, key, shareB);
+    wipe(shareA, key, shareB, shareC);
   }
 }

@@ -93,7 +93,7 @@ const MIGRATION_TABLES = new Set(['kysely_migration', 'kysely_migration_lock']);
  * secret must say it is sealed or encrypted (`sealed`, `sealed_…`,
  * `encrypted_…`) or hashed (`…_hash`, `…_sha256`).
  */
-const SECRET_WORDS = /(^|_)(private_key|secret|seed|plaintext|password|passphrase|mnemonic|root_key|data_key|share_a|share_b)(_|$)/;
+const SECRET_WORDS = /(^|_)(private_key|secret|seed|plaintext|password|passphrase|mnemonic|root_key|data_key|share_a|share_b|share_c)(_|$)/;
 const PROTECTED_FORM = /^(sealed|sealed_.*|.*_sealed|encrypted_.*|wrapped_.*|.*_ciphertext|.*_hash|.*_sha256|.*_hmac)$/;
 
 /**

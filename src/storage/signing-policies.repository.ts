@@ -21,6 +21,16 @@ export async function findSigningPolicy(db: Db, keyId: string): Promise<SigningP
 }
 
 /**
+ * Only the text of a key's signing policy (a primary-key read): what a
+ * signing request compares with its cached copy, so that a change made by
+ * any process applies to the next request.
+ */
+export async function findSigningPolicyText(db: Db, keyId: string): Promise<string | undefined> {
+  const r = await db.selectFrom('kms_signing_policies').select('policy').where('key_id', '=', keyId).executeTakeFirst();
+  return r?.policy;
+}
+
+/**
  * Writes a key's signing policy if the stored one is still `base` (undefined: none stored).
  * @returns false when another write came first (nothing changed).
  */

@@ -329,6 +329,12 @@ export interface WalletTable {
   rotation_required: Generated<number>;
   /** split: the owner's signing policy text the stored share A was sealed with; NULL: none. */
   signing_policy: Generated<string | null>;
+  /** split: `device` when the stored generation has a third share on the owner's device; NULL: two shares. */
+  share_factor: Generated<string | null>;
+  /** split, factor device: share C wrapped by the owner's device key (AES-256-GCM; the store cannot open it). */
+  wrapped_share_c_device: Generated<Uint8Array | null>;
+  /** split, factor device: share C wrapped under the key derived from the owner's recovery code. */
+  wrapped_share_c_recovery: Generated<Uint8Array | null>;
 }
 
 /** Sites a wallet user connected in the frame; the row is deleted when the user disconnects the site. */

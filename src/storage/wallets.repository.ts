@@ -34,10 +34,21 @@ export interface WalletRow {
   rotationRequired: boolean;
   /** split: the owner's signing policy text share A is sealed with (null: none). */
   signingPolicy: string | null;
+  /** split: the owner's device share of the stored generation (null: two shares). */
+  deviceShare: DeviceShareRow | null;
+}
+
+/** A three-share generation's share C, as the owner's device wrapped it twice (the store cannot open either). */
+export interface DeviceShareRow {
+  factor: 'device';
+  /** Share C wrapped by the owner's device key. */
+  wrapped: Uint8Array;
+  /** Share C wrapped under the key derived from the owner's recovery code. */
+  recoveryWrapped: Uint8Array;
 }
 
 /** A wallet to store: a new wallet starts at generation 0, not marked for rotation, without a signing policy. */
-export type NewWalletRow = Omit<WalletRow, 'shareGeneration' | 'rotationRequired' | 'signingPolicy'> &
+export type NewWalletRow = Omit<WalletRow, 'shareGeneration' | 'rotationRequired' | 'signingPolicy' | 'deviceShare'> &
   Partial<Pick<WalletRow, 'shareGeneration' | 'rotationRequired'>>;
 
 const MODES: ReadonlyMap<string, CustodyMode> = new Map([
@@ -68,7 +79,15 @@ function toRow(r: Selectable<WalletTable>): WalletRow {
     shareGeneration: Number(r.share_generation),
     rotationRequired: Number(r.rotation_required) === 1,
     signingPolicy: r.signing_policy ?? null,
+    deviceShare: deviceShareOf(r),
   };
+}
+
+function deviceShareOf(r: Selectable<WalletTable>): DeviceShareRow | null {
+  if (r.share_factor === null || r.share_factor === undefined) return null;
+  // Written only with both blobs (swapSplitShares); a row that breaks that is not served.
+  if (r.share_factor !== 'device' || !r.wrapped_share_c_device || !r.wrapped_share_c_recovery) throw new Error(`wallet ${r.id} has an incomplete device share`);
+  return { factor: 'device', wrapped: new Uint8Array(r.wrapped_share_c_device), recoveryWrapped: new Uint8Array(r.wrapped_share_c_recovery) };
 }
 
 export async function findWalletByUser(db: Db, userId: string): Promise<WalletRow | undefined> {
@@ -127,7 +146,9 @@ export async function countWalletsOfUser(db: Db, userId: string): Promise<number
  * A share rotation's commit: share A's ciphertext, sealed share B and the
  * generation change together, and only if the wallet is still at
  * `fromGeneration` (compare-and-set: of two concurrent rotations one wins,
- * the other changes nothing). Clears `rotation_required`.
+ * the other changes nothing). Clears `rotation_required`. The device share
+ * (factor and both wrapped copies of share C) is swapped with them: a
+ * generation's factor is the one its shares were made with.
  * @returns whether this call swapped the shares.
  */
 export async function swapSplitShares(
@@ -140,6 +161,8 @@ export async function swapSplitShares(
     shareBSealed: Uint8Array;
     /** The policy text the new share A is sealed with (null: none). */
     signingPolicy: string | null;
+    /** The new generation's device share (null or absent: two shares). */
+    deviceShare?: DeviceShareRow | null | undefined;
   },
 ): Promise<boolean> {
   const result = await db
@@ -150,6 +173,9 @@ export async function swapSplitShares(
       share_generation: s.toGeneration,
       rotation_required: 0,
       signing_policy: s.signingPolicy,
+      share_factor: s.deviceShare?.factor ?? null,
+      wrapped_share_c_device: s.deviceShare?.wrapped ?? null,
+      wrapped_share_c_recovery: s.deviceShare?.recoveryWrapped ?? null,
     })
     .where('id', '=', s.walletId)
     .where('custody_mode', '=', 'split')

@@ -38,6 +38,7 @@ import {
   meResponse,
   SHARE_A_CIPHERTEXT_BYTES,
   SHARE_B_BYTES,
+  WRAPPED_SHARE_C_BYTES,
   siteBody,
   siteQuery,
   siteResponse,
@@ -51,6 +52,27 @@ import { activityView, meView, siteView, walletView } from './views.js';
 import { commitShareRotation, createEnvelopeWallet, createSplitWallet, getWalletOfUser, type ShareSealer } from './wallets.js';
 import { AUDIT_NOT_DURABLE, recordRequestEvent, type AuditEvent, type AuditSink } from '../audit/event.js';
 import type { Hex } from 'viem';
+import type { DeviceShareRow } from '../storage/wallets.repository.js';
+
+/**
+ * A rotation commit's device share: with `factor: "device"` both wrapped
+ * copies of share C are required, without it neither is taken.
+ * @throws {WalletError} invalid_request naming the field.
+ */
+function deviceShareOf(body: { factor?: 'device'; shareCWrapped?: string; shareCRecoveryWrapped?: string }): DeviceShareRow | undefined {
+  if (body.factor === undefined) {
+    if (body.shareCWrapped !== undefined || body.shareCRecoveryWrapped !== undefined)
+      throw invalidRequest('body.shareCWrapped and body.shareCRecoveryWrapped go only with body.factor "device".');
+    return undefined;
+  }
+  if (body.shareCWrapped === undefined || body.shareCRecoveryWrapped === undefined)
+    throw invalidRequest('body.factor "device" needs body.shareCWrapped and body.shareCRecoveryWrapped: without them the owner could not sign.');
+  return {
+    factor: body.factor,
+    wrapped: base64Bytes(body.shareCWrapped, 'shareCWrapped', WRAPPED_SHARE_C_BYTES),
+    recoveryWrapped: base64Bytes(body.shareCRecoveryWrapped, 'shareCRecoveryWrapped', WRAPPED_SHARE_C_BYTES),
+  };
+}
 
 export interface WalletApiOptions {
   store: Store;
@@ -283,7 +305,18 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
       },
     );
 
-    authed.post<{ Body: { fromGeneration: number; shareACiphertext: string; shareB: string; proof: string; signingPolicy?: string } }>(
+    authed.post<{
+      Body: {
+        fromGeneration: number;
+        shareACiphertext: string;
+        shareB: string;
+        proof: string;
+        signingPolicy?: string;
+        factor?: 'device';
+        shareCWrapped?: string;
+        shareCRecoveryWrapped?: string;
+      };
+    }>(
       '/wallets/me/shares',
       {
         bodyLimit: WALLET_BODY_LIMIT,
@@ -300,6 +333,7 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
         if (!shareSealer) throw new WalletError('unsupported_custody_mode', 'Custody mode split is not offered by this server.');
         const body = req.body;
         const shareACiphertext = base64Bytes(body.shareACiphertext, 'shareACiphertext', SHARE_A_CIPHERTEXT_BYTES);
+        const deviceShare = deviceShareOf(body);
         const shareB = base64Bytes(body.shareB, 'shareB', { min: SHARE_B_BYTES, max: SHARE_B_BYTES });
         const user = await users.resolve(identityOf(req)).catch((e: unknown) => {
           shareB.fill(0);
@@ -320,6 +354,7 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
           encryptionContext: {
             fromGeneration: String(body.fromGeneration),
             ...(body.signingPolicy !== undefined ? { 'signing-policy-sha256': signingPolicySha256(body.signingPolicy) } : {}),
+            ...(deviceShare ? { factor: deviceShare.factor } : {}),
           },
           signingAlgorithm: null,
           outcome: ok ? 'allowed' : 'denied',
@@ -333,6 +368,7 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
             shareB,
             proof: body.proof as Hex,
             signingPolicy: body.signingPolicy,
+            deviceShare,
           });
         } catch (e) {
           if (e instanceof WalletError && e.status < 500) options.audit?.record(outcome(false, e.code));

@@ -14,6 +14,8 @@ export const IDEMPOTENCY_KEY_MAX = 128;
 /** split: share A's CiphertextBlob (the custodian's, as for a data key) and share B (32 bytes). */
 export const SHARE_A_CIPHERTEXT_BYTES = ENCRYPTED_DATA_KEY_BYTES;
 export const SHARE_B_BYTES = 32;
+/** split, factor device: share C wrapped by the device key or the recovery code's key (packages/sdk/src/split/deviceShare.ts). */
+export const WRAPPED_SHARE_C_BYTES = { min: 45, max: 256 } as const;
 
 const base64Chars = (bytes: { min: number; max: number }) => ({ minLength: 4 * Math.ceil(bytes.min / 3), maxLength: 4 * Math.ceil(bytes.max / 3) });
 
@@ -72,6 +74,19 @@ export const rotateSharesBody = {
       maxLength: 32768,
       description:
         "The owner's signing policy the new share A is sealed with (POST /v1/rotate's newSigningPolicy, or the current one kept); absent: none. The proof names its SHA-256 (docs/signing-policy.md).",
+    },
+    factor: {
+      type: 'string',
+      enum: ['device'],
+      description: "`device`: the new generation has a third share on the owner's device (POST /v1/rotate's factor); the proof names it. Absent: two shares.",
+    },
+    shareCWrapped: {
+      type: 'string',
+      description: `factor device: share C wrapped by the owner's device key (base64, ${WRAPPED_SHARE_C_BYTES.min}-${WRAPPED_SHARE_C_BYTES.max} bytes); stored as given, served to the owner only.`,
+    },
+    shareCRecoveryWrapped: {
+      type: 'string',
+      description: `factor device: share C wrapped under the key derived from the owner's recovery code (base64, ${WRAPPED_SHARE_C_BYTES.min}-${WRAPPED_SHARE_C_BYTES.max} bytes).`,
     },
   },
 } as const;
@@ -157,8 +172,12 @@ const split = {
         address,
         generation: { type: 'string', description: 'From generation 1 on.' },
         'signing-policy-sha256': { type: 'string', description: 'The SHA-256 of signingPolicy, when the wallet has one.' },
+        factor: { type: 'string', description: "`device`, when the generation has a third share on the owner's device." },
       },
     },
+    factor: { type: 'string', enum: ['device'], description: "The generation has a third share on the owner's device: send share C to the signer too." },
+    shareCWrapped: { type: 'string', description: "base64: share C wrapped by the owner's device key; only that device unwraps it." },
+    shareCRecoveryWrapped: { type: 'string', description: "base64: share C wrapped under the key derived from the owner's recovery code." },
     signingPolicy: {
       type: 'string',
       description: "The owner's signing policy share A is sealed with (absent: none); send it to the signer with the shares (docs/signing-policy.md).",

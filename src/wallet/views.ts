@@ -5,7 +5,7 @@
  * split wallet (share B unsealed), and nothing of the kms mode's columns
  * appears at all until its issue adds it on purpose.
  */
-import type { WalletRow } from '../storage/wallets.repository.js';
+import type { DeviceShareRow, WalletRow } from '../storage/wallets.repository.js';
 import type { ActivityRow } from '../storage/wallet-activity.repository.js';
 import type { SiteRow } from '../storage/wallet-sites.repository.js';
 import type { WalletUser } from './users.js';
@@ -78,12 +78,19 @@ function splitSecrets(wallet: WalletRow, owner: WalletUser, sealer: ShareSealer)
         address: wallet.address,
         ...(generation > 0 ? { generation: String(generation) } : {}),
         ...(wallet.signingPolicy !== null ? { [SIGNING_POLICY_CONTEXT_KEY]: signingPolicySha256(wallet.signingPolicy) } : {}),
+        ...(wallet.deviceShare ? { factor: wallet.deviceShare.factor } : {}),
       },
       ...(wallet.signingPolicy !== null ? { signingPolicy: wallet.signingPolicy } : {}),
+      ...(wallet.deviceShare ? deviceShareView(wallet.deviceShare) : {}),
     };
   } finally {
     wipe(shareB);
   }
+}
+
+/** A three-share generation's wrapped copies of share C, for the owner's device (the wallet service cannot open them). */
+function deviceShareView(d: DeviceShareRow) {
+  return { factor: d.factor, shareCWrapped: base64(d.wrapped), shareCRecoveryWrapped: base64(d.recoveryWrapped) };
 }
 
 export function siteView(site: SiteRow) {

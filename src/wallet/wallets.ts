@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../storage/database.js';
-import { findWalletByUser, insertWalletIfAbsent, swapSplitShares, type WalletRow } from '../storage/wallets.repository.js';
+import { findWalletByUser, insertWalletIfAbsent, swapSplitShares, type DeviceShareRow, type WalletRow } from '../storage/wallets.repository.js';
 import { recoverMessageAddress, type Hex } from 'viem';
 import { rotationStatement } from '../signer/rotationStatement.js';
 import { signingPolicySha256 } from '../signing-policy/signingPolicySha256.js';
@@ -209,6 +209,8 @@ export interface ShareRotationInput {
   proof: Hex;
   /** The owner's signing policy the new share A is sealed with (absent: none); the proof names its SHA-256. */
   signingPolicy?: string | undefined;
+  /** The new generation's device share (the proof names its factor; absent: two shares). */
+  deviceShare?: DeviceShareRow | undefined;
 }
 
 /**
@@ -218,6 +220,11 @@ export interface ShareRotationInput {
  * only if the wallet is still at `fromGeneration`. The owner's signing
  * policy text goes with them: the proof names its SHA-256, so the text
  * stored is the one the new share A opens with (docs/signing-policy.md).
+ * So does the device factor: the proof names `factor: device` when the
+ * signer made three shares, so a three-share generation is never recorded
+ * as a two-share one (its owner's device would not know to send share C),
+ * nor the reverse. The wrapped copies of share C are stored as given: only
+ * the owner's device and recovery code open them.
  * @returns the wallet as stored after the swap.
  * @throws {WalletError} not_found, invalid_request (not split, bad proof), generation_conflict.
  */
@@ -239,6 +246,7 @@ export async function commitShareRotation(deps: { store: Store; sealer: ShareSea
       shareACiphertext: input.shareACiphertext,
       shareB: input.shareB,
       signingPolicySha256: signingPolicy === null ? undefined : signingPolicySha256(signingPolicy),
+      factor: input.deviceShare?.factor,
     });
     let signer: string | undefined;
     try {
@@ -249,7 +257,7 @@ export async function commitShareRotation(deps: { store: Store; sealer: ShareSea
     if (signer !== wallet.address)
       throw new WalletError(
         'invalid_request',
-        "body.proof is not the wallet key's signature over these shares and this signing policy: they were not made together by the signer.",
+        "body.proof is not the wallet key's signature over these shares, this signing policy and this factor: they were not made together by the signer.",
       );
     const swapped = await swapSplitShares(deps.store.db, {
       walletId: wallet.id,
@@ -258,6 +266,7 @@ export async function commitShareRotation(deps: { store: Store; sealer: ShareSea
       shareACiphertext: input.shareACiphertext,
       shareBSealed: deps.sealer.seal(input.shareB, shareBContext(wallet.userId, wallet.address, generation)),
       signingPolicy,
+      deviceShare: input.deviceShare ?? null,
     });
     if (!swapped) throw new WalletError('generation_conflict', 'Another rotation committed first; read the wallet again.');
     return await getWalletOfUser(deps, user);

@@ -158,12 +158,13 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
         return backend;
       };
       const render = async (): Promise<void> => {
-        const [sites, activity, balance, passkeyCount, policy] = await Promise.all([
+        const [sites, activity, balance, passkeyCount, policy, deviceFactor] = await Promise.all([
           pages.sites(),
           pages.activity(20),
           balanceOf(config, wallet.address as Address),
           session.builtin ? session.passkeyCount().catch(() => undefined) : undefined,
           wallet.custodyMode === 'split' ? split().then((b) => b.signingPolicy()) : undefined,
+          wallet.custodyMode === 'split' ? split().then((b) => b.hasDeviceFactor()) : undefined,
         ]);
         const amr = session.authMethods;
         ui.showHome({
@@ -214,6 +215,15 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
                       : undefined,
                 },
           onRotate: wallet.custodyMode === 'split' ? async () => (await split()).rotateShares() : undefined,
+          deviceShare:
+            deviceFactor === undefined
+              ? undefined
+              : {
+                  present: deviceFactor,
+                  add: async () => (await split()).addDeviceFactor(),
+                  recover: async (code) => (await split()).recoverDeviceShare(code),
+                  remove: async () => (await split()).removeDeviceFactor(),
+                },
           policy: wallet.custodyMode === 'split' ? { current: policy, save: async (text) => (await split()).setSigningPolicy(text) } : undefined,
         });
       };

@@ -30,6 +30,7 @@ import { SplitWalletClient, type SplitSignPayload, type SplitSignResult } from '
 import { SplitError } from '../../packages/sdk/src/split/errors.js';
 import type { PolicyRequest, WalletBackend, WalletSession } from './wallet-backend.js';
 import type { PolicyNote } from './decode.js';
+import { indexedDbDeviceKeys } from './device-keys.js';
 
 export interface SplitBackendOptions {
   walletApi: string;
@@ -79,6 +80,7 @@ export class SplitBackend implements WalletBackend {
       token: () => session.accessToken(),
       custodianToken: () => session.idToken(),
       fetch: fetchOmittingCredentials,
+      deviceKeys: indexedDbDeviceKeys,
     });
     this.#client = client;
     let address = await this.#existing(client);
@@ -108,6 +110,32 @@ export class SplitBackend implements WalletBackend {
     const rotated = await client.rotateShares();
     if (rotated.address !== address) throw new SplitError('SIGNER_MISMATCH', 'The rotation answered another address; nothing was used.');
     return rotated.generation;
+  }
+
+  /** Whether the wallet's shares include a third share on the owner's device (docs/signer.md, "A third share on the user's device"). */
+  hasDeviceFactor(): Promise<boolean> {
+    return this.#opened().client.hasDeviceFactor();
+  }
+
+  /** Adds this device as a factor; resolves to the one-time recovery code. */
+  async addDeviceFactor(): Promise<string> {
+    const { client, address } = this.#opened();
+    const added = await client.addDeviceFactor();
+    if (added.address !== address) throw new SplitError('SIGNER_MISMATCH', 'The rotation answered another address; nothing was used.');
+    return added.recoveryCode;
+  }
+
+  /** Recovers the device share on this device with the code; resolves to the new one-time recovery code. */
+  async recoverDeviceShare(code: string): Promise<string> {
+    const { client, address } = this.#opened();
+    const recovered = await client.recoverDeviceShare(code);
+    if (recovered.address !== address) throw new SplitError('SIGNER_MISMATCH', 'The rotation answered another address; nothing was used.');
+    return recovered.recoveryCode;
+  }
+
+  /** Goes back to two shares (needs this device's share). */
+  async removeDeviceFactor(): Promise<void> {
+    await this.#opened().client.removeDeviceFactor();
   }
 
   /**

@@ -327,6 +327,11 @@ export interface HomeView {
   onLogout(): void;
   /** Split wallets: the user's click on Rotate key shares; resolves to the new generation. */
   onRotate?: (() => Promise<number>) | undefined;
+  /**
+   * Split wallets: the third share on this device (docs/frame.md, "The device share"): whether the wallet has it,
+   * and the clicks on Add (resolves to the recovery code, shown once), Recover (with a code; resolves to the new code) and Remove.
+   */
+  deviceShare?: { present: boolean; add(): Promise<string>; recover(code: string): Promise<string>; remove(): Promise<void> } | undefined;
   /** Built-in issuer logins: how many passkeys the user has, and the click on Add a passkey. */
   passkeys?: { count: number; methods: string; onAdd(): Promise<void>; onConfirm?: (() => Promise<void>) | undefined } | undefined;
   /** Split wallets: the owner's signing policy (undefined: none) and its Save (text, or null to remove; resolves to the new generation). */
@@ -439,6 +444,7 @@ export function showHome(view: HomeView): void {
       );
     };
   }
+  showDeviceShare(view.deviceShare);
   const rotate = view.onRotate;
   el('home-rotate-box').hidden = rotate === undefined;
   if (rotate) {
@@ -570,4 +576,86 @@ export function stepUpPrompt(reason: string, confirm: () => Promise<void>): Prom
     };
     el('stepup-cancel').onclick = () => dismissCurrent?.();
   });
+}
+
+/** The device-share box of the home page: Add (after the warning is acknowledged), the code shown once, Recover, Remove. */
+function showDeviceShare(device: HomeView['deviceShare']): void {
+  el('home-device-box').hidden = device === undefined;
+  if (!device) return;
+  const ack = el<HTMLInputElement>('home-device-ack');
+  const add = el<HTMLButtonElement>('home-device-add');
+  const recover = el<HTMLButtonElement>('home-device-recover');
+  const remove = el<HTMLButtonElement>('home-device-remove');
+  const codeInput = el<HTMLInputElement>('home-device-recover-code');
+  const status = el('home-device-status');
+  const showCode = (code: string) => {
+    el('home-device-code').textContent = code;
+    el('home-device-code-box').hidden = false;
+  };
+  const state = (present: boolean) => {
+    el('home-device-state').textContent = present
+      ? 'This wallet has a device share: signing needs the device that holds it.'
+      : 'This wallet has two shares (no device share).';
+    el('home-device-add-box').hidden = present;
+    el('home-device-recover-box').hidden = !present;
+    ack.checked = false;
+    add.disabled = true;
+  };
+  const busy = (on: boolean) => {
+    for (const b of [add, recover, remove]) b.disabled = on;
+    if (!on) add.disabled = !ack.checked;
+  };
+  const failed = (e: unknown, what: string) => {
+    status.textContent = '';
+    showHomeError(e instanceof Error ? e.message : what);
+    busy(false);
+  };
+  el('home-device-code-box').hidden = true;
+  el('home-device-code').textContent = '';
+  status.textContent = '';
+  state(device.present);
+  ack.onchange = () => {
+    add.disabled = !ack.checked;
+  };
+  add.onclick = () => {
+    if (!ack.checked) return;
+    busy(true);
+    status.textContent = 'Adding this device as a factor…';
+    device.add().then(
+      (code) => {
+        showCode(code);
+        status.textContent = 'This device now holds a share of your key. Your address is unchanged.';
+        state(true);
+        busy(false);
+      },
+      (e: unknown) => failed(e, 'The device share could not be added.'),
+    );
+  };
+  recover.onclick = () => {
+    const code = codeInput.value;
+    busy(true);
+    status.textContent = 'Recovering the device share on this device…';
+    device.recover(code).then(
+      (next) => {
+        codeInput.value = '';
+        showCode(next);
+        status.textContent = 'This device now holds the share; the old device and the old code no longer work. A new recovery code is shown above.';
+        busy(false);
+      },
+      (e: unknown) => failed(e, 'The device share could not be recovered.'),
+    );
+  };
+  remove.onclick = () => {
+    busy(true);
+    status.textContent = 'Removing the device share…';
+    device.remove().then(
+      () => {
+        el('home-device-code-box').hidden = true;
+        status.textContent = 'The wallet is back to two shares.';
+        state(false);
+        busy(false);
+      },
+      (e: unknown) => failed(e, 'The device share could not be removed.'),
+    );
+  };
 }

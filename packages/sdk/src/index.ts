@@ -61,5 +61,7 @@ export {
   type SplitSignPayload,
   type SigningPolicyPreview,
   type SplitSignResult,
+  type RotationResult,
 } from './split/SplitWalletClient.js';
 export { SplitError } from './split/errors.js';
+export { memoryDeviceKeyStore, type DeviceKeyStore } from './split/deviceShare.js';

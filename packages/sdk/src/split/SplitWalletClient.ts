@@ -23,7 +23,12 @@
  *   whose new share A the signer seals with the policy's SHA-256 in its
  *   encryption context, so the signer evaluates it on every signature and
  *   nobody without the owner's token can change or drop it
- *   (docs/signing-policy.md, "Split and envelope wallets").
+ *   (docs/signing-policy.md, "Split and envelope wallets");
+ * - adds, recovers and removes the owner's device share (deviceShare.ts;
+ *   docs/signer.md, "A third share on the user's device"): a rotation into
+ *   three shares whose share C is wrapped by this device's non-extractable
+ *   key and by a one-time recovery code; signing then unwraps share C and
+ *   sends it to the signer with share A's ciphertext and share B.
  *
  * Browser-safe: fetch, WebCrypto's getRandomValues, noble; no Node-only API.
  */
@@ -41,10 +46,22 @@ import { SplitError } from './errors.js';
 import { generateExportKeyPair, openExportKey } from './keyExport.js';
 import { assertTypedDataWithinLimits } from '../typedDataLimits.js';
 import { UnsignableError } from '../errors.js';
+import {
+  createDeviceKey,
+  deviceKeyIdOf,
+  newRecoveryCode,
+  unwrapOnDevice,
+  unwrapWithRecoveryCode,
+  wrapForDevice,
+  wrapForRecovery,
+  type DeviceKeyStore,
+} from './deviceShare.js';
 
 export interface SplitWalletClientOptions extends EnvelopeWalletClientOptions {
   /** The signer's base URL (POST /v1/sign). */
   signerUrl: string;
+  /** Where this device keeps its device keys (the device share; deviceShare.ts). Without it, a wallet with the device factor cannot be used here. */
+  deviceKeys?: DeviceKeyStore;
 }
 
 /** A split wallet as the wallet service returns it (no share). */
@@ -85,6 +102,28 @@ interface SplitShares {
   encryptionContext: { sub: string; address: string };
   /** The owner's signing policy share A is sealed with (absent: none). */
   signingPolicy?: string;
+  /** `device`: the shares include share C on the owner's device, wrapped below. */
+  factor?: 'device';
+  shareCWrapped?: string;
+  shareCRecoveryWrapped?: string;
+}
+
+/** What a rotation did: the address, the new generation, and the new recovery code when the device share was (re)made — show it once. */
+export interface RotationResult {
+  address: Address;
+  generation: number;
+  /** Only when this rotation made a new share C: the one-time recovery code that unwraps it on a new device. */
+  recoveryCode?: string;
+}
+
+/** The signer's answer to POST /v1/rotate. */
+interface RotatedShares {
+  shareACiphertext: string;
+  shareB: string;
+  proof: Hex;
+  generation: number;
+  factor?: 'device';
+  shareC?: string;
 }
 
 /** The owner's signing policy's decision on a payload, before it is signed (the signer's POST /v1/evaluate). */
@@ -201,16 +240,7 @@ export class SplitWalletClient {
     for (let attempt = 0; ; attempt++) {
       let { record, kept } = await this.#walletRecord(token, sub);
       if (record.split?.rotationRequired && (await this.#rotateRequired())) ({ record, kept } = await this.#walletRecord(token, sub));
-      const split = record.split!;
-      const json = toJson({
-        payload,
-        address: record.address,
-        shareB: split.shareB,
-        shareACiphertext: split.shareACiphertext,
-        keyId: split.kmsKeyId,
-        ...(split.generation ? { generation: split.generation } : {}),
-        ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
-      });
+      const json = await this.#sharesJson(record, { payload });
       try {
         // The signer gets the token STS takes (the ID token), never the wallet API's.
         return (await httpJson<SplitSignResult>(this.#fetch, url, { method: 'POST', bearer: custodianToken, json })).body;
@@ -245,8 +275,11 @@ export class SplitWalletClient {
     try {
       await this.rotateShares();
     } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      // This device lacks the device share's key (it is about to recover): the rotation waits for a device that has it.
+      if (code === 'DEVICE_KEY_MISSING') return false;
       // Another device of this owner rotated meanwhile: its shares are the ones to use.
-      if ((e as { code?: unknown }).code !== 'generation_conflict') throw e;
+      if (code !== 'generation_conflict') throw e;
     }
     return true;
   }
@@ -266,32 +299,193 @@ export class SplitWalletClient {
    * @returns the address and the new generation.
    * @throws {SplitError} NO_WALLET, NOT_SPLIT, OWNER_MISMATCH, or the signer's or wallet service's code (generation_conflict, share_mismatch, invalid_policy, …).
    */
-  async rotateShares(options: { signingPolicy?: string | null } = {}): Promise<{ address: Address; generation: number }> {
+  async rotateShares(options: { signingPolicy?: string | null } = {}): Promise<RotationResult> {
+    return this.#rotate(options);
+  }
+
+  /**
+   * Adds the device factor (docs/signer.md, "A third share on the user's
+   * device"): a rotation in which the signer splits the key into three
+   * shares; share C is wrapped by a new non-extractable device key kept in
+   * `deviceKeys` and by a new recovery code, and the wallet store commits both
+   * wrapped copies with the shares. Once the new generation is activated
+   * (done here), the old two-share pair no longer signs. Show the recovery
+   * code once, with the warning that losing both this device and the code
+   * loses the wallet.
+   * @returns the rotation and the recovery code.
+   * @throws {SplitError} NO_DEVICE_KEY_STORE, FACTOR_PRESENT, or as rotateShares().
+   */
+  async addDeviceFactor(): Promise<Required<RotationResult>> {
+    const done = await this.#rotate({ factor: 'device', expectFactor: false });
+    return done as Required<RotationResult>;
+  }
+
+  /**
+   * Recovers the wallet on this device with the recovery code (the device
+   * that held the device key is lost): share C is unwrapped with the code,
+   * and the key is re-split at once into new shares with a new share C under
+   * a new device key of this device and a new recovery code (the old code is
+   * spent). Once activated (done here), the old device's share C and the old
+   * code open nothing that signs.
+   * @returns the rotation and the new recovery code (show it once).
+   * @throws {SplitError} RECOVERY_CODE_WRONG when the code does not open the wallet's recovery copy; NO_FACTOR, or as rotateShares().
+   * @throws {TypeError} when the code is not well-formed.
+   */
+  async recoverDeviceShare(recoveryCode: string): Promise<Required<RotationResult>> {
+    const token = await this.envelope.token();
+    this.#record = undefined;
+    const record = await this.#readWalletRecord(token, tokenSubject(token).sub);
+    const split = record.split!;
+    if (split.factor !== 'device' || !split.shareCRecoveryWrapped)
+      throw new SplitError('NO_FACTOR', `Wallet ${record.address} has no device share to recover.`);
+    const shareC = await unwrapWithRecoveryCode({
+      recoveryCode,
+      wrapped: base64ToBytes(split.shareCRecoveryWrapped, 'shareCRecoveryWrapped'),
+      address: record.address,
+    });
+    if (!shareC) throw new SplitError('RECOVERY_CODE_WRONG', "This recovery code does not open the wallet's recovery copy of its device share.");
+    try {
+      return (await this.#rotate({ factor: 'device', expectFactor: true, shareC })) as Required<RotationResult>;
+    } finally {
+      wipe(shareC);
+    }
+  }
+
+  /**
+   * Removes the device factor: a rotation back to two shares (needs this
+   * device's share C). The device key is deleted once the commit holds.
+   * @throws {SplitError} NO_FACTOR, DEVICE_KEY_MISSING, DEVICE_KEY_MISMATCH, or as rotateShares().
+   */
+  async removeDeviceFactor(): Promise<RotationResult> {
+    return this.#rotate({ factor: null, expectFactor: true });
+  }
+
+  /** Whether the wallet's shares include share C on the owner's device (a fresh read). */
+  async hasDeviceFactor(): Promise<boolean> {
+    const token = await this.envelope.token();
+    this.#record = undefined;
+    const { record } = await this.#walletRecord(token, tokenSubject(token).sub);
+    return record.split?.factor === 'device';
+  }
+
+  /**
+   * A signer request's JSON: the record's shares (address, share A's ciphertext, share B, master key,
+   * generation, signing policy), then `fields`, then share C — unwrapped here with this device's key
+   * (or `shareC` as given, which the caller wipes) and wiped once encoded.
+   * @throws {SplitError} DEVICE_KEY_MISSING, DEVICE_KEY_MISMATCH.
+   */
+  async #sharesJson(record: WalletRecordWithShares, fields: Record<string, unknown>, shareC?: Uint8Array): Promise<string> {
+    const split = record.split!;
+    const c = shareC ?? (await this.#deviceShare(record));
+    try {
+      return toJson({
+        address: record.address,
+        shareB: split.shareB,
+        shareACiphertext: split.shareACiphertext,
+        keyId: split.kmsKeyId,
+        ...(split.generation ? { generation: split.generation } : {}),
+        ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
+        ...fields,
+        ...(c ? { shareC: bytesToBase64(c) } : {}),
+      });
+    } finally {
+      if (!shareC) wipe(c);
+    }
+  }
+
+  /**
+   * Share C of this wallet, unwrapped with this device's key (the caller wipes it); undefined for a two-share wallet.
+   * @throws {SplitError} DEVICE_KEY_MISSING, DEVICE_KEY_MISMATCH.
+   */
+  async #deviceShare(record: WalletRecordWithShares): Promise<Uint8Array | undefined> {
+    const split = record.split!;
+    if (split.factor !== 'device') return undefined;
+    const wrapped = split.shareCWrapped ? base64ToBytes(split.shareCWrapped, 'shareCWrapped') : undefined;
+    const id = wrapped ? deviceKeyIdOf(wrapped) : undefined;
+    const key = id && this.#options.deviceKeys ? await this.#options.deviceKeys.get(id) : undefined;
+    if (!wrapped || !key)
+      throw new SplitError(
+        'DEVICE_KEY_MISSING',
+        `Wallet ${record.address} needs its device share, and this device does not hold the key that opens it: use the device that added it, or recover with the recovery code.`,
+      );
+    const shareC = await unwrapOnDevice({ deviceKey: key, wrapped, address: record.address });
+    if (!shareC)
+      throw new SplitError('DEVICE_KEY_MISMATCH', `This device's key does not open wallet ${record.address}'s device share (altered, or another wallet's).`);
+    return shareC;
+  }
+
+  /**
+   * One rotation: the signer re-splits (`POST /v1/rotate`), the device wraps a
+   * fresh share C if the signer made one, the wallet store commits
+   * (compare-and-set), the new generation is activated. `factor`: `device`
+   * makes a fresh share C (adding the factor, or replacing it in a
+   * recovery), null removes it, absent keeps the wallet's.
+   */
+  async #rotate(options: {
+    signingPolicy?: string | null;
+    factor?: 'device' | null;
+    /** Whether the wallet must (true) or must not (false) have the device factor now. */
+    expectFactor?: boolean;
+    /** Share C from the recovery code (recoverDeviceShare); not wiped here. */
+    shareC?: Uint8Array;
+  }): Promise<RotationResult> {
     const [token, custodianToken] = await Promise.all([this.envelope.token(), this.envelope.custodianToken()]);
     const { sub } = tokenSubject(token);
     // Always the stored shares, never a kept copy: the rotation is a compare-and-set on their generation.
     this.#record = undefined;
     const record = await this.#readWalletRecord(token, sub);
     const split = record.split!;
+    const hasFactor = split.factor === 'device';
+    if (options.expectFactor === false && hasFactor) throw new SplitError('FACTOR_PRESENT', `Wallet ${record.address} already has a device share.`);
+    if (options.expectFactor === true && !hasFactor) throw new SplitError('NO_FACTOR', `Wallet ${record.address} has no device share.`);
+    if (options.factor === 'device' && !this.#options.deviceKeys)
+      throw new SplitError('NO_DEVICE_KEY_STORE', 'This client has no deviceKeys store to keep a device key in.');
     const fromGeneration = split.generation ?? 0;
     const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/rotate`;
-    const json = toJson({
-      address: record.address,
-      shareB: split.shareB,
-      shareACiphertext: split.shareACiphertext,
-      generation: fromGeneration,
-      keyId: split.kmsKeyId,
-      ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
-      ...(options.signingPolicy !== undefined ? { newSigningPolicy: options.signingPolicy } : {}),
-    });
+    const json = await this.#sharesJson(
+      record,
+      {
+        generation: fromGeneration,
+        ...(options.signingPolicy !== undefined ? { newSigningPolicy: options.signingPolicy } : {}),
+        ...(options.factor !== undefined ? { newFactor: options.factor } : {}),
+      },
+      options.shareC,
+    );
     const nextPolicy = options.signingPolicy === undefined ? split.signingPolicy : (options.signingPolicy ?? undefined);
-    let rotated: { shareACiphertext: string; shareB: string; proof: Hex; generation: number };
+    let rotated: RotatedShares;
     try {
-      rotated = (await httpJson<typeof rotated>(this.#fetch, url, { method: 'POST', bearer: custodianToken, json })).body;
+      rotated = (await httpJson<RotatedShares>(this.#fetch, url, { method: 'POST', bearer: custodianToken, json })).body;
     } catch (e) {
       if (e instanceof WalletApiError) throw new SplitError(e.code, e.shortMessage, { status: e.status });
       throw e;
     }
+    const oldKeyId = split.shareCWrapped ? deviceKeyIdOf(base64ToBytes(split.shareCWrapped, 'shareCWrapped')) : undefined;
+    let deviceShare: { factor: 'device'; shareCWrapped: string; shareCRecoveryWrapped: string } | undefined;
+    let newKeyId: string | undefined;
+    let recoveryCode: string | undefined;
+    if (rotated.factor === 'device' && rotated.shareC !== undefined) {
+      // A fresh share C: a new device key (kept before the commit, so a commit that lands is never without it) and a new recovery code.
+      const fresh = base64ToBytes(rotated.shareC, 'shareC');
+      try {
+        const deviceKey = await createDeviceKey();
+        recoveryCode = newRecoveryCode();
+        const [wrapped, recoveryWrapped] = await Promise.all([
+          wrapForDevice({ deviceKey, shareC: fresh, address: record.address }),
+          wrapForRecovery({ recoveryCode, shareC: fresh, address: record.address }),
+        ]);
+        await this.#options.deviceKeys!.put(deviceKey.id, deviceKey.key);
+        newKeyId = deviceKey.id;
+        deviceShare = { factor: 'device', shareCWrapped: bytesToBase64(wrapped), shareCRecoveryWrapped: bytesToBase64(recoveryWrapped) };
+      } finally {
+        wipe(fresh);
+      }
+    } else if (rotated.factor === 'device') {
+      // Share C kept: the stored wraps still open it.
+      if (!split.shareCWrapped || !split.shareCRecoveryWrapped)
+        throw new SplitError('NO_FACTOR', 'The signer kept a device share the wallet record does not hold.');
+      deviceShare = { factor: 'device', shareCWrapped: split.shareCWrapped, shareCRecoveryWrapped: split.shareCRecoveryWrapped };
+    }
+    let committed = false;
     try {
       const { body } = await httpJson<WalletRecordWithShares>(this.#fetch, `${this.#walletBase}/wallets/me/shares`, {
         method: 'POST',
@@ -302,12 +496,19 @@ export class SplitWalletClient {
           shareB: rotated.shareB,
           proof: rotated.proof,
           ...(nextPolicy !== undefined ? { signingPolicy: nextPolicy } : {}),
+          ...(deviceShare ?? {}),
         },
       });
-      const committed = body.split?.generation ?? rotated.generation;
+      committed = true;
+      const generation = body.split?.generation ?? rotated.generation;
       if (body.split) await this.#activate(body.address, body.split, custodianToken);
-      return { address: getAddress(body.address), generation: committed };
+      // The old device key opens only a retired share now.
+      if (oldKeyId && oldKeyId !== (deviceShare ? deviceKeyIdOf(base64ToBytes(deviceShare.shareCWrapped, 'shareCWrapped')) : undefined))
+        await this.#options.deviceKeys?.delete(oldKeyId).catch(() => undefined);
+      return { address: getAddress(body.address), generation, ...(recoveryCode ? { recoveryCode } : {}) };
     } finally {
+      // A key for shares that were never committed opens nothing: drop it.
+      if (!committed && newKeyId) await this.#options.deviceKeys?.delete(newKeyId).catch(() => undefined);
       this.#record = undefined;
     }
   }
@@ -319,14 +520,11 @@ export class SplitWalletClient {
    */
   async #activate(address: string, split: SplitShares, custodianToken: string): Promise<void> {
     const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/activate`;
-    const json = toJson({
-      address,
-      shareB: split.shareB,
-      shareACiphertext: split.shareACiphertext,
-      generation: split.generation ?? 0,
-      keyId: split.kmsKeyId,
-      signingPolicy: split.signingPolicy,
-    });
+    // Without this device's share (or with an error), the activation is skipped: the next signature activates.
+    const json = await this.#sharesJson({ address: getAddress(address), split } as WalletRecordWithShares, { generation: split.generation ?? 0 }).catch(
+      () => undefined,
+    );
+    if (json === undefined) return;
     await httpJson(this.#fetch, url, { method: 'POST', bearer: custodianToken, json }).catch(() => undefined);
   }
 
@@ -389,18 +587,9 @@ export class SplitWalletClient {
     const { sub } = tokenSubject(token);
     this.#record = undefined;
     const record = await this.#readWalletRecord(token, sub);
-    const split = record.split!;
     const address = getAddress(record.address);
     const { keyPair, publicKey } = await generateExportKeyPair();
-    const json = toJson({
-      address,
-      shareB: split.shareB,
-      shareACiphertext: split.shareACiphertext,
-      publicKey: bytesToBase64(publicKey),
-      keyId: split.kmsKeyId,
-      ...(split.generation ? { generation: split.generation } : {}),
-      ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
-    });
+    const json = await this.#sharesJson(record, { address, publicKey: bytesToBase64(publicKey) });
     let sealed: { address: string; enc: string; ciphertext: string };
     try {
       const url = `${this.#options.signerUrl.replace(/\/+$/, '')}/v1/export`;
