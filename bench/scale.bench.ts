@@ -7,7 +7,9 @@
  * Keys (default; `-- --keys N`, default 1,000,000, `-- --small N`, default
  * 1,000): two stores, one of N keys and one of the small count, each filled
  * in this process with secp256k1 keys as CreateKey stores them
- * (bench/lib/keys.ts insertBenchKeys, multi-row inserts), then served by one
+ * (bench/lib/keys.ts insertBenchKeys, multi-row inserts; on SQLite kept in
+ * BENCH_STORE_CACHE, default $TMPDIR/symbolon-bench-scale-stores, and reused
+ * by later runs: 1,000,000 keys take 7–25 minutes to fill), then served by one
  * `symbolon serve --role kms --workers 1` each. Every Sign request names a
  * key drawn uniformly at random from ALL the store's keys (reservoir sample
  * of BENCH_SAMPLE, default 20,000, distinct pre-signed requests, cycled): on
@@ -18,6 +20,12 @@
  * printed: fill time, server start-up time, RSS idle and after the load,
  * Sign/s and server CPU per request of each, and the ratios (targets: rate
  * within 10 % of the small store's, RSS <= 250 MB). bench/results/scale.json.
+ *
+ * Miss (`-- --miss`, SQLite): the store read of one key-cache miss
+ * (src/kms/key-records.ts findKeyForUse) in this process on the two cached
+ * stores, alternating rounds, minimum and median CPU per read; on a loaded
+ * machine the clearest view of what the store's size adds to a Sign.
+ * bench/results/scale-miss.json.
  *
  * Workers (`-- --workers`; over PostgreSQL, as the target says): one server
  * with `--workers 1` and one with `--workers 2`, each on a fresh store with
@@ -34,7 +42,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,7 +51,8 @@ import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/cl
 import { configFromEnv } from '../src/config.js';
 import { defaultKeyPolicy } from '../src/kms/policy/key-policy.js';
 import { createCustodian } from '../src/server/custodian.js';
-import { dropPgSchema } from '../src/storage/database.js';
+import { dropPgSchema, openStore } from '../src/storage/database.js';
+import { findKeyForUse } from '../src/kms/key-records.js';
 import { insertBenchKeys } from './lib/keys.js';
 import { BENCH_ADMIN, BENCH_REGION, makeSigner, runPipelined, signKmsRequest, startServer, type PreparedRequest, type ServerProcess } from './lib/load.js';
 import { loadLine, treeCpuMs, treeRssMb, writeResult } from './lib/results.js';
@@ -56,6 +65,8 @@ const DEPTH = Number(process.env.BENCH_DEPTH ?? 4);
 const SAMPLE = Number(process.env.BENCH_SAMPLE ?? 20_000);
 const DATABASE_URL = process.env.DATABASE_URL || undefined;
 const SERVER_CPUS = process.env.BENCH_SERVER_CPUS;
+// Filled SQLite stores are kept here and reused (a 1,000,000-key fill takes minutes); BENCH_STORE_CACHE=off fills afresh.
+const STORE_CACHE = process.env.BENCH_STORE_CACHE ?? join(tmpdir(), 'symbolon-bench-scale-stores');
 const suffix = DATABASE_URL ? '-postgres' : '';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -72,8 +83,31 @@ interface FilledStore {
   remove(): Promise<void>;
 }
 
+/**
+ * A SQLite store of `keys` keys from BENCH_STORE_CACHE, filled on first use and
+ * reused after (its sample beside it, written last: a store without one was
+ * not finished and is filled again). The servers' audit records stay in it.
+ */
+async function cachedStore(keys: number): Promise<FilledStore> {
+  const dir = join(STORE_CACHE, `keys-${keys}-sample-${SAMPLE}`);
+  const sampleFile = join(dir, 'sample.json');
+  const dataDir = join(dir, 'data');
+  if (existsSync(sampleFile)) {
+    const { sample, fillSeconds } = JSON.parse(readFileSync(sampleFile, 'utf8')) as { sample: string[]; fillSeconds: number };
+    console.log(`  reusing ${dir}`);
+    return { keys, dataDir, databaseUrl: undefined, sample, fillSeconds, remove: async () => {} };
+  }
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(STORE_CACHE, { recursive: true });
+  const filled = await fillStore(keys);
+  mkdirSync(dir);
+  renameSync(filled.dataDir, dataDir);
+  writeFileSync(sampleFile, JSON.stringify({ sample: filled.sample, fillSeconds: filled.fillSeconds }));
+  return { ...filled, dataDir, remove: async () => {} };
+}
+
 async function fillStore(keys: number): Promise<FilledStore> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'symbolon-bench-scale-'));
+  const dataDir = mkdtempSync(join(DATABASE_URL || STORE_CACHE === 'off' ? tmpdir() : STORE_CACHE, 'symbolon-bench-scale-'));
   const pgSchema = DATABASE_URL ? `b_scale_${randomBytes(5).toString('hex')}` : undefined;
   const remove = async () => {
     if (pgSchema && DATABASE_URL) await dropPgSchema(DATABASE_URL, pgSchema);
@@ -170,7 +204,7 @@ async function keysPart(large: number, small: number): Promise<void> {
   try {
     for (const n of [small, large]) {
       console.log(`filling a store with ${n} keys…`);
-      const store = await fillStore(n);
+      const store = DATABASE_URL || STORE_CACHE === 'off' ? await fillStore(n) : await cachedStore(n);
       stores.push(store);
       console.log(`  ${n} keys in ${store.fillSeconds.toFixed(1)} s`);
     }
@@ -338,13 +372,56 @@ async function workersPart(): Promise<void> {
   }
 }
 
+/**
+ * What a key-cache miss costs the store, in this process: the one read of a key
+ * not in the cache (findKeyForUse) on each cached store, alternating rounds;
+ * the minimum CPU per read of each is the figure least moved by other jobs.
+ */
+async function missPart(large: number, small: number): Promise<void> {
+  const N = Number(process.env.BENCH_MISS_READS ?? 3000);
+  const opened = [];
+  for (const n of [small, large]) {
+    const filled = await cachedStore(n);
+    opened.push({ keys: n, store: await openStore({ sqliteFile: join(filled.dataDir, 'symbolon.db') }), ids: filled.sample, at: 0, cpu: [] as number[] });
+  }
+  try {
+    for (let round = 0; round < 2 * ROUNDS + 1; round++)
+      for (const o of round % 2 === 0 ? opened : [...opened].reverse()) {
+        const c0 = process.cpuUsage();
+        for (let i = 0; i < N; i++) if (!(await findKeyForUse(o.store.db, o.ids[o.at++ % o.ids.length]!))) throw new Error('a sampled key is missing');
+        const c = process.cpuUsage(c0);
+        if (round > 0) o.cpu.push((c.user + c.system) / N); // round 0 warms up
+      }
+    const rows = opened.map((o) => ({
+      keys: o.keys,
+      minCpuUsPerRead: Math.min(...o.cpu),
+      medianCpuUsPerRead: median(o.cpu),
+      rounds: o.cpu.map((x) => Math.round(x)),
+    }));
+    console.log(`\nOne key-cache miss's store read (findKeyForUse: key, material, signing policy), in-process, ${2 * ROUNDS} alternating rounds of ${N} reads`);
+    for (const r of rows)
+      console.log(`${String(r.keys).padEnd(10)} min ${r.minCpuUsPerRead.toFixed(1)} µs, median ${r.medianCpuUsPerRead.toFixed(1)} µs of CPU per read`);
+    console.log(loadLine());
+    writeResult('scale-miss.json', { part: 'miss', readsPerRound: N, rows });
+  } finally {
+    for (const o of opened) await o.store.close();
+  }
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { keys: { type: 'string' }, small: { type: 'string' }, workers: { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({
+    options: { keys: { type: 'string' }, small: { type: 'string' }, workers: { type: 'boolean' }, miss: { type: 'boolean' } },
+    strict: true,
+  });
   if (process.env.BENCH_LOAD_CPUS) execFileSync('taskset', ['-cp', process.env.BENCH_LOAD_CPUS, String(process.pid)], { stdio: 'ignore' });
   if (values.workers) return workersPart();
   const large = Number(values.keys ?? 1_000_000);
   const small = Number(values.small ?? 1000);
   if (!Number.isInteger(large) || !Number.isInteger(small) || small < 1 || large <= small) throw new RangeError('--keys must be an integer above --small');
+  if (values.miss) {
+    if (DATABASE_URL || STORE_CACHE === 'off') throw new RangeError('--miss reads the cached SQLite stores (no DATABASE_URL, BENCH_STORE_CACHE not off)');
+    return missPart(large, small);
+  }
   await keysPart(large, small);
 }
 

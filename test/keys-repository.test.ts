@@ -3,7 +3,8 @@
  * DATABASE_URL) PostgreSQL: the one read a request makes for a key not in the
  * key cache returns exactly what the two separate reads it replaces return —
  * the key row and the CURRENT version's material (after a rotation too) —
- * and nothing for an unknown key.
+ * and its signing policy's text (null without one) — and nothing for an
+ * unknown key.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dropPgSchema, openStore } from '../src/storage/database.js';
 import { findKeyRow, findKeyRowForUse, findMaterial, insertKeyRow, insertMaterial, updateKeyRow } from '../src/storage/keys.repository.js';
+import { putSigningPolicy } from '../src/storage/signing-policies.repository.js';
 import type { KmsKeyTable } from '../src/storage/tables.js';
 
 const PG_URL = process.env.DATABASE_URL;
@@ -50,7 +52,7 @@ const material = (keyId: string, version: number) => ({
 });
 
 for (const dialect of dialects) {
-  test(`findKeyRowForUse (${dialect}): the key row, and its current material in one read`, async () => {
+  test(`findKeyRowForUse (${dialect}): the key row, its current material and its signing policy in one read`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'symbolon-keys-repo-'));
     const pgSchema = dialect === 'postgres' ? `keys_repo_${randomBytes(5).toString('hex')}` : undefined;
     const store = await openStore(dialect === 'postgres' ? { databaseUrl: PG_URL, pgSchema } : { sqliteFile: join(dir, 'store.db') });
@@ -74,10 +76,17 @@ for (const dialect of dialects) {
       assert.deepEqual(got.material, await findMaterial(db, keyId, 2));
       assert.notDeepEqual(got.material?.sealed, (await findMaterial(db, keyId, 1))!.sealed);
 
+      // The key's signing policy comes with it: none, then the stored text (and no other key's).
+      assert.equal(got.signingPolicy, null);
+      const policy = '{"Version":"2026-11-01","Statement":[]}';
+      await putSigningPolicy(db, { keyId, policy, updatedAt: 1_700_000_000_000, updatedBy: 'arn:aws:iam::111122223333:root' }, undefined);
+      assert.equal((await findKeyRowForUse(db, keyId))?.signingPolicy, policy);
+
       // Another key's material is not this key's; an unknown key is nothing.
       const other = randomUUID();
       await insertKeyRow(db, keyRow(other), material(other, 1), []);
       assert.deepEqual((await findKeyRowForUse(db, other))?.material, await findMaterial(db, other, 1));
+      assert.equal((await findKeyRowForUse(db, other))?.signingPolicy, null);
       assert.equal(await findKeyRowForUse(db, randomUUID()), undefined);
     } finally {
       await store.close();

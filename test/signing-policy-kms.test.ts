@@ -11,7 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { GetPublicKeyCommand, CreateKeyCommand, PutKeyPolicyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, CreateKeyCommand, DescribeKeyCommand, PutKeyPolicyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { encodeFunctionData, erc20Abi, recoverMessageAddress, recoverTransactionAddress, recoverTypedDataAddress, type Hex } from 'viem';
 import { recoverAuthorizationAddress } from 'viem/utils';
@@ -466,4 +466,22 @@ test('a stored signing policy that no longer parses refuses signing, also when t
       .send(new SignCommand({ KeyId: key.arn, Message: createHash('sha256').update('x').digest(), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })),
     (e: Error) => e.name === 'KMSInternalException',
   );
+});
+
+test('a key only looked at is cached without its signing policy: one written behind the server applies to the next Sign at once', async () => {
+  const key = await newKey();
+  const keyId = key.arn.split('/').pop()!;
+  const { store, keyCache } = server.custodian.deps;
+  keyCache.clear();
+  // DescribeKey caches the key's record (src/kms/keys.ts resolveKey without signingPolicy) ...
+  await server.kms().send(new DescribeKeyCommand({ KeyId: key.arn }));
+  // ... then another process puts a signing policy: this one's next Sign reads it, cache or not.
+  await putSigningPolicy(store.db, { keyId, policy: ISSUE_EXAMPLE, updatedAt: Date.now(), updatedBy: rootArn }, undefined);
+  await accessDenied(rawSign(server.kms(), key.arn), /has a signing policy/);
+  const refused = await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx({ to: OTHER }) });
+  assert.equal(refused.body.__type, 'AccessDeniedException', JSON.stringify(refused.body));
+  // A Sign that missed the cache read the policy with the key, in one statement, and it is in force.
+  keyCache.clear();
+  await accessDenied(rawSign(server.kms(), key.arn), /has a signing policy/);
+  assert.equal((await signing(server.endpoint, 'SignPayload', { KeyId: key.arn, Payload: tx() })).status, 200);
 });

@@ -79,4 +79,10 @@ export interface OperationContext {
   grantTokenIds?: ReadonlySet<string>;
   /** Extra response headers an operation adds to a successful answer (e.g. Sign's recovery-id hint). */
   responseHeaders?: Record<string, string>;
+  /**
+   * A key's signing policy text (undefined: none) read with its record by this
+   * request (src/kms/keys.ts resolveKey, signingPolicy option), taken once by
+   * src/kms/signing-policy.ts loadSigningPolicy instead of a second read.
+   */
+  signingPolicyRead?: { keyId: string; text: string | undefined };
 }

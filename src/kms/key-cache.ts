@@ -10,6 +10,11 @@
  * held apart from the record's expiry (it is brought up to date from the
  * store under the key's lock before each decision), and dropped with it
  * when the key changes in this process.
+ *
+ * The cache is bounded in entries (10,000) and in bytes (16 MiB, an estimate
+ * counting each string at two bytes a character): a key policy may be 32 KB,
+ * and 10,000 keys with such policies would otherwise hold hundreds of MB.
+ * The oldest entries go first.
  */
 import type { KeyRecord } from './model.js';
 import type { MaterialRow } from '../storage/keys.repository.js';
@@ -28,6 +33,23 @@ interface Entry {
   /** The key's signing policy (src/kms/signing-policy.ts) once a request needed it; null: none. */
   signingPolicy?: CachedSigningPolicy;
   expires: number;
+  /** This entry's estimated size (entryBytes and the parts added since). */
+  bytes: number;
+}
+
+/** A fixed estimate for an entry's objects (the record, its maps, the cache's slot). */
+const ENTRY_OVERHEAD = 512;
+const MATERIAL_OVERHEAD = 160;
+const GRANT_BYTES = 512;
+
+const textBytes = (s: string | null | undefined) => (s ? 2 * s.length : 0);
+
+function recordBytes(key: KeyRecord): number {
+  return ENTRY_OVERHEAD + textBytes(key.keyId) + textBytes(key.policy) + textBytes(key.description) + textBytes(key.accountId) + textBytes(key.region);
+}
+
+function materialBytes(m: MaterialRow): number {
+  return MATERIAL_OVERHEAD + m.sealed.byteLength + (m.publicKey?.byteLength ?? 0);
 }
 
 export class KeyCache {
@@ -35,19 +57,49 @@ export class KeyCache {
   readonly #usage = new Map<string, UsageWindows>();
   readonly #ttlMs: number;
   readonly #max: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
   /** Bumped by every invalidation, so grants read before one are not cached after it. */
   #generation = 0;
 
-  constructor(options: { ttlMs: number; maxEntries?: number }) {
+  constructor(options: { ttlMs: number; maxEntries?: number; maxBytes?: number }) {
     this.#ttlMs = options.ttlMs;
     this.#max = options.maxEntries ?? 10_000;
+    this.#maxBytes = options.maxBytes ?? 16 * 2 ** 20;
+  }
+
+  /** The entries' estimated size in bytes (at most maxBytes, but for one entry larger than that alone). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** How many keys' records are held. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #delete(keyId: string): void {
+    const e = this.#entries.get(keyId);
+    if (!e) return;
+    this.#bytes -= e.bytes;
+    this.#entries.delete(keyId);
+  }
+
+  /** Adds `n` bytes to an entry's estimate, then drops the oldest entries (never `keep`) until under the bound. */
+  #grow(e: Entry, n: number, keep: string): void {
+    e.bytes += n;
+    this.#bytes += n;
+    for (const oldest of this.#entries.keys()) {
+      if (this.#bytes <= this.#maxBytes) break;
+      if (oldest !== keep) this.#delete(oldest);
+    }
   }
 
   getKey(keyId: string, now: number): KeyRecord | undefined {
     const e = this.#entries.get(keyId);
     if (!e) return undefined;
     if (e.expires <= now) {
-      this.#entries.delete(keyId);
+      this.#delete(keyId);
       return undefined;
     }
     return e.key;
@@ -64,13 +116,15 @@ export class KeyCache {
     const prior = this.#entries.get(key.keyId);
     if (!prior && this.#entries.size >= this.#max) {
       const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
+      if (oldest !== undefined) this.#delete(oldest);
     }
-    this.#entries.set(key.keyId, {
-      key,
-      material: prior && prior.key.revision === key.revision ? prior.material : new Map(),
-      expires: now + this.#ttlMs,
-    });
+    const material = prior && prior.key.revision === key.revision ? prior.material : new Map<number, MaterialRow>();
+    this.#delete(key.keyId);
+    const e: Entry = { key, material, expires: now + this.#ttlMs, bytes: 0 };
+    this.#entries.set(key.keyId, e);
+    let bytes = recordBytes(key);
+    for (const m of material.values()) bytes += materialBytes(m);
+    this.#grow(e, bytes, key.keyId);
   }
 
   /** The key's grants, when cached with its record. */
@@ -91,7 +145,10 @@ export class KeyCache {
    */
   putGrants(keyId: string, grants: readonly Grant[], readAtGeneration: number): void {
     const e = this.#entries.get(keyId);
-    if (e && readAtGeneration === this.#generation) e.grants = grants;
+    if (!e || readAtGeneration !== this.#generation) return;
+    const before = e.grants?.length ?? 0;
+    e.grants = grants;
+    this.#grow(e, (grants.length - before) * GRANT_BYTES, keyId);
   }
 
   /** The key's signing policy, when cached with its record (undefined: not cached). */
@@ -104,11 +161,19 @@ export class KeyCache {
   /** Caches a key's signing policy beside its record, unless something was invalidated since it was read (as putGrants). */
   putSigningPolicy(keyId: string, policy: CachedSigningPolicy, readAtGeneration: number): void {
     const e = this.#entries.get(keyId);
-    if (e && readAtGeneration === this.#generation) e.signingPolicy = policy;
+    if (!e || readAtGeneration !== this.#generation) return;
+    // The parsed form is shared by text (src/kms/signing-policy.ts); counted as the text again.
+    const bytes = 2 * textBytes(policy?.text) - 2 * textBytes(e.signingPolicy?.text);
+    e.signingPolicy = policy;
+    this.#grow(e, bytes, keyId);
   }
 
   putMaterial(m: MaterialRow): void {
-    this.#entries.get(m.keyId)?.material.set(m.version, m);
+    const e = this.#entries.get(m.keyId);
+    if (!e) return;
+    const prior = e.material.get(m.version);
+    e.material.set(m.version, m);
+    this.#grow(e, materialBytes(m) - (prior ? materialBytes(prior) : 0), m.keyId);
   }
 
   /** The key's rolling-window usage, when held. */
@@ -133,13 +198,14 @@ export class KeyCache {
 
   invalidate(keyId: string): void {
     this.#generation++;
-    this.#entries.delete(keyId);
+    this.#delete(keyId);
     this.#usage.delete(keyId);
   }
 
   clear(): void {
     this.#generation++;
     this.#entries.clear();
+    this.#bytes = 0;
     this.#usage.clear();
   }
 }

@@ -63,10 +63,13 @@ export async function insertKey(db: Db, key: KeyRecord, material: MaterialRow, t
   await repo.insertKeyRow(db, toKeyRow(key), material, tags);
 }
 
-/** The key with its current material, in one read (src/storage/keys.repository.ts findKeyRowForUse). */
-export async function findKeyForUse(db: Db, keyId: string): Promise<{ key: KeyRecord; material: MaterialRow | undefined } | undefined> {
+/** The key with its current material and its signing policy's text, in one read (src/storage/keys.repository.ts findKeyRowForUse). */
+export async function findKeyForUse(
+  db: Db,
+  keyId: string,
+): Promise<{ key: KeyRecord; material: MaterialRow | undefined; signingPolicy: string | null } | undefined> {
   const r = await repo.findKeyRowForUse(db, keyId);
-  return r ? { key: toKeyRecord(r.key), material: r.material } : undefined;
+  return r ? { key: toKeyRecord(r.key), material: r.material, signingPolicy: r.signingPolicy } : undefined;
 }
 
 export async function findKey(db: Db, keyId: string): Promise<KeyRecord | undefined> {

@@ -20,9 +20,14 @@ function parseKmsArn(arn: string): { region: string; account: string; resource: 
 
 /**
  * Resolves a key id, key ARN, alias name or alias ARN to the key record.
+ * With `signingPolicy` (Sign, SignPayload: requests that read the key's
+ * signing policy next), a key not in the cache brings its signing policy's
+ * text in the same read, which this request's loadSigningPolicy
+ * (src/kms/signing-policy.ts) takes instead of reading it again; it is never
+ * cached as text, so every signing request still sees the policy as stored.
  * @throws {AwsError} NotFoundException with AWS's wording.
  */
-export async function resolveKey(ctx: OperationContext, keyIdInput: string): Promise<KeyRecord> {
+export async function resolveKey(ctx: OperationContext, keyIdInput: string, options: { signingPolicy?: boolean } = {}): Promise<KeyRecord> {
   const { config, store, keyCache } = ctx.deps;
   let id = keyIdInput;
   let alias: string | undefined;
@@ -45,13 +50,15 @@ export async function resolveKey(ctx: OperationContext, keyIdInput: string): Pro
   const now = ctx.info.now;
   const cached = keyCache.getKey(id, now);
   if (cached) return cached;
-  // One read brings the material the request asks for next into the cache too (immutable per version).
+  // One read brings the material the request asks for next into the cache too (immutable per version),
+  // and the signing policy when the request reads it next.
   const found = await findKeyForUse(store.db, id);
   if (!found || found.key.accountId !== config.accountId) {
     throw notFound(`Key '${keyArn({ region: config.region, accountId: config.accountId, keyId: id })}' does not exist`);
   }
   const { key, material } = found;
   keyCache.putKey(key, now);
+  if (options.signingPolicy) ctx.signingPolicyRead = { keyId: key.keyId, text: found.signingPolicy ?? undefined };
   if (material) keyCache.putMaterial(material);
   return key;
 }

@@ -117,7 +117,7 @@ export async function signEthPayload(ctx: OperationContext, request: SignPayload
   const facts = callerFacts(payloadFacts(payload), ctx.caller.auth, ctx.info.now);
   // Until a decision allows it, the request is a refusal (a failed authorization is one too).
   ctx.audit.eth = ethAuditFields(payload, facts, 'deny', undefined);
-  const key = await resolveKey(ctx, request.keyId);
+  const key = await resolveKey(ctx, request.keyId, { signingPolicy: true });
   await authorize(ctx, 'kms:Sign', key, { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'DIGEST', 'kms:ViaService': VIA_SERVICES[via] });
   requireUsable(key, 'SIGN_VERIFY', 'Sign');
   if (key.keySpec !== 'ECC_SECG_P256K1') throw invalidKeyUsage(`${keyArn(key)} is ${key.keySpec}; Ethereum payloads are signed with ECC_SECG_P256K1 keys.`);

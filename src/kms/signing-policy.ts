@@ -10,7 +10,7 @@
  * refused unless the key policy explicitly allows raw signing.
  */
 import { AwsError, accessDenied, internal, invalidState, malformedPolicyDocument, notFound, validation } from '../aws/errors.js';
-import { parseSigningPolicy, SigningPolicyError } from '../signing-policy/document.js';
+import { parseSigningPolicy, SigningPolicyError, type SigningPolicy } from '../signing-policy/document.js';
 import {
   deleteSigningPolicy,
   findSigningPolicy,
@@ -42,20 +42,41 @@ export async function loadSigningPolicy(ctx: OperationContext, key: KeyRecord): 
   const { keyCache, store } = ctx.deps;
   const generation = keyCache.generation();
   // Read every time, unlike the key's record: a tightened policy must not wait for the cache to expire.
-  const text = await findSigningPolicyText(store.db, key.keyId);
+  // A request that missed the key cache read it with the key, in the same statement (resolveKey's signingPolicy option).
+  const read = ctx.signingPolicyRead;
+  let text: string | undefined;
+  if (read?.keyId === key.keyId) {
+    delete ctx.signingPolicyRead;
+    text = read.text;
+  } else {
+    text = await findSigningPolicyText(store.db, key.keyId);
+  }
   const cached = keyCache.getSigningPolicy(key.keyId, ctx.info.now);
   if (cached !== undefined && (cached?.text ?? undefined) === text) return cached;
-  let value: CachedSigningPolicy = null;
-  if (text !== undefined) {
-    try {
-      value = { text, policy: parseSigningPolicy(text) };
-    } catch (e) {
-      if (e instanceof SigningPolicyError) throw internal('The stored signing policy of this key could not be read; signing is refused.');
-      throw e;
-    }
-  }
+  const value: CachedSigningPolicy = text === undefined ? null : { text, policy: parseStoredSigningPolicy(text) };
   keyCache.putSigningPolicy(key.keyId, value, generation);
   return value;
+}
+
+// Parsed signing policies by text: keys that share a policy text share its parse (a SigningPolicy is never mutated).
+const parsedCache = new Map<string, SigningPolicy>();
+
+/**
+ * A stored signing policy's compiled form.
+ * @throws {AwsError} KMSInternalException when it no longer parses (fail closed).
+ */
+function parseStoredSigningPolicy(text: string): SigningPolicy {
+  let policy = parsedCache.get(text);
+  if (policy) return policy;
+  try {
+    policy = parseSigningPolicy(text);
+  } catch (e) {
+    if (e instanceof SigningPolicyError) throw internal('The stored signing policy of this key could not be read; signing is refused.');
+    throw e;
+  }
+  if (parsedCache.size >= 1000) parsedCache.clear();
+  parsedCache.set(text, policy);
+  return policy;
 }
 
 // Reduced key policies (only the statements that can allow raw signing), by key-policy text.

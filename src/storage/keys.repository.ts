@@ -6,7 +6,7 @@
  * the KMS's types. Sealed material passes through as opaque bytes: nothing
  * here can open it.
  */
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { KmsKeyTable, Tables } from './tables.js';
 
 type Db = Kysely<Tables> | Transaction<Tables>;
@@ -49,37 +49,47 @@ export async function findKeyRow(db: Db, keyId: string): Promise<KmsKeyTable | u
   return await db.selectFrom('kms_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
 }
 
-/** A key row with what a cryptographic request on it reads next: its current material. */
+/** A key row with what a cryptographic request on it reads next: its current material and its signing policy. */
 export interface KeyRowForUse {
   key: KmsKeyTable;
   /** The current version's material (absent only in a corrupt store). */
   material: MaterialRow | undefined;
+  /** The key's signing policy text (kms_signing_policies), null when it has none. */
+  signingPolicy: string | null;
 }
 
+/** The joined row findKeyRowForUse reads: the key's columns, then its material's and its signing policy's, prefixed. */
+type JoinedRow = KmsKeyTable & {
+  m_version: number | null;
+  m_sealed: Uint8Array | null;
+  m_public_key: Uint8Array | null;
+  m_created_at: number | bigint | null;
+  m_rotation_type: string | null;
+  sp_policy: string | null;
+};
+
 /**
- * The key row and its current material in one query (a primary-key join): a
- * request on a key not in the key cache reads the store once for both, which
- * keeps Sign's rate close to flat however many keys the store holds
- * (bench:scale). The signing policy is not read here: it is cached only once
- * a request needs it (src/kms/signing-policy.ts), so that a policy another
- * process puts on a key this process merely looked at applies at once.
+ * The key row, its current material and its signing policy in one statement
+ * (primary-key joins): a request on a key not in the key cache reads the store
+ * once, which keeps Sign's rate close to flat however many keys the store
+ * holds (bench:scale). The statement is a `sql` template rather than a query
+ * builder chain: building and compiling the chain cost about as much CPU as
+ * running the statement (a key-cache miss, measured in bench/scale.bench.ts).
+ * The caller decides whether to keep the signing policy (src/kms/keys.ts
+ * resolveKey): it is cached only for a request that needs it now, so that a
+ * policy another process puts on a key this process merely looked at applies
+ * at once.
  */
 export async function findKeyRowForUse(db: Db, keyId: string): Promise<KeyRowForUse | undefined> {
-  const r = await db
-    .selectFrom('kms_keys as k')
-    .leftJoin('kms_key_material as m', (j) => j.onRef('m.key_id', '=', 'k.key_id').onRef('m.version', '=', 'k.current_version'))
-    .selectAll('k')
-    .select([
-      'm.version as m_version',
-      'm.sealed as m_sealed',
-      'm.public_key as m_public_key',
-      'm.created_at as m_created_at',
-      'm.rotation_type as m_rotation_type',
-    ])
-    .where('k.key_id', '=', keyId)
-    .executeTakeFirst();
+  const { rows } = await sql<JoinedRow>`select k.*, m.version as m_version, m.sealed as m_sealed, m.public_key as m_public_key,
+    m.created_at as m_created_at, m.rotation_type as m_rotation_type, sp.policy as sp_policy
+    from kms_keys k
+    left join kms_key_material m on m.key_id = k.key_id and m.version = k.current_version
+    left join kms_signing_policies sp on sp.key_id = k.key_id
+    where k.key_id = ${keyId}`.execute(db);
+  const r = rows[0];
   if (!r) return undefined;
-  const { m_version, m_sealed, m_public_key, m_created_at, m_rotation_type, ...key } = r;
+  const { m_version, m_sealed, m_public_key, m_created_at, m_rotation_type, sp_policy, ...key } = r;
   return {
     key,
     material:
@@ -93,6 +103,7 @@ export async function findKeyRowForUse(db: Db, keyId: string): Promise<KeyRowFor
             createdAt: Number(m_created_at),
             rotationType: m_rotation_type,
           },
+    signingPolicy: sp_policy,
   };
 }
 

@@ -28,7 +28,7 @@ export const sign = operation('Sign', async (input, ctx) => {
   ctx.audit.signingAlgorithm = algorithm;
   ctx.audit.messageType = messageType;
 
-  const key = await resolveKey(ctx, keyId);
+  const key = await resolveKey(ctx, keyId, { signingPolicy: true });
   const conditions = { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType };
   await authorize(ctx, 'kms:Sign', key, conditions);
   // A key with a signing policy signs decoded payloads only, unless its key policy names raw signing (docs/signing-policy.md).
