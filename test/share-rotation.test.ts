@@ -17,7 +17,7 @@ import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import type { SignerProcess } from '../src/signer/platform.js';
 import { launchCustodianSigner } from './helpers/signer-fixture.js';
-import { SplitWalletClient, type OidcSession } from '../packages/sdk/src/index.js';
+import type { SplitWalletClient, OidcSession } from '../packages/sdk/src/index.js';
 import { operatorCommand } from '../src/cli/operator.js';
 import { markSplitRotationRequired } from '../src/storage/wallets.repository.js';
 import { STORE } from './helpers/server.js';

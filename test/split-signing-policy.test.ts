@@ -18,7 +18,7 @@ import { emailLogin } from './helpers/email-login.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import type { SignerProcess } from '../src/signer/platform.js';
 import { launchCustodianSigner } from './helpers/signer-fixture.js';
-import { SplitWalletClient, type OidcSession } from '../packages/sdk/src/index.js';
+import type { SplitWalletClient, OidcSession } from '../packages/sdk/src/index.js';
 import { signingPolicySha256 } from '../src/signing-policy/signingPolicySha256.js';
 import { Input } from '../src/kms/input.js';
 import { readSignerClaims } from '../src/kms/signer-claims.js';
