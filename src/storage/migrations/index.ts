@@ -27,6 +27,7 @@ import * as auditReleasePurpose from './2026-12-07T1200-audit-release-purpose.js
 import * as walletActivityExport from './2026-12-07T1201-wallet-activity-export.js';
 import * as stsIdentityLinks from './2026-12-07T1210-sts-identity-links.js';
 import * as kmsKeysDue from './2026-12-07T1220-kms-keys-due.js';
+import * as walletUserUid from './2026-12-07T1300-wallet-user-uid.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -53,4 +54,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T1201-wallet-activity-export': walletActivityExport,
   '2026-12-07T1210-sts-identity-links': stsIdentityLinks,
   '2026-12-07T1220-kms-keys-due': kmsKeysDue,
+  '2026-12-07T1300-wallet-user-uid': walletUserUid,
 };
