@@ -16,7 +16,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { CreateKeyCommand, DecryptCommand, GenerateDataKeyCommand, GetKeyPolicyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
+import { ADMIN, REGION, STORE, startTestServer, type TestServer } from './helpers/server.js';
+import { operatorCommand } from '../src/cli/operator.js';
 import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { findWalletUserById, insertWalletUserIfAbsent } from '../src/storage/wallet-users.repository.js';
@@ -194,6 +195,39 @@ describe('wallet users by the custodian user id', () => {
       new DecryptCommand({ CiphertextBlob: old.CiphertextBlob!, EncryptionContext: { sub: l } }),
     );
     assert.deepEqual(Buffer.from(opened.Plaintext!), Buffer.from(old.Plaintext!));
+  });
+
+  test('symbolon operator migrate-master-keys: counts as JSON, exit 0; credentials other than the root are refused', {
+    skip: STORE === 'postgres' && 'the test server keeps PostgreSQL data in a schema of its own',
+  }, async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = (env: Record<string, string>) => ({
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: (t: string) => err.push(t) },
+      env: { ...env, DATABASE_URL: '' },
+    });
+    const root = { AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey, AWS_REGION: REGION };
+    const code = await operatorCommand(['migrate-master-keys', '--endpoint', server.endpoint, '--data', server.dataDir, '--json'], io(root));
+    assert.equal(code, 0, err.join(''));
+    const counts = JSON.parse(out.join(''));
+    assert.equal(counts.failed, 0);
+    assert.equal(counts.migrated, 0, 'the earlier tests left every key template 3');
+    assert.ok(counts.alreadyTemplate3 >= 3, out.join(''));
+
+    const c = await assumeRoleWithWebIdentity({
+      endpoint: server.endpoint,
+      roleArn: walletUsersRoleArn(accountId),
+      roleSessionName: 'device',
+      webIdentityToken: await idp.mint({ sub: sub('eve') }),
+    });
+    err.length = 0;
+    const refused = await operatorCommand(
+      ['migrate-master-keys', '--endpoint', server.endpoint, '--data', server.dataDir],
+      io({ AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken, AWS_REGION: REGION }),
+    );
+    assert.equal(refused, 2);
+    assert.match(err.join(''), /not the account root/);
   });
 
   test('user ids are read by the root and the wallet service principal only', async () => {
