@@ -16,6 +16,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { CreateKeyCommand, DecryptCommand, GenerateDataKeyCommand, GetKeyPolicyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { webIdentityKms } from './helpers/web-identity-kms.js';
 import { ADMIN, REGION, STORE, startTestServer, type TestServer } from './helpers/server.js';
 import { operatorCommand } from '../src/cli/operator.js';
 import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
@@ -42,13 +43,7 @@ describe('wallet users by the custodian user id', () => {
   }
 
   async function kmsOf(token: string): Promise<KMSClient> {
-    const c = await assumeRoleWithWebIdentity({
-      endpoint: server.endpoint,
-      roleArn: walletUsersRoleArn(accountId),
-      roleSessionName: 'device',
-      webIdentityToken: token,
-    });
-    const kms = server.kms({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken });
+    const kms = await webIdentityKms(server, token);
     clients.push(kms);
     return kms;
   }

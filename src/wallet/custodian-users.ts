@@ -7,14 +7,12 @@
  * only STS tags sessions with a `uid`, from a verified token, and nothing
  * here can link or unlink a login.
  */
-import { Hash } from '@smithy/hash-node';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { type SigningCredentials, signedPostHeaders } from '../aws/sign-post.js';
 
 export interface SignedCaller {
   endpoint: string;
   region: string;
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined };
+  credentials: SigningCredentials;
   /** Per-request timeout (default 5 s). */
   timeoutMs?: number;
 }
@@ -44,25 +42,18 @@ function element(xml: string, name: string): string | undefined {
  * @throws {Error} when the custodian cannot be reached.
  */
 export async function getWebIdentityUser(caller: SignedCaller, login: { issuer: string; subject: string }): Promise<string> {
-  const url = new URL(caller.endpoint);
   const body = new URLSearchParams({ Action: 'GetWebIdentityUser', Version: '2011-06-15', Issuer: login.issuer, Subject: login.subject }).toString();
-  const { accessKeyId, secretAccessKey, sessionToken } = caller.credentials;
-  const credentials = sessionToken ? { accessKeyId, secretAccessKey, sessionToken } : { accessKeyId, secretAccessKey };
-  const signer = new SignatureV4({ credentials, region: caller.region, service: 'sts', sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign(
-    new HttpRequest({
-      method: 'POST',
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: url.pathname || '/',
-      headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-      body,
-    }),
-  );
-  const res = await fetch(url, {
+  const headers = await signedPostHeaders({
+    endpoint: caller.endpoint,
+    service: 'sts',
+    region: caller.region,
+    credentials: caller.credentials,
+    headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+    body,
+  });
+  const res = await fetch(caller.endpoint, {
     method: 'POST',
-    headers: signed.headers as Record<string, string>,
+    headers,
     body,
     signal: AbortSignal.timeout(caller.timeoutMs ?? 5_000),
   });
