@@ -17,6 +17,7 @@ import { CreateKeyCommand, DecryptCommand, GenerateDataKeyCommand, PutKeyPolicyC
 import { emailLogin } from './helpers/email-login.js';
 import { signedPost } from './helpers/aws-json.js';
 import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
+import { webIdentityKms } from './helpers/web-identity-kms.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { LINK_FRESHNESS_SECONDS } from '../src/sts/identity-links.js';
@@ -51,13 +52,7 @@ describe('linked logins: one user, several login methods', () => {
 
   /** A KMS client with the web-identity session of `token` (the wallet-users role). */
   async function kmsOf(token: string): Promise<KMSClient> {
-    const c = await assumeRoleWithWebIdentity({
-      endpoint: server.endpoint,
-      roleArn: walletUsersRoleArn(accountId),
-      roleSessionName: 'device',
-      webIdentityToken: token,
-    });
-    const kms = server.kms({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken });
+    const kms = await webIdentityKms(server, token);
     clients.push(kms);
     return kms;
   }

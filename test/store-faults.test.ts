@@ -195,8 +195,17 @@ test('master keys a crash left unrecorded are adopted or scheduled for deletion 
     const tagged = async (userId: string): Promise<string> =>
       (await kms.send(new CreateKeyCommand({ Description: 'wallet master key', Tags: [{ TagKey: USER_TAG, TagValue: userId }] }))).KeyMetadata!.KeyId!;
     const newUser = async (sub: string) =>
-      (await insertWalletUserIfAbsent(db, { id: randomUUID(), issuer: 'https://issuer.example', sub, email: null, createdAt: Date.now(), masterKeyId: null }))
-        .user;
+      (
+        await insertWalletUserIfAbsent(db, {
+          id: randomUUID(),
+          issuer: 'https://issuer.example',
+          sub,
+          email: null,
+          createdAt: Date.now(),
+          masterKeyId: null,
+          uid: null,
+        })
+      ).user;
     // A: the process stopped after CreateKey, before recording the key on A's row.
     const alice = await newUser('alice');
     const aliceKey = await tagged(alice.id);

@@ -193,7 +193,8 @@ test('first sight creates the user and their master key in the custodian, with t
 
   const me = await call('GET', '/v1/me', { token });
   assert.equal(me.status, 200, me.text);
-  assert.deepEqual(Object.keys(me.body).sort(), ['createdAt', 'email', 'id', 'issuer', 'masterKeyId', 'sub', 'wallet']);
+  assert.deepEqual(Object.keys(me.body).sort(), ['createdAt', 'email', 'id', 'issuer', 'masterKeyId', 'sub', 'userId', 'wallet']);
+  assert.match(me.body.userId, /^u-[0-9a-f]{32}$/, "keyed by the custodian's user id");
   assert.equal(me.body.issuer, issuer.issuer);
   assert.equal(me.body.sub, sub);
   assert.equal(me.body.email, 'ada@example.com');
@@ -211,9 +212,10 @@ test('first sight creates the user and their master key in the custodian, with t
   const tags = await kms.send(new ListResourceTagsCommand({ KeyId: me.body.masterKeyId }));
   assert.deepEqual(tags.Tags, [{ TagKey: 'symbolon:wallet-user', TagValue: me.body.id }]);
 
-  // The stored policy is exactly the builder's, for this sub and the wallet service's own IAM user.
+  // The stored policy is exactly the builder's template 3, for this user id (the creating login's sub as the
+  // device's context) and the wallet service's own IAM user.
   const policy = await kms.send(new GetKeyPolicyCommand({ KeyId: me.body.masterKeyId, PolicyName: 'default' }));
-  const expected = masterKeyPolicy({ accountId: server.custodian.accountId, sub, issuer: issuer.issuer, walletServicePrincipalArn: walletArn });
+  const expected = masterKeyPolicy({ accountId: server.custodian.accountId, uid: me.body.userId, sub, walletServicePrincipalArn: walletArn });
   assert.deepEqual(JSON.parse(policy.Policy!), JSON.parse(expected));
 
   // Seen again: the same user and key, no new key.

@@ -12,7 +12,10 @@ import { dropPgSchema, openStore, type Store } from '../src/storage/database.js'
 import {
   findWalletUserById,
   findWalletUserByIdentity,
+  findWalletUserByUid,
   insertWalletUserIfAbsent,
+  listWalletUsersPage,
+  setWalletUserUidIfUnset,
   setWalletUserMasterKeyIfUnset,
   updateWalletUserEmail,
   type WalletUserRow,
@@ -48,6 +51,8 @@ function user(extra: Partial<WalletUserRow> = {}): WalletUserRow {
     email: null,
     createdAt: 1_700_000_000_000,
     masterKeyId: null,
+    uid: null,
+    masterKeyTemplate: null,
     ...extra,
   };
 }
@@ -79,6 +84,41 @@ function envelope(userId: string, extra: Partial<WalletRow> = {}): WalletRow {
     ...extra,
   };
 }
+
+test('users by custodian user id: a row from before linked logins is stamped once; a uid keys one row; an insert naming a taken uid finds its row', async () => {
+  const uid = `u-${randomBytes(16).toString('hex')}`;
+  const legacy = user();
+  await insertWalletUserIfAbsent(store.db, legacy);
+  assert.equal(await findWalletUserByUid(store.db, uid), undefined);
+  assert.equal(await setWalletUserUidIfUnset(store.db, legacy.id, uid), true);
+  assert.equal((await findWalletUserByUid(store.db, uid))?.id, legacy.id);
+  assert.equal(await setWalletUserUidIfUnset(store.db, legacy.id, uid), true, 'stamping the same uid again is a no-op');
+  // Another row cannot take that uid, and a stamped row keeps its uid.
+  const other = user();
+  await insertWalletUserIfAbsent(store.db, other);
+  assert.equal(await setWalletUserUidIfUnset(store.db, other.id, uid), false);
+  assert.equal((await findWalletUserById(store.db, other.id))?.uid, null);
+  assert.equal(await setWalletUserUidIfUnset(store.db, legacy.id, `u-${randomBytes(16).toString('hex')}`), false);
+  assert.equal((await findWalletUserById(store.db, legacy.id))?.uid, uid);
+  // A linked login's first request for the same uid, from another (issuer, sub): the uid's row answers.
+  const racing = await insertWalletUserIfAbsent(store.db, user({ uid }));
+  assert.equal(racing.inserted, false);
+  assert.equal(racing.user.id, legacy.id);
+  // Rows without a uid do not collide with each other (NULLs are distinct in the unique index).
+  const a = await insertWalletUserIfAbsent(store.db, user());
+  const b = await insertWalletUserIfAbsent(store.db, user());
+  assert.ok(a.inserted && b.inserted);
+  // Paging by id visits every row once.
+  const seen: string[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await listWalletUsersPage(store.db, after, 2);
+    if (page.length === 0) break;
+    seen.push(...page.map((u) => u.id));
+    after = page[page.length - 1]!.id;
+  }
+  assert.equal(new Set(seen).size, seen.length);
+  for (const id of [legacy.id, other.id, a.user.id, b.user.id]) assert.ok(seen.includes(id));
+});
 
 test('users: one per (issuer, sub), first writer wins; the same sub of another issuer is another user', async () => {
   const first = user({ email: 'ada@example.com' });

@@ -25,9 +25,7 @@ import {
   PutUserPolicyCommand,
   type User,
 } from '@aws-sdk/client-iam';
-import { Hash } from '@smithy/hash-node';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { signedPostHeaders } from '../aws/sign-post.js';
 import { ENDPOINT_HELP, resolveTarget } from './endpoint.js';
 import { validateWebhookUrl, WebhookError } from '../audit/webhooks.js';
 
@@ -183,21 +181,16 @@ export async function symbolonCall(conn: Connection, prefix: string, operation: 
   const what = prefix === 'SymbolonApprovals' ? 'approvals are' : prefix === 'SymbolonSigning' ? 'signing policies are' : 'this is';
   if (conn.endpoint === undefined) throw new AdminCliError(`${what} Symbolon's own API, not AWS's: give --endpoint URL of a Symbolon server`, 2);
   const endpoint = conn.endpoint;
-  const url = new URL(endpoint);
   const payload = JSON.stringify(body);
-  const signer = new SignatureV4({ credentials: conn.credentials, region: conn.region, service: 'kms', sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign(
-    new HttpRequest({
-      method: 'POST',
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: url.pathname || '/',
-      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${prefix}.${operation}` },
-      body: payload,
-    }),
-  );
-  const res = await fetch(endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body: payload });
+  const headers = await signedPostHeaders({
+    endpoint,
+    service: 'kms',
+    region: conn.region,
+    credentials: conn.credentials,
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${prefix}.${operation}` },
+    body: payload,
+  });
+  const res = await fetch(endpoint, { method: 'POST', headers, body: payload });
   const text = await res.text();
   let json: Record<string, unknown>;
   try {

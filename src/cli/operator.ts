@@ -22,6 +22,7 @@ import { combine, split } from 'shamir-secret-sharing';
 import { wipe } from '../crypto/bytes.js';
 import { loadFileRoot, RootKeyError, writeKeyFileAtomically } from '../root/file-root.js';
 import { markWalletsForRotation } from './rotate-shares.js';
+import { MIGRATE_MASTER_KEYS_USAGE, migrateMasterKeysCommand } from './migrate-master-keys.js';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -36,6 +37,7 @@ import { STORE_KEY_USAGE, storeKeyOperatorCommand } from './store-key-ops.js';
 
 export const OPERATOR_USAGE = `Usage: symbolon operator escrow <split|combine> [options]
        symbolon operator rotate-shares (--all | --address 0x…) [--data DIR]
+       symbolon operator migrate-master-keys [--endpoint URL] [--data DIR]
        symbolon operator init --shares N --threshold M [--data DIR]
        symbolon operator unseal|seal [--endpoint URL]
 
@@ -54,7 +56,7 @@ export const OPERATOR_USAGE = `Usage: symbolon operator escrow <split|combine> [
         re-split by its owner's device at the owner's next login or signature
         (docs/signer.md, "Share rotation"). The operator never sees a share.
         Store: DIR/symbolon.db, or DATABASE_URL.
-  init --shares N --threshold M
+${MIGRATE_MASTER_KEYS_USAGE}  init --shares N --threshold M
         SYMBOLON_ROOT=shamir (docs/root-of-trust.md): make a fresh random root
         key for a store without a store key (DIR/symbolon.db or DATABASE_URL),
         wrap a new store key under it, and print N shares of it, one a line,
@@ -191,6 +193,7 @@ export async function operatorCommand(argv: string[], io: OperatorIo = { stdout:
       io.stdout.write(`${marked} split wallet(s) marked for share rotation at their owners' next login or signature.\n`);
       return 0;
     }
+    if (group === 'migrate-master-keys') return await migrateMasterKeysCommand(argv.slice(1), io);
     if (group === 'init' || group === 'unseal' || group === 'seal') return await shamirCommand(group, argv.slice(1), io);
     if (group === 'migrate-root' || group === 'rotate-store-key') return await storeKeyOperatorCommand(group, argv.slice(1), io);
     if (group !== 'escrow') throw new UsageError(`unknown operator command '${group.slice(0, 40)}'`);

@@ -308,6 +308,10 @@ export interface WalletUserTable {
   email: string | null;
   created_at: number;
   master_key_id: string | null;
+  /** The custodian's stable user id (STS `uid`); null until first stamped. */
+  uid: string | null;
+  /** The master key's policy template when known (3); null: made before linked logins. */
+  master_key_template: number | null;
 }
 
 /** One wallet per user; which columns are set depends on `custody_mode` (see the wallet migration). */

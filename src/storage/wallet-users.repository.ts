@@ -1,5 +1,6 @@
 /**
- * SQL for wallet_users: the wallet store's users, one per (issuer, sub). The
+ * SQL for wallet_users: the wallet store's users, one per custodian user id
+ * (`uid`, the same for every linked login), created by one (issuer, sub). The
  * first sight of an identity races across requests and processes, so creation
  * is an INSERT … ON CONFLICT DO NOTHING followed by a read (first writer wins),
  * and the master key id is set by one conditional UPDATE (first key wins).
@@ -17,6 +18,10 @@ export interface WalletUserRow {
   createdAt: number;
   /** The user's master key in the custodian; null until the custodian has created it. */
   masterKeyId: string | null;
+  /** The custodian's stable user id (STS `uid`); null on a row made before linked logins until stamped. */
+  uid: string | null;
+  /** The master key's policy template when known (3); absent or null: made before linked logins. */
+  masterKeyTemplate?: number | null;
 }
 
 function toRow(r: WalletUserTable): WalletUserRow {
@@ -27,6 +32,8 @@ function toRow(r: WalletUserTable): WalletUserRow {
     email: r.email,
     createdAt: Number(r.created_at),
     masterKeyId: r.master_key_id,
+    uid: r.uid ?? null,
+    masterKeyTemplate: r.master_key_template ?? null,
   };
 }
 
@@ -35,13 +42,42 @@ export async function findWalletUserByIdentity(db: Db, issuer: string, sub: stri
   return r ? toRow(r) : undefined;
 }
 
+export async function findWalletUserByUid(db: Db, uid: string): Promise<WalletUserRow | undefined> {
+  const r = await db.selectFrom('wallet_users').selectAll().where('uid', '=', uid).executeTakeFirst();
+  return r ? toRow(r) : undefined;
+}
+
+/**
+ * Stamps the custodian's user id on a row that has none, unless another row has it already.
+ * @returns true when this row now carries `uid` (stamped now or before).
+ */
+export async function setWalletUserUidIfUnset(db: Db, id: string, uid: string): Promise<boolean> {
+  const taken = await findWalletUserByUid(db, uid);
+  if (taken) return taken.id === id;
+  try {
+    await db.updateTable('wallet_users').set({ uid }).where('id', '=', id).where('uid', 'is', null).execute();
+  } catch (e) {
+    // The unique index: another request stamped this uid on another row between the read and the write.
+    if ((await findWalletUserByUid(db, uid))?.id !== id) return false;
+    throw e;
+  }
+  return (await findWalletUserById(db, id))?.uid === uid;
+}
+
+/** One page of users ordered by id, after `afterId` (for batch jobs that resume). */
+export async function listWalletUsersPage(db: Db, afterId: string | undefined, limit: number): Promise<WalletUserRow[]> {
+  let q = db.selectFrom('wallet_users').selectAll().orderBy('id').limit(limit);
+  if (afterId !== undefined) q = q.where('id', '>', afterId);
+  return (await q.execute()).map(toRow);
+}
+
 export async function findWalletUserById(db: Db, id: string): Promise<WalletUserRow | undefined> {
   const r = await db.selectFrom('wallet_users').selectAll().where('id', '=', id).executeTakeFirst();
   return r ? toRow(r) : undefined;
 }
 
 /**
- * Inserts the user unless (issuer, sub) already has one.
+ * Inserts the user unless (issuer, sub) — or, when given, uid — already has one.
  * @returns the stored user (the given one, or the one another request stored first) and whether it is the given one.
  */
 export async function insertWalletUserIfAbsent(db: Db, u: WalletUserRow): Promise<{ user: WalletUserRow; inserted: boolean }> {
@@ -54,10 +90,11 @@ export async function insertWalletUserIfAbsent(db: Db, u: WalletUserRow): Promis
       email: u.email,
       created_at: u.createdAt,
       master_key_id: u.masterKeyId,
+      ...(u.uid !== null ? { uid: u.uid } : {}),
     })
-    .onConflict((oc) => oc.columns(['issuer', 'sub']).doNothing())
+    .onConflict((oc) => oc.doNothing())
     .executeTakeFirst();
-  const user = (await findWalletUserByIdentity(db, u.issuer, u.sub))!;
+  const user = (u.uid !== null ? await findWalletUserByUid(db, u.uid) : undefined) ?? (await findWalletUserByIdentity(db, u.issuer, u.sub))!;
   return { user, inserted: Number(result.numInsertedOrUpdatedRows ?? 0n) > 0 && user.id === u.id };
 }
 
@@ -65,9 +102,19 @@ export async function insertWalletUserIfAbsent(db: Db, u: WalletUserRow): Promis
  * Records the user's master key unless one is recorded already.
  * @returns true when this key was recorded, false when the user already had one (or does not exist).
  */
-export async function setWalletUserMasterKeyIfUnset(db: Db, id: string, masterKeyId: string): Promise<boolean> {
-  const r = await db.updateTable('wallet_users').set({ master_key_id: masterKeyId }).where('id', '=', id).where('master_key_id', 'is', null).executeTakeFirst();
+export async function setWalletUserMasterKeyIfUnset(db: Db, id: string, masterKeyId: string, template?: number): Promise<boolean> {
+  const r = await db
+    .updateTable('wallet_users')
+    .set({ master_key_id: masterKeyId, ...(template !== undefined ? { master_key_template: template } : {}) })
+    .where('id', '=', id)
+    .where('master_key_id', 'is', null)
+    .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
+}
+
+/** Records that the user's master key `masterKeyId` has template `template` (unless the user's key is another by now). */
+export async function setWalletUserMasterKeyTemplate(db: Db, id: string, masterKeyId: string, template: number): Promise<void> {
+  await db.updateTable('wallet_users').set({ master_key_template: template }).where('id', '=', id).where('master_key_id', '=', masterKeyId).execute();
 }
 
 /** Records the email the identity provider now asserts for the user (null when it asserts none). */

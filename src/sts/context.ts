@@ -20,6 +20,11 @@ export interface StsContext {
   /** The verifier over every trusted issuer (built on first use). */
   verifier(): TokenVerifier;
   audit: AuditSink;
+  /**
+   * Signed actions: AccessDenied unless the caller's identity policies allow `action` on `resourceArn`
+   * (absent: only the account root may call the actions that ask).
+   */
+  authorize?: (action: string, resourceArn: string) => Promise<void>;
 }
 
 /** One STS action: returns the inner XML of `<ActionResult>`. */

@@ -20,6 +20,8 @@ import { STS_VERSION, stsErrorDocument, stsResponseDocument } from './xml.js';
 import type { StsAction, StsContext } from './context.js';
 import { assumeRoleWithWebIdentity } from './assume-role-with-web-identity.js';
 import { getCallerIdentity } from './get-caller-identity.js';
+import type { PolicyAuthorizer } from '../aws/policy/authorizer.js';
+import { identityPolicyCheck } from '../iam/service.js';
 import { getWebIdentityUser, linkWebIdentity, listWebIdentityLinks, unlinkWebIdentity } from './web-identity-links.js';
 
 const ACTIONS: ReadonlyMap<string, StsAction> = new Map(
@@ -33,6 +35,8 @@ export interface StsServiceDeps {
   /** The identity module's verifier over every trusted issuer (called per request; built lazily by the identity module). */
   verifier: () => TokenVerifier;
   audit: AuditSink;
+  /** Decides signed actions that name an IAM permission (GetWebIdentityUser) by the caller's identity policies. */
+  authorizer?: PolicyAuthorizer;
 }
 
 /** Sends an STS error document with the error's own code. */
@@ -73,8 +77,9 @@ export class StsService implements QueryService {
       if (!action || (!action.anonymous && !caller)) throw invalidAction(`Could not find operation ${p.action.slice(0, 64)}`);
       const version = params.get('Version');
       if (version !== null && version !== STS_VERSION) throw invalidAction(`Could not find operation ${action.name} for version ${version.slice(0, 32)}`);
-      const { store, root, accountId, verifier, audit } = this.#deps;
+      const { store, root, accountId, verifier, audit, authorizer } = this.#deps;
       const ctx: StsContext = { caller, info, store, root, accountId, verifier, audit };
+      if (caller && authorizer) ctx.authorize = identityPolicyCheck(authorizer, caller, info);
       const result = await action.handle(p, ctx);
       reply
         .code(200)

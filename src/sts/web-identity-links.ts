@@ -14,9 +14,11 @@
  *   of the token's user, with a fresh login of that user; the last one is
  *   refused (DeleteConflict), so a user always keeps a way in.
  * - ListWebIdentityLinks (WebIdentityToken): the token's user id and logins.
- * - GetWebIdentityUser (Issuer, Subject; signed, the account root only): the
- *   same for a login named by the administrator, who needs the user id to
- *   migrate a template-2 master key.
+ * - GetWebIdentityUser (Issuer, Subject; signed: the account root, or a
+ *   principal whose identity policy allows sts:GetWebIdentityUser, as the
+ *   wallet service's does): the same for a named login. The administrator
+ *   needs it to migrate a template-2 master key, the wallet service to key
+ *   its users by user id.
  *
  * Only these actions and AssumeRoleWithWebIdentity's first sight write
  * sts_identity_links; the wallet service has no action or table that can.
@@ -168,7 +170,7 @@ export const listWebIdentityLinks: StsAction = {
 };
 
 /**
- * GetWebIdentityUser (Issuer, Subject; SigV4, the account root only): the user id the custodian links a
+ * GetWebIdentityUser (Issuer, Subject; SigV4, the account root or a principal its identity policies allow): the user id the custodian links a
  * login to, given then if the login was never seen (as its first session would). For the administrator
  * who migrates a template-2 master key (docs/sts.md, "Existing users"): reading the mapping gives no
  * access, since only STS tags sessions with a uid, from a verified token.
@@ -178,8 +180,12 @@ export const getWebIdentityUser: StsAction = {
   anonymous: false,
   async handle(p: QueryParams, ctx) {
     const caller = ctx.caller;
-    if (!caller || caller.arn !== `arn:aws:iam::${ctx.accountId}:root`) {
-      throw new AwsError('AccessDenied', `User: ${caller?.arn ?? 'anonymous'} is not authorized to perform: sts:GetWebIdentityUser`, 403);
+    const denied = () => new AwsError('AccessDenied', `User: ${caller?.arn ?? 'anonymous'} is not authorized to perform: sts:GetWebIdentityUser`, 403);
+    if (!caller) throw denied();
+    if (caller.arn !== `arn:aws:iam::${ctx.accountId}:root`) {
+      // The wallet service's own user (src/wallet/wallet-principal.ts) is allowed by its identity policy.
+      if (!ctx.authorize) throw denied();
+      await ctx.authorize('sts:GetWebIdentityUser', `arn:aws:iam::${ctx.accountId}:root`);
     }
     const issuer = p.string('Issuer', { required: true, min: 1, max: 2048 });
     const subject = p.string('Subject', { required: true, min: 1, max: 2048 });

@@ -29,6 +29,8 @@ export const WALLET_ERRORS = {
   address_taken: 409,
   /** A share rotation lost the compare-and-set: the wallet's shares are at another generation. */
   generation_conflict: 409,
+  /** The login was unlinked from the user whose wallet it created; it is another user's login now. */
+  login_moved: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   /** The key custodian did not answer or refused the wallet service; retry later. */

@@ -9,6 +9,7 @@
 import { CreateKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
 import { masterKeyPolicy } from './master-key-policy.js';
 import { WalletError } from './errors.js';
+import { CustodianUserIdError, getWebIdentityUser } from './custodian-users.js';
 
 /** The custodian as the wallet service uses it. */
 export interface MasterKeyCustodian {
@@ -17,7 +18,13 @@ export interface MasterKeyCustodian {
    * @returns the key id.
    * @throws {WalletError} custodian_unavailable when the custodian does not answer or refuses.
    */
-  create(user: { userId: string; issuer: string; sub: string }): Promise<string>;
+  create(user: { userId: string; issuer: string; sub: string; uid?: string | undefined }): Promise<string>;
+  /**
+   * The custodian's user id (STS `uid`) of a verified login (src/wallet/custodian-users.ts).
+   * Absent, or answering undefined: the custodian has no linked logins (users stay keyed by (issuer, sub)).
+   * @throws {WalletError} custodian_unavailable when the custodian does not answer or refuses.
+   */
+  userIdOf?(login: { issuer: string; sub: string }): Promise<string | undefined>;
   /**
    * Schedules deletion of a key that lost a creation race (best effort: the key was never used).
    * @throws {WalletError} custodian_unavailable when the custodian does not answer or refuses.
@@ -67,6 +74,7 @@ export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian
   const timeoutMs = options.timeoutMs ?? 5_000;
   let client: KMSClient | undefined;
   let clientEndpoint: string | undefined;
+  let noLinkedLogins = false;
 
   function kms(): KMSClient {
     const endpoint = options.endpoint();
@@ -85,15 +93,16 @@ export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian
   }
 
   return {
-    async create({ userId, issuer, sub }) {
+    async create({ userId, issuer, sub, uid }) {
       let policy: string;
       let client: KMSClient;
       try {
         const walletServicePrincipalArn = await options.walletServicePrincipalArn();
         policy = masterKeyPolicy({
           accountId: options.accountId ?? accountOf(walletServicePrincipalArn),
-          sub,
-          issuer,
+          // Template 3 for a user the custodian knows by uid; the creating login's sub stays an allowed
+          // context, so the device's `{ sub }` contexts keep working (docs/wallet-api.md, "Template 3").
+          ...(uid !== undefined ? { uid, sub } : { sub, issuer }),
           walletServicePrincipalArn,
           ...(options.signerImageSha384 ? { signerImageSha384: options.signerImageSha384 } : {}),
         });
@@ -118,6 +127,22 @@ export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian
         return keyId;
       } catch (e) {
         throw unavailable('create the master key', e);
+      }
+    },
+    async userIdOf({ issuer, sub }) {
+      if (noLinkedLogins) return undefined;
+      try {
+        return await getWebIdentityUser(
+          { endpoint: options.endpoint(), region: options.region, credentials: options.credentials, timeoutMs },
+          { issuer, subject: sub },
+        );
+      } catch (e) {
+        // A custodian without linked logins (AWS itself) does not know the action.
+        if (e instanceof CustodianUserIdError && (e.code === 'InvalidAction' || e.code === 'UnknownOperationException')) {
+          noLinkedLogins = true;
+          return undefined;
+        }
+        throw unavailable("tell the login's user id", e);
       }
     },
     async discard(keyId) {

@@ -207,8 +207,12 @@ export const meResponse = {
   additionalProperties: false,
   properties: {
     id: { type: 'string' },
-    issuer: { type: 'string' },
-    sub: { type: 'string' },
+    issuer: { type: 'string', description: "The issuer of this request's login." },
+    sub: { type: 'string', description: "The subject of this request's login (one of the user's linked logins)." },
+    userId: {
+      type: ['string', 'null'],
+      description: "The custodian's user id (STS `uid`) every linked login of the user shares; null with a custodian without linked logins.",
+    },
     email: { type: ['string', 'null'] },
     masterKeyId: { type: 'string', description: "The user's master key in the custodian (encrypt the data key under it)." },
     createdAt: timestamp,

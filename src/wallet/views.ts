@@ -26,8 +26,9 @@ function base64(b: Uint8Array): string {
 export function meView(user: WalletUser, wallet: WalletRow | undefined) {
   return {
     id: user.id,
-    issuer: user.issuer,
-    sub: user.sub,
+    issuer: user.login.issuer,
+    sub: user.login.sub,
+    userId: user.uid,
     email: user.email,
     masterKeyId: user.masterKeyId,
     createdAt: iso(user.createdAt),

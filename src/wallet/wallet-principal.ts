@@ -17,7 +17,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Store } from '../storage/database.js';
 import { findAccessKey, insertAccessKey } from '../storage/access-keys.repository.js';
-import { deleteUserAccessKey, findUser, insertUser, listUserAccessKeys, putUserPolicy } from '../storage/iam.repository.js';
+import { deleteUserAccessKey, findUser, getUserPolicy, insertUser, listUserAccessKeys, putUserPolicy } from '../storage/iam.repository.js';
 import { getMeta, putMetaIfAbsent } from '../storage/meta.repository.js';
 import { accessKeySecretAad } from '../aws/access-key-source.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
@@ -41,8 +41,16 @@ export function walletServiceIdentityPolicy(): string {
         Condition: { StringEquals: { 'kms:KeySpec': 'SYMMETRIC_DEFAULT', 'kms:KeyUsage': 'ENCRYPT_DECRYPT' } },
       },
       { Sid: 'TagNewKeys', Effect: 'Allow', Action: 'kms:TagResource', Resource: '*' },
+      // The custodian's user id of a verified login, to key wallet users by it (src/wallet/custodian-users.ts).
+      { Sid: 'ReadLoginUserIds', Effect: 'Allow', Action: 'sts:GetWebIdentityUser', Resource: '*' },
     ],
   });
+}
+
+/** The policy as provisioned before linked logins: brought up to date at start-up unless an operator changed it. */
+function previousIdentityPolicy(): string {
+  const p = JSON.parse(walletServiceIdentityPolicy()) as { Statement: { Sid: string }[] };
+  return JSON.stringify({ ...p, Statement: p.Statement.filter((st) => st.Sid !== 'ReadLoginUserIds') });
 }
 
 export interface WalletServiceCredentials {
@@ -82,6 +90,8 @@ export async function provisionWalletServicePrincipal(options: {
     ]);
     if (created) await putUserPolicy(db, WALLET_SERVICE_USER, WALLET_SERVICE_POLICY, walletServiceIdentityPolicy(), now);
     user = (await findUser(db, WALLET_SERVICE_USER))!;
+  } else if ((await getUserPolicy(db, WALLET_SERVICE_USER, WALLET_SERVICE_POLICY)) === previousIdentityPolicy()) {
+    await putUserPolicy(db, WALLET_SERVICE_USER, WALLET_SERVICE_POLICY, walletServiceIdentityPolicy(), now);
   }
 
   // Which access key is the wallet service's is decided once, in symbolon_meta (first writer wins across processes).

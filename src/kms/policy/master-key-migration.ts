@@ -12,9 +12,11 @@
  * link table gives that (issuer, sub) (STS's GetWebIdentityUser gives the
  * login one if it has none; this check only reads), and that sub as the pre-linking context — so the key stays
  * bound to the same person and every old ciphertext still opens. The
- * change then goes through PutKeyPolicy's quorum rule like any other.
+ * change then goes through PutKeyPolicy's quorum rule like any other. The
+ * root may also put a template-3 key's own policy again, unchanged (a
+ * migration run again after a crash).
  */
-import { canonicalJson, MASTER_KEY_POLICY_ID, masterKeyPolicy } from '@symbolon/sdk/master-key-policy';
+import { canonicalJson, MASTER_KEY_POLICY_ID, MASTER_KEY_POLICY_ID_V3, masterKeyPolicy } from '@symbolon/sdk/master-key-policy';
 import { findIdentityLink } from '../../storage/sts-identity-links.repository.js';
 import type { Store } from '../../storage/database.js';
 
@@ -32,6 +34,14 @@ const sameJson = (a: string, b: string): boolean => {
   }
 };
 
+function isTemplate3(policy: string): boolean {
+  try {
+    return (JSON.parse(policy) as { Id?: unknown })?.Id === MASTER_KEY_POLICY_ID_V3;
+  } catch {
+    return false;
+  }
+}
+
 /** The first template's `Id`: template 2 without the statement that lets the user inspect the key. */
 const MASTER_KEY_POLICY_ID_V1 = 'symbolon-wallet-master-key-1';
 
@@ -41,7 +51,7 @@ function asTemplate1(template2: string): string {
   return JSON.stringify({ ...p, Id: MASTER_KEY_POLICY_ID_V1, Statement: p.Statement.filter((s) => s.Sid !== 'AllowInspectionByTheUsersRoleSessions') });
 }
 
-/** The parameters of a template-1 or template-2 policy, when `policy` is exactly one. */
+/** The parameters of a template-1 or template-2 policy, when `policy` is exactly one (as the builder makes it). */
 function template2Parameters(
   policy: string,
   accountId: string,
@@ -85,6 +95,9 @@ function template2Parameters(
  */
 export async function isMasterKeyLinkMigration(o: { store: Store; accountId: string; callerArn: string; current: string; next: string }): Promise<boolean> {
   if (o.callerArn !== `arn:aws:iam::${o.accountId}:root`) return false;
+  // Putting a template-3 master key's own policy again changes nothing: a migration that is run again
+  // (symbolon operator migrate-master-keys) after a crash between its PutKeyPolicy and its record.
+  if (isTemplate3(o.current) && sameJson(o.current, o.next)) return true;
   const p = template2Parameters(o.current, o.accountId);
   if (!p) return false;
   // Read only: a refused request changes nothing. The administrator's GetWebIdentityUser gave the login its user id.

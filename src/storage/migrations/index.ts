@@ -27,6 +27,7 @@ import * as auditReleasePurpose from './2026-12-07T1200-audit-release-purpose.js
 import * as walletActivityExport from './2026-12-07T1201-wallet-activity-export.js';
 import * as stsIdentityLinks from './2026-12-07T1210-sts-identity-links.js';
 import * as kmsKeysDue from './2026-12-07T1220-kms-keys-due.js';
+import * as walletUserUid from './2026-12-07T1300-wallet-user-uid.js';
 import * as walletDeviceShare from './2026-12-07T1310-wallet-device-share.js';
 
 export const migrations: Record<string, Migration> = {
@@ -54,5 +55,6 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T1201-wallet-activity-export': walletActivityExport,
   '2026-12-07T1210-sts-identity-links': stsIdentityLinks,
   '2026-12-07T1220-kms-keys-due': kmsKeysDue,
+  '2026-12-07T1300-wallet-user-uid': walletUserUid,
   '2026-12-07T1310-wallet-device-share': walletDeviceShare,
 };

@@ -35,6 +35,7 @@ import type { OidcSession } from './emailLogin.js';
 import { tokenSubject } from './tokenSubject.js';
 import { roleAccountId, verifyMasterKey, type VerifiedMasterKey } from './verifyMasterKey.js';
 import { WalletApi, type WalletMe, type WalletRecord } from './walletApi.js';
+import { listWebIdentityLinks } from './webIdentityLinks.js';
 
 /** Where the user's token comes from: a fixed token, a function returning a fresh one, or a built-in-issuer session. */
 export type TokenSource = string | (() => Promise<string>) | (Pick<OidcSession, 'token'> & Partial<Pick<OidcSession, 'idToken'>>);
@@ -194,7 +195,20 @@ export class EnvelopeWalletClient {
   async verifyMasterKey(masterKeyId: string, token: string): Promise<VerifiedMasterKey> {
     const { sub, iss } = tokenSubject(token);
     if (iss === undefined) throw new EnvelopeError('BAD_TOKEN', 'The token has no issuer.');
-    return verifyMasterKey(this.kms, masterKeyId, { accountId: roleAccountId(this.#options.roleArn), sub, issuer: iss });
+    return verifyMasterKey(this.kms, masterKeyId, {
+      accountId: roleAccountId(this.#options.roleArn),
+      sub,
+      issuer: iss,
+      // A template-3 key: the user id from the custodian, asked with this user's own token (docs/sts.md, "Linked logins").
+      userId: async () =>
+        (
+          await listWebIdentityLinks({
+            endpoint: this.#options.custodianUrl,
+            webIdentityToken: await this.custodianToken(),
+            ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+          })
+        ).userId,
+    });
   }
 
   /**

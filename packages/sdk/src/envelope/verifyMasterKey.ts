@@ -48,6 +48,11 @@ export interface MasterKeyOwner {
   issuer: string;
   /** The user's stable id (STS session tag `uid`), needed to accept a template-3 key. */
   uid?: string;
+  /**
+   * Asked for the user's stable id when the key is template 3 and `uid` was not given: it must come from
+   * the custodian with the user's own token (ListWebIdentityLinks), never from the wallet service.
+   */
+  userId?: () => Promise<string>;
 }
 
 export interface VerifiedMasterKey {
@@ -148,13 +153,14 @@ export async function verifyMasterKey(kms: Pick<KMSClient, 'send'>, keyId: strin
   }
   const parameters = templateParameters(parsed);
   if (!parameters) throw untrusted(keyId, 'its policy is not the wallet master-key policy');
-  if (parameters.template === 3 && owner.uid === undefined) throw untrusted(keyId, "it is bound to a user id and this user's id was not given");
+  const uid = parameters.template === 3 ? (owner.uid ?? (await owner.userId?.())) : undefined;
+  if (parameters.template === 3 && uid === undefined) throw untrusted(keyId, "it is bound to a user id and this user's id was not given");
   let expected: string;
   try {
     expected = masterKeyPolicy({
       accountId: owner.accountId,
       ...(parameters.template === 3
-        ? { uid: owner.uid as string, ...(parameters.legacySub !== undefined ? { sub: parameters.legacySub } : {}) }
+        ? { uid: uid as string, ...(parameters.legacySub !== undefined ? { sub: parameters.legacySub } : {}) }
         : { sub: owner.sub, issuer: owner.issuer }),
       walletServicePrincipalArn: parameters.walletArn,
       ...(parameters.imageSha384 !== undefined ? { signerImageSha384: parameters.imageSha384 } : {}),
