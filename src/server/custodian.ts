@@ -448,6 +448,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       clock,
       // With --port 0 the URL is known once listening; it is first needed by a request, so after that.
       publicUrl: () => resolvePublicUrl(config.publicUrl, listening!),
+      audit,
       ...options.identity,
     });
     const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer, audit, quorum });
