@@ -30,6 +30,8 @@ export interface IdentityOptions {
   clock: () => number;
   /** The public base URL (no trailing slash); called lazily, after listen when the port was 0. */
   publicUrl: () => string;
+  /** The DApp origins that may embed the wallet frame: the top origins a step-up in the frame may name. */
+  embeddingOrigins?: (() => readonly string[]) | undefined;
   /** Where the built-in issuer's passkey events are audited (src/identity/issuer/passkey-audit.ts). */
   audit?: AuditSink | undefined;
   /** Test overrides of the built-in issuer's limits. */
@@ -94,6 +96,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
       }),
       ...(options.limits ? { limits: options.limits } : {}),
       audit: options.audit,
+      embeddingOrigins: options.embeddingOrigins,
     });
   }
 

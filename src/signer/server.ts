@@ -67,7 +67,12 @@ const evaluateResponse = {
   type: 'object',
   additionalProperties: false,
   required: ['decision', 'message'],
-  properties: { decision: { type: 'string', enum: ['allow', 'deny', 'pending'] }, statement: { type: 'string' }, message: { type: 'string' } },
+  properties: {
+    decision: { type: 'string', enum: ['allow', 'deny', 'pending'] },
+    statement: { type: 'string' },
+    message: { type: 'string' },
+    mfaRequired: { type: 'boolean' },
+  },
 } as const;
 
 const rotateBody = {

@@ -157,6 +157,11 @@ export interface BuiltinIssuerOptions {
   audience: string;
   delivery: CodeDelivery;
   limits?: Partial<IssuerLimits>;
+  /**
+   * The DApp origins the wallet frame may be embedded in (SYMBOLON_FRAME_ALLOWED_ORIGINS): a step-up made
+   * in the embedded frame names one as its top origin (docs/frame.md "Step-up"). Read per ceremony.
+   */
+  embeddingOrigins?: (() => readonly string[]) | undefined;
   /** Where passkey events go (src/identity/issuer/passkey-audit.ts); none when absent. */
   audit?: AuditSink | undefined;
 }
@@ -552,7 +557,7 @@ export class BuiltinIssuer {
       facts.sub = claims.sub;
       const row = await this.#consume(input.challengeId, 'step_up', now);
       if (row.sub !== claims.sub) throw new IssuerError('invalid_challenge', 'The challenge is unknown, already used or expired; start again.');
-      const { passkey, backupEligible } = await this.#assert(row.challenge, input.response, claims.sub, now, facts);
+      const { passkey, backupEligible } = await this.#assert(row.challenge, input.response, claims.sub, now, facts, this.#o.embeddingOrigins?.() ?? []);
       const email = await findSubjectEmail(this.#o.store.db, passkey.sub);
       if (email === undefined) throw new IssuerError('login_required', 'This login no longer exists; log in again.', 401);
       const amr = combineAmr(row.priorAmr ?? EMAIL_OTP_AMR, passkeyAmr(backupEligible));
@@ -603,6 +608,7 @@ export class BuiltinIssuer {
     sub: string | undefined,
     now: number,
     facts: { sub?: string; credentialId?: string; backedUp?: boolean },
+    topOrigins: readonly string[] = [],
   ) {
     const { store } = this.#o;
     const rp = relyingParty(this.issuer);
@@ -613,7 +619,7 @@ export class BuiltinIssuer {
     facts.credentialId = passkey.credentialId;
     // The login's user is known from here: their own limit applies too.
     if (sub === undefined) this.#ceremonies.checkUser(passkey.sub, now);
-    const { counter, backedUp } = await verifyAssertion({ rp, challenge, response, passkey });
+    const { counter, backedUp } = await verifyAssertion({ rp, challenge, response, passkey, topOrigins });
     facts.backedUp = backedUp;
     // Of two racing uses of one counter value only one counts (the other is a replay or a clone).
     if (!(await recordPasskeyUse(store.db, { credentialId: passkey.credentialId, previousCounter: passkey.counter, counter, backedUp, at: now }))) {
