@@ -272,3 +272,20 @@ browserTest('a retry refused again goes to the DApp as it is: no second step-up,
     await context.unroute(`${signer.url}/v1/sign`);
   }
 });
+
+browserTest('the wallet page lists the passkey and removes it; the issuer has it no more and audits the removal', async () => {
+  await home.reload();
+  await home.locator('#home').waitFor({ timeout: 60_000 });
+  await home.locator('#home-passkey-list li', { hasText: 'Added ' }).waitFor({ timeout: 30_000 });
+  assert.equal(await home.locator('#home-passkey-list li').count(), 1);
+  await home.locator('#home-passkey-remove-0').click();
+  await home.locator('#home-passkey-count', { hasText: 'No passkey yet.' }).waitFor({ timeout: 30_000 });
+  assert.equal(await home.locator('#home-error').textContent(), '');
+  assert.equal(await home.locator('#home-passkey-list li').count(), 0);
+  const sub = decodeJwt(JSON.parse((await home.evaluate(() => sessionStorage.getItem('symbolon.session'))) ?? '{}').idToken).sub!;
+  const db = server.custodian.deps.store.db;
+  assert.equal((await db.selectFrom('identity_passkeys').select('credential_id').where('sub', '=', sub).execute()).length, 0);
+  await server.custodian.audit.flush();
+  const removals = await db.selectFrom('audit_events').select(['outcome']).where('service', '=', 'identity').where('operation', '=', 'PasskeyRemove').execute();
+  assert.deepEqual(removals, [{ outcome: 'allowed' }]);
+});
