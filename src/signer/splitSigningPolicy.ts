@@ -105,8 +105,8 @@ export interface SplitPolicyPreview {
   /** The deciding statement's Sid; absent for an implicit deny. */
   statement?: string;
   message: string;
-  /** Refused now, allowed after a passkey step-up (the signature would answer `mfa_required`). */
-  mfaRequired: boolean;
+  /** Present (true) when refused now and allowed after a passkey step-up (the signature would answer `mfa_required`). */
+  mfaRequired?: true;
 }
 
 /**
@@ -135,5 +135,10 @@ export async function previewSplitPolicy(
     : d.decision === 'pending'
       ? `Refused: signing policy statement ${d.statement} requires approval, and a split wallet has no approvers.`
       : describeDecision(d);
-  return { decision: d.decision, ...(d.statement !== undefined ? { statement: d.statement } : {}), message, mfaRequired: d.mfaRequired };
+  return {
+    decision: d.decision,
+    ...(d.statement !== undefined ? { statement: d.statement } : {}),
+    message,
+    ...(d.mfaRequired ? { mfaRequired: true as const } : {}),
+  };
 }
