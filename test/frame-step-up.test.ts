@@ -27,7 +27,7 @@ import { decodeJwt } from 'jose';
 import { recoverMessageAddress, type Address, type Hex } from 'viem';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { startHardhatNode, type LocalChain } from './helpers/chain.js';
-import { browserTest, browserSkip, FrameDriver, launchChromium } from './helpers/frame-browser.js';
+import { browserTest, browserSkip, FrameDriver, launchChromium, virtualAuthenticator } from './helpers/frame-browser.js';
 import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
 import { startSignerChild } from '../src/server/signer-launcher.js';
 import type { SignerProcess } from '../src/signer/platform.js';
@@ -77,22 +77,7 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A virtual authenticator (CTAP2, internal, resident keys, UV) on `p`; it serves every frame of that page. */
-async function withAuthenticator(p: Page): Promise<{ cdp: CDPSession; authenticatorId: string }> {
-  const cdp = await context.newCDPSession(p);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return { cdp, authenticatorId };
-}
+const withAuthenticator = (p: Page) => virtualAuthenticator(context, p);
 
 /** personal_sign from the DApp page: the signature, or the provider error's code and message. */
 function personalSign(text: string): Promise<{ signature?: Hex; code?: number; message?: string }> {
