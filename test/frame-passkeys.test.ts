@@ -22,12 +22,12 @@ import http from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrowserContext, CDPSession, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { decodeJwt } from 'jose';
 import { STSClient, AssumeRoleWithWebIdentityCommand } from '@aws-sdk/client-sts';
 import { CreateKeyCommand, EncryptCommand } from '@aws-sdk/client-kms';
 import { startTestServer, REGION, type TestServer } from './helpers/server.js';
-import { browserSkip, FrameDriver, launchChromium } from './helpers/frame-browser.js';
+import { browserSkip, FrameDriver, launchChromium, virtualAuthenticator } from './helpers/frame-browser.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { listPasskeys } from '../src/storage/passkeys.repository.js';
 
@@ -52,22 +52,7 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A page with a virtual authenticator (CTAP2, internal, resident keys, UV) attached. */
-async function withAuthenticator(page: Page): Promise<{ cdp: CDPSession; authenticatorId: string }> {
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return { cdp, authenticatorId };
-}
+const withAuthenticator = (page: Page) => virtualAuthenticator(context, page);
 
 async function emailLogin(page: Page): Promise<void> {
   await page.locator('#email').waitFor();

@@ -340,3 +340,54 @@ describe('split wallet signing policy', () => {
     }
   });
 });
+
+test('a split policy that wants a second factor: mfa_required without one, allowed with a fresh one, policy_denied when a step-up would not help', async () => {
+  const { readSplitSigningPolicy, decideSplitPayload, enforceSplitDecision } = await import('../src/signer/splitSigningPolicy.js');
+  const { ownerAuth } = await import('../src/signer/ownerAuth.js');
+  const { SignerError } = await import('../src/signer/errors.js');
+  const { policy } = readSplitSigningPolicy(
+    JSON.stringify({
+      Version: '2026-12-01',
+      Statement: [
+        {
+          Sid: 'FreshPasskey',
+          Effect: 'Allow',
+          Condition: {
+            StringEquals: { 'eth:PayloadType': 'message' },
+            Bool: { 'aws:MultiFactorAuthPresent': 'true' },
+            NumericLessThan: { 'aws:MultiFactorAuthAge': '300' },
+          },
+        },
+      ],
+    }),
+  );
+  const now = 1_900_000_000_000;
+  const message = { type: 'message' as const, message: { raw: '0x6869' as Hex } };
+  const token = (claims: Record<string, unknown>) => ({ issuer: 'i', sub: 's', aud: 'a', exp: 0, claims }) as never;
+  const emailOnly = ownerAuth(token({ amr: ['otp'], auth_time: now / 1000 - 10 }), now);
+  const stale = ownerAuth(token({ amr: ['otp', 'hwk', 'mfa'], auth_time: now / 1000 - 600 }), now);
+  const fresh = ownerAuth(token({ amr: ['otp', 'hwk', 'mfa'], auth_time: now / 1000 - 10 }), now);
+  for (const auth of [emailOnly, stale]) {
+    const d = decideSplitPayload(policy, message, auth, now);
+    assert.deepEqual([d.decision, d.mfaRequired], ['deny', true]);
+    assert.throws(
+      () => enforceSplitDecision(d),
+      (e: unknown) => e instanceof SignerError && e.code === 'mfa_required' && e.status === 403,
+    );
+  }
+  assert.equal(enforceSplitDecision(decideSplitPayload(policy, message, fresh, now)), 'FreshPasskey');
+  const tx = {
+    type: 'transaction' as const,
+    transaction: { to: TREASURY, value: '0x1', chainId: 31337, nonce: 0, gas: '0x5208', maxFeePerGas: '0x1', maxPriorityFeePerGas: '0x1' },
+  };
+  const notHelped = decideSplitPayload(policy, tx as never, emailOnly, now);
+  assert.deepEqual([notHelped.decision, notHelped.mfaRequired], ['deny', false]);
+  assert.throws(
+    () => enforceSplitDecision(notHelped),
+    (e: unknown) => e instanceof SignerError && e.code === 'policy_denied',
+  );
+  assert.throws(
+    () => ownerAuth(token({ amr: 'mfa' }), now),
+    (e: unknown) => e instanceof SignerError && e.code === 'invalid_token',
+  );
+});

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../storage/database.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { IdentitySettings } from './settings.js';
+import type { AuditSink } from '../audit/event.js';
 import { loadTrustedIssuers } from './issuers-config.js';
 import { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from './token-verifier.js';
 import type { TrustedIssuer } from './trusted-issuer.js';
@@ -29,6 +30,10 @@ export interface IdentityOptions {
   clock: () => number;
   /** The public base URL (no trailing slash); called lazily, after listen when the port was 0. */
   publicUrl: () => string;
+  /** The DApp origins that may embed the wallet frame: the top origins a step-up in the frame may name. */
+  embeddingOrigins?: (() => readonly string[]) | undefined;
+  /** Where the built-in issuer's passkey events are audited (src/identity/issuer/passkey-audit.ts). */
+  audit?: AuditSink | undefined;
   /** Test overrides of the built-in issuer's limits. */
   limits?: Partial<IssuerLimits>;
   /** Test overrides of the verifier (clock tolerance, cache, JWKS cooldown). */
@@ -90,6 +95,8 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         logger,
       }),
       ...(options.limits ? { limits: options.limits } : {}),
+      audit: options.audit,
+      embeddingOrigins: options.embeddingOrigins,
     });
   }
 

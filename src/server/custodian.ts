@@ -454,6 +454,9 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
       clock,
       // With --port 0 the URL is known once listening; it is first needed by a request, so after that.
       publicUrl: () => resolvePublicUrl(config.publicUrl, listening!),
+      audit,
+      // The frame's allowed DApp origins: a step-up made in the frame embedded in one of them names it as its top origin.
+      embeddingOrigins: () => config.frame.allowedOrigins,
       ...options.identity,
     });
     const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer, audit, quorum });

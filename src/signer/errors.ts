@@ -37,6 +37,8 @@ export const SIGNER_ERRORS = {
   invalid_policy: 400,
   /** The owner's signing policy refused the payload (an explicit Deny, or no statement allows it). */
   policy_denied: 403,
+  /** The owner's signing policy refused the payload, and would allow it after a passkey step-up (a second factor now). */
+  mfa_required: 403,
   /** The owner's signing policy asks for approval, which a split wallet cannot give: refused. */
   policy_requires_approval: 403,
   /** The signer is shutting down or not configured to release shares. */
@@ -52,7 +54,7 @@ export class SignerError extends Error {
   readonly status: number;
   /** For `attestation_refused`: the custodian's reason code (`stale`, `replayed`, …). */
   readonly reason: string | undefined;
-  /** For `policy_denied`/`policy_requires_approval`: the deciding statement's Sid (undefined: implicit deny). */
+  /** For `policy_denied`/`policy_requires_approval`/`mfa_required`: the deciding statement's Sid (undefined: implicit deny). */
   readonly statement: string | undefined;
   constructor(
     readonly code: SignerErrorCode,

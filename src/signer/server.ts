@@ -70,7 +70,12 @@ const evaluateResponse = {
   type: 'object',
   additionalProperties: false,
   required: ['decision', 'message'],
-  properties: { decision: { type: 'string', enum: ['allow', 'deny', 'pending'] }, statement: { type: 'string' }, message: { type: 'string' } },
+  properties: {
+    decision: { type: 'string', enum: ['allow', 'deny', 'pending'] },
+    statement: { type: 'string' },
+    message: { type: 'string' },
+    mfaRequired: { type: 'boolean' },
+  },
 } as const;
 
 const rotateBody = {

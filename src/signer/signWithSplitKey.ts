@@ -35,9 +35,9 @@ import type { TokenVerifier } from '../identity/token-verifier.js';
 import { recordRefusal, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
 import { checkShareC, combineShares, DEVICE_FACTOR, deviceShareMismatch, releaseShareAFor, withFactor } from './deviceShare.js';
 import { shareAContext } from './shareContext.js';
-import { enforceSplitDecision, readSplitSigningPolicy } from './splitSigningPolicy.js';
+import { decideSplitFacts, enforceSplitDecision, readSplitSigningPolicy } from './splitSigningPolicy.js';
+import { ownerAuth } from './ownerAuth.js';
 import { payloadFacts } from '../signing-policy/payloadFacts.js';
-import { evaluateSigningPolicy } from '../signing-policy/evaluateSigningPolicy.js';
 import { decisionAuditFields } from '../signing-policy/decisionAuditFields.js';
 import type { CredentialSource } from './credentials.js';
 import { asSignerPayload, SignerError } from './errors.js';
@@ -124,7 +124,8 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
     }
     let statement: string | undefined;
     if (policy) {
-      const decided = evaluateSigningPolicy(policy.policy, facts);
+      const now = Date.now();
+      const decided = decideSplitFacts(policy.policy, facts, ownerAuth(verified, now), now);
       if (decided.decision !== 'allow') {
         // The refusal goes on the custodian's record (a DryRun: nothing released), then to the caller.
         const refused = decisionAuditFields(request.payload, facts, decided.decision, decided.statement);

@@ -12,15 +12,25 @@
  * (`eth:ValueInWindow/…` and the like) need a usage store that counts every
  * signature; the signer keeps no state, so a split wallet's policy that names
  * one is refused when it is set (`invalid_policy`).
+ *
+ * The owner's login is a fact too (ownerAuth.ts: aws:MultiFactorAuthPresent,
+ * aws:MultiFactorAuthAge, symbolon:AuthMethods). A refusal that a passkey
+ * step-up now would turn into an Allow has its own code, `mfa_required`, so
+ * the frame can ask for the passkey and retry once (docs/frame.md) without
+ * reading the message.
  */
 import { parseSigningPolicy, SigningPolicyError, type SigningPolicy } from '../signing-policy/document.js';
 import { describeDecision, evaluateSigningPolicy, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
-import { payloadFacts } from '../signing-policy/payloadFacts.js';
+import { payloadFacts, type PayloadFacts } from '../signing-policy/payloadFacts.js';
+import { callerFacts } from '../signing-policy/callerFacts.js';
+import type { SessionAuth } from '../aws/context.js';
 import { signingPolicySha256 } from '../signing-policy/signingPolicySha256.js';
 import type { SignPayload } from '../eth/payload.js';
 import { TokenError } from '../identity/errors.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
+import type { VerifiedToken } from '../identity/verified-token.js';
 import { SignerError } from './errors.js';
+import { ownerAuth, steppedUp } from './ownerAuth.js';
 
 export interface SplitSigningPolicy {
   policy: SigningPolicy;
@@ -48,17 +58,38 @@ export function readSplitSigningPolicy(text: string): SplitSigningPolicy {
   return { policy, sha256: signingPolicySha256(text) };
 }
 
-/** The policy's decision on a payload (pure). */
-export function decideSplitPayload(policy: SigningPolicy, payload: SignPayload): SigningDecision {
-  return evaluateSigningPolicy(policy, payloadFacts(payload));
+/** A decision, and whether a step-up would have allowed what it refuses. */
+export type SplitDecision = SigningDecision & { mfaRequired: boolean };
+
+/**
+ * The policy's decision on a payload for an owner who logged in as `auth`; when it is not
+ * an Allow, also whether the same request after a passkey step-up now would be one (pure).
+ */
+export function decideSplitPayload(policy: SigningPolicy, payload: SignPayload, auth: SessionAuth, now: number): SplitDecision {
+  return decideSplitFacts(policy, payloadFacts(payload), auth, now);
+}
+
+/** decideSplitPayload over a payload's facts already made (they are not changed). */
+export function decideSplitFacts(policy: SigningPolicy, facts: PayloadFacts, auth: SessionAuth, now: number): SplitDecision {
+  const decided = evaluateSigningPolicy(policy, callerFacts(new Map(facts), auth, now));
+  if (decided.decision === 'allow') return { ...decided, mfaRequired: false };
+  const withMfa = evaluateSigningPolicy(policy, callerFacts(new Map(facts), steppedUp(auth, now), now));
+  return { ...decided, mfaRequired: withMfa.decision === 'allow' };
 }
 
 /**
  * @returns the Sid of the Allow statement that decided.
- * @throws {SignerError} policy_denied (an explicit or implicit Deny) or policy_requires_approval; the message names the Sid.
+ * @throws {SignerError} mfa_required (a step-up would allow it), policy_denied (an explicit or implicit Deny)
+ *   or policy_requires_approval; the message names the Sid.
  */
-export function enforceSplitDecision(decision: SigningDecision): string {
+export function enforceSplitDecision(decision: SplitDecision): string {
   if (decision.decision === 'allow') return decision.statement;
+  if (decision.mfaRequired)
+    throw new SignerError(
+      'mfa_required',
+      `Refused: the signing policy${decision.statement !== undefined ? ` (statement ${decision.statement})` : ''} requires a second factor; confirm with a passkey and retry.`,
+      { statement: decision.statement },
+    );
   if (decision.decision === 'pending')
     throw new SignerError(
       'policy_requires_approval',
@@ -74,6 +105,8 @@ export interface SplitPolicyPreview {
   /** The deciding statement's Sid; absent for an implicit deny. */
   statement?: string;
   message: string;
+  /** Present (true) when refused now and allowed after a passkey step-up (the signature would answer `mfa_required`). */
+  mfaRequired?: true;
 }
 
 /**
@@ -87,15 +120,25 @@ export async function previewSplitPolicy(
   verifier: TokenVerifier,
   request: { token: string; signingPolicy: string; payload: SignPayload },
 ): Promise<SplitPolicyPreview> {
+  let verified: VerifiedToken;
   try {
-    await verifier.verify(request.token);
+    verified = await verifier.verify(request.token);
   } catch (e) {
     if (e instanceof TokenError) throw new SignerError('invalid_token', `The token was refused (${e.code}).`);
     throw e;
   }
   const { policy } = readSplitSigningPolicy(request.signingPolicy);
-  const d = decideSplitPayload(policy, request.payload);
-  const message =
-    d.decision === 'pending' ? `Refused: signing policy statement ${d.statement} requires approval, and a split wallet has no approvers.` : describeDecision(d);
-  return { decision: d.decision, ...(d.statement !== undefined ? { statement: d.statement } : {}), message };
+  const now = Date.now();
+  const d = decideSplitPayload(policy, request.payload, ownerAuth(verified, now), now);
+  const message = d.mfaRequired
+    ? 'Needs a second factor: confirm with your passkey when you approve.'
+    : d.decision === 'pending'
+      ? `Refused: signing policy statement ${d.statement} requires approval, and a split wallet has no approvers.`
+      : describeDecision(d);
+  return {
+    decision: d.decision,
+    ...(d.statement !== undefined ? { statement: d.statement } : {}),
+    message,
+    ...(d.mfaRequired ? { mfaRequired: true as const } : {}),
+  };
 }

@@ -144,3 +144,9 @@ export async function consumeChallenge(db: Db, challengeId: string, purpose: Cha
     expiresAt: Number(row.expires_at),
   };
 }
+
+/** Deletes one of a user's passkeys; false when the user has no such passkey. */
+export async function deletePasskey(db: Db, sub: string, credentialId: string): Promise<boolean> {
+  const r = await db.deleteFrom('identity_passkeys').where('credential_id', '=', credentialId).where('sub', '=', sub).executeTakeFirst();
+  return Number(r.numDeletedRows) === 1;
+}

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type CDPSession, type Frame, type Locator, type Page } from 'playwright-core';
 import { getAddress, type Address } from 'viem';
 import { findChromium } from './browser-test.js';
 import { SKIP } from './browser-test.js';
@@ -193,4 +193,21 @@ export class FrameDriver {
     const w = (await r.json()) as { address: string; custodyMode: string };
     return { address: getAddress(w.address), custodyMode: w.custodyMode };
   }
+}
+
+/** A virtual authenticator (CTAP2, internal, resident keys, UV) on `page` through the DevTools WebAuthn domain; it serves every frame of that page. */
+export async function virtualAuthenticator(context: BrowserContext, page: Page): Promise<{ cdp: CDPSession; authenticatorId: string }> {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
 }

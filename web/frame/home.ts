@@ -24,7 +24,7 @@
  */
 import { bytesToHex, formatEther, type Address } from 'viem';
 import type { FrameConfig } from './config.js';
-import { type Session, SessionEndedError } from './session.js';
+import { type PasskeySummary, type Session, SessionEndedError } from './session.js';
 import { openLoginPopup } from './oidc-login.js';
 import { openWallet } from './backends.js';
 import { SplitBackend } from './split-backend.js';
@@ -40,6 +40,30 @@ function describeMethods(amr: readonly string[]): string {
   if (amr.includes('hwk') || amr.includes('swk')) parts.push('passkey');
   if (parts.length === 0) parts.push('sign-in provider');
   return `${parts.join(' + ')}${amr.includes('mfa') ? ' (two factors)' : ''}`;
+}
+
+/** A passkey as the list shows it: when it was added and last used, and whether it is synced. */
+function passkeyLabel(p: PasskeySummary): string {
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  return `Added ${day(p.createdAt)}${p.lastUsedAt !== null ? `, last used ${day(p.lastUsedAt)}` : ''}${p.backedUp ? ' (synced)' : ''}`;
+}
+
+/**
+ * Removes a passkey; the issuer wants an authentication from the last 10
+ * minutes, so an older login steps up first (with any of the user's
+ * passkeys) and tries once more. The issuer refuses to remove the last way
+ * to log in (`last_login_method`).
+ * @throws {ui.Dismissed} the user cancelled the step-up; the issuer's refusal otherwise.
+ */
+async function removePasskey(session: Session, id: string): Promise<void> {
+  try {
+    await session.removePasskey(id);
+    return;
+  } catch (e) {
+    if ((e as { code?: unknown })?.code !== 'fresh_login_required') throw e;
+  }
+  await stepUp(session, 'Confirm with your passkey to remove a passkey.');
+  await session.removePasskey(id);
 }
 
 /** The balance as shown, never failing: the chain may be down or not configured. */
@@ -158,15 +182,16 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
         return backend;
       };
       const render = async (): Promise<void> => {
-        const [sites, activity, balance, passkeyCount, policy, deviceFactor] = await Promise.all([
+        const [sites, activity, balance, passkeyList, policy, deviceFactor] = await Promise.all([
           pages.sites(),
           pages.activity(20),
           balanceOf(config, wallet.address as Address),
-          session.builtin ? session.passkeyCount().catch(() => undefined) : undefined,
+          session.builtin ? session.passkeys().catch(() => undefined) : undefined,
           wallet.custodyMode === 'split' ? split().then((b) => b.signingPolicy()) : undefined,
           wallet.custodyMode === 'split' ? split().then((b) => b.hasDeviceFactor()) : undefined,
         ]);
         const amr = session.authMethods;
+        const passkeyCount = passkeyList?.length;
         ui.showHome({
           ...wallet,
           email: session.email ?? '',
@@ -202,6 +227,11 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
                   count: passkeyCount,
                   methods: describeMethods(amr),
                   onAdd: () => session.addPasskey(),
+                  list: passkeyList?.map((p) => ({ id: p.credentialId, label: passkeyLabel(p) })),
+                  onRemove: async (id) => {
+                    await removePasskey(session, id);
+                    await render();
+                  },
                   onConfirm:
                     passkeyCount > 0 && !amr.includes('mfa')
                       ? async () => {

@@ -30,6 +30,7 @@ import { personalSignParams, transactionParams, typedDataParams } from './reques
 import * as ui from './ui.js';
 import { PagesApi } from './pages-api.js';
 import { showHome } from './home.js';
+import { withStepUp } from './step-up-retry.js';
 import { keccak256, type Hex } from 'viem';
 
 type Request = Extract<DappMessage, { kind: 'request' }>;
@@ -196,6 +197,11 @@ async function withPolicy(w: WalletBackend, prompt: Prompt, request: PolicyReque
   }
 }
 
+/** Signs after approval; a refusal for want of a second factor steps up and retries once (./step-up-retry.ts). */
+function signing<T>(sign: () => Promise<T>): Promise<T> {
+  return withStepUp({ session, site: dappOrigin!, show: () => setShown(true), sign });
+}
+
 async function approve(prompt: Parameters<typeof ui.ask>[0]): Promise<void> {
   setShown(true);
   if (!(await ui.ask(prompt, promptAccount()))) throw userRejected(session.loggedIn ? undefined : 'The user logged out.');
@@ -215,7 +221,7 @@ async function handle(req: Request): Promise<unknown> {
       await approve(
         await withPolicy(w, describeMessage(dappOrigin!, message, w.address(), chainLabel(req.chainId, chains)), { type: 'message', raw: message }),
       );
-      const signature = await w.signMessage({ raw: message });
+      const signature = await signing(() => w.signMessage({ raw: message }));
       record('sign_message', `Signed a message (${(message.length - 2) / 2} bytes)`);
       return signature;
     }
@@ -236,7 +242,7 @@ async function handle(req: Request): Promise<unknown> {
         { type: 'typedData', typedData: typed as never },
       );
       await approve(prompt);
-      const signature = await w.signTypedData(typed as never);
+      const signature = await signing(() => w.signTypedData(typed as never));
       const domainName = typeof typed.domain?.name === 'string' ? ` for ${typed.domain.name.slice(0, 60)}` : '';
       record(
         'sign_typed_data',
@@ -252,7 +258,7 @@ async function handle(req: Request): Promise<unknown> {
         transaction: serializable,
       });
       await approve(prompt);
-      const signed = await w.signTransaction(serializable);
+      const signed = await signing(() => w.signTransaction(serializable));
       const value = prompt.fields.find((f) => f.label === 'Value')?.value ?? '';
       record('sign_transaction', `${prompt.title}: ${value}${view.to ? ` to ${view.to}` : ''} on ${chainLabel(view.chainId, chains)}`, keccak256(signed));
       return signed;

@@ -129,11 +129,44 @@ export class Session implements WalletSession {
 
   /** How many passkeys the user has. @throws {IssuerRequestError} refused. */
   async passkeyCount(): Promise<number> {
+    return (await this.passkeys()).length;
+  }
+
+  /** The user's passkeys, oldest first (GET /oidc/passkeys: public facts only). @throws {IssuerRequestError} refused. */
+  async passkeys(): Promise<PasskeySummary[]> {
     const bearer = await this.accessToken();
     const response = await fetch(`${this.#issuer}/passkeys`, { headers: { authorization: `Bearer ${bearer}` }, credentials: 'omit', cache: 'no-store' });
     const json = (await response.json().catch(() => undefined)) as { passkeys?: unknown[] } | undefined;
     if (!response.ok || !Array.isArray(json?.passkeys)) throw new IssuerRequestError(`http_${response.status}`, 'Your passkeys could not be listed.');
-    return json.passkeys.length;
+    return json.passkeys.map((p) => {
+      const o = p as { credential_id?: unknown; created_at?: unknown; last_used_at?: unknown; backed_up?: unknown };
+      return {
+        credentialId: String(o.credential_id),
+        createdAt: Number(o.created_at),
+        lastUsedAt: typeof o.last_used_at === 'number' ? o.last_used_at : null,
+        backedUp: o.backed_up === true,
+      };
+    });
+  }
+
+  /**
+   * Removes one of the user's passkeys (DELETE /oidc/passkeys/:id).
+   * @throws {IssuerRequestError} fresh_login_required (step up first), last_login_method, unknown_credential, rate_limited.
+   */
+  async removePasskey(credentialId: string): Promise<void> {
+    const bearer = await this.accessToken();
+    const response = await fetch(`${this.#issuer}/passkeys/${encodeURIComponent(credentialId)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${bearer}` },
+      credentials: 'omit',
+      cache: 'no-store',
+    });
+    if (response.ok) return;
+    const e = ((await response.json().catch(() => undefined)) as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+    throw new IssuerRequestError(
+      typeof e?.code === 'string' ? e.code : `http_${response.status}`,
+      typeof e?.message === 'string' ? e.message : `The identity service answered ${response.status}.`,
+    );
   }
 
   /**
@@ -277,6 +310,14 @@ export class Session implements WalletSession {
     }
     return json;
   }
+}
+
+/** One of the user's passkeys as the home page lists it. */
+export interface PasskeySummary {
+  credentialId: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  backedUp: boolean;
 }
 
 /** A JWT's claims, unverified: only for showing and choosing (the services verify tokens). */

@@ -176,6 +176,8 @@ export class SplitBackend implements WalletBackend {
     const preview = await client.previewSigningPolicy(payload);
     if (!preview) return undefined;
     if (preview.decision === 'allow') return { allowed: true, text: `Signing policy: allowed by ${preview.statement ?? ''}.` };
+    // Approve stays possible: the frame then asks for the passkey and retries (./step-up-retry.ts).
+    if (preview.mfaRequired === true) return { allowed: true, text: 'Signing policy: needs a second factor; you will confirm with your passkey.' };
     const by = preview.statement === undefined ? '' : ` by ${preview.statement}`;
     return { allowed: false, text: `Signing policy: refused${by}: ${preview.message}` };
   }

@@ -16,8 +16,8 @@
  *   with the built-in issuer, or no passkey (code `no_passkey`: the user adds
  *   one on the wallet's home page).
  * - Passkeys need the wallet's origin to be the top-level page or an iframe
- *   allowed `publickey-credentials-get`; the embedded frame inside a DApp page
- *   is not (yet) allowed, so call it from the wallet's own page (docs/frame.md).
+ *   allowed `publickey-credentials-get` (the SDK's iframe is: a step-up in the
+ *   frame inside a DApp page is web/frame/step-up-retry.ts's; docs/frame.md).
  * - The caller restores its own screen afterwards.
  */
 import { IssuerRequestError, type Session } from './session.js';

@@ -333,7 +333,17 @@ export interface HomeView {
    */
   deviceShare?: { present: boolean; add(): Promise<string>; recover(code: string): Promise<string>; remove(): Promise<void> } | undefined;
   /** Built-in issuer logins: how many passkeys the user has, and the click on Add a passkey. */
-  passkeys?: { count: number; methods: string; onAdd(): Promise<void>; onConfirm?: (() => Promise<void>) | undefined } | undefined;
+  passkeys?:
+    | {
+        count: number;
+        methods: string;
+        onAdd(): Promise<void>;
+        onConfirm?: (() => Promise<void>) | undefined;
+        /** The passkeys, each with Remove (which may ask for a step-up first). */
+        list?: readonly { id: string; label: string }[] | undefined;
+        onRemove?: ((id: string) => Promise<void>) | undefined;
+      }
+    | undefined;
   /** Split wallets: the owner's signing policy (undefined: none) and its Save (text, or null to remove; resolves to the new generation). */
   policy?: { current: string | undefined; save(text: string | null): Promise<number> } | undefined;
   /**
@@ -415,6 +425,33 @@ export function showHome(view: HomeView): void {
     const show = () => (count.textContent = n === 0 ? 'No passkey yet.' : `${n} passkey${n === 1 ? '' : 's'}.`);
     show();
     el('home-login-methods').textContent = passkeys.methods;
+    const list = el('home-passkey-list');
+    list.replaceChildren(
+      ...(passkeys.list ?? []).map((p, i) => {
+        const li = document.createElement('li');
+        const label = document.createElement('span');
+        label.textContent = p.label;
+        const remove = document.createElement('button');
+        remove.type = 'button';
+        remove.className = 'secondary small';
+        remove.id = `home-passkey-remove-${i}`;
+        remove.textContent = 'Remove';
+        remove.hidden = passkeys.onRemove === undefined;
+        remove.onclick = () => {
+          remove.disabled = true;
+          showHomeError('');
+          void passkeys.onRemove!(p.id).then(
+            () => (status.textContent = 'Passkey removed.'),
+            (e: unknown) => {
+              if (!(e instanceof Dismissed)) showHomeError(passkeyMessage(e));
+              remove.disabled = false;
+            },
+          );
+        };
+        li.append(label, ' ', remove);
+        return li;
+      }),
+    );
     const confirm = el<HTMLButtonElement>('home-passkey-confirm');
     confirm.hidden = passkeys.onConfirm === undefined;
     confirm.disabled = false;
@@ -550,6 +587,8 @@ export function stepUpPrompt(reason: string, confirm: () => Promise<void>): Prom
   const go = el<HTMLButtonElement>('stepup-go');
   error.textContent = '';
   go.disabled = false;
+  go.hidden = false;
+  el('stepup-cancel').textContent = 'Cancel';
   showSection('stepup');
   return new Promise<void>((resolve, reject) => {
     const finish = () => {
@@ -658,4 +697,26 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
       (e: unknown) => failed(e, 'The device share could not be removed.'),
     );
   };
+}
+
+/**
+ * The step-up screen when no second factor can be asked (no passkey, or a
+ * login from another provider): says why, with Close only. Resolves when the
+ * user closes it (or the site closes the frame).
+ */
+export function stepUpUnavailable(reason: string, why: string): Promise<void> {
+  el('stepup-reason').textContent = reason;
+  el('stepup-error').textContent = why;
+  el('stepup-go').hidden = true;
+  const close = el('stepup-cancel');
+  close.textContent = 'Close';
+  showSection('stepup');
+  return new Promise<void>((resolve) => {
+    dismissCurrent = () => {
+      close.onclick = null;
+      dismissCurrent = undefined;
+      resolve();
+    };
+    close.onclick = () => dismissCurrent?.();
+  });
 }

@@ -61,6 +61,7 @@ import {
 } from './passkeys.js';
 import {
   consumeChallenge,
+  deletePasskey,
   findPasskey,
   insertChallenge,
   insertPasskey,
@@ -68,6 +69,9 @@ import {
   recordPasskeyUse,
   type ChallengePurpose,
 } from '../../storage/passkeys.repository.js';
+import { recordRequestEvent, AUDIT_NOT_DURABLE, type AuditSink } from '../../audit/event.js';
+import { CeremonyLimiter } from './ceremony-limiter.js';
+import { passkeyEvent, type CeremonyCaller, type PasskeyOperation } from './passkey-audit.js';
 
 export interface IssuerLimits {
   /** Codes one email may be sent per window (default 5). */
@@ -84,6 +88,14 @@ export interface IssuerLimits {
   accessTokenTtlSec: number;
   /** Refresh token lifetime (default 30 days). */
   refreshTokenTtlMs: number;
+  /** Passkey ceremony requests (starts and finishes) per client address per passkey window (default 60). */
+  passkeysPerIp: number;
+  /** Passkey ceremony requests per user per passkey window (default 20). */
+  passkeysPerUser: number;
+  /** The passkey rate-limit window (default 5 minutes). */
+  passkeyWindowMs: number;
+  /** Addresses and users the passkey limiter remembers at most (default 10 000 each). */
+  passkeyLimiterKeys: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<IssuerLimits> = Object.freeze({
@@ -94,6 +106,10 @@ export const DEFAULT_LIMITS: Readonly<IssuerLimits> = Object.freeze({
   codeTtlMs: 10 * 60_000,
   accessTokenTtlSec: 900,
   refreshTokenTtlMs: 30 * 24 * 3600_000,
+  passkeysPerIp: 60,
+  passkeysPerUser: 20,
+  passkeyWindowMs: 5 * 60_000,
+  passkeyLimiterKeys: 10_000,
 });
 
 export interface TokenResponse {
@@ -141,6 +157,13 @@ export interface BuiltinIssuerOptions {
   audience: string;
   delivery: CodeDelivery;
   limits?: Partial<IssuerLimits>;
+  /**
+   * The DApp origins the wallet frame may be embedded in (SYMBOLON_FRAME_ALLOWED_ORIGINS): a step-up made
+   * in the embedded frame names one as its top origin (docs/frame.md "Step-up"). Read per ceremony.
+   */
+  embeddingOrigins?: (() => readonly string[]) | undefined;
+  /** Where passkey events go (src/identity/issuer/passkey-audit.ts); none when absent. */
+  audit?: AuditSink | undefined;
 }
 
 /** Shape accepted for an email (ASCII, no spaces or angle brackets; IDNs in punycode). */
@@ -161,6 +184,7 @@ export class BuiltinIssuer {
   readonly #key: IssuerSigningKey;
   readonly #hash: IssuerHasher;
   readonly limits: Readonly<IssuerLimits>;
+  readonly #ceremonies: CeremonyLimiter;
   #lastPurge = 0;
 
   private constructor(o: BuiltinIssuerOptions, key: IssuerSigningKey, hash: IssuerHasher, limits: IssuerLimits) {
@@ -168,6 +192,12 @@ export class BuiltinIssuer {
     this.#key = key;
     this.#hash = hash;
     this.limits = Object.freeze(limits);
+    this.#ceremonies = new CeremonyLimiter({
+      perIp: limits.passkeysPerIp,
+      perUser: limits.passkeysPerUser,
+      windowMs: limits.passkeyWindowMs,
+      maxKeys: limits.passkeyLimiterKeys,
+    });
   }
 
   /**
@@ -180,7 +210,18 @@ export class BuiltinIssuer {
     if (!Number.isInteger(limits.accessTokenTtlSec) || limits.accessTokenTtlSec < 1 || limits.accessTokenTtlSec > 900) {
       throw new RangeError('accessTokenTtlSec must be from 1 to 900 (15 minutes)');
     }
-    for (const k of ['codesPerEmail', 'codesPerIp', 'windowMs', 'maxAttempts', 'codeTtlMs', 'refreshTokenTtlMs'] as const) {
+    for (const k of [
+      'codesPerEmail',
+      'codesPerIp',
+      'windowMs',
+      'maxAttempts',
+      'codeTtlMs',
+      'refreshTokenTtlMs',
+      'passkeysPerIp',
+      'passkeysPerUser',
+      'passkeyWindowMs',
+      'passkeyLimiterKeys',
+    ] as const) {
       if (!Number.isInteger(limits[k]) || limits[k] < 1) throw new RangeError(`${k} must be a positive integer`);
     }
     const key = await loadIssuerSigningKey(o.store.db, o.root);
@@ -372,15 +413,52 @@ export class BuiltinIssuer {
     return row;
   }
 
+  /** Counts a ceremony request from this address. @throws {IssuerError} rate_limited (429). */
+  #limitIp(caller: CeremonyCaller, now: number): void {
+    this.#ceremonies.checkIp(caller.ip, now);
+  }
+
+  /**
+   * Runs a passkey operation and audits its outcome (passkey-audit.ts): allowed, or denied with
+   * the refusal's stable code; a rate-limited request is not recorded (the limiter bounds the log).
+   * A registration or removal is acknowledged only once its record is durable.
+   */
+  async #audited<T>(
+    operation: PasskeyOperation,
+    caller: CeremonyCaller,
+    run: (facts: { sub?: string; credentialId?: string; backedUp?: boolean }) => Promise<T>,
+  ): Promise<T> {
+    const { audit, clock, logger } = this.#o;
+    const facts: { sub?: string; credentialId?: string; backedUp?: boolean } = {};
+    const event = (errorCode: string | null) =>
+      passkeyEvent({ operation, caller, time: clock(), sub: facts.sub, credentialId: facts.credentialId, backedUp: facts.backedUp, errorCode });
+    let result: T;
+    try {
+      result = await run(facts);
+    } catch (e) {
+      if (e instanceof IssuerError && e.code !== 'rate_limited') {
+        if (e.code === 'counter_not_increased')
+          logger.warn({ operation, sub: facts.sub, credentialId: facts.credentialId }, 'passkey counter did not increase: possibly cloned');
+        audit?.record(event(e.code));
+      }
+      throw e;
+    }
+    const durable = operation === 'PasskeyRegister' || operation === 'PasskeyRemove';
+    if (audit && !(await recordRequestEvent(audit, event(null), durable))) throw new IssuerError('internal_error', AUDIT_NOT_DURABLE, 500);
+    return result;
+  }
+
   /**
    * Starts adding a passkey for the user of a fresh login.
-   * @throws {IssuerError} login_required (401), fresh_login_required (403), passkeys_unavailable.
+   * @throws {IssuerError} login_required (401), fresh_login_required (403), rate_limited (429), passkeys_unavailable.
    */
-  async startPasskeyRegistration(input: { authorization: string | undefined }): Promise<CeremonyStart> {
+  async startPasskeyRegistration(input: { authorization: string | undefined; caller: CeremonyCaller }): Promise<CeremonyStart> {
     const { store, clock } = this.#o;
     const rp = relyingParty(this.issuer);
-    const claims = await this.#bearer(input.authorization);
     const now = clock();
+    this.#limitIp(input.caller, now);
+    const claims = await this.#bearer(input.authorization);
+    this.#ceremonies.checkUser(claims.sub, now);
     await this.#purge(now);
     if (typeof claims.auth_time !== 'number' || now - claims.auth_time * 1000 > FRESH_LOGIN_MS) {
       throw new IssuerError('fresh_login_required', 'Adding a passkey needs a login from the last 10 minutes; log in again.', 403);
@@ -394,25 +472,38 @@ export class BuiltinIssuer {
 
   /**
    * Verifies the authenticator's answer and stores the passkey for the same user.
-   * @throws {IssuerError} login_required (401), invalid_challenge, credential_exists, and the verification codes of passkeys.ts.
+   * @throws {IssuerError} login_required (401), invalid_challenge, credential_exists, rate_limited (429), and the verification codes of passkeys.ts.
    */
-  async finishPasskeyRegistration(input: { authorization: string | undefined; challengeId: string; response: unknown }): Promise<PasskeyInfo> {
+  async finishPasskeyRegistration(input: {
+    authorization: string | undefined;
+    challengeId: string;
+    response: unknown;
+    caller: CeremonyCaller;
+  }): Promise<PasskeyInfo> {
     const { store, clock } = this.#o;
     const rp = relyingParty(this.issuer);
-    const claims = await this.#bearer(input.authorization);
     const now = clock();
-    const row = await this.#consume(input.challengeId, 'register', now);
-    if (row.sub !== claims.sub) throw new IssuerError('invalid_challenge', 'The challenge is unknown, already used or expired; start again.');
-    const p = await verifyRegistration({ rp, challenge: row.challenge, response: input.response });
-    const stored = { ...p, sub: claims.sub, createdAt: now, lastUsedAt: null };
-    if (!(await insertPasskey(store.db, stored))) throw new IssuerError('credential_exists', 'This passkey is already registered.', 409);
-    return passkeyInfo(stored);
+    this.#limitIp(input.caller, now);
+    const claims = await this.#bearer(input.authorization);
+    this.#ceremonies.checkUser(claims.sub, now);
+    return this.#audited('PasskeyRegister', input.caller, async (facts) => {
+      facts.sub = claims.sub;
+      const row = await this.#consume(input.challengeId, 'register', now);
+      if (row.sub !== claims.sub) throw new IssuerError('invalid_challenge', 'The challenge is unknown, already used or expired; start again.');
+      const p = await verifyRegistration({ rp, challenge: row.challenge, response: input.response });
+      facts.credentialId = p.credentialId;
+      facts.backedUp = p.backedUp;
+      const stored = { ...p, sub: claims.sub, createdAt: now, lastUsedAt: null };
+      if (!(await insertPasskey(store.db, stored))) throw new IssuerError('credential_exists', 'This passkey is already registered.', 409);
+      return passkeyInfo(stored);
+    });
   }
 
-  /** Starts a passkey login: any discoverable credential of this relying party. @throws {IssuerError} passkeys_unavailable. */
-  async startPasskeyLogin(): Promise<CeremonyStart> {
+  /** Starts a passkey login: any discoverable credential of this relying party. @throws {IssuerError} rate_limited (429), passkeys_unavailable. */
+  async startPasskeyLogin(input: { caller: CeremonyCaller }): Promise<CeremonyStart> {
     const rp = relyingParty(this.issuer);
     const now = this.#o.clock();
+    this.#limitIp(input.caller, now);
     await this.#purge(now);
     const { challengeId, challenge } = await this.#challenge('login', null, null, now);
     return { challenge_id: challengeId, options: (await authenticationOptions({ rp, challenge })) as unknown as Record<string, unknown> };
@@ -420,25 +511,30 @@ export class BuiltinIssuer {
 
   /**
    * Logs in with a passkey alone: tokens for the passkey's user (the same `sub` as their email login).
-   * @throws {IssuerError} invalid_challenge, unknown_credential, and the verification codes of passkeys.ts.
+   * @throws {IssuerError} invalid_challenge, unknown_credential, rate_limited (429), and the verification codes of passkeys.ts.
    */
-  async finishPasskeyLogin(input: { challengeId: string; response: unknown }): Promise<TokenResponse> {
+  async finishPasskeyLogin(input: { challengeId: string; response: unknown; caller: CeremonyCaller }): Promise<TokenResponse> {
     const now = this.#o.clock();
-    const row = await this.#consume(input.challengeId, 'login', now);
-    const { passkey, backupEligible } = await this.#assert(row.challenge, input.response, undefined, now);
-    const email = await findSubjectEmail(this.#o.store.db, passkey.sub);
-    if (email === undefined) throw new IssuerError('unknown_credential', 'This passkey is not registered here.');
-    return this.#issue(passkey.sub, email, randomUUID(), now, { amr: passkeyAmr(backupEligible), authTime: now });
+    this.#limitIp(input.caller, now);
+    return this.#audited('PasskeyLogin', input.caller, async (facts) => {
+      const row = await this.#consume(input.challengeId, 'login', now);
+      const { passkey, backupEligible } = await this.#assert(row.challenge, input.response, undefined, now, facts);
+      const email = await findSubjectEmail(this.#o.store.db, passkey.sub);
+      if (email === undefined) throw new IssuerError('unknown_credential', 'This passkey is not registered here.');
+      return this.#issue(passkey.sub, email, randomUUID(), now, { amr: passkeyAmr(backupEligible), authTime: now });
+    });
   }
 
   /**
    * Starts a step-up for the user of an access token: one of their passkeys.
-   * @throws {IssuerError} login_required (401), no_passkey (the user has none), passkeys_unavailable.
+   * @throws {IssuerError} login_required (401), no_passkey (the user has none), rate_limited (429), passkeys_unavailable.
    */
-  async startStepUp(input: { authorization: string | undefined }): Promise<CeremonyStart> {
+  async startStepUp(input: { authorization: string | undefined; caller: CeremonyCaller }): Promise<CeremonyStart> {
     const rp = relyingParty(this.issuer);
-    const claims = await this.#bearer(input.authorization);
     const now = this.#o.clock();
+    this.#limitIp(input.caller, now);
+    const claims = await this.#bearer(input.authorization);
+    this.#ceremonies.checkUser(claims.sub, now);
     await this.#purge(now);
     const passkeys = await listPasskeys(this.#o.store.db, claims.sub);
     if (passkeys.length === 0) throw new IssuerError('no_passkey', 'Add a passkey first; a step-up asks for one.');
@@ -450,18 +546,23 @@ export class BuiltinIssuer {
   /**
    * Finishes a step-up: new tokens (a new refresh family) whose amr adds the passkey's and `mfa`,
    * with auth_time now.
-   * @throws {IssuerError} login_required (401), invalid_challenge, unknown_credential, and the codes of passkeys.ts.
+   * @throws {IssuerError} login_required (401), invalid_challenge, unknown_credential, rate_limited (429), and the codes of passkeys.ts.
    */
-  async finishStepUp(input: { authorization: string | undefined; challengeId: string; response: unknown }): Promise<TokenResponse> {
-    const claims = await this.#bearer(input.authorization);
+  async finishStepUp(input: { authorization: string | undefined; challengeId: string; response: unknown; caller: CeremonyCaller }): Promise<TokenResponse> {
     const now = this.#o.clock();
-    const row = await this.#consume(input.challengeId, 'step_up', now);
-    if (row.sub !== claims.sub) throw new IssuerError('invalid_challenge', 'The challenge is unknown, already used or expired; start again.');
-    const { passkey, backupEligible } = await this.#assert(row.challenge, input.response, claims.sub, now);
-    const email = await findSubjectEmail(this.#o.store.db, passkey.sub);
-    if (email === undefined) throw new IssuerError('login_required', 'This login no longer exists; log in again.', 401);
-    const amr = combineAmr(row.priorAmr ?? EMAIL_OTP_AMR, passkeyAmr(backupEligible));
-    return this.#issue(passkey.sub, email, randomUUID(), now, { amr, authTime: now });
+    this.#limitIp(input.caller, now);
+    const claims = await this.#bearer(input.authorization);
+    this.#ceremonies.checkUser(claims.sub, now);
+    return this.#audited('PasskeyStepUp', input.caller, async (facts) => {
+      facts.sub = claims.sub;
+      const row = await this.#consume(input.challengeId, 'step_up', now);
+      if (row.sub !== claims.sub) throw new IssuerError('invalid_challenge', 'The challenge is unknown, already used or expired; start again.');
+      const { passkey, backupEligible } = await this.#assert(row.challenge, input.response, claims.sub, now, facts, this.#o.embeddingOrigins?.() ?? []);
+      const email = await findSubjectEmail(this.#o.store.db, passkey.sub);
+      if (email === undefined) throw new IssuerError('login_required', 'This login no longer exists; log in again.', 401);
+      const amr = combineAmr(row.priorAmr ?? EMAIL_OTP_AMR, passkeyAmr(backupEligible));
+      return this.#issue(passkey.sub, email, randomUUID(), now, { amr, authTime: now });
+    });
   }
 
   /** The passkeys of the access token's user. @throws {IssuerError} login_required (401). */
@@ -470,13 +571,56 @@ export class BuiltinIssuer {
     return (await listPasskeys(this.#o.store.db, claims.sub)).map(passkeyInfo);
   }
 
-  async #assert(challenge: string, response: unknown, sub: string | undefined, now: number) {
+  /**
+   * Removes one of the user's passkeys. Needs an authentication at most 10 minutes old
+   * (a fresh login or a step-up: a stolen access token alone cannot remove one), and is
+   * refused when that passkey is the user's last way to log in (`last_login_method`).
+   * Tokens already issued from it stay valid until they expire (15 minutes at most).
+   * @throws {IssuerError} login_required (401), fresh_login_required (403), unknown_credential (404),
+   *   last_login_method (409), rate_limited (429).
+   */
+  async removePasskey(input: { authorization: string | undefined; credentialId: string; caller: CeremonyCaller }): Promise<void> {
+    const { store, clock } = this.#o;
+    const now = clock();
+    this.#limitIp(input.caller, now);
+    const claims = await this.#bearer(input.authorization);
+    this.#ceremonies.checkUser(claims.sub, now);
+    await this.#audited('PasskeyRemove', input.caller, async (facts) => {
+      facts.sub = claims.sub;
+      facts.credentialId = input.credentialId;
+      if (typeof claims.auth_time !== 'number' || now - claims.auth_time * 1000 > FRESH_LOGIN_MS) {
+        throw new IssuerError('fresh_login_required', 'Removing a passkey needs a login or a passkey confirmation from the last 10 minutes.', 403);
+      }
+      const passkeys = await listPasskeys(store.db, claims.sub);
+      if (!passkeys.some((p) => p.credentialId === input.credentialId)) throw new IssuerError('unknown_credential', 'You have no such passkey.', 404);
+      const email = await findSubjectEmail(store.db, claims.sub);
+      const left = loginMethodsAfterRemoval({ email, passkeys: passkeys.length });
+      if (left === 0) {
+        throw new IssuerError('last_login_method', 'This passkey is your only way to log in; add another login method before removing it.', 409);
+      }
+      if (!(await deletePasskey(store.db, claims.sub, input.credentialId))) throw new IssuerError('unknown_credential', 'You have no such passkey.', 404);
+    });
+  }
+
+  async #assert(
+    challenge: string,
+    response: unknown,
+    sub: string | undefined,
+    now: number,
+    facts: { sub?: string; credentialId?: string; backedUp?: boolean },
+    topOrigins: readonly string[] = [],
+  ) {
     const { store } = this.#o;
     const rp = relyingParty(this.issuer);
     const id = responseCredentialId(response);
     const passkey = id === undefined ? undefined : await findPasskey(store.db, id);
     if (!passkey || (sub !== undefined && passkey.sub !== sub)) throw new IssuerError('unknown_credential', 'This passkey is not registered here.');
-    const { counter, backedUp } = await verifyAssertion({ rp, challenge, response, passkey });
+    facts.sub = passkey.sub;
+    facts.credentialId = passkey.credentialId;
+    // The login's user is known from here: their own limit applies too.
+    if (sub === undefined) this.#ceremonies.checkUser(passkey.sub, now);
+    const { counter, backedUp } = await verifyAssertion({ rp, challenge, response, passkey, topOrigins });
+    facts.backedUp = backedUp;
     // Of two racing uses of one counter value only one counts (the other is a replay or a clone).
     if (!(await recordPasskeyUse(store.db, { credentialId: passkey.credentialId, previousCounter: passkey.counter, counter, backedUp, at: now }))) {
       throw new IssuerError('counter_not_increased', 'The passkey signature counter did not increase: the passkey may be cloned.');
@@ -523,6 +667,15 @@ export class BuiltinIssuer {
     // Codes are kept a day (well past the rate-limit window); refresh tokens until they expire.
     await purgeIdentityRows(this.#o.store.db, now - 24 * 3600_000, now);
   }
+}
+
+/**
+ * How many ways to log in a user keeps after removing one passkey: the email
+ * code (every user of this issuer has an email today; linked logins may add
+ * users without one) and their other passkeys. Pure.
+ */
+export function loginMethodsAfterRemoval(o: { email: string | undefined; passkeys: number }): number {
+  return (o.email !== undefined ? 1 : 0) + Math.max(0, o.passkeys - 1);
 }
 
 function passkeyInfo(p: {

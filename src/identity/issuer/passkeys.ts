@@ -160,6 +160,12 @@ export async function verifyAssertion(o: {
   challenge: string;
   response: unknown;
   passkey: PasskeyRow;
+  /**
+   * The pages that may embed the wallet's frame (SYMBOLON_FRAME_ALLOWED_ORIGINS): an assertion made in
+   * the frame inside one of them (clientData `crossOrigin`, with `topOrigin`) is accepted; any other
+   * top origin is refused (origin_mismatch). Empty: only assertions made on the wallet's own page.
+   */
+  topOrigins?: readonly string[];
 }): Promise<{ counter: number; backedUp: boolean }> {
   const response = o.response as AuthenticationResponseJSON;
   // §7.2 step 6: the user handle, when returned, must be the credential's user.
@@ -174,6 +180,8 @@ export async function verifyAssertion(o: {
       expectedChallenge: o.challenge,
       expectedOrigin: o.rp.origin,
       expectedRPID: o.rp.id,
+      // Never an empty list: the library takes a missing value as "refuse every cross-origin response".
+      ...(o.topOrigins && o.topOrigins.length > 0 ? { expectedTopOrigin: [...o.topOrigins] } : {}),
       credential: { id: o.passkey.credentialId, publicKey: new Uint8Array(o.passkey.publicKey), counter: o.passkey.counter },
       requireUserVerification: true,
     });

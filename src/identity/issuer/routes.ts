@@ -16,12 +16,15 @@
  *   POST /passkey/step-up/start    (Bearer)  → {challenge_id, options}
  *   POST /passkey/step-up/finish   (Bearer) {challenge_id, response} → tokens with `mfa`
  *   GET  /passkeys                 (Bearer)  → {passkeys}
+ *   DELETE /passkeys/:credential_id (Bearer, fresh login or step-up) → 204
+ *   (every /passkey/* route and the DELETE: rate limited per address and per user, 429 with Retry-After)
  *   GET  /dev/mailbox?email=…                development only
  */
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { IssuerError } from '../errors.js';
 import { BuiltinIssuer, EMAIL_PATTERN } from './builtin-issuer.js';
 import type { DevMailbox } from './dev-mailbox.js';
+import type { CeremonyCaller } from './passkey-audit.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const BODY_LIMIT = 8 * 1024;
@@ -131,6 +134,11 @@ const passkeyInfo = {
 function sendError(reply: FastifyReply, e: IssuerError): FastifyReply {
   if (e.retryAfterSec !== undefined) reply.header('retry-after', String(e.retryAfterSec));
   return reply.code(e.status).send({ error: { code: e.code, message: e.message } });
+}
+
+/** The request's parts a passkey ceremony's rate limit and audit record use. */
+function callerOf(req: FastifyRequest): CeremonyCaller {
+  return { requestId: String(req.id), ip: req.ip, userAgent: String(req.headers['user-agent'] ?? '') };
 }
 
 /** Builds the plugin (register it with `{ prefix: '/oidc' }`). */
@@ -255,40 +263,50 @@ export function issuerRoutes(issuer: BuiltinIssuer, devMailbox: DevMailbox | und
     type Finish = { Body: { challenge_id: string; response: Record<string, unknown> } };
     const start = { bodyLimit: BODY_LIMIT, schema: { response: { 200: ceremonyStart, ...errorResponses } } };
 
-    app.post('/passkey/login/start', start, async (_req, reply) => {
+    app.post('/passkey/login/start', start, async (req, reply) => {
       noStore(reply);
-      return issuer.startPasskeyLogin();
+      return issuer.startPasskeyLogin({ caller: callerOf(req) });
     });
     app.post<Finish>(
       '/passkey/login/finish',
       { bodyLimit: BODY_LIMIT, schema: { body: ceremonyFinish, response: { 200: tokenResponse, ...errorResponses } } },
       async (req, reply) => {
         noStore(reply);
-        return issuer.finishPasskeyLogin({ challengeId: req.body.challenge_id, response: req.body.response });
+        return issuer.finishPasskeyLogin({ challengeId: req.body.challenge_id, response: req.body.response, caller: callerOf(req) });
       },
     );
     app.post('/passkey/register/start', start, async (req, reply) => {
       noStore(reply);
-      return issuer.startPasskeyRegistration({ authorization: req.headers.authorization });
+      return issuer.startPasskeyRegistration({ authorization: req.headers.authorization, caller: callerOf(req) });
     });
     app.post<Finish>(
       '/passkey/register/finish',
       { bodyLimit: BODY_LIMIT, schema: { body: ceremonyFinish, response: { 200: passkeyInfo, ...errorResponses } } },
       async (req, reply) => {
         noStore(reply);
-        return issuer.finishPasskeyRegistration({ authorization: req.headers.authorization, challengeId: req.body.challenge_id, response: req.body.response });
+        return issuer.finishPasskeyRegistration({
+          authorization: req.headers.authorization,
+          challengeId: req.body.challenge_id,
+          response: req.body.response,
+          caller: callerOf(req),
+        });
       },
     );
     app.post('/passkey/step-up/start', start, async (req, reply) => {
       noStore(reply);
-      return issuer.startStepUp({ authorization: req.headers.authorization });
+      return issuer.startStepUp({ authorization: req.headers.authorization, caller: callerOf(req) });
     });
     app.post<Finish>(
       '/passkey/step-up/finish',
       { bodyLimit: BODY_LIMIT, schema: { body: ceremonyFinish, response: { 200: tokenResponse, ...errorResponses } } },
       async (req, reply) => {
         noStore(reply);
-        return issuer.finishStepUp({ authorization: req.headers.authorization, challengeId: req.body.challenge_id, response: req.body.response });
+        return issuer.finishStepUp({
+          authorization: req.headers.authorization,
+          challengeId: req.body.challenge_id,
+          response: req.body.response,
+          caller: callerOf(req),
+        });
       },
     );
     app.get(
@@ -304,6 +322,24 @@ export function issuerRoutes(issuer: BuiltinIssuer, devMailbox: DevMailbox | und
       async (req, reply) => {
         noStore(reply);
         return { passkeys: await issuer.listPasskeys({ authorization: req.headers.authorization }) };
+      },
+    );
+    app.delete<{ Params: { credential_id: string } }>(
+      '/passkeys/:credential_id',
+      {
+        schema: {
+          params: {
+            type: 'object',
+            required: ['credential_id'],
+            properties: { credential_id: { type: 'string', minLength: 1, maxLength: 1400, pattern: '^[A-Za-z0-9_-]+$' } },
+          },
+          response: { 204: { type: 'null' }, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        noStore(reply);
+        await issuer.removePasskey({ authorization: req.headers.authorization, credentialId: req.params.credential_id, caller: callerOf(req) });
+        return reply.code(204).send();
       },
     );
 

@@ -115,6 +115,9 @@ export class FrameChannel {
     iframe.title = 'Symbolon wallet';
     iframe.setAttribute('data-symbolon-frame', '');
     iframe.referrerPolicy = 'origin';
+    // WebAuthn in a cross-origin iframe needs the embedder to delegate it (Permissions Policy): the frame asks for
+    // the user's passkey when a policy wants a second factor (docs/frame.md "Step-up"). Its origin only.
+    iframe.allow = `publickey-credentials-get ${this.origin}`;
     // No transform, opacity or filter: the frame checks that it is fully visible (IntersectionObserver v2) before it enables Approve.
     Object.assign(iframe.style, { width: 'min(420px, 100vw)', height: 'min(640px, 100vh)', border: '0', background: '#ffffff', colorScheme: 'normal' });
     const close = doc.createElement('button');

@@ -132,6 +132,8 @@ export interface SigningPolicyPreview {
   /** The deciding statement's Sid; absent for an implicit deny. */
   statement?: string;
   message: string;
+  /** Refused now, allowed after a passkey step-up: the signature would be refused with `mfa_required` (absent from older signers). */
+  mfaRequired?: boolean;
 }
 
 type WalletRecordWithShares = SplitWalletRecord & { split?: SplitShares };
