@@ -19,18 +19,9 @@ import { signedPost } from './helpers/aws-json.js';
 import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
 import { webIdentityKms } from './helpers/web-identity-kms.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { LINK_FRESHNESS_SECONDS } from '../src/sts/identity-links.js';
 import { identityLinksOfUser } from '../src/storage/sts-identity-links.repository.js';
-import {
-  assumeRoleWithWebIdentity,
-  linkWebIdentity,
-  listWebIdentityLinks,
-  masterKeyPolicy,
-  unlinkWebIdentity,
-  verifyMasterKey,
-  type OidcSession,
-} from '../packages/sdk/src/index.js';
+import { linkWebIdentity, listWebIdentityLinks, masterKeyPolicy, unlinkWebIdentity, verifyMasterKey, type OidcSession } from '../packages/sdk/src/index.js';
 
 const AUDIENCE = 'symbolon-link-test';
 
