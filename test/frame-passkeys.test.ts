@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -30,6 +30,7 @@ import { startTestServer, REGION, type TestServer } from './helpers/server.js';
 import { browserSkip, FrameDriver, launchChromium, virtualAuthenticator } from './helpers/frame-browser.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { listPasskeys } from '../src/storage/passkeys.repository.js';
+import { freePort } from './helpers/free-port.js';
 
 const EMAIL = `passkey-frame-${Date.now()}@example.com`;
 
@@ -40,17 +41,6 @@ let driver: FrameDriver;
 let base = '';
 let elsewhere: http.Server;
 let elsewhereUrl = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const withAuthenticator = (page: Page) => virtualAuthenticator(context, page);
 

@@ -18,20 +18,19 @@ import { before, after } from './helpers/browser-test.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { decodeJwt } from 'jose';
 import { recoverMessageAddress, type Address, type Hex } from 'viem';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import type { TestServer } from './helpers/server.js';
 import { startHardhatNode, type LocalChain } from './helpers/chain.js';
 import { browserTest, browserSkip, FrameDriver, launchChromium, virtualAuthenticator } from './helpers/frame-browser.js';
 import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
-import { startSignerChild } from '../src/server/signer-launcher.js';
 import type { SignerProcess } from '../src/signer/platform.js';
 import { findWalletByAddress } from '../src/storage/wallets.repository.js';
+import { startSplitFrameServer } from './helpers/split-world.js';
+import { freePort } from './helpers/free-port.js';
 
 const CHAIN_ID = 31337;
 const FUNDER_KEY = `0x${'ac'.repeat(32)}`;
@@ -66,17 +65,6 @@ let dappAuthenticator: { cdp: CDPSession; authenticatorId: string };
 /** The frame's calls to the signer's POST /v1/sign, as the browser made them. */
 const signRequests: string[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const withAuthenticator = (p: Page) => virtualAuthenticator(context, p);
 
 /** personal_sign from the DApp page: the signature, or the provider error's code and message. */
@@ -105,31 +93,17 @@ before(async () => {
     frameUrl: () => frameUrl,
     chains: [{ chainId: CHAIN_ID, name: 'Local chain (Hardhat)', rpcUrl: node.url }],
   });
-  const [port, signerPort] = [await freePort(), await freePort()];
+  const port = await freePort();
   base = `http://localhost:${port}`;
-  server = await startTestServer({
-    port,
-    env: {
-      SYMBOLON_BUILTIN_ISSUER: '1',
-      SYMBOLON_DEV_MAILBOX: '1',
+  ({ server, signer } = await startSplitFrameServer(
+    (signerPort) => ({
       SYMBOLON_PUBLIC_URL: base,
       SYMBOLON_FRAME_ALLOWED_ORIGINS: dapp.origin,
-      SYMBOLON_FRAME_CUSTODY_MODE: 'split',
-      SYMBOLON_SIGNER_PORT: String(signerPort),
       SYMBOLON_FRAME_SIGNER_URL: `http://127.0.0.1:${signerPort}`,
-      SYMBOLON_DAPP_PORT: 'off',
       SYMBOLON_CHAIN_RPC_URL: node.url,
-    },
-    identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } },
-  });
-  signer = await startSignerChild({
-    config: server.config,
-    platformKey: server.custodian.platformKey,
-    custodianUrl: server.endpoint,
-    issuers: server.custodian.identity.trustedIssuers('custodian'),
-    accountId: server.custodian.accountId,
-    logger: pino({ level: 'silent' }),
-  });
+    }),
+    { port },
+  ));
   frameUrl = `${base}/frame/`;
   if (browserSkip) return;
   userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));

@@ -25,6 +25,7 @@ import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { measureSignerImage, REPOSITORY_ROOT } from '../src/signer/measure.js';
 import { parseTrustedKeys } from '../src/attestation/platform-key.js';
 import pg from 'pg';
+import { freePort } from './helpers/free-port.js';
 
 const ACCOUNT_ID = '444455556666';
 
@@ -89,16 +90,6 @@ function databaseUrlFor(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${database}`;
   return u.toString();
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe('symbolon serve --role all: the signer is a forked child of the server', () => {

@@ -12,29 +12,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import type { BrowserContext } from 'playwright-core';
-import { startTestServer, type TestServer } from './server.js';
+import type { TestServer } from './server.js';
+import { startSplitFrameServer } from './split-world.js';
 import { startHardhatNode, type LocalChain } from './chain.js';
 import { browserSkip, FrameDriver, launchChromium } from './frame-browser.js';
 import { startExampleDapp, type ExampleDapp } from '../../src/server/frame.js';
-import { startSignerChild } from '../../src/server/signer-launcher.js';
 import type { SignerProcess } from '../../src/signer/platform.js';
-
-/** A port that was free a moment ago (the signer's, so that the server's configuration can name it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface SplitFrameStack {
   server: TestServer;
@@ -80,29 +66,11 @@ export async function startSplitFrameStack(options: { chain?: { chainId: number;
       dapp = d;
       stops.push(() => d.close());
     }
-    const signerPort = await freePort();
-    const server = await startTestServer({
-      env: {
-        SYMBOLON_BUILTIN_ISSUER: '1',
-        SYMBOLON_DEV_MAILBOX: '1',
-        ...(dapp ? { SYMBOLON_FRAME_ALLOWED_ORIGINS: dapp.origin } : {}),
-        SYMBOLON_FRAME_CUSTODY_MODE: 'split',
-        SYMBOLON_SIGNER_PORT: String(signerPort),
-        SYMBOLON_DAPP_PORT: 'off',
-        ...(node ? { SYMBOLON_CHAIN_RPC_URL: node.url } : {}),
-      },
-      identity: { limits: { codesPerEmail: 50, codesPerIp: 500 } },
+    const { server, signer } = await startSplitFrameServer({
+      ...(dapp ? { SYMBOLON_FRAME_ALLOWED_ORIGINS: dapp.origin } : {}),
+      ...(node ? { SYMBOLON_CHAIN_RPC_URL: node.url } : {}),
     });
     stops.push(() => server.close());
-    // As `serve --role all` does once the server listens (src/cli/serve.ts).
-    const signer = await startSignerChild({
-      config: server.config,
-      platformKey: server.custodian.platformKey,
-      custodianUrl: server.endpoint,
-      issuers: server.custodian.identity.trustedIssuers('custodian'),
-      accountId: server.custodian.accountId,
-      logger: pino({ level: 'silent' }),
-    });
     stops.push(() => signer.stop());
     frameUrl = `${server.endpoint}/frame/`;
     let context: BrowserContext | undefined;
