@@ -5,6 +5,7 @@
  * change was proposed against.
  */
 import type { Kysely, Transaction } from 'kysely';
+import { afterCursor, insertChangeVote, listChangeVotes, type Vote } from './change-votes.js';
 import type { AccountChangeTable, Tables } from './tables.js';
 
 type Db = Kysely<Tables> | Transaction<Tables>;
@@ -40,11 +41,7 @@ export interface AccountChange {
   redeemedAt: number | null;
 }
 
-export interface AccountVote {
-  approverArn: string;
-  vote: 'APPROVE' | 'REJECT';
-  votedAt: number;
-}
+export type AccountVote = Vote;
 
 function toChange(r: AccountChangeTable): AccountChange {
   return {
@@ -177,11 +174,7 @@ export async function listAccountChanges(
   let q = db.selectFrom('account_changes').selectAll().orderBy('created_at').orderBy('change_id').limit(options.limit);
   if (options.keyId !== undefined) q = q.where('key_id', '=', options.keyId);
   const after = options.after;
-  if (after) {
-    q = q.where((eb) =>
-      eb.or([eb('created_at', '>', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('change_id', '>', after.changeId)])]),
-    );
-  }
+  if (after) q = q.where(afterCursor(after));
   return (await q.execute()).map(toChange);
 }
 
@@ -215,16 +208,10 @@ export async function redeemAccountChange(db: Db, changeId: string, at: number):
 }
 
 /** Records a vote; returns false when this approver already voted on the change. */
-export async function insertAccountVote(db: Db, changeId: string, v: AccountVote): Promise<boolean> {
-  const r = await db
-    .insertInto('account_change_votes')
-    .values({ change_id: changeId, approver_arn: v.approverArn, vote: v.vote, voted_at: v.votedAt })
-    .onConflict((oc) => oc.columns(['change_id', 'approver_arn']).doNothing())
-    .executeTakeFirst();
-  return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+export function insertAccountVote(db: Db, changeId: string, v: AccountVote): Promise<boolean> {
+  return insertChangeVote(db, 'account_change_votes', changeId, v);
 }
 
-export async function listAccountVotes(db: Db, changeId: string): Promise<AccountVote[]> {
-  const rows = await db.selectFrom('account_change_votes').selectAll().where('change_id', '=', changeId).orderBy('voted_at').orderBy('approver_arn').execute();
-  return rows.map((r) => ({ approverArn: r.approver_arn, vote: r.vote as AccountVote['vote'], votedAt: Number(r.voted_at) }));
+export function listAccountVotes(db: Db, changeId: string): Promise<AccountVote[]> {
+  return listChangeVotes(db, 'account_change_votes', changeId);
 }

@@ -5,7 +5,10 @@
  * was proposed against).
  */
 import type { Kysely, Transaction } from 'kysely';
+import { afterCursor, insertChangeVote, listChangeVotes, type Vote } from './change-votes.js';
 import type { KmsPolicyChangeTable, Tables } from './tables.js';
+
+export type { Vote } from './change-votes.js';
 
 type Db = Kysely<Tables> | Transaction<Tables>;
 
@@ -39,12 +42,6 @@ export interface PolicyChange {
   createdAt: number;
   expiresAt: number;
   decidedAt: number | null;
-}
-
-export interface Vote {
-  approverArn: string;
-  vote: 'APPROVE' | 'REJECT';
-  votedAt: number;
 }
 
 function toChange(r: KmsPolicyChangeTable): PolicyChange {
@@ -161,11 +158,7 @@ export async function listChanges(
   if (options.keyId !== undefined) q = q.where('key_id', '=', options.keyId);
   if (options.status !== undefined) q = q.where('status', '=', options.status);
   const after = options.after;
-  if (after) {
-    q = q.where((eb) =>
-      eb.or([eb('created_at', '>', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('change_id', '>', after.changeId)])]),
-    );
-  }
+  if (after) q = q.where(afterCursor(after));
   return (await q.execute()).map(toChange);
 }
 
@@ -181,24 +174,12 @@ export async function closeChange(db: Db, changeId: string, status: Exclude<Chan
 }
 
 /** Records a vote; returns false when this approver already voted on the change. */
-export async function insertVote(db: Db, changeId: string, v: Vote): Promise<boolean> {
-  const r = await db
-    .insertInto('kms_policy_change_votes')
-    .values({ change_id: changeId, approver_arn: v.approverArn, vote: v.vote, voted_at: v.votedAt })
-    .onConflict((oc) => oc.columns(['change_id', 'approver_arn']).doNothing())
-    .executeTakeFirst();
-  return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+export function insertVote(db: Db, changeId: string, v: Vote): Promise<boolean> {
+  return insertChangeVote(db, 'kms_policy_change_votes', changeId, v);
 }
 
-export async function listVotes(db: Db, changeId: string): Promise<Vote[]> {
-  const rows = await db
-    .selectFrom('kms_policy_change_votes')
-    .selectAll()
-    .where('change_id', '=', changeId)
-    .orderBy('voted_at')
-    .orderBy('approver_arn')
-    .execute();
-  return rows.map((r) => ({ approverArn: r.approver_arn, vote: r.vote as Vote['vote'], votedAt: Number(r.voted_at) }));
+export function listVotes(db: Db, changeId: string): Promise<Vote[]> {
+  return listChangeVotes(db, 'kms_policy_change_votes', changeId);
 }
 
 /**

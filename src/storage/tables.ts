@@ -268,7 +268,8 @@ export interface AccountChangeTable {
   redeemed_at: number | null;
 }
 
-export interface AccountChangeVoteTable {
+/** A vote on a change; the same columns for both quorum stores (account_change_votes, kms_policy_change_votes). */
+export interface ChangeVoteTable {
   change_id: string;
   approver_arn: string;
   vote: string;
@@ -291,13 +292,6 @@ export interface KmsPolicyChangeTable {
   created_at: number;
   expires_at: number;
   decided_at: number | null;
-}
-
-export interface KmsPolicyChangeVoteTable {
-  change_id: string;
-  approver_arn: string;
-  vote: string;
-  voted_at: number;
 }
 
 /** Wallet-store users: one per (issuer, sub); `master_key_id` is their key in the custodian. */
@@ -490,13 +484,13 @@ export interface Tables {
   iam_user_policies: IamUserPolicyTable;
   kms_quorum_rules: KmsQuorumRuleTable;
   kms_policy_changes: KmsPolicyChangeTable;
-  kms_policy_change_votes: KmsPolicyChangeVoteTable;
+  kms_policy_change_votes: ChangeVoteTable;
   kms_signing_policies: KmsSigningPolicyTable;
   kms_signing_usage: KmsSigningUsageTable;
   kms_share_generations: KmsShareGenerationTable;
   account_quorum_rule: AccountQuorumRuleTable;
   account_changes: AccountChangeTable;
-  account_change_votes: AccountChangeVoteTable;
+  account_change_votes: ChangeVoteTable;
   audit_events: AuditEventTable;
   monitor_webhooks: MonitorWebhookTable;
   audit_chain_head: AuditChainHeadTable;

@@ -28,6 +28,7 @@ import type { Tables } from '../../storage/tables.js';
 import * as r from '../../storage/account-quorum.repository.js';
 import type { AccountChange, AccountChangeStatus, AccountRule, AccountVote } from '../../storage/account-quorum.repository.js';
 import { checkRule, ruleText, sha256Hex, type RuleSpec } from './rule.js';
+import { proposedChangeFields } from './change-view.js';
 
 export type { AccountChange, AccountChangeStatus, AccountRule };
 
@@ -391,23 +392,8 @@ export class AccountQuorum {
 
 /** An account change as the approvals API returns it. */
 export function accountChangeView(c: AccountChange, votes: AccountVote[], withPayload = false): Record<string, unknown> {
-  const view: Record<string, unknown> = {
-    ChangeId: c.changeId,
-    Scope: 'Account',
-    Kind: c.kind,
-    Target: c.target,
-    Status: c.status,
-    PayloadSha256: c.payloadSha256,
-    ProposerArn: c.proposerArn,
-    Threshold: c.threshold,
-    Approvers: c.approvers,
-    Approvals: votes.filter((v) => v.vote === 'APPROVE').map((v) => v.approverArn),
-    Rejections: votes.filter((v) => v.vote === 'REJECT').map((v) => v.approverArn),
-    CreationDate: c.createdAt / 1000,
-    ExpirationDate: c.expiresAt / 1000,
-  };
+  const view: Record<string, unknown> = { ChangeId: c.changeId, Scope: 'Account', Kind: c.kind, Target: c.target, ...proposedChangeFields(c, votes) };
   if (c.target.startsWith('arn:aws:kms:')) view.KeyId = c.target;
-  if (c.decidedAt !== null) view.DecisionDate = c.decidedAt / 1000;
   if (c.outcome !== null) view.Outcome = c.outcome;
   if (c.kind === 'CreateAccessKey' && c.status === 'APPLIED') view.Collected = c.redeemedAt !== null;
   if (withPayload) view.Payload = c.payload;

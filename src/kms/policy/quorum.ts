@@ -26,6 +26,7 @@ import { validateKeyPolicy } from './key-policy.js';
 import { grantParamsSha256 } from '../grants.js';
 import { deleteSigningPolicy, findSigningPolicy, putSigningPolicy } from '../../storage/signing-policies.repository.js';
 import { parseSigningPolicy } from '../../signing-policy/document.js';
+import { proposedChangeFields } from './change-view.js';
 
 export { DEFAULT_TTL_SECONDS, MAX_APPROVERS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, ruleText, sha256Hex, type RuleSpec } from './rule.js';
 
@@ -80,21 +81,7 @@ function sameRule(a: RuleSpec, b: RuleSpec): boolean {
 
 /** A change as the approvals API returns it. */
 export function changeView(key: KeyRecord, c: PolicyChange, votes: q.Vote[], withPayload = false): Record<string, unknown> {
-  const view: Record<string, unknown> = {
-    ChangeId: c.changeId,
-    KeyId: keyArn(key),
-    Kind: c.kind,
-    Status: c.status,
-    PayloadSha256: c.payloadSha256,
-    ProposerArn: c.proposerArn,
-    Threshold: c.threshold,
-    Approvers: c.approvers,
-    Approvals: votes.filter((v) => v.vote === 'APPROVE').map((v) => v.approverArn),
-    Rejections: votes.filter((v) => v.vote === 'REJECT').map((v) => v.approverArn),
-    CreationDate: c.createdAt / 1000,
-    ExpirationDate: c.expiresAt / 1000,
-  };
-  if (c.decidedAt !== null) view.DecisionDate = c.decidedAt / 1000;
+  const view: Record<string, unknown> = { ChangeId: c.changeId, KeyId: keyArn(key), Kind: c.kind, ...proposedChangeFields(c, votes) };
   if (withPayload) view.Payload = c.payload;
   return view;
 }
