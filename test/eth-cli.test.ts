@@ -9,13 +9,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { JsonRpcProvider, Transaction, Wallet, parseEther, verifyMessage } from 'ethers';
 import { startTestServer, ADMIN, REGION, STORE, type TestServer } from './helpers/server.js';
+import { startHardhatNode } from './helpers/chain.js';
 
 const run = promisify(execFile);
-const require = createRequire(import.meta.url);
 const ROOT = join(import.meta.dirname, '..');
 const FUNDER_KEY = `0x${'ad'.repeat(32)}`;
 
@@ -25,33 +24,8 @@ let closeNode: () => Promise<void>;
 
 before(async () => {
   server = await startTestServer();
-  const { createHardhatNetworkProvider } = require('hardhat/internal/hardhat-network/provider/provider');
-  const { JsonRpcServer } = require('hardhat/internal/hardhat-network/jsonrpc/server');
-  const { defaultHardhatNetworkParams } = require('hardhat/internal/core/config/default-config');
-  const provider = await createHardhatNetworkProvider(
-    {
-      hardfork: 'prague',
-      chainId: 31337,
-      networkId: 31337,
-      blockGasLimit: 30_000_000,
-      minGasPrice: 0n,
-      automine: true,
-      intervalMining: 0,
-      mempoolOrder: 'priority',
-      chains: defaultHardhatNetworkParams.chains,
-      genesisAccounts: [{ privateKey: FUNDER_KEY, balance: (10n ** 24n).toString() }],
-      allowUnlimitedContractSize: false,
-      throwOnTransactionFailures: true,
-      throwOnCallFailures: true,
-      allowBlocksWithSameTimestamp: false,
-      enableTransientStorage: false,
-      enableRip7212: false,
-    },
-    { enabled: false },
-  );
-  const node = new JsonRpcServer({ hostname: '127.0.0.1', port: 0, provider });
-  const { port } = await node.listen();
-  rpcUrl = `http://127.0.0.1:${port}`;
+  const node = await startHardhatNode(FUNDER_KEY);
+  rpcUrl = node.url;
   closeNode = () => node.close();
 });
 after(async () => {

@@ -23,7 +23,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, appendFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonRpcProvider, Transaction, Wallet, verifyMessage as ethersVerifyMessage, verifyTypedData as ethersVerifyTypedData, parseEther } from 'ethers';
@@ -33,6 +32,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { startSplitFixture, postSign, signBody, type SplitFixture, type SplitWallet, type LaunchedSigner } from './helpers/signer-fixture.js';
 import { PlatformKey } from '../src/attestation/platform-key.js';
 import { measureSignerImage, REPOSITORY_ROOT } from '../src/signer/measure.js';
+import { startHardhatNode } from './helpers/chain.js';
 
 const typedData = {
   domain: { name: 'Mail', version: '1', chainId: 31337, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' },
@@ -314,35 +314,9 @@ describe('split-key signer (real processes)', () => {
   });
 
   test('broadcast: an EIP-1559 transfer signed by the split signer is mined on a local Hardhat node', async () => {
-    const require = createRequire(import.meta.url);
-    const { createHardhatNetworkProvider } = require('hardhat/internal/hardhat-network/provider/provider');
-    const { JsonRpcServer } = require('hardhat/internal/hardhat-network/jsonrpc/server');
-    const { defaultHardhatNetworkParams } = require('hardhat/internal/core/config/default-config');
     const funderKey = `0x${'ac'.repeat(32)}`;
-    const hh = await createHardhatNetworkProvider(
-      {
-        hardfork: 'prague',
-        chainId: 31337,
-        networkId: 31337,
-        blockGasLimit: 30_000_000,
-        minGasPrice: 0n,
-        automine: true,
-        intervalMining: 0,
-        mempoolOrder: 'priority',
-        chains: defaultHardhatNetworkParams.chains,
-        genesisAccounts: [{ privateKey: funderKey, balance: (10n ** 24n).toString() }],
-        allowUnlimitedContractSize: false,
-        throwOnTransactionFailures: true,
-        throwOnCallFailures: true,
-        allowBlocksWithSameTimestamp: false,
-        enableTransientStorage: false,
-        enableRip7212: false,
-      },
-      { enabled: false },
-    );
-    const rpc = new JsonRpcServer({ hostname: '127.0.0.1', port: 0, provider: hh });
-    const { port } = await rpc.listen();
-    const provider = new JsonRpcProvider(`http://127.0.0.1:${port}`, 31337, { staticNetwork: true });
+    const node = await startHardhatNode(funderKey);
+    const provider = new JsonRpcProvider(node.url, 31337, { staticNetwork: true });
     try {
       await (await new Wallet(funderKey, provider).sendTransaction({ to: alice.address, value: parseEther('1') })).wait();
       const fee = await provider.getFeeData();
@@ -367,7 +341,7 @@ describe('split-key signer (real processes)', () => {
       assert.equal(await provider.getBalance(recipient), parseEther('0.25'));
     } finally {
       provider.destroy();
-      await rpc.close();
+      await node.close();
     }
   });
 
