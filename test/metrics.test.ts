@@ -14,6 +14,7 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import { accessDenied } from '../src/aws/errors.js';
 import type { Authorizer } from '../src/kms/context.js';
 import { alertSettingsFromEnv, auditSettingsFromEnv } from '../src/audit/settings.js';
+import { sample } from './helpers/prometheus.js';
 
 /** Denies Sign of RAW messages, standing in for a key policy that does. */
 const denyRawSign: Authorizer = {
@@ -21,19 +22,6 @@ const denyRawSign: Authorizer = {
     if (action === 'kms:Sign' && conditions['kms:MessageType'] === 'RAW') throw accessDenied(`User: ${caller.arn} is not authorized to perform: kms:Sign`);
   },
 };
-
-/** The value of one sample line, or undefined when there is no such line. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const want = Object.entries(labels);
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got = new Map([...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]));
-    if (want.length === got.size && want.every(([k, v]) => got.get(k) === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 async function scrape(server: TestServer, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${server.endpoint}/metrics`, { headers });

@@ -18,22 +18,11 @@ import { callAwsJson } from './helpers/aws-json.js';
 import type { AuditEvent, EthAuditFields } from '../src/audit/event.js';
 import { matchesEthFilter, parseEthFilter } from '../src/audit/eth-query.js';
 import { auditCommand, ethSummary } from '../src/cli/audit.js';
+import { sample } from './helpers/prometheus.js';
 
 const ETH = 10n ** 18n;
 const CHAIN = '31337';
 const TO = '0x1111111111111111111111111111111111111111';
-
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const want = Object.entries(labels);
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got = new Map([...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]));
-    if (want.length === got.size && want.every(([k, v]) => got.get(k) === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 describe(`signing monitor on ${STORE}`, () => {
   let server: TestServer;

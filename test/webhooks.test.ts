@@ -22,6 +22,7 @@ import { ADMIN, REGION, STORE, startTestServer, type TestServer } from './helper
 import { callApprovals, callAwsJson } from './helpers/aws-json.js';
 import { adminCommand } from '../src/cli/admin.js';
 import { queryEvents } from '../src/storage/audit.repository.js';
+import { sample } from './helpers/prometheus.js';
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -71,18 +72,6 @@ function verifySignature(headers: IncomingHttpHeaders, body: string, secret: str
   const expected = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest();
   const given = Buffer.from(signature.slice('sha256='.length), 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const want = Object.entries(labels);
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got = new Map([...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]));
-    if (want.length === got.size && want.every(([k, v]) => got.get(k) === v)) return Number(m[3]);
-  }
-  return undefined;
 }
 
 /** Added to the custodian's clock (expiry); webhook timestamps and SigV4 dates follow it. */
