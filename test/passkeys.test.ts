@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
 import { STSClient, AssumeRoleWithWebIdentityCommand } from '@aws-sdk/client-sts';
 import { IAMClient, CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { CreateKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
 import { callAwsJson } from './helpers/aws-json.js';
 import { SoftAuthenticator } from './helpers/soft-authenticator.js';
@@ -432,12 +432,32 @@ test('key, identity and signing policies that require MFA refuse an email-only s
     return true;
   };
 
+  // A refusal a step-up would lift says so in a header (docs/access-control.md "Step-up MFA"); the body stays AWS's.
+  const liftable = (name: string, expected: boolean) => (e: any) => {
+    denied(name)(e);
+    assert.equal(e.$response?.headers?.['x-symbolon-step-up'], expected ? 'mfa_required' : undefined, `${name}: step-up header`);
+    return true;
+  };
+
   // Key policy.
-  await assert.rejects(encrypt(plain, k1), denied('K1 without MFA'));
-  assert.ok((await encrypt(mfa, k1)).CiphertextBlob);
+  await assert.rejects(encrypt(plain, k1), liftable('K1 without MFA', true));
+  const k1Ciphertext = (await encrypt(mfa, k1)).CiphertextBlob!;
+  assert.ok(k1Ciphertext);
   // Identity (role) policy.
-  await assert.rejects(encrypt(plain, k2), denied('K2 without MFA'));
+  await assert.rejects(encrypt(plain, k2), liftable('K2 without MFA', true));
   assert.ok((await encrypt(mfa, k2)).CiphertextBlob);
+  // Nothing allows Decrypt on K1, MFA or not: a plain refusal, for either session.
+  const decryptK1 = (s: { kms: KMSClient }) => s.kms.send(new DecryptCommand({ CiphertextBlob: k1Ciphertext, KeyId: k1 }));
+  await assert.rejects(decryptK1(plain), liftable('K1 Decrypt without MFA', false));
+  await assert.rejects(decryptK1(mfa), liftable('K1 Decrypt with MFA', false));
+  // Neither an unauthenticated caller nor an access key (no login to step up) is ever told.
+  const forged = server.kms({ ...plain.creds, secretAccessKey: 'not-the-secret-access-key-0123456789abcd' });
+  clients.push(forged);
+  await assert.rejects(encrypt({ kms: forged }, k1), (e: any) => {
+    assert.notEqual(e.name, 'AccessDeniedException');
+    assert.equal(e.$response?.headers?.['x-symbolon-step-up'], undefined);
+    return true;
+  });
   // Signing policy.
   const refused = await signPayload(plain);
   assert.equal(refused.body.__type, 'AccessDeniedException', JSON.stringify(refused.body));
@@ -455,7 +475,8 @@ test('key, identity and signing policies that require MFA refuse an email-only s
       clients.push(c);
       return c;
     };
-    await assert.rejects(later().send(new EncryptCommand({ KeyId: k2, Plaintext: new Uint8Array([1]) })), denied('K2 with stale MFA'));
+    // A fresh step-up would lift it (auth_time now).
+    await assert.rejects(later().send(new EncryptCommand({ KeyId: k2, Plaintext: new Uint8Array([1]) })), liftable('K2 with stale MFA', true));
     assert.ok((await later().send(new EncryptCommand({ KeyId: k1, Plaintext: new Uint8Array([1]) }))).CiphertextBlob);
   } finally {
     offsetMs = 0;

@@ -29,6 +29,16 @@ export interface SessionAuth {
   readonly authTime?: number | undefined;
 }
 
+/**
+ * What a passkey step-up now would make of a login (docs/identity.md
+ * "Step-up"): the built-in issuer adds the passkey's method (`hwk`, or `swk`
+ * for a synced one), `user` and `mfa`, with auth_time now. Both variants,
+ * since which one the user's passkey gives is not known before it is used.
+ */
+export function steppedUpLogins(auth: SessionAuth, now: number): SessionAuth[] {
+  return ['hwk', 'swk'].map((method) => ({ methods: [...new Set([...auth.methods, method, 'user', 'mfa'])], authTime: now }));
+}
+
 /** Where and how the request arrived. */
 export interface RequestInfo {
   requestId: string;

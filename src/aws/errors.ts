@@ -16,7 +16,18 @@ export class AwsError extends Error {
   ) {
     super(message);
   }
+
+  /**
+   * Set on an AccessDeniedException that a passkey step-up would lift: the
+   * caller's own web-identity session, refused now, would be allowed with a
+   * fresh second factor (src/aws/policy/authorizer.ts). The body stays AWS's;
+   * the response also carries STEP_UP_HEADER (src/server/aws-protocol.ts).
+   */
+  mfaRequired = false;
 }
+
+/** The response header that marks a refusal a passkey step-up would lift; its one value is `mfa_required`. */
+export const STEP_UP_HEADER = 'x-symbolon-step-up';
 
 const make =
   (type: string, status = 400) =>

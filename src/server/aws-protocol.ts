@@ -3,7 +3,7 @@
  * body limit, the view of a request SigV4 verifies, and AWS's JSON error shape.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { serialization, type AwsError } from '../aws/errors.js';
+import { serialization, STEP_UP_HEADER, type AwsError } from '../aws/errors.js';
 import type { SignedRequest } from '../aws/sigv4.js';
 
 export const JSON_11 = 'application/x-amz-json-1.1';
@@ -38,8 +38,12 @@ export function signedRequest(req: FastifyRequest, body: Uint8Array): SignedRequ
   return { method: req.method, path, query, rawHeaders: pairs, body };
 }
 
-/** Answers an AWS JSON-protocol error: `{"__type", "message"}` with AWS's status and `x-amzn-errortype`. */
+/**
+ * Answers an AWS JSON-protocol error: `{"__type", "message"}` with AWS's status and `x-amzn-errortype`;
+ * a refusal a passkey step-up would lift also carries `x-symbolon-step-up: mfa_required` (AwsError.mfaRequired).
+ */
 export function sendAwsError(reply: FastifyReply, err: AwsError): FastifyReply {
+  if (err.mfaRequired) reply.header(STEP_UP_HEADER, 'mfa_required');
   return reply
     .code(err.status)
     .header('content-type', JSON_11)

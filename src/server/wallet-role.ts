@@ -9,8 +9,13 @@
  * Split wallets' share B is sealed under this role's root, so neither the
  * custodian's store nor its root holds it (README, "Production deployment").
  *
- * No AWS endpoint, no IAM, no audit chain, no frame here: those are the
- * custodian's (`--role kms`) or the embedded default's (`--role all`).
+ * No AWS endpoint, no IAM, no frame here: those are the custodian's
+ * (`--role kms`) or the embedded default's (`--role all`). The built-in
+ * issuer, when enabled here, records its passkey events in this role's own
+ * hash-chained audit log (its store, its root: `symbolon audit` on this
+ * role's data directory or database reads it), and accepts a passkey
+ * step-up made in the frame embedded in one of SYMBOLON_FRAME_ALLOWED_ORIGINS,
+ * as the all-in-one server does (src/server/custodian.ts).
  */
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -18,6 +23,8 @@ import type { ServerConfig } from '../config.js';
 import type { Store } from '../storage/database.js';
 import type { RootKey, RootOfTrust } from '../root/root-of-trust.js';
 import { StoreKeySealer } from '../root/store-key.js';
+import { openAuditLog, type AuditLog } from '../audit/audit-log.js';
+import { auditSettingsFromEnv, type AuditLogSettings } from '../audit/settings.js';
 import { createIdentity, resolvePublicUrl, type Identity } from '../identity/identity.js';
 import { createWalletService } from '../wallet/wallet-service.js';
 import { followStoreKey, openRootAndStore } from './custodian.js';
@@ -28,6 +35,8 @@ export interface WalletServer {
   config: ServerConfig;
   store: Store;
   identity: Identity;
+  /** This role's audit log (the built-in issuer's passkey events). */
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -41,6 +50,8 @@ export interface WalletServerOptions {
   /** SYMBOLON_ROOT=shamir: the root rebuilt from unseal shares, and the sealed gate's server (src/server/sealed-gate.ts). */
   unsealedRoot?: RootKey;
   serverFactory?: ServerFactory;
+  /** Overrides of the audit log's settings (tests). */
+  auditSettings?: Partial<AuditLogSettings>;
 }
 
 /**
@@ -60,9 +71,11 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
   // The same order as the custodian's: a root key that is there is checked before the store is touched.
   const { store, sealer: root, source: rootSource, created: rootCreated } = await openRootAndStore(options, logger);
   let wallet: Awaited<ReturnType<typeof createWalletService>> | undefined;
+  let audit: AuditLog | undefined;
   const keyRefresh = followStoreKey(options, store, root, logger);
   try {
     const clock = options.clock ?? Date.now;
+    audit = await openAuditLog({ store, root, logger, settings: { ...auditSettingsFromEnv(process.env), ...options.auditSettings } });
     let listening: FastifyInstance | undefined;
     // Users' tokens: the trusted issuers (SYMBOLON_OIDC_ISSUERS), and the built-in issuer if enabled here.
     const identity = await createIdentity({
@@ -72,6 +85,9 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
       logger,
       clock,
       publicUrl: () => resolvePublicUrl(config.publicUrl, listening!),
+      audit,
+      // The frame's allowed DApp origins (served by the custodian): a step-up made in the frame embedded in one of them names it as its top origin.
+      embeddingOrigins: () => config.frame.allowedOrigins,
     });
     wallet = await createWalletService({
       config,
@@ -90,16 +106,20 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
     listening = app;
     logger.info({ root: rootSource, rootCreated, store: store.dialect, custodian: config.wallet.kmsEndpoint }, 'wallet service ready');
     const service = wallet;
+    const log = audit;
     return {
       app,
       config,
       store,
       identity,
+      audit: log,
       async close() {
         try {
           keyRefresh?.stop();
           await app.close();
           service.close();
+          // The log writes what is buffered and signs a final checkpoint.
+          await log.close();
         } finally {
           await store.close();
           if (root instanceof StoreKeySealer && !options.root) root.destroy();
@@ -109,6 +129,7 @@ export async function createWalletServer(options: WalletServerOptions): Promise<
   } catch (e) {
     keyRefresh?.stop();
     wallet?.close();
+    await audit?.close().catch(() => undefined);
     await store.close();
     if (root instanceof StoreKeySealer && !options.root) root.destroy();
     throw e;

@@ -33,6 +33,8 @@ export interface CeremonyKnobs {
   userVerified?: boolean;
   /** Sign with this counter instead of the next one (a clone's stale counter). */
   counter?: number;
+  /** An assertion made in a cross-origin frame embedded in a page of this origin (clientData `crossOrigin`, `topOrigin`). */
+  topOrigin?: string;
 }
 
 export class SoftAuthenticator {
@@ -93,7 +95,12 @@ export class SoftAuthenticator {
     const counter = k.counter ?? ++cred.counter;
     const authData = this.#authData(k.rpId ?? this.options.rpId, this.#flags(k, false), counter);
     const clientData = Buffer.from(
-      JSON.stringify({ type: 'webauthn.get', challenge: options.challenge, origin: k.origin ?? this.options.origin, crossOrigin: false }),
+      JSON.stringify({
+        type: 'webauthn.get',
+        challenge: options.challenge,
+        origin: k.origin ?? this.options.origin,
+        ...(k.topOrigin !== undefined ? { crossOrigin: true, topOrigin: k.topOrigin } : { crossOrigin: false }),
+      }),
     );
     const signature = sign('sha256', Buffer.concat([authData, createHash('sha256').update(clientData).digest()]), cred.key);
     return {

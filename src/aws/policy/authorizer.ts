@@ -4,11 +4,12 @@
  * the caller's identity policies, and lets the pure engine (evaluate.ts)
  * decide; where no policy allows a KMS request and none denies it, the
  * request's grant check (src/kms/grants.ts) may still allow it. A denial is
- * AWS's AccessDeniedException with AWS's message.
+ * AWS's AccessDeniedException with AWS's message, marked (AwsError.mfaRequired)
+ * when a passkey step-up would turn it into an allow.
  * Parsed policies are cached by text, so the Sign hot path parses nothing.
  */
 import { accessDenied, internal } from '../errors.js';
-import type { Caller, RequestInfo } from '../context.js';
+import { steppedUpLogins, type Caller, type RequestInfo } from '../context.js';
 import { parsePolicyDocument, PolicyDocumentError, type PolicyDocument, type PolicyKind } from './document.js';
 import { accessDeniedMessage, decide, type Decision } from './evaluate.js';
 import { globalConditionKeys, principalFromArn, type EvalRequest } from './request.js';
@@ -125,6 +126,25 @@ export class PolicyAuthorizer {
     // A grant adds an allow; an explicit Deny in the key policy or an identity policy still wins.
     const explicit = decision.reason === 'explicit-deny-resource' || decision.reason === 'explicit-deny-identity';
     if (!explicit && r.grant && (await r.grant())) return;
-    throw accessDenied(accessDeniedMessage(request, decision.reason));
+    const denied = accessDenied(accessDeniedMessage(request, decision.reason));
+    denied.mfaRequired = await this.#stepUpWouldAllow(r);
+    throw denied;
+  }
+
+  /**
+   * Whether a refused web-identity session would be allowed after a passkey
+   * step-up now (docs/access-control.md "Step-up MFA"): the same request,
+   * decided again with the login a step-up gives. Only the caller's own
+   * refusal says so, and only to that caller (who is authenticated); it names
+   * no policy. Callers that are not web-identity sessions never can step up.
+   */
+  async #stepUpWouldAllow(r: AuthorizationRequest): Promise<boolean> {
+    const auth = r.caller.auth;
+    if (!auth) return false;
+    for (const stepped of steppedUpLogins(auth, r.info.now)) {
+      const { decision } = await this.evaluate({ ...r, caller: { ...r.caller, auth: stepped } });
+      if (decision.allowed) return true;
+    }
+    return false;
   }
 }
