@@ -71,10 +71,17 @@ export class Session implements WalletSession {
   readonly #issuer: string;
   #stored: Stored | undefined;
   #refreshing: Promise<string> | undefined;
+  readonly #persist: boolean;
 
-  /** @param issuer the built-in issuer's base URL (e.g. https://wallet.example/oidc). */
-  constructor(issuer: string) {
+  /**
+   * @param issuer the built-in issuer's base URL (e.g. https://wallet.example/oidc).
+   * @param options.persist false: a login kept in memory only, never read from or written to sessionStorage
+   *   (the second login of a link, ./linked-logins.ts, which must not replace the tab's session).
+   */
+  constructor(issuer: string, options: { persist?: boolean } = {}) {
     this.#issuer = issuer.replace(/\/+$/, '');
+    this.#persist = options.persist ?? true;
+    if (!this.#persist) return;
     try {
       const raw = sessionStorage.getItem(STORAGE_KEY);
       const parsed: unknown = raw ? JSON.parse(raw) : undefined;
@@ -96,6 +103,17 @@ export class Session implements WalletSession {
   get authMethods(): string[] {
     const amr = this.#stored ? claimsOf(this.#stored.idToken).amr : undefined;
     return Array.isArray(amr) ? amr.filter((v): v is string => typeof v === 'string') : [];
+  }
+
+  /**
+   * Who this login is at the custodian (the ID token's `iss` and `sub`) and when it was made (`auth_time`, else
+   * `iat`, in seconds: what STS checks for linking, docs/sts.md "Linked logins"); undefined when logged out.
+   */
+  get identity(): { issuer: string; subject: string; authTime: number } | undefined {
+    if (!this.#stored) return undefined;
+    const c = claimsOf(this.#stored.idToken);
+    const authTime = typeof c.auth_time === 'number' ? c.auth_time : typeof c.iat === 'number' ? c.iat : 0;
+    return typeof c.iss === 'string' && typeof c.sub === 'string' ? { issuer: c.iss, subject: c.sub, authTime } : undefined;
   }
 
   /** True when the session was logged in with the built-in issuer (passkeys are its feature). */
@@ -247,7 +265,7 @@ export class Session implements WalletSession {
 
   logout(): void {
     this.#stored = undefined;
-    sessionStorage.removeItem(STORAGE_KEY);
+    if (this.#persist) sessionStorage.removeItem(STORAGE_KEY);
   }
 
   async #refreshOidc(s: Stored): Promise<string> {
@@ -265,7 +283,7 @@ export class Session implements WalletSession {
 
   #keepOidc(provider: LoginProvider, t: { idToken: string; refreshToken: string | undefined; expiresAt: number; label: string; sub: string }): string {
     this.#stored = { email: t.label, accessToken: t.idToken, idToken: t.idToken, refreshToken: t.refreshToken, expiresAt: t.expiresAt, provider, sub: t.sub };
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
+    if (this.#persist) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
     return t.idToken;
   }
 
@@ -288,7 +306,7 @@ export class Session implements WalletSession {
       throw new IssuerRequestError('invalid_response', 'The identity service answered without tokens.');
     }
     this.#stored = { email, accessToken: t.access_token, idToken: t.id_token, refreshToken: t.refresh_token, expiresAt: Date.now() + t.expires_in * 1000 };
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
+    if (this.#persist) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
     return t.access_token;
   }
 
