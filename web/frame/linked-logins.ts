@@ -56,8 +56,7 @@ export async function linkedLogins(config: FrameConfig, session: Session): Promi
 
 /** The current login is fresh enough for STS, after confirming it again if needed. @returns false when the user cancelled. */
 async function freshOwner(session: Session, prompts: LinkPrompts): Promise<boolean> {
-  const stale = () => Date.now() / 1000 - (session.identity?.authTime ?? 0) > LINK_FRESH_SECONDS;
-  return stale() ? prompts.confirmOwner() : true;
+  return session.loginAgeSeconds > LINK_FRESH_SECONDS ? prompts.confirmOwner() : true;
 }
 
 /**

@@ -36,6 +36,8 @@ interface Stored {
   /** Set when logged in with an external provider (public data: its endpoints and client id), and the token's sub. */
   provider?: LoginProvider;
   sub?: string;
+  /** When this device received the ID token (ms since the epoch, its own clock). */
+  keptAt?: number;
 }
 
 /** The session ended (no login, or the refresh token was refused): log in again. */
@@ -105,15 +107,25 @@ export class Session implements WalletSession {
     return Array.isArray(amr) ? amr.filter((v): v is string => typeof v === 'string') : [];
   }
 
-  /**
-   * Who this login is at the custodian (the ID token's `iss` and `sub`) and when it was made (`auth_time`, else
-   * `iat`, in seconds: what STS checks for linking, docs/sts.md "Linked logins"); undefined when logged out.
-   */
-  get identity(): { issuer: string; subject: string; authTime: number } | undefined {
+  /** Who this login is at the custodian: the ID token's `iss` and `sub`; undefined when logged out. */
+  get identity(): { issuer: string; subject: string } | undefined {
     if (!this.#stored) return undefined;
     const c = claimsOf(this.#stored.idToken);
-    const authTime = typeof c.auth_time === 'number' ? c.auth_time : typeof c.iat === 'number' ? c.iat : 0;
-    return typeof c.iss === 'string' && typeof c.sub === 'string' ? { issuer: c.iss, subject: c.sub, authTime } : undefined;
+    return typeof c.iss === 'string' && typeof c.sub === 'string' ? { issuer: c.iss, subject: c.sub } : undefined;
+  }
+
+  /**
+   * How long ago this login was made, in seconds: the time since its ID token arrived (this device's clock) plus
+   * how old the login was then (`iat` − `auth_time`, as STS reads it: docs/sts.md, "Linked logins"). Measured
+   * so, a device clock set wrong does not make a login look older or younger than it is.
+   */
+  get loginAgeSeconds(): number {
+    if (!this.#stored) return Number.POSITIVE_INFINITY;
+    const c = claimsOf(this.#stored.idToken);
+    const iat = typeof c.iat === 'number' ? c.iat : 0;
+    const authTime = typeof c.auth_time === 'number' ? c.auth_time : iat;
+    const keptAt = this.#stored.keptAt ?? iat * 1000;
+    return Math.max(0, (Date.now() - keptAt) / 1000) + Math.max(0, iat - authTime);
   }
 
   /** True when the session was logged in with the built-in issuer (passkeys are its feature). */
@@ -282,7 +294,16 @@ export class Session implements WalletSession {
   }
 
   #keepOidc(provider: LoginProvider, t: { idToken: string; refreshToken: string | undefined; expiresAt: number; label: string; sub: string }): string {
-    this.#stored = { email: t.label, accessToken: t.idToken, idToken: t.idToken, refreshToken: t.refreshToken, expiresAt: t.expiresAt, provider, sub: t.sub };
+    this.#stored = {
+      email: t.label,
+      accessToken: t.idToken,
+      idToken: t.idToken,
+      refreshToken: t.refreshToken,
+      expiresAt: t.expiresAt,
+      provider,
+      sub: t.sub,
+      keptAt: Date.now(),
+    };
     if (this.#persist) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
     return t.idToken;
   }
@@ -305,7 +326,14 @@ export class Session implements WalletSession {
     if (typeof t.access_token !== 'string' || typeof t.id_token !== 'string' || typeof t.refresh_token !== 'string' || typeof t.expires_in !== 'number') {
       throw new IssuerRequestError('invalid_response', 'The identity service answered without tokens.');
     }
-    this.#stored = { email, accessToken: t.access_token, idToken: t.id_token, refreshToken: t.refresh_token, expiresAt: Date.now() + t.expires_in * 1000 };
+    this.#stored = {
+      email,
+      accessToken: t.access_token,
+      idToken: t.id_token,
+      refreshToken: t.refresh_token,
+      expiresAt: Date.now() + t.expires_in * 1000,
+      keptAt: Date.now(),
+    };
     if (this.#persist) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
     return t.access_token;
   }
