@@ -52,14 +52,7 @@ async function profile(): Promise<{ context: BrowserContext; driver: FrameDriver
 
 async function homeLogin(context: BrowserContext, driver: FrameDriver): Promise<Page> {
   const home = await context.newPage();
-  await home.goto(frameUrl);
-  await home.locator('#email').waitFor();
-  await home.locator('#email').fill(EMAIL);
-  await home.locator('#send-code').click();
-  await home.locator('#code').waitFor({ state: 'visible' });
-  await home.locator('#code').fill(await driver.latestCode(EMAIL));
-  await home.locator('#verify').click();
-  await home.locator('#home').waitFor({ timeout: 60_000 });
+  await driver.loginHome(home, EMAIL);
   await home.locator('#home-device-box').waitFor({ state: 'visible', timeout: 30_000 });
   return home;
 }

@@ -45,7 +45,6 @@ let signer: SignerProcess;
 let dapp: ExampleDapp;
 let context: BrowserContext;
 let driver: FrameDriver;
-let frameUrl = '';
 let page: Page;
 let address: Address;
 
@@ -53,7 +52,7 @@ let stack: SplitFrameStack | undefined;
 
 before(async () => {
   stack = await startSplitFrameStack({ chain: { chainId: CHAIN_ID, funderKey: FUNDER_KEY } });
-  ({ server, signer, frameUrl } = stack);
+  ({ server, signer } = stack);
   dapp = stack.dapp!;
   if (browserSkip) return;
   [context, driver] = [stack.context!, stack.driver!];
@@ -69,14 +68,7 @@ browserTest('a DApp connects; the owner saves a signing policy on the home page,
 
   const home = await context.newPage();
   try {
-    await home.goto(frameUrl);
-    await home.locator('#email').waitFor();
-    await home.locator('#email').fill(EMAIL);
-    await home.locator('#send-code').click();
-    await home.locator('#code').waitFor({ state: 'visible' });
-    await home.locator('#code').fill(await driver.latestCode(EMAIL));
-    await home.locator('#verify').click();
-    await home.locator('#home').waitFor({ timeout: 60_000 });
+    await driver.loginHome(home, EMAIL);
     assert.equal(await home.locator('#home-policy-box').isVisible(), true);
     assert.equal(await home.locator('#home-policy').inputValue(), '', 'no policy yet');
     // Not JSON a policy can be: refused, nothing stored.

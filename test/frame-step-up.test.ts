@@ -131,14 +131,7 @@ browserTest('a DApp connects; the owner saves a policy that wants a second facto
 
   home = await context.newPage();
   homeAuthenticator = await withAuthenticator(home);
-  await home.goto(frameUrl);
-  await home.locator('#email').waitFor();
-  await home.locator('#email').fill(EMAIL);
-  await home.locator('#send-code').click();
-  await home.locator('#code').waitFor({ state: 'visible' });
-  await home.locator('#code').fill(await driver.latestCode(EMAIL));
-  await home.locator('#verify').click();
-  await home.locator('#home').waitFor({ timeout: 60_000 });
+  await driver.loginHome(home, EMAIL);
   assert.equal(await home.locator('#home-address').textContent(), address);
   await home.locator('#home-policy').fill(POLICY);
   await home.locator('#home-policy-save').click();

@@ -30,14 +30,13 @@ let server: TestServer;
 let signer: SignerProcess;
 let context: BrowserContext;
 let driver: FrameDriver;
-let frameUrl = '';
 const seen: Array<{ url: string; method: string }> = [];
 
 let stack: SplitFrameStack | undefined;
 
 before(async () => {
   stack = await startSplitFrameStack();
-  ({ server, signer, frameUrl } = stack);
+  ({ server, signer } = stack);
   if (browserSkip) return;
   [context, driver] = [stack.context!, stack.driver!];
   context.on('request', (r: Request) => seen.push({ url: r.url(), method: r.method() }));
@@ -50,14 +49,7 @@ after(async () => {
 test('Rotate key shares on the home page: same address, next generation, and the new shares sign', async () => {
   const home = await context.newPage();
   try {
-    await home.goto(frameUrl);
-    await home.locator('#email').waitFor();
-    await home.locator('#email').fill(EMAIL);
-    await home.locator('#send-code').click();
-    await home.locator('#code').waitFor({ state: 'visible' });
-    await home.locator('#code').fill(await driver.latestCode(EMAIL));
-    await home.locator('#verify').click();
-    await home.locator('#home').waitFor({ timeout: 60_000 });
+    await driver.loginHome(home, EMAIL);
     assert.equal(await home.locator('#home-mode').textContent(), 'split');
     const address = getAddress((await home.locator('#home-address').textContent())!);
     const db = server.custodian.deps.store.db;

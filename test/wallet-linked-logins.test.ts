@@ -26,6 +26,8 @@ import { CustodianUserIdError, getWebIdentityUser } from '../src/wallet/custodia
 import { migrateMasterKeys } from '../src/wallet/migrate-master-keys.js';
 import { WALLET_SERVICE_USER } from '../src/wallet/wallet-principal.js';
 import { assumeRoleWithWebIdentity, linkWebIdentity, listWebIdentityLinks, masterKeyPolicy, verifyMasterKey } from '../packages/sdk/src/index.js';
+import { EnvelopeWalletClient } from '../packages/sdk/src/envelope/EnvelopeWalletClient.js';
+import { verifyMessage } from 'ethers';
 import { MASTER_KEY_POLICY_ID_V3 } from '../packages/sdk/src/envelope/masterKeyPolicy.js';
 
 const AUDIENCE = 'symbolon-wallet-link-test';
@@ -115,6 +117,39 @@ describe('wallet users by the custodian user id', () => {
       (await kmsOf(await idp.mint({ sub: c }))).send(new DecryptCommand({ CiphertextBlob: dataKey.CiphertextBlob!, EncryptionContext: { sub: a } })),
       (e: any) => e.name === 'AccessDeniedException',
     );
+  });
+
+  test("the envelope client opens a wallet another login created only when the custodian links that login to the token's user", async () => {
+    const clientOf = (login: string, fetchOverride?: typeof fetch) => {
+      const c = new EnvelopeWalletClient({
+        walletUrl: server.endpoint,
+        custodianUrl: server.endpoint,
+        region: REGION,
+        roleArn: walletUsersRoleArn(accountId),
+        token: () => idp.mint({ sub: login }),
+        kmsClientConfig: { maxAttempts: 1 },
+        ...(fetchOverride ? { fetch: fetchOverride } : {}),
+      });
+      clients.push(c.kms);
+      return c;
+    };
+    const a = sub('owen');
+    const created = await clientOf(a).createWallet();
+    const b = sub('owen-second');
+    await linkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: a }), linkedWebIdentityToken: await idp.mint({ sub: b }) });
+    // The linked login opens the record (its context names a) and signs for the same address.
+    const opened = await clientOf(b).getWallet();
+    assert.equal(opened.address, created.address);
+    const signature = await opened.signer().signMessage('from the linked login');
+    assert.equal(verifyMessage('from the linked login', signature), created.address);
+
+    // A login nobody linked, handed a's record by a lying wallet service: refused before any Decrypt.
+    const record = await (await fetch(`${server.endpoint}/v1/wallets/me`, { headers: { authorization: `Bearer ${await idp.mint({ sub: a })}` } })).text();
+    const lying: typeof fetch = async (input, init) =>
+      String(input instanceof Request ? input.url : input).endsWith('/v1/wallets/me')
+        ? new Response(record, { status: 200, headers: { 'content-type': 'application/json' } })
+        : fetch(input, init);
+    await assert.rejects(clientOf(sub('mallory'), lying).getWallet(), (e: any) => e.code === 'OWNER_MISMATCH');
   });
 
   test('a user from before linked logins: stamped at the next request; the migration moves the template-2 key; a linked login opens old ciphertexts; a rerun changes nothing', async () => {

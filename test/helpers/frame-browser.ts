@@ -122,6 +122,18 @@ export class FrameDriver {
     await frame.locator('#verify').click();
   }
 
+  /** Opens the wallet's home page (the frame's URL) in `page` and logs in there with the email code; resolves once the home page shows. */
+  async loginHome(page: Page, email: string): Promise<void> {
+    await page.goto(this.frameUrl);
+    await page.locator('#email').waitFor();
+    await page.locator('#email').fill(email);
+    await page.locator('#send-code').click();
+    await page.locator('#code').waitFor({ state: 'visible' });
+    await page.locator('#code').fill(await this.latestCode(email));
+    await page.locator('#verify').click();
+    await page.locator('#home').waitFor({ timeout: 60_000 });
+  }
+
   async openDapp(origin: string): Promise<Page> {
     const page = await this.context.newPage();
     if (process.env.SYMBOLON_FRAME_DEBUG) {

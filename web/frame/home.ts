@@ -15,6 +15,8 @@
  * A built-in issuer login shows Passkeys: how this login was made, Add a
  * passkey, and Confirm with passkey (a step-up, ./step-up.ts) when the login
  * has no second factor yet.
+ * Linked logins (./linked-logins.ts): the logins the custodian counts as
+ * this user, Link another login (a second login made fresh here) and Unlink.
  * Every wallet's page offers Export private key (docs/frame.md,
  * "Export"): after a plain warning and a fresh authentication (reauthenticate: a passkey when the user has
  * one, else the login screen again), an envelope
@@ -32,6 +34,7 @@ import { EnvelopeBackend } from './envelope-backend.js';
 import type { PagesApi, WalletOverview } from './pages-api.js';
 import * as ui from './ui.js';
 import { StepUpUnavailableError, stepUp } from './step-up.js';
+import { type LinkedLogin, linkErrorMessage, linkLogin, linkedLogins, unlinkLogin } from './linked-logins.js';
 
 /** This login's methods as the user reads them (the token's amr, docs/identity.md). */
 function describeMethods(amr: readonly string[]): string {
@@ -107,32 +110,55 @@ async function logIn(config: FrameConfig, session: Session): Promise<void> {
   }
 }
 
+/** What a fresh authentication is for, as the user reads it. */
+interface Purpose {
+  /** The step-up's reason. */
+  passkey: string;
+  /** The login screen's intro. */
+  login: string;
+  /** When the user logged in as someone else. */
+  otherUser: string;
+}
+
+const EXPORT: Purpose = {
+  passkey: 'Confirm with your passkey to export your private key.',
+  login: 'Log in again to export your private key.',
+  otherUser: 'You logged in as another user; nothing was exported. Reload the page.',
+};
+
+const LINKING: Purpose = {
+  passkey: 'Confirm with your passkey to change your linked logins.',
+  login: 'Log in again (as you are now) to change your linked logins.',
+  otherUser: 'You logged in as another user; no login was linked or unlinked. Reload the page.',
+};
+
 /**
  * The fresh authentication an export needs (the signer refuses a split
  * wallet's export unless the authentication is at most 5 minutes old;
- * docs/signer.md, "Export"): a passkey step-up when the user has a passkey
+ * docs/signer.md, "Export"), and a link or unlink (STS wants the login at
+ * most 300 seconds old): a passkey step-up when the user has a passkey
  * (./step-up.ts: a second factor, auth_time now), else the login screen
  * again — email code, passkey or a provider.
  * @returns false when the user cancelled.
- * @throws {Error} when the user logged in as someone else (nothing is exported).
+ * @throws {Error} when the user logged in as someone else (nothing is done).
  */
-async function reauthenticate(config: FrameConfig, session: Session): Promise<boolean> {
+async function reauthenticate(config: FrameConfig, session: Session, purpose: Purpose = EXPORT): Promise<boolean> {
   if (session.builtin && ((await session.passkeyCount().catch(() => 0)) ?? 0) > 0) {
     try {
-      await stepUp(session, 'Confirm with your passkey to export your private key.');
+      await stepUp(session, purpose.passkey);
       return true;
     } catch (e) {
       if (e instanceof ui.Dismissed) return false;
       if (!(e instanceof StepUpUnavailableError)) throw e;
     }
   }
-  return freshLogin(config, session);
+  return freshLogin(config, session, purpose);
 }
 
 /** The login screen again, for `reauthenticate`. @returns false when the user cancelled. */
-async function freshLogin(config: FrameConfig, session: Session): Promise<boolean> {
+async function freshLogin(config: FrameConfig, session: Session, purpose: Purpose): Promise<boolean> {
   const before = session.email;
-  ui.setStepUpLogin();
+  ui.setStepUpLogin(purpose.login);
   try {
     await ui.login(loginHandlers(config, session));
   } catch (e) {
@@ -141,8 +167,76 @@ async function freshLogin(config: FrameConfig, session: Session): Promise<boolea
   } finally {
     ui.setHomeLogin();
   }
-  if (session.email !== before) throw new Error('You logged in as another user; nothing was exported. Reload the page.');
+  if (session.email !== before) throw new Error(purpose.otherUser);
   return true;
+}
+
+/**
+ * The Linked logins box: the list (or why it could not be listed, with STS's
+ * code), Link another login (the login screen for the second method, then
+ * STS LinkWebIdentity) and Unlink. Unlinking the login in use logs out: that
+ * login is another user from then on.
+ */
+async function loginsView(config: FrameConfig, session: Session, rerender: () => Promise<void>, restart: () => void): Promise<ui.HomeView['logins']> {
+  let list: LinkedLogin[] | undefined;
+  let error: string | undefined;
+  try {
+    list = await linkedLogins(config, session);
+  } catch (e) {
+    if (e instanceof SessionEndedError) throw e;
+    error = `Your logins could not be listed: ${linkErrorMessage(e)}`;
+  }
+  const after = async (run: () => Promise<string>): Promise<void> => {
+    let status = '';
+    let failure = '';
+    try {
+      status = await run();
+    } catch (e) {
+      failure = linkErrorMessage(e);
+    }
+    if (!session.loggedIn) return; // unlinked the login in use: back at the login screen
+    await rerender().catch(() => undefined);
+    ui.showLinkResult(status, failure);
+  };
+  const confirmOwner = () => reauthenticate(config, session, LINKING);
+  return {
+    list,
+    error,
+    onLink: () =>
+      void after(async () => {
+        const secondLogin = async (second: Session): Promise<boolean> => {
+          ui.setLinkLogin();
+          try {
+            await ui.login(loginHandlers(config, second));
+            return true;
+          } catch (e) {
+            if (e instanceof ui.Dismissed) return false;
+            throw e;
+          } finally {
+            ui.setHomeLogin();
+          }
+        };
+        return (await linkLogin(config, session, { secondLogin, confirmOwner })) ? 'Login linked: it opens this wallet from now on.' : 'Linking cancelled.';
+      }),
+    onUnlink: (index) => {
+      const login = list?.[index];
+      if (!login) return;
+      if (
+        login.current &&
+        list!.length > 1 &&
+        !window.confirm('Unlink the login you are using now? You will be logged out, and this login will no longer open this wallet.')
+      )
+        return void rerender();
+      void after(async () => {
+        if (!(await unlinkLogin(config, session, login, { confirmOwner }))) return 'Unlinking cancelled.';
+        if (login.current) {
+          restart();
+          return '';
+        }
+        return 'Login unlinked: it no longer opens this wallet.';
+      });
+    },
+  };
 }
 
 /**
@@ -181,14 +275,20 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
         if (!(backend instanceof SplitBackend)) throw new Error('This wallet is not a split wallet.');
         return backend;
       };
+      const logout = (): void => {
+        ui.hideExportedKey();
+        session.logout();
+        void showHome(config, session, pages);
+      };
       const render = async (): Promise<void> => {
-        const [sites, activity, balance, passkeyList, policy, deviceFactor] = await Promise.all([
+        const [sites, activity, balance, passkeyList, policy, deviceFactor, logins] = await Promise.all([
           pages.sites(),
           pages.activity(20),
           balanceOf(config, wallet.address as Address),
           session.builtin ? session.passkeys().catch(() => undefined) : undefined,
           wallet.custodyMode === 'split' ? split().then((b) => b.signingPolicy()) : undefined,
           wallet.custodyMode === 'split' ? split().then((b) => b.hasDeviceFactor()) : undefined,
+          loginsView(config, session, render, logout),
         ]);
         const amr = session.authMethods;
         const passkeyCount = passkeyList?.length;
@@ -215,11 +315,7 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
             }
             return shown;
           },
-          onLogout: () => {
-            ui.hideExportedKey();
-            session.logout();
-            void showHome(config, session, pages);
-          },
+          onLogout: logout,
           passkeys:
             passkeyCount === undefined
               ? undefined
@@ -254,6 +350,7 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
                   recover: async (code) => (await split()).recoverDeviceShare(code),
                   remove: async () => (await split()).removeDeviceFactor(),
                 },
+          logins,
           policy: wallet.custodyMode === 'split' ? { current: policy, save: async (text) => (await split()).setSigningPolicy(text) } : undefined,
         });
       };

@@ -36,6 +36,8 @@ interface Stored {
   /** Set when logged in with an external provider (public data: its endpoints and client id), and the token's sub. */
   provider?: LoginProvider;
   sub?: string;
+  /** When this device received the ID token (ms since the epoch, its own clock). */
+  keptAt?: number;
 }
 
 /** The session ended (no login, or the refresh token was refused): log in again. */
@@ -71,10 +73,17 @@ export class Session implements WalletSession {
   readonly #issuer: string;
   #stored: Stored | undefined;
   #refreshing: Promise<string> | undefined;
+  readonly #persist: boolean;
 
-  /** @param issuer the built-in issuer's base URL (e.g. https://wallet.example/oidc). */
-  constructor(issuer: string) {
+  /**
+   * @param issuer the built-in issuer's base URL (e.g. https://wallet.example/oidc).
+   * @param options.persist false: a login kept in memory only, never read from or written to sessionStorage
+   *   (the second login of a link, ./linked-logins.ts, which must not replace the tab's session).
+   */
+  constructor(issuer: string, options: { persist?: boolean } = {}) {
     this.#issuer = issuer.replace(/\/+$/, '');
+    this.#persist = options.persist ?? true;
+    if (!this.#persist) return;
     try {
       const raw = sessionStorage.getItem(STORAGE_KEY);
       const parsed: unknown = raw ? JSON.parse(raw) : undefined;
@@ -96,6 +105,27 @@ export class Session implements WalletSession {
   get authMethods(): string[] {
     const amr = this.#stored ? claimsOf(this.#stored.idToken).amr : undefined;
     return Array.isArray(amr) ? amr.filter((v): v is string => typeof v === 'string') : [];
+  }
+
+  /** Who this login is at the custodian: the ID token's `iss` and `sub`; undefined when logged out. */
+  get identity(): { issuer: string; subject: string } | undefined {
+    if (!this.#stored) return undefined;
+    const c = claimsOf(this.#stored.idToken);
+    return typeof c.iss === 'string' && typeof c.sub === 'string' ? { issuer: c.iss, subject: c.sub } : undefined;
+  }
+
+  /**
+   * How long ago this login was made, in seconds: the time since its ID token arrived (this device's clock) plus
+   * how old the login was then (`iat` − `auth_time`, as STS reads it: docs/sts.md, "Linked logins"). Measured
+   * so, a device clock set wrong does not make a login look older or younger than it is.
+   */
+  get loginAgeSeconds(): number {
+    if (!this.#stored) return Number.POSITIVE_INFINITY;
+    const c = claimsOf(this.#stored.idToken);
+    const iat = typeof c.iat === 'number' ? c.iat : 0;
+    const authTime = typeof c.auth_time === 'number' ? c.auth_time : iat;
+    const keptAt = this.#stored.keptAt ?? iat * 1000;
+    return Math.max(0, (Date.now() - keptAt) / 1000) + Math.max(0, iat - authTime);
   }
 
   /** True when the session was logged in with the built-in issuer (passkeys are its feature). */
@@ -247,7 +277,7 @@ export class Session implements WalletSession {
 
   logout(): void {
     this.#stored = undefined;
-    sessionStorage.removeItem(STORAGE_KEY);
+    if (this.#persist) sessionStorage.removeItem(STORAGE_KEY);
   }
 
   async #refreshOidc(s: Stored): Promise<string> {
@@ -264,8 +294,17 @@ export class Session implements WalletSession {
   }
 
   #keepOidc(provider: LoginProvider, t: { idToken: string; refreshToken: string | undefined; expiresAt: number; label: string; sub: string }): string {
-    this.#stored = { email: t.label, accessToken: t.idToken, idToken: t.idToken, refreshToken: t.refreshToken, expiresAt: t.expiresAt, provider, sub: t.sub };
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
+    this.#stored = {
+      email: t.label,
+      accessToken: t.idToken,
+      idToken: t.idToken,
+      refreshToken: t.refreshToken,
+      expiresAt: t.expiresAt,
+      provider,
+      sub: t.sub,
+      keptAt: Date.now(),
+    };
+    if (this.#persist) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
     return t.idToken;
   }
 
@@ -287,8 +326,15 @@ export class Session implements WalletSession {
     if (typeof t.access_token !== 'string' || typeof t.id_token !== 'string' || typeof t.refresh_token !== 'string' || typeof t.expires_in !== 'number') {
       throw new IssuerRequestError('invalid_response', 'The identity service answered without tokens.');
     }
-    this.#stored = { email, accessToken: t.access_token, idToken: t.id_token, refreshToken: t.refresh_token, expiresAt: Date.now() + t.expires_in * 1000 };
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
+    this.#stored = {
+      email,
+      accessToken: t.access_token,
+      idToken: t.id_token,
+      refreshToken: t.refresh_token,
+      expiresAt: Date.now() + t.expires_in * 1000,
+      keptAt: Date.now(),
+    };
+    if (this.#persist) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.#stored));
     return t.access_token;
   }
 

@@ -344,6 +344,13 @@ export interface HomeView {
         onRemove?: ((id: string) => Promise<void>) | undefined;
       }
     | undefined;
+  /**
+   * The logins linked to this user at the custodian (docs/frame.md, "Linked logins"), or why they could not be listed;
+   * the clicks on Link another login and on a login's Unlink (each runs to its end, showing what happened).
+   */
+  logins?:
+    | { list: readonly { label: string; current: boolean }[] | undefined; error?: string | undefined; onLink(): void; onUnlink(index: number): void }
+    | undefined;
   /** Split wallets: the owner's signing policy (undefined: none) and its Save (text, or null to remove; resolves to the new generation). */
   policy?: { current: string | undefined; save(text: string | null): Promise<number> } | undefined;
   /**
@@ -359,10 +366,60 @@ export function hideExportedKey(): void {
   el('home-export-result').hidden = true;
 }
 
-/** The login screen as a step-up before an export: the user may cancel. */
-export function setStepUpLogin(): void {
-  el('login-intro').textContent = 'Log in again to export your private key.';
+/** The login screen as a step-up before an export (or `intro`, e.g. before a link): the user may cancel. */
+export function setStepUpLogin(intro = 'Log in again to export your private key.'): void {
+  el('login-intro').textContent = intro;
   el('login-cancel').hidden = false;
+}
+
+/** The login screen for the second login of a link: empty, and the user may cancel. */
+export function setLinkLogin(): void {
+  setStepUpLogin('Log in with the login to link to your wallet: another email, a sign-in provider or a passkey.');
+  el<HTMLInputElement>('email').value = '';
+}
+
+/** Back on the home page after a link or unlink: its outcome (status) or refusal (the page's error line). */
+export function showLinkResult(status: string, error: string): void {
+  showSection('home');
+  el('home-link-status').textContent = status;
+  if (error) showHomeError(error);
+}
+
+function showLogins(logins: HomeView['logins']): void {
+  el('home-links-box').hidden = logins === undefined;
+  if (!logins) return;
+  const add = el<HTMLButtonElement>('home-link-add');
+  const status = el('home-link-status');
+  status.textContent = logins.error ?? '';
+  const buttons: HTMLButtonElement[] = [add];
+  el('home-links').replaceChildren(
+    ...(logins.list ?? []).map((l, i) => {
+      const li = document.createElement('li');
+      li.append(span(l.label, 'grow'));
+      if (l.current) li.append(' ', span('(this login)', 'muted'));
+      const unlink = document.createElement('button');
+      unlink.type = 'button';
+      unlink.className = 'secondary small';
+      unlink.id = `home-link-unlink-${i}`;
+      unlink.textContent = 'Unlink';
+      unlink.onclick = () => {
+        for (const b of buttons) b.disabled = true;
+        showHomeError('');
+        status.textContent = 'Unlinking…';
+        logins.onUnlink(i);
+      };
+      buttons.push(unlink);
+      li.append(' ', unlink);
+      return li;
+    }),
+  );
+  add.disabled = logins.list === undefined;
+  add.onclick = () => {
+    for (const b of buttons) b.disabled = true;
+    showHomeError('');
+    status.textContent = '';
+    logins.onLink();
+  };
 }
 
 function time(iso: string): HTMLTimeElement {
@@ -481,6 +538,7 @@ export function showHome(view: HomeView): void {
       );
     };
   }
+  showLogins(view.logins);
   showDeviceShare(view.deviceShare);
   const rotate = view.onRotate;
   el('home-rotate-box').hidden = rotate === undefined;

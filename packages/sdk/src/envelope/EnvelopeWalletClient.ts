@@ -282,13 +282,35 @@ export class EnvelopeWalletClient {
     }
     if (record.custodyMode !== 'envelope' || !record.envelope)
       throw new EnvelopeError('NOT_ENVELOPE', `Wallet ${record.address} is not an envelope wallet (${record.custodyMode}).`);
-    // The device binds to the subject of its own token, whatever the store says.
-    if (record.envelope.encryptionContext.sub !== sub) throw new EnvelopeError('OWNER_MISMATCH', 'The wallet record names another owner than the token.');
-    return this.#open(record, sub, {
+    // The device binds to the subject of its own token, or of another login the custodian links to this user
+    // (the login that created the wallet: docs/sts.md, "Linked logins"), whatever the store says.
+    const owner = record.envelope.encryptionContext.sub;
+    if (owner !== sub && !(await this.#linkedSubject(owner)))
+      throw new EnvelopeError('OWNER_MISMATCH', 'The wallet record names another owner than the token, and no login linked to it.');
+    return this.#open(record, owner, {
       encryptedPrivateKey: base64ToBytes(record.envelope.encryptedPrivateKey, 'encryptedPrivateKey'),
       encryptedDataKey: base64ToBytes(record.envelope.encryptedDataKey, 'encryptedDataKey'),
       kmsKeyId: record.envelope.kmsKeyId,
     });
+  }
+
+  /**
+   * Whether `subject` is one of this user's logins, as the custodian answers this user's own ID token
+   * (ListWebIdentityLinks); false at a custodian without linked logins (InvalidAction).
+   * @throws {StsError} any other refusal.
+   */
+  async #linkedSubject(subject: string): Promise<boolean> {
+    try {
+      const user = await listWebIdentityLinks({
+        endpoint: this.#options.custodianUrl,
+        webIdentityToken: await this.custodianToken(),
+        ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+      });
+      return user.identities.some((i) => i.subject === subject);
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'InvalidAction') return false;
+      throw e;
+    }
   }
 
   #open(record: WalletRecord, owner: string, c: { encryptedPrivateKey: Uint8Array; encryptedDataKey: Uint8Array; kmsKeyId: string }): EnvelopeWallet {
