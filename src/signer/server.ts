@@ -1,7 +1,7 @@
 /**
  * The signer's HTTP API (fastify; never listens by itself):
  *
- *   POST /v1/sign   { payload, address, shareB, shareACiphertext, token, keyId?, generation?, signingPolicy?, shareC? }
+ *   POST /v1/sign   { payload, address, shareB, shareACiphertext, token, keyId?, generation?, signingPolicy?, shareC?, contextSub? }
  *                   -> 200 { type, signedTransaction, hash } | { type, signature } | { type, authorization }
  *                   -> 4xx/5xx { error: { code, message } }  (codes: errors.ts)
  *   POST /v1/rotate { address, shareB, shareACiphertext, generation, keyId, token?, signingPolicy?, newSigningPolicy?, shareC?, newFactor? }

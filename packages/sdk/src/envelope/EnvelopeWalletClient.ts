@@ -295,6 +295,8 @@ export class EnvelopeWalletClient {
    */
   async getWallet(): Promise<EnvelopeWallet> {
     const token = await this.token();
+    // A malformed token is refused here (BAD_TOKEN), before the wallet service sees it.
+    tokenSubject(token);
     let record: WalletRecord;
     try {
       record = await this.#api.myWallet(token);
