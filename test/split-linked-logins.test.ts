@@ -7,7 +7,8 @@
  * - a split wallet made from login 1 signs; login 2 (used before: it has a
  *   user id and a master key of its own, which never protected anything) is
  *   linked, its key is retired (PendingDeletion); login 2 signs with the same
- *   address; login 1 is unlinked; login 2 still signs, rotates, signs again;
+ *   address; login 1 is unlinked; login 2 still signs, rotates, signs again,
+ *   adds the device factor and signs with it;
  * - a login of another user gets share A refused (release_refused), and so
  *   does the unlinked login 1, back as a new user;
  * - a login whose user protected data with its key cannot be linked
@@ -37,7 +38,9 @@ import {
   linkWebIdentity,
   listWebIdentityLinks,
   masterKeyPolicy,
+  memoryDeviceKeyStore,
   unlinkWebIdentity,
+  type DeviceKeyStore,
   type SplitWalletClient,
 } from '../packages/sdk/src/index.js';
 
@@ -52,8 +55,8 @@ describe('split and envelope wallets from every linked login', () => {
   const sub = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
   const token = (s: string) => () => idp.mint({ sub: s });
 
-  function device(s: string): SplitWalletClient {
-    const c = splitDevice(server, signer.url, token(s));
+  function device(s: string, deviceKeys?: DeviceKeyStore): SplitWalletClient {
+    const c = splitDevice(server, signer.url, token(s), deviceKeys ? { deviceKeys } : {});
     clients.push(c);
     return c;
   }
@@ -182,6 +185,13 @@ describe('split and envelope wallets from every linked login', () => {
     const { contextSub: _omitted, ...withoutContextSub } = body;
     const ownSub = await bearerJson(`${signer.url}/v1/sign`, 'POST', await idp.mint({ sub: s2 }), withoutContextSub);
     assert.equal(ownSub.json.error.code, 'release_refused');
+
+    // Login 2 manages the device factor: a third share on its device, and signs with it.
+    const phone = device(s2, memoryDeviceKeyStore());
+    const factor = await phone.addDeviceFactor();
+    assert.equal(factor.generation, 2);
+    assert.match(factor.recoveryCode, /\S/);
+    await signs(phone, wallet.address, 'with the device factor');
   });
 
   test('a used login whose key protected data, or whose user has other logins, is not linked (LoginInUse); nothing changes', async () => {
