@@ -110,8 +110,17 @@ describe('linked logins: one user, several login methods', () => {
     );
     const before = await listWebIdentityLinks({ endpoint: endpoint(), webIdentityToken: ext });
     assert.notEqual(before.userId, first.userId);
-    // That first sight gave the external login a user of its own: linking it to alice is refused (never a merge).
-    await rejectsCode(linkWebIdentity({ endpoint: endpoint(), webIdentityToken: email, linkedWebIdentityToken: ext }), 'EntityAlreadyExists');
+    // That first sight gave the external login a user of its own; once that user's key protects data, linking it to alice is refused.
+    const extKey = await admin().send(
+      new CreateKeyCommand({
+        Policy: masterKeyPolicy({ accountId, uid: before.userId, walletServicePrincipalArn: walletArn }),
+        BypassPolicyLockoutSafetyCheck: true,
+      }),
+    );
+    await (await kmsOf(ext)).send(
+      new GenerateDataKeyCommand({ KeyId: extKey.KeyMetadata!.KeyId!, KeySpec: 'AES_256', EncryptionContext: { uid: before.userId } }),
+    );
+    await rejectsCode(linkWebIdentity({ endpoint: endpoint(), webIdentityToken: email, linkedWebIdentityToken: ext }), 'LoginInUse');
 
     // A login never seen before links; both tokens fresh.
     const ext2 = await idp.mint({ sub: 'alice-second' });

@@ -461,7 +461,15 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     });
     const iam = new IamService({ store, root, accountId, authenticator, principals, authorizer: policyAuthorizer, audit, quorum });
     const roles = new RolesService({ store, accountId, authenticator, authorizer: policyAuthorizer, rolePolicies, audit, quorum });
-    const sts = new StsService({ store, root, accountId, verifier: () => identity.verifier('custodian'), audit, authorizer: policyAuthorizer });
+    const sts = new StsService({
+      store,
+      root,
+      accountId,
+      verifier: () => identity.verifier('custodian'),
+      audit,
+      authorizer: policyAuthorizer,
+      keyChanged: (keyId) => keyCache.invalidate(keyId),
+    });
     // The role devices assume for their users' master keys (docs/sts.md); created once per store.
     await provisionWalletUsersRole({ store, accountId, now: clock() });
     // The wallet store role; it reaches the custodian over the KMS API like any client (src/wallet/wallet-service.ts).

@@ -18,7 +18,7 @@ import { SignerError } from './errors.js';
 import type { AwsCredentials } from './kms-client.js';
 import { shareMismatch } from './releaseShareA.js';
 import { checkShareC, combineShares, deviceShareMismatch, releaseShareAFor } from './deviceShare.js';
-import { MAX_GENERATION, shareAContext } from './shareContext.js';
+import { contextSubOf, MAX_GENERATION, shareAContext } from './shareContext.js';
 import { readSplitSigningPolicy, type SplitSigningPolicy } from './splitSigningPolicy.js';
 import type { SignerDeps } from './signWithSplitKey.js';
 import { verifyOwnerRequest } from './verifyOwnerRequest.js';
@@ -39,6 +39,8 @@ export interface SharesRequest {
   token: string;
   /** The signing policy text share A of `generation` was sealed with (absent: none; splitSigningPolicy.ts). */
   signingPolicy?: string | undefined;
+  /** The `sub` of share A's context as the wallet was made (a linked login's is another; absent: the token's; shareContext.ts). */
+  contextSub?: string | undefined;
 }
 
 /**
@@ -81,7 +83,7 @@ export async function openSplitKey(
         token: request.token,
         tokenExp: verified.exp,
         ciphertext: request.shareACiphertext,
-        context: shareAContext(verified.sub, address, request.generation, policy?.sha256),
+        context: shareAContext(contextSubOf(request.contextSub, verified), address, request.generation, policy?.sha256),
         keyId: request.keyId,
         ...(options.purpose ? { purpose: options.purpose } : {}),
       },

@@ -43,7 +43,7 @@ import { signMessage } from '../eth/signMessage.js';
 import { rotationStatement } from './rotationStatement.js';
 import { openSplitKey, type SharesRequest } from './openSplitKey.js';
 import { SHARE_BYTES } from './releaseShareA.js';
-import { MAX_GENERATION, shareAContext } from './shareContext.js';
+import { contextSubOf, MAX_GENERATION, shareAContext } from './shareContext.js';
 import { readSplitSigningPolicy } from './splitSigningPolicy.js';
 import { SignerError } from './errors.js';
 import { DEVICE_FACTOR, type ShareFactor, withFactor } from './deviceShare.js';
@@ -110,7 +110,7 @@ export async function rotateSplitKey(deps: SignerDeps, request: RotateRequest): 
       credentials: opened.credentials,
       keyId: request.keyId,
       plaintext: newShareA,
-      encryptionContext: withFactor(shareAContext(verified.sub, address, generation, next?.sha256), factor),
+      encryptionContext: withFactor(shareAContext(contextSubOf(request.contextSub, verified), address, generation, next?.sha256), factor),
     });
     const k = key;
     const proof = await signMessage({

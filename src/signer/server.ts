@@ -1,7 +1,7 @@
 /**
  * The signer's HTTP API (fastify; never listens by itself):
  *
- *   POST /v1/sign   { payload, address, shareB, shareACiphertext, token, keyId?, generation?, signingPolicy?, shareC? }
+ *   POST /v1/sign   { payload, address, shareB, shareACiphertext, token, keyId?, generation?, signingPolicy?, shareC?, contextSub? }
  *                   -> 200 { type, signedTransaction, hash } | { type, signature } | { type, authorization }
  *                   -> 4xx/5xx { error: { code, message } }  (codes: errors.ts)
  *   POST /v1/rotate { address, shareB, shareACiphertext, generation, keyId, token?, signingPolicy?, newSigningPolicy?, shareC?, newFactor? }
@@ -17,7 +17,9 @@
  * The token may come in the body or as `Authorization: Bearer`. Request and
  * response schemas are closed (no additional properties), so nothing but the
  * signed result can leave; every share route takes `shareC`, the owner's
- * device share of a three-share wallet (deviceShare.ts); request bodies are never logged, and the logger
+ * device share of a three-share wallet (deviceShare.ts), and `contextSub`,
+ * the wallet's share A context sub when the token's login is another linked
+ * login of the owner (shareContext.ts); request bodies are never logged, and the logger
  * redacts the secret-bearing fields should one ever be passed to it.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -56,6 +58,7 @@ const signBody = {
     generation: { type: 'integer', minimum: 0, maximum: MAX_GENERATION },
     signingPolicy: policyText,
     shareC: { type: 'string', pattern: BASE64, minLength: 44, maxLength: 44 },
+    contextSub: { type: 'string', minLength: 1, maxLength: 255 },
   },
 } as const;
 
@@ -92,6 +95,7 @@ const rotateBody = {
     signingPolicy: policyText,
     newSigningPolicy: { anyOf: [policyText, { type: 'null' }] },
     shareC: signBody.properties.shareC,
+    contextSub: signBody.properties.contextSub,
     newFactor: { anyOf: [{ type: 'string', enum: [DEVICE_FACTOR] }, { type: 'null' }] },
   },
 } as const;
@@ -139,6 +143,7 @@ const exportBody = {
     token: signBody.properties.token,
     signingPolicy: policyText,
     shareC: signBody.properties.shareC,
+    contextSub: signBody.properties.contextSub,
   },
 } as const;
 
@@ -191,6 +196,7 @@ interface SignBody {
   generation?: number;
   signingPolicy?: string;
   shareC?: string;
+  contextSub?: string;
 }
 
 interface ExportBody {
@@ -203,6 +209,7 @@ interface ExportBody {
   token?: string;
   signingPolicy?: string;
   shareC?: string;
+  contextSub?: string;
 }
 
 interface RotateBody {
@@ -215,6 +222,7 @@ interface RotateBody {
   signingPolicy?: string;
   newSigningPolicy?: string | null;
   shareC?: string;
+  contextSub?: string;
   newFactor?: ShareFactor | null;
 }
 
@@ -244,6 +252,7 @@ interface SharesBody {
   token?: string;
   signingPolicy?: string;
   shareC?: string;
+  contextSub?: string;
 }
 
 /**
@@ -262,6 +271,7 @@ function sharesOf(body: SharesBody, authorization: string | undefined) {
     keyId: body.keyId,
     token,
     signingPolicy: body.signingPolicy,
+    contextSub: body.contextSub,
   };
 }
 

@@ -11,7 +11,18 @@
  * "Split and envelope wallets") has one more key, `signing-policy-sha256`:
  * the SHA-256 of the policy text share A was sealed with
  * (splitSigningPolicy.ts). A policy-less wallet keeps the contexts above.
+ *
+ * The `sub` is the one the wallet was made with (the wallet service serves it
+ * as the wallet's `encryptionContext.sub`): a login linked to the owner later
+ * has another sub, so the device sends the wallet's (`contextSub`), and the
+ * ciphertexts stay as they are. The signer does not trust that value for
+ * who may open share A: the custodian decides, from the owner's master key
+ * policy (template 3: only sessions STS tagged with the owner's `uid`, and
+ * only under the creating login's `sub`; docs/signer.md, "Linked logins").
+ * A wrong `contextSub` only makes the ciphertext fail to open.
  */
+import type { VerifiedToken } from '../identity/token-verifier.js';
+import { SignerError } from './errors.js';
 
 /** The context key that names a share generation (decimal). */
 export const GENERATION_CONTEXT_KEY = 'generation';
@@ -33,4 +44,17 @@ export function shareAContext(sub: string, address: string, generation: number, 
   const context: Record<string, string> = generation === 0 ? { sub, address } : { sub, address, [GENERATION_CONTEXT_KEY]: String(generation) };
   if (signingPolicySha256 !== undefined) context[SIGNING_POLICY_CONTEXT_KEY] = signingPolicySha256;
   return context;
+}
+
+/** OIDC Core §2: a sub is at most 255 ASCII characters. */
+const MAX_SUB_LENGTH = 255;
+
+/**
+ * The `sub` of share A's context: the wallet's (`requested`, from the record the device read), else the token's.
+ * @throws {SignerError} bad_request when `requested` is empty or longer than a sub can be.
+ */
+export function contextSubOf(requested: string | undefined, verified: Pick<VerifiedToken, 'sub'>): string {
+  if (requested === undefined) return verified.sub;
+  if (requested.length === 0 || requested.length > MAX_SUB_LENGTH) throw new SignerError('bad_request', `contextSub must be 1-${MAX_SUB_LENGTH} characters.`);
+  return requested;
 }

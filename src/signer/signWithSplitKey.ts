@@ -34,7 +34,7 @@ import type { DigestSigner } from '../eth/types.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
 import { recordRefusal, SHARE_BYTES, shareMismatch } from './releaseShareA.js';
 import { checkShareC, combineShares, DEVICE_FACTOR, deviceShareMismatch, releaseShareAFor, withFactor } from './deviceShare.js';
-import { shareAContext } from './shareContext.js';
+import { contextSubOf, shareAContext } from './shareContext.js';
 import { decideSplitFacts, enforceSplitDecision, readSplitSigningPolicy } from './splitSigningPolicy.js';
 import { ownerAuth } from './ownerAuth.js';
 import { payloadFacts } from '../signing-policy/payloadFacts.js';
@@ -72,6 +72,8 @@ export interface SplitSignRequest {
   generation?: number | undefined;
   /** The owner's signing policy text share A was sealed with (absent: the wallet has none). */
   signingPolicy?: string | undefined;
+  /** The `sub` of share A's context as the wallet was made (absent: the token's; shareContext.ts). */
+  contextSub?: string | undefined;
 }
 
 export type SplitSignResult =
@@ -118,7 +120,7 @@ export async function signWithSplitKey(deps: SignerDeps, request: SplitSignReque
     const facts = payloadFacts(request.payload);
     let context: Record<string, string>;
     try {
-      context = shareAContext(verified.sub, address, request.generation ?? 0, policy?.sha256);
+      context = shareAContext(contextSubOf(request.contextSub, verified), address, request.generation ?? 0, policy?.sha256);
     } catch {
       throw new SignerError('bad_request', 'generation must be a non-negative integer.');
     }

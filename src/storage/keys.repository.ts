@@ -280,3 +280,20 @@ export async function putTags(db: Db, keyId: string, tags: Array<[string, string
 export async function removeTags(db: Db, keyId: string, tagKeys: string[]): Promise<void> {
   if (tagKeys.length) await db.deleteFrom('kms_key_tags').where('key_id', '=', keyId).where('tag_key', 'in', tagKeys).execute();
 }
+
+/**
+ * Keys of `accountId`, not pending deletion, whose policy text contains any of `needles` verbatim (a
+ * LIKE with its wildcards escaped): a cheap pre-filter; the caller parses each policy to decide.
+ */
+export async function keysWithPolicyContaining(db: Db, accountId: string, needles: readonly string[]): Promise<KmsKeyTable[]> {
+  if (needles.length === 0) return [];
+  const patterns = needles.map((n) => `%${n.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  return db
+    .selectFrom('kms_keys')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('key_state', '!=', 'PendingDeletion')
+    .where((eb) => eb.or(patterns.map((p) => sql<boolean>`${eb.ref('policy')} like ${p} escape '\\'`)))
+    .orderBy('created_at')
+    .execute();
+}

@@ -75,3 +75,20 @@ export async function inUserLinksTransaction<T>(store: Store, uid: string, fn: (
     return fn(trx);
   });
 }
+
+/** Moves one login from user `from` to user `to` (a merge, src/sts/merge-login.ts); false when it was not `from`'s. */
+export async function moveIdentityLink(
+  db: Db,
+  login: { issuer: string; subject: string },
+  from: string,
+  to: { uid: string; originSubject: string },
+): Promise<boolean> {
+  const res = await db
+    .updateTable('sts_identity_links')
+    .set({ uid: to.uid, origin_subject: to.originSubject })
+    .where('issuer', '=', login.issuer)
+    .where('subject', '=', login.subject)
+    .where('uid', '=', from)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}

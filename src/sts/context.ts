@@ -25,6 +25,8 @@ export interface StsContext {
    * (absent: only the account root may call the actions that ask).
    */
   authorize?: (action: string, resourceArn: string) => Promise<void>;
+  /** Invalidates a key in this process's KMS key cache (others see the change within their cache's TTL). */
+  keyChanged?: (keyId: string) => void;
 }
 
 /** One STS action: returns the inner XML of `<ActionResult>`. */

@@ -37,6 +37,8 @@ export interface StsServiceDeps {
   audit: AuditSink;
   /** Decides signed actions that name an IAM permission (GetWebIdentityUser) by the caller's identity policies. */
   authorizer?: PolicyAuthorizer;
+  /** Tells the KMS's key cache in this process that a key changed (a merge retires keys: merge-login.ts). */
+  keyChanged?: (keyId: string) => void;
 }
 
 /** Sends an STS error document with the error's own code. */
@@ -77,8 +79,8 @@ export class StsService implements QueryService {
       if (!action || (!action.anonymous && !caller)) throw invalidAction(`Could not find operation ${p.action.slice(0, 64)}`);
       const version = params.get('Version');
       if (version !== null && version !== STS_VERSION) throw invalidAction(`Could not find operation ${action.name} for version ${version.slice(0, 32)}`);
-      const { store, root, accountId, verifier, audit, authorizer } = this.#deps;
-      const ctx: StsContext = { caller, info, store, root, accountId, verifier, audit };
+      const { store, root, accountId, verifier, audit, authorizer, keyChanged } = this.#deps;
+      const ctx: StsContext = { caller, info, store, root, accountId, verifier, audit, ...(keyChanged ? { keyChanged } : {}) };
       if (caller && authorizer) ctx.authorize = identityPolicyCheck(authorizer, caller, info);
       const result = await action.handle(p, ctx);
       reply

@@ -8,8 +8,11 @@
  *   second token's login to the first token's user. Both logins must be at
  *   most LINK_FRESHNESS_SECONDS old (`auth_time`, else `iat`), so a token
  *   lifted from a wallet service's traffic or a stale tab cannot link
- *   anything; a login that already belongs to another user is refused
- *   (EntityAlreadyExists): linking never merges two users or moves a wallet.
+ *   anything. A login that already belongs to another user (it was used
+ *   before) is moved only when that user has no other login and none of its
+ *   master keys ever protected anything; those keys are then scheduled for
+ *   deletion. Otherwise LoginInUse (merge-login.ts): linking never merges
+ *   two users' data or moves a wallet.
  * - UnlinkWebIdentity (WebIdentityToken, Issuer, Subject): removes one login
  *   of the token's user, with a fresh login of that user; the last one is
  *   refused (DeleteConflict), so a user always keeps a way in.
@@ -38,6 +41,7 @@ import { AwsError } from '../aws/errors.js';
 import { invalidIdentityToken, validationError } from './errors.js';
 import { verify } from './assume-role-with-web-identity.js';
 import { isFreshLogin, LINK_FRESHNESS_SECONDS, linkOf } from './identity-links.js';
+import { mergeUsedLogin } from './merge-login.js';
 import type { StsAction, StsContext } from './context.js';
 import type { QueryParams } from '../iam/params.js';
 
@@ -109,11 +113,12 @@ export const linkWebIdentity: StsAction = {
       if (owner.issuer === added.issuer && owner.sub === added.sub) throw validationError('The two tokens are the same login; link a different login method.');
       const existing = await findIdentityLink(ctx.store.db, added.issuer, added.sub);
       if (existing && existing.uid !== uid) {
-        throw new AwsError(
-          'EntityAlreadyExists',
-          'The login of LinkedWebIdentityToken already belongs to another user; linking never merges users. Unlink it from that user first.',
-          409,
-        );
+        // A login used before: moved only when its user holds nothing (merge-login.ts).
+        const retired = await mergeUsedLogin(ctx, { issuer: added.issuer, subject: added.sub }, existing.uid, {
+          uid,
+          originSubject: ownerLink.originSubject,
+        });
+        await ctx.audit.recordDurable(event(ctx, 'LinkWebIdentity', { ...tags, fromUid: existing.uid, retiredKeys: retired.join(',') }, 'allowed', null));
       }
       if (!existing) {
         const { link } = await insertIdentityLinkIfAbsent(ctx.store.db, {

@@ -40,6 +40,14 @@ import { listWebIdentityLinks } from './webIdentityLinks.js';
 /** Where the user's token comes from: a fixed token, a function returning a fresh one, or a built-in-issuer session. */
 export type TokenSource = string | (() => Promise<string>) | (Pick<OidcSession, 'token'> & Partial<Pick<OidcSession, 'idToken'>>);
 
+/**
+ * The `sub` to bind new ciphertexts to under a verified master key: a template-3 key's pre-linking sub
+ * (the creating login's; every linked login's session may use it), else the token's.
+ */
+export function contextSubOf(key: Pick<VerifiedMasterKey, 'template' | 'legacySub'>, tokenSub: string): string {
+  return key.template === 3 && key.legacySub !== undefined ? key.legacySub : tokenSub;
+}
+
 /** A token from `source`: for a session, its access token (`token`) or, when it has one, its ID token (`idToken`). */
 function fromSource(source: TokenSource, kind: 'token' | 'idToken'): Promise<string> {
   if (typeof source === 'string') return Promise.resolve(source);
@@ -212,6 +220,21 @@ export class EnvelopeWalletClient {
   }
 
   /**
+   * The `sub` a wallet record's ciphertexts are bound to, accepted for this token: the token's own, or — for
+   * a login linked to the owner later (docs/sts.md, "Linked logins") — the pre-linking sub of the user's
+   * template-3 master key, as the custodian shows it to this user's own session (verifyMasterKey). The
+   * wallet service's word alone is never enough.
+   * @throws {EnvelopeError} OWNER_MISMATCH when the record names another sub; MASTER_KEY_UNTRUSTED / MASTER_KEY_UNVERIFIED.
+   */
+  async ownerSubject(recordSub: string, masterKeyId: string, token: string): Promise<string> {
+    const { sub } = tokenSubject(token);
+    if (recordSub === sub) return sub;
+    const key = await this.verifyMasterKey(masterKeyId, token);
+    if (key.template === 3 && key.legacySub === recordSub) return recordSub;
+    throw new EnvelopeError('OWNER_MISMATCH', "The wallet record names another owner than the token and the user's master key.");
+  }
+
+  /**
    * Creates the user's envelope wallet on this device.
    * @throws {EnvelopeError} WALLET_EXISTS when the user has a wallet (open it with getWallet), OWNER_MISMATCH, ROUND_TRIP_FAILED,
    *   MASTER_KEY_UNTRUSTED / MASTER_KEY_UNVERIFIED when the master key the wallet service names is not shown to be the user's own.
@@ -223,7 +246,8 @@ export class EnvelopeWalletClient {
     const me = await this.#api.me(token);
     if (me.sub !== sub) throw new EnvelopeError('OWNER_MISMATCH', 'The wallet service names another subject than the token.');
     if (me.wallet) throw new EnvelopeError('WALLET_EXISTS', `This user already has wallet ${me.wallet.address}; open it with getWallet().`);
-    await this.verifyMasterKey(me.masterKeyId, token);
+    // A template-3 key names the sub its ciphertexts are bound to: the creating login's, which a linked login uses too.
+    const owner = contextSubOf(await this.verifyMasterKey(me.masterKeyId, token), sub);
     const retry = this.#options.retry ?? {};
 
     const privateKey = secp256k1.utils.randomSecretKey();
@@ -234,16 +258,16 @@ export class EnvelopeWalletClient {
     let encryptedDataKey: Uint8Array;
     try {
       address = addressOfPublicKey(secp256k1.getPublicKey(privateKey, false));
-      sealed = await sealPrivateKey({ dataKey, privateKey, address, owner: sub });
+      sealed = await sealPrivateKey({ dataKey, privateKey, address, owner });
       const enc = await withThrottlingRetry(
-        () => this.kms.send(new EncryptCommand({ KeyId: me.masterKeyId, Plaintext: dataKey, EncryptionContext: { sub } })),
+        () => this.kms.send(new EncryptCommand({ KeyId: me.masterKeyId, Plaintext: dataKey, EncryptionContext: { sub: owner } })),
         retry,
       );
       if (!enc.CiphertextBlob) throw new EnvelopeError('ROUND_TRIP_FAILED', 'The custodian returned no ciphertext for the data key.');
       encryptedDataKey = enc.CiphertextBlob;
       // A key whose data key cannot come back is a lost wallet: prove the way back before storing anything.
       const dec = await withThrottlingRetry(
-        () => this.kms.send(new DecryptCommand({ CiphertextBlob: encryptedDataKey, KeyId: me.masterKeyId, EncryptionContext: { sub } })),
+        () => this.kms.send(new DecryptCommand({ CiphertextBlob: encryptedDataKey, KeyId: me.masterKeyId, EncryptionContext: { sub: owner } })),
         retry,
       );
       check = dec.Plaintext;
@@ -261,7 +285,7 @@ export class EnvelopeWalletClient {
       encryptedDataKey: bytesToBase64(encryptedDataKey),
       idempotencyKey: randomId(),
     });
-    return this.#open(record, sub, { encryptedPrivateKey: sealed, encryptedDataKey, kmsKeyId: me.masterKeyId });
+    return this.#open(record, owner, { encryptedPrivateKey: sealed, encryptedDataKey, kmsKeyId: me.masterKeyId });
   }
 
   /**
@@ -271,7 +295,8 @@ export class EnvelopeWalletClient {
    */
   async getWallet(): Promise<EnvelopeWallet> {
     const token = await this.token();
-    const { sub } = tokenSubject(token);
+    // A malformed token is refused here (BAD_TOKEN), before the wallet service sees it.
+    tokenSubject(token);
     let record: WalletRecord;
     try {
       record = await this.#api.myWallet(token);
@@ -282,35 +307,13 @@ export class EnvelopeWalletClient {
     }
     if (record.custodyMode !== 'envelope' || !record.envelope)
       throw new EnvelopeError('NOT_ENVELOPE', `Wallet ${record.address} is not an envelope wallet (${record.custodyMode}).`);
-    // The device binds to the subject of its own token, or of another login the custodian links to this user
-    // (the login that created the wallet: docs/sts.md, "Linked logins"), whatever the store says.
-    const owner = record.envelope.encryptionContext.sub;
-    if (owner !== sub && !(await this.#linkedSubject(owner)))
-      throw new EnvelopeError('OWNER_MISMATCH', 'The wallet record names another owner than the token, and no login linked to it.');
+    // The device binds to the subject of its own token, or to the one the user's own master key names (a linked login).
+    const owner = await this.ownerSubject(record.envelope.encryptionContext.sub, record.envelope.kmsKeyId, token);
     return this.#open(record, owner, {
       encryptedPrivateKey: base64ToBytes(record.envelope.encryptedPrivateKey, 'encryptedPrivateKey'),
       encryptedDataKey: base64ToBytes(record.envelope.encryptedDataKey, 'encryptedDataKey'),
       kmsKeyId: record.envelope.kmsKeyId,
     });
-  }
-
-  /**
-   * Whether `subject` is one of this user's logins, as the custodian answers this user's own ID token
-   * (ListWebIdentityLinks); false at a custodian without linked logins (InvalidAction).
-   * @throws {StsError} any other refusal.
-   */
-  async #linkedSubject(subject: string): Promise<boolean> {
-    try {
-      const user = await listWebIdentityLinks({
-        endpoint: this.#options.custodianUrl,
-        webIdentityToken: await this.custodianToken(),
-        ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
-      });
-      return user.identities.some((i) => i.subject === subject);
-    } catch (e) {
-      if ((e as { code?: unknown }).code === 'InvalidAction') return false;
-      throw e;
-    }
   }
 
   #open(record: WalletRecord, owner: string, c: { encryptedPrivateKey: Uint8Array; encryptedDataKey: Uint8Array; kmsKeyId: string }): EnvelopeWallet {

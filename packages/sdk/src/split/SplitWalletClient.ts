@@ -36,7 +36,7 @@ import { EncryptCommand } from '@aws-sdk/client-kms';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { getAddress, type Address, type Hex } from 'viem';
 import { withThrottlingRetry } from '../retry.js';
-import { EnvelopeWalletClient, type EnvelopeWalletClientOptions } from '../envelope/EnvelopeWalletClient.js';
+import { contextSubOf, EnvelopeWalletClient, type EnvelopeWalletClientOptions } from '../envelope/EnvelopeWalletClient.js';
 import { addressOfPublicKey } from '../envelope/EnvelopeKey.js';
 import { base64ToBytes, bytesToBase64 } from '../envelope/base64.js';
 import { httpJson } from '../envelope/httpJson.js';
@@ -187,7 +187,8 @@ export class SplitWalletClient {
     if (me.sub !== sub) throw new SplitError('OWNER_MISMATCH', 'The wallet service names another subject than the token.');
     if (me.wallet) throw new SplitError('WALLET_EXISTS', `This user already has wallet ${me.wallet.address}.`);
     // Share A goes only under a key shown to be the user's own: a key the provider could open would give it share A beside share B.
-    await this.envelope.verifyMasterKey(me.masterKeyId, token);
+    // Under a template-3 key, share A's context names the key's pre-linking sub, so every linked login opens it.
+    const owner = contextSubOf(await this.envelope.verifyMasterKey(me.masterKeyId, token), sub);
 
     const key = secp256k1.utils.randomSecretKey();
     const shareA = crypto.getRandomValues(new Uint8Array(32));
@@ -196,7 +197,7 @@ export class SplitWalletClient {
       for (let i = 0; i < 32; i++) shareB[i] = key[i]! ^ shareA[i]!;
       const address = addressOfPublicKey(secp256k1.getPublicKey(key, false));
       const enc = await withThrottlingRetry(
-        () => this.envelope.kms.send(new EncryptCommand({ KeyId: me.masterKeyId, Plaintext: shareA, EncryptionContext: { sub, address } })),
+        () => this.envelope.kms.send(new EncryptCommand({ KeyId: me.masterKeyId, Plaintext: shareA, EncryptionContext: { sub: owner, address } })),
         this.#options.retry ?? {},
       );
       if (!enc.CiphertextBlob) throw new SplitError('ENCRYPT_FAILED', 'The custodian returned no ciphertext for share A.');
@@ -385,6 +386,8 @@ export class SplitWalletClient {
         shareB: split.shareB,
         shareACiphertext: split.shareACiphertext,
         keyId: split.kmsKeyId,
+        // Share A's context names the wallet's sub; a linked login's token names another (docs/signer.md, "Linked logins").
+        ...(split.encryptionContext?.sub ? { contextSub: split.encryptionContext.sub } : {}),
         ...(split.generation ? { generation: split.generation } : {}),
         ...(split.signingPolicy !== undefined ? { signingPolicy: split.signingPolicy } : {}),
         ...fields,
@@ -647,7 +650,16 @@ export class SplitWalletClient {
     }
     const split = record.split;
     if (record.custodyMode !== 'split' || !split) throw new SplitError('NOT_SPLIT', `Wallet ${record.address} is not a split wallet (${record.custodyMode}).`);
-    if (split.encryptionContext.sub !== sub) throw new SplitError('OWNER_MISMATCH', 'The wallet record names another owner than the token.');
+    if (split.encryptionContext.sub !== sub) {
+      // A linked login: the record's sub must be the one the user's own master key names (the custodian's word, not the wallet service's).
+      try {
+        await this.envelope.ownerSubject(split.encryptionContext.sub, split.kmsKeyId, token);
+      } catch (e) {
+        if ((e as { code?: unknown }).code === 'OWNER_MISMATCH')
+          throw new SplitError('OWNER_MISMATCH', 'The wallet record names another owner than the token.');
+        throw e;
+      }
+    }
     return record;
   }
 

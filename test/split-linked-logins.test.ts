@@ -1,0 +1,264 @@
+/**
+ * Split and envelope wallets from every linked login (docs/signer.md,
+ * "Linked logins"; docs/identity.md, "Linking a login that was used
+ * before"), against a real listening server, the signer as a child process
+ * attested by the custodian's platform key, and @symbolon/sdk's clients:
+ *
+ * - a split wallet made from login 1 signs; login 2 (used before: it has a
+ *   user id and a master key of its own, which never protected anything) is
+ *   linked, its key is retired (PendingDeletion); login 2 signs with the same
+ *   address; login 1 is unlinked; login 2 still signs, rotates, signs again,
+ *   adds the device factor and signs with it;
+ * - a login of another user gets share A refused (release_refused), and so
+ *   does the unlinked login 1, back as a new user;
+ * - a login whose user protected data with its key cannot be linked
+ *   (LoginInUse), nor one whose user has other logins; nothing changes;
+ * - an envelope wallet is created from login 2 of a linked user and opens
+ *   from login 1.
+ *
+ * Runs on SQLite, and on PostgreSQL with DATABASE_URL.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { verifyMessage, type Hex } from 'viem';
+import { CreateKeyCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { REGION, startTestServer, type TestServer } from './helpers/server.js';
+import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
+import { launchCustodianSigner } from './helpers/signer-fixture.js';
+import { splitDevice } from './helpers/split-world.js';
+import { bearerJson } from './helpers/split-device.js';
+import { webIdentityKms } from './helpers/web-identity-kms.js';
+import type { SignerProcess } from '../src/signer/platform.js';
+import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
+import { identityLinksOfUser } from '../src/storage/sts-identity-links.repository.js';
+import { WALLET_SERVICE_USER } from '../src/wallet/wallet-principal.js';
+import {
+  EnvelopeWalletClient,
+  linkWebIdentity,
+  listWebIdentityLinks,
+  masterKeyPolicy,
+  memoryDeviceKeyStore,
+  unlinkWebIdentity,
+  type DeviceKeyStore,
+  type SplitWalletClient,
+} from '../packages/sdk/src/index.js';
+
+const AUDIENCE = 'symbolon-split-link-test';
+
+describe('split and envelope wallets from every linked login', () => {
+  let server: TestServer;
+  let signer: SignerProcess;
+  let idp: StaticIssuer;
+  let accountId: string;
+  const clients: Array<{ destroy(): void }> = [];
+  const sub = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
+  const token = (s: string) => () => idp.mint({ sub: s });
+
+  function device(s: string, deviceKeys?: DeviceKeyStore): SplitWalletClient {
+    const c = splitDevice(server, signer.url, token(s), deviceKeys ? { deviceKeys } : {});
+    clients.push(c);
+    return c;
+  }
+
+  async function kmsOf(t: string): Promise<KMSClient> {
+    const kms = await webIdentityKms(server, t);
+    clients.push(kms);
+    return kms;
+  }
+
+  const uidOf = async (s: string) => (await listWebIdentityLinks({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: s }) })).userId;
+
+  /** A template-3 master key of `uid`, as the wallet service makes one (the administrator here). */
+  async function masterKeyOf(uid: string, s: string): Promise<string> {
+    const policy = masterKeyPolicy({ accountId, uid, sub: s, walletServicePrincipalArn: `arn:aws:iam::${accountId}:user/${WALLET_SERVICE_USER}` });
+    const out = await server.kms().send(new CreateKeyCommand({ Policy: policy, BypassPolicyLockoutSafetyCheck: true }));
+    return out.KeyMetadata!.KeyId!;
+  }
+
+  const keyState = async (keyId: string) =>
+    (await server.custodian.deps.store.db.selectFrom('kms_keys').select('key_state').where('key_id', '=', keyId).executeTakeFirstOrThrow()).key_state;
+
+  async function signs(d: SplitWalletClient, address: string, message: string): Promise<void> {
+    const out = await d.sign({ type: 'message', message });
+    assert.equal(out.type, 'message');
+    if (out.type !== 'message') return;
+    assert.equal(await verifyMessage({ address: address as Hex, message, signature: out.signature }), true, `${message}: the wallet's address`);
+  }
+
+  async function rejectsCode(p: Promise<unknown>, code: string): Promise<void> {
+    await assert.rejects(p, (e: any) => {
+      assert.equal(e.code ?? e.name, code, `expected ${code}, got ${e.code ?? e.name}: ${e.message}`);
+      return true;
+    });
+  }
+
+  before(async () => {
+    idp = await staticIssuer(AUDIENCE);
+    server = await startTestServer({ env: { SYMBOLON_OIDC_ISSUERS: JSON.stringify([idp.config]) } });
+    accountId = server.custodian.accountId;
+    signer = await launchCustodianSigner(server);
+  });
+
+  after(async () => {
+    for (const c of clients) c.destroy();
+    await signer?.stop();
+    await server?.close();
+  });
+
+  test('a split wallet signs from a linked login that was used before, after the first login is unlinked, and rotates; other users are refused share A', async () => {
+    const s1 = sub('carol-first');
+    const s2 = sub('carol-second');
+    const one = device(s1);
+    const wallet = await one.createWallet();
+    await signs(one, wallet.address, 'from login 1');
+    const uid = await uidOf(s1);
+
+    // Login 2 was used before: the custodian gave it a user id, and that user a master key (never used).
+    const uid2 = await uidOf(s2);
+    assert.notEqual(uid2, uid);
+    const unusedKey = await masterKeyOf(uid2, s2);
+
+    const linked = await linkWebIdentity({
+      endpoint: server.endpoint,
+      webIdentityToken: await idp.mint({ sub: s1 }),
+      linkedWebIdentityToken: await idp.mint({ sub: s2 }),
+    });
+    assert.equal(linked.userId, uid);
+    assert.equal(linked.identities.length, 2);
+    assert.equal(await uidOf(s2), uid, 'login 2 is the user now');
+    assert.equal(await keyState(unusedKey), 'PendingDeletion', "the old user's unused key is retired");
+    assert.deepEqual(await identityLinksOfUser(server.custodian.deps.store.db, uid2), [], 'the old user has no login left');
+    const audit = await server.custodian.deps.store.db
+      .selectFrom('audit_events')
+      .select(['principal_tags', 'outcome'])
+      .where('operation', '=', 'LinkWebIdentity')
+      .where('outcome', '=', 'allowed')
+      .execute();
+    assert.ok(
+      audit.some((e) => {
+        const tags = JSON.parse(e.principal_tags);
+        return tags.fromUid === uid2 && tags.retiredKeys === unusedKey && tags.uid === uid;
+      }),
+      'the merge is audited with the old user and the retired key',
+    );
+
+    // Login 2 signs with the same address; share A's context keeps login 1's sub.
+    const two = device(s2);
+    const record = await bearerJson(`${server.endpoint}/v1/wallets/me`, 'GET', await idp.mint({ sub: s2 }));
+    assert.equal(record.status, 200);
+    assert.equal(record.json.address, wallet.address);
+    assert.equal(record.json.split.encryptionContext.sub, s1);
+    await signs(two, wallet.address, 'from login 2');
+
+    // Login 1 is lost: unlinked with login 2; login 2 still signs and rotates, and signs after.
+    await unlinkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: s2 }), identity: { issuer: idp.issuer, subject: s1 } });
+    const after = device(s2);
+    await signs(after, wallet.address, 'after unlinking login 1');
+    const rotated = await after.rotateShares();
+    assert.equal(rotated.generation, 1);
+    assert.equal(rotated.address, wallet.address);
+    await signs(device(s2), wallet.address, 'after the rotation');
+
+    // Another user's login with the wallet's shares (as a wallet service could hand them over): share A is not released.
+    const shares = (await bearerJson(`${server.endpoint}/v1/wallets/me`, 'GET', await idp.mint({ sub: s2 }))).json.split;
+    const body = {
+      payload: { type: 'message', message: 'not yours' },
+      address: wallet.address,
+      shareB: shares.shareB,
+      shareACiphertext: shares.shareACiphertext,
+      keyId: shares.kmsKeyId,
+      generation: shares.generation,
+      contextSub: shares.encryptionContext.sub,
+    };
+    const stranger = sub('mallory');
+    const refused = await bearerJson(`${signer.url}/v1/sign`, 'POST', await idp.mint({ sub: stranger }), body);
+    assert.equal(refused.status, 403, JSON.stringify(refused.json));
+    assert.equal(refused.json.error.code, 'release_refused');
+    // The unlinked login 1 is a new user now: refused the same way.
+    const comeback = await bearerJson(`${signer.url}/v1/sign`, 'POST', await idp.mint({ sub: s1 }), body);
+    assert.equal(comeback.json.error.code, 'release_refused');
+    // The same request with login 2's token signs: the refusals were the logins, not the request.
+    const ok = await bearerJson(`${signer.url}/v1/sign`, 'POST', await idp.mint({ sub: s2 }), body);
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+    // Without contextSub the signer asks under login 2's own sub, which the key policy does not allow.
+    const { contextSub: _omitted, ...withoutContextSub } = body;
+    const ownSub = await bearerJson(`${signer.url}/v1/sign`, 'POST', await idp.mint({ sub: s2 }), withoutContextSub);
+    assert.equal(ownSub.json.error.code, 'release_refused');
+
+    // Login 2 manages the device factor: a third share on its device, and signs with it.
+    const phone = device(s2, memoryDeviceKeyStore());
+    const factor = await phone.addDeviceFactor();
+    assert.equal(factor.generation, 2);
+    assert.match(factor.recoveryCode, /\S/);
+    await signs(phone, wallet.address, 'with the device factor');
+  });
+
+  test('a used login whose key protected data, or whose user has other logins, is not linked (LoginInUse); nothing changes', async () => {
+    const owner = sub('dave');
+    const used = sub('dave-used');
+    await uidOf(owner);
+    const uidUsed = await uidOf(used);
+    const keyId = await masterKeyOf(uidUsed, used);
+    const usedToken = await idp.mint({ sub: used });
+    await (await kmsOf(usedToken)).send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: { uid: uidUsed } }));
+    await rejectsCode(
+      linkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: owner }), linkedWebIdentityToken: await idp.mint({ sub: used }) }),
+      'LoginInUse',
+    );
+    assert.equal(await uidOf(used), uidUsed, 'the login stays with its user');
+    assert.equal(await keyState(keyId), 'Enabled', 'its key is untouched');
+
+    // A user with two logins is never merged into another.
+    const pair1 = sub('erin');
+    const pair2 = sub('erin-second');
+    await uidOf(pair1);
+    await linkWebIdentity({
+      endpoint: server.endpoint,
+      webIdentityToken: await idp.mint({ sub: pair1 }),
+      linkedWebIdentityToken: await idp.mint({ sub: pair2 }),
+    });
+    await rejectsCode(
+      linkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: owner }), linkedWebIdentityToken: await idp.mint({ sub: pair2 }) }),
+      'LoginInUse',
+    );
+    assert.equal(await uidOf(pair2), await uidOf(pair1));
+    await server.custodian.audit.flush();
+    const denied = await server.custodian.deps.store.db
+      .selectFrom('audit_events')
+      .select('error_code')
+      .where('operation', '=', 'LinkWebIdentity')
+      .where('outcome', '=', 'denied')
+      .execute();
+    assert.ok(denied.filter((e) => e.error_code === 'LoginInUse').length >= 2, 'refusals are audited');
+  });
+
+  test('an envelope wallet is created from the second login of a linked user and opens from the first', async () => {
+    const s1 = sub('frank');
+    const s2 = sub('frank-second');
+    const envelope = (s: string) => {
+      const c = new EnvelopeWalletClient({
+        walletUrl: server.endpoint,
+        custodianUrl: server.endpoint,
+        region: REGION,
+        roleArn: walletUsersRoleArn(accountId),
+        token: token(s),
+        kmsClientConfig: { maxAttempts: 1 },
+      });
+      clients.push(c);
+      return c;
+    };
+    const first = envelope(s1);
+    const me = await first.me();
+    await linkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: s1 }), linkedWebIdentityToken: await idp.mint({ sub: s2 }) });
+    const created = await envelope(s2).createWallet();
+    const sig = await created.signer().signMessage('made from login 2');
+    assert.equal(await verifyMessage({ address: created.address, message: 'made from login 2', signature: sig as Hex }), true);
+    const opened = await envelope(s1).getWallet();
+    assert.equal(opened.address, created.address);
+    assert.equal(await verifyMessage({ address: created.address, message: 'login 1', signature: (await opened.signer().signMessage('login 1')) as Hex }), true);
+    assert.equal((await envelope(s2).me()).masterKeyId, me.masterKeyId, 'one user, one master key');
+    // Another user cannot open it: their own record is empty, and the record's context names a sub their key does not.
+    await rejectsCode(envelope(sub('grace')).getWallet(), 'NO_WALLET');
+  });
+});
