@@ -292,8 +292,10 @@ export class SplitWalletClient {
       await this.rotateShares();
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      // This device lacks the device share's key (it is about to recover): the rotation waits for a device that has it.
-      if (code === 'DEVICE_KEY_MISSING') return false;
+      // This device lacks the device share's key (it is about to recover), or its passkey did not open the
+      // share (cancelled, no PRF, another passkey): the rotation waits for a device or a ceremony that does.
+      if (code === 'DEVICE_KEY_MISSING' || code === 'DEVICE_PRF_UNSUPPORTED' || code === 'PASSKEY_PRF_MISMATCH') return false;
+      if ((e as { name?: unknown }).name === 'NotAllowedError') return false;
       // Another device of this owner rotated meanwhile: its shares are the ones to use.
       if (code !== 'generation_conflict') throw e;
     }
