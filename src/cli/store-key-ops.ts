@@ -88,6 +88,7 @@ export const UNSEALED_BYTE_COLUMNS: Readonly<Record<string, string>> = {
   'wallets.encrypted_data_key': "a KMS ciphertext under the user's master key (itself sealed in kms_key_material)",
   'wallets.wrapped_share_c_device': "a split wallet's device share, AES-GCM under the owner's non-extractable device key, opened only on that device",
   'wallets.wrapped_share_c_recovery': "the device share, AES-GCM under a key derived from the owner's recovery code (never stored)",
+  'wallets.wrapped_share_c_passkey': "the device share, AES-GCM under a key derived from a passkey's PRF output (computed only by the owner's authenticator)",
   'wallets_displaced.encrypted_private_key': 'as wallets.encrypted_private_key',
   'wallets_displaced.encrypted_data_key': 'as wallets.encrypted_data_key',
   'symbolon_meta.value': 'named values; the sealed ones are in SEALED_META',

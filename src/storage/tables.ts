@@ -333,6 +333,8 @@ export interface WalletTable {
   wrapped_share_c_device: Generated<Uint8Array | null>;
   /** split, factor device: share C wrapped under the key derived from the owner's recovery code. */
   wrapped_share_c_recovery: Generated<Uint8Array | null>;
+  /** split, factor device: share C wrapped under a key derived from a passkey's PRF output; NULL: no passkey wrap. */
+  wrapped_share_c_passkey: Generated<Uint8Array | null>;
 }
 
 /** Sites a wallet user connected in the frame; the row is deleted when the user disconnects the site. */

@@ -45,6 +45,8 @@ export interface DeviceShareRow {
   wrapped: Uint8Array;
   /** Share C wrapped under the key derived from the owner's recovery code. */
   recoveryWrapped: Uint8Array;
+  /** Share C wrapped under a key derived from a passkey's PRF output (absent: none). */
+  passkeyWrapped?: Uint8Array | undefined;
 }
 
 /** A wallet to store: a new wallet starts at generation 0, not marked for rotation, without a signing policy. */
@@ -87,7 +89,12 @@ function deviceShareOf(r: Selectable<WalletTable>): DeviceShareRow | null {
   if (r.share_factor === null || r.share_factor === undefined) return null;
   // Written only with both blobs (swapSplitShares); a row that breaks that is not served.
   if (r.share_factor !== 'device' || !r.wrapped_share_c_device || !r.wrapped_share_c_recovery) throw new Error(`wallet ${r.id} has an incomplete device share`);
-  return { factor: 'device', wrapped: new Uint8Array(r.wrapped_share_c_device), recoveryWrapped: new Uint8Array(r.wrapped_share_c_recovery) };
+  return {
+    factor: 'device',
+    wrapped: new Uint8Array(r.wrapped_share_c_device),
+    recoveryWrapped: new Uint8Array(r.wrapped_share_c_recovery),
+    ...(r.wrapped_share_c_passkey ? { passkeyWrapped: new Uint8Array(r.wrapped_share_c_passkey) } : {}),
+  };
 }
 
 export async function findWalletByUser(db: Db, userId: string): Promise<WalletRow | undefined> {
@@ -176,6 +183,7 @@ export async function swapSplitShares(
       share_factor: s.deviceShare?.factor ?? null,
       wrapped_share_c_device: s.deviceShare?.wrapped ?? null,
       wrapped_share_c_recovery: s.deviceShare?.recoveryWrapped ?? null,
+      wrapped_share_c_passkey: s.deviceShare?.passkeyWrapped ?? null,
     })
     .where('id', '=', s.walletId)
     .where('custody_mode', '=', 'split')

@@ -39,6 +39,7 @@ import {
   SHARE_A_CIPHERTEXT_BYTES,
   SHARE_B_BYTES,
   WRAPPED_SHARE_C_BYTES,
+  PASSKEY_WRAPPED_SHARE_C_BYTES,
   siteBody,
   siteQuery,
   siteResponse,
@@ -59,10 +60,15 @@ import type { DeviceShareRow } from '../storage/wallets.repository.js';
  * copies of share C are required, without it neither is taken.
  * @throws {WalletError} invalid_request naming the field.
  */
-function deviceShareOf(body: { factor?: 'device'; shareCWrapped?: string; shareCRecoveryWrapped?: string }): DeviceShareRow | undefined {
+function deviceShareOf(body: {
+  factor?: 'device';
+  shareCWrapped?: string;
+  shareCRecoveryWrapped?: string;
+  shareCPasskeyWrapped?: string;
+}): DeviceShareRow | undefined {
   if (body.factor === undefined) {
-    if (body.shareCWrapped !== undefined || body.shareCRecoveryWrapped !== undefined)
-      throw invalidRequest('body.shareCWrapped and body.shareCRecoveryWrapped go only with body.factor "device".');
+    if (body.shareCWrapped !== undefined || body.shareCRecoveryWrapped !== undefined || body.shareCPasskeyWrapped !== undefined)
+      throw invalidRequest('body.shareCWrapped, body.shareCRecoveryWrapped and body.shareCPasskeyWrapped go only with body.factor "device".');
     return undefined;
   }
   if (body.shareCWrapped === undefined || body.shareCRecoveryWrapped === undefined)
@@ -71,6 +77,9 @@ function deviceShareOf(body: { factor?: 'device'; shareCWrapped?: string; shareC
     factor: body.factor,
     wrapped: base64Bytes(body.shareCWrapped, 'shareCWrapped', WRAPPED_SHARE_C_BYTES),
     recoveryWrapped: base64Bytes(body.shareCRecoveryWrapped, 'shareCRecoveryWrapped', WRAPPED_SHARE_C_BYTES),
+    ...(body.shareCPasskeyWrapped !== undefined
+      ? { passkeyWrapped: base64Bytes(body.shareCPasskeyWrapped, 'shareCPasskeyWrapped', PASSKEY_WRAPPED_SHARE_C_BYTES) }
+      : {}),
   };
 }
 
@@ -315,6 +324,7 @@ export const walletApi: FastifyPluginAsync<WalletApiOptions> = async (app, optio
         factor?: 'device';
         shareCWrapped?: string;
         shareCRecoveryWrapped?: string;
+        shareCPasskeyWrapped?: string;
       };
     }>(
       '/wallets/me/shares',

@@ -16,6 +16,8 @@ export const SHARE_A_CIPHERTEXT_BYTES = ENCRYPTED_DATA_KEY_BYTES;
 export const SHARE_B_BYTES = 32;
 /** split, factor device: share C wrapped by the device key or the recovery code's key (packages/sdk/src/split/deviceShare.ts). */
 export const WRAPPED_SHARE_C_BYTES = { min: 45, max: 256 } as const;
+/** The passkey wrap: 3 ‖ length (2) ‖ credential id (1 to 1023 bytes) ‖ iv (12) ‖ ciphertext+tag (48). */
+export const PASSKEY_WRAPPED_SHARE_C_BYTES = { min: 64, max: 1086 } as const;
 
 const base64Chars = (bytes: { min: number; max: number }) => ({ minLength: 4 * Math.ceil(bytes.min / 3), maxLength: 4 * Math.ceil(bytes.max / 3) });
 
@@ -87,6 +89,10 @@ export const rotateSharesBody = {
     shareCRecoveryWrapped: {
       type: 'string',
       description: `factor device: share C wrapped under the key derived from the owner's recovery code (base64, ${WRAPPED_SHARE_C_BYTES.min}-${WRAPPED_SHARE_C_BYTES.max} bytes).`,
+    },
+    shareCPasskeyWrapped: {
+      type: 'string',
+      description: `factor device, optional: share C wrapped under a key derived from a passkey's PRF output (base64, ${PASSKEY_WRAPPED_SHARE_C_BYTES.min}-${PASSKEY_WRAPPED_SHARE_C_BYTES.max} bytes; docs/signer.md, "The passkey wrap").`,
     },
   },
 } as const;
@@ -178,6 +184,7 @@ const split = {
     factor: { type: 'string', enum: ['device'], description: "The generation has a third share on the owner's device: send share C to the signer too." },
     shareCWrapped: { type: 'string', description: "base64: share C wrapped by the owner's device key; only that device unwraps it." },
     shareCRecoveryWrapped: { type: 'string', description: "base64: share C wrapped under the key derived from the owner's recovery code." },
+    shareCPasskeyWrapped: { type: 'string', description: "base64: share C wrapped under a key derived from a passkey's PRF output (absent: none)." },
     signingPolicy: {
       type: 'string',
       description: "The owner's signing policy share A is sealed with (absent: none); send it to the signer with the shares (docs/signing-policy.md).",

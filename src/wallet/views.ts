@@ -91,7 +91,12 @@ function splitSecrets(wallet: WalletRow, owner: WalletUser, sealer: ShareSealer)
 
 /** A three-share generation's wrapped copies of share C, for the owner's device (the wallet service cannot open them). */
 function deviceShareView(d: DeviceShareRow) {
-  return { factor: d.factor, shareCWrapped: base64(d.wrapped), shareCRecoveryWrapped: base64(d.recoveryWrapped) };
+  return {
+    factor: d.factor,
+    shareCWrapped: base64(d.wrapped),
+    shareCRecoveryWrapped: base64(d.recoveryWrapped),
+    ...(d.passkeyWrapped ? { shareCPasskeyWrapped: base64(d.passkeyWrapped) } : {}),
+  };
 }
 
 export function siteView(site: SiteRow) {

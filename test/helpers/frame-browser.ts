@@ -5,6 +5,8 @@
  * test/frame.test.ts and test/frame-split.test.ts.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type BrowserContext, type CDPSession, type Frame, type Locator, type Page } from 'playwright-core';
 import { getAddress, type Address } from 'viem';
@@ -27,8 +29,16 @@ export function browserTest(name: string, fn: () => Promise<void>): void {
   test(name, browserSkip ? { skip: browserSkip } : {}, fn);
 }
 
-/** Debian's chromium with the flags this sandbox needs, on a fresh user-data directory. */
-export function launchChromium(userDataDir: string): Promise<BrowserContext> {
+/**
+ * Debian's chromium with the flags this sandbox needs, on a fresh user-data directory.
+ * `thirdPartyStorage`: the profile allows third-party cookies and storage, as desktop Chrome does by
+ * default (this headless build blocks them, and with them a cross-site frame's sessionStorage).
+ */
+export function launchChromium(userDataDir: string, options: { thirdPartyStorage?: boolean } = {}): Promise<BrowserContext> {
+  if (options.thirdPartyStorage) {
+    mkdirSync(join(userDataDir, 'Default'), { recursive: true });
+    writeFileSync(join(userDataDir, 'Default', 'Preferences'), JSON.stringify({ profile: { cookie_controls_mode: 0, block_third_party_cookies: false } }));
+  }
   return chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
@@ -208,7 +218,11 @@ export class FrameDriver {
 }
 
 /** A virtual authenticator (CTAP2, internal, resident keys, UV) on `page` through the DevTools WebAuthn domain; it serves every frame of that page. */
-export async function virtualAuthenticator(context: BrowserContext, page: Page): Promise<{ cdp: CDPSession; authenticatorId: string }> {
+export async function virtualAuthenticator(
+  context: BrowserContext,
+  page: Page,
+  options: { hasPrf?: boolean } = {},
+): Promise<{ cdp: CDPSession; authenticatorId: string }> {
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable');
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
@@ -219,6 +233,8 @@ export async function virtualAuthenticator(context: BrowserContext, page: Page):
       hasUserVerification: true,
       isUserVerified: true,
       automaticPresenceSimulation: true,
+      // The WebAuthn PRF extension (CTAP2 hmac-secret), when asked for.
+      ...(options.hasPrf !== undefined ? { hasPrf: options.hasPrf } : {}),
     },
   });
   return { cdp, authenticatorId };

@@ -30,6 +30,7 @@ import { type PasskeySummary, type Session, SessionEndedError } from './session.
 import { openLoginPopup } from './oidc-login.js';
 import { openWallet } from './backends.js';
 import { SplitBackend } from './split-backend.js';
+import { credentialIdBytes } from './passkey-prf.js';
 import { EnvelopeBackend } from './envelope-backend.js';
 import type { PagesApi, WalletOverview } from './pages-api.js';
 import * as ui from './ui.js';
@@ -346,7 +347,8 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
               ? undefined
               : {
                   present: deviceFactor,
-                  add: async () => (await split()).addDeviceFactor(),
+                  add: async (withPasskey) =>
+                    (await split()).addDeviceFactor(withPasskey ? (await session.passkeys()).map((p) => credentialIdBytes(p.credentialId)) : undefined),
                   recover: async (code) => (await split()).recoverDeviceShare(code),
                   remove: async () => (await split()).removeDeviceFactor(),
                 },

@@ -31,6 +31,8 @@ import { SplitError } from '../../packages/sdk/src/split/errors.js';
 import type { PolicyRequest, WalletBackend, WalletSession } from './wallet-backend.js';
 import type { PolicyNote } from './decode.js';
 import { indexedDbDeviceKeys } from './device-keys.js';
+import { evaluatePasskeyPrf } from './passkey-prf.js';
+import { PASSKEY_PRF_INPUT } from '../../packages/sdk/src/split/deviceShare.js';
 
 export interface SplitBackendOptions {
   walletApi: string;
@@ -81,6 +83,8 @@ export class SplitBackend implements WalletBackend {
       custodianToken: () => session.idToken(),
       fetch: fetchOmittingCredentials,
       deviceKeys: indexedDbDeviceKeys,
+      // Where this profile's partition has no device key (a DApp of another site), a passkey wrap is opened with the passkey.
+      passkeyPrf: evaluatePasskeyPrf,
     });
     this.#client = client;
     let address = await this.#existing(client);
@@ -117,12 +121,21 @@ export class SplitBackend implements WalletBackend {
     return this.#opened().client.hasDeviceFactor();
   }
 
-  /** Adds this device as a factor; resolves to the one-time recovery code. */
-  async addDeviceFactor(): Promise<string> {
+  /**
+   * Adds this device as a factor; resolves to the one-time recovery code. With `passkeys` (the owner's
+   * credential ids), share C is also wrapped under the PRF output of the one the user picks, evaluated first:
+   * an authenticator without PRF is refused (DEVICE_PRF_UNSUPPORTED) before anything changes.
+   */
+  async addDeviceFactor(passkeys?: Uint8Array[]): Promise<string> {
     const { client, address } = this.#opened();
-    const added = await client.addDeviceFactor();
-    if (added.address !== address) throw new SplitError('SIGNER_MISMATCH', 'The rotation answered another address; nothing was used.');
-    return added.recoveryCode;
+    const prf = passkeys ? await evaluatePasskeyPrf({ allow: passkeys, input: PASSKEY_PRF_INPUT }) : undefined;
+    try {
+      const added = await client.addDeviceFactor(prf ? { passkeyPrf: prf } : {});
+      if (added.address !== address) throw new SplitError('SIGNER_MISMATCH', 'The rotation answered another address; nothing was used.');
+      return added.recoveryCode;
+    } finally {
+      prf?.output.fill(0);
+    }
   }
 
   /** Recovers the device share on this device with the code; resolves to the new one-time recovery code. */

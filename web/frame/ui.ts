@@ -331,7 +331,15 @@ export interface HomeView {
    * Split wallets: the third share on this device (docs/frame.md, "The device share"): whether the wallet has it,
    * and the clicks on Add (resolves to the recovery code, shown once), Recover (with a code; resolves to the new code) and Remove.
    */
-  deviceShare?: { present: boolean; add(): Promise<string>; recover(code: string): Promise<string>; remove(): Promise<void> } | undefined;
+  deviceShare?:
+    | {
+        present: boolean;
+        /** `withPasskey`: share C is also wrapped under a passkey's PRF output (works in DApps of other sites). */
+        add(withPasskey: boolean): Promise<string>;
+        recover(code: string): Promise<string>;
+        remove(): Promise<void>;
+      }
+    | undefined;
   /** Built-in issuer logins: how many passkeys the user has, and the click on Add a passkey. */
   passkeys?:
     | {
@@ -681,6 +689,7 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
   if (!device) return;
   const ack = el<HTMLInputElement>('home-device-ack');
   const add = el<HTMLButtonElement>('home-device-add');
+  const addPasskey = el<HTMLButtonElement>('home-device-add-passkey');
   const recover = el<HTMLButtonElement>('home-device-recover');
   const remove = el<HTMLButtonElement>('home-device-remove');
   const codeInput = el<HTMLInputElement>('home-device-recover-code');
@@ -697,14 +706,17 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
     el('home-device-recover-box').hidden = !present;
     ack.checked = false;
     add.disabled = true;
+    addPasskey.disabled = true;
   };
   const busy = (on: boolean) => {
-    for (const b of [add, recover, remove]) b.disabled = on;
-    if (!on) add.disabled = !ack.checked;
+    for (const b of [add, addPasskey, recover, remove]) b.disabled = on;
+    if (!on) add.disabled = addPasskey.disabled = !ack.checked;
   };
   const failed = (e: unknown, what: string) => {
     status.textContent = '';
-    showHomeError(e instanceof Error ? e.message : what);
+    const code = (e as { code?: unknown } | null)?.code;
+    // The SDK's stable code after the sentence, for support and for the passkey refusals (DEVICE_PRF_UNSUPPORTED).
+    showHomeError(e instanceof Error ? (typeof code === 'string' ? `${e.message} (${code})` : e.message) : what);
     busy(false);
   };
   el('home-device-code-box').hidden = true;
@@ -712,13 +724,13 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
   status.textContent = '';
   state(device.present);
   ack.onchange = () => {
-    add.disabled = !ack.checked;
+    add.disabled = addPasskey.disabled = !ack.checked;
   };
-  add.onclick = () => {
+  const adding = (withPasskey: boolean) => {
     if (!ack.checked) return;
     busy(true);
-    status.textContent = 'Adding this device as a factor…';
-    device.add().then(
+    status.textContent = withPasskey ? 'Adding this device as a factor: confirm with your passkey…' : 'Adding this device as a factor…';
+    device.add(withPasskey).then(
       (code) => {
         showCode(code);
         status.textContent = 'This device now holds a share of your key. Your address is unchanged.';
@@ -728,6 +740,8 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
       (e: unknown) => failed(e, 'The device share could not be added.'),
     );
   };
+  add.onclick = () => adding(false);
+  addPasskey.onclick = () => adding(true);
   recover.onclick = () => {
     const code = codeInput.value;
     busy(true);

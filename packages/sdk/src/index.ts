@@ -64,4 +64,4 @@ export {
   type RotationResult,
 } from './split/SplitWalletClient.js';
 export { SplitError } from './split/errors.js';
-export { memoryDeviceKeyStore, type DeviceKeyStore } from './split/deviceShare.js';
+export { memoryDeviceKeyStore, PASSKEY_PRF_INPUT, type DeviceKeyStore, type PasskeyPrf, type PasskeyPrfResult } from './split/deviceShare.js';

@@ -97,6 +97,9 @@ export function registrationOptions(o: {
     excludeCredentials: o.existing.map((p) => ({ id: p.credentialId, transports: p.transports })),
     authenticatorSelection: { residentKey: 'required', requireResidentKey: true, userVerification: 'required' },
     supportedAlgorithmIDs: ALGORITHMS,
+    // The PRF extension (CTAP2 hmac-secret) is enabled at creation where the authenticator has it: the
+    // device share's passkey wrap evaluates it later, in the wallet frame only (docs/signer.md, "The passkey wrap").
+    extensions: { prf: {} },
   });
 }
 

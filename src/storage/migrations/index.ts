@@ -29,6 +29,7 @@ import * as stsIdentityLinks from './2026-12-07T1210-sts-identity-links.js';
 import * as kmsKeysDue from './2026-12-07T1220-kms-keys-due.js';
 import * as walletUserUid from './2026-12-07T1300-wallet-user-uid.js';
 import * as walletDeviceShare from './2026-12-07T1310-wallet-device-share.js';
+import * as walletShareCPasskey from './2026-12-07T1340-wallet-share-c-passkey.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -57,4 +58,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T1220-kms-keys-due': kmsKeysDue,
   '2026-12-07T1300-wallet-user-uid': walletUserUid,
   '2026-12-07T1310-wallet-device-share': walletDeviceShare,
+  '2026-12-07T1340-wallet-share-c-passkey': walletShareCPasskey,
 };

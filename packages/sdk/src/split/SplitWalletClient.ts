@@ -50,11 +50,17 @@ import {
   createDeviceKey,
   deviceKeyIdOf,
   newRecoveryCode,
+  PASSKEY_PRF_INPUT,
+  passkeyCredentialIdOf,
   unwrapOnDevice,
+  unwrapWithPasskey,
   unwrapWithRecoveryCode,
   wrapForDevice,
+  wrapForPasskey,
   wrapForRecovery,
   type DeviceKeyStore,
+  type PasskeyPrf,
+  type PasskeyPrfResult,
 } from './deviceShare.js';
 
 export interface SplitWalletClientOptions extends EnvelopeWalletClientOptions {
@@ -62,6 +68,12 @@ export interface SplitWalletClientOptions extends EnvelopeWalletClientOptions {
   signerUrl: string;
   /** Where this device keeps its device keys (the device share; deviceShare.ts). Without it, a wallet with the device factor cannot be used here. */
   deviceKeys?: DeviceKeyStore;
+  /**
+   * Evaluates a passkey's PRF (deviceShare.ts, PasskeyPrf): a wallet whose share C is also wrapped under a
+   * passkey is then usable where this device has no device key (another device, or the frame in a DApp of
+   * another site, whose storage is partitioned).
+   */
+  passkeyPrf?: PasskeyPrf;
 }
 
 /** A split wallet as the wallet service returns it (no share). */
@@ -106,6 +118,8 @@ interface SplitShares {
   factor?: 'device';
   shareCWrapped?: string;
   shareCRecoveryWrapped?: string;
+  /** Share C wrapped under a key derived from a passkey's PRF output (absent: no passkey wrap). */
+  shareCPasskeyWrapped?: string;
 }
 
 /** What a rotation did: the address, the new generation, and the new recovery code when the device share was (re)made — show it once. */
@@ -279,8 +293,10 @@ export class SplitWalletClient {
       await this.rotateShares();
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      // This device lacks the device share's key (it is about to recover): the rotation waits for a device that has it.
-      if (code === 'DEVICE_KEY_MISSING') return false;
+      // This device lacks the device share's key (it is about to recover), or its passkey did not open the
+      // share (cancelled, no PRF, another passkey): the rotation waits for a device or a ceremony that does.
+      if (code === 'DEVICE_KEY_MISSING' || code === 'DEVICE_PRF_UNSUPPORTED' || code === 'PASSKEY_PRF_MISMATCH') return false;
+      if ((e as { name?: unknown }).name === 'NotAllowedError') return false;
       // Another device of this owner rotated meanwhile: its shares are the ones to use.
       if (code !== 'generation_conflict') throw e;
     }
@@ -314,12 +330,16 @@ export class SplitWalletClient {
    * wrapped copies with the shares. Once the new generation is activated
    * (done here), the old two-share pair no longer signs. Show the recovery
    * code once, with the warning that losing both this device and the code
-   * loses the wallet.
+   * loses the wallet. With `passkeyPrf` (a passkey's PRF output for
+   * PASSKEY_PRF_INPUT, evaluated by the caller beforehand; not wiped here),
+   * share C is wrapped a third time under a key derived from it, so that
+   * passkey unlocks it where this device key is not available (a client with
+   * the `passkeyPrf` option).
    * @returns the rotation and the recovery code.
    * @throws {SplitError} NO_DEVICE_KEY_STORE, FACTOR_PRESENT, or as rotateShares().
    */
-  async addDeviceFactor(): Promise<Required<RotationResult>> {
-    const done = await this.#rotate({ factor: 'device', expectFactor: false });
+  async addDeviceFactor(options: { passkeyPrf?: PasskeyPrfResult } = {}): Promise<Required<RotationResult>> {
+    const done = await this.#rotate({ factor: 'device', expectFactor: false, ...(options.passkeyPrf ? { passkeyPrf: options.passkeyPrf } : {}) });
     return done as Required<RotationResult>;
   }
 
@@ -334,7 +354,7 @@ export class SplitWalletClient {
    * @throws {SplitError} RECOVERY_CODE_WRONG when the code does not open the wallet's recovery copy; NO_FACTOR, or as rotateShares().
    * @throws {TypeError} when the code is not well-formed.
    */
-  async recoverDeviceShare(recoveryCode: string): Promise<Required<RotationResult>> {
+  async recoverDeviceShare(recoveryCode: string, options: { passkeyPrf?: PasskeyPrfResult } = {}): Promise<Required<RotationResult>> {
     const token = await this.envelope.token();
     this.#record = undefined;
     const record = await this.#readWalletRecord(token, tokenSubject(token).sub);
@@ -348,7 +368,12 @@ export class SplitWalletClient {
     });
     if (!shareC) throw new SplitError('RECOVERY_CODE_WRONG', "This recovery code does not open the wallet's recovery copy of its device share.");
     try {
-      return (await this.#rotate({ factor: 'device', expectFactor: true, shareC })) as Required<RotationResult>;
+      return (await this.#rotate({
+        factor: 'device',
+        expectFactor: true,
+        shareC,
+        ...(options.passkeyPrf ? { passkeyPrf: options.passkeyPrf } : {}),
+      })) as Required<RotationResult>;
     } finally {
       wipe(shareC);
     }
@@ -408,6 +433,8 @@ export class SplitWalletClient {
     const wrapped = split.shareCWrapped ? base64ToBytes(split.shareCWrapped, 'shareCWrapped') : undefined;
     const id = wrapped ? deviceKeyIdOf(wrapped) : undefined;
     const key = id && this.#options.deviceKeys ? await this.#options.deviceKeys.get(id) : undefined;
+    // No device key here (another device, or the frame in another site's partition): the passkey wrap, if the wallet has one.
+    if (!key && split.shareCPasskeyWrapped && this.#options.passkeyPrf) return this.#passkeyShare(record.address, split.shareCPasskeyWrapped);
     if (!wrapped || !key)
       throw new SplitError(
         'DEVICE_KEY_MISSING',
@@ -417,6 +444,25 @@ export class SplitWalletClient {
     if (!shareC)
       throw new SplitError('DEVICE_KEY_MISMATCH', `This device's key does not open wallet ${record.address}'s device share (altered, or another wallet's).`);
     return shareC;
+  }
+
+  /**
+   * Share C unwrapped with the passkey the wrap names: its PRF output is asked for (a passkey ceremony),
+   * used once and wiped. The caller wipes the share.
+   * @throws {SplitError} PASSKEY_PRF_MISMATCH when the output does not open the wrap; DEVICE_PRF_UNSUPPORTED and the ceremony's errors as passkeyPrf throws them.
+   */
+  async #passkeyShare(address: string, passkeyWrapped: string): Promise<Uint8Array> {
+    const wrapped = base64ToBytes(passkeyWrapped, 'shareCPasskeyWrapped');
+    const credentialId = passkeyCredentialIdOf(wrapped);
+    if (!credentialId) throw new SplitError('PASSKEY_PRF_MISMATCH', `Wallet ${address}'s passkey wrap is not one this client reads.`);
+    const prf = await this.#options.passkeyPrf!({ allow: [credentialId], input: PASSKEY_PRF_INPUT });
+    try {
+      const shareC = await unwrapWithPasskey({ prfOutput: prf.output, wrapped, address });
+      if (!shareC) throw new SplitError('PASSKEY_PRF_MISMATCH', `This passkey does not open wallet ${address}'s device share (another passkey, or altered).`);
+      return shareC;
+    } finally {
+      wipe(prf.output);
+    }
   }
 
   /**
@@ -433,6 +479,8 @@ export class SplitWalletClient {
     expectFactor?: boolean;
     /** Share C from the recovery code (recoverDeviceShare); not wiped here. */
     shareC?: Uint8Array;
+    /** A fresh share C is also wrapped under this passkey's PRF output; not wiped here. */
+    passkeyPrf?: PasskeyPrfResult;
   }): Promise<RotationResult> {
     const [token, custodianToken] = await Promise.all([this.envelope.token(), this.envelope.custodianToken()]);
     const { sub } = tokenSubject(token);
@@ -465,7 +513,7 @@ export class SplitWalletClient {
       throw e;
     }
     const oldKeyId = split.shareCWrapped ? deviceKeyIdOf(base64ToBytes(split.shareCWrapped, 'shareCWrapped')) : undefined;
-    let deviceShare: { factor: 'device'; shareCWrapped: string; shareCRecoveryWrapped: string } | undefined;
+    let deviceShare: { factor: 'device'; shareCWrapped: string; shareCRecoveryWrapped: string; shareCPasskeyWrapped?: string } | undefined;
     let newKeyId: string | undefined;
     let recoveryCode: string | undefined;
     if (rotated.factor === 'device' && rotated.shareC !== undefined) {
@@ -474,13 +522,19 @@ export class SplitWalletClient {
       try {
         const deviceKey = await createDeviceKey();
         recoveryCode = newRecoveryCode();
-        const [wrapped, recoveryWrapped] = await Promise.all([
+        const [wrapped, recoveryWrapped, passkeyWrapped] = await Promise.all([
           wrapForDevice({ deviceKey, shareC: fresh, address: record.address }),
           wrapForRecovery({ recoveryCode, shareC: fresh, address: record.address }),
+          options.passkeyPrf ? wrapForPasskey({ prf: options.passkeyPrf, shareC: fresh, address: record.address }) : undefined,
         ]);
         await this.#options.deviceKeys!.put(deviceKey.id, deviceKey.key);
         newKeyId = deviceKey.id;
-        deviceShare = { factor: 'device', shareCWrapped: bytesToBase64(wrapped), shareCRecoveryWrapped: bytesToBase64(recoveryWrapped) };
+        deviceShare = {
+          factor: 'device',
+          shareCWrapped: bytesToBase64(wrapped),
+          shareCRecoveryWrapped: bytesToBase64(recoveryWrapped),
+          ...(passkeyWrapped ? { shareCPasskeyWrapped: bytesToBase64(passkeyWrapped) } : {}),
+        };
       } finally {
         wipe(fresh);
       }
@@ -488,7 +542,12 @@ export class SplitWalletClient {
       // Share C kept: the stored wraps still open it.
       if (!split.shareCWrapped || !split.shareCRecoveryWrapped)
         throw new SplitError('NO_FACTOR', 'The signer kept a device share the wallet record does not hold.');
-      deviceShare = { factor: 'device', shareCWrapped: split.shareCWrapped, shareCRecoveryWrapped: split.shareCRecoveryWrapped };
+      deviceShare = {
+        factor: 'device',
+        shareCWrapped: split.shareCWrapped,
+        shareCRecoveryWrapped: split.shareCRecoveryWrapped,
+        ...(split.shareCPasskeyWrapped ? { shareCPasskeyWrapped: split.shareCPasskeyWrapped } : {}),
+      };
     }
     let committed = false;
     try {

@@ -68,7 +68,7 @@ export function deviceKeyIdOf(wrapped: Uint8Array): string | undefined {
   return Array.from(wrapped.subarray(1, 1 + KEY_ID_BYTES), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function additionalData(address: string, kind: 'device' | 'recovery', header: Uint8Array): Uint8Array {
+function additionalData(address: string, kind: 'device' | 'recovery' | 'passkey', header: Uint8Array): Uint8Array {
   const text = new TextEncoder().encode(`symbolon/share-c/v1\n${address.toLowerCase()}\n${kind}\n`);
   const out = new Uint8Array(text.length + header.length);
   out.set(text, 0);
@@ -197,4 +197,80 @@ export async function unwrapWithRecoveryCode(r: { recoveryCode: string; wrapped:
   if (r.wrapped[0] !== RECOVERY_WRAP || r.wrapped.length < 1 + SALT_BYTES + IV_BYTES) return undefined;
   const key = await recoveryKey(r.recoveryCode, r.wrapped.subarray(1, 1 + SALT_BYTES), r.address);
   return open(key, r.wrapped, 1 + SALT_BYTES, additionalData(r.address, 'recovery', r.wrapped.subarray(0, 1 + SALT_BYTES)));
+}
+
+/**
+ * The passkey wrap (docs/signer.md, "The passkey wrap"): share C under a key
+ * derived from a passkey's PRF output (WebAuthn `prf` extension, CTAP2
+ * `hmac-secret`) for the fixed input PASSKEY_PRF_INPUT. The key is
+ * HKDF-SHA-256(PRF output, salt `symbolon/share-c/passkey/v1`, info that
+ * label, a newline and the wallet's address) to AES-256-GCM, not
+ * extractable. The authenticator computes the PRF output only after user
+ * verification, for this credential and this relying party (the wallet's
+ * host name), so the blob is useless without the passkey; it needs no
+ * storage of the device's own and works in any site that lets the frame
+ * run a passkey ceremony (the SDK's iframe allows `publickey-credentials-get`).
+ * Layout: `3 ‖ credential id length (2, big-endian) ‖ credential id ‖ iv (12) ‖ ciphertext+tag (48)`.
+ */
+const PASSKEY_WRAP = 3;
+const PASSKEY_LABEL = 'symbolon/share-c/passkey/v1';
+/** WebAuthn credential ids are at most 1023 bytes (WebAuthn Level 3, §5.8.3). */
+export const MAX_CREDENTIAL_ID_BYTES = 1023;
+
+/** What the device asks the passkey's PRF to evaluate (the same for every wallet: the address is bound by the HKDF info). */
+export const PASSKEY_PRF_INPUT: Uint8Array = new TextEncoder().encode(`${PASSKEY_LABEL}/prf-input`);
+
+/** A passkey's PRF output, for the credential that made it (the caller wipes `output`). */
+export interface PasskeyPrfResult {
+  credentialId: Uint8Array;
+  /** The PRF output for PASSKEY_PRF_INPUT (32 bytes). */
+  output: Uint8Array;
+}
+
+/**
+ * Evaluates the PRF of one of `allow` (credential ids) for PASSKEY_PRF_INPUT: the wallet frame runs
+ * navigator.credentials.get with the `prf` extension (web/frame/passkey-prf.ts).
+ * @throws {Error} with code DEVICE_PRF_UNSUPPORTED when the authenticator answers without a PRF output.
+ */
+export type PasskeyPrf = (request: { allow: Uint8Array[]; input: Uint8Array }) => Promise<PasskeyPrfResult>;
+
+async function passkeyKey(output: Uint8Array, address: string): Promise<CryptoKey> {
+  if (!(output instanceof Uint8Array) || output.length < 32) throw new RangeError('a PRF output must be at least 32 bytes');
+  const ikm = await crypto.subtle.importKey('raw', buf(output), 'HKDF', false, ['deriveKey']);
+  const enc = new TextEncoder();
+  return (await crypto.subtle.deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt: enc.encode(PASSKEY_LABEL), info: enc.encode(`${PASSKEY_LABEL}\n${address.toLowerCase()}`) },
+    ikm,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    ['encrypt', 'decrypt'],
+  )) as CryptoKey;
+}
+
+/** The credential id a passkey wrap names (undefined: not a passkey wrap). */
+export function passkeyCredentialIdOf(wrapped: Uint8Array): Uint8Array | undefined {
+  if (wrapped[0] !== PASSKEY_WRAP || wrapped.length < 3) return undefined;
+  const n = (wrapped[1]! << 8) | wrapped[2]!;
+  if (n === 0 || n > MAX_CREDENTIAL_ID_BYTES || wrapped.length < 3 + n + IV_BYTES) return undefined;
+  return wrapped.slice(3, 3 + n);
+}
+
+/** Share C wrapped under the key derived from a passkey's PRF output, for the wallet store. */
+export async function wrapForPasskey(r: { prf: PasskeyPrfResult; shareC: Uint8Array; address: string }): Promise<Uint8Array> {
+  const id = r.prf.credentialId;
+  if (!(id instanceof Uint8Array) || id.length === 0 || id.length > MAX_CREDENTIAL_ID_BYTES) throw new RangeError('a credential id must be 1 to 1023 bytes');
+  const header = new Uint8Array(3 + id.length);
+  header[0] = PASSKEY_WRAP;
+  header[1] = id.length >>> 8;
+  header[2] = id.length & 0xff;
+  header.set(id, 3);
+  return seal(await passkeyKey(r.prf.output, r.address), r.shareC, additionalData(r.address, 'passkey', header), header);
+}
+
+/** @returns share C (the caller wipes it), or undefined when this PRF output does not open the blob. */
+export async function unwrapWithPasskey(r: { prfOutput: Uint8Array; wrapped: Uint8Array; address: string }): Promise<Uint8Array | undefined> {
+  const id = passkeyCredentialIdOf(r.wrapped);
+  if (!id) return undefined;
+  const headerLength = 3 + id.length;
+  return open(await passkeyKey(r.prfOutput, r.address), r.wrapped, headerLength, additionalData(r.address, 'passkey', r.wrapped.subarray(0, headerLength)));
 }
