@@ -12,8 +12,9 @@
  * it. A user's only login cannot be unlinked (STS DeleteConflict, shown with
  * its code); a linked one can, and the page lists what STS holds.
  *
- * `linkAndRecover(world)` runs the whole story against one wallet service;
- * a custody mode is one more `world(mode)`.
+ * `linkAndRecover(world)` runs the whole story against one wallet service,
+ * for an envelope and for a split-custody service (share A released to the
+ * linked login's session by the user id the custodian tags it with).
  */
 // Skipped, saying why, on a machine without Chromium (test/helpers/browser-test.ts).
 import { before, after } from './helpers/browser-test.js';
@@ -225,4 +226,9 @@ browserTest("the wallet page unlinks a linked login; a user's only login is refu
   await home.reload();
   await home.locator('#home-links li').first().waitFor({ timeout: 60_000 });
   assert.equal((await listedLogins(home)).length, 1, 'the refusal changed nothing');
+});
+
+browserTest('split wallet: link a provider on the wallet page; the provider alone, on a new device, signs with the same address', async () => {
+  // Share A keeps the creating login's sub as its context; the custodian releases it to any session of the key's user id.
+  await linkAndRecover(await world('split'), 'split');
 });
