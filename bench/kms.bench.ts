@@ -47,8 +47,10 @@
  * up, then on), then BENCH_SLICES (default 3)
  * slices of BENCH_MEASURED (default 200) requests, 4 connections x 2
  * pipelined; `callgrind_control --dump` around each slice gives the server's
- * instructions per request (all its threads), the median slice of each and
- * the ratio bare/Symbolon (target >= 0.75, as the throughput ratio);
+ * instructions per request, of all its threads and of its main thread alone
+ * (without V8's concurrent compiler and marking threads, the steadier
+ * figure), the median slice of each and the ratios bare/Symbolon (target
+ * >= 0.75, as the throughput ratio);
  * bench/results/kms-instructions.json. The custodian's time-driven
  * settings (audit flush interval, key-cache TTL, checkpoint interval) are
  * stretched by BENCH_SLOWDOWN (default 50, about callgrind's slowdown) so
@@ -413,6 +415,7 @@ async function instructions(): Promise<void> {
   const keep = process.env.BENCH_CALLGRIND_KEEP;
   const started = performance.now();
   const perRequest: Record<'bare' | 'symbolon', number[]> = { bare: [], symbolon: [] };
+  const mainPerRequest: Record<'bare' | 'symbolon', number[]> = { bare: [], symbolon: [] };
   // BENCH_SERVERS=symbolon measures only one of them (while changing the custodian: the bare route's count does not move).
   const which0 = (process.env.BENCH_SERVERS ?? 'bare,symbolon').split(',') as Array<'bare' | 'symbolon'>;
   for (const which of which0) {
@@ -446,8 +449,11 @@ async function instructions(): Promise<void> {
       for (let i = 0; i < slices; i++) {
         await run(measuredCount, warm + i * measuredCount);
         const ir = await dumpInstructions(pid, cg.dir, keep ? `${keep}/${which}.${i + 1}.callgrind` : undefined);
-        perRequest[which].push(ir / measuredCount);
-        console.log(`${which} slice ${i + 1}: ${(ir / measuredCount / 1e6).toFixed(3)} M instructions per Sign`);
+        perRequest[which].push(ir.all / measuredCount);
+        mainPerRequest[which].push(ir.main / measuredCount);
+        console.log(
+          `${which} slice ${i + 1}: ${(ir.all / measuredCount / 1e6).toFixed(3)} M instructions per Sign, main thread ${(ir.main / measuredCount / 1e6).toFixed(3)} M`,
+        );
       }
     } finally {
       await stop();
@@ -457,12 +463,17 @@ async function instructions(): Promise<void> {
   const bare = perRequest.bare.length ? median(perRequest.bare) : undefined;
   const symbolon = perRequest.symbolon.length ? median(perRequest.symbolon) : undefined;
   const ratio = bare !== undefined && symbolon !== undefined ? bare / symbolon : undefined;
+  // The main thread alone: without V8's concurrent compiler and marking threads, whose share of a slice varies most.
+  const bareMain = mainPerRequest.bare.length ? median(mainPerRequest.bare) : undefined;
+  const symbolonMain = mainPerRequest.symbolon.length ? median(mainPerRequest.symbolon) : undefined;
+  const mainRatio = bareMain !== undefined && symbolonMain !== undefined ? bareMain / symbolonMain : undefined;
   const m = (x: number | undefined) => (x === undefined ? 'not measured' : `${(x / 1e6).toFixed(3)} M`);
   console.log(
     `\nSign (secp256k1, DIGEST), instructions per request (callgrind, all threads of the server), ${warm} warm-up then ${slices} x ${measuredCount}, ${connections} connections x ${depth} pipelined`,
   );
   console.log(`bare ${m(bare)}, Symbolon ${m(symbolon)}${ratio !== undefined ? ` (beyond bare ${m(symbolon! - bare!)})` : ''}`);
   if (ratio !== undefined) console.log(`ratio bare/Symbolon ${ratio.toFixed(3)} (target >= 0.75: ${ratio >= 0.75 ? 'met' : 'NOT met'})`);
+  console.log(`main thread only: bare ${m(bareMain)}, Symbolon ${m(symbolonMain)}${mainRatio !== undefined ? `, ratio ${mainRatio.toFixed(3)}` : ''}`);
   console.log(`${((performance.now() - started) / 1000).toFixed(0)} s`);
   writeResult('kms-instructions.json', {
     method: `valgrind --tool=callgrind, callgrind_control --dump around each slice; server: symbolon serve --role kms --workers 1 / bench/lib/bare-server.ts`,
@@ -473,6 +484,8 @@ async function instructions(): Promise<void> {
     connections,
     depth,
     instructionsPerRequest: { bare: perRequest.bare, symbolon: perRequest.symbolon },
+    mainThreadInstructionsPerRequest: { bare: mainPerRequest.bare, symbolon: mainPerRequest.symbolon },
+    medianMainThread: { bare: bareMain, symbolon: symbolonMain, ratio: mainRatio },
     medianInstructionsPerRequest: { bare, symbolon, beyondBare: ratio !== undefined ? symbolon! - bare! : undefined },
     ratio,
     ratioTarget: 0.75,

@@ -30,7 +30,8 @@ export function callgrindRun(): { dir: string; wrap: string[]; cleanup(): void }
   return {
     dir,
     // Not counting until instrumentOn (start-up and warm-up run several times faster uncounted).
-    wrap: ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--quiet', `--callgrind-out-file=${join(dir, 'cg.%p.out')}`],
+    // One dump file per thread: the main thread's count leaves out V8's concurrent compiler and marking threads.
+    wrap: ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', '--quiet', `--callgrind-out-file=${join(dir, 'cg.%p.out')}`],
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -41,28 +42,39 @@ export async function instrumentOn(pid: number, dir: string): Promise<void> {
   await dumpInstructions(pid, dir);
 }
 
+/** Instructions counted in one dump: all the process's threads, and its main thread (the event loop) alone. */
+export interface Counted {
+  all: number;
+  main: number;
+}
+
 /**
  * Asks callgrind in `pid` to dump its counters (which zeroes them) and
- * returns the instructions executed since its start or its last dump. With
- * `keepAs`, the dump file is moved there (BENCH_CALLGRIND_KEEP: for
+ * returns the instructions executed since its start or its last dump, in
+ * all threads and in the main thread. With `keepAs`, the dump files are
+ * moved there (`keepAs`-TT per thread; BENCH_CALLGRIND_KEEP: for
  * callgrind_annotate), else removed.
  */
-export async function dumpInstructions(pid: number, dir: string, keepAs?: string): Promise<number> {
+export async function dumpInstructions(pid: number, dir: string, keepAs?: string): Promise<Counted> {
   const before = new Set(readdirSync(dir));
   execFileSync('callgrind_control', ['--dump', String(pid)], { stdio: 'ignore', timeout: 120_000 });
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const file = readdirSync(dir).find((f) => !before.has(f) && /\.out\.\d+$/.test(f));
-    if (file) {
-      const path = join(dir, file);
-      const m = /^totals:\s+(\d+)/m.exec(readFileSync(path, 'utf8'));
-      if (m) {
+    const files = readdirSync(dir).filter((f) => !before.has(f) && /\.out\.\d+-\d+$/.test(f));
+    const totals = files.map((f) => /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, f), 'utf8')));
+    if (files.length > 0 && totals.every((m) => m !== null)) {
+      let all = 0;
+      let main = 0;
+      files.forEach((f, i) => {
+        const n = Number(totals[i]![1]);
+        all += n;
+        if (f.endsWith('-01')) main = n;
         if (keepAs) {
           mkdirSync(join(keepAs, '..'), { recursive: true });
-          renameSync(path, keepAs);
-        } else rmSync(path);
-        return Number(m[1]);
-      }
+          renameSync(join(dir, f), `${keepAs}${f.slice(f.lastIndexOf('-'))}`);
+        } else rmSync(join(dir, f));
+      });
+      return { all, main };
     }
     if (Date.now() > deadline) throw new Error(`callgrind in process ${pid} wrote no dump`);
     await new Promise((r) => setTimeout(r, 200));
