@@ -40,6 +40,25 @@
  * appended event and per whole Sign (inject(), no socket) at table sizes
  * from 0 to EVENTS in five steps; bench/results/kms-audit-growth.json.
  *
+ * `-- --instructions` counts instead of timing (issue #19 item 1 on a
+ * shared machine): the same one-process `symbolon serve --role kms` and the
+ * bare route, each in turn under `valgrind --tool=callgrind` (counting
+ * off through start-up and BENCH_WARM, default 2,000, Sign requests to warm
+ * up, then on), then BENCH_SLICES (default 3)
+ * slices of BENCH_MEASURED (default 200) requests, 4 connections x 2
+ * pipelined; `callgrind_control --dump` around each slice gives the server's
+ * instructions per request, of all its threads and of its main thread alone
+ * (without V8's concurrent compiler and marking threads, the steadier
+ * figure), the median slice of each and the ratios bare/Symbolon (target
+ * >= 0.75, as the throughput ratio);
+ * bench/results/kms-instructions.json. The custodian's time-driven
+ * settings (audit flush interval, key-cache TTL, checkpoint interval) are
+ * stretched by BENCH_SLOWDOWN (default 50, about callgrind's slowdown) so
+ * that each request carries its native share of per-interval work.
+ * BENCH_CALLGRIND_KEEP=DIR keeps the
+ * measured dumps for callgrind_annotate; BENCH_SERVERS=symbolon counts only
+ * the custodian. A few minutes; needs valgrind.
+ *
  * Every result file carries the core count, Node version and load average.
  *
  * BENCH_ROOTS=file,pkcs11 compares roots of trust instead: one server per
@@ -61,6 +80,7 @@ import {
   ceiling,
   cpuMs,
   makeSigner,
+  runCount,
   runPipelined,
   runFixedRateRaw,
   signKmsRequest,
@@ -74,6 +94,7 @@ import { measureAuditGrowth, measureStages } from './lib/kms-stages.js';
 import { COMPONENTS } from './lib/kms-components.js';
 import { loadLine, rssMb, writeResult } from './lib/results.js';
 import { SKIP_WITHOUT_HSM, softHsm } from '../test/helpers/softhsm.js';
+import { callgrindRun, dumpInstructions, haveCallgrind, instrumentOn } from './lib/instructions.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -364,6 +385,114 @@ async function sustained(total: number): Promise<void> {
   }
 }
 
+/** How many times slower a server runs under callgrind than natively (about; BENCH_SLOWDOWN). */
+const SLOWDOWN = Number(process.env.BENCH_SLOWDOWN ?? 50);
+
+/**
+ * The custodian's time-driven settings stretched by `factor`: under callgrind a second holds that many
+ * times fewer requests, so without this each request would carry that many times more of the work
+ * done per interval (an audit batch per 50 ms flush, a key-cache refill per 1 s TTL, a checkpoint per
+ * 300 s) than in a native run.
+ */
+function slowedTimers(factor: number): Record<string, string> {
+  return {
+    SYMBOLON_AUDIT_FLUSH_MS: String(50 * factor),
+    SYMBOLON_KEY_CACHE_TTL_MS: String(1000 * factor),
+    SYMBOLON_AUDIT_CHECKPOINT_SECONDS: String(300 * factor),
+  };
+}
+
+/**
+ * Instructions per Sign (callgrind) of one `symbolon serve --role kms` process and of the bare route,
+ * one server at a time, each under callgrind: warm-up, then slices counted between dumps.
+ */
+async function instructions(): Promise<void> {
+  if (!haveCallgrind()) throw new Error('--instructions needs valgrind (callgrind_control) on the PATH');
+  const warm = Number(process.env.BENCH_WARM ?? 2000);
+  const measuredCount = Number(process.env.BENCH_MEASURED ?? 200);
+  const slices = Number(process.env.BENCH_SLICES ?? 3);
+  const [connections, depth] = [4, 2];
+  const keep = process.env.BENCH_CALLGRIND_KEEP;
+  const started = performance.now();
+  const perRequest: Record<'bare' | 'symbolon', number[]> = { bare: [], symbolon: [] };
+  const mainPerRequest: Record<'bare' | 'symbolon', number[]> = { bare: [], symbolon: [] };
+  // BENCH_SERVERS=symbolon measures only one of them (while changing the custodian: the bare route's count does not move).
+  const which0 = (process.env.BENCH_SERVERS ?? 'bare,symbolon').split(',') as Array<'bare' | 'symbolon'>;
+  for (const which of which0) {
+    const cg = callgrindRun();
+    const options: StartOptions = { wrap: cg.wrap, startTimeoutMs: 600_000, env: slowedTimers(SLOWDOWN) };
+    let stop: () => Promise<void> = async () => {};
+    try {
+      let port: number;
+      let pid: number;
+      let keyId: string;
+      if (which === 'bare') {
+        const bare = await startServer({ ...options, script: 'bench/lib/bare-server.ts' });
+        stop = () => bare.stop();
+        [port, pid, keyId] = [bare.port, bare.child.pid!, randomUUID()];
+      } else {
+        const sym = await startSignServer({ ...options, workers: '1', args: ['--role', 'kms'] });
+        stop = () => sym.stop();
+        [port, pid, keyId] = [sym.server.port, sym.server.child.pid!, sym.keyId];
+      }
+      // Signed just before each batch: under callgrind on a busy machine a run can outlast SigV4's 5 minutes.
+      const run = async (n: number, offset: number) => {
+        for (let done = 0; done < n; done += 1000) {
+          const chunk = Math.min(1000, n - done);
+          const reqs = await presign(port, chunk, 'Sign', (i) => signBody(keyId, offset + done + i));
+          const r = await runCount(port, reqs, chunk, connections, depth);
+          if (r.errors > 0) throw new Error(`${which}: ${r.errors} errors (${r.firstError})`);
+        }
+      };
+      await run(warm, 0); // uncounted
+      await instrumentOn(pid, cg.dir);
+      for (let i = 0; i < slices; i++) {
+        await run(measuredCount, warm + i * measuredCount);
+        const ir = await dumpInstructions(pid, cg.dir, keep ? `${keep}/${which}.${i + 1}.callgrind` : undefined);
+        perRequest[which].push(ir.all / measuredCount);
+        mainPerRequest[which].push(ir.main / measuredCount);
+        console.log(
+          `${which} slice ${i + 1}: ${(ir.all / measuredCount / 1e6).toFixed(3)} M instructions per Sign, main thread ${(ir.main / measuredCount / 1e6).toFixed(3)} M`,
+        );
+      }
+    } finally {
+      await stop();
+      cg.cleanup();
+    }
+  }
+  const bare = perRequest.bare.length ? median(perRequest.bare) : undefined;
+  const symbolon = perRequest.symbolon.length ? median(perRequest.symbolon) : undefined;
+  const ratio = bare !== undefined && symbolon !== undefined ? bare / symbolon : undefined;
+  // The main thread alone: without V8's concurrent compiler and marking threads, whose share of a slice varies most.
+  const bareMain = mainPerRequest.bare.length ? median(mainPerRequest.bare) : undefined;
+  const symbolonMain = mainPerRequest.symbolon.length ? median(mainPerRequest.symbolon) : undefined;
+  const mainRatio = bareMain !== undefined && symbolonMain !== undefined ? bareMain / symbolonMain : undefined;
+  const m = (x: number | undefined) => (x === undefined ? 'not measured' : `${(x / 1e6).toFixed(3)} M`);
+  console.log(
+    `\nSign (secp256k1, DIGEST), instructions per request (callgrind, all threads of the server), ${warm} warm-up then ${slices} x ${measuredCount}, ${connections} connections x ${depth} pipelined`,
+  );
+  console.log(`bare ${m(bare)}, Symbolon ${m(symbolon)}${ratio !== undefined ? ` (beyond bare ${m(symbolon! - bare!)})` : ''}`);
+  if (ratio !== undefined) console.log(`ratio bare/Symbolon ${ratio.toFixed(3)} (target >= 0.75: ${ratio >= 0.75 ? 'met' : 'NOT met'})`);
+  console.log(`main thread only: bare ${m(bareMain)}, Symbolon ${m(symbolonMain)}${mainRatio !== undefined ? `, ratio ${mainRatio.toFixed(3)}` : ''}`);
+  console.log(`${((performance.now() - started) / 1000).toFixed(0)} s`);
+  writeResult('kms-instructions.json', {
+    method: `valgrind --tool=callgrind, callgrind_control --dump around each slice; server: symbolon serve --role kms --workers 1 / bench/lib/bare-server.ts`,
+    timersStretchedBy: SLOWDOWN,
+    warmUpRequests: warm,
+    measuredRequestsPerSlice: measuredCount,
+    slices,
+    connections,
+    depth,
+    instructionsPerRequest: { bare: perRequest.bare, symbolon: perRequest.symbolon },
+    mainThreadInstructionsPerRequest: { bare: mainPerRequest.bare, symbolon: mainPerRequest.symbolon },
+    medianMainThread: { bare: bareMain, symbolon: symbolonMain, ratio: mainRatio },
+    medianInstructionsPerRequest: { bare, symbolon, beyondBare: ratio !== undefined ? symbolon! - bare! : undefined },
+    ratio,
+    ratioTarget: 0.75,
+    ratioMet: ratio !== undefined ? ratio >= 0.75 : undefined,
+  });
+}
+
 /** BENCH_ROOTS: Sign on one server per root of trust, alternating rounds, in one run. */
 async function compareRoots(roots: string[]): Promise<void> {
   const rounds = ROUNDS;
@@ -462,11 +591,13 @@ async function main() {
       stages: { type: 'boolean' },
       sustained: { type: 'string' },
       'audit-growth': { type: 'string' },
+      instructions: { type: 'boolean' },
     },
     strict: true,
   });
   if (process.env.BENCH_ROOTS) return compareRoots(process.env.BENCH_ROOTS.split(','));
   if (values.ablate) return ablate();
+  if (values.instructions) return instructions();
   if (values.stages) return stages();
   if (values['audit-growth'] !== undefined) return auditGrowth(Number(values['audit-growth']));
   if (values.sustained !== undefined) return sustained(Number(values.sustained));

@@ -86,6 +86,10 @@ export interface StartOptions {
   store?: { dataDir: string; databaseUrl?: string | undefined };
   /** CPUs the server may run on (`taskset -c`, e.g. `0` or `0,1`); default: any. */
   cpus?: string;
+  /** A command the server runs under (e.g. `['valgrind', '--tool=callgrind', ...]`); it must exec node in the same process. */
+  wrap?: string[];
+  /** How long the server may take to answer /health (ms; default SERVER_START_TIMEOUT_MS). */
+  startTimeoutMs?: number;
 }
 
 /** Starts `symbolon serve` (BENCH_WORKERS workers, default 2) with `env` over the benchmark defaults. */
@@ -119,7 +123,8 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
           ...(options.args ?? []),
         ]),
   ];
-  const [command, args] = options.cpus ? ['taskset', ['-c', options.cpus, process.execPath, ...argv]] : [process.execPath, argv];
+  const node = [...(options.wrap ?? []), process.execPath, ...argv];
+  const [command, args] = options.cpus ? ['taskset', ['-c', options.cpus, ...node]] : [node[0]!, node.slice(1)];
   const child = spawn(command, args, {
     env: {
       ...process.env,
@@ -134,7 +139,8 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const endpoint = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + SERVER_START_TIMEOUT_MS;
+  const startTimeoutMs = options.startTimeoutMs ?? SERVER_START_TIMEOUT_MS;
+  const deadline = Date.now() + startTimeoutMs;
   for (;;) {
     try {
       const r = await fetch(`${endpoint}/health`);
@@ -146,7 +152,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
       if (child.exitCode === null) child.kill('SIGKILL');
       if (owned) rmSync(dataDir, { recursive: true, force: true });
       await schema?.drop();
-      throw new Error(`benchmark server did not start within ${SERVER_START_TIMEOUT_MS / 1000} s`);
+      throw new Error(`benchmark server did not start within ${startTimeoutMs / 1000} s`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -330,6 +336,59 @@ export async function runPipelined(port: number, requests: PreparedRequest[], co
           socket.on('error', reject);
           socket.on('connect', () => {
             for (let i = 0; i < depth; i++) sendOne();
+          });
+        }),
+    ),
+  );
+  return summarise(lat, errors, (performance.now() - start) / 1000, firstError);
+}
+
+/**
+ * Exactly `count` requests (cycling through `requests`) over `connections` keep-alive sockets with
+ * `depth` pipelined on each, as runPipelined but counted instead of timed: for measurements per
+ * request that do not depend on how fast the server is (bench:kms --instructions).
+ */
+export async function runCount(port: number, requests: PreparedRequest[], count: number, connections: number, depth: number, offset = 0): Promise<LoadResult> {
+  const wires = requests.map(wire);
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from(
+      { length: connections },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const sent: number[] = [];
+          const socket: Socket = connect(port, '127.0.0.1');
+          socket.setNoDelay(true);
+          const sendOne = () => {
+            if (next >= count) return;
+            sent.push(performance.now());
+            socket.write(wires[(offset + next++) % wires.length]!);
+          };
+          const reader = new ResponseReader((status, body) => {
+            const t0 = sent.shift()!;
+            if (status === 200) lat.push(performance.now() - t0);
+            else {
+              errors++;
+              firstError ??= `${status} ${body.toString('utf8').slice(0, 200)}`;
+            }
+            sendOne();
+            if (sent.length === 0) {
+              socket.end();
+              resolve();
+            }
+          });
+          socket.on('data', (c: Buffer) => reader.push(c));
+          socket.on('error', reject);
+          socket.on('connect', () => {
+            for (let i = 0; i < depth; i++) sendOne();
+            if (sent.length === 0) {
+              socket.end();
+              resolve();
+            }
           });
         }),
     ),

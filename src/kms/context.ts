@@ -5,7 +5,7 @@
 import type { Store } from '../storage/database.js';
 import type { RootOfTrust } from '../root/root-of-trust.js';
 import type { KeyRecord } from './model.js';
-import type { KeyCache } from './key-cache.js';
+import type { KeyCache, SigningPolicyStamp } from './key-cache.js';
 import type { Caller, RequestInfo } from '../aws/context.js';
 import type { AuditSink, EthAuditFields } from '../audit/event.js';
 import type { RecipientAttestation } from '../attestation/recipient-attestation.js';
@@ -84,5 +84,5 @@ export interface OperationContext {
    * request (src/kms/keys.ts resolveKey, signingPolicy option), taken once by
    * src/kms/signing-policy.ts loadSigningPolicy instead of a second read.
    */
-  signingPolicyRead?: { keyId: string; text: string | undefined };
+  signingPolicyRead?: { keyId: string; text: string | undefined; stamp: SigningPolicyStamp | undefined };
 }

@@ -25,6 +25,16 @@ import type { UsageWindows } from './usage-windows.js';
 /** A key's signing policy as cached: its text and compiled form, or null for a key without one. */
 export type CachedSigningPolicy = { text: string; policy: SigningPolicy } | null;
 
+/**
+ * When a signing policy was read (src/kms/signing-policy.ts): the store's
+ * count of other connections' commits and this process's count of
+ * signing-policy writes, both taken before the read.
+ */
+export interface SigningPolicyStamp {
+  external: number;
+  writes: number;
+}
+
 interface Entry {
   key: KeyRecord;
   material: Map<number, MaterialRow>;
@@ -32,6 +42,8 @@ interface Entry {
   grants?: readonly Grant[];
   /** The key's signing policy (src/kms/signing-policy.ts) once a request needed it; null: none. */
   signingPolicy?: CachedSigningPolicy;
+  /** When signingPolicy was read, where the store can tell (SQLite). */
+  signingPolicyStamp?: SigningPolicyStamp | undefined;
   expires: number;
   /** This entry's estimated size (entryBytes and the parts added since). */
   bytes: number;
@@ -151,17 +163,28 @@ export class KeyCache {
     this.#grow(e, (grants.length - before) * GRANT_BYTES, keyId);
   }
 
-  /** The key's signing policy, when cached with its record (undefined: not cached). */
-  getSigningPolicy(keyId: string, now: number): CachedSigningPolicy | undefined {
+  /**
+   * The key's signing policy, when cached with its record (undefined: not cached); with `stamp`, only
+   * when it was read at that stamp (nothing that could change it committed since).
+   */
+  getSigningPolicy(keyId: string, now: number, stamp?: SigningPolicyStamp): CachedSigningPolicy | undefined {
     const e = this.#entries.get(keyId);
     if (!e || e.expires <= now) return undefined;
+    if (stamp) {
+      const at = e.signingPolicyStamp;
+      if (!at || at.external !== stamp.external || at.writes !== stamp.writes) return undefined;
+    }
     return e.signingPolicy;
   }
 
-  /** Caches a key's signing policy beside its record, unless something was invalidated since it was read (as putGrants). */
-  putSigningPolicy(keyId: string, policy: CachedSigningPolicy, readAtGeneration: number): void {
+  /**
+   * Caches a key's signing policy beside its record, read at `stamp` (if the store can tell), unless
+   * something was invalidated since it was read (as putGrants).
+   */
+  putSigningPolicy(keyId: string, policy: CachedSigningPolicy, readAtGeneration: number, stamp?: SigningPolicyStamp): void {
     const e = this.#entries.get(keyId);
     if (!e || readAtGeneration !== this.#generation) return;
+    e.signingPolicyStamp = stamp;
     // The parsed form is shared by text (src/kms/signing-policy.ts); counted as the text again.
     const bytes = 2 * textBytes(policy?.text) - 2 * textBytes(e.signingPolicy?.text);
     e.signingPolicy = policy;

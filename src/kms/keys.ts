@@ -11,6 +11,7 @@ import { aliasArn, keyArn, UUID_RE, type KeyRecord, type KeyUsage } from './mode
 import type { OperationContext } from './context.js';
 import { encryptionContextConditions } from '../aws/policy/context-keys.js';
 import { findAllowingGrant, type Grant } from './grants.js';
+import { signingPolicyStamp } from './signing-policy-stamp.js';
 
 /** Splits an ARN of this service into region, account and resource, or undefined. */
 function parseKmsArn(arn: string): { region: string; account: string; resource: string } | undefined {
@@ -52,13 +53,14 @@ export async function resolveKey(ctx: OperationContext, keyIdInput: string, opti
   if (cached) return cached;
   // One read brings the material the request asks for next into the cache too (immutable per version),
   // and the signing policy when the request reads it next.
+  const stamp = options.signingPolicy ? signingPolicyStamp(store) : undefined;
   const found = await findKeyForUse(store.db, id);
   if (!found || found.key.accountId !== config.accountId) {
     throw notFound(`Key '${keyArn({ region: config.region, accountId: config.accountId, keyId: id })}' does not exist`);
   }
   const { key, material } = found;
   keyCache.putKey(key, now);
-  if (options.signingPolicy) ctx.signingPolicyRead = { keyId: key.keyId, text: found.signingPolicy ?? undefined };
+  if (options.signingPolicy) ctx.signingPolicyRead = { keyId: key.keyId, text: found.signingPolicy ?? undefined, stamp };
   if (material) keyCache.putMaterial(material);
   return key;
 }

@@ -18,7 +18,8 @@ import {
   putSigningPolicy,
   type SigningPolicyRow,
 } from '../storage/signing-policies.repository.js';
-import type { CachedSigningPolicy } from './key-cache.js';
+import type { CachedSigningPolicy, SigningPolicyStamp } from './key-cache.js';
+import { signingPolicyStamp } from './signing-policy-stamp.js';
 import type { OperationContext } from './context.js';
 import { keyChanged, requireNotPendingDeletion } from './keys.js';
 import { keyArn, type KeyRecord } from './model.js';
@@ -43,18 +44,27 @@ export async function loadSigningPolicy(ctx: OperationContext, key: KeyRecord): 
   const generation = keyCache.generation();
   // Read every time, unlike the key's record: a tightened policy must not wait for the cache to expire.
   // A request that missed the key cache read it with the key, in the same statement (resolveKey's signingPolicy option).
+  // On SQLite the cached copy is the stored one while no other connection committed and this process wrote no
+  // signing policy since it was read (src/kms/signing-policy-stamp.ts): then there is nothing to read.
   const read = ctx.signingPolicyRead;
   let text: string | undefined;
+  let stamp: SigningPolicyStamp | undefined;
   if (read?.keyId === key.keyId) {
     delete ctx.signingPolicyRead;
     text = read.text;
+    stamp = read.stamp;
   } else {
+    stamp = signingPolicyStamp(store);
+    if (stamp) {
+      const current = keyCache.getSigningPolicy(key.keyId, ctx.info.now, stamp);
+      if (current !== undefined) return current;
+    }
     text = await findSigningPolicyText(store.db, key.keyId);
   }
   const cached = keyCache.getSigningPolicy(key.keyId, ctx.info.now);
-  if (cached !== undefined && (cached?.text ?? undefined) === text) return cached;
-  const value: CachedSigningPolicy = text === undefined ? null : { text, policy: parseStoredSigningPolicy(text) };
-  keyCache.putSigningPolicy(key.keyId, value, generation);
+  const value: CachedSigningPolicy =
+    cached !== undefined && (cached?.text ?? undefined) === text ? cached : text === undefined ? null : { text, policy: parseStoredSigningPolicy(text) };
+  keyCache.putSigningPolicy(key.keyId, value, generation, stamp);
   return value;
 }
 

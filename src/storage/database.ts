@@ -44,6 +44,16 @@ export interface Store {
   migrate(): Promise<void>;
   /** Closes every connection. */
   close(): Promise<void>;
+  /**
+   * SQLite only (undefined on PostgreSQL): a number that changes whenever
+   * another connection — another process, or another store on the same file —
+   * has committed since the last call (`PRAGMA data_version`, a synchronous
+   * read of a counter in this connection's shared memory, no statement
+   * through Kysely). Commits made through this store's own connection do not
+   * change it; callers that cache around it track those themselves.
+   * Undefined when it cannot be read now (the caller reads the store).
+   */
+  externalCommits?: (() => number | undefined) | undefined;
 }
 
 /** Where the store reports connections it lost (code and name only; never a message that could carry a value). */
@@ -111,6 +121,18 @@ export function cachingSqliteDatabase(database: SQLite.Database, max = SQLITE_ST
   };
 }
 
+/** `PRAGMA data_version` of one connection, prepared once; undefined while the connection cannot run it (closed, or busy with an iterator). */
+function dataVersionReader(database: SQLite.Database): () => number | undefined {
+  const statement = database.prepare('PRAGMA data_version').pluck();
+  return () => {
+    try {
+      return statement.get() as number;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 /**
  * Opens the store and applies pending migrations.
  * @throws {Error} when the database cannot be reached or a migration fails.
@@ -123,6 +145,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS;
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) throw new RangeError('timeoutMs must be an integer from 100 to 600000');
   let migrationDb: (() => Kysely<Tables>) | undefined;
+  let sqliteDatabase: SQLite.Database | undefined;
   if (url && /^postgres(ql)?:\/\//.test(url)) {
     dialect = 'postgres';
     const schema = options.pgSchema;
@@ -164,6 +187,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       ownerOnly(file, true);
     }
     const database = new SQLite(file);
+    sqliteDatabase = database;
     database.pragma('journal_mode = WAL');
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
@@ -204,7 +228,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       if (target !== db) await target.destroy();
     }
   };
-  const store: Store = { db, dialect, migrate, close: () => db.destroy() };
+  const store: Store = { db, dialect, migrate, close: () => db.destroy(), externalCommits: sqliteDatabase && dataVersionReader(sqliteDatabase) };
   if (options.migrate !== false) {
     try {
       await migrate();

@@ -15,6 +15,18 @@ export interface SigningPolicyRow {
   updatedBy: string;
 }
 
+let writes = 0;
+
+/**
+ * How many signing-policy writes this process has made (counted when each
+ * statement is done, whether it changed a row or not, committed or not): with
+ * the store's externalCommits, what tells a cached policy text is still the
+ * stored one (src/kms/signing-policy.ts).
+ */
+export function signingPolicyWrites(): number {
+  return writes;
+}
+
 export async function findSigningPolicy(db: Db, keyId: string): Promise<SigningPolicyRow | undefined> {
   const r = await db.selectFrom('kms_signing_policies').selectAll().where('key_id', '=', keyId).executeTakeFirst();
   return r ? { keyId: r.key_id, policy: r.policy, updatedAt: Number(r.updated_at), updatedBy: r.updated_by } : undefined;
@@ -35,6 +47,14 @@ export async function findSigningPolicyText(db: Db, keyId: string): Promise<stri
  * @returns false when another write came first (nothing changed).
  */
 export async function putSigningPolicy(db: Db, row: SigningPolicyRow, base: string | undefined): Promise<boolean> {
+  try {
+    return await putSigningPolicyRow(db, row, base);
+  } finally {
+    writes++;
+  }
+}
+
+async function putSigningPolicyRow(db: Db, row: SigningPolicyRow, base: string | undefined): Promise<boolean> {
   if (base === undefined) {
     const r = await db
       .insertInto('kms_signing_policies')
@@ -57,6 +77,10 @@ export async function putSigningPolicy(db: Db, row: SigningPolicyRow, base: stri
  * @returns false when it was changed or deleted meanwhile.
  */
 export async function deleteSigningPolicy(db: Db, keyId: string, base: string): Promise<boolean> {
-  const r = await db.deleteFrom('kms_signing_policies').where('key_id', '=', keyId).where('policy', '=', base).executeTakeFirst();
-  return Number(r.numDeletedRows) === 1;
+  try {
+    const r = await db.deleteFrom('kms_signing_policies').where('key_id', '=', keyId).where('policy', '=', base).executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
+  } finally {
+    writes++;
+  }
 }
