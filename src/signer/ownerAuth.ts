@@ -30,8 +30,3 @@ export function ownerAuth(verified: VerifiedToken, now: number): SessionAuth {
   const at = typeof authTime === 'number' && Number.isSafeInteger(authTime) && authTime > 0 && authTime * 1000 <= now + 60_000 ? authTime * 1000 : undefined;
   return { methods, authTime: at };
 }
-
-/** The same login after a passkey step-up now (docs/identity.md "Step-up"): `mfa` added, auth_time now. */
-export function steppedUp(auth: SessionAuth, now: number): SessionAuth {
-  return { methods: [...new Set([...auth.methods, 'mfa'])], authTime: now };
-}

@@ -23,14 +23,14 @@ import { parseSigningPolicy, SigningPolicyError, type SigningPolicy } from '../s
 import { describeDecision, evaluateSigningPolicy, type SigningDecision } from '../signing-policy/evaluateSigningPolicy.js';
 import { payloadFacts, type PayloadFacts } from '../signing-policy/payloadFacts.js';
 import { callerFacts } from '../signing-policy/callerFacts.js';
-import type { SessionAuth } from '../aws/context.js';
+import { steppedUpLogins, type SessionAuth } from '../aws/context.js';
 import { signingPolicySha256 } from '../signing-policy/signingPolicySha256.js';
 import type { SignPayload } from '../eth/payload.js';
 import { TokenError } from '../identity/errors.js';
 import type { TokenVerifier } from '../identity/token-verifier.js';
 import type { VerifiedToken } from '../identity/verified-token.js';
 import { SignerError } from './errors.js';
-import { ownerAuth, steppedUp } from './ownerAuth.js';
+import { ownerAuth } from './ownerAuth.js';
 
 export interface SplitSigningPolicy {
   policy: SigningPolicy;
@@ -73,8 +73,11 @@ export function decideSplitPayload(policy: SigningPolicy, payload: SignPayload, 
 export function decideSplitFacts(policy: SigningPolicy, facts: PayloadFacts, auth: SessionAuth, now: number): SplitDecision {
   const decided = evaluateSigningPolicy(policy, callerFacts(new Map(facts), auth, now));
   if (decided.decision === 'allow') return { ...decided, mfaRequired: false };
-  const withMfa = evaluateSigningPolicy(policy, callerFacts(new Map(facts), steppedUp(auth, now), now));
-  return { ...decided, mfaRequired: withMfa.decision === 'allow' };
+  // The login a passkey step-up would give, as the custodian imagines it (src/aws/context.ts): either kind of passkey.
+  const mfaRequired = steppedUpLogins(auth, now).some(
+    (stepped) => evaluateSigningPolicy(policy, callerFacts(new Map(facts), stepped, now)).decision === 'allow',
+  );
+  return { ...decided, mfaRequired };
 }
 
 /**

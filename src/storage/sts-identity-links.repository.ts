@@ -89,6 +89,17 @@ export async function moveIdentityLink(
     .where('issuer', '=', login.issuer)
     .where('subject', '=', login.subject)
     .where('uid', '=', from)
+    // Still the user's only login: a link into `from` that raced the caller's check leaves the login where it is.
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('sts_identity_links as other')
+            .select('other.uid')
+            .where('other.uid', '=', from)
+            .where((eb) => eb.or([eb('other.issuer', '<>', login.issuer), eb('other.subject', '<>', login.subject)])),
+        ),
+      ),
+    )
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }

@@ -89,7 +89,8 @@ async function anyUsed(db: StsContext['store']['db'], keys: readonly KmsKeyTable
  * Moves `login` from its user `from` to `to`, retiring `from`'s unused keys; refuses (LoginInUse) otherwise.
  * @returns the key ids scheduled for deletion.
  * @throws {AwsError} LoginInUse when the login is not its user's only one, or a key of that user was used;
- *   EntityAlreadyExists when the login changed user meanwhile.
+ *   EntityAlreadyExists when the login changed user, or its user gained another login, meanwhile (the move is
+ *   one statement that checks both).
  */
 export async function mergeUsedLogin(
   ctx: StsContext,
@@ -137,7 +138,7 @@ export async function mergeUsedLogin(
     await ctx.audit.flush();
     if ((await anyUsed(db, keys)) !== undefined) throw refused();
     if (!(await moveIdentityLink(db, login, from, to))) {
-      throw new AwsError('EntityAlreadyExists', 'The login of LinkedWebIdentityToken changed user meanwhile; retry.', 409);
+      throw new AwsError('EntityAlreadyExists', 'The login of LinkedWebIdentityToken changed user, or its user gained another login, meanwhile; retry.', 409);
     }
   } catch (e) {
     await restore();
