@@ -390,4 +390,16 @@ test('a split policy that wants a second factor: mfa_required without one, allow
     () => ownerAuth(token({ amr: 'mfa' }), now),
     (e: unknown) => e instanceof SignerError && e.code === 'invalid_token',
   );
+
+  // A statement asking for a hardware passkey by method (symbolon:AuthMethods) is lifted by a step-up too, as at
+  // the custodian (src/aws/context.ts steppedUpLogins): the signer imagines either kind of passkey, not only `mfa`.
+  const { policy: byMethod } = readSplitSigningPolicy(
+    JSON.stringify({
+      Version: '2026-12-01',
+      Statement: [{ Sid: 'HardwareKey', Effect: 'Allow', Condition: { 'ForAnyValue:StringEquals': { 'symbolon:AuthMethods': ['hwk'] } } }],
+    }),
+  );
+  const byMethodDecision = decideSplitPayload(byMethod, message, emailOnly, now);
+  assert.deepEqual([byMethodDecision.decision, byMethodDecision.mfaRequired], ['deny', true]);
+  assert.equal(enforceSplitDecision(decideSplitPayload(byMethod, message, fresh, now)), 'HardwareKey');
 });
