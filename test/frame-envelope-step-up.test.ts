@@ -29,6 +29,7 @@ import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
 import { findWalletByAddress } from '../src/storage/wallets.repository.js';
 import { setKeyPolicy } from '../src/storage/iam-quorum.repository.js';
 import { freePort } from './helpers/free-port.js';
+import { eventually } from './helpers/eventually.js';
 
 const CHAIN_ID = 31337;
 const FUNDER_KEY = `0x${'ac'.repeat(32)}`;
@@ -177,6 +178,8 @@ browserTest(
       accounts.map((a) => getAddress(a)),
       [address],
     );
+    // The response listener records a Decrypt asynchronously (two CDP reads): wait for it rather than race it.
+    await eventually("the new login's Decrypt is answered", () => decrypts.length > beforeReload, 30_000);
     assert.deepEqual(decrypts.slice(beforeReload), [{ status: 400, stepUp: 'mfa_required' }]);
     const frame = driver.walletFrame(page);
     const tokensBefore = await frame.evaluate(() => JSON.parse(sessionStorage.getItem('symbolon.session') ?? '{}'));

@@ -173,7 +173,8 @@ test('a split wallet: the signer seals the key to the page, which alone shows it
     const request = JSON.parse(exports[0]!.body.toString('utf8')) as Record<string, unknown>;
     assert.deepEqual(
       Object.keys(request).sort(),
-      ['address', 'generation', 'keyId', 'publicKey', 'shareACiphertext', 'shareB'].filter((k) => k in request).sort(),
+      // contextSub: the sub of share A's context (the creating login's; docs/signer.md, "Linked logins"), not a secret.
+      ['address', 'contextSub', 'generation', 'keyId', 'publicKey', 'shareACiphertext', 'shareB'].filter((k) => k in request).sort(),
     );
     assert.equal(Buffer.from(String(request.publicKey), 'base64').length, 65);
 
