@@ -23,7 +23,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { CreateKeyCommand, EncryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, EncryptCommand, GenerateDataKeyCommand, ScheduleKeyDeletionCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
 import { webIdentityKms } from './helpers/web-identity-kms.js';
@@ -256,4 +256,46 @@ test('the migration back-fills the fact from the audit trail', async () => {
     rmSync(dir, { recursive: true, force: true });
     if (url && schema) await dropPgSchema(url, schema);
   }
+});
+
+describe('two custodian processes over one store agree on the fact', () => {
+  let a: TestServer;
+  let b: TestServer;
+
+  before(async () => {
+    const pgSchema = url ? `t_${randomBytes(6).toString('hex')}` : undefined;
+    a = await startTestServer({ ...(pgSchema ? { pgSchema } : {}) });
+    b = await startTestServer({ dataDir: a.dataDir, keepSchema: true, ...(pgSchema ? { pgSchema } : {}) });
+  });
+
+  after(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  const firstProtectedAt = async (keyId: string) =>
+    (await a.custodian.deps.store.db.selectFrom('kms_keys').select('first_protected_at').where('key_id', '=', keyId).executeTakeFirstOrThrow())
+      .first_protected_at;
+
+  test("a first use in one process after the other scheduled the key's deletion is refused; a key marked by one stays as marked in the other", async () => {
+    const kmsA = a.kms();
+    const kmsB = b.kms();
+    const encrypt = (kms: KMSClient, keyId: string, dryRun = false) =>
+      kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), ...(dryRun ? { DryRun: true } : {}) }));
+
+    const doomed = (await kmsA.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    await rejectsCode(encrypt(kmsB, doomed, true), 'DryRunOperationException'); // b caches it Enabled
+    await kmsA.send(new ScheduleKeyDeletionCommand({ KeyId: doomed, PendingWindowInDays: 7 }));
+    await rejectsCode(encrypt(kmsB, doomed), 'KMSInvalidStateException');
+    assert.equal(await firstProtectedAt(doomed), null);
+
+    const shared = (await kmsA.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    await rejectsCode(encrypt(kmsB, shared, true), 'DryRunOperationException'); // b caches it unmarked
+    await encrypt(kmsA, shared);
+    const at = await firstProtectedAt(shared);
+    assert.notEqual(at, null);
+    await encrypt(kmsB, shared);
+    await encrypt(kmsB, shared);
+    assert.equal(await firstProtectedAt(shared), at, 'written once, by the first process');
+  });
 });
