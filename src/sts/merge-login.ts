@@ -21,9 +21,8 @@
  * window), the fact is read once more (a first use that raced the check puts
  * the keys back and refuses; one after the scheduling is refused by the
  * custodian, whose write of the fact needs an Enabled key), and the login is
- * moved. Whoever holds the
- * login's old sessions (tagged with the old user id) can use no key with
- * them: the old user's keys are pending deletion.
+ * moved. Whoever holds the login's old sessions (tagged with the old user
+ * id) can use no key with them: the old user's keys are pending deletion.
  */
 import { keysWithPolicyContaining, protectingKeyIds } from '../storage/keys.repository.js';
 import type { KmsKeyTable } from '../storage/tables.js';
