@@ -77,6 +77,7 @@ async function main(): Promise<void> {
               nextRotationAt: null,
               currentVersion: 1,
               revision: 1,
+              firstProtectedAt: null,
             },
             {
               keyId,

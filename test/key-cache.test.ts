@@ -29,6 +29,7 @@ function record(policyChars: number): KeyRecord {
     nextRotationAt: null,
     currentVersion: 1,
     revision: 0,
+    firstProtectedAt: null,
   };
 }
 

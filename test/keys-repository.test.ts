@@ -39,6 +39,7 @@ function keyRow(keyId: string): KmsKeyTable {
     next_rotation_at: null,
     current_version: 1,
     revision: 0,
+    first_protected_at: null,
   };
 }
 

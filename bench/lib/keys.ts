@@ -34,6 +34,7 @@ function benchKeyRecord(keyId: string, now: number, key: { accountId: string; re
     nextRotationAt: null,
     currentVersion: 1,
     revision: 0,
+    firstProtectedAt: null,
   };
 }
 

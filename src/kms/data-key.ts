@@ -8,7 +8,7 @@
  */
 import type { MaterialRow } from '../storage/keys.repository.js';
 import { unsupportedOperation, validation } from '../aws/errors.js';
-import { authorize, loadMaterial, requireUsable, resolveKey } from './keys.js';
+import { authorize, loadMaterial, recordProtecting, requireUsable, resolveKey } from './keys.js';
 import { attestRecipient, dryRunSucceeded, readDryRun, readRecipient } from './crypto-fields.js';
 import type { AttestedRecipient } from '../attestation/recipient-attestation.js';
 import type { DataKeyPairSpec } from './keystore.js';
@@ -56,6 +56,7 @@ export async function prepareDataKey(input: Input, ctx: OperationContext, operat
   });
   requireUsable(key, 'ENCRYPT_DECRYPT', operationName);
   if (dryRun) dryRunSucceeded();
+  await recordProtecting(ctx, key, operationName);
   const material = await loadMaterial(ctx, key);
   return { key, material, length, context };
 }
@@ -115,6 +116,7 @@ export async function prepareDataKeyPair(input: Input, ctx: OperationContext, op
   });
   requireUsable(key, 'ENCRYPT_DECRYPT', operationName);
   if (dryRun) dryRunSucceeded();
+  await recordProtecting(ctx, key, operationName);
   const material = await loadMaterial(ctx, key);
   return { key, material, spec, context, recipient };
 }

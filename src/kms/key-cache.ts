@@ -139,6 +139,16 @@ export class KeyCache {
     this.#grow(e, bytes, key.keyId);
   }
 
+  /**
+   * Notes on the cached record that the key made a ciphertext at `at` (src/kms/keys.ts recordProtecting),
+   * when the cache holds the record of `revision`: the fact does not change the revision, and a record of
+   * another revision is left for the next read to bring.
+   */
+  markProtected(keyId: string, revision: number, at: number): void {
+    const e = this.#entries.get(keyId);
+    if (e && e.key.revision === revision && e.key.firstProtectedAt === null) e.key = { ...e.key, firstProtectedAt: at };
+  }
+
   /** The key's grants, when cached with its record. */
   getGrants(keyId: string, now: number): readonly Grant[] | undefined {
     const e = this.#entries.get(keyId);

@@ -30,6 +30,7 @@ export function toKeyRecord(r: KmsKeyTable): KeyRecord {
     nextRotationAt: r.next_rotation_at === null ? null : Number(r.next_rotation_at),
     currentVersion: r.current_version,
     revision: r.revision,
+    firstProtectedAt: r.first_protected_at === null ? null : Number(r.first_protected_at),
   };
 }
 
@@ -53,6 +54,7 @@ export function toKeyRow(k: KeyRecord): KmsKeyTable {
     next_rotation_at: k.nextRotationAt,
     current_version: k.currentVersion,
     revision: k.revision,
+    first_protected_at: k.firstProtectedAt,
   };
 }
 

@@ -4,7 +4,7 @@
  * the sealed material of a version.
  */
 import * as repo from '../storage/keys.repository.js';
-import { findKeyForUse } from './key-records.js';
+import { findKey, findKeyForUse } from './key-records.js';
 import type { MaterialRow } from '../storage/keys.repository.js';
 import { disabled, internal, invalidKeyUsage, invalidState, notFound } from '../aws/errors.js';
 import { aliasArn, keyArn, UUID_RE, type KeyRecord, type KeyUsage } from './model.js';
@@ -124,6 +124,42 @@ export async function loadMaterial(ctx: OperationContext, key: KeyRecord, versio
   if (!m) throw internal('The key material for this request is unavailable.');
   keyCache.putMaterial(m);
   return m;
+}
+
+/** How many times this process wrote, or tried to write, a key's first ciphertext (recordProtecting); for tests. */
+export const protectingWrites = { count: 0 };
+
+/**
+ * Makes durable, before the request makes its ciphertext, that `key` has made one
+ * (kms_keys.first_protected_at; STS LinkWebIdentity reads it, src/sts/merge-login.ts): Encrypt,
+ * GenerateDataKey*, GenerateDataKeyPair*, and ReEncrypt for its destination call it once
+ * authorized and past DryRun. Once the fact is set (in the store and the cached record) this is
+ * one boolean check. The write is a compare-and-set that succeeds only on an Enabled key, so a
+ * first use racing a ScheduleKeyDeletion either lands before it (and the scheduler sees it) or is
+ * refused with the state's error, however stale this process's cached record.
+ * @throws {AwsError} NotFoundException, DisabledException or KMSInvalidStateException when the key
+ *   changed meanwhile.
+ */
+export async function recordProtecting(ctx: OperationContext, key: KeyRecord, operation: string): Promise<void> {
+  if (key.firstProtectedAt !== null) return;
+  const { store, keyCache } = ctx.deps;
+  const now = ctx.info.now;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    protectingWrites.count++;
+    if (await repo.markKeyProtected(store.db, key.keyId, now)) {
+      keyCache.markProtected(key.keyId, key.revision, now);
+      return;
+    }
+    // Another request or process recorded it first, or the key is no longer Enabled.
+    const fresh = await findKey(store.db, key.keyId);
+    if (!fresh) throw notFound(`Key '${keyArn(key)}' does not exist`);
+    requireUsable(fresh, key.keyUsage, operation);
+    if (fresh.firstProtectedAt !== null) {
+      keyCache.markProtected(fresh.keyId, fresh.revision, fresh.firstProtectedAt);
+      return;
+    }
+  }
+  throw internal('The key changed concurrently too often; retry.');
 }
 
 /** Records a change made to `key` in this process: the cache forgets it. */

@@ -95,6 +95,8 @@ export interface KeyRecord {
   nextRotationAt: number | null;
   currentVersion: number;
   revision: number;
+  /** When the key first made a ciphertext (src/kms/keys.ts recordProtecting); null: never. */
+  firstProtectedAt: number | null;
 }
 
 /** The key's ARN. */

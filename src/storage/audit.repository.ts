@@ -298,16 +298,3 @@ export async function listCheckpointKeys(db: Db): Promise<CheckpointKeyRow[]> {
   const rows = await db.selectFrom('audit_checkpoint_keys').selectAll().orderBy('created_at').execute();
   return rows.map((r) => ({ keyId: r.key_id, algorithm: r.algorithm, publicKey: r.public_key, createdAt: Number(r.created_at) }));
 }
-
-/** True when the trail holds an allowed event of one of `operations` on the key `keyArn`. */
-export async function keyUsedFor(db: Db, keyArn: string, operations: readonly string[]): Promise<boolean> {
-  const row = await db
-    .selectFrom('audit_events')
-    .select('seq')
-    .where('key_arn', '=', keyArn)
-    .where('operation', 'in', [...operations])
-    .where('outcome', '=', 'allowed')
-    .limit(1)
-    .executeTakeFirst();
-  return row !== undefined;
-}

@@ -107,12 +107,41 @@ export async function findKeyRowForUse(db: Db, keyId: string): Promise<KeyRowFor
   };
 }
 
-/** Writes every mutable field of `key` and bumps its revision; returns the row as written. */
+/** Writes every mutable field of `key` but first_protected_at (markKeyProtected's alone) and bumps its revision; returns the row as written. */
 export async function updateKeyRow(db: Db, key: KmsKeyTable): Promise<KmsKeyTable> {
   const next = { ...key, revision: key.revision + 1 };
-  const { key_id: _id, ...fields } = next;
+  const { key_id: _id, first_protected_at: _protected, ...fields } = next;
   await db.updateTable('kms_keys').set(fields).where('key_id', '=', key.key_id).execute();
   return next;
+}
+
+/**
+ * Records that the key made its first ciphertext at `now`: a compare-and-set that writes only while
+ * first_protected_at is null and the key is Enabled, so it is written once, and never on a key a
+ * concurrent change disabled or scheduled for deletion (src/sts/merge-login.ts relies on that).
+ * The revision is not bumped: no cached record grows stale by it. Returns whether it wrote.
+ */
+export async function markKeyProtected(db: Db, keyId: string, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('kms_keys')
+    .set({ first_protected_at: now })
+    .where('key_id', '=', keyId)
+    .where('first_protected_at', 'is', null)
+    .where('key_state', '=', 'Enabled')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** The ids among `keyIds` of keys that have made a ciphertext (first_protected_at set). */
+export async function protectingKeyIds(db: Db, keyIds: readonly string[]): Promise<string[]> {
+  if (keyIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('kms_keys')
+    .select('key_id')
+    .where('key_id', 'in', [...keyIds])
+    .where('first_protected_at', 'is not', null)
+    .execute();
+  return rows.map((r) => r.key_id);
 }
 
 /**
@@ -129,8 +158,9 @@ export async function updateKeyRowAtomically(db: Db, keyId: string, change: (cur
     if (!current) return undefined;
     const wanted = change(current);
     if (wanted === null) return current;
-    const next = { ...wanted, key_id: keyId, revision: current.revision + 1 };
-    const { key_id: _id, ...fields } = next;
+    // first_protected_at is markKeyProtected's alone (it does not bump the revision): never written back here.
+    const next = { ...wanted, key_id: keyId, revision: current.revision + 1, first_protected_at: current.first_protected_at };
+    const { key_id: _id, first_protected_at: _protected, ...fields } = next;
     const r = await db.updateTable('kms_keys').set(fields).where('key_id', '=', keyId).where('revision', '=', current.revision).executeTakeFirst();
     if (Number(r.numUpdatedRows) === 1) return next;
   }

@@ -30,6 +30,11 @@ export interface KmsKeyTable {
   current_version: number;
   /** Bumped on every change, so caches in other processes can tell staleness. */
   revision: number;
+  /**
+   * When the key first made a ciphertext (Encrypt, GenerateDataKey*, ReEncrypt to it); null: never.
+   * Written only by markKeyProtected (keys.repository.ts), never by a key update.
+   */
+  first_protected_at: number | null;
 }
 
 export interface KmsKeyMaterialTable {

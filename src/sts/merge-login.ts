@@ -9,37 +9,30 @@
  *   never merged: its other logins would be left with a user nobody reaches);
  * - none of that user's master keys protects anything: a key is that user's
  *   when its policy binds it to the user id (template 3) or to this login's
- *   sub and issuer (templates 1 and 2); it protects something when the audit
- *   trail holds an allowed Encrypt, GenerateDataKey*, or ReEncrypt* with
- *   it. Every ciphertext, so every wallet, needs one of those first.
+ *   sub and issuer (templates 1 and 2); it protects something when it has
+ *   made a ciphertext: kms_keys.first_protected_at, written durably before
+ *   the custodian answers the key's first Encrypt, GenerateDataKey*,
+ *   GenerateDataKeyPair*, or ReEncrypt to it (src/kms/keys.ts
+ *   recordProtecting). Every ciphertext, so every wallet, needs one of those
+ *   first.
  *
  * Then each of those keys is scheduled for deletion (PendingDeletion: no
  * cryptographic use; the administrator can still cancel it within the
- * window), the trail is checked once more (a use that raced the check puts
- * the keys back and refuses), and the login is moved. Whoever holds the
- * login's old sessions (tagged with the old user id) can use no key with
- * them: the old user's keys are pending deletion.
+ * window), the fact is read once more (a first use that raced the check puts
+ * the keys back and refuses; one after the scheduling is refused by the
+ * custodian, whose write of the fact needs an Enabled key), and the login is
+ * moved. Whoever holds the login's old sessions (tagged with the old user
+ * id) can use no key with them: the old user's keys are pending deletion.
  */
-import { keysWithPolicyContaining } from '../storage/keys.repository.js';
+import { keysWithPolicyContaining, protectingKeyIds } from '../storage/keys.repository.js';
 import type { KmsKeyTable } from '../storage/tables.js';
-import { keyUsedFor } from '../storage/audit.repository.js';
 import { identityLinksOfUser, moveIdentityLink } from '../storage/sts-identity-links.repository.js';
 import { updateKeyAtomically } from '../kms/key-records.js';
 import { DAY_MS } from '../kms/maintenance.js';
-import { keyArn, type KeyState } from '../kms/model.js';
+import type { KeyState } from '../kms/model.js';
 import { policyLiteral } from '../wallet/master-key-policy.js';
 import { AwsError } from '../aws/errors.js';
 import type { StsContext } from './context.js';
-
-/** Operations that make a ciphertext under a key: a key with one of them allowed may protect data. */
-export const PROTECTING_OPERATIONS = [
-  'Encrypt',
-  'GenerateDataKey',
-  'GenerateDataKeyWithoutPlaintext',
-  'GenerateDataKeyPair',
-  'GenerateDataKeyPairWithoutPlaintext',
-  'ReEncrypt',
-] as const;
 
 /** The waiting period of a retired key (AWS's default): the administrator may cancel it meanwhile. */
 export const RETIRED_KEY_WINDOW_DAYS = 30;
@@ -77,12 +70,14 @@ async function keysOf(ctx: StsContext, db: StsContext['store']['db'], uid: strin
   return candidates.filter((k) => bindsTo(k.policy, uid, login));
 }
 
+/** The first of `keys` that has made a ciphertext, as the store holds it now. */
 async function anyUsed(db: StsContext['store']['db'], keys: readonly KmsKeyTable[]): Promise<string | undefined> {
-  for (const k of keys) {
-    const arn = keyArn({ region: k.region, accountId: k.account_id, keyId: k.key_id });
-    if (await keyUsedFor(db, arn, PROTECTING_OPERATIONS)) return k.key_id;
-  }
-  return undefined;
+  return (
+    await protectingKeyIds(
+      db,
+      keys.map((k) => k.key_id),
+    )
+  )[0];
 }
 
 /**
@@ -105,8 +100,6 @@ export async function mergeUsedLogin(
       'The login of LinkedWebIdentityToken belongs to another user who has other login methods; users with several logins are never merged. Unlink its other logins first.',
     );
   }
-  // What other requests have recorded so far is in the store before it is read.
-  await ctx.audit.flush();
   const keys = await keysOf(ctx, db, from, login);
   const refused = () =>
     loginInUse(
@@ -134,8 +127,7 @@ export async function mergeUsedLogin(
       ctx.keyChanged?.(k.key_id);
       if (stored) retired.push({ keyId: k.key_id, before: { keyState: k.key_state, deletionAt: k.deletion_at, pendingWindowDays: k.pending_window_days } });
     }
-    // A use that raced the first check is recorded by now (or refused: the keys are pending deletion).
-    await ctx.audit.flush();
+    // A first use that raced the first check is in the store by now; a later one is refused (the keys are pending deletion).
     if ((await anyUsed(db, keys)) !== undefined) throw refused();
     if (!(await moveIdentityLink(db, login, from, to))) {
       throw new AwsError('EntityAlreadyExists', 'The login of LinkedWebIdentityToken changed user, or its user gained another login, meanwhile; retry.', 409);

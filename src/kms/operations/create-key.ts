@@ -87,6 +87,7 @@ export const createKey = operation('CreateKey', async (input, ctx) => {
     nextRotationAt: null,
     currentVersion: 1,
     revision: 0,
+    firstProtectedAt: null,
   };
   // AWS's policy lockout safety check: the caller must be able to PutKeyPolicy on the new key.
   if (policyText !== undefined && !bypassLockout) await checkLockout(ctx, key, policy);

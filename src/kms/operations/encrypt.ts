@@ -7,7 +7,7 @@
  * to the audit trail.
  */
 import { encrypt as encryptBlob } from '../keystore.js';
-import { authorize, loadMaterial, requireUsable, resolveKey } from '../keys.js';
+import { authorize, loadMaterial, recordProtecting, requireUsable, resolveKey } from '../keys.js';
 import { wipe } from '../../crypto/bytes.js';
 import { dryRunSucceeded, readDryRun, readEncryptionAlgorithm, requireEncryptionAlgorithm, sensitiveBlob } from '../crypto-fields.js';
 import { encryptionContextConditions, readEncryptionContext } from '../encryption-context.js';
@@ -30,6 +30,7 @@ export const encrypt = operation('Encrypt', async (input, ctx) => {
     requireEncryptionAlgorithm(key, algorithm);
     if (dryRun) dryRunSucceeded();
 
+    await recordProtecting(ctx, key, 'Encrypt');
     const material = await loadMaterial(ctx, key);
     const blob = encryptBlob(ctx.deps.root, key.keyId, material.version, material.sealed, plaintext, context);
     return { CiphertextBlob: blobOut(blob), KeyId: keyArn(key), EncryptionAlgorithm: algorithm };

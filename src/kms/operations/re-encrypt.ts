@@ -8,7 +8,7 @@
  * wiped in `finally`. The audit event names the destination key and context
  * (the event has one key and one context field).
  */
-import { authorize, loadMaterial, requireUsable, resolveKey } from '../keys.js';
+import { authorize, loadMaterial, recordProtecting, requireUsable, resolveKey } from '../keys.js';
 import { encrypt as encryptBlob, parseCiphertextHeader } from '../keystore.js';
 import { wipe } from '../../crypto/bytes.js';
 import { openCiphertext, resolveCiphertextKey } from '../ciphertext.js';
@@ -52,6 +52,7 @@ export const reEncrypt = operation('ReEncrypt', async (input, ctx) => {
   try {
     // A retired split share is not re-encrypted into a context that would pass (share-generation.ts).
     await admitShareGeneration(ctx, { key: source, context: sourceContext, blob, attested: false });
+    await recordProtecting(ctx, destination, 'ReEncrypt');
     const material = await loadMaterial(ctx, destination);
     const out = encryptBlob(ctx.deps.root, destination.keyId, material.version, material.sealed, plaintext, destinationContext);
     return {

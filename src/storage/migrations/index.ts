@@ -30,6 +30,7 @@ import * as kmsKeysDue from './2026-12-07T1220-kms-keys-due.js';
 import * as walletUserUid from './2026-12-07T1300-wallet-user-uid.js';
 import * as walletDeviceShare from './2026-12-07T1310-wallet-device-share.js';
 import * as walletShareCPasskey from './2026-12-07T1340-wallet-share-c-passkey.js';
+import * as kmsKeysFirstProtected from './2026-12-07T1400-kms-keys-first-protected.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -59,4 +60,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T1300-wallet-user-uid': walletUserUid,
   '2026-12-07T1310-wallet-device-share': walletDeviceShare,
   '2026-12-07T1340-wallet-share-c-passkey': walletShareCPasskey,
+  '2026-12-07T1400-kms-keys-first-protected': kmsKeysFirstProtected,
 };
