@@ -153,7 +153,8 @@ browserTest('a passkey without PRF: adding the device share with it is refused w
   }
 });
 
-async function refusedWithoutPrf(): Promise<void> {
+/** A login by email code on the wallet page in `tab`, up to its device-share box; the address it shows. */
+async function logInOnWalletPage(): Promise<Address> {
   await tab.goto(frameUrl);
   await tab.locator('#email').waitFor();
   await tab.locator('#email').fill(EMAIL);
@@ -163,7 +164,97 @@ async function refusedWithoutPrf(): Promise<void> {
   await tab.locator('#verify').click();
   await tab.locator('#home').waitFor({ timeout: 60_000 });
   await tab.locator('#home-device-box').waitFor({ state: 'visible', timeout: 30_000 });
-  address = getAddress((await tab.locator('#home-address').textContent())!) as Address;
+  return getAddress((await tab.locator('#home-address').textContent())!) as Address;
+}
+
+/**
+ * Empties the device-key store the wallet frame embedded in `tab` sees. A browser that partitions storage by
+ * top-level site gives that frame an empty one. This Chromium build, with third-party storage allowed, does not
+ * partition it (measured: the frame sees the wallet page's key), so the test empties it; resolves to what is left.
+ */
+async function emptyFrameDeviceKeys(): Promise<number> {
+  return driver.walletFrame(tab).evaluate(
+    () =>
+      new Promise<number>((resolve, reject) => {
+        const r = indexedDB.open('symbolon-device-keys', 1);
+        r.onupgradeneeded = () => r.result.createObjectStore('keys');
+        r.onerror = () => reject(r.error);
+        r.onsuccess = () => {
+          const tx = r.result.transaction('keys', 'readwrite');
+          tx.objectStore('keys').clear();
+          tx.oncomplete = () => {
+            const count = r.result.transaction('keys').objectStore('keys').count();
+            count.onsuccess = () => resolve(count.result);
+          };
+        };
+      }),
+  );
+}
+
+/** The PRF output of passkey `credentialId` (base64) for the device share's input, as the authenticator computes it, asked on the wallet's own page. */
+async function prfOutputOf(credentialId: string): Promise<Uint8Array> {
+  await tab.goto(frameUrl);
+  return new Uint8Array(
+    await tab.evaluate(
+      async ({ id, input }) => {
+        const cred = (await navigator.credentials.get({
+          publicKey: {
+            challenge: crypto.getRandomValues(new Uint8Array(32)),
+            allowCredentials: [{ type: 'public-key', id: Uint8Array.from(atob(id), (c) => c.charCodeAt(0)) }],
+            userVerification: 'required',
+            extensions: { prf: { eval: { first: new Uint8Array(input) } } },
+          },
+        })) as PublicKeyCredential;
+        return Array.from(new Uint8Array(cred.getClientExtensionResults().prf!.results!.first as ArrayBuffer));
+      },
+      { id: credentialId, input: Array.from(PASSKEY_PRF_INPUT) },
+    ),
+  );
+}
+
+/** The key derived from a PRF output (HKDF-SHA-256, docs/signer.md "The passkey wrap"), as raw bytes. */
+async function derivedKeyOf(prfOutput: Uint8Array): Promise<Uint8Array> {
+  const label = 'symbolon/share-c/passkey/v1';
+  return new Uint8Array(
+    await crypto.subtle.deriveBits(
+      { name: 'HKDF', hash: 'SHA-256', salt: new TextEncoder().encode(label), info: new TextEncoder().encode(`${label}\n${address.toLowerCase()}`) },
+      await crypto.subtle.importKey('raw', prfOutput as Uint8Array<ArrayBuffer>, 'HKDF', false, ['deriveBits']),
+      256,
+    ),
+  );
+}
+
+/** The wire: share C only to the signer; `secrets` (PRF outputs, derived keys) and the recovery codes in no request. */
+function assertWire(secrets: Uint8Array[], codes: string[]): void {
+  const shareCs = new Set(signerShareCs());
+  for (const r of seen) {
+    const text = r.body.toString('latin1') + r.url;
+    const lower = text.toLowerCase();
+    for (const secret of secrets) {
+      for (const e of encodings(secret)) assert.ok(!text.includes(e) && !lower.includes(e.toLowerCase()), `a PRF secret in a request to ${r.url}`);
+      assert.ok(!r.body.includes(Buffer.from(secret)), `raw PRF bytes in a request to ${r.url}`);
+    }
+    for (const code of codes) assert.ok(!text.includes(code) && !text.includes(code.replaceAll('-', '')), `a recovery code in a request to ${r.url}`);
+    if (r.url.startsWith(`${signer.url}/`)) continue;
+    for (const c of shareCs) {
+      const hex = Buffer.from(c, 'base64').toString('hex');
+      assert.ok(!text.includes(c) && !lower.includes(hex), `share C in a request to ${r.url}`);
+    }
+  }
+}
+
+/** Signs `message` from the example DApp in `tab` (connected), approving in the frame; asserts it recovers to the wallet address. */
+async function signFromDapp(message: string): Promise<void> {
+  await tab.locator('#message').fill(message);
+  await tab.locator('#sign').click();
+  await driver.answerPrompt(tab, { title: 'Sign a message', shows: [message] }, 'approve');
+  await driver.expectShown(tab, tab.locator('#signature', { hasText: /^0x[0-9a-f]{130}$/ }), 60_000);
+  const signature = (await tab.locator('#signature').textContent()) as Hex;
+  assert.ok(await verifyMessage({ address, message, signature }), 'the signature recovers to the wallet address');
+}
+
+async function refusedWithoutPrf(): Promise<void> {
+  address = await logInOnWalletPage();
   await addPasskey();
 
   assert.equal(await tab.locator('#home-device-add-passkey').isDisabled(), true, 'the warning comes first');
@@ -204,89 +295,23 @@ browserTest('a PRF passkey: the device share is added, and a DApp of another sit
   await tab.goto(`${dapp.origin}/`);
   await tab.locator('#connect:not([disabled])').waitFor();
   assert.equal(await connect(), address);
-  // A browser that partitions storage by top-level site gives this frame an empty device-key store. This
-  // Chromium build, with third-party storage allowed, does not partition it (measured: the frame sees the
-  // wallet page's key), so the test empties the store the frame sees, and checks it is empty.
-  const frame = driver.walletFrame(tab);
-  const keysSeen = await frame.evaluate(
-    () =>
-      new Promise<number>((resolve, reject) => {
-        const r = indexedDB.open('symbolon-device-keys', 1);
-        r.onupgradeneeded = () => r.result.createObjectStore('keys');
-        r.onerror = () => reject(r.error);
-        r.onsuccess = () => {
-          const tx = r.result.transaction('keys', 'readwrite');
-          tx.objectStore('keys').clear();
-          tx.oncomplete = () => {
-            const count = r.result.transaction('keys').objectStore('keys').count();
-            count.onsuccess = () => resolve(count.result);
-          };
-        };
-      }),
-  );
-  assert.equal(keysSeen, 0, 'the frame in the DApp holds no device key');
+  assert.equal(await emptyFrameDeviceKeys(), 0, 'the frame in the DApp holds no device key');
   const signCount = (await prfAuth.cdp.send('WebAuthn.getCredentials', { authenticatorId: prfAuth.authenticatorId })).credentials[0]!.signCount;
   const sharesBefore = signerShareCs().length;
 
-  const message = 'signed cross-site with the passkey-wrapped share';
-  await tab.locator('#message').fill(message);
-  await tab.locator('#sign').click();
-  await driver.answerPrompt(tab, { title: 'Sign a message', shows: [message] }, 'approve');
-  await driver.expectShown(tab, tab.locator('#signature', { hasText: /^0x[0-9a-f]{130}$/ }), 60_000);
-  const signature = (await tab.locator('#signature').textContent()) as Hex;
-  assert.ok(await verifyMessage({ address, message, signature }), 'the signature recovers to the wallet address');
+  await signFromDapp('signed cross-site with the passkey-wrapped share');
   const after = (await prfAuth.cdp.send('WebAuthn.getCredentials', { authenticatorId: prfAuth.authenticatorId })).credentials[0]!.signCount;
   assert.ok(after > signCount, 'the passkey was used in the embedded frame');
   const sent = signerShareCs().slice(sharesBefore);
   assert.ok(sent.length > 0, 'the frame sent share C to the signer');
 
-  // The PRF output as the authenticator computes it, asked on the wallet's own page: it opens the stored wrap to the C the signer got.
-  await tab.goto(frameUrl);
-  const prfOutput = new Uint8Array(
-    await tab.evaluate(
-      async ({ id, input }) => {
-        const cred = (await navigator.credentials.get({
-          publicKey: {
-            challenge: crypto.getRandomValues(new Uint8Array(32)),
-            allowCredentials: [{ type: 'public-key', id: Uint8Array.from(atob(id), (c) => c.charCodeAt(0)) }],
-            userVerification: 'required',
-            extensions: { prf: { eval: { first: new Uint8Array(input) } } },
-          },
-        })) as PublicKeyCredential;
-        return Array.from(new Uint8Array(cred.getClientExtensionResults().prf!.results!.first as ArrayBuffer));
-      },
-      { id: credential.credentialId, input: Array.from(PASSKEY_PRF_INPUT) },
-    ),
-  );
+  // The PRF output as the authenticator computes it: it opens the stored wrap to the C the signer got.
+  const prfOutput = await prfOutputOf(credential.credentialId);
   assert.equal(prfOutput.length, 32);
   const shareC = await unwrapWithPasskey({ prfOutput, wrapped, address });
   assert.ok(shareC, 'the PRF output opens the stored wrap');
   assert.equal(Buffer.from(shareC).toString('base64'), sent.at(-1), 'and it is the share C the signer received');
-  // The key the frame derived from it (HKDF-SHA-256, docs/signer.md "The passkey wrap"), as raw bytes.
-  const label = 'symbolon/share-c/passkey/v1';
-  const derived = new Uint8Array(
-    await crypto.subtle.deriveBits(
-      { name: 'HKDF', hash: 'SHA-256', salt: new TextEncoder().encode(label), info: new TextEncoder().encode(`${label}\n${address.toLowerCase()}`) },
-      await crypto.subtle.importKey('raw', prfOutput, 'HKDF', false, ['deriveBits']),
-      256,
-    ),
-  );
-
-  // The wire: C only to the signer; the PRF output, the derived key and the recovery code nowhere.
-  const shareCs = new Set(signerShareCs());
-  for (const r of seen) {
-    const text = r.body.toString('latin1') + r.url;
-    const lower = text.toLowerCase();
-    for (const secret of [prfOutput, derived])
-      for (const e of encodings(secret)) assert.ok(!text.includes(e) && !lower.includes(e.toLowerCase()), `a PRF secret in a request to ${r.url}`);
-    assert.ok(!r.body.includes(Buffer.from(prfOutput)) && !r.body.includes(Buffer.from(derived)), `raw PRF bytes in a request to ${r.url}`);
-    assert.ok(!text.includes(recoveryCode) && !text.includes(recoveryCode.replaceAll('-', '')), `the recovery code in a request to ${r.url}`);
-    if (r.url.startsWith(`${signer.url}/`)) continue;
-    for (const c of shareCs) {
-      const hex = Buffer.from(c, 'base64').toString('hex');
-      assert.ok(!text.includes(c) && !lower.includes(hex), `share C in a request to ${r.url}`);
-    }
-  }
+  assertWire([prfOutput, await derivedKeyOf(prfOutput)], [recoveryCode]);
 
   // The key: share A as the frame gave it to the custodian's Encrypt at creation, XOR share B as it uploaded it.
   const encrypt = seen.find((r) => r.method === 'POST' && r.url === `${base}/` && r.body.toString('utf8').includes('"Plaintext"'));
@@ -301,3 +326,81 @@ browserTest('a PRF passkey: the device share is added, and a DApp of another sit
   }
   shareC.fill(0);
 });
+
+browserTest(
+  'the device lost: a fresh profile recovers the share with the code and a PRF passkey (a passkey without PRF refused first), and a DApp of another site signs with it',
+  async () => {
+    assert.ok(recoveryCode, 'the test before added the device share');
+    const lost = await walletJson();
+    // Lose the device: the browser profile with the device key and its passkeys is gone; a new one logs in by email code.
+    await context.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+    userDataDir = mkdtempSync(join(tmpdir(), 'symbolon-chromium-'));
+    context = await launchChromium(userDataDir, { thirdPartyStorage: true });
+    driver = new FrameDriver(context, frameUrl, base);
+    context.on('request', (r: Request) => seen.push({ url: r.url(), method: r.method(), body: r.postDataBuffer() ?? Buffer.alloc(0) }));
+    tab = await context.newPage();
+
+    // First a passkey without PRF: Recover with it is refused before the code is used, and nothing changes.
+    const plain = await virtualAuthenticator(context, tab, { hasPrf: false });
+    try {
+      assert.equal(await logInOnWalletPage(), address);
+      await addPasskey();
+      await tab.locator('#home-device-recover-code').fill(recoveryCode);
+      const rotationsBefore = seen.filter((r) => r.url === `${signer.url}/v1/rotate`).length;
+      await tab.locator('#home-device-recover-passkey').click();
+      await tab
+        .locator('#home-error', { hasText: 'DEVICE_PRF_UNSUPPORTED' })
+        .waitFor({ timeout: 30_000 })
+        .catch(async (e: unknown) => {
+          assert.fail(`${e}: the page shows "${await tab.locator('#home-error').textContent()}" / "${await tab.locator('#home-device-status').textContent()}"`);
+        });
+      assert.equal(seen.filter((r) => r.url === `${signer.url}/v1/rotate`).length, rotationsBefore, 'refused before any rotation');
+      const unchanged = await walletJson();
+      assert.deepEqual(unchanged.split, lost.split, 'the stored shares are unchanged');
+    } finally {
+      await plain.cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: plain.authenticatorId });
+    }
+
+    // Then a PRF passkey on this device: Recover, unlocked by it too.
+    const prfAuth = await virtualAuthenticator(context, tab, { hasPrf: true });
+    await tab.reload();
+    await tab.locator('#home-device-box').waitFor({ state: 'visible', timeout: 60_000 });
+    await addPasskey();
+    const [credential] = (await prfAuth.cdp.send('WebAuthn.getCredentials', { authenticatorId: prfAuth.authenticatorId })).credentials;
+    assert.ok(credential, 'the PRF authenticator holds the new passkey');
+    await tab.locator('#home-device-recover-code').fill(recoveryCode);
+    await tab.locator('#home-device-recover-passkey').click();
+    await tab.locator('#home-device-status', { hasText: 'This device now holds the share' }).waitFor({ timeout: 60_000 });
+    const newCode = (await tab.locator('#home-device-code').textContent())!;
+    assert.match(newCode, /^([A-Z2-7]{4}-){6}[A-Z2-7]{2}$/);
+    assert.notEqual(newCode, recoveryCode);
+    assert.equal(await tab.locator('#home-error').textContent(), '');
+    const stored = await walletJson();
+    assert.equal(stored.split.factor, 'device');
+    assert.ok(stored.split.shareCPasskeyWrapped, 'the wallet store holds a passkey wrap');
+    assert.notEqual(stored.split.shareCPasskeyWrapped, lost.split.shareCPasskeyWrapped, 'a new wrap, of the new share C');
+    const wrapped = new Uint8Array(Buffer.from(stored.split.shareCPasskeyWrapped, 'base64'));
+    assert.equal(Buffer.from(passkeyCredentialIdOf(wrapped)!).toString('base64'), credential.credentialId, "the wrap names this device's PRF passkey");
+
+    // A DApp of another site, its frame with no device key: it signs with the passkey-wrapped share.
+    await tab.goto(`${dapp.origin}/`);
+    await tab.locator('#connect:not([disabled])').waitFor();
+    assert.equal(await connect(), address);
+    assert.equal(await emptyFrameDeviceKeys(), 0, 'the frame in the DApp holds no device key');
+    const signCount = (await prfAuth.cdp.send('WebAuthn.getCredentials', { authenticatorId: prfAuth.authenticatorId })).credentials[0]!.signCount;
+    const sharesBefore = signerShareCs().length;
+    await signFromDapp('signed cross-site after the recovery, with the passkey-wrapped share');
+    const after = (await prfAuth.cdp.send('WebAuthn.getCredentials', { authenticatorId: prfAuth.authenticatorId })).credentials[0]!.signCount;
+    assert.ok(after > signCount, 'the passkey was used in the embedded frame');
+    const sent = signerShareCs().slice(sharesBefore);
+    assert.ok(sent.length > 0, 'the frame sent share C to the signer');
+
+    const prfOutput = await prfOutputOf(credential.credentialId);
+    const shareC = await unwrapWithPasskey({ prfOutput, wrapped, address });
+    assert.ok(shareC, 'the PRF output opens the stored wrap');
+    assert.equal(Buffer.from(shareC).toString('base64'), sent.at(-1), 'and it is the share C the signer received');
+    assertWire([prfOutput, await derivedKeyOf(prfOutput)], [recoveryCode, newCode]);
+    shareC.fill(0);
+  },
+);

@@ -349,7 +349,11 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
                   present: deviceFactor,
                   add: async (withPasskey) =>
                     (await split()).addDeviceFactor(withPasskey ? (await session.passkeys()).map((p) => credentialIdBytes(p.credentialId)) : undefined),
-                  recover: async (code) => (await split()).recoverDeviceShare(code),
+                  recover: async (code, withPasskey) =>
+                    (await split()).recoverDeviceShare(
+                      code,
+                      withPasskey ? (await session.passkeys()).map((p) => credentialIdBytes(p.credentialId)) : undefined,
+                    ),
                   remove: async () => (await split()).removeDeviceFactor(),
                 },
           logins,

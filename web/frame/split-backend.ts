@@ -138,12 +138,22 @@ export class SplitBackend implements WalletBackend {
     }
   }
 
-  /** Recovers the device share on this device with the code; resolves to the new one-time recovery code. */
-  async recoverDeviceShare(code: string): Promise<string> {
+  /**
+   * Recovers the device share on this device with the code; resolves to the new one-time recovery code. With
+   * `passkeys` (the owner's credential ids), the new share C is also wrapped under the PRF output of the one the
+   * user picks, evaluated first, as addDeviceFactor does: an authenticator without PRF is refused
+   * (DEVICE_PRF_UNSUPPORTED) before the code is used.
+   */
+  async recoverDeviceShare(code: string, passkeys?: Uint8Array[]): Promise<string> {
     const { client, address } = this.#opened();
-    const recovered = await client.recoverDeviceShare(code);
-    if (recovered.address !== address) throw new SplitError('SIGNER_MISMATCH', 'The rotation answered another address; nothing was used.');
-    return recovered.recoveryCode;
+    const prf = passkeys ? await evaluatePasskeyPrf({ allow: passkeys, input: PASSKEY_PRF_INPUT }) : undefined;
+    try {
+      const recovered = await client.recoverDeviceShare(code, prf ? { passkeyPrf: prf } : {});
+      if (recovered.address !== address) throw new SplitError('SIGNER_MISMATCH', 'The rotation answered another address; nothing was used.');
+      return recovered.recoveryCode;
+    } finally {
+      prf?.output.fill(0);
+    }
   }
 
   /** Goes back to two shares (needs this device's share). */

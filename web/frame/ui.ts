@@ -336,7 +336,8 @@ export interface HomeView {
         present: boolean;
         /** `withPasskey`: share C is also wrapped under a passkey's PRF output (works in DApps of other sites). */
         add(withPasskey: boolean): Promise<string>;
-        recover(code: string): Promise<string>;
+        /** `withPasskey`: the recovered share C is also wrapped under a passkey's PRF output, as with add. */
+        recover(code: string, withPasskey: boolean): Promise<string>;
         remove(): Promise<void>;
       }
     | undefined;
@@ -691,6 +692,7 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
   const add = el<HTMLButtonElement>('home-device-add');
   const addPasskey = el<HTMLButtonElement>('home-device-add-passkey');
   const recover = el<HTMLButtonElement>('home-device-recover');
+  const recoverPasskey = el<HTMLButtonElement>('home-device-recover-passkey');
   const remove = el<HTMLButtonElement>('home-device-remove');
   const codeInput = el<HTMLInputElement>('home-device-recover-code');
   const status = el('home-device-status');
@@ -709,7 +711,7 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
     addPasskey.disabled = true;
   };
   const busy = (on: boolean) => {
-    for (const b of [add, addPasskey, recover, remove]) b.disabled = on;
+    for (const b of [add, addPasskey, recover, recoverPasskey, remove]) b.disabled = on;
     if (!on) add.disabled = addPasskey.disabled = !ack.checked;
   };
   const failed = (e: unknown, what: string) => {
@@ -742,11 +744,11 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
   };
   add.onclick = () => adding(false);
   addPasskey.onclick = () => adding(true);
-  recover.onclick = () => {
+  const recovering = (withPasskey: boolean) => {
     const code = codeInput.value;
     busy(true);
-    status.textContent = 'Recovering the device share on this device…';
-    device.recover(code).then(
+    status.textContent = withPasskey ? 'Recovering the device share on this device: confirm with your passkey…' : 'Recovering the device share on this device…';
+    device.recover(code, withPasskey).then(
       (next) => {
         codeInput.value = '';
         showCode(next);
@@ -756,6 +758,8 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
       (e: unknown) => failed(e, 'The device share could not be recovered.'),
     );
   };
+  recover.onclick = () => recovering(false);
+  recoverPasskey.onclick = () => recovering(true);
   remove.onclick = () => {
     busy(true);
     status.textContent = 'Removing the device share…';
