@@ -116,6 +116,30 @@ describe('a key that made a ciphertext, as a durable fact', () => {
     assert.equal(retired.first_protected_at, null);
   });
 
+  test('a signing key bound to the login refuses linking it, though it made no ciphertext; the key stays Enabled', async () => {
+    const owner = sub('sasha');
+    const signer = sub('sasha-signer');
+    await uidOf(owner);
+    const uidSigner = await uidOf(signer);
+    // A KMS wallet's key whose policy names the login (as a master key's does): it holds an address, not ciphertexts.
+    const policy = masterKeyPolicy({
+      accountId,
+      uid: uidSigner,
+      sub: signer,
+      walletServicePrincipalArn: `arn:aws:iam::${accountId}:user/${WALLET_SERVICE_USER}`,
+    });
+    const out = await server
+      .kms()
+      .send(new CreateKeyCommand({ Policy: policy, KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY', BypassPolicyLockoutSafetyCheck: true }));
+    const keyId = out.KeyMetadata!.KeyId!;
+    await rejectsCode(
+      linkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: owner }), linkedWebIdentityToken: await idp.mint({ sub: signer }) }),
+      'LoginInUse',
+    );
+    assert.equal(await uidOf(signer), uidSigner, 'the login stays with its user');
+    assert.equal((await row(keyId)).key_state, 'Enabled', 'the signing key is not retired');
+  });
+
   test('the fact is written once: a second Encrypt writes nothing', async () => {
     const s = sub('paul');
     const uid = await uidOf(s);

@@ -14,7 +14,10 @@
  *   the custodian answers the key's first Encrypt, GenerateDataKey*,
  *   GenerateDataKeyPair*, or ReEncrypt to it (src/kms/keys.ts
  *   recordProtecting). Every ciphertext, so every wallet, needs one of those
- *   first.
+ *   first;
+ * - no key bound to that user is a signing or MAC key (anything but
+ *   ENCRYPT_DECRYPT): what such a key holds (an address with funds, a
+ *   verifier's trust) shows in no ciphertext, so it is never retired.
  *
  * Then each of those keys is scheduled for deletion (PendingDeletion: no
  * cryptographic use; the administrator can still cancel it within the
@@ -106,6 +109,14 @@ export async function mergeUsedLogin(
       "The login of LinkedWebIdentityToken has been used to protect data (a wallet or ciphertext under its user's master key); linking it would lose that data. Link a login that holds nothing.",
     );
   if ((await anyUsed(db, keys)) !== undefined) throw refused();
+  // A key that signs (or MACs) holds something no ciphertext shows: an address with funds, a verifier's trust.
+  // Only symmetric encryption keys that never made a ciphertext are retired; any other key bound to the user refuses.
+  const signing = keys.find((k) => k.key_usage !== 'ENCRYPT_DECRYPT');
+  if (signing) {
+    throw loginInUse(
+      `The login of LinkedWebIdentityToken has a ${signing.key_usage} key bound to its user; linking it would retire that key. Link a login that holds nothing.`,
+    );
+  }
 
   const now = ctx.info.now;
   const retired: Array<{ keyId: string; before: { keyState: string; deletionAt: number | null; pendingWindowDays: number | null } }> = [];

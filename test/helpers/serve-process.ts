@@ -8,6 +8,12 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ADMIN, REGION } from './server.js';
 
+/**
+ * How long a `symbolon serve` may take to print its listening line. Generous: test/multi-process.test.ts starts
+ * three at once (one with two workers), which on a loaded 2-core machine took over 60 s.
+ */
+const START_TIMEOUT_MS = 150_000;
+
 export interface ServeProcess {
   endpoint: string;
   child: ChildProcess;
@@ -63,8 +69,8 @@ export async function startServeProcess(
     // A server that does not start in time is killed, so that it cannot hold the test run open.
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`symbolon serve did not start in 60 s: ${out.slice(0, 500)}`));
-    }, 60_000);
+      reject(new Error(`symbolon serve did not start in ${START_TIMEOUT_MS / 1000} s: ${out.slice(0, 500)}`));
+    }, START_TIMEOUT_MS);
     const onData = (): void => {
       // The role's own line: with --role all the forked signer logs its own "Signer listening on" too.
       const line = where.role === 'signer' ? /Signer listening on (http:\/\/[0-9.]+:\d+)/ : /Symbolon (?:wallet service )?listening on (http:\/\/[0-9.]+:\d+)/;

@@ -229,9 +229,20 @@ export class EnvelopeWalletClient {
   async ownerSubject(recordSub: string, masterKeyId: string, token: string): Promise<string> {
     const { sub } = tokenSubject(token);
     if (recordSub === sub) return sub;
-    const key = await this.verifyMasterKey(masterKeyId, token);
+    const mismatch = (cause?: unknown) =>
+      new EnvelopeError('OWNER_MISMATCH', "The wallet record names another owner than the token and the user's master key.", cause ? { cause } : undefined);
+    let key: VerifiedMasterKey;
+    try {
+      key = await this.verifyMasterKey(masterKeyId, token);
+    } catch (e) {
+      // The record's key is not this user's (another user's key is refused to this session): the record names
+      // another owner. A custodian that cannot be reached stays what it is.
+      const denied = ['AccessDeniedException', 'NotFoundException'].includes(String((e as { cause?: { name?: unknown } }).cause?.name));
+      if (e instanceof EnvelopeError && (e.code === 'MASTER_KEY_UNTRUSTED' || (e.code === 'MASTER_KEY_UNVERIFIED' && denied))) throw mismatch(e);
+      throw e;
+    }
     if (key.template === 3 && key.legacySub === recordSub) return recordSub;
-    throw new EnvelopeError('OWNER_MISMATCH', "The wallet record names another owner than the token and the user's master key.");
+    throw mismatch();
   }
 
   /**
