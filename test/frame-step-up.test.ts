@@ -16,17 +16,16 @@
 // Skipped, saying why, on a machine without Chromium (test/helpers/browser-test.ts).
 import { before, after } from './helpers/browser-test.js';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { decodeJwt } from 'jose';
-import { recoverMessageAddress, type Address, type Hex } from 'viem';
+import { recoverMessageAddress, type Address } from 'viem';
 import type { TestServer } from './helpers/server.js';
-import { startHardhatNode, type LocalChain } from './helpers/chain.js';
-import { browserTest, browserSkip, FrameDriver, launchChromium, virtualAuthenticator } from './helpers/frame-browser.js';
-import { startExampleDapp, type ExampleDapp } from '../src/server/frame.js';
+import type { LocalChain } from './helpers/chain.js';
+import { browserTest, browserSkip, dappPersonalSign, FrameDriver, launchChromium, startSameSiteDapp, virtualAuthenticator } from './helpers/frame-browser.js';
+import type { ExampleDapp } from '../src/server/frame.js';
 import type { SignerProcess } from '../src/signer/platform.js';
 import { findWalletByAddress } from '../src/storage/wallets.repository.js';
 import { startSplitFrameServer } from './helpers/split-world.js';
@@ -67,32 +66,10 @@ const signRequests: string[] = [];
 
 const withAuthenticator = (p: Page) => virtualAuthenticator(context, p);
 
-/** personal_sign from the DApp page: the signature, or the provider error's code and message. */
-function personalSign(text: string): Promise<{ signature?: Hex; code?: number; message?: string }> {
-  const hex = `0x${Buffer.from(text, 'utf8').toString('hex')}`;
-  return page.evaluate(
-    async ({ account, data }) => {
-      try {
-        return { signature: (await (window as any).symbolon.request({ method: 'personal_sign', params: [data, account] })) as `0x${string}` };
-      } catch (e) {
-        return { code: (e as { code: number }).code, message: (e as Error).message };
-      }
-    },
-    { account: address, data: hex },
-  );
-}
+const personalSign = (text: string) => dappPersonalSign(page, address, text);
 
 before(async () => {
-  const build = spawnSync(process.execPath, ['scripts/build-web.js'], { encoding: 'utf8' });
-  assert.equal(build.status, 0, `npm run build:web failed: ${build.stderr}`);
-  node = await startHardhatNode(FUNDER_KEY, CHAIN_ID);
-  // Another origin on the same site as the wallet (localhost): this browser keeps third-party storage from a frame of another site.
-  dapp = await startExampleDapp({
-    host: 'localhost',
-    port: 0,
-    frameUrl: () => frameUrl,
-    chains: [{ chainId: CHAIN_ID, name: 'Local chain (Hardhat)', rpcUrl: node.url }],
-  });
+  ({ node, dapp } = await startSameSiteDapp(() => frameUrl, CHAIN_ID, FUNDER_KEY));
   const port = await freePort();
   base = `http://localhost:${port}`;
   ({ server, signer } = await startSplitFrameServer(

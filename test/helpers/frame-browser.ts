@@ -9,7 +9,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type BrowserContext, type CDPSession, type Frame, type Locator, type Page } from 'playwright-core';
-import { getAddress, type Address } from 'viem';
+import { getAddress, type Address, type Hex } from 'viem';
+import { spawnSync } from 'node:child_process';
+import { startHardhatNode, type LocalChain } from './chain.js';
+import { startExampleDapp, type ExampleDapp } from '../../src/server/frame.js';
 import { findChromium } from './browser-test.js';
 import { SKIP } from './browser-test.js';
 
@@ -238,4 +241,37 @@ export async function virtualAuthenticator(
     },
   });
   return { cdp, authenticatorId };
+}
+
+/** personal_sign of `text` from a DApp page through the frame's provider: the signature, or the provider error's code and message. */
+export function dappPersonalSign(page: Page, account: Address, text: string): Promise<{ signature?: Hex; code?: number; message?: string }> {
+  const hex = `0x${Buffer.from(text, 'utf8').toString('hex')}`;
+  return page.evaluate(
+    async ({ account, data }) => {
+      try {
+        return { signature: (await (window as any).symbolon.request({ method: 'personal_sign', params: [data, account] })) as `0x${string}` };
+      } catch (e) {
+        return { code: (e as { code: number }).code, message: (e as Error).message };
+      }
+    },
+    { account, data: hex },
+  );
+}
+
+/**
+ * What the frame's step-up tests start before their wallet server: the frame built (`npm run build:web`), a local
+ * chain, and the example DApp on another origin of the wallet's own site (localhost): this browser keeps
+ * third-party storage from a frame of another site (launchChromium's `thirdPartyStorage` says more).
+ */
+export async function startSameSiteDapp(frameUrl: () => string, chainId: number, funderKey: string): Promise<{ node: LocalChain; dapp: ExampleDapp }> {
+  const build = spawnSync(process.execPath, ['scripts/build-web.js'], { encoding: 'utf8' });
+  assert.equal(build.status, 0, `npm run build:web failed: ${build.stderr}`);
+  const node = await startHardhatNode(funderKey, chainId);
+  const dapp = await startExampleDapp({
+    host: 'localhost',
+    port: 0,
+    frameUrl,
+    chains: [{ chainId, name: 'Local chain (Hardhat)', rpcUrl: node.url }],
+  });
+  return { node, dapp };
 }
