@@ -134,6 +134,7 @@ browserTest('without a passkey: the Decrypt is refused (mfa_required), the frame
   const r = await pending;
   assert.equal(r.code, 4100);
   assert.match(r.message ?? '', /mfa_required, no_passkey/);
+  await eventually('the refused Decrypt is recorded', () => decrypts.length > before, 30_000);
   assert.deepEqual(decrypts.slice(before), [{ status: 400, stepUp: 'mfa_required' }], 'one refused Decrypt, no retry');
 });
 
@@ -155,7 +156,7 @@ browserTest(
       accounts.map((a) => getAddress(a)),
       [address],
     );
-    // The response listener records a Decrypt asynchronously (two CDP reads): wait for it rather than race it.
+    // The response listener records a Decrypt asynchronously (two CDP reads), so each check below waits for it first.
     await eventually("the new login's Decrypt is answered", () => decrypts.length > beforeReload, 30_000);
     assert.deepEqual(decrypts.slice(beforeReload), [{ status: 400, stepUp: 'mfa_required' }]);
     const frame = driver.walletFrame(page);
@@ -174,6 +175,7 @@ browserTest(
     assert.ok(r.signature, `signed: ${JSON.stringify(r)}`);
     assert.equal(await recoverMessageAddress({ message, signature: r.signature }), address);
     // The refused Decrypt; then, with session credentials from the stepped-up token, the public key and the signature.
+    await eventually('three Decrypts are recorded', () => decrypts.length >= before + 3, 30_000);
     assert.deepEqual(decrypts.slice(before), [
       { status: 400, stepUp: 'mfa_required' },
       { status: 200, stepUp: undefined },
