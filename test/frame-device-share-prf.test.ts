@@ -253,6 +253,41 @@ async function signFromDapp(message: string): Promise<void> {
   assert.ok(await verifyMessage({ address, message, signature }), 'the signature recovers to the wallet address');
 }
 
+/**
+ * From the DApp of another site in `tab`, whose frame holds no device key: connects, signs `message` with the
+ * passkey-wrapped share, and checks that the passkey was used in the embedded frame, that C went to the signer,
+ * and that the passkey's PRF output opens the stored `wrapped` to exactly the C the signer received.
+ * @returns the PRF output (for the wire check).
+ */
+async function signCrossSiteWithPasskey(
+  prfAuth: Awaited<ReturnType<typeof virtualAuthenticator>>,
+  credentialId: string,
+  wrapped: Uint8Array,
+  message: string,
+): Promise<Uint8Array> {
+  await tab.goto(`${dapp.origin}/`);
+  await tab.locator('#connect:not([disabled])').waitFor();
+  assert.equal(await connect(), address);
+  assert.equal(await emptyFrameDeviceKeys(), 0, 'the frame in the DApp holds no device key');
+  const counter = async () => (await prfAuth.cdp.send('WebAuthn.getCredentials', { authenticatorId: prfAuth.authenticatorId })).credentials[0]!.signCount;
+  const signCount = await counter();
+  const sharesBefore = signerShareCs().length;
+  await signFromDapp(message);
+  assert.ok((await counter()) > signCount, 'the passkey was used in the embedded frame');
+  const sent = signerShareCs().slice(sharesBefore);
+  assert.ok(sent.length > 0, 'the frame sent share C to the signer');
+  // The PRF output as the authenticator computes it: it opens the stored wrap to the C the signer got.
+  const prfOutput = await prfOutputOf(credentialId);
+  const shareC = await unwrapWithPasskey({ prfOutput, wrapped, address });
+  assert.ok(shareC, 'the PRF output opens the stored wrap');
+  try {
+    assert.equal(Buffer.from(shareC).toString('base64'), sent.at(-1), 'and it is the share C the signer received');
+  } finally {
+    shareC.fill(0);
+  }
+  return prfOutput;
+}
+
 async function refusedWithoutPrf(): Promise<void> {
   address = await logInOnWalletPage();
   await addPasskey();
@@ -292,25 +327,8 @@ browserTest('a PRF passkey: the device share is added, and a DApp of another sit
   assert.equal(Buffer.from(passkeyCredentialIdOf(wrapped)!).toString('base64'), credential.credentialId, 'the wrap names the PRF passkey');
 
   // The DApp on another site, in the same tab (the same authenticator): its frame's partition has no device key.
-  await tab.goto(`${dapp.origin}/`);
-  await tab.locator('#connect:not([disabled])').waitFor();
-  assert.equal(await connect(), address);
-  assert.equal(await emptyFrameDeviceKeys(), 0, 'the frame in the DApp holds no device key');
-  const signCount = (await prfAuth.cdp.send('WebAuthn.getCredentials', { authenticatorId: prfAuth.authenticatorId })).credentials[0]!.signCount;
-  const sharesBefore = signerShareCs().length;
-
-  await signFromDapp('signed cross-site with the passkey-wrapped share');
-  const after = (await prfAuth.cdp.send('WebAuthn.getCredentials', { authenticatorId: prfAuth.authenticatorId })).credentials[0]!.signCount;
-  assert.ok(after > signCount, 'the passkey was used in the embedded frame');
-  const sent = signerShareCs().slice(sharesBefore);
-  assert.ok(sent.length > 0, 'the frame sent share C to the signer');
-
-  // The PRF output as the authenticator computes it: it opens the stored wrap to the C the signer got.
-  const prfOutput = await prfOutputOf(credential.credentialId);
+  const prfOutput = await signCrossSiteWithPasskey(prfAuth, credential.credentialId, wrapped, 'signed cross-site with the passkey-wrapped share');
   assert.equal(prfOutput.length, 32);
-  const shareC = await unwrapWithPasskey({ prfOutput, wrapped, address });
-  assert.ok(shareC, 'the PRF output opens the stored wrap');
-  assert.equal(Buffer.from(shareC).toString('base64'), sent.at(-1), 'and it is the share C the signer received');
   assertWire([prfOutput, await derivedKeyOf(prfOutput)], [recoveryCode]);
 
   // The key: share A as the frame gave it to the custodian's Encrypt at creation, XOR share B as it uploaded it.
@@ -324,7 +342,6 @@ browserTest('a PRF passkey: the device share is added, and a DApp of another sit
     const text = (r.body.toString('latin1') + r.url).toLowerCase();
     for (const e of encodings(key)) assert.ok(!text.includes(e.toLowerCase()) && !r.body.includes(key), `the key in a request to ${r.url}`);
   }
-  shareC.fill(0);
 });
 
 browserTest(
@@ -384,23 +401,12 @@ browserTest(
     assert.equal(Buffer.from(passkeyCredentialIdOf(wrapped)!).toString('base64'), credential.credentialId, "the wrap names this device's PRF passkey");
 
     // A DApp of another site, its frame with no device key: it signs with the passkey-wrapped share.
-    await tab.goto(`${dapp.origin}/`);
-    await tab.locator('#connect:not([disabled])').waitFor();
-    assert.equal(await connect(), address);
-    assert.equal(await emptyFrameDeviceKeys(), 0, 'the frame in the DApp holds no device key');
-    const signCount = (await prfAuth.cdp.send('WebAuthn.getCredentials', { authenticatorId: prfAuth.authenticatorId })).credentials[0]!.signCount;
-    const sharesBefore = signerShareCs().length;
-    await signFromDapp('signed cross-site after the recovery, with the passkey-wrapped share');
-    const after = (await prfAuth.cdp.send('WebAuthn.getCredentials', { authenticatorId: prfAuth.authenticatorId })).credentials[0]!.signCount;
-    assert.ok(after > signCount, 'the passkey was used in the embedded frame');
-    const sent = signerShareCs().slice(sharesBefore);
-    assert.ok(sent.length > 0, 'the frame sent share C to the signer');
-
-    const prfOutput = await prfOutputOf(credential.credentialId);
-    const shareC = await unwrapWithPasskey({ prfOutput, wrapped, address });
-    assert.ok(shareC, 'the PRF output opens the stored wrap');
-    assert.equal(Buffer.from(shareC).toString('base64'), sent.at(-1), 'and it is the share C the signer received');
+    const prfOutput = await signCrossSiteWithPasskey(
+      prfAuth,
+      credential.credentialId,
+      wrapped,
+      'signed cross-site after the recovery, with the passkey-wrapped share',
+    );
     assertWire([prfOutput, await derivedKeyOf(prfOutput)], [recoveryCode, newCode]);
-    shareC.fill(0);
   },
 );
