@@ -290,8 +290,11 @@ async function signCrossSiteWithPasskey(
 
 async function refusedWithoutPrf(): Promise<void> {
   address = await logInOnWalletPage();
+  // No passkey yet: nothing to wrap share C under, so the passkey buttons are not offered.
+  assert.equal(await tab.locator('#home-device-add-passkey').isVisible(), false, 'no passkey: no passkey button');
   await addPasskey();
 
+  assert.equal(await tab.locator('#home-device-add-passkey').isVisible(), true, 'a passkey added: the button shows');
   assert.equal(await tab.locator('#home-device-add-passkey').isDisabled(), true, 'the warning comes first');
   await tab.locator('#home-device-ack').check();
   const rotationsBefore = seen.filter((r) => r.url === `${signer.url}/v1/rotate`).length;

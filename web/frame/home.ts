@@ -347,6 +347,8 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
               ? undefined
               : {
                   present: deviceFactor,
+                  // Another provider's login has no issuer passkeys, and a user with none yet has nothing to unlock with.
+                  passkeyWrap: passkeyCount !== undefined && passkeyCount > 0,
                   add: async (withPasskey) =>
                     (await split()).addDeviceFactor(withPasskey ? (await session.passkeys()).map((p) => credentialIdBytes(p.credentialId)) : undefined),
                   recover: async (code, withPasskey) =>

@@ -334,6 +334,11 @@ export interface HomeView {
   deviceShare?:
     | {
         present: boolean;
+        /**
+         * Whether this login can wrap share C under a passkey: a built-in issuer login with at least one passkey.
+         * Without one (another provider's login, or no passkey yet) the two passkey buttons are not shown.
+         */
+        passkeyWrap: boolean;
         /** `withPasskey`: share C is also wrapped under a passkey's PRF output (works in DApps of other sites). */
         add(withPasskey: boolean): Promise<string>;
         /** `withPasskey`: the recovered share C is also wrapped under a passkey's PRF output, as with add. */
@@ -536,6 +541,8 @@ export function showHome(view: HomeView): void {
         () => {
           n += 1;
           show();
+          // The device share can now be wrapped under a passkey too.
+          showDevicePasskeyWrap(true);
           status.textContent = 'Passkey added. You can log in with it from now on.';
           button.disabled = false;
         },
@@ -684,6 +691,11 @@ export function stepUpPrompt(reason: string, confirm: () => Promise<void>): Prom
   });
 }
 
+/** Shows or hides the device share's two passkey buttons and their note (they need a passkey of the built-in issuer). */
+function showDevicePasskeyWrap(on: boolean): void {
+  for (const id of ['home-device-add-passkey', 'home-device-recover-passkey', 'home-device-passkey-note']) el(id).hidden = !on;
+}
+
 /** The device-share box of the home page: Add (after the warning is acknowledged), the code shown once, Recover, Remove. */
 function showDeviceShare(device: HomeView['deviceShare']): void {
   el('home-device-box').hidden = device === undefined;
@@ -695,6 +707,7 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
   const recoverPasskey = el<HTMLButtonElement>('home-device-recover-passkey');
   const remove = el<HTMLButtonElement>('home-device-remove');
   const codeInput = el<HTMLInputElement>('home-device-recover-code');
+  showDevicePasskeyWrap(device.passkeyWrap);
   const status = el('home-device-status');
   const showCode = (code: string) => {
     el('home-device-code').textContent = code;
