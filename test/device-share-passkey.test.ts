@@ -173,4 +173,38 @@ describe('the device share wrapped under a passkey’s PRF output', () => {
     assert.ok((await stored()).shareCPasskeyWrapped);
     await signs(device({ deviceKeys: memoryDeviceKeyStore(), passkeyPrf: key.prf }), 'after a recovery');
   });
+
+  test('a device share added without a passkey is wrapped under one later, from the device that holds it; the device key and the code stay', async () => {
+    // After the recovery above, the passkey opens C (the recovering device's key is not kept here).
+    await device({ deviceKeys: memoryDeviceKeyStore(), passkeyPrf: key.prf }).removeDeviceFactor();
+    const second = passkey();
+    const secondPrf = await second.prf({ allow: [second.credentialId], input: PASSKEY_PRF_INPUT });
+    // A two-share wallet has nothing to wrap.
+    await assert.rejects(device({ deviceKeys: phone }).wrapDeviceShareForPasskey({ passkeyPrf: secondPrf }), { code: 'NO_FACTOR' });
+    await device({ deviceKeys: phone }).addDeviceFactor();
+    const before = await stored();
+    assert.equal(before.shareCPasskeyWrapped, undefined);
+    // Not from a device without the key: nothing changes.
+    await assert.rejects(device({ deviceKeys: memoryDeviceKeyStore() }).wrapDeviceShareForPasskey({ passkeyPrf: secondPrf }), {
+      code: 'DEVICE_KEY_MISSING',
+    });
+    assert.deepEqual(await stored(), before, 'nothing changed');
+
+    const wrapped = await device({ deviceKeys: phone }).wrapDeviceShareForPasskey({ passkeyPrf: secondPrf });
+    assert.equal(wrapped.address, address);
+    const after = await stored();
+    assert.equal(after.generation, before.generation + 1, 'one rotation');
+    assert.equal(after.shareCWrapped, before.shareCWrapped, 'the device key still opens C');
+    assert.equal(after.shareCRecoveryWrapped, before.shareCRecoveryWrapped, 'the recovery code still opens C');
+    assert.ok(after.shareCPasskeyWrapped, 'the passkey wrap is stored');
+    assert.deepEqual(passkeyCredentialIdOf(new Uint8Array(Buffer.from(after.shareCPasskeyWrapped, 'base64'))), second.credentialId);
+    // A place without the device key signs with that passkey; the first passkey opens nothing.
+    await signs(device({ deviceKeys: memoryDeviceKeyStore(), passkeyPrf: second.prf }), 'with the passkey added later');
+    const otherPrf: PasskeyPrf = async (r) => key.prf({ ...r, allow: [key.credentialId] });
+    await assert.rejects(device({ deviceKeys: memoryDeviceKeyStore(), passkeyPrf: otherPrf }).sign({ type: 'message', message: 'x' }), {
+      code: 'PASSKEY_PRF_MISMATCH',
+    });
+    // The device that holds the key signs without a ceremony, as before.
+    await signs(device({ deviceKeys: phone }), 'with the device key, after the wrap');
+  });
 });

@@ -54,11 +54,21 @@ let frameUrl = '';
 let tab: Page;
 let address: Address;
 let recoveryCode = '';
+/** The PRF authenticator of the profile that recovered the share (the third test), and its passkey's id. */
+let recoveredWith: { auth: Awaited<ReturnType<typeof virtualAuthenticator>>; credentialId: string } | undefined;
 const seen: Seen[] = [];
 
 interface WalletJson {
   address: string;
-  split: { factor?: string; shareCWrapped?: string; shareCPasskeyWrapped?: string; shareACiphertext: string; shareB: string };
+  split: {
+    factor?: string;
+    generation: number;
+    shareCWrapped?: string;
+    shareCRecoveryWrapped?: string;
+    shareCPasskeyWrapped?: string;
+    shareACiphertext: string;
+    shareB: string;
+  };
 }
 
 async function walletJson(): Promise<WalletJson> {
@@ -124,9 +134,11 @@ async function connect(): Promise<Address> {
   const frame = await driver.waitForFrame(tab);
   const login = frame.locator('#email');
   const prompt = frame.locator('#prompt-title', { hasText: 'Connect to this site?' });
-  // The frame may still hold the session of an earlier login in this tab's partition.
+  // The frame may still hold the session of an earlier login in this tab's partition, and the site's connection.
+  const connected = tab.locator('#address', { hasText: /^0x[0-9a-fA-F]{40}$/ });
   const deadline = Date.now() + 60_000;
   while (!(await login.isVisible()) && !(await prompt.isVisible())) {
+    if (await connected.isVisible()) return getAddress((await connected.textContent())!);
     assert.ok(Date.now() < deadline, 'the frame shows the login or the connect prompt');
     await tab.waitForTimeout(100);
   }
@@ -411,5 +423,40 @@ browserTest(
       'signed cross-site after the recovery, with the passkey-wrapped share',
     );
     assertWire([prfOutput, await derivedKeyOf(prfOutput)], [recoveryCode, newCode]);
+    recoveredWith = { auth: prfAuth, credentialId: credential.credentialId };
   },
 );
+
+browserTest('a device share added without a passkey: Unlock it with a passkey too wraps it later, and a DApp of another site signs with it', async () => {
+  assert.ok(recoveredWith, 'the test before left a profile with a PRF passkey');
+  // Back to two shares (the passkey opens C: the cross-site check above emptied the device keys), then the factor without a passkey.
+  await tab.goto(frameUrl);
+  await tab.locator('#home-device-remove').click();
+  await tab.locator('#home-device-status', { hasText: 'back to two shares' }).waitFor({ timeout: 60_000 });
+  await tab.locator('#home-device-ack').check();
+  await tab.locator('#home-device-add').click();
+  await tab.locator('#home-device-code', { hasText: /^([A-Z2-7]{4}-){6}[A-Z2-7]{2}$/ }).waitFor({ timeout: 60_000 });
+  const code = (await tab.locator('#home-device-code').textContent())!;
+  const before = await walletJson();
+  assert.equal(before.split.factor, 'device');
+  assert.equal(before.split.shareCPasskeyWrapped, undefined, 'added without a passkey: no passkey wrap');
+
+  await tab.locator('#home-device-wrap-passkey').click();
+  await tab.locator('#home-device-status', { hasText: 'Your passkey now unlocks the device share too' }).waitFor({ timeout: 60_000 });
+  assert.equal(await tab.locator('#home-error').textContent(), '');
+  const after = await walletJson();
+  assert.equal(after.split.generation, before.split.generation + 1, 'one rotation');
+  assert.equal(after.split.shareCWrapped, before.split.shareCWrapped, 'the device key still opens C');
+  assert.equal(after.split.shareCRecoveryWrapped, before.split.shareCRecoveryWrapped, 'the recovery code still opens C');
+  assert.ok(after.split.shareCPasskeyWrapped, 'the wallet store holds the passkey wrap');
+  const wrapped = new Uint8Array(Buffer.from(after.split.shareCPasskeyWrapped, 'base64'));
+  assert.equal(Buffer.from(passkeyCredentialIdOf(wrapped)!).toString('base64'), recoveredWith.credentialId, 'the wrap names the PRF passkey');
+
+  const prfOutput = await signCrossSiteWithPasskey(
+    recoveredWith.auth,
+    recoveredWith.credentialId,
+    wrapped,
+    'signed cross-site with a passkey wrap added later',
+  );
+  assertWire([prfOutput, await derivedKeyOf(prfOutput)], [code]);
+});

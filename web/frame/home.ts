@@ -356,6 +356,8 @@ export async function showHome(config: FrameConfig, session: Session, pages: Pag
                       code,
                       withPasskey ? (await session.passkeys()).map((p) => credentialIdBytes(p.credentialId)) : undefined,
                     ),
+                  wrapForPasskey: async () =>
+                    (await split()).wrapDeviceShareForPasskey((await session.passkeys()).map((p) => credentialIdBytes(p.credentialId))),
                   remove: async () => (await split()).removeDeviceFactor(),
                 },
           logins,

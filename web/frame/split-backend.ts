@@ -156,6 +156,22 @@ export class SplitBackend implements WalletBackend {
     }
   }
 
+  /**
+   * Wraps this device's share C under the PRF output of the passkey the user picks (of `passkeys`, the owner's
+   * credential ids), evaluated first: an authenticator without PRF is refused (DEVICE_PRF_UNSUPPORTED) before
+   * anything changes. For a device share added without a passkey; the device key and the recovery code are kept.
+   */
+  async wrapDeviceShareForPasskey(passkeys: Uint8Array[]): Promise<void> {
+    const { client, address } = this.#opened();
+    const prf = await evaluatePasskeyPrf({ allow: passkeys, input: PASSKEY_PRF_INPUT });
+    try {
+      const wrapped = await client.wrapDeviceShareForPasskey({ passkeyPrf: prf });
+      if (wrapped.address !== address) throw new SplitError('SIGNER_MISMATCH', 'The rotation answered another address; nothing was used.');
+    } finally {
+      prf.output.fill(0);
+    }
+  }
+
   /** Goes back to two shares (needs this device's share). */
   async removeDeviceFactor(): Promise<void> {
     await this.#opened().client.removeDeviceFactor();

@@ -343,6 +343,8 @@ export interface HomeView {
         add(withPasskey: boolean): Promise<string>;
         /** `withPasskey`: the recovered share C is also wrapped under a passkey's PRF output, as with add. */
         recover(code: string, withPasskey: boolean): Promise<string>;
+        /** Wraps the share this device holds under a passkey too (a device share added without one). */
+        wrapForPasskey(): Promise<void>;
         remove(): Promise<void>;
       }
     | undefined;
@@ -693,7 +695,7 @@ export function stepUpPrompt(reason: string, confirm: () => Promise<void>): Prom
 
 /** Shows or hides the device share's two passkey buttons and their note (they need a passkey of the built-in issuer). */
 function showDevicePasskeyWrap(on: boolean): void {
-  for (const id of ['home-device-add-passkey', 'home-device-recover-passkey', 'home-device-passkey-note']) el(id).hidden = !on;
+  for (const id of ['home-device-add-passkey', 'home-device-recover-passkey', 'home-device-wrap-passkey', 'home-device-passkey-note']) el(id).hidden = !on;
 }
 
 /** The device-share box of the home page: Add (after the warning is acknowledged), the code shown once, Recover, Remove. */
@@ -705,6 +707,7 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
   const addPasskey = el<HTMLButtonElement>('home-device-add-passkey');
   const recover = el<HTMLButtonElement>('home-device-recover');
   const recoverPasskey = el<HTMLButtonElement>('home-device-recover-passkey');
+  const wrapPasskey = el<HTMLButtonElement>('home-device-wrap-passkey');
   const remove = el<HTMLButtonElement>('home-device-remove');
   const codeInput = el<HTMLInputElement>('home-device-recover-code');
   showDevicePasskeyWrap(device.passkeyWrap);
@@ -724,7 +727,7 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
     addPasskey.disabled = true;
   };
   const busy = (on: boolean) => {
-    for (const b of [add, addPasskey, recover, recoverPasskey, remove]) b.disabled = on;
+    for (const b of [add, addPasskey, recover, recoverPasskey, wrapPasskey, remove]) b.disabled = on;
     if (!on) add.disabled = addPasskey.disabled = !ack.checked;
   };
   const failed = (e: unknown, what: string) => {
@@ -773,6 +776,17 @@ function showDeviceShare(device: HomeView['deviceShare']): void {
   };
   recover.onclick = () => recovering(false);
   recoverPasskey.onclick = () => recovering(true);
+  wrapPasskey.onclick = () => {
+    busy(true);
+    status.textContent = 'Wrapping the device share under a passkey: confirm with your passkey…';
+    device.wrapForPasskey().then(
+      () => {
+        status.textContent = 'Your passkey now unlocks the device share too, in apps on other sites. The recovery code is unchanged.';
+        busy(false);
+      },
+      (e: unknown) => failed(e, 'The device share could not be wrapped under a passkey.'),
+    );
+  };
   remove.onclick = () => {
     busy(true);
     status.textContent = 'Removing the device share…';

@@ -380,6 +380,31 @@ export class SplitWalletClient {
   }
 
   /**
+   * Wraps the device share this device holds under a passkey's PRF output
+   * too (docs/signer.md, "The passkey wrap"), for a wallet whose factor was
+   * added without one: a plain rotation that keeps share C, unwrapped here
+   * with this device's key, and commits a new passkey wrap of it in place of
+   * the stored one (a wrap under another passkey is replaced). The device
+   * key and the recovery code stay as they are.
+   * `passkeyPrf`: the passkey's PRF output for PASSKEY_PRF_INPUT, evaluated
+   * by the caller beforehand (not wiped here).
+   * @throws {SplitError} NO_FACTOR, DEVICE_KEY_MISSING, DEVICE_KEY_MISMATCH, or as rotateShares().
+   */
+  async wrapDeviceShareForPasskey(options: { passkeyPrf: PasskeyPrfResult }): Promise<RotationResult> {
+    const token = await this.envelope.token();
+    this.#record = undefined;
+    const record = await this.#readWalletRecord(token, tokenSubject(token).sub);
+    const shareC = await this.#deviceShare(record);
+    if (!shareC) throw new SplitError('NO_FACTOR', `Wallet ${record.address} has no device share.`);
+    try {
+      // The rotation reads the shares again; a C changed meanwhile (a recovery elsewhere) is refused by the signer.
+      return await this.#rotate({ expectFactor: true, shareC, keptPasskeyPrf: options.passkeyPrf });
+    } finally {
+      wipe(shareC);
+    }
+  }
+
+  /**
    * Removes the device factor: a rotation back to two shares (needs this
    * device's share C). The device key is deleted once the commit holds.
    * @throws {SplitError} NO_FACTOR, DEVICE_KEY_MISSING, DEVICE_KEY_MISMATCH, or as rotateShares().
@@ -481,6 +506,8 @@ export class SplitWalletClient {
     shareC?: Uint8Array;
     /** A fresh share C is also wrapped under this passkey's PRF output; not wiped here. */
     passkeyPrf?: PasskeyPrfResult;
+    /** A kept share C (given as `shareC`) is wrapped again under this passkey's PRF output; not wiped here. */
+    keptPasskeyPrf?: PasskeyPrfResult;
   }): Promise<RotationResult> {
     const [token, custodianToken] = await Promise.all([this.envelope.token(), this.envelope.custodianToken()]);
     const { sub } = tokenSubject(token);
@@ -542,11 +569,15 @@ export class SplitWalletClient {
       // Share C kept: the stored wraps still open it.
       if (!split.shareCWrapped || !split.shareCRecoveryWrapped)
         throw new SplitError('NO_FACTOR', 'The signer kept a device share the wallet record does not hold.');
+      const passkeyWrapped =
+        options.keptPasskeyPrf && options.shareC
+          ? bytesToBase64(await wrapForPasskey({ prf: options.keptPasskeyPrf, shareC: options.shareC, address: record.address }))
+          : split.shareCPasskeyWrapped;
       deviceShare = {
         factor: 'device',
         shareCWrapped: split.shareCWrapped,
         shareCRecoveryWrapped: split.shareCRecoveryWrapped,
-        ...(split.shareCPasskeyWrapped ? { shareCPasskeyWrapped: split.shareCPasskeyWrapped } : {}),
+        ...(passkeyWrapped ? { shareCPasskeyWrapped: passkeyWrapped } : {}),
       };
     }
     let committed = false;
