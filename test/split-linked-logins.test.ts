@@ -18,8 +18,15 @@
  * - a split wallet is created from login 2 linked before any wallet existed
  *   (login 2 used at STS only, or never used) and signs from both logins; its
  *   context names login 1's sub (the key's pre-linking sub);
- * - todo, a known gap: login 1 seen only at STS, login 2 the wallet
- *   service's first request; the wallet made from login 2 is refused to login 1;
+ * - login 1 seen only at STS, login 2 the wallet service's first request:
+ *   the wallet made from login 2 names login 1's sub (STS's `osub` for the
+ *   user), and signs, rotates and exports from both logins; another user's
+ *   login is refused share A;
+ * - a login that made an empty wallet user of its own and is then merged
+ *   into another user creates a wallet at once (its old row taken over when
+ *   the other user has none, that user's row otherwise); both logins sign;
+ * - login 1, unlinked from the user whose wallet it created, is refused by
+ *   the wallet service (login_moved);
  * - a login whose user protected data with its key cannot be linked
  *   (LoginInUse), nor one whose user has other logins; nothing changes;
  * - an envelope wallet is created from login 2 of a linked user and opens
@@ -31,7 +38,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { verifyMessage, type Hex } from 'viem';
-import { CreateKeyCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, GenerateDataKeyCommand, GetKeyPolicyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { REGION, startTestServer, type TestServer } from './helpers/server.js';
 import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
 import { launchCustodianSigner } from './helpers/signer-fixture.js';
@@ -321,14 +328,8 @@ describe('split and envelope wallets from every linked login', () => {
     await signs(device(n2), made.address, 'ken, login 2');
   });
 
-  // Known gap, not fixed: the wallet user (and its master key's pre-linking sub) is made by login 2, the first login
-  // the wallet service sees, while STS tags the user's sessions `osub` with login 1's sub (the login the user id was
-  // created for). Share A's context then names login 2's sub, which login 1's session may not use (wallet-users role
-  // policy: own sub, osub or uid only): login 1 is refused share A (release_refused). Fixing it needs the key's
-  // pre-linking sub and the wallet record's context sub to be the user's origin subject, recorded with the wallet user.
-  test('a split wallet created from login 2 when login 1 was seen only at STS signs from login 1', {
-    todo: 'login 1 gets release_refused: the key names login 2 as pre-linking sub, STS tags osub = login 1',
-  }, async () => {
+  test('a split wallet created from login 2 when login 1 was seen only at STS signs, rotates and exports from both logins', async () => {
+    // Login 1 is seen only at STS (its user id is created there); login 2, linked to it, is the wallet service's first request.
     const t1 = sub('judy');
     const t2 = sub('judy-second');
     const uid = await uidOf(t1);
@@ -337,8 +338,91 @@ describe('split and envelope wallets from every linked login', () => {
     const made = await device(t2).createWallet();
     const rec = await bearerJson(`${server.endpoint}/v1/wallets/me`, 'GET', await idp.mint({ sub: t1 }));
     assert.equal(rec.json.address, made.address);
+    // The context names the sub STS tags the user's sessions `osub` with (login 1's), and the master key allows it.
+    assert.equal(rec.json.split.encryptionContext.sub, t1);
+    const me = await bearerJson(`${server.endpoint}/v1/me`, 'GET', await idp.mint({ sub: t2 }));
+    const walletArn = `arn:aws:iam::${accountId}:user/${WALLET_SERVICE_USER}`;
+    const policy = await (await kmsOf(await idp.mint({ sub: t2 }))).send(new GetKeyPolicyCommand({ KeyId: me.json.masterKeyId, PolicyName: 'default' }));
+    assert.deepEqual(JSON.parse(policy.Policy!), JSON.parse(masterKeyPolicy({ accountId, uid, sub: t1, walletServicePrincipalArn: walletArn })));
     await signs(device(t2), made.address, 'from the second login');
     await signs(device(t1), made.address, 'from the first login');
+    const rotated = await device(t1).rotateShares();
+    assert.equal(rotated.address, made.address);
+    await signs(device(t2), made.address, 'from the second login, after login 1 rotated');
+    assert.equal(await device(t1).exportKey((key) => publicKeyToAddress(getPublicKey(key))), made.address);
+    assert.equal(await device(t2).exportKey((key) => publicKeyToAddress(getPublicKey(key))), made.address);
+
+    // Nobody else: another user's login with the wallet's shares and context is refused share A.
+    const shares = (await bearerJson(`${server.endpoint}/v1/wallets/me`, 'GET', await idp.mint({ sub: t2 }))).json.split;
+    const stranger = await bearerJson(`${signer.url}/v1/sign`, 'POST', await idp.mint({ sub: sub('mallory') }), {
+      payload: { type: 'message', message: 'not yours' },
+      address: made.address,
+      shareB: shares.shareB,
+      shareACiphertext: shares.shareACiphertext,
+      keyId: shares.kmsKeyId,
+      generation: shares.generation,
+      contextSub: shares.encryptionContext.sub,
+    });
+    assert.equal(stranger.status, 403, JSON.stringify(stranger.json));
+    assert.equal(stranger.json.error.code, 'release_refused');
+  });
+
+  test('a login that made an empty wallet user of its own, then was merged into another user, creates a wallet at once; both logins sign', async () => {
+    // Login 1 seen only at STS; login 2 reached the wallet service first: a wallet user and a master key of its own, unused.
+    const s1 = sub('kim');
+    const s2 = sub('kim-second');
+    const uid = await uidOf(s1);
+    const own = (await bearerJson(`${server.endpoint}/v1/me`, 'GET', await idp.mint({ sub: s2 }))).json;
+    assert.notEqual(own.userId, uid);
+    assert.equal(own.wallet, null);
+    await linkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: s1 }), linkedWebIdentityToken: await idp.mint({ sub: s2 }) });
+    assert.equal(await keyState(own.masterKeyId), 'PendingDeletion', "the merge retired login 2's old key");
+
+    // At once (within the wallet service's user-id cache): login 2's old row is its user's now, with a new key of that user.
+    const made = await device(s2).createWallet();
+    const me2 = (await bearerJson(`${server.endpoint}/v1/me`, 'GET', await idp.mint({ sub: s2 }))).json;
+    assert.equal(me2.id, own.id, 'the row login 2 made, taken over');
+    assert.equal(me2.userId, uid);
+    assert.notEqual(me2.masterKeyId, own.masterKeyId);
+    assert.equal(me2.wallet.address, made.address);
+    const me1 = (await bearerJson(`${server.endpoint}/v1/me`, 'GET', await idp.mint({ sub: s1 }))).json;
+    assert.equal(me1.id, own.id, 'login 1 reaches the same row');
+    const rec = await bearerJson(`${server.endpoint}/v1/wallets/me`, 'GET', await idp.mint({ sub: s1 }));
+    assert.equal(rec.json.split.encryptionContext.sub, s1, "the context names the user's osub");
+    assert.equal(rec.json.split.kmsKeyId, me2.masterKeyId);
+    await signs(device(s2), made.address, 'kim, login 2');
+    await signs(device(s1), made.address, 'kim, login 1');
+
+    // Login 1 had a wallet user too (no wallet): login 2, merged in, gets login 1's row and key at once.
+    const n1 = sub('lou');
+    const n2 = sub('lou-second');
+    const first = (await bearerJson(`${server.endpoint}/v1/me`, 'GET', await idp.mint({ sub: n1 }))).json;
+    const second = (await bearerJson(`${server.endpoint}/v1/me`, 'GET', await idp.mint({ sub: n2 }))).json;
+    assert.notEqual(second.id, first.id);
+    await linkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: n1 }), linkedWebIdentityToken: await idp.mint({ sub: n2 }) });
+    const louWallet = await device(n2).createWallet();
+    const louRecord = await bearerJson(`${server.endpoint}/v1/wallets/me`, 'GET', await idp.mint({ sub: n2 }));
+    assert.equal(louRecord.json.address, louWallet.address);
+    assert.equal(louRecord.json.split.kmsKeyId, first.masterKeyId, "login 1's user and key");
+    await signs(device(n1), louWallet.address, 'lou, login 1');
+    await signs(device(n2), louWallet.address, 'lou, login 2');
+  });
+
+  test('a login unlinked from the user whose wallet it created is refused by the wallet service (login_moved); the user keeps the wallet', async () => {
+    const a = sub('olga');
+    const b = sub('olga-second');
+    // Only createWallet from login a: its user id was never cached with a wallet (the cache would carry it a minute).
+    const wallet = await device(a).createWallet();
+    await linkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: a }), linkedWebIdentityToken: await idp.mint({ sub: b }) });
+    await unlinkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: b }), identity: { issuer: idp.issuer, subject: a } });
+    for (const path of ['/v1/me', '/v1/wallets/me']) {
+      const moved = await bearerJson(`${server.endpoint}${path}`, 'GET', await idp.mint({ sub: a }));
+      assert.equal(moved.status, 409, JSON.stringify(moved.json));
+      assert.equal(moved.json.error.code, 'login_moved');
+    }
+    const kept = await bearerJson(`${server.endpoint}/v1/wallets/me`, 'GET', await idp.mint({ sub: b }));
+    assert.equal(kept.json.address, wallet.address);
+    await signs(device(b), wallet.address, 'olga, login b');
   });
 
   test('a used login whose key protected data, or whose user has other logins, is not linked (LoginInUse); nothing changes', async () => {

@@ -4,12 +4,15 @@
  * service's own credentials: a new user's master key is template 3 (bound to
  * the custodian's user id); a login linked at the custodian reaches the same
  * wallet user and opens the data keys the first login made, a login not
- * linked reaches neither. A user from before linked logins (row keyed by
+ * linked reaches neither. A login unlinked from the user whose row it made
+ * is refused that row (login_moved) while that user has logins. A user from
+ * before linked logins (row keyed by
  * (issuer, sub), template-2 key) is stamped with its user id at its next
  * request; `migrateMasterKeys` (symbolon operator migrate-master-keys) moves
  * the key to template 3, after which a login linked later opens its old
  * ciphertexts; a second run changes nothing. Only the root and the wallet
- * service's principal may read user ids. Runs on SQLite, and on PostgreSQL
+ * service's principal may read user ids (with the user's `osub`, or a user
+ * id's logins). Runs on SQLite, and on PostgreSQL
  * with DATABASE_URL.
  */
 import { test, describe, before, after } from 'node:test';
@@ -22,10 +25,17 @@ import { operatorCommand } from '../src/cli/operator.js';
 import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
 import { walletUsersRoleArn } from '../src/iam/roles/wallet-users-role.js';
 import { findWalletUserById, insertWalletUserIfAbsent } from '../src/storage/wallet-users.repository.js';
-import { CustodianUserIdError, getWebIdentityUser } from '../src/wallet/custodian-users.js';
+import { countWebIdentityUserLogins, CustodianUserIdError, getWebIdentityUser, getWebIdentityUserOf } from '../src/wallet/custodian-users.js';
 import { migrateMasterKeys } from '../src/wallet/migrate-master-keys.js';
 import { WALLET_SERVICE_USER } from '../src/wallet/wallet-principal.js';
-import { assumeRoleWithWebIdentity, linkWebIdentity, listWebIdentityLinks, masterKeyPolicy, verifyMasterKey } from '../packages/sdk/src/index.js';
+import {
+  assumeRoleWithWebIdentity,
+  linkWebIdentity,
+  listWebIdentityLinks,
+  masterKeyPolicy,
+  unlinkWebIdentity,
+  verifyMasterKey,
+} from '../packages/sdk/src/index.js';
 import { EnvelopeWalletClient } from '../packages/sdk/src/envelope/EnvelopeWalletClient.js';
 import { verifyMessage } from 'ethers';
 import { MASTER_KEY_POLICY_ID_V3 } from '../packages/sdk/src/envelope/masterKeyPolicy.js';
@@ -152,6 +162,25 @@ describe('wallet users by the custodian user id', () => {
     await assert.rejects(clientOf(sub('mallory'), lying).getWallet(), (e: any) => e.code === 'OWNER_MISMATCH');
   });
 
+  test('a login unlinked from the user whose row it made is refused that row (login_moved), even an empty one, while its user has logins', async () => {
+    const a = sub('nina');
+    const b = sub('nina-second');
+    const first = await me(await idp.mint({ sub: a }));
+    assert.equal(first.status, 200);
+    assert.equal(first.body.wallet, null);
+    await linkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: a }), linkedWebIdentityToken: await idp.mint({ sub: b }) });
+    assert.equal((await me(await idp.mint({ sub: b }))).body.id, first.body.id);
+    await unlinkWebIdentity({ endpoint: server.endpoint, webIdentityToken: await idp.mint({ sub: b }), identity: { issuer: idp.issuer, subject: a } });
+    // Login a is a new user at the custodian; its old row stays with the user that still has login b.
+    const moved = await me(await idp.mint({ sub: a }));
+    assert.equal(moved.status, 409, JSON.stringify(moved.body));
+    assert.equal(moved.body.error.code, 'login_moved');
+    const still = await me(await idp.mint({ sub: b }));
+    assert.equal(still.body.id, first.body.id);
+    assert.equal(still.body.masterKeyId, first.body.masterKeyId);
+    assert.equal(still.body.userId, first.body.userId);
+  });
+
   test('a user from before linked logins: stamped at the next request; the migration moves the template-2 key; a linked login opens old ciphertexts; a rerun changes nothing', async () => {
     const db = server.custodian.deps.store.db;
     const l = sub('lena');
@@ -264,6 +293,21 @@ describe('wallet users by the custodian user id', () => {
     const login = { issuer: idp.issuer, subject: sub('ivy') };
     const uid = await getWebIdentityUser(rootCaller(), login);
     assert.match(uid, /^u-[0-9a-f]{32}$/);
+    // With the subject STS tags the user's sessions `osub` with; a linked login's is the first login's.
+    const linked = sub('ivy-second');
+    await linkWebIdentity({
+      endpoint: server.endpoint,
+      webIdentityToken: await idp.mint({ sub: login.subject }),
+      linkedWebIdentityToken: await idp.mint({ sub: linked }),
+    });
+    assert.deepEqual(await getWebIdentityUserOf(rootCaller(), { issuer: idp.issuer, subject: linked }), { uid, originSubject: login.subject });
+    // A user id's logins: none for one nobody has, nothing created; UserId with Issuer is refused.
+    assert.equal(await countWebIdentityUserLogins(rootCaller(), uid), 2);
+    assert.equal(await countWebIdentityUserLogins(rootCaller(), `u-${randomBytes(16).toString('hex')}`), 0);
+    await assert.rejects(
+      countWebIdentityUserLogins(rootCaller(), 'u-NOTHEX'),
+      (e: unknown) => e instanceof CustodianUserIdError && e.code === 'ValidationError',
+    );
     // A session of the wallet-users role (any signed-in user) may not.
     const c = await assumeRoleWithWebIdentity({
       endpoint: server.endpoint,
@@ -281,6 +325,17 @@ describe('wallet users by the custodian user id', () => {
         login,
       ),
       (e: unknown) => e instanceof CustodianUserIdError && e.code === 'AccessDenied' && !e.message.includes(uid),
+    );
+    await assert.rejects(
+      countWebIdentityUserLogins(
+        {
+          endpoint: server.endpoint,
+          region: REGION,
+          credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
+        },
+        uid,
+      ),
+      (e: unknown) => e instanceof CustodianUserIdError && e.code === 'AccessDenied',
     );
   });
 });

@@ -3,13 +3,16 @@
  * provisioning, on the store this run uses (SQLite, or PostgreSQL in a fresh
  * schema with DATABASE_URL): first writer wins on (issuer, sub), one wallet
  * per user and one recorded master key whatever the races, the table's CHECKs
- * refuse half-written or unknown-mode rows, bytes round-trip.
+ * refuse half-written or unknown-mode rows, bytes round-trip; a row is
+ * taken over by another user id only from the user id it has, without a
+ * wallet, and never onto a user id that has a row.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { dropPgSchema, openStore, type Store } from '../src/storage/database.js';
 import {
+  adoptWalletUser,
   findWalletUserById,
   findWalletUserByIdentity,
   findWalletUserByUid,
@@ -53,6 +56,7 @@ function user(extra: Partial<WalletUserRow> = {}): WalletUserRow {
     masterKeyId: null,
     uid: null,
     masterKeyTemplate: null,
+    contextSub: null,
     ...extra,
   };
 }
@@ -139,6 +143,25 @@ test('users: one per (issuer, sub), first writer wins; the same sub of another i
   const results = await Promise.all([1, 2, 3, 4].map(() => insertWalletUserIfAbsent(store.db, { ...racer, id: randomUUID() })));
   assert.equal(results.filter((r) => r.inserted).length, 1);
   assert.equal(new Set(results.map((r) => r.user.id)).size, 1);
+});
+
+test('users: a row is taken over only from its own user id, without a wallet, and not onto a user id that has a row', async () => {
+  const uid = () => `u-${randomBytes(16).toString('hex')}`;
+  const from = uid();
+  const row = (await insertWalletUserIfAbsent(store.db, user({ uid: from, masterKeyId: 'old-key' }))).user;
+  const to = { uid: uid(), masterKeyId: 'new-key', masterKeyTemplate: 3, contextSub: 'origin-sub' };
+  assert.equal(await adoptWalletUser(store.db, row.id, uid(), to), false, 'another user id than the row has');
+  // A user id with a row of its own: refused (the unique index), nothing changes.
+  const taken = (await insertWalletUserIfAbsent(store.db, user({ uid: uid() }))).user;
+  assert.equal(await adoptWalletUser(store.db, row.id, from, { ...to, uid: taken.uid! }), false);
+  assert.deepEqual(await findWalletUserById(store.db, row.id), row);
+  assert.equal(await adoptWalletUser(store.db, row.id, from, to), true);
+  assert.deepEqual(await findWalletUserById(store.db, row.id), { ...row, uid: to.uid, masterKeyId: 'new-key', masterKeyTemplate: 3, contextSub: 'origin-sub' });
+  // A row holding a wallet is never taken over.
+  const holder = (await insertWalletUserIfAbsent(store.db, user({ uid: uid() }))).user;
+  await stored(insertWalletIfAbsent(store.db, envelope(holder.id)));
+  assert.equal(await adoptWalletUser(store.db, holder.id, holder.uid!, { ...to, uid: uid() }), false);
+  assert.deepEqual(await findWalletUserById(store.db, holder.id), holder);
 });
 
 test('users: the master key is recorded once; email follows the issuer', async () => {

@@ -311,6 +311,8 @@ export interface WalletUserTable {
   uid: string | null;
   /** The master key's policy template when known (3); null: made before linked logins. */
   master_key_template: number | null;
+  /** The sub the user's wallets name as encryption context (the custodian's `osub`); null: `sub`, as before. */
+  context_sub: string | null;
 }
 
 /** One wallet per user; which columns are set depends on `custody_mode` (see the wallet migration). */

@@ -22,6 +22,11 @@ export interface WalletUserRow {
   uid: string | null;
   /** The master key's policy template when known (3); absent or null: made before linked logins. */
   masterKeyTemplate?: number | null;
+  /**
+   * The `sub` the user's wallets name as encryption context: the subject the custodian tags the user's
+   * sessions `osub` with, recorded at creation. Absent or null: `sub` (rows made before it was recorded).
+   */
+  contextSub?: string | null;
 }
 
 function toRow(r: WalletUserTable): WalletUserRow {
@@ -34,6 +39,7 @@ function toRow(r: WalletUserTable): WalletUserRow {
     masterKeyId: r.master_key_id,
     uid: r.uid ?? null,
     masterKeyTemplate: r.master_key_template ?? null,
+    contextSub: r.context_sub ?? null,
   };
 }
 
@@ -91,11 +97,39 @@ export async function insertWalletUserIfAbsent(db: Db, u: WalletUserRow): Promis
       created_at: u.createdAt,
       master_key_id: u.masterKeyId,
       ...(u.uid !== null ? { uid: u.uid } : {}),
+      ...(u.contextSub != null ? { context_sub: u.contextSub } : {}),
     })
     .onConflict((oc) => oc.doNothing())
     .executeTakeFirst();
   const user = (u.uid !== null ? await findWalletUserByUid(db, u.uid) : undefined) ?? (await findWalletUserByIdentity(db, u.issuer, u.sub))!;
   return { user, inserted: Number(result.numInsertedOrUpdatedRows ?? 0n) > 0 && user.id === u.id };
+}
+
+/**
+ * Gives the row of a user that was merged away (its uid `fromUid` has no login left at the custodian) to
+ * the user `to.uid`, with a new master key and context sub, only if it still has `fromUid` and no wallet.
+ * @returns true when the row is `to.uid`'s now; false when it changed meanwhile, has a wallet, or `to.uid` has a row already.
+ */
+export async function adoptWalletUser(
+  db: Db,
+  id: string,
+  fromUid: string,
+  to: { uid: string; masterKeyId: string; masterKeyTemplate: number; contextSub: string },
+): Promise<boolean> {
+  try {
+    const r = await db
+      .updateTable('wallet_users')
+      .set({ uid: to.uid, master_key_id: to.masterKeyId, master_key_template: to.masterKeyTemplate, context_sub: to.contextSub })
+      .where('id', '=', id)
+      .where('uid', '=', fromUid)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('wallets').select('wallets.id').where('wallets.user_id', '=', id))))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  } catch (e) {
+    // The unique index: `to.uid` got a row of its own between the caller's read and this write.
+    if ((await findWalletUserByUid(db, to.uid)) !== undefined) return false;
+    throw e;
+  }
 }
 
 /**

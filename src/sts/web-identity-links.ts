@@ -17,11 +17,12 @@
  *   of the token's user, with a fresh login of that user; the last one is
  *   refused (DeleteConflict), so a user always keeps a way in.
  * - ListWebIdentityLinks (WebIdentityToken): the token's user id and logins.
- * - GetWebIdentityUser (Issuer, Subject; signed: the account root, or a
- *   principal whose identity policy allows sts:GetWebIdentityUser, as the
- *   wallet service's does): the same for a named login. The administrator
- *   needs it to migrate a template-2 master key, the wallet service to key
- *   its users by user id.
+ * - GetWebIdentityUser (Issuer, Subject, or UserId; signed: the account
+ *   root, or a principal whose identity policy allows sts:GetWebIdentityUser,
+ *   as the wallet service's does): the same for a named login, with the
+ *   subject its user's sessions are tagged `osub` with; or a user's logins.
+ *   The administrator needs it to migrate a template-2 master key, the
+ *   wallet service to key its users by user id.
  *
  * Only these actions and AssumeRoleWithWebIdentity's first sight write
  * sts_identity_links; the wallet service has no action or table that can.
@@ -40,7 +41,7 @@ import type { AuditEvent } from '../audit/event.js';
 import { AwsError } from '../aws/errors.js';
 import { invalidIdentityToken, validationError } from './errors.js';
 import { verify } from './assume-role-with-web-identity.js';
-import { isFreshLogin, LINK_FRESHNESS_SECONDS, linkOf } from './identity-links.js';
+import { isFreshLogin, LINK_FRESHNESS_SECONDS, linkOf, UID_PATTERN } from './identity-links.js';
 import { mergeUsedLogin } from './merge-login.js';
 import type { StsAction, StsContext } from './context.js';
 import type { QueryParams } from '../iam/params.js';
@@ -175,10 +176,16 @@ export const listWebIdentityLinks: StsAction = {
 };
 
 /**
- * GetWebIdentityUser (Issuer, Subject; SigV4, the account root or a principal its identity policies allow): the user id the custodian links a
- * login to, given then if the login was never seen (as its first session would). For the administrator
- * who migrates a template-2 master key (docs/sts.md, "Existing users"): reading the mapping gives no
- * access, since only STS tags sessions with a uid, from a verified token.
+ * GetWebIdentityUser (SigV4, the account root or a principal its identity policies allow), for the
+ * administrator who migrates a template-2 master key (docs/sts.md, "Existing users") and the wallet
+ * service that keys its users by user id. Reading the mapping gives no access: only STS tags sessions
+ * with a uid, from a verified token.
+ *
+ * - Issuer, Subject: the user id the custodian links that login to (given then if the login was never
+ *   seen, as its first session would), its logins, and `OriginSubject`, the subject STS tags the user's
+ *   sessions `osub` with (the wallet service names it as a new master key's pre-linking sub).
+ * - UserId: that user's logins, without creating anything; none when its last login was linked into
+ *   another user (a merge, merge-login.ts): nobody can reach that user any more.
  */
 export const getWebIdentityUser: StsAction = {
   name: 'GetWebIdentityUser',
@@ -192,9 +199,18 @@ export const getWebIdentityUser: StsAction = {
       if (!ctx.authorize) throw denied();
       await ctx.authorize('sts:GetWebIdentityUser', `arn:aws:iam::${ctx.accountId}:root`);
     }
+    const userId = p.string('UserId', { min: 1, max: 64 });
+    if (userId !== undefined) {
+      if (p.string('Issuer') !== undefined || p.string('Subject') !== undefined) {
+        throw validationError('Give either UserId, or Issuer and Subject, not both.');
+      }
+      if (!UID_PATTERN.test(userId)) throw validationError('UserId must be u- and 32 lower-case hexadecimal digits.');
+      const links = await identityLinksOfUser(ctx.store.db, userId);
+      return identitiesXml(userId, links) + el('OriginSubject', links[0]?.originSubject);
+    }
     const issuer = p.string('Issuer', { required: true, min: 1, max: 2048 });
     const subject = p.string('Subject', { required: true, min: 1, max: 2048 });
-    const { uid } = await linkOf(ctx.store, { issuer, subject }, ctx.info.now);
-    return identitiesXml(uid, await identityLinksOfUser(ctx.store.db, uid));
+    const link = await linkOf(ctx.store, { issuer, subject }, ctx.info.now);
+    return identitiesXml(link.uid, await identityLinksOfUser(ctx.store.db, link.uid)) + el('OriginSubject', link.originSubject);
   },
 };

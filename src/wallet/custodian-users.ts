@@ -35,14 +35,23 @@ function element(xml: string, name: string): string | undefined {
   return new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
 }
 
-/**
- * The user id the custodian links the login (issuer, subject) to; a login it never saw gets one, as its first session would.
- * @throws {CustodianUserIdError} when STS refuses (its code: AccessDenied, InvalidAction at a custodian without linked logins, …)
- *   or answers something else than a user id.
- * @throws {Error} when the custodian cannot be reached.
- */
-export async function getWebIdentityUser(caller: SignedCaller, login: { issuer: string; subject: string }): Promise<string> {
-  const body = new URLSearchParams({ Action: 'GetWebIdentityUser', Version: '2011-06-15', Issuer: login.issuer, Subject: login.subject }).toString();
+/** What the custodian tells of a login's user. */
+export interface CustodianUser {
+  uid: string;
+  /**
+   * The subject STS tags every session of the user with as `osub` (docs/sts.md, "Linked logins");
+   * undefined from a custodian that does not say (before it answered OriginSubject).
+   */
+  originSubject: string | undefined;
+}
+
+function unescapeXml(v: string): string {
+  return v.replace(/&(lt|gt|quot|apos|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e]!);
+}
+
+/** Signs and sends one GetWebIdentityUser; its answer's XML. */
+async function ask(caller: SignedCaller, params: Record<string, string>): Promise<string> {
+  const body = new URLSearchParams({ Action: 'GetWebIdentityUser', Version: '2011-06-15', ...params }).toString();
   const headers = await signedPostHeaders({
     endpoint: caller.endpoint,
     service: 'sts',
@@ -61,5 +70,38 @@ export async function getWebIdentityUser(caller: SignedCaller, login: { issuer: 
   if (!res.ok) throw new CustodianUserIdError(element(xml, 'Code') ?? `HTTP${res.status}`, `STS refused GetWebIdentityUser (HTTP ${res.status}).`, res.status);
   const uid = element(xml, 'UserId');
   if (uid === undefined || !UID.test(uid)) throw new CustodianUserIdError('MalformedResponse', 'GetWebIdentityUser answered no user id.', res.status);
-  return uid;
+  return xml;
+}
+
+/**
+ * The user the custodian links the login (issuer, subject) to; a login it never saw gets one, as its first session would.
+ * @throws {CustodianUserIdError} when STS refuses (its code: AccessDenied, InvalidAction at a custodian without linked logins, …)
+ *   or answers something else than a user id.
+ * @throws {Error} when the custodian cannot be reached.
+ */
+export async function getWebIdentityUserOf(caller: SignedCaller, login: { issuer: string; subject: string }): Promise<CustodianUser> {
+  const xml = await ask(caller, { Issuer: login.issuer, Subject: login.subject });
+  const origin = element(xml, 'OriginSubject');
+  return { uid: element(xml, 'UserId')!, originSubject: origin === undefined || origin === '' ? undefined : unescapeXml(origin) };
+}
+
+/**
+ * The user id the custodian links the login (issuer, subject) to; a login it never saw gets one, as its first session would.
+ * @throws {CustodianUserIdError} as getWebIdentityUserOf.
+ * @throws {Error} when the custodian cannot be reached.
+ */
+export async function getWebIdentityUser(caller: SignedCaller, login: { issuer: string; subject: string }): Promise<string> {
+  return (await getWebIdentityUserOf(caller, login)).uid;
+}
+
+/**
+ * How many logins the custodian links to the user `uid` (GetWebIdentityUser UserId): 0 once its last
+ * login was linked into another user (a merge), since a user's last login is never unlinked.
+ * @throws {CustodianUserIdError} when STS refuses (ValidationError at a custodian that does not take UserId).
+ * @throws {Error} when the custodian cannot be reached.
+ */
+export async function countWebIdentityUserLogins(caller: SignedCaller, uid: string): Promise<number> {
+  const xml = await ask(caller, { UserId: uid });
+  if (element(xml, 'UserId') !== uid) throw new CustodianUserIdError('MalformedResponse', 'GetWebIdentityUser answered another user id.', 200);
+  return (xml.match(/<member>/g) ?? []).length;
 }

@@ -9,7 +9,7 @@
 import { CreateKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
 import { masterKeyPolicy } from './master-key-policy.js';
 import { WalletError } from './errors.js';
-import { CustodianUserIdError, getWebIdentityUser } from './custodian-users.js';
+import { countWebIdentityUserLogins, CustodianUserIdError, type CustodianUser, getWebIdentityUserOf } from './custodian-users.js';
 
 /** The custodian as the wallet service uses it. */
 export interface MasterKeyCustodian {
@@ -20,11 +20,18 @@ export interface MasterKeyCustodian {
    */
   create(user: { userId: string; issuer: string; sub: string; uid?: string | undefined }): Promise<string>;
   /**
-   * The custodian's user id (STS `uid`) of a verified login (src/wallet/custodian-users.ts).
+   * The custodian's user (STS `uid`, and the subject STS tags its sessions `osub` with) of a verified
+   * login (src/wallet/custodian-users.ts).
    * Absent, or answering undefined: the custodian has no linked logins (users stay keyed by (issuer, sub)).
    * @throws {WalletError} custodian_unavailable when the custodian does not answer or refuses.
    */
-  userIdOf?(login: { issuer: string; sub: string }): Promise<string | undefined>;
+  userOf?(login: { issuer: string; sub: string }): Promise<CustodianUser | undefined>;
+  /**
+   * How many logins the custodian links to the user `uid`: 0 when its last login was linked into another
+   * user (merged away). Absent, or answering undefined: the custodian cannot tell.
+   * @throws {WalletError} custodian_unavailable when the custodian does not answer.
+   */
+  loginCountOf?(uid: string): Promise<number | undefined>;
   /**
    * Schedules deletion of a key that lost a creation race (best effort: the key was never used).
    * @throws {WalletError} custodian_unavailable when the custodian does not answer or refuses.
@@ -129,10 +136,10 @@ export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian
         throw unavailable('create the master key', e);
       }
     },
-    async userIdOf({ issuer, sub }) {
+    async userOf({ issuer, sub }) {
       if (noLinkedLogins) return undefined;
       try {
-        return await getWebIdentityUser(
+        return await getWebIdentityUserOf(
           { endpoint: options.endpoint(), region: options.region, credentials: options.credentials, timeoutMs },
           { issuer, subject: sub },
         );
@@ -143,6 +150,16 @@ export function kmsMasterKeys(options: KmsMasterKeysOptions): MasterKeyCustodian
           return undefined;
         }
         throw unavailable("tell the login's user id", e);
+      }
+    },
+    async loginCountOf(uid) {
+      if (noLinkedLogins) return undefined;
+      try {
+        return await countWebIdentityUserLogins({ endpoint: options.endpoint(), region: options.region, credentials: options.credentials, timeoutMs }, uid);
+      } catch (e) {
+        // A custodian from before GetWebIdentityUser took UserId cannot tell: the caller keeps the safe answer.
+        if (e instanceof CustodianUserIdError && e.status < 500) return undefined;
+        throw unavailable("tell a user's logins", e);
       }
     },
     async discard(keyId) {

@@ -73,6 +73,8 @@ export async function migrateMasterKeys(o: MasterKeyMigrationOptions): Promise<M
   async function one(user: WalletUserRow): Promise<keyof MasterKeyMigrationCounts> {
     if (user.masterKeyId === null) return 'withoutKey';
     const keyId = user.masterKeyId;
+    // Done: keyed by its user, whose key binds to it. (Its creating login may have left that user since: an unlink.)
+    if (user.masterKeyTemplate === 3 && user.uid !== null) return 'alreadyTemplate3';
     const uid = await o.userIdOf({ issuer: user.issuer, subject: user.sub });
     if (user.masterKeyTemplate === 3) return (await stamp(user, uid)) ? 'alreadyTemplate3' : 'failed';
     const next = masterKeyPolicy({

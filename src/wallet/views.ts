@@ -8,7 +8,7 @@
 import type { DeviceShareRow, WalletRow } from '../storage/wallets.repository.js';
 import type { ActivityRow } from '../storage/wallet-activity.repository.js';
 import type { SiteRow } from '../storage/wallet-sites.repository.js';
-import type { WalletUser } from './users.js';
+import { contextSubOf, type WalletUser } from './users.js';
 import { CONTEXT_KEY } from './master-key-policy.js';
 import { SIGNING_POLICY_CONTEXT_KEY } from '../signer/shareContext.js';
 import { signingPolicySha256 } from '../signing-policy/signingPolicySha256.js';
@@ -55,7 +55,7 @@ export function walletView(wallet: WalletRow, owner: WalletUser, options: { secr
       encryptedPrivateKey: base64(encryptedPrivateKey),
       encryptedDataKey: base64(encryptedDataKey),
       kmsKeyId,
-      encryptionContext: { [CONTEXT_KEY]: owner.sub },
+      encryptionContext: { [CONTEXT_KEY]: contextSubOf(owner) },
     },
   };
 }
@@ -75,7 +75,7 @@ function splitSecrets(wallet: WalletRow, owner: WalletUser, sealer: ShareSealer)
       shareB: base64(shareB),
       kmsKeyId,
       encryptionContext: {
-        [CONTEXT_KEY]: owner.sub,
+        [CONTEXT_KEY]: contextSubOf(owner),
         address: wallet.address,
         ...(generation > 0 ? { generation: String(generation) } : {}),
         ...(wallet.signingPolicy !== null ? { [SIGNING_POLICY_CONTEXT_KEY]: signingPolicySha256(wallet.signingPolicy) } : {}),

@@ -31,6 +31,7 @@ import * as walletUserUid from './2026-12-07T1300-wallet-user-uid.js';
 import * as walletDeviceShare from './2026-12-07T1310-wallet-device-share.js';
 import * as walletShareCPasskey from './2026-12-07T1340-wallet-share-c-passkey.js';
 import * as kmsKeysFirstProtected from './2026-12-07T1400-kms-keys-first-protected.js';
+import * as walletUserContextSub from './2026-12-07T1410-wallet-user-context-sub.js';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-22T0000-custodian': custodian,
@@ -61,4 +62,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-07T1310-wallet-device-share': walletDeviceShare,
   '2026-12-07T1340-wallet-share-c-passkey': walletShareCPasskey,
   '2026-12-07T1400-kms-keys-first-protected': kmsKeysFirstProtected,
+  '2026-12-07T1410-wallet-user-context-sub': walletUserContextSub,
 };
