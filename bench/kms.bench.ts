@@ -59,6 +59,17 @@
  * measured dumps for callgrind_annotate; BENCH_SERVERS=symbolon counts only
  * the custodian. A few minutes; needs valgrind.
  *
+ * `-- --instructions --ablate` counts the ablation builds the same way: the
+ * benchmark build of the endpoint (bench/lib/kms-server.ts) whole and with
+ * each component off in turn (SigV4, policy, audit, metrics; BENCH_BUILDS,
+ * e.g. `full,audit`, picks some), one server after another under callgrind;
+ * each component's instructions per Sign (all threads and main thread) are
+ * the full build's median minus its build's;
+ * bench/results/kms-instructions-ablate.json. Each build is warmed and
+ * counted separately, so a component smaller than the slices' spread (JIT
+ * and GC: ±10 % at 3 x 200 after 2,000) needs more (BENCH_WARM,
+ * BENCH_SLICES, BENCH_MEASURED).
+ *
  * Every result file carries the core count, Node version and load average.
  *
  * BENCH_ROOTS=file,pkcs11 compares roots of trust instead: one server per
@@ -402,63 +413,101 @@ function slowedTimers(factor: number): Record<string, string> {
   };
 }
 
+interface Counts {
+  /** Instructions per Sign of each slice, all the server's threads. */
+  all: number[];
+  /** Instructions per Sign of each slice, the main thread alone. */
+  main: number[];
+}
+
+/** The callgrind settings of an --instructions run (BENCH_WARM, BENCH_MEASURED, BENCH_SLICES). */
+const CG = {
+  warm: Number(process.env.BENCH_WARM ?? 2000),
+  measured: Number(process.env.BENCH_MEASURED ?? 200),
+  slices: Number(process.env.BENCH_SLICES ?? 3),
+  connections: 4,
+  depth: 2,
+};
+
+/**
+ * Counts one server under callgrind: started with `options` (plus callgrind's wrap and the stretched
+ * timers), BENCH_WARM uncounted Sign requests, then BENCH_SLICES slices of BENCH_MEASURED, each between
+ * two dumps. `label` names the server in the output and in BENCH_CALLGRIND_KEEP's files.
+ */
+async function countServer(label: string, options: StartOptions, bare = false): Promise<Counts> {
+  const { warm, measured: n0, slices, connections, depth } = CG;
+  const keep = process.env.BENCH_CALLGRIND_KEEP;
+  const cg = callgrindRun();
+  const opts: StartOptions = { ...options, wrap: cg.wrap, startTimeoutMs: 600_000, env: { ...slowedTimers(SLOWDOWN), ...options.env } };
+  const out: Counts = { all: [], main: [] };
+  let stop: () => Promise<void> = async () => {};
+  try {
+    let port: number;
+    let pid: number;
+    let keyId: string;
+    if (bare) {
+      const server = await startServer(opts);
+      stop = () => server.stop();
+      [port, pid, keyId] = [server.port, server.child.pid!, randomUUID()];
+    } else {
+      const sym = await startSignServer(opts);
+      stop = () => sym.stop();
+      [port, pid, keyId] = [sym.server.port, sym.server.child.pid!, sym.keyId];
+    }
+    // Signed just before each batch: under callgrind on a busy machine a run can outlast SigV4's 5 minutes.
+    const run = async (n: number, offset: number) => {
+      for (let done = 0; done < n; done += 1000) {
+        const chunk = Math.min(1000, n - done);
+        const reqs = await presign(port, chunk, 'Sign', (i) => signBody(keyId, offset + done + i));
+        const r = await runCount(port, reqs, chunk, connections, depth);
+        if (r.errors > 0) throw new Error(`${label}: ${r.errors} errors (${r.firstError})`);
+      }
+    };
+    await run(warm, 0); // uncounted
+    await instrumentOn(pid, cg.dir);
+    for (let i = 0; i < slices; i++) {
+      await run(n0, warm + i * n0);
+      const ir = await dumpInstructions(pid, cg.dir, keep ? `${keep}/${label.replace(/\W+/g, '-')}.${i + 1}.callgrind` : undefined);
+      out.all.push(ir.all / n0);
+      out.main.push(ir.main / n0);
+      console.log(`${label} slice ${i + 1}: ${(ir.all / n0 / 1e6).toFixed(3)} M instructions per Sign, main thread ${(ir.main / n0 / 1e6).toFixed(3)} M`);
+    }
+  } finally {
+    await stop();
+    cg.cleanup();
+  }
+  return out;
+}
+
+const CG_METHOD = 'valgrind --tool=callgrind, callgrind_control --dump around each slice';
+const cgSettings = () => ({
+  timersStretchedBy: SLOWDOWN,
+  warmUpRequests: CG.warm,
+  measuredRequestsPerSlice: CG.measured,
+  slices: CG.slices,
+  connections: CG.connections,
+  depth: CG.depth,
+});
+
 /**
  * Instructions per Sign (callgrind) of one `symbolon serve --role kms` process and of the bare route,
  * one server at a time, each under callgrind: warm-up, then slices counted between dumps.
  */
 async function instructions(): Promise<void> {
   if (!haveCallgrind()) throw new Error('--instructions needs valgrind (callgrind_control) on the PATH');
-  const warm = Number(process.env.BENCH_WARM ?? 2000);
-  const measuredCount = Number(process.env.BENCH_MEASURED ?? 200);
-  const slices = Number(process.env.BENCH_SLICES ?? 3);
-  const [connections, depth] = [4, 2];
-  const keep = process.env.BENCH_CALLGRIND_KEEP;
+  const { warm, measured: measuredCount, slices, connections, depth } = CG;
   const started = performance.now();
   const perRequest: Record<'bare' | 'symbolon', number[]> = { bare: [], symbolon: [] };
   const mainPerRequest: Record<'bare' | 'symbolon', number[]> = { bare: [], symbolon: [] };
   // BENCH_SERVERS=symbolon measures only one of them (while changing the custodian: the bare route's count does not move).
   const which0 = (process.env.BENCH_SERVERS ?? 'bare,symbolon').split(',') as Array<'bare' | 'symbolon'>;
   for (const which of which0) {
-    const cg = callgrindRun();
-    const options: StartOptions = { wrap: cg.wrap, startTimeoutMs: 600_000, env: slowedTimers(SLOWDOWN) };
-    let stop: () => Promise<void> = async () => {};
-    try {
-      let port: number;
-      let pid: number;
-      let keyId: string;
-      if (which === 'bare') {
-        const bare = await startServer({ ...options, script: 'bench/lib/bare-server.ts' });
-        stop = () => bare.stop();
-        [port, pid, keyId] = [bare.port, bare.child.pid!, randomUUID()];
-      } else {
-        const sym = await startSignServer({ ...options, workers: '1', args: ['--role', 'kms'] });
-        stop = () => sym.stop();
-        [port, pid, keyId] = [sym.server.port, sym.server.child.pid!, sym.keyId];
-      }
-      // Signed just before each batch: under callgrind on a busy machine a run can outlast SigV4's 5 minutes.
-      const run = async (n: number, offset: number) => {
-        for (let done = 0; done < n; done += 1000) {
-          const chunk = Math.min(1000, n - done);
-          const reqs = await presign(port, chunk, 'Sign', (i) => signBody(keyId, offset + done + i));
-          const r = await runCount(port, reqs, chunk, connections, depth);
-          if (r.errors > 0) throw new Error(`${which}: ${r.errors} errors (${r.firstError})`);
-        }
-      };
-      await run(warm, 0); // uncounted
-      await instrumentOn(pid, cg.dir);
-      for (let i = 0; i < slices; i++) {
-        await run(measuredCount, warm + i * measuredCount);
-        const ir = await dumpInstructions(pid, cg.dir, keep ? `${keep}/${which}.${i + 1}.callgrind` : undefined);
-        perRequest[which].push(ir.all / measuredCount);
-        mainPerRequest[which].push(ir.main / measuredCount);
-        console.log(
-          `${which} slice ${i + 1}: ${(ir.all / measuredCount / 1e6).toFixed(3)} M instructions per Sign, main thread ${(ir.main / measuredCount / 1e6).toFixed(3)} M`,
-        );
-      }
-    } finally {
-      await stop();
-      cg.cleanup();
-    }
+    const c =
+      which === 'bare'
+        ? await countServer('bare', { script: 'bench/lib/bare-server.ts' }, true)
+        : await countServer('symbolon', { workers: '1', args: ['--role', 'kms'] });
+    perRequest[which] = c.all;
+    mainPerRequest[which] = c.main;
   }
   const bare = perRequest.bare.length ? median(perRequest.bare) : undefined;
   const symbolon = perRequest.symbolon.length ? median(perRequest.symbolon) : undefined;
@@ -476,13 +525,8 @@ async function instructions(): Promise<void> {
   console.log(`main thread only: bare ${m(bareMain)}, Symbolon ${m(symbolonMain)}${mainRatio !== undefined ? `, ratio ${mainRatio.toFixed(3)}` : ''}`);
   console.log(`${((performance.now() - started) / 1000).toFixed(0)} s`);
   writeResult('kms-instructions.json', {
-    method: `valgrind --tool=callgrind, callgrind_control --dump around each slice; server: symbolon serve --role kms --workers 1 / bench/lib/bare-server.ts`,
-    timersStretchedBy: SLOWDOWN,
-    warmUpRequests: warm,
-    measuredRequestsPerSlice: measuredCount,
-    slices,
-    connections,
-    depth,
+    method: `${CG_METHOD}; server: symbolon serve --role kms --workers 1 / bench/lib/bare-server.ts`,
+    ...cgSettings(),
     instructionsPerRequest: { bare: perRequest.bare, symbolon: perRequest.symbolon },
     mainThreadInstructionsPerRequest: { bare: mainPerRequest.bare, symbolon: mainPerRequest.symbolon },
     medianMainThread: { bare: bareMain, symbolon: symbolonMain, ratio: mainRatio },
@@ -491,6 +535,47 @@ async function instructions(): Promise<void> {
     ratioTarget: 0.75,
     ratioMet: ratio !== undefined ? ratio >= 0.75 : undefined,
   });
+}
+
+/**
+ * `--instructions --ablate`: instructions per Sign (callgrind) of the benchmark build of the endpoint
+ * (bench/lib/kms-server.ts), whole and with one component off at a time, one server after another;
+ * each component's share is the full build's median minus its build's, in all threads and in the main
+ * thread. bench/results/kms-instructions-ablate.json.
+ */
+async function instructionsAblate(): Promise<void> {
+  if (!haveCallgrind()) throw new Error('--instructions needs valgrind (callgrind_control) on the PATH');
+  const started = performance.now();
+  const only = process.env.BENCH_BUILDS?.split(',');
+  const builds = ['', ...COMPONENTS].filter((b) => !only || only.includes(b || 'full'));
+  const counted: Array<{ build: string; c: Counts }> = [];
+  for (const off of builds) {
+    const build = off ? `no ${off}` : 'full';
+    counted.push({ build, c: await countServer(build, { script: 'bench/lib/kms-server.ts', env: off ? { BENCH_DISABLE: off } : {} }) });
+  }
+  const full = counted.find((x) => x.build === 'full');
+  const fullAll = full ? median(full.c.all) : undefined;
+  const fullMain = full ? median(full.c.main) : undefined;
+  const rows = counted.map(({ build, c }) => {
+    const all = median(c.all);
+    const main = median(c.main);
+    return {
+      build,
+      instructionsPerRequest: c.all,
+      mainThreadInstructionsPerRequest: c.main,
+      median: all,
+      medianMainThread: main,
+      ...(build !== 'full' && fullAll !== undefined && fullMain !== undefined ? { saved: fullAll - all, savedMainThread: fullMain - main } : {}),
+    };
+  });
+  const m = (x: number | undefined) => (x === undefined ? '' : `${(x / 1e6).toFixed(3)} M`);
+  console.log(`\nSign, instructions per request by build (callgrind), ${CG.warm} warm-up then ${CG.slices} x ${CG.measured}`);
+  console.log(`${'build'.padEnd(14)}${'all threads'.padEnd(14)}${'main thread'.padEnd(14)}${'saved (all)'.padEnd(14)}saved (main)`);
+  for (const r of rows)
+    console.log(`${r.build.padEnd(14)}${m(r.median).padEnd(14)}${m(r.medianMainThread).padEnd(14)}${m(r.saved).padEnd(14)}${m(r.savedMainThread)}`);
+  console.log(`${((performance.now() - started) / 1000).toFixed(0)} s`);
+  console.log(loadLine());
+  writeResult('kms-instructions-ablate.json', { method: `${CG_METHOD}; server: bench/lib/kms-server.ts (BENCH_DISABLE per build)`, ...cgSettings(), rows });
 }
 
 /** BENCH_ROOTS: Sign on one server per root of trust, alternating rounds, in one run. */
@@ -596,8 +681,8 @@ async function main() {
     strict: true,
   });
   if (process.env.BENCH_ROOTS) return compareRoots(process.env.BENCH_ROOTS.split(','));
+  if (values.instructions) return values.ablate ? instructionsAblate() : instructions();
   if (values.ablate) return ablate();
-  if (values.instructions) return instructions();
   if (values.stages) return stages();
   if (values['audit-growth'] !== undefined) return auditGrowth(Number(values['audit-growth']));
   if (values.sustained !== undefined) return sustained(Number(values.sustained));

@@ -752,6 +752,59 @@ describe('audit log writes that fail', () => {
   });
 });
 
+describe('a batch of many events', () => {
+  test('is written whole and in order across statements of at most 250 rows, and verifies', async () => {
+    const place = newPlace();
+    const store = await openPlace(place);
+    const log = await openAuditLog({
+      store,
+      root: new KeyRootOfTrust(new Uint8Array(randomBytes(32)), 'test root'),
+      logger: pino({ level: 'silent' }),
+      settings: { ...DEFAULT_AUDIT_SETTINGS, flushIntervalMs: 60_000, batchSize: 500 },
+    });
+    // 1 ProcessStarted + 340 = 341 events in one transaction: a 250-row statement and a 91-row one.
+    const n = 340;
+    try {
+      for (let i = 0; i < n; i++) {
+        log.record({
+          time: Date.now(),
+          requestId: `req-${i}`,
+          service: 'kms',
+          operation: 'Sign',
+          principalArn: 'arn:aws:iam::123456789012:user/app',
+          principalTags: { team: `t${i % 3}` },
+          accessKeyId: 'AKIAEXAMPLE',
+          sourceIp: '127.0.0.1',
+          userAgent: 'test',
+          keyArn: null,
+          encryptionContext: i % 2 ? { purpose: `p${i}` } : null,
+          signingAlgorithm: 'ECDSA_SHA_256',
+          outcome: 'allowed',
+          errorCode: null,
+        });
+      }
+      await log.flush();
+      const rows = await allRows(store.db);
+      assert.equal(rows.length, n + 1);
+      assert.deepEqual(
+        rows.map((r) => r.request_id),
+        [`process-${log.instance}`, ...Array.from({ length: n }, (_, i) => `req-${i}`)],
+      );
+      assert.deepEqual(
+        rows.map((r) => Number(r.seq)),
+        Array.from({ length: n + 1 }, (_, i) => i + 1),
+      );
+      await log.close();
+      const { code, out } = await cli(place, ['verify']);
+      assert.equal(code, 0, out);
+    } finally {
+      await log.close().catch(() => undefined);
+      await store.close();
+      await dropPlace(place);
+    }
+  });
+});
+
 describe('another writer holding the chain lock', () => {
   test('does not block the event loop; the batch is written once the lock is released', async () => {
     const place = newPlace();
