@@ -23,8 +23,10 @@
  *
  * Miss (`-- --miss`, SQLite): the store read of one key-cache miss
  * (src/kms/key-records.ts findKeyForUse) in this process on the two cached
- * stores, alternating rounds, minimum and median CPU per read; on a loaded
- * machine the clearest view of what the store's size adds to a Sign.
+ * stores, each opened twice (with the page cache the store sets, and with
+ * SQLite's default 2 MiB), alternating rounds, minimum and median CPU per
+ * read and the system CPU's share; on a loaded machine the clearest view of
+ * what the store's size adds to a Sign, kernel included.
  * bench/results/scale-miss.json.
  *
  * Instructions (`-- --instructions`, SQLite; needs valgrind): the keys part
@@ -75,6 +77,7 @@ import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/cl
 import { configFromEnv } from '../src/config.js';
 import { defaultKeyPolicy } from '../src/kms/policy/key-policy.js';
 import { createCustodian } from '../src/server/custodian.js';
+import { sql } from 'kysely';
 import { dropPgSchema, openStore } from '../src/storage/database.js';
 import { findKeyForUse } from '../src/kms/key-records.js';
 import { insertBenchKeys } from './lib/keys.js';
@@ -590,7 +593,13 @@ async function missPart(large: number, small: number): Promise<void> {
   const opened = [];
   for (const n of [small, large]) {
     const filled = await cachedStore(n);
-    opened.push({ keys: n, store: await openStore({ sqliteFile: join(filled.dataDir, 'symbolon.db') }), ids: filled.sample, at: 0, cpu: [] as number[] });
+    // Each store twice: with the page cache the store opens with (src/storage/database.ts), and with SQLite's default.
+    for (const pageCache of ['store', 'sqlite-default'] as const) {
+      const store = await openStore({ sqliteFile: join(filled.dataDir, 'symbolon.db') });
+      if (pageCache === 'sqlite-default') await sql`pragma cache_size = -2000`.execute(store.db);
+      const { rows } = await sql<{ cache_size: number }>`pragma cache_size`.execute(store.db);
+      opened.push({ keys: n, pageCacheKiB: -rows[0]!.cache_size, store, ids: filled.sample, at: 0, cpu: [] as number[], sys: [] as number[] });
+    }
   }
   try {
     for (let round = 0; round < 2 * ROUNDS + 1; round++)
@@ -598,17 +607,27 @@ async function missPart(large: number, small: number): Promise<void> {
         const c0 = process.cpuUsage();
         for (let i = 0; i < N; i++) if (!(await findKeyForUse(o.store.db, o.ids[o.at++ % o.ids.length]!))) throw new Error('a sampled key is missing');
         const c = process.cpuUsage(c0);
-        if (round > 0) o.cpu.push((c.user + c.system) / N); // round 0 warms up
+        if (round > 0) {
+          // round 0 warms up
+          o.cpu.push((c.user + c.system) / N);
+          o.sys.push(c.system / N);
+        }
       }
     const rows = opened.map((o) => ({
       keys: o.keys,
+      pageCacheKiB: o.pageCacheKiB,
       minCpuUsPerRead: Math.min(...o.cpu),
       medianCpuUsPerRead: median(o.cpu),
+      medianSystemCpuUsPerRead: median(o.sys),
       rounds: o.cpu.map((x) => Math.round(x)),
     }));
-    console.log(`\nOne key-cache miss's store read (findKeyForUse: key, material, signing policy), in-process, ${2 * ROUNDS} alternating rounds of ${N} reads`);
+    console.log(
+      `\nOne key-cache miss's store read (findKeyForUse: key, material, signing policy), in-process, ${2 * ROUNDS} alternating rounds of ${N} reads; SQLite page cache as the store opens it and at SQLite's default`,
+    );
     for (const r of rows)
-      console.log(`${String(r.keys).padEnd(10)} min ${r.minCpuUsPerRead.toFixed(1)} µs, median ${r.medianCpuUsPerRead.toFixed(1)} µs of CPU per read`);
+      console.log(
+        `${String(r.keys).padEnd(10)}${`${(r.pageCacheKiB / 1024).toFixed(1)} MiB cache`.padEnd(16)} min ${r.minCpuUsPerRead.toFixed(1)} µs, median ${r.medianCpuUsPerRead.toFixed(1)} µs of CPU per read (system ${r.medianSystemCpuUsPerRead.toFixed(1)} µs)`,
+      );
     console.log(loadLine());
     writeResult('scale-miss.json', { part: 'miss', readsPerRound: N, rows });
   } finally {
