@@ -23,9 +23,35 @@
  *
  * Miss (`-- --miss`, SQLite): the store read of one key-cache miss
  * (src/kms/key-records.ts findKeyForUse) in this process on the two cached
- * stores, alternating rounds, minimum and median CPU per read; on a loaded
- * machine the clearest view of what the store's size adds to a Sign.
+ * stores, each opened twice (with the page cache the store sets, and with
+ * SQLite's default 2 MiB), alternating rounds, minimum and median CPU per
+ * read and the system CPU's share; on a loaded machine the clearest view of
+ * what the store's size adds to a Sign, kernel included.
  * bench/results/scale-miss.json.
+ *
+ * Instructions (`-- --instructions`, SQLite; needs valgrind): the keys part
+ * counted instead of timed, so that it does not depend on what else the
+ * machine runs (as `npm run bench:kms -- --instructions`,
+ * bench/lib/instructions.ts): each server in turn under `valgrind
+ * --tool=callgrind`, uncounted through start-up and BENCH_WARM (default
+ * 2,000) Sign requests, then BENCH_SLICES (default 3) slices of BENCH_MEASURED
+ * (default 200) requests, 4 connections x 2 pipelined, `callgrind_control
+ * --dump` around each: instructions per Sign of all the server's threads and
+ * of its main thread. Requests cycle through the same shuffled sample of the
+ * store's keys as the keys part. The custodian's interval settings are
+ * stretched by BENCH_SLOWDOWN (default 50, about callgrind's slowdown), but
+ * for the key cache's TTL, which both servers run at 1 s unstretched: under
+ * callgrind a key comes round again on the small store after `--small`
+ * requests, tens of seconds, so there too every request misses the cache
+ * (checked from the slices' pace and printed), and the two counts differ
+ * by what the store's size adds. A third server on the small store with a
+ * one-hour TTL, every request a cache hit, gives what a miss costs.
+ * Instructions do not see the kernel (the page-cache reads of a 760 MB file
+ * SQLite does through pread) nor memory stalls: BENCH_CACHE_SIM=1 adds
+ * `--cache-sim=yes` and prints last-level cache misses per Sign (simulated,
+ * user space only) beside them. BENCH_CALLGRIND_KEEP=DIR keeps the measured
+ * dumps for callgrind_annotate; BENCH_SCALE_SERVERS (default
+ * `large,small,small-hit`) picks the servers. bench/results/scale-instructions.json.
  *
  * Workers (`-- --workers`; over PostgreSQL, as the target says): one server
  * with `--workers 1` and one with `--workers 2`, each on a fresh store with
@@ -42,7 +68,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -51,10 +77,22 @@ import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/cl
 import { configFromEnv } from '../src/config.js';
 import { defaultKeyPolicy } from '../src/kms/policy/key-policy.js';
 import { createCustodian } from '../src/server/custodian.js';
+import { sql } from 'kysely';
 import { dropPgSchema, openStore } from '../src/storage/database.js';
 import { findKeyForUse } from '../src/kms/key-records.js';
 import { insertBenchKeys } from './lib/keys.js';
-import { BENCH_ADMIN, BENCH_REGION, makeSigner, runPipelined, signKmsRequest, startServer, type PreparedRequest, type ServerProcess } from './lib/load.js';
+import { callgrindRun, dumpInstructions, haveCallgrind, instrumentOn } from './lib/instructions.js';
+import {
+  BENCH_ADMIN,
+  BENCH_REGION,
+  makeSigner,
+  runCount,
+  runPipelined,
+  signKmsRequest,
+  startServer,
+  type PreparedRequest,
+  type ServerProcess,
+} from './lib/load.js';
 import { loadLine, treeCpuMs, treeRssMb, writeResult } from './lib/results.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -372,6 +410,179 @@ async function workersPart(): Promise<void> {
   }
 }
 
+/** How many times slower a server runs under callgrind than natively (about; BENCH_SLOWDOWN, as bench:kms). */
+const SLOWDOWN = Number(process.env.BENCH_SLOWDOWN ?? 50);
+
+/** BENCH_CALLGRIND_KEEP=DIR keeps the measured dumps there (`<server>.<slice>.callgrind-TT`) for callgrind_annotate. */
+const KEEP = process.env.BENCH_CALLGRIND_KEEP;
+
+/** The key cache's TTL of the servers whose every request misses (ms, native, not stretched). */
+const MISS_TTL_MS = 1000;
+
+/** Events of callgrind dumps kept as `prefix`-TT (one file per thread), summed over the threads. */
+function dumpEvents(dir: string, prefix: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of readdirSync(dir).filter((f) => f.startsWith(`${prefix}-`))) {
+    const text = readFileSync(join(dir, f), 'utf8');
+    const names = /^events:\s+(.+)$/m.exec(text)?.[1]?.trim().split(/\s+/) ?? [];
+    const totals = /^totals:\s+(.+)$/m.exec(text)?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+    names.forEach((n, i) => (out[n] = (out[n] ?? 0) + (totals[i] ?? 0)));
+  }
+  return out;
+}
+
+/**
+ * Instructions per Sign (callgrind) of one `symbolon serve --role kms` process on the large store and
+ * on the small one, every request a key-cache miss, and on the small one with every request a hit;
+ * one server at a time: warm-up uncounted, then slices counted between dumps.
+ */
+async function instructionsPart(large: number, small: number): Promise<void> {
+  if (!haveCallgrind()) throw new Error('--instructions needs valgrind (callgrind_control) on the PATH');
+  const warm = Number(process.env.BENCH_WARM ?? 2000);
+  const measuredCount = Number(process.env.BENCH_MEASURED ?? 200);
+  const slices = Number(process.env.BENCH_SLICES ?? 3);
+  const cacheSim = process.env.BENCH_CACHE_SIM === '1';
+  const [connections, depth] = [4, 2];
+  const started = performance.now();
+  const configs = [
+    { name: 'large', keys: large, keyCacheTtlMs: MISS_TTL_MS },
+    { name: 'small', keys: small, keyCacheTtlMs: MISS_TTL_MS },
+    { name: 'small-hit', keys: small, keyCacheTtlMs: 3_600_000 },
+  ].filter((c) => (process.env.BENCH_SCALE_SERVERS ?? 'large,small,small-hit').split(',').includes(c.name));
+  const stores = new Map<number, FilledStore>();
+  for (const c of configs) if (!stores.has(c.keys)) stores.set(c.keys, await cachedStore(c.keys));
+  const rows: Array<{
+    server: string;
+    keys: number;
+    distinctKeysRequested: number;
+    keyCacheTtlMs: number;
+    keyComesRoundAfterSeconds: number;
+    everyRequestMisses: boolean;
+    instructionsPerSign: number;
+    mainThreadInstructionsPerSign: number;
+    llMissesPerSign?: number;
+    slices: Array<{ all: number; main: number; seconds: number; llMisses?: number }>;
+  }> = [];
+  for (const c of configs) {
+    const store = stores.get(c.keys)!;
+    const cg = callgrindRun();
+    const env = {
+      // The custodian's interval settings stretched as bench:kms --instructions does (each request carries its native share).
+      SYMBOLON_AUDIT_FLUSH_MS: String(50 * SLOWDOWN),
+      SYMBOLON_AUDIT_CHECKPOINT_SECONDS: String(300 * SLOWDOWN),
+      SYMBOLON_KEY_CACHE_TTL_MS: String(c.keyCacheTtlMs),
+    };
+    const server = await startServer({
+      workers: '1',
+      args: ['--role', 'kms'],
+      store,
+      wrap: cacheSim ? [...cg.wrap, '--cache-sim=yes'] : cg.wrap,
+      startTimeoutMs: 600_000,
+      env,
+    });
+    try {
+      const pid = server.child.pid!;
+      // Signed just before each batch: under callgrind a run outlasts SigV4's 5 minutes.
+      const run = async (n: number, offset: number) => {
+        for (let done = 0; done < n; done += 1000) {
+          const chunk = Math.min(1000, n - done);
+          const ids = Array.from({ length: chunk }, (_, i) => store.sample[(offset + done + i) % store.sample.length]!);
+          const r = await runCount(server.port, await signRequests(server.port, ids), chunk, connections, depth);
+          if (r.errors > 0) throw new Error(`${c.name}: ${r.errors} errors (${r.firstError})`);
+        }
+      };
+      await run(warm, 0); // uncounted
+      await instrumentOn(pid, cg.dir);
+      const all: number[] = [];
+      const main: number[] = [];
+      const llMisses: number[] = [];
+      const seconds: number[] = [];
+      for (let i = 0; i < slices; i++) {
+        const t0 = performance.now();
+        await run(measuredCount, warm + i * measuredCount);
+        seconds.push((performance.now() - t0) / 1000);
+        const keep = `slice${i + 1}`;
+        const kept = KEEP ? join(KEEP, `${c.name}.${i + 1}.callgrind`) : cacheSim ? join(cg.dir, keep) : undefined;
+        const ir = await dumpInstructions(pid, cg.dir, kept);
+        all.push(ir.all / measuredCount);
+        main.push(ir.main / measuredCount);
+        if (cacheSim) {
+          const ev = KEEP ? dumpEvents(KEEP, `${c.name}.${i + 1}.callgrind`) : dumpEvents(cg.dir, keep);
+          llMisses.push(((ev.ILmr ?? 0) + (ev.DLmr ?? 0) + (ev.DLmw ?? 0)) / measuredCount);
+        }
+        console.log(
+          `${c.name} (${c.keys} keys) slice ${i + 1}: ${(ir.all / measuredCount / 1e6).toFixed(3)} M instructions per Sign, main thread ${(ir.main / measuredCount / 1e6).toFixed(3)} M${cacheSim ? `, ${llMisses.at(-1)!.toFixed(0)} LL misses` : ''} (${seconds.at(-1)!.toFixed(1)} s)`,
+        );
+      }
+      // A key comes round again after sample.length requests: a miss when that takes longer than the TTL.
+      const revisitSeconds = (Math.min(...seconds) / measuredCount) * store.sample.length;
+      rows.push({
+        server: c.name,
+        keys: c.keys,
+        distinctKeysRequested: store.sample.length,
+        keyCacheTtlMs: c.keyCacheTtlMs,
+        keyComesRoundAfterSeconds: revisitSeconds,
+        everyRequestMisses: store.sample.length > 10_000 || revisitSeconds * 1000 > c.keyCacheTtlMs,
+        instructionsPerSign: median(all),
+        mainThreadInstructionsPerSign: median(main),
+        ...(cacheSim ? { llMissesPerSign: median(llMisses) } : {}),
+        slices: all.map((x, i) => ({
+          all: Math.round(x),
+          main: Math.round(main[i]!),
+          seconds: seconds[i]!,
+          ...(cacheSim ? { llMisses: Math.round(llMisses[i]!) } : {}),
+        })),
+      });
+    } finally {
+      await server.stop();
+      cg.cleanup();
+    }
+  }
+  const M = (x: number) => `${(x / 1e6).toFixed(3)} M`;
+  console.log(
+    `\nSign (secp256k1, DIGEST) by store size, instructions per request (callgrind, all threads of one server process), ${warm} warm-up then ${slices} x ${measuredCount}, ${connections} connections x ${depth} pipelined, embedded SQLite`,
+  );
+  console.log(
+    `${'server'.padEnd(11)}${'keys'.padEnd(9)}${'TTL ms'.padEnd(9)}${'misses'.padEnd(8)}${'all'.padEnd(10)}${'main'.padEnd(10)}${cacheSim ? 'LL misses' : ''}`,
+  );
+  for (const r of rows)
+    console.log(
+      `${r.server.padEnd(11)}${String(r.keys).padEnd(9)}${String(r.keyCacheTtlMs).padEnd(9)}${(r.everyRequestMisses ? 'every' : 'none').padEnd(8)}${M(r.instructionsPerSign).padEnd(10)}${M(r.mainThreadInstructionsPerSign).padEnd(10)}${r.llMissesPerSign !== undefined ? r.llMissesPerSign.toFixed(0) : ''}`,
+    );
+  const by = (name: string) => rows.find((r) => r.server === name);
+  const [l, s, h] = [by('large'), by('small'), by('small-hit')];
+  // Instructions per Sign are CPU per Sign: the rate ratio they project is the inverse of their ratio.
+  const ratioMiss = l && s ? s.instructionsPerSign / l.instructionsPerSign : undefined;
+  const ratioHit = l && h ? h.instructionsPerSign / l.instructionsPerSign : undefined;
+  const ratioMissMain = l && s ? s.mainThreadInstructionsPerSign / l.mainThreadInstructionsPerSign : undefined;
+  if (ratioMiss !== undefined)
+    console.log(
+      `projected rate ratio (small store's instructions per Sign / large's), both missing: ${ratioMiss.toFixed(3)} (main thread ${ratioMissMain!.toFixed(3)}; target >= 0.90: ${ratioMiss >= 0.9 ? 'met' : 'NOT met'}); the store's size adds ${M(l!.instructionsPerSign - s!.instructionsPerSign)}`,
+    );
+  if (ratioHit !== undefined)
+    console.log(`against the small store with every request a hit: ${ratioHit.toFixed(3)} (target >= 0.90: ${ratioHit >= 0.9 ? 'met' : 'NOT met'})`);
+  if (s && h) console.log(`a key-cache miss costs ${M(s.instructionsPerSign - h.instructionsPerSign)} (small store, miss against hit)`);
+  if (rows.some((r) => !r.everyRequestMisses && r.keyCacheTtlMs === MISS_TTL_MS))
+    console.log('WARNING: a key came round within the TTL: not every request missed');
+  console.log(`${((performance.now() - started) / 1000).toFixed(0)} s; ${loadLine()}`);
+  writeResult('scale-instructions.json', {
+    part: 'instructions',
+    method: `valgrind --tool=callgrind${cacheSim ? ' --cache-sim=yes' : ''}, callgrind_control --dump around each slice; server: symbolon serve --role kms --workers 1`,
+    notCounted:
+      'the kernel (SQLite reads the store file through pread: page-cache copies and syscalls) and memory stalls; llMissesPerSign (BENCH_CACHE_SIM=1) is the simulated last-level cache misses of user space',
+    timersStretchedBy: SLOWDOWN,
+    keySelection: "the keys part's shuffled sample of the store's keys, cycled in order from the warm-up on",
+    warmUpRequests: warm,
+    measuredRequestsPerSlice: measuredCount,
+    slices,
+    connections,
+    depth,
+    rows,
+    projectedRateRatio: { bothMissing: ratioMiss, bothMissingMainThread: ratioMissMain, againstSmallHitting: ratioHit },
+    target: 0.9,
+  });
+}
+
 /**
  * What a key-cache miss costs the store, in this process: the one read of a key
  * not in the cache (findKeyForUse) on each cached store, alternating rounds;
@@ -382,7 +593,13 @@ async function missPart(large: number, small: number): Promise<void> {
   const opened = [];
   for (const n of [small, large]) {
     const filled = await cachedStore(n);
-    opened.push({ keys: n, store: await openStore({ sqliteFile: join(filled.dataDir, 'symbolon.db') }), ids: filled.sample, at: 0, cpu: [] as number[] });
+    // Each store twice: with the page cache the store opens with (src/storage/database.ts), and with SQLite's default.
+    for (const pageCache of ['store', 'sqlite-default'] as const) {
+      const store = await openStore({ sqliteFile: join(filled.dataDir, 'symbolon.db') });
+      if (pageCache === 'sqlite-default') await sql`pragma cache_size = -2000`.execute(store.db);
+      const { rows } = await sql<{ cache_size: number }>`pragma cache_size`.execute(store.db);
+      opened.push({ keys: n, pageCacheKiB: -rows[0]!.cache_size, store, ids: filled.sample, at: 0, cpu: [] as number[], sys: [] as number[] });
+    }
   }
   try {
     for (let round = 0; round < 2 * ROUNDS + 1; round++)
@@ -390,17 +607,27 @@ async function missPart(large: number, small: number): Promise<void> {
         const c0 = process.cpuUsage();
         for (let i = 0; i < N; i++) if (!(await findKeyForUse(o.store.db, o.ids[o.at++ % o.ids.length]!))) throw new Error('a sampled key is missing');
         const c = process.cpuUsage(c0);
-        if (round > 0) o.cpu.push((c.user + c.system) / N); // round 0 warms up
+        if (round > 0) {
+          // round 0 warms up
+          o.cpu.push((c.user + c.system) / N);
+          o.sys.push(c.system / N);
+        }
       }
     const rows = opened.map((o) => ({
       keys: o.keys,
+      pageCacheKiB: o.pageCacheKiB,
       minCpuUsPerRead: Math.min(...o.cpu),
       medianCpuUsPerRead: median(o.cpu),
+      medianSystemCpuUsPerRead: median(o.sys),
       rounds: o.cpu.map((x) => Math.round(x)),
     }));
-    console.log(`\nOne key-cache miss's store read (findKeyForUse: key, material, signing policy), in-process, ${2 * ROUNDS} alternating rounds of ${N} reads`);
+    console.log(
+      `\nOne key-cache miss's store read (findKeyForUse: key, material, signing policy), in-process, ${2 * ROUNDS} alternating rounds of ${N} reads; SQLite page cache as the store opens it and at SQLite's default`,
+    );
     for (const r of rows)
-      console.log(`${String(r.keys).padEnd(10)} min ${r.minCpuUsPerRead.toFixed(1)} µs, median ${r.medianCpuUsPerRead.toFixed(1)} µs of CPU per read`);
+      console.log(
+        `${String(r.keys).padEnd(10)}${`${(r.pageCacheKiB / 1024).toFixed(1)} MiB cache`.padEnd(16)} min ${r.minCpuUsPerRead.toFixed(1)} µs, median ${r.medianCpuUsPerRead.toFixed(1)} µs of CPU per read (system ${r.medianSystemCpuUsPerRead.toFixed(1)} µs)`,
+      );
     console.log(loadLine());
     writeResult('scale-miss.json', { part: 'miss', readsPerRound: N, rows });
   } finally {
@@ -410,7 +637,13 @@ async function missPart(large: number, small: number): Promise<void> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { keys: { type: 'string' }, small: { type: 'string' }, workers: { type: 'boolean' }, miss: { type: 'boolean' } },
+    options: {
+      keys: { type: 'string' },
+      small: { type: 'string' },
+      workers: { type: 'boolean' },
+      miss: { type: 'boolean' },
+      instructions: { type: 'boolean' },
+    },
     strict: true,
   });
   if (process.env.BENCH_LOAD_CPUS) execFileSync('taskset', ['-cp', process.env.BENCH_LOAD_CPUS, String(process.pid)], { stdio: 'ignore' });
@@ -421,6 +654,11 @@ async function main(): Promise<void> {
   if (values.miss) {
     if (DATABASE_URL || STORE_CACHE === 'off') throw new RangeError('--miss reads the cached SQLite stores (no DATABASE_URL, BENCH_STORE_CACHE not off)');
     return missPart(large, small);
+  }
+  if (values.instructions) {
+    if (DATABASE_URL || STORE_CACHE === 'off')
+      throw new RangeError('--instructions serves the cached SQLite stores (no DATABASE_URL, BENCH_STORE_CACHE not off)');
+    return instructionsPart(large, small);
   }
   await keysPart(large, small);
 }
