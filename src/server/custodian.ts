@@ -276,6 +276,8 @@ export async function openRootAndStore(options: CustodianOptions, logger: Logger
       timeoutMs: config.dbTimeoutMs,
       logger,
       migrate: false,
+      // The server's event loop never waits on a WAL checkpoint (src/storage/wal-checkpointer.ts).
+      sqliteCheckpoints: config.sqliteCheckpoints,
     });
     if (options.root) {
       // A test's root of trust seals directly (no store key).
