@@ -158,9 +158,11 @@ export function startWalCheckpointer(database: SQLite.Database, file: string, op
   return {
     stats: () => ({ ...latest }),
     async close() {
+      // An unref'd worker's exit would not keep the event loop alive for this await (nor would
+      // a failed one's, still shutting down).
+      worker.ref();
       if (!closing) {
         closing = true;
-        worker.ref(); // an unref'd worker's exit would not keep the loop alive for this await
         worker.postMessage('close');
       }
       await exited;
