@@ -423,7 +423,7 @@ async function sustained(total: number): Promise<void> {
       `server event-loop delay: median slice p99 ${loopP99Median.toFixed(1)} ms, worst max ${loopMax.toFixed(1)} ms; GC pauses of 10 ms or more: ${gcPauses}`,
     );
     writeResult(process.env.BENCH_RESULT ?? 'kms-sustained.json', {
-      sqliteCheckpoints: process.env.SYMBOLON_SQLITE_CHECKPOINTS || 'background',
+      sqliteCheckpoints: process.env.SYMBOLON_SQLITE_CHECKPOINTS || 'inline',
       loopDelayP99MedianMs: loopP99Median,
       loopDelayMaxMs: loopMax,
       gcPausesOver10ms: gcPauses,

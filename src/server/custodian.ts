@@ -276,7 +276,7 @@ export async function openRootAndStore(options: CustodianOptions, logger: Logger
       timeoutMs: config.dbTimeoutMs,
       logger,
       migrate: false,
-      // The server's event loop never waits on a WAL checkpoint (src/storage/wal-checkpointer.ts).
+      // SYMBOLON_SQLITE_CHECKPOINTS: SQLite's own WAL checkpoints, or a worker thread's (src/storage/wal-checkpointer.ts).
       sqliteCheckpoints: config.sqliteCheckpoints,
     });
     if (options.root) {
