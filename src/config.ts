@@ -21,6 +21,8 @@ export interface ServerConfig {
   databaseUrl: string | undefined;
   /** PostgreSQL: how long a connect, pool wait or statement may take before the request fails as retryable (SYMBOLON_DB_TIMEOUT_MS). */
   dbTimeoutMs: number;
+  /** Embedded SQLite: who checkpoints the WAL, a worker thread (`background`) or SQLite inside commits (`inline`, default); SYMBOLON_SQLITE_CHECKPOINTS. */
+  sqliteCheckpoints: 'inline' | 'background';
   region: string;
   accountId: string | undefined;
   /** The file root's key from SYMBOLON_ROOT_KEY (else DIR/root.key). */
@@ -202,6 +204,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
   const dbTimeoutMs = Number(env.SYMBOLON_DB_TIMEOUT_MS ?? 5000);
   if (!Number.isInteger(dbTimeoutMs) || dbTimeoutMs < 100 || dbTimeoutMs > 600_000)
     throw new RangeError('SYMBOLON_DB_TIMEOUT_MS must be an integer from 100 to 600000');
+  const sqliteCheckpoints = env.SYMBOLON_SQLITE_CHECKPOINTS || 'inline';
+  if (sqliteCheckpoints !== 'inline' && sqliteCheckpoints !== 'background') throw new RangeError('SYMBOLON_SQLITE_CHECKPOINTS must be inline or background');
   const signer = signerSettingsFromEnv(env);
   // The wallet role issues no tokens unless asked (SYMBOLON_BUILTIN_ISSUER=1): whoever holds an issuer's key can sign in as any user.
   const identity = identityFromEnv(env, !databaseUrl && role !== 'wallet', host);
@@ -225,6 +229,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, flags: Partial<Record<stri
     dataDir: resolve(flags.data ?? env.SYMBOLON_DATA_DIR ?? './data'),
     databaseUrl: env.DATABASE_URL || undefined,
     dbTimeoutMs,
+    sqliteCheckpoints,
     region,
     accountId,
     rootKey: env.SYMBOLON_ROOT_KEY || undefined,

@@ -276,6 +276,8 @@ export async function openRootAndStore(options: CustodianOptions, logger: Logger
       timeoutMs: config.dbTimeoutMs,
       logger,
       migrate: false,
+      // SYMBOLON_SQLITE_CHECKPOINTS: SQLite's own WAL checkpoints, or a worker thread's (src/storage/wal-checkpointer.ts).
+      sqliteCheckpoints: config.sqliteCheckpoints,
     });
     if (options.root) {
       // A test's root of trust seals directly (no store key).

@@ -14,6 +14,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
+import { startWalCheckpointer, type WalCheckpointer, type WalCheckpointStats } from './wal-checkpointer.js';
 import {
   CompiledQuery,
   Kysely,
@@ -54,6 +55,8 @@ export interface Store {
    * Undefined when it cannot be read now (the caller reads the store).
    */
   externalCommits?: (() => number | undefined) | undefined;
+  /** SQLite with `sqliteCheckpoints: 'background'` only: what the checkpoint worker has done (wal-checkpointer.ts). */
+  walCheckpoints?: (() => WalCheckpointStats) | undefined;
 }
 
 /** Where the store reports connections it lost (code and name only; never a message that could carry a value). */
@@ -79,6 +82,13 @@ export interface OpenStoreOptions {
   logger?: StoreLogger | undefined;
   /** Apply pending migrations now (default true); false lets the caller look at the store first and call migrate(). */
   migrate?: boolean | undefined;
+  /**
+   * SQLite file: who checkpoints the WAL. `inline` (default): SQLite, inside the commit that takes
+   * the WAL past 1,000 pages, on the caller's thread. `background`: a worker thread with its own
+   * connection, so a server's event loop never waits on a checkpoint's copying and fsyncs
+   * (src/storage/wal-checkpointer.ts).
+   */
+  sqliteCheckpoints?: 'inline' | 'background' | undefined;
 }
 
 const INT8_OID = 20;
@@ -146,6 +156,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) throw new RangeError('timeoutMs must be an integer from 100 to 600000');
   let migrationDb: (() => Kysely<Tables>) | undefined;
   let sqliteDatabase: SQLite.Database | undefined;
+  let checkpointer: WalCheckpointer | undefined;
   if (url && /^postgres(ql)?:\/\//.test(url)) {
     dialect = 'postgres';
     const schema = options.pgSchema;
@@ -199,6 +210,10 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     database.pragma('cache_size = -8192');
     // SQLite gives -wal and -shm the database file's mode; files left by an older version are tightened here.
     if (file !== ':memory:') for (const suffix of ['-wal', '-shm', '-journal']) ownerOnly(file + suffix, false);
+    if (file !== ':memory:' && options.sqliteCheckpoints === 'background')
+      checkpointer = startWalCheckpointer(database, file, {
+        onFailure: (e) => options.logger?.warn({ error: e.name }, 'the WAL checkpoint worker stopped; SQLite checkpoints inside commits again'),
+      });
     db = new Kysely<Tables>({ dialect: new ImmediateSqliteDialect({ database: cachingSqliteDatabase(database) }) });
     migrationDb = () =>
       new Kysely<Tables>({
@@ -233,12 +248,24 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       if (target !== db) await target.destroy();
     }
   };
-  const store: Store = { db, dialect, migrate, close: () => db.destroy(), externalCommits: sqliteDatabase && dataVersionReader(sqliteDatabase) };
+  // The checkpoint worker stops first: the serving connection, closed last, then checkpoints what is left.
+  const close = async (): Promise<void> => {
+    await checkpointer?.close();
+    await db.destroy();
+  };
+  const store: Store = {
+    db,
+    dialect,
+    migrate,
+    close,
+    externalCommits: sqliteDatabase && dataVersionReader(sqliteDatabase),
+    walCheckpoints: checkpointer && (() => checkpointer.stats()),
+  };
   if (options.migrate !== false) {
     try {
       await migrate();
     } catch (e) {
-      await db.destroy();
+      await close();
       throw e;
     }
   }
