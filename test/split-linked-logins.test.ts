@@ -98,6 +98,24 @@ describe('split and envelope wallets from every linked login', () => {
   const keyState = async (keyId: string) =>
     (await server.custodian.deps.store.db.selectFrom('kms_keys').select('key_state').where('key_id', '=', keyId).executeTakeFirstOrThrow()).key_state;
 
+  /** Another user's login, with the wallet's shares and context, is refused share A (release_refused). */
+  async function strangerRefused(
+    address: string,
+    shares: { shareB: string; shareACiphertext: string; kmsKeyId: string; generation: number; encryptionContext: { sub: string } },
+  ): Promise<void> {
+    const stranger = await bearerJson(`${signer.url}/v1/sign`, 'POST', await idp.mint({ sub: sub('mallory') }), {
+      payload: { type: 'message', message: 'not yours' },
+      address,
+      shareB: shares.shareB,
+      shareACiphertext: shares.shareACiphertext,
+      keyId: shares.kmsKeyId,
+      generation: shares.generation,
+      contextSub: shares.encryptionContext.sub,
+    });
+    assert.equal(stranger.status, 403, JSON.stringify(stranger.json));
+    assert.equal(stranger.json.error.code, 'release_refused');
+  }
+
   async function signs(d: SplitWalletClient, address: string, message: string): Promise<void> {
     const out = await d.sign({ type: 'message', message });
     assert.equal(out.type, 'message');
@@ -302,17 +320,7 @@ describe('split and envelope wallets from every linked login', () => {
 
     // Another user's login is refused share A for this wallet.
     const shares = record.json.split;
-    const stranger = await bearerJson(`${signer.url}/v1/sign`, 'POST', await idp.mint({ sub: sub('mallory') }), {
-      payload: { type: 'message', message: 'not yours' },
-      address: created.address,
-      shareB: shares.shareB,
-      shareACiphertext: shares.shareACiphertext,
-      keyId: shares.kmsKeyId,
-      generation: shares.generation,
-      contextSub: shares.encryptionContext.sub,
-    });
-    assert.equal(stranger.status, 403, JSON.stringify(stranger.json));
-    assert.equal(stranger.json.error.code, 'release_refused');
+    await strangerRefused(created.address, shares);
 
     // Login 2 never used anywhere before the link: the same.
     const n1 = sub('ken');
@@ -354,17 +362,7 @@ describe('split and envelope wallets from every linked login', () => {
 
     // Nobody else: another user's login with the wallet's shares and context is refused share A.
     const shares = (await bearerJson(`${server.endpoint}/v1/wallets/me`, 'GET', await idp.mint({ sub: t2 }))).json.split;
-    const stranger = await bearerJson(`${signer.url}/v1/sign`, 'POST', await idp.mint({ sub: sub('mallory') }), {
-      payload: { type: 'message', message: 'not yours' },
-      address: made.address,
-      shareB: shares.shareB,
-      shareACiphertext: shares.shareACiphertext,
-      keyId: shares.kmsKeyId,
-      generation: shares.generation,
-      contextSub: shares.encryptionContext.sub,
-    });
-    assert.equal(stranger.status, 403, JSON.stringify(stranger.json));
-    assert.equal(stranger.json.error.code, 'release_refused');
+    await strangerRefused(made.address, shares);
   });
 
   test('a login that made an empty wallet user of its own, then was merged into another user, creates a wallet at once; both logins sign', async () => {
