@@ -31,7 +31,8 @@
  * text), and p99, RSS and server CPU per request as means over the first and
  * the last tenth of the slices, each slice printed as it ends;
  * bench/results/kms-sustained.json (targets: no errors, p99 at the end within
- * 20 % of the start, RSS within 10 %; BENCH_RESULT names another file).
+ * 20 % of the start, RSS within 10 %; BENCH_RESULT names another file,
+ * BENCH_RATE fixes the rate instead of half the peak).
  * Each slice also gives the server's own stalls from its /metrics: event-loop
  * delay p99 and max over the slice, GC pause time by kind and pauses of
  * 10 ms or more, steadier on a loaded machine than the end-to-end p99. Fixed rates are driven
@@ -338,7 +339,9 @@ async function sustained(total: number): Promise<void> {
     const pid = s.server.child.pid!;
     await runPipelined(s.server.port, s.signReqs, CONNECTIONS, DEPTH, WARMUP); // warm up
     const peak = await measured(s.server, s.signReqs);
-    const rate = Math.round(peak.perSecond / 2);
+    // BENCH_RATE fixes the rate (A/B runs of two builds or settings at the same load); else half the measured peak.
+    const rate = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : Math.round(peak.perSecond / 2);
+    if (!Number.isFinite(rate) || rate <= 0) throw new RangeError('BENCH_RATE must be a positive number of requests per second');
     const slice = Math.min(10, total / 6);
     const slices: Array<
       {
@@ -353,7 +356,9 @@ async function sustained(total: number): Promise<void> {
         loadAverage1m: number;
       } & ServerStalls
     > = [];
-    console.log(`\nSign sustained at ${rate}/s (50 % of the peak ${peak.perSecond.toFixed(0)}/s, one process) for ${total}s in slices of ${slice}s`);
+    console.log(
+      `\nSign sustained at ${rate}/s (${process.env.BENCH_RATE ? 'BENCH_RATE' : '50 %'} of the peak ${peak.perSecond.toFixed(0)}/s, one process) for ${total}s in slices of ${slice}s`,
+    );
     const started = performance.now();
     let scraped = await scrapeStalls(s.server.endpoint); // resets the event-loop histogram: slices start clean
     // SigV4 signatures are valid for 5 minutes (X-Amz-Date): the requests are signed again every 2,
