@@ -4,7 +4,10 @@
  *  - the connection drops (every socket reset, new ones refused): the server
  *    stays up, answers each protocol's retryable error in its own shape — KMS
  *    KMSInternalException (500), IAM and STS ServiceUnavailable (503, XML), wallet API
- *    store_unavailable (503, JSON) — and serves again once the database is back;
+ *    503 JSON (custodian_unavailable here: a login whose user holds no wallet asks
+ *    STS for its user id on every request, src/wallet/users.ts, and STS shares the
+ *    database; store_unavailable when the wallet store fails first) — and serves
+ *    again once the database is back;
  *  - the database blackholes (connections accepted, nothing forwarded, as when
  *    packets are dropped): requests fail within the timeout instead of hanging,
  *    and the service is back within 2 s of the database's return;
@@ -190,7 +193,10 @@ test('a dropped connection: the server stays up, answers each protocol in its ow
   });
   const w = await wallet();
   assert.equal(w.status, 503);
-  assert.deepEqual(w.body, { error: { code: 'store_unavailable', message: 'The wallet store is temporarily unavailable; retry the request.' } });
+  // This login's user holds no wallet, so its user id is asked of STS (not cached) before the wallet store is read.
+  assert.deepEqual(w.body, {
+    error: { code: 'custodian_unavailable', message: "The key custodian could not tell the login's user id (CustodianUserIdError); try again later." },
+  });
   assert.equal((await fetch(`${server.endpoint}/health`)).status, 200, 'the server is still up');
 
   proxy.restore();
@@ -212,7 +218,7 @@ test('a blackholed database: requests fail fast within the timeout instead of ha
   const w = Date.now();
   const wr = await wallet();
   assert.equal(wr.status, 503);
-  assert.equal(wr.body.error.code, 'store_unavailable');
+  assert.equal(wr.body.error.code, 'custodian_unavailable');
   assert.ok(Date.now() - w < 3 * DB_TIMEOUT_MS);
 
   proxy.restore();
