@@ -109,7 +109,7 @@ import { measureAuditGrowth, measureStages } from './lib/kms-stages.js';
 import { COMPONENTS } from './lib/kms-components.js';
 import { loadLine, rssMb, writeResult } from './lib/results.js';
 import { SKIP_WITHOUT_HSM, softHsm } from '../test/helpers/softhsm.js';
-import { callgrindRun, dumpInstructions, haveCallgrind, instrumentOn } from './lib/instructions.js';
+import { callgrindRun, dumpInstructions, haveCallgrind, instrumentOn, SLOWDOWN, slowedTimers } from './lib/instructions.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -466,23 +466,6 @@ async function sustained(total: number): Promise<void> {
   } finally {
     await s.stop();
   }
-}
-
-/** How many times slower a server runs under callgrind than natively (about; BENCH_SLOWDOWN). */
-const SLOWDOWN = Number(process.env.BENCH_SLOWDOWN ?? 50);
-
-/**
- * The custodian's time-driven settings stretched by `factor`: under callgrind a second holds that many
- * times fewer requests, so without this each request would carry that many times more of the work
- * done per interval (an audit batch per 50 ms flush, a key-cache refill per 1 s TTL, a checkpoint per
- * 300 s) than in a native run.
- */
-function slowedTimers(factor: number): Record<string, string> {
-  return {
-    SYMBOLON_AUDIT_FLUSH_MS: String(50 * factor),
-    SYMBOLON_KEY_CACHE_TTL_MS: String(1000 * factor),
-    SYMBOLON_AUDIT_CHECKPOINT_SECONDS: String(300 * factor),
-  };
 }
 
 interface Counts {

@@ -81,7 +81,7 @@ import { sql } from 'kysely';
 import { dropPgSchema, openStore } from '../src/storage/database.js';
 import { findKeyForUse } from '../src/kms/key-records.js';
 import { insertBenchKeys } from './lib/keys.js';
-import { callgrindRun, dumpInstructions, haveCallgrind, instrumentOn } from './lib/instructions.js';
+import { callgrindRun, dumpInstructions, haveCallgrind, instrumentOn, SLOWDOWN, slowedTimers } from './lib/instructions.js';
 import {
   BENCH_ADMIN,
   BENCH_REGION,
@@ -410,9 +410,6 @@ async function workersPart(): Promise<void> {
   }
 }
 
-/** How many times slower a server runs under callgrind than natively (about; BENCH_SLOWDOWN, as bench:kms). */
-const SLOWDOWN = Number(process.env.BENCH_SLOWDOWN ?? 50);
-
 /** BENCH_CALLGRIND_KEEP=DIR keeps the measured dumps there (`<server>.<slice>.callgrind-TT`) for callgrind_annotate. */
 const KEEP = process.env.BENCH_CALLGRIND_KEEP;
 
@@ -466,12 +463,9 @@ async function instructionsPart(large: number, small: number): Promise<void> {
   for (const c of configs) {
     const store = stores.get(c.keys)!;
     const cg = callgrindRun();
-    const env = {
-      // The custodian's interval settings stretched as bench:kms --instructions does (each request carries its native share).
-      SYMBOLON_AUDIT_FLUSH_MS: String(50 * SLOWDOWN),
-      SYMBOLON_AUDIT_CHECKPOINT_SECONDS: String(300 * SLOWDOWN),
-      SYMBOLON_KEY_CACHE_TTL_MS: String(c.keyCacheTtlMs),
-    };
+    // The custodian's interval settings stretched as bench:kms --instructions does (each request carries its
+    // native share), but for the key cache's TTL, which this part sets per server.
+    const env = { ...slowedTimers(SLOWDOWN), SYMBOLON_KEY_CACHE_TTL_MS: String(c.keyCacheTtlMs) };
     const server = await startServer({
       workers: '1',
       args: ['--role', 'kms'],

@@ -315,27 +315,15 @@ describe('wallet users by the custodian user id', () => {
       roleSessionName: 'device',
       webIdentityToken: await idp.mint({ sub: sub('eve') }),
     });
+    const userSession = {
+      endpoint: server.endpoint,
+      region: REGION,
+      credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
+    };
     await assert.rejects(
-      getWebIdentityUser(
-        {
-          endpoint: server.endpoint,
-          region: REGION,
-          credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
-        },
-        login,
-      ),
+      getWebIdentityUser(userSession, login),
       (e: unknown) => e instanceof CustodianUserIdError && e.code === 'AccessDenied' && !e.message.includes(uid),
     );
-    await assert.rejects(
-      countWebIdentityUserLogins(
-        {
-          endpoint: server.endpoint,
-          region: REGION,
-          credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
-        },
-        uid,
-      ),
-      (e: unknown) => e instanceof CustodianUserIdError && e.code === 'AccessDenied',
-    );
+    await assert.rejects(countWebIdentityUserLogins(userSession, uid), (e: unknown) => e instanceof CustodianUserIdError && e.code === 'AccessDenied');
   });
 });

@@ -80,3 +80,20 @@ export async function dumpInstructions(pid: number, dir: string, keepAs?: string
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** How many times slower a server runs under callgrind than natively (about; BENCH_SLOWDOWN). */
+export const SLOWDOWN = Number(process.env.BENCH_SLOWDOWN ?? 50);
+
+/**
+ * The custodian's time-driven settings stretched by `factor`: under callgrind a second holds that many
+ * times fewer requests, so without this each request would carry that many times more of the work
+ * done per interval (an audit batch per 50 ms flush, a key-cache refill per 1 s TTL, a checkpoint per
+ * 300 s) than in a native run.
+ */
+export function slowedTimers(factor: number): Record<string, string> {
+  return {
+    SYMBOLON_AUDIT_FLUSH_MS: String(50 * factor),
+    SYMBOLON_KEY_CACHE_TTL_MS: String(1000 * factor),
+    SYMBOLON_AUDIT_CHECKPOINT_SECONDS: String(300 * factor),
+  };
+}
