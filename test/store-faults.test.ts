@@ -28,6 +28,7 @@ import { RootKeyError } from '../src/root/file-root.js';
 import { dropPgSchema } from '../src/storage/database.js';
 import { findWalletUserById, insertWalletUserIfAbsent, setWalletUserMasterKeyIfUnset } from '../src/storage/wallet-users.repository.js';
 import { USER_TAG } from '../src/wallet/master-keys.js';
+import { ORPHAN_GRACE_MS } from '../src/wallet/orphaned-master-keys.js';
 import { startTestServer, STORE, type TestServer, type TestServerOptions } from './helpers/server.js';
 
 const DATABASE_URL = process.env.DATABASE_URL;
@@ -192,6 +193,9 @@ test('master keys a crash left unrecorded are adopted or scheduled for deletion 
     const first = await store.start();
     const db = first.custodian.deps.store.db;
     const kms = first.kms();
+    // Back-dates keys past the cleanup's grace period (between starts: run against the store's files or schema).
+    const ageKeys = (...keyIds: string[]): Promise<void> =>
+      store.exec(`UPDATE kms_keys SET created_at = created_at - ${ORPHAN_GRACE_MS + 60_000} WHERE key_id IN (${keyIds.map((k) => `'${k}'`).join(', ')})`);
     const tagged = async (userId: string): Promise<string> =>
       (await kms.send(new CreateKeyCommand({ Description: 'wallet master key', Tags: [{ TagKey: USER_TAG, TagValue: userId }] }))).KeyMetadata!.KeyId!;
     const newUser = async (sub: string) =>
@@ -218,7 +222,15 @@ test('master keys a crash left unrecorded are adopted or scheduled for deletion 
     const ghostKey = await tagged(randomUUID());
     // An untagged key is none of the cleanup's business.
     const plainKey = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    // D: a key made a moment ago for a user who records another: a merged-away row being taken over by a
+    // process that has not recorded its new key yet (src/wallet/users.ts adoptMergedAway). Left alone.
+    const carol = await newUser('carol');
+    const carolOld = await tagged(carol.id);
+    assert.equal(await setWalletUserMasterKeyIfUnset(db, carol.id, carolOld), true);
+    const carolNew = await tagged(carol.id);
     await first.close();
+    // A to C were left by a crash an hour and more ago.
+    await ageKeys(aliceKey, bobKey, bobSpare, ghostKey, plainKey);
 
     const second = await store.start();
     try {
@@ -229,6 +241,8 @@ test('master keys a crash left unrecorded are adopted or scheduled for deletion 
       assert.equal((await state(aliceKey)).KeyState, 'Enabled');
       assert.equal((await state(bobKey)).KeyState, 'Enabled');
       assert.equal((await state(plainKey)).KeyState, 'Enabled');
+      assert.equal((await state(carolNew)).KeyState, 'Enabled', 'a key younger than the grace period may be in flight');
+      assert.equal((await state(carolOld)).KeyState, 'Enabled');
       for (const keyId of [bobSpare, ghostKey]) {
         const meta = await state(keyId);
         assert.equal(meta.KeyState, 'PendingDeletion', keyId);
@@ -253,7 +267,8 @@ test('master keys a crash left unrecorded are adopted or scheduled for deletion 
     } finally {
       await second.close();
     }
-    // Done once: a third start finds nothing to clean up.
+    await ageKeys(carolNew);
+    // Done once: a third start cleans up only the key that has meanwhile grown old enough (D, never recorded).
     const third = await store.start();
     try {
       await third.custodian.audit.flush();
@@ -262,7 +277,9 @@ test('master keys a crash left unrecorded are adopted or scheduled for deletion 
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where('user_agent', '=', 'symbolon start-up: orphaned master keys')
         .executeTakeFirstOrThrow();
-      assert.equal(Number(count.n), 3);
+      assert.equal(Number(count.n), 4);
+      assert.equal((await third.kms().send(new DescribeKeyCommand({ KeyId: carolNew }))).KeyMetadata!.KeyState, 'PendingDeletion');
+      assert.equal((await third.kms().send(new DescribeKeyCommand({ KeyId: carolOld }))).KeyMetadata!.KeyState, 'Enabled');
     } finally {
       await third.close();
     }

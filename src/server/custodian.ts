@@ -495,6 +495,7 @@ export async function createCustodian(options: CustodianOptions): Promise<Custod
     if (wallet && config.wallet.kmsEndpoint === undefined) {
       const cleaned = await cleanUpOrphanedMasterKeys({ store, audit, logger, now: clock() });
       if (cleaned.adopted + cleaned.scheduledForDeletion > 0) logger.warn({ ...cleaned }, 'orphaned wallet master keys cleaned up');
+      else if (cleaned.tooYoung > 0) logger.info({ ...cleaned }, 'unrecorded wallet master keys too young to count as orphaned, left for a later start');
     }
     // The wallet frame (and, in the embedded default, the example DApp on another port) come with the wallet service.
     const frame = wallet

@@ -12,7 +12,11 @@
  * Each step is an audit event (principal: none, user agent: this cleanup).
  * A process creating a key at the same moment is safe: a key is adopted only
  * by the set-if-unset that process would have made, and users.ts never
- * discards a key the row records.
+ * discards a key the row records. A key younger than ORPHAN_GRACE_MS is never
+ * scheduled for deletion: another process may be about to record it (a
+ * merged-away user's row taken over records its new key over the old one,
+ * src/wallet/users.ts adoptMergedAway, so set-if-unset cannot tell the two
+ * apart); a later start cleans it up if nobody did.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -26,11 +30,15 @@ import { USER_TAG } from './master-keys.js';
 
 /** The deletion window given to an orphaned key (AWS's minimum). */
 export const ORPHAN_PENDING_WINDOW_DAYS = 7;
+/** How old an unrecorded key must be before it counts as left behind (a key is recorded milliseconds after CreateKey). */
+export const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 const AGENT = 'symbolon start-up: orphaned master keys';
 
 export interface OrphanCleanup {
   adopted: number;
   scheduledForDeletion: number;
+  /** Unrecorded keys younger than ORPHAN_GRACE_MS, left for a later start. */
+  tooYoung: number;
 }
 
 /**
@@ -39,7 +47,7 @@ export interface OrphanCleanup {
  */
 export async function cleanUpOrphanedMasterKeys(options: { store: Store; audit: AuditSink; logger: Logger; now: number }): Promise<OrphanCleanup> {
   const { store, audit, logger, now } = options;
-  const done: OrphanCleanup = { adopted: 0, scheduledForDeletion: 0 };
+  const done: OrphanCleanup = { adopted: 0, scheduledForDeletion: 0, tooYoung: 0 };
   for (const orphan of await listUnrecordedMasterKeys(store.db, USER_TAG)) {
     const key = await findKey(store.db, orphan.keyId);
     if (!key) continue;
@@ -67,6 +75,11 @@ export async function cleanUpOrphanedMasterKeys(options: { store: Store; audit: 
     }
     // Recorded meanwhile by the process that made it: nothing to clean up.
     if ((await findWalletUserById(store.db, orphan.userId))?.masterKeyId === orphan.keyId) continue;
+    // Possibly in flight: made by a process that has not recorded it yet.
+    if (now - key.createdAt < ORPHAN_GRACE_MS) {
+      done.tooYoung++;
+      continue;
+    }
     const deletionAt = now + ORPHAN_PENDING_WINDOW_DAYS * DAY_MS;
     let scheduled = false;
     await updateKeyAtomically(store.db, orphan.keyId, (k) => {
