@@ -108,6 +108,8 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const owned = options.store === undefined;
   const schema = owned ? await benchSchema(env.DATABASE_URL ?? process.env.DATABASE_URL) : undefined;
   const argv = [
+    // BENCH_SERVER_NODE_ARGS: Node/V8 flags for every server a benchmark starts (A/B runs of a launch flag).
+    ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
     ...(options.nodeArgs ?? []),
     ...(options.script
       ? ['--import', 'tsx', options.script, '--port', String(port), '--data', dataDir, ...(options.args ?? [])]
@@ -225,6 +227,8 @@ export interface LoadResult {
   p50ms: number;
   p99ms: number;
   firstError?: string;
+  /** The answered requests' latencies, ms, sorted (runFixedRateRaw): to pool slices into one percentile. */
+  sortedLatencies?: Float64Array;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -232,7 +236,7 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function summarise(lat: number[], errors: number, seconds: number, firstError: string | undefined): LoadResult {
+function summarise(lat: number[], errors: number, seconds: number, firstError: string | undefined, keepLatencies = false): LoadResult {
   const sorted = Float64Array.from(lat).sort();
   return {
     requests: lat.length,
@@ -242,7 +246,20 @@ function summarise(lat: number[], errors: number, seconds: number, firstError: s
     p50ms: percentile(sorted, 50),
     p99ms: percentile(sorted, 99),
     ...(firstError ? { firstError } : {}),
+    ...(keepLatencies ? { sortedLatencies: sorted } : {}),
   };
+}
+
+/** The p-th percentile of several slices' latencies together (each LoadResult from runFixedRateRaw). */
+export function pooledPercentile(results: LoadResult[], p: number): number {
+  const all = new Float64Array(results.reduce((n, r) => n + (r.sortedLatencies?.length ?? 0), 0));
+  let at = 0;
+  for (const r of results) {
+    if (!r.sortedLatencies) throw new Error('pooledPercentile needs the latencies runFixedRateRaw keeps');
+    all.set(r.sortedLatencies, at);
+    at += r.sortedLatencies.length;
+  }
+  return percentile(all.sort(), p);
 }
 
 function sendOne(agent: http.Agent, port: number, r: PreparedRequest): Promise<{ status: number; body: string }> {
@@ -408,6 +425,7 @@ export async function runFixedRateRaw(
   ratePerSecond: number,
   seconds: number,
   connections = 32,
+  keepLatencies = false,
 ): Promise<LoadResult> {
   const wires = requests.map(wire);
   const lat: number[] = [];
@@ -469,7 +487,7 @@ export async function runFixedRateRaw(
   if (total > 0) await finished;
   const elapsed = (performance.now() - start) / 1000;
   for (const s of sockets) s.socket.end();
-  return summarise(lat, errors, elapsed, firstError);
+  return summarise(lat, errors, elapsed, firstError, keepLatencies);
 }
 
 /** Closed-loop load: `concurrency` requests in flight for `seconds`, cycling through `requests`. */

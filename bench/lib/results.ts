@@ -16,6 +16,8 @@ export function machine() {
     node: process.version,
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     store: process.env.DATABASE_URL ? 'postgres' : 'sqlite',
+    // Node/V8 flags the servers ran with (bench/lib/load.ts startServer), when any.
+    ...(process.env.BENCH_SERVER_NODE_ARGS ? { serverNodeArgs: process.env.BENCH_SERVER_NODE_ARGS } : {}),
   };
 }
 
