@@ -14,11 +14,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateKeyCommand, DecryptCommand, GenerateDataKeyCommand, PutKeyPolicyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { emailLogin } from './helpers/email-login.js';
 import { signedPost } from './helpers/aws-json.js';
 import { staticIssuer, type StaticIssuer } from './helpers/static-issuer.js';
 import { webIdentityKms } from './helpers/web-identity-kms.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { ADMIN, REGION, startTestServer, type TestServer } from './helpers/server.js';
 import { LINK_FRESHNESS_SECONDS } from '../src/sts/identity-links.js';
 import { identityLinksOfUser } from '../src/storage/sts-identity-links.repository.js';
 import { linkWebIdentity, listWebIdentityLinks, masterKeyPolicy, unlinkWebIdentity, verifyMasterKey, type OidcSession } from '../packages/sdk/src/index.js';
@@ -344,5 +345,51 @@ describe('linked logins: one user, several login methods', () => {
     const xml = await res.text();
     assert.match(xml, /<Code>ValidationError<\/Code>/);
     assert.match(xml, /linkedWebIdentityToken/);
+  });
+
+  test('GetWebIdentityUser is audited: the caller, what it asked and what it got; refusals and bad input too', async () => {
+    const iam = new IAMClient({ endpoint: server.endpoint, region: REGION, credentials: ADMIN, maxAttempts: 1 });
+    try {
+      await iam.send(new CreateUserCommand({ UserName: 'nosy' }));
+      const key = (await iam.send(new CreateAccessKeyCommand({ UserName: 'nosy' }))).AccessKey!;
+      const nosy = { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
+      const since = Date.now() - 1;
+      const asked = await getWebIdentityUser(builtin, 'audit-subject');
+      assert.equal(asked.status, 200);
+      const uid = /<UserId>([^<]+)<\/UserId>/.exec(asked.xml)![1]!;
+      const call = (params: Record<string, string>, credentials?: { accessKeyId: string; secretAccessKey: string }) =>
+        signedPost({
+          endpoint: server.endpoint,
+          service: 'sts',
+          headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+          body: new URLSearchParams({ Action: 'GetWebIdentityUser', Version: '2011-06-15', ...params }).toString(),
+          ...(credentials ? { credentials } : {}),
+        });
+      assert.equal((await call({ UserId: uid })).status, 200);
+      const refused = await call({ Issuer: builtin, Subject: 'audit-subject' }, nosy);
+      assert.equal(refused.status, 403, 'a principal without sts:GetWebIdentityUser');
+      assert.doesNotMatch(refused.text, new RegExp(uid));
+      assert.equal((await call({ UserId: 'not-a-user-id' })).status, 400);
+      await server.custodian.audit.flush();
+      const events = await server.custodian.deps.store.db
+        .selectFrom('audit_events')
+        .select(['service', 'principal_arn', 'access_key_id', 'principal_tags', 'outcome', 'error_code'])
+        .where('operation', '=', 'GetWebIdentityUser')
+        .where('time', '>=', since)
+        .orderBy('seq')
+        .execute();
+      const root = `arn:aws:iam::${accountId}:root`;
+      assert.deepEqual(
+        events.map((e) => [e.service, e.principal_arn, e.access_key_id, JSON.parse(e.principal_tags), e.outcome, e.error_code]),
+        [
+          ['sts', root, ADMIN.accessKeyId, { iss: builtin, sub: 'audit-subject', uid }, 'allowed', null],
+          ['sts', root, ADMIN.accessKeyId, { userId: uid, logins: '1' }, 'allowed', null],
+          ['sts', `arn:aws:iam::${accountId}:user/nosy`, nosy.accessKeyId, { iss: builtin, sub: 'audit-subject' }, 'denied', 'AccessDenied'],
+          ['sts', root, ADMIN.accessKeyId, { userId: 'not-a-user-id' }, 'error', 'ValidationError'],
+        ],
+      );
+    } finally {
+      iam.destroy();
+    }
   });
 });

@@ -58,7 +58,7 @@ function identitiesXml(uid: string, links: readonly IdentityLinkRow[]): string {
   );
 }
 
-function event(ctx: StsContext, operation: string, tags: Record<string, string>, outcome: 'allowed' | 'denied', errorCode: string | null): AuditEvent {
+function event(ctx: StsContext, operation: string, tags: Record<string, string>, outcome: AuditEvent['outcome'], errorCode: string | null): AuditEvent {
   return {
     time: ctx.info.now,
     requestId: ctx.info.requestId,
@@ -194,23 +194,43 @@ export const getWebIdentityUser: StsAction = {
     const caller = ctx.caller;
     const denied = () => new AwsError('AccessDenied', `User: ${caller?.arn ?? 'anonymous'} is not authorized to perform: sts:GetWebIdentityUser`, 403);
     if (!caller) throw denied();
-    if (caller.arn !== `arn:aws:iam::${ctx.accountId}:root`) {
-      // The wallet service's own user (src/wallet/wallet-principal.ts) is allowed by its identity policy.
-      if (!ctx.authorize) throw denied();
-      await ctx.authorize('sts:GetWebIdentityUser', `arn:aws:iam::${ctx.accountId}:root`);
-    }
-    const userId = p.string('UserId', { min: 1, max: 64 });
-    if (userId !== undefined) {
-      if (p.string('Issuer') !== undefined || p.string('Subject') !== undefined) {
-        throw validationError('Give either UserId, or Issuer and Subject, not both.');
+    // Audited as a read (not awaited), allowed or refused, with the caller and what was asked (bounded:
+    // the parameters' own limits are checked below, so a refusal records at most a prefix).
+    const asked = (): Record<string, string> => {
+      const userId = p.string('UserId');
+      if (userId !== undefined) return { userId: userId.slice(0, 64) };
+      return { iss: (p.string('Issuer') ?? '').slice(0, 2048), sub: (p.string('Subject') ?? '').slice(0, 2048) };
+    };
+    const record = (outcome: 'allowed' | 'denied' | 'error', errorCode: string | null, answered: Record<string, string> = {}): void =>
+      ctx.audit.record({
+        ...event(ctx, 'GetWebIdentityUser', { ...asked(), ...answered }, outcome, errorCode),
+        principalArn: caller.arn,
+        accessKeyId: caller.accessKeyId,
+      });
+    try {
+      if (caller.arn !== `arn:aws:iam::${ctx.accountId}:root`) {
+        // The wallet service's own user (src/wallet/wallet-principal.ts) is allowed by its identity policy.
+        if (!ctx.authorize) throw denied();
+        await ctx.authorize('sts:GetWebIdentityUser', `arn:aws:iam::${ctx.accountId}:root`);
       }
-      if (!UID_PATTERN.test(userId)) throw validationError('UserId must be u- and 32 lower-case hexadecimal digits.');
-      const links = await identityLinksOfUser(ctx.store.db, userId);
-      return identitiesXml(userId, links) + el('OriginSubject', links[0]?.originSubject);
+      const userId = p.string('UserId', { min: 1, max: 64 });
+      if (userId !== undefined) {
+        if (p.string('Issuer') !== undefined || p.string('Subject') !== undefined) {
+          throw validationError('Give either UserId, or Issuer and Subject, not both.');
+        }
+        if (!UID_PATTERN.test(userId)) throw validationError('UserId must be u- and 32 lower-case hexadecimal digits.');
+        const links = await identityLinksOfUser(ctx.store.db, userId);
+        record('allowed', null, { logins: String(links.length) });
+        return identitiesXml(userId, links) + el('OriginSubject', links[0]?.originSubject);
+      }
+      const issuer = p.string('Issuer', { required: true, min: 1, max: 2048 });
+      const subject = p.string('Subject', { required: true, min: 1, max: 2048 });
+      const link = await linkOf(ctx.store, { issuer, subject }, ctx.info.now);
+      record('allowed', null, { uid: link.uid });
+      return identitiesXml(link.uid, await identityLinksOfUser(ctx.store.db, link.uid)) + el('OriginSubject', link.originSubject);
+    } catch (e) {
+      if (e instanceof AwsError && e.status < 500) record(e.type === 'AccessDenied' ? 'denied' : 'error', e.type);
+      throw e;
     }
-    const issuer = p.string('Issuer', { required: true, min: 1, max: 2048 });
-    const subject = p.string('Subject', { required: true, min: 1, max: 2048 });
-    const link = await linkOf(ctx.store, { issuer, subject }, ctx.info.now);
-    return identitiesXml(link.uid, await identityLinksOfUser(ctx.store.db, link.uid)) + el('OriginSubject', link.originSubject);
   },
 };
