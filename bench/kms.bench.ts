@@ -94,6 +94,7 @@ import { parseArgs } from 'node:util';
 import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { createMaterial, decrypt, encrypt, signDigest } from '../src/kms/keystore.js';
 import { KeyRootOfTrust } from '../src/root/root-of-trust.js';
+import { auditSettingsFromEnv } from '../src/audit/settings.js';
 import {
   BENCH_ADMIN,
   BENCH_REGION,
@@ -462,11 +463,13 @@ async function sustained(total: number): Promise<void> {
     console.log(
       `server event-loop delay: median slice p99 ${loopP99Median.toFixed(1)} ms, worst max ${loopMax.toFixed(1)} ms; GC pauses of 10 ms or more: ${gcPauses}`,
     );
+    // As the server read them (it inherits this environment).
+    const audit = auditSettingsFromEnv(process.env);
     writeResult(process.env.BENCH_RESULT ?? 'kms-sustained.json', {
       sqliteCheckpoints: process.env.SYMBOLON_SQLITE_CHECKPOINTS || 'inline',
       // The audit log's batching, which sets how long buffered events live (docs/audit.md, "Buffered events and the garbage collector").
-      auditFlushMs: Number(process.env.SYMBOLON_AUDIT_FLUSH_MS || 50),
-      auditBatchSize: Number(process.env.SYMBOLON_AUDIT_BATCH_SIZE || 500),
+      auditFlushMs: audit.flushIntervalMs,
+      auditBatchSize: audit.batchSize,
       loopDelayP99MedianMs: loopP99Median,
       loopDelayMaxMs: loopMax,
       gcPausesOver10ms: gcPauses,

@@ -58,15 +58,23 @@ function identitiesXml(uid: string, links: readonly IdentityLinkRow[]): string {
   );
 }
 
-function event(ctx: StsContext, operation: string, tags: Record<string, string>, outcome: AuditEvent['outcome'], errorCode: string | null): AuditEvent {
+/** An STS audit event; `caller` for signed actions (the token-authenticated ones have no principal). */
+function event(
+  ctx: StsContext,
+  operation: string,
+  tags: Record<string, string>,
+  outcome: AuditEvent['outcome'],
+  errorCode: string | null,
+  caller?: { arn: string; accessKeyId: string },
+): AuditEvent {
   return {
     time: ctx.info.now,
     requestId: ctx.info.requestId,
     service: 'sts',
     operation,
-    principalArn: null,
+    principalArn: caller?.arn ?? null,
     principalTags: tags,
-    accessKeyId: null,
+    accessKeyId: caller?.accessKeyId ?? null,
     sourceIp: ctx.info.sourceIp,
     userAgent: ctx.info.userAgent,
     keyArn: null,
@@ -201,12 +209,8 @@ export const getWebIdentityUser: StsAction = {
       if (userId !== undefined) return { userId: userId.slice(0, 64) };
       return { iss: (p.string('Issuer') ?? '').slice(0, 2048), sub: (p.string('Subject') ?? '').slice(0, 2048) };
     };
-    const record = (outcome: 'allowed' | 'denied' | 'error', errorCode: string | null, answered: Record<string, string> = {}): void =>
-      ctx.audit.record({
-        ...event(ctx, 'GetWebIdentityUser', { ...asked(), ...answered }, outcome, errorCode),
-        principalArn: caller.arn,
-        accessKeyId: caller.accessKeyId,
-      });
+    const record = (outcome: AuditEvent['outcome'], errorCode: string | null, answered: Record<string, string> = {}): void =>
+      ctx.audit.record(event(ctx, 'GetWebIdentityUser', { ...asked(), ...answered }, outcome, errorCode, caller));
     try {
       if (caller.arn !== `arn:aws:iam::${ctx.accountId}:root`) {
         // The wallet service's own user (src/wallet/wallet-principal.ts) is allowed by its identity policy.
