@@ -17,7 +17,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { REGION, startTestServer, type TestServer } from './helpers/server.js';
-import { readVectorJson, vectorPath } from './helpers/vectors.js';
+import { absentMessage, readVectorJson, vectorPath } from './helpers/vectors.js';
 import { operations } from '../src/kms/operations/registry.js';
 import * as repo from '../src/storage/keys.repository.js';
 import { findKey } from '../src/kms/key-records.js';
@@ -258,7 +258,7 @@ test('the table covers every served operation that takes a key id', () => {
 
 test("each row's forms are the ones botocore's KMS model documents for the member", (t) => {
   const path = vectorPath('botocore/kms/service-2.json');
-  if (!path) return t.skip('test vectors absent: botocore/kms/service-2.json not found (set SYMBOLON_VECTORS)');
+  if (!path) return t.skip(absentMessage('botocore/kms/service-2.json'));
   const model = readVectorJson<{
     operations: Record<string, { input: { shape: string } }>;
     shapes: Record<string, { members: Record<string, { documentation?: string }> }>;
